@@ -1,0 +1,124 @@
+/*
+ * crypto.h - the crypto suite of mqe2e over OpenSSL 3 EVP.
+ *
+ * Ed25519, X25519, SHA-256, HKDF-SHA256, AES-256-GCM, HMAC-SHA256, X.509
+ * chain/CRL checks.  Nothing else in the tree calls OpenSSL's crypto directly
+ * (the KMS CA code that *issues* certificates lives in kms/ca.c and may use
+ * OpenSSL's X509 builders; verification always goes through here).
+ *
+ * All functions return MQE2E_OK or a negative mqe2e_err.  Secrets handed in
+ * are copied into contexts; contexts wipe them in _free().  _free(NULL) is a
+ * no-op everywhere.
+ */
+#ifndef MQE2E_CRYPTO_H
+#define MQE2E_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "mqe2e_err.h"
+
+#define MQE2E_X25519_LEN 32
+#define MQE2E_ED25519_PUB_LEN 32
+#define MQE2E_ED25519_SIG_LEN 64
+#define MQE2E_SHA256_LEN 32
+#define MQE2E_KEY_LEN 32        /* every symmetric key: AES-256, HMAC key */
+#define MQE2E_GCM_NONCE_LEN 12
+#define MQE2E_GCM_TAG_LEN 16
+#define MQE2E_MAC_TAG_LEN 16     /* HMAC-SHA256 truncated to 16 bytes */
+
+typedef struct evp_pkey_st EVP_PKEY;   /* from <openssl/types.h> */
+typedef struct x509_st X509;
+
+/* ---- wiping and comparison ------------------------------------------------ */
+void mqe2e_wipe(void *p, size_t n);                       /* OPENSSL_cleanse */
+int mqe2e_ct_equal(const void *a, const void *b, size_t n); /* 1 if equal, constant time */
+int mqe2e_random(void *out, size_t n) MQE2E_WUR;         /* RAND_bytes */
+
+/* ---- hashing / KDF -------------------------------------------------------- */
+int mqe2e_sha256(const uint8_t *msg, size_t len, uint8_t out[MQE2E_SHA256_LEN]) MQE2E_WUR;
+/* HKDF-SHA256 (RFC 5869) extract+expand.  salt may be NULL/0. */
+int mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+    const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len) MQE2E_WUR;
+
+/* ---- X25519 (RFC 7748) ---------------------------------------------------- */
+int mqe2e_x25519_keygen(uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN]) MQE2E_WUR;
+/* Fails with MQE2E_ERR_CRYPTO on an all-zero shared secret (small-order peer key). */
+int mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
+/* Public key for a given private key (for known-answer tests). */
+int mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN]) MQE2E_WUR;
+
+/* ---- Ed25519 (RFC 8032) --------------------------------------------------- */
+int mqe2e_ed25519_sign(EVP_PKEY *priv, const uint8_t *msg, size_t len,
+    uint8_t sig[MQE2E_ED25519_SIG_LEN]) MQE2E_WUR;
+/* MQE2E_OK or MQE2E_ERR_BAD_SIGNATURE. */
+int mqe2e_ed25519_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len,
+    const uint8_t sig[MQE2E_ED25519_SIG_LEN]) MQE2E_WUR;
+int mqe2e_ed25519_from_seed(const uint8_t seed[32], EVP_PKEY **out) MQE2E_WUR;
+int mqe2e_ed25519_from_public(const uint8_t pub[32], EVP_PKEY **out) MQE2E_WUR;
+int mqe2e_ed25519_raw_public(EVP_PKEY *key, uint8_t pub[32]) MQE2E_WUR;
+/* Load a PEM private key file; error message names the file via errbuf. */
+int mqe2e_key_load_pem(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen) MQE2E_WUR;
+void mqe2e_pkey_free(EVP_PKEY *key);
+
+/* ---- AES-256-GCM, context set up once per key ----------------------------- */
+struct mqe2e_aead;
+int mqe2e_aead_new(const uint8_t key[MQE2E_KEY_LEN], struct mqe2e_aead **out) MQE2E_WUR;
+void mqe2e_aead_free(struct mqe2e_aead *a);
+/* out must hold pt_len + MQE2E_GCM_TAG_LEN bytes (ciphertext || tag). */
+int mqe2e_aead_seal(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
+    const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *out) MQE2E_WUR;
+/* in = ciphertext || tag; out must hold in_len - 16 bytes; nothing is written
+ * to out unless the tag verifies (MQE2E_ERR_BAD_TAG otherwise). */
+int mqe2e_aead_open(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
+    const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out) MQE2E_WUR;
+
+/* ---- HMAC-SHA256, context set up once per key ----------------------------- */
+struct mqe2e_mac;
+int mqe2e_mac_new(const uint8_t *key, size_t key_len, struct mqe2e_mac **out) MQE2E_WUR;
+void mqe2e_mac_free(struct mqe2e_mac *m);
+/* Tag over the concatenation of n parts; tag_len 1..32 (truncation). */
+struct mqe2e_iov { const void *p; size_t len; };
+int mqe2e_mac_compute(struct mqe2e_mac *m, const struct mqe2e_iov *parts, size_t n,
+    uint8_t *tag, size_t tag_len) MQE2E_WUR;
+/* Constant-time compare; MQE2E_OK or MQE2E_ERR_BAD_TAG. */
+int mqe2e_mac_verify(struct mqe2e_mac *m, const struct mqe2e_iov *parts, size_t n,
+    const uint8_t *tag, size_t tag_len) MQE2E_WUR;
+
+/* ---- certificates and trust ----------------------------------------------- */
+/* Entity kinds carried in the certificate subject OU. */
+enum mqe2e_kind { MQE2E_KIND_CLIENT = 1, MQE2E_KIND_BROKER = 2, MQE2E_KIND_KMS = 3 };
+
+/* Parse DER; MQE2E_ERR_BAD_CERT on garbage.  Caller frees with mqe2e_cert_free. */
+int mqe2e_cert_from_der(const uint8_t *der, size_t len, X509 **out) MQE2E_WUR;
+int mqe2e_cert_load_pem(const char *path, X509 **out, char *errbuf, size_t errlen) MQE2E_WUR;
+/* DER encoding; *der is OPENSSL_malloc'd, free with mqe2e_free_openssl. */
+int mqe2e_cert_to_der(X509 *cert, uint8_t **der, size_t *len) MQE2E_WUR;
+void mqe2e_cert_free(X509 *cert);
+void mqe2e_free_openssl(void *p);
+/* Subject CN (the client id) into out (NUL-terminated); kind from OU. */
+int mqe2e_cert_identity(X509 *cert, char *out, size_t out_len, enum mqe2e_kind *kind) MQE2E_WUR;
+/* Serial as lowercase hex, NUL-terminated. */
+int mqe2e_cert_serial_hex(X509 *cert, char *out, size_t out_len) MQE2E_WUR;
+/* The certificate's Ed25519 public key (new reference; caller frees). */
+int mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out) MQE2E_WUR;
+
+/* A trust anchor: one CA certificate, optionally a CRL, and a set of revoked
+ * serials pushed by the KMS (policy snapshot).  Not thread-safe: guard it. */
+struct mqe2e_trust;
+int mqe2e_trust_new(const char *ca_pem_path, struct mqe2e_trust **out, char *errbuf, size_t errlen) MQE2E_WUR;
+int mqe2e_trust_new_from_pem(const char *ca_pem, size_t len, struct mqe2e_trust **out) MQE2E_WUR;
+void mqe2e_trust_free(struct mqe2e_trust *t);
+/* Replace the CRL (PEM or DER); its signature is checked against the CA. */
+int mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len) MQE2E_WUR;
+/* Replace the set of revoked serials (lowercase hex strings). */
+int mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, size_t n) MQE2E_WUR;
+/* Verify cert chains to the CA at time now, is within validity, is not in the
+ * CRL or the revoked set.  Returns MQE2E_ERR_UNKNOWN_CA, _REVOKED,
+ * _CERT_EXPIRED or _BAD_CERT accordingly. */
+int mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now) MQE2E_WUR;
+/* The CA's public key, for verifying KMS responses (borrowed reference). */
+EVP_PKEY *mqe2e_trust_ca_key(struct mqe2e_trust *t);
+
+#endif
