@@ -1,0 +1,61 @@
+# tests/lib.sh - shared helpers for the shell integration tests.
+# Source it:  . "$top_srcdir/tests/lib.sh"
+# Every test gets its own temp dir (removed on exit) and free loopback ports.
+set -u
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${MOSQUITTO:=$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
+
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mqe2e-test.XXXXXX")
+T_PIDS=""
+T_NAME=$(basename "$0")
+
+t_cleanup() {
+	local p
+	for p in $T_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $T_PIDS; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
+	if [ "${T_KEEP:-0}" = 1 ]; then echo "# kept $T_DIR"; else rm -rf "$T_DIR"; fi
+}
+trap t_cleanup EXIT
+
+# Remember a background pid so that it is stopped at exit.
+t_track() { T_PIDS="$T_PIDS $1"; }
+
+t_log() { echo "# $T_NAME: $*"; }
+t_fail() { echo "FAIL: $T_NAME: $*" >&2; exit 1; }
+t_skip() { echo "SKIP: $T_NAME: $*"; exit 77; }
+
+# A free TCP port on 127.0.0.1 (bind to port 0, read it back).
+t_free_port() {
+	python3 - <<'PY' 2>/dev/null || echo $(( 20000 + (RANDOM % 20000) ))
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+# Wait until something listens on 127.0.0.1:$1 (up to $2 tenths of a second, default 100).
+t_wait_port() {
+	local i n=${2:-100}
+	for i in $(seq 1 "$n"); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Environment for running a non-instrumented host (mosquitto) that loads our
+# instrumented plugin: the sanitizer runtime must be loaded first.
+t_san_preload() {
+	if [ "${MQE2E_SANITIZERS:-no}" = yes ]; then
+		local asan ubsan
+		asan=$(${CC:-gcc} -print-file-name=libasan.so)
+		ubsan=$(${CC:-gcc} -print-file-name=libubsan.so)
+		echo "LD_PRELOAD=$asan:$ubsan ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"
+	fi
+}
+
+t_need() { command -v "$1" >/dev/null 2>&1 || t_skip "$1 not installed"; }
