@@ -1,0 +1,71 @@
+/*
+ * replay.h - replay windows for message sequence numbers and the nonce
+ * cache for handshake servers.
+ *
+ * Receivers check a window BEFORE verifying a message (cheap rejection) and
+ * accept the sequence number only AFTER the tag verified, so a forged
+ * message can never move a window.
+ */
+#ifndef MQE2E_REPLAY_H
+#define MQE2E_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mqe2e_err.h"
+
+#define MQE2E_REPLAY_WINDOW 128   /* sequence numbers remembered behind the top */
+
+/* One sliding window (caller-owned, zero-initialise or mqe2e_replay_init). */
+struct mqe2e_replay_window {
+	uint64_t top;          /* highest accepted sequence number */
+	uint64_t bits[2];      /* bit i: top - i was accepted */
+	int started;           /* 0 until the first accepted message */
+};
+
+void mqe2e_replay_init(struct mqe2e_replay_window *w);
+/* MQE2E_OK if seq is new and not older than the window, MQE2E_ERR_REPLAY
+ * otherwise.  Does not change the window. */
+int mqe2e_replay_check(const struct mqe2e_replay_window *w, uint64_t seq) MQE2E_WUR;
+/* Record seq (after the message verified).  MQE2E_ERR_REPLAY if check fails. */
+int mqe2e_replay_accept(struct mqe2e_replay_window *w, uint64_t seq) MQE2E_WUR;
+
+/* A bounded table of windows keyed by (sender, key kind, key name, epoch).
+ * When full, the least recently used window is evicted (documented limit:
+ * messages of an evicted sender older than its new first message could be
+ * replayed; size the table above the number of live senders). */
+struct mqe2e_replay_table;
+int mqe2e_replay_table_new(size_t cap, struct mqe2e_replay_table **out) MQE2E_WUR;
+void mqe2e_replay_table_free(struct mqe2e_replay_table *t);
+int mqe2e_replay_table_check(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
+    uint32_t epoch, uint64_t seq) MQE2E_WUR;
+int mqe2e_replay_table_accept(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
+    uint32_t epoch, uint64_t seq) MQE2E_WUR;
+/* Forget every window of one sender (e.g. on disconnect of a session). */
+void mqe2e_replay_table_forget(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len);
+
+/* A sender's first sequence number: its clock in microseconds since the
+ * epoch, so restarts never reuse numbers without persistent state. */
+uint64_t mqe2e_seq_start(void);
+
+/* Nonce cache for handshake servers: remembers each accepted handshake
+ * nonce until its timestamp leaves the skew window, at most cap of them. */
+struct mqe2e_nonce_cache;
+/* skew_ms: the allowed clock skew (MQE2E_SKEW_MS_DEFAULT = 120 s). */
+int mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **out) MQE2E_WUR;
+void mqe2e_nonce_cache_free(struct mqe2e_nonce_cache *c);
+uint32_t mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c);
+/* Check |ts_ms - now_ms| <= skew (MQE2E_ERR_CLOCK_SKEW), then remember the
+ * nonce: MQE2E_OK, MQE2E_ERR_NONCE_REUSE if seen within the window, or
+ * MQE2E_ERR_UNAVAILABLE if cap live nonces are already held (fail closed). */
+int mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+
+/* |ts_ms - now_ms| <= skew_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW */
+int mqe2e_check_skew(uint64_t ts_ms, uint64_t now_ms, uint32_t skew_ms) MQE2E_WUR;
+/* Wall clock in milliseconds since the Unix epoch. */
+uint64_t mqe2e_now_ms(void);
+
+#endif
