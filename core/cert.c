@@ -1,0 +1,564 @@
+/*
+ * cert.c - X.509 certificates of mqe2e entities and the trust store that
+ * checks them: one Ed25519 CA, an optional CRL signed by it and a set of
+ * revoked serials pushed by the KMS.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "crypto.h"
+
+static void
+set_err(char *errbuf, size_t errlen, const char *path, const char *what)
+{
+	if (errbuf != NULL && errlen > 0)
+		snprintf(errbuf, errlen, "%s: %s", path, what);
+}
+
+static int
+is_ed25519(EVP_PKEY *key)
+{
+	return key != NULL && EVP_PKEY_is_a(key, "ED25519");
+}
+
+/* ---- certificates --------------------------------------------------------- */
+
+int
+mqe2e_cert_from_der(const uint8_t *der, size_t len, X509 **out)
+{
+	const unsigned char *p = der;
+	X509 *cert = NULL;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (der == NULL || len == 0)
+		return MQE2E_ERR_BAD_CERT;
+	if (len > MQE2E_CERT_DER_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if ((cert = d2i_X509(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		return MQE2E_ERR_BAD_CERT;
+	}
+	if (p != der + len) {   /* bytes after the certificate */
+		X509_free(cert);
+		return MQE2E_ERR_BAD_CERT;
+	}
+	*out = cert;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_cert_load_pem(const char *path, X509 **out, char *errbuf, size_t errlen)
+{
+	FILE *fp;
+	X509 *cert;
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (path == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((fp = fopen(path, "r")) == NULL) {
+		set_err(errbuf, errlen, path, strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	cert = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (cert == NULL) {
+		ERR_clear_error();
+		set_err(errbuf, errlen, path, "not a PEM certificate");
+		return MQE2E_ERR_BAD_CERT;
+	}
+	*out = cert;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_cert_to_der(X509 *cert, uint8_t **der, size_t *len)
+{
+	unsigned char *buf = NULL;
+	int n;
+
+	if (der == NULL || len == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*der = NULL;
+	*len = 0;
+	if (cert == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((n = i2d_X509(cert, &buf)) <= 0) {
+		ERR_clear_error();
+		return MQE2E_ERR_CRYPTO;
+	}
+	*der = buf;
+	*len = (size_t)n;
+	return MQE2E_OK;
+}
+
+void
+mqe2e_cert_free(X509 *cert)
+{
+	X509_free(cert);
+}
+
+void
+mqe2e_free_openssl(void *p)
+{
+	OPENSSL_free(p);
+}
+
+/*
+ * The one entry of type nid in name, as UTF-8 into out.  Fails with
+ * BAD_CERT if it is missing, repeated, empty, or holds control characters,
+ * and with TOO_LONG if it does not fit out (with its NUL).
+ */
+static int
+name_entry(X509_NAME *name, int nid, char *out, size_t out_len)
+{
+	X509_NAME_ENTRY *e;
+	unsigned char *utf8 = NULL;
+	int idx, n, i, r = MQE2E_ERR_BAD_CERT;
+
+	if ((idx = X509_NAME_get_index_by_NID(name, nid, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(name, nid, idx) >= 0)
+		goto out;
+	if ((e = X509_NAME_get_entry(name, idx)) == NULL)
+		goto out;
+	if ((n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e))) <= 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (utf8[i] < 0x20 || utf8[i] == 0x7f)
+			goto out;
+	}
+	if ((size_t)n >= out_len) {
+		r = MQE2E_ERR_TOO_LONG;
+		goto out;
+	}
+	memcpy(out, utf8, (size_t)n);
+	out[n] = '\0';
+	r = MQE2E_OK;
+ out:
+	OPENSSL_free(utf8);
+	ERR_clear_error();
+	return r;
+}
+
+int
+mqe2e_cert_identity(X509 *cert, char *out, size_t out_len, enum mqe2e_kind *kind)
+{
+	X509_NAME *name;
+	char ou[16];
+	int r;
+
+	if (cert == NULL || out == NULL || out_len == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	out[0] = '\0';
+	if ((name = X509_get_subject_name(cert)) == NULL)
+		return MQE2E_ERR_BAD_CERT;
+	if ((r = name_entry(name, NID_organizationalUnitName, ou, sizeof(ou))) != MQE2E_OK)
+		return MQE2E_ERR_BAD_CERT;
+	if (kind != NULL) {
+		if (strcmp(ou, "client") == 0)
+			*kind = MQE2E_KIND_CLIENT;
+		else if (strcmp(ou, "broker") == 0)
+			*kind = MQE2E_KIND_BROKER;
+		else if (strcmp(ou, "kms") == 0)
+			*kind = MQE2E_KIND_KMS;
+		else
+			return MQE2E_ERR_BAD_CERT;
+	} else if (strcmp(ou, "client") != 0 && strcmp(ou, "broker") != 0 &&
+	    strcmp(ou, "kms") != 0)
+		return MQE2E_ERR_BAD_CERT;
+	if ((r = name_entry(name, NID_commonName, out, out_len)) != MQE2E_OK) {
+		out[0] = '\0';
+		return r;
+	}
+	return MQE2E_OK;
+}
+
+int
+mqe2e_cert_serial_hex(X509 *cert, char *out, size_t out_len)
+{
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	size_t n, i;
+	int r = MQE2E_ERR_BAD_CERT;
+
+	if (cert == NULL || out == NULL || out_len == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	out[0] = '\0';
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) == NULL)
+		goto out;
+	if (BN_is_negative(bn))
+		goto out;
+	if ((hex = BN_bn2hex(bn)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	n = strlen(hex);
+	if (n + 1 > MQE2E_SERIAL_HEX_MAX)
+		goto out;
+	if (n + 1 > out_len) {
+		r = MQE2E_ERR_TOO_LONG;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char c = hex[i];
+
+		out[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[n] = '\0';
+	r = MQE2E_OK;
+ out:
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+	return r;
+}
+
+int
+mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
+{
+	EVP_PKEY *key;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (cert == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((key = X509_get_pubkey(cert)) == NULL) {
+		ERR_clear_error();
+		return MQE2E_ERR_BAD_CERT;
+	}
+	if (!is_ed25519(key)) {
+		EVP_PKEY_free(key);
+		return MQE2E_ERR_BAD_CERT;
+	}
+	*out = key;
+	return MQE2E_OK;
+}
+
+/* ---- trust store ---------------------------------------------------------- */
+
+struct mqe2e_trust {
+	X509 *ca;
+	X509_STORE *store;
+	X509_CRL *crl;                          /* NULL: none */
+	char (*revoked)[MQE2E_SERIAL_HEX_MAX];  /* sorted, canonical */
+	size_t n_revoked;
+};
+
+static int
+cmp_serial(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * Canonical form of a serial given as hex: lowercase, leading zeros dropped,
+ * padded to an even number of digits ("0" for zero) - what
+ * mqe2e_cert_serial_hex produces.  BAD_FORMAT on anything but hex digits.
+ */
+static int
+canon_serial(const char *in, char out[MQE2E_SERIAL_HEX_MAX])
+{
+	size_t n, i, o = 0;
+
+	if (in == NULL)
+		return MQE2E_ERR_BAD_FORMAT;
+	while (*in == '0')
+		in++;
+	n = strlen(in);
+	if (n == 0) {
+		out[0] = '0';
+		out[1] = '\0';
+		return MQE2E_OK;
+	}
+	if (n + (n & 1) + 1 > MQE2E_SERIAL_HEX_MAX)
+		return MQE2E_ERR_BAD_FORMAT;
+	if (n & 1)
+		out[o++] = '0';
+	for (i = 0; i < n; i++) {
+		char c = in[i];
+
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return MQE2E_ERR_BAD_FORMAT;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return MQE2E_OK;
+}
+
+static int
+trust_from_cert(X509 *ca, struct mqe2e_trust **out)
+{
+	struct mqe2e_trust *t = NULL;
+	int r = MQE2E_ERR_BAD_CERT;
+
+	if (!is_ed25519(X509_get0_pubkey(ca)) || X509_check_ca(ca) < 1)
+		goto out;
+	r = MQE2E_ERR_NOMEM;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto out;
+	if ((t->store = X509_STORE_new()) == NULL)
+		goto out;
+	r = MQE2E_ERR_CRYPTO;
+	if (X509_STORE_add_cert(t->store, ca) != 1)
+		goto out;
+	/* Our CA is the anchor even if it is not self-signed. */
+	if (X509_STORE_set_flags(t->store, X509_V_FLAG_PARTIAL_CHAIN) != 1)
+		goto out;
+	t->ca = ca;
+	ca = NULL;
+	*out = t;
+	t = NULL;
+	r = MQE2E_OK;
+ out:
+	X509_free(ca);
+	mqe2e_trust_free(t);
+	ERR_clear_error();
+	return r;
+}
+
+int
+mqe2e_trust_new(const char *ca_pem_path, struct mqe2e_trust **out, char *errbuf, size_t errlen)
+{
+	X509 *ca = NULL;
+	int r;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if ((r = mqe2e_cert_load_pem(ca_pem_path, &ca, errbuf, errlen)) != MQE2E_OK)
+		return r;
+	if ((r = trust_from_cert(ca, out)) != MQE2E_OK)
+		set_err(errbuf, errlen, ca_pem_path,
+		    "not an Ed25519 CA certificate (needs CA:TRUE)");
+	return r;
+}
+
+int
+mqe2e_trust_new_from_pem(const char *ca_pem, size_t len, struct mqe2e_trust **out)
+{
+	BIO *bio;
+	X509 *ca;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (ca_pem == NULL || len == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	if (len > INT_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if ((bio = BIO_new_mem_buf(ca_pem, (int)len)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	ca = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (ca == NULL) {
+		ERR_clear_error();
+		return MQE2E_ERR_BAD_CERT;
+	}
+	return trust_from_cert(ca, out);
+}
+
+void
+mqe2e_trust_free(struct mqe2e_trust *t)
+{
+	if (t == NULL)
+		return;
+	X509_STORE_free(t->store);
+	X509_free(t->ca);
+	X509_CRL_free(t->crl);
+	free(t->revoked);
+	free(t);
+}
+
+int
+mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len)
+{
+	X509_CRL *c = NULL;
+	EVP_PKEY *ca_key;
+	int r = MQE2E_ERR_BAD_FORMAT;
+	static const char pem_start[] = "-----BEGIN";
+
+	if (t == NULL || (crl == NULL && len != 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (len == 0) {
+		X509_CRL_free(t->crl);
+		t->crl = NULL;
+		return MQE2E_OK;
+	}
+	if (len > INT_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if (len >= sizeof(pem_start) - 1 &&
+	    memcmp(crl, pem_start, sizeof(pem_start) - 1) == 0) {
+		BIO *bio;
+
+		if ((bio = BIO_new_mem_buf(crl, (int)len)) == NULL) {
+			r = MQE2E_ERR_NOMEM;
+			goto out;
+		}
+		c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (c == NULL)
+			goto out;
+	} else {
+		const unsigned char *p = crl;
+
+		if ((c = d2i_X509_CRL(NULL, &p, (long)len)) == NULL)
+			goto out;
+		if (p != crl + len)
+			goto out;
+	}
+	r = MQE2E_ERR_UNKNOWN_CA;
+	if (X509_NAME_cmp(X509_CRL_get_issuer(c), X509_get_subject_name(t->ca)) != 0)
+		goto out;
+	ca_key = X509_get0_pubkey(t->ca);
+	if (ca_key == NULL || X509_CRL_verify(c, ca_key) != 1) {
+		r = MQE2E_ERR_BAD_SIGNATURE;
+		goto out;
+	}
+	/* Refuse to roll back to an older CRL than the one we hold. */
+	if (t->crl != NULL && ASN1_TIME_compare(X509_CRL_get0_lastUpdate(c),
+	    X509_CRL_get0_lastUpdate(t->crl)) < 0) {
+		r = MQE2E_ERR_CONFLICT;
+		goto out;
+	}
+	X509_CRL_free(t->crl);
+	t->crl = c;
+	c = NULL;
+	r = MQE2E_OK;
+ out:
+	X509_CRL_free(c);
+	ERR_clear_error();
+	return r;
+}
+
+int
+mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, size_t n)
+{
+	char (*set)[MQE2E_SERIAL_HEX_MAX] = NULL;
+	size_t i;
+	int r;
+
+	if (t == NULL || (serials == NULL && n != 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (n > 0) {
+		if ((set = calloc(n, sizeof(*set))) == NULL)
+			return MQE2E_ERR_NOMEM;
+		for (i = 0; i < n; i++) {
+			if ((r = canon_serial(serials[i], set[i])) != MQE2E_OK) {
+				free(set);
+				return r;
+			}
+		}
+		qsort(set, n, sizeof(*set), cmp_serial);
+	}
+	free(t->revoked);
+	t->revoked = set;
+	t->n_revoked = n;
+	return MQE2E_OK;
+}
+
+static int
+map_verify_error(int err)
+{
+	switch (err) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return MQE2E_ERR_CERT_EXPIRED;
+	case X509_V_ERR_CERT_REVOKED:
+		return MQE2E_ERR_REVOKED;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+	case X509_V_ERR_CERT_REJECTED:
+	case X509_V_ERR_INVALID_CA:
+	case X509_V_ERR_AKID_SKID_MISMATCH:
+	case X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH:
+	case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+		return MQE2E_ERR_UNKNOWN_CA;
+	default:
+		return MQE2E_ERR_BAD_CERT;
+	}
+}
+
+int
+mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
+{
+	X509_STORE_CTX *ctx = NULL;
+	char serial[MQE2E_SERIAL_HEX_MAX];
+	X509_REVOKED *rev = NULL;
+	int r = MQE2E_ERR_BAD_CERT;
+
+	if (t == NULL || cert == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	/* Entity certificates carry an Ed25519 key and are not CAs. */
+	if (!is_ed25519(X509_get0_pubkey(cert)) || X509_check_ca(cert) != 0)
+		goto out;
+	if ((ctx = X509_STORE_CTX_new()) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	if (X509_STORE_CTX_init(ctx, t->store, cert, NULL) != 1) {
+		r = MQE2E_ERR_CRYPTO;
+		goto out;
+	}
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	if (X509_verify_cert(ctx) != 1) {
+		r = map_verify_error(X509_STORE_CTX_get_error(ctx));
+		goto out;
+	}
+	if ((r = mqe2e_cert_serial_hex(cert, serial, sizeof(serial))) != MQE2E_OK) {
+		r = MQE2E_ERR_BAD_CERT;
+		goto out;
+	}
+	if (t->n_revoked > 0 && bsearch(serial, t->revoked, t->n_revoked,
+	    sizeof(*t->revoked), cmp_serial) != NULL) {
+		r = MQE2E_ERR_REVOKED;
+		goto out;
+	}
+	/* 1: listed; 2: listed as removeFromCRL (i.e. no longer on hold). */
+	if (t->crl != NULL && X509_CRL_get0_by_serial(t->crl, &rev,
+	    X509_get0_serialNumber(cert)) == 1) {
+		r = MQE2E_ERR_REVOKED;
+		goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
+
+EVP_PKEY *
+mqe2e_trust_ca_key(struct mqe2e_trust *t)
+{
+	if (t == NULL)
+		return NULL;
+	return X509_get0_pubkey(t->ca);
+}

@@ -1,0 +1,589 @@
+/*
+ * crypto.c - primitives of the mqe2e crypto suite over OpenSSL 3 EVP:
+ * wiping, constant-time compare, randomness, SHA-256, HKDF-SHA256, X25519,
+ * Ed25519, AES-256-GCM and HMAC-SHA256 contexts.
+ *
+ * Certificates and the trust store live in cert.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "crypto.h"
+
+/* ---- wiping and comparison ------------------------------------------------ */
+
+void
+mqe2e_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
+int
+mqe2e_ct_equal(const void *a, const void *b, size_t n)
+{
+	if (n == 0)
+		return 1;
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int
+mqe2e_random(void *out, size_t n)
+{
+	if (n == 0)
+		return MQE2E_OK;
+	if (out == NULL || n > INT_MAX)
+		return MQE2E_ERR_INVALID_ARG;
+	if (RAND_bytes(out, (int)n) != 1)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
+/* ---- hashing / KDF -------------------------------------------------------- */
+
+int
+mqe2e_sha256(const uint8_t *msg, size_t len, uint8_t out[MQE2E_SHA256_LEN])
+{
+	unsigned int olen = 0;
+
+	if ((msg == NULL && len != 0) || out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (EVP_Digest(len ? msg : (const uint8_t *)"", len, out, &olen,
+	    EVP_sha256(), NULL) != 1 || olen != MQE2E_SHA256_LEN)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+    const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+	EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx = NULL;
+	OSSL_PARAM params[5], *p = params;
+	static const uint8_t empty[1];
+	int r = MQE2E_ERR_CRYPTO;
+
+	if ((salt == NULL && salt_len != 0) || (ikm == NULL && ikm_len != 0) ||
+	    (info == NULL && info_len != 0) || out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (out_len == 0 || out_len > 255 * MQE2E_SHA256_LEN)
+		return MQE2E_ERR_INVALID_ARG;
+
+	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
+	    (kctx = EVP_KDF_CTX_new(kdf)) == NULL)
+		goto out;
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+	    (void *)(ikm_len ? ikm : empty), ikm_len);
+	/* An absent salt is HashLen zero bytes (RFC 5869 2.2); so is an empty one. */
+	if (salt_len > 0)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+		    (void *)salt, salt_len);
+	if (info_len > 0)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+		    (void *)info, info_len);
+	*p = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, out_len, params) != 1) {
+		mqe2e_wipe(out, out_len);
+		goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	EVP_KDF_CTX_free(kctx);   /* clears the copied key material */
+	EVP_KDF_free(kdf);
+	return r;
+}
+
+/* ---- X25519 (RFC 7748) ---------------------------------------------------- */
+
+int
+mqe2e_x25519_keygen(uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *key = NULL;
+	size_t plen = MQE2E_X25519_LEN, qlen = MQE2E_X25519_LEN;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (priv == NULL || pub == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL)
+		goto out;
+	if (EVP_PKEY_get_raw_private_key(key, priv, &plen) != 1 ||
+	    plen != MQE2E_X25519_LEN ||
+	    EVP_PKEY_get_raw_public_key(key, pub, &qlen) != 1 ||
+	    qlen != MQE2E_X25519_LEN) {
+		mqe2e_wipe(priv, MQE2E_X25519_LEN);
+		goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	EVP_PKEY_free(key);
+	return r;
+}
+
+int
+mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *mine = NULL, *peer = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	size_t slen = MQE2E_X25519_LEN, i;
+	uint8_t acc = 0;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (priv == NULL || peer_pub == NULL || shared == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL,
+	    priv, MQE2E_X25519_LEN)) == NULL ||
+	    (peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
+	    peer_pub, MQE2E_X25519_LEN)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL)) == NULL)
+		goto out;
+	if (EVP_PKEY_derive_init(ctx) != 1 ||
+	    EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+	    EVP_PKEY_derive(ctx, shared, &slen) != 1 ||
+	    slen != MQE2E_X25519_LEN) {
+		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+		goto out;
+	}
+	/* RFC 7748 6.1: reject the all-zero output of a small-order peer key. */
+	for (i = 0; i < MQE2E_X25519_LEN; i++)
+		acc |= shared[i];
+	if (acc == 0)
+		goto out;
+	r = MQE2E_OK;
+ out:
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(peer);
+	EVP_PKEY_free(mine);
+	return r;
+}
+
+int
+mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *key = NULL;
+	size_t qlen = MQE2E_X25519_LEN;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (priv == NULL || pub == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL,
+	    priv, MQE2E_X25519_LEN)) == NULL)
+		goto out;
+	if (EVP_PKEY_get_raw_public_key(key, pub, &qlen) != 1 ||
+	    qlen != MQE2E_X25519_LEN)
+		goto out;
+	r = MQE2E_OK;
+ out:
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* ---- Ed25519 (RFC 8032) --------------------------------------------------- */
+
+static int
+is_ed25519(EVP_PKEY *key)
+{
+	return key != NULL && EVP_PKEY_is_a(key, "ED25519");
+}
+
+int
+mqe2e_ed25519_sign(EVP_PKEY *priv, const uint8_t *msg, size_t len,
+    uint8_t sig[MQE2E_ED25519_SIG_LEN])
+{
+	EVP_MD_CTX *md = NULL;
+	size_t slen = MQE2E_ED25519_SIG_LEN;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (!is_ed25519(priv) || (msg == NULL && len != 0) || sig == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((md = EVP_MD_CTX_new()) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	if (EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, priv, NULL) != 1 ||
+	    EVP_DigestSign(md, sig, &slen, len ? msg : (const uint8_t *)"", len) != 1 ||
+	    slen != MQE2E_ED25519_SIG_LEN)
+		goto out;
+	r = MQE2E_OK;
+ out:
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+int
+mqe2e_ed25519_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len,
+    const uint8_t sig[MQE2E_ED25519_SIG_LEN])
+{
+	EVP_MD_CTX *md = NULL;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (!is_ed25519(pub) || (msg == NULL && len != 0) || sig == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((md = EVP_MD_CTX_new()) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	if (EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pub, NULL) != 1)
+		goto out;
+	/* 1 is valid; 0 (bad) and <0 (malformed signature) both reject. */
+	if (EVP_DigestVerify(md, sig, MQE2E_ED25519_SIG_LEN,
+	    len ? msg : (const uint8_t *)"", len) != 1) {
+		r = MQE2E_ERR_BAD_SIGNATURE;
+		goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+int
+mqe2e_ed25519_from_seed(const uint8_t seed[32], EVP_PKEY **out)
+{
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (seed == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((*out = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+	    seed, 32)) == NULL)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_ed25519_from_public(const uint8_t pub[32], EVP_PKEY **out)
+{
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (pub == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((*out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	    pub, 32)) == NULL)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_ed25519_raw_public(EVP_PKEY *key, uint8_t pub[32])
+{
+	size_t len = 32;
+
+	if (!is_ed25519(key) || pub == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (EVP_PKEY_get_raw_public_key(key, pub, &len) != 1 || len != 32)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_key_load_pem(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen)
+{
+	FILE *fp = NULL;
+	EVP_PKEY *key = NULL;
+	int r = MQE2E_ERR_INTERNAL;
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (path == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s: cannot open: %s", path,
+			    strerror(errno));
+		r = MQE2E_ERR_IO;
+		goto out;
+	}
+	if ((key = PEM_read_PrivateKey(fp, NULL, NULL, NULL)) == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s: not a PEM private key "
+			    "(or encrypted)", path);
+		r = MQE2E_ERR_BAD_FORMAT;
+		goto out;
+	}
+	if (!is_ed25519(key)) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s: not an Ed25519 key", path);
+		r = MQE2E_ERR_BAD_FORMAT;
+		goto out;
+	}
+	*out = key;
+	key = NULL;
+	r = MQE2E_OK;
+ out:
+	EVP_PKEY_free(key);
+	if (fp != NULL)
+		fclose(fp);
+	ERR_clear_error();
+	return r;
+}
+
+void
+mqe2e_pkey_free(EVP_PKEY *key)
+{
+	EVP_PKEY_free(key);
+}
+
+/* ---- AES-256-GCM ---------------------------------------------------------- */
+
+/*
+ * One encryption and one decryption context, each keyed once in _new; per
+ * message only the nonce is set.  OpenSSL keeps the expanded key inside the
+ * contexts and clears it in EVP_CIPHER_CTX_free.
+ */
+struct mqe2e_aead {
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
+};
+
+int
+mqe2e_aead_new(const uint8_t key[MQE2E_KEY_LEN], struct mqe2e_aead **out)
+{
+	struct mqe2e_aead *a = NULL;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (key == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((a->enc = EVP_CIPHER_CTX_new()) == NULL ||
+	    (a->dec = EVP_CIPHER_CTX_new()) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	if (EVP_EncryptInit_ex(a->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
+	    EVP_DecryptInit_ex(a->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1)
+		goto out;
+	/* 12 bytes is the default IV length of GCM; say so anyway. */
+	if (EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_SET_IVLEN,
+	    MQE2E_GCM_NONCE_LEN, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_IVLEN,
+	    MQE2E_GCM_NONCE_LEN, NULL) != 1)
+		goto out;
+	*out = a;
+	a = NULL;
+	r = MQE2E_OK;
+ out:
+	mqe2e_aead_free(a);
+	return r;
+}
+
+void
+mqe2e_aead_free(struct mqe2e_aead *a)
+{
+	if (a == NULL)
+		return;
+	EVP_CIPHER_CTX_free(a->enc);
+	EVP_CIPHER_CTX_free(a->dec);
+	free(a);
+}
+
+int
+mqe2e_aead_seal(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
+    const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *out)
+{
+	int len = 0, flen = 0;
+
+	if (a == NULL || nonce == NULL || out == NULL ||
+	    (aad == NULL && aad_len != 0) || (pt == NULL && pt_len != 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (aad_len > INT_MAX || pt_len > INT_MAX - MQE2E_GCM_TAG_LEN)
+		return MQE2E_ERR_TOO_LONG;
+	if (EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, nonce) != 1)
+		goto fail;
+	if (aad_len > 0 &&
+	    EVP_EncryptUpdate(a->enc, NULL, &len, aad, (int)aad_len) != 1)
+		goto fail;
+	len = 0;
+	if (pt_len > 0 &&
+	    EVP_EncryptUpdate(a->enc, out, &len, pt, (int)pt_len) != 1)
+		goto fail;
+	if (EVP_EncryptFinal_ex(a->enc, out + len, &flen) != 1 ||
+	    (size_t)len + (size_t)flen != pt_len)
+		goto fail;
+	if (EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_GET_TAG, MQE2E_GCM_TAG_LEN,
+	    out + pt_len) != 1)
+		goto fail;
+	return MQE2E_OK;
+ fail:
+	mqe2e_wipe(out, pt_len + MQE2E_GCM_TAG_LEN);
+	return MQE2E_ERR_CRYPTO;
+}
+
+int
+mqe2e_aead_open(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
+    const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	uint8_t tag[MQE2E_GCM_TAG_LEN];
+	size_t ct_len;
+	int len = 0, flen = 0, r = MQE2E_ERR_CRYPTO;
+
+	if (a == NULL || nonce == NULL || in == NULL ||
+	    (aad == NULL && aad_len != 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (in_len < MQE2E_GCM_TAG_LEN)
+		return MQE2E_ERR_TRUNCATED;
+	ct_len = in_len - MQE2E_GCM_TAG_LEN;
+	if (out == NULL && ct_len != 0)
+		return MQE2E_ERR_INVALID_ARG;
+	if (aad_len > INT_MAX || in_len > INT_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	/* Copy the tag first: out may alias in (in-place decryption). */
+	memcpy(tag, in + ct_len, sizeof(tag));
+	if (EVP_DecryptInit_ex(a->dec, NULL, NULL, NULL, nonce) != 1)
+		goto out;
+	if (aad_len > 0 &&
+	    EVP_DecryptUpdate(a->dec, NULL, &len, aad, (int)aad_len) != 1)
+		goto out;
+	len = 0;
+	if (ct_len > 0 &&
+	    EVP_DecryptUpdate(a->dec, out, &len, in, (int)ct_len) != 1)
+		goto out;
+	if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_TAG, MQE2E_GCM_TAG_LEN,
+	    tag) != 1)
+		goto out;
+	/* GCM's final step writes no bytes; it only checks the tag. */
+	if (EVP_DecryptFinal_ex(a->dec, ct_len ? out + len : tag, &flen) != 1) {
+		r = MQE2E_ERR_BAD_TAG;
+		goto out;
+	}
+	if ((size_t)len + (size_t)flen != ct_len)
+		goto out;
+	r = MQE2E_OK;
+ out:
+	/* Unverified plaintext never survives a failure. */
+	if (r != MQE2E_OK && ct_len > 0)
+		mqe2e_wipe(out, ct_len);
+	mqe2e_wipe(tag, sizeof(tag));
+	return r;
+}
+
+/* ---- HMAC-SHA256 ---------------------------------------------------------- */
+
+/*
+ * The key is set once in _new; each message re-initialises the same
+ * EVP_MAC_CTX without a key, which restarts HMAC with the stored key.
+ */
+struct mqe2e_mac {
+	EVP_MAC_CTX *ctx;
+};
+
+int
+mqe2e_mac_new(const uint8_t *key, size_t key_len, struct mqe2e_mac **out)
+{
+	struct mqe2e_mac *m = NULL;
+	EVP_MAC *mac = NULL;
+	OSSL_PARAM params[2];
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (key == NULL || key_len == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+	    (m->ctx = EVP_MAC_CTX_new(mac)) == NULL)
+		goto out;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(m->ctx, key, key_len, params) != 1)
+		goto out;
+	*out = m;
+	m = NULL;
+	r = MQE2E_OK;
+ out:
+	EVP_MAC_free(mac);
+	mqe2e_mac_free(m);
+	return r;
+}
+
+void
+mqe2e_mac_free(struct mqe2e_mac *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MAC_CTX_free(m->ctx);   /* HMAC_CTX_free clears the key pads */
+	free(m);
+}
+
+/* Full 32-byte HMAC over the parts into full[]. */
+static int
+mac_full(struct mqe2e_mac *m, const struct mqe2e_iov *parts, size_t n,
+    uint8_t full[MQE2E_SHA256_LEN])
+{
+	size_t i, olen = 0;
+
+	if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1)
+		return MQE2E_ERR_CRYPTO;
+	for (i = 0; i < n; i++) {
+		if (parts[i].len == 0)
+			continue;
+		if (parts[i].p == NULL)
+			return MQE2E_ERR_INVALID_ARG;
+		if (EVP_MAC_update(m->ctx, parts[i].p, parts[i].len) != 1)
+			return MQE2E_ERR_CRYPTO;
+	}
+	if (EVP_MAC_final(m->ctx, full, &olen, MQE2E_SHA256_LEN) != 1 ||
+	    olen != MQE2E_SHA256_LEN)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_mac_compute(struct mqe2e_mac *m, const struct mqe2e_iov *parts, size_t n,
+    uint8_t *tag, size_t tag_len)
+{
+	uint8_t full[MQE2E_SHA256_LEN];
+	int r;
+
+	if (m == NULL || (parts == NULL && n != 0) || tag == NULL ||
+	    tag_len == 0 || tag_len > MQE2E_SHA256_LEN)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((r = mac_full(m, parts, n, full)) == MQE2E_OK)
+		memcpy(tag, full, tag_len);
+	mqe2e_wipe(full, sizeof(full));
+	return r;
+}
+
+int
+mqe2e_mac_verify(struct mqe2e_mac *m, const struct mqe2e_iov *parts, size_t n,
+    const uint8_t *tag, size_t tag_len)
+{
+	uint8_t full[MQE2E_SHA256_LEN];
+	int r;
+
+	if (m == NULL || (parts == NULL && n != 0) || tag == NULL ||
+	    tag_len < MQE2E_MAC_TAG_LEN || tag_len > MQE2E_SHA256_LEN)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((r = mac_full(m, parts, n, full)) == MQE2E_OK &&
+	    CRYPTO_memcmp(full, tag, tag_len) != 0)
+		r = MQE2E_ERR_BAD_TAG;
+	mqe2e_wipe(full, sizeof(full));
+	return r;
+}
