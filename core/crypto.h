@@ -76,7 +76,8 @@ void mqe2e_pkey_free(EVP_PKEY *key);
 struct mqe2e_aead;
 int mqe2e_aead_new(const uint8_t key[MQE2E_KEY_LEN], struct mqe2e_aead **out) MQE2E_WUR;
 void mqe2e_aead_free(struct mqe2e_aead *a);
-/* out must hold pt_len + MQE2E_GCM_TAG_LEN bytes (ciphertext || tag). */
+/* out must hold pt_len + MQE2E_GCM_TAG_LEN bytes (ciphertext || tag) and may
+ * equal pt (in-place).  On failure out is wiped. */
 int mqe2e_aead_seal(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
     const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *out) MQE2E_WUR;
 /* in = ciphertext || tag; out must hold in_len - 16 bytes and may equal in
