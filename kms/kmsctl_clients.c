@@ -1,0 +1,285 @@
+/*
+ * kmsctl_clients.c - the "client" and "cert" nouns of mqe2e-kmsctl:
+ * enrol clients and brokers, issue and list their certificates, revoke.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmsctl.h"
+
+#define PATH_MAX_LEN 256
+
+static const char *const client_keys[] = {
+	"name", "kind", "created", "revoked", "revoked_at", "revoke_reason", "certs", NULL
+};
+
+/* Print a single client, or its JSON. */
+static void
+show_client(const struct kmsctl *k, const json_t *obj)
+{
+	if (k->json)
+		kmsctl__print_json(obj);
+	else
+		kmsctl__print_object(obj, client_keys);
+}
+
+static int
+cmd_client_add(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	const char *name = a->pos[0], *kind = kmsctl__opt(a, "kind");
+	json_t *body = NULL, *res = NULL;
+	char what[128];
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	if (kind == NULL)
+		kind = "client";
+	if (strcmp(kind, "client") != 0 && strcmp(kind, "broker") != 0) {
+		kmsctl__err("--kind must be client or broker, not \"%s\"", kind);
+		return KMSCTL_EXIT_USAGE;
+	}
+	if ((body = json_pack("{s:s,s:s}", "name", name, "kind", kind)) == NULL) {
+		kmsctl__err("out of memory");
+		return KMSCTL_EXIT_FILE;
+	}
+	snprintf(what, sizeof(what), "create %s '%s'", kind, name);
+	r = kmsctl__call(k, "POST", "/v1/clients", body, what, &res);
+	if (r == KMSCTL_EXIT_OK)
+		show_client(k, res);
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int
+cmd_client_list(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const cols[] = { "name", "kind", "created", "revoked", "certs", NULL };
+	json_t *res = NULL;
+	int r;
+
+	(void)a;
+	if ((r = kmsctl__list_all(k, "/v1/clients", "list clients", &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+static int
+cmd_client_show(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	const char *name = a->pos[0];
+	char path[PATH_MAX_LEN], what[128];
+	json_t *res = NULL;
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/clients/%s", name);
+	snprintf(what, sizeof(what), "show client '%s'", name);
+	if ((r = kmsctl__call(k, "GET", path, NULL, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	show_client(k, res);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+static int
+cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const keys[] = {
+		"name", "revoked", "revoked_at", "revoked_serials", "rekeyed_groups", NULL
+	};
+	const char *name = a->pos[0], *reason = kmsctl__opt(a, "reason");
+	char path[PATH_MAX_LEN], what[128];
+	json_t *body = NULL, *res = NULL;
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	if (reason != NULL && strlen(reason) > 256) {
+		kmsctl__err("--reason is limited to 256 bytes");
+		return KMSCTL_EXIT_USAGE;
+	}
+	body = reason != NULL ? json_pack("{s:s}", "reason", reason) : json_object();
+	if (body == NULL) {
+		kmsctl__err("--reason must be UTF-8 text");
+		return KMSCTL_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/clients/%s/revoke", name);
+	snprintf(what, sizeof(what), "revoke client '%s'", name);
+	r = kmsctl__call(k, "POST", path, body, what, &res);
+	if (r == KMSCTL_EXIT_OK) {
+		if (k->json)
+			kmsctl__print_json(res);
+		else
+			kmsctl__print_object(res, keys);
+	}
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+/* Write NAME.key (0600, never replacing one), NAME.crt and ca.crt. */
+static int
+write_cert_files(const char *dir, const char *name, const json_t *res, int want_key)
+{
+	const char *cert = json_string_value(json_object_get(res, "cert_pem"));
+	const char *ca = json_string_value(json_object_get(res, "ca_pem"));
+	const char *key = json_string_value(json_object_get(res, "key_pem"));
+	char fname[80];
+	int r;
+
+	if (cert == NULL || ca == NULL || (want_key && key == NULL)) {
+		kmsctl__err("the KMS answered without %s: nothing written",
+		    cert == NULL ? "cert_pem" : ca == NULL ? "ca_pem" : "key_pem");
+		return KMSCTL_EXIT_UNREACHABLE;
+	}
+	if (want_key) {
+		snprintf(fname, sizeof(fname), "%s.key", name);
+		if ((r = kmsctl__write_file(dir, fname, key, strlen(key), 0600, 1)) != 0)
+			return r;
+		printf("wrote %s/%s (private key, mode 0600)\n", dir, fname);
+	}
+	snprintf(fname, sizeof(fname), "%s.crt", name);
+	if ((r = kmsctl__write_file(dir, fname, cert, strlen(cert), 0644, 0)) != 0)
+		return r;
+	printf("wrote %s/%s\n", dir, fname);
+	if ((r = kmsctl__write_file(dir, "ca.crt", ca, strlen(ca), 0644, 0)) != 0)
+		return r;
+	printf("wrote %s/ca.crt\n", dir);
+	return KMSCTL_EXIT_OK;
+}
+
+static int
+cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const keys[] = { "serial", "not_before", "not_after", NULL };
+	const char *name = a->pos[0], *csr_path = kmsctl__opt(a, "csr");
+	const char *dir = kmsctl__opt(a, "out-dir"), *days_s = kmsctl__opt(a, "days");
+	int generate = kmsctl__opt(a, "generate") != NULL;
+	char path[PATH_MAX_LEN], what[128], keyname[80], *csr = NULL;
+	size_t csr_len = 0;
+	json_t *body = NULL, *res = NULL;
+	long long days = 0;
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	if ((csr_path != NULL) == generate) {
+		kmsctl__err("cert issue: give exactly one of --csr FILE (key made on the device) "
+		    "or --generate (the KMS makes the key)");
+		return KMSCTL_EXIT_USAGE;
+	}
+	if (dir == NULL) {
+		kmsctl__err("cert issue: --out-dir DIR is required (NAME.crt and ca.crt%s are "
+		    "written there)", generate ? " and NAME.key" : "");
+		return KMSCTL_EXIT_USAGE;
+	}
+	if (days_s != NULL && kmsctl__number("--days", days_s, 1, 3650, &days) != 0)
+		return KMSCTL_EXIT_USAGE;
+	snprintf(keyname, sizeof(keyname), "%s.key", name);
+	/* Check before asking: a generated key is returned exactly once. */
+	if ((r = kmsctl__check_out_dir(dir, generate ? keyname : NULL)) != KMSCTL_EXIT_OK)
+		return r;
+	if (csr_path != NULL &&
+	    (r = kmsctl__read_file(csr_path, "the CSR", &csr, &csr_len)) != KMSCTL_EXIT_OK)
+		return r;
+
+	body = csr != NULL ? json_pack("{s:s}", "csr", csr) : json_pack("{s:b}", "generate", 1);
+	if (body == NULL) {
+		if (csr != NULL)
+			kmsctl__err("the CSR %s is not UTF-8 text (expected PEM)", csr_path);
+		else
+			kmsctl__err("out of memory");
+		r = KMSCTL_EXIT_FILE;
+		goto out;
+	}
+	if (days_s != NULL && json_object_set_new(body, "days", json_integer(days)) != 0) {
+		kmsctl__err("out of memory");
+		r = KMSCTL_EXIT_FILE;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/clients/%s/certs", name);
+	snprintf(what, sizeof(what), "issue a certificate for '%s'", name);
+	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK)
+		goto out;
+	if ((r = write_cert_files(dir, name, res, generate)) != KMSCTL_EXIT_OK)
+		goto out;
+	if (k->json) {
+		json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */
+		kmsctl__print_json(res);
+	} else {
+		kmsctl__print_object(res, keys);
+	}
+out:
+	free(csr);
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int
+cmd_cert_list(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const cols[] = {
+		"serial", "not_before", "not_after", "revoked", "revoked_at", NULL
+	};
+	const char *name = a->pos[0];
+	char path[PATH_MAX_LEN], what[128];
+	json_t *res = NULL;
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/clients/%s/certs", name);
+	snprintf(what, sizeof(what), "list the certificates of '%s'", name);
+	if ((r = kmsctl__list_all(k, path, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+static const struct kmsctl_opt add_opts[] = {
+	{ "kind", "client|broker", "client (publishers, subscribers; default) or broker "
+	  "(the Mosquitto extension)" },
+	{ NULL, NULL, NULL }
+};
+static const struct kmsctl_opt revoke_opts[] = {
+	{ "reason", "TEXT", "why (kept with the revocation, at most 256 bytes)" },
+	{ NULL, NULL, NULL }
+};
+static const struct kmsctl_opt issue_opts[] = {
+	{ "csr", "FILE", "a PEM CSR made on the device (Ed25519; preferred)" },
+	{ "generate", NULL, "let the KMS make the key; it is written to DIR/NAME.key (0600)" },
+	{ "out-dir", "DIR", "where NAME.crt, ca.crt (and NAME.key) are written" },
+	{ "days", "N", "validity in days (1-3650; default: the KMS's setting)" },
+	{ NULL, NULL, NULL }
+};
+
+const struct kmsctl_cmd kmsctl_client_cmds[] = {
+	{ "client", "add", "NAME [--kind client|broker]", "enrol a client or a broker",
+	  1, 1, 1, add_opts, cmd_client_add },
+	{ "client", "list", "", "list clients and brokers", 0, 0, 1, NULL, cmd_client_list },
+	{ "client", "show", "NAME", "show one client", 1, 1, 1, NULL, cmd_client_show },
+	{ "client", "revoke", "NAME [--reason TEXT]",
+	  "revoke a client for good: certificates, CRL, grants, rekey of its groups",
+	  1, 1, 1, revoke_opts, cmd_client_revoke },
+	{ "cert", "issue", "NAME (--csr FILE | --generate) --out-dir DIR [--days N]",
+	  "issue a certificate for a client", 1, 1, 1, issue_opts, cmd_cert_issue },
+	{ "cert", "list", "NAME", "list the certificates of a client", 1, 1, 1, NULL,
+	  cmd_cert_list },
+	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
+};

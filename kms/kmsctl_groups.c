@@ -1,0 +1,319 @@
+/*
+ * kmsctl_groups.c - the "group" and "grant" nouns of mqe2e-kmsctl: topic
+ * groups (filter, scheme, key schedule), manual rotation, and the
+ * publish/subscribe grants of clients on groups.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmsctl.h"
+
+#define PATH_MAX_LEN 512
+#define SECS_MAX 31536000ULL      /* one year, the API's maximum */
+
+static const char *const group_keys[] = {
+	"name", "filter", "scheme", "rotate_s", "grace_s", "created", "current_epoch", NULL
+};
+
+/* One group: key/value lines, then its epochs as a table if present. */
+static void
+show_group(const struct kmsctl *k, const json_t *obj)
+{
+	static const char *const epoch_cols[] = {
+		"epoch", "state", "created", "activated", "expires", NULL
+	};
+	const json_t *epochs;
+
+	if (k->json) {
+		kmsctl__print_json(obj);
+		return;
+	}
+	kmsctl__print_object(obj, group_keys);
+	epochs = json_object_get(obj, "epochs");
+	if (json_is_array(epochs)) {
+		putchar('\n');
+		kmsctl__print_table(epochs, epoch_cols);
+	}
+}
+
+/* Add the schedule/filter/scheme options that were given to body. */
+static int
+group_fields(const struct kmsctl_args *a, json_t *body)
+{
+	const char *filter = kmsctl__opt(a, "filter"), *scheme = kmsctl__opt(a, "scheme");
+	const char *rotate = kmsctl__opt(a, "rotate"), *grace = kmsctl__opt(a, "grace");
+	long long v;
+	int r = 0;
+
+	if (filter != NULL) {
+		if (filter[0] == '\0') {
+			kmsctl__err("--filter must not be empty (e.g. --filter 'plant/+/temp')");
+			return KMSCTL_EXIT_USAGE;
+		}
+		r |= json_object_set_new(body, "filter", json_string(filter));
+	}
+	if (scheme != NULL) {
+		if (kmsctl__number("--scheme", scheme, 1, 4, &v) != 0)
+			return KMSCTL_EXIT_USAGE;
+		r |= json_object_set_new(body, "scheme", json_integer(v));
+	}
+	if (rotate != NULL) {
+		if (kmsctl__number("--rotate", rotate, 1, SECS_MAX, &v) != 0)
+			return KMSCTL_EXIT_USAGE;
+		r |= json_object_set_new(body, "rotate_s", json_integer(v));
+	}
+	if (grace != NULL) {
+		if (kmsctl__number("--grace", grace, 0, SECS_MAX, &v) != 0)
+			return KMSCTL_EXIT_USAGE;
+		r |= json_object_set_new(body, "grace_s", json_integer(v));
+	}
+	if (r != 0) {
+		kmsctl__err("--filter must be UTF-8 text");
+		return KMSCTL_EXIT_USAGE;
+	}
+	return KMSCTL_EXIT_OK;
+}
+
+static int
+cmd_group_add(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	const char *name = a->pos[0];
+	json_t *body = NULL, *res = NULL;
+	char what[128];
+	int r;
+
+	if (!kmsctl__name_ok("group", name))
+		return KMSCTL_EXIT_USAGE;
+	if (kmsctl__opt(a, "filter") == NULL || kmsctl__opt(a, "scheme") == NULL) {
+		kmsctl__err("group add: --filter F and --scheme N are required "
+		    "(e.g. group add temps --filter 'plant/+/temp' --scheme 4)");
+		return KMSCTL_EXIT_USAGE;
+	}
+	if ((body = json_pack("{s:s}", "name", name)) == NULL) {
+		kmsctl__err("out of memory");
+		return KMSCTL_EXIT_FILE;
+	}
+	if ((r = group_fields(a, body)) != KMSCTL_EXIT_OK)
+		goto out;
+	snprintf(what, sizeof(what), "create group '%s'", name);
+	if ((r = kmsctl__call(k, "POST", "/v1/groups", body, what, &res)) == KMSCTL_EXIT_OK)
+		show_group(k, res);
+out:
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int
+cmd_group_list(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const cols[] = {
+		"name", "filter", "scheme", "rotate_s", "grace_s", "current_epoch", NULL
+	};
+	json_t *res = NULL;
+	int r;
+
+	(void)a;
+	if ((r = kmsctl__list_all(k, "/v1/groups", "list groups", &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+/* show, update and rotate: one group by name. */
+static int
+one_group(struct kmsctl *k, const struct kmsctl_args *a, const char *method,
+    const char *suffix, json_t *body, const char *verb)
+{
+	const char *name = a->pos[0];
+	char path[PATH_MAX_LEN], what[128];
+	json_t *res = NULL;
+	int r;
+
+	if (!kmsctl__name_ok("group", name))
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/groups/%s%s", name, suffix);
+	snprintf(what, sizeof(what), "%s group '%s'", verb, name);
+	if ((r = kmsctl__call(k, method, path, body, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	show_group(k, res);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+static int
+cmd_group_show(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	return one_group(k, a, "GET", "", NULL, "show");
+}
+
+static int
+cmd_group_rotate(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	json_t *body = json_object();
+	int r;
+
+	if (body == NULL) {
+		kmsctl__err("out of memory");
+		return KMSCTL_EXIT_FILE;
+	}
+	r = one_group(k, a, "POST", "/rotate", body, "rotate");
+	json_decref(body);
+	return r;
+}
+
+static int
+cmd_group_update(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	json_t *body = json_object();
+	int r;
+
+	if (body == NULL) {
+		kmsctl__err("out of memory");
+		return KMSCTL_EXIT_FILE;
+	}
+	if ((r = group_fields(a, body)) != KMSCTL_EXIT_OK)
+		goto out;
+	if (json_object_size(body) == 0) {
+		kmsctl__err("group update: nothing to change; give --filter, --scheme, --rotate "
+		    "or --grace");
+		r = KMSCTL_EXIT_USAGE;
+		goto out;
+	}
+	r = one_group(k, a, "PATCH", "", body, "update");
+out:
+	json_decref(body);
+	return r;
+}
+
+/* ---- grants ------------------------------------------------------------------------ */
+
+static int
+right_ok(const char *right)
+{
+	if (strcmp(right, "pub") == 0 || strcmp(right, "sub") == 0)
+		return 1;
+	kmsctl__err("the right must be pub or sub, not \"%s\"", right);
+	return 0;
+}
+
+static int
+cmd_grant_add(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const keys[] = { "client", "group", "right", "created", NULL };
+	const char *client = a->pos[0], *group = a->pos[1], *right = a->pos[2];
+	json_t *body = NULL, *res = NULL;
+	char what[200];
+	int r;
+
+	if (!kmsctl__name_ok("client", client) || !kmsctl__name_ok("group", group) ||
+	    !right_ok(right))
+		return KMSCTL_EXIT_USAGE;
+	body = json_pack("{s:s,s:s,s:s}", "client", client, "group", group, "right", right);
+	if (body == NULL) {
+		kmsctl__err("out of memory");
+		return KMSCTL_EXIT_FILE;
+	}
+	snprintf(what, sizeof(what), "grant %s on '%s' to '%s'", right, group, client);
+	if ((r = kmsctl__call(k, "POST", "/v1/grants", body, what, &res)) == KMSCTL_EXIT_OK) {
+		if (k->json)
+			kmsctl__print_json(res);
+		else
+			kmsctl__print_object(res, keys);
+	}
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int
+cmd_grant_rm(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	const char *client = a->pos[0], *group = a->pos[1], *right = a->pos[2];
+	char path[PATH_MAX_LEN], what[200];
+	json_t *res = NULL;
+	int r;
+
+	if (!kmsctl__name_ok("client", client) || !kmsctl__name_ok("group", group) ||
+	    !right_ok(right))
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/grants/%s/%s/%s", client, group, right);
+	snprintf(what, sizeof(what), "remove the %s grant on '%s' from '%s'", right, group, client);
+	if ((r = kmsctl__call(k, "DELETE", path, NULL, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		printf("removed: %s may no longer %s on %s (keys already held stay valid until the "
+		    "group rotates)\n", client, strcmp(right, "pub") == 0 ? "publish" : "subscribe",
+		    group);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+static int
+cmd_grant_list(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const cols[] = { "client", "group", "right", "created", NULL };
+	const char *client = kmsctl__opt(a, "client"), *group = kmsctl__opt(a, "group");
+	char path[PATH_MAX_LEN];
+	json_t *res = NULL;
+	int r;
+
+	if ((client != NULL && !kmsctl__name_ok("client", client)) ||
+	    (group != NULL && !kmsctl__name_ok("group", group)))
+		return KMSCTL_EXIT_USAGE;
+	if (client != NULL && group != NULL)
+		snprintf(path, sizeof(path), "/v1/grants?client=%s&group=%s", client, group);
+	else if (client != NULL)
+		snprintf(path, sizeof(path), "/v1/grants?client=%s", client);
+	else if (group != NULL)
+		snprintf(path, sizeof(path), "/v1/grants?group=%s", group);
+	else
+		snprintf(path, sizeof(path), "/v1/grants");
+	if ((r = kmsctl__list_all(k, path, "list grants", &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+static const struct kmsctl_opt group_opts[] = {
+	{ "filter", "F", "MQTT topic filter, e.g. 'plant/+/temp' ('+' and a final '#')" },
+	{ "scheme", "N", "1-4 (4: group E2E key + MAC on the broker links; the usual choice)" },
+	{ "rotate", "SECS", "rotate the group key every SECS seconds" },
+	{ "grace", "SECS", "keep delivering an old epoch for SECS seconds after rotation" },
+	{ NULL, NULL, NULL }
+};
+static const struct kmsctl_opt grant_list_opts[] = {
+	{ "client", "C", "only the grants of client C" },
+	{ "group", "G", "only the grants on group G" },
+	{ NULL, NULL, NULL }
+};
+
+const struct kmsctl_cmd kmsctl_group_cmds[] = {
+	{ "group", "add", "NAME --filter F --scheme N [--rotate SECS] [--grace SECS]",
+	  "create a topic group (epochs 1 and 2 are made at once)", 1, 1, 1, group_opts,
+	  cmd_group_add },
+	{ "group", "list", "", "list topic groups", 0, 0, 1, NULL, cmd_group_list },
+	{ "group", "show", "NAME", "show a group and its epochs", 1, 1, 1, NULL, cmd_group_show },
+	{ "group", "update", "NAME [--filter F] [--scheme N] [--rotate SECS] [--grace SECS]",
+	  "change a group", 1, 1, 1, group_opts, cmd_group_update },
+	{ "group", "rotate", "NAME", "rotate the group key now", 1, 1, 1, NULL, cmd_group_rotate },
+	{ "grant", "add", "CLIENT GROUP pub|sub", "let a client publish or subscribe on a group",
+	  3, 3, 1, NULL, cmd_grant_add },
+	{ "grant", "rm", "CLIENT GROUP pub|sub", "remove a grant", 3, 3, 1, NULL, cmd_grant_rm },
+	{ "grant", "list", "[--client C] [--group G]", "list grants", 0, 0, 1, grant_list_opts,
+	  cmd_grant_list },
+	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
+};
