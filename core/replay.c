@@ -1,0 +1,532 @@
+/*
+ * replay.c - sliding replay windows, a bounded table of them, and the
+ * handshake nonce cache.  docs/PROTOCOL.md section 8.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "replay.h"
+#include "crypto.h"
+#include "wire.h"
+
+/* ---- one window -------------------------------------------------------------- */
+
+void
+mqe2e_replay_init(struct mqe2e_replay_window *w)
+{
+	memset(w, 0, sizeof(*w));
+}
+
+static int
+bit_get(const struct mqe2e_replay_window *w, uint64_t i)
+{
+	return (int)((w->bits[i / 64] >> (i % 64)) & 1);
+}
+
+int
+mqe2e_replay_check(const struct mqe2e_replay_window *w, uint64_t seq)
+{
+	uint64_t back;
+
+	if (!w->started || seq > w->top)
+		return MQE2E_OK;
+	back = w->top - seq;
+	if (back >= MQE2E_REPLAY_WINDOW)
+		return MQE2E_ERR_REPLAY;
+	return bit_get(w, back) ? MQE2E_ERR_REPLAY : MQE2E_OK;
+}
+
+/* Shift the bitmap left by n positions (towards older). */
+static void
+shift(struct mqe2e_replay_window *w, uint64_t n)
+{
+	if (n >= MQE2E_REPLAY_WINDOW) {
+		w->bits[0] = w->bits[1] = 0;
+	} else if (n >= 64) {
+		w->bits[1] = w->bits[0] << (n - 64);
+		w->bits[0] = 0;
+	} else if (n > 0) {
+		w->bits[1] = w->bits[1] << n | w->bits[0] >> (64 - n);
+		w->bits[0] <<= n;
+	}
+}
+
+int
+mqe2e_replay_accept(struct mqe2e_replay_window *w, uint64_t seq)
+{
+	uint64_t back;
+	int r;
+
+	if ((r = mqe2e_replay_check(w, seq)) != MQE2E_OK)
+		return r;
+	if (!w->started) {
+		w->started = 1;
+		w->top = seq;
+		w->bits[0] = 1;
+		w->bits[1] = 0;
+	} else if (seq > w->top) {
+		shift(w, seq - w->top);
+		w->top = seq;
+		w->bits[0] |= 1;
+	} else {
+		back = w->top - seq;
+		w->bits[back / 64] |= (uint64_t)1 << (back % 64);
+	}
+	return MQE2E_OK;
+}
+
+uint64_t
+mqe2e_seq_start(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return 1;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
+mqe2e_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+mqe2e_check_skew(uint64_t ts_ms, uint64_t now_ms, uint32_t skew_ms)
+{
+	uint64_t d = ts_ms > now_ms ? ts_ms - now_ms : now_ms - ts_ms;
+
+	return d <= skew_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW;
+}
+
+/* ---- keyed hashing for the tables ------------------------------------------------ */
+
+/* FNV-1a over the bytes, seeded with a per-table random key and finished
+ * with a 64-bit mixer: not cryptographic, but an attacker who does not see
+ * the table cannot aim collisions at one bucket. */
+static uint64_t
+hash_bytes(uint64_t seed, uint64_t h, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	if (h == 0)
+		h = 0xcbf29ce484222325ULL ^ seed;
+	for (i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t
+hash_final(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t
+random_seed(void)
+{
+	uint64_t s = 0;
+
+	if (mqe2e_random(&s, sizeof(s)) != MQE2E_OK)
+		s = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+	return s;
+}
+
+/* ---- table of windows ---------------------------------------------------------- */
+
+/* Entries live in a hash table with separate chaining (index lists) plus a
+ * doubly linked LRU list; both use indices into one array of cap slots. */
+struct replay_entry {
+	uint8_t *key;          /* sender || 0 || kind || key name || epoch */
+	size_t key_len;
+	size_t sender_len;
+	struct mqe2e_replay_window w;
+	size_t next_hash;      /* SIZE_MAX terminates */
+	size_t prev_lru, next_lru;
+	uint64_t hash;
+};
+
+struct mqe2e_replay_table {
+	struct replay_entry *e;
+	size_t cap, used;
+	size_t *buckets;       /* nbuckets heads */
+	size_t nbuckets;
+	size_t lru_head, lru_tail;   /* head = most recently used */
+	uint64_t seed;
+};
+
+#define NONE SIZE_MAX
+
+int
+mqe2e_replay_table_new(size_t cap, struct mqe2e_replay_table **out)
+{
+	struct mqe2e_replay_table *t;
+	size_t i;
+
+	*out = NULL;
+	if (cap == 0 || cap > (1u << 24))
+		return MQE2E_ERR_INVALID_ARG;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	t->cap = cap;
+	for (t->nbuckets = 16; t->nbuckets < cap; t->nbuckets *= 2)
+		;
+	t->e = calloc(cap, sizeof(*t->e));
+	t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
+	if (t->e == NULL || t->buckets == NULL) {
+		mqe2e_replay_table_free(t);
+		return MQE2E_ERR_NOMEM;
+	}
+	for (i = 0; i < t->nbuckets; i++)
+		t->buckets[i] = NONE;
+	t->lru_head = t->lru_tail = NONE;
+	t->seed = random_seed();
+	*out = t;
+	return MQE2E_OK;
+}
+
+void
+mqe2e_replay_table_free(struct mqe2e_replay_table *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; t->e != NULL && i < t->used; i++)
+		free(t->e[i].key);
+	free(t->e);
+	free(t->buckets);
+	free(t);
+}
+
+static int
+make_key(const uint8_t *sender, size_t sender_len, uint8_t kind, const uint8_t *name,
+    size_t name_len, uint32_t epoch, uint8_t **key, size_t *key_len)
+{
+	uint8_t *k;
+	size_t n = sender_len + 1 + 1 + 2 + name_len + 4;
+
+	if ((sender == NULL && sender_len > 0) || (name == NULL && name_len > 0) ||
+	    sender_len > 0xffff || name_len > 0xffff)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((k = malloc(n)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if (sender_len > 0)
+		memcpy(k, sender, sender_len);
+	k[sender_len] = 0;
+	k[sender_len + 1] = kind;
+	k[sender_len + 2] = (uint8_t)(name_len >> 8);
+	k[sender_len + 3] = (uint8_t)name_len;
+	if (name_len > 0)
+		memcpy(k + sender_len + 4, name, name_len);
+	k[n - 4] = (uint8_t)(epoch >> 24);
+	k[n - 3] = (uint8_t)(epoch >> 16);
+	k[n - 2] = (uint8_t)(epoch >> 8);
+	k[n - 1] = (uint8_t)epoch;
+	*key = k;
+	*key_len = n;
+	return MQE2E_OK;
+}
+
+static void
+lru_unlink(struct mqe2e_replay_table *t, size_t i)
+{
+	struct replay_entry *e = &t->e[i];
+
+	if (e->prev_lru != NONE)
+		t->e[e->prev_lru].next_lru = e->next_lru;
+	else
+		t->lru_head = e->next_lru;
+	if (e->next_lru != NONE)
+		t->e[e->next_lru].prev_lru = e->prev_lru;
+	else
+		t->lru_tail = e->prev_lru;
+	e->prev_lru = e->next_lru = NONE;
+}
+
+static void
+lru_push_front(struct mqe2e_replay_table *t, size_t i)
+{
+	struct replay_entry *e = &t->e[i];
+
+	e->prev_lru = NONE;
+	e->next_lru = t->lru_head;
+	if (t->lru_head != NONE)
+		t->e[t->lru_head].prev_lru = i;
+	t->lru_head = i;
+	if (t->lru_tail == NONE)
+		t->lru_tail = i;
+}
+
+static void
+hash_unlink(struct mqe2e_replay_table *t, size_t i)
+{
+	size_t *pp = &t->buckets[t->e[i].hash & (t->nbuckets - 1)];
+
+	while (*pp != NONE && *pp != i)
+		pp = &t->e[*pp].next_hash;
+	if (*pp == i)
+		*pp = t->e[i].next_hash;
+}
+
+/* Remove entry i, moving the last entry into its slot. */
+static void
+remove_entry(struct mqe2e_replay_table *t, size_t i)
+{
+	size_t last = t->used - 1, *pp;
+
+	hash_unlink(t, i);
+	lru_unlink(t, i);
+	free(t->e[i].key);
+	if (i != last) {
+		/* move last into slot i and re-point whatever referenced it */
+		t->e[i] = t->e[last];
+		pp = &t->buckets[t->e[i].hash & (t->nbuckets - 1)];
+		while (*pp != last)
+			pp = &t->e[*pp].next_hash;
+		*pp = i;
+		if (t->e[i].prev_lru != NONE)
+			t->e[t->e[i].prev_lru].next_lru = i;
+		else
+			t->lru_head = i;
+		if (t->e[i].next_lru != NONE)
+			t->e[t->e[i].next_lru].prev_lru = i;
+		else
+			t->lru_tail = i;
+	}
+	memset(&t->e[last], 0, sizeof(t->e[last]));
+	t->used--;
+}
+
+static size_t
+lookup(struct mqe2e_replay_table *t, const uint8_t *key, size_t key_len, uint64_t h)
+{
+	size_t i = t->buckets[h & (t->nbuckets - 1)];
+
+	for (; i != NONE; i = t->e[i].next_hash)
+		if (t->e[i].hash == h && t->e[i].key_len == key_len &&
+		    memcmp(t->e[i].key, key, key_len) == 0)
+			return i;
+	return NONE;
+}
+
+static int
+table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t sender_len,
+    uint8_t kind, const uint8_t *name, size_t name_len, uint32_t epoch, uint64_t seq)
+{
+	struct replay_entry *e;
+	uint8_t *key = NULL;
+	size_t key_len, i, *pp;
+	uint64_t h;
+	int r;
+
+	if (t == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((r = make_key(sender, sender_len, kind, name, name_len, epoch, &key, &key_len)) !=
+	    MQE2E_OK)
+		return r;
+	h = hash_final(hash_bytes(t->seed, 0, key, key_len));
+	if ((i = lookup(t, key, key_len, h)) != NONE) {
+		free(key);
+		if (!accept)
+			return mqe2e_replay_check(&t->e[i].w, seq);
+		if ((r = mqe2e_replay_accept(&t->e[i].w, seq)) == MQE2E_OK) {
+			lru_unlink(t, i);
+			lru_push_front(t, i);
+		}
+		return r;
+	}
+	if (!accept) {
+		free(key);
+		return MQE2E_OK;   /* an unknown sender's first message is new */
+	}
+	if (t->used == t->cap)
+		remove_entry(t, t->lru_tail);
+	i = t->used++;
+	e = &t->e[i];
+	memset(e, 0, sizeof(*e));
+	e->key = key;
+	e->key_len = key_len;
+	e->sender_len = sender_len;
+	e->hash = h;
+	mqe2e_replay_init(&e->w);
+	pp = &t->buckets[h & (t->nbuckets - 1)];
+	e->next_hash = *pp;
+	*pp = i;
+	e->prev_lru = e->next_lru = NONE;
+	lru_push_front(t, i);
+	return mqe2e_replay_accept(&e->w, seq);
+}
+
+int
+mqe2e_replay_table_check(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
+    uint32_t epoch, uint64_t seq)
+{
+	return table_op(t, 0, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq);
+}
+
+int
+mqe2e_replay_table_accept(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
+    uint32_t epoch, uint64_t seq)
+{
+	return table_op(t, 1, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq);
+}
+
+void
+mqe2e_replay_table_forget(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len)
+{
+	size_t i = 0;
+
+	if (t == NULL)
+		return;
+	while (i < t->used) {
+		if (t->e[i].sender_len == sender_len &&
+		    (sender_len == 0 || memcmp(t->e[i].key, sender, sender_len) == 0))
+			remove_entry(t, i);   /* the last entry moved into i: look again */
+		else
+			i++;
+	}
+}
+
+/* ---- nonce cache ------------------------------------------------------------------ */
+
+/* Open addressing with linear probing.  A slot is EMPTY (never used), LIVE
+ * (expiry > now) or DEAD (expired: a tombstone that lookups walk past).
+ * When live + dead slots pass 3/4 of the table it is rebuilt without the
+ * dead ones. */
+struct nonce_slot {
+	uint8_t nonce[16];
+	uint64_t expiry;       /* 0 = never used */
+};
+
+struct mqe2e_nonce_cache {
+	struct nonce_slot *s;
+	size_t size;           /* power of two, >= 2 * cap */
+	size_t cap;
+	size_t filled;         /* live + dead */
+	uint32_t skew_ms;
+	uint64_t seed;
+};
+
+int
+mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **out)
+{
+	struct mqe2e_nonce_cache *c;
+
+	*out = NULL;
+	if (cap == 0 || cap > (1u << 24))
+		return MQE2E_ERR_INVALID_ARG;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	for (c->size = 16; c->size < 2 * cap; c->size *= 2)
+		;
+	if ((c->s = calloc(c->size, sizeof(*c->s))) == NULL) {
+		free(c);
+		return MQE2E_ERR_NOMEM;
+	}
+	c->cap = cap;
+	c->skew_ms = skew_ms;
+	c->seed = random_seed();
+	*out = c;
+	return MQE2E_OK;
+}
+
+void
+mqe2e_nonce_cache_free(struct mqe2e_nonce_cache *c)
+{
+	if (c == NULL)
+		return;
+	free(c->s);
+	free(c);
+}
+
+uint32_t
+mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c)
+{
+	return c == NULL ? MQE2E_SKEW_MS_DEFAULT : c->skew_ms;
+}
+
+static size_t
+nonce_slot_index(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16])
+{
+	return (size_t)(hash_final(hash_bytes(c->seed, 0, nonce, 16)) & (c->size - 1));
+}
+
+/* Drop the dead slots; returns the number of live ones. */
+static size_t
+nonce_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
+{
+	struct nonce_slot *old = c->s, *ns;
+	size_t i, j, live = 0;
+
+	if ((ns = calloc(c->size, sizeof(*ns))) == NULL)
+		return c->cap;   /* cannot rebuild: behave as full */
+	for (i = 0; i < c->size; i++) {
+		if (old[i].expiry == 0 || old[i].expiry <= now_ms)
+			continue;
+		j = nonce_slot_index(c, old[i].nonce);
+		while (ns[j].expiry != 0)
+			j = (j + 1) & (c->size - 1);
+		ns[j] = old[i];
+		live++;
+	}
+	free(old);
+	c->s = ns;
+	c->filled = live;
+	return live;
+}
+
+int
+mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint64_t ts_ms,
+    uint64_t now_ms)
+{
+	size_t i, reuse = NONE, live;
+	uint64_t expiry;
+	int r;
+
+	if (c == NULL || nonce == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((r = mqe2e_check_skew(ts_ms, now_ms, c->skew_ms)) != MQE2E_OK)
+		return r;
+	/* the timestamp check rejects this nonce from ts + skew on */
+	expiry = ts_ms + c->skew_ms + 1;
+	if (expiry <= now_ms)
+		expiry = now_ms + 1;
+	if (c->filled + 1 > c->size / 4 * 3) {
+		live = nonce_rebuild(c, now_ms);
+		if (live >= c->cap)
+			return MQE2E_ERR_UNAVAILABLE;
+	}
+	for (i = nonce_slot_index(c, nonce); c->s[i].expiry != 0; i = (i + 1) & (c->size - 1)) {
+		if (c->s[i].expiry > now_ms) {
+			if (memcmp(c->s[i].nonce, nonce, 16) == 0)
+				return MQE2E_ERR_NONCE_REUSE;
+		} else if (reuse == NONE) {
+			reuse = i;
+		}
+	}
+	if (reuse == NONE) {
+		reuse = i;
+		c->filled++;
+	}
+	memcpy(c->s[reuse].nonce, nonce, 16);
+	c->s[reuse].expiry = expiry;
+	return MQE2E_OK;
+}

@@ -1,0 +1,490 @@
+/*
+ * test_handshake.c - the signed X25519 handshakes (core/handshake.c,
+ * keyx.c, pair.c): round trips and every rejection the edges report.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "handshake.h"
+#include "testpki.h"
+
+struct fix {
+	EVP_PKEY *ca_key, *other_ca_key;
+	X509 *ca, *other_ca;
+	struct mqe2e_trust *trust;
+	struct mqe2e_identity *alice, *bob, *broker, *stranger, *kms;
+	struct mqe2e_nonce_cache *nc;
+};
+
+static int
+setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->ca_key = tp_key(0xca);
+	f->ca = tp_ca("mqe2e test CA", f->ca_key);
+	f->other_ca_key = tp_key(0xcb);
+	f->other_ca = tp_ca("mqe2e test CA", f->other_ca_key);
+	f->trust = tp_trust(f->ca);
+	f->alice = tp_identity("alice", "client", "a1", 0xa1, f->ca, f->ca_key);
+	f->bob = tp_identity("bob", "client", "b1", 0xb1, f->ca, f->ca_key);
+	f->broker = tp_identity("broker1", "broker", "c1", 0xc1, f->ca, f->ca_key);
+	f->kms = tp_identity("kms1", "kms", "d1", 0xd1, f->ca, f->ca_key);
+	f->stranger = tp_identity("alice", "client", "a1", 0xe1, f->other_ca, f->other_ca_key);
+	assert_int_equal(mqe2e_nonce_cache_new(1024, MQE2E_SKEW_MS_DEFAULT, &f->nc), MQE2E_OK);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fix *f = *state;
+
+	mqe2e_nonce_cache_free(f->nc);
+	mqe2e_identity_free(f->alice);
+	mqe2e_identity_free(f->bob);
+	mqe2e_identity_free(f->broker);
+	mqe2e_identity_free(f->kms);
+	mqe2e_identity_free(f->stranger);
+	mqe2e_trust_free(f->trust);
+	mqe2e_cert_free(f->ca);
+	mqe2e_cert_free(f->other_ca);
+	mqe2e_pkey_free(f->ca_key);
+	mqe2e_pkey_free(f->other_ca_key);
+	free(f);
+	return 0;
+}
+
+/* Run the server side on a hello from id, with a fresh nonce cache unless
+ * nc is given; returns the server's result. */
+static int
+accept_hello(struct fix *f, const uint8_t *hello, size_t len, const char *mqtt_id,
+    uint64_t now, struct mqe2e_nonce_cache *nc)
+{
+	struct mqe2e_nonce_cache *own = NULL;
+	struct mqe2e_session_keys k;
+	struct mqe2e_peer p;
+	uint8_t *reply = NULL;
+	size_t reply_len = 0;
+	int r;
+
+	if (nc == NULL) {
+		assert_int_equal(mqe2e_nonce_cache_new(16, MQE2E_SKEW_MS_DEFAULT, &own), MQE2E_OK);
+		nc = own;
+	}
+	r = mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, len, mqtt_id, now, &reply,
+	    &reply_len, &k, &p);
+	if (r != MQE2E_OK)
+		assert_null(reply);
+	free(reply);
+	mqe2e_nonce_cache_free(own);
+	return r;
+}
+
+static void
+test_connect_ok(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_hs_client *hs = NULL;
+	struct mqe2e_session_keys ck, sk;
+	struct mqe2e_peer bp, cp;
+	uint8_t *hello = NULL, *reply = NULL;
+	size_t hello_len, reply_len;
+
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hello_len),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, f->nc, hello, hello_len,
+	    "alice", TP_NOW_MS + 5, &reply, &reply_len, &sk, &cp), MQE2E_OK);
+	assert_string_equal(cp.id, "alice");
+	assert_int_equal(cp.kind, MQE2E_KIND_CLIENT);
+	assert_string_equal(cp.serial, "a1");
+	assert_true(reply_len < 65535);
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, reply_len, TP_NOW_MS + 9,
+	    &ck, &bp), MQE2E_OK);
+	assert_string_equal(bp.id, "broker1");
+	assert_int_equal(bp.kind, MQE2E_KIND_BROKER);
+	assert_memory_equal(ck.c2b, sk.c2b, MQE2E_KEY_LEN);
+	assert_memory_equal(ck.b2c, sk.b2c, MQE2E_KEY_LEN);
+	assert_memory_not_equal(ck.c2b, ck.b2c, MQE2E_KEY_LEN);
+	/* the ephemeral key is spent: a second finish fails */
+	assert_int_not_equal(mqe2e_hs_client_finish(hs, f->trust, reply, reply_len,
+	    TP_NOW_MS + 9, &ck, &bp), MQE2E_OK);
+	mqe2e_hs_client_free(hs);
+	mqe2e_hs_client_free(NULL);
+	free(hello);
+	free(reply);
+}
+
+static void
+test_connect_server_rejects(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_hs_client *hs = NULL;
+	struct mqe2e_nonce_cache *nc = NULL;
+	uint8_t *hello = NULL;
+	size_t len, i;
+	const char *revoked[] = { "b1" };
+	char saved[sizeof(f->alice->id)];
+
+	/* good hello, then the server's checks one by one */
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, NULL), MQE2E_OK);
+	/* MQTT client id differs from the certificate */
+	assert_int_equal(accept_hello(f, hello, len, "bob", TP_NOW_MS, NULL), MQE2E_ERR_ID_MISMATCH);
+	/* stale and future timestamps */
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS + 120001, NULL),
+	    MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS - 120001, NULL),
+	    MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS + 120000, NULL), MQE2E_OK);
+	/* replayed hello */
+	assert_int_equal(mqe2e_nonce_cache_new(16, MQE2E_SKEW_MS_DEFAULT, &nc), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, nc), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS + 1000, nc),
+	    MQE2E_ERR_NONCE_REUSE);
+	mqe2e_nonce_cache_free(nc);
+	/* bad signature: flip each signature bit in turn (sample) */
+	for (i = len - 64; i < len; i += 7) {
+		hello[i] ^= 0x10;
+		assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, NULL),
+		    MQE2E_ERR_BAD_SIGNATURE);
+		hello[i] ^= 0x10;
+	}
+	/* a signed field altered: the timestamp's last byte */
+	hello[len - 64 - 16 - 1] ^= 1;
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, NULL),
+	    MQE2E_ERR_BAD_SIGNATURE);
+	hello[len - 64 - 16 - 1] ^= 1;
+	/* every truncation is a clean format error */
+	for (i = 0; i < len; i++)
+		assert_true(accept_hello(f, hello, i, "alice", TP_NOW_MS, NULL) < 0);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+
+	/* wrong CA */
+	assert_int_equal(mqe2e_hs_client_start(f->stranger, TP_NOW_MS, &hs, &hello, &len),
+	    MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, NULL),
+	    MQE2E_ERR_UNKNOWN_CA);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+
+	/* wrong kind: a broker certificate connecting as a client */
+	assert_int_equal(mqe2e_hs_client_start(f->broker, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "broker1", TP_NOW_MS, NULL),
+	    MQE2E_ERR_BAD_CERT);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+
+	/* claimed id in the hello differs from the certificate CN */
+	memcpy(saved, f->alice->id, sizeof(saved));
+	memcpy(f->alice->id, "mallory", 8);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	memcpy(f->alice->id, saved, sizeof(saved));
+	assert_int_equal(accept_hello(f, hello, len, "mallory", TP_NOW_MS, NULL),
+	    MQE2E_ERR_ID_MISMATCH);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+
+	/* revoked serial */
+	assert_int_equal(mqe2e_trust_set_revoked(f->trust, revoked, 1), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->bob, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "bob", TP_NOW_MS, NULL), MQE2E_ERR_REVOKED);
+	assert_int_equal(mqe2e_trust_set_revoked(f->trust, NULL, 0), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "bob", TP_NOW_MS, NULL), MQE2E_OK);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+}
+
+static void
+test_connect_expired_cert(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_identity *old = NULL;
+	struct mqe2e_hs_client *hs = NULL;
+	EVP_PKEY *k = tp_key(0x0e);
+	X509 *c = tp_leaf("olduser", "client", "0e", k, f->ca, f->ca_key,
+	    TP_NOW_S - 86400 * 10, TP_NOW_S - 86400);
+	uint8_t *hello = NULL;
+	size_t len;
+
+	assert_int_equal(mqe2e_identity_new(c, k, &old), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(old, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(accept_hello(f, hello, len, "olduser", TP_NOW_MS, NULL),
+	    MQE2E_ERR_CERT_EXPIRED);
+	mqe2e_hs_client_free(hs);
+	mqe2e_identity_free(old);
+	free(hello);
+}
+
+static void
+test_connect_client_rejects(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_hs_client *hs = NULL, *hs2 = NULL;
+	struct mqe2e_session_keys ck, sk;
+	struct mqe2e_nonce_cache *nc = NULL;
+	uint8_t *hello = NULL, *hello2 = NULL, *reply = NULL, *fake = NULL;
+	size_t hl, hl2, rl, fl, i;
+
+	assert_int_equal(mqe2e_nonce_cache_new(16, MQE2E_SKEW_MS_DEFAULT, &nc), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, hl, "alice",
+	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
+
+	/* tampered confirmation: BAD_TAG; tampered signed byte: BAD_SIGNATURE */
+#define FINISH_FAILS(expect) do { \
+	mqe2e_hs_client_free(hs); \
+	free(hello); \
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK); \
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS, &ck, NULL), \
+	    (expect)); \
+	} while (0)
+	/* a reply to another hello (fresh client state) */
+	FINISH_FAILS(MQE2E_ERR_BAD_SIGNATURE);
+
+	/* Build a fresh pair and tamper */
+	mqe2e_hs_client_free(hs);
+	free(hello);
+	free(reply);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS + 1, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS + 2, &hs2, &hello2, &hl2),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, hl, "alice",
+	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
+	reply[rl - 1] ^= 1;
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS, &ck, NULL),
+	    MQE2E_ERR_BAD_TAG);
+	reply[rl - 1] ^= 1;
+	reply[rl - 32 - 64 - 1] ^= 1;   /* last nonce byte */
+	assert_int_equal(mqe2e_hs_client_finish(hs2, f->trust, reply, rl, TP_NOW_MS, &ck, NULL),
+	    MQE2E_ERR_BAD_SIGNATURE);
+	reply[rl - 32 - 64 - 1] ^= 1;
+	for (i = 0; i < rl; i++)
+		assert_true(mqe2e_hs_client_finish(hs2, f->trust, reply, i, TP_NOW_MS, &ck,
+		    NULL) < 0);
+	mqe2e_hs_client_free(hs2);
+	free(hello2);
+
+	/* stale reply */
+	mqe2e_hs_client_free(hs);
+	free(hello);
+	free(reply);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, hl, "alice",
+	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS + 200000, &ck,
+	    NULL), MQE2E_ERR_CLOCK_SKEW);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+	free(reply);
+
+	/* a client certificate posing as the broker */
+	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->bob, f->trust, nc, hello, hl, "alice",
+	    TP_NOW_MS, &fake, &fl, &sk, NULL), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, fake, fl, TP_NOW_MS, &ck, NULL),
+	    MQE2E_ERR_BAD_CERT);
+	mqe2e_hs_client_free(hs);
+	free(hello);
+	free(fake);
+	mqe2e_nonce_cache_free(nc);
+#undef FINISH_FAILS
+}
+
+static void
+test_keyx(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_keyreq *st = NULL, *st2 = NULL;
+	struct mqe2e_keyreq_info *info = NULL, *info2 = NULL;
+	struct mqe2e_key_entry in[2], *out = NULL;
+	const char *groups[] = { "plant1", "line2" };
+	uint8_t *req = NULL, *req2 = NULL, *resp = NULL;
+	size_t rl, rl2, sl, n, i;
+	EVP_PKEY *wrong = tp_key(0x77);
+
+	memset(in, 0, sizeof(in));
+	memcpy(in[0].group, "plant1", 7);
+	in[0].scheme = 4;
+	in[0].kind = MQE2E_GK_P;
+	in[0].epoch = 7;
+	in[0].not_before_ms = TP_NOW_MS;
+	in[0].not_after_ms = TP_NOW_MS + 3600000;
+	memset(in[0].key, 0x42, 32);
+	in[1] = in[0];
+	in[1].kind = MQE2E_GK_B;
+	memset(in[1].key, 0x43, 32);
+
+	assert_int_equal(mqe2e_keyreq_build(f->alice, groups, 2, TP_NOW_MS, &st, &req, &rl),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req, rl, TP_NOW_MS, &info), MQE2E_OK);
+	assert_string_equal(info->requester.id, "alice");
+	assert_int_equal(info->requester.kind, MQE2E_KIND_CLIENT);
+	assert_int_equal(info->ngroups, 2);
+	assert_string_equal(info->groups[0], "plant1");
+	assert_string_equal(info->groups[1], "line2");
+	/* replayed request */
+	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req, rl, TP_NOW_MS, &info2),
+	    MQE2E_ERR_NONCE_REUSE);
+	assert_null(info2);
+
+	assert_int_equal(mqe2e_keyresp_build(f->ca_key, info, in, 2, TP_NOW_MS, &resp, &sl),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n), MQE2E_OK);
+	assert_int_equal(n, 2);
+	assert_memory_equal(&out[0], &in[0], sizeof(in[0]));
+	assert_memory_equal(&out[1], &in[1], sizeof(in[1]));
+	mqe2e_key_entries_free(out, n);
+	/* tampering anywhere: signature or tag */
+	for (i = 0; i < sl; i++) {
+		resp[i] ^= 0x01;
+		assert_true(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n) < 0);
+		assert_null(out);
+		resp[i] ^= 0x01;
+	}
+	resp[sl - 1] ^= 1;
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n),
+	    MQE2E_ERR_BAD_TAG);
+	resp[sl - 1] ^= 1;
+	/* the response to another request does not open */
+	assert_int_equal(mqe2e_keyreq_build(f->alice, NULL, 0, TP_NOW_MS, &st2, &req2, &rl2),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_open(st2, f->trust, resp, sl, TP_NOW_MS, &out, &n),
+	    MQE2E_ERR_BAD_SIGNATURE);
+	free(resp);
+	/* signed by a key that is not the CA's */
+	assert_int_equal(mqe2e_keyresp_build(wrong, info, in, 2, TP_NOW_MS, &resp, &sl), MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n),
+	    MQE2E_ERR_BAD_SIGNATURE);
+	free(resp);
+	/* empty bundle, all-grants request */
+	mqe2e_keyreq_info_free(info);
+	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req2, rl2, TP_NOW_MS, &info),
+	    MQE2E_OK);
+	assert_int_equal(info->ngroups, 0);
+	assert_int_equal(mqe2e_keyresp_build(f->ca_key, info, NULL, 0, TP_NOW_MS, &resp, &sl),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_open(st2, f->trust, resp, sl, TP_NOW_MS, &out, &n), MQE2E_OK);
+	assert_int_equal(n, 0);
+	mqe2e_key_entries_free(out, n);
+	free(resp);
+	free(req);
+	free(req2);
+	mqe2e_keyreq_info_free(info);
+	mqe2e_keyreq_info_free(NULL);
+	mqe2e_keyreq_free(st);
+	mqe2e_keyreq_free(st2);
+	mqe2e_pkey_free(wrong);
+
+	/* the broker may ask; the KMS identity may not */
+	assert_int_equal(mqe2e_keyreq_build(f->broker, NULL, 0, TP_NOW_MS, &st, &req, &rl), MQE2E_OK);
+	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req, rl, TP_NOW_MS, &info), MQE2E_OK);
+	assert_int_equal(info->requester.kind, MQE2E_KIND_BROKER);
+	mqe2e_keyreq_info_free(info);
+	mqe2e_keyreq_free(st);
+	free(req);
+	assert_int_equal(mqe2e_keyreq_build(f->kms, NULL, 0, TP_NOW_MS, &st, &req, &rl), MQE2E_OK);
+	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req, rl, TP_NOW_MS, &info),
+	    MQE2E_ERR_BAD_CERT);
+	for (i = 0; i < rl; i++)
+		assert_true(mqe2e_keyreq_verify(f->trust, f->nc, req, i, TP_NOW_MS, &info) < 0);
+	mqe2e_keyreq_free(st);
+	free(req);
+}
+
+static void
+test_pair(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_pair *st = NULL;
+	struct mqe2e_pair_info pi, si;
+	uint8_t *req = NULL, *resp = NULL, *resp2 = NULL, kp[32], ks[32];
+	size_t rl, sl, sl2, i;
+
+	assert_int_equal(mqe2e_pair_request_build(f->alice, "bob", "plant1", 3, TP_NOW_MS, &st,
+	    &req, &rl), MQE2E_OK);
+	/* only the addressed subscriber answers */
+	assert_int_equal(mqe2e_pair_respond(f->broker, f->trust, NULL, req, rl, TP_NOW_MS, &resp2,
+	    &sl2, &si, ks), MQE2E_ERR_ID_MISMATCH);
+	assert_int_equal(mqe2e_pair_respond(f->bob, f->trust, f->nc, req, rl, TP_NOW_MS, &resp, &sl,
+	    &si, ks), MQE2E_OK);
+	assert_string_equal(si.peer.id, "alice");
+	assert_string_equal(si.group, "plant1");
+	assert_int_equal(si.generation, 3);
+	assert_string_equal(si.pair_id, "alice|bob");
+	assert_int_equal(mqe2e_pair_respond(f->bob, f->trust, f->nc, req, rl, TP_NOW_MS, &resp2,
+	    &sl2, &si, ks), MQE2E_ERR_NONCE_REUSE);
+	for (i = 0; i < sl; i++) {
+		resp[i] ^= 0x80;
+		assert_true(mqe2e_pair_finish(st, f->trust, resp, sl, TP_NOW_MS, &pi, kp) < 0);
+		resp[i] ^= 0x80;
+	}
+	assert_int_equal(mqe2e_pair_finish(st, f->trust, resp, sl, TP_NOW_MS, &pi, kp), MQE2E_OK);
+	assert_memory_equal(kp, ks, 32);
+	assert_string_equal(pi.peer.id, "bob");
+	assert_string_equal(pi.pair_id, "alice|bob");
+	for (i = 0; i < rl; i++)
+		assert_true(mqe2e_pair_respond(f->bob, f->trust, NULL, req, i, TP_NOW_MS, &resp2,
+		    &sl2, &si, ks) < 0);
+	mqe2e_pair_free(st);
+	mqe2e_pair_free(NULL);
+	free(req);
+	free(resp);
+}
+
+static void
+test_identity_load_errors(void **state)
+{
+	struct mqe2e_identity *id = (void *)1;
+	char err[256];
+
+	(void)state;
+	assert_int_not_equal(mqe2e_identity_load("/nonexistent/cert.pem", "/nonexistent/key.pem",
+	    &id, err, sizeof(err)), MQE2E_OK);
+	assert_null(id);
+	assert_non_null(strstr(err, "/nonexistent/cert.pem"));
+	mqe2e_identity_free(NULL);
+}
+
+static void
+test_identity_key_mismatch(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_identity *id = NULL;
+	EVP_PKEY *k = tp_key(0x31), *other = tp_key(0x32);
+	X509 *c = tp_leaf("carol", "client", "31", k, f->ca, f->ca_key, TP_NOW_S - 10,
+	    TP_NOW_S + 10);
+
+	assert_int_equal(mqe2e_identity_new(c, other, &id), MQE2E_ERR_BAD_CERT);
+	assert_null(id);
+	mqe2e_cert_free(c);
+	mqe2e_pkey_free(k);
+	mqe2e_pkey_free(other);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_connect_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_server_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_expired_cert, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_client_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pair, setup, teardown),
+		cmocka_unit_test(test_identity_load_errors),
+		cmocka_unit_test_setup_teardown(test_identity_key_mismatch, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
