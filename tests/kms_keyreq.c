@@ -1,0 +1,239 @@
+/*
+ * kms_keyreq.c - test tool: ask mqe2e-kmsd for group keys (or a broker's
+ * policy) over the signed DH channel, the way the client library and the
+ * broker extension do, and print what came back.
+ *
+ *   kms_keyreq --kms URL --cert F --key F --ca F [--group G]... [--replay]
+ *              [--ts-offset-ms N] [--policy | --watch SINCE [--timeout S]]
+ *
+ * Keys: one line per delivered key,
+ *     GROUP GK_P|GK_B EPOCH NOT_BEFORE_MS NOT_AFTER_MS HASH
+ * where HASH is the first 8 hex digits of SHA-256(key) (never the key), so
+ * two requesters can compare keys.  --policy / --watch print "version N".
+ * A refused request prints "error STATUS CODE" on stdout and the message on
+ * stderr.  --replay sends the identical request bytes twice and reports the
+ * second answer.
+ *
+ * Exit: 0 ok, 1 usage, 2 the KMS refused (4xx/5xx), 3 cannot reach it,
+ * 4 local file error, 5 the answer did not verify.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "crypto.h"
+#include "handshake.h"
+#include "http.h"
+
+#define MAX_GROUPS 16
+
+enum { EX_OK = 0, EX_USAGE = 1, EX_REFUSED = 2, EX_UNREACHABLE = 3, EX_FILE = 4, EX_VERIFY = 5 };
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: kms_keyreq --kms URL --cert F --key F --ca F [--group G]... "
+	    "[--replay] [--ts-offset-ms N] [--policy | --watch SINCE [--timeout S]]\n");
+	return EX_USAGE;
+}
+
+/* A refused request: "error STATUS CODE" on stdout, the message on stderr. */
+static int
+refused(const struct mqe2e_http_response *res)
+{
+	json_t *j = NULL;
+	const char *code = NULL, *msg = NULL;
+
+	if (res->body != NULL && (j = json_loadb((const char *)res->body, res->body_len, 0, NULL))) {
+		code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+		msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+	}
+	printf("error %d %s\n", res->status, code != NULL ? code : "-");
+	fprintf(stderr, "kms_keyreq: the KMS refused: %d %s: %s (request id %s)\n", res->status,
+	    code != NULL ? code : "-", msg != NULL ? msg : "-",
+	    res->request_id[0] ? res->request_id : "-");
+	json_decref(j);
+	return EX_REFUSED;
+}
+
+static int
+print_keys(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
+    const struct mqe2e_http_response *res)
+{
+	struct mqe2e_key_entry *e = NULL;
+	size_t n = 0, i;
+	int r;
+
+	r = mqe2e_keyresp_open(st, trust, res->body, res->body_len, wall_ms(), &e, &n);
+	if (r != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: KEY_RESPONSE does not verify: %s\n", mqe2e_strerror(r));
+		return EX_VERIFY;
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t h[MQE2E_SHA256_LEN];
+
+		if (mqe2e_sha256(e[i].key, sizeof(e[i].key), h) != MQE2E_OK) {
+			mqe2e_key_entries_free(e, n);
+			return EX_VERIFY;
+		}
+		printf("%s %s %lu %llu %llu %02x%02x%02x%02x\n", e[i].group,
+		    e[i].kind == MQE2E_GK_P ? "GK_P" : e[i].kind == MQE2E_GK_B ? "GK_B" : "?",
+		    (unsigned long)e[i].epoch, (unsigned long long)e[i].not_before_ms,
+		    (unsigned long long)e[i].not_after_ms, h[0], h[1], h[2], h[3]);
+	}
+	mqe2e_key_entries_free(e, n);
+	return EX_OK;
+}
+
+static int
+print_policy(const struct mqe2e_http_response *res)
+{
+	json_t *j = NULL, *v;
+	int r = EX_VERIFY;
+
+	if (res->body == NULL ||
+	    (j = json_loadb((const char *)res->body, res->body_len, 0, NULL)) == NULL) {
+		fprintf(stderr, "kms_keyreq: policy answer is not JSON\n");
+		return EX_VERIFY;
+	}
+	v = json_object_get(j, "version");
+	if (!json_is_integer(v) || !json_is_string(json_object_get(j, "policy")) ||
+	    !json_is_string(json_object_get(j, "sig"))) {
+		fprintf(stderr, "kms_keyreq: policy answer lacks version/policy/sig\n");
+		goto out;
+	}
+	printf("version %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+	r = EX_OK;
+out:
+	json_decref(j);
+	return r;
+}
+
+static int
+parse_num(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *url = NULL, *cert = NULL, *key = NULL, *ca = NULL, *groups[MAX_GROUPS];
+	struct mqe2e_identity *id = NULL;
+	struct mqe2e_trust *trust = NULL;
+	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_http_response res;
+	uint8_t *req = NULL;
+	size_t req_len = 0, ngroups = 0;
+	long long offset = 0, since = -1, wait_s = 30;
+	int replay = 0, policy = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
+	char err[256], path[128];
+
+	memset(&res, 0, sizeof(res));
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--replay") == 0) {
+			replay = 1;
+			continue;
+		}
+		if (strcmp(a, "--policy") == 0) {
+			policy = 1;
+			continue;
+		}
+		if (v == NULL)
+			return usage();
+		i++;
+		if (strcmp(a, "--kms") == 0)
+			url = v;
+		else if (strcmp(a, "--cert") == 0)
+			cert = v;
+		else if (strcmp(a, "--key") == 0)
+			key = v;
+		else if (strcmp(a, "--ca") == 0)
+			ca = v;
+		else if (strcmp(a, "--group") == 0 && ngroups < MAX_GROUPS)
+			groups[ngroups++] = v;
+		else if (strcmp(a, "--ts-offset-ms") == 0) {
+			if (parse_num(v, -86400000LL * 365, 86400000LL * 365, &offset) != 0)
+				return usage();
+		} else if (strcmp(a, "--watch") == 0) {
+			if (parse_num(v, 0, 1LL << 53, &since) != 0)
+				return usage();
+		} else if (strcmp(a, "--timeout") == 0) {
+			if (parse_num(v, 1, 60, &wait_s) != 0)
+				return usage();
+		} else
+			return usage();
+	}
+	if (url == NULL || cert == NULL || key == NULL || ca == NULL)
+		return usage();
+
+	if (mqe2e_identity_load(cert, key, &id, err, sizeof(err)) != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: %s\n", err);
+		r = EX_FILE;
+		goto out;
+	}
+	if (mqe2e_trust_new(ca, &trust, err, sizeof(err)) != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: %s\n", err);
+		r = EX_FILE;
+		goto out;
+	}
+	if (mqe2e_keyreq_build(id, groups, ngroups, (uint64_t)((long long)wall_ms() + offset), &st,
+	    &req, &req_len) != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: cannot build the KEY_REQUEST\n");
+		r = EX_VERIFY;
+		goto out;
+	}
+	if (since >= 0) {
+		snprintf(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%lld", since, wait_s);
+		timeout_ms = (int)wait_s * 1000 + 10000;
+	} else {
+		snprintf(path, sizeof(path), "%s", policy ? "/v1/policy" : "/v1/keys");
+	}
+	for (tries = replay ? 2 : 1; tries > 0; tries--) {
+		mqe2e_http_response_free(&res);
+		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, timeout_ms, &res) != MQE2E_OK) {
+			fprintf(stderr, "kms_keyreq: %s\n", res.error);
+			r = EX_UNREACHABLE;
+			goto out;
+		}
+	}
+	if (res.status != 200)
+		r = refused(&res);
+	else if (policy || since >= 0)
+		r = print_policy(&res);
+	else
+		r = print_keys(st, trust, &res);
+out:
+	mqe2e_http_response_free(&res);
+	free(req);
+	mqe2e_keyreq_free(st);
+	mqe2e_trust_free(trust);
+	mqe2e_identity_free(id);
+	return r;
+}
