@@ -1,0 +1,371 @@
+/*
+ * client.c - client object life cycle, error reporting, waiters.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_int.h"
+
+void
+client__fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+int
+client__fail(struct mqe2e_client *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&c->mu);
+	va_start(ap, fmt);
+	(void)vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&c->mu);
+	return code;
+}
+
+void
+client__report(struct mqe2e_client *c, int code, const char *topic, const char *sender,
+    const char *group, uint32_t epoch, const char *fmt, ...)
+{
+	char text[CLIENT_ERRMSG_MAX];
+	struct mqe2e_error e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	e.code = code;
+	e.text = text;
+	e.topic = topic != NULL ? topic : "";
+	e.sender = sender != NULL ? sender : "";
+	e.group = group != NULL ? group : "";
+	e.epoch = epoch;
+	pthread_mutex_lock(&c->cb_mu);
+	if (c->err_cb != NULL)
+		c->err_cb(c->err_arg, &e);
+	pthread_mutex_unlock(&c->cb_mu);
+}
+
+void
+client__deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+uint64_t
+client__mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct waiter *
+client__waiter_new(struct mqe2e_client *c)
+{
+	struct waiter *w;
+	MQTTProperties empty = MQTTProperties_initializer;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->c = c;
+	w->props = empty;
+	w->next = c->waiters;
+	c->waiters = w;
+	return w;
+}
+
+static void
+waiter_unlink_free(struct mqe2e_client *c, struct waiter *w)
+{
+	struct waiter **pp;
+
+	for (pp = &c->waiters; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	MQTTProperties_free(&w->props);
+	mqe2e_hs_client_free(w->hs);
+	free(w);
+}
+
+/* The caller is done with w: free it if paho is too, else leave it for the
+ * paho callback (which frees abandoned waiters) or for mqe2e_client_free. */
+void
+client__waiter_release(struct mqe2e_client *c, struct waiter *w)
+{
+	if (w->done)
+		waiter_unlink_free(c, w);
+	else
+		w->abandoned = 1;
+}
+
+uint64_t
+client__next_seq(struct mqe2e_client *c)
+{
+	return c->seq++;
+}
+
+static int
+copy_config(struct mqe2e_config *dst, const struct mqe2e_config *src)
+{
+	*dst = *src;
+	dst->broker = dst->client_id = dst->cert = dst->key = NULL;
+	dst->cafile = dst->kms = dst->group = NULL;
+#define DUP(f) do { if (src->f != NULL && (dst->f = strdup(src->f)) == NULL) return MQE2E_ERR_NOMEM; } while (0)
+	DUP(broker);
+	DUP(client_id);
+	DUP(cert);
+	DUP(key);
+	DUP(cafile);
+	DUP(kms);
+	DUP(group);
+#undef DUP
+	return MQE2E_OK;
+}
+
+static void
+free_config_fields(struct mqe2e_config *cfg)
+{
+	free(cfg->broker);
+	free(cfg->client_id);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->cafile);
+	free(cfg->kms);
+	free(cfg->group);
+}
+
+int
+mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char *errbuf,
+    size_t errlen)
+{
+	struct mqe2e_client *c = NULL;
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+	int r = MQE2E_ERR_INTERNAL, prc;
+
+	if (out == NULL || cfg == NULL) {
+		client__fmt(errbuf, errlen, "mqe2e_client_new: no configuration given");
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	*out = NULL;
+	if (cfg->cert == NULL || cfg->key == NULL || cfg->cafile == NULL) {
+		client__fmt(errbuf, errlen, "no %s configured: give the PEM file made by "
+		    "'mqe2e-kmsctl cert issue' (--cert, --key, --cafile)",
+		    cfg->cert == NULL ? "certificate" : cfg->key == NULL ? "private key" :
+		    "CA certificate");
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		client__fmt(errbuf, errlen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	pthread_mutex_init(&c->cb_mu, NULL);
+	pthread_mutex_init(&c->kms_mu, NULL);
+	if ((r = copy_config(&c->cfg, cfg)) != MQE2E_OK) {
+		client__fmt(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	if ((r = mqe2e_identity_load(cfg->cert, cfg->key, &c->ident, errbuf, errlen)) != MQE2E_OK)
+		goto out;
+	if ((r = mqe2e_trust_new(cfg->cafile, &c->trust, errbuf, errlen)) != MQE2E_OK)
+		goto out;
+	if (cfg->client_id != NULL) {
+		if (!mqe2e_id_valid_str(cfg->client_id) ||
+		    strlen(cfg->client_id) >= sizeof(c->id)) {
+			client__fmt(errbuf, errlen, "client id '%s' is not valid "
+			    "(1-255 printable ASCII characters, no spaces or '|')", cfg->client_id);
+			r = MQE2E_ERR_INVALID_ARG;
+			goto out;
+		}
+		if (strcmp(cfg->client_id, c->ident->id) != 0) {
+			client__fmt(errbuf, errlen, "client id '%s' differs from the "
+			    "identity '%s' in certificate %s: the broker refuses that; "
+			    "drop -i or use the certificate of '%s'",
+			    cfg->client_id, c->ident->id, cfg->cert, cfg->client_id);
+			r = MQE2E_ERR_ID_MISMATCH;
+			goto out;
+		}
+	}
+	memcpy(c->id, c->ident->id, sizeof(c->id));
+	if ((r = mqe2e_replay_table_new(CLIENT_REPLAY_SENDERS, &c->replay)) != MQE2E_OK) {
+		client__fmt(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	c->seq = mqe2e_seq_start();
+	co.sendWhileDisconnected = 0;
+	if ((prc = MQTTAsync_createWithOptions(&c->mqtt, c->cfg.broker, c->id,
+	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS) {
+		client__fmt(errbuf, errlen, "cannot use broker URI '%s' (%s): give "
+		    "tcp://host:port", c->cfg.broker, MQTTAsync_strerror(prc));
+		c->mqtt = NULL;
+		r = MQE2E_ERR_INVALID_ARG;
+		goto out;
+	}
+	if ((r = session__start_worker(c)) != MQE2E_OK) {
+		client__fmt(errbuf, errlen, "cannot start the client thread");
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	r = MQE2E_OK;
+out:
+	mqe2e_client_free(c);
+	return r;
+}
+
+void
+mqe2e_client_free(struct mqe2e_client *c)
+{
+	struct waiter *w, *next;
+
+	if (c == NULL)
+		return;
+	if (c->worker_started)
+		(void)mqe2e_disconnect(c, 2000);
+	session__stop_worker(c);
+	if (c->mqtt != NULL)
+		MQTTAsync_destroy(&c->mqtt);
+	/* paho is gone: no callback can run any more */
+	for (w = c->waiters; w != NULL; w = next) {
+		next = w->next;
+		MQTTProperties_free(&w->props);
+		mqe2e_hs_client_free(w->hs);
+		free(w);
+	}
+	c->waiters = NULL;
+	session__clear(c);
+	keys__clear(&c->keys);
+	subscribe__free_all(c);
+	mqe2e_replay_table_free(c->replay);
+	mqe2e_trust_free(c->trust);
+	mqe2e_identity_free(c->ident);
+	free_config_fields(&c->cfg);
+	pthread_mutex_destroy(&c->kms_mu);
+	pthread_mutex_destroy(&c->cb_mu);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	mqe2e_wipe(c, sizeof(*c));
+	free(c);
+}
+
+void
+mqe2e_client_set_error_cb(struct mqe2e_client *c, mqe2e_error_cb cb, void *arg)
+{
+	pthread_mutex_lock(&c->cb_mu);
+	c->err_cb = cb;
+	c->err_arg = arg;
+	pthread_mutex_unlock(&c->cb_mu);
+}
+
+void
+mqe2e_client_set_state_cb(struct mqe2e_client *c, mqe2e_state_cb cb, void *arg)
+{
+	pthread_mutex_lock(&c->cb_mu);
+	c->state_cb = cb;
+	c->state_arg = arg;
+	pthread_mutex_unlock(&c->cb_mu);
+}
+
+const char *
+mqe2e_client_errmsg(struct mqe2e_client *c, char *buf, size_t len)
+{
+	if (buf == NULL || len == 0)
+		return buf;
+	pthread_mutex_lock(&c->mu);
+	client__fmt(buf, len, "%s", c->errmsg[0] != '\0' ? c->errmsg : "no error");
+	pthread_mutex_unlock(&c->mu);
+	return buf;
+}
+
+const char *
+mqe2e_client_id(const struct mqe2e_client *c)
+{
+	return c->id;
+}
+
+/* Generic paho completions for a waiter (context = the waiter). */
+static void
+waiter_finish(struct waiter *w, int rc, int reason, const char *text)
+{
+	struct mqe2e_client *c = w->c;
+
+	pthread_mutex_lock(&c->mu);
+	w->done = 1;
+	w->rc = rc;
+	w->reason = reason;
+	client__fmt(w->msg, sizeof(w->msg), "%s", text != NULL ? text : "");
+	if (w->abandoned)
+		waiter_unlink_free(c, w);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+client__on_success(void *ctx, MQTTAsync_successData5 *resp)
+{
+	int reason = resp != NULL ? (int)resp->reasonCode : 0;
+
+	if (reason >= 0x80)
+		waiter_finish(ctx, MQE2E_ERR_DENIED, reason,
+		    MQTTReasonCode_toString((enum MQTTReasonCodes)reason));
+	else
+		waiter_finish(ctx, MQE2E_OK, reason, NULL);
+}
+
+void
+client__on_failure(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	char text[CLIENT_ERRMSG_MAX];
+	int reason = resp != NULL ? (int)resp->reasonCode : 0;
+	int rc = reason >= 0x80 ? MQE2E_ERR_DENIED : MQE2E_ERR_UNAVAILABLE;
+
+	client__fmt(text, sizeof(text), "%s%s%s",
+	    reason >= 0x80 ? MQTTReasonCode_toString((enum MQTTReasonCodes)reason) :
+	    resp != NULL ? MQTTAsync_strerror(resp->code) : "failed",
+	    resp != NULL && resp->message != NULL ? ": " : "",
+	    resp != NULL && resp->message != NULL ? resp->message : "");
+	waiter_finish(ctx, rc, reason, text);
+}
+
+/* Wait (mu held) for w to finish, the deadline to pass, or, if gen is not
+ * NULL, the link generation to move away from *gen.  MQE2E_OK when w is
+ * done (look at w->rc), MQE2E_ERR_TIMEOUT, or MQE2E_ERR_UNAVAILABLE when
+ * the link changed. */
+int
+client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
+    const uint64_t *gen)
+{
+	while (!w->done) {
+		if (gen != NULL && c->link_gen != *gen)
+			return MQE2E_ERR_UNAVAILABLE;
+		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && !w->done)
+			return MQE2E_ERR_TIMEOUT;
+	}
+	return MQE2E_OK;
+}

@@ -1,0 +1,186 @@
+/*
+ * client_int.h - libmqe2e internals shared by the files of client/.
+ *
+ * Locking: one mutex per client (c->mu) guards every field below marked
+ * [mu], the key store and the crypto contexts (which are not thread-safe).
+ * It is never held while calling into paho or the KMS, and never while
+ * running a user callback; callbacks are serialised by c->cb_mu instead.
+ */
+#ifndef MQE2E_CLIENT_INT_H
+#define MQE2E_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <MQTTAsync.h>
+
+#include "mqe2e.h"
+#include "crypto.h"
+#include "handshake.h"
+#include "replay.h"
+#include "wire.h"
+
+#define CLIENT_ERRMSG_MAX 512
+#define CLIENT_REPLAY_SENDERS 1024
+
+struct mqe2e_config {
+	char *broker;
+	char *client_id;
+	char *cert;
+	char *key;
+	char *cafile;
+	char *kms;
+	char *group;
+	int keepalive;
+	int kms_timeout_ms;
+	int reconnect_min_ms;
+	int reconnect_max_ms;
+	int key_refresh_s;
+};
+
+/* One group key of one epoch, with the contexts it is used through. */
+struct keyslot {
+	char group[MQE2E_ID_MAX + 1];
+	uint8_t scheme;
+	uint8_t kind;                   /* MQE2E_GK_P or MQE2E_GK_B */
+	uint32_t epoch;
+	uint64_t not_before_ms;
+	uint64_t not_after_ms;
+	struct mqe2e_aead *aead;        /* GK_P always; GK_B in scheme 3 */
+	struct mqe2e_mac *mac;          /* GK_B in scheme 4 */
+};
+
+struct keystore {
+	struct keyslot *slot;
+	size_t n;
+};
+
+/* A subscription, renewed after every reconnect. */
+struct sub {
+	char *filter;
+	int qos;
+	mqe2e_message_cb cb;
+	void *arg;
+	struct sub *next;
+};
+
+/* A paho request waited for by a caller.  The record lives on the client's
+ * list until both the caller and paho are done with it (or the client is
+ * freed, after paho is destroyed), so a late paho callback never touches
+ * freed memory. */
+struct waiter {
+	struct mqe2e_client *c;
+	int done;                       /* [mu] 1 when paho answered */
+	int rc;                         /* [mu] MQE2E_OK or the failure */
+	int abandoned;                  /* [mu] caller gave up */
+	char msg[CLIENT_ERRMSG_MAX];    /* [mu] failure details */
+	MQTTProperties props;           /* [mu] CONNACK properties (copied) */
+	int reason;                     /* [mu] MQTT reason code */
+	struct mqe2e_hs_client *hs;     /* connect attempts: the handshake state */
+	struct waiter *next;
+};
+
+enum link_state { LINK_DOWN = 0, LINK_CONNECTING, LINK_UP };
+
+struct mqe2e_client {
+	struct mqe2e_config cfg;        /* deep copy */
+	char id[MQE2E_ID_MAX + 1];
+	struct mqe2e_identity *ident;
+	struct mqe2e_trust *trust;      /* [mu] */
+	MQTTAsync mqtt;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;              /* any change of the [mu] state */
+	pthread_mutex_t cb_mu;          /* serialises user callbacks */
+	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
+	pthread_t worker;
+	int worker_started;
+
+	/* [mu] link */
+	enum link_state link;
+	uint64_t link_gen;              /* bumps at every up and every down */
+	int auto_reconnect;             /* after the first success */
+	int stopping;
+	uint64_t next_attempt_ms;
+	int backoff_ms;
+	struct mqe2e_aead *c2b_aead;    /* session contexts of the live link */
+	struct mqe2e_mac *c2b_mac;
+	struct mqe2e_aead *b2c_aead;
+	struct mqe2e_mac *b2c_mac;
+	char broker_id[MQE2E_ID_MAX + 1];
+
+	/* [mu] keys */
+	struct keystore keys;
+	uint64_t keys_fetched_ms;
+	uint64_t next_refresh_ms;
+	uint64_t last_miss_fetch_ms;    /* rate limit of refetch on unknown epoch */
+	struct mqe2e_replay_table *replay;
+	uint64_t seq;                   /* next sequence number */
+
+	struct sub *subs;               /* [mu] */
+	struct waiter *waiters;         /* [mu] */
+
+	mqe2e_error_cb err_cb;
+	void *err_arg;
+	mqe2e_state_cb state_cb;
+	void *state_arg;
+
+	char errmsg[CLIENT_ERRMSG_MAX]; /* [mu] last failure of a call */
+};
+
+/* ---- client.c -------------------------------------------------------------- */
+/* snprintf into buf (buf may be NULL); never fails, cuts at len. */
+void client__fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Record the message of a failing call (takes mu). Returns code. */
+int client__fail(struct mqe2e_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Run the error callback (without mu held). */
+void client__report(struct mqe2e_client *c, int code, const char *topic, const char *sender,
+    const char *group, uint32_t epoch, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* Absolute deadline helpers on CLOCK_REALTIME for pthread_cond_timedwait. */
+void client__deadline(struct timespec *ts, int timeout_ms);
+uint64_t client__mono_ms(void);
+/* Waiters: new (linked, with mu held), release by the caller (mu held). */
+struct waiter *client__waiter_new(struct mqe2e_client *c);
+void client__waiter_release(struct mqe2e_client *c, struct waiter *w);
+/* paho completions for a waiter (context = the waiter). */
+void client__on_success(void *ctx, MQTTAsync_successData5 *resp);
+void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
+/* Wait (mu held) for w, the deadline, or (gen != NULL) a change of the link
+ * generation: MQE2E_OK (w done: see w->rc), _TIMEOUT or _UNAVAILABLE. */
+int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
+    const uint64_t *gen);
+/* Next sequence number (mu held). */
+uint64_t client__next_seq(struct mqe2e_client *c);
+
+/* ---- keys.c ------------------------------------------------------------------ */
+/* Fetch all my keys from the KMS and replace the store.  Takes kms_mu and mu
+ * itself; msg (may be NULL) gets a message naming the KMS URL. */
+int keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen);
+/* Lookups (mu held).  NULL if absent. */
+struct keyslot *keys__find(struct keystore *ks, const char *group, size_t group_len,
+    uint8_t kind, uint32_t epoch);
+/* The GK_P to seal with now: the newest epoch of group already valid. */
+struct keyslot *keys__current(struct keystore *ks, const char *group, uint64_t now_ms);
+/* The group to publish under (mu held): cfg group, or the only GK_P group. */
+const char *keys__publish_group(struct mqe2e_client *c, int *ambiguous);
+void keys__clear(struct keystore *ks);
+
+/* ---- session.c --------------------------------------------------------------- */
+int session__start_worker(struct mqe2e_client *c);
+void session__stop_worker(struct mqe2e_client *c);
+/* Wait (mu held) until the link is up or the deadline; MQE2E_OK/TIMEOUT. */
+int session__wait_up(struct mqe2e_client *c, const struct timespec *deadline);
+/* Drop the session contexts (mu held). */
+void session__clear(struct mqe2e_client *c);
+
+/* ---- subscribe.c ------------------------------------------------------------- */
+int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
+/* Send SUBSCRIBE for every known subscription (after a reconnect). */
+void subscribe__renew(struct mqe2e_client *c);
+void subscribe__free_all(struct mqe2e_client *c);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * config.c - client configuration: named options with checked values,
+ * optionally read from a "name value" file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+#define CONFIG_FILE_MAX (64u * 1024u)
+#define CONFIG_LINE_MAX 4096
+
+int
+mqe2e_config_new(struct mqe2e_config **out)
+{
+	struct mqe2e_config *cfg;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((cfg->broker = strdup("tcp://localhost:1883")) == NULL ||
+	    (cfg->kms = strdup("http://127.0.0.1:7780")) == NULL) {
+		mqe2e_config_free(cfg);
+		return MQE2E_ERR_NOMEM;
+	}
+	cfg->keepalive = 60;
+	cfg->kms_timeout_ms = 5000;
+	cfg->reconnect_min_ms = 500;
+	cfg->reconnect_max_ms = 30000;
+	cfg->key_refresh_s = 300;
+	*out = cfg;
+	return MQE2E_OK;
+}
+
+void
+mqe2e_config_free(struct mqe2e_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->broker);
+	free(cfg->client_id);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->cafile);
+	free(cfg->kms);
+	free(cfg->group);
+	free(cfg);
+}
+
+/* Decimal in [min, max]; no sign, no spaces, no trailing bytes. */
+static int
+parse_num(const char *s, long min, long max, long *out)
+{
+	long v = 0;
+
+	if (*s == '\0')
+		return MQE2E_ERR_INVALID_ARG;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return MQE2E_ERR_INVALID_ARG;
+		if (v > (max - (*s - '0')) / 10)
+			return MQE2E_ERR_INVALID_ARG;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < min)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = v;
+	return MQE2E_OK;
+}
+
+static int
+set_str(char **slot, const char *value)
+{
+	char *copy;
+
+	if (*value == '\0')
+		return MQE2E_ERR_INVALID_ARG;
+	if ((copy = strdup(value)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	free(*slot);
+	*slot = copy;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} strs[] = {
+		{ "broker", offsetof(struct mqe2e_config, broker) },
+		{ "client_id", offsetof(struct mqe2e_config, client_id) },
+		{ "cert", offsetof(struct mqe2e_config, cert) },
+		{ "key", offsetof(struct mqe2e_config, key) },
+		{ "cafile", offsetof(struct mqe2e_config, cafile) },
+		{ "kms", offsetof(struct mqe2e_config, kms) },
+		{ "group", offsetof(struct mqe2e_config, group) },
+	};
+	static const struct {
+		const char *name;
+		size_t off;
+		long min, max;
+	} nums[] = {
+		{ "keepalive", offsetof(struct mqe2e_config, keepalive), 5, 65535 },
+		{ "kms_timeout_ms", offsetof(struct mqe2e_config, kms_timeout_ms), 100, 600000 },
+		{ "reconnect_min_ms", offsetof(struct mqe2e_config, reconnect_min_ms), 10, 3600000 },
+		{ "reconnect_max_ms", offsetof(struct mqe2e_config, reconnect_max_ms), 10, 3600000 },
+		{ "key_refresh_s", offsetof(struct mqe2e_config, key_refresh_s), 1, 86400 },
+	};
+	size_t i;
+	long v;
+	int r;
+
+	if (cfg == NULL || name == NULL || value == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		if (strcmp(name, strs[i].name) == 0)
+			return set_str((char **)((char *)cfg + strs[i].off), value);
+	}
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(name, nums[i].name) != 0)
+			continue;
+		if ((r = parse_num(value, nums[i].min, nums[i].max, &v)) != MQE2E_OK)
+			return r;
+		*(int *)((char *)cfg + nums[i].off) = (int)v;
+		return MQE2E_OK;
+	}
+	return MQE2E_ERR_NOT_FOUND;
+}
+
+/* Strip leading and trailing blanks in place; returns the new start. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int
+mqe2e_config_load(struct mqe2e_config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+	char line[CONFIG_LINE_MAX];
+	FILE *f = NULL;
+	unsigned lineno = 0;
+	size_t total = 0;
+	char *name, *value;
+	int r = MQE2E_ERR_INTERNAL;
+
+	if (cfg == NULL || path == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((f = fopen(path, "r")) == NULL) {
+		client__fmt(errbuf, errlen, "cannot open configuration file %s: %s",
+		    path, strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		total += strlen(line);
+		if (total > CONFIG_FILE_MAX) {
+			client__fmt(errbuf, errlen, "%s: file larger than %u bytes",
+			    path, CONFIG_FILE_MAX);
+			r = MQE2E_ERR_TOO_LONG;
+			goto out;
+		}
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			client__fmt(errbuf, errlen, "%s:%u: line longer than %d bytes",
+			    path, lineno, CONFIG_LINE_MAX - 2);
+			r = MQE2E_ERR_TOO_LONG;
+			goto out;
+		}
+		line[strcspn(line, "\n")] = '\0';
+		name = trim(line);
+		if (*name == '\0' || *name == '#')
+			continue;
+		value = name + strcspn(name, " \t");
+		if (*value != '\0')
+			*value++ = '\0';
+		value = trim(value);
+		if ((r = mqe2e_config_set(cfg, name, value)) != MQE2E_OK) {
+			client__fmt(errbuf, errlen, "%s:%u: %s option '%s'%s", path,
+			    lineno, r == MQE2E_ERR_NOT_FOUND ? "unknown" : "bad value for",
+			    name, r == MQE2E_ERR_NOT_FOUND ? " (see libmqe2e(3))" : "");
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		client__fmt(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
+		r = MQE2E_ERR_IO;
+		goto out;
+	}
+	r = MQE2E_OK;
+out:
+	fclose(f);
+	return r;
+}

@@ -1,0 +1,241 @@
+/*
+ * keys.c - the client's group keys: fetched from the KMS (POST /v1/keys,
+ * a signed KEY_REQUEST answered by a KEY_RESPONSE signed with the CA key),
+ * kept per (group, kind, epoch) with their crypto contexts set up once.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "client_int.h"
+#include "http.h"
+
+#define KMS_ERRTEXT_MAX 160
+
+void
+keys__clear(struct keystore *ks)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		mqe2e_aead_free(ks->slot[i].aead);
+		mqe2e_mac_free(ks->slot[i].mac);
+	}
+	free(ks->slot);
+	ks->slot = NULL;
+	ks->n = 0;
+}
+
+/* Contexts for one entry: GK_P is an AEAD key; GK_B is a MAC key in scheme
+ * 4 and an AEAD key in scheme 3. */
+static int
+slot_init(struct keyslot *s, const struct mqe2e_key_entry *e)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	memcpy(s->group, e->group, sizeof(s->group));
+	s->scheme = e->scheme;
+	s->kind = e->kind;
+	s->epoch = e->epoch;
+	s->not_before_ms = e->not_before_ms;
+	s->not_after_ms = e->not_after_ms;
+	if (e->kind == MQE2E_GK_B && e->scheme == MQE2E_SCHEME_4)
+		r = mqe2e_mac_new(e->key, sizeof(e->key), &s->mac);
+	else
+		r = mqe2e_aead_new(e->key, &s->aead);
+	return r;
+}
+
+/* Sanitised "code: message" from a KMS error body (JSON, untrusted). */
+static void
+kms_error_text(const struct mqe2e_http_response *resp, char *out, size_t outlen)
+{
+	json_t *root = NULL, *err;
+	const char *code = NULL, *message = NULL;
+	size_t i;
+
+	out[0] = '\0';
+	if (resp->body != NULL && resp->body_len <= 64 * 1024)
+		root = json_loadb((const char *)resp->body, resp->body_len, 0, NULL);
+	if (root != NULL && (err = json_object_get(root, "error")) != NULL) {
+		code = json_string_value(json_object_get(err, "code"));
+		message = json_string_value(json_object_get(err, "message"));
+	}
+	client__fmt(out, outlen, "%s%s%s", code != NULL ? code : "no error details",
+	    message != NULL ? ": " : "", message != NULL ? message : "");
+	for (i = 0; out[i] != '\0'; i++) {
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
+			out[i] = '?';
+	}
+	json_decref(root);
+}
+
+static int
+status_to_err(int status)
+{
+	switch (status) {
+	case 401:
+		return MQE2E_ERR_UNKNOWN_CA;
+	case 403:
+		return MQE2E_ERR_REVOKED;
+	case 404:
+		return MQE2E_ERR_DENIED;
+	case 400:
+		return MQE2E_ERR_BAD_FORMAT;
+	case 409:
+		return MQE2E_ERR_NONCE_REUSE;
+	default:
+		return MQE2E_ERR_UNAVAILABLE;
+	}
+}
+
+int
+keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+{
+	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_http_response resp;
+	struct mqe2e_key_entry *ent = NULL;
+	struct keystore fresh = { NULL, 0 }, old;
+	uint8_t *req = NULL;
+	size_t req_len = 0, n = 0, i;
+	char why[KMS_ERRTEXT_MAX];
+	int r;
+
+	memset(&resp, 0, sizeof(resp));
+	pthread_mutex_lock(&c->kms_mu);
+	if ((r = mqe2e_keyreq_build(c->ident, NULL, 0, mqe2e_now_ms(), &st, &req,
+	    &req_len)) != MQE2E_OK) {
+		client__fmt(msg, msglen, "cannot build the key request: %s", mqe2e_strerror(r));
+		goto out;
+	}
+	r = mqe2e_http_request(c->cfg.kms, "POST", "/v1/keys", "application/octet-stream",
+	    NULL, req, req_len, c->cfg.kms_timeout_ms, &resp);
+	if (r != MQE2E_OK) {
+		client__fmt(msg, msglen, "cannot fetch keys from the KMS at %s: %s; check "
+		    "that mqe2e-kmsd is running and the --kms URL", c->cfg.kms,
+		    resp.error[0] != '\0' ? resp.error : mqe2e_strerror(r));
+		if (r != MQE2E_ERR_INVALID_ARG)
+			r = MQE2E_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if (resp.status != 200) {
+		kms_error_text(&resp, why, sizeof(why));
+		r = status_to_err(resp.status);
+		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
+		    "'%s': HTTP %d (%s)%s", c->cfg.kms, c->id, resp.status, why,
+		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
+		    r == MQE2E_ERR_UNKNOWN_CA ? "; is --cafile the CA of this KMS?" : "");
+		goto out;
+	}
+	pthread_mutex_lock(&c->mu);
+	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(),
+	    &ent, &n);
+	pthread_mutex_unlock(&c->mu);
+	if (r != MQE2E_OK) {
+		client__fmt(msg, msglen, "the key response of the KMS at %s does not verify "
+		    "against CA %s: %s", c->cfg.kms, c->cfg.cafile, mqe2e_strerror(r));
+		goto out;
+	}
+	if (n > 0 && (fresh.slot = calloc(n, sizeof(*fresh.slot))) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		client__fmt(msg, msglen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = slot_init(&fresh.slot[i], &ent[i])) != MQE2E_OK) {
+			fresh.n = i + 1;
+			client__fmt(msg, msglen, "cannot set up the key of group '%s': %s",
+			    ent[i].group, mqe2e_strerror(r));
+			goto out;
+		}
+	}
+	fresh.n = n;
+	pthread_mutex_lock(&c->mu);
+	old = c->keys;
+	c->keys = fresh;
+	fresh = old;
+	c->keys_fetched_ms = client__mono_ms();
+	c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	r = MQE2E_OK;
+out:
+	keys__clear(&fresh);
+	mqe2e_key_entries_free(ent, n);
+	mqe2e_http_response_free(&resp);
+	free(req);
+	mqe2e_keyreq_free(st);
+	pthread_mutex_unlock(&c->kms_mu);
+	return r;
+}
+
+struct keyslot *
+keys__find(struct keystore *ks, const char *group, size_t group_len, uint8_t kind,
+    uint32_t epoch)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if (s->kind == kind && s->epoch == epoch && strlen(s->group) == group_len &&
+		    memcmp(s->group, group, group_len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+struct keyslot *
+keys__current(struct keystore *ks, const char *group, uint64_t now_ms)
+{
+	struct keyslot *best = NULL;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if (s->kind != MQE2E_GK_P || strcmp(s->group, group) != 0)
+			continue;
+		if (s->not_before_ms > now_ms || (s->not_after_ms != 0 && s->not_after_ms <= now_ms))
+			continue;
+		if (best == NULL || s->epoch > best->epoch)
+			best = s;
+	}
+	return best;
+}
+
+const char *
+keys__publish_group(struct mqe2e_client *c, int *ambiguous)
+{
+	const char *g = NULL;
+	size_t i;
+
+	*ambiguous = 0;
+	if (c->cfg.group != NULL)
+		return c->cfg.group;
+	for (i = 0; i < c->keys.n; i++) {
+		if (c->keys.slot[i].kind != MQE2E_GK_P)
+			continue;
+		if (g != NULL && strcmp(g, c->keys.slot[i].group) != 0) {
+			*ambiguous = 1;
+			return NULL;
+		}
+		g = c->keys.slot[i].group;
+	}
+	return g;
+}
+
+int
+mqe2e_refresh_keys(struct mqe2e_client *c)
+{
+	char msg[CLIENT_ERRMSG_MAX];
+	int r;
+
+	if ((r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
+		return client__fail(c, r, "%s", msg);
+	return MQE2E_OK;
+}

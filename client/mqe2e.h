@@ -1,0 +1,176 @@
+/*
+ * mqe2e.h - libmqe2e, the mqe2e client library: end-to-end secured MQTT
+ * publish/subscribe through an untrusted broker.
+ *
+ * A client is made from a configuration (broker URI, certificate, key, CA,
+ * KMS URL), connects with the one-round-trip handshake in CONNECT/CONNACK
+ * (MQTT 5 Authentication Method "mqe2e-v1"), fetches its group keys from the
+ * KMS, and then publishes and receives plaintext: the library seals and
+ * opens the E2E envelopes and the client-broker frames of the topic group's
+ * scheme (see mqe2e(7) / docs/PROTOCOL.md).
+ *
+ * Threads.  The MQTT library calls back on its own thread, and the client
+ * runs one more thread of its own for reconnecting and refreshing keys.
+ * Every function here may be called from any thread, including from inside
+ * a message or error callback, except mqe2e_client_free() (never from a
+ * callback).  Callbacks of one client are never run concurrently with each
+ * other; messages are delivered in the order the broker sent them.
+ *
+ * Errors.  Functions return MQE2E_OK (0) or a negative mqe2e_err code
+ * (mqe2e_strerror() gives a sentence).  mqe2e_client_errmsg() gives the
+ * detailed message of the last failure, naming the file, topic, group or
+ * peer concerned and what to do.
+ *
+ * Ownership.  The library copies every string and buffer it is given; data
+ * handed to callbacks is valid only during the callback.  Secrets (private
+ * key, session and group keys) are wiped when the client is freed.
+ */
+#ifndef MQE2E_H
+#define MQE2E_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mqe2e_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- configuration -------------------------------------------------------- */
+struct mqe2e_config;
+
+/* A new configuration with the defaults (broker tcp://localhost:1883, KMS
+ * http://127.0.0.1:7780).  Free with mqe2e_config_free(). */
+int mqe2e_config_new(struct mqe2e_config **out) MQE2E_WUR;
+void mqe2e_config_free(struct mqe2e_config *cfg);
+
+/*
+ * Set one option by name (the value is copied):
+ *   broker          MQTT broker URI, "tcp://host:port"
+ *   client_id       MQTT client id (default: the certificate's CN; the broker
+ *                   refuses any other)
+ *   cert, key       PEM files of this client's certificate and Ed25519 key
+ *   cafile          PEM file of the mqe2e CA certificate
+ *   kms             KMS base URL, "http://host:port"
+ *   group           topic group to publish under when the client holds
+ *                   publish keys for more than one group
+ *   keepalive       MQTT keep-alive in seconds (default 60)
+ *   kms_timeout_ms  deadline of one KMS request (default 5000)
+ *   reconnect_min_ms, reconnect_max_ms
+ *                   reconnect backoff bounds (default 500, 30000)
+ *   key_refresh_s   refetch keys from the KMS this often (default 300)
+ * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
+ * value (numbers are decimal, within the documented range).
+ */
+int mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value) MQE2E_WUR;
+
+/*
+ * Read options from a file: one "name value" per line, '#' starts a comment,
+ * blank lines ignored.  On failure errbuf (may be NULL) names the file and
+ * line.
+ */
+int mqe2e_config_load(struct mqe2e_config *cfg, const char *path, char *errbuf,
+    size_t errlen) MQE2E_WUR;
+
+/* ---- client ----------------------------------------------------------------- */
+struct mqe2e_client;
+
+/* A received, verified and decrypted message (valid during the callback). */
+struct mqe2e_message {
+	const char *topic;
+	const uint8_t *payload;     /* plaintext */
+	size_t payload_len;
+	const char *sender;         /* the publisher's client id (authenticated) */
+	const char *group;          /* topic group (scheme 3/4) or pair id (1/2) */
+	uint32_t epoch;             /* key epoch the message was sealed under */
+	int scheme;                 /* 1..4 */
+	int qos;
+	int retained;
+};
+
+/* Why a message or an operation failed (valid during the callback).  Any of
+ * the strings may be "" when it is not known. */
+struct mqe2e_error {
+	int code;                   /* negative mqe2e_err */
+	const char *text;           /* complete sentence for humans */
+	const char *topic;
+	const char *sender;
+	const char *group;
+	uint32_t epoch;
+};
+
+typedef void (*mqe2e_message_cb)(void *arg, const struct mqe2e_message *msg);
+typedef void (*mqe2e_error_cb)(void *arg, const struct mqe2e_error *err);
+/* connected = 1 after each successful handshake, 0 when the link drops. */
+typedef void (*mqe2e_state_cb)(void *arg, int connected);
+
+/*
+ * A new client from cfg (copied; cfg may be freed afterwards).  Loads the
+ * certificate, key and CA, but does not touch the network.  On failure
+ * errbuf (may be NULL) names the file and what to do.
+ */
+int mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out,
+    char *errbuf, size_t errlen) MQE2E_WUR;
+
+/* Disconnect if connected, stop the client's threads, wipe every secret and
+ * free.  NULL is a no-op.  Never call it from a callback. */
+void mqe2e_client_free(struct mqe2e_client *c);
+
+/* Callbacks for problems that are not the result of a call (a message that
+ * did not verify, a failed reconnect, a key refresh that failed) and for
+ * link state changes.  Set them before mqe2e_connect(). */
+void mqe2e_client_set_error_cb(struct mqe2e_client *c, mqe2e_error_cb cb, void *arg);
+void mqe2e_client_set_state_cb(struct mqe2e_client *c, mqe2e_state_cb cb, void *arg);
+
+/* The detailed message of the last failure of a call on c, copied into buf
+ * (NUL-terminated, cut to len).  Returns buf. */
+const char *mqe2e_client_errmsg(struct mqe2e_client *c, char *buf, size_t len);
+
+/* This client's id (the certificate CN unless configured otherwise). */
+const char *mqe2e_client_id(const struct mqe2e_client *c);
+
+/*
+ * Fetch the keys from the KMS, then connect and run the handshake; wait up
+ * to timeout_ms.  After a first success the client reconnects by itself
+ * (with a fresh handshake each time, backing off between attempts) until
+ * mqe2e_disconnect() or mqe2e_client_free(), and subscriptions are renewed.
+ * Errors: MQE2E_ERR_UNAVAILABLE (KMS or broker unreachable), the handshake's
+ * verification errors (UNKNOWN_CA, REVOKED, BAD_SIGNATURE, ...), DENIED
+ * (the broker refused us), TIMEOUT.
+ */
+int mqe2e_connect(struct mqe2e_client *c, int timeout_ms) MQE2E_WUR;
+
+/* Disconnect cleanly and stop reconnecting; waits up to timeout_ms. */
+int mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms);
+
+/* 1 while a verified session with the broker is up. */
+int mqe2e_is_connected(struct mqe2e_client *c);
+
+/*
+ * Subscribe to an MQTT topic filter; cb receives each message that
+ * verified and decrypted, err_cb (via mqe2e_client_set_error_cb) each one
+ * that did not.  Waits up to timeout_ms for the SUBACK.  MQE2E_ERR_DENIED
+ * if the broker refused the subscription.
+ */
+int mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos,
+    mqe2e_message_cb cb, void *arg, int timeout_ms) MQE2E_WUR;
+
+/*
+ * Publish payload[0..len) on topic under the topic group's scheme, and wait
+ * up to timeout_ms for the broker's acknowledgement (QoS 1/2) or the
+ * hand-over to the network (QoS 0).  While the link is down the call waits
+ * for the reconnect; a message whose acknowledgement was lost is sent again
+ * (receivers drop the duplicate).  The group is the configured "group", or
+ * the only group this client may publish to.  MQE2E_ERR_UNKNOWN_KEY if no
+ * publish key is held for it.
+ */
+int mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload,
+    size_t len, int qos, int retain, int timeout_ms) MQE2E_WUR;
+
+/* Fetch the keys from the KMS now (blocking up to kms_timeout_ms). */
+int mqe2e_refresh_keys(struct mqe2e_client *c) MQE2E_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,238 @@
+/*
+ * publish.c - sealing and sending one message.
+ *
+ *   scheme 4: envelope AEAD(GK_P), then a MAC frame under SK_CB c2b
+ *   scheme 3: envelope AEAD(GK_P), then an AEAD frame under SK_CB c2b
+ *
+ * The envelope is sealed once; the frame is rebuilt for each attempt, since
+ * a reconnect brings new session keys.  A retried message carries the same
+ * envelope, so receivers drop the duplicate by its sequence number.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+/* An MQTT topic name we may publish to: 1..65535 bytes, no wildcards, no NUL. */
+static int
+topic_valid(const char *t)
+{
+	size_t n = strlen(t);
+
+	return n > 0 && n <= MQE2E_TOPIC_MAX && strpbrk(t, "+#") == NULL;
+}
+
+/* Seal the envelope for topic (mu held).  *env is malloc'd. */
+static int
+seal(struct mqe2e_client *c, const char *topic, const void *payload, size_t len,
+    uint8_t **env, size_t *env_len, uint8_t *scheme, char *group, size_t group_len)
+{
+	struct mqe2e_envelope_params ep;
+	struct keyslot *k;
+	const char *g;
+	size_t cap;
+	uint8_t *buf = NULL;
+	int ambiguous, r;
+
+	*env = NULL;
+	if ((g = keys__publish_group(c, &ambiguous)) == NULL) {
+		if (ambiguous)
+			return client__fail(c, MQE2E_ERR_INVALID_ARG, "client '%s' may publish "
+			    "to several topic groups: say which one topic '%s' belongs to "
+			    "(--group, or the \"group\" option)", c->id, topic);
+		return client__fail(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no publish "
+		    "key for any topic group, so it cannot publish on '%s': grant it "
+		    "'pub' on the group of that topic in the KMS", c->id, topic);
+	}
+	if ((k = keys__current(&c->keys, g, mqe2e_now_ms())) == NULL)
+		return client__fail(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no valid "
+		    "publish key of group '%s' for topic '%s': grant it 'pub' on '%s' in "
+		    "the KMS, or check the clocks", c->id, g, topic, g);
+	if (k->scheme != MQE2E_SCHEME_3 && k->scheme != MQE2E_SCHEME_4)
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "group '%s' uses scheme %u, "
+		    "which this client does not implement yet", g, k->scheme);
+	memset(&ep, 0, sizeof(ep));
+	ep.scheme = k->scheme;
+	ep.key_kind = MQE2E_KEY_GROUP;
+	ep.key_name = k->group;
+	ep.epoch = k->epoch;
+	ep.sender = c->id;
+	ep.seq = client__next_seq(c);
+	cap = mqe2e_envelope_size(&ep, len);
+	if (cap == 0 || (buf = malloc(cap)) == NULL)
+		return client__fail(c, MQE2E_ERR_NOMEM, "out of memory sealing a message "
+		    "of %zu bytes for topic '%s'", len, topic);
+	if ((r = mqe2e_envelope_seal(k->aead, &ep, topic, strlen(topic), payload, len, buf,
+	    cap, env_len)) != MQE2E_OK) {
+		free(buf);
+		return client__fail(c, r, "cannot seal the message for topic '%s' (group "
+		    "'%s', epoch %u): %s", topic, k->group, k->epoch, mqe2e_strerror(r));
+	}
+	*env = buf;
+	*scheme = k->scheme;
+	client__fmt(group, group_len, "%s", k->group);
+	return MQE2E_OK;
+}
+
+/* The channel frame around env under this link's session key (mu held). */
+static int
+frame(struct mqe2e_client *c, uint8_t scheme, const char *topic, const uint8_t *env,
+    size_t env_len, uint8_t **out, size_t *out_len)
+{
+	struct mqe2e_frame_params fp;
+	size_t cap;
+	uint8_t *buf;
+	int r;
+
+	*out = NULL;
+	memset(&fp, 0, sizeof(fp));
+	fp.key_kind = MQE2E_KEY_SESSION;
+	fp.key_name = "";
+	fp.epoch = 0;
+	fp.sender = c->id;
+	fp.seq = client__next_seq(c);
+	cap = scheme == MQE2E_SCHEME_4 ? mqe2e_frame_mac_size(&fp, env_len) :
+	    mqe2e_frame_aead_size(&fp, env_len);
+	if (cap == 0 || (buf = malloc(cap)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if (scheme == MQE2E_SCHEME_4)
+		r = mqe2e_frame_mac_build(c->c2b_mac, &fp, topic, strlen(topic), env, env_len,
+		    buf, cap, out_len);
+	else
+		r = mqe2e_frame_aead_build(c->c2b_aead, &fp, topic, strlen(topic), env,
+		    env_len, buf, cap, out_len);
+	if (r != MQE2E_OK) {
+		free(buf);
+		return r;
+	}
+	*out = buf;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, size_t len,
+    int qos, int retain, int timeout_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	char group[MQE2E_ID_MAX + 1] = "";
+	struct timespec deadline;
+	struct waiter *w;
+	uint8_t *env = NULL, *fr = NULL;
+	size_t env_len = 0, fr_len = 0;
+	uint8_t scheme = 0;
+	uint64_t gen;
+	int r, prc, refetched = 0;
+
+	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (!topic_valid(topic))
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "cannot publish on '%s': a "
+		    "topic name is 1-65535 bytes without '+' or '#'", topic);
+	if (qos < 0 || qos > 2)
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "QoS %d: use 0, 1 or 2", qos);
+	if (len > MQE2E_PAYLOAD_MAX - 1024)
+		return client__fail(c, MQE2E_ERR_TOO_LONG, "a message of %zu bytes for topic "
+		    "'%s' does not fit in MQTT once sealed", len, topic);
+	client__deadline(&deadline, timeout_ms);
+
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		r = seal(c, topic, payload, len, &env, &env_len, &scheme, group, sizeof(group));
+		pthread_mutex_unlock(&c->mu);
+		if (r != MQE2E_ERR_UNKNOWN_KEY || refetched)
+			break;
+		/* maybe a new grant or a rotation: ask the KMS once */
+		refetched = 1;
+		if (mqe2e_refresh_keys(c) != MQE2E_OK)
+			break;
+	}
+	if (r != MQE2E_OK)
+		return r;
+
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		if ((r = session__wait_up(c, &deadline)) != MQE2E_OK) {
+			pthread_mutex_unlock(&c->mu);
+			client__fail(c, r, "cannot publish on '%s': no verified connection to "
+			    "the broker at %s%s", topic, c->cfg.broker,
+			    r == MQE2E_ERR_TIMEOUT ? " within the timeout" : " (not connected)");
+			goto out;
+		}
+		gen = c->link_gen;
+		r = frame(c, scheme, topic, env, env_len, &fr, &fr_len);
+		w = r == MQE2E_OK ? client__waiter_new(c) : NULL;
+		pthread_mutex_unlock(&c->mu);
+		if (r != MQE2E_OK || w == NULL) {
+			r = client__fail(c, r != MQE2E_OK ? r : MQE2E_ERR_NOMEM, "cannot frame "
+			    "the message for topic '%s': %s", topic,
+			    mqe2e_strerror(r != MQE2E_OK ? r : MQE2E_ERR_NOMEM));
+			goto out;
+		}
+		m.payload = fr;
+		m.payloadlen = (int)fr_len;
+		m.qos = qos;
+		m.retained = retain ? 1 : 0;
+		ro.onSuccess5 = client__on_success;
+		ro.onFailure5 = client__on_failure;
+		ro.context = w;
+		prc = MQTTAsync_sendMessage(c->mqtt, topic, &m, &ro);
+		free(fr);
+		fr = NULL;
+
+		pthread_mutex_lock(&c->mu);
+		if (prc != MQTTASYNC_SUCCESS) {
+			w->done = 1;
+			client__waiter_release(c, w);
+			if (prc == MQTTASYNC_DISCONNECTED && c->link_gen == gen &&
+			    c->link == LINK_UP) {
+				/* paho saw the drop before we did: let the worker catch up */
+				c->link = LINK_DOWN;
+				c->link_gen++;
+			}
+			pthread_mutex_unlock(&c->mu);
+			if (prc == MQTTASYNC_DISCONNECTED)
+				continue;
+			r = client__fail(c, MQE2E_ERR_UNAVAILABLE, "cannot publish on '%s': %s",
+			    topic, MQTTAsync_strerror(prc));
+			goto out;
+		}
+		r = client__wait(c, w, &deadline, &gen);
+		if (r == MQE2E_OK)
+			r = w->rc;
+		if (r == MQE2E_ERR_DENIED) {
+			client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
+			    "message on topic '%s' (group '%s'): %s; check the grants of "
+			    "client '%s'", topic, group, w->msg, c->id);
+		} else if (r == MQE2E_ERR_TIMEOUT) {
+			client__fmt(c->errmsg, sizeof(c->errmsg), "no acknowledgement from the "
+			    "broker for the message on topic '%s' within %d ms", topic,
+			    timeout_ms);
+		}
+		client__waiter_release(c, w);
+		if (r == MQE2E_ERR_UNAVAILABLE) {
+			/* the link dropped (or is dropping) under us: send again on
+			 * the next one */
+			while (c->link_gen == gen && r == MQE2E_ERR_UNAVAILABLE) {
+				if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != 0 &&
+				    c->link_gen == gen)
+					r = MQE2E_ERR_TIMEOUT;
+			}
+			if (r == MQE2E_ERR_UNAVAILABLE) {
+				pthread_mutex_unlock(&c->mu);
+				continue;
+			}
+			client__fmt(c->errmsg, sizeof(c->errmsg), "the message on topic "
+			    "'%s' was not acknowledged and the link to %s did not recover "
+			    "within %d ms", topic, c->cfg.broker, timeout_ms);
+		}
+		pthread_mutex_unlock(&c->mu);
+		goto out;
+	}
+out:
+	free(fr);
+	free(env);
+	return r;
+}

@@ -1,0 +1,487 @@
+/*
+ * session.c - the client-broker session: CONNECT carrying the signed
+ * CONNECT_HELLO (MQTT 5 Authentication Method "mqe2e-v1"), verification of
+ * the CONNACK_REPLY in paho's onSuccess5, the session keys SK_CB, losing the
+ * link, and the client's own thread that reconnects with backoff (a fresh
+ * handshake each time: paho's automatic reconnect would replay the old
+ * hello) and refreshes the keys.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+#define RECONNECT_TIMEOUT_MS 10000
+#define KEY_RETRY_MS 10000
+
+void
+session__clear(struct mqe2e_client *c)
+{
+	mqe2e_aead_free(c->c2b_aead);
+	mqe2e_mac_free(c->c2b_mac);
+	mqe2e_aead_free(c->b2c_aead);
+	mqe2e_mac_free(c->b2c_mac);
+	c->c2b_aead = c->b2c_aead = NULL;
+	c->c2b_mac = c->b2c_mac = NULL;
+}
+
+/* Session contexts from the raw keys (mu held).  Each direction key is used
+ * by AEAD frames (schemes 2/3) and MAC frames (scheme 4). */
+static int
+session_install(struct mqe2e_client *c, const struct mqe2e_session_keys *k)
+{
+	int r;
+
+	session__clear(c);
+	if ((r = mqe2e_aead_new(k->c2b, &c->c2b_aead)) != MQE2E_OK ||
+	    (r = mqe2e_mac_new(k->c2b, sizeof(k->c2b), &c->c2b_mac)) != MQE2E_OK ||
+	    (r = mqe2e_aead_new(k->b2c, &c->b2c_aead)) != MQE2E_OK ||
+	    (r = mqe2e_mac_new(k->b2c, sizeof(k->b2c), &c->b2c_mac)) != MQE2E_OK)
+		session__clear(c);
+	return r;
+}
+
+static void
+state_changed(struct mqe2e_client *c, int up)
+{
+	pthread_mutex_lock(&c->cb_mu);
+	if (c->state_cb != NULL)
+		c->state_cb(c->state_arg, up);
+	pthread_mutex_unlock(&c->cb_mu);
+}
+
+/* After a failed attempt or a lost link (mu held). */
+static void
+schedule_retry(struct mqe2e_client *c)
+{
+	c->next_attempt_ms = client__mono_ms() + (uint64_t)c->backoff_ms;
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > c->cfg.reconnect_max_ms)
+		c->backoff_ms = c->cfg.reconnect_max_ms;
+	pthread_cond_broadcast(&c->cv);
+}
+
+/* Finish the connect attempt of w (mu held): the waiter's result. */
+static void
+attempt_done(struct mqe2e_client *c, struct waiter *w, int rc, const char *msg)
+{
+	w->done = 1;
+	w->rc = rc;
+	client__fmt(w->msg, sizeof(w->msg), "%s", msg);
+	if (w->abandoned)
+		client__waiter_release(c, w);
+	pthread_cond_broadcast(&c->cv);
+}
+
+/* paho: CONNACK with success.  Verify the broker's CONNACK_REPLY before
+ * anything else uses the link. */
+static void
+on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct waiter *w = ctx;
+	struct mqe2e_client *c = w->c;
+	struct mqe2e_session_keys keys;
+	struct mqe2e_peer broker;
+	MQTTProperty *method, *data;
+	char msg[CLIENT_ERRMSG_MAX] = "";
+	int r = MQE2E_ERR_INTERNAL, report;
+
+	memset(&broker, 0, sizeof(broker));
+	pthread_mutex_lock(&c->mu);
+	method = MQTTProperties_getProperty(&resp->properties,
+	    MQTTPROPERTY_CODE_AUTHENTICATION_METHOD);
+	data = MQTTProperties_getProperty(&resp->properties,
+	    MQTTPROPERTY_CODE_AUTHENTICATION_DATA);
+	if (w->hs == NULL) {
+		r = MQE2E_ERR_INTERNAL;
+		client__fmt(msg, sizeof(msg), "CONNACK without a handshake under way");
+	} else if (data == NULL || method == NULL ||
+	    method->value.data.len != (int)strlen(MQE2E_AUTH_METHOD) ||
+	    memcmp(method->value.data.data, MQE2E_AUTH_METHOD, strlen(MQE2E_AUTH_METHOD)) != 0) {
+		r = MQE2E_ERR_BAD_METHOD;
+		client__fmt(msg, sizeof(msg), "the broker at %s accepted the connection "
+		    "without the %s handshake: it does not run the mqe2e plugin "
+		    "(or something in between stripped it); refusing to use it",
+		    c->cfg.broker, MQE2E_AUTH_METHOD);
+	} else if ((r = mqe2e_hs_client_finish(w->hs, c->trust,
+	    (const uint8_t *)data->value.data.data, (size_t)data->value.data.len,
+	    mqe2e_now_ms(), &keys, &broker)) != MQE2E_OK) {
+		client__fmt(msg, sizeof(msg), "the broker at %s failed the mqe2e handshake: "
+		    "%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r));
+	} else {
+		r = session_install(c, &keys);
+		mqe2e_wipe(&keys, sizeof(keys));
+		if (r != MQE2E_OK)
+			client__fmt(msg, sizeof(msg), "cannot set up the session keys: %s",
+			    mqe2e_strerror(r));
+	}
+	mqe2e_hs_client_free(w->hs);
+	w->hs = NULL;
+	if (r == MQE2E_OK) {
+		memcpy(c->broker_id, broker.id, sizeof(c->broker_id));
+		c->link = LINK_UP;
+		c->link_gen++;
+		c->backoff_ms = c->cfg.reconnect_min_ms;
+	} else {
+		c->link = LINK_DOWN;
+		schedule_retry(c);
+	}
+	report = w->abandoned;          /* nobody waits for this attempt */
+	attempt_done(c, w, r, msg);
+	pthread_mutex_unlock(&c->mu);
+
+	if (r == MQE2E_OK) {
+		subscribe__renew(c);
+		state_changed(c, 1);
+	} else {
+		MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+
+		d.timeout = 0;
+		(void)MQTTAsync_disconnect(c->mqtt, &d);
+		if (report)
+			client__report(c, r, NULL, NULL, NULL, 0, "%s", msg);
+	}
+}
+
+/* paho: the connect failed (refused CONNACK, no route, timeout). */
+static void
+on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct waiter *w = ctx;
+	struct mqe2e_client *c = w->c;
+	MQTTProperty *why = NULL;
+	char msg[CLIENT_ERRMSG_MAX];
+	int reason = resp != NULL ? (int)resp->reasonCode : 0;
+	int r, report;
+
+	if (resp != NULL)
+		why = MQTTProperties_getProperty(&resp->properties,
+		    MQTTPROPERTY_CODE_REASON_STRING);
+	if (reason >= 0x80) {
+		r = MQE2E_ERR_DENIED;
+		client__fmt(msg, sizeof(msg), "the broker at %s refused client '%s': %s%s%.*s "
+		    "(check that the certificate is valid and not revoked, and that the "
+		    "clocks agree)", c->cfg.broker, c->id,
+		    MQTTReasonCode_toString((enum MQTTReasonCodes)reason),
+		    why != NULL ? ": " : "", why != NULL ? why->value.data.len : 0,
+		    why != NULL ? why->value.data.data : "");
+	} else {
+		r = MQE2E_ERR_UNAVAILABLE;
+		client__fmt(msg, sizeof(msg), "cannot connect to the broker at %s: %s%s%s",
+		    c->cfg.broker, resp != NULL ? MQTTAsync_strerror(resp->code) : "failed",
+		    resp != NULL && resp->message != NULL ? ": " : "",
+		    resp != NULL && resp->message != NULL ? resp->message : "");
+	}
+	pthread_mutex_lock(&c->mu);
+	mqe2e_hs_client_free(w->hs);
+	w->hs = NULL;
+	c->link = LINK_DOWN;
+	schedule_retry(c);
+	report = w->abandoned;
+	attempt_done(c, w, r, msg);
+	pthread_mutex_unlock(&c->mu);
+	if (report)
+		client__report(c, r, NULL, NULL, NULL, 0, "%s", msg);
+}
+
+/* paho: the link dropped. */
+static void
+on_connection_lost(void *ctx, char *cause)
+{
+	struct mqe2e_client *c = ctx;
+	int was_up;
+
+	pthread_mutex_lock(&c->mu);
+	was_up = c->link == LINK_UP;
+	c->link = LINK_DOWN;
+	c->link_gen++;
+	session__clear(c);
+	schedule_retry(c);
+	pthread_mutex_unlock(&c->mu);
+	if (was_up) {
+		state_changed(c, 0);
+		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0,
+		    "lost the connection to the broker at %s%s%s; reconnecting",
+		    c->cfg.broker, cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	}
+	free(cause);
+}
+
+/*
+ * Start one connect attempt: a fresh CONNECT_HELLO in the CONNECT.  Returns
+ * the waiter (linked, to release with client__waiter_release under mu) or
+ * NULL with *rc and msg set when the attempt could not even start.
+ */
+static struct waiter *
+attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t msglen)
+{
+	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty p;
+	struct mqe2e_hs_client *hs = NULL;
+	struct waiter *w = NULL;
+	uint8_t *hello = NULL;
+	size_t hello_len = 0;
+	int r, prc;
+
+	if ((r = mqe2e_hs_client_start(c->ident, mqe2e_now_ms(), &hs, &hello,
+	    &hello_len)) != MQE2E_OK) {
+		client__fmt(msg, msglen, "cannot build the handshake: %s", mqe2e_strerror(r));
+		goto out;
+	}
+	memset(&p, 0, sizeof(p));
+	p.identifier = MQTTPROPERTY_CODE_AUTHENTICATION_METHOD;
+	p.value.data.data = (char *)MQE2E_AUTH_METHOD;
+	p.value.data.len = (int)strlen(MQE2E_AUTH_METHOD);
+	if (MQTTProperties_add(&props, &p) != 0) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	p.identifier = MQTTPROPERTY_CODE_AUTHENTICATION_DATA;
+	p.value.data.data = (char *)hello;
+	p.value.data.len = (int)hello_len;
+	if (hello_len > 65535 || MQTTProperties_add(&props, &p) != 0) {
+		r = MQE2E_ERR_TOO_LONG;
+		client__fmt(msg, msglen, "the handshake does not fit in CONNECT");
+		goto out;
+	}
+
+	pthread_mutex_lock(&c->mu);
+	if ((w = client__waiter_new(c)) == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	w->hs = hs;
+	hs = NULL;
+	c->link = LINK_CONNECTING;
+	pthread_mutex_unlock(&c->mu);
+
+	o.keepAliveInterval = c->cfg.keepalive;
+	o.cleanstart = 1;
+	o.connectTimeout = timeout_ms < 1000 ? 1 : (timeout_ms + 999) / 1000;
+	o.automaticReconnect = 0;
+	o.connectProperties = &props;
+	o.onSuccess5 = on_connect_ok;
+	o.onFailure5 = on_connect_fail;
+	o.context = w;
+	if ((prc = MQTTAsync_connect(c->mqtt, &o)) != MQTTASYNC_SUCCESS) {
+		pthread_mutex_lock(&c->mu);
+		c->link = LINK_DOWN;
+		w->done = 1;
+		client__waiter_release(c, w);
+		w = NULL;
+		pthread_mutex_unlock(&c->mu);
+		r = MQE2E_ERR_UNAVAILABLE;
+		client__fmt(msg, msglen, "cannot start connecting to %s: %s", c->cfg.broker,
+		    MQTTAsync_strerror(prc));
+		goto out;
+	}
+	r = MQE2E_OK;
+out:
+	*rc = r;
+	MQTTProperties_free(&props);
+	mqe2e_free_secret(hello, hello_len);
+	mqe2e_hs_client_free(hs);
+	return w;
+}
+
+int
+mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
+{
+	char msg[CLIENT_ERRMSG_MAX];
+	struct timespec deadline;
+	struct waiter *w;
+	int r, have_keys;
+
+	if (c == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	client__deadline(&deadline, timeout_ms);
+	pthread_mutex_lock(&c->mu);
+	have_keys = c->keys_fetched_ms != 0;
+	pthread_mutex_unlock(&c->mu);
+	if (!have_keys && (r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
+		return client__fail(c, r, "%s", msg);
+
+	pthread_mutex_lock(&c->mu);
+	if (c->link != LINK_DOWN || c->auto_reconnect) {
+		/* up or being brought up by the worker: hurry it and wait */
+		c->next_attempt_ms = 0;
+		pthread_cond_broadcast(&c->cv);
+		r = session__wait_up(c, &deadline);
+		pthread_mutex_unlock(&c->mu);
+		return r == MQE2E_OK ? r : client__fail(c, r, "no verified connection to "
+		    "the broker at %s within %d ms", c->cfg.broker, timeout_ms);
+	}
+	c->backoff_ms = c->cfg.reconnect_min_ms;
+	pthread_mutex_unlock(&c->mu);
+
+	if ((w = attempt_start(c, timeout_ms, &r, msg, sizeof(msg))) == NULL)
+		return client__fail(c, r, "%s", msg);
+	pthread_mutex_lock(&c->mu);
+	if (client__wait(c, w, &deadline, NULL) != MQE2E_OK) {
+		r = MQE2E_ERR_TIMEOUT;
+		client__fmt(msg, sizeof(msg), "no answer from the broker at %s within %d ms",
+		    c->cfg.broker, timeout_ms);
+	} else {
+		r = w->rc;
+		client__fmt(msg, sizeof(msg), "%s", w->msg);
+	}
+	client__waiter_release(c, w);
+	if (r == MQE2E_OK)
+		c->auto_reconnect = 1;
+	pthread_mutex_unlock(&c->mu);
+	return r == MQE2E_OK ? r : client__fail(c, r, "%s", msg);
+}
+
+int
+session__wait_up(struct mqe2e_client *c, const struct timespec *deadline)
+{
+	while (c->link != LINK_UP) {
+		if (c->stopping || (!c->auto_reconnect && c->link == LINK_DOWN))
+			return MQE2E_ERR_UNAVAILABLE;
+		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && c->link != LINK_UP)
+			return MQE2E_ERR_TIMEOUT;
+	}
+	return MQE2E_OK;
+}
+
+int
+mqe2e_is_connected(struct mqe2e_client *c)
+{
+	int up;
+
+	pthread_mutex_lock(&c->mu);
+	up = c->link == LINK_UP;
+	pthread_mutex_unlock(&c->mu);
+	return up;
+}
+
+int
+mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
+{
+	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+	struct timespec deadline;
+	struct waiter *w;
+	int r = MQE2E_OK, was_up, prc;
+
+	if (c == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	client__deadline(&deadline, timeout_ms);
+	pthread_mutex_lock(&c->mu);
+	c->auto_reconnect = 0;
+	if (!MQTTAsync_isConnected(c->mqtt)) {
+		was_up = c->link == LINK_UP;
+		c->link = LINK_DOWN;
+		c->link_gen++;
+		session__clear(c);
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		if (was_up)
+			state_changed(c, 0);
+		return MQE2E_OK;
+	}
+	if ((w = client__waiter_new(c)) == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		return MQE2E_ERR_NOMEM;
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	d.timeout = timeout_ms;
+	d.onSuccess5 = client__on_success;
+	d.onFailure5 = client__on_failure;
+	d.context = w;
+	prc = MQTTAsync_disconnect(c->mqtt, &d);
+	pthread_mutex_lock(&c->mu);
+	if (prc != MQTTASYNC_SUCCESS)
+		w->done = 1;
+	else if (client__wait(c, w, &deadline, NULL) != MQE2E_OK)
+		r = MQE2E_ERR_TIMEOUT;
+	client__waiter_release(c, w);
+	was_up = c->link == LINK_UP;
+	c->link = LINK_DOWN;
+	c->link_gen++;
+	session__clear(c);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (was_up)
+		state_changed(c, 0);
+	return r;
+}
+
+/* The client's thread: reconnects after a lost link and refreshes keys. */
+static void *
+worker_main(void *arg)
+{
+	struct mqe2e_client *c = arg;
+	char msg[CLIENT_ERRMSG_MAX];
+	struct timespec ts;
+	struct waiter *w;
+	uint64_t now, wake;
+	int r;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		now = client__mono_ms();
+		if (c->auto_reconnect && c->link == LINK_DOWN && now >= c->next_attempt_ms) {
+			pthread_mutex_unlock(&c->mu);
+			w = attempt_start(c, RECONNECT_TIMEOUT_MS, &r, msg, sizeof(msg));
+			pthread_mutex_lock(&c->mu);
+			if (w != NULL) {
+				client__waiter_release(c, w);
+			} else {
+				schedule_retry(c);
+				pthread_mutex_unlock(&c->mu);
+				client__report(c, r, NULL, NULL, NULL, 0, "%s", msg);
+				pthread_mutex_lock(&c->mu);
+			}
+			continue;
+		}
+		if (c->auto_reconnect && c->next_refresh_ms != 0 && now >= c->next_refresh_ms) {
+			c->next_refresh_ms = now + KEY_RETRY_MS;
+			pthread_mutex_unlock(&c->mu);
+			if ((r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
+				client__report(c, r, NULL, NULL, NULL, 0, "%s (keeping the "
+				    "keys held)", msg);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
+		wake = now + 60000;
+		if (c->auto_reconnect && c->link == LINK_DOWN && c->next_attempt_ms < wake)
+			wake = c->next_attempt_ms;
+		if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < wake)
+			wake = c->next_refresh_ms;
+		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
+		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int
+session__start_worker(struct mqe2e_client *c)
+{
+	if (MQTTAsync_setCallbacks(c->mqtt, c, on_connection_lost, subscribe__arrived,
+	    NULL) != MQTTASYNC_SUCCESS)
+		return MQE2E_ERR_INTERNAL;
+	c->backoff_ms = c->cfg.reconnect_min_ms;
+	if (pthread_create(&c->worker, NULL, worker_main, c) != 0)
+		return MQE2E_ERR_NOMEM;
+	c->worker_started = 1;
+	return MQE2E_OK;
+}
+
+void
+session__stop_worker(struct mqe2e_client *c)
+{
+	if (!c->worker_started)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->worker, NULL);
+	c->worker_started = 0;
+}

@@ -1,0 +1,457 @@
+/*
+ * subscribe.c - subscriptions and the receive path.
+ *
+ * A message from the broker is a channel frame under the group's GK_B
+ * (scheme 4: MAC, scheme 3: AEAD) around the publisher's E2E envelope
+ * under GK_P.  Each layer is checked before the next is looked at; the
+ * plaintext reaches the application only after the envelope's tag verified
+ * and its (sender, key, epoch, sequence) passed the replay window.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+#define MISS_FETCH_INTERVAL_MS 1000   /* at most one KMS fetch per second for
+                                         messages naming an epoch we lack */
+
+/* What the receive path learnt about a message, for delivery or report. */
+struct rx {
+	char sender[MQE2E_ID_MAX + 1];
+	char group[MQE2E_KEYNAME_MAX + 1];
+	uint32_t epoch;
+	uint8_t scheme;
+	uint8_t *pt;             /* malloc'd plaintext, wiped when freed */
+	size_t pt_len;
+	uint8_t *inner;          /* malloc'd opened frame body (scheme 3) */
+	size_t inner_len;
+	const char *why;         /* which check failed, for the report */
+};
+
+static void
+rx_free(struct rx *rx)
+{
+	mqe2e_free_secret(rx->pt, rx->pt_len);
+	mqe2e_free_secret(rx->inner, rx->inner_len);
+	rx->pt = rx->inner = NULL;
+}
+
+/* A name from an untrusted header, for display: printable ASCII or "". */
+static void
+view_name(struct mqe2e_view v, char *out, size_t len)
+{
+	size_t i;
+
+	if (mqe2e_view_to_str(v, out, len) != MQE2E_OK) {
+		out[0] = '\0';
+		return;
+	}
+	for (i = 0; out[i] != '\0'; i++) {
+		if ((unsigned char)out[i] < 0x21 || (unsigned char)out[i] > 0x7e)
+			out[i] = '?';
+	}
+}
+
+/* MQTT topic filter matching ('+' one level, '#' the rest). */
+static int
+topic_matches(const char *filter, const char *topic)
+{
+	if (topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
+		return 0;
+	for (;;) {
+		if (filter[0] == '#' && filter[1] == '\0')
+			return 1;
+		if (filter[0] == '+') {
+			while (*topic != '\0' && *topic != '/')
+				topic++;
+			filter++;
+		} else {
+			while (*filter != '\0' && *filter != '/' && *filter == *topic) {
+				filter++;
+				topic++;
+			}
+			if ((*filter != '\0' && *filter != '/') || (*topic != '\0' && *topic != '/'))
+				return 0;
+		}
+		if (*filter == '\0' && *topic == '\0')
+			return 1;
+		if (*filter == '\0' || *topic == '\0') {
+			/* "a/#" also matches "a" */
+			return *topic == '\0' && filter[0] == '/' && filter[1] == '#' &&
+			    filter[2] == '\0';
+		}
+		filter++;
+		topic++;
+	}
+}
+
+/* Open the E2E envelope in body (mu held). */
+static int
+open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, size_t len,
+    struct mqe2e_view frame_group, uint8_t scheme, struct rx *rx)
+{
+	struct mqe2e_envelope env;
+	struct keyslot *k;
+	int r;
+
+	if ((r = mqe2e_envelope_decode(body, len, &env)) != MQE2E_OK) {
+		rx->why = "malformed E2E envelope";
+		return r;
+	}
+	view_name(env.sender, rx->sender, sizeof(rx->sender));
+	view_name(env.key_name, rx->group, sizeof(rx->group));
+	rx->epoch = env.epoch;
+	if (env.key_kind != MQE2E_KEY_GROUP || env.scheme != scheme ||
+	    env.key_name.len != frame_group.len ||
+	    memcmp(env.key_name.p, frame_group.p, frame_group.len) != 0) {
+		rx->why = "the envelope's group or scheme differs from the broker's frame";
+		return MQE2E_ERR_BAD_FORMAT;
+	}
+	if ((k = keys__find(&c->keys, (const char *)env.key_name.p, env.key_name.len,
+	    MQE2E_GK_P, env.epoch)) == NULL || k->aead == NULL) {
+		rx->why = "no E2E group key for this epoch";
+		return MQE2E_ERR_UNKNOWN_KEY;
+	}
+	if (k->scheme != scheme) {
+		rx->why = "the message's scheme differs from the group's scheme";
+		return MQE2E_ERR_BAD_FORMAT;
+	}
+	if (k->not_after_ms != 0 && mqe2e_now_ms() > k->not_after_ms) {
+		rx->why = "E2E key epoch past its grace period";
+		return MQE2E_ERR_EXPIRED_KEY;
+	}
+	if ((r = mqe2e_replay_table_check(c->replay, env.sender.p, env.sender.len,
+	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
+		rx->why = "duplicate or replayed message";
+		return r;
+	}
+	rx->pt_len = env.ct.len - MQE2E_GCM_TAG_LEN;
+	if ((rx->pt = malloc(rx->pt_len > 0 ? rx->pt_len : 1)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((r = mqe2e_envelope_open(k->aead, &env, topic, strlen(topic), rx->pt)) != MQE2E_OK) {
+		rx->why = "E2E envelope does not verify (altered, or not sealed for this topic)";
+		return r;
+	}
+	if ((r = mqe2e_replay_table_accept(c->replay, env.sender.p, env.sender.len,
+	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
+		rx->why = "duplicate or replayed message";
+		return r;
+	}
+	rx->scheme = scheme;
+	return MQE2E_OK;
+}
+
+/* Verify the broker's frame, then open the envelope inside (mu held). */
+static int
+open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len,
+    struct rx *rx)
+{
+	struct mqe2e_frame f;
+	struct keyslot *kb;
+	int r;
+
+	if ((r = mqe2e_frame_decode(p, len, &f)) != MQE2E_OK) {
+		rx->why = "not an mqe2e frame";
+		return r;
+	}
+	if (f.key_kind != MQE2E_KEY_GROUP) {
+		rx->why = "frame not under a group key (this client implements schemes 3 and 4)";
+		return MQE2E_ERR_BAD_TYPE;
+	}
+	view_name(f.key_name, rx->group, sizeof(rx->group));
+	rx->epoch = f.epoch;
+	if ((kb = keys__find(&c->keys, (const char *)f.key_name.p, f.key_name.len,
+	    MQE2E_GK_B, f.epoch)) == NULL) {
+		rx->why = "no broker group key for this epoch (no 'sub' grant on the group?)";
+		return MQE2E_ERR_UNKNOWN_KEY;
+	}
+	if (f.type == MQE2E_MSG_FRAME_MAC && kb->scheme == MQE2E_SCHEME_4 && kb->mac != NULL) {
+		if ((r = mqe2e_frame_mac_verify(kb->mac, &f, topic, strlen(topic))) != MQE2E_OK) {
+			rx->why = "the broker's frame MAC does not verify";
+			return r;
+		}
+		return open_envelope(c, topic, f.body.p, f.body.len, f.key_name,
+		    MQE2E_SCHEME_4, rx);
+	}
+	if (f.type == MQE2E_MSG_FRAME_AEAD && kb->scheme == MQE2E_SCHEME_3 && kb->aead != NULL) {
+		if (f.body.len < MQE2E_GCM_TAG_LEN) {
+			rx->why = "frame too short";
+			return MQE2E_ERR_TRUNCATED;
+		}
+		rx->inner_len = f.body.len - MQE2E_GCM_TAG_LEN;
+		if ((rx->inner = malloc(rx->inner_len > 0 ? rx->inner_len : 1)) == NULL)
+			return MQE2E_ERR_NOMEM;
+		if ((r = mqe2e_frame_aead_open(kb->aead, &f, topic, strlen(topic),
+		    rx->inner)) != MQE2E_OK) {
+			rx->why = "the broker's frame does not decrypt";
+			return r;
+		}
+		return open_envelope(c, topic, rx->inner, rx->inner_len, f.key_name,
+		    MQE2E_SCHEME_3, rx);
+	}
+	rx->why = "frame type does not match the group's scheme";
+	return MQE2E_ERR_BAD_TYPE;
+}
+
+/* May this miss trigger a KMS fetch now? (mu held) */
+static int
+miss_fetch_allowed(struct mqe2e_client *c)
+{
+	uint64_t now = client__mono_ms();
+
+	if (c->last_miss_fetch_ms != 0 && now - c->last_miss_fetch_ms < MISS_FETCH_INTERVAL_MS)
+		return 0;
+	c->last_miss_fetch_ms = now;
+	return 1;
+}
+
+static void
+deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
+    const struct rx *rx)
+{
+	struct mqe2e_message msg;
+	struct sub *s;
+	mqe2e_message_cb cbs[16];
+	void *args[16];
+	size_t n = 0, i;
+
+	pthread_mutex_lock(&c->mu);
+	for (s = c->subs; s != NULL && n < 16; s = s->next) {
+		if (topic_matches(s->filter, topic)) {
+			cbs[n] = s->cb;
+			args[n] = s->arg;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	memset(&msg, 0, sizeof(msg));
+	msg.topic = topic;
+	msg.payload = rx->pt;
+	msg.payload_len = rx->pt_len;
+	msg.sender = rx->sender;
+	msg.group = rx->group;
+	msg.epoch = rx->epoch;
+	msg.scheme = rx->scheme;
+	msg.qos = m->qos;
+	msg.retained = m->retained;
+	pthread_mutex_lock(&c->cb_mu);
+	for (i = 0; i < n; i++) {
+		if (cbs[i] != NULL)
+			cbs[i](args[i], &msg);
+	}
+	pthread_mutex_unlock(&c->cb_mu);
+}
+
+int
+subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message *m)
+{
+	struct mqe2e_client *c = ctx;
+	struct rx rx;
+	char *topic = NULL;
+	int r, tries;
+
+	memset(&rx, 0, sizeof(rx));
+	/* topic_len is 0 when the name is NUL-terminated */
+	if (topic_len > 0) {
+		if ((topic = malloc((size_t)topic_len + 1)) == NULL)
+			goto out;
+		memcpy(topic, topic_name, (size_t)topic_len);
+		topic[topic_len] = '\0';
+		if (strlen(topic) != (size_t)topic_len) {
+			client__report(c, MQE2E_ERR_BAD_FORMAT, NULL, NULL, NULL, 0,
+			    "dropped a message whose topic holds a NUL byte");
+			goto out;
+		}
+	} else if ((topic = strdup(topic_name)) == NULL) {
+		goto out;
+	}
+	for (tries = 0; tries < 2; tries++) {
+		pthread_mutex_lock(&c->mu);
+		r = open_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
+		    m->payloadlen : 0), &rx);
+		if (r != MQE2E_ERR_UNKNOWN_KEY || tries > 0 || !miss_fetch_allowed(c)) {
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
+		pthread_mutex_unlock(&c->mu);
+		/* an epoch we lack (rotation, or keys fetched before a grant) */
+		rx_free(&rx);
+		memset(&rx, 0, sizeof(rx));
+		if (keys__fetch(c, NULL, 0) != MQE2E_OK)
+			tries++;
+	}
+	if (r == MQE2E_OK) {
+		deliver(c, topic, m, &rx);
+	} else {
+		client__report(c, r, topic, rx.sender, rx.group, rx.epoch, "dropped a message "
+		    "on topic '%s' from '%s' (group '%s', epoch %u): %s: %s", topic,
+		    rx.sender[0] != '\0' ? rx.sender : "?", rx.group[0] != '\0' ? rx.group : "?",
+		    rx.epoch, rx.why != NULL ? rx.why : "", mqe2e_strerror(r));
+	}
+out:
+	rx_free(&rx);
+	free(topic);
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic_name);
+	return 1;
+}
+
+/* An MQTT topic filter: 1..65535 bytes, '#' only as the last level, '+' only
+ * as a whole level. */
+static int
+filter_valid(const char *f)
+{
+	size_t n = strlen(f), i;
+
+	if (n == 0 || n > MQE2E_TOPIC_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (f[i] == '#' && (i + 1 != n || (i > 0 && f[i - 1] != '/')))
+			return 0;
+		if (f[i] == '+' && ((i > 0 && f[i - 1] != '/') || (i + 1 < n && f[i + 1] != '/')))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+sub_remove(struct mqe2e_client *c, struct sub *target)
+{
+	struct sub **pp;
+
+	for (pp = &c->subs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == target) {
+			*pp = target->next;
+			free(target->filter);
+			free(target);
+			return;
+		}
+	}
+}
+
+int
+mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_message_cb cb,
+    void *arg, int timeout_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct timespec deadline;
+	struct waiter *w;
+	struct sub *s;
+	int r, prc;
+
+	if (c == NULL || filter == NULL || cb == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (!filter_valid(filter))
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "'%s' is not a valid topic "
+		    "filter ('+' and '#' stand for whole levels, '#' only last)", filter);
+	if (qos < 0 || qos > 2)
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "QoS %d: use 0, 1 or 2", qos);
+	client__deadline(&deadline, timeout_ms);
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->filter = strdup(filter)) == NULL) {
+		free(s);
+		return client__fail(c, MQE2E_ERR_NOMEM, "out of memory");
+	}
+	s->qos = qos;
+	s->cb = cb;
+	s->arg = arg;
+
+	pthread_mutex_lock(&c->mu);
+	s->next = c->subs;
+	c->subs = s;            /* renewed by the next reconnect in any case */
+	if ((r = session__wait_up(c, &deadline)) != MQE2E_OK) {
+		sub_remove(c, s);
+		pthread_mutex_unlock(&c->mu);
+		return client__fail(c, r, "cannot subscribe to '%s': no verified connection "
+		    "to the broker at %s", filter, c->cfg.broker);
+	}
+	if ((w = client__waiter_new(c)) == NULL) {
+		sub_remove(c, s);
+		pthread_mutex_unlock(&c->mu);
+		return client__fail(c, MQE2E_ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	ro.onSuccess5 = client__on_success;
+	ro.onFailure5 = client__on_failure;
+	ro.context = w;
+	prc = MQTTAsync_subscribe(c->mqtt, filter, qos, &ro);
+
+	pthread_mutex_lock(&c->mu);
+	if (prc != MQTTASYNC_SUCCESS) {
+		w->done = 1;
+		r = MQE2E_ERR_UNAVAILABLE;
+		client__fmt(c->errmsg, sizeof(c->errmsg), "cannot subscribe to '%s': %s",
+		    filter, MQTTAsync_strerror(prc));
+	} else if ((r = client__wait(c, w, &deadline, NULL)) != MQE2E_OK) {
+		client__fmt(c->errmsg, sizeof(c->errmsg), "no SUBACK from the broker at %s "
+		    "for '%s' within %d ms", c->cfg.broker, filter, timeout_ms);
+	} else if ((r = w->rc) != MQE2E_OK) {
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
+		    "subscription to '%s' of client '%s': %s%s", filter, c->id, w->msg,
+		    r == MQE2E_ERR_DENIED ? "; grant it 'sub' on the topic's group in the KMS" :
+		    "");
+	}
+	client__waiter_release(c, w);
+	if (r != MQE2E_OK)
+		sub_remove(c, s);
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* paho: a renewed subscription was refused. */
+static void
+on_renew_fail(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct mqe2e_client *c = ctx;
+
+	client__report(c, MQE2E_ERR_DENIED, NULL, NULL, NULL, 0, "the broker at %s refused "
+	    "to renew a subscription of client '%s' after reconnecting: %s", c->cfg.broker,
+	    c->id, resp != NULL ? MQTTReasonCode_toString(resp->reasonCode) : "failed");
+}
+
+void
+subscribe__renew(struct mqe2e_client *c)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	char **filters = NULL;
+	int *qos = NULL, n = 0, got = 0;
+	struct sub *s;
+
+	pthread_mutex_lock(&c->mu);
+	for (s = c->subs; s != NULL; s = s->next)
+		n++;
+	if (n > 0 && ((filters = calloc((size_t)n, sizeof(*filters))) == NULL ||
+	    (qos = calloc((size_t)n, sizeof(*qos))) == NULL))
+		n = -1;
+	for (s = c->subs; n > 0 && s != NULL; s = s->next, got++) {
+		if ((filters[got] = strdup(s->filter)) == NULL) {
+			n = -1;
+			break;
+		}
+		qos[got] = s->qos;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (n < 0) {
+		client__report(c, MQE2E_ERR_NOMEM, NULL, NULL, NULL, 0, "out of memory "
+		    "renewing the subscriptions of client '%s'", c->id);
+	} else if (n > 0) {
+		ro.onFailure5 = on_renew_fail;
+		ro.context = c;
+		if (MQTTAsync_subscribeMany(c->mqtt, n, filters, qos, &ro) != MQTTASYNC_SUCCESS)
+			client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0,
+			    "cannot renew the subscriptions of client '%s'", c->id);
+	}
+	while (got > 0)
+		free(filters[--got]);
+	free(filters);
+	free(qos);
+}
+
+void
+subscribe__free_all(struct mqe2e_client *c)
+{
+	while (c->subs != NULL)
+		sub_remove(c, c->subs);
+}

@@ -1,0 +1,217 @@
+/*
+ * tool.c - common options and set-up of mqe2e-pub and mqe2e-sub.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+void
+tool_init(struct tool_opts *o, const char *prog)
+{
+	memset(o, 0, sizeof(*o));
+	o->prog = prog;
+	o->host = "localhost";
+	o->port = "1883";
+	o->qos = 0;
+	o->timeout_s = 10;
+}
+
+void
+tool_err(const struct tool_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", o->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+tool_num(const struct tool_opts *o, const char *what, const char *s, long min, long max,
+    long *out)
+{
+	long v = 0;
+	const char *p = s;
+
+	if (*p == '\0')
+		goto bad;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > (max - (*p - '0')) / 10)
+			goto bad;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < min)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	tool_err(o, "%s must be a number from %ld to %ld, not '%s'", what, min, max, s);
+	return -1;
+}
+
+int
+tool_opt(struct tool_opts *o, int ch, const char *arg)
+{
+	long v;
+
+	switch (ch) {
+	case 'h':
+		o->host = arg;
+		return 1;
+	case 'p':
+		if (tool_num(o, "the port (-p)", arg, 1, 65535, &v) != 0)
+			return -1;
+		o->port = arg;
+		return 1;
+	case 'i':
+		o->id = arg;
+		return 1;
+	case 'q':
+		if (tool_num(o, "the QoS (-q)", arg, 0, 2, &v) != 0)
+			return -1;
+		o->qos = (int)v;
+		return 1;
+	case 'd':
+		o->debug = 1;
+		return 1;
+	case OPT_CERT:
+		o->cert = arg;
+		return 1;
+	case OPT_KEY:
+		o->key = arg;
+		return 1;
+	case OPT_CAFILE:
+		o->cafile = arg;
+		return 1;
+	case OPT_KMS:
+		o->kms = arg;
+		return 1;
+	case OPT_GROUP:
+		o->group = arg;
+		return 1;
+	case OPT_CONFIG:
+		o->config = arg;
+		return 1;
+	case OPT_TIMEOUT:
+		if (tool_num(o, "--timeout", arg, 1, 3600, &v) != 0)
+			return -1;
+		o->timeout_s = (int)v;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void
+tool_usage_common(void)
+{
+	fputs(
+"Connection and identity:\n"
+"  -h HOST          broker host (default localhost)\n"
+"  -p PORT          broker port (default 1883)\n"
+"  -i ID            client id (default: the certificate's CN, the only one allowed)\n"
+"  --cert FILE      this client's certificate (PEM, from mqe2e-kmsctl cert issue)\n"
+"  --key FILE       this client's Ed25519 private key (PEM)\n"
+"  --cafile FILE    the mqe2e CA certificate (PEM)\n"
+"  --kms URL        key service, http://HOST:PORT (default http://127.0.0.1:7780)\n"
+"  --group NAME     topic group, when the client belongs to several\n"
+"  --config FILE    read options from FILE (see libmqe2e(3)); flags override it\n"
+"  --timeout SECS   wait this long for each network step (default 10)\n"
+"  -q QOS           0, 1 or 2 (default 0)\n"
+"  -d               debug: say what happens on stderr\n"
+"  --help           this text\n"
+"Exit status: 0 ok, 1 usage, 2 certificate/key/CA/config file, 3 KMS,\n"
+"4 broker connection or handshake, 5 publish/subscribe refused or failed.\n",
+	    stdout);
+}
+
+static void
+on_error(void *arg, const struct mqe2e_error *e)
+{
+	const struct tool_opts *o = arg;
+
+	tool_err(o, "%s", e->text);
+}
+
+static void
+on_state(void *arg, int up)
+{
+	const struct tool_opts *o = arg;
+
+	if (o->debug)
+		tool_err(o, "%s", up ? "connected (broker verified)" : "disconnected");
+}
+
+int
+tool_connect(struct tool_opts *o, struct mqe2e_client **out)
+{
+	struct mqe2e_config *cfg = NULL;
+	struct mqe2e_client *c = NULL;
+	char err[512], uri[600];
+	int r, code = EXIT_CONFIG;
+
+	*out = NULL;
+	if (mqe2e_config_new(&cfg) != MQE2E_OK) {
+		tool_err(o, "out of memory");
+		return EXIT_CONFIG;
+	}
+	if (o->config != NULL && mqe2e_config_load(cfg, o->config, err, sizeof(err)) != MQE2E_OK) {
+		tool_err(o, "%s", err);
+		goto out;
+	}
+	if (snprintf(uri, sizeof(uri), "tcp://%s:%s", o->host, o->port) >= (int)sizeof(uri)) {
+		tool_err(o, "host name too long");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if ((o->config == NULL || strcmp(o->host, "localhost") != 0 ||
+	    strcmp(o->port, "1883") != 0) && mqe2e_config_set(cfg, "broker", uri) != MQE2E_OK)
+		goto nomem;
+	if ((o->id != NULL && mqe2e_config_set(cfg, "client_id", o->id) != MQE2E_OK) ||
+	    (o->cert != NULL && mqe2e_config_set(cfg, "cert", o->cert) != MQE2E_OK) ||
+	    (o->key != NULL && mqe2e_config_set(cfg, "key", o->key) != MQE2E_OK) ||
+	    (o->cafile != NULL && mqe2e_config_set(cfg, "cafile", o->cafile) != MQE2E_OK) ||
+	    (o->kms != NULL && mqe2e_config_set(cfg, "kms", o->kms) != MQE2E_OK) ||
+	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK)) {
+		tool_err(o, "an empty value was given to an option");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	if ((r = mqe2e_client_new(cfg, &c, err, sizeof(err))) != MQE2E_OK) {
+		tool_err(o, "%s", err);
+		code = r == MQE2E_ERR_INVALID_ARG && strstr(err, "URI") != NULL ? EXIT_USAGE :
+		    EXIT_CONFIG;
+		goto out;
+	}
+	mqe2e_client_set_error_cb(c, on_error, o);
+	mqe2e_client_set_state_cb(c, on_state, o);
+	if ((r = mqe2e_refresh_keys(c)) != MQE2E_OK) {
+		tool_err(o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
+		code = EXIT_KMS;
+		goto out;
+	}
+	if (o->debug)
+		tool_err(o, "fetched keys of client '%s' from the KMS", mqe2e_client_id(c));
+	if ((r = mqe2e_connect(c, o->timeout_s * 1000)) != MQE2E_OK) {
+		tool_err(o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
+		code = EXIT_BROKER;
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	code = EXIT_OK;
+	goto out;
+nomem:
+	tool_err(o, "out of memory");
+out:
+	mqe2e_client_free(c);
+	mqe2e_config_free(cfg);
+	return code;
+}

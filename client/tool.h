@@ -1,0 +1,65 @@
+/*
+ * tool.h - what mqe2e-pub and mqe2e-sub share: the common options, the
+ * client set-up, exit codes and messages.
+ */
+#ifndef MQE2E_TOOL_H
+#define MQE2E_TOOL_H
+
+#include <getopt.h>
+#include "mqe2e.h"
+
+/* Exit codes (documented in mqe2e-pub(1) and mqe2e-sub(1)). */
+enum tool_exit {
+	EXIT_OK = 0,
+	EXIT_USAGE = 1,        /* bad command line */
+	EXIT_CONFIG = 2,       /* certificate, key, CA or config file unusable */
+	EXIT_KMS = 3,          /* keys could not be fetched from the KMS */
+	EXIT_BROKER = 4,       /* no verified connection to the broker */
+	EXIT_OP = 5,           /* publish or subscribe failed */
+	EXIT_TIMEOUT = 27      /* mqe2e-sub -W ran out (as mosquitto_sub) */
+};
+
+/* Options common to both tools. */
+struct tool_opts {
+	const char *prog;
+	const char *host;
+	const char *port;
+	const char *id;
+	const char *cert, *key, *cafile, *kms, *group, *config;
+	int qos;
+	int debug;
+	int timeout_s;         /* for connect/publish/subscribe */
+};
+
+/* Long options both tools take (terminated by a zero entry); the short ones
+ * are "h:p:i:q:d". */
+#define TOOL_SHORTOPTS "h:p:i:q:d"
+enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT_HELP,
+	OPT_TIMEOUT, OPT_TOOL_FIRST_FREE };
+#define TOOL_LONGOPTS \
+	{ "cert", required_argument, NULL, OPT_CERT }, \
+	{ "key", required_argument, NULL, OPT_KEY }, \
+	{ "cafile", required_argument, NULL, OPT_CAFILE }, \
+	{ "kms", required_argument, NULL, OPT_KMS }, \
+	{ "group", required_argument, NULL, OPT_GROUP }, \
+	{ "config", required_argument, NULL, OPT_CONFIG }, \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
+	{ "help", no_argument, NULL, OPT_HELP }
+
+void tool_init(struct tool_opts *o, const char *prog);
+/* Handle one common option; 1 if it was one, 0 if not, -1 on a bad value
+ * (message printed). */
+int tool_opt(struct tool_opts *o, int ch, const char *arg);
+/* Parse a decimal number in [min, max] (message naming what on failure). */
+int tool_num(const struct tool_opts *o, const char *what, const char *s, long min,
+    long max, long *out);
+/* Build the client and connect it: keys from the KMS, then the broker.
+ * Returns EXIT_OK or the exit code (message printed). */
+int tool_connect(struct tool_opts *o, struct mqe2e_client **out);
+/* Print "prog: message" to stderr. */
+void tool_err(const struct tool_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print the common part of --help. */
+void tool_usage_common(void);
+
+#endif
