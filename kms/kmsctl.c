@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "http.h"
 #include "kmsctl.h"
 
 /* ---- helpers shared by the noun files ------------------------------------------ */
@@ -371,7 +372,8 @@ main(int argc, char **argv)
 	struct kmsctl_args a;
 	const struct kmsctl_cmd *c;
 	const char *token_file = NULL, *noun = NULL, *verb = NULL, *env;
-	char **rest = NULL;
+	char **rest = NULL, host[MQE2E_HTTP_MAX_HOST];
+	uint16_t port;
 	int i, nrest = 0, r = KMSCTL_EXIT_USAGE, noun_known, help = 0, g;
 
 	memset(&k, 0, sizeof(k));
@@ -432,6 +434,13 @@ main(int argc, char **argv)
 	if (help) {
 		usage_cmd(stdout, c);
 		r = KMSCTL_EXIT_OK;
+		goto out;
+	}
+	if (mqe2e_http_parse_url(k.url, host, sizeof(host), &port) != MQE2E_OK) {
+		kmsctl__err("bad KMS address \"%s\": expected http://HOST:PORT, e.g. %s "
+		    "(https is not supported: keep the KMS on loopback or a trusted network)",
+		    k.url, KMSCTL_DEFAULT_URL);
+		r = KMSCTL_EXIT_USAGE;
 		goto out;
 	}
 	a.opts = c->opts;
