@@ -1,0 +1,153 @@
+/*
+ * acl.c - MOSQ_EVT_ACL_CHECK: who may publish and subscribe where.
+ *
+ * mqe2e clients (authenticated in CONNECT):
+ *   subscribe  a filter that lies within the filter of a group on which the
+ *              client holds a "sub" grant, or its own pairing inbox
+ *              mqe2e/pair/<own id>[/...];
+ *   receive    group topics with a "sub" grant (re-checked on every delivery,
+ *              so a withdrawn grant takes effect at once), its own inbox;
+ *   publish    group topics with a "pub" grant, and only messages that pass
+ *              the per-message checks of the group's scheme (message.c: the
+ *              channel MAC/AEAD under SK_CB, the channel replay window, the
+ *              envelope sender == the authenticated client); pairing
+ *              requests/responses to mqe2e/pair/<peer id>.
+ * Plain clients (only with plugin_opt_allow_plain): subscribe and receive
+ * anything except $-topics, publish nothing.  They see exactly the bytes the
+ * broker relays: ciphertext and MACs.
+ *
+ * Denying a publish here (rather than in MOSQ_EVT_MESSAGE) matters on
+ * Mosquitto 2.0.11: an ACL denial drops the message (QoS 1/2: PUBACK/PUBREC
+ * 0x87), while an error from the message callback disconnects the client.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "plugin.h"
+
+#define PAIR_PREFIX "mqe2e/pair/"
+#define PAIR_PREFIX_LEN (sizeof(PAIR_PREFIX) - 1)
+
+/* 1 if topic (or filter) is id's own inbox: mqe2e/pair/<id> or below it. */
+static int own_inbox(const char *topic, const char *id)
+{
+	size_t n = strlen(id);
+
+	if (strncmp(topic, PAIR_PREFIX, PAIR_PREFIX_LEN) != 0)
+		return 0;
+	topic += PAIR_PREFIX_LEN;
+	if (strncmp(topic, id, n) != 0)
+		return 0;
+	return topic[n] == '\0' || topic[n] == '/';
+}
+
+/* 1 if topic is someone's inbox (a concrete topic, no wildcards). */
+static int pair_topic(const char *topic)
+{
+	const char *peer = topic + PAIR_PREFIX_LEN;
+	size_t n;
+
+	if (strncmp(topic, PAIR_PREFIX, PAIR_PREFIX_LEN) != 0)
+		return 0;
+	n = strcspn(peer, "/");
+	return n > 0 && mqe2e_id_valid((const uint8_t *)peer, n);
+}
+
+static int check_subscribe(struct bx_session *s, const char *filter)
+{
+	size_t gi;
+
+	if (own_inbox(filter, s->id))
+		return MOSQ_ERR_SUCCESS;
+	if (bx.policy != NULL) {
+		for (gi = 0; gi < bx.policy->ngroups; gi++) {
+			if ((policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB) &&
+			    policy__filter_within(filter, bx.policy->groups[gi].filter))
+				return MOSQ_ERR_SUCCESS;
+		}
+	}
+	stats__inc(BX_SUB_DENIED);
+	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "denied subscription of '%s' to '%s': "
+	    "no sub grant on a group covering it", s->id, filter);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+static int check_read(struct bx_session *s, const char *topic, uint32_t payloadlen)
+{
+	struct bx_group *g;
+	size_t gi;
+
+	if (own_inbox(topic, s->id))
+		return MOSQ_ERR_SUCCESS;
+	g = plugin__group_of(topic, &gi);
+	if (g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) && payloadlen == 0)
+		return MOSQ_ERR_ACL_DENIED;   /* the emptied original of a routed bundle */
+	if (s->plain)
+		return MOSQ_ERR_SUCCESS;
+	if (g != NULL && (policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB))
+		return MOSQ_ERR_SUCCESS;
+	stats__inc(BX_READ_DENIED);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_check *ed)
+{
+	struct bx_group *g;
+	size_t gi;
+
+	if (s->plain) {
+		stats__inc(BX_PLAIN_PUBLISH_DENIED);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from plain client '%s' "
+		    "to '%s': plain clients are read-only", s->id, ed->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (pair_topic(ed->topic))
+		return MOSQ_ERR_SUCCESS;
+	if ((g = plugin__group_of(ed->topic, &gi)) == NULL) {
+		stats__inc(BX_MSG_UNKNOWN_GROUP);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "no topic group covers it", s->id, ed->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (!(policy__rights(bx.policy, s->id, gi) & BX_RIGHT_PUB)) {
+		stats__inc(BX_MSG_NO_GRANT);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "no pub grant on group '%s'", s->id, ed->topic, g->name);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (message__verify(s, g, gi, ed->topic, ed->payload, ed->payloadlen) != MQE2E_OK)
+		return MOSQ_ERR_ACL_DENIED;
+	return MOSQ_ERR_SUCCESS;
+}
+
+int acl__check(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_acl_check *ed = event_data;
+	struct bx_session *s;
+
+	(void)event;
+	(void)userdata;
+	if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
+		return MOSQ_ERR_SUCCESS;
+	if (ed->topic == NULL || (s = session__find(ed->client)) == NULL)
+		return MOSQ_ERR_ACL_DENIED;
+	if (ed->topic[0] == '$')
+		return MOSQ_ERR_ACL_DENIED;   /* no $SYS, no $share for anyone */
+	switch (ed->access) {
+	case MOSQ_ACL_SUBSCRIBE:
+		if (s->plain)
+			return MOSQ_ERR_SUCCESS;
+		return check_subscribe(s, ed->topic);
+	case MOSQ_ACL_READ:
+		return check_read(s, ed->topic, ed->payloadlen);
+	case MOSQ_ACL_WRITE:
+		return check_write(s, ed);
+	default:
+		return MOSQ_ERR_ACL_DENIED;
+	}
+}

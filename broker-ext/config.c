@@ -1,0 +1,154 @@
+/*
+ * config.c - plugin_opt_* parsing for mqe2e_plugin.so.
+ *
+ * Every option is checked here, once, at start: a missing required option,
+ * an unreadable file or a number out of range gives one log line naming the
+ * option (and the file) and the plugin refuses to initialise.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "plugin.h"
+
+static int set_str(char **dst, const char *key, const char *value)
+{
+	if (value == NULL || value[0] == '\0') {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s is empty", key);
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	free(*dst);
+	*dst = strdup(value);
+	return *dst == NULL ? MQE2E_ERR_NOMEM : MQE2E_OK;
+}
+
+/* Parse a decimal number in [min, max]; no sign, no trailing bytes. */
+static int parse_u32(const char *key, const char *value, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+	const char *p;
+
+	if (value == NULL || value[0] == '\0')
+		goto bad;
+	for (p = value; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			goto bad;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > max)
+			goto bad;
+	}
+	if (v < min)
+		goto bad;
+	*out = (uint32_t)v;
+	return MQE2E_OK;
+bad:
+	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: '%s' is not a number in %u..%u",
+	    key, value ? value : "", min, max);
+	return MQE2E_ERR_INVALID_ARG;
+}
+
+static int parse_bool(const char *key, const char *value, bool *out)
+{
+	if (value != NULL && (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))) {
+		*out = true;
+		return MQE2E_OK;
+	}
+	if (value != NULL && (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))) {
+		*out = false;
+		return MQE2E_OK;
+	}
+	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: '%s' is not true or false",
+	    key, value ? value : "");
+	return MQE2E_ERR_INVALID_ARG;
+}
+
+static int need_file(const char *key, const char *path)
+{
+	if (path == NULL) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s is required", key);
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	if (access(path, R_OK) != 0) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read '%s': %s",
+		    key, path, strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	return MQE2E_OK;
+}
+
+void config__free(struct bx_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->kms_url);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->cafile);
+	free(cfg->policy_cache);
+	free(cfg->stats_file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n)
+{
+	int r = MQE2E_OK;
+	int i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_skew_ms = MQE2E_SKEW_MS_DEFAULT;
+	cfg->watch_s = 5;
+	cfg->nonce_cap = 65536;
+
+	for (i = 0; i < n && r == MQE2E_OK; i++) {
+		const char *k = opts[i].key, *v = opts[i].value;
+
+		if (k == NULL)
+			continue;
+		if (!strcmp(k, "kms_url"))
+			r = set_str(&cfg->kms_url, k, v);
+		else if (!strcmp(k, "cert"))
+			r = set_str(&cfg->cert, k, v);
+		else if (!strcmp(k, "key"))
+			r = set_str(&cfg->key, k, v);
+		else if (!strcmp(k, "cafile"))
+			r = set_str(&cfg->cafile, k, v);
+		else if (!strcmp(k, "allow_plain"))
+			r = parse_bool(k, v, &cfg->allow_plain);
+		else if (!strcmp(k, "max_skew_ms"))
+			r = parse_u32(k, v, 1000, 3600000, &cfg->max_skew_ms);
+		else if (!strcmp(k, "policy_cache"))
+			r = set_str(&cfg->policy_cache, k, v);
+		else if (!strcmp(k, "stats_file"))
+			r = set_str(&cfg->stats_file, k, v);
+		else if (!strcmp(k, "kms_watch_s"))
+			r = parse_u32(k, v, 1, 60, &cfg->watch_s);
+		else if (!strcmp(k, "nonce_cache"))
+			r = parse_u32(k, v, 16, 16777216, &cfg->nonce_cap);
+		else
+			mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "ignoring unknown option plugin_opt_%s", k);
+	}
+	if (r != MQE2E_OK)
+		goto out;
+	if (cfg->kms_url == NULL) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url is required");
+		r = MQE2E_ERR_INVALID_ARG;
+		goto out;
+	}
+	if ((r = need_file("cert", cfg->cert)) != MQE2E_OK ||
+	    (r = need_file("key", cfg->key)) != MQE2E_OK ||
+	    (r = need_file("cafile", cfg->cafile)) != MQE2E_OK)
+		goto out;
+	r = MQE2E_OK;
+out:
+	if (r != MQE2E_OK)
+		config__free(cfg);
+	return r;
+}

@@ -1,0 +1,480 @@
+/*
+ * kms_sync.c - the broker extension's KMS thread.
+ *
+ * The broker thread never talks to the KMS.  This thread does, with the
+ * blocking HTTP client of the core (docs/API.md):
+ *
+ *   POST /v1/policy                   signed KEY_REQUEST -> signed policy
+ *   POST /v1/policy/watch?since=V     the same, long poll for a newer one
+ *   POST /v1/keys                     signed KEY_REQUEST -> KEY_RESPONSE with
+ *                                     GK_B of every group
+ *   GET  /v1/crl                      the CA's CRL
+ *
+ * Each policy answer carries the CA's Ed25519 signature over
+ * "mqe2e-v1 policy" || nonce of our request || policy bytes, so a stale or
+ * replayed answer cannot pass; a version lower than the one held is refused.
+ * On every new version the keys and the CRL are fetched again, a complete
+ * snapshot (policy.c) is built here and handed to the broker thread under
+ * the lock; the broker thread installs it in its tick.  If the KMS is down
+ * the last snapshot stays in force (live traffic never waits for the KMS)
+ * and the thread retries with a growing delay (1 s .. 10 s).
+ *
+ * The thread owns its own identity and trust objects (never shared with the
+ * broker thread) and does not call mosquitto_log_printf: its log lines are
+ * queued and printed by the broker thread (kms_sync__take).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+
+#include "http.h"
+#include "plugin.h"
+
+#define HTTP_TIMEOUT_MS 10000
+#define LOGQ_LEN 32
+#define LOGQ_LINE 512
+#define POLICY_LABEL "mqe2e-v1 policy"
+#define POLICY_MAX (4u * 1024u * 1024u)
+
+struct bx_kms_sync {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started;
+	/* under lock */
+	bool stop;
+	struct bx_policy *pending;
+	unsigned errors;                 /* new failures since the last take */
+	char logq[LOGQ_LEN][LOGQ_LINE];
+	int loglevel[LOGQ_LEN];
+	size_t nlog;
+	/* thread only */
+	char *url;
+	uint32_t watch_s;
+	struct mqe2e_identity *self;
+	struct mqe2e_trust *trust;
+	uint64_t version;
+	bool have;
+	bool failing;
+};
+
+static void qlog(struct bx_kms_sync *ks, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void qlog(struct bx_kms_sync *ks, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ks->lock);
+	if (ks->nlog < LOGQ_LEN) {
+		va_start(ap, fmt);
+		vsnprintf(ks->logq[ks->nlog], LOGQ_LINE, fmt, ap);
+		va_end(ap);
+		ks->loglevel[ks->nlog] = level;
+		ks->nlog++;
+	}
+	pthread_mutex_unlock(&ks->lock);
+}
+
+static int b64val(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+/* Strict standard base64 with padding; *out malloc'd. */
+static int b64_decode(const char *in, size_t len, size_t max, uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf;
+	size_t i, o = 0, pad = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len == 0 || len % 4 != 0)
+		return MQE2E_ERR_BAD_FORMAT;
+	if (len / 4 * 3 > max)
+		return MQE2E_ERR_TOO_LONG;
+	if (in[len - 1] == '=')
+		pad++;
+	if (in[len - 2] == '=')
+		pad++;
+	if ((buf = malloc(len / 4 * 3)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	for (i = 0; i < len; i += 4) {
+		int v[4], k;
+		uint32_t w;
+
+		for (k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && i + 4 == len && k >= 4 - (int)pad)
+				v[k] = 0;
+			else if ((v[k] = b64val((uint8_t)in[i + k])) < 0)
+				goto bad;
+		}
+		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		buf[o++] = (uint8_t)(w >> 16);
+		buf[o++] = (uint8_t)(w >> 8);
+		buf[o++] = (uint8_t)w;
+	}
+	*out = buf;
+	*out_len = o - pad;
+	return MQE2E_OK;
+bad:
+	free(buf);
+	return MQE2E_ERR_BAD_FORMAT;
+}
+
+/* Check the CA signature of a policy answer to the request req. */
+static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_len,
+    const uint8_t *body, size_t body_len, uint8_t **policy, size_t *policy_len)
+{
+	struct mqe2e_hello h;
+	json_t *root = NULL, *jp, *js;
+	json_error_t jerr;
+	uint8_t *pol = NULL, *sig = NULL, *msg = NULL;
+	size_t pol_len = 0, sig_len = 0, lab = sizeof(POLICY_LABEL) - 1;
+	EVP_PKEY *ca;
+	int r;
+
+	*policy = NULL;
+	*policy_len = 0;
+	if ((r = mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h)) != MQE2E_OK)
+		goto out;
+	r = MQE2E_ERR_BAD_FORMAT;
+	if ((root = json_loadb((const char *)body, body_len, 0, &jerr)) == NULL || !json_is_object(root))
+		goto out;
+	jp = json_object_get(root, "policy");
+	js = json_object_get(root, "sig");
+	if (!json_is_string(jp) || !json_is_string(js))
+		goto out;
+	if ((r = b64_decode(json_string_value(jp), json_string_length(jp), POLICY_MAX, &pol,
+	    &pol_len)) != MQE2E_OK ||
+	    (r = b64_decode(json_string_value(js), json_string_length(js), 128, &sig, &sig_len)) != MQE2E_OK)
+		goto out;
+	if (sig_len != MQE2E_ED25519_SIG_LEN) {
+		r = MQE2E_ERR_BAD_SIGNATURE;
+		goto out;
+	}
+	if ((msg = malloc(lab + MQE2E_NONCE_LEN + pol_len)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(msg, POLICY_LABEL, lab);
+	memcpy(msg + lab, h.nonce, MQE2E_NONCE_LEN);
+	memcpy(msg + lab + MQE2E_NONCE_LEN, pol, pol_len);
+	if ((ca = mqe2e_trust_ca_key(ks->trust)) == NULL) {
+		r = MQE2E_ERR_INTERNAL;
+		goto out;
+	}
+	if ((r = mqe2e_ed25519_verify(ca, msg, lab + MQE2E_NONCE_LEN + pol_len, sig)) != MQE2E_OK)
+		goto out;
+	*policy = pol;
+	*policy_len = pol_len;
+	pol = NULL;
+out:
+	json_decref(root);
+	free(pol);
+	free(sig);
+	free(msg);
+	return r;
+}
+
+/* POST a fresh KEY_REQUEST to path; on 200 *resp holds the answer. */
+static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
+    struct mqe2e_keyreq **st, uint8_t **req, size_t *req_len, struct mqe2e_http_response *resp)
+{
+	int r;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((r = mqe2e_keyreq_build(ks->self, NULL, 0, mqe2e_now_ms(), st, req, req_len)) != MQE2E_OK) {
+		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot build a KMS request: %s", mqe2e_strerror(r));
+		return r;
+	}
+	r = mqe2e_http_request(ks->url, "POST", path, "application/octet-stream", NULL, *req,
+	    *req_len, timeout_ms, resp);
+	if (r != MQE2E_OK) {
+		if (!ks->failing)
+			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s: %s", ks->url, path, resp->error);
+		return r;
+	}
+	if (resp->status != 200) {
+		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s answered HTTP %d: %.200s", ks->url, path,
+		    resp->status, resp->body ? (const char *)resp->body : "");
+		return MQE2E_ERR_UNAVAILABLE;
+	}
+	return MQE2E_OK;
+}
+
+static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t *n)
+{
+	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_http_response resp;
+	uint8_t *req = NULL;
+	size_t req_len = 0;
+	int r;
+
+	*e = NULL;
+	*n = 0;
+	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, &st, &req, &req_len, &resp)) != MQE2E_OK)
+		goto out;
+	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), e, n))
+	    != MQE2E_OK)
+		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS key response refused: %s", mqe2e_strerror(r));
+out:
+	mqe2e_http_response_free(&resp);
+	mqe2e_keyreq_free(st);
+	free(req);
+	return r;
+}
+
+static int fetch_crl(struct bx_kms_sync *ks, uint8_t **crl, size_t *len)
+{
+	struct mqe2e_http_response resp;
+	int r;
+
+	*crl = NULL;
+	*len = 0;
+	memset(&resp, 0, sizeof(resp));
+	r = mqe2e_http_request(ks->url, "GET", "/v1/crl", NULL, NULL, NULL, 0, HTTP_TIMEOUT_MS, &resp);
+	if (r == MQE2E_OK && resp.status == 200 && resp.body != NULL) {
+		*crl = resp.body;
+		*len = resp.body_len;
+		resp.body = NULL;
+	} else if (r == MQE2E_OK) {
+		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s/v1/crl answered HTTP %d", ks->url, resp.status);
+		r = MQE2E_ERR_UNAVAILABLE;
+	}
+	mqe2e_http_response_free(&resp);
+	return r;
+}
+
+/* One round: get the policy (long poll if we hold one); on a new version
+ * fetch keys and CRL and hand a snapshot over.  Returns MQE2E_OK, also when
+ * nothing changed. */
+static int sync_once(struct bx_kms_sync *ks)
+{
+	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_http_response resp;
+	struct mqe2e_key_entry *keys = NULL;
+	struct bx_policy *snap = NULL;
+	uint8_t *req = NULL, *pol = NULL, *crl = NULL;
+	size_t req_len = 0, pol_len = 0, nkeys = 0, crl_len = 0;
+	char path[128];
+	int timeout_ms = HTTP_TIMEOUT_MS, r;
+
+	if (ks->have) {
+		snprintf(path, sizeof(path), "/v1/policy/watch?since=%llu&timeout=%u",
+		    (unsigned long long)ks->version, ks->watch_s);
+		timeout_ms += (int)ks->watch_s * 1000;
+	} else {
+		snprintf(path, sizeof(path), "/v1/policy");
+	}
+	if ((r = post_keyreq(ks, path, timeout_ms, &st, &req, &req_len, &resp)) != MQE2E_OK)
+		goto out;
+	if ((r = policy_verify(ks, req, req_len, resp.body, resp.body_len, &pol, &pol_len)) != MQE2E_OK) {
+		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy refused: %s", mqe2e_strerror(r));
+		goto out;
+	}
+	if ((r = policy__from_json(pol, pol_len, NULL, 0, &snap)) != MQE2E_OK) {
+		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy unusable: %s", mqe2e_strerror(r));
+		goto out;
+	}
+	if (ks->have && snap->version <= ks->version) {
+		if (snap->version < ks->version)
+			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS policy version %llu older than "
+			    "%llu held: ignored", (unsigned long long)snap->version,
+			    (unsigned long long)ks->version);
+		r = MQE2E_OK;
+		goto out;
+	}
+	policy__free(snap);
+	snap = NULL;
+	if ((r = fetch_keys(ks, &keys, &nkeys)) != MQE2E_OK ||
+	    (r = fetch_crl(ks, &crl, &crl_len)) != MQE2E_OK)
+		goto out;
+	if ((r = policy__from_json(pol, pol_len, keys, nkeys, &snap)) != MQE2E_OK)
+		goto out;
+	snap->crl = crl;
+	snap->crl_len = crl_len;
+	crl = NULL;
+	ks->version = snap->version;
+	ks->have = true;
+	qlog(ks, MOSQ_LOG_INFO, BX_LOG_PREFIX "KMS policy version %llu: %zu groups, %zu clients "
+	    "with grants, %zu revoked serials, %zu group keys", (unsigned long long)snap->version,
+	    snap->ngroups, snap->ngrants, snap->nrevoked_serials, nkeys);
+	pthread_mutex_lock(&ks->lock);
+	policy__free(ks->pending);
+	ks->pending = snap;
+	snap = NULL;
+	pthread_mutex_unlock(&ks->lock);
+	r = MQE2E_OK;
+out:
+	mqe2e_http_response_free(&resp);
+	mqe2e_keyreq_free(st);
+	free(req);
+	free(pol);
+	free(crl);
+	mqe2e_key_entries_free(keys, nkeys);
+	policy__free(snap);
+	return r;
+}
+
+/* Sleep up to ms unless stopped; returns true if stopped. */
+static bool wait_stop(struct bx_kms_sync *ks, unsigned ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ks->lock);
+	while (!ks->stop && pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
+		;
+	stop = ks->stop;
+	pthread_mutex_unlock(&ks->lock);
+	return stop;
+}
+
+static void *sync_main(void *arg)
+{
+	struct bx_kms_sync *ks = arg;
+	unsigned backoff = 1000;
+
+	for (;;) {
+		pthread_mutex_lock(&ks->lock);
+		if (ks->stop) {
+			pthread_mutex_unlock(&ks->lock);
+			break;
+		}
+		pthread_mutex_unlock(&ks->lock);
+		if (sync_once(ks) == MQE2E_OK) {
+			if (ks->failing)
+				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again", ks->url);
+			ks->failing = false;
+			backoff = 1000;
+			continue;
+		}
+		pthread_mutex_lock(&ks->lock);
+		ks->errors++;
+		pthread_mutex_unlock(&ks->lock);
+		ks->failing = true;
+		if (wait_stop(ks, backoff))
+			break;
+		if (backoff < 10000)
+			backoff *= 2;
+	}
+	return NULL;
+}
+
+static void ks_free(struct bx_kms_sync *ks)
+{
+	if (ks == NULL)
+		return;
+	policy__free(ks->pending);
+	mqe2e_identity_free(ks->self);
+	mqe2e_trust_free(ks->trust);
+	free(ks->url);
+	pthread_cond_destroy(&ks->cond);
+	pthread_mutex_destroy(&ks->lock);
+	free(ks);
+}
+
+int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out)
+{
+	struct bx_kms_sync *ks;
+	char err[256] = "";
+	char host[MQE2E_HTTP_MAX_HOST];
+	uint16_t port;
+	int r;
+
+	*out = NULL;
+	if (mqe2e_http_parse_url(cfg->kms_url, host, sizeof(host), &port) != MQE2E_OK) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: '%s' is not "
+		    "http://host[:port]", cfg->kms_url);
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	if ((ks = calloc(1, sizeof(*ks))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	pthread_mutex_init(&ks->lock, NULL);
+	pthread_cond_init(&ks->cond, NULL);
+	ks->watch_s = cfg->watch_s;
+	if ((ks->url = strdup(cfg->kms_url)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto fail;
+	}
+	if ((r = mqe2e_identity_load(cfg->cert, cfg->key, &ks->self, err, sizeof(err))) != MQE2E_OK ||
+	    (r = mqe2e_trust_new(cfg->cafile, &ks->trust, err, sizeof(err))) != MQE2E_OK) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
+		goto fail;
+	}
+	if (pthread_create(&ks->thread, NULL, sync_main, ks) != 0) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s",
+		    strerror(errno));
+		r = MQE2E_ERR_INTERNAL;
+		goto fail;
+	}
+	ks->started = true;
+	*out = ks;
+	return MQE2E_OK;
+fail:
+	ks_free(ks);
+	return r;
+}
+
+void kms_sync__stop(struct bx_kms_sync *ks)
+{
+	if (ks == NULL)
+		return;
+	if (ks->started) {
+		pthread_mutex_lock(&ks->lock);
+		ks->stop = true;
+		pthread_cond_broadcast(&ks->cond);
+		pthread_mutex_unlock(&ks->lock);
+		/* A request in flight ends by its own deadline. */
+		pthread_join(ks->thread, NULL);
+	}
+	ks_free(ks);
+}
+
+struct bx_policy *kms_sync__take(struct bx_kms_sync *ks)
+{
+	struct bx_policy *p;
+	char lines[LOGQ_LEN][LOGQ_LINE];
+	int levels[LOGQ_LEN];
+	size_t n, i;
+	unsigned errors;
+
+	pthread_mutex_lock(&ks->lock);
+	p = ks->pending;
+	ks->pending = NULL;
+	n = ks->nlog;
+	memcpy(lines, ks->logq, n * LOGQ_LINE);
+	memcpy(levels, ks->loglevel, n * sizeof(int));
+	ks->nlog = 0;
+	errors = ks->errors;
+	ks->errors = 0;
+	pthread_mutex_unlock(&ks->lock);
+	for (i = 0; i < n; i++)
+		mosquitto_log_printf(levels[i], "%s", lines[i]);
+	while (errors-- > 0)
+		stats__inc(BX_KMS_ERRORS);
+	return p;
+}

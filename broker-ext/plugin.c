@@ -1,0 +1,272 @@
+/*
+ * plugin.c - mqe2e_plugin.so: the Mosquitto 2.0 extension of mqe2e.
+ *
+ * Three exports (mosquitto_plugin_version, _init, _cleanup) and a table of
+ * callbacks.  See mqe2e_plugin(8) for the options and the behaviour, and
+ * plugin.h for the files behind each callback.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include "plugin.h"
+
+struct bx_state bx;
+
+static mosquitto_plugin_id_t *plugin_id;
+
+static const struct {
+	int event;
+	MOSQ_FUNC_generic_callback cb;
+} callbacks[] = {
+	{ MOSQ_EVT_EXT_AUTH_START, auth__ext_start },
+	{ MOSQ_EVT_BASIC_AUTH, auth__basic },
+	{ MOSQ_EVT_ACL_CHECK, acl__check },
+	{ MOSQ_EVT_MESSAGE, message__handle },
+	{ MOSQ_EVT_DISCONNECT, auth__disconnect },
+};
+
+static int on_tick(int event, void *event_data, void *userdata);
+
+/* ---- rate-limited logging ---------------------------------------------------- */
+#define LOG_BURST 20   /* lines per second before suppressing */
+
+static time_t log_second;
+static unsigned log_count;
+static unsigned log_suppressed;
+
+void plugin__logf(int level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	time_t now = time(NULL);
+
+	if (now != log_second) {
+		if (log_suppressed > 0)
+			mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "%u more log lines suppressed "
+			    "(see the counters)", log_suppressed);
+		log_second = now;
+		log_count = 0;
+		log_suppressed = 0;
+	}
+	if (++log_count > LOG_BURST) {
+		log_suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	mosquitto_log_printf(level, "%s", line);
+}
+
+/* ---- topic -> group, cached for the fan-out of one message ------------------- */
+struct bx_group *plugin__group_of(const char *topic, size_t *gi)
+{
+	if (bx.policy == NULL)
+		return NULL;
+	if (bx.topic_cache != NULL && bx.topic_cache_version == bx.policy->version &&
+	    !strcmp(bx.topic_cache, topic)) {
+		*gi = bx.topic_gi;
+		return bx.topic_group;
+	}
+	free(bx.topic_cache);
+	bx.topic_cache = strdup(topic);
+	bx.topic_group = policy__match(bx.policy, topic, &bx.topic_gi);
+	bx.topic_cache_version = bx.policy->version;
+	if (bx.topic_cache == NULL)
+		bx.topic_group = policy__match(bx.policy, topic, &bx.topic_gi);
+	*gi = bx.topic_gi;
+	return bx.topic_group;
+}
+
+/* ---- installing a new policy snapshot (broker thread) ------------------------ */
+struct kick_list {
+	char **ids;
+	size_t n, cap;
+};
+
+static void collect_revoked(struct bx_session *s, void *arg)
+{
+	struct kick_list *kl = arg;
+	char **nids;
+
+	if (s->plain)
+		return;
+	if (!policy__is_revoked_client(bx.policy, s->id) && !policy__is_revoked_serial(bx.policy, s->serial))
+		return;
+	if (kl->n == kl->cap) {
+		size_t cap = kl->cap ? kl->cap * 2 : 8;
+
+		if ((nids = realloc(kl->ids, cap * sizeof(*nids))) == NULL)
+			return;
+		kl->ids = nids;
+		kl->cap = cap;
+	}
+	if ((kl->ids[kl->n] = strdup(s->id)) != NULL)
+		kl->n++;
+}
+
+static void install_policy(struct bx_policy *p)
+{
+	struct kick_list kl = { NULL, 0, 0 };
+	size_t i, j;
+	int r;
+
+	if (bx.policy != NULL && p->version < bx.policy->version) {
+		policy__free(p);
+		return;
+	}
+	/* Keep the broker's re-frame sequence numbers moving forward. */
+	for (i = 0; bx.policy != NULL && i < p->ngroups; i++) {
+		for (j = 0; j < bx.policy->ngroups; j++) {
+			if (!strcmp(p->groups[i].name, bx.policy->groups[j].name) &&
+			    bx.policy->groups[j].seq > p->groups[i].seq)
+				p->groups[i].seq = bx.policy->groups[j].seq;
+		}
+	}
+	if ((r = mqe2e_trust_set_revoked(bx.trust, (const char *const *)p->revoked_serials,
+	    p->nrevoked_serials)) != MQE2E_OK)
+		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "revoked serials not applied: %s",
+		    mqe2e_strerror(r));
+	if (p->crl != NULL && (r = mqe2e_trust_set_crl(bx.trust, p->crl, p->crl_len)) != MQE2E_OK &&
+	    r != MQE2E_ERR_CONFLICT)
+		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "CRL not applied: %s",
+		    mqe2e_strerror(r));
+	policy__free(bx.policy);
+	bx.policy = p;
+	free(bx.topic_cache);
+	bx.topic_cache = NULL;
+	stats__inc(BX_POLICY_UPDATES);
+	stats__set_policy_version(p->version);
+
+	/* Cut off every connected client that is now revoked. */
+	session__foreach(collect_revoked, &kl);
+	for (i = 0; i < kl.n; i++) {
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "disconnecting revoked client '%s'",
+		    kl.ids[i]);
+		mosquitto_kick_client_by_clientid(kl.ids[i], false);
+		stats__inc(BX_KICKED);
+		free(kl.ids[i]);
+	}
+	free(kl.ids);
+}
+
+static int on_tick(int event, void *event_data, void *userdata)
+{
+	struct bx_policy *p;
+
+	(void)event;
+	(void)event_data;
+	(void)userdata;
+	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
+		install_policy(p);
+	stats__set_sessions(session__count());
+	stats__tick(bx.cfg.stats_file, time(NULL));
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* ---- the three exports ---------------------------------------------------------- */
+int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+	int i;
+
+	for (i = 0; i < supported_version_count; i++)
+		if (supported_versions[i] == 5)
+			return 5;
+	return -1;
+}
+
+static void teardown(void)
+{
+	kms_sync__stop(bx.sync);
+	session__cleanup();
+	policy__free(bx.policy);
+	mqe2e_nonce_cache_free(bx.nonces);
+	mqe2e_trust_free(bx.trust);
+	mqe2e_identity_free(bx.self);
+	free(bx.topic_cache);
+	config__free(&bx.cfg);
+	memset(&bx, 0, sizeof(bx));
+}
+
+static void unregister_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++)
+		mosquitto_callback_unregister(plugin_id, callbacks[i].event, callbacks[i].cb, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_TICK, on_tick, NULL);
+}
+
+int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+    struct mosquitto_opt *options, int option_count)
+{
+	char err[256] = "";
+	size_t i;
+	int r;
+
+	(void)userdata;
+	memset(&bx, 0, sizeof(bx));
+	plugin_id = identifier;
+	if (config__parse(&bx.cfg, options, option_count) != MQE2E_OK)
+		return MOSQ_ERR_INVAL;
+	if ((r = mqe2e_identity_load(bx.cfg.cert, bx.cfg.key, &bx.self, err, sizeof(err))) != MQE2E_OK) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert/plugin_opt_key: %s", err);
+		goto fail;
+	}
+	if (bx.self->kind != MQE2E_KIND_BROKER) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert: '%s' is not a broker "
+		    "certificate (subject OU must be \"broker\")", bx.cfg.cert);
+		goto fail;
+	}
+	if ((r = mqe2e_trust_new(bx.cfg.cafile, &bx.trust, err, sizeof(err))) != MQE2E_OK) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cafile: %s", err);
+		goto fail;
+	}
+	if ((r = mqe2e_nonce_cache_new(bx.cfg.nonce_cap, bx.cfg.max_skew_ms, &bx.nonces)) != MQE2E_OK ||
+	    (r = session__init()) != MQE2E_OK) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "initialisation failed: %s",
+		    mqe2e_strerror(r));
+		goto fail;
+	}
+	if (kms_sync__start(&bx.cfg, &bx.sync) != MQE2E_OK)
+		goto fail;
+	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
+		if (mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].cb, NULL,
+		    NULL) != MOSQ_ERR_SUCCESS)
+			goto fail_cb;
+	}
+	if (mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, NULL) != MOSQ_ERR_SUCCESS)
+		goto fail_cb;
+	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
+	    "allow_plain %s, max skew %u ms", bx.self->id, bx.self->serial, bx.cfg.kms_url,
+	    bx.cfg.allow_plain ? "true" : "false", bx.cfg.max_skew_ms);
+	stats__flush(bx.cfg.stats_file);
+	return MOSQ_ERR_SUCCESS;
+fail_cb:
+	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
+	unregister_all();
+fail:
+	teardown();
+	return MOSQ_ERR_INVAL;
+}
+
+int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+{
+	(void)userdata;
+	(void)options;
+	(void)option_count;
+	unregister_all();
+	stats__set_sessions(0);
+	stats__flush(bx.cfg.stats_file);
+	teardown();
+	return MOSQ_ERR_SUCCESS;
+}

@@ -1,0 +1,253 @@
+/*
+ * plugin.h - internal interfaces of mqe2e_plugin.so, the Mosquitto 2.0
+ * extension of mqe2e.  Nothing here is exported from the plugin: its only
+ * exports are mosquitto_plugin_version/_init/_cleanup (plugin.c).
+ *
+ * Threads: every function here runs on the broker's single thread, except
+ * kms_sync's worker, which only touches its own state and hands finished
+ * policy snapshots over under kms_sync's lock (see kms_sync.c).
+ *
+ * Files:
+ *   plugin.c    the three exports, callback table, tick
+ *   config.c    plugin_opt_* parsing
+ *   session.c   per-connection state keyed by the mosquitto client pointer
+ *   auth.c      MOSQ_EVT_EXT_AUTH_START / BASIC_AUTH / DISCONNECT
+ *   acl.c       MOSQ_EVT_ACL_CHECK (grants; verification of publishes)
+ *   message.c   per-message scheme operations (verify, re-frame, route)
+ *   policy.c    the verified policy snapshot: groups, grants, GK_B keys
+ *   kms_sync.c  the KMS thread: policy, keys, CRL, long-poll watch
+ *   stats.c     drop/auth counters, stats file, periodic log line
+ */
+#ifndef MQE2E_BROKER_PLUGIN_H
+#define MQE2E_BROKER_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <pthread.h>
+
+#include "mqe2e_err.h"
+#include "crypto.h"
+#include "wire.h"
+#include "replay.h"
+#include "handshake.h"
+
+struct mosquitto;
+struct mosquitto_opt;
+
+#define BX_LOG_PREFIX "mqe2e: "
+
+/* ---- configuration (config.c) ---------------------------------------------- */
+struct bx_config {
+	char *kms_url;          /* plugin_opt_kms_url (required) */
+	char *cert;             /* plugin_opt_cert: broker certificate PEM (required) */
+	char *key;              /* plugin_opt_key: broker Ed25519 key PEM (required) */
+	char *cafile;           /* plugin_opt_cafile: KMS CA PEM (required) */
+	bool allow_plain;       /* plugin_opt_allow_plain (false) */
+	uint32_t max_skew_ms;   /* plugin_opt_max_skew_ms (MQE2E_SKEW_MS_DEFAULT) */
+	char *policy_cache;     /* plugin_opt_policy_cache (optional) */
+	char *stats_file;       /* plugin_opt_stats_file (optional) */
+	uint32_t watch_s;       /* plugin_opt_kms_watch_s: long-poll timeout (5) */
+	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
+};
+
+/* Parse the options; on failure logs one line naming the option and returns
+ * a negative mqe2e_err (cfg is then freed). */
+int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n) MQE2E_WUR;
+void config__free(struct bx_config *cfg);
+
+/* ---- counters (stats.c) ------------------------------------------------------ */
+enum bx_stat {
+	BX_AUTH_OK,
+	BX_AUTH_BAD_SIGNATURE,
+	BX_AUTH_UNKNOWN_CA,
+	BX_AUTH_REVOKED,
+	BX_AUTH_CERT_EXPIRED,
+	BX_AUTH_BAD_CERT,
+	BX_AUTH_ID_MISMATCH,
+	BX_AUTH_CLOCK_SKEW,
+	BX_AUTH_NONCE_REUSE,
+	BX_AUTH_MALFORMED,
+	BX_AUTH_NOT_READY,
+	BX_AUTH_BAD_METHOD,
+	BX_AUTH_OTHER,
+	BX_PLAIN_ACCEPTED,
+	BX_PLAIN_REFUSED,
+	BX_MSG_RELAYED_1,
+	BX_MSG_RELAYED_2,
+	BX_MSG_RELAYED_3,
+	BX_MSG_RELAYED_4,
+	BX_MSG_BAD_MAC,
+	BX_MSG_REPLAY,
+	BX_MSG_SENDER_MISMATCH,
+	BX_MSG_NO_GRANT,
+	BX_MSG_UNKNOWN_GROUP,
+	BX_MSG_MALFORMED,
+	BX_MSG_WRONG_SCHEME,
+	BX_MSG_NO_KEY,
+	BX_MSG_INTERNAL,
+	BX_PLAIN_PUBLISH_DENIED,
+	BX_SUB_DENIED,
+	BX_READ_DENIED,
+	BX_KICKED,
+	BX_POLICY_UPDATES,
+	BX_KMS_ERRORS,
+	BX_STAT__COUNT
+};
+
+void stats__inc(enum bx_stat s);
+uint64_t stats__get(enum bx_stat s);
+const char *stats__name(enum bx_stat s);
+/* Gauges written next to the counters. */
+void stats__set_policy_version(uint64_t v);
+void stats__set_sessions(uint64_t n);
+/* Called from the tick: writes the stats file (atomically, once a second)
+ * and logs a summary line when counters changed (at most once a minute). */
+void stats__tick(const char *stats_file, time_t now);
+/* Write the stats file now (at cleanup). */
+void stats__flush(const char *stats_file);
+
+/* ---- policy snapshot (policy.c) ---------------------------------------------- */
+struct bx_gkey {                     /* one GK_B epoch */
+	uint32_t epoch;
+	uint64_t not_before_ms;
+	uint64_t not_after_ms;
+	struct mqe2e_mac *mac;           /* scheme 4 */
+	struct mqe2e_aead *aead;         /* scheme 3 */
+};
+
+struct bx_group {
+	char *name;
+	char *filter;
+	uint8_t scheme;
+	uint32_t epoch;                  /* current epoch (policy) */
+	struct bx_gkey *keys;            /* GK_B epochs held */
+	size_t nkeys;
+	uint64_t seq;                    /* broker's re-frame sequence (broker thread) */
+};
+
+struct bx_grant {
+	char *client;
+	uint8_t *rights;                 /* per group: 1 pub, 2 sub */
+};
+
+#define BX_RIGHT_PUB 1u
+#define BX_RIGHT_SUB 2u
+
+struct bx_policy {
+	uint64_t version;
+	struct bx_group *groups;         /* in policy order */
+	size_t ngroups;
+	struct bx_grant *grants;         /* sorted by client */
+	size_t ngrants;
+	char **revoked_serials;
+	size_t nrevoked_serials;
+	char **revoked_clients;
+	size_t nrevoked_clients;
+	uint8_t *crl;                    /* PEM as fetched, may be NULL */
+	size_t crl_len;
+};
+
+/* Build a snapshot from the verified policy JSON bytes and the GK_B entries
+ * of a KEY_RESPONSE.  Untrusted structure is checked (names, filters,
+ * schemes, sizes); keys are copied into contexts.  Caller frees. */
+int policy__from_json(const uint8_t *json, size_t len, const struct mqe2e_key_entry *keys,
+    size_t nkeys, struct bx_policy **out) MQE2E_WUR;
+void policy__free(struct bx_policy *p);
+/* The first group whose filter matches topic, or NULL. */
+struct bx_group *policy__match(struct bx_policy *p, const char *topic, size_t *index);
+/* Rights (BX_RIGHT_*) of client on group index gi. */
+unsigned policy__rights(const struct bx_policy *p, const char *client, size_t gi);
+/* 1 if the filter sub lies entirely within the group filter. */
+int policy__filter_within(const char *sub, const char *group_filter);
+/* GK_B of (group, epoch), NULL if not held or outside its validity. */
+struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms);
+int policy__is_revoked_client(const struct bx_policy *p, const char *client);
+int policy__is_revoked_serial(const struct bx_policy *p, const char *serial);
+
+/* ---- per-connection state (session.c) ---------------------------------------- */
+struct bx_session {
+	struct mosquitto *client;        /* key */
+	char id[MQE2E_ID_MAX + 1];
+	char serial[MQE2E_SERIAL_MAX];
+	bool plain;                      /* allow_plain client without mqe2e */
+	struct mqe2e_mac *mac_c2b;
+	struct mqe2e_aead *aead_c2b;
+	struct mqe2e_aead *aead_b2c;
+	struct mqe2e_replay_window rx;   /* channel seq client -> broker */
+	uint64_t tx_seq;                 /* channel seq broker -> client */
+	/* A publish verified in the ACL write check, consumed by MESSAGE. */
+	const void *pend_src;
+	uint32_t pend_src_len;
+	size_t pend_group;
+	bool pend_valid;
+	uint8_t *pend_body;              /* schemes 2/3: opened frame body (malloc'd) */
+	size_t pend_body_len;
+	void *pend_out;                  /* schemes 3/4: re-framed payload (mosquitto_malloc) */
+	uint32_t pend_out_len;
+	struct bx_session *next;         /* chain by client pointer */
+	struct bx_session *next_id;      /* chain by id (mqe2e sessions only) */
+	bool in_id_index;
+};
+
+int session__init(void) MQE2E_WUR;
+void session__cleanup(void);
+/* Add a fresh session for client (replacing any old one). */
+int session__add(struct mosquitto *client, struct bx_session **out) MQE2E_WUR;
+struct bx_session *session__find(const struct mosquitto *client);
+/* Index an mqe2e session under s->id (set it first); the newest session of
+ * an id wins (session takeover). */
+void session__index_id(struct bx_session *s);
+/* The newest mqe2e session of a client id, or NULL. */
+struct bx_session *session__find_id(const char *id);
+void session__remove(const struct mosquitto *client);
+size_t session__count(void);
+/* Call fn for each session (fn must not add or remove sessions). */
+void session__foreach(void (*fn)(struct bx_session *, void *), void *arg);
+void session__clear_pending(struct bx_session *s);
+
+/* ---- global plugin state (plugin.c) ------------------------------------------ */
+struct bx_kms_sync;
+
+struct bx_state {
+	struct bx_config cfg;
+	struct mqe2e_identity *self;     /* broker certificate + key */
+	struct mqe2e_trust *trust;       /* CA + CRL + revoked serials (broker thread) */
+	struct mqe2e_nonce_cache *nonces;
+	struct bx_policy *policy;        /* current snapshot (broker thread), may be NULL */
+	struct bx_kms_sync *sync;
+	char *topic_cache;               /* last topic looked up */
+	struct bx_group *topic_group;
+	size_t topic_gi;
+	uint64_t topic_cache_version;
+};
+
+extern struct bx_state bx;
+
+/* Group of topic under the current policy (cached), NULL if none. */
+struct bx_group *plugin__group_of(const char *topic, size_t *gi);
+/* Rate-limited warning log (drops and refusals). */
+void plugin__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- callbacks --------------------------------------------------------------- */
+int auth__ext_start(int event, void *event_data, void *userdata);
+int auth__basic(int event, void *event_data, void *userdata);
+int auth__disconnect(int event, void *event_data, void *userdata);
+int acl__check(int event, void *event_data, void *userdata);
+int message__handle(int event, void *event_data, void *userdata);
+/* Verify a publish from an mqe2e session on group gi (ACL write check):
+ * MQE2E_OK and s->pend_* set, or a negative mqe2e_err (already counted and
+ * logged). */
+int message__verify(struct bx_session *s, struct bx_group *g, size_t gi, const char *topic,
+    const void *payload, uint32_t payloadlen) MQE2E_WUR;
+
+/* ---- KMS thread (kms_sync.c) ---------------------------------------------- */
+int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+void kms_sync__stop(struct bx_kms_sync *ks);
+/* Broker thread: take the newest verified snapshot, if any (caller owns). */
+struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
+/* Broker thread: load the policy cache file at startup, if configured and
+ * valid (caller owns); NULL otherwise. */
+struct bx_policy *kms_sync__load_cache(const struct bx_config *cfg);
+
+#endif

@@ -1,0 +1,753 @@
+/*
+ * broker_probe.c - test tool for mqe2e_plugin.so: a minimal mqe2e client on
+ * paho MQTTAsync (MQTT 5) and the protocol core, which can also misbehave.
+ *
+ *   broker_probe connect|pub|sub [options]
+ *
+ * connect   CONNECT with the mqe2e handshake, verify the CONNACK reply,
+ *           print "connected" (exit 0) or "refused rc=N" (exit 2).
+ * pub       connect, fetch GK_P from the KMS, publish --count messages on
+ *           --topic (scheme 3 or 4 framing, QoS 1) and print one line per
+ *           PUBACK: "puback I rc=N".
+ * sub       connect, fetch GK_P/GK_B from the KMS, subscribe to --topic and
+ *           print one line per message: "recv TOPIC TEXT" when the broker's
+ *           GK_B frame and the E2E envelope verify, "bad REASON" otherwise;
+ *           ends after --count good messages or --timeout ms.  With --plain
+ *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
+ *
+ * Attacks (--attack), each expected to be refused by the broker:
+ *   tamper-envelope  flip a ciphertext byte of the envelope after MACing
+ *   tamper-mac       flip a byte of the channel MAC
+ *   replay           send every message twice, byte for byte
+ *   other-sender     envelope names --other-id as its sender (MAC is valid)
+ *   frame-sender     channel frame names --other-id as its sender
+ *   stale-ts         CONNECT hello timestamped 10 minutes ago
+ *   reuse-nonce      (connect) two CONNECTs with the same hello bytes
+ *   id-mismatch      MQTT client id --other-id, certificate of --cert
+ *
+ * Exit: 0 ok, 2 connection refused, 3 other failure, 1 usage.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <MQTTAsync.h>
+
+#include "crypto.h"
+#include "handshake.h"
+#include "http.h"
+#include "replay.h"
+#include "wire.h"
+
+enum mode { M_CONNECT, M_PUB, M_SUB };
+
+struct opts {
+	enum mode mode;
+	int port;
+	const char *id;              /* MQTT client id (default: certificate CN) */
+	const char *cert, *key, *ca, *kms;
+	const char *topic, *group, *message, *attack, *other_id;
+	int count, timeout_ms, scheme, qos;
+	long epoch;                  /* -1: pick */
+	int plain;
+};
+
+struct probe {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;                    /* connect/subscribe finished */
+	int ok;
+	int rc;                      /* reason code */
+	uint8_t *auth;               /* CONNACK authentication data */
+	size_t auth_len;
+	int acks;                    /* PUBACKs seen */
+	int good;                    /* verified messages received */
+	int lost;
+	const struct opts *o;
+	struct mqe2e_identity *self;
+	struct mqe2e_trust *trust;
+	struct mqe2e_key_entry *keys;
+	size_t nkeys;
+	char broker_id[MQE2E_ID_MAX + 1];
+	struct mqe2e_replay_table *replay;
+};
+
+static void die(const char *what, int r)
+{
+	fprintf(stderr, "broker_probe: %s: %s\n", what, mqe2e_strerror(r));
+	exit(3);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: broker_probe connect|pub|sub --port P --cert C --key K --ca CA "
+	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
+	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q]\n");
+	exit(1);
+}
+
+static long num(const char *s, long min, long max)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < min || v > max)
+		usage();
+	return v;
+}
+
+static void wait_done(struct probe *p, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (!p->done && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void finish(struct probe *p, int ok, int rc)
+{
+	pthread_mutex_lock(&p->lock);
+	p->done = 1;
+	p->ok = ok;
+	p->rc = rc;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- connect ---------------------------------------------------------------- */
+static void on_connect(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct probe *p = ctx;
+	MQTTProperty *ad = MQTTProperties_getProperty(&r->properties,
+	    MQTTPROPERTY_CODE_AUTHENTICATION_DATA);
+
+	if (ad != NULL && ad->value.data.len > 0) {
+		p->auth = malloc((size_t)ad->value.data.len);
+		if (p->auth != NULL) {
+			memcpy(p->auth, ad->value.data.data, (size_t)ad->value.data.len);
+			p->auth_len = (size_t)ad->value.data.len;
+		}
+	}
+	finish(p, 1, r->reasonCode);
+}
+
+static void on_connect_fail(void *ctx, MQTTAsync_failureData5 *r)
+{
+	/* paho reports a refusing CONNACK's reason code in r->code for MQTT 5
+	 * (as a positive value), and sometimes in r->reasonCode. */
+	int rc = -1;
+
+	if (r != NULL)
+		rc = r->reasonCode != 0 ? (int)r->reasonCode : r->code;
+	finish(ctx, 0, rc);
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+	struct probe *p = ctx;
+
+	(void)cause;
+	pthread_mutex_lock(&p->lock);
+	p->lost = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	printf("lost\n");
+	fflush(stdout);
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
+
+/* Connect; hello NULL for a plain CONNECT.  Returns 1 if connected. */
+static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint8_t *hello,
+    size_t hello_len)
+{
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer5;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty prop;
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", p->o->port);
+	if (MQTTAsync_createWithOptions(c, uri, cid, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)
+	    != MQTTASYNC_SUCCESS)
+		die("MQTTAsync_create", MQE2E_ERR_INTERNAL);
+	MQTTAsync_setCallbacks(*c, p, on_lost, on_message, NULL);
+	if (hello != NULL) {
+		memset(&prop, 0, sizeof(prop));
+		prop.identifier = MQTTPROPERTY_CODE_AUTHENTICATION_METHOD;
+		prop.value.data.data = (char *)MQE2E_AUTH_METHOD;
+		prop.value.data.len = (int)strlen(MQE2E_AUTH_METHOD);
+		MQTTProperties_add(&props, &prop);
+		prop.identifier = MQTTPROPERTY_CODE_AUTHENTICATION_DATA;
+		prop.value.data.data = (char *)hello;
+		prop.value.data.len = (int)hello_len;
+		MQTTProperties_add(&props, &prop);
+		opts.connectProperties = &props;
+	}
+	opts.cleanstart = 1;
+	opts.keepAliveInterval = 30;
+	opts.connectTimeout = 5;
+	opts.onSuccess5 = on_connect;
+	opts.onFailure5 = on_connect_fail;
+	opts.context = p;
+	p->done = 0;
+	if (MQTTAsync_connect(*c, &opts) != MQTTASYNC_SUCCESS)
+		die("MQTTAsync_connect", MQE2E_ERR_UNAVAILABLE);
+	MQTTProperties_free(&props);
+	wait_done(p, 8000);
+	if (!p->done)
+		die("connect timed out", MQE2E_ERR_TIMEOUT);
+	return p->ok;
+}
+
+static void disconnect(MQTTAsync *c)
+{
+	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+
+	d.timeout = 1000;
+	MQTTAsync_disconnect(*c, &d);
+	usleep(200000);
+	MQTTAsync_destroy(c);
+}
+
+/* mqe2e connect; on success the session keys are in *keys. */
+static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_keys *keys,
+    int stale)
+{
+	struct mqe2e_hs_client *hs = NULL;
+	struct mqe2e_peer broker;
+	uint8_t *hello = NULL;
+	size_t hello_len = 0;
+	uint64_t now = mqe2e_now_ms() - (stale ? 600000u : 0u);
+	int r;
+
+	if ((r = mqe2e_hs_client_start(p->self, now, &hs, &hello, &hello_len)) != MQE2E_OK)
+		die("hello", r);
+	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
+		printf("refused rc=%d\n", p->rc);
+		free(hello);
+		mqe2e_hs_client_free(hs);
+		return 0;
+	}
+	free(hello);
+	if (p->auth == NULL)
+		die("CONNACK without authentication data", MQE2E_ERR_TRUNCATED);
+	if ((r = mqe2e_hs_client_finish(hs, p->trust, p->auth, p->auth_len, mqe2e_now_ms(), keys,
+	    &broker)) != MQE2E_OK)
+		die("CONNACK reply", r);
+	memcpy(p->broker_id, broker.id, sizeof(p->broker_id));
+	mqe2e_hs_client_free(hs);
+	printf("connected broker=%s\n", broker.id);
+	fflush(stdout);
+	return 1;
+}
+
+/* ---- keys from the KMS --------------------------------------------------------- */
+static void fetch_keys(struct probe *p)
+{
+	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_http_response resp;
+	uint8_t *req = NULL;
+	size_t req_len = 0;
+	int r;
+
+	if (p->o->kms == NULL)
+		die("--kms is needed", MQE2E_ERR_INVALID_ARG);
+	memset(&resp, 0, sizeof(resp));
+	if ((r = mqe2e_keyreq_build(p->self, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len)) != MQE2E_OK)
+		die("key request", r);
+	if ((r = mqe2e_http_request(p->o->kms, "POST", "/v1/keys", "application/octet-stream", NULL,
+	    req, req_len, 10000, &resp)) != MQE2E_OK)
+		die(resp.error, r);
+	if (resp.status != 200) {
+		fprintf(stderr, "broker_probe: KMS HTTP %d: %s\n", resp.status,
+		    resp.body ? (char *)resp.body : "");
+		exit(3);
+	}
+	if ((r = mqe2e_keyresp_open(st, p->trust, resp.body, resp.body_len, mqe2e_now_ms(), &p->keys,
+	    &p->nkeys)) != MQE2E_OK)
+		die("key response", r);
+	mqe2e_http_response_free(&resp);
+	mqe2e_keyreq_free(st);
+	free(req);
+}
+
+/* The key of kind for group at epoch (epoch < 0: the newest one in force). */
+static const struct mqe2e_key_entry *find_key(struct probe *p, const char *group, uint8_t kind,
+    long epoch)
+{
+	const struct mqe2e_key_entry *best = NULL;
+	uint64_t now = mqe2e_now_ms();
+	size_t i;
+
+	for (i = 0; i < p->nkeys; i++) {
+		const struct mqe2e_key_entry *e = &p->keys[i];
+
+		if (e->kind != kind || strcmp(e->group, group) != 0)
+			continue;
+		if (epoch >= 0) {
+			if (e->epoch == (uint32_t)epoch)
+				return e;
+			continue;
+		}
+		if (e->not_before_ms > now || (e->not_after_ms != 0 && e->not_after_ms < now))
+			continue;
+		if (best == NULL || e->epoch > best->epoch)
+			best = e;
+	}
+	return best;
+}
+
+/* ---- subscriber -------------------------------------------------------------------- */
+static void hex16(const uint8_t *p, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n && i < 16; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 15];
+	}
+	out[2 * i] = '\0';
+}
+
+static const char *verify_message(struct probe *p, const char *topic, const uint8_t *pl,
+    size_t len, char *text, size_t text_cap)
+{
+	struct mqe2e_frame f;
+	struct mqe2e_envelope env;
+	const struct mqe2e_key_entry *kb, *kp;
+	struct mqe2e_mac *mac = NULL;
+	struct mqe2e_aead *aead = NULL;
+	char group[MQE2E_ID_MAX + 1];
+	uint8_t *pt = NULL;
+	const uint8_t *ep;
+	size_t elen;
+	const char *bad = NULL;
+
+	if (mqe2e_frame_decode(pl, len, &f) != MQE2E_OK)
+		return "frame-malformed";
+	if (f.key_kind != MQE2E_KEY_GROUP || mqe2e_view_to_str(f.key_name, group, sizeof(group)) != MQE2E_OK)
+		return "frame-not-group";
+	if (!mqe2e_view_eq_str(f.sender, p->broker_id))
+		return "frame-sender-not-broker";
+	if ((kb = find_key(p, group, MQE2E_GK_B, f.epoch)) == NULL)
+		return "no-gk-b";
+	if (mqe2e_replay_table_check(p->replay, f.sender.p, f.sender.len, f.key_kind, f.key_name.p,
+	    f.key_name.len, f.epoch, f.seq) != MQE2E_OK)
+		return "frame-replay";
+	if (f.type == MQE2E_MSG_FRAME_MAC) {
+		if (mqe2e_mac_new(kb->key, MQE2E_KEY_LEN, &mac) != MQE2E_OK)
+			return "internal";
+		if (mqe2e_frame_mac_verify(mac, &f, topic, strlen(topic)) != MQE2E_OK) {
+			bad = "frame-mac";
+			goto out;
+		}
+		ep = f.body.p;
+		elen = f.body.len;
+	} else {
+		if (mqe2e_aead_new(kb->key, &aead) != MQE2E_OK || f.body.len < MQE2E_GCM_TAG_LEN ||
+		    (pt = malloc(f.body.len)) == NULL) {
+			bad = "internal";
+			goto out;
+		}
+		if (mqe2e_frame_aead_open(aead, &f, topic, strlen(topic), pt) != MQE2E_OK) {
+			bad = "frame-aead";
+			goto out;
+		}
+		ep = pt;
+		elen = f.body.len - MQE2E_GCM_TAG_LEN;
+	}
+	if (mqe2e_replay_table_accept(p->replay, f.sender.p, f.sender.len, f.key_kind, f.key_name.p,
+	    f.key_name.len, f.epoch, f.seq) != MQE2E_OK) {
+		bad = "frame-replay";
+		goto out;
+	}
+	mqe2e_aead_free(aead);
+	aead = NULL;
+	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK) {
+		bad = "envelope-malformed";
+		goto out;
+	}
+	if ((kp = find_key(p, group, MQE2E_GK_P, env.epoch)) == NULL) {
+		bad = "no-gk-p";
+		goto out;
+	}
+	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap) {
+		bad = "too-long";
+		goto out;
+	}
+	if (mqe2e_aead_new(kp->key, &aead) != MQE2E_OK ||
+	    mqe2e_envelope_open(aead, &env, topic, strlen(topic), (uint8_t *)text) != MQE2E_OK) {
+		bad = "envelope-tag";
+		goto out;
+	}
+	text[env.ct.len - MQE2E_GCM_TAG_LEN] = '\0';
+out:
+	mqe2e_mac_free(mac);
+	mqe2e_aead_free(aead);
+	free(pt);
+	return bad;
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+	struct probe *p = ctx;
+	char text[4096], hx[33];
+	const char *bad;
+
+	(void)topic_len;
+	if (p->o->plain) {
+		hex16(m->payload, (size_t)m->payloadlen, hx);
+		printf("raw %s %d %s\n", topic, m->payloadlen, hx);
+	} else if ((bad = verify_message(p, topic, m->payload, (size_t)m->payloadlen, text,
+	    sizeof(text))) != NULL) {
+		printf("bad %s\n", bad);
+	} else {
+		printf("recv %s %s\n", topic, text);
+	}
+	fflush(stdout);
+	pthread_mutex_lock(&p->lock);
+	if (p->o->plain || bad == NULL)
+		p->good++;
+	if (p->good >= p->o->count)
+		pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void on_sub(void *ctx, MQTTAsync_successData5 *r)
+{
+	finish(ctx, r->reasonCode < 0x80, r->reasonCode);
+}
+
+static void on_sub_fail(void *ctx, MQTTAsync_failureData5 *r)
+{
+	finish(ctx, 0, r ? (int)r->reasonCode : -1);
+}
+
+static int run_sub(MQTTAsync *c, struct probe *p)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct timespec ts;
+
+	ro.onSuccess5 = on_sub;
+	ro.onFailure5 = on_sub_fail;
+	ro.context = p;
+	p->done = 0;
+	if (MQTTAsync_subscribe(*c, p->o->topic, p->o->qos, &ro) != MQTTASYNC_SUCCESS)
+		die("subscribe", MQE2E_ERR_UNAVAILABLE);
+	wait_done(p, 5000);
+	if (!p->done || !p->ok) {
+		printf("suback rc=%d\n", p->rc);
+		return 3;
+	}
+	printf("subscribed\n");
+	fflush(stdout);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += p->o->timeout_ms / 1000;
+	ts.tv_nsec += (long)(p->o->timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (p->good < p->o->count && !p->lost &&
+	    pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p->lock);
+	printf("received %d\n", p->good);
+	return p->good >= p->o->count ? 0 : 3;
+}
+
+/* ---- publisher ------------------------------------------------------------------------ */
+static void on_pub(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct probe *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	printf("puback %d rc=%d\n", p->acks, (int)r->reasonCode);
+	p->acks++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	fflush(stdout);
+}
+
+static void on_pub_fail(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct probe *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	printf("puback %d rc=%d\n", p->acks, r ? (int)r->reasonCode : -1);
+	p->acks++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	fflush(stdout);
+}
+
+/* Build one scheme 3/4 publish of text; *out malloc'd. */
+static void build_publish(struct probe *p, struct mqe2e_aead *gkp, uint32_t epoch,
+    struct mqe2e_mac *mac, struct mqe2e_aead *aead, uint64_t e2e_seq, uint64_t chan_seq,
+    const char *text, uint8_t **out, size_t *out_len)
+{
+	const struct opts *o = p->o;
+	struct mqe2e_envelope_params ep;
+	struct mqe2e_frame_params fp;
+	const char *attack = o->attack ? o->attack : "none";
+	uint8_t *env, *frame;
+	size_t env_cap, env_len = 0, cap, len = 0;
+	int r;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.scheme = (uint8_t)o->scheme;
+	ep.key_kind = MQE2E_KEY_GROUP;
+	ep.key_name = o->group;
+	ep.epoch = epoch;
+	ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
+	ep.seq = e2e_seq;
+	env_cap = mqe2e_envelope_size(&ep, strlen(text));
+	if ((env = malloc(env_cap)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	if ((r = mqe2e_envelope_seal(gkp, &ep, o->topic, strlen(o->topic), (const uint8_t *)text,
+	    strlen(text), env, env_cap, &env_len)) != MQE2E_OK)
+		die("envelope", r);
+	memset(&fp, 0, sizeof(fp));
+	fp.key_kind = MQE2E_KEY_SESSION;
+	fp.key_name = "";
+	fp.epoch = 0;
+	fp.sender = strcmp(attack, "frame-sender") == 0 ? o->other_id : p->self->id;
+	fp.seq = chan_seq;
+	cap = o->scheme == 4 ? mqe2e_frame_mac_size(&fp, env_len) : mqe2e_frame_aead_size(&fp, env_len);
+	if ((frame = malloc(cap)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	if (o->scheme == 4)
+		r = mqe2e_frame_mac_build(mac, &fp, o->topic, strlen(o->topic), env, env_len, frame, cap, &len);
+	else
+		r = mqe2e_frame_aead_build(aead, &fp, o->topic, strlen(o->topic), env, env_len, frame, cap, &len);
+	if (r != MQE2E_OK)
+		die("frame", r);
+	free(env);
+	if (strcmp(attack, "tamper-envelope") == 0)
+		frame[len - MQE2E_MAC_TAG_LEN - 3] ^= 0x01;   /* inside the envelope ct */
+	else if (strcmp(attack, "tamper-mac") == 0)
+		frame[len - 1] ^= 0x80;
+	*out = frame;
+	*out_len = len;
+}
+
+static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_keys *sk)
+{
+	const struct opts *o = p->o;
+	const struct mqe2e_key_entry *k;
+	struct mqe2e_aead *gkp = NULL, *aead = NULL;
+	struct mqe2e_mac *mac = NULL;
+	uint64_t e2e_seq = mqe2e_seq_start(), chan_seq = mqe2e_seq_start();
+	int i, sends = 0, rep, r;
+	char text[1024];
+
+	if ((k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
+		fprintf(stderr, "broker_probe: no GK_P for group '%s'\n", o->group);
+		return 3;
+	}
+	if ((r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK ||
+	    (r = mqe2e_mac_new(sk->c2b, MQE2E_KEY_LEN, &mac)) != MQE2E_OK ||
+	    (r = mqe2e_aead_new(sk->c2b, &aead)) != MQE2E_OK)
+		die("keys", r);
+	for (i = 0; i < o->count; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+
+		snprintf(text, sizeof(text), "%s %d", o->message, i);
+		build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
+		for (rep = 0; rep < (o->attack && !strcmp(o->attack, "replay") ? 2 : 1); rep++) {
+			MQTTAsync_message m = MQTTAsync_message_initializer;
+			MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+
+			m.payload = buf;
+			m.payloadlen = (int)len;
+			m.qos = o->qos;
+			ro.onSuccess5 = on_pub;
+			ro.onFailure5 = on_pub_fail;
+			ro.context = p;
+			if (MQTTAsync_sendMessage(*c, o->topic, &m, &ro) != MQTTASYNC_SUCCESS)
+				die("publish", MQE2E_ERR_UNAVAILABLE);
+			sends++;
+			/* One at a time: the PUBACK order then matches ours. */
+			if (o->qos > 0) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 5;
+				pthread_mutex_lock(&p->lock);
+				while (p->acks < sends && !p->lost &&
+				    pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+					;
+				pthread_mutex_unlock(&p->lock);
+			}
+		}
+		free(buf);
+	}
+	if (o->qos == 0)
+		usleep(300000);
+	mqe2e_aead_free(gkp);
+	mqe2e_aead_free(aead);
+	mqe2e_mac_free(mac);
+	return p->lost ? 3 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "port", required_argument, NULL, 'p' }, { "id", required_argument, NULL, 'i' },
+		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
+		{ "ca", required_argument, NULL, 'a' }, { "kms", required_argument, NULL, 'K' },
+		{ "topic", required_argument, NULL, 't' }, { "group", required_argument, NULL, 'g' },
+		{ "message", required_argument, NULL, 'm' }, { "attack", required_argument, NULL, 'A' },
+		{ "other-id", required_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 'T' }, { "scheme", required_argument, NULL, 's' },
+		{ "epoch", required_argument, NULL, 'e' }, { "plain", no_argument, NULL, 'P' },
+		{ "qos", required_argument, NULL, 'q' }, { NULL, 0, NULL, 0 }
+	};
+	struct opts o;
+	struct probe p;
+	struct mqe2e_session_keys sk;
+	MQTTAsync c = NULL;
+	char err[256] = "";
+	int ch, r, rc = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.count = 1;
+	o.timeout_ms = 5000;
+	o.scheme = 4;
+	o.qos = 1;
+	o.epoch = -1;
+	o.message = "hello";
+	o.other_id = "mallory";
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "connect"))
+		o.mode = M_CONNECT;
+	else if (!strcmp(argv[1], "pub"))
+		o.mode = M_PUB;
+	else if (!strcmp(argv[1], "sub"))
+		o.mode = M_SUB;
+	else
+		usage();
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': o.port = (int)num(optarg, 1, 65535); break;
+		case 'i': o.id = optarg; break;
+		case 'c': o.cert = optarg; break;
+		case 'k': o.key = optarg; break;
+		case 'a': o.ca = optarg; break;
+		case 'K': o.kms = optarg; break;
+		case 't': o.topic = optarg; break;
+		case 'g': o.group = optarg; break;
+		case 'm': o.message = optarg; break;
+		case 'A': o.attack = optarg; break;
+		case 'o': o.other_id = optarg; break;
+		case 'n': o.count = (int)num(optarg, 1, 1000000); break;
+		case 'T': o.timeout_ms = (int)num(optarg, 1, 600000); break;
+		case 's': o.scheme = (int)num(optarg, 3, 4); break;
+		case 'e': o.epoch = num(optarg, 0, 4294967295L); break;
+		case 'P': o.plain = 1; break;
+		case 'q': o.qos = (int)num(optarg, 0, 2); break;
+		default: usage();
+		}
+	}
+	if (o.port == 0 || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
+	    (o.mode != M_CONNECT && o.topic == NULL) || (o.mode == M_PUB && o.group == NULL))
+		usage();
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	p.o = &o;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (o.plain) {
+		if (!do_connect(&c, &p, o.id ? o.id : "curious", NULL, 0)) {
+			printf("refused rc=%d\n", p.rc);
+			return 2;
+		}
+		printf("connected plain\n");
+		if (o.mode == M_SUB)
+			rc = run_sub(&c, &p);
+		disconnect(&c);
+		return rc;
+	}
+	if ((r = mqe2e_identity_load(o.cert, o.key, &p.self, err, sizeof(err))) != MQE2E_OK)
+		die(err, r);
+	if ((r = mqe2e_trust_new(o.ca, &p.trust, err, sizeof(err))) != MQE2E_OK)
+		die(err, r);
+	if ((r = mqe2e_replay_table_new(64, &p.replay)) != MQE2E_OK)
+		die("replay table", r);
+	if (o.id == NULL)
+		o.id = (o.attack && !strcmp(o.attack, "id-mismatch")) ? o.other_id : p.self->id;
+
+	if (o.mode == M_CONNECT && o.attack && !strcmp(o.attack, "reuse-nonce")) {
+		/* The same hello twice: the second must be refused. */
+		static const uint8_t eph[MQE2E_X25519_LEN] = { 7, 7, 7, 7, 7, 7, 7, 7 };
+		static const uint8_t nonce[MQE2E_NONCE_LEN] = { 9, 9, 9, 9 };
+		struct mqe2e_hs_client *hs = NULL;
+		uint8_t *hello = NULL;
+		size_t hello_len = 0;
+		int round;
+
+		if ((r = mqe2e_hs_client_start_ex(p.self, mqe2e_now_ms(), eph, nonce, &hs, &hello,
+		    &hello_len)) != MQE2E_OK)
+			die("hello", r);
+		for (round = 0; round < 2; round++) {
+			if (do_connect(&c, &p, o.id, hello, hello_len)) {
+				printf("connected\n");
+				disconnect(&c);
+			} else {
+				printf("refused rc=%d\n", p.rc);
+				MQTTAsync_destroy(&c);
+				rc = 2;
+			}
+			free(p.auth);
+			p.auth = NULL;
+		}
+		free(hello);
+		mqe2e_hs_client_free(hs);
+		return rc;
+	}
+
+	if (!mqe2e_connect(&c, &p, &sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
+		MQTTAsync_destroy(&c);
+		return 2;
+	}
+	if (o.mode == M_PUB) {
+		fetch_keys(&p);
+		rc = run_pub(&c, &p, &sk);
+	} else if (o.mode == M_SUB) {
+		fetch_keys(&p);
+		rc = run_sub(&c, &p);
+	}
+	mqe2e_wipe(&sk, sizeof(sk));
+	disconnect(&c);
+	mqe2e_key_entries_free(p.keys, p.nkeys);
+	mqe2e_replay_table_free(p.replay);
+	mqe2e_trust_free(p.trust);
+	mqe2e_identity_free(p.self);
+	free(p.auth);
+	return rc;
+}
