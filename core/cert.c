@@ -517,8 +517,10 @@ mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 
 	if (t == NULL || cert == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	/* Entity certificates carry an Ed25519 key and are not CAs. */
-	if (!is_ed25519(X509_get0_pubkey(cert)) || X509_check_ca(cert) != 0)
+	/* Entity certificates carry an Ed25519 key, are not CAs, and may sign
+	 * (if keyUsage is present it must include digitalSignature). */
+	if (!is_ed25519(X509_get0_pubkey(cert)) || X509_check_ca(cert) != 0 ||
+	    (X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) == 0)
 		goto out;
 	if ((ctx = X509_STORE_CTX_new()) == NULL) {
 		r = MQE2E_ERR_NOMEM;

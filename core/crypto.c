@@ -293,6 +293,17 @@ mqe2e_ed25519_raw_public(EVP_PKEY *key, uint8_t pub[32])
 	return MQE2E_OK;
 }
 
+/* Encrypted keys are refused instead of prompting on the terminal. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 int
 mqe2e_key_load_pem(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen)
 {
@@ -314,7 +325,7 @@ mqe2e_key_load_pem(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen
 		r = MQE2E_ERR_IO;
 		goto out;
 	}
-	if ((key = PEM_read_PrivateKey(fp, NULL, NULL, NULL)) == NULL) {
+	if ((key = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL)) == NULL) {
 		if (errbuf != NULL && errlen > 0)
 			snprintf(errbuf, errlen, "%s: not a PEM private key "
 			    "(or encrypted)", path);

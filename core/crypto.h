@@ -64,7 +64,8 @@ int mqe2e_ed25519_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len,
 int mqe2e_ed25519_from_seed(const uint8_t seed[32], EVP_PKEY **out) MQE2E_WUR;
 int mqe2e_ed25519_from_public(const uint8_t pub[32], EVP_PKEY **out) MQE2E_WUR;
 int mqe2e_ed25519_raw_public(EVP_PKEY *key, uint8_t pub[32]) MQE2E_WUR;
-/* Load an unencrypted PEM Ed25519 private key file.  On failure errbuf (may
+/* Load an unencrypted PEM Ed25519 private key file (an encrypted one is
+ * refused, never prompted for).  On failure errbuf (may
  * be NULL) gets a message naming the file; MQE2E_ERR_IO if it cannot be
  * opened, MQE2E_ERR_BAD_FORMAT if it is not an Ed25519 PEM private key. */
 int mqe2e_key_load_pem(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen) MQE2E_WUR;
@@ -152,8 +153,8 @@ int mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len) M
  * do not matter).  MQE2E_ERR_BAD_FORMAT on a non-hex string (old set kept). */
 int mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, size_t n) MQE2E_WUR;
 /* Verify cert chains to the CA at time now, is within validity (and so is
- * the CA), is not in the CRL or the revoked set, holds an Ed25519 key and is
- * not itself a CA.  Returns MQE2E_ERR_UNKNOWN_CA (not issued by our CA, bad
+ * the CA), is not in the CRL or the revoked set, holds an Ed25519 key, is
+ * not itself a CA and, if it has keyUsage, allows digitalSignature.  Returns MQE2E_ERR_UNKNOWN_CA (not issued by our CA, bad
  * signature), _REVOKED, _CERT_EXPIRED (expired or not yet valid) or _BAD_CERT
  * (anything else) accordingly. */
 int mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now) MQE2E_WUR;

@@ -60,6 +60,7 @@ struct spec {
 	const char *serial_hex;  /* NULL: "01" */
 	time_t not_before, not_after;
 	int ca;
+	const char *key_usage;   /* leaf keyUsage; NULL: digitalSignature */
 };
 
 /* A certificate for key, signed by issuer_key (issuer NULL: self-signed). */
@@ -98,7 +99,8 @@ make_cert(const struct spec *s, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_ke
 		    "critical,keyCertSign,cRLSign");
 	} else {
 		add_ext(c, issuer ? issuer : c, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(c, issuer ? issuer : c, NID_key_usage, "critical,digitalSignature");
+		add_ext(c, issuer ? issuer : c, NID_key_usage, s->key_usage ?
+		    s->key_usage : "critical,digitalSignature");
 	}
 	assert_true(X509_sign(c, issuer_key, NULL) > 0);
 	return c;
@@ -576,6 +578,20 @@ test_wrong_kind(void **state)
 	/* A CA certificate issued by our CA is not an entity either. */
 	sub_ca = make_cert(&sca, k, f->ca, f->ca_key);
 	assert_int_equal(mqe2e_trust_verify(f->t, sub_ca, T0), MQE2E_ERR_BAD_CERT);
+	/* A leaf whose keyUsage does not allow signing. */
+	{
+		struct spec ku = s;
+		X509 *c;
+
+		ku.key_usage = "critical,keyEncipherment";
+		c = make_cert(&ku, k, f->ca, f->ca_key);
+		assert_int_equal(mqe2e_trust_verify(f->t, c, T0), MQE2E_ERR_BAD_CERT);
+		X509_free(c);
+		ku.key_usage = "critical,digitalSignature,keyEncipherment";
+		c = make_cert(&ku, k, f->ca, f->ca_key);
+		assert_int_equal(mqe2e_trust_verify(f->t, c, T0), MQE2E_OK);
+		X509_free(c);
+	}
 	/* Nor is the CA itself. */
 	assert_int_equal(mqe2e_trust_verify(f->t, f->ca, T0), MQE2E_ERR_BAD_CERT);
 	X509_free(ec_leaf);
@@ -647,6 +663,70 @@ test_files(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static uint8_t *
+read_data(const char *name, size_t *len)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096];
+	uint8_t *buf = malloc(65536);
+	FILE *fp;
+
+	assert_non_null(buf);
+	snprintf(path, sizeof(path), "%s/tests/data/crypto/%s", top ? top : "..", name);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	*len = fread(buf, 1, 65536, fp);
+	assert_true(*len > 0);
+	fclose(fp);
+	return buf;
+}
+
+/* Files made by the openssl CLI (tests/data/crypto/README) work too. */
+static void
+test_openssl_cli_files(void **state)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096], err[256], id[32], hex[MQE2E_SERIAL_HEX_MAX];
+	struct mqe2e_trust *t = NULL;
+	enum mqe2e_kind kind = 0;
+	uint8_t *leaf_der, *crl;
+	size_t leaf_len, crl_len;
+	ASN1_TIME *epoch;
+	X509 *leaf = NULL;
+	time_t now;
+	int days = 0, secs = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tests/data/crypto/ca.pem", top ? top : "..");
+	assert_int_equal(mqe2e_trust_new(path, &t, err, sizeof(err)), MQE2E_OK);
+	leaf_der = read_data("leaf.der", &leaf_len);
+	assert_int_equal(mqe2e_cert_from_der(leaf_der, leaf_len, &leaf), MQE2E_OK);
+
+	/* "now" is an hour after the leaf's notBefore: the files never age. */
+	epoch = ASN1_TIME_set(NULL, 0);
+	assert_non_null(epoch);
+	assert_int_equal(ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notBefore(leaf)), 1);
+	ASN1_TIME_free(epoch);
+	now = (time_t)days * DAY + secs + 3600;
+
+	assert_int_equal(mqe2e_trust_verify(t, leaf, now), MQE2E_OK);
+	assert_int_equal(mqe2e_trust_verify(t, leaf, now - 2 * 3600), MQE2E_ERR_CERT_EXPIRED);
+	assert_int_equal(mqe2e_cert_identity(leaf, id, sizeof(id), &kind), MQE2E_OK);
+	assert_string_equal(id, "alice");
+	assert_int_equal(kind, MQE2E_KIND_CLIENT);
+	assert_int_equal(mqe2e_cert_serial_hex(leaf, hex, sizeof(hex)), MQE2E_OK);
+	assert_string_equal(hex, "1a2b3c");
+
+	crl = read_data("crl.der", &crl_len);
+	assert_int_equal(mqe2e_trust_set_crl(t, crl, crl_len), MQE2E_OK);
+	assert_int_equal(mqe2e_trust_verify(t, leaf, now), MQE2E_ERR_REVOKED);
+
+	free(crl);
+	free(leaf_der);
+	mqe2e_cert_free(leaf);
+	mqe2e_trust_free(t);
+}
+
 int
 main(void)
 {
@@ -660,6 +740,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_identity_and_serial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
+		cmocka_unit_test(test_openssl_cli_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -390,6 +390,22 @@ test_key_load_pem(void **state)
 	loaded = NULL;
 	assert_int_equal(unlink(path), 0);
 
+	/* An encrypted key is refused at once (no passphrase prompt). */
+	{
+		FILE *ef = fopen(path, "w");
+
+		assert_non_null(ef);
+		assert_int_equal(PEM_write_PrivateKey(ef, key, EVP_aes_256_cbc(),
+		    (const unsigned char *)"secret", 6, NULL, NULL), 1);
+		assert_int_equal(fclose(ef), 0);
+		err[0] = '\0';
+		assert_int_equal(mqe2e_key_load_pem(path, &loaded, err, sizeof(err)),
+		    MQE2E_ERR_BAD_FORMAT);
+		assert_null(loaded);
+		assert_non_null(strstr(err, path));
+		assert_int_equal(unlink(path), 0);
+	}
+
 	/* Missing file: IO, message names the file. */
 	assert_int_equal(mqe2e_key_load_pem(path, &loaded, err, sizeof(err)), MQE2E_ERR_IO);
 	assert_null(loaded);
