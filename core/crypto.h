@@ -112,6 +112,8 @@ enum mqe2e_kind { MQE2E_KIND_CLIENT = 1, MQE2E_KIND_BROKER = 2, MQE2E_KIND_KMS =
  * MQE2E_CERT_DER_MAX bytes); MQE2E_ERR_BAD_CERT on garbage,
  * MQE2E_ERR_TOO_LONG over the cap.  Caller frees with mqe2e_cert_free. */
 int mqe2e_cert_from_der(const uint8_t *der, size_t len, X509 **out) MQE2E_WUR;
+/* The first certificate of a PEM file; on failure (MQE2E_ERR_IO,
+ * MQE2E_ERR_BAD_CERT) errbuf (may be NULL) names the file. */
 int mqe2e_cert_load_pem(const char *path, X509 **out, char *errbuf, size_t errlen) MQE2E_WUR;
 /* DER encoding; *der is OPENSSL_malloc'd, free with mqe2e_free_openssl. */
 int mqe2e_cert_to_der(X509 *cert, uint8_t **der, size_t *len) MQE2E_WUR;
@@ -140,6 +142,7 @@ struct mqe2e_trust;
  * (MQE2E_ERR_BAD_CERT otherwise); it is the trust anchor even if it is not
  * self-signed.  errbuf (may be NULL) names the file on failure. */
 int mqe2e_trust_new(const char *ca_pem_path, struct mqe2e_trust **out, char *errbuf, size_t errlen) MQE2E_WUR;
+/* The same from a PEM held in memory (MQE2E_ERR_BAD_CERT if unusable). */
 int mqe2e_trust_new_from_pem(const char *ca_pem, size_t len, struct mqe2e_trust **out) MQE2E_WUR;
 void mqe2e_trust_free(struct mqe2e_trust *t);
 /* Replace the CRL (PEM or DER; crl NULL/len 0 removes it).  Its issuer must
@@ -154,9 +157,11 @@ int mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len) M
 int mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, size_t n) MQE2E_WUR;
 /* Verify cert chains to the CA at time now, is within validity (and so is
  * the CA), is not in the CRL or the revoked set, holds an Ed25519 key, is
- * not itself a CA and, if it has keyUsage, allows digitalSignature.  Returns MQE2E_ERR_UNKNOWN_CA (not issued by our CA, bad
- * signature), _REVOKED, _CERT_EXPIRED (expired or not yet valid) or _BAD_CERT
- * (anything else) accordingly. */
+ * not itself a CA and, if it has keyUsage, allows digitalSignature.
+ * Returns MQE2E_OK, or MQE2E_ERR_UNKNOWN_CA (not issued by our CA, bad
+ * signature), _REVOKED, _CERT_EXPIRED (expired or not yet valid) or
+ * _BAD_CERT (anything else).  Several verify calls may run at once; a
+ * set_crl/set_revoked must not overlap them. */
 int mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now) MQE2E_WUR;
 /* The CA's public key, for verifying KMS responses (borrowed reference). */
 EVP_PKEY *mqe2e_trust_ca_key(struct mqe2e_trust *t);
