@@ -665,7 +665,7 @@ mqe2e_http_request(const char *base_url, const char *method, const char *path,
 	size_t req_len = 0, raw_len = 0, raw_cap = 0, max_raw = HTTP_MAX_RAW(MQE2E_HTTP_MAX_BODY);
 	int64_t deadline;
 	uint16_t port;
-	int fd = -1, n, r = MQE2E_ERR_INVALID_ARG, head_only;
+	int fd = -1, n, r = MQE2E_ERR_INVALID_ARG, head_only, send_err = MQE2E_OK;
 	const char *url_shown;
 
 	if (out == NULL)
@@ -728,9 +728,15 @@ mqe2e_http_request(const char *base_url, const char *method, const char *path,
 	if ((r = send_all(fd, (const uint8_t *)req, req_len, deadline, url_shown, timeout_ms,
 	    out)) != MQE2E_OK)
 		goto out;
+	/* A server may answer early (413) and close while the body is still
+	 * going out: then read its answer, and report the send error only if
+	 * there is none. */
 	if (body_len > 0 && (r = send_all(fd, body, body_len, deadline, url_shown, timeout_ms,
-	    out)) != MQE2E_OK)
-		goto out;
+	    out)) != MQE2E_OK) {
+		if (r != MQE2E_ERR_IO)
+			goto out;
+		send_err = r;
+	}
 	mqe2e_wipe(req, req_len);
 
 	for (;;) {
@@ -790,6 +796,15 @@ mqe2e_http_request(const char *base_url, const char *method, const char *path,
 		}
 	}
 out:
+	if (send_err != MQE2E_OK) {
+		if (r == MQE2E_OK)
+			out->error[0] = '\0';
+		else if (r != MQE2E_ERR_TIMEOUT) {
+			r = send_err;
+			set_error(out, "sending to the KMS at %s failed: the connection was closed "
+			    "before the request was complete", url_shown);
+		}
+	}
 	if (fd >= 0)
 		close(fd);
 	if (req != NULL) {

@@ -350,6 +350,11 @@ serve_one(int c)
 				break;
 			len -= n;
 		}
+	} else if (strcmp(path, "/early") == 0) {
+		/* answer before the body has arrived and close on it */
+		write_str(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+		shutdown(c, SHUT_WR);
+		usleep(50000);
 	} else if (strcmp(path, "/slow") == 0) {
 		usleep(1500000);
 		write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -483,6 +488,24 @@ test_client(void)
 		CHECK(res.body == NULL && res.status == 0);
 		CHECK(strstr(res.error, url) != NULL);
 		mqe2e_http_response_free(&res);
+	}
+
+	/* an early answer while a large body is still being sent */
+	{
+		size_t big = 8u << 20;
+		uint8_t *b = calloc(1, big);
+
+		CHECK(b != NULL);
+		if (b != NULL) {
+			r = mqe2e_http_request(url, "POST", "/early", "application/octet-stream", NULL,
+			    b, big, 10000, &res);
+			if (r != MQE2E_OK || res.status != 413) {
+				fprintf(stderr, "/early: %d status %d (%s)\n", r, res.status, res.error);
+				failures++;
+			}
+			mqe2e_http_response_free(&res);
+			free(b);
+		}
 	}
 
 	r = get(url, "/slow", 300, &res);
