@@ -1,0 +1,17 @@
+/* fuzz_keybundle.c - libFuzzer harness: KEY_BUNDLE decoder. */
+#include "config.h"
+#include <stddef.h>
+#include <stdint.h>
+#include "fuzz.h"
+#include "wire.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mqe2e_key_entry *e = NULL;
+	size_t n = 0;
+
+	if (mqe2e_keybundle_decode(data, size, &e, &n) == MQE2E_OK)
+		mqe2e_key_entries_free(e, n);
+	return 0;
+}
