@@ -1,0 +1,221 @@
+/*
+ * conf.c - settings of mqe2e-kmsd (see conf.h and mqe2e-kmsd.conf(5)).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+
+void
+kmsd_config_init(struct kmsd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_connections = 256;
+	c->per_ip_connections = 32;
+	c->connection_timeout_s = 30;
+	c->max_skew_s = 120;
+	c->cert_days = 365;
+	c->nonce_cache_size = 65536;
+}
+
+void
+kmsd_config_clear(struct kmsd_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->data_dir);
+	free(c->listen);
+	free(c->audit_path);
+	c->data_dir = c->listen = c->audit_path = NULL;
+}
+
+int
+kmsd_parse_uint(const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out)
+{
+	unsigned long long v;
+	char *end = NULL;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+kmsd_parse_listen(const char *s, char *host, size_t host_len, unsigned *port)
+{
+	const char *colon, *h;
+	size_t hl;
+	unsigned long long p;
+
+	if (s == NULL || host == NULL || host_len == 0 || port == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return MQE2E_ERR_INVALID_ARG;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return MQE2E_ERR_INVALID_ARG;
+		h = s;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= host_len)
+		return MQE2E_ERR_INVALID_ARG;
+	if (kmsd_parse_uint(colon + 1, 1, 65535, &p) != 0)
+		return MQE2E_ERR_INVALID_ARG;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (unsigned)p;
+	return MQE2E_OK;
+}
+
+static int
+set_str(char **dst, const char *value)
+{
+	char *v;
+
+	if ((v = strdup(value)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	free(*dst);
+	*dst = v;
+	return MQE2E_OK;
+}
+
+/* Numeric settings: key, where, bounds. */
+struct num_setting {
+	const char *key;
+	size_t off;
+	unsigned min, max;
+};
+
+static const struct num_setting num_settings[] = {
+	{ "max_connections", offsetof(struct kmsd_config, max_connections), 1, 65536 },
+	{ "per_ip_connections", offsetof(struct kmsd_config, per_ip_connections), 1, 65536 },
+	{ "connection_timeout", offsetof(struct kmsd_config, connection_timeout_s), 1, 3600 },
+	{ "max_skew", offsetof(struct kmsd_config, max_skew_s), 1, 3600 },
+	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
+	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
+};
+
+int
+kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	unsigned long long v;
+	size_t i;
+
+	if (c == NULL || key == NULL || value == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (value[0] == '\0') {
+		snprintf(err, errlen, "setting '%s' needs a value", key);
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	if (strcmp(key, "data_dir") == 0)
+		return set_str(&c->data_dir, value);
+	if (strcmp(key, "audit") == 0)
+		return set_str(&c->audit_path, value);
+	if (strcmp(key, "listen") == 0) {
+		char host[256];
+		unsigned port;
+
+		if (kmsd_parse_listen(value, host, sizeof(host), &port) != MQE2E_OK) {
+			snprintf(err, errlen, "listen '%s' is not HOST:PORT or [IPV6]:PORT "
+			    "(example: 127.0.0.1:7780)", value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		return set_str(&c->listen, value);
+	}
+	for (i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++) {
+		const struct num_setting *s = &num_settings[i];
+
+		if (strcmp(key, s->key) != 0)
+			continue;
+		if (kmsd_parse_uint(value, s->min, s->max, &v) != 0) {
+			snprintf(err, errlen, "setting '%s' must be a whole number from %u to %u, "
+			    "not '%s'", key, s->min, s->max, value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		*(unsigned *)(void *)((char *)c + s->off) = (unsigned)v;
+		return MQE2E_OK;
+	}
+	snprintf(err, errlen, "unknown setting '%s' (see mqe2e-kmsd.conf(5))", key);
+	return MQE2E_ERR_NOT_FOUND;
+}
+
+/* Trim ASCII white space at both ends, in place; returns the start. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+int
+kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen)
+{
+	char line[KMSD_CONFIG_LINE_MAX + 2];
+	char why[512];
+	FILE *fp;
+	unsigned lineno = 0;
+	int r = MQE2E_ERR_INVALID_ARG;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *s, *eq, *key, *value;
+		size_t n = strlen(line);
+
+		lineno++;
+		if (n > 0 && line[n - 1] != '\n' && !feof(fp)) {
+			snprintf(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
+			    KMSD_CONFIG_LINE_MAX);
+			goto out;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if ((eq = strchr(s, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(s);
+		value = trim(eq + 1);
+		if ((r = kmsd_config_set(c, key, value, why, sizeof(why))) != MQE2E_OK) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
+			goto out;
+		}
+		r = MQE2E_ERR_INVALID_ARG;
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+		r = MQE2E_ERR_IO;
+		goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	fclose(fp);
+	return r;
+}

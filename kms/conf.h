@@ -1,0 +1,57 @@
+/*
+ * conf.h - settings of mqe2e-kmsd: defaults, the config file
+ * (mqe2e-kmsd.conf(5): "key = value" lines) and command-line overrides,
+ * all through one setter so every source is validated the same way.
+ */
+#ifndef KMS_CONF_H
+#define KMS_CONF_H
+
+#include <stddef.h>
+#include "mqe2e_err.h"
+
+#define KMSD_DEFAULT_LISTEN "127.0.0.1:7780"
+#define KMSD_CONFIG_LINE_MAX 1024
+
+struct kmsd_config {
+	char *data_dir;            /* required */
+	char *listen;              /* "host:port", "[v6]:port" */
+	char *audit_path;          /* NULL: DATA_DIR/audit.log */
+	unsigned max_connections;
+	unsigned per_ip_connections;
+	unsigned connection_timeout_s;
+	unsigned max_skew_s;
+	unsigned cert_days;
+	unsigned nonce_cache_size;
+};
+
+/* Defaults (no strings allocated yet). */
+void kmsd_config_init(struct kmsd_config *c);
+/* Free the strings; the struct may be re-initialised. */
+void kmsd_config_clear(struct kmsd_config *c);
+
+/*
+ * Set one setting by its config-file key ("data_dir", "listen", "audit",
+ * "max_connections", ...).  On failure err gets a sentence naming the key
+ * and what is wrong; MQE2E_ERR_NOT_FOUND for an unknown key,
+ * MQE2E_ERR_INVALID_ARG for a bad value.
+ */
+int kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
+    char *err, size_t errlen) MQE2E_WUR;
+
+/*
+ * Read a config file: "key = value" lines, '#' comments, blank lines.
+ * Errors name the file and the line.  MQE2E_ERR_IO if it cannot be read.
+ */
+int kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen) MQE2E_WUR;
+
+/*
+ * Split "host:port" or "[v6]:port" into host (NUL-terminated, no brackets)
+ * and port (1..65535).  MQE2E_ERR_INVALID_ARG otherwise.
+ */
+int kmsd_parse_listen(const char *s, char *host, size_t host_len, unsigned *port) MQE2E_WUR;
+
+/* Parse a decimal unsigned in [min, max]; 0 on success, -1 otherwise. */
+int kmsd_parse_uint(const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out);
+
+#endif

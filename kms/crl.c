@@ -1,0 +1,129 @@
+/*
+ * crl.c - the CRL and the KMS's own revoked-serial set, both derived from
+ * the certs table (see kmsd.h).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca.h"
+#include "db.h"
+#include "kmsd.h"
+#include "log.h"
+
+struct revoked_list {
+	struct kms_crl_entry *e;
+	char **serials;
+	size_t n, cap;
+};
+
+static void
+revoked_list_clear(struct revoked_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->serials[i]);
+	free(l->serials);
+	free(l->e);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+revoked_list_add(struct revoked_list *l, const char *serial, int64_t at)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap == 0 ? 16 : 2 * l->cap;
+		struct kms_crl_entry *e = realloc(l->e, cap * sizeof(*e));
+		char **s;
+
+		if (e == NULL)
+			return MQE2E_ERR_NOMEM;
+		l->e = e;
+		if ((s = realloc(l->serials, cap * sizeof(*s))) == NULL)
+			return MQE2E_ERR_NOMEM;
+		l->serials = s;
+		l->cap = cap;
+	}
+	if ((l->serials[l->n] = strdup(serial)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	l->e[l->n].serial = l->serials[l->n];
+	l->e[l->n].revoked_at = (time_t)at;
+	l->n++;
+	return MQE2E_OK;
+}
+
+int
+kms_crl_refresh(struct kmsd *k)
+{
+	struct revoked_list l;
+	sqlite3_stmt *st = NULL;
+	char *pem = NULL;
+	size_t pem_len = 0;
+	int64_t number = 0;
+	time_t now = time(NULL);
+	int rc, r;
+
+	memset(&l, 0, sizeof(l));
+	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
+		return r;
+	if ((r = kms_db_meta_bump(k->db, "crl_number", &number)) != MQE2E_OK ||
+	    (r = kms_db_prepare(k->db, "SELECT serial, revoked_at FROM certs "
+	    "WHERE revoked_at IS NOT NULL ORDER BY id", &st)) != MQE2E_OK)
+		goto end;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = revoked_list_add(&l, (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int64(st, 1))) != MQE2E_OK)
+			goto end;
+	}
+	if (rc != SQLITE_DONE) {
+		r = kms_db_error(k->db, rc);
+		goto end;
+	}
+	r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len);
+ end:
+	sqlite3_finalize(st);
+	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
+		goto out;
+	pthread_mutex_lock(&k->trust_lock);
+	r = mqe2e_trust_set_revoked(k->trust, (const char *const *)l.serials, l.n);
+	pthread_mutex_unlock(&k->trust_lock);
+	if (r != MQE2E_OK)
+		goto out;
+	pthread_mutex_lock(&k->state_lock);
+	free(k->crl_pem);
+	k->crl_pem = pem;
+	k->crl_len = pem_len;
+	k->crl_time = (int64_t)now;
+	pthread_mutex_unlock(&k->state_lock);
+	pem = NULL;
+ out:
+	if (r != MQE2E_OK)
+		kms_log("cannot re-issue the CRL: %s", mqe2e_strerror(r));
+	free(pem);
+	revoked_list_clear(&l);
+	return r;
+}
+
+int
+kms_crl_get(struct kmsd *k, char **pem, size_t *len)
+{
+	int r = MQE2E_ERR_UNAVAILABLE;
+
+	*pem = NULL;
+	*len = 0;
+	pthread_mutex_lock(&k->state_lock);
+	if (k->crl_pem != NULL) {
+		if ((*pem = malloc(k->crl_len + 1)) == NULL)
+			r = MQE2E_ERR_NOMEM;
+		else {
+			memcpy(*pem, k->crl_pem, k->crl_len + 1);
+			*len = k->crl_len;
+			r = MQE2E_OK;
+		}
+	}
+	pthread_mutex_unlock(&k->state_lock);
+	return r;
+}

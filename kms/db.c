@@ -1,0 +1,274 @@
+/*
+ * db.c - the KMS database connection, pragmas, migrations, transactions.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+
+struct kms_db {
+	sqlite3 *h;
+	pthread_mutex_t lock;
+	char *path;
+};
+
+sqlite3 *
+kms_db_handle(struct kms_db *db)
+{
+	return db->h;
+}
+
+int
+kms_db_error(struct kms_db *db, int rc)
+{
+	int prim = rc & 0xff;
+
+	if (prim == SQLITE_CONSTRAINT)
+		return MQE2E_ERR_CONFLICT;
+	kms_log("%s: database error: %s", db->path, sqlite3_errmsg(db->h));
+	if (prim == SQLITE_NOMEM)
+		return MQE2E_ERR_NOMEM;
+	if (prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CANTOPEN ||
+	    prim == SQLITE_READONLY)
+		return MQE2E_ERR_IO;
+	return MQE2E_ERR_INTERNAL;
+}
+
+static int
+exec(struct kms_db *db, const char *sql)
+{
+	int rc;
+
+	if ((rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		return kms_db_error(db, rc);
+	return MQE2E_OK;
+}
+
+int
+kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st)
+{
+	int rc;
+
+	*st = NULL;
+	if ((rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL)) != SQLITE_OK)
+		return kms_db_error(db, rc);
+	return MQE2E_OK;
+}
+
+int
+kms_db_run(struct kms_db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? MQE2E_OK : kms_db_error(db, rc);
+
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+kms_db_begin(struct kms_db *db, int write)
+{
+	int r;
+
+	pthread_mutex_lock(&db->lock);
+	if ((r = exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN")) != MQE2E_OK)
+		pthread_mutex_unlock(&db->lock);
+	return r;
+}
+
+int
+kms_db_end(struct kms_db *db, int r)
+{
+	if (r == MQE2E_OK) {
+		if ((r = exec(db, "COMMIT")) != MQE2E_OK)
+			(void)exec(db, "ROLLBACK");
+	} else if (!sqlite3_get_autocommit(db->h))
+		(void)exec(db, "ROLLBACK");
+	pthread_mutex_unlock(&db->lock);
+	return r;
+}
+
+int
+kms_db_meta_get(struct kms_db *db, const char *key, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if ((r = kms_db_prepare(db, "SELECT value FROM meta WHERE key = ?1", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		r = MQE2E_OK;
+	} else
+		r = rc == SQLITE_DONE ? MQE2E_ERR_INTERNAL : kms_db_error(db, rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+kms_db_meta_bump(struct kms_db *db, const char *key, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "UPDATE meta SET value = value + 1 WHERE key = ?1",
+	    &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if ((r = kms_db_run(db, st)) != MQE2E_OK)
+		return r;
+	return kms_db_meta_get(db, key, v);
+}
+
+/* Apply every compiled-in migration above the database's user_version. */
+static int
+migrate(struct kms_db *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[64];
+	int64_t have = 0;
+	unsigned i;
+	int rc, r;
+
+	if ((rc = sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_step(st)) != SQLITE_ROW) {
+		snprintf(err, errlen, "%s: cannot read the schema version: %s (is it an mqe2e "
+		    "KMS database? restore it from a backup)", db->path, sqlite3_errmsg(db->h));
+		sqlite3_finalize(st);
+		return MQE2E_ERR_IO;
+	}
+	have = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (have < 0 || (uint64_t)have > kms_migrations_count) {
+		snprintf(err, errlen, "%s: schema version %lld is newer than this mqe2e-kmsd "
+		    "knows (%u): run a newer mqe2e-kmsd", db->path, (long long)have,
+		    kms_migrations_count);
+		return MQE2E_ERR_BAD_VERSION;
+	}
+	for (i = (unsigned)have; i < kms_migrations_count; i++) {
+		const struct kms_migration *m = &kms_migrations[i];
+		char *msg = NULL;
+
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %u", m->number);
+		if ((r = exec(db, "BEGIN IMMEDIATE")) != MQE2E_OK) {
+			snprintf(err, errlen, "%s: cannot start migration %s", db->path, m->name);
+			return r;
+		}
+		if (sqlite3_exec(db->h, m->sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(db->h, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: migration %s failed: %s", db->path, m->name,
+			    msg != NULL ? msg : "unknown error");
+			sqlite3_free(msg);
+			(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			return MQE2E_ERR_INTERNAL;
+		}
+	}
+	return MQE2E_OK;
+}
+
+/* PRAGMA quick_check: "ok" or the first problem. */
+static int
+check(struct kms_db *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *res;
+	int r = MQE2E_ERR_IO;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "%s: cannot read the database: %s (restore it from a "
+		    "backup, or move it away to start afresh)", db->path, sqlite3_errmsg(db->h));
+		goto out;
+	}
+	res = sqlite3_column_text(st, 0);
+	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+		snprintf(err, errlen, "%s: the database is corrupt (%s): restore it from a "
+		    "backup", db->path, res != NULL ? (const char *)res : "?");
+		goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen)
+{
+	static const char *const pragmas[] = {
+		"PRAGMA journal_mode = WAL",
+		"PRAGMA synchronous = FULL",
+		"PRAGMA foreign_keys = ON",
+		"PRAGMA secure_delete = ON",
+	};
+	struct kms_db *db = NULL;
+	size_t i;
+	int fd, r = MQE2E_ERR_NOMEM;
+
+	*out = NULL;
+	/* Create it 0600 ourselves: SQLite would use the umask. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errlen, "%s: cannot open the database: %s", path, strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	close(fd);
+	if ((db = calloc(1, sizeof(*db))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
+	pthread_mutex_init(&db->lock, NULL);
+	if ((db->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+	    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot open the database: %s", path,
+		    db->h != NULL ? sqlite3_errmsg(db->h) : "out of memory");
+		r = MQE2E_ERR_IO;
+		goto out;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, 5000);
+	if ((r = check(db, err, errlen)) != MQE2E_OK)
+		goto out;
+	for (i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
+		if (sqlite3_exec(db->h, pragmas[i], NULL, NULL, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s failed: %s", path, pragmas[i],
+			    sqlite3_errmsg(db->h));
+			r = MQE2E_ERR_IO;
+			goto out;
+		}
+	}
+	if ((r = migrate(db, err, errlen)) != MQE2E_OK)
+		goto out;
+	*out = db;
+	db = NULL;
+	r = MQE2E_OK;
+ out:
+	kms_db_close(db);
+	return r;
+}
+
+void
+kms_db_close(struct kms_db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->h != NULL)
+		sqlite3_close_v2(db->h);
+	pthread_mutex_destroy(&db->lock);
+	free(db->path);
+	free(db);
+}

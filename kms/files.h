@@ -1,0 +1,33 @@
+/*
+ * files.h - reading and writing the files of the data directory.
+ *
+ * Every error message names the file and says what to do.  Secret files
+ * (ca.key, master.key, admin.token) are created 0600 with O_EXCL and
+ * fsync'd; on reading, group/other permission bits give a warning.
+ */
+#ifndef KMS_FILES_H
+#define KMS_FILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mqe2e_err.h"
+
+/* 1 if path exists (any type), 0 if not, -1 on another error (errno set). */
+int kms_file_exists(const char *path);
+
+/*
+ * Read the whole file (at most max bytes, MQE2E_ERR_TOO_LONG beyond) into a
+ * malloc'd buffer, NUL-terminated (not counted in *len).  secret = 1: warn if
+ * group/other may read it, and the caller must wipe the buffer.
+ */
+int kms_file_read(const char *path, size_t max, int secret, uint8_t **out, size_t *len,
+    char *err, size_t errlen) MQE2E_WUR;
+
+/* Create path (must not exist) with the given mode, write data, fsync. */
+int kms_file_create(const char *path, const void *data, size_t len, unsigned mode,
+    char *err, size_t errlen) MQE2E_WUR;
+
+/* snprintf(out, "%s/%s", dir, name); MQE2E_ERR_TOO_LONG if it does not fit. */
+int kms_path(char *out, size_t out_len, const char *dir, const char *name) MQE2E_WUR;
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * httpd.c - the REST front end on libmicrohttpd (see httpd.h).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "audit.h"
+#include "httpd.h"
+#include "jsonutil.h"
+#include "log.h"
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void
+set_response(struct kms_req *r, unsigned status, struct MHD_Response *resp)
+{
+	if (r->resp != NULL)
+		MHD_destroy_response(r->resp);
+	r->resp = resp;
+	r->status = status;
+}
+
+void
+kms_reply_bytes(struct kms_req *r, unsigned status, const char *content_type,
+    const void *data, size_t len)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
+	if (resp != NULL && content_type != NULL &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+		MHD_destroy_response(resp);
+		resp = NULL;
+	}
+	set_response(r, resp != NULL ? status : 500, resp);
+}
+
+void
+kms_reply_json(struct kms_req *r, unsigned status, json_t *body)
+{
+	char *s = NULL;
+	size_t len;
+
+	if (body != NULL)
+		s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (s == NULL) {
+		set_response(r, 500, NULL);
+		return;
+	}
+	len = strlen(s);
+	s[len] = '\n';   /* a trailing newline for terminals; length given below */
+	kms_reply_bytes(r, status, "application/json", s, len + 1);
+	kms_json_free(s);
+}
+
+static void
+vreply_error(struct kms_req *r, unsigned status, const char *code, const char *fmt,
+    va_list ap)
+{
+	char msg[512];
+	json_t *o;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r->error_code = code;
+	o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", msg,
+	    "request_id", r->id);
+	kms_reply_json(r, status, o);
+	if (r->resp != NULL)
+		r->status = status;
+}
+
+void
+kms_reply_error(struct kms_req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreply_error(r, status, code, fmt, ap);
+	va_end(ap);
+}
+
+/* mqe2e_err -> HTTP status and error code: the one translation table. */
+static const struct {
+	int err;
+	unsigned status;
+	const char *code;
+} err_map[] = {
+	{ MQE2E_ERR_NOT_FOUND, 404, "not_found" },
+	{ MQE2E_ERR_CONFLICT, 409, "conflict" },
+	{ MQE2E_ERR_INVALID_ARG, 400, "bad_request" },
+	{ MQE2E_ERR_BAD_FORMAT, 400, "malformed" },
+	{ MQE2E_ERR_TRUNCATED, 400, "malformed" },
+	{ MQE2E_ERR_TRAILING, 400, "malformed" },
+	{ MQE2E_ERR_TOO_LONG, 400, "malformed" },
+	{ MQE2E_ERR_BAD_VERSION, 400, "malformed" },
+	{ MQE2E_ERR_BAD_TYPE, 400, "malformed" },
+	{ MQE2E_ERR_CLOCK_SKEW, 400, "clock_skew" },
+	{ MQE2E_ERR_BAD_SIGNATURE, 401, "bad_signature" },
+	{ MQE2E_ERR_UNKNOWN_CA, 401, "unknown_ca" },
+	{ MQE2E_ERR_CERT_EXPIRED, 401, "cert_expired" },
+	{ MQE2E_ERR_BAD_CERT, 401, "bad_cert" },
+	{ MQE2E_ERR_ID_MISMATCH, 401, "bad_cert" },
+	{ MQE2E_ERR_REVOKED, 403, "revoked" },
+	{ MQE2E_ERR_DENIED, 403, "forbidden" },
+	{ MQE2E_ERR_NONCE_REUSE, 409, "nonce_reused" },
+	{ MQE2E_ERR_UNAVAILABLE, 503, "unavailable" },
+	{ MQE2E_ERR_TIMEOUT, 503, "unavailable" },
+};
+
+void
+kms_reply_err(struct kms_req *r, int err, const char *fmt, ...)
+{
+	char msg[512];
+	size_t i;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (i = 0; i < sizeof(err_map) / sizeof(err_map[0]); i++) {
+		if (err_map[i].err == err) {
+			kms_reply_error(r, err_map[i].status, err_map[i].code, "%s", msg);
+			return;
+		}
+	}
+	/* Internal details go to the daemon log, never to the client. */
+	kms_log("request %s: %s: %s", r->id, msg, mqe2e_strerror(err));
+	kms_reply_error(r, 500, "internal", "internal error (request id %s): see the "
+	    "mqe2e-kmsd log", r->id);
+}
+
+void
+kms_reply_method(struct kms_req *r, const char *allow)
+{
+	kms_reply_error(r, 405, "method_not_allowed", "method %s is not allowed here; use %s",
+	    r->method, allow);
+	if (r->resp != NULL)
+		(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* ---- request helpers --------------------------------------------------------- */
+
+void
+kms_req_audit(struct kms_req *r, const char *action, const char *target)
+{
+	r->action = action;
+	snprintf(r->target, sizeof(r->target), "%s", target != NULL ? target : "");
+}
+
+int
+kms_req_admin(struct kms_req *r)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *tok;
+	size_t len;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+		kms_reply_error(r, 401, "unauthorized", "this endpoint needs 'Authorization: "
+		    "Bearer <token>' with the token from the KMS data directory (admin.token)");
+		if (r->resp != NULL)
+			(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    "Bearer");
+		goto fail;
+	}
+	tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	len = strlen(tok);
+	while (len > 0 && tok[len - 1] == ' ')
+		len--;
+	if (len != KMSD_TOKEN_HEX_LEN || !mqe2e_ct_equal(tok, r->k->admin_token, len)) {
+		kms_reply_error(r, 403, "forbidden", "the admin token is wrong: use the one in "
+		    "the KMS data directory (admin.token)");
+		goto fail;
+	}
+	snprintf(r->actor, sizeof(r->actor), "admin");
+	return 1;
+ fail:
+	/* Keep what was attempted in the audit line. */
+	snprintf(r->detail, sizeof(r->detail), "attempted %s", r->action != NULL ?
+	    r->action : "?");
+	r->action = "auth.fail";
+	return 0;
+}
+
+int
+kms_req_content_type_is(struct kms_req *r, const char *ct)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n = strlen(ct);
+
+	if (h == NULL)
+		return 0;
+	while (*h == ' ')
+		h++;
+	return strncasecmp(h, ct, n) == 0 && (h[n] == '\0' || h[n] == ';' || h[n] == ' ');
+}
+
+json_t *
+kms_req_json(struct kms_req *r, int empty_ok)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	if (r->body_len == 0 && empty_ok)
+		return json_object();
+	if (!kms_req_content_type_is(r, "application/json")) {
+		kms_reply_error(r, 415, "unsupported_media_type",
+		    "send the body as JSON with 'Content-Type: application/json'");
+		return NULL;
+	}
+	o = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL) {
+		kms_reply_error(r, 400, "bad_request", "the body is not valid JSON: %s "
+		    "(line %d, column %d)", jerr.text, jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		kms_reply_error(r, 400, "bad_request", "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+const char *
+kms_req_query(struct kms_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- routing ------------------------------------------------------------------- */
+
+static void
+route(struct kms_req *r, const char *url)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(struct kms_req *, char **, size_t);
+	} routes[] = {
+		{ "health", rest_public }, { "ca", rest_public }, { "crl", rest_public },
+		{ "clients", rest_clients }, { "groups", rest_groups },
+		{ "grants", rest_grants }, { "keys", rest_keys }, { "policy", rest_policy },
+	};
+	char path[1024], *seg[KMS_PATH_SEGS], *p;
+	size_t n = 0, i, len;
+
+	if (strncmp(url, "/v1/", 4) != 0 || (len = strlen(url + 4)) == 0 || len >= sizeof(path))
+		goto not_found;
+	memcpy(path, url + 4, len + 1);
+	if (path[len - 1] == '/')          /* tolerate one trailing slash */
+		path[--len] = '\0';
+	for (p = path; p != NULL && *p != '\0'; ) {
+		char *slash = strchr(p, '/');
+
+		if (n == KMS_PATH_SEGS)
+			goto not_found;
+		if (slash != NULL)
+			*slash = '\0';
+		if (*p == '\0')
+			goto not_found;
+		seg[n++] = p;
+		p = slash != NULL ? slash + 1 : NULL;
+	}
+	if (n == 0)
+		goto not_found;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(seg[0], routes[i].name) == 0) {
+			routes[i].fn(r, seg, n);
+			return;
+		}
+	}
+ not_found:
+	kms_reply_error(r, 404, "not_found", "no such endpoint: %s %s (see docs/API.md)",
+	    r->method, url);
+}
+
+/* ---- libmicrohttpd callbacks --------------------------------------------------- */
+
+static void
+req_free(struct kms_req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->resp != NULL)
+		MHD_destroy_response(r->resp);
+	if (r->body != NULL) {
+		mqe2e_wipe(r->body, r->body_cap);
+		free(r->body);
+	}
+	free(r);
+}
+
+static struct kms_req *
+req_new(struct kmsd *k, struct MHD_Connection *conn, const char *method)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t raw[KMS_ID_LEN / 2];
+	struct kms_req *r;
+	size_t i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->k = k;
+	r->conn = conn;
+	r->method = method;
+	if (mqe2e_random(raw, sizeof(raw)) != MQE2E_OK) {
+		free(r);
+		return NULL;
+	}
+	for (i = 0; i < sizeof(raw); i++) {
+		r->id[2 * i] = hex[raw[i] >> 4];
+		r->id[2 * i + 1] = hex[raw[i] & 15];
+	}
+	snprintf(r->actor, sizeof(r->actor), "anonymous");
+	return r;
+}
+
+static int
+append_body(struct kms_req *r, const char *data, size_t len)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (r->too_large || len > KMS_BODY_MAX - r->body_len) {
+		r->too_large = 1;
+		return 0;
+	}
+	if (r->body_len + len > r->body_cap) {
+		cap = r->body_cap == 0 ? 4096 : r->body_cap;
+		while (cap < r->body_len + len)
+			cap *= 2;
+		if (cap > KMS_BODY_MAX)
+			cap = KMS_BODY_MAX;
+		if ((nb = malloc(cap)) == NULL)
+			return -1;
+		if (r->body != NULL) {
+			memcpy(nb, r->body, r->body_len);
+			mqe2e_wipe(r->body, r->body_cap);
+			free(r->body);
+		}
+		r->body = nb;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	return 0;
+}
+
+static enum MHD_Result
+send_reply(struct kms_req *r)
+{
+	static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n";
+	enum MHD_Result ret;
+
+	if (r->resp == NULL) {
+		r->status = 500;
+		r->error_code = "internal";
+		r->resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)(uintptr_t)oom,
+		    MHD_RESPMEM_PERSISTENT);
+		if (r->resp == NULL)
+			return MHD_NO;
+		(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+	}
+	(void)MHD_add_response_header(r->resp, "X-Request-Id", r->id);
+	(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(r->conn, r->status, r->resp);
+	if (r->action != NULL)
+		kms_audit(r->k->audit, r->id, r->actor, r->action, r->target,
+		    r->status < 400 ? "ok" : (r->error_code != NULL ? r->error_code : "error"),
+		    r->status, r->detail[0] != '\0' ? r->detail : NULL);
+	return ret;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct kmsd *k = cls;
+	struct kms_req *r = *con_cls;
+
+	if (r == NULL) {
+		const char *cl;
+		unsigned long long v;
+
+		if ((r = req_new(k, conn, method)) == NULL)
+			return MHD_NO;
+		*con_cls = r;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && (kmsd_parse_uint(cl, 0, ~0ULL, &v) != 0 || v > KMS_BODY_MAX)) {
+			kms_reply_error(r, 413, "too_large", "the request body exceeds %d bytes",
+			    KMS_BODY_MAX);
+			return send_reply(r);
+		}
+		return MHD_YES;
+	}
+	if (r->resp != NULL && r->status == 413) {   /* already answered */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (append_body(r, upload_data, *upload_data_size) != 0)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large)
+		kms_reply_error(r, 413, "too_large", "the request body exceeds %d bytes",
+		    KMS_BODY_MAX);
+	else
+		route(r, url);
+	return send_reply(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
+static void
+on_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	kms_log("http: %s", msg);
+}
+
+/* ---- start / stop --------------------------------------------------------------- */
+
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)ss;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return 0;
+}
+
+int
+kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char host[256];
+	unsigned port;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_ERROR_LOG;
+
+	memset(&ss, 0, sizeof(ss));
+	if (kmsd_parse_listen(k->cfg.listen, host, sizeof(host), &port) != MQE2E_OK) {
+		snprintf(err, errlen, "listen address '%s' is not HOST:PORT", k->cfg.listen);
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)(void *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		snprintf(err, errlen, "listen address '%s': '%s' is not an IP address "
+		    "(use e.g. 127.0.0.1 or [::1])", k->cfg.listen, host);
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	if (!is_loopback(&ss))
+		kms_log("warning: listening on %s, which is not loopback: the admin token "
+		    "travels in clear text; put TLS in front or restrict access", k->cfg.listen);
+	k->httpd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, k,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)k->cfg.connection_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)k->cfg.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)k->cfg.per_ip_connections,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, k,
+	    MHD_OPTION_END);
+	if (k->httpd == NULL) {
+		snprintf(err, errlen, "cannot listen on %s (address in use, or not allowed?)",
+		    k->cfg.listen);
+		return MQE2E_ERR_IO;
+	}
+	return MQE2E_OK;
+}
+
+void
+kms_httpd_stop(struct kmsd *k)
+{
+	if (k->httpd != NULL) {
+		MHD_stop_daemon(k->httpd);
+		k->httpd = NULL;
+	}
+}

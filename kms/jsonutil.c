@@ -1,0 +1,148 @@
+/*
+ * jsonutil.c - database values to JSON, paging (see jsonutil.h).
+ *
+ * A cursor is the hex encoding of the sort key of the last item returned:
+ * opaque to clients, trivially validated here.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conf.h"
+#include "crypto.h"
+#include "httpd.h"
+#include "jsonutil.h"
+
+/* Each block carries its size in front, so that free can wipe it. */
+#define ALLOC_HDR 16
+
+static void *
+wiping_malloc(size_t n)
+{
+	unsigned char *p;
+
+	if (n > SIZE_MAX - ALLOC_HDR || (p = malloc(n + ALLOC_HDR)) == NULL)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + ALLOC_HDR;
+}
+
+void
+kms_json_free(void *ptr)
+{
+	unsigned char *p;
+	size_t n;
+
+	if (ptr == NULL)
+		return;
+	p = (unsigned char *)ptr - ALLOC_HDR;
+	memcpy(&n, p, sizeof(n));
+	mqe2e_wipe(ptr, n);
+	free(p);
+}
+
+void
+kms_json_init(void)
+{
+	json_set_alloc_funcs(wiping_malloc, kms_json_free);
+}
+
+void
+kms_time_str(int64_t t, char out[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "1970-01-01T00:00:00Z");
+}
+
+json_t *
+kms_json_col_time(sqlite3_stmt *st, int col)
+{
+	char buf[32];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	kms_time_str(sqlite3_column_int64(st, col), buf);
+	return json_string(buf);
+}
+
+json_t *
+kms_json_col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s != NULL ? json_string((const char *)s) : json_null();
+}
+
+static int
+unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+kms_page_parse(struct kms_req *r, struct kms_page *pg)
+{
+	const char *limit = kms_req_query(r, "limit");
+	const char *cursor = kms_req_query(r, "cursor");
+	unsigned long long v;
+	size_t n, i;
+
+	pg->limit = KMS_LIMIT_DEFAULT;
+	pg->after[0] = '\0';
+	if (limit != NULL) {
+		if (kmsd_parse_uint(limit, 1, KMS_LIMIT_MAX, &v) != 0) {
+			kms_reply_error(r, 400, "bad_request", "limit must be a whole number from "
+			    "1 to %d", KMS_LIMIT_MAX);
+			return 0;
+		}
+		pg->limit = (unsigned)v;
+	}
+	if (cursor != NULL && cursor[0] != '\0') {
+		n = strlen(cursor);
+		if (n % 2 != 0 || n / 2 > KMS_CURSOR_MAX)
+			goto bad;
+		for (i = 0; i < n / 2; i++) {
+			int hi = unhex(cursor[2 * i]), lo = unhex(cursor[2 * i + 1]);
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				goto bad;
+			pg->after[i] = (char)(hi << 4 | lo);
+		}
+		pg->after[n / 2] = '\0';
+	}
+	return 1;
+ bad:
+	kms_reply_error(r, 400, "bad_request", "cursor is not one returned as next_cursor by "
+	    "this endpoint");
+	return 0;
+}
+
+json_t *
+kms_page_result(json_t *items, const char *last_key)
+{
+	static const char hex[] = "0123456789abcdef";
+	char cur[2 * KMS_CURSOR_MAX + 1];
+	size_t i, n;
+
+	if (items == NULL)
+		return NULL;
+	if (last_key == NULL || (n = strlen(last_key)) > KMS_CURSOR_MAX)
+		return json_pack("{s:o,s:n}", "items", items, "next_cursor");
+	for (i = 0; i < n; i++) {
+		cur[2 * i] = hex[(unsigned char)last_key[i] >> 4];
+		cur[2 * i + 1] = hex[(unsigned char)last_key[i] & 15];
+	}
+	cur[2 * n] = '\0';
+	return json_pack("{s:o,s:s}", "items", items, "next_cursor", cur);
+}

@@ -1,0 +1,215 @@
+/*
+ * kmsd.c - bringing the daemon's state up and down: the data directory
+ * (first start initialises it), the master key, the CA, the database, the
+ * audit log, the admin token, the trust store for KEY_REQUESTs; and the
+ * policy-version wake-ups shared by the handlers (see kmsd.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "ca.h"
+#include "db.h"
+#include "files.h"
+#include "keystore.h"
+#include "kmsd_init.h"
+#include "log.h"
+#include "replay.h"
+
+void
+kmsd_policy_changed(struct kmsd *k, uint64_t version)
+{
+	pthread_mutex_lock(&k->state_lock);
+	if (version > k->policy_version)
+		k->policy_version = version;
+	pthread_cond_broadcast(&k->state_cond);
+	pthread_mutex_unlock(&k->state_lock);
+}
+
+uint64_t
+kmsd_policy_version(struct kmsd *k)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&k->state_lock);
+	v = k->policy_version;
+	pthread_mutex_unlock(&k->state_lock);
+	return v;
+}
+
+int
+kmsd_stopping(struct kmsd *k)
+{
+	int s;
+
+	pthread_mutex_lock(&k->state_lock);
+	s = k->stopping;
+	pthread_mutex_unlock(&k->state_lock);
+	return s;
+}
+
+void
+kmsd_request_stop(struct kmsd *k)
+{
+	pthread_mutex_lock(&k->state_lock);
+	k->stopping = 1;
+	pthread_cond_broadcast(&k->state_cond);
+	pthread_mutex_unlock(&k->state_lock);
+}
+
+/* Create dir 0700 if missing; it must be a directory. */
+static int
+prepare_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: cannot create the data directory: %s", dir,
+		    strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", dir);
+		return MQE2E_ERR_IO;
+	}
+	if ((st.st_mode & 077) != 0)
+		kms_log("warning: data directory %s is accessible by group or others (mode %03o): "
+		    "run 'chmod 700 %s'", dir, (unsigned)(st.st_mode & 0777), dir);
+	return MQE2E_OK;
+}
+
+/* Read DIR/admin.token (64 hex digits, optional newline); create it when
+ * missing. */
+static int
+load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
+{
+	uint8_t raw[KMSD_TOKEN_LEN], *buf = NULL;
+	char hex[KMSD_TOKEN_HEX_LEN + 2];
+	size_t len = 0, i;
+	int r;
+
+	if (kms_file_exists(path) == 0) {
+		static const char digits[] = "0123456789abcdef";
+
+		if ((r = mqe2e_random(raw, sizeof(raw))) != MQE2E_OK)
+			return r;
+		for (i = 0; i < sizeof(raw); i++) {
+			hex[2 * i] = digits[raw[i] >> 4];
+			hex[2 * i + 1] = digits[raw[i] & 15];
+		}
+		hex[KMSD_TOKEN_HEX_LEN] = '\n';
+		mqe2e_wipe(raw, sizeof(raw));
+		r = kms_file_create(path, hex, KMSD_TOKEN_HEX_LEN + 1, 0600, err, errlen);
+		mqe2e_wipe(hex, sizeof(hex));
+		if (r != MQE2E_OK)
+			return r;
+		kms_log("created a new admin token in %s", path);
+	}
+	if ((r = kms_file_read(path, 256, 1, &buf, &len, err, errlen)) != MQE2E_OK)
+		return r;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	r = MQE2E_ERR_BAD_FORMAT;
+	if (len != KMSD_TOKEN_HEX_LEN)
+		goto bad;
+	for (i = 0; i < len; i++) {
+		if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
+			goto bad;
+	}
+	memcpy(k->admin_token, buf, len);
+	k->admin_token[len] = '\0';
+	r = MQE2E_OK;
+	goto out;
+ bad:
+	snprintf(err, errlen, "%s: the admin token must be %d lowercase hex digits: delete the "
+	    "file to have a new one generated at start", path, KMSD_TOKEN_HEX_LEN);
+ out:
+	mqe2e_wipe(buf, len);
+	free(buf);
+	return r;
+}
+
+int
+kmsd_open(struct kmsd *k, char *err, size_t errlen)
+{
+	const char *dir = k->cfg.data_dir;
+	char db_path[4096], mk_path[4096], tok_path[4096], audit_path[4096], ca_key[4096];
+	int64_t version = 0;
+	int fresh, r;
+
+	pthread_mutex_init(&k->trust_lock, NULL);
+	pthread_mutex_init(&k->state_lock, NULL);
+	pthread_cond_init(&k->state_cond, NULL);
+	k->locks_ready = 1;
+	if (kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
+	    kms_path(mk_path, sizeof(mk_path), dir, "master.key") != MQE2E_OK ||
+	    kms_path(tok_path, sizeof(tok_path), dir, "admin.token") != MQE2E_OK ||
+	    kms_path(ca_key, sizeof(ca_key), dir, "ca.key") != MQE2E_OK ||
+	    kms_path(audit_path, sizeof(audit_path), dir, "audit.log") != MQE2E_OK) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return MQE2E_ERR_TOO_LONG;
+	}
+	if ((r = prepare_dir(dir, err, errlen)) != MQE2E_OK)
+		return r;
+	/* A fresh directory is initialised; a used one must be complete: never
+	 * silently replace a master key or a CA (the data would be lost). */
+	fresh = kms_file_exists(db_path) == 0 && kms_file_exists(mk_path) == 0 &&
+	    kms_file_exists(ca_key) == 0;
+	if (!fresh && kms_file_exists(mk_path) != 1) {
+		snprintf(err, errlen, "%s: missing, but %s is initialised: restore the master key "
+		    "from a backup (without it the group keys cannot be read)", mk_path, dir);
+		return MQE2E_ERR_IO;
+	}
+	if (fresh)
+		kms_log("initialising a new KMS in %s", dir);
+	if ((r = kms_keystore_open(mk_path, fresh, &k->ks, err, errlen)) != MQE2E_OK ||
+	    (r = kms_ca_open(dir, fresh, &k->ca, err, errlen)) != MQE2E_OK ||
+	    (r = kms_db_open(db_path, &k->db, err, errlen)) != MQE2E_OK ||
+	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||
+	    (r = kms_audit_open(k->cfg.audit_path != NULL ? k->cfg.audit_path : audit_path,
+	    &k->audit, err, errlen)) != MQE2E_OK)
+		return r;
+	if ((r = mqe2e_trust_new_from_pem(kms_ca_pem(k->ca), strlen(kms_ca_pem(k->ca)),
+	    &k->trust)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_new(k->cfg.nonce_cache_size, k->cfg.max_skew_s * 1000u,
+	    &k->nonces)) != MQE2E_OK) {
+		snprintf(err, errlen, "cannot set up KEY_REQUEST checking: %s", mqe2e_strerror(r));
+		return r;
+	}
+	if ((r = kms_db_begin(k->db, 0)) != MQE2E_OK ||
+	    (r = kms_db_end(k->db, kms_db_meta_get(k->db, "policy_version", &version))) != MQE2E_OK) {
+		snprintf(err, errlen, "%s: cannot read the policy version", db_path);
+		return r;
+	}
+	k->policy_version = (uint64_t)version;
+	if ((r = kms_crl_refresh(k)) != MQE2E_OK) {
+		snprintf(err, errlen, "cannot issue the CRL: %s", mqe2e_strerror(r));
+		return r;
+	}
+	return MQE2E_OK;
+}
+
+void
+kmsd_close(struct kmsd *k)
+{
+	mqe2e_nonce_cache_free(k->nonces);
+	mqe2e_trust_free(k->trust);
+	kms_audit_close(k->audit);
+	kms_db_close(k->db);
+	kms_ca_free(k->ca);
+	kms_keystore_free(k->ks);
+	mqe2e_wipe(k->admin_token, sizeof(k->admin_token));
+	free(k->crl_pem);
+	if (k->locks_ready) {
+		pthread_cond_destroy(&k->state_cond);
+		pthread_mutex_destroy(&k->state_lock);
+		pthread_mutex_destroy(&k->trust_lock);
+	}
+	kmsd_config_clear(&k->cfg);
+	memset(k, 0, sizeof(*k));
+}

@@ -1,0 +1,79 @@
+/*
+ * kmsd.h - the state shared by the modules of mqe2e-kmsd.
+ *
+ * One struct kmsd lives for the whole run (main.c owns it).  Threads:
+ * libmicrohttpd runs one thread per connection (http.c); rotation.c runs
+ * the scheduler thread; main.c waits for SIGTERM/SIGINT.  Locks, always
+ * taken in this order when nested: db (db.c), trust_lock, state_lock.
+ */
+#ifndef KMSD_H
+#define KMSD_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "conf.h"
+
+struct kms_db;
+struct kms_ca;
+struct kms_keystore;
+struct kms_audit;
+struct mqe2e_nonce_cache;
+struct MHD_Daemon;
+
+#define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
+#define KMSD_TOKEN_HEX_LEN (2 * KMSD_TOKEN_LEN)
+
+struct kmsd {
+	struct kmsd_config cfg;
+	struct kms_db *db;
+	struct kms_ca *ca;
+	struct kms_keystore *ks;      /* master key */
+	struct kms_audit *audit;
+	char admin_token[KMSD_TOKEN_HEX_LEN + 1];
+
+	/* KEY_REQUEST verification: CA + revoked serials, nonce cache. */
+	pthread_mutex_t trust_lock;
+	struct mqe2e_trust *trust;
+	struct mqe2e_nonce_cache *nonces;
+
+	/* Policy version mirror and the watchers' wake-up. */
+	pthread_mutex_t state_lock;
+	pthread_cond_t state_cond;
+	uint64_t policy_version;
+	int stopping;
+	char *crl_pem;                /* current CRL (crl.c) */
+	size_t crl_len;
+	int64_t crl_time;             /* its lastUpdate */
+
+	struct MHD_Daemon *httpd;
+	pthread_t scheduler;
+	int scheduler_started;
+	int locks_ready;
+};
+
+/*
+ * Record that the policy changed: store the new version (already bumped in
+ * the database by the caller's transaction) and wake every watcher and the
+ * scheduler.  Call after COMMIT, without the db lock held.
+ */
+void kmsd_policy_changed(struct kmsd *k, uint64_t version);
+
+/* Current mirrored policy version. */
+uint64_t kmsd_policy_version(struct kmsd *k);
+
+/* 1 once SIGTERM/SIGINT asked the daemon to stop. */
+int kmsd_stopping(struct kmsd *k);
+
+/*
+ * Re-issue the CRL from the revoked certificates in the database (new CRL
+ * number, lastUpdate now) and refresh the revoked-serial set used to check
+ * KEY_REQUESTs.  Call at start, after a revocation committed (without the
+ * db lock held) and periodically (crl.c).
+ */
+int kms_crl_refresh(struct kmsd *k) MQE2E_WUR;
+/* A copy of the current CRL PEM (malloc'd) or MQE2E_ERR_UNAVAILABLE. */
+int kms_crl_get(struct kmsd *k, char **pem, size_t *len) MQE2E_WUR;
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * main.c - mqe2e-kmsd: command line, configuration, signals, lifetime.
+ *
+ * Runs in the foreground.  SIGTERM or SIGINT stop it cleanly: no new
+ * connections, long polls answered, threads joined, files closed.
+ * Exit status: 0 after a clean stop, 1 on a runtime or configuration error,
+ * 2 on a usage error.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "httpd.h"
+#include "jsonutil.h"
+#include "kmsd_init.h"
+#include "log.h"
+#include "rotation.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: mqe2e-kmsd [-c FILE] [-d DIR] [-l HOST:PORT] [-a FILE]\n"
+	    "       mqe2e-kmsd -h | -V\n"
+	    "\n"
+	    "The mqe2e key-management service (REST API under /v1, see mqe2e-kmsd(8)).\n"
+	    "\n"
+	    "  -c, --config FILE      read settings from FILE (mqe2e-kmsd.conf(5))\n"
+	    "  -d, --data-dir DIR     keys, CA, database; initialised on first start\n"
+	    "  -l, --listen ADDR      HOST:PORT or [IPV6]:PORT (default %s)\n"
+	    "  -a, --audit FILE       audit log (default DIR/audit.log)\n"
+	    "  -h, --help             this help\n"
+	    "  -V, --version          print the version\n"
+	    "\n"
+	    "Command-line options override the config file.\n", KMSD_DEFAULT_LISTEN);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "audit", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *config = NULL, *opt_dir = NULL, *opt_listen = NULL, *opt_audit = NULL;
+	struct kmsd k;
+	char err[1024];
+	sigset_t sigs;
+	int c, sig = 0, rc = 1;
+
+	memset(&k, 0, sizeof(k));
+	kmsd_config_init(&k.cfg);
+	while ((c = getopt_long(argc, argv, "c:d:l:a:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'd': opt_dir = optarg; break;
+		case 'l': opt_listen = optarg; break;
+		case 'a': opt_audit = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("mqe2e-kmsd %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mqe2e-kmsd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	err[0] = '\0';
+	if (config != NULL && kmsd_config_load(&k.cfg, config, err, sizeof(err)) != MQE2E_OK)
+		goto fail;
+	if ((opt_dir != NULL && kmsd_config_set(&k.cfg, "data_dir", opt_dir, err,
+	    sizeof(err)) != MQE2E_OK) ||
+	    (opt_listen != NULL && kmsd_config_set(&k.cfg, "listen", opt_listen, err,
+	    sizeof(err)) != MQE2E_OK) ||
+	    (opt_audit != NULL && kmsd_config_set(&k.cfg, "audit", opt_audit, err,
+	    sizeof(err)) != MQE2E_OK) ||
+	    (k.cfg.listen == NULL && kmsd_config_set(&k.cfg, "listen", KMSD_DEFAULT_LISTEN, err,
+	    sizeof(err)) != MQE2E_OK))
+		goto fail;
+	if (k.cfg.data_dir == NULL) {
+		fprintf(stderr, "mqe2e-kmsd: no data directory: use --data-dir DIR or data_dir "
+		    "in the config file\n");
+		usage(stderr);
+		kmsd_config_clear(&k.cfg);
+		return 2;
+	}
+
+	kms_json_init();
+	umask(077);
+	/* Every thread inherits this mask: signals are taken by sigwait below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (kmsd_open(&k, err, sizeof(err)) != MQE2E_OK ||
+	    kms_scheduler_start(&k) != MQE2E_OK ||
+	    kms_httpd_start(&k, err, sizeof(err)) != MQE2E_OK) {
+		if (err[0] == '\0')
+			snprintf(err, sizeof(err), "cannot start (out of resources)");
+		kms_scheduler_stop(&k);
+		goto fail;
+	}
+	kms_log("listening on http://%s (data directory %s)", k.cfg.listen, k.cfg.data_dir);
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			kms_log("SIGHUP ignored: restart to apply configuration changes");
+			continue;
+		}
+		break;
+	}
+	kms_log("signal %d: stopping", sig);
+	kmsd_request_stop(&k);
+	kms_httpd_stop(&k);
+	kms_scheduler_stop(&k);
+	kmsd_close(&k);
+	kms_log("stopped");
+	return 0;
+ fail:
+	fprintf(stderr, "mqe2e-kmsd: %s\n", err);
+	kmsd_close(&k);
+	return rc;
+}

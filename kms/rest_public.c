@@ -1,0 +1,55 @@
+/*
+ * rest_public.c - the endpoints without authentication:
+ * GET /v1/health, GET /v1/ca, GET /v1/crl.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca.h"
+#include "httpd.h"
+#include "jsonutil.h"
+
+static void
+health(struct kms_req *r)
+{
+	char now[32];
+
+	kms_time_str((int64_t)time(NULL), now);
+	kms_reply_json(r, 200, json_pack("{s:s,s:s,s:I,s:s}", "status",
+	    kmsd_stopping(r->k) ? "stopping" : "ok", "version", PACKAGE_VERSION,
+	    "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now));
+}
+
+void
+rest_public(struct kms_req *r, char **seg, size_t n)
+{
+	if (n != 1) {
+		kms_reply_error(r, 404, "not_found", "no such endpoint (see docs/API.md)");
+		return;
+	}
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		kms_reply_method(r, "GET");
+		return;
+	}
+	if (strcmp(seg[0], "health") == 0)
+		health(r);
+	else if (strcmp(seg[0], "ca") == 0) {
+		const char *pem = kms_ca_pem(r->k->ca);
+
+		kms_reply_bytes(r, 200, "application/x-pem-file", pem, strlen(pem));
+	} else {
+		char *pem = NULL;
+		size_t len = 0;
+		int e;
+
+		if ((e = kms_crl_get(r->k, &pem, &len)) != MQE2E_OK) {
+			kms_reply_err(r, e, "the CRL is not available yet");
+			return;
+		}
+		kms_reply_bytes(r, 200, "application/x-pem-file", pem, len);
+		free(pem);
+	}
+}

@@ -1,0 +1,127 @@
+/*
+ * test_conf.c - unit tests of the config file parser and its setters.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+static int failures;
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+		failures++; \
+	} \
+} while (0)
+
+/* Write text to a temporary file; returns its path (static buffer). */
+static const char *
+tmpfile_with(const char *text)
+{
+	static char path[64];
+	FILE *fp;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/test_conf.XXXXXX");
+	if ((fd = mkstemp(path)) < 0 || (fp = fdopen(fd, "w")) == NULL) {
+		perror("mkstemp");
+		exit(99);
+	}
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+static int
+load(const char *text, struct kmsd_config *c, char *err, size_t errlen)
+{
+	const char *path = tmpfile_with(text);
+	int r;
+
+	kmsd_config_init(c);
+	err[0] = '\0';
+	r = kmsd_config_load(c, path, err, errlen);
+	unlink(path);
+	return r;
+}
+
+static void
+test_file(void)
+{
+	struct kmsd_config c;
+	char err[512];
+
+	CHECK(load("# comment\n\ndata_dir = /var/lib/kms\n  listen=127.0.0.1:9000  \n"
+	    "max_connections = 10\r\ncert_days=30\naudit = /tmp/a b.log\n", &c, err,
+	    sizeof(err)) == MQE2E_OK);
+	CHECK(c.data_dir != NULL && strcmp(c.data_dir, "/var/lib/kms") == 0);
+	CHECK(c.listen != NULL && strcmp(c.listen, "127.0.0.1:9000") == 0);
+	CHECK(c.audit_path != NULL && strcmp(c.audit_path, "/tmp/a b.log") == 0);
+	CHECK(c.max_connections == 10 && c.cert_days == 30);
+	CHECK(c.per_ip_connections == 32);   /* default kept */
+	kmsd_config_clear(&c);
+
+	CHECK(load("data_dir /x\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, ":1:") != NULL);
+	kmsd_config_clear(&c);
+	CHECK(load("\nbogus = 1\n", &c, err, sizeof(err)) == MQE2E_ERR_NOT_FOUND);
+	CHECK(strstr(err, ":2:") != NULL && strstr(err, "bogus") != NULL);
+	kmsd_config_clear(&c);
+	CHECK(load("max_connections = 0\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("max_connections = 12x\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("max_connections = -1\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("max_connections = 99999999999999999999999\n", &c, err, sizeof(err)) ==
+	    MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("listen = 127.0.0.1\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("data_dir =\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+
+	kmsd_config_init(&c);
+	CHECK(kmsd_config_load(&c, "/nonexistent/kmsd.conf", err, sizeof(err)) == MQE2E_ERR_IO);
+	CHECK(strstr(err, "/nonexistent/kmsd.conf") != NULL);
+	kmsd_config_clear(&c);
+}
+
+static void
+test_listen(void)
+{
+	char host[64];
+	unsigned port = 0;
+
+	CHECK(kmsd_parse_listen("127.0.0.1:7780", host, sizeof(host), &port) == MQE2E_OK);
+	CHECK(strcmp(host, "127.0.0.1") == 0 && port == 7780);
+	CHECK(kmsd_parse_listen("[::1]:80", host, sizeof(host), &port) == MQE2E_OK);
+	CHECK(strcmp(host, "::1") == 0 && port == 80);
+	CHECK(kmsd_parse_listen("localhost:1", host, sizeof(host), &port) == MQE2E_OK);
+	CHECK(kmsd_parse_listen("::1:80", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen("h:0", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen("h:65536", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen(":80", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen("h:", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen("[::1]80", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen("h:+80", host, sizeof(host), &port) != MQE2E_OK);
+	CHECK(kmsd_parse_listen("a-very-long-host-name-that-does-not-fit-in-the-buffer-xx:1",
+	    host, 16, &port) != MQE2E_OK);
+}
+
+int
+main(void)
+{
+	test_file();
+	test_listen();
+	if (failures != 0) {
+		fprintf(stderr, "test_conf: %d failures\n", failures);
+		return 1;
+	}
+	return 0;
+}
