@@ -81,10 +81,13 @@ int mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust
 void mqe2e_hs_client_free(struct mqe2e_hs_client *hs);
 
 /* Broker: verify a CONNECT_HELLO and answer it.  Checks in this order:
- * format, certificate (trust: UNKNOWN_CA/REVOKED/CERT_EXPIRED; kind client:
- * BAD_CERT), CN == claimed id == mqtt_client_id (ID_MISMATCH), signature
- * (BAD_SIGNATURE), skew (CLOCK_SKEW) and nonce (NONCE_REUSE) via nc.  On
- * success *reply is the CONNACK Authentication Data, keys and peer are set. */
+ * format (TRUNCATED/TRAILING/TOO_LONG/BAD_VERSION/BAD_TYPE/BAD_FORMAT), skew
+ * against nc's window (CLOCK_SKEW), certificate (trust: UNKNOWN_CA/REVOKED/
+ * CERT_EXPIRED; not kind client: BAD_CERT), CN == claimed id ==
+ * mqtt_client_id (ID_MISMATCH), signature (BAD_SIGNATURE), and last the
+ * nonce via nc (NONCE_REUSE; UNAVAILABLE if the cache is full).  nc is
+ * required.  On success *reply is the CONNACK Authentication Data (free()
+ * it), keys and peer (may be NULL) are set; on failure *reply is NULL. */
 int mqe2e_hs_server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
     struct mqe2e_nonce_cache *nc, const uint8_t *hello, size_t hello_len,
     const char *mqtt_client_id, uint64_t now_ms, uint8_t **reply, size_t *reply_len,
