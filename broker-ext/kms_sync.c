@@ -11,8 +11,9 @@
  *   GET  /v1/crl                      the CA's CRL
  *
  * Each policy answer carries the CA's Ed25519 signature over
- * "mqe2e-v1 policy" || nonce of our request || policy bytes, so a stale or
- * replayed answer cannot pass; a version lower than the one held is refused.
+ * "mqe2e-v1 policy" || nonce of our request || policy bytes (checked with
+ * mqe2e_policy_open, core/policy.h), so a stale or replayed answer cannot
+ * pass; a version lower than the one held is refused.
  * On every new version the keys and the CRL are fetched again, a complete
  * snapshot (policy.c) is built here and handed to the broker thread under
  * the lock; the broker thread installs it in its tick.  If the KMS is down
@@ -38,13 +39,12 @@
 #include <mosquitto_broker.h>
 
 #include "http.h"
+#include "policy.h"
 #include "plugin.h"
 
 #define HTTP_TIMEOUT_MS 10000
 #define LOGQ_LEN 32
 #define LOGQ_LINE 512
-#define POLICY_LABEL "mqe2e-v1 policy"
-#define POLICY_MAX (4u * 1024u * 1024u)
 
 struct bx_kms_sync {
 	pthread_t thread;
@@ -86,57 +86,6 @@ static void qlog(struct bx_kms_sync *ks, int level, const char *fmt, ...)
 	pthread_mutex_unlock(&ks->lock);
 }
 
-static int b64val(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
-/* Strict standard base64 with padding; *out malloc'd. */
-static int b64_decode(const char *in, size_t len, size_t max, uint8_t **out, size_t *out_len)
-{
-	uint8_t *buf;
-	size_t i, o = 0, pad = 0;
-
-	*out = NULL;
-	*out_len = 0;
-	if (len == 0 || len % 4 != 0)
-		return MQE2E_ERR_BAD_FORMAT;
-	if (len / 4 * 3 > max)
-		return MQE2E_ERR_TOO_LONG;
-	if (in[len - 1] == '=')
-		pad++;
-	if (in[len - 2] == '=')
-		pad++;
-	if ((buf = malloc(len / 4 * 3)) == NULL)
-		return MQE2E_ERR_NOMEM;
-	for (i = 0; i < len; i += 4) {
-		int v[4], k;
-		uint32_t w;
-
-		for (k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == len && k >= 4 - (int)pad)
-				v[k] = 0;
-			else if ((v[k] = b64val((uint8_t)in[i + k])) < 0)
-				goto bad;
-		}
-		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		buf[o++] = (uint8_t)(w >> 16);
-		buf[o++] = (uint8_t)(w >> 8);
-		buf[o++] = (uint8_t)w;
-	}
-	*out = buf;
-	*out_len = o - pad;
-	return MQE2E_OK;
-bad:
-	free(buf);
-	return MQE2E_ERR_BAD_FORMAT;
-}
-
 /* Check the CA signature of a policy answer to the request req. */
 static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_len,
     const uint8_t *body, size_t body_len, uint8_t **policy, size_t *policy_len)
@@ -144,8 +93,6 @@ static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_
 	struct mqe2e_hello h;
 	json_t *root = NULL, *jp, *js;
 	json_error_t jerr;
-	uint8_t *pol = NULL, *sig = NULL, *msg = NULL;
-	size_t pol_len = 0, sig_len = 0, lab = sizeof(POLICY_LABEL) - 1;
 	EVP_PKEY *ca;
 	int r;
 
@@ -154,41 +101,21 @@ static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_
 	if ((r = mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h)) != MQE2E_OK)
 		goto out;
 	r = MQE2E_ERR_BAD_FORMAT;
-	if ((root = json_loadb((const char *)body, body_len, 0, &jerr)) == NULL || !json_is_object(root))
+	if (body == NULL ||
+	    (root = json_loadb((const char *)body, body_len, 0, &jerr)) == NULL || !json_is_object(root))
 		goto out;
 	jp = json_object_get(root, "policy");
 	js = json_object_get(root, "sig");
 	if (!json_is_string(jp) || !json_is_string(js))
 		goto out;
-	if ((r = b64_decode(json_string_value(jp), json_string_length(jp), POLICY_MAX, &pol,
-	    &pol_len)) != MQE2E_OK ||
-	    (r = b64_decode(json_string_value(js), json_string_length(js), 128, &sig, &sig_len)) != MQE2E_OK)
-		goto out;
-	if (sig_len != MQE2E_ED25519_SIG_LEN) {
-		r = MQE2E_ERR_BAD_SIGNATURE;
-		goto out;
-	}
-	if ((msg = malloc(lab + MQE2E_NONCE_LEN + pol_len)) == NULL) {
-		r = MQE2E_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(msg, POLICY_LABEL, lab);
-	memcpy(msg + lab, h.nonce, MQE2E_NONCE_LEN);
-	memcpy(msg + lab + MQE2E_NONCE_LEN, pol, pol_len);
 	if ((ca = mqe2e_trust_ca_key(ks->trust)) == NULL) {
 		r = MQE2E_ERR_INTERNAL;
 		goto out;
 	}
-	if ((r = mqe2e_ed25519_verify(ca, msg, lab + MQE2E_NONCE_LEN + pol_len, sig)) != MQE2E_OK)
-		goto out;
-	*policy = pol;
-	*policy_len = pol_len;
-	pol = NULL;
+	r = mqe2e_policy_open(ca, h.nonce, json_string_value(jp), json_string_value(js), policy,
+	    policy_len);
 out:
 	json_decref(root);
-	free(pol);
-	free(sig);
-	free(msg);
 	return r;
 }
 

@@ -8,10 +8,14 @@
  *           print "connected" (exit 0) or "refused rc=N" (exit 2).
  * pub       connect, fetch GK_P from the KMS, publish --count messages on
  *           --topic (scheme 3 or 4 framing, QoS 1) and print one line per
- *           PUBACK: "puback I rc=N".
+ *           PUBACK: "puback I rc=N".  Schemes 1/2 (--scheme 1|2) send a
+ *           BUNDLE with one pairwise envelope per --recipients id, sealed
+ *           under a fixed test key per pair (the broker never opens them;
+ *           the real pairing handshake is the client library's business).
  * sub       connect, fetch GK_P/GK_B from the KMS, subscribe to --topic and
  *           print one line per message: "recv TOPIC TEXT" when the broker's
- *           GK_B frame and the E2E envelope verify, "bad REASON" otherwise;
+ *           frame (GK_B, or for scheme 2 this connection's SK_CB b2c) and
+ *           the E2E envelope verify, "bad REASON" otherwise;
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
@@ -53,6 +57,7 @@ struct opts {
 	const char *id;              /* MQTT client id (default: certificate CN) */
 	const char *cert, *key, *ca, *kms;
 	const char *topic, *group, *message, *attack, *other_id;
+	const char *recipients;      /* schemes 1/2: comma-separated ids */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
@@ -76,6 +81,7 @@ struct probe {
 	size_t nkeys;
 	char broker_id[MQE2E_ID_MAX + 1];
 	struct mqe2e_replay_table *replay;
+	struct mqe2e_session_keys sk;    /* this connection's SK_CB */
 };
 
 static void die(const char *what, int r)
@@ -88,7 +94,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: broker_probe connect|pub|sub --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
-	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q]\n");
+	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
+	    "[--recipients ID,...]\n");
 	exit(1);
 }
 
@@ -170,6 +177,14 @@ static void on_lost(void *ctx, char *cause)
 	fflush(stdout);
 }
 
+/* The broker sent DISCONNECT (MQTT 5), e.g. a kick after revocation. */
+static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
+{
+	(void)props;
+	printf("disconnected rc=%d\n", (int)rc);
+	on_lost(ctx, NULL);
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
 
 /* Connect; hello NULL for a plain CONNECT.  Returns 1 if connected. */
@@ -187,6 +202,7 @@ static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint
 	    != MQTTASYNC_SUCCESS)
 		die("MQTTAsync_create", MQE2E_ERR_INTERNAL);
 	MQTTAsync_setCallbacks(*c, p, on_lost, on_message, NULL);
+	MQTTAsync_setDisconnected(*c, p, on_disconnected);
 	if (hello != NULL) {
 		memset(&prop, 0, sizeof(prop));
 		prop.identifier = MQTTPROPERTY_CODE_AUTHENTICATION_METHOD;
@@ -326,6 +342,80 @@ static void hex16(const uint8_t *p, size_t n, char *out)
 	out[2 * i] = '\0';
 }
 
+/* The fixed test key of a pair: SHA-256("mqe2e test pair " || pair id). */
+static struct mqe2e_aead *pair_key(const uint8_t *pair_id, size_t len)
+{
+	static const char label[] = "mqe2e test pair ";
+	uint8_t buf[sizeof(label) + MQE2E_KEYNAME_MAX], k[MQE2E_SHA256_LEN];
+	struct mqe2e_aead *a = NULL;
+
+	if (len > MQE2E_KEYNAME_MAX)
+		return NULL;
+	memcpy(buf, label, sizeof(label) - 1);
+	memcpy(buf + sizeof(label) - 1, pair_id, len);
+	if (mqe2e_sha256(buf, sizeof(label) - 1 + len, k) != MQE2E_OK || mqe2e_aead_new(k, &a) != MQE2E_OK)
+		a = NULL;
+	mqe2e_wipe(k, sizeof(k));
+	return a;
+}
+
+/* Schemes 1/2: a pairwise envelope addressed to me. */
+static const char *open_pairwise(struct probe *p, const char *topic, const uint8_t *ep, size_t elen,
+    char *text, size_t text_cap)
+{
+	struct mqe2e_envelope env;
+	struct mqe2e_aead *a;
+	char want[MQE2E_KEYNAME_MAX + 1], sender[MQE2E_ID_MAX + 1];
+	int r;
+
+	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK)
+		return "envelope-malformed";
+	if (env.key_kind != MQE2E_KEY_PAIR || mqe2e_view_to_str(env.sender, sender, sizeof(sender)) != MQE2E_OK ||
+	    mqe2e_pair_id(sender, p->self->id, want, sizeof(want)) != MQE2E_OK ||
+	    !mqe2e_view_eq_str(env.key_name, want))
+		return "envelope-not-for-me";
+	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap)
+		return "too-long";
+	if ((a = pair_key(env.key_name.p, env.key_name.len)) == NULL)
+		return "internal";
+	r = mqe2e_envelope_open(a, &env, topic, strlen(topic), (uint8_t *)text);
+	mqe2e_aead_free(a);
+	if (r != MQE2E_OK)
+		return "envelope-tag";
+	text[env.ct.len - MQE2E_GCM_TAG_LEN] = '\0';
+	return NULL;
+}
+
+/* Scheme 2: an AEAD frame under my SK_CB b2c from the broker. */
+static const char *open_session_frame(struct probe *p, const char *topic, const struct mqe2e_frame *f,
+    char *text, size_t text_cap)
+{
+	struct mqe2e_aead *a = NULL;
+	uint8_t *pt = NULL;
+	const char *bad = NULL;
+
+	if (f->type != MQE2E_MSG_FRAME_AEAD || !mqe2e_view_eq_str(f->sender, p->broker_id))
+		return "session-frame-header";
+	if (f->body.len < MQE2E_GCM_TAG_LEN || (pt = malloc(f->body.len)) == NULL ||
+	    mqe2e_aead_new(p->sk.b2c, &a) != MQE2E_OK) {
+		free(pt);
+		return "internal";
+	}
+	if (mqe2e_replay_table_check(p->replay, f->sender.p, f->sender.len, f->key_kind, NULL, 0, 0,
+	    f->seq) != MQE2E_OK)
+		bad = "session-frame-replay";
+	else if (mqe2e_frame_aead_open(a, f, topic, strlen(topic), pt) != MQE2E_OK)
+		bad = "session-frame-aead";
+	else if (mqe2e_replay_table_accept(p->replay, f->sender.p, f->sender.len, f->key_kind, NULL, 0,
+	    0, f->seq) != MQE2E_OK)
+		bad = "session-frame-replay";
+	else
+		bad = open_pairwise(p, topic, pt, f->body.len - MQE2E_GCM_TAG_LEN, text, text_cap);
+	mqe2e_aead_free(a);
+	free(pt);
+	return bad;
+}
+
 static const char *verify_message(struct probe *p, const char *topic, const uint8_t *pl,
     size_t len, char *text, size_t text_cap)
 {
@@ -340,8 +430,12 @@ static const char *verify_message(struct probe *p, const char *topic, const uint
 	size_t elen;
 	const char *bad = NULL;
 
+	if (len >= 2 && pl[1] == MQE2E_MSG_ENVELOPE)
+		return open_pairwise(p, topic, pl, len, text, text_cap);   /* scheme 1 */
 	if (mqe2e_frame_decode(pl, len, &f) != MQE2E_OK)
 		return "frame-malformed";
+	if (f.key_kind == MQE2E_KEY_SESSION)
+		return open_session_frame(p, topic, &f, text, text_cap);    /* scheme 2 */
 	if (f.key_kind != MQE2E_KEY_GROUP || mqe2e_view_to_str(f.key_name, group, sizeof(group)) != MQE2E_OK)
 		return "frame-not-group";
 	if (!mqe2e_view_eq_str(f.sender, p->broker_id))
@@ -552,21 +646,110 @@ static void build_publish(struct probe *p, struct mqe2e_aead *gkp, uint32_t epoc
 	*out_len = len;
 }
 
+/* Schemes 1/2: a BUNDLE of pairwise envelopes, one per recipient; scheme 2
+ * wraps it in an AEAD frame under SK_CB c2b.  *out malloc'd. */
+static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_seq,
+    uint64_t chan_seq, const char *text, uint8_t **out, size_t *out_len)
+{
+	const struct opts *o = p->o;
+	const char *attack = o->attack ? o->attack : "none";
+	struct mqe2e_bundle_part parts[16];
+	uint8_t *envs[16];
+	char ids[16][MQE2E_ID_MAX + 1], pid[MQE2E_KEYNAME_MAX + 1];
+	const char *r0 = o->recipients;
+	size_t n = 0, i, cap, len = 0;
+	uint8_t *bundle;
+	int r;
+
+	while (r0 != NULL && *r0 != '\0' && n < 16) {
+		size_t k = strcspn(r0, ",");
+		struct mqe2e_envelope_params ep;
+		struct mqe2e_aead *a;
+		size_t ecap, elen = 0;
+
+		if (k == 0 || k > MQE2E_ID_MAX)
+			die("--recipients", MQE2E_ERR_INVALID_ARG);
+		memcpy(ids[n], r0, k);
+		ids[n][k] = '\0';
+		r0 = r0[k] == ',' ? r0 + k + 1 : NULL;
+		memset(&ep, 0, sizeof(ep));
+		ep.scheme = (uint8_t)o->scheme;
+		ep.key_kind = MQE2E_KEY_PAIR;
+		ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
+		if (mqe2e_pair_id(ep.sender, ids[n], pid, sizeof(pid)) != MQE2E_OK)
+			die("pair id", MQE2E_ERR_INVALID_ARG);
+		ep.key_name = pid;
+		ep.epoch = 1;
+		ep.seq = e2e_seq;
+		ecap = mqe2e_envelope_size(&ep, strlen(text));
+		if ((envs[n] = malloc(ecap)) == NULL || (a = pair_key((const uint8_t *)pid, strlen(pid))) == NULL)
+			die("malloc", MQE2E_ERR_NOMEM);
+		if ((r = mqe2e_envelope_seal(a, &ep, o->topic, strlen(o->topic), (const uint8_t *)text,
+		    strlen(text), envs[n], ecap, &elen)) != MQE2E_OK)
+			die("envelope", r);
+		mqe2e_aead_free(a);
+		parts[n].recipient = ids[n];
+		parts[n].part = envs[n];
+		parts[n].len = elen;
+		n++;
+	}
+	if (n == 0)
+		die("--recipients is needed for schemes 1/2", MQE2E_ERR_INVALID_ARG);
+	cap = mqe2e_bundle_size(parts, n);
+	if ((bundle = malloc(cap)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	if ((r = mqe2e_bundle_build(parts, n, bundle, cap, &len)) != MQE2E_OK)
+		die("bundle", r);
+	for (i = 0; i < n; i++)
+		free(envs[i]);
+	if (o->scheme == 2) {
+		struct mqe2e_frame_params fp;
+		uint8_t *frame;
+		size_t fcap, flen = 0;
+
+		memset(&fp, 0, sizeof(fp));
+		fp.key_kind = MQE2E_KEY_SESSION;
+		fp.key_name = "";
+		fp.sender = strcmp(attack, "frame-sender") == 0 ? o->other_id : p->self->id;
+		fp.seq = chan_seq;
+		fcap = mqe2e_frame_aead_size(&fp, len);
+		if ((frame = malloc(fcap)) == NULL)
+			die("malloc", MQE2E_ERR_NOMEM);
+		if ((r = mqe2e_frame_aead_build(c2b, &fp, o->topic, strlen(o->topic), bundle, len, frame,
+		    fcap, &flen)) != MQE2E_OK)
+			die("frame", r);
+		free(bundle);
+		bundle = frame;
+		len = flen;
+	}
+	if (strcmp(attack, "tamper-envelope") == 0 || strcmp(attack, "tamper-mac") == 0)
+		bundle[len - 1] ^= 0x80;
+	*out = bundle;
+	*out_len = len;
+}
+
 static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_keys *sk)
 {
 	const struct opts *o = p->o;
-	const struct mqe2e_key_entry *k;
+	const struct mqe2e_key_entry *k = NULL;
+	struct mqe2e_key_entry fake;
 	struct mqe2e_aead *gkp = NULL, *aead = NULL;
 	struct mqe2e_mac *mac = NULL;
 	uint64_t e2e_seq = mqe2e_seq_start(), chan_seq = mqe2e_seq_start();
 	int i, sends = 0, rep, r;
 	char text[1024];
 
-	if ((k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
-		fprintf(stderr, "broker_probe: no GK_P for group '%s'\n", o->group);
-		return 3;
+	if (o->scheme >= 3 && (k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
+		/* No grant: publish anyway under a made-up key (the broker
+		 * cannot tell GK_P from noise; it must refuse on the grant). */
+		fprintf(stderr, "broker_probe: no GK_P for group '%s': using a random key\n", o->group);
+		memset(&fake, 0, sizeof(fake));
+		fake.epoch = 1;
+		if ((r = mqe2e_random(fake.key, sizeof(fake.key))) != MQE2E_OK)
+			die("random", r);
+		k = &fake;
 	}
-	if ((r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK ||
+	if ((o->scheme >= 3 && (r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK) ||
 	    (r = mqe2e_mac_new(sk->c2b, MQE2E_KEY_LEN, &mac)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(sk->c2b, &aead)) != MQE2E_OK)
 		die("keys", r);
@@ -575,7 +758,10 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 		size_t len = 0;
 
 		snprintf(text, sizeof(text), "%s %d", o->message, i);
-		build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
+		if (o->scheme >= 3)
+			build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
+		else
+			build_bundle(p, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
 		for (rep = 0; rep < (o->attack && !strcmp(o->attack, "replay") ? 2 : 1); rep++) {
 			MQTTAsync_message m = MQTTAsync_message_initializer;
 			MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -623,11 +809,11 @@ int main(int argc, char **argv)
 		{ "other-id", required_argument, NULL, 'o' }, { "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' }, { "scheme", required_argument, NULL, 's' },
 		{ "epoch", required_argument, NULL, 'e' }, { "plain", no_argument, NULL, 'P' },
-		{ "qos", required_argument, NULL, 'q' }, { NULL, 0, NULL, 0 }
+		{ "qos", required_argument, NULL, 'q' }, { "recipients", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
 	struct probe p;
-	struct mqe2e_session_keys sk;
 	MQTTAsync c = NULL;
 	char err[256] = "";
 	int ch, r, rc = 0;
@@ -666,7 +852,8 @@ int main(int argc, char **argv)
 		case 'o': o.other_id = optarg; break;
 		case 'n': o.count = (int)num(optarg, 1, 1000000); break;
 		case 'T': o.timeout_ms = (int)num(optarg, 1, 600000); break;
-		case 's': o.scheme = (int)num(optarg, 3, 4); break;
+		case 's': o.scheme = (int)num(optarg, 1, 4); break;
+		case 'r': o.recipients = optarg; break;
 		case 'e': o.epoch = num(optarg, 0, 4294967295L); break;
 		case 'P': o.plain = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
@@ -674,7 +861,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.port == 0 || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
-	    (o.mode != M_CONNECT && o.topic == NULL) || (o.mode == M_PUB && o.group == NULL))
+	    (o.mode != M_CONNECT && o.topic == NULL) ||
+	    (o.mode == M_PUB && o.scheme >= 3 && o.group == NULL))
 		usage();
 	memset(&p, 0, sizeof(p));
 	pthread_mutex_init(&p.lock, NULL);
@@ -731,18 +919,18 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	if (!mqe2e_connect(&c, &p, &sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
+	if (!mqe2e_connect(&c, &p, &p.sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
 		MQTTAsync_destroy(&c);
 		return 2;
 	}
 	if (o.mode == M_PUB) {
 		fetch_keys(&p);
-		rc = run_pub(&c, &p, &sk);
+		rc = run_pub(&c, &p, &p.sk);
 	} else if (o.mode == M_SUB) {
 		fetch_keys(&p);
 		rc = run_sub(&c, &p);
 	}
-	mqe2e_wipe(&sk, sizeof(sk));
+	mqe2e_wipe(&p.sk, sizeof(p.sk));
 	disconnect(&c);
 	mqe2e_key_entries_free(p.keys, p.nkeys);
 	mqe2e_replay_table_free(p.replay);
