@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include <pthread.h>
 
 #include <microhttpd.h>
 
@@ -290,11 +292,25 @@ route(struct kms_req *r, const char *url)
 
 /* ---- libmicrohttpd callbacks --------------------------------------------------- */
 
+/* Requests between their first callback and completion (for a graceful
+ * stop: long polls get to answer). */
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned inflight;
+
+static void
+inflight_add(int d)
+{
+	pthread_mutex_lock(&inflight_lock);
+	inflight = (unsigned)((int)inflight + d);
+	pthread_mutex_unlock(&inflight_lock);
+}
+
 static void
 req_free(struct kms_req *r)
 {
 	if (r == NULL)
 		return;
+	inflight_add(-1);
 	if (r->resp != NULL)
 		MHD_destroy_response(r->resp);
 	if (r->body != NULL) {
@@ -326,6 +342,7 @@ req_new(struct kmsd *k, struct MHD_Connection *conn, const char *method)
 		r->id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	snprintf(r->actor, sizeof(r->actor), "anonymous");
+	inflight_add(1);
 	return r;
 }
 
@@ -476,7 +493,7 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 	char host[256];
 	unsigned port;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_ERROR_LOG;
+	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
 
 	memset(&ss, 0, sizeof(ss));
 	if (kmsd_parse_listen(k->cfg.listen, host, sizeof(host), &port) != MQE2E_OK) {
@@ -524,8 +541,24 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 void
 kms_httpd_stop(struct kmsd *k)
 {
-	if (k->httpd != NULL) {
-		MHD_stop_daemon(k->httpd);
-		k->httpd = NULL;
+	MHD_socket fd;
+	unsigned n;
+	int i;
+
+	if (k->httpd == NULL)
+		return;
+	/* Stop accepting, then give running requests (woken long polls) up to
+	 * five seconds to answer before connections are closed. */
+	if ((fd = MHD_quiesce_daemon(k->httpd)) != MHD_INVALID_SOCKET)
+		close(fd);
+	for (i = 0; i < 50; i++) {
+		pthread_mutex_lock(&inflight_lock);
+		n = inflight;
+		pthread_mutex_unlock(&inflight_lock);
+		if (n == 0)
+			break;
+		usleep(100 * 1000);
 	}
+	MHD_stop_daemon(k->httpd);
+	k->httpd = NULL;
 }
