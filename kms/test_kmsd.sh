@@ -221,6 +221,30 @@ api GET /v1/groups/temps >/dev/null; expect 200 '.current_epoch == 4'
 keys sensor-1 > "$T_DIR/k"; grep -q '^temps P 4 ' "$T_DIR/k" || t_fail "keys after restart"
 stop
 
+# ---- kill -9 in the middle of rotations leaves a consistent database ---------
+if command -v sqlite3 >/dev/null 2>&1; then
+	start
+	for round in 1 2 3; do
+		( for i in $(seq 1 100); do
+			curl -s -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" \
+			    "$URL/v1/groups/$([ $((i % 2)) = 0 ] && echo temps || echo alarms)/rotate"
+		done ) &
+		LOOP=$!
+		sleep "0.$((RANDOM % 5 + 2))"
+		kill -9 "$KPID"
+		wait "$KPID" 2>/dev/null
+		wait "$LOOP" 2>/dev/null
+		start
+	done
+	stop
+	sqlite3 "$D/kms.db" "SELECT count(*) = max(epoch) AND sum(state = 'current') = 1 AND
+	    sum(state = 'next') = 1 AND max(epoch) = max(CASE WHEN state = 'next' THEN epoch END)
+	    FROM epochs GROUP BY group_id" | grep -qv '^1$' && t_fail "epochs inconsistent after kill -9"
+	[ "$(sqlite3 "$D/kms.db" "SELECT count(*) FROM epochs WHERE state IN ('expired','void')
+	    AND (gk_p IS NOT NULL OR gk_b IS NOT NULL)")" = 0 ] || t_fail "expired keys not erased"
+	[ "$(sqlite3 "$D/kms.db" "PRAGMA integrity_check")" = ok ] || t_fail "integrity_check"
+fi
+
 cp "$D/master.key" "$T_DIR/master.key.bak"
 head -c 5 /dev/urandom > "$D/master.key"
 "$KMSD" --data-dir "$D" --listen "127.0.0.1:$PORT" 2> "$T_DIR/err" && t_fail "started with a broken master key"
