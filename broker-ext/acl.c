@@ -3,15 +3,16 @@
  *
  * mqe2e clients (authenticated in CONNECT):
  *   subscribe  a filter that lies within the filter of a group on which the
- *              client holds a "sub" grant, or its own pairing inbox
- *              mqe2e/pair/<own id>[/...];
+ *              client holds a "sub" grant, or its own pairing inboxes
+ *              mqe2e/v1/pair/req/<own id> and mqe2e/v1/pair/resp/<own id>;
  *   receive    group topics with a "sub" grant (re-checked on every delivery,
  *              so a withdrawn grant takes effect at once), its own inbox;
  *   publish    group topics with a "pub" grant, and only messages that pass
  *              the per-message checks of the group's scheme (message.c: the
  *              channel MAC/AEAD under SK_CB, the channel replay window, the
  *              envelope sender == the authenticated client); pairing
- *              requests/responses to mqe2e/pair/<peer id>.
+ *              requests/responses to mqe2e/v1/pair/{req,resp}/<peer id>
+ *              (signed end to end; the broker only routes them).
  * Plain clients (only with plugin_opt_allow_plain): subscribe and receive
  * anything except $-topics, publish nothing.  They see exactly the bytes the
  * broker relays: ciphertext and MACs.
@@ -30,32 +31,41 @@
 
 #include "plugin.h"
 
-#define PAIR_PREFIX "mqe2e/pair/"
-#define PAIR_PREFIX_LEN (sizeof(PAIR_PREFIX) - 1)
+/* Pairing inboxes (docs/PROTOCOL.md 2.4): requests to S go to
+ * mqe2e/v1/pair/req/<S>, responses to P to mqe2e/v1/pair/resp/<P>. */
+static const char *const pair_prefixes[] = { "mqe2e/v1/pair/req/", "mqe2e/v1/pair/resp/" };
 
-/* 1 if topic (or filter) is id's own inbox: mqe2e/pair/<id> or below it. */
-static int own_inbox(const char *topic, const char *id)
+/* The id named by a pairing topic or filter, or NULL; *n its length. */
+static const char *pair_owner(const char *topic, size_t *n)
 {
-	size_t n = strlen(id);
+	size_t i, plen;
 
-	if (strncmp(topic, PAIR_PREFIX, PAIR_PREFIX_LEN) != 0)
-		return 0;
-	topic += PAIR_PREFIX_LEN;
-	if (strncmp(topic, id, n) != 0)
-		return 0;
-	return topic[n] == '\0' || topic[n] == '/';
+	for (i = 0; i < sizeof(pair_prefixes) / sizeof(pair_prefixes[0]); i++) {
+		plen = strlen(pair_prefixes[i]);
+		if (strncmp(topic, pair_prefixes[i], plen) == 0) {
+			topic += plen;
+			*n = strlen(topic);
+			return mqe2e_id_valid((const uint8_t *)topic, *n) ? topic : NULL;
+		}
+	}
+	return NULL;
 }
 
-/* 1 if topic is someone's inbox (a concrete topic, no wildcards). */
+/* 1 if topic (or filter) is exactly one of id's own pairing inboxes. */
+static int own_inbox(const char *topic, const char *id)
+{
+	size_t n;
+	const char *owner = pair_owner(topic, &n);
+
+	return owner != NULL && n == strlen(id) && memcmp(owner, id, n) == 0;
+}
+
+/* 1 if topic is someone's pairing inbox (no wildcards: ids exclude them). */
 static int pair_topic(const char *topic)
 {
-	const char *peer = topic + PAIR_PREFIX_LEN;
 	size_t n;
 
-	if (strncmp(topic, PAIR_PREFIX, PAIR_PREFIX_LEN) != 0)
-		return 0;
-	n = strcspn(peer, "/");
-	return n > 0 && mqe2e_id_valid((const uint8_t *)peer, n);
+	return pair_owner(topic, &n) != NULL && strpbrk(topic, "+#") == NULL;
 }
 
 static int check_subscribe(struct bx_session *s, const char *filter)
