@@ -16,17 +16,20 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqe2e-fuzz.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 fail=0
 found=0
-for bin in "$build"/tests/fuzz/fuzz_*; do
-	[ -f "$bin" ] && [ -x "$bin" ] || continue
-	name=${bin##*/fuzz_}
-	if [ ! -d "$here/corpus/$name" ]; then
-		echo "FAIL $name: no seed corpus in $here/corpus/$name"
+
+# run_one NAME BINARY CORPUS_DIR
+run_one() {
+	name=$1
+	bin=$2
+	seeds=$3
+	if [ ! -d "$seeds" ]; then
+		echo "FAIL $name: no seed corpus in $seeds"
 		fail=1
-		continue
+		return
 	fi
 	found=$((found + 1))
 	mkdir -p "$tmp/$name/corpus" "$tmp/$name/artifacts"
-	cp "$here/corpus/$name"/* "$tmp/$name/corpus/"
+	cp -R "$seeds"/. "$tmp/$name/corpus/"
 	if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 	    -artifact_prefix="$tmp/$name/artifacts/" "$tmp/$name/corpus" \
 	    >"$tmp/$name/log" 2>&1; then
@@ -40,7 +43,22 @@ for bin in "$build"/tests/fuzz/fuzz_*; do
 		echo "     reproducer(s) in $build/tests/fuzz/artifacts/$name/"
 		fail=1
 	fi
+}
+
+for bin in "$build"/tests/fuzz/fuzz_*; do
+	[ -f "$bin" ] && [ -x "$bin" ] || continue
+	name=${bin##*/fuzz_}
+	run_one "$name" "$bin" "$here/corpus/$name"
 done
+# harnesses of other areas, listed in extra-harnesses
+while read -r bin seeds; do
+	case $bin in ''|'#'*) continue ;; esac
+	if [ -x "$build/tests/$bin" ]; then
+		run_one "$bin" "$build/tests/$bin" "$here/../$seeds"
+	else
+		echo "skip $bin: not built"
+	fi
+done <"$here/extra-harnesses"
 if [ "$found" -eq 0 ]; then
 	echo "no libFuzzer binaries in $build/tests/fuzz (configure with CC=clang --enable-fuzzing)" >&2
 	exit 1
