@@ -55,7 +55,7 @@ kms_stop() {
 		sleep 0.1
 	done
 	kill -0 "$KMS_PID" 2>/dev/null && t_fail "mqe2e-kmsd did not stop on $sig"
-	wait "$KMS_PID" 2>/dev/null
+	{ wait "$KMS_PID"; } 2>/dev/null
 	KMS_PID=""
 }
 
