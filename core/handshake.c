@@ -196,6 +196,7 @@ struct mqe2e_hs_client {
 	const struct mqe2e_identity *id;
 	uint8_t eph[MQE2E_X25519_LEN];
 	uint8_t hello_hash[MQE2E_SHA256_LEN];
+	int spent;             /* a reply was processed: the ephemeral is gone */
 };
 
 void
@@ -276,7 +277,7 @@ mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust,
 	int r;
 
 	memset(&k, 0, sizeof(k));
-	if (hs == NULL || keys == NULL) {
+	if (hs == NULL || keys == NULL || hs->spent) {
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
@@ -305,8 +306,10 @@ out:
 	mqe2e_wipe(shared, sizeof(shared));
 	mqe2e_wipe(confirm, sizeof(confirm));
 	/* one reply per hello: the ephemeral key is spent either way */
-	if (hs != NULL)
+	if (hs != NULL && !hs->spent) {
 		mqe2e_wipe(hs->eph, sizeof(hs->eph));
+		hs->spent = 1;
+	}
 	return r;
 }
 

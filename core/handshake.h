@@ -74,7 +74,9 @@ int mqe2e_hs_client_start_ex(const struct mqe2e_identity *id, uint64_t now_ms,
     struct mqe2e_hs_client **hs, uint8_t **hello, size_t *hello_len) MQE2E_WUR;
 /* Client: verify the CONNACK_REPLY (broker cert chains to trust, not revoked,
  * kind broker; skew; signature over the transcript; key confirmation) and
- * derive the session keys.  broker may be NULL. */
+ * derive the session keys.  broker may be NULL.  One call per hs: the
+ * ephemeral key is wiped afterwards, valid reply or not (a second call
+ * returns MQE2E_ERR_INVALID_ARG). */
 int mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust,
     const uint8_t *reply, size_t reply_len, uint64_t now_ms,
     struct mqe2e_session_keys *keys, struct mqe2e_peer *broker) MQE2E_WUR;

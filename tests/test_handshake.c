@@ -116,8 +116,8 @@ test_connect_ok(void **state)
 	assert_memory_equal(ck.b2c, sk.b2c, MQE2E_KEY_LEN);
 	assert_memory_not_equal(ck.c2b, ck.b2c, MQE2E_KEY_LEN);
 	/* the ephemeral key is spent: a second finish fails */
-	assert_int_not_equal(mqe2e_hs_client_finish(hs, f->trust, reply, reply_len,
-	    TP_NOW_MS + 9, &ck, &bp), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, reply_len,
+	    TP_NOW_MS + 9, &ck, &bp), MQE2E_ERR_INVALID_ARG);
 	mqe2e_hs_client_free(hs);
 	mqe2e_hs_client_free(NULL);
 	free(hello);
@@ -226,6 +226,18 @@ test_connect_expired_cert(void **state)
 	free(hello);
 }
 
+/* A client state and the broker's reply to its hello. */
+static void
+fresh(struct fix *f, struct mqe2e_nonce_cache *nc, uint64_t now, struct mqe2e_hs_client **hs,
+    uint8_t **hello, size_t *hl, uint8_t **reply, size_t *rl)
+{
+	struct mqe2e_session_keys sk;
+
+	assert_int_equal(mqe2e_hs_client_start(f->alice, now, hs, hello, hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, *hello, *hl, "alice",
+	    now, reply, rl, &sk, NULL), MQE2E_OK);
+}
+
 static void
 test_connect_client_rejects(void **state)
 {
@@ -252,28 +264,32 @@ test_connect_client_rejects(void **state)
 	/* a reply to another hello (fresh client state) */
 	FINISH_FAILS(MQE2E_ERR_BAD_SIGNATURE);
 
-	/* Build a fresh pair and tamper */
+	/* tampered confirmation: BAD_TAG */
 	mqe2e_hs_client_free(hs);
 	free(hello);
 	free(reply);
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS + 1, &hs, &hello, &hl), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS + 2, &hs2, &hello2, &hl2),
-	    MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, hl, "alice",
-	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
+	fresh(f, nc, TP_NOW_MS + 1, &hs, &hello, &hl, &reply, &rl);
 	reply[rl - 1] ^= 1;
 	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS, &ck, NULL),
 	    MQE2E_ERR_BAD_TAG);
-	reply[rl - 1] ^= 1;
-	reply[rl - 32 - 64 - 1] ^= 1;   /* last nonce byte */
-	assert_int_equal(mqe2e_hs_client_finish(hs2, f->trust, reply, rl, TP_NOW_MS, &ck, NULL),
+	mqe2e_hs_client_free(hs);
+	free(hello);
+	free(reply);
+	/* tampered signed byte (the last nonce byte): BAD_SIGNATURE */
+	fresh(f, nc, TP_NOW_MS + 2, &hs, &hello, &hl, &reply, &rl);
+	reply[rl - 32 - 64 - 1] ^= 1;
+	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS, &ck, NULL),
 	    MQE2E_ERR_BAD_SIGNATURE);
 	reply[rl - 32 - 64 - 1] ^= 1;
-	for (i = 0; i < rl; i++)
+	/* every truncation fails cleanly (each call spends a client state) */
+	for (i = 0; i < rl; i++) {
+		assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs2, &hello2, &hl2),
+		    MQE2E_OK);
 		assert_true(mqe2e_hs_client_finish(hs2, f->trust, reply, i, TP_NOW_MS, &ck,
 		    NULL) < 0);
-	mqe2e_hs_client_free(hs2);
-	free(hello2);
+		mqe2e_hs_client_free(hs2);
+		free(hello2);
+	}
 
 	/* stale reply */
 	mqe2e_hs_client_free(hs);
