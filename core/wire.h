@@ -12,8 +12,10 @@
  * NOT authenticate: call the matching _open/_verify before trusting any field.
  *
  * Builders write into a caller-sized buffer: call the matching _size()
- * first, allocate (malloc, mosquitto_malloc, ...) exactly that, then build.
- * They return MQE2E_OK or a negative mqe2e_err and set *out_len.
+ * first (0 means the parameters are invalid: bad id, key name that does not
+ * fit the key kind, payload over MQE2E_PAYLOAD_MAX), allocate (malloc,
+ * mosquitto_malloc, ...) exactly that, then build.  They return MQE2E_OK or
+ * a negative mqe2e_err and set *out_len (0 on failure).
  */
 #ifndef MQE2E_WIRE_H
 #define MQE2E_WIRE_H
