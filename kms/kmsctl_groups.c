@@ -15,7 +15,8 @@
 #define SECS_MAX 31536000ULL      /* one year, the API's maximum */
 
 static const char *const group_keys[] = {
-	"name", "filter", "scheme", "rotate_s", "grace_s", "created", "current_epoch", NULL
+	"name", "filter", "scheme", "rotate_s", "grace_s", "created", "current_epoch",
+	"next_rotation", NULL
 };
 
 /* One group: key/value lines, then its epochs as a table if present. */

@@ -102,7 +102,7 @@ kmsctl__print_table(const json_t *items, const char *const *keys)
 		size_t j;
 
 		for (j = 0; k[j] != '\0'; j++)
-			putchar(k[j] == '_' ? ' ' : toupper((unsigned char)k[j]));
+			putchar(toupper((unsigned char)k[j]));
 		if (c + 1 < ncols)
 			printf("%*s", (int)(w[c] - j + 2), "");
 	}

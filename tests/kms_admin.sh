@@ -3,8 +3,9 @@
 # mqe2e-kmsd, and the grant rules of key delivery over the signed DH channel:
 #   no grant -> nothing; sub -> GK_P and GK_B; pub -> GK_P; broker -> GK_B only.
 # Then a restart keeps clients, certificates, groups, epochs, grants and keys.
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/kms_lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
+. "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 kms_start
 
@@ -99,6 +100,20 @@ expect_rc 0 kmsctl grant add display temps sub
 # update and JSON output
 expect_rc 0 kmsctl group update temps --grace 120
 [ "$(kmsctl --json group show temps | jget 'd["grace_s"]')" = 120 ] || t_fail "group update"
+
+# --- audit: one JSON line per request, never a secret ----------------------------------
+AUDIT="$KMS_DIR/audit.log"
+[ -s "$AUDIT" ] || t_fail "no audit log at $AUDIT"
+python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$AUDIT" ||
+	t_fail "audit log lines are not all JSON"
+for action in client.create cert.issue group.create grant.create grant.delete keys.fetch; do
+	grep -q "\"action\": *\"$action\"" "$AUDIT" || t_fail "no $action in the audit log"
+done
+TOKEN=$(cat "$KMS_DIR/admin.token")
+for f in "$AUDIT" "$T_DIR/kmsd.log"; do
+	grep -q "$TOKEN" "$f" && t_fail "the admin token is in $f"
+	grep -q "PRIVATE KEY" "$f" && t_fail "a private key is in $f"
+done
 
 # --- a restart keeps everything ----------------------------------------------------
 kms_snapshot >"$T_DIR/before" || t_fail "snapshot"

@@ -4,8 +4,9 @@
 # missing or wrong token, wrong media type, a replayed key request, a stale
 # timestamp, a certificate from another CA, garbage key requests, a client
 # certificate on a broker endpoint, a revoked certificate.
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/kms_lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
+. "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 kms_start
 expect_rc 0 kmsctl ca show

@@ -2,7 +2,8 @@
 # kms_cli.sh - mqe2e-kmsctl without a KMS: --help on every noun and verb,
 # usage errors (exit 1), an unreachable KMS (exit 3) and local file errors
 # (exit 4), each with a message that says what to do.
-. "$top_srcdir/tests/lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
 
 KMSCTL="$top_builddir/kms/mqe2e-kmsctl"
 [ -x "$KMSCTL" ] || t_skip "mqe2e-kmsctl not built"

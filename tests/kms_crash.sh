@@ -3,8 +3,9 @@
 # restart the database passes PRAGMA integrity_check, the epochs of each
 # group are 1..N without gaps or duplicates with exactly one current and one
 # next, and a key once delivered for an epoch never changes.
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/kms_lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
+. "$top_srcdir/tests/kms_lib.sh" || exit 99
 t_need sqlite3
 
 ROUNDS=${KMS_CRASH_ROUNDS:-8}

@@ -9,7 +9,9 @@
  * Keys: one line per delivered key,
  *     GROUP GK_P|GK_B EPOCH NOT_BEFORE_MS NOT_AFTER_MS HASH
  * where HASH is the first 8 hex digits of SHA-256(key) (never the key), so
- * two requesters can compare keys.  --policy / --watch print "version N".
+ * two requesters can compare keys.  --policy / --watch check the CA's
+ * signature over the policy and print "version N", then one line
+ * "revoked_serial S" / "revoked_client C" per revoked certificate / client.
  * A refused request prints "error STATUS CODE" on stdout and the message on
  * stderr.  --replay sends the identical request bytes twice and reports the
  * second answer.
@@ -29,6 +31,8 @@
 #include "crypto.h"
 #include "handshake.h"
 #include "http.h"
+#include "policy.h"
+#include "wire.h"
 
 #define MAX_GROUPS 16
 
@@ -99,10 +103,16 @@ print_keys(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 	return EX_OK;
 }
 
+/* Verify the CA's signature over the policy for our request nonce, then
+ * print "version N", "revoked_serial S" and "revoked_client C" lines. */
 static int
-print_policy(const struct mqe2e_http_response *res)
+print_policy(struct mqe2e_trust *trust, const uint8_t *req, size_t req_len,
+    const struct mqe2e_http_response *res)
 {
-	json_t *j = NULL, *v;
+	struct mqe2e_hello h;
+	json_t *j = NULL, *p = NULL, *v, *e;
+	uint8_t *pol = NULL;
+	size_t plen = 0, i;
 	int r = EX_VERIFY;
 
 	if (res->body == NULL ||
@@ -116,9 +126,27 @@ print_policy(const struct mqe2e_http_response *res)
 		fprintf(stderr, "kms_keyreq: policy answer lacks version/policy/sig\n");
 		goto out;
 	}
+	if (mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h) != MQE2E_OK ||
+	    mqe2e_policy_open(mqe2e_trust_ca_key(trust), h.nonce,
+	    json_string_value(json_object_get(j, "policy")),
+	    json_string_value(json_object_get(j, "sig")), &pol, &plen) != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: the policy signature does not verify\n");
+		goto out;
+	}
+	if ((p = json_loadb((const char *)pol, plen, 0, NULL)) == NULL ||
+	    !json_equal(json_object_get(p, "version"), v)) {
+		fprintf(stderr, "kms_keyreq: signed policy is not JSON or its version differs\n");
+		goto out;
+	}
 	printf("version %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+	json_array_foreach(json_object_get(p, "revoked_serials"), i, e)
+		printf("revoked_serial %s\n", json_string_value(e) ? json_string_value(e) : "?");
+	json_array_foreach(json_object_get(p, "revoked_clients"), i, e)
+		printf("revoked_client %s\n", json_string_value(e) ? json_string_value(e) : "?");
 	r = EX_OK;
 out:
+	free(pol);
+	json_decref(p);
 	json_decref(j);
 	return r;
 }
@@ -226,7 +254,7 @@ main(int argc, char **argv)
 	if (res.status != 200)
 		r = refused(&res);
 	else if (policy || since >= 0)
-		r = print_policy(&res);
+		r = print_policy(trust, req, req_len, &res);
 	else
 		r = print_keys(st, trust, &res);
 out:

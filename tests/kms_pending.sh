@@ -6,8 +6,9 @@
 # rotate_s, grace_s or scheme is taken as absent: POST /v1/groups creates
 # the group with defaults and PATCH answers 200 without a change, where
 # docs/API.md requires 400 bad_request.
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/kms_lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
+. "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 kms_start
 TOKEN=$(cat "$KMS_DIR/admin.token")

@@ -3,8 +3,9 @@
 # client's next key request is refused, the groups it could read move to a
 # new epoch (the pre-issued next one is voided), and a broker's policy
 # long-poll started before the revoke wakes up with a higher version.
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/kms_lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
+. "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 kms_start
 expect_rc 0 kmsctl ca show
@@ -46,6 +47,9 @@ wait $watcher || t_fail "watcher failed: $(cat "$T_DIR/watch.err")"
 v1=$(awk '$1 == "version" {print $2}' "$T_DIR/watch.out")
 [ -n "$v1" ] && [ "$v1" -gt "$v0" ] || t_fail "watch: version $v1 after $v0"
 [ $(( $(date +%s) - t0 )) -lt 15 ] || t_fail "the watcher woke only at its timeout"
+# the signed policy it got names the revoked certificate and client
+grep -qx "revoked_serial $serial" "$T_DIR/watch.out" || t_fail "watch: serial missing: $(cat "$T_DIR/watch.out")"
+grep -qx "revoked_client sub1" "$T_DIR/watch.out" || t_fail "watch: client missing: $(cat "$T_DIR/watch.out")"
 
 # the CRL, signed by the CA, lists the serial
 curl -sf "$KMS_URL/v1/crl" >"$T_DIR/crl.pem" || t_fail "GET /v1/crl"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # kms_rotate.sh - epochs: "group rotate" and the scheduler make new epochs;
 # an old epoch is still delivered within its grace period and not after.
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/kms_lib.sh"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/lib.sh" || exit 99
+. "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 kms_start
 expect_rc 0 kmsctl ca show
