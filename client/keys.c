@@ -115,9 +115,13 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 	r = mqe2e_http_request(c->cfg.kms, "POST", "/v1/keys", "application/octet-stream",
 	    NULL, req, req_len, c->cfg.kms_timeout_ms, &resp);
 	if (r != MQE2E_OK) {
-		client__fmt(msg, msglen, "cannot fetch keys from the KMS at %s: %s; check "
-		    "that mqe2e-kmsd is running and the --kms URL", c->cfg.kms,
-		    resp.error[0] != '\0' ? resp.error : mqe2e_strerror(r));
+		if (resp.error[0] != '\0')
+			client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s",
+			    c->id, resp.error);
+		else
+			client__fmt(msg, msglen, "cannot fetch the keys of client '%s' from "
+			    "the KMS at %s: %s; check that mqe2e-kmsd is running there",
+			    c->id, c->cfg.kms, mqe2e_strerror(r));
 		if (r != MQE2E_ERR_INVALID_ARG)
 			r = MQE2E_ERR_UNAVAILABLE;
 		goto out;

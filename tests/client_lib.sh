@@ -41,7 +41,7 @@ log_type warning
 log_type notice
 EOF
 	# shellcheck disable=SC2046
-	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$T_DIR/mosquitto.log" 2>&1 &
+	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$T_DIR/mosquitto.log" 2>&1 3>&- &
 	BROKER_PID=$!
 	t_track "$BROKER_PID"
 	t_wait_port "$MQTT_PORT" || { cat "$T_DIR/mosquitto.log" >&2; t_fail "mosquitto did not listen on $MQTT_PORT"; }
@@ -70,6 +70,17 @@ pub() {
 	"$PUB" $(client_args "$name") "$@"
 }
 
+# pub_bg NAME IN ERR [args...]: start mqe2e-pub -d as client NAME in the
+# background reading IN, stderr to ERR; sets PUB_PID.
+pub_bg() {
+	local name=$1 in=$2 err=$3
+	shift 3
+	# shellcheck disable=SC2046
+	"$PUB" $(client_args "$name") -d "$@" <"$in" 2>"$err" &
+	PUB_PID=$!
+	t_track "$PUB_PID"
+}
+
 # sub_bg NAME OUT [args...]: start mqe2e-sub -d as client NAME in the
 # background, stdout to OUT, stderr to OUT.err; sets SUB_PID.
 sub_bg() {
@@ -83,9 +94,10 @@ sub_bg() {
 
 # wait_for FILE PATTERN [N [TENTHS]]: until FILE has N lines matching PATTERN.
 wait_for() {
-	local file=$1 pat=$2 n=${3:-1} tenths=${4:-150} i
+	local file=$1 pat=$2 n=${3:-1} tenths=${4:-150} i c
 	for i in $(seq 1 "$tenths"); do
-		[ "$(grep -c -- "$pat" "$file" 2>/dev/null)" -ge "$n" ] && return 0
+		c=$(grep -c -- "$pat" "$file" 2>/dev/null)
+		[ "${c:-0}" -ge "$n" ] && return 0
 		sleep 0.1
 	done
 	echo "--- $file" >&2
@@ -100,7 +112,13 @@ wait_pid() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && { kill "$pid"; t_log "pid $pid still running: killed"; }
+	if kill -0 "$pid" 2>/dev/null; then
+		if command -v gdb >/dev/null 2>&1; then
+			gdb -p "$pid" -batch -ex "thread apply all bt" >"$T_DIR/hung.$pid.bt" 2>&1
+		fi
+		kill "$pid"
+		t_log "pid $pid still running: killed"
+	fi
 	wait "$pid"
 }
 
