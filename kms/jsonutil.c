@@ -49,6 +49,7 @@ void
 kms_json_init(void)
 {
 	json_set_alloc_funcs(wiping_malloc, kms_json_free);
+	json_object_seed(0);   /* seed the hash function before any thread starts */
 }
 
 void
