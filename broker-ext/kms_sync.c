@@ -60,6 +60,7 @@ struct bx_kms_sync {
 	size_t nlog;
 	/* thread only */
 	char *url;
+	char *cache_path;                /* plugin_opt_policy_cache, may be NULL */
 	uint32_t watch_s;
 	struct mqe2e_identity *self;
 	struct mqe2e_trust *trust;
@@ -86,37 +87,22 @@ static void qlog(struct bx_kms_sync *ks, int level, const char *fmt, ...)
 	pthread_mutex_unlock(&ks->lock);
 }
 
-/* Check the CA signature of a policy answer to the request req. */
+/* Check the CA signature of a policy answer to the request req; nonce
+ * receives the request's nonce (for the cache). */
 static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_len,
-    const uint8_t *body, size_t body_len, uint8_t **policy, size_t *policy_len)
+    const uint8_t *body, size_t body_len, uint8_t nonce[MQE2E_NONCE_LEN], uint8_t **policy,
+    size_t *policy_len)
 {
 	struct mqe2e_hello h;
-	json_t *root = NULL, *jp, *js;
-	json_error_t jerr;
-	EVP_PKEY *ca;
 	int r;
 
 	*policy = NULL;
 	*policy_len = 0;
 	if ((r = mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h)) != MQE2E_OK)
-		goto out;
-	r = MQE2E_ERR_BAD_FORMAT;
-	if (body == NULL ||
-	    (root = json_loadb((const char *)body, body_len, 0, &jerr)) == NULL || !json_is_object(root))
-		goto out;
-	jp = json_object_get(root, "policy");
-	js = json_object_get(root, "sig");
-	if (!json_is_string(jp) || !json_is_string(js))
-		goto out;
-	if ((ca = mqe2e_trust_ca_key(ks->trust)) == NULL) {
-		r = MQE2E_ERR_INTERNAL;
-		goto out;
-	}
-	r = mqe2e_policy_open(ca, h.nonce, json_string_value(jp), json_string_value(js), policy,
+		return r;
+	memcpy(nonce, h.nonce, MQE2E_NONCE_LEN);
+	return cache__open_answer(mqe2e_trust_ca_key(ks->trust), nonce, body, body_len, policy,
 	    policy_len);
-out:
-	json_decref(root);
-	return r;
 }
 
 /* POST a fresh KEY_REQUEST to path; on 200 *resp holds the answer. */
@@ -197,9 +183,9 @@ static int sync_once(struct bx_kms_sync *ks)
 	struct mqe2e_http_response resp;
 	struct mqe2e_key_entry *keys = NULL;
 	struct bx_policy *snap = NULL;
-	uint8_t *req = NULL, *pol = NULL, *crl = NULL;
+	uint8_t *req = NULL, *pol = NULL, *crl = NULL, nonce[MQE2E_NONCE_LEN];
 	size_t req_len = 0, pol_len = 0, nkeys = 0, crl_len = 0;
-	char path[128];
+	char path[128], err[512];
 	int timeout_ms = HTTP_TIMEOUT_MS, r;
 
 	if (ks->have) {
@@ -211,7 +197,8 @@ static int sync_once(struct bx_kms_sync *ks)
 	}
 	if ((r = post_keyreq(ks, path, timeout_ms, &st, &req, &req_len, &resp)) != MQE2E_OK)
 		goto out;
-	if ((r = policy_verify(ks, req, req_len, resp.body, resp.body_len, &pol, &pol_len)) != MQE2E_OK) {
+	if ((r = policy_verify(ks, req, req_len, resp.body, resp.body_len, nonce, &pol, &pol_len))
+	    != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy refused: %s", mqe2e_strerror(r));
 		goto out;
 	}
@@ -234,6 +221,9 @@ static int sync_once(struct bx_kms_sync *ks)
 		goto out;
 	if ((r = policy__from_json(pol, pol_len, keys, nkeys, &snap)) != MQE2E_OK)
 		goto out;
+	if (ks->cache_path != NULL && cache__save(ks->cache_path, nonce, resp.body, resp.body_len,
+	    keys, nkeys, crl, crl_len, err, sizeof(err)) != MQE2E_OK)
+		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s", err);
 	snap->crl = crl;
 	snap->crl_len = crl_len;
 	crl = NULL;
@@ -319,6 +309,7 @@ static void ks_free(struct bx_kms_sync *ks)
 	mqe2e_identity_free(ks->self);
 	mqe2e_trust_free(ks->trust);
 	free(ks->url);
+	free(ks->cache_path);
 	pthread_cond_destroy(&ks->cond);
 	pthread_mutex_destroy(&ks->lock);
 	free(ks);
@@ -343,7 +334,8 @@ int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out)
 	pthread_mutex_init(&ks->lock, NULL);
 	pthread_cond_init(&ks->cond, NULL);
 	ks->watch_s = cfg->watch_s;
-	if ((ks->url = strdup(cfg->kms_url)) == NULL) {
+	if ((ks->url = strdup(cfg->kms_url)) == NULL ||
+	    (cfg->policy_cache != NULL && (ks->cache_path = strdup(cfg->policy_cache)) == NULL)) {
 		r = MQE2E_ERR_NOMEM;
 		goto fail;
 	}

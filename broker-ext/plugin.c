@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
@@ -121,6 +122,9 @@ static void install_policy(struct bx_policy *p)
 	int r;
 
 	if (bx.policy != NULL && p->version < bx.policy->version) {
+		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "policy version %llu is older than "
+		    "version %llu in force: ignored", (unsigned long long)p->version,
+		    (unsigned long long)bx.policy->version);
 		policy__free(p);
 		return;
 	}
@@ -171,6 +175,30 @@ static int on_tick(int event, void *event_data, void *userdata)
 	stats__set_sessions(session__count());
 	stats__tick(bx.cfg.stats_file, time(NULL));
 	return MOSQ_ERR_SUCCESS;
+}
+
+/* plugin_opt_policy_cache: start from the last policy if the file is there
+ * and verifies; the KMS thread replaces it as soon as the KMS answers. */
+static void load_cache(void)
+{
+	struct bx_policy *p = NULL;
+	char err[512] = "";
+
+	if (bx.cfg.policy_cache == NULL)
+		return;
+	if (access(bx.cfg.policy_cache, F_OK) != 0) {
+		mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "plugin_opt_policy_cache: no '%s' yet",
+		    bx.cfg.policy_cache);
+		return;
+	}
+	if (cache__load(bx.cfg.policy_cache, mqe2e_trust_ca_key(bx.trust), &p, err, sizeof(err))
+	    != MQE2E_OK) {
+		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s", err);
+		return;
+	}
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "policy version %llu loaded from '%s' "
+	    "(until the KMS answers)", (unsigned long long)p->version, bx.cfg.policy_cache);
+	install_policy(p);
 }
 
 /* ---- the three exports ---------------------------------------------------------- */
@@ -237,6 +265,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		    mqe2e_strerror(r));
 		goto fail;
 	}
+	load_cache();
 	if (kms_sync__start(&bx.cfg, &bx.sync) != MQE2E_OK)
 		goto fail;
 	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {

@@ -16,6 +16,7 @@
  *   message.c   per-message scheme operations (verify, re-frame, route)
  *   policy.c    the verified policy snapshot: groups, grants, GK_B keys
  *   kms_sync.c  the KMS thread: policy, keys, CRL, long-poll watch
+ *   cache.c     plugin_opt_policy_cache: last policy, keys, CRL on disk
  *   stats.c     drop/auth counters, stats file, periodic log line
  */
 #ifndef MQE2E_BROKER_PLUGIN_H
@@ -246,8 +247,18 @@ int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E
 void kms_sync__stop(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
-/* Broker thread: load the policy cache file at startup, if configured and
- * valid (caller owns); NULL otherwise. */
-struct bx_policy *kms_sync__load_cache(const struct bx_config *cfg);
+
+/* ---- policy cache (cache.c) -------------------------------------------------- */
+/* Verify a KMS policy answer {version, policy, sig} for the request nonce;
+ * *policy: the malloc'd policy JSON. */
+int cache__open_answer(EVP_PKEY *ca, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *body,
+    size_t len, uint8_t **policy, size_t *policy_len) MQE2E_WUR;
+/* Write the cache atomically (mode 0600); err says why on failure. */
+int cache__save(const char *path, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *answer,
+    size_t answer_len, const struct mqe2e_key_entry *keys, size_t nkeys, const uint8_t *crl,
+    size_t crl_len, char *err, size_t err_len) MQE2E_WUR;
+/* Load and verify the cache into a snapshot (caller owns). */
+int cache__load(const char *path, EVP_PKEY *ca, struct bx_policy **out, char *err,
+    size_t err_len) MQE2E_WUR;
 
 #endif

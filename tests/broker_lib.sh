@@ -118,7 +118,7 @@ expect_stat() {
 probe() {
 	local mode=$1 name=$2
 	shift 2
-	"$PROBE" "$mode" --port "$MOSQ_PORT" --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
+	"$PROBE" "$mode" ${MOSQ_PORT:+--port "$MOSQ_PORT"} --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
 		--ca "$T_DIR/ca.crt" ${KMS_URL:+--kms "$KMS_URL"} "$@"
 }
 

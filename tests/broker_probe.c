@@ -19,6 +19,10 @@
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
+ * keys      fetch my keys from the KMS and write them (a KEY_BUNDLE) to
+ *           --keys FILE; pub and sub with --keys FILE read them from there
+ *           instead of asking the KMS (tests with the KMS down).
+ *
  * Attacks (--attack), each expected to be refused by the broker:
  *   tamper-envelope  flip a ciphertext byte of the envelope after MACing
  *   tamper-mac       flip a byte of the channel MAC
@@ -49,7 +53,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS };
 
 struct opts {
 	enum mode mode;
@@ -58,6 +62,7 @@ struct opts {
 	const char *cert, *key, *ca, *kms;
 	const char *topic, *group, *message, *attack, *other_id;
 	const char *recipients;      /* schemes 1/2: comma-separated ids */
+	const char *keys_file;       /* keys: write here; pub/sub: read instead of the KMS */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
@@ -92,10 +97,10 @@ static void die(const char *what, int r)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: broker_probe connect|pub|sub --port P --cert C --key K --ca CA "
+	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...]\n");
+	    "[--recipients ID,...] [--keys FILE]\n");
 	exit(1);
 }
 
@@ -301,6 +306,45 @@ static void fetch_keys(struct probe *p)
 	mqe2e_http_response_free(&resp);
 	mqe2e_keyreq_free(st);
 	free(req);
+}
+
+static void save_keys(struct probe *p, const char *path)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	if ((r = mqe2e_keybundle_encode(p->keys, p->nkeys, &buf, &len)) != MQE2E_OK)
+		die("encode keys", r);
+	if ((f = fopen(path, "wb")) == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+		die(path, MQE2E_ERR_IO);
+	mqe2e_free_secret(buf, len);
+}
+
+static void load_keys(struct probe *p, const char *path)
+{
+	uint8_t buf[65536];
+	size_t len;
+	FILE *f;
+	int r;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		die(path, MQE2E_ERR_IO);
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if ((r = mqe2e_keybundle_decode(buf, len, &p->keys, &p->nkeys)) != MQE2E_OK)
+		die(path, r);
+	mqe2e_wipe(buf, len);
+}
+
+/* Keys from --keys FILE or the KMS. */
+static void get_keys(struct probe *p)
+{
+	if (p->o->keys_file != NULL)
+		load_keys(p, p->o->keys_file);
+	else
+		fetch_keys(p);
 }
 
 /* The key of kind for group at epoch (epoch < 0: the newest one in force). */
@@ -810,6 +854,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' }, { "scheme", required_argument, NULL, 's' },
 		{ "epoch", required_argument, NULL, 'e' }, { "plain", no_argument, NULL, 'P' },
 		{ "qos", required_argument, NULL, 'q' }, { "recipients", required_argument, NULL, 'r' },
+		{ "keys", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -834,6 +879,8 @@ int main(int argc, char **argv)
 		o.mode = M_PUB;
 	else if (!strcmp(argv[1], "sub"))
 		o.mode = M_SUB;
+	else if (!strcmp(argv[1], "keys"))
+		o.mode = M_KEYS;
 	else
 		usage();
 	optind = 2;
@@ -854,14 +901,15 @@ int main(int argc, char **argv)
 		case 'T': o.timeout_ms = (int)num(optarg, 1, 600000); break;
 		case 's': o.scheme = (int)num(optarg, 1, 4); break;
 		case 'r': o.recipients = optarg; break;
+		case 'f': o.keys_file = optarg; break;
 		case 'e': o.epoch = num(optarg, 0, 4294967295L); break;
 		case 'P': o.plain = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
 		default: usage();
 		}
 	}
-	if (o.port == 0 || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
-	    (o.mode != M_CONNECT && o.topic == NULL) ||
+	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
+	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.topic == NULL) ||
 	    (o.mode == M_PUB && o.scheme >= 3 && o.group == NULL))
 		usage();
 	memset(&p, 0, sizeof(p));
@@ -887,6 +935,12 @@ int main(int argc, char **argv)
 		die(err, r);
 	if ((r = mqe2e_replay_table_new(64, &p.replay)) != MQE2E_OK)
 		die("replay table", r);
+	if (o.mode == M_KEYS) {
+		fetch_keys(&p);
+		save_keys(&p, o.keys_file);
+		printf("keys %zu\n", p.nkeys);
+		goto out;
+	}
 	if (o.id == NULL)
 		o.id = (o.attack && !strcmp(o.attack, "id-mismatch")) ? o.other_id : p.self->id;
 
@@ -916,22 +970,24 @@ int main(int argc, char **argv)
 		}
 		free(hello);
 		mqe2e_hs_client_free(hs);
-		return rc;
+		goto out;
 	}
 
 	if (!mqe2e_connect(&c, &p, &p.sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
 		MQTTAsync_destroy(&c);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (o.mode == M_PUB) {
-		fetch_keys(&p);
+		get_keys(&p);
 		rc = run_pub(&c, &p, &p.sk);
 	} else if (o.mode == M_SUB) {
-		fetch_keys(&p);
+		get_keys(&p);
 		rc = run_sub(&c, &p);
 	}
-	mqe2e_wipe(&p.sk, sizeof(p.sk));
 	disconnect(&c);
+out:
+	mqe2e_wipe(&p.sk, sizeof(p.sk));
 	mqe2e_key_entries_free(p.keys, p.nkeys);
 	mqe2e_replay_table_free(p.replay);
 	mqe2e_trust_free(p.trust);
