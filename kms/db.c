@@ -159,6 +159,7 @@ migrate(struct kms_db *db, char *err, size_t errlen)
 		const struct kms_migration *m = &kms_migrations[i];
 		char *msg = NULL;
 
+		/* PRAGMAs take no bound parameters; the number is our own constant. */
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %u", m->number);
 		if ((r = exec(db, "BEGIN IMMEDIATE")) != MQE2E_OK) {
 			snprintf(err, errlen, "%s: cannot start migration %s", db->path, m->name);

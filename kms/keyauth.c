@@ -30,7 +30,11 @@ kms_keyauth_reply(struct kms_req *r, const struct mqe2e_keyreq_info *info, int e
 		    "or not yet valid: enrol a new one");
 		break;
 	case MQE2E_ERR_REVOKED:
-		kms_reply_error(r, 403, "revoked", "client '%s' or its certificate is revoked", id);
+		if (info != NULL)
+			kms_reply_error(r, 403, "revoked", "client '%s' or its certificate is revoked",
+			    id);
+		else
+			kms_reply_error(r, 403, "revoked", "the requester's certificate is revoked");
 		break;
 	case MQE2E_ERR_BAD_SIGNATURE:
 		kms_reply_error(r, 401, "bad_signature", "the KEY_REQUEST signature does not "
