@@ -200,6 +200,19 @@ test_db(void)
 	CHECK(kms_db_end(db, kms_db_meta_get(db, "policy_version", &v)) == MQE2E_OK && v == 2);
 	kms_db_close(db);
 	db = NULL;
+	/* Every compiled-in migration was applied, in order. */
+	CHECK(kms_migrations_count >= 2 && kms_migrations[0].number == 1 &&
+	    kms_migrations[1].number == 2);
+	CHECK(sqlite3_open(p, &raw) == SQLITE_OK);
+	{
+		sqlite3_stmt *st = NULL;
+
+		CHECK(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_int64(st, 0) == (sqlite3_int64)kms_migrations_count);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(raw);
 	/* A schema newer than this build is refused. */
 	CHECK(sqlite3_open(p, &raw) == SQLITE_OK);
 	CHECK(sqlite3_exec(raw, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
