@@ -156,7 +156,11 @@ vectors_handshakes(void)
 	struct mqe2e_trust *t = tp_trust(ca);
 	struct mqe2e_identity *alice = tp_identity("alice", "client", "a1", 0xa1, ca, ca_key);
 	struct mqe2e_identity *broker = tp_identity("broker1", "broker", "c1", 0xc1, ca, ca_key);
+	struct mqe2e_identity *bob = tp_identity("bob", "client", "b1", 0xb1, ca, ca_key);
 	struct mqe2e_nonce_cache *nc = NULL;
+	struct mqe2e_pair *pst = NULL;
+	struct mqe2e_pair_info pi;
+	uint8_t k_pub[32], k_sub[32];
 	struct mqe2e_hs_client *hs = NULL;
 	struct mqe2e_session_keys ck, sk;
 	struct mqe2e_keyreq *kst = NULL;
@@ -172,6 +176,7 @@ vectors_handshakes(void)
 	mqe2e_free_openssl(der);
 	add("pki.alice_der", alice->cert_der, alice->cert_der_len);
 	add("pki.broker_der", broker->cert_der, broker->cert_der_len);
+	add("pki.bob_der", bob->cert_der, bob->cert_der_len);
 
 	memset(eph, 0x55, 32);
 	memset(n16, 0x66, 16);
@@ -223,6 +228,28 @@ vectors_handshakes(void)
 	free(reply);
 	mqe2e_keyreq_free(kst);
 	mqe2e_keyreq_info_free(info);
+
+	/* pairwise: alice -> bob, group plant1, generation 1 */
+	memset(eph, 0xaa, 32);
+	memset(n16, 0xab, 16);
+	tp_check(mqe2e_pair_request_build_ex(alice, "bob", "plant1", 1, TP_NOW_MS, eph, n16, &pst,
+	    &hello, &hl), "pair request");
+	add("pair.request", hello, hl);
+	memset(eph, 0xac, 32);
+	memset(n16, 0xad, 16);
+	tp_check(mqe2e_pair_respond_ex(bob, t, NULL, hello, hl, TP_NOW_MS + 100, eph, n16, &reply,
+	    &rl, &pi, k_sub), "pair respond");
+	add("pair.response", reply, rl);
+	tp_check(mqe2e_pair_finish(pst, t, reply, rl, TP_NOW_MS + 200, &pi, k_pub), "pair finish");
+	if (memcmp(k_pub, k_sub, 32) != 0) {
+		fprintf(stderr, "pair keys differ\n");
+		abort();
+	}
+	add("pair.k_e2e", k_pub, 32);
+	free(hello);
+	free(reply);
+	mqe2e_pair_free(pst);
+	mqe2e_identity_free(bob);
 
 	mqe2e_nonce_cache_free(nc);
 	mqe2e_identity_free(alice);

@@ -87,4 +87,16 @@ kresp = kdf(hashlib.sha256(rh + pre).digest(), kb.exchange(ka.public_key()), 'mq
 pt = struct.pack('>H', 1) + e(1, b'\x44'*32)
 aad = pre + sig + b'\x9d'*12 + struct.pack('>I', len(pt) + 16)
 assert aad + AESGCM(kresp).encrypt(b'\x9d'*12, pt, aad) == B('keyresp')
+# PAIR_REQUEST / PAIR_RESPONSE
+bob_der = B('pki.bob_der')
+pa = X25519PrivateKey.from_private_bytes(b'\xaa'*32)
+preq = bytes([1, 0x40]) + v16(b'alice') + v16(alice_der) + raw(pa) + struct.pack('>Q', now) + b'\xab'*16 + v16(b'bob') + v16(b'plant1') + struct.pack('>I', 1)
+preq += ak.sign(b'mqe2e-v1 sig pair request' + preq)
+assert preq == B('pair.request')
+pb = X25519PrivateKey.from_private_bytes(b'\xac'*32)
+prh = hashlib.sha256(preq).digest()
+pre = bytes([1, 0x41]) + v16(b'bob') + v16(bob_der) + raw(pb) + struct.pack('>Q', now + 100) + b'\xad'*16 + v16(b'alice') + v16(b'plant1') + struct.pack('>I', 1) + prh
+bobk = Ed25519PrivateKey.from_private_bytes(b'\xb1'*32)
+assert pre + bobk.sign(b'mqe2e-v1 sig pair response' + prh + pre) == B('pair.response')
+assert kdf(hashlib.sha256(prh + pre).digest(), pb.exchange(pa.public_key()), 'mqe2e-v1 k_e2e') == B('pair.k_e2e')
 print("all vectors re-derived independently")
