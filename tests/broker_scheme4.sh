@@ -118,6 +118,9 @@ expect_out "refused rc=135"
 wait_stat auth_revoked 1
 expect_log "disconnecting revoked client 'mallory'"
 
+# Every connection's state (keys included) went with its DISCONNECT.
+for i in $(seq 1 30); do [ "$(bstat sessions)" = 0 ] && break; sleep 0.2; done
+[ "$(bstat sessions)" = 0 ] || { cat "$MOSQ_STATS" >&2; t_fail "sessions left after every client left"; }
 mosq_stop
 grep -q "ERROR: AddressSanitizer\|runtime error" "$MOSQ_LOG" && { cat "$MOSQ_LOG" >&2; t_fail "sanitizer report"; }
 exit 0
