@@ -5,6 +5,9 @@
  * Receivers check a window BEFORE verifying a message (cheap rejection) and
  * accept the sequence number only AFTER the tag verified, so a forged
  * message can never move a window.
+ *
+ * None of these objects locks: a caller that shares one between threads
+ * guards it (the KMS's nonce cache, for example).
  */
 #ifndef MQE2E_REPLAY_H
 #define MQE2E_REPLAY_H
