@@ -59,6 +59,26 @@ kms_audit_close(struct kms_audit *a)
 	free(a);
 }
 
+void
+kms_audit_reopen(struct kms_audit *a)
+{
+	int fd;
+
+	if (a == NULL)
+		return;
+	if ((fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600)) < 0) {
+		kms_log("%s: cannot reopen the audit log, still writing to the old file: %s",
+		    a->path, strerror(errno));
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	(void)fsync(a->fd);
+	close(a->fd);
+	a->fd = fd;
+	pthread_mutex_unlock(&a->lock);
+}
+
 static void
 set_str(json_t *o, const char *key, const char *v)
 {

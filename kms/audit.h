@@ -17,6 +17,9 @@ struct kms_audit;
 /* Open path for appending (created 0600). */
 int kms_audit_open(const char *path, struct kms_audit **out, char *err, size_t errlen) MQE2E_WUR;
 void kms_audit_close(struct kms_audit *a);
+/* Reopen the file (after log rotation, on SIGHUP).  On failure the old
+ * descriptor is kept and the error logged. */
+void kms_audit_reopen(struct kms_audit *a);
 
 /* One line.  request_id may be NULL (scheduler events), target and detail
  * may be NULL; status 0 omits the field.  Failures go to the daemon log. */

@@ -397,7 +397,8 @@ send_reply(struct kms_req *r)
 	(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ret = MHD_queue_response(r->conn, r->status, r->resp);
 	if (r->action != NULL)
-		kms_audit(r->k->audit, r->id, r->actor, r->action, r->target,
+		kms_audit(r->k->audit, r->id, r->actor, r->action,
+		    r->target[0] != '\0' ? r->target : NULL,
 		    r->status < 400 ? "ok" : (r->error_code != NULL ? r->error_code : "error"),
 		    r->status, r->detail[0] != '\0' ? r->detail : NULL);
 	return ret;

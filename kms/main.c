@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "httpd.h"
 #include "jsonutil.h"
 #include "kmsd_init.h"
@@ -121,7 +122,8 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			kms_log("SIGHUP ignored: restart to apply configuration changes");
+			kms_audit_reopen(k.audit);
+			kms_log("SIGHUP: audit log reopened (restart to apply configuration changes)");
 			continue;
 		}
 		break;
