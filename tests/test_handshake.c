@@ -8,9 +8,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
+
+#include <openssl/pem.h>
 
 #include "handshake.h"
 #include "testpki.h"
@@ -488,6 +492,58 @@ test_identity_key_mismatch(void **state)
 	mqe2e_pkey_free(other);
 }
 
+/* Write a certificate (cert != NULL) or a private key as a PEM file. */
+static void
+write_pem(const char *path, X509 *cert, EVP_PKEY *key)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	if (cert != NULL)
+		assert_int_equal(PEM_write_X509(f, cert), 1);
+	else
+		assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_identity_load_ok(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_identity *id = NULL;
+	char dir[] = "/tmp/mqe2e-test-id.XXXXXX", cert[64], key[64], other[64], err[512];
+	EVP_PKEY *k = tp_key(0x41), *wrong = tp_key(0x42);
+	X509 *c = tp_leaf("dave", "client", "41", k, f->ca, f->ca_key, TP_NOW_S - 10,
+	    TP_NOW_S + 10);
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(other, sizeof(other), "%s/other.pem", dir);
+	write_pem(cert, c, NULL);
+	write_pem(key, NULL, k);
+	write_pem(other, NULL, wrong);
+	assert_int_equal(mqe2e_identity_load(cert, key, &id, err, sizeof(err)), MQE2E_OK);
+	assert_string_equal(id->id, "dave");
+	assert_int_equal(id->kind, MQE2E_KIND_CLIENT);
+	assert_string_equal(id->serial, "41");
+	assert_true(id->cert_der_len > 100);
+	mqe2e_identity_free(id);
+	id = NULL;
+	/* a key that does not belong to the certificate */
+	assert_int_equal(mqe2e_identity_load(cert, other, &id, err, sizeof(err)),
+	    MQE2E_ERR_BAD_CERT);
+	assert_null(id);
+	assert_non_null(strstr(err, "other.pem"));
+	unlink(cert);
+	unlink(key);
+	unlink(other);
+	rmdir(dir);
+	mqe2e_cert_free(c);
+	mqe2e_pkey_free(k);
+	mqe2e_pkey_free(wrong);
+}
+
 int
 main(void)
 {
@@ -499,6 +555,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_keyx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pair, setup, teardown),
 		cmocka_unit_test(test_identity_load_errors),
+		cmocka_unit_test_setup_teardown(test_identity_load_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_key_mismatch, setup, teardown),
 	};
 
