@@ -120,7 +120,7 @@ collect(struct kmsd *k, const struct mqe2e_keyreq_info *info, int64_t client_id,
 	if ((r = kms_db_prepare(k->db, broker ?
 	    "SELECT " EPOCH_COLUMNS ", 0, 1 FROM topic_groups g "
 	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE e.state IN ('current', 'next', 'grace') AND ?1 = ?1 "
+	    "WHERE e.state IN ('current', 'next', 'grace') "
 	    "ORDER BY g.name, e.epoch" :
 	    "SELECT " EPOCH_COLUMNS ", max(gr.right = 'pub'), max(gr.right = 'sub') "
 	    "FROM grants gr JOIN topic_groups g ON g.id = gr.group_id "

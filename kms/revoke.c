@@ -70,7 +70,7 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 		goto end;
 	/* The groups it could read: its grants, or every group for a broker. */
 	if ((r = kms_db_prepare(k->db, strcmp(c.kind, "broker") == 0 ?
-	    "SELECT name FROM topic_groups WHERE ?1 = ?1 ORDER BY name" :
+	    "SELECT name FROM topic_groups ORDER BY name" :
 	    "SELECT DISTINCT g.name FROM grants gr JOIN topic_groups g ON g.id = gr.group_id "
 	    "WHERE gr.client_id = ?1 ORDER BY g.name", &st)) != MQE2E_OK)
 		goto end;

@@ -58,7 +58,8 @@ kms_epochs_init_locked(struct kmsd *k, const struct kms_group *g, int64_t now)
 	return epoch_insert(k, g, 2, "next", now);
 }
 
-/* Run one UPDATE with (?1 = now, ?2 = group id, ?3 = grace end). */
+/* Run one UPDATE with ?1 = now, ?2 = group id, ?3 = until; a statement
+ * without some of them ignores those bindings (SQLITE_RANGE). */
 static int
 update(struct kmsd *k, const char *sql, int64_t now, int64_t group_id, int64_t until)
 {
@@ -105,18 +106,18 @@ kms_rotate_locked(struct kmsd *k, const struct kms_group *g, int void_next, int6
 	/* Old current -> grace (or straight to expired with no grace). */
 	if (g->grace_s > 0)
 		r = update(k, "UPDATE epochs SET state = 'grace', expires = ?3 "
-		    "WHERE group_id = ?2 AND state = 'current' AND ?1 = ?1", now, g->id,
+		    "WHERE group_id = ?2 AND state = 'current'", now, g->id,
 		    now + g->grace_s);
 	else
 		r = update(k, "UPDATE epochs SET state = 'expired', expires = ?1, gk_p = NULL, "
-		    "gk_b = NULL WHERE group_id = ?2 AND state = 'current' AND ?3 = ?3", now,
+		    "gk_b = NULL WHERE group_id = ?2 AND state = 'current'", now,
 		    g->id, now);
 	if (r != MQE2E_OK)
 		return r;
 	if (void_next) {
 		/* The revoked client may hold the pre-issued next: never use it. */
 		if ((r = update(k, "UPDATE epochs SET state = 'void', expires = ?1, gk_p = NULL, "
-		    "gk_b = NULL WHERE group_id = ?2 AND state = 'next' AND ?3 = ?3", now, g->id,
+		    "gk_b = NULL WHERE group_id = ?2 AND state = 'next'", now, g->id,
 		    now)) != MQE2E_OK ||
 		    (r = epoch_insert(k, g, max + 1, "current", now)) != MQE2E_OK ||
 		    (r = epoch_insert(k, g, max + 2, "next", now)) != MQE2E_OK)
@@ -124,7 +125,7 @@ kms_rotate_locked(struct kmsd *k, const struct kms_group *g, int void_next, int6
 		*current = (uint32_t)(max + 1);
 	} else {
 		if ((r = update(k, "UPDATE epochs SET state = 'current', activated = ?1 "
-		    "WHERE group_id = ?2 AND state = 'next' AND ?3 = ?3", now, g->id, now)) != MQE2E_OK)
+		    "WHERE group_id = ?2 AND state = 'next'", now, g->id, now)) != MQE2E_OK)
 			return r;
 		if (sqlite3_changes(kms_db_handle(k->db)) != 1)
 			return MQE2E_ERR_INTERNAL;   /* no next epoch: a broken invariant */
@@ -140,7 +141,7 @@ int
 kms_expire_locked(struct kmsd *k, int64_t now)
 {
 	return update(k, "UPDATE epochs SET state = 'expired', gk_p = NULL, gk_b = NULL "
-	    "WHERE state = 'grace' AND expires <= ?1 AND ?2 = ?2 AND ?3 = ?3", now, 0, 0);
+	    "WHERE state = 'grace' AND expires <= ?1", now, 0, 0);
 }
 
 /* One scheduler pass: rotate every due group, expire old epochs; each group
