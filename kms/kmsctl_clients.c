@@ -130,8 +130,10 @@ cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
 
 /* Write NAME.key (0600, never replacing one), NAME.crt and ca.crt. */
 static int
-write_cert_files(const char *dir, const char *name, const json_t *res, int want_key)
+write_cert_files(const struct kmsctl *k, const char *dir, const char *name, const json_t *res,
+    int want_key)
 {
+	FILE *say = k->json ? stderr : stdout;   /* keep --json output pure JSON */
 	const char *cert = json_string_value(json_object_get(res, "cert_pem"));
 	const char *ca = json_string_value(json_object_get(res, "ca_pem"));
 	const char *key = json_string_value(json_object_get(res, "key_pem"));
@@ -147,15 +149,15 @@ write_cert_files(const char *dir, const char *name, const json_t *res, int want_
 		snprintf(fname, sizeof(fname), "%s.key", name);
 		if ((r = kmsctl__write_file(dir, fname, key, strlen(key), 0600, 1)) != 0)
 			return r;
-		printf("wrote %s/%s (private key, mode 0600)\n", dir, fname);
+		fprintf(say, "wrote %s/%s (private key, mode 0600)\n", dir, fname);
 	}
 	snprintf(fname, sizeof(fname), "%s.crt", name);
 	if ((r = kmsctl__write_file(dir, fname, cert, strlen(cert), 0644, 0)) != 0)
 		return r;
-	printf("wrote %s/%s\n", dir, fname);
+	fprintf(say, "wrote %s/%s\n", dir, fname);
 	if ((r = kmsctl__write_file(dir, "ca.crt", ca, strlen(ca), 0644, 0)) != 0)
 		return r;
-	printf("wrote %s/ca.crt\n", dir);
+	fprintf(say, "wrote %s/ca.crt\n", dir);
 	return KMSCTL_EXIT_OK;
 }
 
@@ -212,7 +214,7 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	snprintf(what, sizeof(what), "issue a certificate for '%s'", name);
 	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK)
 		goto out;
-	if ((r = write_cert_files(dir, name, res, generate)) != KMSCTL_EXIT_OK)
+	if ((r = write_cert_files(k, dir, name, res, generate)) != KMSCTL_EXIT_OK)
 		goto out;
 	if (k->json) {
 		json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */

@@ -4,6 +4,8 @@
 #   no grant -> nothing; sub -> GK_P and GK_B; pub -> GK_P; broker -> GK_B only.
 # Then a restart keeps clients, certificates, groups, epochs, grants and keys.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# temp dirs next to the test logs, out of reach of /tmp cleaners
+[ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 
@@ -35,6 +37,14 @@ for n in broker1 sensor display; do
 done
 [ "$(stat -c %a "$T_DIR/display.key")" = 600 ] || t_fail "display.key is not mode 0600"
 [ "$(stat -c %a "$T_DIR/broker1.key")" = 600 ] || t_fail "broker1.key is not mode 0600"
+
+# --json never prints the private key (it is only in the file)
+mkdir -p "$T_DIR/j"
+expect_rc 0 kmsctl client add jsonkey
+expect_rc 0 kmsctl --json cert issue jsonkey --generate --out-dir "$T_DIR/j"
+grep -q 'PRIVATE KEY' "$T_DIR/out" && t_fail "cert issue --json printed the private key"
+[ "$(jget 'd["serial"]' <"$T_DIR/out")" != "" ] || t_fail "cert issue --json: $(cat "$T_DIR/out")"
+grep -q 'PRIVATE KEY' "$T_DIR/j/jsonkey.key" || t_fail "no key in jsonkey.key"
 
 # a generated key is never overwritten, and nothing is issued then
 expect_rc 4 kmsctl cert issue display --generate --out-dir "$T_DIR"
@@ -126,5 +136,25 @@ for n in sensor display broker1; do
 	keyreq $n | sort >"$T_DIR/k.$n.after"
 	cmp -s "$T_DIR/k.$n.before" "$T_DIR/k.$n.after" || t_fail "keys of $n changed across a restart"
 done
-t_log "admin flow, grant rules and restart ok"
+# --- lists longer than one page (1000 items) ---------------------------------------------
+python3 - "$KMS_URL" "$KMS_DIR/admin.token" >"$T_DIR/bulk.cfg" <<'PY'
+import sys
+url, token = sys.argv[1], open(sys.argv[2]).read().strip()
+for i in range(1100):
+    print("next" if i else "")
+    print('url = "%s/v1/clients"' % url)
+    print('header = "Authorization: Bearer %s"' % token)
+    print('header = "Content-Type: application/json"')
+    print('data = "{\\"name\\":\\"bulk%04d\\"}"' % i)
+    print('output = "/dev/null"')
+PY
+curl -s -K "$T_DIR/bulk.cfg" || t_fail "bulk client creation"
+expect_rc 0 kmsctl client list
+[ "$(grep -c '^bulk' "$T_DIR/out")" = 1100 ] || t_fail "client list shows $(grep -c '^bulk' "$T_DIR/out") of 1100 bulk clients"
+kmsctl --json client list >"$T_DIR/all.json" || t_fail "client list --json"
+[ "$(jget 'sum(1 for i in d["items"] if i["name"].startswith("bulk"))' <"$T_DIR/all.json")" = 1100 ] ||
+	t_fail "client list --json is not all pages"
+[ "$(jget 'len(set(i["name"] for i in d["items"])) == len(d["items"]) == 1104' <"$T_DIR/all.json")" = True ] ||
+	t_fail "paging repeated or lost items"
+t_log "admin flow, grant rules, restart and paging ok"
 exit 0

@@ -5,6 +5,8 @@
 # timestamp, a certificate from another CA, garbage key requests, a client
 # certificate on a broker endpoint, a revoked certificate.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# temp dirs next to the test logs, out of reach of /tmp cleaners
+[ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 

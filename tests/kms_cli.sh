@@ -3,6 +3,8 @@
 # usage errors (exit 1), an unreachable KMS (exit 3) and local file errors
 # (exit 4), each with a message that says what to do.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# temp dirs next to the test logs, out of reach of /tmp cleaners
+[ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 
 KMSCTL="$top_builddir/kms/mqe2e-kmsctl"

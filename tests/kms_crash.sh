@@ -4,6 +4,8 @@
 # group are 1..N without gaps or duplicates with exactly one current and one
 # next, and a key once delivered for an epoch never changes.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# temp dirs next to the test logs, out of reach of /tmp cleaners
+[ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 t_need sqlite3

@@ -7,6 +7,8 @@
 # the group with defaults and PATCH answers 200 without a change, where
 # docs/API.md requires 400 bad_request.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# temp dirs next to the test logs, out of reach of /tmp cleaners
+[ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 

@@ -4,6 +4,8 @@
 # new epoch (the pre-issued next one is voided), and a broker's policy
 # long-poll started before the revoke wakes up with a higher version.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# temp dirs next to the test logs, out of reach of /tmp cleaners
+[ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 
