@@ -4,7 +4,9 @@
  * mqe2e clients (authenticated in CONNECT):
  *   subscribe  a filter that lies within the filter of a group on which the
  *              client holds a "sub" grant, or its own pairing inboxes
- *              mqe2e/v1/pair/req/<own id> and mqe2e/v1/pair/resp/<own id>;
+ *              mqe2e/v1/pair/req/<own id> and mqe2e/v1/pair/resp/<own id>,
+ *              and the roster mqe2e/v1/roster/<group> of a group on which it
+ *              holds any grant (roster.c);
  *   receive    group topics with a "sub" grant (re-checked on every delivery,
  *              so a withdrawn grant takes effect at once), its own inbox;
  *   publish    group topics with a "pub" grant, and only messages that pass
@@ -68,11 +70,21 @@ static int pair_topic(const char *topic)
 	return pair_owner(topic, &n) != NULL && strpbrk(topic, "+#") == NULL;
 }
 
+/* Roster of a scheme 1/2 group: readable with any grant on the group. */
+static int roster_allowed(const struct bx_session *s, const char *topic)
+{
+	const char *name = roster__group(topic);
+	size_t gi;
+
+	return name != NULL && policy__find(bx.policy, name, &gi) != NULL &&
+	    policy__rights(bx.policy, s->id, gi) != 0;
+}
+
 static int check_subscribe(struct bx_session *s, const char *filter)
 {
 	size_t gi;
 
-	if (own_inbox(filter, s->id))
+	if (own_inbox(filter, s->id) || roster_allowed(s, filter))
 		return MOSQ_ERR_SUCCESS;
 	if (bx.policy != NULL) {
 		for (gi = 0; gi < bx.policy->ngroups; gi++) {
@@ -92,7 +104,7 @@ static int check_read(struct bx_session *s, const char *topic, uint32_t payloadl
 	struct bx_group *g;
 	size_t gi;
 
-	if (own_inbox(topic, s->id))
+	if (own_inbox(topic, s->id) || (!s->plain && roster_allowed(s, topic)))
 		return MOSQ_ERR_SUCCESS;
 	g = plugin__group_of(topic, &gi);
 	if (g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) && payloadlen == 0)

@@ -137,6 +137,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	out = NULL;
 	stats__inc(BX_AUTH_OK);
 	stats__set_sessions(session__count());
+	roster__mark_dirty();
 	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "client '%s' from %s authenticated "
 	    "(certificate serial %s)", peer.id, peer_addr(ed->client), peer.serial);
 	r = MQE2E_OK;
@@ -190,7 +191,10 @@ int auth__disconnect(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
-	session__remove(ed->client);
+	if (session__find(ed->client) != NULL) {
+		session__remove(ed->client);
+		roster__mark_dirty();
+	}
 	stats__set_sessions(session__count());
 	return MOSQ_ERR_SUCCESS;
 }

@@ -150,6 +150,7 @@ static void install_policy(struct bx_policy *p)
 	bx.topic_cache = NULL;
 	stats__inc(BX_POLICY_UPDATES);
 	stats__set_policy_version(p->version);
+	roster__mark_dirty();
 
 	/* Cut off every connected client that is now revoked. */
 	session__foreach(collect_revoked, &kl);
@@ -172,6 +173,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)userdata;
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
 		install_policy(p);
+	roster__tick();
 	stats__set_sessions(session__count());
 	stats__tick(bx.cfg.stats_file, time(NULL));
 	return MOSQ_ERR_SUCCESS;
@@ -216,6 +218,7 @@ static void teardown(void)
 {
 	kms_sync__stop(bx.sync);
 	session__cleanup();
+	roster__cleanup();
 	policy__free(bx.policy);
 	mqe2e_nonce_cache_free(bx.nonces);
 	mqe2e_trust_free(bx.trust);

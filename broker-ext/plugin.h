@@ -16,6 +16,7 @@
  *   message.c   per-message scheme operations (verify, re-frame, route)
  *   policy.c    the verified policy snapshot: groups, grants, GK_B keys
  *   kms_sync.c  the KMS thread: policy, keys, CRL, long-poll watch
+ *   roster.c    mqe2e/v1/roster/<group>: reachable scheme 1/2 subscribers
  *   cache.c     plugin_opt_policy_cache: last policy, keys, CRL on disk
  *   stats.c     drop/auth counters, stats file, periodic log line
  */
@@ -155,6 +156,8 @@ struct bx_policy {
 int policy__from_json(const uint8_t *json, size_t len, const struct mqe2e_key_entry *keys,
     size_t nkeys, struct bx_policy **out) MQE2E_WUR;
 void policy__free(struct bx_policy *p);
+/* The group named name, or NULL; *index its position. */
+struct bx_group *policy__find(struct bx_policy *p, const char *name, size_t *index);
 /* The first group whose filter matches topic, or NULL. */
 struct bx_group *policy__match(struct bx_policy *p, const char *topic, size_t *index);
 /* Rights (BX_RIGHT_*) of client on group index gi. */
@@ -247,6 +250,14 @@ int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E
 void kms_sync__stop(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
+
+/* ---- roster of scheme 1/2 groups (roster.c) ---------------------------------- */
+/* Something changed (connect, disconnect, policy): republish in the tick. */
+void roster__mark_dirty(void);
+void roster__tick(void);
+void roster__cleanup(void);
+/* The group named by a roster topic mqe2e/v1/roster/<group>, or NULL. */
+const char *roster__group(const char *topic);
 
 /* ---- policy cache (cache.c) -------------------------------------------------- */
 /* Verify a KMS policy answer {version, policy, sig} for the request nonce;

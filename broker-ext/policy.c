@@ -282,6 +282,17 @@ out:
 	return r;
 }
 
+struct bx_group *policy__find(struct bx_policy *p, const char *name, size_t *index)
+{
+	size_t gi;
+
+	if (p == NULL || group_index(p, name, &gi) != MQE2E_OK)
+		return NULL;
+	if (index != NULL)
+		*index = gi;
+	return &p->groups[gi];
+}
+
 struct bx_group *policy__match(struct bx_policy *p, const char *topic, size_t *index)
 {
 	size_t i;

@@ -547,10 +547,21 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 {
 	struct probe *p = ctx;
 	char text[4096], hx[33];
-	const char *bad;
+	const char *bad = NULL;
 
 	(void)topic_len;
-	if (p->o->plain) {
+	if (strncmp(topic, "mqe2e/v1/roster/", 16) == 0) {
+		/* The broker's roster of a scheme 1/2 group: ids, one per line. */
+		int i;
+
+		printf("roster %s ", topic);
+		for (i = 0; i < m->payloadlen; i++)
+			putchar(((char *)m->payload)[i] == '\n' ? (i + 1 < m->payloadlen ? ',' : '\n') :
+			    ((char *)m->payload)[i]);
+		if (m->payloadlen == 0)
+			putchar('\n');
+		bad = NULL;
+	} else if (p->o->plain) {
 		hex16(m->payload, (size_t)m->payloadlen, hx);
 		printf("raw %s %d %s\n", topic, m->payloadlen, hx);
 	} else if ((bad = verify_message(p, topic, m->payload, (size_t)m->payloadlen, text,

@@ -71,6 +71,11 @@ sub carol carol2.out --topic 's2/#' --count 2 --timeout 15000
 CAROL2=$SUB_PID
 sub curious curious2.out --topic 's2/#' --count 1 --timeout 3000
 CURIOUS2=$SUB_PID
+# The roster tells the publisher whom it can pair with; no grant, no roster.
+probe sub alice --topic mqe2e/v1/roster/g2 --count 1 --timeout 5000 >"$T_DIR/out" 2>"$T_DIR/err"
+expect_out "^roster mqe2e/v1/roster/g2 bob,carol$"
+probe sub eve --topic mqe2e/v1/roster/g2 --timeout 500 >"$T_DIR/out" 2>"$T_DIR/err"
+expect_out "suback rc=135"
 probe pub alice --topic s2/a --scheme 2 --recipients bob,carol --count 2 --message "two" \
 	>"$T_DIR/out" 2>"$T_DIR/err" || t_fail "scheme 2 publish failed"
 wait "$BOB2" || { cat "$T_DIR/bob2.out" >&2; t_fail "scheme 2: bob did not get 2 messages"; }
@@ -84,6 +89,7 @@ probe pub alice --topic s2/a --scheme 2 --recipients bob --attack other-sender -
 	>"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "rc=135"
 wait_stat drop_sender_mismatch 1
+wait_stat subscribe_denied 1
 probe pub alice --topic s2/a --scheme 2 --recipients bob --attack tamper-mac >"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "rc=135"
 wait_stat drop_bad_mac 2
