@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "http.h"
 #include "kmsctl.h"
+#include "validate.h"
 
 /* ---- helpers shared by the noun files ------------------------------------------ */
 
@@ -67,16 +68,7 @@ bad:
 int
 kmsctl__name_ok(const char *what, const char *s)
 {
-	size_t i, n = strlen(s);
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '_' || c == '-'))
-			break;
-	}
-	if (n >= 1 && n <= 64 && i == n && s[0] != '.' && s[0] != '-')
+	if (kms_name_valid(s))
 		return 1;
 	kmsctl__err("invalid %s name \"%s\": use 1-64 characters from A-Z a-z 0-9 . _ - "
 	    "(not starting with . or -)", what, s);

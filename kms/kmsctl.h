@@ -8,6 +8,7 @@
  * kmsctl_file.c  reading the token and CSR files, writing cert/key files
  * kmsctl_clients.c  the "client" and "cert" nouns
  * kmsctl_groups.c   the "group" and "grant" nouns
+ * (names and topic filters are checked with the daemon's own validate.c)
  *
  * Every handler returns an exit code (enum kmsctl_exit) after printing what
  * went wrong; only main() exits.

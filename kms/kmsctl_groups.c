@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kmsctl.h"
+#include "validate.h"
 
 #define PATH_MAX_LEN 512
 #define SECS_MAX 31536000ULL      /* one year, the API's maximum */
@@ -50,8 +51,10 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 	int r = 0;
 
 	if (filter != NULL) {
-		if (filter[0] == '\0') {
-			kmsctl__err("--filter must not be empty (e.g. --filter 'plant/+/temp')");
+		char why[128];
+
+		if (!kms_topic_filter_valid(filter, why, sizeof(why))) {
+			kmsctl__err("--filter \"%s\": %s", filter, why);
 			return KMSCTL_EXIT_USAGE;
 		}
 		r |= json_object_set_new(body, "filter", json_string(filter));

@@ -63,6 +63,9 @@ run 1 cert issue x --generate --out-dir "$T_DIR" --days 3651
 run 1 group add g --filter 'a/b'
 run 1 group add g --filter 'a/b' --scheme 5
 grep -q 'from 1 to 4' "$T_DIR/err" || t_fail "scheme: $(cat "$T_DIR/err")"
+run 1 group add g --filter 'a/#/b' --scheme 4
+grep -q -- '--filter "a/#/b"' "$T_DIR/err" || t_fail "bad filter: $(cat "$T_DIR/err")"
+run 1 group update g --filter ''
 run 1 group add g --filter 'a/b' --scheme 4 --rotate 1x
 run 1 group add g --filter 'a/b' --scheme 4 --grace -1
 run 1 group update g
