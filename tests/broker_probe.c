@@ -15,7 +15,8 @@
  * sub       connect, fetch GK_P/GK_B from the KMS, subscribe to --topic and
  *           print one line per message: "recv TOPIC TEXT" when the broker's
  *           frame (GK_B, or for scheme 2 this connection's SK_CB b2c) and
- *           the E2E envelope verify, "bad REASON" otherwise;
+ *           the E2E envelope verify (then "epoch E": the GK_B epoch of a
+ *           group frame), "bad REASON" otherwise;
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
@@ -87,6 +88,7 @@ struct probe {
 	char broker_id[MQE2E_ID_MAX + 1];
 	struct mqe2e_replay_table *replay;
 	struct mqe2e_session_keys sk;    /* this connection's SK_CB */
+	uint32_t last_epoch;             /* GK_B epoch of the last group frame */
 };
 
 static void die(const char *what, int r)
@@ -486,6 +488,7 @@ static const char *verify_message(struct probe *p, const char *topic, const uint
 		return "frame-sender-not-broker";
 	if ((kb = find_key(p, group, MQE2E_GK_B, f.epoch)) == NULL)
 		return "no-gk-b";
+	p->last_epoch = f.epoch;
 	if (mqe2e_replay_table_check(p->replay, f.sender.p, f.sender.len, f.key_kind, f.key_name.p,
 	    f.key_name.len, f.epoch, f.seq) != MQE2E_OK)
 		return "frame-replay";
@@ -543,6 +546,15 @@ out:
 	return bad;
 }
 
+/* 1 if m is a broker frame under a group key (schemes 3/4). */
+static int len_is_group(const MQTTAsync_message *m)
+{
+	struct mqe2e_frame f;
+
+	return mqe2e_frame_decode(m->payload, (size_t)m->payloadlen, &f) == MQE2E_OK &&
+	    f.key_kind == MQE2E_KEY_GROUP;
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	struct probe *p = ctx;
@@ -569,6 +581,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 		printf("bad %s\n", bad);
 	} else {
 		printf("recv %s %s\n", topic, text);
+		if (len_is_group(m))
+			printf("epoch %u\n", p->last_epoch);
 	}
 	fflush(stdout);
 	pthread_mutex_lock(&p->lock);

@@ -23,7 +23,7 @@ mosq_start
 wait_stat policy_updates 1 100
 
 # bob (verifying subscriber) and a curious plain subscriber.
-probe sub bob --topic 'plant/+/temp' --count 4 --timeout 20000 >"$T_DIR/bob.out" 2>&1 &
+probe sub bob --topic 'plant/+/temp' --count 5 --timeout 30000 >"$T_DIR/bob.out" 2>&1 &
 BOB=$!
 "$PROBE" sub --plain --port "$MOSQ_PORT" --topic '#' --count 4 --timeout 20000 \
 	>"$T_DIR/curious.out" 2>&1 &
@@ -42,6 +42,19 @@ probe pub alice --topic plant/1/temp --group temps --count 3 --message "21.5C" \
 expect_out "connected broker=broker1"
 [ "$(grep -c 'puback .* rc=0' "$T_DIR/out")" = 3 ] || { cat "$T_DIR/out" >&2; t_fail "3 PUBACKs expected"; }
 wait_stat msg_relayed_scheme4 3
+grep -q "^epoch 1$" "$T_DIR/bob.out" || { cat "$T_DIR/bob.out" >&2; t_fail "first frames not under epoch 1"; }
+
+# Rotation: the broker re-frames under the new current epoch at once; bob,
+# holding the pre-issued next epoch, verifies without fetching keys again.
+POLICY_BEFORE=$(bstat policy_updates)
+expect_rc 0 kmsctl group rotate temps
+wait_stat policy_updates $((POLICY_BEFORE + 1)) 100
+probe pub alice --topic plant/2/temp --group temps --message "rotated" \
+	>"$T_DIR/out" 2>"$T_DIR/err" || t_fail "publish after rotation failed"
+expect_out "puback 0 rc=0"
+for i in $(seq 1 50); do grep -q "^epoch 2$" "$T_DIR/bob.out" && break; sleep 0.1; done
+grep -q "^recv plant/2/temp rotated 0$" "$T_DIR/bob.out" || { cat "$T_DIR/bob.out" >&2; t_fail "bob lacks the message after rotation"; }
+grep -q "^epoch 2$" "$T_DIR/bob.out" || { cat "$T_DIR/bob.out" >&2; t_fail "broker did not move to epoch 2"; }
 
 # Attacks on the message path: each PUBACK says 0x87 and the reason is counted.
 attack() {   # attack NAME CLIENT COUNTER VALUE [extra probe args]
@@ -95,7 +108,7 @@ mosquitto_pub -p "$MOSQ_PORT" -V mqttv5 -q 1 -t plant/1/temp -m forged >/dev/nul
 wait_stat plain_publish_denied 1
 
 # bob got exactly the good messages; the curious client saw only ciphertext.
-wait "$BOB" || { cat "$T_DIR/bob.out" >&2; t_fail "bob did not get 4 messages"; }
+wait "$BOB" || { cat "$T_DIR/bob.out" >&2; t_fail "bob did not get 5 messages"; }
 grep -q "^bad" "$T_DIR/bob.out" && { cat "$T_DIR/bob.out" >&2; t_fail "bob saw a bad message"; }
 for n in 0 1 2; do
 	grep -q "^recv plant/1/temp 21.5C $n\$" "$T_DIR/bob.out" || { cat "$T_DIR/bob.out" >&2; t_fail "bob lacks message $n"; }
