@@ -7,6 +7,9 @@
  * encrypted above HTTP).  One request per connection ("Connection: close"),
  * one overall deadline for resolve + connect + send + receive.
  *
+ * No shared state: threads may call it at once (the broker extension does
+ * from its KMS thread).  SIGPIPE is never raised (MSG_NOSIGNAL).
+ *
  * Every byte of the response is untrusted: the status line, each header and
  * the body framing (Content-Length, chunked or read-until-close) are parsed
  * with bounds checks and hard caps.
