@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "client_int.h"
 
 void
@@ -32,6 +34,17 @@ client__fail(struct mqe2e_client *c, int code, const char *fmt, ...)
 	(void)vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&c->mu);
+	return code;
+}
+
+int
+client__fail_locked(struct mqe2e_client *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
 	return code;
 }
 
@@ -123,10 +136,60 @@ client__waiter_release(struct mqe2e_client *c, struct waiter *w)
 		w->abandoned = 1;
 }
 
+void
+client__paho_thread_done(void)
+{
+	OPENSSL_thread_stop();
+}
+
 uint64_t
 client__next_seq(struct mqe2e_client *c)
 {
 	return c->seq++;
+}
+
+/* The comma-separated recipient list into c->recipients (valid ids,
+ * distinct).  errbuf names the bad one. */
+static int
+parse_recipients(struct mqe2e_client *c, const char *list, char *errbuf, size_t errlen)
+{
+	const char *p = list, *e;
+	size_t n, i;
+
+	while (*p != '\0') {
+		e = p + strcspn(p, ",");
+		n = (size_t)(e - p);
+		if (n > 0) {
+			if (!mqe2e_id_valid((const uint8_t *)p, n)) {
+				client__fmt(errbuf, errlen, "recipient '%.*s' is not a valid "
+				    "client id", (int)(n > 300 ? 300 : n), p);
+				return MQE2E_ERR_INVALID_ARG;
+			}
+			for (i = 0; i < c->nrecipients; i++) {
+				if (strlen(c->recipients[i]) == n &&
+				    memcmp(c->recipients[i], p, n) == 0)
+					break;
+			}
+			if (i == c->nrecipients) {
+				char **v;
+
+				if (c->nrecipients == CLIENT_RECIPIENTS_MAX) {
+					client__fmt(errbuf, errlen, "more than %d recipients",
+					    CLIENT_RECIPIENTS_MAX);
+					return MQE2E_ERR_TOO_LONG;
+				}
+				if ((v = realloc(c->recipients, (c->nrecipients + 1) *
+				    sizeof(*v))) == NULL)
+					return MQE2E_ERR_NOMEM;
+				c->recipients = v;
+				if ((v[c->nrecipients] = strndup(p, n)) == NULL)
+					return MQE2E_ERR_NOMEM;
+				c->nrecipients++;
+			}
+		}
+		p = *e == ',' ? e + 1 : e;
+	}
+	return MQE2E_OK;
 }
 
 static int
@@ -134,7 +197,7 @@ copy_config(struct mqe2e_config *dst, const struct mqe2e_config *src)
 {
 	*dst = *src;
 	dst->broker = dst->client_id = dst->cert = dst->key = NULL;
-	dst->cafile = dst->kms = dst->group = NULL;
+	dst->cafile = dst->kms = dst->group = dst->recipients = NULL;
 #define DUP(f) do { if (src->f != NULL && (dst->f = strdup(src->f)) == NULL) return MQE2E_ERR_NOMEM; } while (0)
 	DUP(broker);
 	DUP(client_id);
@@ -143,6 +206,7 @@ copy_config(struct mqe2e_config *dst, const struct mqe2e_config *src)
 	DUP(cafile);
 	DUP(kms);
 	DUP(group);
+	DUP(recipients);
 #undef DUP
 	return MQE2E_OK;
 }
@@ -157,6 +221,7 @@ free_config_fields(struct mqe2e_config *cfg)
 	free(cfg->cafile);
 	free(cfg->kms);
 	free(cfg->group);
+	free(cfg->recipients);
 }
 
 int
@@ -213,6 +278,9 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		}
 	}
 	memcpy(c->id, c->ident->id, sizeof(c->id));
+	if (cfg->recipients != NULL &&
+	    (r = parse_recipients(c, cfg->recipients, errbuf, errlen)) != MQE2E_OK)
+		goto out;
 	if ((r = mqe2e_replay_table_new(CLIENT_REPLAY_SENDERS, &c->replay)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
@@ -262,6 +330,10 @@ mqe2e_client_free(struct mqe2e_client *c)
 	session__clear(c);
 	keys__clear(&c->keys);
 	subscribe__free_all(c);
+	pair__free_all(c);
+	while (c->nrecipients > 0)
+		free(c->recipients[--c->nrecipients]);
+	free(c->recipients);
 	mqe2e_replay_table_free(c->replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);

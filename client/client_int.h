@@ -32,6 +32,7 @@ struct mqe2e_config {
 	char *cafile;
 	char *kms;
 	char *group;
+	char *recipients;
 	int keepalive;
 	int kms_timeout_ms;
 	int reconnect_min_ms;
@@ -54,6 +55,34 @@ struct keyslot {
 struct keystore {
 	struct keyslot *slot;
 	size_t n;
+};
+
+/* Pairwise keys (schemes 1/2, pair.c). */
+#define PAIR_TOPIC_PREFIX "mqe2e/v1/pair/"
+#define PAIR_TOPIC_MAX (sizeof(PAIR_TOPIC_PREFIX) + 5 + MQE2E_ID_MAX + 1)
+#define MQE2E_PAIR_ROLE_PUB 1           /* I am P: the key seals for peer */
+#define MQE2E_PAIR_ROLE_SUB 2           /* I am S: the key opens from peer */
+#define CLIENT_RECIPIENTS_MAX 1024
+
+struct pairkey {
+	int role;
+	char peer[MQE2E_ID_MAX + 1];
+	char group[MQE2E_ID_MAX + 1];
+	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "P|S" */
+	uint32_t generation;                  /* envelope epoch */
+	struct mqe2e_aead *aead;
+	struct pairkey *next;
+};
+
+/* A PAIR_REQUEST waiting for its response. */
+struct pairpend {
+	char peer[MQE2E_ID_MAX + 1];
+	char group[MQE2E_ID_MAX + 1];
+	struct mqe2e_pair *st;
+	int done;                       /* [mu] */
+	int rc;                         /* [mu] */
+	struct pairpend *next;          /* [mu] c->pending */
+	struct pairpend *mine_next;     /* the requester's own list */
 };
 
 /* A subscription, renewed after every reconnect. */
@@ -119,6 +148,11 @@ struct mqe2e_client {
 	uint64_t seq;                   /* next sequence number */
 
 	struct sub *subs;               /* [mu] */
+	struct pairkey *pairkeys;       /* [mu] */
+	struct pairpend *pending;       /* [mu] */
+	struct mqe2e_nonce_cache *pair_nc;  /* [mu] PAIR_REQUEST nonces */
+	char **recipients;              /* scheme 1/2 subscribers (config) */
+	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
 
 	mqe2e_error_cb err_cb;
@@ -135,6 +169,9 @@ void client__fmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Record the message of a failing call (takes mu). Returns code. */
 int client__fail(struct mqe2e_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same with mu already held. */
+int client__fail_locked(struct mqe2e_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Run the error callback (without mu held). */
 void client__report(struct mqe2e_client *c, int code, const char *topic, const char *sender,
@@ -153,6 +190,11 @@ void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
  * generation: MQE2E_OK (w done: see w->rc), _TIMEOUT or _UNAVAILABLE. */
 int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
     const uint64_t *gen);
+/* Release what OpenSSL keeps per thread (error queue, random generators)
+ * at the end of a paho callback that used it: paho does not join its
+ * threads before the process exits, so their thread-locals would otherwise
+ * outlive the last leak check (LeakSanitizer reports them). */
+void client__paho_thread_done(void);
 /* Next sequence number (mu held). */
 uint64_t client__next_seq(struct mqe2e_client *c);
 
@@ -176,6 +218,23 @@ void session__stop_worker(struct mqe2e_client *c);
 int session__wait_up(struct mqe2e_client *c, const struct timespec *deadline);
 /* Drop the session contexts (mu held). */
 void session__clear(struct mqe2e_client *c);
+
+/* ---- pair.c ------------------------------------------------------------------ */
+/* 1 if topic is id's pairing inbox of kind "req" or "resp". */
+int pair__topic_is(const char *topic, const char *kind, const char *id);
+void pair__inboxes(const struct mqe2e_client *c, char req[PAIR_TOPIC_MAX],
+    char resp[PAIR_TOPIC_MAX]);
+void pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len);
+void pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len);
+/* Pair with every configured recipient lacking a key for group (no lock
+ * held); MQE2E_OK if all answered, else _TIMEOUT with c->errmsg naming one
+ * that did not (the others are paired). */
+int pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline);
+struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
+    size_t peer_len, const char *group);
+/* The scheme of a group from the keys held (mu held); 0 if unknown. */
+uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
+void pair__free_all(struct mqe2e_client *c);
 
 /* ---- subscribe.c ------------------------------------------------------------- */
 int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);

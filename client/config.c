@@ -50,6 +50,7 @@ mqe2e_config_free(struct mqe2e_config *cfg)
 	free(cfg->cafile);
 	free(cfg->kms);
 	free(cfg->group);
+	free(cfg->recipients);
 	free(cfg);
 }
 
@@ -102,6 +103,7 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "cafile", offsetof(struct mqe2e_config, cafile) },
 		{ "kms", offsetof(struct mqe2e_config, kms) },
 		{ "group", offsetof(struct mqe2e_config, group) },
+		{ "recipients", offsetof(struct mqe2e_config, recipients) },
 	};
 	static const struct {
 		const char *name;

@@ -13,7 +13,7 @@
 
 #define PUB_MAX_MESSAGE (256u * 1024u * 1024u - 4096u)
 
-enum { OPT_REPEAT = OPT_TOOL_FIRST_FREE };
+enum { OPT_REPEAT = OPT_TOOL_FIRST_FREE, OPT_TO };
 
 static void
 usage(void)
@@ -30,7 +30,8 @@ usage(void)
 "  -l               send each line of standard input as a message\n"
 "  -n               send an empty message\n"
 "  -r               retain the message\n"
-"  --repeat N       send the message N times (default 1)\n",
+"  --repeat N       send the message N times (default 1)\n"
+"  --to ID,ID...    the subscribers, for groups of scheme 1 or 2 (pairwise keys)\n",
 	    stdout);
 	tool_usage_common();
 }
@@ -92,6 +93,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		TOOL_LONGOPTS,
 		{ "repeat", required_argument, NULL, OPT_REPEAT },
+		{ "to", required_argument, NULL, OPT_TO },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tool_opts o;
@@ -134,6 +136,9 @@ main(int argc, char **argv)
 		case OPT_REPEAT:
 			if (tool_num(&o, "--repeat", optarg, 1, 100000000, &repeat) != 0)
 				return EXIT_USAGE;
+			break;
+		case OPT_TO:
+			o.recipients = optarg;
 			break;
 		case OPT_HELP:
 			usage();

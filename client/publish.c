@@ -3,6 +3,9 @@
  *
  *   scheme 4: envelope AEAD(GK_P), then a MAC frame under SK_CB c2b
  *   scheme 3: envelope AEAD(GK_P), then an AEAD frame under SK_CB c2b
+ *   scheme 2: one envelope AEAD(K_E2E(P,S)) per recipient S in a BUNDLE,
+ *             then an AEAD frame under SK_CB c2b
+ *   scheme 1: the same BUNDLE, without a frame
  *
  * The envelope is sealed once; the frame is rebuilt for each attempt, since
  * a reconnect brings new session keys.  A retried message carries the same
@@ -24,35 +27,116 @@ topic_valid(const char *t)
 	return n > 0 && n <= MQE2E_TOPIC_MAX && strpbrk(t, "+#") == NULL;
 }
 
-/* Seal the envelope for topic (mu held).  *env is malloc'd. */
+/* The group to publish under and its scheme (mu held). */
 static int
-seal(struct mqe2e_client *c, const char *topic, const void *payload, size_t len,
-    uint8_t **env, size_t *env_len, uint8_t *scheme, char *group, size_t group_len)
+pick_group(struct mqe2e_client *c, const char *topic, char *group, size_t group_len,
+    uint8_t *scheme)
 {
-	struct mqe2e_envelope_params ep;
-	struct keyslot *k;
 	const char *g;
-	size_t cap;
-	uint8_t *buf = NULL;
-	int ambiguous, r;
+	int ambiguous;
 
-	*env = NULL;
 	if ((g = keys__publish_group(c, &ambiguous)) == NULL) {
 		if (ambiguous)
-			return client__fail(c, MQE2E_ERR_INVALID_ARG, "client '%s' may publish "
+			return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "client '%s' may publish "
 			    "to several topic groups: say which one topic '%s' belongs to "
 			    "(--group, or the \"group\" option)", c->id, topic);
-		return client__fail(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no publish "
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no publish "
 		    "key for any topic group, so it cannot publish on '%s': grant it "
 		    "'pub' on the group of that topic in the KMS", c->id, topic);
 	}
+	if ((*scheme = pair__group_scheme(c, g)) == 0)
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no key of "
+		    "group '%s' for topic '%s': grant it 'pub' on '%s' in the KMS", c->id,
+		    g, topic, g);
+	client__fmt(group, group_len, "%s", g);
+	return MQE2E_OK;
+}
+
+/* Schemes 1/2: one envelope per paired recipient, in a BUNDLE (mu held).
+ * *out is malloc'd. */
+static int
+seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
+    const void *payload, size_t len, uint8_t **out, size_t *out_len)
+{
+	struct mqe2e_envelope_params ep;
+	struct mqe2e_bundle_part *parts = NULL;
+	struct pairkey *k;
+	size_t n = 0, i, cap, plen;
+	uint8_t *buf = NULL;
+	uint64_t seq = client__next_seq(c);
+	int r = MQE2E_ERR_NOMEM;
+
+	*out = NULL;
+	if (c->nrecipients == 0)
+		return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "group '%s' of topic '%s' uses "
+		    "scheme %u (pairwise keys): name its subscribers with --to (the "
+		    "\"recipients\" option)", group, topic, scheme);
+	if ((parts = calloc(c->nrecipients, sizeof(*parts))) == NULL)
+		goto fail;
+	for (i = 0; i < c->nrecipients; i++) {
+		if ((k = pair__find(c, MQE2E_PAIR_ROLE_PUB, c->recipients[i],
+		    strlen(c->recipients[i]), group)) == NULL)
+			continue;
+		memset(&ep, 0, sizeof(ep));
+		ep.scheme = scheme;
+		ep.key_kind = MQE2E_KEY_PAIR;
+		ep.key_name = k->pair_id;
+		ep.epoch = k->generation;
+		ep.sender = c->id;
+		ep.seq = seq;
+		if ((cap = mqe2e_envelope_size(&ep, len)) == 0 || (buf = malloc(cap)) == NULL)
+			goto fail;
+		if ((r = mqe2e_envelope_seal(k->aead, &ep, topic, strlen(topic), payload, len,
+		    buf, cap, &plen)) != MQE2E_OK) {
+			free(buf);
+			goto fail;
+		}
+		parts[n].recipient = k->peer;
+		parts[n].part = buf;
+		parts[n].len = plen;
+		n++;
+	}
+	if (n == 0) {
+		r = client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "no subscriber of group '%s' is "
+		    "paired with client '%s': cannot publish on '%s'", group, c->id, topic);
+		goto out;
+	}
+	r = MQE2E_ERR_NOMEM;
+	if ((cap = mqe2e_bundle_size(parts, n)) == 0 || (buf = malloc(cap)) == NULL)
+		goto fail;
+	if ((r = mqe2e_bundle_build(parts, n, buf, cap, out_len)) != MQE2E_OK) {
+		free(buf);
+		goto fail;
+	}
+	*out = buf;
+	r = MQE2E_OK;
+	goto out;
+fail:
+	r = client__fail_locked(c, r, "cannot seal the message for topic '%s' (group '%s'): %s",
+	    topic, group, mqe2e_strerror(r));
+out:
+	for (i = 0; i < n; i++)
+		free((void *)parts[i].part);
+	free(parts);
+	return r;
+}
+
+/* Schemes 3/4: seal the envelope for topic (mu held).  *env is malloc'd. */
+static int
+seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void *payload,
+    size_t len, uint8_t **env, size_t *env_len)
+{
+	struct mqe2e_envelope_params ep;
+	struct keyslot *k;
+	size_t cap;
+	uint8_t *buf = NULL;
+	int r;
+
+	*env = NULL;
 	if ((k = keys__current(&c->keys, g, mqe2e_now_ms())) == NULL)
-		return client__fail(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no valid "
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no valid "
 		    "publish key of group '%s' for topic '%s': grant it 'pub' on '%s' in "
 		    "the KMS, or check the clocks", c->id, g, topic, g);
-	if (k->scheme != MQE2E_SCHEME_3 && k->scheme != MQE2E_SCHEME_4)
-		return client__fail(c, MQE2E_ERR_INVALID_ARG, "group '%s' uses scheme %u, "
-		    "which this client does not implement yet", g, k->scheme);
 	memset(&ep, 0, sizeof(ep));
 	ep.scheme = k->scheme;
 	ep.key_kind = MQE2E_KEY_GROUP;
@@ -62,18 +146,29 @@ seal(struct mqe2e_client *c, const char *topic, const void *payload, size_t len,
 	ep.seq = client__next_seq(c);
 	cap = mqe2e_envelope_size(&ep, len);
 	if (cap == 0 || (buf = malloc(cap)) == NULL)
-		return client__fail(c, MQE2E_ERR_NOMEM, "out of memory sealing a message "
+		return client__fail_locked(c, MQE2E_ERR_NOMEM, "out of memory sealing a message "
 		    "of %zu bytes for topic '%s'", len, topic);
 	if ((r = mqe2e_envelope_seal(k->aead, &ep, topic, strlen(topic), payload, len, buf,
 	    cap, env_len)) != MQE2E_OK) {
 		free(buf);
-		return client__fail(c, r, "cannot seal the message for topic '%s' (group "
+		return client__fail_locked(c, r, "cannot seal the message for topic '%s' (group "
 		    "'%s', epoch %u): %s", topic, k->group, k->epoch, mqe2e_strerror(r));
 	}
 	*env = buf;
-	*scheme = k->scheme;
-	client__fmt(group, group_len, "%s", k->group);
 	return MQE2E_OK;
+}
+
+/* Seal payload as the group's scheme wants (mu held). */
+static int
+seal(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
+    const void *payload, size_t len, uint8_t **body, size_t *body_len)
+{
+	if (scheme == MQE2E_SCHEME_3 || scheme == MQE2E_SCHEME_4)
+		return seal_group(c, topic, group, payload, len, body, body_len);
+	if (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)
+		return seal_pairwise(c, topic, group, scheme, payload, len, body, body_len);
+	return client__fail_locked(c, MQE2E_ERR_BAD_FORMAT, "group '%s' has an unknown scheme %u",
+	    group, scheme);
 }
 
 /* The channel frame around env under this link's session key (mu held). */
@@ -87,6 +182,15 @@ frame(struct mqe2e_client *c, uint8_t scheme, const char *topic, const uint8_t *
 	int r;
 
 	*out = NULL;
+	if (scheme == MQE2E_SCHEME_1) {
+		/* no channel crypto: the bundle goes as it is */
+		if ((buf = malloc(env_len)) == NULL)
+			return MQE2E_ERR_NOMEM;
+		memcpy(buf, env, env_len);
+		*out = buf;
+		*out_len = env_len;
+		return MQE2E_OK;
+	}
 	memset(&fp, 0, sizeof(fp));
 	fp.key_kind = MQE2E_KEY_SESSION;
 	fp.key_name = "";
@@ -140,8 +244,21 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
-		r = seal(c, topic, payload, len, &env, &env_len, &scheme, group, sizeof(group));
+		r = pick_group(c, topic, group, sizeof(group), &scheme);
 		pthread_mutex_unlock(&c->mu);
+		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2) &&
+		    pair__ensure(c, group, &deadline) != MQE2E_OK) {
+			char why[CLIENT_ERRMSG_MAX];
+
+			/* go on with the recipients that are paired */
+			client__report(c, MQE2E_ERR_TIMEOUT, topic, NULL, group, 0, "%s",
+			    mqe2e_client_errmsg(c, why, sizeof(why)));
+		}
+		if (r == MQE2E_OK) {
+			pthread_mutex_lock(&c->mu);
+			r = seal(c, topic, group, scheme, payload, len, &env, &env_len);
+			pthread_mutex_unlock(&c->mu);
+		}
 		if (r != MQE2E_ERR_UNKNOWN_KEY || refetched)
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once */

@@ -143,6 +143,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 		if (report)
 			client__report(c, r, NULL, NULL, NULL, 0, "%s", msg);
 	}
+	client__paho_thread_done();
 }
 
 /* paho: the connect failed (refused CONNACK, no route, timeout). */

@@ -1,11 +1,16 @@
 /*
  * subscribe.c - subscriptions and the receive path.
  *
- * A message from the broker is a channel frame under the group's GK_B
- * (scheme 4: MAC, scheme 3: AEAD) around the publisher's E2E envelope
- * under GK_P.  Each layer is checked before the next is looked at; the
- * plaintext reaches the application only after the envelope's tag verified
- * and its (sender, key, epoch, sequence) passed the replay window.
+ * A message from the broker is
+ *   scheme 4/3  a channel frame under the group's GK_B (MAC / AEAD) around
+ *               the publisher's E2E envelope under GK_P;
+ *   scheme 2    an AEAD frame under my SK_CB b2c around my envelope under
+ *               K_E2E(publisher, me);
+ *   scheme 1    my envelope under K_E2E(publisher, me), as it is.
+ * Each layer is checked before the next is looked at; the plaintext
+ * reaches the application only after the envelope's tag verified and its
+ * (sender, key, epoch, sequence) passed the replay window.  The scheme the
+ * message claims must be the scheme of its group as the KMS said.
  */
 #include "config.h"
 
@@ -28,6 +33,7 @@ struct rx {
 	uint8_t *inner;          /* malloc'd opened frame body (scheme 3) */
 	size_t inner_len;
 	const char *why;         /* which check failed, for the report */
+	int kms_miss;            /* a group key we lack: worth asking the KMS */
 };
 
 static void
@@ -87,31 +93,52 @@ topic_matches(const char *filter, const char *topic)
 	}
 }
 
-/* Open the E2E envelope in body (mu held). */
+/* The pairwise key that opens env (mu held): the pair id must be
+ * "<sender>|<me>", the generation the one we agreed, and the group's scheme
+ * the one the envelope claims. */
 static int
-open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, size_t len,
-    struct mqe2e_view frame_group, uint8_t scheme, struct rx *rx)
+pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t scheme,
+    struct rx *rx, struct mqe2e_aead **key)
 {
-	struct mqe2e_envelope env;
-	struct keyslot *k;
-	int r;
+	struct pairkey *k;
+	size_t slen = env->sender.len, ilen = strlen(c->id);
 
-	if ((r = mqe2e_envelope_decode(body, len, &env)) != MQE2E_OK) {
-		rx->why = "malformed E2E envelope";
-		return r;
-	}
-	view_name(env.sender, rx->sender, sizeof(rx->sender));
-	view_name(env.key_name, rx->group, sizeof(rx->group));
-	rx->epoch = env.epoch;
-	if (env.key_kind != MQE2E_KEY_GROUP || env.scheme != scheme ||
-	    env.key_name.len != frame_group.len ||
-	    memcmp(env.key_name.p, frame_group.p, frame_group.len) != 0) {
-		rx->why = "the envelope's group or scheme differs from the broker's frame";
+	if (env->key_name.len != slen + 1 + ilen ||
+	    memcmp(env->key_name.p, env->sender.p, slen) != 0 || env->key_name.p[slen] != '|' ||
+	    memcmp(env->key_name.p + slen + 1, c->id, ilen) != 0) {
+		rx->why = "the envelope is not under a key paired between its sender and us";
 		return MQE2E_ERR_BAD_FORMAT;
 	}
-	if ((k = keys__find(&c->keys, (const char *)env.key_name.p, env.key_name.len,
-	    MQE2E_GK_P, env.epoch)) == NULL || k->aead == NULL) {
+	if ((k = pair__find(c, MQE2E_PAIR_ROLE_SUB, (const char *)env->sender.p, slen,
+	    NULL)) == NULL || k->generation != env->epoch) {
+		rx->why = "not paired with this sender (or an older pairing)";
+		return MQE2E_ERR_UNKNOWN_KEY;
+	}
+	client__fmt(rx->group, sizeof(rx->group), "%s", k->group);
+	if (pair__group_scheme(c, k->group) != scheme) {
+		rx->why = "the message's scheme differs from the group's scheme";
+		return MQE2E_ERR_BAD_FORMAT;
+	}
+	*key = k->aead;
+	return MQE2E_OK;
+}
+
+/* The group key that opens env (mu held). */
+static int
+group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t scheme,
+    struct mqe2e_view frame_group, struct rx *rx, struct mqe2e_aead **key)
+{
+	struct keyslot *k;
+
+	if (env->key_name.len != frame_group.len ||
+	    memcmp(env->key_name.p, frame_group.p, frame_group.len) != 0) {
+		rx->why = "the envelope's group differs from the broker's frame";
+		return MQE2E_ERR_BAD_FORMAT;
+	}
+	if ((k = keys__find(&c->keys, (const char *)env->key_name.p, env->key_name.len,
+	    MQE2E_GK_P, env->epoch)) == NULL || k->aead == NULL) {
 		rx->why = "no E2E group key for this epoch";
+		rx->kms_miss = 1;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	if (k->scheme != scheme) {
@@ -122,6 +149,36 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 		rx->why = "E2E key epoch past its grace period";
 		return MQE2E_ERR_EXPIRED_KEY;
 	}
+	*key = k->aead;
+	return MQE2E_OK;
+}
+
+/* Open the E2E envelope in body (mu held).  frame_group: the group the
+ * broker's frame named (schemes 3/4). */
+static int
+open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, size_t len,
+    struct mqe2e_view frame_group, uint8_t scheme, struct rx *rx)
+{
+	struct mqe2e_envelope env;
+	struct mqe2e_aead *key = NULL;
+	int r, pairwise = scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2;
+
+	if ((r = mqe2e_envelope_decode(body, len, &env)) != MQE2E_OK) {
+		rx->why = "malformed E2E envelope";
+		return r;
+	}
+	view_name(env.sender, rx->sender, sizeof(rx->sender));
+	view_name(env.key_name, rx->group, sizeof(rx->group));
+	rx->epoch = env.epoch;
+	if (env.scheme != scheme ||
+	    env.key_kind != (pairwise ? MQE2E_KEY_PAIR : MQE2E_KEY_GROUP)) {
+		rx->why = "the envelope's scheme or key kind differs from the broker's frame";
+		return MQE2E_ERR_BAD_FORMAT;
+	}
+	r = pairwise ? pair_key(c, &env, scheme, rx, &key) :
+	    group_key(c, &env, scheme, frame_group, rx, &key);
+	if (r != MQE2E_OK)
+		return r;
 	if ((r = mqe2e_replay_table_check(c->replay, env.sender.p, env.sender.len,
 	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
 		rx->why = "duplicate or replayed message";
@@ -130,7 +187,7 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 	rx->pt_len = env.ct.len - MQE2E_GCM_TAG_LEN;
 	if ((rx->pt = malloc(rx->pt_len > 0 ? rx->pt_len : 1)) == NULL)
 		return MQE2E_ERR_NOMEM;
-	if ((r = mqe2e_envelope_open(k->aead, &env, topic, strlen(topic), rx->pt)) != MQE2E_OK) {
+	if ((r = mqe2e_envelope_open(key, &env, topic, strlen(topic), rx->pt)) != MQE2E_OK) {
 		rx->why = "E2E envelope does not verify (altered, or not sealed for this topic)";
 		return r;
 	}
@@ -152,12 +209,36 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	struct keyslot *kb;
 	int r;
 
+	static const struct mqe2e_view none = { NULL, 0 };
+
+	if (len >= 2 && p[1] == MQE2E_MSG_ENVELOPE)
+		return open_envelope(c, topic, p, len, none, MQE2E_SCHEME_1, rx);
 	if ((r = mqe2e_frame_decode(p, len, &f)) != MQE2E_OK) {
-		rx->why = "not an mqe2e frame";
+		rx->why = "not an mqe2e frame or envelope";
 		return r;
 	}
+	if (f.key_kind == MQE2E_KEY_SESSION && f.type == MQE2E_MSG_FRAME_AEAD) {
+		/* scheme 2: my part, sealed for me under this link's b2c key */
+		if (c->b2c_aead == NULL) {
+			rx->why = "a session frame while no session is up";
+			return MQE2E_ERR_UNKNOWN_KEY;
+		}
+		if (f.body.len < MQE2E_GCM_TAG_LEN) {
+			rx->why = "frame too short";
+			return MQE2E_ERR_TRUNCATED;
+		}
+		rx->inner_len = f.body.len - MQE2E_GCM_TAG_LEN;
+		if ((rx->inner = malloc(rx->inner_len > 0 ? rx->inner_len : 1)) == NULL)
+			return MQE2E_ERR_NOMEM;
+		if ((r = mqe2e_frame_aead_open(c->b2c_aead, &f, topic, strlen(topic),
+		    rx->inner)) != MQE2E_OK) {
+			rx->why = "the broker's session frame does not decrypt";
+			return r;
+		}
+		return open_envelope(c, topic, rx->inner, rx->inner_len, none, MQE2E_SCHEME_2, rx);
+	}
 	if (f.key_kind != MQE2E_KEY_GROUP) {
-		rx->why = "frame not under a group key (this client implements schemes 3 and 4)";
+		rx->why = "frame under an unexpected key";
 		return MQE2E_ERR_BAD_TYPE;
 	}
 	view_name(f.key_name, rx->group, sizeof(rx->group));
@@ -165,6 +246,7 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	if ((kb = keys__find(&c->keys, (const char *)f.key_name.p, f.key_name.len,
 	    MQE2E_GK_B, f.epoch)) == NULL) {
 		rx->why = "no broker group key for this epoch (no 'sub' grant on the group?)";
+		rx->kms_miss = 1;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	if (f.type == MQE2E_MSG_FRAME_MAC && kb->scheme == MQE2E_SCHEME_4 && kb->mac != NULL) {
@@ -267,11 +349,20 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	} else if ((topic = strdup(topic_name)) == NULL) {
 		goto out;
 	}
+	if (pair__topic_is(topic, "req", c->id)) {
+		pair__on_request(c, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0));
+		goto out;
+	}
+	if (pair__topic_is(topic, "resp", c->id)) {
+		pair__on_response(c, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0));
+		goto out;
+	}
 	for (tries = 0; tries < 2; tries++) {
 		pthread_mutex_lock(&c->mu);
 		r = open_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
 		    m->payloadlen : 0), &rx);
-		if (r != MQE2E_ERR_UNKNOWN_KEY || tries > 0 || !miss_fetch_allowed(c)) {
+		if (r != MQE2E_ERR_UNKNOWN_KEY || !rx.kms_miss || tries > 0 ||
+		    !miss_fetch_allowed(c)) {
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
@@ -295,6 +386,7 @@ out:
 	free(topic);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic_name);
+	client__paho_thread_done();
 	return 1;
 }
 
@@ -419,12 +511,25 @@ subscribe__renew(struct mqe2e_client *c)
 	int *qos = NULL, n = 0, got = 0;
 	struct sub *s;
 
+	char req[PAIR_TOPIC_MAX], resp[PAIR_TOPIC_MAX];
+	const char *inboxes[2] = { req, resp };
+	int i;
+
+	pair__inboxes(c, req, resp);
 	pthread_mutex_lock(&c->mu);
+	n = 2;                  /* the pairing inboxes, then the application's */
 	for (s = c->subs; s != NULL; s = s->next)
 		n++;
-	if (n > 0 && ((filters = calloc((size_t)n, sizeof(*filters))) == NULL ||
-	    (qos = calloc((size_t)n, sizeof(*qos))) == NULL))
+	if ((filters = calloc((size_t)n, sizeof(*filters))) == NULL ||
+	    (qos = calloc((size_t)n, sizeof(*qos))) == NULL)
 		n = -1;
+	for (i = 0; n > 0 && i < 2; i++, got++) {
+		if ((filters[got] = strdup(inboxes[i])) == NULL) {
+			n = -1;
+			break;
+		}
+		qos[got] = 1;
+	}
 	for (s = c->subs; n > 0 && s != NULL; s = s->next, got++) {
 		if ((filters[got] = strdup(s->filter)) == NULL) {
 			n = -1;
@@ -436,7 +541,7 @@ subscribe__renew(struct mqe2e_client *c)
 	if (n < 0) {
 		client__report(c, MQE2E_ERR_NOMEM, NULL, NULL, NULL, 0, "out of memory "
 		    "renewing the subscriptions of client '%s'", c->id);
-	} else if (n > 0) {
+	} else {
 		ro.onFailure5 = on_renew_fail;
 		ro.context = c;
 		if (MQTTAsync_subscribeMany(c->mqtt, n, filters, qos, &ro) != MQTTASYNC_SUCCESS)

@@ -179,7 +179,9 @@ tool_connect(struct tool_opts *o, struct mqe2e_client **out)
 	    (o->key != NULL && mqe2e_config_set(cfg, "key", o->key) != MQE2E_OK) ||
 	    (o->cafile != NULL && mqe2e_config_set(cfg, "cafile", o->cafile) != MQE2E_OK) ||
 	    (o->kms != NULL && mqe2e_config_set(cfg, "kms", o->kms) != MQE2E_OK) ||
-	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK)) {
+	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK) ||
+	    (o->recipients != NULL &&
+	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK)) {
 		tool_err(o, "an empty value was given to an option");
 		code = EXIT_USAGE;
 		goto out;

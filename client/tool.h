@@ -26,6 +26,7 @@ struct tool_opts {
 	const char *port;
 	const char *id;
 	const char *cert, *key, *cafile, *kms, *group, *config;
+	const char *recipients;  /* mqe2e-pub --to */
 	int qos;
 	int debug;
 	int timeout_s;         /* for connect/publish/subscribe */

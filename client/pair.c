@@ -1,0 +1,358 @@
+/*
+ * pair.c - pairwise E2E keys for schemes 1 and 2 (docs/PROTOCOL.md 2.4).
+ *
+ * A publisher P pairs with each configured recipient S of a group: it
+ * publishes a signed PAIR_REQUEST to mqe2e/v1/pair/req/<S> and S answers
+ * with a signed PAIR_RESPONSE to mqe2e/v1/pair/resp/<P>; both derive
+ * K_E2E(P,S).  The broker only relays: it cannot read or alter the exchange
+ * undetected.  Keys live in memory only; the envelope epoch under K_E2E is
+ * the pairing generation chosen by P.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_int.h"
+
+#define PAIR_NONCES_MAX 4096
+
+/* Inbox topics of id into out. */
+static void
+inbox(char *out, size_t len, const char *kind, const char *id)
+{
+	client__fmt(out, len, "%s%s/%s", PAIR_TOPIC_PREFIX, kind, id);
+}
+
+int
+pair__topic_is(const char *topic, const char *kind, const char *id)
+{
+	char want[PAIR_TOPIC_MAX];
+
+	inbox(want, sizeof(want), kind, id);
+	return strcmp(topic, want) == 0;
+}
+
+void
+pair__inboxes(const struct mqe2e_client *c, char req[PAIR_TOPIC_MAX], char resp[PAIR_TOPIC_MAX])
+{
+	inbox(req, PAIR_TOPIC_MAX, "req", c->id);
+	inbox(resp, PAIR_TOPIC_MAX, "resp", c->id);
+}
+
+static void
+pairkey_free(struct pairkey *k)
+{
+	mqe2e_aead_free(k->aead);
+	free(k);
+}
+
+void
+pair__free_all(struct mqe2e_client *c)
+{
+	struct pairkey *k;
+	struct pairpend *p;
+
+	while ((k = c->pairkeys) != NULL) {
+		c->pairkeys = k->next;
+		pairkey_free(k);
+	}
+	while ((p = c->pending) != NULL) {
+		c->pending = p->next;
+		mqe2e_pair_free(p->st);
+		free(p);
+	}
+	mqe2e_nonce_cache_free(c->pair_nc);
+	c->pair_nc = NULL;
+}
+
+/* Find my key with peer for group (mu held); role MQE2E_PAIR_ROLE_*. */
+struct pairkey *
+pair__find(struct mqe2e_client *c, int role, const char *peer, size_t peer_len,
+    const char *group)
+{
+	struct pairkey *k;
+
+	for (k = c->pairkeys; k != NULL; k = k->next) {
+		if (k->role == role && strlen(k->peer) == peer_len &&
+		    memcmp(k->peer, peer, peer_len) == 0 &&
+		    (group == NULL || strcmp(k->group, group) == 0))
+			return k;
+	}
+	return NULL;
+}
+
+/* Keep a new K_E2E (mu held), replacing the one of the same peer, group and
+ * role.  Wipes key. */
+static int
+pair_store(struct mqe2e_client *c, int role, const struct mqe2e_pair_info *info,
+    uint8_t key[MQE2E_KEY_LEN])
+{
+	struct pairkey *k, **pp;
+	int r;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		mqe2e_wipe(key, MQE2E_KEY_LEN);
+		return MQE2E_ERR_NOMEM;
+	}
+	r = mqe2e_aead_new(key, &k->aead);
+	mqe2e_wipe(key, MQE2E_KEY_LEN);
+	if (r != MQE2E_OK) {
+		free(k);
+		return r;
+	}
+	k->role = role;
+	memcpy(k->peer, info->peer.id, sizeof(k->peer));
+	memcpy(k->group, info->group, sizeof(k->group));
+	memcpy(k->pair_id, info->pair_id, sizeof(k->pair_id));
+	k->generation = info->generation;
+	for (pp = &c->pairkeys; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->role == role && strcmp((*pp)->peer, k->peer) == 0 &&
+		    strcmp((*pp)->group, k->group) == 0) {
+			struct pairkey *old = *pp;
+
+			*pp = old->next;
+			pairkey_free(old);
+			break;
+		}
+	}
+	k->next = c->pairkeys;
+	c->pairkeys = k;
+	return MQE2E_OK;
+}
+
+/* The scheme of group from the keys held (mu held); 0 if no key. */
+static uint8_t
+group_scheme(struct mqe2e_client *c, const char *group, uint8_t kind)
+{
+	size_t i;
+
+	for (i = 0; i < c->keys.n; i++) {
+		if (c->keys.slot[i].kind == kind && strcmp(c->keys.slot[i].group, group) == 0)
+			return c->keys.slot[i].scheme;
+	}
+	return 0;
+}
+
+uint8_t
+pair__group_scheme(struct mqe2e_client *c, const char *group)
+{
+	uint8_t s = group_scheme(c, group, MQE2E_GK_B);
+
+	return s != 0 ? s : group_scheme(c, group, MQE2E_GK_P);
+}
+
+/* Publish bytes to topic without waiting (paho's thread or ours). */
+static int
+send_raw(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len,
+    const char *response_topic)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty prop;
+	int prc;
+
+	if (response_topic != NULL) {
+		memset(&prop, 0, sizeof(prop));
+		prop.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC;
+		prop.value.data.data = (char *)response_topic;
+		prop.value.data.len = (int)strlen(response_topic);
+		if (MQTTProperties_add(&props, &prop) != 0)
+			return MQE2E_ERR_NOMEM;
+	}
+	m.payload = (void *)p;
+	m.payloadlen = (int)len;
+	m.qos = 1;
+	m.properties = props;
+	prc = MQTTAsync_sendMessage(c->mqtt, topic, &m, &ro);
+	MQTTProperties_free(&props);
+	return prc == MQTTASYNC_SUCCESS ? MQE2E_OK : MQE2E_ERR_UNAVAILABLE;
+}
+
+/* Subscriber: a PAIR_REQUEST arrived in my inbox (paho's thread). */
+void
+pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
+{
+	struct mqe2e_pair_info info;
+	uint8_t key[MQE2E_KEY_LEN];
+	uint8_t *resp = NULL;
+	size_t resp_len = 0;
+	char topic[PAIR_TOPIC_MAX];
+	uint8_t scheme;
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	pthread_mutex_lock(&c->mu);
+	if (c->pair_nc == NULL &&
+	    mqe2e_nonce_cache_new(PAIR_NONCES_MAX, MQE2E_SKEW_MS_DEFAULT, &c->pair_nc) != MQE2E_OK) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, req, len, mqe2e_now_ms(), &resp,
+	    &resp_len, &info, key);
+	if (r == MQE2E_OK) {
+		/* answer only for a pairwise group I may read */
+		scheme = group_scheme(c, info.group, MQE2E_GK_B);
+		if (scheme != MQE2E_SCHEME_1 && scheme != MQE2E_SCHEME_2) {
+			mqe2e_wipe(key, sizeof(key));
+			r = MQE2E_ERR_DENIED;
+		} else {
+			r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (r != MQE2E_OK) {
+		client__report(c, r, NULL, info.peer.id, info.group, info.generation,
+		    "refused a pairing request from '%s' for group '%s': %s%s",
+		    info.peer.id[0] != '\0' ? info.peer.id : "?",
+		    info.group[0] != '\0' ? info.group : "?", mqe2e_strerror(r),
+		    r == MQE2E_ERR_DENIED ? " (no 'sub' grant on a scheme 1/2 group of "
+		    "that name)" : "");
+		goto out;
+	}
+	inbox(topic, sizeof(topic), "resp", info.peer.id);
+	if ((r = send_raw(c, topic, resp, resp_len, NULL)) != MQE2E_OK)
+		client__report(c, r, topic, info.peer.id, info.group, info.generation,
+		    "cannot answer the pairing request of '%s'", info.peer.id);
+out:
+	free(resp);
+}
+
+/* Publisher: a PAIR_RESPONSE arrived in my inbox (paho's thread). */
+void
+pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len)
+{
+	struct mqe2e_reply rep;
+	struct mqe2e_pair_info info;
+	struct pairpend *p;
+	uint8_t key[MQE2E_KEY_LEN];
+	char peer[MQE2E_ID_MAX + 1] = "?", group[MQE2E_ID_MAX + 1];
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	/* the claimed responder only selects the pending request; everything
+	 * is verified by mqe2e_pair_finish */
+	if ((r = mqe2e_reply_decode(resp, len, MQE2E_MSG_PAIR_RESPONSE, &rep)) != MQE2E_OK ||
+	    (r = mqe2e_view_to_str(rep.client_id, peer, sizeof(peer))) != MQE2E_OK) {
+		client__report(c, r, NULL, NULL, NULL, 0, "dropped a malformed pairing "
+		    "response: %s", mqe2e_strerror(r));
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	for (p = c->pending; p != NULL; p = p->next) {
+		if (!p->done && strcmp(p->peer, peer) == 0)
+			break;
+	}
+	if (p == NULL) {
+		pthread_mutex_unlock(&c->mu);
+		client__report(c, MQE2E_ERR_NOT_FOUND, NULL, peer, NULL, 0, "dropped a pairing "
+		    "response from '%s' that answers no request of ours", peer);
+		return;
+	}
+	r = mqe2e_pair_finish(p->st, c->trust, resp, len, mqe2e_now_ms(), &info, key);
+	if (r == MQE2E_OK)
+		r = pair_store(c, MQE2E_PAIR_ROLE_PUB, &info, key);
+	p->done = 1;
+	p->rc = r;
+	memcpy(group, p->group, sizeof(group));
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (r != MQE2E_OK)
+		client__report(c, r, NULL, peer, group, 0, "the pairing response of '%s' "
+		    "for group '%s' does not verify: %s", peer, group, mqe2e_strerror(r));
+}
+
+static void
+pend_remove(struct mqe2e_client *c, struct pairpend *target)
+{
+	struct pairpend **pp;
+
+	for (pp = &c->pending; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == target) {
+			*pp = target->next;
+			mqe2e_pair_free(target->st);
+			free(target);
+			return;
+		}
+	}
+}
+
+int
+pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline)
+{
+	struct pairpend *p, *mine = NULL, **tail;
+	uint8_t *req = NULL;
+	size_t req_len = 0, i;
+	char topic[PAIR_TOPIC_MAX], resp_topic[PAIR_TOPIC_MAX];
+	int r, missing = 0, failed = 0;
+	uint32_t gen;
+
+	inbox(resp_topic, sizeof(resp_topic), "resp", c->id);
+	gen = (uint32_t)time(NULL);
+	/* requests for every recipient without a key */
+	for (i = 0; i < c->nrecipients; i++) {
+		const char *peer = c->recipients[i];
+
+		pthread_mutex_lock(&c->mu);
+		if (pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group) != NULL) {
+			pthread_mutex_unlock(&c->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&c->mu);
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			return MQE2E_ERR_NOMEM;
+		client__fmt(p->peer, sizeof(p->peer), "%s", peer);
+		client__fmt(p->group, sizeof(p->group), "%s", group);
+		if ((r = mqe2e_pair_request_build(c->ident, peer, group, gen, mqe2e_now_ms(),
+		    &p->st, &req, &req_len)) != MQE2E_OK) {
+			free(p);
+			return r;
+		}
+		pthread_mutex_lock(&c->mu);
+		p->next = c->pending;
+		c->pending = p;
+		pthread_mutex_unlock(&c->mu);
+		p->mine_next = mine;
+		mine = p;
+		inbox(topic, sizeof(topic), "req", peer);
+		r = send_raw(c, topic, req, req_len, resp_topic);
+		free(req);
+		req = NULL;
+		if (r != MQE2E_OK) {
+			pthread_mutex_lock(&c->mu);
+			p->done = 1;
+			p->rc = r;
+			pthread_mutex_unlock(&c->mu);
+		}
+		missing++;
+	}
+	if (missing == 0)
+		return MQE2E_OK;
+	/* wait for the answers */
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		int open = 0;
+
+		for (p = mine; p != NULL; p = p->mine_next)
+			open += !p->done;
+		if (open == 0)
+			break;
+		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0)
+			break;
+	}
+	for (tail = &mine; (p = *tail) != NULL;) {
+		*tail = p->mine_next;
+		if (!p->done || p->rc != MQE2E_OK) {
+			failed++;
+			client__fmt(c->errmsg, sizeof(c->errmsg), "subscriber '%s' did not "
+			    "complete pairing for group '%s' (%s): is it connected, and does it "
+			    "hold a 'sub' grant on '%s'?", p->peer, group,
+			    p->done ? mqe2e_strerror(p->rc) : "no answer in time", group);
+		}
+		pend_remove(c, p);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return failed == 0 ? MQE2E_OK : MQE2E_ERR_TIMEOUT;
+}
