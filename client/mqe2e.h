@@ -7,7 +7,7 @@
  * (MQTT 5 Authentication Method "mqe2e-v1"), fetches its group keys from the
  * KMS, and then publishes and receives plaintext: the library seals and
  * opens the E2E envelopes and the client-broker frames of the topic group's
- * scheme (see mqe2e(7) / docs/PROTOCOL.md).
+ * scheme, 1 to 4 (docs/PROTOCOL.md).
  *
  * Threads.  The MQTT library calls back on its own thread, and the client
  * runs one more thread of its own for reconnecting and refreshing keys.
@@ -54,6 +54,8 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   kms             KMS base URL, "http://host:port"
  *   group           topic group to publish under when the client holds
  *                   publish keys for more than one group
+ *   recipients      comma-separated subscriber ids to seal for in groups of
+ *                   scheme 1 or 2 (pairwise keys)
  *   keepalive       MQTT keep-alive in seconds (default 60)
  *   kms_timeout_ms  deadline of one KMS request (default 5000)
  *   reconnect_min_ms, reconnect_max_ms
@@ -81,7 +83,7 @@ struct mqe2e_message {
 	const uint8_t *payload;     /* plaintext */
 	size_t payload_len;
 	const char *sender;         /* the publisher's client id (authenticated) */
-	const char *group;          /* topic group (scheme 3/4) or pair id (1/2) */
+	const char *group;          /* topic group */
 	uint32_t epoch;             /* key epoch the message was sealed under */
 	int scheme;                 /* 1..4 */
 	int qos;
