@@ -101,7 +101,8 @@ static int check_envelope(const struct bx_session *s, const struct bx_group *g,
 	return MQE2E_OK;
 }
 
-/* Every part of a bundle is an envelope of this sender. */
+/* Every part of a bundle is an envelope of this sender, under the pair key
+ * of this sender and the part's recipient. */
 static int check_bundle(const struct bx_session *s, const struct bx_group *g,
     const uint8_t *p, size_t len, const char *topic)
 {
@@ -111,8 +112,20 @@ static int check_bundle(const struct bx_session *s, const struct bx_group *g,
 
 	if ((r = mqe2e_bundle_decode(p, len, &e, &n)) != MQE2E_OK)
 		return malformed(s, topic, r);
-	for (i = 0; i < n && r == MQE2E_OK; i++)
-		r = check_envelope(s, g, e[i].part.p, e[i].part.len, topic);
+	for (i = 0; i < n && r == MQE2E_OK; i++) {
+		struct mqe2e_envelope env;
+		char rid[MQE2E_ID_MAX + 1], pid[MQE2E_KEYNAME_MAX + 1];
+
+		if ((r = check_envelope(s, g, e[i].part.p, e[i].part.len, topic)) != MQE2E_OK)
+			break;
+		/* The part for R must be under the pair key "sender|R". */
+		if (mqe2e_envelope_decode(e[i].part.p, e[i].part.len, &env) != MQE2E_OK ||
+		    mqe2e_view_to_str(e[i].recipient, rid, sizeof(rid)) != MQE2E_OK ||
+		    mqe2e_pair_id(s->id, rid, pid, sizeof(pid)) != MQE2E_OK ||
+		    !mqe2e_view_eq_str(env.key_name, pid))
+			r = drop(BX_MSG_MALFORMED, MQE2E_ERR_BAD_FORMAT, s, topic,
+			    "bundle part not under the key of its sender and recipient");
+	}
 	free(e);
 	return r;
 }

@@ -30,6 +30,7 @@
  *   replay           send every message twice, byte for byte
  *   other-sender     envelope names --other-id as its sender (MAC is valid)
  *   frame-sender     channel frame names --other-id as its sender
+ *   wrong-pair       (schemes 1/2) a part under the pair key of --other-id
  *   stale-ts         CONNECT hello timestamped 10 minutes ago
  *   reuse-nonce      (connect) two CONNECTs with the same hello bytes
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
@@ -745,7 +746,8 @@ static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_s
 		ep.scheme = (uint8_t)o->scheme;
 		ep.key_kind = MQE2E_KEY_PAIR;
 		ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
-		if (mqe2e_pair_id(ep.sender, ids[n], pid, sizeof(pid)) != MQE2E_OK)
+		if (mqe2e_pair_id(ep.sender, strcmp(attack, "wrong-pair") == 0 ? o->other_id : ids[n],
+		    pid, sizeof(pid)) != MQE2E_OK)
 			die("pair id", MQE2E_ERR_INVALID_ARG);
 		ep.key_name = pid;
 		ep.epoch = 1;

@@ -110,7 +110,11 @@ probe pub alice --topic s1/a --scheme 1 --recipients bob --attack other-sender -
 	>"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "rc=135"
 wait_stat drop_sender_mismatch 2
-# (Scheme 1 has no channel crypto: a tampered part is the recipient's to refuse.)
+probe pub alice --topic s1/a --scheme 1 --recipients bob --attack wrong-pair --other-id carol \
+	>"$T_DIR/out" 2>"$T_DIR/err"
+expect_out "rc=135"
+wait_stat drop_malformed 1
+# (Scheme 1 has no channel crypto: a tampered ciphertext is the recipient's to refuse.)
 
 # Pairing inboxes: only one's own may be subscribed.
 probe sub eve --topic 'mqe2e/v1/pair/req/bob' --timeout 500 >"$T_DIR/out" 2>"$T_DIR/err"
