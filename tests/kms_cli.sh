@@ -90,6 +90,28 @@ grep -q 'https is not supported' "$T_DIR/err" || t_fail "https URL: $(cat "$T_DI
 run 1 --addr "127.0.0.1:$port" status
 MQE2E_KMS_TOKEN=x run 3 --addr "http://127.0.0.1:$port" --timeout 2000 group list
 
+# something else listens: an HTTP server that is not the KMS (exit 2), and a
+# server that does not speak HTTP (exit 3)
+hport=$(t_free_port)
+(cd "$T_DIR" && exec python3 -m http.server "$hport" --bind 127.0.0.1 >/dev/null 2>&1) &
+t_track $!
+gport=$(t_free_port)
+python3 - "$gport" <<'PY' &
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept(); c.recv(4096); c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n"); c.close()
+PY
+t_track $!
+t_wait_port "$hport" || t_fail "python3 http.server did not start"
+t_wait_port "$gport" || t_fail "garbage server did not start"
+run 2 --addr "http://127.0.0.1:$hport" status
+grep -q "without an error object" "$T_DIR/err" && grep -q "really mqe2e-kmsd" "$T_DIR/err" ||
+	t_fail "not a KMS: $(cat "$T_DIR/err")"
+run 3 --addr "http://127.0.0.1:$gport" status
+grep -q "not valid HTTP" "$T_DIR/err" || t_fail "not HTTP: $(cat "$T_DIR/err")"
+
 # local files: exit 4, naming the file
 export MQE2E_KMS_URL="http://127.0.0.1:$port"
 run 4 --token-file "$T_DIR/none" client list
