@@ -9,9 +9,9 @@
 #include <time.h>
 
 #include "ca.h"
-#include "db.h"
 #include "kmsd.h"
 #include "log.h"
+#include "store.h"
 
 struct revoked_list {
 	struct kms_crl_entry *e;
@@ -55,36 +55,28 @@ revoked_list_add(struct revoked_list *l, const char *serial, int64_t at)
 	return MQE2E_OK;
 }
 
+static int
+add_revoked(void *arg, const char *serial, int64_t revoked_at)
+{
+	return revoked_list_add(arg, serial, revoked_at);
+}
+
 int
 kms_crl_refresh(struct kmsd *k)
 {
 	struct revoked_list l;
-	sqlite3_stmt *st = NULL;
 	char *pem = NULL;
 	size_t pem_len = 0;
 	int64_t number = 0;
 	time_t now = time(NULL);
-	int rc, r;
+	int r;
 
 	memset(&l, 0, sizeof(l));
 	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
 		return r;
-	if ((r = kms_db_meta_bump(k->db, "crl_number", &number)) != MQE2E_OK ||
-	    (r = kms_db_prepare(k->db, "SELECT serial, revoked_at FROM certs "
-	    "WHERE revoked_at IS NOT NULL ORDER BY id", &st)) != MQE2E_OK)
-		goto end;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = revoked_list_add(&l, (const char *)sqlite3_column_text(st, 0),
-		    sqlite3_column_int64(st, 1))) != MQE2E_OK)
-			goto end;
-	}
-	if (rc != SQLITE_DONE) {
-		r = kms_db_error(k->db, rc);
-		goto end;
-	}
-	r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len);
- end:
-	sqlite3_finalize(st);
+	if ((r = kms_store_counter_bump(k->db, "crl_number", &number)) == MQE2E_OK &&
+	    (r = kms_store_revoked_certs(k->db, add_revoked, &l)) == MQE2E_OK)
+		r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len);
 	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
 		goto out;
 	pthread_mutex_lock(&k->trust_lock);

@@ -1,5 +1,6 @@
 /*
- * db.c - the KMS database connection, pragmas, migrations, transactions.
+ * db.c - the SQLite backend: the connection, pragmas, migrations,
+ * transactions, counters and statement helpers (see db.h, store.h).
  */
 #include "config.h"
 
@@ -21,10 +22,30 @@ struct kms_db {
 	char *path;
 };
 
-sqlite3 *
-kms_db_handle(struct kms_db *db)
+int
+kms_db_changes(struct kms_db *db)
 {
-	return db->h;
+	return sqlite3_changes(db->h);
+}
+
+void
+kms_db_text(sqlite3_stmt *st, int col, char *out, size_t out_len)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(out, out_len, "%s", s != NULL ? (const char *)s : "");
+}
+
+int64_t
+kms_db_int(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_int64(st, col);
+}
+
+int
+kms_db_limit(unsigned limit)
+{
+	return limit == 0 || limit > INT32_MAX ? -1 : (int)limit;
 }
 
 int
@@ -75,6 +96,32 @@ kms_db_run(struct kms_db *db, sqlite3_stmt *st)
 }
 
 int
+kms_db_each(struct kms_db *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
+    void *arg)
+{
+	int rc, r = MQE2E_OK;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = row(st, arg)) != MQE2E_OK)
+			break;
+	}
+	if (r == MQE2E_OK && rc != SQLITE_DONE)
+		r = kms_db_error(db, rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+kms_db_one(struct kms_db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return MQE2E_OK;
+	return rc == SQLITE_DONE ? MQE2E_ERR_NOT_FOUND : kms_db_error(db, rc);
+}
+
+int
 kms_db_begin(struct kms_db *db, int write)
 {
 	int r;
@@ -98,7 +145,7 @@ kms_db_end(struct kms_db *db, int r)
 }
 
 int
-kms_db_meta_get(struct kms_db *db, const char *key, int64_t *v)
+kms_store_counter_get(struct kms_db *db, const char *key, int64_t *v)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, r;
@@ -116,7 +163,7 @@ kms_db_meta_get(struct kms_db *db, const char *key, int64_t *v)
 }
 
 int
-kms_db_meta_bump(struct kms_db *db, const char *key, int64_t *v)
+kms_store_counter_bump(struct kms_db *db, const char *key, int64_t *v)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -127,7 +174,19 @@ kms_db_meta_bump(struct kms_db *db, const char *key, int64_t *v)
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if ((r = kms_db_run(db, st)) != MQE2E_OK)
 		return r;
-	return kms_db_meta_get(db, key, v);
+	return kms_store_counter_get(db, key, v);
+}
+
+int
+kms_store_policy_bump(struct kms_db *db, uint64_t *version)
+{
+	int64_t v = 0;
+	int r;
+
+	if ((r = kms_store_counter_bump(db, "policy_version", &v)) != MQE2E_OK)
+		return r;
+	*version = (uint64_t)v;
+	return MQE2E_OK;
 }
 
 /* Apply every compiled-in migration above the database's user_version. */

@@ -1,11 +1,13 @@
 /*
- * db.h - the KMS database: one SQLite connection (the one writer), its
- * pragmas, the compiled-in migrations and transaction helpers.
+ * db.h - the SQLite backend of the storage interface (store.h): one
+ * connection (the one writer), its pragmas (WAL, synchronous=FULL,
+ * foreign_keys=ON, secure_delete=ON), the compiled-in migrations, and the
+ * statement helpers shared by store_*.c.  Nothing outside db.c and
+ * store_*.c includes this file.
  *
- * Every use of the connection happens between kms_db_begin() and
- * kms_db_end(), which hold the database lock: transactions of different
- * threads never interleave.  Writes use BEGIN IMMEDIATE.  Settings: WAL,
- * synchronous=FULL, foreign_keys=ON, secure_delete=ON.
+ * kms_db_begin() takes the database lock and kms_db_end() releases it, so
+ * transactions of different threads never interleave; writes use
+ * BEGIN IMMEDIATE.
  */
 #ifndef KMS_DB_H
 #define KMS_DB_H
@@ -15,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "mqe2e_err.h"
+#include "store.h"
 
 /* A migration compiled from schema/NNN_*.sql (migrations.c, generated). */
 struct kms_migration {
@@ -25,35 +28,28 @@ struct kms_migration {
 extern const struct kms_migration kms_migrations[];
 extern const unsigned kms_migrations_count;
 
-struct kms_db;
-
-/*
- * Open (creating if needed, mode 0600) the database at path, check it,
- * apply pending migrations.  err gets a message naming path on failure.
- */
-int kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen) MQE2E_WUR;
-void kms_db_close(struct kms_db *db);
-
-/* Take the lock and start a transaction (write: BEGIN IMMEDIATE). */
-int kms_db_begin(struct kms_db *db, int write) MQE2E_WUR;
-/* COMMIT if r == MQE2E_OK, else ROLLBACK; release the lock.  Returns r, or
- * the commit failure. */
-int kms_db_end(struct kms_db *db, int r);
-
 /* Prepare a statement (only between begin and end).  Logs failures. */
 int kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st) MQE2E_WUR;
 /* Run a statement that returns no rows; finalises it.  Constraint
  * violations give MQE2E_ERR_CONFLICT. */
 int kms_db_run(struct kms_db *db, sqlite3_stmt *st) MQE2E_WUR;
+/* Step st to its end calling row(st, arg) per row (stopping at the first
+ * non-OK result); finalises st. */
+int kms_db_each(struct kms_db *db, sqlite3_stmt *st,
+    int (*row)(sqlite3_stmt *st, void *arg), void *arg) MQE2E_WUR;
+/* Step st once: MQE2E_OK with a row, MQE2E_ERR_NOT_FOUND without (st is
+ * not finalised). */
+int kms_db_one(struct kms_db *db, sqlite3_stmt *st) MQE2E_WUR;
 /* Translate a SQLite result code (logging the message). */
 int kms_db_error(struct kms_db *db, int rc);
+/* Rows changed by the last statement. */
+int kms_db_changes(struct kms_db *db);
 
-/* meta table integers ("policy_version", "crl_number"). */
-int kms_db_meta_get(struct kms_db *db, const char *key, int64_t *v) MQE2E_WUR;
-/* Increment and return the new value. */
-int kms_db_meta_bump(struct kms_db *db, const char *key, int64_t *v) MQE2E_WUR;
-
-/* The connection (between begin and end only). */
-sqlite3 *kms_db_handle(struct kms_db *db);
+/* Column helpers: text into a buffer ("" for NULL, cut to fit), integers
+ * (0 for NULL). */
+void kms_db_text(sqlite3_stmt *st, int col, char *out, size_t out_len);
+int64_t kms_db_int(sqlite3_stmt *st, int col);
+/* A limit for SQL: limit, or -1 (none) for 0. */
+int kms_db_limit(unsigned limit);
 
 #endif

@@ -63,22 +63,14 @@ kms_time_str(int64_t t, char out[32])
 }
 
 json_t *
-kms_json_col_time(sqlite3_stmt *st, int col)
+kms_json_time(int64_t t)
 {
 	char buf[32];
 
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (t == 0)
 		return json_null();
-	kms_time_str(sqlite3_column_int64(st, col), buf);
+	kms_time_str(t, buf);
 	return json_string(buf);
-}
-
-json_t *
-kms_json_col_text(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	return s != NULL ? json_string((const char *)s) : json_null();
 }
 
 static int
@@ -146,4 +138,45 @@ kms_page_result(json_t *items, const char *last_key)
 	}
 	cur[2 * n] = '\0';
 	return json_pack("{s:o,s:s}", "items", items, "next_cursor", cur);
+}
+
+int
+kms_list_init(struct kms_list *l, unsigned limit)
+{
+	memset(l, 0, sizeof(*l));
+	l->limit = limit;
+	return (l->items = json_array()) != NULL ? MQE2E_OK : MQE2E_ERR_NOMEM;
+}
+
+int
+kms_list_add(struct kms_list *l, json_t *item, const char *key)
+{
+	if (item == NULL)
+		return MQE2E_ERR_NOMEM;
+	if (l->count == l->limit) {
+		l->more = 1;
+		json_decref(item);
+		return MQE2E_OK;
+	}
+	if (json_array_append_new(l->items, item) != 0)
+		return MQE2E_ERR_NOMEM;
+	snprintf(l->last, sizeof(l->last), "%s", key);
+	l->count++;
+	return MQE2E_OK;
+}
+
+json_t *
+kms_list_result(struct kms_list *l)
+{
+	json_t *items = l->items;
+
+	l->items = NULL;
+	return kms_page_result(items, l->more ? l->last : NULL);
+}
+
+void
+kms_list_clear(struct kms_list *l)
+{
+	json_decref(l->items);
+	l->items = NULL;
 }

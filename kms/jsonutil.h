@@ -6,7 +6,6 @@
 #define KMS_JSONUTIL_H
 
 #include <stdint.h>
-#include <sqlite3.h>
 #include <jansson.h>
 
 struct kms_req;
@@ -22,10 +21,8 @@ void kms_json_free(void *p);
 
 /* RFC 3339 UTC ("2026-11-25T08:00:00Z") into out (>= 32 bytes). */
 void kms_time_str(int64_t t, char out[32]);
-/* A time column as an RFC 3339 string, or JSON null if NULL. */
-json_t *kms_json_col_time(sqlite3_stmt *st, int col);
-/* A text column as a string, or JSON null if NULL. */
-json_t *kms_json_col_text(sqlite3_stmt *st, int col);
+/* t as an RFC 3339 string, or JSON null for 0 ("not set"). */
+json_t *kms_json_time(int64_t t);
 
 #define KMS_LIMIT_DEFAULT 100
 #define KMS_LIMIT_MAX 1000
@@ -42,5 +39,22 @@ int kms_page_parse(struct kms_req *r, struct kms_page *pg);
 /* Wrap items into {"items":[...],"next_cursor":cursor-of(last_key)|null}.
  * Steals items.  last_key NULL: no further page. */
 json_t *kms_page_result(json_t *items, const char *last_key);
+
+/* A page being filled: ask the store for limit + 1 rows and add them all;
+ * the one past the limit only records that there is a next page. */
+struct kms_list {
+	json_t *items;
+	unsigned limit, count;
+	int more;
+	char last[KMS_CURSOR_MAX + 1];
+};
+/* MQE2E_ERR_NOMEM if the array cannot be made. */
+int kms_list_init(struct kms_list *l, unsigned limit);
+/* Add item (stolen; NULL gives MQE2E_ERR_NOMEM) whose sort key is key. */
+int kms_list_add(struct kms_list *l, json_t *item, const char *key);
+/* The page object (steals the items); NULL on allocation failure. */
+json_t *kms_list_result(struct kms_list *l);
+/* Drop a list that is not turned into a result. */
+void kms_list_clear(struct kms_list *l);
 
 #endif

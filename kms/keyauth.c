@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "keyauth.h"
-#include "model.h"
 
 static const char *
 kind_name(enum mqe2e_kind kind)
@@ -119,26 +118,15 @@ int
 kms_keyauth_check_locked(struct kms_db *db, const struct mqe2e_keyreq_info *info,
     int64_t *client_id)
 {
-	struct kms_client c;
-	sqlite3_stmt *st = NULL;
-	int rc, r;
+	struct kms_client_row c;
+	int r;
 
-	if ((r = kms_client_find(db, info->requester.id, &c)) != MQE2E_OK)
+	if ((r = kms_store_client_get(db, info->requester.id, &c)) != MQE2E_OK)
 		return r;
-	if (c.revoked)
+	if (c.revoked_at != 0)
 		return MQE2E_ERR_REVOKED;
 	if (strcmp(c.kind, kind_name(info->requester.kind)) != 0)
 		return MQE2E_ERR_BAD_CERT;
-	if ((r = kms_db_prepare(db, "SELECT revoked_at IS NOT NULL FROM certs "
-	    "WHERE serial = ?1 AND client_id = ?2", &st)) != MQE2E_OK)
-		return r;
-	sqlite3_bind_text(st, 1, info->requester.serial, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, c.id);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		r = sqlite3_column_int(st, 0) ? MQE2E_ERR_REVOKED : MQE2E_OK;
-	else
-		r = rc == SQLITE_DONE ? MQE2E_ERR_NOT_FOUND : kms_db_error(db, rc);
-	sqlite3_finalize(st);
 	*client_id = c.id;
-	return r;
+	return kms_store_cert_check(db, c.id, info->requester.serial);
 }

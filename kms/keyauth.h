@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "db.h"
+#include "store.h"
 #include "handshake.h"
 #include "httpd.h"
 

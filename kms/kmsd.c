@@ -14,12 +14,12 @@
 
 #include "audit.h"
 #include "ca.h"
-#include "db.h"
 #include "files.h"
 #include "keystore.h"
 #include "kmsd_init.h"
 #include "log.h"
 #include "replay.h"
+#include "store.h"
 
 void
 kmsd_policy_changed(struct kmsd *k, uint64_t version)
@@ -182,7 +182,7 @@ kmsd_open(struct kmsd *k, char *err, size_t errlen)
 		return r;
 	}
 	if ((r = kms_db_begin(k->db, 0)) != MQE2E_OK ||
-	    (r = kms_db_end(k->db, kms_db_meta_get(k->db, "policy_version", &version))) != MQE2E_OK) {
+	    (r = kms_db_end(k->db, kms_store_counter_get(k->db, "policy_version", &version))) != MQE2E_OK) {
 		snprintf(err, errlen, "%s: cannot read the policy version", db_path);
 		return r;
 	}

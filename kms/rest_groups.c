@@ -11,88 +11,61 @@
 #include <time.h>
 
 #include "audit.h"
-#include "db.h"
 #include "httpd.h"
 #include "jsonutil.h"
-#include "model.h"
 #include "rotation.h"
+#include "store.h"
 
 #define PERIOD_MAX 31536000      /* one year */
 #define ROTATE_MIN 10
-#define GROUP_COLUMNS "g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
-	"(SELECT epoch FROM epochs WHERE group_id = g.id AND state = 'current'), g.next_rotation"
 
 static json_t *
-group_json(sqlite3_stmt *st)
+group_json(const struct kms_group_row *g)
 {
-	return json_pack("{s:o,s:o,s:i,s:I,s:I,s:o,s:I,s:o}",
-	    "name", kms_json_col_text(st, 0),
-	    "filter", kms_json_col_text(st, 1),
-	    "scheme", sqlite3_column_int(st, 2),
-	    "rotate_s", (json_int_t)sqlite3_column_int64(st, 3),
-	    "grace_s", (json_int_t)sqlite3_column_int64(st, 4),
-	    "created", kms_json_col_time(st, 5),
-	    "current_epoch", (json_int_t)sqlite3_column_int64(st, 6),
-	    "next_rotation", kms_json_col_time(st, 7));
+	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:o,s:I,s:o}",
+	    "name", g->name,
+	    "filter", g->filter,
+	    "scheme", g->scheme,
+	    "rotate_s", (json_int_t)g->rotate_s,
+	    "grace_s", (json_int_t)g->grace_s,
+	    "created", kms_json_time(g->created),
+	    "current_epoch", (json_int_t)g->current_epoch,
+	    "next_rotation", kms_json_time(g->next_rotation));
 }
 
-/* The group object of name, with its epochs if with_epochs (in a tx). */
 static int
-group_get(struct kms_db *db, const char *name, int with_epochs, json_t **out)
+add_epoch(void *arg, const struct kms_epoch_row *e)
 {
-	sqlite3_stmt *st = NULL;
-	json_t *g = NULL, *epochs = NULL;
-	int rc, r;
+	return json_array_append_new(arg, json_pack("{s:I,s:s,s:o,s:o,s:o}",
+	    "epoch", (json_int_t)e->epoch, "state", e->state,
+	    "created", kms_json_time(e->created), "activated", kms_json_time(e->activated),
+	    "expires", kms_json_time(e->expires))) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+}
+
+/* The group object of name with its epochs (in a transaction). */
+static int
+group_get(struct kms_db *db, const char *name, json_t **out)
+{
+	struct kms_group_row g;
+	json_t *o = NULL, *epochs = NULL;
+	int r;
 
 	*out = NULL;
-	if ((r = kms_db_prepare(db, "SELECT " GROUP_COLUMNS ", g.id FROM topic_groups g "
-	    "WHERE g.name = ?1", &st)) != MQE2E_OK)
+	if ((r = kms_store_group_get(db, name, &g)) != MQE2E_OK)
 		return r;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		r = rc == SQLITE_DONE ? MQE2E_ERR_NOT_FOUND : kms_db_error(db, rc);
-		sqlite3_finalize(st);
-		return r;
+	if ((o = group_json(&g)) == NULL || (epochs = json_array()) == NULL ||
+	    json_object_set(o, "epochs", epochs) != 0) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
 	}
-	g = group_json(st);
-	if (with_epochs && g != NULL) {
-		int64_t id = sqlite3_column_int64(st, 8);
-
-		sqlite3_finalize(st);
-		st = NULL;
-		if ((epochs = json_array()) == NULL ||
-		    (r = kms_db_prepare(db, "SELECT epoch, state, created, activated, expires "
-		    "FROM epochs WHERE group_id = ?1 ORDER BY epoch", &st)) != MQE2E_OK)
-			goto fail;
-		sqlite3_bind_int64(st, 1, id);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (json_array_append_new(epochs, json_pack("{s:I,s:o,s:o,s:o,s:o}",
-			    "epoch", (json_int_t)sqlite3_column_int64(st, 0),
-			    "state", kms_json_col_text(st, 1),
-			    "created", kms_json_col_time(st, 2),
-			    "activated", kms_json_col_time(st, 3),
-			    "expires", kms_json_col_time(st, 4))) != 0) {
-				r = MQE2E_ERR_NOMEM;
-				goto fail;
-			}
-		}
-		if (rc != SQLITE_DONE) {
-			r = kms_db_error(db, rc);
-			goto fail;
-		}
-		json_object_set_new(g, "epochs", epochs);
-		epochs = NULL;
-	}
-	sqlite3_finalize(st);
-	if (g == NULL)
-		return MQE2E_ERR_NOMEM;
-	*out = g;
-	return MQE2E_OK;
- fail:
-	sqlite3_finalize(st);
+	if ((r = kms_store_epoch_list(db, g.id, add_epoch, epochs)) != MQE2E_OK)
+		goto out;
+	*out = o;
+	o = NULL;
+ out:
 	json_decref(epochs);
-	json_decref(g);
-	return r != MQE2E_OK ? r : MQE2E_ERR_NOMEM;
+	json_decref(o);
+	return r;
 }
 
 /* Validate the optional settable fields present in in; reply 400 and
@@ -135,11 +108,10 @@ static void
 create(struct kms_req *r)
 {
 	struct kmsd *k = r->k;
-	struct kms_group g;
+	struct kms_group_row g;
 	json_t *in, *out = NULL;
 	const char *name = NULL, *filter = NULL;
 	json_int_t scheme = -1, rotate_s = -1, grace_s = -1;
-	sqlite3_stmt *st = NULL;
 	int64_t now = (int64_t)time(NULL);
 	uint64_t version = 0;
 	int e;
@@ -168,25 +140,14 @@ create(struct kms_req *r)
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
-	if ((e = kms_db_prepare(k->db, "INSERT INTO topic_groups (name, filter, scheme, "
-	    "rotate_s, grace_s, created, next_rotation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	    &st)) != MQE2E_OK)
-		goto end;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, filter, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, scheme);
-	sqlite3_bind_int64(st, 4, rotate_s);
-	sqlite3_bind_int64(st, 5, grace_s);
-	sqlite3_bind_int64(st, 6, now);
-	sqlite3_bind_int64(st, 7, now + rotate_s);
-	if ((e = kms_db_run(k->db, st)) != MQE2E_OK ||
-	    (e = kms_group_find(k->db, name, &g)) != MQE2E_OK ||
-	    (e = kms_epochs_init_locked(k, &g, now)) != MQE2E_OK ||
-	    (e = kms_policy_bump(k->db, &version)) != MQE2E_OK)
-		goto end;
-	e = group_get(k->db, name, 1, &out);
- end:
+	if ((e = kms_store_group_add(k->db, name, filter, (int)scheme, rotate_s, grace_s,
+	    now)) == MQE2E_OK &&
+	    (e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
+	    (e = kms_epochs_init_locked(k, &g, now)) == MQE2E_OK &&
+	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
+		e = group_get(k->db, name, &out);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		json_decref(out);
 		if (e == MQE2E_ERR_CONFLICT)
 			kms_reply_error(r, 409, "conflict", "group '%s' already exists", name);
 		else
@@ -199,52 +160,33 @@ create(struct kms_req *r)
 	json_decref(in);
 }
 
+static int
+add_group(void *arg, const struct kms_group_row *g)
+{
+	return kms_list_add(arg, group_json(g), g->name);
+}
+
 static void
 list(struct kms_req *r)
 {
 	struct kmsd *k = r->k;
-	struct kms_page pg;
-	sqlite3_stmt *st = NULL;
-	json_t *items = json_array();
-	char last[KMS_NAME_MAX + 1] = "";
-	unsigned count = 0;
-	int rc, e, more = 0;
+	struct kms_page req;
+	struct kms_list l;
+	int e;
 
 	kms_req_audit(r, "group.list", NULL);
-	if (!kms_req_admin(r) || !kms_page_parse(r, &pg))
-		goto fail;
-	if ((e = kms_db_begin(k->db, 0)) != MQE2E_OK) {
-		kms_reply_err(r, e, "cannot start a transaction");
-		goto fail;
-	}
-	if ((e = kms_db_prepare(k->db, "SELECT " GROUP_COLUMNS " FROM topic_groups g "
-	    "WHERE g.name > ?1 ORDER BY g.name LIMIT ?2", &st)) == MQE2E_OK) {
-		sqlite3_bind_text(st, 1, pg.after, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, (int)pg.limit + 1);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (count == pg.limit) {
-				more = 1;
-				break;
-			}
-			if (json_array_append_new(items, group_json(st)) != 0) {
-				e = MQE2E_ERR_NOMEM;
-				break;
-			}
-			snprintf(last, sizeof(last), "%s", (const char *)sqlite3_column_text(st, 0));
-			count++;
-		}
-		if (e == MQE2E_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-			e = kms_db_error(k->db, rc);
-		sqlite3_finalize(st);
-	}
-	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+	if (!kms_req_admin(r) || !kms_page_parse(r, &req))
+		return;
+	if ((e = kms_list_init(&l, req.limit)) == MQE2E_OK &&
+	    (e = kms_db_begin(k->db, 0)) == MQE2E_OK)
+		e = kms_db_end(k->db, kms_store_group_list(k->db, req.after, req.limit + 1,
+		    add_group, &l));
+	if (e != MQE2E_OK) {
+		kms_list_clear(&l);
 		kms_reply_err(r, e, "cannot list groups");
-		goto fail;
+		return;
 	}
-	kms_reply_json(r, 200, kms_page_result(items, more ? last : NULL));
-	return;
- fail:
-	json_decref(items);
+	kms_reply_json(r, 200, kms_list_result(&l));
 }
 
 static void
@@ -256,11 +198,8 @@ show(struct kms_req *r, const char *name)
 	kms_req_audit(r, "group.show", name);
 	if (!kms_req_admin(r))
 		return;
-	if ((e = kms_db_begin(r->k->db, 0)) != MQE2E_OK) {
-		kms_reply_err(r, e, "cannot start a transaction");
-		return;
-	}
-	e = kms_db_end(r->k->db, group_get(r->k->db, name, 1, &out));
+	if ((e = kms_db_begin(r->k->db, 0)) == MQE2E_OK)
+		e = kms_db_end(r->k->db, group_get(r->k->db, name, &out));
 	if (e == MQE2E_ERR_NOT_FOUND)
 		kms_reply_error(r, 404, "not_found", "group '%s' does not exist", name);
 	else if (e != MQE2E_OK)
@@ -276,15 +215,12 @@ static void
 update(struct kms_req *r, const char *name)
 {
 	struct kmsd *k = r->k;
-	struct kms_group g;
-	json_t *in, *out = NULL;
-	const char *filter = NULL;
+	struct kms_group_row g;
+	json_t *in, *out = NULL, *v;
+	const char *filter = NULL, *key;
 	json_int_t scheme = -1, rotate_s = -1, grace_s = -1;
-	sqlite3_stmt *st = NULL;
 	uint64_t version = 0;
 	int64_t now = (int64_t)time(NULL);
-	const char *key;
-	json_t *v;
 	int e;
 
 	kms_req_audit(r, "group.update", name);
@@ -304,24 +240,23 @@ update(struct kms_req *r, const char *name)
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
-	if ((e = kms_group_find(k->db, name, &g)) != MQE2E_OK)
-		goto end;
-	if ((e = kms_db_prepare(k->db, "UPDATE topic_groups SET filter = ?1, scheme = ?2, "
-	    "rotate_s = ?3, grace_s = ?4, next_rotation = ?5 WHERE id = ?6", &st)) != MQE2E_OK)
-		goto end;
-	sqlite3_bind_text(st, 1, filter != NULL ? filter : g.filter, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, scheme != -1 ? scheme : g.scheme);
-	sqlite3_bind_int64(st, 3, rotate_s != -1 ? rotate_s : g.rotate_s);
-	sqlite3_bind_int64(st, 4, grace_s != -1 ? grace_s : g.grace_s);
-	/* A new period starts counting now. */
-	sqlite3_bind_int64(st, 5, rotate_s != -1 ? now + rotate_s : g.next_rotation);
-	sqlite3_bind_int64(st, 6, g.id);
-	if ((e = kms_db_run(k->db, st)) != MQE2E_OK ||
-	    (e = kms_policy_bump(k->db, &version)) != MQE2E_OK)
-		goto end;
-	e = group_get(k->db, name, 1, &out);
- end:
+	if ((e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK) {
+		if (filter != NULL)
+			snprintf(g.filter, sizeof(g.filter), "%s", filter);
+		if (scheme != -1)
+			g.scheme = (int)scheme;
+		if (grace_s != -1)
+			g.grace_s = grace_s;
+		if (rotate_s != -1) {
+			g.rotate_s = rotate_s;
+			g.next_rotation = now + rotate_s;   /* a new period starts now */
+		}
+		if ((e = kms_store_group_update(k->db, &g)) == MQE2E_OK &&
+		    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
+			e = group_get(k->db, name, &out);
+	}
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		json_decref(out);
 		if (e == MQE2E_ERR_NOT_FOUND)
 			kms_reply_error(r, 404, "not_found", "group '%s' does not exist", name);
 		else
@@ -338,12 +273,12 @@ static void
 rotate(struct kms_req *r, const char *name)
 {
 	struct kmsd *k = r->k;
-	struct kms_group g;
+	struct kms_group_row g;
 	json_t *in, *out = NULL;
 	uint64_t version = 0;
 	uint32_t current = 0;
 	int64_t now = (int64_t)time(NULL);
-	char target[KMS_NAME_MAX + 32];
+	char target[KMS_NAME_MAX + 16];
 	int e;
 
 	kms_req_audit(r, "group.rotate", name);
@@ -354,14 +289,13 @@ rotate(struct kms_req *r, const char *name)
 		kms_reply_err(r, e, "cannot start a transaction");
 		return;
 	}
-	if ((e = kms_group_find(k->db, name, &g)) != MQE2E_OK ||
-	    (e = kms_rotate_locked(k, &g, 0, now, &current)) != MQE2E_OK ||
-	    (e = kms_expire_locked(k, now)) != MQE2E_OK ||
-	    (e = kms_policy_bump(k->db, &version)) != MQE2E_OK)
-		goto end;
-	e = group_get(k->db, name, 1, &out);
- end:
+	if ((e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
+	    (e = kms_rotate_locked(k, &g, 0, now, &current)) == MQE2E_OK &&
+	    (e = kms_store_epoch_expire(k->db, now)) == MQE2E_OK &&
+	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
+		e = group_get(k->db, name, &out);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		json_decref(out);
 		if (e == MQE2E_ERR_NOT_FOUND)
 			kms_reply_error(r, 404, "not_found", "group '%s' does not exist", name);
 		else

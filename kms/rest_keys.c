@@ -14,13 +14,10 @@
 #include <string.h>
 
 #include "ca.h"
-#include "db.h"
 #include "keyauth.h"
 #include "keystore.h"
+#include "store.h"
 #include "wire.h"
-
-#define EPOCH_COLUMNS "g.name, g.scheme, e.epoch, e.state, e.activated, e.expires, " \
-	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b"
 
 struct keyset {
 	struct mqe2e_key_entry *e;
@@ -49,35 +46,28 @@ requested(const struct mqe2e_keyreq_info *info, const char *group)
 	return 0;
 }
 
-/* Validity window of an epoch row, in ms (see docs/API.md). */
+/* Validity window of an epoch, in ms (see docs/API.md). */
 static void
-validity(sqlite3_stmt *st, uint64_t *nb, uint64_t *na)
+validity(const struct kms_epoch_keys_row *row, uint64_t *nb, uint64_t *na)
 {
-	const char *state = (const char *)sqlite3_column_text(st, 3);
-	int64_t activated = sqlite3_column_int64(st, 4), expires = sqlite3_column_int64(st, 5);
-	int64_t next_rot = sqlite3_column_int64(st, 6), rotate_s = sqlite3_column_int64(st, 7);
-	int64_t grace_s = sqlite3_column_int64(st, 8);
-
-	if (strcmp(state, "next") == 0) {
-		*nb = (uint64_t)next_rot * 1000;
-		*na = (uint64_t)(next_rot + rotate_s + grace_s) * 1000;
-	} else if (strcmp(state, "current") == 0) {
-		*nb = (uint64_t)activated * 1000;
-		*na = (uint64_t)(next_rot + grace_s) * 1000;
+	if (strcmp(row->state, "next") == 0) {
+		*nb = (uint64_t)row->next_rotation * 1000;
+		*na = (uint64_t)(row->next_rotation + row->rotate_s + row->grace_s) * 1000;
+	} else if (strcmp(row->state, "current") == 0) {
+		*nb = (uint64_t)row->activated * 1000;
+		*na = (uint64_t)(row->next_rotation + row->grace_s) * 1000;
 	} else {
-		*nb = (uint64_t)activated * 1000;
-		*na = (uint64_t)expires * 1000;
+		*nb = (uint64_t)row->activated * 1000;
+		*na = (uint64_t)row->expires * 1000;
 	}
 }
 
 /* Open one sealed key of the row into a new entry. */
 static int
-add_key(struct kmsd *k, struct keyset *ks, sqlite3_stmt *st, uint8_t kind)
+add_key(struct kmsd *k, struct keyset *ks, const struct kms_epoch_keys_row *row, uint8_t kind)
 {
 	struct mqe2e_key_entry *e;
-	const char *group = (const char *)sqlite3_column_text(st, 0);
-	int col = kind == MQE2E_GK_P ? 9 : 10;
-	int64_t epoch = sqlite3_column_int64(st, 2);
+	size_t glen = strlen(row->group);
 
 	if (ks->n == MQE2E_KEYS_MAX)
 		return MQE2E_ERR_TOO_LONG;
@@ -94,55 +84,42 @@ add_key(struct kmsd *k, struct keyset *ks, sqlite3_stmt *st, uint8_t kind)
 		ks->cap = cap;
 	}
 	e = &ks->e[ks->n];
-	if (strlen(group) > MQE2E_ID_MAX || epoch <= 0 || epoch > (int64_t)UINT32_MAX)
+	if (glen > MQE2E_ID_MAX || row->epoch == 0)
 		return MQE2E_ERR_INTERNAL;
-	memcpy(e->group, group, strlen(group) + 1);
-	e->scheme = (uint8_t)sqlite3_column_int(st, 1);
+	memcpy(e->group, row->group, glen + 1);
+	e->scheme = (uint8_t)row->scheme;
 	e->kind = kind;
-	e->epoch = (uint32_t)epoch;
-	validity(st, &e->not_before_ms, &e->not_after_ms);
-	if (kms_keystore_open_key(k->ks, group, e->epoch, kind, sqlite3_column_blob(st, col),
-	    (size_t)sqlite3_column_bytes(st, col), e->key) != MQE2E_OK)
+	e->epoch = row->epoch;
+	validity(row, &e->not_before_ms, &e->not_after_ms);
+	if (kms_keystore_open_key(k->ks, row->group, row->epoch, kind,
+	    kind == MQE2E_GK_P ? row->gk_p : row->gk_b, KMS_SEALED_LEN, e->key) != MQE2E_OK)
 		return MQE2E_ERR_BAD_TAG;   /* tampered database or wrong master key */
 	ks->n++;
 	return MQE2E_OK;
 }
 
-/* Collect the keys of the requester (in a transaction). */
+struct collect {
+	struct kmsd *k;
+	const struct mqe2e_keyreq_info *info;
+	struct keyset *ks;
+};
+
+/* Store callback: the keys of one epoch the requester may have. */
 static int
-collect(struct kmsd *k, const struct mqe2e_keyreq_info *info, int64_t client_id,
-    struct keyset *ks)
+collect_epoch(void *arg, const struct kms_epoch_keys_row *row)
 {
-	int broker = info->requester.kind == MQE2E_KIND_BROKER;
-	sqlite3_stmt *st = NULL;
-	int rc, r;
+	struct collect *c = arg;
+	int broker = c->info->requester.kind == MQE2E_KIND_BROKER;
+	int r;
 
-	if ((r = kms_db_prepare(k->db, broker ?
-	    "SELECT " EPOCH_COLUMNS ", 0, 1 FROM topic_groups g "
-	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE e.state IN ('current', 'next', 'grace') "
-	    "ORDER BY g.name, e.epoch" :
-	    "SELECT " EPOCH_COLUMNS ", max(gr.right = 'pub'), max(gr.right = 'sub') "
-	    "FROM grants gr JOIN topic_groups g ON g.id = gr.group_id "
-	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE gr.client_id = ?1 AND e.state IN ('current', 'next', 'grace') "
-	    "GROUP BY g.id, e.epoch ORDER BY g.name, e.epoch", &st)) != MQE2E_OK)
+	if (!requested(c->info, row->group))
+		return MQE2E_OK;
+	if (!broker && (row->pub || row->sub) &&
+	    (r = add_key(c->k, c->ks, row, MQE2E_GK_P)) != MQE2E_OK)
 		return r;
-	sqlite3_bind_int64(st, 1, client_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int pub = sqlite3_column_int(st, 11), sub = sqlite3_column_int(st, 12);
-
-		if (!requested(info, (const char *)sqlite3_column_text(st, 0)))
-			continue;
-		if (!broker && (pub || sub) && (r = add_key(k, ks, st, MQE2E_GK_P)) != MQE2E_OK)
-			goto out;
-		if ((broker || sub) && (r = add_key(k, ks, st, MQE2E_GK_B)) != MQE2E_OK)
-			goto out;
-	}
-	r = rc == SQLITE_DONE ? MQE2E_OK : kms_db_error(k->db, rc);
- out:
-	sqlite3_finalize(st);
-	return r;
+	if ((broker || row->sub) && (r = add_key(c->k, c->ks, row, MQE2E_GK_B)) != MQE2E_OK)
+		return r;
+	return MQE2E_OK;
 }
 
 void
@@ -172,8 +149,12 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto out;
 	}
-	if ((e = kms_keyauth_check_locked(k->db, info, &client_id)) == MQE2E_OK)
-		e = collect(k, info, client_id, &ks);
+	if ((e = kms_keyauth_check_locked(k->db, info, &client_id)) == MQE2E_OK) {
+		struct collect c = { k, info, &ks };
+
+		e = kms_store_epoch_keys(k->db, info->requester.kind == MQE2E_KIND_BROKER ? 0 :
+		    client_id, collect_epoch, &c);
+	}
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		if (e == MQE2E_ERR_TOO_LONG)
 			kms_reply_error(r, 400, "bad_request", "more than %d keys: name fewer groups "

@@ -15,109 +15,75 @@
 #include <time.h>
 
 #include "ca.h"
-#include "db.h"
 #include "jsonutil.h"
 #include "keyauth.h"
 #include "policy.h"
+#include "store.h"
 
 #define WATCH_MAX_S 60
 #define WATCH_DEFAULT_S 30
 
-/* Run st and append column 0 (text) of each row to arr. */
 static int
-strings(struct kms_db *db, sqlite3_stmt *st, json_t *arr)
+add_string(void *arg, const char *s)
 {
-	int rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_array_append_new(arr, kms_json_col_text(st, 0)) != 0) {
-			sqlite3_finalize(st);
-			return MQE2E_ERR_NOMEM;
-		}
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? MQE2E_OK : kms_db_error(db, rc);
+	return json_array_append_new(arg, json_string(s)) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
 }
 
-/* Build the policy JSON object (in a transaction). */
+static int
+add_serial(void *arg, const char *serial, int64_t revoked_at)
+{
+	return add_string(arg, serial);
+}
+
+static int
+add_group(void *arg, const struct kms_group_row *g)
+{
+	return json_array_append_new(arg, json_pack("{s:s,s:s,s:i,s:I}", "name", g->name,
+	    "filter", g->filter, "scheme", g->scheme,
+	    "epoch", (json_int_t)g->current_epoch)) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+}
+
+/* grants: {"client": {"pub": [groups], "sub": [groups]}} */
+static int
+add_grant(void *arg, const struct kms_grant_row *g)
+{
+	json_t *grants = arg, *entry = json_object_get(grants, g->client);
+
+	if (entry == NULL) {
+		if ((entry = json_pack("{s:[],s:[]}", "pub", "sub")) == NULL ||
+		    json_object_set_new(grants, g->client, entry) != 0)
+			return MQE2E_ERR_NOMEM;
+	}
+	return add_string(json_object_get(entry, g->right), g->group);
+}
+
+/* Build the policy JSON object (in a transaction).  Revoked clients hold
+ * no grants (revocation deletes them). */
 static int
 snapshot(struct kms_db *db, json_t **out, int64_t *version)
 {
-	sqlite3_stmt *st = NULL;
-	json_t *p = NULL, *groups, *grants, *serials, *clients;
-	char now[32];
-	int rc, r;
+	json_t *p;
+	int r;
 
 	*out = NULL;
-	if ((r = kms_db_meta_get(db, "policy_version", version)) != MQE2E_OK)
+	if ((r = kms_store_counter_get(db, "policy_version", version)) != MQE2E_OK)
 		return r;
-	kms_time_str((int64_t)time(NULL), now);
-	if ((p = json_pack("{s:I,s:s,s:[],s:{},s:[],s:[]}", "version", (json_int_t)*version,
-	    "issued", now, "groups", "grants", "revoked_serials", "revoked_clients")) == NULL)
+	if ((p = json_pack("{s:I,s:o,s:[],s:{},s:[],s:[]}", "version", (json_int_t)*version,
+	    "issued", kms_json_time((int64_t)time(NULL)), "groups", "grants", "revoked_serials",
+	    "revoked_clients")) == NULL)
 		return MQE2E_ERR_NOMEM;
-	groups = json_object_get(p, "groups");
-	grants = json_object_get(p, "grants");
-	serials = json_object_get(p, "revoked_serials");
-	clients = json_object_get(p, "revoked_clients");
-
-	if ((r = kms_db_prepare(db, "SELECT g.name, g.filter, g.scheme, e.epoch "
-	    "FROM topic_groups g LEFT JOIN epochs e ON e.group_id = g.id AND "
-	    "e.state = 'current' ORDER BY g.name", &st)) != MQE2E_OK)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_array_append_new(groups, json_pack("{s:o,s:o,s:i,s:I}",
-		    "name", kms_json_col_text(st, 0), "filter", kms_json_col_text(st, 1),
-		    "scheme", sqlite3_column_int(st, 2),
-		    "epoch", (json_int_t)sqlite3_column_int64(st, 3))) != 0) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
+	if ((r = kms_store_group_list(db, "", 0, add_group, json_object_get(p, "groups"))) != MQE2E_OK ||
+	    (r = kms_store_grant_list(db, NULL, NULL, NULL, NULL, NULL, 0, add_grant,
+	    json_object_get(p, "grants"))) != MQE2E_OK ||
+	    (r = kms_store_revoked_certs(db, add_serial,
+	    json_object_get(p, "revoked_serials"))) != MQE2E_OK ||
+	    (r = kms_store_revoked_clients(db, add_string,
+	    json_object_get(p, "revoked_clients"))) != MQE2E_OK) {
+		json_decref(p);
+		return r;
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		r = rc == SQLITE_NOMEM ? MQE2E_ERR_NOMEM : kms_db_error(db, rc);
-		goto fail;
-	}
-
-	if ((r = kms_db_prepare(db, "SELECT c.name, g.name, gr.right FROM grants gr "
-	    "JOIN clients c ON c.id = gr.client_id JOIN topic_groups g ON g.id = gr.group_id "
-	    "WHERE c.revoked_at IS NULL ORDER BY c.name, g.name, gr.right", &st)) != MQE2E_OK)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *client = (const char *)sqlite3_column_text(st, 0);
-		const char *right = (const char *)sqlite3_column_text(st, 2);
-		json_t *entry = json_object_get(grants, client);
-
-		if (entry == NULL) {
-			if ((entry = json_pack("{s:[],s:[]}", "pub", "sub")) == NULL ||
-			    json_object_set_new(grants, client, entry) != 0) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-		}
-		if (json_array_append_new(json_object_get(entry, right),
-		    kms_json_col_text(st, 1)) != 0) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		r = rc == SQLITE_NOMEM ? MQE2E_ERR_NOMEM : kms_db_error(db, rc);
-		goto fail;
-	}
-
-	if ((r = kms_db_prepare(db, "SELECT serial FROM certs WHERE revoked_at IS NOT NULL "
-	    "ORDER BY serial", &st)) != MQE2E_OK || (r = strings(db, st, serials)) != MQE2E_OK)
-		goto fail;
-	if ((r = kms_db_prepare(db, "SELECT name FROM clients WHERE revoked_at IS NOT NULL "
-	    "ORDER BY name", &st)) != MQE2E_OK || (r = strings(db, st, clients)) != MQE2E_OK)
-		goto fail;
 	*out = p;
 	return MQE2E_OK;
- fail:
-	json_decref(p);
-	return r;
 }
 
 /* Wait until the policy version exceeds since, the timeout passes or the

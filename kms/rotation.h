@@ -15,10 +15,10 @@
 #include <stdint.h>
 
 #include "kmsd.h"
-#include "model.h"
+#include "store.h"
 
 /* Epochs 1 (current, activated now) and 2 (next) of a new group. */
-int kms_epochs_init_locked(struct kmsd *k, const struct kms_group *g, int64_t now) MQE2E_WUR;
+int kms_epochs_init_locked(struct kmsd *k, const struct kms_group_row *g, int64_t now) MQE2E_WUR;
 
 /*
  * Rotate g now.  Normal (void_next = 0): next -> current, old current ->
@@ -27,7 +27,7 @@ int kms_epochs_init_locked(struct kmsd *k, const struct kms_group *g, int64_t no
  * erased), old current -> grace, fresh current and next.  Sets the group's
  * next rotation to now + rotate_s.  *current gets the new current epoch.
  */
-int kms_rotate_locked(struct kmsd *k, const struct kms_group *g, int void_next, int64_t now,
+int kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next, int64_t now,
     uint32_t *current) MQE2E_WUR;
 
 /* Grace epochs whose time is up become expired; their keys are erased. */

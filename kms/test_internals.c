@@ -191,13 +191,13 @@ test_db(void)
 	if (db == NULL)
 		return;
 	CHECK(kms_db_begin(db, 1) == MQE2E_OK);
-	CHECK(kms_db_end(db, kms_db_meta_bump(db, "policy_version", &v)) == MQE2E_OK && v == 2);
+	CHECK(kms_db_end(db, kms_store_counter_bump(db, "policy_version", &v)) == MQE2E_OK && v == 2);
 	kms_db_close(db);
 	db = NULL;
 	/* Reopen: migrations are not re-applied, data kept. */
 	CHECK(kms_db_open(p, &db, err, sizeof(err)) == MQE2E_OK);
 	CHECK(kms_db_begin(db, 0) == MQE2E_OK);
-	CHECK(kms_db_end(db, kms_db_meta_get(db, "policy_version", &v)) == MQE2E_OK && v == 2);
+	CHECK(kms_db_end(db, kms_store_counter_get(db, "policy_version", &v)) == MQE2E_OK && v == 2);
 	kms_db_close(db);
 	db = NULL;
 	/* Every compiled-in migration was applied, in order. */

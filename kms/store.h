@@ -1,0 +1,206 @@
+/*
+ * store.h - the KMS's storage interface.
+ *
+ * Everything above it (REST handlers, rotation, revocation, CRL, key
+ * delivery) sees rows as C structs and never SQL.  The one backend today
+ * is SQLite (db.c for the connection, transactions and migrations;
+ * store_*.c for the queries); a PostgreSQL backend for scale-out would
+ * implement this same header.
+ *
+ * Transactions: every call below happens between kms_db_begin() and
+ * kms_db_end() on the calling thread; the backend serialises transactions
+ * (one writer).  A write transaction is all-or-nothing, so a crash at any
+ * point leaves the state before or after it.
+ *
+ * Results: MQE2E_OK, MQE2E_ERR_NOT_FOUND for a missing row,
+ * MQE2E_ERR_CONFLICT for a uniqueness violation, else a storage error.
+ * Listing functions call cb once per row in the documented order and stop
+ * with cb's result if it is not MQE2E_OK; limit 0 means no limit.  Rows
+ * passed to callbacks live only during the call.  Times are Unix seconds;
+ * 0 stands for "not set".
+ */
+#ifndef KMS_STORE_H
+#define KMS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "keystore.h"
+#include "validate.h"
+
+#define KMS_REASON_MAX 256
+
+struct kms_db;
+
+/* ---- the database and its transactions --------------------------------------- */
+
+/* Open (creating if needed, mode 0600) the database at path, check it,
+ * apply pending migrations.  err gets a message naming path on failure. */
+int kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen) MQE2E_WUR;
+void kms_db_close(struct kms_db *db);
+/* Start a transaction (write: takes the write lock at once). */
+int kms_db_begin(struct kms_db *db, int write) MQE2E_WUR;
+/* Commit if r == MQE2E_OK, else roll back.  Returns r or the commit failure. */
+int kms_db_end(struct kms_db *db, int r);
+
+/* ---- counters ----------------------------------------------------------------- */
+
+/* "policy_version" (bumped by every policy change) and "crl_number". */
+int kms_store_counter_get(struct kms_db *db, const char *name, int64_t *v) MQE2E_WUR;
+/* Increment and return the new value. */
+int kms_store_counter_bump(struct kms_db *db, const char *name, int64_t *v) MQE2E_WUR;
+
+/* Bump "policy_version"; after COMMIT the caller passes *version to
+ * kmsd_policy_changed() to wake the watchers. */
+int kms_store_policy_bump(struct kms_db *db, uint64_t *version) MQE2E_WUR;
+
+/* ---- clients and certificates ------------------------------------------------- */
+
+struct kms_client_row {
+	int64_t id;
+	char name[KMS_NAME_MAX + 1];
+	char kind[8];                  /* "client" or "broker" */
+	int64_t created;
+	int64_t revoked_at;            /* 0: not revoked */
+	char revoke_reason[KMS_REASON_MAX + 1];   /* "" if none */
+	int64_t certs;                 /* certificates issued */
+};
+
+struct kms_cert_row {
+	int64_t id;                    /* issue order */
+	char serial[MQE2E_SERIAL_HEX_MAX];
+	int64_t not_before, not_after, created;
+	int64_t revoked_at;            /* 0: not revoked */
+};
+
+int kms_store_client_add(struct kms_db *db, const char *name, const char *kind,
+    int64_t now) MQE2E_WUR;
+int kms_store_client_get(struct kms_db *db, const char *name,
+    struct kms_client_row *row) MQE2E_WUR;
+/* Clients with name > after, by name. */
+int kms_store_client_list(struct kms_db *db, const char *after, unsigned limit,
+    int (*cb)(void *arg, const struct kms_client_row *row), void *arg) MQE2E_WUR;
+/* Names of revoked clients, by name. */
+int kms_store_revoked_clients(struct kms_db *db,
+    int (*cb)(void *arg, const char *name), void *arg) MQE2E_WUR;
+
+int kms_store_cert_add(struct kms_db *db, int64_t client_id, const char *serial,
+    const char *cert_pem, int64_t not_before, int64_t not_after, int64_t now) MQE2E_WUR;
+/* Certificates of a client with id > after_id, in issue order. */
+int kms_store_cert_list(struct kms_db *db, int64_t client_id, int64_t after_id,
+    unsigned limit, int (*cb)(void *arg, const struct kms_cert_row *row), void *arg) MQE2E_WUR;
+/* MQE2E_OK if serial was issued to the client and is not revoked,
+ * MQE2E_ERR_REVOKED, or MQE2E_ERR_NOT_FOUND. */
+int kms_store_cert_check(struct kms_db *db, int64_t client_id, const char *serial) MQE2E_WUR;
+/* Every revoked certificate (serial, revocation time), in revocation
+ * order. */
+int kms_store_revoked_certs(struct kms_db *db,
+    int (*cb)(void *arg, const char *serial, int64_t revoked_at), void *arg) MQE2E_WUR;
+
+/*
+ * Revoke a client: mark it and its unrevoked certificates revoked at now
+ * with reason (may be NULL), calling cb with each serial that becomes
+ * revoked, and delete its grants.
+ */
+int kms_store_client_revoke(struct kms_db *db, int64_t client_id, const char *reason,
+    int64_t now, int (*cb)(void *arg, const char *serial), void *arg) MQE2E_WUR;
+
+/* ---- topic groups ---------------------------------------------------------------- */
+
+struct kms_group_row {
+	int64_t id;
+	char name[KMS_NAME_MAX + 1];
+	char filter[KMS_FILTER_MAX + 1];
+	int scheme;
+	int64_t rotate_s, grace_s, created, next_rotation;
+	uint32_t current_epoch;        /* 0 if none (never after a commit) */
+};
+
+int kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
+    int64_t rotate_s, int64_t grace_s, int64_t now) MQE2E_WUR;
+int kms_store_group_get(struct kms_db *db, const char *name, struct kms_group_row *row) MQE2E_WUR;
+int kms_store_group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row) MQE2E_WUR;
+/* Groups with name > after, by name. */
+int kms_store_group_list(struct kms_db *db, const char *after, unsigned limit,
+    int (*cb)(void *arg, const struct kms_group_row *row), void *arg) MQE2E_WUR;
+/* Replace the settings of group id (row->id) with those of row. */
+int kms_store_group_update(struct kms_db *db, const struct kms_group_row *row) MQE2E_WUR;
+/* The group due for rotation first (next_rotation <= now): *id, or 0. */
+int kms_store_group_due(struct kms_db *db, int64_t now, int64_t *id) MQE2E_WUR;
+/* Names of the groups a client holds any grant on, by name. */
+int kms_store_groups_of_client(struct kms_db *db, int64_t client_id,
+    int (*cb)(void *arg, const char *name), void *arg) MQE2E_WUR;
+
+/* ---- epochs --------------------------------------------------------------------- */
+
+struct kms_epoch_row {
+	uint32_t epoch;
+	char state[8];                 /* next, current, grace, expired, void */
+	int64_t created, activated, expires;
+};
+
+/* Epochs of a group, by number (metadata only). */
+int kms_store_epoch_list(struct kms_db *db, int64_t group_id,
+    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
+/* The highest epoch number of a group (0 if none). */
+int kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max) MQE2E_WUR;
+/* A new epoch in state "current" (activated now) or "next", with its sealed
+ * keys. */
+int kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch,
+    const char *state, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
+    const uint8_t gk_b[KMS_SEALED_LEN]) MQE2E_WUR;
+/* The current epoch becomes grace until `until`, or expired (keys erased)
+ * when until <= now. */
+int kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now,
+    int64_t until) MQE2E_WUR;
+/* The next epoch becomes void (keys erased). */
+int kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now) MQE2E_WUR;
+/* The next epoch becomes current, activated now; MQE2E_ERR_INTERNAL if the
+ * group has no next epoch. */
+int kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now) MQE2E_WUR;
+/* Grace epochs with expires <= now become expired (keys erased). */
+int kms_store_epoch_expire(struct kms_db *db, int64_t now) MQE2E_WUR;
+int kms_store_group_set_next_rotation(struct kms_db *db, int64_t group_id,
+    int64_t when) MQE2E_WUR;
+
+/* A deliverable epoch (current, next or grace) with its sealed keys and
+ * what the requester may have of it. */
+struct kms_epoch_keys_row {
+	char group[KMS_NAME_MAX + 1];
+	int scheme;
+	uint32_t epoch;
+	char state[8];
+	int64_t activated, expires, next_rotation, rotate_s, grace_s;
+	uint8_t gk_p[KMS_SEALED_LEN];
+	uint8_t gk_b[KMS_SEALED_LEN];
+	int pub, sub;                  /* the client's grants (0 for a broker) */
+};
+/* Deliverable epochs of the groups client_id holds a grant on, or of every
+ * group when client_id is 0 (a broker); by group name and epoch.  The
+ * sealed keys are copied into the row and wiped after cb returns. */
+int kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
+    int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg) MQE2E_WUR;
+
+/* ---- grants ----------------------------------------------------------------------- */
+
+struct kms_grant_row {
+	char client[KMS_NAME_MAX + 1];
+	char group[KMS_NAME_MAX + 1];
+	char right[4];                 /* "pub" or "sub" */
+	int64_t created;
+};
+
+int kms_store_grant_add(struct kms_db *db, int64_t client_id, int64_t group_id,
+    const char *right, int64_t now) MQE2E_WUR;
+/* MQE2E_ERR_NOT_FOUND if there was no such grant. */
+int kms_store_grant_delete(struct kms_db *db, const char *client, const char *group,
+    const char *right) MQE2E_WUR;
+/* Grants, optionally only of client and/or group (NULL: any), after the
+ * (client, group, right) key given (NULLs or "": from the start), by that
+ * key. */
+int kms_store_grant_list(struct kms_db *db, const char *client, const char *group,
+    const char *after_client, const char *after_group, const char *after_right,
+    unsigned limit, int (*cb)(void *arg, const struct kms_grant_row *row), void *arg) MQE2E_WUR;
+
+#endif
