@@ -198,6 +198,12 @@ jq -e '.revoked_clients == ["display"] and (.revoked_serials | length) == 1 and 
 api POST /v1/clients/display/revoke '{}' >/dev/null; expect 409
 api POST /v1/clients/display/certs '{"generate":true}' >/dev/null; expect 409
 api POST /v1/grants '{"client":"display","group":"temps","right":"sub"}' >/dev/null; expect 409
+# A broker holds GK_B of every group: revoking one rekeys them all.
+api POST /v1/clients '{"name":"broker-2","kind":"broker"}' >/dev/null; expect 201
+api POST /v1/clients/broker-2/revoke '{"reason":"decommissioned"}' >/dev/null
+expect 200 '.rekeyed_groups == ["alarms","temps"] and .revoked_serials == []'
+api GET /v1/clients/broker-2 >/dev/null
+expect 200 '.revoked == true and .revoke_reason == "decommissioned"'
 
 # ---- limits -------------------------------------------------------------------
 head -c 70000 /dev/zero | tr '\0' a > "$T_DIR/big"
@@ -217,8 +223,8 @@ grep -q "PRIVATE KEY" "$D/audit.log" && t_fail "a private key is in the audit lo
 # ---- stop, restart, broken data directories ----------------------------------
 stop
 start
-api GET /v1/groups/temps >/dev/null; expect 200 '.current_epoch == 4'
-keys sensor-1 > "$T_DIR/k"; grep -q '^temps P 4 ' "$T_DIR/k" || t_fail "keys after restart"
+api GET /v1/groups/temps >/dev/null; expect 200 '.current_epoch == 6'
+keys sensor-1 > "$T_DIR/k"; grep -q '^temps P 6 ' "$T_DIR/k" || t_fail "keys after restart"
 stop
 
 # ---- kill -9 in the middle of rotations leaves a consistent database ---------
