@@ -74,7 +74,7 @@ prepare_dir(const char *dir, char *err, size_t errlen)
 		return MQE2E_ERR_IO;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory", dir);
+		snprintf(err, errlen, "%s: the data directory is not a directory", dir);
 		return MQE2E_ERR_IO;
 	}
 	if ((st.st_mode & 077) != 0)
