@@ -8,6 +8,10 @@
  *       prints the policy JSON
  *   test_keyclient replay URL CERT KEY CA
  *       sends one KEY_REQUEST twice; prints both HTTP statuses
+ *   test_keyclient tamper URL CERT KEY CA
+ *       flips a bit of the signature; prints the HTTP status and body
+ *
+ * KC_SKEW_S=N in the environment dates the request N seconds ahead.
  *
  * On an HTTP error it prints "HTTP <status> <body>" and exits 3.
  */
@@ -49,6 +53,7 @@ main(int argc, char **argv)
 	uint8_t *req = NULL, *policy = NULL;
 	size_t req_len = 0, n = 0, plen = 0, i;
 	char err[512], path[128];
+	long long skew_ms = 0;
 	int status, rc = 1;
 
 	memset(&resp, 0, sizeof(resp));
@@ -61,12 +66,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
+	if (getenv("KC_SKEW_S") != NULL)
+		skew_ms = 1000 * strtoll(getenv("KC_SKEW_S"), NULL, 10);
 	if (mqe2e_keyreq_build(id, strcmp(argv[1], "keys") == 0 ? (const char *const *)argv + 6 :
-	    NULL, strcmp(argv[1], "keys") == 0 ? (size_t)(argc - 6) : 0, mqe2e_now_ms(), &st,
-	    &req, &req_len) != MQE2E_OK) {
+	    NULL, strcmp(argv[1], "keys") == 0 ? (size_t)(argc - 6) : 0,
+	    (uint64_t)((long long)mqe2e_now_ms() + skew_ms), &st, &req, &req_len) != MQE2E_OK) {
 		fprintf(stderr, "cannot build the KEY_REQUEST\n");
 		goto out;
 	}
+	if (strcmp(argv[1], "tamper") == 0)
+		req[req_len - 1] ^= 1;   /* the last byte of the Ed25519 signature */
 	if (strcmp(argv[1], "replay") == 0) {
 		printf("%d ", post(argv[2], "/v1/keys", req, req_len, &resp));
 		mqe2e_http_response_free(&resp);

@@ -151,6 +151,17 @@ keys display alarms > "$T_DIR/k"; grep -q '^keys: 0$' "$T_DIR/k" || t_fail "grou
 curl -s -o "$T_DIR/body" -w '%{http_code}' -H 'Content-Type: application/octet-stream' \
     --data-binary 'garbage' "$URL/v1/keys" | grep -q 400 || t_fail "garbage KEY_REQUEST"
 jq -e '.error.code == "malformed"' "$T_DIR/body" >/dev/null || t_fail "malformed code"
+"$KC" tamper "$URL" "$T_DIR/sensor-1.crt" "$T_DIR/sensor-1.key" "$D/ca.crt" |
+    grep -q '^HTTP 401 .*"bad_signature"' || t_fail "a bad signature must give 401 bad_signature"
+KC_SKEW_S=600 keys sensor-1 | grep -q '^HTTP 400 .*"clock_skew"' || t_fail "skew must give 400 clock_skew"
+# A certificate from another CA, with the right subject.
+openssl req -x509 -newkey ed25519 -nodes -keyout "$T_DIR/rogue-ca.key" -subj "/CN=rogue CA" \
+    -days 1 -out "$T_DIR/rogue-ca.crt" 2>/dev/null
+openssl req -new -key "$T_DIR/sensor-1.key" -subj "/OU=client/CN=sensor-1" -out "$T_DIR/rogue.csr"
+openssl x509 -req -in "$T_DIR/rogue.csr" -CA "$T_DIR/rogue-ca.crt" -CAkey "$T_DIR/rogue-ca.key" \
+    -days 1 -out "$T_DIR/rogue.crt" 2>/dev/null
+cp "$T_DIR/sensor-1.key" "$T_DIR/rogue.key"
+keys rogue | grep -q '^HTTP 401 .*"unknown_ca"' || t_fail "a foreign CA must give 401 unknown_ca"
 
 # ---- policy and long poll -----------------------------------------------------
 pol() { "$KC" policy "$URL" "$T_DIR/$1.crt" "$T_DIR/$1.key" "$D/ca.crt" "${@:2}"; }
