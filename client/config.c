@@ -65,7 +65,7 @@ parse_num(const char *s, long min, long max, long *out)
 	for (; *s != '\0'; s++) {
 		if (*s < '0' || *s > '9')
 			return MQE2E_ERR_INVALID_ARG;
-		if (v > (max - (*s - '0')) / 10)
+		if (v > max / 10 || v * 10 > max - (*s - '0'))
 			return MQE2E_ERR_INVALID_ARG;
 		v = v * 10 + (*s - '0');
 	}

@@ -157,17 +157,24 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 	int reason = resp != NULL ? (int)resp->reasonCode : 0;
 	int r, report;
 
-	if (resp != NULL)
+	if (resp != NULL) {
 		why = MQTTProperties_getProperty(&resp->properties,
 		    MQTTPROPERTY_CODE_REASON_STRING);
+		/* paho reports a refusing CONNACK's reason code in code */
+		if (reason == 0 && resp->code >= 0x80 && resp->code <= 0xff)
+			reason = resp->code;
+	}
 	if (reason >= 0x80) {
-		r = MQE2E_ERR_DENIED;
+		r = reason == MQTTREASONCODE_BAD_AUTHENTICATION_METHOD ? MQE2E_ERR_BAD_METHOD :
+		    MQE2E_ERR_DENIED;
 		client__fmt(msg, sizeof(msg), "the broker at %s refused client '%s': %s%s%.*s "
-		    "(check that the certificate is valid and not revoked, and that the "
-		    "clocks agree)", c->cfg.broker, c->id,
+		    "(%s)", c->cfg.broker, c->id,
 		    MQTTReasonCode_toString((enum MQTTReasonCodes)reason),
 		    why != NULL ? ": " : "", why != NULL ? why->value.data.len : 0,
-		    why != NULL ? why->value.data.data : "");
+		    why != NULL ? why->value.data.data : "",
+		    r == MQE2E_ERR_BAD_METHOD ? "it does not run the mqe2e plugin" :
+		    "check that the certificate is valid and not revoked, and that the "
+		    "clocks agree");
 	} else {
 		r = MQE2E_ERR_UNAVAILABLE;
 		client__fmt(msg, sizeof(msg), "cannot connect to the broker at %s: %s%s%s",

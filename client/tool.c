@@ -43,7 +43,7 @@ tool_num(const struct tool_opts *o, const char *what, const char *s, long min, l
 	if (*p == '\0')
 		goto bad;
 	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || v > (max - (*p - '0')) / 10)
+		if (*p < '0' || *p > '9' || v > max / 10 || v * 10 > max - (*p - '0'))
 			goto bad;
 		v = v * 10 + (*p - '0');
 	}

@@ -75,6 +75,12 @@ test_config(void)
 	CHECK(mqe2e_config_set(cfg, "broker", "tcp://127.0.0.1:1") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "30") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "3") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "keepalive", "65535") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "keepalive", "65536") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "keepalive", "70000") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "86400") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "86401") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "9") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "99999999999999999999") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "-5") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "12x") == MQE2E_ERR_INVALID_ARG);
