@@ -16,8 +16,8 @@ enrol broker1 broker
 # delivered epochs of kind K to a requester: "1 2 3"
 delivered() { keyreq "$1" | awk -v k="$2" '$2 == k {print $3}' | sort -n | tr '\n' ' ' | sed 's/ $//'; }
 
-# --- manual rotation, 3 s grace ------------------------------------------------
-expect_rc 0 kmsctl group add manual --filter 'm/#' --scheme 4 --rotate 86400 --grace 3
+# --- manual rotation, 6 s grace ------------------------------------------------
+expect_rc 0 kmsctl group add manual --filter 'm/#' --scheme 4 --rotate 86400 --grace 6
 expect_rc 0 kmsctl grant add sub1 manual sub
 [ "$(epochs manual)" = "1:current 2:next" ] || t_fail "new group: $(epochs manual)"
 [ "$(delivered sub1 GK_P)" = "1 2" ] || t_fail "before rotation: $(delivered sub1 GK_P)"
@@ -27,9 +27,9 @@ grep -q '^current_epoch *2$' "$T_DIR/out" || t_fail "rotate output: $(cat "$T_DI
 # within grace: the old epoch is still delivered, to subscribers and broker
 [ "$(delivered sub1 GK_P)" = "1 2 3" ] || t_fail "within grace (GK_P): $(delivered sub1 GK_P)"
 [ "$(delivered broker1 GK_B)" = "1 2 3" ] || t_fail "within grace (GK_B): $(delivered broker1 GK_B)"
-# grace_s = 3: after it epoch 1 is expired and no longer delivered (the
+# grace_s = 6: after it epoch 1 is expired and no longer delivered (the
 # scheduler looks every second; allow for a loaded machine)
-sleep 3
+sleep 6
 for i in $(seq 1 50); do
 	[ "$(epochs manual)" = "1:expired 2:current 3:next" ] && break
 	sleep 0.2
