@@ -68,40 +68,55 @@ group_get(struct kms_db *db, const char *name, json_t **out)
 	return r;
 }
 
-/* Validate the optional settable fields present in in; reply 400 and
- * return 0 on a bad one. */
-static int
-check_fields(struct kms_req *r, json_t *in, const char **filter, json_int_t *scheme,
-    json_int_t *rotate_s, json_int_t *grace_s)
-{
-	char why[128];
+/* The settable fields of a group, as given in a request body. */
+struct group_fields {
+	const char *filter;            /* NULL: not given */
+	json_int_t scheme, rotate_s, grace_s;
+	int has_scheme, has_rotate_s, has_grace_s;
+};
 
-	if (json_unpack(in, "{s?s,s?I,s?I,s?I}", "filter", filter, "scheme", scheme,
-	    "rotate_s", rotate_s, "grace_s", grace_s) != 0) {
-		kms_reply_error(r, 400, "bad_request", "filter must be a string; scheme, rotate_s "
-		    "and grace_s whole numbers");
-		return 0;
-	}
-	if (*filter != NULL && !kms_topic_filter_valid(*filter, why, sizeof(why))) {
-		kms_reply_error(r, 400, "bad_request", "topic filter '%.200s' is invalid: %s",
-		    *filter, why);
-		return 0;
-	}
-	if (*scheme != -1 && (*scheme < 1 || *scheme > 4)) {
-		kms_reply_error(r, 400, "bad_request", "scheme must be 1, 2, 3 or 4");
-		return 0;
-	}
-	if (*rotate_s != -1 && (*rotate_s < ROTATE_MIN || *rotate_s > PERIOD_MAX)) {
-		kms_reply_error(r, 400, "bad_request", "rotate_s must be from %d to %d seconds",
-		    ROTATE_MIN, PERIOD_MAX);
-		return 0;
-	}
-	if (*grace_s != -1 && (*grace_s < 0 || *grace_s > PERIOD_MAX)) {
-		kms_reply_error(r, 400, "bad_request", "grace_s must be from 0 to %d seconds",
-		    PERIOD_MAX);
+/* An optional integer field: absent, or an integer in [min, max]. */
+static int
+int_field(struct kms_req *r, json_t *in, const char *key, json_int_t min, json_int_t max,
+    json_int_t *v, int *has)
+{
+	json_t *f = json_object_get(in, key);
+
+	*has = f != NULL;
+	if (f == NULL)
+		return 1;
+	if (!json_is_integer(f) || (*v = json_integer_value(f)) < min || *v > max) {
+		kms_reply_error(r, 400, "bad_request", "%s must be a whole number from %lld to %lld",
+		    key, (long long)min, (long long)max);
 		return 0;
 	}
 	return 1;
+}
+
+/* Parse and validate the settable fields present in in; reply 400 and
+ * return 0 on a bad one. */
+static int
+check_fields(struct kms_req *r, json_t *in, struct group_fields *f)
+{
+	json_t *filter = json_object_get(in, "filter");
+	char why[128];
+
+	memset(f, 0, sizeof(*f));
+	if (filter != NULL) {
+		if (!json_is_string(filter)) {
+			kms_reply_error(r, 400, "bad_request", "filter must be a string");
+			return 0;
+		}
+		f->filter = json_string_value(filter);
+		if (!kms_topic_filter_valid(f->filter, why, sizeof(why))) {
+			kms_reply_error(r, 400, "bad_request", "topic filter '%.200s' is invalid: %s",
+			    f->filter, why);
+			return 0;
+		}
+	}
+	return int_field(r, in, "scheme", 1, 4, &f->scheme, &f->has_scheme) &&
+	    int_field(r, in, "rotate_s", ROTATE_MIN, PERIOD_MAX, &f->rotate_s, &f->has_rotate_s) &&
+	    int_field(r, in, "grace_s", 0, PERIOD_MAX, &f->grace_s, &f->has_grace_s);
 }
 
 static void
@@ -110,8 +125,8 @@ create(struct kms_req *r)
 	struct kmsd *k = r->k;
 	struct kms_group_row g;
 	json_t *in, *out = NULL;
-	const char *name = NULL, *filter = NULL;
-	json_int_t scheme = -1, rotate_s = -1, grace_s = -1;
+	struct group_fields f;
+	const char *name = NULL;
 	int64_t now = (int64_t)time(NULL);
 	uint64_t version = 0;
 	int e;
@@ -125,22 +140,22 @@ create(struct kms_req *r)
 		goto done;
 	}
 	kms_req_audit(r, "group.create", name);
-	if (!check_fields(r, in, &filter, &scheme, &rotate_s, &grace_s))
+	if (!check_fields(r, in, &f))
 		goto done;
-	if (filter == NULL || scheme == -1) {
+	if (f.filter == NULL || !f.has_scheme) {
 		kms_reply_error(r, 400, "bad_request", "group '%s' needs a \"filter\" (MQTT topic "
 		    "filter) and a \"scheme\" (1-4)", name);
 		goto done;
 	}
-	if (rotate_s == -1)
-		rotate_s = 86400;
-	if (grace_s == -1)
-		grace_s = 3600;
+	if (!f.has_rotate_s)
+		f.rotate_s = 86400;
+	if (!f.has_grace_s)
+		f.grace_s = 3600;
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
-	if ((e = kms_store_group_add(k->db, name, filter, (int)scheme, rotate_s, grace_s,
+	if ((e = kms_store_group_add(k->db, name, f.filter, (int)f.scheme, f.rotate_s, f.grace_s,
 	    now)) == MQE2E_OK &&
 	    (e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
 	    (e = kms_epochs_init_locked(k, &g, now)) == MQE2E_OK &&
@@ -216,9 +231,9 @@ update(struct kms_req *r, const char *name)
 {
 	struct kmsd *k = r->k;
 	struct kms_group_row g;
+	struct group_fields f;
 	json_t *in, *out = NULL, *v;
-	const char *filter = NULL, *key;
-	json_int_t scheme = -1, rotate_s = -1, grace_s = -1;
+	const char *key;
 	uint64_t version = 0;
 	int64_t now = (int64_t)time(NULL);
 	int e;
@@ -234,22 +249,22 @@ update(struct kms_req *r, const char *name)
 			goto done;
 		}
 	}
-	if (!check_fields(r, in, &filter, &scheme, &rotate_s, &grace_s))
+	if (!check_fields(r, in, &f))
 		goto done;
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
 	if ((e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK) {
-		if (filter != NULL)
-			snprintf(g.filter, sizeof(g.filter), "%s", filter);
-		if (scheme != -1)
-			g.scheme = (int)scheme;
-		if (grace_s != -1)
-			g.grace_s = grace_s;
-		if (rotate_s != -1) {
-			g.rotate_s = rotate_s;
-			g.next_rotation = now + rotate_s;   /* a new period starts now */
+		if (f.filter != NULL)
+			snprintf(g.filter, sizeof(g.filter), "%s", f.filter);
+		if (f.has_scheme)
+			g.scheme = (int)f.scheme;
+		if (f.has_grace_s)
+			g.grace_s = f.grace_s;
+		if (f.has_rotate_s) {
+			g.rotate_s = f.rotate_s;
+			g.next_rotation = now + f.rotate_s;   /* a new period starts now */
 		}
 		if ((e = kms_store_group_update(k->db, &g)) == MQE2E_OK &&
 		    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
