@@ -23,6 +23,7 @@
 struct bx_state bx;
 
 static mosquitto_plugin_id_t *plugin_id;
+static bool initialised;   /* one instance per broker: the state is global */
 
 static const struct {
 	int event;
@@ -245,6 +246,11 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	int r;
 
 	(void)userdata;
+	if (initialised) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "loaded twice: load mqe2e_plugin.so once, "
+		    "globally (per_listener_settings false)");
+		return MOSQ_ERR_INVAL;
+	}
 	memset(&bx, 0, sizeof(bx));
 	plugin_id = identifier;
 	if (config__parse(&bx.cfg, options, option_count) != MQE2E_OK)
@@ -282,6 +288,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	    "allow_plain %s, max skew %u ms", bx.self->id, bx.self->serial, bx.cfg.kms_url,
 	    bx.cfg.allow_plain ? "true" : "false", bx.cfg.max_skew_ms);
 	stats__flush(bx.cfg.stats_file);
+	initialised = true;
 	return MOSQ_ERR_SUCCESS;
 fail_cb:
 	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
@@ -300,5 +307,6 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
 	stats__set_sessions(0);
 	stats__flush(bx.cfg.stats_file);
 	teardown();
+	initialised = false;
 	return MOSQ_ERR_SUCCESS;
 }

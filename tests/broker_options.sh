@@ -32,6 +32,12 @@ mosq_start_fails "is not a broker certificate"
 mosq_conf "kms_url http://127.0.0.1:1" "cert $T_DIR/broker1.crt" "key $T_DIR/alice.key" "cafile $T_DIR/ca.crt"
 mosq_start_fails "plugin_opt_cert/plugin_opt_key"
 
+# One instance per broker.
+mosq_conf "kms_url http://127.0.0.1:1" "cert $T_DIR/broker1.crt" "key $T_DIR/broker1.key" "cafile $T_DIR/ca.crt"
+{ echo "plugin $PLUGIN"; echo "plugin_opt_kms_url http://127.0.0.1:1"; echo "plugin_opt_cert $T_DIR/broker1.crt"
+  echo "plugin_opt_key $T_DIR/broker1.key"; echo "plugin_opt_cafile $T_DIR/ca.crt"; } >>"$T_DIR/mosquitto.conf"
+mosq_start_fails "loaded twice"
+
 # Good options, KMS unreachable: the broker runs but admits nobody.
 KMS_URL=""
 mosq_conf "kms_url http://127.0.0.1:1" "cert $T_DIR/broker1.crt" "key $T_DIR/broker1.key" \
