@@ -66,6 +66,9 @@ kms_reply_json(struct kms_req *r, unsigned status, json_t *body)
 	kms_json_free(s);
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 0)))
+#endif
 static void
 vreply_error(struct kms_req *r, unsigned status, const char *code, const char *fmt,
     va_list ap)
