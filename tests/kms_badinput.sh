@@ -67,7 +67,13 @@ http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1"
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":5}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/#/b","scheme":4}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"rotate_s":5}'
-# (rotate_s/grace_s/scheme = -1: see kms_pending.sh)
+# an explicit -1 is a bad value, not "field absent"
+http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"rotate_s":-1}'
+http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"grace_s":-1}'
+http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":-1}'
+http_expect 400 bad_request PATCH /v1/groups/temps "${A[@]}" "${J[@]}" -d '{"rotate_s":-1}'
+http_expect 400 bad_request PATCH /v1/groups/temps "${A[@]}" "${J[@]}" -d '{"grace_s":-1}'
+http_expect 400 bad_request PATCH /v1/groups/temps "${A[@]}" "${J[@]}" -d '{"scheme":-1}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"grace_s":1.5}'
 http_expect 400 bad_request PATCH /v1/groups/temps "${A[@]}" "${J[@]}" -d '{"scheme":0}'
 http_expect 400 bad_request POST /v1/grants "${A[@]}" "${J[@]}" -d '{"client":"sub1","group":"temps","right":"admin"}'
