@@ -50,7 +50,7 @@ test_filters(void)
 	};
 	static const char *const bad[] = {
 		"", "a#", "a/b#", "#/a", "a/#/b", "a+", "+a", "a/b+/c", "$SYS/#", "$x",
-		"a\x01" "b", "a\x7f", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"a\001b", "a\x7f", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
 		"\xff", "a/\xe2\x82", "##", "++",
 	};
 	char why[128], big[KMS_FILTER_MAX + 2];
