@@ -136,6 +136,21 @@ client__waiter_release(struct mqe2e_client *c, struct waiter *w)
 		w->abandoned = 1;
 }
 
+/* Set on the threads paho calls us on (they never run anything else). */
+static _Thread_local int on_paho_thread;
+
+void
+client__paho_thread_enter(void)
+{
+	on_paho_thread = 1;
+}
+
+int
+client__on_paho_thread(void)
+{
+	return on_paho_thread;
+}
+
 void
 client__paho_thread_done(void)
 {

@@ -190,6 +190,12 @@ void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
  * generation: MQE2E_OK (w done: see w->rc), _TIMEOUT or _UNAVAILABLE. */
 int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
     const uint64_t *gen);
+/* Mark the calling thread as one of paho's (at the start of each paho
+ * callback), and ask whether we are on one: there, a call must not wait
+ * for anything paho delivers (an acknowledgement, a reconnect), since paho
+ * cannot deliver it until we return. */
+void client__paho_thread_enter(void);
+int client__on_paho_thread(void);
 /* Release what OpenSSL keeps per thread (error queue, random generators)
  * at the end of a paho callback that used it: paho does not join its
  * threads before the process exits, so their thread-locals would otherwise

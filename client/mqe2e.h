@@ -12,9 +12,12 @@
  * Threads.  The MQTT library calls back on its own thread, and the client
  * runs one more thread of its own for reconnecting and refreshing keys.
  * Every function here may be called from any thread, including from inside
- * a message or error callback, except mqe2e_client_free() (never from a
- * callback).  Callbacks of one client are never run concurrently with each
- * other; messages are delivered in the order the broker sent them.
+ * a message, error or state callback, except mqe2e_client_free() and
+ * mqe2e_connect() (never from a callback).  Inside a callback, publish and
+ * subscribe hand the packet over without waiting for the broker's answer
+ * (it cannot arrive before the callback returns) and fail at once while the
+ * link is down.  Callbacks of one client are never run concurrently with
+ * each other; messages are delivered in the order the broker sent them.
  *
  * Errors.  Functions return MQE2E_OK (0) or a negative mqe2e_err code
  * (mqe2e_strerror() gives a sentence).  mqe2e_client_errmsg() gives the

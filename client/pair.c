@@ -289,6 +289,8 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 	int r, missing = 0, failed = 0;
 	uint32_t gen;
 
+	if (client__on_paho_thread())
+		return MQE2E_OK;        /* a callback cannot wait for the answers */
 	inbox(resp_topic, sizeof(resp_topic), "resp", c->id);
 	gen = (uint32_t)time(NULL);
 	/* requests for every recipient without a key */

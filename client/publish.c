@@ -228,7 +228,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	size_t env_len = 0, fr_len = 0;
 	uint8_t scheme = 0;
 	uint64_t gen;
-	int r, prc, refetched = 0;
+	int r, prc, refetched = 0, nowait;
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
 		return MQE2E_ERR_INVALID_ARG;
@@ -269,9 +269,14 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	if (r != MQE2E_OK)
 		return r;
 
+	nowait = client__on_paho_thread();
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
-		if ((r = session__wait_up(c, &deadline)) != MQE2E_OK) {
+		if (nowait && c->link != LINK_UP)
+			r = MQE2E_ERR_UNAVAILABLE;   /* a callback cannot wait for it */
+		else
+			r = session__wait_up(c, &deadline);
+		if (r != MQE2E_OK) {
 			pthread_mutex_unlock(&c->mu);
 			client__fail(c, r, "cannot publish on '%s': no verified connection to "
 			    "the broker at %s%s", topic, c->cfg.broker,
@@ -314,6 +319,13 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 				continue;
 			r = client__fail(c, MQE2E_ERR_UNAVAILABLE, "cannot publish on '%s': %s",
 			    topic, MQTTAsync_strerror(prc));
+			goto out;
+		}
+		if (nowait) {
+			/* in a callback: the acknowledgement comes after we return */
+			client__waiter_release(c, w);
+			pthread_mutex_unlock(&c->mu);
+			r = MQE2E_OK;
 			goto out;
 		}
 		r = client__wait(c, w, &deadline, &gen);

@@ -88,6 +88,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	char msg[CLIENT_ERRMSG_MAX] = "";
 	int r = MQE2E_ERR_INTERNAL, report;
 
+	client__paho_thread_enter();
 	memset(&broker, 0, sizeof(broker));
 	pthread_mutex_lock(&c->mu);
 	method = MQTTProperties_getProperty(&resp->properties,
@@ -157,6 +158,7 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 	int reason = resp != NULL ? (int)resp->reasonCode : 0;
 	int r, report;
 
+	client__paho_thread_enter();
 	if (resp != NULL) {
 		why = MQTTProperties_getProperty(&resp->properties,
 		    MQTTPROPERTY_CODE_REASON_STRING);
@@ -201,6 +203,7 @@ on_connection_lost(void *ctx, char *cause)
 	struct mqe2e_client *c = ctx;
 	int was_up;
 
+	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
 	was_up = c->link == LINK_UP;
 	c->link = LINK_DOWN;
@@ -306,6 +309,9 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 
 	if (c == NULL)
 		return MQE2E_ERR_INVALID_ARG;
+	if (client__on_paho_thread())
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "mqe2e_connect() cannot be "
+		    "called from a callback: the client reconnects by itself");
 	client__deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	have_keys = c->keys_fetched_ms != 0;
@@ -403,8 +409,8 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	d.context = w;
 	prc = MQTTAsync_disconnect(c->mqtt, &d);
 	pthread_mutex_lock(&c->mu);
-	if (prc != MQTTASYNC_SUCCESS)
-		w->done = 1;
+	if (prc != MQTTASYNC_SUCCESS || client__on_paho_thread())
+		w->done = prc != MQTTASYNC_SUCCESS;   /* in a callback: do not wait */
 	else if (client__wait(c, w, &deadline, NULL) != MQE2E_OK)
 		r = MQE2E_ERR_TIMEOUT;
 	client__waiter_release(c, w);

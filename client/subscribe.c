@@ -295,18 +295,23 @@ deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 {
 	struct mqe2e_message msg;
 	struct sub *s;
-	mqe2e_message_cb cbs[16];
-	void *args[16];
+	struct { mqe2e_message_cb cb; void *arg; } *to = NULL;
 	size_t n = 0, i;
 
+	/* collect the matching callbacks, then call them without mu */
 	pthread_mutex_lock(&c->mu);
-	for (s = c->subs; s != NULL && n < 16; s = s->next) {
+	for (s = c->subs; s != NULL; s = s->next)
+		n++;
+	if (n > 0 && (to = calloc(n, sizeof(*to))) == NULL)
+		n = 0;
+	for (i = 0, s = c->subs; s != NULL && i < n; s = s->next) {
 		if (topic_matches(s->filter, topic)) {
-			cbs[n] = s->cb;
-			args[n] = s->arg;
-			n++;
+			to[i].cb = s->cb;
+			to[i].arg = s->arg;
+			i++;
 		}
 	}
+	n = i;
 	pthread_mutex_unlock(&c->mu);
 	memset(&msg, 0, sizeof(msg));
 	msg.topic = topic;
@@ -319,11 +324,10 @@ deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	msg.qos = m->qos;
 	msg.retained = m->retained;
 	pthread_mutex_lock(&c->cb_mu);
-	for (i = 0; i < n; i++) {
-		if (cbs[i] != NULL)
-			cbs[i](args[i], &msg);
-	}
+	for (i = 0; i < n; i++)
+		to[i].cb(to[i].arg, &msg);
 	pthread_mutex_unlock(&c->cb_mu);
+	free(to);
 }
 
 int
@@ -334,6 +338,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	char *topic = NULL;
 	int r, tries;
 
+	client__paho_thread_enter();
 	memset(&rx, 0, sizeof(rx));
 	/* topic_len is 0 when the name is NUL-terminated */
 	if (topic_len > 0) {
@@ -452,7 +457,15 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	pthread_mutex_lock(&c->mu);
 	s->next = c->subs;
 	c->subs = s;            /* renewed by the next reconnect in any case */
-	if ((r = session__wait_up(c, &deadline)) != MQE2E_OK) {
+	if (client__on_paho_thread() && c->link != LINK_UP)
+		r = MQE2E_OK;   /* in a callback: the reconnect will subscribe */
+	else
+		r = session__wait_up(c, &deadline);
+	if (r == MQE2E_OK && c->link != LINK_UP) {
+		pthread_mutex_unlock(&c->mu);
+		return MQE2E_OK;
+	}
+	if (r != MQE2E_OK) {
 		sub_remove(c, s);
 		pthread_mutex_unlock(&c->mu);
 		return client__fail(c, r, "cannot subscribe to '%s': no verified connection "
@@ -476,6 +489,8 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 		r = MQE2E_ERR_UNAVAILABLE;
 		client__fmt(c->errmsg, sizeof(c->errmsg), "cannot subscribe to '%s': %s",
 		    filter, MQTTAsync_strerror(prc));
+	} else if (client__on_paho_thread()) {
+		r = MQE2E_OK;   /* in a callback: the SUBACK cannot come before we return */
 	} else if ((r = client__wait(c, w, &deadline, NULL)) != MQE2E_OK) {
 		client__fmt(c->errmsg, sizeof(c->errmsg), "no SUBACK from the broker at %s "
 		    "for '%s' within %d ms", c->cfg.broker, filter, timeout_ms);
@@ -498,6 +513,7 @@ on_renew_fail(void *ctx, MQTTAsync_failureData5 *resp)
 {
 	struct mqe2e_client *c = ctx;
 
+	client__paho_thread_enter();
 	client__report(c, MQE2E_ERR_DENIED, NULL, NULL, NULL, 0, "the broker at %s refused "
 	    "to renew a subscription of client '%s' after reconnecting: %s", c->cfg.broker,
 	    c->id, resp != NULL ? MQTTReasonCode_toString(resp->reasonCode) : "failed");
