@@ -2,9 +2,11 @@
  * kmsd.h - the state shared by the modules of mqe2e-kmsd.
  *
  * One struct kmsd lives for the whole run (main.c owns it).  Threads:
- * libmicrohttpd runs one thread per connection (http.c); rotation.c runs
- * the scheduler thread; main.c waits for SIGTERM/SIGINT.  Locks, always
- * taken in this order when nested: db (db.c), trust_lock, state_lock.
+ * libmicrohttpd runs one thread per connection (httpd.c); rotation.c runs
+ * the scheduler thread; main.c waits for SIGTERM/SIGINT/SIGHUP.  Locks:
+ * the database's (db.c, held from kms_db_begin to kms_db_end), trust_lock,
+ * state_lock, and the keystore's and audit log's own; no code holds two of
+ * them at once, except the keystore's inside a database transaction.
  */
 #ifndef KMSD_H
 #define KMSD_H
