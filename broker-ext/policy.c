@@ -22,6 +22,9 @@
 #define POLICY_REVOKED_MAX 1000000
 #define FILTER_MAX 1024
 
+static int str_cmp(const void *a, const void *b);
+static int serial_canon(char *s);
+
 static void grant_free(struct bx_grant *g)
 {
 	free(g->client);
@@ -251,6 +254,7 @@ int policy__from_json(const uint8_t *json, size_t len, const struct mqe2e_key_en
 	struct bx_policy *p = NULL;
 	json_t *root = NULL, *ver;
 	json_error_t jerr;
+	size_t i;
 	int r = MQE2E_ERR_BAD_FORMAT;
 
 	*out = NULL;
@@ -273,6 +277,17 @@ int policy__from_json(const uint8_t *json, size_t len, const struct mqe2e_key_en
 		&p->revoked_clients, &p->nrevoked_clients)) != MQE2E_OK ||
 	    (r = attach_keys(p, keys, nkeys)) != MQE2E_OK)
 		goto out;
+	/* Revocation lookups are binary searches over canonical, sorted lists. */
+	for (i = 0; i < p->nrevoked_serials; i++) {
+		if (!serial_canon(p->revoked_serials[i])) {
+			r = MQE2E_ERR_BAD_FORMAT;
+			goto out;
+		}
+	}
+	if (p->nrevoked_serials > 1)
+		qsort(p->revoked_serials, p->nrevoked_serials, sizeof(char *), str_cmp);
+	if (p->nrevoked_clients > 1)
+		qsort(p->revoked_clients, p->nrevoked_clients, sizeof(char *), str_cmp);
 	*out = p;
 	p = NULL;
 	r = MQE2E_OK;
@@ -397,43 +412,50 @@ struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms)
 	return NULL;
 }
 
-int policy__is_revoked_client(const struct bx_policy *p, const char *client)
+static int str_cmp(const void *a, const void *b)
 {
-	size_t i;
-
-	if (p == NULL)
-		return 0;
-	for (i = 0; i < p->nrevoked_clients; i++)
-		if (!strcmp(p->revoked_clients[i], client))
-			return 1;
-	return 0;
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Serial hex strings compare without case and leading zeros. */
-static int serial_eq(const char *a, const char *b)
+/* Binary search of a sorted string vector. */
+static int strv_has(char *const *v, size_t n, const char *key)
 {
-	while (*a == '0' && a[1] != '\0')
-		a++;
-	while (*b == '0' && b[1] != '\0')
-		b++;
-	for (; *a != '\0' && *b != '\0'; a++, b++) {
-		char ca = (*a >= 'A' && *a <= 'F') ? (char)(*a + 32) : *a;
-		char cb = (*b >= 'A' && *b <= 'F') ? (char)(*b + 32) : *b;
+	return n > 0 && bsearch(&key, v, n, sizeof(*v), str_cmp) != NULL;
+}
 
-		if (ca != cb)
+int policy__is_revoked_client(const struct bx_policy *p, const char *client)
+{
+	return p != NULL && strv_has(p->revoked_clients, p->nrevoked_clients, client);
+}
+
+/* Canonical serial: lowercase hex without leading zeros ("0" for zero), in
+ * place.  0 if s is not hex. */
+static int serial_canon(char *s)
+{
+	size_t i, j = 0, len = strlen(s);
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return 0;
+		if (j == 0 && c == '0' && i + 1 < len)
+			continue;
+		s[j++] = c;
 	}
-	return *a == '\0' && *b == '\0';
+	s[j] = '\0';
+	return j > 0;
 }
 
 int policy__is_revoked_serial(const struct bx_policy *p, const char *serial)
 {
-	size_t i;
+	char buf[MQE2E_ID_MAX + 1];
+	size_t n = strlen(serial);
 
-	if (p == NULL)
+	if (p == NULL || n == 0 || n >= sizeof(buf))
 		return 0;
-	for (i = 0; i < p->nrevoked_serials; i++)
-		if (serial_eq(p->revoked_serials[i], serial))
-			return 1;
-	return 0;
+	memcpy(buf, serial, n + 1);
+	return serial_canon(buf) && strv_has(p->revoked_serials, p->nrevoked_serials, buf);
 }

@@ -114,6 +114,23 @@ static void test_policy_good(void **state)
 	assert_false(policy__is_revoked_client(p, "mallor"));
 	policy__free(p);
 	policy__free(NULL);
+
+	/* many revocations, unsorted on the wire: every one is found */
+	p = parse("{\"version\":2,\"groups\":[],\"revoked_serials\":[\"ff\",\"0A\",\"01\",\"0\","
+	    "\"abc\"],\"revoked_clients\":[\"zed\",\"amy\",\"kim\"]}", NULL, 0);
+	assert_true(policy__is_revoked_serial(p, "FF"));
+	assert_true(policy__is_revoked_serial(p, "a"));
+	assert_true(policy__is_revoked_serial(p, "1"));
+	assert_true(policy__is_revoked_serial(p, "00"));
+	assert_true(policy__is_revoked_serial(p, "0abc"));
+	assert_false(policy__is_revoked_serial(p, "ab"));
+	assert_false(policy__is_revoked_serial(p, "xyz"));
+	assert_false(policy__is_revoked_serial(p, ""));
+	assert_true(policy__is_revoked_client(p, "amy"));
+	assert_true(policy__is_revoked_client(p, "kim"));
+	assert_true(policy__is_revoked_client(p, "zed"));
+	assert_false(policy__is_revoked_client(p, "bob"));
+	policy__free(p);
 }
 
 static void test_policy_malformed(void **state)
@@ -144,6 +161,7 @@ static void test_policy_malformed(void **state)
 		"{\"version\":1,\"groups\":[],\"grants\":{\"a\":{\"pub\":[1]}}}",
 		"{\"version\":1,\"groups\":[],\"revoked_serials\":\"x\"}",
 		"{\"version\":1,\"groups\":[],\"revoked_serials\":[\"\"]}",
+		"{\"version\":1,\"groups\":[],\"revoked_serials\":[\"4g\"]}",
 		"{\"version\":1,\"groups\":[],\"revoked_clients\":[7]}",
 		"{\"version\":1,\"version\":2,\"groups\":[]}",
 		"{\"version\":1,\"groups\":[]} x",
