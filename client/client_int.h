@@ -63,6 +63,7 @@ struct keystore {
 #define MQE2E_PAIR_ROLE_PUB 1           /* I am P: the key seals for peer */
 #define MQE2E_PAIR_ROLE_SUB 2           /* I am S: the key opens from peer */
 #define CLIENT_RECIPIENTS_MAX 1024
+#define PAIR_RETRY_MS 30000             /* after a recipient did not answer */
 
 struct pairkey {
 	int role;
@@ -79,6 +80,7 @@ struct pairpend {
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
 	struct mqe2e_pair *st;
+	size_t recipient;               /* index in c->recipients */
 	int done;                       /* [mu] */
 	int rc;                         /* [mu] */
 	struct pairpend *next;          /* [mu] c->pending */
@@ -152,6 +154,8 @@ struct mqe2e_client {
 	struct pairpend *pending;       /* [mu] */
 	struct mqe2e_nonce_cache *pair_nc;  /* [mu] PAIR_REQUEST nonces */
 	char **recipients;              /* scheme 1/2 subscribers (config) */
+	uint64_t *pair_retry_ms;        /* [mu] per recipient: no new pairing
+	                                   request before this (monotonic) */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
 

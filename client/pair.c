@@ -298,7 +298,9 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		const char *peer = c->recipients[i];
 
 		pthread_mutex_lock(&c->mu);
-		if (pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group) != NULL) {
+		if (pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group) != NULL ||
+		    client__mono_ms() < c->pair_retry_ms[i]) {
+			/* paired, or did not answer lately: do not stall every publish */
 			pthread_mutex_unlock(&c->mu);
 			continue;
 		}
@@ -315,6 +317,7 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		pthread_mutex_lock(&c->mu);
 		p->next = c->pending;
 		c->pending = p;
+		p->recipient = i;
 		pthread_mutex_unlock(&c->mu);
 		p->mine_next = mine;
 		mine = p;
@@ -348,10 +351,13 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		*tail = p->mine_next;
 		if (!p->done || p->rc != MQE2E_OK) {
 			failed++;
+			c->pair_retry_ms[p->recipient] = client__mono_ms() + PAIR_RETRY_MS;
 			client__fmt(c->errmsg, sizeof(c->errmsg), "subscriber '%s' did not "
 			    "complete pairing for group '%s' (%s): is it connected, and does it "
-			    "hold a 'sub' grant on '%s'?", p->peer, group,
-			    p->done ? mqe2e_strerror(p->rc) : "no answer in time", group);
+			    "hold a 'sub' grant on '%s'? Messages leave it out; asking again "
+			    "in %d s", p->peer, group,
+			    p->done ? mqe2e_strerror(p->rc) : "no answer in time", group,
+			    PAIR_RETRY_MS / 1000);
 		}
 		pend_remove(c, p);
 	}

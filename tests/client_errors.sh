@@ -59,4 +59,25 @@ grep -q "refused the subscription to 'other/#'" "$T_DIR/err" ||
 
 # 6. -W runs out: status 27
 expect_rc 27 "$SUB" $(client_args sub1) -t 'e2e/#' -W 1
+
+# 7. scheme 2 with a recipient that never answers: the others get every
+#    message, the silent one is reported once and not asked again at each
+#    message (3 messages within one --timeout, not three)
+expect_rc 0 kmsctl group add pw --filter 'pw/#' --scheme 2
+expect_rc 0 kmsctl grant add pub pw pub
+expect_rc 0 kmsctl grant add sub1 pw sub
+sleep 1   # the broker learns the new group
+sub_bg sub1 "$T_DIR/pw.out" -q 1 -t 'pw/#' -C 3 -W 60
+SUBP=$SUB_PID
+wait_for "$T_DIR/pw.out.err" "subscribed to" || t_fail "sub1 did not subscribe to pw/#"
+start=$(date +%s)
+printf 'one\ntwo\nthree\n' | pub pub -t pw/x -q 1 -l --group pw --to sub1,ghost --timeout 4 \
+	2>"$T_DIR/pw.err" || { cat "$T_DIR/pw.err" >&2; t_fail "scheme 2 publish with a silent recipient failed"; }
+took=$(($(date +%s) - start))
+wait_pid "$SUBP" 200 || { cat "$T_DIR/pw.out.err" >&2; t_fail "sub1 did not get the scheme 2 messages"; }
+printf 'one\ntwo\nthree\n' | cmp -s - "$T_DIR/pw.out" || t_fail "scheme 2 messages lost"
+[ "$(grep -c "subscriber 'ghost' did not complete pairing" "$T_DIR/pw.err")" = 1 ] ||
+	{ cat "$T_DIR/pw.err" >&2; t_fail "the silent recipient is not reported exactly once"; }
+[ "$took" -lt 12 ] || t_fail "each message waited for the silent recipient (${took}s)"
+t_log "scheme 2 with a silent recipient: 3 messages in ${took}s, reported once"
 exit 0
