@@ -344,17 +344,18 @@ int message__handle(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_message *ed = event_data;
 	struct bx_session *s;
 	struct bx_group *g;
+	size_t gi;
 
 	(void)event;
 	(void)userdata;
 	if ((s = session__find(ed->client)) == NULL || s->plain)
 		return MOSQ_ERR_SUCCESS;   /* nothing reaches here unchecked: see acl.c */
-	if (!s->pend_valid) {
-		/* Not a group publish (e.g. a pairing message): pass as is. */
+	if (plugin__group_of(ed->topic, &gi) == NULL) {
+		/* Not a group publish (a pairing message): pass as is. */
 		return MOSQ_ERR_SUCCESS;
 	}
-	if (s->pend_src != ed->payload || s->pend_src_len != ed->payloadlen ||
-	    bx.policy == NULL || s->pend_group >= bx.policy->ngroups) {
+	if (!s->pend_valid || s->pend_src != ed->payload || s->pend_src_len != ed->payloadlen ||
+	    s->pend_group != gi || bx.policy == NULL || s->pend_group >= bx.policy->ngroups) {
 		/* Should not happen: the ACL write check runs right before. */
 		stats__inc(BX_MSG_INTERNAL);
 		plugin__logf(MOSQ_LOG_ERR, BX_LOG_PREFIX "publish from '%s' to '%s' was not the one "
