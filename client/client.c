@@ -252,6 +252,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 {
 	struct mqe2e_client *c = NULL;
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+	pthread_mutexattr_t recursive;
 	int r = MQE2E_ERR_INTERNAL, prc;
 
 	if (out == NULL || cfg == NULL) {
@@ -272,7 +273,12 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	pthread_mutex_init(&c->cb_mu, NULL);
+	/* a callback may call back into the library (mqe2e_disconnect runs the
+	 * state callback): the same thread may take cb_mu again */
+	pthread_mutexattr_init(&recursive);
+	pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->cb_mu, &recursive);
+	pthread_mutexattr_destroy(&recursive);
 	pthread_mutex_init(&c->kms_mu, NULL);
 	if ((r = copy_config(&c->cfg, cfg)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");

@@ -123,7 +123,7 @@ struct mqe2e_client {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;              /* any change of the [mu] state */
-	pthread_mutex_t cb_mu;          /* serialises user callbacks */
+	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
 	pthread_t worker;
 	int worker_started;
