@@ -92,6 +92,9 @@ struct probe {
 	uint32_t last_epoch;             /* GK_B epoch of the last group frame */
 };
 
+static void die(const char *what, int r) __attribute__((noreturn));
+static void usage(void) __attribute__((noreturn));
+
 static void die(const char *what, int r)
 {
 	fprintf(stderr, "broker_probe: %s: %s\n", what, mqe2e_strerror(r));
@@ -734,7 +737,7 @@ static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_s
 	while (r0 != NULL && *r0 != '\0' && n < 16) {
 		size_t k = strcspn(r0, ",");
 		struct mqe2e_envelope_params ep;
-		struct mqe2e_aead *a;
+		struct mqe2e_aead *a = NULL;
 		size_t ecap, elen = 0;
 
 		if (k == 0 || k > MQE2E_ID_MAX)

@@ -152,8 +152,8 @@ static void test_policy_malformed(void **state)
 		"{\"version\":1,\"groups\":[{\"name\":\"a|b\",\"filter\":\"a\",\"scheme\":4,\"epoch\":1}]}",
 		"{\"version\":1,\"groups\":[{\"name\":\"g\",\"filter\":\"a\",\"scheme\":4,\"epoch\":-1}]}",
 		"{\"version\":1,\"groups\":[{\"name\":\"g\",\"filter\":\"a\",\"scheme\":4,\"epoch\":4294967296}]}",
-		"{\"version\":1,\"groups\":[{\"name\":\"g\",\"filter\":\"a\",\"scheme\":4,\"epoch\":1},"
-		    "{\"name\":\"g\",\"filter\":\"b\",\"scheme\":4,\"epoch\":1}]}",
+		("{\"version\":1,\"groups\":[{\"name\":\"g\",\"filter\":\"a\",\"scheme\":4,\"epoch\":1},"
+		    "{\"name\":\"g\",\"filter\":\"b\",\"scheme\":4,\"epoch\":1}]}"),
 		"{\"version\":1,\"groups\":[],\"grants\":[]}",
 		"{\"version\":1,\"groups\":[],\"grants\":{\"a b\":{}}}",
 		"{\"version\":1,\"groups\":[],\"grants\":{\"a\":[]}}",
