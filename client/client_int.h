@@ -3,8 +3,10 @@
  *
  * Locking: one mutex per client (c->mu) guards every field below marked
  * [mu], the key store and the crypto contexts (which are not thread-safe).
- * It is never held while calling into paho or the KMS, and never while
- * running a user callback; callbacks are serialised by c->cb_mu instead.
+ * It is never held while calling into paho (paho runs some callbacks, which
+ * take mu, with its own lock held: holding mu there deadlocks) or the KMS,
+ * and never while running a user callback; callbacks are serialised by
+ * c->cb_mu instead.
  */
 #ifndef MQE2E_CLIENT_INT_H
 #define MQE2E_CLIENT_INT_H

@@ -379,14 +379,17 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
 	struct timespec deadline;
 	struct waiter *w;
-	int r = MQE2E_OK, was_up, prc;
+	int r = MQE2E_OK, was_up, prc, connected;
 
 	if (c == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	client__deadline(&deadline, timeout_ms);
+	/* never call paho with mu held: paho runs some of our callbacks (which
+	 * take mu) with its own lock held */
+	connected = MQTTAsync_isConnected(c->mqtt);
 	pthread_mutex_lock(&c->mu);
 	c->auto_reconnect = 0;
-	if (!MQTTAsync_isConnected(c->mqtt)) {
+	if (!connected) {
 		was_up = c->link == LINK_UP;
 		c->link = LINK_DOWN;
 		c->link_gen++;
