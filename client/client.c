@@ -214,38 +214,6 @@ parse_recipients(struct mqe2e_client *c, const char *list, char *errbuf, size_t 
 	return MQE2E_OK;
 }
 
-static int
-copy_config(struct mqe2e_config *dst, const struct mqe2e_config *src)
-{
-	*dst = *src;
-	dst->broker = dst->client_id = dst->cert = dst->key = NULL;
-	dst->cafile = dst->kms = dst->group = dst->recipients = NULL;
-#define DUP(f) do { if (src->f != NULL && (dst->f = strdup(src->f)) == NULL) return MQE2E_ERR_NOMEM; } while (0)
-	DUP(broker);
-	DUP(client_id);
-	DUP(cert);
-	DUP(key);
-	DUP(cafile);
-	DUP(kms);
-	DUP(group);
-	DUP(recipients);
-#undef DUP
-	return MQE2E_OK;
-}
-
-static void
-free_config_fields(struct mqe2e_config *cfg)
-{
-	free(cfg->broker);
-	free(cfg->client_id);
-	free(cfg->cert);
-	free(cfg->key);
-	free(cfg->cafile);
-	free(cfg->kms);
-	free(cfg->group);
-	free(cfg->recipients);
-}
-
 int
 mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char *errbuf,
     size_t errlen)
@@ -280,7 +248,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	pthread_mutex_init(&c->cb_mu, &recursive);
 	pthread_mutexattr_destroy(&recursive);
 	pthread_mutex_init(&c->kms_mu, NULL);
-	if ((r = copy_config(&c->cfg, cfg)) != MQE2E_OK) {
+	if ((r = config__copy(&c->cfg, cfg)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
 	}
@@ -366,7 +334,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_replay_table_free(c->replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);
-	free_config_fields(&c->cfg);
+	config__clear(&c->cfg);
 	pthread_mutex_destroy(&c->kms_mu);
 	pthread_mutex_destroy(&c->cb_mu);
 	pthread_cond_destroy(&c->cv);

@@ -169,6 +169,13 @@ struct mqe2e_client {
 	char errmsg[CLIENT_ERRMSG_MAX]; /* [mu] last failure of a call */
 };
 
+/* ---- config.c -------------------------------------------------------------- */
+/* Deep copy of src into dst (dst's old strings are not freed); on failure
+ * dst holds no strings. */
+int config__copy(struct mqe2e_config *dst, const struct mqe2e_config *src);
+/* Free the strings of cfg (not cfg itself). */
+void config__clear(struct mqe2e_config *cfg);
+
 /* ---- client.c -------------------------------------------------------------- */
 /* snprintf into buf (buf may be NULL); never fails, cuts at len. */
 void client__fmt(char *buf, size_t len, const char *fmt, ...)

@@ -38,19 +38,39 @@ mqe2e_config_new(struct mqe2e_config **out)
 	return MQE2E_OK;
 }
 
+#define CONFIG_STRINGS(X) X(broker) X(client_id) X(cert) X(key) X(cafile) X(kms) \
+	X(group) X(recipients)
+
+void
+config__clear(struct mqe2e_config *cfg)
+{
+#define FREE_ONE(f) free(cfg->f); cfg->f = NULL;
+	CONFIG_STRINGS(FREE_ONE)
+#undef FREE_ONE
+}
+
+int
+config__copy(struct mqe2e_config *dst, const struct mqe2e_config *src)
+{
+	*dst = *src;
+#define NULL_ONE(f) dst->f = NULL;
+	CONFIG_STRINGS(NULL_ONE)
+#undef NULL_ONE
+#define DUP_ONE(f) if (src->f != NULL && (dst->f = strdup(src->f)) == NULL) goto nomem;
+	CONFIG_STRINGS(DUP_ONE)
+#undef DUP_ONE
+	return MQE2E_OK;
+nomem:
+	config__clear(dst);
+	return MQE2E_ERR_NOMEM;
+}
+
 void
 mqe2e_config_free(struct mqe2e_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	free(cfg->broker);
-	free(cfg->client_id);
-	free(cfg->cert);
-	free(cfg->key);
-	free(cfg->cafile);
-	free(cfg->kms);
-	free(cfg->group);
-	free(cfg->recipients);
+	config__clear(cfg);
 	free(cfg);
 }
 

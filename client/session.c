@@ -378,8 +378,8 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 {
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
 	struct timespec deadline;
-	struct waiter *w;
-	int r = MQE2E_OK, was_up, prc, connected;
+	struct waiter *w = NULL;
+	int r = MQE2E_OK, was_up, connected, prc;
 
 	if (c == NULL)
 		return MQE2E_ERR_INVALID_ARG;
@@ -389,34 +389,30 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	connected = MQTTAsync_isConnected(c->mqtt);
 	pthread_mutex_lock(&c->mu);
 	c->auto_reconnect = 0;
-	if (!connected) {
-		was_up = c->link == LINK_UP;
-		c->link = LINK_DOWN;
-		c->link_gen++;
-		session__clear(c);
-		pthread_cond_broadcast(&c->cv);
-		pthread_mutex_unlock(&c->mu);
-		if (was_up)
-			state_changed(c, 0);
-		return MQE2E_OK;
-	}
-	if ((w = client__waiter_new(c)) == NULL) {
+	if (connected && (w = client__waiter_new(c)) == NULL) {
 		pthread_mutex_unlock(&c->mu);
 		return MQE2E_ERR_NOMEM;
 	}
 	pthread_mutex_unlock(&c->mu);
 
-	d.timeout = timeout_ms;
-	d.onSuccess5 = client__on_success;
-	d.onFailure5 = client__on_failure;
-	d.context = w;
-	prc = MQTTAsync_disconnect(c->mqtt, &d);
+	if (w != NULL) {
+		d.timeout = timeout_ms;
+		d.onSuccess5 = client__on_success;
+		d.onFailure5 = client__on_failure;
+		d.context = w;
+		prc = MQTTAsync_disconnect(c->mqtt, &d);
+		pthread_mutex_lock(&c->mu);
+		if (prc != MQTTASYNC_SUCCESS)
+			w->done = 1;    /* paho will not call back */
+		/* in a callback, paho answers only after we return: do not wait */
+		else if (!client__on_paho_thread() &&
+		    client__wait(c, w, &deadline, NULL) != MQE2E_OK)
+			r = MQE2E_ERR_TIMEOUT;
+		client__waiter_release(c, w);
+		pthread_mutex_unlock(&c->mu);
+	}
+
 	pthread_mutex_lock(&c->mu);
-	if (prc != MQTTASYNC_SUCCESS || client__on_paho_thread())
-		w->done = prc != MQTTASYNC_SUCCESS;   /* in a callback: do not wait */
-	else if (client__wait(c, w, &deadline, NULL) != MQE2E_OK)
-		r = MQE2E_ERR_TIMEOUT;
-	client__waiter_release(c, w);
 	was_up = c->link == LINK_UP;
 	c->link = LINK_DOWN;
 	c->link_gen++;

@@ -200,6 +200,25 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 	return MQE2E_OK;
 }
 
+/* Open an AEAD frame's body into rx->inner (mu held). */
+static int
+open_aead_frame(struct mqe2e_aead *key, const struct mqe2e_frame *f, const char *topic,
+    struct rx *rx, const char *why)
+{
+	int r;
+
+	if (f->body.len < MQE2E_GCM_TAG_LEN) {
+		rx->why = "frame too short";
+		return MQE2E_ERR_TRUNCATED;
+	}
+	rx->inner_len = f->body.len - MQE2E_GCM_TAG_LEN;
+	if ((rx->inner = malloc(rx->inner_len > 0 ? rx->inner_len : 1)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((r = mqe2e_frame_aead_open(key, f, topic, strlen(topic), rx->inner)) != MQE2E_OK)
+		rx->why = why;
+	return r;
+}
+
 /* Verify the broker's frame, then open the envelope inside (mu held). */
 static int
 open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len,
@@ -223,18 +242,9 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 			rx->why = "a session frame while no session is up";
 			return MQE2E_ERR_UNKNOWN_KEY;
 		}
-		if (f.body.len < MQE2E_GCM_TAG_LEN) {
-			rx->why = "frame too short";
-			return MQE2E_ERR_TRUNCATED;
-		}
-		rx->inner_len = f.body.len - MQE2E_GCM_TAG_LEN;
-		if ((rx->inner = malloc(rx->inner_len > 0 ? rx->inner_len : 1)) == NULL)
-			return MQE2E_ERR_NOMEM;
-		if ((r = mqe2e_frame_aead_open(c->b2c_aead, &f, topic, strlen(topic),
-		    rx->inner)) != MQE2E_OK) {
-			rx->why = "the broker's session frame does not decrypt";
+		if ((r = open_aead_frame(c->b2c_aead, &f, topic, rx,
+		    "the broker's session frame does not decrypt")) != MQE2E_OK)
 			return r;
-		}
 		return open_envelope(c, topic, rx->inner, rx->inner_len, none, MQE2E_SCHEME_2, rx);
 	}
 	if (f.key_kind != MQE2E_KEY_GROUP) {
@@ -258,18 +268,9 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 		    MQE2E_SCHEME_4, rx);
 	}
 	if (f.type == MQE2E_MSG_FRAME_AEAD && kb->scheme == MQE2E_SCHEME_3 && kb->aead != NULL) {
-		if (f.body.len < MQE2E_GCM_TAG_LEN) {
-			rx->why = "frame too short";
-			return MQE2E_ERR_TRUNCATED;
-		}
-		rx->inner_len = f.body.len - MQE2E_GCM_TAG_LEN;
-		if ((rx->inner = malloc(rx->inner_len > 0 ? rx->inner_len : 1)) == NULL)
-			return MQE2E_ERR_NOMEM;
-		if ((r = mqe2e_frame_aead_open(kb->aead, &f, topic, strlen(topic),
-		    rx->inner)) != MQE2E_OK) {
-			rx->why = "the broker's frame does not decrypt";
+		if ((r = open_aead_frame(kb->aead, &f, topic, rx,
+		    "the broker's frame does not decrypt")) != MQE2E_OK)
 			return r;
-		}
 		return open_envelope(c, topic, rx->inner, rx->inner_len, f.key_name,
 		    MQE2E_SCHEME_3, rx);
 	}
