@@ -1,0 +1,317 @@
+/*
+ * bench.h - mqe2e-bench internals shared by the files of bench/.
+ *
+ * The bench is one program in two roles.  The parent ("driver") starts the
+ * KMS and the brokers, enrols the clients, connects the publisher and paces
+ * the messages.  Subscribers live in child processes ("sub hosts": the same
+ * binary re-executed with --sub-host), so that scenario 2 can split them
+ * across two processes and scenario 3 can put each process in a network
+ * namespace of its own.  A sub host reports over its stdout pipe in fixed
+ * binary records (struct host_ready, struct host_result, then arrays of
+ * doubles); parent and child are the same executable, so the layout agrees.
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds, which is one clock for every
+ * process and namespace of the machine: a subscriber computes latency from
+ * the scheduled send time the publisher put into the plaintext.
+ */
+#ifndef MQE2E_BENCH_H
+#define MQE2E_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_ID_MAX 64
+#define BENCH_PATH_MAX 1024
+#define BENCH_URI_MAX 256
+#define BENCH_MSG_MAX 512
+#define BENCH_MAX_SUBS 1000
+#define BENCH_PAYLOAD_MIN 40
+#define BENCH_PAYLOAD_MAX (256 * 1024)
+
+/* What carries the messages. */
+enum bench_kind {
+	KIND_PLAIN = 0,         /* MQTT, no security, stock broker */
+	KIND_TLS,               /* conventional: per-pair AES-256-GCM inside TLS 1.3 */
+	KIND_S1, KIND_S2, KIND_S3, KIND_S4,     /* mqe2e schemes through the plugin */
+	KIND__COUNT
+};
+
+const char *bench_kind_name(enum bench_kind k);       /* "plain", "tls", "s1".. */
+int bench_kind_parse(const char *s, enum bench_kind *out);
+int bench_kind_scheme(enum bench_kind k);               /* 1..4, 0 for baselines */
+
+/* ---- time and small helpers (util.c) ------------------------------------- */
+uint64_t bench_now_ns(void);
+void bench_sleep_until_ns(uint64_t t);
+void bench_sleep_ms(int ms);
+/* Progress and errors on stderr, prefixed "mqe2e-bench: ". */
+void bench_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* snprintf that never fails (cuts at len); returns buf. */
+char *bench_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Decimal in [min, max], the whole string: 0, or -1 if not. */
+int bench_parse_long(const char *s, long min, long max, long *out);
+int bench_parse_double(const char *s, double min, double max, double *out);
+/* Hex (2*len digits) to bytes: 0 or -1. */
+int bench_unhex(const char *s, uint8_t *out, size_t len);
+void bench_hex(const uint8_t *in, size_t len, char *out);      /* out: 2*len+1 */
+/* Write/read exactly len bytes on a pipe; 0 or -1 (EOF or error). */
+int bench_write_all(int fd, const void *p, size_t len);
+int bench_read_all(int fd, void *p, size_t len, int timeout_ms);
+
+/* ---- sample statistics (stats.c) ----------------------------------------- */
+struct bench_summary {
+	size_t n;
+	double mean, p50, p90, p99, max;
+};
+/* Sort v in place and summarise it (all zero for n == 0). */
+void bench_summarise(double *v, size_t n, struct bench_summary *out);
+
+/* ---- processes (proc.c) --------------------------------------------------- */
+/* Start argv[0] with stdin/stdout/stderr redirected (-1: inherit; a path in
+ * out_path/err_path is opened for append).  Returns the pid or -1. */
+pid_t bench_spawn(const char *const argv[], const char *log, int in_fd, int out_fd);
+/* SIGTERM, wait up to ms, then SIGKILL; reaps.  pid <= 0 is a no-op. */
+void bench_stop_pid(pid_t pid, int ms);
+/* Run argv to completion with stdout/stderr to log (may be NULL: /dev/null);
+ * its exit status, or -1. */
+int bench_run(const char *const argv[], const char *log);
+/* Broker resources: CPU in ticks (utime+stime of /proc/PID/stat), CPU in
+ * ns (sum of the threads' schedstat run times), VmRSS and VmHWM in KiB. */
+struct bench_procstat {
+	uint64_t cpu_ticks;
+	uint64_t cpu_ns;
+	uint64_t rss_kib;
+	uint64_t hwm_kib;
+};
+int bench_procstat(pid_t pid, struct bench_procstat *out);
+long bench_clk_tck(void);
+/* Wait until host:port accepts TCP (up to ms): 0 or -1. */
+int bench_wait_port(const char *host, int port, int ms);
+/* A free TCP port on host (bind to 0 and read it back), or -1. */
+int bench_free_port(const char *host);
+
+/* ---- the world: KMS, brokers, PKI (env.c) ---------------------------------- */
+struct bench_env {
+	char dir[BENCH_PATH_MAX];       /* work dir: kms/, pki/, logs */
+	char host[64];                  /* address everything listens on */
+	char bindir[BENCH_PATH_MAX];    /* where mqe2e-kmsd lives */
+	char plugin[BENCH_PATH_MAX];
+	char mosquitto[BENCH_PATH_MAX];
+	int kms_port, mq_port, plain_port, tls_port;
+	char kms_url[BENCH_URI_MAX];
+	char token[128];
+	pid_t kms_pid, mq_pid, base_pid;        /* base: the stock broker */
+	int own_kms, own_brokers;
+	int nsubs;                      /* subscribers enrolled: sub0001.. */
+	uint8_t pair_secret[32];        /* TLS baseline: pair keys derive from it */
+	int ready;
+};
+/* Start (or attach to) KMS and brokers and enrol 1 publisher and nsubs
+ * subscribers on groups s1..s4 (filters bench/sN/#).  0 or -1 (logged). */
+int env_start(struct bench_env *e);
+void env_stop(struct bench_env *e);
+/* The broker URI that carries kind k. */
+void env_broker_uri(const struct bench_env *e, enum bench_kind k, const char *host,
+    char *out, size_t len);
+/* The broker process that carries kind k. */
+pid_t env_broker_pid(const struct bench_env *e, enum bench_kind k);
+
+/* ---- payload (payload.c) --------------------------------------------------- */
+#define PHASE_PACED 1
+#define PHASE_BURST 2
+#define PHASE_WARM 3              /* warm-up (pairing): not counted */
+/* Fill p[0..len) (len >= BENCH_PAYLOAD_MIN) with the plaintext of message
+ * seq of a phase, scheduled at sched_ns, for run run_id. */
+void payload_make(uint8_t *p, size_t len, uint64_t run_id, int phase, uint32_t seq,
+    uint64_t sched_ns);
+/* Check a received plaintext: 0 and the fields, or -1 if anything is off
+ * (length, magic, run id, the fill pattern). */
+int payload_check(const uint8_t *p, size_t len, size_t want_len, uint64_t run_id,
+    int *phase, uint32_t *seq, uint64_t *sched_ns);
+
+/* ---- links (link.c): one MQTT client of any kind ------------------------- */
+struct link;
+struct link_opts {
+	enum bench_kind kind;
+	const char *uri;                /* tcp:// or ssl:// */
+	const char *id;                 /* client id (mqe2e: certificate CN) */
+	const char *pki;                /* dir with ID.crt, ID.key, ca.crt, tls-ca.crt */
+	const char *kms_url;
+	const uint8_t *pair_secret;     /* TLS baseline */
+	const char *recipients;         /* s1/s2 publisher: comma-separated ids */
+};
+/* Called for each received plaintext (after decryption and verification by
+ * the link); ok = 0 if the link could not verify or decrypt it. */
+typedef void (*link_rx_cb)(void *arg, const uint8_t *pt, size_t len, int ok);
+/* A client; no network yet.  errbuf gets why on failure. */
+int link_new(const struct link_opts *o, link_rx_cb cb, void *arg, struct link **out,
+    char *errbuf, size_t errlen);
+void link_free(struct link *l);
+/* Connect until ready (mqe2e: keys fetched and CONNACK verified). */
+int link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen);
+int link_subscribe(struct link *l, const char *topic, int qos, int timeout_ms,
+    char *errbuf, size_t errlen);
+void link_disconnect(struct link *l);
+/* Publisher of the TLS baseline: the subscribers whose pair keys (derived
+ * from secret) to use, ids[0..n); every message goes to each, sealed under
+ * its own key, on bench/tls/ID.  Once per link. */
+int link_set_peer_keys(struct link *l, const uint8_t secret[32], char *const *ids, size_t n);
+/* Publish one plaintext on topic (the TLS baseline: one sealed copy per
+ * peer), waiting for the broker's acknowledgement (QoS 1) or the hand-over to
+ * the network (QoS 0), like mqe2e_publish.  0 or -1 with errbuf. */
+int link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t len, int qos,
+    int timeout_ms, char *errbuf, size_t errlen);
+/* TCP_NODELAY on every TCP socket of the process (unless bench_nagle). */
+extern int bench_nagle;
+void link_nodelay_all(void);
+/* Count of messages refused by the link's error callback (mqe2e) since new. */
+unsigned long link_rx_errors(struct link *l);
+/* Derive the TLS baseline pair key of subscriber id (32 bytes). */
+int link_pair_key(const uint8_t secret[32], const char *id, uint8_t key[32]);
+
+/* ---- sub hosts (host.c) ------------------------------------------------------ */
+struct host_params {
+	enum bench_kind kind;
+	char uri[BENCH_URI_MAX];
+	char kms_url[BENCH_URI_MAX];
+	char pki[BENCH_PATH_MAX];
+	char topic[256];                /* plain/s1-4; TLS: bench/tls/ID */
+	uint8_t pair_secret[32];
+	int first, count;               /* subscribers sub(first+1) .. sub(first+count) */
+	int qos;
+	int paced, burst;               /* messages expected per subscriber */
+	size_t payload;
+	uint64_t run_id;
+	int parallel;                   /* connect threads */
+	int grace_ms;                   /* after the driver says done */
+};
+
+/* First record on the pipe, then `nconn` doubles (connect latencies, ms). */
+struct host_ready {
+	uint32_t magic;
+	int32_t status;                 /* 0 ready, -1 failed (msg says why) */
+	uint32_t nconn;
+	uint64_t first_start_ns, last_ready_ns;
+	char msg[BENCH_MSG_MAX];
+};
+/* Second record, then `nlat` doubles (publish-to-receive latencies, ms). */
+struct host_result {
+	uint32_t magic;
+	int32_t status;
+	uint64_t paced_rx, burst_rx;    /* verified, distinct deliveries */
+	uint64_t bad;                   /* failed verification / decryption */
+	uint64_t dup;                   /* delivered twice */
+	uint64_t link_errors;           /* refused by the library's checks */
+	uint64_t burst_last_ns;         /* when the last burst message arrived */
+	uint64_t nlat;
+	char msg[BENCH_MSG_MAX];
+};
+#define HOST_MAGIC_READY 0x4d514252u
+#define HOST_MAGIC_RESULT 0x4d514253u
+
+/* The child's main (argv after --sub-host); the exit status. */
+int host_main(int argc, char **argv);
+/* Build the argv of a sub host (static storage inside p's buffer `buf`);
+ * prefix (may be NULL) is prepended, e.g. {"ip","netns","exec","ns",NULL}. */
+int host_argv(const char *self, const struct host_params *p, const char *const *prefix,
+    char *buf, size_t buflen, const char **argv, size_t argv_max);
+
+/* Name prefix of clients, groups and topics: "" with the bench's own KMS,
+ * "bXXXXXX-" (random) with a given one, so that nothing collides. */
+extern char bench_prefix[24];
+/* The subscriber client id of index i (1-based), the publisher's id. */
+void bench_sub_id(int i, char *out, size_t len);
+void bench_pub_id(char *out, size_t len);
+/* The topic of a kind (TLS: the prefix bench/tls/). */
+void bench_topic(enum bench_kind k, char *out, size_t len);
+
+
+/* ---- the driver (run.c) and its results (report.c) ------------------------ */
+enum row_status { ROW_OK = 0, ROW_UNAVAILABLE, ROW_FAILED, ROW_SKIPPED };
+const char *row_status_name(enum row_status s);
+
+/* Connection latency of one role at one size. */
+struct conn_row {
+	int scenario;
+	enum bench_kind kind;
+	int nsubs;
+	const char *role;               /* "sub" or "pub" */
+	int reps;
+	struct bench_summary lat;       /* ms */
+	double all_ready_ms;            /* subs: first connect start to last ready (max over reps) */
+	int parallel;
+	enum row_status status;
+	char note[BENCH_MSG_MAX];
+};
+
+/* One publish-to-receive run. */
+struct run_row {
+	int scenario;
+	enum bench_kind kind;
+	int nsubs, qos;
+	size_t payload;
+	double rate;
+	int paced, burst;
+	uint64_t expected, delivered, bad, dup, link_errors;
+	uint64_t burst_expected, burst_delivered;
+	struct bench_summary lat;       /* ms, from the scheduled send time */
+	double throughput_dps;          /* burst deliveries per second */
+	double first_pub_ms;            /* the warm-up publish (s1/s2: pairing) */
+	double cpu_us_per_delivery;     /* broker, schedstat ns of all threads */
+	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
+	double cpu_us_per_delivery_burst;
+	uint64_t rss_kib, hwm_kib;
+	enum row_status status;
+	char note[BENCH_MSG_MAX];
+};
+
+struct netns_info {
+	int ok;
+	char ns[2][32];
+	char host_ip[2][32];            /* the root side of each veth: where brokers listen */
+	char why[BENCH_MSG_MAX];
+};
+
+struct bench {
+	struct bench_env env;
+	char self[BENCH_PATH_MAX];
+	char out[BENCH_PATH_MAX];
+	int quick;
+	int kinds[KIND__COUNT];
+	int nlist[16], nn;
+	int slist[16], nsn;              /* sizes of scenarios 2 and 3 */
+	int qos[2], nqos;
+	int scenarios[3], nscen;
+	int paced, burst, burst_threads;
+	double rate;
+	size_t payload;
+	int parallel;
+	int conn_reps, conn_subs;
+	int grace_ms;
+	double netem_ms;
+	uint64_t run_id;
+	struct conn_row *conn;
+	size_t nconn, conncap;
+	struct run_row *runs;
+	size_t nruns, runcap;
+	struct netns_info nsi;
+};
+
+/* One publish-to-receive run: fills row (and the two connection rows). */
+void run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
+    struct run_row *row, struct conn_row *subs, struct conn_row *pub);
+/* The connection experiment: 1 publisher + nsubs subscribers, reps times. */
+void run_connect(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
+    struct conn_row *subs, struct conn_row *pub);
+
+/* CSV, JSON and gnuplot output into b->out; 0 or -1. */
+int report_write(struct bench *b);
+int report_plots(struct bench *b);
+
+/* Scenario 3 (netns.c): two namespaces with veth pairs and netem; ok = 0 with
+ * the reason when this machine cannot. */
+void netns_setup(struct bench *b);
+void netns_teardown(struct bench *b);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * host.c - a sub host: the child process holding a share of the
+ * subscribers (mqe2e-bench --sub-host ...).
+ *
+ * It makes its clients, connects them from a pool of threads (timing each
+ * connect), subscribes them, reports READY on stdout, then counts and checks
+ * every message until each subscriber has all of them or the driver's
+ * "done" byte on stdin plus a grace period has passed, and reports RESULT
+ * with the publish-to-receive latency of every paced delivery.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define HOST_CONNECT_TIMEOUT_MS 30000
+#define HOST_SUB_TIMEOUT_MS 10000
+
+struct subst {
+	struct host *h;
+	struct link *l;
+	char id[BENCH_ID_MAX + 1];
+	uint8_t *seen;                  /* [h->mu] bitmap: paced then burst */
+	uint64_t got;                   /* [h->mu] distinct messages */
+	uint64_t t0, t1;
+	int ok;
+	char err[BENCH_MSG_MAX];
+};
+
+struct host {
+	struct host_params p;
+	struct subst *s;
+	pthread_mutex_t mu;
+	int next;                       /* [mu] next subscriber to connect */
+	struct host_result res;         /* [mu] */
+	double *lat;                    /* [mu] paced latencies, ms */
+	size_t nlat, latcap;
+};
+
+static void
+on_rx(void *arg, const uint8_t *pt, size_t len, int ok)
+{
+	struct subst *s = arg;
+	struct host *h = s->h;
+	uint64_t now = bench_now_ns(), sched;
+	uint32_t seq;
+	size_t bit;
+	int phase;
+
+	pthread_mutex_lock(&h->mu);
+	if (!ok || pt == NULL || payload_check(pt, len, h->p.payload, h->p.run_id, &phase, &seq,
+	    &sched) != 0 || phase == PHASE_WARM || (phase == PHASE_PACED && seq >= (uint32_t)h->p.paced) ||
+	    (phase == PHASE_BURST && seq >= (uint32_t)h->p.burst)) {
+		if (!(ok && pt != NULL && len > 4 && pt[4] == PHASE_WARM))
+			h->res.bad++;
+		goto out;
+	}
+	bit = phase == PHASE_PACED ? seq : (size_t)h->p.paced + seq;
+	if (s->seen[bit / 8] & (1u << (bit % 8))) {
+		h->res.dup++;
+		goto out;
+	}
+	s->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+	s->got++;
+	if (phase == PHASE_PACED) {
+		h->res.paced_rx++;
+		if (h->nlat < h->latcap)
+			h->lat[h->nlat++] = now > sched ? (double)(now - sched) / 1e6 : 0.0;
+	} else {
+		h->res.burst_rx++;
+		if (now > h->res.burst_last_ns)
+			h->res.burst_last_ns = now;
+	}
+out:
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void *
+connector(void *arg)
+{
+	struct host *h = arg;
+	struct subst *s;
+	char topic[BENCH_ID_MAX + 64];
+	int i;
+
+	for (;;) {
+		pthread_mutex_lock(&h->mu);
+		i = h->next < h->p.count ? h->next++ : -1;
+		pthread_mutex_unlock(&h->mu);
+		if (i < 0)
+			return NULL;
+		s = &h->s[i];
+		s->t0 = bench_now_ns();
+		if (link_connect(s->l, HOST_CONNECT_TIMEOUT_MS, s->err, sizeof(s->err)) != 0)
+			continue;
+		s->t1 = bench_now_ns();
+		if (h->p.kind == KIND_TLS)
+			bench_fmt(topic, sizeof(topic), "%s%s", h->p.topic, s->id);
+		else
+			bench_fmt(topic, sizeof(topic), "%s", h->p.topic);
+		if (link_subscribe(s->l, topic, h->p.qos, HOST_SUB_TIMEOUT_MS, s->err,
+		    sizeof(s->err)) != 0)
+			continue;
+		s->ok = 1;
+	}
+}
+
+static int
+parse(int argc, char **argv, struct host_params *p)
+{
+	static const struct option lo[] = {
+		{ "kind", required_argument, NULL, 'k' },
+		{ "uri", required_argument, NULL, 'u' },
+		{ "kms", required_argument, NULL, 'K' },
+		{ "pki", required_argument, NULL, 'd' },
+		{ "topic", required_argument, NULL, 't' },
+		{ "secret", required_argument, NULL, 'S' },
+		{ "first", required_argument, NULL, 'f' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "qos", required_argument, NULL, 'q' },
+		{ "paced", required_argument, NULL, 'm' },
+		{ "burst", required_argument, NULL, 'b' },
+		{ "payload", required_argument, NULL, 's' },
+		{ "run-id", required_argument, NULL, 'r' },
+		{ "parallel", required_argument, NULL, 'P' },
+		{ "grace-ms", required_argument, NULL, 'g' },
+		{ "prefix", required_argument, NULL, 'x' },
+		{ "nagle", no_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 }
+	};
+	long v;
+	int c, bad = 0;
+
+	memset(p, 0, sizeof(*p));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'k': bad |= bench_kind_parse(optarg, &p->kind); break;
+		case 'u': bench_fmt(p->uri, sizeof(p->uri), "%s", optarg); break;
+		case 'K': bench_fmt(p->kms_url, sizeof(p->kms_url), "%s", optarg); break;
+		case 'd': bench_fmt(p->pki, sizeof(p->pki), "%s", optarg); break;
+		case 't': bench_fmt(p->topic, sizeof(p->topic), "%s", optarg); break;
+		case 'S': bad |= bench_unhex(optarg, p->pair_secret, sizeof(p->pair_secret)); break;
+		case 'f': bad |= bench_parse_long(optarg, 0, BENCH_MAX_SUBS, &v); p->first = (int)v; break;
+		case 'n': bad |= bench_parse_long(optarg, 1, BENCH_MAX_SUBS, &v); p->count = (int)v; break;
+		case 'q': bad |= bench_parse_long(optarg, 0, 1, &v); p->qos = (int)v; break;
+		case 'm': bad |= bench_parse_long(optarg, 0, 10000000, &v); p->paced = (int)v; break;
+		case 'b': bad |= bench_parse_long(optarg, 0, 10000000, &v); p->burst = (int)v; break;
+		case 's': bad |= bench_parse_long(optarg, BENCH_PAYLOAD_MIN, BENCH_PAYLOAD_MAX, &v);
+			p->payload = (size_t)v; break;
+		case 'r': bad |= bench_parse_long(optarg, 0, 0x7fffffffL, &v); p->run_id = (uint64_t)v; break;
+		case 'P': bad |= bench_parse_long(optarg, 1, 256, &v); p->parallel = (int)v; break;
+		case 'g': bad |= bench_parse_long(optarg, 0, 600000, &v); p->grace_ms = (int)v; break;
+		case 'N': bench_nagle = 1; break;
+		case 'x': bench_fmt(bench_prefix, sizeof(bench_prefix), "%s", optarg); break;
+		default: bad = 1; break;
+		}
+	}
+	if (bad || optind != argc || p->count == 0 || p->uri[0] == '\0' || p->pki[0] == '\0' ||
+	    p->payload == 0 || p->parallel == 0)
+		return -1;
+	return 0;
+}
+
+int
+host_argv(const char *self, const struct host_params *p, const char *const *prefix,
+    char *buf, size_t buflen, const char **argv, size_t argv_max)
+{
+	char secret[65];
+	size_t used = 0, n = 0;
+	int i, w;
+
+#define ADD(...) do { \
+		if (n + 2 > argv_max || used >= buflen) return -1; \
+		w = snprintf(buf + used, buflen - used, __VA_ARGS__); \
+		if (w < 0 || (size_t)w >= buflen - used) return -1; \
+		argv[n++] = buf + used; used += (size_t)w + 1; \
+	} while (0)
+
+	for (i = 0; prefix != NULL && prefix[i] != NULL; i++)
+		ADD("%s", prefix[i]);
+	bench_hex(p->pair_secret, sizeof(p->pair_secret), secret);
+	ADD("%s", self);
+	ADD("--sub-host");
+	ADD("--kind=%s", bench_kind_name(p->kind));
+	ADD("--uri=%s", p->uri);
+	ADD("--kms=%s", p->kms_url);
+	ADD("--pki=%s", p->pki);
+	ADD("--topic=%s", p->topic);
+	ADD("--secret=%s", secret);
+	ADD("--first=%d", p->first);
+	ADD("--count=%d", p->count);
+	ADD("--qos=%d", p->qos);
+	ADD("--paced=%d", p->paced);
+	ADD("--burst=%d", p->burst);
+	ADD("--payload=%zu", p->payload);
+	ADD("--run-id=%llu", (unsigned long long)p->run_id);
+	ADD("--parallel=%d", p->parallel);
+	ADD("--grace-ms=%d", p->grace_ms);
+	if (bench_prefix[0] != '\0')
+		ADD("--prefix=%s", bench_prefix);
+	if (bench_nagle)
+		ADD("--nagle");
+#undef ADD
+	argv[n] = NULL;
+	return 0;
+}
+
+/* Wait for every message or for done + grace; returns on EOF too. */
+static void
+collect(struct host *h)
+{
+	uint64_t want = (uint64_t)h->p.paced + (uint64_t)h->p.burst;
+	uint64_t done_at = 0, now;
+	struct pollfd pfd;
+	char c;
+	int i, all;
+
+	for (;;) {
+		pthread_mutex_lock(&h->mu);
+		for (all = 1, i = 0; i < h->p.count && all; i++)
+			if (h->s[i].ok && h->s[i].got < want)
+				all = 0;
+		pthread_mutex_unlock(&h->mu);
+		now = bench_now_ns();
+		if (all && done_at != 0)
+			return;
+		if (done_at != 0 && now > done_at + (uint64_t)h->p.grace_ms * 1000000u)
+			return;
+		pfd.fd = 0;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (done_at == 0 && poll(&pfd, 1, 20) > 0) {
+			if (read(0, &c, 1) != 1 || c == 'D')
+				done_at = bench_now_ns();
+		} else if (done_at != 0) {
+			bench_sleep_ms(20);
+		}
+	}
+}
+
+int
+host_main(int argc, char **argv)
+{
+	struct host h;
+	struct host_ready rd;
+	struct link_opts lo;
+	pthread_t *th = NULL;
+	double *conn = NULL;
+	int i, nth = 0, rc = 1, firstfail = -1;
+	uint64_t bits;
+
+	memset(&h, 0, sizeof(h));
+	memset(&rd, 0, sizeof(rd));
+	rd.magic = HOST_MAGIC_READY;
+	pthread_mutex_init(&h.mu, NULL);
+	if (parse(argc, argv, &h.p) != 0) {
+		fprintf(stderr, "mqe2e-bench --sub-host: bad arguments\n");
+		return 2;
+	}
+	h.res.magic = HOST_MAGIC_RESULT;
+	bits = (uint64_t)h.p.paced + (uint64_t)h.p.burst;
+	h.latcap = (size_t)h.p.count * (size_t)h.p.paced;
+	if ((h.s = calloc((size_t)h.p.count, sizeof(*h.s))) == NULL ||
+	    (conn = calloc((size_t)h.p.count, sizeof(*conn))) == NULL ||
+	    (h.latcap > 0 && (h.lat = malloc(h.latcap * sizeof(*h.lat))) == NULL) ||
+	    (th = calloc((size_t)h.p.parallel, sizeof(*th))) == NULL) {
+		bench_fmt(rd.msg, sizeof(rd.msg), "out of memory");
+		goto report;
+	}
+	memset(&lo, 0, sizeof(lo));
+	lo.kind = h.p.kind;
+	lo.uri = h.p.uri;
+	lo.pki = h.p.pki;
+	lo.kms_url = h.p.kms_url;
+	lo.pair_secret = h.p.pair_secret;
+	for (i = 0; i < h.p.count; i++) {
+		struct subst *s = &h.s[i];
+
+		s->h = &h;
+		bench_sub_id(h.p.first + i + 1, s->id, sizeof(s->id));
+		lo.id = s->id;
+		if ((s->seen = calloc(bits / 8 + 1, 1)) == NULL ||
+		    link_new(&lo, on_rx, s, &s->l, rd.msg, sizeof(rd.msg)) != 0)
+			goto report;
+	}
+	/* the timed part: connect (and subscribe) from a pool of threads */
+	for (nth = 0; nth < h.p.parallel && nth < h.p.count; nth++)
+		if (pthread_create(&th[nth], NULL, connector, &h) != 0)
+			break;
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	link_nodelay_all();
+	rd.first_start_ns = UINT64_MAX;
+	for (i = 0; i < h.p.count; i++) {
+		struct subst *s = &h.s[i];
+
+		if (!s->ok) {
+			if (firstfail < 0)
+				firstfail = i;
+			continue;
+		}
+		conn[rd.nconn++] = (double)(s->t1 - s->t0) / 1e6;
+		if (s->t0 < rd.first_start_ns)
+			rd.first_start_ns = s->t0;
+		if (s->t1 > rd.last_ready_ns)
+			rd.last_ready_ns = s->t1;
+	}
+	if (firstfail >= 0)
+		bench_fmt(rd.msg, sizeof(rd.msg), "%d of %d subscribers not ready; first: %s",
+		    h.p.count - (int)rd.nconn, h.p.count, h.s[firstfail].err);
+	else
+		rd.status = 0;
+report:
+	if (rd.msg[0] != '\0')
+		rd.status = -1;
+	if (bench_write_all(1, &rd, sizeof(rd)) != 0 ||
+	    bench_write_all(1, conn, rd.nconn * sizeof(*conn)) != 0)
+		goto out;
+	if (rd.status != 0)
+		goto out;
+	collect(&h);
+	pthread_mutex_lock(&h.mu);
+	for (i = 0; i < h.p.count; i++)
+		h.res.link_errors += link_rx_errors(h.s[i].l);
+	h.res.nlat = h.nlat;
+	if (bench_write_all(1, &h.res, sizeof(h.res)) == 0 &&
+	    bench_write_all(1, h.lat, h.nlat * sizeof(*h.lat)) == 0)
+		rc = 0;
+	pthread_mutex_unlock(&h.mu);
+out:
+	/* free from this thread; paho has stopped calling back once disconnected */
+	for (i = 0; h.s != NULL && i < h.p.count; i++) {
+		if (h.s[i].l != NULL && h.s[i].ok)
+			link_disconnect(h.s[i].l);
+	}
+	for (i = 0; h.s != NULL && i < h.p.count; i++) {
+		link_free(h.s[i].l);
+		free(h.s[i].seen);
+	}
+	free(h.s);
+	free(h.lat);
+	free(conn);
+	free(th);
+	return rc;
+}

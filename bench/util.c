@@ -1,0 +1,246 @@
+/*
+ * util.c - clocks, logging, number parsing and pipe I/O for mqe2e-bench.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static const char *const kind_names[KIND__COUNT] = {
+	"plain", "tls", "s1", "s2", "s3", "s4"
+};
+
+const char *
+bench_kind_name(enum bench_kind k)
+{
+	return (unsigned)k < KIND__COUNT ? kind_names[k] : "?";
+}
+
+int
+bench_kind_parse(const char *s, enum bench_kind *out)
+{
+	int k;
+
+	for (k = 0; k < KIND__COUNT; k++) {
+		if (strcmp(s, kind_names[k]) == 0) {
+			*out = (enum bench_kind)k;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+bench_kind_scheme(enum bench_kind k)
+{
+	return k >= KIND_S1 && k <= KIND_S4 ? (int)(k - KIND_S1) + 1 : 0;
+}
+
+void
+bench_pub_id(char *out, size_t len)
+{
+	bench_fmt(out, len, "%spub", bench_prefix);
+}
+
+void
+bench_sub_id(int i, char *out, size_t len)
+{
+	bench_fmt(out, len, "%ssub%04d", bench_prefix, i);
+}
+
+void
+bench_topic(enum bench_kind k, char *out, size_t len)
+{
+	if (k == KIND_TLS)
+		bench_fmt(out, len, "bench/%stls/", bench_prefix);
+	else
+		bench_fmt(out, len, "bench/%s%s/t", bench_prefix, bench_kind_name(k));
+}
+
+uint64_t
+bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+bench_sleep_until_ns(uint64_t t)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(t / 1000000000u);
+	ts.tv_nsec = (long)(t % 1000000000u);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+void
+bench_sleep_ms(int ms)
+{
+	bench_sleep_until_ns(bench_now_ns() + (uint64_t)ms * 1000000u);
+}
+
+void
+bench_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "mqe2e-bench: %s\n", line);
+}
+
+char *
+bench_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return buf;
+	va_start(ap, fmt);
+	if (vsnprintf(buf, len, fmt, ap) < 0)
+		buf[0] = '\0';
+	va_end(ap);
+	return buf;
+}
+
+int
+bench_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+bench_parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+bench_unhex(const char *s, uint8_t *out, size_t len)
+{
+	size_t i;
+	int hi, lo;
+
+	if (strlen(s) != 2 * len)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if ((hi = hexval(s[2 * i])) < 0 || (lo = hexval(s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void
+bench_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int
+bench_write_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, b, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+bench_read_all(int fd, void *p, size_t len, int timeout_ms)
+{
+	uint8_t *b = p;
+	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	struct pollfd pfd;
+	ssize_t r;
+	uint64_t now;
+	int pr;
+
+	while (len > 0) {
+		now = bench_now_ns();
+		if (now >= deadline)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		pr = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return -1;
+		if ((r = read(fd, b, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			return -1;
+		b += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
