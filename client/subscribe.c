@@ -508,16 +508,47 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	return r;
 }
 
-/* paho: a renewed subscription was refused. */
+static void
+renew_refused(struct mqe2e_client *c, int reason, int refused, int total)
+{
+	client__report(c, MQE2E_ERR_DENIED, NULL, NULL, NULL, 0, "the broker at %s refused "
+	    "%d of the %d subscriptions of client '%s' renewed after reconnecting: %s "
+	    "(was a grant removed?)", c->cfg.broker, refused, total, c->id,
+	    MQTTReasonCode_toString((enum MQTTReasonCodes)reason));
+}
+
+/* paho: SUBACK of the renewed subscriptions, one reason code each. */
+static void
+on_renew_ok(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct mqe2e_client *c = ctx;
+	int i, n = resp->alt.sub.reasonCodeCount, refused = 0, reason = 0;
+
+	client__paho_thread_enter();
+	for (i = 0; i < n; i++) {
+		if ((int)resp->alt.sub.reasonCodes[i] >= 0x80) {
+			refused++;
+			reason = (int)resp->alt.sub.reasonCodes[i];
+		}
+	}
+	if (n == 0 && (int)resp->reasonCode >= 0x80) {
+		refused = n = 1;
+		reason = (int)resp->reasonCode;
+	}
+	if (refused > 0)
+		renew_refused(c, reason, refused, n);
+}
+
+/* paho: the renewal failed; a lost link (reported on its own, and renewed
+ * again at the next connect) says nothing more. */
 static void
 on_renew_fail(void *ctx, MQTTAsync_failureData5 *resp)
 {
 	struct mqe2e_client *c = ctx;
 
 	client__paho_thread_enter();
-	client__report(c, MQE2E_ERR_DENIED, NULL, NULL, NULL, 0, "the broker at %s refused "
-	    "to renew a subscription of client '%s' after reconnecting: %s", c->cfg.broker,
-	    c->id, resp != NULL ? MQTTReasonCode_toString(resp->reasonCode) : "failed");
+	if (resp != NULL && (int)resp->reasonCode >= 0x80)
+		renew_refused(c, (int)resp->reasonCode, 1, 1);
 }
 
 void
@@ -559,6 +590,7 @@ subscribe__renew(struct mqe2e_client *c)
 		client__report(c, MQE2E_ERR_NOMEM, NULL, NULL, NULL, 0, "out of memory "
 		    "renewing the subscriptions of client '%s'", c->id);
 	} else {
+		ro.onSuccess5 = on_renew_ok;
 		ro.onFailure5 = on_renew_fail;
 		ro.context = c;
 		if (MQTTAsync_subscribeMany(c->mqtt, n, filters, qos, &ro) != MQTTASYNC_SUCCESS)
