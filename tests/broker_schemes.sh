@@ -78,6 +78,7 @@ probe sub eve --topic mqe2e/v1/roster/g2 --timeout 500 >"$T_DIR/out" 2>"$T_DIR/e
 expect_out "suback rc=135"
 probe pub alice --topic s2/a --scheme 2 --recipients bob,carol --count 2 --message "two" \
 	>"$T_DIR/out" 2>"$T_DIR/err" || t_fail "scheme 2 publish failed"
+[ "$(grep -c '^puback' "$T_DIR/out")" = 2 ] || { cat "$T_DIR/out" >&2; t_fail "scheme 2: 2 PUBACKs expected"; }
 wait "$BOB2" || { cat "$T_DIR/bob2.out" >&2; t_fail "scheme 2: bob did not get 2 messages"; }
 wait "$CAROL2" || { cat "$T_DIR/carol2.out" >&2; t_fail "scheme 2: carol did not get 2 messages"; }
 grep -q "^recv s2/a two 1$" "$T_DIR/bob2.out" || t_fail "scheme 2: bob lacks message 1"
