@@ -130,6 +130,12 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 	}
 	if (pair_topic(ed->topic))
 		return MOSQ_ERR_SUCCESS;
+	if (roster__group(ed->topic) != NULL) {
+		stats__inc(BX_MSG_NO_GRANT);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "only the broker writes rosters", s->id, ed->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	if ((g = plugin__group_of(ed->topic, &gi)) == NULL) {
 		stats__inc(BX_MSG_UNKNOWN_GROUP);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "

@@ -76,6 +76,10 @@ probe sub alice --topic mqe2e/v1/roster/g2 --count 1 --timeout 5000 >"$T_DIR/out
 expect_out "^roster mqe2e/v1/roster/g2 bob,carol$"
 probe sub eve --topic mqe2e/v1/roster/g2 --timeout 500 >"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "suback rc=135"
+# Only the broker writes rosters.
+probe pub alice --topic mqe2e/v1/roster/g2 --group g3 --scheme 3 >"$T_DIR/out" 2>"$T_DIR/err"
+expect_out "rc=135"
+expect_log "only the broker writes rosters"
 probe pub alice --topic s2/a --scheme 2 --recipients bob,carol --count 2 --message "two" \
 	>"$T_DIR/out" 2>"$T_DIR/err" || t_fail "scheme 2 publish failed"
 [ "$(grep -c '^puback' "$T_DIR/out")" = 2 ] || { cat "$T_DIR/out" >&2; t_fail "scheme 2: 2 PUBACKs expected"; }
