@@ -82,10 +82,14 @@ static int roster_allowed(const struct bx_session *s, const char *topic)
 
 static int check_subscribe(struct bx_session *s, const char *filter)
 {
-	size_t gi;
+	size_t gi, n;
 
 	if (own_inbox(filter, s->id) || roster_allowed(s, filter))
 		return MOSQ_ERR_SUCCESS;
+	/* Someone else's inbox or a roster without a grant: never, even if a
+	 * group filter covers it (wider filters are narrowed by the read check). */
+	if (pair_owner(filter, &n) != NULL || roster__group(filter) != NULL)
+		goto deny;
 	if (bx.policy != NULL) {
 		for (gi = 0; gi < bx.policy->ngroups; gi++) {
 			if ((policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB) &&
@@ -93,6 +97,7 @@ static int check_subscribe(struct bx_session *s, const char *filter)
 				return MOSQ_ERR_SUCCESS;
 		}
 	}
+deny:
 	stats__inc(BX_SUB_DENIED);
 	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "denied subscription of '%s' to '%s': "
 	    "no sub grant on a group covering it", s->id, filter);
@@ -102,10 +107,22 @@ static int check_subscribe(struct bx_session *s, const char *filter)
 static int check_read(struct bx_session *s, const char *topic, uint32_t payloadlen)
 {
 	struct bx_group *g;
-	size_t gi;
+	size_t gi, n;
 
-	if (own_inbox(topic, s->id) || (!s->plain && roster_allowed(s, topic)))
-		return MOSQ_ERR_SUCCESS;
+	/* Control topics first, whatever group filter may also cover them:
+	 * pairing inboxes only to their owner, rosters only with a grant. */
+	if (pair_owner(topic, &n) != NULL) {
+		if (s->plain || own_inbox(topic, s->id))
+			return MOSQ_ERR_SUCCESS;
+		stats__inc(BX_READ_DENIED);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (roster__group(topic) != NULL) {
+		if (s->plain || roster_allowed(s, topic))
+			return MOSQ_ERR_SUCCESS;
+		stats__inc(BX_READ_DENIED);
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	g = plugin__group_of(topic, &gi);
 	if (g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) && payloadlen == 0)
 		return MOSQ_ERR_ACL_DENIED;   /* the emptied original of a routed bundle */

@@ -76,6 +76,19 @@ probe sub alice --topic mqe2e/v1/roster/g2 --count 1 --timeout 5000 >"$T_DIR/out
 expect_out "^roster mqe2e/v1/roster/g2 bob,carol$"
 probe sub eve --topic mqe2e/v1/roster/g2 --timeout 500 >"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "suback rc=135"
+# A group covering everything ('#') does not open others' rosters or
+# pairing inboxes to its subscribers.
+POLICY_BEFORE=$(bstat policy_updates)
+expect_rc 0 kmsctl group add zz --filter '#' --scheme 4
+expect_rc 0 kmsctl grant add eve zz sub
+wait_stat policy_updates $((POLICY_BEFORE + 1)) 100
+for i in 1 2 3 4 5; do   # until the broker holds the policy with eve's grant
+	probe sub eve --topic '#' --count 1 --timeout 2000 >"$T_DIR/out" 2>"$T_DIR/err"
+	grep -q "^subscribed" "$T_DIR/out" && break
+	sleep 1
+done
+expect_out "received 0"
+wait_stat read_denied 1
 # Only the broker writes rosters.
 probe pub alice --topic mqe2e/v1/roster/g2 --group g3 --scheme 3 >"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "rc=135"
