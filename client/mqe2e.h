@@ -167,7 +167,10 @@ int mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos,
  * for the reconnect; a message whose acknowledgement was lost is sent again
  * (receivers drop the duplicate).  The group is the configured "group", or
  * the only group this client may publish to.  MQE2E_ERR_UNKNOWN_KEY if no
- * publish key is held for it.
+ * publish key is held for it.  In schemes 1/2 the recipients that are not
+ * paired yet are asked first, waiting up to timeout_ms for their answers
+ * (those that do not answer are left out and reported to the error
+ * callback); sending then gets timeout_ms of its own.
  */
 int mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload,
     size_t len, int qos, int retain, int timeout_ms) MQE2E_WUR;

@@ -269,6 +269,8 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	if (r != MQE2E_OK)
 		return r;
 
+	/* pairing (schemes 1/2) had its own timeout: sending gets a full one */
+	client__deadline(&deadline, timeout_ms);
 	nowait = client__on_paho_thread();
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
