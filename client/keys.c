@@ -132,7 +132,8 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
 		    "'%s': HTTP %d (%s)%s", c->cfg.kms, c->id, resp.status, why,
 		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
-		    r == MQE2E_ERR_UNKNOWN_CA ? "; is --cafile the CA of this KMS?" : "");
+		    r == MQE2E_ERR_UNKNOWN_CA ? "; was its certificate issued by this KMS?" :
+		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "");
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
