@@ -40,6 +40,7 @@ struct mqe2e_config {
 	int reconnect_min_ms;
 	int reconnect_max_ms;
 	int key_refresh_s;
+	int pair_refresh_s;
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -73,8 +74,9 @@ struct pairkey {
 	char group[MQE2E_ID_MAX + 1];
 	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "P|S" */
 	uint32_t generation;                  /* envelope epoch */
+	uint64_t made_ms;                     /* monotonic */
 	struct mqe2e_aead *aead;
-	struct pairkey *next;
+	struct pairkey *next;                 /* newest first */
 };
 
 /* A PAIR_REQUEST waiting for its response. */
@@ -158,6 +160,7 @@ struct mqe2e_client {
 	char **recipients;              /* scheme 1/2 subscribers (config) */
 	uint64_t *pair_retry_ms;        /* [mu] per recipient: no new pairing
 	                                   request before this (monotonic) */
+	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
 
@@ -249,8 +252,12 @@ void pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len);
  * held); MQE2E_OK if all answered, else _TIMEOUT with c->errmsg naming one
  * that did not (the others are paired). */
 int pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline);
+/* My newest key with peer for group (NULL: any group); mu held. */
 struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
     size_t peer_len, const char *group);
+/* The subscriber key from peer of one generation; mu held. */
+struct pairkey *pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len,
+    uint32_t generation);
 /* The scheme of a group from the keys held (mu held); 0 if unknown. */
 uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
 void pair__free_all(struct mqe2e_client *c);

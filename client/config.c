@@ -34,6 +34,7 @@ mqe2e_config_new(struct mqe2e_config **out)
 	cfg->reconnect_min_ms = 500;
 	cfg->reconnect_max_ms = 30000;
 	cfg->key_refresh_s = 300;
+	cfg->pair_refresh_s = 600;
 	*out = cfg;
 	return MQE2E_OK;
 }
@@ -135,6 +136,7 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "reconnect_min_ms", offsetof(struct mqe2e_config, reconnect_min_ms), 10, 3600000 },
 		{ "reconnect_max_ms", offsetof(struct mqe2e_config, reconnect_max_ms), 10, 3600000 },
 		{ "key_refresh_s", offsetof(struct mqe2e_config, key_refresh_s), 1, 86400 },
+		{ "pair_refresh_s", offsetof(struct mqe2e_config, pair_refresh_s), 1, 86400 },
 	};
 	size_t i;
 	long v;

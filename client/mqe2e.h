@@ -64,6 +64,9 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   reconnect_min_ms, reconnect_max_ms
  *                   reconnect backoff bounds (default 500, 30000)
  *   key_refresh_s   refetch keys from the KMS this often (default 300)
+ *   pair_refresh_s  schemes 1/2: renew each pairwise key this often, so
+ *                   that a subscriber that restarted is paired again
+ *                   (default 600)
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */

@@ -67,7 +67,20 @@ pair__free_all(struct mqe2e_client *c)
 	c->pair_nc = NULL;
 }
 
-/* Find my key with peer for group (mu held); role MQE2E_PAIR_ROLE_*. */
+struct pairkey *
+pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len, uint32_t generation)
+{
+	struct pairkey *k;
+
+	for (k = c->pairkeys; k != NULL; k = k->next) {
+		if (k->role == MQE2E_PAIR_ROLE_SUB && k->generation == generation &&
+		    strlen(k->peer) == peer_len && memcmp(k->peer, peer, peer_len) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+/* Find my newest key with peer for group (mu held); role MQE2E_PAIR_ROLE_*. */
 struct pairkey *
 pair__find(struct mqe2e_client *c, int role, const char *peer, size_t peer_len,
     const char *group)
@@ -83,14 +96,14 @@ pair__find(struct mqe2e_client *c, int role, const char *peer, size_t peer_len,
 	return NULL;
 }
 
-/* Keep a new K_E2E (mu held), replacing the one of the same peer, group and
- * role.  Wipes key. */
+/* Keep a new K_E2E (mu held), dropping older ones of the same peer, group
+ * and role beyond what the role keeps.  Wipes key. */
 static int
 pair_store(struct mqe2e_client *c, int role, const struct mqe2e_pair_info *info,
     uint8_t key[MQE2E_KEY_LEN])
 {
-	struct pairkey *k, **pp;
-	int r;
+	struct pairkey *k, *old, **pp;
+	int r, keep;
 
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
 		mqe2e_wipe(key, MQE2E_KEY_LEN);
@@ -107,18 +120,21 @@ pair_store(struct mqe2e_client *c, int role, const struct mqe2e_pair_info *info,
 	memcpy(k->group, info->group, sizeof(k->group));
 	memcpy(k->pair_id, info->pair_id, sizeof(k->pair_id));
 	k->generation = info->generation;
-	for (pp = &c->pairkeys; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->role == role && strcmp((*pp)->peer, k->peer) == 0 &&
-		    strcmp((*pp)->group, k->group) == 0) {
-			struct pairkey *old = *pp;
-
-			*pp = old->next;
-			pairkey_free(old);
-			break;
-		}
-	}
+	k->made_ms = client__mono_ms();
 	k->next = c->pairkeys;
 	c->pairkeys = k;
+	/* a publisher seals with its newest key only; a subscriber keeps the
+	 * one before too, for messages sealed before the publisher re-paired */
+	keep = role == MQE2E_PAIR_ROLE_PUB ? 1 : 2;
+	for (pp = &c->pairkeys; (old = *pp) != NULL;) {
+		if (old->role == role && strcmp(old->peer, k->peer) == 0 &&
+		    strcmp(old->group, k->group) == 0 && keep-- <= 0) {
+			*pp = old->next;
+			pairkey_free(old);
+		} else {
+			pp = &old->next;
+		}
+	}
 	return MQE2E_OK;
 }
 
@@ -283,6 +299,8 @@ int
 pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline)
 {
 	struct pairpend *p, *mine = NULL, **tail;
+	struct pairkey *k;
+	uint64_t now, refresh_ms = (uint64_t)c->cfg.pair_refresh_s * 1000u;
 	uint8_t *req = NULL;
 	size_t req_len = 0, i;
 	char topic[PAIR_TOPIC_MAX], resp_topic[PAIR_TOPIC_MAX];
@@ -292,18 +310,25 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 	if (client__on_paho_thread())
 		return MQE2E_OK;        /* a callback cannot wait for the answers */
 	inbox(resp_topic, sizeof(resp_topic), "resp", c->id);
-	gen = (uint32_t)time(NULL);
 	/* requests for every recipient without a key */
 	for (i = 0; i < c->nrecipients; i++) {
 		const char *peer = c->recipients[i];
 
 		pthread_mutex_lock(&c->mu);
-		if (pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group) != NULL ||
-		    client__mono_ms() < c->pair_retry_ms[i]) {
-			/* paired, or did not answer lately: do not stall every publish */
+		k = pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group);
+		now = client__mono_ms();
+		if ((k != NULL && now - k->made_ms < refresh_ms) || now < c->pair_retry_ms[i]) {
+			/* paired lately, or did not answer lately: do not stall
+			 * every publish (a key older than pair_refresh_s is renewed,
+			 * so that a subscriber that restarted gets one again) */
 			pthread_mutex_unlock(&c->mu);
 			continue;
 		}
+		/* a fresh generation, never one used before by this client */
+		gen = (uint32_t)time(NULL);
+		if (gen <= c->pair_gen)
+			gen = c->pair_gen + 1;
+		c->pair_gen = gen;
 		pthread_mutex_unlock(&c->mu);
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			return MQE2E_ERR_NOMEM;

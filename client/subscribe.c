@@ -109,8 +109,7 @@ pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t schem
 		rx->why = "the envelope is not under a key paired between its sender and us";
 		return MQE2E_ERR_BAD_FORMAT;
 	}
-	if ((k = pair__find(c, MQE2E_PAIR_ROLE_SUB, (const char *)env->sender.p, slen,
-	    NULL)) == NULL || k->generation != env->epoch) {
+	if ((k = pair__find_gen(c, (const char *)env->sender.p, slen, env->epoch)) == NULL) {
 		rx->why = "not paired with this sender (or an older pairing)";
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
