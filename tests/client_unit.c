@@ -81,6 +81,9 @@ test_config(void)
 	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "86400") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "86401") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "9") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "pair_refresh_s", "0") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "pair_refresh_s", "600") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "recipients", "a,b") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "99999999999999999999") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "-5") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "12x") == MQE2E_ERR_INVALID_ARG);
@@ -153,6 +156,12 @@ client_unit(void)
 	CHECK(mqe2e_client_new(cfg, &c, err, sizeof(err)) == MQE2E_ERR_ID_MISMATCH);
 	CHECK(strstr(err, "alice") != NULL && strstr(err, "bob") != NULL);
 	CHECK(mqe2e_config_set(cfg, "client_id", "alice") == MQE2E_OK);
+
+	/* a recipient that is not a client id */
+	CHECK(mqe2e_config_set(cfg, "recipients", "good,bad id") == MQE2E_OK);
+	CHECK(mqe2e_client_new(cfg, &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "bad id") != NULL);
+	CHECK(mqe2e_config_set(cfg, "recipients", "s1,,s2,s1") == MQE2E_OK);
 
 	/* a bad broker URI */
 	CHECK(mqe2e_config_set(cfg, "broker", "gopher://x") == MQE2E_OK);
