@@ -248,9 +248,10 @@ void pair__inboxes(const struct mqe2e_client *c, char req[PAIR_TOPIC_MAX],
     char resp[PAIR_TOPIC_MAX]);
 void pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len);
 void pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len);
-/* Pair with every configured recipient lacking a key for group (no lock
- * held); MQE2E_OK if all answered, else _TIMEOUT with c->errmsg naming one
- * that did not (the others are paired). */
+/* Pair with every configured recipient lacking a key for group, or whose
+ * key is older than pair_refresh_s (no lock held); MQE2E_OK if all
+ * answered, else _TIMEOUT (or the error that stopped the requests) with
+ * c->errmsg naming one that did not (the others are paired). */
 int pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline);
 /* My newest key with peer for group (NULL: any group); mu held. */
 struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,

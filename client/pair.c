@@ -304,7 +304,7 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 	uint8_t *req = NULL;
 	size_t req_len = 0, i;
 	char topic[PAIR_TOPIC_MAX], resp_topic[PAIR_TOPIC_MAX];
-	int r, missing = 0, failed = 0;
+	int r, missing = 0, failed = 0, err = MQE2E_OK;
 	uint32_t gen;
 
 	if (client__on_paho_thread())
@@ -330,14 +330,16 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 			gen = c->pair_gen + 1;
 		c->pair_gen = gen;
 		pthread_mutex_unlock(&c->mu);
-		if ((p = calloc(1, sizeof(*p))) == NULL)
-			return MQE2E_ERR_NOMEM;
+		if ((p = calloc(1, sizeof(*p))) == NULL) {
+			err = MQE2E_ERR_NOMEM;
+			break;
+		}
 		client__fmt(p->peer, sizeof(p->peer), "%s", peer);
 		client__fmt(p->group, sizeof(p->group), "%s", group);
-		if ((r = mqe2e_pair_request_build(c->ident, peer, group, gen, mqe2e_now_ms(),
+		if ((err = mqe2e_pair_request_build(c->ident, peer, group, gen, mqe2e_now_ms(),
 		    &p->st, &req, &req_len)) != MQE2E_OK) {
 			free(p);
-			return r;
+			break;
 		}
 		pthread_mutex_lock(&c->mu);
 		p->next = c->pending;
@@ -359,7 +361,7 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		missing++;
 	}
 	if (missing == 0)
-		return MQE2E_OK;
+		return err;
 	/* wait for the answers */
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
@@ -379,13 +381,16 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 			c->pair_retry_ms[p->recipient] = client__mono_ms() + PAIR_RETRY_MS;
 			client__fmt(c->errmsg, sizeof(c->errmsg), "subscriber '%s' did not "
 			    "complete pairing for group '%s' (%s): is it connected, and does it "
-			    "hold a 'sub' grant on '%s'? Messages leave it out; asking again "
-			    "in %d s", p->peer, group,
+			    "hold a 'sub' grant on '%s'? Messages leave it out unless it was "
+			    "paired before; asking again in %d s", p->peer, group,
 			    p->done ? mqe2e_strerror(p->rc) : "no answer in time", group,
 			    PAIR_RETRY_MS / 1000);
 		}
 		pend_remove(c, p);
 	}
+	if (err != MQE2E_OK)
+		client__fmt(c->errmsg, sizeof(c->errmsg), "cannot ask for pairing in group "
+		    "'%s': %s", group, mqe2e_strerror(err));
 	pthread_mutex_unlock(&c->mu);
-	return failed == 0 ? MQE2E_OK : MQE2E_ERR_TIMEOUT;
+	return err != MQE2E_OK ? err : failed == 0 ? MQE2E_OK : MQE2E_ERR_TIMEOUT;
 }
