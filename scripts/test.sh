@@ -72,6 +72,12 @@ if [ "$check_rc" -ne 0 ] && ! find "$BUILD" -name '*.trs' | grep -q .; then
 fi
 grep -q '^SKIP:' "$BUILD/check.out" && echo "(skipped tests are listed above with SKIP:)"
 
+step "the README's demo command (scripts/demo.sh, its own non-sanitizer build)"
+MQE2E_BUILD_DIR="$SRC/build-demo" bash scripts/demo.sh >"$BUILD/demo.out" 2>&1
+rc=$?
+tail -12 "$BUILD/demo.out"
+record demo $rc
+
 step "man pages (mandoc -T lint)"
 man_rc=0
 for m in man/*.[1-8]; do
