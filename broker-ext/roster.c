@@ -128,6 +128,24 @@ out:
 	free(c.ids);
 }
 
+/* A group that is gone or no longer scheme 1/2 loses its retained roster. */
+static void clear_stale(void)
+{
+	struct bx_group *g;
+	char topic[64 + MQE2E_ID_MAX];
+	size_t i;
+
+	for (i = 0; i < nlasts; i++) {
+		g = policy__find(bx.policy, lasts[i].group, NULL);
+		if ((g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2)) ||
+		    lasts[i].payload == NULL || lasts[i].payload[0] == '\0')
+			continue;
+		snprintf(topic, sizeof(topic), "mqe2e/v1/roster/%s", lasts[i].group);
+		if (mosquitto_broker_publish_copy(NULL, topic, 0, "", 1, true, NULL) == MOSQ_ERR_SUCCESS)
+			lasts[i].payload[0] = '\0';
+	}
+}
+
 void roster__tick(void)
 {
 	size_t gi;
@@ -135,6 +153,7 @@ void roster__tick(void)
 	if (!dirty || bx.policy == NULL)
 		return;
 	dirty = false;
+	clear_stale();
 	for (gi = 0; gi < bx.policy->ngroups; gi++) {
 		uint8_t sc = bx.policy->groups[gi].scheme;
 

@@ -138,6 +138,17 @@ wait_stat drop_malformed 1
 probe sub eve --topic 'mqe2e/v1/pair/req/bob' --timeout 500 >"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "suback rc=135"
 
+# A group leaving schemes 1/2 loses its retained roster.
+sub bob bobend.out --topic 's1/#' --count 1 --timeout 30000
+probe sub alice --topic mqe2e/v1/roster/g1 --count 1 --timeout 5000 >"$T_DIR/out" 2>"$T_DIR/err"
+expect_out "^roster mqe2e/v1/roster/g1 bob$"
+POLICY_BEFORE=$(bstat policy_updates)
+expect_rc 0 kmsctl group update g1 --scheme 4
+wait_stat policy_updates $((POLICY_BEFORE + 1)) 100
+sleep 0.5
+probe sub alice --topic mqe2e/v1/roster/g1 --count 1 --timeout 1500 >"$T_DIR/out" 2>"$T_DIR/err"
+expect_out "received 0"
+
 mosq_stop
 grep -q "ERROR: AddressSanitizer\|runtime error" "$MOSQ_LOG" && { cat "$MOSQ_LOG" >&2; t_fail "sanitizer report"; }
 exit 0
