@@ -165,6 +165,8 @@ int link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t le
 /* TCP_NODELAY on every TCP socket of the process (unless bench_nagle). */
 extern int bench_nagle;
 void link_nodelay_all(void);
+/* mqe2e: the KMS key fetch part of the last link_connect (ms), else 0. */
+double link_keys_ms(const struct link *l);
 /* Count of messages refused by the link's error callback (mqe2e) since new. */
 unsigned long link_rx_errors(struct link *l);
 /* Derive the TLS baseline pair key of subscriber id (32 bytes). */
@@ -187,7 +189,8 @@ struct host_params {
 	int grace_ms;                   /* after the driver says done */
 };
 
-/* First record on the pipe, then `nconn` doubles (connect latencies, ms). */
+/* First record on the pipe, then `nconn` doubles (connect latencies, ms),
+ * then `nconn` doubles (their KMS key fetch part, ms; 0 for baselines). */
 struct host_ready {
 	uint32_t magic;
 	int32_t status;                 /* 0 ready, -1 failed (msg says why) */
@@ -236,7 +239,7 @@ struct conn_row {
 	int scenario;
 	enum bench_kind kind;
 	int nsubs;
-	const char *role;               /* "sub" or "pub" */
+	const char *role;               /* "sub", "pub", or "sub-kms": the KMS part of "sub" */
 	int reps;
 	struct bench_summary lat;       /* ms */
 	double all_ready_ms;            /* subs: first connect start to last ready (max over reps) */
@@ -268,7 +271,9 @@ struct run_row {
 
 struct netns_info {
 	int ok;
+	int netem;                      /* the delay is in place */
 	char ns[2][32];
+	char veth[2][16];               /* root ends */
 	char host_ip[2][32];            /* the root side of each veth: where brokers listen */
 	char why[BENCH_MSG_MAX];
 };
@@ -298,9 +303,11 @@ struct bench {
 	struct netns_info nsi;
 };
 
-/* One publish-to-receive run: fills row (and the two connection rows). */
+/* One publish-to-receive run: fills row and the connection rows of the
+ * subscribers, the publisher, and the subscribers' KMS part (kr->lat.n is 0
+ * when the run failed before the subscribers were ready). */
 void run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
-    struct run_row *row, struct conn_row *subs, struct conn_row *pub);
+    struct run_row *row, struct conn_row *subs, struct conn_row *pub, struct conn_row *kr);
 /* The connection experiment: 1 publisher + nsubs subscribers, reps times. */
 void run_connect(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
     struct conn_row *subs, struct conn_row *pub);

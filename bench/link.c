@@ -62,6 +62,7 @@ struct link {
 	pthread_cond_t cv;
 	unsigned long rx_errors;        /* [mu] */
 	int ups;                        /* [mu] mqe2e state callbacks "up" */
+	double keys_ms;                 /* the KMS part of the last connect */
 };
 
 /* A wait for `outstanding` paho completions. */
@@ -331,6 +332,8 @@ make_paho(struct link *l, const struct link_opts *o, char *errbuf, size_t errlen
 
 	co.MQTTVersion = MQTTVERSION_5;
 	co.sendWhileDisconnected = 0;
+	/* the TLS publisher queues one copy per subscriber before waiting */
+	co.maxBufferedMessages = 1 << 20;
 	if ((prc = MQTTAsync_createWithOptions(&l->pc, o->uri, o->id,
 	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS) {
 		bench_fmt(errbuf, errlen, "paho: cannot create client %s for %s: %s", o->id,
@@ -416,6 +419,17 @@ link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen)
 	int r, prc;
 
 	if (l->mc != NULL) {
+		uint64_t t0 = bench_now_ns(), t1;
+
+		if ((r = mqe2e_refresh_keys(l->mc)) != MQE2E_OK) {
+			char why[256];
+
+			bench_fmt(errbuf, errlen, "%s: keys: %s", l->id,
+			    mqe2e_client_errmsg(l->mc, why, sizeof(why)));
+			return -1;
+		}
+		t1 = bench_now_ns();
+		l->keys_ms = (double)(t1 - t0) / 1e6;
 		if ((r = mqe2e_connect(l->mc, timeout_ms)) != MQE2E_OK) {
 			char why[256];
 
@@ -440,6 +454,9 @@ link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen)
 			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)
 				break;
 		pthread_mutex_unlock(&l->mu);
+		if (getenv("BENCH_DEBUG_CONNECT") != NULL && bench_now_ns() - t0 > 500000000u)
+			bench_log("%s: keys %.1f ms, connect %.1f ms", l->id, l->keys_ms,
+			    (double)(bench_now_ns() - t1) / 1e6);
 		return 0;
 	}
 	if ((w = pwait_new(l, 1)) == NULL)
@@ -628,6 +645,12 @@ link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t len, i
 	}
 	pthread_mutex_unlock(&l->seal_mu);
 	return pwait_wait(w, timeout_ms, "publish", errbuf, errlen);
+}
+
+double
+link_keys_ms(const struct link *l)
+{
+	return l->keys_ms;
 }
 
 unsigned long

@@ -165,7 +165,7 @@ log_run(const struct run_row *r)
 static void
 run_scenario(struct bench *b, int scenario)
 {
-	struct conn_row sr, pr;
+	struct conn_row sr, pr, kr;
 	struct run_row row;
 	int k, i, q, dead, *nl, nn, scen_n[16], nsn = 0, j;
 
@@ -213,12 +213,14 @@ run_scenario(struct bench *b, int scenario)
 					continue;
 				}
 				run_pubrecv(b, (enum bench_kind)k, scenario, nl[i], b->qos[q], &row,
-				    &sr, &pr);
+				    &sr, &pr, &kr);
 				log_run(&row);
 				(void)push_run(b, &row);
 				if (q == 0) {
 					(void)push_conn(b, &sr);
 					(void)push_conn(b, &pr);
+					if (bench_kind_scheme((enum bench_kind)k) != 0 && kr.lat.n > 0)
+						(void)push_conn(b, &kr);
 				}
 				/* a scheme that is not there is not there at any size */
 				if (row.status == ROW_UNAVAILABLE)

@@ -275,8 +275,9 @@ write_json(struct bench *b)
 		return -1;
 	}
 	json_object_set_new(root, "targets", targets_json(b));
-	json_object_set_new(root, "scenario3", json_pack("{s:b,s:s}", "ran", b->nsi.ok,
-	    "why_not", b->nsi.ok ? "" : b->nsi.why));
+	json_object_set_new(root, "scenario3", json_pack("{s:b,s:b,s:f,s:s}", "ran", b->nsi.ok,
+	    "netem", b->nsi.netem, "netem_ms", b->nsi.netem ? b->netem_ms : 0.0, "note",
+	    b->nsi.why));
 	bench_fmt(path, sizeof(path), "%s/results.json", b->out);
 	r = json_dump_file(root, path, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(root);
@@ -339,21 +340,25 @@ static void
 plot(struct bench *b, FILE *g, const char *png, const char *title, const char *ylabel,
     enum series s, int qos, int logy)
 {
-	char path[BENCH_PATH_MAX];
-	int k, first = 1;
+	char path[KIND__COUNT][BENCH_PATH_MAX];
+	int k, have[KIND__COUNT], any = 0, first = 1;
 
+	for (k = 0; k < KIND__COUNT; k++) {
+		have[k] = b->kinds[k] && write_series(b, s, qos, (enum bench_kind)k, path[k],
+		    sizeof(path[k])) > 0;
+		any |= have[k];
+	}
+	if (!any)
+		return;                 /* nothing measured: no plot */
 	fprintf(g, "set output '%s/%s'\nset title '%s'\nset ylabel '%s'\n%s\n", b->out, png, title,
 	    ylabel, logy ? "set logscale y" : "unset logscale y");
 	for (k = 0; k < KIND__COUNT; k++) {
-		if (!b->kinds[k] || write_series(b, s, qos, (enum bench_kind)k, path,
-		    sizeof(path)) <= 0)
+		if (!have[k])
 			continue;
 		fprintf(g, "%s '%s' using 1:2 with linespoints title '%s'", first ? "plot" : ",",
-		    path, kind_titles[k]);
+		    path[k], kind_titles[k]);
 		first = 0;
 	}
-	if (first)
-		fputs("plot 0 notitle", g);
 	fputc('\n', g);
 }
 

@@ -34,6 +34,7 @@ struct hostproc {
 	struct host_ready rd;
 	struct host_result res;
 	double *conn;
+	double *keys;
 	double *lat;
 };
 
@@ -142,8 +143,9 @@ host_reap(struct hostproc *hp)
 	}
 	hp->pid = 0;
 	free(hp->conn);
+	free(hp->keys);
 	free(hp->lat);
-	hp->conn = hp->lat = NULL;
+	hp->conn = hp->keys = hp->lat = NULL;
 }
 
 static int
@@ -156,7 +158,10 @@ read_ready(struct hostproc *hp, char *note, size_t notelen)
 	}
 	hp->rd.msg[sizeof(hp->rd.msg) - 1] = '\0';
 	if ((hp->conn = calloc(hp->rd.nconn + 1, sizeof(double))) == NULL ||
+	    (hp->keys = calloc(hp->rd.nconn + 1, sizeof(double))) == NULL ||
 	    bench_read_all(hp->rfd, hp->conn, hp->rd.nconn * sizeof(double),
+	    READY_TIMEOUT_MS) != 0 ||
+	    bench_read_all(hp->rfd, hp->keys, hp->rd.nconn * sizeof(double),
 	    READY_TIMEOUT_MS) != 0) {
 		bench_fmt(note, notelen, "a sub host died while reporting");
 		return -1;
@@ -325,7 +330,7 @@ conn_rows(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
 
 void
 run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
-    struct run_row *row, struct conn_row *sr, struct conn_row *pr)
+    struct run_row *row, struct conn_row *sr, struct conn_row *pr, struct conn_row *kr)
 {
 	struct hostproc hp[MAX_HOSTS];
 	struct bench_procstat ps0, ps1, ps2;
@@ -333,7 +338,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	struct link *pub = NULL;
 	pthread_t th[16];
 	char topic[256], err[BENCH_MSG_MAX];
-	double pubms = 0, *all = NULL, *conn = NULL, all_ready = 0, tick_us;
+	double pubms = 0, *all = NULL, *conn = NULL, *keys = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
@@ -346,6 +351,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	memset(row, 0, sizeof(*row));
 	memset(sr, 0, sizeof(*sr));
 	memset(pr, 0, sizeof(*pr));
+	memset(kr, 0, sizeof(*kr));
 	row->scenario = scenario;
 	row->kind = k;
 	row->nsubs = nsubs;
@@ -370,9 +376,11 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 			goto out;
 	if (pub == NULL)
 		goto out;
-	if ((conn = calloc((size_t)nsubs + 1, sizeof(double))) == NULL)
+	if ((conn = calloc((size_t)nsubs + 1, sizeof(double))) == NULL ||
+	    (keys = calloc((size_t)nsubs + 1, sizeof(double))) == NULL)
 		goto out;
 	for (i = 0; i < nh; i++) {
+		memcpy(keys + nconn, hp[i].keys, hp[i].rd.nconn * sizeof(double));
 		memcpy(conn + nconn, hp[i].conn, hp[i].rd.nconn * sizeof(double));
 		nconn += hp[i].rd.nconn;
 		if (hp[i].rd.first_start_ns < first)
@@ -383,6 +391,10 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	all_ready = last > first ? (double)(last - first) / 1e6 : 0;
 	conn_rows(b, k, scenario, nsubs, 1, conn, nconn, &pubms, 1, all_ready, sr, pr);
 	sr->status = pr->status = ROW_OK;
+	*kr = *sr;
+	kr->role = "sub-kms";
+	kr->all_ready_ms = 0;
+	bench_summarise(keys, nconn, &kr->lat);
 
 	/* one warm-up message (schemes 1/2: the pairing with every subscriber) */
 	if ((buf = malloc(b->payload)) == NULL)
@@ -498,6 +510,7 @@ out:
 	free(buf);
 	free(all);
 	free(conn);
+	free(keys);
 }
 
 void
