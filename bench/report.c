@@ -289,10 +289,131 @@ write_json(struct bench *b)
 	return 0;
 }
 
+/* ---- results.md: the tables of docs/BENCHMARKS.md ------------------------- */
+
+static void
+md_ratio(FILE *f, const char *what, double num, double den, int have, double target, int le)
+{
+	if (!have || den <= 0) {
+		fprintf(f, "| %s | not measured | |\n", what);
+		return;
+	}
+	fprintf(f, "| %s | %.3f | %s |\n", what, num / den,
+	    (le ? num / den <= target : num / den > target) ? "met" : "**missed**");
+}
+
+static void
+md_runs(FILE *f, const struct bench *b, int scenario, int qos)
+{
+	const struct run_row *r;
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < b->nruns; i++) {
+		r = &b->runs[i];
+		if (r->scenario != scenario || r->qos != qos)
+			continue;
+		if (!any)
+			fprintf(f, "\n**Scenario %d, QoS %d** (latency in ms from the scheduled send "
+			    "time; broker CPU in us per delivery)\n\n"
+			    "| kind | N | verified | mean | p50 | p90 | p99 | max | deliveries/s "
+			    "(burst) | broker CPU | broker RSS KiB |\n"
+			    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", scenario, qos);
+		any = 1;
+		if (r->status != ROW_OK) {
+			fprintf(f, "| %s | %d | %s: %s | | | | | | | | |\n", bench_kind_name(r->kind),
+			    r->nsubs, row_status_name(r->status), r->note);
+			continue;
+		}
+		fprintf(f, "| %s | %d | %llu/%llu | %.3f | %.3f | %.3f | %.3f | %.3f | %.0f | %.2f | "
+		    "%llu |\n", bench_kind_name(r->kind), r->nsubs,
+		    (unsigned long long)r->delivered, (unsigned long long)r->expected, r->lat.mean,
+		    r->lat.p50, r->lat.p90, r->lat.p99, r->lat.max, r->throughput_dps,
+		    r->cpu_us_per_delivery, (unsigned long long)r->rss_kib);
+	}
+}
+
+static int
+write_md(struct bench *b)
+{
+	char path[BENCH_PATH_MAX], ready[32];
+	const struct run_row *p, *s4, *s2;
+	const struct conn_row *c;
+	size_t i;
+	FILE *f;
+	int n = 0, q, sc;
+
+	if ((f = open_out(b, "results.md", path, sizeof(path))) == NULL)
+		return -1;
+	for (i = 0; i < (size_t)b->nn; i++)
+		if (b->nlist[i] > n)
+			n = b->nlist[i];
+	fprintf(f, "### Connection latency (ms, until ready)\n\n"
+	    "| scenario | kind | subscribers | role | reps | samples | mean | p50 | p90 | p99 | max "
+	    "| all ready |\n|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (i = 0; i < b->nconn; i++) {
+		c = &b->conn[i];
+		if (c->status != ROW_OK) {
+			fprintf(f, "| %d | %s | %d | %s | %d | %s: %s | | | | | | |\n", c->scenario,
+			    bench_kind_name(c->kind), c->nsubs, c->role, c->reps,
+			    row_status_name(c->status), c->note);
+			continue;
+		}
+		if (strcmp(c->role, "sub") == 0 && c->all_ready_ms > 0)
+			bench_fmt(ready, sizeof(ready), "%.1f", c->all_ready_ms);
+		else
+			bench_fmt(ready, sizeof(ready), "-");
+		fprintf(f, "| %d | %s | %d | %s | %d | %zu | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n",
+		    c->scenario, bench_kind_name(c->kind), c->nsubs, c->role, c->reps, c->lat.n,
+		    c->lat.mean, c->lat.p50, c->lat.p90, c->lat.p99, c->lat.max, ready);
+	}
+	fprintf(f, "\n### Publish-to-receive latency, throughput, broker cost\n");
+	for (sc = 1; sc <= 3; sc++)
+		for (q = 0; q < b->nqos; q++)
+			md_runs(f, b, sc, b->qos[q]);
+	fprintf(f, "\n### Targets (scenario 1, N = %d)\n\n| ratio | value | target |\n"
+	    "|---|---:|---|\n", n);
+	for (q = 0; q < b->nqos; q++) {
+		char what[128];
+
+		p = find_run(b, 1, KIND_PLAIN, n, b->qos[q]);
+		s4 = find_run(b, 1, KIND_S4, n, b->qos[q]);
+		bench_fmt(what, sizeof(what), "scheme 4 / plain broker CPU per delivery, QoS %d "
+		    "(<= 1.05)", b->qos[q]);
+		md_ratio(f, what, s4 ? s4->cpu_us_per_delivery : 0, p ? p->cpu_us_per_delivery : 0,
+		    p && s4, 1.05, 1);
+		bench_fmt(what, sizeof(what), "scheme 4 / plain p50 latency, QoS %d (<= 1.10)",
+		    b->qos[q]);
+		md_ratio(f, what, s4 ? s4->lat.p50 : 0, p ? p->lat.p50 : 0, p && s4, 1.10, 1);
+	}
+	fprintf(f, "\nScheme 2 / scheme 4 broker CPU per delivery (QoS %d):", b->qos[0]);
+	for (i = 0; i < (size_t)b->nn; i++) {
+		s2 = find_run(b, 1, KIND_S2, b->nlist[i], b->qos[0]);
+		s4 = find_run(b, 1, KIND_S4, b->nlist[i], b->qos[0]);
+		if (s2 && s4 && s4->cpu_us_per_delivery > 0)
+			fprintf(f, " N=%d: %.2f;", b->nlist[i],
+			    s2->cpu_us_per_delivery / s4->cpu_us_per_delivery);
+		else
+			fprintf(f, " N=%d: n/a;", b->nlist[i]);
+	}
+	c = find_conn(b, 1, KIND_S4, n, "sub", 1);
+	if (c != NULL)
+		fprintf(f, "\n\nScheme 4, %d subscribers: all ready %.1f ms after the first "
+		    "connect started (target < 300 ms); per subscriber mean %.1f ms, p50 %.1f ms, "
+		    "max %.1f ms (%d connecting threads).\n", n, c->all_ready_ms, c->lat.mean,
+		    c->lat.p50, c->lat.max, c->parallel);
+	else
+		fprintf(f, "\n\nScheme 4, %d subscribers: not measured.\n", n);
+	if (fclose(f) != 0)
+		return -1;
+	bench_log("wrote %s", path);
+	return 0;
+}
+
 int
 report_write(struct bench *b)
 {
-	return write_csv(b) == 0 && write_json(b) == 0 ? 0 : -1;
+	return write_csv(b) == 0 && write_json(b) == 0 && write_md(b) == 0 ? 0 : -1;
 }
 
 /* ---- plots ----------------------------------------------------------------- */
