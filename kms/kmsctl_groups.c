@@ -17,28 +17,40 @@
 
 static const char *const group_keys[] = {
 	"name", "filter", "scheme", "rotate_s", "grace_s", "created", "current_epoch",
-	"next_rotation", NULL
+	"last_rotation", "next_rotation", NULL
 };
 
-/* One group: key/value lines, then its epochs as a table if present. */
+/* A table under a blank line, if obj has a non-empty array under key. */
+static void
+show_table(const json_t *obj, const char *key, const char *const *cols)
+{
+	const json_t *a = json_object_get(obj, key);
+
+	if (json_is_array(a) && json_array_size(a) > 0) {
+		putchar('\n');
+		kmsctl__print_table(a, cols);
+	}
+}
+
+/* One group: key/value lines, then its epochs, members (grants) and the
+ * revocations that forced a rekey, as tables when present. */
 static void
 show_group(const struct kmsctl *k, const json_t *obj)
 {
 	static const char *const epoch_cols[] = {
-		"epoch", "state", "created", "activated", "expires", NULL
+		"epoch", "state", "cause", "created", "activated", "expires", NULL
 	};
-	const json_t *epochs;
+	static const char *const member_cols[] = { "client", "rights", NULL };
+	static const char *const rekey_cols[] = { "epoch", "client", "at", "reason", NULL };
 
 	if (k->json) {
 		kmsctl__print_json(obj);
 		return;
 	}
 	kmsctl__print_object(obj, group_keys);
-	epochs = json_object_get(obj, "epochs");
-	if (json_is_array(epochs)) {
-		putchar('\n');
-		kmsctl__print_table(epochs, epoch_cols);
-	}
+	show_table(obj, "epochs", epoch_cols);
+	show_table(obj, "members", member_cols);
+	show_table(obj, "revocations", rekey_cols);
 }
 
 /* Add the schedule/filter/scheme options that were given to body. */

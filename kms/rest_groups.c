@@ -17,7 +17,12 @@
 #include "store.h"
 
 #define PERIOD_MAX 31536000      /* one year */
-#define ROTATE_MIN 10
+/* Safety floor of rotate_s.  The scheduler wakes once a second and times are
+ * whole seconds, so shorter periods cannot be kept; every rotation costs
+ * each member one key fetch, which a deployment should size (see
+ * mqe2e-kmsd(8)).  Production periods are hours or days. */
+#define ROTATE_MIN 1
+#define REKEYS_SHOWN 100          /* newest revocation rekeys in a group object */
 
 static json_t *
 group_json(const struct kms_group_row *g)
@@ -33,37 +38,93 @@ group_json(const struct kms_group_row *g)
 	    "next_rotation", kms_json_time(g->next_rotation));
 }
 
+/* What group_get collects while walking the epochs. */
+struct epoch_walk {
+	json_t *epochs;
+	int64_t last_rotation;          /* activation of the current epoch */
+};
+
 static int
 add_epoch(void *arg, const struct kms_epoch_row *e)
 {
-	return json_array_append_new(arg, json_pack("{s:I,s:s,s:o,s:o,s:o}",
+	struct epoch_walk *w = arg;
+
+	if (strcmp(e->state, "current") == 0)
+		w->last_rotation = e->activated;
+	return json_array_append_new(w->epochs, json_pack("{s:I,s:s,s:o,s:o,s:o,s:o}",
 	    "epoch", (json_int_t)e->epoch, "state", e->state,
 	    "created", kms_json_time(e->created), "activated", kms_json_time(e->activated),
-	    "expires", kms_json_time(e->expires))) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+	    "expires", kms_json_time(e->expires),
+	    "cause", e->cause[0] != '\0' ? json_string(e->cause) : json_null())) == 0 ?
+	    MQE2E_OK : MQE2E_ERR_NOMEM;
 }
 
-/* The group object of name with its epochs (in a transaction). */
+/* Grants come sorted by client: one member object per client with its
+ * rights. */
+static int
+add_member(void *arg, const struct kms_grant_row *gr)
+{
+	json_t *members = arg, *last, *rights;
+	size_t n = json_array_size(members);
+
+	last = n > 0 ? json_array_get(members, n - 1) : NULL;
+	if (last == NULL || strcmp(json_string_value(json_object_get(last, "client")),
+	    gr->client) != 0) {
+		if ((last = json_pack("{s:s,s:[]}", "client", gr->client, "rights")) == NULL ||
+		    json_array_append_new(members, last) != 0)
+			return MQE2E_ERR_NOMEM;
+	}
+	rights = json_object_get(last, "rights");
+	return json_array_append_new(rights, json_string(gr->right)) == 0 ? MQE2E_OK :
+	    MQE2E_ERR_NOMEM;
+}
+
+static int
+add_rekey(void *arg, const struct kms_rekey_row *rk)
+{
+	return json_array_append_new(arg, json_pack("{s:s,s:o,s:I,s:o}",
+	    "client", rk->client,
+	    "reason", rk->reason[0] != '\0' ? json_string(rk->reason) : json_null(),
+	    "epoch", (json_int_t)rk->epoch, "at", kms_json_time(rk->at))) == 0 ? MQE2E_OK :
+	    MQE2E_ERR_NOMEM;
+}
+
+/* The group object of name with its epochs, members (grants), last
+ * rotation and the revocations that forced a rekey (in a transaction). */
 static int
 group_get(struct kms_db *db, const char *name, json_t **out)
 {
 	struct kms_group_row g;
-	json_t *o = NULL, *epochs = NULL;
+	struct epoch_walk w = { NULL, 0 };
+	json_t *o = NULL, *members = NULL, *rekeys = NULL;
 	int r;
 
 	*out = NULL;
 	if ((r = kms_store_group_get(db, name, &g)) != MQE2E_OK)
 		return r;
-	if ((o = group_json(&g)) == NULL || (epochs = json_array()) == NULL ||
-	    json_object_set(o, "epochs", epochs) != 0) {
+	if ((o = group_json(&g)) == NULL || (w.epochs = json_array()) == NULL ||
+	    (members = json_array()) == NULL || (rekeys = json_array()) == NULL) {
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = kms_store_epoch_list(db, g.id, add_epoch, epochs)) != MQE2E_OK)
+	if ((r = kms_store_epoch_list(db, g.id, add_epoch, &w)) != MQE2E_OK ||
+	    (r = kms_store_grant_list(db, NULL, name, NULL, NULL, NULL, 0, add_member,
+	    members)) != MQE2E_OK ||
+	    (r = kms_store_rekey_list(db, g.id, REKEYS_SHOWN, add_rekey, rekeys)) != MQE2E_OK)
 		goto out;
+	if (json_object_set_new(o, "last_rotation", kms_json_time(w.last_rotation)) != 0 ||
+	    json_object_set(o, "members", members) != 0 ||
+	    json_object_set(o, "revocations", rekeys) != 0 ||
+	    json_object_set(o, "epochs", w.epochs) != 0) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
 	*out = o;
 	o = NULL;
  out:
-	json_decref(epochs);
+	json_decref(w.epochs);
+	json_decref(members);
+	json_decref(rekeys);
 	json_decref(o);
 	return r;
 }
@@ -305,7 +366,7 @@ rotate(struct kms_req *r, const char *name)
 		return;
 	}
 	if ((e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
-	    (e = kms_rotate_locked(k, &g, 0, now, &current)) == MQE2E_OK &&
+	    (e = kms_rotate_locked(k, &g, 0, "manual", now, &current)) == MQE2E_OK &&
 	    (e = kms_store_epoch_expire(k->db, now)) == MQE2E_OK &&
 	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
 		e = group_get(k->db, name, &out);

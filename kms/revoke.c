@@ -67,7 +67,8 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 		const char *gname = json_string_value(json_array_get(groups, i));
 
 		if ((r = kms_store_group_get(k->db, gname, &g)) != MQE2E_OK ||
-		    (r = kms_rotate_locked(k, &g, 1, now, &current)) != MQE2E_OK)
+		    (r = kms_rotate_locked(k, &g, 1, "revocation", now, &current)) != MQE2E_OK ||
+		    (r = kms_store_rekey_add(k->db, g.id, current, name, reason, now)) != MQE2E_OK)
 			goto end;
 		snprintf(target, sizeof(target), "%s#%u", gname, current);
 		if ((r = add_string(rotated, target)) != MQE2E_OK)

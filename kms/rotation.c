@@ -21,7 +21,7 @@
 /* Add epoch number e of g in state, with fresh sealed GK_P and GK_B. */
 static int
 epoch_add(struct kmsd *k, const struct kms_group_row *g, int64_t e, const char *state,
-    int64_t now)
+    const char *cause, int64_t now)
 {
 	uint8_t gk_p[KMS_SEALED_LEN], gk_b[KMS_SEALED_LEN];
 	int r;
@@ -31,7 +31,7 @@ epoch_add(struct kmsd *k, const struct kms_group_row *g, int64_t e, const char *
 	if ((r = kms_keystore_new_key(k->ks, g->name, (uint32_t)e, MQE2E_GK_P, gk_p)) != MQE2E_OK ||
 	    (r = kms_keystore_new_key(k->ks, g->name, (uint32_t)e, MQE2E_GK_B, gk_b)) != MQE2E_OK)
 		return r;
-	return kms_store_epoch_add(k->db, g->id, (uint32_t)e, state, now, gk_p, gk_b);
+	return kms_store_epoch_add(k->db, g->id, (uint32_t)e, state, cause, now, gk_p, gk_b);
 }
 
 int
@@ -39,14 +39,14 @@ kms_epochs_init_locked(struct kmsd *k, const struct kms_group_row *g, int64_t no
 {
 	int r;
 
-	if ((r = epoch_add(k, g, 1, "current", now)) != MQE2E_OK)
+	if ((r = epoch_add(k, g, 1, "current", "created", now)) != MQE2E_OK)
 		return r;
-	return epoch_add(k, g, 2, "next", now);
+	return epoch_add(k, g, 2, "next", NULL, now);
 }
 
 int
-kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next, int64_t now,
-    uint32_t *current)
+kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next,
+    const char *cause, int64_t now, uint32_t *current)
 {
 	int64_t max = 0;
 	int r;
@@ -57,13 +57,13 @@ kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next, 
 	if (void_next) {
 		/* The revoked client may hold the pre-issued next: never use it. */
 		if ((r = kms_store_epoch_void_next(k->db, g->id, now)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 1, "current", now)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 2, "next", now)) != MQE2E_OK)
+		    (r = epoch_add(k, g, max + 1, "current", cause, now)) != MQE2E_OK ||
+		    (r = epoch_add(k, g, max + 2, "next", NULL, now)) != MQE2E_OK)
 			return r;
 		*current = (uint32_t)(max + 1);
 	} else {
-		if ((r = kms_store_epoch_promote_next(k->db, g->id, now)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 1, "next", now)) != MQE2E_OK)
+		if ((r = kms_store_epoch_promote_next(k->db, g->id, now, cause)) != MQE2E_OK ||
+		    (r = epoch_add(k, g, max + 1, "next", NULL, now)) != MQE2E_OK)
 			return r;
 		*current = (uint32_t)max;
 	}
@@ -95,7 +95,7 @@ tick(struct kmsd *k, int64_t now)
 		r = kms_store_group_due(k->db, now, &id);
 		if (r == MQE2E_OK && id != 0 &&
 		    (r = kms_store_group_get_id(k->db, id, &g)) == MQE2E_OK &&
-		    (r = kms_rotate_locked(k, &g, 0, now, &current)) == MQE2E_OK)
+		    (r = kms_rotate_locked(k, &g, 0, "scheduled", now, &current)) == MQE2E_OK)
 			r = kms_store_policy_bump(k->db, &version);
 		if (r == MQE2E_OK)
 			r = kms_expire_locked(k, now);

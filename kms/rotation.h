@@ -26,9 +26,11 @@ int kms_epochs_init_locked(struct kmsd *k, const struct kms_group_row *g, int64_
  * Revocation (void_next = 1): the pre-issued next is voided (its keys
  * erased), old current -> grace, fresh current and next.  Sets the group's
  * next rotation to now + rotate_s.  *current gets the new current epoch.
+ * cause (a static string: "scheduled", "manual", "revocation") is recorded
+ * on the new current epoch.
  */
-int kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next, int64_t now,
-    uint32_t *current) MQE2E_WUR;
+int kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next,
+    const char *cause, int64_t now, uint32_t *current) MQE2E_WUR;
 
 /* Grace epochs whose time is up become expired; their keys are erased. */
 int kms_expire_locked(struct kmsd *k, int64_t now) MQE2E_WUR;

@@ -138,6 +138,7 @@ struct kms_epoch_row {
 	uint32_t epoch;
 	char state[8];                 /* next, current, grace, expired, void */
 	int64_t created, activated, expires;
+	char cause[16];                /* created, scheduled, manual, revocation or "" */
 };
 
 /* Epochs of a group, by number (metadata only). */
@@ -145,10 +146,10 @@ int kms_store_epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
 /* The highest epoch number of a group (0 if none). */
 int kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max) MQE2E_WUR;
-/* A new epoch in state "current" (activated now) or "next", with its sealed
- * keys. */
+/* A new epoch in state "current" (activated now, for cause) or "next" (cause
+ * ignored), with its sealed keys. */
 int kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch,
-    const char *state, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
+    const char *state, const char *cause, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
     const uint8_t gk_b[KMS_SEALED_LEN]) MQE2E_WUR;
 /* The current epoch becomes grace until `until`, or expired (keys erased)
  * when until <= now. */
@@ -156,9 +157,25 @@ int kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t 
     int64_t until) MQE2E_WUR;
 /* The next epoch becomes void (keys erased). */
 int kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now) MQE2E_WUR;
-/* The next epoch becomes current, activated now; MQE2E_ERR_INTERNAL if the
- * group has no next epoch. */
-int kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now) MQE2E_WUR;
+/* The next epoch becomes current, activated now for cause (a static string);
+ * MQE2E_ERR_INTERNAL if the group has no next epoch. */
+int kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
+    const char *cause) MQE2E_WUR;
+
+/* A revocation of client forced group_id to move to epoch (reason may be
+ * NULL or ""). */
+struct kms_rekey_row {
+	uint32_t epoch;
+	char client[KMS_NAME_MAX + 1];
+	char reason[257];
+	int64_t at;
+};
+
+int kms_store_rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch,
+    const char *client, const char *reason, int64_t now) MQE2E_WUR;
+/* The newest `limit` rekeys of a group, newest first. */
+int kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
+    int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg) MQE2E_WUR;
 /* Grace epochs with expires <= now become expired (keys erased). */
 int kms_store_epoch_expire(struct kms_db *db, int64_t now) MQE2E_WUR;
 int kms_store_group_set_next_rotation(struct kms_db *db, int64_t group_id,

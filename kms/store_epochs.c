@@ -26,6 +26,7 @@ each_epoch(sqlite3_stmt *st, void *arg)
 	row.created = kms_db_int(st, 2);
 	row.activated = kms_db_int(st, 3);
 	row.expires = kms_db_int(st, 4);
+	kms_db_text(st, 5, row.cause, sizeof(row.cause));
 	return c->cb(c->arg, &row);
 }
 
@@ -37,8 +38,8 @@ kms_store_epoch_list(struct kms_db *db, int64_t group_id,
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT epoch, state, created, activated, expires "
-	    "FROM epochs WHERE group_id = ?1 ORDER BY epoch", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "SELECT epoch, state, created, activated, expires, "
+	    "coalesce(cause, '') FROM epochs WHERE group_id = ?1 ORDER BY epoch", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
 	return kms_db_each(db, st, each_epoch, &c);
@@ -63,13 +64,15 @@ kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 
 int
 kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *state,
-    int64_t now, const uint8_t gk_p[KMS_SEALED_LEN], const uint8_t gk_b[KMS_SEALED_LEN])
+    const char *cause, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
+    const uint8_t gk_b[KMS_SEALED_LEN])
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = kms_db_prepare(db, "INSERT INTO epochs (group_id, epoch, state, created, "
-	    "activated, gk_p, gk_b) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st)) != MQE2E_OK)
+	    "activated, gk_p, gk_b, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st)) !=
+	    MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
 	sqlite3_bind_int64(st, 2, epoch);
@@ -81,6 +84,10 @@ kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const c
 		sqlite3_bind_null(st, 5);
 	sqlite3_bind_blob(st, 6, gk_p, KMS_SEALED_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, gk_b, KMS_SEALED_LEN, SQLITE_STATIC);
+	if (strcmp(state, "current") == 0 && cause != NULL)
+		sqlite3_bind_text(st, 8, cause, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
 	return kms_db_run(db, st);
 }
 
@@ -118,14 +125,77 @@ kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now)
 }
 
 int
-kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now)
+kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
+    const char *cause)
 {
+	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = update(db, "UPDATE epochs SET state = 'current', activated = ?1 "
-	    "WHERE group_id = ?2 AND state = 'next'", now, group_id, 0)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "UPDATE epochs SET state = 'current', activated = ?1, "
+	    "cause = ?3 WHERE group_id = ?2 AND state = 'next'", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, group_id);
+	sqlite3_bind_text(st, 3, cause, -1, SQLITE_STATIC);
+	if ((r = kms_db_run(db, st)) != MQE2E_OK)
 		return r;
 	return kms_db_changes(db) == 1 ? MQE2E_OK : MQE2E_ERR_INTERNAL;
+}
+
+int
+kms_store_rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *client,
+    const char *reason, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "INSERT INTO rekeys (group_id, epoch, client, reason, at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	sqlite3_bind_int64(st, 2, epoch);
+	sqlite3_bind_text(st, 3, client, -1, SQLITE_STATIC);
+	if (reason != NULL && reason[0] != '\0')
+		sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, now);
+	return kms_db_run(db, st);
+}
+
+struct rekey_cb {
+	int (*cb)(void *arg, const struct kms_rekey_row *row);
+	void *arg;
+};
+
+static int
+each_rekey(sqlite3_stmt *st, void *arg)
+{
+	struct rekey_cb *c = arg;
+	struct kms_rekey_row row;
+
+	memset(&row, 0, sizeof(row));
+	row.epoch = (uint32_t)kms_db_int(st, 0);
+	kms_db_text(st, 1, row.client, sizeof(row.client));
+	kms_db_text(st, 2, row.reason, sizeof(row.reason));
+	row.at = kms_db_int(st, 3);
+	return c->cb(c->arg, &row);
+}
+
+int
+kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
+    int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg)
+{
+	struct rekey_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "SELECT epoch, client, coalesce(reason, ''), at FROM rekeys "
+	    "WHERE group_id = ?1 ORDER BY at DESC, epoch DESC LIMIT ?2", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	sqlite3_bind_int64(st, 2, limit);
+	return kms_db_each(db, st, each_rekey, &c);
 }
 
 int

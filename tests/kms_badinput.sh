@@ -66,7 +66,7 @@ http_expect 400 bad_request POST /v1/clients "${A[@]}" "${J[@]}" -d '{}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":"4"}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":5}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/#/b","scheme":4}'
-http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"rotate_s":5}'
+http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"rotate_s":0}'
 # an explicit -1 is a bad value, not "field absent"
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"rotate_s":-1}'
 http_expect 400 bad_request POST /v1/groups "${A[@]}" "${J[@]}" -d '{"name":"g1","filter":"a/b","scheme":4,"grace_s":-1}'

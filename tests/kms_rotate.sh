@@ -45,7 +45,7 @@ cmp -s "$T_DIR/h3.before" "$T_DIR/h3.after" || t_fail "epoch 3 key changed when 
 [ "$(epochs manual)" = "1:expired 2:grace 3:current 4:next" ] || t_fail "second rotate: $(epochs manual)"
 
 # --- scheduled rotation ----------------------------------------------------------------
-# The smallest period the API allows (docs/API.md: rotate_s >= 10).
+# A 10 s period (docs/API.md: rotate_s >= 1; lifecycle_rotate.sh uses 2 s).
 ROT=10
 expect_rc 0 kmsctl group add sched --filter 's/+' --scheme 4 --rotate $ROT --grace 60
 expect_rc 0 kmsctl grant add sub1 sched sub
