@@ -6,7 +6,8 @@
  *              client holds a "sub" grant, or its own pairing inboxes
  *              mqe2e/v1/pair/req/<own id> and mqe2e/v1/pair/resp/<own id>,
  *              and the roster mqe2e/v1/roster/<group> of a group on which it
- *              holds any grant (roster.c);
+ *              holds any grant (roster.c), and exactly mqe2e/v1/rekey/+ to
+ *              ask for rekey notices (notice.c; delivered to it alone);
  *   receive    group topics with a "sub" grant (re-checked on every delivery,
  *              so a withdrawn grant takes effect at once), its own inbox;
  *   publish    group topics with a "pub" grant, and only messages that pass
@@ -31,6 +32,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "notice.h"
 #include "plugin.h"
 
 /* Pairing inboxes (docs/PROTOCOL.md 2.4): requests to S go to
@@ -80,12 +82,24 @@ static int roster_allowed(const struct bx_session *s, const char *topic)
 	    policy__rights(bx.policy, s->id, gi) != 0;
 }
 
+/* 1 if topic (or filter) lies under the reserved rekey notice prefix. */
+static int rekey_topic(const char *topic)
+{
+	return strncmp(topic, MQE2E_REKEY_TOPIC_PREFIX, sizeof(MQE2E_REKEY_TOPIC_PREFIX) - 1) == 0;
+}
+
 static int check_subscribe(struct bx_session *s, const char *filter)
 {
 	size_t gi, n;
 
 	if (own_inbox(filter, s->id) || roster_allowed(s, filter))
 		return MOSQ_ERR_SUCCESS;
+	if (strcmp(filter, MQE2E_REKEY_FILTER) == 0) {
+		s->wants_rekey = true;
+		return MOSQ_ERR_SUCCESS;
+	}
+	if (rekey_topic(filter))
+		goto deny;
 	/* Someone else's inbox or a roster without a grant: never, even if a
 	 * group filter covers it (wider filters are narrowed by the read check). */
 	if (pair_owner(filter, &n) != NULL || roster__group(filter) != NULL)
@@ -113,6 +127,13 @@ static int check_read(struct bx_session *s, const char *topic, uint32_t payloadl
 	 * pairing inboxes only to their owner, rosters only with a grant. */
 	if (pair_owner(topic, &n) != NULL) {
 		if (s->plain || own_inbox(topic, s->id))
+			return MOSQ_ERR_SUCCESS;
+		stats__inc(BX_READ_DENIED);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (rekey_topic(topic)) {
+		/* Only the broker's own per-client notices go there. */
+		if (!s->plain && s->wants_rekey)
 			return MOSQ_ERR_SUCCESS;
 		stats__inc(BX_READ_DENIED);
 		return MOSQ_ERR_ACL_DENIED;
@@ -147,6 +168,12 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 	}
 	if (pair_topic(ed->topic))
 		return MOSQ_ERR_SUCCESS;
+	if (rekey_topic(ed->topic)) {
+		stats__inc(BX_MSG_NO_GRANT);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "only the broker writes rekey notices", s->id, ed->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	if (roster__group(ed->topic) != NULL) {
 		stats__inc(BX_MSG_NO_GRANT);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
@@ -170,6 +197,31 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 	return MOSQ_ERR_SUCCESS;
 }
 
+/*
+ * Delivery to a client that is not connected: Mosquitto checks READ when it
+ * queues a message for an offline persistent session.  Such a client has no
+ * session here, but it was authenticated as its certificate's CN when it
+ * connected (the client id is the CN), so its grants under the current
+ * policy decide: group topics with a "sub" grant, unless it is revoked.
+ * Control topics (pairing, rosters, notices) are live only.
+ */
+static int check_read_offline(const struct mosquitto_evt_acl_check *ed)
+{
+	const char *id = mosquitto_client_id(ed->client);
+	struct bx_group *g;
+	size_t gi, n;
+
+	if (id == NULL || bx.policy == NULL || pair_owner(ed->topic, &n) != NULL ||
+	    roster__group(ed->topic) != NULL || rekey_topic(ed->topic) ||
+	    policy__is_revoked_client(bx.policy, id))
+		return MOSQ_ERR_ACL_DENIED;
+	if ((g = plugin__group_of(ed->topic, &gi)) == NULL ||
+	    g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2 ||
+	    !(policy__rights(bx.policy, id, gi) & BX_RIGHT_SUB))
+		return MOSQ_ERR_ACL_DENIED;
+	return MOSQ_ERR_SUCCESS;
+}
+
 int acl__check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ed = event_data;
@@ -179,10 +231,10 @@ int acl__check(int event, void *event_data, void *userdata)
 	(void)userdata;
 	if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
 		return MOSQ_ERR_SUCCESS;
-	if (ed->topic == NULL || (s = session__find(ed->client)) == NULL)
-		return MOSQ_ERR_ACL_DENIED;
-	if (ed->topic[0] == '$')
+	if (ed->topic == NULL || ed->topic[0] == '$')
 		return MOSQ_ERR_ACL_DENIED;   /* no $SYS, no $share for anyone */
+	if ((s = session__find(ed->client)) == NULL)
+		return ed->access == MOSQ_ACL_READ ? check_read_offline(ed) : MOSQ_ERR_ACL_DENIED;
 	switch (ed->access) {
 	case MOSQ_ACL_SUBSCRIBE:
 		if (s->plain)

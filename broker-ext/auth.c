@@ -63,7 +63,8 @@ static int session_keys(struct bx_session *s, const struct mqe2e_session_keys *k
 
 	if ((r = mqe2e_mac_new(k->c2b, MQE2E_KEY_LEN, &s->mac_c2b)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(k->c2b, &s->aead_c2b)) != MQE2E_OK ||
-	    (r = mqe2e_aead_new(k->b2c, &s->aead_b2c)) != MQE2E_OK)
+	    (r = mqe2e_aead_new(k->b2c, &s->aead_b2c)) != MQE2E_OK ||
+	    (r = mqe2e_mac_new(k->b2c, MQE2E_KEY_LEN, &s->mac_b2c)) != MQE2E_OK)
 		return r;
 	s->tx_seq = mqe2e_seq_start();
 	return MQE2E_OK;

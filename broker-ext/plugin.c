@@ -119,6 +119,7 @@ static void collect_revoked(struct bx_session *s, void *arg)
 static void install_policy(struct bx_policy *p)
 {
 	struct kick_list kl = { NULL, 0, 0 };
+	struct bx_policy *old;
 	size_t i, j;
 	int r;
 
@@ -145,7 +146,7 @@ static void install_policy(struct bx_policy *p)
 	    r != MQE2E_ERR_CONFLICT)
 		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "CRL not applied: %s",
 		    mqe2e_strerror(r));
-	policy__free(bx.policy);
+	old = bx.policy;
 	bx.policy = p;
 	free(bx.topic_cache);
 	bx.topic_cache = NULL;
@@ -163,6 +164,9 @@ static void install_policy(struct bx_policy *p)
 		free(kl.ids[i]);
 	}
 	free(kl.ids);
+	/* The members still here: fetch the new epoch now. */
+	notice__policy_changed(old, p);
+	policy__free(old);
 }
 
 static int on_tick(int event, void *event_data, void *userdata)

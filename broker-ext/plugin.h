@@ -19,6 +19,7 @@
  *   roster.c    mqe2e/v1/roster/<group>: reachable scheme 1/2 subscribers
  *   cache.c     plugin_opt_policy_cache: last policy, keys, CRL on disk
  *   stats.c     drop/auth counters, stats file, periodic log line
+ *   notice.c    rekey notices to connected members when a group's epoch moves
  */
 #ifndef MQE2E_BROKER_PLUGIN_H
 #define MQE2E_BROKER_PLUGIN_H
@@ -92,6 +93,7 @@ enum bx_stat {
 	BX_SUB_DENIED,
 	BX_READ_DENIED,
 	BX_KICKED,
+	BX_REKEY_NOTICES,
 	BX_POLICY_UPDATES,
 	BX_KMS_ERRORS,
 	BX_STAT__COUNT
@@ -178,6 +180,8 @@ struct bx_session {
 	struct mqe2e_mac *mac_c2b;
 	struct mqe2e_aead *aead_c2b;
 	struct mqe2e_aead *aead_b2c;
+	struct mqe2e_mac *mac_b2c;       /* rekey notices (notice.c) */
+	bool wants_rekey;                /* subscribed to MQE2E_REKEY_FILTER */
 	struct mqe2e_replay_window rx;   /* channel seq client -> broker */
 	uint64_t tx_seq;                 /* channel seq broker -> client */
 	/* A publish verified in the ACL write check, consumed by MESSAGE. */
@@ -258,6 +262,12 @@ void roster__tick(void);
 void roster__cleanup(void);
 /* The group named by a roster topic mqe2e/v1/roster/<group>, or NULL. */
 const char *roster__group(const char *topic);
+
+/* ---- rekey notices (notice.c) ------------------------------------------------ */
+/* A new snapshot p replaces old (may be NULL): tell every connected client
+ * that asked for notices and holds a grant on a group whose epoch moved
+ * (broker thread; call after p is installed, before old is freed). */
+void notice__policy_changed(const struct bx_policy *old, const struct bx_policy *p);
 
 /* ---- policy cache (cache.c) -------------------------------------------------- */
 /* Verify a KMS policy answer {version, policy, sig} for the request nonce;

@@ -81,6 +81,7 @@ static void session_free(struct bx_session *s)
 	mqe2e_mac_free(s->mac_c2b);
 	mqe2e_aead_free(s->aead_c2b);
 	mqe2e_aead_free(s->aead_b2c);
+	mqe2e_mac_free(s->mac_b2c);
 	mqe2e_wipe(s, sizeof(*s));
 	free(s);
 }

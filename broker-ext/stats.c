@@ -58,6 +58,7 @@ static const char *const names[BX_STAT__COUNT] = {
 	[BX_MSG_NO_KEY] = "drop_no_key",
 	[BX_MSG_INTERNAL] = "drop_internal",
 	[BX_PLAIN_PUBLISH_DENIED] = "plain_publish_denied",
+	[BX_REKEY_NOTICES] = "rekey_notices",
 	[BX_SUB_DENIED] = "subscribe_denied",
 	[BX_READ_DENIED] = "read_denied",
 	[BX_KICKED] = "kicked",
