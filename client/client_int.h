@@ -41,6 +41,8 @@ struct mqe2e_config {
 	int reconnect_max_ms;
 	int key_refresh_s;
 	int pair_refresh_s;
+	int clean_start;                /* 0: resume the broker's session */
+	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -150,6 +152,7 @@ struct mqe2e_client {
 	uint64_t keys_fetched_ms;
 	uint64_t next_refresh_ms;
 	uint64_t last_miss_fetch_ms;    /* rate limit of refetch on unknown epoch */
+	uint64_t notice_seq;            /* highest rekey notice seq of this link */
 	struct mqe2e_replay_table *replay;
 	uint64_t seq;                   /* next sequence number */
 
@@ -229,6 +232,8 @@ struct keyslot *keys__find(struct keystore *ks, const char *group, size_t group_
     uint8_t kind, uint32_t epoch);
 /* The GK_P to seal with now: the newest epoch of group already valid. */
 struct keyslot *keys__current(struct keystore *ks, const char *group, uint64_t now_ms);
+/* The highest epoch held of group (any kind), 0 if none (mu held). */
+uint32_t keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len);
 /* The group to publish under (mu held): cfg group, or the only GK_P group. */
 const char *keys__publish_group(struct mqe2e_client *c, int *ambiguous);
 void keys__clear(struct keystore *ks);
@@ -240,6 +245,13 @@ void session__stop_worker(struct mqe2e_client *c);
 int session__wait_up(struct mqe2e_client *c, const struct timespec *deadline);
 /* Drop the session contexts (mu held). */
 void session__clear(struct mqe2e_client *c);
+
+/* ---- rekey.c ------------------------------------------------------------------ */
+/* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's
+ * notice and, unless the keys held already cover it, have the worker fetch
+ * keys now.  Refusals go to the error callback. */
+void rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p,
+    size_t len);
 
 /* ---- pair.c ------------------------------------------------------------------ */
 /* 1 if topic is id's pairing inbox of kind "req" or "resp". */

@@ -35,6 +35,7 @@ mqe2e_config_new(struct mqe2e_config **out)
 	cfg->reconnect_max_ms = 30000;
 	cfg->key_refresh_s = 300;
 	cfg->pair_refresh_s = 600;
+	cfg->clean_start = 1;
 	*out = cfg;
 	return MQE2E_OK;
 }
@@ -137,6 +138,9 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "reconnect_max_ms", offsetof(struct mqe2e_config, reconnect_max_ms), 10, 3600000 },
 		{ "key_refresh_s", offsetof(struct mqe2e_config, key_refresh_s), 1, 86400 },
 		{ "pair_refresh_s", offsetof(struct mqe2e_config, pair_refresh_s), 1, 86400 },
+		{ "clean_start", offsetof(struct mqe2e_config, clean_start), 0, 1 },
+		{ "session_expiry_s", offsetof(struct mqe2e_config, session_expiry_s), 0,
+		    2147483647 },
 	};
 	size_t i;
 	long v;

@@ -213,6 +213,22 @@ keys__current(struct keystore *ks, const char *group, uint64_t now_ms)
 	return best;
 }
 
+uint32_t
+keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
+{
+	uint32_t e = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if (s->epoch > e && strlen(s->group) == group_len &&
+		    memcmp(s->group, group, group_len) == 0)
+			e = s->epoch;
+	}
+	return e;
+}
+
 const char *
 keys__publish_group(struct mqe2e_client *c, int *ambiguous)
 {

@@ -67,6 +67,10 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   pair_refresh_s  schemes 1/2: renew each pairwise key this often, so
  *                   that a subscriber that restarted is paired again
  *                   (default 600)
+ *   clean_start     1 (default): a fresh MQTT session at every connect; 0:
+ *                   resume the broker's session (subscriptions, QoS 1/2
+ *                   messages queued while away; readable within grace)
+ *   session_expiry_s  MQTT 5 Session Expiry Interval (default 0)
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */
@@ -139,7 +143,9 @@ const char *mqe2e_client_id(const struct mqe2e_client *c);
 
 /*
  * Fetch the keys from the KMS, then connect and run the handshake; wait up
- * to timeout_ms.  After a first success the client reconnects by itself
+ * to timeout_ms.  The client also subscribes to mqe2e/v1/rekey/+: the
+ * broker's rekey notices make it fetch keys as soon as a group moves to a
+ * new epoch (docs/PROTOCOL.md section 12).  After a first success the client reconnects by itself
  * (with a fresh handshake each time, backing off between attempts) until
  * mqe2e_disconnect() or mqe2e_client_free(), and subscriptions are renewed.
  * Errors: MQE2E_ERR_UNAVAILABLE (KMS or broker unreachable), the handshake's
@@ -158,7 +164,9 @@ int mqe2e_is_connected(struct mqe2e_client *c);
  * Subscribe to an MQTT topic filter; cb receives each message that
  * verified and decrypted, err_cb (via mqe2e_client_set_error_cb) each one
  * that did not.  Waits up to timeout_ms for the SUBACK.  MQE2E_ERR_DENIED
- * if the broker refused the subscription.
+ * if the broker refused the subscription.  With clean_start 0, a call
+ * before the first mqe2e_connect() only registers the subscription (the
+ * connect makes it), so that messages kept for the session reach cb.
  */
 int mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos,
     mqe2e_message_cb cb, void *arg, int timeout_ms) MQE2E_WUR;

@@ -15,6 +15,8 @@
 
 #define SUB_TOPICS_MAX 64
 
+enum { OPT_SESSION_EXPIRY = OPT_TOOL_FIRST_FREE };
+
 static volatile sig_atomic_t stop_signal;
 
 struct sub_state {
@@ -32,6 +34,7 @@ usage(void)
 	fputs(
 "usage: mqe2e-sub -t FILTER [-t FILTER ...] --cert FILE --key FILE --cafile FILE\n"
 "                 [--kms URL] [-h HOST] [-p PORT] [-q QOS] [-C N] [-W SECS] [-v] [-N] [-d]\n"
+"                 [-c [--session-expiry SECS]]\n"
 "Receive end-to-end protected messages through an mqe2e broker and print\n"
 "their plaintext, one per line.\n"
 "Subscription and output:\n"
@@ -40,7 +43,12 @@ usage(void)
 "  -W SECS          exit after SECS seconds (status 27 if -C was not reached)\n"
 "  -v               print the topic before each message\n"
 "  -N               no newline after each message\n"
-"  -d               also print the sender, group and epoch of each message\n",
+"  -d               also print the sender, group and epoch of each message\n"
+"  -c               persistent session: no Clean Start, so the broker keeps the\n"
+"                   subscriptions and queues QoS 1/2 messages while we are away\n"
+"  --session-expiry SECS\n"
+"                   with -c: how long the broker keeps the session after we\n"
+"                   disconnect (default 3600)\n",
 	    stdout);
 	tool_usage_common();
 	fputs("27 when -W ran out.\n", stdout);
@@ -79,6 +87,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		TOOL_LONGOPTS,
+		{ "session-expiry", required_argument, NULL, OPT_SESSION_EXPIRY },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tool_opts o;
@@ -94,7 +103,7 @@ main(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	tool_init(&o, "mqe2e-sub");
 	st.o = &o;
-	while ((ch = getopt_long(argc, argv, TOOL_SHORTOPTS "t:C:W:vN", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, TOOL_SHORTOPTS "t:C:W:vNc", longopts, NULL)) != -1) {
 		if ((k = tool_opt(&o, ch, optarg)) < 0)
 			return EXIT_USAGE;
 		if (k > 0)
@@ -121,6 +130,14 @@ main(int argc, char **argv)
 		case 'N':
 			st.no_newline = 1;
 			break;
+		case 'c':
+			o.persistent = 1;
+			break;
+		case OPT_SESSION_EXPIRY:
+			if (tool_num(&o, "--session-expiry", optarg, 1, 2147483647,
+			    &o.session_expiry_s) != 0)
+				return EXIT_USAGE;
+			break;
 		case OPT_HELP:
 			usage();
 			return EXIT_OK;
@@ -144,8 +161,27 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	if ((code = tool_connect(&o, &c)) != EXIT_OK)
+	if (o.persistent) {
+		/* Register the subscriptions before connecting: the broker sends
+		 * what it kept for the session right after CONNACK. */
+		if ((code = tool_client_new(&o, &c)) != EXIT_OK)
+			goto out;
+		for (i = 0; i < ntopics; i++) {
+			if (mqe2e_subscribe(c, topics[i], o.qos, on_message, &st, 0) != MQE2E_OK) {
+				tool_err(&o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
+				code = EXIT_OP;
+				goto out;
+			}
+		}
+		if ((code = tool_client_connect(&o, c)) != EXIT_OK)
+			goto out;
+		if (o.debug)
+			tool_err(&o, "resumed the session with %d subscription%s (QoS %d)",
+			    ntopics, ntopics == 1 ? "" : "s", o.qos);
+		ntopics = 0;    /* subscribed by the connect */
+	} else if ((code = tool_connect(&o, &c)) != EXIT_OK) {
 		goto out;
+	}
 	for (i = 0; i < ntopics; i++) {
 		if (mqe2e_subscribe(c, topics[i], o.qos, on_message, &st,
 		    o.timeout_s * 1000) != MQE2E_OK) {

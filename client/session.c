@@ -122,6 +122,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	w->hs = NULL;
 	if (r == MQE2E_OK) {
 		memcpy(c->broker_id, broker.id, sizeof(c->broker_id));
+		c->notice_seq = 0;
 		c->link = LINK_UP;
 		c->link_gen++;
 		c->backoff_ms = c->cfg.reconnect_min_ms;
@@ -220,6 +221,35 @@ on_connection_lost(void *ctx, char *cause)
 	free(cause);
 }
 
+/* paho: the broker sent DISCONNECT (Mosquitto does when an administrator or
+ * the mqe2e plugin kicks the client, e.g. after a revocation).  paho closes
+ * the link without calling on_connection_lost, so this is a lost link too. */
+static void
+on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes reason)
+{
+	struct mqe2e_client *c = ctx;
+	int was_up;
+
+	(void)props;
+	client__paho_thread_enter();
+	pthread_mutex_lock(&c->mu);
+	was_up = c->link == LINK_UP;
+	c->link = LINK_DOWN;
+	c->link_gen++;
+	session__clear(c);
+	schedule_retry(c);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (was_up) {
+		state_changed(c, 0);
+		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0,
+		    "the broker at %s disconnected client '%s': %s (reason code 0x%02x)%s; "
+		    "reconnecting", c->cfg.broker, c->id, MQTTReasonCode_toString(reason),
+		    (unsigned)reason, reason == MQTTREASONCODE_ADMINISTRATIVE_ACTION ?
+		    " - was the client revoked?" : "");
+	}
+}
+
 /*
  * Start one connect attempt: a fresh CONNECT_HELLO in the CONNECT.  Returns
  * the waiter (linked, to release with client__waiter_release under mu) or
@@ -258,6 +288,15 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 		client__fmt(msg, msglen, "the handshake does not fit in CONNECT");
 		goto out;
 	}
+	if (c->cfg.session_expiry_s > 0) {
+		memset(&p, 0, sizeof(p));
+		p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+		p.value.integer4 = (unsigned int)c->cfg.session_expiry_s;
+		if (MQTTProperties_add(&props, &p) != 0) {
+			r = MQE2E_ERR_NOMEM;
+			goto out;
+		}
+	}
 
 	pthread_mutex_lock(&c->mu);
 	if ((w = client__waiter_new(c)) == NULL) {
@@ -271,7 +310,7 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	pthread_mutex_unlock(&c->mu);
 
 	o.keepAliveInterval = c->cfg.keepalive;
-	o.cleanstart = 1;
+	o.cleanstart = c->cfg.clean_start;
 	o.connectTimeout = timeout_ms < 1000 ? 1 : (timeout_ms + 999) / 1000;
 	o.automaticReconnect = 0;
 	o.connectProperties = &props;
@@ -477,7 +516,8 @@ int
 session__start_worker(struct mqe2e_client *c)
 {
 	if (MQTTAsync_setCallbacks(c->mqtt, c, on_connection_lost, subscribe__arrived,
-	    NULL) != MQTTASYNC_SUCCESS)
+	    NULL) != MQTTASYNC_SUCCESS ||
+	    MQTTAsync_setDisconnected(c->mqtt, c, on_disconnected) != MQTTASYNC_SUCCESS)
 		return MQE2E_ERR_INTERNAL;
 	c->backoff_ms = c->cfg.reconnect_min_ms;
 	if (pthread_create(&c->worker, NULL, worker_main, c) != 0)

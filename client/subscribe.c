@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "notice.h"
 
 #define MISS_FETCH_INTERVAL_MS 1000   /* at most one KMS fetch per second for
                                          messages naming an epoch we lack */
@@ -136,7 +137,10 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 	}
 	if ((k = keys__find(&c->keys, (const char *)env->key_name.p, env->key_name.len,
 	    MQE2E_GK_P, env->epoch)) == NULL || k->aead == NULL) {
-		rx->why = "no E2E group key for this epoch";
+		rx->why = keys__newest_epoch(&c->keys, (const char *)env->key_name.p,
+		    env->key_name.len) > env->epoch ? "no E2E group key for this epoch: it is "
+		    "past the group's grace period (the KMS no longer delivers it)" :
+		    "no E2E group key for this epoch";
 		rx->kms_miss = 1;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
@@ -225,6 +229,7 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 {
 	struct mqe2e_frame f;
 	struct keyslot *kb;
+	uint32_t e;
 	int r;
 
 	static const struct mqe2e_view none = { NULL, 0 };
@@ -254,7 +259,10 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	rx->epoch = f.epoch;
 	if ((kb = keys__find(&c->keys, (const char *)f.key_name.p, f.key_name.len,
 	    MQE2E_GK_B, f.epoch)) == NULL) {
-		rx->why = "no broker group key for this epoch (no 'sub' grant on the group?)";
+		e = keys__newest_epoch(&c->keys, (const char *)f.key_name.p, f.key_name.len);
+		rx->why = e > f.epoch ? "this epoch is past the group's grace period (the KMS "
+		    "no longer delivers its keys)" : e > 0 ? "no broker group key for this "
+		    "epoch" : "no broker group key for this epoch (no 'sub' grant on the group?)";
 		rx->kms_miss = 1;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
@@ -362,6 +370,11 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		pair__on_response(c, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0));
 		goto out;
 	}
+	if (mqe2e_rekey_topic_group(topic) != NULL) {
+		rekey__on_notice(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
+		    m->payloadlen : 0));
+		goto out;
+	}
 	for (tries = 0; tries < 2; tries++) {
 		pthread_mutex_lock(&c->mu);
 		r = open_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
@@ -457,6 +470,12 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	pthread_mutex_lock(&c->mu);
 	s->next = c->subs;
 	c->subs = s;            /* renewed by the next reconnect in any case */
+	if (!c->cfg.clean_start && !c->auto_reconnect && c->link == LINK_DOWN) {
+		/* Resuming a session: registered before the first connect, so that
+		 * what the broker kept is delivered as soon as the link is up. */
+		pthread_mutex_unlock(&c->mu);
+		return MQE2E_OK;
+	}
 	if (client__on_paho_thread() && c->link != LINK_UP)
 		r = MQE2E_OK;   /* in a callback: the reconnect will subscribe */
 	else
@@ -559,18 +578,18 @@ subscribe__renew(struct mqe2e_client *c)
 	struct sub *s;
 
 	char req[PAIR_TOPIC_MAX], resp[PAIR_TOPIC_MAX];
-	const char *inboxes[2] = { req, resp };
+	const char *inboxes[3] = { req, resp, MQE2E_REKEY_FILTER };
 	int i;
 
 	pair__inboxes(c, req, resp);
 	pthread_mutex_lock(&c->mu);
-	n = 2;                  /* the pairing inboxes, then the application's */
+	n = 3;                  /* pairing inboxes, rekey notices, the application's */
 	for (s = c->subs; s != NULL; s = s->next)
 		n++;
 	if ((filters = calloc((size_t)n, sizeof(*filters))) == NULL ||
 	    (qos = calloc((size_t)n, sizeof(*qos))) == NULL)
 		n = -1;
-	for (i = 0; n > 0 && i < 2; i++, got++) {
+	for (i = 0; n > 0 && i < 3; i++, got++) {
 		if ((filters[got] = strdup(inboxes[i])) == NULL) {
 			n = -1;
 			break;

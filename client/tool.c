@@ -19,6 +19,7 @@ tool_init(struct tool_opts *o, const char *prog)
 	o->port = "1883";
 	o->qos = 0;
 	o->timeout_s = 10;
+	o->session_expiry_s = 3600;
 }
 
 void
@@ -150,7 +151,7 @@ on_state(void *arg, int up)
 }
 
 int
-tool_connect(struct tool_opts *o, struct mqe2e_client **out)
+tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 {
 	struct mqe2e_config *cfg = NULL;
 	struct mqe2e_client *c = NULL;
@@ -186,6 +187,14 @@ tool_connect(struct tool_opts *o, struct mqe2e_client **out)
 		code = EXIT_USAGE;
 		goto out;
 	}
+	if (o->persistent) {
+		char num[24];
+
+		snprintf(num, sizeof(num), "%ld", o->session_expiry_s);
+		if (mqe2e_config_set(cfg, "clean_start", "0") != MQE2E_OK ||
+		    mqe2e_config_set(cfg, "session_expiry_s", num) != MQE2E_OK)
+			goto nomem;
+	}
 	if ((r = mqe2e_client_new(cfg, &c, err, sizeof(err))) != MQE2E_OK) {
 		tool_err(o, "%s", err);
 		code = r == MQE2E_ERR_INVALID_ARG && strstr(err, "URI") != NULL ? EXIT_USAGE :
@@ -194,18 +203,6 @@ tool_connect(struct tool_opts *o, struct mqe2e_client **out)
 	}
 	mqe2e_client_set_error_cb(c, on_error, o);
 	mqe2e_client_set_state_cb(c, on_state, o);
-	if ((r = mqe2e_refresh_keys(c)) != MQE2E_OK) {
-		tool_err(o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
-		code = EXIT_KMS;
-		goto out;
-	}
-	if (o->debug)
-		tool_err(o, "fetched keys of client '%s' from the KMS", mqe2e_client_id(c));
-	if ((r = mqe2e_connect(c, o->timeout_s * 1000)) != MQE2E_OK) {
-		tool_err(o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
-		code = EXIT_BROKER;
-		goto out;
-	}
 	*out = c;
 	c = NULL;
 	code = EXIT_OK;
@@ -216,4 +213,39 @@ out:
 	mqe2e_client_free(c);
 	mqe2e_config_free(cfg);
 	return code;
+}
+
+int
+tool_client_connect(struct tool_opts *o, struct mqe2e_client *c)
+{
+	char err[512];
+
+	if (mqe2e_refresh_keys(c) != MQE2E_OK) {
+		tool_err(o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
+		return EXIT_KMS;
+	}
+	if (o->debug)
+		tool_err(o, "fetched keys of client '%s' from the KMS", mqe2e_client_id(c));
+	if (mqe2e_connect(c, o->timeout_s * 1000) != MQE2E_OK) {
+		tool_err(o, "%s", mqe2e_client_errmsg(c, err, sizeof(err)));
+		return EXIT_BROKER;
+	}
+	return EXIT_OK;
+}
+
+int
+tool_connect(struct tool_opts *o, struct mqe2e_client **out)
+{
+	struct mqe2e_client *c = NULL;
+	int code;
+
+	*out = NULL;
+	if ((code = tool_client_new(o, &c)) != EXIT_OK)
+		return code;
+	if ((code = tool_client_connect(o, c)) != EXIT_OK) {
+		mqe2e_client_free(c);
+		return code;
+	}
+	*out = c;
+	return EXIT_OK;
 }

@@ -30,6 +30,8 @@ struct tool_opts {
 	int qos;
 	int debug;
 	int timeout_s;         /* for connect/publish/subscribe */
+	int persistent;        /* mqe2e-sub -c: resume the broker's session */
+	long session_expiry_s; /* mqe2e-sub --session-expiry */
 };
 
 /* Long options both tools take (terminated by a zero entry); the short ones
@@ -57,6 +59,11 @@ int tool_num(const struct tool_opts *o, const char *what, const char *s, long mi
 /* Build the client and connect it: keys from the KMS, then the broker.
  * Returns EXIT_OK or the exit code (message printed). */
 int tool_connect(struct tool_opts *o, struct mqe2e_client **out);
+/* The same in two steps: build the client (nothing on the network), then
+ * fetch keys and connect; between them a persistent subscriber registers
+ * its subscriptions.  On failure tool_client_connect leaves c to the caller. */
+int tool_client_new(struct tool_opts *o, struct mqe2e_client **out);
+int tool_client_connect(struct tool_opts *o, struct mqe2e_client *c);
 /* Print "prog: message" to stderr. */
 void tool_err(const struct tool_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,48 @@
+/*
+ * rekey.c - rekey notices from the broker (docs/PROTOCOL.md section 12).
+ *
+ * The library subscribes to mqe2e/v1/rekey/+ at every connect.  When the
+ * KMS moves a group to a new epoch, the broker sends each connected member
+ * a notice MAC'd under this link's SK_CB.b2c.  A notice carries no key: it
+ * only makes the worker thread fetch keys now (publishers leave an epoch a
+ * revoked client could read; subscribers hold the new epoch before its
+ * first message).  Keys already covering the notice (its epoch and a newer
+ * pre-issued one) mean no fetch.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "client_int.h"
+#include "notice.h"
+
+void
+rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len)
+{
+	struct mqe2e_rekey_notice n;
+	uint64_t seq = 0;
+	int r, covered = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->b2c_mac == NULL) {
+		r = MQE2E_ERR_UNKNOWN_KEY;
+	} else if ((r = mqe2e_rekey_notice_open(c->b2c_mac, c->broker_id, topic, p, len,
+	    mqe2e_now_ms(), MQE2E_SKEW_MS_DEFAULT, &n, &seq)) == MQE2E_OK &&
+	    seq <= c->notice_seq) {
+		r = MQE2E_ERR_REPLAY;
+	}
+	if (r == MQE2E_OK) {
+		c->notice_seq = seq;
+		covered = keys__find(&c->keys, n.group, strlen(n.group), MQE2E_GK_P,
+		    n.epoch) != NULL && keys__newest_epoch(&c->keys, n.group,
+		    strlen(n.group)) > n.epoch;
+		if (!covered) {
+			c->next_refresh_ms = client__mono_ms();   /* the worker fetches */
+			pthread_cond_broadcast(&c->cv);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (r != MQE2E_OK)
+		client__report(c, r, topic, NULL, NULL, 0, "dropped a rekey notice on topic "
+		    "'%s': %s", topic, mqe2e_strerror(r));
+}
