@@ -102,9 +102,26 @@ cur=$(echo "$show" | jget 'd["current_epoch"]')
 [ "$(echo "$show" | jget '"sub3" in [m["client"] for m in d["members"]]')" = False ] ||
 	t_fail "sub3 is still a member: $show"
 last=$(sed -n "s/.*(group 'grp', epoch \([0-9]*\),.*/\1/p" "$T_DIR/sub1.out.err" | tail -1)
-first_new=$(grep -n "(group 'grp', epoch $cur," "$T_DIR/sub1.out.err" | head -1 | cut -d: -f1)
 t_log "group at epoch $cur after the revocation ($(epochs grp)); last message under epoch $last"
 [ "$last" = "$cur" ] || t_fail "the publisher still seals under epoch $last, not the fresh epoch $cur"
-t_log "first message under epoch $cur: line $first_new of sub1's log"
+# When did the publisher move?  sub1's -d lines and its output lines are in
+# step: the first message under the fresh epoch, and when it was handed over.
+moved=$(python3 - "$T_DIR/sub1.out.err" "$T_DIR/sub1.out" "$T_DIR/sent.log" "$cur" "$t_rev" <<'PY'
+import re, sys
+eps = [int(m.group(1)) for m in (re.search(r"\(group 'grp', epoch (\d+),", l) for l in open(sys.argv[1])) if m]
+msgs = [l.strip() for l in open(sys.argv[2])]
+sent = dict(l.split() for l in open(sys.argv[3]))
+cur, t_rev = int(sys.argv[4]), int(sys.argv[5])
+i = eps.index(cur)
+print("%s, handed over %d ms after the revoke command" % (msgs[i], int(sent[msgs[i]]) - t_rev))
+PY
+)
+t_log "publisher moved to epoch $cur with $moved"
+kmsctl group show grp >"$T_DIR/show.txt"
+grep -q "^current_epoch *$cur$" "$T_DIR/show.txt" && grep -q "^$cur *current *revocation" "$T_DIR/show.txt" &&
+	grep -q "^$cur *sub3 .*lifecycle test" "$T_DIR/show.txt" && grep -q "^sub1 *sub$" "$T_DIR/show.txt" ||
+	t_fail "group show does not give the lifecycle: $(cat "$T_DIR/show.txt")"
+t_log "group show:"
+sed 's/^/#   /' "$T_DIR/show.txt"
 t_log "sub3's stderr: $(grep -i "reason\|refused" "$T_DIR/sub3.out.err" | head -2 | tr '\n' ' ')"
 exit 0
