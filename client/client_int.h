@@ -25,6 +25,8 @@
 
 #define CLIENT_ERRMSG_MAX 512
 #define CLIENT_REPLAY_SENDERS 1024
+#define CLIENT_FRAME_WINDOWS 256    /* broker frame windows: (broker, group,
+                                       epoch) and one per link */
 
 struct mqe2e_config {
 	char *broker;
@@ -153,7 +155,10 @@ struct mqe2e_client {
 	uint64_t next_refresh_ms;
 	uint64_t last_miss_fetch_ms;    /* rate limit of refetch on unknown epoch */
 	uint64_t notice_seq;            /* highest rekey notice seq of this link */
-	struct mqe2e_replay_table *replay;
+	struct mqe2e_replay_table *replay;       /* envelope windows */
+	struct mqe2e_replay_table *frame_replay; /* windows of the broker's frames
+	                                           (a table of their own: no key
+	                                           can meet an envelope's) */
 	uint64_t seq;                   /* next sequence number */
 
 	struct sub *subs;               /* [mu] */
@@ -181,6 +186,12 @@ struct mqe2e_client {
 int config__copy(struct mqe2e_config *dst, const struct mqe2e_config *src);
 /* Free the strings of cfg (not cfg itself). */
 void config__clear(struct mqe2e_config *cfg);
+/* Apply a "name value" file's text (len bytes, no NUL needed) to cfg, as
+ * mqe2e_config_load does with the file path; path only names it in errbuf
+ * (may be NULL).  Uses nothing outside config.c (the fuzz harness links it
+ * alone). */
+int config__parse(struct mqe2e_config *cfg, const char *text, size_t len, const char *path,
+    char *errbuf, size_t errlen) MQE2E_WUR;
 
 /* ---- client.c -------------------------------------------------------------- */
 /* snprintf into buf (buf may be NULL); never fails, cuts at len. */

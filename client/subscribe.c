@@ -9,8 +9,11 @@
  *   scheme 1    my envelope under K_E2E(publisher, me), as it is.
  * Each layer is checked before the next is looked at; the plaintext
  * reaches the application only after the envelope's tag verified and its
- * (sender, key, epoch, sequence) passed the replay window.  The scheme the
- * message claims must be the scheme of its group as the KMS said.
+ * (sender, key, epoch, sequence) passed the replay window.  The broker's
+ * frames (GK_B, and the session frames of scheme 2) have replay windows of
+ * their own, in a separate table: (broker, group, epoch) and (broker, this
+ * link).  The scheme the message claims must be the scheme of its group as
+ * the KMS said.
  */
 #include "config.h"
 
@@ -222,10 +225,40 @@ open_aead_frame(struct mqe2e_aead *key, const struct mqe2e_frame *f, const char 
 	return r;
 }
 
-/* Verify the broker's frame, then open the envelope inside (mu held). */
+/*
+ * The replay window of a broker frame f (mu held): checked (accept == 0)
+ * before the frame is verified, and the frame's seq recorded (accept == 1)
+ * only once the whole message was accepted, so a frame whose envelope waits
+ * for a key fetch can be opened again.  epoch: the GK_B epoch, or for a
+ * session frame the link it came on (the session key changes with it).
+ * Returns MQE2E_OK or MQE2E_ERR_REPLAY (why set).
+ */
+static int
+frame_window(struct mqe2e_client *c, const struct mqe2e_frame *f, uint32_t epoch,
+    int accept, struct rx *rx)
+{
+	int r;
+
+	if (accept)
+		r = mqe2e_replay_table_accept(c->frame_replay, f->sender.p, f->sender.len,
+		    f->key_kind, f->key_name.p, f->key_name.len, epoch, f->seq);
+	else
+		r = mqe2e_replay_table_check(c->frame_replay, f->sender.p, f->sender.len,
+		    f->key_kind, f->key_name.p, f->key_name.len, epoch, f->seq);
+	if (r != MQE2E_OK)
+		rx->why = "the broker's frame is a duplicate or replay";
+	return r;
+}
+
+/*
+ * Verify the broker's frame, then open the envelope inside (mu held).
+ * windowed: 0 for a retained message sent on subscription, whose frame the
+ * broker made when it was published, with a sequence number that may be far
+ * behind its window; its envelope window still applies.
+ */
 static int
 open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len,
-    struct rx *rx)
+    int windowed, struct rx *rx)
 {
 	struct mqe2e_frame f;
 	struct keyslot *kb;
@@ -246,10 +279,15 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 			rx->why = "a session frame while no session is up";
 			return MQE2E_ERR_UNKNOWN_KEY;
 		}
-		if ((r = open_aead_frame(c->b2c_aead, &f, topic, rx,
-		    "the broker's session frame does not decrypt")) != MQE2E_OK)
+		e = (uint32_t)c->link_gen;
+		if (windowed && (r = frame_window(c, &f, e, 0, rx)) != MQE2E_OK)
 			return r;
-		return open_envelope(c, topic, rx->inner, rx->inner_len, none, MQE2E_SCHEME_2, rx);
+		if ((r = open_aead_frame(c->b2c_aead, &f, topic, rx,
+		    "the broker's session frame does not decrypt")) != MQE2E_OK ||
+		    (r = open_envelope(c, topic, rx->inner, rx->inner_len, none,
+		    MQE2E_SCHEME_2, rx)) != MQE2E_OK)
+			return r;
+		return windowed ? frame_window(c, &f, e, 1, rx) : MQE2E_OK;
 	}
 	if (f.key_kind != MQE2E_KEY_GROUP) {
 		rx->why = "frame under an unexpected key";
@@ -267,22 +305,30 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	if (f.type == MQE2E_MSG_FRAME_MAC && kb->scheme == MQE2E_SCHEME_4 && kb->mac != NULL) {
+		if (windowed && (r = frame_window(c, &f, f.epoch, 0, rx)) != MQE2E_OK)
+			return r;
 		if ((r = mqe2e_frame_mac_verify(kb->mac, &f, topic, strlen(topic))) != MQE2E_OK) {
 			rx->why = "the broker's frame MAC does not verify";
 			return r;
 		}
-		return open_envelope(c, topic, f.body.p, f.body.len, f.key_name,
+		r = open_envelope(c, topic, f.body.p, f.body.len, f.key_name,
 		    MQE2E_SCHEME_4, rx);
-	}
-	if (f.type == MQE2E_MSG_FRAME_AEAD && kb->scheme == MQE2E_SCHEME_3 && kb->aead != NULL) {
+	} else if (f.type == MQE2E_MSG_FRAME_AEAD && kb->scheme == MQE2E_SCHEME_3 &&
+	    kb->aead != NULL) {
+		if (windowed && (r = frame_window(c, &f, f.epoch, 0, rx)) != MQE2E_OK)
+			return r;
 		if ((r = open_aead_frame(kb->aead, &f, topic, rx,
 		    "the broker's frame does not decrypt")) != MQE2E_OK)
 			return r;
-		return open_envelope(c, topic, rx->inner, rx->inner_len, f.key_name,
+		r = open_envelope(c, topic, rx->inner, rx->inner_len, f.key_name,
 		    MQE2E_SCHEME_3, rx);
+	} else {
+		rx->why = "frame type does not match the group's scheme";
+		return MQE2E_ERR_BAD_TYPE;
 	}
-	rx->why = "frame type does not match the group's scheme";
-	return MQE2E_ERR_BAD_TYPE;
+	if (r != MQE2E_OK || !windowed)
+		return r;
+	return frame_window(c, &f, f.epoch, 1, rx);
 }
 
 /* May this miss trigger a KMS fetch now? (mu held) */
@@ -378,7 +424,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	for (tries = 0; tries < 2; tries++) {
 		pthread_mutex_lock(&c->mu);
 		r = open_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
-		    m->payloadlen : 0), &rx);
+		    m->payloadlen : 0), !m->retained, &rx);
 		if (r != MQE2E_ERR_UNKNOWN_KEY || !rx.kms_miss || tries > 0 ||
 		    !miss_fetch_allowed(c)) {
 			pthread_mutex_unlock(&c->mu);
