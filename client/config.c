@@ -177,39 +177,49 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * Apply the "name value" lines of text (len bytes, not NUL-terminated; NUL
+ * bytes refused) to cfg.  path names the source in errbuf (may be NULL).
+ * Options before a bad line stay set.  Shared with the fuzz harness
+ * (tests/client_fuzz_config.c).
+ */
 int
-mqe2e_config_load(struct mqe2e_config *cfg, const char *path, char *errbuf, size_t errlen)
+config__parse(struct mqe2e_config *cfg, const char *text, size_t len, const char *path,
+    char *errbuf, size_t errlen)
 {
 	char line[CONFIG_LINE_MAX];
-	FILE *f = NULL;
+	const char *p = text, *end = text + len, *nl;
 	unsigned lineno = 0;
-	size_t total = 0;
+	size_t n;
 	char *name, *value;
-	int r = MQE2E_ERR_INTERNAL;
+	int r;
 
-	if (cfg == NULL || path == NULL)
+	if (cfg == NULL || (text == NULL && len > 0) || path == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((f = fopen(path, "r")) == NULL) {
-		client__fmt(errbuf, errlen, "cannot open configuration file %s: %s",
-		    path, strerror(errno));
-		return MQE2E_ERR_IO;
+	if (errbuf == NULL)
+		errlen = 0;
+	if (len > CONFIG_FILE_MAX) {
+		(void)snprintf(errbuf, errlen, "%s: file larger than %u bytes", path,
+		    CONFIG_FILE_MAX);
+		return MQE2E_ERR_TOO_LONG;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	while (p < end) {
 		lineno++;
-		total += strlen(line);
-		if (total > CONFIG_FILE_MAX) {
-			client__fmt(errbuf, errlen, "%s: file larger than %u bytes",
-			    path, CONFIG_FILE_MAX);
-			r = MQE2E_ERR_TOO_LONG;
-			goto out;
-		}
-		if (strchr(line, '\n') == NULL && !feof(f)) {
-			client__fmt(errbuf, errlen, "%s:%u: line longer than %d bytes",
+		nl = memchr(p, '\n', (size_t)(end - p));
+		n = (size_t)((nl != NULL ? nl : end) - p);
+		if (n > CONFIG_LINE_MAX - 2) {
+			(void)snprintf(errbuf, errlen, "%s:%u: line longer than %d bytes",
 			    path, lineno, CONFIG_LINE_MAX - 2);
-			r = MQE2E_ERR_TOO_LONG;
-			goto out;
+			return MQE2E_ERR_TOO_LONG;
 		}
-		line[strcspn(line, "\n")] = '\0';
+		if (memchr(p, '\0', n) != NULL) {
+			(void)snprintf(errbuf, errlen, "%s:%u: NUL byte in the line", path,
+			    lineno);
+			return MQE2E_ERR_BAD_FORMAT;
+		}
+		memcpy(line, p, n);
+		line[n] = '\0';
+		p += n + (nl != NULL ? 1 : 0);
 		name = trim(line);
 		if (*name == '\0' || *name == '#')
 			continue;
@@ -218,19 +228,47 @@ mqe2e_config_load(struct mqe2e_config *cfg, const char *path, char *errbuf, size
 			*value++ = '\0';
 		value = trim(value);
 		if ((r = mqe2e_config_set(cfg, name, value)) != MQE2E_OK) {
-			client__fmt(errbuf, errlen, "%s:%u: %s option '%s'%s", path,
+			(void)snprintf(errbuf, errlen, "%s:%u: %s option '%s'%s", path,
 			    lineno, r == MQE2E_ERR_NOT_FOUND ? "unknown" : "bad value for",
 			    name, r == MQE2E_ERR_NOT_FOUND ? " (see libmqe2e(3))" : "");
-			goto out;
+			return r;
 		}
 	}
+	return MQE2E_OK;
+}
+
+int
+mqe2e_config_load(struct mqe2e_config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+	char *text = NULL;
+	FILE *f = NULL;
+	size_t len;
+	int r = MQE2E_ERR_INTERNAL;
+
+	if (cfg == NULL || path == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (errbuf == NULL)
+		errlen = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		(void)snprintf(errbuf, errlen, "cannot open configuration file %s: %s",
+		    path, strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	/* one byte more than allowed, to tell a file that is too large */
+	if ((text = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+		(void)snprintf(errbuf, errlen, "out of memory");
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
 	if (ferror(f)) {
-		client__fmt(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
+		(void)snprintf(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
 		r = MQE2E_ERR_IO;
 		goto out;
 	}
-	r = MQE2E_OK;
+	r = config__parse(cfg, text, len, path, errbuf, errlen);
 out:
+	free(text);
 	fclose(f);
 	return r;
 }
