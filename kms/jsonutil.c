@@ -17,38 +17,10 @@
 #include "httpd.h"
 #include "jsonutil.h"
 
-/* Each block carries its size in front, so that free can wipe it. */
-#define ALLOC_HDR 16
-
-static void *
-wiping_malloc(size_t n)
-{
-	unsigned char *p;
-
-	if (n > SIZE_MAX - ALLOC_HDR || (p = malloc(n + ALLOC_HDR)) == NULL)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	return p + ALLOC_HDR;
-}
-
-void
-kms_json_free(void *ptr)
-{
-	unsigned char *p;
-	size_t n;
-
-	if (ptr == NULL)
-		return;
-	p = (unsigned char *)ptr - ALLOC_HDR;
-	memcpy(&n, p, sizeof(n));
-	mqe2e_wipe(ptr, n);
-	free(p);
-}
-
 void
 kms_json_init(void)
 {
-	json_set_alloc_funcs(wiping_malloc, kms_json_free);
+	kms_json_wiping_alloc();
 	json_object_seed(0);   /* seed the hash function before any thread starts */
 }
 

@@ -8,16 +8,17 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "jsonwipe.h"
+
 struct kms_req;
 
 /*
- * Make jansson wipe every block it frees (JSON values may carry secrets,
- * e.g. a generated private key on its way out).  Call once at start,
- * before any JSON is made.  Strings from json_dumps() must then be freed
- * with kms_json_free(), never free().
+ * Make jansson wipe every block it frees (jsonwipe.h) and seed its hash
+ * function.  Call once at start, before any JSON is made and before any
+ * thread starts.  Strings from json_dumps() must then be freed with
+ * kms_json_free(), never free().
  */
 void kms_json_init(void);
-void kms_json_free(void *p);
 
 /* RFC 3339 UTC ("2026-11-25T08:00:00Z") into out (>= 32 bytes). */
 void kms_time_str(int64_t t, char out[32]);

@@ -16,6 +16,7 @@
 
 #include "crypto.h"
 #include "http.h"
+#include "jsonwipe.h"
 #include "kmsctl.h"
 #include "validate.h"
 
@@ -370,7 +371,7 @@ main(int argc, char **argv)
 
 	memset(&k, 0, sizeof(k));
 	memset(&a, 0, sizeof(a));
-	kmsctl__json_wiping_alloc();
+	kms_json_wiping_alloc();   /* key PEMs pass through jansson */
 	k.timeout_ms = KMSCTL_DEFAULT_TIMEOUT_MS;
 	k.url = (env = getenv("MQE2E_KMS_URL")) != NULL && *env != '\0' ? env : KMSCTL_DEFAULT_URL;
 

@@ -127,7 +127,5 @@ int kmsctl__write_file(const char *dir, const char *name, const char *data, size
 /* KMSCTL_EXIT_OK if dir is a writable directory and, if name is not NULL,
  * dir/name does not exist yet. */
 int kmsctl__check_out_dir(const char *dir, const char *name);
-/* jansson allocator that wipes on free (key PEMs pass through jansson). */
-void kmsctl__json_wiping_alloc(void);
 
 #endif
