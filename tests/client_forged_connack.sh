@@ -122,6 +122,8 @@ setup_world 4 1
 # fake MODE...: start the stand-in on FAKE_PORT
 fake() {
 	FAKE_PORT=$(t_free_port)
+	# empty the file first: the previous stand-in's "ready" must not count
+	: >"$T_DIR/fake.out"
 	python3 "$T_DIR/fake.py" "$FAKE_PORT" "$@" >"$T_DIR/fake.out" 2>&1 &
 	t_track $!
 	wait_for "$T_DIR/fake.out" ready || t_fail "fake broker did not start"

@@ -67,6 +67,8 @@ setup_world 4 1
 # mitm MODE: start the relay in front of the broker on MITM_PORT
 mitm() {
 	MITM_PORT=$(t_free_port)
+	# empty the file first: the previous relay's "ready" must not count
+	: >"$T_DIR/mitm.out"
 	python3 "$T_DIR/mitm.py" "$MITM_PORT" "$MQTT_PORT" "$1" >"$T_DIR/mitm.out" 2>&1 &
 	t_track $!
 	wait_for "$T_DIR/mitm.out" ready || t_fail "relay did not start"
