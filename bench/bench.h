@@ -287,6 +287,7 @@ struct bench {
 	int nlist[16], nn;
 	int slist[16], nsn;              /* sizes of scenarios 2 and 3 */
 	int qos[2], nqos;
+	int sqos[2], nsqos;             /* QoS of scenarios 2 and 3 */
 	int scenarios[3], nscen;
 	int paced, burst, burst_threads;
 	double rate;

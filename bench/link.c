@@ -465,6 +465,8 @@ link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen)
 	o.cleanstart = 1;
 	o.connectTimeout = timeout_ms < 1000 ? 1 : timeout_ms / 1000;
 	o.automaticReconnect = 0;
+	/* the TLS publisher has one QoS 1 copy per subscriber in flight at once */
+	o.maxInflight = 65535;
 	o.onSuccess5 = on_ok5;
 	o.onFailure5 = on_fail5;
 	o.context = w;

@@ -35,7 +35,8 @@ usage(FILE *f)
 	fputs(
 "usage: mqe2e-bench [--quick] [-o DIR] [--schemes LIST] [--subs LIST] [--qos LIST]\n"
 "                   [-m N] [--burst N] [-r RATE] [-s BYTES] [--scenarios LIST]\n"
-"                   [--scenario-subs LIST] [--connect-reps N] [--connect-subs N]\n"
+"                   [--scenario-subs LIST] [--scenario-qos LIST] [--connect-reps N]\n"
+"                   [--connect-subs N]\n"
 "                   [--parallel N] [--burst-threads N] [--netem-ms MS] [--nagle]\n"
 "                   [--work-dir DIR] [--keep]\n"
 "                   [--kmsd PATH] [--plugin PATH] [--mosquitto PATH]\n"
@@ -54,6 +55,7 @@ usage(FILE *f)
 "  --scenarios LIST     1 (one sub process), 2 (two), 3 (two network namespaces\n"
 "                       with netem delay; root only) (default 1,2,3)\n"
 "  --scenario-subs LIST subscriber counts of scenarios 2 and 3 (default 100,200)\n"
+"  --scenario-qos LIST  QoS of scenarios 2 and 3 (default: as --qos)\n"
 "  --connect-reps N     repetitions of the 1+5 connection test (default 50)\n"
 "  --parallel N         connecting threads per sub process (default 16)\n"
 "  --burst-threads N    publishing threads of the saturation phase (default 4)\n"
@@ -167,8 +169,10 @@ run_scenario(struct bench *b, int scenario)
 {
 	struct conn_row sr, pr, kr;
 	struct run_row row;
-	int k, i, q, dead, *nl, nn, scen_n[16], nsn = 0, j;
+	int k, i, q, dead, *nl, nn, scen_n[16], nsn = 0, j, *ql, nq;
 
+	ql = scenario == 1 || b->nsqos == 0 ? b->qos : b->sqos;
+	nq = scenario == 1 || b->nsqos == 0 ? b->nqos : b->nsqos;
 	if (scenario == 1) {
 		nl = b->nlist;
 		nn = b->nn;
@@ -197,13 +201,13 @@ run_scenario(struct bench *b, int scenario)
 		}
 		dead = 0;
 		for (i = 0; i < nn; i++) {
-			for (q = 0; q < b->nqos; q++) {
+			for (q = 0; q < nq; q++) {
 				if (dead) {
 					memset(&row, 0, sizeof(row));
 					row.scenario = scenario;
 					row.kind = (enum bench_kind)k;
 					row.nsubs = nl[i];
-					row.qos = b->qos[q];
+					row.qos = ql[q];
 					row.payload = b->payload;
 					row.rate = b->rate;
 					row.status = b->runs[b->nruns - 1].status;
@@ -212,7 +216,7 @@ run_scenario(struct bench *b, int scenario)
 					(void)push_run(b, &row);
 					continue;
 				}
-				run_pubrecv(b, (enum bench_kind)k, scenario, nl[i], b->qos[q], &row,
+				run_pubrecv(b, (enum bench_kind)k, scenario, nl[i], ql[q], &row,
 				    &sr, &pr, &kr);
 				log_run(&row);
 				(void)push_run(b, &row);
@@ -268,6 +272,7 @@ main(int argc, char **argv)
 		{ "burst-threads", required_argument, NULL, 8 },
 		{ "scenario-subs", required_argument, NULL, 9 },
 		{ "nagle", no_argument, NULL, 10 },
+		{ "scenario-qos", required_argument, NULL, 11 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -394,6 +399,10 @@ main(int argc, char **argv)
 			set_sn = 1;
 			break;
 		case 10: bench_nagle = 1; break;
+		case 11:
+			if ((b.nsqos = parse_list(optarg, 0, 1, b.sqos, 2)) < 0)
+				goto bad;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
