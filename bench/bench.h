@@ -283,6 +283,7 @@ struct bench {
 	char self[BENCH_PATH_MAX];
 	char out[BENCH_PATH_MAX];
 	int quick;
+	int quiet;                      /* report_write without progress lines */
 	int kinds[KIND__COUNT];
 	int nlist[16], nn;
 	int slist[16], nsn;              /* sizes of scenarios 2 and 3 */

@@ -220,6 +220,10 @@ run_scenario(struct bench *b, int scenario)
 				    &sr, &pr, &kr);
 				log_run(&row);
 				(void)push_run(b, &row);
+				/* the results so far, in case a later run never ends */
+				b->quiet = 1;
+				(void)report_write(b);
+				b->quiet = 0;
 				if (q == 0) {
 					(void)push_conn(b, &sr);
 					(void)push_conn(b, &pr);

@@ -63,7 +63,8 @@ write_csv(struct bench *b)
 	}
 	if (fclose(f) != 0)
 		return -1;
-	bench_log("wrote %s", path);
+	if (!b->quiet)
+		bench_log("wrote %s", path);
 	if ((f = open_out(b, "pubrecv.csv", path, sizeof(path))) == NULL)
 		return -1;
 	fputs("scenario,scheme,n_subs,qos,payload,rate,paced,expected,delivered,bad,dup,"
@@ -90,7 +91,8 @@ write_csv(struct bench *b)
 	}
 	if (fclose(f) != 0)
 		return -1;
-	bench_log("wrote %s", path);
+	if (!b->quiet)
+		bench_log("wrote %s", path);
 	return 0;
 }
 
@@ -285,7 +287,8 @@ write_json(struct bench *b)
 		bench_log("cannot write %s", path);
 		return -1;
 	}
-	bench_log("wrote %s", path);
+	if (!b->quiet)
+		bench_log("wrote %s", path);
 	return 0;
 }
 
@@ -406,7 +409,8 @@ write_md(struct bench *b)
 		fprintf(f, "\n\nScheme 4, %d subscribers: not measured.\n", n);
 	if (fclose(f) != 0)
 		return -1;
-	bench_log("wrote %s", path);
+	if (!b->quiet)
+		bench_log("wrote %s", path);
 	return 0;
 }
 
