@@ -187,6 +187,9 @@ struct host_params {
 	uint64_t run_id;
 	int parallel;                   /* connect threads */
 	int grace_ms;                   /* after the driver says done */
+	int ticker_ms;                  /* keep paho's receive thread awake while
+	                                   connecting (diagnostic; 0 = off) */
+	char ticker_uri[BENCH_URI_MAX]; /* the plain broker for the ticker */
 };
 
 /* First record on the pipe, then `nconn` doubles (connect latencies, ms),
@@ -296,6 +299,7 @@ struct bench {
 	int parallel;
 	int conn_reps, conn_subs;
 	int grace_ms;
+	int ticker_ms;
 	double netem_ms;
 	uint64_t run_id;
 	struct conn_row *conn;

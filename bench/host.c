@@ -114,6 +114,84 @@ connector(void *arg)
 	}
 }
 
+/*
+ * The ticker (--paho-ticker, a diagnostic): paho.mqtt.c's receive thread
+ * waits in poll() for up to 1 s and only then watches sockets connected
+ * meanwhile, so a CONNACK can be read a second late.  A plain client of the
+ * same process that receives a message every ticker_ms wakes it up; the
+ * connect latency measured with it shows what the protocol itself costs.
+ */
+struct ticker {
+	struct link *l;
+	char topic[96];
+	volatile int stop;
+	int ms;
+	pthread_t th;
+	int running;
+};
+
+static void
+ticker_rx(void *arg, const uint8_t *pt, size_t len, int ok)
+{
+}
+
+static void *
+ticker_main(void *arg)
+{
+	struct ticker *t = arg;
+	char err[BENCH_MSG_MAX];
+	uint8_t b = 0;
+
+	while (!t->stop) {
+		(void)link_publish(t->l, t->topic, &b, 1, 0, 1000, err, sizeof(err));
+		bench_sleep_ms(t->ms);
+	}
+	return NULL;
+}
+
+static void
+ticker_start(struct host *h, struct ticker *t)
+{
+	struct link_opts lo;
+	char err[BENCH_MSG_MAX], id[64];
+
+	memset(t, 0, sizeof(*t));
+	if (h->p.ticker_ms <= 0 || h->p.ticker_uri[0] == '\0')
+		return;
+	memset(&lo, 0, sizeof(lo));
+	bench_fmt(id, sizeof(id), "ticker-%d", (int)getpid());
+	bench_fmt(t->topic, sizeof(t->topic), "bench/ticker/%d", (int)getpid());
+	t->ms = h->p.ticker_ms;
+	lo.kind = KIND_PLAIN;
+	lo.uri = h->p.ticker_uri;
+	lo.id = id;
+	lo.pki = h->p.pki;
+	if (link_new(&lo, ticker_rx, t, &t->l, err, sizeof(err)) != 0 ||
+	    link_connect(t->l, 5000, err, sizeof(err)) != 0 ||
+	    link_subscribe(t->l, t->topic, 0, 5000, err, sizeof(err)) != 0 ||
+	    pthread_create(&t->th, NULL, ticker_main, t) != 0) {
+		fprintf(stderr, "mqe2e-bench --sub-host: no ticker: %s\n", err);
+		link_free(t->l);
+		t->l = NULL;
+		return;
+	}
+	t->running = 1;
+}
+
+static void
+ticker_stop(struct ticker *t)
+{
+	if (t->running) {
+		t->stop = 1;
+		pthread_join(t->th, NULL);
+	}
+	if (t->l != NULL) {
+		link_disconnect(t->l);
+		link_free(t->l);
+	}
+	memset(t, 0, sizeof(*t));
+}
+
 static int
 parse(int argc, char **argv, struct host_params *p)
 {
@@ -135,6 +213,8 @@ parse(int argc, char **argv, struct host_params *p)
 		{ "grace-ms", required_argument, NULL, 'g' },
 		{ "prefix", required_argument, NULL, 'x' },
 		{ "nagle", no_argument, NULL, 'N' },
+		{ "ticker-ms", required_argument, NULL, 'T' },
+		{ "ticker-uri", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
 	long v;
@@ -161,6 +241,8 @@ parse(int argc, char **argv, struct host_params *p)
 		case 'P': bad |= bench_parse_long(optarg, 1, 256, &v); p->parallel = (int)v; break;
 		case 'g': bad |= bench_parse_long(optarg, 0, 600000, &v); p->grace_ms = (int)v; break;
 		case 'N': bench_nagle = 1; break;
+		case 'T': bad |= bench_parse_long(optarg, 0, 1000, &v); p->ticker_ms = (int)v; break;
+		case 'U': bench_fmt(p->ticker_uri, sizeof(p->ticker_uri), "%s", optarg); break;
 		case 'x': bench_fmt(bench_prefix, sizeof(bench_prefix), "%s", optarg); break;
 		default: bad = 1; break;
 		}
@@ -210,6 +292,10 @@ host_argv(const char *self, const struct host_params *p, const char *const *pref
 		ADD("--prefix=%s", bench_prefix);
 	if (bench_nagle)
 		ADD("--nagle");
+	if (p->ticker_ms > 0) {
+		ADD("--ticker-ms=%d", p->ticker_ms);
+		ADD("--ticker-uri=%s", p->ticker_uri);
+	}
 #undef ADD
 	argv[n] = NULL;
 	return 0;
@@ -252,6 +338,7 @@ int
 host_main(int argc, char **argv)
 {
 	struct host h;
+	struct ticker tk;
 	struct host_ready rd;
 	struct link_opts lo;
 	pthread_t *th = NULL;
@@ -260,6 +347,7 @@ host_main(int argc, char **argv)
 	uint64_t bits;
 
 	memset(&h, 0, sizeof(h));
+	memset(&tk, 0, sizeof(tk));
 	memset(&rd, 0, sizeof(rd));
 	rd.magic = HOST_MAGIC_READY;
 	pthread_mutex_init(&h.mu, NULL);
@@ -295,11 +383,13 @@ host_main(int argc, char **argv)
 			goto report;
 	}
 	/* the timed part: connect (and subscribe) from a pool of threads */
+	ticker_start(&h, &tk);
 	for (nth = 0; nth < h.p.parallel && nth < h.p.count; nth++)
 		if (pthread_create(&th[nth], NULL, connector, &h) != 0)
 			break;
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	ticker_stop(&tk);
 	link_nodelay_all();
 	rd.first_start_ns = UINT64_MAX;
 	for (i = 0; i < h.p.count; i++) {

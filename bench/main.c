@@ -59,7 +59,9 @@ usage(FILE *f)
 "  --connect-reps N     repetitions of the 1+5 connection test (default 50)\n"
 "  --parallel N         connecting threads per sub process (default 16)\n"
 "  --burst-threads N    publishing threads of the saturation phase (default 4)\n"
-"  --nagle              leave Nagle on the client sockets (default: TCP_NODELAY)\n",
+"  --nagle              leave Nagle on the client sockets (default: TCP_NODELAY)\n"
+"  --paho-ticker MS     diagnostic: wake paho's receive thread every MS while\n"
+"                       subscribers connect\n",
 	    f);
 }
 
@@ -277,6 +279,7 @@ main(int argc, char **argv)
 		{ "scenario-subs", required_argument, NULL, 9 },
 		{ "nagle", no_argument, NULL, 10 },
 		{ "scenario-qos", required_argument, NULL, 11 },
+		{ "paho-ticker", required_argument, NULL, 12 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -403,6 +406,11 @@ main(int argc, char **argv)
 			set_sn = 1;
 			break;
 		case 10: bench_nagle = 1; break;
+		case 12:
+			if (bench_parse_long(optarg, 1, 1000, &v) != 0)
+				goto bad;
+			b.ticker_ms = (int)v;
+			break;
 		case 11:
 			if ((b.nsqos = parse_list(optarg, 0, 1, b.sqos, 2)) < 0)
 				goto bad;

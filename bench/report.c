@@ -263,7 +263,7 @@ write_json(struct bench *b)
 		json_array_append_new(runs, o);
 	}
 	root = json_pack("{s:s,s:s,s:{s:i,s:s,s:s,s:s,s:I},s:{s:b,s:i,s:i,s:f,s:I,s:i,s:i,"
-	    "s:i,s:i,s:f,s:i},s:o,s:o}",
+	    "s:i,s:i,s:f,s:i,s:i},s:o,s:o}",
 	    "tool", "mqe2e-bench", "version", PACKAGE_VERSION,
 	    "machine", "nproc", (int)sysconf(_SC_NPROCESSORS_ONLN), "cpu_model", model,
 	    "kernel", u.release, "hostname", hostname, "clk_tck", (json_int_t)bench_clk_tck(),
@@ -271,6 +271,7 @@ write_json(struct bench *b)
 	    "payload", (json_int_t)b->payload, "parallel", b->parallel,
 	    "burst_threads", b->burst_threads, "connect_reps", b->conn_reps,
 	    "connect_subs", b->conn_subs, "netem_ms", b->netem_ms, "grace_ms", b->grace_ms,
+	    "paho_ticker_ms", b->ticker_ms,
 	    "connect", conn, "pubrecv", runs);
 	if (root == NULL) {
 		bench_log("cannot build the JSON report");

@@ -91,6 +91,8 @@ host_start(struct bench *b, struct hostproc *hp, int i, int nh, enum bench_kind 
 	p.run_id = b->run_id;
 	p.parallel = b->parallel;
 	p.grace_ms = b->grace_ms;
+	p.ticker_ms = b->ticker_ms;
+	env_broker_uri(&b->env, KIND_PLAIN, NULL, p.ticker_uri, sizeof(p.ticker_uri));
 	if (host_argv(b->self, &p, scenario == 3 ? prefix : NULL, buf, sizeof(buf), argv,
 	    sizeof(argv) / sizeof(argv[0])) != 0) {
 		bench_fmt(note, notelen, "sub host arguments too long");
