@@ -316,7 +316,10 @@ mqe2e_client_free(struct mqe2e_client *c)
 	session__stop_worker(c);
 	if (c->mqtt != NULL)
 		MQTTAsync_destroy(&c->mqtt);
-	/* paho is gone: no callback can run any more */
+	/* paho is gone: no callback can run any more (paho 1.3 runs them with
+	 * its mutex held, which MQTTAsync_destroy takes, and calls the failure
+	 * callbacks of what is still queued from inside MQTTAsync_destroy) */
+	c->attempt = NULL;
 	for (w = c->waiters; w != NULL; w = next) {
 		next = w->next;
 		MQTTProperties_free(&w->props);

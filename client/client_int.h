@@ -171,6 +171,13 @@ struct mqe2e_client {
 	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
+	/* [mu] The connect attempt in flight, if any.  paho keeps one set of
+	 * connect callbacks per handle (its m->connect), overwritten by each
+	 * MQTTAsync_connect and reused for later failures, so its context is
+	 * the client, never the waiter: a late or repeated connect callback
+	 * finds no attempt here and is ignored.  At most one attempt at a time. */
+	struct waiter *attempt;
+	uint64_t attempt_deadline_ms;   /* [mu] monotonic: give up on it then */
 
 	mqe2e_error_cb err_cb;
 	void *err_arg;

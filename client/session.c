@@ -15,6 +15,7 @@
 
 #define RECONNECT_TIMEOUT_MS 10000
 #define KEY_RETRY_MS 10000
+#define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
 
 void
 session__clear(struct mqe2e_client *c)
@@ -67,6 +68,8 @@ schedule_retry(struct mqe2e_client *c)
 static void
 attempt_done(struct mqe2e_client *c, struct waiter *w, int rc, const char *msg)
 {
+	if (c->attempt == w)
+		c->attempt = NULL;
 	w->done = 1;
 	w->rc = rc;
 	client__fmt(w->msg, sizeof(w->msg), "%s", msg);
@@ -80,8 +83,8 @@ attempt_done(struct mqe2e_client *c, struct waiter *w, int rc, const char *msg)
 static void
 on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 {
-	struct waiter *w = ctx;
-	struct mqe2e_client *c = w->c;
+	struct mqe2e_client *c = ctx;
+	struct waiter *w;
 	struct mqe2e_session_keys keys;
 	struct mqe2e_peer broker;
 	MQTTProperty *method, *data;
@@ -91,6 +94,21 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	client__paho_thread_enter();
 	memset(&broker, 0, sizeof(broker));
 	pthread_mutex_lock(&c->mu);
+	if ((w = c->attempt) == NULL) {
+		/* no attempt of ours under way (a repeated callback, or one we
+		 * gave up on): a link we hold no handshake for is not used */
+		int up = c->link == LINK_UP;
+
+		pthread_mutex_unlock(&c->mu);
+		if (!up) {
+			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+
+			d.timeout = 0;
+			(void)MQTTAsync_disconnect(c->mqtt, &d);
+		}
+		client__paho_thread_done();
+		return;
+	}
 	method = MQTTProperties_getProperty(&resp->properties,
 	    MQTTPROPERTY_CODE_AUTHENTICATION_METHOD);
 	data = MQTTProperties_getProperty(&resp->properties,
@@ -152,8 +170,8 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 static void
 on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 {
-	struct waiter *w = ctx;
-	struct mqe2e_client *c = w->c;
+	struct mqe2e_client *c = ctx;
+	struct waiter *w;
 	MQTTProperty *why = NULL;
 	char msg[CLIENT_ERRMSG_MAX];
 	int reason = resp != NULL ? (int)resp->reasonCode : 0;
@@ -186,6 +204,13 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 		    resp != NULL && resp->message != NULL ? resp->message : "");
 	}
 	pthread_mutex_lock(&c->mu);
+	if ((w = c->attempt) == NULL) {
+		/* not about an attempt under way: paho reuses the connect
+		 * callbacks of a handle (a repeated call, or one we gave up on) */
+		pthread_mutex_unlock(&c->mu);
+		client__paho_thread_done();
+		return;
+	}
 	mqe2e_hs_client_free(w->hs);
 	w->hs = NULL;
 	c->link = LINK_DOWN;
@@ -195,6 +220,7 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 	pthread_mutex_unlock(&c->mu);
 	if (report)
 		client__report(c, r, NULL, NULL, NULL, 0, "%s", msg);
+	client__paho_thread_done();
 }
 
 /* paho: the link dropped. */
@@ -207,7 +233,8 @@ on_connection_lost(void *ctx, char *cause)
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
 	was_up = c->link == LINK_UP;
-	c->link = LINK_DOWN;
+	if (c->attempt == NULL)         /* else this is the old link's news */
+		c->link = LINK_DOWN;
 	c->link_gen++;
 	session__clear(c);
 	schedule_retry(c);
@@ -219,6 +246,7 @@ on_connection_lost(void *ctx, char *cause)
 		    c->cfg.broker, cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	}
 	free(cause);
+	client__paho_thread_done();
 }
 
 /* paho: the broker sent DISCONNECT (Mosquitto does when an administrator or
@@ -234,7 +262,8 @@ on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes reason)
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
 	was_up = c->link == LINK_UP;
-	c->link = LINK_DOWN;
+	if (c->attempt == NULL)         /* else this is the old link's news */
+		c->link = LINK_DOWN;
 	c->link_gen++;
 	session__clear(c);
 	schedule_retry(c);
@@ -248,6 +277,7 @@ on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes reason)
 		    (unsigned)reason, reason == MQTTREASONCODE_ADMINISTRATIVE_ACTION ?
 		    " - was the client revoked?" : "");
 	}
+	client__paho_thread_done();
 }
 
 /*
@@ -299,6 +329,14 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	}
 
 	pthread_mutex_lock(&c->mu);
+	if (c->attempt != NULL) {
+		/* paho holds one set of connect callbacks: never two attempts */
+		pthread_mutex_unlock(&c->mu);
+		r = MQE2E_ERR_UNAVAILABLE;
+		client__fmt(msg, msglen, "a connection to %s is being set up already",
+		    c->cfg.broker);
+		goto out;
+	}
 	if ((w = client__waiter_new(c)) == NULL) {
 		pthread_mutex_unlock(&c->mu);
 		r = MQE2E_ERR_NOMEM;
@@ -306,6 +344,9 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	}
 	w->hs = hs;
 	hs = NULL;
+	c->attempt = w;
+	c->attempt_deadline_ms = client__mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) +
+	    ATTEMPT_GRACE_MS;
 	c->link = LINK_CONNECTING;
 	pthread_mutex_unlock(&c->mu);
 
@@ -316,10 +357,12 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	o.connectProperties = &props;
 	o.onSuccess5 = on_connect_ok;
 	o.onFailure5 = on_connect_fail;
-	o.context = w;
+	o.context = c;
 	if ((prc = MQTTAsync_connect(c->mqtt, &o)) != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&c->mu);
 		c->link = LINK_DOWN;
+		if (c->attempt == w)
+			c->attempt = NULL;
 		w->done = 1;
 		client__waiter_release(c, w);
 		w = NULL;
@@ -359,7 +402,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 		return client__fail(c, r, "%s", msg);
 
 	pthread_mutex_lock(&c->mu);
-	if (c->link != LINK_DOWN || c->auto_reconnect) {
+	if (c->link != LINK_DOWN || c->auto_reconnect || c->attempt != NULL) {
 		/* up or being brought up by the worker: hurry it and wait */
 		c->next_attempt_ms = 0;
 		pthread_cond_broadcast(&c->cv);
@@ -477,7 +520,21 @@ worker_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		now = client__mono_ms();
-		if (c->auto_reconnect && c->link == LINK_DOWN && now >= c->next_attempt_ms) {
+		if (c->attempt != NULL && now >= c->attempt_deadline_ms) {
+			/* paho never answered: stop waiting (its connect callbacks
+			 * find no attempt now and are ignored) */
+			struct waiter *w0 = c->attempt;
+
+			mqe2e_hs_client_free(w0->hs);
+			w0->hs = NULL;
+			if (c->link == LINK_CONNECTING)
+				c->link = LINK_DOWN;
+			schedule_retry(c);
+			attempt_done(c, w0, MQE2E_ERR_TIMEOUT, "no answer from the broker");
+			continue;
+		}
+		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
+		    now >= c->next_attempt_ms) {
 			pthread_mutex_unlock(&c->mu);
 			w = attempt_start(c, RECONNECT_TIMEOUT_MS, &r, msg, sizeof(msg));
 			pthread_mutex_lock(&c->mu);
@@ -501,8 +558,11 @@ worker_main(void *arg)
 			continue;
 		}
 		wake = now + 60000;
-		if (c->auto_reconnect && c->link == LINK_DOWN && c->next_attempt_ms < wake)
+		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
+		    c->next_attempt_ms < wake)
 			wake = c->next_attempt_ms;
+		if (c->attempt != NULL && c->attempt_deadline_ms < wake)
+			wake = c->attempt_deadline_ms;
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < wake)
 			wake = c->next_refresh_ms;
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
