@@ -89,7 +89,9 @@ host_start(struct bench *b, struct hostproc *hp, int i, int nh, enum bench_kind 
 	p.burst = burst;
 	p.payload = b->payload;
 	p.run_id = b->run_id;
-	p.parallel = b->parallel;
+	/* --parallel is the total: two processes of 16 threads would meet the
+	 * KMS's limit of 32 connections per address */
+	p.parallel = b->parallel / nh > 0 ? b->parallel / nh : 1;
 	p.grace_ms = b->grace_ms;
 	p.ticker_ms = b->ticker_ms;
 	env_broker_uri(&b->env, KIND_PLAIN, NULL, p.ticker_uri, sizeof(p.ticker_uri));
