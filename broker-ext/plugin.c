@@ -176,6 +176,8 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	(void)userdata;
+	if (bx.sync != NULL)
+		(void)kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
 		install_policy(p);
 	roster__tick();
@@ -279,7 +281,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		goto fail;
 	}
 	load_cache();
-	if (kms_sync__start(&bx.cfg, &bx.sync) != MQE2E_OK)
+	if (kms_sync__new(&bx.cfg, &bx.sync) != MQE2E_OK)
 		goto fail;
 	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
 		if (mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].cb, NULL,

@@ -250,7 +250,12 @@ int message__verify(struct bx_session *s, struct bx_group *g, size_t gi, const c
     const void *payload, uint32_t payloadlen) MQE2E_WUR;
 
 /* ---- KMS thread (kms_sync.c) ---------------------------------------------- */
-int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+/* Check the URL and load the thread's own identity and trust (errors logged,
+ * naming the option); the thread does not run yet. */
+int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+/* Start the thread (broker thread, from the first tick: see kms_sync.c);
+ * a no-op once it runs. */
+int kms_sync__run(struct bx_kms_sync *ks);
 void kms_sync__stop(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
