@@ -52,6 +52,8 @@ struct bx_config {
 	char *stats_file;       /* plugin_opt_stats_file (optional) */
 	uint32_t watch_s;       /* plugin_opt_kms_watch_s: long-poll timeout (5) */
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
+	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
+	uint32_t max_future_ms; /* plugin_opt_max_future_ms (10000, <= max_skew_ms) */
 };
 
 /* Parse the options; on failure logs one line naming the option and returns
@@ -70,12 +72,15 @@ enum bx_stat {
 	BX_AUTH_ID_MISMATCH,
 	BX_AUTH_CLOCK_SKEW,
 	BX_AUTH_NONCE_REUSE,
+	BX_AUTH_QUOTA,
+	BX_AUTH_BUSY,
 	BX_AUTH_MALFORMED,
 	BX_AUTH_NOT_READY,
 	BX_AUTH_BAD_METHOD,
 	BX_AUTH_OTHER,
 	BX_PLAIN_ACCEPTED,
 	BX_PLAIN_REFUSED,
+	BX_PLAIN_IDENTITY,
 	BX_MSG_RELAYED_1,
 	BX_MSG_RELAYED_2,
 	BX_MSG_RELAYED_3,
@@ -88,6 +93,13 @@ enum bx_stat {
 	BX_MSG_MALFORMED,
 	BX_MSG_WRONG_SCHEME,
 	BX_MSG_NO_KEY,
+	BX_MSG_KEY_STALE,
+	BX_MSG_UNKNOWN_EPOCH,
+	BX_MSG_STAGED_DENIED,
+	BX_MSG_WILL,
+	BX_MSG_RETAIN_DENIED,
+	BX_PROPS_STRIPPED,
+	BX_DELIVERY_FAILED,
 	BX_MSG_INTERNAL,
 	BX_PLAIN_PUBLISH_DENIED,
 	BX_SUB_DENIED,
