@@ -31,6 +31,7 @@
 
 #include "mqe2e_err.h"
 #include "crypto.h"
+#include "topic.h"
 #include "wire.h"
 #include "replay.h"
 #include "handshake.h"
@@ -176,8 +177,6 @@ struct bx_group *policy__find(struct bx_policy *p, const char *name, size_t *ind
 struct bx_group *policy__match(struct bx_policy *p, const char *topic, size_t *index);
 /* Rights (BX_RIGHT_*) of client on group index gi. */
 unsigned policy__rights(const struct bx_policy *p, const char *client, size_t gi);
-/* 1 if the filter sub lies entirely within the group filter. */
-int policy__filter_within(const char *sub, const char *group_filter);
 /* GK_B of (group, epoch), NULL if not held or outside its validity. */
 struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms);
 int policy__is_revoked_client(const struct bx_policy *p, const char *client);

@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "handshake.h"
 #include "replay.h"
+#include "topic.h"
 #include "wire.h"
 
 #define CLIENT_ERRMSG_MAX 512

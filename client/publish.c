@@ -18,15 +18,6 @@
 
 #include "client_int.h"
 
-/* An MQTT topic name we may publish to: 1..65535 bytes, no wildcards, no NUL. */
-static int
-topic_valid(const char *t)
-{
-	size_t n = strlen(t);
-
-	return n > 0 && n <= MQE2E_TOPIC_MAX && strpbrk(t, "+#") == NULL;
-}
-
 /* The group to publish under and its scheme (mu held). */
 static int
 pick_group(struct mqe2e_client *c, const char *topic, char *group, size_t group_len,
@@ -228,13 +219,14 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	size_t env_len = 0, fr_len = 0;
 	uint8_t scheme = 0;
 	uint64_t gen;
+	char why[128];
 	int r, prc, refetched = 0, nowait;
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if (!topic_valid(topic))
-		return client__fail(c, MQE2E_ERR_INVALID_ARG, "cannot publish on '%s': a "
-		    "topic name is 1-65535 bytes without '+' or '#'", topic);
+	if (!mqe2e_topic_name_check(topic, MQE2E_TOPIC_MAX, why, sizeof(why)))
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "cannot publish on '%s': %s",
+		    topic, why);
 	if (qos < 0 || qos > 2)
 		return client__fail(c, MQE2E_ERR_INVALID_ARG, "QoS %d: use 0, 1 or 2", qos);
 	if (len > MQE2E_PAYLOAD_MAX - 1024)
@@ -248,11 +240,11 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		pthread_mutex_unlock(&c->mu);
 		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2) &&
 		    pair__ensure(c, group, &deadline) != MQE2E_OK) {
-			char why[CLIENT_ERRMSG_MAX];
+			char msg[CLIENT_ERRMSG_MAX];
 
 			/* go on with the recipients that are paired */
 			client__report(c, MQE2E_ERR_TIMEOUT, topic, NULL, group, 0, "%s",
-			    mqe2e_client_errmsg(c, why, sizeof(why)));
+			    mqe2e_client_errmsg(c, msg, sizeof(msg)));
 		}
 		if (r == MQE2E_OK) {
 			pthread_mutex_lock(&c->mu);
