@@ -133,6 +133,7 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 
 static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t *n)
 {
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
 	uint8_t *req = NULL;
@@ -143,10 +144,18 @@ static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t
 	*n = 0;
 	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, &st, &req, &req_len, &resp)) != MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), e, n))
-	    != MQE2E_OK)
+	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb))
+	    != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS key response refused: %s", mqe2e_strerror(r));
+		goto out;
+	}
+	/* the groups' filters and schemes come with the signed policy */
+	*e = kb.keys;
+	*n = kb.nkeys;
+	kb.keys = NULL;
+	kb.nkeys = 0;
 out:
+	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	mqe2e_keyreq_free(st);
 	free(req);
