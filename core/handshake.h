@@ -87,7 +87,8 @@ void mqe2e_hs_client_free(struct mqe2e_hs_client *hs);
  * against nc's window (CLOCK_SKEW), certificate (trust: UNKNOWN_CA/REVOKED/
  * CERT_EXPIRED; not kind client: BAD_CERT), CN == claimed id ==
  * mqtt_client_id (ID_MISMATCH), signature (BAD_SIGNATURE), and last the
- * nonce via nc (NONCE_REUSE; UNAVAILABLE if the cache is full).  nc is
+ * nonce via nc, charged to the client's id (NONCE_REUSE; QUOTA if this
+ * client used up its share, UNAVAILABLE if the cache is full).  nc is
  * required.  On success *reply is the CONNACK Authentication Data (free()
  * it), keys and peer (may be NULL) are set; on failure *reply is NULL. */
 int mqe2e_hs_server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
