@@ -35,6 +35,7 @@ struct kms_req {
 	uint8_t *body;
 	size_t body_len, body_cap;
 	int too_large;
+	int answered;                   /* a reply is queued before the body */
 
 	/* set by the handler */
 	struct MHD_Response *resp;

@@ -62,9 +62,14 @@ kmsd_request_stop(struct kmsd *k)
 	pthread_mutex_unlock(&k->state_lock);
 }
 
-/* Create dir 0700 if missing; it must be a directory. */
+/*
+ * Create dir 0700 if missing; it must be a directory only we can enter.  A
+ * directory that holds no KMS yet (fresh) is set to 0700: nothing secret
+ * was ever in it.  An initialised one that group or others may enter is
+ * refused: its secrets may have been read, and the admin must decide.
+ */
 static int
-prepare_dir(const char *dir, char *err, size_t errlen)
+prepare_dir(const char *dir, int fresh, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -77,9 +82,22 @@ prepare_dir(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: the data directory is not a directory", dir);
 		return MQE2E_ERR_IO;
 	}
-	if ((st.st_mode & 077) != 0)
-		kms_log("warning: data directory %s is accessible by group or others (mode %03o): "
-		    "run 'chmod 700 %s'", dir, (unsigned)(st.st_mode & 0777), dir);
+	if ((st.st_mode & 077) == 0)
+		return MQE2E_OK;
+	if (!fresh) {
+		snprintf(err, errlen, "%s: the data directory is accessible by group or others "
+		    "(mode %03o): run 'chmod 700 %s', and if someone else may have read its "
+		    "files replace the secrets (see mqe2e-kmsd(8), FILES)", dir,
+		    (unsigned)(st.st_mode & 0777), dir);
+		return MQE2E_ERR_DENIED;
+	}
+	if (chmod(dir, 0700) != 0) {
+		snprintf(err, errlen, "%s: the new data directory has mode %03o and cannot be "
+		    "set to 700: %s", dir, (unsigned)(st.st_mode & 0777), strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	kms_log("set the new data directory %s to mode 700 (it was %03o)", dir,
+	    (unsigned)(st.st_mode & 0777));
 	return MQE2E_OK;
 }
 
@@ -154,12 +172,12 @@ kmsd_open(struct kmsd *k, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: path too long", dir);
 		return MQE2E_ERR_TOO_LONG;
 	}
-	if ((r = prepare_dir(dir, err, errlen)) != MQE2E_OK)
-		return r;
 	/* A fresh directory is initialised; a used one must be complete: never
 	 * silently replace a master key or a CA (the data would be lost). */
 	fresh = kms_file_exists(db_path) == 0 && kms_file_exists(mk_path) == 0 &&
 	    kms_file_exists(ca_key) == 0;
+	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
+		return r;
 	if (!fresh && kms_file_exists(mk_path) != 1) {
 		snprintf(err, errlen, "%s: missing, but %s is initialised: restore the master key "
 		    "from a backup (without it the group keys cannot be read)", mk_path, dir);
