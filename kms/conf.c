@@ -18,8 +18,11 @@ kmsd_config_init(struct kmsd_config *c)
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
 	c->max_skew_s = 120;
+	c->max_future_skew_s = 5;
 	c->cert_days = 365;
-	c->nonce_cache_size = 65536;
+	c->nonce_cache_size = 262144;
+	c->client_rate = 1;
+	c->client_burst = 20;
 }
 
 void
@@ -107,8 +110,11 @@ static const struct num_setting num_settings[] = {
 	{ "per_ip_connections", offsetof(struct kmsd_config, per_ip_connections), 1, 65536 },
 	{ "connection_timeout", offsetof(struct kmsd_config, connection_timeout_s), 1, 3600 },
 	{ "max_skew", offsetof(struct kmsd_config, max_skew_s), 1, 3600 },
+	{ "max_future_skew", offsetof(struct kmsd_config, max_future_skew_s), 0, 600 },
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
+	{ "client_rate", offsetof(struct kmsd_config, client_rate), 1, 100000 },
+	{ "client_burst", offsetof(struct kmsd_config, client_burst), 1, 100000 },
 };
 
 int

@@ -119,6 +119,7 @@ static const struct {
 	{ MQE2E_ERR_REVOKED, 403, "revoked" },
 	{ MQE2E_ERR_DENIED, 403, "forbidden" },
 	{ MQE2E_ERR_NONCE_REUSE, 409, "nonce_reused" },
+	{ MQE2E_ERR_BUSY, 429, "rate_limited" },
 	{ MQE2E_ERR_UNAVAILABLE, 503, "unavailable" },
 	{ MQE2E_ERR_TIMEOUT, 503, "unavailable" },
 };
@@ -143,6 +144,17 @@ kms_reply_err(struct kms_req *r, int err, const char *fmt, ...)
 	kms_log("request %s: %s: %s", r->id, msg, mqe2e_strerror(err));
 	kms_reply_error(r, 500, "internal", "internal error (request id %s): see the "
 	    "mqe2e-kmsd log", r->id);
+}
+
+void
+kms_reply_retry_after(struct kms_req *r, unsigned seconds)
+{
+	char v[16];
+
+	if (r->resp == NULL)
+		return;
+	snprintf(v, sizeof(v), "%u", seconds > 0 ? seconds : 1);
+	(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
 }
 
 void

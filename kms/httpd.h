@@ -69,6 +69,9 @@ void kms_reply_error(struct kms_req *r, unsigned status, const char *code, const
 __attribute__((format(printf, 3, 4)))
 #endif
 void kms_reply_err(struct kms_req *r, int err, const char *fmt, ...);
+/* Add Retry-After: seconds (at least 1) to the reply already built (429,
+ * 503). */
+void kms_reply_retry_after(struct kms_req *r, unsigned seconds);
 /* 405 with an Allow header. */
 void kms_reply_method(struct kms_req *r, const char *allow);
 

@@ -152,6 +152,39 @@ load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * The two nonce caches of keyauth.c.  Clients: a token bucket of
+ * client_rate/s (client_burst at once) each; a client's nonce quota is what
+ * that bucket lets through within the acceptance window, so only the rate
+ * limit ever refuses a client, and nonce_cache_size bounds the total.
+ * Brokers: their own cache (KMSD_BROKERS brokers, KMSD_BROKER_RATE/s each),
+ * out of the clients' reach.
+ */
+static int
+admission_new(const struct kmsd_config *cfg, struct mqe2e_nonce_cache **clients,
+    struct mqe2e_nonce_cache **brokers)
+{
+	struct mqe2e_nonce_limits lim;
+	uint64_t window_s = (uint64_t)cfg->max_skew_s + cfg->max_future_skew_s, quota;
+	int r;
+
+	memset(&lim, 0, sizeof(lim));
+	lim.past_ms = cfg->max_skew_s * 1000u;
+	lim.future_ms = cfg->max_future_skew_s * 1000u;
+	quota = cfg->client_burst + (uint64_t)cfg->client_rate * window_s;
+	lim.per_owner = (size_t)(quota < cfg->nonce_cache_size ? quota : cfg->nonce_cache_size);
+	lim.owners = cfg->nonce_cache_size / lim.per_owner;
+	lim.rate_per_s = cfg->client_rate;
+	lim.burst = cfg->client_burst;
+	if ((r = mqe2e_nonce_cache_new_ex(&lim, clients)) != MQE2E_OK)
+		return r;
+	lim.per_owner = KMSD_BROKER_BURST + (size_t)KMSD_BROKER_RATE * window_s;
+	lim.owners = KMSD_BROKERS;
+	lim.rate_per_s = KMSD_BROKER_RATE;
+	lim.burst = KMSD_BROKER_BURST;
+	return mqe2e_nonce_cache_new_ex(&lim, brokers);
+}
+
 int
 kmsd_open(struct kmsd *k, char *err, size_t errlen)
 {
@@ -194,8 +227,7 @@ kmsd_open(struct kmsd *k, char *err, size_t errlen)
 		return r;
 	if ((r = mqe2e_trust_new_from_pem(kms_ca_pem(k->ca), strlen(kms_ca_pem(k->ca)),
 	    &k->trust)) != MQE2E_OK ||
-	    (r = mqe2e_nonce_cache_new(k->cfg.nonce_cache_size, k->cfg.max_skew_s * 1000u,
-	    &k->nonces)) != MQE2E_OK) {
+	    (r = admission_new(&k->cfg, &k->nonces, &k->broker_nonces)) != MQE2E_OK) {
 		snprintf(err, errlen, "cannot set up KEY_REQUEST checking: %s", mqe2e_strerror(r));
 		return r;
 	}
@@ -216,6 +248,7 @@ void
 kmsd_close(struct kmsd *k)
 {
 	mqe2e_nonce_cache_free(k->nonces);
+	mqe2e_nonce_cache_free(k->broker_nonces);
 	mqe2e_trust_free(k->trust);
 	kms_audit_close(k->audit);
 	kms_db_close(k->db);

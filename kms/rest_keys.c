@@ -128,7 +128,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 	struct kmsd *k = r->k;
 	struct mqe2e_keyreq_info *info = NULL;
 	struct keyset ks;
-	uint8_t nonce[MQE2E_NONCE_LEN], *resp = NULL;
+	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	int64_t client_id = 0;
 	int e;
@@ -143,7 +143,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		return;
 	}
 	kms_req_audit(r, "keys.fetch", NULL);
-	if ((info = kms_keyauth(r, nonce)) == NULL)
+	if ((info = kms_keyauth(r)) == NULL)
 		return;
 	if ((e = kms_db_begin(k->db, 0)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
@@ -166,6 +166,11 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 			kms_keyauth_reply(r, info, e);
 		goto out;
 	}
+	/* Replay protection where it buys something: an answer that carries
+	 * keys.  A requester with no grants gets an empty answer and leaves
+	 * nothing in the nonce cache (docs/PROTOCOL.md section 9). */
+	if (ks.n > 0 && !kms_keyauth_record(r, info))
+		goto out;
 	if ((e = mqe2e_keyresp_build(kms_ca_key(k->ca), info, ks.e, ks.n, mqe2e_now_ms(),
 	    &resp, &resp_len)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot build the KEY_RESPONSE for '%s'", info->requester.id);

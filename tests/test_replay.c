@@ -147,8 +147,8 @@ test_nonce_cache(void **state)
 	/* once the timestamp is out of the window the nonce may be forgotten:
 	 * a replay is then stopped by the timestamp check */
 	assert_int_equal(mqe2e_nonce_cache_add(c, n, now, now + 1001), MQE2E_ERR_CLOCK_SKEW);
-	/* fill to the cap and beyond: fail closed */
-	for (i = 0; i < 11; i++) {
+	/* fill to the cap (8 live nonces) and beyond: fail closed */
+	for (i = 0; i < 7; i++) {
 		memset(n, 0, sizeof(n));
 		memcpy(n, &i, sizeof(i));
 		assert_int_equal(mqe2e_nonce_cache_add(c, n, now, now), MQE2E_OK);
@@ -165,6 +165,75 @@ test_nonce_cache(void **state)
 	}
 	mqe2e_nonce_cache_free(c);
 	mqe2e_nonce_cache_free(NULL);
+}
+
+/* Owners: a quota each, a window that leads by little, a token bucket. */
+static void
+test_nonce_owners(void **state)
+{
+	struct mqe2e_nonce_limits lim = { 120000, 5000, 4, 3, 2, 3 };
+	struct mqe2e_nonce_cache *c = NULL;
+	const uint8_t *mallory = (const uint8_t *)"mallory", *alice = (const uint8_t *)"alice";
+	uint8_t n[16];
+	uint64_t now = 1767225600000ULL;
+	uint32_t i, retry = 0;
+
+	(void)state;
+	assert_int_equal(mqe2e_nonce_cache_new_ex(&lim, &c), MQE2E_OK);
+	/* the window: 120 s behind, only 5 s ahead */
+	memset(n, 1, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now - 120000, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now - 120001, now), MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now + 5000, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now + 5001, now), MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, mallory, 7, n, now + 6000, now),
+	    MQE2E_ERR_CLOCK_SKEW);
+	/* mallory fills her quota of 4 and is refused (BUSY) ... */
+	for (i = 0; i < 4; i++) {
+		memset(n, 0, sizeof(n));
+		memcpy(n, &i, sizeof(i));
+		assert_int_equal(mqe2e_nonce_cache_add_owned(c, mallory, 7, n, now + 5000, now),
+		    MQE2E_OK);
+	}
+	memset(n, 0xee, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, mallory, 7, n, now, now), MQE2E_ERR_BUSY);
+	/* ... while alice, and an empty owner id, still get in, and the same
+	 * nonce is a different one under another owner */
+	memset(n, 0, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now, now),
+	    MQE2E_ERR_NONCE_REUSE);
+	assert_int_equal(mqe2e_nonce_cache_seen(c, alice, 5, n, now), 1);
+	assert_int_equal(mqe2e_nonce_cache_seen(c, alice, 4, n, now), 0);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, NULL, 0, n, now, now), MQE2E_OK);
+	/* three owners are busy: a fourth finds no slot (fail closed) */
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, (const uint8_t *)"bob", 3, n, now, now),
+	    MQE2E_ERR_UNAVAILABLE);
+	/* mallory's future-dated nonces live until ts + past: not before */
+	memset(n, 0xee, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, mallory, 7, n, now + 125000,
+	    now + 125000), MQE2E_ERR_BUSY);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, mallory, 7, n, now + 125001,
+	    now + 125001), MQE2E_OK);
+	/* once the others are idle, their slots serve new owners */
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, (const uint8_t *)"bob", 3, n,
+	    now + 125001, now + 125001), MQE2E_OK);
+	/* the bucket: burst 3, then one token every 500 ms (2/s) */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(mqe2e_nonce_cache_charge(c, alice, 5, now + 200000, &retry),
+		    MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, alice, 5, now + 200000, &retry),
+	    MQE2E_ERR_BUSY);
+	assert_true(retry > 400 && retry <= 501);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, alice, 5, now + 200501, &retry), MQE2E_OK);
+	/* a charge by one owner costs another nothing */
+	assert_int_equal(mqe2e_nonce_cache_charge(c, (const uint8_t *)"bob", 3, now + 200501,
+	    &retry), MQE2E_OK);
+	mqe2e_nonce_cache_free(c);
+	/* bad arguments */
+	lim.per_owner = 0;
+	assert_int_equal(mqe2e_nonce_cache_new_ex(&lim, &c), MQE2E_ERR_INVALID_ARG);
+	assert_null(c);
 }
 
 static void
@@ -185,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_window_sequential),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_nonce_cache),
+		cmocka_unit_test(test_nonce_owners),
 		cmocka_unit_test(test_skew),
 	};
 
