@@ -407,288 +407,212 @@ mqe2e_replay_table_forget(struct mqe2e_replay_table *t, const uint8_t *sender,
 
 /* ---- nonce cache ------------------------------------------------------------------ */
 
-/*
- * Two levels.  Owners (the authenticated requesters) live in an open-
- * addressing table; each owner has a token bucket and its own set of live
- * nonces, so one owner can fill only its own set.  An owner with no live
- * nonce and a full bucket holds nothing worth keeping: it is "idle" and its
- * slot may be taken by another owner (slots are reused in place, never
- * emptied, so probe chains stay intact; the table is rebuilt without idle
- * owners when it fills).
- *
- * A nonce set is open addressing with linear probing too.  A slot is EMPTY
- * (expiry 0), LIVE (expiry > now) or DEAD (a tombstone that lookups walk
- * past).  When live + dead slots reach the quota the set is rebuilt without
- * the dead ones, so the quota bounds the live nonces exactly.
- */
+/* Open addressing with linear probing.  A slot is EMPTY (never used), LIVE
+ * (expiry > now) or DEAD (expired: a tombstone that lookups walk past).
+ * When live + dead slots pass 3/4 of the table it is rebuilt without the
+ * dead ones. */
 struct nonce_slot {
 	uint8_t nonce[16];
 	uint64_t expiry;       /* 0 = never used */
 };
 
-struct nonce_set {
-	struct nonce_slot *s;  /* size slots, allocated with the owner */
-	size_t filled;         /* live + dead */
-};
-
-struct nonce_owner {
-	uint8_t id[MQE2E_NONCE_OWNER_MAX];
-	size_t id_len;
-	int used;              /* 0 = never used: ends a probe chain */
-	uint64_t busy_until;   /* latest nonce expiry or bucket refill: idle after */
-	double tokens;         /* token bucket */
-	uint64_t refilled_ms;
-	struct nonce_set set;
+/* Per-owner fairness: a token bucket per owner (an authenticated id, held
+ * as a seeded 64-bit hash).  Credit is counted in "token milliseconds": a
+ * nonce costs life_ms, credit grows by quota per millisecond up to
+ * quota * life_ms, so an owner can hold at most 2 * quota live nonces
+ * (a full bucket plus one lifetime of refill).  Slots of owners whose
+ * bucket is full again are dropped when the table is rebuilt. */
+struct owner_slot {
+	uint64_t h;            /* 0 = empty */
+	uint64_t credit;
+	uint64_t last_ms;      /* credit as of this time */
 };
 
 struct mqe2e_nonce_cache {
-	struct nonce_owner *o;
-	size_t osize;          /* power of two, >= 2 * owners */
-	size_t ofilled;        /* used owner slots */
-	size_t set_size;       /* slots per nonce set: power of two, > 4/3 per_owner */
-	struct mqe2e_nonce_limits lim;
-	int partitioned;       /* made by _new_ex */
+	struct nonce_slot *s;
+	size_t size;           /* power of two, >= 2 * cap */
+	size_t cap;
+	size_t filled;         /* live + dead */
+	uint32_t skew_ms;
+	uint32_t future_ms;    /* timestamps at most this far ahead (<= skew_ms) */
 	uint64_t seed;
+	size_t quota;          /* nonces per owner per lifetime, 0 = none */
+	struct owner_slot *o;  /* size slots, allocated with the first quota */
+	size_t ofilled;
 };
-
-#define SET_BYTES(c) ((c)->set_size * sizeof(struct nonce_slot))
-
-static size_t
-pow2_at_least(size_t n, size_t min)
-{
-	size_t p = min;
-
-	while (p < n)
-		p *= 2;
-	return p;
-}
-
-int
-mqe2e_nonce_cache_new_ex(const struct mqe2e_nonce_limits *lim, struct mqe2e_nonce_cache **out)
-{
-	struct mqe2e_nonce_cache *c;
-
-	*out = NULL;
-	if (lim == NULL || lim->per_owner == 0 || lim->per_owner > (1u << 24) ||
-	    lim->owners == 0 || lim->owners > (1u << 20) || lim->past_ms == 0 ||
-	    (lim->rate_per_s > 0 && lim->burst == 0))
-		return MQE2E_ERR_INVALID_ARG;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return MQE2E_ERR_NOMEM;
-	c->lim = *lim;
-	c->osize = pow2_at_least(2 * lim->owners, 4);
-	/* load at most 3/4: the quota bounds live + dead slots */
-	c->set_size = pow2_at_least(lim->per_owner + lim->per_owner / 3 + 1, 16);
-	c->seed = random_seed();
-	c->partitioned = 1;
-	if ((c->o = calloc(c->osize, sizeof(*c->o))) == NULL) {
-		free(c);
-		return MQE2E_ERR_NOMEM;
-	}
-	*out = c;
-	return MQE2E_OK;
-}
 
 int
 mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **out)
 {
-	struct mqe2e_nonce_limits lim;
-	int r;
+	struct mqe2e_nonce_cache *c;
 
-	memset(&lim, 0, sizeof(lim));
-	lim.past_ms = lim.future_ms = skew_ms;
-	lim.per_owner = cap;
-	lim.owners = 1;
-	if (skew_ms == 0)
+	*out = NULL;
+	if (cap == 0 || cap > (1u << 24))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = mqe2e_nonce_cache_new_ex(&lim, out)) == MQE2E_OK)
-		(*out)->partitioned = 0;
-	return r;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	for (c->size = 16; c->size < 2 * cap; c->size *= 2)
+		;
+	if ((c->s = calloc(c->size, sizeof(*c->s))) == NULL) {
+		free(c);
+		return MQE2E_ERR_NOMEM;
+	}
+	c->cap = cap;
+	c->skew_ms = skew_ms;
+	c->future_ms = skew_ms;
+	c->seed = random_seed();
+	*out = c;
+	return MQE2E_OK;
 }
 
 void
 mqe2e_nonce_cache_free(struct mqe2e_nonce_cache *c)
 {
-	size_t i;
-
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->osize; i++)
-		free(c->o[i].set.s);
+	free(c->s);
 	free(c->o);
 	free(c);
+}
+
+int
+mqe2e_nonce_cache_set_limits(struct mqe2e_nonce_cache *c, uint32_t future_ms, size_t per_owner)
+{
+	if (c == NULL || future_ms > c->skew_ms || per_owner > c->cap)
+		return MQE2E_ERR_INVALID_ARG;
+	if (per_owner > 0 && c->o == NULL && (c->o = calloc(c->size, sizeof(*c->o))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	c->future_ms = future_ms;
+	c->quota = per_owner;
+	return MQE2E_OK;
 }
 
 uint32_t
 mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c)
 {
-	return c == NULL ? MQE2E_SKEW_MS_DEFAULT : c->lim.past_ms;
+	return c == NULL ? MQE2E_SKEW_MS_DEFAULT : c->skew_ms;
 }
-
-int
-mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms, uint64_t now_ms)
-{
-	if (c == NULL)
-		return mqe2e_check_skew(ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT);
-	if (ts_ms > now_ms)
-		return ts_ms - now_ms <= c->lim.future_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW;
-	return now_ms - ts_ms <= c->lim.past_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW;
-}
-
-/* ---- owners ---- */
-
-static uint64_t
-owner_hash(const struct mqe2e_nonce_cache *c, const uint8_t *id, size_t len)
-{
-	return hash_final(hash_bytes(c->seed, 0, id, len));
-}
-
-static int
-owner_idle(const struct nonce_owner *o, uint64_t now_ms)
-{
-	return o->busy_until <= now_ms;
-}
-
-/* Rebuild the owner table without idle owners; returns the owners kept. */
-static size_t
-owners_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
-{
-	struct nonce_owner *old = c->o, *no;
-	size_t i, j, kept = 0;
-
-	if ((no = calloc(c->osize, sizeof(*no))) == NULL)
-		return c->ofilled;   /* cannot rebuild: behave as full */
-	for (i = 0; i < c->osize; i++) {
-		if (!old[i].used)
-			continue;
-		if (owner_idle(&old[i], now_ms)) {
-			free(old[i].set.s);
-			continue;
-		}
-		j = (size_t)(owner_hash(c, old[i].id, old[i].id_len) & (c->osize - 1));
-		while (no[j].used)
-			j = (j + 1) & (c->osize - 1);
-		no[j] = old[i];
-		kept++;
-	}
-	free(old);
-	c->o = no;
-	c->ofilled = kept;
-	return kept;
-}
-
-static void
-owner_reset(struct mqe2e_nonce_cache *c, struct nonce_owner *o, const uint8_t *id, size_t len,
-    uint64_t now_ms)
-{
-	if (len > 0)
-		memcpy(o->id, id, len);
-	o->id_len = len;
-	o->used = 1;
-	o->busy_until = 0;
-	o->tokens = (double)c->lim.burst;
-	o->refilled_ms = now_ms;
-	o->set.filled = 0;
-	if (o->set.s != NULL)
-		memset(o->set.s, 0, SET_BYTES(c));
-}
-
-/*
- * The owner's slot: found, or (create) a new one.  NULL: not found, or
- * *err says why none could be made (UNAVAILABLE: every slot holds a busy
- * owner; NOMEM).
- */
-static struct nonce_owner *
-owner_get(struct mqe2e_nonce_cache *c, const uint8_t *id, size_t len, uint64_t now_ms,
-    int create, int *err)
-{
-	struct nonce_owner *o, *idle = NULL;
-	size_t i;
-	int pass;
-
-	*err = MQE2E_OK;
-	if (len > MQE2E_NONCE_OWNER_MAX || (id == NULL && len > 0)) {
-		*err = MQE2E_ERR_INVALID_ARG;
-		return NULL;
-	}
-	for (pass = 0; pass < 2; pass++) {
-		for (i = (size_t)(owner_hash(c, id, len) & (c->osize - 1)); c->o[i].used;
-		    i = (i + 1) & (c->osize - 1)) {
-			o = &c->o[i];
-			if (o->id_len == len && (len == 0 || memcmp(o->id, id, len) == 0))
-				return o;
-			if (idle == NULL && owner_idle(o, now_ms))
-				idle = o;
-		}
-		if (!create)
-			return NULL;
-		if (idle == NULL && c->ofilled >= c->lim.owners) {
-			if (pass == 0 && owners_rebuild(c, now_ms) < c->lim.owners)
-				continue;   /* probe again in the rebuilt table */
-			*err = MQE2E_ERR_UNAVAILABLE;
-			return NULL;
-		}
-		if (idle == NULL) {
-			idle = &c->o[i];
-			c->ofilled++;
-		}
-		break;
-	}
-	if (idle->set.s == NULL && (idle->set.s = calloc(c->set_size, sizeof(*idle->set.s))) ==
-	    NULL) {
-		*err = MQE2E_ERR_NOMEM;
-		if (!idle->used)
-			c->ofilled--;
-		return NULL;
-	}
-	owner_reset(c, idle, id, len, now_ms);
-	return idle;
-}
-
-/* ---- one owner's nonces ---- */
 
 static size_t
 nonce_slot_index(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16])
 {
-	return (size_t)(hash_final(hash_bytes(c->seed, 0, nonce, 16)) & (c->set_size - 1));
+	return (size_t)(hash_final(hash_bytes(c->seed, 0, nonce, 16)) & (c->size - 1));
 }
 
 /* Drop the dead slots; returns the number of live ones. */
 static size_t
-set_rebuild(struct mqe2e_nonce_cache *c, struct nonce_set *set, uint64_t now_ms)
+nonce_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
 {
-	struct nonce_slot *old = set->s, *ns;
+	struct nonce_slot *old = c->s, *ns;
 	size_t i, j, live = 0;
 
-	if ((ns = calloc(c->set_size, sizeof(*ns))) == NULL)
-		return c->lim.per_owner;   /* cannot rebuild: behave as full */
-	for (i = 0; i < c->set_size; i++) {
+	if ((ns = calloc(c->size, sizeof(*ns))) == NULL)
+		return c->cap;   /* cannot rebuild: behave as full */
+	for (i = 0; i < c->size; i++) {
 		if (old[i].expiry == 0 || old[i].expiry <= now_ms)
 			continue;
 		j = nonce_slot_index(c, old[i].nonce);
 		while (ns[j].expiry != 0)
-			j = (j + 1) & (c->set_size - 1);
+			j = (j + 1) & (c->size - 1);
 		ns[j] = old[i];
 		live++;
 	}
 	free(old);
-	set->s = ns;
-	set->filled = live;
+	c->s = ns;
+	c->filled = live;
 	return live;
 }
 
-/* The slot holding nonce alive, or NONE; *reuse gets the first dead slot
- * of its chain (or the empty one that ends it). */
+/* A nonce's lifetime: from now up to skew past its timestamp, which lies at
+ * most future_ms ahead. */
+static uint64_t
+nonce_life(const struct mqe2e_nonce_cache *c)
+{
+	return (uint64_t)c->skew_ms + c->future_ms + 1;
+}
+
+/* Refill one bucket to now_ms. */
+static void
+owner_refill(const struct mqe2e_nonce_cache *c, struct owner_slot *o, uint64_t now_ms)
+{
+	uint64_t full = (uint64_t)c->quota * nonce_life(c);
+
+	if (now_ms > o->last_ms) {
+		uint64_t dt = now_ms - o->last_ms;
+
+		o->credit = dt >= nonce_life(c) || o->credit + dt * c->quota >= full ?
+		    full : o->credit + dt * c->quota;
+		o->last_ms = now_ms;
+	}
+}
+
+/* Drop the owners whose bucket is full again; returns those left. */
 static size_t
-set_find(const struct mqe2e_nonce_cache *c, const struct nonce_set *set,
-    const uint8_t nonce[16], uint64_t now_ms, size_t *reuse)
+owner_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
+{
+	struct owner_slot *old = c->o, *no;
+	uint64_t full = (uint64_t)c->quota * nonce_life(c);
+	size_t i, j, left = 0;
+
+	if ((no = calloc(c->size, sizeof(*no))) == NULL)
+		return c->ofilled;   /* cannot rebuild: stay as full */
+	for (i = 0; i < c->size; i++) {
+		if (old[i].h == 0)
+			continue;
+		owner_refill(c, &old[i], now_ms);
+		if (old[i].credit >= full)
+			continue;
+		for (j = (size_t)old[i].h & (c->size - 1); no[j].h != 0; j = (j + 1) & (c->size - 1))
+			;
+		no[j] = old[i];
+		left++;
+	}
+	free(old);
+	c->o = no;
+	c->ofilled = left;
+	return left;
+}
+
+/* The bucket of owner (created full), or NULL if the table is full. */
+static struct owner_slot *
+owner_find(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len, uint64_t now_ms)
+{
+	uint64_t h = hash_final(hash_bytes(c->seed ^ 0x6f776e6572ULL, 0, owner, owner_len));
+	size_t i;
+
+	if (h == 0)
+		h = 1;
+	for (i = (size_t)h & (c->size - 1); c->o[i].h != 0; i = (i + 1) & (c->size - 1)) {
+		if (c->o[i].h == h) {
+			owner_refill(c, &c->o[i], now_ms);
+			return &c->o[i];
+		}
+	}
+	if (c->ofilled + 1 > c->size / 4 * 3) {
+		if (owner_rebuild(c, now_ms) + 1 > c->size / 4 * 3)
+			return NULL;
+		for (i = (size_t)h & (c->size - 1); c->o[i].h != 0; i = (i + 1) & (c->size - 1))
+			;
+	}
+	c->o[i].h = h;
+	c->o[i].credit = (uint64_t)c->quota * nonce_life(c);
+	c->o[i].last_ms = now_ms;
+	c->ofilled++;
+	return &c->o[i];
+}
+
+/* The slot holding nonce alive, or NONE; *reuse gets the first dead slot
+ * of its probe chain, or the empty one that ends it. */
+static size_t
+nonce_find(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint64_t now_ms,
+    size_t *reuse)
 {
 	size_t i;
 
 	*reuse = NONE;
-	for (i = nonce_slot_index(c, nonce); set->s[i].expiry != 0; i = (i + 1) & (c->set_size - 1)) {
-		if (set->s[i].expiry > now_ms) {
-			if (memcmp(set->s[i].nonce, nonce, 16) == 0)
+	for (i = nonce_slot_index(c, nonce); c->s[i].expiry != 0; i = (i + 1) & (c->size - 1)) {
+		if (c->s[i].expiry > now_ms) {
+			if (memcmp(c->s[i].nonce, nonce, 16) == 0)
 				return i;
 		} else if (*reuse == NONE) {
 			*reuse = i;
@@ -700,53 +624,56 @@ set_find(const struct mqe2e_nonce_cache *c, const struct nonce_set *set,
 }
 
 int
-mqe2e_nonce_cache_seen(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
-    const uint8_t nonce[16], uint64_t now_ms)
+mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms, uint64_t now_ms)
 {
-	struct nonce_owner *o;
-	size_t reuse;
-	int err;
+	int r;
 
-	if (c == NULL || nonce == NULL)
-		return 0;
-	if ((o = owner_get(c, owner, owner_len, now_ms, 0, &err)) == NULL)
-		return 0;
-	return set_find(c, &o->set, nonce, now_ms, &reuse) != NONE;
+	if (c == NULL)
+		return mqe2e_check_skew(ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT);
+	if ((r = mqe2e_check_skew(ts_ms, now_ms, c->skew_ms)) != MQE2E_OK)
+		return r;
+	if (ts_ms > now_ms && ts_ms - now_ms > c->future_ms)
+		return MQE2E_ERR_CLOCK_SKEW;
+	return MQE2E_OK;
 }
 
 int
-mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner,
-    size_t owner_len, const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms)
+mqe2e_nonce_cache_seen(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t now_ms)
 {
-	struct nonce_owner *o;
 	size_t reuse;
-	uint64_t expiry;
-	int r;
 
 	if (c == NULL || nonce == NULL)
+		return 0;
+	return nonce_find(c, nonce, now_ms, &reuse) != NONE;
+}
+
+int
+mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
+    uint64_t now_ms, uint32_t *retry_ms)
+{
+	struct owner_slot *o;
+	uint64_t wait;
+
+	if (retry_ms != NULL)
+		*retry_ms = 0;
+	if (c == NULL || (owner == NULL && owner_len != 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = mqe2e_nonce_cache_check_time(c, ts_ms, now_ms)) != MQE2E_OK)
-		return r;
-	if ((o = owner_get(c, owner, owner_len, now_ms, 1, &r)) == NULL)
-		return r;
-	/* the time check rejects this nonce from ts + past on */
-	expiry = ts_ms + c->lim.past_ms + 1;
-	if (expiry <= now_ms)
-		expiry = now_ms + 1;
-	if (set_find(c, &o->set, nonce, now_ms, &reuse) != NONE)
-		return MQE2E_ERR_NONCE_REUSE;
-	if (o->set.s[reuse].expiry == 0) {   /* a new slot, not a dead one */
-		if (o->set.filled + 1 > c->lim.per_owner) {
-			if (set_rebuild(c, &o->set, now_ms) >= c->lim.per_owner)
-				return c->partitioned ? MQE2E_ERR_BUSY : MQE2E_ERR_UNAVAILABLE;
-			(void)set_find(c, &o->set, nonce, now_ms, &reuse);
-		}
-		o->set.filled++;
+	if (c->quota == 0 || owner == NULL)
+		return MQE2E_OK;
+	if ((o = owner_find(c, owner, owner_len, now_ms)) == NULL) {
+		if (retry_ms != NULL)
+			*retry_ms = 1000;
+		return MQE2E_ERR_UNAVAILABLE;
 	}
-	memcpy(o->set.s[reuse].nonce, nonce, 16);
-	o->set.s[reuse].expiry = expiry;
-	if (expiry > o->busy_until)
-		o->busy_until = expiry;
+	if (o->credit < nonce_life(c)) {
+		/* credit grows by quota per millisecond */
+		wait = (nonce_life(c) - o->credit + c->quota - 1) / c->quota;
+		if (retry_ms != NULL)
+			*retry_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+		return MQE2E_ERR_QUOTA;
+	}
+	o->credit -= nonce_life(c);
 	return MQE2E_OK;
 }
 
@@ -758,41 +685,42 @@ mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint
 }
 
 int
-mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
-    uint64_t now_ms, uint32_t *retry_ms)
+mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
+    const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms)
 {
-	struct nonce_owner *o;
-	uint64_t full_at;
-	double rate;
+	struct owner_slot *o = NULL;
+	size_t reuse, live;
+	uint64_t expiry;
 	int r;
 
-	if (retry_ms != NULL)
-		*retry_ms = 0;
-	if (c == NULL)
+	if (c == NULL || nonce == NULL || (owner == NULL && owner_len != 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if (c->lim.rate_per_s == 0)
-		return MQE2E_OK;
-	if ((o = owner_get(c, owner, owner_len, now_ms, 1, &r)) == NULL) {
-		if (retry_ms != NULL)
-			*retry_ms = 1000;
+	if ((r = mqe2e_nonce_cache_check_time(c, ts_ms, now_ms)) != MQE2E_OK)
 		return r;
+	/* Fairness before capacity: an owner over its share is told so, and
+	 * never takes room from the others. */
+	if (c->quota > 0 && owner != NULL) {
+		if ((o = owner_find(c, owner, owner_len, now_ms)) == NULL)
+			return MQE2E_ERR_UNAVAILABLE;
+		if (o->credit < nonce_life(c))
+			return MQE2E_ERR_QUOTA;
 	}
-	rate = (double)c->lim.rate_per_s / 1000.0;   /* tokens per ms */
-	if (now_ms > o->refilled_ms) {
-		o->tokens += (double)(now_ms - o->refilled_ms) * rate;
-		if (o->tokens > (double)c->lim.burst)
-			o->tokens = (double)c->lim.burst;
-		o->refilled_ms = now_ms;
+	/* the timestamp check rejects this nonce from ts + skew on */
+	expiry = ts_ms + c->skew_ms + 1;
+	if (expiry <= now_ms)
+		expiry = now_ms + 1;
+	if (c->filled + 1 > c->size / 4 * 3) {
+		live = nonce_rebuild(c, now_ms);
+		if (live >= c->cap)
+			return MQE2E_ERR_UNAVAILABLE;
 	}
-	if (o->tokens < 1.0) {
-		if (retry_ms != NULL)
-			*retry_ms = (uint32_t)((1.0 - o->tokens) / rate) + 1;
-		return MQE2E_ERR_BUSY;
-	}
-	o->tokens -= 1.0;
-	/* the bucket is full again (nothing to remember) this much later */
-	full_at = now_ms + (uint64_t)(((double)c->lim.burst - o->tokens) / rate) + 1;
-	if (full_at > o->busy_until)
-		o->busy_until = full_at;
+	if (nonce_find(c, nonce, now_ms, &reuse) != NONE)
+		return MQE2E_ERR_NONCE_REUSE;
+	if (c->s[reuse].expiry == 0)   /* a new slot, not a dead one */
+		c->filled++;
+	memcpy(c->s[reuse].nonce, nonce, 16);
+	c->s[reuse].expiry = expiry;
+	if (o != NULL)
+		o->credit -= nonce_life(c);
 	return MQE2E_OK;
 }

@@ -53,74 +53,53 @@ void mqe2e_replay_table_forget(struct mqe2e_replay_table *t, const uint8_t *send
  * epoch, so restarts never reuse numbers without persistent state. */
 uint64_t mqe2e_seq_start(void);
 
-/*
- * Nonce cache for handshake servers (the KMS, the broker extension, a
- * subscriber's pairing inbox).  It remembers each accepted handshake nonce
- * until its timestamp leaves the acceptance window.
- *
- * It is partitioned by owner: the authenticated identity that signed the
- * nonce (a client id).  Each owner has its own quota of live nonces and a
- * token bucket, so one requester can fill only its own share and never
- * lock others out.  Record a nonce only once the requester is authenticated
- * AND authorised: what an anonymous or unauthorised sender could make the
- * server store is then nothing.  A server that must always serve one kind of
- * requester (the KMS its brokers) keeps a separate cache for it.
- *
- * Time window: a timestamp may lag the server's clock by past_ms (clock
- * skew plus transit) but lead it only by future_ms (clock skew only, a few
- * seconds): a request dated ahead would otherwise keep its nonce alive for
- * past + future.
- *
- * Memory: at most owners * (4/3 per_owner rounded up to a power of two) *
- * 24 bytes; an owner's set is allocated when it first appears.
- */
-#define MQE2E_NONCE_OWNER_MAX 255   /* bytes of an owner id (= MQE2E_ID_MAX) */
-
-struct mqe2e_nonce_limits {
-	uint32_t past_ms;        /* > 0 */
-	uint32_t future_ms;
-	size_t per_owner;        /* live nonces one owner may hold (its quota) */
-	size_t owners;           /* owners tracked at once */
-	uint32_t rate_per_s;     /* token bucket per owner; 0: no rate limit */
-	uint32_t burst;          /* bucket size (> 0 with a rate) */
-};
+/* Nonce cache for handshake servers: remembers each accepted handshake
+ * nonce until its timestamp leaves the skew window, at most cap of them. */
 struct mqe2e_nonce_cache;
-int mqe2e_nonce_cache_new_ex(const struct mqe2e_nonce_limits *lim,
-    struct mqe2e_nonce_cache **out) MQE2E_WUR;
-/* One anonymous owner holding up to cap nonces, past = future = skew_ms
- * (MQE2E_SKEW_MS_DEFAULT = 120 s), no rate limit: for a server whose
- * senders are already authorised (a subscriber's pairing inbox). */
+/* skew_ms: the allowed clock skew (MQE2E_SKEW_MS_DEFAULT = 120 s). */
 int mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **out) MQE2E_WUR;
 void mqe2e_nonce_cache_free(struct mqe2e_nonce_cache *c);
-/* The past window (skew) in ms. */
 uint32_t mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c);
-/* now - past <= ts_ms <= now + future ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW */
-int mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms,
-    uint64_t now_ms) MQE2E_WUR;
-/*
- * Check the time, then remember the nonce for owner (owner_len bytes, may be
- * 0): MQE2E_OK, MQE2E_ERR_CLOCK_SKEW, MQE2E_ERR_NONCE_REUSE if this owner
- * used it within the window, MQE2E_ERR_BUSY if the owner already holds its
- * quota of live nonces (MQE2E_ERR_UNAVAILABLE for a cache made by
- * mqe2e_nonce_cache_new: its one owner is the whole cache), or
- * MQE2E_ERR_UNAVAILABLE if every owner slot is taken by a busy owner.  Fails
- * closed: a nonce that cannot be remembered is refused.
- */
-int mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner,
-    size_t owner_len, const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
-/* mqe2e_nonce_cache_add_owned with the anonymous owner. */
+/* Limits beyond the cap (the defaults are future_ms = skew_ms, no quota):
+ *   future_ms  timestamps at most this far ahead of now (<= skew_ms); a
+ *              nonce lives until its timestamp + skew, so a small future
+ *              allowance keeps every nonce's life near skew + future_ms;
+ *   per_owner  fairness: each owner (an authenticated id) may add about
+ *              per_owner nonces per lifetime (a token bucket: at most
+ *              2 * per_owner live at once), so that one owner cannot fill
+ *              the cache and lock the others out.  0 = no quota.
+ * MQE2E_ERR_INVALID_ARG if future_ms > skew or per_owner > cap. */
+int mqe2e_nonce_cache_set_limits(struct mqe2e_nonce_cache *c, uint32_t future_ms,
+    size_t per_owner) MQE2E_WUR;
+/* Check now - skew <= ts_ms <= now + future (MQE2E_ERR_CLOCK_SKEW), then
+ * remember the nonce: MQE2E_OK, MQE2E_ERR_NONCE_REUSE if seen within the
+ * window, or MQE2E_ERR_UNAVAILABLE if cap live nonces are already held (fail
+ * closed).  Call it only for a request whose signature verified (the owner
+ * is authenticated); a replayed nonce costs its owner nothing. */
 int mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
     uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
-/* 1 if owner recorded this nonce and it is still live (a replay that can
- * be refused before spending anything on it), 0 otherwise.  Changes nothing. */
-int mqe2e_nonce_cache_seen(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
-    const uint8_t nonce[16], uint64_t now_ms) MQE2E_WUR;
-/*
- * Take one token from owner's bucket (call once the owner is authenticated,
- * before the expensive work): MQE2E_OK, MQE2E_ERR_BUSY (*retry_ms: when
- * the next token arrives), MQE2E_ERR_UNAVAILABLE (no owner slot free;
- * *retry_ms 1000).  Always MQE2E_OK without a rate.  retry_ms may be NULL.
- */
+/* The same, charged to owner (owner_len bytes, e.g. the certificate CN):
+ * also MQE2E_ERR_QUOTA when the owner used up its share (see
+ * mqe2e_nonce_cache_set_limits); owner NULL = not charged. */
+int mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner,
+    size_t owner_len, const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+
+/* now - skew <= ts_ms <= now + future ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW
+ * (the window _add applies; for a server that records the nonce later). */
+int mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms,
+    uint64_t now_ms) MQE2E_WUR;
+/* 1 if the nonce is held (live), 0 otherwise; changes nothing.  A server
+ * that records nonces only after authorising a request (the KMS) refuses a
+ * replay with it before spending anything on it. */
+int mqe2e_nonce_cache_seen(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t now_ms) MQE2E_WUR;
+/* Charge owner one nonce's share now, without recording a nonce: for a
+ * server that must bound the work an authenticated requester causes before
+ * it knows whether the request is worth a nonce (the KMS charges before
+ * its database lookups and then records with mqe2e_nonce_cache_add, which
+ * charges nothing).  MQE2E_OK, MQE2E_ERR_QUOTA (*retry_ms: until the share
+ * allows one more), MQE2E_ERR_UNAVAILABLE (no room for another owner;
+ * *retry_ms 1000).  MQE2E_OK without a quota.  retry_ms may be NULL. */
 int mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner,
     size_t owner_len, uint64_t now_ms, uint32_t *retry_ms) MQE2E_WUR;
 

@@ -20,9 +20,8 @@ kmsd_config_init(struct kmsd_config *c)
 	c->max_skew_s = 120;
 	c->max_future_skew_s = 5;
 	c->cert_days = 365;
-	c->nonce_cache_size = 262144;
-	c->client_rate = 1;
-	c->client_burst = 20;
+	c->nonce_cache_size = 131072;
+	c->client_quota = 120;
 }
 
 void
@@ -113,8 +112,7 @@ static const struct num_setting num_settings[] = {
 	{ "max_future_skew", offsetof(struct kmsd_config, max_future_skew_s), 0, 600 },
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
-	{ "client_rate", offsetof(struct kmsd_config, client_rate), 1, 100000 },
-	{ "client_burst", offsetof(struct kmsd_config, client_burst), 1, 100000 },
+	{ "client_quota", offsetof(struct kmsd_config, client_quota), 1, 1000000 },
 };
 
 int

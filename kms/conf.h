@@ -23,8 +23,7 @@ struct kmsd_config {
 	unsigned max_future_skew_s;   /* ... and lead it only this much */
 	unsigned cert_days;
 	unsigned nonce_cache_size;    /* live nonces of all clients together */
-	unsigned client_rate;         /* key requests per second, per client */
-	unsigned client_burst;        /* ... above the rate, at once */
+	unsigned client_quota;        /* key requests per client per window */
 };
 
 /* Defaults (no strings allocated yet). */

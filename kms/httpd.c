@@ -119,7 +119,7 @@ static const struct {
 	{ MQE2E_ERR_REVOKED, 403, "revoked" },
 	{ MQE2E_ERR_DENIED, 403, "forbidden" },
 	{ MQE2E_ERR_NONCE_REUSE, 409, "nonce_reused" },
-	{ MQE2E_ERR_BUSY, 429, "rate_limited" },
+	{ MQE2E_ERR_QUOTA, 429, "rate_limited" },
 	{ MQE2E_ERR_UNAVAILABLE, 503, "unavailable" },
 	{ MQE2E_ERR_TIMEOUT, 503, "unavailable" },
 };

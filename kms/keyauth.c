@@ -57,14 +57,13 @@ kms_keyauth_reply(struct kms_req *r, const struct mqe2e_keyreq_info *info, int e
 		kms_reply_error(r, 403, "revoked", "client '%s' or its certificate is not known "
 		    "to this KMS (deleted or never issued here)", id);
 		break;
-	case MQE2E_ERR_BUSY:
+	case MQE2E_ERR_QUOTA:
 		kms_reply_error(r, 429, "rate_limited", "%s '%s' sent more key requests than "
-		    "its share (%u per second, %u at once; client_rate and client_burst in "
-		    "mqe2e-kmsd.conf): retry after the Retry-After delay",
-		    info != NULL ? kind_name(info->requester.kind) : "requester", id,
-		    info != NULL && info->requester.kind == MQE2E_KIND_BROKER ? KMSD_BROKER_RATE :
-		    r->k->cfg.client_rate, info != NULL && info->requester.kind ==
-		    MQE2E_KIND_BROKER ? KMSD_BROKER_BURST : r->k->cfg.client_burst);
+		    "its share (%u per %u s; client_quota in mqe2e-kmsd.conf): retry after the "
+		    "Retry-After delay", info != NULL ? kind_name(info->requester.kind) :
+		    "requester", id, info != NULL && info->requester.kind == MQE2E_KIND_BROKER ?
+		    KMSD_BROKER_QUOTA : r->k->cfg.client_quota,
+		    r->k->cfg.max_skew_s + r->k->cfg.max_future_skew_s);
 		break;
 	case MQE2E_ERR_UNAVAILABLE:
 		kms_reply_error(r, 503, "busy", "too many %ss are requesting keys at once "
@@ -123,8 +122,8 @@ kms_keyauth(struct kms_req *r)
 		size_t idlen = strlen(info->requester.id);
 
 		nc = admission(k, info);
-		/* A replay is refused before it costs its owner a token. */
-		if (mqe2e_nonce_cache_seen(nc, id, idlen, info->nonce, now))
+		/* A replay is refused before it costs its owner anything. */
+		if (mqe2e_nonce_cache_seen(nc, info->nonce, now))
 			e = MQE2E_ERR_NONCE_REUSE;
 		else
 			e = mqe2e_nonce_cache_charge(nc, id, idlen, now, &retry_ms);
@@ -152,12 +151,13 @@ kms_keyauth_record(struct kms_req *r, const struct mqe2e_keyreq_info *info)
 	int e;
 
 	pthread_mutex_lock(&k->trust_lock);
-	e = mqe2e_nonce_cache_add_owned(admission(k, info), (const uint8_t *)info->requester.id,
-	    strlen(info->requester.id), info->nonce, info->requester.ts_ms, mqe2e_now_ms());
+	/* Already charged to its owner by kms_keyauth: recorded uncharged. */
+	e = mqe2e_nonce_cache_add(admission(k, info), info->nonce, info->requester.ts_ms,
+	    mqe2e_now_ms());
 	pthread_mutex_unlock(&k->trust_lock);
 	if (e != MQE2E_OK) {
 		kms_keyauth_reply(r, info, e);
-		if (e == MQE2E_ERR_BUSY || e == MQE2E_ERR_UNAVAILABLE)
+		if (e == MQE2E_ERR_UNAVAILABLE)
 			kms_reply_retry_after(r, 1);
 		return 0;
 	}

@@ -18,8 +18,8 @@
  *      max_future_skew ahead; chain to our CA, revoked serials, kind,
  *      signature) - nothing is stored for a request that fails them;
  *   2. a replay of a nonce this requester already used: 409, free;
- *   3. one token of the requester's bucket (clients and brokers apart):
- *      429 with Retry-After when empty.
+ *   3. one share of the requester's quota (clients and brokers apart):
+ *      429 with Retry-After when used up.
  * The caller then authorises (kms_keyauth_check_locked, grants) and calls
  * kms_keyauth_record before it answers with anything worth protecting.
  * Sets r->actor to "client:<id>" / "broker:<id>".  On failure replies
@@ -32,7 +32,7 @@ struct mqe2e_keyreq_info *kms_keyauth(struct kms_req *r);
  * Record the request's nonce under the requester's id, in its kind's cache:
  * from now on the request is refused as a replay (within the window).  Call
  * once the requester is authorised.  1 on success; 0 after replying
- * (409 replay, 429 quota, 503 every slot taken).
+ * (409 replay, 503 the cache is full).
  */
 int kms_keyauth_record(struct kms_req *r, const struct mqe2e_keyreq_info *info);
 

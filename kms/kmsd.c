@@ -153,36 +153,30 @@ load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
 }
 
 /*
- * The two nonce caches of keyauth.c.  Clients: a token bucket of
- * client_rate/s (client_burst at once) each; a client's nonce quota is what
- * that bucket lets through within the acceptance window, so only the rate
- * limit ever refuses a client, and nonce_cache_size bounds the total.
- * Brokers: their own cache (KMSD_BROKERS brokers, KMSD_BROKER_RATE/s each),
- * out of the clients' reach.
+ * The two nonce caches of keyauth.c (core/replay.h).  Clients: all of them
+ * share nonce_cache_size live nonces, and each may make client_quota key
+ * requests per acceptance window (max_skew + max_future_skew) - a token
+ * bucket, so at most client_quota at once and client_quota per window on
+ * average.  Brokers: a cache of their own (KMSD_BROKERS of them,
+ * KMSD_BROKER_QUOTA requests per window each), out of the clients' reach.
  */
 static int
 admission_new(const struct kmsd_config *cfg, struct mqe2e_nonce_cache **clients,
     struct mqe2e_nonce_cache **brokers)
 {
-	struct mqe2e_nonce_limits lim;
-	uint64_t window_s = (uint64_t)cfg->max_skew_s + cfg->max_future_skew_s, quota;
+	uint32_t past_ms = cfg->max_skew_s * 1000u, future_ms = cfg->max_future_skew_s * 1000u;
 	int r;
 
-	memset(&lim, 0, sizeof(lim));
-	lim.past_ms = cfg->max_skew_s * 1000u;
-	lim.future_ms = cfg->max_future_skew_s * 1000u;
-	quota = cfg->client_burst + (uint64_t)cfg->client_rate * window_s;
-	lim.per_owner = (size_t)(quota < cfg->nonce_cache_size ? quota : cfg->nonce_cache_size);
-	lim.owners = cfg->nonce_cache_size / lim.per_owner;
-	lim.rate_per_s = cfg->client_rate;
-	lim.burst = cfg->client_burst;
-	if ((r = mqe2e_nonce_cache_new_ex(&lim, clients)) != MQE2E_OK)
+	if (future_ms > past_ms)
+		future_ms = past_ms;
+	if ((r = mqe2e_nonce_cache_new(cfg->nonce_cache_size, past_ms, clients)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_set_limits(*clients, future_ms,
+	    cfg->client_quota < cfg->nonce_cache_size ? cfg->client_quota :
+	    cfg->nonce_cache_size)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_new(2 * KMSD_BROKERS * KMSD_BROKER_QUOTA, past_ms,
+	    brokers)) != MQE2E_OK)
 		return r;
-	lim.per_owner = KMSD_BROKER_BURST + (size_t)KMSD_BROKER_RATE * window_s;
-	lim.owners = KMSD_BROKERS;
-	lim.rate_per_s = KMSD_BROKER_RATE;
-	lim.burst = KMSD_BROKER_BURST;
-	return mqe2e_nonce_cache_new_ex(&lim, brokers);
+	return mqe2e_nonce_cache_set_limits(*brokers, future_ms, KMSD_BROKER_QUOTA);
 }
 
 int

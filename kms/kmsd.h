@@ -26,10 +26,9 @@ struct MHD_Daemon;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
 /* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
- * once, and each one's key and policy requests per second and burst. */
+ * once, and each one's key and policy requests per acceptance window. */
 #define KMSD_BROKERS 64
-#define KMSD_BROKER_RATE 20
-#define KMSD_BROKER_BURST 100
+#define KMSD_BROKER_QUOTA 500
 #define KMSD_TOKEN_HEX_LEN (2 * KMSD_TOKEN_LEN)
 
 struct kmsd {

@@ -169,7 +169,7 @@ check_fields(struct kms_req *r, json_t *in, struct group_fields *f)
 			return 0;
 		}
 		f->filter = json_string_value(filter);
-		if (!kms_topic_filter_valid(f->filter, why, sizeof(why))) {
+		if (!mqe2e_group_filter_check(f->filter, why, sizeof(why))) {
 			kms_reply_error(r, 400, "bad_request", "topic filter '%.200s' is invalid: %s",
 			    f->filter, why);
 			return 0;
