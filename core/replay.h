@@ -65,6 +65,9 @@ uint32_t mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c);
  * MQE2E_ERR_UNAVAILABLE if cap live nonces are already held (fail closed). */
 int mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
     uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+/* How many nonces the cache holds (including expired ones not yet swept)
+ * and, in *cap, how many live ones it may hold (for metrics). */
+size_t mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap);
 
 /* |ts_ms - now_ms| <= skew_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW */
 int mqe2e_check_skew(uint64_t ts_ms, uint64_t now_ms, uint32_t skew_ms) MQE2E_WUR;
