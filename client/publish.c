@@ -18,28 +18,45 @@
 
 #include "client_int.h"
 
-/* The group to publish under and its scheme (mu held). */
+#define KEYS_MISS_REFETCH_MS 1000
+
+/* The group of topic and its scheme (mu held): the group whose filter
+ * matches the topic, among those of the KMS's table.  The configured
+ * "group" (mqe2e-pub --group) only asserts which one it must be. */
 static int
 pick_group(struct mqe2e_client *c, const char *topic, char *group, size_t group_len,
     uint8_t *scheme)
 {
-	const char *g;
-	int ambiguous;
+	const struct mqe2e_group_info *g = keys__topic_group(&c->keys, topic), *want = NULL;
+	char held[CLIENT_ERRMSG_MAX / 2];
 
-	if ((g = keys__publish_group(c, &ambiguous)) == NULL) {
-		if (ambiguous)
-			return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "client '%s' may publish "
-			    "to several topic groups: say which one topic '%s' belongs to "
-			    "(--group, or the \"group\" option)", c->id, topic);
-		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no publish "
-		    "key for any topic group, so it cannot publish on '%s': grant it "
-		    "'pub' on the group of that topic in the KMS", c->id, topic);
+	keys__describe(&c->keys, held, sizeof(held));
+	if (c->cfg.group != NULL) {
+		if ((want = keys__group(&c->keys, c->cfg.group)) == NULL)
+			return client__fail_locked(c, MQE2E_ERR_NOT_FOUND, "group '%s' (--group) "
+			    "does not exist or client '%s' has no grant on it; its groups: %s",
+			    c->cfg.group, c->id, held);
+		if (g != want)
+			return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "topic '%s' is not in "
+			    "group '%s' (--group, filter '%s')%s%s%s", topic, want->name,
+			    want->filter, g != NULL ? ": it belongs to group '" : "",
+			    g != NULL ? g->name : "", g != NULL ? "'" : "");
 	}
-	if ((*scheme = pair__group_scheme(c, g)) == 0)
-		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no key of "
-		    "group '%s' for topic '%s': grant it 'pub' on '%s' in the KMS", c->id,
-		    g, topic, g);
-	client__fmt(group, group_len, "%s", g);
+	if (g == NULL && c->keys.ngroups == 0)
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no grant "
+		    "on any topic group, so it cannot publish on '%s': grant it 'pub' on the "
+		    "group of that topic in the KMS", c->id, topic);
+	if (g == NULL)
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "no topic group of client "
+		    "'%s' covers topic '%s' (nothing was sent); its groups: %s", c->id, topic,
+		    held);
+	if (!(g->rights & MQE2E_RIGHT_PUB))
+		return client__fail_locked(c, MQE2E_ERR_DENIED, "client '%s' may not publish on "
+		    "'%s': it has no 'pub' grant on group '%s' (filter '%s'); grant it with "
+		    "'mqe2e-kmsctl grant add %s %s pub'", c->id, topic, g->name, g->filter, c->id,
+		    g->name);
+	*scheme = g->scheme;
+	client__fmt(group, group_len, "%s", g->name);
 	return MQE2E_OK;
 }
 
@@ -220,7 +237,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	uint8_t scheme = 0;
 	uint64_t gen;
 	char why[128];
-	int r, prc, refetched = 0, nowait;
+	int r, prc, refetched = 0, fresh, nowait;
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
 		return MQE2E_ERR_INVALID_ARG;
@@ -251,11 +268,15 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			r = seal(c, topic, group, scheme, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
-		if (r != MQE2E_ERR_UNKNOWN_KEY || refetched)
+		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED) || refetched)
 			break;
-		/* maybe a new grant or a rotation: ask the KMS once */
+		/* maybe a new grant or a rotation: ask the KMS once, unless the
+		 * keys are less than a second old (a typo must not hammer it) */
 		refetched = 1;
-		if (mqe2e_refresh_keys(c) != MQE2E_OK)
+		pthread_mutex_lock(&c->mu);
+		fresh = client__mono_ms() - c->keys_fetched_ms < KEYS_MISS_REFETCH_MS;
+		pthread_mutex_unlock(&c->mu);
+		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
 			break;
 	}
 	if (r != MQE2E_OK)

@@ -87,7 +87,8 @@ void mqe2e_hs_client_free(struct mqe2e_hs_client *hs);
  * against nc's window (CLOCK_SKEW), certificate (trust: UNKNOWN_CA/REVOKED/
  * CERT_EXPIRED; not kind client: BAD_CERT), CN == claimed id ==
  * mqtt_client_id (ID_MISMATCH), signature (BAD_SIGNATURE), and last the
- * nonce via nc (NONCE_REUSE; UNAVAILABLE if the cache is full).  nc is
+ * nonce via nc, charged to the client's id (NONCE_REUSE; QUOTA if this
+ * client used up its share, UNAVAILABLE if the cache is full).  nc is
  * required.  On success *reply is the CONNACK Authentication Data (free()
  * it), keys and peer (may be NULL) are set; on failure *reply is NULL. */
 int mqe2e_hs_server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
@@ -130,19 +131,20 @@ int mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
     const uint8_t *req, size_t req_len, uint64_t now_ms,
     struct mqe2e_keyreq_info **info) MQE2E_WUR;
 void mqe2e_keyreq_info_free(struct mqe2e_keyreq_info *info);
-/* KMS: seal entries (n may be 0) for the requester, signed with the CA key. */
+/* KMS: seal the key bundle kb (its group table and keys, either may be
+ * empty) for the requester, signed with the CA key. */
 int mqe2e_keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len) MQE2E_WUR;
 int mqe2e_keyresp_build_ex(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     const uint8_t gcm_nonce[MQE2E_GCM_NONCE_LEN], uint8_t **resp, size_t *resp_len) MQE2E_WUR;
 /* Requester: verify the CA signature over (request hash, response header),
- * skew, decrypt and decode.  *entries: free with mqe2e_key_entries_free. */
+ * skew, decrypt and decode into *kb (free with mqe2e_keybundle_free). */
 int mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
     const uint8_t *resp, size_t resp_len, uint64_t now_ms,
-    struct mqe2e_key_entry **entries, size_t *n) MQE2E_WUR;
+    struct mqe2e_keybundle *kb) MQE2E_WUR;
 
 /* ---- pairwise E2E (schemes 1/2), relayed by the broker ------------------------ */
 struct mqe2e_pair;     /* publisher state */

@@ -6,6 +6,8 @@
  * current, next or grace:
  *   client, pub grant -> GK_P;  client, sub grant -> GK_P and GK_B;
  *   broker -> GK_B of every group, never GK_P.
+ * and, in the KEY_BUNDLE's group table, the topic filter, scheme and the
+ * requester's rights of each of those groups (PROTOCOL.md section 7).
  */
 #include "config.h"
 
@@ -23,13 +25,49 @@
 struct keyset {
 	struct mqe2e_key_entry *e;
 	size_t n, cap;
+	struct mqe2e_group_info *g;
+	size_t ng, gcap;
 };
 
 static void
 keyset_free(struct keyset *ks)
 {
 	mqe2e_key_entries_free(ks->e, ks->cap);
+	free(ks->g);
 	memset(ks, 0, sizeof(*ks));
+}
+
+/* The group of row in the table (rows come by group name: a new group is
+ * the last one or none). */
+static int
+add_group(struct keyset *ks, const struct kms_epoch_keys_row *row)
+{
+	struct mqe2e_group_info *g;
+	size_t glen = strlen(row->group), flen = strlen(row->filter);
+
+	if (ks->ng > 0 && strcmp(ks->g[ks->ng - 1].name, row->group) == 0)
+		return MQE2E_OK;
+	if (ks->ng == MQE2E_KEYBUNDLE_GROUPS_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if (ks->ng == ks->gcap) {
+		size_t cap = ks->gcap == 0 ? 8 : 2 * ks->gcap;
+		struct mqe2e_group_info *ng = realloc(ks->g, cap * sizeof(*ng));
+
+		if (ng == NULL)
+			return MQE2E_ERR_NOMEM;
+		ks->g = ng;
+		ks->gcap = cap;
+	}
+	if (glen > MQE2E_ID_MAX || flen > MQE2E_FILTER_MAX)
+		return MQE2E_ERR_INTERNAL;
+	g = &ks->g[ks->ng];
+	memset(g, 0, sizeof(*g));
+	memcpy(g->name, row->group, glen + 1);
+	memcpy(g->filter, row->filter, flen + 1);
+	g->scheme = (uint8_t)row->scheme;
+	g->rights = (uint8_t)((row->pub ? MQE2E_RIGHT_PUB : 0) | (row->sub ? MQE2E_RIGHT_SUB : 0));
+	ks->ng++;
+	return MQE2E_OK;
 }
 
 /* 1 if group is among the requested ones (all when none were named). */
@@ -115,6 +153,8 @@ collect_epoch(void *arg, const struct kms_epoch_keys_row *row)
 
 	if (!requested(c->info, row->group))
 		return MQE2E_OK;
+	if ((r = add_group(c->ks, row)) != MQE2E_OK)
+		return r;
 	if (!broker && (row->pub || row->sub) &&
 	    (r = add_key(c->k, c->ks, row, MQE2E_GK_P)) != MQE2E_OK)
 		return r;
@@ -167,12 +207,17 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 			kms_keyauth_reply(r, info, e);
 		goto out;
 	}
-	if ((e = mqe2e_keyresp_build(kms_ca_key(k->ca), info, ks.e, ks.n, mqe2e_now_ms(),
-	    &resp, &resp_len)) != MQE2E_OK) {
+	{
+		struct mqe2e_keybundle kb = { ks.g, ks.ng, ks.e, ks.n };
+
+		e = mqe2e_keyresp_build(kms_ca_key(k->ca), info, &kb, mqe2e_now_ms(), &resp,
+		    &resp_len);
+	}
+	if (e != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot build the KEY_RESPONSE for '%s'", info->requester.id);
 		goto out;
 	}
-	snprintf(r->detail, sizeof(r->detail), "%zu keys", ks.n);
+	snprintf(r->detail, sizeof(r->detail), "%zu keys of %zu groups", ks.n, ks.ng);
 	kms_metrics_keys_served(info->requester.kind == MQE2E_KIND_BROKER, ks.n);
 	kms_reply_bytes(r, 200, "application/octet-stream", resp, resp_len);
  out:

@@ -191,6 +191,7 @@ struct kms_epoch_keys_row {
 	int64_t activated, expires, next_rotation, rotate_s, grace_s;
 	uint8_t gk_p[KMS_SEALED_LEN];
 	uint8_t gk_b[KMS_SEALED_LEN];
+	char filter[KMS_FILTER_MAX + 1];
 	int pub, sub;                  /* the client's grants (0 for a broker) */
 };
 /* Deliverable epochs of the groups client_id holds a grant on, or of every

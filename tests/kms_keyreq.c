@@ -4,12 +4,14 @@
  * broker extension do, and print what came back.
  *
  *   kms_keyreq --kms URL --cert F --key F --ca F [--group G]... [--replay]
- *              [--ts-offset-ms N] [--policy | --watch SINCE [--timeout S]]
+ *              [--ts-offset-ms N] [--groups | --policy | --watch SINCE [--timeout S]]
  *
  * Keys: one line per delivered key,
  *     GROUP GK_P|GK_B EPOCH NOT_BEFORE_MS NOT_AFTER_MS HASH
  * where HASH is the first 8 hex digits of SHA-256(key) (never the key), so
- * two requesters can compare keys.  --policy / --watch check the CA's
+ * two requesters can compare keys.  --groups prints the key bundle's group
+ * table instead, one line per group: "GROUP SCHEME RIGHTS FILTER" with
+ * RIGHTS one of -, pub, sub, pub+sub.  --policy / --watch check the CA's
  * signature over the policy and print "version N", then one line
  * "revoked_serial S" / "revoked_client C" per revoked certificate / client.
  * A refused request prints "error STATUS CODE" on stdout and the message on
@@ -51,7 +53,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: kms_keyreq --kms URL --cert F --key F --ca F [--group G]... "
-	    "[--replay] [--ts-offset-ms N] [--policy | --watch SINCE [--timeout S]]\n");
+	    "[--replay] [--ts-offset-ms N] [--groups | --policy | --watch SINCE [--timeout S]]\n");
 	return EX_USAGE;
 }
 
@@ -76,30 +78,35 @@ refused(const struct mqe2e_http_response *res)
 
 static int
 print_keys(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
-    const struct mqe2e_http_response *res)
+    const struct mqe2e_http_response *res, int groups)
 {
-	struct mqe2e_key_entry *e = NULL;
-	size_t n = 0, i;
+	static const char *const rights[] = { "-", "pub", "sub", "pub+sub" };
+	struct mqe2e_keybundle kb;
+	size_t i;
 	int r;
 
-	r = mqe2e_keyresp_open(st, trust, res->body, res->body_len, wall_ms(), &e, &n);
+	r = mqe2e_keyresp_open(st, trust, res->body, res->body_len, wall_ms(), &kb);
 	if (r != MQE2E_OK) {
 		fprintf(stderr, "kms_keyreq: KEY_RESPONSE does not verify: %s\n", mqe2e_strerror(r));
 		return EX_VERIFY;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; groups && i < kb.ngroups; i++)
+		printf("%s %u %s %s\n", kb.groups[i].name, kb.groups[i].scheme,
+		    rights[kb.groups[i].rights & 3], kb.groups[i].filter);
+	for (i = 0; !groups && i < kb.nkeys; i++) {
+		const struct mqe2e_key_entry *e = &kb.keys[i];
 		uint8_t h[MQE2E_SHA256_LEN];
 
-		if (mqe2e_sha256(e[i].key, sizeof(e[i].key), h) != MQE2E_OK) {
-			mqe2e_key_entries_free(e, n);
+		if (mqe2e_sha256(e->key, sizeof(e->key), h) != MQE2E_OK) {
+			mqe2e_keybundle_free(&kb);
 			return EX_VERIFY;
 		}
-		printf("%s %s %lu %llu %llu %02x%02x%02x%02x\n", e[i].group,
-		    e[i].kind == MQE2E_GK_P ? "GK_P" : e[i].kind == MQE2E_GK_B ? "GK_B" : "?",
-		    (unsigned long)e[i].epoch, (unsigned long long)e[i].not_before_ms,
-		    (unsigned long long)e[i].not_after_ms, h[0], h[1], h[2], h[3]);
+		printf("%s %s %lu %llu %llu %02x%02x%02x%02x\n", e->group,
+		    e->kind == MQE2E_GK_P ? "GK_P" : e->kind == MQE2E_GK_B ? "GK_B" : "?",
+		    (unsigned long)e->epoch, (unsigned long long)e->not_before_ms,
+		    (unsigned long long)e->not_after_ms, h[0], h[1], h[2], h[3]);
 	}
-	mqe2e_key_entries_free(e, n);
+	mqe2e_keybundle_free(&kb);
 	return EX_OK;
 }
 
@@ -177,7 +184,7 @@ main(int argc, char **argv)
 	uint8_t *req = NULL;
 	size_t req_len = 0, ngroups = 0;
 	long long offset = 0, since = -1, wait_s = 30;
-	int replay = 0, policy = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
+	int replay = 0, policy = 0, groups_only = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
 	char err[256], path[128];
 
 	memset(&res, 0, sizeof(res));
@@ -190,6 +197,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--policy") == 0) {
 			policy = 1;
+			continue;
+		}
+		if (strcmp(a, "--groups") == 0) {
+			groups_only = 1;
 			continue;
 		}
 		if (v == NULL)
@@ -256,7 +267,7 @@ main(int argc, char **argv)
 	else if (policy || since >= 0)
 		r = print_policy(trust, req, req_len, &res);
 	else
-		r = print_keys(st, trust, &res);
+		r = print_keys(st, trust, &res, groups_only);
 out:
 	mqe2e_http_response_free(&res);
 	free(req);
