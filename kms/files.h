@@ -16,6 +16,22 @@
 int kms_file_exists(const char *path);
 
 /*
+ * Like kms_file_exists(), and *size gets the file's size (0 if it does not
+ * exist).  -1: it cannot be looked at (errno set, e.g. EACCES).
+ */
+int kms_file_probe(const char *path, uint64_t *size);
+
+/*
+ * Describe why path cannot be used, from errnum: a permission problem
+ * (EACCES, EPERM) names the user and uid this process runs as and says to
+ * fix the ownership or mode; ENOENT says "missing" followed by
+ * missing_hint (what to restore); anything else gives strerror.  Returns
+ * MQE2E_ERR_IO.
+ */
+int kms_file_problem(char *err, size_t errlen, const char *path, int errnum,
+    const char *missing_hint);
+
+/*
  * Read the whole file (at most max bytes, MQE2E_ERR_TOO_LONG beyond) into a
  * malloc'd buffer, NUL-terminated (not counted in *len).  secret = 1: warn if
  * group/other may read it, and the caller must wipe the buffer.

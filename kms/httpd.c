@@ -134,6 +134,12 @@ kms_reply_err(struct kms_req *r, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (err == MQE2E_ERR_NO_SPACE) {
+		kms_reply_error(r, 507, "insufficient_storage", "%s: the disk of the KMS data "
+		    "directory %s is full, nothing was changed: free space on it and retry "
+		    "(key delivery goes on meanwhile)", msg, r->k->cfg.data_dir);
+		return;
+	}
 	for (i = 0; i < sizeof(err_map) / sizeof(err_map[0]); i++) {
 		if (err_map[i].err == err) {
 			kms_reply_error(r, err_map[i].status, err_map[i].code, "%s", msg);

@@ -54,8 +54,11 @@ kms_keyauth_reply(struct kms_req *r, const struct mqe2e_keyreq_info *info, int e
 		    "here (wrong kind, or its identity does not match the request)");
 		break;
 	case MQE2E_ERR_NOT_FOUND:
-		kms_reply_error(r, 403, "revoked", "client '%s' or its certificate is not known "
-		    "to this KMS (deleted or never issued here)", id);
+		/* Not "revoked": nothing says it was; the database does not know it. */
+		kms_reply_error(r, 403, "unknown_client", "client '%s' with certificate serial %s "
+		    "is not known to this KMS: it was never enrolled here, or the KMS database "
+		    "is older than its enrolment (restored from a backup, or re-initialised); "
+		    "enrol it again", id, info != NULL ? info->requester.serial : "?");
 		break;
 	case MQE2E_ERR_UNAVAILABLE:
 		kms_reply_error(r, 503, "unavailable", "too many key requests in the replay "

@@ -112,3 +112,17 @@ enrol() {
 epochs() {
 	kmsctl --json group show "$1" | jget '" ".join("%d:%s" % (e["epoch"], e["state"]) for e in sorted(d["epochs"], key=lambda e: e["epoch"]))'
 }
+
+# kms_refused WHAT: start mqe2e-kmsd on KMS_DIR expecting it to refuse (exit
+# 1 within 20 s without serving); its output goes to $T_DIR/refusal.
+kms_refused() {
+	local rc
+	: "${KMS_PORT:=$(t_free_port)}"
+	timeout 20 "$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" \
+		>"$T_DIR/refusal" 2>&1
+	rc=$?
+	if [ "$rc" != 1 ]; then
+		cat "$T_DIR/refusal" >&2
+		t_fail "$1: mqe2e-kmsd exited $rc, expected a refusal (exit 1)"
+	fi
+}
