@@ -493,6 +493,14 @@ mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c)
 	return c == NULL ? MQE2E_SKEW_MS_DEFAULT : c->skew_ms;
 }
 
+size_t
+mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap)
+{
+	if (cap != NULL)
+		*cap = c != NULL ? c->cap : 0;
+	return c != NULL ? c->filled : 0;
+}
+
 static size_t
 nonce_slot_index(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16])
 {

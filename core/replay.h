@@ -83,6 +83,9 @@ int mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
  * mqe2e_nonce_cache_set_limits); owner NULL = not charged. */
 int mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner,
     size_t owner_len, const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+/* How many nonces the cache holds (including expired ones not yet swept)
+ * and, in *cap, how many live ones it may hold (for metrics). */
+size_t mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap);
 
 /* now - skew <= ts_ms <= now + future ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW
  * (the window _add applies; for a server that records the nonce later). */

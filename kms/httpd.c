@@ -20,6 +20,7 @@
 #include "httpd.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ---- replies ------------------------------------------------------------------ */
 
@@ -267,6 +268,27 @@ kms_req_query(struct kms_req *r, const char *name)
 
 /* ---- routing ------------------------------------------------------------------- */
 
+/* GET /metrics: Prometheus text, no authentication (counts only: no names,
+ * no keys); see mqe2e-kmsd(8), METRICS. */
+static void
+serve_metrics(struct kms_req *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int e;
+
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		kms_reply_method(r, "GET, HEAD");
+		return;
+	}
+	if ((e = kms_metrics_render(r->k, &text, &len)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot render the metrics");
+		return;
+	}
+	kms_reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
 static void
 route(struct kms_req *r, const char *url)
 {
@@ -281,6 +303,11 @@ route(struct kms_req *r, const char *url)
 	char path[1024], *seg[KMS_PATH_SEGS], *p;
 	size_t n = 0, i, len;
 
+	if (strcmp(url, "/metrics") == 0) {
+		r->endpoint = "metrics";
+		serve_metrics(r);
+		return;
+	}
 	if (strncmp(url, "/v1/", 4) != 0 || (len = strlen(url + 4)) == 0 || len >= sizeof(path))
 		goto not_found;
 	memcpy(path, url + 4, len + 1);
@@ -302,6 +329,7 @@ route(struct kms_req *r, const char *url)
 		goto not_found;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(seg[0], routes[i].name) == 0) {
+			r->endpoint = routes[i].name;
 			routes[i].fn(r, seg, n);
 			return;
 		}
@@ -363,6 +391,7 @@ req_new(struct kmsd *k, struct MHD_Connection *conn, const char *method)
 		r->id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	snprintf(r->actor, sizeof(r->actor), "anonymous");
+	r->t0_us = kms_metrics_now_us();
 	inflight_add(1);
 	return r;
 }
@@ -417,7 +446,8 @@ send_reply(struct kms_req *r)
 	(void)MHD_add_response_header(r->resp, "X-Request-Id", r->id);
 	(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ret = MHD_queue_response(r->conn, r->status, r->resp);
-	if (r->action != NULL)
+	kms_metrics_request(r->endpoint, r->status, kms_metrics_now_us() - r->t0_us);
+	if (r->action != NULL && !(r->audit_failures_only && r->status < 400))
 		kms_audit(r->k->audit, r->id, r->actor, r->action,
 		    r->target[0] != '\0' ? r->target : NULL,
 		    r->status < 400 ? "ok" : (r->error_code != NULL ? r->error_code : "error"),

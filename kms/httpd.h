@@ -32,6 +32,8 @@ struct kms_req {
 	struct MHD_Connection *conn;
 	const char *method;
 	char id[KMS_ID_LEN + 1];
+	uint64_t t0_us;                 /* arrival, kms_metrics_now_us() */
+	const char *endpoint;           /* route name, for the metrics */
 	uint8_t *body;
 	size_t body_len, body_cap;
 	int too_large;
@@ -42,6 +44,7 @@ struct kms_req {
 	unsigned status;
 	const char *error_code;         /* of an error reply, for the audit */
 	const char *action;             /* audit action; NULL: not audited */
+	int audit_failures_only;        /* routine action: audit only a refusal */
 	char actor[MQE2E_ID_MAX + 16];
 	char target[512];
 	char detail[256];

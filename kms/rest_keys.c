@@ -18,6 +18,7 @@
 #include "ca.h"
 #include "keyauth.h"
 #include "keystore.h"
+#include "metrics.h"
 #include "store.h"
 #include "wire.h"
 
@@ -237,6 +238,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		goto out;
 	}
 	snprintf(r->detail, sizeof(r->detail), "%zu keys of %zu groups", ks.n, ks.ng);
+	kms_metrics_keys_served(info->requester.kind == MQE2E_KIND_BROKER, ks.n);
 	kms_reply_bytes(r, 200, "application/octet-stream", resp, resp_len);
  out:
 	if (resp != NULL) {

@@ -125,6 +125,8 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 		return;
 	}
 	kms_req_audit(r, watch ? "policy.watch" : "policy.fetch", NULL);
+	/* Every broker watches all the time: only a refused watch is an event. */
+	r->audit_failures_only = watch;
 	if (watch) {
 		const char *s = kms_req_query(r, "since"), *t = kms_req_query(r, "timeout");
 
