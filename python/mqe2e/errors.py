@@ -49,6 +49,7 @@ class ErrorCode(enum.IntEnum):
     CONFLICT = -28
     TIMEOUT = -29
     QUOTA = -30
+    NO_SPACE = -31
 
 
 def _code(code: int) -> ErrorCode | int:
