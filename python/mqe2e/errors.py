@@ -50,7 +50,6 @@ class ErrorCode(enum.IntEnum):
     TIMEOUT = -29
     QUOTA = -30
     NO_SPACE = -31
-    NO_SPACE = -31
 
 
 def _code(code: int) -> ErrorCode | int:
