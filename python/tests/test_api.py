@@ -232,3 +232,19 @@ def test_exit_without_close(stack, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "0" in r.stdout.split(), r.stdout
     assert time.monotonic() - t0 < 30
+
+
+def test_arguments(stack):
+    """Paths as pathlib.Path; a NUL that C would cut a string at is refused;
+    connect(port=...) keeps the configured host."""
+    from pathlib import Path
+    files = {k: Path(v) if k != "kms" else v for k, v in stack.files("py").items()}
+    with mqe2e.Client("py", broker="tcp://127.0.0.1:1", **files) as c:
+        c.connect(port=stack.mqtt_port)
+        assert c.is_connected()
+        with pytest.raises(ValueError, match="NUL"):
+            c.publish("s4/a\0b", "x")
+        with pytest.raises(ValueError, match="NUL"):
+            c.subscribe("s4/\0#")
+    with pytest.raises(ValueError, match="NUL"):
+        mqe2e.Client("py", **dict(stack.files("py"), cert=stack.files("py")["cert"] + "\0x"))
