@@ -37,6 +37,7 @@ struct kms_req {
 	uint8_t *body;
 	size_t body_len, body_cap;
 	int too_large;
+	int answered;                   /* a reply is queued before the body */
 
 	/* set by the handler */
 	struct MHD_Response *resp;
@@ -71,6 +72,9 @@ void kms_reply_error(struct kms_req *r, unsigned status, const char *code, const
 __attribute__((format(printf, 3, 4)))
 #endif
 void kms_reply_err(struct kms_req *r, int err, const char *fmt, ...);
+/* Add Retry-After: seconds (at least 1) to the reply already built (429,
+ * 503). */
+void kms_reply_retry_after(struct kms_req *r, unsigned seconds);
 /* 405 with an Allow header. */
 void kms_reply_method(struct kms_req *r, const char *allow);
 
