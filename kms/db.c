@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 
 struct kms_db {
 	sqlite3 *h;
@@ -84,6 +85,7 @@ kms_db_error(struct kms_db *db, int rc)
 		return MQE2E_ERR_NO_SPACE;
 	}
 	kms_log("%s: database error: %s", db->path, sqlite3_errmsg(db->h));
+	kms_metrics_db_error();
 	if (prim == SQLITE_NOMEM)
 		return MQE2E_ERR_NOMEM;
 	if (prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY)

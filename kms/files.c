@@ -95,9 +95,15 @@ kms_file_read(const char *path, size_t max, int secret, uint8_t **out, size_t *l
 		snprintf(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
-	if (secret && (st.st_mode & 077) != 0)
-		kms_log("warning: %s is readable by group or others (mode %03o): run "
-		    "'chmod 600 %s'", path, (unsigned)(st.st_mode & 0777), path);
+	if (secret && (st.st_mode & 077) != 0) {
+		/* Refuse rather than fix: whoever could read it may have a copy. */
+		snprintf(err, errlen, "%s: this secret file is accessible by group or others "
+		    "(mode %03o): run 'chmod 600 %s', and if someone else may have read it "
+		    "replace the secret (see mqe2e-kmsd(8), FILES)", path,
+		    (unsigned)(st.st_mode & 0777), path);
+		r = MQE2E_ERR_DENIED;
+		goto out;
+	}
 	if ((uint64_t)st.st_size > max) {
 		snprintf(err, errlen, "%s: file is larger than %zu bytes: is it the right file?",
 		    path, max);

@@ -65,9 +65,14 @@ kmsd_request_stop(struct kmsd *k)
 	pthread_mutex_unlock(&k->state_lock);
 }
 
-/* Create dir 0700 if missing; it must be a directory. */
+/*
+ * Create dir 0700 if missing; it must be a directory only we can enter.  A
+ * directory that holds no KMS yet (fresh) is set to 0700: nothing secret
+ * was ever in it.  An initialised one that group or others may enter is
+ * refused: its secrets may have been read, and the admin must decide.
+ */
 static int
-prepare_dir(const char *dir, char *err, size_t errlen)
+prepare_dir(const char *dir, int fresh, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -80,9 +85,22 @@ prepare_dir(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: the data directory is not a directory", dir);
 		return MQE2E_ERR_IO;
 	}
-	if ((st.st_mode & 077) != 0)
-		kms_log("warning: data directory %s is accessible by group or others (mode %03o): "
-		    "run 'chmod 700 %s'", dir, (unsigned)(st.st_mode & 0777), dir);
+	if ((st.st_mode & 077) == 0)
+		return MQE2E_OK;
+	if (!fresh) {
+		snprintf(err, errlen, "%s: the data directory is accessible by group or others "
+		    "(mode %03o): run 'chmod 700 %s', and if someone else may have read its "
+		    "files replace the secrets (see mqe2e-kmsd(8), FILES)", dir,
+		    (unsigned)(st.st_mode & 0777), dir);
+		return MQE2E_ERR_DENIED;
+	}
+	if (chmod(dir, 0700) != 0) {
+		snprintf(err, errlen, "%s: the new data directory has mode %03o and cannot be "
+		    "set to 700: %s", dir, (unsigned)(st.st_mode & 0777), strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	kms_log("set the new data directory %s to mode 700 (it was %03o)", dir,
+	    (unsigned)(st.st_mode & 0777));
 	return MQE2E_OK;
 }
 
@@ -135,6 +153,33 @@ load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
 	mqe2e_wipe(buf, len);
 	free(buf);
 	return r;
+}
+
+/*
+ * The two nonce caches of keyauth.c (core/replay.h).  Clients: all of them
+ * share nonce_cache_size live nonces, and each may make client_quota key
+ * requests per acceptance window (max_skew + max_future_skew) - a token
+ * bucket, so at most client_quota at once and client_quota per window on
+ * average.  Brokers: a cache of their own (KMSD_BROKERS of them,
+ * KMSD_BROKER_QUOTA requests per window each), out of the clients' reach.
+ */
+static int
+admission_new(const struct kmsd_config *cfg, struct mqe2e_nonce_cache **clients,
+    struct mqe2e_nonce_cache **brokers)
+{
+	uint32_t past_ms = cfg->max_skew_s * 1000u, future_ms = cfg->max_future_skew_s * 1000u;
+	int r;
+
+	if (future_ms > past_ms)
+		future_ms = past_ms;
+	if ((r = mqe2e_nonce_cache_new(cfg->nonce_cache_size, past_ms, clients)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_set_limits(*clients, future_ms,
+	    cfg->client_quota < cfg->nonce_cache_size ? cfg->client_quota :
+	    cfg->nonce_cache_size)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_new(2 * KMSD_BROKERS * KMSD_BROKER_QUOTA, past_ms,
+	    brokers)) != MQE2E_OK)
+		return r;
+	return mqe2e_nonce_cache_set_limits(*brokers, future_ms, KMSD_BROKER_QUOTA);
 }
 
 void
@@ -303,13 +348,14 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: path too long", dir);
 		return MQE2E_ERR_TOO_LONG;
 	}
-	if ((r = prepare_dir(dir, err, errlen)) != MQE2E_OK ||
-	    (r = survey(db_path, mk_path, ca_key, wal_path, &l, err, errlen)) != MQE2E_OK)
+	if ((r = survey(db_path, mk_path, ca_key, wal_path, &l, err, errlen)) != MQE2E_OK)
 		return r;
 	/* A fresh directory is initialised; a used one must be complete: never
 	 * silently replace a master key, a CA or a database (the data would be
 	 * lost).  --init makes a new, empty database next to existing keys. */
 	fresh = !l.db && !l.mk && !l.ca;
+	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
+		return r;
 	create = fresh || init;
 	if (!fresh && !l.mk)
 		return kms_file_problem(err, errlen, mk_path, ENOENT, "restore the master key from "
@@ -344,8 +390,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 		return r;
 	if ((r = mqe2e_trust_new_from_pem(kms_ca_pem(k->ca), strlen(kms_ca_pem(k->ca)),
 	    &k->trust)) != MQE2E_OK ||
-	    (r = mqe2e_nonce_cache_new(k->cfg.nonce_cache_size, k->cfg.max_skew_s * 1000u,
-	    &k->nonces)) != MQE2E_OK) {
+	    (r = admission_new(&k->cfg, &k->nonces, &k->broker_nonces)) != MQE2E_OK) {
 		snprintf(err, errlen, "cannot set up KEY_REQUEST checking: %s", mqe2e_strerror(r));
 		return r;
 	}
@@ -363,6 +408,7 @@ void
 kmsd_close(struct kmsd *k)
 {
 	mqe2e_nonce_cache_free(k->nonces);
+	mqe2e_nonce_cache_free(k->broker_nonces);
 	mqe2e_trust_free(k->trust);
 	kms_audit_close(k->audit);
 	kms_db_close(k->db);

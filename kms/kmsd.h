@@ -25,6 +25,10 @@ struct mqe2e_nonce_cache;
 struct MHD_Daemon;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
+/* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
+ * once, and each one's key and policy requests per acceptance window. */
+#define KMSD_BROKERS 64
+#define KMSD_BROKER_QUOTA 500
 #define KMSD_TOKEN_HEX_LEN (2 * KMSD_TOKEN_LEN)
 
 struct kmsd {
@@ -35,10 +39,14 @@ struct kmsd {
 	struct kms_audit *audit;
 	char admin_token[KMSD_TOKEN_HEX_LEN + 1];
 
-	/* KEY_REQUEST verification: CA + revoked serials, nonce cache. */
+	/* KEY_REQUEST verification: CA + revoked serials; admission of the
+	 * authenticated requesters (keyauth.c): a nonce cache with per-owner
+	 * quotas and rate limits for clients, and a separate one for brokers,
+	 * so that no client load can starve policy and key delivery to them. */
 	pthread_mutex_t trust_lock;
 	struct mqe2e_trust *trust;
-	struct mqe2e_nonce_cache *nonces;
+	struct mqe2e_nonce_cache *nonces;          /* client-kind requesters */
+	struct mqe2e_nonce_cache *broker_nonces;   /* broker-kind requesters */
 
 	/* Policy version mirror and the watchers' wake-up. */
 	pthread_mutex_t state_lock;

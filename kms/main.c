@@ -22,6 +22,7 @@
 #include "jsonutil.h"
 #include "kmsd_init.h"
 #include "log.h"
+#include "metrics.h"
 #include "rotation.h"
 
 static void
@@ -105,6 +106,7 @@ main(int argc, char **argv)
 	}
 
 	kms_json_init();
+	kms_metrics_init();
 	umask(077);
 	/* Every thread inherits this mask: signals are taken by sigwait below. */
 	sigemptyset(&sigs);

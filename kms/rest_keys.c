@@ -18,6 +18,7 @@
 #include "ca.h"
 #include "keyauth.h"
 #include "keystore.h"
+#include "metrics.h"
 #include "store.h"
 #include "wire.h"
 
@@ -179,7 +180,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 	struct mqe2e_keyreq_info *info = NULL;
 	struct keyset ks;
 	struct collect c;
-	uint8_t nonce[MQE2E_NONCE_LEN], *resp = NULL;
+	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	int64_t client_id = 0;
 	int e;
@@ -194,7 +195,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		return;
 	}
 	kms_req_audit(r, "keys.fetch", NULL);
-	if ((info = kms_keyauth(r, nonce)) == NULL)
+	if ((info = kms_keyauth(r)) == NULL)
 		return;
 	if ((e = kms_db_begin(k->db, 0)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
@@ -221,6 +222,11 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		    "master key (left out of key responses): the database was altered or is "
 		    "not the one of master.key; restore kms.db and master.key together from "
 		    "one backup, then restart", c.bad_group, c.bad_epoch);
+	/* Replay protection where it buys something: an answer that carries
+	 * keys.  A requester with no grants gets an empty answer and leaves
+	 * nothing in the nonce cache (docs/PROTOCOL.md section 9). */
+	if (ks.n > 0 && !kms_keyauth_record(r, info))
+		goto out;
 	{
 		struct mqe2e_keybundle kb = { ks.g, ks.ng, ks.e, ks.n };
 
@@ -232,6 +238,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		goto out;
 	}
 	snprintf(r->detail, sizeof(r->detail), "%zu keys of %zu groups", ks.n, ks.ng);
+	kms_metrics_keys_served(info->requester.kind == MQE2E_KIND_BROKER, ks.n);
 	kms_reply_bytes(r, 200, "application/octet-stream", resp, resp_len);
  out:
 	if (resp != NULL) {

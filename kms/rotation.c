@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "keystore.h"
 #include "log.h"
+#include "metrics.h"
 #include "rotation.h"
 #include "store.h"
 #include "wire.h"
@@ -108,6 +109,7 @@ tick(struct kmsd *k, int64_t now)
 			return MQE2E_OK;
 		snprintf(target, sizeof(target), "%s#%u", g.name, current);
 		kms_audit(k->audit, NULL, "scheduler", "epoch.rotate", target, "ok", 0, "scheduled");
+		kms_metrics_rotation("scheduled");
 		kmsd_policy_changed(k, version);
 	}
 }

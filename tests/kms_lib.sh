@@ -21,14 +21,14 @@ t_need curl
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
 # Start the daemon (again, keeping KMS_DIR and the port); waits until it
-# answers /v1/health.
+# answers /v1/health.  KMS_CONF, if set, names a mqe2e-kmsd.conf(5) file.
 kms_start() {
 	mkdir -p "$KMS_DIR"
 	chmod 700 "$KMS_DIR"
 	: "${KMS_PORT:=$(t_free_port)}"
 	KMS_URL="http://127.0.0.1:$KMS_PORT"
-	"$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" \
-		>>"$T_DIR/kmsd.log" 2>&1 &
+	"$KMSD" ${KMS_CONF:+--config "$KMS_CONF"} --data-dir "$KMS_DIR" \
+		--listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 	KMS_PID=$!
 	t_track "$KMS_PID"
 	local i
