@@ -324,7 +324,7 @@ static void ks_free(struct bx_kms_sync *ks)
 	free(ks);
 }
 
-int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out)
+int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 {
 	struct bx_kms_sync *ks;
 	char err[256] = "";
@@ -353,18 +353,36 @@ int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out)
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
 		goto fail;
 	}
-	if (pthread_create(&ks->thread, NULL, sync_main, ks) != 0) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s",
-		    strerror(errno));
-		r = MQE2E_ERR_INTERNAL;
-		goto fail;
-	}
-	ks->started = true;
 	*out = ks;
 	return MQE2E_OK;
 fail:
 	ks_free(ks);
 	return r;
+}
+
+/*
+ * Not in mosquitto_plugin_init: Mosquitto 2.0.11 initialises plugins before
+ * it opens its listeners, and when a listener cannot be opened (port taken)
+ * it exits without calling mosquitto_plugin_cleanup.  A thread started in
+ * init was then still in OpenSSL (X25519 key generation of its first
+ * KEY_REQUEST) while the exit handlers tore OpenSSL down: SIGSEGV in about
+ * one start in twenty.  The first MOSQ_EVT_TICK comes from the main loop,
+ * after the listeners are open, and every exit from there on goes through
+ * mosquitto_plugin_cleanup, which joins the thread.
+ */
+int kms_sync__run(struct bx_kms_sync *ks)
+{
+	int e;
+
+	if (ks == NULL || ks->started)
+		return MQE2E_OK;
+	if ((e = pthread_create(&ks->thread, NULL, sync_main, ks)) != 0) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s "
+		    "(retrying at the next tick)", strerror(e));
+		return MQE2E_ERR_INTERNAL;
+	}
+	ks->started = true;
+	return MQE2E_OK;
 }
 
 void kms_sync__stop(struct bx_kms_sync *ks)

@@ -53,6 +53,8 @@ struct bx_config {
 	char *stats_file;       /* plugin_opt_stats_file (optional) */
 	uint32_t watch_s;       /* plugin_opt_kms_watch_s: long-poll timeout (5) */
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
+	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
+	uint32_t max_future_ms; /* plugin_opt_max_future_ms (10000, <= max_skew_ms) */
 };
 
 /* Parse the options; on failure logs one line naming the option and returns
@@ -71,12 +73,15 @@ enum bx_stat {
 	BX_AUTH_ID_MISMATCH,
 	BX_AUTH_CLOCK_SKEW,
 	BX_AUTH_NONCE_REUSE,
+	BX_AUTH_QUOTA,
+	BX_AUTH_BUSY,
 	BX_AUTH_MALFORMED,
 	BX_AUTH_NOT_READY,
 	BX_AUTH_BAD_METHOD,
 	BX_AUTH_OTHER,
 	BX_PLAIN_ACCEPTED,
 	BX_PLAIN_REFUSED,
+	BX_PLAIN_IDENTITY,
 	BX_MSG_RELAYED_1,
 	BX_MSG_RELAYED_2,
 	BX_MSG_RELAYED_3,
@@ -89,6 +94,13 @@ enum bx_stat {
 	BX_MSG_MALFORMED,
 	BX_MSG_WRONG_SCHEME,
 	BX_MSG_NO_KEY,
+	BX_MSG_KEY_STALE,
+	BX_MSG_UNKNOWN_EPOCH,
+	BX_MSG_STAGED_DENIED,
+	BX_MSG_WILL,
+	BX_MSG_RETAIN_DENIED,
+	BX_PROPS_STRIPPED,
+	BX_DELIVERY_FAILED,
 	BX_MSG_INTERNAL,
 	BX_PLAIN_PUBLISH_DENIED,
 	BX_SUB_DENIED,
@@ -250,7 +262,12 @@ int message__verify(struct bx_session *s, struct bx_group *g, size_t gi, const c
     const void *payload, uint32_t payloadlen) MQE2E_WUR;
 
 /* ---- KMS thread (kms_sync.c) ---------------------------------------------- */
-int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+/* Check the URL and load the thread's own identity and trust (errors logged,
+ * naming the option); the thread does not run yet. */
+int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+/* Start the thread (broker thread, from the first tick: see kms_sync.c);
+ * a no-op once it runs. */
+int kms_sync__run(struct bx_kms_sync *ks);
 void kms_sync__stop(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "httpd.h"
 #include "jsonutil.h"
+#include "metrics.h"
 #include "rotation.h"
 #include "store.h"
 
@@ -435,6 +436,7 @@ rotate(struct kms_req *r, const char *name)
 	kmsd_policy_changed(k, version);
 	snprintf(target, sizeof(target), "%s#%u", name, current);
 	kms_audit(k->audit, r->id, "admin", "epoch.rotate", target, "ok", 0, "manual");
+	kms_metrics_rotation("manual");
 	kms_reply_json(r, 200, out);
 }
 
