@@ -261,8 +261,17 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		}
 		if (r != MQE2E_ERR_UNKNOWN_KEY || refetched)
 			break;
-		/* maybe a new grant or a rotation: ask the KMS once */
+		/* maybe a new grant or a rotation: ask the KMS once (in a
+		 * callback, have the worker ask: paho's thread never waits for
+		 * the KMS) */
 		refetched = 1;
+		if (client__on_paho_thread()) {
+			pthread_mutex_lock(&c->mu);
+			c->next_refresh_ms = client__mono_ms();
+			pthread_cond_broadcast(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
 		if (mqe2e_refresh_keys(c) != MQE2E_OK)
 			break;
 	}
