@@ -542,6 +542,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		peek(p, len, &rx);
 		rx_free(&rx);
 		if ((hr = hold(c, topic, m, &rx)) == MQE2E_OK) {
+			c->held_need = 1;       /* fetch until a pass says otherwise */
 			pthread_mutex_unlock(&c->mu);
 			goto out;
 		}
