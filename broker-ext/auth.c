@@ -37,6 +37,8 @@ static enum bx_stat auth_stat(int err)
 	case MQE2E_ERR_ID_MISMATCH: return BX_AUTH_ID_MISMATCH;
 	case MQE2E_ERR_CLOCK_SKEW: return BX_AUTH_CLOCK_SKEW;
 	case MQE2E_ERR_NONCE_REUSE: return BX_AUTH_NONCE_REUSE;
+	case MQE2E_ERR_QUOTA: return BX_AUTH_QUOTA;
+	case MQE2E_ERR_UNAVAILABLE: return BX_AUTH_BUSY;
 	case MQE2E_ERR_TRUNCATED:
 	case MQE2E_ERR_TRAILING:
 	case MQE2E_ERR_TOO_LONG:
@@ -145,8 +147,11 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	goto out;
 refuse:
 	stats__inc(auth_stat(r));
-	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused client '%s' from %s: %s",
-	    cid ? cid : "", peer_addr(ed->client), mqe2e_strerror(r));
+	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused client '%s' from %s: %s%s",
+	    cid ? cid : "", peer_addr(ed->client), mqe2e_strerror(r),
+	    r == MQE2E_ERR_QUOTA ? " (more handshakes than plugin_opt_nonce_per_client allows; "
+	    "the client should back off)" : r == MQE2E_ERR_UNAVAILABLE ? " (handshake nonce cache "
+	    "full: raise plugin_opt_nonce_cache)" : "");
 out:
 	mqe2e_wipe(&keys, sizeof(keys));
 	if (reply != NULL)

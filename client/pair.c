@@ -138,25 +138,12 @@ pair_store(struct mqe2e_client *c, int role, const struct mqe2e_pair_info *info,
 	return MQE2E_OK;
 }
 
-/* The scheme of group from the keys held (mu held); 0 if no key. */
-static uint8_t
-group_scheme(struct mqe2e_client *c, const char *group, uint8_t kind)
-{
-	size_t i;
-
-	for (i = 0; i < c->keys.n; i++) {
-		if (c->keys.slot[i].kind == kind && strcmp(c->keys.slot[i].group, group) == 0)
-			return c->keys.slot[i].scheme;
-	}
-	return 0;
-}
-
 uint8_t
 pair__group_scheme(struct mqe2e_client *c, const char *group)
 {
-	uint8_t s = group_scheme(c, group, MQE2E_GK_B);
+	const struct mqe2e_group_info *g = keys__group(&c->keys, group);
 
-	return s != 0 ? s : group_scheme(c, group, MQE2E_GK_P);
+	return g != NULL ? g->scheme : 0;
 }
 
 /* Publish bytes to topic without waiting (paho's thread or ours). */
@@ -196,7 +183,6 @@ pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
 	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	char topic[PAIR_TOPIC_MAX];
-	uint8_t scheme;
 	int r;
 
 	memset(&info, 0, sizeof(info));
@@ -210,8 +196,10 @@ pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
 	    &resp_len, &info, key);
 	if (r == MQE2E_OK) {
 		/* answer only for a pairwise group I may read */
-		scheme = group_scheme(c, info.group, MQE2E_GK_B);
-		if (scheme != MQE2E_SCHEME_1 && scheme != MQE2E_SCHEME_2) {
+		const struct mqe2e_group_info *g = keys__group(&c->keys, info.group);
+
+		if (g == NULL || !(g->rights & MQE2E_RIGHT_SUB) ||
+		    (g->scheme != MQE2E_SCHEME_1 && g->scheme != MQE2E_SCHEME_2)) {
 			mqe2e_wipe(key, sizeof(key));
 			r = MQE2E_ERR_DENIED;
 		} else {
