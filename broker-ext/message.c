@@ -76,12 +76,18 @@ static int check_frame_header(const struct bx_session *s, const struct mqe2e_fra
 	return MQE2E_OK;
 }
 
-/* Checks of an authenticated E2E envelope: right scheme, right key, and the
- * sender is the authenticated client. */
+static struct bx_gkey *frame_key(struct bx_group *g, uint64_t now);
+static int no_frame_key(const struct bx_session *s, struct bx_group *g, const char *topic,
+    uint64_t now);
+
+/* Checks of an authenticated E2E envelope: right scheme, right key, a live
+ * epoch of the group (schemes 3/4), and the sender is the authenticated
+ * client. */
 static int check_envelope(const struct bx_session *s, struct bx_group *g,
     const uint8_t *p, size_t len, const char *topic)
 {
 	struct mqe2e_envelope env;
+	uint64_t now = mqe2e_now_ms();
 	int r;
 
 	if ((r = mqe2e_envelope_decode(p, len, &env)) != MQE2E_OK)
@@ -99,11 +105,15 @@ static int check_envelope(const struct bx_session *s, struct bx_group *g,
 		/* An epoch the broker does not hold (current, next, or in grace)
 		 * would send every subscriber to the KMS for keys that do not
 		 * exist: the publisher cannot make the group poll the KMS. */
-		if (policy__key(g, env.epoch, mqe2e_now_ms()) == NULL) {
-			char why[128];
+		if (policy__key(g, env.epoch, now) == NULL) {
+			char why[160];
 
-			snprintf(why, sizeof(why), "envelope names epoch %u; the group's epochs in use "
-			    "are %u and its next (and those in grace)", env.epoch, g->epoch);
+			/* Every key ended (a long KMS outage): say that, not this. */
+			if (frame_key(g, now) == NULL)
+				return no_frame_key(s, g, topic, now);
+			snprintf(why, sizeof(why), "envelope names epoch %u, which the broker %s (the "
+			    "group's current epoch is %u)", env.epoch, env.epoch > g->epoch + 1 ||
+			    env.epoch == 0 ? "does not know" : "holds no live key for", g->epoch);
 			return drop(BX_MSG_UNKNOWN_EPOCH, MQE2E_ERR_UNKNOWN_KEY, s, topic, why);
 		}
 	} else if (env.key_kind != MQE2E_KEY_PAIR) {

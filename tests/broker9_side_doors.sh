@@ -59,7 +59,7 @@ probe pub alice --topic plant/1/temp --group temps --epoch 4242 --message "epoch
 	>"$T_DIR/out" 2>"$T_DIR/err" || t_fail "probe failed"
 expect_out "puback 0 rc=135"
 wait_stat drop_unknown_epoch 1
-expect_log "envelope names epoch 4242"
+expect_log "envelope names epoch 4242, which the broker does not know"
 t_log "9.13: envelope naming epoch 4242 refused (drop_unknown_epoch)"
 
 # ---- 9.12 wills and retained side paths ----------------------------------------------
