@@ -86,12 +86,29 @@ struct pairkey {
 	struct pairkey *next;                 /* newest first */
 };
 
+/* A recipient that did not complete pairing: not asked again before. */
+struct pairretry {
+	char peer[MQE2E_ID_MAX + 1];
+	uint64_t until_ms;                    /* monotonic */
+	struct pairretry *next;
+};
+
+/* The roster of a scheme 1/2 group I may publish to (roster.c). */
+struct roster {
+	char group[MQE2E_ID_MAX + 1];
+	char **ids;                     /* its connected subscribers */
+	size_t n;
+	int received;                   /* heard (or waited for) since subscribing */
+	uint64_t suback_ms;             /* monotonic; 0 until the SUBACK */
+	uint64_t link_gen;              /* subscribed on this link */
+	struct roster *next;
+};
+
 /* A PAIR_REQUEST waiting for its response. */
 struct pairpend {
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
 	struct mqe2e_pair *st;
-	size_t recipient;               /* index in c->recipients */
 	int done;                       /* [mu] */
 	int rc;                         /* [mu] */
 	struct pairpend *next;          /* [mu] c->pending */
@@ -168,9 +185,10 @@ struct mqe2e_client {
 	struct pairkey *pairkeys;       /* [mu] */
 	struct pairpend *pending;       /* [mu] */
 	struct mqe2e_nonce_cache *pair_nc;  /* [mu] PAIR_REQUEST nonces */
-	char **recipients;              /* scheme 1/2 subscribers (config) */
-	uint64_t *pair_retry_ms;        /* [mu] per recipient: no new pairing
-	                                   request before this (monotonic) */
+	char **recipients;              /* scheme 1/2 subscribers (config: an
+	                                   override of the rosters) */
+	struct pairretry *pair_retries; /* [mu] */
+	struct roster *rosters;         /* [mu] */
 	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
@@ -287,11 +305,12 @@ void pair__inboxes(const struct mqe2e_client *c, char req[PAIR_TOPIC_MAX],
     char resp[PAIR_TOPIC_MAX]);
 void pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len);
 void pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len);
-/* Pair with every configured recipient lacking a key for group, or whose
+/* Pair with every recipient ids[0..n) lacking a key for group, or whose
  * key is older than pair_refresh_s (no lock held); MQE2E_OK if all
  * answered, else _TIMEOUT (or the error that stopped the requests) with
  * c->errmsg naming one that did not (the others are paired). */
-int pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline);
+int pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, size_t n,
+    const struct timespec *deadline);
 /* My newest key with peer for group (NULL: any group); mu held. */
 struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
     size_t peer_len, const char *group);
@@ -301,6 +320,28 @@ struct pairkey *pair__find_gen(struct mqe2e_client *c, const char *peer, size_t 
 /* The scheme of a group from the KMS's group table (mu held); 0 if unknown. */
 uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
 void pair__free_all(struct mqe2e_client *c);
+
+/* ---- roster.c ---------------------------------------------------------------- */
+/* The group named by a roster topic, or NULL. */
+const char *roster__group_of_topic(const char *topic);
+/* A message on mqe2e/v1/roster/<group> (no lock held). */
+void roster__on_message(struct mqe2e_client *c, const char *topic, const uint8_t *p,
+    size_t len);
+/* The roster topics to subscribe at a connect (mu held): *out is a malloc'd
+ * array of malloc'd strings; returns their number. */
+size_t roster__filters(struct mqe2e_client *c, char ***out);
+/* paho: a SUBACK covering the rosters subscribed on this link arrived (no
+ * lock held); their retained messages come right behind it. */
+void roster__on_suback(struct mqe2e_client *c);
+/* Subscribe the rosters of groups a key fetch brought (no lock held). */
+void roster__sync(struct mqe2e_client *c);
+/* The recipients of group (no lock held): the "recipients" option if set,
+ * else the group's roster, waiting (until deadline) for a roster
+ * just subscribed; without my own id.  Free with roster__free_list. */
+int roster__recipients(struct mqe2e_client *c, const char *group,
+    const struct timespec *deadline, char ***ids, size_t *n);
+void roster__free_list(char **ids, size_t n);
+void roster__free_all(struct mqe2e_client *c);
 
 /* ---- subscribe.c ------------------------------------------------------------- */
 int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);

@@ -179,6 +179,8 @@ out:
 	free(req);
 	mqe2e_keyreq_free(st);
 	pthread_mutex_unlock(&c->kms_mu);
+	if (r == MQE2E_OK)
+		roster__sync(c);        /* the rosters of groups new to this client */
 	return r;
 }
 

@@ -375,6 +375,11 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	} else if ((topic = strdup(topic_name)) == NULL) {
 		goto out;
 	}
+	if (roster__group_of_topic(topic) != NULL) {
+		roster__on_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
+		    m->payloadlen : 0));
+		goto out;
+	}
 	if (pair__topic_is(topic, "req", c->id)) {
 		pair__on_request(c, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0));
 		goto out;
@@ -509,11 +514,19 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	} else if ((r = client__wait(c, w, &deadline, NULL)) != MQE2E_OK) {
 		client__fmt(c->errmsg, sizeof(c->errmsg), "no SUBACK from the broker at %s "
 		    "for '%s' within %d ms", c->cfg.broker, filter, timeout_ms);
-	} else if ((r = w->rc) != MQE2E_OK) {
+	} else if ((r = w->rc) != MQE2E_OK && r != MQE2E_ERR_DENIED) {
 		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
-		    "subscription to '%s' of client '%s': %s%s", filter, c->id, w->msg,
-		    r == MQE2E_ERR_DENIED ? "; grant it 'sub' on the topic's group in the KMS" :
-		    "");
+		    "subscription to '%s' of client '%s': %s", filter, c->id, w->msg);
+	} else if (r == MQE2E_ERR_DENIED) {
+		char held[CLIENT_ERRMSG_MAX / 2];
+
+		/* a filter wider than every group, or outside them: say which
+		 * groups the client may use */
+		keys__describe(&c->keys, held, sizeof(held));
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
+		    "subscription to '%s' of client '%s': %s; a filter must lie within one "
+		    "group on which the client has a 'sub' grant; its groups: %s", filter, c->id,
+		    w->msg, held);
 	}
 	client__waiter_release(c, w);
 	if (r != MQE2E_OK)
@@ -539,6 +552,7 @@ on_renew_ok(void *ctx, MQTTAsync_successData5 *resp)
 	int i, n = resp->alt.sub.reasonCodeCount, refused = 0, reason = 0;
 
 	client__paho_thread_enter();
+	roster__on_suback(c);
 	for (i = 0; i < n; i++) {
 		if ((int)resp->alt.sub.reasonCodes[i] >= 0x80) {
 			refused++;
@@ -569,8 +583,9 @@ void
 subscribe__renew(struct mqe2e_client *c)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	char **filters = NULL;
+	char **filters = NULL, **rosters = NULL;
 	int *qos = NULL, n = 0, got = 0;
+	size_t nrosters, j;
 	struct sub *s;
 
 	char req[PAIR_TOPIC_MAX], resp[PAIR_TOPIC_MAX];
@@ -579,7 +594,9 @@ subscribe__renew(struct mqe2e_client *c)
 
 	pair__inboxes(c, req, resp);
 	pthread_mutex_lock(&c->mu);
-	n = 3;                  /* pairing inboxes, rekey notices, the application's */
+	nrosters = roster__filters(c, &rosters);
+	/* pairing inboxes, rekey notices, rosters, the application's */
+	n = 3 + (int)nrosters;
 	for (s = c->subs; s != NULL; s = s->next)
 		n++;
 	if ((filters = calloc((size_t)n, sizeof(*filters))) == NULL ||
@@ -590,6 +607,11 @@ subscribe__renew(struct mqe2e_client *c)
 			n = -1;
 			break;
 		}
+		qos[got] = 1;
+	}
+	for (j = 0; n > 0 && j < nrosters; j++, got++) {
+		filters[got] = rosters[j];
+		rosters[j] = NULL;
 		qos[got] = 1;
 	}
 	for (s = c->subs; n > 0 && s != NULL; s = s->next, got++) {
@@ -615,6 +637,9 @@ subscribe__renew(struct mqe2e_client *c)
 		free(filters[--got]);
 	free(filters);
 	free(qos);
+	for (j = 0; j < nrosters; j++)
+		free(rosters[j]);
+	free(rosters);
 }
 
 void

@@ -121,12 +121,17 @@ struct mqe2e_keyreq_info {
 	struct mqe2e_peer requester;   /* id, kind (client or broker), serial */
 	size_t ngroups;                /* 0 = all grants */
 	char **groups;                 /* ngroups NUL-terminated names, owned */
+	uint8_t nonce[MQE2E_NONCE_LEN];   /* the request's nonce, to record */
 	/* for mqe2e_keyresp_build: */
 	uint8_t req_hash[MQE2E_SHA256_LEN];
 	uint8_t peer_eph[MQE2E_X25519_LEN];
 };
-/* KMS: verify a KEY_REQUEST (chain/revocation via trust, kind client or
- * broker, signature, skew and nonce via nc).  Free *info with _info_free. */
+/* KMS: verify a KEY_REQUEST (format, time against nc's window, chain and
+ * revocation via trust, kind client or broker, signature).  The nonce is
+ * NOT recorded here: the KMS records info->nonce under the requester's id
+ * (mqe2e_nonce_cache_add_owned) once it has authorised the requester, so
+ * nothing an unauthorised requester sends takes room in the cache.  Free
+ * *info with _info_free. */
 int mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
     const uint8_t *req, size_t req_len, uint64_t now_ms,
     struct mqe2e_keyreq_info **info) MQE2E_WUR;

@@ -122,7 +122,7 @@ mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
 	if (nc == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	if ((r = mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h)) != MQE2E_OK ||
-	    (r = mqe2e_check_skew(h.ts_ms, now_ms, mqe2e_nonce_cache_skew(nc))) != MQE2E_OK)
+	    (r = mqe2e_nonce_cache_check_time(nc, h.ts_ms, now_ms)) != MQE2E_OK)
 		goto out;
 	if ((info = calloc(1, sizeof(*info))) == NULL) {
 		r = MQE2E_ERR_NOMEM;
@@ -131,10 +131,12 @@ mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
 	if ((r = hs__check_cert(trust, h.cert_der, now_ms,
 	    HS_KIND_BIT(MQE2E_KIND_CLIENT) | HS_KIND_BIT(MQE2E_KIND_BROKER), h.client_id, &pub,
 	    &info->requester)) != MQE2E_OK ||
-	    (r = hs__verify(pub, HS_LABEL_KEYREQ, NULL, h.signed_part, h.sig)) != MQE2E_OK ||
-	    (r = mqe2e_nonce_cache_add(nc, h.nonce, h.ts_ms, now_ms)) != MQE2E_OK)
+	    (r = hs__verify(pub, HS_LABEL_KEYREQ, NULL, h.signed_part, h.sig)) != MQE2E_OK)
 		goto out;
+	/* The nonce is the caller's to record, once it has authorised the
+	 * requester (see handshake.h). */
 	info->requester.ts_ms = h.ts_ms;
+	memcpy(info->nonce, h.nonce, MQE2E_NONCE_LEN);
 	if (h.ngroups > 0) {
 		if ((info->groups = calloc(h.ngroups, sizeof(*info->groups))) == NULL) {
 			r = MQE2E_ERR_NOMEM;

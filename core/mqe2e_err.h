@@ -50,7 +50,8 @@ typedef enum mqe2e_err {
 	MQE2E_ERR_CONFLICT = -28,      /* already exists / state conflict */
 	MQE2E_ERR_TIMEOUT = -29,       /* gave up waiting */
 	MQE2E_ERR_QUOTA = -30,         /* this peer used up its share (try later) */
-	MQE2E_ERR__COUNT = 31
+	MQE2E_ERR_NO_SPACE = -31,      /* disk full (ENOSPC, EDQUOT): writes fail */
+	MQE2E_ERR__COUNT = 32
 } mqe2e_err;
 
 /* A short English sentence for an error code; never NULL. */

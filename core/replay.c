@@ -493,6 +493,14 @@ mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c)
 	return c == NULL ? MQE2E_SKEW_MS_DEFAULT : c->skew_ms;
 }
 
+size_t
+mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap)
+{
+	if (cap != NULL)
+		*cap = c != NULL ? c->cap : 0;
+	return c != NULL ? c->filled : 0;
+}
+
 static size_t
 nonce_slot_index(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16])
 {
@@ -601,6 +609,82 @@ owner_find(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len, 
 	return &c->o[i];
 }
 
+/* The slot holding nonce alive, or NONE; *reuse gets the first dead slot
+ * of its probe chain, or the empty one that ends it. */
+static size_t
+nonce_find(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint64_t now_ms,
+    size_t *reuse)
+{
+	size_t i;
+
+	*reuse = NONE;
+	for (i = nonce_slot_index(c, nonce); c->s[i].expiry != 0; i = (i + 1) & (c->size - 1)) {
+		if (c->s[i].expiry > now_ms) {
+			if (memcmp(c->s[i].nonce, nonce, 16) == 0)
+				return i;
+		} else if (*reuse == NONE) {
+			*reuse = i;
+		}
+	}
+	if (*reuse == NONE)
+		*reuse = i;
+	return NONE;
+}
+
+int
+mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms, uint64_t now_ms)
+{
+	int r;
+
+	if (c == NULL)
+		return mqe2e_check_skew(ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT);
+	if ((r = mqe2e_check_skew(ts_ms, now_ms, c->skew_ms)) != MQE2E_OK)
+		return r;
+	if (ts_ms > now_ms && ts_ms - now_ms > c->future_ms)
+		return MQE2E_ERR_CLOCK_SKEW;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_nonce_cache_seen(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t now_ms)
+{
+	size_t reuse;
+
+	if (c == NULL || nonce == NULL)
+		return 0;
+	return nonce_find(c, nonce, now_ms, &reuse) != NONE;
+}
+
+int
+mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
+    uint64_t now_ms, uint32_t *retry_ms)
+{
+	struct owner_slot *o;
+	uint64_t wait;
+
+	if (retry_ms != NULL)
+		*retry_ms = 0;
+	if (c == NULL || (owner == NULL && owner_len != 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (c->quota == 0 || owner == NULL)
+		return MQE2E_OK;
+	if ((o = owner_find(c, owner, owner_len, now_ms)) == NULL) {
+		if (retry_ms != NULL)
+			*retry_ms = 1000;
+		return MQE2E_ERR_UNAVAILABLE;
+	}
+	if (o->credit < nonce_life(c)) {
+		/* credit grows by quota per millisecond */
+		wait = (nonce_life(c) - o->credit + c->quota - 1) / c->quota;
+		if (retry_ms != NULL)
+			*retry_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+		return MQE2E_ERR_QUOTA;
+	}
+	o->credit -= nonce_life(c);
+	return MQE2E_OK;
+}
+
 int
 mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint64_t ts_ms,
     uint64_t now_ms)
@@ -613,16 +697,14 @@ mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner, s
     const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms)
 {
 	struct owner_slot *o = NULL;
-	size_t i, reuse = NONE, live;
+	size_t reuse, live;
 	uint64_t expiry;
 	int r;
 
 	if (c == NULL || nonce == NULL || (owner == NULL && owner_len != 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = mqe2e_check_skew(ts_ms, now_ms, c->skew_ms)) != MQE2E_OK)
+	if ((r = mqe2e_nonce_cache_check_time(c, ts_ms, now_ms)) != MQE2E_OK)
 		return r;
-	if (ts_ms > now_ms && ts_ms - now_ms > c->future_ms)
-		return MQE2E_ERR_CLOCK_SKEW;
 	/* Fairness before capacity: an owner over its share is told so, and
 	 * never takes room from the others. */
 	if (c->quota > 0 && owner != NULL) {
@@ -640,18 +722,10 @@ mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner, s
 		if (live >= c->cap)
 			return MQE2E_ERR_UNAVAILABLE;
 	}
-	for (i = nonce_slot_index(c, nonce); c->s[i].expiry != 0; i = (i + 1) & (c->size - 1)) {
-		if (c->s[i].expiry > now_ms) {
-			if (memcmp(c->s[i].nonce, nonce, 16) == 0)
-				return MQE2E_ERR_NONCE_REUSE;
-		} else if (reuse == NONE) {
-			reuse = i;
-		}
-	}
-	if (reuse == NONE) {
-		reuse = i;
+	if (nonce_find(c, nonce, now_ms, &reuse) != NONE)
+		return MQE2E_ERR_NONCE_REUSE;
+	if (c->s[reuse].expiry == 0)   /* a new slot, not a dead one */
 		c->filled++;
-	}
 	memcpy(c->s[reuse].nonce, nonce, 16);
 	c->s[reuse].expiry = expiry;
 	if (o != NULL)

@@ -83,6 +83,28 @@ int mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
  * mqe2e_nonce_cache_set_limits); owner NULL = not charged. */
 int mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner,
     size_t owner_len, const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+/* How many nonces the cache holds (including expired ones not yet swept)
+ * and, in *cap, how many live ones it may hold (for metrics). */
+size_t mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap);
+
+/* now - skew <= ts_ms <= now + future ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW
+ * (the window _add applies; for a server that records the nonce later). */
+int mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms,
+    uint64_t now_ms) MQE2E_WUR;
+/* 1 if the nonce is held (live), 0 otherwise; changes nothing.  A server
+ * that records nonces only after authorising a request (the KMS) refuses a
+ * replay with it before spending anything on it. */
+int mqe2e_nonce_cache_seen(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t now_ms) MQE2E_WUR;
+/* Charge owner one nonce's share now, without recording a nonce: for a
+ * server that must bound the work an authenticated requester causes before
+ * it knows whether the request is worth a nonce (the KMS charges before
+ * its database lookups and then records with mqe2e_nonce_cache_add, which
+ * charges nothing).  MQE2E_OK, MQE2E_ERR_QUOTA (*retry_ms: until the share
+ * allows one more), MQE2E_ERR_UNAVAILABLE (no room for another owner;
+ * *retry_ms 1000).  MQE2E_OK without a quota.  retry_ms may be NULL. */
+int mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner,
+    size_t owner_len, uint64_t now_ms, uint32_t *retry_ms) MQE2E_WUR;
 
 /* |ts_ms - now_ms| <= skew_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW */
 int mqe2e_check_skew(uint64_t ts_ms, uint64_t now_ms, uint32_t skew_ms) MQE2E_WUR;

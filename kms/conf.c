@@ -18,8 +18,10 @@ kmsd_config_init(struct kmsd_config *c)
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
 	c->max_skew_s = 120;
+	c->max_future_skew_s = 5;
 	c->cert_days = 365;
-	c->nonce_cache_size = 65536;
+	c->nonce_cache_size = 131072;
+	c->client_quota = 120;
 }
 
 void
@@ -107,8 +109,10 @@ static const struct num_setting num_settings[] = {
 	{ "per_ip_connections", offsetof(struct kmsd_config, per_ip_connections), 1, 65536 },
 	{ "connection_timeout", offsetof(struct kmsd_config, connection_timeout_s), 1, 3600 },
 	{ "max_skew", offsetof(struct kmsd_config, max_skew_s), 1, 3600 },
+	{ "max_future_skew", offsetof(struct kmsd_config, max_future_skew_s), 0, 600 },
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
+	{ "client_quota", offsetof(struct kmsd_config, client_quota), 1, 1000000 },
 };
 
 int
@@ -126,6 +130,18 @@ kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "data_dir") == 0)
 		return set_str(&c->data_dir, value);
+	if (strcmp(key, "log_format") == 0 || strcmp(key, "log_dest") == 0) {
+		int fmt = key[4] == 'f';
+		const char *a = fmt ? "text" : "stderr", *b = fmt ? "json" : "syslog";
+		unsigned *dst = fmt ? &c->log_json : &c->log_syslog;
+
+		if (strcmp(value, a) != 0 && strcmp(value, b) != 0) {
+			snprintf(err, errlen, "%s must be '%s' or '%s', not '%s'", key, a, b, value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		*dst = strcmp(value, b) == 0;
+		return MQE2E_OK;
+	}
 	if (strcmp(key, "audit") == 0)
 		return set_str(&c->audit_path, value);
 	if (strcmp(key, "listen") == 0) {

@@ -16,7 +16,11 @@
  * "revoked_serial S" / "revoked_client C" per revoked certificate / client.
  * A refused request prints "error STATUS CODE" on stdout and the message on
  * stderr.  --replay sends the identical request bytes twice and reports the
- * second answer.
+ * second answer.  --count N sends N fresh requests one after another (a
+ * flood from one requester) and prints one line per HTTP status seen,
+ * "status S N", then "retry_after MIN MAX" over the 429/503 answers (or
+ * "retry_after - -") and "elapsed_ms T"; it exits 0 if every request got an
+ * HTTP answer.
  *
  * Exit: 0 ok, 1 usage, 2 the KMS refused (4xx/5xx), 3 cannot reach it,
  * 4 local file error, 5 the answer did not verify.
@@ -53,7 +57,8 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: kms_keyreq --kms URL --cert F --key F --ca F [--group G]... "
-	    "[--replay] [--ts-offset-ms N] [--groups | --policy | --watch SINCE [--timeout S]]\n");
+	    "[--replay] [--ts-offset-ms N] [--count N] [--groups | --policy | --watch SINCE "
+	    "[--timeout S]]\n");
 	return EX_USAGE;
 }
 
@@ -158,6 +163,60 @@ out:
 	return r;
 }
 
+/* --count: n fresh requests to path; a tally of the statuses. */
+static int
+flood(const char *url, const char *path, const struct mqe2e_identity *id, const char **groups,
+    size_t ngroups, long long offset, long long n)
+{
+	static unsigned long counts[600];
+	struct mqe2e_http_response res;
+	struct mqe2e_keyreq *st = NULL;
+	uint8_t *req = NULL;
+	size_t req_len = 0;
+	long long i, ra_min = -1, ra_max = -1;
+	uint64_t t0 = wall_ms();
+	int s;
+
+	for (i = 0; i < n; i++) {
+		memset(&res, 0, sizeof(res));
+		if (mqe2e_keyreq_build(id, groups, ngroups, (uint64_t)((long long)wall_ms() + offset),
+		    &st, &req, &req_len) != MQE2E_OK) {
+			fprintf(stderr, "kms_keyreq: cannot build the KEY_REQUEST\n");
+			return EX_VERIFY;
+		}
+		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, 10000, &res) != MQE2E_OK) {
+			fprintf(stderr, "kms_keyreq: request %lld: %s\n", i, res.error);
+			mqe2e_http_response_free(&res);
+			free(req);
+			mqe2e_keyreq_free(st);
+			return EX_UNREACHABLE;
+		}
+		counts[res.status]++;
+		if ((res.status == 429 || res.status == 503) && res.retry_after_s >= 0) {
+			if (ra_min < 0 || res.retry_after_s < ra_min)
+				ra_min = res.retry_after_s;
+			if (res.retry_after_s > ra_max)
+				ra_max = res.retry_after_s;
+		}
+		mqe2e_http_response_free(&res);
+		free(req);
+		req = NULL;
+		mqe2e_keyreq_free(st);
+		st = NULL;
+	}
+	for (s = 100; s < 600; s++) {
+		if (counts[s] > 0)
+			printf("status %d %lu\n", s, counts[s]);
+	}
+	if (ra_min >= 0)
+		printf("retry_after %lld %lld\n", ra_min, ra_max);
+	else
+		printf("retry_after - -\n");
+	printf("elapsed_ms %llu\n", (unsigned long long)(wall_ms() - t0));
+	return EX_OK;
+}
+
 static int
 parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -183,7 +242,7 @@ main(int argc, char **argv)
 	struct mqe2e_http_response res;
 	uint8_t *req = NULL;
 	size_t req_len = 0, ngroups = 0;
-	long long offset = 0, since = -1, wait_s = 30;
+	long long offset = 0, since = -1, wait_s = 30, count = 0;
 	int replay = 0, policy = 0, groups_only = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
 	char err[256], path[128];
 
@@ -222,6 +281,9 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--watch") == 0) {
 			if (parse_num(v, 0, 1LL << 53, &since) != 0)
 				return usage();
+		} else if (strcmp(a, "--count") == 0) {
+			if (parse_num(v, 1, 10000000, &count) != 0)
+				return usage();
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (parse_num(v, 1, 60, &wait_s) != 0)
 				return usage();
@@ -239,6 +301,10 @@ main(int argc, char **argv)
 	if (mqe2e_trust_new(ca, &trust, err, sizeof(err)) != MQE2E_OK) {
 		fprintf(stderr, "kms_keyreq: %s\n", err);
 		r = EX_FILE;
+		goto out;
+	}
+	if (count > 0) {
+		r = flood(url, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
 		goto out;
 	}
 	if (mqe2e_keyreq_build(id, groups, ngroups, (uint64_t)((long long)wall_ms() + offset), &st,

@@ -229,6 +229,49 @@ test_nonce_cache_fair(void **state)
 	mqe2e_nonce_cache_free(c);
 }
 
+/* The KMS's order: check the time and look for a replay (nothing stored),
+ * charge the owner before the expensive work, record uncharged later. */
+static void
+test_nonce_cache_charge(void **state)
+{
+	struct mqe2e_nonce_cache *c = NULL;
+	const uint8_t *mal = (const uint8_t *)"mallory", *alice = (const uint8_t *)"alice";
+	uint8_t n[16];
+	uint64_t now = 1767225600000ULL;
+	uint32_t i, retry = 0;
+
+	(void)state;
+	assert_int_equal(mqe2e_nonce_cache_new(64, 1000, &c), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_set_limits(c, 100, 4), MQE2E_OK);
+	/* the window: 1000 ms behind, 100 ms ahead */
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now - 1000, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now - 1001, now), MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now + 100, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now + 101, now), MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_check_time(NULL, now + 101, now), MQE2E_OK);
+	/* charges: four, then QUOTA with the time until the next one; they
+	 * store no nonce and cost alice nothing */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now, &retry), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now, &retry), MQE2E_ERR_QUOTA);
+	/* one share = one lifetime (1101 ms) of refill at 4 per lifetime */
+	assert_true(retry >= 275 && retry <= 276);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now + retry - 1, NULL),
+	    MQE2E_ERR_QUOTA);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now + retry, NULL), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, alice, 5, now, &retry), MQE2E_OK);
+	assert_int_equal(retry, 0);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, NULL, 0, now, &retry), MQE2E_OK);
+	/* seen: only what was recorded, while live */
+	memset(n, 9, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_seen(c, n, now), 0);
+	assert_int_equal(mqe2e_nonce_cache_add(c, n, now, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_seen(c, n, now + 1000), 1);
+	assert_int_equal(mqe2e_nonce_cache_seen(c, n, now + 1001), 0);
+	assert_int_equal(mqe2e_nonce_cache_seen(NULL, n, now), 0);
+	mqe2e_nonce_cache_free(c);
+}
+
 static void
 test_skew(void **state)
 {
@@ -248,6 +291,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_nonce_cache),
 		cmocka_unit_test(test_nonce_cache_fair),
+		cmocka_unit_test(test_nonce_cache_charge),
 		cmocka_unit_test(test_skew),
 	};
 

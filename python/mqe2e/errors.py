@@ -48,6 +48,8 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = -27
     CONFLICT = -28
     TIMEOUT = -29
+    QUOTA = -30
+    NO_SPACE = -31
 
 
 def _code(code: int) -> ErrorCode | int:

@@ -25,8 +25,12 @@ import pytest
 HERE = Path(__file__).resolve().parent
 SRC_PYTHON = HERE.parent
 BUILDDIR = Path(os.environ.get("MQE2E_BUILDDIR", SRC_PYTHON.parent / "build")).resolve()
-os.environ.setdefault("MQE2E_LIBRARY", str(BUILDDIR / "client/.libs/libmqe2e.so"))
+os.environ["MQE2E_BUILDDIR"] = str(BUILDDIR)         # for child processes
+os.environ["MQE2E_LIBRARY"] = str(Path(os.environ.get(
+    "MQE2E_LIBRARY", BUILDDIR / "client/.libs/libmqe2e.so")).resolve())
 sys.path.insert(0, str(SRC_PYTHON))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC_PYTHON),
+                                                         os.environ.get("PYTHONPATH")]))
 
 KMSD = BUILDDIR / "kms/mqe2e-kmsd"
 KMSCTL = BUILDDIR / "kms/mqe2e-kmsctl"
@@ -109,10 +113,11 @@ class Stack:
 
     # -- broker --
     def start_broker(self, listen: str = "127.0.0.1") -> None:
+        """listen: the listener's address ("" for all, IPv4 and IPv6)."""
         conf = self.dir / "mosquitto.conf"
         conf.write_text(f"""user root
 per_listener_settings false
-listener {self.mqtt_port} {listen}
+listener {self.mqtt_port}{" " + listen if listen else ""}
 allow_anonymous true
 plugin {PLUGIN}
 plugin_opt_kms_url {self.kms_url}
