@@ -82,6 +82,30 @@ class Message:
     scheme: int
 
 
+@dataclasses.dataclass
+class _Sub:
+    filter: str
+    qos: int
+    callback: Optional[Callable[..., None]]
+    active: bool = True
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT topic filter matching (MQTT 5 section 4.7), as the library's
+    core/topic.c: '+' one level, '#' the rest (and the parent: "a/#" matches
+    "a"), wildcards in the first level do not match "$" topics.  Used only to
+    deliver a message once when several subscriptions match it."""
+    if topic_filter[:1] in ("+", "#") and topic.startswith("$"):
+        return False
+    f, t = topic_filter.split("/"), topic.split("/")
+    for i, level in enumerate(f):
+        if level == "#":
+            return True
+        if i >= len(t) or (level != "+" and level != t[i]):
+            return False
+    return len(f) == len(t)
+
+
 class _Handle:
     """The C objects of one client and what must outlive them: the ctypes
     callback objects the library holds pointers to.  Freed by _release(),
@@ -165,7 +189,7 @@ class Client:
         self._queue: collections.deque[Message] = collections.deque()
         self._open = True            # until disconnect() / close()
         self._ever_connected = False
-        self._subs: list[tuple[str, int, Optional[Callable[..., None]]]] = []
+        self._subs: list[_Sub] = []     # C callback arg i+1 is _subs[i]
         self._in_callback = threading.local()
         self._handle = _Handle()
         self._finalizer = weakref.finalize(self, _release, self._handle)
@@ -210,9 +234,10 @@ class Client:
         handle.refs[:] = [on_msg, on_err, on_state]
         lib.mqe2e_client_set_error_cb(out, on_err, None)
         lib.mqe2e_client_set_state_cb(out, on_state, None)
-        for i, (flt, qos, _cb) in enumerate(self._subs):
-            self._check(lib.mqe2e_subscribe(out, flt.encode(), qos, on_msg,
-                                            ctypes.c_void_p(i + 1), 0))
+        for i, sub in enumerate(self._subs):
+            if sub.active:
+                self._check(lib.mqe2e_subscribe(out, sub.filter.encode(), sub.qos, on_msg,
+                                                ctypes.c_void_p(i + 1), 0))
 
     @property
     def _c(self) -> ctypes.c_void_p:
@@ -343,17 +368,16 @@ class Client:
             raise Error(ErrorCode.INVALID_ARG, strerror(ErrorCode.INVALID_ARG),
                         f"subscribe('{topic_filter}') before connect(): connect first "
                         "(or make the client with clean_start=False to resume a session)")
+        sub = _Sub(topic_filter, qos, callback)
         with self._cv:
-            self._subs.append((topic_filter, qos, callback))
+            self._subs.append(sub)      # before the SUBACK: retained messages come at once
             idx = len(self._subs)
         on_msg = self._handle.refs[0]
         try:
             self._check(self._lib.mqe2e_subscribe(self._c, topic_filter.encode("utf-8"), qos,
                                                   on_msg, ctypes.c_void_p(idx), _ms(timeout)))
         except Error:
-            if not self._ever_connected:
-                with self._cv:
-                    self._subs[idx - 1] = (topic_filter, qos, None)
+            sub.active = False          # the library dropped it too
             raise
 
     def receive(self, timeout: Optional[float] = None) -> Message:
@@ -391,12 +415,22 @@ class Client:
     # ---- called by the trampolines on the library's thread -------------------
 
     def _dispatch(self, arg: Optional[int], msg: Message) -> None:
-        cb = None
-        if arg:
-            cb = self._subs[arg - 1][2]
-        cb = cb or self.on_message
-        if cb is not None:
-            cb(self, self.userdata, msg)
+        """One call per subscription that matched (the library's way); made
+        into paho-mqtt's: each matching subscription's own callback once,
+        and on_message (or the queue) once if none of them has one."""
+        this = self._subs[arg - 1] if arg else None
+        if this is not None and this.callback is not None:
+            this.callback(self, self.userdata, msg)
+            return
+        matching = [i + 1 for i, s in enumerate(self._subs)
+                    if s.active and topic_matches(s.filter, msg.topic)]
+        if arg in matching:
+            if any(self._subs[i - 1].callback is not None for i in matching):
+                return                  # a subscription's own callback took it
+            if arg != min(matching):
+                return                  # delivered at the call for the oldest one
+        if self.on_message is not None:
+            self.on_message(self, self.userdata, msg)
             return
         with self._cv:
             if self._max_queued and len(self._queue) >= self._max_queued:
@@ -424,24 +458,29 @@ def _trampoline(me: weakref.ref[Client], handle: _Handle, what: str,
                 fn: Callable[..., None], *args: Any) -> None:
     """Run fn(client, *args) for a C callback: exceptions are logged (they
     cannot travel through C), and the client is marked as inside a callback.
-    The thread is in handle.busy until the very end, so that a last
-    reference dropped here frees the C client from another thread."""
+    Callbacks nest (disconnect() inside on_message runs on_disconnect), so
+    the marks are restored, not cleared.  The thread stays in handle.busy to
+    the very end, so that a last reference dropped here frees the C client
+    from another thread."""
     ident = threading.get_ident()
+    outer = ident in handle.busy
     handle.busy.add(ident)
     try:
         client = me()
         if client is None:
             return
+        was_active = getattr(client._in_callback, "active", False)
         client._in_callback.active = True
         try:
             fn(client, *args)
         except Exception:
             log.exception("mqe2e: exception in %s", what)
         finally:
-            client._in_callback.active = False
+            client._in_callback.active = was_active
             del client
     finally:
-        handle.busy.discard(ident)
+        if not outer:
+            handle.busy.discard(ident)
 
 
 def _on_message(client: Client, arg: Optional[int], m: Any) -> None:

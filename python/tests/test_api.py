@@ -149,3 +149,86 @@ def test_reconnect_and_on_disconnect(stack):
         c.publish("s4/rc", "after the restart", qos=1)
         assert c.receive(10).payload == b"after the restart"
     assert events[:3] == ["up", "down", "up"]
+
+
+def test_overlapping_subscriptions_deliver_once(stack):
+    """Two subscriptions match: the library calls back once for each; the
+    binding delivers once, as paho-mqtt does.  A subscription with its own
+    callback takes the messages it matches from on_message/receive()."""
+    own = []
+    with stack.client("py", group="g4") as c:
+        c.connect()
+        c.subscribe("s4/#", qos=1)
+        c.subscribe("s4/ov", qos=1)
+        c.subscribe("s4/+", qos=1)
+        c.publish("s4/ov", "both", qos=1)
+        c.publish("s4/ov/deep", "one", qos=1)
+        assert [c.receive(10).payload for _ in range(2)] == [b"both", b"one"]
+        with pytest.raises(mqe2e.Timeout):
+            c.receive(1)
+        c.subscribe("s4/own", qos=1, callback=lambda cl, ud, m: own.append(m.payload))
+        c.publish("s4/own", "mine", qos=1)
+        c.publish("s4/x", "queued", qos=1)
+        assert c.receive(10).payload == b"queued"
+        with pytest.raises(mqe2e.Timeout):
+            c.receive(1)
+    assert own == [b"mine"]
+
+
+@pytest.mark.parametrize("flt,topic,want", [
+    ("a/b", "a/b", True), ("a/+", "a/b", True), ("a/+", "a/b/c", False), ("a/#", "a", True),
+    ("a/#", "a/b/c", True), ("#", "$SYS/x", False), ("+/x", "$a/x", False),
+    ("$a/#", "$a/x", True), ("a/+/c", "a//c", True), ("a", "a/b", False), ("+", "", True),
+    ("a/b", "a", False), ("#", "a", True)])
+def test_topic_matches(flt, topic, want):
+    from mqe2e.client import topic_matches
+    assert topic_matches(flt, topic) is want
+
+
+def test_disconnect_inside_a_callback(stack):
+    """disconnect() inside on_message runs on_disconnect in the middle of
+    it; receive() afterwards, still inside on_message, is still refused
+    (the nested callback restored the mark instead of clearing it)."""
+    seen = {}
+    done = threading.Event()
+    with stack.client("py", group="g4") as c:
+        def on_message(cl, ud, m):
+            cl.disconnect(timeout=0)
+            try:
+                cl.receive(0)
+                seen["receive"] = "allowed"
+            except RuntimeError:
+                seen["receive"] = "refused"
+            done.set()
+        c.on_disconnect = lambda cl, ud: seen.setdefault("on_disconnect", True)
+        c.on_message = on_message
+        c.connect()
+        c.subscribe("s4/dc", qos=1)
+        c.publish("s4/dc", "x", qos=0)   # no PUBACK to wait for: the callback disconnects
+        assert done.wait(10)
+        wait_until(lambda: not c.is_connected(), 10, "the disconnect")
+    assert seen == {"on_disconnect": True, "receive": "refused"}
+
+
+def test_exit_without_close(stack, tmp_path):
+    """A program that ends while its client is connected and messages are
+    arriving exits promptly and cleanly: the client is freed at exit."""
+    import subprocess
+    import sys
+    import textwrap
+    program = textwrap.dedent(f"""
+        import mqe2e
+        c = mqe2e.Client("py", cert={str(stack.dir / 'py.crt')!r}, key={str(stack.dir / 'py.key')!r},
+                         cafile={str(stack.dir / 'ca.crt')!r}, kms={stack.kms_url!r}, group="g4")
+        c.on_message = lambda cl, ud, m: print(m.payload.decode(), flush=True)
+        c.connect("127.0.0.1", {stack.mqtt_port})
+        c.subscribe("s4/exit", qos=1)
+        for i in range(20):
+            c.publish("s4/exit", str(i), qos=1)
+    """)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "0" in r.stdout.split(), r.stdout
+    assert time.monotonic() - t0 < 30
