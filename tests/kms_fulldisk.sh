@@ -71,6 +71,9 @@ code=$(curl -s -o "$T_DIR/health" -w '%{http_code}' "$KMS_URL/v1/health")
 [ "$code" = 200 ] && grep -q '"status":"degraded"' "$T_DIR/health" &&
 	grep -q "the disk of the data directory $KMS_DIR is full" "$T_DIR/health" ||
 	t_fail "health on a full disk: $code $(cat "$T_DIR/health")"
+expect_rc 0 kmsctl status
+grep -q "^status *degraded" "$T_DIR/out" && grep -q "^problem .* is full" "$T_DIR/out" ||
+	t_fail "kmsctl status on a full disk: $(cat "$T_DIR/out")"
 n=$(grep -c "scheduled rotation failed" "$T_DIR/kmsd.log")
 [ "$n" -le 2 ] || t_fail "'scheduled rotation failed' logged $n times in 5 s"
 # the audit log: its failure is logged once, not per request, and no torn line is left
