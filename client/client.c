@@ -241,6 +241,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	pthread_mutex_init(&c->cb_mu, &recursive);
 	pthread_mutexattr_destroy(&recursive);
 	pthread_mutex_init(&c->kms_mu, NULL);
+	c->held_tail = &c->held;
 	if ((r = config__copy(&c->cfg, cfg)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
@@ -323,6 +324,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	session__clear(c);
 	keys__clear(&c->keys);
 	subscribe__free_all(c);
+	subscribe__held_free(c);
 	pair__free_all(c);
 	roster__free_all(c);
 	while (c->nrecipients > 0)

@@ -46,6 +46,8 @@ struct mqe2e_config {
 	int pair_refresh_s;
 	int clean_start;                /* 0: resume the broker's session */
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
+	int hold_max;                   /* messages held for a key fetch */
+	int hold_s;                     /* how long one may wait for it */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -115,6 +117,25 @@ struct pairpend {
 	struct pairpend *mine_next;     /* the requester's own list */
 };
 
+/* A message held while the keys it needs are fetched (subscribe.c).  It was
+ * acknowledged to the broker already (paho 1.3 acknowledges on receipt), so
+ * it is delivered once the keys arrive, or dropped and reported when a
+ * fetch that started after it arrived still lacks them, or at its deadline.
+ * Later messages of its group wait behind it: order is kept per group. */
+#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload bytes held at most */
+
+struct held {
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	int qos;
+	int retained;
+	char group[MQE2E_KEYNAME_MAX + 1];  /* the group it belongs to */
+	uint64_t fetch_seq;             /* fetches started before it arrived */
+	uint64_t deadline_ms;           /* monotonic: dropped then */
+	struct held *next;
+};
+
 /* A subscription, renewed after every reconnect. */
 struct sub {
 	char *filter;
@@ -173,7 +194,23 @@ struct mqe2e_client {
 	struct keystore keys;
 	uint64_t keys_fetched_ms;
 	uint64_t next_refresh_ms;
-	uint64_t last_miss_fetch_ms;    /* rate limit of refetch on unknown epoch */
+	uint64_t fetch_started;         /* key fetches started (a counter) */
+	uint64_t keys_seq;              /* the count at the start of the last
+	                                   fetch that succeeded */
+	uint64_t fetch_failing_ms;     /* monotonic: first failure of the fetches
+	                                   failing since, 0 if the last one worked */
+	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
+	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
+
+	/* [mu] messages waiting for keys (subscribe.c) */
+	struct held *held;
+	struct held **held_tail;
+	size_t nheld;
+	size_t held_bytes;
+	int held_dirty;                 /* keys changed: look at them again */
+	int held_need;                  /* some wait for a fetch to answer */
+	uint64_t held_wake_ms;          /* monotonic: the next deadline */
+	int miss_fetch;                 /* a message named an epoch we lack */
 	uint64_t notice_seq;            /* highest rekey notice seq of this link */
 	struct mqe2e_replay_table *replay;       /* envelope windows */
 	struct mqe2e_replay_table *frame_replay; /* windows of the broker's frames
@@ -249,9 +286,10 @@ void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
 int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
     const uint64_t *gen);
 /* Mark the calling thread as one of paho's (at the start of each paho
- * callback), and ask whether we are on one: there, a call must not wait
- * for anything paho delivers (an acknowledgement, a reconnect), since paho
- * cannot deliver it until we return. */
+ * callback) or as the worker (which delivers held messages), and ask
+ * whether we are on one: there, a call must not wait for anything paho
+ * delivers or the worker does (an acknowledgement, a reconnect, a key
+ * fetch), since that cannot happen until we return. */
 void client__paho_thread_enter(void);
 int client__on_paho_thread(void);
 /* Release what OpenSSL keeps per thread (error queue, random generators)
@@ -348,5 +386,12 @@ int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message 
 /* Send SUBSCRIBE for every known subscription (after a reconnect). */
 void subscribe__renew(struct mqe2e_client *c);
 void subscribe__free_all(struct mqe2e_client *c);
+/* The worker's part of the receive path (mu held; it is dropped around user
+ * callbacks): deliver the held messages whose keys arrived, drop those that
+ * a later fetch settled or whose deadline passed.  Returns 1 if a key fetch
+ * is wanted for those still waiting; *wake gets the next deadline. */
+int subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake);
+/* Free the held messages (paho and the worker stopped). */
+void subscribe__held_free(struct mqe2e_client *c);
 
 #endif

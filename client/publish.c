@@ -288,10 +288,17 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		    r != MQE2E_ERR_NOT_FOUND) || refetched)
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
-		 * keys are less than a second old (a typo must not hammer it) */
+		 * keys are less than a second old (a typo must not hammer it);
+		 * in a callback, have the worker ask: paho's thread never waits
+		 * for the KMS */
 		refetched = 1;
 		pthread_mutex_lock(&c->mu);
 		fresh = client__mono_ms() - c->keys_fetched_ms < KEYS_MISS_REFETCH_MS;
+		if (!fresh && client__on_paho_thread()) {
+			c->next_refresh_ms = client__mono_ms();
+			pthread_cond_broadcast(&c->cv);
+			fresh = 1;
+		}
 		pthread_mutex_unlock(&c->mu);
 		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
 			break;

@@ -17,6 +17,7 @@ kmsd_config_init(struct kmsd_config *c)
 	c->max_connections = 256;
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
+	c->request_timeout_s = 10;
 	c->max_skew_s = 120;
 	c->max_future_skew_s = 5;
 	c->cert_days = 365;
@@ -108,6 +109,7 @@ static const struct num_setting num_settings[] = {
 	{ "max_connections", offsetof(struct kmsd_config, max_connections), 1, 65536 },
 	{ "per_ip_connections", offsetof(struct kmsd_config, per_ip_connections), 1, 65536 },
 	{ "connection_timeout", offsetof(struct kmsd_config, connection_timeout_s), 1, 3600 },
+	{ "request_timeout", offsetof(struct kmsd_config, request_timeout_s), 1, 3600 },
 	{ "max_skew", offsetof(struct kmsd_config, max_skew_s), 1, 3600 },
 	{ "max_future_skew", offsetof(struct kmsd_config, max_future_skew_s), 0, 600 },
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
@@ -130,6 +132,18 @@ kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "data_dir") == 0)
 		return set_str(&c->data_dir, value);
+	if (strcmp(key, "log_format") == 0 || strcmp(key, "log_dest") == 0) {
+		int fmt = key[4] == 'f';
+		const char *a = fmt ? "text" : "stderr", *b = fmt ? "json" : "syslog";
+		unsigned *dst = fmt ? &c->log_json : &c->log_syslog;
+
+		if (strcmp(value, a) != 0 && strcmp(value, b) != 0) {
+			snprintf(err, errlen, "%s must be '%s' or '%s', not '%s'", key, a, b, value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		*dst = strcmp(value, b) == 0;
+		return MQE2E_OK;
+	}
 	if (strcmp(key, "audit") == 0)
 		return set_str(&c->audit_path, value);
 	if (strcmp(key, "listen") == 0) {
