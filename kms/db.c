@@ -94,6 +94,7 @@ kms_db_error(struct kms_db *db, int rc)
 			    "it; key delivery goes on", db->path, sqlite3_errmsg(db->h));
 			db->full_logged = now;
 		}
+		kms_metrics_db_error();
 		return MQE2E_ERR_NO_SPACE;
 	}
 	kms_log_at(LOG_ERR, "%s: database error: %s", db->path, sqlite3_errmsg(db->h));
