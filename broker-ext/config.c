@@ -197,7 +197,7 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 		if (cfg->fleet == BX_FLEET_NONE) {
 			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard needs "
 			    "plugin_opt_fleet: 'acl_file' if this listener has an acl_file, 'allow' "
-			    "if its clients may use every topic (see mqe2e_plugin(8), "Shared broker")");
+			    "if its clients may use every topic (see mqe2e_plugin(8), section Shared broker)");
 			r = MQE2E_ERR_INVALID_ARG;
 		} else if (cfg->kms_url != NULL || cfg->cert != NULL || cfg->key != NULL) {
 			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard takes "

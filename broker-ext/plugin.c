@@ -328,7 +328,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (initialised) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "loaded twice with role mqe2e: load "
 		    "it once for the mqe2e listener(s) and with plugin_opt_role guard on the "
-		    "listeners of other clients (mqe2e_plugin(8), "Shared broker")");
+		    "listeners of other clients (mqe2e_plugin(8), section Shared broker)");
 		config__free(&cfg);
 		return MOSQ_ERR_INVAL;
 	}
