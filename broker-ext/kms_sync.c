@@ -124,8 +124,11 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 		return r;
 	}
 	if (resp->status != 200) {
-		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s answered HTTP %d: %.200s", ks->url, path,
-		    resp->status, resp->body ? (const char *)resp->body : "");
+		char hint[96];
+
+		mqe2e_http_retry_hint(resp, hint, sizeof(hint));
+		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s answered HTTP %d%s: %.200s", ks->url,
+		    path, resp->status, hint, resp->body ? (const char *)resp->body : "");
 		return MQE2E_ERR_UNAVAILABLE;
 	}
 	return MQE2E_OK;

@@ -33,7 +33,8 @@ static const double bounds[] = {
 };
 #define N_BOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 
-static const char *const rotation_causes[] = { "scheduled", "manual", "revocation", "other" };
+static const char *const rotation_causes[] = { "scheduled", "manual", "revocation",
+	"grant-removal", "other" };
 #define N_CAUSES (sizeof(rotation_causes) / sizeof(rotation_causes[0]))
 static const char *const revocation_kinds[] = { "client", "certificate" };
 #define N_REVOKE (sizeof(revocation_kinds) / sizeof(revocation_kinds[0]))
