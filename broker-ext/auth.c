@@ -2,9 +2,10 @@
  * auth.c - the mqe2e handshake inside MQTT 5 CONNECT/CONNACK.
  *
  * MOSQ_EVT_EXT_AUTH_START with method "mqe2e-v1": the CONNECT Authentication
- * Data is a CONNECT_HELLO; mqe2e_hs_server_accept() checks it (chain to the
- * KMS CA, CRL and revoked serials, client id == certificate CN, signature,
- * clock skew, nonce reuse) and yields the CONNACK_REPLY, which goes back as
+ * Data is a CONNECT_HELLO; mqe2e_hs_server_accept() checks it in the order
+ * of PROTOCOL.md section 2.1 (format, clock skew, chain to the KMS CA, CRL
+ * and revoked serials, validity, kind, client id == certificate CN,
+ * signature, and last nonce reuse) and yields the CONNACK_REPLY, which goes back as
  * the CONNACK Authentication Data, and the session keys SK_CB.
  *
  * Refusals: MOSQ_ERR_AUTH, which Mosquitto 2.0.11 answers with CONNACK

@@ -137,7 +137,7 @@ tool_usage_common(void)
 "  --kms URL        key service, http://HOST:PORT (default $MQE2E_KMS_URL, else\n"
 "                   http://127.0.0.1:7780)\n"
 "  -k SECS          keepalive interval (default 60)\n"
-"  --group NAME     topic group, when the client belongs to several\n"
+"  --group NAME     optional: check that the topic belongs to group NAME\n"
 "  --config FILE    read options from FILE (see libmqe2e(3)); flags override it\n"
 "  --timeout SECS   wait this long for each network step (default 10)\n"
 "  -q QOS           0, 1 or 2 (default 0)\n"

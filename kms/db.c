@@ -90,10 +90,11 @@ kms_db_error(struct kms_db *db, int rc)
 		(void)__atomic_compare_exchange_n(&db->full_since, &none, (int64_t)now, 0,
 		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (now - db->full_logged >= 60) {
-			kms_log("%s: the disk is full (%s): writes fail until space is freed on "
+			kms_log_at(LOG_ERR, "%s: the disk is full (%s): writes fail until space is freed on "
 			    "it; key delivery goes on", db->path, sqlite3_errmsg(db->h));
 			db->full_logged = now;
 		}
+		kms_metrics_db_error();
 		return MQE2E_ERR_NO_SPACE;
 	}
 	kms_log_at(LOG_ERR, "%s: database error: %s", db->path, sqlite3_errmsg(db->h));

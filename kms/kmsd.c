@@ -193,11 +193,11 @@ kmsd_fault(struct kmsd *k, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(k->fault, sizeof(k->fault), fmt, ap);
 		va_end(ap);
-		kms_log("UNHEALTHY: %s", k->fault);
+		kms_log_at(LOG_CRIT, "UNHEALTHY: %s", k->fault);
 	}
 	pthread_mutex_unlock(&k->state_lock);
 	if (first)
-		kms_log("scheduled rotation is paused (no new epoch is sealed) until a restart");
+		kms_log_at(LOG_ERR, "scheduled rotation is paused (no new epoch is sealed) until a restart");
 }
 
 int
@@ -291,7 +291,7 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
 	if (r == MQE2E_OK)
 		kms_log("%s: recorded the key-check value of %s", db_path, mk_path);
 	else
-		kms_log("warning: %s: cannot record the key-check value of %s yet (%s): it is "
+		kms_log_at(LOG_WARNING, "warning: %s: cannot record the key-check value of %s yet (%s): it is "
 		    "recorded at the next start", db_path, mk_path, mqe2e_strerror(r));
 	return MQE2E_OK;
  dberr:
