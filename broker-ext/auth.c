@@ -74,6 +74,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_extended_auth *ed = event_data;
 	struct mqe2e_session_keys keys;
+	struct mqe2e_hs_bind bind;
 	struct mqe2e_peer peer;
 	struct bx_session *s = NULL;
 	const char *cid = mosquitto_client_id(ed->client);
@@ -104,8 +105,11 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 		r = MQE2E_ERR_TRUNCATED;
 		goto refuse;
 	}
-	r = mqe2e_hs_server_accept(bx.self, bx.trust, bx.nonces, ed->data_in, ed->data_in_len, cid,
-	    mqe2e_now_ms(), &reply, &reply_len, &keys, &peer);
+	/* bound to this broker: by its id, and to this process by its start time */
+	bind.not_before_ms = bx.start_ms;
+	bind.require_broker_id = bx.cfg.require_broker_id;
+	r = mqe2e_hs_server_accept(bx.self, bx.trust, bx.nonces, &bind, ed->data_in,
+	    ed->data_in_len, cid, plugin__clock_us() / 1000u, &reply, &reply_len, &keys, &peer);
 	if (r != MQE2E_OK)
 		goto refuse;
 	/* The CRL and the revoked-serial set live in bx.trust; the policy may

@@ -68,13 +68,15 @@ pair__free_all(struct mqe2e_client *c)
 }
 
 struct pairkey *
-pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len, uint32_t generation)
+pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id, size_t pair_id_len,
+    uint32_t generation)
 {
 	struct pairkey *k;
 
 	for (k = c->pairkeys; k != NULL; k = k->next) {
 		if (k->role == MQE2E_PAIR_ROLE_SUB && k->generation == generation &&
-		    strlen(k->peer) == peer_len && memcmp(k->peer, peer, peer_len) == 0)
+		    strlen(k->pair_id) == pair_id_len &&
+		    memcmp(k->pair_id, pair_id, pair_id_len) == 0)
 			return k;
 	}
 	return NULL;
@@ -187,6 +189,19 @@ send_raw(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len
 	return prc == MQTTASYNC_SUCCESS ? MQE2E_OK : MQE2E_ERR_UNAVAILABLE;
 }
 
+/* mqe2e_pair_group_cb (mu held): I pair only for a scheme 1/2 group whose
+ * broker key I hold, i.e. on which the KMS gave me a 'sub' grant.  Checked
+ * before the request's nonce is stored. */
+static int
+pair_group_ok(void *arg, const char *publisher, const char *group)
+{
+	uint8_t scheme = group_scheme(arg, group, MQE2E_GK_B);
+
+	(void)publisher;
+	return scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2 ? MQE2E_OK :
+	    MQE2E_ERR_DENIED;
+}
+
 /* Subscriber: a PAIR_REQUEST arrived in my inbox (paho's thread). */
 void
 pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
@@ -196,7 +211,6 @@ pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
 	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	char topic[PAIR_TOPIC_MAX];
-	uint8_t scheme;
 	int r;
 
 	memset(&info, 0, sizeof(info));
@@ -206,18 +220,11 @@ pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, req, len, mqe2e_now_ms(), &resp,
-	    &resp_len, &info, key);
-	if (r == MQE2E_OK) {
-		/* answer only for a pairwise group I may read */
-		scheme = group_scheme(c, info.group, MQE2E_GK_B);
-		if (scheme != MQE2E_SCHEME_1 && scheme != MQE2E_SCHEME_2) {
-			mqe2e_wipe(key, sizeof(key));
-			r = MQE2E_ERR_DENIED;
-		} else {
-			r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
-		}
-	}
+	/* answer only for a pairwise group I may read */
+	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, pair_group_ok, c, req, len,
+	    mqe2e_now_ms(), &resp, &resp_len, &info, key);
+	if (r == MQE2E_OK)
+		r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK) {
 		client__report(c, r, NULL, info.peer.id, info.group, info.generation,

@@ -26,6 +26,7 @@ struct tool_opts {
 	const char *port;
 	const char *id;
 	const char *cert, *key, *cafile, *kms, *group, *config;
+	const char *broker_id;   /* --broker-id */
 	const char *recipients;  /* mqe2e-pub --to */
 	int qos;
 	int debug;
@@ -38,7 +39,7 @@ struct tool_opts {
  * are "h:p:i:q:d". */
 #define TOOL_SHORTOPTS "h:p:i:q:d"
 enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT_HELP,
-	OPT_TIMEOUT, OPT_TOOL_FIRST_FREE };
+	OPT_TIMEOUT, OPT_BROKER_ID, OPT_TOOL_FIRST_FREE };
 #define TOOL_LONGOPTS \
 	{ "cert", required_argument, NULL, OPT_CERT }, \
 	{ "key", required_argument, NULL, OPT_KEY }, \
@@ -47,6 +48,7 @@ enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT
 	{ "group", required_argument, NULL, OPT_GROUP }, \
 	{ "config", required_argument, NULL, OPT_CONFIG }, \
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
+	{ "broker-id", required_argument, NULL, OPT_BROKER_ID }, \
 	{ "help", no_argument, NULL, OPT_HELP }
 
 void tool_init(struct tool_opts *o, const char *prog);

@@ -263,7 +263,7 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 	uint64_t now = mqe2e_now_ms() - (stale ? 600000u : 0u);
 	int r;
 
-	if ((r = mqe2e_hs_client_start(p->self, now, &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, NULL, now, &hs, &hello, &hello_len)) != MQE2E_OK)
 		die("hello", r);
 	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
 		printf("refused rc=%d\n", p->rc);
@@ -421,7 +421,7 @@ static const char *open_pairwise(struct probe *p, const char *topic, const uint8
 	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK)
 		return "envelope-malformed";
 	if (env.key_kind != MQE2E_KEY_PAIR || mqe2e_view_to_str(env.sender, sender, sizeof(sender)) != MQE2E_OK ||
-	    mqe2e_pair_id(sender, p->self->id, want, sizeof(want)) != MQE2E_OK ||
+	    mqe2e_pair_id(sender, p->self->id, p->o->group, want, sizeof(want)) != MQE2E_OK ||
 	    !mqe2e_view_eq_str(env.key_name, want))
 		return "envelope-not-for-me";
 	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap)
@@ -750,7 +750,7 @@ static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_s
 		ep.key_kind = MQE2E_KEY_PAIR;
 		ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
 		if (mqe2e_pair_id(ep.sender, strcmp(attack, "wrong-pair") == 0 ? o->other_id : ids[n],
-		    pid, sizeof(pid)) != MQE2E_OK)
+		    o->group, pid, sizeof(pid)) != MQE2E_OK)
 			die("pair id", MQE2E_ERR_INVALID_ARG);
 		ep.key_name = pid;
 		ep.epoch = 1;
@@ -983,7 +983,7 @@ int main(int argc, char **argv)
 		size_t hello_len = 0;
 		int round;
 
-		if ((r = mqe2e_hs_client_start_ex(p.self, mqe2e_now_ms(), eph, nonce, &hs, &hello,
+		if ((r = mqe2e_hs_client_start_ex(p.self, NULL, mqe2e_now_ms(), eph, nonce, &hs, &hello,
 		    &hello_len)) != MQE2E_OK)
 			die("hello", r);
 		for (round = 0; round < 2; round++) {
