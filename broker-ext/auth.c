@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <mosquitto.h>
@@ -56,6 +57,37 @@ static const char *peer_addr(struct mosquitto *client)
 	return a ? a : "?";
 }
 
+/* What a refusal of hello by mqe2e_hs_server_accept() was about, when the
+ * error code alone would mislead: the broker it names, its date. */
+static const char *refusal_detail(int r, const uint8_t *hello, size_t len, char *buf,
+    size_t buflen)
+{
+	struct mqe2e_hello h;
+	char name[MQE2E_ID_MAX + 1];
+
+	if ((r != MQE2E_ERR_ID_MISMATCH && r != MQE2E_ERR_CLOCK_SKEW) ||
+	    mqe2e_hello_decode(hello, len, MQE2E_MSG_CONNECT_HELLO, &h) != MQE2E_OK)
+		return "";
+	if (r == MQE2E_ERR_CLOCK_SKEW && h.ts_ms < bx.start_ms &&
+	    mqe2e_check_skew(h.ts_ms, plugin__clock_us() / 1000u, bx.cfg.max_skew_ms) == MQE2E_OK) {
+		snprintf(buf, buflen, " (the hello is dated %llu ms before this broker started: "
+		    "a replay from before a restart, or a client clock behind)",
+		    (unsigned long long)(bx.start_ms - h.ts_ms));
+		return buf;
+	}
+	if (r == MQE2E_ERR_ID_MISMATCH && h.broker_id.len == 0 && bx.cfg.require_broker_id)
+		return " (the hello names no broker and plugin_opt_require_broker_id is true: "
+		    "set broker_id on the client)";
+	if (r == MQE2E_ERR_ID_MISMATCH && h.broker_id.len > 0 &&
+	    mqe2e_view_to_str(h.broker_id, name, sizeof(name)) == MQE2E_OK &&
+	    strcmp(name, bx.self->id) != 0) {
+		snprintf(buf, buflen, " (the hello is for broker '%s', this is '%s')", name,
+		    bx.self->id);
+		return buf;
+	}
+	return "";
+}
+
 /* Set up the per-connection contexts from the raw session keys. */
 static int session_keys(struct bx_session *s, const struct mqe2e_session_keys *k)
 {
@@ -81,6 +113,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	uint8_t *reply = NULL;
 	void *out = NULL;
 	size_t reply_len = 0;
+	char detail[2 * MQE2E_ID_MAX + 64];
 	int r;
 
 	(void)event;
@@ -149,8 +182,10 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	goto out;
 refuse:
 	stats__inc(auth_stat(r));
-	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused client '%s' from %s: %s",
-	    cid ? cid : "", peer_addr(ed->client), mqe2e_strerror(r));
+	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused client '%s' from %s: %s%s",
+	    cid ? cid : "", peer_addr(ed->client), mqe2e_strerror(r),
+	    refusal_detail(r, ed->data_in, ed->data_in != NULL ? ed->data_in_len : 0, detail,
+	    sizeof(detail)));
 out:
 	mqe2e_wipe(&keys, sizeof(keys));
 	if (reply != NULL)

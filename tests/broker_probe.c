@@ -20,6 +20,10 @@
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
+ * pairreq   connect, then publish --count signed PAIR_REQUESTs of mine for
+ *           --group to the inbox of --other-id (mqe2e/v1/pair/req/<id>), one
+ *           line per PUBACK as for pub (a flood of valid requests).
+ *
  * keys      fetch my keys from the KMS and write them (a KEY_BUNDLE) to
  *           --keys FILE; pub and sub with --keys FILE read them from there
  *           instead of asking the KMS (tests with the KMS down).
@@ -34,6 +38,11 @@
  *   stale-ts         CONNECT hello timestamped 10 minutes ago
  *   reuse-nonce      (connect) two CONNECTs with the same hello bytes
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
+ *
+ * Handshake binding (docs/PROTOCOL.md 2.2): --broker-id ID names the broker
+ * in the hello; --save-hello FILE keeps the CONNECT hello sent; connect
+ * --hello FILE sends those bytes again (a captured CONNECT replayed) and
+ * prints "accepted replay" when the broker takes it, else "refused rc=N".
  *
  * Exit: 0 ok, 2 connection refused, 3 other failure, 1 usage.
  */
@@ -55,7 +64,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_PAIRREQ };
 
 struct opts {
 	enum mode mode;
@@ -65,6 +74,9 @@ struct opts {
 	const char *topic, *group, *message, *attack, *other_id;
 	const char *recipients;      /* schemes 1/2: comma-separated ids */
 	const char *keys_file;       /* keys: write here; pub/sub: read instead of the KMS */
+	const char *broker_id;       /* the broker the hello names (NULL: any) */
+	const char *save_hello;      /* write the CONNECT hello here */
+	const char *hello_file;      /* connect: replay this hello */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
@@ -106,7 +118,8 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...] [--keys FILE]\n");
+	    "[--recipients ID,...] [--keys FILE] [--broker-id ID] [--save-hello FILE] "
+	    "[--hello FILE]\n       (modes also pairreq)\n");
 	exit(1);
 }
 
@@ -263,8 +276,15 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 	uint64_t now = mqe2e_now_ms() - (stale ? 600000u : 0u);
 	int r;
 
-	if ((r = mqe2e_hs_client_start(p->self, NULL, now, &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, now, &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
+	if (p->o->save_hello != NULL) {
+		FILE *f = fopen(p->o->save_hello, "wb");
+
+		if (f == NULL || fwrite(hello, 1, hello_len, f) != hello_len || fclose(f) != 0)
+			die(p->o->save_hello, MQE2E_ERR_IO);
+	}
 	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
 		printf("refused rc=%d\n", p->rc);
 		free(hello);
@@ -420,9 +440,12 @@ static const char *open_pairwise(struct probe *p, const char *topic, const uint8
 
 	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK)
 		return "envelope-malformed";
+	/* "sender|me|group": the group given, or any */
 	if (env.key_kind != MQE2E_KEY_PAIR || mqe2e_view_to_str(env.sender, sender, sizeof(sender)) != MQE2E_OK ||
-	    mqe2e_pair_id(sender, p->self->id, p->o->group, want, sizeof(want)) != MQE2E_OK ||
-	    !mqe2e_view_eq_str(env.key_name, want))
+	    mqe2e_pair_id(sender, p->self->id, p->o->group ? p->o->group : "-", want,
+	    sizeof(want)) != MQE2E_OK ||
+	    (p->o->group != NULL ? !mqe2e_view_eq_str(env.key_name, want) :
+	    env.key_name.len < strlen(want) || memcmp(env.key_name.p, want, strlen(want) - 1) != 0))
 		return "envelope-not-for-me";
 	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap)
 		return "too-long";
@@ -872,6 +895,68 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	return p->lost ? 3 : 0;
 }
 
+/* A flood of valid, signed PAIR_REQUESTs of mine into --other-id's inbox. */
+static int run_pairreq(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	char topic[64 + MQE2E_ID_MAX];
+	int i, r;
+
+	snprintf(topic, sizeof(topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	for (i = 0; i < o->count; i++) {
+		MQTTAsync_message m = MQTTAsync_message_initializer;
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		struct mqe2e_pair *st = NULL;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t len = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, o->group, (uint32_t)i + 1,
+		    mqe2e_now_ms(), &st, &req, &len)) != MQE2E_OK)
+			die("pair request", r);
+		mqe2e_pair_free(st);
+		m.payload = req;
+		m.payloadlen = (int)len;
+		m.qos = 1;
+		ro.onSuccess5 = on_pub;
+		ro.onFailure5 = on_pub_fail;
+		ro.context = p;
+		if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+			die("publish", MQE2E_ERR_UNAVAILABLE);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->acks <= i && !p->lost &&
+		    pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+	}
+	printf("pairreq sent %d\n", o->count);
+	return p->lost ? 3 : 0;
+}
+
+/* connect --hello FILE: a captured CONNECT sent again. */
+static int replay_hello(MQTTAsync *c, struct probe *p)
+{
+	uint8_t buf[65536];
+	size_t len;
+	FILE *f;
+
+	if ((f = fopen(p->o->hello_file, "rb")) == NULL)
+		die(p->o->hello_file, MQE2E_ERR_IO);
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (!do_connect(c, p, p->o->id, buf, len)) {
+		printf("refused rc=%d\n", p->rc);
+		MQTTAsync_destroy(c);
+		return 2;
+	}
+	printf("accepted replay\n");
+	disconnect(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -885,6 +970,9 @@ int main(int argc, char **argv)
 		{ "epoch", required_argument, NULL, 'e' }, { "plain", no_argument, NULL, 'P' },
 		{ "qos", required_argument, NULL, 'q' }, { "recipients", required_argument, NULL, 'r' },
 		{ "keys", required_argument, NULL, 'f' },
+		{ "broker-id", required_argument, NULL, 'B' },
+		{ "save-hello", required_argument, NULL, 'S' },
+		{ "hello", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -911,6 +999,8 @@ int main(int argc, char **argv)
 		o.mode = M_SUB;
 	else if (!strcmp(argv[1], "keys"))
 		o.mode = M_KEYS;
+	else if (!strcmp(argv[1], "pairreq"))
+		o.mode = M_PAIRREQ;
 	else
 		usage();
 	optind = 2;
@@ -935,11 +1025,15 @@ int main(int argc, char **argv)
 		case 'e': o.epoch = num(optarg, 0, 4294967295L); break;
 		case 'P': o.plain = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
+		case 'B': o.broker_id = optarg; break;
+		case 'S': o.save_hello = optarg; break;
+		case 'H': o.hello_file = optarg; break;
 		default: usage();
 		}
 	}
 	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
-	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.topic == NULL) ||
+	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.mode != M_PAIRREQ && o.topic == NULL) ||
+	    (o.mode == M_PAIRREQ && o.group == NULL) ||
 	    (o.mode == M_PUB && o.scheme >= 3 && o.group == NULL))
 		usage();
 	memset(&p, 0, sizeof(p));
@@ -1003,6 +1097,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.mode == M_CONNECT && o.hello_file != NULL) {
+		rc = replay_hello(&c, &p);
+		goto out;
+	}
 	if (!mqe2e_connect(&c, &p, &p.sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
 		MQTTAsync_destroy(&c);
 		rc = 2;
@@ -1014,6 +1112,8 @@ int main(int argc, char **argv)
 	} else if (o.mode == M_SUB) {
 		get_keys(&p);
 		rc = run_sub(&c, &p);
+	} else if (o.mode == M_PAIRREQ) {
+		rc = run_pairreq(&c, &p);
 	}
 	disconnect(&c);
 out:
