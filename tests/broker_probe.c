@@ -39,10 +39,7 @@
  *   reuse-nonce      (connect) two CONNECTs with the same hello bytes
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
  *
- * Handshake binding (docs/PROTOCOL.md 2.2): --broker-id ID names the broker
- * in the hello; --save-hello FILE keeps the CONNECT hello sent; connect
- * --hello FILE sends those bytes again (a captured CONNECT replayed) and
- * prints "accepted replay" when the broker takes it, else "refused rc=N".
+ * --broker-id ID: the CONNECT hello names that broker (docs/PROTOCOL.md 2.2).
  *
  * Exit: 0 ok, 2 connection refused, 3 other failure, 1 usage.
  */
@@ -75,8 +72,6 @@ struct opts {
 	const char *recipients;      /* schemes 1/2: comma-separated ids */
 	const char *keys_file;       /* keys: write here; pub/sub: read instead of the KMS */
 	const char *broker_id;       /* the broker the hello names (NULL: any) */
-	const char *save_hello;      /* write the CONNECT hello here */
-	const char *hello_file;      /* connect: replay this hello */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
@@ -118,8 +113,8 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...] [--keys FILE] [--broker-id ID] [--save-hello FILE] "
-	    "[--hello FILE]\n       (modes also pairreq)\n");
+	    "[--recipients ID,...] [--keys FILE] [--broker-id ID]\n"
+	    "       (modes also pairreq)\n");
 	exit(1);
 }
 
@@ -279,12 +274,6 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, now, &hs, &hello,
 	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
-	if (p->o->save_hello != NULL) {
-		FILE *f = fopen(p->o->save_hello, "wb");
-
-		if (f == NULL || fwrite(hello, 1, hello_len, f) != hello_len || fclose(f) != 0)
-			die(p->o->save_hello, MQE2E_ERR_IO);
-	}
 	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
 		printf("refused rc=%d\n", p->rc);
 		free(hello);
@@ -936,27 +925,6 @@ static int run_pairreq(MQTTAsync *c, struct probe *p)
 	return p->lost ? 3 : 0;
 }
 
-/* connect --hello FILE: a captured CONNECT sent again. */
-static int replay_hello(MQTTAsync *c, struct probe *p)
-{
-	uint8_t buf[65536];
-	size_t len;
-	FILE *f;
-
-	if ((f = fopen(p->o->hello_file, "rb")) == NULL)
-		die(p->o->hello_file, MQE2E_ERR_IO);
-	len = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	if (!do_connect(c, p, p->o->id, buf, len)) {
-		printf("refused rc=%d\n", p->rc);
-		MQTTAsync_destroy(c);
-		return 2;
-	}
-	printf("accepted replay\n");
-	disconnect(c);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -971,8 +939,6 @@ int main(int argc, char **argv)
 		{ "qos", required_argument, NULL, 'q' }, { "recipients", required_argument, NULL, 'r' },
 		{ "keys", required_argument, NULL, 'f' },
 		{ "broker-id", required_argument, NULL, 'B' },
-		{ "save-hello", required_argument, NULL, 'S' },
-		{ "hello", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -1026,8 +992,6 @@ int main(int argc, char **argv)
 		case 'P': o.plain = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
 		case 'B': o.broker_id = optarg; break;
-		case 'S': o.save_hello = optarg; break;
-		case 'H': o.hello_file = optarg; break;
 		default: usage();
 		}
 	}
@@ -1097,10 +1061,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (o.mode == M_CONNECT && o.hello_file != NULL) {
-		rc = replay_hello(&c, &p);
-		goto out;
-	}
 	if (!mqe2e_connect(&c, &p, &p.sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
 		MQTTAsync_destroy(&c);
 		rc = 2;

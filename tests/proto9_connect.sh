@@ -6,12 +6,15 @@
 # judge.  Before the fix both replays were accepted (the replayer took the
 # victim's session).  Also: a broker with plugin_opt_require_broker_id
 # refuses hellos that name no broker, and mqe2e-sub --broker-id reaches only
-# that broker.  Real mqe2e-kmsd, two Mosquittos with the plugin, broker_probe
-# as the client that records and replays its CONNECT.
+# that broker.  Real mqe2e-kmsd, two Mosquittos with the plugin, the real
+# mqe2e-sub as the victim; proto9_relay.py captures its CONNECT on the wire
+# and sends it again; broker_probe makes bound and unbound hellos.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
 
+t_need python3
 PROBE="$top_builddir/tests/broker_probe"
+RELAY="$top_srcdir/tests/proto9_relay.py"
 [ -x "$PROBE" ] || t_skip "broker_probe not built"
 
 kms_start
@@ -54,24 +57,33 @@ probe() {
 	    --ca "$PKI/ca.crt" "$@"
 }
 
-# 1. alice connects to broker; the relay-less "capture" is her own hello
-probe "$MQTT_PORT" --broker-id broker --save-hello "$T_DIR/hello" >"$T_DIR/out" 2>&1
-grep -q "^connected broker=broker$" "$T_DIR/out" || { cat "$T_DIR/out" >&2; t_fail "alice did not connect"; }
+# 1. alice (the real mqe2e-sub, bound to broker) connects through a relay
+#    that captures her CONNECT off the wire
+RELAY_PORT=$(t_free_port)
+python3 "$RELAY" "$RELAY_PORT" "$MQTT_PORT" connect "$T_DIR/connect.pkt" >"$T_DIR/relay.out" 2>&1 &
+t_track $!
+wait_for "$T_DIR/relay.out" ready || t_fail "relay did not start"
+# shellcheck disable=SC2046
+"$SUB" $(client_args alice) -p "$RELAY_PORT" --broker-id broker -d -t 'e2e/#' -W 2 \
+    >/dev/null 2>"$T_DIR/victim.err"
+grep -q "subscribed to" "$T_DIR/victim.err" || { cat "$T_DIR/victim.err" >&2; t_fail "alice did not connect"; }
+[ -s "$T_DIR/connect.pkt" ] || t_fail "the relay captured no CONNECT"
 
-# 2. replayed to the sibling broker: refused, the hello names another broker
-probe "$PORT2" --hello "$T_DIR/hello" >"$T_DIR/out" 2>&1
-grep -q "^refused rc=135$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
+# 2. the captured CONNECT sent to the sibling broker: refused (0x87), the
+#    hello names another broker
+python3 "$RELAY" replay-connect "$PORT2" "$T_DIR/connect.pkt" >"$T_DIR/out" 2>&1
+grep -q "^connack rc=135$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
 	t_fail "a CONNECT for broker was accepted by broker2"; }
 grep -q "refused client 'alice'.*the hello is for broker 'broker', this is 'broker2'" \
     "$T_DIR/mosquitto2.log" || t_fail "broker2 did not log why it refused"
 t_log "replay to a sibling broker: $(grep "refused client 'alice'" "$T_DIR/mosquitto2.log" | tail -1 | sed 's/.*mqe2e: //')"
 
-# 3. replayed 4 s after a restart of broker: refused, dated before its start
+# 3. sent 4 s after a restart of broker: refused, dated before its start
 broker_stop
 broker_start
 sleep 3
-probe "$MQTT_PORT" --hello "$T_DIR/hello" >"$T_DIR/out" 2>&1
-grep -q "^refused rc=135$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
+python3 "$RELAY" replay-connect "$MQTT_PORT" "$T_DIR/connect.pkt" >"$T_DIR/out" 2>&1
+grep -q "^connack rc=135$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
 	t_fail "a CONNECT from before the restart was accepted after it"; }
 grep -q "refused client 'alice'.*dated [0-9]* ms before this broker started" "$T_DIR/mosquitto.log" ||
 	t_fail "the restarted broker did not log why it refused"
@@ -90,9 +102,6 @@ grep -q "^connected broker=broker2$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
 	t_fail "broker2 refused a hello bound to it"; }
 
 # 5. the real tools: --broker-id reaches that broker and no other
-sub_bg alice "$T_DIR/sub.out" -t 'e2e/#' --broker-id broker -W 2
-wait_for "$T_DIR/sub.out.err" "subscribed to" || t_fail "mqe2e-sub --broker-id broker did not subscribe"
-wait_pid "$SUB_PID" 100
 # shellcheck disable=SC2046
 "$SUB" $(client_args alice) -t 'e2e/#' --broker-id broker2 -W 2 >/dev/null 2>"$T_DIR/wrong.err"
 rc=$?

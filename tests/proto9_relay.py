@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """proto9_relay.py PORT BROKER_PORT MODE FILE - a man in the middle between
-one MQTT client and the broker (tests/proto9_replay.sh).
+one MQTT client and the broker (tests/proto9_replay.sh, proto9_connect.sh).
 
 MODE record:  relay both ways; append every PUBLISH the broker sends to the
               client to FILE (u32 length, packet bytes).
@@ -9,6 +9,11 @@ MODE inject / inject-retain:  relay both ways; once the broker has answered
               first, then the application's filter), send the client every
               PUBLISH recorded in FILE, as captured or with the MQTT retain
               bit set.  Prints "injected N".
+MODE connect: relay both ways; write the client's CONNECT packet to FILE.
+
+proto9_relay.py replay-connect BROKER_PORT FILE: send the CONNECT in FILE to
+the broker as it was captured and print the CONNACK's reason code,
+"connack rc=N" (0: the broker took it).
 """
 import select
 import socket
@@ -48,7 +53,32 @@ def recorded(path):
     return pkts
 
 
+def replay_connect(port, path):
+    with open(path, 'rb') as f:
+        pkt = f.read()
+    s = socket.create_connection(('127.0.0.1', port), timeout=10)
+    s.sendall(pkt)
+    buf = b''
+    while True:
+        pkts, rest = split(buf)
+        if pkts:
+            break
+        data = s.recv(65536)
+        if not data:
+            print('closed without CONNACK', flush=True)
+            return
+        buf += data
+    p = pkts[0]
+    hdr = 2 if p[1] < 0x80 else 3
+    # CONNACK: fixed header, acknowledge flags, reason code
+    print('connack rc=%d' % (p[hdr + 1] if p[0] >> 4 == 2 else -1), flush=True)
+    s.close()
+
+
 def main():
+    if sys.argv[1] == 'replay-connect':
+        replay_connect(int(sys.argv[2]), sys.argv[3])
+        return
     port, real, mode, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -58,6 +88,7 @@ def main():
     cli, _ = ls.accept()
     up = socket.create_connection(('127.0.0.1', real))
     pending, subacks, injected = b'', 0, False
+    upward, connected = b'', False
     try:
         while True:
             r, _, _ = select.select([cli, up], [], [], 60)
@@ -69,6 +100,13 @@ def main():
                     return
                 if s is cli:
                     up.sendall(data)
+                    if mode == 'connect' and not connected:
+                        upward += data
+                        pkts, upward = split(upward)
+                        if pkts and pkts[0][0] >> 4 == 1:
+                            connected = True
+                            with open(path, 'wb') as f:
+                                f.write(pkts[0])
                     continue
                 pending += data
                 pkts, pending = split(pending)
