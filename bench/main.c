@@ -62,7 +62,11 @@ usage(FILE *f)
 "  --burst-threads N    publishing threads of the saturation phase (default 4)\n"
 "  --nagle              leave Nagle on the client sockets (default: TCP_NODELAY)\n"
 "  --paho-ticker MS     diagnostic: wake paho's receive thread every MS while\n"
-"                       subscribers connect\n",
+"                       subscribers connect\n"
+"  -h, --help           this text\n"
+"  --version            print the version\n"
+"Environment: MQE2E_KMS_URL with MQE2E_KMS_TOKEN_FILE name a running KMS\n"
+"(as --kms-url, --kms-token-file).\n",
 	    f);
 }
 
@@ -282,6 +286,7 @@ main(int argc, char **argv)
 		{ "scenario-qos", required_argument, NULL, 11 },
 		{ "paho-ticker", required_argument, NULL, 12 },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct bench b;
@@ -417,6 +422,7 @@ main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("mqe2e-bench %s\n", PACKAGE_VERSION); return 0;
 		default: goto bad;
 		}
 	}
@@ -447,6 +453,14 @@ main(int argc, char **argv)
 			if (b.nlist[i] == 100 || b.nlist[i] == 200)
 				b.slist[b.nsn++] = b.nlist[i];
 	}
+	/* An external KMS from the environment, as for every mqe2e program;
+	 * the admin token file must come with it. */
+	if (b.env.kms_url[0] == '\0' && token_file == NULL &&
+	    getenv("MQE2E_KMS_URL") != NULL && *getenv("MQE2E_KMS_URL") != '\0' &&
+	    getenv("MQE2E_KMS_TOKEN_FILE") != NULL && *getenv("MQE2E_KMS_TOKEN_FILE") != '\0') {
+		bench_fmt(b.env.kms_url, sizeof(b.env.kms_url), "%s", getenv("MQE2E_KMS_URL"));
+		token_file = getenv("MQE2E_KMS_TOKEN_FILE");
+	}
 	if ((b.env.kms_url[0] != '\0') != (token_file != NULL)) {
 		fprintf(stderr, "mqe2e-bench: --kms-url and --kms-token-file go together\n");
 		return 1;
@@ -459,7 +473,7 @@ main(int argc, char **argv)
 	if ((slash = strrchr(b.env.bindir, '/')) != NULL)
 		*slash = '\0';
 	else
-		bench_fmt(b.env.bindir, sizeof(b.env.bindir), "%s", "/usr/local/bin");
+		bench_fmt(b.env.bindir, sizeof(b.env.bindir), "%s", "/usr/local/sbin");
 	bench_fmt(b.env.plugin, sizeof(b.env.plugin), "%s", plugin != NULL ? plugin : BENCH_PLUGIN);
 	bench_fmt(b.env.mosquitto, sizeof(b.env.mosquitto), "%s",
 	    mosq != NULL && *mosq != '\0' ? mosq : BENCH_MOSQUITTO);

@@ -167,7 +167,7 @@ static int check_subscribe(struct bx_session *s, const char *filter)
 	if (bx.policy != NULL) {
 		for (gi = 0; gi < bx.policy->ngroups; gi++) {
 			if ((policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB) &&
-			    policy__filter_within(filter, bx.policy->groups[gi].filter))
+			    mqe2e_topic_filter_within(filter, bx.policy->groups[gi].filter))
 				return MOSQ_ERR_SUCCESS;
 		}
 	}

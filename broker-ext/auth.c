@@ -38,6 +38,8 @@ static enum bx_stat auth_stat(int err)
 	case MQE2E_ERR_ID_MISMATCH: return BX_AUTH_ID_MISMATCH;
 	case MQE2E_ERR_CLOCK_SKEW: return BX_AUTH_CLOCK_SKEW;
 	case MQE2E_ERR_NONCE_REUSE: return BX_AUTH_NONCE_REUSE;
+	case MQE2E_ERR_QUOTA: return BX_AUTH_QUOTA;
+	case MQE2E_ERR_UNAVAILABLE: return BX_AUTH_BUSY;
 	case MQE2E_ERR_TRUNCATED:
 	case MQE2E_ERR_TRAILING:
 	case MQE2E_ERR_TOO_LONG:
@@ -65,6 +67,11 @@ static const char *refusal_detail(int r, const uint8_t *hello, size_t len, char 
 	struct mqe2e_hello h;
 	char name[MQE2E_ID_MAX + 1];
 
+	if (r == MQE2E_ERR_QUOTA)
+		return " (more handshakes than plugin_opt_nonce_per_client allows; the client "
+		    "should back off)";
+	if (r == MQE2E_ERR_UNAVAILABLE)
+		return " (handshake nonce cache full: raise plugin_opt_nonce_cache)";
 	if ((r != MQE2E_ERR_ID_MISMATCH && r != MQE2E_ERR_CLOCK_SKEW) ||
 	    mqe2e_hello_decode(hello, len, MQE2E_MSG_CONNECT_HELLO, &h) != MQE2E_OK)
 		return "";

@@ -106,6 +106,8 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 	cfg->max_skew_ms = MQE2E_SKEW_MS_DEFAULT;
 	cfg->watch_s = 5;
 	cfg->nonce_cap = 65536;
+	cfg->nonce_per_client = 32;
+	cfg->max_future_ms = 10000;
 
 	for (i = 0; i < n && r == MQE2E_OK; i++) {
 		const char *k = opts[i].key, *v = opts[i].value;
@@ -134,6 +136,10 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 			r = parse_bool(k, v, &cfg->require_broker_id);
 		else if (!strcmp(k, "nonce_cache"))
 			r = parse_u32(k, v, 16, 16777216, &cfg->nonce_cap);
+		else if (!strcmp(k, "nonce_per_client"))
+			r = parse_u32(k, v, 1, 16777216, &cfg->nonce_per_client);
+		else if (!strcmp(k, "max_future_ms"))
+			r = parse_u32(k, v, 0, 3600000, &cfg->max_future_ms);
 		else
 			mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "ignoring unknown option plugin_opt_%s", k);
 	}
@@ -141,6 +147,14 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 		goto out;
 	if (cfg->kms_url == NULL) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url is required");
+		r = MQE2E_ERR_INVALID_ARG;
+		goto out;
+	}
+	if (cfg->max_future_ms > cfg->max_skew_ms)
+		cfg->max_future_ms = cfg->max_skew_ms;
+	if (cfg->nonce_per_client > cfg->nonce_cap) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_nonce_per_client (%u) is "
+		    "larger than plugin_opt_nonce_cache (%u)", cfg->nonce_per_client, cfg->nonce_cap);
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}

@@ -133,6 +133,7 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 
 static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t *n)
 {
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
 	uint8_t *req = NULL;
@@ -143,10 +144,18 @@ static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t
 	*n = 0;
 	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, &st, &req, &req_len, &resp)) != MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), e, n))
-	    != MQE2E_OK)
+	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb))
+	    != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS key response refused: %s", mqe2e_strerror(r));
+		goto out;
+	}
+	/* the groups' filters and schemes come with the signed policy */
+	*e = kb.keys;
+	*n = kb.nkeys;
+	kb.keys = NULL;
+	kb.nkeys = 0;
 out:
+	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	mqe2e_keyreq_free(st);
 	free(req);
@@ -315,7 +324,7 @@ static void ks_free(struct bx_kms_sync *ks)
 	free(ks);
 }
 
-int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out)
+int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 {
 	struct bx_kms_sync *ks;
 	char err[256] = "";
@@ -344,18 +353,36 @@ int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out)
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
 		goto fail;
 	}
-	if (pthread_create(&ks->thread, NULL, sync_main, ks) != 0) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s",
-		    strerror(errno));
-		r = MQE2E_ERR_INTERNAL;
-		goto fail;
-	}
-	ks->started = true;
 	*out = ks;
 	return MQE2E_OK;
 fail:
 	ks_free(ks);
 	return r;
+}
+
+/*
+ * Not in mosquitto_plugin_init: Mosquitto 2.0.11 initialises plugins before
+ * it opens its listeners, and when a listener cannot be opened (port taken)
+ * it exits without calling mosquitto_plugin_cleanup.  A thread started in
+ * init was then still in OpenSSL (X25519 key generation of its first
+ * KEY_REQUEST) while the exit handlers tore OpenSSL down: SIGSEGV in about
+ * one start in twenty.  The first MOSQ_EVT_TICK comes from the main loop,
+ * after the listeners are open, and every exit from there on goes through
+ * mosquitto_plugin_cleanup, which joins the thread.
+ */
+int kms_sync__run(struct bx_kms_sync *ks)
+{
+	int e;
+
+	if (ks == NULL || ks->started)
+		return MQE2E_OK;
+	if ((e = pthread_create(&ks->thread, NULL, sync_main, ks)) != 0) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s "
+		    "(retrying at the next tick)", strerror(e));
+		return MQE2E_ERR_INTERNAL;
+	}
+	ks->started = true;
+	return MQE2E_OK;
 }
 
 void kms_sync__stop(struct bx_kms_sync *ks)

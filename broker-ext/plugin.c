@@ -187,6 +187,8 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	(void)userdata;
+	if (bx.sync != NULL)
+		(void)kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
 		install_policy(p);
 	roster__tick();
@@ -285,13 +287,15 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		goto fail;
 	}
 	if ((r = mqe2e_nonce_cache_new(bx.cfg.nonce_cap, bx.cfg.max_skew_ms, &bx.nonces)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_set_limits(bx.nonces, bx.cfg.max_future_ms,
+	    bx.cfg.nonce_per_client)) != MQE2E_OK ||
 	    (r = session__init()) != MQE2E_OK) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "initialisation failed: %s",
 		    mqe2e_strerror(r));
 		goto fail;
 	}
 	load_cache();
-	if (kms_sync__start(&bx.cfg, &bx.sync) != MQE2E_OK)
+	if (kms_sync__new(&bx.cfg, &bx.sync) != MQE2E_OK)
 		goto fail;
 	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
 		if (mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].cb, NULL,
@@ -301,8 +305,11 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, NULL) != MOSQ_ERR_SUCCESS)
 		goto fail_cb;
 	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
-	    "allow_plain %s, max skew %u ms, require_broker_id %s", bx.self->id, bx.self->serial,
-	    bx.cfg.kms_url, bx.cfg.allow_plain ? "true" : "false", bx.cfg.max_skew_ms,
+	    "allow_plain %s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s, "
+	    "require_broker_id %s",
+	    bx.self->id, bx.self->serial, bx.cfg.kms_url, bx.cfg.allow_plain ? "true" : "false",
+	    bx.cfg.max_skew_ms, bx.cfg.max_future_ms, bx.cfg.nonce_per_client,
+	    (bx.cfg.max_skew_ms + bx.cfg.max_future_ms) / 1000,
 	    bx.cfg.require_broker_id ? "true" : "false");
 	stats__flush(bx.cfg.stats_file);
 	initialised = true;

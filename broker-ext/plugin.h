@@ -31,6 +31,7 @@
 
 #include "mqe2e_err.h"
 #include "crypto.h"
+#include "topic.h"
 #include "wire.h"
 #include "replay.h"
 #include "handshake.h"
@@ -52,6 +53,8 @@ struct bx_config {
 	char *stats_file;       /* plugin_opt_stats_file (optional) */
 	uint32_t watch_s;       /* plugin_opt_kms_watch_s: long-poll timeout (5) */
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
+	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
+	uint32_t max_future_ms; /* plugin_opt_max_future_ms (10000, <= max_skew_ms) */
 	bool require_broker_id; /* plugin_opt_require_broker_id (false) */
 };
 
@@ -71,12 +74,15 @@ enum bx_stat {
 	BX_AUTH_ID_MISMATCH,
 	BX_AUTH_CLOCK_SKEW,
 	BX_AUTH_NONCE_REUSE,
+	BX_AUTH_QUOTA,
+	BX_AUTH_BUSY,
 	BX_AUTH_MALFORMED,
 	BX_AUTH_NOT_READY,
 	BX_AUTH_BAD_METHOD,
 	BX_AUTH_OTHER,
 	BX_PLAIN_ACCEPTED,
 	BX_PLAIN_REFUSED,
+	BX_PLAIN_IDENTITY,
 	BX_MSG_RELAYED_1,
 	BX_MSG_RELAYED_2,
 	BX_MSG_RELAYED_3,
@@ -89,6 +95,13 @@ enum bx_stat {
 	BX_MSG_MALFORMED,
 	BX_MSG_WRONG_SCHEME,
 	BX_MSG_NO_KEY,
+	BX_MSG_KEY_STALE,
+	BX_MSG_UNKNOWN_EPOCH,
+	BX_MSG_STAGED_DENIED,
+	BX_MSG_WILL,
+	BX_MSG_RETAIN_DENIED,
+	BX_PROPS_STRIPPED,
+	BX_DELIVERY_FAILED,
 	BX_MSG_INTERNAL,
 	BX_PLAIN_PUBLISH_DENIED,
 	BX_SUB_DENIED,
@@ -165,8 +178,6 @@ struct bx_group *policy__find(struct bx_policy *p, const char *name, size_t *ind
 struct bx_group *policy__match(struct bx_policy *p, const char *topic, size_t *index);
 /* Rights (BX_RIGHT_*) of client on group index gi. */
 unsigned policy__rights(const struct bx_policy *p, const char *client, size_t gi);
-/* 1 if the filter sub lies entirely within the group filter. */
-int policy__filter_within(const char *sub, const char *group_filter);
 /* GK_B of (group, epoch), NULL if not held or outside its validity. */
 struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms);
 int policy__is_revoked_client(const struct bx_policy *p, const char *client);
@@ -260,7 +271,12 @@ int message__verify(struct bx_session *s, struct bx_group *g, size_t gi, const c
     const void *payload, uint32_t payloadlen) MQE2E_WUR;
 
 /* ---- KMS thread (kms_sync.c) ---------------------------------------------- */
-int kms_sync__start(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+/* Check the URL and load the thread's own identity and trust (errors logged,
+ * naming the option); the thread does not run yet. */
+int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
+/* Start the thread (broker thread, from the first tick: see kms_sync.c);
+ * a no-op once it runs. */
+int kms_sync__run(struct bx_kms_sync *ks);
 void kms_sync__stop(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);

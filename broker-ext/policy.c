@@ -20,7 +20,6 @@
 #define POLICY_GROUPS_MAX 4096
 #define POLICY_GRANTS_MAX 100000
 #define POLICY_REVOKED_MAX 1000000
-#define FILTER_MAX 1024
 
 static int str_cmp(const void *a, const void *b);
 static int serial_canon(char *s);
@@ -74,17 +73,6 @@ void policy__free(struct bx_policy *p)
 static int grant_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct bx_grant *)a)->client, ((const struct bx_grant *)b)->client);
-}
-
-/* A topic filter as the KMS allows it: 1..1024 bytes, no NUL, '+' and '#'
- * only as whole levels, '#' only last, no leading '$'. */
-static int filter_valid(const char *f)
-{
-	size_t len = strlen(f);
-
-	if (len == 0 || len > FILTER_MAX || f[0] == '$')
-		return 0;
-	return mosquitto_sub_topic_check(f) == MOSQ_ERR_SUCCESS;
 }
 
 static int group_index(const struct bx_policy *p, const char *name, size_t *gi)
@@ -147,7 +135,7 @@ static int parse_groups(struct bx_policy *p, json_t *arr)
 
 		if (!json_is_string(name) || !mqe2e_id_valid_str(json_string_value(name)) ||
 		    !json_is_string(filter) || strlen(json_string_value(filter)) != json_string_length(filter) ||
-		    !filter_valid(json_string_value(filter)) ||
+		    !mqe2e_group_filter_check(json_string_value(filter), NULL, 0) ||
 		    !json_is_integer(scheme) || json_integer_value(scheme) < 1 || json_integer_value(scheme) > 4 ||
 		    !json_is_integer(epoch) || json_integer_value(epoch) < 0 ||
 		    json_integer_value(epoch) > (json_int_t)UINT32_MAX)
@@ -311,14 +299,11 @@ struct bx_group *policy__find(struct bx_policy *p, const char *name, size_t *ind
 struct bx_group *policy__match(struct bx_policy *p, const char *topic, size_t *index)
 {
 	size_t i;
-	bool match;
 
 	if (p == NULL)
 		return NULL;
 	for (i = 0; i < p->ngroups; i++) {
-		match = false;
-		if (mosquitto_topic_matches_sub(p->groups[i].filter, topic, &match) == MOSQ_ERR_SUCCESS &&
-		    match) {
+		if (mqe2e_topic_matches(p->groups[i].filter, topic)) {
 			if (index != NULL)
 				*index = i;
 			return &p->groups[i];
@@ -346,54 +331,6 @@ unsigned policy__rights(const struct bx_policy *p, const char *client, size_t gi
 			lo = mid + 1;
 	}
 	return 0;
-}
-
-/* Next level of a filter: sets *lvl and *len, returns the rest or NULL at end. */
-static const char *level(const char *f, const char **lvl, size_t *len)
-{
-	const char *slash = strchr(f, '/');
-
-	*lvl = f;
-	if (slash == NULL) {
-		*len = strlen(f);
-		return NULL;
-	}
-	*len = (size_t)(slash - f);
-	return slash + 1;
-}
-
-int policy__filter_within(const char *sub, const char *gf)
-{
-	const char *sl, *gl;
-	size_t slen, glen;
-	const char *s = sub, *g = gf;
-
-	if (sub[0] == '$')
-		return 0;
-	for (;;) {
-		const char *sn = level(s, &sl, &slen);
-		const char *gn = level(g, &gl, &glen);
-
-		if (glen == 1 && gl[0] == '#')
-			return 1;                       /* '#' covers the rest */
-		if (slen == 1 && sl[0] == '#')
-			return 0;                       /* sub is wider than the group */
-		if (glen == 1 && gl[0] == '+') {
-			/* any single level, including '+' */
-		} else if (slen != glen || memcmp(sl, gl, slen) != 0) {
-			return 0;
-		}
-		if (sn == NULL && gn == NULL)
-			return 1;
-		if (sn == NULL) {
-			/* sub ended: covered only if the group continues with "#" */
-			return !strcmp(gn, "#");
-		}
-		if (gn == NULL)
-			return 0;
-		s = sn;
-		g = gn;
-	}
 }
 
 struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms)

@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "handshake.h"
 #include "replay.h"
+#include "topic.h"
 #include "wire.h"
 
 #define CLIENT_ERRMSG_MAX 512
@@ -64,6 +65,8 @@ struct keyslot {
 struct keystore {
 	struct keyslot *slot;
 	size_t n;
+	struct mqe2e_group_info *groups;   /* the KMS's group table, by name */
+	size_t ngroups;
 };
 
 /* Pairwise keys (schemes 1/2, pair.c). */
@@ -260,8 +263,14 @@ struct keyslot *keys__find(struct keystore *ks, const char *group, size_t group_
 struct keyslot *keys__current(struct keystore *ks, const char *group, uint64_t now_ms);
 /* The highest epoch held of group (any kind), 0 if none (mu held). */
 uint32_t keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len);
-/* The group to publish under (mu held): cfg group, or the only GK_P group. */
-const char *keys__publish_group(struct mqe2e_client *c, int *ambiguous);
+/* A group of the table by name, or NULL (mu held). */
+const struct mqe2e_group_info *keys__group(const struct keystore *ks, const char *name);
+/* The group whose filter matches topic, or NULL (mu held).  The KMS refuses
+ * overlapping filters; were two to match, the first by name wins, as at the
+ * broker. */
+const struct mqe2e_group_info *keys__topic_group(const struct keystore *ks, const char *topic);
+/* "name (filter, pub+sub), ..." of every group held, into buf (mu held). */
+void keys__describe(const struct keystore *ks, char *buf, size_t len);
 void keys__clear(struct keystore *ks);
 
 /* ---- session.c --------------------------------------------------------------- */
@@ -297,7 +306,7 @@ struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
 /* The subscriber key of one pair id "P|S|GROUP" and generation; mu held. */
 struct pairkey *pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id,
     size_t pair_id_len, uint32_t generation);
-/* The scheme of a group from the keys held (mu held); 0 if unknown. */
+/* The scheme of a group from the KMS's group table (mu held); 0 if unknown. */
 uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
 void pair__free_all(struct mqe2e_client *c);
 

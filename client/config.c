@@ -18,14 +18,19 @@ int
 mqe2e_config_new(struct mqe2e_config **out)
 {
 	struct mqe2e_config *cfg;
+	const char *kms;
 
 	if (out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	*out = NULL;
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		return MQE2E_ERR_NOMEM;
+	/* The one variable for the KMS address of every mqe2e program; a "kms"
+	 * setting (file or flag) overrides it. */
+	if ((kms = getenv("MQE2E_KMS_URL")) == NULL || *kms == '\0')
+		kms = "http://127.0.0.1:7780";
 	if ((cfg->broker = strdup("tcp://localhost:1883")) == NULL ||
-	    (cfg->kms = strdup("http://127.0.0.1:7780")) == NULL) {
+	    (cfg->kms = strdup(kms)) == NULL) {
 		mqe2e_config_free(cfg);
 		return MQE2E_ERR_NOMEM;
 	}

@@ -25,8 +25,8 @@ keys__clear(struct keystore *ks)
 		mqe2e_mac_free(ks->slot[i].mac);
 	}
 	free(ks->slot);
-	ks->slot = NULL;
-	ks->n = 0;
+	free(ks->groups);
+	memset(ks, 0, sizeof(*ks));
 }
 
 /* Contexts for one entry: GK_P is an AEAD key; GK_B is a MAC key in scheme
@@ -98,10 +98,10 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
-	struct mqe2e_key_entry *ent = NULL;
-	struct keystore fresh = { NULL, 0 }, old;
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
 	uint8_t *req = NULL;
-	size_t req_len = 0, n = 0, i;
+	size_t req_len = 0, i;
 	char why[KMS_ERRTEXT_MAX];
 	int r;
 
@@ -137,28 +137,32 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
-	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(),
-	    &ent, &n);
+	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK) {
 		client__fmt(msg, msglen, "the key response of the KMS at %s does not verify "
 		    "against CA %s: %s", c->cfg.kms, c->cfg.cafile, mqe2e_strerror(r));
 		goto out;
 	}
-	if (n > 0 && (fresh.slot = calloc(n, sizeof(*fresh.slot))) == NULL) {
+	if (kb.nkeys > 0 && (fresh.slot = calloc(kb.nkeys, sizeof(*fresh.slot))) == NULL) {
 		r = MQE2E_ERR_NOMEM;
 		client__fmt(msg, msglen, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		if ((r = slot_init(&fresh.slot[i], &ent[i])) != MQE2E_OK) {
+	for (i = 0; i < kb.nkeys; i++) {
+		if ((r = slot_init(&fresh.slot[i], &kb.keys[i])) != MQE2E_OK) {
 			fresh.n = i + 1;
 			client__fmt(msg, msglen, "cannot set up the key of group '%s': %s",
-			    ent[i].group, mqe2e_strerror(r));
+			    kb.keys[i].group, mqe2e_strerror(r));
 			goto out;
 		}
 	}
-	fresh.n = n;
+	fresh.n = kb.nkeys;
+	/* the group table moves over as it is (sorted by name) */
+	fresh.groups = kb.groups;
+	fresh.ngroups = kb.ngroups;
+	kb.groups = NULL;
+	kb.ngroups = 0;
 	pthread_mutex_lock(&c->mu);
 	old = c->keys;
 	c->keys = fresh;
@@ -170,7 +174,7 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 	r = MQE2E_OK;
 out:
 	keys__clear(&fresh);
-	mqe2e_key_entries_free(ent, n);
+	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	free(req);
 	mqe2e_keyreq_free(st);
@@ -229,25 +233,39 @@ keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
 	return e;
 }
 
-const char *
-keys__publish_group(struct mqe2e_client *c, int *ambiguous)
+const struct mqe2e_group_info *
+keys__group(const struct keystore *ks, const char *name)
 {
-	const char *g = NULL;
+	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0 };
+
+	return mqe2e_keybundle_group(&table, name);
+}
+
+const struct mqe2e_group_info *
+keys__topic_group(const struct keystore *ks, const char *topic)
+{
 	size_t i;
 
-	*ambiguous = 0;
-	if (c->cfg.group != NULL)
-		return c->cfg.group;
-	for (i = 0; i < c->keys.n; i++) {
-		if (c->keys.slot[i].kind != MQE2E_GK_P)
-			continue;
-		if (g != NULL && strcmp(g, c->keys.slot[i].group) != 0) {
-			*ambiguous = 1;
-			return NULL;
-		}
-		g = c->keys.slot[i].group;
+	for (i = 0; i < ks->ngroups; i++)
+		if (mqe2e_topic_matches(ks->groups[i].filter, topic))
+			return &ks->groups[i];
+	return NULL;
+}
+
+void
+keys__describe(const struct keystore *ks, char *buf, size_t len)
+{
+	static const char *const rights[] = { "no grant", "pub", "sub", "pub+sub" };
+	size_t i, at = 0;
+
+	client__fmt(buf, len, "%s", ks->ngroups == 0 ? "none" : "");
+	for (i = 0; i < ks->ngroups && at < len; i++) {
+		const struct mqe2e_group_info *g = &ks->groups[i];
+
+		client__fmt(buf + at, len - at, "%s'%s' (%s, %s)", i > 0 ? ", " : "", g->name,
+		    g->filter, rights[g->rights & 3]);
+		at += strlen(buf + at);
 	}
-	return g;
 }
 
 int

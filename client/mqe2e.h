@@ -54,7 +54,8 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   refuses any other)
  *   cert, key       PEM files of this client's certificate and Ed25519 key
  *   cafile          PEM file of the mqe2e CA certificate
- *   kms             KMS base URL, "http://host:port"
+ *   kms             KMS base URL, "http://host:port" (default: $MQE2E_KMS_URL
+ *                   when set, else http://127.0.0.1:7780)
  *   group           topic group to publish under when the client holds
  *                   publish keys for more than one group
  *   recipients      comma-separated subscriber ids to seal for in groups of

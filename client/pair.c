@@ -140,25 +140,12 @@ pair_store(struct mqe2e_client *c, int role, const struct mqe2e_pair_info *info,
 	return MQE2E_OK;
 }
 
-/* The scheme of group from the keys held (mu held); 0 if no key. */
-static uint8_t
-group_scheme(struct mqe2e_client *c, const char *group, uint8_t kind)
-{
-	size_t i;
-
-	for (i = 0; i < c->keys.n; i++) {
-		if (c->keys.slot[i].kind == kind && strcmp(c->keys.slot[i].group, group) == 0)
-			return c->keys.slot[i].scheme;
-	}
-	return 0;
-}
-
 uint8_t
 pair__group_scheme(struct mqe2e_client *c, const char *group)
 {
-	uint8_t s = group_scheme(c, group, MQE2E_GK_B);
+	const struct mqe2e_group_info *g = keys__group(&c->keys, group);
 
-	return s != 0 ? s : group_scheme(c, group, MQE2E_GK_P);
+	return g != NULL ? g->scheme : 0;
 }
 
 /* Publish bytes to topic without waiting (paho's thread or ours). */
@@ -189,16 +176,18 @@ send_raw(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len
 	return prc == MQTTASYNC_SUCCESS ? MQE2E_OK : MQE2E_ERR_UNAVAILABLE;
 }
 
-/* mqe2e_pair_group_cb (mu held): I pair only for a scheme 1/2 group whose
- * broker key I hold, i.e. on which the KMS gave me a 'sub' grant.  Checked
- * before the request's nonce is stored. */
+/* mqe2e_pair_group_cb (mu held): I pair only for a scheme 1/2 group on
+ * which the KMS's group table gives me a 'sub' grant.  Checked before the
+ * request's nonce is stored. */
 static int
 pair_group_ok(void *arg, const char *publisher, const char *group)
 {
-	uint8_t scheme = group_scheme(arg, group, MQE2E_GK_B);
+	struct mqe2e_client *c = arg;
+	const struct mqe2e_group_info *g = keys__group(&c->keys, group);
 
 	(void)publisher;
-	return scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2 ? MQE2E_OK :
+	return g != NULL && (g->rights & MQE2E_RIGHT_SUB) &&
+	    (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) ? MQE2E_OK :
 	    MQE2E_ERR_DENIED;
 }
 

@@ -18,37 +18,45 @@
 
 #include "client_int.h"
 
-/* An MQTT topic name we may publish to: 1..65535 bytes, no wildcards, no NUL. */
-static int
-topic_valid(const char *t)
-{
-	size_t n = strlen(t);
+#define KEYS_MISS_REFETCH_MS 1000
 
-	return n > 0 && n <= MQE2E_TOPIC_MAX && strpbrk(t, "+#") == NULL;
-}
-
-/* The group to publish under and its scheme (mu held). */
+/* The group of topic and its scheme (mu held): the group whose filter
+ * matches the topic, among those of the KMS's table.  The configured
+ * "group" (mqe2e-pub --group) only asserts which one it must be. */
 static int
 pick_group(struct mqe2e_client *c, const char *topic, char *group, size_t group_len,
     uint8_t *scheme)
 {
-	const char *g;
-	int ambiguous;
+	const struct mqe2e_group_info *g = keys__topic_group(&c->keys, topic), *want = NULL;
+	char held[CLIENT_ERRMSG_MAX / 2];
 
-	if ((g = keys__publish_group(c, &ambiguous)) == NULL) {
-		if (ambiguous)
-			return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "client '%s' may publish "
-			    "to several topic groups: say which one topic '%s' belongs to "
-			    "(--group, or the \"group\" option)", c->id, topic);
-		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no publish "
-		    "key for any topic group, so it cannot publish on '%s': grant it "
-		    "'pub' on the group of that topic in the KMS", c->id, topic);
+	keys__describe(&c->keys, held, sizeof(held));
+	if (c->cfg.group != NULL) {
+		if ((want = keys__group(&c->keys, c->cfg.group)) == NULL)
+			return client__fail_locked(c, MQE2E_ERR_NOT_FOUND, "group '%s' (--group) "
+			    "does not exist or client '%s' has no grant on it; its groups: %s",
+			    c->cfg.group, c->id, held);
+		if (g != want)
+			return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "topic '%s' is not in "
+			    "group '%s' (--group, filter '%s')%s%s%s", topic, want->name,
+			    want->filter, g != NULL ? ": it belongs to group '" : "",
+			    g != NULL ? g->name : "", g != NULL ? "'" : "");
 	}
-	if ((*scheme = pair__group_scheme(c, g)) == 0)
-		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no key of "
-		    "group '%s' for topic '%s': grant it 'pub' on '%s' in the KMS", c->id,
-		    g, topic, g);
-	client__fmt(group, group_len, "%s", g);
+	if (g == NULL && c->keys.ngroups == 0)
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no grant "
+		    "on any topic group, so it cannot publish on '%s': grant it 'pub' on the "
+		    "group of that topic in the KMS", c->id, topic);
+	if (g == NULL)
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "no topic group of client "
+		    "'%s' covers topic '%s' (nothing was sent); its groups: %s", c->id, topic,
+		    held);
+	if (!(g->rights & MQE2E_RIGHT_PUB))
+		return client__fail_locked(c, MQE2E_ERR_DENIED, "client '%s' may not publish on "
+		    "'%s': it has no 'pub' grant on group '%s' (filter '%s'); grant it with "
+		    "'mqe2e-kmsctl grant add %s %s pub'", c->id, topic, g->name, g->filter, c->id,
+		    g->name);
+	*scheme = g->scheme;
+	client__fmt(group, group_len, "%s", g->name);
 	return MQE2E_OK;
 }
 
@@ -235,13 +243,14 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	size_t env_len = 0, fr_len = 0;
 	uint8_t scheme = 0;
 	uint64_t gen;
-	int r, prc, refetched = 0, nowait;
+	char why[128];
+	int r, prc, refetched = 0, fresh, nowait;
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if (!topic_valid(topic))
-		return client__fail(c, MQE2E_ERR_INVALID_ARG, "cannot publish on '%s': a "
-		    "topic name is 1-65535 bytes without '+' or '#'", topic);
+	if (!mqe2e_topic_name_check(topic, MQE2E_TOPIC_MAX, why, sizeof(why)))
+		return client__fail(c, MQE2E_ERR_INVALID_ARG, "cannot publish on '%s': %s",
+		    topic, why);
 	if (qos < 0 || qos > 2)
 		return client__fail(c, MQE2E_ERR_INVALID_ARG, "QoS %d: use 0, 1 or 2", qos);
 	if (len > MQE2E_PAYLOAD_MAX - 1024)
@@ -255,22 +264,26 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		pthread_mutex_unlock(&c->mu);
 		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2) &&
 		    pair__ensure(c, group, &deadline) != MQE2E_OK) {
-			char why[CLIENT_ERRMSG_MAX];
+			char msg[CLIENT_ERRMSG_MAX];
 
 			/* go on with the recipients that are paired */
 			client__report(c, MQE2E_ERR_TIMEOUT, topic, NULL, group, 0, "%s",
-			    mqe2e_client_errmsg(c, why, sizeof(why)));
+			    mqe2e_client_errmsg(c, msg, sizeof(msg)));
 		}
 		if (r == MQE2E_OK) {
 			pthread_mutex_lock(&c->mu);
 			r = seal(c, topic, group, scheme, retain, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
-		if (r != MQE2E_ERR_UNKNOWN_KEY || refetched)
+		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED) || refetched)
 			break;
-		/* maybe a new grant or a rotation: ask the KMS once */
+		/* maybe a new grant or a rotation: ask the KMS once, unless the
+		 * keys are less than a second old (a typo must not hammer it) */
 		refetched = 1;
-		if (mqe2e_refresh_keys(c) != MQE2E_OK)
+		pthread_mutex_lock(&c->mu);
+		fresh = client__mono_ms() - c->keys_fetched_ms < KEYS_MISS_REFETCH_MS;
+		pthread_mutex_unlock(&c->mu);
+		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
 			break;
 	}
 	if (r != MQE2E_OK)

@@ -75,39 +75,6 @@ view_name(struct mqe2e_view v, char *out, size_t len)
 	}
 }
 
-/* MQTT topic filter matching ('+' one level, '#' the rest). */
-static int
-topic_matches(const char *filter, const char *topic)
-{
-	if (topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
-		return 0;
-	for (;;) {
-		if (filter[0] == '#' && filter[1] == '\0')
-			return 1;
-		if (filter[0] == '+') {
-			while (*topic != '\0' && *topic != '/')
-				topic++;
-			filter++;
-		} else {
-			while (*filter != '\0' && *filter != '/' && *filter == *topic) {
-				filter++;
-				topic++;
-			}
-			if ((*filter != '\0' && *filter != '/') || (*topic != '\0' && *topic != '/'))
-				return 0;
-		}
-		if (*filter == '\0' && *topic == '\0')
-			return 1;
-		if (*filter == '\0' || *topic == '\0') {
-			/* "a/#" also matches "a" */
-			return *topic == '\0' && filter[0] == '/' && filter[1] == '#' &&
-			    filter[2] == '\0';
-		}
-		filter++;
-		topic++;
-	}
-}
-
 /* The pairwise key that opens env (mu held): the pair id must be
  * "<sender>|<me>|<group>", and a key paired for exactly that group and
  * generation held; the group's scheme must be the one the envelope claims. */
@@ -426,7 +393,7 @@ deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	if (n > 0 && (to = calloc(n, sizeof(*to))) == NULL)
 		n = 0;
 	for (i = 0, s = c->subs; s != NULL && i < n; s = s->next) {
-		if (topic_matches(s->filter, topic)) {
+		if (mqe2e_topic_matches(s->filter, topic)) {
 			to[i].cb = s->cb;
 			to[i].arg = s->arg;
 			i++;
@@ -521,24 +488,6 @@ out:
 	return 1;
 }
 
-/* An MQTT topic filter: 1..65535 bytes, '#' only as the last level, '+' only
- * as a whole level. */
-static int
-filter_valid(const char *f)
-{
-	size_t n = strlen(f), i;
-
-	if (n == 0 || n > MQE2E_TOPIC_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (f[i] == '#' && (i + 1 != n || (i > 0 && f[i - 1] != '/')))
-			return 0;
-		if (f[i] == '+' && ((i > 0 && f[i - 1] != '/') || (i + 1 < n && f[i + 1] != '/')))
-			return 0;
-	}
-	return 1;
-}
-
 static void
 sub_remove(struct mqe2e_client *c, struct sub *target)
 {
@@ -562,13 +511,14 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	struct timespec deadline;
 	struct waiter *w;
 	struct sub *s;
+	char why[128];
 	int r, prc;
 
 	if (c == NULL || filter == NULL || cb == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if (!filter_valid(filter))
+	if (!mqe2e_topic_filter_check(filter, MQE2E_TOPIC_MAX, 0, why, sizeof(why)))
 		return client__fail(c, MQE2E_ERR_INVALID_ARG, "'%s' is not a valid topic "
-		    "filter ('+' and '#' stand for whole levels, '#' only last)", filter);
+		    "filter: %s", filter, why);
 	if (qos < 0 || qos > 2)
 		return client__fail(c, MQE2E_ERR_INVALID_ARG, "QoS %d: use 0, 1 or 2", qos);
 	client__deadline(&deadline, timeout_ms);

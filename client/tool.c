@@ -27,6 +27,8 @@ tool_err(const struct tool_opts *o, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (o->quiet)
+		return;
 	fprintf(stderr, "%s: ", o->prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -82,6 +84,17 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 	case 'd':
 		o->debug = 1;
 		return 1;
+	case 'k':
+		if (tool_num(o, "the keepalive (-k)", arg, 5, 65535, &v) != 0)
+			return -1;
+		o->keepalive = arg;
+		return 1;
+	case OPT_QUIET:
+		o->quiet = 1;
+		return 1;
+	case OPT_VERSION:
+		printf("%s %s\n", o->prog, PACKAGE_VERSION);
+		exit(fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE);
 	case OPT_CERT:
 		o->cert = arg;
 		return 1;
@@ -124,15 +137,19 @@ tool_usage_common(void)
 "  --cert FILE      this client's certificate (PEM, from mqe2e-kmsctl cert issue)\n"
 "  --key FILE       this client's Ed25519 private key (PEM)\n"
 "  --cafile FILE    the mqe2e CA certificate (PEM)\n"
-"  --kms URL        key service, http://HOST:PORT (default http://127.0.0.1:7780)\n"
+"  --kms URL        key service, http://HOST:PORT (default $MQE2E_KMS_URL, else\n"
+"                   http://127.0.0.1:7780)\n"
 "  --broker-id ID   the broker's id (its certificate CN): the handshake is for\n"
 "                   that broker only, and no other may answer it\n"
+"  -k SECS          keepalive interval (default 60)\n"
 "  --group NAME     topic group, when the client belongs to several\n"
 "  --config FILE    read options from FILE (see libmqe2e(3)); flags override it\n"
 "  --timeout SECS   wait this long for each network step (default 10)\n"
 "  -q QOS           0, 1 or 2 (default 0)\n"
 "  -d               debug: say what happens on stderr\n"
+"  --quiet          print no error messages (the exit status still tells)\n"
 "  --help           this text\n"
+"  --version        print the version\n"
 "Exit status: 0 ok, 1 usage, 2 certificate/key/CA/config file, 3 KMS,\n"
 "4 broker connection or handshake, 5 publish/subscribe refused or failed.\n",
 	    stdout);
@@ -185,6 +202,7 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 	    (o->key != NULL && mqe2e_config_set(cfg, "key", o->key) != MQE2E_OK) ||
 	    (o->cafile != NULL && mqe2e_config_set(cfg, "cafile", o->cafile) != MQE2E_OK) ||
 	    (o->kms != NULL && mqe2e_config_set(cfg, "kms", o->kms) != MQE2E_OK) ||
+	    (o->keepalive != NULL && mqe2e_config_set(cfg, "keepalive", o->keepalive) != MQE2E_OK) ||
 	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK) ||
 	    (o->broker_id != NULL &&
 	    mqe2e_config_set(cfg, "broker_id", o->broker_id) != MQE2E_OK) ||

@@ -30,16 +30,18 @@ struct tool_opts {
 	const char *recipients;  /* mqe2e-pub --to */
 	int qos;
 	int debug;
+	int quiet;             /* --quiet: no error messages, only the exit status */
+	const char *keepalive; /* -k */
 	int timeout_s;         /* for connect/publish/subscribe */
 	int persistent;        /* mqe2e-sub -c: resume the broker's session */
 	long session_expiry_s; /* mqe2e-sub --session-expiry */
 };
 
 /* Long options both tools take (terminated by a zero entry); the short ones
- * are "h:p:i:q:d". */
-#define TOOL_SHORTOPTS "h:p:i:q:d"
+ * are "h:p:i:q:dk:". */
+#define TOOL_SHORTOPTS "h:p:i:q:dk:"
 enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT_HELP,
-	OPT_TIMEOUT, OPT_BROKER_ID, OPT_TOOL_FIRST_FREE };
+	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_BROKER_ID, OPT_TOOL_FIRST_FREE };
 #define TOOL_LONGOPTS \
 	{ "cert", required_argument, NULL, OPT_CERT }, \
 	{ "key", required_argument, NULL, OPT_KEY }, \
@@ -48,12 +50,14 @@ enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT
 	{ "group", required_argument, NULL, OPT_GROUP }, \
 	{ "config", required_argument, NULL, OPT_CONFIG }, \
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
+	{ "quiet", no_argument, NULL, OPT_QUIET }, \
+	{ "version", no_argument, NULL, OPT_VERSION }, \
 	{ "broker-id", required_argument, NULL, OPT_BROKER_ID }, \
 	{ "help", no_argument, NULL, OPT_HELP }
 
 void tool_init(struct tool_opts *o, const char *prog);
 /* Handle one common option; 1 if it was one, 0 if not, -1 on a bad value
- * (message printed). */
+ * (message printed).  --version prints the version and exits 0. */
 int tool_opt(struct tool_opts *o, int ch, const char *arg);
 /* Parse a decimal number in [min, max] (message naming what on failure). */
 int tool_num(const struct tool_opts *o, const char *what, const char *s, long min,

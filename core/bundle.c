@@ -183,7 +183,8 @@ fail:
 
 /* ---- KEY_BUNDLE --------------------------------------------------------------- */
 
-#define KEY_ENTRY_MIN (2 + 1 + 1 + 1 + 4 + 8 + 8 + MQE2E_KEY_LEN)
+#define KEY_ENTRY_MIN (2 + 1 + 1 + 4 + 8 + 8 + MQE2E_KEY_LEN)
+#define GROUP_INFO_MIN (2 + 1 + 1 + 1 + 2 + 1)
 
 void
 mqe2e_free_secret(void *p, size_t len)
@@ -202,90 +203,206 @@ mqe2e_key_entries_free(struct mqe2e_key_entry *e, size_t n)
 	mqe2e_free_secret(e, n * sizeof(*e));
 }
 
+void
+mqe2e_keybundle_free(struct mqe2e_keybundle *kb)
+{
+	if (kb == NULL)
+		return;
+	free(kb->groups);
+	mqe2e_key_entries_free(kb->keys, kb->nkeys);
+	memset(kb, 0, sizeof(*kb));
+}
+
+static int
+group_info_ok(const struct mqe2e_group_info *g)
+{
+	return mqe2e_id_valid_str(g->name) &&
+	    g->scheme >= MQE2E_SCHEME_1 && g->scheme <= MQE2E_SCHEME_4 &&
+	    (g->rights & ~(MQE2E_RIGHT_PUB | MQE2E_RIGHT_SUB)) == 0 &&
+	    mqe2e_group_filter_check(g->filter, NULL, 0);
+}
+
 static int
 key_entry_ok(const struct mqe2e_key_entry *e)
 {
 	return mqe2e_id_valid_str(e->group) &&
-	    e->scheme >= MQE2E_SCHEME_1 && e->scheme <= MQE2E_SCHEME_4 &&
 	    (e->kind == MQE2E_GK_P || e->kind == MQE2E_GK_B) &&
 	    e->not_before_ms <= e->not_after_ms;
 }
 
-int
-mqe2e_keybundle_encode(const struct mqe2e_key_entry *e, size_t n, uint8_t **out, size_t *len)
+static int
+group_cmp(const void *a, const void *b)
 {
-	struct mqe2e_writer w;
-	size_t i;
+	return strcmp(((const struct mqe2e_group_info *)a)->name,
+	    ((const struct mqe2e_group_info *)b)->name);
+}
 
-	*out = NULL;
-	*len = 0;
-	if ((e == NULL && n > 0) || n > MQE2E_KEYS_MAX)
-		return MQE2E_ERR_INVALID_ARG;
-	for (i = 0; i < n; i++)
-		if (!key_entry_ok(&e[i]))
-			return MQE2E_ERR_INVALID_ARG;
-	mqe2e_wr_init_grow(&w, 2 + n * (KEY_ENTRY_MIN + 32), 2 + n * (KEY_ENTRY_MIN + MQE2E_ID_MAX));
-	mqe2e_wr_u16(&w, (uint16_t)n);
-	for (i = 0; i < n; i++) {
-		mqe2e_wr_vec16(&w, e[i].group, strlen(e[i].group));
-		mqe2e_wr_u8(&w, e[i].scheme);
-		mqe2e_wr_u8(&w, e[i].kind);
-		mqe2e_wr_u32(&w, e[i].epoch);
-		mqe2e_wr_u64(&w, e[i].not_before_ms);
-		mqe2e_wr_u64(&w, e[i].not_after_ms);
-		mqe2e_wr_bytes(&w, e[i].key, MQE2E_KEY_LEN);
-	}
-	return mqe2e_wr_steal(&w, out, len);
+const struct mqe2e_group_info *
+mqe2e_keybundle_group(const struct mqe2e_keybundle *kb, const char *name)
+{
+	struct mqe2e_group_info key;
+	size_t n;
+
+	if (kb == NULL || kb->ngroups == 0 || name == NULL || (n = strlen(name)) > MQE2E_ID_MAX)
+		return NULL;
+	memcpy(key.name, name, n + 1);
+	return bsearch(&key, kb->groups, kb->ngroups, sizeof(key), group_cmp);
 }
 
 int
-mqe2e_keybundle_decode(const uint8_t *in, size_t len, struct mqe2e_key_entry **out, size_t *n)
+mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out, size_t *len)
 {
-	struct mqe2e_reader r;
-	struct mqe2e_key_entry *e = NULL;
-	struct mqe2e_view g;
-	uint16_t count = 0;
+	struct mqe2e_writer w;
+	struct mqe2e_group_info *g = NULL;
+	const struct mqe2e_group_info *gi;
+	size_t i, ng, nk;
+	int r = MQE2E_ERR_INVALID_ARG;
+
+	*out = NULL;
+	*len = 0;
+	if (kb == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	ng = kb->ngroups;
+	nk = kb->nkeys;
+	if ((kb->groups == NULL && ng > 0) || (kb->keys == NULL && nk > 0) ||
+	    ng > MQE2E_KEYBUNDLE_GROUPS_MAX || nk > MQE2E_KEYS_MAX)
+		return MQE2E_ERR_INVALID_ARG;
+	/* the table goes out sorted by name, so that the reader can check that
+	 * names are distinct in one pass and look them up by bisection */
+	if (ng > 0) {
+		if ((g = malloc(ng * sizeof(*g))) == NULL)
+			return MQE2E_ERR_NOMEM;
+		memcpy(g, kb->groups, ng * sizeof(*g));
+		qsort(g, ng, sizeof(*g), group_cmp);
+	}
+	for (i = 0; i < ng; i++)
+		if (!group_info_ok(&g[i]) || (i > 0 && group_cmp(&g[i - 1], &g[i]) == 0))
+			goto out;
+	for (i = 0; i < nk; i++) {
+		struct mqe2e_keybundle sorted = { g, ng, NULL, 0 };
+
+		if (!key_entry_ok(&kb->keys[i]) ||
+		    (gi = mqe2e_keybundle_group(&sorted, kb->keys[i].group)) == NULL ||
+		    gi->scheme != kb->keys[i].scheme)
+			goto out;
+	}
+	mqe2e_wr_init_grow(&w, 6 + nk * (KEY_ENTRY_MIN + 32), MQE2E_KEYBUNDLE_MAX);
+	mqe2e_wr_u8(&w, MQE2E_VERSION);
+	mqe2e_wr_u8(&w, MQE2E_MSG_KEY_BUNDLE);
+	mqe2e_wr_u16(&w, (uint16_t)ng);
+	for (i = 0; i < ng; i++) {
+		mqe2e_wr_vec16(&w, g[i].name, strlen(g[i].name));
+		mqe2e_wr_u8(&w, g[i].scheme);
+		mqe2e_wr_u8(&w, g[i].rights);
+		mqe2e_wr_vec16(&w, g[i].filter, strlen(g[i].filter));
+	}
+	mqe2e_wr_u16(&w, (uint16_t)nk);
+	for (i = 0; i < nk; i++) {
+		const struct mqe2e_key_entry *e = &kb->keys[i];
+
+		mqe2e_wr_vec16(&w, e->group, strlen(e->group));
+		mqe2e_wr_u8(&w, e->kind);
+		mqe2e_wr_u32(&w, e->epoch);
+		mqe2e_wr_u64(&w, e->not_before_ms);
+		mqe2e_wr_u64(&w, e->not_after_ms);
+		mqe2e_wr_bytes(&w, e->key, MQE2E_KEY_LEN);
+	}
+	r = mqe2e_wr_steal(&w, out, len);
+out:
+	free(g);
+	return r;
+}
+
+/* The group table: sorted, distinct names, valid fields. */
+static int
+read_groups(struct mqe2e_reader *r, struct mqe2e_keybundle *kb)
+{
+	struct mqe2e_view v;
+	uint16_t count;
 	size_t i;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
-	mqe2e_rd_init(&r, in, len);
-	if ((rc = mqe2e_rd_u16(&r, &count)) != MQE2E_OK)
-		goto out;
-	if (count > MQE2E_KEYS_MAX) {
-		rc = MQE2E_ERR_TOO_LONG;
-		goto out;
-	}
-	if ((size_t)count * KEY_ENTRY_MIN > mqe2e_rd_left(&r)) {
-		rc = MQE2E_ERR_TRUNCATED;
-		goto out;
-	}
-	if (count > 0 && (e = calloc(count, sizeof(*e))) == NULL) {
-		rc = MQE2E_ERR_NOMEM;
-		goto out;
-	}
+	if ((rc = mqe2e_rd_u16(r, &count)) != MQE2E_OK)
+		return rc;
+	if (count > MQE2E_KEYBUNDLE_GROUPS_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if ((size_t)count * GROUP_INFO_MIN > mqe2e_rd_left(r))
+		return MQE2E_ERR_TRUNCATED;
+	if (count > 0 && (kb->groups = calloc(count, sizeof(*kb->groups))) == NULL)
+		return MQE2E_ERR_NOMEM;
 	for (i = 0; i < count; i++) {
-		if ((rc = mqe2e_rd_vec16(&r, 1, MQE2E_ID_MAX, &g)) != MQE2E_OK ||
-		    (rc = mqe2e_view_to_str(g, e[i].group, sizeof(e[i].group))) != MQE2E_OK ||
-		    (rc = mqe2e_rd_u8(&r, &e[i].scheme)) != MQE2E_OK ||
-		    (rc = mqe2e_rd_u8(&r, &e[i].kind)) != MQE2E_OK ||
-		    (rc = mqe2e_rd_u32(&r, &e[i].epoch)) != MQE2E_OK ||
-		    (rc = mqe2e_rd_u64(&r, &e[i].not_before_ms)) != MQE2E_OK ||
-		    (rc = mqe2e_rd_u64(&r, &e[i].not_after_ms)) != MQE2E_OK ||
-		    (rc = mqe2e_rd_copy(&r, e[i].key, MQE2E_KEY_LEN)) != MQE2E_OK)
-			goto out;
-		if (!key_entry_ok(&e[i])) {
-			rc = MQE2E_ERR_BAD_FORMAT;
-			goto out;
-		}
+		struct mqe2e_group_info *g = &kb->groups[i];
+
+		if ((rc = mqe2e_rd_vec16(r, 1, MQE2E_ID_MAX, &v)) != MQE2E_OK ||
+		    (rc = mqe2e_view_to_str(v, g->name, sizeof(g->name))) != MQE2E_OK ||
+		    (rc = mqe2e_rd_u8(r, &g->scheme)) != MQE2E_OK ||
+		    (rc = mqe2e_rd_u8(r, &g->rights)) != MQE2E_OK ||
+		    (rc = mqe2e_rd_vec16(r, 1, MQE2E_FILTER_MAX, &v)) != MQE2E_OK ||
+		    (rc = mqe2e_view_to_str(v, g->filter, sizeof(g->filter))) != MQE2E_OK)
+			return rc;
+		kb->ngroups = i + 1;
+		if (!group_info_ok(g) || (i > 0 && group_cmp(&kb->groups[i - 1], g) >= 0))
+			return MQE2E_ERR_BAD_FORMAT;
 	}
-	if ((rc = mqe2e_rd_end(&r)) != MQE2E_OK)
-		goto out;
-	*out = e;
-	*n = count;
-	e = NULL;
-out:
-	mqe2e_key_entries_free(e, count);
-	return rc;
+	return MQE2E_OK;
+}
+
+/* The key entries; each names a group of the table and takes its scheme. */
+static int
+read_keys(struct mqe2e_reader *r, struct mqe2e_keybundle *kb)
+{
+	const struct mqe2e_group_info *gi;
+	struct mqe2e_view v;
+	uint16_t count;
+	size_t i;
+	int rc;
+
+	if ((rc = mqe2e_rd_u16(r, &count)) != MQE2E_OK)
+		return rc;
+	if (count > MQE2E_KEYS_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if ((size_t)count * KEY_ENTRY_MIN > mqe2e_rd_left(r))
+		return MQE2E_ERR_TRUNCATED;
+	if (count > 0 && (kb->keys = calloc(count, sizeof(*kb->keys))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	kb->nkeys = count;   /* wiped as a whole by mqe2e_keybundle_free */
+	for (i = 0; i < count; i++) {
+		struct mqe2e_key_entry *e = &kb->keys[i];
+
+		if ((rc = mqe2e_rd_vec16(r, 1, MQE2E_ID_MAX, &v)) != MQE2E_OK ||
+		    (rc = mqe2e_view_to_str(v, e->group, sizeof(e->group))) != MQE2E_OK ||
+		    (rc = mqe2e_rd_u8(r, &e->kind)) != MQE2E_OK ||
+		    (rc = mqe2e_rd_u32(r, &e->epoch)) != MQE2E_OK ||
+		    (rc = mqe2e_rd_u64(r, &e->not_before_ms)) != MQE2E_OK ||
+		    (rc = mqe2e_rd_u64(r, &e->not_after_ms)) != MQE2E_OK ||
+		    (rc = mqe2e_rd_copy(r, e->key, MQE2E_KEY_LEN)) != MQE2E_OK)
+			return rc;
+		if (!key_entry_ok(e) || (gi = mqe2e_keybundle_group(kb, e->group)) == NULL)
+			return MQE2E_ERR_BAD_FORMAT;
+		e->scheme = gi->scheme;
+	}
+	return MQE2E_OK;
+}
+
+int
+mqe2e_keybundle_decode(const uint8_t *in, size_t len, struct mqe2e_keybundle *kb)
+{
+	struct mqe2e_reader r;
+	struct mqe2e_keybundle out;
+	int rc;
+
+	memset(&out, 0, sizeof(out));
+	if (kb == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	memset(kb, 0, sizeof(*kb));
+	mqe2e_rd_init(&r, in, len);
+	if ((rc = wire__read_head(&r, MQE2E_MSG_KEY_BUNDLE)) != MQE2E_OK ||
+	    (rc = read_groups(&r, &out)) != MQE2E_OK ||
+	    (rc = read_keys(&r, &out)) != MQE2E_OK ||
+	    (rc = mqe2e_rd_end(&r)) != MQE2E_OK) {
+		mqe2e_keybundle_free(&out);
+		return rc;
+	}
+	*kb = out;
+	return MQE2E_OK;
 }

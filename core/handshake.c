@@ -379,7 +379,8 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 		goto out;
 	}
 	if ((r = hs__verify(pub, HS_LABEL_CONNECT, NULL, h.signed_part, h.sig)) != MQE2E_OK ||
-	    (r = mqe2e_nonce_cache_add(nc, h.nonce, h.ts_ms, now_ms)) != MQE2E_OK)
+	    (r = mqe2e_nonce_cache_add_owned(nc, (const uint8_t *)client.id, strlen(client.id),
+	    h.nonce, h.ts_ms, now_ms)) != MQE2E_OK)
 		goto out;
 	client.ts_ms = h.ts_ms;
 

@@ -101,8 +101,9 @@ struct mqe2e_hs_bind {
  * (trust: UNKNOWN_CA/REVOKED/CERT_EXPIRED; not kind client: BAD_CERT), CN ==
  * claimed id == mqtt_client_id (ID_MISMATCH), the broker the hello names ==
  * self's id, or none if bind allows it (ID_MISMATCH), signature
- * (BAD_SIGNATURE), and last the nonce via nc (NONCE_REUSE; UNAVAILABLE if
- * the cache is full).  nc is required, bind may be NULL (no start time, any
+ * (BAD_SIGNATURE), and last the nonce via nc, charged to the client's id
+ * (NONCE_REUSE; QUOTA if this client used up its share, UNAVAILABLE if the
+ * cache is full).  nc is required, bind may be NULL (no start time, any
  * broker).  On success *reply is the CONNACK Authentication Data (free() it),
  * keys and peer (may be NULL) are set; on failure *reply is NULL. */
 int mqe2e_hs_server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
@@ -135,29 +136,35 @@ struct mqe2e_keyreq_info {
 	struct mqe2e_peer requester;   /* id, kind (client or broker), serial */
 	size_t ngroups;                /* 0 = all grants */
 	char **groups;                 /* ngroups NUL-terminated names, owned */
+	uint8_t nonce[MQE2E_NONCE_LEN];   /* the request's nonce, to record */
 	/* for mqe2e_keyresp_build: */
 	uint8_t req_hash[MQE2E_SHA256_LEN];
 	uint8_t peer_eph[MQE2E_X25519_LEN];
 };
-/* KMS: verify a KEY_REQUEST (chain/revocation via trust, kind client or
- * broker, signature, skew and nonce via nc).  Free *info with _info_free. */
+/* KMS: verify a KEY_REQUEST (format, time against nc's window, chain and
+ * revocation via trust, kind client or broker, signature).  The nonce is
+ * NOT recorded here: the KMS records info->nonce under the requester's id
+ * (mqe2e_nonce_cache_add_owned) once it has authorised the requester, so
+ * nothing an unauthorised requester sends takes room in the cache.  Free
+ * *info with _info_free. */
 int mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
     const uint8_t *req, size_t req_len, uint64_t now_ms,
     struct mqe2e_keyreq_info **info) MQE2E_WUR;
 void mqe2e_keyreq_info_free(struct mqe2e_keyreq_info *info);
-/* KMS: seal entries (n may be 0) for the requester, signed with the CA key. */
+/* KMS: seal the key bundle kb (its group table and keys, either may be
+ * empty) for the requester, signed with the CA key. */
 int mqe2e_keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len) MQE2E_WUR;
 int mqe2e_keyresp_build_ex(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     const uint8_t gcm_nonce[MQE2E_GCM_NONCE_LEN], uint8_t **resp, size_t *resp_len) MQE2E_WUR;
 /* Requester: verify the CA signature over (request hash, response header),
- * skew, decrypt and decode.  *entries: free with mqe2e_key_entries_free. */
+ * skew, decrypt and decode into *kb (free with mqe2e_keybundle_free). */
 int mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
     const uint8_t *resp, size_t resp_len, uint64_t now_ms,
-    struct mqe2e_key_entry **entries, size_t *n) MQE2E_WUR;
+    struct mqe2e_keybundle *kb) MQE2E_WUR;
 
 /* ---- pairwise E2E (schemes 1/2), relayed by the broker ------------------------ */
 struct mqe2e_pair;     /* publisher state */

@@ -150,9 +150,8 @@ mqe2e_reply_decode(const uint8_t *in, size_t len, uint8_t expect_type, struct mq
 		if ((rc = rd_fixed(&r, MQE2E_GCM_NONCE_LEN, &rp->gcm_nonce)) != MQE2E_OK)
 			goto out;
 		/* the AAD covers everything before the sealed bytes, length included */
-		if ((rc = mqe2e_rd_vec32(&r, MQE2E_GCM_TAG_LEN, 2 + (size_t)MQE2E_KEYS_MAX *
-		    (2 + MQE2E_ID_MAX + 1 + 1 + 4 + 8 + 8 + MQE2E_KEY_LEN) + MQE2E_GCM_TAG_LEN,
-		    &rp->sealed)) != MQE2E_OK)
+		if ((rc = mqe2e_rd_vec32(&r, MQE2E_GCM_TAG_LEN, MQE2E_KEYBUNDLE_MAX +
+		    MQE2E_GCM_TAG_LEN, &rp->sealed)) != MQE2E_OK)
 			goto out;
 		rp->aad.p = in;
 		rp->aad.len = (size_t)(rp->sealed.p - in);

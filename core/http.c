@@ -216,6 +216,7 @@ parse_one_head(const uint8_t *raw, size_t len, size_t *off, size_t start, size_t
 		return r;
 	out->content_type[0] = '\0';
 	out->request_id[0] = '\0';
+	out->retry_after_s = -1;
 	for (;;) {
 		const uint8_t *name, *val;
 		size_t nlen, vlen, i;
@@ -264,6 +265,13 @@ parse_one_head(const uint8_t *raw, size_t len, size_t *off, size_t start, size_t
 			copy_field(out->content_type, sizeof(out->content_type), val, vlen);
 		} else if (seg_eq(name, nlen, "x-request-id")) {
 			copy_field(out->request_id, sizeof(out->request_id), val, vlen);
+		} else if (seg_eq(name, nlen, "retry-after")) {
+			uint64_t secs;
+
+			/* delta-seconds only; an HTTP-date stays "unknown" (-1) */
+			if (parse_dec(val, vlen, UINT64_MAX / 2, &secs) == MQE2E_OK)
+				out->retry_after_s = secs > MQE2E_HTTP_MAX_RETRY_AFTER ?
+				    MQE2E_HTTP_MAX_RETRY_AFTER : (int)secs;
 		}
 	}
 	if (h->have_cl && h->have_te)

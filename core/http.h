@@ -24,12 +24,21 @@
 #define MQE2E_HTTP_MAX_BODY (4u * 1024u * 1024u)   /* response body cap */
 #define MQE2E_HTTP_MAX_HEADER (32u * 1024u)         /* status line + headers */
 #define MQE2E_HTTP_MAX_HOST 256
+#define MQE2E_HTTP_MAX_RETRY_AFTER 3600
+
+/* HTTP statuses with which a KMS says "not now, retry later" (the answer
+ * carries Retry-After). */
+#define MQE2E_HTTP_TOO_MANY_REQUESTS 429
+#define MQE2E_HTTP_SERVICE_UNAVAILABLE 503
 
 /* A parsed response.  Zero it or let mqe2e_http_request() do so. */
 struct mqe2e_http_response {
 	int status;                 /* 100..599 */
 	char content_type[128];     /* "" if absent; cut at the cap */
 	char request_id[128];       /* X-Request-Id, "" if absent */
+	int retry_after_s;          /* Retry-After in seconds (capped at
+	                               MQE2E_HTTP_MAX_RETRY_AFTER), -1 if absent
+	                               or a date; a KMS sends it with 429 and 503 */
 	uint8_t *body;              /* malloc'd, NUL-terminated (not counted in
 	                               body_len); NULL if the body is empty */
 	size_t body_len;

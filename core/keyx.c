@@ -122,7 +122,7 @@ mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
 	if (nc == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	if ((r = mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h)) != MQE2E_OK ||
-	    (r = mqe2e_check_skew(h.ts_ms, now_ms, mqe2e_nonce_cache_skew(nc))) != MQE2E_OK)
+	    (r = mqe2e_nonce_cache_check_time(nc, h.ts_ms, now_ms)) != MQE2E_OK)
 		goto out;
 	if ((info = calloc(1, sizeof(*info))) == NULL) {
 		r = MQE2E_ERR_NOMEM;
@@ -131,10 +131,12 @@ mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
 	if ((r = hs__check_cert(trust, h.cert_der, now_ms,
 	    HS_KIND_BIT(MQE2E_KIND_CLIENT) | HS_KIND_BIT(MQE2E_KIND_BROKER), h.client_id, &pub,
 	    &info->requester)) != MQE2E_OK ||
-	    (r = hs__verify(pub, HS_LABEL_KEYREQ, NULL, h.signed_part, h.sig)) != MQE2E_OK ||
-	    (r = mqe2e_nonce_cache_add(nc, h.nonce, h.ts_ms, now_ms)) != MQE2E_OK)
+	    (r = hs__verify(pub, HS_LABEL_KEYREQ, NULL, h.signed_part, h.sig)) != MQE2E_OK)
 		goto out;
+	/* The nonce is the caller's to record, once it has authorised the
+	 * requester (see handshake.h). */
 	info->requester.ts_ms = h.ts_ms;
+	memcpy(info->nonce, h.nonce, MQE2E_NONCE_LEN);
 	if (h.ngroups > 0) {
 		if ((info->groups = calloc(h.ngroups, sizeof(*info->groups))) == NULL) {
 			r = MQE2E_ERR_NOMEM;
@@ -165,7 +167,7 @@ out:
 
 static int
 keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms, const uint8_t *eph_in,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms, const uint8_t *eph_in,
     const uint8_t *nonce_in, const uint8_t *gcm_in, uint8_t **resp, size_t *resp_len)
 {
 	struct mqe2e_writer w;
@@ -182,13 +184,12 @@ keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 	memset(eph, 0, sizeof(eph));
 	memset(shared, 0, sizeof(shared));
 	memset(k, 0, sizeof(k));
-	mqe2e_wr_init_grow(&w, 256, 1024 + 2 + (size_t)MQE2E_KEYS_MAX *
-	    (2 + MQE2E_ID_MAX + 1 + 1 + 4 + 8 + 8 + MQE2E_KEY_LEN) + MQE2E_GCM_TAG_LEN);
+	mqe2e_wr_init_grow(&w, 256, 1024 + MQE2E_KEYBUNDLE_MAX + MQE2E_GCM_TAG_LEN);
 	if (ca_key == NULL || info == NULL) {
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
-	if ((r = mqe2e_keybundle_encode(entries, n, &pt, &pt_len)) != MQE2E_OK ||
+	if ((r = mqe2e_keybundle_encode(kb, &pt, &pt_len)) != MQE2E_OK ||
 	    (r = hs__eph(eph_in, eph, eph_pub)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
@@ -234,15 +235,15 @@ out:
 
 int
 mqe2e_keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len)
 {
-	return keyresp_build(ca_key, info, entries, n, now_ms, NULL, NULL, NULL, resp, resp_len);
+	return keyresp_build(ca_key, info, kb, now_ms, NULL, NULL, NULL, resp, resp_len);
 }
 
 int
 mqe2e_keyresp_build_ex(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
-    const struct mqe2e_key_entry *entries, size_t n, uint64_t now_ms,
+    const struct mqe2e_keybundle *kb, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     const uint8_t gcm_nonce[MQE2E_GCM_NONCE_LEN], uint8_t **resp, size_t *resp_len)
 {
@@ -251,14 +252,14 @@ mqe2e_keyresp_build_ex(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 		*resp_len = 0;
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	return keyresp_build(ca_key, info, entries, n, now_ms, eph_priv, nonce, gcm_nonce, resp,
+	return keyresp_build(ca_key, info, kb, now_ms, eph_priv, nonce, gcm_nonce, resp,
 	    resp_len);
 }
 
 int
 mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
     const uint8_t *resp, size_t resp_len, uint64_t now_ms,
-    struct mqe2e_key_entry **entries, size_t *n)
+    struct mqe2e_keybundle *kb)
 {
 	struct mqe2e_reply rp;
 	struct mqe2e_aead *aead = NULL;
@@ -267,11 +268,11 @@ mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 	size_t pt_len = 0;
 	int r;
 
-	*entries = NULL;
-	*n = 0;
+	if (kb != NULL)
+		memset(kb, 0, sizeof(*kb));
 	memset(shared, 0, sizeof(shared));
 	memset(k, 0, sizeof(k));
-	if (st == NULL || trust == NULL)
+	if (st == NULL || trust == NULL || kb == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	if ((r = mqe2e_reply_decode(resp, resp_len, MQE2E_MSG_KEY_RESPONSE, &rp)) != MQE2E_OK ||
 	    (r = mqe2e_check_skew(rp.ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT)) != MQE2E_OK ||
@@ -290,7 +291,7 @@ mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 	}
 	if ((r = mqe2e_aead_open(aead, rp.gcm_nonce, rp.aad.p, rp.aad.len, rp.sealed.p,
 	    rp.sealed.len, pt)) != MQE2E_OK ||
-	    (r = mqe2e_keybundle_decode(pt, pt_len, entries, n)) != MQE2E_OK)
+	    (r = mqe2e_keybundle_decode(pt, pt_len, kb)) != MQE2E_OK)
 		goto out;
 out:
 	mqe2e_aead_free(aead);

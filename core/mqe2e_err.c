@@ -35,6 +35,8 @@ static const char *const messages[MQE2E_ERR__COUNT] = {
 	[-MQE2E_ERR_INTERNAL] = "internal error",
 	[-MQE2E_ERR_CONFLICT] = "already exists or conflicts with the current state",
 	[-MQE2E_ERR_TIMEOUT] = "timed out",
+	[-MQE2E_ERR_QUOTA] = "too many requests from this peer (its share is used up: try again later)",
+	[-MQE2E_ERR_NO_SPACE] = "no space left on the device (disk or quota full)",
 };
 
 const char *

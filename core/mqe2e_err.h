@@ -49,7 +49,9 @@ typedef enum mqe2e_err {
 	MQE2E_ERR_INTERNAL = -27,      /* a bug: should not happen */
 	MQE2E_ERR_CONFLICT = -28,      /* already exists / state conflict */
 	MQE2E_ERR_TIMEOUT = -29,       /* gave up waiting */
-	MQE2E_ERR__COUNT = 30
+	MQE2E_ERR_QUOTA = -30,         /* this peer used up its share (try later) */
+	MQE2E_ERR_NO_SPACE = -31,      /* disk full (ENOSPC, EDQUOT): writes fail */
+	MQE2E_ERR__COUNT = 32
 } mqe2e_err;
 
 /* A short English sentence for an error code; never NULL. */

@@ -416,13 +416,29 @@ struct nonce_slot {
 	uint64_t expiry;       /* 0 = never used */
 };
 
+/* Per-owner fairness: a token bucket per owner (an authenticated id, held
+ * as a seeded 64-bit hash).  Credit is counted in "token milliseconds": a
+ * nonce costs life_ms, credit grows by quota per millisecond up to
+ * quota * life_ms, so an owner can hold at most 2 * quota live nonces
+ * (a full bucket plus one lifetime of refill).  Slots of owners whose
+ * bucket is full again are dropped when the table is rebuilt. */
+struct owner_slot {
+	uint64_t h;            /* 0 = empty */
+	uint64_t credit;
+	uint64_t last_ms;      /* credit as of this time */
+};
+
 struct mqe2e_nonce_cache {
 	struct nonce_slot *s;
 	size_t size;           /* power of two, >= 2 * cap */
 	size_t cap;
 	size_t filled;         /* live + dead */
 	uint32_t skew_ms;
+	uint32_t future_ms;    /* timestamps at most this far ahead (<= skew_ms) */
 	uint64_t seed;
+	size_t quota;          /* nonces per owner per lifetime, 0 = none */
+	struct owner_slot *o;  /* size slots, allocated with the first quota */
+	size_t ofilled;
 };
 
 int
@@ -443,6 +459,7 @@ mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **o
 	}
 	c->cap = cap;
 	c->skew_ms = skew_ms;
+	c->future_ms = skew_ms;
 	c->seed = random_seed();
 	*out = c;
 	return MQE2E_OK;
@@ -454,13 +471,34 @@ mqe2e_nonce_cache_free(struct mqe2e_nonce_cache *c)
 	if (c == NULL)
 		return;
 	free(c->s);
+	free(c->o);
 	free(c);
+}
+
+int
+mqe2e_nonce_cache_set_limits(struct mqe2e_nonce_cache *c, uint32_t future_ms, size_t per_owner)
+{
+	if (c == NULL || future_ms > c->skew_ms || per_owner > c->cap)
+		return MQE2E_ERR_INVALID_ARG;
+	if (per_owner > 0 && c->o == NULL && (c->o = calloc(c->size, sizeof(*c->o))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	c->future_ms = future_ms;
+	c->quota = per_owner;
+	return MQE2E_OK;
 }
 
 uint32_t
 mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c)
 {
 	return c == NULL ? MQE2E_SKEW_MS_DEFAULT : c->skew_ms;
+}
+
+size_t
+mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap)
+{
+	if (cap != NULL)
+		*cap = c != NULL ? c->cap : 0;
+	return c != NULL ? c->filled : 0;
 }
 
 static size_t
@@ -493,18 +531,188 @@ nonce_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
 	return live;
 }
 
+/* A nonce's lifetime: from now up to skew past its timestamp, which lies at
+ * most future_ms ahead. */
+static uint64_t
+nonce_life(const struct mqe2e_nonce_cache *c)
+{
+	return (uint64_t)c->skew_ms + c->future_ms + 1;
+}
+
+/* Refill one bucket to now_ms. */
+static void
+owner_refill(const struct mqe2e_nonce_cache *c, struct owner_slot *o, uint64_t now_ms)
+{
+	uint64_t full = (uint64_t)c->quota * nonce_life(c);
+
+	if (now_ms > o->last_ms) {
+		uint64_t dt = now_ms - o->last_ms;
+
+		o->credit = dt >= nonce_life(c) || o->credit + dt * c->quota >= full ?
+		    full : o->credit + dt * c->quota;
+		o->last_ms = now_ms;
+	}
+}
+
+/* Drop the owners whose bucket is full again; returns those left. */
+static size_t
+owner_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
+{
+	struct owner_slot *old = c->o, *no;
+	uint64_t full = (uint64_t)c->quota * nonce_life(c);
+	size_t i, j, left = 0;
+
+	if ((no = calloc(c->size, sizeof(*no))) == NULL)
+		return c->ofilled;   /* cannot rebuild: stay as full */
+	for (i = 0; i < c->size; i++) {
+		if (old[i].h == 0)
+			continue;
+		owner_refill(c, &old[i], now_ms);
+		if (old[i].credit >= full)
+			continue;
+		for (j = (size_t)old[i].h & (c->size - 1); no[j].h != 0; j = (j + 1) & (c->size - 1))
+			;
+		no[j] = old[i];
+		left++;
+	}
+	free(old);
+	c->o = no;
+	c->ofilled = left;
+	return left;
+}
+
+/* The bucket of owner (created full), or NULL if the table is full. */
+static struct owner_slot *
+owner_find(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len, uint64_t now_ms)
+{
+	uint64_t h = hash_final(hash_bytes(c->seed ^ 0x6f776e6572ULL, 0, owner, owner_len));
+	size_t i;
+
+	if (h == 0)
+		h = 1;
+	for (i = (size_t)h & (c->size - 1); c->o[i].h != 0; i = (i + 1) & (c->size - 1)) {
+		if (c->o[i].h == h) {
+			owner_refill(c, &c->o[i], now_ms);
+			return &c->o[i];
+		}
+	}
+	if (c->ofilled + 1 > c->size / 4 * 3) {
+		if (owner_rebuild(c, now_ms) + 1 > c->size / 4 * 3)
+			return NULL;
+		for (i = (size_t)h & (c->size - 1); c->o[i].h != 0; i = (i + 1) & (c->size - 1))
+			;
+	}
+	c->o[i].h = h;
+	c->o[i].credit = (uint64_t)c->quota * nonce_life(c);
+	c->o[i].last_ms = now_ms;
+	c->ofilled++;
+	return &c->o[i];
+}
+
+/* The slot holding nonce alive, or NONE; *reuse gets the first dead slot
+ * of its probe chain, or the empty one that ends it. */
+static size_t
+nonce_find(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint64_t now_ms,
+    size_t *reuse)
+{
+	size_t i;
+
+	*reuse = NONE;
+	for (i = nonce_slot_index(c, nonce); c->s[i].expiry != 0; i = (i + 1) & (c->size - 1)) {
+		if (c->s[i].expiry > now_ms) {
+			if (memcmp(c->s[i].nonce, nonce, 16) == 0)
+				return i;
+		} else if (*reuse == NONE) {
+			*reuse = i;
+		}
+	}
+	if (*reuse == NONE)
+		*reuse = i;
+	return NONE;
+}
+
+int
+mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms, uint64_t now_ms)
+{
+	int r;
+
+	if (c == NULL)
+		return mqe2e_check_skew(ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT);
+	if ((r = mqe2e_check_skew(ts_ms, now_ms, c->skew_ms)) != MQE2E_OK)
+		return r;
+	if (ts_ms > now_ms && ts_ms - now_ms > c->future_ms)
+		return MQE2E_ERR_CLOCK_SKEW;
+	return MQE2E_OK;
+}
+
+int
+mqe2e_nonce_cache_seen(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t now_ms)
+{
+	size_t reuse;
+
+	if (c == NULL || nonce == NULL)
+		return 0;
+	return nonce_find(c, nonce, now_ms, &reuse) != NONE;
+}
+
+int
+mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
+    uint64_t now_ms, uint32_t *retry_ms)
+{
+	struct owner_slot *o;
+	uint64_t wait;
+
+	if (retry_ms != NULL)
+		*retry_ms = 0;
+	if (c == NULL || (owner == NULL && owner_len != 0))
+		return MQE2E_ERR_INVALID_ARG;
+	if (c->quota == 0 || owner == NULL)
+		return MQE2E_OK;
+	if ((o = owner_find(c, owner, owner_len, now_ms)) == NULL) {
+		if (retry_ms != NULL)
+			*retry_ms = 1000;
+		return MQE2E_ERR_UNAVAILABLE;
+	}
+	if (o->credit < nonce_life(c)) {
+		/* credit grows by quota per millisecond */
+		wait = (nonce_life(c) - o->credit + c->quota - 1) / c->quota;
+		if (retry_ms != NULL)
+			*retry_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+		return MQE2E_ERR_QUOTA;
+	}
+	o->credit -= nonce_life(c);
+	return MQE2E_OK;
+}
+
 int
 mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint64_t ts_ms,
     uint64_t now_ms)
 {
-	size_t i, reuse = NONE, live;
+	return mqe2e_nonce_cache_add_owned(c, NULL, 0, nonce, ts_ms, now_ms);
+}
+
+int
+mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len,
+    const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms)
+{
+	struct owner_slot *o = NULL;
+	size_t reuse, live;
 	uint64_t expiry;
 	int r;
 
-	if (c == NULL || nonce == NULL)
+	if (c == NULL || nonce == NULL || (owner == NULL && owner_len != 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = mqe2e_check_skew(ts_ms, now_ms, c->skew_ms)) != MQE2E_OK)
+	if ((r = mqe2e_nonce_cache_check_time(c, ts_ms, now_ms)) != MQE2E_OK)
 		return r;
+	/* Fairness before capacity: an owner over its share is told so, and
+	 * never takes room from the others. */
+	if (c->quota > 0 && owner != NULL) {
+		if ((o = owner_find(c, owner, owner_len, now_ms)) == NULL)
+			return MQE2E_ERR_UNAVAILABLE;
+		if (o->credit < nonce_life(c))
+			return MQE2E_ERR_QUOTA;
+	}
 	/* the timestamp check rejects this nonce from ts + skew on */
 	expiry = ts_ms + c->skew_ms + 1;
 	if (expiry <= now_ms)
@@ -514,19 +722,13 @@ mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16], uint
 		if (live >= c->cap)
 			return MQE2E_ERR_UNAVAILABLE;
 	}
-	for (i = nonce_slot_index(c, nonce); c->s[i].expiry != 0; i = (i + 1) & (c->size - 1)) {
-		if (c->s[i].expiry > now_ms) {
-			if (memcmp(c->s[i].nonce, nonce, 16) == 0)
-				return MQE2E_ERR_NONCE_REUSE;
-		} else if (reuse == NONE) {
-			reuse = i;
-		}
-	}
-	if (reuse == NONE) {
-		reuse = i;
+	if (nonce_find(c, nonce, now_ms, &reuse) != NONE)
+		return MQE2E_ERR_NONCE_REUSE;
+	if (c->s[reuse].expiry == 0)   /* a new slot, not a dead one */
 		c->filled++;
-	}
 	memcpy(c->s[reuse].nonce, nonce, 16);
 	c->s[reuse].expiry = expiry;
+	if (o != NULL)
+		o->credit -= nonce_life(c);
 	return MQE2E_OK;
 }

@@ -60,11 +60,51 @@ struct mqe2e_nonce_cache;
 int mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **out) MQE2E_WUR;
 void mqe2e_nonce_cache_free(struct mqe2e_nonce_cache *c);
 uint32_t mqe2e_nonce_cache_skew(const struct mqe2e_nonce_cache *c);
-/* Check |ts_ms - now_ms| <= skew (MQE2E_ERR_CLOCK_SKEW), then remember the
- * nonce: MQE2E_OK, MQE2E_ERR_NONCE_REUSE if seen within the window, or
- * MQE2E_ERR_UNAVAILABLE if cap live nonces are already held (fail closed). */
+/* Limits beyond the cap (the defaults are future_ms = skew_ms, no quota):
+ *   future_ms  timestamps at most this far ahead of now (<= skew_ms); a
+ *              nonce lives until its timestamp + skew, so a small future
+ *              allowance keeps every nonce's life near skew + future_ms;
+ *   per_owner  fairness: each owner (an authenticated id) may add about
+ *              per_owner nonces per lifetime (a token bucket: at most
+ *              2 * per_owner live at once), so that one owner cannot fill
+ *              the cache and lock the others out.  0 = no quota.
+ * MQE2E_ERR_INVALID_ARG if future_ms > skew or per_owner > cap. */
+int mqe2e_nonce_cache_set_limits(struct mqe2e_nonce_cache *c, uint32_t future_ms,
+    size_t per_owner) MQE2E_WUR;
+/* Check now - skew <= ts_ms <= now + future (MQE2E_ERR_CLOCK_SKEW), then
+ * remember the nonce: MQE2E_OK, MQE2E_ERR_NONCE_REUSE if seen within the
+ * window, or MQE2E_ERR_UNAVAILABLE if cap live nonces are already held (fail
+ * closed).  Call it only for a request whose signature verified (the owner
+ * is authenticated); a replayed nonce costs its owner nothing. */
 int mqe2e_nonce_cache_add(struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
     uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+/* The same, charged to owner (owner_len bytes, e.g. the certificate CN):
+ * also MQE2E_ERR_QUOTA when the owner used up its share (see
+ * mqe2e_nonce_cache_set_limits); owner NULL = not charged. */
+int mqe2e_nonce_cache_add_owned(struct mqe2e_nonce_cache *c, const uint8_t *owner,
+    size_t owner_len, const uint8_t nonce[16], uint64_t ts_ms, uint64_t now_ms) MQE2E_WUR;
+/* How many nonces the cache holds (including expired ones not yet swept)
+ * and, in *cap, how many live ones it may hold (for metrics). */
+size_t mqe2e_nonce_cache_fill(const struct mqe2e_nonce_cache *c, size_t *cap);
+
+/* now - skew <= ts_ms <= now + future ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW
+ * (the window _add applies; for a server that records the nonce later). */
+int mqe2e_nonce_cache_check_time(const struct mqe2e_nonce_cache *c, uint64_t ts_ms,
+    uint64_t now_ms) MQE2E_WUR;
+/* 1 if the nonce is held (live), 0 otherwise; changes nothing.  A server
+ * that records nonces only after authorising a request (the KMS) refuses a
+ * replay with it before spending anything on it. */
+int mqe2e_nonce_cache_seen(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16],
+    uint64_t now_ms) MQE2E_WUR;
+/* Charge owner one nonce's share now, without recording a nonce: for a
+ * server that must bound the work an authenticated requester causes before
+ * it knows whether the request is worth a nonce (the KMS charges before
+ * its database lookups and then records with mqe2e_nonce_cache_add, which
+ * charges nothing).  MQE2E_OK, MQE2E_ERR_QUOTA (*retry_ms: until the share
+ * allows one more), MQE2E_ERR_UNAVAILABLE (no room for another owner;
+ * *retry_ms 1000).  MQE2E_OK without a quota.  retry_ms may be NULL. */
+int mqe2e_nonce_cache_charge(struct mqe2e_nonce_cache *c, const uint8_t *owner,
+    size_t owner_len, uint64_t now_ms, uint32_t *retry_ms) MQE2E_WUR;
 
 /* |ts_ms - now_ms| <= skew_ms ? MQE2E_OK : MQE2E_ERR_CLOCK_SKEW */
 int mqe2e_check_skew(uint64_t ts_ms, uint64_t now_ms, uint32_t skew_ms) MQE2E_WUR;

@@ -25,6 +25,7 @@
 #include "mqe2e_err.h"
 #include "crypto.h"
 #include "buf.h"
+#include "topic.h"
 
 #define MQE2E_VERSION 1                /* messages whose layout is unchanged */
 #define MQE2E_VERSION_CONNECT_HELLO 2  /* v2: names the broker it is for */
@@ -42,6 +43,7 @@ enum mqe2e_msg_type {
 	MQE2E_MSG_CONNACK_REPLY = 0x02,
 	MQE2E_MSG_KEY_REQUEST = 0x10,
 	MQE2E_MSG_KEY_RESPONSE = 0x11,
+	MQE2E_MSG_KEY_BUNDLE = 0x12,     /* sealed in a KEY_RESPONSE */
 	MQE2E_MSG_FRAME_MAC = 0x20,      /* channel frame, HMAC-SHA256/16 */
 	MQE2E_MSG_FRAME_AEAD = 0x21,     /* channel frame, AES-256-GCM */
 	MQE2E_MSG_BUNDLE = 0x30,         /* schemes 1/2: one part per recipient */
@@ -229,13 +231,32 @@ int mqe2e_bundle_find(const uint8_t *in, size_t len, const char *recipient,
     struct mqe2e_view *part) MQE2E_WUR;
 
 /* ===========================================================================
- * KEY_BUNDLE (sealed inside a KEY_RESPONSE): u16 count, count times
- * { vec16 group, u8 scheme, u8 kind, u32 epoch, u64 not_before_ms,
- *   u64 not_after_ms, key[32] }
+ * KEY_BUNDLE (0x12, sealed inside a KEY_RESPONSE): ver, 0x12,
+ *   u16 ngroups, ngroups x { vec16 group, u8 scheme, u8 rights,
+ *                            vec16 filter }     (sorted by group, distinct)
+ *   u16 nkeys,   nkeys x   { vec16 group, u8 kind, u32 epoch,
+ *                            u64 not_before_ms, u64 not_after_ms, key[32] }
+ * Every key names a group of the table; its scheme is the group's.
  * ======================================================================== */
+#define MQE2E_RIGHT_PUB 0x01          /* rights of the requester on a group */
+#define MQE2E_RIGHT_SUB 0x02
+#define MQE2E_KEYBUNDLE_GROUPS_MAX MQE2E_KEYS_MAX
+/* The largest KEY_BUNDLE (header, full group table, full key list). */
+#define MQE2E_KEYBUNDLE_MAX (2 + 2 + (size_t)MQE2E_KEYBUNDLE_GROUPS_MAX * \
+	(2 + MQE2E_ID_MAX + 1 + 1 + 2 + MQE2E_FILTER_MAX) + \
+	2 + (size_t)MQE2E_KEYS_MAX * (2 + MQE2E_ID_MAX + 1 + 4 + 8 + 8 + MQE2E_KEY_LEN))
+
+/* A group the requester holds keys for, as the KMS describes it. */
+struct mqe2e_group_info {
+	char name[MQE2E_ID_MAX + 1];
+	uint8_t scheme;           /* enum mqe2e_scheme */
+	uint8_t rights;           /* MQE2E_RIGHT_*; 0 for a broker */
+	char filter[MQE2E_FILTER_MAX + 1];   /* the group's topic filter */
+};
+
 struct mqe2e_key_entry {
 	char group[MQE2E_ID_MAX + 1];
-	uint8_t scheme;           /* enum mqe2e_scheme */
+	uint8_t scheme;           /* enum mqe2e_scheme: the group's */
 	uint8_t kind;             /* enum mqe2e_gk_kind */
 	uint32_t epoch;
 	uint64_t not_before_ms;
@@ -243,13 +264,26 @@ struct mqe2e_key_entry {
 	uint8_t key[MQE2E_KEY_LEN];
 };
 
-/* Encode n entries (n may be 0) into a malloc'd buffer (free with
- * mqe2e_free_secret(out, len): it holds keys). */
-int mqe2e_keybundle_encode(const struct mqe2e_key_entry *e, size_t n, uint8_t **out,
+/* A decoded KEY_BUNDLE; owns both arrays (free with mqe2e_keybundle_free). */
+struct mqe2e_keybundle {
+	struct mqe2e_group_info *groups;   /* sorted by name once decoded */
+	size_t ngroups;
+	struct mqe2e_key_entry *keys;
+	size_t nkeys;
+};
+
+/* Encode kb (groups in any order; every key's group in the table with the
+ * same scheme, else MQE2E_ERR_INVALID_ARG) into a malloc'd buffer (free
+ * with mqe2e_free_secret(out, len): it holds keys). */
+int mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out,
     size_t *len) MQE2E_WUR;
-/* Decode into a malloc'd array (free with mqe2e_key_entries_free). */
-int mqe2e_keybundle_decode(const uint8_t *in, size_t len, struct mqe2e_key_entry **e,
-    size_t *n) MQE2E_WUR;
+/* Decode into *kb (mqe2e_keybundle_free it; left empty on failure). */
+int mqe2e_keybundle_decode(const uint8_t *in, size_t len, struct mqe2e_keybundle *kb) MQE2E_WUR;
+/* The group named name in a decoded (sorted) bundle, or NULL. */
+const struct mqe2e_group_info *mqe2e_keybundle_group(const struct mqe2e_keybundle *kb,
+    const char *name);
+/* Wipe the keys, free both arrays and zero *kb; NULL is a no-op. */
+void mqe2e_keybundle_free(struct mqe2e_keybundle *kb);
 /* Wipe and free an entry array; (NULL, 0) is a no-op. */
 void mqe2e_key_entries_free(struct mqe2e_key_entry *e, size_t n);
 /* Wipe and free a buffer that held secrets. */

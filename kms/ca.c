@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,17 +245,17 @@ kms_ca_open(const char *dir, int create, struct kms_ca **out, char *err, size_t 
 		snprintf(err, errlen, "%s: path too long", dir);
 		return MQE2E_ERR_TOO_LONG;
 	}
-	have_key = kms_file_exists(key_path);
-	have_crt = kms_file_exists(crt_path);
+	if ((have_key = kms_file_exists(key_path)) < 0)
+		return kms_file_problem(err, errlen, key_path, errno, NULL);
+	if ((have_crt = kms_file_exists(crt_path)) < 0)
+		return kms_file_problem(err, errlen, crt_path, errno, NULL);
 	if (have_key == 0 && have_crt == 0 && create) {
 		if ((r = create_ca(key_path, crt_path, err, errlen)) != MQE2E_OK)
 			return r;
-	} else if (have_key != 1 || have_crt != 1) {
-		snprintf(err, errlen, "%s: missing or unreadable (the CA needs both %s and %s; "
-		    "restore them from a backup)", have_key != 1 ? key_path : crt_path,
-		    key_path, crt_path);
-		return MQE2E_ERR_IO;
-	}
+	} else if (have_key != 1 || have_crt != 1)
+		return kms_file_problem(err, errlen, have_key != 1 ? key_path : crt_path, ENOENT,
+		    "the CA needs both ca.key and ca.crt: restore them from a backup (without "
+		    "them no certificate or key response can be signed)");
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return MQE2E_ERR_NOMEM;
 	/* Warn about loose permissions before the core loader reads it. */

@@ -18,8 +18,10 @@ kmsd_config_init(struct kmsd_config *c)
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
 	c->max_skew_s = 120;
+	c->max_future_skew_s = 5;
 	c->cert_days = 365;
-	c->nonce_cache_size = 65536;
+	c->nonce_cache_size = 131072;
+	c->client_quota = 120;
 }
 
 void
@@ -107,8 +109,10 @@ static const struct num_setting num_settings[] = {
 	{ "per_ip_connections", offsetof(struct kmsd_config, per_ip_connections), 1, 65536 },
 	{ "connection_timeout", offsetof(struct kmsd_config, connection_timeout_s), 1, 3600 },
 	{ "max_skew", offsetof(struct kmsd_config, max_skew_s), 1, 3600 },
+	{ "max_future_skew", offsetof(struct kmsd_config, max_future_skew_s), 0, 600 },
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
+	{ "client_quota", offsetof(struct kmsd_config, client_quota), 1, 1000000 },
 };
 
 int

@@ -19,9 +19,11 @@ struct kmsd_config {
 	unsigned max_connections;
 	unsigned per_ip_connections;
 	unsigned connection_timeout_s;
-	unsigned max_skew_s;
+	unsigned max_skew_s;          /* a KEY_REQUEST may lag our clock this much */
+	unsigned max_future_skew_s;   /* ... and lead it only this much */
 	unsigned cert_days;
-	unsigned nonce_cache_size;
+	unsigned nonce_cache_size;    /* live nonces of all clients together */
+	unsigned client_quota;        /* key requests per client per window */
 };
 
 /* Defaults (no strings allocated yet). */

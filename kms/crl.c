@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +62,30 @@ add_revoked(void *arg, const char *serial, int64_t revoked_at)
 	return revoked_list_add(arg, serial, revoked_at);
 }
 
+/* Publish a CRL and the revoked serials (either may be NULL). */
+static int
+publish(struct kmsd *k, const struct revoked_list *l, char *pem, size_t pem_len,
+    int64_t issued, int stale)
+{
+	int r = MQE2E_OK;
+
+	if (l != NULL) {
+		pthread_mutex_lock(&k->trust_lock);
+		r = mqe2e_trust_set_revoked(k->trust, (const char *const *)l->serials, l->n);
+		pthread_mutex_unlock(&k->trust_lock);
+	}
+	pthread_mutex_lock(&k->state_lock);
+	if (pem != NULL) {
+		free(k->crl_pem);
+		k->crl_pem = pem;
+		k->crl_len = pem_len;
+		k->crl_time = issued;
+	}
+	k->crl_stale = stale;
+	pthread_mutex_unlock(&k->state_lock);
+	return r;
+}
+
 int
 kms_crl_refresh(struct kmsd *k)
 {
@@ -69,34 +94,72 @@ kms_crl_refresh(struct kmsd *k)
 	size_t pem_len = 0;
 	int64_t number = 0;
 	time_t now = time(NULL);
-	int r;
+	int listed = 0, r;
 
 	memset(&l, 0, sizeof(l));
 	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
-		return r;
-	if ((r = kms_store_counter_bump(k->db, "crl_number", &number)) == MQE2E_OK &&
-	    (r = kms_store_revoked_certs(k->db, add_revoked, &l)) == MQE2E_OK)
-		r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len);
-	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
 		goto out;
-	pthread_mutex_lock(&k->trust_lock);
-	r = mqe2e_trust_set_revoked(k->trust, (const char *const *)l.serials, l.n);
-	pthread_mutex_unlock(&k->trust_lock);
-	if (r != MQE2E_OK)
-		goto out;
-	pthread_mutex_lock(&k->state_lock);
-	free(k->crl_pem);
-	k->crl_pem = pem;
-	k->crl_len = pem_len;
-	k->crl_time = (int64_t)now;
-	pthread_mutex_unlock(&k->state_lock);
-	pem = NULL;
+	if ((r = kms_store_revoked_certs(k->db, add_revoked, &l)) == MQE2E_OK) {
+		listed = 1;
+		if ((r = kms_store_counter_bump(k->db, "crl_number", &number)) == MQE2E_OK &&
+		    (r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len)) == MQE2E_OK)
+			r = kms_store_crl_set(k->db, number, (int64_t)now, (int64_t)l.n, pem, pem_len);
+	}
+	r = kms_db_end(k->db, r);
  out:
-	if (r != MQE2E_OK)
-		kms_log("cannot re-issue the CRL: %s", mqe2e_strerror(r));
-	free(pem);
+	if (r != MQE2E_OK) {
+		/* The revocations read are still enforced; the old CRL is served
+		 * and the scheduler tries again. */
+		kms_log("cannot re-issue the CRL: %s%s", mqe2e_strerror(r), r == MQE2E_ERR_NO_SPACE ?
+		    " (free space on the disk of the data directory)" : "");
+		(void)publish(k, listed ? &l : NULL, NULL, 0, 0, 1);
+		free(pem);
+	} else if ((r = publish(k, &l, pem, pem_len, (int64_t)now, 0)) != MQE2E_OK)
+		kms_log("cannot load the revoked serials: %s", mqe2e_strerror(r));
 	revoked_list_clear(&l);
 	return r;
+}
+
+int
+kms_crl_load(struct kmsd *k, char *err, size_t errlen)
+{
+	struct revoked_list l;
+	struct kms_crl_row row;
+	int stored, r;
+
+	memset(&l, 0, sizeof(l));
+	memset(&row, 0, sizeof(row));
+	if ((r = kms_db_begin(k->db, 0)) != MQE2E_OK)
+		goto out;
+	if ((r = kms_store_revoked_certs(k->db, add_revoked, &l)) == MQE2E_OK &&
+	    (r = kms_store_crl_get(k->db, &row)) == MQE2E_ERR_NOT_FOUND)
+		r = MQE2E_OK;
+	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
+		goto out;
+	stored = row.pem != NULL;
+	/* Certificates are never deleted: a different count means revocations
+	 * the stored CRL does not list yet. */
+	r = publish(k, &l, row.pem, row.pem_len, row.issued,
+	    !stored || row.revoked != (int64_t)l.n);
+	row.pem = NULL;
+ out:
+	if (r != MQE2E_OK)
+		snprintf(err, errlen, "cannot read the revoked certificates and the CRL: %s",
+		    mqe2e_strerror(r));
+	free(row.pem);
+	revoked_list_clear(&l);
+	return r;
+}
+
+int
+kms_crl_due(struct kmsd *k, int64_t now, int64_t every_s)
+{
+	int due;
+
+	pthread_mutex_lock(&k->state_lock);
+	due = k->crl_stale || k->crl_pem == NULL || now - k->crl_time >= every_s;
+	pthread_mutex_unlock(&k->state_lock);
+	return due;
 }
 
 int

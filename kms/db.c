@@ -11,15 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 
 struct kms_db {
 	sqlite3 *h;
 	pthread_mutex_t lock;
 	char *path;
+	time_t full_logged;       /* last "disk is full" log line */
 };
 
 int
@@ -48,6 +51,20 @@ kms_db_limit(unsigned limit)
 	return limit == 0 || limit > INT32_MAX ? -1 : (int)limit;
 }
 
+/* 1 if a SQLite failure is the device running out of space. */
+static int
+is_no_space(struct kms_db *db, int rc)
+{
+	int e;
+
+	if ((rc & 0xff) == SQLITE_FULL)
+		return 1;
+	if ((rc & 0xff) != SQLITE_IOERR)
+		return 0;
+	e = sqlite3_system_errno(db->h);
+	return e == ENOSPC || e == EDQUOT;
+}
+
 int
 kms_db_error(struct kms_db *db, int rc)
 {
@@ -55,11 +72,23 @@ kms_db_error(struct kms_db *db, int rc)
 
 	if (prim == SQLITE_CONSTRAINT)
 		return MQE2E_ERR_CONFLICT;
+	if (is_no_space(db, rc)) {
+		/* Every write fails alike until space is freed: say it once a
+		 * minute (called with db->lock held). */
+		time_t now = time(NULL);
+
+		if (now - db->full_logged >= 60) {
+			kms_log("%s: the disk is full (%s): writes fail until space is freed on "
+			    "it; key delivery goes on", db->path, sqlite3_errmsg(db->h));
+			db->full_logged = now;
+		}
+		return MQE2E_ERR_NO_SPACE;
+	}
 	kms_log("%s: database error: %s", db->path, sqlite3_errmsg(db->h));
+	kms_metrics_db_error();
 	if (prim == SQLITE_NOMEM)
 		return MQE2E_ERR_NOMEM;
-	if (prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CANTOPEN ||
-	    prim == SQLITE_READONLY)
+	if (prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY)
 		return MQE2E_ERR_IO;
 	return MQE2E_ERR_INTERNAL;
 }
@@ -135,10 +164,11 @@ kms_db_begin(struct kms_db *db, int write)
 int
 kms_db_end(struct kms_db *db, int r)
 {
-	if (r == MQE2E_OK) {
-		if ((r = exec(db, "COMMIT")) != MQE2E_OK)
-			(void)exec(db, "ROLLBACK");
-	} else if (!sqlite3_get_autocommit(db->h))
+	if (r == MQE2E_OK)
+		r = exec(db, "COMMIT");
+	/* A failed COMMIT, or an I/O error or full disk inside the
+	 * transaction, may already have rolled it back: SQLite says so. */
+	if (r != MQE2E_OK && !sqlite3_get_autocommit(db->h))
 		(void)exec(db, "ROLLBACK");
 	pthread_mutex_unlock(&db->lock);
 	return r;
@@ -191,7 +221,7 @@ kms_store_policy_bump(struct kms_db *db, uint64_t *version)
 
 /* Apply every compiled-in migration above the database's user_version. */
 static int
-migrate(struct kms_db *db, char *err, size_t errlen)
+migrate(struct kms_db *db, int create, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[64];
@@ -208,6 +238,11 @@ migrate(struct kms_db *db, char *err, size_t errlen)
 	}
 	have = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	if (have == 0 && !create) {
+		snprintf(err, errlen, "%s: the database is empty (no schema): restore it from a "
+		    "backup; only 'mqe2e-kmsd --init' creates a new one", db->path);
+		return MQE2E_ERR_NOT_FOUND;
+	}
 	if (have < 0 || (uint64_t)have > kms_migrations_count) {
 		snprintf(err, errlen, "%s: schema version %lld is newer than this mqe2e-kmsd "
 		    "knows (%u): run a newer mqe2e-kmsd", db->path, (long long)have,
@@ -230,7 +265,8 @@ migrate(struct kms_db *db, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: migration %s failed: %s", db->path, m->name,
 			    msg != NULL ? msg : "unknown error");
 			sqlite3_free(msg);
-			(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			if (!sqlite3_get_autocommit(db->h))
+				(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 			return MQE2E_ERR_INTERNAL;
 		}
 	}
@@ -264,7 +300,7 @@ check(struct kms_db *db, char *err, size_t errlen)
 }
 
 int
-kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen)
+kms_db_open(const char *path, int create, struct kms_db **out, char *err, size_t errlen)
 {
 	static const char *const pragmas[] = {
 		"PRAGMA journal_mode = WAL",
@@ -274,15 +310,19 @@ kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen)
 	};
 	struct kms_db *db = NULL;
 	size_t i;
-	int fd, r = MQE2E_ERR_NOMEM;
+	int fd, one = 1, r = MQE2E_ERR_NOMEM;
 
 	*out = NULL;
-	/* Create it 0600 ourselves: SQLite would use the umask. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		snprintf(err, errlen, "%s: cannot open the database: %s", path, strerror(errno));
-		return MQE2E_ERR_IO;
+	/* Create it 0600 ourselves: SQLite would use the umask.  Without
+	 * create, a missing file is an error (SQLite is not asked to create). */
+	if (create) {
+		if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+			snprintf(err, errlen, "%s: cannot create the database: %s", path,
+			    strerror(errno));
+			return MQE2E_ERR_IO;
+		}
+		close(fd);
 	}
-	close(fd);
 	if ((db = calloc(1, sizeof(*db))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return MQE2E_ERR_NOMEM;
@@ -301,6 +341,10 @@ kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(db->h, 1);
 	sqlite3_busy_timeout(db->h, 5000);
+	/* Keep DB-wal and DB-shm when closing: a restart on a full disk then
+	 * needs no new blocks to read (the shared-memory index is not
+	 * re-created; the WAL is reused from its start). */
+	(void)sqlite3_file_control(db->h, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
 	if ((r = check(db, err, errlen)) != MQE2E_OK)
 		goto out;
 	for (i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
@@ -311,7 +355,7 @@ kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	if ((r = migrate(db, err, errlen)) != MQE2E_OK)
+	if ((r = migrate(db, create, err, errlen)) != MQE2E_OK)
 		goto out;
 	*out = db;
 	db = NULL;

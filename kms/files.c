@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,43 @@ kms_file_exists(const char *path)
 	if (lstat(path, &st) == 0)
 		return 1;
 	return errno == ENOENT ? 0 : -1;
+}
+
+int
+kms_file_probe(const char *path, uint64_t *size)
+{
+	struct stat st;
+
+	*size = 0;
+	if (lstat(path, &st) == 0) {
+		*size = (uint64_t)st.st_size;
+		return 1;
+	}
+	return errno == ENOENT ? 0 : -1;
+}
+
+int
+kms_file_problem(char *err, size_t errlen, const char *path, int errnum,
+    const char *missing_hint)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[1024];
+	uid_t uid = geteuid();
+
+	if (errnum == EACCES || errnum == EPERM) {
+		if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0)
+			pwp = NULL;
+		snprintf(err, errlen, "%s: permission denied to user '%s' (uid %u), which "
+		    "mqe2e-kmsd runs as: give that user access to the data directory and its "
+		    "files (chown -R, chmod 700 on the directory, 600 on the files), or run "
+		    "mqe2e-kmsd as their owner", path, pwp != NULL ? pwp->pw_name : "?",
+		    (unsigned)uid);
+	} else if (errnum == ENOENT)
+		snprintf(err, errlen, "%s: missing: %s", path,
+		    missing_hint != NULL ? missing_hint : "restore it from a backup");
+	else
+		snprintf(err, errlen, "%s: %s", path, strerror(errnum));
+	return MQE2E_ERR_IO;
 }
 
 int
@@ -47,10 +85,8 @@ kms_file_read(const char *path, size_t max, int secret, uint8_t **out, size_t *l
 
 	*out = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return MQE2E_ERR_IO;
-	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return kms_file_problem(err, errlen, path, errno, NULL);
 	if (fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
 		goto out;
@@ -59,9 +95,15 @@ kms_file_read(const char *path, size_t max, int secret, uint8_t **out, size_t *l
 		snprintf(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
-	if (secret && (st.st_mode & 077) != 0)
-		kms_log("warning: %s is readable by group or others (mode %03o): run "
-		    "'chmod 600 %s'", path, (unsigned)(st.st_mode & 0777), path);
+	if (secret && (st.st_mode & 077) != 0) {
+		/* Refuse rather than fix: whoever could read it may have a copy. */
+		snprintf(err, errlen, "%s: this secret file is accessible by group or others "
+		    "(mode %03o): run 'chmod 600 %s', and if someone else may have read it "
+		    "replace the secret (see mqe2e-kmsd(8), FILES)", path,
+		    (unsigned)(st.st_mode & 0777), path);
+		r = MQE2E_ERR_DENIED;
+		goto out;
+	}
 	if ((uint64_t)st.st_size > max) {
 		snprintf(err, errlen, "%s: file is larger than %zu bytes: is it the right file?",
 		    path, max);

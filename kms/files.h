@@ -3,7 +3,7 @@
  *
  * Every error message names the file and says what to do.  Secret files
  * (ca.key, master.key, admin.token) are created 0600 with O_EXCL and
- * fsync'd; on reading, group/other permission bits give a warning.
+ * fsync'd; reading one that group or others may access is refused.
  */
 #ifndef KMS_FILES_H
 #define KMS_FILES_H
@@ -16,9 +16,26 @@
 int kms_file_exists(const char *path);
 
 /*
+ * Like kms_file_exists(), and *size gets the file's size (0 if it does not
+ * exist).  -1: it cannot be looked at (errno set, e.g. EACCES).
+ */
+int kms_file_probe(const char *path, uint64_t *size);
+
+/*
+ * Describe why path cannot be used, from errnum: a permission problem
+ * (EACCES, EPERM) names the user and uid this process runs as and says to
+ * fix the ownership or mode; ENOENT says "missing" followed by
+ * missing_hint (what to restore); anything else gives strerror.  Returns
+ * MQE2E_ERR_IO.
+ */
+int kms_file_problem(char *err, size_t errlen, const char *path, int errnum,
+    const char *missing_hint);
+
+/*
  * Read the whole file (at most max bytes, MQE2E_ERR_TOO_LONG beyond) into a
- * malloc'd buffer, NUL-terminated (not counted in *len).  secret = 1: warn if
- * group/other may read it, and the caller must wipe the buffer.
+ * malloc'd buffer, NUL-terminated (not counted in *len).  secret = 1: refuse
+ * (MQE2E_ERR_DENIED, err naming the file and the fix) if group or others have
+ * any permission on it, and the caller must wipe the buffer.
  */
 int kms_file_read(const char *path, size_t max, int secret, uint8_t **out, size_t *len,
     char *err, size_t errlen) MQE2E_WUR;

@@ -27,7 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	(void)kms_name_valid(s);
-	(void)kms_topic_filter_valid(s, err, sizeof(err));
+	(void)mqe2e_group_filter_check(s, err, sizeof(err));
 	(void)kmsd_parse_uint(s, 0, 65535, &v);
 	if (kmsd_parse_listen(s, host, sizeof(host), &port) == MQE2E_OK && (port == 0 || port > 65535))
 		abort();

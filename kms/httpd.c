@@ -20,6 +20,7 @@
 #include "httpd.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 
 /* ---- replies ------------------------------------------------------------------ */
 
@@ -119,6 +120,7 @@ static const struct {
 	{ MQE2E_ERR_REVOKED, 403, "revoked" },
 	{ MQE2E_ERR_DENIED, 403, "forbidden" },
 	{ MQE2E_ERR_NONCE_REUSE, 409, "nonce_reused" },
+	{ MQE2E_ERR_QUOTA, 429, "rate_limited" },
 	{ MQE2E_ERR_UNAVAILABLE, 503, "unavailable" },
 	{ MQE2E_ERR_TIMEOUT, 503, "unavailable" },
 };
@@ -133,6 +135,12 @@ kms_reply_err(struct kms_req *r, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (err == MQE2E_ERR_NO_SPACE) {
+		kms_reply_error(r, 507, "insufficient_storage", "%s: the disk of the KMS data "
+		    "directory %s is full, nothing was changed: free space on it and retry "
+		    "(key delivery goes on meanwhile)", msg, r->k->cfg.data_dir);
+		return;
+	}
 	for (i = 0; i < sizeof(err_map) / sizeof(err_map[0]); i++) {
 		if (err_map[i].err == err) {
 			kms_reply_error(r, err_map[i].status, err_map[i].code, "%s", msg);
@@ -143,6 +151,17 @@ kms_reply_err(struct kms_req *r, int err, const char *fmt, ...)
 	kms_log("request %s: %s: %s", r->id, msg, mqe2e_strerror(err));
 	kms_reply_error(r, 500, "internal", "internal error (request id %s): see the "
 	    "mqe2e-kmsd log", r->id);
+}
+
+void
+kms_reply_retry_after(struct kms_req *r, unsigned seconds)
+{
+	char v[16];
+
+	if (r->resp == NULL)
+		return;
+	snprintf(v, sizeof(v), "%u", seconds > 0 ? seconds : 1);
+	(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
 }
 
 void
@@ -249,6 +268,27 @@ kms_req_query(struct kms_req *r, const char *name)
 
 /* ---- routing ------------------------------------------------------------------- */
 
+/* GET /metrics: Prometheus text, no authentication (counts only: no names,
+ * no keys); see mqe2e-kmsd(8), METRICS. */
+static void
+serve_metrics(struct kms_req *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int e;
+
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+		kms_reply_method(r, "GET, HEAD");
+		return;
+	}
+	if ((e = kms_metrics_render(r->k, &text, &len)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot render the metrics");
+		return;
+	}
+	kms_reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
 static void
 route(struct kms_req *r, const char *url)
 {
@@ -263,6 +303,11 @@ route(struct kms_req *r, const char *url)
 	char path[1024], *seg[KMS_PATH_SEGS], *p;
 	size_t n = 0, i, len;
 
+	if (strcmp(url, "/metrics") == 0) {
+		r->endpoint = "metrics";
+		serve_metrics(r);
+		return;
+	}
 	if (strncmp(url, "/v1/", 4) != 0 || (len = strlen(url + 4)) == 0 || len >= sizeof(path))
 		goto not_found;
 	memcpy(path, url + 4, len + 1);
@@ -284,6 +329,7 @@ route(struct kms_req *r, const char *url)
 		goto not_found;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(seg[0], routes[i].name) == 0) {
+			r->endpoint = routes[i].name;
 			routes[i].fn(r, seg, n);
 			return;
 		}
@@ -345,6 +391,7 @@ req_new(struct kmsd *k, struct MHD_Connection *conn, const char *method)
 		r->id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	snprintf(r->actor, sizeof(r->actor), "anonymous");
+	r->t0_us = kms_metrics_now_us();
 	inflight_add(1);
 	return r;
 }
@@ -399,12 +446,66 @@ send_reply(struct kms_req *r)
 	(void)MHD_add_response_header(r->resp, "X-Request-Id", r->id);
 	(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ret = MHD_queue_response(r->conn, r->status, r->resp);
-	if (r->action != NULL)
+	kms_metrics_request(r->endpoint, r->status, kms_metrics_now_us() - r->t0_us);
+	if (r->action != NULL && !(r->audit_failures_only && r->status < 400))
 		kms_audit(r->k->audit, r->id, r->actor, r->action,
 		    r->target[0] != '\0' ? r->target : NULL,
 		    r->status < 400 ? "ok" : (r->error_code != NULL ? r->error_code : "error"),
 		    r->status, r->detail[0] != '\0' ? r->detail : NULL);
 	return ret;
+}
+
+/* Header iterator: every Content-Length must carry the same value. */
+struct cl_scan {
+	const char *first;
+	unsigned count;
+	int differ;
+};
+
+static enum MHD_Result
+scan_content_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct cl_scan *s = cls;
+
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (s->count++ == 0)
+		s->first = value;
+	else if (value == NULL || s->first == NULL || strcmp(value, s->first) != 0)
+		s->differ = 1;
+	return MHD_YES;
+}
+
+/*
+ * The request framing before any body byte is read: Content-Length must be
+ * one decimal number (a repeated header with the same value is tolerated,
+ * RFC 9110 8.6) within KMS_BODY_MAX.  Two different lengths would let a
+ * proxy in front of us and the KMS disagree on where the request ends
+ * (request smuggling), so they are refused.  0: fine; otherwise replied.
+ */
+static int
+check_framing(struct kms_req *r)
+{
+	struct cl_scan s = { NULL, 0, 0 };
+	unsigned long long v;
+
+	(void)MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_content_length, &s);
+	if (s.differ) {
+		kms_reply_error(r, 400, "bad_request", "the request has %u Content-Length "
+		    "headers with different values: send exactly one", s.count);
+		return -1;
+	}
+	if (s.first != NULL && kmsd_parse_uint(s.first, 0, ~0ULL, &v) != 0) {
+		kms_reply_error(r, 400, "bad_request", "Content-Length '%.32s' is not a decimal "
+		    "number", s.first);
+		return -1;
+	}
+	if (s.first != NULL && v > KMS_BODY_MAX) {
+		kms_reply_error(r, 413, "too_large", "the request body exceeds %d bytes",
+		    KMS_BODY_MAX);
+		return -1;
+	}
+	return 0;
 }
 
 static enum MHD_Result
@@ -415,22 +516,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	struct kms_req *r = *con_cls;
 
 	if (r == NULL) {
-		const char *cl;
-		unsigned long long v;
-
 		if ((r = req_new(k, conn, method)) == NULL)
 			return MHD_NO;
 		*con_cls = r;
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && (kmsd_parse_uint(cl, 0, ~0ULL, &v) != 0 || v > KMS_BODY_MAX)) {
-			kms_reply_error(r, 413, "too_large", "the request body exceeds %d bytes",
-			    KMS_BODY_MAX);
+		if (check_framing(r) != 0) {
+			r->answered = 1;
 			return send_reply(r);
 		}
 		return MHD_YES;
 	}
-	if (r->resp != NULL && r->status == 413) {   /* already answered */
+	if (r->answered) {   /* refused before the body: discard it */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}

@@ -32,15 +32,19 @@ struct kms_req {
 	struct MHD_Connection *conn;
 	const char *method;
 	char id[KMS_ID_LEN + 1];
+	uint64_t t0_us;                 /* arrival, kms_metrics_now_us() */
+	const char *endpoint;           /* route name, for the metrics */
 	uint8_t *body;
 	size_t body_len, body_cap;
 	int too_large;
+	int answered;                   /* a reply is queued before the body */
 
 	/* set by the handler */
 	struct MHD_Response *resp;
 	unsigned status;
 	const char *error_code;         /* of an error reply, for the audit */
 	const char *action;             /* audit action; NULL: not audited */
+	int audit_failures_only;        /* routine action: audit only a refusal */
 	char actor[MQE2E_ID_MAX + 16];
 	char target[512];
 	char detail[256];
@@ -68,6 +72,9 @@ void kms_reply_error(struct kms_req *r, unsigned status, const char *code, const
 __attribute__((format(printf, 3, 4)))
 #endif
 void kms_reply_err(struct kms_req *r, int err, const char *fmt, ...);
+/* Add Retry-After: seconds (at least 1) to the reply already built (429,
+ * 503). */
+void kms_reply_retry_after(struct kms_req *r, unsigned seconds);
 /* 405 with an Allow header. */
 void kms_reply_method(struct kms_req *r, const char *allow);
 

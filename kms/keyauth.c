@@ -54,12 +54,24 @@ kms_keyauth_reply(struct kms_req *r, const struct mqe2e_keyreq_info *info, int e
 		    "here (wrong kind, or its identity does not match the request)");
 		break;
 	case MQE2E_ERR_NOT_FOUND:
-		kms_reply_error(r, 403, "revoked", "client '%s' or its certificate is not known "
-		    "to this KMS (deleted or never issued here)", id);
+		/* Not "revoked": nothing says it was; the database does not know it. */
+		kms_reply_error(r, 403, "unknown_client", "client '%s' with certificate serial %s "
+		    "is not known to this KMS: it was never enrolled here, or the KMS database "
+		    "is older than its enrolment (restored from a backup, or re-initialised); "
+		    "enrol it again", id, info != NULL ? info->requester.serial : "?");
+		break;
+	case MQE2E_ERR_QUOTA:
+		kms_reply_error(r, 429, "rate_limited", "%s '%s' sent more key requests than "
+		    "its share (%u per %u s; client_quota in mqe2e-kmsd.conf): retry after the "
+		    "Retry-After delay", info != NULL ? kind_name(info->requester.kind) :
+		    "requester", id, info != NULL && info->requester.kind == MQE2E_KIND_BROKER ?
+		    KMSD_BROKER_QUOTA : r->k->cfg.client_quota,
+		    r->k->cfg.max_skew_s + r->k->cfg.max_future_skew_s);
 		break;
 	case MQE2E_ERR_UNAVAILABLE:
-		kms_reply_error(r, 503, "unavailable", "too many key requests in the replay "
-		    "window: retry shortly");
+		kms_reply_error(r, 503, "busy", "too many %ss are requesting keys at once "
+		    "(nonce_cache_size in mqe2e-kmsd.conf): retry after the Retry-After delay",
+		    info != NULL ? kind_name(info->requester.kind) : "requester");
 		break;
 	case MQE2E_ERR_BAD_FORMAT:
 	case MQE2E_ERR_TRUNCATED:
@@ -77,11 +89,21 @@ kms_keyauth_reply(struct kms_req *r, const struct mqe2e_keyreq_info *info, int e
 	}
 }
 
-struct mqe2e_keyreq_info *
-kms_keyauth(struct kms_req *r, uint8_t nonce[MQE2E_NONCE_LEN])
+/* The admission state of the requester's kind: brokers have their own. */
+static struct mqe2e_nonce_cache *
+admission(struct kmsd *k, const struct mqe2e_keyreq_info *info)
 {
+	return info->requester.kind == MQE2E_KIND_BROKER ? k->broker_nonces : k->nonces;
+}
+
+struct mqe2e_keyreq_info *
+kms_keyauth(struct kms_req *r)
+{
+	struct kmsd *k = r->k;
 	struct mqe2e_keyreq_info *info = NULL;
-	struct mqe2e_hello h;
+	struct mqe2e_nonce_cache *nc;
+	uint32_t retry_ms = 0;
+	uint64_t now;
 	int e;
 
 	if (!kms_req_content_type_is(r, "application/octet-stream")) {
@@ -93,25 +115,56 @@ kms_keyauth(struct kms_req *r, uint8_t nonce[MQE2E_NONCE_LEN])
 		kms_reply_error(r, 400, "malformed", "the body must be a KEY_REQUEST");
 		return NULL;
 	}
-	pthread_mutex_lock(&r->k->trust_lock);
-	e = mqe2e_keyreq_verify(r->k->trust, r->k->nonces, r->body, r->body_len,
-	    mqe2e_now_ms(), &info);
-	pthread_mutex_unlock(&r->k->trust_lock);
-	if (e != MQE2E_OK) {
-		kms_keyauth_reply(r, NULL, e);
-		return NULL;
+	/* Stateless checks first (format, time, chain, revoked serials, kind,
+	 * signature): nothing is stored for what fails them. */
+	now = mqe2e_now_ms();
+	pthread_mutex_lock(&k->trust_lock);
+	e = mqe2e_keyreq_verify(k->trust, k->nonces, r->body, r->body_len, now, &info);
+	if (e == MQE2E_OK) {
+		const uint8_t *id = (const uint8_t *)info->requester.id;
+		size_t idlen = strlen(info->requester.id);
+
+		nc = admission(k, info);
+		/* A replay is refused before it costs its owner anything. */
+		if (mqe2e_nonce_cache_seen(nc, info->nonce, now))
+			e = MQE2E_ERR_NONCE_REUSE;
+		else
+			e = mqe2e_nonce_cache_charge(nc, id, idlen, now, &retry_ms);
 	}
-	/* Verified: the nonce is authentic.  Decoding cannot fail now. */
-	if ((e = mqe2e_hello_decode(r->body, r->body_len, MQE2E_MSG_KEY_REQUEST, &h)) != MQE2E_OK) {
-		kms_reply_err(r, e, "cannot re-read a verified KEY_REQUEST");
+	pthread_mutex_unlock(&k->trust_lock);
+	if (info != NULL) {
+		snprintf(r->actor, sizeof(r->actor), "%s:%s", kind_name(info->requester.kind),
+		    info->requester.id);
+		snprintf(r->target, sizeof(r->target), "%s", info->requester.id);
+	}
+	if (e != MQE2E_OK) {
+		kms_keyauth_reply(r, info, e);
+		if (retry_ms > 0)
+			kms_reply_retry_after(r, (retry_ms + 999) / 1000);
 		mqe2e_keyreq_info_free(info);
 		return NULL;
 	}
-	memcpy(nonce, h.nonce, MQE2E_NONCE_LEN);
-	snprintf(r->actor, sizeof(r->actor), "%s:%s", kind_name(info->requester.kind),
-	    info->requester.id);
-	snprintf(r->target, sizeof(r->target), "%s", info->requester.id);
 	return info;
+}
+
+int
+kms_keyauth_record(struct kms_req *r, const struct mqe2e_keyreq_info *info)
+{
+	struct kmsd *k = r->k;
+	int e;
+
+	pthread_mutex_lock(&k->trust_lock);
+	/* Already charged to its owner by kms_keyauth: recorded uncharged. */
+	e = mqe2e_nonce_cache_add(admission(k, info), info->nonce, info->requester.ts_ms,
+	    mqe2e_now_ms());
+	pthread_mutex_unlock(&k->trust_lock);
+	if (e != MQE2E_OK) {
+		kms_keyauth_reply(r, info, e);
+		if (e == MQE2E_ERR_UNAVAILABLE)
+			kms_reply_retry_after(r, 1);
+		return 0;
+	}
+	return 1;
 }
 
 int

@@ -12,13 +12,29 @@
 #include "httpd.h"
 
 /*
- * Verify the request body as a KEY_REQUEST through core (format, chain to
- * our CA, revoked serials, kind, signature, skew, nonce) and copy its nonce
- * out.  Sets r->actor to "client:<id>" / "broker:<id>".  On failure replies
- * (400/401/403/409/415/503) and returns NULL.  Free the result with
+ * Admit a request whose body is a KEY_REQUEST, in the order that keeps an
+ * unauthorised or greedy requester from costing anyone else anything:
+ *   1. stateless checks through core (format, time window: max_skew behind,
+ *      max_future_skew ahead; chain to our CA, revoked serials, kind,
+ *      signature) - nothing is stored for a request that fails them;
+ *   2. a replay of a nonce this requester already used: 409, free;
+ *   3. one share of the requester's quota (clients and brokers apart):
+ *      429 with Retry-After when used up.
+ * The caller then authorises (kms_keyauth_check_locked, grants) and calls
+ * kms_keyauth_record before it answers with anything worth protecting.
+ * Sets r->actor to "client:<id>" / "broker:<id>".  On failure replies
+ * (400/401/403/409/415/429/503) and returns NULL.  Free the result with
  * mqe2e_keyreq_info_free.
  */
-struct mqe2e_keyreq_info *kms_keyauth(struct kms_req *r, uint8_t nonce[MQE2E_NONCE_LEN]);
+struct mqe2e_keyreq_info *kms_keyauth(struct kms_req *r);
+
+/*
+ * Record the request's nonce under the requester's id, in its kind's cache:
+ * from now on the request is refused as a replay (within the window).  Call
+ * once the requester is authorised.  1 on success; 0 after replying
+ * (409 replay, 503 the cache is full).
+ */
+int kms_keyauth_record(struct kms_req *r, const struct mqe2e_keyreq_info *info);
 
 /*
  * Inside a transaction: the requester must be a known client of the

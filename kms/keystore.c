@@ -13,6 +13,7 @@
 
 #define AAD_LABEL "mqe2e-v1 gk"
 #define AAD_MAX (sizeof(AAD_LABEL) - 1 + 2 + 255 + 4 + 1)
+#define CHECK_AAD "mqe2e-v1 master key check"   /* never a group key's AAD */
 
 struct kms_keystore {
 	pthread_mutex_t lock;       /* the AEAD context is not thread-safe */
@@ -100,16 +101,14 @@ make_aad(uint8_t aad[AAD_MAX], const char *group, uint32_t epoch, uint8_t kind)
 	return n;
 }
 
-int
-kms_keystore_new_key(struct kms_keystore *ks, const char *group, uint32_t epoch,
-    uint8_t kind, uint8_t out[KMS_SEALED_LEN])
+/* Seal a fresh random key under aad into out. */
+static int
+seal_random(struct kms_keystore *ks, const uint8_t *aad, size_t aad_len,
+    uint8_t out[KMS_SEALED_LEN])
 {
-	uint8_t key[MQE2E_KEY_LEN], aad[AAD_MAX];
-	size_t aad_len;
+	uint8_t key[MQE2E_KEY_LEN];
 	int r;
 
-	if ((aad_len = make_aad(aad, group, epoch, kind)) == 0)
-		return MQE2E_ERR_INVALID_ARG;
 	if ((r = mqe2e_random(key, sizeof(key))) != MQE2E_OK ||
 	    (r = mqe2e_random(out, MQE2E_GCM_NONCE_LEN)) != MQE2E_OK)
 		goto out;
@@ -122,21 +121,59 @@ kms_keystore_new_key(struct kms_keystore *ks, const char *group, uint32_t epoch,
 	return r;
 }
 
+/* Open sealed bytes under aad into key. */
+static int
+open_sealed(struct kms_keystore *ks, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+    size_t in_len, uint8_t key[MQE2E_KEY_LEN])
+{
+	int r;
+
+	if (in == NULL || in_len != KMS_SEALED_LEN)
+		return MQE2E_ERR_BAD_FORMAT;
+	pthread_mutex_lock(&ks->lock);
+	r = mqe2e_aead_open(ks->aead, in, aad, aad_len, in + MQE2E_GCM_NONCE_LEN,
+	    in_len - MQE2E_GCM_NONCE_LEN, key);
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+int
+kms_keystore_new_key(struct kms_keystore *ks, const char *group, uint32_t epoch,
+    uint8_t kind, uint8_t out[KMS_SEALED_LEN])
+{
+	uint8_t aad[AAD_MAX];
+	size_t aad_len;
+
+	if ((aad_len = make_aad(aad, group, epoch, kind)) == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	return seal_random(ks, aad, aad_len, out);
+}
+
 int
 kms_keystore_open_key(struct kms_keystore *ks, const char *group, uint32_t epoch,
     uint8_t kind, const uint8_t *in, size_t in_len, uint8_t key[MQE2E_KEY_LEN])
 {
 	uint8_t aad[AAD_MAX];
 	size_t aad_len;
-	int r;
 
-	if (in == NULL || in_len != KMS_SEALED_LEN)
-		return MQE2E_ERR_BAD_FORMAT;
 	if ((aad_len = make_aad(aad, group, epoch, kind)) == 0)
 		return MQE2E_ERR_INVALID_ARG;
-	pthread_mutex_lock(&ks->lock);
-	r = mqe2e_aead_open(ks->aead, in, aad, aad_len, in + MQE2E_GCM_NONCE_LEN,
-	    in_len - MQE2E_GCM_NONCE_LEN, key);
-	pthread_mutex_unlock(&ks->lock);
+	return open_sealed(ks, aad, aad_len, in, in_len, key);
+}
+
+int
+kms_keystore_make_check(struct kms_keystore *ks, uint8_t out[KMS_SEALED_LEN])
+{
+	return seal_random(ks, (const uint8_t *)CHECK_AAD, sizeof(CHECK_AAD) - 1, out);
+}
+
+int
+kms_keystore_verify_check(struct kms_keystore *ks, const uint8_t *in, size_t in_len)
+{
+	uint8_t key[MQE2E_KEY_LEN];
+	int r;
+
+	r = open_sealed(ks, (const uint8_t *)CHECK_AAD, sizeof(CHECK_AAD) - 1, in, in_len, key);
+	mqe2e_wipe(key, sizeof(key));
 	return r;
 }

@@ -32,4 +32,15 @@ int kms_keystore_new_key(struct kms_keystore *ks, const char *group, uint32_t ep
 int kms_keystore_open_key(struct kms_keystore *ks, const char *group, uint32_t epoch,
     uint8_t kind, const uint8_t *in, size_t in_len, uint8_t key[MQE2E_KEY_LEN]) MQE2E_WUR;
 
+/*
+ * The key-check value of a database: a random value sealed under the master
+ * key with its own AAD (it can never pass for a group key).  It opens only
+ * under the master key that made it, so a wrong master.key is found at
+ * start before anything is sealed under it.  verify: MQE2E_ERR_BAD_TAG for
+ * another key, MQE2E_ERR_BAD_FORMAT for a value of the wrong size.
+ */
+int kms_keystore_make_check(struct kms_keystore *ks, uint8_t out[KMS_SEALED_LEN]) MQE2E_WUR;
+int kms_keystore_verify_check(struct kms_keystore *ks, const uint8_t *in,
+    size_t in_len) MQE2E_WUR;
+
 #endif

@@ -147,6 +147,7 @@ usage_global(FILE *f)
 			    c->verb ? c->verb : "");
 			fprintf(f, "  %-14s %s\n", head, c->summary);
 		}
+	fprintf(f, "  %-14s %s\n", "help", "this text; help NOUN [VERB] for a command's");
 	fprintf(f,
 	    "\n"
 	    "global options:\n"
@@ -401,6 +402,12 @@ main(int argc, char **argv)
 			rest[nrest++] = argv[i];
 	}
 
+	/* "help [NOUN [VERB]]" is "[NOUN [VERB]] --help". */
+	if (nrest > 0 && strcmp(rest[0], "help") == 0) {
+		memmove(rest, rest + 1, (size_t)nrest * sizeof(*rest));
+		nrest--;
+		help = 1;
+	}
 	if (nrest == 0) {
 		usage_global(help ? stdout : stderr);
 		r = help ? KMSCTL_EXIT_OK : KMSCTL_EXIT_USAGE;

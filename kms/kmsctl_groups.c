@@ -65,7 +65,7 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 	if (filter != NULL) {
 		char why[128];
 
-		if (!kms_topic_filter_valid(filter, why, sizeof(why))) {
+		if (!mqe2e_group_filter_check(filter, why, sizeof(why))) {
 			kmsctl__err("--filter \"%s\": %s", filter, why);
 			return KMSCTL_EXIT_USAGE;
 		}

@@ -7,10 +7,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "audit.h"
 #include "ca.h"
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "replay.h"
 #include "store.h"
+#include "wire.h"
 
 void
 kmsd_policy_changed(struct kmsd *k, uint64_t version)
@@ -62,9 +65,14 @@ kmsd_request_stop(struct kmsd *k)
 	pthread_mutex_unlock(&k->state_lock);
 }
 
-/* Create dir 0700 if missing; it must be a directory. */
+/*
+ * Create dir 0700 if missing; it must be a directory only we can enter.  A
+ * directory that holds no KMS yet (fresh) is set to 0700: nothing secret
+ * was ever in it.  An initialised one that group or others may enter is
+ * refused: its secrets may have been read, and the admin must decide.
+ */
 static int
-prepare_dir(const char *dir, char *err, size_t errlen)
+prepare_dir(const char *dir, int fresh, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -77,9 +85,22 @@ prepare_dir(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: the data directory is not a directory", dir);
 		return MQE2E_ERR_IO;
 	}
-	if ((st.st_mode & 077) != 0)
-		kms_log("warning: data directory %s is accessible by group or others (mode %03o): "
-		    "run 'chmod 700 %s'", dir, (unsigned)(st.st_mode & 0777), dir);
+	if ((st.st_mode & 077) == 0)
+		return MQE2E_OK;
+	if (!fresh) {
+		snprintf(err, errlen, "%s: the data directory is accessible by group or others "
+		    "(mode %03o): run 'chmod 700 %s', and if someone else may have read its "
+		    "files replace the secrets (see mqe2e-kmsd(8), FILES)", dir,
+		    (unsigned)(st.st_mode & 0777), dir);
+		return MQE2E_ERR_DENIED;
+	}
+	if (chmod(dir, 0700) != 0) {
+		snprintf(err, errlen, "%s: the new data directory has mode %03o and cannot be "
+		    "set to 700: %s", dir, (unsigned)(st.st_mode & 0777), strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	kms_log("set the new data directory %s to mode 700 (it was %03o)", dir,
+	    (unsigned)(st.st_mode & 0777));
 	return MQE2E_OK;
 }
 
@@ -134,19 +155,192 @@ load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * The two nonce caches of keyauth.c (core/replay.h).  Clients: all of them
+ * share nonce_cache_size live nonces, and each may make client_quota key
+ * requests per acceptance window (max_skew + max_future_skew) - a token
+ * bucket, so at most client_quota at once and client_quota per window on
+ * average.  Brokers: a cache of their own (KMSD_BROKERS of them,
+ * KMSD_BROKER_QUOTA requests per window each), out of the clients' reach.
+ */
+static int
+admission_new(const struct kmsd_config *cfg, struct mqe2e_nonce_cache **clients,
+    struct mqe2e_nonce_cache **brokers)
+{
+	uint32_t past_ms = cfg->max_skew_s * 1000u, future_ms = cfg->max_future_skew_s * 1000u;
+	int r;
+
+	if (future_ms > past_ms)
+		future_ms = past_ms;
+	if ((r = mqe2e_nonce_cache_new(cfg->nonce_cache_size, past_ms, clients)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_set_limits(*clients, future_ms,
+	    cfg->client_quota < cfg->nonce_cache_size ? cfg->client_quota :
+	    cfg->nonce_cache_size)) != MQE2E_OK ||
+	    (r = mqe2e_nonce_cache_new(2 * KMSD_BROKERS * KMSD_BROKER_QUOTA, past_ms,
+	    brokers)) != MQE2E_OK)
+		return r;
+	return mqe2e_nonce_cache_set_limits(*brokers, future_ms, KMSD_BROKER_QUOTA);
+}
+
+void
+kmsd_fault(struct kmsd *k, const char *fmt, ...)
+{
+	va_list ap;
+	int first;
+
+	pthread_mutex_lock(&k->state_lock);
+	if ((first = k->fault[0] == '\0')) {
+		va_start(ap, fmt);
+		vsnprintf(k->fault, sizeof(k->fault), fmt, ap);
+		va_end(ap);
+		kms_log("UNHEALTHY: %s", k->fault);
+	}
+	pthread_mutex_unlock(&k->state_lock);
+	if (first)
+		kms_log("scheduled rotation is paused (no new epoch is sealed) until a restart");
+}
+
 int
-kmsd_open(struct kmsd *k, char *err, size_t errlen)
+kmsd_faulty(struct kmsd *k, char *out, size_t out_len)
+{
+	int faulty;
+
+	pthread_mutex_lock(&k->state_lock);
+	faulty = k->fault[0] != '\0';
+	if (out != NULL)
+		snprintf(out, out_len, "%s", k->fault);
+	pthread_mutex_unlock(&k->state_lock);
+	return faulty;
+}
+
+/* The first deliverable group key of the database, tried under the master
+ * key (for a database without a key-check value). */
+struct first_key {
+	struct kms_keystore *ks;
+	int tried, r;
+	char group[KMS_NAME_MAX + 1];
+	uint32_t epoch;
+};
+
+static int
+try_first_key(void *arg, const struct kms_epoch_keys_row *row)
+{
+	struct first_key *f = arg;
+	uint8_t key[MQE2E_KEY_LEN];
+
+	f->tried = 1;
+	f->r = kms_keystore_open_key(f->ks, row->group, row->epoch, MQE2E_GK_B, row->gk_b,
+	    KMS_SEALED_LEN, key);
+	mqe2e_wipe(key, sizeof(key));
+	snprintf(f->group, sizeof(f->group), "%s", row->group);
+	f->epoch = row->epoch;
+	return MQE2E_ERR_CONFLICT;   /* stop: one key tells */
+}
+
+/*
+ * Refuse a master.key that is not the key of this database, before
+ * anything is sealed under it: open the database's key-check value, or, in
+ * a database from before key-check values, one stored group key (then
+ * record a check value; on a full disk that waits for the next start).
+ */
+static int
+check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char *err,
+    size_t errlen)
+{
+	uint8_t sealed[KMS_SEALED_LEN];
+	struct first_key f;
+	int have, r;
+
+	memset(&f, 0, sizeof(f));
+	f.ks = k->ks;
+	if ((r = kms_db_begin(k->db, 0)) != MQE2E_OK)
+		goto dberr;
+	have = (r = kms_store_keycheck_get(k->db, sealed)) == MQE2E_OK;
+	if (r == MQE2E_ERR_NOT_FOUND &&
+	    (r = kms_store_epoch_keys(k->db, 0, try_first_key, &f)) == MQE2E_ERR_CONFLICT && f.tried)
+		r = MQE2E_OK;
+	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
+		goto dberr;
+	if (have) {
+		r = kms_keystore_verify_check(k->ks, sealed, sizeof(sealed));
+		mqe2e_wipe(sealed, sizeof(sealed));
+		if (r != MQE2E_OK) {
+			snprintf(err, errlen, "%s: this is not the master key of %s (the database's "
+			    "key-check value does not open under it): put back the master.key that "
+			    "belongs to this database, from the backup taken with it; nothing was "
+			    "changed", mk_path, db_path);
+			return MQE2E_ERR_BAD_TAG;
+		}
+		return MQE2E_OK;
+	}
+	if (f.tried && f.r != MQE2E_OK) {
+		snprintf(err, errlen, "%s: this is not the master key of %s (the group key of '%s' "
+		    "epoch %u does not open under it): put back the master.key that belongs to "
+		    "this database, from the backup taken with it; nothing was changed", mk_path,
+		    db_path, f.group, f.epoch);
+		return MQE2E_ERR_BAD_TAG;
+	}
+	if ((r = kms_keystore_make_check(k->ks, sealed)) != MQE2E_OK) {
+		snprintf(err, errlen, "%s: cannot seal the key-check value: %s", mk_path,
+		    mqe2e_strerror(r));
+		return r;
+	}
+	if ((r = kms_db_begin(k->db, 1)) == MQE2E_OK)
+		r = kms_db_end(k->db, kms_store_keycheck_set(k->db, sealed, (int64_t)time(NULL)));
+	mqe2e_wipe(sealed, sizeof(sealed));
+	if (r == MQE2E_OK)
+		kms_log("%s: recorded the key-check value of %s", db_path, mk_path);
+	else
+		kms_log("warning: %s: cannot record the key-check value of %s yet (%s): it is "
+		    "recorded at the next start", db_path, mk_path, mqe2e_strerror(r));
+	return MQE2E_OK;
+ dberr:
+	snprintf(err, errlen, "%s: cannot read the key-check value: %s", db_path,
+	    mqe2e_strerror(r));
+	return r;
+}
+
+/* Which files of the data directory are there; a file that cannot even be
+ * looked at (EACCES) is reported as a permission problem. */
+struct layout {
+	int db, mk, ca, wal;
+	uint64_t db_size;
+};
+
+static int
+survey(const char *db_path, const char *mk_path, const char *ca_key, const char *wal_path,
+    struct layout *l, char *err, size_t errlen)
+{
+	uint64_t size;
+
+	memset(l, 0, sizeof(*l));
+	if ((l->db = kms_file_probe(db_path, &l->db_size)) < 0)
+		return kms_file_problem(err, errlen, db_path, errno, NULL);
+	if ((l->mk = kms_file_probe(mk_path, &size)) < 0)
+		return kms_file_problem(err, errlen, mk_path, errno, NULL);
+	if ((l->ca = kms_file_probe(ca_key, &size)) < 0)
+		return kms_file_problem(err, errlen, ca_key, errno, NULL);
+	if ((l->wal = kms_file_probe(wal_path, &size)) < 0)
+		return kms_file_problem(err, errlen, wal_path, errno, NULL);
+	return MQE2E_OK;
+}
+
+int
+kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 {
 	const char *dir = k->cfg.data_dir;
 	char db_path[4096], mk_path[4096], tok_path[4096], audit_path[4096], ca_key[4096];
+	char wal_path[4096];
+	struct layout l;
 	int64_t version = 0;
-	int fresh, r;
+	int fresh, create, r;
 
 	pthread_mutex_init(&k->trust_lock, NULL);
 	pthread_mutex_init(&k->state_lock, NULL);
 	pthread_cond_init(&k->state_cond, NULL);
 	k->locks_ready = 1;
 	if (kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
+	    kms_path(wal_path, sizeof(wal_path), dir, "kms.db-wal") != MQE2E_OK ||
 	    kms_path(mk_path, sizeof(mk_path), dir, "master.key") != MQE2E_OK ||
 	    kms_path(tok_path, sizeof(tok_path), dir, "admin.token") != MQE2E_OK ||
 	    kms_path(ca_key, sizeof(ca_key), dir, "ca.key") != MQE2E_OK ||
@@ -154,30 +348,49 @@ kmsd_open(struct kmsd *k, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: path too long", dir);
 		return MQE2E_ERR_TOO_LONG;
 	}
-	if ((r = prepare_dir(dir, err, errlen)) != MQE2E_OK)
+	if ((r = survey(db_path, mk_path, ca_key, wal_path, &l, err, errlen)) != MQE2E_OK)
 		return r;
 	/* A fresh directory is initialised; a used one must be complete: never
-	 * silently replace a master key or a CA (the data would be lost). */
-	fresh = kms_file_exists(db_path) == 0 && kms_file_exists(mk_path) == 0 &&
-	    kms_file_exists(ca_key) == 0;
-	if (!fresh && kms_file_exists(mk_path) != 1) {
-		snprintf(err, errlen, "%s: missing, but %s is initialised: restore the master key "
-		    "from a backup (without it the group keys cannot be read)", mk_path, dir);
-		return MQE2E_ERR_IO;
+	 * silently replace a master key, a CA or a database (the data would be
+	 * lost).  --init makes a new, empty database next to existing keys. */
+	fresh = !l.db && !l.mk && !l.ca;
+	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
+		return r;
+	create = fresh || init;
+	if (!fresh && !l.mk)
+		return kms_file_problem(err, errlen, mk_path, ENOENT, "restore the master key from "
+		    "a backup (without it the group keys cannot be read)");
+	if (!create && (!l.db || l.db_size == 0)) {
+		snprintf(err, errlen, "%s: %s, but %s holds the keys of an initialised KMS "
+		    "(master.key, ca.key): restore kms.db (with kms.db-wal if the backup has one) "
+		    "from a backup; to start over with an empty database that keeps the CA and "
+		    "the master key, run 'mqe2e-kmsd --init' (every client must then be enrolled "
+		    "again)", db_path, l.db ? "empty (0 bytes)" : "missing", dir);
+		return MQE2E_ERR_NOT_FOUND;
 	}
-	if (fresh)
-		kms_log("initialising a new KMS in %s", dir);
+	if (init && l.db && l.db_size > 0) {
+		snprintf(err, errlen, "%s: already holds a database: --init only creates a "
+		    "database where there is none (move it away first to start afresh)", db_path);
+		return MQE2E_ERR_CONFLICT;
+	}
+	if (create && l.wal) {
+		snprintf(err, errlen, "%s: a write-ahead log without its database: move it (and "
+		    "kms.db-shm) away before initialising a new database", wal_path);
+		return MQE2E_ERR_CONFLICT;
+	}
+	if (create)
+		kms_log("initialising %s in %s", fresh ? "a new KMS" : "a new, empty database", dir);
 	if ((r = kms_keystore_open(mk_path, fresh, &k->ks, err, errlen)) != MQE2E_OK ||
 	    (r = kms_ca_open(dir, fresh, &k->ca, err, errlen)) != MQE2E_OK ||
-	    (r = kms_db_open(db_path, &k->db, err, errlen)) != MQE2E_OK ||
+	    (r = kms_db_open(db_path, create, &k->db, err, errlen)) != MQE2E_OK ||
+	    (r = check_master_key(k, mk_path, db_path, err, errlen)) != MQE2E_OK ||
 	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||
 	    (r = kms_audit_open(k->cfg.audit_path != NULL ? k->cfg.audit_path : audit_path,
 	    &k->audit, err, errlen)) != MQE2E_OK)
 		return r;
 	if ((r = mqe2e_trust_new_from_pem(kms_ca_pem(k->ca), strlen(kms_ca_pem(k->ca)),
 	    &k->trust)) != MQE2E_OK ||
-	    (r = mqe2e_nonce_cache_new(k->cfg.nonce_cache_size, k->cfg.max_skew_s * 1000u,
-	    &k->nonces)) != MQE2E_OK) {
+	    (r = admission_new(&k->cfg, &k->nonces, &k->broker_nonces)) != MQE2E_OK) {
 		snprintf(err, errlen, "cannot set up KEY_REQUEST checking: %s", mqe2e_strerror(r));
 		return r;
 	}
@@ -187,17 +400,15 @@ kmsd_open(struct kmsd *k, char *err, size_t errlen)
 		return r;
 	}
 	k->policy_version = (uint64_t)version;
-	if ((r = kms_crl_refresh(k)) != MQE2E_OK) {
-		snprintf(err, errlen, "cannot issue the CRL: %s", mqe2e_strerror(r));
-		return r;
-	}
-	return MQE2E_OK;
+	/* Read only: the scheduler re-issues the CRL when it is due. */
+	return kms_crl_load(k, err, errlen);
 }
 
 void
 kmsd_close(struct kmsd *k)
 {
 	mqe2e_nonce_cache_free(k->nonces);
+	mqe2e_nonce_cache_free(k->broker_nonces);
 	mqe2e_trust_free(k->trust);
 	kms_audit_close(k->audit);
 	kms_db_close(k->db);

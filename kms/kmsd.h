@@ -25,6 +25,10 @@ struct mqe2e_nonce_cache;
 struct MHD_Daemon;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
+/* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
+ * once, and each one's key and policy requests per acceptance window. */
+#define KMSD_BROKERS 64
+#define KMSD_BROKER_QUOTA 500
 #define KMSD_TOKEN_HEX_LEN (2 * KMSD_TOKEN_LEN)
 
 struct kmsd {
@@ -35,10 +39,14 @@ struct kmsd {
 	struct kms_audit *audit;
 	char admin_token[KMSD_TOKEN_HEX_LEN + 1];
 
-	/* KEY_REQUEST verification: CA + revoked serials, nonce cache. */
+	/* KEY_REQUEST verification: CA + revoked serials; admission of the
+	 * authenticated requesters (keyauth.c): a nonce cache with per-owner
+	 * quotas and rate limits for clients, and a separate one for brokers,
+	 * so that no client load can starve policy and key delivery to them. */
 	pthread_mutex_t trust_lock;
 	struct mqe2e_trust *trust;
-	struct mqe2e_nonce_cache *nonces;
+	struct mqe2e_nonce_cache *nonces;          /* client-kind requesters */
+	struct mqe2e_nonce_cache *broker_nonces;   /* broker-kind requesters */
 
 	/* Policy version mirror and the watchers' wake-up. */
 	pthread_mutex_t state_lock;
@@ -48,6 +56,8 @@ struct kmsd {
 	char *crl_pem;                /* current CRL (crl.c) */
 	size_t crl_len;
 	int64_t crl_time;             /* its lastUpdate */
+	int crl_stale;                /* revocations it does not list yet */
+	char fault[512];              /* why the daemon is unhealthy ("" if it is not) */
 
 	struct MHD_Daemon *httpd;
 	pthread_t scheduler;
@@ -69,12 +79,30 @@ uint64_t kmsd_policy_version(struct kmsd *k);
 int kmsd_stopping(struct kmsd *k);
 
 /*
+ * Mark the daemon unhealthy for a fault that must stop further damage
+ * (a stored group key that does not open under the master key): GET
+ * /v1/health answers 503 with the message, and the scheduler seals no new
+ * epochs.  The first fault is kept (and logged) until a restart.
+ */
+void kmsd_fault(struct kmsd *k, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Copy the fault message into out; 0 if the daemon is healthy. */
+int kmsd_faulty(struct kmsd *k, char *out, size_t out_len);
+
+/*
  * Re-issue the CRL from the revoked certificates in the database (new CRL
- * number, lastUpdate now) and refresh the revoked-serial set used to check
- * KEY_REQUESTs.  Call at start, after a revocation committed (without the
- * db lock held) and periodically (crl.c).
+ * number, lastUpdate now; stored in the database) and refresh the
+ * revoked-serial set used to check KEY_REQUESTs.  Call after a revocation
+ * committed (without the db lock held) and when kms_crl_due() (crl.c).  On
+ * failure (a full disk) the revoked serials read are still enforced, the
+ * previous CRL is kept and the CRL is marked due.
  */
 int kms_crl_refresh(struct kmsd *k) MQE2E_WUR;
+/* At start, read only: the stored CRL and the revoked serials. */
+int kms_crl_load(struct kmsd *k, char *err, size_t errlen) MQE2E_WUR;
+/* 1 if the CRL must be re-issued: none yet, revocations it does not list,
+ * or older than every_s. */
+int kms_crl_due(struct kmsd *k, int64_t now, int64_t every_s);
 /* A copy of the current CRL PEM (malloc'd) or MQE2E_ERR_UNAVAILABLE. */
 int kms_crl_get(struct kmsd *k, char **pem, size_t *len) MQE2E_WUR;
 

@@ -22,6 +22,7 @@
 #include "jsonutil.h"
 #include "kmsd_init.h"
 #include "log.h"
+#include "metrics.h"
 #include "rotation.h"
 
 static void
@@ -29,6 +30,7 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: mqe2e-kmsd [-c FILE] [-d DIR] [-l HOST:PORT] [-a FILE]\n"
+	    "       mqe2e-kmsd --init [-c FILE] [-d DIR]\n"
 	    "       mqe2e-kmsd -h | -V\n"
 	    "\n"
 	    "The mqe2e key-management service (REST API under /v1, see mqe2e-kmsd(8)).\n"
@@ -37,6 +39,8 @@ usage(FILE *fp)
 	    "  -d, --data-dir DIR     keys, CA, database; initialised on first start\n"
 	    "  -l, --listen ADDR      HOST:PORT or [IPV6]:PORT (default %s)\n"
 	    "  -a, --audit FILE       audit log (default DIR/audit.log)\n"
+	    "      --init             initialise DIR and exit: a new KMS, or a new empty\n"
+	    "                         database next to an existing master.key and CA\n"
 	    "  -h, --help             this help\n"
 	    "  -V, --version          print the version\n"
 	    "\n"
@@ -51,6 +55,7 @@ main(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "audit", required_argument, NULL, 'a' },
+		{ "init", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -59,7 +64,7 @@ main(int argc, char **argv)
 	struct kmsd k;
 	char err[1024];
 	sigset_t sigs;
-	int c, sig = 0, rc = 1;
+	int c, sig = 0, rc = 1, init = 0;
 
 	memset(&k, 0, sizeof(k));
 	kmsd_config_init(&k.cfg);
@@ -69,6 +74,7 @@ main(int argc, char **argv)
 		case 'd': opt_dir = optarg; break;
 		case 'l': opt_listen = optarg; break;
 		case 'a': opt_audit = optarg; break;
+		case 'I': init = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("mqe2e-kmsd %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -100,6 +106,7 @@ main(int argc, char **argv)
 	}
 
 	kms_json_init();
+	kms_metrics_init();
 	umask(077);
 	/* Every thread inherits this mask: signals are taken by sigwait below. */
 	sigemptyset(&sigs);
@@ -109,8 +116,14 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (kmsd_open(&k, err, sizeof(err)) != MQE2E_OK ||
-	    kms_scheduler_start(&k) != MQE2E_OK ||
+	if (kmsd_open(&k, init, err, sizeof(err)) != MQE2E_OK)
+		goto fail;
+	if (init) {
+		kms_log("initialised %s", k.cfg.data_dir);
+		kmsd_close(&k);
+		return 0;
+	}
+	if (kms_scheduler_start(&k) != MQE2E_OK ||
 	    kms_httpd_start(&k, err, sizeof(err)) != MQE2E_OK) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof(err), "cannot start (out of resources)");

@@ -132,7 +132,8 @@ enrol(struct kms_req *r, const char *name)
 	struct kms_issued is;
 	json_t *in, *out = NULL;
 	const char *csr = NULL;
-	int generate = 0, days = (int)k->cfg.cert_days, e;
+	int generate = 0, e;
+	json_int_t days = (json_int_t)k->cfg.cert_days;
 	EVP_PKEY *pub = NULL;
 	char *key_pem = NULL;
 	size_t key_pem_len = 0;
@@ -142,7 +143,8 @@ enrol(struct kms_req *r, const char *name)
 	kms_req_audit(r, "cert.issue", name);
 	if (!kms_req_admin(r) || (in = kms_req_json(r, 0)) == NULL)
 		return;
-	if (json_unpack(in, "{s?s,s?b,s?i}", "csr", &csr, "generate", &generate,
+	/* "I": the full JSON integer, so 2^32 + 10 is out of range, not 10. */
+	if (json_unpack(in, "{s?s,s?b,s?I}", "csr", &csr, "generate", &generate,
 	    "days", &days) != 0 || (csr == NULL) == !generate) {
 		kms_reply_error(r, 400, "bad_request", "expected {\"csr\":\"PEM\"} or "
 		    "{\"generate\":true}, optionally with \"days\"");

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "httpd.h"
 #include "jsonutil.h"
+#include "metrics.h"
 #include "rotation.h"
 #include "store.h"
 
@@ -169,7 +170,7 @@ check_fields(struct kms_req *r, json_t *in, struct group_fields *f)
 			return 0;
 		}
 		f->filter = json_string_value(filter);
-		if (!kms_topic_filter_valid(f->filter, why, sizeof(why))) {
+		if (!mqe2e_group_filter_check(f->filter, why, sizeof(why))) {
 			kms_reply_error(r, 400, "bad_request", "topic filter '%.200s' is invalid: %s",
 			    f->filter, why);
 			return 0;
@@ -381,6 +382,7 @@ rotate(struct kms_req *r, const char *name)
 	kmsd_policy_changed(k, version);
 	snprintf(target, sizeof(target), "%s#%u", name, current);
 	kms_audit(k->audit, r->id, "admin", "epoch.rotate", target, "ok", 0, "manual");
+	kms_metrics_rotation("manual");
 	kms_reply_json(r, 200, out);
 }
 

@@ -108,7 +108,7 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 {
 	struct kmsd *k = r->k;
 	struct mqe2e_keyreq_info *info = NULL;
-	uint8_t nonce[MQE2E_NONCE_LEN], sig[MQE2E_ED25519_SIG_LEN];
+	uint8_t sig[MQE2E_ED25519_SIG_LEN];
 	unsigned long long since = 0, timeout = WATCH_DEFAULT_S;
 	int watch = n == 2 && strcmp(seg[1], "watch") == 0;
 	json_t *p = NULL;
@@ -125,6 +125,8 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 		return;
 	}
 	kms_req_audit(r, watch ? "policy.watch" : "policy.fetch", NULL);
+	/* Every broker watches all the time: only a refused watch is an event. */
+	r->audit_failures_only = watch;
 	if (watch) {
 		const char *s = kms_req_query(r, "since"), *t = kms_req_query(r, "timeout");
 
@@ -135,7 +137,7 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 			return;
 		}
 	}
-	if ((info = kms_keyauth(r, nonce)) == NULL)
+	if ((info = kms_keyauth(r)) == NULL)
 		return;
 	if (info->requester.kind != MQE2E_KIND_BROKER) {
 		kms_reply_error(r, 400, "wrong_kind", "only broker certificates may fetch the "
@@ -151,6 +153,9 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 		kms_keyauth_reply(r, info, e);
 		goto out;
 	}
+	/* Recorded before a watch waits: a replayed watch cannot hold a slot. */
+	if (!kms_keyauth_record(r, info))
+		goto out;
 	if (watch)
 		wait_for_change(k, since, (unsigned)timeout);
 	if ((e = kms_db_begin(k->db, 0)) != MQE2E_OK) {
@@ -168,7 +173,7 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 		kms_reply_err(r, MQE2E_ERR_NOMEM, "cannot encode the policy");
 		goto out;
 	}
-	if ((e = mqe2e_policy_sign(kms_ca_key(k->ca), nonce, (const uint8_t *)bytes,
+	if ((e = mqe2e_policy_sign(kms_ca_key(k->ca), info->nonce, (const uint8_t *)bytes,
 	    strlen(bytes), sig)) != MQE2E_OK ||
 	    (e = mqe2e_base64_encode((const uint8_t *)bytes, strlen(bytes), &b64)) != MQE2E_OK ||
 	    (e = mqe2e_base64_encode(sig, sizeof(sig), &sig64)) != MQE2E_OK) {

@@ -12,15 +12,25 @@
 #include "httpd.h"
 #include "jsonutil.h"
 
+/* 200 {"status":"ok"|"stopping",...}; 503 {"status":"unhealthy","problem":...}
+ * after a fault (kmsd_fault). */
 static void
 health(struct kms_req *r)
 {
-	char now[32];
+	char now[32], problem[sizeof(r->k->fault)];
+	int faulty = kmsd_faulty(r->k, problem, sizeof(problem));
+	json_t *body;
 
 	kms_time_str((int64_t)time(NULL), now);
-	kms_reply_json(r, 200, json_pack("{s:s,s:s,s:I,s:s}", "status",
+	body = json_pack("{s:s,s:s,s:I,s:s}", "status", faulty ? "unhealthy" :
 	    kmsd_stopping(r->k) ? "stopping" : "ok", "version", PACKAGE_VERSION,
-	    "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now));
+	    "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now);
+	if (faulty && body != NULL && json_object_set_new(body, "problem",
+	    json_string(problem)) != 0) {
+		json_decref(body);
+		body = NULL;
+	}
+	kms_reply_json(r, faulty ? 503 : 200, body);
 }
 
 void

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "revoke.h"
 #include "rotation.h"
 #include "store.h"
@@ -87,10 +88,13 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 		kms_log("revocation of '%s' committed but the CRL was not re-issued: %s",
 		    name, mqe2e_strerror(e));
 	kmsd_policy_changed(k, version);
-	for (i = 0; i < json_array_size(rotated); i++)
+	kms_metrics_revocation("client");
+	for (i = 0; i < json_array_size(rotated); i++) {
 		kms_audit(k->audit, request_id, "admin", "epoch.rotate",
 		    json_string_value(json_array_get(rotated, i)), "ok", 0,
 		    "rekey after revocation");
+		kms_metrics_rotation("revocation");
+	}
 	*result = json_pack("{s:s,s:b,s:o,s:O,s:O}", "name", name, "revoked", 1,
 	    "revoked_at", kms_json_time(now), "revoked_serials", serials, "rekeyed_groups", groups);
 	if (*result == NULL)

@@ -12,11 +12,13 @@
 #include "audit.h"
 #include "keystore.h"
 #include "log.h"
+#include "metrics.h"
 #include "rotation.h"
 #include "store.h"
 #include "wire.h"
 
 #define CRL_REFRESH_S (24 * 3600)    /* re-issue daily; CRLs live KMS_CRL_DAYS */
+#define CRL_RETRY_S 60               /* after a failed re-issue */
 
 /* Add epoch number e of g in state, with fresh sealed GK_P and GK_B. */
 static int
@@ -77,8 +79,9 @@ kms_expire_locked(struct kmsd *k, int64_t now)
 }
 
 /* One scheduler pass: rotate every due group, expire old epochs; each group
- * in its own transaction. */
-static void
+ * in its own transaction.  An unhealthy daemon (kmsd_fault) only expires:
+ * it seals nothing new. */
+static int
 tick(struct kmsd *k, int64_t now)
 {
 	struct kms_group_row g;
@@ -86,27 +89,27 @@ tick(struct kmsd *k, int64_t now)
 	uint64_t version = 0;
 	uint32_t current = 0;
 	int64_t id;
-	int r;
+	int r, rotate = !kmsd_faulty(k, NULL, 0);
 
 	for (;;) {
 		if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
-			return;
+			return r;
 		id = 0;
-		r = kms_store_group_due(k->db, now, &id);
+		if (rotate)
+			r = kms_store_group_due(k->db, now, &id);
 		if (r == MQE2E_OK && id != 0 &&
 		    (r = kms_store_group_get_id(k->db, id, &g)) == MQE2E_OK &&
 		    (r = kms_rotate_locked(k, &g, 0, "scheduled", now, &current)) == MQE2E_OK)
 			r = kms_store_policy_bump(k->db, &version);
 		if (r == MQE2E_OK)
 			r = kms_expire_locked(k, now);
-		if ((r = kms_db_end(k->db, r)) != MQE2E_OK) {
-			kms_log("scheduled rotation failed: %s", mqe2e_strerror(r));
-			return;
-		}
+		if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
+			return r;
 		if (id == 0)
-			return;
+			return MQE2E_OK;
 		snprintf(target, sizeof(target), "%s#%u", g.name, current);
 		kms_audit(k->audit, NULL, "scheduler", "epoch.rotate", target, "ok", 0, "scheduled");
+		kms_metrics_rotation("scheduled");
 		kmsd_policy_changed(k, version);
 	}
 }
@@ -116,16 +119,27 @@ scheduler(void *arg)
 {
 	struct kmsd *k = arg;
 	struct timespec ts;
-	int64_t now, crl_time;
+	int64_t now, crl_retry = 0, logged = 0;
+	int r, failing = MQE2E_OK;
 
 	for (;;) {
 		now = (int64_t)time(NULL);
-		tick(k, now);
-		pthread_mutex_lock(&k->state_lock);
-		crl_time = k->crl_time;
-		pthread_mutex_unlock(&k->state_lock);
-		if (now - crl_time >= CRL_REFRESH_S && kms_crl_refresh(k) != MQE2E_OK)
-			crl_time = now;   /* logged by kms_crl_refresh; retried next pass */
+		/* Failures are retried every pass but logged when they start,
+		 * change or end, and once a minute meanwhile. */
+		if ((r = tick(k, now)) != MQE2E_OK &&
+		    (r != failing || now - logged >= CRL_RETRY_S)) {
+			kms_log("scheduled rotation failed: %s%s", mqe2e_strerror(r),
+			    r == MQE2E_ERR_NO_SPACE ? ": free space on the disk of the data "
+			    "directory; keys already issued stay valid until their epoch's "
+			    "rotation time plus grace" : "");
+			logged = now;
+		} else if (r == MQE2E_OK && failing != MQE2E_OK)
+			kms_log("scheduled rotation works again");
+		failing = r;
+		/* A failed CRL issue (full disk) is logged and tried again later. */
+		if (now >= crl_retry && kms_crl_due(k, now, CRL_REFRESH_S) &&
+		    kms_crl_refresh(k) != MQE2E_OK)
+			crl_retry = now + CRL_RETRY_S;
 		pthread_mutex_lock(&k->state_lock);
 		if (!k->stopping) {
 			clock_gettime(CLOCK_REALTIME, &ts);

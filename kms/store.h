@@ -35,9 +35,13 @@ struct kms_db;
 
 /* ---- the database and its transactions --------------------------------------- */
 
-/* Open (creating if needed, mode 0600) the database at path, check it,
- * apply pending migrations.  err gets a message naming path on failure. */
-int kms_db_open(const char *path, struct kms_db **out, char *err, size_t errlen) MQE2E_WUR;
+/* Open the database at path, check it, apply pending migrations.  create =
+ * 1: create it (mode 0600) if missing and lay out the schema in an empty
+ * one; create = 0: a missing file or one without a schema is an error.  err
+ * gets a message naming path on failure.  Opening an existing, current
+ * database writes nothing (a restart works on a full disk). */
+int kms_db_open(const char *path, int create, struct kms_db **out, char *err,
+    size_t errlen) MQE2E_WUR;
 void kms_db_close(struct kms_db *db);
 /* Start a transaction (write: takes the write lock at once). */
 int kms_db_begin(struct kms_db *db, int write) MQE2E_WUR;
@@ -54,6 +58,28 @@ int kms_store_counter_bump(struct kms_db *db, const char *name, int64_t *v) MQE2
 /* Bump "policy_version"; after COMMIT the caller passes *version to
  * kmsd_policy_changed() to wake the watchers. */
 int kms_store_policy_bump(struct kms_db *db, uint64_t *version) MQE2E_WUR;
+
+/* ---- the KMS's own state -------------------------------------------------------- */
+
+/* The master-key check value (keystore.h): MQE2E_ERR_NOT_FOUND in a
+ * database that has none yet, MQE2E_ERR_BAD_FORMAT if it has the wrong
+ * size.  set: only once (MQE2E_ERR_CONFLICT if there is one). */
+int kms_store_keycheck_get(struct kms_db *db, uint8_t out[KMS_SEALED_LEN]) MQE2E_WUR;
+int kms_store_keycheck_set(struct kms_db *db, const uint8_t in[KMS_SEALED_LEN],
+    int64_t now) MQE2E_WUR;
+
+/* The CRL last issued: its number, time, the count of revoked certificates
+ * it lists, and its PEM (malloc'd, NUL-terminated; the caller frees it). */
+struct kms_crl_row {
+	int64_t number, issued, revoked;
+	char *pem;
+	size_t pem_len;
+};
+/* MQE2E_ERR_NOT_FOUND if none was stored yet. */
+int kms_store_crl_get(struct kms_db *db, struct kms_crl_row *row) MQE2E_WUR;
+/* Replace the stored CRL. */
+int kms_store_crl_set(struct kms_db *db, int64_t number, int64_t issued, int64_t revoked,
+    const char *pem, size_t pem_len) MQE2E_WUR;
 
 /* ---- clients and certificates ------------------------------------------------- */
 
@@ -191,6 +217,7 @@ struct kms_epoch_keys_row {
 	int64_t activated, expires, next_rotation, rotate_s, grace_s;
 	uint8_t gk_p[KMS_SEALED_LEN];
 	uint8_t gk_b[KMS_SEALED_LEN];
+	char filter[KMS_FILTER_MAX + 1];
 	int pub, sub;                  /* the client's grants (0 for a broker) */
 };
 /* Deliverable epochs of the groups client_id holds a grant on, or of every

@@ -239,15 +239,16 @@ each_keys(sqlite3_stmt *st, void *arg)
 	row.grace_s = kms_db_int(st, 8);
 	memcpy(row.gk_p, sqlite3_column_blob(st, 9), KMS_SEALED_LEN);
 	memcpy(row.gk_b, sqlite3_column_blob(st, 10), KMS_SEALED_LEN);
-	row.pub = (int)kms_db_int(st, 11);
-	row.sub = (int)kms_db_int(st, 12);
+	kms_db_text(st, 11, row.filter, sizeof(row.filter));
+	row.pub = (int)kms_db_int(st, 12);
+	row.sub = (int)kms_db_int(st, 13);
 	r = c->cb(c->arg, &row);
 	mqe2e_wipe(&row, sizeof(row));
 	return r;
 }
 
 #define KEYS_COLUMNS "g.name, g.scheme, e.epoch, e.state, e.activated, e.expires, " \
-	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b"
+	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b, g.filter"
 
 int
 kms_store_epoch_keys(struct kms_db *db, int64_t client_id,

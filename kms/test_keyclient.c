@@ -48,10 +48,10 @@ main(int argc, char **argv)
 	struct mqe2e_trust *trust = NULL;
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
-	struct mqe2e_key_entry *e = NULL;
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
 	struct mqe2e_hello h;
 	uint8_t *req = NULL, *policy = NULL;
-	size_t req_len = 0, n = 0, plen = 0, i;
+	size_t req_len = 0, plen = 0, i;
 	char err[512], path[128];
 	long long skew_ms = 0;
 	int status, rc = 1;
@@ -94,16 +94,24 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(argv[1], "keys") == 0) {
-		if (mqe2e_keyresp_open(st, trust, resp.body, resp.body_len, mqe2e_now_ms(), &e,
-		    &n) != MQE2E_OK) {
+		const struct mqe2e_key_entry *e;
+		static const char *const rights[] = { "-", "pub", "sub", "pub+sub" };
+
+		if (mqe2e_keyresp_open(st, trust, resp.body, resp.body_len, mqe2e_now_ms(),
+		    &kb) != MQE2E_OK) {
 			fprintf(stderr, "KEY_RESPONSE does not verify\n");
 			goto out;
 		}
-		for (i = 0; i < n; i++)
-			printf("%s %s %u %llu %llu\n", e[i].group, e[i].kind == MQE2E_GK_P ? "P" : "B",
-			    e[i].epoch, (unsigned long long)(e[i].not_before_ms / 1000),
-			    (unsigned long long)(e[i].not_after_ms / 1000));
-		printf("keys: %zu\n", n);
+		for (i = 0; i < kb.ngroups; i++)
+			printf("group %s %u %s %s\n", kb.groups[i].name, kb.groups[i].scheme,
+			    rights[kb.groups[i].rights & 3], kb.groups[i].filter);
+		for (i = 0; i < kb.nkeys; i++) {
+			e = &kb.keys[i];
+			printf("%s %s %u %llu %llu\n", e->group, e->kind == MQE2E_GK_P ? "P" : "B",
+			    e->epoch, (unsigned long long)(e->not_before_ms / 1000),
+			    (unsigned long long)(e->not_after_ms / 1000));
+		}
+		printf("keys: %zu\n", kb.nkeys);
 	} else {
 		json_t *o = json_loadb((const char *)resp.body, resp.body_len, 0, NULL);
 		const char *p64 = NULL, *s64 = NULL;
@@ -121,7 +129,7 @@ main(int argc, char **argv)
 	}
 	rc = 0;
  out:
-	mqe2e_key_entries_free(e, n);
+	mqe2e_keybundle_free(&kb);
 	free(policy);
 	free(req);
 	mqe2e_http_response_free(&resp);

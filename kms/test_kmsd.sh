@@ -139,11 +139,14 @@ api DELETE /v1/grants/display/alarms/pub >/dev/null; expect 404
 keys() { "$KC" keys "$URL" "$T_DIR/$1.crt" "$T_DIR/$1.key" "$D/ca.crt" "${@:2}"; }
 keys sensor-1 > "$T_DIR/k" || t_fail "sensor-1 keys: $(cat "$T_DIR/k")"
 [ "$(grep -c '^temps P' "$T_DIR/k")" = 2 ] && ! grep -q ' B ' "$T_DIR/k" || t_fail "publisher keys: $(cat "$T_DIR/k")"
+grep -qx 'group temps 4 pub plant/+/temp' "$T_DIR/k" || t_fail "publisher's group table: $(cat "$T_DIR/k")"
 keys display > "$T_DIR/k"
 [ "$(grep -c '^temps P' "$T_DIR/k")" = 2 ] && [ "$(grep -c '^temps B' "$T_DIR/k")" = 2 ] ||
     t_fail "subscriber keys: $(cat "$T_DIR/k")"
+grep -qx 'group temps 4 sub plant/+/temp' "$T_DIR/k" || t_fail "subscriber's group table: $(cat "$T_DIR/k")"
 keys broker-1 > "$T_DIR/k"
 ! grep -q ' P ' "$T_DIR/k" && [ "$(grep -c ' B ' "$T_DIR/k")" = 4 ] || t_fail "broker keys: $(cat "$T_DIR/k")"
+[ "$(grep -c '^group .* - ' "$T_DIR/k")" = 2 ] || t_fail "broker's group table: $(cat "$T_DIR/k")"
 keys lonely > "$T_DIR/k"; grep -q '^keys: 0$' "$T_DIR/k" || t_fail "no grant must give an empty bundle"
 keys display alarms > "$T_DIR/k"; grep -q '^keys: 0$' "$T_DIR/k" || t_fail "group filter in KEY_REQUEST"
 "$KC" replay "$URL" "$T_DIR/sensor-1.crt" "$T_DIR/sensor-1.key" "$D/ca.crt" | grep -q '^200 409$' ||

@@ -57,26 +57,26 @@ test_filters(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		if (!kms_topic_filter_valid(good[i], why, sizeof(why))) {
+		if (!mqe2e_group_filter_check(good[i], why, sizeof(why))) {
 			fprintf(stderr, "good filter %zu rejected: %s\n", i, why);
 			failures++;
 		}
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
-		if (kms_topic_filter_valid(bad[i], why, sizeof(why))) {
+		if (mqe2e_group_filter_check(bad[i], why, sizeof(why))) {
 			fprintf(stderr, "bad filter %zu accepted\n", i);
 			failures++;
 		}
 		CHECK(why[0] != '\0');
 	}
-	CHECK(!kms_topic_filter_valid(NULL, NULL, 0));
+	CHECK(!mqe2e_group_filter_check(NULL, NULL, 0));
 	memset(big, 'a', KMS_FILTER_MAX);
 	big[KMS_FILTER_MAX] = '\0';
-	CHECK(kms_topic_filter_valid(big, NULL, 0));
+	CHECK(mqe2e_group_filter_check(big, NULL, 0));
 	big[KMS_FILTER_MAX] = 'a';
 	big[KMS_FILTER_MAX + 1] = '\0';
-	CHECK(!kms_topic_filter_valid(big, NULL, 0));
+	CHECK(!mqe2e_group_filter_check(big, NULL, 0));
 }
 
 int

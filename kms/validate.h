@@ -1,5 +1,6 @@
 /*
- * validate.h - checks of administrator input: names and MQTT topic filters.
+ * validate.h - checks of administrator input: client and group names (topic
+ * filters: mqe2e_group_filter_check, core/topic.h).
  * Pure functions, no allocation (unit-tested in test_validate.c).
  */
 #ifndef KMS_VALIDATE_H
@@ -7,19 +8,13 @@
 
 #include <stddef.h>
 
+#include "topic.h"
+
 #define KMS_NAME_MAX 64
-#define KMS_FILTER_MAX 1024
+#define KMS_FILTER_MAX MQE2E_FILTER_MAX
 
 /* 1 if s is a client or group name: 1..64 bytes of [A-Za-z0-9._-], not
  * starting with '.' or '-'.  (A subset of mqe2e_id_valid.) */
 int kms_name_valid(const char *s);
-
-/*
- * 1 if s is an acceptable MQTT topic filter: 1..KMS_FILTER_MAX bytes of
- * valid UTF-8 without NUL or control characters, '#' only as the whole last
- * level, '+' only as a whole level, not starting with '$'.  On 0, why (may
- * be NULL) gets a short reason.
- */
-int kms_topic_filter_valid(const char *s, char *why, size_t why_len);
 
 #endif

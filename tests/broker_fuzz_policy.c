@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)policy__rights(p, "sensor-1", gi);
 	(void)policy__is_revoked_serial(p, "4c1f");
 	if (p->ngroups > 0)
-		(void)policy__filter_within("plant/+/temp", p->groups[0].filter);
+		(void)mqe2e_topic_filter_within("plant/+/temp", p->groups[0].filter);
 	policy__free(p);
 	return 0;
 }

@@ -37,6 +37,9 @@
  *   wrong-pair       (schemes 1/2) a part under the pair key of --other-id
  *   stale-ts         CONNECT hello timestamped 10 minutes ago
  *   reuse-nonce      (connect) two CONNECTs with the same hello bytes
+ *   flood            (connect) --count valid CONNECTs, each with a fresh hello
+ *                    dated 5 s ahead, back to back; prints "flood ok=N
+ *                    refused=M" (exit 0)
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
  *
  * --broker-id ID: the CONNECT hello names that broker (docs/PROTOCOL.md 2.2).
@@ -91,8 +94,7 @@ struct probe {
 	const struct opts *o;
 	struct mqe2e_identity *self;
 	struct mqe2e_trust *trust;
-	struct mqe2e_key_entry *keys;
-	size_t nkeys;
+	struct mqe2e_keybundle kb;       /* the key bundle from the KMS or --keys */
 	char broker_id[MQE2E_ID_MAX + 1];
 	struct mqe2e_replay_table *replay;
 	struct mqe2e_session_keys sk;    /* this connection's SK_CB */
@@ -315,8 +317,8 @@ static void fetch_keys(struct probe *p)
 		    resp.body ? (char *)resp.body : "");
 		exit(3);
 	}
-	if ((r = mqe2e_keyresp_open(st, p->trust, resp.body, resp.body_len, mqe2e_now_ms(), &p->keys,
-	    &p->nkeys)) != MQE2E_OK)
+	if ((r = mqe2e_keyresp_open(st, p->trust, resp.body, resp.body_len, mqe2e_now_ms(), &p->kb))
+	    != MQE2E_OK)
 		die("key response", r);
 	mqe2e_http_response_free(&resp);
 	mqe2e_keyreq_free(st);
@@ -330,7 +332,7 @@ static void save_keys(struct probe *p, const char *path)
 	FILE *f;
 	int r;
 
-	if ((r = mqe2e_keybundle_encode(p->keys, p->nkeys, &buf, &len)) != MQE2E_OK)
+	if ((r = mqe2e_keybundle_encode(&p->kb, &buf, &len)) != MQE2E_OK)
 		die("encode keys", r);
 	if ((f = fopen(path, "wb")) == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
 		die(path, MQE2E_ERR_IO);
@@ -348,7 +350,7 @@ static void load_keys(struct probe *p, const char *path)
 		die(path, MQE2E_ERR_IO);
 	len = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	if ((r = mqe2e_keybundle_decode(buf, len, &p->keys, &p->nkeys)) != MQE2E_OK)
+	if ((r = mqe2e_keybundle_decode(buf, len, &p->kb)) != MQE2E_OK)
 		die(path, r);
 	mqe2e_wipe(buf, len);
 }
@@ -370,8 +372,8 @@ static const struct mqe2e_key_entry *find_key(struct probe *p, const char *group
 	uint64_t now = mqe2e_now_ms();
 	size_t i;
 
-	for (i = 0; i < p->nkeys; i++) {
-		const struct mqe2e_key_entry *e = &p->keys[i];
+	for (i = 0; i < p->kb.nkeys; i++) {
+		const struct mqe2e_key_entry *e = &p->kb.keys[i];
 
 		if (e->kind != kind || strcmp(e->group, group) != 0)
 			continue;
@@ -1026,7 +1028,7 @@ int main(int argc, char **argv)
 	if (o.mode == M_KEYS) {
 		fetch_keys(&p);
 		save_keys(&p, o.keys_file);
-		printf("keys %zu\n", p.nkeys);
+		printf("keys %zu\n", p.kb.nkeys);
 		goto out;
 	}
 	if (o.id == NULL)
@@ -1061,6 +1063,35 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.mode == M_CONNECT && o.attack && !strcmp(o.attack, "flood")) {
+		int i, ok = 0, refused = 0;
+
+		for (i = 0; i < o.count; i++) {
+			struct mqe2e_hs_client *hs = NULL;
+			MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+			uint8_t *hello = NULL;
+			size_t hello_len = 0;
+
+			if ((r = mqe2e_hs_client_start(p.self, o.broker_id, mqe2e_now_ms() + 5000, &hs, &hello,
+			    &hello_len)) != MQE2E_OK)
+				die("hello", r);
+			if (do_connect(&c, &p, o.id, hello, hello_len)) {
+				ok++;
+				d.timeout = 0;
+				MQTTAsync_disconnect(c, &d);
+			} else {
+				refused++;
+			}
+			MQTTAsync_destroy(&c);
+			free(p.auth);
+			p.auth = NULL;
+			free(hello);
+			mqe2e_hs_client_free(hs);
+		}
+		printf("flood ok=%d refused=%d\n", ok, refused);
+		goto out;
+	}
+
 	if (!mqe2e_connect(&c, &p, &p.sk, o.attack && !strcmp(o.attack, "stale-ts"))) {
 		MQTTAsync_destroy(&c);
 		rc = 2;
@@ -1078,7 +1109,7 @@ int main(int argc, char **argv)
 	disconnect(&c);
 out:
 	mqe2e_wipe(&p.sk, sizeof(p.sk));
-	mqe2e_key_entries_free(p.keys, p.nkeys);
+	mqe2e_keybundle_free(&p.kb);
 	mqe2e_replay_table_free(p.replay);
 	mqe2e_trust_free(p.trust);
 	mqe2e_identity_free(p.self);

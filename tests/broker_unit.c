@@ -221,7 +221,7 @@ static void test_filter_within(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (policy__filter_within(t[i].sub, t[i].grp) != t[i].want)
+		if (mqe2e_topic_filter_within(t[i].sub, t[i].grp) != t[i].want)
 			fail_msg("filter_within(%s, %s) != %d", t[i].sub, t[i].grp, t[i].want);
 	}
 }

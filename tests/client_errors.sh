@@ -51,8 +51,8 @@ expect_rc 5 pub nogrant -t e2e/a -q 1 -m x
 grep -q "nogrant" "$T_DIR/err" && grep -q "grant" "$T_DIR/err" ||
 	{ cat "$T_DIR/err" >&2; t_fail "no grant not explained"; }
 expect_rc 5 pub sub1 -t e2e/a -q 1 -m x
-grep -q "refused the message on topic 'e2e/a'" "$T_DIR/err" ||
-	{ cat "$T_DIR/err" >&2; t_fail "broker refusal not reported"; }
+grep -q "client 'sub1' may not publish on 'e2e/a': it has no 'pub' grant on group" "$T_DIR/err" ||
+	{ cat "$T_DIR/err" >&2; t_fail "publishing without a pub grant not explained"; }
 expect_rc 5 "$SUB" $(client_args sub1) -t 'other/#' -q 1
 grep -q "refused the subscription to 'other/#'" "$T_DIR/err" ||
 	{ cat "$T_DIR/err" >&2; t_fail "subscription refusal not reported"; }

@@ -4,17 +4,23 @@
  * broker extension do, and print what came back.
  *
  *   kms_keyreq --kms URL --cert F --key F --ca F [--group G]... [--replay]
- *              [--ts-offset-ms N] [--policy | --watch SINCE [--timeout S]]
+ *              [--ts-offset-ms N] [--groups | --policy | --watch SINCE [--timeout S]]
  *
  * Keys: one line per delivered key,
  *     GROUP GK_P|GK_B EPOCH NOT_BEFORE_MS NOT_AFTER_MS HASH
  * where HASH is the first 8 hex digits of SHA-256(key) (never the key), so
- * two requesters can compare keys.  --policy / --watch check the CA's
+ * two requesters can compare keys.  --groups prints the key bundle's group
+ * table instead, one line per group: "GROUP SCHEME RIGHTS FILTER" with
+ * RIGHTS one of -, pub, sub, pub+sub.  --policy / --watch check the CA's
  * signature over the policy and print "version N", then one line
  * "revoked_serial S" / "revoked_client C" per revoked certificate / client.
  * A refused request prints "error STATUS CODE" on stdout and the message on
  * stderr.  --replay sends the identical request bytes twice and reports the
- * second answer.
+ * second answer.  --count N sends N fresh requests one after another (a
+ * flood from one requester) and prints one line per HTTP status seen,
+ * "status S N", then "retry_after MIN MAX" over the 429/503 answers (or
+ * "retry_after - -") and "elapsed_ms T"; it exits 0 if every request got an
+ * HTTP answer.
  *
  * Exit: 0 ok, 1 usage, 2 the KMS refused (4xx/5xx), 3 cannot reach it,
  * 4 local file error, 5 the answer did not verify.
@@ -51,7 +57,8 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: kms_keyreq --kms URL --cert F --key F --ca F [--group G]... "
-	    "[--replay] [--ts-offset-ms N] [--policy | --watch SINCE [--timeout S]]\n");
+	    "[--replay] [--ts-offset-ms N] [--count N] [--groups | --policy | --watch SINCE "
+	    "[--timeout S]]\n");
 	return EX_USAGE;
 }
 
@@ -76,30 +83,35 @@ refused(const struct mqe2e_http_response *res)
 
 static int
 print_keys(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
-    const struct mqe2e_http_response *res)
+    const struct mqe2e_http_response *res, int groups)
 {
-	struct mqe2e_key_entry *e = NULL;
-	size_t n = 0, i;
+	static const char *const rights[] = { "-", "pub", "sub", "pub+sub" };
+	struct mqe2e_keybundle kb;
+	size_t i;
 	int r;
 
-	r = mqe2e_keyresp_open(st, trust, res->body, res->body_len, wall_ms(), &e, &n);
+	r = mqe2e_keyresp_open(st, trust, res->body, res->body_len, wall_ms(), &kb);
 	if (r != MQE2E_OK) {
 		fprintf(stderr, "kms_keyreq: KEY_RESPONSE does not verify: %s\n", mqe2e_strerror(r));
 		return EX_VERIFY;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; groups && i < kb.ngroups; i++)
+		printf("%s %u %s %s\n", kb.groups[i].name, kb.groups[i].scheme,
+		    rights[kb.groups[i].rights & 3], kb.groups[i].filter);
+	for (i = 0; !groups && i < kb.nkeys; i++) {
+		const struct mqe2e_key_entry *e = &kb.keys[i];
 		uint8_t h[MQE2E_SHA256_LEN];
 
-		if (mqe2e_sha256(e[i].key, sizeof(e[i].key), h) != MQE2E_OK) {
-			mqe2e_key_entries_free(e, n);
+		if (mqe2e_sha256(e->key, sizeof(e->key), h) != MQE2E_OK) {
+			mqe2e_keybundle_free(&kb);
 			return EX_VERIFY;
 		}
-		printf("%s %s %lu %llu %llu %02x%02x%02x%02x\n", e[i].group,
-		    e[i].kind == MQE2E_GK_P ? "GK_P" : e[i].kind == MQE2E_GK_B ? "GK_B" : "?",
-		    (unsigned long)e[i].epoch, (unsigned long long)e[i].not_before_ms,
-		    (unsigned long long)e[i].not_after_ms, h[0], h[1], h[2], h[3]);
+		printf("%s %s %lu %llu %llu %02x%02x%02x%02x\n", e->group,
+		    e->kind == MQE2E_GK_P ? "GK_P" : e->kind == MQE2E_GK_B ? "GK_B" : "?",
+		    (unsigned long)e->epoch, (unsigned long long)e->not_before_ms,
+		    (unsigned long long)e->not_after_ms, h[0], h[1], h[2], h[3]);
 	}
-	mqe2e_key_entries_free(e, n);
+	mqe2e_keybundle_free(&kb);
 	return EX_OK;
 }
 
@@ -151,6 +163,60 @@ out:
 	return r;
 }
 
+/* --count: n fresh requests to path; a tally of the statuses. */
+static int
+flood(const char *url, const char *path, const struct mqe2e_identity *id, const char **groups,
+    size_t ngroups, long long offset, long long n)
+{
+	static unsigned long counts[600];
+	struct mqe2e_http_response res;
+	struct mqe2e_keyreq *st = NULL;
+	uint8_t *req = NULL;
+	size_t req_len = 0;
+	long long i, ra_min = -1, ra_max = -1;
+	uint64_t t0 = wall_ms();
+	int s;
+
+	for (i = 0; i < n; i++) {
+		memset(&res, 0, sizeof(res));
+		if (mqe2e_keyreq_build(id, groups, ngroups, (uint64_t)((long long)wall_ms() + offset),
+		    &st, &req, &req_len) != MQE2E_OK) {
+			fprintf(stderr, "kms_keyreq: cannot build the KEY_REQUEST\n");
+			return EX_VERIFY;
+		}
+		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, 10000, &res) != MQE2E_OK) {
+			fprintf(stderr, "kms_keyreq: request %lld: %s\n", i, res.error);
+			mqe2e_http_response_free(&res);
+			free(req);
+			mqe2e_keyreq_free(st);
+			return EX_UNREACHABLE;
+		}
+		counts[res.status]++;
+		if ((res.status == 429 || res.status == 503) && res.retry_after_s >= 0) {
+			if (ra_min < 0 || res.retry_after_s < ra_min)
+				ra_min = res.retry_after_s;
+			if (res.retry_after_s > ra_max)
+				ra_max = res.retry_after_s;
+		}
+		mqe2e_http_response_free(&res);
+		free(req);
+		req = NULL;
+		mqe2e_keyreq_free(st);
+		st = NULL;
+	}
+	for (s = 100; s < 600; s++) {
+		if (counts[s] > 0)
+			printf("status %d %lu\n", s, counts[s]);
+	}
+	if (ra_min >= 0)
+		printf("retry_after %lld %lld\n", ra_min, ra_max);
+	else
+		printf("retry_after - -\n");
+	printf("elapsed_ms %llu\n", (unsigned long long)(wall_ms() - t0));
+	return EX_OK;
+}
+
 static int
 parse_num(const char *s, long long min, long long max, long long *out)
 {
@@ -176,8 +242,8 @@ main(int argc, char **argv)
 	struct mqe2e_http_response res;
 	uint8_t *req = NULL;
 	size_t req_len = 0, ngroups = 0;
-	long long offset = 0, since = -1, wait_s = 30;
-	int replay = 0, policy = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
+	long long offset = 0, since = -1, wait_s = 30, count = 0;
+	int replay = 0, policy = 0, groups_only = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
 	char err[256], path[128];
 
 	memset(&res, 0, sizeof(res));
@@ -190,6 +256,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--policy") == 0) {
 			policy = 1;
+			continue;
+		}
+		if (strcmp(a, "--groups") == 0) {
+			groups_only = 1;
 			continue;
 		}
 		if (v == NULL)
@@ -211,6 +281,9 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--watch") == 0) {
 			if (parse_num(v, 0, 1LL << 53, &since) != 0)
 				return usage();
+		} else if (strcmp(a, "--count") == 0) {
+			if (parse_num(v, 1, 10000000, &count) != 0)
+				return usage();
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (parse_num(v, 1, 60, &wait_s) != 0)
 				return usage();
@@ -228,6 +301,10 @@ main(int argc, char **argv)
 	if (mqe2e_trust_new(ca, &trust, err, sizeof(err)) != MQE2E_OK) {
 		fprintf(stderr, "kms_keyreq: %s\n", err);
 		r = EX_FILE;
+		goto out;
+	}
+	if (count > 0) {
+		r = flood(url, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
 		goto out;
 	}
 	if (mqe2e_keyreq_build(id, groups, ngroups, (uint64_t)((long long)wall_ms() + offset), &st,
@@ -256,7 +333,7 @@ main(int argc, char **argv)
 	else if (policy || since >= 0)
 		r = print_policy(trust, req, req_len, &res);
 	else
-		r = print_keys(st, trust, &res);
+		r = print_keys(st, trust, &res, groups_only);
 out:
 	mqe2e_http_response_free(&res);
 	free(req);

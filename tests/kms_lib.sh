@@ -21,14 +21,14 @@ t_need curl
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
 # Start the daemon (again, keeping KMS_DIR and the port); waits until it
-# answers /v1/health.
+# answers /v1/health.  KMS_CONF, if set, names a mqe2e-kmsd.conf(5) file.
 kms_start() {
 	mkdir -p "$KMS_DIR"
 	chmod 700 "$KMS_DIR"
 	: "${KMS_PORT:=$(t_free_port)}"
 	KMS_URL="http://127.0.0.1:$KMS_PORT"
-	"$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" \
-		>>"$T_DIR/kmsd.log" 2>&1 &
+	"$KMSD" ${KMS_CONF:+--config "$KMS_CONF"} --data-dir "$KMS_DIR" \
+		--listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 	KMS_PID=$!
 	t_track "$KMS_PID"
 	local i
@@ -111,4 +111,18 @@ enrol() {
 # epochs GROUP: "epoch:state" pairs of a group, in order.
 epochs() {
 	kmsctl --json group show "$1" | jget '" ".join("%d:%s" % (e["epoch"], e["state"]) for e in sorted(d["epochs"], key=lambda e: e["epoch"]))'
+}
+
+# kms_refused WHAT: start mqe2e-kmsd on KMS_DIR expecting it to refuse (exit
+# 1 within 20 s without serving); its output goes to $T_DIR/refusal.
+kms_refused() {
+	local rc
+	: "${KMS_PORT:=$(t_free_port)}"
+	timeout 20 "$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" \
+		>"$T_DIR/refusal" 2>&1
+	rc=$?
+	if [ "$rc" != 1 ]; then
+		cat "$T_DIR/refusal" >&2
+		t_fail "$1: mqe2e-kmsd exited $rc, expected a refusal (exit 1)"
+	fi
 }

@@ -327,10 +327,12 @@ test_keyx(void **state)
 	struct fix *f = *state;
 	struct mqe2e_keyreq *st = NULL, *st2 = NULL;
 	struct mqe2e_keyreq_info *info = NULL, *info2 = NULL;
-	struct mqe2e_key_entry in[2], *out = NULL;
+	struct mqe2e_key_entry in[2];
+	struct mqe2e_group_info gi = { "plant1", 4, MQE2E_RIGHT_SUB, "plant/#" };
+	struct mqe2e_keybundle kb = { &gi, 1, in, 2 }, empty = { NULL, 0, NULL, 0 }, out;
 	const char *groups[] = { "plant1", "line2" };
 	uint8_t *req = NULL, *req2 = NULL, *resp = NULL;
-	size_t rl, rl2, sl, n, i;
+	size_t rl, rl2, sl, i;
 	EVP_PKEY *wrong = tp_key(0x77);
 
 	memset(in, 0, sizeof(in));
@@ -353,38 +355,48 @@ test_keyx(void **state)
 	assert_int_equal(info->ngroups, 2);
 	assert_string_equal(info->groups[0], "plant1");
 	assert_string_equal(info->groups[1], "line2");
-	/* replayed request */
+	/* verifying records nothing: the KMS records the nonce under the
+	 * requester once authorised, and then refuses the replay */
 	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req, rl, TP_NOW_MS, &info2),
-	    MQE2E_ERR_NONCE_REUSE);
-	assert_null(info2);
-
-	assert_int_equal(mqe2e_keyresp_build(f->ca_key, info, in, 2, TP_NOW_MS, &resp, &sl),
 	    MQE2E_OK);
-	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n), MQE2E_OK);
-	assert_int_equal(n, 2);
-	assert_memory_equal(&out[0], &in[0], sizeof(in[0]));
-	assert_memory_equal(&out[1], &in[1], sizeof(in[1]));
-	mqe2e_key_entries_free(out, n);
+	assert_memory_equal(info2->nonce, info->nonce, MQE2E_NONCE_LEN);
+	mqe2e_keyreq_info_free(info2);
+	info2 = NULL;
+	assert_int_equal(mqe2e_nonce_cache_add_owned(f->nc, (const uint8_t *)"alice", 5,
+	    info->nonce, info->requester.ts_ms, TP_NOW_MS), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(f->nc, (const uint8_t *)"alice", 5,
+	    info->nonce, info->requester.ts_ms, TP_NOW_MS), MQE2E_ERR_NONCE_REUSE);
+
+	assert_int_equal(mqe2e_keyresp_build(f->ca_key, info, &kb, TP_NOW_MS, &resp, &sl),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out), MQE2E_OK);
+	assert_int_equal(out.nkeys, 2);
+	assert_memory_equal(&out.keys[0], &in[0], sizeof(in[0]));
+	assert_memory_equal(&out.keys[1], &in[1], sizeof(in[1]));
+	assert_int_equal(out.ngroups, 1);
+	assert_memory_equal(&out.groups[0], &gi, sizeof(gi));
+	mqe2e_keybundle_free(&out);
 	/* tampering anywhere: signature or tag */
 	for (i = 0; i < sl; i++) {
 		resp[i] ^= 0x01;
-		assert_true(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n) < 0);
-		assert_null(out);
+		assert_true(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out) < 0);
+		assert_null(out.keys);
+		assert_null(out.groups);
 		resp[i] ^= 0x01;
 	}
 	resp[sl - 1] ^= 1;
-	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n),
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out),
 	    MQE2E_ERR_BAD_TAG);
 	resp[sl - 1] ^= 1;
 	/* the response to another request does not open */
 	assert_int_equal(mqe2e_keyreq_build(f->alice, NULL, 0, TP_NOW_MS, &st2, &req2, &rl2),
 	    MQE2E_OK);
-	assert_int_equal(mqe2e_keyresp_open(st2, f->trust, resp, sl, TP_NOW_MS, &out, &n),
+	assert_int_equal(mqe2e_keyresp_open(st2, f->trust, resp, sl, TP_NOW_MS, &out),
 	    MQE2E_ERR_BAD_SIGNATURE);
 	free(resp);
 	/* signed by a key that is not the CA's */
-	assert_int_equal(mqe2e_keyresp_build(wrong, info, in, 2, TP_NOW_MS, &resp, &sl), MQE2E_OK);
-	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out, &n),
+	assert_int_equal(mqe2e_keyresp_build(wrong, info, &kb, TP_NOW_MS, &resp, &sl), MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, TP_NOW_MS, &out),
 	    MQE2E_ERR_BAD_SIGNATURE);
 	free(resp);
 	/* empty bundle, all-grants request */
@@ -392,11 +404,11 @@ test_keyx(void **state)
 	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req2, rl2, TP_NOW_MS, &info),
 	    MQE2E_OK);
 	assert_int_equal(info->ngroups, 0);
-	assert_int_equal(mqe2e_keyresp_build(f->ca_key, info, NULL, 0, TP_NOW_MS, &resp, &sl),
+	assert_int_equal(mqe2e_keyresp_build(f->ca_key, info, &empty, TP_NOW_MS, &resp, &sl),
 	    MQE2E_OK);
-	assert_int_equal(mqe2e_keyresp_open(st2, f->trust, resp, sl, TP_NOW_MS, &out, &n), MQE2E_OK);
-	assert_int_equal(n, 0);
-	mqe2e_key_entries_free(out, n);
+	assert_int_equal(mqe2e_keyresp_open(st2, f->trust, resp, sl, TP_NOW_MS, &out), MQE2E_OK);
+	assert_int_equal(out.nkeys + out.ngroups, 0);
+	mqe2e_keybundle_free(&out);
 	free(resp);
 	free(req);
 	free(req2);

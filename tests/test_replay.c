@@ -167,6 +167,111 @@ test_nonce_cache(void **state)
 	mqe2e_nonce_cache_free(NULL);
 }
 
+/* Issue 9.2: one owner flooding valid nonces cannot lock the others out;
+ * timestamps far ahead are refused; replays cost the owner nothing. */
+static void
+test_nonce_cache_fair(void **state)
+{
+	struct mqe2e_nonce_cache *c = NULL;
+	const uint8_t *mal = (const uint8_t *)"mallory", *alice = (const uint8_t *)"alice";
+	uint8_t n[16];
+	uint64_t now = 1767225600000ULL;
+	uint32_t i, ok = 0, quota = 0;
+
+	(void)state;
+	assert_int_equal(mqe2e_nonce_cache_new(64, 1000, &c), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_set_limits(c, 1001, 4), MQE2E_ERR_INVALID_ARG);
+	assert_int_equal(mqe2e_nonce_cache_set_limits(c, 100, 65), MQE2E_ERR_INVALID_ARG);
+	assert_int_equal(mqe2e_nonce_cache_set_limits(c, 100, 4), MQE2E_OK);
+	/* future allowance: 100 ms ahead yes, 101 no (the past keeps its skew) */
+	memset(n, 1, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now + 101, now),
+	    MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now + 100, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now, now),
+	    MQE2E_ERR_NONCE_REUSE);
+	memset(n, 2, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now - 1000, now), MQE2E_OK);
+	/* mallory floods: four pass, then QUOTA; the cache never fills */
+	for (i = 0; i < 1000; i++) {
+		int r;
+
+		memset(n, 0, sizeof(n));
+		memcpy(n, &i, sizeof(i));
+		n[15] = 0x4d;
+		r = mqe2e_nonce_cache_add_owned(c, mal, 7, n, now, now);
+		assert_true(r == MQE2E_OK || r == MQE2E_ERR_QUOTA);
+		ok += r == MQE2E_OK;
+		quota += r == MQE2E_ERR_QUOTA;
+	}
+	assert_int_equal(ok, 4);
+	assert_int_equal(quota, 996);
+	/* alice is not affected */
+	memset(n, 3, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, alice, 5, n, now, now), MQE2E_OK);
+	/* the bucket refills over one lifetime (skew + future = 1100 ms) */
+	memset(n, 4, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, mal, 7, n, now + 200, now + 200),
+	    MQE2E_ERR_QUOTA);
+	assert_int_equal(mqe2e_nonce_cache_add_owned(c, mal, 7, n, now + 300, now + 300), MQE2E_OK);
+	/* a flood over a long time never holds more than 2 * quota live */
+	for (i = 0, ok = 0; i < 20000; i++) {
+		memset(n, 0, sizeof(n));
+		memcpy(n, &i, sizeof(i));
+		n[15] = 0x5e;
+		ok += mqe2e_nonce_cache_add_owned(c, mal, 7, n, now + 2000 + i, now + 2000 + i) ==
+		    MQE2E_OK;
+	}
+	assert_true(ok <= 4 * (20000 / 1100 + 2));
+	/* unowned adds are not charged (the old API) */
+	memset(n, 5, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_add(c, n, now + 30000, now + 30000), MQE2E_OK);
+	mqe2e_nonce_cache_free(c);
+}
+
+/* The KMS's order: check the time and look for a replay (nothing stored),
+ * charge the owner before the expensive work, record uncharged later. */
+static void
+test_nonce_cache_charge(void **state)
+{
+	struct mqe2e_nonce_cache *c = NULL;
+	const uint8_t *mal = (const uint8_t *)"mallory", *alice = (const uint8_t *)"alice";
+	uint8_t n[16];
+	uint64_t now = 1767225600000ULL;
+	uint32_t i, retry = 0;
+
+	(void)state;
+	assert_int_equal(mqe2e_nonce_cache_new(64, 1000, &c), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_set_limits(c, 100, 4), MQE2E_OK);
+	/* the window: 1000 ms behind, 100 ms ahead */
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now - 1000, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now - 1001, now), MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now + 100, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_check_time(c, now + 101, now), MQE2E_ERR_CLOCK_SKEW);
+	assert_int_equal(mqe2e_nonce_cache_check_time(NULL, now + 101, now), MQE2E_OK);
+	/* charges: four, then QUOTA with the time until the next one; they
+	 * store no nonce and cost alice nothing */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now, &retry), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now, &retry), MQE2E_ERR_QUOTA);
+	/* one share = one lifetime (1101 ms) of refill at 4 per lifetime */
+	assert_true(retry >= 275 && retry <= 276);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now + retry - 1, NULL),
+	    MQE2E_ERR_QUOTA);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, mal, 7, now + retry, NULL), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, alice, 5, now, &retry), MQE2E_OK);
+	assert_int_equal(retry, 0);
+	assert_int_equal(mqe2e_nonce_cache_charge(c, NULL, 0, now, &retry), MQE2E_OK);
+	/* seen: only what was recorded, while live */
+	memset(n, 9, sizeof(n));
+	assert_int_equal(mqe2e_nonce_cache_seen(c, n, now), 0);
+	assert_int_equal(mqe2e_nonce_cache_add(c, n, now, now), MQE2E_OK);
+	assert_int_equal(mqe2e_nonce_cache_seen(c, n, now + 1000), 1);
+	assert_int_equal(mqe2e_nonce_cache_seen(c, n, now + 1001), 0);
+	assert_int_equal(mqe2e_nonce_cache_seen(NULL, n, now), 0);
+	mqe2e_nonce_cache_free(c);
+}
+
 static void
 test_skew(void **state)
 {
@@ -185,6 +290,8 @@ main(void)
 		cmocka_unit_test(test_window_sequential),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_nonce_cache),
+		cmocka_unit_test(test_nonce_cache_fair),
+		cmocka_unit_test(test_nonce_cache_charge),
 		cmocka_unit_test(test_skew),
 	};
 

@@ -101,6 +101,11 @@ vectors_messages(void)
 	struct mqe2e_bundle_part parts[2] = { { "bob", (const uint8_t *)"B", 1 },
 	    { "carol", (const uint8_t *)"CC", 2 } };
 	struct mqe2e_key_entry ke[2];
+	/* given unsorted: the encoder puts the table in name order */
+	struct mqe2e_group_info gi[2] = {
+		{ "plant1", 4, MQE2E_RIGHT_PUB | MQE2E_RIGHT_SUB, "plant/#" },
+		{ "alarms", 1, MQE2E_RIGHT_SUB, "alarm/+/#" } };
+	struct mqe2e_keybundle bundle = { gi, 2, ke, 2 };
 	uint8_t *kb = NULL;
 
 	/* E2E envelope under GK_P = 0x11 x 32, nonce 00..0b, payload "21.5 C" */
@@ -143,7 +148,7 @@ vectors_messages(void)
 	ke[1] = ke[0];
 	ke[1].kind = MQE2E_GK_B;
 	memset(ke[1].key, 0x45, 32);
-	tp_check(mqe2e_keybundle_encode(ke, 2, &kb, &len), "keybundle");
+	tp_check(mqe2e_keybundle_encode(&bundle, &kb, &len), "keybundle");
 	add("keybundle", kb, len);
 	mqe2e_free_secret(kb, len);
 }
@@ -165,9 +170,11 @@ vectors_handshakes(void)
 	struct mqe2e_session_keys ck, sk;
 	struct mqe2e_keyreq *kst = NULL;
 	struct mqe2e_keyreq_info *info = NULL;
-	struct mqe2e_key_entry ke, *out = NULL;
+	struct mqe2e_key_entry ke;
+	struct mqe2e_group_info gi = { "plant1", 4, MQE2E_RIGHT_PUB, "plant/#" };
+	struct mqe2e_keybundle kb = { &gi, 1, &ke, 1 }, out;
 	uint8_t eph[32], n16[16], gcm[12], *hello = NULL, *reply = NULL, *der = NULL;
-	size_t hl, rl, dl, n;
+	size_t hl, rl, dl;
 	const char *groups[] = { "plant1" };
 	struct mqe2e_hs_bind bind = { TP_NOW_MS, 1 };   /* broker started at TP_NOW_MS */
 	struct mqe2e_envelope_params ep = { MQE2E_SCHEME_1, MQE2E_KEY_PAIR, "alice|bob|plant1", 1,
@@ -223,15 +230,16 @@ vectors_handshakes(void)
 	memset(eph, 0x9b, 32);
 	memset(n16, 0x9c, 16);
 	memset(gcm, 0x9d, 12);
-	tp_check(mqe2e_keyresp_build_ex(ca_key, info, &ke, 1, TP_NOW_MS, eph, n16, gcm, &reply,
+	tp_check(mqe2e_keyresp_build_ex(ca_key, info, &kb, TP_NOW_MS, eph, n16, gcm, &reply,
 	    &rl), "keyresp");
 	add("keyresp", reply, rl);
-	tp_check(mqe2e_keyresp_open(kst, t, reply, rl, TP_NOW_MS, &out, &n), "keyresp open");
-	if (n != 1 || memcmp(out, &ke, sizeof(ke)) != 0) {
+	tp_check(mqe2e_keyresp_open(kst, t, reply, rl, TP_NOW_MS, &out), "keyresp open");
+	if (out.nkeys != 1 || memcmp(out.keys, &ke, sizeof(ke)) != 0 || out.ngroups != 1 ||
+	    memcmp(out.groups, &gi, sizeof(gi)) != 0) {
 		fprintf(stderr, "key response does not round-trip\n");
 		abort();
 	}
-	mqe2e_key_entries_free(out, n);
+	mqe2e_keybundle_free(&out);
 	free(hello);
 	free(reply);
 	mqe2e_keyreq_free(kst);

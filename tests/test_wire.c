@@ -346,58 +346,142 @@ test_bundle(void **state)
 static int
 dec_keybundle(const uint8_t *in, size_t len)
 {
-	struct mqe2e_key_entry *e = NULL;
-	size_t n = 0;
-	int r = mqe2e_keybundle_decode(in, len, &e, &n);
+	struct mqe2e_keybundle kb;
+	int r = mqe2e_keybundle_decode(in, len, &kb);
 
-	mqe2e_key_entries_free(e, n);
+	if (r != MQE2E_OK)
+		assert_true(kb.groups == NULL && kb.keys == NULL && kb.ngroups == 0 &&
+		    kb.nkeys == 0);
+	mqe2e_keybundle_free(&kb);
 	return r;
 }
+
+/* A two-group bundle: "x" (scheme 1, sub, "x/#") and "plant1" (scheme 3,
+ * pub+sub, "plant/+/temp") with one GK_B key each. */
+static void
+keybundle_fixture(struct mqe2e_group_info g[2], struct mqe2e_key_entry k[2])
+{
+	memset(g, 0, 2 * sizeof(*g));
+	memset(k, 0, 2 * sizeof(*k));
+	memcpy(g[0].name, "x", 2);
+	g[0].scheme = 1;
+	g[0].rights = MQE2E_RIGHT_SUB;
+	memcpy(g[0].filter, "x/#", 4);
+	memcpy(g[1].name, "plant1", 7);
+	g[1].scheme = 3;
+	g[1].rights = MQE2E_RIGHT_PUB | MQE2E_RIGHT_SUB;
+	memcpy(g[1].filter, "plant/+/temp", 13);
+	memcpy(k[0].group, "plant1", 7);
+	k[0].scheme = 3;
+	k[0].kind = MQE2E_GK_B;
+	k[0].epoch = 0xfffffffe;
+	k[0].not_before_ms = 1;
+	k[0].not_after_ms = UINT64_MAX;
+	memset(k[0].key, 0xab, 32);
+	k[1] = k[0];
+	memset(k[1].group, 0, sizeof(k[1].group));
+	memcpy(k[1].group, "x", 2);
+	k[1].scheme = 1;
+}
+
+/* Offset of the first byte of the group table's first filter, and of the
+ * key count, in the fixture's encoding. */
+#define KB_G0_NAME 6                        /* "plant1" sorts first */
+#define KB_KEYS (4 + (2 + 6 + 2 + 2 + 12) + (2 + 1 + 2 + 2 + 3))
 
 static void
 test_keybundle(void **state)
 {
-	struct mqe2e_key_entry in[2], *out = NULL;
-	uint8_t *buf = NULL;
-	size_t len, n;
+	struct mqe2e_group_info g[2];
+	struct mqe2e_key_entry k[2];
+	struct mqe2e_keybundle in = { g, 2, k, 2 }, out;
+	uint8_t *buf = NULL, *b2;
+	size_t len;
 
 	(void)state;
-	memset(in, 0, sizeof(in));
-	memcpy(in[0].group, "plant1", 7);
-	in[0].scheme = 3;
-	in[0].kind = MQE2E_GK_B;
-	in[0].epoch = 0xfffffffe;
-	in[0].not_before_ms = 1;
-	in[0].not_after_ms = UINT64_MAX;
-	memset(in[0].key, 0xab, 32);
-	in[1] = in[0];
-	memset(in[1].group, 0, sizeof(in[1].group));
-	memcpy(in[1].group, "x", 2);
-	assert_int_equal(mqe2e_keybundle_encode(in, 2, &buf, &len), MQE2E_OK);
-	assert_int_equal(mqe2e_keybundle_decode(buf, len, &out, &n), MQE2E_OK);
-	assert_int_equal(n, 2);
-	assert_memory_equal(out, in, sizeof(in));
-	mqe2e_key_entries_free(out, n);
-	battery(dec_keybundle, buf, len, 0);
-	/* the count is bounded by the bytes present and by the cap */
-	buf[0] = 0xff;
-	assert_int_equal(dec_keybundle(buf, len), MQE2E_ERR_TOO_LONG);
-	buf[0] = 0;
-	buf[1] = 3;
-	assert_int_equal(dec_keybundle(buf, len), MQE2E_ERR_TRUNCATED);
+	keybundle_fixture(g, k);
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_OK);
+	assert_int_equal(buf[0], 1);
+	assert_int_equal(buf[1], MQE2E_MSG_KEY_BUNDLE);
+	assert_int_equal(mqe2e_keybundle_decode(buf, len, &out), MQE2E_OK);
+	/* the table comes back sorted by name, the keys in their order */
+	assert_int_equal(out.ngroups, 2);
+	assert_memory_equal(&out.groups[0], &g[1], sizeof(g[1]));
+	assert_memory_equal(&out.groups[1], &g[0], sizeof(g[0]));
+	assert_int_equal(out.nkeys, 2);
+	assert_memory_equal(out.keys, k, sizeof(k));
+	assert_ptr_equal(mqe2e_keybundle_group(&out, "x"), &out.groups[1]);
+	assert_null(mqe2e_keybundle_group(&out, "y"));
+	mqe2e_keybundle_free(&out);
+	assert_null(out.groups);
+	battery(dec_keybundle, buf, len, 1);
+
+	b2 = malloc(len);
+	assert_non_null(b2);
+	/* counts are bounded by the bytes present and by the caps */
+	memcpy(b2, buf, len);
+	b2[2] = 0xff;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TOO_LONG);
+	b2[2] = 0;
+	b2[3] = 60;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TRUNCATED);
+	memcpy(b2, buf, len);
+	assert_int_equal(b2[KB_KEYS + 1], 2);
+	b2[KB_KEYS] = 0xff;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TOO_LONG);
+	/* names out of order (or repeated): "plant1" -> "z" sorts after "x" */
+	memcpy(b2, buf, len);
+	b2[KB_G0_NAME] = 'z';
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
+	/* a key of a group missing from the table ("x" -> "y") */
+	memcpy(b2, buf, len);
+	assert_int_equal(b2[len - 32 - 8 - 8 - 4 - 1 - 1], 'x');
+	b2[len - 32 - 8 - 8 - 4 - 1 - 1] = 'y';
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
+	/* a bad filter ("plant/+/temp" -> "plant/+/te#p"), scheme, rights */
+	memcpy(b2, buf, len);
+	b2[4 + 2 + 6 + 2 + 2 + 10] = '#';
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
+	memcpy(b2, buf, len);
+	b2[4 + 2 + 6] = 5;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
+	memcpy(b2, buf, len);
+	b2[4 + 2 + 6 + 1] = 4;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
+	free(b2);
 	mqe2e_free_secret(buf, len);
-	/* invalid entries are not encoded */
-	in[1].kind = 3;
-	assert_int_equal(mqe2e_keybundle_encode(in, 2, &buf, &len), MQE2E_ERR_INVALID_ARG);
-	in[1].kind = 1;
-	in[1].not_after_ms = 0;
-	assert_int_equal(mqe2e_keybundle_encode(in, 2, &buf, &len), MQE2E_ERR_INVALID_ARG);
+
+	/* invalid input is not encoded */
+	k[1].kind = 3;
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_ERR_INVALID_ARG);
+	k[1].kind = 1;
+	k[1].not_after_ms = 0;
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_ERR_INVALID_ARG);
+	keybundle_fixture(g, k);
+	k[1].scheme = 2;                        /* not its group's scheme */
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_ERR_INVALID_ARG);
+	keybundle_fixture(g, k);
+	memcpy(g[0].name, "plant1", 7);         /* the same name twice */
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_ERR_INVALID_ARG);
+	keybundle_fixture(g, k);
+	memcpy(g[0].filter, "$SYS/#", 7);
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_ERR_INVALID_ARG);
+	keybundle_fixture(g, k);
+	in.ngroups = 1;                         /* "x" is missing */
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_ERR_INVALID_ARG);
 	/* empty bundle */
-	assert_int_equal(mqe2e_keybundle_encode(NULL, 0, &buf, &len), MQE2E_OK);
-	assert_int_equal(len, 2);
-	assert_int_equal(mqe2e_keybundle_decode(buf, len, &out, &n), MQE2E_OK);
-	assert_int_equal(n, 0);
+	in.ngroups = in.nkeys = 0;
+	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_OK);
+	assert_int_equal(len, 6);
+	assert_int_equal(mqe2e_keybundle_decode(buf, len, &out), MQE2E_OK);
+	assert_int_equal(out.ngroups + out.nkeys, 0);
 	mqe2e_free_secret(buf, len);
+	/* the headerless bundle of earlier versions is refused */
+	{
+		static const uint8_t old[] = { 0x00, 0x00 };
+
+		assert_int_equal(dec_keybundle(old, sizeof(old)), MQE2E_ERR_BAD_VERSION);
+	}
 }
 
 /* ---- hello and reply decoders on real messages ------------------------------------- */
@@ -469,8 +553,12 @@ test_hello_reply_decoders(void **state)
 	assert_true(mqe2e_view_eq_str(g, "g3"));
 	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g), MQE2E_ERR_NOT_FOUND);
 	assert_int_equal(mqe2e_keyreq_verify(t, nc, m1, l1, TP_NOW_MS, &info), MQE2E_OK);
-	assert_int_equal(mqe2e_keyresp_build(ca_key, info, NULL, 0, TP_NOW_MS, &m2, &l2),
-	    MQE2E_OK);
+	{
+		struct mqe2e_keybundle empty = { NULL, 0, NULL, 0 };
+
+		assert_int_equal(mqe2e_keyresp_build(ca_key, info, &empty, TP_NOW_MS, &m2, &l2),
+		    MQE2E_OK);
+	}
 	cur_type = MQE2E_MSG_KEY_RESPONSE;
 	battery(dec_reply, m2, l2, 1);
 	free(m1);

@@ -54,8 +54,13 @@ assert h + ct == B('frame_aead')
 assert bytes([1, 0x30]) + struct.pack('>H', 2) + v16(b'bob') + struct.pack('>I', 1) + b'B' + v16(b'carol') + struct.pack('>I', 2) + b'CC' == B('bundle')
 # keybundle
 now = 1767225600000
-e = lambda kind, k: v16(b'plant1') + bytes([4, kind]) + struct.pack('>IQQ', 7, now, now + 86400000) + k
-assert struct.pack('>H', 2) + e(1, b'\x44'*32) + e(2, b'\x45'*32) == B('keybundle')
+# header, the group table sorted by name (group, scheme, rights, filter),
+# then the keys (group, kind, epoch, not_before, not_after, key)
+g = lambda name, scheme, rights, filt: v16(name) + bytes([scheme, rights]) + v16(filt)
+e = lambda kind, k: v16(b'plant1') + bytes([kind]) + struct.pack('>IQQ', 7, now, now + 86400000) + k
+assert (bytes([1, 0x12]) + struct.pack('>H', 2) + g(b'alarms', 1, 2, b'alarm/+/#') +
+        g(b'plant1', 4, 3, b'plant/#') + struct.pack('>H', 2) + e(1, b'\x44'*32) +
+        e(2, b'\x45'*32)) == B('keybundle')
 # CONNECT hello
 alice_der = B('pki.alice_der'); broker_der = B('pki.broker_der')
 # (version 2: names the broker it is for)
@@ -85,7 +90,7 @@ pre = bytes([1, 0x11]) + raw(kb) + struct.pack('>Q', now) + b'\x9c'*16
 cak = Ed25519PrivateKey.from_private_bytes(b'\xca'*32)
 sig = cak.sign(b'mqe2e-v1 sig key response' + rh + pre)
 kresp = kdf(hashlib.sha256(rh + pre).digest(), kb.exchange(ka.public_key()), 'mqe2e-v1 kms resp')
-pt = struct.pack('>H', 1) + e(1, b'\x44'*32)
+pt = bytes([1, 0x12]) + struct.pack('>H', 1) + g(b'plant1', 4, 1, b'plant/#') + struct.pack('>H', 1) + e(1, b'\x44'*32)
 aad = pre + sig + b'\x9d'*12 + struct.pack('>I', len(pt) + 16)
 assert aad + AESGCM(kresp).encrypt(b'\x9d'*12, pt, aad) == B('keyresp')
 # PAIR_REQUEST / PAIR_RESPONSE

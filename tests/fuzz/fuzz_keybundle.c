@@ -8,10 +8,9 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mqe2e_key_entry *e = NULL;
-	size_t n = 0;
+	struct mqe2e_keybundle kb;
 
-	if (mqe2e_keybundle_decode(data, size, &e, &n) == MQE2E_OK)
-		mqe2e_key_entries_free(e, n);
+	if (mqe2e_keybundle_decode(data, size, &kb) == MQE2E_OK)
+		mqe2e_keybundle_free(&kb);
 	return 0;
 }

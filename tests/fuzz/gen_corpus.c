@@ -57,6 +57,9 @@ main(int argc, char **argv)
 	struct mqe2e_frame_params fp = { MQE2E_KEY_SESSION, NULL, 0, "alice", 5 };
 	struct mqe2e_bundle_part parts[2] = { { "bob", msg, 4 }, { "carol", msg, 2 } };
 	struct mqe2e_key_entry ke[2];
+	struct mqe2e_group_info gi[2] = { { "plant1", 4, MQE2E_RIGHT_PUB, "plant/#" },
+		{ "alarms", 1, MQE2E_RIGHT_SUB, "alarm/+/#" } };
+	struct mqe2e_keybundle kb = { gi, 2, ke, 2 }, empty = { NULL, 0, NULL, 0 };
 	EVP_PKEY *ca_key;
 	X509 *ca;
 	struct mqe2e_trust *t;
@@ -117,10 +120,10 @@ main(int argc, char **argv)
 	fill(ke[0].key, 32, 0x42);
 	ke[1] = ke[0];
 	ke[1].kind = MQE2E_GK_B;
-	tp_check(mqe2e_keybundle_encode(ke, 2, &m1, &l1), "keybundle");
+	tp_check(mqe2e_keybundle_encode(&kb, &m1, &l1), "keybundle");
 	put("keybundle", "two", m1, l1);
 	free(m1);
-	tp_check(mqe2e_keybundle_encode(NULL, 0, &m1, &l1), "keybundle");
+	tp_check(mqe2e_keybundle_encode(&empty, &m1, &l1), "keybundle");
 	put("keybundle", "empty", m1, l1);
 	free(m1);
 
@@ -149,7 +152,7 @@ main(int argc, char **argv)
 	put("hello", "keyreq", m1, l1);
 	fill(hn, 16, 0x67);
 	tp_check(mqe2e_keyreq_verify(t, nc, m1, l1, TP_NOW_MS, &info), "keyreq verify");
-	tp_check(mqe2e_keyresp_build_ex(ca_key, info, ke, 2, TP_NOW_MS, eph, hn, nonce, &m2, &l2),
+	tp_check(mqe2e_keyresp_build_ex(ca_key, info, &kb, TP_NOW_MS, eph, hn, nonce, &m2, &l2),
 	    "keyresp");
 	put("reply", "keyresp", m2, l2);
 	free(m1);
