@@ -301,6 +301,8 @@ int acl__check(int event, void *event_data, void *userdata)
 			return MOSQ_ERR_SUCCESS;
 		return check_subscribe(s, ed->topic);
 	case MOSQ_ACL_READ:
+		if (ed->retain)
+			retained__seen(ed->topic, ed->payloadlen);   /* also those loaded at start */
 		return check_read(s, ed->topic, ed->payloadlen);
 	case MOSQ_ACL_WRITE:
 		return check_write(s, ed);

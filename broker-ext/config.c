@@ -8,7 +8,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,8 +79,24 @@ static int need_file(const char *key, const char *path)
 		return MQE2E_ERR_INVALID_ARG;
 	}
 	if (access(path, R_OK) != 0) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read '%s': %s",
-		    key, path, strerror(errno));
+		int e = errno;
+
+		if (e == EACCES) {
+			/* Mosquitto changed to its own user before loading us. */
+			struct passwd *pw = getpwuid(geteuid());
+			struct group *gr = getgrgid(getegid());
+			const char *user = pw != NULL ? pw->pw_name : "?", *grp = gr != NULL ?
+			    gr->gr_name : "?";
+
+			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read "
+			    "'%s': %s: Mosquitto runs as user '%s' (uid %ld, group '%s') when it "
+			    "loads the plugin; make the file and its directories readable by it, "
+			    "e.g. chgrp %s '%s' && chmod 0640 '%s' (mqe2e_plugin(8), FILES)", key,
+			    path, strerror(e), user, (long)geteuid(), grp, grp, path, path);
+		} else {
+			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read "
+			    "'%s': %s", key, path, strerror(e));
+		}
 		return MQE2E_ERR_IO;
 	}
 	return MQE2E_OK;

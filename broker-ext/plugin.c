@@ -33,6 +33,7 @@ static const struct {
 	{ MOSQ_EVT_BASIC_AUTH, auth__basic },
 	{ MOSQ_EVT_ACL_CHECK, acl__check },
 	{ MOSQ_EVT_MESSAGE, message__handle },
+	{ MOSQ_EVT_MESSAGE, retained__on_message },   /* after message__handle */
 	{ MOSQ_EVT_DISCONNECT, auth__disconnect },
 };
 
@@ -177,6 +178,7 @@ static void install_policy(struct bx_policy *p)
 	free(kl.ids);
 	/* The members still here: fetch the new epoch now. */
 	notice__policy_changed(old, p);
+	retained__policy_changed(old, p);
 	policy__free(old);
 }
 
@@ -237,6 +239,7 @@ static void teardown(void)
 	kms_sync__stop(bx.sync);
 	session__cleanup();
 	roster__cleanup();
+	retained__cleanup();
 	policy__free(bx.policy);
 	mqe2e_nonce_cache_free(bx.nonces);
 	mqe2e_trust_free(bx.trust);

@@ -110,6 +110,7 @@ enum bx_stat {
 	BX_REKEY_NOTICES,
 	BX_POLICY_UPDATES,
 	BX_KMS_ERRORS,
+	BX_RETAINED_DROPPED,
 	BX_STAT__COUNT
 };
 
@@ -288,6 +289,16 @@ void roster__tick(void);
 void roster__cleanup(void);
 /* The group named by a roster topic mqe2e/v1/roster/<group>, or NULL. */
 const char *roster__group(const char *topic);
+
+/* ---- retained messages of group topics (retained.c) -------------------------- */
+/* A retained message on topic was stored (payloadlen > 0) or cleared. */
+void retained__seen(const char *topic, size_t payloadlen);
+/* MOSQ_EVT_MESSAGE, registered after message__handle: notes retained ones. */
+int retained__on_message(int event, void *event_data, void *userdata);
+/* A new snapshot p replaced old: clear the retained messages of every
+ * group p no longer has (broker thread). */
+void retained__policy_changed(const struct bx_policy *old, struct bx_policy *p);
+void retained__cleanup(void);
 
 /* ---- rekey notices (notice.c) ------------------------------------------------ */
 /* A new snapshot p replaces old (may be NULL): tell every connected client

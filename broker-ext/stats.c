@@ -74,6 +74,7 @@ static const char *const names[BX_STAT__COUNT] = {
 	[BX_KICKED] = "kicked",
 	[BX_POLICY_UPDATES] = "policy_updates",
 	[BX_KMS_ERRORS] = "kms_errors",
+	[BX_RETAINED_DROPPED] = "retained_dropped",
 };
 
 void stats__inc(enum bx_stat s)

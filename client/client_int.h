@@ -48,6 +48,8 @@ struct mqe2e_config {
 	int pair_refresh_s;
 	int clean_start;                /* 0: resume the broker's session */
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
+	int hold_max;                   /* messages held for a key fetch */
+	int hold_s;                     /* how long one may wait for it */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -88,16 +90,54 @@ struct pairkey {
 	struct pairkey *next;                 /* newest first */
 };
 
+/* A recipient that did not complete pairing: not asked again before. */
+struct pairretry {
+	char peer[MQE2E_ID_MAX + 1];
+	uint64_t until_ms;                    /* monotonic */
+	struct pairretry *next;
+};
+
+/* The roster of a scheme 1/2 group I may publish to (roster.c). */
+struct roster {
+	char group[MQE2E_ID_MAX + 1];
+	char **ids;                     /* its connected subscribers */
+	size_t n;
+	int received;                   /* heard (or waited for) since subscribing */
+	uint64_t suback_ms;             /* monotonic; 0 until the SUBACK */
+	uint64_t link_gen;              /* subscribed on this link */
+	struct roster *next;
+};
+
 /* A PAIR_REQUEST waiting for its response. */
 struct pairpend {
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
 	struct mqe2e_pair *st;
-	size_t recipient;               /* index in c->recipients */
 	int done;                       /* [mu] */
 	int rc;                         /* [mu] */
 	struct pairpend *next;          /* [mu] c->pending */
 	struct pairpend *mine_next;     /* the requester's own list */
+};
+
+/* A message held while the keys it needs are fetched (subscribe.c).  It was
+ * acknowledged to the broker already (paho 1.3 acknowledges on receipt), so
+ * it is delivered once the keys arrive, or dropped and reported when a
+ * fetch that started after it arrived still lacks them, or at its deadline.
+ * Later messages of its group wait behind it: order is kept per group. */
+#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload bytes held at most */
+
+struct held {
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	int qos;
+	int retained;
+	uint64_t rx_floor_us;           /* the session floor when it arrived
+	                                   (PROTOCOL.md 8.1) */
+	char group[MQE2E_KEYNAME_MAX + 1];  /* the group it belongs to */
+	uint64_t fetch_seq;             /* fetches started before it arrived */
+	uint64_t deadline_ms;           /* monotonic: dropped then */
+	struct held *next;
 };
 
 /* A subscription, renewed after every reconnect. */
@@ -162,7 +202,23 @@ struct mqe2e_client {
 	struct keystore keys;
 	uint64_t keys_fetched_ms;
 	uint64_t next_refresh_ms;
-	uint64_t last_miss_fetch_ms;    /* rate limit of refetch on unknown epoch */
+	uint64_t fetch_started;         /* key fetches started (a counter) */
+	uint64_t keys_seq;              /* the count at the start of the last
+	                                   fetch that succeeded */
+	uint64_t fetch_failing_ms;     /* monotonic: first failure of the fetches
+	                                   failing since, 0 if the last one worked */
+	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
+	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
+
+	/* [mu] messages waiting for keys (subscribe.c) */
+	struct held *held;
+	struct held **held_tail;
+	size_t nheld;
+	size_t held_bytes;
+	int held_dirty;                 /* keys changed: look at them again */
+	int held_need;                  /* some wait for a fetch to answer */
+	uint64_t held_wake_ms;          /* monotonic: the next deadline */
+	int miss_fetch;                 /* a message named an epoch we lack */
 	uint64_t notice_seq;            /* highest rekey notice seq of this link */
 	struct mqe2e_replay_table *replay;       /* envelope windows */
 	struct mqe2e_replay_table *late_replay;  /* retained messages read late:
@@ -176,9 +232,10 @@ struct mqe2e_client {
 	struct pairkey *pairkeys;       /* [mu] */
 	struct pairpend *pending;       /* [mu] */
 	struct mqe2e_nonce_cache *pair_nc;  /* [mu] PAIR_REQUEST nonces */
-	char **recipients;              /* scheme 1/2 subscribers (config) */
-	uint64_t *pair_retry_ms;        /* [mu] per recipient: no new pairing
-	                                   request before this (monotonic) */
+	char **recipients;              /* scheme 1/2 subscribers (config: an
+	                                   override of the rosters) */
+	struct pairretry *pair_retries; /* [mu] */
+	struct roster *rosters;         /* [mu] */
 	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
@@ -239,9 +296,10 @@ void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
 int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
     const uint64_t *gen);
 /* Mark the calling thread as one of paho's (at the start of each paho
- * callback), and ask whether we are on one: there, a call must not wait
- * for anything paho delivers (an acknowledgement, a reconnect), since paho
- * cannot deliver it until we return. */
+ * callback) or as the worker (which delivers held messages), and ask
+ * whether we are on one: there, a call must not wait for anything paho
+ * delivers or the worker does (an acknowledgement, a reconnect, a key
+ * fetch), since that cannot happen until we return. */
 void client__paho_thread_enter(void);
 int client__on_paho_thread(void);
 /* Release what OpenSSL keeps per thread (error queue, random generators)
@@ -295,11 +353,12 @@ void pair__inboxes(const struct mqe2e_client *c, char req[PAIR_TOPIC_MAX],
     char resp[PAIR_TOPIC_MAX]);
 void pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len);
 void pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len);
-/* Pair with every configured recipient lacking a key for group, or whose
+/* Pair with every recipient ids[0..n) lacking a key for group, or whose
  * key is older than pair_refresh_s (no lock held); MQE2E_OK if all
  * answered, else _TIMEOUT (or the error that stopped the requests) with
  * c->errmsg naming one that did not (the others are paired). */
-int pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline);
+int pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, size_t n,
+    const struct timespec *deadline);
 /* My newest key with peer for group (NULL: any group); mu held. */
 struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
     size_t peer_len, const char *group);
@@ -310,10 +369,39 @@ struct pairkey *pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id,
 uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
 void pair__free_all(struct mqe2e_client *c);
 
+/* ---- roster.c ---------------------------------------------------------------- */
+/* The group named by a roster topic, or NULL. */
+const char *roster__group_of_topic(const char *topic);
+/* A message on mqe2e/v1/roster/<group> (no lock held). */
+void roster__on_message(struct mqe2e_client *c, const char *topic, const uint8_t *p,
+    size_t len);
+/* The roster topics to subscribe at a connect (mu held): *out is a malloc'd
+ * array of malloc'd strings; returns their number. */
+size_t roster__filters(struct mqe2e_client *c, char ***out);
+/* paho: a SUBACK covering the rosters subscribed on this link arrived (no
+ * lock held); their retained messages come right behind it. */
+void roster__on_suback(struct mqe2e_client *c);
+/* Subscribe the rosters of groups a key fetch brought (no lock held). */
+void roster__sync(struct mqe2e_client *c);
+/* The recipients of group (no lock held): the "recipients" option if set,
+ * else the group's roster, waiting (until deadline) for a roster
+ * just subscribed; without my own id.  Free with roster__free_list. */
+int roster__recipients(struct mqe2e_client *c, const char *group,
+    const struct timespec *deadline, char ***ids, size_t *n);
+void roster__free_list(char **ids, size_t n);
+void roster__free_all(struct mqe2e_client *c);
+
 /* ---- subscribe.c ------------------------------------------------------------- */
 int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
 /* Send SUBSCRIBE for every known subscription (after a reconnect). */
 void subscribe__renew(struct mqe2e_client *c);
 void subscribe__free_all(struct mqe2e_client *c);
+/* The worker's part of the receive path (mu held; it is dropped around user
+ * callbacks): deliver the held messages whose keys arrived, drop those that
+ * a later fetch settled or whose deadline passed.  Returns 1 if a key fetch
+ * is wanted for those still waiting; *wake gets the next deadline. */
+int subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake);
+/* Free the held messages (paho and the worker stopped). */
+void subscribe__held_free(struct mqe2e_client *c);
 
 #endif

@@ -41,6 +41,8 @@ mqe2e_config_new(struct mqe2e_config **out)
 	cfg->key_refresh_s = 300;
 	cfg->pair_refresh_s = 600;
 	cfg->clean_start = 1;
+	cfg->hold_max = 1000;
+	cfg->hold_s = 30;
 	*out = cfg;
 	return MQE2E_OK;
 }
@@ -147,6 +149,8 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "clean_start", offsetof(struct mqe2e_config, clean_start), 0, 1 },
 		{ "session_expiry_s", offsetof(struct mqe2e_config, session_expiry_s), 0,
 		    2147483647 },
+		{ "hold_max", offsetof(struct mqe2e_config, hold_max), 0, 100000 },
+		{ "hold_s", offsetof(struct mqe2e_config, hold_s), 1, 3600 },
 	};
 	size_t i;
 	long v;

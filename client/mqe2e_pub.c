@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,14 +14,16 @@
 
 #define PUB_MAX_MESSAGE (256u * 1024u * 1024u - 4096u)
 
-enum { OPT_REPEAT = OPT_TOOL_FIRST_FREE, OPT_TO };
+enum { OPT_REPEAT = OPT_TOOL_FIRST_FREE, OPT_REPEAT_DELAY, OPT_TO };
 
 static void
 usage(void)
 {
 	fputs(
 "usage: mqe2e-pub -t TOPIC (-m MSG | -f FILE | -s | -l | -n) --cert FILE --key FILE\n"
-"                 --cafile FILE [--kms URL] [-h HOST] [-p PORT] [-q QOS] [-r] [-d]\n"
+"                 --cafile FILE [--kms URL] [-h HOST] [-p PORT] [-q QOS] [-k SECS] [-r]\n"
+"                 [--repeat N [--repeat-delay SECS]] [-d] [--quiet]\n"
+"       mqe2e-pub --help | --version\n"
 "Publish end-to-end protected messages through an mqe2e broker.\n"
 "Message:\n"
 "  -t TOPIC         topic to publish on\n"
@@ -31,9 +34,57 @@ usage(void)
 "  -n               send an empty message\n"
 "  -r               retain the message\n"
 "  --repeat N       send the message N times (default 1)\n"
+"  --repeat-delay SECS\n"
+"                   wait SECS (decimals allowed: 0.25) between repeats\n"
 "  --to ID,ID...    the subscribers, for groups of scheme 1 or 2 (pairwise keys)\n",
 	    stdout);
 	tool_usage_common();
+}
+
+/* Seconds with up to three decimals ("2", "0.25") into milliseconds, at
+ * most one hour. */
+static int
+parse_delay(const struct tool_opts *o, const char *s, long *ms)
+{
+	const char *dot = strchr(s, '.');
+	char whole[16];
+	long sec = 0, frac = 0, scale = 100;
+	size_t n = dot != NULL ? (size_t)(dot - s) : strlen(s);
+
+	if (n == 0 || n >= sizeof(whole))
+		goto bad;
+	memcpy(whole, s, n);
+	whole[n] = '\0';
+	if (tool_num(o, "--repeat-delay", whole, 0, 3600, &sec) != 0)
+		return -1;
+	if (dot != NULL) {
+		const char *p;
+
+		if (dot[1] == '\0' || strlen(dot + 1) > 3)
+			goto bad;
+		for (p = dot + 1; *p != '\0'; p++, scale /= 10) {
+			if (*p < '0' || *p > '9')
+				goto bad;
+			frac += (*p - '0') * scale;
+		}
+	}
+	*ms = sec * 1000 + frac;
+	if (*ms > 3600 * 1000L)
+		goto bad;
+	return 0;
+bad:
+	tool_err(o, "--repeat-delay must be seconds from 0 to 3600 with at most three "
+	    "decimals (e.g. 0.5), not '%s'", s);
+	return -1;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 /* Read all of f (at most PUB_MAX_MESSAGE bytes) into a malloc'd buffer. */
@@ -93,6 +144,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		TOOL_LONGOPTS,
 		{ "repeat", required_argument, NULL, OPT_REPEAT },
+		{ "repeat-delay", required_argument, NULL, OPT_REPEAT_DELAY },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -100,7 +152,7 @@ main(int argc, char **argv)
 	struct mqe2e_client *c = NULL;
 	const char *topic = NULL, *message = NULL, *file = NULL;
 	int mode = 0, retain = 0, ch, k, code;
-	long repeat = 1, i;
+	long repeat = 1, repeat_delay_ms = 0, i;
 	uint8_t *data = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -135,6 +187,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_REPEAT:
 			if (tool_num(&o, "--repeat", optarg, 1, 100000000, &repeat) != 0)
+				return EXIT_USAGE;
+			break;
+		case OPT_REPEAT_DELAY:
+			if (parse_delay(&o, optarg, &repeat_delay_ms) != 0)
 				return EXIT_USAGE;
 			break;
 		case OPT_TO:
@@ -191,8 +247,11 @@ main(int argc, char **argv)
 		const void *p = mode == 'm' ? (const void *)message : data;
 
 		len = mode == 'm' ? strlen(message) : mode == 'n' ? 0 : len;
-		for (i = 0; i < repeat && code == EXIT_OK; i++)
+		for (i = 0; i < repeat && code == EXIT_OK; i++) {
+			if (i > 0 && repeat_delay_ms > 0)
+				sleep_ms(repeat_delay_ms);
 			code = publish_one(&o, c, topic, p, len, retain);
+		}
 	}
 out:
 	mqe2e_client_free(c);

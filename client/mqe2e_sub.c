@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "subfmt.h"
 #include "tool.h"
 
 #define SUB_TOPICS_MAX 64
@@ -23,6 +24,8 @@ struct sub_state {
 	struct tool_opts *o;
 	int verbose;             /* -v: "topic payload" */
 	int no_newline;          /* -N */
+	int no_retained;         /* -R: skip retained (stale) messages */
+	const char *format;      /* -F */
 	long count;              /* -C: stop after this many (0 = never) */
 	long received;           /* [mu] */
 	pthread_mutex_t mu;
@@ -33,8 +36,10 @@ usage(void)
 {
 	fputs(
 "usage: mqe2e-sub -t FILTER [-t FILTER ...] --cert FILE --key FILE --cafile FILE\n"
-"                 [--kms URL] [-h HOST] [-p PORT] [-q QOS] [-C N] [-W SECS] [-v] [-N] [-d]\n"
+"                 [--kms URL] [-h HOST] [-p PORT] [-q QOS] [-k SECS] [-C N] [-W SECS]\n"
+"                 [-v] [-N] [-F FORMAT] [-R] [-E] [-d] [--quiet]\n"
 "                 [-c [--session-expiry SECS]]\n"
+"       mqe2e-sub --help | --version\n"
 "Receive end-to-end protected messages through an mqe2e broker and print\n"
 "their plaintext, one per line.\n"
 "Subscription and output:\n"
@@ -43,6 +48,12 @@ usage(void)
 "  -W SECS          exit after SECS seconds (status 27 if -C was not reached)\n"
 "  -v               print the topic before each message\n"
 "  -N               no newline after each message\n"
+"  -F FORMAT        print each message by FORMAT, as mosquitto_sub -F: %t topic,\n"
+"                   %p payload, %l length, %q QoS, %r retained, %x/%X hex payload,\n"
+"                   %I ISO time, %U Unix time, %s sender, %g group, %e epoch,\n"
+"                   %k scheme, %% a percent; \\n \\t \\\\ ... escapes\n"
+"  -R               do not print retained (stale) messages\n"
+"  -E               exit once the subscriptions are acknowledged\n"
 "  -d               also print the sender, group and epoch of each message\n"
 "  -c               persistent session: no Clean Start, so the broker keeps the\n"
 "                   subscriptions and queues QoS 1/2 messages while we are away\n"
@@ -66,10 +77,17 @@ on_message(void *arg, const struct mqe2e_message *m)
 	struct sub_state *st = arg;
 
 	pthread_mutex_lock(&st->mu);
-	if (st->count == 0 || st->received < st->count) {
-		if (st->verbose)
-			printf("%s ", m->topic);
-		fwrite(m->payload, 1, m->payload_len, stdout);
+	if (st->no_retained && m->retained) {
+		if (st->o->debug)
+			tool_err(st->o, "skipped a retained message on '%s' (-R)", m->topic);
+	} else if (st->count == 0 || st->received < st->count) {
+		if (st->format != NULL) {
+			subfmt_print(stdout, st->format, m);
+		} else {
+			if (st->verbose)
+				printf("%s ", m->topic);
+			fwrite(m->payload, 1, m->payload_len, stdout);
+		}
 		if (!st->no_newline)
 			putchar('\n');
 		fflush(stdout);
@@ -97,13 +115,14 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	struct timespec start, now, nap = { 0, 50 * 1000 * 1000 };
 	long wait_s = 0, got;
-	int ntopics = 0, ch, k, code, i;
+	int ntopics = 0, ch, k, code, i, exit_after_sub = 0;
+	const char *bad;
 	char err[512];
 
 	memset(&st, 0, sizeof(st));
 	tool_init(&o, "mqe2e-sub");
 	st.o = &o;
-	while ((ch = getopt_long(argc, argv, TOOL_SHORTOPTS "t:C:W:vNc", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, TOOL_SHORTOPTS "t:C:W:vNcF:RE", longopts, NULL)) != -1) {
 		if ((k = tool_opt(&o, ch, optarg)) < 0)
 			return EXIT_USAGE;
 		if (k > 0)
@@ -132,6 +151,20 @@ main(int argc, char **argv)
 			break;
 		case 'c':
 			o.persistent = 1;
+			break;
+		case 'F':
+			if (subfmt_check(optarg, &bad) != 0) {
+				tool_err(&o, "-F: cannot use '%.2s' at offset %d of '%s' (see --help)",
+				    bad, (int)(bad - optarg), optarg);
+				return EXIT_USAGE;
+			}
+			st.format = optarg;
+			break;
+		case 'R':
+			st.no_retained = 1;
+			break;
+		case 'E':
+			exit_after_sub = 1;
 			break;
 		case OPT_SESSION_EXPIRY:
 			if (tool_num(&o, "--session-expiry", optarg, 1, 2147483647,
@@ -191,6 +224,11 @@ main(int argc, char **argv)
 		}
 		if (o.debug)
 			tool_err(&o, "subscribed to '%s' (QoS %d)", topics[i], o.qos);
+	}
+	if (exit_after_sub) {
+		if (o.debug)
+			tool_err(&o, "subscriptions acknowledged: exiting (-E)");
+		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {

@@ -63,8 +63,31 @@ pair__free_all(struct mqe2e_client *c)
 		mqe2e_pair_free(p->st);
 		free(p);
 	}
+	while (c->pair_retries != NULL) {
+		struct pairretry *t = c->pair_retries;
+
+		c->pair_retries = t->next;
+		free(t);
+	}
 	mqe2e_nonce_cache_free(c->pair_nc);
 	c->pair_nc = NULL;
+}
+
+/* The retry entry of peer, created if asked (mu held); NULL if none. */
+static struct pairretry *
+retry_of(struct mqe2e_client *c, const char *peer, int create)
+{
+	struct pairretry *t;
+
+	for (t = c->pair_retries; t != NULL; t = t->next)
+		if (strcmp(t->peer, peer) == 0)
+			return t;
+	if (!create || (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	client__fmt(t->peer, sizeof(t->peer), "%s", peer);
+	t->next = c->pair_retries;
+	c->pair_retries = t;
+	return t;
 }
 
 struct pairkey *
@@ -292,10 +315,12 @@ pend_remove(struct mqe2e_client *c, struct pairpend *target)
 }
 
 int
-pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline)
+pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, size_t n,
+    const struct timespec *deadline)
 {
 	struct pairpend *p, *mine = NULL, **tail;
 	struct pairkey *k;
+	struct pairretry *t;
 	uint64_t now, refresh_ms = (uint64_t)c->cfg.pair_refresh_s * 1000u;
 	uint8_t *req = NULL;
 	size_t req_len = 0, i;
@@ -307,13 +332,14 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		return MQE2E_OK;        /* a callback cannot wait for the answers */
 	inbox(resp_topic, sizeof(resp_topic), "resp", c->id);
 	/* requests for every recipient without a key */
-	for (i = 0; i < c->nrecipients; i++) {
-		const char *peer = c->recipients[i];
+	for (i = 0; i < n; i++) {
+		const char *peer = ids[i];
 
 		pthread_mutex_lock(&c->mu);
 		k = pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group);
+		t = retry_of(c, peer, 0);
 		now = client__mono_ms();
-		if ((k != NULL && now - k->made_ms < refresh_ms) || now < c->pair_retry_ms[i]) {
+		if ((k != NULL && now - k->made_ms < refresh_ms) || (t != NULL && now < t->until_ms)) {
 			/* paired lately, or did not answer lately: do not stall
 			 * every publish (a key older than pair_refresh_s is renewed,
 			 * so that a subscriber that restarted gets one again) */
@@ -340,7 +366,6 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		pthread_mutex_lock(&c->mu);
 		p->next = c->pending;
 		c->pending = p;
-		p->recipient = i;
 		pthread_mutex_unlock(&c->mu);
 		p->mine_next = mine;
 		mine = p;
@@ -374,7 +399,8 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		*tail = p->mine_next;
 		if (!p->done || p->rc != MQE2E_OK) {
 			failed++;
-			c->pair_retry_ms[p->recipient] = client__mono_ms() + PAIR_RETRY_MS;
+			if ((t = retry_of(c, p->peer, 1)) != NULL)
+				t->until_ms = client__mono_ms() + PAIR_RETRY_MS;
 			client__fmt(c->errmsg, sizeof(c->errmsg), "subscriber '%s' did not "
 			    "complete pairing for group '%s' (%s): is it connected, and does it "
 			    "hold a 'sub' grant on '%s'? Messages leave it out unless it was "

@@ -60,11 +60,18 @@ pick_group(struct mqe2e_client *c, const char *topic, char *group, size_t group_
 	return MQE2E_OK;
 }
 
+/* The recipients of a scheme 1/2 message. */
+struct rcpt {
+	char **ids;
+	size_t n;
+};
+
 /* Schemes 1/2: one envelope per paired recipient, in a BUNDLE (mu held).
  * *out is malloc'd. */
 static int
 seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    uint8_t flags, const void *payload, size_t len, uint8_t **out, size_t *out_len)
+    const struct rcpt *to, uint8_t flags, const void *payload, size_t len, uint8_t **out,
+    size_t *out_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct mqe2e_bundle_part *parts = NULL;
@@ -75,15 +82,16 @@ seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint
 	int r = MQE2E_ERR_NOMEM;
 
 	*out = NULL;
-	if (c->nrecipients == 0)
-		return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "group '%s' of topic '%s' uses "
-		    "scheme %u (pairwise keys): name its subscribers with --to (the "
-		    "\"recipients\" option)", group, topic, scheme);
-	if ((parts = calloc(c->nrecipients, sizeof(*parts))) == NULL)
+	if (to->n == 0)
+		return client__fail_locked(c, MQE2E_ERR_NOT_FOUND, "group '%s' of topic '%s' uses "
+		    "scheme %u (pairwise keys) and %s: nothing was sent", group, topic, scheme,
+		    c->nrecipients > 0 ? "the \"recipients\" option names no one but this client" :
+		    "no subscriber of it is connected (the broker's roster is empty)");
+	if ((parts = calloc(to->n, sizeof(*parts))) == NULL)
 		goto fail;
-	for (i = 0; i < c->nrecipients; i++) {
-		if ((k = pair__find(c, MQE2E_PAIR_ROLE_PUB, c->recipients[i],
-		    strlen(c->recipients[i]), group)) == NULL)
+	for (i = 0; i < to->n; i++) {
+		if ((k = pair__find(c, MQE2E_PAIR_ROLE_PUB, to->ids[i], strlen(to->ids[i]),
+		    group)) == NULL)
 			continue;
 		memset(&ep, 0, sizeof(ep));
 		ep.scheme = scheme;
@@ -173,14 +181,15 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, uint8_t fla
  * (docs/PROTOCOL.md 8). */
 static int
 seal(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    int retain, const void *payload, size_t len, uint8_t **body, size_t *body_len)
+    const struct rcpt *to, int retain, const void *payload, size_t len, uint8_t **body,
+    size_t *body_len)
 {
 	uint8_t flags = retain ? MQE2E_ENV_RETAINED : 0;
 
 	if (scheme == MQE2E_SCHEME_3 || scheme == MQE2E_SCHEME_4)
 		return seal_group(c, topic, group, flags, payload, len, body, body_len);
 	if (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)
-		return seal_pairwise(c, topic, group, scheme, flags, payload, len, body,
+		return seal_pairwise(c, topic, group, scheme, to, flags, payload, len, body,
 		    body_len);
 	return client__fail_locked(c, MQE2E_ERR_BAD_FORMAT, "group '%s' has an unknown scheme %u",
 	    group, scheme);
@@ -237,6 +246,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	MQTTAsync_message m = MQTTAsync_message_initializer;
 	char group[MQE2E_ID_MAX + 1] = "";
+	struct rcpt to = { NULL, 0 };
 	struct timespec deadline;
 	struct waiter *w;
 	uint8_t *env = NULL, *fr = NULL;
@@ -262,8 +272,16 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		pthread_mutex_lock(&c->mu);
 		r = pick_group(c, topic, group, sizeof(group), &scheme);
 		pthread_mutex_unlock(&c->mu);
-		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2) &&
-		    pair__ensure(c, group, &deadline) != MQE2E_OK) {
+		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)) {
+			/* whom to seal for: --to, or the broker's roster of the group */
+			roster__free_list(to.ids, to.n);
+			to.ids = NULL;
+			to.n = 0;
+			if ((r = roster__recipients(c, group, &deadline, &to.ids, &to.n)) != MQE2E_OK)
+				r = client__fail(c, r, "out of memory");
+		}
+		if (r == MQE2E_OK && to.n > 0 &&
+		    pair__ensure(c, group, to.ids, to.n, &deadline) != MQE2E_OK) {
 			char msg[CLIENT_ERRMSG_MAX];
 
 			/* go on with the recipients that are paired */
@@ -272,20 +290,28 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		}
 		if (r == MQE2E_OK) {
 			pthread_mutex_lock(&c->mu);
-			r = seal(c, topic, group, scheme, retain, payload, len, &env, &env_len);
+			r = seal(c, topic, group, scheme, &to, retain, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
 		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED) || refetched)
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
-		 * keys are less than a second old (a typo must not hammer it) */
+		 * keys are less than a second old (a typo must not hammer it);
+		 * in a callback, have the worker ask: paho's thread never waits
+		 * for the KMS */
 		refetched = 1;
 		pthread_mutex_lock(&c->mu);
 		fresh = client__mono_ms() - c->keys_fetched_ms < KEYS_MISS_REFETCH_MS;
+		if (!fresh && client__on_paho_thread()) {
+			c->next_refresh_ms = client__mono_ms();
+			pthread_cond_broadcast(&c->cv);
+			fresh = 1;
+		}
 		pthread_mutex_unlock(&c->mu);
 		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
 			break;
 	}
+	roster__free_list(to.ids, to.n);
 	if (r != MQE2E_OK)
 		return r;
 

@@ -16,6 +16,8 @@
 #define RECONNECT_TIMEOUT_MS 10000
 #define KEY_RETRY_MS 10000
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
+#define MISS_FETCH_INTERVAL_MS 1000  /* at most one KMS fetch a second for
+                                        messages naming an epoch we lack */
 
 void
 session__clear(struct mqe2e_client *c)
@@ -525,6 +527,9 @@ worker_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
+	/* this thread delivers held messages: inside those callbacks, calls
+	 * must not wait for a reconnect (this thread makes it) */
+	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		now = client__mono_ms();
@@ -556,6 +561,26 @@ worker_main(void *arg)
 			}
 			continue;
 		}
+		if (c->held != NULL && (c->held_dirty || now >= c->held_wake_ms)) {
+			uint64_t next = UINT64_MAX;
+
+			/* deliver or drop held messages (runs callbacks without mu) */
+			c->held_need = subscribe__held_run(c, now, &next);
+			c->held_wake_ms = next;
+			continue;
+		}
+		if ((c->miss_fetch || (c->held != NULL && c->held_need)) &&
+		    now >= c->next_hold_fetch_ms) {
+			/* a message waits for an epoch we lack: ask the KMS, and
+			 * again each second while it fails (its answer settles the
+			 * messages held before it started) */
+			c->miss_fetch = 0;
+			c->next_hold_fetch_ms = now + MISS_FETCH_INTERVAL_MS;
+			pthread_mutex_unlock(&c->mu);
+			(void)keys__fetch(c, NULL, 0);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && now >= c->next_refresh_ms) {
 			c->next_refresh_ms = now + KEY_RETRY_MS;
 			pthread_mutex_unlock(&c->mu);
@@ -573,6 +598,11 @@ worker_main(void *arg)
 			wake = c->attempt_deadline_ms;
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < wake)
 			wake = c->next_refresh_ms;
+		if (c->held != NULL && c->held_wake_ms < wake)
+			wake = c->held_wake_ms;
+		if ((c->miss_fetch || (c->held != NULL && c->held_need)) &&
+		    c->next_hold_fetch_ms < wake)
+			wake = c->next_hold_fetch_ms;
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
 		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}

@@ -130,6 +130,18 @@ kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "data_dir") == 0)
 		return set_str(&c->data_dir, value);
+	if (strcmp(key, "log_format") == 0 || strcmp(key, "log_dest") == 0) {
+		int fmt = key[4] == 'f';
+		const char *a = fmt ? "text" : "stderr", *b = fmt ? "json" : "syslog";
+		unsigned *dst = fmt ? &c->log_json : &c->log_syslog;
+
+		if (strcmp(value, a) != 0 && strcmp(value, b) != 0) {
+			snprintf(err, errlen, "%s must be '%s' or '%s', not '%s'", key, a, b, value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		*dst = strcmp(value, b) == 0;
+		return MQE2E_OK;
+	}
 	if (strcmp(key, "audit") == 0)
 		return set_str(&c->audit_path, value);
 	if (strcmp(key, "listen") == 0) {

@@ -16,6 +16,8 @@ struct kmsd_config {
 	char *data_dir;            /* required */
 	char *listen;              /* "host:port", "[v6]:port" */
 	char *audit_path;          /* NULL: DATA_DIR/audit.log */
+	unsigned log_json;         /* log_format = json */
+	unsigned log_syslog;       /* log_dest = syslog */
 	unsigned max_connections;
 	unsigned per_ip_connections;
 	unsigned connection_timeout_s;

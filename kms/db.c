@@ -84,7 +84,7 @@ kms_db_error(struct kms_db *db, int rc)
 		}
 		return MQE2E_ERR_NO_SPACE;
 	}
-	kms_log("%s: database error: %s", db->path, sqlite3_errmsg(db->h));
+	kms_log_at(LOG_ERR, "%s: database error: %s", db->path, sqlite3_errmsg(db->h));
 	kms_metrics_db_error();
 	if (prim == SQLITE_NOMEM)
 		return MQE2E_ERR_NOMEM;

@@ -618,7 +618,7 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 		return MQE2E_ERR_INVALID_ARG;
 	}
 	if (!is_loopback(&ss))
-		kms_log("warning: listening on %s, which is not loopback: the admin token "
+		kms_log_at(LOG_WARNING, "warning: listening on %s, which is not loopback: the admin token "
 		    "travels in clear text; put TLS in front or restrict access", k->cfg.listen);
 	k->httpd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, k,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,

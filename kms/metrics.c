@@ -137,7 +137,7 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	static const char *const kinds[] = { "client", "broker" };
 	struct mqe2e_writer w;
 	uint64_t policy_version;
-	size_t fill = 0, cap = 0, i, j;
+	size_t fill[2], cap[2], i, j;
 	uint8_t *buf = NULL;
 	int r;
 
@@ -145,7 +145,8 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	*len = 0;
 	policy_version = kmsd_policy_version(k);
 	pthread_mutex_lock(&k->trust_lock);
-	fill = mqe2e_nonce_cache_fill(k->nonces, &cap);
+	fill[0] = mqe2e_nonce_cache_fill(k->nonces, &cap[0]);
+	fill[1] = mqe2e_nonce_cache_fill(k->broker_nonces, &cap[1]);
 	pthread_mutex_unlock(&k->trust_lock);
 
 	mqe2e_wr_init_grow(&w, 8192, 4u << 20);
@@ -160,12 +161,16 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	    "Version of the broker policy; it moves on every grant, revocation and rotation.");
 	mqe2e_prom_u64(&w, "mqe2e_kms_policy_version", NULL, policy_version);
 	mqe2e_prom_family(&w, "mqe2e_kms_nonce_cache_entries", "gauge",
-	    "KEY_REQUEST nonces held by the replay cache, including expired ones not yet swept.");
-	mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_entries", NULL, fill);
+	    "KEY_REQUEST nonces held by the replay caches (one for clients, one for brokers), "
+	    "including expired ones not yet swept.");
+	for (i = 0; i < 2; i++)
+		mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_entries",
+		    (const char *const[]){ "cache", i == 0 ? "client" : "broker", NULL }, fill[i]);
 	mqe2e_prom_family(&w, "mqe2e_kms_nonce_cache_capacity", "gauge",
-	    "Live nonces the replay cache may hold (nonce_cache_size); when full, key requests "
-	    "get 503.");
-	mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_capacity", NULL, cap);
+	    "Live nonces each replay cache may hold; when full, key requests get 503.");
+	for (i = 0; i < 2; i++)
+		mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_capacity",
+		    (const char *const[]){ "cache", i == 0 ? "client" : "broker", NULL }, cap[i]);
 
 	pthread_mutex_lock(&m.lock);
 	mqe2e_prom_family(&w, "mqe2e_kms_http_requests_total", "counter",

@@ -12,8 +12,8 @@
 #include "httpd.h"
 #include "jsonutil.h"
 
-/* 200 {"status":"ok"|"stopping",...}; 503 {"status":"unhealthy","problem":...}
- * after a fault (kmsd_fault). */
+/* 200 {"status":"ok"|"stopping",...}; 503 {"status":"unhealthy","problem":...,
+ * "error":{...}} after a fault (kmsd_fault). */
 static void
 health(struct kms_req *r)
 {
@@ -25,8 +25,12 @@ health(struct kms_req *r)
 	body = json_pack("{s:s,s:s,s:I,s:s}", "status", faulty ? "unhealthy" :
 	    kmsd_stopping(r->k) ? "stopping" : "ok", "version", PACKAGE_VERSION,
 	    "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now);
-	if (faulty && body != NULL && json_object_set_new(body, "problem",
-	    json_string(problem)) != 0) {
+	/* Unhealthy: also the API's error object, so that every client of the
+	 * API (mqe2e-kmsctl status) shows the problem. */
+	if (faulty && body != NULL && (json_object_set_new(body, "problem",
+	    json_string(problem)) != 0 || json_object_set_new(body, "error",
+	    json_pack("{s:s,s:s,s:s}", "code", "unhealthy", "message", problem,
+	    "request_id", r->id)) != 0)) {
 		json_decref(body);
 		body = NULL;
 	}

@@ -152,6 +152,9 @@ int kms_store_group_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_group_row *row), void *arg) MQE2E_WUR;
 /* Replace the settings of group id (row->id) with those of row. */
 int kms_store_group_update(struct kms_db *db, const struct kms_group_row *row) MQE2E_WUR;
+/* Delete group id with its grants, revocation rekeys and epochs (the keys
+ * are overwritten: secure_delete).  In the caller's write transaction. */
+int kms_store_group_delete(struct kms_db *db, int64_t id) MQE2E_WUR;
 /* The group due for rotation first (next_rotation <= now): *id, or 0. */
 int kms_store_group_due(struct kms_db *db, int64_t now, int64_t *id) MQE2E_WUR;
 /* Names of the groups a client holds any grant on, by name. */

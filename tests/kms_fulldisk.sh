@@ -5,7 +5,8 @@
 # fault injection).  Keys keep being served; every write (group add, grant,
 # revoke) answers 507 insufficient_storage naming the full disk; the log has
 # no "cannot rollback" line and says "the disk is full" once, not per
-# request or per scheduler pass; the daemon restarts on the full disk (after
+# request or per scheduler pass, and the audit log loses lines without
+# leaving a torn one; the daemon restarts on the full disk (after
 # SIGTERM and after kill -9) and serves keys and the CRL; once space is freed,
 # writes work again.  Needs root (mount); skipped otherwise.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -39,8 +40,8 @@ dd if=/dev/zero of="$KMS_DIR/filler" bs=4k 2>/dev/null
 head -c 1 /dev/zero >>"$KMS_DIR/filler" 2>/dev/null && t_fail "the file system is not full"
 t_log "disk full: $(df -k "$KMS_DIR" | tail -1)"
 
-# keys are served
-for i in 1 2 3; do
+# keys are served (enough requests to fill the audit log's last page too)
+for i in $(seq 1 15); do
 	expect_rc 0 keyreq sub1
 	expect_rc 0 keyreq broker1
 done
@@ -67,6 +68,11 @@ n=$(grep -c "the disk is full" "$T_DIR/kmsd.log")
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] || t_fail "'the disk is full' logged $n times in 5 s"
 n=$(grep -c "scheduled rotation failed" "$T_DIR/kmsd.log")
 [ "$n" -le 2 ] || t_fail "'scheduled rotation failed' logged $n times in 5 s"
+# the audit log: its failure is logged once, not per request, and no torn line is left
+n=$(grep -c "cannot write the audit log" "$T_DIR/kmsd.log")
+[ "$n" -ge 1 ] && [ "$n" -le 2 ] || t_fail "'cannot write the audit log' logged $n times"
+python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$KMS_DIR/audit.log" ||
+	t_fail "the audit log has a torn line"
 
 # --- restart on the full disk: after SIGTERM, then after kill -9 ---------------------------
 for how in -TERM -9; do
@@ -91,4 +97,7 @@ for i in $(seq 1 30); do
 done
 [ "$(kmsctl --json group show fast | jget 'd["current_epoch"]')" -ge 2 ] || t_fail "the scheduler did not resume"
 grep -q "scheduled rotation works again" "$T_DIR/kmsd.log" || t_fail "no log line when rotation resumed"
+grep -q "the audit log is written again" "$T_DIR/kmsd.log" || t_fail "no log line when the audit log resumed"
+python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$KMS_DIR/audit.log" ||
+	t_fail "the audit log has a torn line"
 exit 0

@@ -1,0 +1,98 @@
+#!/bin/bash
+# ops_cli.sh - the command-line conventions of mqe2e-pub/sub and
+# mqe2e-kmsctl against a real KMS and Mosquitto with the plugin:
+# MQE2E_KMS_URL alone names the KMS for the tools and the library, -F
+# formats, -R skips retained messages, -E exits after the SUBACK,
+# --repeat/--repeat-delay, -k, --quiet, `mqe2e-kmsctl help`.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/client_lib.sh"
+
+setup_world 4 1
+# Arguments without --kms: the KMS comes from MQE2E_KMS_URL (kms_start
+# exported it) and from nowhere else.
+noks() { echo "-h 127.0.0.1 -p $MQTT_PORT --cert $PKI/$1.crt --key $PKI/$1.key --cafile $PKI/ca.crt"; }
+[ -n "${MQE2E_KMS_URL:-}" ] || t_fail "kms_start did not export MQE2E_KMS_URL"
+case $MQE2E_KMS_URL in *:7780) t_fail "the test KMS must not be on the default port" ;; esac
+
+# 1. MQE2E_KMS_URL is honoured by mqe2e-pub (library default) ...
+# shellcheck disable=SC2046
+"$PUB" $(noks pub) -t e2e/env -m hello -q 1 2>"$T_DIR/pub.err" ||
+	{ cat "$T_DIR/pub.err" >&2; t_fail "mqe2e-pub did not find the KMS through MQE2E_KMS_URL"; }
+# ... and a wrong one is used, not silently replaced by the default.
+dead=$(t_free_port)
+# shellcheck disable=SC2046
+MQE2E_KMS_URL="http://127.0.0.1:$dead" "$PUB" $(noks pub) -t e2e/env -m x --timeout 3 \
+	2>"$T_DIR/pub.err"
+rc=$?
+[ "$rc" = 3 ] || { cat "$T_DIR/pub.err" >&2; t_fail "a dead MQE2E_KMS_URL gave exit $rc, not 3 (KMS)"; }
+grep -q "127.0.0.1:$dead" "$T_DIR/pub.err" || { cat "$T_DIR/pub.err" >&2; t_fail "the error does not name the KMS from MQE2E_KMS_URL"; }
+# --kms wins over the variable.
+# shellcheck disable=SC2046
+MQE2E_KMS_URL="http://127.0.0.1:$dead" "$PUB" $(noks pub) --kms "$KMS_URL" -t e2e/env -m x ||
+	t_fail "--kms did not override MQE2E_KMS_URL"
+t_log "MQE2E_KMS_URL: used by the library when no --kms is given, overridden by --kms"
+
+# 2. -R skips the retained message, -F prints fields, -C counts the rest.
+# shellcheck disable=SC2046
+"$PUB" $(noks pub) -t e2e/ret -m "stale" -r -q 1 || t_fail "retained publish failed"
+# shellcheck disable=SC2046
+"$SUB" $(noks sub1) -t 'e2e/#' -q 1 -R -C 3 -W 20 -F '%t|%p|%s|%g|%e|%l|%r|%k|%x' \
+	>"$T_DIR/sub.out" 2>"$T_DIR/sub.err" &
+SUB_PID=$!
+t_track "$SUB_PID"
+sleep 2   # subscribed (the retained message arrives and is skipped)
+# shellcheck disable=SC2046
+"$PUB" $(noks pub) -t e2e/fmt -m "AB" -q 1 --repeat 3 --repeat-delay 0.3 || t_fail "repeat publish failed"
+wait_pid "$SUB_PID" 200 || { cat "$T_DIR/sub.err" >&2; t_fail "mqe2e-sub -C 3 exited with $?"; }
+grep -q stale "$T_DIR/sub.out" && t_fail "-R printed the retained message"
+[ "$(grep -c . "$T_DIR/sub.out")" = 3 ] || { cat "$T_DIR/sub.out" >&2; t_fail "expected 3 lines"; }
+epoch=$(kmsctl --json group show grp | jget '[e["epoch"] for e in d["epochs"] if e["state"] == "current"][0]')
+want="e2e/fmt|AB|pub|grp|$epoch|2|0|4|4142"
+[ "$(sort -u "$T_DIR/sub.out")" = "$want" ] || { cat "$T_DIR/sub.out" >&2; t_fail "-F output is not '$want'"; }
+t_log "-R skipped the retained message; -F: $want"
+
+# 3. --repeat-delay spaces the messages (a lower bound, never flaky).
+# shellcheck disable=SC2046
+"$SUB" $(noks sub1) -t 'e2e/#' -q 1 -R -C 3 -W 20 -F '%U' >"$T_DIR/times" 2>"$T_DIR/times.err" &
+SUB_PID=$!
+t_track "$SUB_PID"
+sleep 2
+# shellcheck disable=SC2046
+"$PUB" $(noks pub) -t e2e/t -m x -q 1 --repeat 3 --repeat-delay 0.4 || t_fail "repeat publish failed"
+wait_pid "$SUB_PID" 200 || { cat "$T_DIR/times.err" >&2; t_fail "mqe2e-sub -F %U exited with $?"; }
+python3 - "$T_DIR/times" <<'PY' || t_fail "--repeat-delay 0.4 did not space the messages"
+import sys
+t = [float(x) for x in open(sys.argv[1]).read().split()]
+assert len(t) == 3, t
+gaps = [b - a for a, b in zip(t, t[1:])]
+print("# gaps", ["%.3f" % g for g in gaps])
+assert min(gaps) >= 0.35, gaps
+PY
+
+# 4. -E returns after the SUBACK, with status 0.
+# shellcheck disable=SC2046
+"$SUB" $(noks sub1) -t 'e2e/#' -E -W 30 >"$T_DIR/e.out" 2>&1 &
+SUB_PID=$!
+t_track "$SUB_PID"
+wait_pid "$SUB_PID" 100 || { cat "$T_DIR/e.out" >&2; t_fail "mqe2e-sub -E exited with $?"; }
+
+# 5. -k, --quiet.
+# shellcheck disable=SC2046
+"$PUB" $(noks pub) -k 30 -t e2e/k -m x || t_fail "-k 30 refused"
+# shellcheck disable=SC2046
+expect_rc 1 "$PUB" $(noks pub) -k 2 -t e2e/k -m x
+grep -q "keepalive" "$T_DIR/err" || t_fail "-k 2: the message does not name the keepalive"
+# shellcheck disable=SC2046
+MQE2E_KMS_URL="http://127.0.0.1:$dead" "$PUB" $(noks pub) --quiet --timeout 2 -t e2e/q -m x \
+	>"$T_DIR/q.out" 2>"$T_DIR/q.err"
+rc=$?
+[ "$rc" = 3 ] || t_fail "--quiet changed the exit status ($rc)"
+[ -s "$T_DIR/q.err" ] && { cat "$T_DIR/q.err" >&2; t_fail "--quiet still printed"; }
+
+# 6. mqe2e-kmsctl help [NOUN [VERB]]
+expect_rc 0 kmsctl help
+grep -q "^  group rotate" "$T_DIR/out" || t_fail "kmsctl help lists no commands"
+expect_rc 0 kmsctl help cert issue
+grep -q "usage: mqe2e-kmsctl cert issue" "$T_DIR/out" || t_fail "kmsctl help cert issue"
+t_log "-E, -k, --quiet, kmsctl help: as documented"
+exit 0
