@@ -137,13 +137,16 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		goto out;
 	}
 	if (resp.status != 200) {
+		char hint[96];
+
 		kms_error_text(&resp, why, sizeof(why));
+		mqe2e_http_retry_hint(&resp, hint, sizeof(hint));
 		r = status_to_err(resp.status);
 		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
-		    "'%s': HTTP %d (%s)%s", c->cfg.kms, c->id, resp.status, why,
+		    "'%s': HTTP %d (%s)%s%s", c->cfg.kms, c->id, resp.status, why,
 		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
 		    r == MQE2E_ERR_UNKNOWN_CA ? "; was its certificate issued by this KMS?" :
-		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "");
+		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "", hint);
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);

@@ -293,7 +293,8 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			r = seal(c, topic, group, scheme, &to, retain, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
-		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED) || refetched)
+		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED &&
+		    r != MQE2E_ERR_NOT_FOUND) || refetched)
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
 		 * keys are less than a second old (a typo must not hammer it);

@@ -142,7 +142,7 @@ tool_usage_common(void)
 "  --broker-id ID   the broker's id (its certificate CN): the handshake is for\n"
 "                   that broker only, and no other may answer it\n"
 "  -k SECS          keepalive interval (default 60)\n"
-"  --group NAME     topic group, when the client belongs to several\n"
+"  --group NAME     optional: check that the topic belongs to group NAME\n"
 "  --config FILE    read options from FILE (see libmqe2e(3)); flags override it\n"
 "  --timeout SECS   wait this long for each network step (default 10)\n"
 "  -q QOS           0, 1 or 2 (default 0)\n"

@@ -17,6 +17,7 @@ kmsd_config_init(struct kmsd_config *c)
 	c->max_connections = 256;
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
+	c->request_timeout_s = 10;
 	c->max_skew_s = 120;
 	c->max_future_skew_s = 5;
 	c->cert_days = 365;
@@ -108,6 +109,7 @@ static const struct num_setting num_settings[] = {
 	{ "max_connections", offsetof(struct kmsd_config, max_connections), 1, 65536 },
 	{ "per_ip_connections", offsetof(struct kmsd_config, per_ip_connections), 1, 65536 },
 	{ "connection_timeout", offsetof(struct kmsd_config, connection_timeout_s), 1, 3600 },
+	{ "request_timeout", offsetof(struct kmsd_config, request_timeout_s), 1, 3600 },
 	{ "max_skew", offsetof(struct kmsd_config, max_skew_s), 1, 3600 },
 	{ "max_future_skew", offsetof(struct kmsd_config, max_future_skew_s), 0, 600 },
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },

@@ -20,7 +20,8 @@ struct kmsd_config {
 	unsigned log_syslog;       /* log_dest = syslog */
 	unsigned max_connections;
 	unsigned per_ip_connections;
-	unsigned connection_timeout_s;
+	unsigned connection_timeout_s;  /* inactivity */
+	unsigned request_timeout_s;     /* a whole request must arrive within */
 	unsigned max_skew_s;          /* a KEY_REQUEST may lag our clock this much */
 	unsigned max_future_skew_s;   /* ... and lead it only this much */
 	unsigned cert_days;

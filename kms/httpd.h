@@ -38,6 +38,8 @@ struct kms_req {
 	size_t body_len, body_cap;
 	int too_large;
 	int answered;                   /* a reply is queued before the body */
+	int admit_pending;              /* over the limits: served only if the
+	                                   body is a broker's KEY_REQUEST */
 
 	/* set by the handler */
 	struct MHD_Response *resp;

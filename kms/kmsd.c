@@ -193,11 +193,11 @@ kmsd_fault(struct kmsd *k, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(k->fault, sizeof(k->fault), fmt, ap);
 		va_end(ap);
-		kms_log("UNHEALTHY: %s", k->fault);
+		kms_log_at(LOG_CRIT, "UNHEALTHY: %s", k->fault);
 	}
 	pthread_mutex_unlock(&k->state_lock);
 	if (first)
-		kms_log("scheduled rotation is paused (no new epoch is sealed) until a restart");
+		kms_log_at(LOG_ERR, "scheduled rotation is paused (no new epoch is sealed) until a restart");
 }
 
 int
@@ -291,7 +291,7 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
 	if (r == MQE2E_OK)
 		kms_log("%s: recorded the key-check value of %s", db_path, mk_path);
 	else
-		kms_log("warning: %s: cannot record the key-check value of %s yet (%s): it is "
+		kms_log_at(LOG_WARNING, "warning: %s: cannot record the key-check value of %s yet (%s): it is "
 		    "recorded at the next start", db_path, mk_path, mqe2e_strerror(r));
 	return MQE2E_OK;
  dberr:
@@ -357,7 +357,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
 		return r;
 	create = fresh || init;
-	if (!fresh && !l.mk)
+	if (!create && !l.mk)
 		return kms_file_problem(err, errlen, mk_path, ENOENT, "restore the master key from "
 		    "a backup (without it the group keys cannot be read)");
 	if (!create && (!l.db || l.db_size == 0)) {
@@ -379,9 +379,11 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 		return MQE2E_ERR_CONFLICT;
 	}
 	if (create)
-		kms_log("initialising %s in %s", fresh ? "a new KMS" : "a new, empty database", dir);
-	if ((r = kms_keystore_open(mk_path, fresh, &k->ks, err, errlen)) != MQE2E_OK ||
-	    (r = kms_ca_open(dir, fresh, &k->ca, err, errlen)) != MQE2E_OK ||
+		kms_log("initialising %s in %s", fresh ? "a new KMS" : l.mk && l.ca ?
+		    "a new, empty database" : "a new database and what else is missing", dir);
+	/* Initialising (no database yet), whatever is missing is made. */
+	if ((r = kms_keystore_open(mk_path, create, &k->ks, err, errlen)) != MQE2E_OK ||
+	    (r = kms_ca_open(dir, create, &k->ca, err, errlen)) != MQE2E_OK ||
 	    (r = kms_db_open(db_path, create, &k->db, err, errlen)) != MQE2E_OK ||
 	    (r = check_master_key(k, mk_path, db_path, err, errlen)) != MQE2E_OK ||
 	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||

@@ -29,17 +29,50 @@ add_group_name(void *arg, const struct kms_group_row *g)
 }
 
 int
+kms_rekey_locked(struct kmsd *k, json_t *groups, const char *client, const char *cause,
+    const char *reason, int64_t now, json_t *rotated)
+{
+	struct kms_group_row g;
+	uint32_t current = 0;
+	char target[KMS_NAME_MAX + 16];
+	size_t i;
+	int r;
+
+	for (i = 0; i < json_array_size(groups); i++) {
+		const char *gname = json_string_value(json_array_get(groups, i));
+
+		if ((r = kms_store_group_get(k->db, gname, &g)) != MQE2E_OK ||
+		    (r = kms_rotate_locked(k, &g, 1, cause, now, &current)) != MQE2E_OK ||
+		    (r = kms_store_rekey_add(k->db, g.id, current, client, reason, now)) != MQE2E_OK)
+			return r;
+		snprintf(target, sizeof(target), "%s#%u", gname, current);
+		if ((r = add_string(rotated, target)) != MQE2E_OK)
+			return r;
+	}
+	return kms_expire_locked(k, now);
+}
+
+void
+kms_rekey_audit(struct kmsd *k, const char *request_id, json_t *rotated, const char *cause,
+    const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(rotated); i++) {
+		kms_audit(k->audit, request_id, "admin", "epoch.rotate",
+		    json_string_value(json_array_get(rotated, i)), "ok", 0, why);
+		kms_metrics_rotation(cause);
+	}
+}
+
+int
 kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
     const char *request_id, json_t **result)
 {
 	struct kms_client_row c;
-	struct kms_group_row g;
 	json_t *serials = json_array(), *groups = json_array(), *rotated = json_array();
 	int64_t now = (int64_t)time(NULL);
 	uint64_t version = 0;
-	uint32_t current = 0;
-	char target[KMS_NAME_MAX + 16];
-	size_t i;
 	int r, e;
 
 	*result = NULL;
@@ -64,18 +97,7 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 	    (r = kms_store_client_revoke(k->db, c.id, reason, now, add_string, serials)) != MQE2E_OK)
 		goto end;
 	/* Rekey: fresh current and next, the pre-issued next voided. */
-	for (i = 0; i < json_array_size(groups); i++) {
-		const char *gname = json_string_value(json_array_get(groups, i));
-
-		if ((r = kms_store_group_get(k->db, gname, &g)) != MQE2E_OK ||
-		    (r = kms_rotate_locked(k, &g, 1, "revocation", now, &current)) != MQE2E_OK ||
-		    (r = kms_store_rekey_add(k->db, g.id, current, name, reason, now)) != MQE2E_OK)
-			goto end;
-		snprintf(target, sizeof(target), "%s#%u", gname, current);
-		if ((r = add_string(rotated, target)) != MQE2E_OK)
-			goto end;
-	}
-	if ((r = kms_expire_locked(k, now)) != MQE2E_OK)
+	if ((r = kms_rekey_locked(k, groups, name, "revocation", reason, now, rotated)) != MQE2E_OK)
 		goto end;
 	r = kms_store_policy_bump(k->db, &version);
  end:
@@ -89,12 +111,7 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 		    name, mqe2e_strerror(e));
 	kmsd_policy_changed(k, version);
 	kms_metrics_revocation("client");
-	for (i = 0; i < json_array_size(rotated); i++) {
-		kms_audit(k->audit, request_id, "admin", "epoch.rotate",
-		    json_string_value(json_array_get(rotated, i)), "ok", 0,
-		    "rekey after revocation");
-		kms_metrics_rotation("revocation");
-	}
+	kms_rekey_audit(k, request_id, rotated, "revocation", "rekey after revocation");
 	*result = json_pack("{s:s,s:b,s:o,s:O,s:O}", "name", name, "revoked", 1,
 	    "revoked_at", kms_json_time(now), "revoked_serials", serials, "rekeyed_groups", groups);
 	if (*result == NULL)

@@ -59,6 +59,7 @@ kms_start
 grep -q "recorded the key-check value" "$T_DIR/kmsd.log" || t_fail "no log of the key-check value"
 expect_rc 0 keyreq sub1
 curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "health not ok"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_healthy 1$' || t_fail "metrics: not healthy"
 
 # --- run time: a stored group key that does not open ---------------------------------
 expect_rc 0 kmsctl group add g2 --filter 'b/#' --scheme 4 --rotate 86400 --grace 60
@@ -76,6 +77,7 @@ code=$(curl -s -o "$T_DIR/health" -w '%{http_code}' "$KMS_URL/v1/health")
 grep -q '"status":"unhealthy"' "$T_DIR/health" && grep -q "group key of 'g2' epoch $cur2" "$T_DIR/health" ||
 	t_fail "health does not say what is wrong: $(cat "$T_DIR/health")"
 t_log "health: $(cat "$T_DIR/health")"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_healthy 0$' || t_fail "metrics: still healthy"
 expect_rc 2 kmsctl status
 grep -q "503 unhealthy: the group key of 'g2'" "$T_DIR/err" || t_fail "kmsctl status: $(cat "$T_DIR/err")"
 # the scheduler seals nothing any more: g1 (2 s period) stays where it is
