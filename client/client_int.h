@@ -329,6 +329,9 @@ const struct mqe2e_group_info *keys__group(const struct keystore *ks, const char
 const struct mqe2e_group_info *keys__topic_group(const struct keystore *ks, const char *topic);
 /* "name (filter, pub+sub), ..." of every group held, into buf (mu held). */
 void keys__describe(const struct keystore *ks, char *buf, size_t len);
+/* If the key fetches are failing (mu held): 1, and out gives the last
+ * failure (naming the KMS) and for how long; else 0 and out is "". */
+int keys__kms_failing(struct mqe2e_client *c, char *out, size_t len);
 void keys__clear(struct keystore *ks);
 
 /* ---- session.c --------------------------------------------------------------- */

@@ -55,11 +55,22 @@ state_changed(struct mqe2e_client *c, int up)
 	pthread_mutex_unlock(&c->cb_mu);
 }
 
-/* After a failed attempt or a lost link (mu held). */
+/*
+ * After a failed attempt or a lost link (mu held): the next attempt in half
+ * the backoff plus a random part of the other half ("equal jitter"), so that
+ * the clients of a broker that restarted do not all come back at the same
+ * moment (a publisher flushing its backlog before a subscriber renewed its
+ * subscriptions); the backoff doubles up to reconnect_max_ms.
+ */
 static void
 schedule_retry(struct mqe2e_client *c)
 {
-	c->next_attempt_ms = client__mono_ms() + (uint64_t)c->backoff_ms;
+	uint32_t rnd = 0;
+	uint64_t half = (uint64_t)c->backoff_ms / 2;
+
+	if (mqe2e_random(&rnd, sizeof(rnd)) != MQE2E_OK)
+		rnd = (uint32_t)(((uintptr_t)c >> 4) ^ client__mono_ms()) * 2654435761u;
+	c->next_attempt_ms = client__mono_ms() + half + (half > 0 ? rnd % (half + 1) : 0);
 	c->backoff_ms *= 2;
 	if (c->backoff_ms > c->cfg.reconnect_max_ms)
 		c->backoff_ms = c->cfg.reconnect_max_ms;

@@ -19,7 +19,7 @@
 
 /* The first path segment of each route; the last one catches the rest. */
 static const char *const endpoints[] = {
-	"health", "ca", "crl", "clients", "groups", "grants", "keys", "policy", "metrics",
+	"health", "ca", "crl", "clients", "groups", "grants", "keys", "policy", "certs", "metrics",
 	"other",
 };
 #define N_EP (sizeof(endpoints) / sizeof(endpoints[0]))
