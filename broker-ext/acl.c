@@ -118,7 +118,67 @@ deny:
 	return MOSQ_ERR_ACL_DENIED;
 }
 
-static int check_read(struct bx_session *s, const char *topic, uint32_t payloadlen)
+/*
+ * On a group topic a reader gets only what the broker itself produced
+ * (issue 9.12): schemes 3/4 the broker's GK_B frame of this group (sender =
+ * the broker's id), and - if it was a QoS 2 message staged before PUBREL -
+ * only while its publisher still may publish (staged.c); schemes 1/2 only
+ * the reader's own part (scheme 1: the pairwise envelope for the reader;
+ * scheme 2: a session frame from the broker).  Anything else - a will
+ * released at a session takeover, a raw client frame, a whole bundle, the
+ * emptied original of a routed bundle - is refused.  Parsing only; the
+ * reader verifies the MACs.  The per-recipient parts themselves are handed
+ * to Mosquitto with mosquitto_broker_publish and pass here only when they
+ * were queued for a persistent session that reconnects.
+ */
+static int group_payload_ok(const struct bx_group *g, size_t gi, const char *reader,
+    const void *payload, uint32_t len)
+{
+	struct mqe2e_frame f;
+	struct mqe2e_envelope env;
+	char pid[MQE2E_KEYNAME_MAX + 1];
+
+	if (payload == NULL || len == 0)
+		return 0;
+	switch (g->scheme) {
+	case MQE2E_SCHEME_3:
+	case MQE2E_SCHEME_4:
+		if (mqe2e_frame_decode(payload, len, &f) != MQE2E_OK ||
+		    f.type != (g->scheme == MQE2E_SCHEME_4 ? MQE2E_MSG_FRAME_MAC : MQE2E_MSG_FRAME_AEAD) ||
+		    f.key_kind != MQE2E_KEY_GROUP || !mqe2e_view_eq_str(f.key_name, g->name) ||
+		    !mqe2e_view_eq_str(f.sender, bx.self->id))
+			return 0;
+		if (staged__check(f.key_name.p, f.key_name.len, f.seq, gi) != 0) {
+			stats__inc(BX_MSG_STAGED_DENIED);
+			plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "QoS 2 message %llu of group '%s' "
+			    "not delivered to '%s': staged before PUBREL and its publisher may no longer "
+			    "publish (drop_staged_denied)", (unsigned long long)f.seq, g->name,
+			    reader ? reader : "?");
+			return 0;
+		}
+		return 1;
+	case MQE2E_SCHEME_2:
+		return mqe2e_frame_decode(payload, len, &f) == MQE2E_OK &&
+		    f.type == MQE2E_MSG_FRAME_AEAD && f.key_kind == MQE2E_KEY_SESSION &&
+		    mqe2e_view_eq_str(f.sender, bx.self->id);
+	case MQE2E_SCHEME_1:
+		if (reader == NULL || mqe2e_envelope_decode(payload, len, &env) != MQE2E_OK ||
+		    env.key_kind != MQE2E_KEY_PAIR)
+			return 0;
+		{
+			char sender[MQE2E_ID_MAX + 1];
+
+			return mqe2e_view_to_str(env.sender, sender, sizeof(sender)) == MQE2E_OK &&
+			    mqe2e_pair_id(sender, reader, pid, sizeof(pid)) == MQE2E_OK &&
+			    mqe2e_view_eq_str(env.key_name, pid);
+		}
+	default:
+		return 0;
+	}
+}
+
+static int check_read(struct bx_session *s, const char *topic, const void *payload,
+    uint32_t payloadlen)
 {
 	struct bx_group *g;
 	size_t gi, n;
@@ -145,8 +205,11 @@ static int check_read(struct bx_session *s, const char *topic, uint32_t payloadl
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	g = plugin__group_of(topic, &gi);
-	if (g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) && payloadlen == 0)
-		return MOSQ_ERR_ACL_DENIED;   /* the emptied original of a routed bundle */
+	if (g != NULL && !group_payload_ok(g, gi, s->plain ? NULL : s->id, payload, payloadlen)) {
+		if (payloadlen != 0)   /* the emptied original of a routed bundle is no news */
+			stats__inc(BX_READ_DENIED);
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	if (s->plain)
 		return MOSQ_ERR_SUCCESS;
 	if (g != NULL && (policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB))
@@ -166,8 +229,29 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 		    "to '%s': plain clients are read-only", s->id, ed->topic);
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if (pair_topic(ed->topic))
+	/* A connection that another one with the same id has taken over is
+	 * being closed: Mosquitto 2.0.11 sends its will now, through this check
+	 * and without MOSQ_EVT_MESSAGE, so it would bypass the broker's
+	 * re-framing.  (Wills of connections that simply end arrive after their
+	 * DISCONNECT event, without a session: refused below in acl__check.) */
+	if (session__find_id(s->id) != s) {
+		stats__inc(BX_MSG_WILL);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped will of '%s' to '%s': wills are "
+		    "not relayed (only what the broker frames reaches group topics; drop_will)",
+		    s->id, ed->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (pair_topic(ed->topic)) {
+		/* A retained pairing message would be planted in the inbox for
+		 * whoever subscribes next. */
+		if (ed->retain) {
+			stats__inc(BX_MSG_RETAIN_DENIED);
+			plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+			    "pairing messages may not be retained (drop_retain)", s->id, ed->topic);
+			return MOSQ_ERR_ACL_DENIED;
+		}
 		return MOSQ_ERR_SUCCESS;
+	}
 	if (rekey_topic(ed->topic)) {
 		stats__inc(BX_MSG_NO_GRANT);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
@@ -217,7 +301,8 @@ static int check_read_offline(const struct mosquitto_evt_acl_check *ed)
 		return MOSQ_ERR_ACL_DENIED;
 	if ((g = plugin__group_of(ed->topic, &gi)) == NULL ||
 	    g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2 ||
-	    !(policy__rights(bx.policy, id, gi) & BX_RIGHT_SUB))
+	    !(policy__rights(bx.policy, id, gi) & BX_RIGHT_SUB) ||
+	    !group_payload_ok(g, gi, id, ed->payload, ed->payloadlen))
 		return MOSQ_ERR_ACL_DENIED;
 	return MOSQ_ERR_SUCCESS;
 }
@@ -243,7 +328,7 @@ int acl__check(int event, void *event_data, void *userdata)
 	case MOSQ_ACL_READ:
 		if (ed->retain)
 			retained__seen(ed->topic, ed->payloadlen);   /* also those loaded at start */
-		return check_read(s, ed->topic, ed->payloadlen);
+		return check_read(s, ed->topic, ed->payload, ed->payloadlen);
 	case MOSQ_ACL_WRITE:
 		return check_write(s, ed);
 	default:

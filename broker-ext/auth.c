@@ -131,6 +131,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	memcpy(s->id, peer.id, sizeof(s->id));
 	memcpy(s->serial, peer.serial, sizeof(s->serial));
 	session__index_id(s);
+	session__remember_id(s->id);
 	if ((r = session_keys(s, &keys)) != MQE2E_OK) {
 		session__remove(ed->client);
 		goto refuse;
@@ -161,6 +162,22 @@ out:
 	return r == MQE2E_OK ? MOSQ_ERR_SUCCESS : MOSQ_ERR_AUTH;
 }
 
+/* 1 if a plain client may not use id: the policy names it (a grant or a
+ * revocation), or it authenticated with mqe2e since the broker started
+ * (connected now or not).  Without a policy nothing can be told: refuse. */
+static int plain_id_taken(const char *id)
+{
+	size_t gi;
+
+	if (bx.policy == NULL || session__known_id(id) || session__find_id(id) != NULL ||
+	    policy__is_revoked_client(bx.policy, id))
+		return 1;
+	for (gi = 0; gi < bx.policy->ngroups; gi++)
+		if (policy__rights(bx.policy, id, gi) != 0)
+			return 1;
+	return 0;
+}
+
 int auth__basic(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -176,6 +193,18 @@ int auth__basic(int event, void *event_data, void *userdata)
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused client '%s' from %s: "
 		    "no mqe2e authentication (plugin_opt_allow_plain is false)",
 		    cid ? cid : "", peer_addr(ed->client));
+		return MOSQ_ERR_AUTH;
+	}
+	/* Refused before Mosquitto looks at the id: an accepted CONNECT would
+	 * take over the connection of that id and, with clean_start 0, its
+	 * persistent session and queued messages. */
+	if (cid == NULL || plain_id_taken(cid)) {
+		stats__inc(BX_PLAIN_IDENTITY);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused plain client '%s' from %s: %s",
+		    cid ? cid : "", peer_addr(ed->client), bx.policy == NULL ?
+		    "no verified policy from the KMS yet (cannot tell mqe2e ids apart)" :
+		    "the client id belongs to an mqe2e client; plain clients must use ids that "
+		    "no enrolled client has (plain_identity_refused)");
 		return MOSQ_ERR_AUTH;
 	}
 	if (session__add(ed->client, &s) != MQE2E_OK)

@@ -53,6 +53,7 @@ struct bx_kms_sync {
 	bool started;
 	/* under lock */
 	bool stop;
+	uint64_t last_ok_ms;             /* last answer from the KMS */
 	struct bx_policy *pending;
 	unsigned errors;                 /* new failures since the last take */
 	char logq[LOGQ_LEN][LOGQ_LINE];
@@ -295,6 +296,9 @@ static void *sync_main(void *arg)
 		}
 		pthread_mutex_unlock(&ks->lock);
 		if (sync_once(ks) == MQE2E_OK) {
+			pthread_mutex_lock(&ks->lock);
+			ks->last_ok_ms = mqe2e_now_ms();
+			pthread_mutex_unlock(&ks->lock);
 			if (ks->failing)
 				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again", ks->url);
 			ks->failing = false;
@@ -401,6 +405,18 @@ void kms_sync__stop(struct bx_kms_sync *ks)
 		pthread_join(ks->thread, NULL);
 	}
 	ks_free(ks);
+}
+
+uint64_t kms_sync__last_ok(struct bx_kms_sync *ks)
+{
+	uint64_t t;
+
+	if (ks == NULL)
+		return 0;
+	pthread_mutex_lock(&ks->lock);
+	t = ks->last_ok_ms;
+	pthread_mutex_unlock(&ks->lock);
+	return t;
 }
 
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks)

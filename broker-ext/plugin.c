@@ -183,6 +183,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
 		install_policy(p);
 	roster__tick();
+	staged__tick(time(NULL));
 	stats__set_sessions(session__count());
 	stats__tick(bx.cfg.stats_file, time(NULL));
 	return MOSQ_ERR_SUCCESS;
@@ -227,6 +228,7 @@ static void teardown(void)
 {
 	kms_sync__stop(bx.sync);
 	session__cleanup();
+	staged__cleanup();
 	roster__cleanup();
 	retained__cleanup();
 	policy__free(bx.policy);

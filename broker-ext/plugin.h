@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "mqe2e_err.h"
 #include "crypto.h"
@@ -142,6 +143,8 @@ struct bx_group {
 	struct bx_gkey *keys;            /* GK_B epochs held */
 	size_t nkeys;
 	uint64_t seq;                    /* broker's re-frame sequence (broker thread) */
+	time_t stale_logged;             /* last "keys ended" log line (message.c) */
+	uint64_t stale_drops;            /* publishes refused since the keys ended */
 };
 
 struct bx_grant {
@@ -183,6 +186,44 @@ struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms)
 int policy__is_revoked_client(const struct bx_policy *p, const char *client);
 int policy__is_revoked_serial(const struct bx_policy *p, const char *serial);
 
+/* ---- the verdict on one publish (message.c) ------------------------------------ */
+/*
+ * What the ACL write check decided about one group publish, handed to the
+ * MOSQ_EVT_MESSAGE callback that Mosquitto runs right after it for the same
+ * message.  It owns its buffers (verdict__clear frees and wipes them) and
+ * names the policy version it was decided under; the message callback takes
+ * it only for the payload it was made for, under that same policy.
+ */
+struct bx_verdict {
+	bool valid;
+	const void *src;                 /* the payload verified (as Mosquitto holds it) */
+	uint32_t src_len;
+	uint64_t policy_version;         /* decided under this policy */
+	size_t gi;                       /* group index under that policy */
+	uint8_t *body;                   /* schemes 2/3: opened channel body (malloc, wiped) */
+	size_t body_len;
+	void *out;                       /* schemes 3/4: the broker's frame (mosquitto_malloc) */
+	uint32_t out_len;
+	uint64_t group_seq;              /* schemes 3/4: seq of that frame */
+};
+
+void verdict__clear(struct bx_verdict *v);
+/* 1 if v was made for this payload of group gi under policy p (the one in
+ * force). */
+int verdict__matches(const struct bx_verdict *v, const struct bx_policy *p, const void *payload,
+    uint32_t len, size_t gi);
+
+/* ---- staged QoS 2 messages (staged.c) --------------------------------------- */
+/* Record a QoS 2 group frame (group, broker frame seq) of publisher. */
+void staged__add(const char *group, uint64_t seq, const char *publisher);
+/* 0 if (group, seq) is not a staged frame, or its publisher still holds a
+ * pub grant on group gi under the current policy and is not revoked; -1 if
+ * it is refused (and then stays refused). */
+int staged__check(const uint8_t *group, size_t group_len, uint64_t seq, size_t gi);
+void staged__tick(time_t now);
+size_t staged__count(void);
+void staged__cleanup(void);
+
 /* ---- per-connection state (session.c) ---------------------------------------- */
 struct bx_session {
 	struct mosquitto *client;        /* key */
@@ -196,15 +237,7 @@ struct bx_session {
 	bool wants_rekey;                /* subscribed to MQE2E_REKEY_FILTER */
 	struct mqe2e_replay_window rx;   /* channel seq client -> broker */
 	uint64_t tx_seq;                 /* channel seq broker -> client */
-	/* A publish verified in the ACL write check, consumed by MESSAGE. */
-	const void *pend_src;
-	uint32_t pend_src_len;
-	size_t pend_group;
-	bool pend_valid;
-	uint8_t *pend_body;              /* schemes 2/3: opened frame body (malloc'd) */
-	size_t pend_body_len;
-	void *pend_out;                  /* schemes 3/4: re-framed payload (mosquitto_malloc) */
-	uint32_t pend_out_len;
+	struct bx_verdict verdict;       /* ACL write check -> MOSQ_EVT_MESSAGE */
 	struct bx_session *next;         /* chain by client pointer */
 	struct bx_session *next_id;      /* chain by id (mqe2e sessions only) */
 	bool in_id_index;
@@ -224,7 +257,10 @@ void session__remove(const struct mosquitto *client);
 size_t session__count(void);
 /* Call fn for each session (fn must not add or remove sessions). */
 void session__foreach(void (*fn)(struct bx_session *, void *), void *arg);
-void session__clear_pending(struct bx_session *s);
+/* Remember that id authenticated with mqe2e (plain clients may not use it). */
+void session__remember_id(const char *id);
+/* 1 if id authenticated with mqe2e since the broker started. */
+int session__known_id(const char *id);
 
 /* ---- global plugin state (plugin.c) ------------------------------------------ */
 struct bx_kms_sync;
@@ -269,6 +305,9 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_W
  * a no-op once it runs. */
 int kms_sync__run(struct bx_kms_sync *ks);
 void kms_sync__stop(struct bx_kms_sync *ks);
+/* When the thread last had an answer from the KMS (ms since the epoch; 0
+ * never).  Any thread. */
+uint64_t kms_sync__last_ok(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
 

@@ -357,7 +357,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
 		return r;
 	create = fresh || init;
-	if (!fresh && !l.mk)
+	if (!create && !l.mk)
 		return kms_file_problem(err, errlen, mk_path, ENOENT, "restore the master key from "
 		    "a backup (without it the group keys cannot be read)");
 	if (!create && (!l.db || l.db_size == 0)) {
@@ -379,9 +379,11 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 		return MQE2E_ERR_CONFLICT;
 	}
 	if (create)
-		kms_log("initialising %s in %s", fresh ? "a new KMS" : "a new, empty database", dir);
-	if ((r = kms_keystore_open(mk_path, fresh, &k->ks, err, errlen)) != MQE2E_OK ||
-	    (r = kms_ca_open(dir, fresh, &k->ca, err, errlen)) != MQE2E_OK ||
+		kms_log("initialising %s in %s", fresh ? "a new KMS" : l.mk && l.ca ?
+		    "a new, empty database" : "a new database and what else is missing", dir);
+	/* Initialising (no database yet), whatever is missing is made. */
+	if ((r = kms_keystore_open(mk_path, create, &k->ks, err, errlen)) != MQE2E_OK ||
+	    (r = kms_ca_open(dir, create, &k->ca, err, errlen)) != MQE2E_OK ||
 	    (r = kms_db_open(db_path, create, &k->db, err, errlen)) != MQE2E_OK ||
 	    (r = check_master_key(k, mk_path, db_path, err, errlen)) != MQE2E_OK ||
 	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||

@@ -56,6 +56,7 @@ struct kmsd {
 	int stopping;
 	char *crl_pem;                /* current CRL (crl.c) */
 	size_t crl_len;
+	int64_t crl_number;           /* its number */
 	int64_t crl_time;             /* its lastUpdate */
 	int crl_stale;                /* revocations it does not list yet */
 	char fault[512];              /* why the daemon is unhealthy ("" if it is not) */

@@ -47,6 +47,10 @@ void kms_db_close(struct kms_db *db);
 int kms_db_begin(struct kms_db *db, int write) MQE2E_WUR;
 /* Commit if r == MQE2E_OK, else roll back.  Returns r or the commit failure. */
 int kms_db_end(struct kms_db *db, int r);
+/* When a write first failed for lack of space (Unix time), 0 if writes work
+ * (cleared by the next transaction that changes something).  Any thread,
+ * without a transaction. */
+int64_t kms_db_full_since(struct kms_db *db);
 
 /* ---- counters ----------------------------------------------------------------- */
 

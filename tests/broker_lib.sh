@@ -5,7 +5,7 @@
 # loopback port, its log in $T_DIR/mosquitto.log and its counters in
 # $T_DIR/stats (plugin_opt_stats_file).
 
-PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
+PLUGIN="${MQE2E_PLUGIN:-$top_builddir/broker-ext/.libs/mqe2e_plugin.so}"   # override: try another build
 PROBE="$top_builddir/tests/broker_probe"
 MOSQ_PID=""
 MOSQ_LOG="$T_DIR/mosquitto.log"

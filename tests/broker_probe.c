@@ -20,6 +20,17 @@
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
+ * stage     (issue 9.7) over a raw MQTT 5 socket (paho always answers PUBREC
+ *           at once): connect, publish --count QoS 2 messages (scheme 3/4
+ *           framing), print "pubrec I rc=N" for each, then "staged"; wait
+ *           for a line on stdin, send the PUBRELs, print "pubcomp I".
+ *
+ * Publish options: --retain, --props (user property, content type and
+ * response topic on every publish), --raw (the --message bytes as they are,
+ * no mqe2e framing).  sub prints "props N" before a message that carries N
+ * MQTT 5 properties.  connect --will-bundle: a scheme 1 BUNDLE for
+ * --recipients as the will on --topic; stays connected for --timeout ms.
+ *
  * keys      fetch my keys from the KMS and write them (a KEY_BUNDLE) to
  *           --keys FILE; pub and sub with --keys FILE read them from there
  *           instead of asking the KMS (tests with the KMS down).
@@ -49,6 +60,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <MQTTAsync.h>
 
@@ -58,7 +72,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE };
 
 struct opts {
 	enum mode mode;
@@ -71,6 +85,7 @@ struct opts {
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
+	int retain, props, raw, will_bundle;
 };
 
 struct probe {
@@ -200,6 +215,10 @@ static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCod
 
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
 
+/* connect --will-bundle: the will's payload (built before connecting). */
+static uint8_t *will_payload;
+static size_t will_len;
+
 /* Connect; hello NULL for a plain CONNECT.  Returns 1 if connected. */
 static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint8_t *hello,
     size_t hello_len)
@@ -227,6 +246,16 @@ static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint
 		prop.value.data.len = (int)hello_len;
 		MQTTProperties_add(&props, &prop);
 		opts.connectProperties = &props;
+	}
+	if (will_payload != NULL) {
+		static MQTTAsync_willOptions wo = MQTTAsync_willOptions_initializer;
+
+		wo.topicName = p->o->topic;
+		wo.payload.data = will_payload;
+		wo.payload.len = (int)will_len;
+		wo.qos = 1;
+		wo.retained = 1;
+		opts.will = &wo;
 	}
 	opts.cleanstart = 1;
 	opts.keepAliveInterval = 30;
@@ -568,6 +597,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	const char *bad = NULL;
 
 	(void)topic_len;
+	if (m->properties.count > 0)
+		printf("props %d\n", m->properties.count);
 	if (strncmp(topic, "mqe2e/v1/roster/", 16) == 0) {
 		/* The broker's roster of a scheme 1/2 group: ids, one per line. */
 		int i;
@@ -815,17 +846,17 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	int i, sends = 0, rep, r;
 	char text[1024];
 
-	if (o->scheme >= 3 && (k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
+	if (o->scheme >= 3 && !o->raw && (k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
 		/* No grant: publish anyway under a made-up key (the broker
 		 * cannot tell GK_P from noise; it must refuse on the grant). */
 		fprintf(stderr, "broker_probe: no GK_P for group '%s': using a random key\n", o->group);
 		memset(&fake, 0, sizeof(fake));
-		fake.epoch = 1;
+		fake.epoch = o->epoch >= 0 ? (uint32_t)o->epoch : 1;
 		if ((r = mqe2e_random(fake.key, sizeof(fake.key))) != MQE2E_OK)
 			die("random", r);
 		k = &fake;
 	}
-	if ((o->scheme >= 3 && (r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK) ||
+	if ((o->scheme >= 3 && !o->raw && (r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK) ||
 	    (r = mqe2e_mac_new(sk->c2b, MQE2E_KEY_LEN, &mac)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(sk->c2b, &aead)) != MQE2E_OK)
 		die("keys", r);
@@ -834,10 +865,16 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 		size_t len = 0;
 
 		snprintf(text, sizeof(text), "%s %d", o->message, i);
-		if (o->scheme >= 3)
+		if (o->raw) {
+			len = strlen(o->message);
+			if ((buf = malloc(len + 1)) == NULL)
+				die("malloc", MQE2E_ERR_NOMEM);
+			memcpy(buf, o->message, len + 1);
+		} else if (o->scheme >= 3) {
 			build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
-		else
+		} else {
 			build_bundle(p, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
+		}
 		for (rep = 0; rep < (o->attack && !strcmp(o->attack, "replay") ? 2 : 1); rep++) {
 			MQTTAsync_message m = MQTTAsync_message_initializer;
 			MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -845,11 +882,34 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 			m.payload = buf;
 			m.payloadlen = (int)len;
 			m.qos = o->qos;
+			m.retained = o->retain;
+			if (o->props) {
+				MQTTProperty prop;
+
+				memset(&prop, 0, sizeof(prop));
+				prop.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+				prop.value.data.data = (char *)"forged-by";
+				prop.value.data.len = 9;
+				prop.value.value.data = (char *)"mallory";
+				prop.value.value.len = 7;
+				MQTTProperties_add(&m.properties, &prop);
+				memset(&prop, 0, sizeof(prop));
+				prop.identifier = MQTTPROPERTY_CODE_CONTENT_TYPE;
+				prop.value.data.data = (char *)"text/forged";
+				prop.value.data.len = 11;
+				MQTTProperties_add(&m.properties, &prop);
+				memset(&prop, 0, sizeof(prop));
+				prop.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC;
+				prop.value.data.data = (char *)"evil/replies";
+				prop.value.data.len = 12;
+				MQTTProperties_add(&m.properties, &prop);
+			}
 			ro.onSuccess5 = on_pub;
 			ro.onFailure5 = on_pub_fail;
 			ro.context = p;
 			if (MQTTAsync_sendMessage(*c, o->topic, &m, &ro) != MQTTASYNC_SUCCESS)
 				die("publish", MQE2E_ERR_UNAVAILABLE);
+			MQTTProperties_free(&m.properties);
 			sends++;
 			/* One at a time: the PUBACK order then matches ours. */
 			if (o->qos > 0) {
@@ -874,6 +934,251 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	return p->lost ? 3 : 0;
 }
 
+/* ---- stage: QoS 2 over a raw MQTT 5 socket ---------------------------------------- */
+struct raw_pkt {
+	uint8_t type;                /* first byte */
+	uint8_t *body;
+	size_t len;
+};
+
+static void raw_write(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w <= 0)
+			die("raw write", MQE2E_ERR_IO);
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void raw_read_n(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+
+		if (r <= 0)
+			die("raw read (connection closed)", MQE2E_ERR_IO);
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+static void raw_read(int fd, struct raw_pkt *pk)
+{
+	uint8_t b;
+	size_t len = 0, mul = 1;
+	int i;
+
+	raw_read_n(fd, &pk->type, 1);
+	for (i = 0; i < 4; i++) {
+		raw_read_n(fd, &b, 1);
+		len += (b & 0x7f) * mul;
+		mul *= 128;
+		if (!(b & 0x80))
+			break;
+	}
+	if (i == 4 || len > 1000000)
+		die("raw read: bad length", MQE2E_ERR_BAD_FORMAT);
+	if ((pk->body = malloc(len ? len : 1)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	raw_read_n(fd, pk->body, len);
+	pk->len = len;
+}
+
+/* Send one packet: type byte, varint length, body. */
+static void raw_send(int fd, uint8_t type, const uint8_t *body, size_t len)
+{
+	uint8_t hdr[5];
+	size_t n = 0, l = len;
+
+	hdr[n++] = type;
+	do {
+		hdr[n] = (uint8_t)(l % 128);
+		l /= 128;
+		if (l > 0)
+			hdr[n] |= 0x80;
+		n++;
+	} while (l > 0);
+	raw_write(fd, hdr, n);
+	raw_write(fd, body, len);
+}
+
+/* The CONNACK's Authentication Data (property 0x16), or die. */
+static void connack_auth(const struct raw_pkt *pk, const uint8_t **ad, size_t *ad_len)
+{
+	size_t off = 2, plen = 0, mul = 1, end;
+
+	if ((pk->type & 0xf0) != 0x20 || pk->len < 3)
+		die("raw: no CONNACK", MQE2E_ERR_BAD_FORMAT);
+	if (pk->body[1] != 0) {
+		printf("refused rc=%d\n", pk->body[1]);
+		exit(2);
+	}
+	while (off < pk->len) {
+		plen += (pk->body[off] & 0x7fu) * mul;
+		mul *= 128;
+		if (!(pk->body[off++] & 0x80))
+			break;
+	}
+	end = off + plen;
+	while (off < end && end <= pk->len) {
+		uint8_t id = pk->body[off++];
+		size_t n;
+
+		switch (id) {
+		case 0x24: case 0x25: case 0x28: case 0x29: case 0x2a: n = 1; break;
+		case 0x21: case 0x22: case 0x13: n = 2; break;
+		case 0x11: case 0x27: n = 4; break;
+		case 0x12: case 0x1a: case 0x1c: case 0x1f: case 0x15: case 0x16:
+			if (off + 2 > end)
+				die("raw: CONNACK property", MQE2E_ERR_TRUNCATED);
+			n = 2 + ((size_t)pk->body[off] << 8 | pk->body[off + 1]);
+			if (id == 0x16) {
+				*ad = pk->body + off + 2;
+				*ad_len = n - 2;
+			}
+			break;
+		case 0x26:
+			if (off + 2 > end)
+				die("raw: CONNACK property", MQE2E_ERR_TRUNCATED);
+			n = 2 + ((size_t)pk->body[off] << 8 | pk->body[off + 1]);
+			if (off + n + 2 > end)
+				die("raw: CONNACK property", MQE2E_ERR_TRUNCATED);
+			n += 2 + ((size_t)pk->body[off + n] << 8 | pk->body[off + n + 1]);
+			break;
+		default:
+			die("raw: unknown CONNACK property", MQE2E_ERR_BAD_FORMAT);
+		}
+		off += n;
+	}
+	if (*ad == NULL)
+		die("raw: CONNACK without authentication data", MQE2E_ERR_TRUNCATED);
+}
+
+static int run_stage(struct probe *p)
+{
+	const struct opts *o = p->o;
+	struct sockaddr_in sa;
+	struct mqe2e_hs_client *hs = NULL;
+	struct mqe2e_peer broker;
+	struct raw_pkt pk;
+	const struct mqe2e_key_entry *k;
+	struct mqe2e_aead *gkp = NULL, *aead = NULL;
+	struct mqe2e_mac *mac = NULL;
+	uint8_t *hello = NULL, *buf, line[64];
+	const uint8_t *ad = NULL;
+	size_t hello_len = 0, ad_len = 0, n, tl = strlen(o->topic), idl = strlen(o->id);
+	uint64_t e2e_seq = mqe2e_seq_start(), chan_seq = mqe2e_seq_start();
+	int fd, i, r;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket", MQE2E_ERR_IO);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)o->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		die("connect", MQE2E_ERR_UNAVAILABLE);
+	if ((r = mqe2e_hs_client_start(p->self, mqe2e_now_ms(), &hs, &hello, &hello_len)) != MQE2E_OK)
+		die("hello", r);
+	/* CONNECT: "MQTT" 5, clean start, keep alive 60, method + data, client id */
+	n = 0;
+	if ((buf = malloc(64 + hello_len + idl)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	memcpy(buf, "\0\4MQTT\5\2\0\74", 10);
+	n = 10;
+	{
+		size_t plen = 3 + strlen(MQE2E_AUTH_METHOD) + 3 + hello_len, l = plen;
+
+		do {
+			buf[n] = (uint8_t)(l % 128);
+			l /= 128;
+			if (l > 0)
+				buf[n] |= 0x80;
+			n++;
+		} while (l > 0);
+	}
+	buf[n++] = 0x15;
+	buf[n++] = 0;
+	buf[n++] = (uint8_t)strlen(MQE2E_AUTH_METHOD);
+	memcpy(buf + n, MQE2E_AUTH_METHOD, strlen(MQE2E_AUTH_METHOD));
+	n += strlen(MQE2E_AUTH_METHOD);
+	buf[n++] = 0x16;
+	buf[n++] = (uint8_t)(hello_len >> 8);
+	buf[n++] = (uint8_t)hello_len;
+	memcpy(buf + n, hello, hello_len);
+	n += hello_len;
+	buf[n++] = (uint8_t)(idl >> 8);
+	buf[n++] = (uint8_t)idl;
+	memcpy(buf + n, o->id, idl);
+	n += idl;
+	raw_send(fd, 0x10, buf, n);
+	free(buf);
+	free(hello);
+	raw_read(fd, &pk);
+	connack_auth(&pk, &ad, &ad_len);
+	if ((r = mqe2e_hs_client_finish(hs, p->trust, ad, ad_len, mqe2e_now_ms(), &p->sk, &broker))
+	    != MQE2E_OK)
+		die("CONNACK reply", r);
+	mqe2e_hs_client_free(hs);
+	free(pk.body);
+	printf("connected broker=%s\n", broker.id);
+	get_keys(p);
+	if ((k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL)
+		die("no GK_P for the group", MQE2E_ERR_UNKNOWN_KEY);
+	if ((r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK ||
+	    (r = mqe2e_mac_new(p->sk.c2b, MQE2E_KEY_LEN, &mac)) != MQE2E_OK ||
+	    (r = mqe2e_aead_new(p->sk.c2b, &aead)) != MQE2E_OK)
+		die("keys", r);
+	for (i = 0; i < o->count; i++) {
+		uint8_t *frame = NULL;
+		size_t flen = 0;
+		char text[1024];
+
+		snprintf(text, sizeof(text), "%s %d", o->message, i);
+		build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &frame, &flen);
+		if ((buf = malloc(tl + flen + 8)) == NULL)
+			die("malloc", MQE2E_ERR_NOMEM);
+		buf[0] = (uint8_t)(tl >> 8);
+		buf[1] = (uint8_t)tl;
+		memcpy(buf + 2, o->topic, tl);
+		buf[2 + tl] = 0;
+		buf[3 + tl] = (uint8_t)(i + 1);   /* packet id */
+		buf[4 + tl] = 0;                  /* no properties */
+		memcpy(buf + 5 + tl, frame, flen);
+		raw_send(fd, 0x34 | (o->retain ? 1 : 0), buf, 5 + tl + flen);
+		free(buf);
+		free(frame);
+		raw_read(fd, &pk);
+		if ((pk.type & 0xf0) != 0x50 || pk.len < 2)
+			die("raw: expected PUBREC", MQE2E_ERR_BAD_FORMAT);
+		printf("pubrec %d rc=%d\n", i, pk.len > 2 ? pk.body[2] : 0);
+		free(pk.body);
+	}
+	printf("staged\n");
+	fflush(stdout);
+	if (fgets((char *)line, sizeof(line), stdin) == NULL)
+		die("stdin closed before release", MQE2E_ERR_IO);
+	for (i = 0; i < o->count; i++) {
+		uint8_t rel[2] = { 0, (uint8_t)(i + 1) };
+
+		raw_send(fd, 0x62, rel, 2);
+		raw_read(fd, &pk);
+		if ((pk.type & 0xf0) != 0x70)
+			die("raw: expected PUBCOMP", MQE2E_ERR_BAD_FORMAT);
+		printf("pubcomp %d\n", i);
+		free(pk.body);
+	}
+	raw_send(fd, 0xe0, (const uint8_t *)"", 0);
+	close(fd);
+	mqe2e_aead_free(gkp);
+	mqe2e_aead_free(aead);
+	mqe2e_mac_free(mac);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -887,6 +1192,8 @@ int main(int argc, char **argv)
 		{ "epoch", required_argument, NULL, 'e' }, { "plain", no_argument, NULL, 'P' },
 		{ "qos", required_argument, NULL, 'q' }, { "recipients", required_argument, NULL, 'r' },
 		{ "keys", required_argument, NULL, 'f' },
+		{ "retain", no_argument, NULL, 'R' }, { "props", no_argument, NULL, 'X' },
+		{ "raw", no_argument, NULL, 'W' }, { "will-bundle", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -913,6 +1220,8 @@ int main(int argc, char **argv)
 		o.mode = M_SUB;
 	else if (!strcmp(argv[1], "keys"))
 		o.mode = M_KEYS;
+	else if (!strcmp(argv[1], "stage"))
+		o.mode = M_STAGE;
 	else
 		usage();
 	optind = 2;
@@ -936,13 +1245,18 @@ int main(int argc, char **argv)
 		case 'f': o.keys_file = optarg; break;
 		case 'e': o.epoch = num(optarg, 0, 4294967295L); break;
 		case 'P': o.plain = 1; break;
+		case 'R': o.retain = 1; break;
+		case 'X': o.props = 1; break;
+		case 'W': o.raw = 1; break;
+		case 'B': o.will_bundle = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
 		default: usage();
 		}
 	}
 	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
 	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.topic == NULL) ||
-	    (o.mode == M_PUB && o.scheme >= 3 && o.group == NULL))
+	    ((o.mode == M_PUB || o.mode == M_STAGE) && o.scheme >= 3 && o.group == NULL && !o.raw) ||
+	    (o.will_bundle && (o.topic == NULL || o.recipients == NULL)))
 		usage();
 	memset(&p, 0, sizeof(p));
 	pthread_mutex_init(&p.lock, NULL);
@@ -1005,6 +1319,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.mode == M_STAGE) {
+		rc = run_stage(&p);
+		goto out;
+	}
+	if (o.will_bundle) {
+		int save = o.scheme;
+
+		o.scheme = 1;
+		build_bundle(&p, NULL, mqe2e_seq_start(), 0, "will", &will_payload, &will_len);
+		o.scheme = save;
+	}
 	if (o.mode == M_CONNECT && o.attack && !strcmp(o.attack, "flood")) {
 		int i, ok = 0, refused = 0;
 
@@ -1045,8 +1370,12 @@ int main(int argc, char **argv)
 	} else if (o.mode == M_SUB) {
 		get_keys(&p);
 		rc = run_sub(&c, &p);
+	} else if (o.will_bundle) {
+		/* Stay connected: another connection with this id takes over. */
+		usleep((useconds_t)o.timeout_ms * 1000);
 	}
 	disconnect(&c);
+	free(will_payload);
 out:
 	mqe2e_wipe(&p.sk, sizeof(p.sk));
 	mqe2e_keybundle_free(&p.kb);

@@ -66,6 +66,14 @@ expect_rc 0 keyreq sub1
 grep -q "cannot rollback" "$T_DIR/kmsd.log" && t_fail "spurious rollback message: $(grep "cannot rollback" "$T_DIR/kmsd.log" | head -1)"
 n=$(grep -c "the disk is full" "$T_DIR/kmsd.log")
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] || t_fail "'the disk is full' logged $n times in 5 s"
+# health: still 200 (keys flow), "degraded" with the problem, for monitoring
+code=$(curl -s -o "$T_DIR/health" -w '%{http_code}' "$KMS_URL/v1/health")
+[ "$code" = 200 ] && grep -q '"status":"degraded"' "$T_DIR/health" &&
+	grep -q "the disk of the data directory $KMS_DIR is full" "$T_DIR/health" ||
+	t_fail "health on a full disk: $code $(cat "$T_DIR/health")"
+expect_rc 0 kmsctl status
+grep -q "^status *degraded" "$T_DIR/out" && grep -q "^problem .* is full" "$T_DIR/out" ||
+	t_fail "kmsctl status on a full disk: $(cat "$T_DIR/out")"
 n=$(grep -c "scheduled rotation failed" "$T_DIR/kmsd.log")
 [ "$n" -le 2 ] || t_fail "'scheduled rotation failed' logged $n times in 5 s"
 # the audit log: its failure is logged once, not per request, and no torn line is left
@@ -75,6 +83,7 @@ python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$KMS_
 	t_fail "the audit log has a torn line"
 
 # --- restart on the full disk: after SIGTERM, then after kill -9 ---------------------------
+curl -sf "$KMS_URL/v1/crl" >"$T_DIR/crl.before" || t_fail "no CRL on the full disk"
 for how in -TERM -9; do
 	kms_stop $how
 	head -c 4096 /dev/zero >>"$KMS_DIR/filler" 2>/dev/null   # whatever the stop freed
@@ -83,7 +92,11 @@ for how in -TERM -9; do
 	cmp -s "$T_DIR/keys.before" "$T_DIR/keys.after" ||
 		t_fail "keys changed across a restart ($how) on a full disk: $(diff "$T_DIR/keys.before" "$T_DIR/keys.after")"
 	curl -sf "$KMS_URL/v1/crl" | grep -q "BEGIN X509 CRL" || t_fail "no CRL after a restart ($how) on a full disk"
-	curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "not healthy after a restart ($how)"
+	curl -sf "$KMS_URL/v1/health" | grep -q '"status":"\(ok\|degraded\)"' ||
+		t_fail "not serving after a restart ($how)"
+	# start-up wrote nothing: the CRL is the one stored before
+	curl -sf "$KMS_URL/v1/crl" | cmp -s - "$T_DIR/crl.before" ||
+		t_fail "the CRL changed across a restart ($how) on a full disk"
 	t_log "restarted ($how) on the full disk: keys and CRL served"
 done
 
@@ -98,6 +111,11 @@ done
 [ "$(kmsctl --json group show fast | jget 'd["current_epoch"]')" -ge 2 ] || t_fail "the scheduler did not resume"
 grep -q "scheduled rotation works again" "$T_DIR/kmsd.log" || t_fail "no log line when rotation resumed"
 grep -q "the audit log is written again" "$T_DIR/kmsd.log" || t_fail "no log line when the audit log resumed"
+curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "health not back to ok with space"
+# the revocation made once space was back is in the CRL (re-issued at once)
+serial=$(kmsctl --json cert list sub2 | jget 'd["items"][0]["serial"]')
+curl -sf "$KMS_URL/v1/crl" | openssl crl -noout -text | tr -d ':' | grep -qi "serial number 0*${serial#0}" ||
+	t_fail "the CRL does not list sub2's certificate $serial"
 python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$KMS_DIR/audit.log" ||
 	t_fail "the audit log has a torn line"
 exit 0
