@@ -56,6 +56,7 @@ struct bx_config {
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
 	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
 	uint32_t max_future_ms; /* plugin_opt_max_future_ms (10000, <= max_skew_ms) */
+	bool require_broker_id; /* plugin_opt_require_broker_id (false) */
 };
 
 /* Parse the options; on failure logs one line naming the option and returns
@@ -276,9 +277,18 @@ struct bx_state {
 	struct bx_group *topic_group;
 	size_t topic_gi;
 	uint64_t topic_cache_version;
+	uint64_t start_ms;               /* plugin start: hellos dated before it are refused */
+	uint64_t clock_us;               /* last value of plugin__clock_us() */
 };
 
 extern struct bx_state bx;
+
+/* The broker's clock in microseconds since the Unix epoch, strictly
+ * increasing within this process even if the wall clock steps back: the
+ * time in CONNACK replies (/ 1000) and the sequence number of every GK_B
+ * frame, so a subscriber can tell a frame made after its connection from
+ * one made before (docs/PROTOCOL.md 8). */
+uint64_t plugin__clock_us(void);
 
 /* Group of topic under the current policy (cached), NULL if none. */
 struct bx_group *plugin__group_of(const char *topic, size_t *gi);

@@ -157,7 +157,7 @@ kms_audit(struct kms_audit *a, const char *request_id, const char *actor,
 			kms_log("%s: cannot cut a partly written line: %s", a->path,
 			    strerror(errno));
 		if (a->lost++ == 0 || e != a->fail_errno || now - a->fail_logged >= 60) {
-			kms_log("%s: cannot write the audit log: %s (%lu lines lost so far)%s",
+			kms_log_at(LOG_ERR, "%s: cannot write the audit log: %s (%lu lines lost so far)%s",
 			    a->path, strerror(e), a->lost, e == ENOSPC || e == EDQUOT ?
 			    ": free space on its disk" : "");
 			a->fail_logged = now;

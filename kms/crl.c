@@ -116,7 +116,7 @@ kms_crl_refresh(struct kmsd *k)
 	if (r != MQE2E_OK) {
 		/* The revocations read are still enforced; the old CRL is served
 		 * and the scheduler tries again. */
-		kms_log("cannot re-issue the CRL: %s%s", mqe2e_strerror(r), r == MQE2E_ERR_NO_SPACE ?
+		kms_log_at(LOG_ERR, "cannot re-issue the CRL: %s%s", mqe2e_strerror(r), r == MQE2E_ERR_NO_SPACE ?
 		    " (free space on the disk of the data directory)" : "");
 		(void)publish(k, listed ? &l : NULL, NULL, 0, 0, 0, 1);
 		free(pem);

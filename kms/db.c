@@ -90,10 +90,11 @@ kms_db_error(struct kms_db *db, int rc)
 		(void)__atomic_compare_exchange_n(&db->full_since, &none, (int64_t)now, 0,
 		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (now - db->full_logged >= 60) {
-			kms_log("%s: the disk is full (%s): writes fail until space is freed on "
+			kms_log_at(LOG_ERR, "%s: the disk is full (%s): writes fail until space is freed on "
 			    "it; key delivery goes on", db->path, sqlite3_errmsg(db->h));
 			db->full_logged = now;
 		}
+		kms_metrics_db_error();
 		return MQE2E_ERR_NO_SPACE;
 	}
 	kms_log_at(LOG_ERR, "%s: database error: %s", db->path, sqlite3_errmsg(db->h));
@@ -305,8 +306,13 @@ check(struct kms_db *db, char *err, size_t errlen)
 	}
 	res = sqlite3_column_text(st, 0);
 	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-		snprintf(err, errlen, "%s: the database is corrupt (%s): restore it from a "
-		    "backup", db->path, res != NULL ? (const char *)res : "?");
+		char *p;
+
+		snprintf(err, errlen, "%s: the database is corrupt: restore it from a backup "
+		    "(SQLite: %s)", db->path, res != NULL ? (const char *)res : "?");
+		for (p = err; *p != '\0'; p++)   /* one line: SQLite's report has several */
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
 		goto out;
 	}
 	r = MQE2E_OK;

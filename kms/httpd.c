@@ -311,6 +311,7 @@ route(struct kms_req *r, const char *url)
 		{ "health", rest_public }, { "ca", rest_public }, { "crl", rest_public },
 		{ "clients", rest_clients }, { "groups", rest_groups },
 		{ "grants", rest_grants }, { "keys", rest_keys }, { "policy", rest_policy },
+		{ "certs", rest_certs },
 	};
 	char path[1024], *seg[KMS_PATH_SEGS], *p;
 	size_t n = 0, i, len;

@@ -20,6 +20,18 @@ int kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
     const char *request_id, json_t **result) MQE2E_WUR;
 
 /*
+ * Revoke certificate serial of client name - a lost or leaked key - and
+ * every other live certificate of the client that holds the same key, but
+ * not the client: its grants stay and it may be issued a certificate for a
+ * new key.  The groups it could read are rekeyed, the policy version
+ * bumped, the CRL re-issued, the watchers woken, as for a client.
+ * MQE2E_ERR_NOT_FOUND (no such client or serial), MQE2E_ERR_CONFLICT (the
+ * certificate is revoked already), MQE2E_ERR_REVOKED (the client is).
+ */
+int kms_revoke_cert(struct kmsd *k, const char *name, const char *serial, const char *reason,
+    const char *request_id, json_t **result) MQE2E_WUR;
+
+/*
  * The rekey of a revocation, for every group named in the JSON array groups
  * (inside the caller's write transaction): the pre-issued next epoch, which
  * the client may hold, is voided, the old current goes to grace, fresh

@@ -71,6 +71,8 @@ code=$(curl -s -o "$T_DIR/health" -w '%{http_code}' "$KMS_URL/v1/health")
 [ "$code" = 200 ] && grep -q '"status":"degraded"' "$T_DIR/health" &&
 	grep -q "the disk of the data directory $KMS_DIR is full" "$T_DIR/health" ||
 	t_fail "health on a full disk: $code $(cat "$T_DIR/health")"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_disk_full_since_seconds [1-9]' ||
+	t_fail "metrics do not show the full disk"
 expect_rc 0 kmsctl status
 grep -q "^status *degraded" "$T_DIR/out" && grep -q "^problem .* is full" "$T_DIR/out" ||
 	t_fail "kmsctl status on a full disk: $(cat "$T_DIR/out")"
@@ -112,6 +114,8 @@ done
 grep -q "scheduled rotation works again" "$T_DIR/kmsd.log" || t_fail "no log line when rotation resumed"
 grep -q "the audit log is written again" "$T_DIR/kmsd.log" || t_fail "no log line when the audit log resumed"
 curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "health not back to ok with space"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_disk_full_since_seconds 0$' ||
+	t_fail "metrics still show a full disk"
 # the revocation made once space was back is in the CRL (re-issued at once)
 serial=$(kmsctl --json cert list sub2 | jget 'd["items"][0]["serial"]')
 curl -sf "$KMS_URL/v1/crl" | openssl crl -noout -text | tr -d ':' | grep -qi "serial number 0*${serial#0}" ||
