@@ -77,7 +77,7 @@ static const char *refusal_detail(int r, const uint8_t *hello, size_t len, char 
 	    mqe2e_hello_decode(hello, len, MQE2E_MSG_CONNECT_HELLO, &h) != MQE2E_OK)
 		return "";
 	if (r == MQE2E_ERR_CLOCK_SKEW && h.ts_ms < bx.start_ms &&
-	    mqe2e_check_skew(h.ts_ms, plugin__clock_us() / 1000u, bx.cfg.max_skew_ms) == MQE2E_OK) {
+	    mqe2e_check_skew(h.ts_ms, clock__now_us() / 1000u, bx.cfg.max_skew_ms) == MQE2E_OK) {
 		snprintf(buf, buflen, " (the hello is dated %llu ms before this broker started: "
 		    "a replay from before a restart, or a client clock behind)",
 		    (unsigned long long)(bx.start_ms - h.ts_ms));
@@ -150,7 +150,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	bind.not_before_ms = bx.start_ms;
 	bind.require_broker_id = bx.cfg.require_broker_id;
 	r = mqe2e_hs_server_accept(bx.self, bx.trust, bx.nonces, &bind, ed->data_in,
-	    ed->data_in_len, cid, plugin__clock_us() / 1000u, &reply, &reply_len, &keys, &peer);
+	    ed->data_in_len, cid, clock__now_us() / 1000u, &reply, &reply_len, &keys, &peer);
 	if (r != MQE2E_OK)
 		goto refuse;
 	/* The CRL and the revoked-serial set live in bx.trust; the policy may

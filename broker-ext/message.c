@@ -245,7 +245,7 @@ static int reframe(const struct bx_session *s, struct bx_group *g, const char *t
 	fp.sender = bx.self->id;
 	/* the broker's clock: later than the CONNACK of every subscriber that
 	 * was connected when this frame was made (PROTOCOL.md 8) */
-	fp.seq = plugin__clock_us();
+	fp.seq = clock__now_us();
 	need = g->scheme == MQE2E_SCHEME_4 ? mqe2e_frame_mac_size(&fp, env_len) :
 	    mqe2e_frame_aead_size(&fp, env_len);
 	if (need == 0 || need > MQE2E_PAYLOAD_MAX)

@@ -70,17 +70,6 @@ void plugin__logf(int level, const char *fmt, ...)
 	mosquitto_log_printf(level, "%s", line);
 }
 
-uint64_t plugin__clock_us(void)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-	bx.clock_us = now > bx.clock_us ? now : bx.clock_us + 1;
-	return bx.clock_us;
-}
-
 /* ---- topic -> group, cached for the fan-out of one message ------------------- */
 struct bx_group *plugin__group_of(const char *topic, size_t *gi)
 {
@@ -274,7 +263,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	memset(&bx, 0, sizeof(bx));
-	bx.start_ms = plugin__clock_us() / 1000u;
+	bx.start_ms = clock__now_us() / 1000u;
 	plugin_id = identifier;
 	if (config__parse(&bx.cfg, options, option_count) != MQE2E_OK)
 		return MOSQ_ERR_INVAL;
