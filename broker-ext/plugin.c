@@ -334,6 +334,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	}
 	memset(&bx, 0, sizeof(bx));
 	bx.cfg = cfg;
+	bx.start_ms = clock__now_us() / 1000u;
 	plugin_id = identifier;
 	if ((r = mqe2e_identity_load(bx.cfg.cert, bx.cfg.key, &bx.self, err, sizeof(err))) != MQE2E_OK) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert/plugin_opt_key: %s", err);
@@ -367,13 +368,15 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, NULL) != MOSQ_ERR_SUCCESS)
 		goto fail_cb;
 	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
-	    "%s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s",
+	    "%s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s, "
+	    "require_broker_id %s",
 	    bx.self->id, bx.self->serial, bx.cfg.kms_url, bx.cfg.fleet == BX_FLEET_ALLOW ?
 	    "other clients: fleet, allow" : bx.cfg.fleet == BX_FLEET_ACL_FILE ?
 	    "other clients: fleet, acl_file" : bx.cfg.allow_plain ? "allow_plain true" :
 	    "allow_plain false",
 	    bx.cfg.max_skew_ms, bx.cfg.max_future_ms, bx.cfg.nonce_per_client,
-	    (bx.cfg.max_skew_ms + bx.cfg.max_future_ms) / 1000);
+	    (bx.cfg.max_skew_ms + bx.cfg.max_future_ms) / 1000,
+	    bx.cfg.require_broker_id ? "true" : "false");
 	stats__flush(bx.cfg.stats_file);
 	initialised = true;
 	last_real_tick_ms = last_tick_ms = 0;

@@ -3,7 +3,8 @@
 # of three groups (schemes 1, 3, 4) with no "group" option and no recipient
 # list, and two subscribers receive every message in order; then a grant
 # added to the running publisher: it keeps publishing to its old group and
-# publishes to the new one after its key refresh, without a restart.
+# publishes to the new one after its key refresh, without a restart; and a
+# grant removed: the client refuses that group's topics, the others work on.
 # On the old code the publisher could not choose among its groups.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
@@ -84,10 +85,18 @@ echo "s5/x after" >&7
 echo "s4/c still" >&7
 wait_for "$T_DIR/run.out" "^ok s4/c" 2 || { cat "$T_DIR/run.out" "$T_DIR/run.err" >&2; t_fail "g4 broke after the grant"; }
 grep -q "^ok s5/x" "$T_DIR/run.out" || { cat "$T_DIR/run.out" "$T_DIR/run.err" >&2; t_fail "the new grant did not take effect"; }
+# and a grant removed: refused by the client at its next refresh, the rest works on
+expect_rc 0 kmsctl grant rm pub g4 pub
+sleep 3
+echo "s4/c removed" >&7
+echo "s5/x again" >&7
+wait_for "$T_DIR/run.out" "^ok s5/x" 2 || { cat "$T_DIR/run.out" "$T_DIR/run.err" >&2; t_fail "g5 broke after a grant was removed"; }
+grep -q "^fail s4/c: no topic group of client 'pub' covers topic 's4/c'" "$T_DIR/run.out" ||
+	{ cat "$T_DIR/run.out" >&2; t_fail "the removed grant did not take effect at the client"; }
 exec 7>&-
 wait_pid "$RUN" 100 || t_fail "the running publisher failed: $(cat "$T_DIR/run.err")"
 wait_pid "$LATE" 200 || { cat "$T_DIR/late.out.err" >&2; t_fail "subA did not get the three messages"; }
 printf 's4/c before\ns5/x after\ns4/c still\n' | cmp -s - "$T_DIR/late.out" ||
 	{ cat "$T_DIR/late.out" >&2; t_fail "subA got the wrong messages"; }
-t_log "a grant added to a running publisher took effect at its key refresh; the old group kept working"
+t_log "a grant added to a running publisher took effect at its key refresh, a removed one too; the other groups kept working"
 exit 0
