@@ -20,6 +20,10 @@
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
+ * pairreq   connect, then publish --count signed PAIR_REQUESTs of mine for
+ *           --group to the inbox of --other-id (mqe2e/v1/pair/req/<id>), one
+ *           line per PUBACK as for pub (a flood of valid requests).
+ *
  * stage     (issue 9.7) over a raw MQTT 5 socket (paho always answers PUBREC
  *           at once): connect, publish --count QoS 2 messages (scheme 3/4
  *           framing), print "pubrec I rc=N" for each, then "staged"; wait
@@ -49,6 +53,8 @@
  *                    refused=M" (exit 0)
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
  *
+ * --broker-id ID: the CONNECT hello names that broker (docs/PROTOCOL.md 2.2).
+ *
  * Exit: 0 ok, 2 connection refused, 3 other failure, 1 usage.
  */
 #include "config.h"
@@ -72,7 +78,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE, M_PAIRREQ };
 
 struct opts {
 	enum mode mode;
@@ -82,6 +88,7 @@ struct opts {
 	const char *topic, *group, *message, *attack, *other_id;
 	const char *recipients;      /* schemes 1/2: comma-separated ids */
 	const char *keys_file;       /* keys: write here; pub/sub: read instead of the KMS */
+	const char *broker_id;       /* the broker the hello names (NULL: any) */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
@@ -123,7 +130,8 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...] [--keys FILE]\n");
+	    "[--recipients ID,...] [--keys FILE] [--broker-id ID]\n"
+	    "       (modes also pairreq)\n");
 	exit(1);
 }
 
@@ -294,7 +302,8 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 	uint64_t now = mqe2e_now_ms() - (stale ? 600000u : 0u);
 	int r;
 
-	if ((r = mqe2e_hs_client_start(p->self, now, &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, now, &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
 	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
 		printf("refused rc=%d\n", p->rc);
@@ -451,9 +460,12 @@ static const char *open_pairwise(struct probe *p, const char *topic, const uint8
 
 	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK)
 		return "envelope-malformed";
+	/* "sender|me|group": the group given, or any */
 	if (env.key_kind != MQE2E_KEY_PAIR || mqe2e_view_to_str(env.sender, sender, sizeof(sender)) != MQE2E_OK ||
-	    mqe2e_pair_id(sender, p->self->id, want, sizeof(want)) != MQE2E_OK ||
-	    !mqe2e_view_eq_str(env.key_name, want))
+	    mqe2e_pair_id(sender, p->self->id, p->o->group ? p->o->group : "-", want,
+	    sizeof(want)) != MQE2E_OK ||
+	    (p->o->group != NULL ? !mqe2e_view_eq_str(env.key_name, want) :
+	    env.key_name.len < strlen(want) || memcmp(env.key_name.p, want, strlen(want) - 1) != 0))
 		return "envelope-not-for-me";
 	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap)
 		return "too-long";
@@ -783,7 +795,7 @@ static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_s
 		ep.key_kind = MQE2E_KEY_PAIR;
 		ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
 		if (mqe2e_pair_id(ep.sender, strcmp(attack, "wrong-pair") == 0 ? o->other_id : ids[n],
-		    pid, sizeof(pid)) != MQE2E_OK)
+		    o->group, pid, sizeof(pid)) != MQE2E_OK)
 			die("pair id", MQE2E_ERR_INVALID_ARG);
 		ep.key_name = pid;
 		ep.epoch = 1;
@@ -934,6 +946,47 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	return p->lost ? 3 : 0;
 }
 
+/* A flood of valid, signed PAIR_REQUESTs of mine into --other-id's inbox. */
+static int run_pairreq(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	char topic[64 + MQE2E_ID_MAX];
+	int i, r;
+
+	snprintf(topic, sizeof(topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	for (i = 0; i < o->count; i++) {
+		MQTTAsync_message m = MQTTAsync_message_initializer;
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		struct mqe2e_pair *st = NULL;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t len = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, o->group, (uint32_t)i + 1,
+		    mqe2e_now_ms(), &st, &req, &len)) != MQE2E_OK)
+			die("pair request", r);
+		mqe2e_pair_free(st);
+		m.payload = req;
+		m.payloadlen = (int)len;
+		m.qos = 1;
+		ro.onSuccess5 = on_pub;
+		ro.onFailure5 = on_pub_fail;
+		ro.context = p;
+		if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+			die("publish", MQE2E_ERR_UNAVAILABLE);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->acks <= i && !p->lost &&
+		    pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+	}
+	printf("pairreq sent %d\n", o->count);
+	return p->lost ? 3 : 0;
+}
+
 /* ---- stage: QoS 2 over a raw MQTT 5 socket ---------------------------------------- */
 struct raw_pkt {
 	uint8_t type;                /* first byte */
@@ -1081,7 +1134,8 @@ static int run_stage(struct probe *p)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		die("connect", MQE2E_ERR_UNAVAILABLE);
-	if ((r = mqe2e_hs_client_start(p->self, mqe2e_now_ms(), &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, mqe2e_now_ms(), &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
 	/* CONNECT: "MQTT" 5, clean start, keep alive 60, method + data, client id */
 	n = 0;
@@ -1194,6 +1248,7 @@ int main(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'f' },
 		{ "retain", no_argument, NULL, 'R' }, { "props", no_argument, NULL, 'X' },
 		{ "raw", no_argument, NULL, 'W' }, { "will-bundle", no_argument, NULL, 'B' },
+		{ "broker-id", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -1222,6 +1277,8 @@ int main(int argc, char **argv)
 		o.mode = M_KEYS;
 	else if (!strcmp(argv[1], "stage"))
 		o.mode = M_STAGE;
+	else if (!strcmp(argv[1], "pairreq"))
+		o.mode = M_PAIRREQ;
 	else
 		usage();
 	optind = 2;
@@ -1250,11 +1307,13 @@ int main(int argc, char **argv)
 		case 'W': o.raw = 1; break;
 		case 'B': o.will_bundle = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
+		case 'I': o.broker_id = optarg; break;
 		default: usage();
 		}
 	}
 	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
-	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.topic == NULL) ||
+	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.mode != M_PAIRREQ && o.topic == NULL) ||
+	    (o.mode == M_PAIRREQ && o.group == NULL) ||
 	    ((o.mode == M_PUB || o.mode == M_STAGE) && o.scheme >= 3 && o.group == NULL && !o.raw) ||
 	    (o.will_bundle && (o.topic == NULL || o.recipients == NULL)))
 		usage();
@@ -1299,7 +1358,7 @@ int main(int argc, char **argv)
 		size_t hello_len = 0;
 		int round;
 
-		if ((r = mqe2e_hs_client_start_ex(p.self, mqe2e_now_ms(), eph, nonce, &hs, &hello,
+		if ((r = mqe2e_hs_client_start_ex(p.self, NULL, mqe2e_now_ms(), eph, nonce, &hs, &hello,
 		    &hello_len)) != MQE2E_OK)
 			die("hello", r);
 		for (round = 0; round < 2; round++) {
@@ -1339,7 +1398,7 @@ int main(int argc, char **argv)
 			uint8_t *hello = NULL;
 			size_t hello_len = 0;
 
-			if ((r = mqe2e_hs_client_start(p.self, mqe2e_now_ms() + 5000, &hs, &hello,
+			if ((r = mqe2e_hs_client_start(p.self, o.broker_id, mqe2e_now_ms() + 5000, &hs, &hello,
 			    &hello_len)) != MQE2E_OK)
 				die("hello", r);
 			if (do_connect(&c, &p, o.id, hello, hello_len)) {
@@ -1370,6 +1429,8 @@ int main(int argc, char **argv)
 	} else if (o.mode == M_SUB) {
 		get_keys(&p);
 		rc = run_sub(&c, &p);
+	} else if (o.mode == M_PAIRREQ) {
+		rc = run_pairreq(&c, &p);
 	} else if (o.will_bundle) {
 		/* Stay connected: another connection with this id takes over. */
 		usleep((useconds_t)o.timeout_ms * 1000);
