@@ -49,7 +49,8 @@ T0=$(date +%s.%N)
 KMS_PORT=$(port); MQTT_PORT=$(port); RELAY_PORT=$(port)
 KMS=http://127.0.0.1:$KMS_PORT
 ctl() { "$BUILD/kms/mqe2e-kmsctl" --addr "$KMS" --token-file "$D/kms/admin.token" "$@"; }
-pki() { echo "--cert $D/pki/$1.crt --key $D/pki/$1.key --cafile $D/pki/ca.crt --kms $KMS"; }
+# every mqe2e client names the broker (plugin_opt_require_broker_id below)
+pki() { echo "--cert $D/pki/$1.crt --key $D/pki/$1.key --cafile $D/pki/ca.crt --kms $KMS --broker-id broker"; }
 
 # A capture of every loopback packet of the run (root: an AF_PACKET socket
 # on lo, no tools needed), searched for the plaintext at the end.
@@ -116,6 +117,8 @@ plugin_opt_cert $D/pki/broker.crt
 plugin_opt_key $D/pki/broker.key
 plugin_opt_cafile $D/pki/ca.crt
 plugin_opt_allow_plain true
+# every mqe2e client names this broker, so no captured CONNECT works elsewhere
+plugin_opt_require_broker_id true
 CONF
 "${MOSQUITTO:-/usr/sbin/mosquitto}" -c "$D/mosquitto.conf" >"$D/mosquitto.log" 2>&1 &
 BROKER=$!
