@@ -150,6 +150,8 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 			r = set_str(&cfg->stats_file, k, v);
 		else if (!strcmp(k, "kms_watch_s"))
 			r = parse_u32(k, v, 1, 60, &cfg->watch_s);
+		else if (!strcmp(k, "require_broker_id"))
+			r = parse_bool(k, v, &cfg->require_broker_id);
 		else if (!strcmp(k, "nonce_cache"))
 			r = parse_u32(k, v, 16, 16777216, &cfg->nonce_cap);
 		else if (!strcmp(k, "nonce_per_client"))

@@ -263,6 +263,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	memset(&bx, 0, sizeof(bx));
+	bx.start_ms = clock__now_us() / 1000u;
 	plugin_id = identifier;
 	if (config__parse(&bx.cfg, options, option_count) != MQE2E_OK)
 		return MOSQ_ERR_INVAL;
@@ -298,10 +299,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, NULL) != MOSQ_ERR_SUCCESS)
 		goto fail_cb;
 	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
-	    "allow_plain %s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s",
+	    "allow_plain %s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s, "
+	    "require_broker_id %s",
 	    bx.self->id, bx.self->serial, bx.cfg.kms_url, bx.cfg.allow_plain ? "true" : "false",
 	    bx.cfg.max_skew_ms, bx.cfg.max_future_ms, bx.cfg.nonce_per_client,
-	    (bx.cfg.max_skew_ms + bx.cfg.max_future_ms) / 1000);
+	    (bx.cfg.max_skew_ms + bx.cfg.max_future_ms) / 1000,
+	    bx.cfg.require_broker_id ? "true" : "false");
 	stats__flush(bx.cfg.stats_file);
 	initialised = true;
 	return MOSQ_ERR_SUCCESS;

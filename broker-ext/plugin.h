@@ -20,6 +20,7 @@
  *   cache.c     plugin_opt_policy_cache: last policy, keys, CRL on disk
  *   stats.c     drop/auth counters, stats file, periodic log line
  *   notice.c    rekey notices to connected members when a group's epoch moves
+ *   clock.c     the broker's clock: CONNACK dates and GK_B frame seqs
  */
 #ifndef MQE2E_BROKER_PLUGIN_H
 #define MQE2E_BROKER_PLUGIN_H
@@ -56,6 +57,7 @@ struct bx_config {
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
 	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
 	uint32_t max_future_ms; /* plugin_opt_max_future_ms (10000, <= max_skew_ms) */
+	bool require_broker_id; /* plugin_opt_require_broker_id (false) */
 };
 
 /* Parse the options; on failure logs one line naming the option and returns
@@ -276,9 +278,17 @@ struct bx_state {
 	struct bx_group *topic_group;
 	size_t topic_gi;
 	uint64_t topic_cache_version;
+	uint64_t start_ms;               /* plugin start: hellos dated before it are refused */
 };
 
 extern struct bx_state bx;
+
+/* ---- the broker's clock (clock.c) --------------------------------------------- */
+/* Microseconds since the Unix epoch, strictly increasing within this process
+ * even if the wall clock steps back: the time in CONNACK replies (/ 1000)
+ * and the sequence number of every GK_B frame, so a subscriber can tell a
+ * frame made after its connection from one made before (PROTOCOL.md 8). */
+uint64_t clock__now_us(void);
 
 /* Group of topic under the current policy (cached), NULL if none. */
 struct bx_group *plugin__group_of(const char *topic, size_t *gi);

@@ -70,7 +70,8 @@ struct rcpt {
  * *out is malloc'd. */
 static int
 seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    const struct rcpt *to, const void *payload, size_t len, uint8_t **out, size_t *out_len)
+    const struct rcpt *to, uint8_t flags, const void *payload, size_t len, uint8_t **out,
+    size_t *out_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct mqe2e_bundle_part *parts = NULL;
@@ -99,6 +100,7 @@ seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint
 		ep.epoch = k->generation;
 		ep.sender = c->id;
 		ep.seq = seq;
+		ep.flags = flags;
 		if ((cap = mqe2e_envelope_size(&ep, len)) == 0 || (buf = malloc(cap)) == NULL)
 			goto fail;
 		if ((r = mqe2e_envelope_seal(k->aead, &ep, topic, strlen(topic), payload, len,
@@ -138,8 +140,8 @@ out:
 
 /* Schemes 3/4: seal the envelope for topic (mu held).  *env is malloc'd. */
 static int
-seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void *payload,
-    size_t len, uint8_t **env, size_t *env_len)
+seal_group(struct mqe2e_client *c, const char *topic, const char *g, uint8_t flags,
+    const void *payload, size_t len, uint8_t **env, size_t *env_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct keyslot *k;
@@ -176,6 +178,7 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	ep.epoch = k->epoch;
 	ep.sender = c->id;
 	ep.seq = client__next_seq(c);
+	ep.flags = flags;
 	cap = mqe2e_envelope_size(&ep, len);
 	if (cap == 0 || (buf = malloc(cap)) == NULL)
 		return client__fail_locked(c, MQE2E_ERR_NOMEM, "out of memory sealing a message "
@@ -190,15 +193,21 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	return MQE2E_OK;
 }
 
-/* Seal payload as the group's scheme wants (mu held). */
+/* Seal payload as the group's scheme wants (mu held).  A retained message
+ * says so inside the envelope: subscribers read it later than live traffic
+ * (docs/PROTOCOL.md 8). */
 static int
 seal(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    const struct rcpt *to, const void *payload, size_t len, uint8_t **body, size_t *body_len)
+    const struct rcpt *to, int retain, const void *payload, size_t len, uint8_t **body,
+    size_t *body_len)
 {
+	uint8_t flags = retain ? MQE2E_ENV_RETAINED : 0;
+
 	if (scheme == MQE2E_SCHEME_3 || scheme == MQE2E_SCHEME_4)
-		return seal_group(c, topic, group, payload, len, body, body_len);
+		return seal_group(c, topic, group, flags, payload, len, body, body_len);
 	if (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)
-		return seal_pairwise(c, topic, group, scheme, to, payload, len, body, body_len);
+		return seal_pairwise(c, topic, group, scheme, to, flags, payload, len, body,
+		    body_len);
 	return client__fail_locked(c, MQE2E_ERR_BAD_FORMAT, "group '%s' has an unknown scheme %u",
 	    group, scheme);
 }
@@ -341,7 +350,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		}
 		if (r == MQE2E_OK) {
 			pthread_mutex_lock(&c->mu);
-			r = seal(c, topic, group, scheme, &to, payload, len, &env, &env_len);
+			r = seal(c, topic, group, scheme, &to, retain, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
 		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_EXPIRED_KEY &&
@@ -360,8 +369,11 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			fresh = 1;
 		}
 		pthread_mutex_unlock(&c->mu);
-		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
+		if (fresh)
 			break;
+		/* once more either way: with new keys, or to word the refusal
+		 * with what the failed fetch said about the KMS */
+		(void)keys__fetch(c, NULL, 0);
 	}
 	roster__free_list(to.ids, to.n);
 	if (r != MQE2E_OK)
