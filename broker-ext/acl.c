@@ -15,7 +15,9 @@
  *              channel MAC/AEAD under SK_CB, the channel replay window, the
  *              envelope sender == the authenticated client); pairing
  *              requests/responses to mqe2e/v1/pair/{req,resp}/<peer id>
- *              (signed end to end; the broker only routes them).
+ *              only between a "pub" and a "sub" grant holder of the scheme
+ *              1/2 group the message names (signed end to end; the broker
+ *              routes them and checks only who pairs with whom).
  * Plain clients (only with plugin_opt_allow_plain): subscribe and receive
  * anything except $-topics, publish nothing.  They see exactly the bytes the
  * broker relays: ciphertext and MACs.
@@ -70,6 +72,64 @@ static int pair_topic(const char *topic)
 	size_t n;
 
 	return pair_owner(topic, &n) != NULL && strpbrk(topic, "+#") == NULL;
+}
+
+/*
+ * A pairing message (docs/PROTOCOL.md 2.4) from s into owner's inbox: only
+ * between a publisher and a subscriber of the same scheme 1/2 group, the one
+ * the message names.  Requests go from a "pub" grant holder to a "sub" grant
+ * holder, responses back.  The message is decoded (never verified: its
+ * signatures are for the peer) to learn the group and that it names s as
+ * its sender and owner as its peer.  Anyone else is refused here, so a
+ * client without a grant cannot fill a subscriber's nonce cache.
+ */
+static int pair_write_allowed(const struct bx_session *s, const char *topic,
+    const void *payload, uint32_t payloadlen)
+{
+	struct mqe2e_hello h;
+	struct mqe2e_reply rp;
+	struct mqe2e_view sender, peer, group;
+	struct bx_group *g;
+	char name[MQE2E_ID_MAX + 1];
+	const char *owner;
+	size_t n, gi;
+	unsigned mine, theirs;
+	int req = strncmp(topic, pair_prefixes[0], strlen(pair_prefixes[0])) == 0;
+
+	owner = pair_owner(topic, &n);
+	if (req ? mqe2e_hello_decode(payload, payloadlen, MQE2E_MSG_PAIR_REQUEST, &h) != MQE2E_OK :
+	    mqe2e_reply_decode(payload, payloadlen, MQE2E_MSG_PAIR_RESPONSE, &rp) != MQE2E_OK) {
+		stats__inc(BX_MSG_MALFORMED);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "not a pairing %s", s->id, topic, req ? "request" : "response");
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	sender = req ? h.client_id : rp.client_id;
+	peer = req ? h.peer_id : rp.peer_id;
+	group = req ? h.group : rp.group;
+	if (!mqe2e_view_eq_str(sender, s->id) || peer.len != n || memcmp(peer.p, owner, n) != 0) {
+		stats__inc(BX_MSG_SENDER_MISMATCH);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "the pairing message names another sender or peer", s->id, topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (mqe2e_view_to_str(group, name, sizeof(name)) != MQE2E_OK ||
+	    (g = policy__find(bx.policy, name, &gi)) == NULL ||
+	    (g->scheme != MQE2E_SCHEME_1 && g->scheme != MQE2E_SCHEME_2))
+		goto deny;
+	memcpy(name, owner, n);
+	name[n] = '\0';
+	mine = policy__rights(bx.policy, s->id, gi);
+	theirs = policy__rights(bx.policy, name, gi);
+	if (req ? (mine & BX_RIGHT_PUB) && (theirs & BX_RIGHT_SUB) :
+	    (mine & BX_RIGHT_SUB) && (theirs & BX_RIGHT_PUB))
+		return MOSQ_ERR_SUCCESS;
+deny:
+	stats__inc(BX_MSG_NO_GRANT);
+	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': pairing "
+	    "only between a 'pub' and a 'sub' grant holder of the scheme 1/2 group it names",
+	    s->id, topic);
+	return MOSQ_ERR_ACL_DENIED;
 }
 
 /* Roster of a scheme 1/2 group: readable with any grant on the group. */
@@ -169,7 +229,7 @@ static int group_payload_ok(const struct bx_group *g, size_t gi, const char *rea
 			char sender[MQE2E_ID_MAX + 1];
 
 			return mqe2e_view_to_str(env.sender, sender, sizeof(sender)) == MQE2E_OK &&
-			    mqe2e_pair_id(sender, reader, pid, sizeof(pid)) == MQE2E_OK &&
+			    mqe2e_pair_id(sender, reader, g->name, pid, sizeof(pid)) == MQE2E_OK &&
 			    mqe2e_view_eq_str(env.key_name, pid);
 		}
 	default:
@@ -250,7 +310,7 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 			    "pairing messages may not be retained (drop_retain)", s->id, ed->topic);
 			return MOSQ_ERR_ACL_DENIED;
 		}
-		return MOSQ_ERR_SUCCESS;
+		return pair_write_allowed(s, ed->topic, ed->payload, ed->payloadlen);
 	}
 	if (rekey_topic(ed->topic)) {
 		stats__inc(BX_MSG_NO_GRANT);
@@ -314,11 +374,18 @@ int acl__check(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
+	s = session__find(ed->client);
+	/* Clients of an existing fleet (plugin_opt_fleet), connected or queued
+	 * for while offline: their own rules, mqe2e's topics kept from them. */
+	if (bx.cfg.fleet != BX_FLEET_NONE && ed->topic != NULL &&
+	    (s != NULL ? s->fleet : (mosquitto_client_id(ed->client) != NULL &&
+	    !auth__id_reserved(mosquitto_client_id(ed->client), 0))))
+		return fleet__acl(ed, bx.cfg.fleet);
 	if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
 		return MOSQ_ERR_SUCCESS;
 	if (ed->topic == NULL || ed->topic[0] == '$')
 		return MOSQ_ERR_ACL_DENIED;   /* no $SYS, no $share for anyone */
-	if ((s = session__find(ed->client)) == NULL)
+	if (s == NULL)
 		return ed->access == MOSQ_ACL_READ ? check_read_offline(ed) : MOSQ_ERR_ACL_DENIED;
 	switch (ed->access) {
 	case MOSQ_ACL_SUBSCRIBE:

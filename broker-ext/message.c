@@ -124,7 +124,7 @@ static int check_envelope(const struct bx_session *s, struct bx_group *g,
 }
 
 /* Every part of a bundle is an envelope of this sender, under the pair key
- * of this sender and the part's recipient. */
+ * of this sender and the part's recipient for this group. */
 static int check_bundle(const struct bx_session *s, struct bx_group *g,
     const uint8_t *p, size_t len, const char *topic)
 {
@@ -140,10 +140,10 @@ static int check_bundle(const struct bx_session *s, struct bx_group *g,
 
 		if ((r = check_envelope(s, g, e[i].part.p, e[i].part.len, topic)) != MQE2E_OK)
 			break;
-		/* The part for R must be under the pair key "sender|R". */
+		/* The part for R must be under the pair key "sender|R|group". */
 		if (mqe2e_envelope_decode(e[i].part.p, e[i].part.len, &env) != MQE2E_OK ||
 		    mqe2e_view_to_str(e[i].recipient, rid, sizeof(rid)) != MQE2E_OK ||
-		    mqe2e_pair_id(s->id, rid, pid, sizeof(pid)) != MQE2E_OK ||
+		    mqe2e_pair_id(s->id, rid, g->name, pid, sizeof(pid)) != MQE2E_OK ||
 		    !mqe2e_view_eq_str(env.key_name, pid))
 			r = drop(BX_MSG_MALFORMED, MQE2E_ERR_BAD_FORMAT, s, topic,
 			    "bundle part not under the key of its sender and recipient");
@@ -243,7 +243,9 @@ static int reframe(const struct bx_session *s, struct bx_group *g, const char *t
 	fp.key_name = g->name;
 	fp.epoch = k->epoch;
 	fp.sender = bx.self->id;
-	fp.seq = g->seq + 1;
+	/* the broker's clock: later than the CONNACK of every subscriber that
+	 * was connected when this frame was made (PROTOCOL.md 8) */
+	fp.seq = clock__now_us();
 	need = g->scheme == MQE2E_SCHEME_4 ? mqe2e_frame_mac_size(&fp, env_len) :
 	    mqe2e_frame_aead_size(&fp, env_len);
 	if (need == 0 || need > MQE2E_PAYLOAD_MAX)

@@ -272,7 +272,8 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	    (r = parse_recipients(c, cfg->recipients, errbuf, errlen)) != MQE2E_OK)
 		goto out;
 	if ((r = mqe2e_replay_table_new(CLIENT_REPLAY_SENDERS, &c->replay)) != MQE2E_OK ||
-	    (r = mqe2e_replay_table_new(CLIENT_FRAME_WINDOWS, &c->frame_replay)) != MQE2E_OK) {
+	    (r = mqe2e_replay_table_new(CLIENT_FRAME_WINDOWS, &c->frame_replay)) != MQE2E_OK ||
+	    (r = mqe2e_replay_table_new(CLIENT_REPLAY_SENDERS, &c->late_replay)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
 	}
@@ -332,6 +333,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	free(c->recipients);
 	mqe2e_replay_table_free(c->replay);
 	mqe2e_replay_table_free(c->frame_replay);
+	mqe2e_replay_table_free(c->late_replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);
 	config__clear(&c->cfg);

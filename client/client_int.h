@@ -38,6 +38,8 @@ struct mqe2e_config {
 	char *kms;
 	char *group;
 	char *recipients;
+	char *broker_id;                /* the broker's id (certificate CN) the
+	                                   hello is bound to; NULL: any broker */
 	int keepalive;
 	int kms_timeout_ms;
 	int reconnect_min_ms;
@@ -81,7 +83,7 @@ struct pairkey {
 	int role;
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
-	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "P|S" */
+	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "P|S|GROUP" */
 	uint32_t generation;                  /* envelope epoch */
 	uint64_t made_ms;                     /* monotonic */
 	struct mqe2e_aead *aead;
@@ -130,6 +132,8 @@ struct held {
 	size_t len;
 	int qos;
 	int retained;
+	uint64_t rx_floor_us;           /* the session floor when it arrived
+	                                   (PROTOCOL.md 8.1) */
 	char group[MQE2E_KEYNAME_MAX + 1];  /* the group it belongs to */
 	uint64_t fetch_seq;             /* fetches started before it arrived */
 	uint64_t deadline_ms;           /* monotonic: dropped then */
@@ -189,6 +193,10 @@ struct mqe2e_client {
 	struct mqe2e_aead *b2c_aead;
 	struct mqe2e_mac *b2c_mac;
 	char broker_id[MQE2E_ID_MAX + 1];
+	uint64_t rx_floor_us;           /* broker time (us) at the CONNACK that
+	                                   began this MQTT session: live GK_B
+	                                   frames made before it are refused
+	                                   (0: resumed session, nothing known) */
 
 	/* [mu] keys */
 	struct keystore keys;
@@ -213,6 +221,8 @@ struct mqe2e_client {
 	int miss_fetch;                 /* a message named an epoch we lack */
 	uint64_t notice_seq;            /* highest rekey notice seq of this link */
 	struct mqe2e_replay_table *replay;       /* envelope windows */
+	struct mqe2e_replay_table *late_replay;  /* retained messages read late:
+	                                           windows per (sender, topic) */
 	struct mqe2e_replay_table *frame_replay; /* windows of the broker's frames
 	                                           (a table of their own: no key
 	                                           can meet an envelope's) */
@@ -319,6 +329,9 @@ const struct mqe2e_group_info *keys__group(const struct keystore *ks, const char
 const struct mqe2e_group_info *keys__topic_group(const struct keystore *ks, const char *topic);
 /* "name (filter, pub+sub), ..." of every group held, into buf (mu held). */
 void keys__describe(const struct keystore *ks, char *buf, size_t len);
+/* If the key fetches are failing (mu held): 1, and out gives the last
+ * failure (naming the KMS) and for how long; else 0 and out is "". */
+int keys__kms_failing(struct mqe2e_client *c, char *out, size_t len);
 void keys__clear(struct keystore *ks);
 
 /* ---- session.c --------------------------------------------------------------- */
@@ -352,9 +365,9 @@ int pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, si
 /* My newest key with peer for group (NULL: any group); mu held. */
 struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
     size_t peer_len, const char *group);
-/* The subscriber key from peer of one generation; mu held. */
-struct pairkey *pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len,
-    uint32_t generation);
+/* The subscriber key of one pair id "P|S|GROUP" and generation; mu held. */
+struct pairkey *pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id,
+    size_t pair_id_len, uint32_t generation);
 /* The scheme of a group from the KMS's group table (mu held); 0 if unknown. */
 uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
 void pair__free_all(struct mqe2e_client *c);

@@ -48,7 +48,7 @@ mqe2e_config_new(struct mqe2e_config **out)
 }
 
 #define CONFIG_STRINGS(X) X(broker) X(client_id) X(cert) X(key) X(cafile) X(kms) \
-	X(group) X(recipients)
+	X(group) X(recipients) X(broker_id)
 
 void
 config__clear(struct mqe2e_config *cfg)
@@ -133,6 +133,7 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "kms", offsetof(struct mqe2e_config, kms) },
 		{ "group", offsetof(struct mqe2e_config, group) },
 		{ "recipients", offsetof(struct mqe2e_config, recipients) },
+		{ "broker_id", offsetof(struct mqe2e_config, broker_id) },
 	};
 	static const struct {
 		const char *name;
@@ -156,6 +157,9 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 	int r;
 
 	if (cfg == NULL || name == NULL || value == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	/* the broker's certificate CN: an id (PROTOCOL.md section 1) */
+	if (strcmp(name, "broker_id") == 0 && !mqe2e_id_valid_str(value))
 		return MQE2E_ERR_INVALID_ARG;
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		if (strcmp(name, strs[i].name) == 0)

@@ -294,6 +294,23 @@ keys__describe(const struct keystore *ks, char *buf, size_t len)
 }
 
 int
+keys__kms_failing(struct mqe2e_client *c, char *out, size_t len)
+{
+	uint64_t s;
+
+	if (c->fetch_failing_ms == 0) {
+		client__fmt(out, len, "%s", "");
+		return 0;
+	}
+	s = (client__mono_ms() - c->fetch_failing_ms) / 1000u;
+	if (s > 0)
+		client__fmt(out, len, "%s (failing for %llu s)", c->kms_err, (unsigned long long)s);
+	else
+		client__fmt(out, len, "%s", c->kms_err);
+	return 1;
+}
+
+int
 mqe2e_refresh_keys(struct mqe2e_client *c)
 {
 	char msg[CLIENT_ERRMSG_MAX];

@@ -17,7 +17,11 @@
  * subscribe hand the packet over without waiting for the broker's answer
  * (it cannot arrive before the callback returns) and fail at once while the
  * link is down.  Callbacks of one client are never run concurrently with
- * each other; messages are delivered in the order the broker sent them.
+ * each other; the messages of one topic group are delivered in the order
+ * the broker sent them.  The MQTT library's thread never waits for the KMS:
+ * a message naming a key epoch the client lacks is held (hold_max, hold_s)
+ * while the client's thread fetches the keys, and delivered from that
+ * thread when they arrive; other groups' messages go on meanwhile.
  *
  * Errors.  Functions return MQE2E_OK (0) or a negative mqe2e_err code
  * (mqe2e_strerror() gives a sentence).  mqe2e_client_errmsg() gives the
@@ -64,7 +68,9 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   keepalive       MQTT keep-alive in seconds (default 60)
  *   kms_timeout_ms  deadline of one KMS request (default 5000)
  *   reconnect_min_ms, reconnect_max_ms
- *                   reconnect backoff bounds (default 500, 30000)
+ *                   reconnect backoff bounds (default 500, 30000); each
+ *                   wait is half the backoff plus a random part of the
+ *                   other half
  *   key_refresh_s   refetch keys from the KMS this often (default 300)
  *   pair_refresh_s  schemes 1/2: renew each pairwise key this often, so
  *                   that a subscriber that restarted is paired again
@@ -73,6 +79,10 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   resume the broker's session (subscriptions, QoS 1/2
  *                   messages queued while away; readable within grace)
  *   session_expiry_s  MQTT 5 Session Expiry Interval (default 0)
+ *   hold_max        received messages that may wait for a key fetch
+ *                   (default 1000, and 32 MiB at most; 0: drop them)
+ *   hold_s          how long one may wait, seconds (default 30); a message
+ *                   not delivered by then is dropped and reported
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */

@@ -91,13 +91,15 @@ retry_of(struct mqe2e_client *c, const char *peer, int create)
 }
 
 struct pairkey *
-pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len, uint32_t generation)
+pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id, size_t pair_id_len,
+    uint32_t generation)
 {
 	struct pairkey *k;
 
 	for (k = c->pairkeys; k != NULL; k = k->next) {
 		if (k->role == MQE2E_PAIR_ROLE_SUB && k->generation == generation &&
-		    strlen(k->peer) == peer_len && memcmp(k->peer, peer, peer_len) == 0)
+		    strlen(k->pair_id) == pair_id_len &&
+		    memcmp(k->pair_id, pair_id, pair_id_len) == 0)
 			return k;
 	}
 	return NULL;
@@ -197,6 +199,21 @@ send_raw(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len
 	return prc == MQTTASYNC_SUCCESS ? MQE2E_OK : MQE2E_ERR_UNAVAILABLE;
 }
 
+/* mqe2e_pair_group_cb (mu held): I pair only for a scheme 1/2 group on
+ * which the KMS's group table gives me a 'sub' grant.  Checked before the
+ * request's nonce is stored. */
+static int
+pair_group_ok(void *arg, const char *publisher, const char *group)
+{
+	struct mqe2e_client *c = arg;
+	const struct mqe2e_group_info *g = keys__group(&c->keys, group);
+
+	(void)publisher;
+	return g != NULL && (g->rights & MQE2E_RIGHT_SUB) &&
+	    (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) ? MQE2E_OK :
+	    MQE2E_ERR_DENIED;
+}
+
 /* Subscriber: a PAIR_REQUEST arrived in my inbox (paho's thread). */
 void
 pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
@@ -215,20 +232,11 @@ pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, req, len, mqe2e_now_ms(), &resp,
-	    &resp_len, &info, key);
-	if (r == MQE2E_OK) {
-		/* answer only for a pairwise group I may read */
-		const struct mqe2e_group_info *g = keys__group(&c->keys, info.group);
-
-		if (g == NULL || !(g->rights & MQE2E_RIGHT_SUB) ||
-		    (g->scheme != MQE2E_SCHEME_1 && g->scheme != MQE2E_SCHEME_2)) {
-			mqe2e_wipe(key, sizeof(key));
-			r = MQE2E_ERR_DENIED;
-		} else {
-			r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
-		}
-	}
+	/* answer only for a pairwise group I may read */
+	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, pair_group_ok, c, req, len,
+	    mqe2e_now_ms(), &resp, &resp_len, &info, key);
+	if (r == MQE2E_OK)
+		r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK) {
 		client__report(c, r, NULL, info.peer.id, info.group, info.generation,

@@ -70,7 +70,8 @@ struct rcpt {
  * *out is malloc'd. */
 static int
 seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    const struct rcpt *to, const void *payload, size_t len, uint8_t **out, size_t *out_len)
+    const struct rcpt *to, uint8_t flags, const void *payload, size_t len, uint8_t **out,
+    size_t *out_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct mqe2e_bundle_part *parts = NULL;
@@ -99,6 +100,7 @@ seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint
 		ep.epoch = k->generation;
 		ep.sender = c->id;
 		ep.seq = seq;
+		ep.flags = flags;
 		if ((cap = mqe2e_envelope_size(&ep, len)) == 0 || (buf = malloc(cap)) == NULL)
 			goto fail;
 		if ((r = mqe2e_envelope_seal(k->aead, &ep, topic, strlen(topic), payload, len,
@@ -138,8 +140,8 @@ out:
 
 /* Schemes 3/4: seal the envelope for topic (mu held).  *env is malloc'd. */
 static int
-seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void *payload,
-    size_t len, uint8_t **env, size_t *env_len)
+seal_group(struct mqe2e_client *c, const char *topic, const char *g, uint8_t flags,
+    const void *payload, size_t len, uint8_t **env, size_t *env_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct keyslot *k;
@@ -148,10 +150,27 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	int r;
 
 	*env = NULL;
-	if ((k = keys__current(&c->keys, g, mqe2e_now_ms())) == NULL)
-		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no valid "
+	if ((k = keys__current(&c->keys, g, mqe2e_now_ms())) == NULL) {
+		char kms[CLIENT_ERRMSG_MAX];
+		uint32_t e = keys__newest_epoch(&c->keys, g, strlen(g));
+
+		/* keys held but none valid now: a KMS outage past the grace
+		 * period (no newer epoch came), or clocks that disagree */
+		if (e > 0 && keys__kms_failing(c, kms, sizeof(kms)))
+			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
+			    "no valid publish key of group '%s' for topic '%s': its keys, up to "
+			    "epoch %u, have run out and %s; bring the KMS back (a group's keys "
+			    "outlast a KMS outage by about its rotation period plus its grace "
+			    "period)", c->id, g, topic, e, kms);
+		if (e > 0)
+			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
+			    "no valid publish key of group '%s' for topic '%s': none of its keys, "
+			    "up to epoch %u, is valid now although the KMS answers: check the "
+			    "clocks of this host and of the KMS", c->id, g, topic, e);
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no "
 		    "publish key of group '%s' for topic '%s': grant it 'pub' on '%s' in "
-		    "the KMS, or check the clocks", c->id, g, topic, g);
+		    "the KMS", c->id, g, topic, g);
+	}
 	memset(&ep, 0, sizeof(ep));
 	ep.scheme = k->scheme;
 	ep.key_kind = MQE2E_KEY_GROUP;
@@ -159,6 +178,7 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	ep.epoch = k->epoch;
 	ep.sender = c->id;
 	ep.seq = client__next_seq(c);
+	ep.flags = flags;
 	cap = mqe2e_envelope_size(&ep, len);
 	if (cap == 0 || (buf = malloc(cap)) == NULL)
 		return client__fail_locked(c, MQE2E_ERR_NOMEM, "out of memory sealing a message "
@@ -173,15 +193,21 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	return MQE2E_OK;
 }
 
-/* Seal payload as the group's scheme wants (mu held). */
+/* Seal payload as the group's scheme wants (mu held).  A retained message
+ * says so inside the envelope: subscribers read it later than live traffic
+ * (docs/PROTOCOL.md 8). */
 static int
 seal(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    const struct rcpt *to, const void *payload, size_t len, uint8_t **body, size_t *body_len)
+    const struct rcpt *to, int retain, const void *payload, size_t len, uint8_t **body,
+    size_t *body_len)
 {
+	uint8_t flags = retain ? MQE2E_ENV_RETAINED : 0;
+
 	if (scheme == MQE2E_SCHEME_3 || scheme == MQE2E_SCHEME_4)
-		return seal_group(c, topic, group, payload, len, body, body_len);
+		return seal_group(c, topic, group, flags, payload, len, body, body_len);
 	if (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)
-		return seal_pairwise(c, topic, group, scheme, to, payload, len, body, body_len);
+		return seal_pairwise(c, topic, group, scheme, to, flags, payload, len, body,
+		    body_len);
 	return client__fail_locked(c, MQE2E_ERR_BAD_FORMAT, "group '%s' has an unknown scheme %u",
 	    group, scheme);
 }
@@ -230,6 +256,49 @@ frame(struct mqe2e_client *c, uint8_t scheme, const char *topic, const uint8_t *
 	return MQE2E_OK;
 }
 
+/*
+ * The broker refused a message we sealed (reason why, PUBACK/PUBREC >= 0x80):
+ * say why in c->errmsg.  Mosquitto 2.0 gives no reason string, and the
+ * plugin refuses both a client without a 'pub' grant and any message while
+ * it holds no valid key for the group's current epoch - which is what a KMS
+ * outage longer than the grace period brings.  So ask the KMS (not from a
+ * callback, not twice a second): failing fetches name the outage, an answer
+ * that still grants us the group points at the broker's side.
+ */
+static void
+explain_refusal(struct mqe2e_client *c, const char *topic, const char *group, const char *why)
+{
+	char kms[CLIENT_ERRMSG_MAX];
+	int probe, granted;
+
+	pthread_mutex_lock(&c->mu);
+	probe = !client__on_paho_thread() &&
+	    client__mono_ms() - c->keys_fetched_ms >= KEYS_MISS_REFETCH_MS;
+	pthread_mutex_unlock(&c->mu);
+	if (probe)
+		(void)keys__fetch(c, NULL, 0);
+	pthread_mutex_lock(&c->mu);
+	granted = keys__current(&c->keys, group, mqe2e_now_ms()) != NULL;
+	if (keys__kms_failing(c, kms, sizeof(kms)))
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
+		    "topic '%s' (group '%s'): %s; %s: the broker refuses every message of a "
+		    "group once a due rotation is more than the group's grace period late, "
+		    "as it is while the KMS is down - bring the KMS back", topic, group, why,
+		    kms);
+	else if (granted)
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
+		    "topic '%s' (group '%s'): %s; the KMS answers and grants client '%s' "
+		    "'pub' on '%s', so the broker lacks the grant or the group's current key: "
+		    "see the broker's log (mqe2e plugin counters drop_no_grant, drop_no_key)",
+		    topic, group, why, c->id, group);
+	else
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
+		    "topic '%s' (group '%s'): %s; client '%s' holds no valid 'pub' key of "
+		    "'%s' any more: check its grants in the KMS", topic, group, why, c->id,
+		    group);
+	pthread_mutex_unlock(&c->mu);
+}
+
 int
 mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, size_t len,
     int qos, int retain, int timeout_ms)
@@ -244,7 +313,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	size_t env_len = 0, fr_len = 0;
 	uint8_t scheme = 0;
 	uint64_t gen;
-	char why[128];
+	char why[128], refusal[CLIENT_ERRMSG_MAX] = "";
 	int r, prc, refetched = 0, fresh, nowait;
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
@@ -281,11 +350,11 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		}
 		if (r == MQE2E_OK) {
 			pthread_mutex_lock(&c->mu);
-			r = seal(c, topic, group, scheme, &to, payload, len, &env, &env_len);
+			r = seal(c, topic, group, scheme, &to, retain, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
-		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED &&
-		    r != MQE2E_ERR_NOT_FOUND) || refetched)
+		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_EXPIRED_KEY &&
+		    r != MQE2E_ERR_DENIED && r != MQE2E_ERR_NOT_FOUND) || refetched)
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
 		 * keys are less than a second old (a typo must not hammer it);
@@ -300,8 +369,11 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			fresh = 1;
 		}
 		pthread_mutex_unlock(&c->mu);
-		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
+		if (fresh)
 			break;
+		/* once more either way: with new keys, or to word the refusal
+		 * with what the failed fetch said about the KMS */
+		(void)keys__fetch(c, NULL, 0);
 	}
 	roster__free_list(to.ids, to.n);
 	if (r != MQE2E_OK)
@@ -372,9 +444,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		if (r == MQE2E_OK)
 			r = w->rc;
 		if (r == MQE2E_ERR_DENIED) {
-			client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
-			    "message on topic '%s' (group '%s'): %s; check the grants of "
-			    "client '%s'", topic, group, w->msg, c->id);
+			client__fmt(refusal, sizeof(refusal), "%s", w->msg);
 		} else if (r == MQE2E_ERR_TIMEOUT) {
 			client__fmt(c->errmsg, sizeof(c->errmsg), "no acknowledgement from the "
 			    "broker for the message on topic '%s' within %d ms", topic,
@@ -401,6 +471,8 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		goto out;
 	}
 out:
+	if (r == MQE2E_ERR_DENIED && refusal[0] != '\0')
+		explain_refusal(c, topic, group, refusal);
 	free(fr);
 	free(env);
 	return r;

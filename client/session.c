@@ -55,11 +55,22 @@ state_changed(struct mqe2e_client *c, int up)
 	pthread_mutex_unlock(&c->cb_mu);
 }
 
-/* After a failed attempt or a lost link (mu held). */
+/*
+ * After a failed attempt or a lost link (mu held): the next attempt in half
+ * the backoff plus a random part of the other half ("equal jitter"), so that
+ * the clients of a broker that restarted do not all come back at the same
+ * moment (a publisher flushing its backlog before a subscriber renewed its
+ * subscriptions); the backoff doubles up to reconnect_max_ms.
+ */
 static void
 schedule_retry(struct mqe2e_client *c)
 {
-	c->next_attempt_ms = client__mono_ms() + (uint64_t)c->backoff_ms;
+	uint32_t rnd = 0;
+	uint64_t half = (uint64_t)c->backoff_ms / 2;
+
+	if (mqe2e_random(&rnd, sizeof(rnd)) != MQE2E_OK)
+		rnd = (uint32_t)(((uintptr_t)c >> 4) ^ client__mono_ms()) * 2654435761u;
+	c->next_attempt_ms = client__mono_ms() + half + (half > 0 ? rnd % (half + 1) : 0);
 	c->backoff_ms *= 2;
 	if (c->backoff_ms > c->cfg.reconnect_max_ms)
 		c->backoff_ms = c->cfg.reconnect_max_ms;
@@ -130,7 +141,9 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	    (const uint8_t *)data->value.data.data, (size_t)data->value.data.len,
 	    mqe2e_now_ms(), &keys, &broker)) != MQE2E_OK) {
 		client__fmt(msg, sizeof(msg), "the broker at %s failed the mqe2e handshake: "
-		    "%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r));
+		    "%s%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r),
+		    r == MQE2E_ERR_ID_MISMATCH && c->cfg.broker_id != NULL ? " (its certificate "
+		    "is not the one of the configured broker_id)" : "");
 	} else {
 		r = session_install(c, &keys);
 		mqe2e_wipe(&keys, sizeof(keys));
@@ -142,6 +155,11 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	w->hs = NULL;
 	if (r == MQE2E_OK) {
 		memcpy(c->broker_id, broker.id, sizeof(c->broker_id));
+		/* A new MQTT session starts at this CONNACK: the broker frames
+		 * every live message for it later (PROTOCOL.md 8).  A resumed
+		 * session keeps its floor: its queue was framed since then. */
+		if (!resp->alt.connect.sessionPresent)
+			c->rx_floor_us = broker.ts_ms * 1000u;
 		c->notice_seq = 0;
 		c->link = LINK_UP;
 		c->link_gen++;
@@ -299,7 +317,8 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	size_t hello_len = 0;
 	int r, prc;
 
-	if ((r = mqe2e_hs_client_start(c->ident, mqe2e_now_ms(), &hs, &hello,
+	/* bound to the configured broker (PROTOCOL.md 2.2); none: any broker */
+	if ((r = mqe2e_hs_client_start(c->ident, c->cfg.broker_id, mqe2e_now_ms(), &hs, &hello,
 	    &hello_len)) != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot build the handshake: %s", mqe2e_strerror(r));
 		goto out;

@@ -14,6 +14,17 @@
  * their own, in a separate table: (broker, group, epoch) and (broker, this
  * link).  The scheme the message claims must be the scheme of its group as
  * the KMS said.
+ *
+ * Live and late messages (docs/PROTOCOL.md 8.1).  A GK_B frame's sequence
+ * number is the broker's clock when it made the frame, so a live frame must
+ * not be older than the CONNACK that began this MQTT session: a frame
+ * captured before, even by an earlier run of this process, is refused
+ * whatever the windows hold.  The one exception is a retained message sent
+ * on subscription (MQTT retain flag) whose envelope says it was published
+ * retained (MQE2E_ENV_RETAINED, under the publisher's key): it is read
+ * whatever its age, within its epoch's grace, once per (sender, topic) and
+ * sequence number - its own table of windows, one per topic, so retained
+ * messages of every earlier publisher run stay readable in any order.
  */
 #include "config.h"
 
@@ -62,8 +73,8 @@ view_name(struct mqe2e_view v, char *out, size_t len)
 }
 
 /* The pairwise key that opens env (mu held): the pair id must be
- * "<sender>|<me>", the generation the one we agreed, and the group's scheme
- * the one the envelope claims. */
+ * "<sender>|<me>|<group>", and a key paired for exactly that group and
+ * generation held; the group's scheme must be the one the envelope claims. */
 static int
 pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t scheme,
     struct rx *rx, struct mqe2e_aead **key)
@@ -71,14 +82,17 @@ pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t schem
 	struct pairkey *k;
 	size_t slen = env->sender.len, ilen = strlen(c->id);
 
-	if (env->key_name.len != slen + 1 + ilen ||
+	if (env->key_name.len <= slen + 1 + ilen + 1 ||
 	    memcmp(env->key_name.p, env->sender.p, slen) != 0 || env->key_name.p[slen] != '|' ||
-	    memcmp(env->key_name.p + slen + 1, c->id, ilen) != 0) {
+	    memcmp(env->key_name.p + slen + 1, c->id, ilen) != 0 ||
+	    env->key_name.p[slen + 1 + ilen] != '|') {
 		rx->why = "the envelope is not under a key paired between its sender and us";
 		return MQE2E_ERR_BAD_FORMAT;
 	}
-	if ((k = pair__find_gen(c, (const char *)env->sender.p, slen, env->epoch)) == NULL) {
-		rx->why = "not paired with this sender (or an older pairing)";
+	view_name((struct mqe2e_view){ env->key_name.p + slen + ilen + 2,
+	    env->key_name.len - slen - ilen - 2 }, rx->group, sizeof(rx->group));
+	if ((k = pair__find_gen(c, env->key_name.p, env->key_name.len, env->epoch)) == NULL) {
+		rx->why = "not paired with this sender for this group (or an older pairing)";
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	client__fmt(rx->group, sizeof(rx->group), "%s", k->group);
@@ -126,11 +140,40 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 	return MQE2E_OK;
 }
 
+/* 1 if body is an envelope published retained and delivered as retained:
+ * a late message (PROTOCOL.md 8.1).  Not authenticated here: the envelope's
+ * tag is checked before anything is accepted. */
+static int
+is_late(const uint8_t *body, size_t len, int retained)
+{
+	struct mqe2e_envelope env;
+
+	return retained && mqe2e_envelope_decode(body, len, &env) == MQE2E_OK &&
+	    (env.flags & MQE2E_ENV_RETAINED) != 0;
+}
+
+/* The window an envelope is checked against (mu held): (sender, key,
+ * epoch) for live messages, (sender, topic) for late ones. */
+static int
+envelope_window(struct mqe2e_client *c, const struct mqe2e_envelope *env, const char *topic,
+    int late, int accept)
+{
+	struct mqe2e_replay_table *t = late ? c->late_replay : c->replay;
+	const uint8_t *name = late ? (const uint8_t *)topic : env->key_name.p;
+	size_t name_len = late ? strlen(topic) : env->key_name.len;
+	uint32_t epoch = late ? 0 : env->epoch;
+
+	return accept ? mqe2e_replay_table_accept(t, env->sender.p, env->sender.len,
+	    env->key_kind, name, name_len, epoch, env->seq) :
+	    mqe2e_replay_table_check(t, env->sender.p, env->sender.len, env->key_kind, name,
+	    name_len, epoch, env->seq);
+}
+
 /* Open the E2E envelope in body (mu held).  frame_group: the group the
- * broker's frame named (schemes 3/4). */
+ * broker's frame named (schemes 3/4).  late: see is_late(). */
 static int
 open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, size_t len,
-    struct mqe2e_view frame_group, uint8_t scheme, struct rx *rx)
+    struct mqe2e_view frame_group, uint8_t scheme, int late, struct rx *rx)
 {
 	struct mqe2e_envelope env;
 	struct mqe2e_aead *key = NULL;
@@ -152,9 +195,9 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 	    group_key(c, &env, scheme, frame_group, rx, &key);
 	if (r != MQE2E_OK)
 		return r;
-	if ((r = mqe2e_replay_table_check(c->replay, env.sender.p, env.sender.len,
-	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
-		rx->why = "duplicate or replayed message";
+	if ((r = envelope_window(c, &env, topic, late, 0)) != MQE2E_OK) {
+		rx->why = late ? "a retained message already read, or older than one read on "
+		    "this topic" : "duplicate or replayed message";
 		return r;
 	}
 	rx->pt_len = env.ct.len - MQE2E_GCM_TAG_LEN;
@@ -164,8 +207,7 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 		rx->why = "E2E envelope does not verify (altered, or not sealed for this topic)";
 		return r;
 	}
-	if ((r = mqe2e_replay_table_accept(c->replay, env.sender.p, env.sender.len,
-	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
+	if ((r = envelope_window(c, &env, topic, late, 1)) != MQE2E_OK) {
 		rx->why = "duplicate or replayed message";
 		return r;
 	}
@@ -218,24 +260,47 @@ frame_window(struct mqe2e_client *c, const struct mqe2e_frame *f, uint32_t epoch
 }
 
 /*
+ * The live checks of a GK_B frame (mu held): made after the CONNACK that
+ * began the MQTT session it arrived on (floor: the broker's clock then; the
+ * frame's sequence number is the broker's clock when it made the frame),
+ * and not seen before on this (broker, group, epoch).
+ */
+static int
+live_frame(struct mqe2e_client *c, const struct mqe2e_frame *f, uint64_t floor,
+    struct rx *rx)
+{
+	if (f->seq < floor) {
+		rx->why = "the broker's frame was made before this connection (a replay from "
+		    "an earlier session, or a live message delivered late)";
+		return MQE2E_ERR_REPLAY;
+	}
+	return frame_window(c, f, f->epoch, 0, rx);
+}
+
+/*
  * Verify the broker's frame, then open the envelope inside (mu held).
- * windowed: 0 for a retained message sent on subscription, whose frame the
- * broker made when it was published, with a sequence number that may be far
- * behind its window; its envelope window still applies.
+ * retained: the MQTT retain flag; floor: the session floor when the message
+ * arrived (c->rx_floor_us then).  A frame is live unless the message is
+ * late (is_late()); a live frame passes live_frame() (GK_B) or its link's
+ * window (session frames), a late one only its envelope's tag and the
+ * per-topic window.
  */
 static int
 open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len,
-    int windowed, struct rx *rx)
+    int retained, uint64_t floor, struct rx *rx)
 {
 	struct mqe2e_frame f;
 	struct keyslot *kb;
+	const uint8_t *body;
+	size_t body_len;
 	uint32_t e;
-	int r;
+	int r, late;
 
 	static const struct mqe2e_view none = { NULL, 0 };
 
 	if (len >= 2 && p[1] == MQE2E_MSG_ENVELOPE)
-		return open_envelope(c, topic, p, len, none, MQE2E_SCHEME_1, rx);
+		return open_envelope(c, topic, p, len, none, MQE2E_SCHEME_1,
+		    is_late(p, len, retained), rx);
 	if ((r = mqe2e_frame_decode(p, len, &f)) != MQE2E_OK) {
 		rx->why = "not an mqe2e frame or envelope";
 		return r;
@@ -247,14 +312,15 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 			return MQE2E_ERR_UNKNOWN_KEY;
 		}
 		e = (uint32_t)c->link_gen;
-		if (windowed && (r = frame_window(c, &f, e, 0, rx)) != MQE2E_OK)
-			return r;
 		if ((r = open_aead_frame(c->b2c_aead, &f, topic, rx,
-		    "the broker's session frame does not decrypt")) != MQE2E_OK ||
-		    (r = open_envelope(c, topic, rx->inner, rx->inner_len, none,
-		    MQE2E_SCHEME_2, rx)) != MQE2E_OK)
+		    "the broker's session frame does not decrypt")) != MQE2E_OK)
 			return r;
-		return windowed ? frame_window(c, &f, e, 1, rx) : MQE2E_OK;
+		late = is_late(rx->inner, rx->inner_len, retained);
+		if ((!late && (r = frame_window(c, &f, e, 0, rx)) != MQE2E_OK) ||
+		    (r = open_envelope(c, topic, rx->inner, rx->inner_len, none,
+		    MQE2E_SCHEME_2, late, rx)) != MQE2E_OK)
+			return r;
+		return late ? MQE2E_OK : frame_window(c, &f, e, 1, rx);
 	}
 	if (f.key_kind != MQE2E_KEY_GROUP) {
 		rx->why = "frame under an unexpected key";
@@ -271,29 +337,33 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 		rx->kms_miss = e <= f.epoch;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
+	/* a live delivery is checked before the tag (cheap rejection) */
+	if (!retained && (r = live_frame(c, &f, floor, rx)) != MQE2E_OK)
+		return r;
 	if (f.type == MQE2E_MSG_FRAME_MAC && kb->scheme == MQE2E_SCHEME_4 && kb->mac != NULL) {
-		if (windowed && (r = frame_window(c, &f, f.epoch, 0, rx)) != MQE2E_OK)
-			return r;
 		if ((r = mqe2e_frame_mac_verify(kb->mac, &f, topic, strlen(topic))) != MQE2E_OK) {
 			rx->why = "the broker's frame MAC does not verify";
 			return r;
 		}
-		r = open_envelope(c, topic, f.body.p, f.body.len, f.key_name,
-		    MQE2E_SCHEME_4, rx);
+		body = f.body.p;
+		body_len = f.body.len;
 	} else if (f.type == MQE2E_MSG_FRAME_AEAD && kb->scheme == MQE2E_SCHEME_3 &&
 	    kb->aead != NULL) {
-		if (windowed && (r = frame_window(c, &f, f.epoch, 0, rx)) != MQE2E_OK)
-			return r;
 		if ((r = open_aead_frame(kb->aead, &f, topic, rx,
 		    "the broker's frame does not decrypt")) != MQE2E_OK)
 			return r;
-		r = open_envelope(c, topic, rx->inner, rx->inner_len, f.key_name,
-		    MQE2E_SCHEME_3, rx);
+		body = rx->inner;
+		body_len = rx->inner_len;
 	} else {
 		rx->why = "frame type does not match the group's scheme";
 		return MQE2E_ERR_BAD_TYPE;
 	}
-	if (r != MQE2E_OK || !windowed)
+	/* delivered as retained but not published retained: live after all */
+	late = is_late(body, body_len, retained);
+	if (retained && !late && (r = live_frame(c, &f, floor, rx)) != MQE2E_OK)
+		return r;
+	if ((r = open_envelope(c, topic, body, body_len, f.key_name, kb->scheme, late,
+	    rx)) != MQE2E_OK || late)
 		return r;
 	return frame_window(c, &f, f.epoch, 1, rx);
 }
@@ -411,6 +481,7 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	h->len = len;
 	h->qos = m->qos;
 	h->retained = m->retained;
+	h->rx_floor_us = c->rx_floor_us;
 	memcpy(h->group, rx->group, sizeof(h->group));
 	h->fetch_seq = c->fetch_started;
 	h->deadline_ms = client__mono_ms() + (uint64_t)c->cfg.hold_s * 1000u;
@@ -503,7 +574,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		}
 		memset(&rx, 0, sizeof(rx));
 	}
-	r = open_message(c, topic, p, len, !m->retained, &rx);
+	r = open_message(c, topic, p, len, m->retained, c->rx_floor_us, &rx);
 	if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
 		/* an epoch we lack (a rotation, or a grant newer than our keys):
 		 * the worker fetches keys; the message waits for them */
@@ -554,7 +625,8 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 			continue;
 		}
 		memset(&rx, 0, sizeof(rx));
-		r = open_message(c, h->topic, h->payload, h->len, !h->retained, &rx);
+		r = open_message(c, h->topic, h->payload, h->len, h->retained, h->rx_floor_us,
+		    &rx);
 		extra[0] = '\0';
 		if (r == MQE2E_ERR_UNKNOWN_KEY)
 			peek(h->payload, h->len, &rx);  /* the context of the report */

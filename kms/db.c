@@ -306,8 +306,13 @@ check(struct kms_db *db, char *err, size_t errlen)
 	}
 	res = sqlite3_column_text(st, 0);
 	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-		snprintf(err, errlen, "%s: the database is corrupt (%s): restore it from a "
-		    "backup", db->path, res != NULL ? (const char *)res : "?");
+		char *p;
+
+		snprintf(err, errlen, "%s: the database is corrupt: restore it from a backup "
+		    "(SQLite: %s)", db->path, res != NULL ? (const char *)res : "?");
+		for (p = err; *p != '\0'; p++)   /* one line: SQLite's report has several */
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
 		goto out;
 	}
 	r = MQE2E_OK;

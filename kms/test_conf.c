@@ -64,6 +64,20 @@ test_file(void)
 	CHECK(c.audit_path != NULL && strcmp(c.audit_path, "/tmp/a b.log") == 0);
 	CHECK(c.max_connections == 10 && c.cert_days == 30);
 	CHECK(c.per_ip_connections == 32);   /* default kept */
+	CHECK(c.request_timeout_s == 10 && c.max_future_skew_s == 5 && c.client_quota == 120);
+	kmsd_config_clear(&c);
+
+	/* admission settings (issue 9) */
+	CHECK(load("request_timeout = 3\nmax_future_skew = 0\nclient_quota = 1000000\n", &c, err,
+	    sizeof(err)) == MQE2E_OK);
+	CHECK(c.request_timeout_s == 3 && c.max_future_skew_s == 0 && c.client_quota == 1000000);
+	kmsd_config_clear(&c);
+	CHECK(load("client_quota = 0\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "client_quota") != NULL);
+	kmsd_config_clear(&c);
+	CHECK(load("request_timeout = 0\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("max_future_skew = 601\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
 	kmsd_config_clear(&c);
 
 	CHECK(load("data_dir /x\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);

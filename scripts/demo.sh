@@ -70,6 +70,8 @@ cat >"$D/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 user root
+# no unauthenticated packet may make the broker allocate more (mqe2e_plugin(8), LIMITS)
+max_packet_size 1048576
 plugin $BUILD/broker-ext/.libs/mqe2e_plugin.so
 plugin_opt_kms_url $KMS
 plugin_opt_cert $D/pki/broker.crt

@@ -67,7 +67,7 @@ probe sub bob --topic 'chat/#' --scheme 1 --count 1 --timeout 6000 >"$T_DIR/bob.
 BOB=$!
 t_track "$BOB"
 wait_subscribed "$T_DIR/bob.out"
-probe connect alice --will-bundle --topic chat/room --recipients bob,carol --timeout 8000 \
+probe connect alice --will-bundle --topic chat/room --group chat --recipients bob,carol --timeout 8000 \
 	>"$T_DIR/will.out" 2>&1 &
 WILL=$!
 t_track "$WILL"

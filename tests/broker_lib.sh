@@ -46,6 +46,7 @@ mosq_conf() {
 		echo "listener $MOSQ_PORT 127.0.0.1"
 		echo "allow_anonymous true"
 		echo "user root"
+		echo "max_packet_size 1048576"   # as shipped (mqe2e_plugin(8), LIMITS)
 		echo "log_dest stderr"
 		echo "log_type all"
 		echo "plugin $PLUGIN"

@@ -20,6 +20,14 @@
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
+ * pairreq   connect, then publish --count signed PAIR_REQUESTs of mine for
+ *           --group to the inbox of --other-id (mqe2e/v1/pair/req/<id>), one
+ *           line per PUBACK as for pub (a flood of valid requests).
+ *
+ * pairpub   really pair with --other-id for each group of --group G1,G2
+ *           at one generation (--epoch), then send one scheme 1 message per
+ *           group on the matching topic of --topic T1,T2 under that K_E2E.
+ *
  * stage     (issue 9.7) over a raw MQTT 5 socket (paho always answers PUBREC
  *           at once): connect, publish --count QoS 2 messages (scheme 3/4
  *           framing), print "pubrec I rc=N" for each, then "staged"; wait
@@ -49,6 +57,8 @@
  *                    refused=M" (exit 0)
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
  *
+ * --broker-id ID: the CONNECT hello names that broker (docs/PROTOCOL.md 2.2).
+ *
  * Exit: 0 ok, 2 connection refused, 3 other failure, 1 usage.
  */
 #include "config.h"
@@ -72,7 +82,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE, M_PAIRREQ, M_PAIRPUB };
 
 struct opts {
 	enum mode mode;
@@ -82,6 +92,7 @@ struct opts {
 	const char *topic, *group, *message, *attack, *other_id;
 	const char *recipients;      /* schemes 1/2: comma-separated ids */
 	const char *keys_file;       /* keys: write here; pub/sub: read instead of the KMS */
+	const char *broker_id;       /* the broker the hello names (NULL: any) */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
@@ -107,6 +118,8 @@ struct probe {
 	struct mqe2e_replay_table *replay;
 	struct mqe2e_session_keys sk;    /* this connection's SK_CB */
 	uint32_t last_epoch;             /* GK_B epoch of the last group frame */
+	uint8_t *pair_resp;              /* pairpub: the PAIR_RESPONSE that came */
+	size_t pair_resp_len;
 };
 
 static void die(const char *what, int r) __attribute__((noreturn));
@@ -123,7 +136,8 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...] [--keys FILE]\n");
+	    "[--recipients ID,...] [--keys FILE] [--broker-id ID]\n"
+	    "       (modes also pairreq, pairpub, stage)\n");
 	exit(1);
 }
 
@@ -294,7 +308,8 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 	uint64_t now = mqe2e_now_ms() - (stale ? 600000u : 0u);
 	int r;
 
-	if ((r = mqe2e_hs_client_start(p->self, now, &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, now, &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
 	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
 		printf("refused rc=%d\n", p->rc);
@@ -451,9 +466,12 @@ static const char *open_pairwise(struct probe *p, const char *topic, const uint8
 
 	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK)
 		return "envelope-malformed";
+	/* "sender|me|group": the group given, or any */
 	if (env.key_kind != MQE2E_KEY_PAIR || mqe2e_view_to_str(env.sender, sender, sizeof(sender)) != MQE2E_OK ||
-	    mqe2e_pair_id(sender, p->self->id, want, sizeof(want)) != MQE2E_OK ||
-	    !mqe2e_view_eq_str(env.key_name, want))
+	    mqe2e_pair_id(sender, p->self->id, p->o->group ? p->o->group : "-", want,
+	    sizeof(want)) != MQE2E_OK ||
+	    (p->o->group != NULL ? !mqe2e_view_eq_str(env.key_name, want) :
+	    env.key_name.len < strlen(want) || memcmp(env.key_name.p, want, strlen(want) - 1) != 0))
 		return "envelope-not-for-me";
 	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap)
 		return "too-long";
@@ -597,6 +615,20 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	const char *bad = NULL;
 
 	(void)topic_len;
+	if (strncmp(topic, "mqe2e/v1/pair/resp/", 19) == 0) {
+		/* pairpub: the answer to our pairing request */
+		pthread_mutex_lock(&p->lock);
+		free(p->pair_resp);
+		if ((p->pair_resp = malloc((size_t)m->payloadlen + 1)) != NULL) {
+			memcpy(p->pair_resp, m->payload, (size_t)m->payloadlen);
+			p->pair_resp_len = (size_t)m->payloadlen;
+		}
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		MQTTAsync_freeMessage(&m);
+		MQTTAsync_free(topic);
+		return 1;
+	}
 	if (m->properties.count > 0)
 		printf("props %d\n", m->properties.count);
 	if (strncmp(topic, "mqe2e/v1/roster/", 16) == 0) {
@@ -783,7 +815,7 @@ static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_s
 		ep.key_kind = MQE2E_KEY_PAIR;
 		ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
 		if (mqe2e_pair_id(ep.sender, strcmp(attack, "wrong-pair") == 0 ? o->other_id : ids[n],
-		    pid, sizeof(pid)) != MQE2E_OK)
+		    o->group, pid, sizeof(pid)) != MQE2E_OK)
 			die("pair id", MQE2E_ERR_INVALID_ARG);
 		ep.key_name = pid;
 		ep.epoch = 1;
@@ -934,6 +966,184 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	return p->lost ? 3 : 0;
 }
 
+/* A flood of valid, signed PAIR_REQUESTs of mine into --other-id's inbox. */
+static int run_pairreq(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	char topic[64 + MQE2E_ID_MAX];
+	int i, r;
+
+	snprintf(topic, sizeof(topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	for (i = 0; i < o->count; i++) {
+		MQTTAsync_message m = MQTTAsync_message_initializer;
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		struct mqe2e_pair *st = NULL;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t len = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, o->group, (uint32_t)i + 1,
+		    mqe2e_now_ms(), &st, &req, &len)) != MQE2E_OK)
+			die("pair request", r);
+		mqe2e_pair_free(st);
+		m.payload = req;
+		m.payloadlen = (int)len;
+		m.qos = 1;
+		ro.onSuccess5 = on_pub;
+		ro.onFailure5 = on_pub_fail;
+		ro.context = p;
+		if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+			die("publish", MQE2E_ERR_UNAVAILABLE);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->acks <= i && !p->lost &&
+		    pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+	}
+	printf("pairreq sent %d\n", o->count);
+	return p->lost ? 3 : 0;
+}
+
+/* Publish buf on topic at QoS 1 and wait for its PUBACK (printed). */
+static void publish_wait(MQTTAsync *c, struct probe *p, const char *topic, const uint8_t *buf,
+    size_t len)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct timespec ts;
+	int want;
+
+	pthread_mutex_lock(&p->lock);
+	want = p->acks + 1;
+	pthread_mutex_unlock(&p->lock);
+	m.payload = (void *)buf;
+	m.payloadlen = (int)len;
+	m.qos = 1;
+	ro.onSuccess5 = on_pub;
+	ro.onFailure5 = on_pub_fail;
+	ro.context = p;
+	if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+		die("publish", MQE2E_ERR_UNAVAILABLE);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&p->lock);
+	while (p->acks < want && !p->lost && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * pairpub: real pairing (docs/PROTOCOL.md 2.4) with --other-id for each group
+ * of --group G1,G2,... (at most 8) at the one generation --epoch, and only
+ * then one scheme 1 message per group, "<group> <--message>", on the
+ * matching topic of --topic T1,T2,..., sealed under that pairing's K_E2E.
+ * A publisher may choose one generation for several groups; the subscriber
+ * must keep the keys apart.
+ */
+static int run_pairpub(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	char inbox[64 + MQE2E_ID_MAX], req_topic[64 + MQE2E_ID_MAX];
+	char groups[8][MQE2E_ID_MAX + 1], topics[8][256], ids[8][MQE2E_KEYNAME_MAX + 1];
+	uint8_t keys[8][MQE2E_KEY_LEN];
+	const char *gl = o->group, *tl = o->topic;
+	uint32_t gen = o->epoch < 0 ? 1 : (uint32_t)o->epoch;
+	uint64_t seq = mqe2e_seq_start();
+	size_t n = 0, i;
+	int r;
+
+	while (gl != NULL && *gl != '\0' && tl != NULL && *tl != '\0' && n < 8) {
+		size_t gn = strcspn(gl, ","), tn = strcspn(tl, ",");
+
+		if (gn == 0 || gn > MQE2E_ID_MAX || tn == 0 || tn >= sizeof(topics[0]))
+			usage();
+		memcpy(groups[n], gl, gn);
+		groups[n][gn] = '\0';
+		memcpy(topics[n], tl, tn);
+		topics[n][tn] = '\0';
+		gl = gl[gn] == ',' ? gl + gn + 1 : NULL;
+		tl = tl[tn] == ',' ? tl + tn + 1 : NULL;
+		n++;
+	}
+	snprintf(inbox, sizeof(inbox), "mqe2e/v1/pair/resp/%s", p->self->id);
+	snprintf(req_topic, sizeof(req_topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	ro.onSuccess5 = on_sub;
+	ro.onFailure5 = on_sub_fail;
+	ro.context = p;
+	p->done = 0;
+	if (MQTTAsync_subscribe(*c, inbox, 1, &ro) != MQTTASYNC_SUCCESS)
+		die("subscribe", MQE2E_ERR_UNAVAILABLE);
+	wait_done(p, 5000);
+	if (!p->done || !p->ok)
+		die("subscribe to my pairing inbox", MQE2E_ERR_DENIED);
+	for (i = 0; i < n; i++) {
+		struct mqe2e_pair *st = NULL;
+		struct mqe2e_pair_info info;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t rl = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, groups[i], gen,
+		    mqe2e_now_ms(), &st, &req, &rl)) != MQE2E_OK)
+			die("pair request", r);
+		pthread_mutex_lock(&p->lock);
+		free(p->pair_resp);
+		p->pair_resp = NULL;
+		pthread_mutex_unlock(&p->lock);
+		publish_wait(c, p, req_topic, req, rl);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->pair_resp == NULL && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+		if (p->pair_resp == NULL)
+			die("no pairing response", MQE2E_ERR_TIMEOUT);
+		if ((r = mqe2e_pair_finish(st, p->trust, p->pair_resp, p->pair_resp_len,
+		    mqe2e_now_ms(), &info, keys[i])) != MQE2E_OK)
+			die("pairing response", r);
+		mqe2e_pair_free(st);
+		memcpy(ids[i], info.pair_id, sizeof(ids[i]));
+		printf("paired %s generation %u\n", info.pair_id, gen);
+	}
+	for (i = 0; i < n; i++) {
+		struct mqe2e_envelope_params ep;
+		struct mqe2e_bundle_part part;
+		struct mqe2e_aead *a = NULL;
+		uint8_t env[1024], bundle[2048];
+		char text[300];
+		size_t el = 0, bl = 0;
+
+		memset(&ep, 0, sizeof(ep));
+		ep.scheme = MQE2E_SCHEME_1;
+		ep.key_kind = MQE2E_KEY_PAIR;
+		ep.key_name = ids[i];
+		ep.epoch = gen;
+		ep.sender = p->self->id;
+		ep.seq = ++seq;
+		snprintf(text, sizeof(text), "%s %s", groups[i], o->message);
+		if ((r = mqe2e_aead_new(keys[i], &a)) != MQE2E_OK ||
+		    (r = mqe2e_envelope_seal(a, &ep, topics[i], strlen(topics[i]),
+		    (const uint8_t *)text, strlen(text), env, sizeof(env), &el)) != MQE2E_OK)
+			die("envelope", r);
+		mqe2e_aead_free(a);
+		part.recipient = o->other_id;
+		part.part = env;
+		part.len = el;
+		if ((r = mqe2e_bundle_build(&part, 1, bundle, sizeof(bundle), &bl)) != MQE2E_OK)
+			die("bundle", r);
+		publish_wait(c, p, topics[i], bundle, bl);
+	}
+	mqe2e_wipe(keys, sizeof(keys));
+	printf("pairpub done\n");
+	return p->lost ? 3 : 0;
+}
+
 /* ---- stage: QoS 2 over a raw MQTT 5 socket ---------------------------------------- */
 struct raw_pkt {
 	uint8_t type;                /* first byte */
@@ -1081,7 +1291,8 @@ static int run_stage(struct probe *p)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		die("connect", MQE2E_ERR_UNAVAILABLE);
-	if ((r = mqe2e_hs_client_start(p->self, mqe2e_now_ms(), &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, mqe2e_now_ms(), &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
 	/* CONNECT: "MQTT" 5, clean start, keep alive 60, method + data, client id */
 	n = 0;
@@ -1194,6 +1405,7 @@ int main(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'f' },
 		{ "retain", no_argument, NULL, 'R' }, { "props", no_argument, NULL, 'X' },
 		{ "raw", no_argument, NULL, 'W' }, { "will-bundle", no_argument, NULL, 'B' },
+		{ "broker-id", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -1222,6 +1434,10 @@ int main(int argc, char **argv)
 		o.mode = M_KEYS;
 	else if (!strcmp(argv[1], "stage"))
 		o.mode = M_STAGE;
+	else if (!strcmp(argv[1], "pairreq"))
+		o.mode = M_PAIRREQ;
+	else if (!strcmp(argv[1], "pairpub"))
+		o.mode = M_PAIRPUB;
 	else
 		usage();
 	optind = 2;
@@ -1250,11 +1466,13 @@ int main(int argc, char **argv)
 		case 'W': o.raw = 1; break;
 		case 'B': o.will_bundle = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
+		case 'I': o.broker_id = optarg; break;
 		default: usage();
 		}
 	}
 	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
-	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.topic == NULL) ||
+	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.mode != M_PAIRREQ && o.topic == NULL) ||
+	    ((o.mode == M_PAIRREQ || o.mode == M_PAIRPUB) && o.group == NULL) ||
 	    ((o.mode == M_PUB || o.mode == M_STAGE) && o.scheme >= 3 && o.group == NULL && !o.raw) ||
 	    (o.will_bundle && (o.topic == NULL || o.recipients == NULL)))
 		usage();
@@ -1299,7 +1517,7 @@ int main(int argc, char **argv)
 		size_t hello_len = 0;
 		int round;
 
-		if ((r = mqe2e_hs_client_start_ex(p.self, mqe2e_now_ms(), eph, nonce, &hs, &hello,
+		if ((r = mqe2e_hs_client_start_ex(p.self, NULL, mqe2e_now_ms(), eph, nonce, &hs, &hello,
 		    &hello_len)) != MQE2E_OK)
 			die("hello", r);
 		for (round = 0; round < 2; round++) {
@@ -1339,7 +1557,7 @@ int main(int argc, char **argv)
 			uint8_t *hello = NULL;
 			size_t hello_len = 0;
 
-			if ((r = mqe2e_hs_client_start(p.self, mqe2e_now_ms() + 5000, &hs, &hello,
+			if ((r = mqe2e_hs_client_start(p.self, o.broker_id, mqe2e_now_ms() + 5000, &hs, &hello,
 			    &hello_len)) != MQE2E_OK)
 				die("hello", r);
 			if (do_connect(&c, &p, o.id, hello, hello_len)) {
@@ -1370,6 +1588,10 @@ int main(int argc, char **argv)
 	} else if (o.mode == M_SUB) {
 		get_keys(&p);
 		rc = run_sub(&c, &p);
+	} else if (o.mode == M_PAIRREQ) {
+		rc = run_pairreq(&c, &p);
+	} else if (o.mode == M_PAIRPUB) {
+		rc = run_pairpub(&c, &p);
 	} else if (o.will_bundle) {
 		/* Stay connected: another connection with this id takes over. */
 		usleep((useconds_t)o.timeout_ms * 1000);
@@ -1383,5 +1605,6 @@ out:
 	mqe2e_trust_free(p.trust);
 	mqe2e_identity_free(p.self);
 	free(p.auth);
+	free(p.pair_resp);
 	return rc;
 }

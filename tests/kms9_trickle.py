@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""kms9_trickle.py PORT N SECONDS OUT - a slow client: N connections to
-127.0.0.1:PORT that each send a request one byte a second and never finish
-it.  Runs SECONDS, then writes OUT: one line per connection, "cut T" (the
+"""kms9_trickle.py PORT N SECONDS OUT [SRC] - a slow client: N connections to
+127.0.0.1:PORT (from the address SRC, default 127.0.0.1) that each send a
+request one byte a second and never finish it.  Runs SECONDS, then writes OUT: one line per connection, "cut T" (the
 server closed it T seconds after it was opened), "reset T" (refused or reset
 at once) or "open" (still open at the end), plus "answer T STATUS" lines for
 any HTTP status line the server sent."""
 import select, socket, sys, time
 
 port, n, secs, out = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+src = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
 req = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4096
 conns, lines = [], []
 t0 = time.time()
@@ -15,6 +16,7 @@ for i in range(n):
     s = socket.socket()
     s.settimeout(2)
     try:
+        s.bind((src, 0))
         s.connect(("127.0.0.1", port))
     except OSError:
         lines.append("reset %.2f" % 0)

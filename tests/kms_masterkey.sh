@@ -45,7 +45,7 @@ t_log "wrong master key refused: $(head -1 "$T_DIR/refusal")"
 # --- a database from before key-check values: a group key tells ----------------
 sql 'DELETE FROM keycheck'
 kms_refused "wrong key, database without a key-check value"
-grep -q "master.key: this is not the master key .*group key of 'g1' epoch" "$T_DIR/refusal" ||
+grep -q "master.key: this is not the master key .*no stored group key opens under it, e.g. that of 'g1' epoch" "$T_DIR/refusal" ||
 	t_fail "old database: $(cat "$T_DIR/refusal")"
 # nothing was sealed under the wrong keys (2 s rotation: it would have been)
 all_epochs >"$T_DIR/epochs.after"
@@ -87,5 +87,14 @@ sleep 5
 e2=$(kmsctl --json group show g1 | jget 'd["current_epoch"]')
 [ "$e1" = "$e2" ] || t_fail "the scheduler kept rotating while unhealthy: epoch $e1 -> $e2"
 grep -q "scheduled rotation is paused" "$T_DIR/kmsd.log" || t_fail "no log line about the paused rotation"
+kms_stop
+
+# --- damaged rows are not a wrong key: an old database whose first keys do not
+# open, but others do, starts (and the damage is the run-time fault above)
+sql 'DELETE FROM keycheck'
+sql "UPDATE epochs SET gk_b = randomblob(60) WHERE gk_b IS NOT NULL AND group_id =
+	(SELECT id FROM topic_groups WHERE name = 'g1')"
+kms_start
+[ "$(sql 'SELECT count(*) FROM keycheck')" = 1 ] || t_fail "the key-check value was not recorded again"
 kms_stop
 exit 0

@@ -137,9 +137,9 @@ main(int argc, char **argv)
 	fill(eph, 32, 0x55);
 	fill(hn, 16, 0x66);
 
-	tp_check(mqe2e_hs_client_start_ex(alice, TP_NOW_MS, eph, hn, &hs, &m1, &l1), "hello");
+	tp_check(mqe2e_hs_client_start_ex(alice, NULL, TP_NOW_MS, eph, hn, &hs, &m1, &l1), "hello");
 	put("hello", "connect", m1, l1);
-	tp_check(mqe2e_hs_server_accept_ex(broker, t, nc, m1, l1, "alice", TP_NOW_MS, eph, hn,
+	tp_check(mqe2e_hs_server_accept_ex(broker, t, nc, NULL, m1, l1, "alice", TP_NOW_MS, eph, hn,
 	    &m2, &l2, &sk, NULL), "connack");
 	put("reply", "connack", m2, l2);
 	free(m1);
@@ -164,7 +164,7 @@ main(int argc, char **argv)
 	tp_check(mqe2e_pair_request_build_ex(alice, "bob", "plant1", 1, TP_NOW_MS, eph, hn, &pst,
 	    &m1, &l1), "pair request");
 	put("hello", "pairreq", m1, l1);
-	tp_check(mqe2e_pair_respond_ex(bob, t, nc, m1, l1, TP_NOW_MS, eph, hn, &m2, &l2, &pi, key),
+	tp_check(mqe2e_pair_respond_ex(bob, t, nc, NULL, NULL, m1, l1, TP_NOW_MS, eph, hn, &m2, &l2, &pi, key),
 	    "pair response");
 	put("reply", "pairresp", m2, l2);
 	free(m1);
