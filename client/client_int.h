@@ -196,7 +196,7 @@ struct mqe2e_client {
 	uint64_t rx_floor_us;           /* broker time (us) at the CONNACK that
 	                                   began this MQTT session: live GK_B
 	                                   frames made before it are refused
-	                                   (0: resumed session, nothing known) */
+	                                   (0: none yet) */
 
 	/* [mu] keys */
 	struct keystore keys;

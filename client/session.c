@@ -13,6 +13,10 @@
 
 #include "client_int.h"
 
+/* A resumed session's queue can hold frames made up to this long before the
+ * last connection ended (in flight, not yet acknowledged). */
+#define RESUME_MARGIN_MS 60000u
+
 #define RECONNECT_TIMEOUT_MS 10000
 #define KEY_RETRY_MS 10000
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
@@ -156,10 +160,17 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	if (r == MQE2E_OK) {
 		memcpy(c->broker_id, broker.id, sizeof(c->broker_id));
 		/* A new MQTT session starts at this CONNACK: the broker frames
-		 * every live message for it later (PROTOCOL.md 8).  A resumed
-		 * session keeps its floor: its queue was framed since then. */
+		 * every live message for it later (PROTOCOL.md 8.1).  A resumed
+		 * session keeps its floor: its queue was framed since then.  A
+		 * process that resumes a session it did not start can only bound
+		 * the queue's age by the session expiry (plus a margin for what
+		 * was in flight when the last connection ended). */
 		if (!resp->alt.connect.sessionPresent)
 			c->rx_floor_us = broker.ts_ms * 1000u;
+		else if (c->rx_floor_us == 0 && broker.ts_ms > RESUME_MARGIN_MS +
+		    (uint64_t)c->cfg.session_expiry_s * 1000u)
+			c->rx_floor_us = (broker.ts_ms - RESUME_MARGIN_MS -
+			    (uint64_t)c->cfg.session_expiry_s * 1000u) * 1000u;
 		c->notice_seq = 0;
 		c->link = LINK_UP;
 		c->link_gen++;

@@ -78,6 +78,8 @@ plugin_opt_cert $D/pki/broker.crt
 plugin_opt_key $D/pki/broker.key
 plugin_opt_cafile $D/pki/ca.crt
 plugin_opt_allow_plain true
+# every mqe2e client names this broker, so no captured CONNECT works elsewhere
+plugin_opt_require_broker_id true
 CONF
 "${MOSQUITTO:-/usr/sbin/mosquitto}" -c "$D/mosquitto.conf" >"$D/mosquitto.log" 2>&1 &
 PIDS="$PIDS $!"
@@ -87,7 +89,7 @@ sleep 1
 say "subscribing: mqe2e-sub (the authorised dashboard) and plain mosquitto_sub (what the broker sees)"
 "$BUILD/client/mqe2e-sub" -h 127.0.0.1 -p "$MQTT_PORT" -i dashboard -t 'plant/#' -v \
 	--cert "$D/pki/dashboard.crt" --key "$D/pki/dashboard.key" --cafile "$D/pki/ca.crt" --kms "$KMS" \
-	-C 3 -W 20 >"$D/secure.out" 2>"$D/secure.err" &
+	--broker-id broker -C 3 -W 20 >"$D/secure.out" 2>"$D/secure.err" &
 SUB=$!
 mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -V mqttv5 -i curious -t 'plant/#' -F '%t %l %x' -C 3 -W 20 >"$D/plain.out" 2>&1 &
 PLAIN=$!
@@ -97,7 +99,8 @@ say "publishing three messages with mqe2e-pub (scheme 4)"
 for i in 1 2 3; do
 	"$BUILD/client/mqe2e-pub" -h 127.0.0.1 -p "$MQTT_PORT" -i sensor -t plant/boiler/temp -q 1 \
 		-m "boiler temperature reading #$i: 8$i.5 C" \
-		--cert "$D/pki/sensor.crt" --key "$D/pki/sensor.key" --cafile "$D/pki/ca.crt" --kms "$KMS"
+		--cert "$D/pki/sensor.crt" --key "$D/pki/sensor.key" --cafile "$D/pki/ca.crt" --kms "$KMS" \
+		--broker-id broker
 done
 wait "$SUB" || { echo "mqe2e-sub failed:"; cat "$D/secure.err"; }
 wait "$PLAIN" || true
