@@ -341,7 +341,7 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 
 	*out = NULL;
 	if (mqe2e_http_parse_url(cfg->kms_url, host, sizeof(host), &port) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: '%s' is not "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: '%s' is not "
 		    "http://host[:port]", cfg->kms_url);
 		return MQE2E_ERR_INVALID_ARG;
 	}
@@ -357,7 +357,7 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 	}
 	if ((r = mqe2e_identity_load(cfg->cert, cfg->key, &ks->self, err, sizeof(err))) != MQE2E_OK ||
 	    (r = mqe2e_trust_new(cfg->cafile, &ks->trust, err, sizeof(err))) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
 		goto fail;
 	}
 	*out = ks;
@@ -384,7 +384,7 @@ int kms_sync__run(struct bx_kms_sync *ks)
 	if (ks == NULL || ks->started)
 		return MQE2E_OK;
 	if ((e = pthread_create(&ks->thread, NULL, sync_main, ks)) != 0) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s "
 		    "(retrying at the next tick)", strerror(e));
 		return MQE2E_ERR_INTERNAL;
 	}
@@ -438,7 +438,7 @@ struct bx_policy *kms_sync__take(struct bx_kms_sync *ks)
 	ks->errors = 0;
 	pthread_mutex_unlock(&ks->lock);
 	for (i = 0; i < n; i++)
-		mosquitto_log_printf(levels[i], "%s", lines[i]);
+		plugin__log(levels[i], "%s", lines[i]);
 	while (errors-- > 0)
 		stats__inc(BX_KMS_ERRORS);
 	return p;

@@ -212,7 +212,7 @@ static int no_frame_key(const struct bx_session *s, struct bx_group *g, const ch
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		snprintf(ago, sizeof(ago), ", %llu s ago", (unsigned long long)((now - last_ok) / 1000));
 	}
-	mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "group '%s': every broker key of "
+	plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "group '%s': every broker key of "
 	    "epoch %u and later ended %llu s ago (grace included) and the KMS %s has not answered "
 	    "since %s%s: the broker refuses the group's publishes (PUBACK 0x87) until the KMS is "
 	    "back; %llu refused so far (drop_key_stale).  A broker tolerates a KMS outage of "

@@ -308,8 +308,12 @@ uint64_t clock__now_us(void);
 
 /* Group of topic under the current policy (cached), NULL if none. */
 struct bx_group *plugin__group_of(const char *topic, size_t *gi);
+/* A line in Mosquitto's log (text, or JSON with plugin_opt_log_format). */
+void plugin__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Rate-limited warning log (drops and refusals). */
 void plugin__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* plugin_opt_log_format json: every line of the plugin as a JSON object. */
+void plugin__log_json(bool on);
 
 /* Run the periodic work now if Mosquitto does not (with
  * per_listener_settings true Mosquitto 2.0 never sends MOSQ_EVT_TICK): at
