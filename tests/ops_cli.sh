@@ -94,7 +94,23 @@ rc=$?
 [ "$rc" = 3 ] || t_fail "--quiet changed the exit status ($rc)"
 [ -s "$T_DIR/q.err" ] && { cat "$T_DIR/q.err" >&2; t_fail "--quiet still printed"; }
 
-# 6. mqe2e-kmsctl help [NOUN [VERB]]
+# 6. One configuration syntax: the client's file in mqe2e-kmsd.conf's
+# "key = value" form (the '=' is optional in both).
+cat >"$T_DIR/client.conf" <<CONF
+# mqe2e-pub --config
+broker = tcp://127.0.0.1:$MQTT_PORT
+kms = $KMS_URL
+cert = $PKI/pub.crt
+key  $PKI/pub.key
+cafile=$PKI/ca.crt
+CONF
+MQE2E_KMS_URL="http://127.0.0.1:$dead" "$PUB" --config "$T_DIR/client.conf" -t e2e/conf -m x -q 1 \
+	2>"$T_DIR/conf.err" || { cat "$T_DIR/conf.err" >&2; t_fail "a 'key = value' client file was refused"; }
+printf 'kms-url = x\n' >"$T_DIR/bad.conf"
+expect_rc 2 "$PUB" --config "$T_DIR/bad.conf" -t e2e/conf -m x
+grep -q "bad.conf:1: expected 'key = value'" "$T_DIR/err" || t_fail "bad config line: $(cat "$T_DIR/err")"
+
+# 7. mqe2e-kmsctl help [NOUN [VERB]]
 expect_rc 0 kmsctl help
 grep -q "^  group rotate" "$T_DIR/out" || t_fail "kmsctl help lists no commands"
 expect_rc 0 kmsctl help cert issue
