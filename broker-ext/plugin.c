@@ -285,7 +285,7 @@ static void tick_work(void)
 
 	last_tick_ms = mqe2e_now_ms();
 	if (bx.sync != NULL)
-		(void)kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
+		kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
 		install_policy(p);
 	roster__tick();
@@ -403,7 +403,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		goto fail;
 	}
 	load_cache();
-	if (kms_sync__new(&bx.cfg, &bx.sync) != MQE2E_OK)
+	if (kms_sync__new(&bx.cfg, &bx.sync) != MQE2E_OK || kms_sync__start(bx.sync) != MQE2E_OK)
 		goto fail;
 	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
 		if (mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].cb, NULL,
