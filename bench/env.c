@@ -275,6 +275,7 @@ start_mosquitto(struct bench_env *e, const char *name, const char *conf_text, in
 	"set_tcp_nodelay true\n" \
 	"max_queued_messages 100000\n" \
 	"max_inflight_messages 1000\n" \
+	"max_packet_size 1048576\n" \
 	"persistence false\n" \
 	"log_dest stderr\n" \
 	"log_type error\n" \

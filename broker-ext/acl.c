@@ -9,20 +9,27 @@
  *              holds any grant (roster.c), and exactly mqe2e/v1/rekey/+ to
  *              ask for rekey notices (notice.c; delivered to it alone);
  *   receive    group topics with a "sub" grant (re-checked on every delivery,
- *              so a withdrawn grant takes effect at once), its own inbox;
+ *              so a withdrawn grant takes effect at once), and there only
+ *              payloads the broker produced (group_payload_ok: no wills, no
+ *              raw client frames, no staged QoS 2 message whose publisher
+ *              lost its grant); its own inbox;
  *   publish    group topics with a "pub" grant, and only messages that pass
  *              the per-message checks of the group's scheme (message.c: the
  *              channel MAC/AEAD under SK_CB, the channel replay window, the
  *              envelope sender == the authenticated client); pairing
  *              requests/responses to mqe2e/v1/pair/{req,resp}/<peer id>
- *              (signed end to end; the broker only routes them).
+ *              only between a "pub" and a "sub" grant holder of the scheme
+ *              1/2 group the message names (signed end to end; the broker
+ *              routes them and checks only who pairs with whom), never
+ *              retained; nothing at all from a connection that another one
+ *              of the same id has taken over (its will).
  * Plain clients (only with plugin_opt_allow_plain): subscribe and receive
  * anything except $-topics, publish nothing.  They see exactly the bytes the
  * broker relays: ciphertext and MACs.
  *
- * Denying a publish here (rather than in MOSQ_EVT_MESSAGE) matters on
- * Mosquitto 2.0.11: an ACL denial drops the message (QoS 1/2: PUBACK/PUBREC
- * 0x87), while an error from the message callback disconnects the client.
+ * Every publish is decided here, where the payload is seen first; an ACL
+ * denial drops the message cleanly (QoS 1/2: PUBACK/PUBREC 0x87).  The
+ * message callback only carries out the verdict (verdict.c).
  */
 #include "config.h"
 
@@ -72,6 +79,64 @@ static int pair_topic(const char *topic)
 	return pair_owner(topic, &n) != NULL && strpbrk(topic, "+#") == NULL;
 }
 
+/*
+ * A pairing message (docs/PROTOCOL.md 2.4) from s into owner's inbox: only
+ * between a publisher and a subscriber of the same scheme 1/2 group, the one
+ * the message names.  Requests go from a "pub" grant holder to a "sub" grant
+ * holder, responses back.  The message is decoded (never verified: its
+ * signatures are for the peer) to learn the group and that it names s as
+ * its sender and owner as its peer.  Anyone else is refused here, so a
+ * client without a grant cannot fill a subscriber's nonce cache.
+ */
+static int pair_write_allowed(const struct bx_session *s, const char *topic,
+    const void *payload, uint32_t payloadlen)
+{
+	struct mqe2e_hello h;
+	struct mqe2e_reply rp;
+	struct mqe2e_view sender, peer, group;
+	struct bx_group *g;
+	char name[MQE2E_ID_MAX + 1];
+	const char *owner;
+	size_t n, gi;
+	unsigned mine, theirs;
+	int req = strncmp(topic, pair_prefixes[0], strlen(pair_prefixes[0])) == 0;
+
+	owner = pair_owner(topic, &n);
+	if (req ? mqe2e_hello_decode(payload, payloadlen, MQE2E_MSG_PAIR_REQUEST, &h) != MQE2E_OK :
+	    mqe2e_reply_decode(payload, payloadlen, MQE2E_MSG_PAIR_RESPONSE, &rp) != MQE2E_OK) {
+		stats__inc(BX_MSG_MALFORMED);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "not a pairing %s", s->id, topic, req ? "request" : "response");
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	sender = req ? h.client_id : rp.client_id;
+	peer = req ? h.peer_id : rp.peer_id;
+	group = req ? h.group : rp.group;
+	if (!mqe2e_view_eq_str(sender, s->id) || peer.len != n || memcmp(peer.p, owner, n) != 0) {
+		stats__inc(BX_MSG_SENDER_MISMATCH);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+		    "the pairing message names another sender or peer", s->id, topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (mqe2e_view_to_str(group, name, sizeof(name)) != MQE2E_OK ||
+	    (g = policy__find(bx.policy, name, &gi)) == NULL ||
+	    (g->scheme != MQE2E_SCHEME_1 && g->scheme != MQE2E_SCHEME_2))
+		goto deny;
+	memcpy(name, owner, n);
+	name[n] = '\0';
+	mine = policy__rights(bx.policy, s->id, gi);
+	theirs = policy__rights(bx.policy, name, gi);
+	if (req ? (mine & BX_RIGHT_PUB) && (theirs & BX_RIGHT_SUB) :
+	    (mine & BX_RIGHT_SUB) && (theirs & BX_RIGHT_PUB))
+		return MOSQ_ERR_SUCCESS;
+deny:
+	stats__inc(BX_MSG_NO_GRANT);
+	plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': pairing "
+	    "only between a 'pub' and a 'sub' grant holder of the scheme 1/2 group it names",
+	    s->id, topic);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
 /* Roster of a scheme 1/2 group: readable with any grant on the group. */
 static int roster_allowed(const struct bx_session *s, const char *topic)
 {
@@ -118,7 +183,67 @@ deny:
 	return MOSQ_ERR_ACL_DENIED;
 }
 
-static int check_read(struct bx_session *s, const char *topic, uint32_t payloadlen)
+/*
+ * On a group topic a reader gets only what the broker itself produced
+ * (issue 9.12): schemes 3/4 the broker's GK_B frame of this group (sender =
+ * the broker's id), and - if it was a QoS 2 message staged before PUBREL -
+ * only while its publisher still may publish (staged.c); schemes 1/2 only
+ * the reader's own part (scheme 1: the pairwise envelope for the reader;
+ * scheme 2: a session frame from the broker).  Anything else - a will
+ * released at a session takeover, a raw client frame, a whole bundle, the
+ * emptied original of a routed bundle - is refused.  Parsing only; the
+ * reader verifies the MACs.  The per-recipient parts themselves are handed
+ * to Mosquitto with mosquitto_broker_publish and pass here only when they
+ * were queued for a persistent session that reconnects.
+ */
+static int group_payload_ok(const struct bx_group *g, size_t gi, const char *reader,
+    const void *payload, uint32_t len)
+{
+	struct mqe2e_frame f;
+	struct mqe2e_envelope env;
+	char pid[MQE2E_KEYNAME_MAX + 1];
+
+	if (payload == NULL || len == 0)
+		return 0;
+	switch (g->scheme) {
+	case MQE2E_SCHEME_3:
+	case MQE2E_SCHEME_4:
+		if (mqe2e_frame_decode(payload, len, &f) != MQE2E_OK ||
+		    f.type != (g->scheme == MQE2E_SCHEME_4 ? MQE2E_MSG_FRAME_MAC : MQE2E_MSG_FRAME_AEAD) ||
+		    f.key_kind != MQE2E_KEY_GROUP || !mqe2e_view_eq_str(f.key_name, g->name) ||
+		    !mqe2e_view_eq_str(f.sender, bx.self->id))
+			return 0;
+		if (staged__check(f.key_name.p, f.key_name.len, f.seq, gi) != 0) {
+			stats__inc(BX_MSG_STAGED_DENIED);
+			plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "QoS 2 message %llu of group '%s' "
+			    "not delivered to '%s': staged before PUBREL and its publisher may no longer "
+			    "publish (drop_staged_denied)", (unsigned long long)f.seq, g->name,
+			    reader ? reader : "?");
+			return 0;
+		}
+		return 1;
+	case MQE2E_SCHEME_2:
+		return mqe2e_frame_decode(payload, len, &f) == MQE2E_OK &&
+		    f.type == MQE2E_MSG_FRAME_AEAD && f.key_kind == MQE2E_KEY_SESSION &&
+		    mqe2e_view_eq_str(f.sender, bx.self->id);
+	case MQE2E_SCHEME_1:
+		if (reader == NULL || mqe2e_envelope_decode(payload, len, &env) != MQE2E_OK ||
+		    env.key_kind != MQE2E_KEY_PAIR)
+			return 0;
+		{
+			char sender[MQE2E_ID_MAX + 1];
+
+			return mqe2e_view_to_str(env.sender, sender, sizeof(sender)) == MQE2E_OK &&
+			    mqe2e_pair_id(sender, reader, g->name, pid, sizeof(pid)) == MQE2E_OK &&
+			    mqe2e_view_eq_str(env.key_name, pid);
+		}
+	default:
+		return 0;
+	}
+}
+
+static int check_read(struct bx_session *s, const char *topic, const void *payload,
+    uint32_t payloadlen)
 {
 	struct bx_group *g;
 	size_t gi, n;
@@ -145,8 +270,11 @@ static int check_read(struct bx_session *s, const char *topic, uint32_t payloadl
 		return MOSQ_ERR_ACL_DENIED;
 	}
 	g = plugin__group_of(topic, &gi);
-	if (g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) && payloadlen == 0)
-		return MOSQ_ERR_ACL_DENIED;   /* the emptied original of a routed bundle */
+	if (g != NULL && !group_payload_ok(g, gi, s->plain ? NULL : s->id, payload, payloadlen)) {
+		if (payloadlen != 0)   /* the emptied original of a routed bundle is no news */
+			stats__inc(BX_READ_DENIED);
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	if (s->plain)
 		return MOSQ_ERR_SUCCESS;
 	if (g != NULL && (policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB))
@@ -166,8 +294,29 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 		    "to '%s': plain clients are read-only", s->id, ed->topic);
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if (pair_topic(ed->topic))
-		return MOSQ_ERR_SUCCESS;
+	/* A connection that another one with the same id has taken over is
+	 * being closed: Mosquitto 2.0.11 sends its will now, through this check
+	 * and without MOSQ_EVT_MESSAGE, so it would bypass the broker's
+	 * re-framing.  (Wills of connections that simply end arrive after their
+	 * DISCONNECT event, without a session: refused below in acl__check.) */
+	if (session__find_id(s->id) != s) {
+		stats__inc(BX_MSG_WILL);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped will of '%s' to '%s': wills are "
+		    "not relayed (only what the broker frames reaches group topics; drop_will)",
+		    s->id, ed->topic);
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (pair_topic(ed->topic)) {
+		/* A retained pairing message would be planted in the inbox for
+		 * whoever subscribes next. */
+		if (ed->retain) {
+			stats__inc(BX_MSG_RETAIN_DENIED);
+			plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
+			    "pairing messages may not be retained (drop_retain)", s->id, ed->topic);
+			return MOSQ_ERR_ACL_DENIED;
+		}
+		return pair_write_allowed(s, ed->topic, ed->payload, ed->payloadlen);
+	}
 	if (rekey_topic(ed->topic)) {
 		stats__inc(BX_MSG_NO_GRANT);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
@@ -217,7 +366,8 @@ static int check_read_offline(const struct mosquitto_evt_acl_check *ed)
 		return MOSQ_ERR_ACL_DENIED;
 	if ((g = plugin__group_of(ed->topic, &gi)) == NULL ||
 	    g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2 ||
-	    !(policy__rights(bx.policy, id, gi) & BX_RIGHT_SUB))
+	    !(policy__rights(bx.policy, id, gi) & BX_RIGHT_SUB) ||
+	    !group_payload_ok(g, gi, id, ed->payload, ed->payloadlen))
 		return MOSQ_ERR_ACL_DENIED;
 	return MOSQ_ERR_SUCCESS;
 }
@@ -229,11 +379,18 @@ int acl__check(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
+	s = session__find(ed->client);
+	/* Clients of an existing fleet (plugin_opt_fleet), connected or queued
+	 * for while offline: their own rules, mqe2e's topics kept from them. */
+	if (bx.cfg.fleet != BX_FLEET_NONE && ed->topic != NULL &&
+	    (s != NULL ? s->fleet : (mosquitto_client_id(ed->client) != NULL &&
+	    !auth__id_reserved(mosquitto_client_id(ed->client), 0))))
+		return fleet__acl(ed, bx.cfg.fleet);
 	if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
 		return MOSQ_ERR_SUCCESS;
 	if (ed->topic == NULL || ed->topic[0] == '$')
 		return MOSQ_ERR_ACL_DENIED;   /* no $SYS, no $share for anyone */
-	if ((s = session__find(ed->client)) == NULL)
+	if (s == NULL)
 		return ed->access == MOSQ_ACL_READ ? check_read_offline(ed) : MOSQ_ERR_ACL_DENIED;
 	switch (ed->access) {
 	case MOSQ_ACL_SUBSCRIBE:
@@ -241,7 +398,9 @@ int acl__check(int event, void *event_data, void *userdata)
 			return MOSQ_ERR_SUCCESS;
 		return check_subscribe(s, ed->topic);
 	case MOSQ_ACL_READ:
-		return check_read(s, ed->topic, ed->payloadlen);
+		if (ed->retain)
+			retained__seen(ed->topic, ed->payloadlen);   /* also those loaded at start */
+		return check_read(s, ed->topic, ed->payload, ed->payloadlen);
 	case MOSQ_ACL_WRITE:
 		return check_write(s, ed);
 	default:

@@ -20,6 +20,7 @@
  *   cache.c     plugin_opt_policy_cache: last policy, keys, CRL on disk
  *   stats.c     drop/auth counters, stats file, periodic log line
  *   notice.c    rekey notices to connected members when a group's epoch moves
+ *   clock.c     the broker's clock: CONNACK dates and GK_B frame seqs
  */
 #ifndef MQE2E_BROKER_PLUGIN_H
 #define MQE2E_BROKER_PLUGIN_H
@@ -28,6 +29,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "mqe2e_err.h"
 #include "crypto.h"
@@ -37,12 +39,25 @@
 #include "handshake.h"
 
 struct mosquitto;
+struct mosquitto_evt_acl_check;
+struct mosquitto_plugin_id_t;
 struct mosquitto_opt;
 
 #define BX_LOG_PREFIX "mqe2e: "
 
 /* ---- configuration (config.c) ---------------------------------------------- */
+/* plugin_opt_role: the mqe2e listener(s), or a guard on a listener of an
+ * existing fleet (per_listener_settings true; fleet.c). */
+enum bx_role { BX_ROLE_MQE2E = 0, BX_ROLE_GUARD = 1 };
+/* plugin_opt_fleet: how clients without mqe2e are treated apart from what
+ * mqe2e reserves (its topics, its client ids): not at all (refused, or
+ * read-only with allow_plain), everything allowed (Mosquitto without
+ * acl_file), or left to Mosquitto's acl_file. */
+enum bx_fleet { BX_FLEET_NONE = 0, BX_FLEET_ALLOW = 1, BX_FLEET_ACL_FILE = 2 };
+
 struct bx_config {
+	enum bx_role role;      /* plugin_opt_role (mqe2e) */
+	enum bx_fleet fleet;    /* plugin_opt_fleet (none; required for guard) */
 	char *kms_url;          /* plugin_opt_kms_url (required) */
 	char *cert;             /* plugin_opt_cert: broker certificate PEM (required) */
 	char *key;              /* plugin_opt_key: broker Ed25519 key PEM (required) */
@@ -51,10 +66,12 @@ struct bx_config {
 	uint32_t max_skew_ms;   /* plugin_opt_max_skew_ms (MQE2E_SKEW_MS_DEFAULT) */
 	char *policy_cache;     /* plugin_opt_policy_cache (optional) */
 	char *stats_file;       /* plugin_opt_stats_file (optional) */
+	char *metrics_file;     /* plugin_opt_metrics_file: Prometheus text (optional) */
 	uint32_t watch_s;       /* plugin_opt_kms_watch_s: long-poll timeout (5) */
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
 	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
 	uint32_t max_future_ms; /* plugin_opt_max_future_ms (10000, <= max_skew_ms) */
+	bool require_broker_id; /* plugin_opt_require_broker_id (false) */
 };
 
 /* Parse the options; on failure logs one line naming the option and returns
@@ -103,12 +120,14 @@ enum bx_stat {
 	BX_DELIVERY_FAILED,
 	BX_MSG_INTERNAL,
 	BX_PLAIN_PUBLISH_DENIED,
+	BX_FLEET_DENIED,
 	BX_SUB_DENIED,
 	BX_READ_DENIED,
 	BX_KICKED,
 	BX_REKEY_NOTICES,
 	BX_POLICY_UPDATES,
 	BX_KMS_ERRORS,
+	BX_RETAINED_DROPPED,
 	BX_STAT__COUNT
 };
 
@@ -141,6 +160,8 @@ struct bx_group {
 	struct bx_gkey *keys;            /* GK_B epochs held */
 	size_t nkeys;
 	uint64_t seq;                    /* broker's re-frame sequence (broker thread) */
+	time_t stale_logged;             /* last "keys ended" log line (message.c) */
+	uint64_t stale_drops;            /* publishes refused since the keys ended */
 };
 
 struct bx_grant {
@@ -182,12 +203,51 @@ struct bx_gkey *policy__key(struct bx_group *g, uint32_t epoch, uint64_t now_ms)
 int policy__is_revoked_client(const struct bx_policy *p, const char *client);
 int policy__is_revoked_serial(const struct bx_policy *p, const char *serial);
 
+/* ---- the verdict on one publish (message.c) ------------------------------------ */
+/*
+ * What the ACL write check decided about one group publish, handed to the
+ * MOSQ_EVT_MESSAGE callback that Mosquitto runs right after it for the same
+ * message.  It owns its buffers (verdict__clear frees and wipes them) and
+ * names the policy version it was decided under; the message callback takes
+ * it only for the payload it was made for, under that same policy.
+ */
+struct bx_verdict {
+	bool valid;
+	const void *src;                 /* the payload verified (as Mosquitto holds it) */
+	uint32_t src_len;
+	uint64_t policy_version;         /* decided under this policy */
+	size_t gi;                       /* group index under that policy */
+	uint8_t *body;                   /* schemes 2/3: opened channel body (malloc, wiped) */
+	size_t body_len;
+	void *out;                       /* schemes 3/4: the broker's frame (mosquitto_malloc) */
+	uint32_t out_len;
+	uint64_t group_seq;              /* schemes 3/4: seq of that frame */
+};
+
+void verdict__clear(struct bx_verdict *v);
+/* 1 if v was made for this payload of group gi under policy p (the one in
+ * force). */
+int verdict__matches(const struct bx_verdict *v, const struct bx_policy *p, const void *payload,
+    uint32_t len, size_t gi);
+
+/* ---- staged QoS 2 messages (staged.c) --------------------------------------- */
+/* Record a QoS 2 group frame (group, broker frame seq) of publisher. */
+void staged__add(const char *group, uint64_t seq, const char *publisher);
+/* 0 if (group, seq) is not a staged frame, or its publisher still holds a
+ * pub grant on group gi under the current policy and is not revoked; -1 if
+ * it is refused (and then stays refused). */
+int staged__check(const uint8_t *group, size_t group_len, uint64_t seq, size_t gi);
+void staged__tick(time_t now);
+size_t staged__count(void);
+void staged__cleanup(void);
+
 /* ---- per-connection state (session.c) ---------------------------------------- */
 struct bx_session {
 	struct mosquitto *client;        /* key */
 	char id[MQE2E_ID_MAX + 1];
 	char serial[MQE2E_SERIAL_MAX];
 	bool plain;                      /* allow_plain client without mqe2e */
+	bool fleet;                      /* plain, under plugin_opt_fleet (fleet.c) */
 	struct mqe2e_mac *mac_c2b;
 	struct mqe2e_aead *aead_c2b;
 	struct mqe2e_aead *aead_b2c;
@@ -195,15 +255,7 @@ struct bx_session {
 	bool wants_rekey;                /* subscribed to MQE2E_REKEY_FILTER */
 	struct mqe2e_replay_window rx;   /* channel seq client -> broker */
 	uint64_t tx_seq;                 /* channel seq broker -> client */
-	/* A publish verified in the ACL write check, consumed by MESSAGE. */
-	const void *pend_src;
-	uint32_t pend_src_len;
-	size_t pend_group;
-	bool pend_valid;
-	uint8_t *pend_body;              /* schemes 2/3: opened frame body (malloc'd) */
-	size_t pend_body_len;
-	void *pend_out;                  /* schemes 3/4: re-framed payload (mosquitto_malloc) */
-	uint32_t pend_out_len;
+	struct bx_verdict verdict;       /* ACL write check -> MOSQ_EVT_MESSAGE */
 	struct bx_session *next;         /* chain by client pointer */
 	struct bx_session *next_id;      /* chain by id (mqe2e sessions only) */
 	bool in_id_index;
@@ -223,7 +275,10 @@ void session__remove(const struct mosquitto *client);
 size_t session__count(void);
 /* Call fn for each session (fn must not add or remove sessions). */
 void session__foreach(void (*fn)(struct bx_session *, void *), void *arg);
-void session__clear_pending(struct bx_session *s);
+/* Remember that id authenticated with mqe2e (plain clients may not use it). */
+void session__remember_id(const char *id);
+/* 1 if id authenticated with mqe2e since the broker started. */
+int session__known_id(const char *id);
 
 /* ---- global plugin state (plugin.c) ------------------------------------------ */
 struct bx_kms_sync;
@@ -239,14 +294,49 @@ struct bx_state {
 	struct bx_group *topic_group;
 	size_t topic_gi;
 	uint64_t topic_cache_version;
+	uint64_t start_ms;               /* plugin start: hellos dated before it are refused */
 };
 
 extern struct bx_state bx;
 
+/* ---- the broker's clock (clock.c) --------------------------------------------- */
+/* Microseconds since the Unix epoch, strictly increasing within this process
+ * even if the wall clock steps back: the time in CONNACK replies (/ 1000)
+ * and the sequence number of every GK_B frame, so a subscriber can tell a
+ * frame made after its connection from one made before (PROTOCOL.md 8). */
+uint64_t clock__now_us(void);
+
 /* Group of topic under the current policy (cached), NULL if none. */
 struct bx_group *plugin__group_of(const char *topic, size_t *gi);
+/* A line in Mosquitto's log (text, or JSON with plugin_opt_log_format). */
+void plugin__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Rate-limited warning log (drops and refusals). */
 void plugin__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* plugin_opt_log_format json: every line of the plugin as a JSON object. */
+void plugin__log_json(bool on);
+
+/* Run the periodic work now if Mosquitto does not (with
+ * per_listener_settings true Mosquitto 2.0 never sends MOSQ_EVT_TICK): at
+ * most every 200 ms, only from an outermost callback.  plugin__enter/leave
+ * bracket every callback; enter(1) may run the tick. */
+void plugin__enter(int may_tick);
+void plugin__leave(void);
+
+/* ---- clients of an existing fleet (fleet.c) ----------------------------------- */
+/* A client without mqe2e under plugin_opt_fleet: BASIC_AUTH (refuse mqe2e
+ * ids, else defer to Mosquitto's password_file/allow_anonymous) and the ACL
+ * (refuse mqe2e topics, else allow or defer to acl_file). */
+int fleet__basic(struct mosquitto *client, enum bx_fleet mode);
+int fleet__acl(const struct mosquitto_evt_acl_check *ed, enum bx_fleet mode);
+/* 1 if id is an mqe2e client id (plain clients must not use it); strict:
+ * also every id while there is no policy yet. */
+int auth__id_reserved(const char *id, int strict);
+/* A guard instance (plugin_opt_role guard): init and cleanup. */
+int fleet__guard_init(struct mosquitto_plugin_id_t *identifier, void **userdata,
+    const struct bx_config *cfg);
+void fleet__guard_cleanup(void *userdata);
+/* 1 once the mqe2e instance is loaded (guards need its policy). */
+int plugin__mqe2e_loaded(void);
 
 /* ---- callbacks --------------------------------------------------------------- */
 int auth__ext_start(int event, void *event_data, void *userdata);
@@ -264,10 +354,16 @@ int message__verify(struct bx_session *s, struct bx_group *g, size_t gi, const c
 /* Check the URL and load the thread's own identity and trust (errors logged,
  * naming the option); the thread does not run yet. */
 int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
-/* Start the thread (broker thread, from the first tick: see kms_sync.c);
- * a no-op once it runs. */
-int kms_sync__run(struct bx_kms_sync *ks);
+/* Create the thread (init); it waits until kms_sync__run or 2 s (see
+ * kms_sync.c). */
+int kms_sync__start(struct bx_kms_sync *ks) MQE2E_WUR;
+/* The broker serves (first tick or client event): let the thread talk to
+ * the KMS.  Cheap after the first call. */
+void kms_sync__run(struct bx_kms_sync *ks);
 void kms_sync__stop(struct bx_kms_sync *ks);
+/* When the thread last had an answer from the KMS (ms since the epoch; 0
+ * never).  Any thread. */
+uint64_t kms_sync__last_ok(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
 
@@ -278,6 +374,16 @@ void roster__tick(void);
 void roster__cleanup(void);
 /* The group named by a roster topic mqe2e/v1/roster/<group>, or NULL. */
 const char *roster__group(const char *topic);
+
+/* ---- retained messages of group topics (retained.c) -------------------------- */
+/* A retained message on topic was stored (payloadlen > 0) or cleared. */
+void retained__seen(const char *topic, size_t payloadlen);
+/* MOSQ_EVT_MESSAGE, registered after message__handle: notes retained ones. */
+int retained__on_message(int event, void *event_data, void *userdata);
+/* A new snapshot p replaced old: clear the retained messages of every
+ * group p no longer has (broker thread). */
+void retained__policy_changed(const struct bx_policy *old, struct bx_policy *p);
+void retained__cleanup(void);
 
 /* ---- rekey notices (notice.c) ------------------------------------------------ */
 /* A new snapshot p replaces old (may be NULL): tell every connected client

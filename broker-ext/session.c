@@ -58,26 +58,61 @@ int session__init(void)
 	return MQE2E_OK;
 }
 
-void session__clear_pending(struct bx_session *s)
+/* ---- ids that authenticated with mqe2e --------------------------------------------
+ * A plain client (plugin_opt_allow_plain) must never use an mqe2e client's
+ * id: it would take over the connection and, with clean_start 0, the
+ * persistent session and its queued messages.  Every id that passed the
+ * handshake is remembered here for the life of the broker (bounded by the
+ * enrolled clients: each passed certificate validation). */
+struct known_id {
+	struct known_id *next;
+	char id[];
+};
+
+#define KNOWN_BUCKETS 1024
+static struct known_id *known[KNOWN_BUCKETS];
+
+void session__remember_id(const char *id)
 {
-	if (s->pend_body != NULL)
-		mqe2e_free_secret(s->pend_body, s->pend_body_len);
-	if (s->pend_out != NULL)
-		mosquitto_free(s->pend_out);
-	s->pend_body = NULL;
-	s->pend_body_len = 0;
-	s->pend_out = NULL;
-	s->pend_out_len = 0;
-	s->pend_src = NULL;
-	s->pend_src_len = 0;
-	s->pend_valid = false;
+	size_t b = slot_id(id, KNOWN_BUCKETS), n = strlen(id);
+	struct known_id *k;
+
+	if (session__known_id(id) || (k = malloc(sizeof(*k) + n + 1)) == NULL)
+		return;
+	memcpy(k->id, id, n + 1);
+	k->next = known[b];
+	known[b] = k;
+}
+
+int session__known_id(const char *id)
+{
+	struct known_id *k;
+
+	for (k = known[slot_id(id, KNOWN_BUCKETS)]; k != NULL; k = k->next)
+		if (strcmp(k->id, id) == 0)
+			return 1;
+	return 0;
+}
+
+static void known_cleanup(void)
+{
+	struct known_id *k, *next;
+	size_t i;
+
+	for (i = 0; i < KNOWN_BUCKETS; i++) {
+		for (k = known[i]; k != NULL; k = next) {
+			next = k->next;
+			free(k);
+		}
+		known[i] = NULL;
+	}
 }
 
 static void session_free(struct bx_session *s)
 {
 	if (s == NULL)
 		return;
-	session__clear_pending(s);
+	verdict__clear(&s->verdict);
 	mqe2e_mac_free(s->mac_c2b);
 	mqe2e_aead_free(s->aead_c2b);
 	mqe2e_aead_free(s->aead_b2c);
@@ -99,6 +134,7 @@ void session__cleanup(void)
 	}
 	free(by_client);
 	free(by_id);
+	known_cleanup();
 	by_client = NULL;
 	by_id = NULL;
 	nbuckets = 0;

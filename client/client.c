@@ -193,13 +193,6 @@ parse_recipients(struct mqe2e_client *c, const char *list, char *errbuf, size_t 
 					    CLIENT_RECIPIENTS_MAX);
 					return MQE2E_ERR_TOO_LONG;
 				}
-				uint64_t *t;
-
-				if ((t = realloc(c->pair_retry_ms, (c->nrecipients + 1) *
-				    sizeof(*t))) == NULL)
-					return MQE2E_ERR_NOMEM;
-				c->pair_retry_ms = t;
-				t[c->nrecipients] = 0;
 				if ((v = realloc(c->recipients, (c->nrecipients + 1) *
 				    sizeof(*v))) == NULL)
 					return MQE2E_ERR_NOMEM;
@@ -248,6 +241,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	pthread_mutex_init(&c->cb_mu, &recursive);
 	pthread_mutexattr_destroy(&recursive);
 	pthread_mutex_init(&c->kms_mu, NULL);
+	c->held_tail = &c->held;
 	if ((r = config__copy(&c->cfg, cfg)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
@@ -278,7 +272,8 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	    (r = parse_recipients(c, cfg->recipients, errbuf, errlen)) != MQE2E_OK)
 		goto out;
 	if ((r = mqe2e_replay_table_new(CLIENT_REPLAY_SENDERS, &c->replay)) != MQE2E_OK ||
-	    (r = mqe2e_replay_table_new(CLIENT_FRAME_WINDOWS, &c->frame_replay)) != MQE2E_OK) {
+	    (r = mqe2e_replay_table_new(CLIENT_FRAME_WINDOWS, &c->frame_replay)) != MQE2E_OK ||
+	    (r = mqe2e_replay_table_new(CLIENT_REPLAY_SENDERS, &c->late_replay)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
 	}
@@ -330,13 +325,15 @@ mqe2e_client_free(struct mqe2e_client *c)
 	session__clear(c);
 	keys__clear(&c->keys);
 	subscribe__free_all(c);
+	subscribe__held_free(c);
 	pair__free_all(c);
+	roster__free_all(c);
 	while (c->nrecipients > 0)
 		free(c->recipients[--c->nrecipients]);
 	free(c->recipients);
-	free(c->pair_retry_ms);
 	mqe2e_replay_table_free(c->replay);
 	mqe2e_replay_table_free(c->frame_replay);
+	mqe2e_replay_table_free(c->late_replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);
 	config__clear(&c->cfg);

@@ -38,6 +38,8 @@ struct mqe2e_config {
 	char *kms;
 	char *group;
 	char *recipients;
+	char *broker_id;                /* the broker's id (certificate CN) the
+	                                   hello is bound to; NULL: any broker */
 	int keepalive;
 	int kms_timeout_ms;
 	int reconnect_min_ms;
@@ -46,6 +48,8 @@ struct mqe2e_config {
 	int pair_refresh_s;
 	int clean_start;                /* 0: resume the broker's session */
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
+	int hold_max;                   /* messages held for a key fetch */
+	int hold_s;                     /* how long one may wait for it */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -79,11 +83,29 @@ struct pairkey {
 	int role;
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
-	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "P|S" */
+	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "P|S|GROUP" */
 	uint32_t generation;                  /* envelope epoch */
 	uint64_t made_ms;                     /* monotonic */
 	struct mqe2e_aead *aead;
 	struct pairkey *next;                 /* newest first */
+};
+
+/* A recipient that did not complete pairing: not asked again before. */
+struct pairretry {
+	char peer[MQE2E_ID_MAX + 1];
+	uint64_t until_ms;                    /* monotonic */
+	struct pairretry *next;
+};
+
+/* The roster of a scheme 1/2 group I may publish to (roster.c). */
+struct roster {
+	char group[MQE2E_ID_MAX + 1];
+	char **ids;                     /* its connected subscribers */
+	size_t n;
+	int received;                   /* heard (or waited for) since subscribing */
+	uint64_t suback_ms;             /* monotonic; 0 until the SUBACK */
+	uint64_t link_gen;              /* subscribed on this link */
+	struct roster *next;
 };
 
 /* A PAIR_REQUEST waiting for its response. */
@@ -91,11 +113,31 @@ struct pairpend {
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
 	struct mqe2e_pair *st;
-	size_t recipient;               /* index in c->recipients */
 	int done;                       /* [mu] */
 	int rc;                         /* [mu] */
 	struct pairpend *next;          /* [mu] c->pending */
 	struct pairpend *mine_next;     /* the requester's own list */
+};
+
+/* A message held while the keys it needs are fetched (subscribe.c).  It was
+ * acknowledged to the broker already (paho 1.3 acknowledges on receipt), so
+ * it is delivered once the keys arrive, or dropped and reported when a
+ * fetch that started after it arrived still lacks them, or at its deadline.
+ * Later messages of its group wait behind it: order is kept per group. */
+#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload bytes held at most */
+
+struct held {
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	int qos;
+	int retained;
+	uint64_t rx_floor_us;           /* the session floor when it arrived
+	                                   (PROTOCOL.md 8.1) */
+	char group[MQE2E_KEYNAME_MAX + 1];  /* the group it belongs to */
+	uint64_t fetch_seq;             /* fetches started before it arrived */
+	uint64_t deadline_ms;           /* monotonic: dropped then */
+	struct held *next;
 };
 
 /* A subscription, renewed after every reconnect. */
@@ -136,8 +178,10 @@ struct mqe2e_client {
 	pthread_cond_t cv;              /* any change of the [mu] state */
 	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
-	pthread_t worker;
+	pthread_t worker;               /* reconnects (session.c link_main) */
 	int worker_started;
+	pthread_t keys_worker;          /* key fetches, held messages (keys_main) */
+	int keys_worker_started;
 
 	/* [mu] link */
 	enum link_state link;
@@ -151,14 +195,36 @@ struct mqe2e_client {
 	struct mqe2e_aead *b2c_aead;
 	struct mqe2e_mac *b2c_mac;
 	char broker_id[MQE2E_ID_MAX + 1];
+	uint64_t rx_floor_us;           /* broker time (us) at the CONNACK that
+	                                   began this MQTT session: live GK_B
+	                                   frames made before it are refused
+	                                   (0: none yet) */
 
 	/* [mu] keys */
 	struct keystore keys;
 	uint64_t keys_fetched_ms;
 	uint64_t next_refresh_ms;
-	uint64_t last_miss_fetch_ms;    /* rate limit of refetch on unknown epoch */
+	uint64_t fetch_started;         /* key fetches started (a counter) */
+	uint64_t keys_seq;              /* the count at the start of the last
+	                                   fetch that succeeded */
+	uint64_t fetch_failing_ms;     /* monotonic: first failure of the fetches
+	                                   failing since, 0 if the last one worked */
+	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
+	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
+
+	/* [mu] messages waiting for keys (subscribe.c) */
+	struct held *held;
+	struct held **held_tail;
+	size_t nheld;
+	size_t held_bytes;
+	int held_dirty;                 /* keys changed: look at them again */
+	int held_need;                  /* some wait for a fetch to answer */
+	uint64_t held_wake_ms;          /* monotonic: the next deadline */
+	int miss_fetch;                 /* a message named an epoch we lack */
 	uint64_t notice_seq;            /* highest rekey notice seq of this link */
 	struct mqe2e_replay_table *replay;       /* envelope windows */
+	struct mqe2e_replay_table *late_replay;  /* retained messages read late:
+	                                           windows per (sender, topic) */
 	struct mqe2e_replay_table *frame_replay; /* windows of the broker's frames
 	                                           (a table of their own: no key
 	                                           can meet an envelope's) */
@@ -168,9 +234,10 @@ struct mqe2e_client {
 	struct pairkey *pairkeys;       /* [mu] */
 	struct pairpend *pending;       /* [mu] */
 	struct mqe2e_nonce_cache *pair_nc;  /* [mu] PAIR_REQUEST nonces */
-	char **recipients;              /* scheme 1/2 subscribers (config) */
-	uint64_t *pair_retry_ms;        /* [mu] per recipient: no new pairing
-	                                   request before this (monotonic) */
+	char **recipients;              /* scheme 1/2 subscribers (config: an
+	                                   override of the rosters) */
+	struct pairretry *pair_retries; /* [mu] */
+	struct roster *rosters;         /* [mu] */
 	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
@@ -231,9 +298,11 @@ void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
 int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
     const uint64_t *gen);
 /* Mark the calling thread as one of paho's (at the start of each paho
- * callback), and ask whether we are on one: there, a call must not wait
- * for anything paho delivers (an acknowledgement, a reconnect), since paho
- * cannot deliver it until we return. */
+ * callback) or as one of the client's threads (the keys thread delivers
+ * held messages, the link thread reports), and ask whether we are on one:
+ * there, a call must not wait for anything paho or those threads deliver
+ * (an acknowledgement, a reconnect, a key fetch), since that cannot happen
+ * until we return. */
 void client__paho_thread_enter(void);
 int client__on_paho_thread(void);
 /* Release what OpenSSL keeps per thread (error queue, random generators)
@@ -263,6 +332,9 @@ const struct mqe2e_group_info *keys__group(const struct keystore *ks, const char
 const struct mqe2e_group_info *keys__topic_group(const struct keystore *ks, const char *topic);
 /* "name (filter, pub+sub), ..." of every group held, into buf (mu held). */
 void keys__describe(const struct keystore *ks, char *buf, size_t len);
+/* If the key fetches are failing (mu held): 1, and out gives the last
+ * failure (naming the KMS) and for how long; else 0 and out is "". */
+int keys__kms_failing(struct mqe2e_client *c, char *out, size_t len);
 void keys__clear(struct keystore *ks);
 
 /* ---- session.c --------------------------------------------------------------- */
@@ -275,7 +347,7 @@ void session__clear(struct mqe2e_client *c);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's
- * notice and, unless the keys held already cover it, have the worker fetch
+ * notice and, unless the keys held already cover it, have the keys thread fetch
  * keys now.  Refusals go to the error callback. */
 void rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p,
     size_t len);
@@ -287,25 +359,55 @@ void pair__inboxes(const struct mqe2e_client *c, char req[PAIR_TOPIC_MAX],
     char resp[PAIR_TOPIC_MAX]);
 void pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len);
 void pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len);
-/* Pair with every configured recipient lacking a key for group, or whose
+/* Pair with every recipient ids[0..n) lacking a key for group, or whose
  * key is older than pair_refresh_s (no lock held); MQE2E_OK if all
  * answered, else _TIMEOUT (or the error that stopped the requests) with
  * c->errmsg naming one that did not (the others are paired). */
-int pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline);
+int pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, size_t n,
+    const struct timespec *deadline);
 /* My newest key with peer for group (NULL: any group); mu held. */
 struct pairkey *pair__find(struct mqe2e_client *c, int role, const char *peer,
     size_t peer_len, const char *group);
-/* The subscriber key from peer of one generation; mu held. */
-struct pairkey *pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len,
-    uint32_t generation);
+/* The subscriber key of one pair id "P|S|GROUP" and generation; mu held. */
+struct pairkey *pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id,
+    size_t pair_id_len, uint32_t generation);
 /* The scheme of a group from the KMS's group table (mu held); 0 if unknown. */
 uint8_t pair__group_scheme(struct mqe2e_client *c, const char *group);
 void pair__free_all(struct mqe2e_client *c);
+
+/* ---- roster.c ---------------------------------------------------------------- */
+/* The group named by a roster topic, or NULL. */
+const char *roster__group_of_topic(const char *topic);
+/* A message on mqe2e/v1/roster/<group> (no lock held). */
+void roster__on_message(struct mqe2e_client *c, const char *topic, const uint8_t *p,
+    size_t len);
+/* The roster topics to subscribe at a connect (mu held): *out is a malloc'd
+ * array of malloc'd strings; returns their number. */
+size_t roster__filters(struct mqe2e_client *c, char ***out);
+/* paho: a SUBACK covering the rosters subscribed on this link arrived (no
+ * lock held); their retained messages come right behind it. */
+void roster__on_suback(struct mqe2e_client *c);
+/* Subscribe the rosters of groups a key fetch brought (no lock held). */
+void roster__sync(struct mqe2e_client *c);
+/* The recipients of group (no lock held): the "recipients" option if set,
+ * else the group's roster, waiting (until deadline) for a roster
+ * just subscribed; without my own id.  Free with roster__free_list. */
+int roster__recipients(struct mqe2e_client *c, const char *group,
+    const struct timespec *deadline, char ***ids, size_t *n);
+void roster__free_list(char **ids, size_t n);
+void roster__free_all(struct mqe2e_client *c);
 
 /* ---- subscribe.c ------------------------------------------------------------- */
 int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
 /* Send SUBSCRIBE for every known subscription (after a reconnect). */
 void subscribe__renew(struct mqe2e_client *c);
 void subscribe__free_all(struct mqe2e_client *c);
+/* The keys thread's part of the receive path (mu held; it is dropped around user
+ * callbacks): deliver the held messages whose keys arrived, drop those that
+ * a later fetch settled or whose deadline passed.  Returns 1 if a key fetch
+ * is wanted for those still waiting; *wake gets the next deadline. */
+int subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake);
+/* Free the held messages (paho and the client's threads stopped). */
+void subscribe__held_free(struct mqe2e_client *c);
 
 #endif

@@ -102,11 +102,21 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
 	uint8_t *req = NULL;
 	size_t req_len = 0, i;
-	char why[KMS_ERRTEXT_MAX];
+	char why[KMS_ERRTEXT_MAX], own[CLIENT_ERRMSG_MAX];
+	uint64_t seq;
 	int r;
 
+	if (msg == NULL || msglen == 0) {
+		msg = own;
+		msglen = sizeof(own);
+	}
+	msg[0] = '\0';
 	memset(&resp, 0, sizeof(resp));
 	pthread_mutex_lock(&c->kms_mu);
+	/* a message held before this point is settled by this fetch's answer */
+	pthread_mutex_lock(&c->mu);
+	seq = ++c->fetch_started;
+	pthread_mutex_unlock(&c->mu);
 	if ((r = mqe2e_keyreq_build(c->ident, NULL, 0, mqe2e_now_ms(), &st, &req,
 	    &req_len)) != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot build the key request: %s", mqe2e_strerror(r));
@@ -127,13 +137,16 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		goto out;
 	}
 	if (resp.status != 200) {
+		char hint[96];
+
 		kms_error_text(&resp, why, sizeof(why));
+		mqe2e_http_retry_hint(&resp, hint, sizeof(hint));
 		r = status_to_err(resp.status);
 		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
-		    "'%s': HTTP %d (%s)%s", c->cfg.kms, c->id, resp.status, why,
+		    "'%s': HTTP %d (%s)%s%s", c->cfg.kms, c->id, resp.status, why,
 		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
 		    r == MQE2E_ERR_UNKNOWN_CA ? "; was its certificate issued by this KMS?" :
-		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "");
+		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "", hint);
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
@@ -169,16 +182,28 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 	fresh = old;
 	c->keys_fetched_ms = client__mono_ms();
 	c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
+	c->keys_seq = seq;
+	c->fetch_failing_ms = 0;
+	c->held_dirty = 1;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	r = MQE2E_OK;
 out:
+	if (r != MQE2E_OK) {
+		pthread_mutex_lock(&c->mu);
+		if (c->fetch_failing_ms == 0)
+			c->fetch_failing_ms = client__mono_ms();
+		client__fmt(c->kms_err, sizeof(c->kms_err), "%s", msg);
+		pthread_mutex_unlock(&c->mu);
+	}
 	keys__clear(&fresh);
 	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	free(req);
 	mqe2e_keyreq_free(st);
 	pthread_mutex_unlock(&c->kms_mu);
+	if (r == MQE2E_OK)
+		roster__sync(c);        /* the rosters of groups new to this client */
 	return r;
 }
 
@@ -266,6 +291,23 @@ keys__describe(const struct keystore *ks, char *buf, size_t len)
 		    g->filter, rights[g->rights & 3]);
 		at += strlen(buf + at);
 	}
+}
+
+int
+keys__kms_failing(struct mqe2e_client *c, char *out, size_t len)
+{
+	uint64_t s;
+
+	if (c->fetch_failing_ms == 0) {
+		client__fmt(out, len, "%s", "");
+		return 0;
+	}
+	s = (client__mono_ms() - c->fetch_failing_ms) / 1000u;
+	if (s > 0)
+		client__fmt(out, len, "%s (failing for %llu s)", c->kms_err, (unsigned long long)s);
+	else
+		client__fmt(out, len, "%s", c->kms_err);
+	return 1;
 }
 
 int

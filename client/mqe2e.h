@@ -10,14 +10,18 @@
  * scheme, 1 to 4 (docs/PROTOCOL.md).
  *
  * Threads.  The MQTT library calls back on its own thread, and the client
- * runs one more thread of its own for reconnecting and refreshing keys.
+ * runs two threads of its own: one reconnects, one fetches keys.
  * Every function here may be called from any thread, including from inside
  * a message, error or state callback, except mqe2e_client_free() and
  * mqe2e_connect() (never from a callback).  Inside a callback, publish and
  * subscribe hand the packet over without waiting for the broker's answer
  * (it cannot arrive before the callback returns) and fail at once while the
  * link is down.  Callbacks of one client are never run concurrently with
- * each other; messages are delivered in the order the broker sent them.
+ * each other; the messages of one topic group are delivered in the order
+ * the broker sent them.  The MQTT library's thread never waits for the KMS:
+ * a message naming a key epoch the client lacks is held (hold_max, hold_s)
+ * while the client's keys thread fetches the keys, and delivered from that
+ * thread when they arrive; other groups' messages go on meanwhile.
  *
  * Errors.  Functions return MQE2E_OK (0) or a negative mqe2e_err code
  * (mqe2e_strerror() gives a sentence).  mqe2e_client_errmsg() gives the
@@ -56,14 +60,17 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   cafile          PEM file of the mqe2e CA certificate
  *   kms             KMS base URL, "http://host:port" (default: $MQE2E_KMS_URL
  *                   when set, else http://127.0.0.1:7780)
- *   group           topic group to publish under when the client holds
- *                   publish keys for more than one group
+ *   group           optional: the group every published topic must belong
+ *                   to (an assertion; the topic alone determines its group)
  *   recipients      comma-separated subscriber ids to seal for in groups of
- *                   scheme 1 or 2 (pairwise keys)
+ *                   scheme 1 or 2 (pairwise keys), instead of the broker's
+ *                   roster of the group's connected subscribers
  *   keepalive       MQTT keep-alive in seconds (default 60)
  *   kms_timeout_ms  deadline of one KMS request (default 5000)
  *   reconnect_min_ms, reconnect_max_ms
- *                   reconnect backoff bounds (default 500, 30000)
+ *                   reconnect backoff bounds (default 500, 30000); each
+ *                   wait is half the backoff plus a random part of the
+ *                   other half
  *   key_refresh_s   refetch keys from the KMS this often (default 300)
  *   pair_refresh_s  schemes 1/2: renew each pairwise key this often, so
  *                   that a subscriber that restarted is paired again
@@ -72,6 +79,10 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   resume the broker's session (subscriptions, QoS 1/2
  *                   messages queued while away; readable within grace)
  *   session_expiry_s  MQTT 5 Session Expiry Interval (default 0)
+ *   hold_max        received messages that may wait for a key fetch
+ *                   (default 1000, and 32 MiB at most; 0: drop them)
+ *   hold_s          how long one may wait, seconds (default 30); a message
+ *                   not delivered by then is dropped and reported
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */
@@ -177,12 +188,19 @@ int mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos,
  * up to timeout_ms for the broker's acknowledgement (QoS 1/2) or the
  * hand-over to the network (QoS 0).  While the link is down the call waits
  * for the reconnect; a message whose acknowledgement was lost is sent again
- * (receivers drop the duplicate).  The group is the configured "group", or
- * the only group this client may publish to.  MQE2E_ERR_UNKNOWN_KEY if no
- * publish key is held for it.  In schemes 1/2 the recipients that are not
- * paired yet are asked first, waiting up to timeout_ms for their answers
- * (those that do not answer are left out and reported to the error
- * callback); sending then gets timeout_ms of its own.
+ * (receivers drop the duplicate).  Any topic of any group the client may
+ * publish to works on one connection: the group is the one whose topic
+ * filter (from the KMS's key bundle) matches the topic; the "group" option
+ * only asserts it.  Refused before sending, naming the topic and the groups
+ * held: MQE2E_ERR_UNKNOWN_KEY if no group of the client covers the topic
+ * (or no valid key of it is held), MQE2E_ERR_DENIED without a pub grant on
+ * it, MQE2E_ERR_NOT_FOUND if "group" names no group of the client; a miss
+ * makes it fetch the keys once first (at most once a second), so a grant
+ * just added works.  In schemes 1/2 the recipients are the "recipients"
+ * option or else the broker's roster of the group; those not paired yet are
+ * asked first, waiting up to timeout_ms for their answers (those that do not
+ * answer are left out and reported to the error callback); sending then
+ * gets timeout_ms of its own.
  */
 int mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload,
     size_t len, int qos, int retain, int timeout_ms) MQE2E_WUR;

@@ -36,7 +36,7 @@ usage(void)
 "  --repeat N       send the message N times (default 1)\n"
 "  --repeat-delay SECS\n"
 "                   wait SECS (decimals allowed: 0.25) between repeats\n"
-"  --to ID,ID...    the subscribers, for groups of scheme 1 or 2 (pairwise keys)\n",
+"  --to ID,ID...    scheme 1/2 recipients instead of the broker's roster\n",
 	    stdout);
 	tool_usage_common();
 }

@@ -63,18 +63,43 @@ pair__free_all(struct mqe2e_client *c)
 		mqe2e_pair_free(p->st);
 		free(p);
 	}
+	while (c->pair_retries != NULL) {
+		struct pairretry *t = c->pair_retries;
+
+		c->pair_retries = t->next;
+		free(t);
+	}
 	mqe2e_nonce_cache_free(c->pair_nc);
 	c->pair_nc = NULL;
 }
 
+/* The retry entry of peer, created if asked (mu held); NULL if none. */
+static struct pairretry *
+retry_of(struct mqe2e_client *c, const char *peer, int create)
+{
+	struct pairretry *t;
+
+	for (t = c->pair_retries; t != NULL; t = t->next)
+		if (strcmp(t->peer, peer) == 0)
+			return t;
+	if (!create || (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	client__fmt(t->peer, sizeof(t->peer), "%s", peer);
+	t->next = c->pair_retries;
+	c->pair_retries = t;
+	return t;
+}
+
 struct pairkey *
-pair__find_gen(struct mqe2e_client *c, const char *peer, size_t peer_len, uint32_t generation)
+pair__find_gen(struct mqe2e_client *c, const uint8_t *pair_id, size_t pair_id_len,
+    uint32_t generation)
 {
 	struct pairkey *k;
 
 	for (k = c->pairkeys; k != NULL; k = k->next) {
 		if (k->role == MQE2E_PAIR_ROLE_SUB && k->generation == generation &&
-		    strlen(k->peer) == peer_len && memcmp(k->peer, peer, peer_len) == 0)
+		    strlen(k->pair_id) == pair_id_len &&
+		    memcmp(k->pair_id, pair_id, pair_id_len) == 0)
 			return k;
 	}
 	return NULL;
@@ -174,6 +199,21 @@ send_raw(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len
 	return prc == MQTTASYNC_SUCCESS ? MQE2E_OK : MQE2E_ERR_UNAVAILABLE;
 }
 
+/* mqe2e_pair_group_cb (mu held): I pair only for a scheme 1/2 group on
+ * which the KMS's group table gives me a 'sub' grant.  Checked before the
+ * request's nonce is stored. */
+static int
+pair_group_ok(void *arg, const char *publisher, const char *group)
+{
+	struct mqe2e_client *c = arg;
+	const struct mqe2e_group_info *g = keys__group(&c->keys, group);
+
+	(void)publisher;
+	return g != NULL && (g->rights & MQE2E_RIGHT_SUB) &&
+	    (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2) ? MQE2E_OK :
+	    MQE2E_ERR_DENIED;
+}
+
 /* Subscriber: a PAIR_REQUEST arrived in my inbox (paho's thread). */
 void
 pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
@@ -192,20 +232,11 @@ pair__on_request(struct mqe2e_client *c, const uint8_t *req, size_t len)
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, req, len, mqe2e_now_ms(), &resp,
-	    &resp_len, &info, key);
-	if (r == MQE2E_OK) {
-		/* answer only for a pairwise group I may read */
-		const struct mqe2e_group_info *g = keys__group(&c->keys, info.group);
-
-		if (g == NULL || !(g->rights & MQE2E_RIGHT_SUB) ||
-		    (g->scheme != MQE2E_SCHEME_1 && g->scheme != MQE2E_SCHEME_2)) {
-			mqe2e_wipe(key, sizeof(key));
-			r = MQE2E_ERR_DENIED;
-		} else {
-			r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
-		}
-	}
+	/* answer only for a pairwise group I may read */
+	r = mqe2e_pair_respond(c->ident, c->trust, c->pair_nc, pair_group_ok, c, req, len,
+	    mqe2e_now_ms(), &resp, &resp_len, &info, key);
+	if (r == MQE2E_OK)
+		r = pair_store(c, MQE2E_PAIR_ROLE_SUB, &info, key);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK) {
 		client__report(c, r, NULL, info.peer.id, info.group, info.generation,
@@ -284,10 +315,12 @@ pend_remove(struct mqe2e_client *c, struct pairpend *target)
 }
 
 int
-pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *deadline)
+pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, size_t n,
+    const struct timespec *deadline)
 {
 	struct pairpend *p, *mine = NULL, **tail;
 	struct pairkey *k;
+	struct pairretry *t;
 	uint64_t now, refresh_ms = (uint64_t)c->cfg.pair_refresh_s * 1000u;
 	uint8_t *req = NULL;
 	size_t req_len = 0, i;
@@ -299,13 +332,14 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		return MQE2E_OK;        /* a callback cannot wait for the answers */
 	inbox(resp_topic, sizeof(resp_topic), "resp", c->id);
 	/* requests for every recipient without a key */
-	for (i = 0; i < c->nrecipients; i++) {
-		const char *peer = c->recipients[i];
+	for (i = 0; i < n; i++) {
+		const char *peer = ids[i];
 
 		pthread_mutex_lock(&c->mu);
 		k = pair__find(c, MQE2E_PAIR_ROLE_PUB, peer, strlen(peer), group);
+		t = retry_of(c, peer, 0);
 		now = client__mono_ms();
-		if ((k != NULL && now - k->made_ms < refresh_ms) || now < c->pair_retry_ms[i]) {
+		if ((k != NULL && now - k->made_ms < refresh_ms) || (t != NULL && now < t->until_ms)) {
 			/* paired lately, or did not answer lately: do not stall
 			 * every publish (a key older than pair_refresh_s is renewed,
 			 * so that a subscriber that restarted gets one again) */
@@ -332,7 +366,6 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		pthread_mutex_lock(&c->mu);
 		p->next = c->pending;
 		c->pending = p;
-		p->recipient = i;
 		pthread_mutex_unlock(&c->mu);
 		p->mine_next = mine;
 		mine = p;
@@ -366,7 +399,8 @@ pair__ensure(struct mqe2e_client *c, const char *group, const struct timespec *d
 		*tail = p->mine_next;
 		if (!p->done || p->rc != MQE2E_OK) {
 			failed++;
-			c->pair_retry_ms[p->recipient] = client__mono_ms() + PAIR_RETRY_MS;
+			if ((t = retry_of(c, p->peer, 1)) != NULL)
+				t->until_ms = client__mono_ms() + PAIR_RETRY_MS;
 			client__fmt(c->errmsg, sizeof(c->errmsg), "subscriber '%s' did not "
 			    "complete pairing for group '%s' (%s): is it connected, and does it "
 			    "hold a 'sub' grant on '%s'? Messages leave it out unless it was "

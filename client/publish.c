@@ -60,11 +60,18 @@ pick_group(struct mqe2e_client *c, const char *topic, char *group, size_t group_
 	return MQE2E_OK;
 }
 
+/* The recipients of a scheme 1/2 message. */
+struct rcpt {
+	char **ids;
+	size_t n;
+};
+
 /* Schemes 1/2: one envelope per paired recipient, in a BUNDLE (mu held).
  * *out is malloc'd. */
 static int
 seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    const void *payload, size_t len, uint8_t **out, size_t *out_len)
+    const struct rcpt *to, uint8_t flags, const void *payload, size_t len, uint8_t **out,
+    size_t *out_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct mqe2e_bundle_part *parts = NULL;
@@ -75,15 +82,16 @@ seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint
 	int r = MQE2E_ERR_NOMEM;
 
 	*out = NULL;
-	if (c->nrecipients == 0)
-		return client__fail_locked(c, MQE2E_ERR_INVALID_ARG, "group '%s' of topic '%s' uses "
-		    "scheme %u (pairwise keys): name its subscribers with --to (the "
-		    "\"recipients\" option)", group, topic, scheme);
-	if ((parts = calloc(c->nrecipients, sizeof(*parts))) == NULL)
+	if (to->n == 0)
+		return client__fail_locked(c, MQE2E_ERR_NOT_FOUND, "group '%s' of topic '%s' uses "
+		    "scheme %u (pairwise keys) and %s: nothing was sent", group, topic, scheme,
+		    c->nrecipients > 0 ? "the \"recipients\" option names no one but this client" :
+		    "no subscriber of it is connected (the broker's roster is empty)");
+	if ((parts = calloc(to->n, sizeof(*parts))) == NULL)
 		goto fail;
-	for (i = 0; i < c->nrecipients; i++) {
-		if ((k = pair__find(c, MQE2E_PAIR_ROLE_PUB, c->recipients[i],
-		    strlen(c->recipients[i]), group)) == NULL)
+	for (i = 0; i < to->n; i++) {
+		if ((k = pair__find(c, MQE2E_PAIR_ROLE_PUB, to->ids[i], strlen(to->ids[i]),
+		    group)) == NULL)
 			continue;
 		memset(&ep, 0, sizeof(ep));
 		ep.scheme = scheme;
@@ -92,6 +100,7 @@ seal_pairwise(struct mqe2e_client *c, const char *topic, const char *group, uint
 		ep.epoch = k->generation;
 		ep.sender = c->id;
 		ep.seq = seq;
+		ep.flags = flags;
 		if ((cap = mqe2e_envelope_size(&ep, len)) == 0 || (buf = malloc(cap)) == NULL)
 			goto fail;
 		if ((r = mqe2e_envelope_seal(k->aead, &ep, topic, strlen(topic), payload, len,
@@ -131,8 +140,8 @@ out:
 
 /* Schemes 3/4: seal the envelope for topic (mu held).  *env is malloc'd. */
 static int
-seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void *payload,
-    size_t len, uint8_t **env, size_t *env_len)
+seal_group(struct mqe2e_client *c, const char *topic, const char *g, uint8_t flags,
+    const void *payload, size_t len, uint8_t **env, size_t *env_len)
 {
 	struct mqe2e_envelope_params ep;
 	struct keyslot *k;
@@ -141,10 +150,27 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	int r;
 
 	*env = NULL;
-	if ((k = keys__current(&c->keys, g, mqe2e_now_ms())) == NULL)
-		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no valid "
+	if ((k = keys__current(&c->keys, g, mqe2e_now_ms())) == NULL) {
+		char kms[CLIENT_ERRMSG_MAX];
+		uint32_t e = keys__newest_epoch(&c->keys, g, strlen(g));
+
+		/* keys held but none valid now: a KMS outage past the grace
+		 * period (no newer epoch came), or clocks that disagree */
+		if (e > 0 && keys__kms_failing(c, kms, sizeof(kms)))
+			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
+			    "no valid publish key of group '%s' for topic '%s': its keys, up to "
+			    "epoch %u, have run out and %s; bring the KMS back (a group's keys "
+			    "outlast a KMS outage by about its rotation period plus its grace "
+			    "period)", c->id, g, topic, e, kms);
+		if (e > 0)
+			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
+			    "no valid publish key of group '%s' for topic '%s': none of its keys, "
+			    "up to epoch %u, is valid now although the KMS answers: check the "
+			    "clocks of this host and of the KMS", c->id, g, topic, e);
+		return client__fail_locked(c, MQE2E_ERR_UNKNOWN_KEY, "client '%s' holds no "
 		    "publish key of group '%s' for topic '%s': grant it 'pub' on '%s' in "
-		    "the KMS, or check the clocks", c->id, g, topic, g);
+		    "the KMS", c->id, g, topic, g);
+	}
 	memset(&ep, 0, sizeof(ep));
 	ep.scheme = k->scheme;
 	ep.key_kind = MQE2E_KEY_GROUP;
@@ -152,6 +178,7 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	ep.epoch = k->epoch;
 	ep.sender = c->id;
 	ep.seq = client__next_seq(c);
+	ep.flags = flags;
 	cap = mqe2e_envelope_size(&ep, len);
 	if (cap == 0 || (buf = malloc(cap)) == NULL)
 		return client__fail_locked(c, MQE2E_ERR_NOMEM, "out of memory sealing a message "
@@ -166,15 +193,21 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, const void 
 	return MQE2E_OK;
 }
 
-/* Seal payload as the group's scheme wants (mu held). */
+/* Seal payload as the group's scheme wants (mu held).  A retained message
+ * says so inside the envelope: subscribers read it later than live traffic
+ * (docs/PROTOCOL.md 8). */
 static int
 seal(struct mqe2e_client *c, const char *topic, const char *group, uint8_t scheme,
-    const void *payload, size_t len, uint8_t **body, size_t *body_len)
+    const struct rcpt *to, int retain, const void *payload, size_t len, uint8_t **body,
+    size_t *body_len)
 {
+	uint8_t flags = retain ? MQE2E_ENV_RETAINED : 0;
+
 	if (scheme == MQE2E_SCHEME_3 || scheme == MQE2E_SCHEME_4)
-		return seal_group(c, topic, group, payload, len, body, body_len);
+		return seal_group(c, topic, group, flags, payload, len, body, body_len);
 	if (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)
-		return seal_pairwise(c, topic, group, scheme, payload, len, body, body_len);
+		return seal_pairwise(c, topic, group, scheme, to, flags, payload, len, body,
+		    body_len);
 	return client__fail_locked(c, MQE2E_ERR_BAD_FORMAT, "group '%s' has an unknown scheme %u",
 	    group, scheme);
 }
@@ -223,6 +256,49 @@ frame(struct mqe2e_client *c, uint8_t scheme, const char *topic, const uint8_t *
 	return MQE2E_OK;
 }
 
+/*
+ * The broker refused a message we sealed (reason why, PUBACK/PUBREC >= 0x80):
+ * say why in c->errmsg.  Mosquitto 2.0 gives no reason string, and the
+ * plugin refuses both a client without a 'pub' grant and any message while
+ * it holds no valid key for the group's current epoch - which is what a KMS
+ * outage longer than rotation plus grace brings.  So ask the KMS (not from a
+ * callback, not twice a second): failing fetches name the outage, an answer
+ * that still grants us the group points at the broker's side.
+ */
+static void
+explain_refusal(struct mqe2e_client *c, const char *topic, const char *group, const char *why)
+{
+	char kms[CLIENT_ERRMSG_MAX];
+	int probe, granted;
+
+	pthread_mutex_lock(&c->mu);
+	probe = !client__on_paho_thread() &&
+	    client__mono_ms() - c->keys_fetched_ms >= KEYS_MISS_REFETCH_MS;
+	pthread_mutex_unlock(&c->mu);
+	if (probe)
+		(void)keys__fetch(c, NULL, 0);
+	pthread_mutex_lock(&c->mu);
+	granted = keys__current(&c->keys, group, mqe2e_now_ms()) != NULL;
+	if (keys__kms_failing(c, kms, sizeof(kms)))
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
+		    "topic '%s' (group '%s'): %s; %s: the broker refuses every message of a "
+		    "group once the KMS has missed a due rotation by more than the group's "
+		    "rotation period plus its grace period (its keys, even the pre-issued "
+		    "next epoch's, have ended) - bring the KMS back", topic, group, why, kms);
+	else if (granted)
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
+		    "topic '%s' (group '%s'): %s; the KMS answers and grants client '%s' "
+		    "'pub' on '%s', so the broker lacks the grant or the group's current key: "
+		    "see the broker's log (mqe2e plugin counters drop_no_grant, drop_no_key)",
+		    topic, group, why, c->id, group);
+	else
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
+		    "topic '%s' (group '%s'): %s; client '%s' holds no valid 'pub' key of "
+		    "'%s' any more: check its grants in the KMS", topic, group, why, c->id,
+		    group);
+	pthread_mutex_unlock(&c->mu);
+}
+
 int
 mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, size_t len,
     int qos, int retain, int timeout_ms)
@@ -230,13 +306,14 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	MQTTAsync_message m = MQTTAsync_message_initializer;
 	char group[MQE2E_ID_MAX + 1] = "";
+	struct rcpt to = { NULL, 0 };
 	struct timespec deadline;
 	struct waiter *w;
 	uint8_t *env = NULL, *fr = NULL;
 	size_t env_len = 0, fr_len = 0;
 	uint8_t scheme = 0;
 	uint64_t gen;
-	char why[128];
+	char why[128], refusal[CLIENT_ERRMSG_MAX] = "";
 	int r, prc, refetched = 0, fresh, nowait;
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
@@ -255,8 +332,16 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		pthread_mutex_lock(&c->mu);
 		r = pick_group(c, topic, group, sizeof(group), &scheme);
 		pthread_mutex_unlock(&c->mu);
-		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2) &&
-		    pair__ensure(c, group, &deadline) != MQE2E_OK) {
+		if (r == MQE2E_OK && (scheme == MQE2E_SCHEME_1 || scheme == MQE2E_SCHEME_2)) {
+			/* whom to seal for: --to, or the broker's roster of the group */
+			roster__free_list(to.ids, to.n);
+			to.ids = NULL;
+			to.n = 0;
+			if ((r = roster__recipients(c, group, &deadline, &to.ids, &to.n)) != MQE2E_OK)
+				r = client__fail(c, r, "out of memory");
+		}
+		if (r == MQE2E_OK && to.n > 0 &&
+		    pair__ensure(c, group, to.ids, to.n, &deadline) != MQE2E_OK) {
 			char msg[CLIENT_ERRMSG_MAX];
 
 			/* go on with the recipients that are paired */
@@ -265,20 +350,32 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		}
 		if (r == MQE2E_OK) {
 			pthread_mutex_lock(&c->mu);
-			r = seal(c, topic, group, scheme, payload, len, &env, &env_len);
+			r = seal(c, topic, group, scheme, &to, retain, payload, len, &env, &env_len);
 			pthread_mutex_unlock(&c->mu);
 		}
-		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_DENIED) || refetched)
+		if ((r != MQE2E_ERR_UNKNOWN_KEY && r != MQE2E_ERR_EXPIRED_KEY &&
+		    r != MQE2E_ERR_DENIED && r != MQE2E_ERR_NOT_FOUND) || refetched)
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
-		 * keys are less than a second old (a typo must not hammer it) */
+		 * keys are less than a second old (a typo must not hammer it);
+		 * in a callback, have the keys thread ask: paho's thread never waits
+		 * for the KMS */
 		refetched = 1;
 		pthread_mutex_lock(&c->mu);
 		fresh = client__mono_ms() - c->keys_fetched_ms < KEYS_MISS_REFETCH_MS;
+		if (!fresh && client__on_paho_thread()) {
+			c->next_refresh_ms = client__mono_ms();
+			pthread_cond_broadcast(&c->cv);
+			fresh = 1;
+		}
 		pthread_mutex_unlock(&c->mu);
-		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
+		if (fresh)
 			break;
+		/* once more either way: with new keys, or to word the refusal
+		 * with what the failed fetch said about the KMS */
+		(void)keys__fetch(c, NULL, 0);
 	}
+	roster__free_list(to.ids, to.n);
 	if (r != MQE2E_OK)
 		return r;
 
@@ -325,7 +422,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			client__waiter_release(c, w);
 			if (prc == MQTTASYNC_DISCONNECTED && c->link_gen == gen &&
 			    c->link == LINK_UP) {
-				/* paho saw the drop before we did: let the worker catch up */
+				/* paho saw the drop before we did: let the link thread catch up */
 				c->link = LINK_DOWN;
 				c->link_gen++;
 			}
@@ -347,9 +444,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		if (r == MQE2E_OK)
 			r = w->rc;
 		if (r == MQE2E_ERR_DENIED) {
-			client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
-			    "message on topic '%s' (group '%s'): %s; check the grants of "
-			    "client '%s'", topic, group, w->msg, c->id);
+			client__fmt(refusal, sizeof(refusal), "%s", w->msg);
 		} else if (r == MQE2E_ERR_TIMEOUT) {
 			client__fmt(c->errmsg, sizeof(c->errmsg), "no acknowledgement from the "
 			    "broker for the message on topic '%s' within %d ms", topic,
@@ -376,6 +471,8 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		goto out;
 	}
 out:
+	if (r == MQE2E_ERR_DENIED && refusal[0] != '\0')
+		explain_refusal(c, topic, group, refusal);
 	free(fr);
 	free(env);
 	return r;

@@ -2,9 +2,11 @@
  * session.c - the client-broker session: CONNECT carrying the signed
  * CONNECT_HELLO (MQTT 5 Authentication Method "mqe2e-v1"), verification of
  * the CONNACK_REPLY in paho's onSuccess5, the session keys SK_CB, losing the
- * link, and the client's own thread that reconnects with backoff (a fresh
- * handshake each time: paho's automatic reconnect would replay the old
- * hello) and refreshes the keys.
+ * link, and the client's own two threads: the link thread reconnects with
+ * backoff (a fresh handshake each time: paho's automatic reconnect would
+ * replay the old hello), the keys thread fetches keys and settles held
+ * messages, so that neither a slow KMS nor a slow reconnect holds up the
+ * other.
  */
 #include "config.h"
 
@@ -13,9 +15,15 @@
 
 #include "client_int.h"
 
+/* A resumed session's queue can hold frames made up to this long before the
+ * last connection ended (in flight, not yet acknowledged). */
+#define RESUME_MARGIN_MS 60000u
+
 #define RECONNECT_TIMEOUT_MS 10000
 #define KEY_RETRY_MS 10000
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
+#define MISS_FETCH_INTERVAL_MS 1000  /* at most one KMS fetch a second for
+                                        messages naming an epoch we lack */
 
 void
 session__clear(struct mqe2e_client *c)
@@ -53,11 +61,22 @@ state_changed(struct mqe2e_client *c, int up)
 	pthread_mutex_unlock(&c->cb_mu);
 }
 
-/* After a failed attempt or a lost link (mu held). */
+/*
+ * After a failed attempt or a lost link (mu held): the next attempt in half
+ * the backoff plus a random part of the other half ("equal jitter"), so that
+ * the clients of a broker that restarted do not all come back at the same
+ * moment (a publisher flushing its backlog before a subscriber renewed its
+ * subscriptions); the backoff doubles up to reconnect_max_ms.
+ */
 static void
 schedule_retry(struct mqe2e_client *c)
 {
-	c->next_attempt_ms = client__mono_ms() + (uint64_t)c->backoff_ms;
+	uint32_t rnd = 0;
+	uint64_t half = (uint64_t)c->backoff_ms / 2;
+
+	if (mqe2e_random(&rnd, sizeof(rnd)) != MQE2E_OK)
+		rnd = (uint32_t)(((uintptr_t)c >> 4) ^ client__mono_ms()) * 2654435761u;
+	c->next_attempt_ms = client__mono_ms() + half + (half > 0 ? rnd % (half + 1) : 0);
 	c->backoff_ms *= 2;
 	if (c->backoff_ms > c->cfg.reconnect_max_ms)
 		c->backoff_ms = c->cfg.reconnect_max_ms;
@@ -128,7 +147,9 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	    (const uint8_t *)data->value.data.data, (size_t)data->value.data.len,
 	    mqe2e_now_ms(), &keys, &broker)) != MQE2E_OK) {
 		client__fmt(msg, sizeof(msg), "the broker at %s failed the mqe2e handshake: "
-		    "%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r));
+		    "%s%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r),
+		    r == MQE2E_ERR_ID_MISMATCH && c->cfg.broker_id != NULL ? " (its certificate "
+		    "is not the one of the configured broker_id)" : "");
 	} else {
 		r = session_install(c, &keys);
 		mqe2e_wipe(&keys, sizeof(keys));
@@ -140,6 +161,18 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	w->hs = NULL;
 	if (r == MQE2E_OK) {
 		memcpy(c->broker_id, broker.id, sizeof(c->broker_id));
+		/* A new MQTT session starts at this CONNACK: the broker frames
+		 * every live message for it later (PROTOCOL.md 8.1).  A resumed
+		 * session keeps its floor: its queue was framed since then.  A
+		 * process that resumes a session it did not start can only bound
+		 * the queue's age by the session expiry (plus a margin for what
+		 * was in flight when the last connection ended). */
+		if (!resp->alt.connect.sessionPresent)
+			c->rx_floor_us = broker.ts_ms * 1000u;
+		else if (c->rx_floor_us == 0 && broker.ts_ms > RESUME_MARGIN_MS +
+		    (uint64_t)c->cfg.session_expiry_s * 1000u)
+			c->rx_floor_us = (broker.ts_ms - RESUME_MARGIN_MS -
+			    (uint64_t)c->cfg.session_expiry_s * 1000u) * 1000u;
 		c->notice_seq = 0;
 		c->link = LINK_UP;
 		c->link_gen++;
@@ -297,7 +330,8 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	size_t hello_len = 0;
 	int r, prc;
 
-	if ((r = mqe2e_hs_client_start(c->ident, mqe2e_now_ms(), &hs, &hello,
+	/* bound to the configured broker (PROTOCOL.md 2.2); none: any broker */
+	if ((r = mqe2e_hs_client_start(c->ident, c->cfg.broker_id, mqe2e_now_ms(), &hs, &hello,
 	    &hello_len)) != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot build the handshake: %s", mqe2e_strerror(r));
 		goto out;
@@ -403,7 +437,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 
 	pthread_mutex_lock(&c->mu);
 	if (c->link != LINK_DOWN || c->auto_reconnect || c->attempt != NULL) {
-		/* up or being brought up by the worker: hurry it and wait */
+		/* up or being brought up by the link thread: hurry it and wait */
 		c->next_attempt_ms = 0;
 		pthread_cond_broadcast(&c->cv);
 		r = session__wait_up(c, &deadline);
@@ -506,9 +540,11 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	return r;
 }
 
-/* The client's thread: reconnects after a lost link and refreshes keys. */
+/* The link thread: gives up on connect attempts paho never answers and
+ * reconnects after a lost link.  It never waits for the KMS (the keys
+ * thread does), so a hanging KMS cannot delay a reconnect. */
 static void *
-worker_main(void *arg)
+link_main(void *arg)
 {
 	struct mqe2e_client *c = arg;
 	char msg[CLIENT_ERRMSG_MAX];
@@ -517,6 +553,9 @@ worker_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
+	/* user callbacks (the error callback) run here: inside them, calls
+	 * must not wait for a reconnect (this thread makes it) */
+	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		now = client__mono_ms();
@@ -548,6 +587,56 @@ worker_main(void *arg)
 			}
 			continue;
 		}
+		wake = now + 60000;
+		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
+		    c->next_attempt_ms < wake)
+			wake = c->next_attempt_ms;
+		if (c->attempt != NULL && c->attempt_deadline_ms < wake)
+			wake = c->attempt_deadline_ms;
+		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
+		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* The keys thread: fetches keys (periodic refresh, rekey notices, epochs
+ * that messages named) and delivers or drops the held messages. */
+static void *
+keys_main(void *arg)
+{
+	struct mqe2e_client *c = arg;
+	char msg[CLIENT_ERRMSG_MAX];
+	struct timespec ts;
+	uint64_t now, wake;
+	int r;
+
+	/* this thread delivers held messages: inside those callbacks, calls
+	 * must not wait for anything a thread of ours does */
+	client__paho_thread_enter();
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		now = client__mono_ms();
+		if (c->held != NULL && (c->held_dirty || now >= c->held_wake_ms)) {
+			uint64_t next = UINT64_MAX;
+
+			/* deliver or drop held messages (runs callbacks without mu) */
+			c->held_need = subscribe__held_run(c, now, &next);
+			c->held_wake_ms = next;
+			continue;
+		}
+		if ((c->miss_fetch || (c->held != NULL && c->held_need)) &&
+		    now >= c->next_hold_fetch_ms) {
+			/* a message waits for an epoch we lack: ask the KMS, and
+			 * again each second while it fails (its answer settles the
+			 * messages held before it started) */
+			c->miss_fetch = 0;
+			c->next_hold_fetch_ms = now + MISS_FETCH_INTERVAL_MS;
+			pthread_mutex_unlock(&c->mu);
+			(void)keys__fetch(c, NULL, 0);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && now >= c->next_refresh_ms) {
 			c->next_refresh_ms = now + KEY_RETRY_MS;
 			pthread_mutex_unlock(&c->mu);
@@ -558,13 +647,13 @@ worker_main(void *arg)
 			continue;
 		}
 		wake = now + 60000;
-		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
-		    c->next_attempt_ms < wake)
-			wake = c->next_attempt_ms;
-		if (c->attempt != NULL && c->attempt_deadline_ms < wake)
-			wake = c->attempt_deadline_ms;
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < wake)
 			wake = c->next_refresh_ms;
+		if (c->held != NULL && c->held_wake_ms < wake)
+			wake = c->held_wake_ms;
+		if ((c->miss_fetch || (c->held != NULL && c->held_need)) &&
+		    c->next_hold_fetch_ms < wake)
+			wake = c->next_hold_fetch_ms;
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
 		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
@@ -580,9 +669,14 @@ session__start_worker(struct mqe2e_client *c)
 	    MQTTAsync_setDisconnected(c->mqtt, c, on_disconnected) != MQTTASYNC_SUCCESS)
 		return MQE2E_ERR_INTERNAL;
 	c->backoff_ms = c->cfg.reconnect_min_ms;
-	if (pthread_create(&c->worker, NULL, worker_main, c) != 0)
+	if (pthread_create(&c->worker, NULL, link_main, c) != 0)
 		return MQE2E_ERR_NOMEM;
 	c->worker_started = 1;
+	if (pthread_create(&c->keys_worker, NULL, keys_main, c) != 0) {
+		session__stop_worker(c);
+		return MQE2E_ERR_NOMEM;
+	}
+	c->keys_worker_started = 1;
 	return MQE2E_OK;
 }
 
@@ -597,4 +691,8 @@ session__stop_worker(struct mqe2e_client *c)
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->worker, NULL);
 	c->worker_started = 0;
+	if (c->keys_worker_started) {
+		pthread_join(c->keys_worker, NULL);
+		c->keys_worker_started = 0;
+	}
 }

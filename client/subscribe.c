@@ -14,6 +14,17 @@
  * their own, in a separate table: (broker, group, epoch) and (broker, this
  * link).  The scheme the message claims must be the scheme of its group as
  * the KMS said.
+ *
+ * Live and late messages (docs/PROTOCOL.md 8.1).  A GK_B frame's sequence
+ * number is the broker's clock when it made the frame, so a live frame must
+ * not be older than the CONNACK that began this MQTT session: a frame
+ * captured before, even by an earlier run of this process, is refused
+ * whatever the windows hold.  The one exception is a retained message sent
+ * on subscription (MQTT retain flag) whose envelope says it was published
+ * retained (MQE2E_ENV_RETAINED, under the publisher's key): it is read
+ * whatever its age, within its epoch's grace, once per (sender, topic) and
+ * sequence number - its own table of windows, one per topic, so retained
+ * messages of every earlier publisher run stay readable in any order.
  */
 #include "config.h"
 
@@ -22,9 +33,6 @@
 
 #include "client_int.h"
 #include "notice.h"
-
-#define MISS_FETCH_INTERVAL_MS 1000   /* at most one KMS fetch per second for
-                                         messages naming an epoch we lack */
 
 /* What the receive path learnt about a message, for delivery or report. */
 struct rx {
@@ -65,8 +73,8 @@ view_name(struct mqe2e_view v, char *out, size_t len)
 }
 
 /* The pairwise key that opens env (mu held): the pair id must be
- * "<sender>|<me>", the generation the one we agreed, and the group's scheme
- * the one the envelope claims. */
+ * "<sender>|<me>|<group>", and a key paired for exactly that group and
+ * generation held; the group's scheme must be the one the envelope claims. */
 static int
 pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t scheme,
     struct rx *rx, struct mqe2e_aead **key)
@@ -74,14 +82,17 @@ pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t schem
 	struct pairkey *k;
 	size_t slen = env->sender.len, ilen = strlen(c->id);
 
-	if (env->key_name.len != slen + 1 + ilen ||
+	if (env->key_name.len <= slen + 1 + ilen + 1 ||
 	    memcmp(env->key_name.p, env->sender.p, slen) != 0 || env->key_name.p[slen] != '|' ||
-	    memcmp(env->key_name.p + slen + 1, c->id, ilen) != 0) {
+	    memcmp(env->key_name.p + slen + 1, c->id, ilen) != 0 ||
+	    env->key_name.p[slen + 1 + ilen] != '|') {
 		rx->why = "the envelope is not under a key paired between its sender and us";
 		return MQE2E_ERR_BAD_FORMAT;
 	}
-	if ((k = pair__find_gen(c, (const char *)env->sender.p, slen, env->epoch)) == NULL) {
-		rx->why = "not paired with this sender (or an older pairing)";
+	view_name((struct mqe2e_view){ env->key_name.p + slen + ilen + 2,
+	    env->key_name.len - slen - ilen - 2 }, rx->group, sizeof(rx->group));
+	if ((k = pair__find_gen(c, env->key_name.p, env->key_name.len, env->epoch)) == NULL) {
+		rx->why = "not paired with this sender for this group (or an older pairing)";
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	client__fmt(rx->group, sizeof(rx->group), "%s", k->group);
@@ -107,11 +118,14 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 	}
 	if ((k = keys__find(&c->keys, (const char *)env->key_name.p, env->key_name.len,
 	    MQE2E_GK_P, env->epoch)) == NULL || k->aead == NULL) {
-		rx->why = keys__newest_epoch(&c->keys, (const char *)env->key_name.p,
-		    env->key_name.len) > env->epoch ? "no E2E group key for this epoch: it is "
-		    "past the group's grace period (the KMS no longer delivers it)" :
-		    "no E2E group key for this epoch";
-		rx->kms_miss = 1;
+		/* every epoch still in grace came with the last fetch: an older
+		 * one than the newest held is gone for good, a newer one may
+		 * be fetched */
+		rx->kms_miss = keys__newest_epoch(&c->keys, (const char *)env->key_name.p,
+		    env->key_name.len) <= env->epoch;
+		rx->why = rx->kms_miss ? "no E2E group key for this epoch" : "no E2E group key "
+		    "for this epoch: it is past the group's grace period (the KMS no longer "
+		    "delivers it)";
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	if (k->scheme != scheme) {
@@ -126,11 +140,40 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 	return MQE2E_OK;
 }
 
+/* 1 if body is an envelope published retained and delivered as retained:
+ * a late message (PROTOCOL.md 8.1).  Not authenticated here: the envelope's
+ * tag is checked before anything is accepted. */
+static int
+is_late(const uint8_t *body, size_t len, int retained)
+{
+	struct mqe2e_envelope env;
+
+	return retained && mqe2e_envelope_decode(body, len, &env) == MQE2E_OK &&
+	    (env.flags & MQE2E_ENV_RETAINED) != 0;
+}
+
+/* The window an envelope is checked against (mu held): (sender, key,
+ * epoch) for live messages, (sender, topic) for late ones. */
+static int
+envelope_window(struct mqe2e_client *c, const struct mqe2e_envelope *env, const char *topic,
+    int late, int accept)
+{
+	struct mqe2e_replay_table *t = late ? c->late_replay : c->replay;
+	const uint8_t *name = late ? (const uint8_t *)topic : env->key_name.p;
+	size_t name_len = late ? strlen(topic) : env->key_name.len;
+	uint32_t epoch = late ? 0 : env->epoch;
+
+	return accept ? mqe2e_replay_table_accept(t, env->sender.p, env->sender.len,
+	    env->key_kind, name, name_len, epoch, env->seq) :
+	    mqe2e_replay_table_check(t, env->sender.p, env->sender.len, env->key_kind, name,
+	    name_len, epoch, env->seq);
+}
+
 /* Open the E2E envelope in body (mu held).  frame_group: the group the
- * broker's frame named (schemes 3/4). */
+ * broker's frame named (schemes 3/4).  late: see is_late(). */
 static int
 open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, size_t len,
-    struct mqe2e_view frame_group, uint8_t scheme, struct rx *rx)
+    struct mqe2e_view frame_group, uint8_t scheme, int late, struct rx *rx)
 {
 	struct mqe2e_envelope env;
 	struct mqe2e_aead *key = NULL;
@@ -152,9 +195,9 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 	    group_key(c, &env, scheme, frame_group, rx, &key);
 	if (r != MQE2E_OK)
 		return r;
-	if ((r = mqe2e_replay_table_check(c->replay, env.sender.p, env.sender.len,
-	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
-		rx->why = "duplicate or replayed message";
+	if ((r = envelope_window(c, &env, topic, late, 0)) != MQE2E_OK) {
+		rx->why = late ? "a retained message already read, or older than one read on "
+		    "this topic" : "duplicate or replayed message";
 		return r;
 	}
 	rx->pt_len = env.ct.len - MQE2E_GCM_TAG_LEN;
@@ -164,8 +207,7 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 		rx->why = "E2E envelope does not verify (altered, or not sealed for this topic)";
 		return r;
 	}
-	if ((r = mqe2e_replay_table_accept(c->replay, env.sender.p, env.sender.len,
-	    env.key_kind, env.key_name.p, env.key_name.len, env.epoch, env.seq)) != MQE2E_OK) {
+	if ((r = envelope_window(c, &env, topic, late, 1)) != MQE2E_OK) {
 		rx->why = "duplicate or replayed message";
 		return r;
 	}
@@ -218,24 +260,47 @@ frame_window(struct mqe2e_client *c, const struct mqe2e_frame *f, uint32_t epoch
 }
 
 /*
+ * The live checks of a GK_B frame (mu held): made after the CONNACK that
+ * began the MQTT session it arrived on (floor: the broker's clock then; the
+ * frame's sequence number is the broker's clock when it made the frame),
+ * and not seen before on this (broker, group, epoch).
+ */
+static int
+live_frame(struct mqe2e_client *c, const struct mqe2e_frame *f, uint64_t floor,
+    struct rx *rx)
+{
+	if (f->seq < floor) {
+		rx->why = "the broker's frame was made before this connection (a replay from "
+		    "an earlier session, or a live message delivered late)";
+		return MQE2E_ERR_REPLAY;
+	}
+	return frame_window(c, f, f->epoch, 0, rx);
+}
+
+/*
  * Verify the broker's frame, then open the envelope inside (mu held).
- * windowed: 0 for a retained message sent on subscription, whose frame the
- * broker made when it was published, with a sequence number that may be far
- * behind its window; its envelope window still applies.
+ * retained: the MQTT retain flag; floor: the session floor when the message
+ * arrived (c->rx_floor_us then).  A frame is live unless the message is
+ * late (is_late()); a live frame passes live_frame() (GK_B) or its link's
+ * window (session frames), a late one only its envelope's tag and the
+ * per-topic window.
  */
 static int
 open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len,
-    int windowed, struct rx *rx)
+    int retained, uint64_t floor, struct rx *rx)
 {
 	struct mqe2e_frame f;
 	struct keyslot *kb;
+	const uint8_t *body;
+	size_t body_len;
 	uint32_t e;
-	int r;
+	int r, late;
 
 	static const struct mqe2e_view none = { NULL, 0 };
 
 	if (len >= 2 && p[1] == MQE2E_MSG_ENVELOPE)
-		return open_envelope(c, topic, p, len, none, MQE2E_SCHEME_1, rx);
+		return open_envelope(c, topic, p, len, none, MQE2E_SCHEME_1,
+		    is_late(p, len, retained), rx);
 	if ((r = mqe2e_frame_decode(p, len, &f)) != MQE2E_OK) {
 		rx->why = "not an mqe2e frame or envelope";
 		return r;
@@ -247,14 +312,15 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 			return MQE2E_ERR_UNKNOWN_KEY;
 		}
 		e = (uint32_t)c->link_gen;
-		if (windowed && (r = frame_window(c, &f, e, 0, rx)) != MQE2E_OK)
-			return r;
 		if ((r = open_aead_frame(c->b2c_aead, &f, topic, rx,
-		    "the broker's session frame does not decrypt")) != MQE2E_OK ||
-		    (r = open_envelope(c, topic, rx->inner, rx->inner_len, none,
-		    MQE2E_SCHEME_2, rx)) != MQE2E_OK)
+		    "the broker's session frame does not decrypt")) != MQE2E_OK)
 			return r;
-		return windowed ? frame_window(c, &f, e, 1, rx) : MQE2E_OK;
+		late = is_late(rx->inner, rx->inner_len, retained);
+		if ((!late && (r = frame_window(c, &f, e, 0, rx)) != MQE2E_OK) ||
+		    (r = open_envelope(c, topic, rx->inner, rx->inner_len, none,
+		    MQE2E_SCHEME_2, late, rx)) != MQE2E_OK)
+			return r;
+		return late ? MQE2E_OK : frame_window(c, &f, e, 1, rx);
 	}
 	if (f.key_kind != MQE2E_KEY_GROUP) {
 		rx->why = "frame under an unexpected key";
@@ -268,51 +334,42 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 		rx->why = e > f.epoch ? "this epoch is past the group's grace period (the KMS "
 		    "no longer delivers its keys)" : e > 0 ? "no broker group key for this "
 		    "epoch" : "no broker group key for this epoch (no 'sub' grant on the group?)";
-		rx->kms_miss = 1;
+		rx->kms_miss = e <= f.epoch;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
+	/* a live delivery is checked before the tag (cheap rejection) */
+	if (!retained && (r = live_frame(c, &f, floor, rx)) != MQE2E_OK)
+		return r;
 	if (f.type == MQE2E_MSG_FRAME_MAC && kb->scheme == MQE2E_SCHEME_4 && kb->mac != NULL) {
-		if (windowed && (r = frame_window(c, &f, f.epoch, 0, rx)) != MQE2E_OK)
-			return r;
 		if ((r = mqe2e_frame_mac_verify(kb->mac, &f, topic, strlen(topic))) != MQE2E_OK) {
 			rx->why = "the broker's frame MAC does not verify";
 			return r;
 		}
-		r = open_envelope(c, topic, f.body.p, f.body.len, f.key_name,
-		    MQE2E_SCHEME_4, rx);
+		body = f.body.p;
+		body_len = f.body.len;
 	} else if (f.type == MQE2E_MSG_FRAME_AEAD && kb->scheme == MQE2E_SCHEME_3 &&
 	    kb->aead != NULL) {
-		if (windowed && (r = frame_window(c, &f, f.epoch, 0, rx)) != MQE2E_OK)
-			return r;
 		if ((r = open_aead_frame(kb->aead, &f, topic, rx,
 		    "the broker's frame does not decrypt")) != MQE2E_OK)
 			return r;
-		r = open_envelope(c, topic, rx->inner, rx->inner_len, f.key_name,
-		    MQE2E_SCHEME_3, rx);
+		body = rx->inner;
+		body_len = rx->inner_len;
 	} else {
 		rx->why = "frame type does not match the group's scheme";
 		return MQE2E_ERR_BAD_TYPE;
 	}
-	if (r != MQE2E_OK || !windowed)
+	/* delivered as retained but not published retained: live after all */
+	late = is_late(body, body_len, retained);
+	if (retained && !late && (r = live_frame(c, &f, floor, rx)) != MQE2E_OK)
+		return r;
+	if ((r = open_envelope(c, topic, body, body_len, f.key_name, kb->scheme, late,
+	    rx)) != MQE2E_OK || late)
 		return r;
 	return frame_window(c, &f, f.epoch, 1, rx);
 }
 
-/* May this miss trigger a KMS fetch now? (mu held) */
-static int
-miss_fetch_allowed(struct mqe2e_client *c)
-{
-	uint64_t now = client__mono_ms();
-
-	if (c->last_miss_fetch_ms != 0 && now - c->last_miss_fetch_ms < MISS_FETCH_INTERVAL_MS)
-		return 0;
-	c->last_miss_fetch_ms = now;
-	return 1;
-}
-
 static void
-deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
-    const struct rx *rx)
+deliver(struct mqe2e_client *c, const char *topic, int qos, int retained, const struct rx *rx)
 {
 	struct mqe2e_message msg;
 	struct sub *s;
@@ -342,8 +399,8 @@ deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	msg.group = rx->group;
 	msg.epoch = rx->epoch;
 	msg.scheme = rx->scheme;
-	msg.qos = m->qos;
-	msg.retained = m->retained;
+	msg.qos = qos;
+	msg.retained = retained;
 	pthread_mutex_lock(&c->cb_mu);
 	for (i = 0; i < n; i++)
 		to[i].cb(to[i].arg, &msg);
@@ -351,13 +408,121 @@ deliver(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	free(to);
 }
 
+/*
+ * What a message says about itself before any key opens it, for ordering
+ * and reports (mu held): the group and epoch a broker frame names and, in
+ * scheme 4 (whose envelope travels in clear inside the frame), the sender.
+ * Fields already set in rx are kept.  Display only: nothing here is verified.
+ */
+static void
+peek(const uint8_t *p, size_t len, struct rx *rx)
+{
+	struct mqe2e_frame f;
+	struct mqe2e_envelope env;
+
+	if (len >= 2 && p[1] == MQE2E_MSG_ENVELOPE)
+		return;
+	if (mqe2e_frame_decode(p, len, &f) != MQE2E_OK || f.key_kind != MQE2E_KEY_GROUP)
+		return;
+	if (rx->group[0] == '\0')
+		view_name(f.key_name, rx->group, sizeof(rx->group));
+	if (rx->epoch == 0)
+		rx->epoch = f.epoch;
+	if (rx->sender[0] == '\0' && f.type == MQE2E_MSG_FRAME_MAC &&
+	    mqe2e_envelope_decode(f.body.p, f.body.len, &env) == MQE2E_OK)
+		view_name(env.sender, rx->sender, sizeof(rx->sender));
+}
+
+/* Is a message of group g held ahead of stop (NULL: anywhere)? (mu held) */
+static int
+group_held(const struct mqe2e_client *c, const char *g, const struct held *stop)
+{
+	const struct held *h;
+
+	if (g[0] == '\0')
+		return 0;
+	for (h = c->held; h != NULL && h != stop; h = h->next) {
+		if (strcmp(h->group, g) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+held_free(struct held *h)
+{
+	if (h == NULL)
+		return;
+	free(h->topic);
+	mqe2e_free_secret(h->payload, h->len);
+	free(h);
+}
+
+/*
+ * Keep a message for the keys thread (mu held): it waits for keys (rx->kms_miss)
+ * or behind a held message of its group.  MQE2E_ERR_TOO_LONG when the hold
+ * is full (hold_max messages or HOLD_BYTES_MAX bytes): the caller drops it.
+ */
+static int
+hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
+    const struct rx *rx)
+{
+	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+	struct held *h;
+
+	if (c->nheld >= (size_t)c->cfg.hold_max || len > HOLD_BYTES_MAX - c->held_bytes)
+		return MQE2E_ERR_TOO_LONG;
+	if ((h = calloc(1, sizeof(*h))) == NULL || (h->topic = strdup(topic)) == NULL ||
+	    (h->payload = malloc(len > 0 ? len : 1)) == NULL) {
+		held_free(h);
+		return MQE2E_ERR_NOMEM;
+	}
+	memcpy(h->payload, m->payload, len);
+	h->len = len;
+	h->qos = m->qos;
+	h->retained = m->retained;
+	h->rx_floor_us = c->rx_floor_us;
+	memcpy(h->group, rx->group, sizeof(h->group));
+	h->fetch_seq = c->fetch_started;
+	h->deadline_ms = client__mono_ms() + (uint64_t)c->cfg.hold_s * 1000u;
+	if (h->deadline_ms < c->held_wake_ms)
+		c->held_wake_ms = h->deadline_ms;
+	*c->held_tail = h;
+	c->held_tail = &h->next;
+	c->nheld++;
+	c->held_bytes += len;
+	return MQE2E_OK;
+}
+
+static void
+report_drop(struct mqe2e_client *c, int r, const char *topic, const struct rx *rx,
+    const char *extra)
+{
+	client__report(c, r, topic, rx->sender, rx->group, rx->epoch, "dropped a message "
+	    "on topic '%s' from '%s' (group '%s', epoch %u): %s: %s%s", topic,
+	    rx->sender[0] != '\0' ? rx->sender : "?", rx->group[0] != '\0' ? rx->group : "?",
+	    rx->epoch, rx->why != NULL ? rx->why : "", mqe2e_strerror(r), extra);
+}
+
+/*
+ * paho's message callback, on paho's receive thread.  Nothing here waits
+ * for the network: a message naming a group epoch we lack is held and the
+ * keys thread fetches them (subscribe__held_run delivers it), so other groups'
+ * messages keep flowing while the KMS is slow or down.  paho 1.3 has sent
+ * (or queued) the PUBACK/PUBREC when it calls us, whatever we return, so
+ * returning 0 would not delay the acknowledgement: it would only make paho
+ * retry this message ahead of every later one.  We always return 1.
+ */
 int
 subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message *m)
 {
 	struct mqe2e_client *c = ctx;
 	struct rx rx;
 	char *topic = NULL;
-	int r, tries;
+	const uint8_t *p = m->payload;
+	size_t len = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
+	const char *extra = "";
+	int r;
 
 	client__paho_thread_enter();
 	memset(&rx, 0, sizeof(rx));
@@ -375,42 +540,66 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	} else if ((topic = strdup(topic_name)) == NULL) {
 		goto out;
 	}
-	if (pair__topic_is(topic, "req", c->id)) {
-		pair__on_request(c, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0));
-		goto out;
-	}
-	if (pair__topic_is(topic, "resp", c->id)) {
-		pair__on_response(c, m->payload, (size_t)(m->payloadlen > 0 ? m->payloadlen : 0));
-		goto out;
-	}
-	if (mqe2e_rekey_topic_group(topic) != NULL) {
-		rekey__on_notice(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
+	if (roster__group_of_topic(topic) != NULL) {
+		roster__on_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
 		    m->payloadlen : 0));
 		goto out;
 	}
-	for (tries = 0; tries < 2; tries++) {
-		pthread_mutex_lock(&c->mu);
-		r = open_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
-		    m->payloadlen : 0), !m->retained, &rx);
-		if (r != MQE2E_ERR_UNKNOWN_KEY || !rx.kms_miss || tries > 0 ||
-		    !miss_fetch_allowed(c)) {
-			pthread_mutex_unlock(&c->mu);
-			break;
-		}
-		pthread_mutex_unlock(&c->mu);
-		/* an epoch we lack (rotation, or keys fetched before a grant) */
-		rx_free(&rx);
-		memset(&rx, 0, sizeof(rx));
-		if (keys__fetch(c, NULL, 0) != MQE2E_OK)
-			tries++;
+	if (pair__topic_is(topic, "req", c->id)) {
+		pair__on_request(c, p, len);
+		goto out;
 	}
+	if (pair__topic_is(topic, "resp", c->id)) {
+		pair__on_response(c, p, len);
+		goto out;
+	}
+	if (mqe2e_rekey_topic_group(topic) != NULL) {
+		rekey__on_notice(c, topic, p, len);
+		goto out;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (c->held != NULL) {
+		peek(p, len, &rx);
+		if (group_held(c, rx.group, NULL)) {
+			/* keep the group's order: wait behind its held message */
+			rx.why = "an earlier message of its group waits for keys";
+			if ((r = hold(c, topic, m, &rx)) == MQE2E_OK) {
+				pthread_mutex_unlock(&c->mu);
+				goto out;
+			}
+			pthread_mutex_unlock(&c->mu);
+			extra = r == MQE2E_ERR_TOO_LONG ? " (no room to hold it: hold_max)" : "";
+			report_drop(c, r, topic, &rx, extra);
+			goto out;
+		}
+		memset(&rx, 0, sizeof(rx));
+	}
+	r = open_message(c, topic, p, len, m->retained, c->rx_floor_us, &rx);
+	if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
+		/* an epoch we lack (a rotation, or a grant newer than our keys):
+		 * the keys thread fetches keys; the message waits for them */
+		int hr;
+
+		c->miss_fetch = 1;
+		pthread_cond_broadcast(&c->cv);
+		peek(p, len, &rx);
+		rx_free(&rx);
+		if ((hr = hold(c, topic, m, &rx)) == MQE2E_OK) {
+			c->held_need = 1;       /* fetch until a pass says otherwise */
+			pthread_mutex_unlock(&c->mu);
+			goto out;
+		}
+		extra = hr == MQE2E_ERR_NOMEM ? " (out of memory to hold it until the keys "
+		    "arrive)" : c->cfg.hold_max == 0 ? " (hold_max 0: not held while the keys "
+		    "are fetched)" : " (no room to hold it until the keys arrive: hold_max)";
+	}
+	pthread_mutex_unlock(&c->mu);
 	if (r == MQE2E_OK) {
-		deliver(c, topic, m, &rx);
+		deliver(c, topic, m->qos, m->retained, &rx);
 	} else {
-		client__report(c, r, topic, rx.sender, rx.group, rx.epoch, "dropped a message "
-		    "on topic '%s' from '%s' (group '%s', epoch %u): %s: %s", topic,
-		    rx.sender[0] != '\0' ? rx.sender : "?", rx.group[0] != '\0' ? rx.group : "?",
-		    rx.epoch, rx.why != NULL ? rx.why : "", mqe2e_strerror(r));
+		if (r == MQE2E_ERR_UNKNOWN_KEY)
+			peek(p, len, &rx);      /* the context of the report */
+		report_drop(c, r, topic, &rx, extra);
 	}
 out:
 	rx_free(&rx);
@@ -419,6 +608,78 @@ out:
 	MQTTAsync_free(topic_name);
 	client__paho_thread_done();
 	return 1;
+}
+
+int
+subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
+{
+	struct held **pp = &c->held, *h;
+	struct rx rx;
+	char extra[CLIENT_ERRMSG_MAX];
+	int r, need = 0;
+
+	c->held_dirty = 0;
+	while ((h = *pp) != NULL) {
+		if (group_held(c, h->group, h)) {
+			pp = &h->next;          /* behind an earlier one of its group */
+			continue;
+		}
+		memset(&rx, 0, sizeof(rx));
+		r = open_message(c, h->topic, h->payload, h->len, h->retained, h->rx_floor_us,
+		    &rx);
+		extra[0] = '\0';
+		if (r == MQE2E_ERR_UNKNOWN_KEY)
+			peek(h->payload, h->len, &rx);  /* the context of the report */
+		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
+			if (c->keys_seq <= h->fetch_seq && now < h->deadline_ms) {
+				/* no fetch since it arrived has answered yet: wait */
+				rx_free(&rx);
+				need = 1;
+				if (h->deadline_ms < *wake)
+					*wake = h->deadline_ms;
+				pp = &h->next;
+				continue;
+			}
+			if (c->keys_seq <= h->fetch_seq)
+				client__fmt(extra, sizeof(extra), " (held %d s waiting for the "
+				    "keys: %s)", c->cfg.hold_s, c->fetch_failing_ms != 0 ?
+				    c->kms_err : "no key fetch from the KMS answered");
+			else
+				client__fmt(extra, sizeof(extra), " (not among the keys the KMS "
+				    "at %s delivered after it arrived)", c->cfg.kms);
+		}
+		/* settled: deliver or drop it; it stays first of its group until
+		 * the callbacks ran, so later messages of the group wait */
+		pthread_mutex_unlock(&c->mu);
+		if (r == MQE2E_OK)
+			deliver(c, h->topic, h->qos, h->retained, &rx);
+		else
+			report_drop(c, r, h->topic, &rx, extra);
+		rx_free(&rx);
+		pthread_mutex_lock(&c->mu);
+		/* only this thread unlinks: the list up to pp is as it was, the
+		 * receive thread may have appended */
+		*pp = h->next;
+		if (c->held_tail == &h->next)
+			c->held_tail = pp;
+		c->nheld--;
+		c->held_bytes -= h->len;
+		held_free(h);
+	}
+	return need;
+}
+
+void
+subscribe__held_free(struct mqe2e_client *c)
+{
+	struct held *h;
+
+	while ((h = c->held) != NULL) {
+		c->held = h->next;
+		held_free(h);
+	}
+	c->held_tail = &c->held;
+	c->nheld = c->held_bytes = 0;
 }
 
 static void
@@ -509,11 +770,19 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	} else if ((r = client__wait(c, w, &deadline, NULL)) != MQE2E_OK) {
 		client__fmt(c->errmsg, sizeof(c->errmsg), "no SUBACK from the broker at %s "
 		    "for '%s' within %d ms", c->cfg.broker, filter, timeout_ms);
-	} else if ((r = w->rc) != MQE2E_OK) {
+	} else if ((r = w->rc) != MQE2E_OK && r != MQE2E_ERR_DENIED) {
 		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
-		    "subscription to '%s' of client '%s': %s%s", filter, c->id, w->msg,
-		    r == MQE2E_ERR_DENIED ? "; grant it 'sub' on the topic's group in the KMS" :
-		    "");
+		    "subscription to '%s' of client '%s': %s", filter, c->id, w->msg);
+	} else if (r == MQE2E_ERR_DENIED) {
+		char held[CLIENT_ERRMSG_MAX / 2];
+
+		/* a filter wider than every group, or outside them: say which
+		 * groups the client may use */
+		keys__describe(&c->keys, held, sizeof(held));
+		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the "
+		    "subscription to '%s' of client '%s': %s; a filter must lie within one "
+		    "group on which the client has a 'sub' grant; its groups: %s", filter, c->id,
+		    w->msg, held);
 	}
 	client__waiter_release(c, w);
 	if (r != MQE2E_OK)
@@ -539,6 +808,7 @@ on_renew_ok(void *ctx, MQTTAsync_successData5 *resp)
 	int i, n = resp->alt.sub.reasonCodeCount, refused = 0, reason = 0;
 
 	client__paho_thread_enter();
+	roster__on_suback(c);
 	for (i = 0; i < n; i++) {
 		if ((int)resp->alt.sub.reasonCodes[i] >= 0x80) {
 			refused++;
@@ -569,8 +839,9 @@ void
 subscribe__renew(struct mqe2e_client *c)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	char **filters = NULL;
+	char **filters = NULL, **rosters = NULL;
 	int *qos = NULL, n = 0, got = 0;
+	size_t nrosters, j;
 	struct sub *s;
 
 	char req[PAIR_TOPIC_MAX], resp[PAIR_TOPIC_MAX];
@@ -579,7 +850,9 @@ subscribe__renew(struct mqe2e_client *c)
 
 	pair__inboxes(c, req, resp);
 	pthread_mutex_lock(&c->mu);
-	n = 3;                  /* pairing inboxes, rekey notices, the application's */
+	nrosters = roster__filters(c, &rosters);
+	/* pairing inboxes, rekey notices, rosters, the application's */
+	n = 3 + (int)nrosters;
 	for (s = c->subs; s != NULL; s = s->next)
 		n++;
 	if ((filters = calloc((size_t)n, sizeof(*filters))) == NULL ||
@@ -590,6 +863,11 @@ subscribe__renew(struct mqe2e_client *c)
 			n = -1;
 			break;
 		}
+		qos[got] = 1;
+	}
+	for (j = 0; n > 0 && j < nrosters; j++, got++) {
+		filters[got] = rosters[j];
+		rosters[j] = NULL;
 		qos[got] = 1;
 	}
 	for (s = c->subs; n > 0 && s != NULL; s = s->next, got++) {
@@ -615,6 +893,9 @@ subscribe__renew(struct mqe2e_client *c)
 		free(filters[--got]);
 	free(filters);
 	free(qos);
+	for (j = 0; j < nrosters; j++)
+		free(rosters[j]);
+	free(rosters);
 }
 
 void

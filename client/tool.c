@@ -113,6 +113,9 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 	case OPT_CONFIG:
 		o->config = arg;
 		return 1;
+	case OPT_BROKER_ID:
+		o->broker_id = arg;
+		return 1;
 	case OPT_TIMEOUT:
 		if (tool_num(o, "--timeout", arg, 1, 3600, &v) != 0)
 			return -1;
@@ -136,8 +139,10 @@ tool_usage_common(void)
 "  --cafile FILE    the mqe2e CA certificate (PEM)\n"
 "  --kms URL        key service, http://HOST:PORT (default $MQE2E_KMS_URL, else\n"
 "                   http://127.0.0.1:7780)\n"
+"  --broker-id ID   the broker's id (its certificate CN): the handshake is for\n"
+"                   that broker only, and no other may answer it\n"
 "  -k SECS          keepalive interval (default 60)\n"
-"  --group NAME     topic group, when the client belongs to several\n"
+"  --group NAME     optional: check that the topic belongs to group NAME\n"
 "  --config FILE    read options from FILE (see libmqe2e(3)); flags override it\n"
 "  --timeout SECS   wait this long for each network step (default 10)\n"
 "  -q QOS           0, 1 or 2 (default 0)\n"
@@ -199,9 +204,12 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 	    (o->kms != NULL && mqe2e_config_set(cfg, "kms", o->kms) != MQE2E_OK) ||
 	    (o->keepalive != NULL && mqe2e_config_set(cfg, "keepalive", o->keepalive) != MQE2E_OK) ||
 	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK) ||
+	    (o->broker_id != NULL &&
+	    mqe2e_config_set(cfg, "broker_id", o->broker_id) != MQE2E_OK) ||
 	    (o->recipients != NULL &&
 	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK)) {
-		tool_err(o, "an empty value was given to an option");
+		tool_err(o, "an empty value was given to an option (or --broker-id is not an "
+		    "id)");
 		code = EXIT_USAGE;
 		goto out;
 	}

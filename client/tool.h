@@ -26,6 +26,7 @@ struct tool_opts {
 	const char *port;
 	const char *id;
 	const char *cert, *key, *cafile, *kms, *group, *config;
+	const char *broker_id;   /* --broker-id */
 	const char *recipients;  /* mqe2e-pub --to */
 	int qos;
 	int debug;
@@ -40,7 +41,7 @@ struct tool_opts {
  * are "h:p:i:q:dk:". */
 #define TOOL_SHORTOPTS "h:p:i:q:dk:"
 enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT_HELP,
-	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_TOOL_FIRST_FREE };
+	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_BROKER_ID, OPT_TOOL_FIRST_FREE };
 #define TOOL_LONGOPTS \
 	{ "cert", required_argument, NULL, OPT_CERT }, \
 	{ "key", required_argument, NULL, OPT_KEY }, \
@@ -51,6 +52,7 @@ enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
 	{ "quiet", no_argument, NULL, OPT_QUIET }, \
 	{ "version", no_argument, NULL, OPT_VERSION }, \
+	{ "broker-id", required_argument, NULL, OPT_BROKER_ID }, \
 	{ "help", no_argument, NULL, OPT_HELP }
 
 void tool_init(struct tool_opts *o, const char *prog);

@@ -24,7 +24,7 @@ void
 hs__write_hello_head(struct mqe2e_writer *w, uint8_t type, const struct mqe2e_identity *id,
     const uint8_t eph_pub[32], uint64_t ts_ms, const uint8_t nonce[16])
 {
-	mqe2e_wr_u8(w, MQE2E_VERSION);
+	mqe2e_wr_u8(w, mqe2e_msg_version(type));
 	mqe2e_wr_u8(w, type);
 	mqe2e_wr_vec16(w, id->id, strlen(id->id));
 	mqe2e_wr_vec16(w, id->cert_der, id->cert_der_len);
@@ -194,6 +194,7 @@ out:
 
 struct mqe2e_hs_client {
 	const struct mqe2e_identity *id;
+	char broker_id[MQE2E_ID_MAX + 1];  /* the broker the hello names, or "" */
 	uint8_t eph[MQE2E_X25519_LEN];
 	uint8_t hello_hash[MQE2E_SHA256_LEN];
 	int spent;             /* a reply was processed: the ephemeral is gone */
@@ -209,8 +210,9 @@ mqe2e_hs_client_free(struct mqe2e_hs_client *hs)
 }
 
 static int
-client_start(const struct mqe2e_identity *id, uint64_t now_ms, const uint8_t *eph_in,
-    const uint8_t *nonce_in, struct mqe2e_hs_client **hsp, uint8_t **hello, size_t *hello_len)
+client_start(const struct mqe2e_identity *id, const char *broker_id, uint64_t now_ms,
+    const uint8_t *eph_in, const uint8_t *nonce_in, struct mqe2e_hs_client **hsp,
+    uint8_t **hello, size_t *hello_len)
 {
 	struct mqe2e_hs_client *hs = NULL;
 	struct mqe2e_writer w;
@@ -221,7 +223,10 @@ client_start(const struct mqe2e_identity *id, uint64_t now_ms, const uint8_t *ep
 	*hello = NULL;
 	*hello_len = 0;
 	mqe2e_wr_init_grow(&w, 0, 65535);
-	if (id == NULL || id->key == NULL || id->cert_der == NULL) {
+	if (broker_id == NULL)
+		broker_id = "";
+	if (id == NULL || id->key == NULL || id->cert_der == NULL ||
+	    (broker_id[0] != '\0' && !mqe2e_id_valid_str(broker_id))) {
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
@@ -230,10 +235,12 @@ client_start(const struct mqe2e_identity *id, uint64_t now_ms, const uint8_t *ep
 		goto out;
 	}
 	hs->id = id;
+	memcpy(hs->broker_id, broker_id, strlen(broker_id) + 1);
 	if ((r = hs__eph(eph_in, hs->eph, pub)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
 	hs__write_hello_head(&w, MQE2E_MSG_CONNECT_HELLO, id, pub, now_ms, nonce);
+	mqe2e_wr_vec16(&w, broker_id, strlen(broker_id));
 	if ((r = hs__sign_append(&w, id->key, HS_LABEL_CONNECT, NULL)) != MQE2E_OK ||
 	    (r = mqe2e_sha256(w.p, w.len, hs->hello_hash)) != MQE2E_OK ||
 	    (r = mqe2e_wr_steal(&w, hello, hello_len)) != MQE2E_OK)
@@ -247,20 +254,21 @@ out:
 }
 
 int
-mqe2e_hs_client_start(const struct mqe2e_identity *id, uint64_t now_ms,
-    struct mqe2e_hs_client **hs, uint8_t **hello, size_t *hello_len)
+mqe2e_hs_client_start(const struct mqe2e_identity *id, const char *broker_id,
+    uint64_t now_ms, struct mqe2e_hs_client **hs, uint8_t **hello, size_t *hello_len)
 {
-	return client_start(id, now_ms, NULL, NULL, hs, hello, hello_len);
+	return client_start(id, broker_id, now_ms, NULL, NULL, hs, hello, hello_len);
 }
 
 int
-mqe2e_hs_client_start_ex(const struct mqe2e_identity *id, uint64_t now_ms,
-    const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
-    struct mqe2e_hs_client **hs, uint8_t **hello, size_t *hello_len)
+mqe2e_hs_client_start_ex(const struct mqe2e_identity *id, const char *broker_id,
+    uint64_t now_ms, const uint8_t eph_priv[MQE2E_X25519_LEN],
+    const uint8_t nonce[MQE2E_NONCE_LEN], struct mqe2e_hs_client **hs, uint8_t **hello,
+    size_t *hello_len)
 {
 	if (eph_priv == NULL || nonce == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	return client_start(id, now_ms, eph_priv, nonce, hs, hello, hello_len);
+	return client_start(id, broker_id, now_ms, eph_priv, nonce, hs, hello, hello_len);
 }
 
 int
@@ -270,7 +278,7 @@ mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust,
 {
 	struct mqe2e_reply rp;
 	struct mqe2e_peer peer;
-	struct mqe2e_view none = { NULL, 0 };
+	struct mqe2e_view none = { NULL, 0 }, want;
 	struct mqe2e_session_keys k;
 	EVP_PKEY *pub = NULL;
 	uint8_t shared[MQE2E_X25519_LEN], th[MQE2E_SHA256_LEN], confirm[MQE2E_SHA256_LEN];
@@ -281,10 +289,13 @@ mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust,
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
+	/* the broker the hello named must be the one that answers */
+	want.p = (const uint8_t *)hs->broker_id;
+	want.len = strlen(hs->broker_id);
 	if ((r = mqe2e_reply_decode(reply, reply_len, MQE2E_MSG_CONNACK_REPLY, &rp)) != MQE2E_OK ||
 	    (r = mqe2e_check_skew(rp.ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT)) != MQE2E_OK ||
-	    (r = hs__check_cert(trust, rp.cert_der, now_ms, HS_KIND_BIT(MQE2E_KIND_BROKER), none,
-	    &pub, &peer)) != MQE2E_OK ||
+	    (r = hs__check_cert(trust, rp.cert_der, now_ms, HS_KIND_BIT(MQE2E_KIND_BROKER),
+	    hs->broker_id[0] != '\0' ? want : none, &pub, &peer)) != MQE2E_OK ||
 	    (r = hs__verify(pub, HS_LABEL_CONNACK, hs->hello_hash, rp.signed_part, rp.sig)) !=
 	    MQE2E_OK)
 		goto out;
@@ -317,7 +328,8 @@ out:
 
 static int
 server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *hello, size_t hello_len,
+    struct mqe2e_nonce_cache *nc, const struct mqe2e_hs_bind *bind, const uint8_t *hello,
+    size_t hello_len,
     const char *mqtt_client_id, uint64_t now_ms, const uint8_t *eph_in, const uint8_t *nonce_in,
     uint8_t **reply, size_t *reply_len, struct mqe2e_session_keys *keys, struct mqe2e_peer *peer)
 {
@@ -344,11 +356,25 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 		goto out;
 	}
 	if ((r = mqe2e_hello_decode(hello, hello_len, MQE2E_MSG_CONNECT_HELLO, &h)) != MQE2E_OK ||
-	    (r = mqe2e_check_skew(h.ts_ms, now_ms, mqe2e_nonce_cache_skew(nc))) != MQE2E_OK ||
-	    (r = hs__check_cert(trust, h.cert_der, now_ms, HS_KIND_BIT(MQE2E_KIND_CLIENT),
+	    (r = mqe2e_check_skew(h.ts_ms, now_ms, mqe2e_nonce_cache_skew(nc))) != MQE2E_OK)
+		goto out;
+	/* Dated before this broker started: its nonce cache cannot know whether
+	 * the hello was accepted before the restart, so refuse it. */
+	if (bind != NULL && h.ts_ms < bind->not_before_ms) {
+		r = MQE2E_ERR_CLOCK_SKEW;
+		goto out;
+	}
+	if ((r = hs__check_cert(trust, h.cert_der, now_ms, HS_KIND_BIT(MQE2E_KIND_CLIENT),
 	    h.client_id, &pub, &client)) != MQE2E_OK)
 		goto out;
 	if (!mqe2e_view_eq_str(h.client_id, mqtt_client_id)) {
+		r = MQE2E_ERR_ID_MISMATCH;
+		goto out;
+	}
+	/* For this broker: a hello for a sibling broker of the same KMS is not
+	 * ours to accept. */
+	if (h.broker_id.len > 0 ? !mqe2e_view_eq_str(h.broker_id, self->id) :
+	    bind != NULL && bind->require_broker_id) {
 		r = MQE2E_ERR_ID_MISMATCH;
 		goto out;
 	}
@@ -395,18 +421,18 @@ out:
 
 int
 mqe2e_hs_server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *hello, size_t hello_len,
-    const char *mqtt_client_id, uint64_t now_ms, uint8_t **reply, size_t *reply_len,
-    struct mqe2e_session_keys *keys, struct mqe2e_peer *peer)
+    struct mqe2e_nonce_cache *nc, const struct mqe2e_hs_bind *bind, const uint8_t *hello,
+    size_t hello_len, const char *mqtt_client_id, uint64_t now_ms, uint8_t **reply,
+    size_t *reply_len, struct mqe2e_session_keys *keys, struct mqe2e_peer *peer)
 {
-	return server_accept(self, trust, nc, hello, hello_len, mqtt_client_id, now_ms, NULL,
-	    NULL, reply, reply_len, keys, peer);
+	return server_accept(self, trust, nc, bind, hello, hello_len, mqtt_client_id, now_ms,
+	    NULL, NULL, reply, reply_len, keys, peer);
 }
 
 int
 mqe2e_hs_server_accept_ex(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *hello, size_t hello_len,
-    const char *mqtt_client_id, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, const struct mqe2e_hs_bind *bind, const uint8_t *hello,
+    size_t hello_len, const char *mqtt_client_id, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     uint8_t **reply, size_t *reply_len,
     struct mqe2e_session_keys *keys, struct mqe2e_peer *peer)
@@ -416,6 +442,6 @@ mqe2e_hs_server_accept_ex(const struct mqe2e_identity *self, struct mqe2e_trust 
 		*reply_len = 0;
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	return server_accept(self, trust, nc, hello, hello_len, mqtt_client_id, now_ms, eph_priv,
-	    nonce, reply, reply_len, keys, peer);
+	return server_accept(self, trust, nc, bind, hello, hello_len, mqtt_client_id, now_ms,
+	    eph_priv, nonce, reply, reply_len, keys, peer);
 }

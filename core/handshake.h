@@ -66,14 +66,19 @@ struct mqe2e_session_keys {
 struct mqe2e_hs_client;
 
 /* Client: build the CONNECT_HELLO (MQTT 5 Authentication Data; method
- * MQE2E_AUTH_METHOD) and keep the state for _finish.  id must outlive hs. */
-int mqe2e_hs_client_start(const struct mqe2e_identity *id, uint64_t now_ms,
-    struct mqe2e_hs_client **hs, uint8_t **hello, size_t *hello_len) MQE2E_WUR;
-int mqe2e_hs_client_start_ex(const struct mqe2e_identity *id, uint64_t now_ms,
-    const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
-    struct mqe2e_hs_client **hs, uint8_t **hello, size_t *hello_len) MQE2E_WUR;
+ * MQE2E_AUTH_METHOD) for the broker whose id is broker_id (NULL or "": any
+ * broker, which a broker may refuse) and keep the state for _finish.  id
+ * must outlive hs. */
+int mqe2e_hs_client_start(const struct mqe2e_identity *id, const char *broker_id,
+    uint64_t now_ms, struct mqe2e_hs_client **hs, uint8_t **hello,
+    size_t *hello_len) MQE2E_WUR;
+int mqe2e_hs_client_start_ex(const struct mqe2e_identity *id, const char *broker_id,
+    uint64_t now_ms, const uint8_t eph_priv[MQE2E_X25519_LEN],
+    const uint8_t nonce[MQE2E_NONCE_LEN], struct mqe2e_hs_client **hs, uint8_t **hello,
+    size_t *hello_len) MQE2E_WUR;
 /* Client: verify the CONNACK_REPLY (broker cert chains to trust, not revoked,
- * kind broker; skew; signature over the transcript; key confirmation) and
+ * kind broker, CN == the broker_id the hello named if it named one
+ * (ID_MISMATCH); skew; signature over the transcript; key confirmation) and
  * derive the session keys.  broker may be NULL.  One call per hs: the
  * ephemeral key is wiped afterwards, valid reply or not (a second call
  * returns MQE2E_ERR_INVALID_ARG). */
@@ -82,22 +87,32 @@ int mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust
     struct mqe2e_session_keys *keys, struct mqe2e_peer *broker) MQE2E_WUR;
 void mqe2e_hs_client_free(struct mqe2e_hs_client *hs);
 
+/* What binds a CONNECT_HELLO to this broker process (PROTOCOL.md 2.2). */
+struct mqe2e_hs_bind {
+	uint64_t not_before_ms;   /* refuse hellos dated before this instant (the
+	                             broker's start: its nonce cache is empty, so a
+	                             hello from before cannot be told from a replay) */
+	int require_broker_id;    /* refuse hellos that name no broker */
+};
+
 /* Broker: verify a CONNECT_HELLO and answer it.  Checks in this order:
  * format (TRUNCATED/TRAILING/TOO_LONG/BAD_VERSION/BAD_TYPE/BAD_FORMAT), skew
- * against nc's window (CLOCK_SKEW), certificate (trust: UNKNOWN_CA/REVOKED/
- * CERT_EXPIRED; not kind client: BAD_CERT), CN == claimed id ==
- * mqtt_client_id (ID_MISMATCH), signature (BAD_SIGNATURE), and last the
- * nonce via nc, charged to the client's id (NONCE_REUSE; QUOTA if this
- * client used up its share, UNAVAILABLE if the cache is full).  nc is
- * required.  On success *reply is the CONNACK Authentication Data (free()
- * it), keys and peer (may be NULL) are set; on failure *reply is NULL. */
+ * against nc's window and the bind's not_before_ms (CLOCK_SKEW), certificate
+ * (trust: UNKNOWN_CA/REVOKED/CERT_EXPIRED; not kind client: BAD_CERT), CN ==
+ * claimed id == mqtt_client_id (ID_MISMATCH), the broker the hello names ==
+ * self's id, or none if bind allows it (ID_MISMATCH), signature
+ * (BAD_SIGNATURE), and last the nonce via nc, charged to the client's id
+ * (NONCE_REUSE; QUOTA if this client used up its share, UNAVAILABLE if the
+ * cache is full).  nc is required, bind may be NULL (no start time, any
+ * broker).  On success *reply is the CONNACK Authentication Data (free() it),
+ * keys and peer (may be NULL) are set; on failure *reply is NULL. */
 int mqe2e_hs_server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *hello, size_t hello_len,
-    const char *mqtt_client_id, uint64_t now_ms, uint8_t **reply, size_t *reply_len,
-    struct mqe2e_session_keys *keys, struct mqe2e_peer *peer) MQE2E_WUR;
+    struct mqe2e_nonce_cache *nc, const struct mqe2e_hs_bind *bind, const uint8_t *hello,
+    size_t hello_len, const char *mqtt_client_id, uint64_t now_ms, uint8_t **reply,
+    size_t *reply_len, struct mqe2e_session_keys *keys, struct mqe2e_peer *peer) MQE2E_WUR;
 int mqe2e_hs_server_accept_ex(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *hello, size_t hello_len,
-    const char *mqtt_client_id, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, const struct mqe2e_hs_bind *bind, const uint8_t *hello,
+    size_t hello_len, const char *mqtt_client_id, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     uint8_t **reply, size_t *reply_len,
     struct mqe2e_session_keys *keys, struct mqe2e_peer *peer) MQE2E_WUR;
@@ -158,8 +173,14 @@ struct mqe2e_pair_info {
 	struct mqe2e_peer peer;        /* the verified other side */
 	char group[MQE2E_ID_MAX + 1];
 	uint32_t generation;           /* envelope epoch of K_E2E */
-	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "PUB|SUB" */
+	char pair_id[MQE2E_KEYNAME_MAX + 1];  /* "PUB|SUB|GROUP" */
 };
+
+/* Subscriber's check of the group a verified PAIR_REQUEST from publisher
+ * names, made before the request's nonce is stored: MQE2E_OK to pair, or
+ * the error to refuse with (MQE2E_ERR_DENIED: not a group this subscriber
+ * pairs on). */
+typedef int (*mqe2e_pair_group_cb)(void *arg, const char *publisher, const char *group);
 
 /* Publisher: PAIR_REQUEST to subscriber peer_id for group, generation g. */
 int mqe2e_pair_request_build(const struct mqe2e_identity *id, const char *peer_id,
@@ -171,14 +192,18 @@ int mqe2e_pair_request_build_ex(const struct mqe2e_identity *id, const char *pee
     struct mqe2e_pair **st, uint8_t **req, size_t *req_len) MQE2E_WUR;
 void mqe2e_pair_free(struct mqe2e_pair *st);
 /* Subscriber: verify a PAIR_REQUEST addressed to me (requester cert, kind
- * client, CN == id, peer_id == my id, signature, skew, nonce via nc which
- * may be NULL) and answer it.  k_e2e receives K_E2E (wipe it when done). */
+ * client, CN == id, peer_id == my id, signature, skew), then the group via
+ * group_ok (may be NULL), then the nonce via nc (may be NULL), and answer
+ * it.  k_e2e receives K_E2E (wipe it when done); the key is the pair's for
+ * that one group (info->pair_id "PUB|SUB|GROUP"). */
 int mqe2e_pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *req, size_t req_len, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, mqe2e_pair_group_cb group_ok, void *arg,
+    const uint8_t *req, size_t req_len, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len, struct mqe2e_pair_info *info,
     uint8_t k_e2e[MQE2E_KEY_LEN]) MQE2E_WUR;
 int mqe2e_pair_respond_ex(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *req, size_t req_len, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, mqe2e_pair_group_cb group_ok, void *arg,
+    const uint8_t *req, size_t req_len, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     uint8_t **resp, size_t *resp_len, struct mqe2e_pair_info *info,
     uint8_t k_e2e[MQE2E_KEY_LEN]) MQE2E_WUR;

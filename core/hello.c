@@ -55,7 +55,15 @@ mqe2e_hello_decode(const uint8_t *in, size_t len, uint8_t expect_type, struct mq
 	    (rc = rd_fixed(&r, MQE2E_NONCE_LEN, &h->nonce)) != MQE2E_OK)
 		goto out;
 	h->type = expect_type;
-	if (expect_type == MQE2E_MSG_KEY_REQUEST) {
+	if (expect_type == MQE2E_MSG_CONNECT_HELLO) {
+		/* the broker the hello is for: an id, or empty (any broker) */
+		if ((rc = mqe2e_rd_vec16(&r, 0, MQE2E_ID_MAX, &h->broker_id)) != MQE2E_OK)
+			goto out;
+		if (h->broker_id.len > 0 && !mqe2e_id_valid(h->broker_id.p, h->broker_id.len)) {
+			rc = MQE2E_ERR_BAD_FORMAT;
+			goto out;
+		}
+	} else if (expect_type == MQE2E_MSG_KEY_REQUEST) {
 		if ((rc = mqe2e_rd_u16(&r, &h->ngroups)) != MQE2E_OK)
 			goto out;
 		if (h->ngroups > MQE2E_GROUPS_MAX) {

@@ -845,3 +845,22 @@ mqe2e_http_response_free(struct mqe2e_http_response *r)
 	}
 	memset(r, 0, sizeof(*r));
 }
+
+void
+mqe2e_http_retry_hint(const struct mqe2e_http_response *r, char *buf, size_t len)
+{
+	if (buf == NULL || len == 0)
+		return;
+	buf[0] = '\0';
+	if (r == NULL || (r->status != MQE2E_HTTP_TOO_MANY_REQUESTS &&
+	    r->status != MQE2E_HTTP_SERVICE_UNAVAILABLE))
+		return;
+	if (r->retry_after_s >= 0)
+		snprintf(buf, len, " (the KMS is %s: retry in %d s)",
+		    r->status == MQE2E_HTTP_TOO_MANY_REQUESTS ? "limiting this requester" :
+		    "overloaded", r->retry_after_s);
+	else
+		snprintf(buf, len, " (the KMS is %s: retry later)",
+		    r->status == MQE2E_HTTP_TOO_MANY_REQUESTS ? "limiting this requester" :
+		    "overloaded or unavailable");
+}

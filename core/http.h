@@ -77,6 +77,13 @@ int mqe2e_http_request(const char *base_url, const char *method, const char *pat
     const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
     int timeout_ms, struct mqe2e_http_response *out) MQE2E_WUR;
 
+/*
+ * For a 429 or 503 answer: " (the KMS is overloaded: retry in N s)" and the
+ * like, from the status and Retry-After, to append to an error message;
+ * "" for any other answer.  buf of len bytes (64 suffice).
+ */
+void mqe2e_http_retry_hint(const struct mqe2e_http_response *r, char *buf, size_t len);
+
 /* Free the body and reset *r (r may be NULL). */
 void mqe2e_http_response_free(struct mqe2e_http_response *r);
 

@@ -102,7 +102,8 @@ mqe2e_pair_request_build_ex(const struct mqe2e_identity *id, const char *peer_id
 
 static int
 pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *req, size_t req_len, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, mqe2e_pair_group_cb group_ok, void *arg,
+    const uint8_t *req, size_t req_len, uint64_t now_ms,
     const uint8_t *eph_in, const uint8_t *nonce_in, uint8_t **resp, size_t *resp_len,
     struct mqe2e_pair_info *info, uint8_t k_e2e[MQE2E_KEY_LEN])
 {
@@ -137,14 +138,22 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 		r = MQE2E_ERR_ID_MISMATCH;
 		goto out;
 	}
-	if ((r = hs__verify(pub, HS_LABEL_PAIRREQ, NULL, h.signed_part, h.sig)) != MQE2E_OK)
+	if ((r = hs__verify(pub, HS_LABEL_PAIRREQ, NULL, h.signed_part, h.sig)) != MQE2E_OK ||
+	    (r = mqe2e_view_to_str(h.group, in.group, sizeof(in.group))) != MQE2E_OK)
 		goto out;
+	/* The group before the nonce: a request for a group this subscriber
+	 * does not pair on must not take a place in its nonce cache. */
+	if (group_ok != NULL && (r = group_ok(arg, in.peer.id, in.group)) != MQE2E_OK) {
+		if (info != NULL)
+			*info = in;     /* verified: lets the caller say who and what */
+		goto out;
+	}
 	if (nc != NULL && (r = mqe2e_nonce_cache_add(nc, h.nonce, h.ts_ms, now_ms)) != MQE2E_OK)
 		goto out;
 	in.peer.ts_ms = h.ts_ms;
 	in.generation = h.generation;
-	if ((r = mqe2e_view_to_str(h.group, in.group, sizeof(in.group))) != MQE2E_OK ||
-	    (r = mqe2e_pair_id(in.peer.id, self->id, in.pair_id, sizeof(in.pair_id))) != MQE2E_OK)
+	if ((r = mqe2e_pair_id(in.peer.id, self->id, in.group, in.pair_id,
+	    sizeof(in.pair_id))) != MQE2E_OK)
 		goto out;
 
 	if ((r = hs__eph(eph_in, eph, eph_pub)) != MQE2E_OK ||
@@ -180,17 +189,19 @@ out:
 
 int
 mqe2e_pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *req, size_t req_len, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, mqe2e_pair_group_cb group_ok, void *arg,
+    const uint8_t *req, size_t req_len, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len, struct mqe2e_pair_info *info,
     uint8_t k_e2e[MQE2E_KEY_LEN])
 {
-	return pair_respond(self, trust, nc, req, req_len, now_ms, NULL, NULL, resp, resp_len,
-	    info, k_e2e);
+	return pair_respond(self, trust, nc, group_ok, arg, req, req_len, now_ms, NULL, NULL,
+	    resp, resp_len, info, k_e2e);
 }
 
 int
 mqe2e_pair_respond_ex(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
-    struct mqe2e_nonce_cache *nc, const uint8_t *req, size_t req_len, uint64_t now_ms,
+    struct mqe2e_nonce_cache *nc, mqe2e_pair_group_cb group_ok, void *arg,
+    const uint8_t *req, size_t req_len, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],
     uint8_t **resp, size_t *resp_len, struct mqe2e_pair_info *info,
     uint8_t k_e2e[MQE2E_KEY_LEN])
@@ -200,8 +211,8 @@ mqe2e_pair_respond_ex(const struct mqe2e_identity *self, struct mqe2e_trust *tru
 		*resp_len = 0;
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	return pair_respond(self, trust, nc, req, req_len, now_ms, eph_priv, nonce, resp,
-	    resp_len, info, k_e2e);
+	return pair_respond(self, trust, nc, group_ok, arg, req, req_len, now_ms, eph_priv, nonce,
+	    resp, resp_len, info, k_e2e);
 }
 
 int
@@ -248,8 +259,8 @@ mqe2e_pair_finish(struct mqe2e_pair *st, struct mqe2e_trust *trust,
 	out.peer.ts_ms = rp.ts_ms;
 	out.generation = st->generation;
 	memcpy(out.group, st->group, sizeof(out.group));
-	if ((r = mqe2e_pair_id(st->id->id, st->peer, out.pair_id, sizeof(out.pair_id))) !=
-	    MQE2E_OK)
+	if ((r = mqe2e_pair_id(st->id->id, st->peer, st->group, out.pair_id,
+	    sizeof(out.pair_id))) != MQE2E_OK)
 		goto out;
 	memcpy(k_e2e, k, sizeof(k));
 	if (info != NULL)

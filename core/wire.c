@@ -34,21 +34,45 @@ mqe2e_id_valid_str(const char *s)
 	return s != NULL && mqe2e_id_valid((const uint8_t *)s, strlen(s));
 }
 
+uint8_t
+mqe2e_msg_version(uint8_t type)
+{
+	switch (type) {
+	case MQE2E_MSG_CONNECT_HELLO:
+		return MQE2E_VERSION_CONNECT_HELLO;
+	case MQE2E_MSG_ENVELOPE:
+		return MQE2E_VERSION_ENVELOPE;
+	default:
+		return MQE2E_VERSION;
+	}
+}
+
+/* 1 if p[0..len) is "ID|ID|ID": a pair id (publisher, subscriber, group). */
+static int
+pair_id_valid(const uint8_t *p, size_t len)
+{
+	const uint8_t *a, *b;
+
+	if ((a = memchr(p, '|', len)) == NULL ||
+	    (b = memchr(a + 1, '|', len - (size_t)(a + 1 - p))) == NULL)
+		return 0;
+	return mqe2e_id_valid(p, (size_t)(a - p)) &&
+	    mqe2e_id_valid(a + 1, (size_t)(b - a - 1)) &&
+	    mqe2e_id_valid(b + 1, len - (size_t)(b + 1 - p));
+}
+
 int
 mqe2e_keyname_valid(const uint8_t *p, size_t len)
 {
-	const uint8_t *bar;
-
 	if (p == NULL || len < 1 || len > MQE2E_KEYNAME_MAX)
 		return 0;
-	if ((bar = memchr(p, '|', len)) == NULL)
+	if (memchr(p, '|', len) == NULL)
 		return mqe2e_id_valid(p, len);
-	return mqe2e_id_valid(p, (size_t)(bar - p)) &&
-	    mqe2e_id_valid(bar + 1, len - (size_t)(bar - p) - 1);
+	return pair_id_valid(p, len);
 }
 
-/* A key name fits its kind: a group name for groups, "PUB|SUB" for pairs,
- * empty for sessions. */
+/* A key name fits its kind: a group name for groups, "PUB|SUB|GROUP" for
+ * pairs, empty for sessions. */
 int
 wire__keyname_fits(uint8_t kind, const uint8_t *p, size_t len)
 {
@@ -65,20 +89,24 @@ wire__keyname_fits(uint8_t kind, const uint8_t *p, size_t len)
 }
 
 int
-mqe2e_pair_id(const char *pub, const char *sub, char *out, size_t out_len)
+mqe2e_pair_id(const char *pub, const char *sub, const char *group, char *out, size_t out_len)
 {
-	size_t a, b;
+	size_t a, b, g;
 
-	if (!mqe2e_id_valid_str(pub) || !mqe2e_id_valid_str(sub) || out == NULL)
+	if (!mqe2e_id_valid_str(pub) || !mqe2e_id_valid_str(sub) ||
+	    !mqe2e_id_valid_str(group) || out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	a = strlen(pub);
 	b = strlen(sub);
-	if (out_len < a + b + 2)
+	g = strlen(group);
+	if (out_len < a + b + g + 3)
 		return MQE2E_ERR_TOO_LONG;
 	memcpy(out, pub, a);
 	out[a] = '|';
 	memcpy(out + a + 1, sub, b);
-	out[a + b + 1] = '\0';
+	out[a + b + 1] = '|';
+	memcpy(out + a + b + 2, group, g);
+	out[a + b + g + 2] = '\0';
 	return MQE2E_OK;
 }
 
@@ -125,6 +153,8 @@ envelope_params_ok(const struct mqe2e_envelope_params *p)
 		return 0;
 	if ((p->key_kind == MQE2E_KEY_GROUP) != (p->scheme >= MQE2E_SCHEME_3))
 		return 0;
+	if ((p->flags & ~MQE2E_ENV_FLAGS_ALL) != 0)
+		return 0;
 	return wire__keyname_fits(p->key_kind, (const uint8_t *)p->key_name,
 	    strlen(p->key_name)) && mqe2e_id_valid_str(p->sender);
 }
@@ -132,7 +162,7 @@ envelope_params_ok(const struct mqe2e_envelope_params *p)
 static size_t
 envelope_header_size(const struct mqe2e_envelope_params *p)
 {
-	return 2 + 1 + 1 + 2 + strlen(p->key_name) + 4 + 2 + strlen(p->sender) + 8 +
+	return 2 + 1 + 1 + 2 + strlen(p->key_name) + 4 + 2 + strlen(p->sender) + 8 + 1 +
 	    MQE2E_GCM_NONCE_LEN;
 }
 
@@ -163,7 +193,7 @@ mqe2e_envelope_seal_ex(struct mqe2e_aead *key, const struct mqe2e_envelope_param
 	if (out_cap < need)
 		return MQE2E_ERR_TOO_LONG;
 	mqe2e_wr_init_fixed(&w, out, out_cap);
-	mqe2e_wr_u8(&w, MQE2E_VERSION);
+	mqe2e_wr_u8(&w, MQE2E_VERSION_ENVELOPE);
 	mqe2e_wr_u8(&w, MQE2E_MSG_ENVELOPE);
 	mqe2e_wr_u8(&w, p->scheme);
 	mqe2e_wr_u8(&w, p->key_kind);
@@ -171,6 +201,7 @@ mqe2e_envelope_seal_ex(struct mqe2e_aead *key, const struct mqe2e_envelope_param
 	mqe2e_wr_u32(&w, p->epoch);
 	mqe2e_wr_vec16(&w, p->sender, strlen(p->sender));
 	mqe2e_wr_u64(&w, p->seq);
+	mqe2e_wr_u8(&w, p->flags);
 	mqe2e_wr_bytes(&w, nonce, MQE2E_GCM_NONCE_LEN);
 	hdr.p = out;
 	hdr.len = w.len;
@@ -204,7 +235,8 @@ mqe2e_envelope_seal(struct mqe2e_aead *key, const struct mqe2e_envelope_params *
 	    out_cap, out_len);
 }
 
-/* Common start of every message: version and the expected type. */
+/* Common start of every message: the version of the expected type, then
+ * that type. */
 int
 wire__read_head(struct mqe2e_reader *r, uint8_t expect_type)
 {
@@ -213,7 +245,7 @@ wire__read_head(struct mqe2e_reader *r, uint8_t expect_type)
 
 	if ((rc = mqe2e_rd_u8(r, &ver)) != MQE2E_OK)
 		return rc;
-	if (ver != MQE2E_VERSION)
+	if (ver != mqe2e_msg_version(expect_type))
 		return MQE2E_ERR_BAD_VERSION;
 	if ((rc = mqe2e_rd_u8(r, &type)) != MQE2E_OK)
 		return rc;
@@ -238,6 +270,7 @@ mqe2e_envelope_decode(const uint8_t *in, size_t len, struct mqe2e_envelope *env)
 	    (rc = mqe2e_rd_u32(&r, &env->epoch)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_vec16(&r, 1, MQE2E_ID_MAX, &env->sender)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_u64(&r, &env->seq)) != MQE2E_OK ||
+	    (rc = mqe2e_rd_u8(&r, &env->flags)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_view(&r, MQE2E_GCM_NONCE_LEN, &nonce)) != MQE2E_OK)
 		goto out;
 	env->nonce = nonce.p;
@@ -250,6 +283,8 @@ mqe2e_envelope_decode(const uint8_t *in, size_t len, struct mqe2e_envelope *env)
 	if (env->scheme < MQE2E_SCHEME_1 || env->scheme > MQE2E_SCHEME_4)
 		goto out;
 	if (env->key_kind != MQE2E_KEY_GROUP && env->key_kind != MQE2E_KEY_PAIR)
+		goto out;
+	if ((env->flags & ~MQE2E_ENV_FLAGS_ALL) != 0)
 		goto out;
 	if ((env->key_kind == MQE2E_KEY_GROUP) != (env->scheme >= MQE2E_SCHEME_3))
 		goto out;

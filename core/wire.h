@@ -27,8 +27,15 @@
 #include "buf.h"
 #include "topic.h"
 
-#define MQE2E_VERSION 1
+#define MQE2E_VERSION 1                /* messages whose layout is unchanged */
+#define MQE2E_VERSION_CONNECT_HELLO 2  /* v2: names the broker it is for */
+#define MQE2E_VERSION_ENVELOPE 2       /* v2: flags; pair keys scoped to a group */
 #define MQE2E_AUTH_METHOD "mqe2e-v1"   /* MQTT 5 Authentication Method */
+
+/* The version byte a message of this type carries (docs/PROTOCOL.md 1): each
+ * type's version moves on its own when its layout or meaning changes, and a
+ * receiver accepts exactly that version. */
+uint8_t mqe2e_msg_version(uint8_t type);
 
 /* ---- message types ------------------------------------------------------- */
 enum mqe2e_msg_type {
@@ -68,7 +75,7 @@ enum mqe2e_gk_kind {
 
 /* ---- caps ------------------------------------------------------------------ */
 #define MQE2E_ID_MAX 255            /* client ids and group names: 1..255 bytes */
-#define MQE2E_KEYNAME_MAX 511       /* group name or pair id "PUB|SUB" */
+#define MQE2E_KEYNAME_MAX 767       /* group name or pair id "PUB|SUB|GROUP" */
 #define MQE2E_TOPIC_MAX 65535
 #define MQE2E_CERT_MAX 8192         /* DER certificate in a hello/reply */
 #define MQE2E_GROUPS_MAX 1024       /* groups named in one KEY_REQUEST */
@@ -83,16 +90,19 @@ enum mqe2e_gk_kind {
  * '|' (the pair-id separator).  Returns 1 if valid. */
 int mqe2e_id_valid(const uint8_t *p, size_t len);
 int mqe2e_id_valid_str(const char *s);
-/* Key names: a valid id (group) or "PUB|SUB" (pair); 1..MQE2E_KEYNAME_MAX. */
+/* Key names: a valid id (group) or "PUB|SUB|GROUP" (pair: the pairwise key of
+ * publisher PUB and subscriber SUB for one group); 1..MQE2E_KEYNAME_MAX. */
 int mqe2e_keyname_valid(const uint8_t *p, size_t len);
-/* Pair id "PUB|SUB" into out (NUL-terminated).  out_len >= MQE2E_KEYNAME_MAX+1
- * always suffices.  MQE2E_ERR_INVALID_ARG if an id is not valid. */
-int mqe2e_pair_id(const char *pub, const char *sub, char *out, size_t out_len) MQE2E_WUR;
+/* Pair id "PUB|SUB|GROUP" into out (NUL-terminated).  out_len >=
+ * MQE2E_KEYNAME_MAX+1 always suffices.  MQE2E_ERR_INVALID_ARG if an id is not
+ * valid. */
+int mqe2e_pair_id(const char *pub, const char *sub, const char *group, char *out,
+    size_t out_len) MQE2E_WUR;
 
 /* ===========================================================================
  * E2E envelope (innermost layer; schemes 1-4)
- * ver, 0x50, u8 scheme, u8 key_kind, vec16 key_name, u32 epoch, vec16 sender,
- * u64 seq, gcm_nonce[12], vec32 ct (ciphertext || tag)
+ * ver 2, 0x50, u8 scheme, u8 key_kind, vec16 key_name, u32 epoch, vec16 sender,
+ * u64 seq, u8 flags, gcm_nonce[12], vec32 ct (ciphertext || tag)
  * AAD = "mqe2e-v1 e2e" || u16 len topic || topic || header before the u32 len.
  * ======================================================================== */
 struct mqe2e_envelope_params {
@@ -102,7 +112,13 @@ struct mqe2e_envelope_params {
 	uint32_t epoch;          /* group epoch or pairing generation */
 	const char *sender;      /* the sender's client id */
 	uint64_t seq;            /* the sender's sequence number */
+	uint8_t flags;           /* MQE2E_ENV_* */
 };
+
+/* Envelope flags (every other bit must be 0). */
+#define MQE2E_ENV_RETAINED 0x01u  /* published with MQTT retain: may be read
+                                     later than live traffic (PROTOCOL.md 8) */
+#define MQE2E_ENV_FLAGS_ALL MQE2E_ENV_RETAINED
 
 /* A decoded (not yet authenticated) envelope; views into the input. */
 struct mqe2e_envelope {
@@ -112,6 +128,7 @@ struct mqe2e_envelope {
 	uint32_t epoch;
 	struct mqe2e_view sender;
 	uint64_t seq;
+	uint8_t flags;               /* MQE2E_ENV_* */
 	const uint8_t *nonce;        /* MQE2E_GCM_NONCE_LEN bytes */
 	struct mqe2e_view ct;        /* ciphertext || tag, >= 16 bytes */
 	struct mqe2e_view header;    /* the bytes covered by the AAD */
@@ -277,7 +294,7 @@ void mqe2e_free_secret(void *p, size_t len);
  *
  * hello: ver, type, vec16 client_id, vec16 cert_der, eph_pub[32], u64 ts_ms,
  *        nonce[16], [extra], sig[64]
- *   CONNECT_HELLO 0x01: no extra
+ *   CONNECT_HELLO 0x01 (version 2): vec16 broker_id (0..255; empty: any broker)
  *   KEY_REQUEST   0x10: u16 count, count x vec16 group
  *   PAIR_REQUEST  0x40: vec16 peer_id, vec16 group, u32 generation
  * sig = Ed25519(cert key, label(type) || every byte before sig)
@@ -292,6 +309,8 @@ struct mqe2e_hello {
 	/* KEY_REQUEST */
 	uint16_t ngroups;
 	struct mqe2e_view groups;      /* the raw group list (count x vec16) */
+	/* CONNECT_HELLO */
+	struct mqe2e_view broker_id;   /* the broker it is for; empty: unbound */
 	/* PAIR_REQUEST */
 	struct mqe2e_view peer_id;
 	struct mqe2e_view group;

@@ -22,6 +22,9 @@ struct kms_audit {
 	pthread_mutex_t lock;
 	int fd;
 	char *path;
+	unsigned long lost;       /* lines not written since the last log line */
+	time_t fail_logged;       /* when a write failure was last logged */
+	int fail_errno;
 };
 
 int
@@ -98,14 +101,18 @@ kms_audit(struct kms_audit *a, const char *request_id, const char *actor,
 	char *line = NULL;
 	size_t len, done = 0;
 	ssize_t n;
+	off_t end;
+	int e;
 
 	if (a == NULL)
 		return;
 	if (gmtime_r(&now, &tm) == NULL ||
 	    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		stamp[0] = '\0';
-	if ((o = json_object()) == NULL)
-		goto fail;
+	if ((o = json_object()) == NULL) {
+		kms_log("%s: cannot write the audit log: out of memory", a->path);
+		return;
+	}
 	set_str(o, "time", stamp);
 	set_str(o, "request_id", request_id);
 	set_str(o, "actor", actor);
@@ -118,23 +125,45 @@ kms_audit(struct kms_audit *a, const char *request_id, const char *actor,
 	/* Names are validated ASCII, but escape anyway: one object per line. */
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(o);
-	if (line == NULL)
-		goto fail;
+	if (line == NULL) {
+		kms_log("%s: cannot write the audit log: out of memory", a->path);
+		return;
+	}
 	len = strlen(line);
 	line[len++] = '\n';   /* replaces the NUL; write() takes a length */
 	pthread_mutex_lock(&a->lock);
+	end = lseek(a->fd, 0, SEEK_END);
+	e = 0;
 	while (done < len) {
 		n = write(a->fd, line + done, len - done);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			e = n < 0 ? errno : ENOSPC;
 			break;
+		}
 		done += (size_t)n;
+	}
+	if (done == len) {
+		if (a->lost > 0)
+			kms_log("%s: the audit log is written again (%lu lines were lost)", a->path,
+			    a->lost);
+		a->lost = 0;
+	} else {
+		/* No torn line for the next one to be glued to.  On a full disk
+		 * every line fails alike: log when it starts or changes, and
+		 * once a minute meanwhile. */
+		if (done > 0 && end >= 0 && ftruncate(a->fd, end) != 0)
+			kms_log("%s: cannot cut a partly written line: %s", a->path,
+			    strerror(errno));
+		if (a->lost++ == 0 || e != a->fail_errno || now - a->fail_logged >= 60) {
+			kms_log_at(LOG_ERR, "%s: cannot write the audit log: %s (%lu lines lost so far)%s",
+			    a->path, strerror(e), a->lost, e == ENOSPC || e == EDQUOT ?
+			    ": free space on its disk" : "");
+			a->fail_logged = now;
+			a->fail_errno = e;
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	kms_json_free(line);
-	if (done == len)
-		return;
- fail:
-	kms_log("%s: cannot write the audit log: %s", a->path, strerror(errno));
 }

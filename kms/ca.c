@@ -323,6 +323,29 @@ kms_ca_csr_pubkey(const char *csr_pem, size_t len, EVP_PKEY **pub)
 }
 
 int
+kms_ca_cert_raw_key(const char *cert_pem, uint8_t raw[32])
+{
+	BIO *bio = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int r = MQE2E_ERR_BAD_FORMAT;
+	size_t len = strlen(cert_pem);
+
+	if (len == 0 || len > KMS_CSR_MAX)
+		return MQE2E_ERR_BAD_FORMAT;
+	if ((bio = BIO_new_mem_buf(cert_pem, (int)len)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL &&
+	    (r = mqe2e_cert_pubkey(cert, &key)) == MQE2E_OK)
+		r = mqe2e_ed25519_raw_public(key, raw);
+	mqe2e_pkey_free(key);
+	X509_free(cert);
+	BIO_free(bio);
+	ERR_clear_error();
+	return r;
+}
+
+int
 kms_ca_keygen(EVP_PKEY **key, char **pem, size_t *pem_len)
 {
 	uint8_t seed[32];

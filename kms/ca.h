@@ -45,6 +45,11 @@ EVP_PKEY *kms_ca_key(const struct kms_ca *ca);
  */
 int kms_ca_csr_pubkey(const char *csr_pem, size_t len, EVP_PKEY **pub) MQE2E_WUR;
 
+/* The raw Ed25519 public key of a PEM certificate we issued (a stored one):
+ * to tell which certificates carry the same key.  MQE2E_ERR_BAD_FORMAT,
+ * MQE2E_ERR_BAD_CERT. */
+int kms_ca_cert_raw_key(const char *cert_pem, uint8_t raw[32]) MQE2E_WUR;
+
 /* A fresh Ed25519 key and its PKCS#8 PEM (malloc'd, NUL-terminated; wipe
  * and free it: mqe2e_wipe(pem, *pem_len), free(pem)). */
 int kms_ca_keygen(EVP_PKEY **key, char **pem, size_t *pem_len) MQE2E_WUR;

@@ -11,14 +11,18 @@
 
 #define KMSD_DEFAULT_LISTEN "127.0.0.1:7780"
 #define KMSD_CONFIG_LINE_MAX 1024
+#define KMSD_CONFIG_FILE_MAX (64u * 1024u)
 
 struct kmsd_config {
 	char *data_dir;            /* required */
 	char *listen;              /* "host:port", "[v6]:port" */
 	char *audit_path;          /* NULL: DATA_DIR/audit.log */
+	unsigned log_json;         /* log_format = json */
+	unsigned log_syslog;       /* log_dest = syslog */
 	unsigned max_connections;
 	unsigned per_ip_connections;
-	unsigned connection_timeout_s;
+	unsigned connection_timeout_s;  /* inactivity */
+	unsigned request_timeout_s;     /* a whole request must arrive within */
 	unsigned max_skew_s;          /* a KEY_REQUEST may lag our clock this much */
 	unsigned max_future_skew_s;   /* ... and lead it only this much */
 	unsigned cert_days;
@@ -41,7 +45,8 @@ int kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
     char *err, size_t errlen) MQE2E_WUR;
 
 /*
- * Read a config file: "key = value" lines, '#' comments, blank lines.
+ * Read a config file in the syntax of every mqe2e configuration file
+ * (core/conffile.h: "key = value" lines, the '=' optional, '#' comments).
  * Errors name the file and the line.  MQE2E_ERR_IO if it cannot be read.
  */
 int kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen) MQE2E_WUR;

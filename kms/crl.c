@@ -62,10 +62,11 @@ add_revoked(void *arg, const char *serial, int64_t revoked_at)
 	return revoked_list_add(arg, serial, revoked_at);
 }
 
-/* Publish a CRL and the revoked serials (either may be NULL). */
+/* Publish a CRL and the revoked serials (either may be NULL).  Takes pem;
+ * a CRL older than the one served (two refreshes racing) is dropped. */
 static int
 publish(struct kmsd *k, const struct revoked_list *l, char *pem, size_t pem_len,
-    int64_t issued, int stale)
+    int64_t number, int64_t issued, int stale)
 {
 	int r = MQE2E_OK;
 
@@ -75,14 +76,19 @@ publish(struct kmsd *k, const struct revoked_list *l, char *pem, size_t pem_len,
 		pthread_mutex_unlock(&k->trust_lock);
 	}
 	pthread_mutex_lock(&k->state_lock);
-	if (pem != NULL) {
+	if (pem == NULL)
+		k->crl_stale = stale;
+	else if (k->crl_pem == NULL || number > k->crl_number) {
 		free(k->crl_pem);
 		k->crl_pem = pem;
 		k->crl_len = pem_len;
+		k->crl_number = number;
 		k->crl_time = issued;
+		k->crl_stale = stale;
+		pem = NULL;
 	}
-	k->crl_stale = stale;
 	pthread_mutex_unlock(&k->state_lock);
+	free(pem);
 	return r;
 }
 
@@ -110,11 +116,11 @@ kms_crl_refresh(struct kmsd *k)
 	if (r != MQE2E_OK) {
 		/* The revocations read are still enforced; the old CRL is served
 		 * and the scheduler tries again. */
-		kms_log("cannot re-issue the CRL: %s%s", mqe2e_strerror(r), r == MQE2E_ERR_NO_SPACE ?
+		kms_log_at(LOG_ERR, "cannot re-issue the CRL: %s%s", mqe2e_strerror(r), r == MQE2E_ERR_NO_SPACE ?
 		    " (free space on the disk of the data directory)" : "");
-		(void)publish(k, listed ? &l : NULL, NULL, 0, 0, 1);
+		(void)publish(k, listed ? &l : NULL, NULL, 0, 0, 0, 1);
 		free(pem);
-	} else if ((r = publish(k, &l, pem, pem_len, (int64_t)now, 0)) != MQE2E_OK)
+	} else if ((r = publish(k, &l, pem, pem_len, number, (int64_t)now, 0)) != MQE2E_OK)
 		kms_log("cannot load the revoked serials: %s", mqe2e_strerror(r));
 	revoked_list_clear(&l);
 	return r;
@@ -139,7 +145,7 @@ kms_crl_load(struct kmsd *k, char *err, size_t errlen)
 	stored = row.pem != NULL;
 	/* Certificates are never deleted: a different count means revocations
 	 * the stored CRL does not list yet. */
-	r = publish(k, &l, row.pem, row.pem_len, row.issued,
+	r = publish(k, &l, row.pem, row.pem_len, row.number, row.issued,
 	    !stored || row.revoked != (int64_t)l.n);
 	row.pem = NULL;
  out:

@@ -23,7 +23,15 @@ struct kms_db {
 	pthread_mutex_t lock;
 	char *path;
 	time_t full_logged;       /* last "disk is full" log line */
+	int64_t full_since;       /* first write that failed for space, 0: none (atomic) */
+	int changes;              /* sqlite3_total_changes() at BEGIN */
 };
+
+int64_t
+kms_db_full_since(struct kms_db *db)
+{
+	return __atomic_load_n(&db->full_since, __ATOMIC_RELAXED);
+}
 
 int
 kms_db_changes(struct kms_db *db)
@@ -77,14 +85,19 @@ kms_db_error(struct kms_db *db, int rc)
 		 * minute (called with db->lock held). */
 		time_t now = time(NULL);
 
+		int64_t none = 0;
+
+		(void)__atomic_compare_exchange_n(&db->full_since, &none, (int64_t)now, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (now - db->full_logged >= 60) {
-			kms_log("%s: the disk is full (%s): writes fail until space is freed on "
+			kms_log_at(LOG_ERR, "%s: the disk is full (%s): writes fail until space is freed on "
 			    "it; key delivery goes on", db->path, sqlite3_errmsg(db->h));
 			db->full_logged = now;
 		}
+		kms_metrics_db_error();
 		return MQE2E_ERR_NO_SPACE;
 	}
-	kms_log("%s: database error: %s", db->path, sqlite3_errmsg(db->h));
+	kms_log_at(LOG_ERR, "%s: database error: %s", db->path, sqlite3_errmsg(db->h));
 	kms_metrics_db_error();
 	if (prim == SQLITE_NOMEM)
 		return MQE2E_ERR_NOMEM;
@@ -158,14 +171,18 @@ kms_db_begin(struct kms_db *db, int write)
 	pthread_mutex_lock(&db->lock);
 	if ((r = exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN")) != MQE2E_OK)
 		pthread_mutex_unlock(&db->lock);
+	else
+		db->changes = sqlite3_total_changes(db->h);
 	return r;
 }
 
 int
 kms_db_end(struct kms_db *db, int r)
 {
-	if (r == MQE2E_OK)
-		r = exec(db, "COMMIT");
+	if (r == MQE2E_OK && (r = exec(db, "COMMIT")) == MQE2E_OK &&
+	    sqlite3_total_changes(db->h) != db->changes &&
+	    __atomic_exchange_n(&db->full_since, 0, __ATOMIC_RELAXED) != 0)
+		kms_log("%s: writes work again (the disk has space)", db->path);
 	/* A failed COMMIT, or an I/O error or full disk inside the
 	 * transaction, may already have rolled it back: SQLite says so. */
 	if (r != MQE2E_OK && !sqlite3_get_autocommit(db->h))
@@ -289,8 +306,13 @@ check(struct kms_db *db, char *err, size_t errlen)
 	}
 	res = sqlite3_column_text(st, 0);
 	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-		snprintf(err, errlen, "%s: the database is corrupt (%s): restore it from a "
-		    "backup", db->path, res != NULL ? (const char *)res : "?");
+		char *p;
+
+		snprintf(err, errlen, "%s: the database is corrupt: restore it from a backup "
+		    "(SQLite: %s)", db->path, res != NULL ? (const char *)res : "?");
+		for (p = err; *p != '\0'; p++)   /* one line: SQLite's report has several */
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
 		goto out;
 	}
 	r = MQE2E_OK;

@@ -16,6 +16,7 @@
 
 #include <microhttpd.h>
 
+#include "admit.h"
 #include "audit.h"
 #include "httpd.h"
 #include "jsonutil.h"
@@ -182,15 +183,32 @@ kms_req_audit(struct kms_req *r, const char *action, const char *target)
 	snprintf(r->target, sizeof(r->target), "%s", target != NULL ? target : "");
 }
 
-int
-kms_req_admin(struct kms_req *r)
+/* The request's bearer token: 1 right, 0 wrong, -1 none. */
+static int
+admin_token(struct kms_req *r)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	const char *tok;
 	size_t len;
 
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return -1;
+	tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	len = strlen(tok);
+	while (len > 0 && tok[len - 1] == ' ')
+		len--;
+	return len == KMSD_TOKEN_HEX_LEN && mqe2e_ct_equal(tok, r->k->admin_token, len);
+}
+
+int
+kms_req_admin(struct kms_req *r)
+{
+	int ok = admin_token(r);
+
+	if (ok < 0) {
 		kms_reply_error(r, 401, "unauthorized", "this endpoint needs 'Authorization: "
 		    "Bearer <token>' with the token from the KMS data directory (admin.token)");
 		if (r->resp != NULL)
@@ -198,13 +216,7 @@ kms_req_admin(struct kms_req *r)
 			    "Bearer");
 		goto fail;
 	}
-	tok = h + 7;
-	while (*tok == ' ')
-		tok++;
-	len = strlen(tok);
-	while (len > 0 && tok[len - 1] == ' ')
-		len--;
-	if (len != KMSD_TOKEN_HEX_LEN || !mqe2e_ct_equal(tok, r->k->admin_token, len)) {
+	if (!ok) {
 		kms_reply_error(r, 403, "forbidden", "the admin token is wrong: use the one in "
 		    "the KMS data directory (admin.token)");
 		goto fail;
@@ -299,6 +311,7 @@ route(struct kms_req *r, const char *url)
 		{ "health", rest_public }, { "ca", rest_public }, { "crl", rest_public },
 		{ "clients", rest_clients }, { "groups", rest_groups },
 		{ "grants", rest_grants }, { "keys", rest_keys }, { "policy", rest_policy },
+		{ "certs", rest_certs },
 	};
 	char path[1024], *seg[KMS_PATH_SEGS], *p;
 	size_t n = 0, i, len;
@@ -508,6 +521,88 @@ check_framing(struct kms_req *r)
 	return 0;
 }
 
+/* ---- admission (admit.h) ----------------------------------------------------- */
+
+static struct kms_conn *
+conn_admission(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct kmsd *k = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		*socket_context = kms_admit_open(k->admit, fd != NULL ? fd->connect_fd : -1,
+		    addr != NULL ? addr->client_addr : NULL);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		kms_admit_close(k->admit, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* Over the limits: 503 with Retry-After, and the connection closes. */
+static void
+reply_busy(struct kms_req *r)
+{
+	kms_reply_error(r, 503, "busy", "the KMS is serving as many connections from this "
+	    "address (per_ip_connections) or in all (max_connections) as it may: retry "
+	    "after the Retry-After delay");
+	kms_reply_retry_after(r, KMS_ADMIT_OVER_S);
+	if (r->resp != NULL)
+		(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+/* A KEY_REQUEST body from a broker certificate (not verified here: keyauth
+ * does that; a client cannot make one). */
+static int
+broker_body(struct kms_req *r)
+{
+	struct mqe2e_hello h;
+	enum mqe2e_kind kind = MQE2E_KIND_CLIENT;
+	char id[MQE2E_ID_MAX + 1];
+	X509 *cert = NULL;
+	int ok;
+
+	ok = mqe2e_hello_decode(r->body, r->body_len, MQE2E_MSG_KEY_REQUEST, &h) == MQE2E_OK &&
+	    mqe2e_cert_from_der(h.cert_der.p, h.cert_der.len, &cert) == MQE2E_OK &&
+	    mqe2e_cert_identity(cert, id, sizeof(id), &kind) == MQE2E_OK &&
+	    kind == MQE2E_KIND_BROKER;
+	mqe2e_cert_free(cert);
+	return ok;
+}
+
+/*
+ * The headers are in.  A connection over the limits is served only for the
+ * admin (right token) and the brokers (policy; keys once the body shows a
+ * broker certificate); others get 503 now.  0: replied.
+ */
+static int
+admit_headers(struct kms_req *r, const char *url)
+{
+	if (!kms_admit_over(r->k->admit, conn_admission(r->conn)))
+		return 1;
+	if (admin_token(r) == 1 || strncmp(url, "/v1/policy", 10) == 0)
+		return 1;
+	if (strcmp(url, "/v1/keys") == 0 && strcmp(r->method, "POST") == 0) {
+		r->admit_pending = 1;
+		return 1;
+	}
+	reply_busy(r);
+	return 0;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -519,7 +614,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if ((r = req_new(k, conn, method)) == NULL)
 			return MHD_NO;
 		*con_cls = r;
-		if (check_framing(r) != 0) {
+		if (check_framing(r) != 0 || !admit_headers(r, url)) {
 			r->answered = 1;
 			return send_reply(r);
 		}
@@ -535,9 +630,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	kms_admit_received(k->admit, conn_admission(conn));
 	if (r->too_large)
 		kms_reply_error(r, 413, "too_large", "the request body exceeds %d bytes",
 		    KMS_BODY_MAX);
+	else if (r->admit_pending && !broker_body(r))
+		reply_busy(r);
 	else
 		route(r, url);
 	return send_reply(r);
@@ -547,6 +645,9 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	struct kmsd *k = cls;
+
+	kms_admit_done(k->admit, conn_admission(conn));
 	req_free(*con_cls);
 	*con_cls = NULL;
 }
@@ -618,18 +719,27 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 		return MQE2E_ERR_INVALID_ARG;
 	}
 	if (!is_loopback(&ss))
-		kms_log("warning: listening on %s, which is not loopback: the admin token "
+		kms_log_at(LOG_WARNING, "warning: listening on %s, which is not loopback: the admin token "
 		    "travels in clear text; put TLS in front or restrict access", k->cfg.listen);
+	if (kms_admit_start(&k->cfg, &k->admit) != MQE2E_OK) {
+		snprintf(err, errlen, "cannot start the connection watchdog");
+		return MQE2E_ERR_NOMEM;
+	}
+	/* Per-address and total limits are admit.c's (503, not a reset); this
+	 * limit, with room for the connections over them, is the last resort. */
 	k->httpd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, k,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)k->cfg.connection_timeout_s,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)k->cfg.max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)k->cfg.per_ip_connections,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)(k->cfg.max_connections + k->cfg.per_ip_connections),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, k,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, k,
 	    MHD_OPTION_END);
 	if (k->httpd == NULL) {
+		kms_admit_stop(k->admit);
+		k->admit = NULL;
 		snprintf(err, errlen, "cannot listen on %s (address in use, or not allowed?)",
 		    k->cfg.listen);
 		return MQE2E_ERR_IO;
@@ -660,4 +770,6 @@ kms_httpd_stop(struct kmsd *k)
 	}
 	MHD_stop_daemon(k->httpd);
 	k->httpd = NULL;
+	kms_admit_stop(k->admit);
+	k->admit = NULL;
 }

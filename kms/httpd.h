@@ -38,6 +38,8 @@ struct kms_req {
 	size_t body_len, body_cap;
 	int too_large;
 	int answered;                   /* a reply is queued before the body */
+	int admit_pending;              /* over the limits: served only if the
+	                                   body is a broker's KEY_REQUEST */
 
 	/* set by the handler */
 	struct MHD_Response *resp;
@@ -98,5 +100,9 @@ void rest_groups(struct kms_req *r, char **seg, size_t n);
 void rest_grants(struct kms_req *r, char **seg, size_t n);
 void rest_keys(struct kms_req *r, char **seg, size_t n);
 void rest_policy(struct kms_req *r, char **seg, size_t n);
+void rest_certs(struct kms_req *r, char **seg, size_t n);
+/* rest_certs.c, reached through /v1/clients/{name}/certs/... */
+void rest_cert_revoke(struct kms_req *r, const char *name, const char *serial);
+void rest_cert_renew(struct kms_req *r, const char *name);
 
 #endif

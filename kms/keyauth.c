@@ -141,6 +141,10 @@ kms_keyauth(struct kms_req *r)
 		kms_keyauth_reply(r, info, e);
 		if (retry_ms > 0)
 			kms_reply_retry_after(r, (retry_ms + 999) / 1000);
+		/* Counted in the metrics (status 429), not audited one by one: a
+		 * flood must not be able to fill the disk through the audit log. */
+		if (e == MQE2E_ERR_QUOTA)
+			r->action = NULL;
 		mqe2e_keyreq_info_free(info);
 		return NULL;
 	}

@@ -108,6 +108,9 @@ cmd_status(struct kmsctl *k, const struct kmsctl_args *a)
 	else {
 		printf("%-15s %s\n", "url", k->url);
 		kmsctl__print_object(res, keys);
+		if (json_is_string(json_object_get(res, "problem")))   /* "degraded" */
+			printf("%-15s %s\n", "problem",
+			    json_string_value(json_object_get(res, "problem")));
 	}
 	json_decref(res);
 	return KMSCTL_EXIT_OK;

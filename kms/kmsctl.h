@@ -120,12 +120,15 @@ void kmsctl__print_table(const json_t *items, const char *const *keys);
 int kmsctl__read_file(const char *path, const char *what, char **out, size_t *out_len);
 /* Read the admin token from a file: trimmed, printable, non-empty. */
 int kmsctl__read_token(const char *path, char **out);
-/* Write data to dir/name atomically with mode; exclusive: refuse to replace
- * an existing file. */
+/* Write data to dir/name atomically with mode and, if group is not NULL,
+ * that group; exclusive: refuse to replace an existing file. */
 int kmsctl__write_file(const char *dir, const char *name, const char *data, size_t len,
-    unsigned mode, int exclusive);
-/* KMSCTL_EXIT_OK if dir is a writable directory and, if name is not NULL,
- * dir/name does not exist yet. */
+    unsigned mode, int exclusive, const char *group);
+/* KMSCTL_EXIT_OK if group names a group of this system (else a message). */
+int kmsctl__group_ok(const char *group);
+/* KMSCTL_EXIT_OK if dir is a writable directory (created, mode 0750, when
+ * only its last component is missing) and, if name is not NULL, dir/name
+ * does not exist yet. */
 int kmsctl__check_out_dir(const char *dir, const char *name);
 
 #endif

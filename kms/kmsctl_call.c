@@ -33,6 +33,7 @@ kms_failed(const struct kmsctl *k, const struct mqe2e_http_response *res, const 
 {
 	json_t *j = NULL, *e;
 	const char *code = NULL, *msg = NULL, *rid = NULL;
+	char hint[96];
 
 	if (res->body != NULL)
 		j = json_loadb((const char *)res->body, res->body_len, 0, NULL);
@@ -43,9 +44,11 @@ kms_failed(const struct kmsctl *k, const struct mqe2e_http_response *res, const 
 	}
 	if (rid == NULL && res->request_id[0] != '\0')
 		rid = res->request_id;
+	mqe2e_http_retry_hint(res, hint, sizeof(hint));
 	if (code != NULL)
-		kmsctl__err("cannot %s: the KMS answered %d %s: %s (request id %s)", what,
-		    res->status, code, msg != NULL ? msg : "(no message)", rid != NULL ? rid : "none");
+		kmsctl__err("cannot %s: the KMS answered %d %s: %s (request id %s)%s", what,
+		    res->status, code, msg != NULL ? msg : "(no message)", rid != NULL ? rid : "none",
+		    hint);
 	else
 		kmsctl__err("cannot %s: the KMS answered HTTP %d without an error object "
 		    "(request id %s); is %s really mqe2e-kmsd?", what, res->status,

@@ -128,10 +128,11 @@ cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
 	return r;
 }
 
-/* Write NAME.key (0600, never replacing one), NAME.crt and ca.crt. */
+/* Write NAME.key (0600, or 0640 with group key_group; never replacing one),
+ * NAME.crt and ca.crt. */
 static int
 write_cert_files(const struct kmsctl *k, const char *dir, const char *name, const json_t *res,
-    int want_key)
+    int want_key, const char *key_group)
 {
 	FILE *say = k->json ? stderr : stdout;   /* keep --json output pure JSON */
 	const char *cert = json_string_value(json_object_get(res, "cert_pem"));
@@ -147,15 +148,17 @@ write_cert_files(const struct kmsctl *k, const char *dir, const char *name, cons
 	}
 	if (want_key) {
 		snprintf(fname, sizeof(fname), "%s.key", name);
-		if ((r = kmsctl__write_file(dir, fname, key, strlen(key), 0600, 1)) != 0)
+		if ((r = kmsctl__write_file(dir, fname, key, strlen(key),
+		    key_group != NULL ? 0640 : 0600, 1, key_group)) != 0)
 			return r;
-		fprintf(say, "wrote %s/%s (private key, mode 0600)\n", dir, fname);
+		fprintf(say, "wrote %s/%s (private key, mode %s%s)\n", dir, fname,
+		    key_group != NULL ? "0640, group " : "0600", key_group != NULL ? key_group : "");
 	}
 	snprintf(fname, sizeof(fname), "%s.crt", name);
-	if ((r = kmsctl__write_file(dir, fname, cert, strlen(cert), 0644, 0)) != 0)
+	if ((r = kmsctl__write_file(dir, fname, cert, strlen(cert), 0644, 0, NULL)) != 0)
 		return r;
 	fprintf(say, "wrote %s/%s\n", dir, fname);
-	if ((r = kmsctl__write_file(dir, "ca.crt", ca, strlen(ca), 0644, 0)) != 0)
+	if ((r = kmsctl__write_file(dir, "ca.crt", ca, strlen(ca), 0644, 0, NULL)) != 0)
 		return r;
 	fprintf(say, "wrote %s/ca.crt\n", dir);
 	return KMSCTL_EXIT_OK;
@@ -167,6 +170,7 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	static const char *const keys[] = { "serial", "not_before", "not_after", NULL };
 	const char *name = a->pos[0], *csr_path = kmsctl__opt(a, "csr");
 	const char *dir = kmsctl__opt(a, "out-dir"), *days_s = kmsctl__opt(a, "days");
+	const char *key_group = kmsctl__opt(a, "key-group");
 	int generate = kmsctl__opt(a, "generate") != NULL;
 	char path[PATH_MAX_LEN], what[128], keyname[80], *csr = NULL;
 	size_t csr_len = 0;
@@ -187,6 +191,13 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 		return KMSCTL_EXIT_USAGE;
 	}
 	if (days_s != NULL && kmsctl__number("--days", days_s, 1, 3650, &days) != 0)
+		return KMSCTL_EXIT_USAGE;
+	if (key_group != NULL && !generate) {
+		kmsctl__err("cert issue: --key-group goes with --generate (with --csr the key "
+		    "never leaves the device)");
+		return KMSCTL_EXIT_USAGE;
+	}
+	if (key_group != NULL && kmsctl__group_ok(key_group) != KMSCTL_EXIT_OK)
 		return KMSCTL_EXIT_USAGE;
 	snprintf(keyname, sizeof(keyname), "%s.key", name);
 	/* Check before asking: a generated key is returned exactly once. */
@@ -214,7 +225,7 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	snprintf(what, sizeof(what), "issue a certificate for '%s'", name);
 	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK)
 		goto out;
-	if ((r = write_cert_files(k, dir, name, res, generate)) != KMSCTL_EXIT_OK)
+	if ((r = write_cert_files(k, dir, name, res, generate, key_group)) != KMSCTL_EXIT_OK)
 		goto out;
 	if (k->json) {
 		json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */
@@ -254,6 +265,118 @@ cmd_cert_list(struct kmsctl *k, const struct kmsctl_args *a)
 	return KMSCTL_EXIT_OK;
 }
 
+static int
+cmd_cert_revoke(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const keys[] = {
+		"name", "serial", "revoked_at", "revoked_serials", "rekeyed_groups", NULL
+	};
+	const char *name = a->pos[0], *serial = a->pos[1], *reason = kmsctl__opt(a, "reason");
+	char path[PATH_MAX_LEN], what[160];
+	json_t *body = NULL, *res = NULL;
+	size_t n = strlen(serial);
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	if (n == 0 || n > 64 || strspn(serial, "0123456789abcdefABCDEF") != n) {
+		kmsctl__err("the serial must be hexadecimal, as 'cert list %s' prints it, not "
+		    "\"%s\"", name, serial);
+		return KMSCTL_EXIT_USAGE;
+	}
+	if (reason != NULL && strlen(reason) > 256) {
+		kmsctl__err("--reason is limited to 256 bytes");
+		return KMSCTL_EXIT_USAGE;
+	}
+	body = reason != NULL ? json_pack("{s:s}", "reason", reason) : json_object();
+	if (body == NULL) {
+		kmsctl__err("--reason must be UTF-8 text");
+		return KMSCTL_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/clients/%s/certs/%s/revoke", name, serial);
+	snprintf(what, sizeof(what), "revoke certificate %s of '%s'", serial, name);
+	r = kmsctl__call(k, "POST", path, body, what, &res);
+	if (r == KMSCTL_EXIT_OK) {
+		if (k->json)
+			kmsctl__print_json(res);
+		else
+			kmsctl__print_object(res, keys);
+	}
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int
+cmd_cert_renew(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const keys[] = { "serial", "renews", "not_before", "not_after", NULL };
+	const char *name = a->pos[0], *csr_path = kmsctl__opt(a, "csr");
+	const char *dir = kmsctl__opt(a, "out-dir"), *days_s = kmsctl__opt(a, "days");
+	char path[PATH_MAX_LEN], what[128], *csr = NULL;
+	size_t csr_len = 0;
+	json_t *body = NULL, *res = NULL;
+	long long days = 0;
+	int r;
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	if (csr_path == NULL || dir == NULL) {
+		kmsctl__err("cert renew: --csr FILE (made with the device's current key) and "
+		    "--out-dir DIR are required");
+		return KMSCTL_EXIT_USAGE;
+	}
+	if (days_s != NULL && kmsctl__number("--days", days_s, 1, 3650, &days) != 0)
+		return KMSCTL_EXIT_USAGE;
+	if ((r = kmsctl__check_out_dir(dir, NULL)) != KMSCTL_EXIT_OK ||
+	    (r = kmsctl__read_file(csr_path, "the CSR", &csr, &csr_len)) != KMSCTL_EXIT_OK)
+		return r;
+	if ((body = json_pack("{s:s}", "csr", csr)) == NULL ||
+	    (days_s != NULL && json_object_set_new(body, "days", json_integer(days)) != 0)) {
+		kmsctl__err("the CSR %s is not UTF-8 text (expected PEM)", csr_path);
+		r = KMSCTL_EXIT_FILE;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/clients/%s/certs/renew", name);
+	snprintf(what, sizeof(what), "renew the certificate of '%s'", name);
+	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK ||
+	    (r = write_cert_files(k, dir, name, res, 0, NULL)) != KMSCTL_EXIT_OK)
+		goto out;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_object(res, keys);
+out:
+	free(csr);
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int
+cmd_cert_expiring(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const cols[] = { "client", "kind", "serial", "not_after", NULL };
+	const char *days_s = kmsctl__opt(a, "days");
+	char path[PATH_MAX_LEN], what[64];
+	json_t *res = NULL;
+	long long days = 30;
+	int r;
+
+	if (days_s != NULL && kmsctl__number("--days", days_s, 0, 3650, &days) != 0)
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/certs?expiring_within=%lld", days);
+	snprintf(what, sizeof(what), "list certificates expiring within %lld days", days);
+	if ((r = kmsctl__call(k, "GET", path, NULL, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
 static const struct kmsctl_opt add_opts[] = {
 	{ "kind", "client|broker", "client (publishers, subscribers; default) or broker "
 	  "(the Mosquitto extension)" },
@@ -268,6 +391,18 @@ static const struct kmsctl_opt issue_opts[] = {
 	{ "generate", NULL, "let the KMS make the key; it is written to DIR/NAME.key (0600)" },
 	{ "out-dir", "DIR", "where NAME.crt, ca.crt (and NAME.key) are written" },
 	{ "days", "N", "validity in days (1-3650; default: the KMS's setting)" },
+	{ "key-group", "GROUP", "with --generate: NAME.key mode 0640 and group GROUP "
+	  "(e.g. mosquitto, for a broker key)" },
+	{ NULL, NULL, NULL }
+};
+static const struct kmsctl_opt renew_opts[] = {
+	{ "csr", "FILE", "a PEM CSR signed with the key of a live certificate of NAME" },
+	{ "out-dir", "DIR", "where NAME.crt and ca.crt are written" },
+	{ "days", "N", "validity in days (1-3650; default: the KMS's setting)" },
+	{ NULL, NULL, NULL }
+};
+static const struct kmsctl_opt expiring_opts[] = {
+	{ "days", "N", "certificates that end within N days (0-3650, default 30; 0: ended)" },
 	{ NULL, NULL, NULL }
 };
 
@@ -283,5 +418,13 @@ const struct kmsctl_cmd kmsctl_client_cmds[] = {
 	  "issue a certificate for a client", 1, 1, 1, issue_opts, cmd_cert_issue },
 	{ "cert", "list", "NAME", "list the certificates of a client", 1, 1, 1, NULL,
 	  cmd_cert_list },
+	{ "cert", "revoke", "NAME SERIAL [--reason TEXT]",
+	  "revoke a lost key (every certificate with it), keep the client; rekey its groups",
+	  2, 2, 1, revoke_opts, cmd_cert_revoke },
+	{ "cert", "renew", "NAME --csr FILE --out-dir DIR [--days N]",
+	  "a new certificate for the key of a live one (no admin token: the CSR proves it)",
+	  1, 1, 0, renew_opts, cmd_cert_renew },
+	{ "cert", "expiring", "[--days N]", "list clients whose certificates end within N days",
+	  0, 0, 1, expiring_opts, cmd_cert_expiring },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
 };

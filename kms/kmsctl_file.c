@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,15 @@ kmsctl__check_out_dir(const char *dir, const char *name)
 	struct stat st;
 	char path[4096];
 
+	if (stat(dir, &st) != 0 && errno == ENOENT) {
+		/* The last component only: a mistyped parent stays an error. */
+		if (mkdir(dir, 0750) != 0) {
+			kmsctl__err("cannot create the output directory %s: %s", dir,
+			    strerror(errno));
+			return KMSCTL_EXIT_FILE;
+		}
+		fprintf(stderr, KMSCTL_PROG ": created %s (mode 0750)\n", dir);
+	}
 	if (stat(dir, &st) != 0) {
 		kmsctl__err("output directory %s: %s", dir, strerror(errno));
 		return KMSCTL_EXIT_FILE;
@@ -133,9 +143,21 @@ kmsctl__check_out_dir(const char *dir, const char *name)
 }
 
 int
-kmsctl__write_file(const char *dir, const char *name, const char *data, size_t len,
-    unsigned mode, int exclusive)
+kmsctl__group_ok(const char *group)
 {
+	if (getgrnam(group) == NULL) {
+		kmsctl__err("--key-group: there is no group \"%s\" on this system", group);
+		return KMSCTL_EXIT_USAGE;
+	}
+	return KMSCTL_EXIT_OK;
+}
+
+int
+kmsctl__write_file(const char *dir, const char *name, const char *data, size_t len,
+    unsigned mode, int exclusive, const char *group)
+{
+	struct group *gr = NULL;
+
 	char path[4096], tmp[4096 + 32];
 	size_t off = 0;
 	int fd = -1, r = KMSCTL_EXIT_FILE, tmp_made = 0;
@@ -150,6 +172,8 @@ kmsctl__write_file(const char *dir, const char *name, const char *data, size_t l
 		return KMSCTL_EXIT_FILE;
 	}
 	tmp_made = 1;
+	if (group != NULL && ((gr = getgrnam(group)) == NULL || fchown(fd, (uid_t)-1, gr->gr_gid) != 0))
+		goto fail;
 	if (fchmod(fd, (mode_t)mode) != 0)
 		goto fail;
 	while (off < len) {

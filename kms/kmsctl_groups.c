@@ -209,6 +209,31 @@ out:
 	return r;
 }
 
+static int
+cmd_group_delete(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	const char *name = a->pos[0];
+	int force = kmsctl__opt(a, "force") != NULL;
+	char path[PATH_MAX_LEN], what[128];
+	json_t *res = NULL;
+	int r;
+
+	if (!kmsctl__name_ok("group", name))
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/groups/%s%s", name, force ? "?force=true" : "");
+	snprintf(what, sizeof(what), "delete group '%s'", name);
+	if ((r = kmsctl__call(k, "DELETE", path, NULL, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		printf("deleted: group %s, its keys destroyed, %lld grant(s) removed; the broker "
+		    "drops its retained messages\n", name,
+		    (long long)json_integer_value(json_object_get(res, "grants_removed")));
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
 /* ---- grants ------------------------------------------------------------------------ */
 
 static int
@@ -311,6 +336,10 @@ static const struct kmsctl_opt group_opts[] = {
 	{ "grace", "SECS", "keep delivering an old epoch for SECS seconds after rotation" },
 	{ NULL, NULL, NULL }
 };
+static const struct kmsctl_opt group_delete_opts[] = {
+	{ "force", NULL, "delete even while clients hold grants on the group (removes them)" },
+	{ NULL, NULL, NULL }
+};
 static const struct kmsctl_opt grant_list_opts[] = {
 	{ "client", "C", "only the grants of client C" },
 	{ "group", "G", "only the grants on group G" },
@@ -326,6 +355,8 @@ const struct kmsctl_cmd kmsctl_group_cmds[] = {
 	{ "group", "update", "NAME [--filter F] [--scheme N] [--rotate SECS] [--grace SECS]",
 	  "change a group", 1, 1, 1, group_opts, cmd_group_update },
 	{ "group", "rotate", "NAME", "rotate the group key now", 1, 1, 1, NULL, cmd_group_rotate },
+	{ "group", "delete", "NAME [--force]", "delete a group and destroy its keys (refused "
+	  "while grants exist, unless --force)", 1, 1, 1, group_delete_opts, cmd_group_delete },
 	{ "grant", "add", "CLIENT GROUP pub|sub", "let a client publish or subscribe on a group",
 	  3, 3, 1, NULL, cmd_grant_add },
 	{ "grant", "rm", "CLIENT GROUP pub|sub", "remove a grant", 3, 3, 1, NULL, cmd_grant_rm },

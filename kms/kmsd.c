@@ -193,11 +193,12 @@ kmsd_fault(struct kmsd *k, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(k->fault, sizeof(k->fault), fmt, ap);
 		va_end(ap);
-		kms_log("UNHEALTHY: %s", k->fault);
+		kms_log_at(LOG_CRIT, "UNHEALTHY: %s", k->fault);
 	}
 	pthread_mutex_unlock(&k->state_lock);
 	if (first)
-		kms_log("scheduled rotation is paused (no new epoch is sealed) until a restart");
+		kms_log_at(LOG_ERR, "scheduled rotation is paused (no new epoch is sealed) until "
+		    "a restart");
 }
 
 int
@@ -213,28 +214,35 @@ kmsd_faulty(struct kmsd *k, char *out, size_t out_len)
 	return faulty;
 }
 
-/* The first deliverable group key of the database, tried under the master
- * key (for a database without a key-check value). */
-struct first_key {
+/* The deliverable group keys of a database without a key-check value,
+ * tried under the master key until one opens: one that opens proves the key
+ * (a damaged row is then the run-time fault of rest_keys.c, not a wrong
+ * key); none opening, the first tried is named. */
+struct key_probe {
 	struct kms_keystore *ks;
-	int tried, r;
+	int tried, opened;
 	char group[KMS_NAME_MAX + 1];
 	uint32_t epoch;
 };
 
 static int
-try_first_key(void *arg, const struct kms_epoch_keys_row *row)
+probe_key(void *arg, const struct kms_epoch_keys_row *row)
 {
-	struct first_key *f = arg;
+	struct key_probe *f = arg;
 	uint8_t key[MQE2E_KEY_LEN];
+	int r;
 
-	f->tried = 1;
-	f->r = kms_keystore_open_key(f->ks, row->group, row->epoch, MQE2E_GK_B, row->gk_b,
+	r = kms_keystore_open_key(f->ks, row->group, row->epoch, MQE2E_GK_B, row->gk_b,
 	    KMS_SEALED_LEN, key);
 	mqe2e_wipe(key, sizeof(key));
-	snprintf(f->group, sizeof(f->group), "%s", row->group);
-	f->epoch = row->epoch;
-	return MQE2E_ERR_CONFLICT;   /* stop: one key tells */
+	if (!f->tried++) {
+		snprintf(f->group, sizeof(f->group), "%s", row->group);
+		f->epoch = row->epoch;
+	}
+	if (r != MQE2E_OK)
+		return MQE2E_OK;
+	f->opened = 1;
+	return MQE2E_ERR_CONFLICT;   /* stop: the key is right */
 }
 
 /*
@@ -248,7 +256,7 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
     size_t errlen)
 {
 	uint8_t sealed[KMS_SEALED_LEN];
-	struct first_key f;
+	struct key_probe f;
 	int have, r;
 
 	memset(&f, 0, sizeof(f));
@@ -257,7 +265,7 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
 		goto dberr;
 	have = (r = kms_store_keycheck_get(k->db, sealed)) == MQE2E_OK;
 	if (r == MQE2E_ERR_NOT_FOUND &&
-	    (r = kms_store_epoch_keys(k->db, 0, try_first_key, &f)) == MQE2E_ERR_CONFLICT && f.tried)
+	    (r = kms_store_epoch_keys(k->db, 0, probe_key, &f)) == MQE2E_ERR_CONFLICT && f.opened)
 		r = MQE2E_OK;
 	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
 		goto dberr;
@@ -273,9 +281,9 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
 		}
 		return MQE2E_OK;
 	}
-	if (f.tried && f.r != MQE2E_OK) {
-		snprintf(err, errlen, "%s: this is not the master key of %s (the group key of '%s' "
-		    "epoch %u does not open under it): put back the master.key that belongs to "
+	if (f.tried && !f.opened) {
+		snprintf(err, errlen, "%s: this is not the master key of %s (no stored group key "
+		    "opens under it, e.g. that of '%s' epoch %u): put back the master.key that belongs to "
 		    "this database, from the backup taken with it; nothing was changed", mk_path,
 		    db_path, f.group, f.epoch);
 		return MQE2E_ERR_BAD_TAG;
@@ -291,8 +299,9 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
 	if (r == MQE2E_OK)
 		kms_log("%s: recorded the key-check value of %s", db_path, mk_path);
 	else
-		kms_log("warning: %s: cannot record the key-check value of %s yet (%s): it is "
-		    "recorded at the next start", db_path, mk_path, mqe2e_strerror(r));
+		kms_log_at(LOG_WARNING, "warning: %s: cannot record the key-check value of %s "
+		    "yet (%s): it is recorded at the next start", db_path, mk_path,
+		    mqe2e_strerror(r));
 	return MQE2E_OK;
  dberr:
 	snprintf(err, errlen, "%s: cannot read the key-check value: %s", db_path,
@@ -357,7 +366,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
 		return r;
 	create = fresh || init;
-	if (!fresh && !l.mk)
+	if (!create && !l.mk)
 		return kms_file_problem(err, errlen, mk_path, ENOENT, "restore the master key from "
 		    "a backup (without it the group keys cannot be read)");
 	if (!create && (!l.db || l.db_size == 0)) {
@@ -379,9 +388,11 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 		return MQE2E_ERR_CONFLICT;
 	}
 	if (create)
-		kms_log("initialising %s in %s", fresh ? "a new KMS" : "a new, empty database", dir);
-	if ((r = kms_keystore_open(mk_path, fresh, &k->ks, err, errlen)) != MQE2E_OK ||
-	    (r = kms_ca_open(dir, fresh, &k->ca, err, errlen)) != MQE2E_OK ||
+		kms_log("initialising %s in %s", fresh ? "a new KMS" : l.mk && l.ca ?
+		    "a new, empty database" : "a new database and what else is missing", dir);
+	/* Initialising (no database yet), whatever is missing is made. */
+	if ((r = kms_keystore_open(mk_path, create, &k->ks, err, errlen)) != MQE2E_OK ||
+	    (r = kms_ca_open(dir, create, &k->ca, err, errlen)) != MQE2E_OK ||
 	    (r = kms_db_open(db_path, create, &k->db, err, errlen)) != MQE2E_OK ||
 	    (r = check_master_key(k, mk_path, db_path, err, errlen)) != MQE2E_OK ||
 	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||

@@ -23,6 +23,7 @@ struct kms_keystore;
 struct kms_audit;
 struct mqe2e_nonce_cache;
 struct MHD_Daemon;
+struct kms_admit;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
 /* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
@@ -55,11 +56,13 @@ struct kmsd {
 	int stopping;
 	char *crl_pem;                /* current CRL (crl.c) */
 	size_t crl_len;
+	int64_t crl_number;           /* its number */
 	int64_t crl_time;             /* its lastUpdate */
 	int crl_stale;                /* revocations it does not list yet */
 	char fault[512];              /* why the daemon is unhealthy ("" if it is not) */
 
 	struct MHD_Daemon *httpd;
+	struct kms_admit *admit;      /* connection admission (admit.h) */
 	pthread_t scheduler;
 	int scheduler_started;
 	int locks_ready;

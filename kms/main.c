@@ -105,6 +105,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	kms_log_setup(k.cfg.log_json ? KMS_LOG_JSON : KMS_LOG_TEXT,
+	    k.cfg.log_syslog ? KMS_LOG_SYSLOG : KMS_LOG_STDERR);
 	kms_json_init();
 	kms_metrics_init();
 	umask(077);
@@ -149,7 +151,11 @@ main(int argc, char **argv)
 	kms_log("stopped");
 	return 0;
  fail:
-	fprintf(stderr, "mqe2e-kmsd: %s\n", err);
+	/* JSON on stderr stays JSON; syslog gets it too, the terminal as well. */
+	if (k.cfg.log_json || k.cfg.log_syslog)
+		kms_log_at(LOG_ERR, "%s", err);
+	if (!k.cfg.log_json || k.cfg.log_syslog)
+		fprintf(stderr, "mqe2e-kmsd: %s\n", err);
 	kmsd_close(&k);
 	return rc;
 }

@@ -15,10 +15,11 @@
 #include "metrics.h"
 #include "prom.h"
 #include "replay.h"
+#include "store.h"
 
 /* The first path segment of each route; the last one catches the rest. */
 static const char *const endpoints[] = {
-	"health", "ca", "crl", "clients", "groups", "grants", "keys", "policy", "metrics",
+	"health", "ca", "crl", "clients", "groups", "grants", "keys", "policy", "certs", "metrics",
 	"other",
 };
 #define N_EP (sizeof(endpoints) / sizeof(endpoints[0]))
@@ -33,7 +34,8 @@ static const double bounds[] = {
 };
 #define N_BOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 
-static const char *const rotation_causes[] = { "scheduled", "manual", "revocation", "other" };
+static const char *const rotation_causes[] = { "scheduled", "manual", "revocation",
+	"grant-removal", "other" };
 #define N_CAUSES (sizeof(rotation_causes) / sizeof(rotation_causes[0]))
 static const char *const revocation_kinds[] = { "client", "certificate" };
 #define N_REVOKE (sizeof(revocation_kinds) / sizeof(revocation_kinds[0]))
@@ -137,15 +139,20 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	static const char *const kinds[] = { "client", "broker" };
 	struct mqe2e_writer w;
 	uint64_t policy_version;
-	size_t fill = 0, cap = 0, i, j;
+	int64_t full_since;
+	size_t fill[2], cap[2], i, j;
+	int healthy;
 	uint8_t *buf = NULL;
 	int r;
 
 	*out = NULL;
 	*len = 0;
 	policy_version = kmsd_policy_version(k);
+	healthy = !kmsd_faulty(k, NULL, 0);
+	full_since = kms_db_full_since(k->db);
 	pthread_mutex_lock(&k->trust_lock);
-	fill = mqe2e_nonce_cache_fill(k->nonces, &cap);
+	fill[0] = mqe2e_nonce_cache_fill(k->nonces, &cap[0]);
+	fill[1] = mqe2e_nonce_cache_fill(k->broker_nonces, &cap[1]);
 	pthread_mutex_unlock(&k->trust_lock);
 
 	mqe2e_wr_init_grow(&w, 8192, 4u << 20);
@@ -159,13 +166,26 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	mqe2e_prom_family(&w, "mqe2e_kms_policy_version", "gauge",
 	    "Version of the broker policy; it moves on every grant, revocation and rotation.");
 	mqe2e_prom_u64(&w, "mqe2e_kms_policy_version", NULL, policy_version);
+	mqe2e_prom_family(&w, "mqe2e_kms_healthy", "gauge",
+	    "1, or 0 once a stored group key did not open under the master key (health 503, "
+	    "rotation paused until a restart).");
+	mqe2e_prom_u64(&w, "mqe2e_kms_healthy", NULL, healthy ? 1 : 0);
+	mqe2e_prom_family(&w, "mqe2e_kms_disk_full_since_seconds", "gauge",
+	    "When a write first failed for lack of space on the data directory's disk, "
+	    "seconds since the Unix epoch; 0 while writes work.");
+	mqe2e_prom_u64(&w, "mqe2e_kms_disk_full_since_seconds", NULL,
+	    full_since > 0 ? (uint64_t)full_since : 0);
 	mqe2e_prom_family(&w, "mqe2e_kms_nonce_cache_entries", "gauge",
-	    "KEY_REQUEST nonces held by the replay cache, including expired ones not yet swept.");
-	mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_entries", NULL, fill);
+	    "KEY_REQUEST nonces held by the replay caches (one for clients, one for brokers), "
+	    "including expired ones not yet swept.");
+	for (i = 0; i < 2; i++)
+		mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_entries",
+		    (const char *const[]){ "cache", i == 0 ? "client" : "broker", NULL }, fill[i]);
 	mqe2e_prom_family(&w, "mqe2e_kms_nonce_cache_capacity", "gauge",
-	    "Live nonces the replay cache may hold (nonce_cache_size); when full, key requests "
-	    "get 503.");
-	mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_capacity", NULL, cap);
+	    "Live nonces each replay cache may hold; when full, key requests get 503.");
+	for (i = 0; i < 2; i++)
+		mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_capacity",
+		    (const char *const[]){ "cache", i == 0 ? "client" : "broker", NULL }, cap[i]);
 
 	pthread_mutex_lock(&m.lock);
 	mqe2e_prom_family(&w, "mqe2e_kms_http_requests_total", "counter",

@@ -322,6 +322,16 @@ rest_clients(struct kms_req *r, char **seg, size_t n)
 			certs(r, seg[1]);
 		else
 			kms_reply_method(r, "GET, POST");
+	} else if (n == 4 && strcmp(seg[2], "certs") == 0 && strcmp(seg[3], "renew") == 0) {
+		if (post)
+			rest_cert_renew(r, seg[1]);
+		else
+			kms_reply_method(r, "POST");
+	} else if (n == 5 && strcmp(seg[2], "certs") == 0 && strcmp(seg[4], "revoke") == 0) {
+		if (post)
+			rest_cert_revoke(r, seg[1], seg[3]);
+		else
+			kms_reply_method(r, "POST");
 	} else if (n == 3 && strcmp(seg[2], "revoke") == 0) {
 		if (post)
 			revoke(r, seg[1]);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "httpd.h"
+#include "revoke.h"
 #include "jsonutil.h"
 #include "store.h"
 
@@ -145,23 +146,50 @@ list(struct kms_req *r)
 	kms_reply_json(r, 200, kms_list_result(&l));
 }
 
+/* Store callback: note that the client still holds a sub grant. */
+static int
+note_sub(void *arg, const struct kms_grant_row *g)
+{
+	if (strcmp(g->right, "sub") == 0)
+		*(int *)arg = 1;
+	return MQE2E_OK;
+}
+
+/*
+ * Removing a grant takes keys away: a pub grant gives GK_P, a sub grant
+ * GK_P and GK_B, and the client already holds the pre-issued next epoch.
+ * So unless the client keeps every key it had (a pub grant removed while
+ * it still subscribes), the group is rekeyed exactly as for a revocation
+ * (revoke.h): next voided, fresh current and next, now.
+ */
 static void
 delete(struct kms_req *r, const char *client, const char *group, const char *right)
 {
 	struct kmsd *k = r->k;
-	char target[GRANT_KEY_MAX + 1];
+	char target[GRANT_KEY_MAX + 1], reason[64];
+	json_t *groups = json_pack("[s]", group), *rotated = json_array();
+	int64_t now = (int64_t)time(NULL);
 	uint64_t version = 0;
-	int e;
+	int e, still_sub = 0;
 
 	snprintf(target, sizeof(target), "%s/%s/%s", client, group, right);
 	kms_req_audit(r, "grant.delete", target);
 	if (!kms_req_admin(r))
-		return;
+		goto out;
+	if (groups == NULL || rotated == NULL) {
+		kms_reply_err(r, MQE2E_ERR_NOMEM, "cannot delete grant %s", target);
+		goto out;
+	}
+	snprintf(reason, sizeof(reason), "%s grant removed", right);
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
-		return;
+		goto out;
 	}
-	if ((e = kms_store_grant_delete(k->db, client, group, right)) == MQE2E_OK)
+	if ((e = kms_store_grant_delete(k->db, client, group, right)) == MQE2E_OK &&
+	    (e = kms_store_grant_list(k->db, client, group, NULL, NULL, NULL, 2, note_sub,
+	    &still_sub)) == MQE2E_OK && !still_sub)
+		e = kms_rekey_locked(k, groups, client, "grant-removal", reason, now, rotated);
+	if (e == MQE2E_OK)
 		e = kms_store_policy_bump(k->db, &version);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		if (e == MQE2E_ERR_NOT_FOUND)
@@ -169,10 +197,15 @@ delete(struct kms_req *r, const char *client, const char *group, const char *rig
 			    "'%s'", client, right, group);
 		else
 			kms_reply_err(r, e, "cannot delete grant %s", target);
-		return;
+		goto out;
 	}
 	kmsd_policy_changed(k, version);
-	kms_reply_json(r, 200, json_pack("{s:b}", "deleted", 1));
+	kms_rekey_audit(k, r->id, rotated, "grant-removal", "rekey after grant removal");
+	kms_reply_json(r, 200, json_pack("{s:b,s:o}", "deleted", 1, "rekeyed",
+	    json_array_size(rotated) > 0 ? json_incref(groups) : json_array()));
+ out:
+	json_decref(groups);
+	json_decref(rotated);
 }
 
 void

@@ -1,6 +1,6 @@
 /*
  * rest_groups.c - topic groups (admin):
- *   POST /v1/groups, GET /v1/groups, GET|PATCH /v1/groups/{name},
+ *   POST /v1/groups, GET /v1/groups, GET|PATCH|DELETE /v1/groups/{name},
  *   POST /v1/groups/{name}/rotate.
  * Epochs are shown as metadata only: no admin call ever returns key bytes.
  */
@@ -130,6 +130,49 @@ group_get(struct kms_db *db, const char *name, json_t **out)
 	return r;
 }
 
+/* Topic filters of different groups may not overlap: a topic must belong to
+ * one group, so that its scheme and keys are never in doubt (the client and
+ * the broker map a topic to its group by filter; PROTOCOL.md section 7.1).
+ * The first other group whose filter some topic matches along with ours. */
+struct overlap {
+	const char *self, *filter;
+	char other[KMS_NAME_MAX + 1];
+	char other_filter[KMS_FILTER_MAX + 1];
+};
+
+static int
+overlap_cb(void *arg, const struct kms_group_row *g)
+{
+	struct overlap *o = arg;
+
+	if (strcmp(g->name, o->self) == 0 || !mqe2e_topic_filters_overlap(o->filter, g->filter))
+		return MQE2E_OK;
+	snprintf(o->other, sizeof(o->other), "%s", g->name);
+	snprintf(o->other_filter, sizeof(o->other_filter), "%s", g->filter);
+	return MQE2E_ERR_CONFLICT;
+}
+
+/* MQE2E_ERR_CONFLICT (o->other set) if filter overlaps the filter of a
+ * group other than self; in the caller's transaction. */
+static int
+filter_overlap_locked(struct kms_db *db, const char *self, const char *filter,
+    struct overlap *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->self = self;
+	o->filter = filter;
+	return kms_store_group_list(db, NULL, 0, overlap_cb, o);
+}
+
+static void
+reply_overlap(struct kms_req *r, const char *name, const struct overlap *o)
+{
+	kms_reply_error(r, 409, "conflict", "the topic filter '%.200s' of group '%s' overlaps "
+	    "the filter '%.200s' of group '%s' (a topic would belong to both): choose a "
+	    "filter no topic of '%s' matches, or change or delete '%s'", o->filter, name,
+	    o->other_filter, o->other, o->other, o->other);
+}
+
 /* The settable fields of a group, as given in a request body. */
 struct group_fields {
 	const char *filter;            /* NULL: not given */
@@ -188,11 +231,13 @@ create(struct kms_req *r)
 	struct kms_group_row g;
 	json_t *in, *out = NULL;
 	struct group_fields f;
+	struct overlap ov;
 	const char *name = NULL;
 	int64_t now = (int64_t)time(NULL);
 	uint64_t version = 0;
 	int e;
 
+	memset(&ov, 0, sizeof(ov));
 	kms_req_audit(r, "group.create", NULL);
 	if (!kms_req_admin(r) || (in = kms_req_json(r, 0)) == NULL)
 		return;
@@ -217,7 +262,8 @@ create(struct kms_req *r)
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
-	if ((e = kms_store_group_add(k->db, name, f.filter, (int)f.scheme, f.rotate_s, f.grace_s,
+	if ((e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK &&
+	    (e = kms_store_group_add(k->db, name, f.filter, (int)f.scheme, f.rotate_s, f.grace_s,
 	    now)) == MQE2E_OK &&
 	    (e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
 	    (e = kms_epochs_init_locked(k, &g, now)) == MQE2E_OK &&
@@ -225,7 +271,9 @@ create(struct kms_req *r)
 		e = group_get(k->db, name, &out);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		json_decref(out);
-		if (e == MQE2E_ERR_CONFLICT)
+		if (e == MQE2E_ERR_CONFLICT && ov.other[0] != '\0')
+			reply_overlap(r, name, &ov);
+		else if (e == MQE2E_ERR_CONFLICT)
 			kms_reply_error(r, 409, "conflict", "group '%s' already exists", name);
 		else
 			kms_reply_err(r, e, "cannot create group '%s'", name);
@@ -294,12 +342,14 @@ update(struct kms_req *r, const char *name)
 	struct kmsd *k = r->k;
 	struct kms_group_row g;
 	struct group_fields f;
+	struct overlap ov;
 	json_t *in, *out = NULL, *v;
 	const char *key;
 	uint64_t version = 0;
 	int64_t now = (int64_t)time(NULL);
 	int e;
 
+	memset(&ov, 0, sizeof(ov));
 	kms_req_audit(r, "group.update", name);
 	if (!kms_req_admin(r) || (in = kms_req_json(r, 0)) == NULL)
 		return;
@@ -328,13 +378,17 @@ update(struct kms_req *r, const char *name)
 			g.rotate_s = f.rotate_s;
 			g.next_rotation = now + f.rotate_s;   /* a new period starts now */
 		}
-		if ((e = kms_store_group_update(k->db, &g)) == MQE2E_OK &&
+		if ((f.filter == NULL ||
+		    (e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK) &&
+		    (e = kms_store_group_update(k->db, &g)) == MQE2E_OK &&
 		    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
 			e = group_get(k->db, name, &out);
 	}
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		json_decref(out);
-		if (e == MQE2E_ERR_NOT_FOUND)
+		if (e == MQE2E_ERR_CONFLICT && ov.other[0] != '\0')
+			reply_overlap(r, name, &ov);
+		else if (e == MQE2E_ERR_NOT_FOUND)
 			kms_reply_error(r, 404, "not_found", "group '%s' does not exist", name);
 		else
 			kms_reply_err(r, e, "cannot update group '%s'", name);
@@ -386,6 +440,80 @@ rotate(struct kms_req *r, const char *name)
 	kms_reply_json(r, 200, out);
 }
 
+/* The grants of a group being deleted: how many, and who (the first few). */
+struct grant_names {
+	int n;
+	char who[256];
+};
+
+static int
+count_grant(void *arg, const struct kms_grant_row *gr)
+{
+	struct grant_names *g = arg;
+	size_t at = strlen(g->who);
+
+	if (g->n < 5 && at + strlen(gr->client) + strlen(gr->right) + 8 < sizeof(g->who))
+		snprintf(g->who + at, sizeof(g->who) - at, "%s%s %s", at > 0 ? ", " : "",
+		    gr->client, gr->right);
+	g->n++;
+	return MQE2E_OK;
+}
+
+/* DELETE /v1/groups/{name}[?force=true]: refused while grants exist unless
+ * forced; destroys every epoch key (secure_delete overwrites them), bumps
+ * the policy so that the broker forgets the group and drops its retained
+ * messages, and members stop getting its keys at their next refresh. */
+static void
+delete_group(struct kms_req *r, const char *name)
+{
+	struct kmsd *k = r->k;
+	struct kms_group_row g;
+	struct grant_names gn;
+	const char *force = kms_req_query(r, "force");
+	uint64_t version = 0;
+	char detail[64];
+	int forced, e;
+
+	kms_req_audit(r, "group.delete", name);
+	if (!kms_req_admin(r))
+		return;
+	if (force != NULL && strcmp(force, "true") != 0 && strcmp(force, "false") != 0) {
+		kms_reply_error(r, 400, "bad_request", "force must be true or false");
+		return;
+	}
+	forced = force != NULL && strcmp(force, "true") == 0;
+	memset(&gn, 0, sizeof(gn));
+	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot start a transaction");
+		return;
+	}
+	if ((e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
+	    (e = kms_store_grant_list(k->db, NULL, name, NULL, NULL, NULL, 0, count_grant,
+	    &gn)) == MQE2E_OK) {
+		if (gn.n > 0 && !forced)
+			e = MQE2E_ERR_CONFLICT;
+		else if ((e = kms_store_group_delete(k->db, g.id)) == MQE2E_OK)
+			e = kms_store_policy_bump(k->db, &version);
+	}
+	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		if (e == MQE2E_ERR_NOT_FOUND)
+			kms_reply_error(r, 404, "not_found", "group '%s' does not exist", name);
+		else if (e == MQE2E_ERR_CONFLICT)
+			kms_reply_error(r, 409, "conflict", "group '%s' still has %d grant%s (%s%s): "
+			    "remove them first, or delete with force=true (mqe2e-kmsctl group "
+			    "delete %s --force)", name, gn.n, gn.n == 1 ? "" : "s", gn.who,
+			    gn.n > 5 ? ", ..." : "", name);
+		else
+			kms_reply_err(r, e, "cannot delete group '%s'", name);
+		return;
+	}
+	kmsd_policy_changed(k, version);
+	snprintf(detail, sizeof(detail), "%d grants removed%s", gn.n, forced ? ", forced" : "");
+	kms_audit(k->audit, r->id, "admin", "group.keys_destroyed", name, "ok", 0, detail);
+	kms_reply_json(r, 200, json_pack("{s:s,s:b,s:i,s:I}", "deleted", name, "forced", forced,
+	    "grants_removed", gn.n, "policy_version", (json_int_t)version));
+}
+
 void
 rest_groups(struct kms_req *r, char **seg, size_t n)
 {
@@ -410,8 +538,10 @@ rest_groups(struct kms_req *r, char **seg, size_t n)
 			show(r, seg[1]);
 		else if (strcmp(m, "PATCH") == 0)
 			update(r, seg[1]);
+		else if (strcmp(m, "DELETE") == 0)
+			delete_group(r, seg[1]);
 		else
-			kms_reply_method(r, "GET, PATCH");
+			kms_reply_method(r, "GET, PATCH, DELETE");
 	} else if (n == 3 && strcmp(seg[2], "rotate") == 0) {
 		if (strcmp(m, "POST") == 0)
 			rotate(r, seg[1]);

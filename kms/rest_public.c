@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,9 +12,11 @@
 #include "ca.h"
 #include "httpd.h"
 #include "jsonutil.h"
+#include "store.h"
 
-/* 200 {"status":"ok"|"stopping",...}; 503 {"status":"unhealthy","problem":...}
- * after a fault (kmsd_fault). */
+/* 200 {"status":"ok"|"stopping",...}; 200 {"status":"degraded","problem":...}
+ * while the disk is full; 503 {"status":"unhealthy","problem":...,
+ * "error":{...}} after a fault (kmsd_fault). */
 static void
 health(struct kms_req *r)
 {
@@ -21,12 +24,32 @@ health(struct kms_req *r)
 	int faulty = kmsd_faulty(r->k, problem, sizeof(problem));
 	json_t *body;
 
+	int64_t full = kms_db_full_since(r->k->db);
+	char since[32];
+
 	kms_time_str((int64_t)time(NULL), now);
+	/* A full disk leaves key delivery working: 200 "degraded", with the
+	 * problem, for monitoring. */
+	if (!faulty && full != 0) {
+		kms_time_str(full, since);
+		snprintf(problem, sizeof(problem), "the disk of the data directory %s is full "
+		    "(since %s): every write fails with 507 until space is freed; keys are "
+		    "served", r->k->cfg.data_dir, since);
+	}
 	body = json_pack("{s:s,s:s,s:I,s:s}", "status", faulty ? "unhealthy" :
-	    kmsd_stopping(r->k) ? "stopping" : "ok", "version", PACKAGE_VERSION,
-	    "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now);
-	if (faulty && body != NULL && json_object_set_new(body, "problem",
-	    json_string(problem)) != 0) {
+	    kmsd_stopping(r->k) ? "stopping" : full != 0 ? "degraded" : "ok", "version",
+	    PACKAGE_VERSION, "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now);
+	if (!faulty && full != 0 && body != NULL &&
+	    json_object_set_new(body, "problem", json_string(problem)) != 0) {
+		json_decref(body);
+		body = NULL;
+	}
+	/* Unhealthy: also the API's error object, so that every client of the
+	 * API (mqe2e-kmsctl status) shows the problem. */
+	if (faulty && body != NULL && (json_object_set_new(body, "problem",
+	    json_string(problem)) != 0 || json_object_set_new(body, "error",
+	    json_pack("{s:s,s:s,s:s}", "code", "unhealthy", "message", problem,
+	    "request_id", r->id)) != 0)) {
 		json_decref(body);
 		body = NULL;
 	}

@@ -1,5 +1,5 @@
 /*
- * revoke.c - revoking a client in one action (see revoke.h).
+ * revoke.c - revoking a client, or one key of it, in one action (see revoke.h).
  */
 #include "config.h"
 
@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "ca.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,17 +30,115 @@ add_group_name(void *arg, const struct kms_group_row *g)
 }
 
 int
-kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
-    const char *request_id, json_t **result)
+kms_rekey_locked(struct kmsd *k, json_t *groups, const char *client, const char *cause,
+    const char *reason, int64_t now, json_t *rotated)
 {
-	struct kms_client_row c;
 	struct kms_group_row g;
-	json_t *serials = json_array(), *groups = json_array(), *rotated = json_array();
-	int64_t now = (int64_t)time(NULL);
-	uint64_t version = 0;
 	uint32_t current = 0;
 	char target[KMS_NAME_MAX + 16];
 	size_t i;
+	int r;
+
+	for (i = 0; i < json_array_size(groups); i++) {
+		const char *gname = json_string_value(json_array_get(groups, i));
+
+		if ((r = kms_store_group_get(k->db, gname, &g)) != MQE2E_OK ||
+		    (r = kms_rotate_locked(k, &g, 1, cause, now, &current)) != MQE2E_OK ||
+		    (r = kms_store_rekey_add(k->db, g.id, current, client, reason, now)) != MQE2E_OK)
+			return r;
+		snprintf(target, sizeof(target), "%s#%u", gname, current);
+		if ((r = add_string(rotated, target)) != MQE2E_OK)
+			return r;
+	}
+	return kms_expire_locked(k, now);
+}
+
+void
+kms_rekey_audit(struct kmsd *k, const char *request_id, json_t *rotated, const char *cause,
+    const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(rotated); i++) {
+		kms_audit(k->audit, request_id, "admin", "epoch.rotate",
+		    json_string_value(json_array_get(rotated, i)), "ok", 0, why);
+		kms_metrics_rotation(cause);
+	}
+}
+
+/* The live certificates of a client that carry the public key of one of
+ * them (serial): a lost key is revoked in every certificate that holds it,
+ * renewed ones included. */
+struct same_key {
+	const char *serial;
+	uint8_t key[32];
+	int found;
+	json_t *pems;                 /* [[serial, pem], ...] */
+};
+
+static int
+collect_pem(void *arg, const char *serial, const char *pem)
+{
+	struct same_key *sk = arg;
+	json_t *pair = json_pack("[s,s]", serial, pem);
+
+	if (pair == NULL || json_array_append_new(sk->pems, pair) != 0)
+		return MQE2E_ERR_NOMEM;
+	if (strcmp(serial, sk->serial) == 0 && kms_ca_cert_raw_key(pem, sk->key) == MQE2E_OK)
+		sk->found = 1;
+	return MQE2E_OK;
+}
+
+/* Revoke, inside the transaction, the certificates of client c holding the
+ * key of serial; each revoked serial is appended to serials. */
+static int
+revoke_key_locked(struct kmsd *k, const struct kms_client_row *c, const char *serial,
+    const char *reason, int64_t now, json_t *serials)
+{
+	struct same_key sk;
+	uint8_t key[32];
+	size_t i;
+	int r;
+
+	memset(&sk, 0, sizeof(sk));
+	sk.serial = serial;
+	if ((sk.pems = json_array()) == NULL)
+		return MQE2E_ERR_NOMEM;
+	/* now = 0: expired certificates too, they may still be renewed from. */
+	if ((r = kms_store_cert_pems(k->db, c->id, 0, collect_pem, &sk)) != MQE2E_OK)
+		goto out;
+	if (!sk.found) {
+		r = kms_store_cert_check(k->db, c->id, serial);
+		r = r == MQE2E_ERR_REVOKED ? MQE2E_ERR_CONFLICT : r == MQE2E_OK ?
+		    MQE2E_ERR_INTERNAL : r;
+		goto out;
+	}
+	for (i = 0; i < json_array_size(sk.pems); i++) {
+		const char *s = json_string_value(json_array_get(json_array_get(sk.pems, i), 0));
+		const char *pem = json_string_value(json_array_get(json_array_get(sk.pems, i), 1));
+
+		if (kms_ca_cert_raw_key(pem, key) != MQE2E_OK || memcmp(key, sk.key, 32) != 0)
+			continue;
+		if ((r = kms_store_cert_revoke(k->db, c->id, s, reason, now)) != MQE2E_OK ||
+		    (r = add_string(serials, s)) != MQE2E_OK)
+			goto out;
+	}
+	r = MQE2E_OK;
+ out:
+	json_decref(sk.pems);
+	return r;
+}
+
+/* One revocation: the whole client (serial NULL) or the certificates of
+ * one key; either way the groups it could read are rekeyed. */
+static int
+revoke(struct kmsd *k, const char *name, const char *serial, const char *reason,
+    const char *request_id, json_t **result)
+{
+	struct kms_client_row c;
+	json_t *serials = json_array(), *groups = json_array(), *rotated = json_array();
+	int64_t now = (int64_t)time(NULL);
+	uint64_t version = 0;
 	int r, e;
 
 	*result = NULL;
@@ -52,7 +151,7 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 	if ((r = kms_store_client_get(k->db, name, &c)) != MQE2E_OK)
 		goto end;
 	if (c.revoked_at != 0) {
-		r = MQE2E_ERR_CONFLICT;
+		r = serial != NULL ? MQE2E_ERR_REVOKED : MQE2E_ERR_CONFLICT;
 		goto end;
 	}
 	/* The groups it could read: its grants, or every group for a broker
@@ -60,22 +159,16 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 	r = strcmp(c.kind, "broker") == 0 ?
 	    kms_store_group_list(k->db, "", 0, add_group_name, groups) :
 	    kms_store_groups_of_client(k->db, c.id, add_string, groups);
-	if (r != MQE2E_OK ||
-	    (r = kms_store_client_revoke(k->db, c.id, reason, now, add_string, serials)) != MQE2E_OK)
+	if (r != MQE2E_OK)
+		goto end;
+	if (serial != NULL)
+		r = revoke_key_locked(k, &c, serial, reason, now, serials);
+	else
+		r = kms_store_client_revoke(k->db, c.id, reason, now, add_string, serials);
+	if (r != MQE2E_OK)
 		goto end;
 	/* Rekey: fresh current and next, the pre-issued next voided. */
-	for (i = 0; i < json_array_size(groups); i++) {
-		const char *gname = json_string_value(json_array_get(groups, i));
-
-		if ((r = kms_store_group_get(k->db, gname, &g)) != MQE2E_OK ||
-		    (r = kms_rotate_locked(k, &g, 1, "revocation", now, &current)) != MQE2E_OK ||
-		    (r = kms_store_rekey_add(k->db, g.id, current, name, reason, now)) != MQE2E_OK)
-			goto end;
-		snprintf(target, sizeof(target), "%s#%u", gname, current);
-		if ((r = add_string(rotated, target)) != MQE2E_OK)
-			goto end;
-	}
-	if ((r = kms_expire_locked(k, now)) != MQE2E_OK)
+	if ((r = kms_rekey_locked(k, groups, name, "revocation", reason, now, rotated)) != MQE2E_OK)
 		goto end;
 	r = kms_store_policy_bump(k->db, &version);
  end:
@@ -88,15 +181,17 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 		kms_log("revocation of '%s' committed but the CRL was not re-issued: %s",
 		    name, mqe2e_strerror(e));
 	kmsd_policy_changed(k, version);
-	kms_metrics_revocation("client");
-	for (i = 0; i < json_array_size(rotated); i++) {
-		kms_audit(k->audit, request_id, "admin", "epoch.rotate",
-		    json_string_value(json_array_get(rotated, i)), "ok", 0,
-		    "rekey after revocation");
-		kms_metrics_rotation("revocation");
-	}
-	*result = json_pack("{s:s,s:b,s:o,s:O,s:O}", "name", name, "revoked", 1,
-	    "revoked_at", kms_json_time(now), "revoked_serials", serials, "rekeyed_groups", groups);
+	kms_metrics_revocation(serial != NULL ? "certificate" : "client");
+	kms_rekey_audit(k, request_id, rotated, "revocation", serial != NULL ?
+	    "rekey after certificate revocation" : "rekey after revocation");
+	if (serial != NULL)
+		*result = json_pack("{s:s,s:s,s:o,s:O,s:O}", "name", name, "serial", serial,
+		    "revoked_at", kms_json_time(now), "revoked_serials", serials,
+		    "rekeyed_groups", groups);
+	else
+		*result = json_pack("{s:s,s:b,s:o,s:O,s:O}", "name", name, "revoked", 1,
+		    "revoked_at", kms_json_time(now), "revoked_serials", serials,
+		    "rekeyed_groups", groups);
 	if (*result == NULL)
 		r = MQE2E_ERR_NOMEM;
  out:
@@ -104,4 +199,18 @@ kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
 	json_decref(groups);
 	json_decref(rotated);
 	return r;
+}
+
+int
+kms_revoke_client(struct kmsd *k, const char *name, const char *reason,
+    const char *request_id, json_t **result)
+{
+	return revoke(k, name, NULL, reason, request_id, result);
+}
+
+int
+kms_revoke_cert(struct kmsd *k, const char *name, const char *serial, const char *reason,
+    const char *request_id, json_t **result)
+{
+	return revoke(k, name, serial, reason, request_id, result);
 }

@@ -128,7 +128,7 @@ scheduler(void *arg)
 		 * change or end, and once a minute meanwhile. */
 		if ((r = tick(k, now)) != MQE2E_OK &&
 		    (r != failing || now - logged >= CRL_RETRY_S)) {
-			kms_log("scheduled rotation failed: %s%s", mqe2e_strerror(r),
+			kms_log_at(LOG_ERR, "scheduled rotation failed: %s%s", mqe2e_strerror(r),
 			    r == MQE2E_ERR_NO_SPACE ? ": free space on the disk of the data "
 			    "directory; keys already issued stay valid until their epoch's "
 			    "rotation time plus grace" : "");

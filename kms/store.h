@@ -47,6 +47,10 @@ void kms_db_close(struct kms_db *db);
 int kms_db_begin(struct kms_db *db, int write) MQE2E_WUR;
 /* Commit if r == MQE2E_OK, else roll back.  Returns r or the commit failure. */
 int kms_db_end(struct kms_db *db, int r);
+/* When a write first failed for lack of space (Unix time), 0 if writes work
+ * (cleared by the next transaction that changes something).  Any thread,
+ * without a transaction. */
+int64_t kms_db_full_since(struct kms_db *db);
 
 /* ---- counters ----------------------------------------------------------------- */
 
@@ -124,6 +128,28 @@ int kms_store_cert_check(struct kms_db *db, int64_t client_id, const char *seria
 int kms_store_revoked_certs(struct kms_db *db,
     int (*cb)(void *arg, const char *serial, int64_t revoked_at), void *arg) MQE2E_WUR;
 
+/* store_certs.c: the serial and PEM of each certificate of the client that
+ * is neither revoked nor expired at now, in issue order. */
+int kms_store_cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
+    int (*cb)(void *arg, const char *serial, const char *pem), void *arg) MQE2E_WUR;
+/* Revoke one certificate of the client at now with reason (may be NULL):
+ * MQE2E_ERR_NOT_FOUND if the client has no such serial,
+ * MQE2E_ERR_CONFLICT if it is revoked already. */
+int kms_store_cert_revoke(struct kms_db *db, int64_t client_id, const char *serial,
+    const char *reason, int64_t now) MQE2E_WUR;
+
+struct kms_expiring_row {
+	char client[KMS_NAME_MAX + 1];
+	char kind[8];
+	char serial[MQE2E_SERIAL_HEX_MAX];
+	int64_t not_after;
+};
+/* Live certificates (client and certificate not revoked) that end at or
+ * before the time before, of clients with no live certificate lasting
+ * longer; soonest first, at most limit. */
+int kms_store_certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
+    int (*cb)(void *arg, const struct kms_expiring_row *row), void *arg) MQE2E_WUR;
+
 /*
  * Revoke a client: mark it and its unrevoked certificates revoked at now
  * with reason (may be NULL), calling cb with each serial that becomes
@@ -152,6 +178,9 @@ int kms_store_group_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_group_row *row), void *arg) MQE2E_WUR;
 /* Replace the settings of group id (row->id) with those of row. */
 int kms_store_group_update(struct kms_db *db, const struct kms_group_row *row) MQE2E_WUR;
+/* Delete group id with its grants, revocation rekeys and epochs (the keys
+ * are overwritten: secure_delete).  In the caller's write transaction. */
+int kms_store_group_delete(struct kms_db *db, int64_t id) MQE2E_WUR;
 /* The group due for rotation first (next_rotation <= now): *id, or 0. */
 int kms_store_group_due(struct kms_db *db, int64_t now, int64_t *id) MQE2E_WUR;
 /* Names of the groups a client holds any grant on, by name. */

@@ -129,6 +129,29 @@ kms_store_group_update(struct kms_db *db, const struct kms_group_row *row)
 }
 
 int
+kms_store_group_delete(struct kms_db *db, int64_t id)
+{
+	static const char *const sql[] = {
+		"DELETE FROM grants WHERE group_id = ?1",
+		"DELETE FROM rekeys WHERE group_id = ?1",
+		"DELETE FROM epochs WHERE group_id = ?1",    /* secure_delete wipes the keys */
+		"DELETE FROM topic_groups WHERE id = ?1",
+	};
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if ((r = kms_db_prepare(db, sql[i], &st)) != MQE2E_OK)
+			return r;
+		sqlite3_bind_int64(st, 1, id);
+		if ((r = kms_db_run(db, st)) != MQE2E_OK)
+			return r;
+	}
+	return kms_db_changes(db) == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;
+}
+
+int
 kms_store_group_due(struct kms_db *db, int64_t now, int64_t *id)
 {
 	sqlite3_stmt *st = NULL;

@@ -64,9 +64,28 @@ test_file(void)
 	CHECK(c.audit_path != NULL && strcmp(c.audit_path, "/tmp/a b.log") == 0);
 	CHECK(c.max_connections == 10 && c.cert_days == 30);
 	CHECK(c.per_ip_connections == 32);   /* default kept */
+	CHECK(c.request_timeout_s == 10 && c.max_future_skew_s == 5 && c.client_quota == 120);
 	kmsd_config_clear(&c);
 
-	CHECK(load("data_dir /x\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	/* admission settings (issue 9) */
+	CHECK(load("request_timeout = 3\nmax_future_skew = 0\nclient_quota = 1000000\n", &c, err,
+	    sizeof(err)) == MQE2E_OK);
+	CHECK(c.request_timeout_s == 3 && c.max_future_skew_s == 0 && c.client_quota == 1000000);
+	kmsd_config_clear(&c);
+	CHECK(load("client_quota = 0\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "client_quota") != NULL);
+	kmsd_config_clear(&c);
+	CHECK(load("request_timeout = 0\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+	CHECK(load("max_future_skew = 601\n", &c, err, sizeof(err)) == MQE2E_ERR_INVALID_ARG);
+	kmsd_config_clear(&c);
+
+	/* One syntax for every mqe2e configuration file (core/conffile.h): the
+	 * '=' may be left out, as in the client's files. */
+	CHECK(load("data_dir /x\n", &c, err, sizeof(err)) == MQE2E_OK);
+	CHECK(c.data_dir != NULL && strcmp(c.data_dir, "/x") == 0);
+	kmsd_config_clear(&c);
+	CHECK(load("data-dir = /x\n", &c, err, sizeof(err)) == MQE2E_ERR_BAD_FORMAT);
 	CHECK(strstr(err, ":1:") != NULL);
 	kmsd_config_clear(&c);
 	CHECK(load("\nbogus = 1\n", &c, err, sizeof(err)) == MQE2E_ERR_NOT_FOUND);

@@ -69,6 +69,26 @@ test_keystore(void)
 	CHECK(kms_keystore_open(p, 1, &ks2, err, sizeof(err)) == MQE2E_OK);
 	CHECK(kms_keystore_open_key(ks2, "temps", 7, MQE2E_GK_P, sealed, sizeof(sealed), k2) == MQE2E_OK);
 	CHECK(memcmp(k1, k2, sizeof(k1)) == 0);
+	/* The key-check value opens under the same key only, and a group key
+	 * does not pass for one (nor the other way round). */
+	{
+		uint8_t check[KMS_SEALED_LEN];
+
+		CHECK(kms_keystore_make_check(ks, check) == MQE2E_OK);
+		CHECK(kms_keystore_verify_check(ks2, check, sizeof(check)) == MQE2E_OK);
+		CHECK(kms_keystore_verify_check(ks, sealed, sizeof(sealed)) == MQE2E_ERR_BAD_TAG);
+		CHECK(kms_keystore_open_key(ks, "temps", 7, MQE2E_GK_P, check, sizeof(check), k2) ==
+		    MQE2E_ERR_BAD_TAG);
+		CHECK(kms_keystore_verify_check(ks, check, sizeof(check) - 1) == MQE2E_ERR_BAD_FORMAT);
+		check[30] ^= 0x40;
+		CHECK(kms_keystore_verify_check(ks, check, sizeof(check)) == MQE2E_ERR_BAD_TAG);
+		check[30] ^= 0x40;
+		kms_keystore_free(ks2);
+		ks2 = NULL;
+		path(p, sizeof(p), "other.key");
+		CHECK(kms_keystore_open(p, 1, &ks2, err, sizeof(err)) == MQE2E_OK);
+		CHECK(kms_keystore_verify_check(ks2, check, sizeof(check)) == MQE2E_ERR_BAD_TAG);
+	}
 	kms_keystore_free(ks);
 	kms_keystore_free(ks2);
 	/* A master key of the wrong size is refused, naming the file. */
@@ -201,6 +221,34 @@ test_db(void)
 	CHECK(kms_db_open(p, 0, &db, err, sizeof(err)) == MQE2E_OK);
 	CHECK(kms_db_begin(db, 0) == MQE2E_OK);
 	CHECK(kms_db_end(db, kms_store_counter_get(db, "policy_version", &v)) == MQE2E_OK && v == 2);
+	/* The KMS's own state: one key-check value, the last CRL. */
+	{
+		uint8_t check[KMS_SEALED_LEN], got[KMS_SEALED_LEN];
+		struct kms_crl_row crl;
+
+		memset(check, 0x5a, sizeof(check));
+		CHECK(kms_db_begin(db, 0) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_keycheck_get(db, got)) == MQE2E_ERR_NOT_FOUND);
+		CHECK(kms_db_begin(db, 0) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_crl_get(db, &crl)) == MQE2E_ERR_NOT_FOUND &&
+		    crl.pem == NULL);
+		CHECK(kms_db_begin(db, 1) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_keycheck_set(db, check, 1)) == MQE2E_OK);
+		CHECK(kms_db_begin(db, 1) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_keycheck_set(db, check, 2)) == MQE2E_ERR_CONFLICT);
+		CHECK(kms_db_begin(db, 0) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_keycheck_get(db, got)) == MQE2E_OK &&
+		    memcmp(got, check, sizeof(got)) == 0);
+		CHECK(kms_db_begin(db, 1) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_crl_set(db, 1, 10, 0, "one", 3)) == MQE2E_OK);
+		CHECK(kms_db_begin(db, 1) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_crl_set(db, 2, 20, 1, "two!", 4)) == MQE2E_OK);
+		CHECK(kms_db_begin(db, 0) == MQE2E_OK);
+		CHECK(kms_db_end(db, kms_store_crl_get(db, &crl)) == MQE2E_OK);
+		CHECK(crl.number == 2 && crl.issued == 20 && crl.revoked == 1 && crl.pem_len == 4 &&
+		    crl.pem != NULL && strcmp(crl.pem, "two!") == 0);
+		free(crl.pem);
+	}
 	kms_db_close(db);
 	db = NULL;
 	/* Every compiled-in migration was applied, in order. */

@@ -121,7 +121,7 @@ for f in 'a/#/b' 'a+' '$SYS/x' ''; do
 done
 api POST /v1/groups '{"name":"g2","filter":"x/#","scheme":0}' >/dev/null; expect 400
 api POST /v1/groups '{"name":"temps","filter":"x","scheme":1}' >/dev/null; expect 409
-api POST /v1/groups '{"name":"alarms","filter":"plant/alarm/#","scheme":3}' >/dev/null; expect 201
+api POST /v1/groups '{"name":"alarms","filter":"alarm/#","scheme":3}' >/dev/null; expect 201
 api PATCH /v1/groups/alarms '{"scheme":4,"grace_s":0}' >/dev/null; expect 200 '.scheme == 4 and .grace_s == 0'
 api PATCH /v1/groups/alarms '{"name":"x"}' >/dev/null; expect 400
 api POST /v1/grants '{"client":"sensor-1","group":"temps","right":"pub"}' >/dev/null; expect 201
@@ -132,7 +132,8 @@ api POST /v1/grants '{"client":"ghost","group":"temps","right":"sub"}' >/dev/nul
 api POST /v1/grants '{"client":"display","group":"temps","right":"admin"}' >/dev/null; expect 400
 api POST /v1/grants '{"client":"display","group":"alarms","right":"pub"}' >/dev/null; expect 201
 api GET '/v1/grants?client=display' >/dev/null; expect 200 '(.items | length) == 2'
-api DELETE /v1/grants/display/alarms/pub >/dev/null; expect 200
+# a removed grant rekeys the group like a revocation (display held GK_P)
+api DELETE /v1/grants/display/alarms/pub >/dev/null; expect 200 '.deleted and .rekeyed == ["alarms"]'
 api DELETE /v1/grants/display/alarms/pub >/dev/null; expect 404
 
 # ---- key delivery -------------------------------------------------------------
@@ -193,7 +194,7 @@ expect 200 '.current_epoch == 2 and (.epochs | map(.state)) == ["grace","current
 keys display > "$T_DIR/k"
 [ "$(grep -c '^temps P' "$T_DIR/k")" = 3 ] || t_fail "grace epoch not delivered: $(cat "$T_DIR/k")"
 api POST /v1/groups/alarms/rotate >/dev/null
-expect 200 '(.epochs | map(.state)) == ["expired","current","next"]'
+expect 200 '(.epochs | map(.state)) == ["expired","void","expired","current","next"]'
 
 # ---- revocation ---------------------------------------------------------------
 SERIAL=$(openssl x509 -in "$T_DIR/display.crt" -noout -serial | cut -d= -f2 | tr A-F a-f)

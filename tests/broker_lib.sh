@@ -5,7 +5,7 @@
 # loopback port, its log in $T_DIR/mosquitto.log and its counters in
 # $T_DIR/stats (plugin_opt_stats_file).
 
-PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
+PLUGIN="${MQE2E_PLUGIN:-$top_builddir/broker-ext/.libs/mqe2e_plugin.so}"   # override: try another build
 PROBE="$top_builddir/tests/broker_probe"
 MOSQ_PID=""
 MOSQ_LOG="$T_DIR/mosquitto.log"
@@ -46,6 +46,7 @@ mosq_conf() {
 		echo "listener $MOSQ_PORT 127.0.0.1"
 		echo "allow_anonymous true"
 		echo "user root"
+		echo "max_packet_size 1048576"   # as shipped (mqe2e_plugin(8), LIMITS)
 		echo "log_dest stderr"
 		echo "log_type all"
 		echo "plugin $PLUGIN"

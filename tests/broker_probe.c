@@ -20,6 +20,25 @@
  *           ends after --count good messages or --timeout ms.  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
+ * pairreq   connect, then publish --count signed PAIR_REQUESTs of mine for
+ *           --group to the inbox of --other-id (mqe2e/v1/pair/req/<id>), one
+ *           line per PUBACK as for pub (a flood of valid requests).
+ *
+ * pairpub   really pair with --other-id for each group of --group G1,G2
+ *           at one generation (--epoch), then send one scheme 1 message per
+ *           group on the matching topic of --topic T1,T2 under that K_E2E.
+ *
+ * stage     (issue 9.7) over a raw MQTT 5 socket (paho always answers PUBREC
+ *           at once): connect, publish --count QoS 2 messages (scheme 3/4
+ *           framing), print "pubrec I rc=N" for each, then "staged"; wait
+ *           for a line on stdin, send the PUBRELs, print "pubcomp I".
+ *
+ * Publish options: --retain, --props (user property, content type and
+ * response topic on every publish), --raw (the --message bytes as they are,
+ * no mqe2e framing).  sub prints "props N" before a message that carries N
+ * MQTT 5 properties.  connect --will-bundle: a scheme 1 BUNDLE for
+ * --recipients as the will on --topic; stays connected for --timeout ms.
+ *
  * keys      fetch my keys from the KMS and write them (a KEY_BUNDLE) to
  *           --keys FILE; pub and sub with --keys FILE read them from there
  *           instead of asking the KMS (tests with the KMS down).
@@ -38,6 +57,8 @@
  *                    refused=M" (exit 0)
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
  *
+ * --broker-id ID: the CONNECT hello names that broker (docs/PROTOCOL.md 2.2).
+ *
  * Exit: 0 ok, 2 connection refused, 3 other failure, 1 usage.
  */
 #include "config.h"
@@ -49,6 +70,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <MQTTAsync.h>
 
@@ -58,7 +82,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE, M_PAIRREQ, M_PAIRPUB };
 
 struct opts {
 	enum mode mode;
@@ -68,9 +92,11 @@ struct opts {
 	const char *topic, *group, *message, *attack, *other_id;
 	const char *recipients;      /* schemes 1/2: comma-separated ids */
 	const char *keys_file;       /* keys: write here; pub/sub: read instead of the KMS */
+	const char *broker_id;       /* the broker the hello names (NULL: any) */
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
+	int retain, props, raw, will_bundle;
 };
 
 struct probe {
@@ -92,6 +118,8 @@ struct probe {
 	struct mqe2e_replay_table *replay;
 	struct mqe2e_session_keys sk;    /* this connection's SK_CB */
 	uint32_t last_epoch;             /* GK_B epoch of the last group frame */
+	uint8_t *pair_resp;              /* pairpub: the PAIR_RESPONSE that came */
+	size_t pair_resp_len;
 };
 
 static void die(const char *what, int r) __attribute__((noreturn));
@@ -108,7 +136,8 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...] [--keys FILE]\n");
+	    "[--recipients ID,...] [--keys FILE] [--broker-id ID]\n"
+	    "       (modes also pairreq, pairpub, stage)\n");
 	exit(1);
 }
 
@@ -200,6 +229,10 @@ static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCod
 
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
 
+/* connect --will-bundle: the will's payload (built before connecting). */
+static uint8_t *will_payload;
+static size_t will_len;
+
 /* Connect; hello NULL for a plain CONNECT.  Returns 1 if connected. */
 static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint8_t *hello,
     size_t hello_len)
@@ -227,6 +260,16 @@ static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint
 		prop.value.data.len = (int)hello_len;
 		MQTTProperties_add(&props, &prop);
 		opts.connectProperties = &props;
+	}
+	if (will_payload != NULL) {
+		static MQTTAsync_willOptions wo = MQTTAsync_willOptions_initializer;
+
+		wo.topicName = p->o->topic;
+		wo.payload.data = will_payload;
+		wo.payload.len = (int)will_len;
+		wo.qos = 1;
+		wo.retained = 1;
+		opts.will = &wo;
 	}
 	opts.cleanstart = 1;
 	opts.keepAliveInterval = 30;
@@ -265,7 +308,8 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 	uint64_t now = mqe2e_now_ms() - (stale ? 600000u : 0u);
 	int r;
 
-	if ((r = mqe2e_hs_client_start(p->self, now, &hs, &hello, &hello_len)) != MQE2E_OK)
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, now, &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
 		die("hello", r);
 	if (!do_connect(c, p, p->o->id, hello, hello_len)) {
 		printf("refused rc=%d\n", p->rc);
@@ -422,9 +466,12 @@ static const char *open_pairwise(struct probe *p, const char *topic, const uint8
 
 	if (mqe2e_envelope_decode(ep, elen, &env) != MQE2E_OK)
 		return "envelope-malformed";
+	/* "sender|me|group": the group given, or any */
 	if (env.key_kind != MQE2E_KEY_PAIR || mqe2e_view_to_str(env.sender, sender, sizeof(sender)) != MQE2E_OK ||
-	    mqe2e_pair_id(sender, p->self->id, want, sizeof(want)) != MQE2E_OK ||
-	    !mqe2e_view_eq_str(env.key_name, want))
+	    mqe2e_pair_id(sender, p->self->id, p->o->group ? p->o->group : "-", want,
+	    sizeof(want)) != MQE2E_OK ||
+	    (p->o->group != NULL ? !mqe2e_view_eq_str(env.key_name, want) :
+	    env.key_name.len < strlen(want) || memcmp(env.key_name.p, want, strlen(want) - 1) != 0))
 		return "envelope-not-for-me";
 	if (env.ct.len - MQE2E_GCM_TAG_LEN + 1 > text_cap)
 		return "too-long";
@@ -568,6 +615,22 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	const char *bad = NULL;
 
 	(void)topic_len;
+	if (strncmp(topic, "mqe2e/v1/pair/resp/", 19) == 0) {
+		/* pairpub: the answer to our pairing request */
+		pthread_mutex_lock(&p->lock);
+		free(p->pair_resp);
+		if ((p->pair_resp = malloc((size_t)m->payloadlen + 1)) != NULL) {
+			memcpy(p->pair_resp, m->payload, (size_t)m->payloadlen);
+			p->pair_resp_len = (size_t)m->payloadlen;
+		}
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		MQTTAsync_freeMessage(&m);
+		MQTTAsync_free(topic);
+		return 1;
+	}
+	if (m->properties.count > 0)
+		printf("props %d\n", m->properties.count);
 	if (strncmp(topic, "mqe2e/v1/roster/", 16) == 0) {
 		/* The broker's roster of a scheme 1/2 group: ids, one per line. */
 		int i;
@@ -752,7 +815,7 @@ static void build_bundle(struct probe *p, struct mqe2e_aead *c2b, uint64_t e2e_s
 		ep.key_kind = MQE2E_KEY_PAIR;
 		ep.sender = strcmp(attack, "other-sender") == 0 ? o->other_id : p->self->id;
 		if (mqe2e_pair_id(ep.sender, strcmp(attack, "wrong-pair") == 0 ? o->other_id : ids[n],
-		    pid, sizeof(pid)) != MQE2E_OK)
+		    o->group, pid, sizeof(pid)) != MQE2E_OK)
 			die("pair id", MQE2E_ERR_INVALID_ARG);
 		ep.key_name = pid;
 		ep.epoch = 1;
@@ -815,17 +878,17 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	int i, sends = 0, rep, r;
 	char text[1024];
 
-	if (o->scheme >= 3 && (k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
+	if (o->scheme >= 3 && !o->raw && (k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL) {
 		/* No grant: publish anyway under a made-up key (the broker
 		 * cannot tell GK_P from noise; it must refuse on the grant). */
 		fprintf(stderr, "broker_probe: no GK_P for group '%s': using a random key\n", o->group);
 		memset(&fake, 0, sizeof(fake));
-		fake.epoch = 1;
+		fake.epoch = o->epoch >= 0 ? (uint32_t)o->epoch : 1;
 		if ((r = mqe2e_random(fake.key, sizeof(fake.key))) != MQE2E_OK)
 			die("random", r);
 		k = &fake;
 	}
-	if ((o->scheme >= 3 && (r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK) ||
+	if ((o->scheme >= 3 && !o->raw && (r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK) ||
 	    (r = mqe2e_mac_new(sk->c2b, MQE2E_KEY_LEN, &mac)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(sk->c2b, &aead)) != MQE2E_OK)
 		die("keys", r);
@@ -834,10 +897,16 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 		size_t len = 0;
 
 		snprintf(text, sizeof(text), "%s %d", o->message, i);
-		if (o->scheme >= 3)
+		if (o->raw) {
+			len = strlen(o->message);
+			if ((buf = malloc(len + 1)) == NULL)
+				die("malloc", MQE2E_ERR_NOMEM);
+			memcpy(buf, o->message, len + 1);
+		} else if (o->scheme >= 3) {
 			build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
-		else
+		} else {
 			build_bundle(p, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
+		}
 		for (rep = 0; rep < (o->attack && !strcmp(o->attack, "replay") ? 2 : 1); rep++) {
 			MQTTAsync_message m = MQTTAsync_message_initializer;
 			MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -845,11 +914,34 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 			m.payload = buf;
 			m.payloadlen = (int)len;
 			m.qos = o->qos;
+			m.retained = o->retain;
+			if (o->props) {
+				MQTTProperty prop;
+
+				memset(&prop, 0, sizeof(prop));
+				prop.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+				prop.value.data.data = (char *)"forged-by";
+				prop.value.data.len = 9;
+				prop.value.value.data = (char *)"mallory";
+				prop.value.value.len = 7;
+				MQTTProperties_add(&m.properties, &prop);
+				memset(&prop, 0, sizeof(prop));
+				prop.identifier = MQTTPROPERTY_CODE_CONTENT_TYPE;
+				prop.value.data.data = (char *)"text/forged";
+				prop.value.data.len = 11;
+				MQTTProperties_add(&m.properties, &prop);
+				memset(&prop, 0, sizeof(prop));
+				prop.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC;
+				prop.value.data.data = (char *)"evil/replies";
+				prop.value.data.len = 12;
+				MQTTProperties_add(&m.properties, &prop);
+			}
 			ro.onSuccess5 = on_pub;
 			ro.onFailure5 = on_pub_fail;
 			ro.context = p;
 			if (MQTTAsync_sendMessage(*c, o->topic, &m, &ro) != MQTTASYNC_SUCCESS)
 				die("publish", MQE2E_ERR_UNAVAILABLE);
+			MQTTProperties_free(&m.properties);
 			sends++;
 			/* One at a time: the PUBACK order then matches ours. */
 			if (o->qos > 0) {
@@ -874,6 +966,430 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 	return p->lost ? 3 : 0;
 }
 
+/* A flood of valid, signed PAIR_REQUESTs of mine into --other-id's inbox. */
+static int run_pairreq(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	char topic[64 + MQE2E_ID_MAX];
+	int i, r;
+
+	snprintf(topic, sizeof(topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	for (i = 0; i < o->count; i++) {
+		MQTTAsync_message m = MQTTAsync_message_initializer;
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		struct mqe2e_pair *st = NULL;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t len = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, o->group, (uint32_t)i + 1,
+		    mqe2e_now_ms(), &st, &req, &len)) != MQE2E_OK)
+			die("pair request", r);
+		mqe2e_pair_free(st);
+		m.payload = req;
+		m.payloadlen = (int)len;
+		m.qos = 1;
+		ro.onSuccess5 = on_pub;
+		ro.onFailure5 = on_pub_fail;
+		ro.context = p;
+		if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+			die("publish", MQE2E_ERR_UNAVAILABLE);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->acks <= i && !p->lost &&
+		    pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+	}
+	printf("pairreq sent %d\n", o->count);
+	return p->lost ? 3 : 0;
+}
+
+/* Publish buf on topic at QoS 1 and wait for its PUBACK (printed). */
+static void publish_wait(MQTTAsync *c, struct probe *p, const char *topic, const uint8_t *buf,
+    size_t len)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct timespec ts;
+	int want;
+
+	pthread_mutex_lock(&p->lock);
+	want = p->acks + 1;
+	pthread_mutex_unlock(&p->lock);
+	m.payload = (void *)buf;
+	m.payloadlen = (int)len;
+	m.qos = 1;
+	ro.onSuccess5 = on_pub;
+	ro.onFailure5 = on_pub_fail;
+	ro.context = p;
+	if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+		die("publish", MQE2E_ERR_UNAVAILABLE);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&p->lock);
+	while (p->acks < want && !p->lost && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * pairpub: real pairing (docs/PROTOCOL.md 2.4) with --other-id for each group
+ * of --group G1,G2,... (at most 8) at the one generation --epoch, and only
+ * then one scheme 1 message per group, "<group> <--message>", on the
+ * matching topic of --topic T1,T2,..., sealed under that pairing's K_E2E.
+ * A publisher may choose one generation for several groups; the subscriber
+ * must keep the keys apart.
+ */
+static int run_pairpub(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	char inbox[64 + MQE2E_ID_MAX], req_topic[64 + MQE2E_ID_MAX];
+	char groups[8][MQE2E_ID_MAX + 1], topics[8][256], ids[8][MQE2E_KEYNAME_MAX + 1];
+	uint8_t keys[8][MQE2E_KEY_LEN];
+	const char *gl = o->group, *tl = o->topic;
+	uint32_t gen = o->epoch < 0 ? 1 : (uint32_t)o->epoch;
+	uint64_t seq = mqe2e_seq_start();
+	size_t n = 0, i;
+	int r;
+
+	while (gl != NULL && *gl != '\0' && tl != NULL && *tl != '\0' && n < 8) {
+		size_t gn = strcspn(gl, ","), tn = strcspn(tl, ",");
+
+		if (gn == 0 || gn > MQE2E_ID_MAX || tn == 0 || tn >= sizeof(topics[0]))
+			usage();
+		memcpy(groups[n], gl, gn);
+		groups[n][gn] = '\0';
+		memcpy(topics[n], tl, tn);
+		topics[n][tn] = '\0';
+		gl = gl[gn] == ',' ? gl + gn + 1 : NULL;
+		tl = tl[tn] == ',' ? tl + tn + 1 : NULL;
+		n++;
+	}
+	snprintf(inbox, sizeof(inbox), "mqe2e/v1/pair/resp/%s", p->self->id);
+	snprintf(req_topic, sizeof(req_topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	ro.onSuccess5 = on_sub;
+	ro.onFailure5 = on_sub_fail;
+	ro.context = p;
+	p->done = 0;
+	if (MQTTAsync_subscribe(*c, inbox, 1, &ro) != MQTTASYNC_SUCCESS)
+		die("subscribe", MQE2E_ERR_UNAVAILABLE);
+	wait_done(p, 5000);
+	if (!p->done || !p->ok)
+		die("subscribe to my pairing inbox", MQE2E_ERR_DENIED);
+	for (i = 0; i < n; i++) {
+		struct mqe2e_pair *st = NULL;
+		struct mqe2e_pair_info info;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t rl = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, groups[i], gen,
+		    mqe2e_now_ms(), &st, &req, &rl)) != MQE2E_OK)
+			die("pair request", r);
+		pthread_mutex_lock(&p->lock);
+		free(p->pair_resp);
+		p->pair_resp = NULL;
+		pthread_mutex_unlock(&p->lock);
+		publish_wait(c, p, req_topic, req, rl);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->pair_resp == NULL && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+		if (p->pair_resp == NULL)
+			die("no pairing response", MQE2E_ERR_TIMEOUT);
+		if ((r = mqe2e_pair_finish(st, p->trust, p->pair_resp, p->pair_resp_len,
+		    mqe2e_now_ms(), &info, keys[i])) != MQE2E_OK)
+			die("pairing response", r);
+		mqe2e_pair_free(st);
+		memcpy(ids[i], info.pair_id, sizeof(ids[i]));
+		printf("paired %s generation %u\n", info.pair_id, gen);
+	}
+	for (i = 0; i < n; i++) {
+		struct mqe2e_envelope_params ep;
+		struct mqe2e_bundle_part part;
+		struct mqe2e_aead *a = NULL;
+		uint8_t env[1024], bundle[2048];
+		char text[300];
+		size_t el = 0, bl = 0;
+
+		memset(&ep, 0, sizeof(ep));
+		ep.scheme = MQE2E_SCHEME_1;
+		ep.key_kind = MQE2E_KEY_PAIR;
+		ep.key_name = ids[i];
+		ep.epoch = gen;
+		ep.sender = p->self->id;
+		ep.seq = ++seq;
+		snprintf(text, sizeof(text), "%s %s", groups[i], o->message);
+		if ((r = mqe2e_aead_new(keys[i], &a)) != MQE2E_OK ||
+		    (r = mqe2e_envelope_seal(a, &ep, topics[i], strlen(topics[i]),
+		    (const uint8_t *)text, strlen(text), env, sizeof(env), &el)) != MQE2E_OK)
+			die("envelope", r);
+		mqe2e_aead_free(a);
+		part.recipient = o->other_id;
+		part.part = env;
+		part.len = el;
+		if ((r = mqe2e_bundle_build(&part, 1, bundle, sizeof(bundle), &bl)) != MQE2E_OK)
+			die("bundle", r);
+		publish_wait(c, p, topics[i], bundle, bl);
+	}
+	mqe2e_wipe(keys, sizeof(keys));
+	printf("pairpub done\n");
+	return p->lost ? 3 : 0;
+}
+
+/* ---- stage: QoS 2 over a raw MQTT 5 socket ---------------------------------------- */
+struct raw_pkt {
+	uint8_t type;                /* first byte */
+	uint8_t *body;
+	size_t len;
+};
+
+static void raw_write(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w <= 0)
+			die("raw write", MQE2E_ERR_IO);
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void raw_read_n(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+
+		if (r <= 0)
+			die("raw read (connection closed)", MQE2E_ERR_IO);
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+static void raw_read(int fd, struct raw_pkt *pk)
+{
+	uint8_t b;
+	size_t len = 0, mul = 1;
+	int i;
+
+	raw_read_n(fd, &pk->type, 1);
+	for (i = 0; i < 4; i++) {
+		raw_read_n(fd, &b, 1);
+		len += (b & 0x7f) * mul;
+		mul *= 128;
+		if (!(b & 0x80))
+			break;
+	}
+	if (i == 4 || len > 1000000)
+		die("raw read: bad length", MQE2E_ERR_BAD_FORMAT);
+	if ((pk->body = malloc(len ? len : 1)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	raw_read_n(fd, pk->body, len);
+	pk->len = len;
+}
+
+/* Send one packet: type byte, varint length, body. */
+static void raw_send(int fd, uint8_t type, const uint8_t *body, size_t len)
+{
+	uint8_t hdr[5];
+	size_t n = 0, l = len;
+
+	hdr[n++] = type;
+	do {
+		hdr[n] = (uint8_t)(l % 128);
+		l /= 128;
+		if (l > 0)
+			hdr[n] |= 0x80;
+		n++;
+	} while (l > 0);
+	raw_write(fd, hdr, n);
+	raw_write(fd, body, len);
+}
+
+/* The CONNACK's Authentication Data (property 0x16), or die. */
+static void connack_auth(const struct raw_pkt *pk, const uint8_t **ad, size_t *ad_len)
+{
+	size_t off = 2, plen = 0, mul = 1, end;
+
+	if ((pk->type & 0xf0) != 0x20 || pk->len < 3)
+		die("raw: no CONNACK", MQE2E_ERR_BAD_FORMAT);
+	if (pk->body[1] != 0) {
+		printf("refused rc=%d\n", pk->body[1]);
+		exit(2);
+	}
+	while (off < pk->len) {
+		plen += (pk->body[off] & 0x7fu) * mul;
+		mul *= 128;
+		if (!(pk->body[off++] & 0x80))
+			break;
+	}
+	end = off + plen;
+	while (off < end && end <= pk->len) {
+		uint8_t id = pk->body[off++];
+		size_t n;
+
+		switch (id) {
+		case 0x24: case 0x25: case 0x28: case 0x29: case 0x2a: n = 1; break;
+		case 0x21: case 0x22: case 0x13: n = 2; break;
+		case 0x11: case 0x27: n = 4; break;
+		case 0x12: case 0x1a: case 0x1c: case 0x1f: case 0x15: case 0x16:
+			if (off + 2 > end)
+				die("raw: CONNACK property", MQE2E_ERR_TRUNCATED);
+			n = 2 + ((size_t)pk->body[off] << 8 | pk->body[off + 1]);
+			if (id == 0x16) {
+				*ad = pk->body + off + 2;
+				*ad_len = n - 2;
+			}
+			break;
+		case 0x26:
+			if (off + 2 > end)
+				die("raw: CONNACK property", MQE2E_ERR_TRUNCATED);
+			n = 2 + ((size_t)pk->body[off] << 8 | pk->body[off + 1]);
+			if (off + n + 2 > end)
+				die("raw: CONNACK property", MQE2E_ERR_TRUNCATED);
+			n += 2 + ((size_t)pk->body[off + n] << 8 | pk->body[off + n + 1]);
+			break;
+		default:
+			die("raw: unknown CONNACK property", MQE2E_ERR_BAD_FORMAT);
+		}
+		off += n;
+	}
+	if (*ad == NULL)
+		die("raw: CONNACK without authentication data", MQE2E_ERR_TRUNCATED);
+}
+
+static int run_stage(struct probe *p)
+{
+	const struct opts *o = p->o;
+	struct sockaddr_in sa;
+	struct mqe2e_hs_client *hs = NULL;
+	struct mqe2e_peer broker;
+	struct raw_pkt pk;
+	const struct mqe2e_key_entry *k;
+	struct mqe2e_aead *gkp = NULL, *aead = NULL;
+	struct mqe2e_mac *mac = NULL;
+	uint8_t *hello = NULL, *buf, line[64];
+	const uint8_t *ad = NULL;
+	size_t hello_len = 0, ad_len = 0, n, tl = strlen(o->topic), idl = strlen(o->id);
+	uint64_t e2e_seq = mqe2e_seq_start(), chan_seq = mqe2e_seq_start();
+	int fd, i, r;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket", MQE2E_ERR_IO);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)o->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		die("connect", MQE2E_ERR_UNAVAILABLE);
+	if ((r = mqe2e_hs_client_start(p->self, p->o->broker_id, mqe2e_now_ms(), &hs, &hello,
+	    &hello_len)) != MQE2E_OK)
+		die("hello", r);
+	/* CONNECT: "MQTT" 5, clean start, keep alive 60, method + data, client id */
+	n = 0;
+	if ((buf = malloc(64 + hello_len + idl)) == NULL)
+		die("malloc", MQE2E_ERR_NOMEM);
+	memcpy(buf, "\0\4MQTT\5\2\0\74", 10);
+	n = 10;
+	{
+		size_t plen = 3 + strlen(MQE2E_AUTH_METHOD) + 3 + hello_len, l = plen;
+
+		do {
+			buf[n] = (uint8_t)(l % 128);
+			l /= 128;
+			if (l > 0)
+				buf[n] |= 0x80;
+			n++;
+		} while (l > 0);
+	}
+	buf[n++] = 0x15;
+	buf[n++] = 0;
+	buf[n++] = (uint8_t)strlen(MQE2E_AUTH_METHOD);
+	memcpy(buf + n, MQE2E_AUTH_METHOD, strlen(MQE2E_AUTH_METHOD));
+	n += strlen(MQE2E_AUTH_METHOD);
+	buf[n++] = 0x16;
+	buf[n++] = (uint8_t)(hello_len >> 8);
+	buf[n++] = (uint8_t)hello_len;
+	memcpy(buf + n, hello, hello_len);
+	n += hello_len;
+	buf[n++] = (uint8_t)(idl >> 8);
+	buf[n++] = (uint8_t)idl;
+	memcpy(buf + n, o->id, idl);
+	n += idl;
+	raw_send(fd, 0x10, buf, n);
+	free(buf);
+	free(hello);
+	raw_read(fd, &pk);
+	connack_auth(&pk, &ad, &ad_len);
+	if ((r = mqe2e_hs_client_finish(hs, p->trust, ad, ad_len, mqe2e_now_ms(), &p->sk, &broker))
+	    != MQE2E_OK)
+		die("CONNACK reply", r);
+	mqe2e_hs_client_free(hs);
+	free(pk.body);
+	printf("connected broker=%s\n", broker.id);
+	get_keys(p);
+	if ((k = find_key(p, o->group, MQE2E_GK_P, o->epoch)) == NULL)
+		die("no GK_P for the group", MQE2E_ERR_UNKNOWN_KEY);
+	if ((r = mqe2e_aead_new(k->key, &gkp)) != MQE2E_OK ||
+	    (r = mqe2e_mac_new(p->sk.c2b, MQE2E_KEY_LEN, &mac)) != MQE2E_OK ||
+	    (r = mqe2e_aead_new(p->sk.c2b, &aead)) != MQE2E_OK)
+		die("keys", r);
+	for (i = 0; i < o->count; i++) {
+		uint8_t *frame = NULL;
+		size_t flen = 0;
+		char text[1024];
+
+		snprintf(text, sizeof(text), "%s %d", o->message, i);
+		build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &frame, &flen);
+		if ((buf = malloc(tl + flen + 8)) == NULL)
+			die("malloc", MQE2E_ERR_NOMEM);
+		buf[0] = (uint8_t)(tl >> 8);
+		buf[1] = (uint8_t)tl;
+		memcpy(buf + 2, o->topic, tl);
+		buf[2 + tl] = 0;
+		buf[3 + tl] = (uint8_t)(i + 1);   /* packet id */
+		buf[4 + tl] = 0;                  /* no properties */
+		memcpy(buf + 5 + tl, frame, flen);
+		raw_send(fd, 0x34 | (o->retain ? 1 : 0), buf, 5 + tl + flen);
+		free(buf);
+		free(frame);
+		raw_read(fd, &pk);
+		if ((pk.type & 0xf0) != 0x50 || pk.len < 2)
+			die("raw: expected PUBREC", MQE2E_ERR_BAD_FORMAT);
+		printf("pubrec %d rc=%d\n", i, pk.len > 2 ? pk.body[2] : 0);
+		free(pk.body);
+	}
+	printf("staged\n");
+	fflush(stdout);
+	if (fgets((char *)line, sizeof(line), stdin) == NULL)
+		die("stdin closed before release", MQE2E_ERR_IO);
+	for (i = 0; i < o->count; i++) {
+		uint8_t rel[2] = { 0, (uint8_t)(i + 1) };
+
+		raw_send(fd, 0x62, rel, 2);
+		raw_read(fd, &pk);
+		if ((pk.type & 0xf0) != 0x70)
+			die("raw: expected PUBCOMP", MQE2E_ERR_BAD_FORMAT);
+		printf("pubcomp %d\n", i);
+		free(pk.body);
+	}
+	raw_send(fd, 0xe0, (const uint8_t *)"", 0);
+	close(fd);
+	mqe2e_aead_free(gkp);
+	mqe2e_aead_free(aead);
+	mqe2e_mac_free(mac);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -887,6 +1403,9 @@ int main(int argc, char **argv)
 		{ "epoch", required_argument, NULL, 'e' }, { "plain", no_argument, NULL, 'P' },
 		{ "qos", required_argument, NULL, 'q' }, { "recipients", required_argument, NULL, 'r' },
 		{ "keys", required_argument, NULL, 'f' },
+		{ "retain", no_argument, NULL, 'R' }, { "props", no_argument, NULL, 'X' },
+		{ "raw", no_argument, NULL, 'W' }, { "will-bundle", no_argument, NULL, 'B' },
+		{ "broker-id", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -913,6 +1432,12 @@ int main(int argc, char **argv)
 		o.mode = M_SUB;
 	else if (!strcmp(argv[1], "keys"))
 		o.mode = M_KEYS;
+	else if (!strcmp(argv[1], "stage"))
+		o.mode = M_STAGE;
+	else if (!strcmp(argv[1], "pairreq"))
+		o.mode = M_PAIRREQ;
+	else if (!strcmp(argv[1], "pairpub"))
+		o.mode = M_PAIRPUB;
 	else
 		usage();
 	optind = 2;
@@ -936,13 +1461,20 @@ int main(int argc, char **argv)
 		case 'f': o.keys_file = optarg; break;
 		case 'e': o.epoch = num(optarg, 0, 4294967295L); break;
 		case 'P': o.plain = 1; break;
+		case 'R': o.retain = 1; break;
+		case 'X': o.props = 1; break;
+		case 'W': o.raw = 1; break;
+		case 'B': o.will_bundle = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
+		case 'I': o.broker_id = optarg; break;
 		default: usage();
 		}
 	}
 	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
-	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.topic == NULL) ||
-	    (o.mode == M_PUB && o.scheme >= 3 && o.group == NULL))
+	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.mode != M_PAIRREQ && o.topic == NULL) ||
+	    ((o.mode == M_PAIRREQ || o.mode == M_PAIRPUB) && o.group == NULL) ||
+	    ((o.mode == M_PUB || o.mode == M_STAGE) && o.scheme >= 3 && o.group == NULL && !o.raw) ||
+	    (o.will_bundle && (o.topic == NULL || o.recipients == NULL)))
 		usage();
 	memset(&p, 0, sizeof(p));
 	pthread_mutex_init(&p.lock, NULL);
@@ -985,7 +1517,7 @@ int main(int argc, char **argv)
 		size_t hello_len = 0;
 		int round;
 
-		if ((r = mqe2e_hs_client_start_ex(p.self, mqe2e_now_ms(), eph, nonce, &hs, &hello,
+		if ((r = mqe2e_hs_client_start_ex(p.self, NULL, mqe2e_now_ms(), eph, nonce, &hs, &hello,
 		    &hello_len)) != MQE2E_OK)
 			die("hello", r);
 		for (round = 0; round < 2; round++) {
@@ -1005,6 +1537,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.mode == M_STAGE) {
+		rc = run_stage(&p);
+		goto out;
+	}
+	if (o.will_bundle) {
+		int save = o.scheme;
+
+		o.scheme = 1;
+		build_bundle(&p, NULL, mqe2e_seq_start(), 0, "will", &will_payload, &will_len);
+		o.scheme = save;
+	}
 	if (o.mode == M_CONNECT && o.attack && !strcmp(o.attack, "flood")) {
 		int i, ok = 0, refused = 0;
 
@@ -1014,7 +1557,7 @@ int main(int argc, char **argv)
 			uint8_t *hello = NULL;
 			size_t hello_len = 0;
 
-			if ((r = mqe2e_hs_client_start(p.self, mqe2e_now_ms() + 5000, &hs, &hello,
+			if ((r = mqe2e_hs_client_start(p.self, o.broker_id, mqe2e_now_ms() + 5000, &hs, &hello,
 			    &hello_len)) != MQE2E_OK)
 				die("hello", r);
 			if (do_connect(&c, &p, o.id, hello, hello_len)) {
@@ -1045,8 +1588,16 @@ int main(int argc, char **argv)
 	} else if (o.mode == M_SUB) {
 		get_keys(&p);
 		rc = run_sub(&c, &p);
+	} else if (o.mode == M_PAIRREQ) {
+		rc = run_pairreq(&c, &p);
+	} else if (o.mode == M_PAIRPUB) {
+		rc = run_pairpub(&c, &p);
+	} else if (o.will_bundle) {
+		/* Stay connected: another connection with this id takes over. */
+		usleep((useconds_t)o.timeout_ms * 1000);
 	}
 	disconnect(&c);
+	free(will_payload);
 out:
 	mqe2e_wipe(&p.sk, sizeof(p.sk));
 	mqe2e_keybundle_free(&p.kb);
@@ -1054,5 +1605,6 @@ out:
 	mqe2e_trust_free(p.trust);
 	mqe2e_identity_free(p.self);
 	free(p.auth);
+	free(p.pair_resp);
 	return rc;
 }

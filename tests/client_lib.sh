@@ -27,6 +27,7 @@ broker_start() {
 	cat >"$T_DIR/mosquitto.conf" <<EOF
 user root
 per_listener_settings false
+max_packet_size 1048576
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 plugin $PLUGIN

@@ -51,20 +51,26 @@ legit "after mallory's flood"
 [ "$busy" = 0 ] || t_fail "the flood made the KMS answer 503 to mallory: $(cat "$T_DIR/flood1")"
 [ "$limited" -ge 3000 ] || t_fail "mallory was not rate limited: $(cat "$T_DIR/flood1")"
 # client_quota 120 per 125 s window: the burst, plus about one a second
-[ "$ok" -le 130 ] || t_fail "mallory got $ok answers (quota 120 per window)"
+el=$(awk '$1 == "elapsed_ms" {print int($2 / 1000) + 1}' "$T_DIR/flood1")
+[ "$ok" -le $((120 + el + 5)) ] || t_fail "mallory got $ok answers in $el s (quota 120 per window)"
 awk '$1 == "retry_after" && $2 >= 1 && $3 <= 2 {f = 1} END {exit !f}' "$T_DIR/flood1" ||
 	t_fail "429 without a sensible Retry-After: $(cat "$T_DIR/flood1")"
 # the refusal says who and what to do
-expect_rc 2 keyreq mallory
-grep -q '^error 429 rate_limited$' "$T_DIR/out" || t_fail "mallory's next request: $(cat "$T_DIR/out")"
+# (a token comes back about every second: one of a few quick tries is refused)
+for i in 1 2 3 4 5; do
+	keyreq mallory >"$T_DIR/out" 2>"$T_DIR/err" && continue
+	break
+done
+grep -q '^error 429 rate_limited$' "$T_DIR/out" || t_fail "mallory's next requests: $(cat "$T_DIR/out")"
 grep -q "mallory" "$T_DIR/err" && grep -q "client_quota" "$T_DIR/err" ||
 	t_fail "the 429 does not name the client and the setting: $(cat "$T_DIR/err")"
 
 # --- a client with a grant floods: its own share only ----------------------------------
 expect_rc 0 keyreq pub1 --count 300 --ts-offset-ms 4000
 ok=$(status 200); limited=$(status 429)
+el=$(awk '$1 == "elapsed_ms" {print int($2 / 1000) + 1}' "$T_DIR/out")
 echo "# flood by pub1 (pub grant): 300 requests, $ok answered, $limited rate limited"
-[ "$ok" -ge 110 ] && [ "$ok" -le 130 ] && [ "$limited" -ge 170 ] ||
+[ "$ok" -ge 110 ] && [ "$ok" -le $((120 + el + 5)) ] && [ "$limited" -ge $((300 - 120 - el - 5)) ] ||
 	t_fail "pub1's flood: $(cat "$T_DIR/out")"
 legit "after pub1's flood"
 

@@ -122,7 +122,9 @@ MQE2E_KMS_TOKEN_FILE="$T_DIR/none" run 4 client list
 export MQE2E_KMS_TOKEN=t0ken
 run 4 cert issue x --csr "$T_DIR/none.csr" --out-dir "$T_DIR"
 grep -q "none.csr" "$T_DIR/err" || t_fail "csr file: $(cat "$T_DIR/err")"
-run 4 cert issue x --generate --out-dir "$T_DIR/no-such-dir"
+# A missing directory is created (issue 14), but not a missing parent.
+run 4 cert issue x --generate --out-dir "$T_DIR/no-such-parent/dir"
+grep -q "no-such-parent/dir" "$T_DIR/err" || t_fail "missing parent: $(cat "$T_DIR/err")"
 : >"$T_DIR/x.key"
 run 4 cert issue x --generate --out-dir "$T_DIR"
 grep -q 'already exists' "$T_DIR/err" || t_fail "existing key: $(cat "$T_DIR/err")"

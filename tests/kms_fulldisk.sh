@@ -5,7 +5,8 @@
 # fault injection).  Keys keep being served; every write (group add, grant,
 # revoke) answers 507 insufficient_storage naming the full disk; the log has
 # no "cannot rollback" line and says "the disk is full" once, not per
-# request or per scheduler pass; the daemon restarts on the full disk (after
+# request or per scheduler pass, and the audit log loses lines without
+# leaving a torn one; the daemon restarts on the full disk (after
 # SIGTERM and after kill -9) and serves keys and the CRL; once space is freed,
 # writes work again.  Needs root (mount); skipped otherwise.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -39,8 +40,8 @@ dd if=/dev/zero of="$KMS_DIR/filler" bs=4k 2>/dev/null
 head -c 1 /dev/zero >>"$KMS_DIR/filler" 2>/dev/null && t_fail "the file system is not full"
 t_log "disk full: $(df -k "$KMS_DIR" | tail -1)"
 
-# keys are served
-for i in 1 2 3; do
+# keys are served (enough requests to fill the audit log's last page too)
+for i in $(seq 1 15); do
 	expect_rc 0 keyreq sub1
 	expect_rc 0 keyreq broker1
 done
@@ -65,10 +66,26 @@ expect_rc 0 keyreq sub1
 grep -q "cannot rollback" "$T_DIR/kmsd.log" && t_fail "spurious rollback message: $(grep "cannot rollback" "$T_DIR/kmsd.log" | head -1)"
 n=$(grep -c "the disk is full" "$T_DIR/kmsd.log")
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] || t_fail "'the disk is full' logged $n times in 5 s"
+# health: still 200 (keys flow), "degraded" with the problem, for monitoring
+code=$(curl -s -o "$T_DIR/health" -w '%{http_code}' "$KMS_URL/v1/health")
+[ "$code" = 200 ] && grep -q '"status":"degraded"' "$T_DIR/health" &&
+	grep -q "the disk of the data directory $KMS_DIR is full" "$T_DIR/health" ||
+	t_fail "health on a full disk: $code $(cat "$T_DIR/health")"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_disk_full_since_seconds [1-9]' ||
+	t_fail "metrics do not show the full disk"
+expect_rc 0 kmsctl status
+grep -q "^status *degraded" "$T_DIR/out" && grep -q "^problem .* is full" "$T_DIR/out" ||
+	t_fail "kmsctl status on a full disk: $(cat "$T_DIR/out")"
 n=$(grep -c "scheduled rotation failed" "$T_DIR/kmsd.log")
 [ "$n" -le 2 ] || t_fail "'scheduled rotation failed' logged $n times in 5 s"
+# the audit log: its failure is logged once, not per request, and no torn line is left
+n=$(grep -c "cannot write the audit log" "$T_DIR/kmsd.log")
+[ "$n" -ge 1 ] && [ "$n" -le 2 ] || t_fail "'cannot write the audit log' logged $n times"
+python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$KMS_DIR/audit.log" ||
+	t_fail "the audit log has a torn line"
 
 # --- restart on the full disk: after SIGTERM, then after kill -9 ---------------------------
+curl -sf "$KMS_URL/v1/crl" >"$T_DIR/crl.before" || t_fail "no CRL on the full disk"
 for how in -TERM -9; do
 	kms_stop $how
 	head -c 4096 /dev/zero >>"$KMS_DIR/filler" 2>/dev/null   # whatever the stop freed
@@ -77,7 +94,11 @@ for how in -TERM -9; do
 	cmp -s "$T_DIR/keys.before" "$T_DIR/keys.after" ||
 		t_fail "keys changed across a restart ($how) on a full disk: $(diff "$T_DIR/keys.before" "$T_DIR/keys.after")"
 	curl -sf "$KMS_URL/v1/crl" | grep -q "BEGIN X509 CRL" || t_fail "no CRL after a restart ($how) on a full disk"
-	curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "not healthy after a restart ($how)"
+	curl -sf "$KMS_URL/v1/health" | grep -q '"status":"\(ok\|degraded\)"' ||
+		t_fail "not serving after a restart ($how)"
+	# start-up wrote nothing: the CRL is the one stored before
+	curl -sf "$KMS_URL/v1/crl" | cmp -s - "$T_DIR/crl.before" ||
+		t_fail "the CRL changed across a restart ($how) on a full disk"
 	t_log "restarted ($how) on the full disk: keys and CRL served"
 done
 
@@ -91,4 +112,14 @@ for i in $(seq 1 30); do
 done
 [ "$(kmsctl --json group show fast | jget 'd["current_epoch"]')" -ge 2 ] || t_fail "the scheduler did not resume"
 grep -q "scheduled rotation works again" "$T_DIR/kmsd.log" || t_fail "no log line when rotation resumed"
+grep -q "the audit log is written again" "$T_DIR/kmsd.log" || t_fail "no log line when the audit log resumed"
+curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "health not back to ok with space"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_disk_full_since_seconds 0$' ||
+	t_fail "metrics still show a full disk"
+# the revocation made once space was back is in the CRL (re-issued at once)
+serial=$(kmsctl --json cert list sub2 | jget 'd["items"][0]["serial"]')
+curl -sf "$KMS_URL/v1/crl" | openssl crl -noout -text | tr -d ':' | grep -qi "serial number 0*${serial#0}" ||
+	t_fail "the CRL does not list sub2's certificate $serial"
+python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' "$KMS_DIR/audit.log" ||
+	t_fail "the audit log has a torn line"
 exit 0

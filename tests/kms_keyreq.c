@@ -68,15 +68,17 @@ refused(const struct mqe2e_http_response *res)
 {
 	json_t *j = NULL;
 	const char *code = NULL, *msg = NULL;
+	char hint[96];
 
 	if (res->body != NULL && (j = json_loadb((const char *)res->body, res->body_len, 0, NULL))) {
 		code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
 		msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 	}
+	mqe2e_http_retry_hint(res, hint, sizeof(hint));
 	printf("error %d %s\n", res->status, code != NULL ? code : "-");
-	fprintf(stderr, "kms_keyreq: the KMS refused: %d %s: %s (request id %s)\n", res->status,
+	fprintf(stderr, "kms_keyreq: the KMS refused: %d %s: %s (request id %s)%s\n", res->status,
 	    code != NULL ? code : "-", msg != NULL ? msg : "-",
-	    res->request_id[0] ? res->request_id : "-");
+	    res->request_id[0] ? res->request_id : "-", hint);
 	json_decref(j);
 	return EX_REFUSED;
 }

@@ -23,7 +23,6 @@ enrol sub1 client
 expect_rc 0 kmsctl group add g1 --filter 'a/#' --scheme 4 --rotate 2 --grace 60
 expect_rc 0 kmsctl grant add sub1 g1 sub
 expect_rc 0 keyreq sub1
-[ "$(sql 'SELECT count(*) FROM keycheck')" = 1 ] || t_fail "a new KMS has no key-check value"
 kms_stop
 cp "$KMS_DIR/master.key" "$T_DIR/master.key.good"
 all_epochs >"$T_DIR/epochs.before"
@@ -46,7 +45,7 @@ t_log "wrong master key refused: $(head -1 "$T_DIR/refusal")"
 # --- a database from before key-check values: a group key tells ----------------
 sql 'DELETE FROM keycheck'
 kms_refused "wrong key, database without a key-check value"
-grep -q "master.key: this is not the master key .*group key of 'g1' epoch" "$T_DIR/refusal" ||
+grep -q "master.key: this is not the master key .*no stored group key opens under it, e.g. that of 'g1' epoch" "$T_DIR/refusal" ||
 	t_fail "old database: $(cat "$T_DIR/refusal")"
 # nothing was sealed under the wrong keys (2 s rotation: it would have been)
 all_epochs >"$T_DIR/epochs.after"
@@ -60,6 +59,7 @@ kms_start
 grep -q "recorded the key-check value" "$T_DIR/kmsd.log" || t_fail "no log of the key-check value"
 expect_rc 0 keyreq sub1
 curl -sf "$KMS_URL/v1/health" | grep -q '"status":"ok"' || t_fail "health not ok"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_healthy 1$' || t_fail "metrics: not healthy"
 
 # --- run time: a stored group key that does not open ---------------------------------
 expect_rc 0 kmsctl group add g2 --filter 'b/#' --scheme 4 --rotate 86400 --grace 60
@@ -77,6 +77,9 @@ code=$(curl -s -o "$T_DIR/health" -w '%{http_code}' "$KMS_URL/v1/health")
 grep -q '"status":"unhealthy"' "$T_DIR/health" && grep -q "group key of 'g2' epoch $cur2" "$T_DIR/health" ||
 	t_fail "health does not say what is wrong: $(cat "$T_DIR/health")"
 t_log "health: $(cat "$T_DIR/health")"
+curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_healthy 0$' || t_fail "metrics: still healthy"
+expect_rc 2 kmsctl status
+grep -q "503 unhealthy: the group key of 'g2'" "$T_DIR/err" || t_fail "kmsctl status: $(cat "$T_DIR/err")"
 # the scheduler seals nothing any more: g1 (2 s period) stays where it is
 sleep 1
 e1=$(kmsctl --json group show g1 | jget 'd["current_epoch"]')
@@ -84,5 +87,14 @@ sleep 5
 e2=$(kmsctl --json group show g1 | jget 'd["current_epoch"]')
 [ "$e1" = "$e2" ] || t_fail "the scheduler kept rotating while unhealthy: epoch $e1 -> $e2"
 grep -q "scheduled rotation is paused" "$T_DIR/kmsd.log" || t_fail "no log line about the paused rotation"
+kms_stop
+
+# --- damaged rows are not a wrong key: an old database whose first keys do not
+# open, but others do, starts (and the damage is the run-time fault above)
+sql 'DELETE FROM keycheck'
+sql "UPDATE epochs SET gk_b = randomblob(60) WHERE gk_b IS NOT NULL AND group_id =
+	(SELECT id FROM topic_groups WHERE name = 'g1')"
+kms_start
+[ "$(sql 'SELECT count(*) FROM keycheck')" = 1 ] || t_fail "the key-check value was not recorded again"
 kms_stop
 exit 0

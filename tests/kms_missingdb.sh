@@ -6,11 +6,13 @@
 # know is told "unknown_client", not "revoked".  A data directory or file the
 # daemon's user may not read is reported as a permission problem naming that
 # user, not as "missing ... restore from a backup" (run as root: the daemon is
-# started as nobody; skipped otherwise).
+# started as nobody; skipped otherwise).  A missing master.key, ca.key or
+# ca.crt and a corrupt kms.db are refused, naming the file.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
+t_need sqlite3
 
 kms_start
 expect_rc 0 kmsctl ca show
@@ -46,6 +48,23 @@ grep -q "kms.db: already holds a database" "$T_DIR/err" || t_fail "--init over a
 kms_start
 expect_rc 0 keyreq sub1
 kms_stop
+
+# --- the other files of the table in mqe2e-kmsd(8), FAULTS -------------------------------
+for f in master.key ca.key ca.crt; do
+	mv "$KMS_DIR/$f" "$T_DIR/$f.away"
+	kms_refused "missing $f"
+	grep -q "$KMS_DIR/$f: missing: .*restore" "$T_DIR/refusal" || t_fail "missing $f: $(cat "$T_DIR/refusal")"
+	[ -e "$KMS_DIR/$f" ] && t_fail "a missing $f was re-created"
+	mv "$T_DIR/$f.away" "$KMS_DIR/$f"
+done
+# a corrupt database (the root page of the certs table overwritten)
+cp "$KMS_DIR/kms.db" "$T_DIR/kms.db.good"
+root=$(sqlite3 "$KMS_DIR/kms.db" "SELECT rootpage FROM sqlite_master WHERE name = 'certs'")
+psize=$(sqlite3 "$KMS_DIR/kms.db" "PRAGMA page_size")
+dd if=/dev/urandom of="$KMS_DIR/kms.db" bs="$psize" seek=$((root - 1)) count=1 conv=notrunc 2>/dev/null
+kms_refused "corrupt kms.db"
+grep -q "$KMS_DIR/kms.db: the database is corrupt: restore it from a backup" "$T_DIR/refusal" || t_fail "corrupt kms.db: $(cat "$T_DIR/refusal")"
+cp "$T_DIR/kms.db.good" "$KMS_DIR/kms.db"
 
 # --- --init: a new, empty database that keeps the CA ----------------------------------
 rm -f "$KMS_DIR"/kms.db*

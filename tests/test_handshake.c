@@ -85,7 +85,7 @@ accept_hello(struct fix *f, const uint8_t *hello, size_t len, const char *mqtt_i
 		assert_int_equal(mqe2e_nonce_cache_new(16, MQE2E_SKEW_MS_DEFAULT, &own), MQE2E_OK);
 		nc = own;
 	}
-	r = mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, len, mqtt_id, now, &reply,
+	r = mqe2e_hs_server_accept(f->broker, f->trust, nc, NULL, hello, len, mqtt_id, now, &reply,
 	    &reply_len, &k, &p);
 	if (r != MQE2E_OK)
 		assert_null(reply);
@@ -104,9 +104,9 @@ test_connect_ok(void **state)
 	uint8_t *hello = NULL, *reply = NULL;
 	size_t hello_len, reply_len;
 
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hello_len),
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &hello_len),
 	    MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, f->nc, hello, hello_len,
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, f->nc, NULL, hello, hello_len,
 	    "alice", TP_NOW_MS + 5, &reply, &reply_len, &sk, &cp), MQE2E_OK);
 	assert_string_equal(cp.id, "alice");
 	assert_int_equal(cp.kind, MQE2E_KIND_CLIENT);
@@ -140,7 +140,7 @@ test_connect_server_rejects(void **state)
 	char saved[sizeof(f->alice->id)];
 
 	/* good hello, then the server's checks one by one */
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
 	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, NULL), MQE2E_OK);
 	/* MQTT client id differs from the certificate */
 	assert_int_equal(accept_hello(f, hello, len, "bob", TP_NOW_MS, NULL), MQE2E_ERR_ID_MISMATCH);
@@ -175,7 +175,7 @@ test_connect_server_rejects(void **state)
 	free(hello);
 
 	/* wrong CA */
-	assert_int_equal(mqe2e_hs_client_start(f->stranger, TP_NOW_MS, &hs, &hello, &len),
+	assert_int_equal(mqe2e_hs_client_start(f->stranger, NULL, TP_NOW_MS, &hs, &hello, &len),
 	    MQE2E_OK);
 	assert_int_equal(accept_hello(f, hello, len, "alice", TP_NOW_MS, NULL),
 	    MQE2E_ERR_UNKNOWN_CA);
@@ -183,7 +183,7 @@ test_connect_server_rejects(void **state)
 	free(hello);
 
 	/* wrong kind: a broker certificate connecting as a client */
-	assert_int_equal(mqe2e_hs_client_start(f->broker, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->broker, NULL, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
 	assert_int_equal(accept_hello(f, hello, len, "broker1", TP_NOW_MS, NULL),
 	    MQE2E_ERR_BAD_CERT);
 	mqe2e_hs_client_free(hs);
@@ -192,7 +192,7 @@ test_connect_server_rejects(void **state)
 	/* claimed id in the hello differs from the certificate CN */
 	memcpy(saved, f->alice->id, sizeof(saved));
 	memcpy(f->alice->id, "mallory", 8);
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
 	memcpy(f->alice->id, saved, sizeof(saved));
 	assert_int_equal(accept_hello(f, hello, len, "mallory", TP_NOW_MS, NULL),
 	    MQE2E_ERR_ID_MISMATCH);
@@ -201,7 +201,7 @@ test_connect_server_rejects(void **state)
 
 	/* revoked serial */
 	assert_int_equal(mqe2e_trust_set_revoked(f->trust, revoked, 1), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_client_start(f->bob, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(f->bob, NULL, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
 	assert_int_equal(accept_hello(f, hello, len, "bob", TP_NOW_MS, NULL), MQE2E_ERR_REVOKED);
 	assert_int_equal(mqe2e_trust_set_revoked(f->trust, NULL, 0), MQE2E_OK);
 	assert_int_equal(accept_hello(f, hello, len, "bob", TP_NOW_MS, NULL), MQE2E_OK);
@@ -222,7 +222,7 @@ test_connect_expired_cert(void **state)
 	size_t len;
 
 	assert_int_equal(mqe2e_identity_new(c, k, &old), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_client_start(old, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_start(old, NULL, TP_NOW_MS, &hs, &hello, &len), MQE2E_OK);
 	assert_int_equal(accept_hello(f, hello, len, "olduser", TP_NOW_MS, NULL),
 	    MQE2E_ERR_CERT_EXPIRED);
 	mqe2e_hs_client_free(hs);
@@ -237,8 +237,8 @@ fresh(struct fix *f, struct mqe2e_nonce_cache *nc, uint64_t now, struct mqe2e_hs
 {
 	struct mqe2e_session_keys sk;
 
-	assert_int_equal(mqe2e_hs_client_start(f->alice, now, hs, hello, hl), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, *hello, *hl, "alice",
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, now, hs, hello, hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, NULL, *hello, *hl, "alice",
 	    now, reply, rl, &sk, NULL), MQE2E_OK);
 }
 
@@ -253,15 +253,15 @@ test_connect_client_rejects(void **state)
 	size_t hl, hl2, rl, fl, i;
 
 	assert_int_equal(mqe2e_nonce_cache_new(16, MQE2E_SKEW_MS_DEFAULT, &nc), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, hl, "alice",
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, NULL, hello, hl, "alice",
 	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
 
 	/* tampered confirmation: BAD_TAG; tampered signed byte: BAD_SIGNATURE */
 #define FINISH_FAILS(expect) do { \
 	mqe2e_hs_client_free(hs); \
 	free(hello); \
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK); \
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK); \
 	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS, &ck, NULL), \
 	    (expect)); \
 	} while (0)
@@ -287,7 +287,7 @@ test_connect_client_rejects(void **state)
 	reply[rl - 32 - 64 - 1] ^= 1;
 	/* every truncation fails cleanly (each call spends a client state) */
 	for (i = 0; i < rl; i++) {
-		assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs2, &hello2, &hl2),
+		assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs2, &hello2, &hl2),
 		    MQE2E_OK);
 		assert_true(mqe2e_hs_client_finish(hs2, f->trust, reply, i, TP_NOW_MS, &ck,
 		    NULL) < 0);
@@ -299,8 +299,8 @@ test_connect_client_rejects(void **state)
 	mqe2e_hs_client_free(hs);
 	free(hello);
 	free(reply);
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, hello, hl, "alice",
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->broker, f->trust, nc, NULL, hello, hl, "alice",
 	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
 	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, reply, rl, TP_NOW_MS + 200000, &ck,
 	    NULL), MQE2E_ERR_CLOCK_SKEW);
@@ -309,8 +309,8 @@ test_connect_client_rejects(void **state)
 	free(reply);
 
 	/* a client certificate posing as the broker */
-	assert_int_equal(mqe2e_hs_client_start(f->alice, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(f->bob, f->trust, nc, hello, hl, "alice",
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(f->bob, f->trust, nc, NULL, hello, hl, "alice",
 	    TP_NOW_MS, &fake, &fl, &sk, NULL), MQE2E_OK);
 	assert_int_equal(mqe2e_hs_client_finish(hs, f->trust, fake, fl, TP_NOW_MS, &ck, NULL),
 	    MQE2E_ERR_BAD_CERT);
@@ -446,15 +446,15 @@ test_pair(void **state)
 	assert_int_equal(mqe2e_pair_request_build(f->alice, "bob", "plant1", 3, TP_NOW_MS, &st,
 	    &req, &rl), MQE2E_OK);
 	/* only the addressed subscriber answers */
-	assert_int_equal(mqe2e_pair_respond(f->broker, f->trust, NULL, req, rl, TP_NOW_MS, &resp2,
+	assert_int_equal(mqe2e_pair_respond(f->broker, f->trust, NULL, NULL, NULL, req, rl, TP_NOW_MS, &resp2,
 	    &sl2, &si, ks), MQE2E_ERR_ID_MISMATCH);
-	assert_int_equal(mqe2e_pair_respond(f->bob, f->trust, f->nc, req, rl, TP_NOW_MS, &resp, &sl,
+	assert_int_equal(mqe2e_pair_respond(f->bob, f->trust, f->nc, NULL, NULL, req, rl, TP_NOW_MS, &resp, &sl,
 	    &si, ks), MQE2E_OK);
 	assert_string_equal(si.peer.id, "alice");
 	assert_string_equal(si.group, "plant1");
 	assert_int_equal(si.generation, 3);
-	assert_string_equal(si.pair_id, "alice|bob");
-	assert_int_equal(mqe2e_pair_respond(f->bob, f->trust, f->nc, req, rl, TP_NOW_MS, &resp2,
+	assert_string_equal(si.pair_id, "alice|bob|plant1");
+	assert_int_equal(mqe2e_pair_respond(f->bob, f->trust, f->nc, NULL, NULL, req, rl, TP_NOW_MS, &resp2,
 	    &sl2, &si, ks), MQE2E_ERR_NONCE_REUSE);
 	for (i = 0; i < sl; i++) {
 		resp[i] ^= 0x80;
@@ -464,9 +464,9 @@ test_pair(void **state)
 	assert_int_equal(mqe2e_pair_finish(st, f->trust, resp, sl, TP_NOW_MS, &pi, kp), MQE2E_OK);
 	assert_memory_equal(kp, ks, 32);
 	assert_string_equal(pi.peer.id, "bob");
-	assert_string_equal(pi.pair_id, "alice|bob");
+	assert_string_equal(pi.pair_id, "alice|bob|plant1");
 	for (i = 0; i < rl; i++)
-		assert_true(mqe2e_pair_respond(f->bob, f->trust, NULL, req, i, TP_NOW_MS, &resp2,
+		assert_true(mqe2e_pair_respond(f->bob, f->trust, NULL, NULL, NULL, req, i, TP_NOW_MS, &resp2,
 		    &sl2, &si, ks) < 0);
 	mqe2e_pair_free(st);
 	mqe2e_pair_free(NULL);

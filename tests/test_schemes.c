@@ -52,8 +52,8 @@ connect_client(struct world *w, struct conn *c, const char *name, const char *se
 	size_t hl, rl;
 
 	c->id = tp_identity(name, "client", serial, seed, w->ca, w->ca_key);
-	assert_int_equal(mqe2e_hs_client_start(c->id, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(w->broker, w->trust, w->nc, hello, hl, name,
+	assert_int_equal(mqe2e_hs_client_start(c->id, NULL, TP_NOW_MS, &hs, &hello, &hl), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(w->broker, w->trust, w->nc, NULL, hello, hl, name,
 	    TP_NOW_MS, &reply, &rl, &sk, NULL), MQE2E_OK);
 	assert_int_equal(mqe2e_hs_client_finish(hs, w->trust, reply, rl, TP_NOW_MS, &ck, NULL),
 	    MQE2E_OK);
@@ -134,7 +134,7 @@ static uint8_t *
 group_envelope(struct world *w, struct conn *c, const char *sender, size_t *len)
 {
 	struct mqe2e_envelope_params p = { MQE2E_SCHEME_4, MQE2E_KEY_GROUP, "plant1", 7, sender,
-	    c->seq++ };
+	    c->seq++, 0 };
 	size_t n = mqe2e_envelope_size(&p, sizeof(msg));
 	uint8_t *out = malloc(n);
 
@@ -363,7 +363,7 @@ pair_key(struct world *w, struct conn *sub, struct mqe2e_aead **sub_side)
 
 	assert_int_equal(mqe2e_pair_request_build(w->alice.id, sub->id->id, "plant1", 1,
 	    TP_NOW_MS, &st, &req, &rl), MQE2E_OK);
-	assert_int_equal(mqe2e_pair_respond(sub->id, w->trust, NULL, req, rl, TP_NOW_MS, &resp,
+	assert_int_equal(mqe2e_pair_respond(sub->id, w->trust, NULL, NULL, NULL, req, rl, TP_NOW_MS, &resp,
 	    &sl, &si, ks), MQE2E_OK);
 	assert_int_equal(mqe2e_pair_finish(st, w->trust, resp, sl, TP_NOW_MS, &pi, kp), MQE2E_OK);
 	assert_memory_equal(kp, ks, 32);
@@ -382,7 +382,7 @@ static void
 pairwise(struct world *w, int scheme)
 {
 	struct mqe2e_aead *kb_pub, *kb_sub, *kc_pub, *kc_sub;
-	struct mqe2e_envelope_params p = { 0, MQE2E_KEY_PAIR, NULL, 1, "alice", 0 };
+	struct mqe2e_envelope_params p = { 0, MQE2E_KEY_PAIR, NULL, 1, "alice", 0, 0 };
 	struct mqe2e_bundle_part parts[2];
 	struct mqe2e_frame_params pp = { MQE2E_KEY_SESSION, NULL, 0, "alice", 0 };
 	struct mqe2e_frame_params bp = { MQE2E_KEY_SESSION, NULL, 0, "broker1", 0 };
@@ -399,11 +399,11 @@ pairwise(struct world *w, int scheme)
 	kb_pub = pair_key(w, &w->bob, &kb_sub);
 	kc_pub = pair_key(w, &w->carol, &kc_sub);
 	/* publisher: one envelope per subscriber, one bundle */
-	p.key_name = "alice|bob";
+	p.key_name = "alice|bob|plant1";
 	p.seq = w->alice.seq++;
 	assert_int_equal(mqe2e_envelope_seal(kb_pub, &p, topic, strlen(topic), msg, sizeof(msg),
 	    eb, sizeof(eb), &ebl), MQE2E_OK);
-	p.key_name = "alice|carol";
+	p.key_name = "alice|carol|plant1";
 	assert_int_equal(mqe2e_envelope_seal(kc_pub, &p, topic, strlen(topic), msg, sizeof(msg),
 	    ec, sizeof(ec), &ecl), MQE2E_OK);
 	parts[0].recipient = "bob";

@@ -95,7 +95,7 @@ vectors_messages(void)
 	struct mqe2e_aead *a = NULL;
 	struct mqe2e_mac *m = NULL;
 	struct mqe2e_envelope_params ep = { MQE2E_SCHEME_4, MQE2E_KEY_GROUP, "plant1", 7, "alice",
-	    0x0001020304050607ULL };
+	    0x0001020304050607ULL, MQE2E_ENV_RETAINED };
 	struct mqe2e_frame_params mp = { MQE2E_KEY_SESSION, NULL, 0, "alice", 1 };
 	struct mqe2e_frame_params gp = { MQE2E_KEY_GROUP, "plant1", 7, "broker1", 2 };
 	struct mqe2e_bundle_part parts[2] = { { "bob", (const uint8_t *)"B", 1 },
@@ -176,6 +176,12 @@ vectors_handshakes(void)
 	uint8_t eph[32], n16[16], gcm[12], *hello = NULL, *reply = NULL, *der = NULL;
 	size_t hl, rl, dl;
 	const char *groups[] = { "plant1" };
+	struct mqe2e_hs_bind bind = { TP_NOW_MS, 1 };   /* broker started at TP_NOW_MS */
+	struct mqe2e_envelope_params ep = { MQE2E_SCHEME_1, MQE2E_KEY_PAIR, "alice|bob|plant1", 1,
+	    "alice", 1, 0 };
+	struct mqe2e_aead *pk = NULL;
+	uint8_t penv[128];
+	size_t pel;
 
 	tp_check(mqe2e_nonce_cache_new(16, MQE2E_SKEW_MS_DEFAULT, &nc), "nonce cache");
 	tp_check(mqe2e_cert_to_der(ca, &der, &dl), "der");
@@ -187,12 +193,14 @@ vectors_handshakes(void)
 
 	memset(eph, 0x55, 32);
 	memset(n16, 0x66, 16);
-	tp_check(mqe2e_hs_client_start_ex(alice, TP_NOW_MS, eph, n16, &hs, &hello, &hl), "hello");
+	/* the hello is for broker1 (version 2: it names the broker) */
+	tp_check(mqe2e_hs_client_start_ex(alice, "broker1", TP_NOW_MS, eph, n16, &hs, &hello, &hl),
+	    "hello");
 	add("connect.hello", hello, hl);
 	memset(eph, 0x77, 32);
 	memset(n16, 0x88, 16);
-	tp_check(mqe2e_hs_server_accept_ex(broker, t, nc, hello, hl, "alice", TP_NOW_MS + 250, eph,
-	    n16, &reply, &rl, &sk, NULL), "accept");
+	tp_check(mqe2e_hs_server_accept_ex(broker, t, nc, &bind, hello, hl, "alice",
+	    TP_NOW_MS + 250, eph, n16, &reply, &rl, &sk, NULL), "accept");
 	add("connect.reply", reply, rl);
 	tp_check(mqe2e_hs_client_finish(hs, t, reply, rl, TP_NOW_MS + 500, &ck, NULL), "finish");
 	if (memcmp(&ck, &sk, sizeof(ck)) != 0) {
@@ -245,7 +253,7 @@ vectors_handshakes(void)
 	add("pair.request", hello, hl);
 	memset(eph, 0xac, 32);
 	memset(n16, 0xad, 16);
-	tp_check(mqe2e_pair_respond_ex(bob, t, NULL, hello, hl, TP_NOW_MS + 100, eph, n16, &reply,
+	tp_check(mqe2e_pair_respond_ex(bob, t, NULL, NULL, NULL, hello, hl, TP_NOW_MS + 100, eph, n16, &reply,
 	    &rl, &pi, k_sub), "pair respond");
 	add("pair.response", reply, rl);
 	tp_check(mqe2e_pair_finish(pst, t, reply, rl, TP_NOW_MS + 200, &pi, k_pub), "pair finish");
@@ -254,6 +262,14 @@ vectors_handshakes(void)
 		abort();
 	}
 	add("pair.k_e2e", k_pub, 32);
+	/* an envelope under that K_E2E: the pair id names the group, the epoch
+	 * is the generation (scheme 1, seq 1, nonce 18..23, "21.5 C") */
+	seq_bytes(gcm, 12, 0x18);
+	tp_check(mqe2e_aead_new(k_pub, &pk), "pair aead");
+	tp_check(mqe2e_envelope_seal_ex(pk, &ep, gcm, topic, strlen(topic),
+	    (const uint8_t *)"21.5 C", 6, penv, sizeof(penv), &pel), "pair envelope");
+	add("pair.envelope", penv, pel);
+	mqe2e_aead_free(pk);
 	free(hello);
 	free(reply);
 	mqe2e_pair_free(pst);

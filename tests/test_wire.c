@@ -39,7 +39,11 @@ battery(decode_fn dec, const uint8_t *good, size_t len, int has_type)
 	b[len] = 0;
 	assert_int_equal(dec(b, len + 1), MQE2E_ERR_TRAILING);
 	if (has_type) {
-		b[0] = 2;
+		/* each type accepts its own version only: the next one, and for a
+		 * type past version 1 (CONNECT_HELLO, envelope) the old layout */
+		b[0] = (uint8_t)(good[0] + 1);
+		assert_int_equal(dec(b, len), MQE2E_ERR_BAD_VERSION);
+		b[0] = (uint8_t)(good[0] - 1);
 		assert_int_equal(dec(b, len), MQE2E_ERR_BAD_VERSION);
 		b[0] = good[0];
 		b[1] = 0xee;
@@ -94,7 +98,7 @@ test_envelope(void **state)
 {
 	struct mqe2e_aead *k = aead(0x11), *k2 = aead(0x12);
 	struct mqe2e_envelope_params p = { MQE2E_SCHEME_4, MQE2E_KEY_GROUP, "plant1", 7, "alice",
-	    1000 };
+	    1000, MQE2E_ENV_RETAINED };
 	struct mqe2e_envelope e;
 	uint8_t *buf, pt[sizeof(msg)];
 	size_t n = mqe2e_envelope_size(&p, sizeof(msg)), len, i;
@@ -138,7 +142,12 @@ test_envelope(void **state)
 	p.key_kind = MQE2E_KEY_PAIR;
 	assert_int_equal(mqe2e_envelope_size(&p, 1), 0);   /* "plant1" is no pair id */
 	p.key_name = "alice|bob";
+	assert_int_equal(mqe2e_envelope_size(&p, 1), 0);   /* a pair id names its group */
+	p.key_name = "alice|bob|plant1";
 	assert_true(mqe2e_envelope_size(&p, 1) > 0);
+	p.flags = 0x02;
+	assert_int_equal(mqe2e_envelope_size(&p, 1), 0);   /* unknown flag */
+	p.flags = MQE2E_ENV_RETAINED;
 	p.sender = "al ice";
 	assert_int_equal(mqe2e_envelope_size(&p, 1), 0);
 	p.sender = "";
@@ -151,8 +160,8 @@ static void
 test_envelope_empty_and_pair(void **state)
 {
 	struct mqe2e_aead *k = aead(0x21);
-	struct mqe2e_envelope_params p = { MQE2E_SCHEME_1, MQE2E_KEY_PAIR, "alice|bob", 2, "alice",
-	    UINT64_MAX };
+	struct mqe2e_envelope_params p = { MQE2E_SCHEME_1, MQE2E_KEY_PAIR, "alice|bob|plant1", 2,
+	    "alice", UINT64_MAX, 0 };
 	struct mqe2e_envelope e;
 	uint8_t buf[256];
 	size_t len;
@@ -520,8 +529,8 @@ test_hello_reply_decoders(void **state)
 	(void)state;
 	assert_int_equal(mqe2e_nonce_cache_new(64, MQE2E_SKEW_MS_DEFAULT, &nc), MQE2E_OK);
 
-	assert_int_equal(mqe2e_hs_client_start(a, TP_NOW_MS, &hs, &m1, &l1), MQE2E_OK);
-	assert_int_equal(mqe2e_hs_server_accept(br, t, nc, m1, l1, "alice", TP_NOW_MS, &m2, &l2,
+	assert_int_equal(mqe2e_hs_client_start(a, NULL, TP_NOW_MS, &hs, &m1, &l1), MQE2E_OK);
+	assert_int_equal(mqe2e_hs_server_accept(br, t, nc, NULL, m1, l1, "alice", TP_NOW_MS, &m2, &l2,
 	    &sk, NULL), MQE2E_OK);
 	cur_type = MQE2E_MSG_CONNECT_HELLO;
 	battery(dec_hello, m1, l1, 1);
@@ -561,7 +570,7 @@ test_hello_reply_decoders(void **state)
 	    MQE2E_OK);
 	cur_type = MQE2E_MSG_PAIR_REQUEST;
 	battery(dec_hello, m1, l1, 1);
-	assert_int_equal(mqe2e_pair_respond(b, t, nc, m1, l1, TP_NOW_MS, &m2, &l2, &pi, k),
+	assert_int_equal(mqe2e_pair_respond(b, t, nc, NULL, NULL, m1, l1, TP_NOW_MS, &m2, &l2, &pi, k),
 	    MQE2E_OK);
 	cur_type = MQE2E_MSG_PAIR_RESPONSE;
 	battery(dec_reply, m2, l2, 1);
@@ -597,13 +606,23 @@ test_ids(void **state)
 	big[255] = 'x';
 	big[256] = '\0';
 	assert_false(mqe2e_id_valid_str(big));
-	assert_true(mqe2e_keyname_valid((const uint8_t *)"a|b", 3));
-	assert_false(mqe2e_keyname_valid((const uint8_t *)"a|b|c", 5));
-	assert_false(mqe2e_keyname_valid((const uint8_t *)"|b", 2));
-	assert_int_equal(mqe2e_pair_id("pub", "sub", out, sizeof(out)), MQE2E_OK);
-	assert_string_equal(out, "pub|sub");
-	assert_int_equal(mqe2e_pair_id("pub", "sub", out, 7), MQE2E_ERR_TOO_LONG);
-	assert_int_equal(mqe2e_pair_id("p|b", "sub", out, sizeof(out)), MQE2E_ERR_INVALID_ARG);
+	/* pair ids are scoped to a group: "PUB|SUB|GROUP" (PROTOCOL.md 1) */
+	assert_true(mqe2e_keyname_valid((const uint8_t *)"a|b|c", 5));
+	assert_false(mqe2e_keyname_valid((const uint8_t *)"a|b", 3));
+	assert_false(mqe2e_keyname_valid((const uint8_t *)"a|b|c|d", 7));
+	assert_false(mqe2e_keyname_valid((const uint8_t *)"|b|c", 4));
+	assert_false(mqe2e_keyname_valid((const uint8_t *)"a||c", 4));
+	assert_false(mqe2e_keyname_valid((const uint8_t *)"a|b|", 4));
+	assert_int_equal(mqe2e_pair_id("pub", "sub", "g1", out, sizeof(out)), MQE2E_OK);
+	assert_string_equal(out, "pub|sub|g1");
+	assert_int_equal(mqe2e_pair_id("pub", "sub", "g1", out, 10), MQE2E_ERR_TOO_LONG);
+	assert_int_equal(mqe2e_pair_id("pub", "sub", "g1", out, 11), MQE2E_OK);
+	assert_int_equal(mqe2e_pair_id("p|b", "sub", "g1", out, sizeof(out)), MQE2E_ERR_INVALID_ARG);
+	assert_int_equal(mqe2e_pair_id("pub", "sub", "", out, sizeof(out)), MQE2E_ERR_INVALID_ARG);
+	/* the longest pair id fits MQE2E_KEYNAME_MAX */
+	big[255] = '\0';
+	assert_int_equal(mqe2e_pair_id(big, big, big, out, sizeof(out)), MQE2E_OK);
+	assert_true(mqe2e_keyname_valid((const uint8_t *)out, strlen(out)));
 }
 
 int

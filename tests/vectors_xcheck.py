@@ -36,8 +36,8 @@ a = X25519PrivateKey.from_private_bytes(b'\x55'*32); b = X25519PrivateKey.from_p
 assert a.exchange(b.public_key()) == B('x25519.shared')
 v16 = lambda s: struct.pack('>H', len(s)) + s
 topic = b'plant/1/temp'
-# envelope
-hdr = bytes([1, 0x50, 4, 1]) + v16(b'plant1') + struct.pack('>I', 7) + v16(b'alice') + struct.pack('>Q', 0x0001020304050607) + bytes(range(12))
+# envelope (version 2: flags after seq; 0x01 = published retained)
+hdr = bytes([2, 0x50, 4, 1]) + v16(b'plant1') + struct.pack('>I', 7) + v16(b'alice') + struct.pack('>Q', 0x0001020304050607) + bytes([1]) + bytes(range(12))
 ct = AESGCM(b'\x11'*32).encrypt(bytes(range(12)), b'21.5 C', b'mqe2e-v1 e2e' + v16(topic) + hdr)
 env = hdr + struct.pack('>I', len(ct)) + ct
 assert env == B('envelope')
@@ -63,7 +63,8 @@ assert (bytes([1, 0x12]) + struct.pack('>H', 2) + g(b'alarms', 1, 2, b'alarm/+/#
         e(2, b'\x45'*32)) == B('keybundle')
 # CONNECT hello
 alice_der = B('pki.alice_der'); broker_der = B('pki.broker_der')
-hello = bytes([1, 1]) + v16(b'alice') + v16(alice_der) + raw(a) + struct.pack('>Q', now) + b'\x66'*16
+# (version 2: names the broker it is for)
+hello = bytes([2, 1]) + v16(b'alice') + v16(alice_der) + raw(a) + struct.pack('>Q', now) + b'\x66'*16 + v16(b'broker1')
 ak = Ed25519PrivateKey.from_private_bytes(b'\xa1'*32)
 hello += ak.sign(b'mqe2e-v1 sig connect hello' + hello)
 assert hello == B('connect.hello')
@@ -103,5 +104,10 @@ prh = hashlib.sha256(preq).digest()
 pre = bytes([1, 0x41]) + v16(b'bob') + v16(bob_der) + raw(pb) + struct.pack('>Q', now + 100) + b'\xad'*16 + v16(b'alice') + v16(b'plant1') + struct.pack('>I', 1) + prh
 bobk = Ed25519PrivateKey.from_private_bytes(b'\xb1'*32)
 assert pre + bobk.sign(b'mqe2e-v1 sig pair response' + prh + pre) == B('pair.response')
-assert kdf(hashlib.sha256(prh + pre).digest(), pb.exchange(pa.public_key()), 'mqe2e-v1 k_e2e') == B('pair.k_e2e')
+k_e2e = kdf(hashlib.sha256(prh + pre).digest(), pb.exchange(pa.public_key()), 'mqe2e-v1 k_e2e')
+assert k_e2e == B('pair.k_e2e')
+# an envelope under K_E2E: key name "PUB|SUB|GROUP", epoch = generation
+hdr = bytes([2, 0x50, 1, 2]) + v16(b'alice|bob|plant1') + struct.pack('>I', 1) + v16(b'alice') + struct.pack('>Q', 1) + bytes([0]) + bytes(range(0x18, 0x24))
+ct = AESGCM(k_e2e).encrypt(bytes(range(0x18, 0x24)), b'21.5 C', b'mqe2e-v1 e2e' + v16(topic) + hdr)
+assert hdr + struct.pack('>I', len(ct)) + ct == B('pair.envelope')
 print("all vectors re-derived independently")

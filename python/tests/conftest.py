@@ -118,6 +118,7 @@ class Stack:
         conf = self.dir / "mosquitto.conf"
         conf.write_text(f"""user root
 per_listener_settings false
+max_packet_size 1048576
 listener {self.mqtt_port}{" " + listen if listen else ""}
 allow_anonymous true
 plugin {PLUGIN}

@@ -36,12 +36,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mqe2e_cert_free(ca);
 		mqe2e_pkey_free(ca_key);
 	}
-	if (mqe2e_hs_server_accept(broker, trust, nc, data, size, "alice", TP_NOW_MS, &out, &len,
+	if (mqe2e_hs_server_accept(broker, trust, nc, NULL, data, size, "alice", TP_NOW_MS, &out, &len,
 	    &k, NULL) == MQE2E_OK)
 		free(out);
 	if (mqe2e_keyreq_verify(trust, nc, data, size, TP_NOW_MS, &info) == MQE2E_OK)
 		mqe2e_keyreq_info_free(info);
-	if (mqe2e_pair_respond(bob, trust, NULL, data, size, TP_NOW_MS, &out, &len, &pi, ke) ==
+	if (mqe2e_pair_respond(bob, trust, NULL, NULL, NULL, data, size, TP_NOW_MS, &out, &len, &pi, ke) ==
 	    MQE2E_OK)
 		free(out);
 	return 0;

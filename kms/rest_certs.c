@@ -1,0 +1,215 @@
+/*
+ * rest_certs.c - certificates one by one:
+ *   POST /v1/clients/{name}/certs/{serial}/revoke   (admin) a lost key
+ *   POST /v1/clients/{name}/certs/renew             (the device) a new
+ *        certificate for the key of a live one, proven by the CSR's
+ *        signature with that key
+ *   GET  /v1/certs?expiring_within=DAYS             (admin) renew soon
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca.h"
+#include "httpd.h"
+#include "jsonutil.h"
+#include "revoke.h"
+#include "store.h"
+
+
+void
+rest_cert_revoke(struct kms_req *r, const char *name, const char *serial)
+{
+	json_t *in, *out = NULL;
+	const char *reason = NULL;
+	char target[KMS_NAME_MAX + MQE2E_SERIAL_HEX_MAX + 2];
+	int e;
+
+	snprintf(target, sizeof(target), "%s/%s", name, serial);
+	kms_req_audit(r, "cert.revoke", target);
+	if (!kms_req_admin(r) || (in = kms_req_json(r, 1)) == NULL)
+		return;
+	if (json_unpack(in, "{s?s}", "reason", &reason) != 0 ||
+	    (reason != NULL && strlen(reason) > KMS_REASON_MAX)) {
+		kms_reply_error(r, 400, "bad_request", "expected {\"reason\":\"...\"} with at "
+		    "most %d bytes of reason", KMS_REASON_MAX);
+		goto done;
+	}
+	e = kms_revoke_cert(r->k, name, serial, reason, r->id, &out);
+	if (e == MQE2E_ERR_NOT_FOUND)
+		kms_reply_error(r, 404, "not_found", "client '%s' has no certificate with serial "
+		    "%s (see GET /v1/clients/%s/certs)", name, serial, name);
+	else if (e == MQE2E_ERR_CONFLICT)
+		kms_reply_error(r, 409, "conflict", "certificate %s of '%s' is already revoked",
+		    serial, name);
+	else if (e == MQE2E_ERR_REVOKED)
+		kms_reply_error(r, 409, "conflict", "client '%s' is revoked, and all its "
+		    "certificates with it", name);
+	else if (e != MQE2E_OK)
+		kms_reply_err(r, e, "cannot revoke certificate %s of '%s'", serial, name);
+	else {
+		snprintf(r->detail, sizeof(r->detail), "%zu certificate(s) with that key",
+		    json_array_size(json_object_get(out, "revoked_serials")));
+		kms_reply_json(r, 200, out);
+	}
+ done:
+	json_decref(in);
+}
+
+/* Whether a live certificate of the client holds the CSR's key. */
+struct renew_match {
+	uint8_t key[32];
+	char from[MQE2E_SERIAL_HEX_MAX];
+};
+
+static int
+match_key(void *arg, const char *serial, const char *pem)
+{
+	struct renew_match *m = arg;
+	uint8_t key[32];
+
+	if (m->from[0] == '\0' && kms_ca_cert_raw_key(pem, key) == MQE2E_OK &&
+	    memcmp(key, m->key, sizeof(key)) == 0)
+		snprintf(m->from, sizeof(m->from), "%s", serial);
+	return MQE2E_OK;
+}
+
+void
+rest_cert_renew(struct kms_req *r, const char *name)
+{
+	struct kmsd *k = r->k;
+	struct kms_client_row c;
+	struct kms_issued is;
+	struct renew_match m;
+	json_t *in, *out = NULL;
+	const char *csr = NULL;
+	json_int_t days = (json_int_t)k->cfg.cert_days;
+	EVP_PKEY *pub = NULL;
+	time_t now = time(NULL);
+	int e;
+
+	memset(&is, 0, sizeof(is));
+	memset(&m, 0, sizeof(m));
+	kms_req_audit(r, "cert.renew", name);
+	snprintf(r->actor, sizeof(r->actor), "%s", name);
+	/* No admin token: the CSR's self-signature proves possession of the key
+	 * of a live certificate of this client, which is the authority here. */
+	if ((in = kms_req_json(r, 0)) == NULL)
+		return;
+	if (json_unpack(in, "{s:s,s?I}", "csr", &csr, "days", &days) != 0) {
+		kms_reply_error(r, 400, "bad_request", "expected {\"csr\":\"PEM\"}, optionally "
+		    "with \"days\"");
+		goto done;
+	}
+	if (days < 1 || days > 3650) {
+		kms_reply_error(r, 400, "bad_request", "days must be from 1 to 3650");
+		goto done;
+	}
+	if ((e = kms_ca_csr_pubkey(csr, strlen(csr), &pub)) != MQE2E_OK ||
+	    (e = mqe2e_ed25519_raw_public(pub, m.key)) != MQE2E_OK) {
+		kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
+		    e == MQE2E_ERR_BAD_SIGNATURE ? "has an invalid signature" :
+		    e == MQE2E_ERR_BAD_CERT ? "does not hold an Ed25519 key" :
+		    "is not a PEM certificate request");
+		goto done;
+	}
+	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot start a transaction");
+		goto done;
+	}
+	if ((e = kms_store_client_get(k->db, name, &c)) != MQE2E_OK)
+		goto end;
+	if (c.revoked_at != 0) {
+		e = MQE2E_ERR_REVOKED;
+		goto end;
+	}
+	if ((e = kms_store_cert_pems(k->db, c.id, (int64_t)now, match_key, &m)) != MQE2E_OK)
+		goto end;
+	if (m.from[0] == '\0') {
+		e = MQE2E_ERR_DENIED;
+		goto end;
+	}
+	if ((e = kms_ca_issue(k->ca, pub, c.name, c.kind, (unsigned)days, now, &is)) != MQE2E_OK)
+		goto end;
+	e = kms_store_cert_add(k->db, c.id, is.serial, is.cert_pem, (int64_t)is.not_before,
+	    (int64_t)is.not_after, (int64_t)now);
+ end:
+	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		if (e == MQE2E_ERR_NOT_FOUND)
+			kms_reply_error(r, 404, "not_found", "client '%s' does not exist", name);
+		else if (e == MQE2E_ERR_REVOKED)
+			kms_reply_error(r, 403, "revoked", "client '%s' is revoked", name);
+		else if (e == MQE2E_ERR_DENIED)
+			kms_reply_error(r, 403, "forbidden", "the CSR's key is not the key of a live "
+			    "certificate of '%s' (revoked, expired, or never issued): renew before "
+			    "the certificate expires, or ask an administrator for "
+			    "'mqe2e-kmsctl cert issue'", name);
+		else
+			kms_reply_err(r, e, "cannot renew the certificate of '%s'", name);
+		goto done;
+	}
+	snprintf(r->detail, sizeof(r->detail), "serial %s renews %s", is.serial, m.from);
+	out = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "serial", is.serial, "renews", m.from,
+	    "cert_pem", is.cert_pem, "ca_pem", kms_ca_pem(k->ca),
+	    "not_before", kms_json_time((int64_t)is.not_before),
+	    "not_after", kms_json_time((int64_t)is.not_after));
+	kms_reply_json(r, 201, out);
+ done:
+	mqe2e_pkey_free(pub);
+	kms_issued_clear(&is);
+	json_decref(in);
+}
+
+static int
+add_expiring(void *arg, const struct kms_expiring_row *row)
+{
+	return json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:o}", "client", row->client,
+	    "kind", row->kind, "serial", row->serial, "not_after",
+	    kms_json_time(row->not_after))) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+}
+
+/* GET /v1/certs?expiring_within=DAYS (default 30; 0: expired already). */
+void
+rest_certs(struct kms_req *r, char **seg, size_t n)
+{
+	struct kmsd *k = r->k;
+	const char *within = kms_req_query(r, "expiring_within");
+	unsigned long long days = 30;
+	json_t *items, *out;
+	int e;
+
+	(void)seg;
+	if (n != 1) {
+		kms_reply_error(r, 404, "not_found", "no such endpoint (see docs/API.md)");
+		return;
+	}
+	if (strcmp(r->method, "GET") != 0) {
+		kms_reply_method(r, "GET");
+		return;
+	}
+	kms_req_audit(r, "cert.expiring", NULL);
+	if (!kms_req_admin(r))
+		return;
+	if (within != NULL && kmsd_parse_uint(within, 0, 3650, &days) != 0) {
+		kms_reply_error(r, 400, "bad_request", "expiring_within must be a number of days "
+		    "from 0 to 3650");
+		return;
+	}
+	if ((items = json_array()) == NULL) {
+		kms_reply_err(r, MQE2E_ERR_NOMEM, "cannot list certificates");
+		return;
+	}
+	if ((e = kms_db_begin(k->db, 0)) == MQE2E_OK)
+		e = kms_db_end(k->db, kms_store_certs_expiring(k->db,
+		    (int64_t)time(NULL) + (int64_t)days * 86400, KMS_LIMIT_MAX, add_expiring, items));
+	if (e != MQE2E_OK) {
+		json_decref(items);
+		kms_reply_err(r, e, "cannot list expiring certificates");
+		return;
+	}
+	out = kms_page_result(items, NULL);
+	kms_reply_json(r, 200, out);
+}

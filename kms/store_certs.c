@@ -1,0 +1,102 @@
+/*
+ * store_certs.c - certificates one at a time (see store.h): the PEMs of a
+ * client's live certificates, revoking one, and those about to expire.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "db.h"
+
+struct pem_cb {
+	int (*cb)(void *arg, const char *serial, const char *pem);
+	void *arg;
+};
+
+static int
+each_pem(sqlite3_stmt *st, void *arg)
+{
+	struct pem_cb *c = arg;
+	const unsigned char *serial = sqlite3_column_text(st, 0), *pem = sqlite3_column_text(st, 1);
+
+	return c->cb(c->arg, serial != NULL ? (const char *)serial : "",
+	    pem != NULL ? (const char *)pem : "");
+}
+
+int
+kms_store_cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
+    int (*cb)(void *arg, const char *serial, const char *pem), void *arg)
+{
+	struct pem_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "SELECT serial, cert_pem FROM certs WHERE client_id = ?1 AND "
+	    "revoked_at IS NULL AND not_after > ?2 ORDER BY id", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, client_id);
+	sqlite3_bind_int64(st, 2, now);
+	return kms_db_each(db, st, each_pem, &c);
+}
+
+int
+kms_store_cert_revoke(struct kms_db *db, int64_t client_id, const char *serial,
+    const char *reason, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_store_cert_check(db, client_id, serial)) != MQE2E_OK)
+		return r == MQE2E_ERR_REVOKED ? MQE2E_ERR_CONFLICT : r;
+	if ((r = kms_db_prepare(db, "UPDATE certs SET revoked_at = ?1, revoke_reason = ?2 "
+	    "WHERE client_id = ?3 AND serial = ?4 AND revoked_at IS NULL", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, now);
+	if (reason != NULL)
+		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, client_id);
+	sqlite3_bind_text(st, 4, serial, -1, SQLITE_STATIC);
+	return kms_db_run(db, st);
+}
+
+struct expiring_cb {
+	int (*cb)(void *arg, const struct kms_expiring_row *row);
+	void *arg;
+};
+
+static int
+each_expiring(sqlite3_stmt *st, void *arg)
+{
+	struct expiring_cb *c = arg;
+	struct kms_expiring_row row;
+
+	memset(&row, 0, sizeof(row));
+	kms_db_text(st, 0, row.client, sizeof(row.client));
+	kms_db_text(st, 1, row.kind, sizeof(row.kind));
+	kms_db_text(st, 2, row.serial, sizeof(row.serial));
+	row.not_after = kms_db_int(st, 3);
+	return c->cb(c->arg, &row);
+}
+
+int
+kms_store_certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
+    int (*cb)(void *arg, const struct kms_expiring_row *row), void *arg)
+{
+	struct expiring_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	/* A client's newest certificate decides: one renewed in time is not
+	 * "expiring" because of its predecessor. */
+	if ((r = kms_db_prepare(db, "SELECT c.name, c.kind, t.serial, t.not_after FROM certs t "
+	    "JOIN clients c ON c.id = t.client_id WHERE c.revoked_at IS NULL AND "
+	    "t.revoked_at IS NULL AND t.not_after <= ?1 AND NOT EXISTS (SELECT 1 FROM certs n "
+	    "WHERE n.client_id = t.client_id AND n.revoked_at IS NULL AND n.not_after > ?1) "
+	    "ORDER BY t.not_after, c.name LIMIT ?2", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int(st, 2, kms_db_limit(limit));
+	return kms_db_each(db, st, each_expiring, &c);
+}
