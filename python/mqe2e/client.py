@@ -1,10 +1,11 @@
 """mqe2e.Client: libmqe2e behind an interface shaped like paho-mqtt's.
 
 Threads (the same model as paho-mqtt's loop_start()).  libmqe2e runs its
-network and reconnect threads itself; there is no loop to call.  Callbacks
-(on_message, a subscription's callback, on_connect, on_disconnect, on_error)
-run on the library's network thread, one at a time, messages in the order
-the broker sent them.  Every method may be called from any thread, and
+network, reconnect and key-fetch threads itself; there is no loop to call.
+Callbacks (on_message, a subscription's callback, on_connect, on_disconnect,
+on_error) run on the library's threads - the network thread, or the
+key-fetch thread for a message that waited for its keys - one at a time,
+the messages of one topic group in the order the broker sent them.  Every method may be called from any thread, and
 publish(), subscribe(), disconnect() also from inside a callback (there they
 hand the packet over without waiting for the broker's answer).  connect(),
 receive(), close() and leaving a ``with`` block must not be called from a
@@ -161,8 +162,10 @@ class Client:
     userdata: passed to every callback, as in paho-mqtt.
     max_queued: messages kept for receive() when no callback takes them; more
     are dropped and reported to on_error (0: no limit).
-    options: any other libmqe2e option by name (libmqe2e(3)): group,
-    recipients (a list of subscriber ids), keepalive, kms_timeout_ms,
+    options: any other libmqe2e option by name (libmqe2e(3)): group (asserts
+    the group of every published topic; the topic alone determines it),
+    recipients (a list of subscriber ids for groups of scheme 1 or 2, instead
+    of the broker's roster), keepalive, kms_timeout_ms, hold_max, hold_s,
     reconnect_min_ms, reconnect_max_ms, key_refresh_s, pair_refresh_s,
     clean_start (bool), session_expiry_s.
 
