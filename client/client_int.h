@@ -188,6 +188,12 @@ struct mqe2e_client {
 	uint64_t link_gen;              /* bumps at every up and every down */
 	int auto_reconnect;             /* after the first success */
 	int stopping;
+	/* mqe2e_disconnect() was called on a paho thread: the link thread sends
+	 * the DISCONNECT.  paho 1.3 asked to disconnect from inside its own
+	 * callback sometimes crashes at MQTTAsync_destroy, or leaves the
+	 * process unable to connect its next client. */
+	int disconnect_deferred;
+	int disconnecting;              /* the link thread is sending it */
 	uint64_t next_attempt_ms;
 	int backoff_ms;
 	struct mqe2e_aead *c2b_aead;    /* session contexts of the live link */

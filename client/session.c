@@ -20,6 +20,7 @@
 #define RESUME_MARGIN_MS 60000u
 
 #define RECONNECT_TIMEOUT_MS 10000
+#define DEFERRED_DISCONNECT_MS 5000   /* a disconnect asked for in a callback */
 #define KEY_RETRY_MS 10000
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
 #define MISS_FETCH_INTERVAL_MS 1000  /* at most one KMS fetch a second for
@@ -495,11 +496,28 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
 	struct timespec deadline;
 	struct waiter *w = NULL;
-	int r = MQE2E_OK, was_up, connected, prc;
+	int r = MQE2E_OK, was_up, connected, prc, link_thread;
 
 	if (c == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	client__deadline(&deadline, timeout_ms);
+	link_thread = c->worker_started && pthread_equal(pthread_self(), c->worker);
+	if (client__on_paho_thread() && !link_thread) {
+		/* inside a callback: the link thread disconnects (paho must not
+		 * be asked to from its own thread) */
+		pthread_mutex_lock(&c->mu);
+		c->auto_reconnect = 0;
+		c->disconnect_deferred = 1;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		goto down;
+	}
+	/* a deferred disconnect goes first: never two at once */
+	pthread_mutex_lock(&c->mu);
+	while (!link_thread && (c->disconnect_deferred || c->disconnecting) &&
+	    pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&c->mu);
 	/* never call paho with mu held: paho runs some of our callbacks (which
 	 * take mu) with its own lock held */
 	connected = MQTTAsync_isConnected(c->mqtt);
@@ -520,14 +538,13 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 		pthread_mutex_lock(&c->mu);
 		if (prc != MQTTASYNC_SUCCESS)
 			w->done = 1;    /* paho will not call back */
-		/* in a callback, paho answers only after we return: do not wait */
-		else if (!client__on_paho_thread() &&
-		    client__wait(c, w, &deadline, NULL) != MQE2E_OK)
+		else if (client__wait(c, w, &deadline, NULL) != MQE2E_OK)
 			r = MQE2E_ERR_TIMEOUT;
 		client__waiter_release(c, w);
 		pthread_mutex_unlock(&c->mu);
 	}
 
+down:
 	pthread_mutex_lock(&c->mu);
 	was_up = c->link == LINK_UP;
 	c->link = LINK_DOWN;
@@ -570,6 +587,16 @@ link_main(void *arg)
 				c->link = LINK_DOWN;
 			schedule_retry(c);
 			attempt_done(c, w0, MQE2E_ERR_TIMEOUT, "no answer from the broker");
+			continue;
+		}
+		if (c->disconnect_deferred) {
+			c->disconnect_deferred = 0;
+			c->disconnecting = 1;
+			pthread_mutex_unlock(&c->mu);
+			(void)mqe2e_disconnect(c, DEFERRED_DISCONNECT_MS);
+			pthread_mutex_lock(&c->mu);
+			c->disconnecting = 0;
+			pthread_cond_broadcast(&c->cv);
 			continue;
 		}
 		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&

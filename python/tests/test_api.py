@@ -192,9 +192,7 @@ def test_topic_matches(flt, topic, want):
 def test_disconnect_inside_a_callback(stack, tmp_path, api):
     """disconnect() inside on_message runs on_disconnect in the middle of
     it; receive() afterwards, still inside on_message, is still refused
-    (the nested callback restored the mark instead of clearing it).
-    In a process of its own: paho 1.3 can be left unable to connect another
-    client in the same process after this sequence (see python/README.md)."""
+    (the nested callback restored the mark instead of clearing it)."""
     program = textwrap.dedent(f"""
         import json, threading, time
         import mqe2e
@@ -262,3 +260,4 @@ def test_arguments(stack, api):
             c.subscribe("s4/\0#")
     with pytest.raises(ValueError, match="NUL"):
         mqe2e.Client(api, **dict(stack.files(api), cert=stack.files(api)["cert"] + "\0x"))
+
