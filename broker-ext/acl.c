@@ -374,11 +374,18 @@ int acl__check(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
+	s = session__find(ed->client);
+	/* Clients of an existing fleet (plugin_opt_fleet), connected or queued
+	 * for while offline: their own rules, mqe2e's topics kept from them. */
+	if (bx.cfg.fleet != BX_FLEET_NONE && ed->topic != NULL &&
+	    (s != NULL ? s->fleet : (mosquitto_client_id(ed->client) != NULL &&
+	    !auth__id_reserved(mosquitto_client_id(ed->client), 0))))
+		return fleet__acl(ed, bx.cfg.fleet);
 	if (ed->access == MOSQ_ACL_UNSUBSCRIBE)
 		return MOSQ_ERR_SUCCESS;
 	if (ed->topic == NULL || ed->topic[0] == '$')
 		return MOSQ_ERR_ACL_DENIED;   /* no $SYS, no $share for anyone */
-	if ((s = session__find(ed->client)) == NULL)
+	if (s == NULL)
 		return ed->access == MOSQ_ACL_READ ? check_read_offline(ed) : MOSQ_ERR_ACL_DENIED;
 	switch (ed->access) {
 	case MOSQ_ACL_SUBSCRIBE:

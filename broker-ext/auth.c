@@ -206,13 +206,19 @@ out:
 
 /* 1 if a plain client may not use id: the policy names it (a grant or a
  * revocation), or it authenticated with mqe2e since the broker started
- * (connected now or not).  Without a policy nothing can be told: refuse. */
-static int plain_id_taken(const char *id)
+ * (connected now or not).  Without a policy nothing more can be told:
+ * strict refuses every id then (allow_plain), otherwise only those seen
+ * (plugin_opt_fleet: an existing fleet keeps working while the KMS is
+ * away). */
+int auth__id_reserved(const char *id, int strict)
 {
 	size_t gi;
 
-	if (bx.policy == NULL || session__known_id(id) || session__find_id(id) != NULL ||
-	    policy__is_revoked_client(bx.policy, id))
+	if (session__known_id(id) || session__find_id(id) != NULL)
+		return 1;
+	if (bx.policy == NULL)
+		return strict;
+	if (policy__is_revoked_client(bx.policy, id))
 		return 1;
 	for (gi = 0; gi < bx.policy->ngroups; gi++)
 		if (policy__rights(bx.policy, id, gi) != 0)
@@ -230,6 +236,8 @@ int auth__basic(int event, void *event_data, void *userdata)
 	(void)userdata;
 	/* A stale session at this address must not give a plain client keys. */
 	session__remove(ed->client);
+	if (bx.cfg.fleet != BX_FLEET_NONE)
+		return fleet__basic(ed->client, bx.cfg.fleet);
 	if (!bx.cfg.allow_plain) {
 		stats__inc(BX_PLAIN_REFUSED);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused client '%s' from %s: "
@@ -240,7 +248,7 @@ int auth__basic(int event, void *event_data, void *userdata)
 	/* Refused before Mosquitto looks at the id: an accepted CONNECT would
 	 * take over the connection of that id and, with clean_start 0, its
 	 * persistent session and queued messages. */
-	if (cid == NULL || plain_id_taken(cid)) {
+	if (cid == NULL || auth__id_reserved(cid, 1)) {
 		stats__inc(BX_PLAIN_IDENTITY);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "refused plain client '%s' from %s: %s",
 		    cid ? cid : "", peer_addr(ed->client), bx.policy == NULL ?

@@ -112,6 +112,7 @@ void config__free(struct bx_config *cfg)
 	free(cfg->cafile);
 	free(cfg->policy_cache);
 	free(cfg->stats_file);
+	free(cfg->metrics_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -132,7 +133,27 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 
 		if (k == NULL)
 			continue;
-		if (!strcmp(k, "kms_url"))
+		if (!strcmp(k, "role")) {
+			if (v != NULL && !strcmp(v, "mqe2e"))
+				cfg->role = BX_ROLE_MQE2E;
+			else if (v != NULL && !strcmp(v, "guard"))
+				cfg->role = BX_ROLE_GUARD;
+			else {
+				mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role: '%s' is "
+				    "not mqe2e or guard", v ? v : "");
+				r = MQE2E_ERR_INVALID_ARG;
+			}
+		} else if (!strcmp(k, "fleet")) {
+			if (v != NULL && !strcmp(v, "allow"))
+				cfg->fleet = BX_FLEET_ALLOW;
+			else if (v != NULL && !strcmp(v, "acl_file"))
+				cfg->fleet = BX_FLEET_ACL_FILE;
+			else {
+				mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_fleet: '%s' is "
+				    "not allow or acl_file", v ? v : "");
+				r = MQE2E_ERR_INVALID_ARG;
+			}
+		} else if (!strcmp(k, "kms_url"))
 			r = set_str(&cfg->kms_url, k, v);
 		else if (!strcmp(k, "cert"))
 			r = set_str(&cfg->cert, k, v);
@@ -148,6 +169,8 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 			r = set_str(&cfg->policy_cache, k, v);
 		else if (!strcmp(k, "stats_file"))
 			r = set_str(&cfg->stats_file, k, v);
+		else if (!strcmp(k, "metrics_file"))
+			r = set_str(&cfg->metrics_file, k, v);
 		else if (!strcmp(k, "kms_watch_s"))
 			r = parse_u32(k, v, 1, 60, &cfg->watch_s);
 		else if (!strcmp(k, "require_broker_id"))
@@ -163,6 +186,28 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 	}
 	if (r != MQE2E_OK)
 		goto out;
+	if (cfg->fleet != BX_FLEET_NONE && cfg->allow_plain) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_fleet and "
+		    "plugin_opt_allow_plain exclude each other: fleet keeps plain clients as they "
+		    "were (password_file, acl_file), allow_plain makes them read-only");
+		r = MQE2E_ERR_INVALID_ARG;
+		goto out;
+	}
+	if (cfg->role == BX_ROLE_GUARD) {
+		/* A guard holds no keys: it only keeps this listener's clients away
+		 * from what mqe2e reserves. */
+		if (cfg->fleet == BX_FLEET_NONE) {
+			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard needs "
+			    "plugin_opt_fleet: 'acl_file' if this listener has an acl_file, 'allow' "
+			    "if its clients may use every topic (see mqe2e_plugin(8), section Shared broker)");
+			r = MQE2E_ERR_INVALID_ARG;
+		} else if (cfg->kms_url != NULL || cfg->cert != NULL || cfg->key != NULL) {
+			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard takes "
+			    "no kms_url, cert or key: those go to the plugin on the mqe2e listener");
+			r = MQE2E_ERR_INVALID_ARG;
+		}
+		goto out;
+	}
 	if (cfg->kms_url == NULL) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url is required");
 		r = MQE2E_ERR_INVALID_ARG;

@@ -23,18 +23,69 @@
 struct bx_state bx;
 
 static mosquitto_plugin_id_t *plugin_id;
-static bool initialised;   /* one instance per broker: the state is global */
+static bool initialised;   /* one mqe2e instance per broker: the state is global */
+
+/* ---- the periodic work, with or without MOSQ_EVT_TICK ------------------------- */
+/* Mosquitto 2.0 sends MOSQ_EVT_TICK only to plugins loaded globally
+ * (plugin__handle_tick: "FIXME - iterate over all listeners"), so with
+ * per_listener_settings true the work also runs from the callbacks: from an
+ * outermost one only (depth 1: nothing of ours is on the stack), at most
+ * every 200 ms, and only when no real tick came for 2 s. */
+#define EVENT_TICK_MS 200
+#define REAL_TICK_GAP_MS 2000
+
+static unsigned cb_depth;
+static uint64_t last_tick_ms, last_real_tick_ms;
+static void tick_work(void);
+
+void plugin__enter(int may_tick)
+{
+	uint64_t now;
+
+	if (cb_depth++ != 0 || !may_tick || !initialised)
+		return;
+	now = mqe2e_now_ms();
+	if (now - last_real_tick_ms >= REAL_TICK_GAP_MS && now - last_tick_ms >= EVENT_TICK_MS)
+		tick_work();
+}
+
+void plugin__leave(void)
+{
+	cb_depth--;
+}
+
+int plugin__mqe2e_loaded(void)
+{
+	return initialised;
+}
+
+#define BX_WRAP(name, fn, may_tick) \
+	static int name(int event, void *event_data, void *userdata) \
+	{ \
+		int r; \
+		plugin__enter(may_tick); \
+		r = fn(event, event_data, userdata); \
+		plugin__leave(); \
+		return r; \
+	}
+BX_WRAP(cb_ext_auth, auth__ext_start, 1)
+BX_WRAP(cb_basic_auth, auth__basic, 1)
+BX_WRAP(cb_acl, acl__check, 1)
+/* Never between the ACL write check and the message it verified. */
+BX_WRAP(cb_message, message__handle, 0)
+BX_WRAP(cb_retained, retained__on_message, 0)
+BX_WRAP(cb_disconnect, auth__disconnect, 1)
 
 static const struct {
 	int event;
 	MOSQ_FUNC_generic_callback cb;
 } callbacks[] = {
-	{ MOSQ_EVT_EXT_AUTH_START, auth__ext_start },
-	{ MOSQ_EVT_BASIC_AUTH, auth__basic },
-	{ MOSQ_EVT_ACL_CHECK, acl__check },
-	{ MOSQ_EVT_MESSAGE, message__handle },
-	{ MOSQ_EVT_MESSAGE, retained__on_message },   /* after message__handle */
-	{ MOSQ_EVT_DISCONNECT, auth__disconnect },
+	{ MOSQ_EVT_EXT_AUTH_START, cb_ext_auth },
+	{ MOSQ_EVT_BASIC_AUTH, cb_basic_auth },
+	{ MOSQ_EVT_ACL_CHECK, cb_acl },
+	{ MOSQ_EVT_MESSAGE, cb_message },
+	{ MOSQ_EVT_MESSAGE, cb_retained },   /* after message__handle */
+	{ MOSQ_EVT_DISCONNECT, cb_disconnect },
 };
 
 static int on_tick(int event, void *event_data, void *userdata);
@@ -173,11 +224,21 @@ static void install_policy(struct bx_policy *p)
 
 static int on_tick(int event, void *event_data, void *userdata)
 {
-	struct bx_policy *p;
-
 	(void)event;
 	(void)event_data;
 	(void)userdata;
+	last_real_tick_ms = mqe2e_now_ms();
+	cb_depth++;          /* kicks and publishes below call back into us */
+	tick_work();
+	cb_depth--;
+	return MOSQ_ERR_SUCCESS;
+}
+
+static void tick_work(void)
+{
+	struct bx_policy *p;
+
+	last_tick_ms = mqe2e_now_ms();
 	if (bx.sync != NULL)
 		(void)kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
@@ -186,7 +247,6 @@ static int on_tick(int event, void *event_data, void *userdata)
 	staged__tick(time(NULL));
 	stats__set_sessions(session__count());
 	stats__tick(bx.cfg.stats_file, time(NULL));
-	return MOSQ_ERR_SUCCESS;
 }
 
 /* plugin_opt_policy_cache: start from the last policy if the file is there
@@ -252,21 +312,30 @@ static void unregister_all(void)
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
     struct mosquitto_opt *options, int option_count)
 {
+	struct bx_config cfg;
 	char err[256] = "";
 	size_t i;
 	int r;
 
-	(void)userdata;
+	*userdata = NULL;
+	if (config__parse(&cfg, options, option_count) != MQE2E_OK)
+		return MOSQ_ERR_INVAL;
+	if (cfg.role == BX_ROLE_GUARD) {
+		r = fleet__guard_init(identifier, userdata, &cfg);
+		config__free(&cfg);
+		return r;
+	}
 	if (initialised) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "loaded twice: load mqe2e_plugin.so once, "
-		    "globally (per_listener_settings false)");
+		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "loaded twice with role mqe2e: load "
+		    "it once for the mqe2e listener(s) and with plugin_opt_role guard on the "
+		    "listeners of other clients (mqe2e_plugin(8), section Shared broker)");
+		config__free(&cfg);
 		return MOSQ_ERR_INVAL;
 	}
 	memset(&bx, 0, sizeof(bx));
+	bx.cfg = cfg;
 	bx.start_ms = clock__now_us() / 1000u;
 	plugin_id = identifier;
-	if (config__parse(&bx.cfg, options, option_count) != MQE2E_OK)
-		return MOSQ_ERR_INVAL;
 	if ((r = mqe2e_identity_load(bx.cfg.cert, bx.cfg.key, &bx.self, err, sizeof(err))) != MQE2E_OK) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert/plugin_opt_key: %s", err);
 		goto fail;
@@ -299,14 +368,18 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, NULL) != MOSQ_ERR_SUCCESS)
 		goto fail_cb;
 	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
-	    "allow_plain %s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s, "
+	    "%s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s, "
 	    "require_broker_id %s",
-	    bx.self->id, bx.self->serial, bx.cfg.kms_url, bx.cfg.allow_plain ? "true" : "false",
+	    bx.self->id, bx.self->serial, bx.cfg.kms_url, bx.cfg.fleet == BX_FLEET_ALLOW ?
+	    "other clients: fleet, allow" : bx.cfg.fleet == BX_FLEET_ACL_FILE ?
+	    "other clients: fleet, acl_file" : bx.cfg.allow_plain ? "allow_plain true" :
+	    "allow_plain false",
 	    bx.cfg.max_skew_ms, bx.cfg.max_future_ms, bx.cfg.nonce_per_client,
 	    (bx.cfg.max_skew_ms + bx.cfg.max_future_ms) / 1000,
 	    bx.cfg.require_broker_id ? "true" : "false");
 	stats__flush(bx.cfg.stats_file);
 	initialised = true;
+	last_real_tick_ms = last_tick_ms = 0;
 	return MOSQ_ERR_SUCCESS;
 fail_cb:
 	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
@@ -318,9 +391,12 @@ fail:
 
 int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
 {
-	(void)userdata;
 	(void)options;
 	(void)option_count;
+	if (userdata != NULL) {          /* a guard (fleet.c) */
+		fleet__guard_cleanup(userdata);
+		return MOSQ_ERR_SUCCESS;
+	}
 	unregister_all();
 	stats__set_sessions(0);
 	stats__flush(bx.cfg.stats_file);

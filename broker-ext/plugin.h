@@ -39,12 +39,25 @@
 #include "handshake.h"
 
 struct mosquitto;
+struct mosquitto_evt_acl_check;
+struct mosquitto_plugin_id_t;
 struct mosquitto_opt;
 
 #define BX_LOG_PREFIX "mqe2e: "
 
 /* ---- configuration (config.c) ---------------------------------------------- */
+/* plugin_opt_role: the mqe2e listener(s), or a guard on a listener of an
+ * existing fleet (per_listener_settings true; fleet.c). */
+enum bx_role { BX_ROLE_MQE2E = 0, BX_ROLE_GUARD = 1 };
+/* plugin_opt_fleet: how clients without mqe2e are treated apart from what
+ * mqe2e reserves (its topics, its client ids): not at all (refused, or
+ * read-only with allow_plain), everything allowed (Mosquitto without
+ * acl_file), or left to Mosquitto's acl_file. */
+enum bx_fleet { BX_FLEET_NONE = 0, BX_FLEET_ALLOW = 1, BX_FLEET_ACL_FILE = 2 };
+
 struct bx_config {
+	enum bx_role role;      /* plugin_opt_role (mqe2e) */
+	enum bx_fleet fleet;    /* plugin_opt_fleet (none; required for guard) */
 	char *kms_url;          /* plugin_opt_kms_url (required) */
 	char *cert;             /* plugin_opt_cert: broker certificate PEM (required) */
 	char *key;              /* plugin_opt_key: broker Ed25519 key PEM (required) */
@@ -53,6 +66,7 @@ struct bx_config {
 	uint32_t max_skew_ms;   /* plugin_opt_max_skew_ms (MQE2E_SKEW_MS_DEFAULT) */
 	char *policy_cache;     /* plugin_opt_policy_cache (optional) */
 	char *stats_file;       /* plugin_opt_stats_file (optional) */
+	char *metrics_file;     /* plugin_opt_metrics_file: Prometheus text (optional) */
 	uint32_t watch_s;       /* plugin_opt_kms_watch_s: long-poll timeout (5) */
 	uint32_t nonce_cap;     /* plugin_opt_nonce_cache (65536) */
 	uint32_t nonce_per_client; /* plugin_opt_nonce_per_client (32) */
@@ -106,6 +120,7 @@ enum bx_stat {
 	BX_DELIVERY_FAILED,
 	BX_MSG_INTERNAL,
 	BX_PLAIN_PUBLISH_DENIED,
+	BX_FLEET_DENIED,
 	BX_SUB_DENIED,
 	BX_READ_DENIED,
 	BX_KICKED,
@@ -232,6 +247,7 @@ struct bx_session {
 	char id[MQE2E_ID_MAX + 1];
 	char serial[MQE2E_SERIAL_MAX];
 	bool plain;                      /* allow_plain client without mqe2e */
+	bool fleet;                      /* plain, under plugin_opt_fleet (fleet.c) */
 	struct mqe2e_mac *mac_c2b;
 	struct mqe2e_aead *aead_c2b;
 	struct mqe2e_aead *aead_b2c;
@@ -294,6 +310,29 @@ uint64_t clock__now_us(void);
 struct bx_group *plugin__group_of(const char *topic, size_t *gi);
 /* Rate-limited warning log (drops and refusals). */
 void plugin__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Run the periodic work now if Mosquitto does not (with
+ * per_listener_settings true Mosquitto 2.0 never sends MOSQ_EVT_TICK): at
+ * most every 200 ms, only from an outermost callback.  plugin__enter/leave
+ * bracket every callback; enter(1) may run the tick. */
+void plugin__enter(int may_tick);
+void plugin__leave(void);
+
+/* ---- clients of an existing fleet (fleet.c) ----------------------------------- */
+/* A client without mqe2e under plugin_opt_fleet: BASIC_AUTH (refuse mqe2e
+ * ids, else defer to Mosquitto's password_file/allow_anonymous) and the ACL
+ * (refuse mqe2e topics, else allow or defer to acl_file). */
+int fleet__basic(struct mosquitto *client, enum bx_fleet mode);
+int fleet__acl(const struct mosquitto_evt_acl_check *ed, enum bx_fleet mode);
+/* 1 if id is an mqe2e client id (plain clients must not use it); strict:
+ * also every id while there is no policy yet. */
+int auth__id_reserved(const char *id, int strict);
+/* A guard instance (plugin_opt_role guard): init and cleanup. */
+int fleet__guard_init(struct mosquitto_plugin_id_t *identifier, void **userdata,
+    const struct bx_config *cfg);
+void fleet__guard_cleanup(void *userdata);
+/* 1 once the mqe2e instance is loaded (guards need its policy). */
+int plugin__mqe2e_loaded(void);
 
 /* ---- callbacks --------------------------------------------------------------- */
 int auth__ext_start(int event, void *event_data, void *userdata);

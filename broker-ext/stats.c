@@ -5,7 +5,9 @@
  * reason.  The counters are written as "name value" lines to the file named
  * by plugin_opt_stats_file (atomically: temp file + rename, at most once a
  * second, only when something changed) and summarised in the broker log at
- * most once a minute.  Broker thread only.
+ * most once a minute.  plugin_opt_metrics_file gets the same counters in
+ * the Prometheus text format (core/prom, as mqe2e-kmsd's /metrics) for
+ * node_exporter's textfile collector.  Broker thread only.
  */
 #include "config.h"
 
@@ -18,6 +20,7 @@
 #include <mosquitto_broker.h>
 
 #include "plugin.h"
+#include "prom.h"
 
 static uint64_t counters[BX_STAT__COUNT];
 static uint64_t policy_version;
@@ -68,6 +71,7 @@ static const char *const names[BX_STAT__COUNT] = {
 	[BX_DELIVERY_FAILED] = "delivery_failed",
 	[BX_MSG_INTERNAL] = "drop_internal",
 	[BX_PLAIN_PUBLISH_DENIED] = "plain_publish_denied",
+	[BX_FLEET_DENIED] = "fleet_denied",
 	[BX_REKEY_NOTICES] = "rekey_notices",
 	[BX_SUB_DENIED] = "subscribe_denied",
 	[BX_READ_DENIED] = "read_denied",
@@ -111,35 +115,111 @@ void stats__set_sessions(uint64_t n)
 	}
 }
 
-static void write_file(const char *path)
+/* The counters whose names share a prefix form one Prometheus family with
+ * the rest of the name as a label; every other counter is its own family. */
+static const struct {
+	const char *prefix, *family, *label, *help;
+} families[] = {
+	{ "auth_", "mqe2e_broker_handshakes_total", "result",
+	  "mqe2e CONNECT handshakes: ok, or the reason of the refusal." },
+	{ "msg_relayed_scheme", "mqe2e_broker_messages_relayed_total", "scheme",
+	  "Group messages verified and relayed, by scheme." },
+	{ "drop_", "mqe2e_broker_messages_dropped_total", "reason",
+	  "Messages dropped, by reason." },
+	{ "plain_", "mqe2e_broker_plain_clients_total", "result",
+	  "Clients without mqe2e: accepted, refused, identity_refused (an mqe2e id), "
+	  "publish_denied." },
+};
+
+static int in_family(const char *name)
 {
-	char tmp[4096];
+	size_t f;
+
+	for (f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+		if (strncmp(name, families[f].prefix, strlen(families[f].prefix)) == 0)
+			return 1;
+	return 0;
+}
+
+/* The exposition into w (see mqe2e_plugin(8), METRICS). */
+static void render_prom(struct mqe2e_writer *w)
+{
+	char family[96], help[160];
+	size_t f;
+	int i;
+
+	mqe2e_prom_family(w, "mqe2e_broker_policy_version", "gauge",
+	    "Version of the KMS policy the broker enforces.");
+	mqe2e_prom_u64(w, "mqe2e_broker_policy_version", NULL, policy_version);
+	mqe2e_prom_family(w, "mqe2e_broker_sessions", "gauge",
+	    "Connections the plugin holds state for (mqe2e and plain).");
+	mqe2e_prom_u64(w, "mqe2e_broker_sessions", NULL, sessions);
+	for (f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		size_t plen = strlen(families[f].prefix);
+
+		mqe2e_prom_family(w, families[f].family, "counter", families[f].help);
+		for (i = 0; i < BX_STAT__COUNT; i++)
+			if (strncmp(names[i], families[f].prefix, plen) == 0)
+				mqe2e_prom_u64(w, families[f].family, (const char *const[]){
+				    families[f].label, names[i] + plen, NULL }, counters[i]);
+	}
+	for (i = 0; i < BX_STAT__COUNT; i++) {
+		if (in_family(names[i]))
+			continue;
+		snprintf(family, sizeof(family), "mqe2e_broker_%s_total", names[i]);
+		snprintf(help, sizeof(help), "Counter %s of mqe2e_plugin(8), COUNTERS.", names[i]);
+		mqe2e_prom_family(w, family, "counter", help);
+		mqe2e_prom_u64(w, family, NULL, counters[i]);
+	}
+}
+
+/* path replaced atomically by "name value" lines or the Prometheus text. */
+static void write_file(const char *path, int prom)
+{
+	struct mqe2e_writer w;
+	char tmp[4096], line[128];
 	FILE *f = NULL;
-	int i, n;
+	int i, n, ok;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return;
-	if ((f = fopen(tmp, "w")) == NULL)
-		return;
-	fprintf(f, "policy_version %llu\n", (unsigned long long)policy_version);
-	fprintf(f, "sessions %llu\n", (unsigned long long)sessions);
-	for (i = 0; i < BX_STAT__COUNT; i++)
-		fprintf(f, "%s %llu\n", names[i], (unsigned long long)counters[i]);
-	if (fclose(f) != 0) {
-		remove(tmp);
+	mqe2e_wr_init_grow(&w, 4096, 1u << 20);
+	if (prom) {
+		render_prom(&w);
+	} else {
+		n = snprintf(line, sizeof(line), "policy_version %llu\nsessions %llu\n",
+		    (unsigned long long)policy_version, (unsigned long long)sessions);
+		mqe2e_wr_bytes(&w, line, (size_t)n);
+		for (i = 0; i < BX_STAT__COUNT; i++) {
+			n = snprintf(line, sizeof(line), "%s %llu\n", names[i],
+			    (unsigned long long)counters[i]);
+			mqe2e_wr_bytes(&w, line, (size_t)n);
+		}
+	}
+	if (mqe2e_wr_error(&w) != MQE2E_OK || (f = fopen(tmp, "w")) == NULL) {
+		mqe2e_wr_free(&w);
 		return;
 	}
-	if (rename(tmp, path) != 0)
+	ok = fwrite(w.p, 1, w.len, f) == w.len;
+	mqe2e_wr_free(&w);
+	if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
 		remove(tmp);
+}
+
+static void write_files(void)
+{
+	if (bx.cfg.stats_file != NULL)
+		write_file(bx.cfg.stats_file, 0);
+	if (bx.cfg.metrics_file != NULL)
+		write_file(bx.cfg.metrics_file, 1);
 }
 
 void stats__flush(const char *stats_file)
 {
-	if (stats_file != NULL) {
-		write_file(stats_file);
-		written_generation = generation;
-	}
+	(void)stats_file;
+	write_files();
+	written_generation = generation;
 }
 
 static void log_summary(void)
@@ -163,8 +243,9 @@ static void log_summary(void)
 
 void stats__tick(const char *stats_file, time_t now)
 {
-	if (stats_file != NULL && generation != written_generation && now != last_write) {
-		write_file(stats_file);
+	(void)stats_file;
+	if (generation != written_generation && now != last_write) {
+		write_files();
 		written_generation = generation;
 		last_write = now;
 	}

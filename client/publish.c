@@ -369,8 +369,11 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			fresh = 1;
 		}
 		pthread_mutex_unlock(&c->mu);
-		if (fresh || mqe2e_refresh_keys(c) != MQE2E_OK)
+		if (fresh)
 			break;
+		/* once more either way: with new keys, or to word the refusal
+		 * with what the failed fetch said about the KMS */
+		(void)keys__fetch(c, NULL, 0);
 	}
 	roster__free_list(to.ids, to.n);
 	if (r != MQE2E_OK)

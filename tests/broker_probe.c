@@ -24,6 +24,10 @@
  *           --group to the inbox of --other-id (mqe2e/v1/pair/req/<id>), one
  *           line per PUBACK as for pub (a flood of valid requests).
  *
+ * pairpub   really pair with --other-id for each group of --group G1,G2
+ *           at one generation (--epoch), then send one scheme 1 message per
+ *           group on the matching topic of --topic T1,T2 under that K_E2E.
+ *
  * stage     (issue 9.7) over a raw MQTT 5 socket (paho always answers PUBREC
  *           at once): connect, publish --count QoS 2 messages (scheme 3/4
  *           framing), print "pubrec I rc=N" for each, then "staged"; wait
@@ -78,7 +82,7 @@
 #include "replay.h"
 #include "wire.h"
 
-enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE, M_PAIRREQ };
+enum mode { M_CONNECT, M_PUB, M_SUB, M_KEYS, M_STAGE, M_PAIRREQ, M_PAIRPUB };
 
 struct opts {
 	enum mode mode;
@@ -114,6 +118,8 @@ struct probe {
 	struct mqe2e_replay_table *replay;
 	struct mqe2e_session_keys sk;    /* this connection's SK_CB */
 	uint32_t last_epoch;             /* GK_B epoch of the last group frame */
+	uint8_t *pair_resp;              /* pairpub: the PAIR_RESPONSE that came */
+	size_t pair_resp_len;
 };
 
 static void die(const char *what, int r) __attribute__((noreturn));
@@ -131,7 +137,7 @@ static void usage(void)
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
 	    "[--recipients ID,...] [--keys FILE] [--broker-id ID]\n"
-	    "       (modes also pairreq)\n");
+	    "       (modes also pairreq, pairpub, stage)\n");
 	exit(1);
 }
 
@@ -609,6 +615,20 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	const char *bad = NULL;
 
 	(void)topic_len;
+	if (strncmp(topic, "mqe2e/v1/pair/resp/", 19) == 0) {
+		/* pairpub: the answer to our pairing request */
+		pthread_mutex_lock(&p->lock);
+		free(p->pair_resp);
+		if ((p->pair_resp = malloc((size_t)m->payloadlen + 1)) != NULL) {
+			memcpy(p->pair_resp, m->payload, (size_t)m->payloadlen);
+			p->pair_resp_len = (size_t)m->payloadlen;
+		}
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		MQTTAsync_freeMessage(&m);
+		MQTTAsync_free(topic);
+		return 1;
+	}
 	if (m->properties.count > 0)
 		printf("props %d\n", m->properties.count);
 	if (strncmp(topic, "mqe2e/v1/roster/", 16) == 0) {
@@ -987,6 +1007,143 @@ static int run_pairreq(MQTTAsync *c, struct probe *p)
 	return p->lost ? 3 : 0;
 }
 
+/* Publish buf on topic at QoS 1 and wait for its PUBACK (printed). */
+static void publish_wait(MQTTAsync *c, struct probe *p, const char *topic, const uint8_t *buf,
+    size_t len)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct timespec ts;
+	int want;
+
+	pthread_mutex_lock(&p->lock);
+	want = p->acks + 1;
+	pthread_mutex_unlock(&p->lock);
+	m.payload = (void *)buf;
+	m.payloadlen = (int)len;
+	m.qos = 1;
+	ro.onSuccess5 = on_pub;
+	ro.onFailure5 = on_pub_fail;
+	ro.context = p;
+	if (MQTTAsync_sendMessage(*c, topic, &m, &ro) != MQTTASYNC_SUCCESS)
+		die("publish", MQE2E_ERR_UNAVAILABLE);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&p->lock);
+	while (p->acks < want && !p->lost && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * pairpub: real pairing (docs/PROTOCOL.md 2.4) with --other-id for each group
+ * of --group G1,G2,... (at most 8) at the one generation --epoch, and only
+ * then one scheme 1 message per group, "<group> <--message>", on the
+ * matching topic of --topic T1,T2,..., sealed under that pairing's K_E2E.
+ * A publisher may choose one generation for several groups; the subscriber
+ * must keep the keys apart.
+ */
+static int run_pairpub(MQTTAsync *c, struct probe *p)
+{
+	const struct opts *o = p->o;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	char inbox[64 + MQE2E_ID_MAX], req_topic[64 + MQE2E_ID_MAX];
+	char groups[8][MQE2E_ID_MAX + 1], topics[8][256], ids[8][MQE2E_KEYNAME_MAX + 1];
+	uint8_t keys[8][MQE2E_KEY_LEN];
+	const char *gl = o->group, *tl = o->topic;
+	uint32_t gen = o->epoch < 0 ? 1 : (uint32_t)o->epoch;
+	uint64_t seq = mqe2e_seq_start();
+	size_t n = 0, i;
+	int r;
+
+	while (gl != NULL && *gl != '\0' && tl != NULL && *tl != '\0' && n < 8) {
+		size_t gn = strcspn(gl, ","), tn = strcspn(tl, ",");
+
+		if (gn == 0 || gn > MQE2E_ID_MAX || tn == 0 || tn >= sizeof(topics[0]))
+			usage();
+		memcpy(groups[n], gl, gn);
+		groups[n][gn] = '\0';
+		memcpy(topics[n], tl, tn);
+		topics[n][tn] = '\0';
+		gl = gl[gn] == ',' ? gl + gn + 1 : NULL;
+		tl = tl[tn] == ',' ? tl + tn + 1 : NULL;
+		n++;
+	}
+	snprintf(inbox, sizeof(inbox), "mqe2e/v1/pair/resp/%s", p->self->id);
+	snprintf(req_topic, sizeof(req_topic), "mqe2e/v1/pair/req/%s", o->other_id);
+	ro.onSuccess5 = on_sub;
+	ro.onFailure5 = on_sub_fail;
+	ro.context = p;
+	p->done = 0;
+	if (MQTTAsync_subscribe(*c, inbox, 1, &ro) != MQTTASYNC_SUCCESS)
+		die("subscribe", MQE2E_ERR_UNAVAILABLE);
+	wait_done(p, 5000);
+	if (!p->done || !p->ok)
+		die("subscribe to my pairing inbox", MQE2E_ERR_DENIED);
+	for (i = 0; i < n; i++) {
+		struct mqe2e_pair *st = NULL;
+		struct mqe2e_pair_info info;
+		struct timespec ts;
+		uint8_t *req = NULL;
+		size_t rl = 0;
+
+		if ((r = mqe2e_pair_request_build(p->self, o->other_id, groups[i], gen,
+		    mqe2e_now_ms(), &st, &req, &rl)) != MQE2E_OK)
+			die("pair request", r);
+		pthread_mutex_lock(&p->lock);
+		free(p->pair_resp);
+		p->pair_resp = NULL;
+		pthread_mutex_unlock(&p->lock);
+		publish_wait(c, p, req_topic, req, rl);
+		free(req);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_mutex_lock(&p->lock);
+		while (p->pair_resp == NULL && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&p->lock);
+		if (p->pair_resp == NULL)
+			die("no pairing response", MQE2E_ERR_TIMEOUT);
+		if ((r = mqe2e_pair_finish(st, p->trust, p->pair_resp, p->pair_resp_len,
+		    mqe2e_now_ms(), &info, keys[i])) != MQE2E_OK)
+			die("pairing response", r);
+		mqe2e_pair_free(st);
+		memcpy(ids[i], info.pair_id, sizeof(ids[i]));
+		printf("paired %s generation %u\n", info.pair_id, gen);
+	}
+	for (i = 0; i < n; i++) {
+		struct mqe2e_envelope_params ep;
+		struct mqe2e_bundle_part part;
+		struct mqe2e_aead *a = NULL;
+		uint8_t env[1024], bundle[2048];
+		char text[300];
+		size_t el = 0, bl = 0;
+
+		memset(&ep, 0, sizeof(ep));
+		ep.scheme = MQE2E_SCHEME_1;
+		ep.key_kind = MQE2E_KEY_PAIR;
+		ep.key_name = ids[i];
+		ep.epoch = gen;
+		ep.sender = p->self->id;
+		ep.seq = ++seq;
+		snprintf(text, sizeof(text), "%s %s", groups[i], o->message);
+		if ((r = mqe2e_aead_new(keys[i], &a)) != MQE2E_OK ||
+		    (r = mqe2e_envelope_seal(a, &ep, topics[i], strlen(topics[i]),
+		    (const uint8_t *)text, strlen(text), env, sizeof(env), &el)) != MQE2E_OK)
+			die("envelope", r);
+		mqe2e_aead_free(a);
+		part.recipient = o->other_id;
+		part.part = env;
+		part.len = el;
+		if ((r = mqe2e_bundle_build(&part, 1, bundle, sizeof(bundle), &bl)) != MQE2E_OK)
+			die("bundle", r);
+		publish_wait(c, p, topics[i], bundle, bl);
+	}
+	mqe2e_wipe(keys, sizeof(keys));
+	printf("pairpub done\n");
+	return p->lost ? 3 : 0;
+}
+
 /* ---- stage: QoS 2 over a raw MQTT 5 socket ---------------------------------------- */
 struct raw_pkt {
 	uint8_t type;                /* first byte */
@@ -1279,6 +1436,8 @@ int main(int argc, char **argv)
 		o.mode = M_STAGE;
 	else if (!strcmp(argv[1], "pairreq"))
 		o.mode = M_PAIRREQ;
+	else if (!strcmp(argv[1], "pairpub"))
+		o.mode = M_PAIRPUB;
 	else
 		usage();
 	optind = 2;
@@ -1313,7 +1472,7 @@ int main(int argc, char **argv)
 	}
 	if ((o.port == 0 && o.mode != M_KEYS) || (o.mode == M_KEYS && o.keys_file == NULL) || (!o.plain && (o.cert == NULL || o.key == NULL || o.ca == NULL)) ||
 	    (o.mode != M_CONNECT && o.mode != M_KEYS && o.mode != M_PAIRREQ && o.topic == NULL) ||
-	    (o.mode == M_PAIRREQ && o.group == NULL) ||
+	    ((o.mode == M_PAIRREQ || o.mode == M_PAIRPUB) && o.group == NULL) ||
 	    ((o.mode == M_PUB || o.mode == M_STAGE) && o.scheme >= 3 && o.group == NULL && !o.raw) ||
 	    (o.will_bundle && (o.topic == NULL || o.recipients == NULL)))
 		usage();
@@ -1431,6 +1590,8 @@ int main(int argc, char **argv)
 		rc = run_sub(&c, &p);
 	} else if (o.mode == M_PAIRREQ) {
 		rc = run_pairreq(&c, &p);
+	} else if (o.mode == M_PAIRPUB) {
+		rc = run_pairpub(&c, &p);
 	} else if (o.will_bundle) {
 		/* Stay connected: another connection with this id takes over. */
 		usleep((useconds_t)o.timeout_ms * 1000);
@@ -1444,5 +1605,6 @@ out:
 	mqe2e_trust_free(p.trust);
 	mqe2e_identity_free(p.self);
 	free(p.auth);
+	free(p.pair_resp);
 	return rc;
 }

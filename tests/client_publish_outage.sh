@@ -1,22 +1,32 @@
 #!/bin/bash
 # client_publish_outage.sh - a publisher refused because of a KMS outage is
-# told so (issue 10 item 9).  Group of rotation 2 s and grace 2 s; the KMS
+# told so (issue 10 item 9).  Group of rotation 2 s and grace 4 s; the KMS
 # is killed under a live publisher.  Once the due rotation is more than the
 # grace period late the broker refuses its messages (drop_no_key), and
 # later its own keys run out: neither may be reported as a grant problem
-# ("check the grants" on today's main); the message names the KMS.
+# ("check the grants" on today's main); the message names the KMS.  This
+# test makes the broker's refusal come first.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/lifecycle_lib.sh"
 
 kms_start
 enrol broker broker
 enrol pub client
-expect_rc 0 kmsctl group add grp --filter 'o/#' --scheme 4 --rotate 2 --grace 2
+expect_rc 0 kmsctl group add grp --filter 'o/#' --scheme 4 --rotate 2 --grace 4
 expect_rc 0 kmsctl grant add pub grp pub
 broker_start
 
-# one QoS 1 message every 200 ms until the first refusal ends mqe2e-pub
+# One QoS 1 message every 200 ms until the first refusal ends mqe2e-pub.
+# Its clock runs 2 s behind (libfaketime; less than the grace period), so
+# its keys end 2 s after the broker's: it is the broker that refuses
+# (drop_key_stale), not the publisher's own check, which on the same clock
+# wins the race by a hair.
+FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+[ -e "$FT" ] || t_skip "libfaketime not installed"
+sleep 2.5   # epoch 1 has begun on the publisher's clock too
 ( for i in $(seq 1 150); do echo "o-$i"; sleep 0.2; done ) |
+	LD_PRELOAD="$FT" FAKETIME="-2s" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 	pub pub -t o/x -q 1 -l -d 2>"$T_DIR/pub.err" &
 PUBP=$!
 t_track "$PUBP"
@@ -32,9 +42,9 @@ t_log "publisher exit $rc, $(grep -c published "$T_DIR/pub.err") messages accept
 [ "$rc" = 5 ] || { cat "$T_DIR/pub.err" >&2; t_fail "the publisher did not stop with exit 5 (status $rc)"; }
 case "$msg" in
 *grant*) t_fail "a KMS outage reported as a grant problem: $msg" ;;
-*"KMS at $KMS_URL"*) ;;
-*) t_fail "the refusal does not name the KMS outage: $msg" ;;
+*"the broker refused the message"*"KMS at $KMS_URL"*) ;;
+*) t_fail "not the broker's refusal worded as a KMS outage: $msg" ;;
 esac
-c=$(grep -c "drop_no_key\|no valid key\|no broker group key" "$T_DIR/mosquitto.log")
-t_log "broker log lines about the missing key: $c"
+grep -q "group 'grp': every broker key" "$T_DIR/mosquitto.log" ||
+	{ cat "$T_DIR/mosquitto.log" >&2; t_fail "the broker did not refuse for want of a key"; }
 exit 0
