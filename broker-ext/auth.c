@@ -185,7 +185,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	stats__inc(BX_AUTH_OK);
 	stats__set_sessions(session__count());
 	roster__mark_dirty();
-	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "client '%s' from %s authenticated "
+	plugin__log(MOSQ_LOG_INFO, BX_LOG_PREFIX "client '%s' from %s authenticated "
 	    "(certificate serial %s)", peer.id, peer_addr(ed->client), peer.serial);
 	r = MQE2E_OK;
 	goto out;
@@ -265,7 +265,7 @@ int auth__basic(int event, void *event_data, void *userdata)
 		s->id[0] = '\0';
 	stats__inc(BX_PLAIN_ACCEPTED);
 	stats__set_sessions(session__count());
-	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "plain client '%s' from %s accepted "
+	plugin__log(MOSQ_LOG_INFO, BX_LOG_PREFIX "plain client '%s' from %s accepted "
 	    "(read-only, plugin_opt_allow_plain)", cid ? cid : "", peer_addr(ed->client));
 	return MOSQ_ERR_SUCCESS;
 }

@@ -24,7 +24,7 @@
 static int set_str(char **dst, const char *key, const char *value)
 {
 	if (value == NULL || value[0] == '\0') {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s is empty", key);
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s is empty", key);
 		return MQE2E_ERR_INVALID_ARG;
 	}
 	free(*dst);
@@ -52,7 +52,7 @@ static int parse_u32(const char *key, const char *value, uint32_t min, uint32_t 
 	*out = (uint32_t)v;
 	return MQE2E_OK;
 bad:
-	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: '%s' is not a number in %u..%u",
+	plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: '%s' is not a number in %u..%u",
 	    key, value ? value : "", min, max);
 	return MQE2E_ERR_INVALID_ARG;
 }
@@ -67,7 +67,7 @@ static int parse_bool(const char *key, const char *value, bool *out)
 		*out = false;
 		return MQE2E_OK;
 	}
-	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: '%s' is not true or false",
+	plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: '%s' is not true or false",
 	    key, value ? value : "");
 	return MQE2E_ERR_INVALID_ARG;
 }
@@ -75,7 +75,7 @@ static int parse_bool(const char *key, const char *value, bool *out)
 static int need_file(const char *key, const char *path)
 {
 	if (path == NULL) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s is required", key);
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s is required", key);
 		return MQE2E_ERR_INVALID_ARG;
 	}
 	if (access(path, R_OK) != 0) {
@@ -88,13 +88,13 @@ static int need_file(const char *key, const char *path)
 			const char *user = pw != NULL ? pw->pw_name : "?", *grp = gr != NULL ?
 			    gr->gr_name : "?";
 
-			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read "
+			plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read "
 			    "'%s': %s: Mosquitto runs as user '%s' (uid %ld, group '%s') when it "
 			    "loads the plugin; make the file and its directories readable by it, "
 			    "e.g. chgrp %s '%s' && chmod 0640 '%s' (mqe2e_plugin(8), FILES)", key,
 			    path, strerror(e), user, (long)geteuid(), grp, grp, path, path);
 		} else {
-			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read "
+			plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_%s: cannot read "
 			    "'%s': %s", key, path, strerror(e));
 		}
 		return MQE2E_ERR_IO;
@@ -128,18 +128,29 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 	cfg->nonce_per_client = 32;
 	cfg->max_future_ms = 10000;
 
+	/* The log format first, so that every line about the options has it. */
+	for (i = 0; i < n; i++)
+		if (opts[i].key != NULL && !strcmp(opts[i].key, "log_format") &&
+		    opts[i].value != NULL && !strcmp(opts[i].value, "json"))
+			plugin__log_json(true);
 	for (i = 0; i < n && r == MQE2E_OK; i++) {
 		const char *k = opts[i].key, *v = opts[i].value;
 
 		if (k == NULL)
 			continue;
-		if (!strcmp(k, "role")) {
+		if (!strcmp(k, "log_format")) {
+			if (v == NULL || (strcmp(v, "json") != 0 && strcmp(v, "text") != 0)) {
+				plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_log_format: '%s' is not "
+				    "text or json", v ? v : "");
+				r = MQE2E_ERR_INVALID_ARG;
+			}
+		} else if (!strcmp(k, "role")) {
 			if (v != NULL && !strcmp(v, "mqe2e"))
 				cfg->role = BX_ROLE_MQE2E;
 			else if (v != NULL && !strcmp(v, "guard"))
 				cfg->role = BX_ROLE_GUARD;
 			else {
-				mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role: '%s' is "
+				plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role: '%s' is "
 				    "not mqe2e or guard", v ? v : "");
 				r = MQE2E_ERR_INVALID_ARG;
 			}
@@ -149,7 +160,7 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 			else if (v != NULL && !strcmp(v, "acl_file"))
 				cfg->fleet = BX_FLEET_ACL_FILE;
 			else {
-				mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_fleet: '%s' is "
+				plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_fleet: '%s' is "
 				    "not allow or acl_file", v ? v : "");
 				r = MQE2E_ERR_INVALID_ARG;
 			}
@@ -182,12 +193,12 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 		else if (!strcmp(k, "max_future_ms"))
 			r = parse_u32(k, v, 0, 3600000, &cfg->max_future_ms);
 		else
-			mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "ignoring unknown option plugin_opt_%s", k);
+			plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "ignoring unknown option plugin_opt_%s", k);
 	}
 	if (r != MQE2E_OK)
 		goto out;
 	if (cfg->fleet != BX_FLEET_NONE && cfg->allow_plain) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_fleet and "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_fleet and "
 		    "plugin_opt_allow_plain exclude each other: fleet keeps plain clients as they "
 		    "were (password_file, acl_file), allow_plain makes them read-only");
 		r = MQE2E_ERR_INVALID_ARG;
@@ -197,26 +208,26 @@ int config__parse(struct bx_config *cfg, const struct mosquitto_opt *opts, int n
 		/* A guard holds no keys: it only keeps this listener's clients away
 		 * from what mqe2e reserves. */
 		if (cfg->fleet == BX_FLEET_NONE) {
-			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard needs "
+			plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard needs "
 			    "plugin_opt_fleet: 'acl_file' if this listener has an acl_file, 'allow' "
 			    "if its clients may use every topic (see mqe2e_plugin(8), section Shared broker)");
 			r = MQE2E_ERR_INVALID_ARG;
 		} else if (cfg->kms_url != NULL || cfg->cert != NULL || cfg->key != NULL) {
-			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard takes "
+			plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_role guard takes "
 			    "no kms_url, cert or key: those go to the plugin on the mqe2e listener");
 			r = MQE2E_ERR_INVALID_ARG;
 		}
 		goto out;
 	}
 	if (cfg->kms_url == NULL) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url is required");
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url is required");
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
 	if (cfg->max_future_ms > cfg->max_skew_ms)
 		cfg->max_future_ms = cfg->max_skew_ms;
 	if (cfg->nonce_per_client > cfg->nonce_cap) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_nonce_per_client (%u) is "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_nonce_per_client (%u) is "
 		    "larger than plugin_opt_nonce_cache (%u)", cfg->nonce_per_client, cfg->nonce_cap);
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;

@@ -195,14 +195,14 @@ int fleet__guard_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	for (i = 0; i < sizeof(guard_callbacks) / sizeof(guard_callbacks[0]); i++) {
 		if (mosquitto_callback_register(identifier, guard_callbacks[i].event,
 		    guard_callbacks[i].cb, NULL, g) != MOSQ_ERR_SUCCESS) {
-			mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
+			plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
 			guard_unregister(g);
 			free(g);
 			return MOSQ_ERR_INVAL;
 		}
 	}
 	*userdata = g;
-	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "guard on this listener: clients "
+	plugin__log(MOSQ_LOG_INFO, BX_LOG_PREFIX "guard on this listener: clients "
 	    "without mqe2e keep their rules (%s), mqe2e ids and topics are kept from them",
 	    g->mode == BX_FLEET_ALLOW ? "every other topic allowed" : "acl_file");
 	return MOSQ_ERR_SUCCESS;

@@ -43,6 +43,7 @@
 #include "plugin.h"
 
 #define HTTP_TIMEOUT_MS 10000
+#define GO_FALLBACK_MS 2000   /* no tick or client event by then: start anyway */
 #define LOGQ_LEN 32
 #define LOGQ_LINE 512
 
@@ -53,6 +54,7 @@ struct bx_kms_sync {
 	bool started;
 	/* under lock */
 	bool stop;
+	bool go;                         /* the broker serves: see kms_sync__run */
 	uint64_t last_ok_ms;             /* last answer from the KMS */
 	struct bx_policy *pending;
 	unsigned errors;                 /* new failures since the last take */
@@ -287,7 +289,15 @@ static void *sync_main(void *arg)
 {
 	struct bx_kms_sync *ks = arg;
 	unsigned backoff = 1000;
+	struct timespec ts;
 
+	/* Nothing of OpenSSL until the broker serves (kms_sync__run). */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += GO_FALLBACK_MS / 1000;
+	pthread_mutex_lock(&ks->lock);
+	while (!ks->go && !ks->stop && pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&ks->lock);
 	for (;;) {
 		pthread_mutex_lock(&ks->lock);
 		if (ks->stop) {
@@ -341,7 +351,7 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 
 	*out = NULL;
 	if (mqe2e_http_parse_url(cfg->kms_url, host, sizeof(host), &port) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: '%s' is not "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: '%s' is not "
 		    "http://host[:port]", cfg->kms_url);
 		return MQE2E_ERR_INVALID_ARG;
 	}
@@ -357,7 +367,7 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 	}
 	if ((r = mqe2e_identity_load(cfg->cert, cfg->key, &ks->self, err, sizeof(err))) != MQE2E_OK ||
 	    (r = mqe2e_trust_new(cfg->cafile, &ks->trust, err, sizeof(err))) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "%s", err);
 		goto fail;
 	}
 	*out = ks;
@@ -368,28 +378,41 @@ fail:
 }
 
 /*
- * Not in mosquitto_plugin_init: Mosquitto 2.0.11 initialises plugins before
- * it opens its listeners, and when a listener cannot be opened (port taken)
- * it exits without calling mosquitto_plugin_cleanup.  A thread started in
- * init was then still in OpenSSL (X25519 key generation of its first
- * KEY_REQUEST) while the exit handlers tore OpenSSL down: SIGSEGV in about
- * one start in twenty.  The first MOSQ_EVT_TICK comes from the main loop,
- * after the listeners are open, and every exit from there on goes through
- * mosquitto_plugin_cleanup, which joins the thread.
+ * Mosquitto 2.0.11 initialises plugins before it opens its listeners, and
+ * when a listener cannot be opened (port taken) it exits without calling
+ * mosquitto_plugin_cleanup.  A thread that talked to the KMS straight from
+ * mosquitto_plugin_init was then sometimes still in OpenSSL (X25519 key
+ * generation of its first KEY_REQUEST) while the exit handlers tore OpenSSL
+ * down: SIGSEGV in about one start in twenty.  So the thread, created in
+ * init, first waits on its condition variable (harmless at exit) until the
+ * broker serves: the first MOSQ_EVT_TICK or client callback, which come only
+ * from the main loop, after the listeners are open; from then on every exit
+ * goes through mosquitto_plugin_cleanup, which joins the thread.  With
+ * per_listener_settings true Mosquitto 2.0.11 sends no tick at all, so the
+ * thread also goes after GO_FALLBACK_MS without any event (a listener that
+ * cannot be opened ends the process within milliseconds of init).
  */
-int kms_sync__run(struct bx_kms_sync *ks)
+int kms_sync__start(struct bx_kms_sync *ks)
 {
 	int e;
 
-	if (ks == NULL || ks->started)
-		return MQE2E_OK;
 	if ((e = pthread_create(&ks->thread, NULL, sync_main, ks)) != 0) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s "
-		    "(retrying at the next tick)", strerror(e));
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot start the KMS thread: %s",
+		    strerror(e));
 		return MQE2E_ERR_INTERNAL;
 	}
 	ks->started = true;
 	return MQE2E_OK;
+}
+
+void kms_sync__run(struct bx_kms_sync *ks)
+{
+	if (ks == NULL || ks->go)   /* go only ever turns true, on this thread */
+		return;
+	pthread_mutex_lock(&ks->lock);
+	ks->go = true;
+	pthread_cond_broadcast(&ks->cond);
+	pthread_mutex_unlock(&ks->lock);
 }
 
 void kms_sync__stop(struct bx_kms_sync *ks)
@@ -438,7 +461,7 @@ struct bx_policy *kms_sync__take(struct bx_kms_sync *ks)
 	ks->errors = 0;
 	pthread_mutex_unlock(&ks->lock);
 	for (i = 0; i < n; i++)
-		mosquitto_log_printf(levels[i], "%s", lines[i]);
+		plugin__log(levels[i], "%s", lines[i]);
 	while (errors-- > 0)
 		stats__inc(BX_KMS_ERRORS);
 	return p;

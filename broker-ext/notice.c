@@ -106,7 +106,7 @@ void notice__policy_changed(const struct bx_policy *old, const struct bx_policy 
 		if (e != 0 && e != p->groups[gi].epoch) {
 			moved[gi] = 1;
 			n++;
-			mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "group '%s' moved from "
+			plugin__log(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "group '%s' moved from "
 			    "epoch %u to %u (policy version %llu): sending rekey notices",
 			    p->groups[gi].name, e, p->groups[gi].epoch,
 			    (unsigned long long)p->version);

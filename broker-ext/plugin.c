@@ -18,6 +18,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "logline.h"
 #include "plugin.h"
 
 struct bx_state bx;
@@ -97,15 +98,60 @@ static time_t log_second;
 static unsigned log_count;
 static unsigned log_suppressed;
 
+static bool log_json;      /* plugin_opt_log_format json (any instance) */
+
+void plugin__log_json(bool on)
+{
+	log_json = on;
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case MOSQ_LOG_ERR: return "error";
+	case MOSQ_LOG_WARNING: return "warning";
+	case MOSQ_LOG_NOTICE: return "notice";
+	case MOSQ_LOG_DEBUG: return "debug";
+	default: return "info";
+	}
+}
+
+/* One line to Mosquitto's log (and so to its log_dest: file, stderr,
+ * syslog, ...), as text or as a JSON object. */
+static void vlog_line(int level, const char *fmt, va_list ap)
+{
+	char msg[1024], line[2048];
+	const char *m = msg;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!log_json) {
+		mosquitto_log_printf(level, "%s", msg);
+		return;
+	}
+	if (strncmp(m, BX_LOG_PREFIX, sizeof(BX_LOG_PREFIX) - 1) == 0)
+		m += sizeof(BX_LOG_PREFIX) - 1;
+	/* No time: Mosquitto stamps its lines (log_timestamp). */
+	mqe2e_log_json(line, sizeof(line), NULL, level_name(level), "mqe2e_plugin", m);
+	mosquitto_log_printf(level, "%s", line);
+}
+
+void plugin__log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_line(level, fmt, ap);
+	va_end(ap);
+}
+
 void plugin__logf(int level, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
 	time_t now = time(NULL);
 
 	if (now != log_second) {
 		if (log_suppressed > 0)
-			mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "%u more log lines suppressed "
+			plugin__log(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "%u more log lines suppressed "
 			    "(see the counters)", log_suppressed);
 		log_second = now;
 		log_count = 0;
@@ -116,9 +162,8 @@ void plugin__logf(int level, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vlog_line(level, fmt, ap);
 	va_end(ap);
-	mosquitto_log_printf(level, "%s", line);
 }
 
 /* ---- topic -> group, cached for the fan-out of one message ------------------- */
@@ -176,7 +221,7 @@ static void install_policy(struct bx_policy *p)
 	int r;
 
 	if (bx.policy != NULL && p->version < bx.policy->version) {
-		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "policy version %llu is older than "
+		plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "policy version %llu is older than "
 		    "version %llu in force: ignored", (unsigned long long)p->version,
 		    (unsigned long long)bx.policy->version);
 		policy__free(p);
@@ -192,11 +237,11 @@ static void install_policy(struct bx_policy *p)
 	}
 	if ((r = mqe2e_trust_set_revoked(bx.trust, (const char *const *)p->revoked_serials,
 	    p->nrevoked_serials)) != MQE2E_OK)
-		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "revoked serials not applied: %s",
+		plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "revoked serials not applied: %s",
 		    mqe2e_strerror(r));
 	if (p->crl != NULL && (r = mqe2e_trust_set_crl(bx.trust, p->crl, p->crl_len)) != MQE2E_OK &&
 	    r != MQE2E_ERR_CONFLICT)
-		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "CRL not applied: %s",
+		plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "CRL not applied: %s",
 		    mqe2e_strerror(r));
 	old = bx.policy;
 	bx.policy = p;
@@ -209,7 +254,7 @@ static void install_policy(struct bx_policy *p)
 	/* Cut off every connected client that is now revoked. */
 	session__foreach(collect_revoked, &kl);
 	for (i = 0; i < kl.n; i++) {
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "disconnecting revoked client '%s'",
+		plugin__log(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "disconnecting revoked client '%s'",
 		    kl.ids[i]);
 		mosquitto_kick_client_by_clientid(kl.ids[i], false);
 		stats__inc(BX_KICKED);
@@ -240,7 +285,7 @@ static void tick_work(void)
 
 	last_tick_ms = mqe2e_now_ms();
 	if (bx.sync != NULL)
-		(void)kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
+		kms_sync__run(bx.sync);   /* the broker serves now: see kms_sync.c */
 	if (bx.sync != NULL && (p = kms_sync__take(bx.sync)) != NULL)
 		install_policy(p);
 	roster__tick();
@@ -259,16 +304,16 @@ static void load_cache(void)
 	if (bx.cfg.policy_cache == NULL)
 		return;
 	if (access(bx.cfg.policy_cache, F_OK) != 0) {
-		mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "plugin_opt_policy_cache: no '%s' yet",
+		plugin__log(MOSQ_LOG_INFO, BX_LOG_PREFIX "plugin_opt_policy_cache: no '%s' yet",
 		    bx.cfg.policy_cache);
 		return;
 	}
 	if (cache__load(bx.cfg.policy_cache, mqe2e_trust_ca_key(bx.trust), &p, err, sizeof(err))
 	    != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s", err);
+		plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s", err);
 		return;
 	}
-	mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "policy version %llu loaded from '%s' "
+	plugin__log(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "policy version %llu loaded from '%s' "
 	    "(until the KMS answers)", (unsigned long long)p->version, bx.cfg.policy_cache);
 	install_policy(p);
 }
@@ -326,7 +371,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return r;
 	}
 	if (initialised) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "loaded twice with role mqe2e: load "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "loaded twice with role mqe2e: load "
 		    "it once for the mqe2e listener(s) and with plugin_opt_role guard on the "
 		    "listeners of other clients (mqe2e_plugin(8), section Shared broker)");
 		config__free(&cfg);
@@ -337,28 +382,28 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	bx.start_ms = clock__now_us() / 1000u;
 	plugin_id = identifier;
 	if ((r = mqe2e_identity_load(bx.cfg.cert, bx.cfg.key, &bx.self, err, sizeof(err))) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert/plugin_opt_key: %s", err);
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert/plugin_opt_key: %s", err);
 		goto fail;
 	}
 	if (bx.self->kind != MQE2E_KIND_BROKER) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert: '%s' is not a broker "
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cert: '%s' is not a broker "
 		    "certificate (subject OU must be \"broker\")", bx.cfg.cert);
 		goto fail;
 	}
 	if ((r = mqe2e_trust_new(bx.cfg.cafile, &bx.trust, err, sizeof(err))) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cafile: %s", err);
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_cafile: %s", err);
 		goto fail;
 	}
 	if ((r = mqe2e_nonce_cache_new(bx.cfg.nonce_cap, bx.cfg.max_skew_ms, &bx.nonces)) != MQE2E_OK ||
 	    (r = mqe2e_nonce_cache_set_limits(bx.nonces, bx.cfg.max_future_ms,
 	    bx.cfg.nonce_per_client)) != MQE2E_OK ||
 	    (r = session__init()) != MQE2E_OK) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "initialisation failed: %s",
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "initialisation failed: %s",
 		    mqe2e_strerror(r));
 		goto fail;
 	}
 	load_cache();
-	if (kms_sync__new(&bx.cfg, &bx.sync) != MQE2E_OK)
+	if (kms_sync__new(&bx.cfg, &bx.sync) != MQE2E_OK || kms_sync__start(bx.sync) != MQE2E_OK)
 		goto fail;
 	for (i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++) {
 		if (mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].cb, NULL,
@@ -367,7 +412,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	}
 	if (mosquitto_callback_register(identifier, MOSQ_EVT_TICK, on_tick, NULL, NULL) != MOSQ_ERR_SUCCESS)
 		goto fail_cb;
-	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
+	plugin__log(MOSQ_LOG_INFO, BX_LOG_PREFIX "broker '%s' (serial %s), KMS %s, "
 	    "%s, max skew %u ms (%u ms ahead), %u handshakes per client per %u s, "
 	    "require_broker_id %s",
 	    bx.self->id, bx.self->serial, bx.cfg.kms_url, bx.cfg.fleet == BX_FLEET_ALLOW ?
@@ -382,7 +427,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	last_real_tick_ms = last_tick_ms = 0;
 	return MOSQ_ERR_SUCCESS;
 fail_cb:
-	mosquitto_log_printf(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
+	plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot register callbacks");
 	unregister_all();
 fail:
 	teardown();

@@ -308,8 +308,12 @@ uint64_t clock__now_us(void);
 
 /* Group of topic under the current policy (cached), NULL if none. */
 struct bx_group *plugin__group_of(const char *topic, size_t *gi);
+/* A line in Mosquitto's log (text, or JSON with plugin_opt_log_format). */
+void plugin__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Rate-limited warning log (drops and refusals). */
 void plugin__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* plugin_opt_log_format json: every line of the plugin as a JSON object. */
+void plugin__log_json(bool on);
 
 /* Run the periodic work now if Mosquitto does not (with
  * per_listener_settings true Mosquitto 2.0 never sends MOSQ_EVT_TICK): at
@@ -350,9 +354,12 @@ int message__verify(struct bx_session *s, struct bx_group *g, size_t gi, const c
 /* Check the URL and load the thread's own identity and trust (errors logged,
  * naming the option); the thread does not run yet. */
 int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out) MQE2E_WUR;
-/* Start the thread (broker thread, from the first tick: see kms_sync.c);
- * a no-op once it runs. */
-int kms_sync__run(struct bx_kms_sync *ks);
+/* Create the thread (init); it waits until kms_sync__run or 2 s (see
+ * kms_sync.c). */
+int kms_sync__start(struct bx_kms_sync *ks) MQE2E_WUR;
+/* The broker serves (first tick or client event): let the thread talk to
+ * the KMS.  Cheap after the first call. */
+void kms_sync__run(struct bx_kms_sync *ks);
 void kms_sync__stop(struct bx_kms_sync *ks);
 /* When the thread last had an answer from the KMS (ms since the epoch; 0
  * never).  Any thread. */

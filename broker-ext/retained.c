@@ -85,7 +85,7 @@ static void note(const char *group, const char *topic, bool present)
 		return;
 	if (nrt == RETAINED_TOPICS_MAX) {
 		if (!warned_full)
-			mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "more than %d topics hold "
+			plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "more than %d topics hold "
 			    "retained messages: those of further topics are not dropped with their "
 			    "group", RETAINED_TOPICS_MAX);
 		warned_full = true;
@@ -140,12 +140,12 @@ void retained__policy_changed(const struct bx_policy *old, struct bx_policy *p)
 		}
 		if (mosquitto_broker_publish_copy(NULL, rt[i].topic, 0, "", 0, true, NULL) !=
 		    MOSQ_ERR_SUCCESS) {
-			mosquitto_log_printf(MOSQ_LOG_WARNING, BX_LOG_PREFIX "cannot clear the retained "
+			plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "cannot clear the retained "
 			    "message on '%s' of deleted group '%s'", rt[i].topic, rt[i].group);
 			i++;
 			continue;
 		}
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "group '%s' is gone: retained "
+		plugin__log(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "group '%s' is gone: retained "
 		    "message on '%s' dropped", rt[i].group, rt[i].topic);
 		stats__inc(BX_RETAINED_DROPPED);
 		drop_at(i);

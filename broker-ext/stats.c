@@ -237,7 +237,7 @@ static void log_summary(void)
 			break;
 		off += (size_t)n;
 	}
-	mosquitto_log_printf(MOSQ_LOG_INFO, BX_LOG_PREFIX "stats: policy=%llu sessions=%llu %s",
+	plugin__log(MOSQ_LOG_INFO, BX_LOG_PREFIX "stats: policy=%llu sessions=%llu %s",
 	    (unsigned long long)policy_version, (unsigned long long)sessions, off ? line : "(no events)");
 }
 

@@ -1,6 +1,6 @@
 /*
  * config.c - client configuration: named options with checked values,
- * optionally read from a "name value" file.
+ * optionally read from a file in the syntax of core/conffile.h.
  */
 #include "config.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "conffile.h"
 
 #define CONFIG_FILE_MAX (64u * 1024u)
 #define CONFIG_LINE_MAX 4096
@@ -176,112 +177,41 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 	return MQE2E_ERR_NOT_FOUND;
 }
 
-/* Strip leading and trailing blanks in place; returns the new start. */
-static char *
-trim(char *s)
+/* mqe2e_conf_parse's setter: one option, in the library's words. */
+static int
+set_one(void *arg, const char *key, const char *value, char *why, size_t why_len)
 {
-	char *e;
+	int r = mqe2e_config_set(arg, key, value);
 
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
+	if (r != MQE2E_OK)
+		(void)snprintf(why, why_len, "%s option '%s'%s", r == MQE2E_ERR_NOT_FOUND ?
+		    "unknown" : "bad value for", key, r == MQE2E_ERR_NOT_FOUND ?
+		    " (see libmqe2e(3))" : "");
+	return r;
 }
 
 /*
- * Apply the "name value" lines of text (len bytes, not NUL-terminated; NUL
- * bytes refused) to cfg.  path names the source in errbuf (may be NULL).
- * Options before a bad line stay set.  Shared with the fuzz harness
- * (tests/client_fuzz_config.c).
+ * Apply the settings in text (len bytes, not NUL-terminated; NUL bytes
+ * refused) to cfg, in the syntax of every mqe2e configuration file
+ * (core/conffile.h: "name = value", the '=' optional).  path names the
+ * source in errbuf (may be NULL).  Options before a bad line stay set.
+ * Shared with the fuzz harness (tests/client_fuzz_config.c).
  */
 int
 config__parse(struct mqe2e_config *cfg, const char *text, size_t len, const char *path,
     char *errbuf, size_t errlen)
 {
-	char line[CONFIG_LINE_MAX];
-	const char *p = text, *end = text + len, *nl;
-	unsigned lineno = 0;
-	size_t n;
-	char *name, *value;
-	int r;
-
 	if (cfg == NULL || (text == NULL && len > 0) || path == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if (errbuf == NULL)
-		errlen = 0;
-	if (len > CONFIG_FILE_MAX) {
-		(void)snprintf(errbuf, errlen, "%s: file larger than %u bytes", path,
-		    CONFIG_FILE_MAX);
-		return MQE2E_ERR_TOO_LONG;
-	}
-	while (p < end) {
-		lineno++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		n = (size_t)((nl != NULL ? nl : end) - p);
-		if (n > CONFIG_LINE_MAX - 2) {
-			(void)snprintf(errbuf, errlen, "%s:%u: line longer than %d bytes",
-			    path, lineno, CONFIG_LINE_MAX - 2);
-			return MQE2E_ERR_TOO_LONG;
-		}
-		if (memchr(p, '\0', n) != NULL) {
-			(void)snprintf(errbuf, errlen, "%s:%u: NUL byte in the line", path,
-			    lineno);
-			return MQE2E_ERR_BAD_FORMAT;
-		}
-		memcpy(line, p, n);
-		line[n] = '\0';
-		p += n + (nl != NULL ? 1 : 0);
-		name = trim(line);
-		if (*name == '\0' || *name == '#')
-			continue;
-		value = name + strcspn(name, " \t");
-		if (*value != '\0')
-			*value++ = '\0';
-		value = trim(value);
-		if ((r = mqe2e_config_set(cfg, name, value)) != MQE2E_OK) {
-			(void)snprintf(errbuf, errlen, "%s:%u: %s option '%s'%s", path,
-			    lineno, r == MQE2E_ERR_NOT_FOUND ? "unknown" : "bad value for",
-			    name, r == MQE2E_ERR_NOT_FOUND ? " (see libmqe2e(3))" : "");
-			return r;
-		}
-	}
-	return MQE2E_OK;
+	return mqe2e_conf_parse(text, len, path, CONFIG_LINE_MAX - 2, CONFIG_FILE_MAX, set_one,
+	    cfg, errbuf, errlen);
 }
 
 int
 mqe2e_config_load(struct mqe2e_config *cfg, const char *path, char *errbuf, size_t errlen)
 {
-	char *text = NULL;
-	FILE *f = NULL;
-	size_t len;
-	int r = MQE2E_ERR_INTERNAL;
-
 	if (cfg == NULL || path == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if (errbuf == NULL)
-		errlen = 0;
-	if ((f = fopen(path, "r")) == NULL) {
-		(void)snprintf(errbuf, errlen, "cannot open configuration file %s: %s",
-		    path, strerror(errno));
-		return MQE2E_ERR_IO;
-	}
-	/* one byte more than allowed, to tell a file that is too large */
-	if ((text = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
-		(void)snprintf(errbuf, errlen, "out of memory");
-		r = MQE2E_ERR_NOMEM;
-		goto out;
-	}
-	len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
-	if (ferror(f)) {
-		(void)snprintf(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
-		r = MQE2E_ERR_IO;
-		goto out;
-	}
-	r = config__parse(cfg, text, len, path, errbuf, errlen);
-out:
-	free(text);
-	fclose(f);
-	return r;
+	return mqe2e_conf_load(path, CONFIG_LINE_MAX - 2, CONFIG_FILE_MAX, set_one, cfg, errbuf,
+	    errlen);
 }

@@ -261,7 +261,7 @@ frame(struct mqe2e_client *c, uint8_t scheme, const char *topic, const uint8_t *
  * say why in c->errmsg.  Mosquitto 2.0 gives no reason string, and the
  * plugin refuses both a client without a 'pub' grant and any message while
  * it holds no valid key for the group's current epoch - which is what a KMS
- * outage longer than the grace period brings.  So ask the KMS (not from a
+ * outage longer than rotation plus grace brings.  So ask the KMS (not from a
  * callback, not twice a second): failing fetches name the outage, an answer
  * that still grants us the group points at the broker's side.
  */
@@ -282,9 +282,9 @@ explain_refusal(struct mqe2e_client *c, const char *topic, const char *group, co
 	if (keys__kms_failing(c, kms, sizeof(kms)))
 		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
 		    "topic '%s' (group '%s'): %s; %s: the broker refuses every message of a "
-		    "group once a due rotation is more than the group's grace period late, "
-		    "as it is while the KMS is down - bring the KMS back", topic, group, why,
-		    kms);
+		    "group once the KMS has missed a due rotation by more than the group's "
+		    "rotation period plus its grace period (its keys, even the pre-issued "
+		    "next epoch's, have ended) - bring the KMS back", topic, group, why, kms);
 	else if (granted)
 		client__fmt(c->errmsg, sizeof(c->errmsg), "the broker refused the message on "
 		    "topic '%s' (group '%s'): %s; the KMS answers and grants client '%s' "
@@ -358,7 +358,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
 		 * keys are less than a second old (a typo must not hammer it);
-		 * in a callback, have the worker ask: paho's thread never waits
+		 * in a callback, have the keys thread ask: paho's thread never waits
 		 * for the KMS */
 		refetched = 1;
 		pthread_mutex_lock(&c->mu);
@@ -422,7 +422,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			client__waiter_release(c, w);
 			if (prc == MQTTASYNC_DISCONNECTED && c->link_gen == gen &&
 			    c->link == LINK_UP) {
-				/* paho saw the drop before we did: let the worker catch up */
+				/* paho saw the drop before we did: let the link thread catch up */
 				c->link = LINK_DOWN;
 				c->link_gen++;
 			}

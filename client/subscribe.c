@@ -459,7 +459,7 @@ held_free(struct held *h)
 }
 
 /*
- * Keep a message for the worker (mu held): it waits for keys (rx->kms_miss)
+ * Keep a message for the keys thread (mu held): it waits for keys (rx->kms_miss)
  * or behind a held message of its group.  MQE2E_ERR_TOO_LONG when the hold
  * is full (hold_max messages or HOLD_BYTES_MAX bytes): the caller drops it.
  */
@@ -507,7 +507,7 @@ report_drop(struct mqe2e_client *c, int r, const char *topic, const struct rx *r
 /*
  * paho's message callback, on paho's receive thread.  Nothing here waits
  * for the network: a message naming a group epoch we lack is held and the
- * worker fetches keys (subscribe__held_run delivers it), so other groups'
+ * keys thread fetches them (subscribe__held_run delivers it), so other groups'
  * messages keep flowing while the KMS is slow or down.  paho 1.3 has sent
  * (or queued) the PUBACK/PUBREC when it calls us, whatever we return, so
  * returning 0 would not delay the acknowledgement: it would only make paho
@@ -577,7 +577,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	r = open_message(c, topic, p, len, m->retained, c->rx_floor_us, &rx);
 	if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
 		/* an epoch we lack (a rotation, or a grant newer than our keys):
-		 * the worker fetches keys; the message waits for them */
+		 * the keys thread fetches keys; the message waits for them */
 		int hr;
 
 		c->miss_fetch = 1;

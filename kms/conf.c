@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "conffile.h"
 
 void
 kmsd_config_init(struct kmsd_config *c)
@@ -174,66 +175,16 @@ kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
 	return MQE2E_ERR_NOT_FOUND;
 }
 
-/* Trim ASCII white space at both ends, in place; returns the start. */
-static char *
-trim(char *s)
+/* mqe2e_conf_parse's setter. */
+static int
+set_one(void *arg, const char *key, const char *value, char *why, size_t why_len)
 {
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-		*--e = '\0';
-	return s;
+	return kmsd_config_set(arg, key, value, why, why_len);
 }
 
 int
 kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen)
 {
-	char line[KMSD_CONFIG_LINE_MAX + 2];
-	char why[512];
-	FILE *fp;
-	unsigned lineno = 0;
-	int r = MQE2E_ERR_INVALID_ARG;
-
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
-		return MQE2E_ERR_IO;
-	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *s, *eq, *key, *value;
-		size_t n = strlen(line);
-
-		lineno++;
-		if (n > 0 && line[n - 1] != '\n' && !feof(fp)) {
-			snprintf(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
-			    KMSD_CONFIG_LINE_MAX);
-			goto out;
-		}
-		s = trim(line);
-		if (*s == '\0' || *s == '#')
-			continue;
-		if ((eq = strchr(s, '=')) == NULL) {
-			snprintf(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
-			goto out;
-		}
-		*eq = '\0';
-		key = trim(s);
-		value = trim(eq + 1);
-		if ((r = kmsd_config_set(c, key, value, why, sizeof(why))) != MQE2E_OK) {
-			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
-			goto out;
-		}
-		r = MQE2E_ERR_INVALID_ARG;
-	}
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-		r = MQE2E_ERR_IO;
-		goto out;
-	}
-	r = MQE2E_OK;
- out:
-	fclose(fp);
-	return r;
+	return mqe2e_conf_load(path, KMSD_CONFIG_LINE_MAX, KMSD_CONFIG_FILE_MAX, set_one, c, err,
+	    errlen);
 }

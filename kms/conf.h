@@ -11,6 +11,7 @@
 
 #define KMSD_DEFAULT_LISTEN "127.0.0.1:7780"
 #define KMSD_CONFIG_LINE_MAX 1024
+#define KMSD_CONFIG_FILE_MAX (64u * 1024u)
 
 struct kmsd_config {
 	char *data_dir;            /* required */
@@ -44,7 +45,8 @@ int kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
     char *err, size_t errlen) MQE2E_WUR;
 
 /*
- * Read a config file: "key = value" lines, '#' comments, blank lines.
+ * Read a config file in the syntax of every mqe2e configuration file
+ * (core/conffile.h: "key = value" lines, the '=' optional, '#' comments).
  * Errors name the file and the line.  MQE2E_ERR_IO if it cannot be read.
  */
 int kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen) MQE2E_WUR;

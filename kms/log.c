@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "logline.h"
 
 #define LOG_PROG "mqe2e-kmsd"
 
@@ -36,45 +37,10 @@ level_name(int priority)
 	}
 }
 
-/* s as the body of a JSON string into out (always terminated; cut short
- * rather than overflow).  Bytes outside printable ASCII become \u00XX, so
- * the line is valid JSON whatever a message quotes. */
-static void
-json_escape(const char *s, char *out, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[7];
-		size_t n;
-
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			n = 2;
-		} else if (c < 0x20 || c >= 0x7f) {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-		} else {
-			esc[0] = (char)c;
-			n = 1;
-		}
-		if (o + n >= len)
-			break;
-		memcpy(out + o, esc, n);
-		o += n;
-	}
-	out[o] = '\0';
-}
-
 static void
 vlog(int priority, const char *fmt, va_list ap)
 {
-	char stamp[32], msg[1024], esc[6 * sizeof(msg)], line[sizeof(esc) + 128];
+	char stamp[32], msg[1024], line[2048];
 	struct tm tm;
 	time_t now = time(NULL);
 
@@ -82,9 +48,7 @@ vlog(int priority, const char *fmt, va_list ap)
 		stamp[0] = '\0';
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_format == KMS_LOG_JSON) {
-		json_escape(msg, esc, sizeof(esc));
-		snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\""
-		    LOG_PROG "\",\"message\":\"%s\"}", stamp, level_name(priority), esc);
+		mqe2e_log_json(line, sizeof(line), stamp, level_name(priority), LOG_PROG, msg);
 	} else if (log_dest == KMS_LOG_SYSLOG) {
 		snprintf(line, sizeof(line), "%s", msg);      /* syslog stamps it */
 	} else {

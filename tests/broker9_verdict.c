@@ -73,6 +73,12 @@ void plugin__logf(int level, const char *fmt, ...)
 	(void)fmt;
 }
 
+void plugin__log(int level, const char *fmt, ...)
+{
+	(void)level;
+	(void)fmt;
+}
+
 struct bx_group *plugin__group_of(const char *topic, size_t *gi)
 {
 	return bx.policy == NULL ? NULL : policy__match(bx.policy, topic, gi);

@@ -5,8 +5,9 @@
 # to an epoch the subscriber lacks, gb's stream keeps its normal latency
 # (today's main fetched on paho's receive thread: seconds for every group),
 # ga's messages are held and delivered, in order, once the KMS answers again;
-# and a message held past hold_s is dropped with a report that keeps its
-# sender, group and epoch and names the KMS failure.
+# a message held past hold_s is dropped with a report that keeps its
+# sender, group and epoch and names the KMS failure; and a key fetch that
+# hangs does not hold up a reconnect after a broker restart.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/lifecycle_lib.sh"
 
@@ -130,4 +131,29 @@ case "$line" in
 *) t_fail "the drop report lost its context or its cause: $line" ;;
 esac
 grep -q "too-late" "$T_DIR/lat2.out" && t_fail "the message was delivered without its key"
+
+# 3. a key fetch hanging for 10 s does not hold up a reconnect
+sub_conf "$T_DIR/sub3.conf" kms_timeout_ms 10000 reconnect_min_ms 100 reconnect_max_ms 500
+echo forward >"$T_DIR/relay.mode"
+"$LAT" "$T_DIR/sub3.conf" 'a/#' >"$T_DIR/lat3.out" 2>"$T_DIR/lat3.err" &
+LATP=$!
+t_track "$LATP"
+wait_for "$T_DIR/lat3.out" " ready" || { cat "$T_DIR/lat3.err" >&2; t_fail "the subscriber did not start"; }
+n0=$(grep -c '^hang' "$T_DIR/relay.out")
+echo hang >"$T_DIR/relay.mode"
+expect_rc 0 kmsctl group rotate ga
+expect_rc 0 kmsctl group rotate ga
+# the rekey notice starts a fetch that hangs
+for _ in $(seq 1 50); do [ "$(grep -c '^hang' "$T_DIR/relay.out")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c '^hang' "$T_DIR/relay.out")" -gt "$n0" ] || t_fail "no key fetch started after the rotation"
+broker_stop
+broker_start
+up_ms=$(now_ms)
+wait_for "$T_DIR/lat3.out" " state 1" 2 150 || t_fail "the subscriber did not reconnect"
+back_ms=$(grep " state 1" "$T_DIR/lat3.out" | tail -1 | awk '{print $1}')
+kill "$LATP"
+wait "$LATP"
+t_log "reconnected $((back_ms - up_ms)) ms after the broker was back, while a key fetch hung"
+[ $((back_ms - up_ms)) -le 3000 ] ||
+	t_fail "the reconnect waited $((back_ms - up_ms)) ms: behind the hanging key fetch"
 exit 0

@@ -51,16 +51,20 @@ for r in $(seq 1 "$ROUNDS"); do
 	expect_rc 0 kmsctl group rotate grp
 	# the rekey notice makes the publisher fetch the new epoch
 	for _ in $(seq 1 30); do [ "$(fetches pub)" -gt "$before" ] && break; sleep 0.1; done
-	[ "$(fetches pub)" -gt "$before" ] && moved=$((moved + 1))
+	m=no
+	[ "$(fetches pub)" -gt "$before" ] && { moved=$((moved + 1)); m=yes; }
 	sleep 0.2   # messages under the new epoch reach the subscriber
 	kms_stop -9
 	k=$(cat "$T_DIR/sent")
 	sleep 0.3
 	kms_start
 	echo forward >"$T_DIR/relay.mode"
+	t0=$(now_ms)
 	# until the subscriber has what was sent before the kill (it fetches
 	# the new epoch at its next try), or a drop lost it
 	for _ in $(seq 1 100); do grep -qx "m-$k" "$T_DIR/sub.out" && break; sleep 0.1; done
+	t_log "round $r: publisher on the new epoch before the kill: $m; subscriber had m-$k" \
+	    "$(($(now_ms) - t0)) ms after the KMS was back; dropped so far $(drops "$T_DIR/sub.out.err")"
 done
 touch "$T_DIR/stop"
 wait "$PUBP" || { cat "$T_DIR/pub.err" >&2; t_fail "the publisher failed"; }

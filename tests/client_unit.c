@@ -83,6 +83,12 @@ test_config(void)
 	CHECK(mqe2e_config_set(cfg, "key_refresh_s", "9") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "pair_refresh_s", "0") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "pair_refresh_s", "600") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "hold_max", "0") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "hold_max", "100000") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "hold_max", "100001") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "hold_s", "0") == MQE2E_ERR_INVALID_ARG);
+	CHECK(mqe2e_config_set(cfg, "hold_s", "3600") == MQE2E_OK);
+	CHECK(mqe2e_config_set(cfg, "hold_s", "3601") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "recipients", "a,b") == MQE2E_OK);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "99999999999999999999") == MQE2E_ERR_INVALID_ARG);
 	CHECK(mqe2e_config_set(cfg, "keepalive", "-5") == MQE2E_ERR_INVALID_ARG);

@@ -190,6 +190,8 @@ plugin_opt_cert $PKI/broker.crt
 plugin_opt_key $PKI/broker.key
 plugin_opt_cafile $PKI/ca.crt
 plugin_opt_fleet allow
+plugin_opt_log_format json
+log_timestamp false
 CONF
 # shellcheck disable=SC2086
 env $PRE "$MOSQUITTO" -c "$T_DIR/global.conf" >"$T_DIR/mosquitto.log" 2>&1 &
@@ -218,5 +220,18 @@ grep -E "^(e2e|mqe2e)/" "$T_DIR/g_all.out" && t_fail "global: a plain client rec
 grep -q "refused client 'sub1' .*the id belongs to an mqe2e client" "$T_DIR/mosquitto.log" ||
 	t_fail "global: the takeover of sub1 was not refused"
 broker_stop
+# plugin_opt_log_format json: each plugin line is one JSON object.
+python3 - "$T_DIR/mosquitto.log" <<'PY' || { cat "$T_DIR/mosquitto.log" >&2; t_fail "plugin_opt_log_format json: not JSON"; }
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    if '"program":"mqe2e_plugin"' not in line:
+        continue
+    o = json.loads(line)
+    assert set(o) == {"level", "program", "message"}, o
+    n += 1
+assert n >= 2, n
+print("# %d JSON lines from the plugin" % n)
+PY
 t_log "global plugin_opt_fleet allow: the same protections, the fleet's password file still rules"
 exit 0

@@ -168,6 +168,46 @@ test_restart_window(void **state)
 	free(hello);
 }
 
+static void
+test_client_checks_broker(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_hs_client *hs1 = NULL, *hs2 = NULL, *any = NULL;
+	struct mqe2e_session_keys k;
+	struct mqe2e_peer peer;
+	struct mqe2e_hs_bind lax = { 0, 0 };
+	uint8_t *h1 = NULL, *h2 = NULL, *ha = NULL, *reply = NULL;
+	size_t l1, l2, la, rl;
+
+	/* broker1 answers a hello for broker1: the client takes it */
+	assert_int_equal(mqe2e_hs_client_start(f->alice, "broker1", TP_NOW_MS, &hs1, &h1, &l1),
+	    MQE2E_OK);
+	assert_int_equal(accept(f, f->broker1, &lax, NULL, h1, l1, TP_NOW_MS, &reply, &rl),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_finish(hs1, f->trust, reply, rl, TP_NOW_MS, &k, &peer),
+	    MQE2E_OK);
+	assert_string_equal(peer.id, "broker1");
+	/* a client that meant broker2 refuses broker1's certificate before it
+	 * looks at anything else (a reply for another hello fails later, on its
+	 * signature) */
+	assert_int_equal(mqe2e_hs_client_start(f->alice, "broker2", TP_NOW_MS, &hs2, &h2, &l2),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_finish(hs2, f->trust, reply, rl, TP_NOW_MS, &k, NULL),
+	    MQE2E_ERR_ID_MISMATCH);
+	assert_int_equal(mqe2e_hs_client_start(f->alice, NULL, TP_NOW_MS, &any, &ha, &la),
+	    MQE2E_OK);
+	assert_int_equal(mqe2e_hs_client_finish(any, f->trust, reply, rl, TP_NOW_MS, &k, NULL),
+	    MQE2E_ERR_BAD_SIGNATURE);
+	mqe2e_hs_client_free(hs1);
+	mqe2e_hs_client_free(hs2);
+	mqe2e_hs_client_free(any);
+	free(h1);
+	free(h2);
+	free(ha);
+	free(reply);
+	mqe2e_wipe(&k, sizeof(k));
+}
+
 /* mqe2e_pair_group_cb: only "g12" */
 static int
 only_g12(void *arg, const char *publisher, const char *group)
@@ -324,6 +364,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_names_broker),
 		cmocka_unit_test(test_restart_window),
+		cmocka_unit_test(test_client_checks_broker),
 		cmocka_unit_test(test_pair_group_before_nonce),
 		cmocka_unit_test(test_pair_scoped_to_group),
 		cmocka_unit_test(test_retained_flag_authenticated),

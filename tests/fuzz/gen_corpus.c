@@ -53,7 +53,8 @@ main(int argc, char **argv)
 	size_t len, l1, l2;
 	struct mqe2e_aead *a;
 	struct mqe2e_mac *mac;
-	struct mqe2e_envelope_params ep = { 4, MQE2E_KEY_GROUP, "plant1", 7, "alice", 1000 };
+	struct mqe2e_envelope_params ep = { 4, MQE2E_KEY_GROUP, "plant1", 7, "alice", 1000,
+	    MQE2E_ENV_RETAINED };
 	struct mqe2e_frame_params fp = { MQE2E_KEY_SESSION, NULL, 0, "alice", 5 };
 	struct mqe2e_bundle_part parts[2] = { { "bob", msg, 4 }, { "carol", msg, 2 } };
 	struct mqe2e_key_entry ke[2];
@@ -88,7 +89,8 @@ main(int argc, char **argv)
 	put("envelope", "group", buf, len);
 	ep.scheme = 1;
 	ep.key_kind = MQE2E_KEY_PAIR;
-	ep.key_name = "alice|bob";
+	ep.key_name = "alice|bob|plant1";
+	ep.flags = 0;
 	tp_check(mqe2e_envelope_seal_ex(a, &ep, nonce, topic, strlen(topic), NULL, 0, buf,
 	    sizeof(buf), &len), "envelope");
 	put("envelope", "pair-empty", buf, len);
@@ -137,7 +139,8 @@ main(int argc, char **argv)
 	fill(eph, 32, 0x55);
 	fill(hn, 16, 0x66);
 
-	tp_check(mqe2e_hs_client_start_ex(alice, NULL, TP_NOW_MS, eph, hn, &hs, &m1, &l1), "hello");
+	tp_check(mqe2e_hs_client_start_ex(alice, "broker1", TP_NOW_MS, eph, hn, &hs, &m1, &l1),
+	    "hello");
 	put("hello", "connect", m1, l1);
 	tp_check(mqe2e_hs_server_accept_ex(broker, t, nc, NULL, m1, l1, "alice", TP_NOW_MS, eph, hn,
 	    &m2, &l2, &sk, NULL), "connack");
