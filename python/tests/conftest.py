@@ -4,7 +4,7 @@ mqe2e-sub, all from the build tree, on free loopback ports under a temporary
 directory.  (The Python counterpart of tests/client_lib.sh.)
 
 Environment: MQE2E_BUILDDIR, the top build directory (default ../build next
-to this tree); MOSQUITTO, the broker binary.  tests/python16_pytest.sh sets
+to this tree); MOSQUITTO, the broker binary.  tests/python16_lib.sh sets
 both, and MQE2E_LIBRARY, under `make check`.
 """
 
