@@ -150,7 +150,8 @@ class Client:
     userdata: passed to every callback, as in paho-mqtt.
     max_queued: messages kept for receive() when no callback takes them; more
     are dropped and reported to on_error (0: no limit).
-    options: any other libmqe2e option by name (libmqe2e(3)): group,
+    options: any other libmqe2e option by name (libmqe2e(3)): broker_id
+    (the broker's certificate CN: the handshake is for that broker only), group,
     recipients (a list of subscriber ids), keepalive, kms_timeout_ms,
     reconnect_min_ms, reconnect_max_ms, key_refresh_s, pair_refresh_s,
     clean_start (bool), session_expiry_s.
