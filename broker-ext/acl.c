@@ -9,7 +9,10 @@
  *              holds any grant (roster.c), and exactly mqe2e/v1/rekey/+ to
  *              ask for rekey notices (notice.c; delivered to it alone);
  *   receive    group topics with a "sub" grant (re-checked on every delivery,
- *              so a withdrawn grant takes effect at once), its own inbox;
+ *              so a withdrawn grant takes effect at once), and there only
+ *              payloads the broker produced (group_payload_ok: no wills, no
+ *              raw client frames, no staged QoS 2 message whose publisher
+ *              lost its grant); its own inbox;
  *   publish    group topics with a "pub" grant, and only messages that pass
  *              the per-message checks of the group's scheme (message.c: the
  *              channel MAC/AEAD under SK_CB, the channel replay window, the
@@ -17,14 +20,16 @@
  *              requests/responses to mqe2e/v1/pair/{req,resp}/<peer id>
  *              only between a "pub" and a "sub" grant holder of the scheme
  *              1/2 group the message names (signed end to end; the broker
- *              routes them and checks only who pairs with whom).
+ *              routes them and checks only who pairs with whom), never
+ *              retained; nothing at all from a connection that another one
+ *              of the same id has taken over (its will).
  * Plain clients (only with plugin_opt_allow_plain): subscribe and receive
  * anything except $-topics, publish nothing.  They see exactly the bytes the
  * broker relays: ciphertext and MACs.
  *
- * Denying a publish here (rather than in MOSQ_EVT_MESSAGE) matters on
- * Mosquitto 2.0.11: an ACL denial drops the message (QoS 1/2: PUBACK/PUBREC
- * 0x87), while an error from the message callback disconnects the client.
+ * Every publish is decided here, where the payload is seen first; an ACL
+ * denial drops the message cleanly (QoS 1/2: PUBACK/PUBREC 0x87).  The
+ * message callback only carries out the verdict (verdict.c).
  */
 #include "config.h"
 

@@ -27,12 +27,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
@@ -61,6 +63,10 @@ struct bx_kms_sync {
 	char logq[LOGQ_LEN][LOGQ_LINE];
 	int loglevel[LOGQ_LEN];
 	size_t nlog;
+	/* kms_sync__stop writes to wake[1]: a request in flight (the policy long
+	 * poll) ends at once instead of at its deadline, so Mosquitto stops
+	 * without waiting for plugin_opt_kms_watch_s. */
+	int wake[2];
 	/* thread only */
 	char *url;
 	char *cache_path;                /* plugin_opt_policy_cache, may be NULL */
@@ -119,8 +125,8 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot build a KMS request: %s", mqe2e_strerror(r));
 		return r;
 	}
-	r = mqe2e_http_request(ks->url, "POST", path, "application/octet-stream", NULL, *req,
-	    *req_len, timeout_ms, resp);
+	r = mqe2e_http_request_cancel(ks->url, "POST", path, "application/octet-stream", NULL, *req,
+	    *req_len, timeout_ms, ks->wake[0], resp);
 	if (r != MQE2E_OK) {
 		if (!ks->failing)
 			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s: %s", ks->url, path, resp->error);
@@ -176,7 +182,8 @@ static int fetch_crl(struct bx_kms_sync *ks, uint8_t **crl, size_t *len)
 	*crl = NULL;
 	*len = 0;
 	memset(&resp, 0, sizeof(resp));
-	r = mqe2e_http_request(ks->url, "GET", "/v1/crl", NULL, NULL, NULL, 0, HTTP_TIMEOUT_MS, &resp);
+	r = mqe2e_http_request_cancel(ks->url, "GET", "/v1/crl", NULL, NULL, NULL, 0,
+	    HTTP_TIMEOUT_MS, ks->wake[0], &resp);
 	if (r == MQE2E_OK && resp.status == 200 && resp.body != NULL) {
 		*crl = resp.body;
 		*len = resp.body_len;
@@ -336,6 +343,10 @@ static void ks_free(struct bx_kms_sync *ks)
 	mqe2e_trust_free(ks->trust);
 	free(ks->url);
 	free(ks->cache_path);
+	if (ks->wake[0] >= 0)
+		close(ks->wake[0]);
+	if (ks->wake[1] >= 0)
+		close(ks->wake[1]);
 	pthread_cond_destroy(&ks->cond);
 	pthread_mutex_destroy(&ks->lock);
 	free(ks);
@@ -359,6 +370,12 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 		return MQE2E_ERR_NOMEM;
 	pthread_mutex_init(&ks->lock, NULL);
 	pthread_cond_init(&ks->cond, NULL);
+	ks->wake[0] = ks->wake[1] = -1;
+	if (pipe2(ks->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot create a pipe: %s", strerror(errno));
+		r = MQE2E_ERR_IO;
+		goto fail;
+	}
 	ks->watch_s = cfg->watch_s;
 	if ((ks->url = strdup(cfg->kms_url)) == NULL ||
 	    (cfg->policy_cache != NULL && (ks->cache_path = strdup(cfg->policy_cache)) == NULL)) {
@@ -424,7 +441,8 @@ void kms_sync__stop(struct bx_kms_sync *ks)
 		ks->stop = true;
 		pthread_cond_broadcast(&ks->cond);
 		pthread_mutex_unlock(&ks->lock);
-		/* A request in flight ends by its own deadline. */
+		/* A request in flight ends now (it polls wake[0]). */
+		(void)!write(ks->wake[1], "x", 1);
 		pthread_join(ks->thread, NULL);
 	}
 	ks_free(ks);

@@ -8,9 +8,10 @@
  *      scheme 4  MAC frame under SK_CB c2b: check the frame's sender is the
  *                authenticated client, the channel replay window, the MAC;
  *                then the inner E2E envelope: scheme 4, group key named
- *                after this group, sender == the authenticated client.  The
- *                envelope is re-framed ONCE: MAC(GK_B) frame, sender = the
- *                broker's id, the group's own sequence number.
+ *                after this group, an epoch the broker holds a live GK_B
+ *                for, sender == the authenticated client.  The envelope is
+ *                re-framed ONCE: MAC(GK_B) frame, sender = the broker's id,
+ *                the broker's clock as sequence number.
  *      scheme 3  the same with an AEAD frame: opened once, the envelope
  *                sealed once under GK_B.
  *      scheme 2  AEAD frame under SK_CB c2b around a BUNDLE of pairwise
@@ -19,14 +20,22 @@
  *      scheme 1  a plain BUNDLE of pairwise envelopes (no channel crypto).
  *    Anything that fails is dropped there (ACL denial), counted under its
  *    reason and logged once.  Nothing is ever written out before its tag
- *    verified; the channel replay window moves only after that.
+ *    verified; the channel replay window and the group's frame sequence
+ *    move only when the publish is accepted.  The decision, with the
+ *    buffers it produced, is the session's verdict (verdict.c).
  *
- * 2. message__handle(), the MOSQ_EVT_MESSAGE callback, swaps in the result:
- *    schemes 3/4 replace the payload (mosquitto_malloc'd; Mosquitto frees
- *    the old one); schemes 1/2 deliver each recipient its own part
- *    (scheme 2: sealed under that recipient's SK_CB b2c) with
- *    mosquitto_broker_publish(recipient, ...), and empty the original, which
- *    the read check (acl.c) then keeps from every subscriber.
+ * 2. message__handle(), the MOSQ_EVT_MESSAGE callback, takes the verdict
+ *    made for this very payload under the policy still in force, strips the
+ *    MQTT 5 properties, and swaps in the result: schemes 3/4 replace the
+ *    payload (mosquitto_malloc'd; Mosquitto frees the old one; a QoS 2 frame
+ *    is recorded in staged.c for its PUBREL); schemes 1/2 deliver each
+ *    recipient its own part (scheme 2: sealed under that recipient's SK_CB
+ *    b2c) with mosquitto_broker_publish(recipient, ...), counting failures,
+ *    and empty the original, which the read check (acl.c) then keeps from
+ *    every subscriber.
+ *
+ * The GK_B epoch to frame under, and what to say when there is none (a
+ * long KMS outage), are frame_key() and no_frame_key().
  */
 #include "config.h"
 

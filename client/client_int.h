@@ -124,7 +124,8 @@ struct pairpend {
  * it is delivered once the keys arrive, or dropped and reported when a
  * fetch that started after it arrived still lacks them, or at its deadline.
  * Later messages of its group wait behind it: order is kept per group. */
-#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload bytes held at most */
+#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload and topic bytes held
+                                                  at most */
 
 struct held {
 	char *topic;
@@ -178,8 +179,10 @@ struct mqe2e_client {
 	pthread_cond_t cv;              /* any change of the [mu] state */
 	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
-	pthread_t worker;
+	pthread_t worker;               /* reconnects (session.c link_main) */
 	int worker_started;
+	pthread_t keys_worker;          /* key fetches, held messages (keys_main) */
+	int keys_worker_started;
 
 	/* [mu] link */
 	enum link_state link;
@@ -296,10 +299,11 @@ void client__on_failure(void *ctx, MQTTAsync_failureData5 *resp);
 int client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *deadline,
     const uint64_t *gen);
 /* Mark the calling thread as one of paho's (at the start of each paho
- * callback) or as the worker (which delivers held messages), and ask
- * whether we are on one: there, a call must not wait for anything paho
- * delivers or the worker does (an acknowledgement, a reconnect, a key
- * fetch), since that cannot happen until we return. */
+ * callback) or as one of the client's threads (the keys thread delivers
+ * held messages, the link thread reports), and ask whether we are on one:
+ * there, a call must not wait for anything paho or those threads deliver
+ * (an acknowledgement, a reconnect, a key fetch), since that cannot happen
+ * until we return. */
 void client__paho_thread_enter(void);
 int client__on_paho_thread(void);
 /* Release what OpenSSL keeps per thread (error queue, random generators)
@@ -344,7 +348,7 @@ void session__clear(struct mqe2e_client *c);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's
- * notice and, unless the keys held already cover it, have the worker fetch
+ * notice and, unless the keys held already cover it, have the keys thread fetch
  * keys now.  Refusals go to the error callback. */
 void rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p,
     size_t len);
@@ -399,12 +403,12 @@ int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message 
 /* Send SUBSCRIBE for every known subscription (after a reconnect). */
 void subscribe__renew(struct mqe2e_client *c);
 void subscribe__free_all(struct mqe2e_client *c);
-/* The worker's part of the receive path (mu held; it is dropped around user
+/* The keys thread's part of the receive path (mu held; it is dropped around user
  * callbacks): deliver the held messages whose keys arrived, drop those that
  * a later fetch settled or whose deadline passed.  Returns 1 if a key fetch
  * is wanted for those still waiting; *wake gets the next deadline. */
 int subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake);
-/* Free the held messages (paho and the worker stopped). */
+/* Free the held messages (paho and the client's threads stopped). */
 void subscribe__held_free(struct mqe2e_client *c);
 
 #endif

@@ -10,7 +10,7 @@
  * scheme, 1 to 4 (docs/PROTOCOL.md).
  *
  * Threads.  The MQTT library calls back on its own thread, and the client
- * runs one more thread of its own for reconnecting and refreshing keys.
+ * runs two threads of its own: one reconnects, one fetches keys.
  * Every function here may be called from any thread, including from inside
  * a message, error or state callback, except mqe2e_client_free() and
  * mqe2e_connect() (never from a callback).  Inside a callback, publish and
@@ -20,7 +20,7 @@
  * each other; the messages of one topic group are delivered in the order
  * the broker sent them.  The MQTT library's thread never waits for the KMS:
  * a message naming a key epoch the client lacks is held (hold_max, hold_s)
- * while the client's thread fetches the keys, and delivered from that
+ * while the client's keys thread fetches the keys, and delivered from that
  * thread when they arrive; other groups' messages go on meanwhile.
  *
  * Errors.  Functions return MQE2E_OK (0) or a negative mqe2e_err code

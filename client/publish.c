@@ -358,7 +358,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			break;
 		/* maybe a new grant or a rotation: ask the KMS once, unless the
 		 * keys are less than a second old (a typo must not hammer it);
-		 * in a callback, have the worker ask: paho's thread never waits
+		 * in a callback, have the keys thread ask: paho's thread never waits
 		 * for the KMS */
 		refetched = 1;
 		pthread_mutex_lock(&c->mu);
@@ -422,7 +422,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			client__waiter_release(c, w);
 			if (prc == MQTTASYNC_DISCONNECTED && c->link_gen == gen &&
 			    c->link == LINK_UP) {
-				/* paho saw the drop before we did: let the worker catch up */
+				/* paho saw the drop before we did: let the link thread catch up */
 				c->link = LINK_DOWN;
 				c->link_gen++;
 			}

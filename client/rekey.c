@@ -4,7 +4,7 @@
  * The library subscribes to mqe2e/v1/rekey/+ at every connect.  When the
  * KMS moves a group to a new epoch, the broker sends each connected member
  * a notice MAC'd under this link's SK_CB.b2c.  A notice carries no key: it
- * only makes the worker thread fetch keys now (publishers leave an epoch a
+ * only makes the keys thread fetch keys now (publishers leave an epoch a
  * revoked client could read; subscribers hold the new epoch before its
  * first message).  Keys already covering the notice (its epoch and a newer
  * pre-issued one) mean no fetch.
@@ -37,7 +37,7 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 		    n.epoch) != NULL && keys__newest_epoch(&c->keys, n.group,
 		    strlen(n.group)) > n.epoch;
 		if (!covered) {
-			c->next_refresh_ms = client__mono_ms();   /* the worker fetches */
+			c->next_refresh_ms = client__mono_ms();   /* the keys thread fetches */
 			pthread_cond_broadcast(&c->cv);
 		}
 	}

@@ -2,9 +2,11 @@
  * session.c - the client-broker session: CONNECT carrying the signed
  * CONNECT_HELLO (MQTT 5 Authentication Method "mqe2e-v1"), verification of
  * the CONNACK_REPLY in paho's onSuccess5, the session keys SK_CB, losing the
- * link, and the client's own thread that reconnects with backoff (a fresh
- * handshake each time: paho's automatic reconnect would replay the old
- * hello) and refreshes the keys.
+ * link, and the client's own two threads: the link thread reconnects with
+ * backoff (a fresh handshake each time: paho's automatic reconnect would
+ * replay the old hello), the keys thread fetches keys and settles held
+ * messages, so that neither a slow KMS nor a slow reconnect holds up the
+ * other.
  */
 #include "config.h"
 
@@ -435,7 +437,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 
 	pthread_mutex_lock(&c->mu);
 	if (c->link != LINK_DOWN || c->auto_reconnect || c->attempt != NULL) {
-		/* up or being brought up by the worker: hurry it and wait */
+		/* up or being brought up by the link thread: hurry it and wait */
 		c->next_attempt_ms = 0;
 		pthread_cond_broadcast(&c->cv);
 		r = session__wait_up(c, &deadline);
@@ -538,9 +540,11 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	return r;
 }
 
-/* The client's thread: reconnects after a lost link and refreshes keys. */
+/* The link thread: gives up on connect attempts paho never answers and
+ * reconnects after a lost link.  It never waits for the KMS (the keys
+ * thread does), so a hanging KMS cannot delay a reconnect. */
 static void *
-worker_main(void *arg)
+link_main(void *arg)
 {
 	struct mqe2e_client *c = arg;
 	char msg[CLIENT_ERRMSG_MAX];
@@ -549,7 +553,7 @@ worker_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
-	/* this thread delivers held messages: inside those callbacks, calls
+	/* user callbacks (the error callback) run here: inside them, calls
 	 * must not wait for a reconnect (this thread makes it) */
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
@@ -583,6 +587,36 @@ worker_main(void *arg)
 			}
 			continue;
 		}
+		wake = now + 60000;
+		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
+		    c->next_attempt_ms < wake)
+			wake = c->next_attempt_ms;
+		if (c->attempt != NULL && c->attempt_deadline_ms < wake)
+			wake = c->attempt_deadline_ms;
+		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
+		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* The keys thread: fetches keys (periodic refresh, rekey notices, epochs
+ * that messages named) and delivers or drops the held messages. */
+static void *
+keys_main(void *arg)
+{
+	struct mqe2e_client *c = arg;
+	char msg[CLIENT_ERRMSG_MAX];
+	struct timespec ts;
+	uint64_t now, wake;
+	int r;
+
+	/* this thread delivers held messages: inside those callbacks, calls
+	 * must not wait for anything a thread of ours does */
+	client__paho_thread_enter();
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		now = client__mono_ms();
 		if (c->held != NULL && (c->held_dirty || now >= c->held_wake_ms)) {
 			uint64_t next = UINT64_MAX;
 
@@ -613,11 +647,6 @@ worker_main(void *arg)
 			continue;
 		}
 		wake = now + 60000;
-		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
-		    c->next_attempt_ms < wake)
-			wake = c->next_attempt_ms;
-		if (c->attempt != NULL && c->attempt_deadline_ms < wake)
-			wake = c->attempt_deadline_ms;
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < wake)
 			wake = c->next_refresh_ms;
 		if (c->held != NULL && c->held_wake_ms < wake)
@@ -640,9 +669,14 @@ session__start_worker(struct mqe2e_client *c)
 	    MQTTAsync_setDisconnected(c->mqtt, c, on_disconnected) != MQTTASYNC_SUCCESS)
 		return MQE2E_ERR_INTERNAL;
 	c->backoff_ms = c->cfg.reconnect_min_ms;
-	if (pthread_create(&c->worker, NULL, worker_main, c) != 0)
+	if (pthread_create(&c->worker, NULL, link_main, c) != 0)
 		return MQE2E_ERR_NOMEM;
 	c->worker_started = 1;
+	if (pthread_create(&c->keys_worker, NULL, keys_main, c) != 0) {
+		session__stop_worker(c);
+		return MQE2E_ERR_NOMEM;
+	}
+	c->keys_worker_started = 1;
 	return MQE2E_OK;
 }
 
@@ -657,4 +691,8 @@ session__stop_worker(struct mqe2e_client *c)
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->worker, NULL);
 	c->worker_started = 0;
+	if (c->keys_worker_started) {
+		pthread_join(c->keys_worker, NULL);
+		c->keys_worker_started = 0;
+	}
 }

@@ -478,11 +478,13 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for events on fd until the deadline: 1 ready, 0 timeout, -1 error. */
+/* Wait for events on fd until the deadline: 1 ready, 0 timeout (or
+ * cancel_fd, if >= 0, became readable: the caller gives up as at its
+ * deadline), -1 error. */
 static int
-wait_fd(int fd, short events, int64_t deadline)
+wait_fd(int fd, short events, int64_t deadline, int cancel_fd)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	int64_t left;
 	int n;
 
@@ -490,10 +492,15 @@ wait_fd(int fd, short events, int64_t deadline)
 		left = deadline - now_ms();
 		if (left <= 0)
 			return 0;
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		pfd[0].fd = fd;
+		pfd[0].events = events;
+		pfd[0].revents = 0;
+		pfd[1].fd = cancel_fd;           /* poll ignores a negative fd */
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		n = poll(pfd, 2, left > 60000 ? 60000 : (int)left);
+		if (n > 0 && pfd[1].revents != 0)
+			return 0;
 		if (n > 0)
 			return 1;
 		if (n < 0 && errno != EINTR)
@@ -504,7 +511,7 @@ wait_fd(int fd, short events, int64_t deadline)
 /* Connect to host:port before the deadline; *fdp on success. */
 static int
 connect_to(const char *url, const char *host, uint16_t port, int64_t deadline, int timeout_ms,
-    int *fdp, struct mqe2e_http_response *out)
+    int cancel_fd, int *fdp, struct mqe2e_http_response *out)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char portstr[8];
@@ -538,7 +545,7 @@ connect_to(const char *url, const char *host, uint16_t port, int64_t deadline, i
 			fd = -1;
 			continue;
 		}
-		w = wait_fd(fd, POLLOUT, deadline);
+		w = wait_fd(fd, POLLOUT, deadline, cancel_fd);
 		if (w == 0) {
 			close(fd);
 			fd = -1;
@@ -568,7 +575,7 @@ out:
 
 static int
 send_all(int fd, const uint8_t *p, size_t len, int64_t deadline, const char *url, int timeout_ms,
-    struct mqe2e_http_response *out)
+    int cancel_fd, struct mqe2e_http_response *out)
 {
 	while (len > 0) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -581,7 +588,7 @@ send_all(int fd, const uint8_t *p, size_t len, int64_t deadline, const char *url
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int w = wait_fd(fd, POLLOUT, deadline);
+			int w = wait_fd(fd, POLLOUT, deadline, cancel_fd);
 
 			if (w == 0) {
 				set_error(out, "the KMS at %s did not take the request within %d ms",
@@ -667,6 +674,15 @@ mqe2e_http_request(const char *base_url, const char *method, const char *path,
     const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
     int timeout_ms, struct mqe2e_http_response *out)
 {
+	return mqe2e_http_request_cancel(base_url, method, path, content_type, bearer_token, body,
+	    body_len, timeout_ms, -1, out);
+}
+
+int
+mqe2e_http_request_cancel(const char *base_url, const char *method, const char *path,
+    const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
+    int timeout_ms, int cancel_fd, struct mqe2e_http_response *out)
+{
 	char host[MQE2E_HTTP_MAX_HOST], hosthdr[MQE2E_HTTP_MAX_HOST + 8];
 	char *req = NULL;
 	uint8_t *raw = NULL;
@@ -731,16 +747,17 @@ mqe2e_http_request(const char *base_url, const char *method, const char *path,
 #undef REQ_FMT
 	}
 
-	if ((r = connect_to(url_shown, host, port, deadline, timeout_ms, &fd, out)) != MQE2E_OK)
+	if ((r = connect_to(url_shown, host, port, deadline, timeout_ms, cancel_fd, &fd, out)) !=
+	    MQE2E_OK)
 		goto out;
 	if ((r = send_all(fd, (const uint8_t *)req, req_len, deadline, url_shown, timeout_ms,
-	    out)) != MQE2E_OK)
+	    cancel_fd, out)) != MQE2E_OK)
 		goto out;
 	/* A server may answer early (413) and close while the body is still
 	 * going out: then read its answer, and report the send error only if
 	 * there is none. */
 	if (body_len > 0 && (r = send_all(fd, body, body_len, deadline, url_shown, timeout_ms,
-	    out)) != MQE2E_OK) {
+	    cancel_fd, out)) != MQE2E_OK) {
 		if (r != MQE2E_ERR_IO)
 			goto out;
 		send_err = r;
@@ -765,7 +782,7 @@ mqe2e_http_request(const char *base_url, const char *method, const char *path,
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			n = wait_fd(fd, POLLIN, deadline);
+			n = wait_fd(fd, POLLIN, deadline, cancel_fd);
 			if (n == 0) {
 				r = MQE2E_ERR_TIMEOUT;
 				set_error(out, "no complete answer from the KMS at %s within %d ms",

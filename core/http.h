@@ -76,6 +76,14 @@ struct mqe2e_http_response {
 int mqe2e_http_request(const char *base_url, const char *method, const char *path,
     const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
     int timeout_ms, struct mqe2e_http_response *out) MQE2E_WUR;
+/*
+ * The same, given up as at its deadline (MQE2E_ERR_TIMEOUT) as soon as
+ * cancel_fd becomes readable: another thread writes to a pipe to stop a
+ * long poll at once (the broker plugin at shutdown).  cancel_fd < 0: never.
+ */
+int mqe2e_http_request_cancel(const char *base_url, const char *method, const char *path,
+    const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
+    int timeout_ms, int cancel_fd, struct mqe2e_http_response *out) MQE2E_WUR;
 
 /*
  * For a 429 or 503 answer: " (the KMS is overloaded: retry in N s)" and the

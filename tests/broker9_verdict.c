@@ -10,7 +10,9 @@
  *   - a refused publish (bad MAC, replay, unknown epoch) never moves the
  *     group's frame seq; an accepted one moves it by exactly one;
  *   - a policy change between the two callbacks refuses the message;
- *   - MQTT 5 properties are stripped; a QoS 2 frame is recorded as staged.
+ *   - MQTT 5 properties are stripped; a QoS 2 frame is recorded as staged;
+ *   - scheme 1: each connected recipient gets its part, and a part that
+ *     Mosquitto does not take is counted (delivery_failed), not lost silently.
  *
  * The plugin's message, verdict, session, policy, staged and stats sources
  * are compiled in; the broker-only symbols are stubbed below.
@@ -36,6 +38,7 @@
 /* ---- broker-only symbols and plugin.c's ------------------------------------------ */
 struct bx_state bx;
 static int published;
+static int publish_fails;                    /* mosquitto_broker_publish refuses */
 
 void mosquitto_log_printf(int level, const char *fmt, ...)
 {
@@ -62,6 +65,8 @@ int mosquitto_broker_publish(const char *clientid, const char *topic, int payloa
 	(void)qos;
 	(void)retain;
 	(void)properties;
+	if (publish_fails)
+		return MOSQ_ERR_NOMEM;   /* the caller keeps the payload */
 	free(payload);
 	published++;
 	return MOSQ_ERR_SUCCESS;
@@ -93,9 +98,11 @@ uint64_t kms_sync__last_ok(struct bx_kms_sync *ks)
 /* ---- fixtures ----------------------------------------------------------------------- */
 static const char policy_json[] =
     "{\"version\":1,\"issued\":\"2026-11-25T08:00:00Z\","
-    "\"groups\":[{\"name\":\"temps\",\"filter\":\"plant/+/temp\",\"scheme\":4,\"epoch\":3}],"
-    "\"grants\":{\"alice\":{\"pub\":[\"temps\"],\"sub\":[]},"
-    "\"bob\":{\"pub\":[\"temps\"],\"sub\":[]}},"
+    "\"groups\":[{\"name\":\"temps\",\"filter\":\"plant/+/temp\",\"scheme\":4,\"epoch\":3},"
+    "{\"name\":\"chat\",\"filter\":\"chat/#\",\"scheme\":1,\"epoch\":1}],"
+    "\"grants\":{\"alice\":{\"pub\":[\"temps\",\"chat\"],\"sub\":[]},"
+    "\"bob\":{\"pub\":[\"temps\"],\"sub\":[\"chat\"]},"
+    "\"carol\":{\"pub\":[],\"sub\":[\"chat\"]}},"
     "\"revoked_serials\":[],\"revoked_clients\":[]}";
 static const char topic[] = "plant/1/temp";
 static char client_a, client_b;              /* their addresses are the client pointers */
@@ -378,6 +385,83 @@ static void test_properties_and_staged(void **state)
 	free(p);
 }
 
+/* A scheme 1 BUNDLE from alice with one pairwise envelope per recipient. */
+static uint8_t *bundle(const char *const *to, size_t n, uint32_t *len)
+{
+	struct mqe2e_bundle_part parts[4];
+	uint8_t env[4][512], *out;
+	char pid[MQE2E_KEYNAME_MAX + 1];
+	size_t i, elen, cap, blen = 0;
+
+	for (i = 0; i < n; i++) {
+		struct mqe2e_envelope_params ep;
+
+		memset(&ep, 0, sizeof(ep));
+		ep.scheme = MQE2E_SCHEME_1;
+		ep.key_kind = MQE2E_KEY_PAIR;
+		assert_int_equal(mqe2e_pair_id("alice", to[i], "chat", pid, sizeof(pid)), MQE2E_OK);
+		ep.key_name = pid;
+		ep.epoch = 1;
+		ep.sender = "alice";
+		ep.seq = 1;
+		elen = 0;
+		assert_int_equal(mqe2e_envelope_seal(gkp, &ep, "chat/room", 9, (const uint8_t *)"hi", 2,
+		    env[i], sizeof(env[i]), &elen), MQE2E_OK);
+		parts[i].recipient = to[i];
+		parts[i].part = env[i];
+		parts[i].len = elen;
+	}
+	cap = mqe2e_bundle_size(parts, n);
+	assert_non_null(out = malloc(cap));
+	assert_int_equal(mqe2e_bundle_build(parts, n, out, cap, &blen), MQE2E_OK);
+	*len = (uint32_t)blen;
+	return out;
+}
+
+static void test_bundle_delivery_failed(void **state)
+{
+	static char client_c;
+	static const char *const to[] = { "bob", "carol" };
+	struct bx_session *a = session((struct mosquitto *)&client_a, "alice", 0xa1);
+	struct mosquitto_evt_message ed;
+	struct bx_group *g;
+	size_t gi = 0;
+	uint32_t len;
+	uint8_t *p = bundle(to, 2, &len);
+	uint64_t failed = stats__get(BX_DELIVERY_FAILED);
+
+	(void)state;
+	(void)session((struct mosquitto *)&client_b, "bob", 0xb2);
+	(void)session((struct mosquitto *)&client_c, "carol", 0xc3);
+	g = plugin__group_of("chat/room", &gi);
+	if (g == NULL)
+		fail_msg("no group for chat/room");
+	else
+		assert_int_equal(g->scheme, MQE2E_SCHEME_1);
+	/* both parts delivered */
+	published = 0;
+	assert_int_equal(message__verify(a, g, gi, "chat/room", p, len), MQE2E_OK);
+	memset(&ed, 0, sizeof(ed));
+	ed.client = (struct mosquitto *)&client_a;
+	ed.topic = (char *)"chat/room";
+	ed.payload = p;
+	ed.payloadlen = len;
+	ed.qos = 1;
+	assert_int_equal(message__handle(MOSQ_EVT_MESSAGE, &ed, NULL), MOSQ_ERR_SUCCESS);
+	assert_int_equal(published, 2);
+	assert_null(ed.payload);                 /* the original goes to no one */
+	assert_true(stats__get(BX_DELIVERY_FAILED) == failed);
+	/* Mosquitto refuses both parts: counted, not silent */
+	publish_fails = 1;
+	assert_int_equal(message__verify(a, g, gi, "chat/room", p, len), MQE2E_OK);
+	ed.payload = p;
+	ed.payloadlen = len;
+	assert_int_equal(message__handle(MOSQ_EVT_MESSAGE, &ed, NULL), MOSQ_ERR_SUCCESS);
+	publish_fails = 0;
+	assert_true(stats__get(BX_DELIVERY_FAILED) == failed + 2);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_keeps_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_changed_between, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_properties_and_staged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bundle_delivery_failed, setup, teardown),
 	};
 
 	(void)published;

@@ -169,7 +169,11 @@ grep -q '^mqe2e_broker_handshakes_total{result="ok"} [1-9]' "$T_DIR/prom.samples
 grep -q '^mqe2e_broker_messages_relayed_total{scheme="4"} [1-9]' "$T_DIR/prom.samples" || t_fail "relayed not counted"
 grep -q '^mqe2e_broker_plain_clients_total{result="identity_refused"} [1-9]' "$T_DIR/prom.samples" || t_fail "identity refusal not counted"
 t_log "fleet on A: password works, wrong/anonymous refused; mqe2e on B works; from A: injection, rekey forgery, subscription, id takeover and mqe2e handshake all refused, no mqe2e topic delivered to '#'"
+# How long SIGTERM takes with the plugin's policy long poll open (printed,
+# not asserted: the KMS thread's request is cancelled, not waited for).
+t0=$(date +%s%N)
 broker_stop
+t_log "mosquitto stopped $(( ($(date +%s%N) - t0) / 1000000 )) ms after SIGTERM"
 
 # 3. The same without per_listener_settings: one plugin, plugin_opt_fleet;
 # clients that connect without mqe2e are the fleet, on any listener.

@@ -52,7 +52,7 @@ sub_bg s1c "$T_DIR/c.out" -q 1 -t 's1/#' -C 1 -W 60
 C=$SUB_PID
 wait_for "$T_DIR/c.out.err" "subscribed to" || t_fail "s1c did not subscribe"
 roster_is "s1a s1b s1c "
-sleep 0.5   # the running publisher hears the roster too
+sleep 1.5   # the running publisher hears the roster too (paho delivers it within ~1 s)
 echo two >&7
 exec 7>&-
 wait_pid "$P" 200 || { cat "$T_DIR/pub.err" >&2; t_fail "the running publisher failed"; }

@@ -1,10 +1,11 @@
 """mqe2e.Client: libmqe2e behind an interface shaped like paho-mqtt's.
 
 Threads (the same model as paho-mqtt's loop_start()).  libmqe2e runs its
-network and reconnect threads itself; there is no loop to call.  Callbacks
-(on_message, a subscription's callback, on_connect, on_disconnect, on_error)
-run on the library's network thread, one at a time, messages in the order
-the broker sent them.  Every method may be called from any thread, and
+network, reconnect and key-fetch threads itself; there is no loop to call.
+Callbacks (on_message, a subscription's callback, on_connect, on_disconnect,
+on_error) run on the library's threads - the network thread, or the
+key-fetch thread for a message that waited for its keys - one at a time,
+the messages of one topic group in the order the broker sent them.  Every method may be called from any thread, and
 publish(), subscribe(), disconnect() also from inside a callback (there they
 hand the packet over without waiting for the broker's answer).  connect(),
 receive(), close() and leaving a ``with`` block must not be called from a
@@ -18,7 +19,9 @@ import collections
 import ctypes
 import dataclasses
 import logging
+import os
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Optional
@@ -51,12 +54,21 @@ def _ms(seconds: Optional[float]) -> int:
     return min(int(seconds * 1000), 2**31 - 1)
 
 
+def _cstr(s: str, what: str) -> bytes:
+    """s as a C string: UTF-8, and no NUL that would cut it short."""
+    if "\0" in s:
+        raise ValueError(f"{what} {s!r} contains a NUL character")
+    return s.encode("utf-8")
+
+
 def _option_value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (int, str)):
         return str(value)
-    if isinstance(value, Iterable):
+    if isinstance(value, os.PathLike):
+        return os.fsdecode(value)
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
         return ",".join(str(v) for v in value)
     raise ConfigError(ErrorCode.INVALID_ARG, strerror(ErrorCode.INVALID_ARG),
                       f"option {name}={value!r}: give a string, a number, a bool "
@@ -151,8 +163,10 @@ class Client:
     max_queued: messages kept for receive() when no callback takes them; more
     are dropped and reported to on_error (0: no limit).
     options: any other libmqe2e option by name (libmqe2e(3)): broker_id
-    (the broker's certificate CN: the handshake is for that broker only), group,
-    recipients (a list of subscriber ids), keepalive, kms_timeout_ms,
+    (the broker's certificate CN: the handshake is for that broker only), group (asserts
+    the group of every published topic; the topic alone determines it),
+    recipients (a list of subscriber ids for groups of scheme 1 or 2, instead
+    of the broker's roster), keepalive, kms_timeout_ms, hold_max, hold_s,
     reconnect_min_ms, reconnect_max_ms, key_refresh_s, pair_refresh_s,
     clean_start (bool), session_expiry_s.
 
@@ -208,7 +222,8 @@ class Client:
             raise MemoryError("mqe2e_config_new")
         try:
             for name, value in self._options.items():
-                r = lib.mqe2e_config_set(cfg, name.encode(), value.encode())
+                r = lib.mqe2e_config_set(cfg, _cstr(name, "option name"),
+                                         _cstr(value, f"option {name}"))
                 if r != 0:
                     what = ("unknown option" if r == ErrorCode.NOT_FOUND else
                             "bad value for option")
@@ -280,7 +295,11 @@ class Client:
         self._not_in_callback("connect()")
         changed = dict(self._options)
         if host is not None or port is not None:
-            changed["broker"] = f"tcp://{host or 'localhost'}:{port or 1883}"
+            old = urllib.parse.urlsplit(self._options.get("broker", "tcp://localhost:1883"))
+            host = host or old.hostname or "localhost"
+            if ":" in host and not host.startswith("["):
+                host = f"[{host}]"          # an IPv6 address
+            changed["broker"] = f"tcp://{host}:{port or old.port or 1883}"
         if keepalive is not None:
             changed["keepalive"] = str(int(keepalive))
         if changed != self._options:
@@ -351,7 +370,7 @@ class Client:
         else:
             raise TypeError(f"payload must be bytes, str, int, float or None, "
                             f"not {type(payload).__name__}")
-        self._check(self._lib.mqe2e_publish(self._c, topic.encode("utf-8"), data, len(data),
+        self._check(self._lib.mqe2e_publish(self._c, _cstr(topic, "topic"), data, len(data),
                                             qos, 1 if retain else 0, _ms(timeout)))
 
     def subscribe(self, topic_filter: str, qos: int = 0,
@@ -369,13 +388,14 @@ class Client:
             raise Error(ErrorCode.INVALID_ARG, strerror(ErrorCode.INVALID_ARG),
                         f"subscribe('{topic_filter}') before connect(): connect first "
                         "(or make the client with clean_start=False to resume a session)")
+        flt = _cstr(topic_filter, "topic filter")
         sub = _Sub(topic_filter, qos, callback)
         with self._cv:
             self._subs.append(sub)      # before the SUBACK: retained messages come at once
             idx = len(self._subs)
         on_msg = self._handle.refs[0]
         try:
-            self._check(self._lib.mqe2e_subscribe(self._c, topic_filter.encode("utf-8"), qos,
+            self._check(self._lib.mqe2e_subscribe(self._c, flt, qos,
                                                   on_msg, ctypes.c_void_p(idx), _ms(timeout)))
         except Error:
             sub.active = False          # the library dropped it too

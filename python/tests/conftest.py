@@ -4,12 +4,13 @@ mqe2e-sub, all from the build tree, on free loopback ports under a temporary
 directory.  (The Python counterpart of tests/client_lib.sh.)
 
 Environment: MQE2E_BUILDDIR, the top build directory (default ../build next
-to this tree); MOSQUITTO, the broker binary.  tests/python16_pytest.sh sets
+to this tree); MOSQUITTO, the broker binary.  tests/python16_lib.sh sets
 both, and MQE2E_LIBRARY, under `make check`.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -203,6 +204,17 @@ log_type notice
 
 
 SCHEMES = (1, 2, 3, 4)
+# The binding's own tests connect often: they take turns among these ids
+# (pub and sub on g4), since the broker admits 32 handshakes per client id
+# in its nonce window (plugin_opt_nonce_per_client).
+API_NAMES = ("api0", "api1", "api2", "api3")
+_api_turn = itertools.count()
+
+
+@pytest.fixture
+def api() -> str:
+    """A client id for one test of the binding's behaviour."""
+    return API_NAMES[next(_api_turn) % len(API_NAMES)]
 
 
 @pytest.fixture(scope="session")
@@ -225,6 +237,10 @@ def stack(tmp_path_factory):
             s.kmsctl("grant", "add", "cpub", g, "pub")
             s.kmsctl("grant", "add", "csub", g, "sub")
         s.kmsctl("grant", "add", "subonly", "g4", "sub")
+        for name in API_NAMES:
+            s.enrol(name)
+            s.kmsctl("grant", "add", name, "g4", "pub")
+            s.kmsctl("grant", "add", name, "g4", "sub")
         s.kmsctl("client", "revoke", "gone", "--reason", "test")
         s.start_broker()
         yield s

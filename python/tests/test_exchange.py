@@ -122,3 +122,20 @@ def test_iterator_ends_at_disconnect(stack):
         c.disconnect()
         assert [m.payload for m in c] == [b"m0", b"m1", b"m2"]
         assert not c.is_connected()
+
+
+def test_one_client_publishes_to_every_group(stack):
+    """No group and no recipients configured: each topic finds its group, and
+    schemes 1/2 seal for the broker's roster of connected subscribers."""
+    args = []       # one C subscriber on every group's filter
+    for scheme in SCHEMES:
+        args += ["-t", f"s{scheme}/#"]
+    sub = stack.sub_bg("csub", "any.out", *args, "-q", "1", "-v", "-C", str(len(SCHEMES)),
+                       "-W", "60")
+    with stack.client("py") as c:
+        c.connect()
+        for scheme in SCHEMES:
+            c.publish(f"s{scheme}/any", f"to scheme {scheme}", qos=1)
+        assert sub.wait(60) == 0, stack.read("any.out.err")
+    got = sorted(stack.read("any.out").splitlines())
+    assert got == [f"s{s}/any to scheme {s}" for s in SCHEMES]
