@@ -33,6 +33,13 @@ for d in ProtectSystem=strict User=mqe2e StateDirectory=mqe2e ConfigurationDirec
 	grep -q "^$d\$" "$ROOT$UNITDIR/mqe2e-kmsd.service" || t_fail "the unit lacks $d"
 done
 
+# A real install into a directory the dynamic linker does not search says
+# what to do instead of leaving "cannot open shared object file" for later.
+make -s --no-print-directory -C "$top_builddir" install-exec-hook libdir=/nonexistent/lib \
+	>"$T_DIR/hook.out" 2>&1 || t_fail "the install hook failed"
+grep -q -e "does not search /nonexistent/lib" -e "no ldconfig found" "$T_DIR/hook.out" ||
+	{ cat "$T_DIR/hook.out" >&2; t_fail "the install hook does not explain the library path"; }
+
 # Every program answers --version and --help (exit 0, on stdout); the
 # tools find the installed libmqe2e.
 for p in "$SBINDIR/mqe2e-kmsd" "$BINDIR/mqe2e-kmsctl" "$BINDIR/mqe2e-pub" \
