@@ -124,7 +124,8 @@ struct pairpend {
  * it is delivered once the keys arrive, or dropped and reported when a
  * fetch that started after it arrived still lacks them, or at its deadline.
  * Later messages of its group wait behind it: order is kept per group. */
-#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload bytes held at most */
+#define HOLD_BYTES_MAX (32u * 1024u * 1024u)   /* payload and topic bytes held
+                                                  at most */
 
 struct held {
 	char *topic;

@@ -468,9 +468,10 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
     const struct rx *rx)
 {
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+	size_t bytes = len + strlen(topic) + 1;     /* topic <= 64 KiB, payload */
 	struct held *h;
 
-	if (c->nheld >= (size_t)c->cfg.hold_max || len > HOLD_BYTES_MAX - c->held_bytes)
+	if (c->nheld >= (size_t)c->cfg.hold_max || bytes > HOLD_BYTES_MAX - c->held_bytes)
 		return MQE2E_ERR_TOO_LONG;
 	if ((h = calloc(1, sizeof(*h))) == NULL || (h->topic = strdup(topic)) == NULL ||
 	    (h->payload = malloc(len > 0 ? len : 1)) == NULL) {
@@ -490,7 +491,7 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	*c->held_tail = h;
 	c->held_tail = &h->next;
 	c->nheld++;
-	c->held_bytes += len;
+	c->held_bytes += bytes;
 	return MQE2E_OK;
 }
 
@@ -562,14 +563,17 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		peek(p, len, &rx);
 		if (group_held(c, rx.group, NULL)) {
 			/* keep the group's order: wait behind its held message */
-			rx.why = "an earlier message of its group waits for keys";
 			if ((r = hold(c, topic, m, &rx)) == MQE2E_OK) {
 				pthread_mutex_unlock(&c->mu);
 				goto out;
 			}
 			pthread_mutex_unlock(&c->mu);
-			extra = r == MQE2E_ERR_TOO_LONG ? " (no room to hold it: hold_max)" : "";
-			report_drop(c, r, topic, &rx, extra);
+			client__report(c, r, topic, rx.sender, rx.group, rx.epoch, "dropped a "
+			    "message on topic '%s' from '%s' (group '%s', epoch %u): an earlier "
+			    "message of its group waits for keys and %s", topic,
+			    rx.sender[0] != '\0' ? rx.sender : "?", rx.group, rx.epoch,
+			    r == MQE2E_ERR_TOO_LONG ? "there is no room to hold this one behind "
+			    "it (hold_max)" : "holding this one failed: out of memory");
 			goto out;
 		}
 		memset(&rx, 0, sizeof(rx));
@@ -663,7 +667,7 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 		if (c->held_tail == &h->next)
 			c->held_tail = pp;
 		c->nheld--;
-		c->held_bytes -= h->len;
+		c->held_bytes -= h->len + strlen(h->topic) + 1;
 		held_free(h);
 	}
 	return need;

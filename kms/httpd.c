@@ -586,21 +586,21 @@ broker_body(struct kms_req *r)
 /*
  * The headers are in.  A connection over the limits is served only for the
  * admin (right token) and the brokers (policy; keys once the body shows a
- * broker certificate); others get 503 now.  0: replied.
+ * broker certificate); the others are answered 503 once their body is in
+ * (answering before it and closing would make the kernel reset the
+ * connection over the unread bytes, and the client would never see the 503).
  */
-static int
+static void
 admit_headers(struct kms_req *r, const char *url)
 {
 	if (!kms_admit_over(r->k->admit, conn_admission(r->conn)))
-		return 1;
-	if (admin_token(r) == 1 || strncmp(url, "/v1/policy", 10) == 0)
-		return 1;
-	if (strcmp(url, "/v1/keys") == 0 && strcmp(r->method, "POST") == 0) {
-		r->admit_pending = 1;
-		return 1;
-	}
-	reply_busy(r);
-	return 0;
+		r->admit = KMS_ADMIT_SERVE;
+	else if (admin_token(r) == 1 || strncmp(url, "/v1/policy", 10) == 0)
+		r->admit = KMS_ADMIT_SERVE;
+	else if (strcmp(url, "/v1/keys") == 0 && strcmp(r->method, "POST") == 0)
+		r->admit = KMS_ADMIT_BROKER_BODY;
+	else
+		r->admit = KMS_ADMIT_REFUSE;
 }
 
 static enum MHD_Result
@@ -614,10 +614,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if ((r = req_new(k, conn, method)) == NULL)
 			return MHD_NO;
 		*con_cls = r;
-		if (check_framing(r) != 0 || !admit_headers(r, url)) {
+		if (check_framing(r) != 0) {
 			r->answered = 1;
 			return send_reply(r);
 		}
+		admit_headers(r, url);
 		return MHD_YES;
 	}
 	if (r->answered) {   /* refused before the body: discard it */
@@ -634,7 +635,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (r->too_large)
 		kms_reply_error(r, 413, "too_large", "the request body exceeds %d bytes",
 		    KMS_BODY_MAX);
-	else if (r->admit_pending && !broker_body(r))
+	else if (r->admit == KMS_ADMIT_REFUSE ||
+	    (r->admit == KMS_ADMIT_BROKER_BODY && !broker_body(r)))
 		reply_busy(r);
 	else
 		route(r, url);

@@ -38,8 +38,12 @@ struct kms_req {
 	size_t body_len, body_cap;
 	int too_large;
 	int answered;                   /* a reply is queued before the body */
-	int admit_pending;              /* over the limits: served only if the
-	                                   body is a broker's KEY_REQUEST */
+	enum {
+		KMS_ADMIT_SERVE,        /* within the limits, or admin / broker */
+		KMS_ADMIT_BROKER_BODY,  /* over: served if the body is a broker's
+		                           KEY_REQUEST */
+		KMS_ADMIT_REFUSE        /* over: 503 once the body is in */
+	} admit;
 
 	/* set by the handler */
 	struct MHD_Response *resp;

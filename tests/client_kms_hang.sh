@@ -110,8 +110,9 @@ first_a=$(grep -m1 " msg a/x " "$T_DIR/lat.out" | awk '{print $1}')
 grep -q "dropped a message" "$T_DIR/lat.err" && { cat "$T_DIR/lat.err" >&2; t_fail "messages were dropped"; }
 t_log "ga: $NA messages held while the KMS hung, delivered in order $((first_a - fwd_ms)) ms after it answered again"
 
-# 2. held past hold_s: dropped, and the report keeps its context
-sub_conf "$T_DIR/sub2.conf" hold_s 2 kms_timeout_ms 1000
+# 2. hold_max 3, hold_s 2: of 5 messages under a missing epoch, 2 find no
+# room and 3 are dropped after 2 s; every report keeps its context
+sub_conf "$T_DIR/sub2.conf" hold_s 2 hold_max 3 kms_timeout_ms 1000
 "$LAT" "$T_DIR/sub2.conf" 'a/#' >"$T_DIR/lat2.out" 2>"$T_DIR/lat2.err" &
 LATP=$!
 t_track "$LATP"
@@ -120,17 +121,23 @@ echo hang >"$T_DIR/relay.mode"
 expect_rc 0 kmsctl group rotate ga
 expect_rc 0 kmsctl group rotate ga
 sleep 1
-expect_rc 0 pub puba -t a/x -q 1 -m "too-late"
-wait_for "$T_DIR/lat2.err" "dropped a message" 1 100 || t_fail "the held message was not reported"
+printf 'too-late-%d\n' 1 2 3 4 5 | pub puba -t a/x -q 1 -l 2>"$T_DIR/puba.err" ||
+	{ cat "$T_DIR/puba.err" >&2; t_fail "puba failed"; }
+wait_for "$T_DIR/lat2.err" "dropped a message" 5 100 || t_fail "the messages were not all reported"
 kill "$LATP"
 wait "$LATP"
-line=$(grep -m1 "dropped a message" "$T_DIR/lat2.err")
-t_log "report: ${line#* error }"
+full=$(grep -c "dropped a message.*no room to hold" "$T_DIR/lat2.err")
+late=$(grep -c "dropped a message.*held 2 s waiting for the keys" "$T_DIR/lat2.err")
+line=$(grep -m1 "held 2 s waiting" "$T_DIR/lat2.err")
+t_log "hold_max 3: $full dropped for want of room, $late after 2 s; report: ${line#* error }"
+[ "$full" = 2 ] && [ "$late" = 3 ] || { cat "$T_DIR/lat2.err" >&2; t_fail "expected 2 drops for room and 3 after hold_s"; }
+[ "$(grep "dropped a message" "$T_DIR/lat2.err" | grep -vc "from 'puba' (group 'ga', epoch 5)")" = 0 ] ||
+	{ cat "$T_DIR/lat2.err" >&2; t_fail "a drop report lost its context"; }
 case "$line" in
 *"from 'puba' (group 'ga', epoch 5)"*"held 2 s waiting for the keys"*"KMS"*) ;;
 *) t_fail "the drop report lost its context or its cause: $line" ;;
 esac
-grep -q "too-late" "$T_DIR/lat2.out" && t_fail "the message was delivered without its key"
+grep -q "too-late" "$T_DIR/lat2.out" && t_fail "a message was delivered without its key"
 
 # 3. a key fetch hanging for 10 s does not hold up a reconnect
 sub_conf "$T_DIR/sub3.conf" kms_timeout_ms 10000 reconnect_min_ms 100 reconnect_max_ms 500

@@ -43,6 +43,14 @@ PUBP=$!
 t_track "$PUBP"
 sleep 1
 
+# sent: the number of the last message handed to the publisher (the file is
+# rewritten for each one: read again if we caught it empty)
+sent() {
+	local v=""
+	while [ -z "$v" ]; do v=$(cat "$T_DIR/sent" 2>/dev/null); done
+	echo "$v"
+}
+
 moved=0
 for r in $(seq 1 "$ROUNDS"); do
 	before=$(fetches pub)
@@ -55,7 +63,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	[ "$(fetches pub)" -gt "$before" ] && { moved=$((moved + 1)); m=yes; }
 	sleep 0.2   # messages under the new epoch reach the subscriber
 	kms_stop -9
-	k=$(cat "$T_DIR/sent")
+	k=$(sent)
 	sleep 0.3
 	kms_start
 	echo forward >"$T_DIR/relay.mode"
@@ -68,7 +76,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 touch "$T_DIR/stop"
 wait "$PUBP" || { cat "$T_DIR/pub.err" >&2; t_fail "the publisher failed"; }
-n=$(cat "$T_DIR/sent")
+n=$(sent)
 wait_for "$T_DIR/sub.out" "^m-$n\$" 1 300
 kill "$SUBP"
 wait "$SUBP"

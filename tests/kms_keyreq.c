@@ -18,9 +18,10 @@
  * stderr.  --replay sends the identical request bytes twice and reports the
  * second answer.  --count N sends N fresh requests one after another (a
  * flood from one requester) and prints one line per HTTP status seen,
- * "status S N", then "retry_after MIN MAX" over the 429/503 answers (or
- * "retry_after - -") and "elapsed_ms T"; it exits 0 if every request got an
- * HTTP answer.
+ * "status S N", then "errors N" (requests without an HTTP answer: reset,
+ * refused, timed out; the first is described on stderr), "retry_after MIN
+ * MAX" over the 429/503 answers (or "retry_after - -") and "elapsed_ms T";
+ * it exits 0.
  *
  * Exit: 0 ok, 1 usage, 2 the KMS refused (4xx/5xx), 3 cannot reach it,
  * 4 local file error, 5 the answer did not verify.
@@ -175,7 +176,7 @@ flood(const char *url, const char *path, const struct mqe2e_identity *id, const 
 	struct mqe2e_keyreq *st = NULL;
 	uint8_t *req = NULL;
 	size_t req_len = 0;
-	long long i, ra_min = -1, ra_max = -1;
+	long long i, ra_min = -1, ra_max = -1, errors = 0;
 	uint64_t t0 = wall_ms();
 	int s;
 
@@ -188,11 +189,9 @@ flood(const char *url, const char *path, const struct mqe2e_identity *id, const 
 		}
 		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
 		    req_len, 10000, &res) != MQE2E_OK) {
-			fprintf(stderr, "kms_keyreq: request %lld: %s\n", i, res.error);
-			mqe2e_http_response_free(&res);
-			free(req);
-			mqe2e_keyreq_free(st);
-			return EX_UNREACHABLE;
+			if (errors++ == 0)
+				fprintf(stderr, "kms_keyreq: request %lld: %s\n", i, res.error);
+			res.status = 0;
 		}
 		counts[res.status]++;
 		if ((res.status == 429 || res.status == 503) && res.retry_after_s >= 0) {
@@ -211,6 +210,7 @@ flood(const char *url, const char *path, const struct mqe2e_identity *id, const 
 		if (counts[s] > 0)
 			printf("status %d %lu\n", s, counts[s]);
 	}
+	printf("errors %lld\n", errors);
 	if (ra_min >= 0)
 		printf("retry_after %lld %lld\n", ra_min, ra_max);
 	else

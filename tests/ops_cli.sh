@@ -116,4 +116,18 @@ grep -q "^  group rotate" "$T_DIR/out" || t_fail "kmsctl help lists no commands"
 expect_rc 0 kmsctl help cert issue
 grep -q "usage: mqe2e-kmsctl cert issue" "$T_DIR/out" || t_fail "kmsctl help cert issue"
 t_log "-E, -k, --quiet, kmsctl help: as documented"
+
+# 8. mqe2e-bench takes the KMS from MQE2E_KMS_URL (with its token file)
+# instead of starting its own: here a dead one, so it stops at once naming it.
+BENCH="$top_builddir/bench/mqe2e-bench"
+if [ -x "$BENCH" ]; then
+	MQE2E_KMS_URL="http://127.0.0.1:$dead" MQE2E_KMS_TOKEN_FILE="$KMS_DIR/admin.token" \
+		timeout 20 "$BENCH" --quick -o "$T_DIR/bench" --work-dir "$T_DIR/bw" \
+		--plugin "$PLUGIN" >"$T_DIR/bench.out" 2>&1
+	rc=$?
+	[ "$rc" = 1 ] || { tail "$T_DIR/bench.out" >&2; t_fail "mqe2e-bench with a dead MQE2E_KMS_URL: exit $rc"; }
+	grep -q "cannot reach the KMS at http://127.0.0.1:$dead" "$T_DIR/bench.out" ||
+		{ tail "$T_DIR/bench.out" >&2; t_fail "mqe2e-bench did not use MQE2E_KMS_URL"; }
+	t_log "mqe2e-bench: MQE2E_KMS_URL honoured"
+fi
 exit 0

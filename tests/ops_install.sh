@@ -33,6 +33,13 @@ for d in ProtectSystem=strict User=mqe2e StateDirectory=mqe2e ConfigurationDirec
 	grep -q "^$d\$" "$ROOT$UNITDIR/mqe2e-kmsd.service" || t_fail "the unit lacks $d"
 done
 
+# A real install into a directory the dynamic linker does not search says
+# what to do instead of leaving "cannot open shared object file" for later.
+make -s --no-print-directory -C "$top_builddir" install-exec-hook libdir=/nonexistent/lib \
+	>"$T_DIR/hook.out" 2>&1 || t_fail "the install hook failed"
+grep -q -e "does not search /nonexistent/lib" -e "no ldconfig found" "$T_DIR/hook.out" ||
+	{ cat "$T_DIR/hook.out" >&2; t_fail "the install hook does not explain the library path"; }
+
 # Every program answers --version and --help (exit 0, on stdout); the
 # tools find the installed libmqe2e.
 for p in "$SBINDIR/mqe2e-kmsd" "$BINDIR/mqe2e-kmsctl" "$BINDIR/mqe2e-pub" \
@@ -45,6 +52,28 @@ for p in "$SBINDIR/mqe2e-kmsd" "$BINDIR/mqe2e-kmsctl" "$BINDIR/mqe2e-pub" \
 	grep -qi "usage" "$T_DIR/h" || t_fail "$p --help printed no usage"
 done
 t_log "every installed program answers --version and --help"
+
+# The installed bash completion, in plain bash against the installed
+# programs: commands, verbs, options.
+COMPDIR=$(find "$ROOT" -type d -path '*/bash-completion/completions' | head -1)
+[ -n "$COMPDIR" ] && [ -s "$COMPDIR/mqe2e-kmsctl" ] && [ -L "$COMPDIR/mqe2e-pub" ] ||
+	t_fail "the bash completion was not installed"
+LD_LIBRARY_PATH="$ROOT$LIBDIR" bash -c '
+	. "$1/mqe2e-kmsctl" || exit 1
+	c() { local fn=$1; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));
+	      "$fn" "${COMP_WORDS[0]}"; echo "${COMPREPLY[*]}"; }
+	c _mqe2e_kmsctl "$2/mqe2e-kmsctl" ce
+	c _mqe2e_kmsctl "$2/mqe2e-kmsctl" --json cert re
+	c _mqe2e_tool "$2/mqe2e-pub" --repeat-
+	c _mqe2e_tool "$3/mqe2e-kmsd" --dat
+	complete -p mqe2e-sub' sh "$COMPDIR" "$ROOT$BINDIR" "$ROOT$SBINDIR" >"$T_DIR/comp" 2>&1 ||
+	{ cat "$T_DIR/comp" >&2; t_fail "the bash completion does not load"; }
+[ "$(cat "$T_DIR/comp")" = "cert
+revoke renew
+--repeat-delay
+--data-dir
+complete -F _mqe2e_tool mqe2e-sub" ] || { cat "$T_DIR/comp" >&2; t_fail "the bash completion completes wrongly"; }
+t_log "bash completion: commands, verbs and options of the installed programs"
 
 # systemd-analyze verify: the unit with its paths inside DESTDIR, and
 # Debian's mosquitto.service with our drop-in.  Any output is a warning.

@@ -175,6 +175,45 @@ t0=$(date +%s%N)
 broker_stop
 t_log "mosquitto stopped $(( ($(date +%s%N) - t0) / 1000000 )) ms after SIGTERM"
 
+# 2b. plugin_opt_fleet acl_file: the fleet listener's acl_file still decides
+# (a user it grants nothing gets nothing), and a grant of '#' there does not
+# reach mqe2e's topics.
+mosquitto_passwd -b "$T_DIR/passwd" other 0ther >/dev/null 2>&1 || t_fail "mosquitto_passwd"
+printf 'user fleet\ntopic readwrite #\n' >"$T_DIR/acl"
+shared_conf "$T_DIR/acl.conf" "role guard" "fleet acl_file"
+sed -i "s|^password_file .*|&\nacl_file $T_DIR/acl|" "$T_DIR/acl.conf"
+# shellcheck disable=SC2086
+env $PRE "$MOSQUITTO" -c "$T_DIR/acl.conf" >"$T_DIR/mosquitto.log" 2>&1 &
+BROKER_PID=$!
+t_track "$BROKER_PID"
+t_wait_port "$MQTT_PORT" || { cat "$T_DIR/mosquitto.log" >&2; t_fail "mosquitto (acl_file) did not start"; }
+t_wait_port "$PLAIN_PORT" || t_fail "no plain listener (acl_file)"
+for _ in $(seq 1 30); do
+	# shellcheck disable=SC2046
+	"$PUB" $(client_args pub) -t e2e/probe -m hi -q 1 --timeout 3 2>/dev/null && break
+	sleep 0.5
+done
+sub_bg sub1 "$T_DIR/a_sub1.out" -t 'e2e/#' -q 1
+P1=$(plain_sub "$T_DIR/a_all.out" -t '#' -v)
+t_track "$P1"
+sleep 2
+mosquitto_pub -h 127.0.0.1 -p "$PLAIN_PORT" -u other -P 0ther -t fleet/o -m from-other -q 1 2>/dev/null
+mosquitto_pub -h 127.0.0.1 -p "$PLAIN_PORT" -u fleet -P s3cret -t e2e/room -m FORGED -q 1 2>/dev/null
+mosquitto_pub -h 127.0.0.1 -p "$PLAIN_PORT" -u fleet -P s3cret -t fleet/a -m 41 -q 1 ||
+	t_fail "acl_file: the granted fleet user cannot publish"
+MARK4=$(marker)
+# shellcheck disable=SC2046
+"$PUB" $(client_args pub) -t e2e/room -m "$MARK4" -q 1 || t_fail "acl_file: mqe2e publish failed"
+wait_for "$T_DIR/a_all.out" "fleet/a 41" || t_fail "acl_file: the fleet subscriber missed fleet/a"
+wait_for "$T_DIR/a_sub1.out" "$MARK4" || t_fail "acl_file: sub1 did not receive"
+kill "$SUB_PID" "$P1" 2>/dev/null
+grep -q "from-other" "$T_DIR/a_all.out" && t_fail "acl_file: a user the acl_file grants nothing published"
+grep -q FORGED "$T_DIR/a_sub1.out" && t_fail "acl_file: an injection reached the group"
+grep -E "^(e2e|mqe2e)/" "$T_DIR/a_all.out" && t_fail "acl_file: 'topic readwrite #' let a fleet client read mqe2e"
+grep -q "denied publish of 'e2e/room'" "$T_DIR/mosquitto.log" || t_fail "acl_file: the injection was not refused by the guard"
+broker_stop
+t_log "guard with plugin_opt_fleet acl_file: the acl_file still rules the fleet, its '#' does not reach mqe2e"
+
 # 3. The same without per_listener_settings: one plugin, plugin_opt_fleet;
 # clients that connect without mqe2e are the fleet, on any listener.
 cat >"$T_DIR/global.conf" <<CONF

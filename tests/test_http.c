@@ -229,6 +229,45 @@ test_parser(void)
 	}
 }
 
+/* Retry-After (429/503 of a KMS) and the hint every caller appends. */
+static void
+test_retry_after(void)
+{
+	static const struct {
+		const char *raw;
+		int status, retry;
+		const char *hint;
+	} cases[] = {
+		{ "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n",
+		    503, 2, " (the KMS is overloaded: retry in 2 s)" },
+		{ "HTTP/1.1 429 Too Many Requests\r\nretry-after:  7 \r\nContent-Length: 0\r\n\r\n",
+		    429, 7, " (the KMS is limiting this requester: retry in 7 s)" },
+		{ "HTTP/1.1 503 x\r\nRetry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\n"
+		    "Content-Length: 0\r\n\r\n", 503, -1,
+		    " (the KMS is overloaded or unavailable: retry later)" },
+		{ "HTTP/1.1 503 x\r\nRetry-After: 99999999\r\nContent-Length: 0\r\n\r\n",
+		    503, MQE2E_HTTP_MAX_RETRY_AFTER, " (the KMS is overloaded: retry in 3600 s)" },
+		{ "HTTP/1.1 200 OK\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n", 200, 5, "" },
+		{ "HTTP/1.1 404 x\r\nContent-Length: 0\r\n\r\n", 404, -1, "" },
+	};
+	struct mqe2e_http_response res;
+	char hint[96];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&res, 0, sizeof(res));
+		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)cases[i].raw,
+		    strlen(cases[i].raw), 1, 0, 0, &res), MQE2E_OK);
+		CHECK_EQ(res.status, cases[i].status);
+		CHECK_EQ(res.retry_after_s, cases[i].retry);
+		mqe2e_http_retry_hint(&res, hint, sizeof(hint));
+		CHECK(strcmp(hint, cases[i].hint) == 0);
+		mqe2e_http_response_free(&res);
+	}
+	mqe2e_http_retry_hint(NULL, hint, sizeof(hint));
+	CHECK(hint[0] == '\0');
+}
+
 /* ---- a canned server ------------------------------------------------------------- */
 
 static int
@@ -559,6 +598,7 @@ main(void)
 {
 	test_url();
 	test_parser();
+	test_retry_after();
 	test_client();
 	if (failures != 0) {
 		fprintf(stderr, "test_http: %d failure(s)\n", failures);

@@ -162,7 +162,8 @@ class Client:
     userdata: passed to every callback, as in paho-mqtt.
     max_queued: messages kept for receive() when no callback takes them; more
     are dropped and reported to on_error (0: no limit).
-    options: any other libmqe2e option by name (libmqe2e(3)): group (asserts
+    options: any other libmqe2e option by name (libmqe2e(3)): broker_id
+    (the broker's certificate CN: the handshake is for that broker only), group (asserts
     the group of every published topic; the topic alone determines it),
     recipients (a list of subscriber ids for groups of scheme 1 or 2, instead
     of the broker's roster), keepalive, kms_timeout_ms, hold_max, hold_s,
