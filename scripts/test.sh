@@ -101,7 +101,7 @@ fi
 
 if [ "${MQE2E_SKIP_DISTCHECK:-0}" != 1 ]; then
 	step "make distcheck"
-	( cd "$BUILD" && make distcheck >distcheck.out 2>&1 )
+	( cd "$BUILD" && make -j"$JOBS" distcheck >distcheck.out 2>&1 )
 	rc=$?
 	[ $rc -ne 0 ] && tail -40 "$BUILD/distcheck.out"
 	record distcheck $rc
