@@ -92,19 +92,15 @@ cmd_client_show(struct kmsctl *k, const struct kmsctl_args *a)
 	return KMSCTL_EXIT_OK;
 }
 
+/* POST a revocation ({"reason": ...} when given) to path and print the answer:
+ * the one tail of 'client revoke' and 'cert revoke'. */
 static int
-cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
+post_revoke(struct kmsctl *k, const char *path, const char *what, const char *reason,
+    const char *const *keys)
 {
-	static const char *const keys[] = {
-		"name", "revoked", "revoked_at", "revoked_serials", "rekeyed_groups", NULL
-	};
-	const char *name = a->pos[0], *reason = kmsctl__opt(a, "reason");
-	char path[PATH_MAX_LEN], what[128];
-	json_t *body = NULL, *res = NULL;
+	json_t *body, *res = NULL;
 	int r;
 
-	if (!kmsctl__name_ok("client", name))
-		return KMSCTL_EXIT_USAGE;
 	if (reason != NULL && strlen(reason) > 256) {
 		kmsctl__err("--reason is limited to 256 bytes");
 		return KMSCTL_EXIT_USAGE;
@@ -114,8 +110,6 @@ cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
 		kmsctl__err("--reason must be UTF-8 text");
 		return KMSCTL_EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "/v1/clients/%s/revoke", name);
-	snprintf(what, sizeof(what), "revoke client '%s'", name);
 	r = kmsctl__call(k, "POST", path, body, what, &res);
 	if (r == KMSCTL_EXIT_OK) {
 		if (k->json)
@@ -126,6 +120,22 @@ cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
 	json_decref(body);
 	json_decref(res);
 	return r;
+}
+
+static int
+cmd_client_revoke(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	static const char *const keys[] = {
+		"name", "revoked", "revoked_at", "revoked_serials", "rekeyed_groups", NULL
+	};
+	const char *name = a->pos[0], *reason = kmsctl__opt(a, "reason");
+	char path[PATH_MAX_LEN], what[128];
+
+	if (!kmsctl__name_ok("client", name))
+		return KMSCTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/clients/%s/revoke", name);
+	snprintf(what, sizeof(what), "revoke client '%s'", name);
+	return post_revoke(k, path, what, reason, keys);
 }
 
 /* Write NAME.key (0600, or 0640 with group key_group; never replacing one),
@@ -273,9 +283,7 @@ cmd_cert_revoke(struct kmsctl *k, const struct kmsctl_args *a)
 	};
 	const char *name = a->pos[0], *serial = a->pos[1], *reason = kmsctl__opt(a, "reason");
 	char path[PATH_MAX_LEN], what[160];
-	json_t *body = NULL, *res = NULL;
 	size_t n = strlen(serial);
-	int r;
 
 	if (!kmsctl__name_ok("client", name))
 		return KMSCTL_EXIT_USAGE;
@@ -284,27 +292,9 @@ cmd_cert_revoke(struct kmsctl *k, const struct kmsctl_args *a)
 		    "\"%s\"", name, serial);
 		return KMSCTL_EXIT_USAGE;
 	}
-	if (reason != NULL && strlen(reason) > 256) {
-		kmsctl__err("--reason is limited to 256 bytes");
-		return KMSCTL_EXIT_USAGE;
-	}
-	body = reason != NULL ? json_pack("{s:s}", "reason", reason) : json_object();
-	if (body == NULL) {
-		kmsctl__err("--reason must be UTF-8 text");
-		return KMSCTL_EXIT_USAGE;
-	}
 	snprintf(path, sizeof(path), "/v1/clients/%s/certs/%s/revoke", name, serial);
 	snprintf(what, sizeof(what), "revoke certificate %s of '%s'", serial, name);
-	r = kmsctl__call(k, "POST", path, body, what, &res);
-	if (r == KMSCTL_EXIT_OK) {
-		if (k->json)
-			kmsctl__print_json(res);
-		else
-			kmsctl__print_object(res, keys);
-	}
-	json_decref(body);
-	json_decref(res);
-	return r;
+	return post_revoke(k, path, what, reason, keys);
 }
 
 static int
