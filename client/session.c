@@ -88,8 +88,10 @@ schedule_retry(struct mqe2e_client *c)
 static void
 attempt_done(struct mqe2e_client *c, struct waiter *w, int rc, const char *msg)
 {
-	if (c->attempt == w)
+	if (c->attempt == w) {
 		c->attempt = NULL;
+		wake__connecting(c, 0);
+	}
 	w->done = 1;
 	w->rc = rc;
 	client__fmt(w->msg, sizeof(w->msg), "%s", msg);
@@ -175,6 +177,9 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 			c->rx_floor_us = (broker.ts_ms - RESUME_MARGIN_MS -
 			    (uint64_t)c->cfg.session_expiry_s * 1000u) * 1000u;
 		c->notice_seq = 0;
+		/* paho leaves Nagle on: small publishes would wait for the
+		 * broker's delayed ACKs */
+		(void)sock__nodelay(c);
 		c->link = LINK_UP;
 		c->link_gen++;
 		c->backoff_ms = c->cfg.reconnect_min_ms;
@@ -363,6 +368,8 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 		}
 	}
 
+	/* where the broker is: its sockets get TCP_NODELAY once verified */
+	sock__resolve_broker(c);
 	pthread_mutex_lock(&c->mu);
 	if (c->attempt != NULL) {
 		/* paho holds one set of connect callbacks: never two attempts */
@@ -380,6 +387,7 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	w->hs = hs;
 	hs = NULL;
 	c->attempt = w;
+	wake__connecting(c, 1);
 	c->attempt_deadline_ms = client__mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) +
 	    ATTEMPT_GRACE_MS;
 	c->link = LINK_CONNECTING;
@@ -396,8 +404,10 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	if ((prc = MQTTAsync_connect(c->mqtt, &o)) != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&c->mu);
 		c->link = LINK_DOWN;
-		if (c->attempt == w)
+		if (c->attempt == w) {
 			c->attempt = NULL;
+			wake__connecting(c, 0);
+		}
 		w->done = 1;
 		client__waiter_release(c, w);
 		w = NULL;
