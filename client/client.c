@@ -268,6 +268,8 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		}
 	}
 	memcpy(c->id, c->ident->id, sizeof(c->id));
+	if ((r = cache__init(c, errbuf, errlen)) != MQE2E_OK)
+		goto out;
 	if (cfg->recipients != NULL &&
 	    (r = parse_recipients(c, cfg->recipients, errbuf, errlen)) != MQE2E_OK)
 		goto out;
@@ -336,6 +338,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_replay_table_free(c->late_replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);
+	free(c->cache_path);
 	config__clear(&c->cfg);
 	pthread_mutex_destroy(&c->kms_mu);
 	pthread_mutex_destroy(&c->cb_mu);

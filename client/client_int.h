@@ -50,6 +50,8 @@ struct mqe2e_config {
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
 	int hold_max;                   /* messages held for a key fetch */
 	int hold_s;                     /* how long one may wait for it */
+	int key_cache;                  /* 0: no key cache file */
+	char *key_cache_file;           /* NULL: beside the key, "<key>.cache" */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -60,6 +62,7 @@ struct keyslot {
 	uint32_t epoch;
 	uint64_t not_before_ms;
 	uint64_t not_after_ms;
+	uint8_t key[MQE2E_KEY_LEN];     /* raw, for the key cache (cache.c) */
 	struct mqe2e_aead *aead;        /* GK_P always; GK_B in scheme 3 */
 	struct mqe2e_mac *mac;          /* GK_B in scheme 4 */
 };
@@ -217,6 +220,13 @@ struct mqe2e_client {
 	uint64_t fetch_failing_ms;     /* monotonic: first failure of the fetches
 	                                   failing since, 0 if the last one worked */
 	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
+	int keys_from_cache;            /* the keys held came from the key cache */
+
+	/* the key cache file (cache.c); written under kms_mu */
+	char *cache_path;               /* NULL: no key cache */
+	uint8_t cache_digest[MQE2E_SHA256_LEN];  /* of what the file holds */
+	int cache_digest_set;
+	int cache_failing;              /* the last write failed (reported) */
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
 
 	/* [mu] messages waiting for keys (subscribe.c) */
@@ -343,6 +353,28 @@ void keys__describe(const struct keystore *ks, char *buf, size_t len);
  * failure (naming the KMS) and for how long; else 0 and out is "". */
 int keys__kms_failing(struct mqe2e_client *c, char *out, size_t len);
 void keys__clear(struct keystore *ks);
+
+/* Replace the key store by kb's keys and group table (takes mu; kb's group
+ * table moves over, kb is left to the caller to free).  Epochs that have
+ * ended are left out.  seq: the fetch that brought them (settles the held
+ * messages that arrived before it started); NULL for keys from the key
+ * cache.  msg names what failed. */
+int keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
+    char *msg, size_t msglen);
+
+/* ---- cache.c ------------------------------------------------------------------ */
+/* Work out the cache path from the configuration (at mqe2e_client_new). */
+int cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen);
+/* Write the keys held to the cache file (after a successful fetch; kms_mu
+ * held, mu not): sealed, 0600, atomically; skipped when nothing changed.  A
+ * failure goes to the error callback once, until a write works again. */
+void cache__save(struct mqe2e_client *c);
+/* Load the cache file into the key store (kms_mu held, mu not):
+ * MQE2E_OK, MQE2E_ERR_NOT_FOUND (no cache configured or no file), or the
+ * refusal, with msg naming the file and why it is not trusted. */
+int cache__load(struct mqe2e_client *c, char *msg, size_t msglen);
+/* Delete the cache file (the KMS says this client is revoked or unknown). */
+void cache__forget(struct mqe2e_client *c);
 
 /* ---- session.c --------------------------------------------------------------- */
 int session__start_worker(struct mqe2e_client *c);

@@ -27,6 +27,8 @@ struct tool_opts {
 	const char *id;
 	const char *cert, *key, *cafile, *kms, *group, *config;
 	const char *broker_id;   /* --broker-id */
+	const char *key_cache;   /* --key-cache FILE */
+	int no_key_cache;        /* --no-key-cache */
 	const char *recipients;  /* mqe2e-pub --to */
 	int qos;
 	int debug;
@@ -41,7 +43,8 @@ struct tool_opts {
  * are "h:p:i:q:dk:". */
 #define TOOL_SHORTOPTS "h:p:i:q:dk:"
 enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT_HELP,
-	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_BROKER_ID, OPT_TOOL_FIRST_FREE };
+	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_BROKER_ID, OPT_KEY_CACHE, OPT_NO_KEY_CACHE,
+	OPT_TOOL_FIRST_FREE };
 #define TOOL_LONGOPTS \
 	{ "cert", required_argument, NULL, OPT_CERT }, \
 	{ "key", required_argument, NULL, OPT_KEY }, \
@@ -53,6 +56,8 @@ enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT
 	{ "quiet", no_argument, NULL, OPT_QUIET }, \
 	{ "version", no_argument, NULL, OPT_VERSION }, \
 	{ "broker-id", required_argument, NULL, OPT_BROKER_ID }, \
+	{ "key-cache", required_argument, NULL, OPT_KEY_CACHE }, \
+	{ "no-key-cache", no_argument, NULL, OPT_NO_KEY_CACHE }, \
 	{ "help", no_argument, NULL, OPT_HELP }
 
 void tool_init(struct tool_opts *o, const char *prog);
