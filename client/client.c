@@ -316,7 +316,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	/* paho is gone: no callback can run any more (paho 1.3 runs them with
 	 * its mutex held, which MQTTAsync_destroy takes, and calls the failure
 	 * callbacks of what is still queued from inside MQTTAsync_destroy) */
-	c->attempt = NULL;
+	c->link.attempt = NULL;
 	for (w = c->waiters; w != NULL; w = next) {
 		next = w->next;
 		MQTTProperties_free(&w->props);
@@ -436,7 +436,7 @@ client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *de
     const uint64_t *gen)
 {
 	while (!w->done) {
-		if (gen != NULL && c->link_gen != *gen)
+		if (gen != NULL && c->link.gen != *gen)
 			return MQE2E_ERR_UNAVAILABLE;
 		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && !w->done)
 			return MQE2E_ERR_TIMEOUT;

@@ -20,6 +20,7 @@
 #include "mqe2e.h"
 #include "crypto.h"
 #include "handshake.h"
+#include "link.h"
 #include "replay.h"
 #include "topic.h"
 #include "wire.h"
@@ -169,8 +170,6 @@ struct waiter {
 	struct waiter *next;
 };
 
-enum link_state { LINK_DOWN = 0, LINK_CONNECTING, LINK_UP };
-
 struct mqe2e_client {
 	struct mqe2e_config cfg;        /* deep copy */
 	char id[MQE2E_ID_MAX + 1];
@@ -187,9 +186,15 @@ struct mqe2e_client {
 	pthread_t keys_worker;          /* key fetches, held messages (keys_main) */
 	int keys_worker_started;
 
-	/* [mu] link */
-	enum link_state link;
-	uint64_t link_gen;              /* bumps at every up and every down */
+	/* [mu] The link: state, generation (bumps at every up and every down),
+	 * the connect attempt in flight and the reconnect backoff.  Only
+	 * link__handle() changes it (session.c and publish.c send it events).
+	 * paho keeps one set of connect callbacks per handle (its m->connect),
+	 * overwritten by each MQTTAsync_connect and reused for later failures,
+	 * so their context is the client, never the waiter: a late or repeated
+	 * connect callback names no attempt under way and is ignored.  At most
+	 * one attempt at a time; link.attempt is its struct waiter. */
+	struct link link;
 	int auto_reconnect;             /* after the first success */
 	int stopping;
 	/* mqe2e_disconnect() was called on a paho thread: the link thread sends
@@ -198,8 +203,6 @@ struct mqe2e_client {
 	 * process unable to connect its next client. */
 	int disconnect_deferred;
 	int disconnecting;              /* the link thread is sending it */
-	uint64_t next_attempt_ms;
-	int backoff_ms;
 	struct mqe2e_aead *c2b_aead;    /* session contexts of the live link */
 	struct mqe2e_mac *c2b_mac;
 	struct mqe2e_aead *b2c_aead;
@@ -220,6 +223,8 @@ struct mqe2e_client {
 	uint64_t fetch_failing_ms;     /* monotonic: first failure of the fetches
 	                                   failing since, 0 if the last one worked */
 	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
+	struct backoff kms_retry;       /* the keys thread's retries while the
+	                                   fetches fail (link.h) */
 	int keys_from_cache;            /* the keys held came from the key cache */
 
 	/* the key cache file (cache.c); written under kms_mu */
@@ -258,13 +263,6 @@ struct mqe2e_client {
 	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
-	/* [mu] The connect attempt in flight, if any.  paho keeps one set of
-	 * connect callbacks per handle (its m->connect), overwritten by each
-	 * MQTTAsync_connect and reused for later failures, so its context is
-	 * the client, never the waiter: a late or repeated connect callback
-	 * finds no attempt here and is ignored.  At most one attempt at a time. */
-	struct waiter *attempt;
-	uint64_t attempt_deadline_ms;   /* [mu] monotonic: give up on it then */
 
 	mqe2e_error_cb err_cb;
 	void *err_arg;
@@ -383,6 +381,12 @@ void session__stop_worker(struct mqe2e_client *c);
 int session__wait_up(struct mqe2e_client *c, const struct timespec *deadline);
 /* Drop the session contexts (mu held). */
 void session__clear(struct mqe2e_client *c);
+/* Feed the link state machine (link.h) one event at the monotonic now (mu
+ * held) and wake the threads waiting on it: w the attempt concerned,
+ * deadline_ms for LINK_EV_ATTEMPT, gen for LINK_EV_STALE (else 0).  The one
+ * way the link state changes.  Returns its LINK_FX_* bits. */
+unsigned session__link_event(struct mqe2e_client *c, enum link_event_kind kind,
+    struct waiter *w, uint64_t deadline_ms, uint64_t gen);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's

@@ -247,6 +247,7 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
 		c->keys_seq = *seq;
 		c->fetch_failing_ms = 0;
+		backoff__reset(&c->kms_retry);
 	} else {
 		/* from the cache: the KMS did not answer; ask it again soon */
 		c->next_refresh_ms = c->keys_fetched_ms + KEYS_CACHE_RETRY_MS;
