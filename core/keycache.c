@@ -1,6 +1,6 @@
 /*
  * keycache.c - the sealed key cache file format (keycache.h,
- * docs/PROTOCOL.md section 14).
+ * docs/PROTOCOL.md section 13).
  */
 #include "config.h"
 

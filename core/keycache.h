@@ -1,6 +1,6 @@
 /*
  * keycache.h - the sealed key cache file of a client (docs/PROTOCOL.md
- * section 14): the group keys and group table a client last got from the
+ * section 13): the group keys and group table a client last got from the
  * KMS, sealed under a key only its own private key derives, so that a
  * device restarted while the KMS is down works with what it held.
  *
