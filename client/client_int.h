@@ -434,7 +434,9 @@ int tls__check(const struct mqe2e_config *cfg, char *errbuf, size_t errlen);
 /* Fill paho's SSL options of a connect attempt from c->cfg (strings stay
  * owned by c) and forget the last attempt's TLS error. */
 void tls__connect_options(struct mqe2e_client *c, MQTTAsync_SSLOptions *o);
-/* 1 with a message in buf if the last attempt failed in TLS, else 0. */
-int tls__failure(struct mqe2e_client *c, char *buf, size_t len);
+/* With a TLS broker URI: 1 and a message in buf naming OpenSSL's reason
+ * (or, without one, paho_why) and what to check; else 0. */
+int tls__failure(struct mqe2e_client *c, const char *paho_why, const char *paho_msg,
+    char *buf, size_t len);
 
 #endif

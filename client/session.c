@@ -230,7 +230,8 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 		    r == MQE2E_ERR_BAD_METHOD ? "it does not run the mqe2e plugin" :
 		    "check that the certificate is valid and not revoked, and that the "
 		    "clocks agree");
-	} else if (tls__failure(c, msg, sizeof(msg))) {
+	} else if (tls__failure(c, resp != NULL ? MQTTAsync_strerror(resp->code) : "failed",
+	    resp != NULL ? resp->message : NULL, msg, sizeof(msg))) {
 		r = MQE2E_ERR_UNAVAILABLE;
 	} else {
 		r = MQE2E_ERR_UNAVAILABLE;

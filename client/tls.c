@@ -107,24 +107,32 @@ tls__check(const struct mqe2e_config *cfg, char *errbuf, size_t errlen)
 
 /*
  * paho's report of an OpenSSL failure (on paho's thread, while it connects):
- * keep the reason of the first one of this attempt.  OpenSSL's lines read
- * "error:0A000086:SSL routines:<function>:certificate verify failed:<file>:
- * <line>:"; the reason is the fifth field.
+ * keep the reason of the first one of this attempt.  OpenSSL 3's lines read
+ * "<thread>:error:0A000086:SSL routines:<function>:certificate verify
+ * failed:<file>:<line>:"; the reason is the fourth field after "error".
+ * Anything else is kept whole.
  */
 static int
 on_ssl_error(const char *str, size_t len, void *u)
 {
+	static const char tag[] = "error:";
 	struct mqe2e_client *c = u;
 	const char *p = str, *end = str + len, *colon;
 	int field = 0;
 
-	while (p < end && field < 4) {
+	while ((size_t)(end - p) >= sizeof(tag) - 1 && memcmp(p, tag, sizeof(tag) - 1) != 0) {
 		if ((colon = memchr(p, ':', (size_t)(end - p))) == NULL)
 			break;
 		p = colon + 1;
-		field++;
 	}
-	if (field == 4 && (colon = memchr(p, ':', (size_t)(end - p))) != NULL)
+	if ((size_t)(end - p) >= sizeof(tag) - 1 && memcmp(p, tag, sizeof(tag) - 1) == 0) {
+		for (p += sizeof(tag) - 1; field < 3; field++) {
+			if ((colon = memchr(p, ':', (size_t)(end - p))) == NULL)
+				break;
+			p = colon + 1;
+		}
+	}
+	if (field == 3 && (colon = memchr(p, ':', (size_t)(end - p))) != NULL && colon > p)
 		end = colon;
 	else
 		p = str;
@@ -159,16 +167,29 @@ tls__connect_options(struct mqe2e_client *c, MQTTAsync_SSLOptions *o)
 }
 
 int
-tls__failure(struct mqe2e_client *c, char *buf, size_t len)
+tls__failure(struct mqe2e_client *c, const char *paho_why, const char *paho_msg, char *buf,
+    size_t len)
 {
 	char why[sizeof(c->tls_err)];
 	const char *hint = "";
 
+	if (tls__uri_scheme(c->cfg.broker) != 1)
+		return 0;
 	pthread_mutex_lock(&c->tls_mu);
 	memcpy(why, c->tls_err, sizeof(why));
 	pthread_mutex_unlock(&c->tls_mu);
-	if (why[0] == '\0')
-		return 0;
+	if (why[0] == '\0') {
+		/* paho reports no OpenSSL reason for a host name that does not
+		 * match and for an alert after the handshake (TLS 1.3: the
+		 * server checks the client certificate then) */
+		client__fmt(buf, len, "TLS with the broker at %s failed: %s%s%s (if the broker's "
+		    "certificate does not name the host in the URI: use that name, or "
+		    "tls_insecure%s)", c->cfg.broker, paho_why, paho_msg != NULL ? ": " : "",
+		    paho_msg != NULL ? paho_msg : "", c->cfg.tls_cert == NULL ?
+		    "; if the listener requires a TLS client certificate: tls_cert and tls_key" :
+		    "; is tls_cert signed by a CA the listener trusts?");
+		return 1;
+	}
 	if (strstr(why, "certificate verify failed") != NULL)
 		hint = c->cfg.tls_cafile != NULL || c->cfg.tls_capath != NULL ?
 		    ": the broker's TLS certificate is not signed by a CA in tls_cafile/"
