@@ -53,7 +53,8 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
 
 /*
  * Set one option by name (the value is copied):
- *   broker          MQTT broker URI, "tcp://host:port"
+ *   broker          MQTT broker URI, "tcp://host:port" (or mqtt://), or
+ *                   "ssl://host:port" (or mqtts://) for MQTT over TLS
  *   client_id       MQTT client id (default: the certificate's CN; the broker
  *                   refuses any other)
  *   cert, key       PEM files of this client's certificate and Ed25519 key
@@ -86,6 +87,16 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   key_cache       1 (default): keep the keys in a sealed file (below);
  *                   0: in memory only, so a restart needs the KMS
  *   key_cache_file  where (default: the "key" file's path + ".cache")
+ *   tls_cafile, tls_capath
+ *                   TLS only: CA file / hashed CA directory that signed the
+ *                   broker's TLS certificate (default: the system's CAs)
+ *   tls_cert, tls_key
+ *                   TLS only: client certificate and key (PEM), both or none
+ *   tls_insecure    TLS only: 1 skips the check that the broker's
+ *                   certificate names the URI's host (default 0; the chain
+ *                   is always verified)
+ * The tls_* options are the transport's, never the mqe2e identity; one set
+ * with a tcp:// broker makes mqe2e_client_new() fail.
  *
  * Key cache.  After each key fetch that brought something new the client
  * writes its group keys and group table to key_cache_file: sealed
@@ -102,6 +113,7 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  * private key - who could fetch them from the KMS anyway until revoked.
  * Revocation still works: the broker refuses a revoked certificate
  * whatever its keys, and the KMS replaces the epochs it could read.
+ *
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */
