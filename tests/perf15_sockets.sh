@@ -16,7 +16,7 @@
 N=8
 PROG="$top_builddir/tests/perf15_clients"
 [ -x "$PROG" ] || t_skip "perf15_clients not built"
-BROKER_CONF_EXTRA="log_type unsubscribe
+BROKER_EXTRA_CONF="log_type unsubscribe
 log_timestamp false"
 setup_world 4 "$N"
 
