@@ -145,7 +145,7 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 
 static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t *n)
 {
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
 	uint8_t *req = NULL;

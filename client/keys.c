@@ -98,7 +98,7 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
 	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
 	uint8_t *req = NULL;
 	size_t req_len = 0, i;
@@ -261,7 +261,7 @@ keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
 const struct mqe2e_group_info *
 keys__group(const struct keystore *ks, const char *name)
 {
-	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0 };
+	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0, 0 };
 
 	return mqe2e_keybundle_group(&table, name);
 }
