@@ -228,7 +228,7 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 	if (ks.n > 0 && !kms_keyauth_record(r, info))
 		goto out;
 	{
-		struct mqe2e_keybundle kb = { ks.g, ks.ng, ks.e, ks.n };
+		struct mqe2e_keybundle kb = { ks.g, ks.ng, ks.e, ks.n, 0 };
 
 		e = mqe2e_keyresp_build(kms_ca_key(k->ca), info, &kb, mqe2e_now_ms(), &resp,
 		    &resp_len);
