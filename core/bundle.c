@@ -250,6 +250,63 @@ mqe2e_keybundle_group(const struct mqe2e_keybundle *kb, const char *name)
 }
 
 int
+mqe2e_keybundle_append(struct mqe2e_keybundle *acc, struct mqe2e_keybundle *page)
+{
+	const struct mqe2e_keybundle before = { acc->groups, acc->ngroups, NULL, 0, 0 };
+	struct mqe2e_group_info *g;
+	struct mqe2e_key_entry *e = NULL;
+	uint8_t *had = NULL;           /* page->keys[i]'s group was in acc already */
+	size_t i, j, ng = acc->ngroups, nk = acc->nkeys;
+	int r = MQE2E_ERR_NOMEM;
+
+	if (page->nkeys > 0 && (had = calloc(page->nkeys, 1)) == NULL)
+		goto out;
+	for (i = 0; i < page->nkeys; i++)
+		had[i] = mqe2e_keybundle_group(&before, page->keys[i].group) != NULL;
+	if (page->ngroups > 0) {
+		if ((g = malloc((ng + page->ngroups) * sizeof(*g))) == NULL)
+			goto out;
+		if (ng > 0)
+			memcpy(g, acc->groups, ng * sizeof(*g));
+		for (i = 0; i < page->ngroups; i++)
+			if (mqe2e_keybundle_group(&before, page->groups[i].name) == NULL)
+				g[ng++] = page->groups[i];
+		qsort(g, ng, sizeof(*g), group_cmp);
+		free(acc->groups);
+		acc->groups = g;
+		acc->ngroups = ng;
+	}
+	if (page->nkeys > 0) {
+		/* a new array: the old one holds keys and is wiped, not realloc'd */
+		if ((e = calloc(nk + page->nkeys, sizeof(*e))) == NULL)
+			goto out;
+		if (nk > 0)
+			memcpy(e, acc->keys, nk * sizeof(*e));
+		for (i = 0; i < page->nkeys; i++) {
+			const struct mqe2e_key_entry *k = &page->keys[i];
+
+			/* only a group acc held before can repeat a key */
+			for (j = 0; had[i] && j < acc->nkeys; j++)
+				if (e[j].kind == k->kind && e[j].epoch == k->epoch &&
+				    strcmp(e[j].group, k->group) == 0)
+					break;
+			if (!had[i] || j == acc->nkeys)
+				e[nk++] = *k;
+		}
+		mqe2e_key_entries_free(acc->keys, acc->nkeys);
+		acc->keys = e;             /* nk used of nk + page->nkeys (zeroed) */
+		acc->nkeys = nk;
+		e = NULL;
+	}
+	acc->flags = page->flags;
+	r = MQE2E_OK;
+out:
+	free(had);
+	mqe2e_keybundle_free(page);
+	return r;
+}
+
+int
 mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out, size_t *len)
 {
 	struct mqe2e_writer w;

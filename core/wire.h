@@ -292,6 +292,11 @@ const struct mqe2e_group_info *mqe2e_keybundle_group(const struct mqe2e_keybundl
     const char *name);
 /* Wipe the keys, free both arrays and zero *kb; NULL is a no-op. */
 void mqe2e_keybundle_free(struct mqe2e_keybundle *kb);
+/* Move the groups and keys of page (one answer: a page of a paged fetch, or
+ * the epochs asked for by name) into acc, which keeps its table sorted and
+ * distinct and each (group, kind, epoch) once; page is left empty, also on
+ * failure.  acc's flags become page's. */
+int mqe2e_keybundle_append(struct mqe2e_keybundle *acc, struct mqe2e_keybundle *page) MQE2E_WUR;
 /* Wipe and free an entry array; (NULL, 0) is a no-op. */
 void mqe2e_key_entries_free(struct mqe2e_key_entry *e, size_t n);
 /* Wipe and free a buffer that held secrets. */

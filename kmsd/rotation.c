@@ -36,39 +36,76 @@ epoch_add(struct kmsd *k, const struct kms_group_row *g, int64_t e, const char *
 	return kms_store_epoch_add(k->db, g->id, (uint32_t)e, state, cause, now, gk_p, gk_b);
 }
 
+/* Top up or trim the next epochs of g to g->future_epochs; *max is the
+ * highest epoch number and moves with every epoch added. */
+static int
+fit_next(struct kmsd *k, const struct kms_group_row *g, int64_t now, int64_t *max)
+{
+	int64_t n = 0, lowest = 0;
+	int r;
+
+	if (g->future_epochs < 0 || g->future_epochs > KMS_FUTURE_EPOCHS_MAX)
+		return MQE2E_ERR_INTERNAL;
+	if ((r = kms_store_epoch_count(k->db, g->id, "next", &n, &lowest)) != MQE2E_OK)
+		return r;
+	if (n > g->future_epochs)   /* keep the lowest: members switch to them first */
+		return kms_store_epoch_void_next(k->db, g->id, now, (unsigned)g->future_epochs);
+	for (; n < g->future_epochs; n++) {
+		if ((r = epoch_add(k, g, *max + 1, "next", NULL, now)) != MQE2E_OK)
+			return r;
+		(*max)++;
+	}
+	return MQE2E_OK;
+}
+
 int
 kms_epochs_init_locked(struct kmsd *k, const struct kms_group_row *g, int64_t now)
 {
+	int64_t max = 1;
 	int r;
 
 	if ((r = epoch_add(k, g, 1, "current", "created", now)) != MQE2E_OK)
 		return r;
-	return epoch_add(k, g, 2, "next", NULL, now);
+	return fit_next(k, g, now, &max);
+}
+
+int
+kms_epochs_fit_locked(struct kmsd *k, const struct kms_group_row *g, int64_t now)
+{
+	int64_t max = 0;
+	int r;
+
+	if ((r = kms_store_epoch_max(k->db, g->id, &max)) != MQE2E_OK)
+		return r;
+	return fit_next(k, g, now, &max);
 }
 
 int
 kms_rotate_locked(struct kmsd *k, const struct kms_group_row *g, int void_next,
     const char *cause, int64_t now, uint32_t *current)
 {
-	int64_t max = 0;
+	int64_t max = 0, nnext = 0, lowest = 0;
 	int r;
 
 	if ((r = kms_store_epoch_max(k->db, g->id, &max)) != MQE2E_OK ||
 	    (r = kms_store_epoch_retire_current(k->db, g->id, now, now + g->grace_s)) != MQE2E_OK)
 		return r;
-	if (void_next) {
-		/* The revoked client may hold the pre-issued next: never use it. */
-		if ((r = kms_store_epoch_void_next(k->db, g->id, now)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 1, "current", cause, now)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 2, "next", NULL, now)) != MQE2E_OK)
+	/* The revoked client may hold every pre-issued next: never use one. */
+	if (void_next && (r = kms_store_epoch_void_next(k->db, g->id, now, 0)) != MQE2E_OK)
+		return r;
+	if ((r = kms_store_epoch_count(k->db, g->id, "next", &nnext, &lowest)) != MQE2E_OK)
+		return r;
+	if (nnext > 0) {
+		if ((r = kms_store_epoch_promote_next(k->db, g->id, now, cause)) != MQE2E_OK)
 			return r;
-		*current = (uint32_t)(max + 1);
+		*current = (uint32_t)lowest;
 	} else {
-		if ((r = kms_store_epoch_promote_next(k->db, g->id, now, cause)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 1, "next", NULL, now)) != MQE2E_OK)
+		if ((r = epoch_add(k, g, max + 1, "current", cause, now)) != MQE2E_OK)
 			return r;
-		*current = (uint32_t)max;
+		*current = (uint32_t)++max;
 	}
+	if ((r = fit_next(k, g, now, &max)) != MQE2E_OK)
+		return r;
 	return kms_store_group_set_next_rotation(k->db, g->id, now + g->rotate_s);
 }
 

@@ -167,10 +167,11 @@ struct kms_group_row {
 	int scheme;
 	int64_t rotate_s, grace_s, created, next_rotation;
 	uint32_t current_epoch;        /* 0 if none (never after a commit) */
+	int future_epochs;             /* epochs kept in state next, 0..16 */
 };
 
 int kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
-    int64_t rotate_s, int64_t grace_s, int64_t now) MQE2E_WUR;
+    int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now) MQE2E_WUR;
 int kms_store_group_get(struct kms_db *db, const char *name, struct kms_group_row *row) MQE2E_WUR;
 int kms_store_group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row) MQE2E_WUR;
 /* Groups with name > after, by name. */
@@ -210,10 +211,16 @@ int kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch,
  * when until <= now. */
 int kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now,
     int64_t until) MQE2E_WUR;
-/* The next epoch becomes void (keys erased). */
-int kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now) MQE2E_WUR;
-/* The next epoch becomes current, activated now for cause (a static string);
- * MQE2E_ERR_INTERNAL if the group has no next epoch. */
+/* Every next epoch but the `keep` lowest (0: every next epoch) becomes void
+ * (keys erased). */
+int kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now,
+    unsigned keep) MQE2E_WUR;
+/* How many epochs of the group are in state (a static string), and the
+ * lowest of their numbers (0 if none). */
+int kms_store_epoch_count(struct kms_db *db, int64_t group_id, const char *state,
+    int64_t *count, int64_t *lowest) MQE2E_WUR;
+/* The lowest next epoch becomes current, activated now for cause (a static
+ * string); MQE2E_ERR_INTERNAL if the group has no next epoch. */
 int kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
     const char *cause) MQE2E_WUR;
 
@@ -249,10 +256,22 @@ struct kms_epoch_keys_row {
 	char filter[KMS_FILTER_MAX + 1];
 	int pub, sub;                  /* the client's grants (0 for a broker) */
 };
-/* Deliverable epochs of the groups client_id holds a grant on, or of every
- * group when client_id is 0 (a broker); by group name and epoch.  The
- * sealed keys are copied into the row and wiped after cb returns. */
-int kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
+/* Which deliverable epochs kms_store_epoch_keys walks: of one group, or of
+ * the groups after a name (a page), each with its window. */
+struct kms_keys_query {
+	int64_t client_id;             /* the groups it holds a grant on; 0: a broker,
+	                                  every group (pub = sub = 0) */
+	const char *group;             /* this group only, or NULL: ... */
+	const char *after;             /* ... the groups whose names sort after this
+	                                  ("" or NULL: from the first) */
+	unsigned max_groups;           /* with group NULL: at most this many (0: all) */
+	unsigned grace;                /* the newest `grace` grace epochs of a group */
+	uint32_t epoch;                /* and this one if it is in grace (0: none) */
+};
+/* Each group's current and next epochs, its newest q->grace grace epochs and
+ * grace epoch q->epoch; by group name and epoch.  The sealed keys are
+ * copied into the row and wiped after cb returns. */
+int kms_store_epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
     int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg) MQE2E_WUR;
 
 /* ---- grants ----------------------------------------------------------------------- */

@@ -118,10 +118,33 @@ kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now,
 }
 
 int
-kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now)
+kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now, unsigned keep)
 {
 	return update(db, "UPDATE epochs SET state = 'void', expires = ?1, gk_p = NULL, "
-	    "gk_b = NULL WHERE group_id = ?2 AND state = 'next'", now, group_id, 0);
+	    "gk_b = NULL WHERE group_id = ?2 AND state = 'next' AND epoch NOT IN "
+	    "(SELECT epoch FROM epochs WHERE group_id = ?2 AND state = 'next' "
+	    "ORDER BY epoch LIMIT ?3)", now, group_id, keep);
+}
+
+int
+kms_store_epoch_count(struct kms_db *db, int64_t group_id, const char *state, int64_t *count,
+    int64_t *lowest)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*count = *lowest = 0;
+	if ((r = kms_db_prepare(db, "SELECT count(*), coalesce(min(epoch), 0) FROM epochs "
+	    "WHERE group_id = ?1 AND state = ?2", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	if ((r = kms_db_one(db, st)) == MQE2E_OK) {
+		*count = kms_db_int(st, 0);
+		*lowest = kms_db_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	return r;
 }
 
 int
@@ -132,7 +155,8 @@ kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
 	int r;
 
 	if ((r = kms_db_prepare(db, "UPDATE epochs SET state = 'current', activated = ?1, "
-	    "cause = ?3 WHERE group_id = ?2 AND state = 'next'", &st)) != MQE2E_OK)
+	    "cause = ?3 WHERE group_id = ?2 AND epoch = (SELECT min(epoch) FROM epochs "
+	    "WHERE group_id = ?2 AND state = 'next')", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, group_id);
@@ -247,27 +271,45 @@ each_keys(sqlite3_stmt *st, void *arg)
 	return r;
 }
 
-#define KEYS_COLUMNS "g.name, g.scheme, e.epoch, e.state, e.activated, e.expires, " \
-	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b, g.filter"
+/* The groups of a key query: a client's (with its rights) or every group
+ * (a broker), one (?2 exact) or a page (?2 after, ?3 at most). */
+#define KEYS_SEL_CLIENT(namecond) "SELECT g.id, g.name, g.scheme, g.filter, " \
+	"g.next_rotation, g.rotate_s, g.grace_s, max(gr.right = 'pub') AS pub, " \
+	"max(gr.right = 'sub') AS sub FROM grants gr JOIN topic_groups g ON g.id = gr.group_id " \
+	"WHERE gr.client_id = ?1 AND " namecond " GROUP BY g.id ORDER BY g.name LIMIT ?3"
+#define KEYS_SEL_BROKER(namecond) "SELECT g.id, g.name, g.scheme, g.filter, " \
+	"g.next_rotation, g.rotate_s, g.grace_s, 0 AS pub, 0 AS sub FROM topic_groups g " \
+	"WHERE ?1 = 0 AND " namecond " ORDER BY g.name LIMIT ?3"
+/* Their windows: current, next, the ?4 newest grace epochs, grace epoch ?5. */
+#define KEYS_WINDOW(sel) "WITH sel AS (" sel ") SELECT sel.name, sel.scheme, e.epoch, " \
+	"e.state, e.activated, e.expires, sel.next_rotation, sel.rotate_s, sel.grace_s, " \
+	"e.gk_p, e.gk_b, sel.filter, sel.pub, sel.sub FROM sel JOIN epochs e " \
+	"ON e.group_id = sel.id WHERE e.state IN ('current', 'next') OR " \
+	"(e.state = 'grace' AND (e.epoch = ?5 OR e.epoch IN (SELECT x.epoch FROM epochs x " \
+	"WHERE x.group_id = sel.id AND x.state = 'grace' ORDER BY x.epoch DESC LIMIT ?4))) " \
+	"ORDER BY sel.name, e.epoch"
 
 int
-kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
+kms_store_epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
     int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg)
 {
+	static const char *const sql[2][2] = {
+		{ KEYS_WINDOW(KEYS_SEL_BROKER("g.name > ?2")),
+		  KEYS_WINDOW(KEYS_SEL_BROKER("g.name = ?2")) },
+		{ KEYS_WINDOW(KEYS_SEL_CLIENT("g.name > ?2")),
+		  KEYS_WINDOW(KEYS_SEL_CLIENT("g.name = ?2")) },
+	};
 	struct keys_cb c = { cb, arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, client_id == 0 ?
-	    "SELECT " KEYS_COLUMNS ", 0, 0 FROM topic_groups g "
-	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE e.state IN ('current', 'next', 'grace') ORDER BY g.name, e.epoch" :
-	    "SELECT " KEYS_COLUMNS ", max(gr.right = 'pub'), max(gr.right = 'sub') "
-	    "FROM grants gr JOIN topic_groups g ON g.id = gr.group_id "
-	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE gr.client_id = ?1 AND e.state IN ('current', 'next', 'grace') "
-	    "GROUP BY g.id, e.epoch ORDER BY g.name, e.epoch", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, sql[q->client_id != 0][q->group != NULL], &st)) != MQE2E_OK)
 		return r;
-	sqlite3_bind_int64(st, 1, client_id);
+	sqlite3_bind_int64(st, 1, q->client_id);
+	sqlite3_bind_text(st, 2, q->group != NULL ? q->group : q->after != NULL ? q->after : "",
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, q->group != NULL ? 1 : kms_db_limit(q->max_groups));
+	sqlite3_bind_int(st, 4, q->grace > 1024 ? 1024 : (int)q->grace);
+	sqlite3_bind_int64(st, 5, q->epoch);
 	return kms_db_each(db, st, each_keys, &c);
 }
