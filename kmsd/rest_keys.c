@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ca.h"
+#include "epoch.h"
 #include "keyauth.h"
 #include "keystore.h"
 #include "metrics.h"
@@ -97,23 +98,6 @@ have_epoch(const struct keyset *ks, const char *group, uint32_t epoch)
 	return 0;
 }
 
-/* Validity window of an epoch, in ms (see docs/API.md); rank: how many
- * next epochs of the group come before this one. */
-static void
-validity(const struct kms_epoch_keys_row *row, unsigned rank, uint64_t *nb, uint64_t *na)
-{
-	if (strcmp(row->state, "next") == 0) {
-		*nb = (uint64_t)(row->next_rotation + (int64_t)rank * row->rotate_s) * 1000;
-		*na = *nb + (uint64_t)(row->rotate_s + row->grace_s) * 1000;
-	} else if (strcmp(row->state, "current") == 0) {
-		*nb = (uint64_t)row->activated * 1000;
-		*na = (uint64_t)(row->next_rotation + row->grace_s) * 1000;
-	} else {
-		*nb = (uint64_t)row->activated * 1000;
-		*na = (uint64_t)row->expires * 1000;
-	}
-}
-
 /* Open one sealed key of the row into a new entry. */
 static int
 add_key(struct kmsd *k, struct keyset *ks, const struct kms_epoch_keys_row *row, uint8_t kind)
@@ -142,7 +126,7 @@ add_key(struct kmsd *k, struct keyset *ks, const struct kms_epoch_keys_row *row,
 	e->scheme = (uint8_t)row->scheme;
 	e->kind = kind;
 	e->epoch = row->epoch;
-	validity(row, ks->next_rank, &e->not_before_ms, &e->not_after_ms);
+	kms_epoch_validity(row, ks->next_rank, &e->not_before_ms, &e->not_after_ms);
 	if (kms_keystore_open_key(k->ks, row->group, row->epoch, kind,
 	    kind == MQE2E_GK_P ? row->gk_p : row->gk_b, KMS_SEALED_LEN, e->key) != MQE2E_OK)
 		return MQE2E_ERR_BAD_TAG;   /* tampered database or wrong master key */
@@ -180,7 +164,7 @@ collect_epoch(void *arg, const struct kms_epoch_keys_row *row)
 		r = add_key(c->k, ks, row, MQE2E_GK_P);
 	if (r == MQE2E_OK && (broker || row->sub))
 		r = add_key(c->k, ks, row, MQE2E_GK_B);
-	if (strcmp(row->state, "next") == 0)
+	if (row->state == KMS_EPOCH_NEXT)
 		ks->next_rank++;
 	if (r == MQE2E_ERR_BAD_TAG) {
 		/* A damaged row must not cost the other groups their keys:
