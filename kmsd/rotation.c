@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "fleet.h"
 #include "keystore.h"
 #include "log.h"
 #include "metrics.h"
@@ -124,6 +125,10 @@ scheduler(void *arg)
 
 	for (;;) {
 		now = (int64_t)time(NULL);
+		/* Of several instances on one database only the leader
+		 * schedules (fleet.h); the others wait for their turn. */
+		if (!kms_fleet_leader(k))
+			goto wait;
 		/* Failures are retried every pass but logged when they start,
 		 * change or end, and once a minute meanwhile. */
 		if ((r = tick(k, now)) != MQE2E_OK &&
@@ -140,6 +145,7 @@ scheduler(void *arg)
 		if (now >= crl_retry && kms_crl_due(k, now, CRL_REFRESH_S) &&
 		    kms_crl_refresh(k) != MQE2E_OK)
 			crl_retry = now + CRL_RETRY_S;
+ wait:
 		pthread_mutex_lock(&k->state_lock);
 		if (!k->stopping) {
 			clock_gettime(CLOCK_REALTIME, &ts);
