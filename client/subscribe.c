@@ -482,7 +482,7 @@ held_free(struct held *h)
  */
 static int
 hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
-    const struct rx *rx)
+    const struct rx *rx, uint64_t floor)
 {
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 	size_t bytes = len + strlen(topic) + 1;     /* topic <= 64 KiB, payload */
@@ -499,7 +499,7 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	h->len = len;
 	h->qos = m->qos;
 	h->retained = m->retained;
-	h->rx_floor_us = c->rx_floor_us;
+	h->rx_floor_us = floor;
 	memcpy(h->group, rx->group, sizeof(h->group));
 	h->fetch_seq = c->fetch_started;
 	h->deadline_ms = client__mono_ms() + (uint64_t)c->cfg.hold_s * 1000u;
@@ -523,18 +523,45 @@ report_drop(struct mqe2e_client *c, int r, const char *topic, const struct rx *r
 }
 
 /*
- * paho's message callback, on paho's receive thread.  Nothing here waits
- * for the network: a message naming a group epoch we lack is held and the
- * keys thread fetches them (subscribe__held_run delivers it), so other groups'
- * messages keep flowing while the KMS is slow or down.  paho 1.3 has sent
- * (or queued) the PUBACK/PUBREC when it calls us, whatever we return, so
- * returning 0 would not delay the acknowledgement: it would only make paho
- * retry this message ahead of every later one.  We always return 1.
+ * paho's message callback, on paho's receive thread.  A group message
+ * (schemes 1, 3 and 4) goes to the receive worker (rxq.c) with the session
+ * floor of the link it came on, so that paho's one receive thread, which
+ * serves every client of the process, only reads the network; control
+ * messages and scheme 2's session frames (under this link's key) are
+ * handled here.  Nothing waits for the network: a message naming a group
+ * epoch we lack is held and the keys thread fetches them
+ * (subscribe__held_run delivers it), so other groups' messages keep flowing
+ * while the KMS is slow or down.  paho 1.3 has sent (or queued) the
+ * PUBACK/PUBREC when it calls us, whatever we return, so returning 0 would
+ * not delay the acknowledgement: it would only make paho retry this message
+ * ahead of every later one.  We always return 1.
  */
 int
 subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message *m)
 {
 	struct mqe2e_client *c = ctx;
+	const uint8_t *p = m->payload;
+	uint64_t floor;
+	int group_msg;
+
+	client__paho_thread_enter();
+	/* a group frame or an envelope, not on a control topic (mqe2e/v1/...) */
+	group_msg = m->payloadlen >= 3 && strncmp(topic_name, "mqe2e/", 6) != 0 &&
+	    (p[1] == MQE2E_MSG_ENVELOPE || ((p[1] == MQE2E_MSG_FRAME_MAC ||
+	    p[1] == MQE2E_MSG_FRAME_AEAD) && p[2] == MQE2E_KEY_GROUP));
+	pthread_mutex_lock(&c->mu);
+	floor = c->rx_floor_us;
+	pthread_mutex_unlock(&c->mu);
+	if (!group_msg || rxq__push(c, topic_name, topic_len, m, floor) != MQE2E_OK)
+		subscribe__process(c, topic_name, topic_len, m, floor);
+	client__paho_thread_done();
+	return 1;
+}
+
+void
+subscribe__process(struct mqe2e_client *c, char *topic_name, int topic_len,
+    MQTTAsync_message *m, uint64_t floor)
+{
 	struct rx rx;
 	char *topic = NULL;
 	const uint8_t *p = m->payload;
@@ -542,7 +569,6 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	const char *extra = "";
 	int r;
 
-	client__paho_thread_enter();
 	memset(&rx, 0, sizeof(rx));
 	/* topic_len is 0 when the name is NUL-terminated */
 	if (topic_len > 0) {
@@ -580,7 +606,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		peek(p, len, &rx);
 		if (group_held(c, rx.group, NULL)) {
 			/* keep the group's order: wait behind its held message */
-			if ((r = hold(c, topic, m, &rx)) == MQE2E_OK) {
+			if ((r = hold(c, topic, m, &rx, floor)) == MQE2E_OK) {
 				pthread_mutex_unlock(&c->mu);
 				goto out;
 			}
@@ -595,7 +621,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		}
 		memset(&rx, 0, sizeof(rx));
 	}
-	r = open_message(c, topic, p, len, m->retained, c->rx_floor_us, &rx);
+	r = open_message(c, topic, p, len, m->retained, floor, &rx);
 	if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
 		/* an epoch we lack (a rotation, or a grant newer than our keys):
 		 * the keys thread fetches keys; the message waits for them */
@@ -605,7 +631,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		pthread_cond_broadcast(&c->cv);
 		peek(p, len, &rx);
 		rx_free(&rx);
-		if ((hr = hold(c, topic, m, &rx)) == MQE2E_OK) {
+		if ((hr = hold(c, topic, m, &rx, floor)) == MQE2E_OK) {
 			c->held_need = 1;       /* fetch until a pass says otherwise */
 			pthread_mutex_unlock(&c->mu);
 			goto out;
@@ -627,8 +653,6 @@ out:
 	free(topic);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic_name);
-	client__paho_thread_done();
-	return 1;
 }
 
 int
