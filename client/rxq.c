@@ -48,6 +48,7 @@ static struct rxq_item *spare;                  /* [q_mu] */
 static size_t nspare;                           /* [q_mu] */
 static size_t nclients;                         /* [q_mu] */
 static struct mqe2e_client *busy;               /* [q_mu] the worker runs its message */
+static int idle;                                /* [q_mu] the worker waits for work */
 static pthread_t worker;
 static int running;                             /* [q_mu] */
 static uintptr_t gen;                           /* [q_mu] a worker runs while this is
@@ -78,7 +79,9 @@ worker_main(void *arg)
 	pthread_mutex_lock(&q_mu);
 	while (gen == mine) {
 		if ((it = head) == NULL) {
+			idle = 1;
 			(void)pthread_cond_wait(&q_cv, &q_mu);
+			idle = 0;
 			continue;
 		}
 		if ((head = it->next) == NULL)
@@ -124,7 +127,8 @@ rxq__push(struct mqe2e_client *c, char *topic, int topic_len, MQTTAsync_message 
 	*tail = it;
 	tail = &it->next;
 	c->rxq_queued++;
-	pthread_cond_signal(&q_cv);
+	if (idle)               /* else it finds this one before it waits again */
+		pthread_cond_signal(&q_cv);
 	pthread_mutex_unlock(&q_mu);
 	return MQE2E_OK;
 }
