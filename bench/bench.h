@@ -99,6 +99,8 @@ struct bench_env {
 	char plugin[BENCH_PATH_MAX];
 	char mosquitto[BENCH_PATH_MAX];
 	int kms_port, mq_port, plain_port, tls_port;
+	int mqe2e_tls;                  /* --mqe2e-tls: s1-s4 over TLS too */
+	int mq_tls_port;                /* the mqe2e broker's TLS listener */
 	char kms_url[BENCH_URI_MAX];
 	char token[128];
 	pid_t kms_pid, mq_pid, base_pid;        /* base: the stock broker */

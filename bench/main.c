@@ -61,6 +61,8 @@ usage(FILE *f)
 "                       (default 16)\n"
 "  --burst-threads N    publishing threads of the saturation phase (default 4)\n"
 "  --nagle              leave Nagle on the client sockets (default: TCP_NODELAY)\n"
+"  --mqe2e-tls          schemes 1-4 reach the mqe2e broker over TLS 1.3 as well\n"
+"                       (its own listener; default: plain TCP)\n"
 "  --paho-ticker MS     diagnostic: wake paho's receive thread every MS while\n"
 "                       subscribers connect\n"
 "  -h, --help           this text\n"
@@ -285,6 +287,7 @@ main(int argc, char **argv)
 		{ "nagle", no_argument, NULL, 10 },
 		{ "scenario-qos", required_argument, NULL, 11 },
 		{ "paho-ticker", required_argument, NULL, 12 },
+		{ "mqe2e-tls", no_argument, NULL, 13 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -391,6 +394,7 @@ main(int argc, char **argv)
 		case 3: mosq = optarg; break;
 		case 4: bench_fmt(b.env.kms_url, sizeof(b.env.kms_url), "%s", optarg); break;
 		case 5: token_file = optarg; break;
+		case 13: b.env.mqe2e_tls = 1; break;
 		case 6:
 			if (bench_parse_long(optarg, 1, 65535, &v) != 0)
 				goto bad;
@@ -460,6 +464,11 @@ main(int argc, char **argv)
 	    getenv("MQE2E_KMS_TOKEN_FILE") != NULL && *getenv("MQE2E_KMS_TOKEN_FILE") != '\0') {
 		bench_fmt(b.env.kms_url, sizeof(b.env.kms_url), "%s", getenv("MQE2E_KMS_URL"));
 		token_file = getenv("MQE2E_KMS_TOKEN_FILE");
+	}
+	if (b.env.mqe2e_tls && b.env.mq_port != 0) {
+		fprintf(stderr, "mqe2e-bench: --mqe2e-tls starts its own mqe2e broker: it does "
+		    "not go with --broker-port\n");
+		return 1;
 	}
 	if ((b.env.kms_url[0] != '\0') != (token_file != NULL)) {
 		fprintf(stderr, "mqe2e-bench: --kms-url and --kms-token-file go together\n");
