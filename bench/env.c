@@ -302,6 +302,7 @@ start_brokers(struct bench_env *e, const char *pki)
 			    e->host, pki, pki);
 		}
 		bench_fmt(stats, sizeof(stats), "%s/plugin.stats", e->dir);
+		bench_fmt(e->mq_stats, sizeof(e->mq_stats), "%s", stats);
 		bench_fmt(conf, sizeof(conf), MOSQ_COMMON
 		    "listener %d %s\n"
 		    "%s"
@@ -313,6 +314,7 @@ start_brokers(struct bench_env *e, const char *pki)
 		    "plugin_opt_stats_file %s\n",
 		    e->mq_port, e->host, tls, e->plugin, e->kms_url, pki, bench_prefix, pki,
 		    bench_prefix, pki, stats);
+		bench_fmt(e->mq_conf, sizeof(e->mq_conf), "%s", conf);
 		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", conf, e->mq_port)) < 0)
 			return -1;
 		if (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0) {
@@ -335,6 +337,7 @@ start_brokers(struct bench_env *e, const char *pki)
 	    "keyfile %s/tls-server.key\n"
 	    "tls_version tlsv1.3\n",
 	    e->plain_port, e->host, e->tls_port, e->host, pki, pki);
+	bench_fmt(e->base_conf, sizeof(e->base_conf), "%s", conf);
 	if ((e->base_pid = start_mosquitto(e, "mosquitto-base", conf, e->plain_port)) < 0)
 		return -1;
 	if (bench_wait_port(e->host, e->tls_port, 5000) != 0) {
@@ -396,6 +399,31 @@ env_start(struct bench_env *e)
 	    e->plain_port, e->tls_port, (int)e->base_pid);
 	e->ready = 1;
 	return 0;
+}
+
+int
+env_fresh_broker(struct bench_env *e, enum bench_kind k)
+{
+	int i;
+
+	if (bench_kind_scheme(k) != 0) {
+		if (!e->own_brokers)
+			return 0;       /* a broker we were given stays as it is */
+		bench_stop_pid(e->mq_pid, 5000);
+		(void)unlink(e->mq_stats);
+		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", e->mq_conf, e->mq_port)) < 0 ||
+		    (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0))
+			return -1;
+		/* the plugin refuses everyone until its first policy has arrived */
+		for (i = 0; i < 100 && access(e->mq_stats, R_OK) != 0; i++)
+			bench_sleep_ms(50);
+		bench_sleep_ms(200);
+		return 0;
+	}
+	bench_stop_pid(e->base_pid, 5000);
+	if ((e->base_pid = start_mosquitto(e, "mosquitto-base", e->base_conf, e->plain_port)) < 0)
+		return -1;
+	return bench_wait_port(e->host, e->tls_port, 5000);
 }
 
 void
