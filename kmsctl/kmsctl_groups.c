@@ -13,7 +13,6 @@
 #include "validate.h"
 
 #define PATH_MAX_LEN 512
-#define SECS_MAX 31536000ULL      /* one year, the API's maximum */
 
 static const char *const group_keys[] = {
 	"name", "filter", "scheme", "rotate_s", "grace_s", "future_epochs", "created",
@@ -78,12 +77,12 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 		r |= json_object_set_new(body, "scheme", json_integer(v));
 	}
 	if (rotate != NULL) {
-		if (kmsctl__number("--rotate", rotate, 1, SECS_MAX, &v) != 0)
+		if (kmsctl__number("--rotate", rotate, KMS_ROTATE_MIN_S, KMS_PERIOD_MAX_S, &v) != 0)
 			return KMSCTL_EXIT_USAGE;
 		r |= json_object_set_new(body, "rotate_s", json_integer(v));
 	}
 	if (grace != NULL) {
-		if (kmsctl__number("--grace", grace, 0, SECS_MAX, &v) != 0)
+		if (kmsctl__number("--grace", grace, 0, KMS_PERIOD_MAX_S, &v) != 0)
 			return KMSCTL_EXIT_USAGE;
 		r |= json_object_set_new(body, "grace_s", json_integer(v));
 	}
