@@ -134,18 +134,9 @@ cmd_group_list(struct kmsctl *k, const struct kmsctl_args *a)
 	static const char *const cols[] = {
 		"name", "filter", "scheme", "rotate_s", "grace_s", "current_epoch", NULL
 	};
-	json_t *res = NULL;
-	int r;
 
 	(void)a;
-	if ((r = kmsctl__list_all(k, "/v1/groups", "list groups", &res)) != KMSCTL_EXIT_OK)
-		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__list_print(k, "/v1/groups", "list groups", cols);
 }
 
 /* show, update and rotate: one group by name. */
@@ -310,8 +301,6 @@ cmd_grant_list(struct kmsctl *k, const struct kmsctl_args *a)
 	static const char *const cols[] = { "client", "group", "right", "created", NULL };
 	const char *client = kmsctl__opt(a, "client"), *group = kmsctl__opt(a, "group");
 	char path[PATH_MAX_LEN];
-	json_t *res = NULL;
-	int r;
 
 	if ((client != NULL && !kmsctl__name_ok("client", client)) ||
 	    (group != NULL && !kmsctl__name_ok("group", group)))
@@ -324,14 +313,7 @@ cmd_grant_list(struct kmsctl *k, const struct kmsctl_args *a)
 		snprintf(path, sizeof(path), "/v1/grants?group=%s", group);
 	else
 		snprintf(path, sizeof(path), "/v1/grants");
-	if ((r = kmsctl__list_all(k, path, "list grants", &res)) != KMSCTL_EXIT_OK)
-		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__list_print(k, path, "list grants", cols);
 }
 
 static const struct kmsctl_opt group_opts[] = {
