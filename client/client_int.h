@@ -173,6 +173,8 @@ struct mqe2e_client {
 	char id[MQE2E_ID_MAX + 1];
 	struct mqe2e_identity *ident;
 	struct mqe2e_trust *trust;      /* [mu] */
+	struct mqe2e_http *kms;         /* [kms_mu] the KMS URLs, CA, connection */
+	int kms_warned;                 /* [kms_mu] its URL warning was reported */
 	MQTTAsync mqtt;
 
 	pthread_mutex_t mu;
