@@ -801,7 +801,7 @@ mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
 			response_move(out, &cur);
 			goto done;
 		}
-		if (cancelled || (r != MQE2E_OK && !retry)) {
+		if (cancelled || (r != MQE2E_OK && !retry) || (h->flags & MQE2E_HTTP_ONCE)) {
 			response_move(out, &cur);
 			goto done;
 		}
@@ -843,7 +843,7 @@ mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
 			    mqe2e_strerror(r));
 		else if (attempts > 1 && n < sizeof(out->error))
 			snprintf(out->error + n, sizeof(out->error) - n, "; gave up after %u attempts "
-			    "in %lld ms%s%s", attempts, (long long)(now_ms() - start),
+			    "in %lld ms%s%.200s", attempts, (long long)(now_ms() - start),
 			    h->nurls > 1 ? " over " : "", h->nurls > 1 ? h->list : "");
 	}
 done:

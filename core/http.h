@@ -91,6 +91,9 @@ struct mqe2e_http;
                                    default each request closes its
                                    connection, so that thousands of idle
                                    devices hold no KMS connection */
+#define MQE2E_HTTP_ONCE 0x2u    /* one attempt at the first URL: no retry, no
+                                   failover (tests that measure what the KMS
+                                   answers, e.g. its 503s under a flood) */
 
 /*
  * A KMS endpoint.
@@ -103,7 +106,7 @@ struct mqe2e_http;
  *          (never the system store).  Required if any URL is https; may be
  *          NULL otherwise.  Read at every connection, so a renewed file is
  *          picked up without a restart.
- * flags    MQE2E_HTTP_REUSE or 0.
+ * flags    MQE2E_HTTP_REUSE, MQE2E_HTTP_ONCE or 0.
  *
  * On failure err says which URL is wrong and why (MQE2E_ERR_INVALID_ARG),
  * or that the CA file cannot be read (MQE2E_ERR_IO).  *out is owned by the

@@ -52,7 +52,7 @@ kms_failed(const struct kmsctl *k, const struct mqe2e_http_response *res, const 
 	else
 		kmsctl__err("cannot %s: the KMS answered HTTP %d without an error object "
 		    "(request id %s); is %s really mqe2e-kmsd?", what, res->status,
-		    rid != NULL ? rid : "none", k->url);
+		    rid != NULL ? rid : "none", res->url);
 	json_decref(j);
 	return KMSCTL_EXIT_KMS;
 }
@@ -78,8 +78,8 @@ kmsctl__call(struct kmsctl *k, const char *method, const char *path, json_t *bod
 			return KMSCTL_EXIT_FILE;
 		}
 	}
-	r = mqe2e_http_request(k->url, method, path, text != NULL ? "application/json" : NULL,
-	    k->token, (const uint8_t *)text, tlen, k->timeout_ms, &res);
+	r = mqe2e_http_request(k->http, method, path, text != NULL ? "application/json" : NULL,
+	    k->token, (const uint8_t *)text, tlen, k->timeout_ms, -1, &res);
 	if (text != NULL) {
 		mqe2e_wipe(text, tlen);
 		free(text);
@@ -96,7 +96,7 @@ kmsctl__call(struct kmsctl *k, const char *method, const char *path, json_t *bod
 		j = json_loadb((const char *)res.body, res.body_len, 0, &jerr);
 		if (j == NULL) {
 			kmsctl__err("cannot %s: the KMS at %s answered %d with invalid JSON (%s, "
-			    "request id %s)", what, k->url, res.status, jerr.text,
+			    "request id %s)", what, res.url, res.status, jerr.text,
 			    res.request_id[0] ? res.request_id : "none");
 			r = KMSCTL_EXIT_UNREACHABLE;
 			goto out;
@@ -118,7 +118,7 @@ kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char **ou
 
 	*out = NULL;
 	*out_len = 0;
-	r = mqe2e_http_request(k->url, "GET", path, NULL, NULL, NULL, 0, k->timeout_ms, &res);
+	r = mqe2e_http_request(k->http, "GET", path, NULL, NULL, NULL, 0, k->timeout_ms, -1, &res);
 	if (r != MQE2E_OK) {
 		r = transport_failed(&res, r);
 		goto out;
@@ -128,7 +128,7 @@ kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char **ou
 		goto out;
 	}
 	if (res.body == NULL) {
-		kmsctl__err("cannot %s: the KMS at %s answered with an empty body", what, k->url);
+		kmsctl__err("cannot %s: the KMS at %s answered with an empty body", what, res.url);
 		r = KMSCTL_EXIT_UNREACHABLE;
 		goto out;
 	}
