@@ -46,6 +46,12 @@
 
 #define HTTP_TIMEOUT_MS 10000
 #define GO_FALLBACK_MS 2000   /* no tick or client event by then: start anyway */
+/* Between failed rounds.  Retries against an unreachable or overloaded KMS
+ * (failover over plugin_opt_kms_url, jittered exponential backoff,
+ * Retry-After) happen inside each request, in core/http; this pause only
+ * keeps a round that fails at once (a refusal, an answer that does not
+ * verify) from spinning. */
+#define SYNC_PAUSE_MS 1000
 #define LOGQ_LEN 32
 #define LOGQ_LINE 512
 
@@ -295,7 +301,6 @@ static bool wait_stop(struct bx_kms_sync *ks, unsigned ms)
 static void *sync_main(void *arg)
 {
 	struct bx_kms_sync *ks = arg;
-	unsigned backoff = 1000;
 	struct timespec ts;
 
 	/* Nothing of OpenSSL until the broker serves (kms_sync__run). */
@@ -320,17 +325,14 @@ static void *sync_main(void *arg)
 				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again",
 				    mqe2e_http_current_url(ks->http));
 			ks->failing = false;
-			backoff = 1000;
 			continue;
 		}
 		pthread_mutex_lock(&ks->lock);
 		ks->errors++;
 		pthread_mutex_unlock(&ks->lock);
 		ks->failing = true;
-		if (wait_stop(ks, backoff))
+		if (wait_stop(ks, SYNC_PAUSE_MS))
 			break;
-		if (backoff < 10000)
-			backoff *= 2;
 	}
 	return NULL;
 }
