@@ -19,12 +19,14 @@
 #define LIST_PAGE 1000          /* items per page (the API maximum) */
 #define LIST_MAX_PAGES 100000   /* stop a KMS that keeps paging forever */
 
-/* Transport errors: the message from core/http already names the URL. */
+/* Transport errors: the message from core/http already names the URL.  A
+ * request refused before sending (the token for a plain http:// URL off
+ * loopback) is a usage error. */
 static int
 transport_failed(const struct mqe2e_http_response *res, int r)
 {
 	kmsctl__err("%s", res->error[0] != '\0' ? res->error : mqe2e_strerror(r));
-	return KMSCTL_EXIT_UNREACHABLE;
+	return r == MQE2E_ERR_INVALID_ARG ? KMSCTL_EXIT_USAGE : KMSCTL_EXIT_UNREACHABLE;
 }
 
 /* A 4xx/5xx answer: print the API's error object, or what we got. */
