@@ -14,6 +14,7 @@
 #include "http.h"
 
 #define KMS_ERRTEXT_MAX 160
+#define KEYS_CACHE_RETRY_MS 1000    /* keys from the cache: the next KMS try */
 
 void
 keys__clear(struct keystore *ks)
@@ -24,7 +25,7 @@ keys__clear(struct keystore *ks)
 		mqe2e_aead_free(ks->slot[i].aead);
 		mqe2e_mac_free(ks->slot[i].mac);
 	}
-	free(ks->slot);
+	mqe2e_free_secret(ks->slot, ks->n * sizeof(*ks->slot));
 	free(ks->groups);
 	memset(ks, 0, sizeof(*ks));
 }
@@ -43,6 +44,7 @@ slot_init(struct keyslot *s, const struct mqe2e_key_entry *e)
 	s->epoch = e->epoch;
 	s->not_before_ms = e->not_before_ms;
 	s->not_after_ms = e->not_after_ms;
+	memcpy(s->key, e->key, sizeof(s->key));
 	if (e->kind == MQE2E_GK_B && e->scheme == MQE2E_SCHEME_4)
 		r = mqe2e_mac_new(e->key, sizeof(e->key), &s->mac);
 	else
@@ -93,31 +95,21 @@ status_to_err(int status)
 	}
 }
 
-int
-keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+/* One KEY_REQUEST for wants (or, n = 0, a page of all my groups after the
+ * cursor) and its verified answer in *kb.  msg says what went wrong. */
+static int
+fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t n,
+    const char *after, struct mqe2e_keybundle *kb, char *msg, size_t msglen)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
-	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
 	uint8_t *req = NULL;
-	size_t req_len = 0, i;
-	char why[KMS_ERRTEXT_MAX], own[CLIENT_ERRMSG_MAX];
-	uint64_t seq;
+	size_t req_len = 0;
+	char why[KMS_ERRTEXT_MAX];
 	int r;
 
-	if (msg == NULL || msglen == 0) {
-		msg = own;
-		msglen = sizeof(own);
-	}
-	msg[0] = '\0';
 	memset(&resp, 0, sizeof(resp));
-	pthread_mutex_lock(&c->kms_mu);
-	/* a message held before this point is settled by this fetch's answer */
-	pthread_mutex_lock(&c->mu);
-	seq = ++c->fetch_started;
-	pthread_mutex_unlock(&c->mu);
-	if ((r = mqe2e_keyreq_build(c->ident, NULL, 0, mqe2e_now_ms(), &st, &req,
+	if ((r = mqe2e_keyreq_build_want(c->ident, want, n, after, mqe2e_now_ms(), &st, &req,
 	    &req_len)) != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot build the key request: %s", mqe2e_strerror(r));
 		goto out;
@@ -150,61 +142,306 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
-	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb);
+	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), kb);
 	pthread_mutex_unlock(&c->mu);
-	if (r != MQE2E_OK) {
+	if (r != MQE2E_OK)
 		client__fmt(msg, msglen, "the key response of the KMS at %s does not verify "
 		    "against CA %s: %s", resp.url, c->cfg.cafile, mqe2e_strerror(r));
-		goto out;
-	}
-	if (kb.nkeys > 0 && (fresh.slot = calloc(kb.nkeys, sizeof(*fresh.slot))) == NULL) {
-		r = MQE2E_ERR_NOMEM;
-		client__fmt(msg, msglen, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < kb.nkeys; i++) {
-		if ((r = slot_init(&fresh.slot[i], &kb.keys[i])) != MQE2E_OK) {
-			fresh.n = i + 1;
-			client__fmt(msg, msglen, "cannot set up the key of group '%s': %s",
-			    kb.keys[i].group, mqe2e_strerror(r));
-			goto out;
-		}
-	}
-	fresh.n = kb.nkeys;
-	/* the group table moves over as it is (sorted by name) */
-	fresh.groups = kb.groups;
-	fresh.ngroups = kb.ngroups;
-	kb.groups = NULL;
-	kb.ngroups = 0;
-	pthread_mutex_lock(&c->mu);
-	old = c->keys;
-	c->keys = fresh;
-	fresh = old;
-	c->keys_fetched_ms = client__mono_ms();
-	c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
-	c->keys_seq = seq;
-	c->fetch_failing_ms = 0;
-	c->held_dirty = 1;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	r = MQE2E_OK;
 out:
-	if (r != MQE2E_OK) {
-		pthread_mutex_lock(&c->mu);
-		if (c->fetch_failing_ms == 0)
-			c->fetch_failing_ms = client__mono_ms();
-		client__fmt(c->kms_err, sizeof(c->kms_err), "%s", msg);
-		pthread_mutex_unlock(&c->mu);
-	}
-	keys__clear(&fresh);
-	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	free(req);
 	mqe2e_keyreq_free(st);
+	return r;
+}
+
+/* Every page of my groups' windows, then the old epochs messages asked for
+ * (c->want), into *all. */
+static int
+fetch_all(struct mqe2e_client *c, struct mqe2e_keybundle *all, char *msg, size_t msglen)
+{
+	struct mqe2e_keybundle page;
+	struct mqe2e_keyreq_want w[KEYS_WANT_MAX];
+	char wg[KEYS_WANT_MAX][MQE2E_ID_MAX + 1];
+	char after[MQE2E_ID_MAX + 1] = "";
+	size_t i, n = 0, pages = 0;
+	int r;
+
+	do {
+		if ((r = fetch_page(c, NULL, 0, after, &page, msg, msglen)) != MQE2E_OK)
+			return r;
+		if ((page.flags & MQE2E_KEYBUNDLE_MORE) != 0 && (page.ngroups == 0 ||
+		    strcmp(page.groups[page.ngroups - 1].name, after) <= 0 ||
+		    ++pages == KEYS_PAGES_MAX)) {
+			mqe2e_keybundle_free(&page);
+			client__fmt(msg, msglen, "the KMS at %s pages its key answers without "
+			    "moving on (after group '%s')", c->cfg.kms, after);
+			return MQE2E_ERR_BAD_FORMAT;
+		}
+		if (page.ngroups > 0)
+			memcpy(after, page.groups[page.ngroups - 1].name, sizeof(after));
+		if ((r = mqe2e_keybundle_append(all, &page)) != MQE2E_OK) {
+			client__fmt(msg, msglen, "out of memory");
+			return r;
+		}
+	} while ((all->flags & MQE2E_KEYBUNDLE_MORE) != 0);
+	/* old epochs of groups I still hold, by number (a small list) */
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->nwant; i++) {
+		if (c->want[i].gone || mqe2e_keybundle_group(all, c->want[i].group) == NULL)
+			continue;
+		memcpy(wg[n], c->want[i].group, sizeof(wg[n]));
+		w[n].group = wg[n];
+		w[n++].epoch = c->want[i].epoch;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (n == 0)
+		return MQE2E_OK;
+	if ((r = fetch_page(c, w, n, NULL, &page, msg, msglen)) != MQE2E_OK ||
+	    (r = mqe2e_keybundle_append(all, &page)) != MQE2E_OK)
+		return r;
+	/* what the KMS did not give is gone: no fetch for it again */
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->nwant; i++) {
+		size_t j, asked;
+
+		for (asked = 0; asked < n; asked++)
+			if (w[asked].epoch == c->want[i].epoch &&
+			    strcmp(w[asked].group, c->want[i].group) == 0)
+				break;
+		if (asked == n)
+			continue;
+		for (j = 0; j < all->nkeys; j++)
+			if (all->keys[j].epoch == c->want[i].epoch &&
+			    strcmp(all->keys[j].group, c->want[i].group) == 0)
+				break;
+		c->want[i].gone = j == all->nkeys;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return MQE2E_OK;
+}
+
+int
+keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t epoch)
+{
+	struct keys_want *w;
+	size_t i;
+
+	if (group_len == 0 || group_len > MQE2E_ID_MAX)
+		return 0;
+	for (i = 0; i < c->nwant; i++) {
+		w = &c->want[i];
+		if (w->epoch == epoch && strlen(w->group) == group_len &&
+		    memcmp(w->group, group, group_len) == 0)
+			return !w->gone;
+	}
+	/* full: the oldest entry makes room */
+	if (c->nwant == KEYS_WANT_MAX) {
+		memmove(&c->want[0], &c->want[1], (KEYS_WANT_MAX - 1) * sizeof(c->want[0]));
+		c->nwant--;
+	}
+	w = &c->want[c->nwant++];
+	memcpy(w->group, group, group_len);
+	w->group[group_len] = '\0';
+	w->epoch = epoch;
+	w->gone = 0;
+	return 1;
+}
+
+/* Keep in fresh the slots of old that an earlier fetch got by number: an
+ * epoch older than every epoch fresh has of a group fresh still has, with
+ * that kind, not past its end (mu held). */
+static int
+carry_over(struct keystore *fresh, const struct keystore *old, uint64_t now_ms)
+{
+	struct keyslot *ns;
+	size_t i, j, n = 0;
+	int r;
+
+	for (i = 0; i < old->n; i++) {
+		const struct keyslot *s = &old->slot[i];
+		uint32_t oldest = keys__oldest_epoch(fresh, s->group, strlen(s->group));
+
+		if (oldest != 0 && s->epoch < oldest &&
+		    (s->not_after_ms == 0 || s->not_after_ms > now_ms))
+			n++;
+	}
+	if (n == 0)
+		return MQE2E_OK;
+	if ((ns = realloc(fresh->slot, (fresh->n + n) * sizeof(*ns))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	fresh->slot = ns;
+	for (i = 0, j = fresh->n; i < old->n; i++) {
+		const struct keyslot *s = &old->slot[i];
+		uint32_t oldest = keys__oldest_epoch(fresh, s->group, strlen(s->group));
+		struct keyslot *kind = NULL;
+		size_t k;
+
+		if (oldest == 0 || s->epoch >= oldest ||
+		    (s->not_after_ms != 0 && s->not_after_ms <= now_ms))
+			continue;
+		for (k = 0; k < fresh->n && kind == NULL; k++)
+			if (fresh->slot[k].kind == s->kind && strcmp(fresh->slot[k].group,
+			    s->group) == 0)
+				kind = &fresh->slot[k];
+		if (kind == NULL)
+			continue;               /* that kind was taken away */
+		memset(&ns[j], 0, sizeof(ns[j]));
+		memcpy(ns[j].group, s->group, sizeof(ns[j].group));
+		ns[j].scheme = s->scheme;
+		ns[j].kind = s->kind;
+		ns[j].epoch = s->epoch;
+		ns[j].not_before_ms = s->not_before_ms;
+		ns[j].not_after_ms = s->not_after_ms;
+		/* the contexts move: old is cleared without them */
+		ns[j].aead = s->aead;
+		ns[j].mac = s->mac;
+		((struct keyslot *)s)->aead = NULL;
+		((struct keyslot *)s)->mac = NULL;
+		j++;
+	}
+	r = MQE2E_OK;
+	fresh->n = j;
+	return r;
+}
+
+int
+keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+{
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
+	char own[CLIENT_ERRMSG_MAX], note[CLIENT_ERRMSG_MAX] = "";
+	char cache_msg[CLIENT_ERRMSG_MAX];
+	int first;
+	uint64_t seq;
+	int r;
+
+	if (msg == NULL || msglen == 0) {
+		msg = own;
+		msglen = sizeof(own);
+	}
+	msg[0] = '\0';
+	pthread_mutex_lock(&c->kms_mu);
+	/* a message held before this point is settled by this fetch's answer */
+	pthread_mutex_lock(&c->mu);
+	seq = ++c->fetch_started;
+	pthread_mutex_unlock(&c->mu);
+	if ((r = fetch_all(c, &kb, msg, msglen)) != MQE2E_OK)
+		goto out;
+	if ((r = keys__install(c, &kb, &seq, msg, msglen)) != MQE2E_OK)
+		goto out;
+	r = MQE2E_OK;
+out:
+	if (r == MQE2E_OK) {
+		cache__save(c);
+	} else if (r == MQE2E_ERR_REVOKED || r == MQE2E_ERR_DENIED) {
+		/* the KMS says this client is revoked or unknown: what it held
+		 * must not outlive that */
+		cache__forget(c);
+	}
+	pthread_mutex_lock(&c->mu);
+	first = c->keys_fetched_ms == 0;
+	if (r != MQE2E_OK) {
+		if (c->fetch_failing_ms == 0)
+			c->fetch_failing_ms = client__mono_ms();
+		client__fmt(c->kms_err, sizeof(c->kms_err), "%s", msg);
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (r == MQE2E_ERR_UNAVAILABLE && first) {
+		/* a device started while the KMS is down works with the keys it
+		 * held (docs/CLIENT.md, "Key cache") */
+		int cr = cache__load(c, cache_msg, sizeof(cache_msg));
+
+		if (cr == MQE2E_OK) {
+			client__fmt(note, sizeof(note), "%s; %s", msg, cache_msg);
+			r = MQE2E_OK;
+		} else if (cr != MQE2E_ERR_NOT_FOUND) {
+			size_t at = strlen(msg);
+
+			client__fmt(msg + at, msglen - at, "; %s", cache_msg);
+		}
+	}
+	mqe2e_keybundle_free(&kb);
 	pthread_mutex_unlock(&c->kms_mu);
+	if (note[0] != '\0')
+		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0, "%s", note);
 	if (r == MQE2E_OK)
 		roster__sync(c);        /* the rosters of groups new to this client */
 	return r;
+}
+
+int
+keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
+    char *msg, size_t msglen)
+{
+	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
+	uint64_t now = mqe2e_now_ms();
+	size_t i;
+	int r = MQE2E_OK;
+
+	if (kb->nkeys > 0 && (fresh.slot = calloc(kb->nkeys, sizeof(*fresh.slot))) == NULL) {
+		client__fmt(msg, msglen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
+	for (i = 0; i < kb->nkeys; i++) {
+		const struct mqe2e_key_entry *e = &kb->keys[i];
+
+		/* an epoch past its grace period opens nothing any more */
+		if (e->not_after_ms != 0 && e->not_after_ms <= now)
+			continue;
+		r = slot_init(&fresh.slot[fresh.n], e);
+		fresh.n++;
+		if (r != MQE2E_OK) {
+			client__fmt(msg, msglen, "cannot set up the key of group '%s': %s",
+			    e->group, mqe2e_strerror(r));
+			keys__clear(&fresh);
+			return r;
+		}
+	}
+	/* the group table moves over as it is (sorted by name) */
+	fresh.groups = kb->groups;
+	fresh.ngroups = kb->ngroups;
+	kb->groups = NULL;
+	kb->ngroups = 0;
+	pthread_mutex_lock(&c->mu);
+	if ((r = carry_over(&fresh, &c->keys, now)) != MQE2E_OK) {
+		pthread_mutex_unlock(&c->mu);
+		client__fmt(msg, msglen, "out of memory");
+		keys__clear(&fresh);
+		return r;
+	}
+	old = c->keys;
+	c->keys = fresh;
+	c->keys_fetched_ms = client__mono_ms();
+	c->keys_from_cache = seq == NULL;
+	if (seq != NULL) {
+		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
+		c->keys_seq = *seq;
+		c->fetch_failing_ms = 0;
+		backoff__reset(&c->kms_retry);
+	} else {
+		/* from the cache: the KMS did not answer; ask it again soon */
+		c->next_refresh_ms = c->keys_fetched_ms + KEYS_CACHE_RETRY_MS;
+	}
+	c->held_dirty = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	keys__clear(&old);
+	return MQE2E_OK;
+}
+
+uint32_t
+keys__oldest_epoch(struct keystore *ks, const char *group, size_t group_len)
+{
+	uint32_t e = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if ((e == 0 || s->epoch < e) && strlen(s->group) == group_len &&
+		    memcmp(s->group, group, group_len) == 0)
+			e = s->epoch;
+	}
+	return e;
 }
 
 struct keyslot *
@@ -261,7 +498,7 @@ keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
 const struct mqe2e_group_info *
 keys__group(const struct keystore *ks, const char *name)
 {
-	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0 };
+	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0, 0 };
 
 	return mqe2e_keybundle_group(&table, name);
 }
