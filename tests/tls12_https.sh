@@ -64,7 +64,7 @@ grep -q "the KMS at $KMS_URL is not trusted" "$T_DIR/err" && grep -q "$T_DIR/oth
 t_log "kmsctl, wrong CA: $(cat "$T_DIR/err")"
 # the client library: its CA file is both the KMS's and the broker's anchor
 "$PUB" -h 127.0.0.1 -p "$MQTT_PORT" --cert "$PKI/pub.crt" --key "$PKI/pub.key" \
-	--cafile "$T_DIR/other-ca.crt" --kms "$KMS_URL" -t e2e/tls/1 -m x >"$T_DIR/out" 2>"$T_DIR/err"
+	--cafile "$T_DIR/other-ca.crt" --kms "$KMS_URL" --no-key-cache -t e2e/tls/1 -m x >"$T_DIR/out" 2>"$T_DIR/err"
 rc=$?
 [ "$rc" = 3 ] || t_fail "mqe2e-pub with the wrong CA: exit $rc, expected 3 (KMS): $(cat "$T_DIR/err")"
 grep -q "the KMS at $KMS_URL is not trusted" "$T_DIR/err" && grep -q "$T_DIR/other-ca.crt" "$T_DIR/err" ||

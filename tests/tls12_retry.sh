@@ -64,7 +64,7 @@ hold 2 8
 # no room for Retry-After (2 s) within a 1.5 s deadline: gives up at once
 printf 'kms_timeout_ms 1500\n' >"$T_DIR/short.conf"
 t0=$(now_ms)
-pub pub --config "$T_DIR/short.conf" -t e2e/x -m x >"$T_DIR/out" 2>"$T_DIR/err"
+pub pub --config "$T_DIR/short.conf" --no-key-cache -t e2e/x -m x >"$T_DIR/out" 2>"$T_DIR/err"
 rc=$?
 t1=$(now_ms)
 [ "$rc" = 3 ] || t_fail "overloaded KMS, short deadline: exit $rc, expected 3: $(cat "$T_DIR/err")"
@@ -103,7 +103,7 @@ t_log "outage: KMS down for 1 s; mqe2e-pub started during it got its keys after 
 # ... and one that stays down: the error says how often it tried
 kms_stop
 printf 'kms_timeout_ms 2000\n' >"$T_DIR/mid.conf"
-pub pub --config "$T_DIR/mid.conf" -t e2e/x -m x >"$T_DIR/out" 2>"$T_DIR/err"
+pub pub --config "$T_DIR/mid.conf" --no-key-cache -t e2e/x -m x >"$T_DIR/out" 2>"$T_DIR/err"
 rc=$?
 [ "$rc" = 3 ] || t_fail "KMS down: exit $rc: $(cat "$T_DIR/err")"
 grep -q "cannot reach the KMS at $KMS_URL: Connection refused" "$T_DIR/err" &&
