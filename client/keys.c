@@ -292,6 +292,7 @@ carry_over(struct keystore *fresh, const struct keystore *old, uint64_t now_ms)
 		ns[j].epoch = s->epoch;
 		ns[j].not_before_ms = s->not_before_ms;
 		ns[j].not_after_ms = s->not_after_ms;
+		memcpy(ns[j].key, s->key, sizeof(ns[j].key));   /* for the key cache */
 		/* the contexts move: old is cleared without them */
 		ns[j].aead = s->aead;
 		ns[j].mac = s->mac;
@@ -412,6 +413,7 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 	c->keys = fresh;
 	c->keys_fetched_ms = client__mono_ms();
 	c->keys_from_cache = seq == NULL;
+	c->keys_answer_ms = seq != NULL ? now : 0;
 	if (seq != NULL) {
 		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
 		c->keys_seq = *seq;
@@ -477,6 +479,22 @@ keys__current(struct keystore *ks, const char *group, uint64_t now_ms)
 			best = s;
 	}
 	return best;
+}
+
+uint32_t
+keys__epoch_at(struct keystore *ks, const char *group, size_t group_len, uint64_t wall_ms)
+{
+	uint32_t e = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if (s->epoch > e && s->not_before_ms <= wall_ms && strlen(s->group) == group_len &&
+		    memcmp(s->group, group, group_len) == 0)
+			e = s->epoch;
+	}
+	return e;
 }
 
 uint32_t
