@@ -176,6 +176,7 @@ struct bx_policy {
 	uint64_t version;
 	struct bx_group *groups;         /* in policy order */
 	size_t ngroups;
+	size_t *by_name;                 /* group indices sorted by name */
 	struct bx_grant *grants;         /* sorted by client */
 	size_t ngrants;
 	char **revoked_serials;
