@@ -176,13 +176,16 @@ static int parse_groups(struct bx_policy *p, json_t *arr)
 		json_t *filter = json_object_get(g, "filter");
 		json_t *scheme = json_object_get(g, "scheme");
 		json_t *epoch = json_object_get(g, "epoch");
+		json_t *oldest = json_object_get(g, "oldest");
 
 		if (!json_is_string(name) || !mqe2e_id_valid_str(json_string_value(name)) ||
 		    !json_is_string(filter) || strlen(json_string_value(filter)) != json_string_length(filter) ||
 		    !mqe2e_group_filter_check(json_string_value(filter), NULL, 0) ||
 		    !json_is_integer(scheme) || json_integer_value(scheme) < 1 || json_integer_value(scheme) > 4 ||
 		    !json_is_integer(epoch) || json_integer_value(epoch) < 0 ||
-		    json_integer_value(epoch) > (json_int_t)UINT32_MAX)
+		    json_integer_value(epoch) > (json_int_t)UINT32_MAX ||
+		    (oldest != NULL && (!json_is_integer(oldest) || json_integer_value(oldest) < 0 ||
+		    json_integer_value(oldest) > json_integer_value(epoch))))
 			return MQE2E_ERR_BAD_FORMAT;
 		if ((grp->name = strdup(json_string_value(name))) == NULL ||
 		    (grp->filter = strdup(json_string_value(filter))) == NULL) {
@@ -191,6 +194,7 @@ static int parse_groups(struct bx_policy *p, json_t *arr)
 		}
 		grp->scheme = (uint8_t)json_integer_value(scheme);
 		grp->epoch = (uint32_t)json_integer_value(epoch);
+		grp->oldest = oldest != NULL ? (uint32_t)json_integer_value(oldest) : 0;
 		grp->seq = mqe2e_seq_start();
 		p->ngroups++;
 	}

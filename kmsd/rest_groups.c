@@ -18,6 +18,7 @@
 #include "store.h"
 
 #define REKEYS_SHOWN 100          /* newest revocation rekeys in a group object */
+#define EPOCHS_SHOWN 64           /* newest epochs in a group object (all live ones) */
 
 static json_t *
 group_json(const struct kms_group_row *g)
@@ -93,6 +94,7 @@ group_get(struct kms_db *db, const char *name, json_t **out)
 	struct kms_group_row g;
 	struct epoch_walk w = { NULL, 0 };
 	json_t *o = NULL, *members = NULL, *rekeys = NULL;
+	int64_t total = 0;
 	int r;
 
 	*out = NULL;
@@ -103,12 +105,16 @@ group_get(struct kms_db *db, const char *name, json_t **out)
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = kms_store_epoch_list(db, g.id, add_epoch, &w)) != MQE2E_OK ||
+	/* a group rekeyed thousands of times: the newest epochs (every
+	 * current, next and recent grace one), and how many there are */
+	if ((r = kms_store_epoch_list_newest(db, g.id, EPOCHS_SHOWN, add_epoch, &w)) != MQE2E_OK ||
+	    (r = kms_store_epoch_max(db, g.id, &total)) != MQE2E_OK ||
 	    (r = kms_store_grant_list(db, NULL, name, NULL, NULL, NULL, 0, add_member,
 	    members)) != MQE2E_OK ||
 	    (r = kms_store_rekey_list(db, g.id, REKEYS_SHOWN, add_rekey, rekeys)) != MQE2E_OK)
 		goto out;
 	if (json_object_set_new(o, "last_rotation", kms_json_time(w.last_rotation)) != 0 ||
+	    json_object_set_new(o, "epochs_total", json_integer(total)) != 0 ||
 	    json_object_set(o, "members", members) != 0 ||
 	    json_object_set(o, "revocations", rekeys) != 0 ||
 	    json_object_set(o, "epochs", w.epochs) != 0) {
