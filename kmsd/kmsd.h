@@ -24,6 +24,7 @@ struct kms_audit;
 struct mqe2e_nonce_cache;
 struct MHD_Daemon;
 struct kms_admit;
+struct kms_fleet;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
 /* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
@@ -63,9 +64,13 @@ struct kmsd {
 	char fault[512];              /* why the daemon is unhealthy ("" if it is not) */
 
 	struct MHD_Daemon *httpd;
+	char *tls_cert_pem;           /* listen = https://: served by httpd */
+	char *tls_key_pem;            /* (wiped at stop) */
+	size_t tls_key_len;
 	struct kms_admit *admit;      /* connection admission (admit.h) */
 	pthread_t scheduler;
 	int scheduler_started;
+	struct kms_fleet *fleet;      /* several instances (fleet.h) */
 	int locks_ready;
 	int dir_locked;               /* dir_lock_fd holds DIR/kmsd.lock (lockfile.h) */
 	int dir_lock_fd;
