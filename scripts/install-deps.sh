@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config
-      libssl-dev openssl libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
+      libssl-dev openssl libsqlite3-dev sqlite3 libpq-dev postgresql-15 libmicrohttpd-dev libjansson-dev
       libpaho-mqtt-dev mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
       libcmocka-dev clang libclang-rt-14-dev valgrind mandoc curl python3
       gnuplot-nox iproute2 procps python3-cryptography tshark
@@ -30,3 +30,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
 # The Debian mosquitto package starts a system broker on port 1883; our tests
 # use their own brokers on free ports and never need it.
+# Likewise postgresql-15 may start a cluster on port 5432: the tests of the
+# KMS's PostgreSQL backend run initdb/pg_ctl themselves in a temporary
+# directory (as the unprivileged 'postgres' user the package creates, since
+# initdb refuses root) on a free loopback port.
