@@ -393,7 +393,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	/* Initialising (no database yet), whatever is missing is made. */
 	if ((r = kms_keystore_open(mk_path, create, &k->ks, err, errlen)) != MQE2E_OK ||
 	    (r = kms_ca_open(dir, create, &k->ca, err, errlen)) != MQE2E_OK ||
-	    (r = kms_db_open(db_path, create, &k->db, err, errlen)) != MQE2E_OK ||
+	    (r = kms_db_open(db_path, NULL, create, &k->db, err, errlen)) != MQE2E_OK ||
 	    (r = check_master_key(k, mk_path, db_path, err, errlen)) != MQE2E_OK ||
 	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||
 	    (r = kms_audit_open(k->cfg.audit_path != NULL ? k->cfg.audit_path : audit_path,

@@ -31,7 +31,7 @@ each_epoch(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_epoch_list(struct kms_db *db, int64_t group_id,
+sqlite__epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
 	struct epoch_cb c = { cb, arg };
@@ -46,7 +46,7 @@ kms_store_epoch_list(struct kms_db *db, int64_t group_id,
 }
 
 int
-kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
+sqlite__epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -63,7 +63,7 @@ kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 }
 
 int
-kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *state,
+sqlite__epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *state,
     const char *cause, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
     const uint8_t gk_b[KMS_SEALED_LEN])
 {
@@ -108,7 +108,7 @@ update(struct kms_db *db, const char *sql, int64_t now, int64_t group_id, int64_
 }
 
 int
-kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now, int64_t until)
+sqlite__epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now, int64_t until)
 {
 	if (until > now)
 		return update(db, "UPDATE epochs SET state = 'grace', expires = ?3 "
@@ -118,14 +118,14 @@ kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now,
 }
 
 int
-kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now)
+sqlite__epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now)
 {
 	return update(db, "UPDATE epochs SET state = 'void', expires = ?1, gk_p = NULL, "
 	    "gk_b = NULL WHERE group_id = ?2 AND state = 'next'", now, group_id, 0);
 }
 
 int
-kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
+sqlite__epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
     const char *cause)
 {
 	sqlite3_stmt *st = NULL;
@@ -143,7 +143,7 @@ kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
 }
 
 int
-kms_store_rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *client,
+sqlite__rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *client,
     const char *reason, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -183,7 +183,7 @@ each_rekey(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
+sqlite__rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg)
 {
 	struct rekey_cb c = { cb, arg };
@@ -199,14 +199,14 @@ kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
 }
 
 int
-kms_store_epoch_expire(struct kms_db *db, int64_t now)
+sqlite__epoch_expire(struct kms_db *db, int64_t now)
 {
 	return update(db, "UPDATE epochs SET state = 'expired', gk_p = NULL, gk_b = NULL "
 	    "WHERE state = 'grace' AND expires <= ?1", now, 0, 0);
 }
 
 int
-kms_store_group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t when)
+sqlite__group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t when)
 {
 	return update(db, "UPDATE topic_groups SET next_rotation = ?3 WHERE id = ?2", 0,
 	    group_id, when);
@@ -251,7 +251,7 @@ each_keys(sqlite3_stmt *st, void *arg)
 	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b, g.filter"
 
 int
-kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
+sqlite__epoch_keys(struct kms_db *db, int64_t client_id,
     int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg)
 {
 	struct keys_cb c = { cb, arg };
