@@ -241,6 +241,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	pthread_mutex_init(&c->cb_mu, &recursive);
 	pthread_mutexattr_destroy(&recursive);
 	pthread_mutex_init(&c->kms_mu, NULL);
+	pthread_mutex_init(&c->tls_mu, NULL);
 	c->held_tail = &c->held;
 	if ((r = config__copy(&c->cfg, cfg)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
@@ -278,11 +279,13 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		goto out;
 	}
 	c->seq = mqe2e_seq_start();
+	if ((r = tls__check(&c->cfg, errbuf, errlen)) != MQE2E_OK)
+		goto out;
 	co.sendWhileDisconnected = 0;
 	if ((prc = MQTTAsync_createWithOptions(&c->mqtt, c->cfg.broker, c->id,
 	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS) {
 		client__fmt(errbuf, errlen, "cannot use broker URI '%s' (%s): give "
-		    "tcp://host:port", c->cfg.broker, MQTTAsync_strerror(prc));
+		    "tcp://host:port or ssl://host:port", c->cfg.broker, MQTTAsync_strerror(prc));
 		c->mqtt = NULL;
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
@@ -338,6 +341,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_identity_free(c->ident);
 	config__clear(&c->cfg);
 	pthread_mutex_destroy(&c->kms_mu);
+	pthread_mutex_destroy(&c->tls_mu);
 	pthread_mutex_destroy(&c->cb_mu);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);

@@ -40,6 +40,12 @@ struct mqe2e_config {
 	char *recipients;
 	char *broker_id;                /* the broker's id (certificate CN) the
 	                                   hello is bound to; NULL: any broker */
+	/* TLS to the broker (ssl:// or mqtts://), tls.c; not the mqe2e files */
+	char *tls_cafile;
+	char *tls_capath;
+	char *tls_cert;
+	char *tls_key;
+	int tls_insecure;               /* 1: no check of the certificate's host */
 	int keepalive;
 	int kms_timeout_ms;
 	int reconnect_min_ms;
@@ -179,6 +185,8 @@ struct mqe2e_client {
 	pthread_cond_t cv;              /* any change of the [mu] state */
 	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
+	pthread_mutex_t tls_mu;         /* tls_err */
+	char tls_err[256];              /* [tls_mu] OpenSSL's reason, this attempt */
 	pthread_t worker;               /* reconnects (session.c link_main) */
 	int worker_started;
 	pthread_t keys_worker;          /* key fetches, held messages (keys_main) */
@@ -416,5 +424,19 @@ void subscribe__free_all(struct mqe2e_client *c);
 int subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake);
 /* Free the held messages (paho and the client's threads stopped). */
 void subscribe__held_free(struct mqe2e_client *c);
+
+/* tls.c: MQTT over TLS */
+/* 1 for ssl:// and mqtts://, 0 for tcp:// and mqtt://, -1 otherwise. */
+int tls__uri_scheme(const char *uri);
+/* The broker URI and the tls_* options agree and the files are readable;
+ * else a message naming the option and file in errbuf. */
+int tls__check(const struct mqe2e_config *cfg, char *errbuf, size_t errlen);
+/* Fill paho's SSL options of a connect attempt from c->cfg (strings stay
+ * owned by c) and forget the last attempt's TLS error. */
+void tls__connect_options(struct mqe2e_client *c, MQTTAsync_SSLOptions *o);
+/* With a TLS broker URI: 1 and a message in buf naming OpenSSL's reason
+ * (or, without one, paho_why) and what to check; else 0. */
+int tls__failure(struct mqe2e_client *c, const char *paho_why, const char *paho_msg,
+    char *buf, size_t len);
 
 #endif

@@ -49,7 +49,7 @@ mqe2e_config_new(struct mqe2e_config **out)
 }
 
 #define CONFIG_STRINGS(X) X(broker) X(client_id) X(cert) X(key) X(cafile) X(kms) \
-	X(group) X(recipients) X(broker_id)
+	X(group) X(recipients) X(broker_id) X(tls_cafile) X(tls_capath) X(tls_cert) X(tls_key)
 
 void
 config__clear(struct mqe2e_config *cfg)
@@ -135,6 +135,10 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "group", offsetof(struct mqe2e_config, group) },
 		{ "recipients", offsetof(struct mqe2e_config, recipients) },
 		{ "broker_id", offsetof(struct mqe2e_config, broker_id) },
+		{ "tls_cafile", offsetof(struct mqe2e_config, tls_cafile) },
+		{ "tls_capath", offsetof(struct mqe2e_config, tls_capath) },
+		{ "tls_cert", offsetof(struct mqe2e_config, tls_cert) },
+		{ "tls_key", offsetof(struct mqe2e_config, tls_key) },
 	};
 	static const struct {
 		const char *name;
@@ -152,6 +156,7 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		    2147483647 },
 		{ "hold_max", offsetof(struct mqe2e_config, hold_max), 0, 100000 },
 		{ "hold_s", offsetof(struct mqe2e_config, hold_s), 1, 3600 },
+		{ "tls_insecure", offsetof(struct mqe2e_config, tls_insecure), 0, 1 },
 	};
 	size_t i;
 	long v;

@@ -53,7 +53,8 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
 
 /*
  * Set one option by name (the value is copied):
- *   broker          MQTT broker URI, "tcp://host:port"
+ *   broker          MQTT broker URI, "tcp://host:port" (or mqtt://), or
+ *                   "ssl://host:port" (or mqtts://) for MQTT over TLS
  *   client_id       MQTT client id (default: the certificate's CN; the broker
  *                   refuses any other)
  *   cert, key       PEM files of this client's certificate and Ed25519 key
@@ -83,6 +84,16 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   (default 1000, and 32 MiB at most; 0: drop them)
  *   hold_s          how long one may wait, seconds (default 30); a message
  *                   not delivered by then is dropped and reported
+ *   tls_cafile, tls_capath
+ *                   TLS only: CA file / hashed CA directory that signed the
+ *                   broker's TLS certificate (default: the system's CAs)
+ *   tls_cert, tls_key
+ *                   TLS only: client certificate and key (PEM), both or none
+ *   tls_insecure    TLS only: 1 skips the check that the broker's
+ *                   certificate names the URI's host (default 0; the chain
+ *                   is always verified)
+ * The tls_* options are the transport's, never the mqe2e identity; one set
+ * with a tcp:// broker makes mqe2e_client_new() fail.
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */

@@ -230,6 +230,9 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 		    r == MQE2E_ERR_BAD_METHOD ? "it does not run the mqe2e plugin" :
 		    "check that the certificate is valid and not revoked, and that the "
 		    "clocks agree");
+	} else if (tls__failure(c, resp != NULL ? MQTTAsync_strerror(resp->code) : "failed",
+	    resp != NULL ? resp->message : NULL, msg, sizeof(msg))) {
+		r = MQE2E_ERR_UNAVAILABLE;
 	} else {
 		r = MQE2E_ERR_UNAVAILABLE;
 		client__fmt(msg, sizeof(msg), "cannot connect to the broker at %s: %s%s%s",
@@ -323,6 +326,7 @@ static struct waiter *
 attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t msglen)
 {
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
 	MQTTProperties props = MQTTProperties_initializer;
 	MQTTProperty p;
 	struct mqe2e_hs_client *hs = NULL;
@@ -393,6 +397,10 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	o.onSuccess5 = on_connect_ok;
 	o.onFailure5 = on_connect_fail;
 	o.context = c;
+	if (tls__uri_scheme(c->cfg.broker) == 1) {
+		tls__connect_options(c, &ssl);
+		o.ssl = &ssl;
+	}
 	if ((prc = MQTTAsync_connect(c->mqtt, &o)) != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&c->mu);
 		c->link = LINK_DOWN;
