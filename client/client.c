@@ -269,6 +269,8 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		}
 	}
 	memcpy(c->id, c->ident->id, sizeof(c->id));
+	if ((r = cache__init(c, errbuf, errlen)) != MQE2E_OK)
+		goto out;
 	if (cfg->recipients != NULL &&
 	    (r = parse_recipients(c, cfg->recipients, errbuf, errlen)) != MQE2E_OK)
 		goto out;
@@ -317,7 +319,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	/* paho is gone: no callback can run any more (paho 1.3 runs them with
 	 * its mutex held, which MQTTAsync_destroy takes, and calls the failure
 	 * callbacks of what is still queued from inside MQTTAsync_destroy) */
-	c->attempt = NULL;
+	c->link.attempt = NULL;
 	for (w = c->waiters; w != NULL; w = next) {
 		next = w->next;
 		MQTTProperties_free(&w->props);
@@ -339,6 +341,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_replay_table_free(c->late_replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);
+	free(c->cache_path);
 	config__clear(&c->cfg);
 	pthread_mutex_destroy(&c->kms_mu);
 	pthread_mutex_destroy(&c->tls_mu);
@@ -437,7 +440,7 @@ client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *de
     const uint64_t *gen)
 {
 	while (!w->done) {
-		if (gen != NULL && c->link_gen != *gen)
+		if (gen != NULL && c->link.gen != *gen)
 			return MQE2E_ERR_UNAVAILABLE;
 		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && !w->done)
 			return MQE2E_ERR_TIMEOUT;

@@ -117,6 +117,12 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 	case OPT_BROKER_ID:
 		o->broker_id = arg;
 		return 1;
+	case OPT_KEY_CACHE:
+		o->key_cache = arg;
+		return 1;
+	case OPT_NO_KEY_CACHE:
+		o->no_key_cache = 1;
+		return 1;
 	case OPT_TLS_CAFILE:
 		o->tls_cafile = arg;
 		return 1;
@@ -157,6 +163,9 @@ tool_usage_common(void)
 "                   http://127.0.0.1:7780)\n"
 "  --broker-id ID   the broker's id (its certificate CN): the handshake is for\n"
 "                   that broker only, and no other may answer it\n"
+"  --key-cache FILE keep the keys in FILE, sealed, to work on through a KMS\n"
+"                   outage after a restart (default: the --key file + .cache)\n"
+"  --no-key-cache   keep keys in memory only: a restart needs the KMS\n"
 "  -k SECS          keepalive interval (default 60)\n"
 "TLS to the broker (any of these connects with TLS, default port 8883):\n"
 "  --tls-cafile FILE  CA certificate(s) (PEM) that signed the broker's TLS\n"
@@ -244,6 +253,9 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK) ||
 	    (o->broker_id != NULL &&
 	    mqe2e_config_set(cfg, "broker_id", o->broker_id) != MQE2E_OK) ||
+	    (o->key_cache != NULL &&
+	    mqe2e_config_set(cfg, "key_cache_file", o->key_cache) != MQE2E_OK) ||
+	    (o->no_key_cache && mqe2e_config_set(cfg, "key_cache", "0") != MQE2E_OK) ||
 	    (o->recipients != NULL &&
 	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK)) {
 		tool_err(o, "an empty value was given to an option (or --broker-id is not an "

@@ -254,6 +254,16 @@ test_db(void)
 	/* Every compiled-in migration was applied, in order. */
 	CHECK(kms_migrations_count >= 2 && kms_migrations[0].number == 1 &&
 	    kms_migrations[1].number == 2);
+	/* Both backends have every migration, by number and name, and the copy
+	 * between them (store_copy.h) knows the current schema. */
+	{
+		unsigned i;
+
+		for (i = 0; i < kms_migrations_count; i++)
+			CHECK(kms_pg_migrations[i].number == i + 1 &&
+			    strcmp(kms_pg_migrations[i].name, kms_migrations[i].name) == 0);
+		CHECK(KMS_TABLES_SCHEMA == kms_migrations_count);
+	}
 	CHECK(sqlite3_open(p, &raw) == SQLITE_OK);
 	{
 		sqlite3_stmt *st = NULL;
