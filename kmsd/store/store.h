@@ -94,7 +94,8 @@ int kms_store_keycheck_set(struct kms_db *db, const uint8_t in[KMS_SEALED_LEN],
     int64_t now) MQE2E_WUR;
 
 /* The CRL last issued: its number, time, the count of revoked certificates
- * it lists, and its PEM (malloc'd, NUL-terminated; the caller frees it). */
+ * (kms_store_revoked_count()) when it was issued, and its PEM (malloc'd,
+ * NUL-terminated; the caller frees it). */
 struct kms_crl_row {
 	int64_t number, issued, revoked;
 	char *pem;
@@ -144,10 +145,14 @@ int kms_store_cert_list(struct kms_db *db, int64_t client_id, int64_t after_id,
 /* MQE2E_OK if serial was issued to the client and is not revoked,
  * MQE2E_ERR_REVOKED, or MQE2E_ERR_NOT_FOUND. */
 int kms_store_cert_check(struct kms_db *db, int64_t client_id, const char *serial) MQE2E_WUR;
-/* Every revoked certificate (serial, revocation time), in revocation
+/* The revoked certificates whose validity ends at or after not_after_min
+ * (0: every one): serial, revocation time, end of validity; in revocation
  * order. */
-int kms_store_revoked_certs(struct kms_db *db,
-    int (*cb)(void *arg, const char *serial, int64_t revoked_at), void *arg) MQE2E_WUR;
+int kms_store_revoked_certs(struct kms_db *db, int64_t not_after_min,
+    int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after),
+    void *arg) MQE2E_WUR;
+/* The number of revoked certificates, expired ones included. */
+int kms_store_revoked_count(struct kms_db *db, int64_t *n) MQE2E_WUR;
 
 /* store_certs.c: the serial and PEM of each certificate of the client that
  * is neither revoked nor expired at now, in issue order. */
