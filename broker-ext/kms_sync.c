@@ -114,14 +114,17 @@ static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_
 	    policy_len);
 }
 
-/* POST a fresh KEY_REQUEST to path; on 200 *resp holds the answer. */
+/* POST a fresh KEY_REQUEST (for want, n; or none) to path; on 200 *resp
+ * holds the answer. */
 static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
+    const struct mqe2e_keyreq_want *want, size_t n, const char *after,
     struct mqe2e_keyreq **st, uint8_t **req, size_t *req_len, struct mqe2e_http_response *resp)
 {
 	int r;
 
 	memset(resp, 0, sizeof(*resp));
-	if ((r = mqe2e_keyreq_build(ks->self, NULL, 0, mqe2e_now_ms(), st, req, req_len)) != MQE2E_OK) {
+	if ((r = mqe2e_keyreq_build_want(ks->self, want, n, after, mqe2e_now_ms(), st, req,
+	    req_len)) != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot build a KMS request: %s", mqe2e_strerror(r));
 		return r;
 	}
@@ -143,34 +146,64 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 	return MQE2E_OK;
 }
 
-static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t *n)
+/* One answer of the KMS to a KEY_REQUEST for want (n) after the cursor,
+ * moved into *acc. */
+static int fetch_key_page(struct bx_kms_sync *ks, const struct mqe2e_keyreq_want *want,
+    size_t n, const char *after, struct mqe2e_keybundle *acc)
 {
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
 	uint8_t *req = NULL;
 	size_t req_len = 0;
 	int r;
 
-	*e = NULL;
-	*n = 0;
-	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, &st, &req, &req_len, &resp)) != MQE2E_OK)
+	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, want, n, after, &st, &req, &req_len,
+	    &resp)) != MQE2E_OK)
 		goto out;
 	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb))
 	    != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS key response refused: %s", mqe2e_strerror(r));
 		goto out;
 	}
-	/* the groups' filters and schemes come with the signed policy */
-	*e = kb.keys;
-	*n = kb.nkeys;
-	kb.keys = NULL;
-	kb.nkeys = 0;
+	if ((kb.flags & MQE2E_KEYBUNDLE_MORE) != 0 && (kb.ngroups == 0 ||
+	    strcmp(kb.groups[kb.ngroups - 1].name, after != NULL ? after : "") <= 0)) {
+		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS pages its key answer without moving on");
+		r = MQE2E_ERR_BAD_FORMAT;
+		goto out;
+	}
+	r = mqe2e_keybundle_append(acc, &kb);
 out:
 	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	mqe2e_keyreq_free(st);
 	free(req);
+	return r;
+}
+
+/* GK_B of every group: page after page (PROTOCOL.md 2.3). */
+static int fetch_keys(struct bx_kms_sync *ks, struct mqe2e_key_entry **e, size_t *n)
+{
+	struct mqe2e_keybundle all = { NULL, 0, NULL, 0, 0 };
+	char after[MQE2E_ID_MAX + 1] = "";
+	int r;
+
+	*e = NULL;
+	*n = 0;
+	do {
+		if ((r = fetch_key_page(ks, NULL, 0, after, &all)) != MQE2E_OK)
+			goto out;
+		/* the table stays sorted: its last name is this page's last */
+		if (all.ngroups > 0)
+			memcpy(after, all.groups[all.ngroups - 1].name, sizeof(after));
+	} while ((all.flags & MQE2E_KEYBUNDLE_MORE) != 0);
+	/* the groups' filters and schemes come with the signed policy */
+	*e = all.keys;
+	*n = all.nkeys;
+	all.keys = NULL;
+	all.nkeys = 0;
+out:
+	mqe2e_keybundle_free(&all);
 	return r;
 }
 
@@ -217,7 +250,8 @@ static int sync_once(struct bx_kms_sync *ks)
 	} else {
 		snprintf(path, sizeof(path), "/v1/policy");
 	}
-	if ((r = post_keyreq(ks, path, timeout_ms, &st, &req, &req_len, &resp)) != MQE2E_OK)
+	if ((r = post_keyreq(ks, path, timeout_ms, NULL, 0, NULL, &st, &req, &req_len, &resp)) !=
+	    MQE2E_OK)
 		goto out;
 	if ((r = policy_verify(ks, req, req_len, resp.body, resp.body_len, nonce, &pol, &pol_len))
 	    != MQE2E_OK) {

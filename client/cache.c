@@ -334,7 +334,7 @@ int
 cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 {
 	struct mqe2e_keycache_info hdr;
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
 	uint8_t *file = NULL;
 	size_t len = 0, i, nkeys, ngroups;
 	uint64_t now = mqe2e_now_ms(), newest = now;

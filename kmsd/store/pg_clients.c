@@ -176,7 +176,7 @@ pg__cert_check(struct kms_db *db, int64_t client_id, const char *serial)
 }
 
 struct revoked_cb {
-	int (*cb)(void *arg, const char *serial, int64_t revoked_at);
+	int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after);
 	void *arg;
 };
 
@@ -185,18 +185,35 @@ each_revoked(const PGresult *res, int i, void *arg)
 {
 	struct revoked_cb *c = arg;
 
-	return c->cb(c->arg, pg_str(res, i, 0), pg_int(res, i, 1));
+	return c->cb(c->arg, pg_str(res, i, 0), pg_int(res, i, 1), pg_int(res, i, 2));
 }
 
 int
-pg__revoked_certs(struct kms_db *db,
-    int (*cb)(void *arg, const char *serial, int64_t revoked_at), void *arg)
+pg__revoked_certs(struct kms_db *db, int64_t not_after_min,
+    int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after), void *arg)
 {
-	static struct pg_query q = PG_QUERY("SELECT serial, revoked_at FROM certs "
-	    "WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id");
+	static struct pg_query q = PG_QUERY("SELECT serial, revoked_at, not_after FROM certs "
+	    "WHERE revoked_at IS NOT NULL AND not_after >= $1 ORDER BY revoked_at, id");
 	struct revoked_cb c = { cb, arg };
+	struct pg_args a = PG_ARGS_INIT;
 
-	return pg__each(db, &q, NULL, each_revoked, &c);
+	pg_arg_int(&a, not_after_min);
+	return pg__each(db, &q, &a, each_revoked, &c);
+}
+
+int
+pg__revoked_count(struct kms_db *db, int64_t *n)
+{
+	static struct pg_query q = PG_QUERY("SELECT count(*) FROM certs "
+	    "WHERE revoked_at IS NOT NULL");
+	PGresult *res = NULL;
+	int r;
+
+	*n = 0;
+	if ((r = pg__one(db, &q, NULL, &res)) == MQE2E_OK)
+		*n = pg_int(res, 0, 0);
+	PQclear(res);
+	return r;
 }
 
 int

@@ -9,7 +9,8 @@
 #include "pg.h"
 
 #define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
-	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND state = 'current')"
+	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
+	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs"
 
 static void
 group_row(const PGresult *res, int i, struct kms_group_row *row)
@@ -24,15 +25,16 @@ group_row(const PGresult *res, int i, struct kms_group_row *row)
 	row->created = pg_int(res, i, 6);
 	row->next_rotation = pg_int(res, i, 7);
 	row->current_epoch = (uint32_t)pg_int(res, i, 8);
+	row->future_epochs = (int)pg_int(res, i, 9);
 }
 
 int
 pg__group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
-    int64_t rotate_s, int64_t grace_s, int64_t now)
+    int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now, int64_t next_rotation)
 {
 	static struct pg_query q = PG_QUERY("INSERT INTO topic_groups (name, filter, scheme, "
-	    "rotate_s, grace_s, created, next_rotation) VALUES ($1, $2, $3, $4, $5, $6, "
-	    "$6::bigint + $4::bigint)");
+	    "rotate_s, grace_s, created, next_rotation, future_epochs) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_text(&a, name);
@@ -41,6 +43,8 @@ pg__group_add(struct kms_db *db, const char *name, const char *filter, int schem
 	pg_arg_int(&a, rotate_s);
 	pg_arg_int(&a, grace_s);
 	pg_arg_int(&a, now);
+	pg_arg_int(&a, next_rotation);
+	pg_arg_int(&a, future_epochs);
 	return pg__exec(db, &q, &a, NULL, NULL);
 }
 
@@ -109,7 +113,7 @@ int
 pg__group_update(struct kms_db *db, const struct kms_group_row *row)
 {
 	static struct pg_query q = PG_QUERY("UPDATE topic_groups SET filter = $1, scheme = $2, "
-	    "rotate_s = $3, grace_s = $4, next_rotation = $5 WHERE id = $6");
+	    "rotate_s = $3, grace_s = $4, next_rotation = $5, future_epochs = $7 WHERE id = $6");
 	struct pg_args a = PG_ARGS_INIT;
 	int64_t n = 0;
 	int r;
@@ -120,6 +124,7 @@ pg__group_update(struct kms_db *db, const struct kms_group_row *row)
 	pg_arg_int(&a, row->grace_s);
 	pg_arg_int(&a, row->next_rotation);
 	pg_arg_int(&a, row->id);
+	pg_arg_int(&a, row->future_epochs);
 	if ((r = pg__exec(db, &q, &a, NULL, &n)) != MQE2E_OK)
 		return r;
 	return n == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;

@@ -151,7 +151,7 @@ const struct kms_table kms_tables[] = {
 	{ "certs", { "id", "serial", "client_id", "cert_pem", "not_before", "not_after",
 	    "created", "revoked_at", "revoke_reason" }, 9, "id", NULL, "id" },
 	{ "topic_groups", { "id", "name", "filter", "scheme", "rotate_s", "grace_s", "created",
-	    "next_rotation" }, 8, "id", NULL, "id" },
+	    "next_rotation", "future_epochs" }, 9, "id", NULL, "id" },
 	{ "epochs", { "group_id", "epoch", "state", "created", "activated", "expires", "gk_p",
 	    "gk_b", "cause" }, 9, "group_id, epoch", NULL, NULL },
 	{ "grants", { "client_id", "group_id", "right", "created" }, 4,

@@ -44,7 +44,7 @@ extern const unsigned kms_tables_count;
 /* The schema version kms_tables[] describes: a migration that adds a table
  * or column must update kms_tables[] and this number (test_internals checks
  * it against the compiled-in migrations). */
-#define KMS_TABLES_SCHEMA 4
+#define KMS_TABLES_SCHEMA 5
 
 /*
  * Copy every row of from into to, which must be a database without rows

@@ -98,7 +98,7 @@ group_add(struct kmsd *k, const char *name, int64_t rotate_s, int64_t grace_s, i
 	snprintf(filter, sizeof(filter), "%s/#", name);
 	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
 		return r;
-	if ((r = kms_store_group_add(k->db, name, filter, 4, rotate_s, grace_s, now,
+	if ((r = kms_store_group_add(k->db, name, filter, 4, rotate_s, grace_s, 1, now,
 	    kms_epoch_next_rotation(rotate_s, now))) == MQE2E_OK &&
 	    (r = kms_store_group_get(k->db, name, &g)) == MQE2E_OK)
 		r = kms_epoch_create_locked(k, &g, now);
@@ -161,13 +161,13 @@ test_validity(void)
 	row.rotate_s = 60;
 	row.grace_s = 30;
 	row.state = KMS_EPOCH_NEXT;
-	kms_epoch_validity(&row, &nb, &na);
+	kms_epoch_validity(&row, 0, &nb, &na);
 	CHECK(nb == 1060000 && na == (1060 + 60 + 30) * 1000ull);
 	row.state = KMS_EPOCH_CURRENT;
-	kms_epoch_validity(&row, &nb, &na);
+	kms_epoch_validity(&row, 0, &nb, &na);
 	CHECK(nb == 1000000 && na == (1060 + 30) * 1000ull);
 	row.state = KMS_EPOCH_GRACE;
-	kms_epoch_validity(&row, &nb, &na);
+	kms_epoch_validity(&row, 0, &nb, &na);
 	CHECK(nb == 1000000 && na == 1500000);
 }
 
@@ -375,7 +375,7 @@ main(void)
 	if (kms_path(p, sizeof(p), dir, "master.key") != MQE2E_OK ||
 	    kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
 	    kms_keystore_open(p, 1, &k.ks, err, sizeof(err)) != MQE2E_OK ||
-	    kms_db_open(db_path, 1, &k.db, err, sizeof(err)) != MQE2E_OK) {
+	    kms_db_open(db_path, NULL, 1, &k.db, err, sizeof(err)) != MQE2E_OK) {
 		fprintf(stderr, "test_epoch: setup failed: %s\n", err);
 		cleanup();
 		return 99;

@@ -48,7 +48,7 @@ main(int argc, char **argv)
 	struct mqe2e_trust *trust = NULL;
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
 	struct mqe2e_hello h;
 	uint8_t *req = NULL, *policy = NULL;
 	size_t req_len = 0, plen = 0, i;
