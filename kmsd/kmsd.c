@@ -339,8 +339,8 @@ survey(const char *db_path, const char *mk_path, const char *ca_key, const char 
 
 /* The password of database_password_file (malloc'd, wiped by the caller),
  * or NULL in *out if there is none. */
-static int
-db_password(struct kmsd *k, char **out, char *err, size_t errlen)
+int
+kmsd_db_password(struct kmsd *k, char **out, char *err, size_t errlen)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -380,7 +380,7 @@ probe_pg(struct kmsd *k, int init, struct layout *l, const char *dir, const char
 	char *password = NULL, *url = k->cfg.database;
 	int r, keys = l->mk || l->ca;
 
-	if ((r = db_password(k, &password, err, errlen)) != MQE2E_OK)
+	if ((r = kmsd_db_password(k, &password, err, errlen)) != MQE2E_OK)
 		return r;
 	r = kms_db_open(url, password, 0, &k->db, err, errlen);
 	if (r == MQE2E_ERR_NOT_FOUND && (!keys || init)) {

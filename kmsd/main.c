@@ -31,6 +31,7 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: mqe2e-kmsd [-c FILE] [-d DIR] [-l HOST:PORT] [-a FILE]\n"
 	    "       mqe2e-kmsd --init [-c FILE] [-d DIR]\n"
+	    "       mqe2e-kmsd --copy-to URL [-c FILE] [-d DIR]\n"
 	    "       mqe2e-kmsd -h | -V\n"
 	    "\n"
 	    "The mqe2e key-management service (REST API under /v1, see mqe2e-kmsd(8)).\n"
@@ -41,6 +42,8 @@ usage(FILE *fp)
 	    "  -a, --audit FILE       audit log (default DIR/audit.log)\n"
 	    "      --init             initialise DIR and exit: a new KMS, or a new empty\n"
 	    "                         database next to an existing master.key and CA\n"
+	    "      --copy-to URL      copy the KMS's database into a new one and exit, e.g.\n"
+	    "                         postgresql://kms@db.example/kms (password: ~/.pgpass)\n"
 	    "  -h, --help             this help\n"
 	    "  -V, --version          print the version\n"
 	    "\n"
@@ -56,11 +59,13 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "audit", required_argument, NULL, 'a' },
 		{ "init", no_argument, NULL, 'I' },
+		{ "copy-to", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *opt_dir = NULL, *opt_listen = NULL, *opt_audit = NULL;
+	const char *copy_to = NULL;
 	struct kmsd k;
 	char err[1024];
 	sigset_t sigs;
@@ -75,6 +80,7 @@ main(int argc, char **argv)
 		case 'l': opt_listen = optarg; break;
 		case 'a': opt_audit = optarg; break;
 		case 'I': init = 1; break;
+		case 'C': copy_to = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("mqe2e-kmsd %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -118,6 +124,17 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (copy_to != NULL) {
+		if (init) {
+			fprintf(stderr, "mqe2e-kmsd: --copy-to and --init do not go together\n");
+			kmsd_config_clear(&k.cfg);
+			return 2;
+		}
+		if (kmsd_copy(&k, copy_to, err, sizeof(err)) != MQE2E_OK)
+			goto fail;
+		kmsd_config_clear(&k.cfg);
+		return 0;
+	}
 	if (kmsd_open(&k, init, err, sizeof(err)) != MQE2E_OK)
 		goto fail;
 	if (init) {

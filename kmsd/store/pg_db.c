@@ -110,6 +110,21 @@ display_name(const char *url, char *out, size_t len, char *err, size_t errlen)
 	return MQE2E_OK;
 }
 
+int
+kms_pg_url_has_password(const char *url)
+{
+	PQconninfoOption *opts, *o;
+	int found = 0;
+
+	if ((opts = PQconninfoParse(url, NULL)) == NULL)
+		return 1;
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+			found = 1;
+	PQconninfoFree(opts);
+	return found;
+}
+
 /* ---- connections ------------------------------------------------------------------ */
 
 static PGconn *

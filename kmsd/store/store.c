@@ -46,6 +46,16 @@ kms_db_open(const char *where, const char *password, int create, struct kms_db *
 	return kms_sqlite_open(where, create, out, err, errlen);
 }
 
+int
+kms_db_url_has_password(const char *where)
+{
+#ifdef HAVE_POSTGRESQL
+	return kms_pg_url_has_password(where);
+#else
+	return strchr(where, '@') != NULL;   /* cannot parse it: assume the worst */
+#endif
+}
+
 const char *
 kms_db_name(const struct kms_db *db)
 {

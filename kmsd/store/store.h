@@ -59,6 +59,9 @@ int kms_db_open(const char *where, const char *password, int create, struct kms_
 /* 1 if where names a PostgreSQL database (whether or not this build has
  * the backend). */
 int kms_db_is_url(const char *where);
+/* 1 if the URL where holds a password (or cannot be parsed: then it is
+ * not shown either). */
+int kms_db_url_has_password(const char *where);
 /* The database for messages: the file, or the URL without its password. */
 const char *kms_db_name(const struct kms_db *db);
 /* "SQLite" or "PostgreSQL". */

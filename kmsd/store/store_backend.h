@@ -174,6 +174,7 @@ int kms_sqlite_open(const char *path, int create, struct kms_db **out, char *err
 #ifdef HAVE_POSTGRESQL
 int kms_pg_open(const char *url, const char *password, int create, struct kms_db **out,
     char *err, size_t errlen) MQE2E_WUR;
+int kms_pg_url_has_password(const char *url);
 #endif
 
 #endif
