@@ -292,6 +292,10 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
+	if ((r = wake__register(c)) != MQE2E_OK) {
+		client__fmt(errbuf, errlen, "out of memory");
+		goto out;
+	}
 	if ((r = session__start_worker(c)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "cannot start the client thread");
 		goto out;
@@ -314,6 +318,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	if (c->worker_started)
 		(void)mqe2e_disconnect(c, 2000);
 	session__stop_worker(c);
+	wake__unregister(c);
 	if (c->mqtt != NULL)
 		MQTTAsync_destroy(&c->mqtt);
 	/* paho is gone: no callback can run any more (paho 1.3 runs them with

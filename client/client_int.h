@@ -12,6 +12,7 @@
 #define MQE2E_CLIENT_INT_H
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@
 #include "wire.h"
 
 #define CLIENT_ERRMSG_MAX 512
+#define CLIENT_BROKER_ADDRS 8           /* addresses of the broker's name kept */
 #define CLIENT_REPLAY_SENDERS 1024
 #define CLIENT_FRAME_WINDOWS 256    /* broker frame windows: (broker, group,
                                        epoch) and one per link */
@@ -289,6 +291,17 @@ struct mqe2e_client {
 	void *state_arg;
 
 	char errmsg[CLIENT_ERRMSG_MAX]; /* [mu] last failure of a call */
+
+	/* wake.c's registry [its wake_mu] */
+	int wake_registered;
+	int wake_connecting;            /* a connect attempt is under way */
+	int wake_refs;                  /* the waker is using this client */
+
+	/* [mu] the broker's addresses, resolved at each connect attempt: the
+	 * sockets paho opens to them get TCP_NODELAY (sock.c) */
+	struct sockaddr_storage broker_addr[CLIENT_BROKER_ADDRS];
+	socklen_t broker_addr_len[CLIENT_BROKER_ADDRS];
+	size_t nbroker_addr;
 };
 
 /* ---- config.c -------------------------------------------------------------- */
@@ -413,6 +426,27 @@ void session__clear(struct mqe2e_client *c);
  * way the link state changes.  Returns its LINK_FX_* bits. */
 unsigned session__link_event(struct mqe2e_client *c, enum link_event_kind kind,
     struct waiter *w, uint64_t deadline_ms, uint64_t gen);
+
+/* ---- wake.c (paho's receive thread; see there) ------------------------------ */
+/* Add c to the process's clients (starts the waker thread with the first). */
+int wake__register(struct mqe2e_client *c) MQE2E_WUR;
+/* Remove c (before MQTTAsync_destroy): waits until the waker is done with
+ * it; stops the waker with the last client. */
+void wake__unregister(struct mqe2e_client *c);
+/* A connect attempt of c started (on = 1) or ended (0); may be called with
+ * c->mu held. */
+void wake__connecting(struct mqe2e_client *c, int on);
+/* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
+uint64_t wake__count(void);
+
+/* ---- sock.c (the client's TCP sockets) ---------------------------------------- */
+/* Resolve the host and port of the broker URI into c->broker_addr (mu not
+ * held: may wait for DNS).  A URI that does not parse leaves none. */
+void sock__resolve_broker(struct mqe2e_client *c);
+/* TCP_NODELAY on this process's TCP sockets connected to one of the broker's
+ * addresses that lack it (mu held): paho opened one of them for c.  Returns
+ * the number set. */
+int sock__nodelay(struct mqe2e_client *c);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's

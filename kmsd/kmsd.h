@@ -24,6 +24,7 @@ struct kms_audit;
 struct mqe2e_nonce_cache;
 struct MHD_Daemon;
 struct kms_admit;
+struct kms_fleet;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
 /* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
@@ -66,6 +67,7 @@ struct kmsd {
 	struct kms_admit *admit;      /* connection admission (admit.h) */
 	pthread_t scheduler;
 	int scheduler_started;
+	struct kms_fleet *fleet;      /* several instances (fleet.h) */
 	int locks_ready;
 	int dir_locked;               /* dir_lock_fd holds DIR/kmsd.lock (lockfile.h) */
 	int dir_lock_fd;

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "fleet.h"
 #include "httpd.h"
 #include "jsonutil.h"
 #include "kmsd_init.h"
@@ -142,11 +143,12 @@ main(int argc, char **argv)
 		kmsd_close(&k);
 		return 0;
 	}
-	if (kms_scheduler_start(&k) != MQE2E_OK ||
+	if (kms_fleet_start(&k) != MQE2E_OK || kms_scheduler_start(&k) != MQE2E_OK ||
 	    kms_httpd_start(&k, err, sizeof(err)) != MQE2E_OK) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof(err), "cannot start (out of resources)");
 		kms_scheduler_stop(&k);
+		kms_fleet_stop(&k);
 		goto fail;
 	}
 	kms_log("listening on http://%s (data directory %s)", k.cfg.listen, k.cfg.data_dir);
@@ -164,6 +166,7 @@ main(int argc, char **argv)
 	kmsd_request_stop(&k);
 	kms_httpd_stop(&k);
 	kms_scheduler_stop(&k);
+	kms_fleet_stop(&k);
 	kmsd_close(&k);
 	kms_log("stopped");
 	return 0;

@@ -18,22 +18,15 @@
 
 #include <sqlite3.h>
 
+#include "check.h"
 #include "epoch.h"
 #include "files.h"
 #include "keystore.h"
 #include "kmsd.h"
 #include "store.h"
 
-static int failures;
 static char dir[64];
 static char db_path[256];
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 /* The epochs of a group as "number:state" words, e.g. "1:grace 2:current". */
 struct listing {
@@ -389,9 +382,5 @@ main(void)
 	kms_db_close(k.db);
 	kms_keystore_free(k.ks);
 	cleanup();
-	if (failures != 0) {
-		fprintf(stderr, "test_epoch: %d failures\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_result("test_epoch");
 }

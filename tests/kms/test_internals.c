@@ -18,21 +18,14 @@
 #include <openssl/x509.h>
 
 #include "ca.h"
+#include "check.h"
 #include "db.h"
 #include "files.h"
 #include "jsonutil.h"
 #include "keystore.h"
 #include "wire.h"
 
-static int failures;
 static char dir[64];
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 static void
 path(char *out, size_t len, const char *name)
@@ -335,9 +328,5 @@ main(void)
 	test_db();
 	test_time();
 	cleanup();
-	if (failures != 0) {
-		fprintf(stderr, "test_internals: %d failures\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_result("test_internals");
 }
