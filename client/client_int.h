@@ -186,6 +186,8 @@ struct mqe2e_client {
 	char id[MQE2E_ID_MAX + 1];
 	struct mqe2e_identity *ident;
 	struct mqe2e_trust *trust;      /* [mu] */
+	struct mqe2e_http *kms;         /* [kms_mu] the KMS URLs, CA, connection */
+	int kms_warned;                 /* [kms_mu] its URL warning was reported */
 	MQTTAsync mqtt;
 
 	pthread_mutex_t mu;
@@ -239,6 +241,8 @@ struct mqe2e_client {
 	struct backoff kms_retry;       /* the keys thread's retries while the
 	                                   fetches fail (link.h) */
 	int keys_from_cache;            /* the keys held came from the key cache */
+	uint64_t keys_answer_ms;        /* wall clock of the KMS answer the keys
+	                                   came from (0: from the cache) */
 
 	/* the key cache file (cache.c); written under kms_mu */
 	char *cache_path;               /* NULL: no key cache */
@@ -376,6 +380,10 @@ struct keyslot *keys__find(struct keystore *ks, const char *group, size_t group_
     uint8_t kind, uint32_t epoch);
 /* The GK_P to seal with now: the newest epoch of group already valid. */
 struct keyslot *keys__current(struct keystore *ks, const char *group, uint64_t now_ms);
+/* The newest epoch of group (any kind) that had begun at wall_ms, 0 if none
+ * (mu held). */
+uint32_t keys__epoch_at(struct keystore *ks, const char *group, size_t group_len,
+    uint64_t wall_ms);
 /* The highest epoch held of group (any kind), 0 if none (mu held). */
 uint32_t keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len);
 /* A group of the table by name, or NULL (mu held). */
