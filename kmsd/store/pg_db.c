@@ -45,6 +45,7 @@ struct pg_db {
 	pthread_cond_t freed;
 	pthread_key_t cur;         /* the thread's transaction: a struct pg_conn * */
 	int ready;                 /* lock, freed and cur are initialised */
+	int down;                  /* a connection broke since the last connect (atomic) */
 	struct pg_conn pool[PG_POOL_SIZE];
 };
 
@@ -170,10 +171,13 @@ conn_ready(struct pg_db *db, struct pg_conn *conn)
 	conn->broken = 0;
 	memset(conn->prepared, 0, sizeof(conn->prepared));
 	if ((conn->c = connect_db(db, err, sizeof(err))) == NULL) {
+		__atomic_store_n(&db->down, 1, __ATOMIC_RELAXED);
 		kms_log_at(LOG_ERR, "%s", err);
 		kms_metrics_db_error();
 		return MQE2E_ERR_UNAVAILABLE;
 	}
+	if (__atomic_exchange_n(&db->down, 0, __ATOMIC_RELAXED))
+		kms_log("%s: connected again", db->base.name);
 	return MQE2E_OK;
 }
 
@@ -229,6 +233,7 @@ pg_error(struct pg_db *db, struct pg_conn *conn, const PGresult *res)
 	    strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
 	    strcmp(state, "57P03") == 0 || strcmp(state, "53300") == 0))) {
 		conn->broken = 1;
+		__atomic_store_n(&db->down, 1, __ATOMIC_RELAXED);
 		kms_log_at(LOG_ERR, "%s: the database cannot be reached (%s): requests fail with "
 		    "503 until it answers again; the next transaction connects again",
 		    db->base.name, line);
@@ -292,7 +297,6 @@ pg_begin(struct kms_db *base, int write)
 	    (r = conn_ready(db, conn)) == MQE2E_OK) {
 		/* The server restarted since this connection last worked:
 		 * nothing happened yet, so connect again and start over. */
-		kms_log("%s: connected again", base->name);
 		r = begin_on(db, conn, write);
 	}
 	if (r != MQE2E_OK) {
