@@ -29,6 +29,25 @@
 /* The name prefix of clients, groups and topics ("" with our own KMS). */
 char bench_prefix[24] = "";
 
+/* One request to the KMS at e->kms_url (https URLs are verified with
+ * $MQE2E_KMS_CAFILE), through a short-lived core/http endpoint. */
+static int
+kms_request(struct bench_env *e, const char *method, const char *path, const char *ctype,
+    const uint8_t *body, size_t len, int timeout_ms, struct mqe2e_http_response *resp)
+{
+	struct mqe2e_http *h = NULL;
+	int r;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((r = mqe2e_http_new(e->kms_url, getenv("MQE2E_KMS_CAFILE"), 0, &h, resp->error,
+	    sizeof(resp->error))) != MQE2E_OK)
+		return r;
+	r = mqe2e_http_request(h, method, path, ctype, body != NULL ? e->token : NULL, body, len,
+	    timeout_ms, -1, resp);
+	mqe2e_http_free(h);
+	return r;
+}
+
 /* POST a JSON object to the KMS; 0 for a 2xx (or 409 if conflict_ok), with
  * the parsed answer in *out (may be NULL).  Logs failures. */
 static int
@@ -46,8 +65,8 @@ kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, j
 		bench_log("out of memory building a KMS request");
 		goto out;
 	}
-	if (mqe2e_http_request(e->kms_url, "POST", path, "application/json", e->token,
-	    (const uint8_t *)text, strlen(text), KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
+	if (kms_request(e, "POST", path, "application/json", (const uint8_t *)text, strlen(text),
+	    KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
 		bench_log("KMS %s%s: %s", e->kms_url, path, resp.error);
 		goto out;
 	}
@@ -169,8 +188,8 @@ start_kms(struct bench_env *e)
 	e->own_kms = 1;
 	for (i = 0; i < 200; i++) {
 		memset(&resp, 0, sizeof(resp));
-		if (mqe2e_http_request(e->kms_url, "GET", "/v1/health", NULL, NULL, NULL, 0,
-		    1000, &resp) == MQE2E_OK && resp.status == 200) {
+		if (kms_request(e, "GET", "/v1/health", NULL, NULL, 0, 1000, &resp) == MQE2E_OK &&
+		    resp.status == 200) {
 			mqe2e_http_response_free(&resp);
 			break;
 		}
@@ -302,6 +321,7 @@ start_brokers(struct bench_env *e, const char *pki)
 			    e->host, pki, pki);
 		}
 		bench_fmt(stats, sizeof(stats), "%s/plugin.stats", e->dir);
+		bench_fmt(e->mq_stats, sizeof(e->mq_stats), "%s", stats);
 		bench_fmt(conf, sizeof(conf), MOSQ_COMMON
 		    "listener %d %s\n"
 		    "%s"
@@ -313,6 +333,7 @@ start_brokers(struct bench_env *e, const char *pki)
 		    "plugin_opt_stats_file %s\n",
 		    e->mq_port, e->host, tls, e->plugin, e->kms_url, pki, bench_prefix, pki,
 		    bench_prefix, pki, stats);
+		bench_fmt(e->mq_conf, sizeof(e->mq_conf), "%s", conf);
 		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", conf, e->mq_port)) < 0)
 			return -1;
 		if (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0) {
@@ -335,6 +356,7 @@ start_brokers(struct bench_env *e, const char *pki)
 	    "keyfile %s/tls-server.key\n"
 	    "tls_version tlsv1.3\n",
 	    e->plain_port, e->host, e->tls_port, e->host, pki, pki);
+	bench_fmt(e->base_conf, sizeof(e->base_conf), "%s", conf);
 	if ((e->base_pid = start_mosquitto(e, "mosquitto-base", conf, e->plain_port)) < 0)
 		return -1;
 	if (bench_wait_port(e->host, e->tls_port, 5000) != 0) {
@@ -396,6 +418,31 @@ env_start(struct bench_env *e)
 	    e->plain_port, e->tls_port, (int)e->base_pid);
 	e->ready = 1;
 	return 0;
+}
+
+int
+env_fresh_broker(struct bench_env *e, enum bench_kind k)
+{
+	int i;
+
+	if (bench_kind_scheme(k) != 0) {
+		if (!e->own_brokers)
+			return 0;       /* a broker we were given stays as it is */
+		bench_stop_pid(e->mq_pid, 5000);
+		(void)unlink(e->mq_stats);
+		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", e->mq_conf, e->mq_port)) < 0 ||
+		    (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0))
+			return -1;
+		/* the plugin refuses everyone until its first policy has arrived */
+		for (i = 0; i < 100 && access(e->mq_stats, R_OK) != 0; i++)
+			bench_sleep_ms(50);
+		bench_sleep_ms(200);
+		return 0;
+	}
+	bench_stop_pid(e->base_pid, 5000);
+	if ((e->base_pid = start_mosquitto(e, "mosquitto-base", e->base_conf, e->plain_port)) < 0)
+		return -1;
+	return bench_wait_port(e->host, e->tls_port, 5000);
 }
 
 void

@@ -6,8 +6,8 @@
  * a notice MAC'd under this link's SK_CB.b2c.  A notice carries no key: it
  * only makes the keys thread fetch keys now (publishers leave an epoch a
  * revoked client could read; subscribers hold the new epoch before its
- * first message).  Keys already covering the notice (its epoch and a newer
- * pre-issued one) mean no fetch.
+ * first message; everyone tops up the epochs issued ahead).  Keys from a
+ * KMS answer given after the notice's epoch began mean no fetch.
  */
 #include "config.h"
 
@@ -33,9 +33,14 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 	}
 	if (r == MQE2E_OK) {
 		c->notice_seq = seq;
+		/* the KMS tops the epochs issued ahead up at every rotation: a
+		 * notice of an epoch that began after the answer our keys came
+		 * from means keys we lack, even if we hold that epoch itself;
+		 * fetching them keeps all the group's future epochs at hand
+		 * (and in the key cache) for an outage */
 		covered = keys__find(&c->keys, n.group, strlen(n.group), MQE2E_GK_P,
-		    n.epoch) != NULL && keys__newest_epoch(&c->keys, n.group,
-		    strlen(n.group)) > n.epoch;
+		    n.epoch) != NULL && n.epoch <= keys__epoch_at(&c->keys, n.group,
+		    strlen(n.group), c->keys_answer_ms);
 		if (!covered) {
 			c->next_refresh_ms = client__mono_ms();   /* the keys thread fetches */
 			pthread_cond_broadcast(&c->cv);

@@ -18,22 +18,15 @@
 
 #include <sqlite3.h>
 
+#include "check.h"
 #include "epoch.h"
 #include "files.h"
 #include "keystore.h"
 #include "kmsd.h"
 #include "store.h"
 
-static int failures;
 static char dir[64];
 static char db_path[256];
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 /* The epochs of a group as "number:state" words, e.g. "1:grace 2:current". */
 struct listing {
@@ -375,7 +368,7 @@ main(void)
 	if (kms_path(p, sizeof(p), dir, "master.key") != MQE2E_OK ||
 	    kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
 	    kms_keystore_open(p, 1, &k.ks, err, sizeof(err)) != MQE2E_OK ||
-	    kms_db_open(db_path, 1, &k.db, err, sizeof(err)) != MQE2E_OK) {
+	    kms_db_open(db_path, NULL, 1, &k.db, err, sizeof(err)) != MQE2E_OK) {
 		fprintf(stderr, "test_epoch: setup failed: %s\n", err);
 		cleanup();
 		return 99;
@@ -389,9 +382,5 @@ main(void)
 	kms_db_close(k.db);
 	kms_keystore_free(k.ks);
 	cleanup();
-	if (failures != 0) {
-		fprintf(stderr, "test_epoch: %d failures\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_result("test_epoch");
 }
