@@ -84,8 +84,14 @@ int kms_store_counter_get(struct kms_db *db, const char *name, int64_t *v) MQE2E
 int kms_store_counter_bump(struct kms_db *db, const char *name, int64_t *v) MQE2E_WUR;
 
 /* Bump "policy_version"; after COMMIT the caller passes *version to
- * kmsd_policy_changed() to wake the watchers. */
+ * kmsd_policy_changed() to wake the watchers.  The other instances on the
+ * database hear it at COMMIT (kms_store_notify). */
 int kms_store_policy_bump(struct kms_db *db, uint64_t *version) MQE2E_WUR;
+
+/* Tell the other instances on the database, when (and only if) the
+ * transaction commits, that what ("policy", "crl") moved to value
+ * (store/session.h: NOTIFY on PostgreSQL; nothing to do with SQLite). */
+int kms_store_notify(struct kms_db *db, const char *what, int64_t value) MQE2E_WUR;
 
 /* ---- the KMS's own state -------------------------------------------------------- */
 

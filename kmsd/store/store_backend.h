@@ -135,6 +135,8 @@ struct kms_store_ops {
 	    int (*cb)(void *arg, const struct kms_value *v), void *arg);
 	int (*row_add)(struct kms_db *db, const struct kms_table *t, const struct kms_value *v);
 	int (*copy_done)(struct kms_db *db);
+	/* kms_store_notify (store.h); NULL: one instance per database. */
+	int (*notify)(struct kms_db *db, const char *what, int64_t value);
 };
 
 /* Declare a backend's implementation of every operation, prefix##name. */
