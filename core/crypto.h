@@ -3,7 +3,7 @@
  *
  * Ed25519, X25519, SHA-256, HKDF-SHA256, AES-256-GCM, HMAC-SHA256, X.509
  * chain/CRL checks.  Nothing else in the tree calls OpenSSL's crypto directly
- * (the KMS CA code that *issues* certificates lives in kms/ca.c and may use
+ * (the KMS CA code that *issues* certificates lives in kmsd/ca.c and may use
  * OpenSSL's X509 builders; verification always goes through here).
  *
  * All functions return MQE2E_OK or a negative mqe2e_err.  Secrets handed in

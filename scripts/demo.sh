@@ -24,12 +24,12 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 say "building into $BUILD"
-if [ ! -x "$BUILD/kms/mqe2e-kmsd" ] || [ ! -x "$BUILD/client/mqe2e-pub" ]; then
+if [ ! -x "$BUILD/kmsd/mqe2e-kmsd" ] || [ ! -x "$BUILD/client/mqe2e-pub" ]; then
 	[ -x configure ] || ./autogen.sh >/dev/null
 	mkdir -p "$BUILD"
 	(cd "$BUILD" && "$SRC/configure" >/dev/null && make -j"$(nproc)" >/dev/null)
 fi
-for f in kms/mqe2e-kmsd kms/mqe2e-kmsctl client/mqe2e-pub client/mqe2e-sub broker-ext/.libs/mqe2e_plugin.so; do
+for f in kmsd/mqe2e-kmsd kmsctl/mqe2e-kmsctl client/mqe2e-pub client/mqe2e-sub broker-ext/.libs/mqe2e_plugin.so; do
 	[ -e "$BUILD/$f" ] || { echo "demo.sh: $BUILD/$f was not built; the demo needs it" >&2; exit 1; }
 done
 
@@ -48,7 +48,7 @@ T0=$(date +%s.%N)
 
 KMS_PORT=$(port); MQTT_PORT=$(port); RELAY_PORT=$(port)
 KMS=http://127.0.0.1:$KMS_PORT
-ctl() { "$BUILD/kms/mqe2e-kmsctl" --addr "$KMS" --token-file "$D/kms/admin.token" "$@"; }
+ctl() { "$BUILD/kmsctl/mqe2e-kmsctl" --addr "$KMS" --token-file "$D/kms/admin.token" "$@"; }
 # every mqe2e client names the broker (plugin_opt_require_broker_id below)
 pki() { echo "--cert $D/pki/$1.crt --key $D/pki/$1.key --cafile $D/pki/ca.crt --kms $KMS --broker-id broker"; }
 
@@ -79,7 +79,7 @@ fi
 
 say "starting the key service: mqe2e-kmsd on $KMS (data in $D/kms)"
 mkdir -p "$D/kms" "$D/pki"
-"$BUILD/kms/mqe2e-kmsd" --data-dir "$D/kms" --listen "127.0.0.1:$KMS_PORT" >"$D/kmsd.log" 2>&1 &
+"$BUILD/kmsd/mqe2e-kmsd" --data-dir "$D/kms" --listen "127.0.0.1:$KMS_PORT" >"$D/kmsd.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_port "$KMS_PORT" || { cat "$D/kmsd.log"; exit 1; }
 ctl status

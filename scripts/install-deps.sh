@@ -8,7 +8,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libpaho-mqtt-dev mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
       libcmocka-dev clang libclang-rt-14-dev valgrind mandoc curl python3
       gnuplot-nox iproute2 procps python3-cryptography tshark
-      python3-pytest python3-venv libfaketime"
+      python3-pytest python3-venv libfaketime
+      postgresql-15"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get); try: sudo $0" >&2

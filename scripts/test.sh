@@ -34,6 +34,9 @@ finish() {
 step "dependencies"
 if [ "$(id -u)" -eq 0 ]; then
 	sh scripts/install-deps.sh || { record install-deps 1; finish; }
+	# PostgreSQL is installed now: a test that cannot start it fails
+	# instead of skipping (tests/pglib.sh).
+	export MQE2E_REQUIRE_PG=1
 else
 	echo "not root: skipping package installation (run scripts/install-deps.sh as root first)"
 fi

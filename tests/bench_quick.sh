@@ -9,7 +9,7 @@
 . "$top_srcdir/tests/lib.sh"
 
 BENCH="$top_builddir/bench/mqe2e-bench"
-KMSD="$top_builddir/kms/mqe2e-kmsd"
+KMSD="$top_builddir/kmsd/mqe2e-kmsd"
 PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
 [ -x "$BENCH" ] || t_skip "mqe2e-bench not built"
 [ -x "$KMSD" ] || t_skip "mqe2e-kmsd not built"

@@ -7,7 +7,7 @@
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 
-KMSCTL="$top_builddir/kms/mqe2e-kmsctl"
+KMSCTL="$top_builddir/kmsctl/mqe2e-kmsctl"
 [ -x "$KMSCTL" ] || t_skip "mqe2e-kmsctl not built"
 unset MQE2E_KMS_URL MQE2E_KMS_TOKEN_FILE MQE2E_KMS_TOKEN
 

@@ -1,11 +1,11 @@
 # tests/kms_lib.sh - helpers for the kms_*.sh integration tests.
 # Source after lib.sh:  . "$top_srcdir/tests/kms_lib.sh"
 #
-# A real mqe2e-kmsd from $top_builddir/kms/ on a free loopback port with a
+# A real mqe2e-kmsd from $top_builddir/kmsd/ on a free loopback port with a
 # data dir under $T_DIR, driven through mqe2e-kmsctl and tests/kms_keyreq.
 
-KMSD="$top_builddir/kms/mqe2e-kmsd"
-KMSCTL="$top_builddir/kms/mqe2e-kmsctl"
+KMSD="$top_builddir/kmsd/mqe2e-kmsd"
+KMSCTL="$top_builddir/kmsctl/mqe2e-kmsctl"
 KEYREQ="$top_builddir/tests/kms_keyreq"
 KMS_DIR="$T_DIR/kms"
 KMS_PID=""

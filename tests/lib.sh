@@ -9,21 +9,28 @@ set -u
 
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mqe2e-test.XXXXXX")
 T_PIDS=""
+T_ATEXIT=""
 T_NAME=$(basename "$0")
 
 t_cleanup() {
-	local p
+	local p f
 	for p in $T_PIDS; do kill "$p" 2>/dev/null; done
 	for p in $T_PIDS; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	# Then the helpers' own clean-ups, newest first, once their clients
+	# are gone: e.g. pglib.sh stops its PostgreSQL server.
+	for f in $T_ATEXIT; do "$f"; done
 	if [ "${T_KEEP:-0}" = 1 ]; then echo "# kept $T_DIR"; else rm -rf "$T_DIR"; fi
 }
 trap t_cleanup EXIT
 
 # Remember a background pid so that it is stopped at exit.
 t_track() { T_PIDS="$T_PIDS $1"; }
+
+# Run the shell function $1 at exit, after the tracked pids are stopped.
+t_atexit() { T_ATEXIT="$1 $T_ATEXIT"; }
 
 t_log() { echo "# $T_NAME: $*"; }
 t_fail() { echo "FAIL: $T_NAME: $*" >&2; exit 1; }

@@ -33,8 +33,8 @@ sys.path.insert(0, str(SRC_PYTHON))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC_PYTHON),
                                                          os.environ.get("PYTHONPATH")]))
 
-KMSD = BUILDDIR / "kms/mqe2e-kmsd"
-KMSCTL = BUILDDIR / "kms/mqe2e-kmsctl"
+KMSD = BUILDDIR / "kmsd/mqe2e-kmsd"
+KMSCTL = BUILDDIR / "kmsctl/mqe2e-kmsctl"
 PUB = BUILDDIR / "client/mqe2e-pub"
 SUB = BUILDDIR / "client/mqe2e-sub"
 PLUGIN = BUILDDIR / "broker-ext/.libs/mqe2e_plugin.so"

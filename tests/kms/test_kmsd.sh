@@ -3,14 +3,14 @@
 # auth, clients and enrolment, groups, grants, key delivery, replay, policy
 # and long poll, rotation, revocation, limits, SIGTERM, restart and broken
 # data directories.  Needs curl, jq and openssl (skipped otherwise).
-. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 
 t_need curl
 t_need jq
 t_need openssl
 
-KMSD="$top_builddir/kms/mqe2e-kmsd"
-KC="$top_builddir/kms/test_keyclient"
+KMSD="$top_builddir/kmsd/mqe2e-kmsd"
+KC="$top_builddir/tests/kms/test_keyclient"
 D="$T_DIR/kms"
 PORT=$(t_free_port)
 URL="http://127.0.0.1:$PORT"

@@ -19,7 +19,7 @@
 #include "mqe2e_err.h"
 #include "store.h"
 
-/* A migration compiled from schema/NNN_*.sql (migrations.c, generated). */
+/* A migration compiled from migrations/NNN_*.sql (migrations.c, generated). */
 struct kms_migration {
 	unsigned number;
 	const char *name;
