@@ -116,6 +116,7 @@ static const struct num_setting num_settings[] = {
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
 	{ "client_quota", offsetof(struct kmsd_config, client_quota), 1, 1000000 },
+	{ "threads", offsetof(struct kmsd_config, threads), 0, KMSD_THREADS_MAX },
 };
 
 int
