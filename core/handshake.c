@@ -90,46 +90,41 @@ hs__verify(EVP_PKEY *pub, const char *label, const uint8_t *req_hash,
 	return r == MQE2E_OK ? MQE2E_OK : MQE2E_ERR_BAD_SIGNATURE;
 }
 
+_Static_assert(MQE2E_CERT_ID_MAX == MQE2E_ID_MAX, "identity sizes differ");
+_Static_assert(MQE2E_SERIAL_MAX >= MQE2E_SERIAL_HEX_MAX, "serial sizes differ");
+
 int
 hs__check_cert(struct mqe2e_trust *trust, struct mqe2e_view der, uint64_t now_ms,
     unsigned kinds, struct mqe2e_view claimed, EVP_PKEY **pub, struct mqe2e_peer *peer)
 {
-	X509 *cert = NULL;
-	enum mqe2e_kind kind;
-	char cn[MQE2E_ID_MAX + 1];
+	struct mqe2e_cert_info ci;
 	int r;
 
 	*pub = NULL;
 	if (trust == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = mqe2e_cert_from_der(der.p, der.len, &cert)) != MQE2E_OK)
-		goto out;
-	if ((r = mqe2e_trust_verify(trust, cert, (time_t)(now_ms / 1000))) != MQE2E_OK)
-		goto out;
-	if ((r = mqe2e_cert_identity(cert, cn, sizeof(cn), &kind)) != MQE2E_OK) {
+	if ((r = mqe2e_trust_verify_der(trust, der.p, der.len, (time_t)(now_ms / 1000), &ci)) !=
+	    MQE2E_OK)
+		return r;
+	if ((unsigned)ci.kind > 31 || (kinds & HS_KIND_BIT(ci.kind)) == 0 ||
+	    !mqe2e_id_valid_str(ci.id)) {
 		r = MQE2E_ERR_BAD_CERT;
 		goto out;
 	}
-	if ((unsigned)kind > 31 || (kinds & HS_KIND_BIT(kind)) == 0 ||
-	    !mqe2e_id_valid_str(cn)) {
-		r = MQE2E_ERR_BAD_CERT;
-		goto out;
-	}
-	if (claimed.p != NULL && !mqe2e_view_eq_str(claimed, cn)) {
+	if (claimed.p != NULL && !mqe2e_view_eq_str(claimed, ci.id)) {
 		r = MQE2E_ERR_ID_MISMATCH;
 		goto out;
 	}
 	if (peer != NULL) {
 		memset(peer, 0, sizeof(*peer));
-		memcpy(peer->id, cn, sizeof(cn));
-		peer->kind = kind;
-		if ((r = mqe2e_cert_serial_hex(cert, peer->serial, sizeof(peer->serial))) !=
-		    MQE2E_OK)
-			goto out;
+		memcpy(peer->id, ci.id, sizeof(ci.id));
+		peer->kind = ci.kind;
+		memcpy(peer->serial, ci.serial, sizeof(ci.serial));
 	}
-	r = mqe2e_cert_pubkey(cert, pub);
+	*pub = ci.pub;
+	ci.pub = NULL;
 out:
-	mqe2e_cert_free(cert);
+	mqe2e_pkey_free(ci.pub);
 	return r;
 }
 

@@ -18,9 +18,27 @@
 #include "log.h"
 #include "metrics.h"
 
+/*
+ * Prepared statements, kept per connection: parsing and planning a query
+ * cost more than running most of ours.  A statement is found by its SQL
+ * text, handed out reset to one user at a time (a second user of the same
+ * text while the first still steps gets a statement of its own) and reset
+ * when released, so that no finished query holds a read transaction open.
+ * Only touched with the database lock held.
+ */
+#define KMS_DB_STMTS 96
+
+struct stmt_slot {
+	char *sql;                /* NULL: free slot */
+	uint32_t hash;
+	sqlite3_stmt *st;
+	int busy;
+};
+
 struct kms_db {
 	sqlite3 *h;
 	pthread_mutex_t lock;
+	struct stmt_slot stmts[KMS_DB_STMTS];
 	char *path;
 	time_t full_logged;       /* last "disk is full" log line */
 	int64_t full_since;       /* first write that failed for space, 0: none (atomic) */
@@ -116,15 +134,64 @@ exec(struct kms_db *db, const char *sql)
 	return MQE2E_OK;
 }
 
+/* FNV-1a of the SQL text. */
+static uint32_t
+sql_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
 int
 kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st)
 {
+	struct stmt_slot *free_slot = NULL, *c;
+	uint32_t h = sql_hash(sql);
+	size_t i;
 	int rc;
 
 	*st = NULL;
-	if ((rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL)) != SQLITE_OK)
+	for (i = 0; i < KMS_DB_STMTS; i++) {
+		c = &db->stmts[i];
+		if (c->sql == NULL) {
+			if (free_slot == NULL)
+				free_slot = c;
+		} else if (!c->busy && c->hash == h && strcmp(c->sql, sql) == 0) {
+			c->busy = 1;
+			*st = c->st;
+			return MQE2E_OK;
+		}
+	}
+	if ((rc = sqlite3_prepare_v3(db->h, sql, -1, free_slot != NULL ?
+	    SQLITE_PREPARE_PERSISTENT : 0, st, NULL)) != SQLITE_OK)
 		return kms_db_error(db, rc);
+	if (free_slot != NULL && (free_slot->sql = strdup(sql)) != NULL) {
+		free_slot->hash = h;
+		free_slot->st = *st;
+		free_slot->busy = 1;
+	}
 	return MQE2E_OK;
+}
+
+void
+kms_db_release(struct kms_db *db, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < KMS_DB_STMTS; i++) {
+		if (db->stmts[i].sql != NULL && db->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			db->stmts[i].busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
 }
 
 int
@@ -133,7 +200,7 @@ kms_db_run(struct kms_db *db, sqlite3_stmt *st)
 	int rc = sqlite3_step(st);
 	int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? MQE2E_OK : kms_db_error(db, rc);
 
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -149,7 +216,7 @@ kms_db_each(struct kms_db *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, vo
 	}
 	if (r == MQE2E_OK && rc != SQLITE_DONE)
 		r = kms_db_error(db, rc);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -205,7 +272,7 @@ kms_store_counter_get(struct kms_db *db, const char *key, int64_t *v)
 		r = MQE2E_OK;
 	} else
 		r = rc == SQLITE_DONE ? MQE2E_ERR_INTERNAL : kms_db_error(db, rc);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -390,8 +457,14 @@ kms_db_open(const char *path, int create, struct kms_db **out, char *err, size_t
 void
 kms_db_close(struct kms_db *db)
 {
+	size_t i;
+
 	if (db == NULL)
 		return;
+	for (i = 0; i < KMS_DB_STMTS; i++) {
+		sqlite3_finalize(db->stmts[i].st);
+		free(db->stmts[i].sql);
+	}
 	if (db->h != NULL)
 		sqlite3_close_v2(db->h);
 	pthread_mutex_destroy(&db->lock);

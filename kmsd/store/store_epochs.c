@@ -58,7 +58,7 @@ kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 	sqlite3_bind_int64(st, 1, group_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*max = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
