@@ -50,6 +50,7 @@ struct mqe2e_config {
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
 	int hold_max;                   /* messages held for a key fetch */
 	int hold_s;                     /* how long one may wait for it */
+	int rekey_jitter_ms;            /* a rekey notice's fetch waits 0..this */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -294,6 +295,9 @@ void client__report(struct mqe2e_client *c, int code, const char *topic, const c
 /* Absolute deadline helpers on CLOCK_REALTIME for pthread_cond_timedwait. */
 void client__deadline(struct timespec *ts, int timeout_ms);
 uint64_t client__mono_ms(void);
+/* A random delay from 0 to max ms (rekey.c), for spreading the requests of
+ * many clients that were told the same thing at the same moment. */
+uint64_t client__jitter_ms(const struct mqe2e_client *c, uint64_t max);
 /* Waiters: new (linked, with mu held), release by the caller (mu held). */
 struct waiter *client__waiter_new(struct mqe2e_client *c);
 void client__waiter_release(struct mqe2e_client *c, struct waiter *w);

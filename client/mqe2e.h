@@ -83,6 +83,9 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   (default 1000, and 32 MiB at most; 0: drop them)
  *   hold_s          how long one may wait, seconds (default 30); a message
  *                   not delivered by then is dropped and reported
+ *   rekey_jitter_ms a rekey notice's key fetch waits a random 0..this many
+ *                   ms (default 1000, at most 60000), so that a group's
+ *                   members do not all reach the KMS at once
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */

@@ -4,10 +4,14 @@
  * The library subscribes to mqe2e/v1/rekey/+ at every connect.  When the
  * KMS moves a group to a new epoch, the broker sends each connected member
  * a notice MAC'd under this link's SK_CB.b2c.  A notice carries no key: it
- * only makes the keys thread fetch keys now (publishers leave an epoch a
+ * only makes the keys thread fetch keys soon (publishers leave an epoch a
  * revoked client could read; subscribers hold the new epoch before its
  * first message).  Keys already covering the notice (its epoch and a newer
- * pre-issued one) mean no fetch.
+ * pre-issued one) mean no fetch.  Every member of a group gets its notice
+ * at the same moment, so each waits a random 0..rekey_jitter_ms before it
+ * fetches: a thousand subscribers spread their requests over that time
+ * instead of reaching the KMS together (a message naming an epoch not yet
+ * held still makes its fetch at once: subscribe.c).
  */
 #include "config.h"
 
@@ -15,6 +19,18 @@
 
 #include "client_int.h"
 #include "notice.h"
+
+uint64_t
+client__jitter_ms(const struct mqe2e_client *c, uint64_t max)
+{
+	uint32_t rnd = 0;
+
+	if (max == 0)
+		return 0;
+	if (mqe2e_random(&rnd, sizeof(rnd)) != MQE2E_OK)
+		rnd = (uint32_t)(((uintptr_t)c >> 4) ^ client__mono_ms()) * 2654435761u;
+	return rnd % (max + 1);
+}
 
 void
 rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len)
@@ -37,7 +53,12 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 		    n.epoch) != NULL && keys__newest_epoch(&c->keys, n.group,
 		    strlen(n.group)) > n.epoch;
 		if (!covered) {
-			c->next_refresh_ms = client__mono_ms();   /* the keys thread fetches */
+			/* the keys thread fetches then (or earlier, if it was due) */
+			uint64_t at = client__mono_ms() +
+			    client__jitter_ms(c, (uint64_t)c->cfg.rekey_jitter_ms);
+
+			if (c->next_refresh_ms == 0 || at < c->next_refresh_ms)
+				c->next_refresh_ms = at;
 			pthread_cond_broadcast(&c->cv);
 		}
 	}

@@ -72,12 +72,9 @@ state_changed(struct mqe2e_client *c, int up)
 static void
 schedule_retry(struct mqe2e_client *c)
 {
-	uint32_t rnd = 0;
 	uint64_t half = (uint64_t)c->backoff_ms / 2;
 
-	if (mqe2e_random(&rnd, sizeof(rnd)) != MQE2E_OK)
-		rnd = (uint32_t)(((uintptr_t)c >> 4) ^ client__mono_ms()) * 2654435761u;
-	c->next_attempt_ms = client__mono_ms() + half + (half > 0 ? rnd % (half + 1) : 0);
+	c->next_attempt_ms = client__mono_ms() + half + client__jitter_ms(c, half);
 	c->backoff_ms *= 2;
 	if (c->backoff_ms > c->cfg.reconnect_max_ms)
 		c->backoff_ms = c->cfg.reconnect_max_ms;

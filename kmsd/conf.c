@@ -15,7 +15,7 @@ void
 kmsd_config_init(struct kmsd_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->max_connections = 256;
+	c->max_connections = 1024;
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
 	c->request_timeout_s = 10;
