@@ -241,6 +241,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	pthread_mutex_init(&c->cb_mu, &recursive);
 	pthread_mutexattr_destroy(&recursive);
 	pthread_mutex_init(&c->kms_mu, NULL);
+	pthread_mutex_init(&c->tls_mu, NULL);
 	c->held_tail = &c->held;
 	if ((r = config__copy(&c->cfg, cfg)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
@@ -268,6 +269,8 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		}
 	}
 	memcpy(c->id, c->ident->id, sizeof(c->id));
+	if ((r = cache__init(c, errbuf, errlen)) != MQE2E_OK)
+		goto out;
 	if (cfg->recipients != NULL &&
 	    (r = parse_recipients(c, cfg->recipients, errbuf, errlen)) != MQE2E_OK)
 		goto out;
@@ -278,11 +281,13 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		goto out;
 	}
 	c->seq = mqe2e_seq_start();
+	if ((r = tls__check(&c->cfg, errbuf, errlen)) != MQE2E_OK)
+		goto out;
 	co.sendWhileDisconnected = 0;
 	if ((prc = MQTTAsync_createWithOptions(&c->mqtt, c->cfg.broker, c->id,
 	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS) {
 		client__fmt(errbuf, errlen, "cannot use broker URI '%s' (%s): give "
-		    "tcp://host:port", c->cfg.broker, MQTTAsync_strerror(prc));
+		    "tcp://host:port or ssl://host:port", c->cfg.broker, MQTTAsync_strerror(prc));
 		c->mqtt = NULL;
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
@@ -314,7 +319,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	/* paho is gone: no callback can run any more (paho 1.3 runs them with
 	 * its mutex held, which MQTTAsync_destroy takes, and calls the failure
 	 * callbacks of what is still queued from inside MQTTAsync_destroy) */
-	c->attempt = NULL;
+	c->link.attempt = NULL;
 	for (w = c->waiters; w != NULL; w = next) {
 		next = w->next;
 		MQTTProperties_free(&w->props);
@@ -336,8 +341,10 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_replay_table_free(c->late_replay);
 	mqe2e_trust_free(c->trust);
 	mqe2e_identity_free(c->ident);
+	free(c->cache_path);
 	config__clear(&c->cfg);
 	pthread_mutex_destroy(&c->kms_mu);
+	pthread_mutex_destroy(&c->tls_mu);
 	pthread_mutex_destroy(&c->cb_mu);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
@@ -433,7 +440,7 @@ client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *de
     const uint64_t *gen)
 {
 	while (!w->done) {
-		if (gen != NULL && c->link_gen != *gen)
+		if (gen != NULL && c->link.gen != *gen)
 			return MQE2E_ERR_UNAVAILABLE;
 		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && !w->done)
 			return MQE2E_ERR_TIMEOUT;

@@ -20,6 +20,7 @@
 #include "mqe2e.h"
 #include "crypto.h"
 #include "handshake.h"
+#include "link.h"
 #include "replay.h"
 #include "topic.h"
 #include "wire.h"
@@ -40,6 +41,12 @@ struct mqe2e_config {
 	char *recipients;
 	char *broker_id;                /* the broker's id (certificate CN) the
 	                                   hello is bound to; NULL: any broker */
+	/* TLS to the broker (ssl:// or mqtts://), tls.c; not the mqe2e files */
+	char *tls_cafile;
+	char *tls_capath;
+	char *tls_cert;
+	char *tls_key;
+	int tls_insecure;               /* 1: no check of the certificate's host */
 	int keepalive;
 	int kms_timeout_ms;
 	int reconnect_min_ms;
@@ -51,6 +58,8 @@ struct mqe2e_config {
 	int hold_max;                   /* messages held for a key fetch */
 	int hold_s;                     /* how long one may wait for it */
 	int rekey_jitter_ms;            /* a rekey notice's fetch waits 0..this */
+	int key_cache;                  /* 0: no key cache file */
+	char *key_cache_file;           /* NULL: beside the key, "<key>.cache" */
 };
 
 /* One group key of one epoch, with the contexts it is used through. */
@@ -61,6 +70,7 @@ struct keyslot {
 	uint32_t epoch;
 	uint64_t not_before_ms;
 	uint64_t not_after_ms;
+	uint8_t key[MQE2E_KEY_LEN];     /* raw, for the key cache (cache.c) */
 	struct mqe2e_aead *aead;        /* GK_P always; GK_B in scheme 3 */
 	struct mqe2e_mac *mac;          /* GK_B in scheme 4 */
 };
@@ -167,8 +177,6 @@ struct waiter {
 	struct waiter *next;
 };
 
-enum link_state { LINK_DOWN = 0, LINK_CONNECTING, LINK_UP };
-
 struct mqe2e_client {
 	struct mqe2e_config cfg;        /* deep copy */
 	char id[MQE2E_ID_MAX + 1];
@@ -180,14 +188,22 @@ struct mqe2e_client {
 	pthread_cond_t cv;              /* any change of the [mu] state */
 	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
+	pthread_mutex_t tls_mu;         /* tls_err */
+	char tls_err[256];              /* [tls_mu] OpenSSL's reason, this attempt */
 	pthread_t worker;               /* reconnects (session.c link_main) */
 	int worker_started;
 	pthread_t keys_worker;          /* key fetches, held messages (keys_main) */
 	int keys_worker_started;
 
-	/* [mu] link */
-	enum link_state link;
-	uint64_t link_gen;              /* bumps at every up and every down */
+	/* [mu] The link: state, generation (bumps at every up and every down),
+	 * the connect attempt in flight and the reconnect backoff.  Only
+	 * link__handle() changes it (session.c and publish.c send it events).
+	 * paho keeps one set of connect callbacks per handle (its m->connect),
+	 * overwritten by each MQTTAsync_connect and reused for later failures,
+	 * so their context is the client, never the waiter: a late or repeated
+	 * connect callback names no attempt under way and is ignored.  At most
+	 * one attempt at a time; link.attempt is its struct waiter. */
+	struct link link;
 	int auto_reconnect;             /* after the first success */
 	int stopping;
 	/* mqe2e_disconnect() was called on a paho thread: the link thread sends
@@ -196,8 +212,6 @@ struct mqe2e_client {
 	 * process unable to connect its next client. */
 	int disconnect_deferred;
 	int disconnecting;              /* the link thread is sending it */
-	uint64_t next_attempt_ms;
-	int backoff_ms;
 	struct mqe2e_aead *c2b_aead;    /* session contexts of the live link */
 	struct mqe2e_mac *c2b_mac;
 	struct mqe2e_aead *b2c_aead;
@@ -218,6 +232,15 @@ struct mqe2e_client {
 	uint64_t fetch_failing_ms;     /* monotonic: first failure of the fetches
 	                                   failing since, 0 if the last one worked */
 	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
+	struct backoff kms_retry;       /* the keys thread's retries while the
+	                                   fetches fail (link.h) */
+	int keys_from_cache;            /* the keys held came from the key cache */
+
+	/* the key cache file (cache.c); written under kms_mu */
+	char *cache_path;               /* NULL: no key cache */
+	uint8_t cache_digest[MQE2E_SHA256_LEN];  /* of what the file holds */
+	int cache_digest_set;
+	int cache_failing;              /* the last write failed (reported) */
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
 
 	/* [mu] messages waiting for keys (subscribe.c) */
@@ -249,13 +272,6 @@ struct mqe2e_client {
 	uint32_t pair_gen;              /* [mu] last pairing generation used */
 	size_t nrecipients;
 	struct waiter *waiters;         /* [mu] */
-	/* [mu] The connect attempt in flight, if any.  paho keeps one set of
-	 * connect callbacks per handle (its m->connect), overwritten by each
-	 * MQTTAsync_connect and reused for later failures, so its context is
-	 * the client, never the waiter: a late or repeated connect callback
-	 * finds no attempt here and is ignored.  At most one attempt at a time. */
-	struct waiter *attempt;
-	uint64_t attempt_deadline_ms;   /* [mu] monotonic: give up on it then */
 
 	mqe2e_error_cb err_cb;
 	void *err_arg;
@@ -295,9 +311,6 @@ void client__report(struct mqe2e_client *c, int code, const char *topic, const c
 /* Absolute deadline helpers on CLOCK_REALTIME for pthread_cond_timedwait. */
 void client__deadline(struct timespec *ts, int timeout_ms);
 uint64_t client__mono_ms(void);
-/* A random delay from 0 to max ms (rekey.c), for spreading the requests of
- * many clients that were told the same thing at the same moment. */
-uint64_t client__jitter_ms(const struct mqe2e_client *c, uint64_t max);
 /* Waiters: new (linked, with mu held), release by the caller (mu held). */
 struct waiter *client__waiter_new(struct mqe2e_client *c);
 void client__waiter_release(struct mqe2e_client *c, struct waiter *w);
@@ -348,6 +361,28 @@ void keys__describe(const struct keystore *ks, char *buf, size_t len);
 int keys__kms_failing(struct mqe2e_client *c, char *out, size_t len);
 void keys__clear(struct keystore *ks);
 
+/* Replace the key store by kb's keys and group table (takes mu; kb's group
+ * table moves over, kb is left to the caller to free).  Epochs that have
+ * ended are left out.  seq: the fetch that brought them (settles the held
+ * messages that arrived before it started); NULL for keys from the key
+ * cache.  msg names what failed. */
+int keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
+    char *msg, size_t msglen);
+
+/* ---- cache.c ------------------------------------------------------------------ */
+/* Work out the cache path from the configuration (at mqe2e_client_new). */
+int cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen);
+/* Write the keys held to the cache file (after a successful fetch; kms_mu
+ * held, mu not): sealed, 0600, atomically; skipped when nothing changed.  A
+ * failure goes to the error callback once, until a write works again. */
+void cache__save(struct mqe2e_client *c);
+/* Load the cache file into the key store (kms_mu held, mu not):
+ * MQE2E_OK, MQE2E_ERR_NOT_FOUND (no cache configured or no file), or the
+ * refusal, with msg naming the file and why it is not trusted. */
+int cache__load(struct mqe2e_client *c, char *msg, size_t msglen);
+/* Delete the cache file (the KMS says this client is revoked or unknown). */
+void cache__forget(struct mqe2e_client *c);
+
 /* ---- session.c --------------------------------------------------------------- */
 int session__start_worker(struct mqe2e_client *c);
 void session__stop_worker(struct mqe2e_client *c);
@@ -355,6 +390,12 @@ void session__stop_worker(struct mqe2e_client *c);
 int session__wait_up(struct mqe2e_client *c, const struct timespec *deadline);
 /* Drop the session contexts (mu held). */
 void session__clear(struct mqe2e_client *c);
+/* Feed the link state machine (link.h) one event at the monotonic now (mu
+ * held) and wake the threads waiting on it: w the attempt concerned,
+ * deadline_ms for LINK_EV_ATTEMPT, gen for LINK_EV_STALE (else 0).  The one
+ * way the link state changes.  Returns its LINK_FX_* bits. */
+unsigned session__link_event(struct mqe2e_client *c, enum link_event_kind kind,
+    struct waiter *w, uint64_t deadline_ms, uint64_t gen);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's
@@ -420,5 +461,19 @@ void subscribe__free_all(struct mqe2e_client *c);
 int subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake);
 /* Free the held messages (paho and the client's threads stopped). */
 void subscribe__held_free(struct mqe2e_client *c);
+
+/* tls.c: MQTT over TLS */
+/* 1 for ssl:// and mqtts://, 0 for tcp:// and mqtt://, -1 otherwise. */
+int tls__uri_scheme(const char *uri);
+/* The broker URI and the tls_* options agree and the files are readable;
+ * else a message naming the option and file in errbuf. */
+int tls__check(const struct mqe2e_config *cfg, char *errbuf, size_t errlen);
+/* Fill paho's SSL options of a connect attempt from c->cfg (strings stay
+ * owned by c) and forget the last attempt's TLS error. */
+void tls__connect_options(struct mqe2e_client *c, MQTTAsync_SSLOptions *o);
+/* With a TLS broker URI: 1 and a message in buf naming OpenSSL's reason
+ * (or, without one, paho_why) and what to check; else 0. */
+int tls__failure(struct mqe2e_client *c, const char *paho_why, const char *paho_msg,
+    char *buf, size_t len);
 
 #endif

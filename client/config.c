@@ -45,12 +45,14 @@ mqe2e_config_new(struct mqe2e_config **out)
 	cfg->hold_max = 1000;
 	cfg->hold_s = 30;
 	cfg->rekey_jitter_ms = 1000;
+	cfg->key_cache = 1;
 	*out = cfg;
 	return MQE2E_OK;
 }
 
 #define CONFIG_STRINGS(X) X(broker) X(client_id) X(cert) X(key) X(cafile) X(kms) \
-	X(group) X(recipients) X(broker_id)
+	X(group) X(recipients) X(broker_id) X(tls_cafile) X(tls_capath) X(tls_cert) X(tls_key) \
+	X(key_cache_file)
 
 void
 config__clear(struct mqe2e_config *cfg)
@@ -136,6 +138,11 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "group", offsetof(struct mqe2e_config, group) },
 		{ "recipients", offsetof(struct mqe2e_config, recipients) },
 		{ "broker_id", offsetof(struct mqe2e_config, broker_id) },
+		{ "key_cache_file", offsetof(struct mqe2e_config, key_cache_file) },
+		{ "tls_cafile", offsetof(struct mqe2e_config, tls_cafile) },
+		{ "tls_capath", offsetof(struct mqe2e_config, tls_capath) },
+		{ "tls_cert", offsetof(struct mqe2e_config, tls_cert) },
+		{ "tls_key", offsetof(struct mqe2e_config, tls_key) },
 	};
 	static const struct {
 		const char *name;
@@ -154,6 +161,8 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		{ "hold_max", offsetof(struct mqe2e_config, hold_max), 0, 100000 },
 		{ "hold_s", offsetof(struct mqe2e_config, hold_s), 1, 3600 },
 		{ "rekey_jitter_ms", offsetof(struct mqe2e_config, rekey_jitter_ms), 0, 60000 },
+		{ "key_cache", offsetof(struct mqe2e_config, key_cache), 0, 1 },
+		{ "tls_insecure", offsetof(struct mqe2e_config, tls_insecure), 0, 1 },
 	};
 	size_t i;
 	long v;

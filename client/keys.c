@@ -14,6 +14,7 @@
 #include "http.h"
 
 #define KMS_ERRTEXT_MAX 160
+#define KEYS_CACHE_RETRY_MS 1000    /* keys from the cache: the next KMS try */
 
 void
 keys__clear(struct keystore *ks)
@@ -24,7 +25,7 @@ keys__clear(struct keystore *ks)
 		mqe2e_aead_free(ks->slot[i].aead);
 		mqe2e_mac_free(ks->slot[i].mac);
 	}
-	free(ks->slot);
+	mqe2e_free_secret(ks->slot, ks->n * sizeof(*ks->slot));
 	free(ks->groups);
 	memset(ks, 0, sizeof(*ks));
 }
@@ -43,6 +44,7 @@ slot_init(struct keyslot *s, const struct mqe2e_key_entry *e)
 	s->epoch = e->epoch;
 	s->not_before_ms = e->not_before_ms;
 	s->not_after_ms = e->not_after_ms;
+	memcpy(s->key, e->key, sizeof(s->key));
 	if (e->kind == MQE2E_GK_B && e->scheme == MQE2E_SCHEME_4)
 		r = mqe2e_mac_new(e->key, sizeof(e->key), &s->mac);
 	else
@@ -99,10 +101,11 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
 	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
-	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
 	uint8_t *req = NULL;
-	size_t req_len = 0, i;
-	char why[KMS_ERRTEXT_MAX], own[CLIENT_ERRMSG_MAX];
+	size_t req_len = 0;
+	char why[KMS_ERRTEXT_MAX], own[CLIENT_ERRMSG_MAX], note[CLIENT_ERRMSG_MAX] = "";
+	char cache_msg[CLIENT_ERRMSG_MAX];
+	int first;
 	uint64_t seq;
 	int r;
 
@@ -157,54 +160,103 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		    "against CA %s: %s", c->cfg.kms, c->cfg.cafile, mqe2e_strerror(r));
 		goto out;
 	}
-	if (kb.nkeys > 0 && (fresh.slot = calloc(kb.nkeys, sizeof(*fresh.slot))) == NULL) {
-		r = MQE2E_ERR_NOMEM;
-		client__fmt(msg, msglen, "out of memory");
+	if ((r = keys__install(c, &kb, &seq, msg, msglen)) != MQE2E_OK)
 		goto out;
-	}
-	for (i = 0; i < kb.nkeys; i++) {
-		if ((r = slot_init(&fresh.slot[i], &kb.keys[i])) != MQE2E_OK) {
-			fresh.n = i + 1;
-			client__fmt(msg, msglen, "cannot set up the key of group '%s': %s",
-			    kb.keys[i].group, mqe2e_strerror(r));
-			goto out;
-		}
-	}
-	fresh.n = kb.nkeys;
-	/* the group table moves over as it is (sorted by name) */
-	fresh.groups = kb.groups;
-	fresh.ngroups = kb.ngroups;
-	kb.groups = NULL;
-	kb.ngroups = 0;
-	pthread_mutex_lock(&c->mu);
-	old = c->keys;
-	c->keys = fresh;
-	fresh = old;
-	c->keys_fetched_ms = client__mono_ms();
-	c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
-	c->keys_seq = seq;
-	c->fetch_failing_ms = 0;
-	c->held_dirty = 1;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
 	r = MQE2E_OK;
 out:
+	if (r == MQE2E_OK) {
+		cache__save(c);
+	} else if (r == MQE2E_ERR_REVOKED || r == MQE2E_ERR_DENIED) {
+		/* the KMS says this client is revoked or unknown: what it held
+		 * must not outlive that */
+		cache__forget(c);
+	}
+	pthread_mutex_lock(&c->mu);
+	first = c->keys_fetched_ms == 0;
 	if (r != MQE2E_OK) {
-		pthread_mutex_lock(&c->mu);
 		if (c->fetch_failing_ms == 0)
 			c->fetch_failing_ms = client__mono_ms();
 		client__fmt(c->kms_err, sizeof(c->kms_err), "%s", msg);
-		pthread_mutex_unlock(&c->mu);
 	}
-	keys__clear(&fresh);
+	pthread_mutex_unlock(&c->mu);
+	if (r == MQE2E_ERR_UNAVAILABLE && first) {
+		/* a device started while the KMS is down works with the keys it
+		 * held (docs/CLIENT.md, "Key cache") */
+		int cr = cache__load(c, cache_msg, sizeof(cache_msg));
+
+		if (cr == MQE2E_OK) {
+			client__fmt(note, sizeof(note), "%s; %s", msg, cache_msg);
+			r = MQE2E_OK;
+		} else if (cr != MQE2E_ERR_NOT_FOUND) {
+			size_t at = strlen(msg);
+
+			client__fmt(msg + at, msglen - at, "; %s", cache_msg);
+		}
+	}
 	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
 	free(req);
 	mqe2e_keyreq_free(st);
 	pthread_mutex_unlock(&c->kms_mu);
+	if (note[0] != '\0')
+		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0, "%s", note);
 	if (r == MQE2E_OK)
 		roster__sync(c);        /* the rosters of groups new to this client */
 	return r;
+}
+
+int
+keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
+    char *msg, size_t msglen)
+{
+	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
+	uint64_t now = mqe2e_now_ms();
+	size_t i;
+	int r = MQE2E_OK;
+
+	if (kb->nkeys > 0 && (fresh.slot = calloc(kb->nkeys, sizeof(*fresh.slot))) == NULL) {
+		client__fmt(msg, msglen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
+	for (i = 0; i < kb->nkeys; i++) {
+		const struct mqe2e_key_entry *e = &kb->keys[i];
+
+		/* an epoch past its grace period opens nothing any more */
+		if (e->not_after_ms != 0 && e->not_after_ms <= now)
+			continue;
+		r = slot_init(&fresh.slot[fresh.n], e);
+		fresh.n++;
+		if (r != MQE2E_OK) {
+			client__fmt(msg, msglen, "cannot set up the key of group '%s': %s",
+			    e->group, mqe2e_strerror(r));
+			keys__clear(&fresh);
+			return r;
+		}
+	}
+	/* the group table moves over as it is (sorted by name) */
+	fresh.groups = kb->groups;
+	fresh.ngroups = kb->ngroups;
+	kb->groups = NULL;
+	kb->ngroups = 0;
+	pthread_mutex_lock(&c->mu);
+	old = c->keys;
+	c->keys = fresh;
+	c->keys_fetched_ms = client__mono_ms();
+	c->keys_from_cache = seq == NULL;
+	if (seq != NULL) {
+		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
+		c->keys_seq = *seq;
+		c->fetch_failing_ms = 0;
+		backoff__reset(&c->kms_retry);
+	} else {
+		/* from the cache: the KMS did not answer; ask it again soon */
+		c->next_refresh_ms = c->keys_fetched_ms + KEYS_CACHE_RETRY_MS;
+	}
+	c->held_dirty = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	keys__clear(&old);
+	return MQE2E_OK;
 }
 
 struct keyslot *

@@ -53,7 +53,8 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
 
 /*
  * Set one option by name (the value is copied):
- *   broker          MQTT broker URI, "tcp://host:port"
+ *   broker          MQTT broker URI, "tcp://host:port" (or mqtt://), or
+ *                   "ssl://host:port" (or mqtts://) for MQTT over TLS
  *   client_id       MQTT client id (default: the certificate's CN; the broker
  *                   refuses any other)
  *   cert, key       PEM files of this client's certificate and Ed25519 key
@@ -86,6 +87,36 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *   rekey_jitter_ms a rekey notice's key fetch waits a random 0..this many
  *                   ms (default 1000, at most 60000), so that a group's
  *                   members do not all reach the KMS at once
+ *   key_cache       1 (default): keep the keys in a sealed file (below);
+ *                   0: in memory only, so a restart needs the KMS
+ *   key_cache_file  where (default: the "key" file's path + ".cache")
+ *   tls_cafile, tls_capath
+ *                   TLS only: CA file / hashed CA directory that signed the
+ *                   broker's TLS certificate (default: the system's CAs)
+ *   tls_cert, tls_key
+ *                   TLS only: client certificate and key (PEM), both or none
+ *   tls_insecure    TLS only: 1 skips the check that the broker's
+ *                   certificate names the URI's host (default 0; the chain
+ *                   is always verified)
+ * The tls_* options are the transport's, never the mqe2e identity; one set
+ * with a tcp:// broker makes mqe2e_client_new() fail.
+ *
+ * Key cache.  After each key fetch that brought something new the client
+ * writes its group keys and group table to key_cache_file: sealed
+ * (AES-256-GCM) under a key derived from its own private key, mode 0600,
+ * replaced atomically.  When the first fetch of a client finds the KMS
+ * unreachable (no answer, or 5xx), the file is read instead and the fetch
+ * (mqe2e_refresh_keys, mqe2e_connect) succeeds with the keys it held that
+ * have not ended, telling the error callback so; a file that was altered,
+ * truncated, written by another client or for another certificate is
+ * refused (the callback and the call's message name it) and ignored.  A
+ * KMS that answers "revoked" or "unknown client" deletes the file.  The
+ * trade-off: the keys of the epochs the device holds (current, next and
+ * those issued ahead) rest on its disk, readable by whoever also reads its
+ * private key - who could fetch them from the KMS anyway until revoked.
+ * Revocation still works: the broker refuses a revoked certificate
+ * whatever its keys, and the KMS replaces the epochs it could read.
+ *
  * MQE2E_ERR_NOT_FOUND for an unknown name, MQE2E_ERR_INVALID_ARG for a bad
  * value (numbers are decimal, within the documented range).
  */
@@ -208,7 +239,9 @@ int mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos,
 int mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload,
     size_t len, int qos, int retain, int timeout_ms) MQE2E_WUR;
 
-/* Fetch the keys from the KMS now (blocking up to kms_timeout_ms). */
+/* Fetch the keys from the KMS now (blocking up to kms_timeout_ms).  The
+ * first fetch of a client falls back on its key cache when the KMS cannot
+ * be reached (see "Key cache" above). */
 int mqe2e_refresh_keys(struct mqe2e_client *c) MQE2E_WUR;
 
 #ifdef __cplusplus

@@ -384,7 +384,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 	nowait = client__on_paho_thread();
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
-		if (nowait && c->link != LINK_UP)
+		if (nowait && c->link.state != LINK_UP)
 			r = MQE2E_ERR_UNAVAILABLE;   /* a callback cannot wait for it */
 		else
 			r = session__wait_up(c, &deadline);
@@ -395,7 +395,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			    r == MQE2E_ERR_TIMEOUT ? " within the timeout" : " (not connected)");
 			goto out;
 		}
-		gen = c->link_gen;
+		gen = c->link.gen;
 		r = frame(c, scheme, topic, env, env_len, &fr, &fr_len);
 		w = r == MQE2E_OK ? client__waiter_new(c) : NULL;
 		pthread_mutex_unlock(&c->mu);
@@ -420,12 +420,10 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		if (prc != MQTTASYNC_SUCCESS) {
 			w->done = 1;
 			client__waiter_release(c, w);
-			if (prc == MQTTASYNC_DISCONNECTED && c->link_gen == gen &&
-			    c->link == LINK_UP) {
-				/* paho saw the drop before we did: let the link thread catch up */
-				c->link = LINK_DOWN;
-				c->link_gen++;
-			}
+			/* paho saw the drop before we did: let the link thread
+			 * catch up */
+			if (prc == MQTTASYNC_DISCONNECTED)
+				(void)session__link_event(c, LINK_EV_STALE, NULL, 0, gen);
 			pthread_mutex_unlock(&c->mu);
 			if (prc == MQTTASYNC_DISCONNECTED)
 				continue;
@@ -454,9 +452,9 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		if (r == MQE2E_ERR_UNAVAILABLE) {
 			/* the link dropped (or is dropping) under us: send again on
 			 * the next one */
-			while (c->link_gen == gen && r == MQE2E_ERR_UNAVAILABLE) {
+			while (c->link.gen == gen && r == MQE2E_ERR_UNAVAILABLE) {
 				if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != 0 &&
-				    c->link_gen == gen)
+				    c->link.gen == gen)
 					r = MQE2E_ERR_TIMEOUT;
 			}
 			if (r == MQE2E_ERR_UNAVAILABLE) {

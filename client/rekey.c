@@ -20,18 +20,6 @@
 #include "client_int.h"
 #include "notice.h"
 
-uint64_t
-client__jitter_ms(const struct mqe2e_client *c, uint64_t max)
-{
-	uint32_t rnd = 0;
-
-	if (max == 0)
-		return 0;
-	if (mqe2e_random(&rnd, sizeof(rnd)) != MQE2E_OK)
-		rnd = (uint32_t)(((uintptr_t)c >> 4) ^ client__mono_ms()) * 2654435761u;
-	return rnd % (max + 1);
-}
-
 void
 rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t len)
 {
@@ -54,8 +42,8 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 		    strlen(n.group)) > n.epoch;
 		if (!covered) {
 			/* the keys thread fetches then (or earlier, if it was due) */
-			uint64_t at = client__mono_ms() +
-			    client__jitter_ms(c, (uint64_t)c->cfg.rekey_jitter_ms);
+			uint64_t at = client__mono_ms() + (c->cfg.rekey_jitter_ms > 0 ?
+			    backoff__rand() % ((uint32_t)c->cfg.rekey_jitter_ms + 1) : 0);
 
 			if (c->next_refresh_ms == 0 || at < c->next_refresh_ms)
 				c->next_refresh_ms = at;

@@ -146,7 +146,7 @@ roster__filters(struct mqe2e_client *c, char ***out)
 		    (f[n] = malloc(len)) == NULL)
 			continue;
 		client__fmt(f[n], len, "%s%s", ROSTER_PREFIX, g->name);
-		r->link_gen = c->link_gen;
+		r->link_gen = c->link.gen;
 		r->suback_ms = 0;
 		n++;
 	}
@@ -165,7 +165,7 @@ roster__on_suback(struct mqe2e_client *c)
 
 	pthread_mutex_lock(&c->mu);
 	for (r = c->rosters; r != NULL; r = r->next)
-		if (r->link_gen == c->link_gen && r->suback_ms == 0)
+		if (r->link_gen == c->link.gen && r->suback_ms == 0)
 			r->suback_ms = client__mono_ms();
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
@@ -202,7 +202,7 @@ roster__sync(struct mqe2e_client *c)
 	struct roster *r;
 
 	pthread_mutex_lock(&c->mu);
-	if (c->link != LINK_UP || c->keys.ngroups == 0 ||
+	if (c->link.state != LINK_UP || c->keys.ngroups == 0 ||
 	    (todo = calloc(c->keys.ngroups, sizeof(*todo))) == NULL) {
 		pthread_mutex_unlock(&c->mu);
 		return;
@@ -210,9 +210,9 @@ roster__sync(struct mqe2e_client *c)
 	for (i = 0; i < c->keys.ngroups; i++) {
 		const struct mqe2e_group_info *g = &c->keys.groups[i];
 
-		if (!followed(c, g) || (r = get(c, g->name)) == NULL || r->link_gen == c->link_gen)
+		if (!followed(c, g) || (r = get(c, g->name)) == NULL || r->link_gen == c->link.gen)
 			continue;
-		r->link_gen = c->link_gen;
+		r->link_gen = c->link.gen;
 		r->received = 0;
 		r->suback_ms = 0;
 		memcpy(todo[n++], g->name, sizeof(todo[0]));
@@ -244,13 +244,13 @@ roster__recipients(struct mqe2e_client *c, const char *group, const struct times
 	/* a roster subscribed but not yet heard from: the broker sends the
 	 * retained roster right behind the SUBACK, and an empty roster is no
 	 * message at all, hence a short grace once the SUBACK is in */
-	while (c->nrecipients == 0 && !client__on_paho_thread() && c->link == LINK_UP &&
+	while (c->nrecipients == 0 && !client__on_paho_thread() && c->link.state == LINK_UP &&
 	    (g = keys__group(&c->keys, group)) != NULL && followed(c, g) &&
-	    ((r = find(c, group)) == NULL || r->link_gen != c->link_gen || !r->received)) {
+	    ((r = find(c, group)) == NULL || r->link_gen != c->link.gen || !r->received)) {
 		/* (no entry or an old link: the subscription at this connect is
 		 * on its way) */
 		client__deadline(&until, 100);
-		if (r != NULL && r->link_gen == c->link_gen && r->suback_ms != 0 &&
+		if (r != NULL && r->link_gen == c->link.gen && r->suback_ms != 0 &&
 		    client__mono_ms() >= r->suback_ms + ROSTER_GRACE_MS) {
 			r->received = 1;        /* nothing came: nobody is there */
 			break;

@@ -21,7 +21,8 @@
 
 #define RECONNECT_TIMEOUT_MS 10000
 #define DEFERRED_DISCONNECT_MS 5000   /* a disconnect asked for in a callback */
-#define KEY_RETRY_MS 10000
+#define KEY_RETRY_MIN_MS 1000    /* the KMS did not answer: ask again after */
+#define KEY_RETRY_MAX_MS 10000   /* 1, 2, 4, 8, 10, 10 ... s, each jittered */
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
 #define MISS_FETCH_INTERVAL_MS 1000  /* at most one KMS fetch a second for
                                         messages naming an epoch we lack */
@@ -62,31 +63,28 @@ state_changed(struct mqe2e_client *c, int up)
 	pthread_mutex_unlock(&c->cb_mu);
 }
 
-/*
- * After a failed attempt or a lost link (mu held): the next attempt in half
- * the backoff plus a random part of the other half ("equal jitter"), so that
- * the clients of a broker that restarted do not all come back at the same
- * moment (a publisher flushing its backlog before a subscriber renewed its
- * subscriptions); the backoff doubles up to reconnect_max_ms.
- */
-static void
-schedule_retry(struct mqe2e_client *c)
+unsigned
+session__link_event(struct mqe2e_client *c, enum link_event_kind kind, struct waiter *w,
+    uint64_t deadline_ms, uint64_t gen)
 {
-	uint64_t half = (uint64_t)c->backoff_ms / 2;
+	struct link_event ev;
+	unsigned fx;
 
-	c->next_attempt_ms = client__mono_ms() + half + client__jitter_ms(c, half);
-	c->backoff_ms *= 2;
-	if (c->backoff_ms > c->cfg.reconnect_max_ms)
-		c->backoff_ms = c->cfg.reconnect_max_ms;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.now_ms = client__mono_ms();
+	ev.attempt = w;
+	ev.deadline_ms = deadline_ms;
+	ev.gen = gen;
+	fx = link__handle(&c->link, &ev);
 	pthread_cond_broadcast(&c->cv);
+	return fx;
 }
 
 /* Finish the connect attempt of w (mu held): the waiter's result. */
 static void
 attempt_done(struct mqe2e_client *c, struct waiter *w, int rc, const char *msg)
 {
-	if (c->attempt == w)
-		c->attempt = NULL;
 	w->done = 1;
 	w->rc = rc;
 	client__fmt(w->msg, sizeof(w->msg), "%s", msg);
@@ -111,10 +109,10 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	client__paho_thread_enter();
 	memset(&broker, 0, sizeof(broker));
 	pthread_mutex_lock(&c->mu);
-	if ((w = c->attempt) == NULL) {
+	if ((w = c->link.attempt) == NULL) {
 		/* no attempt of ours under way (a repeated callback, or one we
 		 * gave up on): a link we hold no handshake for is not used */
-		int up = c->link == LINK_UP;
+		int up = c->link.state == LINK_UP;
 
 		pthread_mutex_unlock(&c->mu);
 		if (!up) {
@@ -172,12 +170,9 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 			c->rx_floor_us = (broker.ts_ms - RESUME_MARGIN_MS -
 			    (uint64_t)c->cfg.session_expiry_s * 1000u) * 1000u;
 		c->notice_seq = 0;
-		c->link = LINK_UP;
-		c->link_gen++;
-		c->backoff_ms = c->cfg.reconnect_min_ms;
+		(void)session__link_event(c, LINK_EV_UP, w, 0, 0);
 	} else {
-		c->link = LINK_DOWN;
-		schedule_retry(c);
+		(void)session__link_event(c, LINK_EV_FAILED, w, 0, 0);
 	}
 	report = w->abandoned;          /* nobody waits for this attempt */
 	attempt_done(c, w, r, msg);
@@ -227,6 +222,9 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 		    r == MQE2E_ERR_BAD_METHOD ? "it does not run the mqe2e plugin" :
 		    "check that the certificate is valid and not revoked, and that the "
 		    "clocks agree");
+	} else if (tls__failure(c, resp != NULL ? MQTTAsync_strerror(resp->code) : "failed",
+	    resp != NULL ? resp->message : NULL, msg, sizeof(msg))) {
+		r = MQE2E_ERR_UNAVAILABLE;
 	} else {
 		r = MQE2E_ERR_UNAVAILABLE;
 		client__fmt(msg, sizeof(msg), "cannot connect to the broker at %s: %s%s%s",
@@ -235,7 +233,7 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 		    resp != NULL && resp->message != NULL ? resp->message : "");
 	}
 	pthread_mutex_lock(&c->mu);
-	if ((w = c->attempt) == NULL) {
+	if ((w = c->link.attempt) == NULL) {
 		/* not about an attempt under way: paho reuses the connect
 		 * callbacks of a handle (a repeated call, or one we gave up on) */
 		pthread_mutex_unlock(&c->mu);
@@ -244,8 +242,7 @@ on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
 	}
 	mqe2e_hs_client_free(w->hs);
 	w->hs = NULL;
-	c->link = LINK_DOWN;
-	schedule_retry(c);
+	(void)session__link_event(c, LINK_EV_FAILED, w, 0, 0);
 	report = w->abandoned;
 	attempt_done(c, w, r, msg);
 	pthread_mutex_unlock(&c->mu);
@@ -263,12 +260,9 @@ on_connection_lost(void *ctx, char *cause)
 
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
-	was_up = c->link == LINK_UP;
-	if (c->attempt == NULL)         /* else this is the old link's news */
-		c->link = LINK_DOWN;
-	c->link_gen++;
+	/* an attempt under way stays so: this is the old link's news */
+	was_up = (session__link_event(c, LINK_EV_LOST, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
 	session__clear(c);
-	schedule_retry(c);
 	pthread_mutex_unlock(&c->mu);
 	if (was_up) {
 		state_changed(c, 0);
@@ -292,13 +286,8 @@ on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes reason)
 	(void)props;
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
-	was_up = c->link == LINK_UP;
-	if (c->attempt == NULL)         /* else this is the old link's news */
-		c->link = LINK_DOWN;
-	c->link_gen++;
+	was_up = (session__link_event(c, LINK_EV_LOST, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
 	session__clear(c);
-	schedule_retry(c);
-	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	if (was_up) {
 		state_changed(c, 0);
@@ -320,6 +309,7 @@ static struct waiter *
 attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t msglen)
 {
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
 	MQTTProperties props = MQTTProperties_initializer;
 	MQTTProperty p;
 	struct mqe2e_hs_client *hs = NULL;
@@ -361,7 +351,7 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	}
 
 	pthread_mutex_lock(&c->mu);
-	if (c->attempt != NULL) {
+	if (c->link.attempt != NULL) {
 		/* paho holds one set of connect callbacks: never two attempts */
 		pthread_mutex_unlock(&c->mu);
 		r = MQE2E_ERR_UNAVAILABLE;
@@ -376,10 +366,8 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	}
 	w->hs = hs;
 	hs = NULL;
-	c->attempt = w;
-	c->attempt_deadline_ms = client__mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) +
-	    ATTEMPT_GRACE_MS;
-	c->link = LINK_CONNECTING;
+	(void)session__link_event(c, LINK_EV_ATTEMPT, w, client__mono_ms() +
+	    (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) + ATTEMPT_GRACE_MS, 0);
 	pthread_mutex_unlock(&c->mu);
 
 	o.keepAliveInterval = c->cfg.keepalive;
@@ -390,11 +378,13 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 	o.onSuccess5 = on_connect_ok;
 	o.onFailure5 = on_connect_fail;
 	o.context = c;
+	if (tls__uri_scheme(c->cfg.broker) == 1) {
+		tls__connect_options(c, &ssl);
+		o.ssl = &ssl;
+	}
 	if ((prc = MQTTAsync_connect(c->mqtt, &o)) != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&c->mu);
-		c->link = LINK_DOWN;
-		if (c->attempt == w)
-			c->attempt = NULL;
+		(void)session__link_event(c, LINK_EV_ABORT, w, 0, 0);
 		w->done = 1;
 		client__waiter_release(c, w);
 		w = NULL;
@@ -434,16 +424,15 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 		return client__fail(c, r, "%s", msg);
 
 	pthread_mutex_lock(&c->mu);
-	if (c->link != LINK_DOWN || c->auto_reconnect || c->attempt != NULL) {
+	if (c->link.state != LINK_DOWN || c->auto_reconnect || c->link.attempt != NULL) {
 		/* up or being brought up by the link thread: hurry it and wait */
-		c->next_attempt_ms = 0;
-		pthread_cond_broadcast(&c->cv);
+		(void)session__link_event(c, LINK_EV_HURRY, NULL, 0, 0);
 		r = session__wait_up(c, &deadline);
 		pthread_mutex_unlock(&c->mu);
 		return r == MQE2E_OK ? r : client__fail(c, r, "no verified connection to "
 		    "the broker at %s within %d ms", c->cfg.broker, timeout_ms);
 	}
-	c->backoff_ms = c->cfg.reconnect_min_ms;
+	(void)session__link_event(c, LINK_EV_RESET, NULL, 0, 0);
 	pthread_mutex_unlock(&c->mu);
 
 	if ((w = attempt_start(c, timeout_ms, &r, msg, sizeof(msg))) == NULL)
@@ -467,10 +456,11 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 int
 session__wait_up(struct mqe2e_client *c, const struct timespec *deadline)
 {
-	while (c->link != LINK_UP) {
-		if (c->stopping || (!c->auto_reconnect && c->link == LINK_DOWN))
+	while (c->link.state != LINK_UP) {
+		if (c->stopping || (!c->auto_reconnect && c->link.state == LINK_DOWN))
 			return MQE2E_ERR_UNAVAILABLE;
-		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && c->link != LINK_UP)
+		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 &&
+		    c->link.state != LINK_UP)
 			return MQE2E_ERR_TIMEOUT;
 	}
 	return MQE2E_OK;
@@ -482,7 +472,7 @@ mqe2e_is_connected(struct mqe2e_client *c)
 	int up;
 
 	pthread_mutex_lock(&c->mu);
-	up = c->link == LINK_UP;
+	up = c->link.state == LINK_UP;
 	pthread_mutex_unlock(&c->mu);
 	return up;
 }
@@ -543,11 +533,8 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 
 down:
 	pthread_mutex_lock(&c->mu);
-	was_up = c->link == LINK_UP;
-	c->link = LINK_DOWN;
-	c->link_gen++;
+	was_up = (session__link_event(c, LINK_EV_CLOSED, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
 	session__clear(c);
-	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	if (was_up)
 		state_changed(c, 0);
@@ -573,16 +560,14 @@ link_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		now = client__mono_ms();
-		if (c->attempt != NULL && now >= c->attempt_deadline_ms) {
+		if (link__expired(&c->link, now)) {
 			/* paho never answered: stop waiting (its connect callbacks
 			 * find no attempt now and are ignored) */
-			struct waiter *w0 = c->attempt;
+			struct waiter *w0 = c->link.attempt;
 
 			mqe2e_hs_client_free(w0->hs);
 			w0->hs = NULL;
-			if (c->link == LINK_CONNECTING)
-				c->link = LINK_DOWN;
-			schedule_retry(c);
+			(void)session__link_event(c, LINK_EV_FAILED, w0, 0, 0);
 			attempt_done(c, w0, MQE2E_ERR_TIMEOUT, "no answer from the broker");
 			continue;
 		}
@@ -596,27 +581,21 @@ link_main(void *arg)
 			pthread_cond_broadcast(&c->cv);
 			continue;
 		}
-		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
-		    now >= c->next_attempt_ms) {
+		if (c->auto_reconnect && link__due(&c->link, now)) {
 			pthread_mutex_unlock(&c->mu);
 			w = attempt_start(c, RECONNECT_TIMEOUT_MS, &r, msg, sizeof(msg));
 			pthread_mutex_lock(&c->mu);
 			if (w != NULL) {
 				client__waiter_release(c, w);
 			} else {
-				schedule_retry(c);
+				(void)session__link_event(c, LINK_EV_START_FAILED, NULL, 0, 0);
 				pthread_mutex_unlock(&c->mu);
 				client__report(c, r, NULL, NULL, NULL, 0, "%s", msg);
 				pthread_mutex_lock(&c->mu);
 			}
 			continue;
 		}
-		wake = now + 60000;
-		if (c->auto_reconnect && c->link == LINK_DOWN && c->attempt == NULL &&
-		    c->next_attempt_ms < wake)
-			wake = c->next_attempt_ms;
-		if (c->attempt != NULL && c->attempt_deadline_ms < wake)
-			wake = c->attempt_deadline_ms;
+		wake = link__wake(&c->link, c->auto_reconnect, now + 60000);
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
 		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
@@ -662,12 +641,21 @@ keys_main(void *arg)
 			continue;
 		}
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && now >= c->next_refresh_ms) {
-			c->next_refresh_ms = now + KEY_RETRY_MS;
+			c->next_refresh_ms = now + KEY_RETRY_MAX_MS;   /* while asking */
 			pthread_mutex_unlock(&c->mu);
-			if ((r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
-				client__report(c, r, NULL, NULL, NULL, 0, "%s (keeping the "
-				    "keys held)", msg);
+			r = keys__fetch(c, msg, sizeof(msg));
 			pthread_mutex_lock(&c->mu);
+			if (r != MQE2E_OK) {
+				/* ask again after a jittered, growing wait: a fleet
+				 * does not hammer a KMS that is coming back */
+				c->next_refresh_ms = backoff__fail(&c->kms_retry, client__mono_ms(),
+				    backoff__rand());
+				pthread_mutex_unlock(&c->mu);
+				client__report(c, r, NULL, NULL, NULL, 0, "%s (keeping the "
+				    "keys held; asking again in %llu ms)", msg,
+				    (unsigned long long)(c->next_refresh_ms - now));
+				pthread_mutex_lock(&c->mu);
+			}
 			continue;
 		}
 		wake = now + 60000;
@@ -692,7 +680,8 @@ session__start_worker(struct mqe2e_client *c)
 	    NULL) != MQTTASYNC_SUCCESS ||
 	    MQTTAsync_setDisconnected(c->mqtt, c, on_disconnected) != MQTTASYNC_SUCCESS)
 		return MQE2E_ERR_INTERNAL;
-	c->backoff_ms = c->cfg.reconnect_min_ms;
+	link__init(&c->link, c->cfg.reconnect_min_ms, c->cfg.reconnect_max_ms);
+	backoff__init(&c->kms_retry, KEY_RETRY_MIN_MS, KEY_RETRY_MAX_MS);
 	if (pthread_create(&c->worker, NULL, link_main, c) != 0)
 		return MQE2E_ERR_NOMEM;
 	c->worker_started = 1;

@@ -311,7 +311,7 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 			rx->why = "a session frame while no session is up";
 			return MQE2E_ERR_UNKNOWN_KEY;
 		}
-		e = (uint32_t)c->link_gen;
+		e = (uint32_t)c->link.gen;
 		if ((r = open_aead_frame(c->b2c_aead, &f, topic, rx,
 		    "the broker's session frame does not decrypt")) != MQE2E_OK)
 			return r;
@@ -731,17 +731,17 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	pthread_mutex_lock(&c->mu);
 	s->next = c->subs;
 	c->subs = s;            /* renewed by the next reconnect in any case */
-	if (!c->cfg.clean_start && !c->auto_reconnect && c->link == LINK_DOWN) {
+	if (!c->cfg.clean_start && !c->auto_reconnect && c->link.state == LINK_DOWN) {
 		/* Resuming a session: registered before the first connect, so that
 		 * what the broker kept is delivered as soon as the link is up. */
 		pthread_mutex_unlock(&c->mu);
 		return MQE2E_OK;
 	}
-	if (client__on_paho_thread() && c->link != LINK_UP)
+	if (client__on_paho_thread() && c->link.state != LINK_UP)
 		r = MQE2E_OK;   /* in a callback: the reconnect will subscribe */
 	else
 		r = session__wait_up(c, &deadline);
-	if (r == MQE2E_OK && c->link != LINK_UP) {
+	if (r == MQE2E_OK && c->link.state != LINK_UP) {
 		pthread_mutex_unlock(&c->mu);
 		return MQE2E_OK;
 	}

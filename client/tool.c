@@ -72,6 +72,7 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 		if (tool_num(o, "the port (-p)", arg, 1, 65535, &v) != 0)
 			return -1;
 		o->port = arg;
+		o->port_set = 1;
 		return 1;
 	case 'i':
 		o->id = arg;
@@ -116,6 +117,27 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 	case OPT_BROKER_ID:
 		o->broker_id = arg;
 		return 1;
+	case OPT_KEY_CACHE:
+		o->key_cache = arg;
+		return 1;
+	case OPT_NO_KEY_CACHE:
+		o->no_key_cache = 1;
+		return 1;
+	case OPT_TLS_CAFILE:
+		o->tls_cafile = arg;
+		return 1;
+	case OPT_TLS_CAPATH:
+		o->tls_capath = arg;
+		return 1;
+	case OPT_TLS_CERT:
+		o->tls_cert = arg;
+		return 1;
+	case OPT_TLS_KEY:
+		o->tls_key = arg;
+		return 1;
+	case OPT_TLS_INSECURE:
+		o->tls_insecure = 1;
+		return 1;
 	case OPT_TIMEOUT:
 		if (tool_num(o, "--timeout", arg, 1, 3600, &v) != 0)
 			return -1;
@@ -132,7 +154,7 @@ tool_usage_common(void)
 	fputs(
 "Connection and identity:\n"
 "  -h HOST          broker host (default localhost)\n"
-"  -p PORT          broker port (default 1883)\n"
+"  -p PORT          broker port (default 1883; 8883 with TLS)\n"
 "  -i ID            client id (default: the certificate's CN, the only one allowed)\n"
 "  --cert FILE      this client's certificate (PEM, from mqe2e-kmsctl cert issue)\n"
 "  --key FILE       this client's Ed25519 private key (PEM)\n"
@@ -141,7 +163,18 @@ tool_usage_common(void)
 "                   http://127.0.0.1:7780)\n"
 "  --broker-id ID   the broker's id (its certificate CN): the handshake is for\n"
 "                   that broker only, and no other may answer it\n"
+"  --key-cache FILE keep the keys in FILE, sealed, to work on through a KMS\n"
+"                   outage after a restart (default: the --key file + .cache)\n"
+"  --no-key-cache   keep keys in memory only: a restart needs the KMS\n"
 "  -k SECS          keepalive interval (default 60)\n"
+"TLS to the broker (any of these connects with TLS, default port 8883):\n"
+"  --tls-cafile FILE  CA certificate(s) (PEM) that signed the broker's TLS\n"
+"                   certificate (default: the system's trusted CAs)\n"
+"  --tls-capath DIR   a directory of hashed CA certificates (openssl rehash)\n"
+"  --tls-cert FILE    TLS client certificate (PEM), for brokers that require one\n"
+"  --tls-key FILE     its private key (PEM)\n"
+"  --tls-insecure     do not check that the broker's certificate names HOST\n"
+"                   (the chain is still verified)\n"
 "  --group NAME     optional: check that the topic belongs to group NAME\n"
 "  --config FILE    read options from FILE (see libmqe2e(3)); flags override it\n"
 "  --timeout SECS   wait this long for each network step (default 10)\n"
@@ -178,7 +211,7 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 	struct mqe2e_config *cfg = NULL;
 	struct mqe2e_client *c = NULL;
 	char err[512], uri[600];
-	int r, code = EXIT_CONFIG;
+	int r, tls, code = EXIT_CONFIG;
 
 	*out = NULL;
 	if (mqe2e_config_new(&cfg) != MQE2E_OK) {
@@ -189,14 +222,28 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 		tool_err(o, "%s", err);
 		goto out;
 	}
-	if (snprintf(uri, sizeof(uri), "tcp://%s:%s", o->host, o->port) >= (int)sizeof(uri)) {
+	tls = o->tls_cafile != NULL || o->tls_capath != NULL || o->tls_cert != NULL ||
+	    o->tls_key != NULL || o->tls_insecure;
+	if (snprintf(uri, sizeof(uri), "%s://%s:%s", tls ? "ssl" : "tcp", o->host,
+	    o->port_set || !tls ? o->port : "8883") >= (int)sizeof(uri)) {
 		tool_err(o, "host name too long");
 		code = EXIT_USAGE;
 		goto out;
 	}
-	if ((o->config == NULL || strcmp(o->host, "localhost") != 0 ||
-	    strcmp(o->port, "1883") != 0) && mqe2e_config_set(cfg, "broker", uri) != MQE2E_OK)
+	/* A configuration file's broker stays unless -h or -p name another
+	 * (the TLS flags alone only add TLS options to it). */
+	if ((o->config == NULL || strcmp(o->host, "localhost") != 0 || o->port_set) &&
+	    mqe2e_config_set(cfg, "broker", uri) != MQE2E_OK)
 		goto nomem;
+	if ((o->tls_cafile != NULL && mqe2e_config_set(cfg, "tls_cafile", o->tls_cafile) != MQE2E_OK) ||
+	    (o->tls_capath != NULL && mqe2e_config_set(cfg, "tls_capath", o->tls_capath) != MQE2E_OK) ||
+	    (o->tls_cert != NULL && mqe2e_config_set(cfg, "tls_cert", o->tls_cert) != MQE2E_OK) ||
+	    (o->tls_key != NULL && mqe2e_config_set(cfg, "tls_key", o->tls_key) != MQE2E_OK) ||
+	    (o->tls_insecure && mqe2e_config_set(cfg, "tls_insecure", "1") != MQE2E_OK)) {
+		tool_err(o, "an empty value was given to a --tls- option");
+		code = EXIT_USAGE;
+		goto out;
+	}
 	if ((o->id != NULL && mqe2e_config_set(cfg, "client_id", o->id) != MQE2E_OK) ||
 	    (o->cert != NULL && mqe2e_config_set(cfg, "cert", o->cert) != MQE2E_OK) ||
 	    (o->key != NULL && mqe2e_config_set(cfg, "key", o->key) != MQE2E_OK) ||
@@ -206,6 +253,9 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 	    (o->group != NULL && mqe2e_config_set(cfg, "group", o->group) != MQE2E_OK) ||
 	    (o->broker_id != NULL &&
 	    mqe2e_config_set(cfg, "broker_id", o->broker_id) != MQE2E_OK) ||
+	    (o->key_cache != NULL &&
+	    mqe2e_config_set(cfg, "key_cache_file", o->key_cache) != MQE2E_OK) ||
+	    (o->no_key_cache && mqe2e_config_set(cfg, "key_cache", "0") != MQE2E_OK) ||
 	    (o->recipients != NULL &&
 	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK)) {
 		tool_err(o, "an empty value was given to an option (or --broker-id is not an "
@@ -223,8 +273,8 @@ tool_client_new(struct tool_opts *o, struct mqe2e_client **out)
 	}
 	if ((r = mqe2e_client_new(cfg, &c, err, sizeof(err))) != MQE2E_OK) {
 		tool_err(o, "%s", err);
-		code = r == MQE2E_ERR_INVALID_ARG && strstr(err, "URI") != NULL ? EXIT_USAGE :
-		    EXIT_CONFIG;
+		code = r == MQE2E_ERR_INVALID_ARG && strstr(err, "URI") != NULL &&
+		    strstr(err, "tls_") == NULL ? EXIT_USAGE : EXIT_CONFIG;
 		goto out;
 	}
 	mqe2e_client_set_error_cb(c, on_error, o);

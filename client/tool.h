@@ -27,6 +27,12 @@ struct tool_opts {
 	const char *id;
 	const char *cert, *key, *cafile, *kms, *group, *config;
 	const char *broker_id;   /* --broker-id */
+	const char *key_cache;   /* --key-cache FILE */
+	int no_key_cache;        /* --no-key-cache */
+	/* TLS to the broker: any of them makes the URI ssl:// (port 8883) */
+	const char *tls_cafile, *tls_capath, *tls_cert, *tls_key;
+	int tls_insecure;
+	int port_set;            /* -p given */
 	const char *recipients;  /* mqe2e-pub --to */
 	int qos;
 	int debug;
@@ -41,7 +47,9 @@ struct tool_opts {
  * are "h:p:i:q:dk:". */
 #define TOOL_SHORTOPTS "h:p:i:q:dk:"
 enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT_HELP,
-	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_BROKER_ID, OPT_TOOL_FIRST_FREE };
+	OPT_TIMEOUT, OPT_QUIET, OPT_VERSION, OPT_BROKER_ID, OPT_KEY_CACHE, OPT_NO_KEY_CACHE,
+	OPT_TLS_CAFILE, OPT_TLS_CAPATH, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_INSECURE,
+	OPT_TOOL_FIRST_FREE };
 #define TOOL_LONGOPTS \
 	{ "cert", required_argument, NULL, OPT_CERT }, \
 	{ "key", required_argument, NULL, OPT_KEY }, \
@@ -53,6 +61,13 @@ enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT
 	{ "quiet", no_argument, NULL, OPT_QUIET }, \
 	{ "version", no_argument, NULL, OPT_VERSION }, \
 	{ "broker-id", required_argument, NULL, OPT_BROKER_ID }, \
+	{ "key-cache", required_argument, NULL, OPT_KEY_CACHE }, \
+	{ "no-key-cache", no_argument, NULL, OPT_NO_KEY_CACHE }, \
+	{ "tls-cafile", required_argument, NULL, OPT_TLS_CAFILE }, \
+	{ "tls-capath", required_argument, NULL, OPT_TLS_CAPATH }, \
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT }, \
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY }, \
+	{ "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE }, \
 	{ "help", no_argument, NULL, OPT_HELP }
 
 void tool_init(struct tool_opts *o, const char *prog);

@@ -293,6 +293,25 @@ mqe2e_ed25519_raw_public(EVP_PKEY *key, uint8_t pub[32])
 	return MQE2E_OK;
 }
 
+int
+mqe2e_ed25519_derive_key(EVP_PKEY *priv, const uint8_t *info, size_t info_len,
+    uint8_t out[MQE2E_KEY_LEN])
+{
+	uint8_t seed[32];
+	size_t len = sizeof(seed);
+	int r;
+
+	if (!is_ed25519(priv) || out == NULL || info == NULL || info_len == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	if (EVP_PKEY_get_raw_private_key(priv, seed, &len) != 1 || len != sizeof(seed)) {
+		mqe2e_wipe(seed, sizeof(seed));
+		return MQE2E_ERR_INVALID_ARG;   /* a public key: no private half */
+	}
+	r = mqe2e_hkdf(NULL, 0, seed, sizeof(seed), info, info_len, out, MQE2E_KEY_LEN);
+	mqe2e_wipe(seed, sizeof(seed));
+	return r;
+}
+
 /* Encrypted keys are refused instead of prompting on the terminal. */
 static int
 no_passphrase(char *buf, int size, int rwflag, void *u)

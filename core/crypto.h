@@ -65,6 +65,11 @@ int mqe2e_ed25519_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len,
 int mqe2e_ed25519_from_seed(const uint8_t seed[32], EVP_PKEY **out) MQE2E_WUR;
 int mqe2e_ed25519_from_public(const uint8_t pub[32], EVP_PKEY **out) MQE2E_WUR;
 int mqe2e_ed25519_raw_public(EVP_PKEY *key, uint8_t pub[32]) MQE2E_WUR;
+/* A symmetric key of this private key's own: HKDF-SHA256 over its 32-byte
+ * seed with info (a label naming the use; each use needs its own, non-empty)
+ * and no salt.  MQE2E_ERR_INVALID_ARG for a key without its private half. */
+int mqe2e_ed25519_derive_key(EVP_PKEY *priv, const uint8_t *info, size_t info_len,
+    uint8_t out[MQE2E_KEY_LEN]) MQE2E_WUR;
 /* Load an unencrypted PEM Ed25519 private key file (an encrypted one is
  * refused, never prompted for).  On failure errbuf (may
  * be NULL) gets a message naming the file; MQE2E_ERR_IO if it cannot be

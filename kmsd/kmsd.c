@@ -19,6 +19,7 @@
 #include "files.h"
 #include "keystore.h"
 #include "kmsd_init.h"
+#include "lockfile.h"
 #include "log.h"
 #include "replay.h"
 #include "store.h"
@@ -366,6 +367,14 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	fresh = !l.db && !l.mk && !l.ca;
 	if ((r = prepare_dir(dir, fresh, err, errlen)) != MQE2E_OK)
 		return r;
+	/* One daemon per data directory, before anything in it is opened; then
+	 * look again: another daemon may have initialised it meanwhile. */
+	if ((r = kms_lockfile_take(dir, &k->dir_lock_fd, err, errlen)) != MQE2E_OK)
+		return r;
+	k->dir_locked = 1;
+	if ((r = survey(db_path, mk_path, ca_key, wal_path, &l, err, errlen)) != MQE2E_OK)
+		return r;
+	fresh = !l.db && !l.mk && !l.ca;
 	create = fresh || init;
 	if (!create && !l.mk)
 		return kms_file_problem(err, errlen, mk_path, ENOENT, "restore the master key from "
@@ -435,5 +444,8 @@ kmsd_close(struct kmsd *k)
 		pthread_mutex_destroy(&k->nonce_lock);
 	}
 	kmsd_config_clear(&k->cfg);
+	/* last: the next daemon may start once everything is closed */
+	if (k->dir_locked)
+		kms_lockfile_release(k->dir_lock_fd);
 	memset(k, 0, sizeof(*k));
 }

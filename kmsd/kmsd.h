@@ -69,6 +69,8 @@ struct kmsd {
 	pthread_t scheduler;
 	int scheduler_started;
 	int locks_ready;
+	int dir_locked;               /* dir_lock_fd holds DIR/kmsd.lock (lockfile.h) */
+	int dir_lock_fd;
 };
 
 /*

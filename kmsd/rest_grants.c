@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "epoch.h"
 #include "httpd.h"
-#include "revoke.h"
 #include "jsonutil.h"
 #include "store.h"
 
@@ -160,38 +160,33 @@ note_sub(void *arg, const struct kms_grant_row *g)
  * GK_P and GK_B, and the client already holds the pre-issued next epoch.
  * So unless the client keeps every key it had (a pub grant removed while
  * it still subscribes), the group is rekeyed exactly as for a revocation
- * (revoke.h): next voided, fresh current and next, now.
+ * (a kms_rotation rekey, epoch.h): next voided, fresh current and next, now.
  */
 static void
 delete(struct kms_req *r, const char *client, const char *group, const char *right)
 {
 	struct kmsd *k = r->k;
+	struct kms_rotation t;
 	char target[GRANT_KEY_MAX + 1], reason[64];
-	json_t *groups = json_pack("[s]", group), *rotated = json_array();
-	int64_t now = (int64_t)time(NULL);
-	uint64_t version = 0;
 	int e, still_sub = 0;
 
+	memset(&t, 0, sizeof(t));
 	snprintf(target, sizeof(target), "%s/%s/%s", client, group, right);
 	kms_req_audit(r, "grant.delete", target);
 	if (!kms_req_admin(r))
 		goto out;
-	if (groups == NULL || rotated == NULL) {
-		kms_reply_err(r, MQE2E_ERR_NOMEM, "cannot delete grant %s", target);
-		goto out;
-	}
 	snprintf(reason, sizeof(reason), "%s grant removed", right);
-	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
+	if ((e = kms_rotation_begin(&t, k, "grant-removal", client, reason,
+	    (int64_t)time(NULL))) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto out;
 	}
 	if ((e = kms_store_grant_delete(k->db, client, group, right)) == MQE2E_OK &&
 	    (e = kms_store_grant_list(k->db, client, group, NULL, NULL, NULL, 2, note_sub,
 	    &still_sub)) == MQE2E_OK && !still_sub)
-		e = kms_rekey_locked(k, groups, client, "grant-removal", reason, now, rotated);
-	if (e == MQE2E_OK)
-		e = kms_store_policy_bump(k->db, &version);
-	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		e = kms_rotation_named(&t, group, NULL);
+	t.policy_changed = 1;
+	if ((e = kms_rotation_commit(&t, e)) != MQE2E_OK) {
 		if (e == MQE2E_ERR_NOT_FOUND)
 			kms_reply_error(r, 404, "not_found", "client '%s' has no %s grant on group "
 			    "'%s'", client, right, group);
@@ -199,13 +194,11 @@ delete(struct kms_req *r, const char *client, const char *group, const char *rig
 			kms_reply_err(r, e, "cannot delete grant %s", target);
 		goto out;
 	}
-	kmsd_policy_changed(k, version);
-	kms_rekey_audit(k, r->id, rotated, "grant-removal", "rekey after grant removal");
+	kms_rotation_announce(&t, r->id, "rekey after grant removal");
 	kms_reply_json(r, 200, json_pack("{s:b,s:o}", "deleted", 1, "rekeyed",
-	    json_array_size(rotated) > 0 ? json_incref(groups) : json_array()));
+	    json_array_size(t.rotated) > 0 ? json_pack("[s]", group) : json_array()));
  out:
-	json_decref(groups);
-	json_decref(rotated);
+	kms_rotation_free(&t);
 }
 
 void

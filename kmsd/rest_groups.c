@@ -14,15 +14,9 @@
 #include "httpd.h"
 #include "jsonutil.h"
 #include "metrics.h"
-#include "rotation.h"
+#include "epoch.h"
 #include "store.h"
 
-#define PERIOD_MAX 31536000      /* one year */
-/* Safety floor of rotate_s.  The scheduler wakes once a second and times are
- * whole seconds, so shorter periods cannot be kept; every rotation costs
- * each member one key fetch, which a deployment should size (see
- * mqe2e-kmsd(8)).  Production periods are hours or days. */
-#define ROTATE_MIN 1
 #define REKEYS_SHOWN 100          /* newest revocation rekeys in a group object */
 
 static json_t *
@@ -50,10 +44,10 @@ add_epoch(void *arg, const struct kms_epoch_row *e)
 {
 	struct epoch_walk *w = arg;
 
-	if (strcmp(e->state, "current") == 0)
+	if (e->state == KMS_EPOCH_CURRENT)
 		w->last_rotation = e->activated;
 	return json_array_append_new(w->epochs, json_pack("{s:I,s:s,s:o,s:o,s:o,s:o}",
-	    "epoch", (json_int_t)e->epoch, "state", e->state,
+	    "epoch", (json_int_t)e->epoch, "state", kms_epoch_state_name(e->state),
 	    "created", kms_json_time(e->created), "activated", kms_json_time(e->activated),
 	    "expires", kms_json_time(e->expires),
 	    "cause", e->cause[0] != '\0' ? json_string(e->cause) : json_null())) == 0 ?
@@ -220,8 +214,9 @@ check_fields(struct kms_req *r, json_t *in, struct group_fields *f)
 		}
 	}
 	return int_field(r, in, "scheme", 1, 4, &f->scheme, &f->has_scheme) &&
-	    int_field(r, in, "rotate_s", ROTATE_MIN, PERIOD_MAX, &f->rotate_s, &f->has_rotate_s) &&
-	    int_field(r, in, "grace_s", 0, PERIOD_MAX, &f->grace_s, &f->has_grace_s);
+	    int_field(r, in, "rotate_s", KMS_ROTATE_MIN_S, KMS_PERIOD_MAX_S, &f->rotate_s,
+	    &f->has_rotate_s) &&
+	    int_field(r, in, "grace_s", 0, KMS_PERIOD_MAX_S, &f->grace_s, &f->has_grace_s);
 }
 
 static void
@@ -255,18 +250,18 @@ create(struct kms_req *r)
 		goto done;
 	}
 	if (!f.has_rotate_s)
-		f.rotate_s = 86400;
+		f.rotate_s = KMS_ROTATE_DEFAULT_S;
 	if (!f.has_grace_s)
-		f.grace_s = 3600;
+		f.grace_s = KMS_GRACE_DEFAULT_S;
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
 	if ((e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK &&
 	    (e = kms_store_group_add(k->db, name, f.filter, (int)f.scheme, f.rotate_s, f.grace_s,
-	    now)) == MQE2E_OK &&
+	    now, kms_epoch_next_rotation(f.rotate_s, now))) == MQE2E_OK &&
 	    (e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
-	    (e = kms_epochs_init_locked(k, &g, now)) == MQE2E_OK &&
+	    (e = kms_epoch_create_locked(k, &g, now)) == MQE2E_OK &&
 	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
 		e = group_get(k->db, name, &out);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
@@ -376,7 +371,8 @@ update(struct kms_req *r, const char *name)
 			g.grace_s = f.grace_s;
 		if (f.has_rotate_s) {
 			g.rotate_s = f.rotate_s;
-			g.next_rotation = now + f.rotate_s;   /* a new period starts now */
+			/* a new period starts now */
+			g.next_rotation = kms_epoch_next_rotation(f.rotate_s, now);
 		}
 		if ((f.filter == NULL ||
 		    (e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK) &&
@@ -404,40 +400,33 @@ static void
 rotate(struct kms_req *r, const char *name)
 {
 	struct kmsd *k = r->k;
-	struct kms_group_row g;
+	struct kms_rotation t;
 	json_t *in, *out = NULL;
-	uint64_t version = 0;
-	uint32_t current = 0;
-	int64_t now = (int64_t)time(NULL);
-	char target[KMS_NAME_MAX + 16];
 	int e;
 
 	kms_req_audit(r, "group.rotate", name);
 	if (!kms_req_admin(r) || (in = kms_req_json(r, 1)) == NULL)
 		return;
 	json_decref(in);
-	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
+	if ((e = kms_rotation_begin(&t, k, "manual", NULL, NULL, (int64_t)time(NULL))) !=
+	    MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
-		return;
+		goto out;
 	}
-	if ((e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
-	    (e = kms_rotate_locked(k, &g, 0, "manual", now, &current)) == MQE2E_OK &&
-	    (e = kms_store_epoch_expire(k->db, now)) == MQE2E_OK &&
-	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
+	if ((e = kms_rotation_named(&t, name, NULL)) == MQE2E_OK)
 		e = group_get(k->db, name, &out);
-	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+	if ((e = kms_rotation_commit(&t, e)) != MQE2E_OK) {
 		json_decref(out);
 		if (e == MQE2E_ERR_NOT_FOUND)
 			kms_reply_error(r, 404, "not_found", "group '%s' does not exist", name);
 		else
 			kms_reply_err(r, e, "cannot rotate group '%s'", name);
-		return;
+		goto out;
 	}
-	kmsd_policy_changed(k, version);
-	snprintf(target, sizeof(target), "%s#%u", name, current);
-	kms_audit(k->audit, r->id, "admin", "epoch.rotate", target, "ok", 0, "manual");
-	kms_metrics_rotation("manual");
+	kms_rotation_announce(&t, r->id, NULL);
 	kms_reply_json(r, 200, out);
+ out:
+	kms_rotation_free(&t);
 }
 
 /* The grants of a group being deleted: how many, and who (the first few). */

@@ -2,8 +2,8 @@
  * rest_keys.c - POST /v1/keys: group keys for a client or a broker, over
  * the signed X25519 KEY_REQUEST / KEY_RESPONSE of core/handshake.h.
  *
- * Exactly the keys the requester's grants allow, for every epoch in state
- * current, next or grace:
+ * Exactly the keys the requester's grants allow, for every deliverable
+ * epoch (current, next or grace: epoch.h):
  *   client, pub grant -> GK_P;  client, sub grant -> GK_P and GK_B;
  *   broker -> GK_B of every group, never GK_P.
  * and, in the KEY_BUNDLE's group table, the topic filter, scheme and the
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ca.h"
+#include "epoch.h"
 #include "keyauth.h"
 #include "keystore.h"
 #include "metrics.h"
@@ -85,22 +86,6 @@ requested(const struct mqe2e_keyreq_info *info, const char *group)
 	return 0;
 }
 
-/* Validity window of an epoch, in ms (see docs/API.md). */
-static void
-validity(const struct kms_epoch_keys_row *row, uint64_t *nb, uint64_t *na)
-{
-	if (strcmp(row->state, "next") == 0) {
-		*nb = (uint64_t)row->next_rotation * 1000;
-		*na = (uint64_t)(row->next_rotation + row->rotate_s + row->grace_s) * 1000;
-	} else if (strcmp(row->state, "current") == 0) {
-		*nb = (uint64_t)row->activated * 1000;
-		*na = (uint64_t)(row->next_rotation + row->grace_s) * 1000;
-	} else {
-		*nb = (uint64_t)row->activated * 1000;
-		*na = (uint64_t)row->expires * 1000;
-	}
-}
-
 /* Open one sealed key of the row into a new entry. */
 static int
 add_key(struct kmsd *k, struct keyset *ks, const struct kms_epoch_keys_row *row, uint8_t kind)
@@ -129,7 +114,7 @@ add_key(struct kmsd *k, struct keyset *ks, const struct kms_epoch_keys_row *row,
 	e->scheme = (uint8_t)row->scheme;
 	e->kind = kind;
 	e->epoch = row->epoch;
-	validity(row, &e->not_before_ms, &e->not_after_ms);
+	kms_epoch_validity(row, &e->not_before_ms, &e->not_after_ms);
 	if (kms_keystore_open_key(k->ks, row->group, row->epoch, kind,
 	    kind == MQE2E_GK_P ? row->gk_p : row->gk_b, KMS_SEALED_LEN, e->key) != MQE2E_OK)
 		return MQE2E_ERR_BAD_TAG;   /* tampered database or wrong master key */

@@ -7,13 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
 #include "ca.h"
+#include "epoch.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "metrics.h"
 #include "revoke.h"
-#include "rotation.h"
 #include "store.h"
 
 /* Append a name to a JSON array (a store callback). */
@@ -27,43 +26,6 @@ static int
 add_group_name(void *arg, const struct kms_group_row *g)
 {
 	return add_string(arg, g->name);
-}
-
-int
-kms_rekey_locked(struct kmsd *k, json_t *groups, const char *client, const char *cause,
-    const char *reason, int64_t now, json_t *rotated)
-{
-	struct kms_group_row g;
-	uint32_t current = 0;
-	char target[KMS_NAME_MAX + 16];
-	size_t i;
-	int r;
-
-	for (i = 0; i < json_array_size(groups); i++) {
-		const char *gname = json_string_value(json_array_get(groups, i));
-
-		if ((r = kms_store_group_get(k->db, gname, &g)) != MQE2E_OK ||
-		    (r = kms_rotate_locked(k, &g, 1, cause, now, &current)) != MQE2E_OK ||
-		    (r = kms_store_rekey_add(k->db, g.id, current, client, reason, now)) != MQE2E_OK)
-			return r;
-		snprintf(target, sizeof(target), "%s#%u", gname, current);
-		if ((r = add_string(rotated, target)) != MQE2E_OK)
-			return r;
-	}
-	return kms_expire_locked(k, now);
-}
-
-void
-kms_rekey_audit(struct kmsd *k, const char *request_id, json_t *rotated, const char *cause,
-    const char *why)
-{
-	size_t i;
-
-	for (i = 0; i < json_array_size(rotated); i++) {
-		kms_audit(k->audit, request_id, "admin", "epoch.rotate",
-		    json_string_value(json_array_get(rotated, i)), "ok", 0, why);
-		kms_metrics_rotation(cause);
-	}
 }
 
 /* The live certificates of a client that carry the public key of one of
@@ -136,17 +98,19 @@ revoke(struct kmsd *k, const char *name, const char *serial, const char *reason,
     const char *request_id, json_t **result)
 {
 	struct kms_client_row c;
-	json_t *serials = json_array(), *groups = json_array(), *rotated = json_array();
+	struct kms_rotation t;
+	json_t *serials = json_array(), *groups = json_array();
 	int64_t now = (int64_t)time(NULL);
-	uint64_t version = 0;
+	size_t i;
 	int r, e;
 
 	*result = NULL;
-	if (serials == NULL || groups == NULL || rotated == NULL) {
+	memset(&t, 0, sizeof(t));
+	if (serials == NULL || groups == NULL) {
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
+	if ((r = kms_rotation_begin(&t, k, "revocation", name, reason, now)) != MQE2E_OK)
 		goto out;
 	if ((r = kms_store_client_get(k->db, name, &c)) != MQE2E_OK)
 		goto end;
@@ -167,12 +131,12 @@ revoke(struct kmsd *k, const char *name, const char *serial, const char *reason,
 		r = kms_store_client_revoke(k->db, c.id, reason, now, add_string, serials);
 	if (r != MQE2E_OK)
 		goto end;
+	t.policy_changed = 1;
 	/* Rekey: fresh current and next, the pre-issued next voided. */
-	if ((r = kms_rekey_locked(k, groups, name, "revocation", reason, now, rotated)) != MQE2E_OK)
-		goto end;
-	r = kms_store_policy_bump(k->db, &version);
+	for (i = 0; i < json_array_size(groups) && r == MQE2E_OK; i++)
+		r = kms_rotation_named(&t, json_string_value(json_array_get(groups, i)), NULL);
  end:
-	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
+	if ((r = kms_rotation_commit(&t, r)) != MQE2E_OK)
 		goto out;
 	/* Committed: publish the CRL and the revoked set, wake the watchers.
 	 * A CRL failure is logged and retried by the scheduler; key delivery
@@ -180,10 +144,9 @@ revoke(struct kmsd *k, const char *name, const char *serial, const char *reason,
 	if ((e = kms_crl_refresh(k)) != MQE2E_OK)
 		kms_log("revocation of '%s' committed but the CRL was not re-issued: %s",
 		    name, mqe2e_strerror(e));
-	kmsd_policy_changed(k, version);
-	kms_metrics_revocation(serial != NULL ? "certificate" : "client");
-	kms_rekey_audit(k, request_id, rotated, "revocation", serial != NULL ?
+	kms_rotation_announce(&t, request_id, serial != NULL ?
 	    "rekey after certificate revocation" : "rekey after revocation");
+	kms_metrics_revocation(serial != NULL ? "certificate" : "client");
 	if (serial != NULL)
 		*result = json_pack("{s:s,s:s,s:o,s:O,s:O}", "name", name, "serial", serial,
 		    "revoked_at", kms_json_time(now), "revoked_serials", serials,
@@ -195,9 +158,9 @@ revoke(struct kmsd *k, const char *name, const char *serial, const char *reason,
 	if (*result == NULL)
 		r = MQE2E_ERR_NOMEM;
  out:
+	kms_rotation_free(&t);
 	json_decref(serials);
 	json_decref(groups);
-	json_decref(rotated);
 	return r;
 }
 

@@ -22,6 +22,7 @@ t_need mosquitto_sub
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 
 # Start Mosquitto with the plugin (again: same port and config on restart).
+# BROKER_EXTRA_CONF, if set, is appended to its configuration (more listeners).
 broker_start() {
 	: "${MQTT_PORT:=$(t_free_port)}"
 	cat >"$T_DIR/mosquitto.conf" <<EOF
@@ -40,6 +41,7 @@ log_dest stderr
 log_type error
 log_type warning
 log_type notice
+${BROKER_EXTRA_CONF:-}
 EOF
 	# shellcheck disable=SC2046
 	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$T_DIR/mosquitto.log" 2>&1 3>&- &

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "epoch.h"
 #include "keystore.h"
 #include "validate.h"
 
@@ -169,8 +170,9 @@ struct kms_group_row {
 	uint32_t current_epoch;        /* 0 if none (never after a commit) */
 };
 
+/* A new group created now, first rotating at next_rotation. */
 int kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
-    int64_t rotate_s, int64_t grace_s, int64_t now) MQE2E_WUR;
+    int64_t rotate_s, int64_t grace_s, int64_t now, int64_t next_rotation) MQE2E_WUR;
 int kms_store_group_get(struct kms_db *db, const char *name, struct kms_group_row *row) MQE2E_WUR;
 int kms_store_group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row) MQE2E_WUR;
 /* Groups with name > after, by name. */
@@ -189,11 +191,14 @@ int kms_store_groups_of_client(struct kms_db *db, int64_t client_id,
 
 /* ---- epochs --------------------------------------------------------------------- */
 
+/* An epoch of a group.  The life-cycle rules (which transitions, when, what
+ * a state means) are epoch.c's; the store keeps the rows. */
 struct kms_epoch_row {
 	uint32_t epoch;
-	char state[8];                 /* next, current, grace, expired, void */
+	enum kms_epoch_state state;    /* stored as kms_epoch_state_name() */
 	int64_t created, activated, expires;
-	char cause[16];                /* created, scheduled, manual, revocation or "" */
+	char cause[16];                /* created, scheduled, manual, revocation,
+	                                  grant-removal or "" */
 };
 
 /* Epochs of a group, by number (metadata only). */
@@ -201,21 +206,23 @@ int kms_store_epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
 /* The highest epoch number of a group (0 if none). */
 int kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max) MQE2E_WUR;
-/* A new epoch in state "current" (activated now, for cause) or "next" (cause
- * ignored), with its sealed keys. */
-int kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch,
-    const char *state, const char *cause, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
-    const uint8_t gk_b[KMS_SEALED_LEN]) MQE2E_WUR;
-/* The current epoch becomes grace until `until`, or expired (keys erased)
- * when until <= now. */
-int kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now,
-    int64_t until) MQE2E_WUR;
-/* The next epoch becomes void (keys erased). */
-int kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now) MQE2E_WUR;
-/* The next epoch becomes current, activated now for cause (a static string);
- * MQE2E_ERR_INTERNAL if the group has no next epoch. */
-int kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
-    const char *cause) MQE2E_WUR;
+/* The group's epoch in state current or next (there is at most one of
+ * each): MQE2E_ERR_NOT_FOUND if it has none. */
+int kms_store_epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
+    struct kms_epoch_row *row) MQE2E_WUR;
+/* Insert row with its sealed keys (empty cause: none). */
+int kms_store_epoch_add(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
+    const uint8_t gk_p[KMS_SEALED_LEN], const uint8_t gk_b[KMS_SEALED_LEN]) MQE2E_WUR;
+/* Store the state, activated, expires and cause of epoch row->epoch of the
+ * group; drop_keys = 1 erases its sealed keys.  MQE2E_ERR_NOT_FOUND if the
+ * group has no such epoch. */
+int kms_store_epoch_update(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
+    int drop_keys) MQE2E_WUR;
+/* Epochs of any group in state with expires <= before, soonest first, at
+ * most limit (> 0): cb(arg, group id, row). */
+int kms_store_epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
+    unsigned limit, int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row),
+    void *arg) MQE2E_WUR;
 
 /* A revocation of client forced group_id to move to epoch (reason may be
  * NULL or ""). */
@@ -231,18 +238,16 @@ int kms_store_rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch,
 /* The newest `limit` rekeys of a group, newest first. */
 int kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg) MQE2E_WUR;
-/* Grace epochs with expires <= now become expired (keys erased). */
-int kms_store_epoch_expire(struct kms_db *db, int64_t now) MQE2E_WUR;
 int kms_store_group_set_next_rotation(struct kms_db *db, int64_t group_id,
     int64_t when) MQE2E_WUR;
 
-/* A deliverable epoch (current, next or grace) with its sealed keys and
+/* A deliverable epoch (kms_epoch_deliverable()) with its sealed keys and
  * what the requester may have of it. */
 struct kms_epoch_keys_row {
 	char group[KMS_NAME_MAX + 1];
 	int scheme;
 	uint32_t epoch;
-	char state[8];
+	enum kms_epoch_state state;
 	int64_t activated, expires, next_rotation, rotate_s, grace_s;
 	uint8_t gk_p[KMS_SEALED_LEN];
 	uint8_t gk_b[KMS_SEALED_LEN];

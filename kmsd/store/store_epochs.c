@@ -1,13 +1,51 @@
 /*
  * store_epochs.c - epochs and their sealed group keys in SQLite (see
- * store.h).  Retiring an epoch to expired or void erases its keys (the
- * columns become NULL; secure_delete overwrites the freed space).
+ * store.h).  Erasing an epoch's keys sets the columns to NULL;
+ * secure_delete overwrites the freed space.  The life-cycle rules are
+ * epoch.c's: this file only reads and writes rows.
  */
 #include "config.h"
 
 #include <string.h>
 
 #include "db.h"
+
+#define EPOCH_COLUMNS "epoch, state, created, activated, expires, coalesce(cause, '')"
+
+/* The state column: the one mapping is kms_epoch_state_name/_parse. */
+static int
+epoch_row(sqlite3_stmt *st, int col, struct kms_epoch_row *row)
+{
+	char state[16];
+
+	memset(row, 0, sizeof(*row));
+	row->epoch = (uint32_t)kms_db_int(st, col);
+	kms_db_text(st, col + 1, state, sizeof(state));
+	row->created = kms_db_int(st, col + 2);
+	row->activated = kms_db_int(st, col + 3);
+	row->expires = kms_db_int(st, col + 4);
+	kms_db_text(st, col + 5, row->cause, sizeof(row->cause));
+	return kms_epoch_state_parse(state, &row->state);
+}
+
+/* Bind an optional time (0: NULL) or text ("": NULL). */
+static void
+bind_time(sqlite3_stmt *st, int i, int64_t t)
+{
+	if (t != 0)
+		sqlite3_bind_int64(st, i, t);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s[0] != '\0')
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
 
 struct epoch_cb {
 	int (*cb)(void *arg, const struct kms_epoch_row *row);
@@ -19,14 +57,10 @@ each_epoch(sqlite3_stmt *st, void *arg)
 {
 	struct epoch_cb *c = arg;
 	struct kms_epoch_row row;
+	int r;
 
-	memset(&row, 0, sizeof(row));
-	row.epoch = (uint32_t)kms_db_int(st, 0);
-	kms_db_text(st, 1, row.state, sizeof(row.state));
-	row.created = kms_db_int(st, 2);
-	row.activated = kms_db_int(st, 3);
-	row.expires = kms_db_int(st, 4);
-	kms_db_text(st, 5, row.cause, sizeof(row.cause));
+	if ((r = epoch_row(st, 0, &row)) != MQE2E_OK)
+		return r;
 	return c->cb(c->arg, &row);
 }
 
@@ -38,8 +72,8 @@ kms_store_epoch_list(struct kms_db *db, int64_t group_id,
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT epoch, state, created, activated, expires, "
-	    "coalesce(cause, '') FROM epochs WHERE group_id = ?1 ORDER BY epoch", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 "
+	    "ORDER BY epoch", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
 	return kms_db_each(db, st, each_epoch, &c);
@@ -63,83 +97,117 @@ kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 }
 
 int
-kms_store_epoch_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *state,
-    const char *cause, int64_t now, const uint8_t gk_p[KMS_SEALED_LEN],
-    const uint8_t gk_b[KMS_SEALED_LEN])
+kms_store_epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
+    struct kms_epoch_row *row)
+{
+	sqlite3_stmt *st = NULL;
+	const char *sql;
+	int r;
+
+	/* The state as a literal, so that the partial unique indexes apply. */
+	if (state == KMS_EPOCH_CURRENT)
+		sql = "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
+		    "state = '" KMS_EPOCH_CURRENT_NAME "'";
+	else if (state == KMS_EPOCH_NEXT)
+		sql = "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
+		    "state = '" KMS_EPOCH_NEXT_NAME "'";
+	else
+		return MQE2E_ERR_INVALID_ARG;
+	if ((r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	if ((r = kms_db_one(db, st)) == MQE2E_OK)
+		r = epoch_row(st, 0, row);
+	kms_db_release(db, st);
+	return r;
+}
+
+int
+kms_store_epoch_add(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
+    const uint8_t gk_p[KMS_SEALED_LEN], const uint8_t gk_b[KMS_SEALED_LEN])
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = kms_db_prepare(db, "INSERT INTO epochs (group_id, epoch, state, created, "
-	    "activated, gk_p, gk_b, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st)) !=
-	    MQE2E_OK)
+	    "activated, expires, gk_p, gk_b, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	    &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
-	sqlite3_bind_int64(st, 2, epoch);
-	sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	if (strcmp(state, "current") == 0)
-		sqlite3_bind_int64(st, 5, now);
-	else
-		sqlite3_bind_null(st, 5);
-	sqlite3_bind_blob(st, 6, gk_p, KMS_SEALED_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, gk_b, KMS_SEALED_LEN, SQLITE_STATIC);
-	if (strcmp(state, "current") == 0 && cause != NULL)
-		sqlite3_bind_text(st, 8, cause, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 8);
-	return kms_db_run(db, st);
-}
-
-/* Run sql with ?1 = now, ?2 = group id, ?3 = until (statements that do not
- * use some of them ignore those bindings). */
-static int
-update(struct kms_db *db, const char *sql, int64_t now, int64_t group_id, int64_t until)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	if ((r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
-		return r;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, group_id);
-	sqlite3_bind_int64(st, 3, until);
+	sqlite3_bind_int64(st, 2, row->epoch);
+	sqlite3_bind_text(st, 3, kms_epoch_state_name(row->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row->created);
+	bind_time(st, 5, row->activated);
+	bind_time(st, 6, row->expires);
+	sqlite3_bind_blob(st, 7, gk_p, KMS_SEALED_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, gk_b, KMS_SEALED_LEN, SQLITE_STATIC);
+	bind_text(st, 9, row->cause);
 	return kms_db_run(db, st);
 }
 
 int
-kms_store_epoch_retire_current(struct kms_db *db, int64_t group_id, int64_t now, int64_t until)
-{
-	if (until > now)
-		return update(db, "UPDATE epochs SET state = 'grace', expires = ?3 "
-		    "WHERE group_id = ?2 AND state = 'current'", now, group_id, until);
-	return update(db, "UPDATE epochs SET state = 'expired', expires = ?1, gk_p = NULL, "
-	    "gk_b = NULL WHERE group_id = ?2 AND state = 'current'", now, group_id, until);
-}
-
-int
-kms_store_epoch_void_next(struct kms_db *db, int64_t group_id, int64_t now)
-{
-	return update(db, "UPDATE epochs SET state = 'void', expires = ?1, gk_p = NULL, "
-	    "gk_b = NULL WHERE group_id = ?2 AND state = 'next'", now, group_id, 0);
-}
-
-int
-kms_store_epoch_promote_next(struct kms_db *db, int64_t group_id, int64_t now,
-    const char *cause)
+kms_store_epoch_update(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
+    int drop_keys)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "UPDATE epochs SET state = 'current', activated = ?1, "
-	    "cause = ?3 WHERE group_id = ?2 AND state = 'next'", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, drop_keys ?
+	    "UPDATE epochs SET state = ?3, activated = ?4, expires = ?5, cause = ?6, "
+	    "gk_p = NULL, gk_b = NULL WHERE group_id = ?1 AND epoch = ?2" :
+	    "UPDATE epochs SET state = ?3, activated = ?4, expires = ?5, cause = ?6 "
+	    "WHERE group_id = ?1 AND epoch = ?2", &st)) != MQE2E_OK)
 		return r;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, group_id);
-	sqlite3_bind_text(st, 3, cause, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, group_id);
+	sqlite3_bind_int64(st, 2, row->epoch);
+	sqlite3_bind_text(st, 3, kms_epoch_state_name(row->state), -1, SQLITE_STATIC);
+	bind_time(st, 4, row->activated);
+	bind_time(st, 5, row->expires);
+	bind_text(st, 6, row->cause);
 	if ((r = kms_db_run(db, st)) != MQE2E_OK)
 		return r;
-	return kms_db_changes(db) == 1 ? MQE2E_OK : MQE2E_ERR_INTERNAL;
+	return kms_db_changes(db) == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;
+}
+
+struct ending_cb {
+	int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row);
+	void *arg;
+};
+
+static int
+each_ending(sqlite3_stmt *st, void *arg)
+{
+	struct ending_cb *c = arg;
+	struct kms_epoch_row row;
+	int r;
+
+	if ((r = epoch_row(st, 1, &row)) != MQE2E_OK)
+		return r;
+	return c->cb(c->arg, kms_db_int(st, 0), &row);
+}
+
+int
+kms_store_epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
+    unsigned limit, int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row),
+    void *arg)
+{
+	struct ending_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	/* Grace, the state that ends on time, as a literal: the partial index
+	 * epochs_grace_expires serves this once-a-second query. */
+	if ((r = kms_db_prepare(db, state == KMS_EPOCH_GRACE ?
+	    "SELECT group_id, " EPOCH_COLUMNS " FROM epochs WHERE state = '"
+	    KMS_EPOCH_GRACE_NAME "' AND expires <= ?1 ORDER BY expires LIMIT ?2" :
+	    "SELECT group_id, " EPOCH_COLUMNS " FROM epochs WHERE state = ?3 AND "
+	    "expires <= ?1 ORDER BY expires LIMIT ?2", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, kms_db_limit(limit));
+	if (state != KMS_EPOCH_GRACE)
+		sqlite3_bind_text(st, 3, kms_epoch_state_name(state), -1, SQLITE_STATIC);
+	return kms_db_each(db, st, each_ending, &c);
 }
 
 int
@@ -199,17 +267,17 @@ kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
 }
 
 int
-kms_store_epoch_expire(struct kms_db *db, int64_t now)
-{
-	return update(db, "UPDATE epochs SET state = 'expired', gk_p = NULL, gk_b = NULL "
-	    "WHERE state = 'grace' AND expires <= ?1", now, 0, 0);
-}
-
-int
 kms_store_group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t when)
 {
-	return update(db, "UPDATE topic_groups SET next_rotation = ?3 WHERE id = ?2", 0,
-	    group_id, when);
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "UPDATE topic_groups SET next_rotation = ?2 WHERE id = ?1",
+	    &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	sqlite3_bind_int64(st, 2, when);
+	return kms_db_run(db, st);
 }
 
 struct keys_cb {
@@ -222,6 +290,7 @@ each_keys(sqlite3_stmt *st, void *arg)
 {
 	struct keys_cb *c = arg;
 	struct kms_epoch_keys_row row;
+	char state[16];
 	int r;
 
 	memset(&row, 0, sizeof(row));
@@ -231,7 +300,9 @@ each_keys(sqlite3_stmt *st, void *arg)
 	kms_db_text(st, 0, row.group, sizeof(row.group));
 	row.scheme = (int)kms_db_int(st, 1);
 	row.epoch = (uint32_t)kms_db_int(st, 2);
-	kms_db_text(st, 3, row.state, sizeof(row.state));
+	kms_db_text(st, 3, state, sizeof(state));
+	if (kms_epoch_state_parse(state, &row.state) != MQE2E_OK)
+		return MQE2E_ERR_BAD_FORMAT;
 	row.activated = kms_db_int(st, 4);
 	row.expires = kms_db_int(st, 5);
 	row.next_rotation = kms_db_int(st, 6);
@@ -247,6 +318,10 @@ each_keys(sqlite3_stmt *st, void *arg)
 	return r;
 }
 
+/* The deliverable states (kms_epoch_deliverable()), as literals for the
+ * planner. */
+#define DELIVERABLE "('" KMS_EPOCH_CURRENT_NAME "', '" KMS_EPOCH_NEXT_NAME "', '" \
+	KMS_EPOCH_GRACE_NAME "')"
 #define KEYS_COLUMNS "g.name, g.scheme, e.epoch, e.state, e.activated, e.expires, " \
 	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b, g.filter"
 
@@ -261,11 +336,11 @@ kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
 	if ((r = kms_db_prepare(db, client_id == 0 ?
 	    "SELECT " KEYS_COLUMNS ", 0, 0 FROM topic_groups g "
 	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE e.state IN ('current', 'next', 'grace') ORDER BY g.name, e.epoch" :
+	    "WHERE e.state IN " DELIVERABLE " ORDER BY g.name, e.epoch" :
 	    "SELECT " KEYS_COLUMNS ", max(gr.right = 'pub'), max(gr.right = 'sub') "
 	    "FROM grants gr JOIN topic_groups g ON g.id = gr.group_id "
 	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE gr.client_id = ?1 AND e.state IN ('current', 'next', 'grace') "
+	    "WHERE gr.client_id = ?1 AND e.state IN " DELIVERABLE " "
 	    "GROUP BY g.id, e.epoch ORDER BY g.name, e.epoch", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, client_id);

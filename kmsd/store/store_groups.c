@@ -8,7 +8,8 @@
 #include "db.h"
 
 #define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
-	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND state = 'current')"
+	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
+	"state = '" KMS_EPOCH_CURRENT_NAME "')"
 
 static void
 group_row(sqlite3_stmt *st, struct kms_group_row *row)
@@ -27,13 +28,13 @@ group_row(sqlite3_stmt *st, struct kms_group_row *row)
 
 int
 kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
-    int64_t rotate_s, int64_t grace_s, int64_t now)
+    int64_t rotate_s, int64_t grace_s, int64_t now, int64_t next_rotation)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = kms_db_prepare(db, "INSERT INTO topic_groups (name, filter, scheme, rotate_s, "
-	    "grace_s, created, next_rotation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 + ?4)",
+	    "grace_s, created, next_rotation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	    &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -42,6 +43,7 @@ kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int
 	sqlite3_bind_int64(st, 4, rotate_s);
 	sqlite3_bind_int64(st, 5, grace_s);
 	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int64(st, 7, next_rotation);
 	return kms_db_run(db, st);
 }
 

@@ -1,0 +1,396 @@
+/*
+ * cache.c - the client's key cache file (docs/CLIENT.md, "Key cache").
+ *
+ * After every key fetch that changed something, the group keys and the
+ * group table the client holds are written to one file, sealed under a key
+ * derived from the client's own private key (core/keycache.h), mode 0600,
+ * by write-to-temporary, fsync, rename and fsync of the directory, so that
+ * a crash leaves the old file or the new one, never half of one.  When the
+ * first fetch of a process finds the KMS unreachable, the file is read
+ * back: a device restarted during a KMS outage works with what it held.  A
+ * file that does not open (altered, truncated, another client's, another
+ * certificate's, another version's) is refused with its name and ignored;
+ * the next successful fetch replaces it.  Epochs that have ended are
+ * dropped on the way in and on the way out.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client_int.h"
+#include "keycache.h"
+
+#define CACHE_SUFFIX ".cache"
+
+int
+cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen)
+{
+	const char *base = c->cfg.key_cache_file;
+	size_t n;
+
+	c->cache_path = NULL;
+	if (!c->cfg.key_cache)
+		return MQE2E_OK;
+	if (base != NULL) {
+		c->cache_path = strdup(base);
+	} else {
+		/* beside the private key: the one file a device surely keeps */
+		n = strlen(c->cfg.key) + sizeof(CACHE_SUFFIX);
+		if ((c->cache_path = malloc(n)) != NULL)
+			(void)snprintf(c->cache_path, n, "%s%s", c->cfg.key, CACHE_SUFFIX);
+	}
+	if (c->cache_path == NULL) {
+		client__fmt(errbuf, errlen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
+	return MQE2E_OK;
+}
+
+/* The keys and groups held, as a key bundle (mu held): copies, without the
+ * epochs that have ended.  Free with mqe2e_keybundle_free. */
+static int
+snapshot(struct mqe2e_client *c, struct mqe2e_keybundle *kb)
+{
+	const struct keystore *ks = &c->keys;
+	uint64_t now = mqe2e_now_ms();
+	size_t i;
+
+	memset(kb, 0, sizeof(*kb));
+	if (ks->ngroups > 0) {
+		if ((kb->groups = calloc(ks->ngroups, sizeof(*kb->groups))) == NULL)
+			return MQE2E_ERR_NOMEM;
+		memcpy(kb->groups, ks->groups, ks->ngroups * sizeof(*kb->groups));
+		kb->ngroups = ks->ngroups;
+	}
+	if (ks->n > 0 && (kb->keys = calloc(ks->n, sizeof(*kb->keys))) == NULL) {
+		mqe2e_keybundle_free(kb);
+		return MQE2E_ERR_NOMEM;
+	}
+	for (i = 0; i < ks->n; i++) {
+		const struct keyslot *s = &ks->slot[i];
+		struct mqe2e_key_entry *e = &kb->keys[kb->nkeys];
+
+		if (s->not_after_ms != 0 && s->not_after_ms <= now)
+			continue;
+		memcpy(e->group, s->group, sizeof(e->group));
+		e->scheme = s->scheme;
+		e->kind = s->kind;
+		e->epoch = s->epoch;
+		e->not_before_ms = s->not_before_ms;
+		e->not_after_ms = s->not_after_ms;
+		memcpy(e->key, s->key, sizeof(e->key));
+		kb->nkeys++;
+	}
+	return MQE2E_OK;
+}
+
+/* A digest of what a snapshot holds, to skip writing an unchanged file
+ * (flash wears; a refresh every few minutes mostly brings nothing new). */
+static int
+snapshot_digest(const struct mqe2e_keybundle *kb, uint8_t out[MQE2E_SHA256_LEN])
+{
+	size_t glen = kb->ngroups * sizeof(*kb->groups), klen = kb->nkeys * sizeof(*kb->keys);
+	uint8_t *buf;
+	int r;
+
+	/* both arrays are calloc'd and filled field by field: no stray bytes */
+	if ((buf = malloc(glen + klen + 1)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if (glen > 0)
+		memcpy(buf, kb->groups, glen);
+	if (klen > 0)
+		memcpy(buf + glen, kb->keys, klen);
+	r = mqe2e_sha256(buf, glen + klen, out);
+	mqe2e_free_secret(buf, glen + klen + 1);
+	return r;
+}
+
+/* fsync the directory holding path, so that the rename survives a crash. */
+static int
+sync_dir(const char *path)
+{
+	char *copy;
+	int fd, r = 0;
+
+	if ((copy = strdup(path)) == NULL)
+		return -1;
+	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		r = -1;
+	} else {
+		if (fsync(fd) != 0 && errno != EINVAL)
+			r = -1;
+		(void)close(fd);
+	}
+	free(copy);
+	return r;
+}
+
+/* Write p[0..len) to path atomically, mode 0600; why gets errno's story. */
+static int
+write_atomic(const char *path, const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+	size_t n = strlen(path) + sizeof(".XXXXXX"), off = 0;
+	char *tmp;
+	const char *step = "create a temporary file beside";
+	ssize_t w;
+	int fd, r = MQE2E_ERR_IO;
+
+	if ((tmp = malloc(n)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	(void)snprintf(tmp, n, "%s.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		goto fail;
+	step = "write";
+	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+		goto fail_fd;
+	while (off < len) {
+		if ((w = write(fd, p + off, len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail_fd;
+		}
+		off += (size_t)w;
+	}
+	step = "sync";
+	if (fsync(fd) != 0)
+		goto fail_fd;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail_fd;
+	}
+	fd = -1;
+	step = "rename the temporary file onto";
+	if (rename(tmp, path) != 0)
+		goto fail_fd;
+	step = "sync the directory of";
+	if (sync_dir(path) != 0)
+		goto fail;
+	free(tmp);
+	return MQE2E_OK;
+fail_fd:
+	if (fd >= 0)
+		(void)close(fd);
+	(void)unlink(tmp);
+fail:
+	if (errno == ENOSPC || errno == EDQUOT)
+		r = MQE2E_ERR_NO_SPACE;
+	client__fmt(why, whylen, "cannot %s it: %s", step, strerror(errno));
+	free(tmp);
+	return r;
+}
+
+void
+cache__save(struct mqe2e_client *c)
+{
+	struct mqe2e_keybundle kb;
+	uint8_t digest[MQE2E_SHA256_LEN], *file = NULL;
+	size_t len = 0;
+	char why[CLIENT_ERRMSG_MAX] = "";
+	int r, report = 0, recovered = 0;
+
+	if (c->cache_path == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	r = snapshot(c, &kb);
+	pthread_mutex_unlock(&c->mu);
+	if (r != MQE2E_OK) {
+		client__fmt(why, sizeof(why), "out of memory");
+		goto out;
+	}
+	if ((r = snapshot_digest(&kb, digest)) != MQE2E_OK) {
+		client__fmt(why, sizeof(why), "%s", mqe2e_strerror(r));
+		goto out;
+	}
+	if (c->cache_digest_set && mqe2e_ct_equal(digest, c->cache_digest, sizeof(digest)) &&
+	    !c->cache_failing)
+		goto out;               /* the file holds this already */
+	if ((r = mqe2e_keycache_seal(c->ident, &kb, mqe2e_now_ms(), &file, &len)) != MQE2E_OK) {
+		client__fmt(why, sizeof(why), "cannot seal %zu keys of %zu groups: %s",
+		    kb.nkeys, kb.ngroups, mqe2e_strerror(r));
+		goto out;
+	}
+	if ((r = write_atomic(c->cache_path, file, len, why, sizeof(why))) != MQE2E_OK)
+		goto out;
+	memcpy(c->cache_digest, digest, sizeof(digest));
+	c->cache_digest_set = 1;
+out:
+	/* kms_mu serialises the writers: cache_failing needs no other lock */
+	if (r != MQE2E_OK) {
+		report = !c->cache_failing;
+		c->cache_failing = 1;
+	} else if (c->cache_failing) {
+		recovered = 1;
+		c->cache_failing = 0;
+	}
+	mqe2e_keybundle_free(&kb);
+	mqe2e_free_secret(file, len);
+	if (report)
+		client__report(c, r, NULL, NULL, NULL, 0, "cannot write the key cache %s: %s; "
+		    "a restart while the KMS is down would find no keys (give a writable "
+		    "key_cache_file, or key_cache 0 to do without)", c->cache_path, why);
+	else if (recovered)
+		client__report(c, MQE2E_OK, NULL, NULL, NULL, 0, "the key cache %s is written "
+		    "again", c->cache_path);
+}
+
+/* Read the whole file (at most MQE2E_KEYCACHE_MAX bytes) into *out. */
+static int
+read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t off = 0;
+	ssize_t n;
+	int fd, r = MQE2E_ERR_IO;
+
+	*out = NULL;
+	*len = 0;
+	memset(&st, 0, sizeof(st));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		if (errno == ENOENT)
+			return MQE2E_ERR_NOT_FOUND;
+		client__fmt(why, whylen, "cannot open it: %s", strerror(errno));
+		return MQE2E_ERR_IO;
+	}
+	if (fstat(fd, &st) != 0) {
+		client__fmt(why, whylen, "cannot stat it: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		client__fmt(why, whylen, "it is not a regular file");
+		r = MQE2E_ERR_BAD_FORMAT;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > MQE2E_KEYCACHE_MAX) {
+		client__fmt(why, whylen, "it is %lld bytes, more than a key cache can be",
+		    (long long)st.st_size);
+		r = MQE2E_ERR_TOO_LONG;
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		client__fmt(why, whylen, "out of memory");
+		goto out;
+	}
+	/* one byte more than fstat said: a file that grows is not read short */
+	while (off <= (size_t)st.st_size) {
+		if ((n = read(fd, buf + off, (size_t)st.st_size + 1 - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			client__fmt(why, whylen, "cannot read it: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	if (off > (size_t)st.st_size) {
+		client__fmt(why, whylen, "it changed while being read");
+		goto out;
+	}
+	*out = buf;
+	*len = off;
+	buf = NULL;
+	r = MQE2E_OK;
+out:
+	(void)close(fd);
+	mqe2e_free_secret(buf, (size_t)st.st_size + 1);
+	return r;
+}
+
+/* The refusal of mqe2e_keycache_open as a sentence. */
+static void
+refusal(const struct mqe2e_client *c, int r, const struct mqe2e_keycache_info *hdr,
+    char *why, size_t whylen)
+{
+	switch (r) {
+	case MQE2E_ERR_ID_MISMATCH:
+		client__fmt(why, whylen, "it was written for client '%s' (certificate serial %s), "
+		    "not for this client '%s' (serial %s)", hdr->id, hdr->serial, c->id,
+		    c->ident->serial);
+		break;
+	case MQE2E_ERR_BAD_TAG:
+		client__fmt(why, whylen, "its seal does not verify: the file was altered, or "
+		    "sealed under another private key");
+		break;
+	case MQE2E_ERR_BAD_VERSION:
+		client__fmt(why, whylen, "it is a key cache of a version this libmqe2e does "
+		    "not read");
+		break;
+	default:
+		client__fmt(why, whylen, "it is not a key cache file (%s)", mqe2e_strerror(r));
+		break;
+	}
+}
+
+int
+cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
+{
+	struct mqe2e_keycache_info hdr;
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	uint8_t *file = NULL;
+	size_t len = 0, i, nkeys, ngroups;
+	uint64_t now = mqe2e_now_ms(), newest = now;
+	char why[CLIENT_ERRMSG_MAX];
+	int r;
+
+	msg[0] = '\0';
+	if (c->cache_path == NULL)
+		return MQE2E_ERR_NOT_FOUND;
+	if ((r = read_file(c->cache_path, &file, &len, why, sizeof(why))) == MQE2E_ERR_NOT_FOUND)
+		return r;
+	if (r == MQE2E_OK && (r = mqe2e_keycache_open(c->ident, file, len, &kb, &hdr)) != MQE2E_OK)
+		refusal(c, r, &hdr, why, sizeof(why));
+	mqe2e_free_secret(file, len);
+	if (r != MQE2E_OK) {
+		client__fmt(msg, msglen, "the key cache %s is refused and ignored: %s",
+		    c->cache_path, why);
+		return r == MQE2E_ERR_NOT_FOUND ? MQE2E_ERR_BAD_FORMAT : r;
+	}
+	for (i = 0, nkeys = 0; i < kb.nkeys; i++) {
+		if (kb.keys[i].not_after_ms != 0 && kb.keys[i].not_after_ms <= now)
+			continue;
+		nkeys++;
+		if (kb.keys[i].not_after_ms == 0)
+			newest = UINT64_MAX - 1;   /* no end: reported as very long */
+		else if (kb.keys[i].not_after_ms > newest)
+			newest = kb.keys[i].not_after_ms;
+	}
+	if (nkeys == 0) {
+		client__fmt(msg, msglen, "the key cache %s holds no key valid now (written "
+		    "%llu s ago; every epoch in it has ended)", c->cache_path,
+		    (unsigned long long)(now > hdr.written_ms ? (now - hdr.written_ms) / 1000u : 0));
+		mqe2e_keybundle_free(&kb);
+		return MQE2E_ERR_EXPIRED_KEY;
+	}
+	ngroups = kb.ngroups;       /* keys__install takes the table */
+	if ((r = keys__install(c, &kb, NULL, why, sizeof(why))) != MQE2E_OK) {
+		client__fmt(msg, msglen, "the key cache %s cannot be used: %s", c->cache_path, why);
+		mqe2e_keybundle_free(&kb);
+		return r;
+	}
+	client__fmt(msg, msglen, "working from the key cache %s, written %llu s ago: %zu keys "
+	    "of %zu groups, the last valid for %llu s more", c->cache_path,
+	    (unsigned long long)(now > hdr.written_ms ? (now - hdr.written_ms) / 1000u : 0),
+	    nkeys, ngroups, (unsigned long long)(newest - now) / 1000u);
+	mqe2e_keybundle_free(&kb);
+	return MQE2E_OK;
+}
+
+void
+cache__forget(struct mqe2e_client *c)
+{
+	if (c->cache_path == NULL)
+		return;
+	if (unlink(c->cache_path) == 0 || errno == ENOENT) {
+		c->cache_digest_set = 0;
+		(void)sync_dir(c->cache_path);
+	}
+}
