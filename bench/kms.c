@@ -592,6 +592,211 @@ bench_storm_run(struct kms_bench *b)
 	return rc;
 }
 
+/* ---- the cost of a policy change at scale ------------------------------------------------ */
+
+#define PC_CHANGES 10
+#define PC_WATCH_S 30
+
+/* A broker's policy watch, in a thread of its own: each answer's version,
+ * size and arrival time. */
+struct pc_watch {
+	struct bench_env *env;
+	struct mqe2e_identity *id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop, failed;
+	int64_t version;                /* of the last answer */
+	size_t bytes;                   /* its HTTP body */
+	uint64_t at_ns;                 /* when it arrived */
+	char err[256];
+};
+
+static void *
+pc_watch_main(void *arg)
+{
+	struct pc_watch *w = arg;
+	char path[96];
+
+	for (;;) {
+		struct mqe2e_keyreq *st = NULL;
+		struct mqe2e_http_response resp;
+		uint8_t *req = NULL;
+		size_t req_len = 0;
+		json_t *j = NULL;
+		int64_t since;
+		int r;
+
+		pthread_mutex_lock(&w->mu);
+		since = w->version;
+		r = w->stop;
+		pthread_mutex_unlock(&w->mu);
+		if (r)
+			break;
+		memset(&resp, 0, sizeof(resp));
+		bench_fmt(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%d",
+		    (long long)(since < 0 ? 0 : since), PC_WATCH_S);
+		if (mqe2e_keyreq_build(w->id, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len) !=
+		    MQE2E_OK ||
+		    mqe2e_http_request(w->env->kms_url, "POST", path, "application/octet-stream",
+		    NULL, req, req_len, (PC_WATCH_S + 10) * 1000, &resp) != MQE2E_OK ||
+		    resp.status != 200 ||
+		    (j = json_loadb((const char *)resp.body, resp.body_len, 0, NULL)) == NULL ||
+		    !json_is_integer(json_object_get(j, "version"))) {
+			pthread_mutex_lock(&w->mu);
+			if (!w->stop) {
+				w->failed = 1;
+				bench_fmt(w->err, sizeof(w->err), "policy watch: %s (HTTP %d)",
+				    resp.error[0] != '\0' ? resp.error : "bad answer", resp.status);
+			}
+			w->stop = 1;
+			pthread_cond_broadcast(&w->cv);
+			pthread_mutex_unlock(&w->mu);
+		} else {
+			pthread_mutex_lock(&w->mu);
+			w->version = json_integer_value(json_object_get(j, "version"));
+			w->bytes = resp.body_len;
+			w->at_ns = bench_now_ns();
+			pthread_cond_broadcast(&w->cv);
+			pthread_mutex_unlock(&w->mu);
+		}
+		json_decref(j);
+		mqe2e_http_response_free(&resp);
+		mqe2e_keyreq_free(st);
+		free(req);
+	}
+	return NULL;
+}
+
+/* Wait until the watch has seen a version above v (or failed): 0 / -1. */
+static int
+pc_wait(struct pc_watch *w, int64_t v, int timeout_ms)
+{
+	uint64_t end = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int r;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->version <= v && !w->stop && bench_now_ns() < end) {
+		pthread_mutex_unlock(&w->mu);
+		bench_sleep_ms(1);
+		pthread_mutex_lock(&w->mu);
+	}
+	r = w->version > v ? 0 : -1;
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+static int
+bench_policy(struct kms_bench *b)
+{
+	struct bench_env e;
+	struct pc_watch w;
+	pthread_t th;
+	char pki[BENCH_PATH_MAX], name[BENCH_ID_MAX], group[BENCH_ID_MAX], filter[64];
+	char crt[BENCH_PATH_MAX], key[BENCH_PATH_MAX], err[256];
+	double ms[PC_CHANGES], adm[PC_CHANGES], bytes[PC_CHANGES];
+	struct bench_summary sm, sa, sb;
+	int i, rc = -1, started = 0;
+	uint64_t t0;
+
+	memset(&e, 0, sizeof(e));
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.version = -1;
+	bench_fmt(e.dir, sizeof(e.dir), "%s/policy", b->dir);
+	bench_fmt(e.host, sizeof(e.host), "127.0.0.1");
+	bench_fmt(pki, sizeof(pki), "%s/pki", e.dir);
+	if ((mkdir(e.dir, 0700) != 0 && errno != EEXIST) ||
+	    (mkdir(pki, 0700) != 0 && errno != EEXIST)) {
+		bench_log("cannot create %s: %s", pki, strerror(errno));
+		return -1;
+	}
+	if (env_start_kms(&e, b->kmsd, NULL) != 0 || env_enrol(&e, pki, "pcbroker", "broker") != 0)
+		goto out;
+	bench_log("policy: %d groups, %d clients with a grant each", b->policy_groups,
+	    b->policy_clients);
+	t0 = bench_now_ns();
+	for (i = 1; i <= b->policy_groups; i++) {
+		bench_fmt(group, sizeof(group), "pg%05d", i);
+		bench_fmt(filter, sizeof(filter), "pg/%05d/#", i);
+		if (env_kms_post(&e, "/v1/groups", json_pack("{s:s,s:s,s:i}", "name", group,
+		    "filter", filter, "scheme", 3), 1, NULL) != 0)
+			goto out;
+	}
+	for (i = 1; i <= b->policy_clients; i++) {
+		bench_fmt(name, sizeof(name), "pc%06d", i);
+		bench_fmt(group, sizeof(group), "pg%05d", 1 + (i - 1) % b->policy_groups);
+		if (env_kms_post(&e, "/v1/clients", json_pack("{s:s,s:s}", "name", name, "kind",
+		    "client"), 1, NULL) != 0 || env_grant(&e, name, group, "sub") != 0)
+			goto out;
+		if (i % 2000 == 0)
+			bench_log("  %d/%d clients", i, b->policy_clients);
+	}
+	bench_log("policy: set up in %.1f s", (double)(bench_now_ns() - t0) / 1e9);
+	bench_fmt(crt, sizeof(crt), "%s/pcbroker.crt", pki);
+	bench_fmt(key, sizeof(key), "%s/pcbroker.key", pki);
+	if (mqe2e_identity_load(crt, key, &w.id, err, sizeof(err)) != MQE2E_OK) {
+		bench_log("%s", err);
+		goto out;
+	}
+	w.env = &e;
+	if (pthread_create(&th, NULL, pc_watch_main, &w) != 0)
+		goto out;
+	started = 1;
+	if (pc_wait(&w, -1, 30000) != 0) {
+		bench_log("policy: the first watch did not answer: %s", w.err);
+		goto out;
+	}
+	bench_sleep_ms(200);   /* the watch is waiting again */
+	for (i = 0; i < PC_CHANGES; i++) {
+		int64_t v;
+		uint64_t t1, t2;
+
+		pthread_mutex_lock(&w.mu);
+		v = w.version;
+		pthread_mutex_unlock(&w.mu);
+		/* one change: a grant for a client that had one group */
+		bench_fmt(name, sizeof(name), "pc%06d", 1 + i);
+		bench_fmt(group, sizeof(group), "pg%05d", 1 + (i + 1) % b->policy_groups);
+		t1 = bench_now_ns();
+		if (env_grant(&e, name, group, "pub") != 0)
+			goto out;
+		t2 = bench_now_ns();
+		if (pc_wait(&w, v, 30000) != 0) {
+			bench_log("policy: change %d did not reach the watch: %s", i + 1, w.err);
+			goto out;
+		}
+		pthread_mutex_lock(&w.mu);
+		ms[i] = (double)(w.at_ns - t1) / 1e6;
+		bytes[i] = (double)w.bytes;
+		pthread_mutex_unlock(&w.mu);
+		adm[i] = (double)(t2 - t1) / 1e6;
+		bench_sleep_ms(200);
+	}
+	bench_summarise(ms, PC_CHANGES, &sm);
+	bench_summarise(adm, PC_CHANGES, &sa);
+	bench_summarise(bytes, PC_CHANGES, &sb);
+	kb_out(b, "\n### Policy change at scale: %d clients, %d groups, %d grants; %d changes "
+	    "(one grant added each), one broker watching\n\n", b->policy_clients,
+	    b->policy_groups, b->policy_clients, PC_CHANGES);
+	kb_out(b, "| bytes to the broker per change (mean) | max | change to watch answer ms "
+	    "p50 | max | admin request ms p50 |\n|---:|---:|---:|---:|---:|\n");
+	kb_out(b, "| %.0f | %.0f | %.1f | %.1f | %.1f |\n", sb.mean, sb.max, sm.p50, sm.max,
+	    sa.p50);
+	rc = 0;
+ out:
+	pthread_mutex_lock(&w.mu);
+	w.stop = 1;
+	pthread_mutex_unlock(&w.mu);
+	env_stop(&e);           /* ends the watch's long poll */
+	if (started)
+		pthread_join(th, NULL);
+	mqe2e_identity_free(w.id);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static int
@@ -609,6 +814,8 @@ kb_usage(FILE *f)
 	    "  --no-keys              skip the key load\n"
 	    "  --storm N              clients started at once (default 1000, 0: skip)\n"
 	    "  --storm-timeout-ms MS  each storm client's connect deadline (default 30000)\n"
+	    "  --policy-clients N     policy change cost with N clients (default 10000, 0: skip)\n"
+	    "  --policy-groups N      ... and N groups (default 1000)\n"
 	    "  --work-dir DIR         where the daemons keep their files (default: a temp dir)\n"
 	    "  --keep                 keep the work dir\n"
 	    "  -o FILE                also write the tables to FILE\n");
@@ -656,6 +863,8 @@ kms_bench_main(int argc, char **argv)
 		{ "work-dir", required_argument, NULL, 10 },
 		{ "keep", no_argument, NULL, 11 },
 		{ "no-keys", no_argument, NULL, 12 },
+		{ "policy-clients", required_argument, NULL, 13 },
+		{ "policy-groups", required_argument, NULL, 14 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -674,6 +883,8 @@ kms_bench_main(int argc, char **argv)
 	b.nids = 64;
 	b.storm = 1000;
 	b.storm_timeout_ms = 30000;
+	b.policy_clients = 10000;
+	b.policy_groups = 1000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -708,6 +919,16 @@ kms_bench_main(int argc, char **argv)
 		case 10: bench_fmt(b.dir, sizeof(b.dir), "%s", optarg); break;
 		case 11: b.keep = 1; break;
 		case 12: b.skip_keys = 1; break;
+		case 13:
+			if (bench_parse_long(optarg, 0, 1000000, &v) != 0)
+				goto bad;
+			b.policy_clients = (int)v;
+			break;
+		case 14:
+			if (bench_parse_long(optarg, 1, 100000, &v) != 0)
+				goto bad;
+			b.policy_groups = (int)v;
+			break;
 		case 'o': b.out = optarg; break;
 		case 'h': return kb_usage(stdout);
 		default: goto bad;
@@ -738,6 +959,8 @@ kms_bench_main(int argc, char **argv)
 		rc = 1;
 	if (rc == 0 && b.storm > 0 && (c = bench_storm_run(&b)) != 0)
 		rc = c;
+	if (rc == 0 && b.policy_clients > 0 && bench_policy(&b) != 0)
+		rc = 1;
 	if (b.outf != NULL)
 		fclose(b.outf);
 	if (tmp && !b.keep) {

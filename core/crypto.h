@@ -53,6 +53,12 @@ int mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQ
     uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
 /* Public key for a given private key (for known-answer tests). */
 int mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN]) MQE2E_WUR;
+/* A responder's one-use key pair: a fresh private key (never leaving
+ * OpenSSL), its public key into pub and the shared secret with peer_pub into
+ * shared (an all-zero result fails as in mqe2e_x25519).  Two scalar
+ * multiplications, where keygen + mqe2e_x25519 take three. */
+int mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
 
 /* ---- Ed25519 (RFC 8032) --------------------------------------------------- */
 /* priv must be an Ed25519 key (MQE2E_ERR_INVALID_ARG otherwise). */

@@ -153,6 +153,22 @@ hs__eph(const uint8_t *eph_in, uint8_t priv[32], uint8_t pub[32])
 }
 
 int
+hs__eph_dh(const uint8_t *eph_in, const uint8_t peer_pub[32], uint8_t pub[32],
+    uint8_t shared[32])
+{
+	uint8_t priv[MQE2E_X25519_LEN];
+	int r;
+
+	if (eph_in == NULL)
+		return mqe2e_x25519_ephemeral(peer_pub, pub, shared);
+	memcpy(priv, eph_in, sizeof(priv));
+	if ((r = mqe2e_x25519_public(priv, pub)) == MQE2E_OK)
+		r = mqe2e_x25519(priv, peer_pub, shared);
+	mqe2e_wipe(priv, sizeof(priv));
+	return r;
+}
+
+int
 hs__nonce(const uint8_t *in, uint8_t out[16])
 {
 	if (in == NULL)
@@ -335,14 +351,13 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	struct mqe2e_view prefix;
 	EVP_PKEY *pub = NULL;
 	uint8_t hh[MQE2E_SHA256_LEN], th[MQE2E_SHA256_LEN], confirm[MQE2E_SHA256_LEN];
-	uint8_t eph[MQE2E_X25519_LEN], eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN];
 	int r;
 
 	*reply = NULL;
 	*reply_len = 0;
 	memset(&k, 0, sizeof(k));
-	memset(eph, 0, sizeof(eph));
 	memset(shared, 0, sizeof(shared));
 	mqe2e_wr_init_grow(&w, 0, 65535);
 	if (self == NULL || self->key == NULL || nc == NULL || keys == NULL ||
@@ -380,7 +395,7 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	client.ts_ms = h.ts_ms;
 
 	/* reply: ver, type, vec16 cert, eph_pub, ts, nonce, sig, confirm */
-	if ((r = hs__eph(eph_in, eph, eph_pub)) != MQE2E_OK ||
+	if ((r = hs__eph_dh(eph_in, h.eph_pub, eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK ||
 	    (r = mqe2e_sha256(hello, hello_len, hh)) != MQE2E_OK)
 		goto out;
@@ -394,8 +409,7 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 		goto out;
 	prefix.p = w.p;
 	prefix.len = w.len;
-	if ((r = mqe2e_x25519(eph, h.eph_pub, shared)) != MQE2E_OK ||
-	    (r = hs__th(hh, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th(hh, prefix, th)) != MQE2E_OK ||
 	    (r = connect_keys(th, shared, &k, confirm)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, self->key, HS_LABEL_CONNACK, hh)) != MQE2E_OK)
 		goto out;
@@ -409,7 +423,6 @@ out:
 	mqe2e_wr_free(&w);
 	mqe2e_pkey_free(pub);
 	mqe2e_wipe(&k, sizeof(k));
-	mqe2e_wipe(eph, sizeof(eph));
 	mqe2e_wipe(shared, sizeof(shared));
 	return r;
 }

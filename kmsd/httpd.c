@@ -382,26 +382,52 @@ req_free(struct kms_req *r)
 	free(r);
 }
 
+/*
+ * Request ids: unique within a run and unrelated between runs, without a
+ * call into the random generator per request (its lock is shared by all
+ * workers): a random 64-bit start, counted up, through a bijective mixer
+ * (splitmix64's finaliser), so consecutive ids do not look consecutive.
+ * They name requests in logs; they are not secrets.
+ */
+static uint64_t req_seq;
+
+static int
+req_id(char out[KMS_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t start = 0, v;
+	size_t i;
+
+	if (__atomic_load_n(&req_seq, __ATOMIC_RELAXED) == 0) {
+		if (mqe2e_random(&start, sizeof(start)) != MQE2E_OK)
+			return -1;
+		start |= 1;
+		(void)__atomic_compare_exchange_n(&req_seq, &(uint64_t){ 0 }, start, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+	v = __atomic_add_fetch(&req_seq, 1, __ATOMIC_RELAXED);
+	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+	v ^= v >> 31;
+	for (i = 0; i < KMS_ID_LEN; i++)
+		out[i] = hex[(v >> (4 * (KMS_ID_LEN - 1 - i))) & 15];
+	out[KMS_ID_LEN] = '\0';
+	return 0;
+}
+
 static struct kms_req *
 req_new(struct kmsd *k, struct MHD_Connection *conn, const char *method)
 {
-	static const char hex[] = "0123456789abcdef";
-	uint8_t raw[KMS_ID_LEN / 2];
 	struct kms_req *r;
-	size_t i;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->k = k;
 	r->conn = conn;
 	r->method = method;
-	if (mqe2e_random(raw, sizeof(raw)) != MQE2E_OK) {
+	if (req_id(r->id) != 0) {
 		free(r);
 		return NULL;
-	}
-	for (i = 0; i < sizeof(raw); i++) {
-		r->id[2 * i] = hex[raw[i] >> 4];
-		r->id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	snprintf(r->actor, sizeof(r->actor), "anonymous");
 	r->t0_us = kms_metrics_now_us();

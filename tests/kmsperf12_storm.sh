@@ -51,7 +51,7 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 storm() {
 	local load0 load1
 	load0=$(cut -d' ' -f1 /proc/loadavg)
-	"$BENCH" kms --no-keys --storm "$N" --kmsd "$KMSD" --plugin "$PLUGIN" \
+	"$BENCH" kms --no-keys --policy-clients 0 --storm "$N" --kmsd "$KMSD" --plugin "$PLUGIN" \
 		--mosquitto "$MOSQUITTO" --work-dir "$T_DIR/$1" >"$T_DIR/$1.out" \
 		2>"$T_DIR/$1.err"
 	rc=$?

@@ -134,6 +134,19 @@ exec(struct kms_db *db, const char *sql)
 	return MQE2E_OK;
 }
 
+/* BEGIN, COMMIT, ROLLBACK: every request runs them, so from the statement
+ * cache (defined below) rather than parsed each time. */
+static int
+exec_cached(struct kms_db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
+		return r;
+	return kms_db_run(db, st);
+}
+
 /* FNV-1a of the SQL text. */
 static uint32_t
 sql_hash(const char *s)
@@ -236,7 +249,7 @@ kms_db_begin(struct kms_db *db, int write)
 	int r;
 
 	pthread_mutex_lock(&db->lock);
-	if ((r = exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN")) != MQE2E_OK)
+	if ((r = exec_cached(db, write ? "BEGIN IMMEDIATE" : "BEGIN")) != MQE2E_OK)
 		pthread_mutex_unlock(&db->lock);
 	else
 		db->changes = sqlite3_total_changes(db->h);
@@ -246,14 +259,14 @@ kms_db_begin(struct kms_db *db, int write)
 int
 kms_db_end(struct kms_db *db, int r)
 {
-	if (r == MQE2E_OK && (r = exec(db, "COMMIT")) == MQE2E_OK &&
+	if (r == MQE2E_OK && (r = exec_cached(db, "COMMIT")) == MQE2E_OK &&
 	    sqlite3_total_changes(db->h) != db->changes &&
 	    __atomic_exchange_n(&db->full_since, 0, __ATOMIC_RELAXED) != 0)
 		kms_log("%s: writes work again (the disk has space)", db->path);
 	/* A failed COMMIT, or an I/O error or full disk inside the
 	 * transaction, may already have rolled it back: SQLite says so. */
 	if (r != MQE2E_OK && !sqlite3_get_autocommit(db->h))
-		(void)exec(db, "ROLLBACK");
+		(void)exec_cached(db, "ROLLBACK");
 	pthread_mutex_unlock(&db->lock);
 	return r;
 }
