@@ -99,6 +99,8 @@ struct bench_env {
 	char plugin[BENCH_PATH_MAX];
 	char mosquitto[BENCH_PATH_MAX];
 	int kms_port, mq_port, plain_port, tls_port;
+	int mqe2e_tls;                  /* --mqe2e-tls: s1-s4 over TLS too */
+	int mq_tls_port;                /* the mqe2e broker's TLS listener */
 	char kms_url[BENCH_URI_MAX];
 	char token[128];
 	pid_t kms_pid, mq_pid, base_pid;        /* base: the stock broker */
@@ -106,6 +108,8 @@ struct bench_env {
 	int nsubs;                      /* subscribers enrolled: sub0001.. */
 	uint8_t pair_secret[32];        /* TLS baseline: pair keys derive from it */
 	int ready;
+	char mq_conf[4096], base_conf[4096];    /* the brokers' configurations */
+	char mq_stats[BENCH_PATH_MAX];  /* the plugin's stats file: its policy is in */
 };
 /* Start (or attach to) KMS and brokers and enrol 1 publisher and nsubs
  * subscribers on groups s1..s4 (filters bench/sN/#).  0 or -1 (logged). */
@@ -116,6 +120,14 @@ void env_stop(struct bench_env *e);
  * mqe2e-kmsd.conf(5) text (written to DIR/kmsd.conf); reads the admin
  * token.  0 or -1 (logged). */
 int env_start_kms(struct bench_env *e, const char *kmsd, const char *conf_text);
+/* One request to the KMS at e->kms_url over a connection of its own (a
+ * short-lived core/http endpoint; https URLs are verified with
+ * $MQE2E_KMS_CAFILE); token (may be NULL) as the bearer.  As
+ * mqe2e_http_request; free resp with mqe2e_http_response_free. */
+struct mqe2e_http_response;
+int env_kms_request(struct bench_env *e, const char *method, const char *path,
+    const char *ctype, const char *token, const uint8_t *body, size_t len, int timeout_ms,
+    struct mqe2e_http_response *resp);
 /* POST a JSON object (consumed) to the KMS's path with the admin token; 0
  * for a 2xx (or 409 if conflict_ok), the parsed answer in *out (may be
  * NULL; json_decref it).  Logs failures. */
@@ -133,6 +145,10 @@ void env_broker_uri(const struct bench_env *e, enum bench_kind k, const char *ho
     char *out, size_t len);
 /* The broker process that carries kind k. */
 pid_t env_broker_pid(const struct bench_env *e, enum bench_kind k);
+/* Restart the broker that carries kind k (the same port and configuration;
+ * not a broker given with --broker-port), so that a run's broker CPU and
+ * memory are its own, not what earlier runs left: 0 or -1 (logged). */
+int env_fresh_broker(struct bench_env *e, enum bench_kind k);
 
 /* ---- payload (payload.c) --------------------------------------------------- */
 #define PHASE_PACED 1
@@ -260,6 +276,7 @@ const char *row_status_name(enum row_status s);
 /* Connection latency of one role at one size. */
 struct conn_row {
 	int scenario;
+	int rep;                        /* repetition (--repeat), from 0 */
 	enum bench_kind kind;
 	int nsubs;
 	const char *role;               /* "sub", "pub", or "sub-kms": the KMS part of "sub" */
@@ -274,6 +291,7 @@ struct conn_row {
 /* One publish-to-receive run. */
 struct run_row {
 	int scenario;
+	int rep;                        /* repetition (--repeat), from 0 */
 	enum bench_kind kind;
 	int nsubs, qos;
 	size_t payload;
@@ -318,6 +336,7 @@ struct bench {
 	size_t payload;
 	int parallel;
 	int conn_reps, conn_subs;
+	int repeat;                     /* interleaved repetitions of the runs */
 	int grace_ms;
 	int ticker_ms;
 	double netem_ms;
@@ -337,6 +356,31 @@ void run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, in
 /* The connection experiment: 1 publisher + nsubs subscribers, reps times. */
 void run_connect(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
     struct conn_row *subs, struct conn_row *pub);
+
+/* The targets of issue 15 (scenario 1, the largest N), each a value per
+ * repetition and their median and spread (targets.c). */
+#define BENCH_REPEAT_MAX 50
+enum target_cmp { TARGET_LE, TARGET_LT, TARGET_GE };
+struct bench_target {
+	char key[48];                   /* results.json: "s4_plain_p50_qos0" */
+	char what[160];                 /* "scheme 4 / plain p50 latency, QoS 0" */
+	const char *unit;               /* "x" (a ratio), "KiB", "ms" */
+	enum target_cmp cmp;
+	double target;
+	double v[BENCH_REPEAT_MAX];     /* one per repetition that measured it */
+	int nv;
+	double median, min, max, q1, q3;        /* of v */
+	int met;                        /* the median meets the target; -1: not measured */
+};
+#define BENCH_TARGETS_MAX 32
+/* Fill t[0..max) from the runs so far; the count. */
+int targets_collect(const struct bench *b, struct bench_target *t, int max);
+/* The largest subscriber count of scenario 1. */
+int targets_n(const struct bench *b);
+/* The target's comparison as text: "<= 1.10". */
+const char *target_rule(const struct bench_target *t, char *buf, size_t len);
+/* One line per target on stderr: the end of every run. */
+void targets_log(const struct bench *b);
 
 /* CSV, JSON and gnuplot output into b->out; 0 or -1. */
 int report_write(struct bench *b);

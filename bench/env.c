@@ -30,6 +30,23 @@
 char bench_prefix[24] = "";
 
 int
+env_kms_request(struct bench_env *e, const char *method, const char *path, const char *ctype,
+    const char *token, const uint8_t *body, size_t len, int timeout_ms,
+    struct mqe2e_http_response *resp)
+{
+	struct mqe2e_http *h = NULL;
+	int r;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((r = mqe2e_http_new(e->kms_url, getenv("MQE2E_KMS_CAFILE"), 0, &h, resp->error,
+	    sizeof(resp->error))) != MQE2E_OK)
+		return r;
+	r = mqe2e_http_request(h, method, path, ctype, token, body, len, timeout_ms, -1, resp);
+	mqe2e_http_free(h);
+	return r;
+}
+
+int
 env_kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, json_t **out)
 {
 	struct mqe2e_http_response resp;
@@ -44,7 +61,7 @@ env_kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_o
 		bench_log("out of memory building a KMS request");
 		goto out;
 	}
-	if (mqe2e_http_request(e->kms_url, "POST", path, "application/json", e->token,
+	if (env_kms_request(e, "POST", path, "application/json", e->token,
 	    (const uint8_t *)text, strlen(text), KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
 		bench_log("KMS %s%s: %s", e->kms_url, path, resp.error);
 		goto out;
@@ -175,8 +192,8 @@ env_start_kms(struct bench_env *e, const char *kmsd, const char *conf_text)
 	e->own_kms = 1;
 	for (i = 0; i < 200; i++) {
 		memset(&resp, 0, sizeof(resp));
-		if (mqe2e_http_request(e->kms_url, "GET", "/v1/health", NULL, NULL, NULL, 0,
-		    1000, &resp) == MQE2E_OK && resp.status == 200) {
+		if (env_kms_request(e, "GET", "/v1/health", NULL, NULL, NULL, 0, 1000, &resp) == MQE2E_OK &&
+		    resp.status == 200) {
 			mqe2e_http_response_free(&resp);
 			break;
 		}
@@ -294,21 +311,39 @@ start_brokers(struct bench_env *e, const char *pki)
 	int i;
 
 	if (e->mq_port == 0) {
+		char tls[2 * BENCH_PATH_MAX + 128] = "";
+
 		if ((e->mq_port = bench_free_port(e->host)) < 0)
 			return -1;
+		/* --mqe2e-tls: the schemes reach it over TLS 1.3, with the
+		 * certificate of the TLS baseline's listener */
+		if (e->mqe2e_tls) {
+			if ((e->mq_tls_port = bench_free_port(e->host)) < 0)
+				return -1;
+			bench_fmt(tls, sizeof(tls), "listener %d %s\ncertfile %s/tls-server.crt\n"
+			    "keyfile %s/tls-server.key\ntls_version tlsv1.3\n", e->mq_tls_port,
+			    e->host, pki, pki);
+		}
 		bench_fmt(stats, sizeof(stats), "%s/plugin.stats", e->dir);
+		bench_fmt(e->mq_stats, sizeof(e->mq_stats), "%s", stats);
 		bench_fmt(conf, sizeof(conf), MOSQ_COMMON
 		    "listener %d %s\n"
+		    "%s"
 		    "plugin %s\n"
 		    "plugin_opt_kms_url %s\n"
 		    "plugin_opt_cert %s/%sbroker.crt\n"
 		    "plugin_opt_key %s/%sbroker.key\n"
 		    "plugin_opt_cafile %s/ca.crt\n"
 		    "plugin_opt_stats_file %s\n",
-		    e->mq_port, e->host, e->plugin, e->kms_url, pki, bench_prefix, pki,
+		    e->mq_port, e->host, tls, e->plugin, e->kms_url, pki, bench_prefix, pki,
 		    bench_prefix, pki, stats);
+		bench_fmt(e->mq_conf, sizeof(e->mq_conf), "%s", conf);
 		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", conf, e->mq_port)) < 0)
 			return -1;
+		if (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0) {
+			bench_log("the mqe2e broker did not listen on TLS port %d", e->mq_tls_port);
+			return -1;
+		}
 		e->own_brokers = 1;
 		/* the plugin refuses everyone until its first policy has arrived */
 		for (i = 0; i < 100 && access(stats, R_OK) != 0; i++)
@@ -325,6 +360,7 @@ start_brokers(struct bench_env *e, const char *pki)
 	    "keyfile %s/tls-server.key\n"
 	    "tls_version tlsv1.3\n",
 	    e->plain_port, e->host, e->tls_port, e->host, pki, pki);
+	bench_fmt(e->base_conf, sizeof(e->base_conf), "%s", conf);
 	if ((e->base_pid = start_mosquitto(e, "mosquitto-base", conf, e->plain_port)) < 0)
 		return -1;
 	if (bench_wait_port(e->host, e->tls_port, 5000) != 0) {
@@ -380,11 +416,37 @@ env_start(struct bench_env *e)
 	}
 	if (make_tls_pki(e, pki) != 0 || start_brokers(e, pki) != 0)
 		return -1;
-	bench_log("KMS %s, mqe2e broker %s:%d (pid %d), stock broker %s:%d plain, %d TLS 1.3 "
-	    "(pid %d)", e->kms_url, e->host, e->mq_port, (int)e->mq_pid, e->host,
+	bench_log("KMS %s, mqe2e broker %s:%d%s (pid %d), stock broker %s:%d plain, %d TLS 1.3 "
+	    "(pid %d)", e->kms_url, e->host, e->mqe2e_tls ? e->mq_tls_port : e->mq_port,
+	    e->mqe2e_tls ? " TLS 1.3" : "", (int)e->mq_pid, e->host,
 	    e->plain_port, e->tls_port, (int)e->base_pid);
 	e->ready = 1;
 	return 0;
+}
+
+int
+env_fresh_broker(struct bench_env *e, enum bench_kind k)
+{
+	int i;
+
+	if (bench_kind_scheme(k) != 0) {
+		if (!e->own_brokers)
+			return 0;       /* a broker we were given stays as it is */
+		bench_stop_pid(e->mq_pid, 5000);
+		(void)unlink(e->mq_stats);
+		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", e->mq_conf, e->mq_port)) < 0 ||
+		    (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0))
+			return -1;
+		/* the plugin refuses everyone until its first policy has arrived */
+		for (i = 0; i < 100 && access(e->mq_stats, R_OK) != 0; i++)
+			bench_sleep_ms(50);
+		bench_sleep_ms(200);
+		return 0;
+	}
+	bench_stop_pid(e->base_pid, 5000);
+	if ((e->base_pid = start_mosquitto(e, "mosquitto-base", e->base_conf, e->plain_port)) < 0)
+		return -1;
+	return bench_wait_port(e->host, e->tls_port, 5000);
 }
 
 void
@@ -410,6 +472,8 @@ env_broker_uri(const struct bench_env *e, enum bench_kind k, const char *host, c
 		bench_fmt(out, len, "tcp://%s:%d", host, e->plain_port);
 	else if (k == KIND_TLS)
 		bench_fmt(out, len, "ssl://%s:%d", host, e->tls_port);
+	else if (e->mqe2e_tls)
+		bench_fmt(out, len, "ssl://%s:%d", host, e->mq_tls_port);
 	else
 		bench_fmt(out, len, "tcp://%s:%d", host, e->mq_port);
 }

@@ -152,8 +152,9 @@ kb_worker_main(void *arg)
 			w->errors++;
 			break;
 		}
-		r = mqe2e_http_request(d->env.kms_url, "POST", "/v1/keys",
-		    "application/octet-stream", NULL, req, req_len, KB_TIMEOUT_MS, &resp);
+		/* a connection per request, as a client's key fetch */
+		r = env_kms_request(&d->env, "POST", "/v1/keys", "application/octet-stream",
+		    NULL, req, req_len, KB_TIMEOUT_MS, &resp);
 		if (r != MQE2E_OK) {
 			w->errors++;
 			if (w->first_err[0] == '\0')
@@ -163,7 +164,9 @@ kb_worker_main(void *arg)
 			if (kb_record(w, (double)(bench_now_ns() - t0) / 1e6) != 0)
 				w->errors++;
 			if (w->ok % KB_VERIFY_EVERY == 1) {
-				struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+				struct mqe2e_keybundle kb;
+
+				memset(&kb, 0, sizeof(kb));
 
 				if (mqe2e_keyresp_open(st, d->trust, resp.body, resp.body_len,
 				    mqe2e_now_ms(), &kb) != MQE2E_OK || kb.nkeys == 0) {
@@ -637,8 +640,8 @@ pc_watch_main(void *arg)
 		    (long long)(since < 0 ? 0 : since), PC_WATCH_S);
 		if (mqe2e_keyreq_build(w->id, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len) !=
 		    MQE2E_OK ||
-		    mqe2e_http_request(w->env->kms_url, "POST", path, "application/octet-stream",
-		    NULL, req, req_len, (PC_WATCH_S + 10) * 1000, &resp) != MQE2E_OK ||
+		    env_kms_request(w->env, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, (PC_WATCH_S + 10) * 1000, &resp) != MQE2E_OK ||
 		    resp.status != 200 ||
 		    (j = json_loadb((const char *)resp.body, resp.body_len, 0, NULL)) == NULL ||
 		    !json_is_integer(json_object_get(j, "version"))) {

@@ -293,12 +293,13 @@ make_mqe2e(struct link *l, const struct link_opts *o, char *errbuf, size_t errle
 {
 	struct mqe2e_config *cfg = NULL;
 	char cert[BENCH_PATH_MAX], key[BENCH_PATH_MAX], ca[BENCH_PATH_MAX];
-	char group[BENCH_ID_MAX];
-	int r = -1;
+	char group[BENCH_ID_MAX], tls_ca[BENCH_PATH_MAX];
+	int r = -1, tls = strncmp(o->uri, "ssl://", 6) == 0;
 
 	bench_fmt(cert, sizeof(cert), "%s/%s.crt", o->pki, o->id);
 	bench_fmt(key, sizeof(key), "%s/%s.key", o->pki, o->id);
 	bench_fmt(ca, sizeof(ca), "%s/ca.crt", o->pki);
+	bench_fmt(tls_ca, sizeof(tls_ca), "%s/tls-ca.crt", o->pki);
 	bench_fmt(group, sizeof(group), "%ss%d", bench_prefix, bench_kind_scheme(o->kind));
 	if (mqe2e_config_new(&cfg) != MQE2E_OK ||
 	    mqe2e_config_set(cfg, "group", group) != MQE2E_OK ||
@@ -309,7 +310,12 @@ make_mqe2e(struct link *l, const struct link_opts *o, char *errbuf, size_t errle
 	    mqe2e_config_set(cfg, "cafile", ca) != MQE2E_OK ||
 	    mqe2e_config_set(cfg, "kms", o->kms_url) != MQE2E_OK ||
 	    (o->recipients != NULL &&
-	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK)) {
+	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK) ||
+	    /* --mqe2e-tls: the chain is checked, the host name not (the
+	     * sub hosts of scenario 3 use other addresses), as the TLS
+	     * baseline's links do */
+	    (tls && (mqe2e_config_set(cfg, "tls_cafile", tls_ca) != MQE2E_OK ||
+	    mqe2e_config_set(cfg, "tls_insecure", "1") != MQE2E_OK))) {
 		bench_fmt(errbuf, errlen, "cannot configure client %s", o->id);
 		goto out;
 	}

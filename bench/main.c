@@ -38,6 +38,7 @@ usage(FILE *f)
 "                   [--scenario-subs LIST] [--scenario-qos LIST] [--connect-reps N]\n"
 "                   [--connect-subs N]\n"
 "                   [--parallel N] [--burst-threads N] [--netem-ms MS] [--nagle]\n"
+"                   [--repeat K]\n"
 "                   [--work-dir DIR] [--keep]\n"
 "                   [--kmsd PATH] [--plugin PATH] [--mosquitto PATH]\n"
 "                   [--kms-url URL --kms-token-file FILE] [--broker-port PORT [--broker-pid PID]]\n"
@@ -61,6 +62,10 @@ usage(FILE *f)
 "                       (default 16)\n"
 "  --burst-threads N    publishing threads of the saturation phase (default 4)\n"
 "  --nagle              leave Nagle on the client sockets (default: TCP_NODELAY)\n"
+"  --mqe2e-tls          schemes 1-4 reach the mqe2e broker over TLS 1.3 as well\n"
+"                       (its own listener; default: plain TCP)\n"
+"  --repeat K           run every publish-to-receive run K times, interleaved,\n"
+"                       and give each target ratio's median and spread (default 1)\n"
 "  --paho-ticker MS     diagnostic: wake paho's receive thread every MS while\n"
 "                       subscribers connect\n"
 "  -h, --help           this text\n"
@@ -156,27 +161,38 @@ push_run(struct bench *b, const struct run_row *r)
 }
 
 static void
-log_run(const struct run_row *r)
+log_run(const struct run_row *r, const struct conn_row *subs)
 {
+	char rep[16] = "";
+
+	if (r->rep > 0)
+		bench_fmt(rep, sizeof(rep), " #%d", r->rep + 1);
 	if (r->status != ROW_OK) {
-		bench_log("  scenario %d %-5s N=%-3d QoS %d: %s: %s", r->scenario,
+		bench_log("  scenario %d%s %-5s N=%-3d QoS %d: %s: %s", r->scenario, rep,
 		    bench_kind_name(r->kind), r->nsubs, r->qos, row_status_name(r->status), r->note);
 		return;
 	}
-	bench_log("  scenario %d %-5s N=%-3d QoS %d: %llu/%llu verified, latency p50 %.3f p99 "
-	    "%.3f ms, %.0f deliveries/s, broker %.2f us/delivery", r->scenario,
-	    bench_kind_name(r->kind), r->nsubs, r->qos, (unsigned long long)r->delivered,
-	    (unsigned long long)r->expected, r->lat.p50, r->lat.p99, r->throughput_dps,
-	    r->cpu_us_per_delivery);
+	bench_log("  scenario %d%s %-5s N=%-3d QoS %d: %llu/%llu verified, latency p50 %.3f p99 "
+	    "%.3f ms, %.0f deliveries/s, broker %.2f us/delivery %llu KiB, all ready %.0f ms",
+	    r->scenario, rep, bench_kind_name(r->kind), r->nsubs, r->qos,
+	    (unsigned long long)r->delivered, (unsigned long long)r->expected, r->lat.p50,
+	    r->lat.p99, r->throughput_dps, r->cpu_us_per_delivery,
+	    (unsigned long long)r->rss_kib, subs->all_ready_ms);
 }
 
-/* Every kind of one scenario: connection test (scenario 1), then runs. */
+/*
+ * One scenario: the connection test of every kind (scenario 1), then the
+ * publish-to-receive runs, interleaved: for each repetition, size and QoS,
+ * every kind in turn, each on a freshly started broker, so that the kinds
+ * compared in a ratio ran minutes apart at most and no run's broker CPU or
+ * memory carries what an earlier run left.
+ */
 static void
 run_scenario(struct bench *b, int scenario)
 {
 	struct conn_row sr, pr, kr;
 	struct run_row row;
-	int k, i, q, dead, *nl, nn, scen_n[16], nsn = 0, j, *ql, nq;
+	int k, i, q, rep, dead[KIND__COUNT], *nl, nn, scen_n[16], nsn = 0, j, *ql, nq;
 
 	ql = scenario == 1 || b->nsqos == 0 ? b->qos : b->sqos;
 	nq = scenario == 1 || b->nsqos == 0 ? b->nqos : b->nsqos;
@@ -191,55 +207,62 @@ run_scenario(struct bench *b, int scenario)
 		nl = scen_n;
 		nn = nsn;
 	}
-	for (k = 0; k < KIND__COUNT; k++) {
+	memset(dead, 0, sizeof(dead));
+	for (k = 0; scenario == 1 && b->conn_reps > 0 && k < KIND__COUNT; k++) {
 		if (!b->kinds[k])
 			continue;
-		bench_log("scenario %d: %s", scenario, bench_kind_name((enum bench_kind)k));
-		if (scenario == 1 && b->conn_reps > 0) {
-			run_connect(b, (enum bench_kind)k, scenario, b->conn_subs, b->conn_reps,
-			    &sr, &pr);
-			bench_log("  connect 1+%d x%d: sub p50 %.2f ms, pub p50 %.2f ms %s%s",
-			    b->conn_subs, b->conn_reps, sr.lat.p50, pr.lat.p50,
-			    row_status_name(sr.status), sr.note[0] ? ": " : "");
-			if (sr.note[0])
-				bench_log("    %s", sr.note);
-			(void)push_conn(b, &sr);
-			(void)push_conn(b, &pr);
-		}
-		dead = 0;
+		run_connect(b, (enum bench_kind)k, scenario, b->conn_subs, b->conn_reps, &sr, &pr);
+		bench_log("scenario %d: %s connect 1+%d x%d: sub p50 %.2f ms, pub p50 %.2f ms %s%s",
+		    scenario, bench_kind_name((enum bench_kind)k), b->conn_subs, b->conn_reps,
+		    sr.lat.p50, pr.lat.p50, row_status_name(sr.status), sr.note[0] ? ": " : "");
+		if (sr.note[0])
+			bench_log("    %s", sr.note);
+		(void)push_conn(b, &sr);
+		(void)push_conn(b, &pr);
+	}
+	for (rep = 0; rep < b->repeat; rep++) {
 		for (i = 0; i < nn; i++) {
 			for (q = 0; q < nq; q++) {
-				if (dead) {
+				for (k = 0; k < KIND__COUNT; k++) {
+					if (!b->kinds[k])
+						continue;
 					memset(&row, 0, sizeof(row));
-					row.scenario = scenario;
-					row.kind = (enum bench_kind)k;
-					row.nsubs = nl[i];
-					row.qos = ql[q];
-					row.payload = b->payload;
-					row.rate = b->rate;
-					row.status = b->runs[b->nruns - 1].status;
-					bench_fmt(row.note, sizeof(row.note), "%s",
-					    b->runs[b->nruns - 1].note);
+					if (dead[k]) {
+						/* a scheme that is not there is not there at any size */
+						row.scenario = scenario;
+						row.rep = rep;
+						row.kind = (enum bench_kind)k;
+						row.nsubs = nl[i];
+						row.qos = ql[q];
+						row.payload = b->payload;
+						row.rate = b->rate;
+						row.status = ROW_UNAVAILABLE;
+						bench_fmt(row.note, sizeof(row.note), "as at the first size");
+						(void)push_run(b, &row);
+						continue;
+					}
+					if (env_fresh_broker(&b->env, (enum bench_kind)k) != 0)
+						bench_log("  could not restart the broker of %s: it may "
+						    "carry earlier runs' state", bench_kind_name((enum bench_kind)k));
+					run_pubrecv(b, (enum bench_kind)k, scenario, nl[i], ql[q], &row,
+					    &sr, &pr, &kr);
+					row.rep = sr.rep = pr.rep = kr.rep = rep;
+					log_run(&row, &sr);
 					(void)push_run(b, &row);
-					continue;
+					/* the results so far, in case a later run never ends */
+					b->quiet = 1;
+					(void)report_write(b);
+					b->quiet = 0;
+					if (q == 0) {
+						(void)push_conn(b, &sr);
+						(void)push_conn(b, &pr);
+						if (bench_kind_scheme((enum bench_kind)k) != 0 &&
+						    kr.lat.n > 0)
+							(void)push_conn(b, &kr);
+					}
+					if (row.status == ROW_UNAVAILABLE)
+						dead[k] = 1;
 				}
-				run_pubrecv(b, (enum bench_kind)k, scenario, nl[i], ql[q], &row,
-				    &sr, &pr, &kr);
-				log_run(&row);
-				(void)push_run(b, &row);
-				/* the results so far, in case a later run never ends */
-				b->quiet = 1;
-				(void)report_write(b);
-				b->quiet = 0;
-				if (q == 0) {
-					(void)push_conn(b, &sr);
-					(void)push_conn(b, &pr);
-					if (bench_kind_scheme((enum bench_kind)k) != 0 && kr.lat.n > 0)
-						(void)push_conn(b, &kr);
-				}
-				/* a scheme that is not there is not there at any size */
-				if (row.status == ROW_UNAVAILABLE)
-					dead = 1;
 			}
 		}
 	}
@@ -285,6 +308,8 @@ main(int argc, char **argv)
 		{ "nagle", no_argument, NULL, 10 },
 		{ "scenario-qos", required_argument, NULL, 11 },
 		{ "paho-ticker", required_argument, NULL, 12 },
+		{ "mqe2e-tls", no_argument, NULL, 13 },
+		{ "repeat", required_argument, NULL, 14 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -317,6 +342,7 @@ main(int argc, char **argv)
 	b.parallel = 16;
 	b.conn_reps = 50;
 	b.conn_subs = 5;
+	b.repeat = 1;
 	b.grace_ms = 3000;
 	b.netem_ms = 2;
 	bench_fmt(b.out, sizeof(b.out), "mqe2e-bench-out");
@@ -393,6 +419,7 @@ main(int argc, char **argv)
 		case 3: mosq = optarg; break;
 		case 4: bench_fmt(b.env.kms_url, sizeof(b.env.kms_url), "%s", optarg); break;
 		case 5: token_file = optarg; break;
+		case 13: b.env.mqe2e_tls = 1; break;
 		case 6:
 			if (bench_parse_long(optarg, 1, 65535, &v) != 0)
 				goto bad;
@@ -418,6 +445,11 @@ main(int argc, char **argv)
 			if (bench_parse_long(optarg, 1, 1000, &v) != 0)
 				goto bad;
 			b.ticker_ms = (int)v;
+			break;
+		case 14:
+			if (bench_parse_long(optarg, 1, BENCH_REPEAT_MAX, &v) != 0)
+				goto bad;
+			b.repeat = (int)v;
 			break;
 		case 11:
 			if ((b.nsqos = parse_list(optarg, 0, 1, b.sqos, 2)) < 0)
@@ -462,6 +494,11 @@ main(int argc, char **argv)
 	    getenv("MQE2E_KMS_TOKEN_FILE") != NULL && *getenv("MQE2E_KMS_TOKEN_FILE") != '\0') {
 		bench_fmt(b.env.kms_url, sizeof(b.env.kms_url), "%s", getenv("MQE2E_KMS_URL"));
 		token_file = getenv("MQE2E_KMS_TOKEN_FILE");
+	}
+	if (b.env.mqe2e_tls && b.env.mq_port != 0) {
+		fprintf(stderr, "mqe2e-bench: --mqe2e-tls starts its own mqe2e broker: it does "
+		    "not go with --broker-port\n");
+		return 1;
 	}
 	if ((b.env.kms_url[0] != '\0') != (token_file != NULL)) {
 		fprintf(stderr, "mqe2e-bench: --kms-url and --kms-token-file go together\n");
@@ -547,6 +584,7 @@ main(int argc, char **argv)
 		run_scenario(&b, b.scenarios[i]);
 	}
 	rc = report_write(&b) == 0 ? 0 : 1;
+	targets_log(&b);
 	if (report_plots(&b) != 0)
 		bench_log("plots not made (gnuplot missing or failed); the CSV and JSON are there");
 out:

@@ -49,13 +49,13 @@ write_csv(struct bench *b)
 
 	if ((f = open_out(b, "connect.csv", path, sizeof(path))) == NULL)
 		return -1;
-	fputs("scenario,scheme,n_subs,role,reps,samples,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,"
+	fputs("scenario,rep,scheme,n_subs,role,reps,samples,mean_ms,p50_ms,p90_ms,p99_ms,max_ms,"
 	    "all_ready_ms,parallel,status,note\n", f);
 	for (i = 0; i < b->nconn; i++) {
 		const struct conn_row *r = &b->conn[i];
 
-		fprintf(f, "%d,%s,%d,%s,%d,%zu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%s,", r->scenario,
-		    bench_kind_name(r->kind), r->nsubs, r->role, r->reps, r->lat.n, r->lat.mean,
+		fprintf(f, "%d,%d,%s,%d,%s,%d,%zu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%s,", r->scenario,
+		    r->rep + 1, bench_kind_name(r->kind), r->nsubs, r->role, r->reps, r->lat.n, r->lat.mean,
 		    r->lat.p50, r->lat.p90, r->lat.p99, r->lat.max, r->all_ready_ms, r->parallel,
 		    row_status_name(r->status));
 		csv_str(f, r->note);
@@ -67,7 +67,7 @@ write_csv(struct bench *b)
 		bench_log("wrote %s", path);
 	if ((f = open_out(b, "pubrecv.csv", path, sizeof(path))) == NULL)
 		return -1;
-	fputs("scenario,scheme,n_subs,qos,payload,rate,paced,expected,delivered,bad,dup,"
+	fputs("scenario,rep,scheme,n_subs,qos,payload,rate,paced,expected,delivered,bad,dup,"
 	    "link_errors,lat_mean_ms,lat_p50_ms,lat_p90_ms,lat_p99_ms,lat_max_ms,"
 	    "burst_expected,burst_delivered,throughput_dps,first_pub_ms,broker_cpu_us_per_delivery,"
 	    "broker_cpu_us_per_delivery_ticks,broker_cpu_us_per_delivery_burst,"
@@ -75,8 +75,8 @@ write_csv(struct bench *b)
 	for (i = 0; i < b->nruns; i++) {
 		const struct run_row *r = &b->runs[i];
 
-		fprintf(f, "%d,%s,%d,%d,%zu,%.1f,%d,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,"
-		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%s,", r->scenario,
+		fprintf(f, "%d,%d,%s,%d,%d,%zu,%.1f,%d,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,"
+		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%s,", r->scenario, r->rep + 1,
 		    bench_kind_name(r->kind), r->nsubs, r->qos, r->payload, r->rate, r->paced,
 		    (unsigned long long)r->expected, (unsigned long long)r->delivered,
 		    (unsigned long long)r->bad, (unsigned long long)r->dup,
@@ -158,49 +158,36 @@ find_conn(const struct bench *b, int scenario, enum bench_kind k, int n, const c
 	return NULL;
 }
 
-static json_t *
-ratio_json(const char *what, double num, double den, int have, double target, int le)
-{
-	json_t *o = json_pack("{s:s}", "what", what);
-
-	if (!have || den <= 0) {
-		json_object_set_new(o, "ratio", json_null());
-		json_object_set_new(o, "met", json_null());
-		json_object_set_new(o, "note", json_string("not measured"));
-		return o;
-	}
-	json_object_set_new(o, "ratio", json_real(num / den));
-	json_object_set_new(o, "target", json_real(target));
-	json_object_set_new(o, "met", json_boolean(le ? num / den <= target : num / den > target));
-	return o;
-}
-
-/* The paper's claims and the project's targets, from this one run. */
+/* The targets (targets.c): per repetition, median and spread. */
 static json_t *
 targets_json(const struct bench *b)
 {
-	json_t *t = json_object(), *growth = json_array();
-	const struct run_row *p, *s4, *s2;
-	const struct conn_row *c;
-	char what[160];
-	int n = 0, i, q;
+	struct bench_target t[BENCH_TARGETS_MAX];
+	json_t *o = json_object(), *x, *v, *growth = json_array();
+	const struct run_row *s2, *s4;
+	char rule[48];
+	int nt = targets_collect(b, t, BENCH_TARGETS_MAX), i, j;
 
-	for (i = 0; i < b->nn; i++)
-		if (b->nlist[i] > n)
-			n = b->nlist[i];
-	json_object_set_new(t, "n", json_integer(n));
-	for (q = 0; q < 2; q++) {
-		p = find_run(b, 1, KIND_PLAIN, n, q);
-		s4 = find_run(b, 1, KIND_S4, n, q);
-		bench_fmt(what, sizeof(what), "scheme 4 / plain broker CPU per delivery, N=%d, "
-		    "QoS %d (target <= 1.05)", n, q);
-		json_object_set_new(t, q == 0 ? "s4_plain_cpu_qos0" : "s4_plain_cpu_qos1",
-		    ratio_json(what, s4 ? s4->cpu_us_per_delivery : 0,
-		    p ? p->cpu_us_per_delivery : 0, p && s4, 1.05, 1));
-		bench_fmt(what, sizeof(what), "scheme 4 / plain p50 latency, N=%d, QoS %d "
-		    "(target <= 1.10)", n, q);
-		json_object_set_new(t, q == 0 ? "s4_plain_p50_qos0" : "s4_plain_p50_qos1",
-		    ratio_json(what, s4 ? s4->lat.p50 : 0, p ? p->lat.p50 : 0, p && s4, 1.10, 1));
+	json_object_set_new(o, "n", json_integer(targets_n(b)));
+	json_object_set_new(o, "repeat", json_integer(b->repeat));
+	for (i = 0; i < nt; i++) {
+		v = json_array();
+		for (j = 0; j < t[i].nv; j++)
+			json_array_append_new(v, json_real(t[i].v[j]));
+		x = json_pack("{s:s,s:s,s:s,s:o}", "what", t[i].what, "unit", t[i].unit,
+		    "target", target_rule(&t[i], rule, sizeof(rule)), "values", v);
+		if (t[i].met < 0) {
+			json_object_set_new(x, "median", json_null());
+			json_object_set_new(x, "met", json_null());
+		} else {
+			json_object_set_new(x, "median", json_real(t[i].median));
+			json_object_set_new(x, "min", json_real(t[i].min));
+			json_object_set_new(x, "max", json_real(t[i].max));
+			json_object_set_new(x, "q1", json_real(t[i].q1));
+			json_object_set_new(x, "q3", json_real(t[i].q3));
+			json_object_set_new(x, "met", json_boolean(t[i].met));
+		}
+		json_object_set_new(o, t[i].key, x);
 	}
 	for (i = 0; i < b->nn; i++) {
 		s2 = find_run(b, 1, KIND_S2, b->nlist[i], 0);
@@ -209,13 +196,8 @@ targets_json(const struct bench *b)
 		    s2 && s4 && s4->cpu_us_per_delivery > 0 ?
 		    json_real(s2->cpu_us_per_delivery / s4->cpu_us_per_delivery) : json_null()));
 	}
-	json_object_set_new(t, "s2_over_s4_cpu_by_n", growth);
-	c = find_conn(b, 1, KIND_S4, n, "sub", 1);
-	json_object_set_new(t, "s4_all_subs_ready_ms", c ? json_real(c->all_ready_ms) : json_null());
-	json_object_set_new(t, "s4_sub_connect_mean_ms", c ? json_real(c->lat.mean) : json_null());
-	json_object_set_new(t, "s4_sub_connect_max_ms", c ? json_real(c->lat.max) : json_null());
-	json_object_set_new(t, "ready_target_ms", json_integer(300));
-	return t;
+	json_object_set_new(o, "s2_over_s4_cpu_by_n", growth);
+	return o;
 }
 
 static int
@@ -295,20 +277,19 @@ write_json(struct bench *b)
 
 /* ---- results.md: the tables of docs/BENCHMARKS.md ------------------------- */
 
-static void
-md_ratio(FILE *f, const char *what, double num, double den, int have, double target, int le)
+/* " #2" for the second repetition, "" for the first. */
+static const char *
+rep_tag(int rep, char *buf, size_t len)
 {
-	if (!have || den <= 0) {
-		fprintf(f, "| %s | not measured | |\n", what);
-		return;
-	}
-	fprintf(f, "| %s | %.3f | %s |\n", what, num / den,
-	    (le ? num / den <= target : num / den > target) ? "met" : "**missed**");
+	if (rep == 0)
+		return bench_fmt(buf, len, "%s", "");
+	return bench_fmt(buf, len, " #%d", rep + 1);
 }
 
 static void
 md_runs(FILE *f, const struct bench *b, int scenario, int qos)
 {
+	char tag[16];
 	const struct run_row *r;
 	size_t i;
 	int any = 0;
@@ -325,23 +306,53 @@ md_runs(FILE *f, const struct bench *b, int scenario, int qos)
 			    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", scenario, qos);
 		any = 1;
 		if (r->status != ROW_OK) {
-			fprintf(f, "| %s | %d | %s: %s | | | | | | | | |\n", bench_kind_name(r->kind),
-			    r->nsubs, row_status_name(r->status), r->note);
+			fprintf(f, "| %s%s | %d | %s: %s | | | | | | | | |\n", bench_kind_name(r->kind),
+			    rep_tag(r->rep, tag, sizeof(tag)), r->nsubs, row_status_name(r->status),
+			    r->note);
 			continue;
 		}
-		fprintf(f, "| %s | %d | %llu/%llu | %.3f | %.3f | %.3f | %.3f | %.3f | %.0f | %.2f | "
-		    "%llu |\n", bench_kind_name(r->kind), r->nsubs,
+		fprintf(f, "| %s%s | %d | %llu/%llu | %.3f | %.3f | %.3f | %.3f | %.3f | %.0f | %.2f | "
+		    "%llu |\n", bench_kind_name(r->kind), rep_tag(r->rep, tag, sizeof(tag)), r->nsubs,
 		    (unsigned long long)r->delivered, (unsigned long long)r->expected, r->lat.mean,
 		    r->lat.p50, r->lat.p90, r->lat.p99, r->lat.max, r->throughput_dps,
 		    r->cpu_us_per_delivery, (unsigned long long)r->rss_kib);
 	}
 }
 
+/* The targets with their median and spread over the repetitions. */
+static void
+md_targets(FILE *f, const struct bench *b)
+{
+	struct bench_target t[BENCH_TARGETS_MAX];
+	char rule[48];
+	int nt = targets_collect(b, t, BENCH_TARGETS_MAX), i;
+
+	fprintf(f, "\n### Targets (scenario 1, N = %d, %d repetition%s)\n\n"
+	    "| target | median | min | max | quartiles | rule | verdict |\n"
+	    "|---|---:|---:|---:|---|---|---|\n", targets_n(b), b->repeat,
+	    b->repeat == 1 ? "" : "s, interleaved");
+	for (i = 0; i < nt; i++) {
+		if (t[i].met < 0) {
+			fprintf(f, "| %s | not measured | | | | %s | |\n", t[i].what,
+			    target_rule(&t[i], rule, sizeof(rule)));
+			continue;
+		}
+		if (strcmp(t[i].unit, "x") == 0)
+			fprintf(f, "| %s | %.3f | %.3f | %.3f | %.3f-%.3f | %s | %s |\n", t[i].what,
+			    t[i].median, t[i].min, t[i].max, t[i].q1, t[i].q3,
+			    target_rule(&t[i], rule, sizeof(rule)), t[i].met ? "met" : "**missed**");
+		else
+			fprintf(f, "| %s | %.0f %s | %.0f | %.0f | %.0f-%.0f | %s | %s |\n", t[i].what,
+			    t[i].median, t[i].unit, t[i].min, t[i].max, t[i].q1, t[i].q3,
+			    target_rule(&t[i], rule, sizeof(rule)), t[i].met ? "met" : "**missed**");
+	}
+}
+
 static int
 write_md(struct bench *b)
 {
-	char path[BENCH_PATH_MAX], ready[32];
-	const struct run_row *p, *s4, *s2;
+	char path[BENCH_PATH_MAX], ready[32], tag[16];
+	const struct run_row *s4, *s2;
 	const struct conn_row *c;
 	size_t i;
 	FILE *f;
@@ -358,8 +369,8 @@ write_md(struct bench *b)
 	for (i = 0; i < b->nconn; i++) {
 		c = &b->conn[i];
 		if (c->status != ROW_OK) {
-			fprintf(f, "| %d | %s | %d | %s | %d | %s: %s | | | | | | |\n", c->scenario,
-			    bench_kind_name(c->kind), c->nsubs, c->role, c->reps,
+			fprintf(f, "| %d | %s%s | %d | %s | %d | %s: %s | | | | | | |\n", c->scenario,
+			    bench_kind_name(c->kind), rep_tag(c->rep, tag, sizeof(tag)), c->nsubs, c->role, c->reps,
 			    row_status_name(c->status), c->note);
 			continue;
 		}
@@ -367,29 +378,15 @@ write_md(struct bench *b)
 			bench_fmt(ready, sizeof(ready), "%.1f", c->all_ready_ms);
 		else
 			bench_fmt(ready, sizeof(ready), "-");
-		fprintf(f, "| %d | %s | %d | %s | %d | %zu | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n",
-		    c->scenario, bench_kind_name(c->kind), c->nsubs, c->role, c->reps, c->lat.n,
+		fprintf(f, "| %d | %s%s | %d | %s | %d | %zu | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n",
+		    c->scenario, bench_kind_name(c->kind), rep_tag(c->rep, tag, sizeof(tag)), c->nsubs, c->role, c->reps, c->lat.n,
 		    c->lat.mean, c->lat.p50, c->lat.p90, c->lat.p99, c->lat.max, ready);
 	}
 	fprintf(f, "\n### Publish-to-receive latency, throughput, broker cost\n");
 	for (sc = 1; sc <= 3; sc++)
 		for (q = 0; q < b->nqos; q++)
 			md_runs(f, b, sc, b->qos[q]);
-	fprintf(f, "\n### Targets (scenario 1, N = %d)\n\n| ratio | value | target |\n"
-	    "|---|---:|---|\n", n);
-	for (q = 0; q < b->nqos; q++) {
-		char what[128];
-
-		p = find_run(b, 1, KIND_PLAIN, n, b->qos[q]);
-		s4 = find_run(b, 1, KIND_S4, n, b->qos[q]);
-		bench_fmt(what, sizeof(what), "scheme 4 / plain broker CPU per delivery, QoS %d "
-		    "(<= 1.05)", b->qos[q]);
-		md_ratio(f, what, s4 ? s4->cpu_us_per_delivery : 0, p ? p->cpu_us_per_delivery : 0,
-		    p && s4, 1.05, 1);
-		bench_fmt(what, sizeof(what), "scheme 4 / plain p50 latency, QoS %d (<= 1.10)",
-		    b->qos[q]);
-		md_ratio(f, what, s4 ? s4->lat.p50 : 0, p ? p->lat.p50 : 0, p && s4, 1.10, 1);
-	}
+	md_targets(f, b);
 	fprintf(f, "\nScheme 2 / scheme 4 broker CPU per delivery (QoS %d):", b->qos[0]);
 	for (i = 0; i < (size_t)b->nn; i++) {
 		s2 = find_run(b, 1, KIND_S2, b->nlist[i], b->qos[0]);
@@ -400,14 +397,7 @@ write_md(struct bench *b)
 		else
 			fprintf(f, " N=%d: n/a;", b->nlist[i]);
 	}
-	c = find_conn(b, 1, KIND_S4, n, "sub", 1);
-	if (c != NULL)
-		fprintf(f, "\n\nScheme 4, %d subscribers: all ready %.1f ms after the first "
-		    "connect started (target < 300 ms); per subscriber mean %.1f ms, p50 %.1f ms, "
-		    "max %.1f ms (%d connecting threads).\n", n, c->all_ready_ms, c->lat.mean,
-		    c->lat.p50, c->lat.max, c->parallel);
-	else
-		fprintf(f, "\n\nScheme 4, %d subscribers: not measured.\n", n);
+	fprintf(f, "\n");
 	if (fclose(f) != 0)
 		return -1;
 	if (!b->quiet)

@@ -137,6 +137,19 @@ deny:
 	return MOSQ_ERR_ACL_DENIED;
 }
 
+/* s's rights (BX_RIGHT_*) on group gi under the policy in force: looked up
+ * once per session, group and policy, then kept in s (the read check runs
+ * for every delivery). */
+static unsigned session_rights(struct bx_session *s, size_t gi)
+{
+	if (s->rights_gen != bx.policy_gen || s->rights_gi != gi) {
+		s->rights = (uint8_t)policy__rights(bx.policy, s->id, gi);
+		s->rights_gi = gi;
+		s->rights_gen = bx.policy_gen;
+	}
+	return s->rights;
+}
+
 /* Roster of a scheme 1/2 group: readable with any grant on the group. */
 static int roster_allowed(const struct bx_session *s, const char *topic)
 {
@@ -196,6 +209,80 @@ deny:
  * to Mosquitto with mosquitto_broker_publish and pass here only when they
  * were queued for a persistent session that reconnects.
  */
+/*
+ * The answer for the last scheme 3/4 frame judged (group_frame_ok): one
+ * message is checked once per reader, N times in a row with the same bytes.
+ * The answer depends on the frame's header (which ends with the body's
+ * length) and its length, the group, the policy and the staged records:
+ * a frame with the same header and length under the same policy and staged
+ * state gets the same answer, so only the header is compared again.
+ */
+#define MEMO_HEADER_MAX 600     /* > the longest frame header (two 255-byte ids) */
+
+enum { MEMO_OK = 1, MEMO_BAD, MEMO_STAGED_DENIED };
+
+static struct {
+	int answer;                     /* MEMO_*, 0: nothing memoised */
+	uint64_t policy_gen, staged_gen;
+	size_t gi;
+	uint32_t len;
+	size_t header_len;
+	uint64_t seq;
+	uint8_t header[MEMO_HEADER_MAX];
+} memo;
+
+static int group_frame_answer(const struct bx_group *g, size_t gi, const void *payload,
+    uint32_t len)
+{
+	struct mqe2e_frame f;
+	int answer;
+
+	if (memo.answer != 0 && memo.len == len && memo.gi == gi &&
+	    memo.policy_gen == bx.policy_gen && memo.staged_gen == staged__gen() &&
+	    memcmp(memo.header, payload, memo.header_len) == 0)
+		return memo.answer;
+	memo.answer = 0;
+	if (mqe2e_frame_decode(payload, len, &f) != MQE2E_OK)
+		return MEMO_BAD;        /* no header to key a memo by */
+	if (f.type != (g->scheme == MQE2E_SCHEME_4 ? MQE2E_MSG_FRAME_MAC : MQE2E_MSG_FRAME_AEAD) ||
+	    f.key_kind != MQE2E_KEY_GROUP || !mqe2e_view_eq_str(f.key_name, g->name) ||
+	    !mqe2e_view_eq_str(f.sender, bx.self->id))
+		answer = MEMO_BAD;
+	else if (staged__check(f.key_name.p, f.key_name.len, f.seq, gi) != 0)
+		answer = MEMO_STAGED_DENIED;
+	else
+		answer = MEMO_OK;
+	if (f.header.len <= sizeof(memo.header)) {
+		memcpy(memo.header, payload, f.header.len);
+		memo.header_len = f.header.len;
+		memo.len = len;
+		memo.gi = gi;
+		memo.seq = f.seq;
+		memo.policy_gen = bx.policy_gen;
+		memo.staged_gen = staged__gen();    /* after the check: it may refuse */
+		memo.answer = answer;
+	}
+	return answer;
+}
+
+static int group_frame_ok(const struct bx_group *g, size_t gi, const char *reader,
+    const void *payload, uint32_t len)
+{
+	switch (group_frame_answer(g, gi, payload, len)) {
+	case MEMO_OK:
+		return 1;
+	case MEMO_STAGED_DENIED:
+		stats__inc(BX_MSG_STAGED_DENIED);
+		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "QoS 2 message %llu of group '%s' "
+		    "not delivered to '%s': staged before PUBREL and its publisher may no longer "
+		    "publish (drop_staged_denied)", (unsigned long long)memo.seq, g->name,
+		    reader ? reader : "?");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 static int group_payload_ok(const struct bx_group *g, size_t gi, const char *reader,
     const void *payload, uint32_t len)
 {
@@ -208,20 +295,7 @@ static int group_payload_ok(const struct bx_group *g, size_t gi, const char *rea
 	switch (g->scheme) {
 	case MQE2E_SCHEME_3:
 	case MQE2E_SCHEME_4:
-		if (mqe2e_frame_decode(payload, len, &f) != MQE2E_OK ||
-		    f.type != (g->scheme == MQE2E_SCHEME_4 ? MQE2E_MSG_FRAME_MAC : MQE2E_MSG_FRAME_AEAD) ||
-		    f.key_kind != MQE2E_KEY_GROUP || !mqe2e_view_eq_str(f.key_name, g->name) ||
-		    !mqe2e_view_eq_str(f.sender, bx.self->id))
-			return 0;
-		if (staged__check(f.key_name.p, f.key_name.len, f.seq, gi) != 0) {
-			stats__inc(BX_MSG_STAGED_DENIED);
-			plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "QoS 2 message %llu of group '%s' "
-			    "not delivered to '%s': staged before PUBREL and its publisher may no longer "
-			    "publish (drop_staged_denied)", (unsigned long long)f.seq, g->name,
-			    reader ? reader : "?");
-			return 0;
-		}
-		return 1;
+		return group_frame_ok(g, gi, reader, payload, len);
 	case MQE2E_SCHEME_2:
 		return mqe2e_frame_decode(payload, len, &f) == MQE2E_OK &&
 		    f.type == MQE2E_MSG_FRAME_AEAD && f.key_kind == MQE2E_KEY_SESSION &&
@@ -277,7 +351,7 @@ static int check_read(struct bx_session *s, const char *topic, const void *paylo
 	}
 	if (s->plain)
 		return MOSQ_ERR_SUCCESS;
-	if (g != NULL && (policy__rights(bx.policy, s->id, gi) & BX_RIGHT_SUB))
+	if (g != NULL && (session_rights(s, gi) & BX_RIGHT_SUB))
 		return MOSQ_ERR_SUCCESS;
 	stats__inc(BX_READ_DENIED);
 	return MOSQ_ERR_ACL_DENIED;
@@ -335,7 +409,7 @@ static int check_write(struct bx_session *s, const struct mosquitto_evt_acl_chec
 		    "no topic group covers it", s->id, ed->topic);
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if (!(policy__rights(bx.policy, s->id, gi) & BX_RIGHT_PUB)) {
+	if (!(session_rights(s, gi) & BX_RIGHT_PUB)) {
 		stats__inc(BX_MSG_NO_GRANT);
 		plugin__logf(MOSQ_LOG_NOTICE, BX_LOG_PREFIX "dropped publish from '%s' to '%s': "
 		    "no pub grant on group '%s'", s->id, ed->topic, g->name);

@@ -245,6 +245,7 @@ static void install_policy(struct bx_policy *p)
 		    mqe2e_strerror(r));
 	old = bx.policy;
 	bx.policy = p;
+	bx.policy_gen++;
 	free(bx.topic_cache);
 	bx.topic_cache = NULL;
 	stats__inc(BX_POLICY_UPDATES);

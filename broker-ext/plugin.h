@@ -239,24 +239,33 @@ void staged__add(const char *group, uint64_t seq, const char *publisher);
 int staged__check(const uint8_t *group, size_t group_len, uint64_t seq, size_t gi);
 void staged__tick(time_t now);
 size_t staged__count(void);
+/* Changes whenever what staged__check answers may change (a record added,
+ * dropped or refused). */
+uint64_t staged__gen(void);
 void staged__cleanup(void);
 
 /* ---- per-connection state (session.c) ---------------------------------------- */
 struct bx_session {
+	/* What the read check of every delivery to this client needs, first:
+	 * the lookup and the check then touch one cache line of it. */
 	struct mosquitto *client;        /* key */
-	char id[MQE2E_ID_MAX + 1];
-	char serial[MQE2E_SERIAL_MAX];
+	struct bx_session *next;         /* chain by client pointer */
 	bool plain;                      /* allow_plain client without mqe2e */
 	bool fleet;                      /* plain, under plugin_opt_fleet (fleet.c) */
+	bool wants_rekey;                /* subscribed to MQE2E_REKEY_FILTER */
+	uint8_t rights;                  /* BX_RIGHT_* on group rights_gi ... */
+	size_t rights_gi;
+	uint64_t rights_gen;             /* ... under policy bx.policy_gen (0: none) */
+
+	char id[MQE2E_ID_MAX + 1];
+	char serial[MQE2E_SERIAL_MAX];
 	struct mqe2e_mac *mac_c2b;
 	struct mqe2e_aead *aead_c2b;
 	struct mqe2e_aead *aead_b2c;
 	struct mqe2e_mac *mac_b2c;       /* rekey notices (notice.c) */
-	bool wants_rekey;                /* subscribed to MQE2E_REKEY_FILTER */
 	struct mqe2e_replay_window rx;   /* channel seq client -> broker */
 	uint64_t tx_seq;                 /* channel seq broker -> client */
 	struct bx_verdict verdict;       /* ACL write check -> MOSQ_EVT_MESSAGE */
-	struct bx_session *next;         /* chain by client pointer */
 	struct bx_session *next_id;      /* chain by id (mqe2e sessions only) */
 	bool in_id_index;
 };
@@ -289,6 +298,8 @@ struct bx_state {
 	struct mqe2e_trust *trust;       /* CA + CRL + revoked serials (broker thread) */
 	struct mqe2e_nonce_cache *nonces;
 	struct bx_policy *policy;        /* current snapshot (broker thread), may be NULL */
+	uint64_t policy_gen;             /* bumps with every snapshot installed: what
+	                                    is cached per policy is keyed by it */
 	struct bx_kms_sync *sync;
 	char *topic_cache;               /* last topic looked up */
 	struct bx_group *topic_group;

@@ -265,7 +265,7 @@ int session__add(struct mosquitto *client, struct bx_session **out)
 		return MQE2E_ERR_NOMEM;
 	s->client = client;
 	mqe2e_replay_init(&s->rx);
-	if (count >= nbuckets)
+	if (count >= nbuckets / 2)
 		grow();
 	i = slot_ptr(client, nbuckets);
 	s->next = by_client[i];

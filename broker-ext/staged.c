@@ -48,6 +48,7 @@ static struct staged *buckets[STAGED_BUCKETS];
 static struct staged *oldest, *newest;
 static size_t nstaged;
 static bool any_allowed;
+static uint64_t gen;                /* staged__gen() */
 
 static uint64_t group_hash(const uint8_t *name, size_t len)
 {
@@ -80,6 +81,7 @@ static void unlink_free(struct staged *e)
 	free(e->publisher);
 	free(e);
 	nstaged--;
+	gen++;
 }
 
 /* Drop the oldest record (the FIFO head). */
@@ -118,6 +120,12 @@ void staged__add(const char *group, uint64_t seq, const char *publisher)
 		oldest = e;
 	newest = e;
 	nstaged++;
+	gen++;
+}
+
+uint64_t staged__gen(void)
+{
+	return gen;
 }
 
 static struct staged *find(const uint8_t *group, size_t group_len, uint64_t seq)
@@ -147,6 +155,8 @@ int staged__check(const uint8_t *group, size_t group_len, uint64_t seq, size_t g
 		any_allowed = true;
 		return 0;
 	}
+	if (!e->denied)
+		gen++;
 	e->denied = true;
 	return -1;
 }

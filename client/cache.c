@@ -334,7 +334,7 @@ int
 cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 {
 	struct mqe2e_keycache_info hdr;
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb;
 	uint8_t *file = NULL;
 	size_t len = 0, i, nkeys, ngroups;
 	uint64_t now = mqe2e_now_ms(), newest = now;
@@ -342,6 +342,7 @@ cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 	int r;
 
 	msg[0] = '\0';
+	memset(&kb, 0, sizeof(kb));
 	if (c->cache_path == NULL)
 		return MQE2E_ERR_NOT_FOUND;
 	if ((r = read_file(c->cache_path, &file, &len, why, sizeof(why))) == MQE2E_ERR_NOT_FOUND)

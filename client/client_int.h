@@ -12,6 +12,7 @@
 #define MQE2E_CLIENT_INT_H
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@
 #include "wire.h"
 
 #define CLIENT_ERRMSG_MAX 512
+#define CLIENT_BROKER_ADDRS 8           /* addresses of the broker's name kept */
 #define CLIENT_REPLAY_SENDERS 1024
 #define CLIENT_FRAME_WINDOWS 256    /* broker frame windows: (broker, group,
                                        epoch) and one per link */
@@ -74,6 +76,9 @@ struct keyslot {
 	struct mqe2e_aead *aead;        /* GK_P always; GK_B in scheme 3 */
 	struct mqe2e_mac *mac;          /* GK_B in scheme 4 */
 };
+
+#define KEYS_WANT_MAX 16                /* old epochs asked for by number */
+#define KEYS_PAGES_MAX 1024             /* pages of one key fetch (1M groups) */
 
 struct keystore {
 	struct keyslot *slot;
@@ -182,6 +187,8 @@ struct mqe2e_client {
 	char id[MQE2E_ID_MAX + 1];
 	struct mqe2e_identity *ident;
 	struct mqe2e_trust *trust;      /* [mu] */
+	struct mqe2e_http *kms;         /* [kms_mu] the KMS URLs, CA, connection */
+	int kms_warned;                 /* [kms_mu] its URL warning was reported */
 	MQTTAsync mqtt;
 
 	pthread_mutex_t mu;
@@ -235,6 +242,8 @@ struct mqe2e_client {
 	struct backoff kms_retry;       /* the keys thread's retries while the
 	                                   fetches fail (link.h) */
 	int keys_from_cache;            /* the keys held came from the key cache */
+	uint64_t keys_answer_ms;        /* wall clock of the KMS answer the keys
+	                                   came from (0: from the cache) */
 
 	/* the key cache file (cache.c); written under kms_mu */
 	char *cache_path;               /* NULL: no key cache */
@@ -242,6 +251,14 @@ struct mqe2e_client {
 	int cache_digest_set;
 	int cache_failing;              /* the last write failed (reported) */
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
+	/* [mu] epochs older than the KMS's window that messages named: the next
+	 * fetch asks for them by number (keys__want, PROTOCOL.md 12.1) */
+	struct keys_want {
+		char group[MQE2E_ID_MAX + 1];
+		uint32_t epoch;
+		int gone;               /* asked once, the KMS no longer has it */
+	} want[KEYS_WANT_MAX];
+	size_t nwant;
 
 	/* [mu] messages waiting for keys (subscribe.c) */
 	struct held *held;
@@ -279,6 +296,17 @@ struct mqe2e_client {
 	void *state_arg;
 
 	char errmsg[CLIENT_ERRMSG_MAX]; /* [mu] last failure of a call */
+
+	/* wake.c's registry [its wake_mu] */
+	int wake_registered;
+	int wake_connecting;            /* a connect attempt is under way */
+	int wake_refs;                  /* the waker is using this client */
+
+	/* [mu] the broker's addresses, resolved at each connect attempt: the
+	 * sockets paho opens to them get TCP_NODELAY (sock.c) */
+	struct sockaddr_storage broker_addr[CLIENT_BROKER_ADDRS];
+	socklen_t broker_addr_len[CLIENT_BROKER_ADDRS];
+	size_t nbroker_addr;
 };
 
 /* ---- config.c -------------------------------------------------------------- */
@@ -342,10 +370,21 @@ uint64_t client__next_seq(struct mqe2e_client *c);
  * itself; msg (may be NULL) gets a message naming the KMS URL. */
 int keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen);
 /* Lookups (mu held).  NULL if absent. */
+/* A message named epoch of group, which we lack and which is older than
+ * every epoch of the group we hold (mu held): remember it for the next fetch
+ * to ask for by number.  0 if the KMS said before that it no longer has it
+ * (then no fetch helps). */
+int keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t epoch);
+/* The lowest epoch of group held, 0 if none. */
+uint32_t keys__oldest_epoch(struct keystore *ks, const char *group, size_t group_len);
 struct keyslot *keys__find(struct keystore *ks, const char *group, size_t group_len,
     uint8_t kind, uint32_t epoch);
 /* The GK_P to seal with now: the newest epoch of group already valid. */
 struct keyslot *keys__current(struct keystore *ks, const char *group, uint64_t now_ms);
+/* The newest epoch of group (any kind) that had begun at wall_ms, 0 if none
+ * (mu held). */
+uint32_t keys__epoch_at(struct keystore *ks, const char *group, size_t group_len,
+    uint64_t wall_ms);
 /* The highest epoch held of group (any kind), 0 if none (mu held). */
 uint32_t keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len);
 /* A group of the table by name, or NULL (mu held). */
@@ -396,6 +435,27 @@ void session__clear(struct mqe2e_client *c);
  * way the link state changes.  Returns its LINK_FX_* bits. */
 unsigned session__link_event(struct mqe2e_client *c, enum link_event_kind kind,
     struct waiter *w, uint64_t deadline_ms, uint64_t gen);
+
+/* ---- wake.c (paho's receive thread; see there) ------------------------------ */
+/* Add c to the process's clients (starts the waker thread with the first). */
+int wake__register(struct mqe2e_client *c) MQE2E_WUR;
+/* Remove c (before MQTTAsync_destroy): waits until the waker is done with
+ * it; stops the waker with the last client. */
+void wake__unregister(struct mqe2e_client *c);
+/* A connect attempt of c started (on = 1) or ended (0); may be called with
+ * c->mu held. */
+void wake__connecting(struct mqe2e_client *c, int on);
+/* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
+uint64_t wake__count(void);
+
+/* ---- sock.c (the client's TCP sockets) ---------------------------------------- */
+/* Resolve the host and port of the broker URI into c->broker_addr (mu not
+ * held: may wait for DNS).  A URI that does not parse leaves none. */
+void sock__resolve_broker(struct mqe2e_client *c);
+/* TCP_NODELAY on this process's TCP sockets connected to one of the broker's
+ * addresses that lack it (mu held): paho opened one of them for c.  Returns
+ * the number set. */
+int sock__nodelay(struct mqe2e_client *c);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's

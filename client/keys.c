@@ -95,46 +95,35 @@ status_to_err(int status)
 	}
 }
 
-int
-keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+/* One KEY_REQUEST for wants (or, n = 0, a page of all my groups after the
+ * cursor) and its verified answer in *kb.  msg says what went wrong. */
+static int
+fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t n,
+    const char *after, struct mqe2e_keybundle *kb, char *msg, size_t msglen)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
-	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0 };
 	uint8_t *req = NULL;
 	size_t req_len = 0;
-	char why[KMS_ERRTEXT_MAX], own[CLIENT_ERRMSG_MAX], note[CLIENT_ERRMSG_MAX] = "";
-	char cache_msg[CLIENT_ERRMSG_MAX];
-	int first;
-	uint64_t seq;
+	char why[KMS_ERRTEXT_MAX];
 	int r;
 
-	if (msg == NULL || msglen == 0) {
-		msg = own;
-		msglen = sizeof(own);
-	}
-	msg[0] = '\0';
 	memset(&resp, 0, sizeof(resp));
-	pthread_mutex_lock(&c->kms_mu);
-	/* a message held before this point is settled by this fetch's answer */
-	pthread_mutex_lock(&c->mu);
-	seq = ++c->fetch_started;
-	pthread_mutex_unlock(&c->mu);
-	if ((r = mqe2e_keyreq_build(c->ident, NULL, 0, mqe2e_now_ms(), &st, &req,
+	if ((r = mqe2e_keyreq_build_want(c->ident, want, n, after, mqe2e_now_ms(), &st, &req,
 	    &req_len)) != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot build the key request: %s", mqe2e_strerror(r));
 		goto out;
 	}
-	r = mqe2e_http_request(c->cfg.kms, "POST", "/v1/keys", "application/octet-stream",
-	    NULL, req, req_len, c->cfg.kms_timeout_ms, &resp);
+	if (!c->kms_warned && mqe2e_http_warning(c->kms) != NULL) {
+		c->kms_warned = 1;
+		client__report(c, MQE2E_OK, NULL, NULL, NULL, 0, "warning: %s",
+		    mqe2e_http_warning(c->kms));
+	}
+	r = mqe2e_http_request(c->kms, "POST", "/v1/keys", "application/octet-stream",
+	    NULL, req, req_len, c->cfg.kms_timeout_ms, -1, &resp);
 	if (r != MQE2E_OK) {
-		if (resp.error[0] != '\0')
-			client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s",
-			    c->id, resp.error);
-		else
-			client__fmt(msg, msglen, "cannot fetch the keys of client '%s' from "
-			    "the KMS at %s: %s; check that mqe2e-kmsd is running there",
-			    c->id, c->cfg.kms, mqe2e_strerror(r));
+		client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s", c->id,
+		    resp.error);
 		if (r != MQE2E_ERR_INVALID_ARG)
 			r = MQE2E_ERR_UNAVAILABLE;
 		goto out;
@@ -146,20 +135,198 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 		mqe2e_http_retry_hint(&resp, hint, sizeof(hint));
 		r = status_to_err(resp.status);
 		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
-		    "'%s': HTTP %d (%s)%s%s", c->cfg.kms, c->id, resp.status, why,
+		    "'%s': HTTP %d (%s)%s%s", resp.url, c->id, resp.status, why,
 		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
 		    r == MQE2E_ERR_UNKNOWN_CA ? "; was its certificate issued by this KMS?" :
 		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "", hint);
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
-	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb);
+	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), kb);
 	pthread_mutex_unlock(&c->mu);
-	if (r != MQE2E_OK) {
+	if (r != MQE2E_OK)
 		client__fmt(msg, msglen, "the key response of the KMS at %s does not verify "
-		    "against CA %s: %s", c->cfg.kms, c->cfg.cafile, mqe2e_strerror(r));
-		goto out;
+		    "against CA %s: %s", resp.url, c->cfg.cafile, mqe2e_strerror(r));
+out:
+	mqe2e_http_response_free(&resp);
+	free(req);
+	mqe2e_keyreq_free(st);
+	return r;
+}
+
+/* Every page of my groups' windows, then the old epochs messages asked for
+ * (c->want), into *all. */
+static int
+fetch_all(struct mqe2e_client *c, struct mqe2e_keybundle *all, char *msg, size_t msglen)
+{
+	struct mqe2e_keybundle page;
+	struct mqe2e_keyreq_want w[KEYS_WANT_MAX];
+	char wg[KEYS_WANT_MAX][MQE2E_ID_MAX + 1];
+	char after[MQE2E_ID_MAX + 1] = "";
+	size_t i, n = 0, pages = 0;
+	int r;
+
+	do {
+		if ((r = fetch_page(c, NULL, 0, after, &page, msg, msglen)) != MQE2E_OK)
+			return r;
+		if ((page.flags & MQE2E_KEYBUNDLE_MORE) != 0 && (page.ngroups == 0 ||
+		    strcmp(page.groups[page.ngroups - 1].name, after) <= 0 ||
+		    ++pages == KEYS_PAGES_MAX)) {
+			mqe2e_keybundle_free(&page);
+			client__fmt(msg, msglen, "the KMS at %s pages its key answers without "
+			    "moving on (after group '%s')", c->cfg.kms, after);
+			return MQE2E_ERR_BAD_FORMAT;
+		}
+		if (page.ngroups > 0)
+			memcpy(after, page.groups[page.ngroups - 1].name, sizeof(after));
+		if ((r = mqe2e_keybundle_append(all, &page)) != MQE2E_OK) {
+			client__fmt(msg, msglen, "out of memory");
+			return r;
+		}
+	} while ((all->flags & MQE2E_KEYBUNDLE_MORE) != 0);
+	/* old epochs of groups I still hold, by number (a small list) */
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->nwant; i++) {
+		if (c->want[i].gone || mqe2e_keybundle_group(all, c->want[i].group) == NULL)
+			continue;
+		memcpy(wg[n], c->want[i].group, sizeof(wg[n]));
+		w[n].group = wg[n];
+		w[n++].epoch = c->want[i].epoch;
 	}
+	pthread_mutex_unlock(&c->mu);
+	if (n == 0)
+		return MQE2E_OK;
+	if ((r = fetch_page(c, w, n, NULL, &page, msg, msglen)) != MQE2E_OK ||
+	    (r = mqe2e_keybundle_append(all, &page)) != MQE2E_OK)
+		return r;
+	/* what the KMS did not give is gone: no fetch for it again */
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->nwant; i++) {
+		size_t j, asked;
+
+		for (asked = 0; asked < n; asked++)
+			if (w[asked].epoch == c->want[i].epoch &&
+			    strcmp(w[asked].group, c->want[i].group) == 0)
+				break;
+		if (asked == n)
+			continue;
+		for (j = 0; j < all->nkeys; j++)
+			if (all->keys[j].epoch == c->want[i].epoch &&
+			    strcmp(all->keys[j].group, c->want[i].group) == 0)
+				break;
+		c->want[i].gone = j == all->nkeys;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return MQE2E_OK;
+}
+
+int
+keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t epoch)
+{
+	struct keys_want *w;
+	size_t i;
+
+	if (group_len == 0 || group_len > MQE2E_ID_MAX)
+		return 0;
+	for (i = 0; i < c->nwant; i++) {
+		w = &c->want[i];
+		if (w->epoch == epoch && strlen(w->group) == group_len &&
+		    memcmp(w->group, group, group_len) == 0)
+			return !w->gone;
+	}
+	/* full: the oldest entry makes room */
+	if (c->nwant == KEYS_WANT_MAX) {
+		memmove(&c->want[0], &c->want[1], (KEYS_WANT_MAX - 1) * sizeof(c->want[0]));
+		c->nwant--;
+	}
+	w = &c->want[c->nwant++];
+	memcpy(w->group, group, group_len);
+	w->group[group_len] = '\0';
+	w->epoch = epoch;
+	w->gone = 0;
+	return 1;
+}
+
+/* Keep in fresh the slots of old that an earlier fetch got by number: an
+ * epoch older than every epoch fresh has of a group fresh still has, with
+ * that kind, not past its end (mu held). */
+static int
+carry_over(struct keystore *fresh, const struct keystore *old, uint64_t now_ms)
+{
+	struct keyslot *ns;
+	size_t i, j, n = 0;
+	int r;
+
+	for (i = 0; i < old->n; i++) {
+		const struct keyslot *s = &old->slot[i];
+		uint32_t oldest = keys__oldest_epoch(fresh, s->group, strlen(s->group));
+
+		if (oldest != 0 && s->epoch < oldest &&
+		    (s->not_after_ms == 0 || s->not_after_ms > now_ms))
+			n++;
+	}
+	if (n == 0)
+		return MQE2E_OK;
+	if ((ns = realloc(fresh->slot, (fresh->n + n) * sizeof(*ns))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	fresh->slot = ns;
+	for (i = 0, j = fresh->n; i < old->n; i++) {
+		const struct keyslot *s = &old->slot[i];
+		uint32_t oldest = keys__oldest_epoch(fresh, s->group, strlen(s->group));
+		struct keyslot *kind = NULL;
+		size_t k;
+
+		if (oldest == 0 || s->epoch >= oldest ||
+		    (s->not_after_ms != 0 && s->not_after_ms <= now_ms))
+			continue;
+		for (k = 0; k < fresh->n && kind == NULL; k++)
+			if (fresh->slot[k].kind == s->kind && strcmp(fresh->slot[k].group,
+			    s->group) == 0)
+				kind = &fresh->slot[k];
+		if (kind == NULL)
+			continue;               /* that kind was taken away */
+		memset(&ns[j], 0, sizeof(ns[j]));
+		memcpy(ns[j].group, s->group, sizeof(ns[j].group));
+		ns[j].scheme = s->scheme;
+		ns[j].kind = s->kind;
+		ns[j].epoch = s->epoch;
+		ns[j].not_before_ms = s->not_before_ms;
+		ns[j].not_after_ms = s->not_after_ms;
+		memcpy(ns[j].key, s->key, sizeof(ns[j].key));   /* for the key cache */
+		/* the contexts move: old is cleared without them */
+		ns[j].aead = s->aead;
+		ns[j].mac = s->mac;
+		((struct keyslot *)s)->aead = NULL;
+		((struct keyslot *)s)->mac = NULL;
+		j++;
+	}
+	r = MQE2E_OK;
+	fresh->n = j;
+	return r;
+}
+
+int
+keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+{
+	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
+	char own[CLIENT_ERRMSG_MAX], note[CLIENT_ERRMSG_MAX] = "";
+	char cache_msg[CLIENT_ERRMSG_MAX];
+	int first;
+	uint64_t seq;
+	int r;
+
+	if (msg == NULL || msglen == 0) {
+		msg = own;
+		msglen = sizeof(own);
+	}
+	msg[0] = '\0';
+	pthread_mutex_lock(&c->kms_mu);
+	/* a message held before this point is settled by this fetch's answer */
+	pthread_mutex_lock(&c->mu);
+	seq = ++c->fetch_started;
+	pthread_mutex_unlock(&c->mu);
+	if ((r = fetch_all(c, &kb, msg, msglen)) != MQE2E_OK)
+		goto out;
 	if ((r = keys__install(c, &kb, &seq, msg, msglen)) != MQE2E_OK)
 		goto out;
 	r = MQE2E_OK;
@@ -194,9 +361,6 @@ out:
 		}
 	}
 	mqe2e_keybundle_free(&kb);
-	mqe2e_http_response_free(&resp);
-	free(req);
-	mqe2e_keyreq_free(st);
 	pthread_mutex_unlock(&c->kms_mu);
 	if (note[0] != '\0')
 		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0, "%s", note);
@@ -239,10 +403,17 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 	kb->groups = NULL;
 	kb->ngroups = 0;
 	pthread_mutex_lock(&c->mu);
+	if ((r = carry_over(&fresh, &c->keys, now)) != MQE2E_OK) {
+		pthread_mutex_unlock(&c->mu);
+		client__fmt(msg, msglen, "out of memory");
+		keys__clear(&fresh);
+		return r;
+	}
 	old = c->keys;
 	c->keys = fresh;
 	c->keys_fetched_ms = client__mono_ms();
 	c->keys_from_cache = seq == NULL;
+	c->keys_answer_ms = seq != NULL ? now : 0;
 	if (seq != NULL) {
 		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
 		c->keys_seq = *seq;
@@ -257,6 +428,22 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 	pthread_mutex_unlock(&c->mu);
 	keys__clear(&old);
 	return MQE2E_OK;
+}
+
+uint32_t
+keys__oldest_epoch(struct keystore *ks, const char *group, size_t group_len)
+{
+	uint32_t e = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if ((e == 0 || s->epoch < e) && strlen(s->group) == group_len &&
+		    memcmp(s->group, group, group_len) == 0)
+			e = s->epoch;
+	}
+	return e;
 }
 
 struct keyslot *
@@ -295,6 +482,22 @@ keys__current(struct keystore *ks, const char *group, uint64_t now_ms)
 }
 
 uint32_t
+keys__epoch_at(struct keystore *ks, const char *group, size_t group_len, uint64_t wall_ms)
+{
+	uint32_t e = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		struct keyslot *s = &ks->slot[i];
+
+		if (s->epoch > e && s->not_before_ms <= wall_ms && strlen(s->group) == group_len &&
+		    memcmp(s->group, group, group_len) == 0)
+			e = s->epoch;
+	}
+	return e;
+}
+
+uint32_t
 keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
 {
 	uint32_t e = 0;
@@ -313,7 +516,7 @@ keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
 const struct mqe2e_group_info *
 keys__group(const struct keystore *ks, const char *name)
 {
-	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0 };
+	const struct mqe2e_keybundle table = { ks->groups, ks->ngroups, NULL, 0, 0 };
 
 	return mqe2e_keybundle_group(&table, name);
 }

@@ -160,8 +160,14 @@ seal_group(struct mqe2e_client *c, const char *topic, const char *g, uint8_t fla
 			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
 			    "no valid publish key of group '%s' for topic '%s': its keys, up to "
 			    "epoch %u, have run out and %s; bring the KMS back (a group's keys "
-			    "outlast a KMS outage by about its rotation period plus its grace "
-			    "period)", c->id, g, topic, e, kms);
+			    "outlast a KMS outage by about its future_epochs + 1 rotation periods "
+			    "plus its grace period)", c->id, g, topic, e, kms);
+		/* none at all, the KMS failing: the key cache had only epochs that
+		 * had ended (they are dropped), so it is the outage, not a grant */
+		if (keys__kms_failing(c, kms, sizeof(kms)))
+			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
+			    "no valid publish key of group '%s' for topic '%s': the keys it "
+			    "held have ended and %s; bring the KMS back", c->id, g, topic, kms);
 		if (e > 0)
 			return client__fail_locked(c, MQE2E_ERR_EXPIRED_KEY, "client '%s' holds "
 			    "no valid publish key of group '%s' for topic '%s': none of its keys, "

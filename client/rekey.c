@@ -6,12 +6,13 @@
  * a notice MAC'd under this link's SK_CB.b2c.  A notice carries no key: it
  * only makes the keys thread fetch keys soon (publishers leave an epoch a
  * revoked client could read; subscribers hold the new epoch before its
- * first message).  Keys already covering the notice (its epoch and a newer
- * pre-issued one) mean no fetch.  Every member of a group gets its notice
- * at the same moment, so each waits a random 0..rekey_jitter_ms before it
- * fetches: a thousand subscribers spread their requests over that time
- * instead of reaching the KMS together (a message naming an epoch not yet
- * held still makes its fetch at once: subscribe.c).
+ * first message; everyone tops up the epochs issued ahead).  Keys from a
+ * KMS answer given after the notice's epoch began mean no fetch.  Every
+ * member of a group gets its notice at the same moment, so each waits a
+ * random 0..rekey_jitter_ms before it fetches: a thousand subscribers
+ * spread their requests over that time instead of reaching the KMS
+ * together (a message naming an epoch not yet held still makes its fetch
+ * at once: subscribe.c).
  */
 #include "config.h"
 
@@ -37,9 +38,14 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 	}
 	if (r == MQE2E_OK) {
 		c->notice_seq = seq;
+		/* the KMS tops the epochs issued ahead up at every rotation: a
+		 * notice of an epoch that began after the answer our keys came
+		 * from means keys we lack, even if we hold that epoch itself;
+		 * fetching them keeps all the group's future epochs at hand
+		 * (and in the key cache) for an outage */
 		covered = keys__find(&c->keys, n.group, strlen(n.group), MQE2E_GK_P,
-		    n.epoch) != NULL && keys__newest_epoch(&c->keys, n.group,
-		    strlen(n.group)) > n.epoch;
+		    n.epoch) != NULL && n.epoch <= keys__epoch_at(&c->keys, n.group,
+		    strlen(n.group), c->keys_answer_ms);
 		if (!covered) {
 			/* the keys thread fetches then (or earlier, if it was due) */
 			uint64_t at = client__mono_ms() + (c->cfg.rekey_jitter_ms > 0 ?

@@ -77,6 +77,8 @@ session__link_event(struct mqe2e_client *c, enum link_event_kind kind, struct wa
 	ev.deadline_ms = deadline_ms;
 	ev.gen = gen;
 	fx = link__handle(&c->link, &ev);
+	/* paho's receive thread needs waking while an attempt is under way */
+	wake__connecting(c, c->link.attempt != NULL);
 	pthread_cond_broadcast(&c->cv);
 	return fx;
 }
@@ -170,6 +172,9 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 			c->rx_floor_us = (broker.ts_ms - RESUME_MARGIN_MS -
 			    (uint64_t)c->cfg.session_expiry_s * 1000u) * 1000u;
 		c->notice_seq = 0;
+		/* paho leaves Nagle on: small publishes would wait for the
+		 * broker's delayed ACKs */
+		(void)sock__nodelay(c);
 		(void)session__link_event(c, LINK_EV_UP, w, 0, 0);
 	} else {
 		(void)session__link_event(c, LINK_EV_FAILED, w, 0, 0);
@@ -350,6 +355,8 @@ attempt_start(struct mqe2e_client *c, int timeout_ms, int *rc, char *msg, size_t
 		}
 	}
 
+	/* where the broker is: its sockets get TCP_NODELAY once verified */
+	sock__resolve_broker(c);
 	pthread_mutex_lock(&c->mu);
 	if (c->link.attempt != NULL) {
 		/* paho holds one set of connect callbacks: never two attempts */

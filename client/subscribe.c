@@ -104,6 +104,27 @@ pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t schem
 	return MQE2E_OK;
 }
 
+/*
+ * 1 if asking the KMS may give the epoch of group that a message names and
+ * we lack (mu held).  A fetch brings each group's window: every epoch from
+ * the newest grace ones on.  A newer epoch than we hold may be fetched; one
+ * older than all we hold may still be in grace beyond the window and is
+ * asked for by number (once: keys__want); one between is gone (void or
+ * expired).
+ */
+static int
+miss(struct mqe2e_client *c, struct mqe2e_view group, uint32_t epoch)
+{
+	const char *g = (const char *)group.p;
+	uint32_t newest = keys__newest_epoch(&c->keys, g, group.len);
+
+	if (newest <= epoch)
+		return 1;
+	if (epoch == 0 || epoch >= keys__oldest_epoch(&c->keys, g, group.len))
+		return 0;
+	return keys__want(c, g, group.len, epoch);
+}
+
 /* The group key that opens env (mu held). */
 static int
 group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t scheme,
@@ -118,11 +139,7 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 	}
 	if ((k = keys__find(&c->keys, (const char *)env->key_name.p, env->key_name.len,
 	    MQE2E_GK_P, env->epoch)) == NULL || k->aead == NULL) {
-		/* every epoch still in grace came with the last fetch: an older
-		 * one than the newest held is gone for good, a newer one may
-		 * be fetched */
-		rx->kms_miss = keys__newest_epoch(&c->keys, (const char *)env->key_name.p,
-		    env->key_name.len) <= env->epoch;
+		rx->kms_miss = miss(c, env->key_name, env->epoch);
 		rx->why = rx->kms_miss ? "no E2E group key for this epoch" : "no E2E group key "
 		    "for this epoch: it is past the group's grace period (the KMS no longer "
 		    "delivers it)";
@@ -331,10 +348,10 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	if ((kb = keys__find(&c->keys, (const char *)f.key_name.p, f.key_name.len,
 	    MQE2E_GK_B, f.epoch)) == NULL) {
 		e = keys__newest_epoch(&c->keys, (const char *)f.key_name.p, f.key_name.len);
-		rx->why = e > f.epoch ? "this epoch is past the group's grace period (the KMS "
+		rx->kms_miss = miss(c, f.key_name, f.epoch);
+		rx->why = !rx->kms_miss ? "this epoch is past the group's grace period (the KMS "
 		    "no longer delivers its keys)" : e > 0 ? "no broker group key for this "
 		    "epoch" : "no broker group key for this epoch (no 'sub' grant on the group?)";
-		rx->kms_miss = e <= f.epoch;
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	/* a live delivery is checked before the tag (cheap rejection) */

@@ -250,6 +250,63 @@ mqe2e_keybundle_group(const struct mqe2e_keybundle *kb, const char *name)
 }
 
 int
+mqe2e_keybundle_append(struct mqe2e_keybundle *acc, struct mqe2e_keybundle *page)
+{
+	const struct mqe2e_keybundle before = { acc->groups, acc->ngroups, NULL, 0, 0 };
+	struct mqe2e_group_info *g;
+	struct mqe2e_key_entry *e = NULL;
+	uint8_t *had = NULL;           /* page->keys[i]'s group was in acc already */
+	size_t i, j, ng = acc->ngroups, nk = acc->nkeys;
+	int r = MQE2E_ERR_NOMEM;
+
+	if (page->nkeys > 0 && (had = calloc(page->nkeys, 1)) == NULL)
+		goto out;
+	for (i = 0; i < page->nkeys; i++)
+		had[i] = mqe2e_keybundle_group(&before, page->keys[i].group) != NULL;
+	if (page->ngroups > 0) {
+		if ((g = malloc((ng + page->ngroups) * sizeof(*g))) == NULL)
+			goto out;
+		if (ng > 0)
+			memcpy(g, acc->groups, ng * sizeof(*g));
+		for (i = 0; i < page->ngroups; i++)
+			if (mqe2e_keybundle_group(&before, page->groups[i].name) == NULL)
+				g[ng++] = page->groups[i];
+		qsort(g, ng, sizeof(*g), group_cmp);
+		free(acc->groups);
+		acc->groups = g;
+		acc->ngroups = ng;
+	}
+	if (page->nkeys > 0) {
+		/* a new array: the old one holds keys and is wiped, not realloc'd */
+		if ((e = calloc(nk + page->nkeys, sizeof(*e))) == NULL)
+			goto out;
+		if (nk > 0)
+			memcpy(e, acc->keys, nk * sizeof(*e));
+		for (i = 0; i < page->nkeys; i++) {
+			const struct mqe2e_key_entry *k = &page->keys[i];
+
+			/* only a group acc held before can repeat a key */
+			for (j = 0; had[i] && j < acc->nkeys; j++)
+				if (e[j].kind == k->kind && e[j].epoch == k->epoch &&
+				    strcmp(e[j].group, k->group) == 0)
+					break;
+			if (!had[i] || j == acc->nkeys)
+				e[nk++] = *k;
+		}
+		mqe2e_key_entries_free(acc->keys, acc->nkeys);
+		acc->keys = e;             /* nk used of nk + page->nkeys (zeroed) */
+		acc->nkeys = nk;
+		e = NULL;
+	}
+	acc->flags = page->flags;
+	r = MQE2E_OK;
+out:
+	free(had);
+	mqe2e_keybundle_free(page);
+	return r;
+}
+
+int
 mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out, size_t *len)
 {
 	struct mqe2e_writer w;
@@ -265,7 +322,8 @@ mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out, size_t *
 	ng = kb->ngroups;
 	nk = kb->nkeys;
 	if ((kb->groups == NULL && ng > 0) || (kb->keys == NULL && nk > 0) ||
-	    ng > MQE2E_KEYBUNDLE_GROUPS_MAX || nk > MQE2E_KEYS_MAX)
+	    ng > MQE2E_KEYBUNDLE_GROUPS_MAX || nk > MQE2E_KEYS_MAX ||
+	    (kb->flags & ~MQE2E_KEYBUNDLE_MORE) != 0)
 		return MQE2E_ERR_INVALID_ARG;
 	/* the table goes out sorted by name, so that the reader can check that
 	 * names are distinct in one pass and look them up by bisection */
@@ -279,7 +337,7 @@ mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out, size_t *
 		if (!group_info_ok(&g[i]) || (i > 0 && group_cmp(&g[i - 1], &g[i]) == 0))
 			goto out;
 	for (i = 0; i < nk; i++) {
-		struct mqe2e_keybundle sorted = { g, ng, NULL, 0 };
+		struct mqe2e_keybundle sorted = { g, ng, NULL, 0, 0 };
 
 		if (!key_entry_ok(&kb->keys[i]) ||
 		    (gi = mqe2e_keybundle_group(&sorted, kb->keys[i].group)) == NULL ||
@@ -287,8 +345,9 @@ mqe2e_keybundle_encode(const struct mqe2e_keybundle *kb, uint8_t **out, size_t *
 			goto out;
 	}
 	mqe2e_wr_init_grow(&w, 6 + nk * (KEY_ENTRY_MIN + 32), MQE2E_KEYBUNDLE_MAX);
-	mqe2e_wr_u8(&w, MQE2E_VERSION);
+	mqe2e_wr_u8(&w, MQE2E_VERSION_KEY_BUNDLE);
 	mqe2e_wr_u8(&w, MQE2E_MSG_KEY_BUNDLE);
+	mqe2e_wr_u8(&w, kb->flags);
 	mqe2e_wr_u16(&w, (uint16_t)ng);
 	for (i = 0; i < ng; i++) {
 		mqe2e_wr_vec16(&w, g[i].name, strlen(g[i].name));
@@ -359,8 +418,7 @@ read_keys(struct mqe2e_reader *r, struct mqe2e_keybundle *kb)
 
 	if ((rc = mqe2e_rd_u16(r, &count)) != MQE2E_OK)
 		return rc;
-	if (count > MQE2E_KEYS_MAX)
-		return MQE2E_ERR_TOO_LONG;
+	/* count <= MQE2E_KEYS_MAX, the u16's range */
 	if ((size_t)count * KEY_ENTRY_MIN > mqe2e_rd_left(r))
 		return MQE2E_ERR_TRUNCATED;
 	if (count > 0 && (kb->keys = calloc(count, sizeof(*kb->keys))) == NULL)
@@ -397,6 +455,8 @@ mqe2e_keybundle_decode(const uint8_t *in, size_t len, struct mqe2e_keybundle *kb
 	memset(kb, 0, sizeof(*kb));
 	mqe2e_rd_init(&r, in, len);
 	if ((rc = wire__read_head(&r, MQE2E_MSG_KEY_BUNDLE)) != MQE2E_OK ||
+	    (rc = mqe2e_rd_u8(&r, &out.flags)) != MQE2E_OK ||
+	    ((out.flags & ~MQE2E_KEYBUNDLE_MORE) != 0 && (rc = MQE2E_ERR_BAD_FORMAT)) ||
 	    (rc = read_groups(&r, &out)) != MQE2E_OK ||
 	    (rc = read_keys(&r, &out)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_end(&r)) != MQE2E_OK) {

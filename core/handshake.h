@@ -120,11 +120,25 @@ int mqe2e_hs_server_accept_ex(const struct mqe2e_identity *self, struct mqe2e_tr
 /* ---- KMS key delivery (HTTP POST /v1/keys, application/octet-stream) -------- */
 struct mqe2e_keyreq;   /* requester state */
 
-/* Requester (client or broker): build a KEY_REQUEST for the named groups
- * (ngroups = 0: all my grants). */
+/* Requester (client or broker): build a KEY_REQUEST for the named groups,
+ * each for its window of epochs (ngroups = 0: all my grants, first page). */
 int mqe2e_keyreq_build(const struct mqe2e_identity *id, const char *const *groups,
     size_t ngroups, uint64_t now_ms, struct mqe2e_keyreq **st, uint8_t **req,
     size_t *req_len) MQE2E_WUR;
+/* One group a KEY_REQUEST asks for: epoch 0 = its window (current, every
+ * next, the newest grace epochs: docs/PROTOCOL.md 12.1); epoch e > 0 = the
+ * window and epoch e, if the KMS still delivers it. */
+struct mqe2e_keyreq_want {
+	const char *group;
+	uint32_t epoch;
+};
+/* The general form: n wants (n = 0: every group my grants allow) and a
+ * paging cursor after (NULL or "": from the first group; else only groups
+ * whose names sort after it: the last group of a previous answer that
+ * carried MQE2E_KEYBUNDLE_MORE). */
+int mqe2e_keyreq_build_want(const struct mqe2e_identity *id,
+    const struct mqe2e_keyreq_want *want, size_t n, const char *after, uint64_t now_ms,
+    struct mqe2e_keyreq **st, uint8_t **req, size_t *req_len) MQE2E_WUR;
 int mqe2e_keyreq_build_ex(const struct mqe2e_identity *id, const char *const *groups,
     size_t ngroups, uint64_t now_ms, const uint8_t eph_priv[MQE2E_X25519_LEN],
     const uint8_t nonce[MQE2E_NONCE_LEN], struct mqe2e_keyreq **st, uint8_t **req,
@@ -136,6 +150,8 @@ struct mqe2e_keyreq_info {
 	struct mqe2e_peer requester;   /* id, kind (client or broker), serial */
 	size_t ngroups;                /* 0 = all grants */
 	char **groups;                 /* ngroups NUL-terminated names, owned */
+	uint32_t *epochs;              /* ngroups epochs (0: the window), owned */
+	char after[MQE2E_ID_MAX + 1];  /* paging cursor, "" = from the start */
 	uint8_t nonce[MQE2E_NONCE_LEN];   /* the request's nonce, to record */
 	/* for mqe2e_keyresp_build: */
 	uint8_t req_hash[MQE2E_SHA256_LEN];

@@ -39,6 +39,7 @@ mqe2e_hello_decode(const uint8_t *in, size_t len, uint8_t expect_type, struct mq
 	struct mqe2e_reader r;
 	struct mqe2e_view g;
 	size_t start;
+	uint32_t epoch;
 	uint16_t i;
 	int rc;
 
@@ -64,6 +65,7 @@ mqe2e_hello_decode(const uint8_t *in, size_t len, uint8_t expect_type, struct mq
 			goto out;
 		}
 	} else if (expect_type == MQE2E_MSG_KEY_REQUEST) {
+		/* version 2: (group, epoch) pairs, then the paging cursor */
 		if ((rc = mqe2e_rd_u16(&r, &h->ngroups)) != MQE2E_OK)
 			goto out;
 		if (h->ngroups > MQE2E_GROUPS_MAX) {
@@ -72,10 +74,17 @@ mqe2e_hello_decode(const uint8_t *in, size_t len, uint8_t expect_type, struct mq
 		}
 		start = r.off;
 		for (i = 0; i < h->ngroups; i++)
-			if ((rc = rd_id(&r, &g)) != MQE2E_OK)
+			if ((rc = rd_id(&r, &g)) != MQE2E_OK ||
+			    (rc = mqe2e_rd_u32(&r, &epoch)) != MQE2E_OK)
 				goto out;
 		h->groups.p = in + start;
 		h->groups.len = r.off - start;
+		if ((rc = mqe2e_rd_vec16(&r, 0, MQE2E_ID_MAX, &h->after)) != MQE2E_OK)
+			goto out;
+		if (h->after.len > 0 && !mqe2e_id_valid(h->after.p, h->after.len)) {
+			rc = MQE2E_ERR_BAD_FORMAT;
+			goto out;
+		}
 	} else if (expect_type == MQE2E_MSG_PAIR_REQUEST) {
 		if ((rc = rd_id(&r, &h->peer_id)) != MQE2E_OK ||
 		    (rc = rd_id(&r, &h->group)) != MQE2E_OK ||
@@ -93,7 +102,8 @@ out:
 }
 
 int
-mqe2e_hello_next_group(const struct mqe2e_hello *h, size_t *off, struct mqe2e_view *group)
+mqe2e_hello_next_group(const struct mqe2e_hello *h, size_t *off, struct mqe2e_view *group,
+    uint32_t *epoch)
 {
 	struct mqe2e_reader r;
 	int rc;
@@ -104,7 +114,8 @@ mqe2e_hello_next_group(const struct mqe2e_hello *h, size_t *off, struct mqe2e_vi
 		return MQE2E_ERR_NOT_FOUND;
 	mqe2e_rd_init(&r, h->groups.p, h->groups.len);
 	r.off = *off;
-	if ((rc = rd_id(&r, group)) != MQE2E_OK)
+	if ((rc = rd_id(&r, group)) != MQE2E_OK ||
+	    (rc = mqe2e_rd_u32(&r, epoch)) != MQE2E_OK)
 		return rc;
 	*off = r.off;
 	return MQE2E_OK;

@@ -26,9 +26,9 @@ mqe2e_keyreq_free(struct mqe2e_keyreq *st)
 }
 
 static int
-keyreq_build(const struct mqe2e_identity *id, const char *const *groups, size_t ngroups,
-    uint64_t now_ms, const uint8_t *eph_in, const uint8_t *nonce_in, struct mqe2e_keyreq **stp,
-    uint8_t **req, size_t *req_len)
+keyreq_build(const struct mqe2e_identity *id, const struct mqe2e_keyreq_want *want,
+    size_t n, const char *after, uint64_t now_ms, const uint8_t *eph_in, const uint8_t *nonce_in,
+    struct mqe2e_keyreq **stp, uint8_t **req, size_t *req_len)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_writer w;
@@ -39,13 +39,15 @@ keyreq_build(const struct mqe2e_identity *id, const char *const *groups, size_t 
 	*stp = NULL;
 	*req = NULL;
 	*req_len = 0;
-	mqe2e_wr_init_grow(&w, 0, 65535 + (size_t)MQE2E_GROUPS_MAX * (2 + MQE2E_ID_MAX));
+	mqe2e_wr_init_grow(&w, 0, 65535 + (size_t)MQE2E_GROUPS_MAX * (2 + MQE2E_ID_MAX + 4) +
+	    2 + MQE2E_ID_MAX);
 	r = MQE2E_ERR_INVALID_ARG;
 	if (id == NULL || id->key == NULL || id->cert_der == NULL ||
-	    (groups == NULL && ngroups > 0) || ngroups > MQE2E_GROUPS_MAX)
+	    (want == NULL && n > 0) || n > MQE2E_GROUPS_MAX ||
+	    (after != NULL && after[0] != '\0' && !mqe2e_id_valid_str(after)))
 		goto out;
-	for (i = 0; i < ngroups; i++)
-		if (!mqe2e_id_valid_str(groups[i]))
+	for (i = 0; i < n; i++)
+		if (!mqe2e_id_valid_str(want[i].group))
 			goto out;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		r = MQE2E_ERR_NOMEM;
@@ -55,9 +57,12 @@ keyreq_build(const struct mqe2e_identity *id, const char *const *groups, size_t 
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
 	hs__write_hello_head(&w, MQE2E_MSG_KEY_REQUEST, id, pub, now_ms, nonce);
-	mqe2e_wr_u16(&w, (uint16_t)ngroups);
-	for (i = 0; i < ngroups; i++)
-		mqe2e_wr_vec16(&w, groups[i], strlen(groups[i]));
+	mqe2e_wr_u16(&w, (uint16_t)n);
+	for (i = 0; i < n; i++) {
+		mqe2e_wr_vec16(&w, want[i].group, strlen(want[i].group));
+		mqe2e_wr_u32(&w, want[i].epoch);
+	}
+	mqe2e_wr_vec16(&w, after != NULL ? after : "", after != NULL ? strlen(after) : 0);
 	if ((r = hs__sign_append(&w, id->key, HS_LABEL_KEYREQ, NULL)) != MQE2E_OK ||
 	    (r = mqe2e_sha256(w.p, w.len, st->req_hash)) != MQE2E_OK ||
 	    (r = mqe2e_wr_steal(&w, req, req_len)) != MQE2E_OK)
@@ -70,12 +75,47 @@ out:
 	return r;
 }
 
+/* The (group, 0) wants of a plain list of names (malloc'd; NULL for none). */
+static int
+wants_of(const char *const *groups, size_t ngroups, struct mqe2e_keyreq_want **out)
+{
+	size_t i;
+
+	*out = NULL;
+	if (ngroups == 0)
+		return MQE2E_OK;
+	if (groups == NULL || ngroups > MQE2E_GROUPS_MAX)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((*out = calloc(ngroups, sizeof(**out))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	for (i = 0; i < ngroups; i++)
+		(*out)[i].group = groups[i];
+	return MQE2E_OK;
+}
+
 int
 mqe2e_keyreq_build(const struct mqe2e_identity *id, const char *const *groups,
     size_t ngroups, uint64_t now_ms, struct mqe2e_keyreq **st, uint8_t **req,
     size_t *req_len)
 {
-	return keyreq_build(id, groups, ngroups, now_ms, NULL, NULL, st, req, req_len);
+	struct mqe2e_keyreq_want *w = NULL;
+	int r;
+
+	*st = NULL;
+	*req = NULL;
+	*req_len = 0;
+	if ((r = wants_of(groups, ngroups, &w)) == MQE2E_OK)
+		r = keyreq_build(id, w, ngroups, NULL, now_ms, NULL, NULL, st, req, req_len);
+	free(w);
+	return r;
+}
+
+int
+mqe2e_keyreq_build_want(const struct mqe2e_identity *id, const struct mqe2e_keyreq_want *want,
+    size_t n, const char *after, uint64_t now_ms, struct mqe2e_keyreq **st, uint8_t **req,
+    size_t *req_len)
+{
+	return keyreq_build(id, want, n, after, now_ms, NULL, NULL, st, req, req_len);
 }
 
 int
@@ -84,13 +124,18 @@ mqe2e_keyreq_build_ex(const struct mqe2e_identity *id, const char *const *groups
     const uint8_t nonce[MQE2E_NONCE_LEN], struct mqe2e_keyreq **st, uint8_t **req,
     size_t *req_len)
 {
-	if (eph_priv == NULL || nonce == NULL) {
-		*st = NULL;
-		*req = NULL;
-		*req_len = 0;
+	struct mqe2e_keyreq_want *w = NULL;
+	int r;
+
+	*st = NULL;
+	*req = NULL;
+	*req_len = 0;
+	if (eph_priv == NULL || nonce == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	}
-	return keyreq_build(id, groups, ngroups, now_ms, eph_priv, nonce, st, req, req_len);
+	if ((r = wants_of(groups, ngroups, &w)) == MQE2E_OK)
+		r = keyreq_build(id, w, ngroups, NULL, now_ms, eph_priv, nonce, st, req, req_len);
+	free(w);
+	return r;
 }
 
 void
@@ -103,6 +148,7 @@ mqe2e_keyreq_info_free(struct mqe2e_keyreq_info *info)
 	for (i = 0; i < info->ngroups && info->groups != NULL; i++)
 		free(info->groups[i]);
 	free(info->groups);
+	free(info->epochs);
 	mqe2e_wipe(info, sizeof(*info));
 	free(info);
 }
@@ -137,13 +183,16 @@ mqe2e_keyreq_verify(struct mqe2e_trust *trust, struct mqe2e_nonce_cache *nc,
 	 * requester (see handshake.h). */
 	info->requester.ts_ms = h.ts_ms;
 	memcpy(info->nonce, h.nonce, MQE2E_NONCE_LEN);
+	if ((r = mqe2e_view_to_str(h.after, info->after, sizeof(info->after))) != MQE2E_OK)
+		goto out;
 	if (h.ngroups > 0) {
-		if ((info->groups = calloc(h.ngroups, sizeof(*info->groups))) == NULL) {
+		if ((info->groups = calloc(h.ngroups, sizeof(*info->groups))) == NULL ||
+		    (info->epochs = calloc(h.ngroups, sizeof(*info->epochs))) == NULL) {
 			r = MQE2E_ERR_NOMEM;
 			goto out;
 		}
 		for (i = 0; i < h.ngroups; i++) {
-			if ((r = mqe2e_hello_next_group(&h, &off, &g)) != MQE2E_OK)
+			if ((r = mqe2e_hello_next_group(&h, &off, &g, &info->epochs[i])) != MQE2E_OK)
 				goto out;
 			if ((info->groups[i] = malloc(g.len + 1)) == NULL) {
 				r = MQE2E_ERR_NOMEM;

@@ -149,7 +149,11 @@ random_seed(void)
 /* ---- table of windows ---------------------------------------------------------- */
 
 /* Entries live in a hash table with separate chaining (index lists) plus a
- * doubly linked LRU list; both use indices into one array of cap slots. */
+ * doubly linked LRU list; both use indices into one array of slots, which
+ * grows (doubling, up to cap) with the entries actually made. */
+#define REPLAY_SLOTS_MIN 16
+#define REPLAY_KEY_STACK 640    /* keys of ids and names up to 255 bytes: no malloc
+                                   to look one up */
 struct replay_entry {
 	uint8_t *key;          /* sender || 0 || kind || key name || epoch */
 	size_t key_len;
@@ -163,6 +167,7 @@ struct replay_entry {
 struct mqe2e_replay_table {
 	struct replay_entry *e;
 	size_t cap, used;
+	size_t alloc;          /* slots of e, <= cap */
 	size_t *buckets;       /* nbuckets heads */
 	size_t nbuckets;
 	size_t lru_head, lru_tail;   /* head = most recently used */
@@ -183,9 +188,10 @@ mqe2e_replay_table_new(size_t cap, struct mqe2e_replay_table **out)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return MQE2E_ERR_NOMEM;
 	t->cap = cap;
-	for (t->nbuckets = 16; t->nbuckets < cap; t->nbuckets *= 2)
+	t->alloc = cap < REPLAY_SLOTS_MIN ? cap : REPLAY_SLOTS_MIN;
+	for (t->nbuckets = 16; t->nbuckets < t->alloc; t->nbuckets *= 2)
 		;
-	t->e = calloc(cap, sizeof(*t->e));
+	t->e = calloc(t->alloc, sizeof(*t->e));
 	t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
 	if (t->e == NULL || t->buckets == NULL) {
 		mqe2e_replay_table_free(t);
@@ -213,9 +219,12 @@ mqe2e_replay_table_free(struct mqe2e_replay_table *t)
 	free(t);
 }
 
+/* The key into buf (buflen bytes) if it fits, else into a malloc'd buffer:
+ * free *key if it is not buf. */
 static int
 make_key(const uint8_t *sender, size_t sender_len, uint8_t kind, const uint8_t *name,
-    size_t name_len, uint32_t epoch, uint8_t **key, size_t *key_len)
+    size_t name_len, uint32_t epoch, uint8_t *buf, size_t buflen, uint8_t **key,
+    size_t *key_len)
 {
 	uint8_t *k;
 	size_t n = sender_len + 1 + 1 + 2 + name_len + 4;
@@ -223,7 +232,7 @@ make_key(const uint8_t *sender, size_t sender_len, uint8_t kind, const uint8_t *
 	if ((sender == NULL && sender_len > 0) || (name == NULL && name_len > 0) ||
 	    sender_len > 0xffff || name_len > 0xffff)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((k = malloc(n)) == NULL)
+	if ((k = n <= buflen ? buf : malloc(n)) == NULL)
 		return MQE2E_ERR_NOMEM;
 	if (sender_len > 0)
 		memcpy(k, sender, sender_len);
@@ -324,24 +333,56 @@ lookup(struct mqe2e_replay_table *t, const uint8_t *key, size_t key_len, uint64_
 	return NONE;
 }
 
+/* Twice the slots (up to cap), the buckets grown along; 0 or -1 (the table
+ * stays as it was). */
+static int
+grow(struct mqe2e_replay_table *t)
+{
+	struct replay_entry *ne;
+	size_t alloc = t->alloc * 2 > t->cap ? t->cap : t->alloc * 2, nb = t->nbuckets, i, *b;
+
+	if ((ne = realloc(t->e, alloc * sizeof(*ne))) == NULL)
+		return -1;
+	memset(ne + t->alloc, 0, (alloc - t->alloc) * sizeof(*ne));
+	t->e = ne;
+	t->alloc = alloc;
+	while (nb < alloc)
+		nb *= 2;
+	if (nb == t->nbuckets)
+		return 0;
+	if ((b = malloc(nb * sizeof(*b))) == NULL)
+		return 0;       /* longer chains, still correct */
+	for (i = 0; i < nb; i++)
+		b[i] = NONE;
+	for (i = 0; i < t->used; i++) {
+		ne[i].next_hash = b[ne[i].hash & (nb - 1)];
+		b[ne[i].hash & (nb - 1)] = i;
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+	return 0;
+}
+
 static int
 table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t sender_len,
     uint8_t kind, const uint8_t *name, size_t name_len, uint32_t epoch, uint64_t seq)
 {
 	struct replay_entry *e;
-	uint8_t *key = NULL;
+	uint8_t kbuf[REPLAY_KEY_STACK], *key = NULL;
 	size_t key_len, i, *pp;
 	uint64_t h;
 	int r;
 
 	if (t == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = make_key(sender, sender_len, kind, name, name_len, epoch, &key, &key_len)) !=
-	    MQE2E_OK)
+	if ((r = make_key(sender, sender_len, kind, name, name_len, epoch, kbuf, sizeof(kbuf),
+	    &key, &key_len)) != MQE2E_OK)
 		return r;
 	h = hash_final(hash_bytes(t->seed, 0, key, key_len));
 	if ((i = lookup(t, key, key_len, h)) != NONE) {
-		free(key);
+		if (key != kbuf)
+			free(key);
 		if (!accept)
 			return mqe2e_replay_check(&t->e[i].w, seq);
 		if ((r = mqe2e_replay_accept(&t->e[i].w, seq)) == MQE2E_OK) {
@@ -351,10 +392,19 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 		return r;
 	}
 	if (!accept) {
-		free(key);
+		if (key != kbuf)
+			free(key);
 		return MQE2E_OK;   /* an unknown sender's first message is new */
 	}
-	if (t->used == t->cap)
+	if (key == kbuf) {
+		/* a new entry keeps its key */
+		if ((key = malloc(key_len)) == NULL)
+			return MQE2E_ERR_NOMEM;
+		memcpy(key, kbuf, key_len);
+	}
+	if (t->used == t->alloc && t->alloc < t->cap)
+		(void)grow(t);
+	if (t->used == t->alloc)
 		remove_entry(t, t->lru_tail);
 	i = t->used++;
 	e = &t->e[i];
@@ -410,7 +460,11 @@ mqe2e_replay_table_forget(struct mqe2e_replay_table *t, const uint8_t *sender,
 /* Open addressing with linear probing.  A slot is EMPTY (never used), LIVE
  * (expiry > now) or DEAD (expired: a tombstone that lookups walk past).
  * When live + dead slots pass 3/4 of the table it is rebuilt without the
- * dead ones. */
+ * dead ones, twice as large while more than half of it is live, up to
+ * size_max (2 * cap): the tables start small and grow with what is used,
+ * not with what could be (a broker's cache has room for 65536 nonces). */
+#define NONCE_SLOTS_MIN 256
+#define OWNER_SLOTS_MIN 64
 struct nonce_slot {
 	uint8_t nonce[16];
 	uint64_t expiry;       /* 0 = never used */
@@ -430,14 +484,16 @@ struct owner_slot {
 
 struct mqe2e_nonce_cache {
 	struct nonce_slot *s;
-	size_t size;           /* power of two, >= 2 * cap */
+	size_t size;           /* power of two, <= size_max */
+	size_t size_max;       /* power of two, >= 2 * cap */
 	size_t cap;
 	size_t filled;         /* live + dead */
 	uint32_t skew_ms;
 	uint32_t future_ms;    /* timestamps at most this far ahead (<= skew_ms) */
 	uint64_t seed;
 	size_t quota;          /* nonces per owner per lifetime, 0 = none */
-	struct owner_slot *o;  /* size slots, allocated with the first quota */
+	struct owner_slot *o;  /* osize slots, allocated with the first quota */
+	size_t osize;          /* power of two, <= size_max */
 	size_t ofilled;
 };
 
@@ -451,8 +507,9 @@ mqe2e_nonce_cache_new(size_t cap, uint32_t skew_ms, struct mqe2e_nonce_cache **o
 		return MQE2E_ERR_INVALID_ARG;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MQE2E_ERR_NOMEM;
-	for (c->size = 16; c->size < 2 * cap; c->size *= 2)
+	for (c->size_max = 16; c->size_max < 2 * cap; c->size_max *= 2)
 		;
+	c->size = c->size_max < NONCE_SLOTS_MIN ? c->size_max : NONCE_SLOTS_MIN;
 	if ((c->s = calloc(c->size, sizeof(*c->s))) == NULL) {
 		free(c);
 		return MQE2E_ERR_NOMEM;
@@ -480,8 +537,11 @@ mqe2e_nonce_cache_set_limits(struct mqe2e_nonce_cache *c, uint32_t future_ms, si
 {
 	if (c == NULL || future_ms > c->skew_ms || per_owner > c->cap)
 		return MQE2E_ERR_INVALID_ARG;
-	if (per_owner > 0 && c->o == NULL && (c->o = calloc(c->size, sizeof(*c->o))) == NULL)
-		return MQE2E_ERR_NOMEM;
+	if (per_owner > 0 && c->o == NULL) {
+		c->osize = c->size_max < OWNER_SLOTS_MIN ? c->size_max : OWNER_SLOTS_MIN;
+		if ((c->o = calloc(c->osize, sizeof(*c->o))) == NULL)
+			return MQE2E_ERR_NOMEM;
+	}
 	c->future_ms = future_ms;
 	c->quota = per_owner;
 	return MQE2E_OK;
@@ -507,16 +567,23 @@ nonce_slot_index(const struct mqe2e_nonce_cache *c, const uint8_t nonce[16])
 	return (size_t)(hash_final(hash_bytes(c->seed, 0, nonce, 16)) & (c->size - 1));
 }
 
-/* Drop the dead slots; returns the number of live ones. */
+/* Drop the dead slots, into a table twice as large if more than half of
+ * this one is live and it may grow; returns the number of live ones. */
 static size_t
 nonce_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
 {
 	struct nonce_slot *old = c->s, *ns;
-	size_t i, j, live = 0;
+	size_t i, j, live = 0, oldsize = c->size, size = c->size;
 
-	if ((ns = calloc(c->size, sizeof(*ns))) == NULL)
+	for (i = 0; i < oldsize; i++)
+		live += old[i].expiry > now_ms;
+	if (live + 1 > size / 2 && size < c->size_max)
+		size *= 2;
+	if ((ns = calloc(size, sizeof(*ns))) == NULL)
 		return c->cap;   /* cannot rebuild: behave as full */
-	for (i = 0; i < c->size; i++) {
+	c->size = size;         /* nonce_slot_index() of the new table */
+	live = 0;
+	for (i = 0; i < oldsize; i++) {
 		if (old[i].expiry == 0 || old[i].expiry <= now_ms)
 			continue;
 		j = nonce_slot_index(c, old[i].nonce);
@@ -560,17 +627,24 @@ owner_rebuild(struct mqe2e_nonce_cache *c, uint64_t now_ms)
 {
 	struct owner_slot *old = c->o, *no;
 	uint64_t full = (uint64_t)c->quota * nonce_life(c);
-	size_t i, j, left = 0;
+	size_t i, j, left = 0, oldsize = c->osize, size = c->osize;
 
-	if ((no = calloc(c->size, sizeof(*no))) == NULL)
-		return c->ofilled;   /* cannot rebuild: stay as full */
-	for (i = 0; i < c->size; i++) {
+	for (i = 0; i < oldsize; i++) {
 		if (old[i].h == 0)
 			continue;
 		owner_refill(c, &old[i], now_ms);
-		if (old[i].credit >= full)
+		left += old[i].credit < full;
+	}
+	if (left + 1 > size / 2 && size < c->size_max)
+		size *= 2;
+	if ((no = calloc(size, sizeof(*no))) == NULL)
+		return c->ofilled;   /* cannot rebuild: stay as full */
+	c->osize = size;
+	left = 0;
+	for (i = 0; i < oldsize; i++) {
+		if (old[i].h == 0 || old[i].credit >= full)
 			continue;
-		for (j = (size_t)old[i].h & (c->size - 1); no[j].h != 0; j = (j + 1) & (c->size - 1))
+		for (j = (size_t)old[i].h & (size - 1); no[j].h != 0; j = (j + 1) & (size - 1))
 			;
 		no[j] = old[i];
 		left++;
@@ -590,16 +664,16 @@ owner_find(struct mqe2e_nonce_cache *c, const uint8_t *owner, size_t owner_len, 
 
 	if (h == 0)
 		h = 1;
-	for (i = (size_t)h & (c->size - 1); c->o[i].h != 0; i = (i + 1) & (c->size - 1)) {
+	for (i = (size_t)h & (c->osize - 1); c->o[i].h != 0; i = (i + 1) & (c->osize - 1)) {
 		if (c->o[i].h == h) {
 			owner_refill(c, &c->o[i], now_ms);
 			return &c->o[i];
 		}
 	}
-	if (c->ofilled + 1 > c->size / 4 * 3) {
-		if (owner_rebuild(c, now_ms) + 1 > c->size / 4 * 3)
+	if (c->ofilled + 1 > c->osize / 4 * 3) {
+		if (owner_rebuild(c, now_ms) + 1 > c->osize / 4 * 3)
 			return NULL;
-		for (i = (size_t)h & (c->size - 1); c->o[i].h != 0; i = (i + 1) & (c->size - 1))
+		for (i = (size_t)h & (c->osize - 1); c->o[i].h != 0; i = (i + 1) & (c->osize - 1))
 			;
 	}
 	c->o[i].h = h;

@@ -42,6 +42,10 @@ mqe2e_msg_version(uint8_t type)
 		return MQE2E_VERSION_CONNECT_HELLO;
 	case MQE2E_MSG_ENVELOPE:
 		return MQE2E_VERSION_ENVELOPE;
+	case MQE2E_MSG_KEY_REQUEST:
+		return MQE2E_VERSION_KEY_REQUEST;
+	case MQE2E_MSG_KEY_BUNDLE:
+		return MQE2E_VERSION_KEY_BUNDLE;
 	default:
 		return MQE2E_VERSION;
 	}

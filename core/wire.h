@@ -30,6 +30,8 @@
 #define MQE2E_VERSION 1                /* messages whose layout is unchanged */
 #define MQE2E_VERSION_CONNECT_HELLO 2  /* v2: names the broker it is for */
 #define MQE2E_VERSION_ENVELOPE 2       /* v2: flags; pair keys scoped to a group */
+#define MQE2E_VERSION_KEY_REQUEST 2    /* v2: an epoch per group, a paging cursor */
+#define MQE2E_VERSION_KEY_BUNDLE 2     /* v2: flags (more groups follow) */
 #define MQE2E_AUTH_METHOD "mqe2e-v1"   /* MQTT 5 Authentication Method */
 
 /* The version byte a message of this type carries (docs/PROTOCOL.md 1): each
@@ -79,7 +81,7 @@ enum mqe2e_gk_kind {
 #define MQE2E_TOPIC_MAX 65535
 #define MQE2E_CERT_MAX 8192         /* DER certificate in a hello/reply */
 #define MQE2E_GROUPS_MAX 1024       /* groups named in one KEY_REQUEST */
-#define MQE2E_KEYS_MAX 4096         /* entries in one KEY_BUNDLE */
+#define MQE2E_KEYS_MAX 65535        /* entries in one KEY_BUNDLE (u16) */
 #define MQE2E_BUNDLE_MAX 65535      /* parts in one BUNDLE */
 #define MQE2E_PAYLOAD_MAX (256u * 1024 * 1024)  /* MQTT's maximum payload */
 #define MQE2E_NONCE_LEN 16          /* handshake nonce */
@@ -231,7 +233,8 @@ int mqe2e_bundle_find(const uint8_t *in, size_t len, const char *recipient,
     struct mqe2e_view *part) MQE2E_WUR;
 
 /* ===========================================================================
- * KEY_BUNDLE (0x12, sealed inside a KEY_RESPONSE): ver, 0x12,
+ * KEY_BUNDLE (0x12, version 2, sealed inside a KEY_RESPONSE): ver, 0x12,
+ *   u8 flags (MQE2E_KEYBUNDLE_MORE),
  *   u16 ngroups, ngroups x { vec16 group, u8 scheme, u8 rights,
  *                            vec16 filter }     (sorted by group, distinct)
  *   u16 nkeys,   nkeys x   { vec16 group, u8 kind, u32 epoch,
@@ -240,9 +243,13 @@ int mqe2e_bundle_find(const uint8_t *in, size_t len, const char *recipient,
  * ======================================================================== */
 #define MQE2E_RIGHT_PUB 0x01          /* rights of the requester on a group */
 #define MQE2E_RIGHT_SUB 0x02
-#define MQE2E_KEYBUNDLE_GROUPS_MAX MQE2E_KEYS_MAX
+/* One answer describes at most this many groups (a page: the KMS sets
+ * MQE2E_KEYBUNDLE_MORE when groups are left, and the requester asks again
+ * with the last group of the table as its cursor). */
+#define MQE2E_KEYBUNDLE_GROUPS_MAX MQE2E_GROUPS_MAX
+#define MQE2E_KEYBUNDLE_MORE 0x01     /* flags: more groups after this table */
 /* The largest KEY_BUNDLE (header, full group table, full key list). */
-#define MQE2E_KEYBUNDLE_MAX (2 + 2 + (size_t)MQE2E_KEYBUNDLE_GROUPS_MAX * \
+#define MQE2E_KEYBUNDLE_MAX (2 + 1 + 2 + (size_t)MQE2E_KEYBUNDLE_GROUPS_MAX * \
 	(2 + MQE2E_ID_MAX + 1 + 1 + 2 + MQE2E_FILTER_MAX) + \
 	2 + (size_t)MQE2E_KEYS_MAX * (2 + MQE2E_ID_MAX + 1 + 4 + 8 + 8 + MQE2E_KEY_LEN))
 
@@ -270,6 +277,7 @@ struct mqe2e_keybundle {
 	size_t ngroups;
 	struct mqe2e_key_entry *keys;
 	size_t nkeys;
+	uint8_t flags;                     /* MQE2E_KEYBUNDLE_MORE: a page */
 };
 
 /* Encode kb (groups in any order; every key's group in the table with the
@@ -284,6 +292,11 @@ const struct mqe2e_group_info *mqe2e_keybundle_group(const struct mqe2e_keybundl
     const char *name);
 /* Wipe the keys, free both arrays and zero *kb; NULL is a no-op. */
 void mqe2e_keybundle_free(struct mqe2e_keybundle *kb);
+/* Move the groups and keys of page (one answer: a page of a paged fetch, or
+ * the epochs asked for by name) into acc, which keeps its table sorted and
+ * distinct and each (group, kind, epoch) once; page is left empty, also on
+ * failure.  acc's flags become page's. */
+int mqe2e_keybundle_append(struct mqe2e_keybundle *acc, struct mqe2e_keybundle *page) MQE2E_WUR;
 /* Wipe and free an entry array; (NULL, 0) is a no-op. */
 void mqe2e_key_entries_free(struct mqe2e_key_entry *e, size_t n);
 /* Wipe and free a buffer that held secrets. */
@@ -295,7 +308,8 @@ void mqe2e_free_secret(void *p, size_t len);
  * hello: ver, type, vec16 client_id, vec16 cert_der, eph_pub[32], u64 ts_ms,
  *        nonce[16], [extra], sig[64]
  *   CONNECT_HELLO 0x01 (version 2): vec16 broker_id (0..255; empty: any broker)
- *   KEY_REQUEST   0x10: u16 count, count x vec16 group
+ *   KEY_REQUEST   0x10 (version 2): u16 count, count x { vec16 group,
+ *                 u32 epoch }, vec16 after (0..255; empty: from the start)
  *   PAIR_REQUEST  0x40: vec16 peer_id, vec16 group, u32 generation
  * sig = Ed25519(cert key, label(type) || every byte before sig)
  * ======================================================================== */
@@ -308,7 +322,8 @@ struct mqe2e_hello {
 	const uint8_t *nonce;          /* 16 bytes */
 	/* KEY_REQUEST */
 	uint16_t ngroups;
-	struct mqe2e_view groups;      /* the raw group list (count x vec16) */
+	struct mqe2e_view groups;      /* the raw list (count x {vec16, u32}) */
+	struct mqe2e_view after;       /* paging cursor: a group name, or empty */
 	/* CONNECT_HELLO */
 	struct mqe2e_view broker_id;   /* the broker it is for; empty: unbound */
 	/* PAIR_REQUEST */
@@ -322,9 +337,10 @@ struct mqe2e_hello {
 int mqe2e_hello_decode(const uint8_t *in, size_t len, uint8_t expect_type,
     struct mqe2e_hello *h) MQE2E_WUR;
 /* Iterate the groups of a decoded KEY_REQUEST: *off starts at 0; returns
- * MQE2E_OK with *group set, MQE2E_ERR_NOT_FOUND after the last one. */
+ * MQE2E_OK with *group and *epoch (0: the group's window) set,
+ * MQE2E_ERR_NOT_FOUND after the last one. */
 int mqe2e_hello_next_group(const struct mqe2e_hello *h, size_t *off,
-    struct mqe2e_view *group) MQE2E_WUR;
+    struct mqe2e_view *group, uint32_t *epoch) MQE2E_WUR;
 
 /* CONNACK_REPLY 0x02: ver, type, vec16 broker_cert_der, eph_pub[32], u64 ts_ms,
  *   nonce[16], sig[64], confirm[32]

@@ -12,6 +12,9 @@
 
 #define KMS_NAME_MAX 64
 #define KMS_FILTER_MAX MQE2E_FILTER_MAX
+/* A group's future_epochs (epochs pre-issued ahead): 0..16, default 1. */
+#define KMS_FUTURE_EPOCHS_MAX 16
+#define KMS_FUTURE_EPOCHS_DEFAULT 1
 
 /* 1 if s is a client or group name: 1..64 bytes of [A-Za-z0-9._-], not
  * starting with '.' or '-'.  (A subset of mqe2e_id_valid.) */

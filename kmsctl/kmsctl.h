@@ -36,8 +36,12 @@ enum kmsctl_exit {
 };
 
 /* Global settings of one run. */
+struct mqe2e_http;
+
 struct kmsctl {
-	const char *url;       /* base URL of the KMS */
+	const char *url;       /* base URL(s) of the KMS, as given */
+	const char *cafile;    /* the KMS CA, for https URLs; NULL if none */
+	struct mqe2e_http *http; /* the KMS endpoint (core/http.h) */
 	char *token;           /* admin token (malloc'd, wiped at exit) or NULL */
 	const char *token_src; /* where the token came from, for messages */
 	int json;              /* --json: print the KMS's JSON */

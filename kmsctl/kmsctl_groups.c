@@ -16,8 +16,8 @@
 #define SECS_MAX 31536000ULL      /* one year, the API's maximum */
 
 static const char *const group_keys[] = {
-	"name", "filter", "scheme", "rotate_s", "grace_s", "created", "current_epoch",
-	"last_rotation", "next_rotation", NULL
+	"name", "filter", "scheme", "rotate_s", "grace_s", "future_epochs", "created",
+	"current_epoch", "last_rotation", "next_rotation", NULL
 };
 
 /* A table under a blank line, if obj has a non-empty array under key. */
@@ -59,6 +59,7 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 {
 	const char *filter = kmsctl__opt(a, "filter"), *scheme = kmsctl__opt(a, "scheme");
 	const char *rotate = kmsctl__opt(a, "rotate"), *grace = kmsctl__opt(a, "grace");
+	const char *future = kmsctl__opt(a, "future-epochs");
 	long long v;
 	int r = 0;
 
@@ -85,6 +86,11 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 		if (kmsctl__number("--grace", grace, 0, SECS_MAX, &v) != 0)
 			return KMSCTL_EXIT_USAGE;
 		r |= json_object_set_new(body, "grace_s", json_integer(v));
+	}
+	if (future != NULL) {
+		if (kmsctl__number("--future-epochs", future, 0, KMS_FUTURE_EPOCHS_MAX, &v) != 0)
+			return KMSCTL_EXIT_USAGE;
+		r |= json_object_set_new(body, "future_epochs", json_integer(v));
 	}
 	if (r != 0) {
 		kmsctl__err("--filter must be UTF-8 text");
@@ -198,8 +204,8 @@ cmd_group_update(struct kmsctl *k, const struct kmsctl_args *a)
 	if ((r = group_fields(a, body)) != KMSCTL_EXIT_OK)
 		goto out;
 	if (json_object_size(body) == 0) {
-		kmsctl__err("group update: nothing to change; give --filter, --scheme, --rotate "
-		    "or --grace");
+		kmsctl__err("group update: nothing to change; give --filter, --scheme, --rotate, "
+		    "--grace or --future-epochs");
 		r = KMSCTL_EXIT_USAGE;
 		goto out;
 	}
@@ -334,6 +340,8 @@ static const struct kmsctl_opt group_opts[] = {
 	{ "scheme", "N", "1-4 (4: group E2E key + MAC on the broker links; the usual choice)" },
 	{ "rotate", "SECS", "rotate the group key every SECS seconds" },
 	{ "grace", "SECS", "keep delivering an old epoch for SECS seconds after rotation" },
+	{ "future-epochs", "K", "pre-issue and deliver K epochs ahead (0-16, default 1): "
+	  "members ride out a KMS outage of K periods" },
 	{ NULL, NULL, NULL }
 };
 static const struct kmsctl_opt group_delete_opts[] = {
@@ -347,12 +355,14 @@ static const struct kmsctl_opt grant_list_opts[] = {
 };
 
 const struct kmsctl_cmd kmsctl_group_cmds[] = {
-	{ "group", "add", "NAME --filter F --scheme N [--rotate SECS] [--grace SECS]",
-	  "create a topic group (epochs 1 and 2 are made at once)", 1, 1, 1, group_opts,
+	{ "group", "add", "NAME --filter F --scheme N [--rotate SECS] [--grace SECS] "
+	  "[--future-epochs K]",
+	  "create a topic group (epoch 1 and K next epochs are made at once)", 1, 1, 1, group_opts,
 	  cmd_group_add },
 	{ "group", "list", "", "list topic groups", 0, 0, 1, NULL, cmd_group_list },
 	{ "group", "show", "NAME", "show a group and its epochs", 1, 1, 1, NULL, cmd_group_show },
-	{ "group", "update", "NAME [--filter F] [--scheme N] [--rotate SECS] [--grace SECS]",
+	{ "group", "update", "NAME [--filter F] [--scheme N] [--rotate SECS] [--grace SECS] "
+	  "[--future-epochs K]",
 	  "change a group", 1, 1, 1, group_opts, cmd_group_update },
 	{ "group", "rotate", "NAME", "rotate the group key now", 1, 1, 1, NULL, cmd_group_rotate },
 	{ "group", "delete", "NAME [--force]", "delete a group and destroy its keys (refused "

@@ -62,12 +62,13 @@ kms_epoch_next_rotation(int64_t rotate_s, int64_t now)
 }
 
 void
-kms_epoch_validity(const struct kms_epoch_keys_row *row, uint64_t *nb, uint64_t *na)
+kms_epoch_validity(const struct kms_epoch_keys_row *row, unsigned next_rank, uint64_t *nb,
+    uint64_t *na)
 {
 	switch (row->state) {
 	case KMS_EPOCH_NEXT:
-		*nb = (uint64_t)row->next_rotation * 1000;
-		*na = (uint64_t)(row->next_rotation + row->rotate_s + row->grace_s) * 1000;
+		*nb = (uint64_t)(row->next_rotation + (int64_t)next_rank * row->rotate_s) * 1000;
+		*na = *nb + (uint64_t)(row->rotate_s + row->grace_s) * 1000;
 		break;
 	case KMS_EPOCH_CURRENT:
 		*nb = (uint64_t)row->activated * 1000;
@@ -120,14 +121,77 @@ epoch_add(struct kmsd *k, const struct kms_group_row *g, int64_t n,
 	return r;
 }
 
+/* The next epochs of a group, lowest first (a few: 0..16 and the ones a
+ * smaller future_epochs is about to void). */
+struct nexts {
+	size_t n;
+	struct kms_epoch_row row[2 * KMS_FUTURE_EPOCHS_MAX + 2];
+};
+
+static int
+collect_next(void *arg, const struct kms_epoch_row *row)
+{
+	struct nexts *x = arg;
+
+	if (x->n == sizeof(x->row) / sizeof(x->row[0]))
+		return MQE2E_ERR_INTERNAL;
+	x->row[x->n++] = *row;
+	return MQE2E_OK;
+}
+
+/* Keep exactly keep (<= KMS_FUTURE_EPOCHS_MAX) next epochs of g: void the
+ * ones above the keep lowest, or issue fresh ones after *max (which moves
+ * with each). */
+static int
+fit_next(struct kmsd *k, const struct kms_group_row *g, unsigned keep, int64_t now,
+    int64_t *max)
+{
+	struct nexts x;
+	size_t i;
+	int r;
+
+	if (keep > KMS_FUTURE_EPOCHS_MAX)
+		return MQE2E_ERR_INTERNAL;
+	x.n = 0;
+	if ((r = kms_store_epoch_list_next(k->db, g->id, collect_next, &x)) != MQE2E_OK)
+		return r;
+	for (i = keep; i < x.n; i++) {
+		x.row[i].expires = now;
+		if ((r = epoch_set(k, g->id, &x.row[i], KMS_EPOCH_VOID)) != MQE2E_OK)
+			return r;
+	}
+	for (i = x.n; i < keep; i++) {
+		if ((r = epoch_add(k, g, *max + 1, KMS_EPOCH_NEXT, NULL, now)) != MQE2E_OK)
+			return r;
+		(*max)++;
+	}
+	return MQE2E_OK;
+}
+
 int
 kms_epoch_create_locked(struct kmsd *k, const struct kms_group_row *g, int64_t now)
 {
+	int64_t max = 1;
 	int r;
 
+	if (g->future_epochs < 0)
+		return MQE2E_ERR_INTERNAL;
 	if ((r = epoch_add(k, g, 1, KMS_EPOCH_CURRENT, "created", now)) != MQE2E_OK)
 		return r;
-	return epoch_add(k, g, 2, KMS_EPOCH_NEXT, NULL, now);
+	return fit_next(k, g, (unsigned)g->future_epochs, now, &max);
+}
+
+int
+kms_epoch_fit_locked(struct kmsd *k, const struct kms_group_row *g, int64_t now)
+{
+	int64_t max = 0;
+	int r;
+
+	if (g->future_epochs < 0)
+		return MQE2E_ERR_INTERNAL;
+	if ((r = kms_store_epoch_max(k->db, g->id, &max)) != MQE2E_OK)
+		return r;
+	return fit_next(k, g, (unsigned)g->future_epochs, now, &max);
 }
 
 /* The grace decision: the current epoch of g stays deliverable for grace_s
@@ -148,7 +212,7 @@ retire_current(struct kmsd *k, const struct kms_group_row *g, int64_t now)
 	return epoch_set(k, g->id, &e, KMS_EPOCH_EXPIRED);
 }
 
-/* Rotate g at now; rekey: void the pre-issued next instead of using it. */
+/* Rotate g at now; rekey: void every pre-issued next instead of using one. */
 static int
 rotate(struct kmsd *k, const struct kms_group_row *g, int rekey, const char *cause,
     int64_t now, uint32_t *current)
@@ -157,33 +221,31 @@ rotate(struct kmsd *k, const struct kms_group_row *g, int rekey, const char *cau
 	int64_t max = 0;
 	int r;
 
+	if (g->future_epochs < 0)
+		return MQE2E_ERR_INTERNAL;
 	if ((r = kms_store_epoch_max(k->db, g->id, &max)) != MQE2E_OK ||
 	    (r = retire_current(k, g, now)) != MQE2E_OK)
 		return r;
+	/* The client that lost access may hold every pre-issued next (all
+	 * future_epochs of them): never use one. */
+	if (rekey && (r = fit_next(k, g, 0, now, &max)) != MQE2E_OK)
+		return r;
 	r = kms_store_epoch_get(k->db, g->id, KMS_EPOCH_NEXT, &next);
-	if (rekey) {
-		/* The client that lost access may hold the pre-issued next:
-		 * never use it. */
-		if (r == MQE2E_OK) {
-			next.expires = now;
-			r = epoch_set(k, g->id, &next, KMS_EPOCH_VOID);
-		} else if (r == MQE2E_ERR_NOT_FOUND)
-			r = MQE2E_OK;
-		if (r != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 1, KMS_EPOCH_CURRENT, cause, now)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 2, KMS_EPOCH_NEXT, NULL, now)) != MQE2E_OK)
-			return r;
-		*current = (uint32_t)(max + 1);
-	} else {
-		if (r != MQE2E_OK)
-			return r == MQE2E_ERR_NOT_FOUND ? MQE2E_ERR_INTERNAL : r;
+	if (r == MQE2E_OK) {
 		next.activated = now;
 		snprintf(next.cause, sizeof(next.cause), "%s", cause);
-		if ((r = epoch_set(k, g->id, &next, KMS_EPOCH_CURRENT)) != MQE2E_OK ||
-		    (r = epoch_add(k, g, max + 1, KMS_EPOCH_NEXT, NULL, now)) != MQE2E_OK)
+		if ((r = epoch_set(k, g->id, &next, KMS_EPOCH_CURRENT)) != MQE2E_OK)
 			return r;
 		*current = next.epoch;
-	}
+	} else if (r == MQE2E_ERR_NOT_FOUND) {
+		/* a rekey, or a group that keeps no next epoch */
+		if ((r = epoch_add(k, g, max + 1, KMS_EPOCH_CURRENT, cause, now)) != MQE2E_OK)
+			return r;
+		*current = (uint32_t)++max;
+	} else
+		return r;
+	if ((r = fit_next(k, g, (unsigned)g->future_epochs, now, &max)) != MQE2E_OK)
+		return r;
 	return kms_store_group_set_next_rotation(k->db, g->id,
 	    kms_epoch_next_rotation(g->rotate_s, now));
 }

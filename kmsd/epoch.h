@@ -9,9 +9,10 @@
  * void epochs have no keys (erased when they enter the state).  Current,
  * next and grace epochs are deliverable.
  *
- * Invariants (enforced by the schema as well): epochs of a group are
- * numbered 1, 2, 3, ... without gaps; at most one current and one next; a
- * group always has both after any committed transaction.  The *_locked
+ * Invariants: epochs of a group are numbered 1, 2, 3, ... without gaps; one
+ * current and exactly the group's future_epochs (0..16, KMS_FUTURE_EPOCHS_MAX)
+ * next epochs after any committed transaction, used in epoch order (the
+ * schema enforces one current).  The *_locked
  * functions and a kms_rotation run inside one write transaction, so a crash
  * at any point leaves the previous or the new state, never a mix.
  *
@@ -69,17 +70,23 @@ int kms_epoch_deliverable(enum kms_epoch_state s);
 int64_t kms_epoch_next_rotation(int64_t rotate_s, int64_t now);
 
 /* The validity window of a deliverable epoch in ms since the epoch
- * (docs/API.md): next from the group's next rotation to one period plus
- * grace after it; current from its activation to the next rotation plus
- * grace; grace from its activation to its expiry. */
-void kms_epoch_validity(const struct kms_epoch_keys_row *row, uint64_t *not_before_ms,
-    uint64_t *not_after_ms);
+ * (docs/API.md): the i-th next epoch (next_rank = i - 1 of them before it)
+ * from the group's next rotation + (i - 1) periods to one period plus grace
+ * after that; current from its activation to the next rotation plus grace;
+ * grace from its activation to its expiry. */
+void kms_epoch_validity(const struct kms_epoch_keys_row *row, unsigned next_rank,
+    uint64_t *not_before_ms, uint64_t *not_after_ms);
 
 /* ---- transitions (inside the caller's write transaction) ------------------------- */
 
-/* Epochs 1 (current, activated now, cause "created") and 2 (next) of a new
- * group, with fresh sealed keys. */
+/* Epoch 1 (current, activated now, cause "created") and future_epochs next
+ * epochs 2, 3, ... of a new group, with fresh sealed keys. */
 int kms_epoch_create_locked(struct kmsd *k, const struct kms_group_row *g,
+    int64_t now) MQE2E_WUR;
+/* Bring g's next epochs to g->future_epochs after the setting changed: the
+ * missing ones are issued, or the highest voided (the lowest stay: members
+ * switch to them first). */
+int kms_epoch_fit_locked(struct kmsd *k, const struct kms_group_row *g,
     int64_t now) MQE2E_WUR;
 /* Grace epochs whose time is up (expires <= now) become expired; their keys
  * are erased. */
@@ -101,12 +108,13 @@ int kms_epoch_expire_locked(struct kmsd *k, int64_t now) MQE2E_WUR;
  *	kms_rotation_free(&t);
  *
  * begin opens the write transaction and expires the grace epochs due.  A
- * plain rotation (client NULL): next -> current, old current -> grace until
- * now + grace_s (expired at once if grace_s is 0), a fresh next.  A rekey
- * (client names the client that lost access, reason may be NULL): the
- * pre-issued next, which that client may hold, is voided; old current ->
- * grace; fresh current and next; (client, reason) recorded as the group's
- * rekey.  Either way the group's next rotation is one period from now.
+ * plain rotation (client NULL): the lowest next -> current (a fresh current
+ * if the group keeps none), old current -> grace until now + grace_s
+ * (expired at once if grace_s is 0), next epochs topped up to future_epochs.
+ * A rekey (client names the client that lost access, reason may be NULL):
+ * EVERY pre-issued next, all of which that client may hold, is voided; old
+ * current -> grace; a fresh current and future_epochs fresh next epochs;
+ * (client, reason) recorded as the group's rekey.  Either way the group's next rotation is one period from now.
  * commit bumps the policy version if a group was rotated or the caller set
  * policy_changed, then commits (r OK) or rolls back, and returns r or the
  * commit failure.  announce, after a successful commit, wakes the policy

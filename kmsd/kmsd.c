@@ -257,16 +257,18 @@ check_master_key(struct kmsd *k, const char *mk_path, const char *db_path, char 
     size_t errlen)
 {
 	uint8_t sealed[KMS_SEALED_LEN];
+	struct kms_keys_query every;   /* every group's window, as a broker's */
 	struct key_probe f;
 	int have, r;
 
+	memset(&every, 0, sizeof(every));
 	memset(&f, 0, sizeof(f));
 	f.ks = k->ks;
 	if ((r = kms_db_begin(k->db, 0)) != MQE2E_OK)
 		goto dberr;
 	have = (r = kms_store_keycheck_get(k->db, sealed)) == MQE2E_OK;
 	if (r == MQE2E_ERR_NOT_FOUND &&
-	    (r = kms_store_epoch_keys(k->db, 0, probe_key, &f)) == MQE2E_ERR_CONFLICT && f.opened)
+	    (r = kms_store_epoch_keys(k->db, &every, probe_key, &f)) == MQE2E_ERR_CONFLICT && f.opened)
 		r = MQE2E_OK;
 	if ((r = kms_db_end(k->db, r)) != MQE2E_OK)
 		goto dberr;

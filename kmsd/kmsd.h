@@ -26,6 +26,7 @@ struct kms_audit;
 struct mqe2e_nonce_cache;
 struct MHD_Daemon;
 struct kms_admit;
+struct kms_fleet;
 
 #define KMSD_TOKEN_LEN 32                      /* admin token: random bytes */
 /* Brokers' share of admission (see mqe2e-kmsd.conf(5)): brokers served at
@@ -62,12 +63,17 @@ struct kmsd {
 	int64_t crl_number;           /* its number */
 	int64_t crl_time;             /* its lastUpdate */
 	int crl_stale;                /* revocations it does not list yet */
+	int64_t crl_prune_at;         /* when an entry of it expires out (0: none) */
 	char fault[512];              /* why the daemon is unhealthy ("" if it is not) */
 
 	struct MHD_Daemon *httpd;
+	char *tls_cert_pem;           /* listen = https://: served by httpd */
+	char *tls_key_pem;            /* (wiped at stop) */
+	size_t tls_key_len;
 	struct kms_admit *admit;      /* connection admission (admit.h) */
 	pthread_t scheduler;
 	int scheduler_started;
+	struct kms_fleet *fleet;      /* several instances (fleet.h) */
 	int locks_ready;
 	int dir_locked;               /* dir_lock_fd holds DIR/kmsd.lock (lockfile.h) */
 	int dir_lock_fd;
@@ -109,8 +115,13 @@ int kms_crl_refresh(struct kmsd *k) MQE2E_WUR;
 /* At start, read only: the stored CRL and the revoked serials. */
 int kms_crl_load(struct kmsd *k, char *err, size_t errlen) MQE2E_WUR;
 /* 1 if the CRL must be re-issued: none yet, revocations it does not list,
- * or older than every_s. */
+ * an entry whose certificate has expired (see kms_crl_cutoff), or older
+ * than every_s. */
 int kms_crl_due(struct kmsd *k, int64_t now, int64_t every_s);
+/* The CRL, the KMS's revoked-serial set and the brokers' policy list the
+ * revoked certificates whose notAfter is at or after kms_crl_cutoff(now):
+ * those not expired, kept for the allowed clock skew (120 s) after expiry. */
+int64_t kms_crl_cutoff(int64_t now);
 /* A copy of the current CRL PEM (malloc'd) or MQE2E_ERR_UNAVAILABLE. */
 int kms_crl_get(struct kmsd *k, char **pem, size_t *len) MQE2E_WUR;
 

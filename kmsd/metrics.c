@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "fleet.h"
 #include "kmsd.h"
 #include "metrics.h"
 #include "prom.h"
@@ -170,6 +171,13 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	    "1, or 0 once a stored group key did not open under the master key (health 503, "
 	    "rotation paused until a restart).");
 	mqe2e_prom_u64(&w, "mqe2e_kms_healthy", NULL, healthy ? 1 : 0);
+	mqe2e_prom_family(&w, "mqe2e_kms_scheduler_leader", "gauge",
+	    "1 while this instance runs the rotation scheduler: always with SQLite; with "
+	    "several instances on one PostgreSQL database, the one holding its scheduler lock.");
+	mqe2e_prom_u64(&w, "mqe2e_kms_scheduler_leader", NULL, kms_fleet_leader(k) ? 1 : 0);
+	mqe2e_prom_family(&w, "mqe2e_kms_scheduler_takeovers_total", "counter",
+	    "How many times this instance became the scheduler's leader.");
+	mqe2e_prom_u64(&w, "mqe2e_kms_scheduler_takeovers_total", NULL, kms_fleet_takeovers(k));
 	mqe2e_prom_family(&w, "mqe2e_kms_disk_full_since_seconds", "gauge",
 	    "When a write first failed for lack of space on the data directory's disk, "
 	    "seconds since the Unix epoch; 0 while writes work.");

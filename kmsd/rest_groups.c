@@ -22,12 +22,13 @@
 static json_t *
 group_json(const struct kms_group_row *g)
 {
-	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:o,s:I,s:o}",
+	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:o,s:I,s:o}",
 	    "name", g->name,
 	    "filter", g->filter,
 	    "scheme", g->scheme,
 	    "rotate_s", (json_int_t)g->rotate_s,
 	    "grace_s", (json_int_t)g->grace_s,
+	    "future_epochs", g->future_epochs,
 	    "created", kms_json_time(g->created),
 	    "current_epoch", (json_int_t)g->current_epoch,
 	    "next_rotation", kms_json_time(g->next_rotation));
@@ -170,8 +171,8 @@ reply_overlap(struct kms_req *r, const char *name, const struct overlap *o)
 /* The settable fields of a group, as given in a request body. */
 struct group_fields {
 	const char *filter;            /* NULL: not given */
-	json_int_t scheme, rotate_s, grace_s;
-	int has_scheme, has_rotate_s, has_grace_s;
+	json_int_t scheme, rotate_s, grace_s, future_epochs;
+	int has_scheme, has_rotate_s, has_grace_s, has_future_epochs;
 };
 
 /* An optional integer field: absent, or an integer in [min, max]. */
@@ -216,7 +217,9 @@ check_fields(struct kms_req *r, json_t *in, struct group_fields *f)
 	return int_field(r, in, "scheme", 1, 4, &f->scheme, &f->has_scheme) &&
 	    int_field(r, in, "rotate_s", KMS_ROTATE_MIN_S, KMS_PERIOD_MAX_S, &f->rotate_s,
 	    &f->has_rotate_s) &&
-	    int_field(r, in, "grace_s", 0, KMS_PERIOD_MAX_S, &f->grace_s, &f->has_grace_s);
+	    int_field(r, in, "grace_s", 0, KMS_PERIOD_MAX_S, &f->grace_s, &f->has_grace_s) &&
+	    int_field(r, in, "future_epochs", 0, KMS_FUTURE_EPOCHS_MAX, &f->future_epochs,
+	    &f->has_future_epochs);
 }
 
 static void
@@ -253,13 +256,15 @@ create(struct kms_req *r)
 		f.rotate_s = KMS_ROTATE_DEFAULT_S;
 	if (!f.has_grace_s)
 		f.grace_s = KMS_GRACE_DEFAULT_S;
+	if (!f.has_future_epochs)
+		f.future_epochs = KMS_FUTURE_EPOCHS_DEFAULT;
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
 	if ((e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK &&
 	    (e = kms_store_group_add(k->db, name, f.filter, (int)f.scheme, f.rotate_s, f.grace_s,
-	    now, kms_epoch_next_rotation(f.rotate_s, now))) == MQE2E_OK &&
+	    (int)f.future_epochs, now, kms_epoch_next_rotation(f.rotate_s, now))) == MQE2E_OK &&
 	    (e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
 	    (e = kms_epoch_create_locked(k, &g, now)) == MQE2E_OK &&
 	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
@@ -350,9 +355,10 @@ update(struct kms_req *r, const char *name)
 		return;
 	json_object_foreach(in, key, v) {
 		if (strcmp(key, "filter") != 0 && strcmp(key, "scheme") != 0 &&
-		    strcmp(key, "rotate_s") != 0 && strcmp(key, "grace_s") != 0) {
+		    strcmp(key, "rotate_s") != 0 && strcmp(key, "grace_s") != 0 &&
+		    strcmp(key, "future_epochs") != 0) {
 			kms_reply_error(r, 400, "bad_request", "field '%.64s' cannot be changed: "
-			    "only filter, scheme, rotate_s and grace_s", key);
+			    "only filter, scheme, rotate_s, grace_s and future_epochs", key);
 			goto done;
 		}
 	}
@@ -374,9 +380,13 @@ update(struct kms_req *r, const char *name)
 			/* a new period starts now */
 			g.next_rotation = kms_epoch_next_rotation(f.rotate_s, now);
 		}
+		if (f.has_future_epochs)
+			g.future_epochs = (int)f.future_epochs;
+		/* more future epochs are issued at once; fewer void the highest */
 		if ((f.filter == NULL ||
 		    (e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK) &&
 		    (e = kms_store_group_update(k->db, &g)) == MQE2E_OK &&
+		    (!f.has_future_epochs || (e = kms_epoch_fit_locked(k, &g, now)) == MQE2E_OK) &&
 		    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
 			e = group_get(k->db, name, &out);
 	}

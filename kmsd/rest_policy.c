@@ -30,7 +30,7 @@ add_string(void *arg, const char *s)
 }
 
 static int
-add_serial(void *arg, const char *serial, int64_t revoked_at)
+add_serial(void *arg, const char *serial, int64_t revoked_at, int64_t not_after)
 {
 	return add_string(arg, serial);
 }
@@ -75,7 +75,8 @@ snapshot(struct kms_db *db, json_t **out, int64_t *version)
 	if ((r = kms_store_group_list(db, "", 0, add_group, json_object_get(p, "groups"))) != MQE2E_OK ||
 	    (r = kms_store_grant_list(db, NULL, NULL, NULL, NULL, NULL, 0, add_grant,
 	    json_object_get(p, "grants"))) != MQE2E_OK ||
-	    (r = kms_store_revoked_certs(db, add_serial,
+	    /* the certificates the CRL lists: expired ones leave (crl.c) */
+	    (r = kms_store_revoked_certs(db, kms_crl_cutoff((int64_t)time(NULL)), add_serial,
 	    json_object_get(p, "revoked_serials"))) != MQE2E_OK ||
 	    (r = kms_store_revoked_clients(db, add_string,
 	    json_object_get(p, "revoked_clients"))) != MQE2E_OK) {

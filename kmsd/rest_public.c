@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ca.h"
+#include "fleet.h"
 #include "httpd.h"
 #include "jsonutil.h"
 #include "store.h"
@@ -36,9 +37,10 @@ health(struct kms_req *r)
 		    "(since %s): every write fails with 507 until space is freed; keys are "
 		    "served", r->k->cfg.data_dir, since);
 	}
-	body = json_pack("{s:s,s:s,s:I,s:s}", "status", faulty ? "unhealthy" :
+	body = json_pack("{s:s,s:s,s:I,s:s,s:s}", "status", faulty ? "unhealthy" :
 	    kmsd_stopping(r->k) ? "stopping" : full != 0 ? "degraded" : "ok", "version",
-	    PACKAGE_VERSION, "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now);
+	    PACKAGE_VERSION, "policy_version", (json_int_t)kmsd_policy_version(r->k), "time", now,
+	    "scheduler", kms_fleet_leader(r->k) ? "leader" : "standby");
 	if (!faulty && full != 0 && body != NULL &&
 	    json_object_set_new(body, "problem", json_string(problem)) != 0) {
 		json_decref(body);

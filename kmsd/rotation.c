@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "epoch.h"
+#include "fleet.h"
 #include "log.h"
 #include "rotation.h"
 #include "store.h"
@@ -30,6 +31,9 @@ tick(struct kmsd *k, int64_t now)
 	int r, rotate = !kmsd_faulty(k, NULL, 0);
 
 	for (;;) {
+		/* a leader that lost its lock stops between two groups */
+		if (!kms_fleet_leader(k))
+			return MQE2E_OK;
 		if ((r = kms_rotation_begin(&t, k, "scheduled", NULL, NULL, now)) != MQE2E_OK) {
 			kms_rotation_free(&t);
 			return r;
@@ -58,6 +62,10 @@ scheduler(void *arg)
 
 	for (;;) {
 		now = (int64_t)time(NULL);
+		/* Of several instances on one database only the leader
+		 * schedules (fleet.h); the others wait for their turn. */
+		if (!kms_fleet_leader(k))
+			goto wait;
 		/* Failures are retried every pass but logged when they start,
 		 * change or end, and once a minute meanwhile. */
 		if ((r = tick(k, now)) != MQE2E_OK &&
@@ -74,6 +82,7 @@ scheduler(void *arg)
 		if (now >= crl_retry && kms_crl_due(k, now, CRL_REFRESH_S) &&
 		    kms_crl_refresh(k) != MQE2E_OK)
 			crl_retry = now + CRL_RETRY_S;
+ wait:
 		pthread_mutex_lock(&k->state_lock);
 		if (!k->stopping) {
 			clock_gettime(CLOCK_REALTIME, &ts);

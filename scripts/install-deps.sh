@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential autoconf automake libtool pkg-config
-      libssl-dev openssl libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
+      libssl-dev openssl libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
       libpaho-mqtt-dev mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
       libcmocka-dev clang libclang-rt-14-dev valgrind mandoc curl python3
       gnuplot-nox iproute2 procps python3-cryptography tshark

@@ -3,13 +3,17 @@
  * policy) over the signed DH channel, the way the client library and the
  * broker extension do, and print what came back.
  *
- *   kms_keyreq --kms URL --cert F --key F --ca F [--group G]... [--replay]
- *              [--ts-offset-ms N] [--groups | --policy | --watch SINCE [--timeout S]]
+ *   kms_keyreq --kms URL --cert F --key F --ca F [--group G[@EPOCH]]... [--replay]
+ *              [--after G] [--ts-offset-ms N]
+ *              [--groups | --policy | --watch SINCE [--timeout S]]
  *
  * Keys: one line per delivered key,
  *     GROUP GK_P|GK_B EPOCH NOT_BEFORE_MS NOT_AFTER_MS HASH
  * where HASH is the first 8 hex digits of SHA-256(key) (never the key), so
- * two requesters can compare keys.  --groups prints the key bundle's group
+ * two requesters can compare keys; an answer that is one page of several
+ * (KEY_BUNDLE flag MORE) ends with a line "more LAST" (LAST: the last group
+ * of its table, the cursor of the next page, --after).  G@EPOCH asks for
+ * that epoch of G besides its window.  --groups prints the key bundle's group
  * table instead, one line per group: "GROUP SCHEME RIGHTS FILTER" with
  * RIGHTS one of -, pub, sub, pub+sub.  --policy / --watch check the CA's
  * signature over the policy and print "version N", then one line
@@ -57,7 +61,8 @@ wall_ms(void)
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: kms_keyreq --kms URL --cert F --key F --ca F [--group G]... "
+	fprintf(stderr, "usage: kms_keyreq --kms URL --cert F --key F --ca F [--group G[@E]]... "
+	    "[--after G] "
 	    "[--replay] [--ts-offset-ms N] [--count N] [--groups | --policy | --watch SINCE "
 	    "[--timeout S]]\n");
 	return EX_USAGE;
@@ -114,6 +119,8 @@ print_keys(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 		    (unsigned long)e->epoch, (unsigned long long)e->not_before_ms,
 		    (unsigned long long)e->not_after_ms, h[0], h[1], h[2], h[3]);
 	}
+	if ((kb.flags & MQE2E_KEYBUNDLE_MORE) != 0)
+		printf("more %s\n", kb.ngroups > 0 ? kb.groups[kb.ngroups - 1].name : "-");
 	mqe2e_keybundle_free(&kb);
 	return EX_OK;
 }
@@ -168,7 +175,7 @@ out:
 
 /* --count: n fresh requests to path; a tally of the statuses. */
 static int
-flood(const char *url, const char *path, const struct mqe2e_identity *id, const char **groups,
+flood(struct mqe2e_http *http, const char *path, const struct mqe2e_identity *id, const char **groups,
     size_t ngroups, long long offset, long long n)
 {
 	static unsigned long counts[600];
@@ -187,8 +194,8 @@ flood(const char *url, const char *path, const struct mqe2e_identity *id, const 
 			fprintf(stderr, "kms_keyreq: cannot build the KEY_REQUEST\n");
 			return EX_VERIFY;
 		}
-		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
-		    req_len, 10000, &res) != MQE2E_OK) {
+		if (mqe2e_http_request(http, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, 10000, -1, &res) != MQE2E_OK) {
 			if (errors++ == 0)
 				fprintf(stderr, "kms_keyreq: request %lld: %s\n", i, res.error);
 			res.status = 0;
@@ -238,15 +245,19 @@ int
 main(int argc, char **argv)
 {
 	const char *url = NULL, *cert = NULL, *key = NULL, *ca = NULL, *groups[MAX_GROUPS];
+	const char *after = NULL;
+	struct mqe2e_keyreq_want want[MAX_GROUPS];
+	char wname[MAX_GROUPS][MQE2E_ID_MAX + 1];
 	struct mqe2e_identity *id = NULL;
 	struct mqe2e_trust *trust = NULL;
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response res;
+	struct mqe2e_http *http = NULL;
 	uint8_t *req = NULL;
 	size_t req_len = 0, ngroups = 0;
 	long long offset = 0, since = -1, wait_s = 30, count = 0;
 	int replay = 0, policy = 0, groups_only = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
-	char err[256], path[128];
+	char err[512], path[128];
 
 	memset(&res, 0, sizeof(res));
 	for (i = 1; i < argc; i++) {
@@ -275,8 +286,21 @@ main(int argc, char **argv)
 			key = v;
 		else if (strcmp(a, "--ca") == 0)
 			ca = v;
-		else if (strcmp(a, "--group") == 0 && ngroups < MAX_GROUPS)
-			groups[ngroups++] = v;
+		else if (strcmp(a, "--group") == 0 && ngroups < MAX_GROUPS) {
+			const char *at = strchr(v, '@');
+			long long e = 0;
+
+			if (strlen(v) > MQE2E_ID_MAX || (at != NULL &&
+			    parse_num(at + 1, 1, UINT32_MAX, &e) != 0))
+				return usage();
+			snprintf(wname[ngroups], sizeof(wname[ngroups]), "%.*s",
+			    (int)(at != NULL ? (size_t)(at - v) : strlen(v)), v);
+			want[ngroups].group = wname[ngroups];
+			want[ngroups].epoch = (uint32_t)e;
+			groups[ngroups] = wname[ngroups];
+			ngroups++;
+		} else if (strcmp(a, "--after") == 0)
+			after = v;
 		else if (strcmp(a, "--ts-offset-ms") == 0) {
 			if (parse_num(v, -86400000LL * 365, 86400000LL * 365, &offset) != 0)
 				return usage();
@@ -305,12 +329,18 @@ main(int argc, char **argv)
 		r = EX_FILE;
 		goto out;
 	}
-	if (count > 0) {
-		r = flood(url, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
+	/* one attempt per request: this tool shows what the KMS answers */
+	if (mqe2e_http_new(url, ca, MQE2E_HTTP_ONCE, &http, err, sizeof(err)) != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: %s\n", err);
+		r = EX_USAGE;
 		goto out;
 	}
-	if (mqe2e_keyreq_build(id, groups, ngroups, (uint64_t)((long long)wall_ms() + offset), &st,
-	    &req, &req_len) != MQE2E_OK) {
+	if (count > 0) {
+		r = flood(http, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
+		goto out;
+	}
+	if (mqe2e_keyreq_build_want(id, want, ngroups, after,
+	    (uint64_t)((long long)wall_ms() + offset), &st, &req, &req_len) != MQE2E_OK) {
 		fprintf(stderr, "kms_keyreq: cannot build the KEY_REQUEST\n");
 		r = EX_VERIFY;
 		goto out;
@@ -323,8 +353,8 @@ main(int argc, char **argv)
 	}
 	for (tries = replay ? 2 : 1; tries > 0; tries--) {
 		mqe2e_http_response_free(&res);
-		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
-		    req_len, timeout_ms, &res) != MQE2E_OK) {
+		if (mqe2e_http_request(http, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, timeout_ms, -1, &res) != MQE2E_OK) {
 			fprintf(stderr, "kms_keyreq: %s\n", res.error);
 			r = EX_UNREACHABLE;
 			goto out;
@@ -338,6 +368,7 @@ main(int argc, char **argv)
 		r = print_keys(st, trust, &res, groups_only);
 out:
 	mqe2e_http_response_free(&res);
+	mqe2e_http_free(http);
 	free(req);
 	mqe2e_keyreq_free(st);
 	mqe2e_trust_free(trust);

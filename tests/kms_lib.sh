@@ -22,18 +22,27 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
 # Start the daemon (again, keeping KMS_DIR and the port); waits until it
 # answers /v1/health.  KMS_CONF, if set, names a mqe2e-kmsd.conf(5) file.
+# KMS_TLS=1: serve HTTPS (the server certificate the KMS issued itself at
+# init); MQE2E_KMS_CAFILE (kmsctl) and CURL_CA_BUNDLE (curl in the tests)
+# then name its CA, which the clients hold as ca.crt anyway.
 kms_start() {
+	local scheme=http
+	[ "${KMS_TLS:-0}" = 1 ] && scheme=https
 	mkdir -p "$KMS_DIR"
 	chmod 700 "$KMS_DIR"
 	: "${KMS_PORT:=$(t_free_port)}"
-	KMS_URL="http://127.0.0.1:$KMS_PORT"
+	KMS_URL="$scheme://127.0.0.1:$KMS_PORT"
 	"$KMSD" ${KMS_CONF:+--config "$KMS_CONF"} --data-dir "$KMS_DIR" \
-		--listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
+		--listen "$scheme://127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 	KMS_PID=$!
 	t_track "$KMS_PID"
 	local i
 	for i in $(seq 1 100); do
-		if curl -sf "$KMS_URL/v1/health" >/dev/null 2>&1; then
+		if [ "$scheme" = https ] && [ -f "$KMS_DIR/ca.crt" ]; then
+			export CURL_CA_BUNDLE="$KMS_DIR/ca.crt" MQE2E_KMS_CAFILE="$KMS_DIR/ca.crt"
+		fi
+		# readiness only (-k: a test may serve a certificate for another name)
+		if curl -sf ${CURL_CA_BUNDLE:+-k} "$KMS_URL/v1/health" >/dev/null 2>&1; then
 			export MQE2E_KMS_URL="$KMS_URL"
 			export MQE2E_KMS_TOKEN_FILE="$KMS_DIR/admin.token"
 			return 0

@@ -329,7 +329,7 @@ test_keyx(void **state)
 	struct mqe2e_keyreq_info *info = NULL, *info2 = NULL;
 	struct mqe2e_key_entry in[2];
 	struct mqe2e_group_info gi = { "plant1", 4, MQE2E_RIGHT_SUB, "plant/#" };
-	struct mqe2e_keybundle kb = { &gi, 1, in, 2 }, empty = { NULL, 0, NULL, 0 }, out;
+	struct mqe2e_keybundle kb = { &gi, 1, in, 2, 0 }, empty = { NULL, 0, NULL, 0, 0 }, out;
 	const char *groups[] = { "plant1", "line2" };
 	uint8_t *req = NULL, *req2 = NULL, *resp = NULL;
 	size_t rl, rl2, sl, i;

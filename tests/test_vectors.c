@@ -105,7 +105,7 @@ vectors_messages(void)
 	struct mqe2e_group_info gi[2] = {
 		{ "plant1", 4, MQE2E_RIGHT_PUB | MQE2E_RIGHT_SUB, "plant/#" },
 		{ "alarms", 1, MQE2E_RIGHT_SUB, "alarm/+/#" } };
-	struct mqe2e_keybundle bundle = { gi, 2, ke, 2 };
+	struct mqe2e_keybundle bundle = { gi, 2, ke, 2, 0 };
 	uint8_t *kb = NULL;
 
 	/* E2E envelope under GK_P = 0x11 x 32, nonce 00..0b, payload "21.5 C" */
@@ -172,7 +172,7 @@ vectors_handshakes(void)
 	struct mqe2e_keyreq_info *info = NULL;
 	struct mqe2e_key_entry ke;
 	struct mqe2e_group_info gi = { "plant1", 4, MQE2E_RIGHT_PUB, "plant/#" };
-	struct mqe2e_keybundle kb = { &gi, 1, &ke, 1 }, out;
+	struct mqe2e_keybundle kb = { &gi, 1, &ke, 1, 0 }, out;
 	uint8_t eph[32], n16[16], gcm[12], *hello = NULL, *reply = NULL, *der = NULL;
 	size_t hl, rl, dl;
 	const char *groups[] = { "plant1" };

@@ -386,26 +386,28 @@ keybundle_fixture(struct mqe2e_group_info g[2], struct mqe2e_key_entry k[2])
 
 /* Offset of the first byte of the group table's first filter, and of the
  * key count, in the fixture's encoding. */
-#define KB_G0_NAME 6                        /* "plant1" sorts first */
-#define KB_KEYS (4 + (2 + 6 + 2 + 2 + 12) + (2 + 1 + 2 + 2 + 3))
+#define KB_G0_NAME 7                        /* "plant1" sorts first */
+#define KB_KEYS (5 + (2 + 6 + 2 + 2 + 12) + (2 + 1 + 2 + 2 + 3))
 
 static void
 test_keybundle(void **state)
 {
 	struct mqe2e_group_info g[2];
 	struct mqe2e_key_entry k[2];
-	struct mqe2e_keybundle in = { g, 2, k, 2 }, out;
+	struct mqe2e_keybundle in = { g, 2, k, 2, 0 }, out;
 	uint8_t *buf = NULL, *b2;
 	size_t len;
 
 	(void)state;
 	keybundle_fixture(g, k);
 	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_OK);
-	assert_int_equal(buf[0], 1);
+	assert_int_equal(buf[0], 2);
 	assert_int_equal(buf[1], MQE2E_MSG_KEY_BUNDLE);
+	assert_int_equal(buf[2], 0);            /* flags: no more groups */
 	assert_int_equal(mqe2e_keybundle_decode(buf, len, &out), MQE2E_OK);
 	/* the table comes back sorted by name, the keys in their order */
 	assert_int_equal(out.ngroups, 2);
+	assert_int_equal(out.flags, 0);
 	assert_memory_equal(&out.groups[0], &g[1], sizeof(g[1]));
 	assert_memory_equal(&out.groups[1], &g[0], sizeof(g[0]));
 	assert_int_equal(out.nkeys, 2);
@@ -418,17 +420,29 @@ test_keybundle(void **state)
 
 	b2 = malloc(len);
 	assert_non_null(b2);
+	/* the version-1 layout (no flags byte) is refused, not misread */
+	memcpy(b2, buf, len);
+	b2[0] = 1;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_VERSION);
+	/* flags: MORE reads back, unknown bits are refused */
+	memcpy(b2, buf, len);
+	b2[2] = MQE2E_KEYBUNDLE_MORE;
+	assert_int_equal(mqe2e_keybundle_decode(b2, len, &out), MQE2E_OK);
+	assert_int_equal(out.flags, MQE2E_KEYBUNDLE_MORE);
+	mqe2e_keybundle_free(&out);
+	b2[2] = 0x02;
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
 	/* counts are bounded by the bytes present and by the caps */
 	memcpy(b2, buf, len);
-	b2[2] = 0xff;
+	b2[3] = 0xff;
 	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TOO_LONG);
-	b2[2] = 0;
-	b2[3] = 60;
+	b2[3] = 0;
+	b2[4] = 60;
 	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TRUNCATED);
 	memcpy(b2, buf, len);
 	assert_int_equal(b2[KB_KEYS + 1], 2);
 	b2[KB_KEYS] = 0xff;
-	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TOO_LONG);
+	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_TRUNCATED);
 	/* names out of order (or repeated): "plant1" -> "z" sorts after "x" */
 	memcpy(b2, buf, len);
 	b2[KB_G0_NAME] = 'z';
@@ -440,13 +454,13 @@ test_keybundle(void **state)
 	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
 	/* a bad filter ("plant/+/temp" -> "plant/+/te#p"), scheme, rights */
 	memcpy(b2, buf, len);
-	b2[4 + 2 + 6 + 2 + 2 + 10] = '#';
+	b2[5 + 2 + 6 + 2 + 2 + 10] = '#';
 	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
 	memcpy(b2, buf, len);
-	b2[4 + 2 + 6] = 5;
+	b2[5 + 2 + 6] = 5;
 	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
 	memcpy(b2, buf, len);
-	b2[4 + 2 + 6 + 1] = 4;
+	b2[5 + 2 + 6 + 1] = 4;
 	assert_int_equal(dec_keybundle(b2, len), MQE2E_ERR_BAD_FORMAT);
 	free(b2);
 	mqe2e_free_secret(buf, len);
@@ -472,7 +486,7 @@ test_keybundle(void **state)
 	/* empty bundle */
 	in.ngroups = in.nkeys = 0;
 	assert_int_equal(mqe2e_keybundle_encode(&in, &buf, &len), MQE2E_OK);
-	assert_int_equal(len, 6);
+	assert_int_equal(len, 7);
 	assert_int_equal(mqe2e_keybundle_decode(buf, len, &out), MQE2E_OK);
 	assert_int_equal(out.ngroups + out.nkeys, 0);
 	mqe2e_free_secret(buf, len);
@@ -523,7 +537,9 @@ test_hello_reply_decoders(void **state)
 	struct mqe2e_hello h;
 	struct mqe2e_view g;
 	const char *groups[] = { "g1", "g2", "g3" };
+	const struct mqe2e_keyreq_want want[] = { { "g1", 0 }, { "g2", 7 } };
 	uint8_t *m1 = NULL, *m2 = NULL, k[32];
+	uint32_t epoch = 99;
 	size_t l1, l2, off = 0;
 
 	(void)state;
@@ -546,15 +562,17 @@ test_hello_reply_decoders(void **state)
 	battery(dec_hello, m1, l1, 1);
 	assert_int_equal(mqe2e_hello_decode(m1, l1, MQE2E_MSG_KEY_REQUEST, &h), MQE2E_OK);
 	assert_int_equal(h.ngroups, 3);
-	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g), MQE2E_OK);
+	assert_int_equal(h.after.len, 0);
+	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g, &epoch), MQE2E_OK);
 	assert_true(mqe2e_view_eq_str(g, "g1"));
-	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g), MQE2E_OK);
-	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g), MQE2E_OK);
+	assert_int_equal(epoch, 0);
+	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g, &epoch), MQE2E_OK);
+	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g, &epoch), MQE2E_OK);
 	assert_true(mqe2e_view_eq_str(g, "g3"));
-	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g), MQE2E_ERR_NOT_FOUND);
+	assert_int_equal(mqe2e_hello_next_group(&h, &off, &g, &epoch), MQE2E_ERR_NOT_FOUND);
 	assert_int_equal(mqe2e_keyreq_verify(t, nc, m1, l1, TP_NOW_MS, &info), MQE2E_OK);
 	{
-		struct mqe2e_keybundle empty = { NULL, 0, NULL, 0 };
+		struct mqe2e_keybundle empty = { NULL, 0, NULL, 0, 0 };
 
 		assert_int_equal(mqe2e_keyresp_build(ca_key, info, &empty, TP_NOW_MS, &m2, &l2),
 		    MQE2E_OK);
@@ -565,6 +583,32 @@ test_hello_reply_decoders(void **state)
 	free(m2);
 	mqe2e_keyreq_free(kst);
 	mqe2e_keyreq_info_free(info);
+
+	/* version 2: an epoch per group and a paging cursor, both signed */
+	assert_int_equal(mqe2e_keyreq_build_want(a, want, 2, "g0", TP_NOW_MS, &kst, &m1, &l1),
+	    MQE2E_OK);
+	assert_int_equal(m1[0], MQE2E_VERSION_KEY_REQUEST);
+	cur_type = MQE2E_MSG_KEY_REQUEST;
+	battery(dec_hello, m1, l1, 1);
+	assert_int_equal(mqe2e_keyreq_verify(t, nc, m1, l1, TP_NOW_MS, &info), MQE2E_OK);
+	assert_int_equal(info->ngroups, 2);
+	assert_string_equal(info->groups[1], "g2");
+	assert_int_equal(info->epochs[0], 0);
+	assert_int_equal(info->epochs[1], 7);
+	assert_string_equal(info->after, "g0");
+	mqe2e_keyreq_info_free(info);
+	/* a cursor that is not an id, a version-1 request */
+	m1[l1 - 64 - 1] = ' ';
+	assert_int_equal(mqe2e_hello_decode(m1, l1, MQE2E_MSG_KEY_REQUEST, &h),
+	    MQE2E_ERR_BAD_FORMAT);
+	m1[0] = 1;
+	assert_int_equal(mqe2e_hello_decode(m1, l1, MQE2E_MSG_KEY_REQUEST, &h),
+	    MQE2E_ERR_BAD_VERSION);
+	free(m1);
+	mqe2e_keyreq_free(kst);
+	assert_int_equal(mqe2e_keyreq_build_want(a, want, 2, "bad name", TP_NOW_MS, &kst, &m1,
+	    &l1), MQE2E_ERR_INVALID_ARG);
+	assert_null(m1);
 
 	assert_int_equal(mqe2e_pair_request_build(a, "bob", "g1", 1, TP_NOW_MS, &pst, &m1, &l1),
 	    MQE2E_OK);

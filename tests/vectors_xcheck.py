@@ -58,7 +58,8 @@ now = 1767225600000
 # then the keys (group, kind, epoch, not_before, not_after, key)
 g = lambda name, scheme, rights, filt: v16(name) + bytes([scheme, rights]) + v16(filt)
 e = lambda kind, k: v16(b'plant1') + bytes([kind]) + struct.pack('>IQQ', 7, now, now + 86400000) + k
-assert (bytes([1, 0x12]) + struct.pack('>H', 2) + g(b'alarms', 1, 2, b'alarm/+/#') +
+# (version 2: a flags byte after the type; 0 = no more groups follow)
+assert (bytes([2, 0x12, 0]) + struct.pack('>H', 2) + g(b'alarms', 1, 2, b'alarm/+/#') +
         g(b'plant1', 4, 3, b'plant/#') + struct.pack('>H', 2) + e(1, b'\x44'*32) +
         e(2, b'\x45'*32)) == B('keybundle')
 # CONNECT hello
@@ -81,7 +82,8 @@ assert kdf(tr, shared, 'mqe2e-v1 c2b') == B('connect.c2b')
 assert kdf(tr, shared, 'mqe2e-v1 b2c') == B('connect.b2c')
 # KEY_REQUEST / KEY_RESPONSE
 ka = X25519PrivateKey.from_private_bytes(b'\x99'*32)
-req = bytes([1, 0x10]) + v16(b'alice') + v16(alice_der) + raw(ka) + struct.pack('>Q', now) + b'\x9a'*16 + struct.pack('>H', 1) + v16(b'plant1')
+# (version 2: each group with an epoch, 0 = its window; then the paging cursor, empty)
+req = bytes([2, 0x10]) + v16(b'alice') + v16(alice_der) + raw(ka) + struct.pack('>Q', now) + b'\x9a'*16 + struct.pack('>H', 1) + v16(b'plant1') + struct.pack('>I', 0) + v16(b'')
 req += ak.sign(b'mqe2e-v1 sig key request' + req)
 assert req == B('keyreq')
 kb = X25519PrivateKey.from_private_bytes(b'\x9b'*32)
@@ -90,7 +92,7 @@ pre = bytes([1, 0x11]) + raw(kb) + struct.pack('>Q', now) + b'\x9c'*16
 cak = Ed25519PrivateKey.from_private_bytes(b'\xca'*32)
 sig = cak.sign(b'mqe2e-v1 sig key response' + rh + pre)
 kresp = kdf(hashlib.sha256(rh + pre).digest(), kb.exchange(ka.public_key()), 'mqe2e-v1 kms resp')
-pt = bytes([1, 0x12]) + struct.pack('>H', 1) + g(b'plant1', 4, 1, b'plant/#') + struct.pack('>H', 1) + e(1, b'\x44'*32)
+pt = bytes([2, 0x12, 0]) + struct.pack('>H', 1) + g(b'plant1', 4, 1, b'plant/#') + struct.pack('>H', 1) + e(1, b'\x44'*32)
 aad = pre + sig + b'\x9d'*12 + struct.pack('>I', len(pt) + 16)
 assert aad + AESGCM(kresp).encrypt(b'\x9d'*12, pt, aad) == B('keyresp')
 # PAIR_REQUEST / PAIR_RESPONSE

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define KMS_DB_INTERNAL 1   /* db.c finalises what it prepared itself */
 #include "db.h"
 #include "log.h"
 #include "metrics.h"

@@ -19,6 +19,13 @@
 #include "mqe2e_err.h"
 #include "store.h"
 
+/* A statement from kms_db_prepare may be the connection's cached one: give
+ * it back with kms_db_release, never sqlite3_finalize (which would leave
+ * the cache a dangling pointer).  Outside db.c the name does not compile. */
+#ifndef KMS_DB_INTERNAL
+#define sqlite3_finalize(st) use_kms_db_release_not_sqlite3_finalize(st)
+#endif
+
 /* A migration compiled from migrations/NNN_*.sql (migrations.c, generated). */
 struct kms_migration {
 	unsigned number;

@@ -74,7 +74,8 @@ int kms_store_keycheck_set(struct kms_db *db, const uint8_t in[KMS_SEALED_LEN],
     int64_t now) MQE2E_WUR;
 
 /* The CRL last issued: its number, time, the count of revoked certificates
- * it lists, and its PEM (malloc'd, NUL-terminated; the caller frees it). */
+ * (kms_store_revoked_count()) when it was issued, and its PEM (malloc'd,
+ * NUL-terminated; the caller frees it). */
 struct kms_crl_row {
 	int64_t number, issued, revoked;
 	char *pem;
@@ -124,10 +125,14 @@ int kms_store_cert_list(struct kms_db *db, int64_t client_id, int64_t after_id,
 /* MQE2E_OK if serial was issued to the client and is not revoked,
  * MQE2E_ERR_REVOKED, or MQE2E_ERR_NOT_FOUND. */
 int kms_store_cert_check(struct kms_db *db, int64_t client_id, const char *serial) MQE2E_WUR;
-/* Every revoked certificate (serial, revocation time), in revocation
+/* The revoked certificates whose validity ends at or after not_after_min
+ * (0: every one): serial, revocation time, end of validity; in revocation
  * order. */
-int kms_store_revoked_certs(struct kms_db *db,
-    int (*cb)(void *arg, const char *serial, int64_t revoked_at), void *arg) MQE2E_WUR;
+int kms_store_revoked_certs(struct kms_db *db, int64_t not_after_min,
+    int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after),
+    void *arg) MQE2E_WUR;
+/* The number of revoked certificates, expired ones included. */
+int kms_store_revoked_count(struct kms_db *db, int64_t *n) MQE2E_WUR;
 
 /* store_certs.c: the serial and PEM of each certificate of the client that
  * is neither revoked nor expired at now, in issue order. */
@@ -168,11 +173,13 @@ struct kms_group_row {
 	int scheme;
 	int64_t rotate_s, grace_s, created, next_rotation;
 	uint32_t current_epoch;        /* 0 if none (never after a commit) */
+	int future_epochs;             /* epochs kept in state next, 0..16 */
 };
 
 /* A new group created now, first rotating at next_rotation. */
 int kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
-    int64_t rotate_s, int64_t grace_s, int64_t now, int64_t next_rotation) MQE2E_WUR;
+    int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now,
+    int64_t next_rotation) MQE2E_WUR;
 int kms_store_group_get(struct kms_db *db, const char *name, struct kms_group_row *row) MQE2E_WUR;
 int kms_store_group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row) MQE2E_WUR;
 /* Groups with name > after, by name. */
@@ -204,10 +211,13 @@ struct kms_epoch_row {
 /* Epochs of a group, by number (metadata only). */
 int kms_store_epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
+/* The same, only those in state next (the few pre-issued epochs). */
+int kms_store_epoch_list_next(struct kms_db *db, int64_t group_id,
+    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
 /* The highest epoch number of a group (0 if none). */
 int kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max) MQE2E_WUR;
-/* The group's epoch in state current or next (there is at most one of
- * each): MQE2E_ERR_NOT_FOUND if it has none. */
+/* The group's epoch in state current (there is at most one), or its lowest
+ * epoch in state next: MQE2E_ERR_NOT_FOUND if it has none. */
 int kms_store_epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
     struct kms_epoch_row *row) MQE2E_WUR;
 /* Insert row with its sealed keys (empty cause: none). */
@@ -254,10 +264,22 @@ struct kms_epoch_keys_row {
 	char filter[KMS_FILTER_MAX + 1];
 	int pub, sub;                  /* the client's grants (0 for a broker) */
 };
-/* Deliverable epochs of the groups client_id holds a grant on, or of every
- * group when client_id is 0 (a broker); by group name and epoch.  The
- * sealed keys are copied into the row and wiped after cb returns. */
-int kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
+/* Which deliverable epochs kms_store_epoch_keys walks: of one group, or of
+ * the groups after a name (a page), each with its window. */
+struct kms_keys_query {
+	int64_t client_id;             /* the groups it holds a grant on; 0: a broker,
+	                                  every group (pub = sub = 0) */
+	const char *group;             /* this group only, or NULL: ... */
+	const char *after;             /* ... the groups whose names sort after this
+	                                  ("" or NULL: from the first) */
+	unsigned max_groups;           /* with group NULL: at most this many (0: all) */
+	unsigned grace;                /* the newest `grace` grace epochs of a group */
+	uint32_t epoch;                /* and this one if it is in grace (0: none) */
+};
+/* Each group's current and next epochs, its newest q->grace grace epochs and
+ * grace epoch q->epoch; by group name and epoch.  The sealed keys are
+ * copied into the row and wiped after cb returns. */
+int kms_store_epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
     int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg) MQE2E_WUR;
 
 /* ---- grants ----------------------------------------------------------------------- */

@@ -187,7 +187,7 @@ kms_store_cert_check(struct kms_db *db, int64_t client_id, const char *serial)
 }
 
 struct revoked_cb {
-	int (*cb)(void *arg, const char *serial, int64_t revoked_at);
+	int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after);
 	void *arg;
 };
 
@@ -197,21 +197,40 @@ each_revoked(sqlite3_stmt *st, void *arg)
 	struct revoked_cb *c = arg;
 	const unsigned char *s = sqlite3_column_text(st, 0);
 
-	return c->cb(c->arg, s != NULL ? (const char *)s : "", kms_db_int(st, 1));
+	return c->cb(c->arg, s != NULL ? (const char *)s : "", kms_db_int(st, 1),
+	    kms_db_int(st, 2));
 }
 
 int
-kms_store_revoked_certs(struct kms_db *db,
-    int (*cb)(void *arg, const char *serial, int64_t revoked_at), void *arg)
+kms_store_revoked_certs(struct kms_db *db, int64_t not_after_min,
+    int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after), void *arg)
 {
 	struct revoked_cb c = { cb, arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT serial, revoked_at FROM certs "
-	    "WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "SELECT serial, revoked_at, not_after FROM certs "
+	    "WHERE revoked_at IS NOT NULL AND not_after >= ?1 ORDER BY revoked_at, id", &st)) !=
+	    MQE2E_OK)
 		return r;
+	sqlite3_bind_int64(st, 1, not_after_min);
 	return kms_db_each(db, st, each_revoked, &c);
+}
+
+int
+kms_store_revoked_count(struct kms_db *db, int64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	*n = 0;
+	if ((r = kms_db_prepare(db, "SELECT count(*) FROM certs WHERE revoked_at IS NOT NULL",
+	    &st)) != MQE2E_OK)
+		return r;
+	if ((r = kms_db_one(db, st)) == MQE2E_OK)
+		*n = kms_db_int(st, 0);
+	kms_db_release(db, st);
+	return r;
 }
 
 /* Bind ?1 = now, ?2 = reason or NULL, ?3 = id, run. */

@@ -80,6 +80,21 @@ kms_store_epoch_list(struct kms_db *db, int64_t group_id,
 }
 
 int
+kms_store_epoch_list_next(struct kms_db *db, int64_t group_id,
+    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
+{
+	struct epoch_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 "
+	    "AND state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	return kms_db_each(db, st, each_epoch, &c);
+}
+
+int
 kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 {
 	sqlite3_stmt *st = NULL;
@@ -110,7 +125,7 @@ kms_store_epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state st
 		    "state = '" KMS_EPOCH_CURRENT_NAME "'";
 	else if (state == KMS_EPOCH_NEXT)
 		sql = "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
-		    "state = '" KMS_EPOCH_NEXT_NAME "'";
+		    "state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch LIMIT 1";
 	else
 		return MQE2E_ERR_INVALID_ARG;
 	if ((r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
@@ -318,31 +333,46 @@ each_keys(sqlite3_stmt *st, void *arg)
 	return r;
 }
 
-/* The deliverable states (kms_epoch_deliverable()), as literals for the
- * planner. */
-#define DELIVERABLE "('" KMS_EPOCH_CURRENT_NAME "', '" KMS_EPOCH_NEXT_NAME "', '" \
-	KMS_EPOCH_GRACE_NAME "')"
-#define KEYS_COLUMNS "g.name, g.scheme, e.epoch, e.state, e.activated, e.expires, " \
-	"g.next_rotation, g.rotate_s, g.grace_s, e.gk_p, e.gk_b, g.filter"
+/* The groups of a key query: a client's (with its rights) or every group
+ * (a broker), one (?2 exact) or a page (?2 after, ?3 at most). */
+#define KEYS_SEL_CLIENT(namecond) "SELECT g.id, g.name, g.scheme, g.filter, " \
+	"g.next_rotation, g.rotate_s, g.grace_s, max(gr.right = 'pub') AS pub, " \
+	"max(gr.right = 'sub') AS sub FROM grants gr JOIN topic_groups g ON g.id = gr.group_id " \
+	"WHERE gr.client_id = ?1 AND " namecond " GROUP BY g.id ORDER BY g.name LIMIT ?3"
+#define KEYS_SEL_BROKER(namecond) "SELECT g.id, g.name, g.scheme, g.filter, " \
+	"g.next_rotation, g.rotate_s, g.grace_s, 0 AS pub, 0 AS sub FROM topic_groups g " \
+	"WHERE ?1 = 0 AND " namecond " ORDER BY g.name LIMIT ?3"
+/* Their windows: current, next, the ?4 newest grace epochs, grace epoch ?5. */
+#define KEYS_WINDOW(sel) "WITH sel AS (" sel ") SELECT sel.name, sel.scheme, e.epoch, " \
+	"e.state, e.activated, e.expires, sel.next_rotation, sel.rotate_s, sel.grace_s, " \
+	"e.gk_p, e.gk_b, sel.filter, sel.pub, sel.sub FROM sel JOIN epochs e " \
+	"ON e.group_id = sel.id WHERE e.state IN ('" KMS_EPOCH_CURRENT_NAME "', '" \
+	KMS_EPOCH_NEXT_NAME "') OR (e.state = '" KMS_EPOCH_GRACE_NAME "' AND (e.epoch = ?5 " \
+	"OR e.epoch IN (SELECT x.epoch FROM epochs x WHERE x.group_id = sel.id AND " \
+	"x.state = '" KMS_EPOCH_GRACE_NAME "' ORDER BY x.epoch DESC LIMIT ?4))) " \
+	"ORDER BY sel.name, e.epoch"
 
 int
-kms_store_epoch_keys(struct kms_db *db, int64_t client_id,
+kms_store_epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
     int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg)
 {
+	static const char *const sql[2][2] = {
+		{ KEYS_WINDOW(KEYS_SEL_BROKER("g.name > ?2")),
+		  KEYS_WINDOW(KEYS_SEL_BROKER("g.name = ?2")) },
+		{ KEYS_WINDOW(KEYS_SEL_CLIENT("g.name > ?2")),
+		  KEYS_WINDOW(KEYS_SEL_CLIENT("g.name = ?2")) },
+	};
 	struct keys_cb c = { cb, arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, client_id == 0 ?
-	    "SELECT " KEYS_COLUMNS ", 0, 0 FROM topic_groups g "
-	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE e.state IN " DELIVERABLE " ORDER BY g.name, e.epoch" :
-	    "SELECT " KEYS_COLUMNS ", max(gr.right = 'pub'), max(gr.right = 'sub') "
-	    "FROM grants gr JOIN topic_groups g ON g.id = gr.group_id "
-	    "JOIN epochs e ON e.group_id = g.id "
-	    "WHERE gr.client_id = ?1 AND e.state IN " DELIVERABLE " "
-	    "GROUP BY g.id, e.epoch ORDER BY g.name, e.epoch", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, sql[q->client_id != 0][q->group != NULL], &st)) != MQE2E_OK)
 		return r;
-	sqlite3_bind_int64(st, 1, client_id);
+	sqlite3_bind_int64(st, 1, q->client_id);
+	sqlite3_bind_text(st, 2, q->group != NULL ? q->group : q->after != NULL ? q->after : "",
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, q->group != NULL ? 1 : kms_db_limit(q->max_groups));
+	sqlite3_bind_int(st, 4, q->grace > 1024 ? 1024 : (int)q->grace);
+	sqlite3_bind_int64(st, 5, q->epoch);
 	return kms_db_each(db, st, each_keys, &c);
 }

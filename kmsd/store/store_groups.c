@@ -9,7 +9,7 @@
 
 #define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
 	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
-	"state = '" KMS_EPOCH_CURRENT_NAME "')"
+	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs"
 
 static void
 group_row(sqlite3_stmt *st, struct kms_group_row *row)
@@ -24,19 +24,21 @@ group_row(sqlite3_stmt *st, struct kms_group_row *row)
 	row->created = kms_db_int(st, 6);
 	row->next_rotation = kms_db_int(st, 7);
 	row->current_epoch = (uint32_t)kms_db_int(st, 8);
+	row->future_epochs = (int)kms_db_int(st, 9);
 }
 
 int
 kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
-    int64_t rotate_s, int64_t grace_s, int64_t now, int64_t next_rotation)
+    int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now, int64_t next_rotation)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = kms_db_prepare(db, "INSERT INTO topic_groups (name, filter, scheme, rotate_s, "
-	    "grace_s, created, next_rotation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	    &st)) != MQE2E_OK)
+	    "grace_s, created, next_rotation, future_epochs) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st)) != MQE2E_OK)
 		return r;
+	sqlite3_bind_int(st, 8, future_epochs);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, filter, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, scheme);
@@ -117,8 +119,10 @@ kms_store_group_update(struct kms_db *db, const struct kms_group_row *row)
 	int r;
 
 	if ((r = kms_db_prepare(db, "UPDATE topic_groups SET filter = ?1, scheme = ?2, "
-	    "rotate_s = ?3, grace_s = ?4, next_rotation = ?5 WHERE id = ?6", &st)) != MQE2E_OK)
+	    "rotate_s = ?3, grace_s = ?4, next_rotation = ?5, future_epochs = ?7 WHERE id = ?6",
+	    &st)) != MQE2E_OK)
 		return r;
+	sqlite3_bind_int(st, 7, row->future_epochs);
 	sqlite3_bind_text(st, 1, row->filter, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, row->scheme);
 	sqlite3_bind_int64(st, 3, row->rotate_s);

@@ -58,10 +58,12 @@ def test_subscription_outside_the_grants(stack):
 
 
 def test_kms_unreachable(stack):
-    """Nothing listens at the KMS URL: Unavailable, naming the URL."""
+    """Nothing listens at the KMS URL and no key cache: Unavailable, naming
+    the URL."""
     url = f"http://127.0.0.1:{free_port()}"
     c = mqe2e.Client("py", **dict(stack.files("py"), kms=url),
-                     broker=f"tcp://127.0.0.1:{stack.mqtt_port}", kms_timeout_ms=2000)
+                     broker=f"tcp://127.0.0.1:{stack.mqtt_port}", kms_timeout_ms=2000,
+                     key_cache=False)
     with pytest.raises(mqe2e.Unavailable) as ei:
         c.connect(timeout=5)
     assert ei.value.code == mqe2e.ErrorCode.UNAVAILABLE
@@ -72,8 +74,8 @@ def test_kms_unreachable(stack):
 
 def test_kms_down_live_client_goes_on(stack):
     """The real KMS stops: a connected client keeps publishing with the keys
-    it holds; a new client cannot connect (Unavailable); once the KMS is back
-    the new client connects."""
+    it holds; a new client without a key cache cannot connect (Unavailable);
+    once the KMS is back the new client connects."""
     got = []
     done = threading.Event()
     with stack.client("py", group="g4") as live, stack.client("csub") as sub:
@@ -86,7 +88,7 @@ def test_kms_down_live_client_goes_on(stack):
             live.publish("s4/outage", "during the outage", qos=1)
             assert done.wait(20), "the live client could not publish with the KMS down"
             with pytest.raises(mqe2e.Unavailable) as ei:
-                stack.client("cpub", kms_timeout_ms=2000).connect(timeout=5)
+                stack.client("cpub", kms_timeout_ms=2000, key_cache=False).connect(timeout=5)
             assert "KMS" in ei.value.hint or stack.kms_url in ei.value.hint, ei.value.hint
         finally:
             stack.start_kms()

@@ -60,7 +60,7 @@ main(int argc, char **argv)
 	struct mqe2e_key_entry ke[2];
 	struct mqe2e_group_info gi[2] = { { "plant1", 4, MQE2E_RIGHT_PUB, "plant/#" },
 		{ "alarms", 1, MQE2E_RIGHT_SUB, "alarm/+/#" } };
-	struct mqe2e_keybundle kb = { gi, 2, ke, 2 }, empty = { NULL, 0, NULL, 0 };
+	struct mqe2e_keybundle kb = { gi, 2, ke, 2, 0 }, empty = { NULL, 0, NULL, 0, 0 };
 	EVP_PKEY *ca_key;
 	X509 *ca;
 	struct mqe2e_trust *t;

@@ -8,16 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "conf.h"
 
-static int failures;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 /* Write text to a temporary file; returns its path (static buffer). */
 static const char *
@@ -138,9 +131,5 @@ main(void)
 {
 	test_file();
 	test_listen();
-	if (failures != 0) {
-		fprintf(stderr, "test_conf: %d failures\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_result("test_conf");
 }

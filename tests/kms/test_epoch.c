@@ -18,22 +18,15 @@
 
 #include <sqlite3.h>
 
+#include "check.h"
 #include "epoch.h"
 #include "files.h"
 #include "keystore.h"
 #include "kmsd.h"
 #include "store.h"
 
-static int failures;
 static char dir[64];
 static char db_path[256];
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 /* The epochs of a group as "number:state" words, e.g. "1:grace 2:current". */
 struct listing {
@@ -98,7 +91,7 @@ group_add(struct kmsd *k, const char *name, int64_t rotate_s, int64_t grace_s, i
 	snprintf(filter, sizeof(filter), "%s/#", name);
 	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
 		return r;
-	if ((r = kms_store_group_add(k->db, name, filter, 4, rotate_s, grace_s, now,
+	if ((r = kms_store_group_add(k->db, name, filter, 4, rotate_s, grace_s, 1, now,
 	    kms_epoch_next_rotation(rotate_s, now))) == MQE2E_OK &&
 	    (r = kms_store_group_get(k->db, name, &g)) == MQE2E_OK)
 		r = kms_epoch_create_locked(k, &g, now);
@@ -161,13 +154,13 @@ test_validity(void)
 	row.rotate_s = 60;
 	row.grace_s = 30;
 	row.state = KMS_EPOCH_NEXT;
-	kms_epoch_validity(&row, &nb, &na);
+	kms_epoch_validity(&row, 0, &nb, &na);
 	CHECK(nb == 1060000 && na == (1060 + 60 + 30) * 1000ull);
 	row.state = KMS_EPOCH_CURRENT;
-	kms_epoch_validity(&row, &nb, &na);
+	kms_epoch_validity(&row, 0, &nb, &na);
 	CHECK(nb == 1000000 && na == (1060 + 30) * 1000ull);
 	row.state = KMS_EPOCH_GRACE;
-	kms_epoch_validity(&row, &nb, &na);
+	kms_epoch_validity(&row, 0, &nb, &na);
 	CHECK(nb == 1000000 && na == 1500000);
 }
 
@@ -389,9 +382,5 @@ main(void)
 	kms_db_close(k.db);
 	kms_keystore_free(k.ks);
 	cleanup();
-	if (failures != 0) {
-		fprintf(stderr, "test_epoch: %d failures\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_result("test_epoch");
 }

@@ -6,16 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "validate.h"
 
-static int failures;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 static void
 test_names(void)
@@ -84,9 +77,5 @@ main(void)
 {
 	test_names();
 	test_filters();
-	if (failures != 0) {
-		fprintf(stderr, "test_validate: %d failures\n", failures);
-		return 1;
-	}
-	return 0;
+	return check_result("test_validate");
 }

@@ -1,0 +1,218 @@
+/*
+ * targets.c - the project's targets for mqe2e against plain MQTT (issue 15),
+ * from scenario 1 at its largest subscriber count:
+ *
+ *   scheme 4 / plain p50 publish-to-receive latency     <= 1.10  (each QoS)
+ *   scheme 4 / plain broker CPU per delivery            <= 1.05  (each QoS)
+ *   scheme 4 / plain saturation throughput              >= 0.90  (each QoS)
+ *   broker RSS with the plugin - without (scheme 4)     <= 5120 KiB (each QoS)
+ *   all subscribers ready, each scheme 1-4              <  300 ms
+ *
+ * Each ratio is taken within one repetition (--repeat K runs every kind at
+ * every size K times, interleaved), so a slow minute of a shared machine
+ * weighs on both sides of it; the verdict is on the median over the
+ * repetitions, reported with its spread (min-max and quartiles).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+int
+targets_n(const struct bench *b)
+{
+	int i, n = 0;
+
+	for (i = 0; i < b->nn; i++)
+		if (b->nlist[i] > n)
+			n = b->nlist[i];
+	return n;
+}
+
+static const struct run_row *
+run_of(const struct bench *b, enum bench_kind k, int n, int qos, int rep)
+{
+	size_t i;
+
+	for (i = 0; i < b->nruns; i++) {
+		const struct run_row *r = &b->runs[i];
+
+		if (r->scenario == 1 && r->kind == k && r->nsubs == n && r->qos == qos &&
+		    r->rep == rep && r->status == ROW_OK)
+			return r;
+	}
+	return NULL;
+}
+
+static const struct conn_row *
+ready_of(const struct bench *b, enum bench_kind k, int n, int rep)
+{
+	size_t i;
+
+	for (i = 0; i < b->nconn; i++) {
+		const struct conn_row *c = &b->conn[i];
+
+		if (c->scenario == 1 && c->kind == k && c->nsubs == n && c->rep == rep &&
+		    c->reps == 1 && strcmp(c->role, "sub") == 0 && c->status == ROW_OK)
+			return c;
+	}
+	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of sorted v[0..n) by linear interpolation. */
+static double
+quantile(const double *v, int n, double q)
+{
+	double pos = q * (n - 1);
+	int i = (int)pos;
+
+	return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+static void
+summarise(struct bench_target *t)
+{
+	double s[BENCH_REPEAT_MAX];
+
+	if (t->nv == 0) {
+		t->met = -1;
+		return;
+	}
+	memcpy(s, t->v, (size_t)t->nv * sizeof(s[0]));
+	qsort(s, (size_t)t->nv, sizeof(s[0]), cmp_double);
+	t->min = s[0];
+	t->max = s[t->nv - 1];
+	t->median = quantile(s, t->nv, 0.5);
+	t->q1 = quantile(s, t->nv, 0.25);
+	t->q3 = quantile(s, t->nv, 0.75);
+	t->met = t->cmp == TARGET_LE ? t->median <= t->target :
+	    t->cmp == TARGET_LT ? t->median < t->target : t->median >= t->target;
+}
+
+static struct bench_target *
+add(struct bench_target *t, int *nt, int max, const char *key, const char *unit,
+    enum target_cmp cmp, double target)
+{
+	struct bench_target *x;
+
+	if (*nt >= max)
+		return NULL;
+	x = &t[(*nt)++];
+	memset(x, 0, sizeof(*x));
+	bench_fmt(x->key, sizeof(x->key), "%s", key);
+	x->unit = unit;
+	x->cmp = cmp;
+	x->target = target;
+	return x;
+}
+
+int
+targets_collect(const struct bench *b, struct bench_target *t, int max)
+{
+	struct bench_target *lat, *cpu, *thr, *rss, *rd;
+	const struct run_row *p, *s;
+	const struct conn_row *c;
+	char key[48];
+	int nt = 0, n = targets_n(b), q, r, k, reps = b->repeat > 0 ? b->repeat : 1;
+
+	if (reps > BENCH_REPEAT_MAX)
+		reps = BENCH_REPEAT_MAX;
+	for (q = 0; q < b->nqos; q++) {
+		int qos = b->qos[q];
+
+		bench_fmt(key, sizeof(key), "s4_plain_p50_qos%d", qos);
+		lat = add(t, &nt, max, key, "x", TARGET_LE, 1.10);
+		bench_fmt(key, sizeof(key), "s4_plain_cpu_qos%d", qos);
+		cpu = add(t, &nt, max, key, "x", TARGET_LE, 1.05);
+		bench_fmt(key, sizeof(key), "s4_plain_throughput_qos%d", qos);
+		thr = add(t, &nt, max, key, "x", TARGET_GE, 0.90);
+		bench_fmt(key, sizeof(key), "s4_minus_plain_rss_kib_qos%d", qos);
+		rss = add(t, &nt, max, key, "KiB", TARGET_LE, 5120);
+		if (lat == NULL || cpu == NULL || thr == NULL || rss == NULL)
+			break;
+		bench_fmt(lat->what, sizeof(lat->what), "scheme 4 / plain p50 latency, QoS %d", qos);
+		bench_fmt(cpu->what, sizeof(cpu->what), "scheme 4 / plain broker CPU per delivery, "
+		    "QoS %d", qos);
+		bench_fmt(thr->what, sizeof(thr->what), "scheme 4 / plain saturation throughput, "
+		    "QoS %d", qos);
+		bench_fmt(rss->what, sizeof(rss->what), "broker RSS, scheme 4 - plain, QoS %d", qos);
+		for (r = 0; r < reps; r++) {
+			p = run_of(b, KIND_PLAIN, n, qos, r);
+			s = run_of(b, KIND_S4, n, qos, r);
+			if (p == NULL || s == NULL)
+				continue;
+			if (p->lat.p50 > 0)
+				lat->v[lat->nv++] = s->lat.p50 / p->lat.p50;
+			if (p->cpu_us_per_delivery > 0)
+				cpu->v[cpu->nv++] = s->cpu_us_per_delivery / p->cpu_us_per_delivery;
+			if (p->throughput_dps > 0)
+				thr->v[thr->nv++] = s->throughput_dps / p->throughput_dps;
+			if (p->rss_kib > 0 && s->rss_kib > 0)
+				rss->v[rss->nv++] = (double)s->rss_kib - (double)p->rss_kib;
+		}
+		summarise(lat);
+		summarise(cpu);
+		summarise(thr);
+		summarise(rss);
+	}
+	for (k = KIND_S1; k <= KIND_S4; k++) {
+		if (!b->kinds[k])
+			continue;
+		bench_fmt(key, sizeof(key), "%s_all_ready_ms", bench_kind_name((enum bench_kind)k));
+		if ((rd = add(t, &nt, max, key, "ms", TARGET_LT, 300)) == NULL)
+			break;
+		bench_fmt(rd->what, sizeof(rd->what), "%s: all %d subscribers ready",
+		    bench_kind_name((enum bench_kind)k), n);
+		for (r = 0; r < reps; r++)
+			if ((c = ready_of(b, (enum bench_kind)k, n, r)) != NULL && c->all_ready_ms > 0)
+				rd->v[rd->nv++] = c->all_ready_ms;
+		summarise(rd);
+	}
+	return nt;
+}
+
+const char *
+target_rule(const struct bench_target *t, char *buf, size_t len)
+{
+	const char *op = t->cmp == TARGET_LE ? "<=" : t->cmp == TARGET_LT ? "<" : ">=";
+
+	if (strcmp(t->unit, "x") == 0)
+		return bench_fmt(buf, len, "%s %.2f", op, t->target);
+	return bench_fmt(buf, len, "%s %.0f %s", op, t->target, t->unit);
+}
+
+void
+targets_log(const struct bench *b)
+{
+	struct bench_target t[BENCH_TARGETS_MAX];
+	char rule[48];
+	int nt = targets_collect(b, t, BENCH_TARGETS_MAX), i;
+
+	bench_log("targets (scenario 1, N = %d, median over %d repetition%s; spread min-max):",
+	    targets_n(b), b->repeat, b->repeat == 1 ? "" : "s");
+	for (i = 0; i < nt; i++) {
+		if (t[i].met < 0) {
+			bench_log("  %-48s not measured", t[i].what);
+			continue;
+		}
+		if (strcmp(t[i].unit, "x") == 0)
+			bench_log("  %-48s %8.3f (%.3f-%.3f)  %s: %s", t[i].what, t[i].median,
+			    t[i].min, t[i].max, target_rule(&t[i], rule, sizeof(rule)),
+			    t[i].met ? "met" : "MISSED");
+		else
+			bench_log("  %-48s %8.0f (%.0f-%.0f)  %s: %s", t[i].what, t[i].median,
+			    t[i].min, t[i].max, target_rule(&t[i], rule, sizeof(rule)),
+			    t[i].met ? "met" : "MISSED");
+	}
+}

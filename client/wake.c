@@ -1,0 +1,216 @@
+/*
+ * wake.c - keep paho's receive thread from sleeping through a connect.
+ *
+ * paho.mqtt.c 1.3 serves every MQTTAsync handle of a process from one
+ * receive thread.  That thread waits in poll() for up to 1 s on the sockets
+ * it knew when the wait began, and it notices that a new socket finished
+ * its TCP connect (and sends CONNECT on it) only after such a wait returned.
+ * A client connecting while the process's other links are quiet therefore
+ * waits up to a second for its CONNECT to leave, then up to another second
+ * for its CONNACK to be read (upstream eclipse-paho/paho.mqtt.c#1039): the
+ * whole-second steps of many clients connecting in one process.
+ *
+ * paho gives no way to interrupt that wait (a signal does not help: an
+ * interrupted poll() skips the check for finished connects), but any byte
+ * arriving on a socket it watches ends it.  So while a client of this
+ * process is connecting, a thread of the library has another client of the
+ * process that is up send an UNSUBSCRIBE of a topic nobody subscribes to,
+ * every WAKE_INTERVAL_MS: the broker's UNSUBACK (reason 0x11, no
+ * subscription existed) wakes the receive thread, which then sends the
+ * pending CONNECT and watches the new socket for its CONNACK.  It costs
+ * one 20-byte round trip per interval while connects are under way and
+ * nothing otherwise.  A process with one client has nobody to wake it; its
+ * first connect waits about 100 ms (the receive thread's first, short
+ * poll), a reconnect up to a second.
+ *
+ * Locking: wake_mu guards the registry; it may be taken with a client's mu
+ * held (never the other way round) and is never held while calling paho.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_int.h"
+
+#define WAKE_INTERVAL_MS 10
+#define WAKE_TRIES 4            /* up clients tried per interval */
+/* Never subscribed by anyone: mqe2e/v1/ is reserved, and the broker's
+ * plugin allows every UNSUBSCRIBE. */
+#define WAKE_TOPIC "mqe2e/v1/wake"
+
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
+static struct mqe2e_client **reg;       /* [wake_mu] the clients of the process */
+static size_t nreg, capreg;             /* [wake_mu] */
+static size_t connecting;               /* [wake_mu] clients with c->wake_connecting */
+static size_t rr;                       /* [wake_mu] where the next search starts */
+static pthread_t waker;
+static int waker_running;               /* [wake_mu] */
+static uintptr_t waker_gen;             /* [wake_mu] a waker runs while this is
+                                           the number it was started with */
+static uint64_t wakes_sent;             /* [wake_mu] UNSUBSCRIBEs handed to paho */
+
+static void
+deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (long)ms * 1000000L;
+	while (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Hand one UNSUBSCRIBE to an up client other than the connecting ones
+ * (wake_mu held; dropped around the paho call). */
+static void
+wake_once(void)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct mqe2e_client *x;
+	size_t k, tried = 0;
+	int prc;
+
+	for (k = 0; k < nreg && tried < WAKE_TRIES; k++) {
+		x = reg[(rr + k) % nreg];
+		if (x->wake_connecting)
+			continue;
+		tried++;
+		x->wake_refs++;
+		pthread_mutex_unlock(&wake_mu);
+		/* not connected: MQTTASYNC_DISCONNECTED at once, nothing sent */
+		prc = MQTTAsync_unsubscribe(x->mqtt, WAKE_TOPIC, &ro);
+		pthread_mutex_lock(&wake_mu);
+		x->wake_refs--;
+		pthread_cond_broadcast(&wake_cv);
+		if (prc == MQTTASYNC_SUCCESS) {
+			wakes_sent++;
+			/* the registry may have changed meanwhile: a hint only */
+			rr = nreg > 0 ? (rr + k + 1) % nreg : 0;
+			return;
+		}
+	}
+}
+
+static void *
+waker_main(void *arg)
+{
+	uintptr_t gen = (uintptr_t)arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&wake_mu);
+	while (waker_gen == gen) {
+		if (connecting == 0 || nreg < 2) {
+			(void)pthread_cond_wait(&wake_cv, &wake_mu);
+			continue;
+		}
+		wake_once();
+		deadline_in(&ts, WAKE_INTERVAL_MS);
+		while (waker_gen == gen &&
+		    pthread_cond_timedwait(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&wake_mu);
+	return NULL;
+}
+
+int
+wake__register(struct mqe2e_client *c)
+{
+	int r = MQE2E_OK;
+
+	pthread_mutex_lock(&wake_mu);
+	if (nreg == capreg) {
+		size_t cap = capreg > 0 ? capreg * 2 : 16;
+		struct mqe2e_client **v = realloc(reg, cap * sizeof(*v));
+
+		if (v == NULL) {
+			r = MQE2E_ERR_NOMEM;
+			goto out;
+		}
+		reg = v;
+		capreg = cap;
+	}
+	if (!waker_running) {
+		if (pthread_create(&waker, NULL, waker_main, (void *)waker_gen) != 0) {
+			r = MQE2E_ERR_NOMEM;
+			goto out;
+		}
+		waker_running = 1;
+	}
+	reg[nreg++] = c;
+	c->wake_registered = 1;
+out:
+	pthread_mutex_unlock(&wake_mu);
+	return r;
+}
+
+void
+wake__unregister(struct mqe2e_client *c)
+{
+	pthread_t th;
+	size_t i;
+	int join = 0;
+
+	pthread_mutex_lock(&wake_mu);
+	if (!c->wake_registered) {
+		pthread_mutex_unlock(&wake_mu);
+		return;
+	}
+	/* the waker may be inside paho with this client: let it finish */
+	while (c->wake_refs > 0)
+		(void)pthread_cond_wait(&wake_cv, &wake_mu);
+	for (i = 0; i < nreg; i++) {
+		if (reg[i] == c) {
+			reg[i] = reg[--nreg];
+			break;
+		}
+	}
+	if (c->wake_connecting) {
+		c->wake_connecting = 0;
+		connecting--;
+	}
+	c->wake_registered = 0;
+	if (nreg == 0 && waker_running) {
+		waker_gen++;            /* that waker ends; a new one may start */
+		waker_running = 0;
+		th = waker;
+		join = 1;
+		free(reg);
+		reg = NULL;
+		capreg = 0;
+	}
+	pthread_cond_broadcast(&wake_cv);
+	pthread_mutex_unlock(&wake_mu);
+	if (join)
+		pthread_join(th, NULL);
+}
+
+void
+wake__connecting(struct mqe2e_client *c, int on)
+{
+	pthread_mutex_lock(&wake_mu);
+	if (c->wake_registered && c->wake_connecting != on) {
+		c->wake_connecting = on;
+		if (on)
+			connecting++;
+		else
+			connecting--;
+		pthread_cond_broadcast(&wake_cv);
+	}
+	pthread_mutex_unlock(&wake_mu);
+}
+
+uint64_t
+wake__count(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&wake_mu);
+	n = wakes_sent;
+	pthread_mutex_unlock(&wake_mu);
+	return n;
+}

@@ -1,0 +1,146 @@
+/*
+ * perf15_clients - N libmqe2e clients in one process, connected one after
+ * another, for perf15_sockets.sh:
+ *
+ *   perf15_clients BROKER_URI KMS_URL PKI_DIR N FILTER
+ *
+ * Clients sub1..subN (PKI_DIR/subI.crt, .key, ca.crt) connect in turn and
+ * subscribe to FILTER, so every connect after the first happens while the
+ * process's earlier links are up and quiet (the case where paho's receive
+ * thread sleeps through a connect).  Then it checks each TCP socket of this
+ * process connected to the broker's port for TCP_NODELAY.  stdout:
+ *   connect subI <ms>                  (informational, never judged)
+ *   sockets <k> nodelay <j>            the broker sockets, with TCP_NODELAY
+ * Exit 0 when all N connected and subscribed, 1 otherwise.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mqe2e.h"
+
+#define MAX_CLIENTS 64
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void
+on_message(void *arg, const struct mqe2e_message *m)
+{
+	(void)arg;
+	(void)m;
+}
+
+/* TCP sockets of this process whose peer port is port: *all, and *nodelay
+ * of them with TCP_NODELAY. */
+static void
+scan(int port, int *all, int *nodelay)
+{
+	struct sockaddr_storage peer;
+	struct dirent *d;
+	socklen_t sl;
+	DIR *dir;
+	int fd, v;
+
+	*all = *nodelay = 0;
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		char *end;
+		long l = strtol(d->d_name, &end, 10);
+
+		if (*end != '\0' || d->d_name[0] == '.' || l < 0 || l > 65535)
+			continue;
+		fd = (int)l;
+		sl = sizeof(peer);
+		memset(&peer, 0, sizeof(peer));
+		if (getpeername(fd, (struct sockaddr *)&peer, &sl) != 0 ||
+		    peer.ss_family != AF_INET ||
+		    ntohs(((struct sockaddr_in *)&peer)->sin_port) != port)
+			continue;
+		sl = sizeof(v);
+		if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &sl) != 0)
+			continue;
+		(*all)++;
+		*nodelay += v != 0;
+	}
+	closedir(dir);
+}
+
+/* A decimal number in [1, max] (the whole string), or -1. */
+static int
+number(const char *s, long max)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return *s != '\0' && *end == '\0' && v >= 1 && v <= max ? (int)v : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mqe2e_client *c[MAX_CLIENTS];
+	struct mqe2e_config *cfg;
+	char path[1024], err[512], id[32];
+	const char *colon;
+	int n, i, ok = 0, all, nodelay;
+	double t0;
+
+	if (argc != 6 || (n = number(argv[4], MAX_CLIENTS)) < 0 ||
+	    (colon = strrchr(argv[1], ':')) == NULL) {
+		fprintf(stderr, "usage: perf15_clients BROKER_URI KMS_URL PKI_DIR N FILTER\n");
+		return 2;
+	}
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "sub%d", i + 1);
+		if (mqe2e_config_new(&cfg) != MQE2E_OK)
+			return 1;
+		snprintf(path, sizeof(path), "%s/%s.crt", argv[3], id);
+		if (mqe2e_config_set(cfg, "cert", path) != MQE2E_OK)
+			return 1;
+		snprintf(path, sizeof(path), "%s/%s.key", argv[3], id);
+		if (mqe2e_config_set(cfg, "key", path) != MQE2E_OK)
+			return 1;
+		snprintf(path, sizeof(path), "%s/ca.crt", argv[3]);
+		if (mqe2e_config_set(cfg, "cafile", path) != MQE2E_OK ||
+		    mqe2e_config_set(cfg, "broker", argv[1]) != MQE2E_OK ||
+		    mqe2e_config_set(cfg, "kms", argv[2]) != MQE2E_OK)
+			return 1;
+		if (mqe2e_client_new(cfg, &c[i], err, sizeof(err)) != MQE2E_OK) {
+			fprintf(stderr, "%s: %s\n", id, err);
+			mqe2e_config_free(cfg);
+			goto out;
+		}
+		mqe2e_config_free(cfg);
+		t0 = now_ms();
+		if (mqe2e_connect(c[i], 10000) != MQE2E_OK ||
+		    mqe2e_subscribe(c[i], argv[5], 1, on_message, NULL, 10000) != MQE2E_OK) {
+			fprintf(stderr, "%s: %s\n", id, mqe2e_client_errmsg(c[i], err, sizeof(err)));
+			goto out;
+		}
+		printf("connect %s %.1f\n", id, now_ms() - t0);
+		fflush(stdout);
+	}
+	scan(number(colon + 1, 65535), &all, &nodelay);
+	printf("sockets %d nodelay %d\n", all, nodelay);
+	ok = 1;
+out:
+	for (i = 0; i < n; i++)
+		mqe2e_client_free(c[i]);
+	return ok ? 0 : 1;
+}
