@@ -291,6 +291,13 @@ serve_one(int c)
 			    "Content-Length: 0\r\n\r\n");
 		else
 			write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	} else if (strcmp(path, "/busy-by-name") == 0) {
+		/* one server under two names: overloaded as 127.0.0.1, fine as localhost */
+		if (strstr(req, "\r\nHost: 127.0.0.1:") != NULL)
+			write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
+			    "Content-Length: 0\r\n\r\n");
+		else
+			write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 	} else if (strcmp(path, "/busy") == 0) {
 		write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
 		    "Content-Length: 0\r\n\r\n");
@@ -637,6 +644,21 @@ test_client(void)
 		CHECK(strcmp(mqe2e_http_current_url(two), url) == 0);
 		r = get(two, "/nowhere", 5000, &res);
 		CHECK_EQ(res.attempts, 1);
+		mqe2e_http_response_free(&res);
+		mqe2e_http_free(two);
+	}
+	/* failover on 503: the next URL at once, not after Retry-After (30 s) */
+	snprintf(list, sizeof(list), "%s,http://localhost:%u", url, (unsigned)port);
+	if ((two = endpoint(list, 0)) != NULL) {
+		t0 = mono_ms();
+		r = get(two, "/busy-by-name", 5000, &res);
+		dt = mono_ms() - t0;
+		CHECK_EQ(r, MQE2E_OK);
+		CHECK_EQ(res.status, 200);
+		CHECK_EQ(res.attempts, 2);
+		CHECK(strncmp(res.url, "http://localhost:", 17) == 0);
+		CHECK(dt < 1000);
+		printf("503 at %s, 200 at %s: %u attempts in %lld ms\n", url, res.url, res.attempts, dt);
 		mqe2e_http_response_free(&res);
 		mqe2e_http_free(two);
 	}

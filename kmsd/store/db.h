@@ -18,6 +18,10 @@
 
 #include "mqe2e_err.h"
 #include "store.h"
+#include "store_backend.h"
+
+/* The backend's operations, sqlite__NAME (store_backend.h). */
+KMS_STORE_OPS(KMS_STORE_OP_DECLARE_SQLITE)
 
 /* A statement from kms_db_prepare may be the connection's cached one: give
  * it back with kms_db_release, never sqlite3_finalize (which would leave
@@ -25,15 +29,6 @@
 #ifndef KMS_DB_INTERNAL
 #define sqlite3_finalize(st) use_kms_db_release_not_sqlite3_finalize(st)
 #endif
-
-/* A migration compiled from migrations/NNN_*.sql (migrations.c, generated). */
-struct kms_migration {
-	unsigned number;
-	const char *name;
-	const char *sql;
-};
-extern const struct kms_migration kms_migrations[];
-extern const unsigned kms_migrations_count;
 
 /* A prepared statement for sql (only between begin and end), from the
  * connection's cache when it was prepared before; give it back with
