@@ -107,6 +107,10 @@ int kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char 
 /* Fetch every page of a list endpoint (path may already carry a query) and
  * return {"items":[...],"next_cursor":null}. */
 int kmsctl__list_all(struct kmsctl *k, const char *path, const char *what, json_t **out);
+/* Every page of path printed: the JSON with --json, else a table of the
+ * items' cols (NULL-terminated).  An exit status. */
+int kmsctl__list_print(struct kmsctl *k, const char *path, const char *what,
+    const char *const *cols);
 
 /* ---- kmsctl_out.c --------------------------------------------------------------- */
 /* Print JSON as the KMS sent it (pretty, sorted keys kept in order). */

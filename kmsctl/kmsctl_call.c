@@ -233,3 +233,20 @@ out:
 	json_decref(all);
 	return r;
 }
+
+int
+kmsctl__list_print(struct kmsctl *k, const char *path, const char *what,
+    const char *const *cols)
+{
+	json_t *res = NULL;
+	int r;
+
+	if ((r = kmsctl__list_all(k, path, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}

@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "conffile.h"
+#include "crypto.h"
 
 void
 kmsd_config_init(struct kmsd_config *c)
@@ -40,8 +41,13 @@ kmsd_config_clear(struct kmsd_config *c)
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
 	free(c->tls_names);
+	if (c->database != NULL)   /* it may hold a password */
+		mqe2e_wipe(c->database, strlen(c->database));
+	free(c->database);
+	free(c->database_password_file);
 	c->data_dir = c->listen = c->audit_path = NULL;
 	c->tls_cert_file = c->tls_key_file = c->tls_names = NULL;
+	c->database = c->database_password_file = NULL;
 }
 
 int
@@ -233,6 +239,19 @@ kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "audit") == 0)
 		return set_str(&c->audit_path, value);
+	if (strcmp(key, "database") == 0) {
+		/* Never echo the value: it may hold a password. */
+		if (strncmp(value, "postgresql://", 13) != 0 && strncmp(value, "postgres://", 11) != 0) {
+			snprintf(err, errlen, "database must be a postgresql:// URL (for SQLite, leave "
+			    "it out: the database is DATA_DIR/kms.db)");
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		if (c->database != NULL)
+			mqe2e_wipe(c->database, strlen(c->database));
+		return set_str(&c->database, value);
+	}
+	if (strcmp(key, "database_password_file") == 0)
+		return set_str(&c->database_password_file, value);
 	if (strcmp(key, "listen") == 0) {
 		char host[256];
 		const char *rest;

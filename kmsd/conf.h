@@ -26,6 +26,8 @@ struct kmsd_config {
 	char *tls_names;           /* the server certificate's names */
 	unsigned tls_days;         /* its lifetime */
 	char *audit_path;          /* NULL: DATA_DIR/audit.log */
+	char *database;            /* postgresql://... URL; NULL: SQLite DATA_DIR/kms.db */
+	char *database_password_file;   /* its password, or NULL (URL, PGPASSFILE) */
 	unsigned log_json;         /* log_format = json */
 	unsigned log_syslog;       /* log_dest = syslog */
 	unsigned max_connections;

@@ -36,6 +36,7 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: mqe2e-kmsd [-c FILE] [-d DIR] [-l HOST:PORT] [-a FILE]\n"
 	    "       mqe2e-kmsd --init [-c FILE] [-d DIR]\n"
+	    "       mqe2e-kmsd --copy-to URL [-c FILE] [-d DIR]\n"
 	    "       mqe2e-kmsd --renew-tls-cert [-c FILE] [-d DIR]\n"
 	    "       mqe2e-kmsd -h | -V\n"
 	    "\n"
@@ -51,6 +52,8 @@ usage(FILE *fp)
 	    "      --init             initialise DIR and exit: a new KMS, or a new empty\n"
 	    "                         database next to an existing master.key and CA\n"
 	    "                         (and the TLS server certificate if there is none)\n"
+	    "      --copy-to URL      copy the KMS's database into a new one and exit, e.g.\n"
+	    "                         postgresql://kms@db.example/kms (password: ~/.pgpass)\n"
 	    "      --renew-tls-cert   issue a new TLS server certificate and key from the\n"
 	    "                         KMS CA for tls_names and exit (restart to serve it)\n"
 	    "  -h, --help             this help\n"
@@ -127,12 +130,14 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "audit", required_argument, NULL, 'a' },
 		{ "init", no_argument, NULL, 'I' },
+		{ "copy-to", required_argument, NULL, 'C' },
 		{ "renew-tls-cert", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = NULL, *opt_dir = NULL, *opt_listen = NULL, *opt_audit = NULL;
+	const char *copy_to = NULL;
 	struct kmsd k;
 	char err[1024];
 	sigset_t sigs;
@@ -147,6 +152,7 @@ main(int argc, char **argv)
 		case 'l': opt_listen = optarg; break;
 		case 'a': opt_audit = optarg; break;
 		case 'I': init = 1; break;
+		case 'C': copy_to = optarg; break;
 		case 'R': renew = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("mqe2e-kmsd %s\n", PACKAGE_VERSION); return 0;
@@ -191,6 +197,17 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (copy_to != NULL) {
+		if (init) {
+			fprintf(stderr, "mqe2e-kmsd: --copy-to and --init do not go together\n");
+			kmsd_config_clear(&k.cfg);
+			return 2;
+		}
+		if (kmsd_copy(&k, copy_to, err, sizeof(err)) != MQE2E_OK)
+			goto fail;
+		kmsd_config_clear(&k.cfg);
+		return 0;
+	}
 	if (renew) {
 		if (renew_tls(&k.cfg, err, sizeof(err)) != MQE2E_OK)
 			goto fail;
