@@ -143,7 +143,8 @@ kms_crl_refresh(struct kmsd *k)
 		    (r = kms_store_counter_bump(k->db, "crl_number", &number)) == MQE2E_OK &&
 		    (r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len)) == MQE2E_OK &&
 		    (r = kms_store_crl_set(k->db, number, (int64_t)now, total, pem, pem_len)) ==
-		    MQE2E_OK && pruning)
+		    MQE2E_OK && (r = kms_store_notify(k->db, "crl", number)) == MQE2E_OK &&
+		    pruning)
 			/* expired entries left: the brokers' lists shrink too */
 			r = kms_store_policy_bump(k->db, &version);
 	}
