@@ -82,6 +82,9 @@
 	    const struct kms_epoch_row *row), void *arg), (db, group_id, cb, arg)) \
 	X(int, epoch_list_next, (struct kms_db *db, int64_t group_id, int (*cb)(void *arg, \
 	    const struct kms_epoch_row *row), void *arg), (db, group_id, cb, arg)) \
+	X(int, epoch_list_newest, (struct kms_db *db, int64_t group_id, unsigned limit, \
+	    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg), (db, \
+	    group_id, limit, cb, arg)) \
 	X(int, epoch_max, (struct kms_db *db, int64_t group_id, int64_t *max), (db, \
 	    group_id, max)) \
 	X(int, epoch_get, (struct kms_db *db, int64_t group_id, \
