@@ -29,6 +29,25 @@
 /* The name prefix of clients, groups and topics ("" with our own KMS). */
 char bench_prefix[24] = "";
 
+/* One request to the KMS at e->kms_url (https URLs are verified with
+ * $MQE2E_KMS_CAFILE), through a short-lived core/http endpoint. */
+static int
+kms_request(struct bench_env *e, const char *method, const char *path, const char *ctype,
+    const uint8_t *body, size_t len, int timeout_ms, struct mqe2e_http_response *resp)
+{
+	struct mqe2e_http *h = NULL;
+	int r;
+
+	memset(resp, 0, sizeof(*resp));
+	if ((r = mqe2e_http_new(e->kms_url, getenv("MQE2E_KMS_CAFILE"), 0, &h, resp->error,
+	    sizeof(resp->error))) != MQE2E_OK)
+		return r;
+	r = mqe2e_http_request(h, method, path, ctype, body != NULL ? e->token : NULL, body, len,
+	    timeout_ms, -1, resp);
+	mqe2e_http_free(h);
+	return r;
+}
+
 /* POST a JSON object to the KMS; 0 for a 2xx (or 409 if conflict_ok), with
  * the parsed answer in *out (may be NULL).  Logs failures. */
 static int
@@ -46,8 +65,8 @@ kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, j
 		bench_log("out of memory building a KMS request");
 		goto out;
 	}
-	if (mqe2e_http_request(e->kms_url, "POST", path, "application/json", e->token,
-	    (const uint8_t *)text, strlen(text), KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
+	if (kms_request(e, "POST", path, "application/json", (const uint8_t *)text, strlen(text),
+	    KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
 		bench_log("KMS %s%s: %s", e->kms_url, path, resp.error);
 		goto out;
 	}
@@ -169,8 +188,8 @@ start_kms(struct bench_env *e)
 	e->own_kms = 1;
 	for (i = 0; i < 200; i++) {
 		memset(&resp, 0, sizeof(resp));
-		if (mqe2e_http_request(e->kms_url, "GET", "/v1/health", NULL, NULL, NULL, 0,
-		    1000, &resp) == MQE2E_OK && resp.status == 200) {
+		if (kms_request(e, "GET", "/v1/health", NULL, NULL, 0, 1000, &resp) == MQE2E_OK &&
+		    resp.status == 200) {
 			mqe2e_http_response_free(&resp);
 			break;
 		}

@@ -46,6 +46,12 @@
 
 #define HTTP_TIMEOUT_MS 10000
 #define GO_FALLBACK_MS 2000   /* no tick or client event by then: start anyway */
+/* Between failed rounds.  Retries against an unreachable or overloaded KMS
+ * (failover over plugin_opt_kms_url, jittered exponential backoff,
+ * Retry-After) happen inside each request, in core/http; this pause only
+ * keeps a round that fails at once (a refusal, an answer that does not
+ * verify) from spinning. */
+#define SYNC_PAUSE_MS 1000
 #define LOGQ_LEN 32
 #define LOGQ_LINE 512
 
@@ -68,7 +74,7 @@ struct bx_kms_sync {
 	 * without waiting for plugin_opt_kms_watch_s. */
 	int wake[2];
 	/* thread only */
-	char *url;
+	struct mqe2e_http *http;         /* the KMS URLs, CA, connection */
 	char *cache_path;                /* plugin_opt_policy_cache, may be NULL */
 	uint32_t watch_s;
 	struct mqe2e_identity *self;
@@ -128,18 +134,18 @@ static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot build a KMS request: %s", mqe2e_strerror(r));
 		return r;
 	}
-	r = mqe2e_http_request_cancel(ks->url, "POST", path, "application/octet-stream", NULL, *req,
+	r = mqe2e_http_request(ks->http, "POST", path, "application/octet-stream", NULL, *req,
 	    *req_len, timeout_ms, ks->wake[0], resp);
 	if (r != MQE2E_OK) {
 		if (!ks->failing)
-			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s: %s", ks->url, path, resp->error);
+			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s: %s", path, resp->error);
 		return r;
 	}
 	if (resp->status != 200) {
 		char hint[96];
 
 		mqe2e_http_retry_hint(resp, hint, sizeof(hint));
-		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s answered HTTP %d%s: %.200s", ks->url,
+		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s%s answered HTTP %d%s: %.200s", resp->url,
 		    path, resp->status, hint, resp->body ? (const char *)resp->body : "");
 		return MQE2E_ERR_UNAVAILABLE;
 	}
@@ -215,14 +221,14 @@ static int fetch_crl(struct bx_kms_sync *ks, uint8_t **crl, size_t *len)
 	*crl = NULL;
 	*len = 0;
 	memset(&resp, 0, sizeof(resp));
-	r = mqe2e_http_request_cancel(ks->url, "GET", "/v1/crl", NULL, NULL, NULL, 0,
+	r = mqe2e_http_request(ks->http, "GET", "/v1/crl", NULL, NULL, NULL, 0,
 	    HTTP_TIMEOUT_MS, ks->wake[0], &resp);
 	if (r == MQE2E_OK && resp.status == 200 && resp.body != NULL) {
 		*crl = resp.body;
 		*len = resp.body_len;
 		resp.body = NULL;
 	} else if (r == MQE2E_OK) {
-		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s/v1/crl answered HTTP %d", ks->url, resp.status);
+		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s/v1/crl answered HTTP %d", resp.url, resp.status);
 		r = MQE2E_ERR_UNAVAILABLE;
 	}
 	mqe2e_http_response_free(&resp);
@@ -329,7 +335,6 @@ static bool wait_stop(struct bx_kms_sync *ks, unsigned ms)
 static void *sync_main(void *arg)
 {
 	struct bx_kms_sync *ks = arg;
-	unsigned backoff = 1000;
 	struct timespec ts;
 
 	/* Nothing of OpenSSL until the broker serves (kms_sync__run). */
@@ -351,19 +356,17 @@ static void *sync_main(void *arg)
 			ks->last_ok_ms = mqe2e_now_ms();
 			pthread_mutex_unlock(&ks->lock);
 			if (ks->failing)
-				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again", ks->url);
+				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again",
+				    mqe2e_http_current_url(ks->http));
 			ks->failing = false;
-			backoff = 1000;
 			continue;
 		}
 		pthread_mutex_lock(&ks->lock);
 		ks->errors++;
 		pthread_mutex_unlock(&ks->lock);
 		ks->failing = true;
-		if (wait_stop(ks, backoff))
+		if (wait_stop(ks, SYNC_PAUSE_MS))
 			break;
-		if (backoff < 10000)
-			backoff *= 2;
 	}
 	return NULL;
 }
@@ -375,7 +378,7 @@ static void ks_free(struct bx_kms_sync *ks)
 	policy__free(ks->pending);
 	mqe2e_identity_free(ks->self);
 	mqe2e_trust_free(ks->trust);
-	free(ks->url);
+	mqe2e_http_free(ks->http);
 	free(ks->cache_path);
 	if (ks->wake[0] >= 0)
 		close(ks->wake[0]);
@@ -389,17 +392,10 @@ static void ks_free(struct bx_kms_sync *ks)
 int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 {
 	struct bx_kms_sync *ks;
-	char err[256] = "";
-	char host[MQE2E_HTTP_MAX_HOST];
-	uint16_t port;
+	char err[512] = "";
 	int r;
 
 	*out = NULL;
-	if (mqe2e_http_parse_url(cfg->kms_url, host, sizeof(host), &port) != MQE2E_OK) {
-		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: '%s' is not "
-		    "http://host[:port]", cfg->kms_url);
-		return MQE2E_ERR_INVALID_ARG;
-	}
 	if ((ks = calloc(1, sizeof(*ks))) == NULL)
 		return MQE2E_ERR_NOMEM;
 	pthread_mutex_init(&ks->lock, NULL);
@@ -411,8 +407,14 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 		goto fail;
 	}
 	ks->watch_s = cfg->watch_s;
-	if ((ks->url = strdup(cfg->kms_url)) == NULL ||
-	    (cfg->policy_cache != NULL && (ks->cache_path = strdup(cfg->policy_cache)) == NULL)) {
+	if ((r = mqe2e_http_new(cfg->kms_url, cfg->cafile, MQE2E_HTTP_REUSE, &ks->http, err,
+	    sizeof(err))) != MQE2E_OK) {
+		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "plugin_opt_kms_url: %s", err);
+		goto fail;
+	}
+	if (mqe2e_http_warning(ks->http) != NULL)
+		plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "warning: %s", mqe2e_http_warning(ks->http));
+	if (cfg->policy_cache != NULL && (ks->cache_path = strdup(cfg->policy_cache)) == NULL) {
 		r = MQE2E_ERR_NOMEM;
 		goto fail;
 	}

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "client_int.h"
+#include "http.h"
 
 void
 client__fmt(char *buf, size_t len, const char *fmt, ...)
@@ -251,6 +252,9 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		goto out;
 	if ((r = mqe2e_trust_new(cfg->cafile, &c->trust, errbuf, errlen)) != MQE2E_OK)
 		goto out;
+	if ((r = mqe2e_http_new(c->cfg.kms, c->cfg.cafile, 0, &c->kms, errbuf, errlen)) !=
+	    MQE2E_OK)
+		goto out;
 	if (cfg->client_id != NULL) {
 		if (!mqe2e_id_valid_str(cfg->client_id) ||
 		    strlen(cfg->client_id) >= sizeof(c->id)) {
@@ -292,7 +296,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
-	if ((r = wake__register(c)) != MQE2E_OK) {
+	if ((r = wake__register(c)) != MQE2E_OK || (r = rxq__register(c)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
 	}
@@ -319,6 +323,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 		(void)mqe2e_disconnect(c, 2000);
 	session__stop_worker(c);
 	wake__unregister(c);
+	rxq__unregister(c);
 	if (c->mqtt != NULL)
 		MQTTAsync_destroy(&c->mqtt);
 	/* paho is gone: no callback can run any more (paho 1.3 runs them with
@@ -345,6 +350,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_replay_table_free(c->frame_replay);
 	mqe2e_replay_table_free(c->late_replay);
 	mqe2e_trust_free(c->trust);
+	mqe2e_http_free(c->kms);
 	mqe2e_identity_free(c->ident);
 	free(c->cache_path);
 	config__clear(&c->cfg);

@@ -186,6 +186,8 @@ struct mqe2e_client {
 	char id[MQE2E_ID_MAX + 1];
 	struct mqe2e_identity *ident;
 	struct mqe2e_trust *trust;      /* [mu] */
+	struct mqe2e_http *kms;         /* [kms_mu] the KMS URLs, CA, connection */
+	int kms_warned;                 /* [kms_mu] its URL warning was reported */
 	MQTTAsync mqtt;
 
 	pthread_mutex_t mu;
@@ -298,6 +300,10 @@ struct mqe2e_client {
 	int wake_registered;
 	int wake_connecting;            /* a connect attempt is under way */
 	int wake_refs;                  /* the waker is using this client */
+
+	/* rxq.c's registry [its q_mu] */
+	int rxq_registered;
+	int rxq_queued;                 /* messages of this client in the queue */
 
 	/* [mu] the broker's addresses, resolved at each connect attempt: the
 	 * sockets paho opens to them get TCP_NODELAY (sock.c) */
@@ -445,6 +451,18 @@ void wake__connecting(struct mqe2e_client *c, int on);
 /* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
 uint64_t wake__count(void);
 
+/* ---- rxq.c (the receive worker) ------------------------------------------------ */
+/* Add c to the clients the worker serves (starts it with the first). */
+int rxq__register(struct mqe2e_client *c) MQE2E_WUR;
+/* Drop c's queued messages and wait until the worker is done with c; later
+ * pushes for c fail (call before MQTTAsync_destroy).  Stops the worker with
+ * the last client. */
+void rxq__unregister(struct mqe2e_client *c);
+/* Queue a message for the worker (paho's thread): MQE2E_OK (the worker owns
+ * topic and m now) or an error (the caller processes it itself). */
+int rxq__push(struct mqe2e_client *c, char *topic, int topic_len, MQTTAsync_message *m,
+    uint64_t floor);
+
 /* ---- sock.c (the client's TCP sockets) ---------------------------------------- */
 /* Resolve the host and port of the broker URI into c->broker_addr (mu not
  * held: may wait for DNS).  A URI that does not parse leaves none. */
@@ -508,6 +526,10 @@ void roster__free_all(struct mqe2e_client *c);
 
 /* ---- subscribe.c ------------------------------------------------------------- */
 int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
+/* The receive path of one message (no lock held; frees m and topic): floor
+ * is the session floor of the link it arrived on. */
+void subscribe__process(struct mqe2e_client *c, char *topic, int topic_len,
+    MQTTAsync_message *m, uint64_t floor);
 /* Send SUBSCRIBE for every known subscription (after a reconnect). */
 void subscribe__renew(struct mqe2e_client *c);
 void subscribe__free_all(struct mqe2e_client *c);

@@ -114,16 +114,16 @@ fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t 
 		client__fmt(msg, msglen, "cannot build the key request: %s", mqe2e_strerror(r));
 		goto out;
 	}
-	r = mqe2e_http_request(c->cfg.kms, "POST", "/v1/keys", "application/octet-stream",
-	    NULL, req, req_len, c->cfg.kms_timeout_ms, &resp);
+	if (!c->kms_warned && mqe2e_http_warning(c->kms) != NULL) {
+		c->kms_warned = 1;
+		client__report(c, MQE2E_OK, NULL, NULL, NULL, 0, "warning: %s",
+		    mqe2e_http_warning(c->kms));
+	}
+	r = mqe2e_http_request(c->kms, "POST", "/v1/keys", "application/octet-stream",
+	    NULL, req, req_len, c->cfg.kms_timeout_ms, -1, &resp);
 	if (r != MQE2E_OK) {
-		if (resp.error[0] != '\0')
-			client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s",
-			    c->id, resp.error);
-		else
-			client__fmt(msg, msglen, "cannot fetch the keys of client '%s' from "
-			    "the KMS at %s: %s; check that mqe2e-kmsd is running there",
-			    c->id, c->cfg.kms, mqe2e_strerror(r));
+		client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s", c->id,
+		    resp.error);
 		if (r != MQE2E_ERR_INVALID_ARG)
 			r = MQE2E_ERR_UNAVAILABLE;
 		goto out;
@@ -135,7 +135,7 @@ fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t 
 		mqe2e_http_retry_hint(&resp, hint, sizeof(hint));
 		r = status_to_err(resp.status);
 		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
-		    "'%s': HTTP %d (%s)%s%s", c->cfg.kms, c->id, resp.status, why,
+		    "'%s': HTTP %d (%s)%s%s", resp.url, c->id, resp.status, why,
 		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
 		    r == MQE2E_ERR_UNKNOWN_CA ? "; was its certificate issued by this KMS?" :
 		    r == MQE2E_ERR_DENIED ? "; enrol it with 'mqe2e-kmsctl client add'" : "", hint);
@@ -146,7 +146,7 @@ fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t 
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK)
 		client__fmt(msg, msglen, "the key response of the KMS at %s does not verify "
-		    "against CA %s: %s", c->cfg.kms, c->cfg.cafile, mqe2e_strerror(r));
+		    "against CA %s: %s", resp.url, c->cfg.cafile, mqe2e_strerror(r));
 out:
 	mqe2e_http_response_free(&resp);
 	free(req);

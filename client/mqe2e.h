@@ -59,15 +59,18 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   refuses any other)
  *   cert, key       PEM files of this client's certificate and Ed25519 key
  *   cafile          PEM file of the mqe2e CA certificate
- *   kms             KMS base URL, "http://host:port" (default: $MQE2E_KMS_URL
- *                   when set, else http://127.0.0.1:7780)
+ *   kms             KMS base URL, "https://host:port" (verified against
+ *                   cafile), or several separated by commas, tried in order
+ *                   with failover; "http://host:port" on loopback (default:
+ *                   $MQE2E_KMS_URL when set, else http://127.0.0.1:7780)
  *   group           optional: the group every published topic must belong
  *                   to (an assertion; the topic alone determines its group)
  *   recipients      comma-separated subscriber ids to seal for in groups of
  *                   scheme 1 or 2 (pairwise keys), instead of the broker's
  *                   roster of the group's connected subscribers
  *   keepalive       MQTT keep-alive in seconds (default 60)
- *   kms_timeout_ms  deadline of one KMS request (default 5000)
+ *   kms_timeout_ms  deadline of one KMS request, retries on 503 or a
+ *                   connection failure included (default 5000)
  *   reconnect_min_ms, reconnect_max_ms
  *                   reconnect backoff bounds (default 500, 30000); each
  *                   wait is half the backoff plus a random part of the

@@ -34,14 +34,19 @@
 #include "client_int.h"
 #include "notice.h"
 
+/* Plaintexts up to this size are opened into struct rx itself: no malloc
+ * per message for the common small ones. */
+#define RX_PT_INLINE 1024
+
 /* What the receive path learnt about a message, for delivery or report. */
 struct rx {
 	char sender[MQE2E_ID_MAX + 1];
 	char group[MQE2E_KEYNAME_MAX + 1];
 	uint32_t epoch;
 	uint8_t scheme;
-	uint8_t *pt;             /* malloc'd plaintext, wiped when freed */
+	uint8_t *pt;             /* plaintext: pt_inline or malloc'd; wiped when freed */
 	size_t pt_len;
+	uint8_t pt_inline[RX_PT_INLINE];
 	uint8_t *inner;          /* malloc'd opened frame body (scheme 3) */
 	size_t inner_len;
 	const char *why;         /* which check failed, for the report */
@@ -51,7 +56,10 @@ struct rx {
 static void
 rx_free(struct rx *rx)
 {
-	mqe2e_free_secret(rx->pt, rx->pt_len);
+	if (rx->pt == rx->pt_inline)
+		mqe2e_wipe(rx->pt_inline, rx->pt_len);
+	else
+		mqe2e_free_secret(rx->pt, rx->pt_len);
 	mqe2e_free_secret(rx->inner, rx->inner_len);
 	rx->pt = rx->inner = NULL;
 }
@@ -218,7 +226,9 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 		return r;
 	}
 	rx->pt_len = env.ct.len - MQE2E_GCM_TAG_LEN;
-	if ((rx->pt = malloc(rx->pt_len > 0 ? rx->pt_len : 1)) == NULL)
+	if (rx->pt_len <= sizeof(rx->pt_inline))
+		rx->pt = rx->pt_inline;
+	else if ((rx->pt = malloc(rx->pt_len)) == NULL)
 		return MQE2E_ERR_NOMEM;
 	if ((r = mqe2e_envelope_open(key, &env, topic, strlen(topic), rx->pt)) != MQE2E_OK) {
 		rx->why = "E2E envelope does not verify (altered, or not sealed for this topic)";
@@ -390,14 +400,14 @@ deliver(struct mqe2e_client *c, const char *topic, int qos, int retained, const 
 {
 	struct mqe2e_message msg;
 	struct sub *s;
-	struct { mqe2e_message_cb cb; void *arg; } *to = NULL;
+	struct target { mqe2e_message_cb cb; void *arg; } few[8], *to = few;
 	size_t n = 0, i;
 
 	/* collect the matching callbacks, then call them without mu */
 	pthread_mutex_lock(&c->mu);
 	for (s = c->subs; s != NULL; s = s->next)
 		n++;
-	if (n > 0 && (to = calloc(n, sizeof(*to))) == NULL)
+	if (n > sizeof(few) / sizeof(few[0]) && (to = calloc(n, sizeof(*to))) == NULL)
 		n = 0;
 	for (i = 0, s = c->subs; s != NULL && i < n; s = s->next) {
 		if (mqe2e_topic_matches(s->filter, topic)) {
@@ -422,7 +432,8 @@ deliver(struct mqe2e_client *c, const char *topic, int qos, int retained, const 
 	for (i = 0; i < n; i++)
 		to[i].cb(to[i].arg, &msg);
 	pthread_mutex_unlock(&c->cb_mu);
-	free(to);
+	if (to != few)
+		free(to);
 }
 
 /*
@@ -482,7 +493,7 @@ held_free(struct held *h)
  */
 static int
 hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
-    const struct rx *rx)
+    const struct rx *rx, uint64_t floor)
 {
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 	size_t bytes = len + strlen(topic) + 1;     /* topic <= 64 KiB, payload */
@@ -499,7 +510,7 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	h->len = len;
 	h->qos = m->qos;
 	h->retained = m->retained;
-	h->rx_floor_us = c->rx_floor_us;
+	h->rx_floor_us = floor;
 	memcpy(h->group, rx->group, sizeof(h->group));
 	h->fetch_seq = c->fetch_started;
 	h->deadline_ms = client__mono_ms() + (uint64_t)c->cfg.hold_s * 1000u;
@@ -523,40 +534,66 @@ report_drop(struct mqe2e_client *c, int r, const char *topic, const struct rx *r
 }
 
 /*
- * paho's message callback, on paho's receive thread.  Nothing here waits
- * for the network: a message naming a group epoch we lack is held and the
- * keys thread fetches them (subscribe__held_run delivers it), so other groups'
- * messages keep flowing while the KMS is slow or down.  paho 1.3 has sent
- * (or queued) the PUBACK/PUBREC when it calls us, whatever we return, so
- * returning 0 would not delay the acknowledgement: it would only make paho
- * retry this message ahead of every later one.  We always return 1.
+ * paho's message callback, on paho's receive thread.  A group message
+ * (schemes 1, 3 and 4) goes to the receive worker (rxq.c) with the session
+ * floor of the link it came on, so that paho's one receive thread, which
+ * serves every client of the process, only reads the network; control
+ * messages and scheme 2's session frames (under this link's key) are
+ * handled here.  Nothing waits for the network: a message naming a group
+ * epoch we lack is held and the keys thread fetches them
+ * (subscribe__held_run delivers it), so other groups' messages keep flowing
+ * while the KMS is slow or down.  paho 1.3 has sent (or queued) the
+ * PUBACK/PUBREC when it calls us, whatever we return, so returning 0 would
+ * not delay the acknowledgement: it would only make paho retry this message
+ * ahead of every later one.  We always return 1.
  */
 int
 subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message *m)
 {
 	struct mqe2e_client *c = ctx;
+	const uint8_t *p = m->payload;
+	uint64_t floor;
+	int group_msg;
+
+	client__paho_thread_enter();
+	/* a group frame or an envelope, not on a control topic (mqe2e/v1/...) */
+	group_msg = m->payloadlen >= 3 && strncmp(topic_name, "mqe2e/", 6) != 0 &&
+	    (p[1] == MQE2E_MSG_ENVELOPE || ((p[1] == MQE2E_MSG_FRAME_MAC ||
+	    p[1] == MQE2E_MSG_FRAME_AEAD) && p[2] == MQE2E_KEY_GROUP));
+	pthread_mutex_lock(&c->mu);
+	floor = c->rx_floor_us;
+	pthread_mutex_unlock(&c->mu);
+	if (!group_msg || rxq__push(c, topic_name, topic_len, m, floor) != MQE2E_OK)
+		subscribe__process(c, topic_name, topic_len, m, floor);
+	client__paho_thread_done();
+	return 1;
+}
+
+void
+subscribe__process(struct mqe2e_client *c, char *topic_name, int topic_len,
+    MQTTAsync_message *m, uint64_t floor)
+{
 	struct rx rx;
-	char *topic = NULL;
+	char *topic = topic_name, *own = NULL;
 	const uint8_t *p = m->payload;
 	size_t len = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
 	const char *extra = "";
 	int r;
 
-	client__paho_thread_enter();
 	memset(&rx, 0, sizeof(rx));
-	/* topic_len is 0 when the name is NUL-terminated */
+	/* topic_len is 0 when paho's name is NUL-terminated (used as it is),
+	 * else its length: then it holds a NUL and is refused */
 	if (topic_len > 0) {
-		if ((topic = malloc((size_t)topic_len + 1)) == NULL)
+		if ((own = malloc((size_t)topic_len + 1)) == NULL)
 			goto out;
-		memcpy(topic, topic_name, (size_t)topic_len);
-		topic[topic_len] = '\0';
+		memcpy(own, topic_name, (size_t)topic_len);
+		own[topic_len] = '\0';
+		topic = own;
 		if (strlen(topic) != (size_t)topic_len) {
 			client__report(c, MQE2E_ERR_BAD_FORMAT, NULL, NULL, NULL, 0,
 			    "dropped a message whose topic holds a NUL byte");
 			goto out;
 		}
-	} else if ((topic = strdup(topic_name)) == NULL) {
-		goto out;
 	}
 	if (roster__group_of_topic(topic) != NULL) {
 		roster__on_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
@@ -580,7 +617,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		peek(p, len, &rx);
 		if (group_held(c, rx.group, NULL)) {
 			/* keep the group's order: wait behind its held message */
-			if ((r = hold(c, topic, m, &rx)) == MQE2E_OK) {
+			if ((r = hold(c, topic, m, &rx, floor)) == MQE2E_OK) {
 				pthread_mutex_unlock(&c->mu);
 				goto out;
 			}
@@ -595,7 +632,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		}
 		memset(&rx, 0, sizeof(rx));
 	}
-	r = open_message(c, topic, p, len, m->retained, c->rx_floor_us, &rx);
+	r = open_message(c, topic, p, len, m->retained, floor, &rx);
 	if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
 		/* an epoch we lack (a rotation, or a grant newer than our keys):
 		 * the keys thread fetches keys; the message waits for them */
@@ -605,7 +642,7 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 		pthread_cond_broadcast(&c->cv);
 		peek(p, len, &rx);
 		rx_free(&rx);
-		if ((hr = hold(c, topic, m, &rx)) == MQE2E_OK) {
+		if ((hr = hold(c, topic, m, &rx, floor)) == MQE2E_OK) {
 			c->held_need = 1;       /* fetch until a pass says otherwise */
 			pthread_mutex_unlock(&c->mu);
 			goto out;
@@ -624,11 +661,9 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 	}
 out:
 	rx_free(&rx);
-	free(topic);
+	free(own);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic_name);
-	client__paho_thread_done();
-	return 1;
 }
 
 int

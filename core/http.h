@@ -1,18 +1,36 @@
 /*
- * http.h - a small blocking HTTP/1.1 client for talking to the KMS.
+ * http.h - the KMS transport: HTTP/1.1 and HTTPS over libcurl, with one or
+ * more KMS URLs, failover, and retry with jittered exponential backoff.
  *
- * Used by mqe2e-kmsctl, the broker extension (from its own thread, never the
- * broker's) and the client library.  Plain http:// only (loopback or a
- * trusted LAN; everything security-relevant on the wire is signed or
- * encrypted above HTTP).  One request per connection ("Connection: close"),
- * one overall deadline for resolve + connect + send + receive.
+ * Every program that talks to the KMS goes through this module: the client
+ * library, the broker extension (from its own thread, never the broker's),
+ * mqe2e-kmsctl and mqe2e-bench.  libcurl does the sockets, TLS (OpenSSL)
+ * and HTTP framing; this module decides what is sent, which server
+ * certificates are trusted (the KMS CA file only, never the system store),
+ * how long a request may take, how much of an answer is read, and when to
+ * try again or elsewhere.
  *
- * No shared state: threads may call it at once (the broker extension does
- * from its KMS thread).  SIGPIPE is never raised (MSG_NOSIGNAL).
+ * A struct mqe2e_http is a KMS "endpoint": its URL list, its CA file and
+ * one libcurl handle.  It serves one request at a time (calls on one object
+ * are serialised by its lock; use one object per thread for parallelism).
+ * Objects are independent: several threads may each use their own.
  *
- * Every byte of the response is untrusted: the status line, each header and
- * the body framing (Content-Length, chunked or read-until-close) are parsed
- * with bounds checks and hard caps.
+ * One request (mqe2e_http_request) runs against one deadline.  Within it:
+ *   - URLs are tried starting with the last one that answered; a connection
+ *     failure (refused, reset, no answer, name not resolved, the connect
+ *     time of one URL used up) or a 502/503/504/429 answer moves on to the
+ *     next URL at once;
+ *   - once every URL failed in a round, the request waits and starts a new
+ *     round: full jitter, a random time in [0, min(cap, base * 2^round)],
+ *     plus the Retry-After the KMS sent (if any);
+ *   - it stops when the next attempt could not start before the deadline,
+ *     and reports the last error and the number of attempts.
+ * Certificate failures, malformed answers and every other HTTP status are
+ * returned at once: trying again would not change them.
+ *
+ * Every byte of the answer is untrusted: header lines and the body are
+ * capped, numbers parsed with explicit maxima.  Request bodies and the
+ * bearer token are wiped from our buffers after use.
  */
 #ifndef MQE2E_HTTP_H
 #define MQE2E_HTTP_H
@@ -24,12 +42,28 @@
 #define MQE2E_HTTP_MAX_BODY (4u * 1024u * 1024u)   /* response body cap */
 #define MQE2E_HTTP_MAX_HEADER (32u * 1024u)         /* status line + headers */
 #define MQE2E_HTTP_MAX_HOST 256
+#define MQE2E_HTTP_MAX_URL 300                      /* one base URL */
+#define MQE2E_HTTP_MAX_URLS 8                       /* URLs in one list */
 #define MQE2E_HTTP_MAX_RETRY_AFTER 3600
+
+/* Backoff between rounds over the URL list: full jitter in
+ * [0, min(CAP, BASE * 2^round)] ms, plus Retry-After. */
+#define MQE2E_HTTP_BACKOFF_BASE_MS 100
+#define MQE2E_HTTP_BACKOFF_CAP_MS 2000
 
 /* HTTP statuses with which a KMS says "not now, retry later" (the answer
  * carries Retry-After). */
 #define MQE2E_HTTP_TOO_MANY_REQUESTS 429
 #define MQE2E_HTTP_SERVICE_UNAVAILABLE 503
+
+/* One base URL, parsed. */
+struct mqe2e_http_url {
+	char url[MQE2E_HTTP_MAX_URL];   /* "http[s]://host[:port]", no trailing '/' */
+	char host[MQE2E_HTTP_MAX_HOST]; /* brackets of an IPv6 literal removed */
+	uint16_t port;                  /* default 80 (http) or 443 (https) */
+	unsigned tls : 1;               /* https */
+	unsigned loopback : 1;          /* 127.0.0.0/8, ::1 or "localhost" */
+};
 
 /* A parsed response.  Zero it or let mqe2e_http_request() do so. */
 struct mqe2e_http_response {
@@ -42,46 +76,100 @@ struct mqe2e_http_response {
 	uint8_t *body;              /* malloc'd, NUL-terminated (not counted in
 	                               body_len); NULL if the body is empty */
 	size_t body_len;
-	char error[256];            /* on failure: what went wrong, for humans,
-	                               naming the URL; "" on success */
+	unsigned attempts;          /* attempts made (1 if the first answered) */
+	char url[MQE2E_HTTP_MAX_URL]; /* the URL of the last attempt */
+	char error[512];            /* on failure: what went wrong, for humans,
+	                               naming the URL (and the CA file for a
+	                               certificate problem); "" on success */
 };
 
+struct mqe2e_http;
+
+/* mqe2e_http_new() flags */
+#define MQE2E_HTTP_REUSE 0x1u   /* keep the connection open for the next
+                                   request (tools making many calls); by
+                                   default each request closes its
+                                   connection, so that thousands of idle
+                                   devices hold no KMS connection */
+#define MQE2E_HTTP_ONCE 0x2u    /* one attempt at the first URL: no retry, no
+                                   failover (tests that measure what the KMS
+                                   answers, e.g. its 503s under a flood) */
+
 /*
- * Send one request and wait for the whole response.
+ * A KMS endpoint.
  *
- * base_url      "http://host[:port]" (port defaults to 80; a trailing "/" is
- *               allowed); host is a name, an IPv4 literal or "[IPv6]".
+ * urls     one or more base URLs separated by commas (blanks around them
+ *          are ignored): "https://kms1:8443,https://kms2:8443".  Each is
+ *          http:// or https://HOST[:PORT] with an optional trailing '/';
+ *          HOST is a name, an IPv4 literal or "[IPv6]".
+ * cafile   PEM file of the KMS CA: the only trust anchor for https URLs
+ *          (never the system store).  Required if any URL is https; may be
+ *          NULL otherwise.  Read at every connection, so a renewed file is
+ *          picked up without a restart.
+ * flags    MQE2E_HTTP_REUSE, MQE2E_HTTP_ONCE or 0.
+ *
+ * On failure err says which URL is wrong and why (MQE2E_ERR_INVALID_ARG),
+ * or that the CA file cannot be read (MQE2E_ERR_IO).  *out is owned by the
+ * caller: mqe2e_http_free().
+ */
+int mqe2e_http_new(const char *urls, const char *cafile, unsigned flags, struct mqe2e_http **out,
+    char *err, size_t errlen) MQE2E_WUR;
+
+/* Free the endpoint and close its connections (h may be NULL). */
+void mqe2e_http_free(struct mqe2e_http *h);
+
+/*
+ * A warning about the URL list to show once, or NULL: plain http:// to a
+ * host that is not loopback (requests and answers cross the network in
+ * clear text; key material stays sealed and signed, but use https://).
+ */
+const char *mqe2e_http_warning(const struct mqe2e_http *h);
+
+/* The URL list as given (normalised, comma-separated), for messages. */
+const char *mqe2e_http_urls(const struct mqe2e_http *h);
+
+/* The URL tried first by the next request: the last one that answered. */
+const char *mqe2e_http_current_url(struct mqe2e_http *h);
+
+/*
+ * Send one request and wait for the whole response, with failover and
+ * retries as described at the top of this file.
+ *
  * method        "GET", "POST", ...; path starts with "/" and holds no
  *               spaces or control characters.
  * content_type  for the body; may be NULL.
  * bearer_token  sent as "Authorization: Bearer ..."; may be NULL.  Wiped from
- *               our buffers after sending.
- * body          may be NULL when body_len is 0.
- * timeout_ms    overall deadline (> 0).
+ *               our buffers after sending.  Never sent in clear text to a
+ *               host that is not loopback: such a request is refused
+ *               (MQE2E_ERR_INVALID_ARG) before anything is sent.
+ * body          may be NULL when body_len is 0.  The same bytes are sent
+ *               again on a retry.
+ * timeout_ms    overall deadline (> 0) of all attempts and waits.
+ * cancel_fd     if >= 0, the request is given up as at its deadline
+ *               (MQE2E_ERR_TIMEOUT) as soon as it becomes readable: another
+ *               thread writes to a pipe to stop a long poll at once (the
+ *               broker plugin at shutdown).
  *
  * Returns MQE2E_OK with out filled in for any HTTP status (4xx/5xx are not
- * errors here: look at out->status).  Otherwise out->body is NULL,
+ * errors here: look at out->status; a 503 comes back once the deadline
+ * leaves no room for another attempt).  Otherwise out->body is NULL,
  * out->error says what happened, and the result is
- *   MQE2E_ERR_INVALID_ARG  a bad URL, method, path or header value
+ *   MQE2E_ERR_INVALID_ARG  a bad method, path or header value; a token for
+ *                          a plain http:// URL that is not loopback
  *   MQE2E_ERR_UNAVAILABLE  name does not resolve, connection refused,
  *                          host or network unreachable
- *   MQE2E_ERR_TIMEOUT      the deadline passed
- *   MQE2E_ERR_IO           another socket error
+ *   MQE2E_ERR_TIMEOUT      the deadline passed (or cancel_fd fired)
+ *   MQE2E_ERR_IO           the connection was reset, another socket or TLS
+ *                          error
+ *   MQE2E_ERR_UNKNOWN_CA   the server certificate does not verify against
+ *                          the CA file (or does not name the host)
  *   MQE2E_ERR_TRUNCATED    the server closed before the response was complete
  *   MQE2E_ERR_BAD_FORMAT   the response is not valid HTTP/1.x
  *   MQE2E_ERR_TOO_LONG     headers or body above their caps
  *   MQE2E_ERR_NOMEM
  * The caller frees out with mqe2e_http_response_free() in every case.
  */
-int mqe2e_http_request(const char *base_url, const char *method, const char *path,
-    const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
-    int timeout_ms, struct mqe2e_http_response *out) MQE2E_WUR;
-/*
- * The same, given up as at its deadline (MQE2E_ERR_TIMEOUT) as soon as
- * cancel_fd becomes readable: another thread writes to a pipe to stop a
- * long poll at once (the broker plugin at shutdown).  cancel_fd < 0: never.
- */
-int mqe2e_http_request_cancel(const char *base_url, const char *method, const char *path,
+int mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
     const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
     int timeout_ms, int cancel_fd, struct mqe2e_http_response *out) MQE2E_WUR;
 
@@ -96,21 +184,28 @@ void mqe2e_http_retry_hint(const struct mqe2e_http_response *r, char *buf, size_
 void mqe2e_http_response_free(struct mqe2e_http_response *r);
 
 /*
- * Split "http://host[:port][/]" into host (NUL-terminated, brackets of an
- * IPv6 literal removed) and port.  MQE2E_ERR_INVALID_ARG for anything else
- * (https, user info, a path, an empty or out-of-range port, bad host bytes).
+ * Parse one base URL of len bytes (not NUL-terminated necessarily):
+ * "http[s]://host[:port][/]".  MQE2E_ERR_INVALID_ARG for anything else
+ * (another scheme, user info, a path, a query, an empty or out-of-range
+ * port, bad host bytes, too long).
  */
-int mqe2e_http_parse_url(const char *url, char *host, size_t host_len, uint16_t *port) MQE2E_WUR;
+int mqe2e_http_parse_url(const char *url, size_t len, struct mqe2e_http_url *out) MQE2E_WUR;
 
 /*
- * Parse a raw response held in raw[0..len) (exposed for tests and fuzzing).
- * at_eof = 1 when the peer has closed the connection (a body without length
- * then ends at len).  Returns MQE2E_OK (out filled, body malloc'd),
- * MQE2E_ERR_TRUNCATED if more bytes are needed (or the input ended early at
- * EOF), MQE2E_ERR_BAD_FORMAT or MQE2E_ERR_TOO_LONG.  max_body caps the body
- * (0 = MQE2E_HTTP_MAX_BODY).  head_only = 1 for a response to HEAD.
+ * Parse a comma-separated list of base URLs into out[0..max), *n of them
+ * (at least one).  On failure err names the bad entry.
  */
-int mqe2e_http_parse_response(const uint8_t *raw, size_t len, int at_eof, int head_only,
-    size_t max_body, struct mqe2e_http_response *out) MQE2E_WUR;
+int mqe2e_http_parse_urls(const char *list, struct mqe2e_http_url *out, size_t max, size_t *n,
+    char *err, size_t errlen) MQE2E_WUR;
+
+/*
+ * Parse one response header line (as libcurl hands it over: ends in CRLF
+ * or LF, or not at all) into the fields of out: a status line resets them,
+ * Content-Type, X-Request-Id and Retry-After are kept, others ignored.
+ * MQE2E_ERR_BAD_FORMAT for a line that is neither a status line, a
+ * "name: value" header nor the empty line; exposed for tests and fuzzing.
+ */
+int mqe2e_http_parse_header(const char *line, size_t len, struct mqe2e_http_response *out)
+    MQE2E_WUR;
 
 #endif

@@ -135,7 +135,8 @@ usage_global(FILE *f)
 	size_t t, i;
 
 	fprintf(f,
-	    "usage: " KMSCTL_PROG " [--addr URL] [--token-file FILE] [--json] [--timeout MS]\n"
+	    "usage: " KMSCTL_PROG " [--addr URL[,URL]] [--cafile FILE] [--token-file FILE]\n"
+	    "                    [--json] [--timeout MS]\n"
 	    "                    NOUN VERB [ARGS] [OPTIONS]\n"
 	    "\n"
 	    "Administer mqe2e-kmsd: clients, certificates, topic groups, grants.\n"
@@ -154,7 +155,11 @@ usage_global(FILE *f)
 	fprintf(f,
 	    "\n"
 	    "global options:\n"
-	    "  --addr URL         the KMS (default $MQE2E_KMS_URL or " KMSCTL_DEFAULT_URL ")\n"
+	    "  --addr URL[,URL]   the KMS: https://HOST:PORT, or http:// on loopback; several\n"
+	    "                     are tried in order (default $MQE2E_KMS_URL or\n"
+	    "                     " KMSCTL_DEFAULT_URL ")\n"
+	    "  --cafile FILE      the KMS CA certificate that https URLs are verified with\n"
+	    "                     (default $MQE2E_KMS_CAFILE)\n"
 	    "  --token-file FILE  admin token file (default $MQE2E_KMS_TOKEN_FILE, else\n"
 	    "                     the token itself from $MQE2E_KMS_TOKEN)\n"
 	    "  --json             print the KMS's JSON instead of tables\n"
@@ -213,7 +218,8 @@ static int
 global_opt(struct kmsctl *k, int argc, char **argv, int *i, const char **token_file)
 {
 	const char *arg = argv[*i], *val = NULL, *eq;
-	static const char *const with_val[] = { "--addr", "--token-file", "--timeout", NULL };
+	static const char *const with_val[] = { "--addr", "--token-file", "--timeout", "--cafile",
+		NULL };
 	size_t j, nlen;
 
 	eq = strchr(arg, '=');
@@ -237,6 +243,8 @@ global_opt(struct kmsctl *k, int argc, char **argv, int *i, const char **token_f
 			k->url = val;
 		else if (j == 1)
 			*token_file = val;
+		else if (j == 3)
+			k->cafile = val;
 		else {
 			long long ms;
 
@@ -369,8 +377,7 @@ main(int argc, char **argv)
 	struct kmsctl_args a;
 	const struct kmsctl_cmd *c;
 	const char *token_file = NULL, *noun = NULL, *verb = NULL, *env;
-	char **rest = NULL, host[MQE2E_HTTP_MAX_HOST];
-	uint16_t port;
+	char **rest = NULL, err[512];
 	int i, nrest = 0, r = KMSCTL_EXIT_USAGE, noun_known, help = 0, g;
 
 	memset(&k, 0, sizeof(k));
@@ -378,6 +385,7 @@ main(int argc, char **argv)
 	kms_json_wiping_alloc();   /* key PEMs pass through jansson */
 	k.timeout_ms = KMSCTL_DEFAULT_TIMEOUT_MS;
 	k.url = (env = getenv("MQE2E_KMS_URL")) != NULL && *env != '\0' ? env : KMSCTL_DEFAULT_URL;
+	k.cafile = (env = getenv("MQE2E_KMS_CAFILE")) != NULL && *env != '\0' ? env : NULL;
 
 	/* Take the global options out wherever they are; keep the rest in order. */
 	if ((rest = calloc((size_t)argc + 1, sizeof(*rest))) == NULL) {
@@ -439,13 +447,15 @@ main(int argc, char **argv)
 		r = KMSCTL_EXIT_OK;
 		goto out;
 	}
-	if (mqe2e_http_parse_url(k.url, host, sizeof(host), &port) != MQE2E_OK) {
-		kmsctl__err("bad KMS address \"%s\": expected http://HOST:PORT, e.g. %s "
-		    "(https is not supported: keep the KMS on loopback or a trusted network)",
-		    k.url, KMSCTL_DEFAULT_URL);
-		r = KMSCTL_EXIT_USAGE;
+	if ((g = mqe2e_http_new(k.url, k.cafile, MQE2E_HTTP_REUSE, &k.http, err, sizeof(err))) !=
+	    MQE2E_OK) {
+		kmsctl__err("%s%s", err, g == MQE2E_ERR_INVALID_ARG && k.cafile == NULL &&
+		    strstr(err, "CA file") != NULL ? " (--cafile or $MQE2E_KMS_CAFILE)" : "");
+		r = g == MQE2E_ERR_IO ? KMSCTL_EXIT_FILE : KMSCTL_EXIT_USAGE;
 		goto out;
 	}
+	if (mqe2e_http_warning(k.http) != NULL)
+		kmsctl__err("warning: %s", mqe2e_http_warning(k.http));
 	a.opts = c->opts;
 	if ((r = verb_args(c, nrest, rest, c->verb != NULL ? 2 : 1, &a)) != KMSCTL_EXIT_OK)
 		goto out;
@@ -462,6 +472,7 @@ main(int argc, char **argv)
 	}
 	r = c->run(&k, &a);
 out:
+	mqe2e_http_free(k.http);
 	free(rest);
 	if (k.token != NULL) {
 		mqe2e_wipe(k.token, strlen(k.token));

@@ -36,8 +36,12 @@ enum kmsctl_exit {
 };
 
 /* Global settings of one run. */
+struct mqe2e_http;
+
 struct kmsctl {
-	const char *url;       /* base URL of the KMS */
+	const char *url;       /* base URL(s) of the KMS, as given */
+	const char *cafile;    /* the KMS CA, for https URLs; NULL if none */
+	struct mqe2e_http *http; /* the KMS endpoint (core/http.h) */
 	char *token;           /* admin token (malloc'd, wiped at exit) or NULL */
 	const char *token_src; /* where the token came from, for messages */
 	int json;              /* --json: print the KMS's JSON */
@@ -103,6 +107,10 @@ int kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char 
 /* Fetch every page of a list endpoint (path may already carry a query) and
  * return {"items":[...],"next_cursor":null}. */
 int kmsctl__list_all(struct kmsctl *k, const char *path, const char *what, json_t **out);
+/* Every page of path printed: the JSON with --json, else a table of the
+ * items' cols (NULL-terminated).  An exit status. */
+int kmsctl__list_print(struct kmsctl *k, const char *path, const char *what,
+    const char *const *cols);
 
 /* ---- kmsctl_out.c --------------------------------------------------------------- */
 /* Print JSON as the KMS sent it (pretty, sorted keys kept in order). */

@@ -19,12 +19,14 @@
 #define LIST_PAGE 1000          /* items per page (the API maximum) */
 #define LIST_MAX_PAGES 100000   /* stop a KMS that keeps paging forever */
 
-/* Transport errors: the message from core/http already names the URL. */
+/* Transport errors: the message from core/http already names the URL.  A
+ * request refused before sending (the token for a plain http:// URL off
+ * loopback) is a usage error. */
 static int
 transport_failed(const struct mqe2e_http_response *res, int r)
 {
 	kmsctl__err("%s", res->error[0] != '\0' ? res->error : mqe2e_strerror(r));
-	return KMSCTL_EXIT_UNREACHABLE;
+	return r == MQE2E_ERR_INVALID_ARG ? KMSCTL_EXIT_USAGE : KMSCTL_EXIT_UNREACHABLE;
 }
 
 /* A 4xx/5xx answer: print the API's error object, or what we got. */
@@ -52,7 +54,7 @@ kms_failed(const struct kmsctl *k, const struct mqe2e_http_response *res, const 
 	else
 		kmsctl__err("cannot %s: the KMS answered HTTP %d without an error object "
 		    "(request id %s); is %s really mqe2e-kmsd?", what, res->status,
-		    rid != NULL ? rid : "none", k->url);
+		    rid != NULL ? rid : "none", res->url);
 	json_decref(j);
 	return KMSCTL_EXIT_KMS;
 }
@@ -78,8 +80,8 @@ kmsctl__call(struct kmsctl *k, const char *method, const char *path, json_t *bod
 			return KMSCTL_EXIT_FILE;
 		}
 	}
-	r = mqe2e_http_request(k->url, method, path, text != NULL ? "application/json" : NULL,
-	    k->token, (const uint8_t *)text, tlen, k->timeout_ms, &res);
+	r = mqe2e_http_request(k->http, method, path, text != NULL ? "application/json" : NULL,
+	    k->token, (const uint8_t *)text, tlen, k->timeout_ms, -1, &res);
 	if (text != NULL) {
 		mqe2e_wipe(text, tlen);
 		free(text);
@@ -96,7 +98,7 @@ kmsctl__call(struct kmsctl *k, const char *method, const char *path, json_t *bod
 		j = json_loadb((const char *)res.body, res.body_len, 0, &jerr);
 		if (j == NULL) {
 			kmsctl__err("cannot %s: the KMS at %s answered %d with invalid JSON (%s, "
-			    "request id %s)", what, k->url, res.status, jerr.text,
+			    "request id %s)", what, res.url, res.status, jerr.text,
 			    res.request_id[0] ? res.request_id : "none");
 			r = KMSCTL_EXIT_UNREACHABLE;
 			goto out;
@@ -118,7 +120,7 @@ kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char **ou
 
 	*out = NULL;
 	*out_len = 0;
-	r = mqe2e_http_request(k->url, "GET", path, NULL, NULL, NULL, 0, k->timeout_ms, &res);
+	r = mqe2e_http_request(k->http, "GET", path, NULL, NULL, NULL, 0, k->timeout_ms, -1, &res);
 	if (r != MQE2E_OK) {
 		r = transport_failed(&res, r);
 		goto out;
@@ -128,7 +130,7 @@ kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char **ou
 		goto out;
 	}
 	if (res.body == NULL) {
-		kmsctl__err("cannot %s: the KMS at %s answered with an empty body", what, k->url);
+		kmsctl__err("cannot %s: the KMS at %s answered with an empty body", what, res.url);
 		r = KMSCTL_EXIT_UNREACHABLE;
 		goto out;
 	}
@@ -230,4 +232,21 @@ out:
 	json_decref(page);
 	json_decref(all);
 	return r;
+}
+
+int
+kmsctl__list_print(struct kmsctl *k, const char *path, const char *what,
+    const char *const *cols)
+{
+	json_t *res = NULL;
+	int r;
+
+	if ((r = kmsctl__list_all(k, path, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
 }

@@ -59,18 +59,9 @@ static int
 cmd_client_list(struct kmsctl *k, const struct kmsctl_args *a)
 {
 	static const char *const cols[] = { "name", "kind", "created", "revoked", "certs", NULL };
-	json_t *res = NULL;
-	int r;
 
 	(void)a;
-	if ((r = kmsctl__list_all(k, "/v1/clients", "list clients", &res)) != KMSCTL_EXIT_OK)
-		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__list_print(k, "/v1/clients", "list clients", cols);
 }
 
 static int
@@ -258,21 +249,12 @@ cmd_cert_list(struct kmsctl *k, const struct kmsctl_args *a)
 	};
 	const char *name = a->pos[0];
 	char path[PATH_MAX_LEN], what[128];
-	json_t *res = NULL;
-	int r;
 
 	if (!kmsctl__name_ok("client", name))
 		return KMSCTL_EXIT_USAGE;
 	snprintf(path, sizeof(path), "/v1/clients/%s/certs", name);
 	snprintf(what, sizeof(what), "list the certificates of '%s'", name);
-	if ((r = kmsctl__list_all(k, path, what, &res)) != KMSCTL_EXIT_OK)
-		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__list_print(k, path, what, cols);
 }
 
 static int

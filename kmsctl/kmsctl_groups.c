@@ -13,7 +13,6 @@
 #include "validate.h"
 
 #define PATH_MAX_LEN 512
-#define SECS_MAX 31536000ULL      /* one year, the API's maximum */
 
 static const char *const group_keys[] = {
 	"name", "filter", "scheme", "rotate_s", "grace_s", "future_epochs", "created",
@@ -78,12 +77,12 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 		r |= json_object_set_new(body, "scheme", json_integer(v));
 	}
 	if (rotate != NULL) {
-		if (kmsctl__number("--rotate", rotate, 1, SECS_MAX, &v) != 0)
+		if (kmsctl__number("--rotate", rotate, KMS_ROTATE_MIN_S, KMS_PERIOD_MAX_S, &v) != 0)
 			return KMSCTL_EXIT_USAGE;
 		r |= json_object_set_new(body, "rotate_s", json_integer(v));
 	}
 	if (grace != NULL) {
-		if (kmsctl__number("--grace", grace, 0, SECS_MAX, &v) != 0)
+		if (kmsctl__number("--grace", grace, 0, KMS_PERIOD_MAX_S, &v) != 0)
 			return KMSCTL_EXIT_USAGE;
 		r |= json_object_set_new(body, "grace_s", json_integer(v));
 	}
@@ -135,18 +134,9 @@ cmd_group_list(struct kmsctl *k, const struct kmsctl_args *a)
 	static const char *const cols[] = {
 		"name", "filter", "scheme", "rotate_s", "grace_s", "current_epoch", NULL
 	};
-	json_t *res = NULL;
-	int r;
 
 	(void)a;
-	if ((r = kmsctl__list_all(k, "/v1/groups", "list groups", &res)) != KMSCTL_EXIT_OK)
-		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__list_print(k, "/v1/groups", "list groups", cols);
 }
 
 /* show, update and rotate: one group by name. */
@@ -311,8 +301,6 @@ cmd_grant_list(struct kmsctl *k, const struct kmsctl_args *a)
 	static const char *const cols[] = { "client", "group", "right", "created", NULL };
 	const char *client = kmsctl__opt(a, "client"), *group = kmsctl__opt(a, "group");
 	char path[PATH_MAX_LEN];
-	json_t *res = NULL;
-	int r;
 
 	if ((client != NULL && !kmsctl__name_ok("client", client)) ||
 	    (group != NULL && !kmsctl__name_ok("group", group)))
@@ -325,14 +313,7 @@ cmd_grant_list(struct kmsctl *k, const struct kmsctl_args *a)
 		snprintf(path, sizeof(path), "/v1/grants?group=%s", group);
 	else
 		snprintf(path, sizeof(path), "/v1/grants");
-	if ((r = kmsctl__list_all(k, path, "list grants", &res)) != KMSCTL_EXIT_OK)
-		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__list_print(k, path, "list grants", cols);
 }
 
 static const struct kmsctl_opt group_opts[] = {

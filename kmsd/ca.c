@@ -382,8 +382,11 @@ kms_ca_keygen(EVP_PKEY **key, char **pem, size_t *pem_len)
 	return r;
 }
 
-int
-kms_ca_issue(const struct kms_ca *ca, EVP_PKEY *pub, const char *name, const char *kind,
+/* The part of kms_ca_issue and kms_ca_issue_tls after the subject: the
+ * extensions (san: a TLS server certificate's names, or NULL), the
+ * signature, the PEM. */
+static int
+issue(const struct kms_ca *ca, EVP_PKEY *pub, const char *name, const char *ou, const char *san,
     unsigned days, time_t now, struct kms_issued *out)
 {
 	X509 *cert = NULL;
@@ -393,13 +396,17 @@ kms_ca_issue(const struct kms_ca *ca, EVP_PKEY *pub, const char *name, const cha
 	memset(out, 0, sizeof(*out));
 	if ((cert = X509_new()) == NULL)
 		goto out;
-	if ((r = build_cert(cert, ca->cert, pub, name, kind, now, days)) != MQE2E_OK)
+	if ((r = build_cert(cert, ca->cert, pub, name, ou, now, days)) != MQE2E_OK)
 		goto out;
 	X509V3_set_ctx(&ctx, ca->cert, cert, NULL, NULL, 0);
 	if ((r = add_ext(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE")) != MQE2E_OK ||
 	    (r = add_ext(cert, &ctx, NID_key_usage, "critical,digitalSignature")) != MQE2E_OK ||
 	    (r = add_ext(cert, &ctx, NID_subject_key_identifier, "hash")) != MQE2E_OK ||
 	    (r = add_ext(cert, &ctx, NID_authority_key_identifier, "keyid:always")) != MQE2E_OK)
+		goto out;
+	if (san != NULL &&
+	    ((r = add_ext(cert, &ctx, NID_ext_key_usage, "serverAuth")) != MQE2E_OK ||
+	    (r = add_ext(cert, &ctx, NID_subject_alt_name, san)) != MQE2E_OK))
 		goto out;
 	r = MQE2E_ERR_CRYPTO;
 	if (X509_sign(cert, ca->key, NULL) <= 0)
@@ -416,6 +423,22 @@ kms_ca_issue(const struct kms_ca *ca, EVP_PKEY *pub, const char *name, const cha
 	X509_free(cert);
 	ERR_clear_error();
 	return r;
+}
+
+int
+kms_ca_issue(const struct kms_ca *ca, EVP_PKEY *pub, const char *name, const char *kind,
+    unsigned days, time_t now, struct kms_issued *out)
+{
+	return issue(ca, pub, name, kind, NULL, days, now, out);
+}
+
+int
+kms_ca_issue_tls(const struct kms_ca *ca, EVP_PKEY *pub, const char *cn, const char *san,
+    unsigned days, time_t now, struct kms_issued *out)
+{
+	if (san == NULL || *san == '\0')
+		return MQE2E_ERR_INVALID_ARG;
+	return issue(ca, pub, cn, "tls-server", san, days, now, out);
 }
 
 int
@@ -477,6 +500,44 @@ kms_ca_make_crl(const struct kms_ca *ca, const struct kms_crl_entry *e, size_t n
 	ASN1_INTEGER_free(num);
 	ASN1_TIME_free(t);
 	X509_CRL_free(crl);
+	ERR_clear_error();
+	return r;
+}
+
+int
+kms_ca_check_tls(const struct kms_ca *ca, const char *cert_pem, const char *key_pem,
+    time_t *not_after)
+{
+	BIO *cb = NULL, *kb = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	struct tm tm;
+	int r = MQE2E_ERR_BAD_FORMAT;
+
+	if ((cb = BIO_new_mem_buf(cert_pem, -1)) == NULL ||
+	    (kb = BIO_new_mem_buf(key_pem, -1)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	if ((cert = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL ||
+	    (key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL)
+		goto out;
+	r = MQE2E_ERR_BAD_CERT;
+	if (X509_check_private_key(cert, key) != 1)
+		goto out;
+	r = MQE2E_ERR_UNKNOWN_CA;
+	if (X509_verify(cert, ca->key) != 1)
+		goto out;
+	r = MQE2E_ERR_BAD_FORMAT;
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		goto out;
+	*not_after = timegm(&tm);
+	r = MQE2E_OK;
+ out:
+	mqe2e_pkey_free(key);
+	X509_free(cert);
+	BIO_free(cb);
+	BIO_free(kb);
 	ERR_clear_error();
 	return r;
 }

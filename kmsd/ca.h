@@ -70,6 +70,25 @@ void kms_issued_clear(struct kms_issued *is);
 int kms_ca_issue(const struct kms_ca *ca, EVP_PKEY *pub, const char *name, const char *kind,
     unsigned days, time_t now, struct kms_issued *out) MQE2E_WUR;
 
+/*
+ * Issue the KMS's own HTTPS server certificate for pub: subject CN=cn,
+ * OU=tls-server (no mqe2e identity: core refuses it as a client, broker or
+ * KMS certificate), extended key usage serverAuth only, subjectAltName san
+ * in OpenSSL's syntax ("DNS:localhost,IP:127.0.0.1,IP:::1").
+ */
+int kms_ca_issue_tls(const struct kms_ca *ca, EVP_PKEY *pub, const char *cn, const char *san,
+    unsigned days, time_t now, struct kms_issued *out) MQE2E_WUR;
+
+/*
+ * Check a TLS server certificate and key (PEM) before serving with them:
+ * the key matches the certificate, the certificate is signed by this CA.
+ * *not_after gets its expiry.  MQE2E_ERR_BAD_FORMAT (unparsable),
+ * MQE2E_ERR_BAD_CERT (key does not match), MQE2E_ERR_UNKNOWN_CA (another
+ * CA signed it).
+ */
+int kms_ca_check_tls(const struct kms_ca *ca, const char *cert_pem, const char *key_pem,
+    time_t *not_after) MQE2E_WUR;
+
 /* One revoked certificate for a CRL. */
 struct kms_crl_entry {
 	const char *serial;   /* lowercase hex */

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "conf.h"
 #include "conffile.h"
+#include "crypto.h"
 
 void
 kmsd_config_init(struct kmsd_config *c)
@@ -24,6 +27,7 @@ kmsd_config_init(struct kmsd_config *c)
 	c->cert_days = 365;
 	c->nonce_cache_size = 131072;
 	c->client_quota = 120;
+	c->tls_days = 365;
 }
 
 void
@@ -34,7 +38,16 @@ kmsd_config_clear(struct kmsd_config *c)
 	free(c->data_dir);
 	free(c->listen);
 	free(c->audit_path);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
+	free(c->tls_names);
+	if (c->database != NULL)   /* it may hold a password */
+		mqe2e_wipe(c->database, strlen(c->database));
+	free(c->database);
+	free(c->database_password_file);
 	c->data_dir = c->listen = c->audit_path = NULL;
+	c->tls_cert_file = c->tls_key_file = c->tls_names = NULL;
+	c->database = c->database_password_file = NULL;
 }
 
 int
@@ -87,6 +100,84 @@ kmsd_parse_listen(const char *s, char *host, size_t host_len, unsigned *port)
 	return MQE2E_OK;
 }
 
+int
+kmsd_parse_listen_url(const char *s, char *host, size_t host_len, unsigned *port, unsigned *tls,
+    const char **rest)
+{
+	const char *p = s;
+
+	if (s == NULL || tls == NULL || rest == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*tls = 0;
+	if (strncmp(s, "https://", 8) == 0) {
+		*tls = 1;
+		p = s + 8;
+	} else if (strncmp(s, "http://", 7) == 0) {
+		p = s + 7;
+	} else if (strstr(s, "://") != NULL) {
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	*rest = p;
+	return kmsd_parse_listen(p, host, host_len, port);
+}
+
+int
+kmsd_parse_tls_names(const char *list, char *san, size_t san_len, char *err, size_t errlen)
+{
+	const char *p, *e;
+	char name[256];
+	size_t off = 0, n, i, count = 0;
+	unsigned char ip[16];
+
+	if (san != NULL && san_len > 0)
+		san[0] = '\0';
+	for (p = list; ; p = e + 1) {
+		int is_ip;
+
+		e = strchr(p, ',');
+		if (e == NULL)
+			e = p + strlen(p);
+		while (p < e && *p == ' ')
+			p++;
+		n = (size_t)(e - p);
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		if (n == 0 || n >= sizeof(name)) {
+			snprintf(err, errlen, "tls_names: an empty or too long name in '%s'", list);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+		for (i = 0; !is_ip && i < n; i++)
+			if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' &&
+			    name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9') ||
+			    name[i] == '-' || name[i] == '.' || (name[i] == '*' && i == 0 &&
+			    n > 2 && name[1] == '.'))) {
+				snprintf(err, errlen, "tls_names: '%s' is neither a DNS name nor an IP "
+				    "address", name);
+				return MQE2E_ERR_INVALID_ARG;
+			}
+		if (++count > 32) {
+			snprintf(err, errlen, "tls_names: more than 32 names");
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		if (san != NULL) {
+			int w = snprintf(san + off, san_len - off, "%s%s:%s", off ? "," : "",
+			    is_ip ? "IP" : "DNS", name);
+
+			if (w < 0 || (size_t)w >= san_len - off) {
+				snprintf(err, errlen, "tls_names: too long");
+				return MQE2E_ERR_TOO_LONG;
+			}
+			off += (size_t)w;
+		}
+		if (*e == '\0')
+			break;
+	}
+	return MQE2E_OK;
+}
+
 static int
 set_str(char **dst, const char *value)
 {
@@ -116,6 +207,7 @@ static const struct num_setting num_settings[] = {
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
 	{ "client_quota", offsetof(struct kmsd_config, client_quota), 1, 1000000 },
+	{ "tls_days", offsetof(struct kmsd_config, tls_days), 1, 3650 },
 };
 
 int
@@ -147,16 +239,49 @@ kmsd_config_set(struct kmsd_config *c, const char *key, const char *value,
 	}
 	if (strcmp(key, "audit") == 0)
 		return set_str(&c->audit_path, value);
-	if (strcmp(key, "listen") == 0) {
-		char host[256];
-		unsigned port;
-
-		if (kmsd_parse_listen(value, host, sizeof(host), &port) != MQE2E_OK) {
-			snprintf(err, errlen, "listen '%s' is not HOST:PORT or [IPV6]:PORT "
-			    "(example: 127.0.0.1:7780)", value);
+	if (strcmp(key, "database") == 0) {
+		/* Never echo the value: it may hold a password. */
+		if (strncmp(value, "postgresql://", 13) != 0 && strncmp(value, "postgres://", 11) != 0) {
+			snprintf(err, errlen, "database must be a postgresql:// URL (for SQLite, leave "
+			    "it out: the database is DATA_DIR/kms.db)");
 			return MQE2E_ERR_INVALID_ARG;
 		}
-		return set_str(&c->listen, value);
+		if (c->database != NULL)
+			mqe2e_wipe(c->database, strlen(c->database));
+		return set_str(&c->database, value);
+	}
+	if (strcmp(key, "database_password_file") == 0)
+		return set_str(&c->database_password_file, value);
+	if (strcmp(key, "listen") == 0) {
+		char host[256];
+		const char *rest;
+		unsigned port, tls;
+
+		if (kmsd_parse_listen_url(value, host, sizeof(host), &port, &tls, &rest) !=
+		    MQE2E_OK) {
+			snprintf(err, errlen, "listen '%s' is not https://HOST:PORT, http://HOST:PORT "
+			    "or HOST:PORT (IPv6 as [ADDR]; example: https://0.0.0.0:8443)", value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		c->listen_tls = tls;
+		return set_str(&c->listen, rest);
+	}
+	if (strcmp(key, "allow_plain_http") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "allow_plain_http must be 'yes' or 'no', not '%s'", value);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		c->allow_plain_http = strcmp(value, "yes") == 0;
+		return MQE2E_OK;
+	}
+	if (strcmp(key, "tls_cert_file") == 0)
+		return set_str(&c->tls_cert_file, value);
+	if (strcmp(key, "tls_key_file") == 0)
+		return set_str(&c->tls_key_file, value);
+	if (strcmp(key, "tls_names") == 0) {
+		if (kmsd_parse_tls_names(value, NULL, 0, err, errlen) != MQE2E_OK)
+			return MQE2E_ERR_INVALID_ARG;
+		return set_str(&c->tls_names, value);
 	}
 	for (i = 0; i < sizeof(num_settings) / sizeof(num_settings[0]); i++) {
 		const struct num_setting *s = &num_settings[i];

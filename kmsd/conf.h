@@ -10,13 +10,24 @@
 #include "mqe2e_err.h"
 
 #define KMSD_DEFAULT_LISTEN "127.0.0.1:7780"
+#define KMSD_DEFAULT_TLS_NAMES "localhost,127.0.0.1,::1"
 #define KMSD_CONFIG_LINE_MAX 1024
 #define KMSD_CONFIG_FILE_MAX (64u * 1024u)
 
 struct kmsd_config {
 	char *data_dir;            /* required */
-	char *listen;              /* "host:port", "[v6]:port" */
+	char *listen;              /* "host:port", "[v6]:port", as given less
+	                              the scheme */
+	unsigned listen_tls;       /* listen = https://...: serve HTTPS */
+	unsigned allow_plain_http; /* plain HTTP on an address that is not
+	                              loopback (dangerous; default no) */
+	char *tls_cert_file;       /* NULL: DATA_DIR/tls.crt */
+	char *tls_key_file;        /* NULL: DATA_DIR/tls.key */
+	char *tls_names;           /* the server certificate's names */
+	unsigned tls_days;         /* its lifetime */
 	char *audit_path;          /* NULL: DATA_DIR/audit.log */
+	char *database;            /* postgresql://... URL; NULL: SQLite DATA_DIR/kms.db */
+	char *database_password_file;   /* its password, or NULL (URL, PGPASSFILE) */
 	unsigned log_json;         /* log_format = json */
 	unsigned log_syslog;       /* log_dest = syslog */
 	unsigned max_connections;
@@ -56,6 +67,22 @@ int kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t 
  * and port (1..65535).  MQE2E_ERR_INVALID_ARG otherwise.
  */
 int kmsd_parse_listen(const char *s, char *host, size_t host_len, unsigned *port) MQE2E_WUR;
+
+/*
+ * A listen setting: "https://HOST:PORT", "http://HOST:PORT" or the older
+ * "HOST:PORT" (plain HTTP).  *tls = 1 for https; *rest points into s at
+ * HOST:PORT.  MQE2E_ERR_INVALID_ARG for another scheme or a bad address.
+ */
+int kmsd_parse_listen_url(const char *s, char *host, size_t host_len, unsigned *port,
+    unsigned *tls, const char **rest) MQE2E_WUR;
+
+/*
+ * Check a tls_names list ("name,name,...": DNS names or IP literals) and,
+ * if san is not NULL, write it as a subjectAltName ("DNS:a,IP:127.0.0.1").
+ * err names the bad entry.
+ */
+int kmsd_parse_tls_names(const char *list, char *san, size_t san_len, char *err,
+    size_t errlen) MQE2E_WUR;
 
 /* Parse a decimal unsigned in [min, max]; 0 on success, -1 otherwise. */
 int kmsd_parse_uint(const char *s, unsigned long long min, unsigned long long max,

@@ -59,12 +59,8 @@ int kms_epoch_deliverable(enum kms_epoch_state s);
 
 #define KMS_ROTATE_DEFAULT_S 86400    /* rotation period of a new group */
 #define KMS_GRACE_DEFAULT_S 3600      /* grace of a new group */
-/* Safety floor of rotate_s.  The scheduler wakes once a second and times are
- * whole seconds, so shorter periods cannot be kept; every rotation costs
- * each member one key fetch, which a deployment should size (see
- * mqe2e-kmsd(8)).  Production periods are hours or days. */
-#define KMS_ROTATE_MIN_S 1
-#define KMS_PERIOD_MAX_S 31536000     /* one year: rotate_s and grace_s */
+/* The limits of rotate_s and grace_s (KMS_ROTATE_MIN_S, KMS_PERIOD_MAX_S)
+ * are in validate.h, which mqe2e-kmsctl checks too. */
 
 /* When a group with period rotate_s rotates next if a period starts now. */
 int64_t kms_epoch_next_rotation(int64_t rotate_s, int64_t now);

@@ -8,8 +8,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -22,6 +24,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 /* ---- replies ------------------------------------------------------------------ */
 
@@ -688,6 +691,20 @@ is_loopback(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+/* The server certificate and key held for libmicrohttpd: gone, key wiped. */
+static void
+drop_tls(struct kmsd *k)
+{
+	free(k->tls_cert_pem);
+	k->tls_cert_pem = NULL;
+	if (k->tls_key_pem != NULL) {
+		mqe2e_wipe(k->tls_key_pem, k->tls_key_len);
+		free(k->tls_key_pem);
+		k->tls_key_pem = NULL;
+	}
+	k->tls_key_len = 0;
+}
+
 int
 kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 {
@@ -696,6 +713,14 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 	unsigned port;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	/* HTTPS: our key and certificate (tls.c), TLS 1.2 and 1.3 only */
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, NULL },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)(uintptr_t)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 
 	memset(&ss, 0, sizeof(ss));
 	if (kmsd_parse_listen(k->cfg.listen, host, sizeof(host), &port) != MQE2E_OK) {
@@ -720,10 +745,41 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 		    "(use e.g. 127.0.0.1 or [::1])", k->cfg.listen, host);
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	if (!is_loopback(&ss))
-		kms_log_at(LOG_WARNING, "warning: listening on %s, which is not loopback: the admin token "
-		    "travels in clear text; put TLS in front or restrict access", k->cfg.listen);
+	if (!k->cfg.listen_tls && !is_loopback(&ss)) {
+		if (!k->cfg.allow_plain_http) {
+			snprintf(err, errlen, "listen = http://%s is plain HTTP on an address that is "
+			    "not loopback: the admin token and every request would cross the network "
+			    "in clear text.  Serve HTTPS instead (listen = https://%s, with the server "
+			    "certificate issued by the KMS CA, see mqe2e-kmsd(8)), or set "
+			    "allow_plain_http = yes if a TLS proxy in front of the KMS is the only way "
+			    "in (dangerous)", k->cfg.listen, k->cfg.listen);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		kms_log_at(LOG_WARNING, "warning: listening on http://%s, which is not loopback "
+		    "(allow_plain_http = yes): the admin token travels in clear text", k->cfg.listen);
+	}
+	if (k->cfg.listen_tls) {
+		time_t not_after = 0;
+		int r;
+
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen, "listen = https://%s: this libmicrohttpd was built "
+			    "without TLS support", k->cfg.listen);
+			return MQE2E_ERR_INVALID_ARG;
+		}
+		if ((r = kms_tls_load(k->ca, &k->cfg, &k->tls_cert_pem, &k->tls_key_pem,
+		    &k->tls_key_len, &not_after, err, errlen)) != MQE2E_OK)
+			return r;
+		if (not_after - time(NULL) < 30 * 86400)
+			kms_log_at(LOG_WARNING, "warning: the TLS server certificate expires in %lld "
+			    "days: run 'mqe2e-kmsd --renew-tls-cert' and restart",
+			    (long long)((not_after - time(NULL)) / 86400));
+		flags |= MHD_USE_TLS;
+		tls_opts[0].ptr_value = k->tls_key_pem;
+		tls_opts[1].ptr_value = k->tls_cert_pem;
+	}
 	if (kms_admit_start(&k->cfg, &k->admit) != MQE2E_OK) {
+		drop_tls(k);
 		snprintf(err, errlen, "cannot start the connection watchdog");
 		return MQE2E_ERR_NOMEM;
 	}
@@ -738,10 +794,12 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, k,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, k,
+	    MHD_OPTION_ARRAY, k->cfg.listen_tls ? tls_opts : tls_opts + 3,
 	    MHD_OPTION_END);
 	if (k->httpd == NULL) {
 		kms_admit_stop(k->admit);
 		k->admit = NULL;
+		drop_tls(k);
 		snprintf(err, errlen, "cannot listen on %s (address in use, or not allowed?)",
 		    k->cfg.listen);
 		return MQE2E_ERR_IO;
@@ -774,4 +832,5 @@ kms_httpd_stop(struct kmsd *k)
 	k->httpd = NULL;
 	kms_admit_stop(k->admit);
 	k->admit = NULL;
+	drop_tls(k);
 }

@@ -337,6 +337,91 @@ survey(const char *db_path, const char *mk_path, const char *ca_key, const char 
 	return MQE2E_OK;
 }
 
+/* The password of database_password_file (malloc'd, wiped by the caller),
+ * or NULL in *out if there is none. */
+int
+kmsd_db_password(struct kmsd *k, char **out, char *err, size_t errlen)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	if (k->cfg.database_password_file == NULL)
+		return MQE2E_OK;
+	if ((r = kms_file_read(k->cfg.database_password_file, 1024, 1, &buf, &len, err,
+	    errlen)) != MQE2E_OK)
+		return r;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len == 0 || memchr(buf, '\0', len) != NULL || memchr(buf, '\n', len) != NULL) {
+		snprintf(err, errlen, "%s: must hold the database password on one line",
+		    k->cfg.database_password_file);
+		mqe2e_wipe(buf, len);
+		free(buf);
+		return MQE2E_ERR_BAD_FORMAT;
+	}
+	buf[len] = '\0';
+	*out = (char *)buf;
+	return MQE2E_OK;
+}
+
+/*
+ * A PostgreSQL database (database = postgresql://...): open it if it holds
+ * a KMS, and say so in l->db, so that the rules of a data directory hold
+ * for it as for kms.db: a new KMS lays out an empty database, a directory
+ * with keys needs the database that goes with them, and --init never
+ * writes over one.  Instances share the database and the key files.
+ */
+static int
+probe_pg(struct kmsd *k, int init, struct layout *l, const char *dir, const char *db_path,
+    char *err, size_t errlen)
+{
+	char *password = NULL, *url = k->cfg.database;
+	int r, keys = l->mk || l->ca;
+
+	if ((r = kmsd_db_password(k, &password, err, errlen)) != MQE2E_OK)
+		return r;
+	r = kms_db_open(url, password, 0, &k->db, err, errlen);
+	if (r == MQE2E_ERR_NOT_FOUND && (!keys || init)) {
+		/* An empty database and a new KMS, or --init: lay it out. */
+		r = kms_db_open(url, password, 1, &k->db, err, errlen);
+		l->db = 0;
+	} else if (r == MQE2E_OK) {
+		l->db = 1;
+		if (init) {
+			snprintf(err, errlen, "%s: already holds a KMS database: --init only lays "
+			    "out a new one in an empty database", kms_db_name(k->db));
+			r = MQE2E_ERR_CONFLICT;
+		} else if (!keys) {
+			snprintf(err, errlen, "%s holds a KMS, but %s has neither its master.key nor "
+			    "its ca.key: copy master.key, ca.key, ca.crt and admin.token from the "
+			    "data directory of an instance of this KMS into %s (mqe2e-kmsd(8), "
+			    "SEVERAL INSTANCES); nothing was created", kms_db_name(k->db), dir, dir);
+			r = MQE2E_ERR_NOT_FOUND;
+		}
+	} else if (r == MQE2E_ERR_NOT_FOUND) {
+		snprintf(err + strlen(err), errlen - strlen(err), "; %s holds the keys of an "
+		    "initialised KMS (master.key, ca.key): to start over with an empty database "
+		    "that keeps the CA and the master key, run 'mqe2e-kmsd --init' (every client "
+		    "must then be enrolled again)", dir);
+	}
+	if (password != NULL) {
+		mqe2e_wipe(password, strlen(password));
+		free(password);
+	}
+	if (r != MQE2E_OK) {
+		kms_db_close(k->db);
+		k->db = NULL;
+		return r;
+	}
+	l->db_size = 1;
+	l->wal = 0;
+	if (kms_file_exists(db_path) == 1)
+		kms_log("note: %s is not used: the database is %s", db_path, kms_db_name(k->db));
+	return MQE2E_OK;
+}
+
 int
 kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 {
@@ -375,6 +460,9 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	k->dir_locked = 1;
 	if ((r = survey(db_path, mk_path, ca_key, wal_path, &l, err, errlen)) != MQE2E_OK)
 		return r;
+	if (k->cfg.database != NULL && (r = probe_pg(k, init, &l, dir, db_path, err,
+	    errlen)) != MQE2E_OK)
+		return r;
 	fresh = !l.db && !l.mk && !l.ca;
 	create = fresh || init;
 	if (!create && !l.mk)
@@ -404,8 +492,9 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	/* Initialising (no database yet), whatever is missing is made. */
 	if ((r = kms_keystore_open(mk_path, create, &k->ks, err, errlen)) != MQE2E_OK ||
 	    (r = kms_ca_open(dir, create, &k->ca, err, errlen)) != MQE2E_OK ||
-	    (r = kms_db_open(db_path, create, &k->db, err, errlen)) != MQE2E_OK ||
-	    (r = check_master_key(k, mk_path, db_path, err, errlen)) != MQE2E_OK ||
+	    (k->db == NULL && (r = kms_db_open(db_path, NULL, create, &k->db, err, errlen)) !=
+	    MQE2E_OK) ||
+	    (r = check_master_key(k, mk_path, kms_db_name(k->db), err, errlen)) != MQE2E_OK ||
 	    (r = load_token(k, tok_path, err, errlen)) != MQE2E_OK ||
 	    (r = kms_audit_open(k->cfg.audit_path != NULL ? k->cfg.audit_path : audit_path,
 	    &k->audit, err, errlen)) != MQE2E_OK)
@@ -418,7 +507,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	}
 	if ((r = kms_db_begin(k->db, 0)) != MQE2E_OK ||
 	    (r = kms_db_end(k->db, kms_store_counter_get(k->db, "policy_version", &version))) != MQE2E_OK) {
-		snprintf(err, errlen, "%s: cannot read the policy version", db_path);
+		snprintf(err, errlen, "%s: cannot read the policy version", kms_db_name(k->db));
 		return r;
 	}
 	k->policy_version = (uint64_t)version;

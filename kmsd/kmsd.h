@@ -64,6 +64,9 @@ struct kmsd {
 	char fault[512];              /* why the daemon is unhealthy ("" if it is not) */
 
 	struct MHD_Daemon *httpd;
+	char *tls_cert_pem;           /* listen = https://: served by httpd */
+	char *tls_key_pem;            /* (wiped at stop) */
+	size_t tls_key_len;
 	struct kms_admit *admit;      /* connection admission (admit.h) */
 	pthread_t scheduler;
 	int scheduler_started;

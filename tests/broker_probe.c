@@ -335,6 +335,7 @@ static void fetch_keys(struct probe *p)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
+	struct mqe2e_http *http = NULL;
 	uint8_t *req = NULL;
 	size_t req_len = 0;
 	int r;
@@ -342,10 +343,13 @@ static void fetch_keys(struct probe *p)
 	if (p->o->kms == NULL)
 		die("--kms is needed", MQE2E_ERR_INVALID_ARG);
 	memset(&resp, 0, sizeof(resp));
+	if ((r = mqe2e_http_new(p->o->kms, p->o->ca, 0, &http, resp.error, sizeof(resp.error))) !=
+	    MQE2E_OK)
+		die(resp.error, r);
 	if ((r = mqe2e_keyreq_build(p->self, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len)) != MQE2E_OK)
 		die("key request", r);
-	if ((r = mqe2e_http_request(p->o->kms, "POST", "/v1/keys", "application/octet-stream", NULL,
-	    req, req_len, 10000, &resp)) != MQE2E_OK)
+	if ((r = mqe2e_http_request(http, "POST", "/v1/keys", "application/octet-stream", NULL,
+	    req, req_len, 10000, -1, &resp)) != MQE2E_OK)
 		die(resp.error, r);
 	if (resp.status != 200) {
 		fprintf(stderr, "broker_probe: KMS HTTP %d: %s\n", resp.status,
@@ -356,6 +360,7 @@ static void fetch_keys(struct probe *p)
 	    != MQE2E_OK)
 		die("key response", r);
 	mqe2e_http_response_free(&resp);
+	mqe2e_http_free(http);
 	mqe2e_keyreq_free(st);
 	free(req);
 }

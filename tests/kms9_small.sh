@@ -76,7 +76,8 @@ kms_stop
 refused() {
 	local what=$1 fix=$2 rc
 	: >"$T_DIR/start.log"
-	timeout 20 "$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" >"$T_DIR/start.log" 2>&1
+	timeout 20 "$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$KMS_DIR" \
+		--listen "127.0.0.1:$KMS_PORT" >"$T_DIR/start.log" 2>&1
 	rc=$?
 	[ "$rc" != 0 ] && [ "$rc" != 124 ] || t_fail "mqe2e-kmsd started (rc $rc) with $what: $(cat "$T_DIR/start.log")"
 	grep -q "$what" "$T_DIR/start.log" || t_fail "the refusal does not name $what: $(cat "$T_DIR/start.log")"
@@ -92,7 +93,7 @@ chmod 640 "$KMS_DIR/master.key"
 refused "$KMS_DIR/master.key" "chmod 600"
 chmod 600 "$KMS_DIR/master.key"
 # fixed: it starts again
-"$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
+kmsd --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 KMS_PID=$!
 t_track $KMS_PID
 t_wait_port "$KMS_PORT" || t_fail "the KMS did not start after the modes were fixed: $(tail -5 "$T_DIR/kmsd.log")"
@@ -102,7 +103,8 @@ kms_stop
 fresh="$T_DIR/fresh"
 mkdir -m 755 "$fresh"
 port2=$(t_free_port)
-"$KMSD" --data-dir "$fresh" --listen "127.0.0.1:$port2" >"$T_DIR/fresh.log" 2>&1 &
+kms_new_db
+kmsd --data-dir "$fresh" --listen "127.0.0.1:$port2" >"$T_DIR/fresh.log" 2>&1 &
 pid2=$!
 t_track $pid2
 t_wait_port "$port2" || t_fail "a fresh 0755 data dir was refused: $(cat "$T_DIR/fresh.log")"

@@ -8,9 +8,9 @@
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
-t_need sqlite3
+[ "$KMS_TEST_DB" = sqlite ] && t_need sqlite3
 
-sql() { sqlite3 -cmd '.timeout 5000' "$KMS_DIR/kms.db" "$@"; }
+sql() { kms_sql "$@"; }
 # the served CRL's number (0x.. hex), whether it lists a serial
 crl_number() { curl -sf "$KMS_URL/v1/crl" | openssl crl -noout -crlnumber | sed 's/.*=//'; }
 crl_lists() { curl -sf "$KMS_URL/v1/crl" | openssl crl -noout -text | tr -d ':' | grep -qi "serial number 0*${1#0}"; }
@@ -31,7 +31,7 @@ curl -sf "$KMS_URL/v1/crl" | cmp -s - "$T_DIR/crl.1" || t_fail "the CRL changed 
 
 # --- a revocation committed but not yet in the CRL when the daemon died --------------
 kms_stop -9
-sql "UPDATE certs SET revoked_at = strftime('%s','now'), revoke_reason = 'test'
+sql "UPDATE certs SET revoked_at = $KMS_SQL_NOW, revoke_reason = 'test'
 	WHERE serial = '$s2'"
 n1=$(openssl crl -in "$T_DIR/crl.1" -noout -crlnumber | sed 's/.*=//')
 kms_start

@@ -175,7 +175,7 @@ out:
 
 /* --count: n fresh requests to path; a tally of the statuses. */
 static int
-flood(const char *url, const char *path, const struct mqe2e_identity *id, const char **groups,
+flood(struct mqe2e_http *http, const char *path, const struct mqe2e_identity *id, const char **groups,
     size_t ngroups, long long offset, long long n)
 {
 	static unsigned long counts[600];
@@ -194,8 +194,8 @@ flood(const char *url, const char *path, const struct mqe2e_identity *id, const 
 			fprintf(stderr, "kms_keyreq: cannot build the KEY_REQUEST\n");
 			return EX_VERIFY;
 		}
-		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
-		    req_len, 10000, &res) != MQE2E_OK) {
+		if (mqe2e_http_request(http, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, 10000, -1, &res) != MQE2E_OK) {
 			if (errors++ == 0)
 				fprintf(stderr, "kms_keyreq: request %lld: %s\n", i, res.error);
 			res.status = 0;
@@ -252,11 +252,12 @@ main(int argc, char **argv)
 	struct mqe2e_trust *trust = NULL;
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response res;
+	struct mqe2e_http *http = NULL;
 	uint8_t *req = NULL;
 	size_t req_len = 0, ngroups = 0;
 	long long offset = 0, since = -1, wait_s = 30, count = 0;
 	int replay = 0, policy = 0, groups_only = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
-	char err[256], path[128];
+	char err[512], path[128];
 
 	memset(&res, 0, sizeof(res));
 	for (i = 1; i < argc; i++) {
@@ -328,8 +329,14 @@ main(int argc, char **argv)
 		r = EX_FILE;
 		goto out;
 	}
+	/* one attempt per request: this tool shows what the KMS answers */
+	if (mqe2e_http_new(url, ca, MQE2E_HTTP_ONCE, &http, err, sizeof(err)) != MQE2E_OK) {
+		fprintf(stderr, "kms_keyreq: %s\n", err);
+		r = EX_USAGE;
+		goto out;
+	}
 	if (count > 0) {
-		r = flood(url, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
+		r = flood(http, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
 		goto out;
 	}
 	if (mqe2e_keyreq_build_want(id, want, ngroups, after,
@@ -346,8 +353,8 @@ main(int argc, char **argv)
 	}
 	for (tries = replay ? 2 : 1; tries > 0; tries--) {
 		mqe2e_http_response_free(&res);
-		if (mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, req,
-		    req_len, timeout_ms, &res) != MQE2E_OK) {
+		if (mqe2e_http_request(http, "POST", path, "application/octet-stream", NULL, req,
+		    req_len, timeout_ms, -1, &res) != MQE2E_OK) {
 			fprintf(stderr, "kms_keyreq: %s\n", res.error);
 			r = EX_UNREACHABLE;
 			goto out;
@@ -361,6 +368,7 @@ main(int argc, char **argv)
 		r = print_keys(st, trust, &res, groups_only);
 out:
 	mqe2e_http_response_free(&res);
+	mqe2e_http_free(http);
 	free(req);
 	mqe2e_keyreq_free(st);
 	mqe2e_trust_free(trust);

@@ -20,20 +20,108 @@ t_need curl
 # The sanitizers must not turn leaks at kill -9 into failures of our tools.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
+# The KMS's database: SQLite in KMS_DIR (the default), or with
+# MQE2E_TEST_DB=postgresql a private PostgreSQL server of this test
+# (tests/pglib.sh, started at the first kms_start), named in the
+# mqe2e-kmsd.conf(5) that kms_conf writes, with its password in a
+# database_password_file.  Every KMS test runs under both (tests/pg13.am).
+KMS_TEST_DB=${MQE2E_TEST_DB:-sqlite}
+case $KMS_TEST_DB in
+sqlite) ;;
+postgresql) . "$top_srcdir/tests/pglib.sh" || exit 99 ;;
+*) t_fail "MQE2E_TEST_DB=$KMS_TEST_DB: use sqlite or postgresql" ;;
+esac
+KMS_DB_URL=""
+KMS_START_CONF=""
+
+# Set KMS_START_CONF to the config file to start mqe2e-kmsd with (empty:
+# none): KMS_CONF if set, plus the database when it is PostgreSQL.  Not in a
+# subshell: it may start the server.
+kms_conf() {
+	local conf="$T_DIR/kmsd-db.conf"
+	KMS_START_CONF=${KMS_CONF:-}
+	[ "$KMS_TEST_DB" = postgresql ] || return 0
+	if [ -z "$KMS_DB_URL" ]; then
+		[ "$PG_STARTED" = 1 ] || pg_start >&2
+		KMS_DB_URL="postgresql://$PG_ROLE@127.0.0.1:$PG_PORT/$PG_DB"
+		printf '%s\n' "$PG_PASSWORD" >"$T_DIR/kmsd-db.password"
+		chmod 600 "$T_DIR/kmsd-db.password"
+	fi
+	{
+		[ -n "${KMS_CONF:-}" ] && cat "$KMS_CONF"
+		echo "database = $KMS_DB_URL"
+		echo "database_password_file = $T_DIR/kmsd-db.password"
+	} >"$conf"
+	KMS_START_CONF=$conf
+}
+
+# kms_sql SQL...: run SQL on the KMS's database behind its back (rows as
+# "a|b" lines), for tests that damage or inspect it; KMS_SQL_NOW and
+# KMS_SQL_RANDOM60 are the backend's spelling of the Unix time and of 60
+# random bytes.
+if [ "$KMS_TEST_DB" = postgresql ]; then
+	KMS_SQL_NOW="extract(epoch from now())::bigint"
+	KMS_SQL_RANDOM60="decode(substr(repeat(md5(random()::text), 4), 1, 120), 'hex')"
+else
+	KMS_SQL_NOW="strftime('%s','now')"
+	KMS_SQL_RANDOM60="randomblob(60)"
+fi
+kms_sql() {
+	if [ "$KMS_TEST_DB" = postgresql ]; then
+		local s a=()
+		for s in "$@"; do a+=(-c "$s"); done
+		pg__psql -d "${KMS_DB_URL/@/:$PG_PASSWORD@}" "${a[@]}"
+	else
+		sqlite3 -cmd '.timeout 5000' "$KMS_DIR/kms.db" "$@"
+	fi
+}
+
+# The database as mqe2e-kmsd names it in messages.
+kms_db_name() {
+	if [ "$KMS_TEST_DB" = postgresql ]; then echo "$KMS_DB_URL"; else echo "$KMS_DIR/kms.db"; fi
+}
+
+# kmsd ARGS...: mqe2e-kmsd with the test's database (after kms_start, or
+# kms_conf, has set it up).
+kmsd() { "$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} "$@"; }
+
+# The next start uses a new, empty database: PostgreSQL's for a new data
+# directory (SQLite's is a file in it anyway).
+kms_new_db() {
+	local n
+	[ "$KMS_TEST_DB" = postgresql ] || return 0
+	[ "$PG_STARTED" = 1 ] || pg_start
+	KMS_DB_SEQ=$((${KMS_DB_SEQ:-0} + 1))
+	n="mqe2e_$KMS_DB_SEQ"
+	pg_createdb "$n" >/dev/null
+	KMS_DB_URL="postgresql://$PG_ROLE@127.0.0.1:$PG_PORT/$n"
+	kms_conf
+}
+
 # Start the daemon (again, keeping KMS_DIR and the port); waits until it
 # answers /v1/health.  KMS_CONF, if set, names a mqe2e-kmsd.conf(5) file.
+# KMS_TLS=1: serve HTTPS (the server certificate the KMS issued itself at
+# init); MQE2E_KMS_CAFILE (kmsctl) and CURL_CA_BUNDLE (curl in the tests)
+# then name its CA, which the clients hold as ca.crt anyway.
 kms_start() {
+	local scheme=http
+	[ "${KMS_TLS:-0}" = 1 ] && scheme=https
 	mkdir -p "$KMS_DIR"
 	chmod 700 "$KMS_DIR"
 	: "${KMS_PORT:=$(t_free_port)}"
-	KMS_URL="http://127.0.0.1:$KMS_PORT"
-	"$KMSD" ${KMS_CONF:+--config "$KMS_CONF"} --data-dir "$KMS_DIR" \
-		--listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
+	KMS_URL="$scheme://127.0.0.1:$KMS_PORT"
+	kms_conf
+	"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$KMS_DIR" \
+		--listen "$scheme://127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 	KMS_PID=$!
 	t_track "$KMS_PID"
 	local i
 	for i in $(seq 1 100); do
-		if curl -sf "$KMS_URL/v1/health" >/dev/null 2>&1; then
+		if [ "$scheme" = https ] && [ -f "$KMS_DIR/ca.crt" ]; then
+			export CURL_CA_BUNDLE="$KMS_DIR/ca.crt" MQE2E_KMS_CAFILE="$KMS_DIR/ca.crt"
+		fi
+		# readiness only (-k: a test may serve a certificate for another name)
+		if curl -sf ${CURL_CA_BUNDLE:+-k} "$KMS_URL/v1/health" >/dev/null 2>&1; then
 			export MQE2E_KMS_URL="$KMS_URL"
 			export MQE2E_KMS_TOKEN_FILE="$KMS_DIR/admin.token"
 			return 0
@@ -118,7 +206,8 @@ epochs() {
 kms_refused() {
 	local rc
 	: "${KMS_PORT:=$(t_free_port)}"
-	timeout 20 "$KMSD" --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" \
+	kms_conf
+	timeout 20 "$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" \
 		>"$T_DIR/refusal" 2>&1
 	rc=$?
 	if [ "$rc" != 1 ]; then

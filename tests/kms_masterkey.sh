@@ -10,9 +10,9 @@
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
-t_need sqlite3
+[ "$KMS_TEST_DB" = sqlite ] && t_need sqlite3
 
-sql() { sqlite3 -cmd '.timeout 5000' "$KMS_DIR/kms.db" "$@"; }
+sql() { kms_sql "$@"; }
 # the epochs of every group, as "group:epoch:state" (nothing sealed since?)
 all_epochs() { sql "SELECT g.name || ':' || e.epoch || ':' || e.state FROM epochs e JOIN topic_groups g ON g.id = e.group_id ORDER BY 1"; }
 
@@ -30,7 +30,7 @@ all_epochs >"$T_DIR/epochs.before"
 # --- a wrong master key: random, then the right one with one bit flipped ---------
 head -c 32 /dev/urandom >"$KMS_DIR/master.key"
 kms_refused "random master key"
-grep -q "$KMS_DIR/master.key: this is not the master key of $KMS_DIR/kms.db" "$T_DIR/refusal" ||
+grep -qF "$KMS_DIR/master.key: this is not the master key of $(kms_db_name)" "$T_DIR/refusal" ||
 	t_fail "the refusal does not name master.key: $(cat "$T_DIR/refusal")"
 python3 - "$T_DIR/master.key.good" "$KMS_DIR/master.key" <<'PY'
 import sys
@@ -64,7 +64,7 @@ curl -sf "$KMS_URL/metrics" | grep -q '^mqe2e_kms_healthy 1$' || t_fail "metrics
 # --- run time: a stored group key that does not open ---------------------------------
 expect_rc 0 kmsctl group add g2 --filter 'b/#' --scheme 4 --rotate 86400 --grace 60
 expect_rc 0 kmsctl grant add sub1 g2 sub
-sql "UPDATE epochs SET gk_b = randomblob(60) WHERE state = 'current' AND group_id =
+sql "UPDATE epochs SET gk_b = $KMS_SQL_RANDOM60 WHERE state = 'current' AND group_id =
 	(SELECT id FROM topic_groups WHERE name = 'g2')"
 cur2=$(kmsctl --json group show g2 | jget 'd["current_epoch"]')
 # the other group's keys are still delivered; the damaged one is left out
@@ -92,7 +92,7 @@ kms_stop
 # --- damaged rows are not a wrong key: an old database whose first keys do not
 # open, but others do, starts (and the damage is the run-time fault above)
 sql 'DELETE FROM keycheck'
-sql "UPDATE epochs SET gk_b = randomblob(60) WHERE gk_b IS NOT NULL AND group_id =
+sql "UPDATE epochs SET gk_b = $KMS_SQL_RANDOM60 WHERE gk_b IS NOT NULL AND group_id =
 	(SELECT id FROM topic_groups WHERE name = 'g1')"
 kms_start
 [ "$(sql 'SELECT count(*) FROM keycheck')" = 1 ] || t_fail "the key-check value was not recorded again"

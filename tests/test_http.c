@@ -1,11 +1,11 @@
 /*
  * test_http.c - unit tests for core/http.c.
  *
- * URL parsing and the response parser are tested directly (every prefix of
- * a good response must read as "need more"; malformed and oversized ones
- * must be refused).  The client itself is tested against a tiny server
- * forked from this process that answers canned responses chosen by the
- * request path, including truncated, malformed, oversized and slow ones.
+ * URL lists and header lines are tested directly.  The client itself
+ * (libcurl underneath) is tested against a tiny server forked from this
+ * process that answers canned responses chosen by the request path,
+ * including truncated, malformed, oversized, slow, overloaded (503) and
+ * reset ones, and a dead URL before it in a list (failover).
  */
 #include "config.h"
 
@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "http.h"
 
@@ -41,231 +42,162 @@ static int failures;
 	} \
 } while (0)
 
-/* ---- URL ------------------------------------------------------------------------ */
+/* ---- URLs ---------------------------------------------------------------------- */
+
+static int
+url(const char *s, struct mqe2e_http_url *u)
+{
+	return mqe2e_http_parse_url(s, strlen(s), u);
+}
 
 static void
 test_url(void)
 {
-	char host[MQE2E_HTTP_MAX_HOST];
-	uint16_t port = 0;
+	struct mqe2e_http_url u, list[MQE2E_HTTP_MAX_URLS];
+	char err[256];
+	size_t n = 0, i;
 	static const char *const bad[] = {
-		"", "http://", "https://127.0.0.1:1", "ftp://x", "http://:80", "http://h:",
+		"", "http://", "https://", "ftp://x", "http://:80", "http://h:",
 		"http://h:0", "http://h:65536", "http://h:80x", "http://h:-1", "http://u@h:80",
 		"http://h:80/v1", "http://h/v1", "http://h?x", "http://[::1", "http://[]:80",
 		"http://[::1]x", "http://h h", "http://h:99999999999999999999", "http://[g::1]:1",
-		"127.0.0.1:8080", "http://h:80//",
+		"127.0.0.1:8080", "http://h:80//", "https://h:443#f", "http://h,x",
 	};
-	size_t i;
 
-	CHECK_EQ(mqe2e_http_parse_url("http://127.0.0.1:8080", host, sizeof(host), &port), MQE2E_OK);
-	CHECK(strcmp(host, "127.0.0.1") == 0);
-	CHECK_EQ(port, 8080);
-	CHECK_EQ(mqe2e_http_parse_url("HTTP://kms.example:1/", host, sizeof(host), &port), MQE2E_OK);
-	CHECK(strcmp(host, "kms.example") == 0);
-	CHECK_EQ(port, 1);
-	CHECK_EQ(mqe2e_http_parse_url("http://localhost", host, sizeof(host), &port), MQE2E_OK);
-	CHECK_EQ(port, 80);
-	CHECK_EQ(mqe2e_http_parse_url("http://[::1]:65535", host, sizeof(host), &port), MQE2E_OK);
-	CHECK(strcmp(host, "::1") == 0);
-	CHECK_EQ(port, 65535);
+	CHECK_EQ(url("http://127.0.0.1:8080", &u), MQE2E_OK);
+	CHECK(strcmp(u.host, "127.0.0.1") == 0 && u.port == 8080 && !u.tls && u.loopback);
+	CHECK_EQ(url("HTTP://kms.example:1/", &u), MQE2E_OK);
+	CHECK(strcmp(u.host, "kms.example") == 0 && u.port == 1 && !u.loopback);
+	CHECK(strcmp(u.url, "HTTP://kms.example:1") == 0);
+	CHECK_EQ(url("http://localhost", &u), MQE2E_OK);
+	CHECK(u.port == 80 && u.loopback);
+	CHECK_EQ(url("https://kms.example", &u), MQE2E_OK);
+	CHECK(u.port == 443 && u.tls && !u.loopback);
+	CHECK_EQ(url("https://[::1]:65535", &u), MQE2E_OK);
+	CHECK(strcmp(u.host, "::1") == 0 && u.port == 65535 && u.tls && u.loopback);
+	CHECK_EQ(url("http://127.255.0.9:1", &u), MQE2E_OK);
+	CHECK(u.loopback);
+	/* not loopback: other addresses, names that only look like it */
+	CHECK_EQ(url("http://128.0.0.1:1", &u), MQE2E_OK);
+	CHECK(!u.loopback);
+	CHECK_EQ(url("http://127.0.0.1.example:1", &u), MQE2E_OK);
+	CHECK(!u.loopback);
+	CHECK_EQ(url("http://[::2]:1", &u), MQE2E_OK);
+	CHECK(!u.loopback);
+	CHECK_EQ(url("http://[::ffff:127.0.0.1]:1", &u), MQE2E_OK);
+	CHECK(!u.loopback);
+	CHECK_EQ(url("http://localhost.example:1", &u), MQE2E_OK);
+	CHECK(!u.loopback);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int r = mqe2e_http_parse_url(bad[i], host, sizeof(host), &port);
-
-		if (r != MQE2E_ERR_INVALID_ARG) {
+		if (url(bad[i], &u) != MQE2E_ERR_INVALID_ARG) {
 			fprintf(stderr, "URL \"%s\" accepted\n", bad[i]);
 			failures++;
 		}
 	}
-	/* host too long for the caller's buffer */
-	CHECK_EQ(mqe2e_http_parse_url("http://abcdefgh:1", host, 8, &port), MQE2E_ERR_INVALID_ARG);
-}
-
-/* ---- response parser --------------------------------------------------------------- */
-
-struct good {
-	const char *raw;
-	int status;
-	const char *body;
-	int until_close;       /* body framed by EOF */
-};
-
-static const struct good goods[] = {
-	{ "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-	  "X-Request-Id: abc-1\r\n\r\n{}", 200, "{}", 0 },
-	{ "HTTP/1.1 404 Not Found\r\ncontent-length:5\r\n\r\nhello", 404, "hello", 0 },
-	{ "HTTP/1.0 200\r\nContent-Length: 0\r\n\r\n", 200, "", 0 },
-	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-	  "4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\n",
-	  200, "Wikipedia in\r\n\r\nchunks.", 0 },
-	{ "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nabc",
-	  201, "abc", 0 },
-	{ "HTTP/1.1 204 No Content\r\n\r\n", 204, "", 0 },
-	{ "HTTP/1.1 500 Oops\r\nContent-Type: text/plain\r\n\r\nread until close", 500,
-	  "read until close", 1 },
-};
-
-static const char *const bads[] = {
-	"HTTP/2 200 OK\r\n\r\n",
-	"HTTP/1.1 20 OK\r\n\r\n",
-	"HTTP/1.1 2000 OK\r\n\r\n",
-	"HTTP/1.1 099 X\r\n\r\n",
-	"HTTP/1.1 600 X\r\n\r\n",
-	"HTTP/1.1 2x0 OK\r\n\r\n",
-	"HTTP/1.1 200OK\r\n\r\n",
-	"http/1.1 200 OK\r\n\r\n",
-	"HTTP/1.1 200 OK\n\n",
-	"HTTP/1.1 200 OK\r\nA: b\n\r\n",
-	"HTTP/1.1 200 OK\rX\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
-	"HTTP/1.1 200 OK\r\n: empty\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nA: x\r\n folded\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nA: x\001y\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
-	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
-	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
-	"HTTP/1.1 101 Switching\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-};
-
-static void
-test_parser(void)
-{
-	struct mqe2e_http_response res;
-	size_t i, k, len;
-	int r;
-
-	for (i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
-		const struct good *g = &goods[i];
-
-		len = strlen(g->raw);
-		memset(&res, 0, sizeof(res));
-		r = mqe2e_http_parse_response((const uint8_t *)g->raw, len, 1, 0, 0, &res);
-		CHECK_EQ(r, MQE2E_OK);
-		CHECK_EQ(res.status, g->status);
-		CHECK_EQ(res.body_len, strlen(g->body));
-		CHECK(res.body_len == 0 || memcmp(res.body, g->body, res.body_len) == 0);
-		CHECK(res.body_len == 0 || res.body[res.body_len] == '\0');
-		if (i == 0) {
-			CHECK(strcmp(res.content_type, "application/json") == 0);
-			CHECK(strcmp(res.request_id, "abc-1") == 0);
-		}
-		mqe2e_http_response_free(&res);
-		/* Every proper prefix needs more bytes; at EOF it is truncated
-		 * (a read-until-close body is complete at any length once the
-		 * head is in). */
-		for (k = 0; k < len; k++) {
-			memset(&res, 0, sizeof(res));
-			r = mqe2e_http_parse_response((const uint8_t *)g->raw, k, 0, 0, 0, &res);
-			if (r != MQE2E_ERR_TRUNCATED) {
-				fprintf(stderr, "good[%zu] prefix %zu: %d, expected TRUNCATED\n", i, k, r);
-				failures++;
-			}
-			mqe2e_http_response_free(&res);
-			r = mqe2e_http_parse_response((const uint8_t *)g->raw, k, 1, 0, 0, &res);
-			if (r == MQE2E_OK && !g->until_close) {
-				fprintf(stderr, "good[%zu] prefix %zu accepted at EOF\n", i, k);
-				failures++;
-			}
-			mqe2e_http_response_free(&res);
-		}
-	}
-	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
-		memset(&res, 0, sizeof(res));
-		r = mqe2e_http_parse_response((const uint8_t *)bads[i], strlen(bads[i]), 1, 0, 0, &res);
-		if (r != MQE2E_ERR_BAD_FORMAT) {
-			fprintf(stderr, "bad[%zu] gave %d, expected BAD_FORMAT: %s\n", i, r, bads[i]);
-			failures++;
-		}
-		CHECK(res.body == NULL);
-		mqe2e_http_response_free(&res);
-	}
-
-	/* Caps: body above max_body, head above MQE2E_HTTP_MAX_HEADER, too many headers. */
+	/* a host too long */
 	{
-		const char *big = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
-		const char *bigc = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		    "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
-		const char *bige = "HTTP/1.1 200 OK\r\n\r\nhello world";
-		char *hdr;
-		size_t n;
+		char longu[400];
 
-		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)big, strlen(big), 1, 0, 10, &res),
-		    MQE2E_ERR_TOO_LONG);
-		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)bigc, strlen(bigc), 1, 0, 10, &res),
-		    MQE2E_ERR_TOO_LONG);
-		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)bige, strlen(bige), 1, 0, 10, &res),
-		    MQE2E_ERR_TOO_LONG);
-		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)bige, strlen(bige), 1, 0, 11, &res),
-		    MQE2E_OK);
-		mqe2e_http_response_free(&res);
-
-		n = MQE2E_HTTP_MAX_HEADER + 64;
-		hdr = malloc(n + 1);
-		CHECK(hdr != NULL);
-		if (hdr != NULL) {
-			memset(hdr, 'a', n);
-			memcpy(hdr, "HTTP/1.1 200 OK\r\nX: ", 20);
-			CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)hdr, n, 0, 0, 0, &res),
-			    MQE2E_ERR_TOO_LONG);
-			/* 101 short headers */
-			len = (size_t)snprintf(hdr, n, "HTTP/1.1 200 OK\r\n");
-			for (k = 0; k < 101; k++)
-				len += (size_t)snprintf(hdr + len, n - len, "A: b\r\n");
-			len += (size_t)snprintf(hdr + len, n - len, "\r\n");
-			CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)hdr, len, 1, 0, 0, &res),
-			    MQE2E_ERR_TOO_LONG);
-			free(hdr);
-		}
-		/* HEAD: no body even with a Content-Length */
-		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)big, 40, 0, 1, 0, &res), MQE2E_OK);
-		CHECK_EQ(res.body_len, 0);
-		mqe2e_http_response_free(&res);
+		memset(longu, 'a', sizeof(longu));
+		memcpy(longu, "http://", 7);
+		longu[sizeof(longu) - 1] = '\0';
+		CHECK_EQ(url(longu, &u), MQE2E_ERR_INVALID_ARG);
 	}
+
+	/* lists */
+	CHECK_EQ(mqe2e_http_parse_urls(" https://a:1 ,http://127.0.0.1:2,https://[::1]:3/", list,
+	    MQE2E_HTTP_MAX_URLS, &n, err, sizeof(err)), MQE2E_OK);
+	CHECK_EQ(n, 3);
+	CHECK(strcmp(list[0].url, "https://a:1") == 0 && strcmp(list[1].host, "127.0.0.1") == 0);
+	CHECK(strcmp(list[2].url, "https://[::1]:3") == 0 && list[2].port == 3);
+	CHECK_EQ(mqe2e_http_parse_urls("https://a:1,,https://b:2", list, MQE2E_HTTP_MAX_URLS, &n,
+	    err, sizeof(err)), MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "bad KMS URL \"\"") != NULL);
+	CHECK_EQ(mqe2e_http_parse_urls("https://a:1,ftp://b", list, MQE2E_HTTP_MAX_URLS, &n,
+	    err, sizeof(err)), MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "ftp://b") != NULL);
+	CHECK_EQ(mqe2e_http_parse_urls("http://a,http://b,http://c", list, 2, &n, err,
+	    sizeof(err)), MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "too many") != NULL);
+	CHECK_EQ(mqe2e_http_parse_urls("", list, 2, &n, err, sizeof(err)), MQE2E_ERR_INVALID_ARG);
 }
 
-/* Retry-After (429/503 of a KMS) and the hint every caller appends. */
+/* ---- header lines ------------------------------------------------------------------ */
+
 static void
-test_retry_after(void)
+test_headers(void)
 {
-	static const struct {
-		const char *raw;
-		int status, retry;
-		const char *hint;
-	} cases[] = {
-		{ "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n",
-		    503, 2, " (the KMS is overloaded: retry in 2 s)" },
-		{ "HTTP/1.1 429 Too Many Requests\r\nretry-after:  7 \r\nContent-Length: 0\r\n\r\n",
-		    429, 7, " (the KMS is limiting this requester: retry in 7 s)" },
-		{ "HTTP/1.1 503 x\r\nRetry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\n"
-		    "Content-Length: 0\r\n\r\n", 503, -1,
-		    " (the KMS is overloaded or unavailable: retry later)" },
-		{ "HTTP/1.1 503 x\r\nRetry-After: 99999999\r\nContent-Length: 0\r\n\r\n",
-		    503, MQE2E_HTTP_MAX_RETRY_AFTER, " (the KMS is overloaded: retry in 3600 s)" },
-		{ "HTTP/1.1 200 OK\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n", 200, 5, "" },
-		{ "HTTP/1.1 404 x\r\nContent-Length: 0\r\n\r\n", 404, -1, "" },
-	};
 	struct mqe2e_http_response res;
 	char hint[96];
 	size_t i;
+	static const char *const bads[] = {
+		"NoColon\r\n", ": empty\r\n", "Bad Name: x\r\n", " folded\r\n",
+		"A: x\001y\r\n", "A: x\ry\r\n", "A\x7f: b\r\n",
+	};
 
+	memset(&res, 0, sizeof(res));
+#define H(s) mqe2e_http_parse_header(s, strlen(s), &res)
+	CHECK_EQ(H("HTTP/1.1 200 OK\r\n"), MQE2E_OK);
+	CHECK_EQ(res.retry_after_s, -1);
+	CHECK_EQ(H("Content-Type: application/json\r\n"), MQE2E_OK);
+	CHECK_EQ(H("x-request-id:abc-1   \r\n"), MQE2E_OK);
+	CHECK_EQ(H("X-Other: ignored\r\n"), MQE2E_OK);
+	CHECK_EQ(H("\r\n"), MQE2E_OK);
+	CHECK(strcmp(res.content_type, "application/json") == 0);
+	CHECK(strcmp(res.request_id, "abc-1") == 0);
+	/* a new status line (after a 1xx) forgets the previous head */
+	CHECK_EQ(H("HTTP/1.1 201 Created\n"), MQE2E_OK);
+	CHECK(res.content_type[0] == '\0' && res.request_id[0] == '\0');
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+		if (H(bads[i]) != MQE2E_ERR_BAD_FORMAT) {
+			fprintf(stderr, "header \"%s\" accepted\n", bads[i]);
+			failures++;
+		}
+	/* a long value is cut at the field's size */
+	{
+		char big[400];
+
+		memset(big, 'v', sizeof(big));
+		memcpy(big, "Content-Type: ", 14);
+		big[sizeof(big) - 1] = '\0';
+		CHECK_EQ(H(big), MQE2E_OK);
+		CHECK_EQ(strlen(res.content_type), sizeof(res.content_type) - 1);
+	}
+
+	/* Retry-After (429/503 of a KMS) and the hint every caller appends */
+	static const struct {
+		const char *line;
+		int status, retry;
+		const char *hint;
+	} cases[] = {
+		{ "Retry-After: 2\r\n", 503, 2, " (the KMS is overloaded: retry in 2 s)" },
+		{ "retry-after:  7 \r\n", 429, 7, " (the KMS is limiting this requester: retry in 7 s)" },
+		{ "Retry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\n", 503, -1,
+		    " (the KMS is overloaded or unavailable: retry later)" },
+		{ "Retry-After: 99999999999999999999999\r\n", 503, MQE2E_HTTP_MAX_RETRY_AFTER,
+		    " (the KMS is overloaded: retry in 3600 s)" },
+		{ "Retry-After: 5\r\n", 200, 5, "" },
+		{ "Retry-After: 5x\r\n", 404, -1, "" },
+	};
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		memset(&res, 0, sizeof(res));
-		CHECK_EQ(mqe2e_http_parse_response((const uint8_t *)cases[i].raw,
-		    strlen(cases[i].raw), 1, 0, 0, &res), MQE2E_OK);
-		CHECK_EQ(res.status, cases[i].status);
+		CHECK_EQ(H("HTTP/1.1 503 x\r\n"), MQE2E_OK);
+		CHECK_EQ(H(cases[i].line), MQE2E_OK);
+		res.status = cases[i].status;
 		CHECK_EQ(res.retry_after_s, cases[i].retry);
 		mqe2e_http_retry_hint(&res, hint, sizeof(hint));
-		CHECK(strcmp(hint, cases[i].hint) == 0);
-		mqe2e_http_response_free(&res);
+		if (strcmp(hint, cases[i].hint) != 0) {
+			fprintf(stderr, "hint for \"%s\": \"%s\"\n", cases[i].line, hint);
+			failures++;
+		}
 	}
+	res.status = 503;
+	res.retry_after_s = 1;
+	res.attempts = 4;
+	mqe2e_http_retry_hint(&res, hint, sizeof(hint));
+	CHECK(strcmp(hint, " (the KMS is overloaded: retry in 1 s; 4 attempts)") == 0);
 	mqe2e_http_retry_hint(NULL, hint, sizeof(hint));
 	CHECK(hint[0] == '\0');
+#undef H
 }
 
 /* ---- a canned server ------------------------------------------------------------- */
@@ -320,6 +252,8 @@ read_request(int fd, char *buf, size_t cap)
 	}
 }
 
+static unsigned flaky_count, flaky_ra_count, reset_count;
+
 static void
 serve_one(int c)
 {
@@ -344,6 +278,39 @@ serve_one(int c)
 		    "X-Request-Id: r-42\r\nContent-Length: %zu\r\n\r\n", len);
 		write_str(c, resp);
 		write_all(c, req, len);
+	} else if (strcmp(path, "/flaky") == 0) {
+		/* two "overloaded" answers, then the real one */
+		if (flaky_count++ < 2)
+			write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
+			    "Content-Length: 0\r\n\r\n");
+		else
+			write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthird");
+	} else if (strcmp(path, "/flaky-ra") == 0) {
+		if (flaky_ra_count++ < 1)
+			write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+			    "Content-Length: 0\r\n\r\n");
+		else
+			write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	} else if (strcmp(path, "/busy-by-name") == 0) {
+		/* one server under two names: overloaded as 127.0.0.1, fine as localhost */
+		if (strstr(req, "\r\nHost: 127.0.0.1:") != NULL)
+			write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
+			    "Content-Length: 0\r\n\r\n");
+		else
+			write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	} else if (strcmp(path, "/busy") == 0) {
+		write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+		    "Content-Length: 0\r\n\r\n");
+	} else if (strcmp(path, "/reset") == 0) {
+		/* the first connection is reset (RST), as by an overloaded server */
+		if (reset_count++ < 1) {
+			struct linger lg = { 1, 0 };
+
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c);
+			return;
+		}
+		write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 	} else if (strcmp(path, "/chunked") == 0) {
 		write_str(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 		write_str(c, "3\r\nabc\r\n");
@@ -374,9 +341,15 @@ serve_one(int c)
 			if (write_all(c, resp, sizeof(resp)) != 0)
 				break;
 	} else if (strcmp(path, "/huge-header") == 0) {
-		write_str(c, "HTTP/1.1 200 OK\r\nX-Big: ");
-		memset(resp, 'h', sizeof(resp));
-		write_all(c, resp, sizeof(resp));
+		/* 40 header lines of 1000 bytes: above MQE2E_HTTP_MAX_HEADER */
+		write_str(c, "HTTP/1.1 200 OK\r\n");
+		memset(resp, 'h', 1000);
+		memcpy(resp, "X-Big: ", 7);
+		memcpy(resp + 998, "\r\n", 2);
+		for (i = 0; i < 40; i++)
+			if (write_all(c, resp, 1000) != 0)
+				break;
+		write_str(c, "Content-Length: 0\r\n\r\n");
 	} else if (strcmp(path, "/exact-cap") == 0) {
 		snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n",
 		    MQE2E_HTTP_MAX_BODY);
@@ -416,7 +389,7 @@ serve(int ls)
 			_exit(1);
 		}
 		serve_one(c);
-		shutdown(c, SHUT_WR);
+		shutdown(c, SHUT_WR);   /* fails harmlessly after /reset closed it */
 		close(c);
 	}
 }
@@ -444,64 +417,107 @@ listen_loopback(uint16_t *port)
 }
 
 static int
-get(const char *url, const char *path, int timeout_ms, struct mqe2e_http_response *res)
+get(struct mqe2e_http *h, const char *path, int timeout_ms, struct mqe2e_http_response *res)
 {
-	return mqe2e_http_request(url, "GET", path, NULL, NULL, NULL, 0, timeout_ms, res);
+	return mqe2e_http_request(h, "GET", path, NULL, NULL, NULL, 0, timeout_ms, -1, res);
+}
+
+static struct mqe2e_http *
+endpoint(const char *urls, unsigned flags)
+{
+	struct mqe2e_http *h = NULL;
+	char err[256];
+
+	if (mqe2e_http_new(urls, NULL, flags, &h, err, sizeof(err)) != MQE2E_OK) {
+		fprintf(stderr, "mqe2e_http_new(%s): %s\n", urls, err);
+		failures++;
+	}
+	return h;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
 test_client(void)
 {
 	struct mqe2e_http_response res;
-	char url[64];
-	uint16_t port;
+	struct mqe2e_http *h, *once, *two;
+	char url[64], dead[64], list[160], err[256];
+	uint16_t port, dport;
 	pid_t pid;
-	int ls, r;
+	int ls, dl, r, pfd[2];
+	long long t0, dt;
 	static const uint8_t body[] = "{\"name\":\"c1\"}";
 
 	ls = listen_loopback(&port);
-	CHECK(ls >= 0);
-	if (ls < 0)
+	dl = listen_loopback(&dport);   /* a port that refuses: bound, then closed */
+	CHECK(ls >= 0 && dl >= 0);
+	if (ls < 0 || dl < 0)
 		return;
+	close(dl);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%u", (unsigned)dport);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
 		serve(ls);
 	close(ls);
+	h = endpoint(url, 0);
+	once = endpoint(url, MQE2E_HTTP_ONCE);
+	if (h == NULL || once == NULL)
+		goto done;
+	CHECK(mqe2e_http_warning(h) == NULL);
+	CHECK(strcmp(mqe2e_http_urls(h), url) == 0);
 
 	/* what we send */
-	r = mqe2e_http_request(url, "POST", "/echo", "application/json", "s3cret-token", body,
-	    sizeof(body) - 1, 5000, &res);
+	r = mqe2e_http_request(h, "POST", "/echo", "application/json", "s3cret-token", body,
+	    sizeof(body) - 1, 5000, -1, &res);
 	CHECK_EQ(r, MQE2E_OK);
 	CHECK_EQ(res.status, 200);
+	CHECK_EQ(res.attempts, 1);
+	CHECK(strcmp(res.url, url) == 0);
 	CHECK(strcmp(res.request_id, "r-42") == 0);
 	CHECK(strcmp(res.content_type, "text/plain") == 0);
 	CHECK(res.body != NULL && strncmp((char *)res.body, "POST /echo HTTP/1.1\r\n", 21) == 0);
 	CHECK(res.body != NULL && strstr((char *)res.body, "\r\nAuthorization: Bearer s3cret-token\r\n"));
-	CHECK(res.body != NULL && strstr((char *)res.body, "\r\nConnection: close\r\n"));
 	CHECK(res.body != NULL && strstr((char *)res.body, "\r\nContent-Type: application/json\r\n"));
-	CHECK(res.body != NULL && strstr((char *)res.body, "\r\nContent-Length: 13\r\n\r\n{\"name\":\"c1\"}"));
+	CHECK(res.body != NULL && strstr((char *)res.body, "\r\nContent-Length: 13\r\n"));
+	CHECK(res.body != NULL && strstr((char *)res.body, "\r\n\r\n{\"name\":\"c1\"}"));
+	CHECK(res.body != NULL && strstr((char *)res.body, "Expect") == NULL);
+	mqe2e_http_response_free(&res);
+	/* no body, no content type: curl must not invent one */
+	r = mqe2e_http_request(h, "DELETE", "/echo", NULL, NULL, NULL, 0, 5000, -1, &res);
+	CHECK_EQ(r, MQE2E_OK);
+	CHECK(res.body != NULL && strncmp((char *)res.body, "DELETE /echo HTTP/1.1\r\n", 23) == 0);
+	CHECK(res.body != NULL && strstr((char *)res.body, "Content-Type") == NULL);
+	CHECK(res.body != NULL && strstr((char *)res.body, "Authorization") == NULL);
 	mqe2e_http_response_free(&res);
 
-	r = get(url, "/nowhere", 5000, &res);
+	r = get(h, "/nowhere", 5000, &res);
 	CHECK_EQ(r, MQE2E_OK);
 	CHECK_EQ(res.status, 404);
 	CHECK(strcmp(res.content_type, "application/json") == 0);
 	CHECK_EQ(res.body_len, 26);
 	mqe2e_http_response_free(&res);
 
-	r = get(url, "/chunked", 5000, &res);
+	r = get(h, "/chunked", 5000, &res);
 	CHECK_EQ(r, MQE2E_OK);
 	CHECK(res.body_len == 6 && memcmp(res.body, "abcdef", 6) == 0);
 	mqe2e_http_response_free(&res);
 
-	r = get(url, "/keepopen", 1000, &res);
+	r = get(h, "/keepopen", 1000, &res);
 	CHECK_EQ(r, MQE2E_OK);
 	CHECK(res.body_len == 2 && memcmp(res.body, "ok", 2) == 0);
 	mqe2e_http_response_free(&res);
 
-	r = get(url, "/exact-cap", 20000, &res);
+	r = get(h, "/exact-cap", 20000, &res);
 	CHECK_EQ(r, MQE2E_OK);
 	CHECK_EQ(res.body_len, MQE2E_HTTP_MAX_BODY);
 	mqe2e_http_response_free(&res);
@@ -512,13 +528,12 @@ test_client(void)
 		{ "/truncated-chunked", MQE2E_ERR_TRUNCATED },
 		{ "/nothing", MQE2E_ERR_TRUNCATED },
 		{ "/garbage", MQE2E_ERR_BAD_FORMAT },
-		{ "/smuggle", MQE2E_ERR_BAD_FORMAT },
 		{ "/huge-length", MQE2E_ERR_TOO_LONG },
 		{ "/huge-stream", MQE2E_ERR_TOO_LONG },
 		{ "/huge-header", MQE2E_ERR_TOO_LONG },
 	};
 	for (size_t i = 0; i < sizeof(fails) / sizeof(fails[0]); i++) {
-		r = get(url, fails[i].path, 10000, &res);
+		r = get(once, fails[i].path, 10000, &res);
 		if (r != fails[i].err) {
 			fprintf(stderr, "%s: %d (%s), expected %d\n", fails[i].path, r, res.error,
 			    fails[i].err);
@@ -536,8 +551,8 @@ test_client(void)
 
 		CHECK(b != NULL);
 		if (b != NULL) {
-			r = mqe2e_http_request(url, "POST", "/early", "application/octet-stream", NULL,
-			    b, big, 10000, &res);
+			r = mqe2e_http_request(once, "POST", "/early", "application/octet-stream",
+			    NULL, b, big, 10000, -1, &res);
 			if (r != MQE2E_OK || res.status != 413) {
 				fprintf(stderr, "/early: %d status %d (%s)\n", r, res.status, res.error);
 				failures++;
@@ -547,58 +562,173 @@ test_client(void)
 		}
 	}
 
-	r = get(url, "/slow", 300, &res);
+	r = get(h, "/slow", 300, &res);
 	CHECK_EQ(r, MQE2E_ERR_TIMEOUT);
 	CHECK(strstr(res.error, "300 ms") != NULL);
 	mqe2e_http_response_free(&res);
 
+	/* retries: 503 twice, then the answer */
+	t0 = mono_ms();
+	r = get(h, "/flaky", 5000, &res);
+	dt = mono_ms() - t0;
+	CHECK_EQ(r, MQE2E_OK);
+	CHECK_EQ(res.status, 200);
+	CHECK_EQ(res.attempts, 3);
+	CHECK(res.body_len == 5 && memcmp(res.body, "third", 5) == 0);
+	printf("503, 503, 200: %u attempts in %lld ms\n", res.attempts, dt);
+	mqe2e_http_response_free(&res);
+	/* Retry-After is honoured: no second attempt before 1 s */
+	t0 = mono_ms();
+	r = get(h, "/flaky-ra", 5000, &res);
+	dt = mono_ms() - t0;
+	CHECK_EQ(r, MQE2E_OK);
+	CHECK_EQ(res.status, 200);
+	CHECK_EQ(res.attempts, 2);
+	CHECK(dt >= 1000);
+	printf("503 Retry-After 1, 200: %u attempts in %lld ms\n", res.attempts, dt);
+	mqe2e_http_response_free(&res);
+	/* always overloaded: the 503 comes back before the deadline, with the count */
+	t0 = mono_ms();
+	r = get(h, "/busy", 2500, &res);
+	dt = mono_ms() - t0;
+	CHECK_EQ(r, MQE2E_OK);
+	CHECK_EQ(res.status, 503);
+	CHECK(res.attempts >= 2);
+	CHECK(dt < 2500);
+	{
+		char hint[96];
+
+		mqe2e_http_retry_hint(&res, hint, sizeof(hint));
+		CHECK(strstr(hint, "attempts") != NULL);
+		printf("always 503: gave up after %u attempts in %lld ms%s\n", res.attempts, dt, hint);
+	}
+	mqe2e_http_response_free(&res);
+	/* ONCE: the first 503 is the answer */
+	r = get(once, "/busy", 2500, &res);
+	CHECK_EQ(r, MQE2E_OK);
+	CHECK_EQ(res.status, 503);
+	CHECK_EQ(res.attempts, 1);
+	mqe2e_http_response_free(&res);
+	/* a reset connection is tried again */
+	r = get(h, "/reset", 5000, &res);
+	CHECK_EQ(r, MQE2E_OK);
+	CHECK_EQ(res.status, 200);
+	CHECK_EQ(res.attempts, 2);
+	mqe2e_http_response_free(&res);
+
+	/* cancel: a readable fd ends a request (or its backoff) at once */
+	if (pipe(pfd) == 0) {
+		CHECK(write(pfd[1], "x", 1) == 1);
+		t0 = mono_ms();
+		r = mqe2e_http_request(h, "GET", "/slow", NULL, NULL, NULL, 0, 5000, pfd[0], &res);
+		CHECK_EQ(r, MQE2E_ERR_TIMEOUT);
+		CHECK(strstr(res.error, "cancelled") != NULL);
+		mqe2e_http_response_free(&res);
+		r = mqe2e_http_request(h, "GET", "/busy", NULL, NULL, NULL, 0, 5000, pfd[0], &res);
+		CHECK_EQ(r, MQE2E_ERR_TIMEOUT);
+		mqe2e_http_response_free(&res);
+		CHECK(mono_ms() - t0 < 1000);
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+
+	/* failover: a dead URL first, then the server; the good one is remembered */
+	snprintf(list, sizeof(list), "%s, %s", dead, url);
+	if ((two = endpoint(list, 0)) != NULL) {
+		r = get(two, "/nowhere", 5000, &res);
+		CHECK_EQ(r, MQE2E_OK);
+		CHECK_EQ(res.status, 404);
+		CHECK_EQ(res.attempts, 2);
+		CHECK(strcmp(res.url, url) == 0);
+		mqe2e_http_response_free(&res);
+		CHECK(strcmp(mqe2e_http_current_url(two), url) == 0);
+		r = get(two, "/nowhere", 5000, &res);
+		CHECK_EQ(res.attempts, 1);
+		mqe2e_http_response_free(&res);
+		mqe2e_http_free(two);
+	}
+	/* failover on 503: the next URL at once, not after Retry-After (30 s) */
+	snprintf(list, sizeof(list), "%s,http://localhost:%u", url, (unsigned)port);
+	if ((two = endpoint(list, 0)) != NULL) {
+		t0 = mono_ms();
+		r = get(two, "/busy-by-name", 5000, &res);
+		dt = mono_ms() - t0;
+		CHECK_EQ(r, MQE2E_OK);
+		CHECK_EQ(res.status, 200);
+		CHECK_EQ(res.attempts, 2);
+		CHECK(strncmp(res.url, "http://localhost:", 17) == 0);
+		CHECK(dt < 1000);
+		printf("503 at %s, 200 at %s: %u attempts in %lld ms\n", url, res.url, res.attempts, dt);
+		mqe2e_http_response_free(&res);
+		mqe2e_http_free(two);
+	}
+
 	/* header injection and bad arguments never reach the wire */
-	r = mqe2e_http_request(url, "GET", "/echo", NULL, "tok\r\nX-Evil: 1", NULL, 0, 1000, &res);
+	r = mqe2e_http_request(h, "GET", "/echo", NULL, "tok\r\nX-Evil: 1", NULL, 0, 1000, -1, &res);
 	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
 	mqe2e_http_response_free(&res);
-	r = mqe2e_http_request(url, "GET", "/a b", NULL, NULL, NULL, 0, 1000, &res);
+	r = mqe2e_http_request(h, "GET", "/a b", NULL, NULL, NULL, 0, 1000, -1, &res);
 	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
 	mqe2e_http_response_free(&res);
-	r = mqe2e_http_request(url, "GET", "nopath", NULL, NULL, NULL, 0, 1000, &res);
+	r = mqe2e_http_request(h, "GET", "nopath", NULL, NULL, NULL, 0, 1000, -1, &res);
 	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
 	mqe2e_http_response_free(&res);
-	r = mqe2e_http_request(url, "get", "/", NULL, NULL, NULL, 0, 1000, &res);
+	r = mqe2e_http_request(h, "get", "/", NULL, NULL, NULL, 0, 1000, -1, &res);
 	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
 	mqe2e_http_response_free(&res);
-	r = mqe2e_http_request(url, "POST", "/", "a/b\r\n", NULL, NULL, 0, 1000, &res);
+	r = mqe2e_http_request(h, "POST", "/", "a/b\r\n", NULL, NULL, 0, 1000, -1, &res);
 	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
 	mqe2e_http_response_free(&res);
-	r = mqe2e_http_request(url, "POST", "/", NULL, NULL, NULL, 5, 1000, &res);
+	r = mqe2e_http_request(h, "POST", "/", NULL, NULL, NULL, 5, 1000, -1, &res);
 	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
-	mqe2e_http_response_free(&res);
-	r = mqe2e_http_request("https://127.0.0.1:1", "GET", "/", NULL, NULL, NULL, 0, 1000, &res);
-	CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
-	CHECK(strstr(res.error, "https") != NULL);
 	mqe2e_http_response_free(&res);
 
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 
-	/* nobody listening any more: refused, with a hint */
-	r = get(url, "/", 2000, &res);
+	/* nobody listening any more: refused, with a hint, after some attempts */
+	r = get(h, "/", 1500, &res);
 	CHECK_EQ(r, MQE2E_ERR_UNAVAILABLE);
 	CHECK(strstr(res.error, "refused") != NULL);
 	CHECK(strstr(res.error, "mqe2e-kmsd") != NULL);
 	CHECK(strstr(res.error, url) != NULL);
+	CHECK(strstr(res.error, "attempts") != NULL);
+	CHECK(res.attempts > 1);
+	printf("refused: %s\n", res.error);
 	mqe2e_http_response_free(&res);
+done:
+	mqe2e_http_free(h);
+	mqe2e_http_free(once);
 
-	r = get("http://no-such-host.invalid:1", "/", 2000, &res);
-	CHECK(r == MQE2E_ERR_UNAVAILABLE || r == MQE2E_ERR_TIMEOUT);
-	mqe2e_http_response_free(&res);
+	/* endpoints that are refused before any request */
+	h = NULL;
+	CHECK_EQ(mqe2e_http_new("https://127.0.0.1:1", NULL, 0, &h, err, sizeof(err)),
+	    MQE2E_ERR_INVALID_ARG);
+	CHECK(h == NULL && strstr(err, "CA file") != NULL);
+	CHECK_EQ(mqe2e_http_new("https://127.0.0.1:1", "/nonexistent/ca.crt", 0, &h, err,
+	    sizeof(err)), MQE2E_ERR_IO);
+	CHECK(strstr(err, "/nonexistent/ca.crt") != NULL);
+	CHECK_EQ(mqe2e_http_new("ftp://x", NULL, 0, &h, err, sizeof(err)), MQE2E_ERR_INVALID_ARG);
+	CHECK(strstr(err, "ftp://x") != NULL);
+	/* plain http off loopback: a warning, and never the admin token */
+	if ((h = endpoint("http://192.0.2.1:7780", 0)) != NULL) {
+		CHECK(mqe2e_http_warning(h) != NULL &&
+		    strstr(mqe2e_http_warning(h), "192.0.2.1") != NULL);
+		r = mqe2e_http_request(h, "GET", "/v1/clients", NULL, "tok", NULL, 0, 1000, -1, &res);
+		CHECK_EQ(r, MQE2E_ERR_INVALID_ARG);
+		CHECK(strstr(res.error, "clear text") != NULL);
+		mqe2e_http_response_free(&res);
+		mqe2e_http_free(h);
+	}
 	mqe2e_http_response_free(NULL);
+	mqe2e_http_free(NULL);
 }
 
 int
 main(void)
 {
 	test_url();
-	test_parser();
-	test_retry_after();
+	test_headers();
 	test_client();
 	if (failures != 0) {
 		fprintf(stderr, "test_http: %d failure(s)\n", failures);

@@ -1,6 +1,7 @@
 /*
  * db.c - the SQLite backend: the connection, pragmas, migrations,
- * transactions, counters and statement helpers (see db.h, store.h).
+ * transactions, counters, statement helpers and its operations table (see
+ * db.h, store.h, store_backend.h).
  */
 #include "config.h"
 
@@ -18,25 +19,24 @@
 #include "log.h"
 #include "metrics.h"
 
-struct kms_db {
+struct sqlite_db {
+	struct kms_db base;       /* first: a struct kms_db * is a struct sqlite_db * */
 	sqlite3 *h;
 	pthread_mutex_t lock;
 	char *path;
-	time_t full_logged;       /* last "disk is full" log line */
-	int64_t full_since;       /* first write that failed for space, 0: none (atomic) */
 	int changes;              /* sqlite3_total_changes() at BEGIN */
 };
 
-int64_t
-kms_db_full_since(struct kms_db *db)
+static struct sqlite_db *
+sq(struct kms_db *db)
 {
-	return __atomic_load_n(&db->full_since, __ATOMIC_RELAXED);
+	return (struct sqlite_db *)db;
 }
 
 int
 kms_db_changes(struct kms_db *db)
 {
-	return sqlite3_changes(db->h);
+	return sqlite3_changes(sq(db)->h);
 }
 
 void
@@ -61,7 +61,7 @@ kms_db_limit(unsigned limit)
 
 /* 1 if a SQLite failure is the device running out of space. */
 static int
-is_no_space(struct kms_db *db, int rc)
+is_no_space(struct sqlite_db *db, int rc)
 {
 	int e;
 
@@ -74,29 +74,15 @@ is_no_space(struct kms_db *db, int rc)
 }
 
 int
-kms_db_error(struct kms_db *db, int rc)
+kms_db_error(struct kms_db *base, int rc)
 {
+	struct sqlite_db *db = sq(base);
 	int prim = rc & 0xff;
 
 	if (prim == SQLITE_CONSTRAINT)
 		return MQE2E_ERR_CONFLICT;
-	if (is_no_space(db, rc)) {
-		/* Every write fails alike until space is freed: say it once a
-		 * minute (called with db->lock held). */
-		time_t now = time(NULL);
-
-		int64_t none = 0;
-
-		(void)__atomic_compare_exchange_n(&db->full_since, &none, (int64_t)now, 0,
-		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-		if (now - db->full_logged >= 60) {
-			kms_log_at(LOG_ERR, "%s: the disk is full (%s): writes fail until space is freed on "
-			    "it; key delivery goes on", db->path, sqlite3_errmsg(db->h));
-			db->full_logged = now;
-		}
-		kms_metrics_db_error();
-		return MQE2E_ERR_NO_SPACE;
-	}
+	if (is_no_space(db, rc))
+		return kms_db__no_space(base, sqlite3_errmsg(db->h));
 	kms_log_at(LOG_ERR, "%s: database error: %s", db->path, sqlite3_errmsg(db->h));
 	kms_metrics_db_error();
 	if (prim == SQLITE_NOMEM)
@@ -107,12 +93,12 @@ kms_db_error(struct kms_db *db, int rc)
 }
 
 static int
-exec(struct kms_db *db, const char *sql)
+exec(struct sqlite_db *db, const char *sql)
 {
 	int rc;
 
 	if ((rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL)) != SQLITE_OK)
-		return kms_db_error(db, rc);
+		return kms_db_error(&db->base, rc);
 	return MQE2E_OK;
 }
 
@@ -122,7 +108,7 @@ kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st)
 	int rc;
 
 	*st = NULL;
-	if ((rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL)) != SQLITE_OK)
+	if ((rc = sqlite3_prepare_v2(sq(db)->h, sql, -1, st, NULL)) != SQLITE_OK)
 		return kms_db_error(db, rc);
 	return MQE2E_OK;
 }
@@ -163,9 +149,10 @@ kms_db_one(struct kms_db *db, sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? MQE2E_ERR_NOT_FOUND : kms_db_error(db, rc);
 }
 
-int
-kms_db_begin(struct kms_db *db, int write)
+static int
+sqlite_begin(struct kms_db *base, int write)
 {
+	struct sqlite_db *db = sq(base);
 	int r;
 
 	pthread_mutex_lock(&db->lock);
@@ -176,13 +163,14 @@ kms_db_begin(struct kms_db *db, int write)
 	return r;
 }
 
-int
-kms_db_end(struct kms_db *db, int r)
+static int
+sqlite_end(struct kms_db *base, int r)
 {
+	struct sqlite_db *db = sq(base);
+
 	if (r == MQE2E_OK && (r = exec(db, "COMMIT")) == MQE2E_OK &&
-	    sqlite3_total_changes(db->h) != db->changes &&
-	    __atomic_exchange_n(&db->full_since, 0, __ATOMIC_RELAXED) != 0)
-		kms_log("%s: writes work again (the disk has space)", db->path);
+	    sqlite3_total_changes(db->h) != db->changes)
+		kms_db__wrote(base);
 	/* A failed COMMIT, or an I/O error or full disk inside the
 	 * transaction, may already have rolled it back: SQLite says so. */
 	if (r != MQE2E_OK && !sqlite3_get_autocommit(db->h))
@@ -192,7 +180,7 @@ kms_db_end(struct kms_db *db, int r)
 }
 
 int
-kms_store_counter_get(struct kms_db *db, const char *key, int64_t *v)
+sqlite__counter_get(struct kms_db *db, const char *key, int64_t *v)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, r;
@@ -210,7 +198,7 @@ kms_store_counter_get(struct kms_db *db, const char *key, int64_t *v)
 }
 
 int
-kms_store_counter_bump(struct kms_db *db, const char *key, int64_t *v)
+sqlite__counter_bump(struct kms_db *db, const char *key, int64_t *v)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -221,24 +209,12 @@ kms_store_counter_bump(struct kms_db *db, const char *key, int64_t *v)
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if ((r = kms_db_run(db, st)) != MQE2E_OK)
 		return r;
-	return kms_store_counter_get(db, key, v);
-}
-
-int
-kms_store_policy_bump(struct kms_db *db, uint64_t *version)
-{
-	int64_t v = 0;
-	int r;
-
-	if ((r = kms_store_counter_bump(db, "policy_version", &v)) != MQE2E_OK)
-		return r;
-	*version = (uint64_t)v;
-	return MQE2E_OK;
+	return sqlite__counter_get(db, key, v);
 }
 
 /* Apply every compiled-in migration above the database's user_version. */
 static int
-migrate(struct kms_db *db, int create, char *err, size_t errlen)
+migrate(struct sqlite_db *db, int create, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	char sql[64];
@@ -292,7 +268,7 @@ migrate(struct kms_db *db, int create, char *err, size_t errlen)
 
 /* PRAGMA quick_check: "ok" or the first problem. */
 static int
-check(struct kms_db *db, char *err, size_t errlen)
+check(struct sqlite_db *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *res;
@@ -321,8 +297,161 @@ check(struct kms_db *db, char *err, size_t errlen)
 	return r;
 }
 
+static void
+sqlite_close(struct kms_db *base)
+{
+	struct sqlite_db *db = sq(base);
+
+	if (db == NULL)
+		return;
+	if (db->h != NULL)
+		sqlite3_close_v2(db->h);
+	pthread_mutex_destroy(&db->lock);
+	free(db->path);
+	kms_db__clear(&db->base);
+	free(db);
+}
+
+/* ---- rows as plain values (store_copy.h) ---------------------------------------- */
+
+/* "SELECT "a", "b" FROM "t" ORDER BY ..." or "INSERT [OR REPLACE] INTO "t"
+ * ("a", "b") VALUES (?1, ?2)": names from kms_tables[] only. */
+static int
+table_sql(const struct kms_table *t, int insert, char *sql, size_t len)
+{
+	size_t n = 0;
+	unsigned i;
+	int w;
+
+	w = insert ? snprintf(sql, len, "INSERT %sINTO \"%s\" (", t->key != NULL ?
+	    "OR REPLACE " : "", t->name) : snprintf(sql, len, "SELECT ");
+	for (i = 0; w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
+		n += (size_t)w;
+		w = snprintf(sql + n, len - n, "%s\"%s\"", i > 0 ? ", " : "", t->cols[i]);
+	}
+	if (w >= 0 && (size_t)w < len - n) {
+		n += (size_t)w;
+		w = insert ? snprintf(sql + n, len - n, ") VALUES (") :
+		    snprintf(sql + n, len - n, " FROM \"%s\" ORDER BY %s", t->name, t->order);
+	}
+	for (i = 0; insert && w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
+		n += (size_t)w;
+		w = snprintf(sql + n, len - n, "%s?%u", i > 0 ? ", " : "", i + 1);
+	}
+	if (insert && w >= 0 && (size_t)w < len - n) {
+		n += (size_t)w;
+		w = snprintf(sql + n, len - n, ")");
+	}
+	return w >= 0 && (size_t)w < len - n ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
+}
+
+struct rows_cb {
+	const struct kms_table *t;
+	int (*cb)(void *arg, const struct kms_value *v);
+	void *arg;
+};
+
+static int
+each_value_row(sqlite3_stmt *st, void *arg)
+{
+	struct rows_cb *c = arg;
+	struct kms_value v[KMS_TABLE_COLS_MAX];
+	unsigned i;
+
+	memset(v, 0, sizeof(v));
+	for (i = 0; i < c->t->ncols; i++) {
+		switch (sqlite3_column_type(st, (int)i)) {
+		case SQLITE_NULL:
+			v[i].type = KMS_V_NULL;
+			break;
+		case SQLITE_INTEGER:
+			v[i].type = KMS_V_INT;
+			v[i].i = sqlite3_column_int64(st, (int)i);
+			break;
+		case SQLITE_BLOB:
+			v[i].type = KMS_V_BLOB;
+			v[i].p = sqlite3_column_blob(st, (int)i);
+			v[i].len = (size_t)sqlite3_column_bytes(st, (int)i);
+			break;
+		case SQLITE_TEXT:
+			v[i].type = KMS_V_TEXT;
+			v[i].p = sqlite3_column_text(st, (int)i);
+			v[i].len = (size_t)sqlite3_column_bytes(st, (int)i);
+			break;
+		default:               /* no column of ours is REAL */
+			return MQE2E_ERR_BAD_FORMAT;
+		}
+	}
+	return c->cb(c->arg, v);
+}
+
+static int
+sqlite_rows(struct kms_db *db, const struct kms_table *t,
+    int (*cb)(void *arg, const struct kms_value *v), void *arg)
+{
+	struct rows_cb c = { t, cb, arg };
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	int r;
+
+	if ((r = table_sql(t, 0, sql, sizeof(sql))) != MQE2E_OK ||
+	    (r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
+		return r;
+	return kms_db_each(db, st, each_value_row, &c);
+}
+
+static int
+sqlite_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_value *v)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	unsigned i;
+	int r;
+
+	if ((r = table_sql(t, 1, sql, sizeof(sql))) != MQE2E_OK ||
+	    (r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
+		return r;
+	for (i = 0; i < t->ncols; i++) {
+		int col = (int)i + 1;
+
+		if (v[i].len > INT32_MAX) {
+			sqlite3_finalize(st);
+			return MQE2E_ERR_TOO_LONG;
+		}
+		if (v[i].type == KMS_V_INT)
+			sqlite3_bind_int64(st, col, v[i].i);
+		else if (v[i].type == KMS_V_TEXT)
+			sqlite3_bind_text(st, col, v[i].p, (int)v[i].len, SQLITE_STATIC);
+		else if (v[i].type == KMS_V_BLOB)
+			sqlite3_bind_blob(st, col, v[i].p, (int)v[i].len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, col);
+	}
+	return kms_db_run(db, st);
+}
+
+static int
+sqlite_copy_done(struct kms_db *db)
+{
+	(void)db;
+	return MQE2E_OK;   /* INTEGER PRIMARY KEY continues after the highest id */
+}
+
+#define SQLITE_OP(ret, name, params, args) .name = sqlite__##name,
+static const struct kms_store_ops sqlite_ops = {
+	.backend = "SQLite",
+	KMS_STORE_OPS(SQLITE_OP)
+	.begin = sqlite_begin,
+	.end = sqlite_end,
+	.close = sqlite_close,
+	.rows = sqlite_rows,
+	.row_add = sqlite_row_add,
+	.copy_done = sqlite_copy_done,
+};
+#undef SQLITE_OP
+
 int
-kms_db_open(const char *path, int create, struct kms_db **out, char *err, size_t errlen)
+kms_sqlite_open(const char *path, int create, struct kms_db **out, char *err, size_t errlen)
 {
 	static const char *const pragmas[] = {
 		"PRAGMA journal_mode = WAL",
@@ -330,7 +459,7 @@ kms_db_open(const char *path, int create, struct kms_db **out, char *err, size_t
 		"PRAGMA foreign_keys = ON",
 		"PRAGMA secure_delete = ON",
 	};
-	struct kms_db *db = NULL;
+	struct sqlite_db *db = NULL;
 	size_t i;
 	int fd, one = 1, r = MQE2E_ERR_NOMEM;
 
@@ -350,7 +479,8 @@ kms_db_open(const char *path, int create, struct kms_db **out, char *err, size_t
 		return MQE2E_ERR_NOMEM;
 	}
 	pthread_mutex_init(&db->lock, NULL);
-	if ((db->path = strdup(path)) == NULL) {
+	if (kms_db__init(&db->base, &sqlite_ops, path) != MQE2E_OK ||
+	    (db->path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -379,22 +509,12 @@ kms_db_open(const char *path, int create, struct kms_db **out, char *err, size_t
 	}
 	if ((r = migrate(db, create, err, errlen)) != MQE2E_OK)
 		goto out;
-	*out = db;
+	*out = &db->base;
 	db = NULL;
 	r = MQE2E_OK;
  out:
-	kms_db_close(db);
+	if (db != NULL)
+		sqlite_close(&db->base);
 	return r;
 }
 
-void
-kms_db_close(struct kms_db *db)
-{
-	if (db == NULL)
-		return;
-	if (db->h != NULL)
-		sqlite3_close_v2(db->h);
-	pthread_mutex_destroy(&db->lock);
-	free(db->path);
-	free(db);
-}

@@ -18,15 +18,10 @@
 
 #include "mqe2e_err.h"
 #include "store.h"
+#include "store_backend.h"
 
-/* A migration compiled from migrations/NNN_*.sql (migrations.c, generated). */
-struct kms_migration {
-	unsigned number;
-	const char *name;
-	const char *sql;
-};
-extern const struct kms_migration kms_migrations[];
-extern const unsigned kms_migrations_count;
+/* The backend's operations, sqlite__NAME (store_backend.h). */
+KMS_STORE_OPS(KMS_STORE_OP_DECLARE_SQLITE)
 
 /* Prepare a statement (only between begin and end).  Logs failures. */
 int kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st) MQE2E_WUR;

@@ -2,18 +2,27 @@
  * store.h - the KMS's storage interface.
  *
  * Everything above it (REST handlers, rotation, revocation, CRL, key
- * delivery) sees rows as C structs and never SQL.  The one backend today
- * is SQLite (db.c for the connection, transactions and migrations;
- * store_*.c for the queries); a PostgreSQL backend for scale-out would
- * implement this same header.
+ * delivery) sees rows as C structs and never SQL.  Two backends implement
+ * it, chosen when the database is opened: SQLite (the embedded default: a
+ * file; db.c for the connection, transactions and migrations, store_*.c for
+ * the queries) and PostgreSQL (a postgresql:// URL; pg_*.c), so that
+ * several mqe2e-kmsd can share one database.  store.c dispatches each call
+ * to the backend (store_backend.h).
  *
  * Transactions: every call below happens between kms_db_begin() and
- * kms_db_end() on the calling thread; the backend serialises transactions
- * (one writer).  A write transaction is all-or-nothing, so a crash at any
- * point leaves the state before or after it.
+ * kms_db_end() on the calling thread.  Writers are serialised, also across
+ * the instances that share a PostgreSQL database (an advisory lock taken by
+ * every write transaction), so a write transaction sees every write before
+ * it; reads run beside them (SQLite: one connection, one transaction at a
+ * time; PostgreSQL: a pool of connections).  A write transaction is
+ * all-or-nothing, so a crash at any point leaves the state before or after
+ * it.  A transaction that fails because the database cannot be reached
+ * returns MQE2E_ERR_UNAVAILABLE; the next one connects again.
  *
  * Results: MQE2E_OK, MQE2E_ERR_NOT_FOUND for a missing row,
- * MQE2E_ERR_CONFLICT for a uniqueness violation, else a storage error.
+ * MQE2E_ERR_CONFLICT for a uniqueness (or other constraint) violation,
+ * MQE2E_ERR_NO_SPACE when the database's disk is full, else a storage error
+ * (logged with the name of the database, never a password).
  * Listing functions call cb once per row in the documented order and stop
  * with cb's result if it is not MQE2E_OK; limit 0 means no limit.  Rows
  * passed to callbacks live only during the call.  Times are Unix seconds;
@@ -36,13 +45,27 @@ struct kms_db;
 
 /* ---- the database and its transactions --------------------------------------- */
 
-/* Open the database at path, check it, apply pending migrations.  create =
- * 1: create it (mode 0600) if missing and lay out the schema in an empty
- * one; create = 0: a missing file or one without a schema is an error.  err
- * gets a message naming path on failure.  Opening an existing, current
- * database writes nothing (a restart works on a full disk). */
-int kms_db_open(const char *path, int create, struct kms_db **out, char *err,
-    size_t errlen) MQE2E_WUR;
+/* Open the database `where`: a postgresql:// (or postgres://) URL, a libpq
+ * connection URI, for the PostgreSQL backend; anything else is the path of
+ * an SQLite file.  password (may be NULL) overrides the URL's, for a
+ * password kept in a file.  Check it and apply pending migrations (one
+ * instance at a time).  create = 1: create it if missing (an SQLite file
+ * with mode 0600) and lay out the schema in an empty one; create = 0: a
+ * missing database or one without a schema is MQE2E_ERR_NOT_FOUND.  err
+ * gets a message naming the database on failure.  Opening an existing,
+ * current database writes nothing (a restart works on a full disk). */
+int kms_db_open(const char *where, const char *password, int create, struct kms_db **out,
+    char *err, size_t errlen) MQE2E_WUR;
+/* 1 if where names a PostgreSQL database (whether or not this build has
+ * the backend). */
+int kms_db_is_url(const char *where);
+/* 1 if the URL where holds a password (or cannot be parsed: then it is
+ * not shown either). */
+int kms_db_url_has_password(const char *where);
+/* The database for messages: the file, or the URL without its password. */
+const char *kms_db_name(const struct kms_db *db);
+/* "SQLite" or "PostgreSQL". */
+const char *kms_db_backend(const struct kms_db *db);
 void kms_db_close(struct kms_db *db);
 /* Start a transaction (write: takes the write lock at once). */
 int kms_db_begin(struct kms_db *db, int write) MQE2E_WUR;

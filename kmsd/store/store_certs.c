@@ -24,7 +24,7 @@ each_pem(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
+sqlite__cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
     int (*cb)(void *arg, const char *serial, const char *pem), void *arg)
 {
 	struct pem_cb c = { cb, arg };
@@ -40,7 +40,7 @@ kms_store_cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
 }
 
 int
-kms_store_cert_revoke(struct kms_db *db, int64_t client_id, const char *serial,
+sqlite__cert_revoke(struct kms_db *db, int64_t client_id, const char *serial,
     const char *reason, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -81,7 +81,7 @@ each_expiring(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
+sqlite__certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
     int (*cb)(void *arg, const struct kms_expiring_row *row), void *arg)
 {
 	struct expiring_cb c = { cb, arg };

@@ -24,7 +24,7 @@ client_row(sqlite3_stmt *st, struct kms_client_row *row)
 }
 
 int
-kms_store_client_add(struct kms_db *db, const char *name, const char *kind, int64_t now)
+sqlite__client_add(struct kms_db *db, const char *name, const char *kind, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -39,7 +39,7 @@ kms_store_client_add(struct kms_db *db, const char *name, const char *kind, int6
 }
 
 int
-kms_store_client_get(struct kms_db *db, const char *name, struct kms_client_row *row)
+sqlite__client_get(struct kms_db *db, const char *name, struct kms_client_row *row)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -70,7 +70,7 @@ each_client(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_client_list(struct kms_db *db, const char *after, unsigned limit,
+sqlite__client_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_client_row *row), void *arg)
 {
 	struct client_cb c = { cb, arg };
@@ -100,7 +100,7 @@ each_name(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_revoked_clients(struct kms_db *db, int (*cb)(void *arg, const char *name), void *arg)
+sqlite__revoked_clients(struct kms_db *db, int (*cb)(void *arg, const char *name), void *arg)
 {
 	struct name_cb c = { cb, arg };
 	sqlite3_stmt *st = NULL;
@@ -113,7 +113,7 @@ kms_store_revoked_clients(struct kms_db *db, int (*cb)(void *arg, const char *na
 }
 
 int
-kms_store_cert_add(struct kms_db *db, int64_t client_id, const char *serial,
+sqlite__cert_add(struct kms_db *db, int64_t client_id, const char *serial,
     const char *cert_pem, int64_t not_before, int64_t not_after, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -153,7 +153,7 @@ each_cert(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_cert_list(struct kms_db *db, int64_t client_id, int64_t after_id, unsigned limit,
+sqlite__cert_list(struct kms_db *db, int64_t client_id, int64_t after_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_cert_row *row), void *arg)
 {
 	struct cert_cb c = { cb, arg };
@@ -170,7 +170,7 @@ kms_store_cert_list(struct kms_db *db, int64_t client_id, int64_t after_id, unsi
 }
 
 int
-kms_store_cert_check(struct kms_db *db, int64_t client_id, const char *serial)
+sqlite__cert_check(struct kms_db *db, int64_t client_id, const char *serial)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -202,7 +202,7 @@ each_revoked(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_revoked_certs(struct kms_db *db, int64_t not_after_min,
+sqlite__revoked_certs(struct kms_db *db, int64_t not_after_min,
     int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after), void *arg)
 {
 	struct revoked_cb c = { cb, arg };
@@ -218,7 +218,7 @@ kms_store_revoked_certs(struct kms_db *db, int64_t not_after_min,
 }
 
 int
-kms_store_revoked_count(struct kms_db *db, int64_t *n)
+sqlite__revoked_count(struct kms_db *db, int64_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -253,7 +253,7 @@ mark_revoked(struct kms_db *db, const char *sql, int64_t client_id, const char *
 }
 
 int
-kms_store_client_revoke(struct kms_db *db, int64_t client_id, const char *reason,
+sqlite__client_revoke(struct kms_db *db, int64_t client_id, const char *reason,
     int64_t now, int (*cb)(void *arg, const char *serial), void *arg)
 {
 	struct name_cb c = { cb, arg };

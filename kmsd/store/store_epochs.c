@@ -65,7 +65,7 @@ each_epoch(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_epoch_list(struct kms_db *db, int64_t group_id,
+sqlite__epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
 	struct epoch_cb c = { cb, arg };
@@ -80,7 +80,7 @@ kms_store_epoch_list(struct kms_db *db, int64_t group_id,
 }
 
 int
-kms_store_epoch_list_next(struct kms_db *db, int64_t group_id,
+sqlite__epoch_list_next(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
 	struct epoch_cb c = { cb, arg };
@@ -95,7 +95,7 @@ kms_store_epoch_list_next(struct kms_db *db, int64_t group_id,
 }
 
 int
-kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
+sqlite__epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -112,7 +112,7 @@ kms_store_epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 }
 
 int
-kms_store_epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
+sqlite__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
     struct kms_epoch_row *row)
 {
 	sqlite3_stmt *st = NULL;
@@ -138,7 +138,7 @@ kms_store_epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state st
 }
 
 int
-kms_store_epoch_add(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
+sqlite__epoch_add(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
     const uint8_t gk_p[KMS_SEALED_LEN], const uint8_t gk_b[KMS_SEALED_LEN])
 {
 	sqlite3_stmt *st = NULL;
@@ -161,7 +161,7 @@ kms_store_epoch_add(struct kms_db *db, int64_t group_id, const struct kms_epoch_
 }
 
 int
-kms_store_epoch_update(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
+sqlite__epoch_update(struct kms_db *db, int64_t group_id, const struct kms_epoch_row *row,
     int drop_keys)
 {
 	sqlite3_stmt *st = NULL;
@@ -202,7 +202,7 @@ each_ending(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
+sqlite__epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
     unsigned limit, int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row),
     void *arg)
 {
@@ -226,7 +226,7 @@ kms_store_epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t b
 }
 
 int
-kms_store_rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *client,
+sqlite__rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *client,
     const char *reason, int64_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -266,7 +266,7 @@ each_rekey(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
+sqlite__rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg)
 {
 	struct rekey_cb c = { cb, arg };
@@ -282,7 +282,7 @@ kms_store_rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
 }
 
 int
-kms_store_group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t when)
+sqlite__group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t when)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -353,7 +353,7 @@ each_keys(sqlite3_stmt *st, void *arg)
 	"ORDER BY sel.name, e.epoch"
 
 int
-kms_store_epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
+sqlite__epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
     int (*cb)(void *arg, const struct kms_epoch_keys_row *row), void *arg)
 {
 	static const char *const sql[2][2] = {

@@ -28,7 +28,7 @@ group_row(sqlite3_stmt *st, struct kms_group_row *row)
 }
 
 int
-kms_store_group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
+sqlite__group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
     int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now, int64_t next_rotation)
 {
 	sqlite3_stmt *st = NULL;
@@ -70,13 +70,13 @@ group_get(struct kms_db *db, const char *name, int64_t id, struct kms_group_row 
 }
 
 int
-kms_store_group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
+sqlite__group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
 {
 	return group_get(db, name, 0, row);
 }
 
 int
-kms_store_group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row)
+sqlite__group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row)
 {
 	return group_get(db, NULL, id, row);
 }
@@ -97,7 +97,7 @@ each_group(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_group_list(struct kms_db *db, const char *after, unsigned limit,
+sqlite__group_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_group_row *row), void *arg)
 {
 	struct group_cb c = { cb, arg };
@@ -113,7 +113,7 @@ kms_store_group_list(struct kms_db *db, const char *after, unsigned limit,
 }
 
 int
-kms_store_group_update(struct kms_db *db, const struct kms_group_row *row)
+sqlite__group_update(struct kms_db *db, const struct kms_group_row *row)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -135,7 +135,7 @@ kms_store_group_update(struct kms_db *db, const struct kms_group_row *row)
 }
 
 int
-kms_store_group_delete(struct kms_db *db, int64_t id)
+sqlite__group_delete(struct kms_db *db, int64_t id)
 {
 	static const char *const sql[] = {
 		"DELETE FROM grants WHERE group_id = ?1",
@@ -158,7 +158,7 @@ kms_store_group_delete(struct kms_db *db, int64_t id)
 }
 
 int
-kms_store_group_due(struct kms_db *db, int64_t now, int64_t *id)
+sqlite__group_due(struct kms_db *db, int64_t now, int64_t *id)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -189,7 +189,7 @@ each_name(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_groups_of_client(struct kms_db *db, int64_t client_id,
+sqlite__groups_of_client(struct kms_db *db, int64_t client_id,
     int (*cb)(void *arg, const char *name), void *arg)
 {
 	struct name_cb c = { cb, arg };
@@ -207,7 +207,7 @@ kms_store_groups_of_client(struct kms_db *db, int64_t client_id,
 /* ---- grants --------------------------------------------------------------------- */
 
 int
-kms_store_grant_add(struct kms_db *db, int64_t client_id, int64_t group_id, const char *right,
+sqlite__grant_add(struct kms_db *db, int64_t client_id, int64_t group_id, const char *right,
     int64_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -224,7 +224,7 @@ kms_store_grant_add(struct kms_db *db, int64_t client_id, int64_t group_id, cons
 }
 
 int
-kms_store_grant_delete(struct kms_db *db, const char *client, const char *group,
+sqlite__grant_delete(struct kms_db *db, const char *client, const char *group,
     const char *right)
 {
 	sqlite3_stmt *st = NULL;
@@ -262,7 +262,7 @@ each_grant(sqlite3_stmt *st, void *arg)
 }
 
 int
-kms_store_grant_list(struct kms_db *db, const char *client, const char *group,
+sqlite__grant_list(struct kms_db *db, const char *client, const char *group,
     const char *after_client, const char *after_group, const char *after_right,
     unsigned limit, int (*cb)(void *arg, const struct kms_grant_row *row), void *arg)
 {

@@ -10,7 +10,7 @@
 #include "db.h"
 
 int
-kms_store_keycheck_get(struct kms_db *db, uint8_t out[KMS_SEALED_LEN])
+sqlite__keycheck_get(struct kms_db *db, uint8_t out[KMS_SEALED_LEN])
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -28,7 +28,7 @@ kms_store_keycheck_get(struct kms_db *db, uint8_t out[KMS_SEALED_LEN])
 }
 
 int
-kms_store_keycheck_set(struct kms_db *db, const uint8_t in[KMS_SEALED_LEN], int64_t now)
+sqlite__keycheck_set(struct kms_db *db, const uint8_t in[KMS_SEALED_LEN], int64_t now)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
@@ -42,7 +42,7 @@ kms_store_keycheck_set(struct kms_db *db, const uint8_t in[KMS_SEALED_LEN], int6
 }
 
 int
-kms_store_crl_get(struct kms_db *db, struct kms_crl_row *row)
+sqlite__crl_get(struct kms_db *db, struct kms_crl_row *row)
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *pem;
@@ -70,7 +70,7 @@ kms_store_crl_get(struct kms_db *db, struct kms_crl_row *row)
 }
 
 int
-kms_store_crl_set(struct kms_db *db, int64_t number, int64_t issued, int64_t revoked,
+sqlite__crl_set(struct kms_db *db, int64_t number, int64_t issued, int64_t revoked,
     const char *pem, size_t pem_len)
 {
 	sqlite3_stmt *st = NULL;

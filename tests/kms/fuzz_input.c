@@ -31,6 +31,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)kmsd_parse_uint(s, 0, 65535, &v);
 	if (kmsd_parse_listen(s, host, sizeof(host), &port) == MQE2E_OK && (port == 0 || port > 65535))
 		abort();
+	{
+		const char *rest;
+		unsigned tls;
+		char san[512];
+
+		if (kmsd_parse_listen_url(s, host, sizeof(host), &port, &tls, &rest) == MQE2E_OK &&
+		    (port == 0 || port > 65535 || tls > 1))
+			abort();
+		(void)!kmsd_parse_tls_names(s, san, sizeof(san), err, sizeof(err));
+	}
 	kmsd_config_init(&c);
 	if ((eq = strchr(s, '=')) != NULL) {
 		*eq = '\0';

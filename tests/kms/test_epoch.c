@@ -368,7 +368,7 @@ main(void)
 	if (kms_path(p, sizeof(p), dir, "master.key") != MQE2E_OK ||
 	    kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
 	    kms_keystore_open(p, 1, &k.ks, err, sizeof(err)) != MQE2E_OK ||
-	    kms_db_open(db_path, 1, &k.db, err, sizeof(err)) != MQE2E_OK) {
+	    kms_db_open(db_path, NULL, 1, &k.db, err, sizeof(err)) != MQE2E_OK) {
 		fprintf(stderr, "test_epoch: setup failed: %s\n", err);
 		cleanup();
 		return 99;

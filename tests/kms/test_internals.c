@@ -201,9 +201,9 @@ test_db(void)
 
 	path(p, sizeof(p), "kms.db");
 	/* Without create, a missing database is not made up. */
-	CHECK(kms_db_open(p, 0, &db, err, sizeof(err)) != MQE2E_OK && db == NULL);
+	CHECK(kms_db_open(p, NULL, 0, &db, err, sizeof(err)) != MQE2E_OK && db == NULL);
 	CHECK(strstr(err, "kms.db") != NULL && kms_file_exists(p) == 0);
-	CHECK(kms_db_open(p, 1, &db, err, sizeof(err)) == MQE2E_OK);
+	CHECK(kms_db_open(p, NULL, 1, &db, err, sizeof(err)) == MQE2E_OK);
 	if (db == NULL)
 		return;
 	CHECK(kms_db_begin(db, 1) == MQE2E_OK);
@@ -211,7 +211,7 @@ test_db(void)
 	kms_db_close(db);
 	db = NULL;
 	/* Reopen: migrations are not re-applied, data kept. */
-	CHECK(kms_db_open(p, 0, &db, err, sizeof(err)) == MQE2E_OK);
+	CHECK(kms_db_open(p, NULL, 0, &db, err, sizeof(err)) == MQE2E_OK);
 	CHECK(kms_db_begin(db, 0) == MQE2E_OK);
 	CHECK(kms_db_end(db, kms_store_counter_get(db, "policy_version", &v)) == MQE2E_OK && v == 2);
 	/* The KMS's own state: one key-check value, the last CRL. */
@@ -247,6 +247,16 @@ test_db(void)
 	/* Every compiled-in migration was applied, in order. */
 	CHECK(kms_migrations_count >= 2 && kms_migrations[0].number == 1 &&
 	    kms_migrations[1].number == 2);
+	/* Both backends have every migration, by number and name, and the copy
+	 * between them (store_copy.h) knows the current schema. */
+	{
+		unsigned i;
+
+		for (i = 0; i < kms_migrations_count; i++)
+			CHECK(kms_pg_migrations[i].number == i + 1 &&
+			    strcmp(kms_pg_migrations[i].name, kms_migrations[i].name) == 0);
+		CHECK(KMS_TABLES_SCHEMA == kms_migrations_count);
+	}
 	CHECK(sqlite3_open(p, &raw) == SQLITE_OK);
 	{
 		sqlite3_stmt *st = NULL;
@@ -261,18 +271,18 @@ test_db(void)
 	CHECK(sqlite3_open(p, &raw) == SQLITE_OK);
 	CHECK(sqlite3_exec(raw, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(raw);
-	CHECK(kms_db_open(p, 0, &db, err, sizeof(err)) == MQE2E_ERR_BAD_VERSION && db == NULL);
+	CHECK(kms_db_open(p, NULL, 0, &db, err, sizeof(err)) == MQE2E_ERR_BAD_VERSION && db == NULL);
 	CHECK(strstr(err, "kms.db") != NULL);
 	/* Not a database. */
 	path(p, sizeof(p), "junk.db");
 	CHECK(kms_file_create(p, "not a database, definitely not one, no.........................",
 	    64, 0600, err, sizeof(err)) == MQE2E_OK);
-	CHECK(kms_db_open(p, 0, &db, err, sizeof(err)) != MQE2E_OK && db == NULL);
+	CHECK(kms_db_open(p, NULL, 0, &db, err, sizeof(err)) != MQE2E_OK && db == NULL);
 	CHECK(strstr(err, "junk.db") != NULL);
 	/* An empty (0-byte) file is not a database without create. */
 	path(p, sizeof(p), "empty.db");
 	CHECK(kms_file_create(p, "", 0, 0600, err, sizeof(err)) == MQE2E_OK);
-	CHECK(kms_db_open(p, 0, &db, err, sizeof(err)) == MQE2E_ERR_NOT_FOUND && db == NULL);
+	CHECK(kms_db_open(p, NULL, 0, &db, err, sizeof(err)) == MQE2E_ERR_NOT_FOUND && db == NULL);
 	CHECK(strstr(err, "empty.db") != NULL && strstr(err, "--init") != NULL);
 	kms_db_close(NULL);
 }

@@ -27,13 +27,20 @@
 #include "http.h"
 #include "policy.h"
 
+/* One attempt (no retry: a replay must reach the KMS exactly twice). */
 static int
 post(const char *url, const char *path, const uint8_t *body, size_t len,
     struct mqe2e_http_response *resp)
 {
-	int r = mqe2e_http_request(url, "POST", path, "application/octet-stream", NULL, body, len,
-	    70000, resp);
+	struct mqe2e_http *h = NULL;
+	int r;
 
+	memset(resp, 0, sizeof(*resp));
+	if ((r = mqe2e_http_new(url, NULL, MQE2E_HTTP_ONCE, &h, resp->error,
+	    sizeof(resp->error))) == MQE2E_OK)
+		r = mqe2e_http_request(h, "POST", path, "application/octet-stream", NULL, body, len,
+		    70000, -1, resp);
+	mqe2e_http_free(h);
 	if (r != MQE2E_OK) {
 		fprintf(stderr, "request failed: %s\n", resp->error);
 		exit(2);

@@ -1,0 +1,276 @@
+/*
+ * pg_groups.c - topic groups and grants in PostgreSQL (see store.h and the
+ * SQLite twin store_groups.c).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "pg.h"
+
+#define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
+	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
+	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs"
+
+static void
+group_row(const PGresult *res, int i, struct kms_group_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->id = pg_int(res, i, 0);
+	pg_text(res, i, 1, row->name, sizeof(row->name));
+	pg_text(res, i, 2, row->filter, sizeof(row->filter));
+	row->scheme = (int)pg_int(res, i, 3);
+	row->rotate_s = pg_int(res, i, 4);
+	row->grace_s = pg_int(res, i, 5);
+	row->created = pg_int(res, i, 6);
+	row->next_rotation = pg_int(res, i, 7);
+	row->current_epoch = (uint32_t)pg_int(res, i, 8);
+	row->future_epochs = (int)pg_int(res, i, 9);
+}
+
+int
+pg__group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
+    int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now, int64_t next_rotation)
+{
+	static struct pg_query q = PG_QUERY("INSERT INTO topic_groups (name, filter, scheme, "
+	    "rotate_s, grace_s, created, next_rotation, future_epochs) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+	struct pg_args a = PG_ARGS_INIT;
+
+	pg_arg_text(&a, name);
+	pg_arg_text(&a, filter);
+	pg_arg_int(&a, scheme);
+	pg_arg_int(&a, rotate_s);
+	pg_arg_int(&a, grace_s);
+	pg_arg_int(&a, now);
+	pg_arg_int(&a, next_rotation);
+	pg_arg_int(&a, future_epochs);
+	return pg__exec(db, &q, &a, NULL, NULL);
+}
+
+int
+pg__group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
+{
+	static struct pg_query q = PG_QUERY("SELECT " GROUP_COLUMNS " FROM topic_groups g "
+	    "WHERE g.name = $1");
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *res = NULL;
+	int r;
+
+	pg_arg_text(&a, name);
+	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
+		group_row(res, 0, row);
+	PQclear(res);
+	return r;
+}
+
+int
+pg__group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row)
+{
+	static struct pg_query q = PG_QUERY("SELECT " GROUP_COLUMNS " FROM topic_groups g "
+	    "WHERE g.id = $1");
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *res = NULL;
+	int r;
+
+	pg_arg_int(&a, id);
+	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
+		group_row(res, 0, row);
+	PQclear(res);
+	return r;
+}
+
+struct group_cb {
+	int (*cb)(void *arg, const struct kms_group_row *row);
+	void *arg;
+};
+
+static int
+each_group(const PGresult *res, int i, void *arg)
+{
+	struct group_cb *c = arg;
+	struct kms_group_row row;
+
+	group_row(res, i, &row);
+	return c->cb(c->arg, &row);
+}
+
+int
+pg__group_list(struct kms_db *db, const char *after, unsigned limit,
+    int (*cb)(void *arg, const struct kms_group_row *row), void *arg)
+{
+	static struct pg_query q = PG_QUERY("SELECT " GROUP_COLUMNS " FROM topic_groups g "
+	    "WHERE g.name > $1 ORDER BY g.name LIMIT $2::bigint");
+	struct group_cb c = { cb, arg };
+	struct pg_args a = PG_ARGS_INIT;
+
+	pg_arg_text(&a, after != NULL ? after : "");
+	pg_arg_limit(&a, limit);
+	return pg__each(db, &q, &a, each_group, &c);
+}
+
+int
+pg__group_update(struct kms_db *db, const struct kms_group_row *row)
+{
+	static struct pg_query q = PG_QUERY("UPDATE topic_groups SET filter = $1, scheme = $2, "
+	    "rotate_s = $3, grace_s = $4, next_rotation = $5, future_epochs = $7 WHERE id = $6");
+	struct pg_args a = PG_ARGS_INIT;
+	int64_t n = 0;
+	int r;
+
+	pg_arg_text(&a, row->filter);
+	pg_arg_int(&a, row->scheme);
+	pg_arg_int(&a, row->rotate_s);
+	pg_arg_int(&a, row->grace_s);
+	pg_arg_int(&a, row->next_rotation);
+	pg_arg_int(&a, row->id);
+	pg_arg_int(&a, row->future_epochs);
+	if ((r = pg__exec(db, &q, &a, NULL, &n)) != MQE2E_OK)
+		return r;
+	return n == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;
+}
+
+int
+pg__group_delete(struct kms_db *db, int64_t id)
+{
+	/* The deleted keys stay in the table's old row versions until VACUUM
+	 * (autovacuum) reclaims them; they are sealed under the master key,
+	 * which is not in the database. */
+	static struct pg_query q[] = {
+		PG_QUERY("DELETE FROM grants WHERE group_id = $1"),
+		PG_QUERY("DELETE FROM rekeys WHERE group_id = $1"),
+		PG_QUERY("DELETE FROM epochs WHERE group_id = $1"),
+		PG_QUERY("DELETE FROM topic_groups WHERE id = $1"),
+	};
+	struct pg_args a = PG_ARGS_INIT;
+	int64_t n = 0;
+	size_t i;
+	int r;
+
+	pg_arg_int(&a, id);
+	for (i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		if ((r = pg__exec(db, &q[i], &a, NULL, &n)) != MQE2E_OK)
+			return r;
+	return n == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;
+}
+
+int
+pg__group_due(struct kms_db *db, int64_t now, int64_t *id)
+{
+	static struct pg_query q = PG_QUERY("SELECT id FROM topic_groups WHERE next_rotation <= $1 "
+	    "ORDER BY next_rotation LIMIT 1");
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *res = NULL;
+	int r;
+
+	*id = 0;
+	pg_arg_int(&a, now);
+	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
+		*id = pg_int(res, 0, 0);
+	PQclear(res);
+	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_OK : r;
+}
+
+struct name_cb {
+	int (*cb)(void *arg, const char *name);
+	void *arg;
+};
+
+static int
+each_name(const PGresult *res, int i, void *arg)
+{
+	struct name_cb *c = arg;
+
+	return c->cb(c->arg, pg_str(res, i, 0));
+}
+
+int
+pg__groups_of_client(struct kms_db *db, int64_t client_id,
+    int (*cb)(void *arg, const char *name), void *arg)
+{
+	static struct pg_query q = PG_QUERY("SELECT DISTINCT g.name FROM grants gr "
+	    "JOIN topic_groups g ON g.id = gr.group_id WHERE gr.client_id = $1 ORDER BY g.name");
+	struct name_cb c = { cb, arg };
+	struct pg_args a = PG_ARGS_INIT;
+
+	pg_arg_int(&a, client_id);
+	return pg__each(db, &q, &a, each_name, &c);
+}
+
+/* ---- grants --------------------------------------------------------------------- */
+
+int
+pg__grant_add(struct kms_db *db, int64_t client_id, int64_t group_id, const char *right,
+    int64_t now)
+{
+	static struct pg_query q = PG_QUERY("INSERT INTO grants (client_id, group_id, \"right\", "
+	    "created) VALUES ($1, $2, $3, $4)");
+	struct pg_args a = PG_ARGS_INIT;
+
+	pg_arg_int(&a, client_id);
+	pg_arg_int(&a, group_id);
+	pg_arg_text(&a, right);
+	pg_arg_int(&a, now);
+	return pg__exec(db, &q, &a, NULL, NULL);
+}
+
+int
+pg__grant_delete(struct kms_db *db, const char *client, const char *group, const char *right)
+{
+	static struct pg_query q = PG_QUERY("DELETE FROM grants WHERE \"right\" = $3 AND "
+	    "client_id = (SELECT id FROM clients WHERE name = $1) AND "
+	    "group_id = (SELECT id FROM topic_groups WHERE name = $2)");
+	struct pg_args a = PG_ARGS_INIT;
+	int64_t n = 0;
+	int r;
+
+	pg_arg_text(&a, client);
+	pg_arg_text(&a, group);
+	pg_arg_text(&a, right);
+	if ((r = pg__exec(db, &q, &a, NULL, &n)) != MQE2E_OK)
+		return r;
+	return n == 0 ? MQE2E_ERR_NOT_FOUND : MQE2E_OK;
+}
+
+struct grant_cb {
+	int (*cb)(void *arg, const struct kms_grant_row *row);
+	void *arg;
+};
+
+static int
+each_grant(const PGresult *res, int i, void *arg)
+{
+	struct grant_cb *c = arg;
+	struct kms_grant_row row;
+
+	memset(&row, 0, sizeof(row));
+	pg_text(res, i, 0, row.client, sizeof(row.client));
+	pg_text(res, i, 1, row.group, sizeof(row.group));
+	pg_text(res, i, 2, row.right, sizeof(row.right));
+	row.created = pg_int(res, i, 3);
+	return c->cb(c->arg, &row);
+}
+
+int
+pg__grant_list(struct kms_db *db, const char *client, const char *group,
+    const char *after_client, const char *after_group, const char *after_right,
+    unsigned limit, int (*cb)(void *arg, const struct kms_grant_row *row), void *arg)
+{
+	static struct pg_query q = PG_QUERY("SELECT c.name, g.name, gr.\"right\", gr.created "
+	    "FROM grants gr JOIN clients c ON c.id = gr.client_id "
+	    "JOIN topic_groups g ON g.id = gr.group_id "
+	    "WHERE ($1::text IS NULL OR c.name = $1::text) AND "
+	    "($2::text IS NULL OR g.name = $2::text) AND "
+	    "(c.name, g.name, gr.\"right\") > ($3::text, $4::text, $5::text) "
+	    "ORDER BY c.name, g.name, gr.\"right\" LIMIT $6::bigint");
+	struct grant_cb c = { cb, arg };
+	struct pg_args a = PG_ARGS_INIT;
+
+	pg_arg_text(&a, client);
+	pg_arg_text(&a, group);
+	pg_arg_text(&a, after_client != NULL ? after_client : "");
+	pg_arg_text(&a, after_group != NULL ? after_group : "");
+	pg_arg_text(&a, after_right != NULL ? after_right : "");
+	pg_arg_limit(&a, limit);
+	return pg__each(db, &q, &a, each_grant, &c);
+}
