@@ -115,6 +115,31 @@ struct bench_env {
  * subscribers on groups s1..s4 (filters bench/sN/#).  0 or -1 (logged). */
 int env_start(struct bench_env *e);
 void env_stop(struct bench_env *e);
+/* Start mqe2e-kmsd (kmsd: its path, NULL for bindir/mqe2e-kmsd) on a free
+ * port with data dir DIR/kms and, if conf_text is not NULL, that
+ * mqe2e-kmsd.conf(5) text (written to DIR/kmsd.conf); reads the admin
+ * token.  0 or -1 (logged). */
+int env_start_kms(struct bench_env *e, const char *kmsd, const char *conf_text);
+/* One request to the KMS at e->kms_url over a connection of its own (a
+ * short-lived core/http endpoint; https URLs are verified with
+ * $MQE2E_KMS_CAFILE); token (may be NULL) as the bearer.  As
+ * mqe2e_http_request; free resp with mqe2e_http_response_free. */
+struct mqe2e_http_response;
+int env_kms_request(struct bench_env *e, const char *method, const char *path,
+    const char *ctype, const char *token, const uint8_t *body, size_t len, int timeout_ms,
+    struct mqe2e_http_response *resp);
+/* POST a JSON object (consumed) to the KMS's path with the admin token; 0
+ * for a 2xx (or 409 if conflict_ok), the parsed answer in *out (may be
+ * NULL; json_decref it).  Logs failures. */
+struct json_t;
+int env_kms_post(struct bench_env *e, const char *path, struct json_t *body, int conflict_ok,
+    struct json_t **out);
+/* Add client name of kind ("client", "broker") with a generated
+ * certificate: pki/NAME.crt, pki/NAME.key and pki/ca.crt.  Kept across
+ * starts: an existing pki/NAME.key means done. */
+int env_enrol(struct bench_env *e, const char *pki, const char *name, const char *kind);
+/* Grant client right ("pub", "sub") on group; an existing grant is fine. */
+int env_grant(struct bench_env *e, const char *client, const char *group, const char *right);
 /* The broker URI that carries kind k. */
 void env_broker_uri(const struct bench_env *e, enum bench_kind k, const char *host,
     char *out, size_t len);
@@ -223,6 +248,9 @@ struct host_result {
 };
 #define HOST_MAGIC_READY 0x4d514252u
 #define HOST_MAGIC_RESULT 0x4d514253u
+
+/* "mqe2e-bench kms ..." (kms.c): the KMS benchmark; argv[0] is "kms". */
+int kms_bench_main(int argc, char **argv);
 
 /* The child's main (argv after --sub-host); the exit status. */
 int host_main(int argc, char **argv);

@@ -34,6 +34,7 @@
 #include "plugin.h"
 
 #define CACHE_MAX (16u * 1024u * 1024u)
+#define CACHE_KEYS_MAX 1000000      /* GK_B entries (bounded by CACHE_MAX too) */
 
 int cache__open_answer(EVP_PKEY *ca, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *body,
     size_t len, uint8_t **policy, size_t *policy_len)
@@ -206,7 +207,7 @@ int cache__load(const char *path, EVP_PKEY *ca, struct bx_policy **out, char *er
 	if (!json_is_integer(json_object_get(root, "mqe2e_policy_cache")) ||
 	    json_integer_value(json_object_get(root, "mqe2e_policy_cache")) != 1 ||
 	    !json_is_string(jn) || !json_is_string(ja) || !json_is_array(jk) ||
-	    json_array_size(jk) > MQE2E_KEYS_MAX || (jc != NULL && !json_is_null(jc) && !json_is_string(jc)))
+	    json_array_size(jk) > CACHE_KEYS_MAX || (jc != NULL && !json_is_null(jc) && !json_is_string(jc)))
 		goto bad;
 	if ((r = mqe2e_base64_decode(json_string_value(jn), MQE2E_NONCE_LEN, &nonce, &nonce_len)) != MQE2E_OK ||
 	    nonce_len != MQE2E_NONCE_LEN)

@@ -46,6 +46,11 @@
 
 #define HTTP_TIMEOUT_MS 10000
 #define GO_FALLBACK_MS 2000   /* no tick or client event by then: start anyway */
+/* After a round that brought a new policy, the next one starts no sooner than
+ * this after it began: a burst of changes (thousands of rekeys) costs the
+ * KMS about one round a second, each taking in every change so far, instead
+ * of one per change (and the broker's share of KEY_REQUESTs). */
+#define BURST_PACE_MS 1000
 /* Between failed rounds.  Retries against an unreachable or overloaded KMS
  * (failover over plugin_opt_kms_url, jittered exponential backoff,
  * Retry-After) happen inside each request, in core/http; this pause only
@@ -63,6 +68,7 @@ struct bx_kms_sync {
 	/* under lock */
 	bool stop;
 	bool go;                         /* the broker serves: see kms_sync__run */
+	bool kick;                       /* a publisher is ahead: no burst pace */
 	uint64_t last_ok_ms;             /* last answer from the KMS */
 	struct bx_policy *pending;
 	unsigned errors;                 /* new failures since the last take */
@@ -311,8 +317,9 @@ out:
 	return r;
 }
 
-/* Sleep up to ms unless stopped; returns true if stopped. */
-static bool wait_stop(struct bx_kms_sync *ks, unsigned ms)
+/* Sleep up to ms unless stopped (or, pace = true, kicked); returns true if
+ * stopped. */
+static bool wait_pace(struct bx_kms_sync *ks, unsigned ms, bool pace)
 {
 	struct timespec ts;
 	bool stop;
@@ -325,16 +332,24 @@ static bool wait_stop(struct bx_kms_sync *ks, unsigned ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&ks->lock);
-	while (!ks->stop && pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
+	while (!ks->stop && !(pace && ks->kick) &&
+	    pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
 		;
+	ks->kick = false;
 	stop = ks->stop;
 	pthread_mutex_unlock(&ks->lock);
 	return stop;
 }
 
+static bool wait_stop(struct bx_kms_sync *ks, unsigned ms)
+{
+	return wait_pace(ks, ms, false);
+}
+
 static void *sync_main(void *arg)
 {
 	struct bx_kms_sync *ks = arg;
+	uint64_t start, before;
 	struct timespec ts;
 
 	/* Nothing of OpenSSL until the broker serves (kms_sync__run). */
@@ -351,14 +366,21 @@ static void *sync_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&ks->lock);
+		start = mqe2e_now_ms();
+		before = ks->version;
 		if (sync_once(ks) == MQE2E_OK) {
+			uint64_t now = mqe2e_now_ms();
+
 			pthread_mutex_lock(&ks->lock);
-			ks->last_ok_ms = mqe2e_now_ms();
+			ks->last_ok_ms = now;
 			pthread_mutex_unlock(&ks->lock);
 			if (ks->failing)
 				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again",
 				    mqe2e_http_current_url(ks->http));
 			ks->failing = false;
+			if (ks->version != before && now - start < BURST_PACE_MS &&
+			    wait_pace(ks, (unsigned)(BURST_PACE_MS - (now - start)), true))
+				break;
 			continue;
 		}
 		pthread_mutex_lock(&ks->lock);
@@ -482,6 +504,16 @@ void kms_sync__stop(struct bx_kms_sync *ks)
 		pthread_join(ks->thread, NULL);
 	}
 	ks_free(ks);
+}
+
+void kms_sync__kick(struct bx_kms_sync *ks)
+{
+	if (ks == NULL)
+		return;
+	pthread_mutex_lock(&ks->lock);
+	ks->kick = true;
+	pthread_cond_broadcast(&ks->cond);
+	pthread_mutex_unlock(&ks->lock);
 }
 
 uint64_t kms_sync__last_ok(struct bx_kms_sync *ks)

@@ -111,10 +111,20 @@ static int check_envelope(const struct bx_session *s, struct bx_group *g,
 		if (env.key_kind != MQE2E_KEY_GROUP || !mqe2e_view_eq_str(env.key_name, g->name))
 			return drop(BX_MSG_WRONG_SCHEME, MQE2E_ERR_BAD_FORMAT, s, topic,
 			    "envelope not under this group's key");
-		/* An epoch the broker does not hold (current, next, or in grace)
-		 * would send every subscriber to the KMS for keys that do not
-		 * exist: the publisher cannot make the group poll the KMS. */
-		if (policy__key(g, env.epoch, now) == NULL) {
+		/* An epoch neither held (current, next, the newest in grace) nor
+		 * in grace at the KMS (the policy's oldest..current: members
+		 * fetch it by number, PROTOCOL.md 12.1) would send every
+		 * subscriber to the KMS for keys that do not exist: the
+		 * publisher cannot make the group poll the KMS. */
+		if (policy__key(g, env.epoch, now) == NULL && env.epoch > g->epoch &&
+		    env.epoch - g->epoch <= BX_EPOCH_LOOKAHEAD) {
+			/* The KMS rotated faster than our policy follows (a burst
+			 * of rekeys): the publisher's fresher keys name an epoch
+			 * we have not seen yet.  Catch up now; subscribers fetch
+			 * it as any newer epoch (at most once a second each). */
+			kms_sync__kick(bx.sync);
+		} else if (policy__key(g, env.epoch, now) == NULL &&
+		    !(g->oldest != 0 && env.epoch >= g->oldest && env.epoch <= g->epoch)) {
 			char why[160];
 
 			/* Every key ended (a long KMS outage): say that, not this. */

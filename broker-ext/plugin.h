@@ -157,6 +157,7 @@ struct bx_group {
 	char *filter;
 	uint8_t scheme;
 	uint32_t epoch;                  /* current epoch (policy) */
+	uint32_t oldest;                 /* lowest epoch in grace (policy; 0: unknown) */
 	struct bx_gkey *keys;            /* GK_B epochs held */
 	size_t nkeys;
 	uint64_t seq;                    /* broker's re-frame sequence (broker thread) */
@@ -169,6 +170,10 @@ struct bx_grant {
 	uint8_t *rights;                 /* per group: 1 pub, 2 sub */
 };
 
+/* How far past the policy's current epoch an envelope may be while the
+ * policy catches up with the KMS (message.c). */
+#define BX_EPOCH_LOOKAHEAD 4096u
+
 #define BX_RIGHT_PUB 1u
 #define BX_RIGHT_SUB 2u
 
@@ -176,6 +181,7 @@ struct bx_policy {
 	uint64_t version;
 	struct bx_group *groups;         /* in policy order */
 	size_t ngroups;
+	size_t *by_name;                 /* group indices sorted by name */
 	struct bx_grant *grants;         /* sorted by client */
 	size_t ngrants;
 	char **revoked_serials;
@@ -375,6 +381,9 @@ void kms_sync__stop(struct bx_kms_sync *ks);
 /* When the thread last had an answer from the KMS (ms since the epoch; 0
  * never).  Any thread. */
 uint64_t kms_sync__last_ok(struct bx_kms_sync *ks);
+/* A publisher names an epoch newer than the policy's: end the burst pace
+ * (the next round starts now).  Any thread. */
+void kms_sync__kick(struct bx_kms_sync *ks);
 /* Broker thread: take the newest verified snapshot, if any (caller owns). */
 struct bx_policy *kms_sync__take(struct bx_kms_sync *ks);
 

@@ -17,7 +17,7 @@
 
 #include "plugin.h"
 
-#define POLICY_GROUPS_MAX 4096
+#define POLICY_GROUPS_MAX 1000000
 #define POLICY_GRANTS_MAX 100000
 #define POLICY_REVOKED_MAX 1000000
 
@@ -61,6 +61,7 @@ void policy__free(struct bx_policy *p)
 	for (i = 0; i < p->ngroups; i++)
 		group_free(&p->groups[i]);
 	free(p->groups);
+	free(p->by_name);
 	for (i = 0; i < p->ngrants; i++)
 		grant_free(&p->grants[i]);
 	free(p->grants);
@@ -75,17 +76,61 @@ static int grant_cmp(const void *a, const void *b)
 	return strcmp(((const struct bx_grant *)a)->client, ((const struct bx_grant *)b)->client);
 }
 
+/* By bisection over the name index (built once the groups are parsed). */
 static int group_index(const struct bx_policy *p, const char *name, size_t *gi)
 {
-	size_t i;
+	size_t lo = 0, hi = p->by_name != NULL ? p->ngroups : 0, mid;
+	int c;
 
-	for (i = 0; i < p->ngroups; i++) {
-		if (!strcmp(p->groups[i].name, name)) {
-			*gi = i;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(name, p->groups[p->by_name[mid]].name);
+		if (c == 0) {
+			*gi = p->by_name[mid];
 			return MQE2E_OK;
 		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
 	return MQE2E_ERR_NOT_FOUND;
+}
+
+struct name_at {
+	const char *name;
+	size_t i;
+};
+
+static int name_at_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct name_at *)a)->name, ((const struct name_at *)b)->name);
+}
+
+/* The name index; a name twice is malformed. */
+static int index_groups(struct bx_policy *p)
+{
+	struct name_at *v;
+	size_t i;
+	int r = MQE2E_OK;
+
+	if (p->ngroups == 0)
+		return MQE2E_OK;
+	if ((p->by_name = calloc(p->ngroups, sizeof(*p->by_name))) == NULL ||
+	    (v = calloc(p->ngroups, sizeof(*v))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	for (i = 0; i < p->ngroups; i++) {
+		v[i].name = p->groups[i].name;
+		v[i].i = i;
+	}
+	qsort(v, p->ngroups, sizeof(*v), name_at_cmp);
+	for (i = 0; i < p->ngroups; i++) {
+		p->by_name[i] = v[i].i;
+		if (i > 0 && strcmp(v[i - 1].name, v[i].name) == 0)
+			r = MQE2E_ERR_BAD_FORMAT;
+	}
+	free(v);
+	return r;
 }
 
 static int parse_strv(json_t *arr, size_t max, char ***out, size_t *n)
@@ -131,16 +176,16 @@ static int parse_groups(struct bx_policy *p, json_t *arr)
 		json_t *filter = json_object_get(g, "filter");
 		json_t *scheme = json_object_get(g, "scheme");
 		json_t *epoch = json_object_get(g, "epoch");
-		size_t dup;
+		json_t *oldest = json_object_get(g, "oldest");
 
 		if (!json_is_string(name) || !mqe2e_id_valid_str(json_string_value(name)) ||
 		    !json_is_string(filter) || strlen(json_string_value(filter)) != json_string_length(filter) ||
 		    !mqe2e_group_filter_check(json_string_value(filter), NULL, 0) ||
 		    !json_is_integer(scheme) || json_integer_value(scheme) < 1 || json_integer_value(scheme) > 4 ||
 		    !json_is_integer(epoch) || json_integer_value(epoch) < 0 ||
-		    json_integer_value(epoch) > (json_int_t)UINT32_MAX)
-			return MQE2E_ERR_BAD_FORMAT;
-		if (group_index(p, json_string_value(name), &dup) == MQE2E_OK)
+		    json_integer_value(epoch) > (json_int_t)UINT32_MAX ||
+		    (oldest != NULL && (!json_is_integer(oldest) || json_integer_value(oldest) < 0 ||
+		    json_integer_value(oldest) > json_integer_value(epoch))))
 			return MQE2E_ERR_BAD_FORMAT;
 		if ((grp->name = strdup(json_string_value(name))) == NULL ||
 		    (grp->filter = strdup(json_string_value(filter))) == NULL) {
@@ -149,10 +194,11 @@ static int parse_groups(struct bx_policy *p, json_t *arr)
 		}
 		grp->scheme = (uint8_t)json_integer_value(scheme);
 		grp->epoch = (uint32_t)json_integer_value(epoch);
+		grp->oldest = oldest != NULL ? (uint32_t)json_integer_value(oldest) : 0;
 		grp->seq = mqe2e_seq_start();
 		p->ngroups++;
 	}
-	return MQE2E_OK;
+	return index_groups(p);
 }
 
 static int parse_rights(struct bx_policy *p, struct bx_grant *gr, json_t *arr, unsigned right)

@@ -59,6 +59,7 @@ struct mqe2e_config {
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
 	int hold_max;                   /* messages held for a key fetch */
 	int hold_s;                     /* how long one may wait for it */
+	int rekey_jitter_ms;            /* a rekey notice's fetch waits 0..this */
 	int key_cache;                  /* 0: no key cache file */
 	char *key_cache_file;           /* NULL: beside the key, "<key>.cache" */
 };
@@ -76,7 +77,7 @@ struct keyslot {
 	struct mqe2e_mac *mac;          /* GK_B in scheme 4 */
 };
 
-#define KEYS_WANT_MAX 16                /* old epochs asked for by number */
+#define KEYS_WANT_MAX 64                /* epochs asked for by number */
 #define KEYS_PAGES_MAX 1024             /* pages of one key fetch (1M groups) */
 
 struct keystore {
@@ -250,8 +251,9 @@ struct mqe2e_client {
 	int cache_digest_set;
 	int cache_failing;              /* the last write failed (reported) */
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
-	/* [mu] epochs older than the KMS's window that messages named: the next
-	 * fetch asks for them by number (keys__want, PROTOCOL.md 12.1) */
+	/* [mu] epochs messages named that we lacked: each fetch asks for them
+	 * by number besides the windows (keys__want, PROTOCOL.md 12.1), the
+	 * oldest making room for new ones */
 	struct keys_want {
 		char group[MQE2E_ID_MAX + 1];
 		uint32_t epoch;
@@ -373,10 +375,10 @@ uint64_t client__next_seq(struct mqe2e_client *c);
  * itself; msg (may be NULL) gets a message naming the KMS URL. */
 int keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen);
 /* Lookups (mu held).  NULL if absent. */
-/* A message named epoch of group, which we lack and which is older than
- * every epoch of the group we hold (mu held): remember it for the next fetch
- * to ask for by number.  0 if the KMS said before that it no longer has it
- * (then no fetch helps). */
+/* A message named epoch of group, which we lack (mu held): remember it for
+ * the fetches to ask for by number.  2 if it is new to the list, 1 if it
+ * was there, 0 if the KMS said before that it no longer has it (then no
+ * fetch helps). */
 int keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t epoch);
 /* The lowest epoch of group held, 0 if none. */
 uint32_t keys__oldest_epoch(struct keystore *ks, const char *group, size_t group_len);

@@ -199,7 +199,10 @@ fetch_all(struct mqe2e_client *c, struct mqe2e_keybundle *all, char *msg, size_t
 	if ((r = fetch_page(c, w, n, NULL, &page, msg, msglen)) != MQE2E_OK ||
 	    (r = mqe2e_keybundle_append(all, &page)) != MQE2E_OK)
 		return r;
-	/* what the KMS did not give is gone: no fetch for it again */
+	/* What the KMS did not give is gone: no fetch for it again.  What it
+	 * gave stays wanted: every fetch replaces the store, so the next one
+	 * asks again (the KMS, not a memory of ours, says what is still
+	 * deliverable: never a key voided since). */
 	pthread_mutex_lock(&c->mu);
 	for (i = 0; i < c->nwant; i++) {
 		size_t j, asked;
@@ -232,7 +235,7 @@ keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t
 		w = &c->want[i];
 		if (w->epoch == epoch && strlen(w->group) == group_len &&
 		    memcmp(w->group, group, group_len) == 0)
-			return !w->gone;
+			return w->gone ? 0 : 1;
 	}
 	/* full: the oldest entry makes room */
 	if (c->nwant == KEYS_WANT_MAX) {
@@ -244,65 +247,7 @@ keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t
 	w->group[group_len] = '\0';
 	w->epoch = epoch;
 	w->gone = 0;
-	return 1;
-}
-
-/* Keep in fresh the slots of old that an earlier fetch got by number: an
- * epoch older than every epoch fresh has of a group fresh still has, with
- * that kind, not past its end (mu held). */
-static int
-carry_over(struct keystore *fresh, const struct keystore *old, uint64_t now_ms)
-{
-	struct keyslot *ns;
-	size_t i, j, n = 0;
-	int r;
-
-	for (i = 0; i < old->n; i++) {
-		const struct keyslot *s = &old->slot[i];
-		uint32_t oldest = keys__oldest_epoch(fresh, s->group, strlen(s->group));
-
-		if (oldest != 0 && s->epoch < oldest &&
-		    (s->not_after_ms == 0 || s->not_after_ms > now_ms))
-			n++;
-	}
-	if (n == 0)
-		return MQE2E_OK;
-	if ((ns = realloc(fresh->slot, (fresh->n + n) * sizeof(*ns))) == NULL)
-		return MQE2E_ERR_NOMEM;
-	fresh->slot = ns;
-	for (i = 0, j = fresh->n; i < old->n; i++) {
-		const struct keyslot *s = &old->slot[i];
-		uint32_t oldest = keys__oldest_epoch(fresh, s->group, strlen(s->group));
-		struct keyslot *kind = NULL;
-		size_t k;
-
-		if (oldest == 0 || s->epoch >= oldest ||
-		    (s->not_after_ms != 0 && s->not_after_ms <= now_ms))
-			continue;
-		for (k = 0; k < fresh->n && kind == NULL; k++)
-			if (fresh->slot[k].kind == s->kind && strcmp(fresh->slot[k].group,
-			    s->group) == 0)
-				kind = &fresh->slot[k];
-		if (kind == NULL)
-			continue;               /* that kind was taken away */
-		memset(&ns[j], 0, sizeof(ns[j]));
-		memcpy(ns[j].group, s->group, sizeof(ns[j].group));
-		ns[j].scheme = s->scheme;
-		ns[j].kind = s->kind;
-		ns[j].epoch = s->epoch;
-		ns[j].not_before_ms = s->not_before_ms;
-		ns[j].not_after_ms = s->not_after_ms;
-		memcpy(ns[j].key, s->key, sizeof(ns[j].key));   /* for the key cache */
-		/* the contexts move: old is cleared without them */
-		ns[j].aead = s->aead;
-		ns[j].mac = s->mac;
-		((struct keyslot *)s)->aead = NULL;
-		((struct keyslot *)s)->mac = NULL;
-		j++;
-	}
-	r = MQE2E_OK;
-	fresh->n = j;
-	return r;
+	return 2;
 }
 
 int
@@ -403,12 +348,6 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 	kb->groups = NULL;
 	kb->ngroups = 0;
 	pthread_mutex_lock(&c->mu);
-	if ((r = carry_over(&fresh, &c->keys, now)) != MQE2E_OK) {
-		pthread_mutex_unlock(&c->mu);
-		client__fmt(msg, msglen, "out of memory");
-		keys__clear(&fresh);
-		return r;
-	}
 	old = c->keys;
 	c->keys = fresh;
 	c->keys_fetched_ms = client__mono_ms();

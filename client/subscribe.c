@@ -114,23 +114,16 @@ pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t schem
 
 /*
  * 1 if asking the KMS may give the epoch of group that a message names and
- * we lack (mu held).  A fetch brings each group's window: every epoch from
- * the newest grace ones on.  A newer epoch than we hold may be fetched; one
- * older than all we hold may still be in grace beyond the window and is
- * asked for by number (once: keys__want); one between is gone (void or
- * expired).
+ * we lack (mu held).  A fetch brings each group's window (current, next,
+ * the newest grace epochs); the epoch is also asked for by number
+ * (keys__want), since by the time the fetch runs a burst of rekeys may have
+ * moved the window past it, or it is older than the window already.  Once
+ * the KMS answered without it, it is gone and no fetch is made for it.
  */
 static int
-miss(struct mqe2e_client *c, struct mqe2e_view group, uint32_t epoch)
+miss(struct mqe2e_client *c, struct mqe2e_view group, uint32_t epoch)   /* 2: new */
 {
-	const char *g = (const char *)group.p;
-	uint32_t newest = keys__newest_epoch(&c->keys, g, group.len);
-
-	if (newest <= epoch)
-		return 1;
-	if (epoch == 0 || epoch >= keys__oldest_epoch(&c->keys, g, group.len))
-		return 0;
-	return keys__want(c, g, group.len, epoch);
+	return epoch != 0 && keys__want(c, (const char *)group.p, group.len, epoch);
 }
 
 /* The group key that opens env (mu held). */
@@ -686,6 +679,13 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 		extra[0] = '\0';
 		if (r == MQE2E_ERR_UNKNOWN_KEY)
 			peek(h->payload, h->len, &rx);  /* the context of the report */
+		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss == 2 && c->keys_seq > h->fetch_seq &&
+		    now < h->deadline_ms) {
+			/* an epoch no fetch has asked for yet (the message
+			 * waited behind another): the next one will */
+			h->fetch_seq = c->fetch_started;
+			c->miss_fetch = 1;
+		}
 		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
 			if (c->keys_seq <= h->fetch_seq && now < h->deadline_ms) {
 				/* no fetch since it arrived has answered yet: wait */

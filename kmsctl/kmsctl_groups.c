@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,96 @@ group_fields(const struct kmsctl_args *a, json_t *body)
 		return KMSCTL_EXIT_USAGE;
 	}
 	return KMSCTL_EXIT_OK;
+}
+
+#define IMPORT_BATCH 400              /* groups per request */
+#define IMPORT_BODY_MAX (48u * 1024u)  /* bytes per request (the KMS takes 64 KiB) */
+#define IMPORT_LINE_MAX 4096
+
+/* POST one batch of group objects; empties it. */
+static int
+import_send(struct kmsctl *k, json_t *batch, size_t *created)
+{
+	json_t *body = json_pack("{s:O}", "groups", batch), *res = NULL;
+	char what[96];
+	int r;
+
+	if (body == NULL) {
+		kmsctl__err("out of memory");
+		return KMSCTL_EXIT_FILE;
+	}
+	snprintf(what, sizeof(what), "create %zu groups (after %zu)", json_array_size(batch),
+	    *created);
+	if ((r = kmsctl__call(k, "POST", "/v1/groups", body, what, &res)) == KMSCTL_EXIT_OK)
+		*created += (size_t)json_integer_value(json_object_get(res, "created"));
+	json_decref(body);
+	json_decref(res);
+	json_array_clear(batch);
+	return r;
+}
+
+/* group import FILE: one group object per line (as the body of POST
+ * /v1/groups), created in batches of one transaction each. */
+static int
+cmd_group_import(struct kmsctl *k, const struct kmsctl_args *a)
+{
+	const char *path = a->pos[0];
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	json_t *batch = json_array(), *g;
+	json_error_t jerr;
+	char line[IMPORT_LINE_MAX + 2];
+	size_t lineno = 0, created = 0, bytes = 0, len;
+	int r = KMSCTL_EXIT_OK;
+
+	if (f == NULL || batch == NULL) {
+		kmsctl__err("group import: cannot open '%s': %s", path, strerror(errno));
+		json_decref(batch);
+		return KMSCTL_EXIT_FILE;
+	}
+	while (r == KMSCTL_EXIT_OK && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if ((len = strlen(line)) > IMPORT_LINE_MAX) {
+			kmsctl__err("%s:%zu: a line longer than %u bytes", path, lineno,
+			    IMPORT_LINE_MAX);
+			r = KMSCTL_EXIT_USAGE;
+			break;
+		}
+		if (strspn(line, " \t\r\n") == len)
+			continue;
+		if ((g = json_loads(line, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+		    !json_is_object(g)) {
+			kmsctl__err("%s:%zu: not a JSON group object (%s); expected e.g. "
+			    "{\"name\":\"temps\",\"filter\":\"plant/+/temp\",\"scheme\":4}", path, lineno,
+			    g == NULL ? jerr.text : "another JSON value");
+			json_decref(g);
+			r = KMSCTL_EXIT_USAGE;
+			break;
+		}
+		if (json_array_size(batch) > 0 && (json_array_size(batch) == IMPORT_BATCH ||
+		    bytes + len > IMPORT_BODY_MAX)) {
+			r = import_send(k, batch, &created);
+			bytes = 0;
+		}
+		bytes += len;
+		if (json_array_append_new(batch, g) != 0) {
+			kmsctl__err("out of memory");
+			r = KMSCTL_EXIT_FILE;
+		}
+	}
+	if (r == KMSCTL_EXIT_OK && ferror(f)) {
+		kmsctl__err("group import: cannot read '%s': %s", path, strerror(errno));
+		r = KMSCTL_EXIT_FILE;
+	}
+	if (r == KMSCTL_EXIT_OK && json_array_size(batch) > 0)
+		r = import_send(k, batch, &created);
+	if (f != stdin)
+		fclose(f);
+	json_decref(batch);
+	if (r == KMSCTL_EXIT_OK)
+		printf("created %zu groups\n", created);
+	else if (created > 0)
+		kmsctl__err("group import: %zu groups were created before the failure", created);
+	return r;
 }
 
 static int
@@ -340,6 +431,8 @@ const struct kmsctl_cmd kmsctl_group_cmds[] = {
 	  "[--future-epochs K]",
 	  "create a topic group (epoch 1 and K next epochs are made at once)", 1, 1, 1, group_opts,
 	  cmd_group_add },
+	{ "group", "import", "FILE", "create many groups, one JSON object per line of FILE "
+	  "('-': stdin), in batches of one transaction", 1, 1, 1, NULL, cmd_group_import },
 	{ "group", "list", "", "list topic groups", 0, 0, 1, NULL, cmd_group_list },
 	{ "group", "show", "NAME", "show a group and its epochs", 1, 1, 1, NULL, cmd_group_show },
 	{ "group", "update", "NAME [--filter F] [--scheme N] [--rotate SECS] [--grace SECS] "

@@ -97,9 +97,9 @@ publish(struct kmsd *k, const struct revoked_list *l, char *pem, size_t pem_len,
 	int r = MQE2E_OK;
 
 	if (l != NULL) {
-		pthread_mutex_lock(&k->trust_lock);
+		pthread_rwlock_wrlock(&k->trust_rw);
 		r = mqe2e_trust_set_revoked(k->trust, (const char *const *)l->serials, l->n);
-		pthread_mutex_unlock(&k->trust_lock);
+		pthread_rwlock_unlock(&k->trust_rw);
 	}
 	pthread_mutex_lock(&k->state_lock);
 	if (pem == NULL)
@@ -143,7 +143,8 @@ kms_crl_refresh(struct kmsd *k)
 		    (r = kms_store_counter_bump(k->db, "crl_number", &number)) == MQE2E_OK &&
 		    (r = kms_ca_make_crl(k->ca, l.e, l.n, number, now, &pem, &pem_len)) == MQE2E_OK &&
 		    (r = kms_store_crl_set(k->db, number, (int64_t)now, total, pem, pem_len)) ==
-		    MQE2E_OK && pruning)
+		    MQE2E_OK && (r = kms_store_notify(k->db, "crl", number)) == MQE2E_OK &&
+		    pruning)
 			/* expired entries left: the brokers' lists shrink too */
 			r = kms_store_policy_bump(k->db, &version);
 	}

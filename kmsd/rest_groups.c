@@ -18,6 +18,7 @@
 #include "store.h"
 
 #define REKEYS_SHOWN 100          /* newest revocation rekeys in a group object */
+#define EPOCHS_SHOWN 64           /* newest epochs in a group object (all live ones) */
 
 static json_t *
 group_json(const struct kms_group_row *g)
@@ -93,6 +94,7 @@ group_get(struct kms_db *db, const char *name, json_t **out)
 	struct kms_group_row g;
 	struct epoch_walk w = { NULL, 0 };
 	json_t *o = NULL, *members = NULL, *rekeys = NULL;
+	int64_t total = 0;
 	int r;
 
 	*out = NULL;
@@ -103,12 +105,16 @@ group_get(struct kms_db *db, const char *name, json_t **out)
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = kms_store_epoch_list(db, g.id, add_epoch, &w)) != MQE2E_OK ||
+	/* a group rekeyed thousands of times: the newest epochs (every
+	 * current, next and recent grace one), and how many there are */
+	if ((r = kms_store_epoch_list_newest(db, g.id, EPOCHS_SHOWN, add_epoch, &w)) != MQE2E_OK ||
+	    (r = kms_store_epoch_max(db, g.id, &total)) != MQE2E_OK ||
 	    (r = kms_store_grant_list(db, NULL, name, NULL, NULL, NULL, 0, add_member,
 	    members)) != MQE2E_OK ||
 	    (r = kms_store_rekey_list(db, g.id, REKEYS_SHOWN, add_rekey, rekeys)) != MQE2E_OK)
 		goto out;
 	if (json_object_set_new(o, "last_rotation", kms_json_time(w.last_rotation)) != 0 ||
+	    json_object_set_new(o, "epochs_total", json_integer(total)) != 0 ||
 	    json_object_set(o, "members", members) != 0 ||
 	    json_object_set(o, "revocations", rekeys) != 0 ||
 	    json_object_set(o, "epochs", w.epochs) != 0) {
@@ -222,66 +228,288 @@ check_fields(struct kms_req *r, json_t *in, struct group_fields *f)
 	    &f->has_future_epochs);
 }
 
+/* A group to create, as given in a request body (points into it). */
+struct group_spec {
+	const char *name;
+	struct group_fields f;
+};
+
+/* Parse one group object with the defaults of what it leaves out; reply
+ * 400 and return 0 if it is bad. */
+static int
+parse_spec(struct kms_req *r, json_t *in, struct group_spec *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!json_is_object(in) || json_unpack(in, "{s:s}", "name", &s->name) != 0 ||
+	    !kms_name_valid(s->name)) {
+		kms_reply_error(r, 400, "bad_request", "a group needs a \"name\" of 1-64 letters, "
+		    "digits, '.', '_' or '-' (not starting with '.' or '-')");
+		return 0;
+	}
+	if (!check_fields(r, in, &s->f))
+		return 0;
+	if (s->f.filter == NULL || !s->f.has_scheme) {
+		kms_reply_error(r, 400, "bad_request", "group '%s' needs a \"filter\" (MQTT topic "
+		    "filter) and a \"scheme\" (1-4)", s->name);
+		return 0;
+	}
+	if (!s->f.has_rotate_s)
+		s->f.rotate_s = KMS_ROTATE_DEFAULT_S;
+	if (!s->f.has_grace_s)
+		s->f.grace_s = KMS_GRACE_DEFAULT_S;
+	if (!s->f.has_future_epochs)
+		s->f.future_epochs = KMS_FUTURE_EPOCHS_DEFAULT;
+	return 1;
+}
+
+/*
+ * The overlap check of new groups against every group, without comparing
+ * every pair: two filters whose first two levels are both literal can only
+ * overlap if those levels are equal (every topic either matches starts with
+ * them), so filters are bucketed by that prefix; a filter without such a
+ * prefix ("#", "a/#", "+/x", "a") is compared with all.
+ */
+struct ovl_ent {
+	const char *name, *filter;
+	size_t klen;                   /* the literal two-level prefix, 0: none */
+	int fresh;                     /* one of the new groups */
+};
+
+struct ovl {
+	struct ovl_ent *v;
+	size_t n, cap;
+	json_t *own;                   /* copies of the stored names and filters */
+};
+
+static size_t
+literal_prefix(const char *f)
+{
+	const char *a = strchr(f, '/'), *b;
+	size_t l2;
+
+	if (a == NULL || (a - f == 1 && (f[0] == '+' || f[0] == '#')))
+		return 0;
+	b = strchr(a + 1, '/');
+	l2 = b != NULL ? (size_t)(b - a - 1) : strlen(a + 1);
+	if (l2 == 1 && (a[1] == '+' || a[1] == '#'))
+		return 0;
+	return b != NULL ? (size_t)(b - f) : strlen(f);
+}
+
+static int
+ovl_add(struct ovl *o, const char *name, const char *filter, int fresh)
+{
+	if (o->n == o->cap) {
+		size_t cap = o->cap == 0 ? 256 : 2 * o->cap;
+		struct ovl_ent *v = realloc(o->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return MQE2E_ERR_NOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n].name = name;
+	o->v[o->n].filter = filter;
+	o->v[o->n].klen = literal_prefix(filter);
+	o->v[o->n].fresh = fresh;
+	o->n++;
+	return MQE2E_OK;
+}
+
+static int
+ovl_stored(void *arg, const struct kms_group_row *g)
+{
+	struct ovl *o = arg;
+	json_t *pair = json_pack("[s,s]", g->name, g->filter);
+
+	if (pair == NULL || json_array_append_new(o->own, pair) != 0)
+		return MQE2E_ERR_NOMEM;
+	return ovl_add(o, json_string_value(json_array_get(pair, 0)),
+	    json_string_value(json_array_get(pair, 1)), 0);
+}
+
+/* Wild filters first, then by prefix. */
+static int
+ovl_cmp(const void *a, const void *b)
+{
+	const struct ovl_ent *x = a, *y = b;
+	int c;
+
+	if ((x->klen == 0) != (y->klen == 0))
+		return x->klen == 0 ? -1 : 1;
+	c = memcmp(x->filter, y->filter, x->klen < y->klen ? x->klen : y->klen);
+	return c != 0 ? c : x->klen < y->klen ? -1 : x->klen > y->klen;
+}
+
+/* MQE2E_ERR_CONFLICT (ov set for the new group concerned) if the filter of a
+ * new group overlaps another group's; o holds the stored groups and the new
+ * ones. */
+static int
+ovl_check(struct ovl *o, struct overlap *ov)
+{
+	size_t i, j, wild = 0, lo, hi, mid;
+
+	qsort(o->v, o->n, sizeof(*o->v), ovl_cmp);
+	while (wild < o->n && o->v[wild].klen == 0)
+		wild++;
+	for (i = 0; i < o->n; i++) {
+		const struct ovl_ent *s = &o->v[i];
+
+		if (!s->fresh)
+			continue;
+		lo = s->klen == 0 ? 0 : wild;
+		hi = o->n;
+		if (s->klen != 0) {
+			/* the first entry of s's bucket */
+			while (lo < hi) {
+				mid = lo + (hi - lo) / 2;
+				if (ovl_cmp(&o->v[mid], s) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+		}
+		for (j = s->klen == 0 ? 0 : lo; j < o->n; j++) {
+			const struct ovl_ent *c = &o->v[j];
+
+			if (s->klen != 0 && j >= wild && ovl_cmp(c, s) != 0)
+				break;
+			if (j == i || !mqe2e_topic_filters_overlap(s->filter, c->filter))
+				continue;
+			memset(ov, 0, sizeof(*ov));
+			ov->self = s->name;
+			ov->filter = s->filter;
+			snprintf(ov->other, sizeof(ov->other), "%s", c->name);
+			snprintf(ov->other_filter, sizeof(ov->other_filter), "%s", c->filter);
+			return MQE2E_ERR_CONFLICT;
+		}
+		for (j = 0; s->klen != 0 && j < wild; j++) {
+			const struct ovl_ent *c = &o->v[j];
+
+			if (!mqe2e_topic_filters_overlap(s->filter, c->filter))
+				continue;
+			memset(ov, 0, sizeof(*ov));
+			ov->self = s->name;
+			ov->filter = s->filter;
+			snprintf(ov->other, sizeof(ov->other), "%s", c->name);
+			snprintf(ov->other_filter, sizeof(ov->other_filter), "%s", c->filter);
+			return MQE2E_ERR_CONFLICT;
+		}
+	}
+	return MQE2E_OK;
+}
+
+/* Create the groups of specs in the caller's write transaction: the
+ * overlap check over all of them at once, then each group with its epochs.
+ * *dup names a group that exists already (or is named twice). */
+static int
+create_locked(struct kmsd *k, const struct group_spec *specs, size_t n, int64_t now,
+    struct overlap *ov, const char **dup)
+{
+	struct ovl o;
+	struct kms_group_row g;
+	size_t i;
+	int e;
+
+	memset(&o, 0, sizeof(o));
+	*dup = NULL;
+	if ((o.own = json_array()) == NULL)
+		return MQE2E_ERR_NOMEM;
+	e = kms_store_group_list(k->db, NULL, 0, ovl_stored, &o);
+	for (i = 0; i < n && e == MQE2E_OK; i++) {
+		struct kms_group_row existing;
+
+		if ((e = kms_store_group_get(k->db, specs[i].name, &existing)) == MQE2E_OK) {
+			*dup = specs[i].name;
+			e = MQE2E_ERR_CONFLICT;
+		} else if (e == MQE2E_ERR_NOT_FOUND)
+			e = ovl_add(&o, specs[i].name, specs[i].f.filter, 1);
+	}
+	if (e == MQE2E_OK)
+		e = ovl_check(&o, ov);
+	for (i = 0; i < n && e == MQE2E_OK; i++) {
+		const struct group_fields *f = &specs[i].f;
+
+		if ((e = kms_store_group_add(k->db, specs[i].name, f->filter, (int)f->scheme,
+		    f->rotate_s, f->grace_s, (int)f->future_epochs, now,
+		    kms_epoch_next_rotation(f->rotate_s, now))) == MQE2E_ERR_CONFLICT)
+			*dup = specs[i].name;     /* named twice in one batch */
+		if (e == MQE2E_OK && (e = kms_store_group_get(k->db, specs[i].name, &g)) == MQE2E_OK)
+			e = kms_epoch_create_locked(k, &g, now);
+	}
+	free(o.v);
+	json_decref(o.own);
+	return e;
+}
+
+#define BATCH_MAX 1000      /* groups in one POST /v1/groups {"groups": [...]} */
+
+/* POST /v1/groups: one group object, or {"groups": [objects]} for a batch
+ * created all or nothing in one transaction (one policy change). */
 static void
 create(struct kms_req *r)
 {
 	struct kmsd *k = r->k;
-	struct kms_group_row g;
-	json_t *in, *out = NULL;
-	struct group_fields f;
+	struct group_spec one, *specs = &one;
+	json_t *in, *out = NULL, *batch;
 	struct overlap ov;
-	const char *name = NULL;
+	const char *dup = NULL;
 	int64_t now = (int64_t)time(NULL);
 	uint64_t version = 0;
+	size_t i, n = 1;
 	int e;
 
 	memset(&ov, 0, sizeof(ov));
 	kms_req_audit(r, "group.create", NULL);
 	if (!kms_req_admin(r) || (in = kms_req_json(r, 0)) == NULL)
 		return;
-	if (json_unpack(in, "{s:s}", "name", &name) != 0 || !kms_name_valid(name)) {
-		kms_reply_error(r, 400, "bad_request", "a group needs a \"name\" of 1-64 letters, "
-		    "digits, '.', '_' or '-' (not starting with '.' or '-')");
-		goto done;
+	if ((batch = json_object_get(in, "groups")) != NULL) {
+		if (!json_is_array(batch) || (n = json_array_size(batch)) == 0 || n > BATCH_MAX ||
+		    json_object_size(in) != 1) {
+			kms_reply_error(r, 400, "bad_request", "\"groups\" must be an array of 1 to %d "
+			    "group objects, alone in the body", BATCH_MAX);
+			goto done;
+		}
+		if ((specs = calloc(n, sizeof(*specs))) == NULL) {
+			kms_reply_err(r, MQE2E_ERR_NOMEM, "cannot create groups");
+			goto done;
+		}
+		for (i = 0; i < n; i++)
+			if (!parse_spec(r, json_array_get(batch, i), &specs[i]))
+				goto done;
+		kms_req_audit(r, "group.create", specs[0].name);
+		snprintf(r->detail, sizeof(r->detail), "a batch of %zu groups", n);
+	} else {
+		if (!parse_spec(r, in, &one))
+			goto done;
+		kms_req_audit(r, "group.create", one.name);
 	}
-	kms_req_audit(r, "group.create", name);
-	if (!check_fields(r, in, &f))
-		goto done;
-	if (f.filter == NULL || !f.has_scheme) {
-		kms_reply_error(r, 400, "bad_request", "group '%s' needs a \"filter\" (MQTT topic "
-		    "filter) and a \"scheme\" (1-4)", name);
-		goto done;
-	}
-	if (!f.has_rotate_s)
-		f.rotate_s = KMS_ROTATE_DEFAULT_S;
-	if (!f.has_grace_s)
-		f.grace_s = KMS_GRACE_DEFAULT_S;
-	if (!f.has_future_epochs)
-		f.future_epochs = KMS_FUTURE_EPOCHS_DEFAULT;
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
-	if ((e = filter_overlap_locked(k->db, name, f.filter, &ov)) == MQE2E_OK &&
-	    (e = kms_store_group_add(k->db, name, f.filter, (int)f.scheme, f.rotate_s, f.grace_s,
-	    (int)f.future_epochs, now, kms_epoch_next_rotation(f.rotate_s, now))) == MQE2E_OK &&
-	    (e = kms_store_group_get(k->db, name, &g)) == MQE2E_OK &&
-	    (e = kms_epoch_create_locked(k, &g, now)) == MQE2E_OK &&
-	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK)
-		e = group_get(k->db, name, &out);
+	if ((e = create_locked(k, specs, n, now, &ov, &dup)) == MQE2E_OK &&
+	    (e = kms_store_policy_bump(k->db, &version)) == MQE2E_OK && batch == NULL)
+		e = group_get(k->db, one.name, &out);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		json_decref(out);
 		if (e == MQE2E_ERR_CONFLICT && ov.other[0] != '\0')
-			reply_overlap(r, name, &ov);
-		else if (e == MQE2E_ERR_CONFLICT)
-			kms_reply_error(r, 409, "conflict", "group '%s' already exists", name);
+			reply_overlap(r, ov.self, &ov);
+		else if (e == MQE2E_ERR_CONFLICT && dup != NULL)
+			kms_reply_error(r, 409, "conflict", "group '%s' already exists%s", dup,
+			    batch != NULL ? " (or is named twice in the batch)" : "");
 		else
-			kms_reply_err(r, e, "cannot create group '%s'", name);
+			kms_reply_err(r, e, "cannot create group '%s'", specs[0].name);
 		goto done;
 	}
 	kmsd_policy_changed(k, version);
+	if (batch != NULL)
+		out = json_pack("{s:I,s:I}", "created", (json_int_t)n, "policy_version",
+		    (json_int_t)version);
 	kms_reply_json(r, 201, out);
  done:
+	if (specs != &one)
+		free(specs);
 	json_decref(in);
 }
 

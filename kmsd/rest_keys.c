@@ -298,8 +298,8 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		kms_reply_err(r, e, "cannot build the KEY_RESPONSE for '%s'", info->requester.id);
 		goto out;
 	}
-	snprintf(r->detail, sizeof(r->detail), "%zu keys of %zu groups%s", ks.n, ks.ng,
-	    more ? " (a page: more follow)" : "");
+	snprintf(r->detail, sizeof(r->detail), "%zu keys of %zu groups, %zu bytes%s", ks.n, ks.ng,
+	    resp_len, more ? " (a page: more follow)" : "");
 	kms_metrics_keys_served(info->requester.kind == MQE2E_KIND_BROKER, ks.n);
 	kms_reply_bytes(r, 200, "application/octet-stream", resp, resp_len);
  out:

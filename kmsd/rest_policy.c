@@ -38,9 +38,10 @@ add_serial(void *arg, const char *serial, int64_t revoked_at, int64_t not_after)
 static int
 add_group(void *arg, const struct kms_group_row *g)
 {
-	return json_array_append_new(arg, json_pack("{s:s,s:s,s:i,s:I}", "name", g->name,
+	return json_array_append_new(arg, json_pack("{s:s,s:s,s:i,s:I,s:I}", "name", g->name,
 	    "filter", g->filter, "scheme", g->scheme,
-	    "epoch", (json_int_t)g->current_epoch)) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+	    "epoch", (json_int_t)g->current_epoch,
+	    "oldest", (json_int_t)g->oldest_epoch)) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
 }
 
 /* grants: {"client": {"pub": [groups], "sub": [groups]}} */

@@ -95,6 +95,11 @@ uint64_t kms_sync__last_ok(struct bx_kms_sync *ks)
 	return 0;
 }
 
+void kms_sync__kick(struct bx_kms_sync *ks)
+{
+	(void)ks;
+}
+
 /* ---- fixtures ----------------------------------------------------------------------- */
 static const char policy_json[] =
     "{\"version\":1,\"issued\":\"2026-11-25T08:00:00Z\","

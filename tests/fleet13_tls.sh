@@ -150,3 +150,29 @@ expect_rc 2 "$PUB" $(ids pub) --config "$T_DIR/bad.conf" -t e2e/tls -m x
 grep -q "tls_cafile is set but broker URI 'tcp://127.0.0.1:$MQTT_PORT' is not TLS" "$T_DIR/err" ||
 	t_fail "tls_cafile with tcp://: $(cat "$T_DIR/err")"
 t_log "option mistakes: refused before connecting, naming the option and the file"
+
+# 7. The Python binding over TLS: broker ssl:// and tls_cafile are options
+#    like any other; connect(host, port) keeps the scheme.
+LIB="$top_builddir/client/.libs/libmqe2e.so"
+if python3 -c 'import ctypes' 2>/dev/null && [ -e "$LIB" ]; then
+	# shellcheck disable=SC2046
+	"$SUB" $(ids sub1) -h localhost -p "$TLS_PORT" --tls-cafile "$TLS/ca.crt" -d -t 'e2e/#' -C 1 -W 30 \
+		>"$T_DIR/s9.out" 2>"$T_DIR/s9.err" &
+	SPID=$!
+	t_track "$SPID"
+	wait_for "$T_DIR/s9.err" "subscribed to" || t_fail "mqe2e-sub over ssl:// did not subscribe (python part)"
+	# shellcheck disable=SC2046
+	env $(t_san_preload) PYTHONPATH="$top_srcdir/python" PYTHONDONTWRITEBYTECODE=1 MQE2E_LIBRARY="$LIB" \
+		python3 - "$PKI" "$KMS_URL" "$TLS/ca.crt" "$TLS_PORT" >"$T_DIR/py.out" 2>&1 <<'PY' ||
+import sys, mqe2e
+pki, kms, tls_ca, port = sys.argv[1:5]
+with mqe2e.Client(None, cert=f"{pki}/pub.crt", key=f"{pki}/pub.key", cafile=f"{pki}/ca.crt",
+                  kms=kms, broker="ssl://localhost:1", tls_cafile=tls_ca) as c:
+    c.connect(port=int(port))
+    c.publish("e2e/tls", b"from python over TLS", qos=1)
+PY
+		{ cat "$T_DIR/py.out" >&2; t_fail "the Python binding over ssl:// failed"; }
+	wait_pid "$SPID" 300 || { cat "$T_DIR/s9.err" >&2; t_fail "the message from Python did not arrive"; }
+	[ "$(cat "$T_DIR/s9.out")" = "from python over TLS" ] || t_fail "from Python: got '$(cat "$T_DIR/s9.out")'"
+	t_log "Python binding: broker ssl:// with tls_cafile, connect(port=...) kept TLS: delivered"
+fi

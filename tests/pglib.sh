@@ -121,7 +121,8 @@ pg_stop() {
 	local pid i
 	[ "$PG_STARTED" = 1 ] || return 0
 	pid=$(pg__pid)
-	pg__as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 10 stop >/dev/null 2>&1
+	pg__as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 10 stop >"$PG_DIR/pg_ctl_stop.log" 2>&1 ||
+		{ echo "# pg_ctl stop failed:"; sed 's/^/#   /' "$PG_DIR/pg_ctl_stop.log"; } >&2
 	# pg_ctl gave up, or could not run: end the server ourselves.  The
 	# postmaster takes its children with it on SIGQUIT (immediate shutdown).
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then

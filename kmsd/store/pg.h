@@ -106,4 +106,8 @@ int pg_blob_dup(const PGresult *res, int i, int col, uint8_t **out, size_t *len)
  * it.  err names the database on failure.  NULL if db is not PostgreSQL. */
 PGconn *kms_pg_connect(struct kms_db *db, char *err, size_t errlen);
 
+/* pg_session.c: NOTIFY the other instances of what moved to value, at
+ * COMMIT of the thread's transaction (store/session.h). */
+int pg__notify(struct kms_db *db, const char *what, int64_t value) MQE2E_WUR;
+
 #endif

@@ -899,6 +899,7 @@ static const struct kms_store_ops pg_ops = {
 	.rows = pg_rows,
 	.row_add = pg_row_add,
 	.copy_done = pg_copy_done,
+	.notify = pg__notify,
 };
 #undef PG_OP
 

@@ -86,6 +86,20 @@ pg__epoch_list_next(struct kms_db *db, int64_t group_id,
 }
 
 int
+pg__epoch_list_newest(struct kms_db *db, int64_t group_id, unsigned limit,
+    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
+{
+	static struct pg_query q = PG_QUERY("SELECT * FROM (SELECT " EPOCH_COLUMNS " FROM epochs "
+	    "WHERE group_id = $1 ORDER BY epoch DESC LIMIT $2) AS newest ORDER BY epoch");
+	struct epoch_cb c = { cb, arg };
+	struct pg_args a = PG_ARGS_INIT;
+
+	pg_arg_int(&a, group_id);
+	pg_arg_int(&a, limit == 0 ? INT64_MAX : (int64_t)limit);
+	return pg__each(db, &q, &a, each_epoch, &c);
+}
+
+int
 pg__epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 {
 	static struct pg_query q = PG_QUERY("SELECT coalesce(max(epoch), 0) FROM epochs "

@@ -10,7 +10,9 @@
 
 #define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
 	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
-	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs"
+	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs, " \
+	"(SELECT coalesce(min(epoch), 0) FROM epochs WHERE group_id = g.id AND state IN ('" \
+	KMS_EPOCH_GRACE_NAME "', '" KMS_EPOCH_CURRENT_NAME "'))"
 
 static void
 group_row(const PGresult *res, int i, struct kms_group_row *row)
@@ -26,6 +28,7 @@ group_row(const PGresult *res, int i, struct kms_group_row *row)
 	row->next_rotation = pg_int(res, i, 7);
 	row->current_epoch = (uint32_t)pg_int(res, i, 8);
 	row->future_epochs = (int)pg_int(res, i, 9);
+	row->oldest_epoch = (uint32_t)pg_int(res, i, 10);
 }
 
 int

@@ -55,8 +55,9 @@ kms_session_parse_payload(const char *payload, struct kms_heard *heard)
 	return MQE2E_ERR_BAD_FORMAT;
 }
 
-/* Until a backend serves several instances, every database is a single
- * instance's. */
+#ifndef HAVE_POSTGRESQL
+/* Without the PostgreSQL backend every database is a single instance's
+ * (pg_session.c implements these with it). */
 int
 kms_session_open(struct kms_db *db, struct kms_session **out, char *err, size_t errlen)
 {
@@ -96,3 +97,4 @@ kms_session_wait(struct kms_session *s, int ms, struct kms_heard *heard)
 	memset(heard, 0, sizeof(*heard));
 	return MQE2E_ERR_INVALID_ARG;
 }
+#endif

@@ -94,12 +94,19 @@ KMS_STORE_OPS(DISPATCH)
 #undef DISPATCH
 
 int
+kms_store_notify(struct kms_db *db, const char *what, int64_t value)
+{
+	return db->ops->notify != NULL ? db->ops->notify(db, what, value) : MQE2E_OK;
+}
+
+int
 kms_store_policy_bump(struct kms_db *db, uint64_t *version)
 {
 	int64_t v = 0;
 	int r;
 
-	if ((r = kms_store_counter_bump(db, "policy_version", &v)) != MQE2E_OK)
+	if ((r = kms_store_counter_bump(db, "policy_version", &v)) != MQE2E_OK ||
+	    (r = kms_store_notify(db, "policy", v)) != MQE2E_OK)
 		return r;
 	*version = (uint64_t)v;
 	return MQE2E_OK;

@@ -84,8 +84,14 @@ int kms_store_counter_get(struct kms_db *db, const char *name, int64_t *v) MQE2E
 int kms_store_counter_bump(struct kms_db *db, const char *name, int64_t *v) MQE2E_WUR;
 
 /* Bump "policy_version"; after COMMIT the caller passes *version to
- * kmsd_policy_changed() to wake the watchers. */
+ * kmsd_policy_changed() to wake the watchers.  The other instances on the
+ * database hear it at COMMIT (kms_store_notify). */
 int kms_store_policy_bump(struct kms_db *db, uint64_t *version) MQE2E_WUR;
+
+/* Tell the other instances on the database, when (and only if) the
+ * transaction commits, that what ("policy", "crl") moved to value
+ * (store/session.h: NOTIFY on PostgreSQL; nothing to do with SQLite). */
+int kms_store_notify(struct kms_db *db, const char *what, int64_t value) MQE2E_WUR;
 
 /* ---- the KMS's own state -------------------------------------------------------- */
 
@@ -197,6 +203,7 @@ struct kms_group_row {
 	int64_t rotate_s, grace_s, created, next_rotation;
 	uint32_t current_epoch;        /* 0 if none (never after a commit) */
 	int future_epochs;             /* epochs kept in state next, 0..16 */
+	uint32_t oldest_epoch;         /* lowest epoch in grace (or the current) */
 };
 
 /* A new group created now, first rotating at next_rotation. */
@@ -233,6 +240,9 @@ struct kms_epoch_row {
 
 /* Epochs of a group, by number (metadata only). */
 int kms_store_epoch_list(struct kms_db *db, int64_t group_id,
+    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
+/* The newest `limit` epochs of a group, by number (metadata only). */
+int kms_store_epoch_list_newest(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg) MQE2E_WUR;
 /* The same, only those in state next (the few pre-issued epochs). */
 int kms_store_epoch_list_next(struct kms_db *db, int64_t group_id,

@@ -82,6 +82,9 @@
 	    const struct kms_epoch_row *row), void *arg), (db, group_id, cb, arg)) \
 	X(int, epoch_list_next, (struct kms_db *db, int64_t group_id, int (*cb)(void *arg, \
 	    const struct kms_epoch_row *row), void *arg), (db, group_id, cb, arg)) \
+	X(int, epoch_list_newest, (struct kms_db *db, int64_t group_id, unsigned limit, \
+	    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg), (db, \
+	    group_id, limit, cb, arg)) \
 	X(int, epoch_max, (struct kms_db *db, int64_t group_id, int64_t *max), (db, \
 	    group_id, max)) \
 	X(int, epoch_get, (struct kms_db *db, int64_t group_id, \
@@ -132,6 +135,8 @@ struct kms_store_ops {
 	    int (*cb)(void *arg, const struct kms_value *v), void *arg);
 	int (*row_add)(struct kms_db *db, const struct kms_table *t, const struct kms_value *v);
 	int (*copy_done)(struct kms_db *db);
+	/* kms_store_notify (store.h); NULL: one instance per database. */
+	int (*notify)(struct kms_db *db, const char *what, int64_t value);
 };
 
 /* Declare a backend's implementation of every operation, prefix##name. */

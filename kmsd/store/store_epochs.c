@@ -80,6 +80,22 @@ sqlite__epoch_list(struct kms_db *db, int64_t group_id,
 }
 
 int
+sqlite__epoch_list_newest(struct kms_db *db, int64_t group_id, unsigned limit,
+    int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
+{
+	struct epoch_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(db, "SELECT * FROM (SELECT " EPOCH_COLUMNS " FROM epochs "
+	    "WHERE group_id = ?1 ORDER BY epoch DESC LIMIT ?2) ORDER BY epoch", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, group_id);
+	sqlite3_bind_int(st, 2, kms_db_limit(limit));
+	return kms_db_each(db, st, each_epoch, &c);
+}
+
+int
 sqlite__epoch_list_next(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
@@ -107,7 +123,7 @@ sqlite__epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 	sqlite3_bind_int64(st, 1, group_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*max = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -133,7 +149,7 @@ sqlite__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state stat
 	sqlite3_bind_int64(st, 1, group_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		r = epoch_row(st, 0, row);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 

@@ -9,7 +9,9 @@
 
 #define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
 	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
-	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs"
+	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs, " \
+	"(SELECT min(epoch) FROM epochs WHERE group_id = g.id AND state IN ('" \
+	KMS_EPOCH_GRACE_NAME "', '" KMS_EPOCH_CURRENT_NAME "'))"
 
 static void
 group_row(sqlite3_stmt *st, struct kms_group_row *row)
@@ -25,6 +27,7 @@ group_row(sqlite3_stmt *st, struct kms_group_row *row)
 	row->next_rotation = kms_db_int(st, 7);
 	row->current_epoch = (uint32_t)kms_db_int(st, 8);
 	row->future_epochs = (int)kms_db_int(st, 9);
+	row->oldest_epoch = (uint32_t)kms_db_int(st, 10);
 }
 
 int
@@ -65,7 +68,7 @@ group_get(struct kms_db *db, const char *name, int64_t id, struct kms_group_row 
 		sqlite3_bind_int64(st, 1, id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		group_row(st, row);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -170,7 +173,7 @@ sqlite__group_due(struct kms_db *db, int64_t now, int64_t *id)
 	sqlite3_bind_int64(st, 1, now);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*id = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_OK : r;
 }
 

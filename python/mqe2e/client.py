@@ -158,7 +158,8 @@ class Client:
     client_id: the MQTT client id; None means the certificate's CN (the broker
     refuses any other).  cert, key: PEM files of this client's certificate and
     Ed25519 key; cafile: the mqe2e CA certificate; kms: the KMS base URL.
-    broker: "tcp://host:port" (or give host and port to connect()).
+    broker: "tcp://host:port", or "ssl://host:port" for MQTT over TLS (or
+    give host and port to connect(), which keep the scheme).
     userdata: passed to every callback, as in paho-mqtt.
     max_queued: messages kept for receive() when no callback takes them; more
     are dropped and reported to on_error (0: no limit).
@@ -168,8 +169,8 @@ class Client:
     recipients (a list of subscriber ids for groups of scheme 1 or 2, instead
     of the broker's roster), keepalive, kms_timeout_ms, hold_max, hold_s,
     reconnect_min_ms, reconnect_max_ms, key_refresh_s, pair_refresh_s,
-    clean_start (bool), session_expiry_s, key_cache (bool: keep the keys in
-    a sealed file for a restart during a KMS outage), key_cache_file.
+    rekey_jitter_ms, clean_start (bool), session_expiry_s, key_cache (bool: keep
+    the keys in a sealed file for a restart during a KMS outage), key_cache_file.
 
     Callbacks, settable as attributes:
       on_message(client, userdata, message)  messages without a callback of
@@ -300,7 +301,11 @@ class Client:
             host = host or old.hostname or "localhost"
             if ":" in host and not host.startswith("["):
                 host = f"[{host}]"          # an IPv6 address
-            changed["broker"] = f"tcp://{host}:{port or old.port or 1883}"
+            # the scheme stays: ssl:// and mqtts:// (MQTT over TLS, the
+            # tls_* options) default to port 8883
+            scheme = old.scheme or "tcp"
+            default = 8883 if scheme in ("ssl", "mqtts") else 1883
+            changed["broker"] = f"{scheme}://{host}:{port or old.port or default}"
         if keepalive is not None:
             changed["keepalive"] = str(int(keepalive))
         if changed != self._options:
