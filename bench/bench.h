@@ -83,6 +83,7 @@ struct bench_procstat {
 	uint64_t cpu_ns;
 	uint64_t rss_kib;
 	uint64_t hwm_kib;
+	uint64_t rss_anon_kib;          /* RssAnon: VmRSS without file pages (code) */
 };
 int bench_procstat(pid_t pid, struct bench_procstat *out);
 long bench_clk_tck(void);
@@ -307,6 +308,10 @@ struct run_row {
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
 	double cpu_us_per_delivery_burst;
 	uint64_t rss_kib, hwm_kib;
+	uint64_t rss_paced_kib;         /* VmRSS after the paced phase, before the
+	                                   burst's queues */
+	uint64_t rss_anon_kib;          /* RssAnon after the run: the broker's own
+	                                   memory, not the shared libraries' pages */
 	enum row_status status;
 	char note[BENCH_MSG_MAX];
 };
