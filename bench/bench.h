@@ -83,6 +83,7 @@ struct bench_procstat {
 	uint64_t cpu_ns;
 	uint64_t rss_kib;
 	uint64_t hwm_kib;
+	uint64_t rss_anon_kib;          /* RssAnon: VmRSS without file pages (code) */
 };
 int bench_procstat(pid_t pid, struct bench_procstat *out);
 long bench_clk_tck(void);
@@ -115,6 +116,31 @@ struct bench_env {
  * subscribers on groups s1..s4 (filters bench/sN/#).  0 or -1 (logged). */
 int env_start(struct bench_env *e);
 void env_stop(struct bench_env *e);
+/* Start mqe2e-kmsd (kmsd: its path, NULL for bindir/mqe2e-kmsd) on a free
+ * port with data dir DIR/kms and, if conf_text is not NULL, that
+ * mqe2e-kmsd.conf(5) text (written to DIR/kmsd.conf); reads the admin
+ * token.  0 or -1 (logged). */
+int env_start_kms(struct bench_env *e, const char *kmsd, const char *conf_text);
+/* One request to the KMS at e->kms_url over a connection of its own (a
+ * short-lived core/http endpoint; https URLs are verified with
+ * $MQE2E_KMS_CAFILE); token (may be NULL) as the bearer.  As
+ * mqe2e_http_request; free resp with mqe2e_http_response_free. */
+struct mqe2e_http_response;
+int env_kms_request(struct bench_env *e, const char *method, const char *path,
+    const char *ctype, const char *token, const uint8_t *body, size_t len, int timeout_ms,
+    struct mqe2e_http_response *resp);
+/* POST a JSON object (consumed) to the KMS's path with the admin token; 0
+ * for a 2xx (or 409 if conflict_ok), the parsed answer in *out (may be
+ * NULL; json_decref it).  Logs failures. */
+struct json_t;
+int env_kms_post(struct bench_env *e, const char *path, struct json_t *body, int conflict_ok,
+    struct json_t **out);
+/* Add client name of kind ("client", "broker") with a generated
+ * certificate: pki/NAME.crt, pki/NAME.key and pki/ca.crt.  Kept across
+ * starts: an existing pki/NAME.key means done. */
+int env_enrol(struct bench_env *e, const char *pki, const char *name, const char *kind);
+/* Grant client right ("pub", "sub") on group; an existing grant is fine. */
+int env_grant(struct bench_env *e, const char *client, const char *group, const char *right);
 /* The broker URI that carries kind k. */
 void env_broker_uri(const struct bench_env *e, enum bench_kind k, const char *host,
     char *out, size_t len);
@@ -224,6 +250,9 @@ struct host_result {
 #define HOST_MAGIC_READY 0x4d514252u
 #define HOST_MAGIC_RESULT 0x4d514253u
 
+/* "mqe2e-bench kms ..." (kms.c): the KMS benchmark; argv[0] is "kms". */
+int kms_bench_main(int argc, char **argv);
+
 /* The child's main (argv after --sub-host); the exit status. */
 int host_main(int argc, char **argv);
 /* Build the argv of a sub host (static storage inside p's buffer `buf`);
@@ -278,6 +307,10 @@ struct run_row {
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
 	double cpu_us_per_delivery_burst;
 	uint64_t rss_kib, hwm_kib;
+	uint64_t rss_paced_kib;         /* VmRSS after the paced phase, before the
+	                                   burst's queues */
+	uint64_t rss_anon_kib;          /* RssAnon after the run: the broker's own
+	                                   memory, not the shared libraries' pages */
 	enum row_status status;
 	char note[BENCH_MSG_MAX];
 };

@@ -29,11 +29,10 @@
 /* The name prefix of clients, groups and topics ("" with our own KMS). */
 char bench_prefix[24] = "";
 
-/* One request to the KMS at e->kms_url (https URLs are verified with
- * $MQE2E_KMS_CAFILE), through a short-lived core/http endpoint. */
-static int
-kms_request(struct bench_env *e, const char *method, const char *path, const char *ctype,
-    const uint8_t *body, size_t len, int timeout_ms, struct mqe2e_http_response *resp)
+int
+env_kms_request(struct bench_env *e, const char *method, const char *path, const char *ctype,
+    const char *token, const uint8_t *body, size_t len, int timeout_ms,
+    struct mqe2e_http_response *resp)
 {
 	struct mqe2e_http *h = NULL;
 	int r;
@@ -42,16 +41,13 @@ kms_request(struct bench_env *e, const char *method, const char *path, const cha
 	if ((r = mqe2e_http_new(e->kms_url, getenv("MQE2E_KMS_CAFILE"), 0, &h, resp->error,
 	    sizeof(resp->error))) != MQE2E_OK)
 		return r;
-	r = mqe2e_http_request(h, method, path, ctype, body != NULL ? e->token : NULL, body, len,
-	    timeout_ms, -1, resp);
+	r = mqe2e_http_request(h, method, path, ctype, token, body, len, timeout_ms, -1, resp);
 	mqe2e_http_free(h);
 	return r;
 }
 
-/* POST a JSON object to the KMS; 0 for a 2xx (or 409 if conflict_ok), with
- * the parsed answer in *out (may be NULL).  Logs failures. */
-static int
-kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, json_t **out)
+int
+env_kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, json_t **out)
 {
 	struct mqe2e_http_response resp;
 	json_error_t jerr;
@@ -65,8 +61,8 @@ kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, j
 		bench_log("out of memory building a KMS request");
 		goto out;
 	}
-	if (kms_request(e, "POST", path, "application/json", (const uint8_t *)text, strlen(text),
-	    KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
+	if (env_kms_request(e, "POST", path, "application/json", e->token,
+	    (const uint8_t *)text, strlen(text), KMS_TIMEOUT_MS, &resp) != MQE2E_OK) {
 		bench_log("KMS %s%s: %s", e->kms_url, path, resp.error);
 		goto out;
 	}
@@ -114,10 +110,8 @@ write_file(const char *dir, const char *name, const char *s, mode_t mode)
 	return 0;
 }
 
-/* Create client name of kind, issue a generated certificate, write
- * pki/NAME.crt, NAME.key and ca.crt. */
-static int
-enrol(struct bench_env *e, const char *pki, const char *name, const char *kind)
+int
+env_enrol(struct bench_env *e, const char *pki, const char *name, const char *kind)
 {
 	char path[BENCH_PATH_MAX], file[BENCH_ID_MAX + 8];
 	const char *cert, *key, *ca;
@@ -128,11 +122,11 @@ enrol(struct bench_env *e, const char *pki, const char *name, const char *kind)
 	bench_fmt(path, sizeof(path), "%s/%s", pki, file);
 	if (access(path, R_OK) == 0)
 		return 0;               /* enrolled by an earlier start */
-	if (kms_post(e, "/v1/clients", json_pack("{s:s,s:s}", "name", name, "kind", kind),
+	if (env_kms_post(e, "/v1/clients", json_pack("{s:s,s:s}", "name", name, "kind", kind),
 	    0, NULL) != 0)
 		goto out;
 	bench_fmt(path, sizeof(path), "/v1/clients/%s/certs", name);
-	if (kms_post(e, path, json_pack("{s:b,s:i}", "generate", 1, "days", 30), 0, &ans) != 0)
+	if (env_kms_post(e, path, json_pack("{s:b,s:i}", "generate", 1, "days", 30), 0, &ans) != 0)
 		goto out;
 	cert = json_string_value(json_object_get(ans, "cert_pem"));
 	key = json_string_value(json_object_get(ans, "key_pem"));
@@ -153,29 +147,39 @@ out:
 	return r;
 }
 
-static int
-grant(struct bench_env *e, const char *client, const char *group, const char *right)
+int
+env_grant(struct bench_env *e, const char *client, const char *group, const char *right)
 {
-	return kms_post(e, "/v1/grants", json_pack("{s:s,s:s,s:s}", "client", client,
+	return env_kms_post(e, "/v1/grants", json_pack("{s:s,s:s,s:s}", "client", client,
 	    "group", group, "right", right), 1, NULL);
 }
 
-static int
-start_kms(struct bench_env *e)
+int
+env_start_kms(struct bench_env *e, const char *kmsd, const char *conf_text)
 {
 	char data[BENCH_PATH_MAX], exe[BENCH_PATH_MAX], listen[96], log[BENCH_PATH_MAX];
-	char path[BENCH_PATH_MAX];
+	char path[BENCH_PATH_MAX], conf[BENCH_PATH_MAX];
 	struct mqe2e_http_response resp;
-	const char *argv[] = { exe, "--data-dir", data, "--listen", listen, NULL };
+	const char *argv[] = { exe, "--data-dir", data, "--listen", listen, NULL, NULL, NULL };
 	int i, fd;
 	ssize_t n;
 
 	bench_fmt(data, sizeof(data), "%s/kms", e->dir);
-	bench_fmt(exe, sizeof(exe), "%s/mqe2e-kmsd", e->bindir);
+	if (kmsd != NULL)
+		bench_fmt(exe, sizeof(exe), "%s", kmsd);
+	else
+		bench_fmt(exe, sizeof(exe), "%s/mqe2e-kmsd", e->bindir);
 	bench_fmt(log, sizeof(log), "%s/kmsd.log", e->dir);
 	if (mkdir(data, 0700) != 0 && errno != EEXIST) {
 		bench_log("cannot create %s: %s", data, strerror(errno));
 		return -1;
+	}
+	if (conf_text != NULL) {
+		if (write_file(e->dir, "kmsd.conf", conf_text, 0600) != 0)
+			return -1;
+		bench_fmt(conf, sizeof(conf), "%s/kmsd.conf", e->dir);
+		argv[5] = "--config";
+		argv[6] = conf;
 	}
 	if ((e->kms_port = bench_free_port(e->host)) < 0)
 		return -1;
@@ -188,7 +192,7 @@ start_kms(struct bench_env *e)
 	e->own_kms = 1;
 	for (i = 0; i < 200; i++) {
 		memset(&resp, 0, sizeof(resp));
-		if (kms_request(e, "GET", "/v1/health", NULL, NULL, 0, 1000, &resp) == MQE2E_OK &&
+		if (env_kms_request(e, "GET", "/v1/health", NULL, NULL, NULL, 0, 1000, &resp) == MQE2E_OK &&
 		    resp.status == 200) {
 			mqe2e_http_response_free(&resp);
 			break;
@@ -378,33 +382,33 @@ env_start(struct bench_env *e)
 		bench_log("cannot create %s: %s", pki, strerror(errno));
 		return -1;
 	}
-	if (e->kms_url[0] == '\0' && start_kms(e) != 0)
+	if (e->kms_url[0] == '\0' && env_start_kms(e, NULL, NULL) != 0)
 		return -1;
 	if (mqe2e_random(e->pair_secret, sizeof(e->pair_secret)) != MQE2E_OK)
 		return -1;
 	bench_log("enrolling the broker, the publisher and %d subscribers at %s", e->nsubs,
 	    e->kms_url);
 	bench_fmt(name, sizeof(name), "%sbroker", bench_prefix);
-	if (enrol(e, pki, name, "broker") != 0)
+	if (env_enrol(e, pki, name, "broker") != 0)
 		return -1;
 	bench_fmt(name, sizeof(name), "%spub", bench_prefix);
-	if (enrol(e, pki, name, "client") != 0)
+	if (env_enrol(e, pki, name, "client") != 0)
 		return -1;
 	for (s = 1; s <= 4; s++) {
 		bench_fmt(group, sizeof(group), "%ss%d", bench_prefix, s);
 		bench_fmt(filter, sizeof(filter), "bench/%ss%d/#", bench_prefix, s);
-		if (kms_post(e, "/v1/groups", json_pack("{s:s,s:s,s:i}", "name", group,
+		if (env_kms_post(e, "/v1/groups", json_pack("{s:s,s:s,s:i}", "name", group,
 		    "filter", filter, "scheme", s), 1, NULL) != 0 ||
-		    grant(e, name, group, "pub") != 0)
+		    env_grant(e, name, group, "pub") != 0)
 			return -1;
 	}
 	for (i = 1; i <= e->nsubs; i++) {
 		bench_sub_id(i, sub, sizeof(sub));
-		if (enrol(e, pki, sub, "client") != 0)
+		if (env_enrol(e, pki, sub, "client") != 0)
 			return -1;
 		for (s = 1; s <= 4; s++) {
 			bench_fmt(group, sizeof(group), "%ss%d", bench_prefix, s);
-			if (grant(e, sub, group, "sub") != 0)
+			if (env_grant(e, sub, group, "sub") != 0)
 				return -1;
 		}
 		if (i % 50 == 0)

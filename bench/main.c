@@ -325,6 +325,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--sub-host") == 0)
 		return host_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "kms") == 0)
+		return kms_bench_main(argc - 1, argv + 1);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&b, 0, sizeof(b));
 	for (i = 0; i < KIND__COUNT; i++)

@@ -205,6 +205,7 @@ bench_procstat(pid_t pid, struct bench_procstat *out)
 	if (read_small(path, buf, sizeof(buf)) == 0) {
 		out->rss_kib = status_kib(buf, "VmRSS:");
 		out->hwm_kib = status_kib(buf, "VmHWM:");
+		out->rss_anon_kib = status_kib(buf, "RssAnon:");
 	}
 	return 0;
 }

@@ -486,6 +486,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		row->cpu_us_per_delivery_burst = (double)(ps2.cpu_ns - ps1.cpu_ns) / 1e3 /
 		    (double)row->burst_delivered;
 	row->rss_kib = ps2.rss_kib;
+	row->rss_paced_kib = ps1.rss_kib;
+	row->rss_anon_kib = ps2.rss_anon_kib;
 	row->hwm_kib = ps2.hwm_kib;
 	row->status = ROW_OK;
 	if (row->bad != 0 || row->delivered != row->expected)

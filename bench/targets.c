@@ -5,7 +5,9 @@
  *   scheme 4 / plain p50 publish-to-receive latency     <= 1.10  (each QoS)
  *   scheme 4 / plain broker CPU per delivery            <= 1.05  (each QoS)
  *   scheme 4 / plain saturation throughput              >= 0.90  (each QoS)
- *   broker RSS with the plugin - without (scheme 4)     <= 5120 KiB (each QoS)
+ *   broker RSS with the plugin - without (scheme 4)     <= 5120 KiB (each QoS), after
+ *                                                       the run and after its paced
+ *                                                       phase (before the burst's queues)
  *   all subscribers ready, each scheme 1-4              <  300 ms
  *
  * Each ratio is taken within one repetition (--repeat K runs every kind at
@@ -120,7 +122,7 @@ add(struct bench_target *t, int *nt, int max, const char *key, const char *unit,
 int
 targets_collect(const struct bench *b, struct bench_target *t, int max)
 {
-	struct bench_target *lat, *cpu, *thr, *rss, *rd;
+	struct bench_target *lat, *cpu, *thr, *rss, *rssp, *rssa, *rd;
 	const struct run_row *p, *s;
 	const struct conn_row *c;
 	char key[48];
@@ -139,7 +141,12 @@ targets_collect(const struct bench *b, struct bench_target *t, int max)
 		thr = add(t, &nt, max, key, "x", TARGET_GE, 0.90);
 		bench_fmt(key, sizeof(key), "s4_minus_plain_rss_kib_qos%d", qos);
 		rss = add(t, &nt, max, key, "KiB", TARGET_LE, 5120);
-		if (lat == NULL || cpu == NULL || thr == NULL || rss == NULL)
+		bench_fmt(key, sizeof(key), "s4_minus_plain_rss_paced_kib_qos%d", qos);
+		rssp = add(t, &nt, max, key, "KiB", TARGET_LE, 5120);
+		bench_fmt(key, sizeof(key), "s4_minus_plain_rss_anon_kib_qos%d", qos);
+		rssa = add(t, &nt, max, key, "KiB", TARGET_LE, 5120);
+		if (lat == NULL || cpu == NULL || thr == NULL || rss == NULL || rssp == NULL ||
+		    rssa == NULL)
 			break;
 		bench_fmt(lat->what, sizeof(lat->what), "scheme 4 / plain p50 latency, QoS %d", qos);
 		bench_fmt(cpu->what, sizeof(cpu->what), "scheme 4 / plain broker CPU per delivery, "
@@ -147,6 +154,8 @@ targets_collect(const struct bench *b, struct bench_target *t, int max)
 		bench_fmt(thr->what, sizeof(thr->what), "scheme 4 / plain saturation throughput, "
 		    "QoS %d", qos);
 		bench_fmt(rss->what, sizeof(rss->what), "broker RSS, scheme 4 - plain, QoS %d", qos);
+		bench_fmt(rssp->what, sizeof(rssp->what), "  same, after the paced phase, QoS %d", qos);
+		bench_fmt(rssa->what, sizeof(rssa->what), "  same, RssAnon (no code pages), QoS %d", qos);
 		for (r = 0; r < reps; r++) {
 			p = run_of(b, KIND_PLAIN, n, qos, r);
 			s = run_of(b, KIND_S4, n, qos, r);
@@ -160,11 +169,19 @@ targets_collect(const struct bench *b, struct bench_target *t, int max)
 				thr->v[thr->nv++] = s->throughput_dps / p->throughput_dps;
 			if (p->rss_kib > 0 && s->rss_kib > 0)
 				rss->v[rss->nv++] = (double)s->rss_kib - (double)p->rss_kib;
+			if (p->rss_anon_kib > 0 && s->rss_anon_kib > 0)
+				rssa->v[rssa->nv++] = (double)s->rss_anon_kib -
+				    (double)p->rss_anon_kib;
+			if (p->rss_paced_kib > 0 && s->rss_paced_kib > 0)
+				rssp->v[rssp->nv++] = (double)s->rss_paced_kib -
+				    (double)p->rss_paced_kib;
 		}
 		summarise(lat);
 		summarise(cpu);
 		summarise(thr);
 		summarise(rss);
+		summarise(rssp);
+		summarise(rssa);
 	}
 	for (k = KIND_S1; k <= KIND_S4; k++) {
 		if (!b->kinds[k])

@@ -96,16 +96,13 @@ static const char *refusal_detail(int r, const uint8_t *hello, size_t len, char 
 	return "";
 }
 
-/* Set up the per-connection contexts from the raw session keys. */
+/* Keep the raw session keys; their contexts are made at first use
+ * (session__mac_c2b() ...), so a connection pays only for what it uses. */
 static int session_keys(struct bx_session *s, const struct mqe2e_session_keys *k)
 {
-	int r;
-
-	if ((r = mqe2e_mac_new(k->c2b, MQE2E_KEY_LEN, &s->mac_c2b)) != MQE2E_OK ||
-	    (r = mqe2e_aead_new(k->c2b, &s->aead_c2b)) != MQE2E_OK ||
-	    (r = mqe2e_aead_new(k->b2c, &s->aead_b2c)) != MQE2E_OK ||
-	    (r = mqe2e_mac_new(k->b2c, MQE2E_KEY_LEN, &s->mac_b2c)) != MQE2E_OK)
-		return r;
+	memcpy(s->key_c2b, k->c2b, MQE2E_KEY_LEN);
+	memcpy(s->key_b2c, k->b2c, MQE2E_KEY_LEN);
+	s->has_keys = true;
 	s->tx_seq = mqe2e_seq_start();
 	return MQE2E_OK;
 }

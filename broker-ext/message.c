@@ -303,6 +303,8 @@ static int verify_scheme4(struct bx_session *s, struct bx_group *g, const char *
 		return malformed(s, topic, r);
 	if ((r = check_frame_header(s, &f, MQE2E_MSG_FRAME_MAC, topic)) != MQE2E_OK)
 		return r;
+	if (session__mac_c2b(s) == NULL)
+		return drop(BX_MSG_INTERNAL, MQE2E_ERR_NOMEM, s, topic, "out of memory");
 	if ((r = mqe2e_frame_mac_verify(s->mac_c2b, &f, topic, strlen(topic))) != MQE2E_OK)
 		return drop(BX_MSG_BAD_MAC, r, s, topic, "channel MAC does not verify");
 	if ((r = check_envelope(s, g, f.body.p, f.body.len, topic)) != MQE2E_OK ||
@@ -326,6 +328,8 @@ static int open_aead(struct bx_session *s, const char *topic, const uint8_t *p, 
 		return malformed(s, topic, MQE2E_ERR_TRUNCATED);
 	v->body_len = f.body.len - MQE2E_GCM_TAG_LEN;
 	if ((v->body = malloc(v->body_len)) == NULL)
+		return drop(BX_MSG_INTERNAL, MQE2E_ERR_NOMEM, s, topic, "out of memory");
+	if (session__aead_c2b(s) == NULL)
 		return drop(BX_MSG_INTERNAL, MQE2E_ERR_NOMEM, s, topic, "out of memory");
 	if ((r = mqe2e_frame_aead_open(s->aead_c2b, &f, topic, strlen(topic), v->body)) != MQE2E_OK)
 		return drop(BX_MSG_BAD_MAC, r, s, topic, "channel AEAD tag does not verify");
@@ -434,7 +438,8 @@ static void route_bundle(const struct bx_group *g, size_t gi, const char *topic,
 			fp.sender = bx.self->id;
 			fp.seq = rs->tx_seq + 1;
 			need = mqe2e_frame_aead_size(&fp, e[i].part.len);
-			if (need == 0 || (out = mosquitto_malloc(need)) == NULL) {
+			if (need == 0 || session__aead_b2c(rs) == NULL ||
+			    (out = mosquitto_malloc(need)) == NULL) {
 				why = "out of memory";
 			} else if ((r = mqe2e_frame_aead_build(rs->aead_b2c, &fp, topic, strlen(topic),
 			    e[i].part.p, e[i].part.len, out, need, &olen)) != MQE2E_OK) {

@@ -63,6 +63,10 @@ static void send_one(struct bx_session *s, const struct bx_policy *p, size_t gi)
 	    (need = mqe2e_rekey_notice_size(&n, bx.self->id)) == 0 ||
 	    (buf = mosquitto_malloc(need)) == NULL)
 		return;
+	if (session__mac_b2c(s) == NULL) {
+		mosquitto_free(buf);
+		return;
+	}
 	if ((r = mqe2e_rekey_notice_seal(s->mac_b2c, bx.self->id, s->tx_seq++, &n, buf, need,
 	    &len)) != MQE2E_OK) {
 		mosquitto_free(buf);
@@ -82,7 +86,7 @@ static void notify_session(struct bx_session *s, void *arg)
 	struct notice_walk *w = arg;
 	size_t gi;
 
-	if (s->plain || !s->wants_rekey || s->mac_b2c == NULL ||
+	if (s->plain || !s->wants_rekey || !s->has_keys ||
 	    policy__is_revoked_client(w->p, s->id) || policy__is_revoked_serial(w->p, s->serial))
 		return;
 	for (gi = 0; gi < w->p->ngroups; gi++) {

@@ -265,9 +265,15 @@ struct bx_session {
 
 	char id[MQE2E_ID_MAX + 1];
 	char serial[MQE2E_SERIAL_MAX];
-	struct mqe2e_mac *mac_c2b;
-	struct mqe2e_aead *aead_c2b;
-	struct mqe2e_aead *aead_b2c;
+	/* The session keys SK_CB (wiped with the session) and their contexts,
+	 * made at first use (session__mac_c2b() ...): a subscriber of scheme 4
+	 * never needs the c2b ones, nor the AEAD ones; each is ~1 KiB. */
+	bool has_keys;
+	uint8_t key_c2b[MQE2E_KEY_LEN];
+	uint8_t key_b2c[MQE2E_KEY_LEN];
+	struct mqe2e_mac *mac_c2b;       /* scheme 4 publishes */
+	struct mqe2e_aead *aead_c2b;     /* schemes 2/3 publishes */
+	struct mqe2e_aead *aead_b2c;     /* scheme 2 deliveries */
 	struct mqe2e_mac *mac_b2c;       /* rekey notices (notice.c) */
 	struct mqe2e_replay_window rx;   /* channel seq client -> broker */
 	uint64_t tx_seq;                 /* channel seq broker -> client */
@@ -281,6 +287,11 @@ void session__cleanup(void);
 /* Add a fresh session for client (replacing any old one). */
 int session__add(struct mosquitto *client, struct bx_session **out) MQE2E_WUR;
 struct bx_session *session__find(const struct mosquitto *client);
+/* s's session key contexts, made at first use; NULL without keys or memory. */
+struct mqe2e_mac *session__mac_c2b(struct bx_session *s);
+struct mqe2e_aead *session__aead_c2b(struct bx_session *s);
+struct mqe2e_aead *session__aead_b2c(struct bx_session *s);
+struct mqe2e_mac *session__mac_b2c(struct bx_session *s);
 /* Index an mqe2e session under s->id (set it first); the newest session of
  * an id wins (session takeover). */
 void session__index_id(struct bx_session *s);

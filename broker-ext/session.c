@@ -196,6 +196,38 @@ struct bx_session *session__find(const struct mosquitto *client)
 	return NULL;
 }
 
+struct mqe2e_mac *session__mac_c2b(struct bx_session *s)
+{
+	if (s->mac_c2b == NULL && s->has_keys &&
+	    mqe2e_mac_new(s->key_c2b, MQE2E_KEY_LEN, &s->mac_c2b) != MQE2E_OK)
+		s->mac_c2b = NULL;
+	return s->mac_c2b;
+}
+
+struct mqe2e_aead *session__aead_c2b(struct bx_session *s)
+{
+	if (s->aead_c2b == NULL && s->has_keys &&
+	    mqe2e_aead_new(s->key_c2b, &s->aead_c2b) != MQE2E_OK)
+		s->aead_c2b = NULL;
+	return s->aead_c2b;
+}
+
+struct mqe2e_aead *session__aead_b2c(struct bx_session *s)
+{
+	if (s->aead_b2c == NULL && s->has_keys &&
+	    mqe2e_aead_new(s->key_b2c, &s->aead_b2c) != MQE2E_OK)
+		s->aead_b2c = NULL;
+	return s->aead_b2c;
+}
+
+struct mqe2e_mac *session__mac_b2c(struct bx_session *s)
+{
+	if (s->mac_b2c == NULL && s->has_keys &&
+	    mqe2e_mac_new(s->key_b2c, MQE2E_KEY_LEN, &s->mac_b2c) != MQE2E_OK)
+		s->mac_b2c = NULL;
+	return s->mac_b2c;
+}
+
 struct bx_session *session__find_id(const char *id)
 {
 	struct bx_session *s;

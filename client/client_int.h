@@ -59,6 +59,7 @@ struct mqe2e_config {
 	int session_expiry_s;           /* MQTT 5 Session Expiry Interval */
 	int hold_max;                   /* messages held for a key fetch */
 	int hold_s;                     /* how long one may wait for it */
+	int rekey_jitter_ms;            /* a rekey notice's fetch waits 0..this */
 	int key_cache;                  /* 0: no key cache file */
 	char *key_cache_file;           /* NULL: beside the key, "<key>.cache" */
 };

@@ -44,6 +44,7 @@ mqe2e_config_new(struct mqe2e_config **out)
 	cfg->clean_start = 1;
 	cfg->hold_max = 1000;
 	cfg->hold_s = 30;
+	cfg->rekey_jitter_ms = 1000;
 	cfg->key_cache = 1;
 	*out = cfg;
 	return MQE2E_OK;
@@ -159,6 +160,7 @@ mqe2e_config_set(struct mqe2e_config *cfg, const char *name, const char *value)
 		    2147483647 },
 		{ "hold_max", offsetof(struct mqe2e_config, hold_max), 0, 100000 },
 		{ "hold_s", offsetof(struct mqe2e_config, hold_s), 1, 3600 },
+		{ "rekey_jitter_ms", offsetof(struct mqe2e_config, rekey_jitter_ms), 0, 60000 },
 		{ "key_cache", offsetof(struct mqe2e_config, key_cache), 0, 1 },
 		{ "tls_insecure", offsetof(struct mqe2e_config, tls_insecure), 0, 1 },
 	};

@@ -87,6 +87,9 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   (default 1000, and 32 MiB at most; 0: drop them)
  *   hold_s          how long one may wait, seconds (default 30); a message
  *                   not delivered by then is dropped and reported
+ *   rekey_jitter_ms a rekey notice's key fetch waits a random 0..this many
+ *                   ms (default 1000, at most 60000), so that a group's
+ *                   members do not all reach the KMS at once
  *   key_cache       1 (default): keep the keys in a sealed file (below);
  *                   0: in memory only, so a restart needs the KMS
  *   key_cache_file  where (default: the "key" file's path + ".cache")

@@ -4,10 +4,15 @@
  * The library subscribes to mqe2e/v1/rekey/+ at every connect.  When the
  * KMS moves a group to a new epoch, the broker sends each connected member
  * a notice MAC'd under this link's SK_CB.b2c.  A notice carries no key: it
- * only makes the keys thread fetch keys now (publishers leave an epoch a
+ * only makes the keys thread fetch keys soon (publishers leave an epoch a
  * revoked client could read; subscribers hold the new epoch before its
  * first message; everyone tops up the epochs issued ahead).  Keys from a
- * KMS answer given after the notice's epoch began mean no fetch.
+ * KMS answer given after the notice's epoch began mean no fetch.  Every
+ * member of a group gets its notice at the same moment, so each waits a
+ * random 0..rekey_jitter_ms before it fetches: a thousand subscribers
+ * spread their requests over that time instead of reaching the KMS
+ * together (a message naming an epoch not yet held still makes its fetch
+ * at once: subscribe.c).
  */
 #include "config.h"
 
@@ -42,7 +47,12 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 		    n.epoch) != NULL && n.epoch <= keys__epoch_at(&c->keys, n.group,
 		    strlen(n.group), c->keys_answer_ms);
 		if (!covered) {
-			c->next_refresh_ms = client__mono_ms();   /* the keys thread fetches */
+			/* the keys thread fetches then (or earlier, if it was due) */
+			uint64_t at = client__mono_ms() + (c->cfg.rekey_jitter_ms > 0 ?
+			    backoff__rand() % ((uint32_t)c->cfg.rekey_jitter_ms + 1) : 0);
+
+			if (c->next_refresh_ms == 0 || at < c->next_refresh_ms)
+				c->next_refresh_ms = at;
 			pthread_cond_broadcast(&c->cv);
 		}
 	}

@@ -7,9 +7,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -258,13 +260,48 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
 
 /* ---- trust store ---------------------------------------------------------- */
 
+/*
+ * A certificate this trust has verified, keyed by SHA-256 of its DER.  The
+ * answer of a verification depends on the certificate, the trust (CA, CRL,
+ * revoked serials) and the time; an entry stands for "verified at some time
+ * within [not_before, not_after] under trust generation gen", so a hit needs
+ * the current generation and a time in the window (the certificate's and the
+ * CA's validity intersected).  Any change to the CRL or the revoked serials
+ * starts a new generation: every entry is void from then on.
+ */
+#define TRUST_CACHE_SLOTS 8192          /* power of two, direct-mapped */
+
+struct trust_cached {
+	uint8_t fp[MQE2E_SHA256_LEN];
+	uint64_t gen;                   /* 0: empty */
+	time_t not_before, not_after;
+	struct mqe2e_cert_info info;    /* info.pub: the entry's reference */
+};
+
 struct mqe2e_trust {
 	X509 *ca;
 	X509_STORE *store;
 	X509_CRL *crl;                          /* NULL: none */
 	char (*revoked)[MQE2E_SERIAL_HEX_MAX];  /* sorted, canonical */
 	size_t n_revoked;
+	time_t ca_not_before, ca_not_after;
+	pthread_mutex_t cache_mu;               /* cache, gen (taken alone) */
+	struct trust_cached *cache;             /* TRUST_CACHE_SLOTS, or NULL */
+	uint64_t gen;                           /* >= 1 */
+	uint64_t hits, misses;
 };
+
+/* A certificate time as seconds since the epoch (0 on failure: such a
+ * certificate is never cached). */
+static time_t
+asn1_time_t(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
 
 static int
 cmp_serial(const void *a, const void *b)
@@ -328,6 +365,10 @@ trust_from_cert(X509 *ca, struct mqe2e_trust **out)
 	/* Our CA is the anchor even if it is not self-signed. */
 	if (X509_STORE_set_flags(t->store, X509_V_FLAG_PARTIAL_CHAIN) != 1)
 		goto out;
+	pthread_mutex_init(&t->cache_mu, NULL);
+	t->gen = 1;
+	t->ca_not_before = asn1_time_t(X509_get0_notBefore(ca));
+	t->ca_not_after = asn1_time_t(X509_get0_notAfter(ca));
 	t->ca = ca;
 	ca = NULL;
 	*out = t;
@@ -381,11 +422,33 @@ mqe2e_trust_new_from_pem(const char *ca_pem, size_t len, struct mqe2e_trust **ou
 	return trust_from_cert(ca, out);
 }
 
+/* A new generation: every cached verification is void (entries are freed). */
+static void
+trust_cache_void(struct mqe2e_trust *t)
+{
+	size_t i;
+
+	pthread_mutex_lock(&t->cache_mu);
+	t->gen++;
+	for (i = 0; t->cache != NULL && i < TRUST_CACHE_SLOTS; i++) {
+		if (t->cache[i].gen != 0) {
+			EVP_PKEY_free(t->cache[i].info.pub);
+			memset(&t->cache[i], 0, sizeof(t->cache[i]));
+		}
+	}
+	pthread_mutex_unlock(&t->cache_mu);
+}
+
 void
 mqe2e_trust_free(struct mqe2e_trust *t)
 {
 	if (t == NULL)
 		return;
+	if (t->ca != NULL) {   /* set up completely: the mutex exists */
+		trust_cache_void(t);
+		free(t->cache);
+		pthread_mutex_destroy(&t->cache_mu);
+	}
 	X509_STORE_free(t->store);
 	X509_free(t->ca);
 	X509_CRL_free(t->crl);
@@ -406,6 +469,7 @@ mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len)
 	if (len == 0) {
 		X509_CRL_free(t->crl);
 		t->crl = NULL;
+		trust_cache_void(t);
 		return MQE2E_OK;
 	}
 	if (len > INT_MAX)
@@ -447,6 +511,7 @@ mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len)
 	X509_CRL_free(t->crl);
 	t->crl = c;
 	c = NULL;
+	trust_cache_void(t);
 	r = MQE2E_OK;
  out:
 	X509_CRL_free(c);
@@ -477,6 +542,7 @@ mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, size_
 	free(t->revoked);
 	t->revoked = set;
 	t->n_revoked = n;
+	trust_cache_void(t);
 	return MQE2E_OK;
 }
 
@@ -555,6 +621,130 @@ mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();
 	return r;
+}
+
+/* The cache slot of a fingerprint. */
+static struct trust_cached *
+cache_slot(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
+{
+	size_t i = ((size_t)fp[0] | (size_t)fp[1] << 8 | (size_t)fp[2] << 16) &
+	    (TRUST_CACHE_SLOTS - 1);
+
+	return &t->cache[i];
+}
+
+/* A hit: out filled (new key reference), 1; else 0. */
+static int
+cache_get(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], time_t now,
+    struct mqe2e_cert_info *out)
+{
+	struct trust_cached *c;
+	int hit = 0;
+
+	pthread_mutex_lock(&t->cache_mu);
+	if (t->cache != NULL) {
+		c = cache_slot(t, fp);
+		if (c->gen == t->gen && memcmp(c->fp, fp, MQE2E_SHA256_LEN) == 0 &&
+		    now >= c->not_before && now <= c->not_after &&
+		    EVP_PKEY_up_ref(c->info.pub) == 1) {
+			*out = c->info;
+			hit = 1;
+		}
+	}
+	if (hit)
+		t->hits++;
+	else
+		t->misses++;
+	pthread_mutex_unlock(&t->cache_mu);
+	return hit;
+}
+
+/* Remember a verification made under generation gen (dropped if the trust
+ * changed since). */
+static void
+cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], uint64_t gen, X509 *cert,
+    const struct mqe2e_cert_info *info)
+{
+	time_t nb = asn1_time_t(X509_get0_notBefore(cert));
+	time_t na = asn1_time_t(X509_get0_notAfter(cert));
+	struct trust_cached *c;
+
+	if (nb == 0 || na == 0 || t->ca_not_before == 0 || t->ca_not_after == 0)
+		return;
+	if (nb < t->ca_not_before)
+		nb = t->ca_not_before;
+	if (na > t->ca_not_after)
+		na = t->ca_not_after;
+	pthread_mutex_lock(&t->cache_mu);
+	if (t->cache == NULL)
+		t->cache = calloc(TRUST_CACHE_SLOTS, sizeof(*t->cache));
+	if (t->cache != NULL && gen == t->gen && EVP_PKEY_up_ref(info->pub) == 1) {
+		c = cache_slot(t, fp);
+		if (c->gen != 0)
+			EVP_PKEY_free(c->info.pub);
+		memcpy(c->fp, fp, MQE2E_SHA256_LEN);
+		c->gen = gen;
+		c->not_before = nb;
+		c->not_after = na;
+		c->info = *info;
+	}
+	pthread_mutex_unlock(&t->cache_mu);
+}
+
+int
+mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len, time_t now,
+    struct mqe2e_cert_info *out)
+{
+	struct mqe2e_cert_info info;
+	uint8_t fp[MQE2E_SHA256_LEN];
+	X509 *cert = NULL;
+	uint64_t gen;
+	int r;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	memset(out, 0, sizeof(*out));
+	memset(&info, 0, sizeof(info));
+	if (t == NULL || der == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (len > MQE2E_CERT_DER_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if ((r = mqe2e_sha256(der, len, fp)) != MQE2E_OK)
+		return r;
+	if (cache_get(t, fp, now, out))
+		return MQE2E_OK;
+	pthread_mutex_lock(&t->cache_mu);
+	gen = t->gen;
+	pthread_mutex_unlock(&t->cache_mu);
+	if ((r = mqe2e_cert_from_der(der, len, &cert)) != MQE2E_OK ||
+	    (r = mqe2e_trust_verify(t, cert, now)) != MQE2E_OK)
+		goto out;
+	if (mqe2e_cert_identity(cert, info.id, sizeof(info.id), &info.kind) != MQE2E_OK) {
+		r = MQE2E_ERR_BAD_CERT;
+		goto out;
+	}
+	if ((r = mqe2e_cert_serial_hex(cert, info.serial, sizeof(info.serial))) != MQE2E_OK ||
+	    (r = mqe2e_cert_pubkey(cert, &info.pub)) != MQE2E_OK)
+		goto out;
+	cache_put(t, fp, gen, cert, &info);
+	*out = info;
+	info.pub = NULL;
+ out:
+	EVP_PKEY_free(info.pub);
+	mqe2e_cert_free(cert);
+	return r;
+}
+
+void
+mqe2e_trust_cache_stats(struct mqe2e_trust *t, uint64_t *hits, uint64_t *misses)
+{
+	*hits = *misses = 0;
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->cache_mu);
+	*hits = t->hits;
+	*misses = t->misses;
+	pthread_mutex_unlock(&t->cache_mu);
 }
 
 EVP_PKEY *

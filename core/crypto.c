@@ -174,6 +174,46 @@ mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_
 }
 
 int
+mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *mine = NULL, *peer = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	size_t plen = MQE2E_X25519_LEN, slen = MQE2E_X25519_LEN, i;
+	uint8_t acc = 0;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (peer_pub == NULL || pub == NULL || shared == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	/* The key pair stays one OpenSSL object from generation to derivation:
+	 * re-importing the private key would compute its public key again. */
+	if ((mine = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL ||
+	    EVP_PKEY_get_raw_public_key(mine, pub, &plen) != 1 || plen != MQE2E_X25519_LEN ||
+	    (peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
+	    peer_pub, MQE2E_X25519_LEN)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL)) == NULL)
+		goto out;
+	if (EVP_PKEY_derive_init(ctx) != 1 ||
+	    EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+	    EVP_PKEY_derive(ctx, shared, &slen) != 1 ||
+	    slen != MQE2E_X25519_LEN)
+		goto out;
+	/* RFC 7748 6.1: reject the all-zero output of a small-order peer key. */
+	for (i = 0; i < MQE2E_X25519_LEN; i++)
+		acc |= shared[i];
+	if (acc == 0)
+		goto out;
+	r = MQE2E_OK;
+ out:
+	if (r != MQE2E_OK)
+		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(peer);
+	EVP_PKEY_free(mine);
+	return r;
+}
+
+int
 mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN])
 {
 	EVP_PKEY *key = NULL;

@@ -30,6 +30,7 @@
 #define MQE2E_MAC_TAG_LEN 16     /* HMAC-SHA256 truncated to 16 bytes */
 #define MQE2E_CERT_DER_MAX 65535 /* largest DER certificate we parse */
 #define MQE2E_SERIAL_HEX_MAX 65  /* serial hex buffer: 32 bytes of serial + NUL */
+#define MQE2E_CERT_ID_MAX 255    /* longest identity (CN) kept: MQE2E_ID_MAX of wire.h */
 
 typedef struct evp_pkey_st EVP_PKEY;   /* from <openssl/types.h> */
 typedef struct x509_st X509;
@@ -52,6 +53,12 @@ int mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQ
     uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
 /* Public key for a given private key (for known-answer tests). */
 int mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN]) MQE2E_WUR;
+/* A responder's one-use key pair: a fresh private key (never leaving
+ * OpenSSL), its public key into pub and the shared secret with peer_pub into
+ * shared (an all-zero result fails as in mqe2e_x25519).  Two scalar
+ * multiplications, where keygen + mqe2e_x25519 take three. */
+int mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
 
 /* ---- Ed25519 (RFC 8032) --------------------------------------------------- */
 /* priv must be an Ed25519 key (MQE2E_ERR_INVALID_ARG otherwise). */
@@ -168,6 +175,29 @@ int mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, s
  * _BAD_CERT (anything else).  Several verify calls may run at once; a
  * set_crl/set_revoked must not overlap them. */
 int mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now) MQE2E_WUR;
+/* What the handshakes need of a verified certificate. */
+struct mqe2e_cert_info {
+	char id[MQE2E_CERT_ID_MAX + 1];         /* subject CN */
+	enum mqe2e_kind kind;                   /* subject OU */
+	char serial[MQE2E_SERIAL_HEX_MAX];      /* as mqe2e_cert_serial_hex */
+	EVP_PKEY *pub;                          /* Ed25519 key: the caller's
+	                                           reference, mqe2e_pkey_free */
+};
+/*
+ * Parse and verify a DER certificate as mqe2e_cert_from_der +
+ * mqe2e_trust_verify, then read its identity (MQE2E_ERR_BAD_CERT if it has
+ * none), serial and key into *out.  Verified certificates are remembered by
+ * SHA-256 of their DER (a fixed-size cache of the trust): the same bytes
+ * within their validity (and the CA's) are not parsed or verified again until
+ * the CRL or the revoked serials change (every set_crl/set_revoked voids the
+ * cache).  Failures are not remembered.  Thread-safe against itself (the
+ * cache has its own lock); like mqe2e_trust_verify it must not overlap a
+ * set_crl/set_revoked.
+ */
+int mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len, time_t now,
+    struct mqe2e_cert_info *out) MQE2E_WUR;
+/* Lookups of mqe2e_trust_verify_der answered from the cache, and not. */
+void mqe2e_trust_cache_stats(struct mqe2e_trust *t, uint64_t *hits, uint64_t *misses);
 /* The CA's public key, for verifying KMS responses (borrowed reference). */
 EVP_PKEY *mqe2e_trust_ca_key(struct mqe2e_trust *t);
 

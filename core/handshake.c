@@ -90,46 +90,41 @@ hs__verify(EVP_PKEY *pub, const char *label, const uint8_t *req_hash,
 	return r == MQE2E_OK ? MQE2E_OK : MQE2E_ERR_BAD_SIGNATURE;
 }
 
+_Static_assert(MQE2E_CERT_ID_MAX == MQE2E_ID_MAX, "identity sizes differ");
+_Static_assert(MQE2E_SERIAL_MAX >= MQE2E_SERIAL_HEX_MAX, "serial sizes differ");
+
 int
 hs__check_cert(struct mqe2e_trust *trust, struct mqe2e_view der, uint64_t now_ms,
     unsigned kinds, struct mqe2e_view claimed, EVP_PKEY **pub, struct mqe2e_peer *peer)
 {
-	X509 *cert = NULL;
-	enum mqe2e_kind kind;
-	char cn[MQE2E_ID_MAX + 1];
+	struct mqe2e_cert_info ci;
 	int r;
 
 	*pub = NULL;
 	if (trust == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = mqe2e_cert_from_der(der.p, der.len, &cert)) != MQE2E_OK)
-		goto out;
-	if ((r = mqe2e_trust_verify(trust, cert, (time_t)(now_ms / 1000))) != MQE2E_OK)
-		goto out;
-	if ((r = mqe2e_cert_identity(cert, cn, sizeof(cn), &kind)) != MQE2E_OK) {
+	if ((r = mqe2e_trust_verify_der(trust, der.p, der.len, (time_t)(now_ms / 1000), &ci)) !=
+	    MQE2E_OK)
+		return r;
+	if ((unsigned)ci.kind > 31 || (kinds & HS_KIND_BIT(ci.kind)) == 0 ||
+	    !mqe2e_id_valid_str(ci.id)) {
 		r = MQE2E_ERR_BAD_CERT;
 		goto out;
 	}
-	if ((unsigned)kind > 31 || (kinds & HS_KIND_BIT(kind)) == 0 ||
-	    !mqe2e_id_valid_str(cn)) {
-		r = MQE2E_ERR_BAD_CERT;
-		goto out;
-	}
-	if (claimed.p != NULL && !mqe2e_view_eq_str(claimed, cn)) {
+	if (claimed.p != NULL && !mqe2e_view_eq_str(claimed, ci.id)) {
 		r = MQE2E_ERR_ID_MISMATCH;
 		goto out;
 	}
 	if (peer != NULL) {
 		memset(peer, 0, sizeof(*peer));
-		memcpy(peer->id, cn, sizeof(cn));
-		peer->kind = kind;
-		if ((r = mqe2e_cert_serial_hex(cert, peer->serial, sizeof(peer->serial))) !=
-		    MQE2E_OK)
-			goto out;
+		memcpy(peer->id, ci.id, sizeof(ci.id));
+		peer->kind = ci.kind;
+		memcpy(peer->serial, ci.serial, sizeof(ci.serial));
 	}
-	r = mqe2e_cert_pubkey(cert, pub);
+	*pub = ci.pub;
+	ci.pub = NULL;
 out:
-	mqe2e_cert_free(cert);
+	mqe2e_pkey_free(ci.pub);
 	return r;
 }
 
@@ -155,6 +150,22 @@ hs__eph(const uint8_t *eph_in, uint8_t priv[32], uint8_t pub[32])
 		return mqe2e_x25519_keygen(priv, pub);
 	memcpy(priv, eph_in, MQE2E_X25519_LEN);
 	return mqe2e_x25519_public(priv, pub);
+}
+
+int
+hs__eph_dh(const uint8_t *eph_in, const uint8_t peer_pub[32], uint8_t pub[32],
+    uint8_t shared[32])
+{
+	uint8_t priv[MQE2E_X25519_LEN];
+	int r;
+
+	if (eph_in == NULL)
+		return mqe2e_x25519_ephemeral(peer_pub, pub, shared);
+	memcpy(priv, eph_in, sizeof(priv));
+	if ((r = mqe2e_x25519_public(priv, pub)) == MQE2E_OK)
+		r = mqe2e_x25519(priv, peer_pub, shared);
+	mqe2e_wipe(priv, sizeof(priv));
+	return r;
 }
 
 int
@@ -340,14 +351,13 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	struct mqe2e_view prefix;
 	EVP_PKEY *pub = NULL;
 	uint8_t hh[MQE2E_SHA256_LEN], th[MQE2E_SHA256_LEN], confirm[MQE2E_SHA256_LEN];
-	uint8_t eph[MQE2E_X25519_LEN], eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN];
 	int r;
 
 	*reply = NULL;
 	*reply_len = 0;
 	memset(&k, 0, sizeof(k));
-	memset(eph, 0, sizeof(eph));
 	memset(shared, 0, sizeof(shared));
 	mqe2e_wr_init_grow(&w, 0, 65535);
 	if (self == NULL || self->key == NULL || nc == NULL || keys == NULL ||
@@ -385,7 +395,7 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	client.ts_ms = h.ts_ms;
 
 	/* reply: ver, type, vec16 cert, eph_pub, ts, nonce, sig, confirm */
-	if ((r = hs__eph(eph_in, eph, eph_pub)) != MQE2E_OK ||
+	if ((r = hs__eph_dh(eph_in, h.eph_pub, eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK ||
 	    (r = mqe2e_sha256(hello, hello_len, hh)) != MQE2E_OK)
 		goto out;
@@ -399,8 +409,7 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 		goto out;
 	prefix.p = w.p;
 	prefix.len = w.len;
-	if ((r = mqe2e_x25519(eph, h.eph_pub, shared)) != MQE2E_OK ||
-	    (r = hs__th(hh, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th(hh, prefix, th)) != MQE2E_OK ||
 	    (r = connect_keys(th, shared, &k, confirm)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, self->key, HS_LABEL_CONNACK, hh)) != MQE2E_OK)
 		goto out;
@@ -414,7 +423,6 @@ out:
 	mqe2e_wr_free(&w);
 	mqe2e_pkey_free(pub);
 	mqe2e_wipe(&k, sizeof(k));
-	mqe2e_wipe(eph, sizeof(eph));
 	mqe2e_wipe(shared, sizeof(shared));
 	return r;
 }

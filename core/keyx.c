@@ -222,7 +222,7 @@ keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 	struct mqe2e_writer w;
 	struct mqe2e_view prefix;
 	struct mqe2e_aead *aead = NULL;
-	uint8_t eph[MQE2E_X25519_LEN], eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN], gcm[MQE2E_GCM_NONCE_LEN], th[MQE2E_SHA256_LEN];
 	uint8_t k[MQE2E_KEY_LEN], *pt = NULL, *ct;
 	size_t pt_len = 0;
@@ -230,7 +230,6 @@ keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 
 	*resp = NULL;
 	*resp_len = 0;
-	memset(eph, 0, sizeof(eph));
 	memset(shared, 0, sizeof(shared));
 	memset(k, 0, sizeof(k));
 	mqe2e_wr_init_grow(&w, 256, 1024 + MQE2E_KEYBUNDLE_MAX + MQE2E_GCM_TAG_LEN);
@@ -239,7 +238,7 @@ keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 		goto out;
 	}
 	if ((r = mqe2e_keybundle_encode(kb, &pt, &pt_len)) != MQE2E_OK ||
-	    (r = hs__eph(eph_in, eph, eph_pub)) != MQE2E_OK ||
+	    (r = hs__eph_dh(eph_in, info->peer_eph, eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
 	if (gcm_in != NULL)
@@ -255,8 +254,7 @@ keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 		goto out;
 	prefix.p = w.p;
 	prefix.len = w.len;
-	if ((r = mqe2e_x25519(eph, info->peer_eph, shared)) != MQE2E_OK ||
-	    (r = hs__th(info->req_hash, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th(info->req_hash, prefix, th)) != MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_KMS, k)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(k, &aead)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, ca_key, HS_LABEL_KEYRESP, info->req_hash)) != MQE2E_OK)
@@ -276,7 +274,6 @@ out:
 	mqe2e_wr_free(&w);
 	mqe2e_aead_free(aead);
 	mqe2e_free_secret(pt, pt_len);
-	mqe2e_wipe(eph, sizeof(eph));
 	mqe2e_wipe(shared, sizeof(shared));
 	mqe2e_wipe(k, sizeof(k));
 	return r;

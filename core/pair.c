@@ -112,7 +112,7 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	struct mqe2e_writer w;
 	struct mqe2e_view prefix;
 	EVP_PKEY *pub = NULL;
-	uint8_t eph[MQE2E_X25519_LEN], eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN], rh[MQE2E_SHA256_LEN], th[MQE2E_SHA256_LEN];
 	uint8_t k[MQE2E_KEY_LEN];
 	uint32_t skew = nc == NULL ? MQE2E_SKEW_MS_DEFAULT : mqe2e_nonce_cache_skew(nc);
@@ -121,7 +121,6 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	*resp = NULL;
 	*resp_len = 0;
 	memset(&in, 0, sizeof(in));
-	memset(eph, 0, sizeof(eph));
 	memset(shared, 0, sizeof(shared));
 	memset(k, 0, sizeof(k));
 	mqe2e_wr_init_grow(&w, 0, 65535);
@@ -156,7 +155,7 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	    sizeof(in.pair_id))) != MQE2E_OK)
 		goto out;
 
-	if ((r = hs__eph(eph_in, eph, eph_pub)) != MQE2E_OK ||
+	if ((r = hs__eph_dh(eph_in, h.eph_pub, eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK ||
 	    (r = mqe2e_sha256(req, req_len, rh)) != MQE2E_OK)
 		goto out;
@@ -169,8 +168,7 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 		goto out;
 	prefix.p = w.p;
 	prefix.len = w.len;
-	if ((r = mqe2e_x25519(eph, h.eph_pub, shared)) != MQE2E_OK ||
-	    (r = hs__th(rh, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th(rh, prefix, th)) != MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_E2E, k)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, self->key, HS_LABEL_PAIRRESP, rh)) != MQE2E_OK ||
 	    (r = mqe2e_wr_steal(&w, resp, resp_len)) != MQE2E_OK)
@@ -181,7 +179,6 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 out:
 	mqe2e_wr_free(&w);
 	mqe2e_pkey_free(pub);
-	mqe2e_wipe(eph, sizeof(eph));
 	mqe2e_wipe(shared, sizeof(shared));
 	mqe2e_wipe(k, sizeof(k));
 	return r;

@@ -60,6 +60,11 @@ int hs__check_cert(struct mqe2e_trust *trust, struct mqe2e_view der, uint64_t no
 int hs__th(const uint8_t a[32], struct mqe2e_view b, uint8_t th[32]);
 /* ephemeral: generate if eph_in NULL, else copy; pub from priv */
 int hs__eph(const uint8_t *eph_in, uint8_t priv[32], uint8_t pub[32]);
+/* A responder's ephemeral key: its public key and the shared secret with
+ * peer_pub; eph_in (tests, known answers) is the private key, NULL for a
+ * fresh one. */
+int hs__eph_dh(const uint8_t *eph_in, const uint8_t peer_pub[32], uint8_t pub[32],
+    uint8_t shared[32]);
 /* nonce: random if in NULL, else copy */
 int hs__nonce(const uint8_t *in, uint8_t out[16]);
 

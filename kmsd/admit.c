@@ -169,9 +169,16 @@ kms_admit_open(struct kms_admit *a, int fd, const struct sockaddr *addr)
 		if (p->receiving && (oldest == NULL || p->since_ms < oldest->since_ms))
 			oldest = p;
 	}
-	c->over = n_ip >= a->per_ip || n >= a->max_conn;
-	/* Twice its share: the address's slowest request makes room. */
-	if (n_ip >= 2 * a->per_ip && oldest != NULL)
+	/* An address has per_ip connections; more only while the daemon is
+	 * less than half full, so that the others always find room.  A storm
+	 * of clients behind one address (a NAT, a test) is served, not told
+	 * to come back. */
+	c->over = n >= a->max_conn || (n_ip >= a->per_ip && n >= a->max_conn / 2);
+	/* Twice its share: the address's slowest request makes room - one
+	 * that has been sending for a while, not one that only waits for a
+	 * worker to read it. */
+	if (n_ip >= 2 * a->per_ip && oldest != NULL &&
+	    c->since_ms - oldest->since_ms >= KMS_ADMIT_SLOW_MS)
 		cut(oldest);
 	c->next = a->head;
 	if (a->head != NULL)

@@ -10,14 +10,16 @@
  *   - must deliver its whole request within request_timeout of being
  *     accepted (an absolute deadline; the watchdog thread shuts down the
  *     socket of a late one);
- *   - is "over the limit" when its address already holds per_ip_connections
- *     connections or the daemon max_connections: it is still accepted, gets
+ *   - is "over the limit" when the daemon holds max_connections, or its
+ *     address per_ip_connections and the daemon half of max_connections
+ *     (an address may use what nobody else needs): it is still accepted, gets
  *     a short deadline (KMS_ADMIT_OVER_S), and its request is answered
  *     503 with Retry-After - unless it is privileged: an admin request with
  *     the right token, or a broker's (policy, or keys for a broker
  *     certificate), which are served;
  *   - when an address holds twice its share, its oldest connection that is
- *     still sending its request (a slow one) is shut down to make room.
+ *     still sending its request after KMS_ADMIT_SLOW_MS (a slow one) is shut
+ *     down to make room.
  * libmicrohttpd's own connection limit (max_connections + per_ip_connections)
  * stays as the last resort, the one place that still resets.
  *
@@ -32,6 +34,7 @@
 #include "kmsd.h"
 
 #define KMS_ADMIT_OVER_S 2   /* deadline of a connection over the limit */
+#define KMS_ADMIT_SLOW_MS 1000  /* sending longer than this: slow, not queued */
 
 struct kms_admit;
 struct kms_conn;

@@ -18,7 +18,7 @@ void
 kmsd_config_init(struct kmsd_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->max_connections = 256;
+	c->max_connections = 1024;
 	c->per_ip_connections = 32;
 	c->connection_timeout_s = 30;
 	c->request_timeout_s = 10;
@@ -207,6 +207,7 @@ static const struct num_setting num_settings[] = {
 	{ "cert_days", offsetof(struct kmsd_config, cert_days), 1, 3650 },
 	{ "nonce_cache_size", offsetof(struct kmsd_config, nonce_cache_size), 16, 16777216 },
 	{ "client_quota", offsetof(struct kmsd_config, client_quota), 1, 1000000 },
+	{ "threads", offsetof(struct kmsd_config, threads), 0, KMSD_THREADS_MAX },
 	{ "tls_days", offsetof(struct kmsd_config, tls_days), 1, 3650 },
 };
 

@@ -13,6 +13,7 @@
 #define KMSD_DEFAULT_TLS_NAMES "localhost,127.0.0.1,::1"
 #define KMSD_CONFIG_LINE_MAX 1024
 #define KMSD_CONFIG_FILE_MAX (64u * 1024u)
+#define KMSD_THREADS_MAX 256
 
 struct kmsd_config {
 	char *data_dir;            /* required */
@@ -39,6 +40,7 @@ struct kmsd_config {
 	unsigned cert_days;
 	unsigned nonce_cache_size;    /* live nonces of all clients together */
 	unsigned client_quota;        /* key requests per client per window */
+	unsigned threads;             /* HTTP worker threads, 0: auto (kms_httpd_start) */
 };
 
 /* Defaults (no strings allocated yet). */

@@ -97,9 +97,9 @@ publish(struct kmsd *k, const struct revoked_list *l, char *pem, size_t pem_len,
 	int r = MQE2E_OK;
 
 	if (l != NULL) {
-		pthread_mutex_lock(&k->trust_lock);
+		pthread_rwlock_wrlock(&k->trust_rw);
 		r = mqe2e_trust_set_revoked(k->trust, (const char *const *)l->serials, l->n);
-		pthread_mutex_unlock(&k->trust_lock);
+		pthread_rwlock_unlock(&k->trust_rw);
 	}
 	pthread_mutex_lock(&k->state_lock);
 	if (pem == NULL)

@@ -385,26 +385,52 @@ req_free(struct kms_req *r)
 	free(r);
 }
 
+/*
+ * Request ids: unique within a run and unrelated between runs, without a
+ * call into the random generator per request (its lock is shared by all
+ * workers): a random 64-bit start, counted up, through a bijective mixer
+ * (splitmix64's finaliser), so consecutive ids do not look consecutive.
+ * They name requests in logs; they are not secrets.
+ */
+static uint64_t req_seq;
+
+static int
+req_id(char out[KMS_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t start = 0, v;
+	size_t i;
+
+	if (__atomic_load_n(&req_seq, __ATOMIC_RELAXED) == 0) {
+		if (mqe2e_random(&start, sizeof(start)) != MQE2E_OK)
+			return -1;
+		start |= 1;
+		(void)__atomic_compare_exchange_n(&req_seq, &(uint64_t){ 0 }, start, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+	v = __atomic_add_fetch(&req_seq, 1, __ATOMIC_RELAXED);
+	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+	v ^= v >> 31;
+	for (i = 0; i < KMS_ID_LEN; i++)
+		out[i] = hex[(v >> (4 * (KMS_ID_LEN - 1 - i))) & 15];
+	out[KMS_ID_LEN] = '\0';
+	return 0;
+}
+
 static struct kms_req *
 req_new(struct kmsd *k, struct MHD_Connection *conn, const char *method)
 {
-	static const char hex[] = "0123456789abcdef";
-	uint8_t raw[KMS_ID_LEN / 2];
 	struct kms_req *r;
-	size_t i;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->k = k;
 	r->conn = conn;
 	r->method = method;
-	if (mqe2e_random(raw, sizeof(raw)) != MQE2E_OK) {
+	if (req_id(r->id) != 0) {
 		free(r);
 		return NULL;
-	}
-	for (i = 0; i < sizeof(raw); i++) {
-		r->id[2 * i] = hex[raw[i] >> 4];
-		r->id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	snprintf(r->actor, sizeof(r->actor), "anonymous");
 	r->t0_us = kms_metrics_now_us();
@@ -606,6 +632,87 @@ admit_headers(struct kms_req *r, const char *url)
 		r->admit = KMS_ADMIT_REFUSE;
 }
 
+/* ---- the slow lane ---------------------------------------------------------------
+ *
+ * The HTTP threads are a small pool (epoll, one per core or so): each
+ * serves many connections, so nothing on it may wait.  A policy watch
+ * waits up to a minute for a change: its connection is suspended and the
+ * request runs on a thread of its own, which resumes the connection when
+ * the answer is ready (on_request then sends it).  Watches are few (one per
+ * broker) and live long, so a thread each is cheap.
+ */
+
+static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slow_cond = PTHREAD_COND_INITIALIZER;
+static unsigned slow_running;
+
+struct slow_job {
+	struct kms_req *r;
+	char url[64];
+};
+
+static void *
+slow_main(void *arg)
+{
+	struct slow_job *j = arg;
+	struct kms_req *r = j->r;
+
+	route(r, j->url);
+	free(j);
+	/* Everything above is done before the pool may touch r again. */
+	pthread_mutex_lock(&slow_lock);
+	r->slow = 2;
+	MHD_resume_connection(r->conn);
+	if (--slow_running == 0)
+		pthread_cond_broadcast(&slow_cond);
+	pthread_mutex_unlock(&slow_lock);
+	return NULL;
+}
+
+/* 1 if url is served on the slow lane. */
+static int
+is_slow(const char *url)
+{
+	return strcmp(url, "/v1/policy/watch") == 0;
+}
+
+/* Suspend r's connection and route it on a thread of its own: 0, or -1
+ * (then the caller routes it inline). */
+static int
+slow_start(struct kms_req *r, const char *url)
+{
+	struct slow_job *j;
+	pthread_attr_t a;
+	pthread_t t;
+	int e;
+
+	if (strlen(url) >= sizeof(j->url) || (j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->r = r;
+	memcpy(j->url, url, strlen(url) + 1);
+	r->slow = 1;
+	MHD_suspend_connection(r->conn);
+	pthread_mutex_lock(&slow_lock);
+	slow_running++;
+	pthread_mutex_unlock(&slow_lock);
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&t, &a, slow_main, j);
+	pthread_attr_destroy(&a);
+	if (e != 0) {
+		pthread_mutex_lock(&slow_lock);
+		slow_running--;
+		pthread_mutex_unlock(&slow_lock);
+		MHD_resume_connection(r->conn);
+		r->slow = 0;
+		free(j);
+		kms_log("request %s: cannot start a thread for a policy watch: %s", r->id,
+		    strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -624,6 +731,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		admit_headers(r, url);
 		return MHD_YES;
 	}
+	if (r->slow == 2)    /* answered on the slow lane, connection resumed */
+		return send_reply(r);
+	if (r->slow == 1)    /* not reached: a suspended connection is not served */
+		return MHD_YES;
 	if (r->answered) {   /* refused before the body: discard it */
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -641,6 +752,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	else if (r->admit == KMS_ADMIT_REFUSE ||
 	    (r->admit == KMS_ADMIT_BROKER_BODY && !broker_body(r)))
 		reply_busy(r);
+	else if (is_slow(url) && slow_start(r, url) == 0)
+		return MHD_YES;
 	else
 		route(r, url);
 	return send_reply(r);
@@ -691,6 +804,21 @@ is_loopback(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+unsigned
+kms_httpd_threads(const struct kmsd_config *cfg)
+{
+	long n;
+
+	if (cfg->threads > 0)
+		return cfg->threads;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	/* twice the cores: a thread waiting for the disk (an admin write,
+	 * fsync) leaves the others working */
+	return n > KMSD_THREADS_MAX / 2 ? KMSD_THREADS_MAX : (unsigned)(n < 2 ? 4 : 2 * n);
+}
+
 /* The server certificate and key held for libmicrohttpd: gone, key wiped. */
 static void
 drop_tls(struct kmsd *k)
@@ -711,8 +839,9 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	char host[256];
 	unsigned port;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+	    MHD_ALLOW_SUSPEND_RESUME;
+	unsigned threads = kms_httpd_threads(&k->cfg);
 	/* HTTPS: our key and certificate (tls.c), TLS 1.2 and 1.3 only */
 	struct MHD_OptionItem tls_opts[] = {
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
@@ -792,6 +921,7 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 	    MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)(k->cfg.max_connections + k->cfg.per_ip_connections),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, k,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, k,
 	    MHD_OPTION_ARRAY, k->cfg.listen_tls ? tls_opts : tls_opts + 3,
@@ -828,6 +958,12 @@ kms_httpd_stop(struct kmsd *k)
 			break;
 		usleep(100 * 1000);
 	}
+	/* A watch thread resumes its connection when it ends: the daemon must
+	 * outlive it (stopping wakes every watch). */
+	pthread_mutex_lock(&slow_lock);
+	while (slow_running > 0)
+		pthread_cond_wait(&slow_cond, &slow_lock);
+	pthread_mutex_unlock(&slow_lock);
 	MHD_stop_daemon(k->httpd);
 	k->httpd = NULL;
 	kms_admit_stop(k->admit);

@@ -45,6 +45,8 @@ struct kms_req {
 		KMS_ADMIT_REFUSE        /* over: 503 once the body is in */
 	} admit;
 
+	int slow;                       /* run off the pool (slow_lane): 1 running,
+	                                   2 answered, resume to send */
 	/* set by the handler */
 	struct MHD_Response *resp;
 	unsigned status;
@@ -58,6 +60,9 @@ struct kms_req {
 
 /* Start serving on k->cfg.listen.  err names the address on failure. */
 int kms_httpd_start(struct kmsd *k, char *err, size_t errlen) MQE2E_WUR;
+/* The HTTP worker threads: the setting threads, or for 0 twice the online
+ * CPUs (at least 4). */
+unsigned kms_httpd_threads(const struct kmsd_config *cfg);
 /* Stop accepting, wait for every connection thread. */
 void kms_httpd_stop(struct kmsd *k);
 

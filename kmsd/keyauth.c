@@ -118,20 +118,24 @@ kms_keyauth(struct kms_req *r)
 	/* Stateless checks first (format, time, chain, revoked serials, kind,
 	 * signature): nothing is stored for what fails them. */
 	now = mqe2e_now_ms();
-	pthread_mutex_lock(&k->trust_lock);
+	/* Verifications run side by side (the nonce cache is only read for
+	 * its time window); a change of the revoked serials waits for them. */
+	pthread_rwlock_rdlock(&k->trust_rw);
 	e = mqe2e_keyreq_verify(k->trust, k->nonces, r->body, r->body_len, now, &info);
+	pthread_rwlock_unlock(&k->trust_rw);
 	if (e == MQE2E_OK) {
 		const uint8_t *id = (const uint8_t *)info->requester.id;
 		size_t idlen = strlen(info->requester.id);
 
 		nc = admission(k, info);
+		pthread_mutex_lock(&k->nonce_lock);
 		/* A replay is refused before it costs its owner anything. */
 		if (mqe2e_nonce_cache_seen(nc, info->nonce, now))
 			e = MQE2E_ERR_NONCE_REUSE;
 		else
 			e = mqe2e_nonce_cache_charge(nc, id, idlen, now, &retry_ms);
+		pthread_mutex_unlock(&k->nonce_lock);
 	}
-	pthread_mutex_unlock(&k->trust_lock);
 	if (info != NULL) {
 		snprintf(r->actor, sizeof(r->actor), "%s:%s", kind_name(info->requester.kind),
 		    info->requester.id);
@@ -157,11 +161,11 @@ kms_keyauth_record(struct kms_req *r, const struct mqe2e_keyreq_info *info)
 	struct kmsd *k = r->k;
 	int e;
 
-	pthread_mutex_lock(&k->trust_lock);
+	pthread_mutex_lock(&k->nonce_lock);
 	/* Already charged to its owner by kms_keyauth: recorded uncharged. */
 	e = mqe2e_nonce_cache_add(admission(k, info), info->nonce, info->requester.ts_ms,
 	    mqe2e_now_ms());
-	pthread_mutex_unlock(&k->trust_lock);
+	pthread_mutex_unlock(&k->nonce_lock);
 	if (e != MQE2E_OK) {
 		kms_keyauth_reply(r, info, e);
 		if (e == MQE2E_ERR_UNAVAILABLE)

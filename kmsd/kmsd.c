@@ -432,7 +432,8 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	int64_t version = 0;
 	int fresh, create, r;
 
-	pthread_mutex_init(&k->trust_lock, NULL);
+	pthread_rwlock_init(&k->trust_rw, NULL);
+	pthread_mutex_init(&k->nonce_lock, NULL);
 	pthread_mutex_init(&k->state_lock, NULL);
 	pthread_cond_init(&k->state_cond, NULL);
 	k->locks_ready = 1;
@@ -530,7 +531,8 @@ kmsd_close(struct kmsd *k)
 	if (k->locks_ready) {
 		pthread_cond_destroy(&k->state_cond);
 		pthread_mutex_destroy(&k->state_lock);
-		pthread_mutex_destroy(&k->trust_lock);
+		pthread_rwlock_destroy(&k->trust_rw);
+		pthread_mutex_destroy(&k->nonce_lock);
 	}
 	kmsd_config_clear(&k->cfg);
 	/* last: the next daemon may start once everything is closed */

@@ -2,11 +2,13 @@
  * kmsd.h - the state shared by the modules of mqe2e-kmsd.
  *
  * One struct kmsd lives for the whole run (main.c owns it).  Threads:
- * libmicrohttpd runs one thread per connection (httpd.c); rotation.c runs
- * the scheduler thread; main.c waits for SIGTERM/SIGINT/SIGHUP.  Locks:
- * the database's (db.c, held from kms_db_begin to kms_db_end), trust_lock,
- * state_lock, and the keystore's and audit log's own; no code holds two of
- * them at once, except the keystore's inside a database transaction.
+ * libmicrohttpd runs a pool of HTTP threads, and a thread per waiting
+ * policy watch (httpd.c); rotation.c runs the scheduler thread; main.c
+ * waits for SIGTERM/SIGINT/SIGHUP.  Locks: the database's (db.c, held from
+ * kms_db_begin to kms_db_end), trust_rw, nonce_lock, state_lock, and the
+ * keystore's, the audit log's and the trust's certificate cache's own; no
+ * code holds two of them at once, except the keystore's inside a database
+ * transaction and the trust cache's inside trust_rw.
  */
 #ifndef KMSD_H
 #define KMSD_H
@@ -45,8 +47,9 @@ struct kmsd {
 	 * authenticated requesters (keyauth.c): a nonce cache with per-owner
 	 * quotas and rate limits for clients, and a separate one for brokers,
 	 * so that no client load can starve policy and key delivery to them. */
-	pthread_mutex_t trust_lock;
+	pthread_rwlock_t trust_rw;      /* read: verify; write: set_revoked */
 	struct mqe2e_trust *trust;
+	pthread_mutex_t nonce_lock;     /* the two nonce caches */
 	struct mqe2e_nonce_cache *nonces;          /* client-kind requesters */
 	struct mqe2e_nonce_cache *broker_nonces;   /* broker-kind requesters */
 

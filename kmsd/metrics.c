@@ -151,10 +151,10 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	policy_version = kmsd_policy_version(k);
 	healthy = !kmsd_faulty(k, NULL, 0);
 	full_since = kms_db_full_since(k->db);
-	pthread_mutex_lock(&k->trust_lock);
+	pthread_mutex_lock(&k->nonce_lock);
 	fill[0] = mqe2e_nonce_cache_fill(k->nonces, &cap[0]);
 	fill[1] = mqe2e_nonce_cache_fill(k->broker_nonces, &cap[1]);
-	pthread_mutex_unlock(&k->trust_lock);
+	pthread_mutex_unlock(&k->nonce_lock);
 
 	mqe2e_wr_init_grow(&w, 8192, 4u << 20);
 	mqe2e_prom_family(&w, "mqe2e_kms_build_info", "gauge",

@@ -42,7 +42,7 @@ grep -qF "$KMS_DB_URL holds a KMS, but $DIR_B has neither its master.key nor its
 [ -e "$DIR_B/master.key" ] && t_fail "a master key was made up for the second instance"
 t_log "second instance without keys: $(cat "$T_DIR/err")"
 for f in master.key ca.key ca.crt admin.token; do cp -p "$KMS_DIR/$f" "$DIR_B/"; done
-kmsd --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
+"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
 PID_B=$!
 t_track $PID_B
 t_wait_port "$PORT_B" || t_fail "instance B did not start: $(cat "$T_DIR/kmsd-b.log")"
@@ -141,7 +141,7 @@ kms_sql "DROP TABLE policy_log" "DROP FUNCTION policy_log_group CASCADE" \
 	"DELETE FROM meta WHERE key = 'policy_log_floor'" \
 	"UPDATE schema_version SET version = 5" >/dev/null
 : >"$T_DIR/kmsd.log"
-kmsd --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
+"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
 PID_B=$!
 t_track $PID_B
 kms_start

@@ -727,6 +727,95 @@ test_openssl_cli_files(void **state)
 	mqe2e_trust_free(t);
 }
 
+/* mqe2e_trust_verify_der and its cache of verified certificates: a cached
+ * verification never outlives a revocation, a CRL, the certificate's or the
+ * CA's validity, and a failure is never cached. */
+static void
+test_verify_der_cache(void **state)
+{
+	struct fix *f = *state;
+	const char *rev[] = { "1a2b3c" };
+	struct mqe2e_cert_info ci;
+	uint8_t *der = NULL, *crl, *bad;
+	EVP_PKEY *k2 = ed_key();
+	X509 *short_ca = make_ca("short-lived CA", k2, T0 - 10 * DAY, T0 + DAY);
+	X509 *leaf2 = make_leaf("bob", "client", "05", short_ca, k2, NULL);
+	struct mqe2e_trust *t2 = trust_for(short_ca);
+	uint64_t hits, misses, h0;
+	size_t len, crl_len, len2;
+	uint8_t *der2 = NULL;
+	int n;
+
+	assert_true((n = i2d_X509(f->leaf, &der)) > 0);
+	len = (size_t)n;
+	/* first: a miss, verified; then hits, the same answer */
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_OK);
+	assert_string_equal(ci.id, "alice");
+	assert_int_equal(ci.kind, MQE2E_KIND_CLIENT);
+	assert_string_equal(ci.serial, "1a2b3c");
+	assert_int_equal(EVP_PKEY_eq(ci.pub, f->leaf_key), 1);
+	mqe2e_pkey_free(ci.pub);
+	mqe2e_trust_cache_stats(f->t, &hits, &misses);
+	assert_int_equal(hits, 0);
+	assert_int_equal(misses, 1);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0 + DAY, &ci), MQE2E_OK);
+	assert_string_equal(ci.id, "alice");
+	assert_int_equal(EVP_PKEY_eq(ci.pub, f->leaf_key), 1);
+	mqe2e_pkey_free(ci.pub);
+	mqe2e_trust_cache_stats(f->t, &hits, &misses);
+	assert_int_equal(hits, 1);
+	/* outside the certificate's validity the cache does not answer */
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0 + 366 * DAY, &ci),
+	    MQE2E_ERR_CERT_EXPIRED);
+	assert_null(ci.pub);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0 - 2 * DAY, &ci),
+	    MQE2E_ERR_CERT_EXPIRED);
+	/* the attack: a revoked certificate verified a moment ago (cached) */
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_OK);
+	mqe2e_pkey_free(ci.pub);
+	assert_int_equal(mqe2e_trust_set_revoked(f->t, rev, 1), MQE2E_OK);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_ERR_REVOKED);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_ERR_REVOKED);
+	assert_int_equal(mqe2e_trust_set_revoked(f->t, NULL, 0), MQE2E_OK);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_OK);
+	mqe2e_pkey_free(ci.pub);
+	/* ... and by a CRL */
+	crl = make_crl(f->ca, f->ca_key, T0, rev, 1, 0, &crl_len);
+	assert_int_equal(mqe2e_trust_set_crl(f->t, crl, crl_len), MQE2E_OK);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_ERR_REVOKED);
+	free(crl);
+	/* a failure is not cached: the same bytes fail every time */
+	mqe2e_trust_cache_stats(f->t, &h0, &misses);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, &ci), MQE2E_ERR_REVOKED);
+	mqe2e_trust_cache_stats(f->t, &hits, &misses);
+	assert_int_equal(hits, h0);
+	/* one flipped byte is another certificate (and a bad one) */
+	bad = malloc(len);
+	assert_non_null(bad);
+	memcpy(bad, der, len);
+	bad[len - 10] ^= 1;
+	assert_int_not_equal(mqe2e_trust_verify_der(f->t, bad, len, T0, &ci), MQE2E_OK);
+	assert_null(ci.pub);
+	free(bad);
+	/* the CA's validity bounds a cached answer too */
+	assert_true((n = i2d_X509(leaf2, &der2)) > 0);
+	len2 = (size_t)n;
+	assert_int_equal(mqe2e_trust_verify_der(t2, der2, len2, T0, &ci), MQE2E_OK);
+	mqe2e_pkey_free(ci.pub);
+	assert_int_equal(mqe2e_trust_verify_der(t2, der2, len2, T0 + 2 * DAY, &ci),
+	    MQE2E_ERR_CERT_EXPIRED);
+	/* arguments */
+	assert_int_equal(mqe2e_trust_verify_der(NULL, der, len, T0, &ci), MQE2E_ERR_INVALID_ARG);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, NULL, 0, T0, &ci), MQE2E_ERR_INVALID_ARG);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der, len, T0, NULL), MQE2E_ERR_INVALID_ARG);
+	OPENSSL_free(der);
+	OPENSSL_free(der2);
+	mqe2e_trust_free(t2);
+	X509_free(leaf2);
+	X509_free(short_ca);
+	EVP_PKEY_free(k2);
+}
+
 int
 main(void)
 {
@@ -740,6 +829,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_identity_and_serial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_der_cache, setup, teardown),
 		cmocka_unit_test(test_openssl_cli_files),
 	};
 

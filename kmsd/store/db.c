@@ -15,14 +15,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#define KMS_DB_INTERNAL 1   /* db.c finalises what it prepared itself */
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+
+/*
+ * Prepared statements, kept per connection: parsing and planning a query
+ * cost more than running most of ours.  A statement is found by its SQL
+ * text, handed out reset to one user at a time (a second user of the same
+ * text while the first still steps gets a statement of its own) and reset
+ * when released, so that no finished query holds a read transaction open.
+ * Only touched with the database lock held.
+ */
+#define KMS_DB_STMTS 96
+
+struct stmt_slot {
+	char *sql;                /* NULL: free slot */
+	uint32_t hash;
+	sqlite3_stmt *st;
+	int busy;
+};
 
 struct sqlite_db {
 	struct kms_db base;       /* first: a struct kms_db * is a struct sqlite_db * */
 	sqlite3 *h;
 	pthread_mutex_t lock;
+	struct stmt_slot stmts[KMS_DB_STMTS];
 	char *path;
 	int changes;              /* sqlite3_total_changes() at BEGIN */
 };
@@ -102,15 +121,77 @@ exec(struct sqlite_db *db, const char *sql)
 	return MQE2E_OK;
 }
 
+/* FNV-1a of the SQL text. */
+static uint32_t
+sql_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
 int
 kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st)
 {
+	struct stmt_slot *free_slot = NULL, *c;
+	uint32_t h = sql_hash(sql);
+	size_t i;
 	int rc;
 
 	*st = NULL;
-	if ((rc = sqlite3_prepare_v2(sq(db)->h, sql, -1, st, NULL)) != SQLITE_OK)
+	for (i = 0; i < KMS_DB_STMTS; i++) {
+		c = &sq(db)->stmts[i];
+		if (c->sql == NULL) {
+			if (free_slot == NULL)
+				free_slot = c;
+		} else if (!c->busy && c->hash == h && strcmp(c->sql, sql) == 0) {
+			c->busy = 1;
+			*st = c->st;
+			return MQE2E_OK;
+		}
+	}
+	if ((rc = sqlite3_prepare_v3(sq(db)->h, sql, -1, free_slot != NULL ?
+	    SQLITE_PREPARE_PERSISTENT : 0, st, NULL)) != SQLITE_OK)
 		return kms_db_error(db, rc);
+	if (free_slot != NULL && (free_slot->sql = strdup(sql)) != NULL) {
+		free_slot->hash = h;
+		free_slot->st = *st;
+		free_slot->busy = 1;
+	}
 	return MQE2E_OK;
+}
+
+void
+kms_db_release(struct kms_db *db, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < KMS_DB_STMTS; i++) {
+		if (sq(db)->stmts[i].sql != NULL && sq(db)->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			sq(db)->stmts[i].busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+/* BEGIN, COMMIT, ROLLBACK: every request runs them, so from the statement
+ * cache rather than parsed each time. */
+static int
+exec_cached(struct sqlite_db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kms_db_prepare(&db->base, sql, &st)) != MQE2E_OK)
+		return r;
+	return kms_db_run(&db->base, st);
 }
 
 int
@@ -119,7 +200,7 @@ kms_db_run(struct kms_db *db, sqlite3_stmt *st)
 	int rc = sqlite3_step(st);
 	int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? MQE2E_OK : kms_db_error(db, rc);
 
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -135,7 +216,7 @@ kms_db_each(struct kms_db *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, vo
 	}
 	if (r == MQE2E_OK && rc != SQLITE_DONE)
 		r = kms_db_error(db, rc);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -156,7 +237,7 @@ sqlite_begin(struct kms_db *base, int write)
 	int r;
 
 	pthread_mutex_lock(&db->lock);
-	if ((r = exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN")) != MQE2E_OK)
+	if ((r = exec_cached(db, write ? "BEGIN IMMEDIATE" : "BEGIN")) != MQE2E_OK)
 		pthread_mutex_unlock(&db->lock);
 	else
 		db->changes = sqlite3_total_changes(db->h);
@@ -168,13 +249,13 @@ sqlite_end(struct kms_db *base, int r)
 {
 	struct sqlite_db *db = sq(base);
 
-	if (r == MQE2E_OK && (r = exec(db, "COMMIT")) == MQE2E_OK &&
+	if (r == MQE2E_OK && (r = exec_cached(db, "COMMIT")) == MQE2E_OK &&
 	    sqlite3_total_changes(db->h) != db->changes)
 		kms_db__wrote(base);
 	/* A failed COMMIT, or an I/O error or full disk inside the
 	 * transaction, may already have rolled it back: SQLite says so. */
 	if (r != MQE2E_OK && !sqlite3_get_autocommit(db->h))
-		(void)exec(db, "ROLLBACK");
+		(void)exec_cached(db, "ROLLBACK");
 	pthread_mutex_unlock(&db->lock);
 	return r;
 }
@@ -193,7 +274,7 @@ sqlite__counter_get(struct kms_db *db, const char *key, int64_t *v)
 		r = MQE2E_OK;
 	} else
 		r = rc == SQLITE_DONE ? MQE2E_ERR_INTERNAL : kms_db_error(db, rc);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -374,9 +455,14 @@ static void
 sqlite_close(struct kms_db *base)
 {
 	struct sqlite_db *db = sq(base);
+	size_t i;
 
 	if (db == NULL)
 		return;
+	for (i = 0; i < KMS_DB_STMTS; i++) {
+		sqlite3_finalize(db->stmts[i].st);
+		free(db->stmts[i].sql);
+	}
 	if (db->h != NULL)
 		sqlite3_close_v2(db->h);
 	pthread_mutex_destroy(&db->lock);
@@ -488,7 +574,7 @@ sqlite_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_va
 		int col = (int)i + 1;
 
 		if (v[i].len > INT32_MAX) {
-			sqlite3_finalize(st);
+			kms_db_release(db, st);
 			return MQE2E_ERR_TOO_LONG;
 		}
 		if (v[i].type == KMS_V_INT)

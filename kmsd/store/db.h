@@ -23,17 +23,28 @@
 /* The backend's operations, sqlite__NAME (store_backend.h). */
 KMS_STORE_OPS(KMS_STORE_OP_DECLARE_SQLITE)
 
-/* Prepare a statement (only between begin and end).  Logs failures. */
+/* A statement from kms_db_prepare may be the connection's cached one: give
+ * it back with kms_db_release, never sqlite3_finalize (which would leave
+ * the cache a dangling pointer).  Outside db.c the name does not compile. */
+#ifndef KMS_DB_INTERNAL
+#define sqlite3_finalize(st) use_kms_db_release_not_sqlite3_finalize(st)
+#endif
+
+/* A prepared statement for sql (only between begin and end), from the
+ * connection's cache when it was prepared before; give it back with
+ * kms_db_release (or kms_db_run / kms_db_each, which do).  Logs failures. */
 int kms_db_prepare(struct kms_db *db, const char *sql, sqlite3_stmt **st) MQE2E_WUR;
-/* Run a statement that returns no rows; finalises it.  Constraint
+/* Done with st: reset into the cache (or finalised).  st may be NULL. */
+void kms_db_release(struct kms_db *db, sqlite3_stmt *st);
+/* Run a statement that returns no rows; releases it.  Constraint
  * violations give MQE2E_ERR_CONFLICT. */
 int kms_db_run(struct kms_db *db, sqlite3_stmt *st) MQE2E_WUR;
 /* Step st to its end calling row(st, arg) per row (stopping at the first
- * non-OK result); finalises st. */
+ * non-OK result); releases st. */
 int kms_db_each(struct kms_db *db, sqlite3_stmt *st,
     int (*row)(sqlite3_stmt *st, void *arg), void *arg) MQE2E_WUR;
 /* Step st once: MQE2E_OK with a row, MQE2E_ERR_NOT_FOUND without (st is
- * not finalised). */
+ * not released). */
 int kms_db_one(struct kms_db *db, sqlite3_stmt *st) MQE2E_WUR;
 /* Translate a SQLite result code (logging the message). */
 int kms_db_error(struct kms_db *db, int rc);

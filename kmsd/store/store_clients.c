@@ -50,7 +50,7 @@ sqlite__client_get(struct kms_db *db, const char *name, struct kms_client_row *r
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		client_row(st, row);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -182,7 +182,7 @@ sqlite__cert_check(struct kms_db *db, int64_t client_id, const char *serial)
 	sqlite3_bind_int64(st, 2, client_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK && sqlite3_column_int(st, 0) != 0)
 		r = MQE2E_ERR_REVOKED;
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -229,7 +229,7 @@ sqlite__revoked_count(struct kms_db *db, int64_t *n)
 		return r;
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*n = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 

@@ -123,7 +123,7 @@ sqlite__epoch_max(struct kms_db *db, int64_t group_id, int64_t *max)
 	sqlite3_bind_int64(st, 1, group_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*max = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -149,7 +149,7 @@ sqlite__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state stat
 	sqlite3_bind_int64(st, 1, group_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		r = epoch_row(st, 0, row);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 

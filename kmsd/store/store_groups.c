@@ -68,7 +68,7 @@ group_get(struct kms_db *db, const char *name, int64_t id, struct kms_group_row 
 		sqlite3_bind_int64(st, 1, id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		group_row(st, row);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -173,7 +173,7 @@ sqlite__group_due(struct kms_db *db, int64_t now, int64_t *id)
 	sqlite3_bind_int64(st, 1, now);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*id = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_OK : r;
 }
 

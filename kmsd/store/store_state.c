@@ -23,7 +23,7 @@ sqlite__keycheck_get(struct kms_db *db, uint8_t out[KMS_SEALED_LEN])
 		else
 			memcpy(out, sqlite3_column_blob(st, 0), KMS_SEALED_LEN);
 	}
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 
@@ -65,7 +65,7 @@ sqlite__crl_get(struct kms_db *db, struct kms_crl_row *row)
 			row->pem[row->pem_len] = '\0';
 		}
 	}
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	return r;
 }
 

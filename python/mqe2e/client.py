@@ -169,8 +169,8 @@ class Client:
     recipients (a list of subscriber ids for groups of scheme 1 or 2, instead
     of the broker's roster), keepalive, kms_timeout_ms, hold_max, hold_s,
     reconnect_min_ms, reconnect_max_ms, key_refresh_s, pair_refresh_s,
-    clean_start (bool), session_expiry_s, key_cache (bool: keep the keys in
-    a sealed file for a restart during a KMS outage), key_cache_file.
+    rekey_jitter_ms, clean_start (bool), session_expiry_s, key_cache (bool: keep
+    the keys in a sealed file for a restart during a KMS outage), key_cache_file.
 
     Callbacks, settable as attributes:
       on_message(client, userdata, message)  messages without a callback of

@@ -19,6 +19,9 @@
 
 #include "ca.h"
 #include "check.h"
+/* it opens the file with a raw connection of its own, whose statements it
+ * finalises itself */
+#define KMS_DB_INTERNAL 1
 #include "db.h"
 #include "files.h"
 #include "jsonutil.h"
