@@ -356,7 +356,7 @@ sqlite__policy_changes(struct kms_db *db, int64_t since,
 	sqlite3_bind_int64(st, 1, since);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
 		*since_at = kms_db_int(st, 0);
-	sqlite3_finalize(st);
+	kms_db_release(db, st);
 	if (r != MQE2E_OK)
 		return r;
 	if ((r = kms_db_prepare(db, "SELECT DISTINCT kind, name FROM policy_log "
