@@ -174,6 +174,7 @@ struct link_opts {
 	const char *kms_url;
 	const uint8_t *pair_secret;     /* TLS baseline */
 	const char *recipients;         /* s1/s2 publisher: comma-separated ids */
+	int no_key_cache;               /* mqe2e: key_cache 0 (the storm) */
 };
 /* Called for each received plaintext (after decryption and verification by
  * the link); ok = 0 if the link could not verify or decrypt it. */

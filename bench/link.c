@@ -311,6 +311,7 @@ make_mqe2e(struct link *l, const struct link_opts *o, char *errbuf, size_t errle
 	    mqe2e_config_set(cfg, "kms", o->kms_url) != MQE2E_OK ||
 	    (o->recipients != NULL &&
 	    mqe2e_config_set(cfg, "recipients", o->recipients) != MQE2E_OK) ||
+	    (o->no_key_cache && mqe2e_config_set(cfg, "key_cache", "0") != MQE2E_OK) ||
 	    /* --mqe2e-tls: the chain is checked, the host name not (the
 	     * sub hosts of scenario 3 use other addresses), as the TLS
 	     * baseline's links do */

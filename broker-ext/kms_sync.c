@@ -40,6 +40,7 @@
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 
+#include "delta.h"
 #include "http.h"
 #include "policy.h"
 #include "plugin.h"
@@ -87,6 +88,12 @@ struct bx_kms_sync {
 	struct mqe2e_trust *trust;
 	uint64_t version;
 	bool have;
+	json_t *base;                    /* the full policy of version (deltas apply) */
+	struct mqe2e_key_entry *keys;    /* the GK_B entries of version (secret) */
+	size_t nkeys;
+	uint8_t *crl;                    /* the CRL of version */
+	size_t crl_len;
+	uint64_t policy_bytes, rounds;   /* policy answers taken in */
 	bool failing;
 };
 
@@ -241,23 +248,112 @@ static int fetch_crl(struct bx_kms_sync *ks, uint8_t **crl, size_t *len)
 	return r;
 }
 
+/* Replace in *held the keys of the groups a delta names (changed or
+ * removed) with freshly fetched ones of the changed groups, named in
+ * KEY_REQUESTs of up to MQE2E_GROUPS_MAX groups, each paged. */
+static int fetch_changed_keys(struct bx_kms_sync *ks, const json_t *delta,
+    struct mqe2e_keybundle *held)
+{
+	const json_t *groups = json_object_get(delta, "groups");
+	const json_t *removed = json_object_get(delta, "groups_removed");
+	struct mqe2e_keybundle fresh = { NULL, 0, NULL, 0, 0 };
+	struct mqe2e_keyreq_want w[MQE2E_GROUPS_MAX];
+	struct mqe2e_key_entry *keep = NULL;
+	size_t i, j, n = 0, nkeep = 0, total = json_array_size(groups);
+	int r = MQE2E_OK;
+
+	for (i = 0; i < total && r == MQE2E_OK; i++) {
+		w[n].group = json_string_value(json_object_get(json_array_get(groups, i), "name"));
+		w[n++].epoch = 0;
+		if (n == MQE2E_GROUPS_MAX || i + 1 == total) {
+			char after[MQE2E_ID_MAX + 1] = "";
+			size_t before;
+
+			do {
+				before = fresh.ngroups;
+				if ((r = fetch_key_page(ks, w, n, after, &fresh)) != MQE2E_OK)
+					break;
+				if (fresh.ngroups > before)
+					snprintf(after, sizeof(after), "%s",
+					    fresh.groups[fresh.ngroups - 1].name);
+			} while ((fresh.flags & MQE2E_KEYBUNDLE_MORE) != 0);
+			n = 0;
+		}
+	}
+	if (r != MQE2E_OK)
+		goto out;
+	/* keep the held keys of every group the delta does not name */
+	if (held->nkeys > 0 && (keep = calloc(held->nkeys + fresh.nkeys, sizeof(*keep))) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < held->nkeys; i++) {
+		const char *g = held->keys[i].group;
+		int named = 0;
+
+		for (j = 0; j < total && !named; j++)
+			named = strcmp(g, json_string_value(json_object_get(
+			    json_array_get(groups, j), "name"))) == 0;
+		for (j = 0; j < json_array_size(removed) && !named; j++)
+			named = strcmp(g, json_string_value(json_array_get(removed, j))) == 0;
+		if (!named)
+			keep[nkeep++] = held->keys[i];
+	}
+	if (keep == NULL && fresh.nkeys > 0 &&
+	    (keep = calloc(fresh.nkeys, sizeof(*keep))) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < fresh.nkeys; i++)
+		keep[nkeep++] = fresh.keys[i];
+	mqe2e_key_entries_free(held->keys, held->nkeys);
+	held->keys = keep;
+	held->nkeys = nkeep;
+	keep = NULL;
+out:
+	mqe2e_keybundle_free(&fresh);
+	mqe2e_key_entries_free(keep, nkeep);
+	return r;
+}
+
+/* A copy of n key entries (the snapshot and the thread keep their own). */
+static int keys_dup(const struct mqe2e_key_entry *e, size_t n, struct mqe2e_key_entry **out)
+{
+	*out = NULL;
+	if (n == 0)
+		return MQE2E_OK;
+	if ((*out = calloc(n, sizeof(**out))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	memcpy(*out, e, n * sizeof(**out));
+	return MQE2E_OK;
+}
+
 /* One round: get the policy (long poll if we hold one); on a new version
- * fetch keys and CRL and hand a snapshot over.  Returns MQE2E_OK, also when
+ * take the full policy or apply the delta (delta.c), fetch the keys (all of
+ * them, or a delta's groups') and the CRL (unless a delta shows no
+ * revocation) and hand a snapshot over.  Returns MQE2E_OK, also when
  * nothing changed. */
 static int sync_once(struct bx_kms_sync *ks)
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_http_response resp;
 	struct mqe2e_key_entry *keys = NULL;
+	struct mqe2e_keybundle held = { NULL, 0, NULL, 0, 0 };
 	struct bx_policy *snap = NULL;
+	json_t *doc = NULL, *merged = NULL;
+	json_error_t jerr;
 	uint8_t *req = NULL, *pol = NULL, *crl = NULL, nonce[MQE2E_NONCE_LEN];
 	size_t req_len = 0, pol_len = 0, nkeys = 0, crl_len = 0;
-	char path[128], err[512];
-	int timeout_ms = HTTP_TIMEOUT_MS, r;
+	char path[160], err[512], *bytes = NULL;
+	int timeout_ms = HTTP_TIMEOUT_MS, r, is_delta = 0;
+	uint64_t version;
 
+	memset(&resp, 0, sizeof(resp));
 	if (ks->have) {
-		snprintf(path, sizeof(path), "/v1/policy/watch?since=%llu&timeout=%u",
-		    (unsigned long long)ks->version, ks->watch_s);
+		/* deltas unless the cache must hold a signed full snapshot */
+		snprintf(path, sizeof(path), "/v1/policy/watch?since=%llu&timeout=%u%s",
+		    (unsigned long long)ks->version, ks->watch_s,
+		    ks->cache_path == NULL && ks->base != NULL ? "&delta=1" : "");
 		timeout_ms += (int)ks->watch_s * 1000;
 	} else {
 		snprintf(path, sizeof(path), "/v1/policy");
@@ -270,36 +366,98 @@ static int sync_once(struct bx_kms_sync *ks)
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy refused: %s", mqe2e_strerror(r));
 		goto out;
 	}
-	if ((r = policy__from_json(pol, pol_len, NULL, 0, &snap)) != MQE2E_OK) {
+	r = MQE2E_ERR_BAD_FORMAT;
+	if ((doc = json_loadb((const char *)pol, pol_len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+	    !json_is_integer(json_object_get(doc, "version"))) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy unusable: %s", mqe2e_strerror(r));
 		goto out;
 	}
-	if (ks->have && snap->version <= ks->version) {
-		if (snap->version < ks->version)
+	version = (uint64_t)json_integer_value(json_object_get(doc, "version"));
+	if (ks->have && version <= ks->version) {
+		if (version < ks->version)
 			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS policy version %llu older than "
-			    "%llu held: ignored", (unsigned long long)snap->version,
+			    "%llu held: ignored", (unsigned long long)version,
 			    (unsigned long long)ks->version);
 		r = MQE2E_OK;
 		goto out;
 	}
-	policy__free(snap);
-	snap = NULL;
-	if ((r = fetch_keys(ks, &keys, &nkeys)) != MQE2E_OK ||
-	    (r = fetch_crl(ks, &crl, &crl_len)) != MQE2E_OK)
+	if ((is_delta = delta__is(doc))) {
+		if (ks->base == NULL || (merged = json_deep_copy(ks->base)) == NULL ||
+		    (r = delta__apply(merged, doc)) != MQE2E_OK) {
+			qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy delta to version %llu "
+			    "unusable (%s): asking for a full snapshot", (unsigned long long)version,
+			    mqe2e_strerror(r == MQE2E_OK ? MQE2E_ERR_NOMEM : r));
+			json_decref(ks->base);
+			ks->base = NULL;
+			r = MQE2E_ERR_BAD_FORMAT;
+			goto out;
+		}
+	} else {
+		merged = json_incref(doc);
+	}
+	if ((bytes = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
 		goto out;
-	if ((r = policy__from_json(pol, pol_len, keys, nkeys, &snap)) != MQE2E_OK)
+	}
+	/* keys: a delta's groups only, else all of them */
+	if (is_delta) {
+		if ((r = keys_dup(ks->keys, ks->nkeys, &held.keys)) != MQE2E_OK)
+			goto out;
+		held.nkeys = ks->nkeys;
+		if ((r = fetch_changed_keys(ks, doc, &held)) != MQE2E_OK)
+			goto out;
+		keys = held.keys;
+		nkeys = held.nkeys;
+		held.keys = NULL;
+		held.nkeys = 0;
+	} else if ((r = fetch_keys(ks, &keys, &nkeys)) != MQE2E_OK)
 		goto out;
-	if (ks->cache_path != NULL && cache__save(ks->cache_path, nonce, resp.body, resp.body_len,
-	    keys, nkeys, crl, crl_len, err, sizeof(err)) != MQE2E_OK)
+	/* the CRL: again only when revocations moved */
+	if (is_delta && ks->crl != NULL &&
+	    json_array_size(json_object_get(doc, "revoked_serials")) == 0 &&
+	    json_array_size(json_object_get(doc, "revoked_serials_removed")) == 0 &&
+	    json_array_size(json_object_get(doc, "revoked_clients")) == 0) {
+		if ((crl = malloc(ks->crl_len)) == NULL) {
+			r = MQE2E_ERR_NOMEM;
+			goto out;
+		}
+		memcpy(crl, ks->crl, ks->crl_len);
+		crl_len = ks->crl_len;
+	} else if ((r = fetch_crl(ks, &crl, &crl_len)) != MQE2E_OK)
+		goto out;
+	if ((r = policy__from_json((const uint8_t *)bytes, strlen(bytes), keys, nkeys, &snap)) !=
+	    MQE2E_OK) {
+		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy unusable: %s", mqe2e_strerror(r));
+		json_decref(ks->base);
+		ks->base = NULL;
+		goto out;
+	}
+	if (!is_delta && ks->cache_path != NULL && cache__save(ks->cache_path, nonce, resp.body,
+	    resp.body_len, keys, nkeys, crl, crl_len, err, sizeof(err)) != MQE2E_OK)
 		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s", err);
+	/* what the next delta applies to */
+	free(ks->crl);
+	if ((ks->crl = malloc(crl_len > 0 ? crl_len : 1)) != NULL)
+		memcpy(ks->crl, crl, crl_len);
+	ks->crl_len = ks->crl != NULL ? crl_len : 0;
+	json_decref(ks->base);
+	ks->base = merged;
+	merged = NULL;
+	mqe2e_key_entries_free(ks->keys, ks->nkeys);
+	ks->keys = keys;
+	ks->nkeys = nkeys;
+	keys = NULL;
 	snap->crl = crl;
 	snap->crl_len = crl_len;
 	crl = NULL;
 	ks->version = snap->version;
 	ks->have = true;
-	qlog(ks, MOSQ_LOG_INFO, BX_LOG_PREFIX "KMS policy version %llu: %zu groups, %zu clients "
-	    "with grants, %zu revoked serials, %zu group keys", (unsigned long long)snap->version,
-	    snap->ngroups, snap->ngrants, snap->nrevoked_serials, nkeys);
+	ks->policy_bytes += pol_len;
+	ks->rounds++;
+	qlog(ks, MOSQ_LOG_INFO, BX_LOG_PREFIX "KMS policy version %llu%s: %zu groups, %zu clients "
+	    "with grants, %zu revoked serials, %zu group keys (%zu policy bytes)",
+	    (unsigned long long)snap->version, is_delta ? " (a delta)" : "",
+	    snap->ngroups, snap->ngrants, snap->nrevoked_serials, ks->nkeys, pol_len);
 	pthread_mutex_lock(&ks->lock);
 	policy__free(ks->pending);
 	ks->pending = snap;
@@ -309,6 +467,10 @@ static int sync_once(struct bx_kms_sync *ks)
 out:
 	mqe2e_http_response_free(&resp);
 	mqe2e_keyreq_free(st);
+	mqe2e_keybundle_free(&held);
+	json_decref(doc);
+	json_decref(merged);
+	free(bytes);
 	free(req);
 	free(pol);
 	free(crl);
@@ -398,6 +560,9 @@ static void ks_free(struct bx_kms_sync *ks)
 	if (ks == NULL)
 		return;
 	policy__free(ks->pending);
+	json_decref(ks->base);
+	mqe2e_key_entries_free(ks->keys, ks->nkeys);
+	free(ks->crl);
 	mqe2e_identity_free(ks->self);
 	mqe2e_trust_free(ks->trust);
 	mqe2e_http_free(ks->http);

@@ -193,7 +193,7 @@ cache__save(struct mqe2e_client *c)
 	uint8_t digest[MQE2E_SHA256_LEN], *file = NULL;
 	size_t len = 0;
 	char why[CLIENT_ERRMSG_MAX] = "";
-	int r, report = 0, recovered = 0;
+	int r, report = 0;
 
 	if (c->cache_path == NULL)
 		return;
@@ -225,9 +225,8 @@ out:
 	if (r != MQE2E_OK) {
 		report = !c->cache_failing;
 		c->cache_failing = 1;
-	} else if (c->cache_failing) {
-		recovered = 1;
-		c->cache_failing = 0;
+	} else {
+		c->cache_failing = 0;  /* a later failure is news again */
 	}
 	mqe2e_keybundle_free(&kb);
 	mqe2e_free_secret(file, len);
@@ -235,9 +234,6 @@ out:
 		client__report(c, r, NULL, NULL, NULL, 0, "cannot write the key cache %s: %s; "
 		    "a restart while the KMS is down would find no keys (give a writable "
 		    "key_cache_file, or key_cache 0 to do without)", c->cache_path, why);
-	else if (recovered)
-		client__report(c, MQE2E_OK, NULL, NULL, NULL, 0, "the key cache %s is written "
-		    "again", c->cache_path);
 }
 
 /* Read the whole file (at most MQE2E_KEYCACHE_MAX bytes) into *out. */

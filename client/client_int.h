@@ -470,8 +470,10 @@ int rxq__push(struct mqe2e_client *c, char *topic, int topic_len, MQTTAsync_mess
  * held: may wait for DNS).  A URI that does not parse leaves none. */
 void sock__resolve_broker(struct mqe2e_client *c);
 /* TCP_NODELAY on this process's TCP sockets connected to one of the broker's
- * addresses that lack it (mu held): paho opened one of them for c.  Returns
- * the number set. */
+ * addresses that lack it (mu held): paho opened one of them for c.  The scan
+ * runs on a background thread of the process, a few ms later, one scan for
+ * all the connects since the last (sock.c); returns 0 then (the number set
+ * when it had to scan on the spot). */
 int sock__nodelay(struct mqe2e_client *c);
 
 /* ---- rekey.c ------------------------------------------------------------------ */

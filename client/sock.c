@@ -14,6 +14,8 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -93,35 +95,61 @@ sock__resolve_broker(struct mqe2e_client *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* 1 if peer is one of the broker's addresses (address and port). */
+/*
+ * The scan.  paho runs every client's callbacks on one receive thread per
+ * process, and a scan reads every descriptor of the process: done there at
+ * each CONNACK, a thousand clients connecting at once paid a thousand scans
+ * of thousands of descriptors one after the other (seconds).  So a CONNACK
+ * only adds its broker's addresses to the process's list and wakes one
+ * background thread, which scans - one scan serving every connect since the
+ * last - at most every SCAN_GAP_MS.
+ */
+#define NODELAY_ADDRS 64
+#define SCAN_GAP_MS 5
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started, pending;
+	struct sockaddr_storage addr[NODELAY_ADDRS];
+	size_t naddr;
+} nd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { { 0 } }, 0 };
+
+/* 1 if a and b are the same address and port. */
 static int
-is_broker(const struct mqe2e_client *c, const struct sockaddr_storage *peer)
+same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	size_t i;
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
 
-	for (i = 0; i < c->nbroker_addr; i++) {
-		const struct sockaddr_storage *b = &c->broker_addr[i];
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
 
-		if (b->ss_family != peer->ss_family)
-			continue;
-		if (b->ss_family == AF_INET) {
-			const struct sockaddr_in *x = (const void *)b, *y = (const void *)peer;
-
-			if (x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr)
-				return 1;
-		} else if (b->ss_family == AF_INET6) {
-			const struct sockaddr_in6 *x = (const void *)b, *y = (const void *)peer;
-
-			if (x->sin6_port == y->sin6_port &&
-			    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0)
-				return 1;
-		}
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 	}
 	return 0;
 }
 
-int
-sock__nodelay(struct mqe2e_client *c)
+/* 1 if peer is one of the brokers' addresses (nd.mu held). */
+static int
+is_broker(const struct sockaddr_storage *peer)
+{
+	size_t i;
+
+	for (i = 0; i < nd.naddr; i++)
+		if (same_endpoint(&nd.addr[i], peer))
+			return 1;
+	return 0;
+}
+
+/* One pass over the process's descriptors (nd.mu held: the list is read). */
+static int
+scan(void)
 {
 	struct sockaddr_storage peer;
 	struct dirent *d;
@@ -129,7 +157,7 @@ sock__nodelay(struct mqe2e_client *c)
 	DIR *dir;
 	int fd, v, one = 1, set = 0;
 
-	if (c->nbroker_addr == 0 || (dir = opendir("/proc/self/fd")) == NULL)
+	if (nd.naddr == 0 || (dir = opendir("/proc/self/fd")) == NULL)
 		return 0;
 	while ((d = readdir(dir)) != NULL) {
 		char *end;
@@ -144,11 +172,62 @@ sock__nodelay(struct mqe2e_client *c)
 			continue;
 		sl = sizeof(peer);
 		memset(&peer, 0, sizeof(peer));
-		if (getpeername(fd, (struct sockaddr *)&peer, &sl) != 0 || !is_broker(c, &peer))
+		if (getpeername(fd, (struct sockaddr *)&peer, &sl) != 0 || !is_broker(&peer))
 			continue;
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
 			set++;
 	}
 	closedir(dir);
 	return set;
+}
+
+static void *
+scanner(void *arg)
+{
+	struct timespec gap = { 0, SCAN_GAP_MS * 1000000L };
+
+	(void)arg;
+	pthread_mutex_lock(&nd.mu);
+	for (;;) {
+		while (!nd.pending)
+			pthread_cond_wait(&nd.cv, &nd.mu);
+		nd.pending = 0;
+		(void)scan();
+		pthread_mutex_unlock(&nd.mu);
+		nanosleep(&gap, NULL);
+		pthread_mutex_lock(&nd.mu);
+	}
+	return NULL;
+}
+
+int
+sock__nodelay(struct mqe2e_client *c)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	size_t i, j;
+	int r = 0;
+
+	pthread_mutex_lock(&nd.mu);
+	for (i = 0; i < c->nbroker_addr; i++) {
+		for (j = 0; j < nd.naddr && !same_endpoint(&nd.addr[j], &c->broker_addr[i]); j++)
+			;
+		if (j == nd.naddr && nd.naddr < NODELAY_ADDRS)
+			nd.addr[nd.naddr++] = c->broker_addr[i];
+	}
+	if (!nd.started) {
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &a, scanner, NULL) == 0)
+			nd.started = 1;
+		pthread_attr_destroy(&a);
+	}
+	if (nd.started) {
+		nd.pending = 1;
+		pthread_cond_signal(&nd.cv);
+	} else {
+		r = scan();     /* no thread: do it here */
+	}
+	pthread_mutex_unlock(&nd.mu);
+	return r;
 }

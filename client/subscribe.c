@@ -151,6 +151,12 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 		return MQE2E_ERR_BAD_FORMAT;
 	}
 	if (k->not_after_ms != 0 && mqe2e_now_ms() > k->not_after_ms) {
+		/* The end of a current or next epoch is the KMS's estimate when
+		 * it answered: a rotation that came late (after a KMS outage)
+		 * keeps the epoch longer.  Unless an answer given since that end
+		 * confirmed it, the message waits for a fetch (as for an epoch we
+		 * lack) and is dropped only if the KMS says the epoch has ended. */
+		rx->kms_miss = c->keys_answer_ms < k->not_after_ms;
 		rx->why = "E2E key epoch past its grace period";
 		return MQE2E_ERR_EXPIRED_KEY;
 	}
@@ -626,7 +632,7 @@ subscribe__process(struct mqe2e_client *c, char *topic_name, int topic_len,
 		memset(&rx, 0, sizeof(rx));
 	}
 	r = open_message(c, topic, p, len, m->retained, floor, &rx);
-	if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
+	if ((r == MQE2E_ERR_UNKNOWN_KEY || r == MQE2E_ERR_EXPIRED_KEY) && rx.kms_miss) {
 		/* an epoch we lack (a rotation, or a grant newer than our keys):
 		 * the keys thread fetches keys; the message waits for them */
 		int hr;
@@ -686,7 +692,7 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 			h->fetch_seq = c->fetch_started;
 			c->miss_fetch = 1;
 		}
-		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss) {
+		if ((r == MQE2E_ERR_UNKNOWN_KEY || r == MQE2E_ERR_EXPIRED_KEY) && rx.kms_miss) {
 			if (c->keys_seq <= h->fetch_seq && now < h->deadline_ms) {
 				/* no fetch since it arrived has answered yet: wait */
 				rx_free(&rx);

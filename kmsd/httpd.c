@@ -140,9 +140,11 @@ kms_reply_err(struct kms_req *r, int err, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (err == MQE2E_ERR_NO_SPACE) {
-		kms_reply_error(r, 507, "insufficient_storage", "%s: the disk of the KMS data "
-		    "directory %s is full, nothing was changed: free space on it and retry "
-		    "(key delivery goes on meanwhile)", msg, r->k->cfg.data_dir);
+		char place[600];
+
+		kms_reply_error(r, 507, "insufficient_storage", "%s: the disk of the KMS %s is "
+		    "full, nothing was changed: free space on it and retry (key delivery goes on "
+		    "meanwhile)", msg, kmsd_store_place(r->k, place, sizeof(place)));
 		return;
 	}
 	for (i = 0; i < sizeof(err_map) / sizeof(err_map[0]); i++) {

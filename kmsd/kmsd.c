@@ -337,6 +337,16 @@ survey(const char *db_path, const char *mk_path, const char *ca_key, const char 
 	return MQE2E_OK;
 }
 
+const char *
+kmsd_store_place(struct kmsd *k, char *buf, size_t len)
+{
+	if (k->db != NULL && k->cfg.database != NULL)
+		snprintf(buf, len, "database %s (on the PostgreSQL server)", kms_db_name(k->db));
+	else
+		snprintf(buf, len, "data directory %s", k->cfg.data_dir);
+	return buf;
+}
+
 /* The password of database_password_file (malloc'd, wiped by the caller),
  * or NULL in *out if there is none. */
 int

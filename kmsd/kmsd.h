@@ -122,6 +122,10 @@ int kms_crl_due(struct kmsd *k, int64_t now, int64_t every_s);
  * revoked certificates whose notAfter is at or after kms_crl_cutoff(now):
  * those not expired, kept for the allowed clock skew (120 s) after expiry. */
 int64_t kms_crl_cutoff(int64_t now);
+/* Where the database's disk is, for "the disk of the KMS ... is full":
+ * "data directory DIR" (SQLite) or "database URL (on the PostgreSQL
+ * server)".  Returns buf. */
+const char *kmsd_store_place(struct kmsd *k, char *buf, size_t len);
 /* A copy of the current CRL PEM (malloc'd) or MQE2E_ERR_UNAVAILABLE. */
 int kms_crl_get(struct kmsd *k, char **pem, size_t *len) MQE2E_WUR;
 

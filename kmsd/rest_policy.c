@@ -88,6 +88,121 @@ snapshot(struct kms_db *db, json_t **out, int64_t *version)
 	return MQE2E_OK;
 }
 
+/*
+ * A delta: what changed after version since (docs/API.md), from the change
+ * log (store.h kms_store_policy_changes).  Each group, client and serial
+ * named there goes out as it is now: a group's entry or its name under
+ * "groups_removed"; a client's whole grant entry (empty lists: none left)
+ * and its revocation; a serial under "revoked_serials" if the policy lists
+ * it now, else under "revoked_serials_removed", which also names the
+ * revoked certificates that expired since (they leave the list with no
+ * change logged).  MQE2E_ERR_NOT_FOUND if the log does not reach back to
+ * since: the caller sends a full snapshot.
+ */
+struct changes {
+	json_t *groups, *clients, *serials;   /* sets: name -> null */
+};
+
+static int
+add_change(void *arg, const char *kind, const char *name)
+{
+	struct changes *c = arg;
+	json_t *set = strcmp(kind, "group") == 0 ? c->groups : strcmp(kind, "client") == 0 ?
+	    c->clients : c->serials;
+
+	return json_object_set_new(set, name, json_null()) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+}
+
+/* revoked_certs callback: the set of serials (listed: not expired) */
+static int
+add_serial_set(void *arg, const char *serial, int64_t revoked_at, int64_t not_after)
+{
+	return json_object_set_new(arg, serial, json_integer(not_after)) == 0 ? MQE2E_OK :
+	    MQE2E_ERR_NOMEM;
+}
+
+static int
+delta(struct kms_db *db, int64_t since, json_t **out, int64_t *version)
+{
+	struct changes c = { json_object(), json_object(), json_object() };
+	json_t *p = NULL, *listed = json_object(), *was = json_object(), *v;
+	struct kms_group_row g;
+	struct kms_client_row cl;
+	int64_t since_at = 0, now = (int64_t)time(NULL);
+	const char *name;
+	int r = MQE2E_ERR_NOMEM;
+
+	*out = NULL;
+	if (c.groups == NULL || c.clients == NULL || c.serials == NULL || listed == NULL ||
+	    was == NULL)
+		goto out;
+	if ((r = kms_store_counter_get(db, "policy_version", version)) != MQE2E_OK ||
+	    (r = kms_store_policy_changes(db, since, add_change, &c, &since_at)) != MQE2E_OK)
+		goto out;
+	if (since_at == 0 || since > *version) {
+		r = MQE2E_ERR_NOT_FOUND;
+		goto out;
+	}
+	r = MQE2E_ERR_NOMEM;
+	if ((p = json_pack("{s:I,s:I,s:o,s:[],s:[],s:{},s:[],s:[],s:[]}", "version",
+	    (json_int_t)*version, "since", (json_int_t)since, "issued", kms_json_time(now),
+	    "groups", "groups_removed", "grants", "revoked_serials", "revoked_serials_removed",
+	    "revoked_clients")) == NULL)
+		goto out;
+	json_object_foreach(c.groups, name, v) {
+		if ((r = kms_store_group_get(db, name, &g)) == MQE2E_OK)
+			r = add_group(json_object_get(p, "groups"), &g);
+		else if (r == MQE2E_ERR_NOT_FOUND)
+			r = add_string(json_object_get(p, "groups_removed"), name);
+		if (r != MQE2E_OK)
+			goto out;
+	}
+	json_object_foreach(c.clients, name, v) {
+		json_t *grants = json_object_get(p, "grants");
+
+		if ((r = kms_store_grant_list(db, name, NULL, NULL, NULL, NULL, 0, add_grant,
+		    grants)) != MQE2E_OK)
+			goto out;
+		if (json_object_get(grants, name) == NULL &&
+		    json_object_set_new(grants, name, json_pack("{s:[],s:[]}", "pub", "sub")) != 0) {
+			r = MQE2E_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = kms_store_client_get(db, name, &cl)) == MQE2E_OK && cl.revoked_at != 0)
+			r = add_string(json_object_get(p, "revoked_clients"), name);
+		if (r != MQE2E_OK && r != MQE2E_ERR_NOT_FOUND)
+			goto out;
+	}
+	/* serials: listed now or not; and those that expired since */
+	if ((r = kms_store_revoked_certs(db, kms_crl_cutoff(now), add_serial_set, listed)) !=
+	    MQE2E_OK ||
+	    (r = kms_store_revoked_certs(db, kms_crl_cutoff(since_at), add_serial_set, was)) !=
+	    MQE2E_OK)
+		goto out;
+	json_object_foreach(c.serials, name, v) {
+		r = add_string(json_object_get(p, json_object_get(listed, name) != NULL ?
+		    "revoked_serials" : "revoked_serials_removed"), name);
+		if (r != MQE2E_OK)
+			goto out;
+	}
+	json_object_foreach(was, name, v) {
+		if (json_object_get(listed, name) == NULL && json_object_get(c.serials, name) == NULL &&
+		    (r = add_string(json_object_get(p, "revoked_serials_removed"), name)) != MQE2E_OK)
+			goto out;
+	}
+	*out = p;
+	p = NULL;
+	r = MQE2E_OK;
+ out:
+	json_decref(c.groups);
+	json_decref(c.clients);
+	json_decref(c.serials);
+	json_decref(listed);
+	json_decref(was);
+	json_decref(p);
+	return r;
+}
+
 /* Wait until the policy version exceeds since, the timeout passes or the
  * daemon stops. */
 static void
@@ -111,7 +226,7 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 	struct kmsd *k = r->k;
 	struct mqe2e_keyreq_info *info = NULL;
 	uint8_t sig[MQE2E_ED25519_SIG_LEN];
-	unsigned long long since = 0, timeout = WATCH_DEFAULT_S;
+	unsigned long long since = 0, timeout = WATCH_DEFAULT_S, want_delta = 0;
 	int watch = n == 2 && strcmp(seg[1], "watch") == 0;
 	json_t *p = NULL;
 	char *bytes = NULL, *b64 = NULL, *sig64 = NULL;
@@ -131,6 +246,12 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 	r->audit_failures_only = watch;
 	if (watch) {
 		const char *s = kms_req_query(r, "since"), *t = kms_req_query(r, "timeout");
+		const char *d = kms_req_query(r, "delta");
+
+		if (d != NULL && kmsd_parse_uint(d, 0, 1, &want_delta) != 0) {
+			kms_reply_error(r, 400, "bad_request", "delta must be 0 or 1");
+			return;
+		}
 
 		if ((s != NULL && kmsd_parse_uint(s, 0, (1ULL << 62), &since) != 0) ||
 		    (t != NULL && kmsd_parse_uint(t, 1, WATCH_MAX_S, &timeout) != 0)) {
@@ -165,7 +286,10 @@ rest_policy(struct kms_req *r, char **seg, size_t n)
 		goto out;
 	}
 	/* Re-check: the broker may have been revoked while it waited. */
-	if ((e = kms_keyauth_check_locked(k->db, info, &client_id)) == MQE2E_OK)
+	/* A delta when asked for and the change log reaches back to since. */
+	if ((e = kms_keyauth_check_locked(k->db, info, &client_id)) == MQE2E_OK &&
+	    (!want_delta || since == 0 ||
+	    (e = delta(k->db, (int64_t)since, &p, &version)) == MQE2E_ERR_NOT_FOUND))
 		e = snapshot(k->db, &p, &version);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		kms_keyauth_reply(r, info, e);

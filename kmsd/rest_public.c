@@ -32,10 +32,12 @@ health(struct kms_req *r)
 	/* A full disk leaves key delivery working: 200 "degraded", with the
 	 * problem, for monitoring. */
 	if (!faulty && full != 0) {
+		char place[600];
+
 		kms_time_str(full, since);
-		snprintf(problem, sizeof(problem), "the disk of the data directory %s is full "
-		    "(since %s): every write fails with 507 until space is freed; keys are "
-		    "served", r->k->cfg.data_dir, since);
+		snprintf(problem, sizeof(problem), "the disk of the %s is full (since %s): every "
+		    "write fails with 507 until space is freed; keys are served",
+		    kmsd_store_place(r->k, place, sizeof(place)), since);
 	}
 	body = json_pack("{s:s,s:s,s:I,s:s,s:s}", "status", faulty ? "unhealthy" :
 	    kmsd_stopping(r->k) ? "stopping" : full != 0 ? "degraded" : "ok", "version",

@@ -1,15 +1,17 @@
 #!/bin/bash
 # client12_cache.sh - the client's sealed key cache (issue 12).
 #
-# With the KMS up, mqe2e-sub and mqe2e-pub leave <key>.cache (mode 0600, no
-# key in clear).  With the KMS stopped, a restarted subscriber and publisher
-# work from their caches, and the subscriber receives again.  Attacks on the
-# file, each refused with the file named and ignored (exit 3, no keys): a
-# flipped byte in the sealed part, a flipped byte in the header, a truncated
-# file, another client's cache (foreign), this client's cache copied under a
-# re-keyed identity with the same name; --no-key-cache writes nothing.  A
-# revoked client's cache does not get it past the broker, and the KMS's "403
-# revoked" deletes the file.
+# With the KMS up, mqe2e-sub and mqe2e-pub leave <key>.cache (mode 0600, the
+# magic, nothing readable); --no-key-cache writes nothing, --key-cache FILE
+# writes there, an unwritable one is reported and the client works.  With
+# the KMS stopped, a restarted subscriber and publisher work from their
+# caches and the subscriber receives again; without a cache exit 3.
+# Attacks on the file, each refused with the file named and ignored (exit
+# 3, no keys): a flipped byte in the sealed part, in the tag, in the write
+# time and in the owner name of the header, a truncated file, garbage,
+# another client's cache (foreign), another client's cache under this
+# client's header (forged).  A revoked client's cache does not get it past
+# the broker (exit 4), and the KMS's "403 revoked" deletes the file.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
 
@@ -41,6 +43,12 @@ expect_rc 0 "$SUB" $(client_args sub2) --no-key-cache -t 'e2e/#' -q 1 -E -d
 expect_rc 0 "$SUB" $(client_args sub2) --key-cache "$T_DIR/sub2.kc" -t 'e2e/#' -q 1 -E -d
 [ -f "$T_DIR/sub2.kc" ] || t_fail "--key-cache $T_DIR/sub2.kc wrote no file there"
 [ -e "$PKI/sub2.key.cache" ] && t_fail "--key-cache also wrote the default file"
+
+# a cache that cannot be written: said once, naming the file; the client works
+expect_rc 0 pub pub --key-cache "$T_DIR/no/such/dir/pub.cache" -t e2e/a -q 1 -m "unwritable cache"
+[ "$(grep -c "cannot write the key cache $T_DIR/no/such/dir/pub.cache" "$T_DIR/err")" = 1 ] ||
+	{ cat "$T_DIR/err" >&2; t_fail "an unwritable key cache was not reported exactly once"; }
+ls "$T_DIR"/no 2>/dev/null && t_fail "the cache writer created directories"
 
 # --- the KMS goes down ------------------------------------------------------
 kms_stop

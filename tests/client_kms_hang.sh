@@ -41,7 +41,7 @@ sub_conf() {
 		echo "cert $PKI/sub.crt"
 		echo "key $PKI/sub.key"
 		echo "cafile $PKI/ca.crt"
-		echo "kms http://127.0.0.1:$RELAY_PORT"
+		echo "kms ${KMS_URL%%://*}://127.0.0.1:$RELAY_PORT"
 		while [ $# -ge 2 ]; do echo "$1 $2"; shift 2; done
 	} >"$f"
 }

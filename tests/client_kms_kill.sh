@@ -30,7 +30,7 @@ wait_for "$T_DIR/relay.out" ready || t_fail "the KMS relay did not start"
 
 # the subscriber reaches the KMS through the relay
 # shellcheck disable=SC2046
-"$SUB" $(client_args sub | sed "s#--kms [^ ]*#--kms http://127.0.0.1:$RELAY_PORT#") \
+"$SUB" $(client_args sub | sed "s#--kms [^ ]*#--kms ${KMS_URL%%://*}://127.0.0.1:$RELAY_PORT#") \
 	-d -q 1 -t 'k/#' >"$T_DIR/sub.out" 2>"$T_DIR/sub.out.err" &
 SUBP=$!
 t_track "$SUBP"

@@ -18,6 +18,11 @@ BROKER_PID=""
 [ -x "$MOSQUITTO" ] || t_skip "mosquitto not installed"
 t_need mosquitto_sub
 
+# The KMS serves HTTPS (its own server certificate, verified with ca.crt by
+# the plugin, the tools and kmsctl), as it does for any remote client; a
+# test that needs plain HTTP sets KMS_TLS=0 before sourcing this file.
+: "${KMS_TLS:=1}"
+
 # Our tools are ASan builds: leaks are bugs, and each failure must show.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 

@@ -20,9 +20,13 @@ FL_DB_URL="postgresql://$PG_ROLE@127.0.0.1:$PG_PORT/$PG_DB"
 FL_SHARED="master.key ca.key ca.crt admin.token"
 
 # fl_start N [extra conf lines]: start instance N; waits until it answers.
+# FL_TLS=1: serve https (instance 1 issues its server certificate at init,
+# the others with --renew-tls-cert from the shared CA); curl then trusts the
+# KMS CA.
 fl_start() {
-	local n=$1 dir="$T_DIR/kms$1" port f i pid
+	local n=$1 dir="$T_DIR/kms$1" port f i pid scheme=http
 	shift
+	[ "${FL_TLS:-0}" = 1 ] && scheme=https
 	mkdir -p "$dir"
 	chmod 700 "$dir"
 	if [ "$n" != 1 ] && [ ! -e "$dir/master.key" ]; then
@@ -37,14 +41,19 @@ fl_start() {
 	} >"$dir.conf"
 	eval "port=\${FL_PORT_$n:-}"
 	[ -n "$port" ] || port=$(t_free_port)
-	eval "FL_PORT_$n=$port; KMS_URL_$n=http://127.0.0.1:$port"
-	"$KMSD" --config "$dir.conf" --data-dir "$dir" --listen "127.0.0.1:$port" \
+	eval "FL_PORT_$n=$port; KMS_URL_$n=$scheme://127.0.0.1:$port"
+	if [ "$scheme" = https ] && [ -e "$dir/ca.key" ] && [ ! -e "$dir/tls.crt" ]; then
+		"$KMSD" --config "$dir.conf" --data-dir "$dir" --renew-tls-cert >>"$T_DIR/kmsd$n.log" 2>&1 ||
+			t_fail "mqe2e-kmsd $n: --renew-tls-cert failed"
+	fi
+	"$KMSD" --config "$dir.conf" --data-dir "$dir" --listen "$scheme://127.0.0.1:$port" \
 		>>"$T_DIR/kmsd$n.log" 2>&1 &
 	pid=$!
 	t_track "$pid"
 	eval "FL_PID_$n=$pid"
 	for i in $(seq 1 150); do
-		curl -sf "http://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && return 0
+		[ "$scheme" = https ] && [ -e "$T_DIR/kms1/ca.crt" ] && export CURL_CA_BUNDLE="$T_DIR/kms1/ca.crt"
+		curl -sf "$scheme://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && return 0
 		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$T_DIR/kmsd$n.log" >&2; t_fail "mqe2e-kmsd $n exited at start"; }
 		sleep 0.1
 	done
@@ -69,7 +78,7 @@ fl_role() {
 	local port
 	eval "port=\${FL_PORT_$1:-}"
 	# the body is one compact JSON object: no JSON parser needed to poll
-	curl -s --max-time 2 "http://127.0.0.1:$port/v1/health" 2>/dev/null |
+	curl -s --max-time 2 "$(if [ "${FL_TLS:-0}" = 1 ]; then echo https; else echo http; fi)://127.0.0.1:$port/v1/health" 2>/dev/null |
 		sed -n 's/.*"scheduler": *"\([a-z]*\)".*/\1/p' | grep . || echo down
 }
 

@@ -93,7 +93,7 @@ chmod 640 "$KMS_DIR/master.key"
 refused "$KMS_DIR/master.key" "chmod 600"
 chmod 600 "$KMS_DIR/master.key"
 # fixed: it starts again
-kmsd --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
+"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$KMS_DIR" --listen "127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 KMS_PID=$!
 t_track $KMS_PID
 t_wait_port "$KMS_PORT" || t_fail "the KMS did not start after the modes were fixed: $(tail -5 "$T_DIR/kmsd.log")"
@@ -104,7 +104,7 @@ fresh="$T_DIR/fresh"
 mkdir -m 755 "$fresh"
 port2=$(t_free_port)
 kms_new_db
-kmsd --data-dir "$fresh" --listen "127.0.0.1:$port2" >"$T_DIR/fresh.log" 2>&1 &
+"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$fresh" --listen "127.0.0.1:$port2" >"$T_DIR/fresh.log" 2>&1 &
 pid2=$!
 t_track $pid2
 t_wait_port "$port2" || t_fail "a fresh 0755 data dir was refused: $(cat "$T_DIR/fresh.log")"

@@ -5,7 +5,8 @@
  *
  *   kms_keyreq --kms URL --cert F --key F --ca F [--group G[@EPOCH]]... [--replay]
  *              [--after G] [--ts-offset-ms N]
- *              [--groups | --policy | --watch SINCE [--timeout S]]
+ *              [--groups | --policy | --watch SINCE [--timeout S] [--delta]]
+ *              [--json [--base FILE]] [--tamper]
  *
  * Keys: one line per delivered key,
  *     GROUP GK_P|GK_B EPOCH NOT_BEFORE_MS NOT_AFTER_MS HASH
@@ -18,6 +19,10 @@
  * RIGHTS one of -, pub, sub, pub+sub.  --policy / --watch check the CA's
  * signature over the policy and print "version N", then one line
  * "revoked_serial S" / "revoked_client C" per revoked certificate / client.
+ * --delta asks the watch for what changed since SINCE; --json prints the
+ * verified policy as canonical JSON (a delta applied to --base FILE, the
+ * way the plugin applies it: broker-ext/delta.c); --tamper alters one
+ * character of the signed policy before checking it (exit 5 expected).
  * A refused request prints "error STATUS CODE" on stdout and the message on
  * stderr.  --replay sends the identical request bytes twice and reports the
  * second answer.  --count N sends N fresh requests one after another (a
@@ -40,6 +45,7 @@
 #include <jansson.h>
 
 #include "crypto.h"
+#include "delta.h"
 #include "handshake.h"
 #include "http.h"
 #include "policy.h"
@@ -127,6 +133,75 @@ print_keys(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 
 /* Verify the CA's signature over the policy for our request nonce, then
  * print "version N", "revoked_serial S" and "revoked_client C" lines. */
+/* --json: the policy as canonical JSON (sorted keys, sorted lists, no
+ * "issued"/"since"), the full one or, --base FILE, FILE's with the delta
+ * applied: what a broker following deltas holds. */
+static const char *json_base;
+static int json_out, tamper;
+
+static int
+canon_str(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+static void
+canon_sort(json_t *arr)
+{
+	size_t n = json_array_size(arr), i;
+	json_t **v;
+
+	if (n < 2 || (v = calloc(n, sizeof(*v))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(arr, i));
+	qsort(v, n, sizeof(*v), canon_str);
+	json_array_clear(arr);
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, v[i]);
+	free(v);
+}
+
+static int
+print_json(json_t *p)
+{
+	json_t *doc = NULL, *e;
+	const char *k;
+	char *out;
+	int r = EX_VERIFY;
+
+	if (delta__is(p)) {
+		json_error_t jerr;
+
+		if (json_base == NULL || (doc = json_load_file(json_base, 0, &jerr)) == NULL) {
+			fprintf(stderr, "kms_keyreq: a delta needs --base FILE (a full policy)\n");
+			return EX_USAGE;
+		}
+		if (delta__apply(doc, p) != MQE2E_OK) {
+			fprintf(stderr, "kms_keyreq: the delta does not apply to %s\n", json_base);
+			json_decref(doc);
+			return EX_VERIFY;
+		}
+	} else {
+		doc = json_incref(p);
+	}
+	json_object_del(doc, "issued");
+	json_object_del(doc, "since");
+	canon_sort(json_object_get(doc, "revoked_serials"));
+	canon_sort(json_object_get(doc, "revoked_clients"));
+	json_object_foreach(json_object_get(doc, "grants"), k, e) {
+		canon_sort(json_object_get(e, "pub"));
+		canon_sort(json_object_get(e, "sub"));
+	}
+	if ((out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS)) != NULL) {
+		printf("%s\n", out);
+		free(out);
+		r = EX_OK;
+	}
+	json_decref(doc);
+	return r;
+}
+
 static int
 print_policy(struct mqe2e_trust *trust, const uint8_t *req, size_t req_len,
     const struct mqe2e_http_response *res)
@@ -148,6 +223,16 @@ print_policy(struct mqe2e_trust *trust, const uint8_t *req, size_t req_len,
 		fprintf(stderr, "kms_keyreq: policy answer lacks version/policy/sig\n");
 		goto out;
 	}
+	if (tamper) {
+		/* a network attacker changes one character of the signed policy */
+		char *t = strdup(json_string_value(json_object_get(j, "policy")));
+
+		if (t == NULL)
+			goto out;
+		t[strlen(t) / 2] = t[strlen(t) / 2] == 'A' ? 'B' : 'A';
+		json_object_set_new(j, "policy", json_string(t));
+		free(t);
+	}
 	if (mqe2e_hello_decode(req, req_len, MQE2E_MSG_KEY_REQUEST, &h) != MQE2E_OK ||
 	    mqe2e_policy_open(mqe2e_trust_ca_key(trust), h.nonce,
 	    json_string_value(json_object_get(j, "policy")),
@@ -158,6 +243,12 @@ print_policy(struct mqe2e_trust *trust, const uint8_t *req, size_t req_len,
 	if ((p = json_loadb((const char *)pol, plen, 0, NULL)) == NULL ||
 	    !json_equal(json_object_get(p, "version"), v)) {
 		fprintf(stderr, "kms_keyreq: signed policy is not JSON or its version differs\n");
+		goto out;
+	}
+	if (json_out) {
+		fprintf(stderr, "kms_keyreq: policy %zu bytes (%s)\n", plen,
+		    delta__is(p) ? "delta" : "full");
+		r = print_json(p);
 		goto out;
 	}
 	printf("version %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
@@ -257,6 +348,7 @@ main(int argc, char **argv)
 	size_t req_len = 0, ngroups = 0;
 	long long offset = 0, since = -1, wait_s = 30, count = 0;
 	int replay = 0, policy = 0, groups_only = 0, i, r = EX_USAGE, tries, timeout_ms = 10000;
+	int want_delta = 0;
 	char err[512], path[128];
 
 	memset(&res, 0, sizeof(res));
@@ -269,6 +361,18 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "--policy") == 0) {
 			policy = 1;
+			continue;
+		}
+		if (strcmp(a, "--json") == 0) {
+			json_out = 1;
+			continue;
+		}
+		if (strcmp(a, "--tamper") == 0) {
+			tamper = 1;
+			continue;
+		}
+		if (strcmp(a, "--delta") == 0) {
+			want_delta = 1;
 			continue;
 		}
 		if (strcmp(a, "--groups") == 0) {
@@ -301,6 +405,8 @@ main(int argc, char **argv)
 			ngroups++;
 		} else if (strcmp(a, "--after") == 0)
 			after = v;
+		else if (strcmp(a, "--base") == 0)
+			json_base = v;
 		else if (strcmp(a, "--ts-offset-ms") == 0) {
 			if (parse_num(v, -86400000LL * 365, 86400000LL * 365, &offset) != 0)
 				return usage();
@@ -346,7 +452,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (since >= 0) {
-		snprintf(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%lld", since, wait_s);
+		snprintf(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%lld%s", since,
+		    wait_s, want_delta ? "&delta=1" : "");
 		timeout_ms = (int)wait_s * 1000 + 10000;
 	} else {
 		snprintf(path, sizeof(path), "%s", policy ? "/v1/policy" : "/v1/keys");

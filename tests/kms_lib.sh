@@ -82,7 +82,9 @@ kms_db_name() {
 }
 
 # kmsd ARGS...: mqe2e-kmsd with the test's database (after kms_start, or
-# kms_conf, has set it up).
+# kms_conf, has set it up), in the foreground only: run in the background,
+# $! would be the subshell's, not the daemon's PID.  In the background:
+#   "$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} ... &
 kmsd() { "$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} "$@"; }
 
 # The next start uses a new, empty database: PostgreSQL's for a new data

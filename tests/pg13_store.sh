@@ -42,7 +42,7 @@ grep -qF "$KMS_DB_URL holds a KMS, but $DIR_B has neither its master.key nor its
 [ -e "$DIR_B/master.key" ] && t_fail "a master key was made up for the second instance"
 t_log "second instance without keys: $(cat "$T_DIR/err")"
 for f in master.key ca.key ca.crt admin.token; do cp -p "$KMS_DIR/$f" "$DIR_B/"; done
-kmsd --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
+"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
 PID_B=$!
 t_track $PID_B
 t_wait_port "$PORT_B" || t_fail "instance B did not start: $(cat "$T_DIR/kmsd-b.log")"
@@ -133,21 +133,24 @@ grep -q sub1 "$T_DIR/out" && t_fail "the new database has the old clients"
 kms_stop
 
 # --- two instances at once on a database one migration behind ---------------------------
-# Undo migration 005 by hand: the schema of a KMS of the previous version.
-kms_sql "ALTER TABLE topic_groups DROP COLUMN future_epochs" "DROP INDEX epochs_group_state" \
-	"CREATE UNIQUE INDEX epochs_one_next ON epochs (group_id) WHERE state = 'next'" \
-	"UPDATE schema_version SET version = 4" >/dev/null
+# Undo the newest migration (006) by hand: the schema of a KMS of the
+# previous version.
+kms_sql "DROP TABLE policy_log" "DROP FUNCTION policy_log_group CASCADE" \
+	"DROP FUNCTION policy_log_epoch CASCADE" "DROP FUNCTION policy_log_grant CASCADE" \
+	"DROP FUNCTION policy_log_client CASCADE" "DROP FUNCTION policy_log_cert CASCADE" \
+	"DELETE FROM meta WHERE key = 'policy_log_floor'" \
+	"UPDATE schema_version SET version = 5" >/dev/null
 : >"$T_DIR/kmsd.log"
-kmsd --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
+"$KMSD" ${KMS_START_CONF:+--config "$KMS_START_CONF"} --data-dir "$DIR_B" --listen "127.0.0.1:$PORT_B" >"$T_DIR/kmsd-b.log" 2>&1 &
 PID_B=$!
 t_track $PID_B
 kms_start
 t_wait_port "$PORT_B" || t_fail "instance B did not start: $(cat "$T_DIR/kmsd-b.log")"
-applied=$(cat "$T_DIR/kmsd.log" "$T_DIR/kmsd-b.log" | grep -c "applied migration 005_future_epochs.sql")
-[ "$applied" = 1 ] || t_fail "migration 005 applied $applied times"
-[ "$(kms_sql "SELECT version FROM schema_version")" = 5 ] || t_fail "schema version not 5"
+applied=$(cat "$T_DIR/kmsd.log" "$T_DIR/kmsd-b.log" | grep -c "applied migration 006_policy_log.sql")
+[ "$applied" = 1 ] || t_fail "migration 006 applied $applied times"
+[ "$(kms_sql "SELECT version FROM schema_version")" = 6 ] || t_fail "schema version not 6"
 expect_rc 0 kmsctl group add g9 --filter 'z/#' --scheme 4 --future-epochs 3
-t_log "two instances at once: migration 005 applied once, both serve"
+t_log "two instances at once: migration 006 applied once, both serve"
 kill $PID_B; wait $PID_B 2>/dev/null
 kms_stop
 exit 0

@@ -293,6 +293,79 @@ sqlite__counter_bump(struct kms_db *db, const char *key, int64_t *v)
 	return sqlite__counter_get(db, key, v);
 }
 
+int
+sqlite__policy_stamp(struct kms_db *db, int64_t version, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t floor = version - KMS_POLICY_LOG_VERSIONS;
+	int r;
+
+	if ((r = kms_db_prepare(db, "UPDATE policy_log SET version = ?1, at = ?2 "
+	    "WHERE version IS NULL", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, version);
+	sqlite3_bind_int64(st, 2, now);
+	if ((r = kms_db_run(db, st)) != MQE2E_OK || floor <= 0)
+		return r;
+	/* a bounded log: deltas reach back KMS_POLICY_LOG_VERSIONS versions */
+	if ((r = kms_db_prepare(db, "DELETE FROM policy_log WHERE version <= ?1", &st)) !=
+	    MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, floor);
+	if ((r = kms_db_run(db, st)) != MQE2E_OK ||
+	    (r = kms_db_prepare(db, "UPDATE meta SET value = max(value, ?1) "
+	    "WHERE key = 'policy_log_floor'", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, floor);
+	return kms_db_run(db, st);
+}
+
+struct change_cb {
+	int (*cb)(void *arg, const char *kind, const char *name);
+	void *arg;
+};
+
+static int
+each_change(sqlite3_stmt *st, void *arg)
+{
+	struct change_cb *c = arg;
+	char kind[16], name[MQE2E_SERIAL_HEX_MAX + KMS_NAME_MAX + 1];
+
+	kms_db_text(st, 0, kind, sizeof(kind));
+	kms_db_text(st, 1, name, sizeof(name));
+	return c->cb(c->arg, kind, name);
+}
+
+int
+sqlite__policy_changes(struct kms_db *db, int64_t since,
+    int (*cb)(void *arg, const char *kind, const char *name), void *arg, int64_t *since_at)
+{
+	struct change_cb c = { cb, arg };
+	sqlite3_stmt *st = NULL;
+	int64_t floor = 0;
+	int r;
+
+	*since_at = 0;
+	if ((r = sqlite__counter_get(db, "policy_log_floor", &floor)) != MQE2E_OK)
+		return r;
+	if (since < floor)
+		return MQE2E_ERR_NOT_FOUND;
+	if ((r = kms_db_prepare(db, "SELECT coalesce(max(at), 0) FROM policy_log "
+	    "WHERE version <= ?1", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, since);
+	if ((r = kms_db_one(db, st)) == MQE2E_OK)
+		*since_at = kms_db_int(st, 0);
+	kms_db_release(db, st);
+	if (r != MQE2E_OK)
+		return r;
+	if ((r = kms_db_prepare(db, "SELECT DISTINCT kind, name FROM policy_log "
+	    "WHERE version > ?1", &st)) != MQE2E_OK)
+		return r;
+	sqlite3_bind_int64(st, 1, since);
+	return kms_db_each(db, st, each_change, &c);
+}
+
 /* Apply every compiled-in migration above the database's user_version. */
 static int
 migrate(struct sqlite_db *db, int create, char *err, size_t errlen)

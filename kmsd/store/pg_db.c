@@ -630,6 +630,70 @@ pg__counter_bump(struct kms_db *db, const char *key, int64_t *v)
 	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_ERR_INTERNAL : r;
 }
 
+int
+pg__policy_stamp(struct kms_db *db, int64_t version, int64_t now)
+{
+	static struct pg_query stamp = PG_QUERY("UPDATE policy_log SET version = $1, at = $2 "
+	    "WHERE version IS NULL");
+	static struct pg_query prune = PG_QUERY("DELETE FROM policy_log WHERE version <= $1");
+	static struct pg_query floor_q = PG_QUERY("UPDATE meta SET value = greatest(value, $1) "
+	    "WHERE key = 'policy_log_floor'");
+	struct pg_args a = PG_ARGS_INIT, f = PG_ARGS_INIT;
+	int64_t floor = version - KMS_POLICY_LOG_VERSIONS;
+	int r;
+
+	pg_arg_int(&a, version);
+	pg_arg_int(&a, now);
+	if ((r = pg__exec(db, &stamp, &a, NULL, NULL)) != MQE2E_OK || floor <= 0)
+		return r;
+	/* a bounded log: deltas reach back KMS_POLICY_LOG_VERSIONS versions */
+	pg_arg_int(&f, floor);
+	if ((r = pg__exec(db, &prune, &f, NULL, NULL)) != MQE2E_OK)
+		return r;
+	return pg__exec(db, &floor_q, &f, NULL, NULL);
+}
+
+struct change_cb {
+	int (*cb)(void *arg, const char *kind, const char *name);
+	void *arg;
+};
+
+static int
+each_change(const PGresult *res, int i, void *arg)
+{
+	struct change_cb *c = arg;
+
+	return c->cb(c->arg, pg_str(res, i, 0), pg_str(res, i, 1));
+}
+
+int
+pg__policy_changes(struct kms_db *db, int64_t since,
+    int (*cb)(void *arg, const char *kind, const char *name), void *arg, int64_t *since_at)
+{
+	static struct pg_query at_q = PG_QUERY("SELECT coalesce(max(at), 0) FROM policy_log "
+	    "WHERE version <= $1");
+	static struct pg_query list = PG_QUERY("SELECT DISTINCT kind, name FROM policy_log "
+	    "WHERE version > $1");
+	struct change_cb c = { cb, arg };
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *res = NULL;
+	int64_t floor = 0;
+	int r;
+
+	*since_at = 0;
+	if ((r = pg__counter_get(db, "policy_log_floor", &floor)) != MQE2E_OK)
+		return r;
+	if (since < floor)
+		return MQE2E_ERR_NOT_FOUND;
+	pg_arg_int(&a, since);
+	if ((r = pg__one(db, &at_q, &a, &res)) == MQE2E_OK)
+		*since_at = pg_int(res, 0, 0);
+	PQclear(res);
+	if (r != MQE2E_OK)
+		return r;
+	return pg__each(db, &list, &a, each_change, &c);
+}
+
 /* ---- rows as plain values (store_copy.h) ------------------------------------------ */
 
 /* "SELECT "a", "b" FROM "t" ORDER BY ..." or "INSERT INTO "t" ("a", "b")

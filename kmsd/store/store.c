@@ -106,6 +106,7 @@ kms_store_policy_bump(struct kms_db *db, uint64_t *version)
 	int r;
 
 	if ((r = kms_store_counter_bump(db, "policy_version", &v)) != MQE2E_OK ||
+	    (r = kms_store_policy_stamp(db, v, (int64_t)time(NULL))) != MQE2E_OK ||
 	    (r = kms_store_notify(db, "policy", v)) != MQE2E_OK)
 		return r;
 	*version = (uint64_t)v;

@@ -83,10 +83,24 @@ int kms_store_counter_get(struct kms_db *db, const char *name, int64_t *v) MQE2E
 /* Increment and return the new value. */
 int kms_store_counter_bump(struct kms_db *db, const char *name, int64_t *v) MQE2E_WUR;
 
-/* Bump "policy_version"; after COMMIT the caller passes *version to
- * kmsd_policy_changed() to wake the watchers.  The other instances on the
- * database hear it at COMMIT (kms_store_notify). */
+/* Bump "policy_version" and stamp the transaction's rows of the policy
+ * change log (migration 006: written by triggers) with it and the time;
+ * after COMMIT the caller passes *version to kmsd_policy_changed() to wake
+ * the watchers.  The other instances on the database hear it at COMMIT
+ * (kms_store_notify).  Log rows of versions older than the newest
+ * KMS_POLICY_LOG_VERSIONS are pruned. */
+#define KMS_POLICY_LOG_VERSIONS 1000
 int kms_store_policy_bump(struct kms_db *db, uint64_t *version) MQE2E_WUR;
+/* The stamping part of it (kms_store_policy_bump calls it). */
+int kms_store_policy_stamp(struct kms_db *db, int64_t version, int64_t now) MQE2E_WUR;
+/* What changed after policy version since: cb(arg, kind, name) once per
+ * (kind, name), kind "group", "client" or "serial", in no particular order;
+ * *since_at gets the time version since was made (0 if unknown).
+ * MQE2E_ERR_NOT_FOUND if the log no longer reaches back to since (a full
+ * snapshot is needed). */
+int kms_store_policy_changes(struct kms_db *db, int64_t since,
+    int (*cb)(void *arg, const char *kind, const char *name), void *arg,
+    int64_t *since_at) MQE2E_WUR;
 
 /* Tell the other instances on the database, when (and only if) the
  * transaction commits, that what ("policy", "crl") moved to value

@@ -23,6 +23,11 @@
 #define KMS_STORE_OPS(X) \
 	X(int, counter_get, (struct kms_db *db, const char *name, int64_t *v), (db, name, v)) \
 	X(int, counter_bump, (struct kms_db *db, const char *name, int64_t *v), (db, name, v)) \
+	X(int, policy_stamp, (struct kms_db *db, int64_t version, int64_t now), (db, version, \
+	    now)) \
+	X(int, policy_changes, (struct kms_db *db, int64_t since, int (*cb)(void *arg, \
+	    const char *kind, const char *name), void *arg, int64_t *since_at), (db, since, cb, \
+	    arg, since_at)) \
 	X(int, keycheck_get, (struct kms_db *db, uint8_t out[KMS_SEALED_LEN]), (db, out)) \
 	X(int, keycheck_set, (struct kms_db *db, const uint8_t in[KMS_SEALED_LEN], \
 	    int64_t now), (db, in, now)) \
