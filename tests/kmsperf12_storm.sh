@@ -16,8 +16,9 @@
 # once; if that one misses it too on a machine still that loaded, the test
 # prints "NOT MET" with the load and fails only past LOADED_BOUND (30 s).
 # On a machine that is not overloaded, 5 s decides.
-# MQE2E_STORM_BOUND_MS overrides the bound (e.g. for a sanitizer build,
-# where every crypto call is several times slower).
+# MQE2E_STORM_BOUND_MS overrides the bound.  A sanitizer build (CI's) runs
+# 200 clients within 30 s instead: under ASan every call is several times
+# slower, and 1,000 fetches at once overrun the library's 5 s KMS deadline.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
@@ -36,8 +37,11 @@ N=1000
 BOUND=${MQE2E_STORM_BOUND_MS:-5000}
 LOADED_BOUND=30000
 if [ "${MQE2E_SANITIZERS:-no}" = yes ]; then
-	# every crypto and HTTP call under ASan+UBSan: the bound is not the
-	# issue's machine figure there (still printed)
+	# every crypto and HTTP call under ASan+UBSan, several times slower: a
+	# thousand key fetches do not fit the library's 5 s KMS deadline there.
+	# The sanitizers check the same code paths with 200 clients; the
+	# issue's figure (1,000, 5 s) is this test in a normal build.
+	N=200
 	BOUND=${MQE2E_STORM_BOUND_MS:-30000}
 	pre=$(t_san_preload)
 	pre=${pre#LD_PRELOAD=}
