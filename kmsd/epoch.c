@@ -194,60 +194,94 @@ kms_epoch_fit_locked(struct kmsd *k, const struct kms_group_row *g, int64_t now)
 	return fit_next(k, g, (unsigned)g->future_epochs, now, &max);
 }
 
-/* The grace decision: the current epoch of g stays deliverable for grace_s
- * after a rotation at now, or expires at once if grace_s is 0. */
+/* The grace decision: the current epoch of g, retired by a rotation at
+ * at (<= now), stays deliverable for grace_s after at, or is expired
+ * already if that has passed by now (grace_s 0, or a rotation replayed on
+ * the schedule after an outage). */
 static int
-retire_current(struct kmsd *k, const struct kms_group_row *g, int64_t now)
+retire_current(struct kmsd *k, const struct kms_group_row *g, int64_t at, int64_t now)
 {
 	struct kms_epoch_row e;
 	int r;
 
 	if ((r = kms_store_epoch_get(k->db, g->id, KMS_EPOCH_CURRENT, &e)) != MQE2E_OK)
 		return r == MQE2E_ERR_NOT_FOUND ? MQE2E_OK : r;
-	if (g->grace_s > 0) {
-		e.expires = now + g->grace_s;
-		return epoch_set(k, g->id, &e, KMS_EPOCH_GRACE);
-	}
-	e.expires = now;
-	return epoch_set(k, g->id, &e, KMS_EPOCH_EXPIRED);
+	e.expires = at + (g->grace_s > 0 ? g->grace_s : 0);
+	return epoch_set(k, g->id, &e, e.expires > now ? KMS_EPOCH_GRACE : KMS_EPOCH_EXPIRED);
 }
 
-/* Rotate g at now; rekey: void every pre-issued next instead of using one. */
+/* One rotation step of g at time at (<= now): the current epoch goes to
+ * grace, the lowest next becomes current (activated at), and the next
+ * epochs are topped up; rekey: void every pre-issued next instead of using
+ * one.  *max is the highest epoch number of g and moves with new ones. */
 static int
-rotate(struct kmsd *k, const struct kms_group_row *g, int rekey, const char *cause,
-    int64_t now, uint32_t *current)
+rotate_step(struct kmsd *k, const struct kms_group_row *g, int rekey, const char *cause,
+    int64_t at, int64_t now, int64_t *max, uint32_t *current)
 {
 	struct kms_epoch_row next;
-	int64_t max = 0;
 	int r;
 
-	if (g->future_epochs < 0)
-		return MQE2E_ERR_INTERNAL;
-	if ((r = kms_store_epoch_max(k->db, g->id, &max)) != MQE2E_OK ||
-	    (r = retire_current(k, g, now)) != MQE2E_OK)
+	if ((r = retire_current(k, g, at, now)) != MQE2E_OK)
 		return r;
 	/* The client that lost access may hold every pre-issued next (all
 	 * future_epochs of them): never use one. */
-	if (rekey && (r = fit_next(k, g, 0, now, &max)) != MQE2E_OK)
+	if (rekey && (r = fit_next(k, g, 0, now, max)) != MQE2E_OK)
 		return r;
 	r = kms_store_epoch_get(k->db, g->id, KMS_EPOCH_NEXT, &next);
 	if (r == MQE2E_OK) {
-		next.activated = now;
+		next.activated = at;
 		snprintf(next.cause, sizeof(next.cause), "%s", cause);
 		if ((r = epoch_set(k, g->id, &next, KMS_EPOCH_CURRENT)) != MQE2E_OK)
 			return r;
 		*current = next.epoch;
 	} else if (r == MQE2E_ERR_NOT_FOUND) {
 		/* a rekey, or a group that keeps no next epoch */
-		if ((r = epoch_add(k, g, max + 1, KMS_EPOCH_CURRENT, cause, now)) != MQE2E_OK)
+		if ((r = epoch_add(k, g, *max + 1, KMS_EPOCH_CURRENT, cause, at)) != MQE2E_OK)
 			return r;
-		*current = (uint32_t)++max;
+		*current = (uint32_t)++*max;
 	} else
 		return r;
-	if ((r = fit_next(k, g, (unsigned)g->future_epochs, now, &max)) != MQE2E_OK)
+	return fit_next(k, g, (unsigned)g->future_epochs, now, max);
+}
+
+/* Rotate g at now.
+ *
+ * Catching up: members hold future_epochs next epochs with validity
+ * windows on the group's schedule (kms_epoch_validity) and move to each
+ * by the clock, also while the KMS is down.  A group overdue by whole
+ * periods (the KMS, or every scheduler of a fleet, was down) is therefore
+ * rotated once per missed period at the times the schedule named, as far
+ * as its pre-issued epochs reach, so the current epoch is the one its
+ * members already use and the schedule keeps its grid; resuming one epoch
+ * on from where it stopped would send publishers back to an epoch whose
+ * window has passed.  Beyond the epochs members could hold, it rotates at
+ * now as usual (they have to fetch anyway).  A rekey never catches up: it
+ * must not use a pre-issued epoch. */
+static int
+rotate(struct kmsd *k, const struct kms_group_row *g, int rekey, const char *cause,
+    int64_t now, uint32_t *current)
+{
+	int64_t max = 0, at = now, steps = 1, i;
+	int r;
+
+	if (g->future_epochs < 0)
+		return MQE2E_ERR_INTERNAL;
+	if ((r = kms_store_epoch_max(k->db, g->id, &max)) != MQE2E_OK)
 		return r;
+	if (!rekey && g->rotate_s > 0 && g->next_rotation > 0 &&
+	    now >= g->next_rotation + g->rotate_s) {
+		int64_t missed = (now - g->next_rotation) / g->rotate_s;
+
+		if (missed <= g->future_epochs) {
+			steps = missed + 1;
+			at = g->next_rotation;
+		}
+	}
+	for (i = 0; i < steps; i++, at += g->rotate_s)
+		if ((r = rotate_step(k, g, rekey, cause, at, now, &max, current)) != MQE2E_OK)
+			return r;
 	return kms_store_group_set_next_rotation(k->db, g->id,
-	    kms_epoch_next_rotation(g->rotate_s, now));
+	    kms_epoch_next_rotation(g->rotate_s, at - g->rotate_s));
 }
 
 /* A batch of epochs to expire, collected before they are changed. */

@@ -82,7 +82,8 @@ raw(const char *sql)
 }
 
 static int
-group_add(struct kmsd *k, const char *name, int64_t rotate_s, int64_t grace_s, int64_t now)
+group_add_k(struct kmsd *k, const char *name, int64_t rotate_s, int64_t grace_s,
+    int future_epochs, int64_t now)
 {
 	struct kms_group_row g;
 	char filter[80];
@@ -91,11 +92,17 @@ group_add(struct kmsd *k, const char *name, int64_t rotate_s, int64_t grace_s, i
 	snprintf(filter, sizeof(filter), "%s/#", name);
 	if ((r = kms_db_begin(k->db, 1)) != MQE2E_OK)
 		return r;
-	if ((r = kms_store_group_add(k->db, name, filter, 4, rotate_s, grace_s, 1, now,
+	if ((r = kms_store_group_add(k->db, name, filter, 4, rotate_s, grace_s, future_epochs, now,
 	    kms_epoch_next_rotation(rotate_s, now))) == MQE2E_OK &&
 	    (r = kms_store_group_get(k->db, name, &g)) == MQE2E_OK)
 		r = kms_epoch_create_locked(k, &g, now);
 	return kms_db_end(k->db, r);
+}
+
+static int
+group_add(struct kmsd *k, const char *name, int64_t rotate_s, int64_t grace_s, int64_t now)
+{
+	return group_add_k(k, name, rotate_s, grace_s, 1, now);
 }
 
 /* One rotate transaction of group (client NULL: plain). */
@@ -337,6 +344,49 @@ test_random(struct kmsd *k)
 	    raw("SELECT count(*) FROM epochs WHERE state = 'expired'"));
 }
 
+/* A scheduler that was down for whole periods catches up on the group's
+ * schedule as far as the pre-issued epochs reach: the current epoch is the
+ * one members moved to by the clock, the schedule keeps its grid. */
+static void
+test_catch_up(struct kmsd *k)
+{
+	struct kms_group_row g;
+	struct listing l;
+	uint32_t cur = 0;
+
+	/* 3 future epochs, 60 s periods; due at 1060, the KMS back at 1185:
+	 * members use epoch 4 (window 1180..1240) by now. */
+	CHECK(group_add_k(k, "outage", 60, 30, 3, 1000) == MQE2E_OK);
+	CHECK(listing(k, "outage", &l, &g) == MQE2E_OK);
+	CHECK(strcmp(l.s, "1:current 2:next 3:next 4:next") == 0);
+	CHECK(rotate(k, "outage", "scheduled", NULL, 1185, &cur, NULL) == MQE2E_OK);
+	CHECK(cur == 4);
+	CHECK(listing(k, "outage", &l, &g) == MQE2E_OK);
+	CHECK(g.current_epoch == 4 && g.next_rotation == 1240);
+	CHECK(l.last[0].activated == 1180);
+	CHECK(strstr(l.s, "4:current 5:next 6:next 7:next") != NULL);
+	/* the epochs it passed are in grace until their own ends at most */
+	CHECK(raw("SELECT max(expires) FROM epochs WHERE state = 'grace' AND epoch < 4 AND "
+	    "group_id = (SELECT id FROM topic_groups WHERE name = 'outage')") == 1210);
+	/* the next scheduler pass expires those whose grace has ended */
+	CHECK(rotate(k, NULL, "scheduled", NULL, 1186, NULL, NULL) == MQE2E_OK);
+	CHECK(listing(k, "outage", &l, &g) == MQE2E_OK);
+	CHECK(strcmp(l.s, "1:expired 2:expired 3:grace 4:current 5:next 6:next 7:next") == 0);
+
+	/* Down for longer than the epochs members could hold (10 periods > 3):
+	 * one rotation at now, a fresh grid. */
+	CHECK(rotate(k, "outage", "scheduled", NULL, 1240 + 600 + 7, &cur, NULL) == MQE2E_OK);
+	CHECK(cur == 5);
+	CHECK(listing(k, "outage", &l, &g) == MQE2E_OK);
+	CHECK(g.next_rotation == 1240 + 600 + 7 + 60);
+
+	/* A rekey never catches up (it must not use a pre-issued epoch). */
+	CHECK(rotate(k, "outage", "revocation", "mallory", 1847 + 200, &cur, NULL) == MQE2E_OK);
+	CHECK(cur == 9);
+	CHECK(listing(k, "outage", &l, &g) == MQE2E_OK);
+	CHECK(g.next_rotation == 1847 + 200 + 60);
+}
+
 static void
 cleanup(void)
 {
@@ -378,6 +428,7 @@ main(void)
 	test_life_cycle(&k);
 	test_expire_batches(&k);
 	test_random(&k);
+	test_catch_up(&k);              /* last: a group of 3 next epochs */
 	CHECK(k.policy_version > 0);
 	kms_db_close(k.db);
 	kms_keystore_free(k.ks);
