@@ -47,11 +47,17 @@
 
 #define HTTP_TIMEOUT_MS 10000
 #define GO_FALLBACK_MS 2000   /* no tick or client event by then: start anyway */
-/* After a round that brought a new policy, the next one starts no sooner than
- * this after it began: a burst of changes (thousands of rekeys) costs the
+/* After a round that found a burst of changes going on (BURST_CHANGES or
+ * more policy versions since the round before), the next one starts no
+ * sooner than this after it began: a burst (thousands of rekeys) costs the
  * KMS about one round a second, each taking in every change so far, instead
- * of one per change (and the broker's share of KEY_REQUESTs). */
+ * of one per change (and the broker's share of KEY_REQUESTs).  A round that
+ * found one or a few changes (an administrator's grant, a revocation) is
+ * followed at once, so such a change reaches the broker in one watch round
+ * trip even right after another (and the first round, from nothing, is
+ * no burst). */
 #define BURST_PACE_MS 1000
+#define BURST_CHANGES 4
 /* Between failed rounds.  Retries against an unreachable or overloaded KMS
  * (failover over plugin_opt_kms_url, jittered exponential backoff,
  * Retry-After) happen inside each request, in core/http; this pause only
@@ -540,7 +546,8 @@ static void *sync_main(void *arg)
 				qlog(ks, MOSQ_LOG_NOTICE, BX_LOG_PREFIX "KMS %s reachable again",
 				    mqe2e_http_current_url(ks->http));
 			ks->failing = false;
-			if (ks->version != before && now - start < BURST_PACE_MS &&
+			if (before != 0 && ks->version >= before + BURST_CHANGES &&
+			    now - start < BURST_PACE_MS &&
 			    wait_pace(ks, (unsigned)(BURST_PACE_MS - (now - start)), true))
 				break;
 			continue;
