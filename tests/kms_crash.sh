@@ -31,14 +31,14 @@ check_state() {
 	for g in fast slow; do
 		kmsctl --json group show $g >"$T_DIR/g.json" || t_fail "round $1: group show $g"
 		jget '
-(lambda n, states, cur:
-    "ok" if n == list(range(1, len(n) + 1)) and states.count("current") == 1
+(lambda n, states, cur, total:
+    "ok" if n == list(range(total - len(n) + 1, total + 1)) and states.count("current") == 1
            and states.count("next") == 1 and states[-1] == "next"
            and n[states.index("current")] == cur
     else "bad: %r %r current_epoch=%r" % (n, states, cur))(
   [e["epoch"] for e in d["epochs"]],
   [e["state"] for e in sorted(d["epochs"], key=lambda e: e["epoch"])],
-  d["current_epoch"])' <"$T_DIR/g.json" >"$T_DIR/verdict"
+  d["current_epoch"], d["epochs_total"])' <"$T_DIR/g.json" >"$T_DIR/verdict"
 		[ "$(cat "$T_DIR/verdict")" = ok ] || t_fail "round $1, group $g: $(cat "$T_DIR/verdict")"
 	done
 	# keys: an epoch's key never changes across crashes

@@ -592,8 +592,16 @@ sqlite_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_va
 static int
 sqlite_copy_done(struct kms_db *db)
 {
-	(void)db;
-	return MQE2E_OK;   /* INTEGER PRIMARY KEY continues after the highest id */
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	/* INTEGER PRIMARY KEY continues after the highest id by itself; the
+	 * change log starts afresh (store_copy.h) */
+	if ((r = kms_db_prepare(db, KMS_COPY_RESET_LOG_1, &st)) != MQE2E_OK ||
+	    (r = kms_db_run(db, st)) != MQE2E_OK ||
+	    (r = kms_db_prepare(db, KMS_COPY_RESET_LOG_2, &st)) != MQE2E_OK)
+		return r;
+	return kms_db_run(db, st);
 }
 
 #define SQLITE_OP(ret, name, params, args) .name = sqlite__##name,

@@ -817,7 +817,10 @@ pg_copy_done(struct kms_db *db)
 		if ((r = run(db, sql, 0, NULL, NULL, NULL)) != MQE2E_OK)
 			return r;
 	}
-	return MQE2E_OK;
+	/* the change log starts afresh (store_copy.h) */
+	if ((r = run(db, KMS_COPY_RESET_LOG_1, 0, NULL, NULL, NULL)) != MQE2E_OK)
+		return r;
+	return run(db, KMS_COPY_RESET_LOG_2, 0, NULL, NULL, NULL);
 }
 
 /* ---- opening: migrations ------------------------------------------------------------ */

@@ -43,8 +43,16 @@ extern const struct kms_table kms_tables[];
 extern const unsigned kms_tables_count;
 /* The schema version kms_tables[] describes: a migration that adds a table
  * or column must update kms_tables[] and this number (test_internals checks
- * it against the compiled-in migrations). */
-#define KMS_TABLES_SCHEMA 5
+ * it against the compiled-in migrations).  Not copied: policy_log (006), the
+ * change log behind broker policy deltas; each backend's copy_done empties
+ * it (the copy's inserts fill it through its triggers) and moves its floor
+ * to the copied policy version (KMS_COPY_RESET_LOG), so a broker that was
+ * behind the copied version gets a full snapshot, never a delta that misses
+ * a change. */
+#define KMS_TABLES_SCHEMA 6
+#define KMS_COPY_RESET_LOG_1 "DELETE FROM policy_log"
+#define KMS_COPY_RESET_LOG_2 "UPDATE meta SET value = (SELECT value FROM meta " \
+	"WHERE key = 'policy_version') WHERE key = 'policy_log_floor'"
 
 /*
  * Copy every row of from into to, which must be a database without rows
