@@ -473,37 +473,6 @@ sqlite_close(struct kms_db *base)
 
 /* ---- rows as plain values (store_copy.h) ---------------------------------------- */
 
-/* "SELECT "a", "b" FROM "t" ORDER BY ..." or "INSERT [OR REPLACE] INTO "t"
- * ("a", "b") VALUES (?1, ?2)": names from kms_tables[] only. */
-static int
-table_sql(const struct kms_table *t, int insert, char *sql, size_t len)
-{
-	size_t n = 0;
-	unsigned i;
-	int w;
-
-	w = insert ? snprintf(sql, len, "INSERT %sINTO \"%s\" (", t->key != NULL ?
-	    "OR REPLACE " : "", t->name) : snprintf(sql, len, "SELECT ");
-	for (i = 0; w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s\"%s\"", i > 0 ? ", " : "", t->cols[i]);
-	}
-	if (w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		w = insert ? snprintf(sql + n, len - n, ") VALUES (") :
-		    snprintf(sql + n, len - n, " FROM \"%s\" ORDER BY %s", t->name, t->order);
-	}
-	for (i = 0; insert && w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s?%u", i > 0 ? ", " : "", i + 1);
-	}
-	if (insert && w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, ")");
-	}
-	return w >= 0 && (size_t)w < len - n ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
-}
-
 struct rows_cb {
 	const struct kms_table *t;
 	int (*cb)(void *arg, const struct kms_value *v);
@@ -553,7 +522,7 @@ sqlite_rows(struct kms_db *db, const struct kms_table *t,
 	char sql[512];
 	int r;
 
-	if ((r = table_sql(t, 0, sql, sizeof(sql))) != MQE2E_OK ||
+	if ((r = kms_table__sql(t, 0, '?', sql, sizeof(sql))) != MQE2E_OK ||
 	    (r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
 		return r;
 	return kms_db_each(db, st, each_value_row, &c);
@@ -567,7 +536,7 @@ sqlite_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_va
 	unsigned i;
 	int r;
 
-	if ((r = table_sql(t, 1, sql, sizeof(sql))) != MQE2E_OK ||
+	if ((r = kms_table__sql(t, 1, '?', sql, sizeof(sql))) != MQE2E_OK ||
 	    (r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
 		return r;
 	for (i = 0; i < t->ncols; i++) {

@@ -696,40 +696,6 @@ pg__policy_changes(struct kms_db *db, int64_t since,
 
 /* ---- rows as plain values (store_copy.h) ------------------------------------------ */
 
-/* "SELECT "a", "b" FROM "t" ORDER BY ..." or "INSERT INTO "t" ("a", "b")
- * VALUES ($1, $2) [ON CONFLICT ...]": names from kms_tables[] only. */
-static int
-table_sql(const struct kms_table *t, int insert, char *sql, size_t len)
-{
-	size_t n = 0;
-	unsigned i;
-	int w;
-
-	w = insert ? snprintf(sql, len, "INSERT INTO \"%s\" (", t->name) :
-	    snprintf(sql, len, "SELECT ");
-	for (i = 0; w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s\"%s\"", i > 0 ? ", " : "", t->cols[i]);
-	}
-	if (w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		w = insert ? snprintf(sql + n, len - n, ") VALUES (") :
-		    snprintf(sql + n, len - n, " FROM \"%s\" ORDER BY %s", t->name, t->order);
-	}
-	for (i = 0; insert && w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s$%u", i > 0 ? ", " : "", i + 1);
-	}
-	if (insert && w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		/* The one replaced table (meta) has two columns: key and value. */
-		w = t->key != NULL ? snprintf(sql + n, len - n, ") ON CONFLICT (\"%s\") DO UPDATE "
-		    "SET \"%s\" = EXCLUDED.\"%s\"", t->key, t->cols[1], t->cols[1]) :
-		    snprintf(sql + n, len - n, ")");
-	}
-	return w >= 0 && (size_t)w < len - n ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
-}
-
 static int
 pg_rows(struct kms_db *db, const struct kms_table *t,
     int (*cb)(void *arg, const struct kms_value *v), void *arg)
@@ -741,7 +707,7 @@ pg_rows(struct kms_db *db, const struct kms_table *t,
 	int i, n, r;
 	unsigned c;
 
-	if ((r = table_sql(t, 0, sql, sizeof(sql))) != MQE2E_OK ||
+	if ((r = kms_table__sql(t, 0, '$', sql, sizeof(sql))) != MQE2E_OK ||
 	    (r = run(db, sql, 0, NULL, &res, NULL)) != MQE2E_OK)
 		return r;
 	n = PQntuples(res);
@@ -786,7 +752,7 @@ pg_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_value 
 	unsigned c;
 	int r;
 
-	if ((r = table_sql(t, 1, sql, sizeof(sql))) != MQE2E_OK)
+	if ((r = kms_table__sql(t, 1, '$', sql, sizeof(sql))) != MQE2E_OK)
 		return r;
 	for (c = 0; c < t->ncols; c++) {
 		if (v[c].type == KMS_V_INT)
