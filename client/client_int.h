@@ -240,7 +240,11 @@ struct mqe2e_client {
 	                                   failing since, 0 if the last one worked */
 	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
 	struct backoff kms_retry;       /* the keys thread's retries while the
-	                                   fetches fail (link.h) */
+	                                   fetches fail (link.h): the one retry
+	                                   layer of background fetches, each of
+	                                   which is one pass over the KMS URLs */
+	uint64_t kms_retry_after_ms;    /* monotonic: the KMS asked (Retry-After)
+	                                   not to be asked before this */
 	int keys_from_cache;            /* the keys held came from the key cache */
 	uint64_t keys_answer_ms;        /* wall clock of the KMS answer the keys
 	                                   came from (0: from the cache) */
@@ -374,6 +378,9 @@ uint64_t client__next_seq(struct mqe2e_client *c);
 /* Fetch all my keys from the KMS and replace the store.  Takes kms_mu and mu
  * itself; msg (may be NULL) gets a message naming the KMS URL. */
 int keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen);
+/* The same for the keys thread: one pass over the KMS URLs, no retries of
+ * its own (the thread's backoff, kms_retry, paces the next try). */
+int keys__refresh(struct mqe2e_client *c, char *msg, size_t msglen);
 /* Lookups (mu held).  NULL if absent. */
 /* A message named epoch of group, which we lack (mu held): remember it for
  * the fetches to ask for by number.  2 if it is new to the list, 1 if it
