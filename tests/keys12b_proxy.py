@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
-"""keys12b_proxy.py PORTFILE UPSTREAM_PORT LOG [PREFIX:N ...] - a loopback
+"""keys12b_proxy.py PORTFILE UPSTREAM_PORT LOG [PREFIX:N | fail-if=FILE ...] - a loopback
 HTTP/1.1 proxy in front of a plain-http mqe2e-kmsd that loses answers: for
 each PREFIX:N, the first N requests whose path starts with PREFIX reach the
 KMS and are processed there, but their answers are thrown away and the
 client's connection is closed without a reply (as when a connection breaks
-or a KMS dies just after committing).  Everything else is passed through.
+or a KMS dies just after committing).  While FILE exists (fail-if=FILE),
+every request is answered 503 by the proxy itself, without Retry-After, as
+an overloaded KMS or a load balancer with no KMS behind it.  Everything else
+is passed through.
 Writes its port to PORTFILE and one line per request to LOG:
 "PATH STATUS passed|dropped".  Runs until killed."""
-import socket, sys, threading
+import os, socket, sys, threading
 
 portfile, upstream, logname = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 drops = []
+fail_if = None
 for rule in sys.argv[4:]:
+    if rule.startswith("fail-if="):
+        fail_if = rule[len("fail-if="):]
+        continue
     prefix, n = rule.rsplit(":", 1)
     drops.append([prefix, int(n)])
 lock = threading.Lock()
@@ -52,6 +59,12 @@ def serve(client):
             if req is None:
                 return
             path = req.split(b" ", 2)[1].decode("ascii", "replace")
+            if fail_if is not None and os.path.exists(fail_if):
+                with lock:
+                    log.write("%s 503 refused\n" % path)
+                client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               b"Connection: close\r\n\r\n")
+                return
             up.sendall(req)
             resp, ubuf = read_message(up, ubuf)
             if resp is None:
@@ -81,7 +94,6 @@ srv.bind(("127.0.0.1", 0))
 srv.listen(64)
 with open(portfile + ".tmp", "w") as f:
     f.write("%d\n" % srv.getsockname()[1])
-import os
 os.rename(portfile + ".tmp", portfile)
 while True:
     c, _ = srv.accept()
