@@ -685,16 +685,28 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 		extra[0] = '\0';
 		if (r == MQE2E_ERR_UNKNOWN_KEY)
 			peek(h->payload, h->len, &rx);  /* the context of the report */
-		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss == 2 && c->keys_seq > h->fetch_seq &&
-		    now < h->deadline_ms) {
+		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss == 2 && now < h->deadline_ms) {
 			/* an epoch no fetch has asked for yet (the message
 			 * waited behind another): the next one will */
 			h->fetch_seq = c->fetch_started;
 			c->miss_fetch = 1;
 		}
 		if ((r == MQE2E_ERR_UNKNOWN_KEY || r == MQE2E_ERR_EXPIRED_KEY) && rx.kms_miss) {
-			if (c->keys_seq <= h->fetch_seq && now < h->deadline_ms) {
-				/* no fetch since it arrived has answered yet: wait */
+			/*
+			 * It waits while the KMS may still give the key: a group
+			 * this client holds keys of, whose epoch no fetch has
+			 * asked for and been refused (a refusal marks the epoch
+			 * gone and kms_miss is 0 then).  That a fetch answered
+			 * since it arrived says nothing: in a burst of rekeys
+			 * the epoch may have been named only after that fetch
+			 * took its list, and the window it brought moved past
+			 * it; the next fetch asks for it by number.  A group
+			 * the KMS gives this client no keys of is settled by
+			 * the first answer after the message arrived.
+			 */
+			int granted = keys__group(&c->keys, h->group) != NULL;
+
+			if (now < h->deadline_ms && (granted || c->keys_seq <= h->fetch_seq)) {
 				rx_free(&rx);
 				need = 1;
 				if (h->deadline_ms < *wake)
@@ -702,13 +714,15 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 				pp = &h->next;
 				continue;
 			}
-			if (c->keys_seq <= h->fetch_seq)
+			if (c->keys_seq <= h->fetch_seq || granted)
 				client__fmt(extra, sizeof(extra), " (held %d s waiting for the "
 				    "keys: %s)", c->cfg.hold_s, c->fetch_failing_ms != 0 ?
-				    c->kms_err : "no key fetch from the KMS answered");
+				    c->kms_err : c->keys_seq <= h->fetch_seq ? "no key fetch "
+				    "from the KMS answered" : "the KMS did not deliver it in time");
 			else
-				client__fmt(extra, sizeof(extra), " (not among the keys the KMS "
-				    "at %s delivered after it arrived)", c->cfg.kms);
+				client__fmt(extra, sizeof(extra), " (the KMS at %s delivered no "
+				    "keys of group '%s' to this client after it arrived)", c->cfg.kms,
+				    h->group);
 		}
 		/* settled: deliver or drop it; it stays first of its group until
 		 * the callbacks ran, so later messages of the group wait */
