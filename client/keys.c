@@ -329,6 +329,75 @@ out:
 	return r;
 }
 
+/* The pause slot of group (NULL if none). */
+static struct keys_ahead *
+ahead_slot(struct mqe2e_client *c, const char *group, size_t group_len)
+{
+	size_t i;
+
+	for (i = 0; i < KEYS_AHEAD_GROUPS; i++)
+		if (c->ahead[i].pause_ms != 0 && strlen(c->ahead[i].group) == group_len &&
+		    memcmp(c->ahead[i].group, group, group_len) == 0)
+			return &c->ahead[i];
+	return NULL;
+}
+
+int
+keys__ahead_allowed(struct mqe2e_client *c, const char *group, size_t group_len,
+    uint64_t now_ms)
+{
+	struct keys_ahead *a = ahead_slot(c, group, group_len);
+
+	if (a == NULL)
+		return 1;
+	if (now_ms < a->next_ms)
+		return 0;
+	a->next_ms = now_ms + a->pause_ms;
+	return 1;
+}
+
+void
+keys__ahead_bogus(struct mqe2e_client *c, const char *group, size_t group_len,
+    uint64_t now_ms)
+{
+	struct keys_ahead *a = ahead_slot(c, group, group_len);
+	size_t i;
+
+	if (group_len == 0 || group_len > MQE2E_ID_MAX)
+		return;
+	if (a == NULL) {
+		/* a free slot, else the one whose pause ends first */
+		for (i = 0; i < KEYS_AHEAD_GROUPS && a == NULL; i++)
+			if (c->ahead[i].pause_ms == 0)
+				a = &c->ahead[i];
+		if (a == NULL) {
+			a = &c->ahead[0];
+			for (i = 1; i < KEYS_AHEAD_GROUPS; i++)
+				if (c->ahead[i].next_ms < a->next_ms)
+					a = &c->ahead[i];
+		}
+		memcpy(a->group, group, group_len);
+		a->group[group_len] = '\0';
+		a->pause_ms = 0;
+	}
+	if (a->pause_ms == 0)
+		a->pause_ms = KEYS_AHEAD_PAUSE_MIN_MS;
+	else if (a->pause_ms < KEYS_AHEAD_PAUSE_MAX_MS / 2)
+		a->pause_ms *= 2;
+	else
+		a->pause_ms = KEYS_AHEAD_PAUSE_MAX_MS;
+	a->next_ms = now_ms + a->pause_ms;
+}
+
+void
+keys__ahead_legit(struct mqe2e_client *c, const char *group, size_t group_len)
+{
+	struct keys_ahead *a = ahead_slot(c, group, group_len);
+
+	if (a != NULL)
+		memset(a, 0, sizeof(*a));
+}
+
 int
 keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 {
