@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include <jansson.h>
 
@@ -34,6 +35,7 @@
 #include "crypto.h"
 #include "handshake.h"
 #include "http.h"
+#include "keyload.h"
 
 #define KB_MAX_DAEMONS 2
 #define KB_MAX_LEVELS 8
@@ -41,6 +43,7 @@
 #define KB_TIMEOUT_MS 10000
 #define KB_GROUP "kb"
 #define KB_VERIFY_EVERY 16      /* open and verify every Nth answer */
+#define KB_PRESIGN_RATE 6000.0  /* requests/s signed ahead for a cell, all requesters */
 
 /*
  * The key load's KMS settings: a few identities send thousands of requests,
@@ -63,17 +66,29 @@ struct kb_daemon {
 struct kb_result {
 	int threads;
 	double secs;
-	uint64_t ok, busy, other, errors, bad;
+	uint64_t ok, busy, other, errors, bad, late;
 	double rps, cpu_ms_per_req;
 	struct bench_summary lat;
 	char first_err[256];
 };
 
+/* The start of a cell: the requesters sign their shares, then wait until
+ * all have (ready) and the window opens (go, deadline set). */
+struct kb_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int ready, go;
+	uint64_t deadline_ns;
+};
+
 struct kb_worker {
 	struct kb_daemon *d;
 	int idx, nthreads;
-	uint64_t deadline_ns;
-	uint64_t ok, busy, other, errors, bad;
+	size_t presign;                 /* requests to sign before the window */
+	struct kb_gate *gate;
+	struct sockaddr_in sa;
+	char hostport[64];
+	uint64_t ok, busy, other, errors, bad, late;
 	double *lat;
 	size_t nlat, cap;
 	char first_err[256];
@@ -125,41 +140,64 @@ kb_record(struct kb_worker *w, double ms)
 	return 0;
 }
 
-/* One requester: key requests back to back until the deadline. */
+/* One requester: signs its share of requests, waits for the start, then
+ * POSTs them back to back until the deadline (signing more, counted as
+ * late, if its share runs out). */
 static void *
 kb_worker_main(void *arg)
 {
 	struct kb_worker *w = arg;
 	struct kb_daemon *d = w->d;
-	uint64_t n = 0;
+	struct kl_batch batch;
+	struct kl_answer *ans;
+	size_t next = 0;
+	uint64_t n = 0, deadline;
+	char err[256];
 
-	while (bench_now_ns() < w->deadline_ns) {
-		struct mqe2e_identity *id = d->ids[(size_t)(w->idx + n * (uint64_t)w->nthreads) %
-		    (size_t)d->nids];
-		struct mqe2e_keyreq *st = NULL;
-		struct mqe2e_http_response resp;
-		uint8_t *req = NULL;
-		size_t req_len = 0;
-		uint64_t t0 = bench_now_ns();
-		int r;
+	memset(&batch, 0, sizeof(batch));
+	if ((ans = malloc(sizeof(*ans))) == NULL) {
+		bench_fmt(w->first_err, sizeof(w->first_err), "out of memory");
+		w->errors++;
+	} else if (kl_batch_sign(&batch, d->ids, (size_t)d->nids, (size_t)w->idx,
+	    (size_t)w->nthreads, w->presign, err, sizeof(err)) != 0) {
+		bench_fmt(w->first_err, sizeof(w->first_err), "%s", err);
+		w->errors++;
+	}
+	pthread_mutex_lock(&w->gate->mu);
+	w->gate->ready++;
+	pthread_cond_broadcast(&w->gate->cv);
+	while (!w->gate->go)
+		pthread_cond_wait(&w->gate->cv, &w->gate->mu);
+	deadline = w->gate->deadline_ns;
+	pthread_mutex_unlock(&w->gate->mu);
+	while (ans != NULL && w->errors == 0 && bench_now_ns() < deadline) {
+		struct kl_batch late;
+		struct kl_req *q;
+		uint64_t t0;
 
-		memset(&resp, 0, sizeof(resp));
-		n++;
-		if ((r = mqe2e_keyreq_build(id, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len)) !=
-		    MQE2E_OK) {
-			bench_fmt(w->first_err, sizeof(w->first_err), "cannot build a key "
-			    "request: %s", mqe2e_strerror(r));
-			w->errors++;
-			break;
+		memset(&late, 0, sizeof(late));
+		if (next < batch.n) {
+			q = &batch.r[next++];
+		} else {
+			/* the share ran out: sign in the window (counted) */
+			if (kl_batch_sign(&late, d->ids, (size_t)d->nids, (size_t)w->idx +
+			    n * (uint64_t)w->nthreads, (size_t)w->nthreads, 1, err,
+			    sizeof(err)) != 0) {
+				bench_fmt(w->first_err, sizeof(w->first_err), "%s", err);
+				w->errors++;
+				break;
+			}
+			w->late++;
+			q = &late.r[0];
 		}
+		n++;
+		t0 = bench_now_ns();
 		/* a connection per request, as a client's key fetch */
-		r = env_kms_request(&d->env, "POST", "/v1/keys", "application/octet-stream",
-		    NULL, req, req_len, KB_TIMEOUT_MS, &resp);
-		if (r != MQE2E_OK) {
+		if (kl_post(&w->sa, w->hostport, "/v1/keys", q, KB_TIMEOUT_MS, ans) != 0) {
 			w->errors++;
 			if (w->first_err[0] == '\0')
-				bench_fmt(w->first_err, sizeof(w->first_err), "%s", resp.error);
-		} else if (resp.status == 200) {
+				bench_fmt(w->first_err, sizeof(w->first_err), "%s", ans->error);
+		} else if (ans->status == 200) {
 			w->ok++;
 			if (kb_record(w, (double)(bench_now_ns() - t0) / 1e6) != 0)
 				w->errors++;
@@ -167,8 +205,7 @@ kb_worker_main(void *arg)
 				struct mqe2e_keybundle kb;
 
 				memset(&kb, 0, sizeof(kb));
-
-				if (mqe2e_keyresp_open(st, d->trust, resp.body, resp.body_len,
+				if (mqe2e_keyresp_open(q->st, d->trust, ans->body, ans->body_len,
 				    mqe2e_now_ms(), &kb) != MQE2E_OK || kb.nkeys == 0) {
 					w->bad++;
 					if (w->first_err[0] == '\0')
@@ -177,18 +214,19 @@ kb_worker_main(void *arg)
 				}
 				mqe2e_keybundle_free(&kb);
 			}
-		} else if (resp.status == 503 || resp.status == 429) {
+		} else if (ans->status == 503 || ans->status == 429) {
 			w->busy++;
 		} else {
 			w->other++;
 			if (w->first_err[0] == '\0')
-				bench_fmt(w->first_err, sizeof(w->first_err), "HTTP %d: %.200s",
-				    resp.status, resp.body != NULL ? (const char *)resp.body : "");
+				bench_fmt(w->first_err, sizeof(w->first_err), "HTTP %d: %.*s",
+				    ans->status, (int)(ans->body_len < 200 ? ans->body_len : 200),
+				    (const char *)ans->body);
 		}
-		mqe2e_http_response_free(&resp);
-		mqe2e_keyreq_free(st);
-		free(req);
+		kl_batch_free(&late);
 	}
+	kl_batch_free(&batch);
+	free(ans);
 	return NULL;
 }
 
@@ -208,6 +246,8 @@ kb_run(struct kb_daemon *d, int nthreads, double secs, struct kb_result *res)
 {
 	struct kb_worker w[KB_MAX_THREADS];
 	pthread_t th[KB_MAX_THREADS];
+	struct kb_gate gate;
+	struct sockaddr_in sa;
 	double cpu0, cpu1, *all = NULL;
 	uint64_t t0, t1;
 	size_t nall = 0, k;
@@ -215,20 +255,45 @@ kb_run(struct kb_daemon *d, int nthreads, double secs, struct kb_result *res)
 
 	memset(res, 0, sizeof(*res));
 	memset(w, 0, sizeof(w));
+	memset(&gate, 0, sizeof(gate));
+	memset(&sa, 0, sizeof(sa));
 	res->threads = nthreads;
-	cpu0 = kb_cpu_ms(d->env.kms_pid);
-	t0 = bench_now_ns();
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)d->env.kms_port);
+	if (inet_pton(AF_INET, d->env.host, &sa.sin_addr) != 1) {
+		bench_fmt(res->first_err, sizeof(res->first_err), "the key load needs an IPv4 "
+		    "KMS address, not %s", d->env.host);
+		return -1;
+	}
+	pthread_mutex_init(&gate.mu, NULL);
+	pthread_cond_init(&gate.cv, NULL);
 	for (i = 0; i < nthreads; i++) {
 		w[i].d = d;
 		w[i].idx = i;
 		w[i].nthreads = nthreads;
-		w[i].deadline_ns = t0 + (uint64_t)(secs * 1e9);
+		w[i].presign = (size_t)(secs * KB_PRESIGN_RATE / nthreads) + 1;
+		w[i].gate = &gate;
+		w[i].sa = sa;
+		bench_fmt(w[i].hostport, sizeof(w[i].hostport), "%s:%d", d->env.host,
+		    d->env.kms_port);
 		if (pthread_create(&th[i], NULL, kb_worker_main, &w[i]) != 0)
 			break;
 		started++;
 	}
+	/* the window opens once every requester has signed its share */
+	pthread_mutex_lock(&gate.mu);
+	while (gate.ready < started)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	cpu0 = kb_cpu_ms(d->env.kms_pid);
+	t0 = bench_now_ns();
+	gate.deadline_ns = t0 + (started == nthreads ? (uint64_t)(secs * 1e9) : 0);
+	gate.go = 1;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	pthread_cond_destroy(&gate.cv);
+	pthread_mutex_destroy(&gate.mu);
 	t1 = bench_now_ns();
 	cpu1 = kb_cpu_ms(d->env.kms_pid);
 	for (i = 0; i < started; i++) {
@@ -237,6 +302,7 @@ kb_run(struct kb_daemon *d, int nthreads, double secs, struct kb_result *res)
 		res->other += w[i].other;
 		res->errors += w[i].errors;
 		res->bad += w[i].bad;
+		res->late += w[i].late;
 		nall += w[i].nlat;
 		if (res->first_err[0] == '\0' && w[i].first_err[0] != '\0')
 			bench_fmt(res->first_err, sizeof(res->first_err), "%s", w[i].first_err);
@@ -348,17 +414,24 @@ bench_keys(struct kms_bench *b)
 	}
 	kb_out(b, "\n### Key requests (POST /v1/keys), %.1f s per cell, %d requester "
 	    "identities, 1 group (4 keys per answer)\n\n", b->secs, b->nids);
-	kb_out(b, "| kmsd | requesters | ok | 503/429 | other | errors | bad | req/s | "
+	kb_out(b, "Load: each requester signs its share of KEY_REQUESTs (%.0f per second of "
+	    "cell, all requesters) before the window, then POSTs them back to back, each on a "
+	    "new connection (HTTP/1.1, Connection: close); every %dth answer is opened and "
+	    "verified; \"late\" counts requests signed inside the window when a share ran "
+	    "out.  KMS CPU is the daemon's utime+stime over the window per answer 200.\n\n",
+	    KB_PRESIGN_RATE, KB_VERIFY_EVERY);
+	kb_out(b, "| kmsd | requesters | ok | 503/429 | other | errors | bad | late | req/s | "
 	    "KMS CPU ms/req | p50 ms | p99 ms |\n");
-	kb_out(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	kb_out(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (l = 0; l < b->nlevels; l++) {
 		for (i = 0; i < nd; i++) {
 			struct kb_result *r = &res[i][l];
 
-			kb_out(b, "| %s | %d | %llu | %llu | %llu | %llu | %llu | %.0f | %.3f | "
-			    "%.2f | %.2f |\n", d[i].label, r->threads, (unsigned long long)r->ok,
-			    (unsigned long long)r->busy, (unsigned long long)r->other,
-			    (unsigned long long)r->errors, (unsigned long long)r->bad, r->rps,
+			kb_out(b, "| %s | %d | %llu | %llu | %llu | %llu | %llu | %llu | %.0f | "
+			    "%.3f | %.2f | %.2f |\n", d[i].label, r->threads,
+			    (unsigned long long)r->ok, (unsigned long long)r->busy,
+			    (unsigned long long)r->other, (unsigned long long)r->errors,
+			    (unsigned long long)r->bad, (unsigned long long)r->late, r->rps,
 			    r->cpu_ms_per_req, r->lat.p50, r->lat.p99);
 		}
 	}

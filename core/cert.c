@@ -269,11 +269,15 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
  * CA's validity intersected).  Any change to the CRL or the revoked serials
  * starts a new generation: every entry is void from then on.
  */
-#define TRUST_CACHE_SLOTS 8192          /* power of two, direct-mapped */
+#define TRUST_CACHE_SLOTS 8192          /* power of two */
+#define TRUST_CACHE_WAYS 4              /* a set of 4: two certificates whose
+                                         * fingerprints meet in one slot do not
+                                         * evict each other on every request */
 
 struct trust_cached {
 	uint8_t fp[MQE2E_SHA256_LEN];
 	uint64_t gen;                   /* 0: empty */
+	uint64_t used;                  /* t->ticks at the last hit or put */
 	time_t not_before, not_after;
 	struct mqe2e_cert_info info;    /* info.pub: the entry's reference */
 };
@@ -288,7 +292,7 @@ struct mqe2e_trust {
 	pthread_mutex_t cache_mu;               /* cache, gen (taken alone) */
 	struct trust_cached *cache;             /* TRUST_CACHE_SLOTS, or NULL */
 	uint64_t gen;                           /* >= 1 */
-	uint64_t hits, misses;
+	uint64_t hits, misses, ticks;
 };
 
 /* A certificate time as seconds since the epoch (0 on failure: such a
@@ -623,14 +627,14 @@ mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 	return r;
 }
 
-/* The cache slot of a fingerprint. */
+/* The first of the TRUST_CACHE_WAYS slots of a fingerprint's set. */
 static struct trust_cached *
-cache_slot(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
+cache_set(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
 {
 	size_t i = ((size_t)fp[0] | (size_t)fp[1] << 8 | (size_t)fp[2] << 16) &
-	    (TRUST_CACHE_SLOTS - 1);
+	    (TRUST_CACHE_SLOTS / TRUST_CACHE_WAYS - 1);
 
-	return &t->cache[i];
+	return &t->cache[i * TRUST_CACHE_WAYS];
 }
 
 /* A hit: out filled (new key reference), 1; else 0. */
@@ -639,15 +643,16 @@ cache_get(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], time_t now,
     struct mqe2e_cert_info *out)
 {
 	struct trust_cached *c;
-	int hit = 0;
+	int hit = 0, w;
 
 	pthread_mutex_lock(&t->cache_mu);
-	if (t->cache != NULL) {
-		c = cache_slot(t, fp);
+	for (w = 0; t->cache != NULL && w < TRUST_CACHE_WAYS && !hit; w++) {
+		c = cache_set(t, fp) + w;
 		if (c->gen == t->gen && memcmp(c->fp, fp, MQE2E_SHA256_LEN) == 0 &&
 		    now >= c->not_before && now <= c->not_after &&
 		    EVP_PKEY_up_ref(c->info.pub) == 1) {
 			*out = c->info;
+			c->used = ++t->ticks;
 			hit = 1;
 		}
 	}
@@ -679,11 +684,25 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], uint64_t ge
 	if (t->cache == NULL)
 		t->cache = calloc(TRUST_CACHE_SLOTS, sizeof(*t->cache));
 	if (t->cache != NULL && gen == t->gen && EVP_PKEY_up_ref(info->pub) == 1) {
-		c = cache_slot(t, fp);
+		struct trust_cached *set = cache_set(t, fp);
+		int w;
+
+		/* the same certificate, else an empty or void slot, else the
+		 * least recently used */
+		c = set;
+		for (w = 0; w < TRUST_CACHE_WAYS; w++) {
+			if (set[w].gen != 0 && memcmp(set[w].fp, fp, MQE2E_SHA256_LEN) == 0) {
+				c = &set[w];
+				break;
+			}
+			if (c->gen == t->gen && (set[w].gen != t->gen || set[w].used < c->used))
+				c = &set[w];
+		}
 		if (c->gen != 0)
 			EVP_PKEY_free(c->info.pub);
 		memcpy(c->fp, fp, MQE2E_SHA256_LEN);
 		c->gen = gen;
+		c->used = ++t->ticks;
 		c->not_before = nb;
 		c->not_after = na;
 		c->info = *info;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,24 @@ mqe2e_random(void *out, size_t n)
 
 /* ---- hashing / KDF -------------------------------------------------------- */
 
+/*
+ * The algorithms fetched once per process.  OpenSSL 3 otherwise fetches
+ * (looks up by name in the provider store, under its lock) on every
+ * EVP_Digest with EVP_sha256() and every EVP_KDF_fetch: a measurable share
+ * of a KMS key answer, which hashes and derives several times.  The fetched
+ * objects live as long as the process (reachable, never freed).
+ */
+static EVP_MD *fetched_sha256;
+static EVP_KDF *fetched_hkdf;
+static pthread_once_t fetched_once = PTHREAD_ONCE_INIT;
+
+static void
+fetch_algorithms(void)
+{
+	fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	fetched_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int
 mqe2e_sha256(const uint8_t *msg, size_t len, uint8_t out[MQE2E_SHA256_LEN])
 {
@@ -84,8 +103,11 @@ mqe2e_sha256(const uint8_t *msg, size_t len, uint8_t out[MQE2E_SHA256_LEN])
 
 	if ((msg == NULL && len != 0) || out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
+	pthread_once(&fetched_once, fetch_algorithms);
+	if (fetched_sha256 == NULL)
+		return MQE2E_ERR_CRYPTO;
 	if (EVP_Digest(len ? msg : (const uint8_t *)"", len, out, &olen,
-	    EVP_sha256(), NULL) != 1 || olen != MQE2E_SHA256_LEN)
+	    fetched_sha256, NULL) != 1 || olen != MQE2E_SHA256_LEN)
 		return MQE2E_ERR_CRYPTO;
 	return MQE2E_OK;
 }
@@ -94,7 +116,6 @@ int
 mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
     const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
-	EVP_KDF *kdf = NULL;
 	EVP_KDF_CTX *kctx = NULL;
 	OSSL_PARAM params[5], *p = params;
 	static const uint8_t empty[1];
@@ -106,8 +127,8 @@ mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_
 	if (out_len == 0 || out_len > 255 * MQE2E_SHA256_LEN)
 		return MQE2E_ERR_INVALID_ARG;
 
-	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
-	    (kctx = EVP_KDF_CTX_new(kdf)) == NULL)
+	pthread_once(&fetched_once, fetch_algorithms);
+	if (fetched_hkdf == NULL || (kctx = EVP_KDF_CTX_new(fetched_hkdf)) == NULL)
 		goto out;
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 	    (char *)"SHA256", 0);
@@ -128,7 +149,6 @@ mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_
 	r = MQE2E_OK;
  out:
 	EVP_KDF_CTX_free(kctx);   /* clears the copied key material */
-	EVP_KDF_free(kdf);
 	return r;
 }
 
@@ -158,61 +178,19 @@ mqe2e_x25519_keygen(uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN
 	return r;
 }
 
-int
-mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_X25519_LEN],
+/* shared = X25519(mine, peer_pub); an all-zero result (a small-order peer
+ * key, RFC 7748 6.1) fails.  shared is wiped on failure. */
+static int
+derive(EVP_PKEY *mine, const uint8_t peer_pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN])
 {
-	EVP_PKEY *mine = NULL, *peer = NULL;
+	EVP_PKEY *peer = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
 	size_t slen = MQE2E_X25519_LEN, i;
 	uint8_t acc = 0;
 	int r = MQE2E_ERR_CRYPTO;
 
-	if (priv == NULL || peer_pub == NULL || shared == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	if ((mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL,
-	    priv, MQE2E_X25519_LEN)) == NULL ||
-	    (peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
-	    peer_pub, MQE2E_X25519_LEN)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL)) == NULL)
-		goto out;
-	if (EVP_PKEY_derive_init(ctx) != 1 ||
-	    EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
-	    EVP_PKEY_derive(ctx, shared, &slen) != 1 ||
-	    slen != MQE2E_X25519_LEN) {
-		mqe2e_wipe(shared, MQE2E_X25519_LEN);
-		goto out;
-	}
-	/* RFC 7748 6.1: reject the all-zero output of a small-order peer key. */
-	for (i = 0; i < MQE2E_X25519_LEN; i++)
-		acc |= shared[i];
-	if (acc == 0)
-		goto out;
-	r = MQE2E_OK;
- out:
-	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(peer);
-	EVP_PKEY_free(mine);
-	return r;
-}
-
-int
-mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
-    uint8_t shared[MQE2E_X25519_LEN])
-{
-	EVP_PKEY *mine = NULL, *peer = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	size_t plen = MQE2E_X25519_LEN, slen = MQE2E_X25519_LEN, i;
-	uint8_t acc = 0;
-	int r = MQE2E_ERR_CRYPTO;
-
-	if (peer_pub == NULL || pub == NULL || shared == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	/* The key pair stays one OpenSSL object from generation to derivation:
-	 * re-importing the private key would compute its public key again. */
-	if ((mine = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL ||
-	    EVP_PKEY_get_raw_public_key(mine, pub, &plen) != 1 || plen != MQE2E_X25519_LEN ||
-	    (peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
+	if ((peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
 	    peer_pub, MQE2E_X25519_LEN)) == NULL ||
 	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL)) == NULL)
 		goto out;
@@ -221,7 +199,6 @@ mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE
 	    EVP_PKEY_derive(ctx, shared, &slen) != 1 ||
 	    slen != MQE2E_X25519_LEN)
 		goto out;
-	/* RFC 7748 6.1: reject the all-zero output of a small-order peer key. */
 	for (i = 0; i < MQE2E_X25519_LEN; i++)
 		acc |= shared[i];
 	if (acc == 0)
@@ -232,6 +209,128 @@ mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE
 		mqe2e_wipe(shared, MQE2E_X25519_LEN);
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(peer);
+	return r;
+}
+
+int
+mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *mine = NULL;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (priv == NULL || peer_pub == NULL || shared == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL,
+	    priv, MQE2E_X25519_LEN)) != NULL)
+		r = derive(mine, peer_pub, shared);
+	else
+		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	EVP_PKEY_free(mine);
+	return r;
+}
+
+int
+mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *mine = NULL;
+	size_t plen = MQE2E_X25519_LEN;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (peer_pub == NULL || pub == NULL || shared == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	/* The key pair stays one OpenSSL object from generation to derivation:
+	 * re-importing the private key would compute its public key again. */
+	if ((mine = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) != NULL &&
+	    EVP_PKEY_get_raw_public_key(mine, pub, &plen) == 1 && plen == MQE2E_X25519_LEN)
+		r = derive(mine, peer_pub, shared);
+	else
+		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	EVP_PKEY_free(mine);
+	return r;
+}
+
+/*
+ * A responder's key that serves the answers of a bounded window (time and
+ * count), then is replaced; OpenSSL clears a freed X25519 private key.
+ */
+struct mqe2e_x25519_share {
+	pthread_mutex_t mu;
+	EVP_PKEY *key;               /* NULL until the first answer */
+	uint8_t pub[MQE2E_X25519_LEN];
+	uint64_t until_ms;           /* replaced at or after */
+	uint32_t left;               /* answers it may still serve */
+	uint32_t max_ms, max_uses;
+};
+
+int
+mqe2e_x25519_share_new(uint32_t max_ms, uint32_t max_uses, struct mqe2e_x25519_share **out)
+{
+	struct mqe2e_x25519_share *s;
+
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (max_uses == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return MQE2E_ERR_NOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	s->max_ms = max_ms;
+	s->max_uses = max_uses;
+	*out = s;
+	return MQE2E_OK;
+}
+
+void
+mqe2e_x25519_share_free(struct mqe2e_x25519_share *s)
+{
+	if (s == NULL)
+		return;
+	EVP_PKEY_free(s->key);
+	pthread_mutex_destroy(&s->mu);
+	mqe2e_wipe(s, sizeof(*s));
+	free(s);
+}
+
+int
+mqe2e_x25519_share_dh(struct mqe2e_x25519_share *s, uint64_t now_ms,
+    const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *mine = NULL, *fresh;
+	size_t plen = MQE2E_X25519_LEN;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (s == NULL || peer_pub == NULL || pub == NULL || shared == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	pthread_mutex_lock(&s->mu);
+	if (s->key == NULL || s->left == 0 || now_ms >= s->until_ms ||
+	    now_ms + s->max_ms < s->until_ms /* the clock went back */) {
+		if ((fresh = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL ||
+		    EVP_PKEY_get_raw_public_key(fresh, s->pub, &plen) != 1 ||
+		    plen != MQE2E_X25519_LEN) {
+			EVP_PKEY_free(fresh);
+			pthread_mutex_unlock(&s->mu);
+			mqe2e_wipe(shared, MQE2E_X25519_LEN);
+			return MQE2E_ERR_CRYPTO;
+		}
+		EVP_PKEY_free(s->key);
+		s->key = fresh;
+		s->until_ms = now_ms + s->max_ms;
+		s->left = s->max_uses;
+	}
+	if (EVP_PKEY_up_ref(s->key) == 1) {
+		mine = s->key;
+		s->left--;
+		memcpy(pub, s->pub, MQE2E_X25519_LEN);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (mine != NULL)
+		r = derive(mine, peer_pub, shared);
+	else
+		mqe2e_wipe(shared, MQE2E_X25519_LEN);
 	EVP_PKEY_free(mine);
 	return r;
 }

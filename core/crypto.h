@@ -59,6 +59,20 @@ int mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_
  * multiplications, where keygen + mqe2e_x25519 take three. */
 int mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
+/* A responder's X25519 key shared by the answers of a short window: a key
+ * serves at most max_uses answers and max_ms milliseconds, then a fresh one
+ * replaces it and the old private key is cleared (so recorded answers stay
+ * unreadable once their window has passed: forward secrecy per window, not
+ * per answer).  Saves one of the two scalar multiplications of
+ * mqe2e_x25519_ephemeral per answer.  Thread-safe. */
+struct mqe2e_x25519_share;
+int mqe2e_x25519_share_new(uint32_t max_ms, uint32_t max_uses,
+    struct mqe2e_x25519_share **out) MQE2E_WUR;
+void mqe2e_x25519_share_free(struct mqe2e_x25519_share *s);
+/* As mqe2e_x25519_ephemeral, with the window's key at now_ms. */
+int mqe2e_x25519_share_dh(struct mqe2e_x25519_share *s, uint64_t now_ms,
+    const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
+    uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
 
 /* ---- Ed25519 (RFC 8032) --------------------------------------------------- */
 /* priv must be an Ed25519 key (MQE2E_ERR_INVALID_ARG otherwise). */

@@ -172,6 +172,11 @@ void mqe2e_keyreq_info_free(struct mqe2e_keyreq_info *info);
 int mqe2e_keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
     const struct mqe2e_keybundle *kb, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len) MQE2E_WUR;
+/* The same with the KMS's X25519 key of the current window (crypto.h,
+ * mqe2e_x25519_share) instead of a key of its own per answer. */
+int mqe2e_keyresp_build_shared(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
+    const struct mqe2e_keyreq_info *info, const struct mqe2e_keybundle *kb, uint64_t now_ms,
+    uint8_t **resp, size_t *resp_len) MQE2E_WUR;
 int mqe2e_keyresp_build_ex(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
     const struct mqe2e_keybundle *kb, uint64_t now_ms,
     const uint8_t eph_priv[MQE2E_X25519_LEN], const uint8_t nonce[MQE2E_NONCE_LEN],

@@ -215,7 +215,8 @@ out:
 }
 
 static int
-keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
+keyresp_build(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
+    const struct mqe2e_keyreq_info *info,
     const struct mqe2e_keybundle *kb, uint64_t now_ms, const uint8_t *eph_in,
     const uint8_t *nonce_in, const uint8_t *gcm_in, uint8_t **resp, size_t *resp_len)
 {
@@ -238,7 +239,9 @@ keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 		goto out;
 	}
 	if ((r = mqe2e_keybundle_encode(kb, &pt, &pt_len)) != MQE2E_OK ||
-	    (r = hs__eph_dh(eph_in, info->peer_eph, eph_pub, shared)) != MQE2E_OK ||
+	    (r = share != NULL ?
+	    mqe2e_x25519_share_dh(share, now_ms, info->peer_eph, eph_pub, shared) :
+	    hs__eph_dh(eph_in, info->peer_eph, eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
 	if (gcm_in != NULL)
@@ -284,7 +287,20 @@ mqe2e_keyresp_build(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
     const struct mqe2e_keybundle *kb, uint64_t now_ms,
     uint8_t **resp, size_t *resp_len)
 {
-	return keyresp_build(ca_key, info, kb, now_ms, NULL, NULL, NULL, resp, resp_len);
+	return keyresp_build(ca_key, NULL, info, kb, now_ms, NULL, NULL, NULL, resp, resp_len);
+}
+
+int
+mqe2e_keyresp_build_shared(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
+    const struct mqe2e_keyreq_info *info, const struct mqe2e_keybundle *kb, uint64_t now_ms,
+    uint8_t **resp, size_t *resp_len)
+{
+	if (share == NULL) {
+		*resp = NULL;
+		*resp_len = 0;
+		return MQE2E_ERR_INVALID_ARG;
+	}
+	return keyresp_build(ca_key, share, info, kb, now_ms, NULL, NULL, NULL, resp, resp_len);
 }
 
 int
@@ -298,7 +314,7 @@ mqe2e_keyresp_build_ex(EVP_PKEY *ca_key, const struct mqe2e_keyreq_info *info,
 		*resp_len = 0;
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	return keyresp_build(ca_key, info, kb, now_ms, eph_priv, nonce, gcm_nonce, resp,
+	return keyresp_build(ca_key, NULL, info, kb, now_ms, eph_priv, nonce, gcm_nonce, resp,
 	    resp_len);
 }
 

@@ -512,7 +512,9 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 		return r;
 	if ((r = mqe2e_trust_new_from_pem(kms_ca_pem(k->ca), strlen(kms_ca_pem(k->ca)),
 	    &k->trust)) != MQE2E_OK ||
-	    (r = admission_new(&k->cfg, &k->nonces, &k->broker_nonces)) != MQE2E_OK) {
+	    (r = admission_new(&k->cfg, &k->nonces, &k->broker_nonces)) != MQE2E_OK ||
+	    (r = mqe2e_x25519_share_new(KMSD_RESP_KEY_MS, KMSD_RESP_KEY_USES, &k->resp_key)) !=
+	    MQE2E_OK) {
 		snprintf(err, errlen, "cannot set up KEY_REQUEST checking: %s", mqe2e_strerror(r));
 		return r;
 	}
@@ -531,6 +533,7 @@ kmsd_close(struct kmsd *k)
 {
 	mqe2e_nonce_cache_free(k->nonces);
 	mqe2e_nonce_cache_free(k->broker_nonces);
+	mqe2e_x25519_share_free(k->resp_key);
 	mqe2e_trust_free(k->trust);
 	kms_audit_close(k->audit);
 	kms_db_close(k->db);

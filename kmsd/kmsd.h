@@ -35,6 +35,9 @@ struct kms_fleet;
 #define KMSD_BROKER_QUOTA 500
 #define KMSD_TOKEN_HEX_LEN (2 * KMSD_TOKEN_LEN)
 
+#define KMSD_RESP_KEY_MS 1000
+#define KMSD_RESP_KEY_USES 4096
+
 struct kmsd {
 	struct kmsd_config cfg;
 	struct kms_db *db;
@@ -52,6 +55,9 @@ struct kmsd {
 	pthread_mutex_t nonce_lock;     /* the two nonce caches */
 	struct mqe2e_nonce_cache *nonces;          /* client-kind requesters */
 	struct mqe2e_nonce_cache *broker_nonces;   /* broker-kind requesters */
+	/* The X25519 key of KEY_RESPONSEs: one per KMSD_RESP_KEY_MS window
+	 * (at most KMSD_RESP_KEY_USES answers), then cleared (rest_keys.c). */
+	struct mqe2e_x25519_share *resp_key;
 
 	/* Policy version mirror and the watchers' wake-up. */
 	pthread_mutex_t state_lock;

@@ -291,8 +291,8 @@ rest_keys(struct kms_req *r, char **seg, size_t n)
 		struct mqe2e_keybundle kb = { ks.g, ks.ng, ks.e, ks.n,
 		    (uint8_t)(more ? MQE2E_KEYBUNDLE_MORE : 0) };
 
-		e = mqe2e_keyresp_build(kms_ca_key(k->ca), info, &kb, mqe2e_now_ms(), &resp,
-		    &resp_len);
+		e = mqe2e_keyresp_build_shared(kms_ca_key(k->ca), k->resp_key, info, &kb,
+		    mqe2e_now_ms(), &resp, &resp_len);
 	}
 	if (e != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot build the KEY_RESPONSE for '%s'", info->requester.id);

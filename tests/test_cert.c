@@ -816,6 +816,69 @@ test_verify_der_cache(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/* Two certificates whose fingerprints meet in one cache slot both stay
+ * cached: verified once each, then hits, however they alternate (a
+ * direct-mapped cache verified both again on every request). */
+#define COLLIDE_MAX 3000
+
+static void
+test_verify_der_cache_collision(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_cert_info ci;
+	uint8_t **der = calloc(COLLIDE_MAX, sizeof(*der)), fp[MQE2E_SHA256_LEN];
+	size_t *len = calloc(COLLIDE_MAX, sizeof(*len));
+	uint32_t *seen = calloc(8192, sizeof(*seen));     /* slot -> leaf index + 1 */
+	uint64_t hits, misses;
+	char serial[16];
+	int i, k, n, pair[2] = { -1, -1 };
+
+	assert_non_null(der);
+	assert_non_null(len);
+	assert_non_null(seen);
+	/* a birthday search over the 13 slot bits: about 110 leaves expected */
+	for (i = 0; i < COLLIDE_MAX && pair[0] < 0; i++) {
+		X509 *c;
+		uint32_t slot;
+
+		snprintf(serial, sizeof(serial), "%x", 0x1000 + i);
+		c = make_leaf("carol", "client", serial, f->ca, f->ca_key, NULL);
+		assert_true((n = i2d_X509(c, &der[i])) > 0);
+		X509_free(c);
+		len[i] = (size_t)n;
+		assert_int_equal(mqe2e_sha256(der[i], len[i], fp), MQE2E_OK);
+		slot = ((uint32_t)fp[0] | (uint32_t)fp[1] << 8 | (uint32_t)fp[2] << 16) & 8191;
+		if (seen[slot] != 0) {
+			pair[0] = (int)seen[slot] - 1;
+			pair[1] = i;
+		}
+		seen[slot] = (uint32_t)i + 1;
+	}
+	assert_true(pair[0] >= 0);
+	for (k = 0; k < 6; k++) {
+		assert_int_equal(mqe2e_trust_verify_der(f->t, der[pair[k % 2]], len[pair[k % 2]],
+		    T0, &ci), MQE2E_OK);
+		mqe2e_pkey_free(ci.pub);
+	}
+	mqe2e_trust_cache_stats(f->t, &hits, &misses);
+	assert_int_equal(misses, 2);
+	assert_int_equal(hits, 4);
+	/* and a revocation still voids both */
+	assert_int_equal(mqe2e_trust_set_revoked(f->t, (const char *[]){ "1000" }, 1), MQE2E_OK);
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(mqe2e_trust_verify_der(f->t, der[pair[k]], len[pair[k]], T0, &ci),
+		    pair[k] == 0 ? MQE2E_ERR_REVOKED : MQE2E_OK);
+		mqe2e_pkey_free(ci.pub);
+	}
+	mqe2e_trust_cache_stats(f->t, &hits, &misses);
+	assert_int_equal(misses, 4);
+	for (k = 0; k < i; k++)
+		OPENSSL_free(der[k]);
+	free(der);
+	free(len);
+	free(seen);
+}
+
 int
 main(void)
 {
@@ -830,6 +893,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_der_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_der_cache_collision, setup, teardown),
 		cmocka_unit_test(test_openssl_cli_files),
 	};
 

@@ -434,6 +434,87 @@ test_keyx(void **state)
 	free(req);
 }
 
+/* One requester's fetch answered with the KMS's windowed X25519 key: the
+ * answer opens, and its key (bytes 2..33 of a KEY_RESPONSE) is the window's. */
+static void
+shared_fetch(struct fix *f, struct mqe2e_x25519_share *sh, uint64_t now, uint8_t eph[32])
+{
+	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_keyreq_info *info = NULL;
+	struct mqe2e_group_info gi;
+	struct mqe2e_key_entry in;
+	struct mqe2e_keybundle kb, out;
+	uint8_t *req = NULL, *resp = NULL;
+	size_t rl = 0, sl = 0;
+
+	memset(&gi, 0, sizeof(gi));
+	memset(&in, 0, sizeof(in));
+	snprintf(gi.name, sizeof(gi.name), "plant1");
+	snprintf(gi.filter, sizeof(gi.filter), "plant1/#");
+	gi.scheme = 3;
+	gi.rights = MQE2E_RIGHT_SUB;
+	snprintf(in.group, sizeof(in.group), "plant1");
+	in.scheme = 3;
+	in.kind = MQE2E_GK_B;
+	in.epoch = 1;
+	in.not_before_ms = now;
+	in.not_after_ms = now + 3600000;
+	memset(in.key, 0x42, sizeof(in.key));
+	kb = (struct mqe2e_keybundle){ &gi, 1, &in, 1, 0 };
+	assert_int_equal(mqe2e_keyreq_build(f->alice, NULL, 0, now, &st, &req, &rl), MQE2E_OK);
+	assert_int_equal(mqe2e_keyreq_verify(f->trust, f->nc, req, rl, now, &info), MQE2E_OK);
+	assert_int_equal(mqe2e_keyresp_build_shared(f->ca_key, sh, info, &kb, now, &resp, &sl),
+	    MQE2E_OK);
+	assert_true(sl > 34);
+	memcpy(eph, resp + 2, 32);
+	assert_int_equal(mqe2e_keyresp_open(st, f->trust, resp, sl, now, &out), MQE2E_OK);
+	assert_int_equal(out.nkeys, 1);
+	assert_memory_equal(out.keys[0].key, in.key, sizeof(in.key));
+	mqe2e_keybundle_free(&out);
+	mqe2e_keyreq_info_free(info);
+	mqe2e_keyreq_free(st);
+	free(req);
+	free(resp);
+}
+
+/* The KMS's KEY_RESPONSE key serves a window of max_uses answers and
+ * max_ms, then a fresh key replaces it (also when the clock goes back). */
+static void
+test_keyx_shared_window(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_x25519_share *sh = NULL;
+	uint8_t a[32], b[32], c[32], d[32], e[32], zero[32], pub[32], shared[32];
+	uint8_t *resp = (uint8_t *)"";
+	size_t len = 1;
+	uint64_t t = TP_NOW_MS;
+
+	assert_int_equal(mqe2e_x25519_share_new(1000, 3, NULL), MQE2E_ERR_INVALID_ARG);
+	assert_int_equal(mqe2e_x25519_share_new(1000, 0, &sh), MQE2E_ERR_INVALID_ARG);
+	assert_null(sh);
+	assert_int_equal(mqe2e_x25519_share_new(1000, 3, &sh), MQE2E_OK);
+	shared_fetch(f, sh, t, a);
+	shared_fetch(f, sh, t + 10, b);
+	assert_memory_equal(a, b, 32);                  /* one window */
+	shared_fetch(f, sh, t + 20, c);
+	assert_memory_equal(a, c, 32);
+	shared_fetch(f, sh, t + 30, d);                 /* 4th answer: a new key */
+	assert_memory_not_equal(a, d, 32);
+	shared_fetch(f, sh, t + 1030, e);               /* its 1 s are over */
+	assert_memory_not_equal(d, e, 32);
+	shared_fetch(f, sh, t + 1030 - 5000, a);        /* the clock went back */
+	assert_memory_not_equal(e, a, 32);
+	/* a small-order requester key still fails, with nothing derived */
+	memset(zero, 0, sizeof(zero));
+	memset(shared, 0xee, sizeof(shared));
+	assert_int_equal(mqe2e_x25519_share_dh(sh, t, zero, pub, shared), MQE2E_ERR_CRYPTO);
+	assert_memory_equal(shared, zero, 32);
+	mqe2e_x25519_share_free(sh);
+	assert_int_equal(mqe2e_keyresp_build_shared(f->ca_key, NULL, NULL, NULL, t, &resp,
+	    &len), MQE2E_ERR_INVALID_ARG);
+	assert_null(resp);
+}
+
 static void
 test_pair(void **state)
 {
@@ -565,6 +646,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_connect_expired_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_client_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyx_shared_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pair, setup, teardown),
 		cmocka_unit_test(test_identity_load_errors),
 		cmocka_unit_test_setup_teardown(test_identity_load_ok, setup, teardown),
