@@ -43,6 +43,8 @@ int bench_kind_scheme(enum bench_kind k);               /* 1..4, 0 for baselines
 
 /* ---- time and small helpers (util.c) ------------------------------------- */
 uint64_t bench_now_ns(void);
+/* CPU time of this process, all its threads (CLOCK_PROCESS_CPUTIME_ID). */
+uint64_t bench_cpu_ns(void);
 void bench_sleep_until_ns(uint64_t t);
 void bench_sleep_ms(int ms);
 /* Progress and errors on stderr, prefixed "mqe2e-bench: ". */
@@ -245,6 +247,8 @@ struct host_result {
 	uint64_t dup;                   /* delivered twice */
 	uint64_t link_errors;           /* refused by the library's checks */
 	uint64_t burst_last_ns;         /* when the last burst message arrived */
+	uint64_t cpu_ns;                /* the process's CPU time from ready until
+	                                   every message arrived (all threads) */
 	uint64_t nlat;
 	char msg[BENCH_MSG_MAX];
 };
@@ -307,6 +311,8 @@ struct run_row {
 	double cpu_us_per_delivery;     /* broker, schedstat ns of all threads */
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
 	double cpu_us_per_delivery_burst;
+	double sub_cpu_us_per_delivery;    /* the subscriber processes' CPU, paced
+	                                      and burst, per delivery */
 	uint64_t rss_kib, hwm_kib;
 	uint64_t rss_paced_kib;         /* VmRSS after the paced phase, before the
 	                                   burst's queues */

@@ -344,7 +344,7 @@ host_main(int argc, char **argv)
 	pthread_t *th = NULL;
 	double *conn = NULL, *keys = NULL;
 	int i, nth = 0, rc = 1, firstfail = -1;
-	uint64_t bits;
+	uint64_t bits, cpu0;
 
 	memset(&h, 0, sizeof(h));
 	memset(&tk, 0, sizeof(tk));
@@ -421,7 +421,9 @@ report:
 		goto out;
 	if (rd.status != 0)
 		goto out;
+	cpu0 = bench_cpu_ns();
 	collect(&h);
+	h.res.cpu_ns = bench_cpu_ns() - cpu0;
 	pthread_mutex_lock(&h.mu);
 	for (i = 0; i < h.p.count; i++)
 		h.res.link_errors += link_rx_errors(h.s[i].l);

@@ -344,6 +344,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	char topic[256], err[BENCH_MSG_MAX];
 	double pubms = 0, *all = NULL, *conn = NULL, *keys = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
+	uint64_t sub_cpu_ns = 0;
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
 	size_t nall = 0, nconn = 0;
@@ -466,6 +467,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		row->bad += hp[i].res.bad;
 		row->dup += hp[i].res.dup;
 		row->link_errors += hp[i].res.link_errors;
+		sub_cpu_ns += hp[i].res.cpu_ns;
 		if (hp[i].res.burst_last_ns > burst_end)
 			burst_end = hp[i].res.burst_last_ns;
 	}
@@ -482,6 +484,9 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		row->cpu_us_per_delivery_ticks = (double)(ps1.cpu_ticks - ps0.cpu_ticks) *
 		    tick_us / (double)row->delivered;
 	}
+	if (row->delivered + row->burst_delivered > 0)
+		row->sub_cpu_us_per_delivery = (double)sub_cpu_ns / 1e3 /
+		    (double)(row->delivered + row->burst_delivered);
 	if (row->burst_delivered > 0)
 		row->cpu_us_per_delivery_burst = (double)(ps2.cpu_ns - ps1.cpu_ns) / 1e3 /
 		    (double)row->burst_delivered;

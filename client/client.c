@@ -296,7 +296,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
 	}
-	if ((r = wake__register(c)) != MQE2E_OK || (r = rxq__register(c)) != MQE2E_OK) {
+	if ((r = wake__register(c)) != MQE2E_OK) {
 		client__fmt(errbuf, errlen, "out of memory");
 		goto out;
 	}
@@ -323,7 +323,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 		(void)mqe2e_disconnect(c, 2000);
 	session__stop_worker(c);
 	wake__unregister(c);
-	rxq__unregister(c);
+	memo__wipe();
 	if (c->mqtt != NULL)
 		MQTTAsync_destroy(&c->mqtt);
 	/* paho is gone: no callback can run any more (paho 1.3 runs them with

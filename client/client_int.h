@@ -303,9 +303,6 @@ struct mqe2e_client {
 	int wake_connecting;            /* a connect attempt is under way */
 	int wake_refs;                  /* the waker is using this client */
 
-	/* rxq.c's registry [its q_mu] */
-	int rxq_registered;
-	int rxq_queued;                 /* messages of this client in the queue */
 
 	/* [mu] the broker's addresses, resolved at each connect attempt: the
 	 * sockets paho opens to them get TCP_NODELAY (sock.c) */
@@ -453,18 +450,6 @@ void wake__connecting(struct mqe2e_client *c, int on);
 /* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
 uint64_t wake__count(void);
 
-/* ---- rxq.c (the receive worker) ------------------------------------------------ */
-/* Add c to the clients the worker serves (starts it with the first). */
-int rxq__register(struct mqe2e_client *c) MQE2E_WUR;
-/* Drop c's queued messages and wait until the worker is done with c; later
- * pushes for c fail (call before MQTTAsync_destroy).  Stops the worker with
- * the last client. */
-void rxq__unregister(struct mqe2e_client *c);
-/* Queue a message for the worker (paho's thread): MQE2E_OK (the worker owns
- * topic and m now) or an error (the caller processes it itself). */
-int rxq__push(struct mqe2e_client *c, char *topic, int topic_len, MQTTAsync_message *m,
-    uint64_t floor);
-
 /* ---- sock.c (the client's TCP sockets) ---------------------------------------- */
 /* Resolve the host and port of the broker URI into c->broker_addr (mu not
  * held: may wait for DNS).  A URI that does not parse leaves none. */
@@ -528,12 +513,33 @@ int roster__recipients(struct mqe2e_client *c, const char *group,
 void roster__free_list(char **ids, size_t n);
 void roster__free_all(struct mqe2e_client *c);
 
+/* ---- memo.c (group-key checks once per process) ------------------------------- */
+enum memo_op {
+	MEMO_FRAME_MAC,                 /* a GK_B frame's MAC verified */
+	MEMO_FRAME_AEAD,                /* a GK_B frame opened (scheme 3): out = its body */
+	MEMO_ENVELOPE,                  /* a GK_P envelope opened: out = plaintext */
+	MEMO__OPS
+};
+/* The question: op under key (MQE2E_KEY_LEN raw bytes), with the topic as
+ * associated data, over the whole input in (the frame or the envelope). */
+struct memo_q {
+	enum memo_op op;
+	const uint8_t *key;
+	const char *aad;
+	size_t aad_len;
+	const uint8_t *in;
+	size_t in_len;
+};
+/* 1 if the last success of q->op answered exactly q (out, out_len bytes,
+ * gets its output), 0 otherwise: then check it in full and memo__put it
+ * if it passes. */
+int memo__get(const struct memo_q *q, uint8_t *out, size_t out_len);
+void memo__put(const struct memo_q *q, const uint8_t *out, size_t out_len);
+/* Forget (wipe) what the memo holds. */
+void memo__wipe(void);
+
 /* ---- subscribe.c ------------------------------------------------------------- */
 int subscribe__arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
-/* The receive path of one message (no lock held; frees m and topic): floor
- * is the session floor of the link it arrived on. */
-void subscribe__process(struct mqe2e_client *c, char *topic, int topic_len,
-    MQTTAsync_message *m, uint64_t floor);
 /* Send SUBSCRIBE for every known subscription (after a reconnect). */
 void subscribe__renew(struct mqe2e_client *c);
 void subscribe__free_all(struct mqe2e_client *c);

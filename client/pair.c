@@ -25,13 +25,19 @@ inbox(char *out, size_t len, const char *kind, const char *id)
 	client__fmt(out, len, "%s%s/%s", PAIR_TOPIC_PREFIX, kind, id);
 }
 
+/* The same test as strcmp(topic, inbox(kind, id)) == 0, without formatting
+ * the inbox: every message received asks it. */
 int
 pair__topic_is(const char *topic, const char *kind, const char *id)
 {
-	char want[PAIR_TOPIC_MAX];
+	size_t pl = sizeof(PAIR_TOPIC_PREFIX) - 1, kl = strlen(kind);
 
-	inbox(want, sizeof(want), kind, id);
-	return strcmp(topic, want) == 0;
+	if (strncmp(topic, PAIR_TOPIC_PREFIX, pl) != 0)
+		return 0;
+	topic += pl;
+	if (strncmp(topic, kind, kl) != 0 || topic[kl] != '/')
+		return 0;
+	return strcmp(topic + kl + 1, id) == 0;
 }
 
 void

@@ -108,18 +108,25 @@ mqe2e_check_skew(uint64_t ts_ms, uint64_t now_ms, uint32_t skew_ms)
 
 /* ---- keyed hashing for the tables ------------------------------------------------ */
 
-/* FNV-1a over the bytes, seeded with a per-table random key and finished
- * with a 64-bit mixer: not cryptographic, but an attacker who does not see
- * the table cannot aim collisions at one bucket. */
+/* Eight bytes at a time (multiply, fold), the tail FNV-1a style, seeded
+ * with a per-table random key and finished with a 64-bit mixer: not
+ * cryptographic, but an attacker who does not see the table cannot aim
+ * collisions at one bucket.  (Byte by byte it was a twentieth of a
+ * subscriber's receive path: every message looks up two to four keys.) */
 static uint64_t
 hash_bytes(uint64_t seed, uint64_t h, const uint8_t *p, size_t n)
 {
-	size_t i;
+	uint64_t w;
 
 	if (h == 0)
 		h = 0xcbf29ce484222325ULL ^ seed;
-	for (i = 0; i < n; i++) {
-		h ^= p[i];
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	for (; n > 0; p++, n--) {
+		h ^= *p;
 		h *= 0x100000001b3ULL;
 	}
 	return h;
