@@ -18,11 +18,33 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "crypto.h"
+
+/* ---- process set-up -------------------------------------------------------- */
+
+/*
+ * By default OpenSSL tears its global state down from an atexit handler, and
+ * that includes deleting the thread-local key under which every thread keeps
+ * its error state.  paho's background threads are detached and mark
+ * themselves stopped just before they return, so MQTTAsync_destroy() of the
+ * last client can let exit() run that handler while such a thread is still
+ * unwinding.  Its error state then hangs on a deleted key: its destructor never
+ * runs and the memory is orphaned (904 bytes, reported by LeakSanitizer in
+ * short-lived TLS clients).  Tearing down process-wide state at exit is what
+ * races with those threads, so it is switched off here, before any other
+ * OpenSSL call of a program linking the core: the operating system takes the
+ * memory back at exit, and a thread that ends earlier still frees its own
+ * state.  Where OpenSSL was initialised first (the broker loading the plugin,
+ * an application that used it already) this changes nothing.
+ */
+__attribute__((constructor)) static void
+crypto_process_init(void)
+{
+	(void)OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
 
 /* ---- wiping and comparison ------------------------------------------------ */
 
@@ -58,19 +80,53 @@ mqe2e_random(void *out, size_t n)
 /*
  * The algorithms fetched once per process.  OpenSSL 3 otherwise fetches
  * (looks up by name in the provider store, under its lock) on every
- * EVP_Digest with EVP_sha256() and every EVP_KDF_fetch: a measurable share
- * of a KMS key answer, which hashes and derives several times.  The fetched
- * objects live as long as the process (reachable, never freed).
+ * EVP_Digest with EVP_sha256(), every EVP_MAC_init naming its digest, and
+ * twice in every HKDF (its HMAC and that HMAC's digest): a measurable share
+ * of a KMS key answer, which hashes and derives several times.  So SHA-256
+ * is fetched once, and HMAC-SHA256 contexts are copies of one template;
+ * HKDF (RFC 5869) is written over them.  The fetched objects live as long
+ * as the process (reachable, never freed).
  */
 static EVP_MD *fetched_sha256;
-static EVP_KDF *fetched_hkdf;
+static EVP_MAC_CTX *hmac_sha256;        /* a template: HMAC with SHA-256 set */
 static pthread_once_t fetched_once = PTHREAD_ONCE_INIT;
 
 static void
 fetch_algorithms(void)
 {
+	EVP_MAC *mac;
+	OSSL_PARAM params[2];
+
 	fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	fetched_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if ((hmac_sha256 = EVP_MAC_CTX_new(mac)) != NULL &&
+	    EVP_MAC_CTX_set_params(hmac_sha256, params) != 1) {
+		EVP_MAC_CTX_free(hmac_sha256);
+		hmac_sha256 = NULL;
+	}
+	EVP_MAC_free(mac);      /* the context holds its own reference */
+}
+
+/* A new HMAC-SHA256 context keyed with key (a copy of the template: no
+ * fetch), or NULL. */
+static EVP_MAC_CTX *
+hmac_new(const uint8_t *key, size_t key_len)
+{
+	static const uint8_t none[1];
+	EVP_MAC_CTX *c;
+
+	pthread_once(&fetched_once, fetch_algorithms);
+	if (hmac_sha256 == NULL || (c = EVP_MAC_CTX_dup(hmac_sha256)) == NULL)
+		return NULL;
+	if (EVP_MAC_init(c, key_len ? key : none, key_len, NULL) != 1) {
+		EVP_MAC_CTX_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 int
@@ -93,9 +149,9 @@ int
 mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
     const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
-	EVP_KDF_CTX *kctx = NULL;
-	OSSL_PARAM params[5], *p = params;
-	static const uint8_t empty[1];
+	uint8_t prk[MQE2E_SHA256_LEN], t[MQE2E_SHA256_LEN], ctr;
+	EVP_MAC_CTX *c = NULL;
+	size_t done = 0, tlen = 0, n;
 	int r = MQE2E_ERR_CRYPTO;
 
 	if ((salt == NULL && salt_len != 0) || (ikm == NULL && ikm_len != 0) ||
@@ -103,29 +159,35 @@ mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_
 		return MQE2E_ERR_INVALID_ARG;
 	if (out_len == 0 || out_len > 255 * MQE2E_SHA256_LEN)
 		return MQE2E_ERR_INVALID_ARG;
-
-	pthread_once(&fetched_once, fetch_algorithms);
-	if (fetched_hkdf == NULL || (kctx = EVP_KDF_CTX_new(fetched_hkdf)) == NULL)
+	/* RFC 5869 2.2: PRK = HMAC(salt, IKM); an absent salt is HashLen zero
+	 * bytes, which HMAC pads to the same key as an empty one. */
+	if ((c = hmac_new(salt, salt_len)) == NULL ||
+	    (ikm_len > 0 && EVP_MAC_update(c, ikm, ikm_len) != 1) ||
+	    EVP_MAC_final(c, prk, &n, sizeof(prk)) != 1 || n != sizeof(prk))
 		goto out;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-	    (void *)(ikm_len ? ikm : empty), ikm_len);
-	/* An absent salt is HashLen zero bytes (RFC 5869 2.2); so is an empty one. */
-	if (salt_len > 0)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-		    (void *)salt, salt_len);
-	if (info_len > 0)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-		    (void *)info, info_len);
-	*p = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out, out_len, params) != 1) {
-		mqe2e_wipe(out, out_len);
-		goto out;
+	EVP_MAC_CTX_free(c);
+	c = NULL;
+	/* 2.3: T(i) = HMAC(PRK, T(i-1) || info || i) */
+	for (ctr = 1; done < out_len; ctr++) {
+		if ((c = hmac_new(prk, sizeof(prk))) == NULL ||
+		    (tlen > 0 && EVP_MAC_update(c, t, tlen) != 1) ||
+		    (info_len > 0 && EVP_MAC_update(c, info, info_len) != 1) ||
+		    EVP_MAC_update(c, &ctr, 1) != 1 ||
+		    EVP_MAC_final(c, t, &tlen, sizeof(t)) != 1 || tlen != sizeof(t))
+			goto out;
+		EVP_MAC_CTX_free(c);
+		c = NULL;
+		n = out_len - done < tlen ? out_len - done : tlen;
+		memcpy(out + done, t, n);
+		done += n;
 	}
 	r = MQE2E_OK;
  out:
-	EVP_KDF_CTX_free(kctx);   /* clears the copied key material */
+	EVP_MAC_CTX_free(c);    /* clears the key pads */
+	if (r != MQE2E_OK)
+		mqe2e_wipe(out, out_len);
+	mqe2e_wipe(prk, sizeof(prk));
+	mqe2e_wipe(t, sizeof(t));
 	return r;
 }
 
@@ -664,9 +726,6 @@ int
 mqe2e_mac_new(const uint8_t *key, size_t key_len, struct mqe2e_mac **out)
 {
 	struct mqe2e_mac *m = NULL;
-	EVP_MAC *mac = NULL;
-	OSSL_PARAM params[2];
-	int r = MQE2E_ERR_CRYPTO;
 
 	if (out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
@@ -675,21 +734,12 @@ mqe2e_mac_new(const uint8_t *key, size_t key_len, struct mqe2e_mac **out)
 		return MQE2E_ERR_INVALID_ARG;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return MQE2E_ERR_NOMEM;
-	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
-	    (m->ctx = EVP_MAC_CTX_new(mac)) == NULL)
-		goto out;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(m->ctx, key, key_len, params) != 1)
-		goto out;
+	if ((m->ctx = hmac_new(key, key_len)) == NULL) {
+		free(m);
+		return MQE2E_ERR_CRYPTO;
+	}
 	*out = m;
-	m = NULL;
-	r = MQE2E_OK;
- out:
-	EVP_MAC_free(mac);
-	mqe2e_mac_free(m);
-	return r;
+	return MQE2E_OK;
 }
 
 void

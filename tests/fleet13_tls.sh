@@ -90,7 +90,7 @@ t_log "mqtts:// with tls_cafile in a configuration file: published"
 # 3. TLS client authentication: refused without a client certificate, with
 #    a message that says TLS failed; accepted with --tls-cert/--tls-key.
 # shellcheck disable=SC2046
-"$PUB" $(ids pub) -h localhost -p "$MTLS_PORT" --tls-cafile "$TLS/ca.crt" --timeout 5 -q 1 \
+"$PUB" $(ids pub) -h localhost -p "$MTLS_PORT" --tls-cafile "$TLS/ca.crt" --timeout 30 -q 1 \
 	-t e2e/tls -m x 2>"$T_DIR/p3.err"
 rc=$?
 [ "$rc" = 4 ] || { cat "$T_DIR/p3.err" >&2; t_fail "no TLS client certificate: exit $rc, want 4"; }
@@ -106,7 +106,7 @@ t_log "TLS client certificate: accepted"
 # 4. The attack: a broker (or a man in the middle) with a certificate from
 #    another CA.  Refused before any MQTT byte, naming the reason.
 # shellcheck disable=SC2046
-"$PUB" $(ids pub) -h localhost -p "$EVIL_PORT" --tls-cafile "$TLS/ca.crt" --timeout 5 -q 1 \
+"$PUB" $(ids pub) -h localhost -p "$EVIL_PORT" --tls-cafile "$TLS/ca.crt" --timeout 30 -q 1 \
 	-t e2e/tls -m "$MSG" 2>"$T_DIR/p5.err"
 rc=$?
 [ "$rc" = 4 ] || { cat "$T_DIR/p5.err" >&2; t_fail "a broker certificate from another CA: exit $rc, want 4"; }
@@ -115,7 +115,7 @@ grep -q "certificate verify failed: the broker's TLS certificate is not signed b
 t_log "wrong CA: $(head -n 1 "$T_DIR/p5.err")"
 # Without tls_cafile the system's trust store is used: it does not hold our CA.
 # shellcheck disable=SC2046
-"$PUB" $(ids pub) -h localhost -p "$TLS_PORT" --tls-insecure --timeout 5 -q 1 -t e2e/tls -m x \
+"$PUB" $(ids pub) -h localhost -p "$TLS_PORT" --tls-insecure --timeout 30 -q 1 -t e2e/tls -m x \
 	2>"$T_DIR/p6.err"
 rc=$?
 { [ "$rc" = 4 ] && grep -q "not signed by a CA the system trusts" "$T_DIR/p6.err"; } ||
@@ -125,7 +125,7 @@ t_log "no tls_cafile: refused (the system's CAs do not vouch for the test CA)"
 # 5. A certificate of the right CA for another host: refused unless
 #    --tls-insecure, which skips the host name check only.
 # shellcheck disable=SC2046
-"$PUB" $(ids pub) -h localhost -p "$HOST_PORT" --tls-cafile "$TLS/ca.crt" --timeout 5 -q 1 \
+"$PUB" $(ids pub) -h localhost -p "$HOST_PORT" --tls-cafile "$TLS/ca.crt" --timeout 30 -q 1 \
 	-t e2e/tls -m x 2>"$T_DIR/p7.err"
 rc=$?
 [ "$rc" = 4 ] || { cat "$T_DIR/p7.err" >&2; t_fail "a certificate for elsewhere.example was accepted for localhost (exit $rc)"; }
