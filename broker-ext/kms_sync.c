@@ -42,6 +42,7 @@
 
 #include "delta.h"
 #include "http.h"
+#include "kmsreq.h"
 #include "policy.h"
 #include "plugin.h"
 
@@ -139,22 +140,21 @@ static int policy_verify(struct bx_kms_sync *ks, const uint8_t *req, size_t req_
 	    policy_len);
 }
 
-/* POST a fresh KEY_REQUEST (for want, n; or none) to path; on 200 *resp
- * holds the answer. */
+/* POST a KEY_REQUEST per kr (its wants, or none) to path, signed afresh
+ * for every attempt (core/kmsreq.h); on 200 *resp holds the answer to the
+ * request kr->st, kr->req. */
 static int post_keyreq(struct bx_kms_sync *ks, const char *path, int timeout_ms,
-    const struct mqe2e_keyreq_want *want, size_t n, const char *after,
-    struct mqe2e_keyreq **st, uint8_t **req, size_t *req_len, struct mqe2e_http_response *resp)
+    struct mqe2e_kmsreq *kr, struct mqe2e_http_response *resp)
 {
+	struct mqe2e_http_req rq;
 	int r;
 
-	memset(resp, 0, sizeof(*resp));
-	if ((r = mqe2e_keyreq_build_want(ks->self, want, n, after, mqe2e_now_ms(), st, req,
-	    req_len)) != MQE2E_OK) {
-		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot build a KMS request: %s", mqe2e_strerror(r));
-		return r;
-	}
-	r = mqe2e_http_request(ks->http, "POST", path, "application/octet-stream", NULL, *req,
-	    *req_len, timeout_ms, ks->wake[0], resp);
+	memset(&rq, 0, sizeof(rq));
+	rq.path = path;
+	rq.timeout_ms = timeout_ms;
+	rq.cancel_fd = ks->wake[0];
+	kr->id = ks->self;
+	r = mqe2e_kmsreq_post(ks->http, &rq, kr, resp);
 	if (r != MQE2E_OK) {
 		if (!ks->failing)
 			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "KMS %s: %s", path, resp->error);
@@ -177,16 +177,17 @@ static int fetch_key_page(struct bx_kms_sync *ks, const struct mqe2e_keyreq_want
     size_t n, const char *after, struct mqe2e_keybundle *acc)
 {
 	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
-	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_kmsreq kr;
 	struct mqe2e_http_response resp;
-	uint8_t *req = NULL;
-	size_t req_len = 0;
 	int r;
 
-	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, want, n, after, &st, &req, &req_len,
-	    &resp)) != MQE2E_OK)
+	memset(&kr, 0, sizeof(kr));
+	kr.want = want;
+	kr.n = n;
+	kr.after = after;
+	if ((r = post_keyreq(ks, "/v1/keys", HTTP_TIMEOUT_MS, &kr, &resp)) != MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_keyresp_open(st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb))
+	if ((r = mqe2e_keyresp_open(kr.st, ks->trust, resp.body, resp.body_len, mqe2e_now_ms(), &kb))
 	    != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS key response refused: %s", mqe2e_strerror(r));
 		goto out;
@@ -201,8 +202,7 @@ static int fetch_key_page(struct bx_kms_sync *ks, const struct mqe2e_keyreq_want
 out:
 	mqe2e_keybundle_free(&kb);
 	mqe2e_http_response_free(&resp);
-	mqe2e_keyreq_free(st);
-	free(req);
+	mqe2e_kmsreq_clear(&kr);
 	return r;
 }
 
@@ -341,20 +341,21 @@ static int keys_dup(const struct mqe2e_key_entry *e, size_t n, struct mqe2e_key_
  * nothing changed. */
 static int sync_once(struct bx_kms_sync *ks)
 {
-	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_kmsreq kr;
 	struct mqe2e_http_response resp;
 	struct mqe2e_key_entry *keys = NULL;
 	struct mqe2e_keybundle held = { NULL, 0, NULL, 0, 0 };
 	struct bx_policy *snap = NULL;
 	json_t *doc = NULL, *merged = NULL;
 	json_error_t jerr;
-	uint8_t *req = NULL, *pol = NULL, *crl = NULL, nonce[MQE2E_NONCE_LEN];
-	size_t req_len = 0, pol_len = 0, nkeys = 0, crl_len = 0;
+	uint8_t *pol = NULL, *crl = NULL, nonce[MQE2E_NONCE_LEN];
+	size_t pol_len = 0, nkeys = 0, crl_len = 0;
 	char path[160], err[512], *bytes = NULL;
 	int timeout_ms = HTTP_TIMEOUT_MS, r, is_delta = 0;
 	uint64_t version;
 
 	memset(&resp, 0, sizeof(resp));
+	memset(&kr, 0, sizeof(kr));
 	if (ks->have) {
 		/* deltas unless the cache must hold a signed full snapshot */
 		snprintf(path, sizeof(path), "/v1/policy/watch?since=%llu&timeout=%u%s",
@@ -364,10 +365,10 @@ static int sync_once(struct bx_kms_sync *ks)
 	} else {
 		snprintf(path, sizeof(path), "/v1/policy");
 	}
-	if ((r = post_keyreq(ks, path, timeout_ms, NULL, 0, NULL, &st, &req, &req_len, &resp)) !=
-	    MQE2E_OK)
+	if ((r = post_keyreq(ks, path, timeout_ms, &kr, &resp)) != MQE2E_OK)
 		goto out;
-	if ((r = policy_verify(ks, req, req_len, resp.body, resp.body_len, nonce, &pol, &pol_len))
+	if ((r = policy_verify(ks, kr.req, kr.req_len, resp.body, resp.body_len, nonce, &pol,
+	    &pol_len))
 	    != MQE2E_OK) {
 		qlog(ks, MOSQ_LOG_ERR, BX_LOG_PREFIX "KMS policy refused: %s", mqe2e_strerror(r));
 		goto out;
@@ -472,12 +473,11 @@ static int sync_once(struct bx_kms_sync *ks)
 	r = MQE2E_OK;
 out:
 	mqe2e_http_response_free(&resp);
-	mqe2e_keyreq_free(st);
+	mqe2e_kmsreq_clear(&kr);
 	mqe2e_keybundle_free(&held);
 	json_decref(doc);
 	json_decref(merged);
 	free(bytes);
-	free(req);
 	free(pol);
 	free(crl);
 	mqe2e_key_entries_free(keys, nkeys);

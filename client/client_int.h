@@ -78,6 +78,10 @@ struct keyslot {
 };
 
 #define KEYS_WANT_MAX 64                /* epochs asked for by number */
+#define KEYS_AHEAD_GROUPS 16            /* groups paused for made-up epochs */
+#define KEYS_AHEAD_PAUSE_MIN_MS 2000    /* the first pause, doubling ... */
+#define KEYS_AHEAD_PAUSE_MAX_MS 60000   /* ... up to this */
+#define KEYS_AHEAD_SOON_MS 3000         /* a refresh due this soon is awaited */
 #define KEYS_PAGES_MAX 1024             /* pages of one key fetch (1M groups) */
 
 struct keystore {
@@ -153,6 +157,8 @@ struct held {
 	                                   (PROTOCOL.md 8.1) */
 	char group[MQE2E_KEYNAME_MAX + 1];  /* the group it belongs to */
 	uint64_t fetch_seq;             /* fetches started before it arrived */
+	int ahead;                      /* it named an epoch beyond every one the
+	                                   KMS had issued at its last answer */
 	uint64_t deadline_ms;           /* monotonic: dropped then */
 	struct held *next;
 };
@@ -240,7 +246,11 @@ struct mqe2e_client {
 	                                   failing since, 0 if the last one worked */
 	char kms_err[CLIENT_ERRMSG_MAX];/* why the last fetch failed */
 	struct backoff kms_retry;       /* the keys thread's retries while the
-	                                   fetches fail (link.h) */
+	                                   fetches fail (link.h): the one retry
+	                                   layer of background fetches, each of
+	                                   which is one pass over the KMS URLs */
+	uint64_t kms_retry_after_ms;    /* monotonic: the KMS asked (Retry-After)
+	                                   not to be asked before this */
 	int keys_from_cache;            /* the keys held came from the key cache */
 	uint64_t keys_answer_ms;        /* wall clock of the KMS answer the keys
 	                                   came from (0: from the cache) */
@@ -260,6 +270,13 @@ struct mqe2e_client {
 		int gone;               /* asked once, the KMS no longer has it */
 	} want[KEYS_WANT_MAX];
 	size_t nwant;
+	/* [mu] groups whose messages named epochs never issued: fetches for
+	 * epochs beyond the newest held wait a growing pause (keys.c) */
+	struct keys_ahead {
+		char group[MQE2E_ID_MAX + 1];
+		uint32_t pause_ms;      /* 0: no pause (the slot is free) */
+		uint64_t next_ms;       /* monotonic: no such fetch before */
+	} ahead[KEYS_AHEAD_GROUPS];
 
 	/* [mu] messages waiting for keys (subscribe.c) */
 	struct held *held;
@@ -371,6 +388,20 @@ uint64_t client__next_seq(struct mqe2e_client *c);
 /* Fetch all my keys from the KMS and replace the store.  Takes kms_mu and mu
  * itself; msg (may be NULL) gets a message naming the KMS URL. */
 int keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen);
+/* The same for the keys thread: one pass over the KMS URLs, no retries of
+ * its own (the thread's backoff, kms_retry, paces the next try). */
+int keys__refresh(struct mqe2e_client *c, char *msg, size_t msglen);
+/* A message names an epoch of group beyond the newest held (mu held): 1 if
+ * a fetch for it may start now (none paused, or the group's pause is over:
+ * the next pause starts), 0 if not (drop the message without a fetch). */
+int keys__ahead_allowed(struct mqe2e_client *c, const char *group, size_t group_len,
+    uint64_t now_ms);
+/* Such an epoch was never issued (an answer after the message had every
+ * epoch issued by then): pause the group's fetches for them, doubling. */
+void keys__ahead_bogus(struct mqe2e_client *c, const char *group, size_t group_len,
+    uint64_t now_ms);
+/* Such an epoch existed: no pause for the group. */
+void keys__ahead_legit(struct mqe2e_client *c, const char *group, size_t group_len);
 /* Lookups (mu held).  NULL if absent. */
 /* A message named epoch of group, which we lack (mu held): remember it for
  * the fetches to ask for by number.  2 if it is new to the list, 1 if it

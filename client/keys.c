@@ -12,6 +12,7 @@
 
 #include "client_int.h"
 #include "http.h"
+#include "kmsreq.h"
 
 #define KMS_ERRTEXT_MAX 160
 #define KEYS_CACHE_RETRY_MS 1000    /* keys from the cache: the next KMS try */
@@ -96,31 +97,37 @@ status_to_err(int status)
 }
 
 /* One KEY_REQUEST for wants (or, n = 0, a page of all my groups after the
- * cursor) and its verified answer in *kb.  msg says what went wrong. */
+ * cursor) and its verified answer in *kb.  rounds: 0 to retry within
+ * kms_timeout_ms (an application waits), 1 for one pass over the KMS URLs
+ * (the keys thread, which paces its next try itself).  msg says what went
+ * wrong. */
 static int
-fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t n,
-    const char *after, struct mqe2e_keybundle *kb, char *msg, size_t msglen)
+fetch_page(struct mqe2e_client *c, unsigned rounds, const struct mqe2e_keyreq_want *want,
+    size_t n, const char *after, struct mqe2e_keybundle *kb, char *msg, size_t msglen)
 {
-	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_kmsreq kr;
+	struct mqe2e_http_req rq;
 	struct mqe2e_http_response resp;
-	uint8_t *req = NULL;
-	size_t req_len = 0;
 	char why[KMS_ERRTEXT_MAX];
 	int r;
 
 	memset(&resp, 0, sizeof(resp));
-	if ((r = mqe2e_keyreq_build_want(c->ident, want, n, after, mqe2e_now_ms(), &st, &req,
-	    &req_len)) != MQE2E_OK) {
-		client__fmt(msg, msglen, "cannot build the key request: %s", mqe2e_strerror(r));
-		goto out;
-	}
+	memset(&kr, 0, sizeof(kr));
+	memset(&rq, 0, sizeof(rq));
+	kr.id = c->ident;
+	kr.want = want;
+	kr.n = n;
+	kr.after = after;
+	rq.path = "/v1/keys";
+	rq.timeout_ms = c->cfg.kms_timeout_ms;
+	rq.cancel_fd = -1;
+	rq.max_rounds = rounds;
 	if (!c->kms_warned && mqe2e_http_warning(c->kms) != NULL) {
 		c->kms_warned = 1;
 		client__report(c, MQE2E_OK, NULL, NULL, NULL, 0, "warning: %s",
 		    mqe2e_http_warning(c->kms));
 	}
-	r = mqe2e_http_request(c->kms, "POST", "/v1/keys", "application/octet-stream",
-	    NULL, req, req_len, c->cfg.kms_timeout_ms, -1, &resp);
+	r = mqe2e_kmsreq_post(c->kms, &rq, &kr, &resp);
 	if (r != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s", c->id,
 		    resp.error);
@@ -134,6 +141,12 @@ fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t 
 		kms_error_text(&resp, why, sizeof(why));
 		mqe2e_http_retry_hint(&resp, hint, sizeof(hint));
 		r = status_to_err(resp.status);
+		if (resp.retry_after_s > 0) {
+			pthread_mutex_lock(&c->mu);
+			c->kms_retry_after_ms = client__mono_ms() +
+			    (uint64_t)resp.retry_after_s * 1000u;
+			pthread_mutex_unlock(&c->mu);
+		}
 		client__fmt(msg, msglen, "the KMS at %s refused the key request of client "
 		    "'%s': HTTP %d (%s)%s%s", resp.url, c->id, resp.status, why,
 		    r == MQE2E_ERR_REVOKED ? "; this client has been revoked" :
@@ -142,22 +155,22 @@ fetch_page(struct mqe2e_client *c, const struct mqe2e_keyreq_want *want, size_t 
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
-	r = mqe2e_keyresp_open(st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), kb);
+	r = mqe2e_keyresp_open(kr.st, c->trust, resp.body, resp.body_len, mqe2e_now_ms(), kb);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK)
 		client__fmt(msg, msglen, "the key response of the KMS at %s does not verify "
 		    "against CA %s: %s", resp.url, c->cfg.cafile, mqe2e_strerror(r));
 out:
 	mqe2e_http_response_free(&resp);
-	free(req);
-	mqe2e_keyreq_free(st);
+	mqe2e_kmsreq_clear(&kr);
 	return r;
 }
 
 /* Every page of my groups' windows, then the old epochs messages asked for
  * (c->want), into *all. */
 static int
-fetch_all(struct mqe2e_client *c, struct mqe2e_keybundle *all, char *msg, size_t msglen)
+fetch_all(struct mqe2e_client *c, unsigned rounds, struct mqe2e_keybundle *all, char *msg,
+    size_t msglen)
 {
 	struct mqe2e_keybundle page;
 	struct mqe2e_keyreq_want w[KEYS_WANT_MAX];
@@ -167,7 +180,7 @@ fetch_all(struct mqe2e_client *c, struct mqe2e_keybundle *all, char *msg, size_t
 	int r;
 
 	do {
-		if ((r = fetch_page(c, NULL, 0, after, &page, msg, msglen)) != MQE2E_OK)
+		if ((r = fetch_page(c, rounds, NULL, 0, after, &page, msg, msglen)) != MQE2E_OK)
 			return r;
 		if ((page.flags & MQE2E_KEYBUNDLE_MORE) != 0 && (page.ngroups == 0 ||
 		    strcmp(page.groups[page.ngroups - 1].name, after) <= 0 ||
@@ -196,7 +209,7 @@ fetch_all(struct mqe2e_client *c, struct mqe2e_keybundle *all, char *msg, size_t
 	pthread_mutex_unlock(&c->mu);
 	if (n == 0)
 		return MQE2E_OK;
-	if ((r = fetch_page(c, w, n, NULL, &page, msg, msglen)) != MQE2E_OK ||
+	if ((r = fetch_page(c, rounds, w, n, NULL, &page, msg, msglen)) != MQE2E_OK ||
 	    (r = mqe2e_keybundle_append(all, &page)) != MQE2E_OK)
 		return r;
 	/* What the KMS did not give is gone: no fetch for it again.  What it
@@ -250,8 +263,10 @@ keys__want(struct mqe2e_client *c, const char *group, size_t group_len, uint32_t
 	return 2;
 }
 
-int
-keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+/* keys__fetch (rounds 0: retries within the deadline) or keys__refresh
+ * (rounds 1). */
+static int
+fetch(struct mqe2e_client *c, unsigned rounds, char *msg, size_t msglen)
 {
 	struct mqe2e_keybundle kb = { NULL, 0, NULL, 0, 0 };
 	char own[CLIENT_ERRMSG_MAX], note[CLIENT_ERRMSG_MAX] = "";
@@ -270,7 +285,7 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 	pthread_mutex_lock(&c->mu);
 	seq = ++c->fetch_started;
 	pthread_mutex_unlock(&c->mu);
-	if ((r = fetch_all(c, &kb, msg, msglen)) != MQE2E_OK)
+	if ((r = fetch_all(c, rounds, &kb, msg, msglen)) != MQE2E_OK)
 		goto out;
 	if ((r = keys__install(c, &kb, &seq, msg, msglen)) != MQE2E_OK)
 		goto out;
@@ -312,6 +327,87 @@ out:
 	if (r == MQE2E_OK)
 		roster__sync(c);        /* the rosters of groups new to this client */
 	return r;
+}
+
+/* The pause slot of group (NULL if none). */
+static struct keys_ahead *
+ahead_slot(struct mqe2e_client *c, const char *group, size_t group_len)
+{
+	size_t i;
+
+	for (i = 0; i < KEYS_AHEAD_GROUPS; i++)
+		if (c->ahead[i].pause_ms != 0 && strlen(c->ahead[i].group) == group_len &&
+		    memcmp(c->ahead[i].group, group, group_len) == 0)
+			return &c->ahead[i];
+	return NULL;
+}
+
+int
+keys__ahead_allowed(struct mqe2e_client *c, const char *group, size_t group_len,
+    uint64_t now_ms)
+{
+	struct keys_ahead *a = ahead_slot(c, group, group_len);
+
+	if (a == NULL)
+		return 1;
+	if (now_ms < a->next_ms)
+		return 0;
+	a->next_ms = now_ms + a->pause_ms;
+	return 1;
+}
+
+void
+keys__ahead_bogus(struct mqe2e_client *c, const char *group, size_t group_len,
+    uint64_t now_ms)
+{
+	struct keys_ahead *a = ahead_slot(c, group, group_len);
+	size_t i;
+
+	if (group_len == 0 || group_len > MQE2E_ID_MAX)
+		return;
+	if (a == NULL) {
+		/* a free slot, else the one whose pause ends first */
+		for (i = 0; i < KEYS_AHEAD_GROUPS && a == NULL; i++)
+			if (c->ahead[i].pause_ms == 0)
+				a = &c->ahead[i];
+		if (a == NULL) {
+			a = &c->ahead[0];
+			for (i = 1; i < KEYS_AHEAD_GROUPS; i++)
+				if (c->ahead[i].next_ms < a->next_ms)
+					a = &c->ahead[i];
+		}
+		memcpy(a->group, group, group_len);
+		a->group[group_len] = '\0';
+		a->pause_ms = 0;
+	}
+	if (a->pause_ms == 0)
+		a->pause_ms = KEYS_AHEAD_PAUSE_MIN_MS;
+	else if (a->pause_ms < KEYS_AHEAD_PAUSE_MAX_MS / 2)
+		a->pause_ms *= 2;
+	else
+		a->pause_ms = KEYS_AHEAD_PAUSE_MAX_MS;
+	a->next_ms = now_ms + a->pause_ms;
+}
+
+void
+keys__ahead_legit(struct mqe2e_client *c, const char *group, size_t group_len)
+{
+	struct keys_ahead *a = ahead_slot(c, group, group_len);
+
+	if (a != NULL)
+		memset(a, 0, sizeof(*a));
+}
+
+int
+keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
+{
+	return fetch(c, 0, msg, msglen);
+}
+
+int
+keys__refresh(struct mqe2e_client *c, char *msg, size_t msglen)
+{
+	return fetch(c, 1, msg, msglen);
 }
 
 int

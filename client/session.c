@@ -610,6 +610,23 @@ link_main(void *arg)
 	return NULL;
 }
 
+/* After a failed background fetch (mu held): when the keys thread may ask
+ * the KMS again, a jittered growing wait (1, 2, 4, 8, 10 s) or later if the
+ * KMS said so.  Each fetch of this thread is one pass over the KMS URLs:
+ * this wait is the only retry layer, so a fleet does not multiply its tries
+ * against a KMS that is down or overloaded. */
+static uint64_t
+kms_next_try(struct mqe2e_client *c, uint64_t now)
+{
+	uint64_t next = backoff__fail(&c->kms_retry, now, backoff__rand());
+
+	if (c->kms_retry_after_ms > next)
+		next = c->kms_retry_after_ms;
+	c->next_refresh_ms = next;
+	c->next_hold_fetch_ms = next;
+	return next;
+}
+
 /* The keys thread: fetches keys (periodic refresh, rekey notices, epochs
  * that messages named) and delivers or drops the held messages. */
 static void *
@@ -637,26 +654,27 @@ keys_main(void *arg)
 		}
 		if ((c->miss_fetch || (c->held != NULL && c->held_need)) &&
 		    now >= c->next_hold_fetch_ms) {
-			/* a message waits for an epoch we lack: ask the KMS, and
-			 * again each second while it fails (its answer settles the
-			 * messages held before it started) */
+			/* a message waits for an epoch we lack: ask the KMS, at
+			 * most once a second (its answer settles the messages held
+			 * before it started), and after a backoff while it fails */
 			c->miss_fetch = 0;
 			c->next_hold_fetch_ms = now + MISS_FETCH_INTERVAL_MS;
 			pthread_mutex_unlock(&c->mu);
-			(void)keys__fetch(c, NULL, 0);
+			r = keys__refresh(c, NULL, 0);
 			pthread_mutex_lock(&c->mu);
+			if (r != MQE2E_OK)
+				(void)kms_next_try(c, client__mono_ms());
 			continue;
 		}
 		if (c->auto_reconnect && c->next_refresh_ms != 0 && now >= c->next_refresh_ms) {
 			c->next_refresh_ms = now + KEY_RETRY_MAX_MS;   /* while asking */
 			pthread_mutex_unlock(&c->mu);
-			r = keys__fetch(c, msg, sizeof(msg));
+			r = keys__refresh(c, msg, sizeof(msg));
 			pthread_mutex_lock(&c->mu);
 			if (r != MQE2E_OK) {
 				/* ask again after a jittered, growing wait: a fleet
 				 * does not hammer a KMS that is coming back */
-				c->next_refresh_ms = backoff__fail(&c->kms_retry, client__mono_ms(),
-				    backoff__rand());
+				(void)kms_next_try(c, client__mono_ms());
 				pthread_mutex_unlock(&c->mu);
 				client__report(c, r, NULL, NULL, NULL, 0, "%s (keeping the "
 				    "keys held; asking again in %llu ms)", msg,

@@ -51,6 +51,11 @@ struct rx {
 	size_t inner_len;
 	const char *why;         /* which check failed, for the report */
 	int kms_miss;            /* a group key we lack: worth asking the KMS */
+	uint32_t ahead;          /* that epoch is beyond every one the KMS had
+	                            issued at its last answer (0: not) */
+	uint32_t newest;         /* then: the newest epoch of the group held */
+	int ahead_asked;         /* in: a fetch for such an epoch was let start
+	                            for this message already (held) */
 };
 
 static void
@@ -121,9 +126,50 @@ pair_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t schem
  * the KMS answered without it, it is gone and no fetch is made for it.
  */
 static int
-miss(struct mqe2e_client *c, struct mqe2e_view group, uint32_t epoch)   /* 2: new */
+miss(struct mqe2e_client *c, struct mqe2e_view group, uint32_t epoch, struct rx *rx) /* 2: new */
 {
-	return epoch != 0 && keys__want(c, (const char *)group.p, group.len, epoch);
+	uint32_t newest;
+
+	if (epoch == 0)
+		return 0;
+	newest = keys__newest_epoch(&c->keys, (const char *)group.p, group.len);
+	if (newest != 0 && epoch > newest) {
+		/*
+		 * Beyond every epoch the KMS had issued when it last answered
+		 * (an answer carries every next epoch of the group): issued
+		 * since (a rotation), or never (a publisher naming epochs at
+		 * will).  Not asked for by number: the window of the next
+		 * answer brings it if it exists.  Fetches for such epochs are
+		 * limited per group once one turned out never issued
+		 * (keys__ahead_allowed), so a flood of made-up epochs cannot
+		 * make every subscriber poll the KMS.
+		 */
+		rx->ahead = epoch;
+		rx->newest = newest;
+		if (rx->ahead_asked ||
+		    keys__ahead_allowed(c, (const char *)group.p, group.len, client__mono_ms())) {
+			/* by number too: in a burst of rekeys the window of the
+			 * next answer may have moved past it already */
+			int w = keys__want(c, (const char *)group.p, group.len, epoch);
+
+			return w != 0 ? w : 1;
+		}
+		/* paused, but a fetch is due soon anyway (a rekey notice came:
+		 * a rotation is what makes a publisher's epoch newer than ours):
+		 * the message may wait for it */
+		return c->next_refresh_ms != 0 &&
+		    c->next_refresh_ms <= client__mono_ms() + KEYS_AHEAD_SOON_MS;
+	}
+	return keys__want(c, (const char *)group.p, group.len, epoch);
+}
+
+/* Why a message naming an epoch we lack is not fetched for (kms_miss 0). */
+static const char *
+no_fetch_why(const struct rx *rx, const char *past_grace)
+{
+	return rx->ahead != 0 ? "its epoch is beyond every one the KMS had issued at its "
+	    "last answer, and this group named epochs that were never issued: such epochs "
+	    "are fetched for at most once per pause (up to 60 s)" : past_grace;
 }
 
 /* The group key that opens env (mu held), and its raw bytes (for memo.c). */
@@ -141,10 +187,10 @@ group_key(struct mqe2e_client *c, const struct mqe2e_envelope *env, uint8_t sche
 	}
 	if ((k = keys__find(&c->keys, (const char *)env->key_name.p, env->key_name.len,
 	    MQE2E_GK_P, env->epoch)) == NULL || k->aead == NULL) {
-		rx->kms_miss = miss(c, env->key_name, env->epoch);
-		rx->why = rx->kms_miss ? "no E2E group key for this epoch" : "no E2E group key "
-		    "for this epoch: it is past the group's grace period (the KMS no longer "
-		    "delivers it)";
+		rx->kms_miss = miss(c, env->key_name, env->epoch, rx);
+		rx->why = rx->kms_miss ? "no E2E group key for this epoch" : no_fetch_why(rx,
+		    "no E2E group key for this epoch: it is past the group's grace period (the "
+		    "KMS no longer delivers it)");
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	if (k->scheme != scheme) {
@@ -375,10 +421,11 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	if ((kb = keys__find(&c->keys, (const char *)f.key_name.p, f.key_name.len,
 	    MQE2E_GK_B, f.epoch)) == NULL) {
 		e = keys__newest_epoch(&c->keys, (const char *)f.key_name.p, f.key_name.len);
-		rx->kms_miss = miss(c, f.key_name, f.epoch);
-		rx->why = !rx->kms_miss ? "this epoch is past the group's grace period (the KMS "
-		    "no longer delivers its keys)" : e > 0 ? "no broker group key for this "
-		    "epoch" : "no broker group key for this epoch (no 'sub' grant on the group?)";
+		rx->kms_miss = miss(c, f.key_name, f.epoch, rx);
+		rx->why = !rx->kms_miss ? no_fetch_why(rx, "this epoch is past the group's "
+		    "grace period (the KMS no longer delivers its keys)") : e > 0 ? "no broker "
+		    "group key for this epoch" : "no broker group key for this epoch (no 'sub' "
+		    "grant on the group?)";
 		return MQE2E_ERR_UNKNOWN_KEY;
 	}
 	/* a live delivery is checked before the tag (cheap rejection) */
@@ -483,6 +530,38 @@ peek(const uint8_t *p, size_t len, struct rx *rx)
 		view_name(env.sender, rx->sender, sizeof(rx->sender));
 }
 
+/*
+ * A message held behind an earlier one of its group (mu held): name the
+ * epochs it needs that we lack and that the KMS issued by its last answer
+ * (its broker frame's, and the envelope's inside a MAC frame) to the fetches
+ * now, so that the fetch the earlier message waits for brings them too,
+ * instead of one more fetch (a second later) per message at the head.
+ * Unverified bytes: an epoch beyond the newest held is left to miss() when
+ * the message reaches the head (its fetches are limited per group).
+ */
+static void
+want_early(struct mqe2e_client *c, const uint8_t *p, size_t len)
+{
+	struct mqe2e_frame f;
+	struct mqe2e_envelope env;
+	uint32_t newest;
+
+	if (len < 2 || p[1] == MQE2E_MSG_ENVELOPE ||
+	    mqe2e_frame_decode(p, len, &f) != MQE2E_OK || f.key_kind != MQE2E_KEY_GROUP)
+		return;
+	newest = keys__newest_epoch(&c->keys, (const char *)f.key_name.p, f.key_name.len);
+	if (f.epoch != 0 && f.epoch <= newest && keys__find(&c->keys, (const char *)f.key_name.p,
+	    f.key_name.len, MQE2E_GK_B, f.epoch) == NULL)
+		(void)keys__want(c, (const char *)f.key_name.p, f.key_name.len, f.epoch);
+	if (f.type == MQE2E_MSG_FRAME_MAC &&
+	    mqe2e_envelope_decode(f.body.p, f.body.len, &env) == MQE2E_OK &&
+	    env.key_kind == MQE2E_KEY_GROUP && env.key_name.len == f.key_name.len &&
+	    memcmp(env.key_name.p, f.key_name.p, f.key_name.len) == 0 &&
+	    env.epoch != 0 && env.epoch <= newest && keys__find(&c->keys,
+	    (const char *)env.key_name.p, env.key_name.len, MQE2E_GK_P, env.epoch) == NULL)
+		(void)keys__want(c, (const char *)env.key_name.p, env.key_name.len, env.epoch);
+}
+
 /* Is a message of group g held ahead of stop (NULL: anywhere)? (mu held) */
 static int
 group_held(const struct mqe2e_client *c, const char *g, const struct held *stop)
@@ -535,6 +614,7 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	h->rx_floor_us = floor;
 	memcpy(h->group, rx->group, sizeof(h->group));
 	h->fetch_seq = c->fetch_started;
+	h->ahead = rx->ahead != 0;
 	h->deadline_ms = client__mono_ms() + (uint64_t)c->cfg.hold_s * 1000u;
 	if (h->deadline_ms < c->held_wake_ms)
 		c->held_wake_ms = h->deadline_ms;
@@ -634,6 +714,7 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 		if (group_held(c, rx.group, NULL)) {
 			/* keep the group's order: wait behind its held message */
 			if ((r = hold(c, topic, m, &rx, floor)) == MQE2E_OK) {
+				want_early(c, p, len);
 				pthread_mutex_unlock(&c->mu);
 				goto out;
 			}
@@ -697,21 +778,45 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 			continue;
 		}
 		memset(&rx, 0, sizeof(rx));
+		rx.ahead_asked = h->ahead;
 		r = open_message(c, h->topic, h->payload, h->len, h->retained, h->rx_floor_us,
 		    &rx);
 		extra[0] = '\0';
 		if (r == MQE2E_ERR_UNKNOWN_KEY)
 			peek(h->payload, h->len, &rx);  /* the context of the report */
-		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss == 2 && c->keys_seq > h->fetch_seq &&
-		    now < h->deadline_ms) {
+		if (r == MQE2E_ERR_UNKNOWN_KEY && rx.kms_miss == 2 && now < h->deadline_ms) {
 			/* an epoch no fetch has asked for yet (the message
 			 * waited behind another): the next one will */
 			h->fetch_seq = c->fetch_started;
 			c->miss_fetch = 1;
 		}
 		if ((r == MQE2E_ERR_UNKNOWN_KEY || r == MQE2E_ERR_EXPIRED_KEY) && rx.kms_miss) {
-			if (c->keys_seq <= h->fetch_seq && now < h->deadline_ms) {
-				/* no fetch since it arrived has answered yet: wait */
+			/*
+			 * It waits while the KMS may still give the key: a group
+			 * this client holds keys of, whose epoch no fetch has
+			 * asked for and been refused (a refusal marks the epoch
+			 * gone and kms_miss is 0 then).  That a fetch answered
+			 * since it arrived says nothing: in a burst of rekeys
+			 * the epoch may have been named only after that fetch
+			 * took its list, and the window it brought moved past
+			 * it; the next fetch asks for it by number.  A group
+			 * the KMS gives this client no keys of is settled by
+			 * the first answer after the message arrived.
+			 */
+			int granted = keys__group(&c->keys, h->group) != NULL;
+
+			if (rx.ahead != 0 && c->keys_seq > h->fetch_seq) {
+				/* an answer given after the message arrived has
+				 * every epoch issued by then, and not this one: it
+				 * was never issued (the publisher made it up) */
+				keys__ahead_bogus(c, h->group, strlen(h->group), client__mono_ms());
+				client__fmt(extra, sizeof(extra), " (epoch %u was never issued: the "
+				    "newest epoch of group '%s' was %u when the KMS answered after the "
+				    "message arrived)", rx.ahead, h->group, rx.newest);
+				goto settled;
+			}
+			if (now < h->deadline_ms && (granted || c->keys_seq <= h->fetch_seq)) {
+				h->ahead |= rx.ahead != 0;
 				rx_free(&rx);
 				need = 1;
 				if (h->deadline_ms < *wake)
@@ -719,14 +824,19 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 				pp = &h->next;
 				continue;
 			}
-			if (c->keys_seq <= h->fetch_seq)
+			if (c->keys_seq <= h->fetch_seq || granted)
 				client__fmt(extra, sizeof(extra), " (held %d s waiting for the "
 				    "keys: %s)", c->cfg.hold_s, c->fetch_failing_ms != 0 ?
-				    c->kms_err : "no key fetch from the KMS answered");
+				    c->kms_err : c->keys_seq <= h->fetch_seq ? "no key fetch "
+				    "from the KMS answered" : "the KMS did not deliver it in time");
 			else
-				client__fmt(extra, sizeof(extra), " (not among the keys the KMS "
-				    "at %s delivered after it arrived)", c->cfg.kms);
+				client__fmt(extra, sizeof(extra), " (the KMS at %s delivered no "
+				    "keys of group '%s' to this client after it arrived)", c->cfg.kms,
+				    h->group);
 		}
+settled:
+		if (r == MQE2E_OK && h->ahead)
+			keys__ahead_legit(c, h->group, strlen(h->group));
 		/* settled: deliver or drop it; it stays first of its group until
 		 * the callbacks ran, so later messages of the group wait */
 		pthread_mutex_unlock(&c->mu);

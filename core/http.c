@@ -362,9 +362,34 @@ struct req {
 	const char *method, *path, *content_type, *token;
 	const uint8_t *body;
 	size_t body_len;
+	int fresh_body;         /* made for this attempt: never sent twice */
 	int timeout_ms;
 	int cancel_fd;
 };
+
+/* A body handed to libcurl through a read callback and no seek callback:
+ * libcurl cannot rewind it, so it never sends it a second time on its own
+ * (it silently re-sends a request whose reused connection died before an
+ * answer); the attempt fails with CURLE_SEND_FAIL_REWIND instead and the
+ * next one gets a body of its own. */
+struct upload {
+	const uint8_t *p;
+	size_t left;
+};
+
+static size_t
+on_read(char *dst, size_t size, size_t nmemb, void *arg)
+{
+	struct upload *u = arg;
+	size_t n = size * nmemb;
+
+	if (n > u->left)
+		n = u->left;
+	memcpy(dst, u->p, n);
+	u->p += n;
+	u->left -= n;
+	return n;
+}
 
 static void
 slist_wipe_free(struct curl_slist *l)
@@ -447,6 +472,11 @@ classify(struct mqe2e_http *h, const struct mqe2e_http_url *u, CURLcode cc, cons
 		set_error(out, "the connection to the KMS at %s failed: %s", u->url, w);
 		*retry = 1;
 		return MQE2E_ERR_IO;
+	case CURLE_SEND_FAIL_REWIND:
+		/* libcurl wanted to send a fresh body again (see struct upload) */
+		set_error(out, "the connection to the KMS at %s closed before it answered", u->url);
+		*retry = 1;
+		return MQE2E_ERR_IO;
 	case CURLE_GOT_NOTHING:
 		set_error(out, "the KMS at %s closed the connection without answering%s", u->url,
 		    u->tls ? "" : " (if it serves https, use an https:// URL)");
@@ -525,6 +555,7 @@ attempt(struct mqe2e_http *h, const struct mqe2e_http_url *u, const struct req *
 	CURL *e = h->easy;
 	struct curl_slist *hdrs = NULL;
 	struct xfer x;
+	struct upload up;
 	char errbuf[CURL_ERROR_SIZE], *full = NULL;
 	size_t flen;
 	CURLcode cc = CURLE_OK;
@@ -591,6 +622,15 @@ attempt(struct mqe2e_http *h, const struct mqe2e_http_url *u, const struct req *
 		SETOPT(CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(rq->method, "HEAD") == 0) {
 		SETOPT(CURLOPT_NOBODY, 1L);
+	} else if (rq->fresh_body) {
+		up.p = rq->body;
+		up.left = rq->body_len;
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_READFUNCTION, on_read);
+		SETOPT(CURLOPT_READDATA, &up);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+		if (strcmp(rq->method, "POST") != 0)
+			SETOPT(CURLOPT_CUSTOMREQUEST, rq->method);
 	} else {
 		SETOPT(CURLOPT_POSTFIELDS, rq->body != NULL ? (const char *)rq->body : "");
 		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
@@ -670,6 +710,7 @@ out:
 	/* the handle keeps pointers to our locals: drop them */
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, (char *)NULL);
+	curl_easy_setopt(e, CURLOPT_READDATA, (void *)NULL);
 	slist_wipe_free(hdrs);
 	free(full);
 	if (x.buf != NULL) {
@@ -730,10 +771,55 @@ response_move(struct mqe2e_http_response *dst, struct mqe2e_http_response *src)
 	memset(src, 0, sizeof(*src));
 }
 
+/* The body of attempt n: the fixed one, or the caller's fresh one. */
+static int
+body_for(const struct mqe2e_http_req *in, unsigned n, struct req *rq,
+    struct mqe2e_http_response *out, const char *urls)
+{
+	char why[256] = "";
+	int r;
+
+	rq->fresh_body = in->make_body != NULL;
+	if (in->make_body == NULL) {
+		rq->body = in->body;
+		rq->body_len = in->body_len;
+		return MQE2E_OK;
+	}
+	rq->body = NULL;
+	rq->body_len = 0;
+	r = in->make_body(in->body_arg, n, &rq->body, &rq->body_len, why, sizeof(why));
+	if (r == MQE2E_OK && rq->body == NULL && rq->body_len != 0)
+		r = MQE2E_ERR_INTERNAL;
+	if (r != MQE2E_OK) {
+		mqe2e_http_response_free(out);
+		set_error(out, "cannot make the request for %s%s: %s", urls, in->path,
+		    why[0] != '\0' ? why : mqe2e_strerror(r));
+	}
+	return r;
+}
+
 int
 mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
     const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
     int timeout_ms, int cancel_fd, struct mqe2e_http_response *out)
+{
+	struct mqe2e_http_req rq;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = method;
+	rq.path = path;
+	rq.content_type = content_type;
+	rq.bearer_token = bearer_token;
+	rq.body = body;
+	rq.body_len = body_len;
+	rq.timeout_ms = timeout_ms;
+	rq.cancel_fd = cancel_fd;
+	return mqe2e_http_send(h, &rq, out);
+}
+
+int
+mqe2e_http_send(struct mqe2e_http *h, const struct mqe2e_http_req *in,
+    struct mqe2e_http_response *out)
 {
 	struct mqe2e_http_response cur, last;
 	struct req rq;
@@ -750,36 +836,37 @@ mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
 		set_error(out, "no KMS URL configured");
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	if (method == NULL || !valid_method(method) || path == NULL || path[0] != '/' ||
-	    !valid_text(path, 0, HTTP_MAX_PATH) ||
-	    (content_type != NULL && !valid_text(content_type, 1, 256)) ||
-	    (bearer_token != NULL && !valid_text(bearer_token, 0, 4096)) ||
-	    (body == NULL && body_len != 0) || timeout_ms <= 0) {
+	if (in == NULL || in->method == NULL || !valid_method(in->method) || in->path == NULL ||
+	    in->path[0] != '/' || !valid_text(in->path, 0, HTTP_MAX_PATH) ||
+	    (in->content_type != NULL && !valid_text(in->content_type, 1, 256)) ||
+	    (in->bearer_token != NULL && !valid_text(in->bearer_token, 0, 4096)) ||
+	    (in->make_body == NULL && in->body == NULL && in->body_len != 0) ||
+	    in->timeout_ms <= 0) {
 		set_error(out, "invalid HTTP request for %s (method, path, header value or timeout)",
 		    h->list);
 		return MQE2E_ERR_INVALID_ARG;
 	}
-	if (bearer_token != NULL)
+	if (in->bearer_token != NULL)
 		for (i = 0; i < h->nurls; i++)
 			if (!h->urls[i].tls && !h->urls[i].loopback) {
 				set_error(out, "refusing to send the admin token in clear text to %s: "
 				    "use https:// (plain http is for loopback only)", h->urls[i].url);
 				return MQE2E_ERR_INVALID_ARG;
 			}
-	rq.method = method;
-	rq.path = path;
-	rq.content_type = content_type;
-	rq.token = bearer_token;
-	rq.body = body;
-	rq.body_len = body_len;
-	rq.timeout_ms = timeout_ms;
-	rq.cancel_fd = cancel_fd;
+	rq.method = in->method;
+	rq.path = in->path;
+	rq.content_type = in->content_type;
+	rq.token = in->bearer_token;
+	rq.body = NULL;
+	rq.body_len = 0;
+	rq.timeout_ms = in->timeout_ms;
+	rq.cancel_fd = in->cancel_fd;
 
 	memset(&cur, 0, sizeof(cur));
 	memset(&last, 0, sizeof(last));
 	pthread_mutex_lock(&h->lock);
 	start = now_ms();
-	deadline = start + timeout_ms;
+	deadline = start + in->timeout_ms;
 	first = idx = h->good;
 	for (;;) {
 		left = deadline - now_ms();
@@ -794,6 +881,10 @@ mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
 				connect_ms = 1000;
 		}
 		memset(&cur, 0, sizeof(cur));
+		if ((r = body_for(in, attempts + 1, &rq, &cur, h->list)) != MQE2E_OK) {
+			response_move(out, &cur);
+			goto done;
+		}
 		r = attempt(h, &h->urls[idx], &rq, deadline, connect_ms, &cur, &retry, &cancelled);
 		attempts++;
 		if (r == MQE2E_OK && !retry_status(cur.status)) {
@@ -814,13 +905,16 @@ mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
 		idx = (idx + 1) % h->nurls;
 		if (idx != first)
 			continue;
-		/* every URL failed in this round: back off */
-		wait = round_ra_ms + full_jitter(round);
+		/* every URL failed in this round: back off (unless the caller
+		 * paces the next round itself) */
 		round++;
+		if (in->max_rounds != 0 && round >= in->max_rounds)
+			break;
+		wait = round_ra_ms + full_jitter(round - 1);
 		round_ra_ms = 0;
 		if (now_ms() + wait >= deadline)
 			break;
-		if (nap(wait, cancel_fd)) {
+		if (nap(wait, in->cancel_fd)) {
 			cancelled = 1;
 			last_r = MQE2E_ERR_TIMEOUT;
 			mqe2e_http_response_free(&last);
@@ -828,7 +922,7 @@ mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
 			break;
 		}
 	}
-	/* out of time: report the last failure */
+	/* out of time (or rounds): report the last failure */
 	response_move(out, &last);
 	if (cancelled) {
 		r = MQE2E_ERR_TIMEOUT;

@@ -143,7 +143,9 @@ const char *mqe2e_http_current_url(struct mqe2e_http *h);
  *               host that is not loopback: such a request is refused
  *               (MQE2E_ERR_INVALID_ARG) before anything is sent.
  * body          may be NULL when body_len is 0.  The same bytes are sent
- *               again on a retry.
+ *               again on a retry: a body that must not be sent twice (a
+ *               signed request with a nonce) is made per attempt with
+ *               mqe2e_http_send() and a body callback instead.
  * timeout_ms    overall deadline (> 0) of all attempts and waits.
  * cancel_fd     if >= 0, the request is given up as at its deadline
  *               (MQE2E_ERR_TIMEOUT) as soon as it becomes readable: another
@@ -172,6 +174,48 @@ const char *mqe2e_http_current_url(struct mqe2e_http *h);
 int mqe2e_http_request(struct mqe2e_http *h, const char *method, const char *path,
     const char *content_type, const char *bearer_token, const uint8_t *body, size_t body_len,
     int timeout_ms, int cancel_fd, struct mqe2e_http_response *out) MQE2E_WUR;
+
+/*
+ * Produce the body of one attempt (attempt 1, 2, ... of one request): called
+ * before every attempt, the first and each retry or failover, so a request
+ * that carries a nonce (a signed KEY_REQUEST) is signed afresh each time and
+ * a retry after an attempt whose answer was lost (the KMS may have processed
+ * it) is not refused as a replay.  *body (may be NULL if *len is 0) stays
+ * the callback's and must stay valid until its next call or until
+ * mqe2e_http_send() returns.  A result other than MQE2E_OK ends the request
+ * with it (msg, NUL-terminated, says why).
+ */
+typedef int (*mqe2e_http_body_fn)(void *arg, unsigned attempt, const uint8_t **body,
+    size_t *len, char *msg, size_t msglen);
+
+/* One request for mqe2e_http_send(); zero it, then fill in. */
+struct mqe2e_http_req {
+	const char *method;             /* as for mqe2e_http_request() */
+	const char *path;
+	const char *content_type;       /* may be NULL */
+	const char *bearer_token;       /* may be NULL */
+	const uint8_t *body;            /* a fixed body (sent again on a retry) ... */
+	size_t body_len;
+	mqe2e_http_body_fn make_body;   /* ... or one made per attempt (then body
+	                                   and body_len are ignored) */
+	void *body_arg;
+	int timeout_ms;                 /* overall deadline (> 0) */
+	int cancel_fd;                  /* -1 for none */
+	unsigned max_rounds;            /* 0: rounds over the URL list until the
+	                                   deadline; 1: one pass over the list and
+	                                   no backoff wait, for a caller that paces
+	                                   its own next try (a background refresh:
+	                                   one retry layer, not one inside another);
+	                                   n: at most n rounds */
+};
+
+/*
+ * mqe2e_http_request() with every option: the same failover, backoff,
+ * results and errors; mqe2e_http_request() is this with a fixed body,
+ * no round limit.
+ */
+int mqe2e_http_send(struct mqe2e_http *h, const struct mqe2e_http_req *rq,
+    struct mqe2e_http_response *out) MQE2E_WUR;
 
 /*
  * For a 429 or 503 answer: " (the KMS is overloaded: retry in N s)" and the

@@ -56,6 +56,9 @@
  *                    dated 5 s ahead, back to back; prints "flood ok=N
  *                    refused=M" (exit 0)
  *   id-mismatch      MQTT client id --other-id, certificate of --cert
+ * and one the broker passes (within its look-ahead) for subscribers to refuse:
+ *   epoch-walk       (pub) message i names epoch --epoch + i, under a random
+ *                    key: a granted publisher making epochs up
  *
  * --broker-id ID: the CONNECT hello names that broker (docs/PROTOCOL.md 2.2).
  *
@@ -908,7 +911,9 @@ static int run_pub(MQTTAsync *c, struct probe *p, const struct mqe2e_session_key
 				die("malloc", MQE2E_ERR_NOMEM);
 			memcpy(buf, o->message, len + 1);
 		} else if (o->scheme >= 3) {
-			build_publish(p, gkp, k->epoch, mac, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
+			build_publish(p, gkp, k->epoch + (o->attack != NULL &&
+			    strcmp(o->attack, "epoch-walk") == 0 ? (uint32_t)i : 0), mac, aead,
+			    ++e2e_seq, ++chan_seq, text, &buf, &len);
 		} else {
 			build_bundle(p, aead, ++e2e_seq, ++chan_seq, text, &buf, &len);
 		}

@@ -124,6 +124,12 @@ kms_start() {
 		fi
 		# readiness only (-k: a test may serve a certificate for another name)
 		if curl -sf ${CURL_CA_BUNDLE:+-k} "$KMS_URL/v1/health" >/dev/null 2>&1; then
+			# (the CA file may have appeared only since the check above,
+			# and curl may have had a CURL_CA_BUNDLE of the environment)
+			if [ "$scheme" = https ]; then
+				[ -f "$KMS_DIR/ca.crt" ] || { sleep 0.1; continue; }
+				export CURL_CA_BUNDLE="$KMS_DIR/ca.crt" MQE2E_KMS_CAFILE="$KMS_DIR/ca.crt"
+			fi
 			export MQE2E_KMS_URL="$KMS_URL"
 			export MQE2E_KMS_TOKEN_FILE="$KMS_DIR/admin.token"
 			return 0
