@@ -268,8 +268,14 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
  * the current generation and a time in the window (the certificate's and the
  * CA's validity intersected).  Any change to the CRL or the revoked serials
  * starts a new generation: every entry is void from then on.
+ *
+ * The table starts at TRUST_CACHE_MIN slots and doubles, up to
+ * TRUST_CACHE_SLOTS, while more than half of it holds entries: allocated at
+ * its maximum (8192 entries of ~400 bytes), a broker with 200 clients had
+ * one page of it touched per client, 0.8 MB of its memory (issue 15).
  */
 #define TRUST_CACHE_SLOTS 8192          /* power of two */
+#define TRUST_CACHE_MIN 64              /* power of two, >= TRUST_CACHE_WAYS */
 #define TRUST_CACHE_WAYS 4              /* a set of 4: two certificates whose
                                          * fingerprints meet in one slot do not
                                          * evict each other on every request */
@@ -290,7 +296,9 @@ struct mqe2e_trust {
 	size_t n_revoked;
 	time_t ca_not_before, ca_not_after;
 	pthread_mutex_t cache_mu;               /* cache, gen (taken alone) */
-	struct trust_cached *cache;             /* TRUST_CACHE_SLOTS, or NULL */
+	struct trust_cached *cache;             /* nslots, or NULL */
+	size_t nslots;                          /* TRUST_CACHE_MIN..TRUST_CACHE_SLOTS */
+	size_t nused;                           /* slots holding an entry */
 	uint64_t gen;                           /* >= 1 */
 	uint64_t hits, misses, ticks;
 };
@@ -434,12 +442,13 @@ trust_cache_void(struct mqe2e_trust *t)
 
 	pthread_mutex_lock(&t->cache_mu);
 	t->gen++;
-	for (i = 0; t->cache != NULL && i < TRUST_CACHE_SLOTS; i++) {
+	for (i = 0; t->cache != NULL && i < t->nslots; i++) {
 		if (t->cache[i].gen != 0) {
 			EVP_PKEY_free(t->cache[i].info.pub);
 			memset(&t->cache[i], 0, sizeof(t->cache[i]));
 		}
 	}
+	t->nused = 0;
 	pthread_mutex_unlock(&t->cache_mu);
 }
 
@@ -629,12 +638,54 @@ mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 
 /* The first of the TRUST_CACHE_WAYS slots of a fingerprint's set. */
 static struct trust_cached *
-cache_set(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
+set_of(struct trust_cached *cache, size_t nslots, const uint8_t fp[MQE2E_SHA256_LEN])
 {
 	size_t i = ((size_t)fp[0] | (size_t)fp[1] << 8 | (size_t)fp[2] << 16) &
-	    (TRUST_CACHE_SLOTS / TRUST_CACHE_WAYS - 1);
+	    (nslots / TRUST_CACHE_WAYS - 1);
 
-	return &t->cache[i * TRUST_CACHE_WAYS];
+	return &cache[i * TRUST_CACHE_WAYS];
+}
+
+static struct trust_cached *
+cache_set(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
+{
+	return set_of(t->cache, t->nslots, fp);
+}
+
+/* Twice the slots (cache_mu held): the live entries move over, void ones
+ * are freed.  Stays as it was without memory. */
+static void
+cache_grow(struct mqe2e_trust *t)
+{
+	size_t n = t->nslots * 2, i;
+	struct trust_cached *nc, *c, *set;
+	int w;
+
+	if (n > TRUST_CACHE_SLOTS || (nc = calloc(n, sizeof(*nc))) == NULL)
+		return;
+	t->nused = 0;
+	for (i = 0; i < t->nslots; i++) {
+		c = &t->cache[i];
+		if (c->gen == 0)
+			continue;
+		if (c->gen != t->gen) {
+			EVP_PKEY_free(c->info.pub);
+			continue;
+		}
+		set = set_of(nc, n, c->fp);
+		for (w = 0; w < TRUST_CACHE_WAYS && set[w].gen != 0; w++)
+			;
+		if (w == TRUST_CACHE_WAYS) {    /* cannot happen: set i's entries go to
+		                                   i and i + nslots / WAYS only */
+			EVP_PKEY_free(c->info.pub);
+			continue;
+		}
+		set[w] = *c;
+		t->nused++;
+	}
+	free(t->cache);
+	t->cache = nc;
+	t->nslots = n;
 }
 
 /* A hit: out filled (new key reference), 1; else 0. */
@@ -681,25 +732,42 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], uint64_t ge
 	if (na > t->ca_not_after)
 		na = t->ca_not_after;
 	pthread_mutex_lock(&t->cache_mu);
-	if (t->cache == NULL)
-		t->cache = calloc(TRUST_CACHE_SLOTS, sizeof(*t->cache));
+	if (t->cache == NULL && (t->cache = calloc(TRUST_CACHE_MIN, sizeof(*t->cache))) != NULL) {
+		t->nslots = TRUST_CACHE_MIN;
+		t->nused = 0;
+	}
+	if (t->cache != NULL && t->nused > t->nslots / 2)
+		cache_grow(t);
 	if (t->cache != NULL && gen == t->gen && EVP_PKEY_up_ref(info->pub) == 1) {
-		struct trust_cached *set = cache_set(t, fp);
+		struct trust_cached *set;
+		size_t was;
 		int w;
 
 		/* the same certificate, else an empty or void slot, else the
-		 * least recently used */
-		c = set;
-		for (w = 0; w < TRUST_CACHE_WAYS; w++) {
-			if (set[w].gen != 0 && memcmp(set[w].fp, fp, MQE2E_SHA256_LEN) == 0) {
-				c = &set[w];
-				break;
+		 * least recently used - once the table cannot grow: while it
+		 * can, a full set doubles it (a set's entries split over two,
+		 * so the move loses none) */
+		do {
+			set = cache_set(t, fp);
+			c = set;
+			for (w = 0; w < TRUST_CACHE_WAYS; w++) {
+				if (set[w].gen != 0 &&
+				    memcmp(set[w].fp, fp, MQE2E_SHA256_LEN) == 0) {
+					c = &set[w];
+					break;
+				}
+				if (c->gen == t->gen &&
+				    (set[w].gen != t->gen || set[w].used < c->used))
+					c = &set[w];
 			}
-			if (c->gen == t->gen && (set[w].gen != t->gen || set[w].used < c->used))
-				c = &set[w];
-		}
+			was = t->nslots;
+			if (w == TRUST_CACHE_WAYS && c->gen == t->gen)
+				cache_grow(t);
+		} while (t->nslots != was);
 		if (c->gen != 0)
 			EVP_PKEY_free(c->info.pub);
+		else
+			t->nused++;
 		memcpy(c->fp, fp, MQE2E_SHA256_LEN);
 		c->gen = gen;
 		c->used = ++t->ticks;

@@ -879,6 +879,52 @@ test_verify_der_cache_collision(void **state)
 	free(seen);
 }
 
+/* The cache grows from 64 slots with the certificates it holds (issue 15:
+ * it was allocated for 8192 at once): 600 certificates verified, then every
+ * one of them again is a hit, and a revocation still voids them. */
+#define GROW_N 600
+static void
+test_verify_der_cache_grows(void **state)
+{
+	struct fix *f = *state;
+	struct mqe2e_cert_info ci;
+	uint8_t **der = calloc(GROW_N, sizeof(*der));
+	size_t *len = calloc(GROW_N, sizeof(*len));
+	uint64_t hits, misses;
+	char serial[16];
+	int i, n;
+
+	assert_non_null(der);
+	assert_non_null(len);
+	for (i = 0; i < GROW_N; i++) {
+		X509 *c;
+
+		snprintf(serial, sizeof(serial), "%x", 0x2000 + i);
+		c = make_leaf("dave", "client", serial, f->ca, f->ca_key, NULL);
+		assert_true((n = i2d_X509(c, &der[i])) > 0);
+		X509_free(c);
+		len[i] = (size_t)n;
+		assert_int_equal(mqe2e_trust_verify_der(f->t, der[i], len[i], T0, &ci), MQE2E_OK);
+		mqe2e_pkey_free(ci.pub);
+	}
+	for (i = 0; i < GROW_N; i++) {
+		assert_int_equal(mqe2e_trust_verify_der(f->t, der[i], len[i], T0, &ci), MQE2E_OK);
+		assert_string_equal(ci.id, "dave");
+		mqe2e_pkey_free(ci.pub);
+	}
+	mqe2e_trust_cache_stats(f->t, &hits, &misses);
+	assert_int_equal(misses, GROW_N);       /* none evicted while it could grow */
+	assert_int_equal(hits, GROW_N);
+	assert_int_equal(mqe2e_trust_set_revoked(f->t, (const char *[]){ "2000" }, 1), MQE2E_OK);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der[0], len[0], T0, &ci), MQE2E_ERR_REVOKED);
+	assert_int_equal(mqe2e_trust_verify_der(f->t, der[1], len[1], T0, &ci), MQE2E_OK);
+	mqe2e_pkey_free(ci.pub);
+	for (i = 0; i < GROW_N; i++)
+		OPENSSL_free(der[i]);
+	free(der);
+	free(len);
+}
+
 int
 main(void)
 {
@@ -894,6 +940,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_der_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_der_cache_collision, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_der_cache_grows, setup, teardown),
 		cmocka_unit_test(test_openssl_cli_files),
 	};
 
