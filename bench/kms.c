@@ -11,7 +11,8 @@
  *           default settings: time until all are ready, failures;
  *   policy  the cost of one policy change at scale (C clients, G groups):
  *           bytes of what a broker downloads and ms from the change until
- *           its policy watch has answered.
+ *           its policy watch has answered, for a watch taking full
+ *           snapshots and one taking deltas (as the plugin does).
  *
  * Every figure is printed as a Markdown table on stdout (and to -o FILE).
  */
@@ -36,6 +37,7 @@
 #include "handshake.h"
 #include "http.h"
 #include "keyload.h"
+#include "kmsreq.h"
 
 #define KB_MAX_DAEMONS 2
 #define KB_MAX_LEVELS 8
@@ -678,12 +680,15 @@ bench_storm_run(struct kms_bench *b)
 #define PC_WATCH_S 30
 
 /* A broker's policy watch, in a thread of its own: each answer's version,
- * size and arrival time. */
+ * size and arrival time.  delta: after its first (full) answer it asks for
+ * what changed (delta=1), as the plugin does; else a full snapshot each
+ * time, as the plugin did before deltas. */
 struct pc_watch {
-	struct bench_env *env;
+	struct mqe2e_http *http;
 	struct mqe2e_identity *id;
+	int delta;
+	int cancel[2];                  /* written to: the long poll ends */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	int stop, failed;
 	int64_t version;                /* of the last answer */
 	size_t bytes;                   /* its HTTP body */
@@ -695,13 +700,12 @@ static void *
 pc_watch_main(void *arg)
 {
 	struct pc_watch *w = arg;
-	char path[96];
+	char path[112];
 
 	for (;;) {
-		struct mqe2e_keyreq *st = NULL;
+		struct mqe2e_kmsreq kr;
+		struct mqe2e_http_req rq;
 		struct mqe2e_http_response resp;
-		uint8_t *req = NULL;
-		size_t req_len = 0;
 		json_t *j = NULL;
 		int64_t since;
 		int r;
@@ -713,12 +717,16 @@ pc_watch_main(void *arg)
 		if (r)
 			break;
 		memset(&resp, 0, sizeof(resp));
-		bench_fmt(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%d",
-		    (long long)(since < 0 ? 0 : since), PC_WATCH_S);
-		if (mqe2e_keyreq_build(w->id, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len) !=
-		    MQE2E_OK ||
-		    env_kms_request(w->env, "POST", path, "application/octet-stream", NULL, req,
-		    req_len, (PC_WATCH_S + 10) * 1000, &resp) != MQE2E_OK ||
+		memset(&kr, 0, sizeof(kr));
+		memset(&rq, 0, sizeof(rq));
+		bench_fmt(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%d%s",
+		    (long long)(since < 0 ? 0 : since), PC_WATCH_S,
+		    w->delta && since >= 0 ? "&delta=1" : "");
+		kr.id = w->id;
+		rq.path = path;
+		rq.timeout_ms = (PC_WATCH_S + 10) * 1000;
+		rq.cancel_fd = w->cancel[0];
+		if (mqe2e_kmsreq_post(w->http, &rq, &kr, &resp) != MQE2E_OK ||
 		    resp.status != 200 ||
 		    (j = json_loadb((const char *)resp.body, resp.body_len, 0, NULL)) == NULL ||
 		    !json_is_integer(json_object_get(j, "version"))) {
@@ -729,20 +737,17 @@ pc_watch_main(void *arg)
 				    resp.error[0] != '\0' ? resp.error : "bad answer", resp.status);
 			}
 			w->stop = 1;
-			pthread_cond_broadcast(&w->cv);
 			pthread_mutex_unlock(&w->mu);
 		} else {
 			pthread_mutex_lock(&w->mu);
 			w->version = json_integer_value(json_object_get(j, "version"));
 			w->bytes = resp.body_len;
 			w->at_ns = bench_now_ns();
-			pthread_cond_broadcast(&w->cv);
 			pthread_mutex_unlock(&w->mu);
 		}
 		json_decref(j);
 		mqe2e_http_response_free(&resp);
-		mqe2e_keyreq_free(st);
-		free(req);
+		mqe2e_kmsreq_clear(&kr);
 	}
 	return NULL;
 }
@@ -765,24 +770,101 @@ pc_wait(struct pc_watch *w, int64_t v, int timeout_ms)
 	return r;
 }
 
+/* The figures of one kind of watch. */
+struct pc_result {
+	struct bench_summary ms, adm, bytes;
+};
+
+/* PC_CHANGES changes (grant i of clients first.. on another group), each
+ * waited for by a watch of its own (full snapshots or deltas). */
+static int
+pc_run(struct kms_bench *b, struct bench_env *e, struct mqe2e_identity *id, int delta,
+    int first, struct pc_result *res)
+{
+	struct pc_watch w;
+	pthread_t th;
+	char name[BENCH_ID_MAX], group[BENCH_ID_MAX];
+	double ms[PC_CHANGES], adm[PC_CHANGES], bytes[PC_CHANGES];
+	int i, rc = -1, started = 0;
+
+	memset(&w, 0, sizeof(w));
+	w.cancel[0] = w.cancel[1] = -1;
+	pthread_mutex_init(&w.mu, NULL);
+	w.version = -1;
+	w.id = id;
+	w.delta = delta;
+	if (pipe(w.cancel) != 0 || mqe2e_http_new(e->kms_url, getenv("MQE2E_KMS_CAFILE"),
+	    MQE2E_HTTP_REUSE, &w.http, w.err, sizeof(w.err)) != MQE2E_OK) {
+		bench_log("policy: %s", w.err[0] != '\0' ? w.err : strerror(errno));
+		goto out;
+	}
+	if (pthread_create(&th, NULL, pc_watch_main, &w) != 0)
+		goto out;
+	started = 1;
+	if (pc_wait(&w, -1, 30000) != 0) {
+		bench_log("policy: the first watch did not answer: %s", w.err);
+		goto out;
+	}
+	bench_sleep_ms(200);   /* the watch is waiting again */
+	for (i = 0; i < PC_CHANGES; i++) {
+		int64_t v;
+		uint64_t t1, t2;
+
+		pthread_mutex_lock(&w.mu);
+		v = w.version;
+		pthread_mutex_unlock(&w.mu);
+		/* one change: a grant for a client that had one group */
+		bench_fmt(name, sizeof(name), "pc%06d", first + i);
+		bench_fmt(group, sizeof(group), "pg%05d", 1 + (first + i) % b->policy_groups);
+		t1 = bench_now_ns();
+		if (env_grant(e, name, group, "pub") != 0)
+			goto out;
+		t2 = bench_now_ns();
+		if (pc_wait(&w, v, 30000) != 0) {
+			bench_log("policy: change %d did not reach the watch: %s", i + 1, w.err);
+			goto out;
+		}
+		pthread_mutex_lock(&w.mu);
+		ms[i] = (double)(w.at_ns - t1) / 1e6;
+		bytes[i] = (double)w.bytes;
+		pthread_mutex_unlock(&w.mu);
+		adm[i] = (double)(t2 - t1) / 1e6;
+		bench_sleep_ms(200);
+	}
+	bench_summarise(ms, PC_CHANGES, &res->ms);
+	bench_summarise(adm, PC_CHANGES, &res->adm);
+	bench_summarise(bytes, PC_CHANGES, &res->bytes);
+	rc = 0;
+out:
+	pthread_mutex_lock(&w.mu);
+	w.stop = 1;
+	pthread_mutex_unlock(&w.mu);
+	if (started) {
+		if (write(w.cancel[1], "x", 1) != 1)
+			bench_log("policy: cannot stop the watch: %s", strerror(errno));
+		pthread_join(th, NULL);
+	}
+	if (w.cancel[0] >= 0)
+		close(w.cancel[0]);
+	if (w.cancel[1] >= 0)
+		close(w.cancel[1]);
+	mqe2e_http_free(w.http);
+	pthread_mutex_destroy(&w.mu);
+	return rc;
+}
+
 static int
 bench_policy(struct kms_bench *b)
 {
 	struct bench_env e;
-	struct pc_watch w;
-	pthread_t th;
+	struct mqe2e_identity *id = NULL;
+	struct pc_result full, delta;
 	char pki[BENCH_PATH_MAX], name[BENCH_ID_MAX], group[BENCH_ID_MAX], filter[64];
 	char crt[BENCH_PATH_MAX], key[BENCH_PATH_MAX], err[256];
-	double ms[PC_CHANGES], adm[PC_CHANGES], bytes[PC_CHANGES];
-	struct bench_summary sm, sa, sb;
-	int i, rc = -1, started = 0;
+	int i, rc = -1;
 	uint64_t t0;
 
 	memset(&e, 0, sizeof(e));
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	w.version = -1;
 	bench_fmt(e.dir, sizeof(e.dir), "%s/policy", b->dir);
 	bench_fmt(e.host, sizeof(e.host), "127.0.0.1");
 	bench_fmt(pki, sizeof(pki), "%s/pki", e.dir);
@@ -815,65 +897,28 @@ bench_policy(struct kms_bench *b)
 	bench_log("policy: set up in %.1f s", (double)(bench_now_ns() - t0) / 1e9);
 	bench_fmt(crt, sizeof(crt), "%s/pcbroker.crt", pki);
 	bench_fmt(key, sizeof(key), "%s/pcbroker.key", pki);
-	if (mqe2e_identity_load(crt, key, &w.id, err, sizeof(err)) != MQE2E_OK) {
+	if (mqe2e_identity_load(crt, key, &id, err, sizeof(err)) != MQE2E_OK) {
 		bench_log("%s", err);
 		goto out;
 	}
-	w.env = &e;
-	if (pthread_create(&th, NULL, pc_watch_main, &w) != 0)
+	/* the same kind of change for each watch, on clients of their own */
+	if (pc_run(b, &e, id, 0, 1, &full) != 0 ||
+	    pc_run(b, &e, id, 1, 1 + PC_CHANGES, &delta) != 0)
 		goto out;
-	started = 1;
-	if (pc_wait(&w, -1, 30000) != 0) {
-		bench_log("policy: the first watch did not answer: %s", w.err);
-		goto out;
-	}
-	bench_sleep_ms(200);   /* the watch is waiting again */
-	for (i = 0; i < PC_CHANGES; i++) {
-		int64_t v;
-		uint64_t t1, t2;
-
-		pthread_mutex_lock(&w.mu);
-		v = w.version;
-		pthread_mutex_unlock(&w.mu);
-		/* one change: a grant for a client that had one group */
-		bench_fmt(name, sizeof(name), "pc%06d", 1 + i);
-		bench_fmt(group, sizeof(group), "pg%05d", 1 + (i + 1) % b->policy_groups);
-		t1 = bench_now_ns();
-		if (env_grant(&e, name, group, "pub") != 0)
-			goto out;
-		t2 = bench_now_ns();
-		if (pc_wait(&w, v, 30000) != 0) {
-			bench_log("policy: change %d did not reach the watch: %s", i + 1, w.err);
-			goto out;
-		}
-		pthread_mutex_lock(&w.mu);
-		ms[i] = (double)(w.at_ns - t1) / 1e6;
-		bytes[i] = (double)w.bytes;
-		pthread_mutex_unlock(&w.mu);
-		adm[i] = (double)(t2 - t1) / 1e6;
-		bench_sleep_ms(200);
-	}
-	bench_summarise(ms, PC_CHANGES, &sm);
-	bench_summarise(adm, PC_CHANGES, &sa);
-	bench_summarise(bytes, PC_CHANGES, &sb);
 	kb_out(b, "\n### Policy change at scale: %d clients, %d groups, %d grants; %d changes "
-	    "(one grant added each), one broker watching\n\n", b->policy_clients,
+	    "(one grant added each) per watch, one broker watching\n\n", b->policy_clients,
 	    b->policy_groups, b->policy_clients, PC_CHANGES);
-	kb_out(b, "| bytes to the broker per change (mean) | max | change to watch answer ms "
-	    "p50 | max | admin request ms p50 |\n|---:|---:|---:|---:|---:|\n");
-	kb_out(b, "| %.0f | %.0f | %.1f | %.1f | %.1f |\n", sb.mean, sb.max, sm.p50, sm.max,
-	    sa.p50);
+	kb_out(b, "| the broker's watch | bytes to the broker per change (mean) | max | "
+	    "change to watch answer ms p50 | max | admin request ms p50 |\n"
+	    "|---|---:|---:|---:|---:|---:|\n");
+	kb_out(b, "| full snapshot | %.0f | %.0f | %.1f | %.1f | %.1f |\n", full.bytes.mean,
+	    full.bytes.max, full.ms.p50, full.ms.max, full.adm.p50);
+	kb_out(b, "| delta (the plugin) | %.0f | %.0f | %.1f | %.1f | %.1f |\n", delta.bytes.mean,
+	    delta.bytes.max, delta.ms.p50, delta.ms.max, delta.adm.p50);
 	rc = 0;
  out:
-	pthread_mutex_lock(&w.mu);
-	w.stop = 1;
-	pthread_mutex_unlock(&w.mu);
-	env_stop(&e);           /* ends the watch's long poll */
-	if (started)
-		pthread_join(th, NULL);
-	mqe2e_identity_free(w.id);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cv);
+	env_stop(&e);
+	mqe2e_identity_free(id);
 	return rc;
 }
 

@@ -6,15 +6,23 @@
  * The file is JSON, written atomically (temp file + rename, mode 0600: it
  * holds the broker's group keys, exactly what the broker holds in memory):
  *
- *   {"mqe2e_policy_cache":1,
- *    "nonce":"<b64 nonce of the request the KMS answered>",
- *    "answer":"<the KMS's JSON answer {version, policy, sig}>",
+ *   {"mqe2e_policy_cache":2,
+ *    "answers":[{"nonce":"<b64 nonce of the request the KMS answered>",
+ *                "answer":"<the KMS's JSON answer {version, policy, sig}>"}, ...],
  *    "crl":"<b64 CRL>" | null,
  *    "keys":[{"group","scheme","kind","epoch","not_before_ms","not_after_ms","key":"<b64>"}]}
  *
- * On load the policy's CA signature is checked again (for the stored
- * nonce), every field is validated like a KMS answer, and keys past their
- * validity are simply never used (policy__key).  The file is trusted no more
+ * "answers" is the chain the broker followed: a full snapshot, then the
+ * policy deltas after it (at most CACHE_DELTAS_MAX; when they outgrow the
+ * snapshot the KMS thread asks for a full one again, which starts a new
+ * chain), so a broker with a cache takes deltas like one without.  Version
+ * 1 files (one full "nonce"/"answer") still load.
+ *
+ * On load every answer's CA signature is checked again (for its stored
+ * nonce), the deltas are applied in order (delta.c: each must follow the
+ * version before it), every field is validated like a KMS answer, and keys
+ * past their validity are simply never used (policy__key).  The file is
+ * trusted no more
  * than the broker's own key file: whoever can write it can already read the
  * broker's memory.
  */
@@ -30,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "delta.h"
 #include "policy.h"
 #include "plugin.h"
 
@@ -72,9 +81,27 @@ static json_t *b64_json(const uint8_t *p, size_t len)
 	return j;
 }
 
-int cache__save(const char *path, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *answer,
-    size_t answer_len, const struct mqe2e_key_entry *keys, size_t nkeys, const uint8_t *crl,
-    size_t crl_len, char *err, size_t err_len)
+int cache__chain_add(json_t *chain, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *answer,
+    size_t answer_len, int full)
+{
+	json_t *e;
+
+	if (full && json_array_clear(chain) != 0)
+		return MQE2E_ERR_NOMEM;
+	if (json_array_size(chain) > CACHE_DELTAS_MAX)
+		return MQE2E_ERR_TOO_LONG;
+	if ((e = json_object()) == NULL ||
+	    json_object_set_new(e, "nonce", b64_json(nonce, MQE2E_NONCE_LEN)) != 0 ||
+	    json_object_set_new(e, "answer", json_stringn((const char *)answer, answer_len)) != 0 ||
+	    json_array_append_new(chain, e) != 0) {
+		json_decref(e);
+		return MQE2E_ERR_NOMEM;
+	}
+	return MQE2E_OK;
+}
+
+int cache__save(const char *path, const json_t *chain, const struct mqe2e_key_entry *keys,
+    size_t nkeys, const uint8_t *crl, size_t crl_len, char *err, size_t err_len)
 {
 	json_t *root = NULL, *arr, *k;
 	char *text = NULL, tmp[4096];
@@ -88,9 +115,8 @@ int cache__save(const char *path, const uint8_t nonce[MQE2E_NONCE_LEN], const ui
 	}
 	if ((root = json_object()) == NULL || (arr = json_array()) == NULL ||
 	    json_object_set_new(root, "keys", arr) != 0 ||
-	    json_object_set_new(root, "mqe2e_policy_cache", json_integer(1)) != 0 ||
-	    json_object_set_new(root, "nonce", b64_json(nonce, MQE2E_NONCE_LEN)) != 0 ||
-	    json_object_set_new(root, "answer", json_stringn((const char *)answer, answer_len)) != 0 ||
+	    json_object_set_new(root, "mqe2e_policy_cache", json_integer(2)) != 0 ||
+	    json_object_set(root, "answers", (json_t *)chain) != 0 ||
 	    json_object_set_new(root, "crl", crl ? b64_json(crl, crl_len) : json_null()) != 0)
 		goto out;
 	for (i = 0; i < nkeys; i++) {
@@ -185,14 +211,43 @@ static int load_key(json_t *k, struct mqe2e_key_entry *e)
 	return MQE2E_OK;
 }
 
+/* One stored answer, verified for its nonce: its policy JSON in *doc. */
+static int open_stored(EVP_PKEY *ca, const json_t *jn, const json_t *ja, json_t **doc)
+{
+	uint8_t *nonce = NULL, *pol = NULL;
+	size_t nonce_len = 0, pol_len = 0;
+	json_error_t jerr;
+	int r = MQE2E_ERR_BAD_FORMAT;
+
+	*doc = NULL;
+	if (!json_is_string(jn) || !json_is_string(ja))
+		return MQE2E_ERR_BAD_FORMAT;
+	if ((r = mqe2e_base64_decode(json_string_value(jn), MQE2E_NONCE_LEN, &nonce, &nonce_len)) !=
+	    MQE2E_OK || nonce_len != MQE2E_NONCE_LEN) {
+		r = MQE2E_ERR_BAD_FORMAT;
+		goto out;
+	}
+	if ((r = cache__open_answer(ca, nonce, (const uint8_t *)json_string_value(ja),
+	    json_string_length(ja), &pol, &pol_len)) != MQE2E_OK)
+		goto out;
+	if ((*doc = json_loadb((const char *)pol, pol_len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+		r = MQE2E_ERR_BAD_FORMAT;
+out:
+	free(nonce);
+	free(pol);
+	return r;
+}
+
 int cache__load(const char *path, EVP_PKEY *ca, struct bx_policy **out, char *err, size_t err_len)
 {
-	json_t *root = NULL, *jn, *ja, *jc, *jk, *k;
+	json_t *root = NULL, *jc, *jk, *k, *chain, *doc = NULL, *d = NULL;
 	json_error_t jerr;
 	struct mqe2e_key_entry *keys = NULL;
 	struct bx_policy *p = NULL;
-	uint8_t *nonce = NULL, *pol = NULL, *crl = NULL;
-	size_t nonce_len = 0, pol_len = 0, crl_len = 0, nkeys = 0, cap = 0, i;
+	uint8_t *crl = NULL;
+	char *pol = NULL;
+	size_t crl_len = 0, nkeys = 0, cap = 0, i;
+	json_int_t fmt;
 	int r = MQE2E_ERR_BAD_FORMAT;
 
 	*out = NULL;
@@ -200,22 +255,38 @@ int cache__load(const char *path, EVP_PKEY *ca, struct bx_policy **out, char *er
 		snprintf(err, err_len, "cannot load '%s': %s", path, jerr.text);
 		return MQE2E_ERR_IO;
 	}
-	jn = json_object_get(root, "nonce");
-	ja = json_object_get(root, "answer");
 	jc = json_object_get(root, "crl");
 	jk = json_object_get(root, "keys");
+	fmt = json_integer_value(json_object_get(root, "mqe2e_policy_cache"));
+	chain = json_object_get(root, "answers");
 	if (!json_is_integer(json_object_get(root, "mqe2e_policy_cache")) ||
-	    json_integer_value(json_object_get(root, "mqe2e_policy_cache")) != 1 ||
-	    !json_is_string(jn) || !json_is_string(ja) || !json_is_array(jk) ||
-	    json_array_size(jk) > CACHE_KEYS_MAX || (jc != NULL && !json_is_null(jc) && !json_is_string(jc)))
+	    (fmt != 1 && fmt != 2) || (fmt == 2 && (!json_is_array(chain) ||
+	    json_array_size(chain) == 0 || json_array_size(chain) > CACHE_DELTAS_MAX + 1)) ||
+	    !json_is_array(jk) || json_array_size(jk) > CACHE_KEYS_MAX ||
+	    (jc != NULL && !json_is_null(jc) && !json_is_string(jc)))
 		goto bad;
-	if ((r = mqe2e_base64_decode(json_string_value(jn), MQE2E_NONCE_LEN, &nonce, &nonce_len)) != MQE2E_OK ||
-	    nonce_len != MQE2E_NONCE_LEN)
-		goto bad;
-	if ((r = cache__open_answer(ca, nonce, (const uint8_t *)json_string_value(ja),
-	    json_string_length(ja), &pol, &pol_len)) != MQE2E_OK) {
+	/* the full snapshot, then each delta on top of it */
+	r = fmt == 1 ? open_stored(ca, json_object_get(root, "nonce"), json_object_get(root, "answer"),
+	    &doc) : open_stored(ca, json_object_get(json_array_get(chain, 0), "nonce"),
+	    json_object_get(json_array_get(chain, 0), "answer"), &doc);
+	if (r == MQE2E_OK && delta__is(doc))
+		r = MQE2E_ERR_BAD_FORMAT;       /* the chain must start with a full one */
+	for (i = 1; r == MQE2E_OK && fmt == 2 && i < json_array_size(chain); i++) {
+		const json_t *e = json_array_get(chain, i);
+
+		if ((r = open_stored(ca, json_object_get(e, "nonce"), json_object_get(e, "answer"),
+		    &d)) == MQE2E_OK)
+			r = !delta__is(d) ? MQE2E_ERR_BAD_FORMAT : delta__apply(doc, d);
+		json_decref(d);
+		d = NULL;
+	}
+	if (r != MQE2E_OK) {
 		snprintf(err, err_len, "'%s': the policy does not verify: %s", path, mqe2e_strerror(r));
 		goto out;
+	}
+	if ((pol = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		r = MQE2E_ERR_NOMEM;
+		goto bad;
 	}
 	if (json_is_string(jc) &&
 	    (r = mqe2e_base64_decode(json_string_value(jc), CACHE_MAX, &crl, &crl_len)) != MQE2E_OK)
@@ -230,7 +301,7 @@ int cache__load(const char *path, EVP_PKEY *ca, struct bx_policy **out, char *er
 			goto bad;
 		nkeys++;
 	}
-	if ((r = policy__from_json(pol, pol_len, keys, nkeys, &p)) != MQE2E_OK)
+	if ((r = policy__from_json((const uint8_t *)pol, strlen(pol), keys, nkeys, &p)) != MQE2E_OK)
 		goto bad;
 	p->crl = crl;
 	p->crl_len = crl_len;
@@ -242,7 +313,7 @@ bad:
 	snprintf(err, err_len, "'%s' is not a valid policy cache: %s", path, mqe2e_strerror(r));
 out:
 	json_decref(root);
-	free(nonce);
+	json_decref(doc);
 	free(pol);
 	free(crl);
 	mqe2e_key_entries_free(keys, cap);

@@ -90,6 +90,9 @@ struct bx_kms_sync {
 	/* thread only */
 	struct mqe2e_http *http;         /* the KMS URLs, CA, connection */
 	char *cache_path;                /* plugin_opt_policy_cache, may be NULL */
+	json_t *chain;                   /* its answers: a full snapshot + deltas */
+	size_t chain_full_bytes;         /* of the full snapshot */
+	size_t chain_delta_bytes;        /* of the deltas after it */
 	uint32_t watch_s;
 	struct mqe2e_identity *self;
 	struct mqe2e_trust *trust;
@@ -357,10 +360,14 @@ static int sync_once(struct bx_kms_sync *ks)
 	memset(&resp, 0, sizeof(resp));
 	memset(&kr, 0, sizeof(kr));
 	if (ks->have) {
-		/* deltas unless the cache must hold a signed full snapshot */
+		/* deltas, unless the cache's chain of them outgrew its full
+		 * snapshot (then a full one starts a new chain) */
+		bool full = ks->base == NULL || (ks->cache_path != NULL &&
+		    (json_array_size(ks->chain) == 0 || json_array_size(ks->chain) > CACHE_DELTAS_MAX ||
+		    ks->chain_delta_bytes > ks->chain_full_bytes));
+
 		snprintf(path, sizeof(path), "/v1/policy/watch?since=%llu&timeout=%u%s",
-		    (unsigned long long)ks->version, ks->watch_s,
-		    ks->cache_path == NULL && ks->base != NULL ? "&delta=1" : "");
+		    (unsigned long long)ks->version, ks->watch_s, full ? "" : "&delta=1");
 		timeout_ms += (int)ks->watch_s * 1000;
 	} else {
 		snprintf(path, sizeof(path), "/v1/policy");
@@ -439,9 +446,26 @@ static int sync_once(struct bx_kms_sync *ks)
 		ks->base = NULL;
 		goto out;
 	}
-	if (!is_delta && ks->cache_path != NULL && cache__save(ks->cache_path, nonce, resp.body,
-	    resp.body_len, keys, nkeys, crl, crl_len, err, sizeof(err)) != MQE2E_OK)
-		qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s", err);
+	if (ks->cache_path != NULL) {
+		/* the chain: this answer after the ones it applies to */
+		if ((r = cache__chain_add(ks->chain, nonce, resp.body, resp.body_len, !is_delta)) !=
+		    MQE2E_OK) {
+			json_array_clear(ks->chain);    /* the next round asks for a full one */
+			qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s",
+			    mqe2e_strerror(r));
+		} else {
+			if (!is_delta) {
+				ks->chain_full_bytes = resp.body_len;
+				ks->chain_delta_bytes = 0;
+			} else {
+				ks->chain_delta_bytes += resp.body_len;
+			}
+			if (cache__save(ks->cache_path, ks->chain, keys, nkeys, crl, crl_len, err,
+			    sizeof(err)) != MQE2E_OK)
+				qlog(ks, MOSQ_LOG_WARNING, BX_LOG_PREFIX "plugin_opt_policy_cache: %s",
+				    err);
+		}
+	}
 	/* what the next delta applies to */
 	free(ks->crl);
 	if ((ks->crl = malloc(crl_len > 0 ? crl_len : 1)) != NULL)
@@ -574,6 +598,7 @@ static void ks_free(struct bx_kms_sync *ks)
 	mqe2e_trust_free(ks->trust);
 	mqe2e_http_free(ks->http);
 	free(ks->cache_path);
+	json_decref(ks->chain);
 	if (ks->wake[0] >= 0)
 		close(ks->wake[0]);
 	if (ks->wake[1] >= 0)
@@ -608,7 +633,8 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 	}
 	if (mqe2e_http_warning(ks->http) != NULL)
 		plugin__log(MOSQ_LOG_WARNING, BX_LOG_PREFIX "warning: %s", mqe2e_http_warning(ks->http));
-	if (cfg->policy_cache != NULL && (ks->cache_path = strdup(cfg->policy_cache)) == NULL) {
+	if (cfg->policy_cache != NULL && ((ks->cache_path = strdup(cfg->policy_cache)) == NULL ||
+	    (ks->chain = json_array()) == NULL)) {
 		r = MQE2E_ERR_NOMEM;
 		goto fail;
 	}

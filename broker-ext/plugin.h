@@ -427,10 +427,18 @@ void notice__policy_changed(const struct bx_policy *old, const struct bx_policy 
  * *policy: the malloc'd policy JSON. */
 int cache__open_answer(EVP_PKEY *ca, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *body,
     size_t len, uint8_t **policy, size_t *policy_len) MQE2E_WUR;
-/* Write the cache atomically (mode 0600); err says why on failure. */
-int cache__save(const char *path, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *answer,
-    size_t answer_len, const struct mqe2e_key_entry *keys, size_t nkeys, const uint8_t *crl,
-    size_t crl_len, char *err, size_t err_len) MQE2E_WUR;
+/* The chain of signed answers the cache holds: a full snapshot, then the
+ * deltas that followed it (each with the nonce of its request). */
+#define CACHE_DELTAS_MAX 256
+struct json_t;
+/* Append one verified answer to chain (a JSON array; a full snapshot
+ * empties it first). */
+int cache__chain_add(struct json_t *chain, const uint8_t nonce[MQE2E_NONCE_LEN], const uint8_t *answer,
+    size_t answer_len, int full) MQE2E_WUR;
+/* Write the cache atomically (mode 0600): chain, the GK_B keys and the CRL
+ * of its newest version; err says why on failure. */
+int cache__save(const char *path, const struct json_t *chain, const struct mqe2e_key_entry *keys,
+    size_t nkeys, const uint8_t *crl, size_t crl_len, char *err, size_t err_len) MQE2E_WUR;
 /* Load and verify the cache into a snapshot (caller owns). */
 int cache__load(const char *path, EVP_PKEY *ca, struct bx_policy **out, char *err,
     size_t err_len) MQE2E_WUR;

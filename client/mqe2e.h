@@ -70,7 +70,9 @@ void mqe2e_config_free(struct mqe2e_config *cfg);
  *                   roster of the group's connected subscribers
  *   keepalive       MQTT keep-alive in seconds (default 60)
  *   kms_timeout_ms  deadline of one KMS request, retries on 503 or a
- *                   connection failure included (default 5000)
+ *                   connection failure included (default 5000); the
+ *                   client's background fetches make one pass over the
+ *                   KMS URLs instead and retry after 1, 2, 4, 8, 10 s
  *   reconnect_min_ms, reconnect_max_ms
  *                   reconnect backoff bounds (default 500, 30000); each
  *                   wait is half the backoff plus a random part of the

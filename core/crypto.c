@@ -80,14 +80,16 @@ mqe2e_random(void *out, size_t n)
 /*
  * The algorithms fetched once per process.  OpenSSL 3 otherwise fetches
  * (looks up by name in the provider store, under its lock) on every
- * EVP_Digest with EVP_sha256(), every EVP_MAC_init naming its digest, and
- * twice in every HKDF (its HMAC and that HMAC's digest): a measurable share
- * of a KMS key answer, which hashes and derives several times.  So SHA-256
- * is fetched once, and HMAC-SHA256 contexts are copies of one template;
+ * EVP_Digest with EVP_sha256(), every cipher init with EVP_aes_256_gcm(),
+ * every EVP_MAC_init naming its digest, and twice in every HKDF (its HMAC
+ * and that HMAC's digest): a measurable share of a KMS key answer, which
+ * hashes, derives and seals several times.  So SHA-256 and AES-256-GCM are
+ * fetched once, and HMAC-SHA256 contexts are copies of one template;
  * HKDF (RFC 5869) is written over them.  The fetched objects live as long
  * as the process (reachable, never freed).
  */
 static EVP_MD *fetched_sha256;
+static EVP_CIPHER *fetched_aes256gcm;
 static EVP_MAC_CTX *hmac_sha256;        /* a template: HMAC with SHA-256 set */
 static pthread_once_t fetched_once = PTHREAD_ONCE_INIT;
 
@@ -98,6 +100,7 @@ fetch_algorithms(void)
 	OSSL_PARAM params[2];
 
 	fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	fetched_aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
 		return;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
@@ -605,8 +608,10 @@ mqe2e_aead_new(const uint8_t key[MQE2E_KEY_LEN], struct mqe2e_aead **out)
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if (EVP_EncryptInit_ex(a->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
-	    EVP_DecryptInit_ex(a->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1)
+	pthread_once(&fetched_once, fetch_algorithms);
+	if (fetched_aes256gcm == NULL ||
+	    EVP_EncryptInit_ex(a->enc, fetched_aes256gcm, NULL, key, NULL) != 1 ||
+	    EVP_DecryptInit_ex(a->dec, fetched_aes256gcm, NULL, key, NULL) != 1)
 		goto out;
 	/* 12 bytes is the default IV length of GCM; say so anyway. */
 	if (EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_SET_IVLEN,

@@ -226,6 +226,7 @@ keyresp_build(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
 	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN], gcm[MQE2E_GCM_NONCE_LEN], th[MQE2E_SHA256_LEN];
 	uint8_t k[MQE2E_KEY_LEN], *pt = NULL, *ct;
+	uint8_t rnd[MQE2E_NONCE_LEN + MQE2E_GCM_NONCE_LEN];
 	size_t pt_len = 0;
 	int r;
 
@@ -237,6 +238,13 @@ keyresp_build(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
 	if (ca_key == NULL || info == NULL) {
 		r = MQE2E_ERR_INVALID_ARG;
 		goto out;
+	}
+	/* both nonces from one call to the DRBG */
+	if (nonce_in == NULL && gcm_in == NULL) {
+		if ((r = mqe2e_random(rnd, sizeof(rnd))) != MQE2E_OK)
+			goto out;
+		nonce_in = rnd;
+		gcm_in = rnd + MQE2E_NONCE_LEN;
 	}
 	if ((r = mqe2e_keybundle_encode(kb, &pt, &pt_len)) != MQE2E_OK ||
 	    (r = share != NULL ?

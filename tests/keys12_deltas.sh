@@ -5,7 +5,9 @@
 # that version the way the plugin applies it (broker-ext/delta.c), gives
 # exactly the full snapshot of the new version; a tampered delta is refused
 # (the CA signature); the plugin follows deltas and re-fetches only the
-# keys of the groups a delta names.  Prints the bytes of each.
+# keys of the groups a delta names, also with plugin_opt_policy_cache (whose
+# file then holds the signed chain, loaded after a restart with the KMS
+# down).  Prints the bytes of each.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
@@ -76,6 +78,37 @@ t_log "plugin, first (full): ${first#*mqe2e: }"
 sleep 1
 echo "after the delta" | pub c1 -t g6/x -q 1 -l 2>"$T_DIR/pub.err" ||
 	{ cat "$T_DIR/pub.err" >&2; tail "$T_DIR/mosquitto.log" >&2; t_fail "c1 could not publish on g6 after the deltas granted it"; }
+
+# with plugin_opt_policy_cache the plugin follows deltas the same way: its
+# cache holds the chain (the full snapshot, then each signed delta), and a
+# broker restarted while the KMS is down loads the newest version from it
 broker_stop
+BROKER_EXTRA_CONF="log_type information
+plugin_opt_policy_cache $T_DIR/policy.cache"
+mark=$(wc -l <"$T_DIR/mosquitto.log")
+after_mark() { tail -n +$((mark + 1)) "$T_DIR/mosquitto.log"; }
+broker_start
+for _ in $(seq 1 300); do after_mark | grep -q 'KMS policy version' && break; sleep 0.1; done
+after_mark | grep -q 'KMS policy version' || t_fail "the broker with a policy cache took no policy"
+expect_rc 0 kmsctl group add g7 --filter 'g7/#' --scheme 4
+expect_rc 0 kmsctl grant add c1 g7 pub
+keyreq broker --policy --json >"$T_DIR/full2.json" 2>"$T_DIR/full2.err" || t_fail "full policy: $(cat "$T_DIR/full2.err")"
+v2=$(jget 'd["version"]' <"$T_DIR/full2.json")
+for _ in $(seq 1 300); do after_mark | grep -q "KMS policy version $v2" && break; sleep 0.1; done
+after_mark | grep -q "KMS policy version $v2 (a delta)" ||
+	{ after_mark | grep 'KMS policy' >&2; t_fail "the broker with a policy cache did not take version $v2 as a delta"; }
+nfull=$(after_mark | grep 'KMS policy version' | grep -vc '(a delta)')
+[ "$nfull" = 1 ] || t_fail "the broker with a policy cache took $nfull full snapshots (1 expected, then deltas)"
+chain=$(jget 'len(d["answers"])' <"$T_DIR/policy.cache")
+[ "$chain" -ge 2 ] || t_fail "the policy cache holds $chain answers (a full snapshot and deltas expected)"
+t_log "plugin with a policy cache: 1 full snapshot, then deltas; the cache holds $chain signed answers"
 kms_stop
+broker_stop
+mark=$(wc -l <"$T_DIR/mosquitto.log")
+broker_start
+for _ in $(seq 1 100); do after_mark | grep -q "policy version $v2 loaded from" && break; sleep 0.1; done
+after_mark | grep -q "policy version $v2 loaded from" ||
+	{ after_mark >&2; t_fail "a broker restarted with the KMS down did not load version $v2 from its cache"; }
+t_log "restarted with the KMS down: version $v2 (full snapshot + deltas) loaded from the cache"
+broker_stop
 exit 0

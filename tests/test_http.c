@@ -252,7 +252,7 @@ read_request(int fd, char *buf, size_t cap)
 	}
 }
 
-static unsigned flaky_count, flaky_ra_count, reset_count;
+static unsigned flaky_count, flaky_ra_count, flaky_echo_count, reset_count;
 
 static void
 serve_one(int c)
@@ -285,6 +285,17 @@ serve_one(int c)
 			    "Content-Length: 0\r\n\r\n");
 		else
 			write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthird");
+	} else if (strcmp(path, "/flaky-echo") == 0) {
+		/* two "overloaded" answers, then the request as received */
+		if (flaky_echo_count++ < 2) {
+			write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\n"
+			    "Content-Length: 0\r\n\r\n");
+		} else {
+			snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+			    len);
+			write_str(c, resp);
+			write_all(c, req, len);
+		}
 	} else if (strcmp(path, "/flaky-ra") == 0) {
 		if (flaky_ra_count++ < 1)
 			write_str(c, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
@@ -444,6 +455,30 @@ mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A body callback: "body-of-attempt-N" for attempt N. */
+struct body_maker {
+	char buf[64];
+	unsigned calls;
+	int fail;
+};
+
+static int
+make_body(void *arg, unsigned attempt, const uint8_t **body, size_t *len, char *msg,
+    size_t msglen)
+{
+	struct body_maker *bm = arg;
+
+	bm->calls++;
+	if (bm->fail) {
+		snprintf(msg, msglen, "no signing key today");
+		return MQE2E_ERR_NOMEM;
+	}
+	snprintf(bm->buf, sizeof(bm->buf), "body-of-attempt-%u", attempt);
+	*body = (const uint8_t *)bm->buf;
+	*len = strlen(bm->buf);
+	return MQE2E_OK;
+}
+
 static void
 test_client(void)
 {
@@ -577,6 +612,49 @@ test_client(void)
 	CHECK(res.body_len == 5 && memcmp(res.body, "third", 5) == 0);
 	printf("503, 503, 200: %u attempts in %lld ms\n", res.attempts, dt);
 	mqe2e_http_response_free(&res);
+	/* a body made per attempt (a signed request with a nonce): each retry
+	 * sends the one made for it, never an earlier one */
+	{
+		struct body_maker bm;
+		struct mqe2e_http_req rq;
+
+		memset(&bm, 0, sizeof(bm));
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "POST";
+		rq.path = "/flaky-echo";
+		rq.content_type = "application/octet-stream";
+		rq.make_body = make_body;
+		rq.body_arg = &bm;
+		rq.timeout_ms = 5000;
+		rq.cancel_fd = -1;
+		r = mqe2e_http_send(h, &rq, &res);
+		CHECK_EQ(r, MQE2E_OK);
+		CHECK_EQ(res.status, 200);
+		CHECK_EQ(res.attempts, 3);
+		CHECK_EQ(bm.calls, 3);
+		CHECK(res.body != NULL && memmem(res.body, res.body_len, "body-of-attempt-3", 17) != NULL);
+		CHECK(res.body != NULL && memmem(res.body, res.body_len, "body-of-attempt-1", 17) == NULL);
+		mqe2e_http_response_free(&res);
+		/* one round (a caller that paces its own retries): one attempt */
+		memset(&bm, 0, sizeof(bm));
+		rq.path = "/busy";
+		rq.max_rounds = 1;
+		r = mqe2e_http_send(h, &rq, &res);
+		CHECK_EQ(r, MQE2E_OK);
+		CHECK_EQ(res.status, 503);
+		CHECK_EQ(res.attempts, 1);
+		CHECK_EQ(bm.calls, 1);
+		mqe2e_http_response_free(&res);
+		/* a body that cannot be made ends the request before any attempt */
+		memset(&bm, 0, sizeof(bm));
+		bm.fail = 1;
+		rq.max_rounds = 0;
+		r = mqe2e_http_send(h, &rq, &res);
+		CHECK_EQ(r, MQE2E_ERR_NOMEM);
+		CHECK_EQ(res.attempts, 0);
+		CHECK(strstr(res.error, "no signing key today") != NULL);
+		mqe2e_http_response_free(&res);
+	}
 	/* Retry-After is honoured: no second attempt before 1 s */
 	t0 = mono_ms();
 	r = get(h, "/flaky-ra", 5000, &res);
