@@ -247,8 +247,9 @@ struct host_result {
 	uint64_t dup;                   /* delivered twice */
 	uint64_t link_errors;           /* refused by the library's checks */
 	uint64_t burst_last_ns;         /* when the last burst message arrived */
-	uint64_t cpu_ns;                /* the process's CPU time from ready until
-	                                   every message arrived (all threads) */
+	uint64_t cpu_ns;                /* the process's CPU time (all threads) from
+	                                   ready until the first saturation message
+	                                   arrived (or the end): the paced phase */
 	uint64_t nlat;
 	char msg[BENCH_MSG_MAX];
 };
@@ -311,8 +312,8 @@ struct run_row {
 	double cpu_us_per_delivery;     /* broker, schedstat ns of all threads */
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
 	double cpu_us_per_delivery_burst;
-	double sub_cpu_us_per_delivery;    /* the subscriber processes' CPU, paced
-	                                      and burst, per delivery */
+	double sub_cpu_us_per_delivery;    /* the subscriber processes' CPU over the
+	                                      paced phase, per paced delivery */
 	uint64_t rss_kib, hwm_kib;
 	uint64_t rss_paced_kib;         /* VmRSS after the paced phase, before the
 	                                   burst's queues */

@@ -484,9 +484,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		row->cpu_us_per_delivery_ticks = (double)(ps1.cpu_ticks - ps0.cpu_ticks) *
 		    tick_us / (double)row->delivered;
 	}
-	if (row->delivered + row->burst_delivered > 0)
-		row->sub_cpu_us_per_delivery = (double)sub_cpu_ns / 1e3 /
-		    (double)(row->delivered + row->burst_delivered);
+	if (row->delivered > 0)
+		row->sub_cpu_us_per_delivery = (double)sub_cpu_ns / 1e3 / (double)row->delivered;
 	if (row->burst_delivered > 0)
 		row->cpu_us_per_delivery_burst = (double)(ps2.cpu_ns - ps1.cpu_ns) / 1e3 /
 		    (double)row->burst_delivered;

@@ -82,6 +82,7 @@
 #include "crypto.h"
 #include "handshake.h"
 #include "http.h"
+#include "kmsreq.h"
 #include "replay.h"
 #include "wire.h"
 
@@ -336,36 +337,38 @@ static int mqe2e_connect(MQTTAsync *c, struct probe *p, struct mqe2e_session_key
 /* ---- keys from the KMS --------------------------------------------------------- */
 static void fetch_keys(struct probe *p)
 {
-	struct mqe2e_keyreq *st = NULL;
+	struct mqe2e_kmsreq kr;
+	struct mqe2e_http_req rq;
 	struct mqe2e_http_response resp;
 	struct mqe2e_http *http = NULL;
-	uint8_t *req = NULL;
-	size_t req_len = 0;
 	int r;
 
 	if (p->o->kms == NULL)
 		die("--kms is needed", MQE2E_ERR_INVALID_ARG);
 	memset(&resp, 0, sizeof(resp));
+	memset(&kr, 0, sizeof(kr));
+	memset(&rq, 0, sizeof(rq));
 	if ((r = mqe2e_http_new(p->o->kms, p->o->ca, 0, &http, resp.error, sizeof(resp.error))) !=
 	    MQE2E_OK)
 		die(resp.error, r);
-	if ((r = mqe2e_keyreq_build(p->self, NULL, 0, mqe2e_now_ms(), &st, &req, &req_len)) != MQE2E_OK)
-		die("key request", r);
-	if ((r = mqe2e_http_request(http, "POST", "/v1/keys", "application/octet-stream", NULL,
-	    req, req_len, 10000, -1, &resp)) != MQE2E_OK)
+	/* signed afresh for every attempt, as the plugin and the library do */
+	kr.id = p->self;
+	rq.path = "/v1/keys";
+	rq.timeout_ms = 10000;
+	rq.cancel_fd = -1;
+	if ((r = mqe2e_kmsreq_post(http, &rq, &kr, &resp)) != MQE2E_OK)
 		die(resp.error, r);
 	if (resp.status != 200) {
 		fprintf(stderr, "broker_probe: KMS HTTP %d: %s\n", resp.status,
 		    resp.body ? (char *)resp.body : "");
 		exit(3);
 	}
-	if ((r = mqe2e_keyresp_open(st, p->trust, resp.body, resp.body_len, mqe2e_now_ms(), &p->kb))
-	    != MQE2E_OK)
+	if ((r = mqe2e_keyresp_open(kr.st, p->trust, resp.body, resp.body_len, mqe2e_now_ms(),
+	    &p->kb)) != MQE2E_OK)
 		die("key response", r);
 	mqe2e_http_response_free(&resp);
 	mqe2e_http_free(http);
-	mqe2e_keyreq_free(st);
-	free(req);
+	mqe2e_kmsreq_clear(&kr);
 }
 
 static void save_keys(struct probe *p, const char *path)
