@@ -58,6 +58,32 @@ mqe2e_bundle_build(const struct mqe2e_bundle_part *parts, size_t n,
 	return MQE2E_OK;
 }
 
+/*
+ * The prologue of a table of entries, in a BUNDLE and a KEY_BUNDLE: its u16
+ * count, at most max, of entries of at least min bytes each, so that a
+ * count the bytes left cannot hold is refused before anything is
+ * allocated; then, if entries is not NULL, count zeroed entries of size
+ * bytes (NULL for none) for the caller to free.
+ */
+static int
+read_table(struct mqe2e_reader *r, size_t max, size_t min, uint16_t *count, size_t size,
+    void **entries)
+{
+	int rc;
+
+	if (entries != NULL)
+		*entries = NULL;
+	if ((rc = mqe2e_rd_u16(r, count)) != MQE2E_OK)
+		return rc;
+	if (*count > max)
+		return MQE2E_ERR_TOO_LONG;
+	if ((size_t)*count * min > mqe2e_rd_left(r))
+		return MQE2E_ERR_TRUNCATED;
+	if (entries != NULL && *count > 0 && (*entries = calloc(*count, size)) == NULL)
+		return MQE2E_ERR_NOMEM;
+	return MQE2E_OK;
+}
+
 /* Read the head and count of a bundle. */
 static int
 bundle_begin(struct mqe2e_reader *r, const uint8_t *in, size_t len, uint16_t *count)
@@ -65,15 +91,11 @@ bundle_begin(struct mqe2e_reader *r, const uint8_t *in, size_t len, uint16_t *co
 	int rc;
 
 	mqe2e_rd_init(r, in, len);
-	if ((rc = wire__read_head(r, MQE2E_MSG_BUNDLE)) != MQE2E_OK ||
-	    (rc = mqe2e_rd_u16(r, count)) != MQE2E_OK)
-		return rc;
-	if (*count == 0)
-		return MQE2E_ERR_BAD_FORMAT;
 	/* each entry takes at least 2 + 1 + 4 bytes */
-	if ((size_t)*count * 7 > mqe2e_rd_left(r))
-		return MQE2E_ERR_TRUNCATED;
-	return MQE2E_OK;
+	if ((rc = wire__read_head(r, MQE2E_MSG_BUNDLE)) != MQE2E_OK ||
+	    (rc = read_table(r, UINT16_MAX, 2 + 1 + 4, count, 0, NULL)) != MQE2E_OK)
+		return rc;
+	return *count > 0 ? MQE2E_OK : MQE2E_ERR_BAD_FORMAT;
 }
 
 static int
@@ -378,17 +400,14 @@ read_groups(struct mqe2e_reader *r, struct mqe2e_keybundle *kb)
 {
 	struct mqe2e_view v;
 	uint16_t count;
+	void *table;
 	size_t i;
 	int rc;
 
-	if ((rc = mqe2e_rd_u16(r, &count)) != MQE2E_OK)
+	if ((rc = read_table(r, MQE2E_KEYBUNDLE_GROUPS_MAX, GROUP_INFO_MIN, &count,
+	    sizeof(*kb->groups), &table)) != MQE2E_OK)
 		return rc;
-	if (count > MQE2E_KEYBUNDLE_GROUPS_MAX)
-		return MQE2E_ERR_TOO_LONG;
-	if ((size_t)count * GROUP_INFO_MIN > mqe2e_rd_left(r))
-		return MQE2E_ERR_TRUNCATED;
-	if (count > 0 && (kb->groups = calloc(count, sizeof(*kb->groups))) == NULL)
-		return MQE2E_ERR_NOMEM;
+	kb->groups = table;
 	for (i = 0; i < count; i++) {
 		struct mqe2e_group_info *g = &kb->groups[i];
 
@@ -413,16 +432,14 @@ read_keys(struct mqe2e_reader *r, struct mqe2e_keybundle *kb)
 	const struct mqe2e_group_info *gi;
 	struct mqe2e_view v;
 	uint16_t count;
+	void *table;
 	size_t i;
 	int rc;
 
-	if ((rc = mqe2e_rd_u16(r, &count)) != MQE2E_OK)
+	if ((rc = read_table(r, MQE2E_KEYS_MAX, KEY_ENTRY_MIN, &count, sizeof(*kb->keys),
+	    &table)) != MQE2E_OK)
 		return rc;
-	/* count <= MQE2E_KEYS_MAX, the u16's range */
-	if ((size_t)count * KEY_ENTRY_MIN > mqe2e_rd_left(r))
-		return MQE2E_ERR_TRUNCATED;
-	if (count > 0 && (kb->keys = calloc(count, sizeof(*kb->keys))) == NULL)
-		return MQE2E_ERR_NOMEM;
+	kb->keys = table;
 	kb->nkeys = count;   /* wiped as a whole by mqe2e_keybundle_free */
 	for (i = 0; i < count; i++) {
 		struct mqe2e_key_entry *e = &kb->keys[i];

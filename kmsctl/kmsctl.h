@@ -104,6 +104,10 @@ int kmsctl__call(struct kmsctl *k, const char *method, const char *path, json_t 
 /* GET of a text resource (CA, CRL): the body, malloc'd and NUL-terminated. */
 int kmsctl__get_text(struct kmsctl *k, const char *path, const char *what, char **out,
     size_t *out_len);
+/* One call (as kmsctl__call; body stays the caller's) whose answer is
+ * printed by kmsctl__print_answer with keys.  An exit status. */
+int kmsctl__call_print(struct kmsctl *k, const char *method, const char *path, json_t *body,
+    const char *what, const char *const *keys);
 /* Fetch every page of a list endpoint (path may already carry a query) and
  * return {"items":[...],"next_cursor":null}. */
 int kmsctl__list_all(struct kmsctl *k, const char *path, const char *what, json_t **out);
@@ -122,6 +126,12 @@ void kmsctl__print_object(const json_t *obj, const char *const *keys);
 /* Print a table of items (an array of objects): a header line of heads
  * (upper-cased keys) and one row per item. */
 void kmsctl__print_table(const json_t *items, const char *const *keys);
+/* The KMS's answer res as every command prints one: its JSON with --json,
+ * else the "key  value" lines of keys. */
+void kmsctl__print_answer(const struct kmsctl *k, const json_t *res, const char *const *keys);
+/* A list answer ({"items":[...],...}): its JSON with --json, else a table
+ * of the items' cols. */
+void kmsctl__print_items(const struct kmsctl *k, const json_t *res, const char *const *cols);
 
 /* ---- kmsctl_file.c ---------------------------------------------------------------- */
 /* Read a whole file (at most KMSCTL_FILE_MAX bytes) NUL-terminated. */

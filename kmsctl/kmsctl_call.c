@@ -243,10 +243,21 @@ kmsctl__list_print(struct kmsctl *k, const char *path, const char *what,
 
 	if ((r = kmsctl__list_all(k, path, what, &res)) != KMSCTL_EXIT_OK)
 		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
+	kmsctl__print_items(k, res, cols);
+	json_decref(res);
+	return KMSCTL_EXIT_OK;
+}
+
+int
+kmsctl__call_print(struct kmsctl *k, const char *method, const char *path, json_t *body,
+    const char *what, const char *const *keys)
+{
+	json_t *res = NULL;
+	int r;
+
+	if ((r = kmsctl__call(k, method, path, body, what, &res)) != KMSCTL_EXIT_OK)
+		return r;
+	kmsctl__print_answer(k, res, keys);
 	json_decref(res);
 	return KMSCTL_EXIT_OK;
 }

@@ -16,21 +16,11 @@ static const char *const client_keys[] = {
 	"name", "kind", "created", "revoked", "revoked_at", "revoke_reason", "certs", NULL
 };
 
-/* Print a single client, or its JSON. */
-static void
-show_client(const struct kmsctl *k, const json_t *obj)
-{
-	if (k->json)
-		kmsctl__print_json(obj);
-	else
-		kmsctl__print_object(obj, client_keys);
-}
-
 static int
 cmd_client_add(struct kmsctl *k, const struct kmsctl_args *a)
 {
 	const char *name = a->pos[0], *kind = kmsctl__opt(a, "kind");
-	json_t *body = NULL, *res = NULL;
+	json_t *body = NULL;
 	char what[128];
 	int r;
 
@@ -47,11 +37,8 @@ cmd_client_add(struct kmsctl *k, const struct kmsctl_args *a)
 		return KMSCTL_EXIT_FILE;
 	}
 	snprintf(what, sizeof(what), "create %s '%s'", kind, name);
-	r = kmsctl__call(k, "POST", "/v1/clients", body, what, &res);
-	if (r == KMSCTL_EXIT_OK)
-		show_client(k, res);
+	r = kmsctl__call_print(k, "POST", "/v1/clients", body, what, client_keys);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 
@@ -69,18 +56,12 @@ cmd_client_show(struct kmsctl *k, const struct kmsctl_args *a)
 {
 	const char *name = a->pos[0];
 	char path[PATH_MAX_LEN], what[128];
-	json_t *res = NULL;
-	int r;
 
 	if (!kmsctl__name_ok("client", name))
 		return KMSCTL_EXIT_USAGE;
 	snprintf(path, sizeof(path), "/v1/clients/%s", name);
 	snprintf(what, sizeof(what), "show client '%s'", name);
-	if ((r = kmsctl__call(k, "GET", path, NULL, what, &res)) != KMSCTL_EXIT_OK)
-		return r;
-	show_client(k, res);
-	json_decref(res);
-	return KMSCTL_EXIT_OK;
+	return kmsctl__call_print(k, "GET", path, NULL, what, client_keys);
 }
 
 /* POST a revocation ({"reason": ...} when given) to path and print the answer:
@@ -89,7 +70,7 @@ static int
 post_revoke(struct kmsctl *k, const char *path, const char *what, const char *reason,
     const char *const *keys)
 {
-	json_t *body, *res = NULL;
+	json_t *body;
 	int r;
 
 	if (reason != NULL && strlen(reason) > 256) {
@@ -101,15 +82,8 @@ post_revoke(struct kmsctl *k, const char *path, const char *what, const char *re
 		kmsctl__err("--reason must be UTF-8 text");
 		return KMSCTL_EXIT_USAGE;
 	}
-	r = kmsctl__call(k, "POST", path, body, what, &res);
-	if (r == KMSCTL_EXIT_OK) {
-		if (k->json)
-			kmsctl__print_json(res);
-		else
-			kmsctl__print_object(res, keys);
-	}
+	r = kmsctl__call_print(k, "POST", path, body, what, keys);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 
@@ -165,6 +139,26 @@ write_cert_files(const struct kmsctl *k, const char *dir, const char *name, cons
 	return KMSCTL_EXIT_OK;
 }
 
+/* POST a certificate request (body) to path, write the certificate that
+ * comes back (and a generated key) into dir and print the answer: the one
+ * tail of 'cert issue' and 'cert renew'. */
+static int
+post_cert(struct kmsctl *k, const char *path, const char *what, json_t *body,
+    const char *dir, const char *name, int generate, const char *key_group,
+    const char *const *keys)
+{
+	json_t *res = NULL;
+	int r;
+
+	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) == KMSCTL_EXIT_OK &&
+	    (r = write_cert_files(k, dir, name, res, generate, key_group)) == KMSCTL_EXIT_OK) {
+		json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */
+		kmsctl__print_answer(k, res, keys);
+	}
+	json_decref(res);
+	return r;
+}
+
 static int
 cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 {
@@ -175,7 +169,7 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	int generate = kmsctl__opt(a, "generate") != NULL;
 	char path[PATH_MAX_LEN], what[128], keyname[80], *csr = NULL;
 	size_t csr_len = 0;
-	json_t *body = NULL, *res = NULL;
+	json_t *body = NULL;
 	long long days = 0;
 	int r;
 
@@ -224,20 +218,10 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	}
 	snprintf(path, sizeof(path), "/v1/clients/%s/certs", name);
 	snprintf(what, sizeof(what), "issue a certificate for '%s'", name);
-	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK)
-		goto out;
-	if ((r = write_cert_files(k, dir, name, res, generate, key_group)) != KMSCTL_EXIT_OK)
-		goto out;
-	if (k->json) {
-		json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */
-		kmsctl__print_json(res);
-	} else {
-		kmsctl__print_object(res, keys);
-	}
+	r = post_cert(k, path, what, body, dir, name, generate, key_group, keys);
 out:
 	free(csr);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 
@@ -287,7 +271,7 @@ cmd_cert_renew(struct kmsctl *k, const struct kmsctl_args *a)
 	const char *dir = kmsctl__opt(a, "out-dir"), *days_s = kmsctl__opt(a, "days");
 	char path[PATH_MAX_LEN], what[128], *csr = NULL;
 	size_t csr_len = 0;
-	json_t *body = NULL, *res = NULL;
+	json_t *body = NULL;
 	long long days = 0;
 	int r;
 
@@ -311,17 +295,10 @@ cmd_cert_renew(struct kmsctl *k, const struct kmsctl_args *a)
 	}
 	snprintf(path, sizeof(path), "/v1/clients/%s/certs/renew", name);
 	snprintf(what, sizeof(what), "renew the certificate of '%s'", name);
-	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK ||
-	    (r = write_cert_files(k, dir, name, res, 0, NULL)) != KMSCTL_EXIT_OK)
-		goto out;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_object(res, keys);
+	r = post_cert(k, path, what, body, dir, name, 0, NULL, keys);
 out:
 	free(csr);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 
@@ -341,10 +318,7 @@ cmd_cert_expiring(struct kmsctl *k, const struct kmsctl_args *a)
 	snprintf(what, sizeof(what), "list certificates expiring within %lld days", days);
 	if ((r = kmsctl__call(k, "GET", path, NULL, what, &res)) != KMSCTL_EXIT_OK)
 		return r;
-	if (k->json)
-		kmsctl__print_json(res);
-	else
-		kmsctl__print_table(json_object_get(res, "items"), cols);
+	kmsctl__print_items(k, res, cols);
 	json_decref(res);
 	return KMSCTL_EXIT_OK;
 }

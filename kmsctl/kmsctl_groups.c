@@ -337,7 +337,7 @@ cmd_grant_add(struct kmsctl *k, const struct kmsctl_args *a)
 {
 	static const char *const keys[] = { "client", "group", "right", "created", NULL };
 	const char *client = a->pos[0], *group = a->pos[1], *right = a->pos[2];
-	json_t *body = NULL, *res = NULL;
+	json_t *body = NULL;
 	char what[200];
 	int r;
 
@@ -350,14 +350,8 @@ cmd_grant_add(struct kmsctl *k, const struct kmsctl_args *a)
 		return KMSCTL_EXIT_FILE;
 	}
 	snprintf(what, sizeof(what), "grant %s on '%s' to '%s'", right, group, client);
-	if ((r = kmsctl__call(k, "POST", "/v1/grants", body, what, &res)) == KMSCTL_EXIT_OK) {
-		if (k->json)
-			kmsctl__print_json(res);
-		else
-			kmsctl__print_object(res, keys);
-	}
+	r = kmsctl__call_print(k, "POST", "/v1/grants", body, what, keys);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 

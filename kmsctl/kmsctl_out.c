@@ -82,6 +82,24 @@ kmsctl__print_object(const json_t *obj, const char *const *keys)
 }
 
 void
+kmsctl__print_answer(const struct kmsctl *k, const json_t *res, const char *const *keys)
+{
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_object(res, keys);
+}
+
+void
+kmsctl__print_items(const struct kmsctl *k, const json_t *res, const char *const *cols)
+{
+	if (k->json)
+		kmsctl__print_json(res);
+	else
+		kmsctl__print_table(json_object_get(res, "items"), cols);
+}
+
+void
 kmsctl__print_table(const json_t *items, const char *const *keys)
 {
 	size_t ncols, w[TABLE_MAX_COLS], i, c;

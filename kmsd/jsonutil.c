@@ -16,6 +16,8 @@
 #include "crypto.h"
 #include "httpd.h"
 #include "jsonutil.h"
+#include "kmsd.h"
+#include "store.h"
 
 void
 kms_json_init(void)
@@ -113,11 +115,18 @@ kms_page_result(json_t *items, const char *last_key)
 }
 
 int
-kms_list_init(struct kms_list *l, unsigned limit)
+kms_list_begin(struct kms_list *l, struct kms_req *r, unsigned limit)
 {
+	int e;
+
 	memset(l, 0, sizeof(*l));
 	l->limit = limit;
-	return (l->items = json_array()) != NULL ? MQE2E_OK : MQE2E_ERR_NOMEM;
+	if ((l->items = json_array()) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if ((e = kms_db_begin(r->k->db, 0)) != MQE2E_OK)
+		return e;
+	l->db = r->k->db;
+	return MQE2E_OK;
 }
 
 int
@@ -137,18 +146,19 @@ kms_list_add(struct kms_list *l, json_t *item, const char *key)
 	return MQE2E_OK;
 }
 
-json_t *
-kms_list_result(struct kms_list *l)
+int
+kms_list_end(struct kms_list *l, struct kms_req *r, int e)
 {
 	json_t *items = l->items;
 
 	l->items = NULL;
-	return kms_page_result(items, l->more ? l->last : NULL);
-}
-
-void
-kms_list_clear(struct kms_list *l)
-{
-	json_decref(l->items);
-	l->items = NULL;
+	if (l->db != NULL)
+		e = kms_db_end(l->db, e);
+	l->db = NULL;
+	if (e != MQE2E_OK) {
+		json_decref(items);
+		return e;
+	}
+	kms_reply_json(r, 200, kms_page_result(items, l->more ? l->last : NULL));
+	return MQE2E_OK;
 }

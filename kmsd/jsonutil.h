@@ -41,21 +41,34 @@ int kms_page_parse(struct kms_req *r, struct kms_page *pg);
  * Steals items.  last_key NULL: no further page. */
 json_t *kms_page_result(json_t *items, const char *last_key);
 
-/* A page being filled: ask the store for limit + 1 rows and add them all;
- * the one past the limit only records that there is a next page. */
+/*
+ * A page being filled, in one read transaction: every list endpoint is
+ *
+ *	if ((e = kms_list_begin(&l, r, req.limit)) == MQE2E_OK)
+ *		e = kms_store_..._list(..., req.limit + 1, add_row, &l);
+ *	if ((e = kms_list_end(&l, r, e)) != MQE2E_OK)
+ *		kms_reply_err(r, e, "cannot list ...");
+ *
+ * asking the store for limit + 1 rows and adding them all with
+ * kms_list_add: the one past the limit only records that there is a next
+ * page.
+ */
 struct kms_list {
 	json_t *items;
 	unsigned limit, count;
 	int more;
 	char last[KMS_CURSOR_MAX + 1];
+	struct kms_db *db;        /* its read transaction, while one is open */
 };
-/* MQE2E_ERR_NOMEM if the array cannot be made. */
-int kms_list_init(struct kms_list *l, unsigned limit);
+/* Start the list (at most limit items) and a read transaction of r's
+ * database.  An error (MQE2E_ERR_NOMEM, the store's) is for kms_list_end. */
+int kms_list_begin(struct kms_list *l, struct kms_req *r, unsigned limit);
 /* Add item (stolen; NULL gives MQE2E_ERR_NOMEM) whose sort key is key. */
 int kms_list_add(struct kms_list *l, json_t *item, const char *key);
-/* The page object (steals the items); NULL on allocation failure. */
-json_t *kms_list_result(struct kms_list *l);
-/* Drop a list that is not turned into a result. */
-void kms_list_clear(struct kms_list *l);
+/* End the transaction with e, the result of filling the list: on success
+ * reply 200 with the page {"items":[...],"next_cursor":...}; otherwise
+ * drop the list and return the error, for the caller to reply.  l is
+ * cleared either way. */
+int kms_list_end(struct kms_list *l, struct kms_req *r, int e);
 
 #endif

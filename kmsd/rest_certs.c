@@ -166,9 +166,9 @@ rest_cert_renew(struct kms_req *r, const char *name)
 static int
 add_expiring(void *arg, const struct kms_expiring_row *row)
 {
-	return json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:o}", "client", row->client,
+	return kms_list_add(arg, json_pack("{s:s,s:s,s:s,s:o}", "client", row->client,
 	    "kind", row->kind, "serial", row->serial, "not_after",
-	    kms_json_time(row->not_after))) == 0 ? MQE2E_OK : MQE2E_ERR_NOMEM;
+	    kms_json_time(row->not_after)), row->serial);
 }
 
 /* GET /v1/certs?expiring_within=DAYS (default 30; 0: expired already). */
@@ -178,7 +178,7 @@ rest_certs(struct kms_req *r, char **seg, size_t n)
 	struct kmsd *k = r->k;
 	const char *within = kms_req_query(r, "expiring_within");
 	unsigned long long days = 30;
-	json_t *items, *out;
+	struct kms_list l;
 	int e;
 
 	(void)seg;
@@ -198,18 +198,10 @@ rest_certs(struct kms_req *r, char **seg, size_t n)
 		    "from 0 to 3650");
 		return;
 	}
-	if ((items = json_array()) == NULL) {
-		kms_reply_err(r, MQE2E_ERR_NOMEM, "cannot list certificates");
-		return;
-	}
-	if ((e = kms_db_begin(k->db, 0)) == MQE2E_OK)
-		e = kms_db_end(k->db, kms_store_certs_expiring(k->db,
-		    (int64_t)time(NULL) + (int64_t)days * 86400, KMS_LIMIT_MAX, add_expiring, items));
-	if (e != MQE2E_OK) {
-		json_decref(items);
+	/* One page of at most KMS_LIMIT_MAX, the soonest (no next_cursor). */
+	if ((e = kms_list_begin(&l, r, KMS_LIMIT_MAX)) == MQE2E_OK)
+		e = kms_store_certs_expiring(k->db, (int64_t)time(NULL) + (int64_t)days * 86400,
+		    KMS_LIMIT_MAX, add_expiring, &l);
+	if ((e = kms_list_end(&l, r, e)) != MQE2E_OK)
 		kms_reply_err(r, e, "cannot list expiring certificates");
-		return;
-	}
-	out = kms_page_result(items, NULL);
-	kms_reply_json(r, 200, out);
 }

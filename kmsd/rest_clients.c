@@ -93,16 +93,10 @@ list(struct kms_req *r)
 	kms_req_audit(r, "client.list", NULL);
 	if (!kms_req_admin(r) || !kms_page_parse(r, &req))
 		return;
-	if ((e = kms_list_init(&l, req.limit)) == MQE2E_OK &&
-	    (e = kms_db_begin(k->db, 0)) == MQE2E_OK)
-		e = kms_db_end(k->db, kms_store_client_list(k->db, req.after, req.limit + 1,
-		    add_client, &l));
-	if (e != MQE2E_OK) {
-		kms_list_clear(&l);
+	if ((e = kms_list_begin(&l, r, req.limit)) == MQE2E_OK)
+		e = kms_store_client_list(k->db, req.after, req.limit + 1, add_client, &l);
+	if ((e = kms_list_end(&l, r, e)) != MQE2E_OK)
 		kms_reply_err(r, e, "cannot list clients");
-		return;
-	}
-	kms_reply_json(r, 200, kms_list_result(&l));
 }
 
 static void
@@ -244,22 +238,13 @@ certs(struct kms_req *r, const char *name)
 		    "by this endpoint");
 		return;
 	}
-	if ((e = kms_list_init(&l, req.limit)) == MQE2E_OK &&
-	    (e = kms_db_begin(k->db, 0)) == MQE2E_OK) {
-		if ((e = kms_store_client_get(k->db, name, &c)) == MQE2E_OK)
-			e = kms_store_cert_list(k->db, c.id, (int64_t)after, req.limit + 1, add_cert,
-			    &l);
-		e = kms_db_end(k->db, e);
-	}
-	if (e != MQE2E_OK) {
-		kms_list_clear(&l);
-		if (e == MQE2E_ERR_NOT_FOUND)
-			kms_reply_error(r, 404, "not_found", "client '%s' does not exist", name);
-		else
-			kms_reply_err(r, e, "cannot list the certificates of client '%s'", name);
-		return;
-	}
-	kms_reply_json(r, 200, kms_list_result(&l));
+	if ((e = kms_list_begin(&l, r, req.limit)) == MQE2E_OK &&
+	    (e = kms_store_client_get(k->db, name, &c)) == MQE2E_OK)
+		e = kms_store_cert_list(k->db, c.id, (int64_t)after, req.limit + 1, add_cert, &l);
+	if ((e = kms_list_end(&l, r, e)) == MQE2E_ERR_NOT_FOUND)
+		kms_reply_error(r, 404, "not_found", "client '%s' does not exist", name);
+	else if (e != MQE2E_OK)
+		kms_reply_err(r, e, "cannot list the certificates of client '%s'", name);
 }
 
 static void

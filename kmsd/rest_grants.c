@@ -134,16 +134,11 @@ list(struct kms_req *r)
 		snprintf(after[i], sizeof(after[i]), "%.*s", len, p);
 		p = slash != NULL ? slash + 1 : NULL;
 	}
-	if ((e = kms_list_init(&l, req.limit)) == MQE2E_OK &&
-	    (e = kms_db_begin(k->db, 0)) == MQE2E_OK)
-		e = kms_db_end(k->db, kms_store_grant_list(k->db, client, group, after[0], after[1],
-		    after[2], req.limit + 1, add_grant, &l));
-	if (e != MQE2E_OK) {
-		kms_list_clear(&l);
+	if ((e = kms_list_begin(&l, r, req.limit)) == MQE2E_OK)
+		e = kms_store_grant_list(k->db, client, group, after[0], after[1], after[2],
+		    req.limit + 1, add_grant, &l);
+	if ((e = kms_list_end(&l, r, e)) != MQE2E_OK)
 		kms_reply_err(r, e, "cannot list grants");
-		return;
-	}
-	kms_reply_json(r, 200, kms_list_result(&l));
 }
 
 /* Store callback: note that the client still holds a sub grant. */

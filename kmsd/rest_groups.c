@@ -530,16 +530,10 @@ list(struct kms_req *r)
 	kms_req_audit(r, "group.list", NULL);
 	if (!kms_req_admin(r) || !kms_page_parse(r, &req))
 		return;
-	if ((e = kms_list_init(&l, req.limit)) == MQE2E_OK &&
-	    (e = kms_db_begin(k->db, 0)) == MQE2E_OK)
-		e = kms_db_end(k->db, kms_store_group_list(k->db, req.after, req.limit + 1,
-		    add_group, &l));
-	if (e != MQE2E_OK) {
-		kms_list_clear(&l);
+	if ((e = kms_list_begin(&l, r, req.limit)) == MQE2E_OK)
+		e = kms_store_group_list(k->db, req.after, req.limit + 1, add_group, &l);
+	if ((e = kms_list_end(&l, r, e)) != MQE2E_OK)
 		kms_reply_err(r, e, "cannot list groups");
-		return;
-	}
-	kms_reply_json(r, 200, kms_list_result(&l));
 }
 
 static void

@@ -72,6 +72,44 @@ kms_db_int(sqlite3_stmt *st, int col)
 	return sqlite3_column_int64(st, col);
 }
 
+/* ---- the column reader of rows.h over a stepped statement ---------------------- */
+
+static int64_t
+column_int(const struct kms_row *r, int col)
+{
+	return sqlite3_column_int64(r->h, col);
+}
+
+static const char *
+column_str(const struct kms_row *r, int col)
+{
+	const unsigned char *s = sqlite3_column_text(r->h, col);
+
+	return s != NULL ? (const char *)s : "";
+}
+
+static int
+column_blob(const struct kms_row *r, int col, uint8_t *out, size_t len)
+{
+	const void *p = sqlite3_column_blob(r->h, col);
+
+	if (p == NULL || (size_t)sqlite3_column_bytes(r->h, col) != len)
+		return MQE2E_ERR_BAD_FORMAT;
+	memcpy(out, p, len);
+	return MQE2E_OK;
+}
+
+static const struct kms_row_ops column_ops = { column_int, column_str, column_blob };
+
+const struct kms_row *
+kms_db_row(struct kms_row *r, sqlite3_stmt *st)
+{
+	r->ops = &column_ops;
+	r->h = st;
+	r->i = 0;
+	return r;
+}
+
 int
 kms_db_limit(unsigned limit)
 {
@@ -205,13 +243,15 @@ kms_db_run(struct kms_db *db, sqlite3_stmt *st)
 }
 
 int
-kms_db_each(struct kms_db *db, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *arg),
-    void *arg)
+kms_db_each(struct kms_db *db, sqlite3_stmt *st,
+    int (*row)(const struct kms_row *r, void *arg), void *arg)
 {
+	struct kms_row cur;
 	int rc, r = MQE2E_OK;
 
+	(void)kms_db_row(&cur, st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((r = row(st, arg)) != MQE2E_OK)
+		if ((r = row(&cur, arg)) != MQE2E_OK)
 			break;
 	}
 	if (r == MQE2E_OK && rc != SQLITE_DONE)
@@ -320,27 +360,11 @@ sqlite__policy_stamp(struct kms_db *db, int64_t version, int64_t now)
 	return kms_db_run(db, st);
 }
 
-struct change_cb {
-	int (*cb)(void *arg, const char *kind, const char *name);
-	void *arg;
-};
-
-static int
-each_change(sqlite3_stmt *st, void *arg)
-{
-	struct change_cb *c = arg;
-	char kind[16], name[MQE2E_SERIAL_HEX_MAX + KMS_NAME_MAX + 1];
-
-	kms_db_text(st, 0, kind, sizeof(kind));
-	kms_db_text(st, 1, name, sizeof(name));
-	return c->cb(c->arg, kind, name);
-}
-
 int
 sqlite__policy_changes(struct kms_db *db, int64_t since,
     int (*cb)(void *arg, const char *kind, const char *name), void *arg, int64_t *since_at)
 {
-	struct change_cb c = { cb, arg };
+	struct kms_each c = { .cb.change = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int64_t floor = 0;
 	int r;
@@ -363,7 +387,7 @@ sqlite__policy_changes(struct kms_db *db, int64_t since,
 	    "WHERE version > ?1", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, since);
-	return kms_db_each(db, st, each_change, &c);
+	return kms_db_each(db, st, kms_each__change, &c);
 }
 
 /* Apply every compiled-in migration above the database's user_version. */
@@ -473,37 +497,6 @@ sqlite_close(struct kms_db *base)
 
 /* ---- rows as plain values (store_copy.h) ---------------------------------------- */
 
-/* "SELECT "a", "b" FROM "t" ORDER BY ..." or "INSERT [OR REPLACE] INTO "t"
- * ("a", "b") VALUES (?1, ?2)": names from kms_tables[] only. */
-static int
-table_sql(const struct kms_table *t, int insert, char *sql, size_t len)
-{
-	size_t n = 0;
-	unsigned i;
-	int w;
-
-	w = insert ? snprintf(sql, len, "INSERT %sINTO \"%s\" (", t->key != NULL ?
-	    "OR REPLACE " : "", t->name) : snprintf(sql, len, "SELECT ");
-	for (i = 0; w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s\"%s\"", i > 0 ? ", " : "", t->cols[i]);
-	}
-	if (w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		w = insert ? snprintf(sql + n, len - n, ") VALUES (") :
-		    snprintf(sql + n, len - n, " FROM \"%s\" ORDER BY %s", t->name, t->order);
-	}
-	for (i = 0; insert && w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s?%u", i > 0 ? ", " : "", i + 1);
-	}
-	if (insert && w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, ")");
-	}
-	return w >= 0 && (size_t)w < len - n ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
-}
-
 struct rows_cb {
 	const struct kms_table *t;
 	int (*cb)(void *arg, const struct kms_value *v);
@@ -511,8 +504,9 @@ struct rows_cb {
 };
 
 static int
-each_value_row(sqlite3_stmt *st, void *arg)
+each_value_row(const struct kms_row *r, void *arg)
 {
+	sqlite3_stmt *st = r->h;
 	struct rows_cb *c = arg;
 	struct kms_value v[KMS_TABLE_COLS_MAX];
 	unsigned i;
@@ -553,7 +547,7 @@ sqlite_rows(struct kms_db *db, const struct kms_table *t,
 	char sql[512];
 	int r;
 
-	if ((r = table_sql(t, 0, sql, sizeof(sql))) != MQE2E_OK ||
+	if ((r = kms_table__sql(t, 0, '?', sql, sizeof(sql))) != MQE2E_OK ||
 	    (r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
 		return r;
 	return kms_db_each(db, st, each_value_row, &c);
@@ -567,7 +561,7 @@ sqlite_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_va
 	unsigned i;
 	int r;
 
-	if ((r = table_sql(t, 1, sql, sizeof(sql))) != MQE2E_OK ||
+	if ((r = kms_table__sql(t, 1, '?', sql, sizeof(sql))) != MQE2E_OK ||
 	    (r = kms_db_prepare(db, sql, &st)) != MQE2E_OK)
 		return r;
 	for (i = 0; i < t->ncols; i++) {

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "mqe2e_err.h"
+#include "rows.h"
 #include "store.h"
 #include "store_backend.h"
 
@@ -39,10 +40,13 @@ void kms_db_release(struct kms_db *db, sqlite3_stmt *st);
 /* Run a statement that returns no rows; releases it.  Constraint
  * violations give MQE2E_ERR_CONFLICT. */
 int kms_db_run(struct kms_db *db, sqlite3_stmt *st) MQE2E_WUR;
-/* Step st to its end calling row(st, arg) per row (stopping at the first
- * non-OK result); releases st. */
+/* Step st to its end calling row(r, arg) per row, r reading st's columns
+ * (stopping at the first non-OK result); releases st.  row is one of
+ * rows.h's kms_each__NAME with a struct kms_each, or the backend's own. */
 int kms_db_each(struct kms_db *db, sqlite3_stmt *st,
-    int (*row)(sqlite3_stmt *st, void *arg), void *arg) MQE2E_WUR;
+    int (*row)(const struct kms_row *r, void *arg), void *arg) MQE2E_WUR;
+/* r set to the column reader of rows.h over st's current row; returns r. */
+const struct kms_row *kms_db_row(struct kms_row *r, sqlite3_stmt *st);
 /* Step st once: MQE2E_OK with a row, MQE2E_ERR_NOT_FOUND without (st is
  * not released). */
 int kms_db_one(struct kms_db *db, sqlite3_stmt *st) MQE2E_WUR;

@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "mqe2e_err.h"
+#include "rows.h"
 #include "store.h"
 #include "store_backend.h"
 
@@ -83,10 +84,13 @@ void pg_arg_limit(struct pg_args *a, unsigned limit);
  * MQE2E_ERR_NO_SPACE) and logged naming the database. */
 int pg__exec(struct kms_db *db, struct pg_query *q, struct pg_args *a, PGresult **res,
     int64_t *changes) MQE2E_WUR;
-/* Call row(res, i, arg) for each row of q's result, stopping at the first
- * non-OK result. */
+/* Call row(r, arg) for each row of q's result, r reading its columns,
+ * stopping at the first non-OK result.  row is one of rows.h's
+ * kms_each__NAME with a struct kms_each. */
 int pg__each(struct kms_db *db, struct pg_query *q, struct pg_args *a,
-    int (*row)(const PGresult *res, int i, void *arg), void *arg) MQE2E_WUR;
+    int (*row)(const struct kms_row *r, void *arg), void *arg) MQE2E_WUR;
+/* r set to the column reader of rows.h over row i of res; returns r. */
+const struct kms_row *pg_row(struct kms_row *r, const PGresult *res, int i);
 /* q's first row: MQE2E_OK with *res set (the caller PQclear()s it),
  * MQE2E_ERR_NOT_FOUND without rows. */
 int pg__one(struct kms_db *db, struct pg_query *q, struct pg_args *a, PGresult **res) MQE2E_WUR;

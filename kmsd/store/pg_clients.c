@@ -8,22 +8,6 @@
 
 #include "pg.h"
 
-#define CLIENT_COLUMNS "c.id, c.name, c.kind, c.created, c.revoked_at, c.revoke_reason, " \
-	"(SELECT count(*) FROM certs WHERE client_id = c.id)"
-
-static void
-client_row(const PGresult *res, int i, struct kms_client_row *row)
-{
-	memset(row, 0, sizeof(*row));
-	row->id = pg_int(res, i, 0);
-	pg_text(res, i, 1, row->name, sizeof(row->name));
-	pg_text(res, i, 2, row->kind, sizeof(row->kind));
-	row->created = pg_int(res, i, 3);
-	row->revoked_at = pg_int(res, i, 4);
-	pg_text(res, i, 5, row->revoke_reason, sizeof(row->revoke_reason));
-	row->certs = pg_int(res, i, 6);
-}
-
 int
 pg__client_add(struct kms_db *db, const char *name, const char *kind, int64_t now)
 {
@@ -40,59 +24,32 @@ pg__client_add(struct kms_db *db, const char *name, const char *kind, int64_t no
 int
 pg__client_get(struct kms_db *db, const char *name, struct kms_client_row *row)
 {
-	static struct pg_query q = PG_QUERY("SELECT " CLIENT_COLUMNS " FROM clients c "
+	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_CLIENT_COLUMNS " FROM clients c "
 	    "WHERE c.name = $1");
 	struct pg_args a = PG_ARGS_INIT;
+	struct kms_row cur;
 	PGresult *res = NULL;
 	int r;
 
 	pg_arg_text(&a, name);
 	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
-		client_row(res, 0, row);
+		kms_row__client(pg_row(&cur, res, 0), row);
 	PQclear(res);
 	return r;
-}
-
-struct client_cb {
-	int (*cb)(void *arg, const struct kms_client_row *row);
-	void *arg;
-};
-
-static int
-each_client(const PGresult *res, int i, void *arg)
-{
-	struct client_cb *c = arg;
-	struct kms_client_row row;
-
-	client_row(res, i, &row);
-	return c->cb(c->arg, &row);
 }
 
 int
 pg__client_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_client_row *row), void *arg)
 {
-	static struct pg_query q = PG_QUERY("SELECT " CLIENT_COLUMNS " FROM clients c "
+	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_CLIENT_COLUMNS " FROM clients c "
 	    "WHERE c.name > $1 ORDER BY c.name LIMIT $2::bigint");
-	struct client_cb c = { cb, arg };
+	struct kms_each c = { .cb.client = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_text(&a, after != NULL ? after : "");
 	pg_arg_limit(&a, limit);
-	return pg__each(db, &q, &a, each_client, &c);
-}
-
-struct name_cb {
-	int (*cb)(void *arg, const char *name);
-	void *arg;
-};
-
-static int
-each_name(const PGresult *res, int i, void *arg)
-{
-	struct name_cb *c = arg;
-
-	return c->cb(c->arg, pg_str(res, i, 0));
+	return pg__each(db, &q, &a, kms_each__client, &c);
 }
 
 int
@@ -100,9 +57,9 @@ pg__revoked_clients(struct kms_db *db, int (*cb)(void *arg, const char *name), v
 {
 	static struct pg_query q = PG_QUERY("SELECT name FROM clients WHERE revoked_at IS NOT NULL "
 	    "ORDER BY name");
-	struct name_cb c = { cb, arg };
+	struct kms_each c = { .cb.name = cb, .arg = arg };
 
-	return pg__each(db, &q, NULL, each_name, &c);
+	return pg__each(db, &q, NULL, kms_each__name, &c);
 }
 
 int
@@ -122,40 +79,19 @@ pg__cert_add(struct kms_db *db, int64_t client_id, const char *serial, const cha
 	return pg__exec(db, &q, &a, NULL, NULL);
 }
 
-struct cert_cb {
-	int (*cb)(void *arg, const struct kms_cert_row *row);
-	void *arg;
-};
-
-static int
-each_cert(const PGresult *res, int i, void *arg)
-{
-	struct cert_cb *c = arg;
-	struct kms_cert_row row;
-
-	memset(&row, 0, sizeof(row));
-	row.id = pg_int(res, i, 0);
-	pg_text(res, i, 1, row.serial, sizeof(row.serial));
-	row.not_before = pg_int(res, i, 2);
-	row.not_after = pg_int(res, i, 3);
-	row.revoked_at = pg_int(res, i, 4);
-	row.created = pg_int(res, i, 5);
-	return c->cb(c->arg, &row);
-}
-
 int
 pg__cert_list(struct kms_db *db, int64_t client_id, int64_t after_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_cert_row *row), void *arg)
 {
 	static struct pg_query q = PG_QUERY("SELECT id, serial, not_before, not_after, revoked_at, "
 	    "created FROM certs WHERE client_id = $1 AND id > $2 ORDER BY id LIMIT $3::bigint");
-	struct cert_cb c = { cb, arg };
+	struct kms_each c = { .cb.cert = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, client_id);
 	pg_arg_int(&a, after_id);
 	pg_arg_limit(&a, limit);
-	return pg__each(db, &q, &a, each_cert, &c);
+	return pg__each(db, &q, &a, kms_each__cert, &c);
 }
 
 int
@@ -175,30 +111,17 @@ pg__cert_check(struct kms_db *db, int64_t client_id, const char *serial)
 	return r;
 }
 
-struct revoked_cb {
-	int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after);
-	void *arg;
-};
-
-static int
-each_revoked(const PGresult *res, int i, void *arg)
-{
-	struct revoked_cb *c = arg;
-
-	return c->cb(c->arg, pg_str(res, i, 0), pg_int(res, i, 1), pg_int(res, i, 2));
-}
-
 int
 pg__revoked_certs(struct kms_db *db, int64_t not_after_min,
     int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after), void *arg)
 {
 	static struct pg_query q = PG_QUERY("SELECT serial, revoked_at, not_after FROM certs "
 	    "WHERE revoked_at IS NOT NULL AND not_after >= $1 ORDER BY revoked_at, id");
-	struct revoked_cb c = { cb, arg };
+	struct kms_each c = { .cb.revoked = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, not_after_min);
-	return pg__each(db, &q, &a, each_revoked, &c);
+	return pg__each(db, &q, &a, kms_each__revoked, &c);
 }
 
 int
@@ -227,7 +150,7 @@ pg__client_revoke(struct kms_db *db, int64_t client_id, const char *reason, int6
 	static struct pg_query certs = PG_QUERY("UPDATE certs SET revoked_at = $1, "
 	    "revoke_reason = $2 WHERE client_id = $3 AND revoked_at IS NULL");
 	static struct pg_query grants = PG_QUERY("DELETE FROM grants WHERE client_id = $1");
-	struct name_cb c = { cb, arg };
+	struct kms_each c = { .cb.name = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT, m = PG_ARGS_INIT;
 	int r;
 
@@ -235,7 +158,7 @@ pg__client_revoke(struct kms_db *db, int64_t client_id, const char *reason, int6
 	pg_arg_int(&m, now);
 	pg_arg_text(&m, reason);
 	pg_arg_int(&m, client_id);
-	if ((r = pg__each(db, &serials, &a, each_name, &c)) != MQE2E_OK ||
+	if ((r = pg__each(db, &serials, &a, kms_each__name, &c)) != MQE2E_OK ||
 	    (r = pg__exec(db, &client, &m, NULL, NULL)) != MQE2E_OK ||
 	    (r = pg__exec(db, &certs, &m, NULL, NULL)) != MQE2E_OK)
 		return r;
@@ -244,31 +167,18 @@ pg__client_revoke(struct kms_db *db, int64_t client_id, const char *reason, int6
 
 /* ---- certificates one at a time (store_certs.c) ------------------------------------ */
 
-struct pem_cb {
-	int (*cb)(void *arg, const char *serial, const char *pem);
-	void *arg;
-};
-
-static int
-each_pem(const PGresult *res, int i, void *arg)
-{
-	struct pem_cb *c = arg;
-
-	return c->cb(c->arg, pg_str(res, i, 0), pg_str(res, i, 1));
-}
-
 int
 pg__cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
     int (*cb)(void *arg, const char *serial, const char *pem), void *arg)
 {
 	static struct pg_query q = PG_QUERY("SELECT serial, cert_pem FROM certs WHERE "
 	    "client_id = $1 AND revoked_at IS NULL AND not_after > $2 ORDER BY id");
-	struct pem_cb c = { cb, arg };
+	struct kms_each c = { .cb.pem = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, client_id);
 	pg_arg_int(&a, now);
-	return pg__each(db, &q, &a, each_pem, &c);
+	return pg__each(db, &q, &a, kms_each__pem, &c);
 }
 
 int
@@ -289,25 +199,6 @@ pg__cert_revoke(struct kms_db *db, int64_t client_id, const char *serial, const 
 	return pg__exec(db, &q, &a, NULL, NULL);
 }
 
-struct expiring_cb {
-	int (*cb)(void *arg, const struct kms_expiring_row *row);
-	void *arg;
-};
-
-static int
-each_expiring(const PGresult *res, int i, void *arg)
-{
-	struct expiring_cb *c = arg;
-	struct kms_expiring_row row;
-
-	memset(&row, 0, sizeof(row));
-	pg_text(res, i, 0, row.client, sizeof(row.client));
-	pg_text(res, i, 1, row.kind, sizeof(row.kind));
-	pg_text(res, i, 2, row.serial, sizeof(row.serial));
-	row.not_after = pg_int(res, i, 3);
-	return c->cb(c->arg, &row);
-}
-
 int
 pg__certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
     int (*cb)(void *arg, const struct kms_expiring_row *row), void *arg)
@@ -318,10 +209,10 @@ pg__certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
 	    "t.revoked_at IS NULL AND t.not_after <= $1 AND NOT EXISTS (SELECT 1 FROM certs n "
 	    "WHERE n.client_id = t.client_id AND n.revoked_at IS NULL AND n.not_after > $1) "
 	    "ORDER BY t.not_after, c.name LIMIT $2::bigint");
-	struct expiring_cb c = { cb, arg };
+	struct kms_each c = { .cb.expiring = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, before);
 	pg_arg_limit(&a, limit);
-	return pg__each(db, &q, &a, each_expiring, &c);
+	return pg__each(db, &q, &a, kms_each__expiring, &c);
 }

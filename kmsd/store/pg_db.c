@@ -476,18 +476,51 @@ pg__exec(struct kms_db *db, struct pg_query *q, struct pg_args *a, PGresult **re
 	return run(db, q->sql, stmt_id(q), a, res, changes);
 }
 
+/* ---- the column reader of rows.h over a row of a result ------------------------ */
+
+static int64_t
+column_int(const struct kms_row *r, int col)
+{
+	return pg_int(r->h, r->i, col);
+}
+
+static const char *
+column_str(const struct kms_row *r, int col)
+{
+	return pg_str(r->h, r->i, col);
+}
+
+static int
+column_blob(const struct kms_row *r, int col, uint8_t *out, size_t len)
+{
+	return pg_blob(r->h, r->i, col, out, len);
+}
+
+static const struct kms_row_ops column_ops = { column_int, column_str, column_blob };
+
+const struct kms_row *
+pg_row(struct kms_row *r, const PGresult *res, int i)
+{
+	r->ops = &column_ops;
+	r->h = (PGresult *)res;   /* only read */
+	r->i = i;
+	return r;
+}
+
 int
 pg__each(struct kms_db *db, struct pg_query *q, struct pg_args *a,
-    int (*row)(const PGresult *res, int i, void *arg), void *arg)
+    int (*row)(const struct kms_row *r, void *arg), void *arg)
 {
+	struct kms_row cur;
 	PGresult *res = NULL;
-	int i, n, r;
+	int n, r;
 
 	if ((r = pg__exec(db, q, a, &res, NULL)) != MQE2E_OK)
 		return r;
+	(void)pg_row(&cur, res, 0);
 	n = PQntuples(res);
-	for (i = 0; i < n && r == MQE2E_OK; i++)
-		r = row(res, i, arg);
+	for (cur.i = 0; cur.i < n && r == MQE2E_OK; cur.i++)
+		r = row(&cur, arg);
 	PQclear(res);
 	return r;
 }
@@ -653,19 +686,6 @@ pg__policy_stamp(struct kms_db *db, int64_t version, int64_t now)
 	return pg__exec(db, &floor_q, &f, NULL, NULL);
 }
 
-struct change_cb {
-	int (*cb)(void *arg, const char *kind, const char *name);
-	void *arg;
-};
-
-static int
-each_change(const PGresult *res, int i, void *arg)
-{
-	struct change_cb *c = arg;
-
-	return c->cb(c->arg, pg_str(res, i, 0), pg_str(res, i, 1));
-}
-
 int
 pg__policy_changes(struct kms_db *db, int64_t since,
     int (*cb)(void *arg, const char *kind, const char *name), void *arg, int64_t *since_at)
@@ -674,7 +694,7 @@ pg__policy_changes(struct kms_db *db, int64_t since,
 	    "WHERE version <= $1");
 	static struct pg_query list = PG_QUERY("SELECT DISTINCT kind, name FROM policy_log "
 	    "WHERE version > $1");
-	struct change_cb c = { cb, arg };
+	struct kms_each c = { .cb.change = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 	PGresult *res = NULL;
 	int64_t floor = 0;
@@ -691,44 +711,10 @@ pg__policy_changes(struct kms_db *db, int64_t since,
 	PQclear(res);
 	if (r != MQE2E_OK)
 		return r;
-	return pg__each(db, &list, &a, each_change, &c);
+	return pg__each(db, &list, &a, kms_each__change, &c);
 }
 
 /* ---- rows as plain values (store_copy.h) ------------------------------------------ */
-
-/* "SELECT "a", "b" FROM "t" ORDER BY ..." or "INSERT INTO "t" ("a", "b")
- * VALUES ($1, $2) [ON CONFLICT ...]": names from kms_tables[] only. */
-static int
-table_sql(const struct kms_table *t, int insert, char *sql, size_t len)
-{
-	size_t n = 0;
-	unsigned i;
-	int w;
-
-	w = insert ? snprintf(sql, len, "INSERT INTO \"%s\" (", t->name) :
-	    snprintf(sql, len, "SELECT ");
-	for (i = 0; w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s\"%s\"", i > 0 ? ", " : "", t->cols[i]);
-	}
-	if (w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		w = insert ? snprintf(sql + n, len - n, ") VALUES (") :
-		    snprintf(sql + n, len - n, " FROM \"%s\" ORDER BY %s", t->name, t->order);
-	}
-	for (i = 0; insert && w >= 0 && (size_t)w < len - n && i < t->ncols; i++) {
-		n += (size_t)w;
-		w = snprintf(sql + n, len - n, "%s$%u", i > 0 ? ", " : "", i + 1);
-	}
-	if (insert && w >= 0 && (size_t)w < len - n) {
-		n += (size_t)w;
-		/* The one replaced table (meta) has two columns: key and value. */
-		w = t->key != NULL ? snprintf(sql + n, len - n, ") ON CONFLICT (\"%s\") DO UPDATE "
-		    "SET \"%s\" = EXCLUDED.\"%s\"", t->key, t->cols[1], t->cols[1]) :
-		    snprintf(sql + n, len - n, ")");
-	}
-	return w >= 0 && (size_t)w < len - n ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
-}
 
 static int
 pg_rows(struct kms_db *db, const struct kms_table *t,
@@ -741,7 +727,7 @@ pg_rows(struct kms_db *db, const struct kms_table *t,
 	int i, n, r;
 	unsigned c;
 
-	if ((r = table_sql(t, 0, sql, sizeof(sql))) != MQE2E_OK ||
+	if ((r = kms_table__sql(t, 0, '$', sql, sizeof(sql))) != MQE2E_OK ||
 	    (r = run(db, sql, 0, NULL, &res, NULL)) != MQE2E_OK)
 		return r;
 	n = PQntuples(res);
@@ -786,7 +772,7 @@ pg_row_add(struct kms_db *db, const struct kms_table *t, const struct kms_value 
 	unsigned c;
 	int r;
 
-	if ((r = table_sql(t, 1, sql, sizeof(sql))) != MQE2E_OK)
+	if ((r = kms_table__sql(t, 1, '$', sql, sizeof(sql))) != MQE2E_OK)
 		return r;
 	for (c = 0; c < t->ncols; c++) {
 		if (v[c].type == KMS_V_INT)

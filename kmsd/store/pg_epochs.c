@@ -11,21 +11,6 @@
 
 #include "pg.h"
 
-#define EPOCH_COLUMNS "epoch, state, created, activated, expires, coalesce(cause, '')"
-
-/* The state column: the one mapping is kms_epoch_state_name/_parse. */
-static int
-epoch_row(const PGresult *res, int i, int col, struct kms_epoch_row *row)
-{
-	memset(row, 0, sizeof(*row));
-	row->epoch = (uint32_t)pg_int(res, i, col);
-	row->created = pg_int(res, i, col + 2);
-	row->activated = pg_int(res, i, col + 3);
-	row->expires = pg_int(res, i, col + 4);
-	pg_text(res, i, col + 5, row->cause, sizeof(row->cause));
-	return kms_epoch_state_parse(pg_str(res, i, col + 1), &row->state);
-}
-
 /* An optional time (0: NULL) or text ("": NULL). */
 static void
 arg_time(struct pg_args *a, int64_t t)
@@ -42,61 +27,45 @@ arg_opt_text(struct pg_args *a, const char *s)
 	pg_arg_text(a, s[0] != '\0' ? s : NULL);
 }
 
-struct epoch_cb {
-	int (*cb)(void *arg, const struct kms_epoch_row *row);
-	void *arg;
-};
-
-static int
-each_epoch(const PGresult *res, int i, void *arg)
-{
-	struct epoch_cb *c = arg;
-	struct kms_epoch_row row;
-	int r;
-
-	if ((r = epoch_row(res, i, 0, &row)) != MQE2E_OK)
-		return r;
-	return c->cb(c->arg, &row);
-}
-
 int
 pg__epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
-	static struct pg_query q = PG_QUERY("SELECT " EPOCH_COLUMNS " FROM epochs "
+	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
 	    "WHERE group_id = $1 ORDER BY epoch");
-	struct epoch_cb c = { cb, arg };
+	struct kms_each c = { .cb.epoch = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, group_id);
-	return pg__each(db, &q, &a, each_epoch, &c);
+	return pg__each(db, &q, &a, kms_each__epoch, &c);
 }
 
 int
 pg__epoch_list_next(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
-	static struct pg_query q = PG_QUERY("SELECT " EPOCH_COLUMNS " FROM epochs "
+	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
 	    "WHERE group_id = $1 AND state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch");
-	struct epoch_cb c = { cb, arg };
+	struct kms_each c = { .cb.epoch = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, group_id);
-	return pg__each(db, &q, &a, each_epoch, &c);
+	return pg__each(db, &q, &a, kms_each__epoch, &c);
 }
 
 int
 pg__epoch_list_newest(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
-	static struct pg_query q = PG_QUERY("SELECT * FROM (SELECT " EPOCH_COLUMNS " FROM epochs "
-	    "WHERE group_id = $1 ORDER BY epoch DESC LIMIT $2) AS newest ORDER BY epoch");
-	struct epoch_cb c = { cb, arg };
+	static struct pg_query q = PG_QUERY("SELECT * FROM (SELECT " KMS_ROW_EPOCH_COLUMNS
+	    " FROM epochs WHERE group_id = $1 ORDER BY epoch DESC LIMIT $2) AS newest "
+	    "ORDER BY epoch");
+	struct kms_each c = { .cb.epoch = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, group_id);
 	pg_arg_int(&a, limit == 0 ? INT64_MAX : (int64_t)limit);
-	return pg__each(db, &q, &a, each_epoch, &c);
+	return pg__each(db, &q, &a, kms_each__epoch, &c);
 }
 
 int
@@ -121,11 +90,12 @@ pg__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
     struct kms_epoch_row *row)
 {
 	/* The state as a literal, so that the partial unique index applies. */
-	static struct pg_query current = PG_QUERY("SELECT " EPOCH_COLUMNS " FROM epochs "
+	static struct pg_query current = PG_QUERY("SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
 	    "WHERE group_id = $1 AND state = '" KMS_EPOCH_CURRENT_NAME "'");
-	static struct pg_query next = PG_QUERY("SELECT " EPOCH_COLUMNS " FROM epochs "
+	static struct pg_query next = PG_QUERY("SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
 	    "WHERE group_id = $1 AND state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch LIMIT 1");
 	struct pg_args a = PG_ARGS_INIT;
+	struct kms_row cur;
 	PGresult *res = NULL;
 	int r;
 
@@ -134,7 +104,7 @@ pg__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
 	pg_arg_int(&a, group_id);
 	if ((r = pg__one(db, state == KMS_EPOCH_CURRENT ? &current : &next, &a, &res)) ==
 	    MQE2E_OK)
-		r = epoch_row(res, 0, 0, row);
+		r = kms_row__epoch(pg_row(&cur, res, 0), 0, row);
 	PQclear(res);
 	return r;
 }
@@ -182,23 +152,6 @@ pg__epoch_update(struct kms_db *db, int64_t group_id, const struct kms_epoch_row
 	return n == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;
 }
 
-struct ending_cb {
-	int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row);
-	void *arg;
-};
-
-static int
-each_ending(const PGresult *res, int i, void *arg)
-{
-	struct ending_cb *c = arg;
-	struct kms_epoch_row row;
-	int r;
-
-	if ((r = epoch_row(res, i, 1, &row)) != MQE2E_OK)
-		return r;
-	return c->cb(c->arg, pg_int(res, i, 0), &row);
-}
-
 int
 pg__epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
     unsigned limit, int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row),
@@ -206,19 +159,19 @@ pg__epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
 {
 	/* Grace, the state that ends on time, as a literal: the partial index
 	 * epochs_grace_expires serves this once-a-second query. */
-	static struct pg_query grace = PG_QUERY("SELECT group_id, " EPOCH_COLUMNS " FROM epochs "
-	    "WHERE state = '" KMS_EPOCH_GRACE_NAME "' AND expires <= $1 ORDER BY expires "
-	    "LIMIT $2::bigint");
-	static struct pg_query other = PG_QUERY("SELECT group_id, " EPOCH_COLUMNS " FROM epochs "
-	    "WHERE state = $3 AND expires <= $1 ORDER BY expires LIMIT $2::bigint");
-	struct ending_cb c = { cb, arg };
+	static struct pg_query grace = PG_QUERY("SELECT group_id, " KMS_ROW_EPOCH_COLUMNS
+	    " FROM epochs WHERE state = '" KMS_EPOCH_GRACE_NAME "' AND expires <= $1 "
+	    "ORDER BY expires LIMIT $2::bigint");
+	static struct pg_query other = PG_QUERY("SELECT group_id, " KMS_ROW_EPOCH_COLUMNS
+	    " FROM epochs WHERE state = $3 AND expires <= $1 ORDER BY expires LIMIT $2::bigint");
+	struct kms_each c = { .cb.ending = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, before);
 	pg_arg_limit(&a, limit);
 	if (state != KMS_EPOCH_GRACE)
 		pg_arg_text(&a, kms_epoch_state_name(state));
-	return pg__each(db, state == KMS_EPOCH_GRACE ? &grace : &other, &a, each_ending, &c);
+	return pg__each(db, state == KMS_EPOCH_GRACE ? &grace : &other, &a, kms_each__ending, &c);
 }
 
 int
@@ -237,37 +190,18 @@ pg__rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const char *c
 	return pg__exec(db, &q, &a, NULL, NULL);
 }
 
-struct rekey_cb {
-	int (*cb)(void *arg, const struct kms_rekey_row *row);
-	void *arg;
-};
-
-static int
-each_rekey(const PGresult *res, int i, void *arg)
-{
-	struct rekey_cb *c = arg;
-	struct kms_rekey_row row;
-
-	memset(&row, 0, sizeof(row));
-	row.epoch = (uint32_t)pg_int(res, i, 0);
-	pg_text(res, i, 1, row.client, sizeof(row.client));
-	pg_text(res, i, 2, row.reason, sizeof(row.reason));
-	row.at = pg_int(res, i, 3);
-	return c->cb(c->arg, &row);
-}
-
 int
 pg__rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg)
 {
 	static struct pg_query q = PG_QUERY("SELECT epoch, client, coalesce(reason, ''), at "
 	    "FROM rekeys WHERE group_id = $1 ORDER BY at DESC, epoch DESC LIMIT $2::bigint");
-	struct rekey_cb c = { cb, arg };
+	struct kms_each c = { .cb.rekey = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, group_id);
 	pg_arg_int(&a, limit);   /* not pg_arg_limit: 0 lists none, as in SQLite */
-	return pg__each(db, &q, &a, each_rekey, &c);
+	return pg__each(db, &q, &a, kms_each__rekey, &c);
 }
 
 int
@@ -280,41 +214,6 @@ pg__group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t when)
 	pg_arg_int(&a, group_id);
 	pg_arg_int(&a, when);
 	return pg__exec(db, &q, &a, NULL, NULL);
-}
-
-struct keys_cb {
-	int (*cb)(void *arg, const struct kms_epoch_keys_row *row);
-	void *arg;
-};
-
-static int
-each_keys(const PGresult *res, int i, void *arg)
-{
-	struct keys_cb *c = arg;
-	struct kms_epoch_keys_row row;
-	int r = MQE2E_ERR_BAD_FORMAT;
-
-	memset(&row, 0, sizeof(row));
-	/* A deliverable epoch without keys, or an unknown state, is damage. */
-	if (pg_blob(res, i, 9, row.gk_p, KMS_SEALED_LEN) != MQE2E_OK ||
-	    pg_blob(res, i, 10, row.gk_b, KMS_SEALED_LEN) != MQE2E_OK ||
-	    kms_epoch_state_parse(pg_str(res, i, 3), &row.state) != MQE2E_OK)
-		goto out;
-	pg_text(res, i, 0, row.group, sizeof(row.group));
-	row.scheme = (int)pg_int(res, i, 1);
-	row.epoch = (uint32_t)pg_int(res, i, 2);
-	row.activated = pg_int(res, i, 4);
-	row.expires = pg_int(res, i, 5);
-	row.next_rotation = pg_int(res, i, 6);
-	row.rotate_s = pg_int(res, i, 7);
-	row.grace_s = pg_int(res, i, 8);
-	pg_text(res, i, 11, row.filter, sizeof(row.filter));
-	row.pub = (int)pg_int(res, i, 12);
-	row.sub = (int)pg_int(res, i, 13);
-	r = c->cb(c->arg, &row);
- out:
-	mqe2e_wipe(&row, sizeof(row));
-	return r;
 }
 
 /* The groups of a key query: a client's (with its rights) or every group
@@ -347,7 +246,7 @@ pg__epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
 		{ PG_QUERY(KEYS_WINDOW(KEYS_SEL_CLIENT("g.name > $2::text"))),
 		  PG_QUERY(KEYS_WINDOW(KEYS_SEL_CLIENT("g.name = $2::text"))) },
 	};
-	struct keys_cb c = { cb, arg };
+	struct kms_each c = { .cb.keys = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, q->client_id);
@@ -355,5 +254,5 @@ pg__epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
 	pg_arg_limit(&a, q->group != NULL ? 1 : q->max_groups);
 	pg_arg_int(&a, q->grace > 1024 ? 1024 : q->grace);
 	pg_arg_int(&a, q->epoch);
-	return pg__each(db, &sql[q->client_id != 0][q->group != NULL], &a, each_keys, &c);
+	return pg__each(db, &sql[q->client_id != 0][q->group != NULL], &a, kms_each__keys, &c);
 }

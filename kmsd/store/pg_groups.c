@@ -8,29 +8,6 @@
 
 #include "pg.h"
 
-#define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
-	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
-	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs, " \
-	"(SELECT coalesce(min(epoch), 0) FROM epochs WHERE group_id = g.id AND state IN ('" \
-	KMS_EPOCH_GRACE_NAME "', '" KMS_EPOCH_CURRENT_NAME "'))"
-
-static void
-group_row(const PGresult *res, int i, struct kms_group_row *row)
-{
-	memset(row, 0, sizeof(*row));
-	row->id = pg_int(res, i, 0);
-	pg_text(res, i, 1, row->name, sizeof(row->name));
-	pg_text(res, i, 2, row->filter, sizeof(row->filter));
-	row->scheme = (int)pg_int(res, i, 3);
-	row->rotate_s = pg_int(res, i, 4);
-	row->grace_s = pg_int(res, i, 5);
-	row->created = pg_int(res, i, 6);
-	row->next_rotation = pg_int(res, i, 7);
-	row->current_epoch = (uint32_t)pg_int(res, i, 8);
-	row->future_epochs = (int)pg_int(res, i, 9);
-	row->oldest_epoch = (uint32_t)pg_int(res, i, 10);
-}
-
 int
 pg__group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
     int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now, int64_t next_rotation)
@@ -51,65 +28,53 @@ pg__group_add(struct kms_db *db, const char *name, const char *filter, int schem
 	return pg__exec(db, &q, &a, NULL, NULL);
 }
 
-int
-pg__group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
+/* A group by name, or (name NULL) by id. */
+static int
+group_get(struct kms_db *db, const char *name, int64_t id, struct kms_group_row *row)
 {
-	static struct pg_query q = PG_QUERY("SELECT " GROUP_COLUMNS " FROM topic_groups g "
-	    "WHERE g.name = $1");
+	static struct pg_query by_name = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS
+	    " FROM topic_groups g WHERE g.name = $1");
+	static struct pg_query by_id = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS
+	    " FROM topic_groups g WHERE g.id = $1");
 	struct pg_args a = PG_ARGS_INIT;
+	struct kms_row cur;
 	PGresult *res = NULL;
 	int r;
 
-	pg_arg_text(&a, name);
-	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
-		group_row(res, 0, row);
+	if (name != NULL)
+		pg_arg_text(&a, name);
+	else
+		pg_arg_int(&a, id);
+	if ((r = pg__one(db, name != NULL ? &by_name : &by_id, &a, &res)) == MQE2E_OK)
+		kms_row__group(pg_row(&cur, res, 0), row);
 	PQclear(res);
 	return r;
+}
+
+int
+pg__group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
+{
+	return group_get(db, name, 0, row);
 }
 
 int
 pg__group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row)
 {
-	static struct pg_query q = PG_QUERY("SELECT " GROUP_COLUMNS " FROM topic_groups g "
-	    "WHERE g.id = $1");
-	struct pg_args a = PG_ARGS_INIT;
-	PGresult *res = NULL;
-	int r;
-
-	pg_arg_int(&a, id);
-	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
-		group_row(res, 0, row);
-	PQclear(res);
-	return r;
-}
-
-struct group_cb {
-	int (*cb)(void *arg, const struct kms_group_row *row);
-	void *arg;
-};
-
-static int
-each_group(const PGresult *res, int i, void *arg)
-{
-	struct group_cb *c = arg;
-	struct kms_group_row row;
-
-	group_row(res, i, &row);
-	return c->cb(c->arg, &row);
+	return group_get(db, NULL, id, row);
 }
 
 int
 pg__group_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_group_row *row), void *arg)
 {
-	static struct pg_query q = PG_QUERY("SELECT " GROUP_COLUMNS " FROM topic_groups g "
+	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS " FROM topic_groups g "
 	    "WHERE g.name > $1 ORDER BY g.name LIMIT $2::bigint");
-	struct group_cb c = { cb, arg };
+	struct kms_each c = { .cb.group = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_text(&a, after != NULL ? after : "");
 	pg_arg_limit(&a, limit);
-	return pg__each(db, &q, &a, each_group, &c);
+	return pg__each(db, &q, &a, kms_each__group, &c);
 }
 
 int
@@ -174,30 +139,17 @@ pg__group_due(struct kms_db *db, int64_t now, int64_t *id)
 	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_OK : r;
 }
 
-struct name_cb {
-	int (*cb)(void *arg, const char *name);
-	void *arg;
-};
-
-static int
-each_name(const PGresult *res, int i, void *arg)
-{
-	struct name_cb *c = arg;
-
-	return c->cb(c->arg, pg_str(res, i, 0));
-}
-
 int
 pg__groups_of_client(struct kms_db *db, int64_t client_id,
     int (*cb)(void *arg, const char *name), void *arg)
 {
 	static struct pg_query q = PG_QUERY("SELECT DISTINCT g.name FROM grants gr "
 	    "JOIN topic_groups g ON g.id = gr.group_id WHERE gr.client_id = $1 ORDER BY g.name");
-	struct name_cb c = { cb, arg };
+	struct kms_each c = { .cb.name = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_int(&a, client_id);
-	return pg__each(db, &q, &a, each_name, &c);
+	return pg__each(db, &q, &a, kms_each__name, &c);
 }
 
 /* ---- grants --------------------------------------------------------------------- */
@@ -235,25 +187,6 @@ pg__grant_delete(struct kms_db *db, const char *client, const char *group, const
 	return n == 0 ? MQE2E_ERR_NOT_FOUND : MQE2E_OK;
 }
 
-struct grant_cb {
-	int (*cb)(void *arg, const struct kms_grant_row *row);
-	void *arg;
-};
-
-static int
-each_grant(const PGresult *res, int i, void *arg)
-{
-	struct grant_cb *c = arg;
-	struct kms_grant_row row;
-
-	memset(&row, 0, sizeof(row));
-	pg_text(res, i, 0, row.client, sizeof(row.client));
-	pg_text(res, i, 1, row.group, sizeof(row.group));
-	pg_text(res, i, 2, row.right, sizeof(row.right));
-	row.created = pg_int(res, i, 3);
-	return c->cb(c->arg, &row);
-}
-
 int
 pg__grant_list(struct kms_db *db, const char *client, const char *group,
     const char *after_client, const char *after_group, const char *after_right,
@@ -266,7 +199,7 @@ pg__grant_list(struct kms_db *db, const char *client, const char *group,
 	    "($2::text IS NULL OR g.name = $2::text) AND "
 	    "(c.name, g.name, gr.\"right\") > ($3::text, $4::text, $5::text) "
 	    "ORDER BY c.name, g.name, gr.\"right\" LIMIT $6::bigint");
-	struct grant_cb c = { cb, arg };
+	struct kms_each c = { .cb.grant = cb, .arg = arg };
 	struct pg_args a = PG_ARGS_INIT;
 
 	pg_arg_text(&a, client);
@@ -275,5 +208,5 @@ pg__grant_list(struct kms_db *db, const char *client, const char *group,
 	pg_arg_text(&a, after_group != NULL ? after_group : "");
 	pg_arg_text(&a, after_right != NULL ? after_right : "");
 	pg_arg_limit(&a, limit);
-	return pg__each(db, &q, &a, each_grant, &c);
+	return pg__each(db, &q, &a, kms_each__grant, &c);
 }

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,51 @@ const struct kms_table kms_tables[] = {
 	{ "crl", { "id", "number", "issued", "revoked", "pem" }, 5, "id", NULL, NULL },
 };
 const unsigned kms_tables_count = sizeof(kms_tables) / sizeof(kms_tables[0]);
+
+/* Append to sql[len] at *n; a write that does not fit sets *n past len. */
+static void sql_add(char *sql, size_t len, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+sql_add(char *sql, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (*n >= len)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(sql + *n, len - *n, fmt, ap);
+	va_end(ap);
+	*n = w < 0 ? len : *n + (size_t)w;
+}
+
+int
+kms_table__sql(const struct kms_table *t, int insert, char param, char *sql, size_t len)
+{
+	size_t n = 0;
+	unsigned i;
+
+	if (insert)
+		sql_add(sql, len, &n, "INSERT INTO \"%s\" (", t->name);
+	else
+		sql_add(sql, len, &n, "SELECT ");
+	for (i = 0; i < t->ncols; i++)
+		sql_add(sql, len, &n, "%s\"%s\"", i > 0 ? ", " : "", t->cols[i]);
+	if (!insert) {
+		sql_add(sql, len, &n, " FROM \"%s\" ORDER BY %s", t->name, t->order);
+		return n < len ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
+	}
+	sql_add(sql, len, &n, ") VALUES (");
+	for (i = 0; i < t->ncols; i++)
+		sql_add(sql, len, &n, "%s%c%u", i > 0 ? ", " : "", param, i + 1);
+	sql_add(sql, len, &n, ")");
+	/* The one replaced table (meta) has two columns: key and value. */
+	if (t->key != NULL)
+		sql_add(sql, len, &n, " ON CONFLICT (\"%s\") DO UPDATE SET \"%s\" = "
+		    "excluded.\"%s\"", t->key, t->cols[1], t->cols[1]);
+	return n < len ? MQE2E_OK : MQE2E_ERR_TOO_LONG;
+}
 
 struct copy {
 	struct kms_db *to;

@@ -178,6 +178,18 @@ int kms_db__no_space(struct kms_db *db, const char *detail);
 /* A transaction that changed something committed: writes work again. */
 void kms_db__wrote(struct kms_db *db);
 
+/*
+ * The SQL by which a backend reads and writes the rows of table t as plain
+ * values (store_copy.h): "SELECT "a", "b" FROM "t" ORDER BY ..." or, with
+ * insert, "INSERT INTO "t" ("a", "b") VALUES (?1, ?2)", a row the new
+ * database already has (t->key) being replaced by ON CONFLICT DO UPDATE.
+ * param is the backend's placeholder prefix: '?' (SQLite) or '$'
+ * (PostgreSQL).  Names come from kms_tables[] only.  MQE2E_ERR_TOO_LONG if
+ * it does not fit sql[len].
+ */
+int kms_table__sql(const struct kms_table *t, int insert, char param, char *sql,
+    size_t len) MQE2E_WUR;
+
 /* The backends' openers (store.c picks one by the form of `where`). */
 int kms_sqlite_open(const char *path, int create, struct kms_db **out, char *err,
     size_t errlen) MQE2E_WUR;

@@ -8,26 +8,11 @@
 
 #include "db.h"
 
-struct pem_cb {
-	int (*cb)(void *arg, const char *serial, const char *pem);
-	void *arg;
-};
-
-static int
-each_pem(sqlite3_stmt *st, void *arg)
-{
-	struct pem_cb *c = arg;
-	const unsigned char *serial = sqlite3_column_text(st, 0), *pem = sqlite3_column_text(st, 1);
-
-	return c->cb(c->arg, serial != NULL ? (const char *)serial : "",
-	    pem != NULL ? (const char *)pem : "");
-}
-
 int
 sqlite__cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
     int (*cb)(void *arg, const char *serial, const char *pem), void *arg)
 {
-	struct pem_cb c = { cb, arg };
+	struct kms_each c = { .cb.pem = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -36,7 +21,7 @@ sqlite__cert_pems(struct kms_db *db, int64_t client_id, int64_t now,
 		return r;
 	sqlite3_bind_int64(st, 1, client_id);
 	sqlite3_bind_int64(st, 2, now);
-	return kms_db_each(db, st, each_pem, &c);
+	return kms_db_each(db, st, kms_each__pem, &c);
 }
 
 int
@@ -61,30 +46,11 @@ sqlite__cert_revoke(struct kms_db *db, int64_t client_id, const char *serial,
 	return kms_db_run(db, st);
 }
 
-struct expiring_cb {
-	int (*cb)(void *arg, const struct kms_expiring_row *row);
-	void *arg;
-};
-
-static int
-each_expiring(sqlite3_stmt *st, void *arg)
-{
-	struct expiring_cb *c = arg;
-	struct kms_expiring_row row;
-
-	memset(&row, 0, sizeof(row));
-	kms_db_text(st, 0, row.client, sizeof(row.client));
-	kms_db_text(st, 1, row.kind, sizeof(row.kind));
-	kms_db_text(st, 2, row.serial, sizeof(row.serial));
-	row.not_after = kms_db_int(st, 3);
-	return c->cb(c->arg, &row);
-}
-
 int
 sqlite__certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
     int (*cb)(void *arg, const struct kms_expiring_row *row), void *arg)
 {
-	struct expiring_cb c = { cb, arg };
+	struct kms_each c = { .cb.expiring = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -98,5 +64,5 @@ sqlite__certs_expiring(struct kms_db *db, int64_t before, unsigned limit,
 		return r;
 	sqlite3_bind_int64(st, 1, before);
 	sqlite3_bind_int(st, 2, kms_db_limit(limit));
-	return kms_db_each(db, st, each_expiring, &c);
+	return kms_db_each(db, st, kms_each__expiring, &c);
 }

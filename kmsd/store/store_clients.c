@@ -7,22 +7,6 @@
 
 #include "db.h"
 
-#define CLIENT_COLUMNS "c.id, c.name, c.kind, c.created, c.revoked_at, c.revoke_reason, " \
-	"(SELECT count(*) FROM certs WHERE client_id = c.id)"
-
-static void
-client_row(sqlite3_stmt *st, struct kms_client_row *row)
-{
-	memset(row, 0, sizeof(*row));
-	row->id = kms_db_int(st, 0);
-	kms_db_text(st, 1, row->name, sizeof(row->name));
-	kms_db_text(st, 2, row->kind, sizeof(row->kind));
-	row->created = kms_db_int(st, 3);
-	row->revoked_at = kms_db_int(st, 4);
-	kms_db_text(st, 5, row->revoke_reason, sizeof(row->revoke_reason));
-	row->certs = kms_db_int(st, 6);
-}
-
 int
 sqlite__client_add(struct kms_db *db, const char *name, const char *kind, int64_t now)
 {
@@ -41,75 +25,47 @@ sqlite__client_add(struct kms_db *db, const char *name, const char *kind, int64_
 int
 sqlite__client_get(struct kms_db *db, const char *name, struct kms_client_row *row)
 {
+	struct kms_row cur;
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT " CLIENT_COLUMNS " FROM clients c WHERE c.name = ?1",
-	    &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "SELECT " KMS_ROW_CLIENT_COLUMNS " FROM clients c "
+	    "WHERE c.name = ?1", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
-		client_row(st, row);
+		kms_row__client(kms_db_row(&cur, st), row);
 	kms_db_release(db, st);
 	return r;
-}
-
-struct client_cb {
-	int (*cb)(void *arg, const struct kms_client_row *row);
-	void *arg;
-};
-
-static int
-each_client(sqlite3_stmt *st, void *arg)
-{
-	struct client_cb *c = arg;
-	struct kms_client_row row;
-
-	client_row(st, &row);
-	return c->cb(c->arg, &row);
 }
 
 int
 sqlite__client_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_client_row *row), void *arg)
 {
-	struct client_cb c = { cb, arg };
+	struct kms_each c = { .cb.client = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT " CLIENT_COLUMNS " FROM clients c "
+	if ((r = kms_db_prepare(db, "SELECT " KMS_ROW_CLIENT_COLUMNS " FROM clients c "
 	    "WHERE c.name > ?1 ORDER BY c.name LIMIT ?2", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_text(st, 1, after != NULL ? after : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, kms_db_limit(limit));
-	return kms_db_each(db, st, each_client, &c);
-}
-
-struct name_cb {
-	int (*cb)(void *arg, const char *name);
-	void *arg;
-};
-
-static int
-each_name(sqlite3_stmt *st, void *arg)
-{
-	struct name_cb *c = arg;
-	const unsigned char *s = sqlite3_column_text(st, 0);
-
-	return c->cb(c->arg, s != NULL ? (const char *)s : "");
+	return kms_db_each(db, st, kms_each__client, &c);
 }
 
 int
 sqlite__revoked_clients(struct kms_db *db, int (*cb)(void *arg, const char *name), void *arg)
 {
-	struct name_cb c = { cb, arg };
+	struct kms_each c = { .cb.name = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = kms_db_prepare(db, "SELECT name FROM clients WHERE revoked_at IS NOT NULL "
 	    "ORDER BY name", &st)) != MQE2E_OK)
 		return r;
-	return kms_db_each(db, st, each_name, &c);
+	return kms_db_each(db, st, kms_each__name, &c);
 }
 
 int
@@ -131,32 +87,11 @@ sqlite__cert_add(struct kms_db *db, int64_t client_id, const char *serial,
 	return kms_db_run(db, st);
 }
 
-struct cert_cb {
-	int (*cb)(void *arg, const struct kms_cert_row *row);
-	void *arg;
-};
-
-static int
-each_cert(sqlite3_stmt *st, void *arg)
-{
-	struct cert_cb *c = arg;
-	struct kms_cert_row row;
-
-	memset(&row, 0, sizeof(row));
-	row.id = kms_db_int(st, 0);
-	kms_db_text(st, 1, row.serial, sizeof(row.serial));
-	row.not_before = kms_db_int(st, 2);
-	row.not_after = kms_db_int(st, 3);
-	row.revoked_at = kms_db_int(st, 4);
-	row.created = kms_db_int(st, 5);
-	return c->cb(c->arg, &row);
-}
-
 int
 sqlite__cert_list(struct kms_db *db, int64_t client_id, int64_t after_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_cert_row *row), void *arg)
 {
-	struct cert_cb c = { cb, arg };
+	struct kms_each c = { .cb.cert = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -166,7 +101,7 @@ sqlite__cert_list(struct kms_db *db, int64_t client_id, int64_t after_id, unsign
 	sqlite3_bind_int64(st, 1, client_id);
 	sqlite3_bind_int64(st, 2, after_id);
 	sqlite3_bind_int(st, 3, kms_db_limit(limit));
-	return kms_db_each(db, st, each_cert, &c);
+	return kms_db_each(db, st, kms_each__cert, &c);
 }
 
 int
@@ -186,26 +121,11 @@ sqlite__cert_check(struct kms_db *db, int64_t client_id, const char *serial)
 	return r;
 }
 
-struct revoked_cb {
-	int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after);
-	void *arg;
-};
-
-static int
-each_revoked(sqlite3_stmt *st, void *arg)
-{
-	struct revoked_cb *c = arg;
-	const unsigned char *s = sqlite3_column_text(st, 0);
-
-	return c->cb(c->arg, s != NULL ? (const char *)s : "", kms_db_int(st, 1),
-	    kms_db_int(st, 2));
-}
-
 int
 sqlite__revoked_certs(struct kms_db *db, int64_t not_after_min,
     int (*cb)(void *arg, const char *serial, int64_t revoked_at, int64_t not_after), void *arg)
 {
-	struct revoked_cb c = { cb, arg };
+	struct kms_each c = { .cb.revoked = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -214,7 +134,7 @@ sqlite__revoked_certs(struct kms_db *db, int64_t not_after_min,
 	    MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, not_after_min);
-	return kms_db_each(db, st, each_revoked, &c);
+	return kms_db_each(db, st, kms_each__revoked, &c);
 }
 
 int
@@ -256,7 +176,7 @@ int
 sqlite__client_revoke(struct kms_db *db, int64_t client_id, const char *reason,
     int64_t now, int (*cb)(void *arg, const char *serial), void *arg)
 {
-	struct name_cb c = { cb, arg };
+	struct kms_each c = { .cb.name = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -264,7 +184,7 @@ sqlite__client_revoke(struct kms_db *db, int64_t client_id, const char *reason,
 	    "revoked_at IS NULL ORDER BY id", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, client_id);
-	if ((r = kms_db_each(db, st, each_name, &c)) != MQE2E_OK ||
+	if ((r = kms_db_each(db, st, kms_each__name, &c)) != MQE2E_OK ||
 	    (r = mark_revoked(db, "UPDATE clients SET revoked_at = ?1, revoke_reason = ?2 "
 	    "WHERE id = ?3", client_id, reason, now)) != MQE2E_OK ||
 	    (r = mark_revoked(db, "UPDATE certs SET revoked_at = ?1, revoke_reason = ?2 "

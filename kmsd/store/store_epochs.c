@@ -10,24 +10,6 @@
 
 #include "db.h"
 
-#define EPOCH_COLUMNS "epoch, state, created, activated, expires, coalesce(cause, '')"
-
-/* The state column: the one mapping is kms_epoch_state_name/_parse. */
-static int
-epoch_row(sqlite3_stmt *st, int col, struct kms_epoch_row *row)
-{
-	char state[16];
-
-	memset(row, 0, sizeof(*row));
-	row->epoch = (uint32_t)kms_db_int(st, col);
-	kms_db_text(st, col + 1, state, sizeof(state));
-	row->created = kms_db_int(st, col + 2);
-	row->activated = kms_db_int(st, col + 3);
-	row->expires = kms_db_int(st, col + 4);
-	kms_db_text(st, col + 5, row->cause, sizeof(row->cause));
-	return kms_epoch_state_parse(state, &row->state);
-}
-
 /* Bind an optional time (0: NULL) or text ("": NULL). */
 static void
 bind_time(sqlite3_stmt *st, int i, int64_t t)
@@ -47,67 +29,51 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-struct epoch_cb {
-	int (*cb)(void *arg, const struct kms_epoch_row *row);
-	void *arg;
-};
-
-static int
-each_epoch(sqlite3_stmt *st, void *arg)
-{
-	struct epoch_cb *c = arg;
-	struct kms_epoch_row row;
-	int r;
-
-	if ((r = epoch_row(st, 0, &row)) != MQE2E_OK)
-		return r;
-	return c->cb(c->arg, &row);
-}
-
 int
 sqlite__epoch_list(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
-	struct epoch_cb c = { cb, arg };
+	struct kms_each c = { .cb.epoch = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 "
-	    "ORDER BY epoch", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
+	    "WHERE group_id = ?1 ORDER BY epoch", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
-	return kms_db_each(db, st, each_epoch, &c);
+	return kms_db_each(db, st, kms_each__epoch, &c);
 }
 
 int
 sqlite__epoch_list_newest(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
-	struct epoch_cb c = { cb, arg };
+	struct kms_each c = { .cb.epoch = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT * FROM (SELECT " EPOCH_COLUMNS " FROM epochs "
+	if ((r = kms_db_prepare(db, "SELECT * FROM (SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
 	    "WHERE group_id = ?1 ORDER BY epoch DESC LIMIT ?2) ORDER BY epoch", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
 	sqlite3_bind_int(st, 2, kms_db_limit(limit));
-	return kms_db_each(db, st, each_epoch, &c);
+	return kms_db_each(db, st, kms_each__epoch, &c);
 }
 
 int
 sqlite__epoch_list_next(struct kms_db *db, int64_t group_id,
     int (*cb)(void *arg, const struct kms_epoch_row *row), void *arg)
 {
-	struct epoch_cb c = { cb, arg };
+	struct kms_each c = { .cb.epoch = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 "
-	    "AND state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch", &st)) != MQE2E_OK)
+	if ((r = kms_db_prepare(db, "SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs "
+	    "WHERE group_id = ?1 AND state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch",
+	    &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
-	return kms_db_each(db, st, each_epoch, &c);
+	return kms_db_each(db, st, kms_each__epoch, &c);
 }
 
 int
@@ -131,16 +97,17 @@ int
 sqlite__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state state,
     struct kms_epoch_row *row)
 {
+	struct kms_row cur;
 	sqlite3_stmt *st = NULL;
 	const char *sql;
 	int r;
 
 	/* The state as a literal, so that the partial unique indexes apply. */
 	if (state == KMS_EPOCH_CURRENT)
-		sql = "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
+		sql = "SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
 		    "state = '" KMS_EPOCH_CURRENT_NAME "'";
 	else if (state == KMS_EPOCH_NEXT)
-		sql = "SELECT " EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
+		sql = "SELECT " KMS_ROW_EPOCH_COLUMNS " FROM epochs WHERE group_id = ?1 AND "
 		    "state = '" KMS_EPOCH_NEXT_NAME "' ORDER BY epoch LIMIT 1";
 	else
 		return MQE2E_ERR_INVALID_ARG;
@@ -148,7 +115,7 @@ sqlite__epoch_get(struct kms_db *db, int64_t group_id, enum kms_epoch_state stat
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
-		r = epoch_row(st, 0, row);
+		r = kms_row__epoch(kms_db_row(&cur, st), 0, row);
 	kms_db_release(db, st);
 	return r;
 }
@@ -200,45 +167,28 @@ sqlite__epoch_update(struct kms_db *db, int64_t group_id, const struct kms_epoch
 	return kms_db_changes(db) == 1 ? MQE2E_OK : MQE2E_ERR_NOT_FOUND;
 }
 
-struct ending_cb {
-	int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row);
-	void *arg;
-};
-
-static int
-each_ending(sqlite3_stmt *st, void *arg)
-{
-	struct ending_cb *c = arg;
-	struct kms_epoch_row row;
-	int r;
-
-	if ((r = epoch_row(st, 1, &row)) != MQE2E_OK)
-		return r;
-	return c->cb(c->arg, kms_db_int(st, 0), &row);
-}
-
 int
 sqlite__epochs_ending(struct kms_db *db, enum kms_epoch_state state, int64_t before,
     unsigned limit, int (*cb)(void *arg, int64_t group_id, const struct kms_epoch_row *row),
     void *arg)
 {
-	struct ending_cb c = { cb, arg };
+	struct kms_each c = { .cb.ending = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	/* Grace, the state that ends on time, as a literal: the partial index
 	 * epochs_grace_expires serves this once-a-second query. */
 	if ((r = kms_db_prepare(db, state == KMS_EPOCH_GRACE ?
-	    "SELECT group_id, " EPOCH_COLUMNS " FROM epochs WHERE state = '"
+	    "SELECT group_id, " KMS_ROW_EPOCH_COLUMNS " FROM epochs WHERE state = '"
 	    KMS_EPOCH_GRACE_NAME "' AND expires <= ?1 ORDER BY expires LIMIT ?2" :
-	    "SELECT group_id, " EPOCH_COLUMNS " FROM epochs WHERE state = ?3 AND "
+	    "SELECT group_id, " KMS_ROW_EPOCH_COLUMNS " FROM epochs WHERE state = ?3 AND "
 	    "expires <= ?1 ORDER BY expires LIMIT ?2", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, before);
 	sqlite3_bind_int64(st, 2, kms_db_limit(limit));
 	if (state != KMS_EPOCH_GRACE)
 		sqlite3_bind_text(st, 3, kms_epoch_state_name(state), -1, SQLITE_STATIC);
-	return kms_db_each(db, st, each_ending, &c);
+	return kms_db_each(db, st, kms_each__ending, &c);
 }
 
 int
@@ -262,30 +212,11 @@ sqlite__rekey_add(struct kms_db *db, int64_t group_id, uint32_t epoch, const cha
 	return kms_db_run(db, st);
 }
 
-struct rekey_cb {
-	int (*cb)(void *arg, const struct kms_rekey_row *row);
-	void *arg;
-};
-
-static int
-each_rekey(sqlite3_stmt *st, void *arg)
-{
-	struct rekey_cb *c = arg;
-	struct kms_rekey_row row;
-
-	memset(&row, 0, sizeof(row));
-	row.epoch = (uint32_t)kms_db_int(st, 0);
-	kms_db_text(st, 1, row.client, sizeof(row.client));
-	kms_db_text(st, 2, row.reason, sizeof(row.reason));
-	row.at = kms_db_int(st, 3);
-	return c->cb(c->arg, &row);
-}
-
 int
 sqlite__rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
     int (*cb)(void *arg, const struct kms_rekey_row *row), void *arg)
 {
-	struct rekey_cb c = { cb, arg };
+	struct kms_each c = { .cb.rekey = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -294,7 +225,7 @@ sqlite__rekey_list(struct kms_db *db, int64_t group_id, unsigned limit,
 		return r;
 	sqlite3_bind_int64(st, 1, group_id);
 	sqlite3_bind_int64(st, 2, limit);
-	return kms_db_each(db, st, each_rekey, &c);
+	return kms_db_each(db, st, kms_each__rekey, &c);
 }
 
 int
@@ -309,44 +240,6 @@ sqlite__group_set_next_rotation(struct kms_db *db, int64_t group_id, int64_t whe
 	sqlite3_bind_int64(st, 1, group_id);
 	sqlite3_bind_int64(st, 2, when);
 	return kms_db_run(db, st);
-}
-
-struct keys_cb {
-	int (*cb)(void *arg, const struct kms_epoch_keys_row *row);
-	void *arg;
-};
-
-static int
-each_keys(sqlite3_stmt *st, void *arg)
-{
-	struct keys_cb *c = arg;
-	struct kms_epoch_keys_row row;
-	char state[16];
-	int r;
-
-	memset(&row, 0, sizeof(row));
-	if (sqlite3_column_bytes(st, 9) != KMS_SEALED_LEN ||
-	    sqlite3_column_bytes(st, 10) != KMS_SEALED_LEN)
-		return MQE2E_ERR_BAD_FORMAT;   /* a deliverable epoch without keys */
-	kms_db_text(st, 0, row.group, sizeof(row.group));
-	row.scheme = (int)kms_db_int(st, 1);
-	row.epoch = (uint32_t)kms_db_int(st, 2);
-	kms_db_text(st, 3, state, sizeof(state));
-	if (kms_epoch_state_parse(state, &row.state) != MQE2E_OK)
-		return MQE2E_ERR_BAD_FORMAT;
-	row.activated = kms_db_int(st, 4);
-	row.expires = kms_db_int(st, 5);
-	row.next_rotation = kms_db_int(st, 6);
-	row.rotate_s = kms_db_int(st, 7);
-	row.grace_s = kms_db_int(st, 8);
-	memcpy(row.gk_p, sqlite3_column_blob(st, 9), KMS_SEALED_LEN);
-	memcpy(row.gk_b, sqlite3_column_blob(st, 10), KMS_SEALED_LEN);
-	kms_db_text(st, 11, row.filter, sizeof(row.filter));
-	row.pub = (int)kms_db_int(st, 12);
-	row.sub = (int)kms_db_int(st, 13);
-	r = c->cb(c->arg, &row);
-	mqe2e_wipe(&row, sizeof(row));
-	return r;
 }
 
 /* The groups of a key query: a client's (with its rights) or every group
@@ -378,7 +271,7 @@ sqlite__epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
 		{ KEYS_WINDOW(KEYS_SEL_CLIENT("g.name > ?2")),
 		  KEYS_WINDOW(KEYS_SEL_CLIENT("g.name = ?2")) },
 	};
-	struct keys_cb c = { cb, arg };
+	struct kms_each c = { .cb.keys = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -390,5 +283,5 @@ sqlite__epoch_keys(struct kms_db *db, const struct kms_keys_query *q,
 	sqlite3_bind_int(st, 3, q->group != NULL ? 1 : kms_db_limit(q->max_groups));
 	sqlite3_bind_int(st, 4, q->grace > 1024 ? 1024 : (int)q->grace);
 	sqlite3_bind_int64(st, 5, q->epoch);
-	return kms_db_each(db, st, each_keys, &c);
+	return kms_db_each(db, st, kms_each__keys, &c);
 }

@@ -7,29 +7,6 @@
 
 #include "db.h"
 
-#define GROUP_COLUMNS "g.id, g.name, g.filter, g.scheme, g.rotate_s, g.grace_s, g.created, " \
-	"g.next_rotation, (SELECT epoch FROM epochs WHERE group_id = g.id AND " \
-	"state = '" KMS_EPOCH_CURRENT_NAME "'), g.future_epochs, " \
-	"(SELECT min(epoch) FROM epochs WHERE group_id = g.id AND state IN ('" \
-	KMS_EPOCH_GRACE_NAME "', '" KMS_EPOCH_CURRENT_NAME "'))"
-
-static void
-group_row(sqlite3_stmt *st, struct kms_group_row *row)
-{
-	memset(row, 0, sizeof(*row));
-	row->id = kms_db_int(st, 0);
-	kms_db_text(st, 1, row->name, sizeof(row->name));
-	kms_db_text(st, 2, row->filter, sizeof(row->filter));
-	row->scheme = (int)kms_db_int(st, 3);
-	row->rotate_s = kms_db_int(st, 4);
-	row->grace_s = kms_db_int(st, 5);
-	row->created = kms_db_int(st, 6);
-	row->next_rotation = kms_db_int(st, 7);
-	row->current_epoch = (uint32_t)kms_db_int(st, 8);
-	row->future_epochs = (int)kms_db_int(st, 9);
-	row->oldest_epoch = (uint32_t)kms_db_int(st, 10);
-}
-
 int
 sqlite__group_add(struct kms_db *db, const char *name, const char *filter, int scheme,
     int64_t rotate_s, int64_t grace_s, int future_epochs, int64_t now, int64_t next_rotation)
@@ -55,19 +32,21 @@ sqlite__group_add(struct kms_db *db, const char *name, const char *filter, int s
 static int
 group_get(struct kms_db *db, const char *name, int64_t id, struct kms_group_row *row)
 {
+	struct kms_row cur;
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	if ((r = kms_db_prepare(db, name != NULL ?
-	    "SELECT " GROUP_COLUMNS " FROM topic_groups g WHERE g.name = ?1" :
-	    "SELECT " GROUP_COLUMNS " FROM topic_groups g WHERE g.id = ?1", &st)) != MQE2E_OK)
+	    "SELECT " KMS_ROW_GROUP_COLUMNS " FROM topic_groups g WHERE g.name = ?1" :
+	    "SELECT " KMS_ROW_GROUP_COLUMNS " FROM topic_groups g WHERE g.id = ?1", &st)) !=
+	    MQE2E_OK)
 		return r;
 	if (name != NULL)
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_int64(st, 1, id);
 	if ((r = kms_db_one(db, st)) == MQE2E_OK)
-		group_row(st, row);
+		kms_row__group(kms_db_row(&cur, st), row);
 	kms_db_release(db, st);
 	return r;
 }
@@ -84,35 +63,20 @@ sqlite__group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row)
 	return group_get(db, NULL, id, row);
 }
 
-struct group_cb {
-	int (*cb)(void *arg, const struct kms_group_row *row);
-	void *arg;
-};
-
-static int
-each_group(sqlite3_stmt *st, void *arg)
-{
-	struct group_cb *c = arg;
-	struct kms_group_row row;
-
-	group_row(st, &row);
-	return c->cb(c->arg, &row);
-}
-
 int
 sqlite__group_list(struct kms_db *db, const char *after, unsigned limit,
     int (*cb)(void *arg, const struct kms_group_row *row), void *arg)
 {
-	struct group_cb c = { cb, arg };
+	struct kms_each c = { .cb.group = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if ((r = kms_db_prepare(db, "SELECT " GROUP_COLUMNS " FROM topic_groups g "
+	if ((r = kms_db_prepare(db, "SELECT " KMS_ROW_GROUP_COLUMNS " FROM topic_groups g "
 	    "WHERE g.name > ?1 ORDER BY g.name LIMIT ?2", &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_text(st, 1, after != NULL ? after : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, kms_db_limit(limit));
-	return kms_db_each(db, st, each_group, &c);
+	return kms_db_each(db, st, kms_each__group, &c);
 }
 
 int
@@ -177,25 +141,11 @@ sqlite__group_due(struct kms_db *db, int64_t now, int64_t *id)
 	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_OK : r;
 }
 
-struct name_cb {
-	int (*cb)(void *arg, const char *name);
-	void *arg;
-};
-
-static int
-each_name(sqlite3_stmt *st, void *arg)
-{
-	struct name_cb *c = arg;
-	const unsigned char *s = sqlite3_column_text(st, 0);
-
-	return c->cb(c->arg, s != NULL ? (const char *)s : "");
-}
-
 int
 sqlite__groups_of_client(struct kms_db *db, int64_t client_id,
     int (*cb)(void *arg, const char *name), void *arg)
 {
-	struct name_cb c = { cb, arg };
+	struct kms_each c = { .cb.name = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -204,7 +154,7 @@ sqlite__groups_of_client(struct kms_db *db, int64_t client_id,
 	    &st)) != MQE2E_OK)
 		return r;
 	sqlite3_bind_int64(st, 1, client_id);
-	return kms_db_each(db, st, each_name, &c);
+	return kms_db_each(db, st, kms_each__name, &c);
 }
 
 /* ---- grants --------------------------------------------------------------------- */
@@ -245,31 +195,12 @@ sqlite__grant_delete(struct kms_db *db, const char *client, const char *group,
 	return kms_db_changes(db) == 0 ? MQE2E_ERR_NOT_FOUND : MQE2E_OK;
 }
 
-struct grant_cb {
-	int (*cb)(void *arg, const struct kms_grant_row *row);
-	void *arg;
-};
-
-static int
-each_grant(sqlite3_stmt *st, void *arg)
-{
-	struct grant_cb *c = arg;
-	struct kms_grant_row row;
-
-	memset(&row, 0, sizeof(row));
-	kms_db_text(st, 0, row.client, sizeof(row.client));
-	kms_db_text(st, 1, row.group, sizeof(row.group));
-	kms_db_text(st, 2, row.right, sizeof(row.right));
-	row.created = kms_db_int(st, 3);
-	return c->cb(c->arg, &row);
-}
-
 int
 sqlite__grant_list(struct kms_db *db, const char *client, const char *group,
     const char *after_client, const char *after_group, const char *after_right,
     unsigned limit, int (*cb)(void *arg, const struct kms_grant_row *row), void *arg)
 {
-	struct grant_cb c = { cb, arg };
+	struct kms_each c = { .cb.grant = cb, .arg = arg };
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -288,5 +219,5 @@ sqlite__grant_list(struct kms_db *db, const char *client, const char *group,
 	sqlite3_bind_text(st, 4, after_group != NULL ? after_group : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, after_right != NULL ? after_right : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, kms_db_limit(limit));
-	return kms_db_each(db, st, each_grant, &c);
+	return kms_db_each(db, st, kms_each__grant, &c);
 }
