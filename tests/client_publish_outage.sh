@@ -17,15 +17,17 @@ expect_rc 0 kmsctl grant add pub grp pub
 broker_start
 
 # One QoS 1 message every 200 ms until the first refusal ends mqe2e-pub.
-# Its clock runs 2 s behind (libfaketime; less than the grace period), so
-# its keys end 2 s after the broker's: it is the broker that refuses
+# Its clock runs 3 s behind (libfaketime; less than the grace period), so
+# its keys end 3 s after the broker's: it is the broker that refuses
 # (drop_key_stale), not the publisher's own check, which on the same clock
-# wins the race by a hair.
+# wins the race by a hair.  3 s, not less: the broker may hold one epoch
+# (one 2 s rotation period) more than the publisher, when the KMS dies
+# between a rotation's notice and the publisher's jittered fetch.
 FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 [ -e "$FT" ] || t_skip "libfaketime not installed"
-sleep 2.5   # epoch 1 has begun on the publisher's clock too
+sleep 3.5   # epoch 1 has begun on the publisher's clock too
 ( for i in $(seq 1 150); do echo "o-$i"; sleep 0.2; done ) |
-	LD_PRELOAD="$FT" FAKETIME="-2s" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	LD_PRELOAD="$FT" FAKETIME="-3s" FAKETIME_DONT_FAKE_MONOTONIC=1 \
 	ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 	pub pub -t o/x -q 1 -l -d 2>"$T_DIR/pub.err" &
 PUBP=$!

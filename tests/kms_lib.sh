@@ -47,11 +47,14 @@ kms_conf() {
 		printf '%s\n' "$PG_PASSWORD" >"$T_DIR/kmsd-db.password"
 		chmod 600 "$T_DIR/kmsd-db.password"
 	fi
+	# Written aside and renamed: a daemon started earlier from this file
+	# (a second instance) may be reading it right now, and must never see
+	# it empty (it would start on SQLite).
 	{
 		[ -n "${KMS_CONF:-}" ] && cat "$KMS_CONF"
 		echo "database = $KMS_DB_URL"
 		echo "database_password_file = $T_DIR/kmsd-db.password"
-	} >"$conf"
+	} >"$conf.new" && mv -f "$conf.new" "$conf"
 	KMS_START_CONF=$conf
 }
 
