@@ -139,6 +139,26 @@ write_cert_files(const struct kmsctl *k, const char *dir, const char *name, cons
 	return KMSCTL_EXIT_OK;
 }
 
+/* POST a certificate request (body) to path, write the certificate that
+ * comes back (and a generated key) into dir and print the answer: the one
+ * tail of 'cert issue' and 'cert renew'. */
+static int
+post_cert(struct kmsctl *k, const char *path, const char *what, json_t *body,
+    const char *dir, const char *name, int generate, const char *key_group,
+    const char *const *keys)
+{
+	json_t *res = NULL;
+	int r;
+
+	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) == KMSCTL_EXIT_OK &&
+	    (r = write_cert_files(k, dir, name, res, generate, key_group)) == KMSCTL_EXIT_OK) {
+		json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */
+		kmsctl__print_answer(k, res, keys);
+	}
+	json_decref(res);
+	return r;
+}
+
 static int
 cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 {
@@ -149,7 +169,7 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	int generate = kmsctl__opt(a, "generate") != NULL;
 	char path[PATH_MAX_LEN], what[128], keyname[80], *csr = NULL;
 	size_t csr_len = 0;
-	json_t *body = NULL, *res = NULL;
+	json_t *body = NULL;
 	long long days = 0;
 	int r;
 
@@ -198,16 +218,10 @@ cmd_cert_issue(struct kmsctl *k, const struct kmsctl_args *a)
 	}
 	snprintf(path, sizeof(path), "/v1/clients/%s/certs", name);
 	snprintf(what, sizeof(what), "issue a certificate for '%s'", name);
-	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK)
-		goto out;
-	if ((r = write_cert_files(k, dir, name, res, generate, key_group)) != KMSCTL_EXIT_OK)
-		goto out;
-	json_object_del(res, "key_pem");   /* it is in the file, not on the terminal */
-	kmsctl__print_answer(k, res, keys);
+	r = post_cert(k, path, what, body, dir, name, generate, key_group, keys);
 out:
 	free(csr);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 
@@ -257,7 +271,7 @@ cmd_cert_renew(struct kmsctl *k, const struct kmsctl_args *a)
 	const char *dir = kmsctl__opt(a, "out-dir"), *days_s = kmsctl__opt(a, "days");
 	char path[PATH_MAX_LEN], what[128], *csr = NULL;
 	size_t csr_len = 0;
-	json_t *body = NULL, *res = NULL;
+	json_t *body = NULL;
 	long long days = 0;
 	int r;
 
@@ -281,14 +295,10 @@ cmd_cert_renew(struct kmsctl *k, const struct kmsctl_args *a)
 	}
 	snprintf(path, sizeof(path), "/v1/clients/%s/certs/renew", name);
 	snprintf(what, sizeof(what), "renew the certificate of '%s'", name);
-	if ((r = kmsctl__call(k, "POST", path, body, what, &res)) != KMSCTL_EXIT_OK ||
-	    (r = write_cert_files(k, dir, name, res, 0, NULL)) != KMSCTL_EXIT_OK)
-		goto out;
-	kmsctl__print_answer(k, res, keys);
+	r = post_cert(k, path, what, body, dir, name, 0, NULL, keys);
 out:
 	free(csr);
 	json_decref(body);
-	json_decref(res);
 	return r;
 }
 

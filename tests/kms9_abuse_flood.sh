@@ -55,8 +55,11 @@ wait_for "$T_DIR/victim.out.err" "subscribed to" || t_fail "victim did not subsc
 python3 "$top_srcdir/tests/kms9_trickle.py" "$KMS_PORT" 40 16 "$T_DIR/slow" 127.0.0.2 &
 SLOW=$!
 t_track $SLOW
+# "$KEYREQ" itself, not the keyreq function: $! must be the flood's own
+# PID, or the kill below leaves it running after the test
 for i in 1 2; do
-	keyreq mallory --count 1000000 --ts-offset-ms 4000 >"$T_DIR/keyflood$i" 2>&1 &
+	"$KEYREQ" --kms "$KMS_URL" --cert "$T_DIR/mallory.crt" --key "$T_DIR/mallory.key" \
+		--ca "$T_DIR/ca.crt" --count 1000000 --ts-offset-ms 4000 >"$T_DIR/keyflood$i" 2>&1 &
 	eval "KF$i=\$!"
 	t_track $!
 done

@@ -28,38 +28,39 @@ pg__group_add(struct kms_db *db, const char *name, const char *filter, int schem
 	return pg__exec(db, &q, &a, NULL, NULL);
 }
 
-int
-pg__group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
+/* A group by name, or (name NULL) by id. */
+static int
+group_get(struct kms_db *db, const char *name, int64_t id, struct kms_group_row *row)
 {
-	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS " FROM topic_groups g "
-	    "WHERE g.name = $1");
+	static struct pg_query by_name = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS
+	    " FROM topic_groups g WHERE g.name = $1");
+	static struct pg_query by_id = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS
+	    " FROM topic_groups g WHERE g.id = $1");
 	struct pg_args a = PG_ARGS_INIT;
 	struct kms_row cur;
 	PGresult *res = NULL;
 	int r;
 
-	pg_arg_text(&a, name);
-	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
+	if (name != NULL)
+		pg_arg_text(&a, name);
+	else
+		pg_arg_int(&a, id);
+	if ((r = pg__one(db, name != NULL ? &by_name : &by_id, &a, &res)) == MQE2E_OK)
 		kms_row__group(pg_row(&cur, res, 0), row);
 	PQclear(res);
 	return r;
 }
 
 int
+pg__group_get(struct kms_db *db, const char *name, struct kms_group_row *row)
+{
+	return group_get(db, name, 0, row);
+}
+
+int
 pg__group_get_id(struct kms_db *db, int64_t id, struct kms_group_row *row)
 {
-	static struct pg_query q = PG_QUERY("SELECT " KMS_ROW_GROUP_COLUMNS " FROM topic_groups g "
-	    "WHERE g.id = $1");
-	struct pg_args a = PG_ARGS_INIT;
-	struct kms_row cur;
-	PGresult *res = NULL;
-	int r;
-
-	pg_arg_int(&a, id);
-	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
-		kms_row__group(pg_row(&cur, res, 0), row);
-	PQclear(res);
-	return r;
+	return group_get(db, NULL, id, row);
 }
 
 int
