@@ -64,6 +64,9 @@ stream_for() {   # stream_for SECONDS
 
 stream_for 2
 # stop the KMS right after a rotation, once the clients have the new epoch
+fetches() { grep -c "\"actor\":\"client:$1\",\"action\":\"keys.fetch\".*\"result\":\"ok\"" "$KMS_DIR/audit.log"; }
+declare -A f0
+for n in pub sub1 sub2; do f0[$n]=$(fetches "$n"); done
 e0=$(current_epoch)
 for _ in $(seq 1 $((ROT * 20 + 20))); do
 	[ "$(current_epoch)" != "$e0" ] && break
@@ -71,7 +74,16 @@ for _ in $(seq 1 $((ROT * 20 + 20))); do
 done
 e1=$(current_epoch)
 [ "$e1" != "$e0" ] || t_fail "the group did not rotate within $((ROT * 2 + 2)) s"
-for _ in 1 2 3 4 5; do send_one; done      # the rekey notices' fetches
+# the rekey notices' fetches (each client waits a random 0..rekey_jitter_ms,
+# 1 s by default, after the notice): a client that missed its fetch would
+# hold one epoch fewer through the outage.  Wait (up to 6 s) until each of
+# the three has fetched since the rotation loop began, seen in the audit log.
+for n in pub sub1 sub2; do
+	for _ in $(seq 1 60); do
+		[ "$(fetches "$n")" -gt "${f0[$n]}" ] && break
+		send_one
+	done
+done
 t_stop=$(now_ms)
 kms_stop
 first_out=$((sent + 1))
