@@ -13,7 +13,8 @@
  *   - is "over the limit" when the daemon holds max_connections, or its
  *     address per_ip_connections and the daemon half of max_connections
  *     (an address may use what nobody else needs): it is still accepted, gets
- *     a short deadline (KMS_ADMIT_OVER_S), and its request is answered
+ *     a short deadline (KMS_ADMIT_OVER_S, not applied while bytes it sent
+ *     wait unread in the kernel: that delay is ours), and its request is answered
  *     503 with Retry-After - unless it is privileged: an admin request with
  *     the right token, or a broker's (policy, or keys for a broker
  *     certificate), which are served;

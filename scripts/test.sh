@@ -106,7 +106,17 @@ if [ "${MQE2E_SKIP_DISTCHECK:-0}" != 1 ]; then
 	step "make distcheck"
 	( cd "$BUILD" && make -j"$JOBS" distcheck >distcheck.out 2>&1 )
 	rc=$?
-	[ $rc -ne 0 ] && tail -40 "$BUILD/distcheck.out"
+	if [ $rc -ne 0 ]; then
+		tail -40 "$BUILD/distcheck.out"
+		# A failed distcheck leaves its tree: name each failing test and
+		# show its log, as for the first run.
+		for trs in $(find "$BUILD"/mqe2e-* -name '*.trs' 2>/dev/null); do
+			grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$trs" || continue
+			log=${trs%.trs}.log
+			failures="$failures distcheck:$(basename "${log%.log}")"
+			echo "---- distcheck: $log (last 60 lines) ----"; tail -60 "$log"
+		done
+	fi
 	record distcheck $rc
 fi
 
