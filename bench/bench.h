@@ -68,6 +68,8 @@ struct bench_summary {
 };
 /* Sort v in place and summarise it (all zero for n == 0). */
 void bench_summarise(double *v, size_t n, struct bench_summary *out);
+/* Move the measured samples (>= 0) of v to its front; how many. */
+size_t bench_measured(double *v, size_t n);
 
 /* ---- processes (proc.c) --------------------------------------------------- */
 /* Start argv[0] with stdin/stdout/stderr redirected (-1: inherit; a path in
@@ -202,7 +204,8 @@ int link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t le
 /* TCP_NODELAY on every TCP socket of the process (unless bench_nagle). */
 extern int bench_nagle;
 void link_nodelay_all(void);
-/* mqe2e: the KMS key fetch part of the last link_connect (ms), else 0. */
+/* The KMS key fetch part of the last link_connect (ms): 0 for the baselines,
+ * -1 for mqe2e (the library fetches during the handshake: not timed apart). */
 double link_keys_ms(const struct link *l);
 /* Count of messages refused by the link's error callback (mqe2e) since new. */
 unsigned long link_rx_errors(struct link *l);

@@ -218,6 +218,14 @@ struct mqe2e_client {
 	 * one attempt at a time; link.attempt is its struct waiter. */
 	struct link link;
 	int auto_reconnect;             /* after the first success */
+	/* The state callback's "up" for the live link: the first connect
+	 * fetches its keys while the broker handshake runs, and the application
+	 * hears "connected" only once both are done, so never before it can
+	 * open a message.  up_pending: the CONNACK callback is done but the
+	 * keys were not there yet (mqe2e_connect announces once they are);
+	 * up_announced: "up" was said, so a lost link is said too. */
+	int up_pending;
+	int up_announced;
 	int stopping;
 	/* mqe2e_disconnect() was called on a paho thread: the link thread sends
 	 * the DISCONNECT.  paho 1.3 asked to disconnect from inside its own

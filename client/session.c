@@ -21,6 +21,7 @@
 
 #define RECONNECT_TIMEOUT_MS 10000
 #define DEFERRED_DISCONNECT_MS 5000   /* a disconnect asked for in a callback */
+#define NO_KEYS_DISCONNECT_MS 2000    /* the broker answered, the KMS did not */
 #define KEY_RETRY_MIN_MS 1000    /* the KMS did not answer: ask again after */
 #define KEY_RETRY_MAX_MS 10000   /* 1, 2, 4, 8, 10, 10 ... s, each jittered */
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
@@ -61,6 +62,21 @@ state_changed(struct mqe2e_client *c, int up)
 	if (c->state_cb != NULL)
 		c->state_cb(c->state_arg, up);
 	pthread_mutex_unlock(&c->cb_mu);
+}
+
+/* The link went away (mu held; kind LINK_EV_LOST or LINK_EV_CLOSED): the
+ * session keys go.  1 if the application is to hear of it: only a link it
+ * heard "up" for. */
+static int
+link_down(struct mqe2e_client *c, enum link_event_kind kind)
+{
+	int went = (session__link_event(c, kind, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
+	int tell = went && c->up_announced;
+
+	session__clear(c);
+	if (went)
+		c->up_pending = c->up_announced = 0;
+	return tell;
 }
 
 unsigned
@@ -106,7 +122,8 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	struct mqe2e_peer broker;
 	MQTTProperty *method, *data;
 	char msg[CLIENT_ERRMSG_MAX] = "";
-	int r = MQE2E_ERR_INTERNAL, report;
+	uint64_t gen = 0;
+	int r = MQE2E_ERR_INTERNAL, report, announce;
 
 	client__paho_thread_enter();
 	memset(&broker, 0, sizeof(broker));
@@ -176,6 +193,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 		 * broker's delayed ACKs */
 		(void)sock__nodelay(c);
 		(void)session__link_event(c, LINK_EV_UP, w, 0, 0);
+		gen = c->link.gen;
 	} else {
 		(void)session__link_event(c, LINK_EV_FAILED, w, 0, 0);
 	}
@@ -185,7 +203,19 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 
 	if (r == MQE2E_OK) {
 		subscribe__renew(c);
-		state_changed(c, 1);
+		/* "up" once the keys are there too: the first connect fetches
+		 * them while this handshake ran (mqe2e_connect says it then) */
+		pthread_mutex_lock(&c->mu);
+		announce = c->link.state == LINK_UP && c->link.gen == gen && !c->up_announced;
+		if (announce && c->keys_fetched_ms == 0) {
+			c->up_pending = 1;
+			announce = 0;
+		}
+		if (announce)
+			c->up_announced = 1;
+		pthread_mutex_unlock(&c->mu);
+		if (announce)
+			state_changed(c, 1);
 	} else {
 		MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
 
@@ -266,8 +296,7 @@ on_connection_lost(void *ctx, char *cause)
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
 	/* an attempt under way stays so: this is the old link's news */
-	was_up = (session__link_event(c, LINK_EV_LOST, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
-	session__clear(c);
+	was_up = link_down(c, LINK_EV_LOST);
 	pthread_mutex_unlock(&c->mu);
 	if (was_up) {
 		state_changed(c, 0);
@@ -291,8 +320,7 @@ on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes reason)
 	(void)props;
 	client__paho_thread_enter();
 	pthread_mutex_lock(&c->mu);
-	was_up = (session__link_event(c, LINK_EV_LOST, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
-	session__clear(c);
+	was_up = link_down(c, LINK_EV_LOST);
 	pthread_mutex_unlock(&c->mu);
 	if (was_up) {
 		state_changed(c, 0);
@@ -413,10 +441,10 @@ out:
 int
 mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 {
-	char msg[CLIENT_ERRMSG_MAX];
+	char msg[CLIENT_ERRMSG_MAX], kmsg[CLIENT_ERRMSG_MAX];
 	struct timespec deadline;
 	struct waiter *w;
-	int r, have_keys;
+	int r, kr = MQE2E_OK, have_keys, busy, announce = 0;
 
 	if (c == NULL)
 		return MQE2E_ERR_INVALID_ARG;
@@ -426,24 +454,34 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 	client__deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	have_keys = c->keys_fetched_ms != 0;
+	busy = c->link.state != LINK_DOWN || c->auto_reconnect || c->link.attempt != NULL;
+	if (!busy)
+		(void)session__link_event(c, LINK_EV_RESET, NULL, 0, 0);
 	pthread_mutex_unlock(&c->mu);
-	if (!have_keys && (r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
-		return client__fail(c, r, "%s", msg);
 
-	pthread_mutex_lock(&c->mu);
-	if (c->link.state != LINK_DOWN || c->auto_reconnect || c->link.attempt != NULL) {
+	if (busy) {
 		/* up or being brought up by the link thread: hurry it and wait */
+		if (!have_keys && (r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
+			return client__fail(c, r, "%s", msg);
+		pthread_mutex_lock(&c->mu);
 		(void)session__link_event(c, LINK_EV_HURRY, NULL, 0, 0);
 		r = session__wait_up(c, &deadline);
 		pthread_mutex_unlock(&c->mu);
 		return r == MQE2E_OK ? r : client__fail(c, r, "no verified connection to "
 		    "the broker at %s within %d ms", c->cfg.broker, timeout_ms);
 	}
-	(void)session__link_event(c, LINK_EV_RESET, NULL, 0, 0);
-	pthread_mutex_unlock(&c->mu);
 
-	if ((w = attempt_start(c, timeout_ms, &r, msg, sizeof(msg))) == NULL)
-		return client__fail(c, r, "%s", msg);
+	/* The CONNECT goes out first and the keys are fetched while the broker
+	 * answers: the handshake needs only the certificate, and what arrives
+	 * before the keys is held until they come (docs/CLIENT.md, "Connect").
+	 * The rosters of schemes 1/2 are subscribed to by whichever ends last
+	 * (subscribe__renew at the CONNACK, roster__sync after the fetch). */
+	w = attempt_start(c, timeout_ms, &r, msg, sizeof(msg));
+	if (!have_keys)
+		kr = keys__fetch(c, kmsg, sizeof(kmsg));
+	if (w == NULL)
+		return kr != MQE2E_OK ? client__fail(c, kr, "%s", kmsg) :
+		    client__fail(c, r, "%s", msg);
 	pthread_mutex_lock(&c->mu);
 	if (client__wait(c, w, &deadline, NULL) != MQE2E_OK) {
 		r = MQE2E_ERR_TIMEOUT;
@@ -454,9 +492,24 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 		client__fmt(msg, sizeof(msg), "%s", w->msg);
 	}
 	client__waiter_release(c, w);
-	if (r == MQE2E_OK)
+	if (r == MQE2E_OK && kr == MQE2E_OK) {
 		c->auto_reconnect = 1;
+		/* the CONNACK callback found no keys yet: "up" is said here */
+		announce = c->up_pending && c->link.state == LINK_UP;
+		if (announce) {
+			c->up_pending = 0;
+			c->up_announced = 1;
+		}
+	}
 	pthread_mutex_unlock(&c->mu);
+	if (announce)
+		state_changed(c, 1);
+	if (kr != MQE2E_OK) {
+		/* no keys, no use for the link (the key error says why) */
+		if (r == MQE2E_OK)
+			(void)mqe2e_disconnect(c, NO_KEYS_DISCONNECT_MS);
+		return client__fail(c, kr, "%s", kmsg);
+	}
 	return r == MQE2E_OK ? r : client__fail(c, r, "%s", msg);
 }
 
@@ -540,8 +593,7 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 
 down:
 	pthread_mutex_lock(&c->mu);
-	was_up = (session__link_event(c, LINK_EV_CLOSED, NULL, 0, 0) & LINK_FX_WENT_DOWN) != 0;
-	session__clear(c);
+	was_up = link_down(c, LINK_EV_CLOSED);
 	pthread_mutex_unlock(&c->mu);
 	if (was_up)
 		state_changed(c, 0);
