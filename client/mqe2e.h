@@ -193,8 +193,9 @@ const char *mqe2e_client_errmsg(struct mqe2e_client *c, char *buf, size_t len);
 const char *mqe2e_client_id(const struct mqe2e_client *c);
 
 /*
- * Fetch the keys from the KMS, then connect and run the handshake; wait up
- * to timeout_ms.  The client also subscribes to mqe2e/v1/rekey/+: the
+ * Connect and run the handshake while fetching the keys from the KMS (the
+ * first time; the two run at once); wait up to timeout_ms for both.  The
+ * state callback says "connected" only once both are done.  The client also subscribes to mqe2e/v1/rekey/+: the
  * broker's rekey notices make it fetch keys as soon as a group moves to a
  * new epoch (docs/PROTOCOL.md section 12).  After a first success the client reconnects by itself
  * (with a fresh handshake each time, backing off between attempts) until
