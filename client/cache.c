@@ -236,6 +236,21 @@ out:
 		    "key_cache_file, or key_cache 0 to do without)", c->cache_path, why);
 }
 
+void
+cache__flush(struct mqe2e_client *c)
+{
+	int dirty;
+
+	pthread_mutex_lock(&c->kms_mu);
+	pthread_mutex_lock(&c->mu);
+	dirty = c->cache_dirty;
+	c->cache_dirty = 0;
+	pthread_mutex_unlock(&c->mu);
+	if (dirty)
+		cache__save(c);
+	pthread_mutex_unlock(&c->kms_mu);
+}
+
 /* Read the whole file (at most MQE2E_KEYCACHE_MAX bytes) into *out. */
 static int
 read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen)

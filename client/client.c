@@ -322,6 +322,8 @@ mqe2e_client_free(struct mqe2e_client *c)
 	if (c->worker_started)
 		(void)mqe2e_disconnect(c, 2000);
 	session__stop_worker(c);
+	if (c->cache_path != NULL)
+		cache__flush(c);        /* what the keys thread had no time for */
 	wake__unregister(c);
 	memo__wipe();
 	if (c->mqtt != NULL)

@@ -268,6 +268,10 @@ struct mqe2e_client {
 	uint8_t cache_digest[MQE2E_SHA256_LEN];  /* of what the file holds */
 	int cache_digest_set;
 	int cache_failing;              /* the last write failed (reported) */
+	/* [mu, set and cleared with kms_mu held too] a fetch brought keys the
+	 * file may lack: the keys thread writes it (a connect does not wait
+	 * for a file create and two fsyncs), mqe2e_client_free at the latest */
+	int cache_dirty;
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
 	/* [mu] epochs messages named that we lacked: each fetch asks for them
 	 * by number besides the windows (keys__want, PROTOCOL.md 12.1), the
@@ -456,6 +460,8 @@ int cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen);
  * held, mu not): sealed, 0600, atomically; skipped when nothing changed.  A
  * failure goes to the error callback once, until a write works again. */
 void cache__save(struct mqe2e_client *c);
+/* Write the key cache if a fetch left it dirty (takes kms_mu and mu). */
+void cache__flush(struct mqe2e_client *c);
 /* Load the cache file into the key store (kms_mu held, mu not):
  * MQE2E_OK, MQE2E_ERR_NOT_FOUND (no cache configured or no file), or the
  * refusal, with msg naming the file and why it is not trusted. */

@@ -291,14 +291,19 @@ fetch(struct mqe2e_client *c, unsigned rounds, char *msg, size_t msglen)
 		goto out;
 	r = MQE2E_OK;
 out:
-	if (r == MQE2E_OK) {
-		cache__save(c);
+	pthread_mutex_lock(&c->mu);
+	if (r == MQE2E_OK && c->cache_path != NULL) {
+		/* written by the keys thread: nobody waits for the file */
+		c->cache_dirty = 1;
+		pthread_cond_broadcast(&c->cv);
 	} else if (r == MQE2E_ERR_REVOKED || r == MQE2E_ERR_DENIED) {
 		/* the KMS says this client is revoked or unknown: what it held
-		 * must not outlive that */
+		 * must not outlive that (nor be written again after) */
+		c->cache_dirty = 0;
+		pthread_mutex_unlock(&c->mu);
 		cache__forget(c);
+		pthread_mutex_lock(&c->mu);
 	}
-	pthread_mutex_lock(&c->mu);
 	first = c->keys_fetched_ms == 0;
 	if (r != MQE2E_OK) {
 		if (c->fetch_failing_ms == 0)

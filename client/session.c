@@ -696,6 +696,12 @@ keys_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		now = client__mono_ms();
+		if (c->cache_dirty) {
+			pthread_mutex_unlock(&c->mu);
+			cache__flush(c);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		if (c->held != NULL && (c->held_dirty || now >= c->held_wake_ms)) {
 			uint64_t next = UINT64_MAX;
 
