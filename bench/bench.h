@@ -252,7 +252,13 @@ struct host_result {
 	uint64_t burst_last_ns;         /* when the last burst message arrived */
 	uint64_t cpu_ns;                /* the process's CPU time (all threads) from
 	                                   ready until the first saturation message
-	                                   arrived (or the end): the paced phase */
+	                                   arrived (or the end): the whole window */
+	uint64_t cpu_setup_ns;          /* of it, from ready until the first paced
+	                                   delivery (publisher's connect, warm-up) */
+	uint64_t cpu_paced_ns;          /* from the first copy of the first paced
+	                                   message to the first copy of the last one
+	                                   seen: the paced phase alone */
+	uint64_t paced_rx_marked;       /* deliveries between those two marks */
 	uint64_t nlat;
 	char msg[BENCH_MSG_MAX];
 };
@@ -317,6 +323,9 @@ struct run_row {
 	double cpu_us_per_delivery_burst;
 	double sub_cpu_us_per_delivery;    /* the subscriber processes' CPU over the
 	                                      paced phase, per paced delivery */
+	double sub_cpu_window_us_per_delivery; /* the same over ready .. first burst
+	                                      message (set-up and tail included) */
+	double sub_cpu_setup_ms;        /* ready .. first paced delivery */
 	uint64_t rss_kib, hwm_kib;
 	uint64_t rss_paced_kib;         /* VmRSS after the paced phase, before the
 	                                   burst's queues */

@@ -72,12 +72,14 @@ write_csv(struct bench *b)
 	    "burst_expected,burst_delivered,throughput_dps,first_pub_ms,broker_cpu_us_per_delivery,"
 	    "broker_cpu_us_per_delivery_ticks,broker_cpu_us_per_delivery_burst,"
 	    "broker_rss_kib,broker_hwm_kib,broker_rss_paced_kib,broker_rss_anon_kib,"
-	    "sub_cpu_us_per_delivery,status,note\n", f);
+	    "sub_cpu_us_per_delivery,sub_cpu_window_us_per_delivery,sub_cpu_setup_ms,"
+	    "status,note\n", f);
 	for (i = 0; i < b->nruns; i++) {
 		const struct run_row *r = &b->runs[i];
 
 		fprintf(f, "%d,%d,%s,%d,%d,%zu,%.1f,%d,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,"
-		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%.3f,%s,", r->scenario,
+		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%s,",
+		    r->scenario,
 		    r->rep + 1,
 		    bench_kind_name(r->kind), r->nsubs, r->qos, r->payload, r->rate, r->paced,
 		    (unsigned long long)r->expected, (unsigned long long)r->delivered,
@@ -89,6 +91,7 @@ write_csv(struct bench *b)
 		    r->cpu_us_per_delivery_burst, (unsigned long long)r->rss_kib,
 		    (unsigned long long)r->hwm_kib, (unsigned long long)r->rss_paced_kib,
 		    (unsigned long long)r->rss_anon_kib, r->sub_cpu_us_per_delivery,
+		    r->sub_cpu_window_us_per_delivery, r->sub_cpu_setup_ms,
 		    row_status_name(r->status));
 		csv_str(f, r->note);
 		fputc('\n', f);
@@ -231,7 +234,7 @@ write_json(struct bench *b)
 		const struct run_row *x = &b->runs[i];
 
 		o = json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o,"
-		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:s,s:s}",
+		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}",
 		    "scenario", x->scenario, "scheme", bench_kind_name(x->kind), "n_subs", x->nsubs,
 		    "qos", x->qos, "payload", (json_int_t)x->payload, "rate", x->rate,
 		    "paced", x->paced, "burst", x->burst, "expected", (json_int_t)x->expected,
@@ -248,6 +251,8 @@ write_json(struct bench *b)
 		    "broker_rss_paced_kib", (json_int_t)x->rss_paced_kib,
 		    "broker_rss_anon_kib", (json_int_t)x->rss_anon_kib,
 		    "sub_cpu_us_per_delivery", x->sub_cpu_us_per_delivery,
+		    "sub_cpu_window_us_per_delivery", x->sub_cpu_window_us_per_delivery,
+		    "sub_cpu_setup_ms", x->sub_cpu_setup_ms,
 		    "status", row_status_name(x->status), "note", x->note);
 		json_array_append_new(runs, o);
 	}

@@ -344,7 +344,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	char topic[256], err[BENCH_MSG_MAX];
 	double pubms = 0, *all = NULL, *conn = NULL, *keys = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
-	uint64_t sub_cpu_ns = 0;
+	uint64_t sub_cpu_ns = 0, sub_paced_ns = 0, sub_marked = 0, sub_setup_ns = 0;
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
 	size_t nall = 0, nconn = 0;
@@ -469,6 +469,9 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		row->dup += hp[i].res.dup;
 		row->link_errors += hp[i].res.link_errors;
 		sub_cpu_ns += hp[i].res.cpu_ns;
+		sub_paced_ns += hp[i].res.cpu_paced_ns;
+		sub_marked += hp[i].res.paced_rx_marked;
+		sub_setup_ns += hp[i].res.cpu_setup_ns;
 		if (hp[i].res.burst_last_ns > burst_end)
 			burst_end = hp[i].res.burst_last_ns;
 	}
@@ -486,7 +489,11 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		    tick_us / (double)row->delivered;
 	}
 	if (row->delivered > 0)
-		row->sub_cpu_us_per_delivery = (double)sub_cpu_ns / 1e3 / (double)row->delivered;
+		row->sub_cpu_window_us_per_delivery = (double)sub_cpu_ns / 1e3 /
+		    (double)row->delivered;
+	if (sub_marked > 0)
+		row->sub_cpu_us_per_delivery = (double)sub_paced_ns / 1e3 / (double)sub_marked;
+	row->sub_cpu_setup_ms = (double)sub_setup_ns / 1e6;
 	if (row->burst_delivered > 0)
 		row->cpu_us_per_delivery_burst = (double)(ps2.cpu_ns - ps1.cpu_ns) / 1e3 /
 		    (double)row->burst_delivered;

@@ -66,10 +66,14 @@ struct mqe2e_config {
 
 /* One group key of one epoch, with the contexts it is used through. */
 struct keyslot {
-	char group[MQE2E_ID_MAX + 1];
+	/* what a lookup compares first, ahead of the name: keys__find() is
+	 * run twice per delivery and reads one cache line of each slot it
+	 * passes, not two */
 	uint8_t scheme;
 	uint8_t kind;                   /* MQE2E_GK_P or MQE2E_GK_B */
 	uint32_t epoch;
+	size_t group_len;               /* strlen(group) */
+	char group[MQE2E_ID_MAX + 1];
 	uint64_t not_before_ms;
 	uint64_t not_after_ms;
 	uint8_t key[MQE2E_KEY_LEN];     /* raw, for the key cache (cache.c) */

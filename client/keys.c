@@ -40,6 +40,8 @@ slot_init(struct keyslot *s, const struct mqe2e_key_entry *e)
 
 	memset(s, 0, sizeof(*s));
 	memcpy(s->group, e->group, sizeof(s->group));
+	s->group[sizeof(s->group) - 1] = '\0';
+	s->group_len = strlen(s->group);
 	s->scheme = e->scheme;
 	s->kind = e->kind;
 	s->epoch = e->epoch;
@@ -479,7 +481,7 @@ keys__oldest_epoch(struct keystore *ks, const char *group, size_t group_len)
 	for (i = 0; i < ks->n; i++) {
 		struct keyslot *s = &ks->slot[i];
 
-		if ((e == 0 || s->epoch < e) && strlen(s->group) == group_len &&
+		if ((e == 0 || s->epoch < e) && s->group_len == group_len &&
 		    memcmp(s->group, group, group_len) == 0)
 			e = s->epoch;
 	}
@@ -495,7 +497,7 @@ keys__find(struct keystore *ks, const char *group, size_t group_len, uint8_t kin
 	for (i = 0; i < ks->n; i++) {
 		struct keyslot *s = &ks->slot[i];
 
-		if (s->kind == kind && s->epoch == epoch && strlen(s->group) == group_len &&
+		if (s->kind == kind && s->epoch == epoch && s->group_len == group_len &&
 		    memcmp(s->group, group, group_len) == 0)
 			return s;
 	}
@@ -530,7 +532,7 @@ keys__epoch_at(struct keystore *ks, const char *group, size_t group_len, uint64_
 	for (i = 0; i < ks->n; i++) {
 		struct keyslot *s = &ks->slot[i];
 
-		if (s->epoch > e && s->not_before_ms <= wall_ms && strlen(s->group) == group_len &&
+		if (s->epoch > e && s->not_before_ms <= wall_ms && s->group_len == group_len &&
 		    memcmp(s->group, group, group_len) == 0)
 			e = s->epoch;
 	}
@@ -546,7 +548,7 @@ keys__newest_epoch(struct keystore *ks, const char *group, size_t group_len)
 	for (i = 0; i < ks->n; i++) {
 		struct keyslot *s = &ks->slot[i];
 
-		if (s->epoch > e && strlen(s->group) == group_len &&
+		if (s->epoch > e && s->group_len == group_len &&
 		    memcmp(s->group, group, group_len) == 0)
 			e = s->epoch;
 	}

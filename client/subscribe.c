@@ -464,29 +464,46 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	return frame_window(c, &f, f.epoch, 1, rx);
 }
 
-static void
-deliver(struct mqe2e_client *c, const char *topic, int qos, int retained, const struct rx *rx)
-{
-	struct mqe2e_message msg;
-	struct sub *s;
-	struct target { mqe2e_message_cb cb; void *arg; } few[8], *to = few;
-	size_t n = 0, i;
+/* The callbacks a delivery goes to, collected while the client's mu is
+ * held for the checks (so that a delivery takes mu once), called after. */
+struct targets {
+	struct target { mqe2e_message_cb cb; void *arg; } few[8], *to;
+	size_t n;
+};
 
-	/* collect the matching callbacks, then call them without mu */
-	pthread_mutex_lock(&c->mu);
+/* mu held.  No memory for a list longer than few[]: no callback. */
+static void
+targets_collect(struct mqe2e_client *c, const char *topic, struct targets *t)
+{
+	struct sub *s;
+	size_t n = 0, cap;
+
+	t->to = t->few;
 	for (s = c->subs; s != NULL; s = s->next)
 		n++;
-	if (n > sizeof(few) / sizeof(few[0]) && (to = calloc(n, sizeof(*to))) == NULL)
-		n = 0;
-	for (i = 0, s = c->subs; s != NULL && i < n; s = s->next) {
+	cap = n;
+	if (n > sizeof(t->few) / sizeof(t->few[0]) && (t->to = calloc(n, sizeof(*t->to))) == NULL) {
+		t->to = t->few;
+		cap = 0;
+	}
+	for (n = 0, s = c->subs; s != NULL && n < cap; s = s->next) {
 		if (mqe2e_topic_matches(s->filter, topic)) {
-			to[i].cb = s->cb;
-			to[i].arg = s->arg;
-			i++;
+			t->to[n].cb = s->cb;
+			t->to[n].arg = s->arg;
+			n++;
 		}
 	}
-	n = i;
-	pthread_mutex_unlock(&c->mu);
+	t->n = n;
+}
+
+/* No lock held: call the callbacks targets_collect() found. */
+static void
+deliver(struct mqe2e_client *c, const char *topic, int qos, int retained, const struct rx *rx,
+    struct targets *t)
+{
+	struct mqe2e_message msg;
+	size_t i;
+
 	memset(&msg, 0, sizeof(msg));
 	msg.topic = topic;
 	msg.payload = rx->pt;
@@ -498,11 +515,13 @@ deliver(struct mqe2e_client *c, const char *topic, int qos, int retained, const 
 	msg.qos = qos;
 	msg.retained = retained;
 	pthread_mutex_lock(&c->cb_mu);
-	for (i = 0; i < n; i++)
-		to[i].cb(to[i].arg, &msg);
+	for (i = 0; i < t->n; i++)
+		t->to[i].cb(t->to[i].arg, &msg);
 	pthread_mutex_unlock(&c->cb_mu);
-	if (to != few)
-		free(to);
+	if (t->to != t->few)
+		free(t->to);
+	t->to = NULL;
+	t->n = 0;
 }
 
 /*
@@ -668,6 +687,7 @@ static void
 receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_message *m)
 {
 	struct rx rx;
+	struct targets tg;
 	char *topic = topic_name, *own = NULL;
 	const uint8_t *p = m->payload;
 	size_t len = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
@@ -748,9 +768,11 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 		    "arrive)" : c->cfg.hold_max == 0 ? " (hold_max 0: not held while the keys "
 		    "are fetched)" : " (no room to hold it until the keys arrive: hold_max)";
 	}
+	if (r == MQE2E_OK)
+		targets_collect(c, topic, &tg);
 	pthread_mutex_unlock(&c->mu);
 	if (r == MQE2E_OK) {
-		deliver(c, topic, m->qos, m->retained, &rx);
+		deliver(c, topic, m->qos, m->retained, &rx, &tg);
 	} else {
 		if (r == MQE2E_ERR_UNKNOWN_KEY)
 			peek(p, len, &rx);      /* the context of the report */
@@ -768,6 +790,7 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 {
 	struct held **pp = &c->held, *h;
 	struct rx rx;
+	struct targets tg;
 	char extra[CLIENT_ERRMSG_MAX];
 	int r, need = 0;
 
@@ -839,9 +862,11 @@ settled:
 			keys__ahead_legit(c, h->group, strlen(h->group));
 		/* settled: deliver or drop it; it stays first of its group until
 		 * the callbacks ran, so later messages of the group wait */
+		if (r == MQE2E_OK)
+			targets_collect(c, h->topic, &tg);
 		pthread_mutex_unlock(&c->mu);
 		if (r == MQE2E_OK)
-			deliver(c, h->topic, h->qos, h->retained, &rx);
+			deliver(c, h->topic, h->qos, h->retained, &rx, &tg);
 		else
 			report_drop(c, r, h->topic, &rx, extra);
 		rx_free(&rx);

@@ -67,6 +67,14 @@ for r in rows:
         bad.append("%s: burst %s of %s" % (key, r["burst_delivered"], r["burst_expected"]))
     if float(r["lat_p50_ms"]) <= 0 or float(r["broker_cpu_us_per_delivery"]) <= 0:
         bad.append("%s: no latency or broker CPU figure" % (key,))
+    # the subscribers' CPU: over the paced phase alone, over ready..burst, and
+    # the set-up before the first paced delivery, which is part of the latter
+    paced, window = float(r["sub_cpu_us_per_delivery"]), float(r["sub_cpu_window_us_per_delivery"])
+    setup_us = float(r["sub_cpu_setup_ms"]) * 1e3
+    if paced <= 0 or window <= 0 or setup_us < 0 or setup_us > window * got + 100:
+        bad.append("%s: subscriber CPU %s us/delivery paced, %s over the window, set-up %s ms"
+                   % (key, r["sub_cpu_us_per_delivery"], r["sub_cpu_window_us_per_delivery"],
+                      r["sub_cpu_setup_ms"]))
 for scen, sizes in (("1", ("2", "5")), ("2", ("5",))):
     for k in kinds:
         for n in sizes:

@@ -64,7 +64,7 @@ stream_for() {   # stream_for SECONDS
 
 stream_for 2
 # stop the KMS right after a rotation, once the clients have the new epoch
-fetches() { grep -c "\"actor\":\"client:$1\",\"action\":\"keys.fetch\".*\"result\":\"ok\"" "$KMS_DIR/audit.log"; }
+fetches() { kms_audit_count "client:$1" keys.fetch ok; }
 declare -A f0
 for n in pub sub1 sub2; do f0[$n]=$(fetches "$n"); done
 e0=$(current_epoch)

@@ -20,7 +20,7 @@ expect_rc 0 pub pub -t e2e/a -q 1 -m "after two rotations"
 wait_pid "$SUBP" 300 || { cat "$T_DIR/sub.out.err" >&2; t_fail "the subscriber failed"; }
 grep -q "after two rotations" "$T_DIR/sub.out" || t_fail "message after the rotations lost"
 grep -q "epoch 3," "$T_DIR/sub.out.err" || { cat "$T_DIR/sub.out.err" >&2; t_fail "not received under epoch 3"; }
-n=$(grep -c '"actor":"client:sub1".*"keys.fetch"' "$KMS_DIR/audit.log")
+n=$(kms_audit_count client:sub1 keys.fetch)
 [ "$n" -ge 2 ] || t_fail "the subscriber did not fetch keys again ($n fetches in the audit log)"
 t_log "subscriber fetched epoch 3 by itself ($n key fetches) and received the message"
 exit 0

@@ -30,10 +30,7 @@ expect_rc 0 kmsctl client revoke sub2 --reason "lost device"
 expect_rc 0 kmsctl cert issue sub1 --generate --out-dir "$T_DIR/renewed"
 serial=$(kmsctl --json cert list sub1 | jget 'd["items"][0]["serial"]')
 expect_rc 0 kmsctl cert revoke sub1 "$serial"
-kms_snapshot >"$T_DIR/state.before"
-keyreq pub1 | sort >"$T_DIR/keys.before" || t_fail "key request before the copy"
-keyreq broker1 --policy >"$T_DIR/policy.before" || t_fail "policy before the copy"
-curl -sf "$KMS_URL/v1/crl" >"$T_DIR/crl.before" || t_fail "CRL before the copy"
+kms_state_save before pub1 broker1
 version=$(curl -sf "$KMS_URL/v1/health" | jget 'd["policy_version"]')
 kms_stop
 
@@ -89,17 +86,7 @@ done
 KMS_DIR=$NEW
 KMS_TEST_DB=sqlite
 kms_start
-kms_snapshot >"$T_DIR/state.after"
-cmp -s "$T_DIR/state.before" "$T_DIR/state.after" ||
-	t_fail "admin state differs: $(diff "$T_DIR/state.before" "$T_DIR/state.after" | head)"
-keyreq pub1 | sort >"$T_DIR/keys.after" || t_fail "key request on the copy"
-cmp -s "$T_DIR/keys.before" "$T_DIR/keys.after" ||
-	t_fail "keys differ: $(diff "$T_DIR/keys.before" "$T_DIR/keys.after")"
-keyreq broker1 --policy >"$T_DIR/policy.after" || t_fail "policy on the copy"
-cmp -s "$T_DIR/policy.before" "$T_DIR/policy.after" ||
-	t_fail "broker policy differs: $(diff "$T_DIR/policy.before" "$T_DIR/policy.after")"
-curl -sf "$KMS_URL/v1/crl" >"$T_DIR/crl.after" || t_fail "CRL on the copy"
-cmp -s "$T_DIR/crl.before" "$T_DIR/crl.after" || t_fail "the CRL differs"
+kms_state_same pub1 broker1
 expect_rc 2 keyreq sub2
 t_log "on the copy: $(wc -l <"$T_DIR/keys.after") keys for pub1 identical, revoked sub2 refused"
 

@@ -201,6 +201,34 @@ kms_snapshot() {
 	kmsctl --json grant list | jget 'd["items"]'
 }
 
+# kms_state_save TAG CLIENT BROKER: what a database copy must keep, as the
+# running daemon serves it, into $T_DIR/{state,keys,policy,crl}.TAG: the
+# admin state, CLIENT's keys, BROKER's policy and the CRL.
+kms_state_save() {
+	kms_snapshot >"$T_DIR/state.$1"
+	keyreq "$2" | sort >"$T_DIR/keys.$1" || t_fail "key request of $2 ($1)"
+	keyreq "$3" --policy >"$T_DIR/policy.$1" || t_fail "policy of $3 ($1)"
+	curl -sf "$KMS_URL/v1/crl" >"$T_DIR/crl.$1" || t_fail "CRL ($1)"
+}
+
+# kms_state_same CLIENT BROKER: the daemon serves what kms_state_save before
+# recorded (saved again as .after).
+kms_state_same() {
+	local f
+	kms_state_save after "$1" "$2"
+	for f in state keys policy crl; do
+		cmp -s "$T_DIR/$f.before" "$T_DIR/$f.after" ||
+			t_fail "$f differs on the copy: $(diff "$T_DIR/$f.before" "$T_DIR/$f.after" | head)"
+	done
+}
+
+# kms_audit_count ACTOR ACTION [RESULT]: lines of the KMS audit log for
+# ACTOR ("client:sub1") and ACTION ("keys.fetch"), only those with RESULT
+# ("ok") when given.
+kms_audit_count() {
+	grep -c "\"actor\":\"$1\",\"action\":\"$2\"${3:+.*\"result\":\"$3\"}" "$KMS_DIR/audit.log"
+}
+
 # enrol NAME KIND: client add + cert issue --generate into $T_DIR.
 enrol() {
 	expect_rc 0 kmsctl client add "$1" --kind "$2"

@@ -24,7 +24,7 @@ setup_world 4 "$N"
 	2>"$T_DIR/clients.err" &
 PID=$!
 t_track "$PID"
-wait_for "$T_DIR/clients.out" "^sockets " 1 300 || t_fail "the clients did not all connect"
+wait_for "$T_DIR/clients.out" "^sockets " 1 600 || t_fail "the clients did not all connect"
 wakes_up=$(grep -c "mqe2e/v1/wake" "$T_DIR/mosquitto.log")
 wait_pid "$PID" 300 || { cat "$T_DIR/clients.err" >&2; t_fail "perf15_clients failed"; }
 cat "$T_DIR/clients.out"
