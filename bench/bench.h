@@ -68,8 +68,6 @@ struct bench_summary {
 };
 /* Sort v in place and summarise it (all zero for n == 0). */
 void bench_summarise(double *v, size_t n, struct bench_summary *out);
-/* Move the measured samples (>= 0) of v to its front; how many. */
-size_t bench_measured(double *v, size_t n);
 
 /* ---- processes (proc.c) --------------------------------------------------- */
 /* Start argv[0] with stdin/stdout/stderr redirected (-1: inherit; a path in
@@ -204,9 +202,6 @@ int link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t le
 /* TCP_NODELAY on every TCP socket of the process (unless bench_nagle). */
 extern int bench_nagle;
 void link_nodelay_all(void);
-/* The KMS key fetch part of the last link_connect (ms): 0 for the baselines,
- * -1 for mqe2e (the library fetches during the handshake: not timed apart). */
-double link_keys_ms(const struct link *l);
 /* Count of messages refused by the link's error callback (mqe2e) since new. */
 unsigned long link_rx_errors(struct link *l);
 /* Derive the TLS baseline pair key of subscriber id (32 bytes). */
@@ -374,10 +369,10 @@ struct bench {
 };
 
 /* One publish-to-receive run: fills row and the connection rows of the
- * subscribers, the publisher, and the subscribers' KMS part (kr->lat.n is 0
- * when the run failed before the subscribers were ready). */
+ * subscribers and the publisher (the KMS part of an mqe2e connect is not
+ * timed apart: the library fetches the keys during the handshake). */
 void run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
-    struct run_row *row, struct conn_row *subs, struct conn_row *pub, struct conn_row *kr);
+    struct run_row *row, struct conn_row *subs, struct conn_row *pub);
 /* The connection experiment: 1 publisher + nsubs subscribers, reps times. */
 void run_connect(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
     struct conn_row *subs, struct conn_row *pub);

@@ -30,7 +30,6 @@ struct subst {
 	uint8_t *seen;                  /* [h->mu] bitmap: paced then burst */
 	uint64_t got;                   /* [h->mu] distinct messages */
 	uint64_t t0, t1;
-	double keys_ms;
 	int ok;
 	char err[BENCH_MSG_MAX];
 };
@@ -120,7 +119,6 @@ connector(void *arg)
 		if (link_connect(s->l, HOST_CONNECT_TIMEOUT_MS, s->err, sizeof(s->err)) != 0)
 			continue;
 		s->t1 = bench_now_ns();
-		s->keys_ms = link_keys_ms(s->l);
 		if (h->p.kind == KIND_TLS)
 			bench_fmt(topic, sizeof(topic), "%s%s", h->p.topic, s->id);
 		else
@@ -360,7 +358,7 @@ host_main(int argc, char **argv)
 	struct host_ready rd;
 	struct link_opts lo;
 	pthread_t *th = NULL;
-	double *conn = NULL, *keys = NULL;
+	double *conn = NULL;
 	int i, nth = 0, rc = 1, firstfail = -1;
 	uint64_t bits;
 
@@ -378,7 +376,6 @@ host_main(int argc, char **argv)
 	h.latcap = (size_t)h.p.count * (size_t)h.p.paced;
 	if ((h.s = calloc((size_t)h.p.count, sizeof(*h.s))) == NULL ||
 	    (conn = calloc((size_t)h.p.count, sizeof(*conn))) == NULL ||
-	    (keys = calloc((size_t)h.p.count, sizeof(*keys))) == NULL ||
 	    (h.latcap > 0 && (h.lat = malloc(h.latcap * sizeof(*h.lat))) == NULL) ||
 	    (th = calloc((size_t)h.p.parallel, sizeof(*th))) == NULL) {
 		bench_fmt(rd.msg, sizeof(rd.msg), "out of memory");
@@ -418,7 +415,6 @@ host_main(int argc, char **argv)
 				firstfail = i;
 			continue;
 		}
-		keys[rd.nconn] = s->keys_ms;
 		conn[rd.nconn++] = (double)(s->t1 - s->t0) / 1e6;
 		if (s->t0 < rd.first_start_ns)
 			rd.first_start_ns = s->t0;
@@ -434,8 +430,7 @@ report:
 	if (rd.msg[0] != '\0')
 		rd.status = -1;
 	if (bench_write_all(1, &rd, sizeof(rd)) != 0 ||
-	    bench_write_all(1, conn, rd.nconn * sizeof(*conn)) != 0 ||
-	    bench_write_all(1, keys, rd.nconn * sizeof(*keys)) != 0)
+	    bench_write_all(1, conn, rd.nconn * sizeof(*conn)) != 0)
 		goto out;
 	if (rd.status != 0)
 		goto out;
@@ -470,7 +465,6 @@ out:
 	free(h.s);
 	free(h.lat);
 	free(conn);
-	free(keys);
 	free(th);
 	return rc;
 }

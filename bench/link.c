@@ -62,8 +62,6 @@ struct link {
 	pthread_cond_t cv;
 	unsigned long rx_errors;        /* [mu] */
 	int ups;                        /* [mu] mqe2e state callbacks "up" */
-	double keys_ms;                 /* the KMS part of the last connect, -1:
-	                                   not timed apart (mqe2e overlaps it) */
 };
 
 /* A wait for `outstanding` paho completions. */
@@ -430,8 +428,7 @@ link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen)
 		uint64_t t0 = bench_now_ns();
 
 		/* as an application does: the library fetches the keys while
-		 * the broker handshake runs, so the KMS part is not timed apart */
-		l->keys_ms = -1;
+		 * the broker handshake runs (the KMS part is not timed apart) */
 		if ((r = mqe2e_connect(l->mc, timeout_ms)) != MQE2E_OK) {
 			char why[256];
 
@@ -649,12 +646,6 @@ link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t len, i
 	}
 	pthread_mutex_unlock(&l->seal_mu);
 	return pwait_wait(w, timeout_ms, "publish", errbuf, errlen);
-}
-
-double
-link_keys_ms(const struct link *l)
-{
-	return l->keys_ms;
 }
 
 unsigned long

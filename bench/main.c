@@ -192,7 +192,7 @@ log_run(const struct run_row *r, const struct conn_row *subs)
 static void
 run_scenario(struct bench *b, int scenario)
 {
-	struct conn_row sr, pr, kr;
+	struct conn_row sr, pr;
 	struct run_row row;
 	int k, i, q, rep, dead[KIND__COUNT], *nl, nn, scen_n[16], nsn = 0, j, *ql, nq;
 
@@ -247,8 +247,8 @@ run_scenario(struct bench *b, int scenario)
 						bench_log("  could not restart the broker of %s: it may "
 						    "carry earlier runs' state", bench_kind_name((enum bench_kind)k));
 					run_pubrecv(b, (enum bench_kind)k, scenario, nl[i], ql[q], &row,
-					    &sr, &pr, &kr);
-					row.rep = sr.rep = pr.rep = kr.rep = rep;
+					    &sr, &pr);
+					row.rep = sr.rep = pr.rep = rep;
 					log_run(&row, &sr);
 					(void)push_run(b, &row);
 					/* the results so far, in case a later run never ends */
@@ -258,9 +258,6 @@ run_scenario(struct bench *b, int scenario)
 					if (q == 0) {
 						(void)push_conn(b, &sr);
 						(void)push_conn(b, &pr);
-						if (bench_kind_scheme((enum bench_kind)k) != 0 &&
-						    kr.lat.n > 0)
-							(void)push_conn(b, &kr);
 					}
 					if (row.status == ROW_UNAVAILABLE)
 						dead[k] = 1;

@@ -34,7 +34,6 @@ struct hostproc {
 	struct host_ready rd;
 	struct host_result res;
 	double *conn;
-	double *keys;
 	double *lat;
 };
 
@@ -147,9 +146,8 @@ host_reap(struct hostproc *hp)
 	}
 	hp->pid = 0;
 	free(hp->conn);
-	free(hp->keys);
 	free(hp->lat);
-	hp->conn = hp->keys = hp->lat = NULL;
+	hp->conn = hp->lat = NULL;
 }
 
 static int
@@ -162,10 +160,7 @@ read_ready(struct hostproc *hp, char *note, size_t notelen)
 	}
 	hp->rd.msg[sizeof(hp->rd.msg) - 1] = '\0';
 	if ((hp->conn = calloc(hp->rd.nconn + 1, sizeof(double))) == NULL ||
-	    (hp->keys = calloc(hp->rd.nconn + 1, sizeof(double))) == NULL ||
 	    bench_read_all(hp->rfd, hp->conn, hp->rd.nconn * sizeof(double),
-	    READY_TIMEOUT_MS) != 0 ||
-	    bench_read_all(hp->rfd, hp->keys, hp->rd.nconn * sizeof(double),
 	    READY_TIMEOUT_MS) != 0) {
 		bench_fmt(note, notelen, "a sub host died while reporting");
 		return -1;
@@ -334,7 +329,7 @@ conn_rows(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
 
 void
 run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
-    struct run_row *row, struct conn_row *sr, struct conn_row *pr, struct conn_row *kr)
+    struct run_row *row, struct conn_row *sr, struct conn_row *pr)
 {
 	struct hostproc hp[MAX_HOSTS];
 	struct bench_procstat ps0, ps1, ps2;
@@ -342,7 +337,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	struct link *pub = NULL;
 	pthread_t th[16];
 	char topic[256], err[BENCH_MSG_MAX];
-	double pubms = 0, *all = NULL, *conn = NULL, *keys = NULL, all_ready = 0, tick_us;
+	double pubms = 0, *all = NULL, *conn = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
 	uint64_t sub_cpu_ns = 0, sub_paced_ns = 0, sub_marked = 0, sub_setup_ns = 0;
 	uint8_t *buf = NULL;
@@ -356,7 +351,6 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	memset(row, 0, sizeof(*row));
 	memset(sr, 0, sizeof(*sr));
 	memset(pr, 0, sizeof(*pr));
-	memset(kr, 0, sizeof(*kr));
 	row->scenario = scenario;
 	row->kind = k;
 	row->nsubs = nsubs;
@@ -381,11 +375,9 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 			goto out;
 	if (pub == NULL)
 		goto out;
-	if ((conn = calloc((size_t)nsubs + 1, sizeof(double))) == NULL ||
-	    (keys = calloc((size_t)nsubs + 1, sizeof(double))) == NULL)
+	if ((conn = calloc((size_t)nsubs + 1, sizeof(double))) == NULL)
 		goto out;
 	for (i = 0; i < nh; i++) {
-		memcpy(keys + nconn, hp[i].keys, hp[i].rd.nconn * sizeof(double));
 		memcpy(conn + nconn, hp[i].conn, hp[i].rd.nconn * sizeof(double));
 		nconn += hp[i].rd.nconn;
 		if (hp[i].rd.first_start_ns < first)
@@ -396,11 +388,6 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	all_ready = last > first ? (double)(last - first) / 1e6 : 0;
 	conn_rows(b, k, scenario, nsubs, 1, conn, nconn, &pubms, 1, all_ready, sr, pr);
 	sr->status = pr->status = ROW_OK;
-	*kr = *sr;
-	kr->role = "sub-kms";
-	kr->all_ready_ms = 0;
-	/* none for mqe2e now: its fetch overlaps the handshake */
-	bench_summarise(keys, bench_measured(keys, nconn), &kr->lat);
 
 	/* one warm-up message (schemes 1/2: the pairing with every subscriber) */
 	if ((buf = malloc(b->payload)) == NULL)
@@ -528,7 +515,6 @@ out:
 	free(buf);
 	free(all);
 	free(conn);
-	free(keys);
 }
 
 void

@@ -31,17 +31,6 @@ rank(const double *v, size_t n, double q)
 	return v[i - 1];
 }
 
-size_t
-bench_measured(double *v, size_t n)
-{
-	size_t i, k = 0;
-
-	for (i = 0; i < n; i++)
-		if (v[i] >= 0)
-			v[k++] = v[i];
-	return k;
-}
-
 void
 bench_summarise(double *v, size_t n, struct bench_summary *out)
 {
