@@ -646,7 +646,8 @@ admit_headers(struct kms_req *r, const char *url)
 
 static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slow_cond = PTHREAD_COND_INITIALIZER;
-static unsigned slow_running;
+static unsigned slow_running;   /* [slow_lock] watch threads (suspended connections) */
+static int slow_closed;         /* [slow_lock] stopping: no new ones */
 
 struct slow_job {
 	struct kms_req *r;
@@ -692,10 +693,20 @@ slow_start(struct kms_req *r, const char *url)
 		return -1;
 	j->r = r;
 	memcpy(j->url, url, strlen(url) + 1);
+	/* Counted and suspended in one step, and never once the daemon stops:
+	 * libmicrohttpd aborts the process if MHD_stop_daemon finds a suspended
+	 * connection (a watch that arrived on a kept-alive connection while
+	 * kms_httpd_stop waited for the last one).  Stopping, it runs inline:
+	 * the daemon's stop flag ends the wait at once. */
+	pthread_mutex_lock(&slow_lock);
+	if (slow_closed) {
+		pthread_mutex_unlock(&slow_lock);
+		free(j);
+		return -1;
+	}
+	slow_running++;
 	r->slow = 1;
 	MHD_suspend_connection(r->conn);
-	pthread_mutex_lock(&slow_lock);
-	slow_running++;
 	pthread_mutex_unlock(&slow_lock);
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -853,6 +864,9 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 
+	pthread_mutex_lock(&slow_lock);
+	slow_closed = 0;
+	pthread_mutex_unlock(&slow_lock);
 	memset(&ss, 0, sizeof(ss));
 	if (kmsd_parse_listen(k->cfg.listen, host, sizeof(host), &port) != MQE2E_OK) {
 		snprintf(err, errlen, "listen address '%s' is not HOST:PORT", k->cfg.listen);
@@ -961,8 +975,10 @@ kms_httpd_stop(struct kmsd *k)
 		usleep(100 * 1000);
 	}
 	/* A watch thread resumes its connection when it ends: the daemon must
-	 * outlive it (stopping wakes every watch). */
+	 * outlive it (stopping wakes every watch), and no connection may be
+	 * suspended when it stops (slow_start). */
 	pthread_mutex_lock(&slow_lock);
+	slow_closed = 1;
 	while (slow_running > 0)
 		pthread_cond_wait(&slow_cond, &slow_lock);
 	pthread_mutex_unlock(&slow_lock);

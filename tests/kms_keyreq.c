@@ -26,7 +26,9 @@
  * A refused request prints "error STATUS CODE" on stdout and the message on
  * stderr.  --replay sends the identical request bytes twice and reports the
  * second answer.  --count N sends N fresh requests one after another (a
- * flood from one requester) and prints one line per HTTP status seen,
+ * flood from one requester; with --watch SINCE, N watches on one kept-alive
+ * connection, as a broker makes them) and prints one
+ * line per HTTP status seen,
  * "status S N", then "errors N" (requests without an HTTP answer: reset,
  * refused, timed out; the first is described on stderr), "retry_after MIN
  * MAX" over the 429/503 answers (or "retry_after - -") and "elapsed_ms T";
@@ -435,14 +437,22 @@ main(int argc, char **argv)
 		r = EX_FILE;
 		goto out;
 	}
-	/* one attempt per request: this tool shows what the KMS answers */
-	if (mqe2e_http_new(url, ca, MQE2E_HTTP_ONCE, &http, err, sizeof(err)) != MQE2E_OK) {
+	/* one attempt per request: this tool shows what the KMS answers; a
+	 * --watch --count loop keeps its connection, as a broker's watch does */
+	if (mqe2e_http_new(url, ca, MQE2E_HTTP_ONCE | (count > 0 && since >= 0 ? MQE2E_HTTP_REUSE : 0u),
+	    &http, err, sizeof(err)) != MQE2E_OK) {
 		fprintf(stderr, "kms_keyreq: %s\n", err);
 		r = EX_USAGE;
 		goto out;
 	}
 	if (count > 0) {
-		r = flood(http, policy ? "/v1/policy" : "/v1/keys", id, groups, ngroups, offset, count);
+		/* --watch SINCE --count N: N watches, one after another */
+		if (since >= 0)
+			snprintf(path, sizeof(path), "/v1/policy/watch?since=%lld&timeout=%lld", since,
+			    wait_s);
+		else
+			snprintf(path, sizeof(path), "%s", policy ? "/v1/policy" : "/v1/keys");
+		r = flood(http, path, id, groups, ngroups, offset, count);
 		goto out;
 	}
 	if (mqe2e_keyreq_build_want(id, want, ngroups, after,
