@@ -31,7 +31,10 @@ version=$(awk '$1 == "version" {print $2}' "$T_DIR/out")
 for round in $(seq 1 "$ROUNDS"); do
 	pids=""
 	for f in 1 2 3 4 5 6; do
-		keyreq broker1 --watch "$version" --timeout 30 --count 1000 >"$T_DIR/flood$f.out" 2>&1 &
+		# the tool itself, not the keyreq function: $! must be its pid
+		"$KEYREQ" --kms "$KMS_URL" --cert "$T_DIR/broker1.crt" --key "$T_DIR/broker1.key" \
+			--ca "$T_DIR/ca.crt" --watch "$version" --timeout 30 --count 1000 \
+			>"$T_DIR/flood$f.out" 2>&1 &
 		pids="$pids $!"
 		t_track "$!"
 	done
