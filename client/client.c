@@ -137,8 +137,10 @@ client__waiter_release(struct mqe2e_client *c, struct waiter *w)
 		w->abandoned = 1;
 }
 
-/* Set on the threads paho calls us on (they never run anything else). */
-static _Thread_local int on_paho_thread;
+/* Set on the threads paho calls us on (they never run anything else).
+ * paho_openssl: OpenSSL may hold state for this thread since its last
+ * release (client__paho_openssl_note). */
+static _Thread_local int on_paho_thread, paho_openssl;
 
 void
 client__paho_thread_enter(void)
@@ -155,7 +157,22 @@ client__on_paho_thread(void)
 void
 client__paho_thread_done(void)
 {
+	paho_openssl = 0;
 	OPENSSL_thread_stop();
+}
+
+void
+client__paho_openssl_note(void)
+{
+	if (on_paho_thread)
+		paho_openssl = 1;
+}
+
+void
+client__paho_thread_done_if(int used)
+{
+	if (used || paho_openssl)
+		client__paho_thread_done();
 }
 
 uint64_t

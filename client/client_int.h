@@ -397,6 +397,13 @@ int client__on_paho_thread(void);
  * threads before the process exits, so their thread-locals would otherwise
  * outlive the last leak check (LeakSanitizer reports them). */
 void client__paho_thread_done(void);
+/* The same only if used, or if a call into the library on this paho
+ * thread (a message callback that publishes) noted it may have used
+ * OpenSSL (client__paho_openssl_note): the release walks OpenSSL's list
+ * of every thread's handlers under its global lock, too much for each
+ * copy of a message that the memo answered without OpenSSL. */
+void client__paho_thread_done_if(int used);
+void client__paho_openssl_note(void);
 /* Next sequence number (mu held). */
 uint64_t client__next_seq(struct mqe2e_client *c);
 

@@ -324,6 +324,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 
 	if (c == NULL || topic == NULL || (payload == NULL && len > 0))
 		return MQE2E_ERR_INVALID_ARG;
+	client__paho_openssl_note();    /* sealing draws random nonces */
 	if (!mqe2e_topic_name_check(topic, MQE2E_TOPIC_MAX, why, sizeof(why)))
 		return client__fail(c, MQE2E_ERR_INVALID_ARG, "cannot publish on '%s': %s",
 		    topic, why);

@@ -56,6 +56,7 @@ struct rx {
 	uint32_t newest;         /* then: the newest epoch of the group held */
 	int ahead_asked;         /* in: a fetch for such an epoch was let start
 	                            for this message already (held) */
+	int crypto;              /* OpenSSL was called for it (a memo miss) */
 };
 
 static void
@@ -282,6 +283,7 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 		return MQE2E_ERR_NOMEM;
 	q = (struct memo_q){ MEMO_ENVELOPE, raw, topic, topic_len, body, len };
 	if (!memo__get(&q, rx->pt, rx->pt_len)) {
+		rx->crypto = 1;
 		if ((r = mqe2e_envelope_open(key, &env, topic, topic_len, rx->pt)) != MQE2E_OK) {
 			rx->why = "E2E envelope does not verify (altered, or not sealed for this "
 			    "topic)";
@@ -316,6 +318,7 @@ open_aead_frame(struct mqe2e_aead *key, const uint8_t *raw, const uint8_t *p, si
 	q = (struct memo_q){ MEMO_FRAME_AEAD, raw, topic, strlen(topic), p, len };
 	if (memo__get(&q, rx->inner, rx->inner_len))
 		return MQE2E_OK;
+	rx->crypto = 1;
 	if ((r = mqe2e_frame_aead_open(key, f, topic, q.aad_len, rx->inner)) != MQE2E_OK)
 		rx->why = why;
 	else
@@ -434,6 +437,7 @@ open_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, size_t
 	if (f.type == MQE2E_MSG_FRAME_MAC && kb->scheme == MQE2E_SCHEME_4 && kb->mac != NULL) {
 		q = (struct memo_q){ MEMO_FRAME_MAC, kb->key, topic, strlen(topic), p, len };
 		if (!memo__get(&q, NULL, 0)) {
+			rx->crypto = 1;
 			if ((r = mqe2e_frame_mac_verify(kb->mac, &f, topic, q.aad_len)) !=
 			    MQE2E_OK) {
 				rx->why = "the broker's frame MAC does not verify";
@@ -644,7 +648,7 @@ hold(struct mqe2e_client *c, const char *topic, const MQTTAsync_message *m,
 	return MQE2E_OK;
 }
 
-static void receive(struct mqe2e_client *c, char *topic_name, int topic_len,
+static int receive(struct mqe2e_client *c, char *topic_name, int topic_len,
     MQTTAsync_message *m);
 
 static void
@@ -677,13 +681,20 @@ int
 subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message *m)
 {
 	client__paho_thread_enter();
-	receive(ctx, topic_name, topic_len, m);
-	client__paho_thread_done();
+	client__paho_thread_done_if(receive(ctx, topic_name, topic_len, m));
 	return 1;
 }
 
-/* The receive path of one message (no lock held; frees m and topic_name). */
-static void
+/*
+ * The receive path of one message (no lock held; frees m and topic_name).
+ * Returns 0 if it delivered the message without calling OpenSSL (the memo
+ * answered every check), else 1: then the caller releases OpenSSL's state
+ * of this thread (client__paho_thread_done).  That release walks OpenSSL's
+ * global list of every thread's handlers under its global lock - in a
+ * process of 200 clients, 400 threads - so it is made only when there may
+ * be something to release, not for each of the 200 copies of a message.
+ */
+static int
 receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_message *m)
 {
 	struct rx rx;
@@ -693,7 +704,7 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 	size_t len = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
 	const char *extra = "";
 	uint64_t floor;
-	int r;
+	int r, used_openssl = 1;
 
 	memset(&rx, 0, sizeof(rx));
 	/* topic_len is 0 when paho's name is NUL-terminated (used as it is),
@@ -772,6 +783,7 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 		targets_collect(c, topic, &tg);
 	pthread_mutex_unlock(&c->mu);
 	if (r == MQE2E_OK) {
+		used_openssl = rx.crypto;
 		deliver(c, topic, m->qos, m->retained, &rx, &tg);
 	} else {
 		if (r == MQE2E_ERR_UNKNOWN_KEY)
@@ -783,6 +795,7 @@ out:
 	free(own);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic_name);
+	return used_openssl;
 }
 
 int
