@@ -157,29 +157,64 @@ random_seed(void)
 
 /* Entries live in a hash table with separate chaining (index lists) plus a
  * doubly linked LRU list; both use indices into one array of slots, which
- * grows (doubling, up to cap) with the entries actually made. */
+ * grows (doubling, up to cap) with the entries actually made.
+ *
+ * Each message is checked against a client's tables (a subscriber process
+ * may hold hundreds of clients), so a lookup mostly meets cold memory: the
+ * layout keeps it to few cache lines.  An entry is two lines, aligned: the
+ * first holds what a lookup and a window check read (hash, lengths, the
+ * window), the second the key itself when it is short (every key of an id
+ * and a group name of usual length), so there is no separate allocation
+ * to follow.  The header's first line holds what a lookup reads, and
+ * `last', the entry the last lookup found, is tried before the buckets
+ * (a client mostly hears one sender per table); the hint is checked like
+ * any entry, hash and whole key, so a stale one only costs the walk. */
 #define REPLAY_SLOTS_MIN 16
 #define REPLAY_KEY_STACK 640    /* keys of ids and names up to 255 bytes: no malloc
                                    to look one up */
+#define REPLAY_KEY_INLINE 48    /* keys up to this size live in the entry */
+#define REPLAY_ALIGN 128
 struct replay_entry {
-	uint8_t *key;          /* sender || 0 || kind || key name || epoch */
-	size_t key_len;
-	size_t sender_len;
+	uint64_t hash;
+	uint32_t key_len;
+	uint32_t sender_len;
 	struct mqe2e_replay_window w;
 	size_t next_hash;      /* SIZE_MAX terminates */
+	uint8_t *key_ext;      /* the key if longer than REPLAY_KEY_INLINE, else NULL */
+	uint8_t key_in[REPLAY_KEY_INLINE];   /* sender || 0 || kind || name || epoch */
 	size_t prev_lru, next_lru;
-	uint64_t hash;
 };
 
 struct mqe2e_replay_table {
+	uint64_t seed;
 	struct replay_entry *e;
-	size_t cap, used;
-	size_t alloc;          /* slots of e, <= cap */
 	size_t *buckets;       /* nbuckets heads */
 	size_t nbuckets;
+	size_t last;           /* the entry the last lookup found (a hint) */
+	size_t used;
 	size_t lru_head, lru_tail;   /* head = most recently used */
-	uint64_t seed;
+	size_t cap;
+	size_t alloc;          /* slots of e, <= cap */
 };
+
+static const uint8_t *
+entry_key(const struct replay_entry *e)
+{
+	return e->key_len <= REPLAY_KEY_INLINE ? e->key_in : e->key_ext;
+}
+
+/* n entries, zeroed, aligned on REPLAY_ALIGN; NULL if out of memory. */
+static struct replay_entry *
+entries_alloc(size_t n)
+{
+	void *p;
+
+	if (n > SIZE_MAX / sizeof(struct replay_entry) ||
+	    posix_memalign(&p, REPLAY_ALIGN, n * sizeof(struct replay_entry)) != 0)
+		return NULL;
+	memset(p, 0, n * sizeof(struct replay_entry));
+	return p;
+}
 
 #define NONE SIZE_MAX
 
@@ -187,18 +222,20 @@ int
 mqe2e_replay_table_new(size_t cap, struct mqe2e_replay_table **out)
 {
 	struct mqe2e_replay_table *t;
+	void *p;
 	size_t i;
 
 	*out = NULL;
 	if (cap == 0 || cap > (1u << 24))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((t = calloc(1, sizeof(*t))) == NULL)
+	if (posix_memalign(&p, 64, sizeof(*t)) != 0)
 		return MQE2E_ERR_NOMEM;
+	t = memset(p, 0, sizeof(*t));
 	t->cap = cap;
 	t->alloc = cap < REPLAY_SLOTS_MIN ? cap : REPLAY_SLOTS_MIN;
 	for (t->nbuckets = 16; t->nbuckets < t->alloc; t->nbuckets *= 2)
 		;
-	t->e = calloc(t->alloc, sizeof(*t->e));
+	t->e = entries_alloc(t->alloc);
 	t->buckets = malloc(t->nbuckets * sizeof(*t->buckets));
 	if (t->e == NULL || t->buckets == NULL) {
 		mqe2e_replay_table_free(t);
@@ -220,7 +257,7 @@ mqe2e_replay_table_free(struct mqe2e_replay_table *t)
 	if (t == NULL)
 		return;
 	for (i = 0; t->e != NULL && i < t->used; i++)
-		free(t->e[i].key);
+		free(t->e[i].key_ext);
 	free(t->e);
 	free(t->buckets);
 	free(t);
@@ -307,7 +344,7 @@ remove_entry(struct mqe2e_replay_table *t, size_t i)
 
 	hash_unlink(t, i);
 	lru_unlink(t, i);
-	free(t->e[i].key);
+	free(t->e[i].key_ext);
 	if (i != last) {
 		/* move last into slot i and re-point whatever referenced it */
 		t->e[i] = t->e[last];
@@ -328,15 +365,25 @@ remove_entry(struct mqe2e_replay_table *t, size_t i)
 	t->used--;
 }
 
+static int
+entry_is(const struct replay_entry *e, const uint8_t *key, size_t key_len, uint64_t h)
+{
+	return e->hash == h && e->key_len == key_len && memcmp(entry_key(e), key, key_len) == 0;
+}
+
 static size_t
 lookup(struct mqe2e_replay_table *t, const uint8_t *key, size_t key_len, uint64_t h)
 {
-	size_t i = t->buckets[h & (t->nbuckets - 1)];
+	size_t i;
 
-	for (; i != NONE; i = t->e[i].next_hash)
-		if (t->e[i].hash == h && t->e[i].key_len == key_len &&
-		    memcmp(t->e[i].key, key, key_len) == 0)
+	if (t->last < t->used && entry_is(&t->e[t->last], key, key_len, h))
+		return t->last;
+	for (i = t->buckets[h & (t->nbuckets - 1)]; i != NONE; i = t->e[i].next_hash) {
+		if (entry_is(&t->e[i], key, key_len, h)) {
+			t->last = i;
 			return i;
+		}
+	}
 	return NONE;
 }
 
@@ -348,9 +395,10 @@ grow(struct mqe2e_replay_table *t)
 	struct replay_entry *ne;
 	size_t alloc = t->alloc * 2 > t->cap ? t->cap : t->alloc * 2, nb = t->nbuckets, i, *b;
 
-	if ((ne = realloc(t->e, alloc * sizeof(*ne))) == NULL)
+	if ((ne = entries_alloc(alloc)) == NULL)
 		return -1;
-	memset(ne + t->alloc, 0, (alloc - t->alloc) * sizeof(*ne));
+	memcpy(ne, t->e, t->alloc * sizeof(*ne));   /* keys move with their entries */
+	free(t->e);
 	t->e = ne;
 	t->alloc = alloc;
 	while (nb < alloc)
@@ -392,7 +440,8 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 			free(key);
 		if (!accept)
 			return mqe2e_replay_check(&t->e[i].w, seq);
-		if ((r = mqe2e_replay_accept(&t->e[i].w, seq)) == MQE2E_OK) {
+		if ((r = mqe2e_replay_accept(&t->e[i].w, seq)) == MQE2E_OK &&
+		    t->lru_head != i) {
 			lru_unlink(t, i);
 			lru_push_front(t, i);
 		}
@@ -403,8 +452,8 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 			free(key);
 		return MQE2E_OK;   /* an unknown sender's first message is new */
 	}
-	if (key == kbuf) {
-		/* a new entry keeps its key */
+	if (key_len > REPLAY_KEY_INLINE && key == kbuf) {
+		/* a new entry keeps its long key */
 		if ((key = malloc(key_len)) == NULL)
 			return MQE2E_ERR_NOMEM;
 		memcpy(key, kbuf, key_len);
@@ -416,9 +465,15 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 	i = t->used++;
 	e = &t->e[i];
 	memset(e, 0, sizeof(*e));
-	e->key = key;
-	e->key_len = key_len;
-	e->sender_len = sender_len;
+	if (key_len <= REPLAY_KEY_INLINE) {
+		memcpy(e->key_in, key, key_len);
+		if (key != kbuf)
+			free(key);
+	} else {
+		e->key_ext = key;
+	}
+	e->key_len = (uint32_t)key_len;
+	e->sender_len = (uint32_t)sender_len;
 	e->hash = h;
 	mqe2e_replay_init(&e->w);
 	pp = &t->buckets[h & (t->nbuckets - 1)];
@@ -426,6 +481,7 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 	*pp = i;
 	e->prev_lru = e->next_lru = NONE;
 	lru_push_front(t, i);
+	t->last = i;
 	return mqe2e_replay_accept(&e->w, seq);
 }
 
@@ -455,7 +511,7 @@ mqe2e_replay_table_forget(struct mqe2e_replay_table *t, const uint8_t *sender,
 		return;
 	while (i < t->used) {
 		if (t->e[i].sender_len == sender_len &&
-		    (sender_len == 0 || memcmp(t->e[i].key, sender, sender_len) == 0))
+		    (sender_len == 0 || memcmp(entry_key(&t->e[i]), sender, sender_len) == 0))
 			remove_entry(t, i);   /* the last entry moved into i: look again */
 		else
 			i++;

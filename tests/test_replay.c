@@ -128,6 +128,65 @@ test_table(void **state)
 	mqe2e_replay_table_free(NULL);
 }
 
+/* Keys kept in the entry (up to 48 bytes) and beside it, through growth,
+ * eviction (the last entry moves into the freed slot) and forget; the
+ * last-found hint never answers for another key. */
+static void
+test_table_keys(void **state)
+{
+	struct mqe2e_replay_table *t = NULL;
+	char id[128];
+	int i, n;
+
+	(void)state;
+	assert_int_equal(mqe2e_replay_table_new(64, &t), MQE2E_OK);
+	/* senders of 1..60 bytes: keys of 10..69 bytes (sender 0 kind len name epoch) */
+	for (n = 1; n <= 60; n++) {
+		memset(id, 'a' + n % 26, (size_t)n);
+		id[n] = '\0';
+		id[0] = (char)('A' + n % 26);
+		assert_int_equal(ACC(t, id, "g", 7, 1000 + (uint64_t)n), MQE2E_OK);
+	}
+	for (n = 1; n <= 60; n++) {
+		memset(id, 'a' + n % 26, (size_t)n);
+		id[n] = '\0';
+		id[0] = (char)('A' + n % 26);
+		assert_int_equal(CHK(t, id, "g", 7, 1000 + (uint64_t)n), MQE2E_ERR_REPLAY);
+		assert_int_equal(CHK(t, id, "g", 8, 1000 + (uint64_t)n), MQE2E_OK);
+		assert_int_equal(CHK(t, id, "g", 7, 1001 + (uint64_t)n), MQE2E_OK);
+	}
+	/* the same key but its last byte (the epoch), one after the other */
+	assert_int_equal(ACC(t, "x", "g", 1, 50), MQE2E_OK);
+	assert_int_equal(CHK(t, "x", "g", 2, 50), MQE2E_OK);
+	assert_int_equal(ACC(t, "x", "g", 2, 50), MQE2E_OK);
+	assert_int_equal(CHK(t, "x", "g", 1, 50), MQE2E_ERR_REPLAY);
+	assert_int_equal(CHK(t, "x", "g", 3, 50), MQE2E_OK);
+	/* churn: 64 slots, 200 senders with long and short keys; the last 32
+	 * are remembered, each under its own window */
+	for (i = 0; i < 200; i++) {
+		n = snprintf(id, sizeof(id), "%0*d", i % 2 ? 60 : 3, i);
+		assert_true(n > 0);
+		assert_int_equal(ACC(t, id, "grp", 1, 10 + (uint64_t)i), MQE2E_OK);
+		assert_int_equal(CHK(t, id, "grp", 1, 10 + (uint64_t)i), MQE2E_ERR_REPLAY);
+	}
+	for (i = 168; i < 200; i++) {
+		(void)snprintf(id, sizeof(id), "%0*d", i % 2 ? 60 : 3, i);
+		assert_int_equal(CHK(t, id, "grp", 1, 10 + (uint64_t)i), MQE2E_ERR_REPLAY);
+		assert_int_equal(CHK(t, id, "grp", 1, 11 + (uint64_t)i), MQE2E_OK);
+	}
+	/* forget a long-keyed sender, then a short one */
+	(void)snprintf(id, sizeof(id), "%0*d", 60, 199);
+	mqe2e_replay_table_forget(t, (const uint8_t *)id, strlen(id));
+	assert_int_equal(CHK(t, id, "grp", 1, 209), MQE2E_OK);
+	(void)snprintf(id, sizeof(id), "%0*d", 3, 198);
+	assert_int_equal(CHK(t, id, "grp", 1, 208), MQE2E_ERR_REPLAY);
+	mqe2e_replay_table_forget(t, (const uint8_t *)id, strlen(id));
+	assert_int_equal(CHK(t, id, "grp", 1, 208), MQE2E_OK);
+	(void)snprintf(id, sizeof(id), "%0*d", 60, 197);
+	assert_int_equal(CHK(t, id, "grp", 1, 207), MQE2E_ERR_REPLAY);
+	mqe2e_replay_table_free(t);
+}
+
 static void
 test_nonce_cache(void **state)
 {
@@ -289,6 +348,7 @@ main(void)
 		cmocka_unit_test(test_window_edges),
 		cmocka_unit_test(test_window_sequential),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table_keys),
 		cmocka_unit_test(test_nonce_cache),
 		cmocka_unit_test(test_nonce_cache_fair),
 		cmocka_unit_test(test_nonce_cache_charge),
