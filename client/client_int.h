@@ -93,6 +93,8 @@ struct keystore {
 	size_t n;
 	struct mqe2e_group_info *groups;   /* the KMS's group table, by name */
 	size_t ngroups;
+	size_t hint[MQE2E_GK_B + 1];       /* by kind: the slot keys__find found
+	                                      last (checked like any slot) */
 };
 
 /* Pairwise keys (schemes 1/2, pair.c). */
@@ -169,11 +171,12 @@ struct held {
 
 /* A subscription, renewed after every reconnect. */
 struct sub {
-	char *filter;
-	int qos;
+	struct sub *next;
 	mqe2e_message_cb cb;
 	void *arg;
-	struct sub *next;
+	int qos;
+	char filter[];          /* in the same allocation: one line to read per
+	                           delivery, not two */
 };
 
 /* A paho request waited for by a caller.  The record lives on the client's

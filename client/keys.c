@@ -421,11 +421,12 @@ int
 keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
     char *msg, size_t msglen)
 {
-	struct keystore fresh = { NULL, 0, NULL, 0 }, old;
+	struct keystore fresh, old;
 	uint64_t now = mqe2e_now_ms();
 	size_t i;
 	int r = MQE2E_OK;
 
+	memset(&fresh, 0, sizeof(fresh));
 	if (kb->nkeys > 0 && (fresh.slot = calloc(kb->nkeys, sizeof(*fresh.slot))) == NULL) {
 		client__fmt(msg, msglen, "out of memory");
 		return MQE2E_ERR_NOMEM;
@@ -488,18 +489,33 @@ keys__oldest_epoch(struct keystore *ks, const char *group, size_t group_len)
 	return e;
 }
 
+static int
+slot_is(const struct keyslot *s, const char *group, size_t group_len, uint8_t kind,
+    uint32_t epoch)
+{
+	return s->kind == kind && s->epoch == epoch && s->group_len == group_len &&
+	    memcmp(s->group, group, group_len) == 0;
+}
+
+/* The slot found last for this kind is tried first: a delivery looks up
+ * one GK_B and one GK_P slot, mostly the same ones as the copy before,
+ * and each slot passed is a cache line read (hundreds of clients' stores
+ * in one process).  The hint is compared in full like any slot. */
 struct keyslot *
 keys__find(struct keystore *ks, const char *group, size_t group_len, uint8_t kind,
     uint32_t epoch)
 {
-	size_t i;
+	size_t i, *hint = kind < sizeof(ks->hint) / sizeof(ks->hint[0]) ? &ks->hint[kind] : NULL;
 
+	if (hint != NULL && *hint < ks->n && slot_is(&ks->slot[*hint], group, group_len, kind,
+	    epoch))
+		return &ks->slot[*hint];
 	for (i = 0; i < ks->n; i++) {
-		struct keyslot *s = &ks->slot[i];
-
-		if (s->kind == kind && s->epoch == epoch && s->group_len == group_len &&
-		    memcmp(s->group, group, group_len) == 0)
-			return s;
+		if (slot_is(&ks->slot[i], group, group_len, kind, epoch)) {
+			if (hint != NULL)
+				*hint = i;
+			return &ks->slot[i];
+		}
 	}
 	return NULL;
 }

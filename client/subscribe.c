@@ -917,7 +917,6 @@ sub_remove(struct mqe2e_client *c, struct sub *target)
 	for (pp = &c->subs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == target) {
 			*pp = target->next;
-			free(target->filter);
 			free(target);
 			return;
 		}
@@ -943,10 +942,9 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	if (qos < 0 || qos > 2)
 		return client__fail(c, MQE2E_ERR_INVALID_ARG, "QoS %d: use 0, 1 or 2", qos);
 	client__deadline(&deadline, timeout_ms);
-	if ((s = calloc(1, sizeof(*s))) == NULL || (s->filter = strdup(filter)) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s) + strlen(filter) + 1)) == NULL)
 		return client__fail(c, MQE2E_ERR_NOMEM, "out of memory");
-	}
+	memcpy(s->filter, filter, strlen(filter) + 1);
 	s->qos = qos;
 	s->cb = cb;
 	s->arg = arg;
