@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "ca.h"
+#include "clock.h"
 #include "files.h"
 #include "keystore.h"
 #include "kmsd_init.h"
@@ -445,7 +446,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	pthread_rwlock_init(&k->trust_rw, NULL);
 	pthread_mutex_init(&k->nonce_lock, NULL);
 	pthread_mutex_init(&k->state_lock, NULL);
-	pthread_cond_init(&k->state_cond, NULL);
+	(void)mqe2e_cond_init_mono(&k->state_cond);
 	k->locks_ready = 1;
 	if (kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
 	    kms_path(wal_path, sizeof(wal_path), dir, "kms.db-wal") != MQE2E_OK ||
