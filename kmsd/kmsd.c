@@ -18,6 +18,7 @@
 #include "ca.h"
 #include "clock.h"
 #include "files.h"
+#include "hex.h"
 #include "keystore.h"
 #include "kmsd_init.h"
 #include "lockfile.h"
@@ -117,14 +118,9 @@ load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
 	int r;
 
 	if (kms_file_exists(path) == 0) {
-		static const char digits[] = "0123456789abcdef";
-
 		if ((r = mqe2e_random(raw, sizeof(raw))) != MQE2E_OK)
 			return r;
-		for (i = 0; i < sizeof(raw); i++) {
-			hex[2 * i] = digits[raw[i] >> 4];
-			hex[2 * i + 1] = digits[raw[i] & 15];
-		}
+		mqe2e_hex(raw, sizeof(raw), hex);
 		hex[KMSD_TOKEN_HEX_LEN] = '\n';
 		mqe2e_wipe(raw, sizeof(raw));
 		r = kms_file_create(path, hex, KMSD_TOKEN_HEX_LEN + 1, 0600, err, errlen);
