@@ -34,7 +34,6 @@
 #include <time.h>
 
 #include "client_int.h"
-#include "clock.h"
 
 #define WAKE_INTERVAL_MS 10
 #define WAKE_TRIES 4            /* up clients tried per interval */
@@ -109,7 +108,7 @@ waker_main(void *arg)
 		wake_once();
 		mqe2e_mono_deadline(&ts, WAKE_INTERVAL_MS);
 		while (waker_gen == gen &&
-		    pthread_cond_timedwait(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
+		    mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
 			;
 	}
 	pthread_mutex_unlock(&wake_mu);
