@@ -473,6 +473,13 @@ int cache__load(struct mqe2e_client *c, char *msg, size_t msglen);
 /* Delete the cache file (the KMS says this client is revoked or unknown). */
 void cache__forget(struct mqe2e_client *c);
 
+/* ---- trust.c ----------------------------------------------------------------- */
+/* The trust of CA file cafile, shared by the clients of the process whose CA
+ * certificate is the same (the file is read and checked every time; errors
+ * name it).  Give it back with trust__put. */
+int trust__get(const char *cafile, struct mqe2e_trust **out, char *errbuf, size_t errlen);
+void trust__put(struct mqe2e_trust *t);
+
 /* ---- session.c --------------------------------------------------------------- */
 int session__start_worker(struct mqe2e_client *c);
 void session__stop_worker(struct mqe2e_client *c);
