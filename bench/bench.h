@@ -55,8 +55,6 @@ char *bench_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((form
 int bench_parse_long(const char *s, long min, long max, long *out);
 int bench_parse_double(const char *s, double min, double max, double *out);
 /* Hex (2*len digits) to bytes: 0 or -1. */
-int bench_unhex(const char *s, uint8_t *out, size_t len);
-void bench_hex(const uint8_t *in, size_t len, char *out);      /* out: 2*len+1 */
 /* Write/read exactly len bytes on a pipe; 0 or -1 (EOF or error). */
 int bench_write_all(int fd, const void *p, size_t len);
 int bench_read_all(int fd, void *p, size_t len, int timeout_ms);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "hex.h"
 
 #define HOST_CONNECT_TIMEOUT_MS 30000
 #define HOST_SUB_TIMEOUT_MS 10000
@@ -245,7 +246,8 @@ parse(int argc, char **argv, struct host_params *p)
 		case 'K': bench_fmt(p->kms_url, sizeof(p->kms_url), "%s", optarg); break;
 		case 'd': bench_fmt(p->pki, sizeof(p->pki), "%s", optarg); break;
 		case 't': bench_fmt(p->topic, sizeof(p->topic), "%s", optarg); break;
-		case 'S': bad |= bench_unhex(optarg, p->pair_secret, sizeof(p->pair_secret)); break;
+		case 'S': bad |= mqe2e_unhex(optarg, strlen(optarg), p->pair_secret,
+		    sizeof(p->pair_secret)); break;
 		case 'f': bad |= bench_parse_long(optarg, 0, BENCH_MAX_SUBS, &v); p->first = (int)v; break;
 		case 'n': bad |= bench_parse_long(optarg, 1, BENCH_MAX_SUBS, &v); p->count = (int)v; break;
 		case 'q': bad |= bench_parse_long(optarg, 0, 1, &v); p->qos = (int)v; break;
@@ -286,7 +288,7 @@ host_argv(const char *self, const struct host_params *p, const char *const *pref
 
 	for (i = 0; prefix != NULL && prefix[i] != NULL; i++)
 		ADD("%s", prefix[i]);
-	bench_hex(p->pair_secret, sizeof(p->pair_secret), secret);
+	mqe2e_hex(p->pair_secret, sizeof(p->pair_secret), secret);
 	ADD("%s", self);
 	ADD("--sub-host");
 	ADD("--kind=%s", bench_kind_name(p->kind));

@@ -30,6 +30,7 @@
 #include <MQTTAsync.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "crypto.h"
 #include "mqe2e.h"
 
@@ -143,13 +144,7 @@ pwait_wait(struct pwait *w, int timeout_ms, const char *what, char *errbuf, size
 	struct timespec ts;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	mqe2e_mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&l->mu);
 	while (w->outstanding > 0)
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)
@@ -383,7 +378,7 @@ link_new(const struct link_opts *o, link_rx_cb cb, void *arg, struct link **out,
 	bench_pub_id(l->pub_id, sizeof(l->pub_id));
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_init(&l->seal_mu, NULL);
-	pthread_cond_init(&l->cv, NULL);
+	(void)mqe2e_cond_init_mono(&l->cv);
 	r = bench_kind_scheme(o->kind) != 0 ? make_mqe2e(l, o, errbuf, errlen) :
 	    make_paho(l, o, errbuf, errlen);
 	if (r != 0) {
@@ -446,8 +441,7 @@ link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen)
 		 */
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 2;
+		mqe2e_mono_deadline(&ts, 2000);
 		pthread_mutex_lock(&l->mu);
 		while (l->ups == 0)
 			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)

@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "crypto.h"
+#include "hex.h"
 
 #ifndef BENCH_KMSD
 #define BENCH_KMSD "mqe2e-kmsd"
@@ -535,7 +536,7 @@ main(int argc, char **argv)
 		b.env.token[strcspn(b.env.token, "\r\n")] = '\0';
 		if (mqe2e_random(tag, sizeof(tag)) != MQE2E_OK)
 			return 1;
-		bench_hex(tag, sizeof(tag), hex);
+		mqe2e_hex(tag, sizeof(tag), hex);
 		bench_fmt(bench_prefix, sizeof(bench_prefix), "b%s-", hex);
 	}
 	if (b.env.dir[0] == '\0') {

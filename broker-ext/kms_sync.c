@@ -40,6 +40,7 @@
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 
+#include "clock.h"
 #include "delta.h"
 #include "http.h"
 #include "kmsreq.h"
@@ -516,13 +517,7 @@ static bool wait_pace(struct bx_kms_sync *ks, unsigned ms, bool pace)
 	struct timespec ts;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	mqe2e_mono_deadline(&ts, ms);
 	pthread_mutex_lock(&ks->lock);
 	while (!ks->stop && !(pace && ks->kick) &&
 	    pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
@@ -545,8 +540,7 @@ static void *sync_main(void *arg)
 	struct timespec ts;
 
 	/* Nothing of OpenSSL until the broker serves (kms_sync__run). */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += GO_FALLBACK_MS / 1000;
+	mqe2e_mono_deadline(&ts, GO_FALLBACK_MS);
 	pthread_mutex_lock(&ks->lock);
 	while (!ks->go && !ks->stop && pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
 		;
@@ -618,7 +612,7 @@ int kms_sync__new(const struct bx_config *cfg, struct bx_kms_sync **out)
 	if ((ks = calloc(1, sizeof(*ks))) == NULL)
 		return MQE2E_ERR_NOMEM;
 	pthread_mutex_init(&ks->lock, NULL);
-	pthread_cond_init(&ks->cond, NULL);
+	(void)mqe2e_cond_init_mono(&ks->cond);
 	ks->wake[0] = ks->wake[1] = -1;
 	if (pipe2(ks->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		plugin__log(MOSQ_LOG_ERR, BX_LOG_PREFIX "cannot create a pipe: %s", strerror(errno));

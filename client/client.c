@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "client_int.h"
+#include "clock.h"
 #include "http.h"
 
 void
@@ -75,24 +76,13 @@ client__report(struct mqe2e_client *c, int code, const char *topic, const char *
 void
 client__deadline(struct timespec *ts, int timeout_ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	if (timeout_ms < 0)
-		timeout_ms = 0;
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	mqe2e_mono_deadline(ts, timeout_ms);
 }
 
 uint64_t
 client__mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return mqe2e_mono_ms();
 }
 
 struct waiter *
@@ -234,7 +224,12 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		return MQE2E_ERR_NOMEM;
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	if (mqe2e_cond_init_mono(&c->cv) != 0) {
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		client__fmt(errbuf, errlen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
 	/* a callback may call back into the library (mqe2e_disconnect runs the
 	 * state callback): the same thread may take cb_mu again */
 	pthread_mutexattr_init(&recursive);

@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "client_int.h"
+#include "clock.h"
 
 #define WAKE_INTERVAL_MS 10
 /* Between two TCP_NODELAY scans while connects keep coming: a scan probes
@@ -51,7 +52,7 @@
 #define WAKE_TOPIC "mqe2e/v1/wake"
 
 static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wake_cv;         /* wake_cv_init() */
 static struct mqe2e_client **reg;       /* [wake_mu] the clients of the process */
 static size_t nreg, capreg;             /* [wake_mu] */
 static size_t connecting;               /* [wake_mu] clients with c->wake_connecting */
@@ -64,15 +65,13 @@ static uint64_t wakes_sent;             /* [wake_mu] UNSUBSCRIBEs handed to paho
 static int scan_pending;                /* [wake_mu] a CONNACK asked for a scan */
 static uint64_t scan_next_ms;           /* [wake_mu] no scan before (monotonic) */
 
+static pthread_once_t wake_once_init = PTHREAD_ONCE_INIT;
+static int wake_cv_ok;                  /* wake_cv waits on CLOCK_MONOTONIC */
+
 static void
-deadline_in(struct timespec *ts, int ms)
+wake_cv_init(void)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += (long)ms * 1000000L;
-	while (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	wake_cv_ok = mqe2e_cond_init_mono(&wake_cv) == 0;
 }
 
 /* Hand one UNSUBSCRIBE to an up client other than the connecting ones
@@ -134,7 +133,7 @@ waker_main(void *arg)
 		if (!waking) {
 			/* a scan is due later; a client starting to connect
 			 * ends the wait (the broadcast) */
-			deadline_in(&ts, (int)(scan_next_ms - now));
+			mqe2e_mono_deadline(&ts, (int64_t)(scan_next_ms - now));
 			(void)pthread_cond_timedwait(&wake_cv, &wake_mu, &ts);
 			continue;
 		}
@@ -142,7 +141,7 @@ waker_main(void *arg)
 		wait_ms = WAKE_INTERVAL_MS;
 		if (scan_pending && scan_next_ms - now < (uint64_t)wait_ms)
 			wait_ms = (int)(scan_next_ms - now);
-		deadline_in(&ts, wait_ms);
+		mqe2e_mono_deadline(&ts, wait_ms);
 		while (waker_gen == gen &&
 		    pthread_cond_timedwait(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
 			;
@@ -156,6 +155,9 @@ wake__register(struct mqe2e_client *c)
 {
 	int r = MQE2E_OK;
 
+	(void)pthread_once(&wake_once_init, wake_cv_init);
+	if (!wake_cv_ok)
+		return MQE2E_ERR_NOMEM;
 	pthread_mutex_lock(&wake_mu);
 	if (nreg == capreg) {
 		size_t cap = capreg > 0 ? capreg * 2 : 16;

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "http.h"
 
@@ -69,13 +70,11 @@ set_error(struct mqe2e_http_response *out, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Signed, for the deadline arithmetic below. */
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)mqe2e_mono_ms();
 }
 
 /* ---- libcurl, once per process ------------------------------------------------------ */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "admit.h"
+#include "clock.h"
 #include "log.h"
 
 #define WATCHDOG_MS 200
@@ -35,15 +36,6 @@ struct kms_admit {
 	unsigned per_ip, max_conn;
 	uint64_t deadline_ms;
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Same IP address (the port does not matter). */
 static int
@@ -93,7 +85,7 @@ watchdog(void *arg)
 
 	pthread_mutex_lock(&a->lock);
 	while (!a->stop) {
-		now = mono_ms();
+		now = mqe2e_mono_ms();
 		for (c = a->head; c != NULL; c = c->next) {
 			uint64_t age = now - c->since_ms;
 
@@ -103,12 +95,7 @@ watchdog(void *arg)
 			    (c->over && age > KMS_ADMIT_OVER_S * 1000u && !waiting_on_us(c->fd)))
 				cut(c);
 		}
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += WATCHDOG_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		mqe2e_mono_deadline(&until, WATCHDOG_MS);
 		(void)pthread_cond_timedwait(&a->wake, &a->lock, &until);
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -124,7 +111,7 @@ kms_admit_start(const struct kmsd_config *cfg, struct kms_admit **out)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return MQE2E_ERR_NOMEM;
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->wake, NULL);
+	(void)mqe2e_cond_init_mono(&a->wake);
 	a->per_ip = cfg->per_ip_connections;
 	a->max_conn = cfg->max_connections;
 	a->deadline_ms = (uint64_t)cfg->request_timeout_s * 1000u;
@@ -171,7 +158,7 @@ kms_admit_open(struct kms_admit *a, int fd, const struct sockaddr *addr)
 	if (addr != NULL)
 		memcpy(&c->addr, addr, addr->sa_family == AF_INET6 ?
 		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	c->since_ms = mono_ms();
+	c->since_ms = mqe2e_mono_ms();
 	c->receiving = 1;
 	pthread_mutex_lock(&a->lock);
 	for (p = a->head; p != NULL; p = p->next) {
@@ -249,6 +236,6 @@ kms_admit_done(struct kms_admit *a, struct kms_conn *c)
 		return;
 	pthread_mutex_lock(&a->lock);
 	c->receiving = 1;
-	c->since_ms = mono_ms();
+	c->since_ms = mqe2e_mono_ms();
 	pthread_mutex_unlock(&a->lock);
 }

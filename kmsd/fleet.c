@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fleet.h"
 #include "log.h"
 #include "session.h"
@@ -38,13 +39,7 @@ nap(struct kms_fleet *f, int ms)
 	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	mqe2e_mono_deadline(&ts, ms);
 	pthread_mutex_lock(&f->lock);
 	while (!f->stopping && pthread_cond_timedwait(&f->cond, &f->lock, &ts) != ETIMEDOUT)
 		;
@@ -218,7 +213,7 @@ kms_fleet_start(struct kmsd *k)
 		return MQE2E_ERR_NOMEM;
 	f->k = k;
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->cond, NULL);
+	(void)mqe2e_cond_init_mono(&f->cond);
 	k->fleet = f;
 	/* Sessions or not decides the mode; a shared database that does
 	 * not answer now is still shared (the threads retry). */

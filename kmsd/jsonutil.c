@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "crypto.h"
+#include "hex.h"
 #include "httpd.h"
 #include "jsonutil.h"
 #include "kmsd.h"
@@ -47,23 +48,13 @@ kms_json_time(int64_t t)
 	return json_string(buf);
 }
 
-static int
-unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 kms_page_parse(struct kms_req *r, struct kms_page *pg)
 {
 	const char *limit = kms_req_query(r, "limit");
 	const char *cursor = kms_req_query(r, "cursor");
 	unsigned long long v;
-	size_t n, i;
+	size_t n;
 
 	pg->limit = KMS_LIMIT_DEFAULT;
 	pg->after[0] = '\0';
@@ -79,13 +70,10 @@ kms_page_parse(struct kms_req *r, struct kms_page *pg)
 		n = strlen(cursor);
 		if (n % 2 != 0 || n / 2 > KMS_CURSOR_MAX)
 			goto bad;
-		for (i = 0; i < n / 2; i++) {
-			int hi = unhex(cursor[2 * i]), lo = unhex(cursor[2 * i + 1]);
-
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				goto bad;
-			pg->after[i] = (char)(hi << 4 | lo);
-		}
+		/* the sort key is a name: no NUL inside */
+		if (mqe2e_unhex(cursor, n, (uint8_t *)pg->after, n / 2) != 0 ||
+		    memchr(pg->after, '\0', n / 2) != NULL)
+			goto bad;
 		pg->after[n / 2] = '\0';
 	}
 	return 1;
@@ -98,19 +86,14 @@ kms_page_parse(struct kms_req *r, struct kms_page *pg)
 json_t *
 kms_page_result(json_t *items, const char *last_key)
 {
-	static const char hex[] = "0123456789abcdef";
 	char cur[2 * KMS_CURSOR_MAX + 1];
-	size_t i, n;
+	size_t n;
 
 	if (items == NULL)
 		return NULL;
 	if (last_key == NULL || (n = strlen(last_key)) > KMS_CURSOR_MAX)
 		return json_pack("{s:o,s:n}", "items", items, "next_cursor");
-	for (i = 0; i < n; i++) {
-		cur[2 * i] = hex[(unsigned char)last_key[i] >> 4];
-		cur[2 * i + 1] = hex[(unsigned char)last_key[i] & 15];
-	}
-	cur[2 * n] = '\0';
+	mqe2e_hex(last_key, n, cur);
 	return json_pack("{s:o,s:s}", "items", items, "next_cursor", cur);
 }
 

@@ -16,7 +16,9 @@
 
 #include "audit.h"
 #include "ca.h"
+#include "clock.h"
 #include "files.h"
+#include "hex.h"
 #include "keystore.h"
 #include "kmsd_init.h"
 #include "lockfile.h"
@@ -116,14 +118,9 @@ load_token(struct kmsd *k, const char *path, char *err, size_t errlen)
 	int r;
 
 	if (kms_file_exists(path) == 0) {
-		static const char digits[] = "0123456789abcdef";
-
 		if ((r = mqe2e_random(raw, sizeof(raw))) != MQE2E_OK)
 			return r;
-		for (i = 0; i < sizeof(raw); i++) {
-			hex[2 * i] = digits[raw[i] >> 4];
-			hex[2 * i + 1] = digits[raw[i] & 15];
-		}
+		mqe2e_hex(raw, sizeof(raw), hex);
 		hex[KMSD_TOKEN_HEX_LEN] = '\n';
 		mqe2e_wipe(raw, sizeof(raw));
 		r = kms_file_create(path, hex, KMSD_TOKEN_HEX_LEN + 1, 0600, err, errlen);
@@ -445,7 +442,7 @@ kmsd_open(struct kmsd *k, int init, char *err, size_t errlen)
 	pthread_rwlock_init(&k->trust_rw, NULL);
 	pthread_mutex_init(&k->nonce_lock, NULL);
 	pthread_mutex_init(&k->state_lock, NULL);
-	pthread_cond_init(&k->state_cond, NULL);
+	(void)mqe2e_cond_init_mono(&k->state_cond);
 	k->locks_ready = 1;
 	if (kms_path(db_path, sizeof(db_path), dir, "kms.db") != MQE2E_OK ||
 	    kms_path(wal_path, sizeof(wal_path), dir, "kms.db-wal") != MQE2E_OK ||

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "ca.h"
+#include "clock.h"
 #include "jsonutil.h"
 #include "keyauth.h"
 #include "policy.h"
@@ -210,8 +211,7 @@ wait_for_change(struct kmsd *k, uint64_t since, unsigned timeout_s)
 {
 	struct timespec deadline;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_s;
+	mqe2e_mono_deadline(&deadline, (int64_t)timeout_s * 1000);
 	pthread_mutex_lock(&k->state_lock);
 	while (k->policy_version <= since && !k->stopping) {
 		if (pthread_cond_timedwait(&k->state_cond, &k->state_lock, &deadline) == ETIMEDOUT)

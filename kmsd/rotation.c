@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "epoch.h"
 #include "fleet.h"
 #include "log.h"
@@ -85,8 +86,7 @@ scheduler(void *arg)
  wait:
 		pthread_mutex_lock(&k->state_lock);
 		if (!k->stopping) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
+			mqe2e_mono_deadline(&ts, 1000);
 			(void)pthread_cond_timedwait(&k->state_cond, &k->state_lock, &ts);
 		}
 		if (k->stopping) {

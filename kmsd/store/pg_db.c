@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
@@ -568,25 +569,13 @@ pg_int(const PGresult *res, int i, int col)
 	return (int64_t)v;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A bytea in hex output ("\x0a1b..."): its length, and the bytes into out
  * when out is not NULL. */
 static int
 unhex(const PGresult *res, int i, int col, uint8_t *out, size_t *len)
 {
 	const char *s;
-	size_t n, k;
+	size_t n;
 
 	if (PQgetisnull(res, i, col))
 		return MQE2E_ERR_BAD_FORMAT;
@@ -597,13 +586,8 @@ unhex(const PGresult *res, int i, int col, uint8_t *out, size_t *len)
 	if (out != NULL && (n - 2) / 2 != *len)
 		return MQE2E_ERR_BAD_FORMAT;
 	*len = (n - 2) / 2;
-	for (k = 0; out != NULL && k < *len; k++) {
-		int hi = hexval(s[2 + 2 * k]), lo = hexval(s[3 + 2 * k]);
-
-		if (hi < 0 || lo < 0)
-			return MQE2E_ERR_BAD_FORMAT;
-		out[k] = (uint8_t)(hi << 4 | lo);
-	}
+	if (out != NULL && mqe2e_unhex(s + 2, n - 2, out, *len) != 0)
+		return MQE2E_ERR_BAD_FORMAT;
 	return MQE2E_OK;
 }
 

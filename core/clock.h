@@ -1,0 +1,31 @@
+/*
+ * clock.h - the time every timeout of mqe2e is measured in.
+ *
+ * Timeouts and timed waits follow CLOCK_MONOTONIC, never the wall clock:
+ * a device that sets its clock at boot (NTP, GPS, an RTC that was wrong)
+ * steps it by minutes or years, and a wait whose deadline was computed on
+ * the old wall time would end at once or hang for the size of the step -
+ * a broker's policy refresh, and with it a revocation, held for as long.
+ * A condition variable waited on with a deadline is made by
+ * mqe2e_cond_init_mono(), its deadline by mqe2e_mono_deadline().
+ */
+#ifndef MQE2E_CLOCK_H
+#define MQE2E_CLOCK_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Milliseconds on the monotonic clock (an arbitrary origin). */
+uint64_t mqe2e_mono_ms(void);
+
+/* Initialise cv so that pthread_cond_timedwait() reads its deadline on
+ * CLOCK_MONOTONIC.  0 or an errno value (as pthread_cond_init). */
+int mqe2e_cond_init_mono(pthread_cond_t *cv);
+
+/* The deadline ms milliseconds from now (a negative ms counts as 0) for
+ * pthread_cond_timedwait() on a condition variable made by
+ * mqe2e_cond_init_mono(). */
+void mqe2e_mono_deadline(struct timespec *ts, int64_t ms);
+
+#endif
