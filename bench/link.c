@@ -147,7 +147,7 @@ pwait_wait(struct pwait *w, int timeout_ms, const char *what, char *errbuf, size
 	mqe2e_mono_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&l->mu);
 	while (w->outstanding > 0)
-		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)
+		if (mqe2e_cond_wait_until(&l->cv, &l->mu, &ts) != 0)
 			break;
 	if (w->outstanding > 0) {
 		bench_fmt(errbuf, errlen, "%s: no answer within %d ms", what, timeout_ms);
@@ -444,7 +444,7 @@ link_connect(struct link *l, int timeout_ms, char *errbuf, size_t errlen)
 		mqe2e_mono_deadline(&ts, 2000);
 		pthread_mutex_lock(&l->mu);
 		while (l->ups == 0)
-			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)
+			if (mqe2e_cond_wait_until(&l->cv, &l->mu, &ts) != 0)
 				break;
 		pthread_mutex_unlock(&l->mu);
 		if (getenv("BENCH_DEBUG_CONNECT") != NULL && bench_now_ns() - t0 > 500000000u)

@@ -520,7 +520,7 @@ static bool wait_pace(struct bx_kms_sync *ks, unsigned ms, bool pace)
 	mqe2e_mono_deadline(&ts, ms);
 	pthread_mutex_lock(&ks->lock);
 	while (!ks->stop && !(pace && ks->kick) &&
-	    pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
+	    mqe2e_cond_wait_until(&ks->cond, &ks->lock, &ts) == 0)
 		;
 	ks->kick = false;
 	stop = ks->stop;
@@ -542,7 +542,7 @@ static void *sync_main(void *arg)
 	/* Nothing of OpenSSL until the broker serves (kms_sync__run). */
 	mqe2e_mono_deadline(&ts, GO_FALLBACK_MS);
 	pthread_mutex_lock(&ks->lock);
-	while (!ks->go && !ks->stop && pthread_cond_timedwait(&ks->cond, &ks->lock, &ts) == 0)
+	while (!ks->go && !ks->stop && mqe2e_cond_wait_until(&ks->cond, &ks->lock, &ts) == 0)
 		;
 	pthread_mutex_unlock(&ks->lock);
 	for (;;) {

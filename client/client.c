@@ -11,7 +11,6 @@
 #include <openssl/crypto.h>
 
 #include "client_int.h"
-#include "clock.h"
 #include "http.h"
 
 void
@@ -450,7 +449,7 @@ client__wait(struct mqe2e_client *c, struct waiter *w, const struct timespec *de
 	while (!w->done) {
 		if (gen != NULL && c->link.gen != *gen)
 			return MQE2E_ERR_UNAVAILABLE;
-		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 && !w->done)
+		if (mqe2e_cond_wait_until(&c->cv, &c->mu, deadline) != 0 && !w->done)
 			return MQE2E_ERR_TIMEOUT;
 	}
 	return MQE2E_OK;

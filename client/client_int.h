@@ -19,6 +19,7 @@
 #include <MQTTAsync.h>
 
 #include "mqe2e.h"
+#include "clock.h"
 #include "crypto.h"
 #include "handshake.h"
 #include "link.h"

@@ -398,7 +398,7 @@ pair__ensure(struct mqe2e_client *c, const char *group, char *const *ids, size_t
 			open += !p->done;
 		if (open == 0)
 			break;
-		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0)
+		if (mqe2e_cond_wait_until(&c->cv, &c->mu, deadline) != 0)
 			break;
 	}
 	for (tail = &mine; (p = *tail) != NULL;) {

@@ -459,7 +459,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 			/* the link dropped (or is dropping) under us: send again on
 			 * the next one */
 			while (c->link.gen == gen && r == MQE2E_ERR_UNAVAILABLE) {
-				if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != 0 &&
+				if (mqe2e_cond_wait_until(&c->cv, &c->mu, &deadline) != 0 &&
 				    c->link.gen == gen)
 					r = MQE2E_ERR_TIMEOUT;
 			}

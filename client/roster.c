@@ -257,10 +257,10 @@ roster__recipients(struct mqe2e_client *c, const char *group, const struct times
 		}
 		if (deadline->tv_sec < until.tv_sec ||
 		    (deadline->tv_sec == until.tv_sec && deadline->tv_nsec <= until.tv_nsec)) {
-			(void)pthread_cond_timedwait(&c->cv, &c->mu, deadline);
+			(void)mqe2e_cond_wait_until(&c->cv, &c->mu, deadline);
 			break;
 		}
-		(void)pthread_cond_timedwait(&c->cv, &c->mu, &until);
+		(void)mqe2e_cond_wait_until(&c->cv, &c->mu, &until);
 	}
 	r = find(c, group);
 	src = c->nrecipients > 0 ? c->recipients : r != NULL ? r->ids : NULL;

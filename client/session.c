@@ -519,7 +519,7 @@ session__wait_up(struct mqe2e_client *c, const struct timespec *deadline)
 	while (c->link.state != LINK_UP) {
 		if (c->stopping || (!c->auto_reconnect && c->link.state == LINK_DOWN))
 			return MQE2E_ERR_UNAVAILABLE;
-		if (pthread_cond_timedwait(&c->cv, &c->mu, deadline) != 0 &&
+		if (mqe2e_cond_wait_until(&c->cv, &c->mu, deadline) != 0 &&
 		    c->link.state != LINK_UP)
 			return MQE2E_ERR_TIMEOUT;
 	}
@@ -562,7 +562,7 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 	/* a deferred disconnect goes first: never two at once */
 	pthread_mutex_lock(&c->mu);
 	while (!link_thread && (c->disconnect_deferred || c->disconnecting) &&
-	    pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == 0)
+	    mqe2e_cond_wait_until(&c->cv, &c->mu, &deadline) == 0)
 		;
 	pthread_mutex_unlock(&c->mu);
 	/* never call paho with mu held: paho runs some of our callbacks (which
@@ -656,7 +656,7 @@ link_main(void *arg)
 		}
 		wake = link__wake(&c->link, c->auto_reconnect, now + 60000);
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
-		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		(void)mqe2e_cond_wait_until(&c->cv, &c->mu, &ts);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -750,7 +750,7 @@ keys_main(void *arg)
 		    c->next_hold_fetch_ms < wake)
 			wake = c->next_hold_fetch_ms;
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
-		(void)pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		(void)mqe2e_cond_wait_until(&c->cv, &c->mu, &ts);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;

@@ -39,7 +39,6 @@
 #include <time.h>
 
 #include "client_int.h"
-#include "clock.h"
 
 #define WAKE_INTERVAL_MS 10
 /* Between two TCP_NODELAY scans while connects keep coming: a scan probes
@@ -143,7 +142,7 @@ waker_main(void *arg)
 			wait_ms = (int)(scan_next_ms - now);
 		mqe2e_mono_deadline(&ts, wait_ms);
 		while (waker_gen == gen &&
-		    pthread_cond_timedwait(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
+		    mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
 			;
 	}
 	pthread_mutex_unlock(&wake_mu);

@@ -41,3 +41,13 @@ mqe2e_mono_deadline(struct timespec *ts, int64_t ms)
 		ts->tv_nsec -= 1000000000L;
 	}
 }
+
+int
+mqe2e_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *deadline)
+{
+#ifdef HAVE_PTHREAD_COND_CLOCKWAIT
+	return pthread_cond_clockwait(cv, mu, CLOCK_MONOTONIC, deadline);
+#else
+	return pthread_cond_timedwait(cv, mu, deadline);
+#endif
+}

@@ -96,7 +96,7 @@ watchdog(void *arg)
 				cut(c);
 		}
 		mqe2e_mono_deadline(&until, WATCHDOG_MS);
-		(void)pthread_cond_timedwait(&a->wake, &a->lock, &until);
+		(void)mqe2e_cond_wait_until(&a->wake, &a->lock, &until);
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;

@@ -41,7 +41,7 @@ nap(struct kms_fleet *f, int ms)
 
 	mqe2e_mono_deadline(&ts, ms);
 	pthread_mutex_lock(&f->lock);
-	while (!f->stopping && pthread_cond_timedwait(&f->cond, &f->lock, &ts) != ETIMEDOUT)
+	while (!f->stopping && mqe2e_cond_wait_until(&f->cond, &f->lock, &ts) != ETIMEDOUT)
 		;
 	stop = f->stopping;
 	pthread_mutex_unlock(&f->lock);

@@ -214,7 +214,7 @@ wait_for_change(struct kmsd *k, uint64_t since, unsigned timeout_s)
 	mqe2e_mono_deadline(&deadline, (int64_t)timeout_s * 1000);
 	pthread_mutex_lock(&k->state_lock);
 	while (k->policy_version <= since && !k->stopping) {
-		if (pthread_cond_timedwait(&k->state_cond, &k->state_lock, &deadline) == ETIMEDOUT)
+		if (mqe2e_cond_wait_until(&k->state_cond, &k->state_lock, &deadline) == ETIMEDOUT)
 			break;
 	}
 	pthread_mutex_unlock(&k->state_lock);

@@ -87,7 +87,7 @@ scheduler(void *arg)
 		pthread_mutex_lock(&k->state_lock);
 		if (!k->stopping) {
 			mqe2e_mono_deadline(&ts, 1000);
-			(void)pthread_cond_timedwait(&k->state_cond, &k->state_lock, &ts);
+			(void)mqe2e_cond_wait_until(&k->state_cond, &k->state_lock, &ts);
 		}
 		if (k->stopping) {
 			pthread_mutex_unlock(&k->state_lock);

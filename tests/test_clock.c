@@ -1,9 +1,11 @@
 /*
- * test_clock.c - core/clock.c: a timed wait on a condition variable made by
- * mqe2e_cond_init_mono() with a deadline from mqe2e_mono_deadline() lasts
- * as long as asked.  (Were the two on different clocks - a wall-clock cv
- * with a monotonic deadline - the deadline would lie decades in the past and
- * the wait would end at once: the first test fails then.)
+ * test_clock.c - core/clock.c: mqe2e_cond_wait_until() with a deadline from
+ * mqe2e_mono_deadline() lasts as long as asked.  (Were the two on different
+ * clocks - a wall-clock wait with a monotonic deadline - the deadline would
+ * lie decades in the past and the wait would end at once: the first test
+ * fails then.)  tests/clock_faketime.sh runs this under libfaketime with the
+ * wall clock shifted and the monotonic clock left alone, as the tests that
+ * fake a daemon's or a client's clock do.
  */
 #include "config.h"
 
@@ -32,7 +34,7 @@ timed_wait(int64_t ms, int *rc)
 	mqe2e_mono_deadline(&ts, ms);
 	pthread_mutex_lock(&mu);
 	do
-		*rc = pthread_cond_timedwait(&cv, &mu, &ts);
+		*rc = mqe2e_cond_wait_until(&cv, &mu, &ts);
 	while (*rc == 0);       /* a spurious wake-up: wait on */
 	pthread_mutex_unlock(&mu);
 	pthread_cond_destroy(&cv);
