@@ -232,6 +232,7 @@ struct host_ready {
 	int32_t status;                 /* 0 ready, -1 failed (msg says why) */
 	uint32_t nconn;
 	uint64_t first_start_ns, last_ready_ns;
+	uint64_t cpu_connect_ns;        /* the host's CPU over its connects */
 	char msg[BENCH_MSG_MAX];
 };
 /* Second record, then `nlat` doubles (publish-to-receive latencies, ms). */

@@ -332,7 +332,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
     struct run_row *row, struct conn_row *sr, struct conn_row *pr)
 {
 	struct hostproc hp[MAX_HOSTS];
-	struct bench_procstat ps0, ps1, ps2;
+	struct bench_procstat ps0, ps1, ps2, cb0, cb1, ck0, ck1;
 	struct burst_ctx bc;
 	struct link *pub = NULL;
 	pthread_t th[16];
@@ -340,6 +340,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	double pubms = 0, *all = NULL, *conn = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
 	uint64_t sub_cpu_ns = 0, sub_paced_ns = 0, sub_marked = 0, sub_setup_ns = 0;
+	uint64_t host_cpu_ns = 0;
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
 	size_t nall = 0, nconn = 0;
@@ -364,6 +365,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	b->run_id++;
 	bench_topic(k, topic, sizeof(topic));
 
+	(void)bench_procstat(bpid, &cb0);
+	(void)bench_procstat(b->env.kms_pid, &ck0);
 	for (i = 0; i < nh; i++, started++)
 		if (host_start(b, &hp[i], i, nh, k, scenario, nsubs, qos, b->paced, b->burst,
 		    row->note, sizeof(row->note)) != 0)
@@ -375,17 +378,28 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 			goto out;
 	if (pub == NULL)
 		goto out;
+	(void)bench_procstat(bpid, &cb1);
+	(void)bench_procstat(b->env.kms_pid, &ck1);
 	if ((conn = calloc((size_t)nsubs + 1, sizeof(double))) == NULL)
 		goto out;
 	for (i = 0; i < nh; i++) {
 		memcpy(conn + nconn, hp[i].conn, hp[i].rd.nconn * sizeof(double));
 		nconn += hp[i].rd.nconn;
+		host_cpu_ns += hp[i].rd.cpu_connect_ns;
 		if (hp[i].rd.first_start_ns < first)
 			first = hp[i].rd.first_start_ns;
 		if (hp[i].rd.last_ready_ns > last)
 			last = hp[i].rd.last_ready_ns;
 	}
 	all_ready = last > first ? (double)(last - first) / 1e6 : 0;
+	/* CPU per connect: the subscriber hosts over their connects, broker and
+	 * KMS from before the hosts start until all are ready (plus the
+	 * publisher's one connect) */
+	bench_log("  connect CPU: subscriber hosts %.1f ms, broker %.1f ms, KMS %.1f ms "
+	    "(%.2f ms per subscriber)", (double)host_cpu_ns / 1e6,
+	    (double)(cb1.cpu_ns - cb0.cpu_ns) / 1e6, (double)(ck1.cpu_ns - ck0.cpu_ns) / 1e6,
+	    nsubs > 0 ? (double)(host_cpu_ns + cb1.cpu_ns - cb0.cpu_ns + ck1.cpu_ns -
+	    ck0.cpu_ns) / 1e6 / nsubs : 0.0);
 	conn_rows(b, k, scenario, nsubs, 1, conn, nconn, &pubms, 1, all_ready, sr, pr);
 	sr->status = pr->status = ROW_OK;
 

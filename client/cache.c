@@ -4,8 +4,13 @@
  * After every key fetch that changed something, the group keys and the
  * group table the client holds are written to one file, sealed under a key
  * derived from the client's own private key (core/keycache.h), mode 0600,
- * by write-to-temporary, fsync, rename and fsync of the directory, so that
- * a crash leaves the old file or the new one, never half of one.  When the
+ * by write-to-temporary, fsync and rename, so that a crash leaves the old
+ * file or the new one, never half of one.  The directory is not synced after
+ * the rename: a power cut right after it may bring back the previous file
+ * (or none, for the first), which the next fetch replaces - a cache need not
+ * be the newest, only whole, and the sync cost every client's first fetch
+ * a journal commit.  (A deletion, below, is synced: it follows a
+ * revocation.)  When the
  * first fetch of a process finds the KMS unreachable, the file is read
  * back: a device restarted during a KMS outage works with what it held.  A
  * file that does not open (altered, truncated, another client's, another
@@ -169,9 +174,6 @@ write_atomic(const char *path, const uint8_t *p, size_t len, char *why, size_t w
 	step = "rename the temporary file onto";
 	if (rename(tmp, path) != 0)
 		goto fail_fd;
-	step = "sync the directory of";
-	if (sync_dir(path) != 0)
-		goto fail;
 	free(tmp);
 	return MQE2E_OK;
 fail_fd:

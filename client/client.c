@@ -261,7 +261,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	}
 	if ((r = mqe2e_identity_load(cfg->cert, cfg->key, &c->ident, errbuf, errlen)) != MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_trust_new(cfg->cafile, &c->trust, errbuf, errlen)) != MQE2E_OK)
+	if ((r = trust__get(cfg->cafile, &c->trust, errbuf, errlen)) != MQE2E_OK)
 		goto out;
 	if ((r = mqe2e_http_new(c->cfg.kms, c->cfg.cafile, 0, &c->kms, errbuf, errlen)) !=
 	    MQE2E_OK)
@@ -362,7 +362,7 @@ mqe2e_client_free(struct mqe2e_client *c)
 	mqe2e_replay_table_free(c->replay);
 	mqe2e_replay_table_free(c->frame_replay);
 	mqe2e_replay_table_free(c->late_replay);
-	mqe2e_trust_free(c->trust);
+	trust__put(c->trust);
 	mqe2e_http_free(c->kms);
 	mqe2e_identity_free(c->ident);
 	free(c->cache_path);

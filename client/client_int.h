@@ -484,6 +484,13 @@ int cache__load(struct mqe2e_client *c, char *msg, size_t msglen);
 /* Delete the cache file (the KMS says this client is revoked or unknown). */
 void cache__forget(struct mqe2e_client *c);
 
+/* ---- trust.c ----------------------------------------------------------------- */
+/* The trust of CA file cafile, shared by the clients of the process whose CA
+ * certificate is the same (the file is read and checked every time; errors
+ * name it).  Give it back with trust__put. */
+int trust__get(const char *cafile, struct mqe2e_trust **out, char *errbuf, size_t errlen);
+void trust__put(struct mqe2e_trust *t);
+
 /* ---- session.c --------------------------------------------------------------- */
 int session__start_worker(struct mqe2e_client *c);
 void session__stop_worker(struct mqe2e_client *c);
@@ -509,17 +516,23 @@ void wake__unregister(struct mqe2e_client *c);
 void wake__connecting(struct mqe2e_client *c, int on);
 /* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
 uint64_t wake__count(void);
+/* Ask the helper thread for a TCP_NODELAY scan (sock__scan): at once if
+ * none ran in the last SCAN_GAP_MS, else when that much has passed. */
+void wake__nodelay(void);
 
 /* ---- sock.c (the client's TCP sockets) ---------------------------------------- */
 /* Resolve the host and port of the broker URI into c->broker_addr (mu not
  * held: may wait for DNS).  A URI that does not parse leaves none. */
 void sock__resolve_broker(struct mqe2e_client *c);
 /* TCP_NODELAY on this process's TCP sockets connected to one of the broker's
- * addresses that lack it (mu held): paho opened one of them for c.  The scan
- * runs on a background thread of the process, a few ms later, one scan for
- * all the connects since the last (sock.c); returns 0 then (the number set
- * when it had to scan on the spot). */
-int sock__nodelay(struct mqe2e_client *c);
+ * addresses that lack it (mu held): paho opened one of them for c.  Adds c's
+ * broker addresses to the process's list and asks the process's helper
+ * thread (wake.c) for a scan: a few ms later, one scan for all the connects
+ * since the last (sock.c). */
+void sock__nodelay(struct mqe2e_client *c);
+/* The scan itself (the helper thread, no lock held): TCP_NODELAY on every
+ * socket of the process to a listed broker address without it; how many. */
+int sock__scan(void);
 
 /* ---- rekey.c ------------------------------------------------------------------ */
 /* A message on mqe2e/v1/rekey/<group> (no lock held): verify the broker's

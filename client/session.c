@@ -191,7 +191,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 		c->notice_seq = 0;
 		/* paho leaves Nagle on: small publishes would wait for the
 		 * broker's delayed ACKs */
-		(void)sock__nodelay(c);
+		sock__nodelay(c);
 		(void)session__link_event(c, LINK_EV_UP, w, 0, 0);
 		gen = c->link.gen;
 	} else {

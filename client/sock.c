@@ -14,13 +14,14 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client_int.h"
 
@@ -97,23 +98,32 @@ sock__resolve_broker(struct mqe2e_client *c)
 
 /*
  * The scan.  paho runs every client's callbacks on one receive thread per
- * process, and a scan reads every descriptor of the process: done there at
- * each CONNACK, a thousand clients connecting at once paid a thousand scans
- * of thousands of descriptors one after the other (seconds).  So a CONNACK
- * only adds its broker's addresses to the process's list and wakes one
- * background thread, which scans - one scan serving every connect since the
- * last - at most every SCAN_GAP_MS.
+ * process, and a scan looks at every descriptor of the process: done there
+ * at each CONNACK, a thousand clients connecting at once paid a thousand
+ * scans of thousands of descriptors one after the other (seconds).  So a
+ * CONNACK only adds its broker's addresses to the process's list and asks
+ * for a scan; the process's helper thread (wake.c: started with the first
+ * client, joined with the last, so no thread of the library outlives its
+ * clients) runs it - one scan serving every connect since the last, at most
+ * one every SCAN_GAP_MS while connects keep coming, at once after a quiet
+ * spell.
+ *
+ * A scan probes descriptors 0 .. FDSize-1 (the size of the process's
+ * descriptor table, /proc/self/status: every open descriptor is below it)
+ * with the one getsockopt that tells TCP sockets still without TCP_NODELAY;
+ * a closed descriptor answers EBADF at once.  Listing /proc/self/fd instead
+ * cost the kernel a directory entry per descriptor on top of that call; it
+ * remains the way for a table too large to probe (FDSize above
+ * PROBE_MAX) or a /proc/self/status that does not say.
  */
 #define NODELAY_ADDRS 64
-#define SCAN_GAP_MS 5
+#define PROBE_MAX 8192
 
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int started, pending;
 	struct sockaddr_storage addr[NODELAY_ADDRS];
 	size_t naddr;
-} nd = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { { 0 } }, 0 };
+} nd = { PTHREAD_MUTEX_INITIALIZER, { { 0 } }, 0 };
 
 /* 1 if a and b are the same address and port. */
 static int
@@ -135,29 +145,61 @@ same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b
 	return 0;
 }
 
-/* 1 if peer is one of the brokers' addresses (nd.mu held). */
+/* TCP_NODELAY on fd if it is a TCP socket without it connected to one of
+ * addr[0..n): 1 if set. */
 static int
-is_broker(const struct sockaddr_storage *peer)
+check_fd(int fd, const struct sockaddr_storage *addr, size_t n)
 {
+	struct sockaddr_storage peer;
+	socklen_t sl;
 	size_t i;
+	int v, one = 1;
 
-	for (i = 0; i < nd.naddr; i++)
-		if (same_endpoint(&nd.addr[i], peer))
-			return 1;
+	/* one call tells TCP sockets (others fail) still with Nagle */
+	sl = sizeof(v);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &sl) != 0 || v != 0)
+		return 0;
+	sl = sizeof(peer);
+	memset(&peer, 0, sizeof(peer));
+	if (getpeername(fd, (struct sockaddr *)&peer, &sl) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (same_endpoint(&addr[i], &peer))
+			return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
 	return 0;
 }
 
-/* One pass over the process's descriptors (nd.mu held: the list is read). */
-static int
-scan(void)
+/* FDSize of /proc/self/status (the descriptor table's size), or 0. */
+static long
+fd_table_size(void)
 {
-	struct sockaddr_storage peer;
-	struct dirent *d;
-	socklen_t sl;
-	DIR *dir;
-	int fd, v, one = 1, set = 0;
+	char buf[4096], *p, *end;
+	ssize_t n;
+	size_t len = 0;
+	long v;
+	int fd;
 
-	if (nd.naddr == 0 || (dir = opendir("/proc/self/fd")) == NULL)
+	if ((fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	(void)close(fd);
+	buf[len] = '\0';
+	if ((p = strstr(buf, "\nFDSize:")) == NULL)
+		return 0;
+	v = strtol(p + 8, &end, 10);
+	return end != p + 8 && v > 0 ? v : 0;
+}
+
+/* TCP_NODELAY on every descriptor listed in /proc/self/fd that needs it. */
+static int
+scan_listed(const struct sockaddr_storage *addr, size_t n)
+{
+	struct dirent *d;
+	DIR *dir;
+	int fd, set = 0;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
 		return 0;
 	while ((d = readdir(dir)) != NULL) {
 		char *end;
@@ -166,47 +208,39 @@ scan(void)
 		if (d->d_name[0] < '0' || d->d_name[0] > '9' || *end != '\0' || l < 0 ||
 		    l > 1 << 30 || (fd = (int)l) == dirfd(dir))
 			continue;
-		/* one call tells TCP sockets (others fail) still with Nagle */
-		sl = sizeof(v);
-		if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &sl) != 0 || v != 0)
-			continue;
-		sl = sizeof(peer);
-		memset(&peer, 0, sizeof(peer));
-		if (getpeername(fd, (struct sockaddr *)&peer, &sl) != 0 || !is_broker(&peer))
-			continue;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-			set++;
+		set += check_fd(fd, addr, n);
 	}
 	closedir(dir);
 	return set;
 }
 
-static void *
-scanner(void *arg)
+int
+sock__scan(void)
 {
-	struct timespec gap = { 0, SCAN_GAP_MS * 1000000L };
+	struct sockaddr_storage addr[NODELAY_ADDRS];
+	size_t n;
+	long size, fd;
+	int set = 0;
 
-	(void)arg;
+	/* a copy: a CONNACK adding its addresses does not wait for the scan */
 	pthread_mutex_lock(&nd.mu);
-	for (;;) {
-		while (!nd.pending)
-			pthread_cond_wait(&nd.cv, &nd.mu);
-		nd.pending = 0;
-		(void)scan();
-		pthread_mutex_unlock(&nd.mu);
-		nanosleep(&gap, NULL);
-		pthread_mutex_lock(&nd.mu);
-	}
-	return NULL;
+	n = nd.naddr;
+	memcpy(addr, nd.addr, n * sizeof(addr[0]));
+	pthread_mutex_unlock(&nd.mu);
+	if (n == 0)
+		return 0;
+	size = fd_table_size();
+	if (size <= 0 || size > PROBE_MAX)
+		return scan_listed(addr, n);
+	for (fd = 0; fd < size; fd++)
+		set += check_fd((int)fd, addr, n);
+	return set;
 }
 
-int
+void
 sock__nodelay(struct mqe2e_client *c)
 {
-	pthread_attr_t a;
-	pthread_t t;
 	size_t i, j;
-	int r = 0;
 
 	pthread_mutex_lock(&nd.mu);
 	for (i = 0; i < c->nbroker_addr; i++) {
@@ -215,19 +249,6 @@ sock__nodelay(struct mqe2e_client *c)
 		if (j == nd.naddr && nd.naddr < NODELAY_ADDRS)
 			nd.addr[nd.naddr++] = c->broker_addr[i];
 	}
-	if (!nd.started) {
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &a, scanner, NULL) == 0)
-			nd.started = 1;
-		pthread_attr_destroy(&a);
-	}
-	if (nd.started) {
-		nd.pending = 1;
-		pthread_cond_signal(&nd.cv);
-	} else {
-		r = scan();     /* no thread: do it here */
-	}
 	pthread_mutex_unlock(&nd.mu);
-	return r;
+	wake__nodelay();
 }

@@ -23,8 +23,13 @@
  * first connect waits about 100 ms (the receive thread's first, short
  * poll), a reconnect up to a second.
  *
+ * The same thread - the process's one helper thread, started with its first
+ * client and joined with its last - runs the TCP_NODELAY scans that CONNACKs
+ * ask for (sock.c), at most one every SCAN_GAP_MS.
+ *
  * Locking: wake_mu guards the registry; it may be taken with a client's mu
- * held (never the other way round) and is never held while calling paho.
+ * held (never the other way round) and is never held while calling paho
+ * or scanning.
  */
 #include "config.h"
 
@@ -36,6 +41,10 @@
 #include "client_int.h"
 
 #define WAKE_INTERVAL_MS 10
+/* Between two TCP_NODELAY scans while connects keep coming: a scan probes
+ * every descriptor of the process, so a burst of connects in a process of
+ * many clients pays one scan per gap, not one per connect. */
+#define SCAN_GAP_MS 20
 #define WAKE_TRIES 4            /* up clients tried per interval */
 /* Never subscribed by anyone: mqe2e/v1/ is reserved, and the broker's
  * plugin allows every UNSUBSCRIBE. */
@@ -52,6 +61,8 @@ static int waker_running;               /* [wake_mu] */
 static uintptr_t waker_gen;             /* [wake_mu] a waker runs while this is
                                            the number it was started with */
 static uint64_t wakes_sent;             /* [wake_mu] UNSUBSCRIBEs handed to paho */
+static int scan_pending;                /* [wake_mu] a CONNACK asked for a scan */
+static uint64_t scan_next_ms;           /* [wake_mu] no scan before (monotonic) */
 
 static pthread_once_t wake_once_init = PTHREAD_ONCE_INIT;
 static int wake_cv_ok;                  /* wake_cv waits on CLOCK_MONOTONIC */
@@ -98,15 +109,38 @@ waker_main(void *arg)
 {
 	uintptr_t gen = (uintptr_t)arg;
 	struct timespec ts;
+	uint64_t now;
+	int waking, wait_ms;
 
 	pthread_mutex_lock(&wake_mu);
 	while (waker_gen == gen) {
-		if (connecting == 0 || nreg < 2) {
+		now = client__mono_ms();
+		if (scan_pending && now >= scan_next_ms) {
+			/* one scan for every CONNACK since the last */
+			scan_pending = 0;
+			pthread_mutex_unlock(&wake_mu);
+			(void)sock__scan();
+			pthread_mutex_lock(&wake_mu);
+			scan_next_ms = client__mono_ms() + SCAN_GAP_MS;
+			continue;
+		}
+		waking = connecting > 0 && nreg >= 2;
+		if (!waking && !scan_pending) {
 			(void)pthread_cond_wait(&wake_cv, &wake_mu);
 			continue;
 		}
+		if (!waking) {
+			/* a scan is due later; a client starting to connect
+			 * ends the wait (the broadcast) */
+			mqe2e_mono_deadline(&ts, (int64_t)(scan_next_ms - now));
+			(void)pthread_cond_timedwait(&wake_cv, &wake_mu, &ts);
+			continue;
+		}
 		wake_once();
-		mqe2e_mono_deadline(&ts, WAKE_INTERVAL_MS);
+		wait_ms = WAKE_INTERVAL_MS;
+		if (scan_pending && scan_next_ms - now < (uint64_t)wait_ms)
+			wait_ms = (int)(scan_next_ms - now);
+		mqe2e_mono_deadline(&ts, wait_ms);
 		while (waker_gen == gen &&
 		    mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts) != ETIMEDOUT)
 			;
@@ -214,4 +248,13 @@ wake__count(void)
 	n = wakes_sent;
 	pthread_mutex_unlock(&wake_mu);
 	return n;
+}
+
+void
+wake__nodelay(void)
+{
+	pthread_mutex_lock(&wake_mu);
+	scan_pending = 1;
+	pthread_cond_broadcast(&wake_cv);
+	pthread_mutex_unlock(&wake_mu);
 }

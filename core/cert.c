@@ -841,3 +841,17 @@ mqe2e_trust_ca_key(struct mqe2e_trust *t)
 		return NULL;
 	return X509_get0_pubkey(t->ca);
 }
+
+int
+mqe2e_trust_ca_fingerprint(const struct mqe2e_trust *t, uint8_t out[MQE2E_SHA256_LEN])
+{
+	unsigned int n = 0;
+
+	if (t == NULL || t->ca == NULL || out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if (X509_digest(t->ca, EVP_sha256(), out, &n) != 1 || n != MQE2E_SHA256_LEN) {
+		ERR_clear_error();
+		return MQE2E_ERR_CRYPTO;
+	}
+	return MQE2E_OK;
+}

@@ -214,5 +214,9 @@ int mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len
 void mqe2e_trust_cache_stats(struct mqe2e_trust *t, uint64_t *hits, uint64_t *misses);
 /* The CA's public key, for verifying KMS responses (borrowed reference). */
 EVP_PKEY *mqe2e_trust_ca_key(struct mqe2e_trust *t);
+/* SHA-256 of the CA certificate's DER: what a trust anchors on, so that two
+ * trusts with equal fingerprints (and no CRL or revoked list) are the same. */
+int mqe2e_trust_ca_fingerprint(const struct mqe2e_trust *t,
+    uint8_t out[MQE2E_SHA256_LEN]) MQE2E_WUR;
 
 #endif
