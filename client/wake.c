@@ -133,7 +133,7 @@ waker_main(void *arg)
 			/* a scan is due later; a client starting to connect
 			 * ends the wait (the broadcast) */
 			mqe2e_mono_deadline(&ts, (int64_t)(scan_next_ms - now));
-			(void)pthread_cond_timedwait(&wake_cv, &wake_mu, &ts);
+			(void)mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts);
 			continue;
 		}
 		wake_once();
