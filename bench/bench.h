@@ -201,7 +201,7 @@ int link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t le
 extern int bench_nagle;
 void link_nodelay_all(void);
 /* Count of messages refused by the link's error callback (mqe2e) since new. */
-unsigned long link_rx_errors(struct link *l);
+unsigned long link_rx_errors(struct link *l, char *first, size_t firstlen);
 /* Derive the TLS baseline pair key of subscriber id (32 bytes). */
 int link_pair_key(const uint8_t secret[32], const char *id, uint8_t key[32]);
 

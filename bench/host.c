@@ -330,6 +330,47 @@ host_argv(const char *self, const struct host_params *p, const char *const *pref
 	return 0;
 }
 
+/*
+ * Which subscribers missed paced messages, for the row's note: how many, and
+ * the first of them with its count and its first and last missing message,
+ * so that a loss says whether a subscriber missed everything (it was never
+ * addressed), a stretch (its link dropped) or the tail (the grace ran out).
+ * h->mu held.
+ */
+static void
+short_paced(struct host *h)
+{
+	int i, b, nshort = 0, first = -1, got = 0, miss0 = -1, miss1 = -1;
+
+	for (i = 0; i < h->p.count; i++) {
+		int n = 0, m0 = -1, m1 = -1;
+
+		if (!h->s[i].ok)
+			continue;
+		for (b = 0; b < h->p.paced; b++) {
+			if (h->s[i].seen[b / 8] & (1u << (b % 8)))
+				n++;
+			else {
+				if (m0 < 0)
+					m0 = b;
+				m1 = b;
+			}
+		}
+		if (n == h->p.paced)
+			continue;
+		if (nshort++ == 0) {
+			first = i;
+			got = n;
+			miss0 = m0;
+			miss1 = m1;
+		}
+	}
+	if (nshort > 0)
+		bench_fmt(h->res.msg, sizeof(h->res.msg), "%d of %d subscribers short of paced "
+		    "messages; first: '%s' got %d of %d, missed #%d..#%d", nshort, h->p.count,
+		    h->s[first].id, got, h->p.paced, miss0, miss1);
+}
+
 /* Wait for every message or for done + grace; returns on EOF too. */
 static void
 collect(struct host *h)
@@ -461,8 +502,9 @@ report:
 	h.res.cpu_paced_ns = h.cpu_p1 - h.cpu_p0;
 	h.res.paced_rx_marked = h.rx_p1;
 	for (i = 0; i < h.p.count; i++)
-		h.res.link_errors += link_rx_errors(h.s[i].l);
+		h.res.link_errors += link_rx_errors(h.s[i].l, NULL, 0);
 	h.res.nlat = h.nlat;
+	short_paced(&h);
 	if (bench_write_all(1, &h.res, sizeof(h.res)) == 0 &&
 	    bench_write_all(1, h.lat, h.nlat * sizeof(*h.lat)) == 0)
 		rc = 0;

@@ -62,6 +62,7 @@ struct link {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned long rx_errors;        /* [mu] */
+	char first_error[BENCH_MSG_MAX]; /* [mu] the library's first report */
 	int ups;                        /* [mu] mqe2e state callbacks "up" */
 };
 
@@ -265,7 +266,14 @@ on_mqe2e_msg(void *arg, const struct mqe2e_message *m)
 static void
 on_mqe2e_err(void *arg, const struct mqe2e_error *e)
 {
-	count_error(arg);
+	struct link *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->first_error[0] == '\0')
+		bench_fmt(l->first_error, sizeof(l->first_error), "%s",
+		    e->text != NULL ? e->text : mqe2e_strerror(e->code));
+	pthread_mutex_unlock(&l->mu);
+	count_error(l);
 }
 
 /* libmqe2e: the link came up; the library runs this last in its connect
@@ -642,13 +650,17 @@ link_publish(struct link *l, const char *topic, const uint8_t *pt, size_t len, i
 	return pwait_wait(w, timeout_ms, "publish", errbuf, errlen);
 }
 
+/* How many reports the link's library made (refused deliveries, pairings
+ * not completed, ...), and the first of them if first != NULL. */
 unsigned long
-link_rx_errors(struct link *l)
+link_rx_errors(struct link *l, char *first, size_t firstlen)
 {
 	unsigned long n;
 
 	pthread_mutex_lock(&l->mu);
 	n = l->rx_errors;
+	if (first != NULL)
+		bench_fmt(first, firstlen, "%s", l->first_error);
 	pthread_mutex_unlock(&l->mu);
 	return n;
 }

@@ -181,6 +181,8 @@ log_run(const struct run_row *r, const struct conn_row *subs)
 	    r->lat.p99, r->throughput_dps, r->cpu_us_per_delivery,
 	    (unsigned long long)r->rss_kib, r->sub_cpu_us_per_delivery,
 	    r->sub_cpu_window_us_per_delivery, r->sub_cpu_setup_ms, subs->all_ready_ms);
+	if (r->note[0] != '\0')
+		bench_log("    %s", r->note);
 }
 
 /*

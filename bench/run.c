@@ -503,10 +503,21 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	row->rss_anon_kib = ps2.rss_anon_kib;
 	row->hwm_kib = ps2.hwm_kib;
 	row->status = ROW_OK;
-	if (row->bad != 0 || row->delivered != row->expected)
+	if (row->bad != 0 || row->delivered != row->expected) {
+		char why[BENCH_MSG_MAX] = "", perr[BENCH_MSG_MAX] = "";
+		unsigned long npe = link_rx_errors(pub, perr, sizeof(perr));
+
+		/* what the sub hosts saw missing, and what the publisher's
+		 * library reported (a pairing not completed leaves a
+		 * subscriber out of scheme 1/2 messages) */
+		for (i = 0; i < nh && why[0] == '\0'; i++)
+			bench_fmt(why, sizeof(why), "%s", hp[i].res.msg);
 		bench_fmt(row->note, sizeof(row->note), "%llu of %llu paced deliveries verified, "
-		    "%llu bad", (unsigned long long)row->delivered,
-		    (unsigned long long)row->expected, (unsigned long long)row->bad);
+		    "%llu bad%s%s; publisher: %lu library reports%s%s",
+		    (unsigned long long)row->delivered, (unsigned long long)row->expected,
+		    (unsigned long long)row->bad, why[0] != '\0' ? "; " : "", why, npe,
+		    npe > 0 ? ", first: " : "", perr);
+	}
 out:
 	if (row->status != ROW_OK && is_unavailable(row->note))
 		row->status = ROW_UNAVAILABLE;
