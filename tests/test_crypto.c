@@ -22,35 +22,19 @@
 #include <openssl/pem.h>
 
 #include "crypto.h"
+#include "hex.h"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode hex into out (exactly strlen(hex)/2 bytes); returns the length. */
 static size_t
 unhex(const char *hex, uint8_t *out, size_t cap)
 {
-	size_t n = strlen(hex), i;
+	size_t n = strlen(hex);
 
 	assert_true(n % 2 == 0);
 	assert_true(n / 2 <= cap);
-	for (i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		assert_true(hi >= 0 && lo >= 0);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	assert_int_equal(mqe2e_unhex(hex, n, out, n / 2), 0);
 	return n / 2;
 }
 
