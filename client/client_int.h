@@ -65,22 +65,25 @@ struct mqe2e_config {
 	char *key_cache_file;           /* NULL: beside the key, "<key>.cache" */
 };
 
-/* One group key of one epoch, with the contexts it is used through. */
+/* One group key of one epoch, with the contexts it is used through.
+ * A delivery looks up two slots (GK_B, GK_P) in each client's store, and
+ * a process of hundreds of clients reads one store after another: all a
+ * delivery reads of a slot is on its first cache line (what a lookup
+ * compares ahead of the name, then the key and its contexts), the name
+ * starts the second, and the slots are aligned on lines (keys.c
+ * slots_alloc), so a slot passed costs one line and a slot found two. */
 struct keyslot {
-	/* what a lookup compares first, ahead of the name: keys__find() is
-	 * run twice per delivery and reads one cache line of each slot it
-	 * passes, not two */
 	uint8_t scheme;
 	uint8_t kind;                   /* MQE2E_GK_P or MQE2E_GK_B */
+	uint16_t group_len;             /* strlen(group) <= MQE2E_ID_MAX */
 	uint32_t epoch;
-	size_t group_len;               /* strlen(group) */
-	char group[MQE2E_ID_MAX + 1];
-	uint64_t not_before_ms;
 	uint64_t not_after_ms;
-	uint8_t key[MQE2E_KEY_LEN];     /* raw, for the key cache (cache.c) */
 	struct mqe2e_aead *aead;        /* GK_P always; GK_B in scheme 3 */
 	struct mqe2e_mac *mac;          /* GK_B in scheme 4 */
-};
+	uint8_t key[MQE2E_KEY_LEN];     /* raw: the memo's and the key cache's */
+	char group[MQE2E_ID_MAX + 1];
+	uint64_t not_before_ms;
+} __attribute__((aligned(64)));
 
 #define KEYS_WANT_MAX 64                /* epochs asked for by number */
 #define KEYS_AHEAD_GROUPS 16            /* groups paused for made-up epochs */
@@ -197,6 +200,33 @@ struct waiter {
 };
 
 struct mqe2e_client {
+	/*
+	 * What the receive path reads for every copy of a message, first and
+	 * together (a few cache lines of one page): a process of hundreds of
+	 * clients receives each message once per client, one client after
+	 * another, so every line read here is read from far memory and pushes
+	 * paho's and the kernel's lines for the same sockets out of the cache
+	 * (docs/BENCHMARKS.md, issue 15, fifth pass).
+	 */
+	pthread_mutex_t mu;
+	uint64_t rx_floor_us;           /* [mu] broker time (us) at the CONNACK
+	                                   that began this MQTT session: live
+	                                   GK_B frames made before it are
+	                                   refused (0: none yet) */
+	struct mqe2e_replay_table *replay;       /* [mu] envelope windows */
+	struct mqe2e_replay_table *frame_replay; /* [mu] windows of the broker's
+	                                           frames (a table of their own:
+	                                           no key can meet an envelope's) */
+	struct keystore keys;           /* [mu] */
+	struct held *held;              /* [mu] messages waiting for keys
+	                                   (subscribe.c; the rest of the hold
+	                                   further down) */
+	struct sub *subs;               /* [mu] */
+	struct mqe2e_replay_table *late_replay;  /* [mu] retained messages read
+	                                           late: windows per (sender,
+	                                           topic) */
+	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
+
 	struct mqe2e_config cfg;        /* deep copy */
 	char id[MQE2E_ID_MAX + 1];
 	struct mqe2e_identity *ident;
@@ -205,9 +235,7 @@ struct mqe2e_client {
 	int kms_warned;                 /* [kms_mu] its URL warning was reported */
 	MQTTAsync mqtt;
 
-	pthread_mutex_t mu;
 	pthread_cond_t cv;              /* any change of the [mu] state */
-	pthread_mutex_t cb_mu;          /* serialises user callbacks (recursive) */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
 	pthread_mutex_t tls_mu;         /* tls_err */
 	char tls_err[256];              /* [tls_mu] OpenSSL's reason, this attempt */
@@ -246,13 +274,8 @@ struct mqe2e_client {
 	struct mqe2e_aead *b2c_aead;
 	struct mqe2e_mac *b2c_mac;
 	char broker_id[MQE2E_ID_MAX + 1];
-	uint64_t rx_floor_us;           /* broker time (us) at the CONNACK that
-	                                   began this MQTT session: live GK_B
-	                                   frames made before it are refused
-	                                   (0: none yet) */
 
-	/* [mu] keys */
-	struct keystore keys;
+	/* [mu] keys (the store itself at the top) */
 	uint64_t keys_fetched_ms;
 	uint64_t next_refresh_ms;
 	uint64_t fetch_started;         /* key fetches started (a counter) */
@@ -298,8 +321,8 @@ struct mqe2e_client {
 		uint64_t next_ms;       /* monotonic: no such fetch before */
 	} ahead[KEYS_AHEAD_GROUPS];
 
-	/* [mu] messages waiting for keys (subscribe.c) */
-	struct held *held;
+	/* [mu] messages waiting for keys (subscribe.c; the list's head at the
+	 * top) */
 	struct held **held_tail;
 	size_t nheld;
 	size_t held_bytes;
@@ -308,15 +331,8 @@ struct mqe2e_client {
 	uint64_t held_wake_ms;          /* monotonic: the next deadline */
 	int miss_fetch;                 /* a message named an epoch we lack */
 	uint64_t notice_seq;            /* highest rekey notice seq of this link */
-	struct mqe2e_replay_table *replay;       /* envelope windows */
-	struct mqe2e_replay_table *late_replay;  /* retained messages read late:
-	                                           windows per (sender, topic) */
-	struct mqe2e_replay_table *frame_replay; /* windows of the broker's frames
-	                                           (a table of their own: no key
-	                                           can meet an envelope's) */
 	uint64_t seq;                   /* next sequence number */
 
-	struct sub *subs;               /* [mu] */
 	struct pairkey *pairkeys;       /* [mu] */
 	struct pairpend *pending;       /* [mu] */
 	struct mqe2e_nonce_cache *pair_nc;  /* [mu] PAIR_REQUEST nonces */

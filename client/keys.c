@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,22 @@ keys__clear(struct keystore *ks)
 	memset(ks, 0, sizeof(*ks));
 }
 
+/* What a delivery reads of a slot fits its first line (client_int.h). */
+_Static_assert(offsetof(struct keyslot, group) == 64, "a slot's hot fields fill one line");
+_Static_assert(MQE2E_ID_MAX <= UINT16_MAX, "group_len holds a group name's length");
+
+/* n zeroed slots, aligned on cache lines; NULL if out of memory. */
+static struct keyslot *
+slots_alloc(size_t n)
+{
+	void *p;
+
+	if (n > SIZE_MAX / sizeof(struct keyslot) ||
+	    posix_memalign(&p, _Alignof(struct keyslot), n * sizeof(struct keyslot)) != 0)
+		return NULL;
+	return memset(p, 0, n * sizeof(struct keyslot));
+}
+
 /* Contexts for one entry: GK_P is an AEAD key; GK_B is a MAC key in scheme
  * 4 and an AEAD key in scheme 3. */
 static int
@@ -41,7 +59,7 @@ slot_init(struct keyslot *s, const struct mqe2e_key_entry *e)
 	memset(s, 0, sizeof(*s));
 	memcpy(s->group, e->group, sizeof(s->group));
 	s->group[sizeof(s->group) - 1] = '\0';
-	s->group_len = strlen(s->group);
+	s->group_len = (uint16_t)strlen(s->group);
 	s->scheme = e->scheme;
 	s->kind = e->kind;
 	s->epoch = e->epoch;
@@ -427,7 +445,7 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 	int r = MQE2E_OK;
 
 	memset(&fresh, 0, sizeof(fresh));
-	if (kb->nkeys > 0 && (fresh.slot = calloc(kb->nkeys, sizeof(*fresh.slot))) == NULL) {
+	if (kb->nkeys > 0 && (fresh.slot = slots_alloc(kb->nkeys)) == NULL) {
 		client__fmt(msg, msglen, "out of memory");
 		return MQE2E_ERR_NOMEM;
 	}
