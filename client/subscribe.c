@@ -686,6 +686,35 @@ subscribe__arrived(void *ctx, char *topic_name, int topic_len, MQTTAsync_message
 }
 
 /*
+ * Ask the CPU to start loading what the checks of one copy will read of
+ * client c (mu held): the key slots the last lookups found, the replay
+ * tables' headers and the entries they found last, the subscriptions.  A
+ * process of many clients receives each message once per client, one
+ * client after another, and meets each client's state cold (in the paced
+ * phase of the bench 10 ms went by since, in which the broker and the
+ * publisher ran): loaded as the checks come to them, the misses follow one
+ * another; asked for together, they overlap (docs/BENCHMARKS.md, issue 15,
+ * fifth pass).  A hint only: nothing is read through these addresses here
+ * but the tables' headers.
+ */
+static void
+prefetch_client(const struct mqe2e_client *c)
+{
+	const struct keystore *ks = &c->keys;
+	size_t i;
+
+	for (i = 0; i < sizeof(ks->hint) / sizeof(ks->hint[0]); i++) {
+		if (ks->hint[i] < ks->n) {
+			__builtin_prefetch(&ks->slot[ks->hint[i]]);
+			__builtin_prefetch(ks->slot[ks->hint[i]].group);
+		}
+	}
+	__builtin_prefetch(c->subs);
+	mqe2e_replay_table_prefetch(c->frame_replay);
+	mqe2e_replay_table_prefetch(c->replay);
+}
+
+/*
  * The receive path of one message (no lock held; frees m and topic_name).
  * Returns 0 if it delivered the message without calling OpenSSL (the memo
  * answered every check), else 1: then the caller releases OpenSSL's state
@@ -706,6 +735,11 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 	uint64_t floor;
 	int r, used_openssl = 1;
 
+	/* the lines of c every copy reads (client_int.h): they load while the
+	 * topic is looked at */
+	__builtin_prefetch(c, 1);
+	__builtin_prefetch((const char *)c + 64);
+	__builtin_prefetch((const char *)c + 128);
 	memset(&rx, 0, sizeof(rx));
 	/* topic_len is 0 when paho's name is NUL-terminated (used as it is),
 	 * else its length: then it holds a NUL and is refused */
@@ -739,6 +773,7 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
+	prefetch_client(c);
 	floor = c->rx_floor_us;         /* of the session this message came on */
 	if (c->held != NULL) {
 		peek(p, len, &rx);

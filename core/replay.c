@@ -371,6 +371,18 @@ entry_is(const struct replay_entry *e, const uint8_t *key, size_t key_len, uint6
 	return e->hash == h && e->key_len == key_len && memcmp(entry_key(e), key, key_len) == 0;
 }
 
+void
+mqe2e_replay_table_prefetch(const struct mqe2e_replay_table *t)
+{
+	const struct replay_entry *e;
+
+	if (t == NULL || t->last >= t->used)
+		return;
+	e = &t->e[t->last];
+	__builtin_prefetch(e);
+	__builtin_prefetch(e->key_in);
+}
+
 static size_t
 lookup(struct mqe2e_replay_table *t, const uint8_t *key, size_t key_len, uint64_t h)
 {
