@@ -170,7 +170,16 @@ static int check_subscribe(struct bx_session *s, const char *filter)
 {
 	size_t gi, n;
 
-	if (own_inbox(filter, s->id) || roster_allowed(s, filter))
+	if (own_inbox(filter, s->id)) {
+		/* subscribed to its request inbox now: a publisher that finds
+		 * it on a roster can reach it (roster.c) */
+		if (!s->pairable && strncmp(filter, pair_prefixes[0], strlen(pair_prefixes[0])) == 0) {
+			s->pairable = true;
+			roster__mark_dirty();
+		}
+		return MOSQ_ERR_SUCCESS;
+	}
+	if (roster_allowed(s, filter))
 		return MOSQ_ERR_SUCCESS;
 	if (strcmp(filter, MQE2E_REKEY_FILTER) == 0) {
 		s->wants_rekey = true;

@@ -172,6 +172,7 @@ int auth__ext_start(int event, void *event_data, void *userdata)
 	memcpy(s->serial, peer.serial, sizeof(s->serial));
 	session__index_id(s);
 	session__remember_id(s->id);
+	s->pairable = !mosquitto_client_clean_session(ed->client);
 	if ((r = session_keys(s, &keys)) != MQE2E_OK) {
 		session__remove(ed->client);
 		goto refuse;

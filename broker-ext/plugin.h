@@ -280,6 +280,10 @@ struct bx_session {
 	struct bx_verdict verdict;       /* ACL write check -> MOSQ_EVT_MESSAGE */
 	struct bx_session *next_id;      /* chain by id (mqe2e sessions only) */
 	bool in_id_index;
+	/* It can be asked to pair: it subscribed to its pairing request inbox
+	 * on this connection, or resumed a persistent session (which keeps its
+	 * subscriptions).  Only such clients are on a roster (roster.c). */
+	bool pairable;
 };
 
 int session__init(void) MQE2E_WUR;

@@ -8,11 +8,16 @@
  *     mqe2e/v1/roster/<group>
  *
  * the sorted client ids of the connected mqe2e clients holding a "sub" grant
- * on the group, one per line ("\n"-terminated).  Nobody is an empty
- * payload, which in MQTT also clears the retained message, so a client
- * subscribing then gets no roster message at all.  It
- * is republished when it changes (connect, disconnect, new policy), at most
- * once per tick.  Clients with a grant on the group may subscribe to it
+ * on the group that can be asked to pair, one per line ("\n"-terminated):
+ * clients that subscribed to their pairing request inbox on this
+ * connection, or resumed a persistent session (bx_session.pairable).
+ * Listing a client before its inbox subscription would send a publisher's
+ * request where nobody reads it, and the publisher would leave that
+ * subscriber out until it asks again.  Nobody is an empty payload, which in
+ * MQTT also clears the retained message, so a client subscribing then gets
+ * no roster message at all.  It is republished when it changes (connect,
+ * inbox subscription, disconnect, new policy), at most once per tick.
+ * Clients with a grant on the group may subscribe to it
  * (acl.c).  The roster is a routing hint, not a trust decision: each
  * pairing is still authenticated end to end (PAIR_REQUEST/RESPONSE).
  * Broker thread only.
@@ -53,7 +58,7 @@ static void collect(struct bx_session *s, void *arg)
 	struct collect *c = arg;
 	char **nids;
 
-	if (s->plain || s->id[0] == '\0' || !(policy__rights(bx.policy, s->id, c->gi) & BX_RIGHT_SUB))
+	if (s->plain || !s->pairable || s->id[0] == '\0' || !(policy__rights(bx.policy, s->id, c->gi) & BX_RIGHT_SUB))
 		return;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;

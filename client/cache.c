@@ -4,13 +4,14 @@
  * After every key fetch that changed something, the group keys and the
  * group table the client holds are written to one file, sealed under a key
  * derived from the client's own private key (core/keycache.h), mode 0600,
- * by write-to-temporary, fsync and rename, so that a crash leaves the old
- * file or the new one, never half of one.  The directory is not synced after
- * the rename: a power cut right after it may bring back the previous file
+ * by writing the spare file beside it, fsync and exchanging the two names
+ * (write_atomic), so that a crash leaves the old file or the new one, never
+ * half of one.  The directory is not synced after the exchange: a power cut
+ * right after it may bring back the previous file
  * (or none, for the first), which the next fetch replaces - a cache need not
  * be the newest, only whole, and the sync cost every client's first fetch
- * a journal commit.  (A deletion, below, is synced: it follows a
- * revocation.)  When the
+ * a journal commit.  (A deletion, below, removes both files and is synced:
+ * it follows a revocation.)  When the
  * first fetch of a process finds the KMS unreachable, the file is read
  * back: a device restarted during a KMS outage works with what it held.  A
  * file that does not open (altered, truncated, another client's, another
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@
 #include "keycache.h"
 
 #define CACHE_SUFFIX ".cache"
+#define SPARE_SUFFIX ".spare"
 
 int
 cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen)
@@ -137,54 +140,124 @@ sync_dir(const char *path)
 	return r;
 }
 
-/* Write p[0..len) to path atomically, mode 0600; why gets errno's story. */
+/* "<path>.spare": the second file a cache is written through. */
+static char *
+spare_name(const char *path)
+{
+	size_t n = strlen(path) + sizeof(SPARE_SUFFIX);
+	char *s;
+
+	if ((s = malloc(n)) != NULL)
+		(void)snprintf(s, n, "%s%s", path, SPARE_SUFFIX);
+	return s;
+}
+
+/*
+ * The spare, opened for writing (created 0600 if missing) and locked
+ * (flock), and still the file of that name once the lock is held: a writer
+ * of another process that held it meanwhile has made it the cache by the
+ * exchange, so the name is opened again.  -1 with errno set.
+ */
+static int
+open_spare(const char *spare)
+{
+	struct stat held, named;
+	int fd, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		if ((fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		    S_IRUSR | S_IWUSR)) < 0) {
+			/* a link there (the exchange moved one that path was):
+			 * the name is ours, the link goes */
+			if (errno == ELOOP && unlink(spare) == 0)
+				continue;
+			return -1;
+		}
+		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &held) != 0) {
+			int e = errno;
+
+			(void)close(fd);
+			errno = e;
+			return -1;
+		}
+		if (!S_ISREG(held.st_mode)) {
+			(void)close(fd);
+			errno = EINVAL;
+			return -1;
+		}
+		if (lstat(spare, &named) == 0 && named.st_dev == held.st_dev &&
+		    named.st_ino == held.st_ino)
+			return fd;
+		(void)close(fd);
+	}
+	errno = EBUSY;          /* another process keeps writing this cache */
+	return -1;
+}
+
+/*
+ * Write p[0..len) to path atomically, mode 0600; why gets errno's story.
+ *
+ * The bytes go to the spare beside path (locked, truncated, written,
+ * fsync'd), which then trades places with path in one
+ * renameat2(RENAME_EXCHANGE): path is always a whole file, old or new, and
+ * the spare holds the previous cache, whole, until the next write - also
+ * after a power cut that undoes the exchange (the directory is not synced).
+ * Two files that stay, instead of a new temporary file renamed over path
+ * each time: creating a file
+ * allocates an inode, and ext4 without a journal skips every inode freed
+ * in the last seconds while looking for one - the largest CPU cost of a
+ * client's first fetch in a process of many (docs/BENCHMARKS.md,
+ * "Readiness (session 7)").  The first write (no path yet) is a rename.
+ */
 static int
 write_atomic(const char *path, const uint8_t *p, size_t len, char *why, size_t whylen)
 {
-	size_t n = strlen(path) + sizeof(".XXXXXX"), off = 0;
-	char *tmp;
-	const char *step = "create a temporary file beside";
+	const char *step = "open the spare file beside";
+	char *spare;
+	size_t off = 0;
 	ssize_t w;
-	int fd, r = MQE2E_ERR_IO;
+	int fd = -1, r = MQE2E_ERR_IO;
 
-	if ((tmp = malloc(n)) == NULL)
+	if ((spare = spare_name(path)) == NULL)
 		return MQE2E_ERR_NOMEM;
-	(void)snprintf(tmp, n, "%s.XXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+	if ((fd = open_spare(spare)) < 0)
 		goto fail;
 	step = "write";
-	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
-		goto fail_fd;
+	if (ftruncate(fd, 0) != 0 || fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+		goto fail;
 	while (off < len) {
 		if ((w = write(fd, p + off, len - off)) < 0) {
 			if (errno == EINTR)
 				continue;
-			goto fail_fd;
+			goto fail;
 		}
 		off += (size_t)w;
 	}
 	step = "sync";
 	if (fsync(fd) != 0)
-		goto fail_fd;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail_fd;
+		goto fail;
+	step = "move the spare file onto";
+	if (renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_EXCHANGE) != 0) {
+		/* no cache yet, or a file system without the exchange */
+		if ((errno != ENOENT && errno != EINVAL && errno != ENOSYS) ||
+		    rename(spare, path) != 0)
+			goto fail;
 	}
+	(void)close(fd);        /* synced: close has nothing left to report */
 	fd = -1;
-	step = "rename the temporary file onto";
-	if (rename(tmp, path) != 0)
-		goto fail_fd;
-	free(tmp);
+	free(spare);
 	return MQE2E_OK;
-fail_fd:
-	if (fd >= 0)
-		(void)close(fd);
-	(void)unlink(tmp);
 fail:
 	if (errno == ENOSPC || errno == EDQUOT)
 		r = MQE2E_ERR_NO_SPACE;
-	client__fmt(why, whylen, "cannot %s it: %s", step, strerror(errno));
-	free(tmp);
+	client__fmt(why, whylen, "cannot %s it (%s): %s", step, spare, strerror(errno));
+	if (fd >= 0) {
+		if (ftruncate(fd, 0) != 0) {    /* no half-written keys left */
+			/* nothing more to do: the spare is never read */
+		}
+		(void)close(fd);
+	}
+	free(spare);
 	return r;
 }
 
@@ -401,8 +474,15 @@ cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 void
 cache__forget(struct mqe2e_client *c)
 {
+	char *spare;
+
 	if (c->cache_path == NULL)
 		return;
+	/* the spare first: it holds the previous keys */
+	if ((spare = spare_name(c->cache_path)) != NULL) {
+		(void)unlink(spare);
+		free(spare);
+	}
 	if (unlink(c->cache_path) == 0 || errno == ENOENT) {
 		c->cache_digest_set = 0;
 		(void)sync_dir(c->cache_path);

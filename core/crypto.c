@@ -273,6 +273,36 @@ mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_
 }
 
 int
+mqe2e_x25519_pair(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t pub[MQE2E_X25519_LEN],
+    const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t shared[MQE2E_X25519_LEN])
+{
+	uint8_t sk[MQE2E_X25519_LEN], pk[MQE2E_X25519_LEN];
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *mine = NULL;
+	int r = MQE2E_ERR_CRYPTO;
+
+	if (priv == NULL || pub == NULL || peer_pub == NULL || shared == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	/* OSSL_PARAM takes non-const buffers: copies (OpenSSL only reads them) */
+	memcpy(sk, priv, sizeof(sk));
+	memcpy(pk, pub, sizeof(pk));
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, sk, sizeof(sk));
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pk, sizeof(pk));
+	params[2] = OSSL_PARAM_construct_end();
+	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL)) != NULL &&
+	    EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &mine, EVP_PKEY_KEYPAIR, params) == 1)
+		r = derive(mine, peer_pub, shared);
+	else
+		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	EVP_PKEY_free(mine);
+	EVP_PKEY_CTX_free(ctx);
+	mqe2e_wipe(sk, sizeof(sk));
+	return r;
+}
+
+int
 mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN])
 {

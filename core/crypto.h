@@ -51,6 +51,12 @@ int mqe2e_x25519_keygen(uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519
 /* Fails with MQE2E_ERR_CRYPTO on an all-zero shared secret (small-order peer key). */
 int mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
+/* As mqe2e_x25519, for a key pair whose public half the caller holds (from
+ * mqe2e_x25519_keygen): the pair is imported whole, so OpenSSL does not
+ * compute the public key from priv again - one scalar multiplication, not
+ * two.  The shared secret depends on priv alone. */
+int mqe2e_x25519_pair(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t pub[MQE2E_X25519_LEN],
+    const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t shared[MQE2E_X25519_LEN]) MQE2E_WUR;
 /* Public key for a given private key (for known-answer tests). */
 int mqe2e_x25519_public(const uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN]) MQE2E_WUR;
 /* A responder's one-use key pair: a fresh private key (never leaving

@@ -207,6 +207,7 @@ struct mqe2e_hs_client {
 	const struct mqe2e_identity *id;
 	char broker_id[MQE2E_ID_MAX + 1];  /* the broker the hello names, or "" */
 	uint8_t eph[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN];  /* its public half (in the request) */
 	uint8_t hello_hash[MQE2E_SHA256_LEN];
 	int spent;             /* a reply was processed: the ephemeral is gone */
 };
@@ -227,7 +228,7 @@ client_start(const struct mqe2e_identity *id, const char *broker_id, uint64_t no
 {
 	struct mqe2e_hs_client *hs = NULL;
 	struct mqe2e_writer w;
-	uint8_t pub[MQE2E_X25519_LEN], nonce[MQE2E_NONCE_LEN];
+	uint8_t nonce[MQE2E_NONCE_LEN];
 	int r;
 
 	*hsp = NULL;
@@ -247,10 +248,10 @@ client_start(const struct mqe2e_identity *id, const char *broker_id, uint64_t no
 	}
 	hs->id = id;
 	memcpy(hs->broker_id, broker_id, strlen(broker_id) + 1);
-	if ((r = hs__eph(eph_in, hs->eph, pub)) != MQE2E_OK ||
+	if ((r = hs__eph(eph_in, hs->eph, hs->eph_pub)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
-	hs__write_hello_head(&w, MQE2E_MSG_CONNECT_HELLO, id, pub, now_ms, nonce);
+	hs__write_hello_head(&w, MQE2E_MSG_CONNECT_HELLO, id, hs->eph_pub, now_ms, nonce);
 	mqe2e_wr_vec16(&w, broker_id, strlen(broker_id));
 	if ((r = hs__sign_append(&w, id->key, HS_LABEL_CONNECT, NULL)) != MQE2E_OK ||
 	    (r = mqe2e_sha256(w.p, w.len, hs->hello_hash)) != MQE2E_OK ||
@@ -310,7 +311,7 @@ mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust,
 	    (r = hs__verify(pub, HS_LABEL_CONNACK, hs->hello_hash, rp.signed_part, rp.sig)) !=
 	    MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_x25519(hs->eph, rp.eph_pub, shared)) != MQE2E_OK ||
+	if ((r = mqe2e_x25519_pair(hs->eph, hs->eph_pub, rp.eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__th(hs->hello_hash, rp.signed_part, th)) != MQE2E_OK ||
 	    (r = connect_keys(th, shared, &k, confirm)) != MQE2E_OK)
 		goto out;

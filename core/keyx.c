@@ -13,6 +13,7 @@
 
 struct mqe2e_keyreq {
 	uint8_t eph[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN];  /* its public half (in the request) */
 	uint8_t req_hash[MQE2E_SHA256_LEN];
 };
 
@@ -32,7 +33,7 @@ keyreq_build(const struct mqe2e_identity *id, const struct mqe2e_keyreq_want *wa
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_writer w;
-	uint8_t pub[MQE2E_X25519_LEN], nonce[MQE2E_NONCE_LEN];
+	uint8_t nonce[MQE2E_NONCE_LEN];
 	size_t i;
 	int r;
 
@@ -53,10 +54,10 @@ keyreq_build(const struct mqe2e_identity *id, const struct mqe2e_keyreq_want *wa
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = hs__eph(eph_in, st->eph, pub)) != MQE2E_OK ||
+	if ((r = hs__eph(eph_in, st->eph, st->eph_pub)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
-	hs__write_hello_head(&w, MQE2E_MSG_KEY_REQUEST, id, pub, now_ms, nonce);
+	hs__write_hello_head(&w, MQE2E_MSG_KEY_REQUEST, id, st->eph_pub, now_ms, nonce);
 	mqe2e_wr_u16(&w, (uint16_t)n);
 	for (i = 0; i < n; i++) {
 		mqe2e_wr_vec16(&w, want[i].group, strlen(want[i].group));
@@ -349,7 +350,7 @@ mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 	    (r = hs__verify(mqe2e_trust_ca_key(trust), HS_LABEL_KEYRESP, st->req_hash,
 	    rp.signed_part, rp.sig)) != MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_x25519(st->eph, rp.eph_pub, shared)) != MQE2E_OK ||
+	if ((r = mqe2e_x25519_pair(st->eph, st->eph_pub, rp.eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__th(st->req_hash, rp.signed_part, th)) != MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_KMS, k)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(k, &aead)) != MQE2E_OK)

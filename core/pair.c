@@ -14,6 +14,7 @@
 struct mqe2e_pair {
 	const struct mqe2e_identity *id;
 	uint8_t eph[MQE2E_X25519_LEN];
+	uint8_t eph_pub[MQE2E_X25519_LEN];  /* its public half (in the request) */
 	uint8_t req_hash[MQE2E_SHA256_LEN];
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
@@ -36,7 +37,7 @@ pair_request(const struct mqe2e_identity *id, const char *peer_id, const char *g
 {
 	struct mqe2e_pair *st = NULL;
 	struct mqe2e_writer w;
-	uint8_t pub[MQE2E_X25519_LEN], nonce[MQE2E_NONCE_LEN];
+	uint8_t nonce[MQE2E_NONCE_LEN];
 	int r;
 
 	*stp = NULL;
@@ -56,10 +57,10 @@ pair_request(const struct mqe2e_identity *id, const char *peer_id, const char *g
 	memcpy(st->peer, peer_id, strlen(peer_id) + 1);
 	memcpy(st->group, group, strlen(group) + 1);
 	st->generation = generation;
-	if ((r = hs__eph(eph_in, st->eph, pub)) != MQE2E_OK ||
+	if ((r = hs__eph(eph_in, st->eph, st->eph_pub)) != MQE2E_OK ||
 	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
 		goto out;
-	hs__write_hello_head(&w, MQE2E_MSG_PAIR_REQUEST, id, pub, now_ms, nonce);
+	hs__write_hello_head(&w, MQE2E_MSG_PAIR_REQUEST, id, st->eph_pub, now_ms, nonce);
 	mqe2e_wr_vec16(&w, peer_id, strlen(peer_id));
 	mqe2e_wr_vec16(&w, group, strlen(group));
 	mqe2e_wr_u32(&w, generation);
@@ -249,7 +250,7 @@ mqe2e_pair_finish(struct mqe2e_pair *st, struct mqe2e_trust *trust,
 	    (r = hs__verify(pub, HS_LABEL_PAIRRESP, st->req_hash, rp.signed_part, rp.sig)) !=
 	    MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_x25519(st->eph, rp.eph_pub, shared)) != MQE2E_OK ||
+	if ((r = mqe2e_x25519_pair(st->eph, st->eph_pub, rp.eph_pub, shared)) != MQE2E_OK ||
 	    (r = hs__th(st->req_hash, rp.signed_part, th)) != MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_E2E, k)) != MQE2E_OK)
 		goto out;

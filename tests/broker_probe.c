@@ -17,7 +17,10 @@
  *           frame (GK_B, or for scheme 2 this connection's SK_CB b2c) and
  *           the E2E envelope verify (then "epoch E": the GK_B epoch of a
  *           group frame), "bad REASON" otherwise;
- *           ends after --count good messages or --timeout ms.  With --plain
+ *           ends after --count good messages or --timeout ms.  With
+ *           --inbox it first subscribes to its pairing request inbox, as a
+ *           scheme 1/2 subscriber does (that puts it on the group's roster),
+ *           and prints "pairreq TOPIC" for each request (never answered).  With --plain
  *           (no mqe2e, plugin_opt_allow_plain) prints "raw TOPIC LEN HEX16".
  *
  * pairreq   connect, then publish --count signed PAIR_REQUESTs of mine for
@@ -38,6 +41,8 @@
  * no mqe2e framing).  sub prints "props N" before a message that carries N
  * MQTT 5 properties.  connect --will-bundle: a scheme 1 BUNDLE for
  * --recipients as the will on --topic; stays connected for --timeout ms.
+ * connect --stay: stays connected for --timeout ms after "connected",
+ * subscribed to nothing (not even its pairing inboxes).
  *
  * keys      fetch my keys from the KMS and write them (a KEY_BUNDLE) to
  *           --keys FILE; pub and sub with --keys FILE read them from there
@@ -100,7 +105,7 @@ struct opts {
 	int count, timeout_ms, scheme, qos;
 	long epoch;                  /* -1: pick */
 	int plain;
-	int retain, props, raw, will_bundle;
+	int retain, props, raw, will_bundle, stay, inbox;
 };
 
 struct probe {
@@ -140,7 +145,7 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_probe connect|pub|sub|keys --port P --cert C --key K --ca CA "
 	    "[--kms URL] [--id ID] [--topic T] [--group G] [--epoch E] [--scheme 3|4] [--count N] "
 	    "[--message TEXT] [--timeout MS] [--attack NAME] [--other-id ID] [--plain] [--qos Q] "
-	    "[--recipients ID,...] [--keys FILE] [--broker-id ID]\n"
+	    "[--recipients ID,...] [--keys FILE] [--broker-id ID] [--stay] [--inbox]\n"
 	    "       (modes also pairreq, pairpub, stage)\n");
 	exit(1);
 }
@@ -640,6 +645,14 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 		MQTTAsync_free(topic);
 		return 1;
 	}
+	if (strncmp(topic, "mqe2e/v1/pair/req/", 18) == 0) {
+		/* sub --inbox: a pairing request, which the probe does not answer */
+		printf("pairreq %s\n", topic);
+		fflush(stdout);
+		MQTTAsync_freeMessage(&m);
+		MQTTAsync_free(topic);
+		return 1;
+	}
 	if (m->properties.count > 0)
 		printf("props %d\n", m->properties.count);
 	if (strncmp(topic, "mqe2e/v1/roster/", 16) == 0) {
@@ -694,6 +707,21 @@ static int run_sub(MQTTAsync *c, struct probe *p)
 	ro.onSuccess5 = on_sub;
 	ro.onFailure5 = on_sub_fail;
 	ro.context = p;
+	if (p->o->inbox) {
+		/* as a scheme 1/2 subscriber does: its pairing request inbox
+		 * first, which puts it on the rosters of its groups */
+		char inbox[64 + MQE2E_ID_MAX];
+
+		snprintf(inbox, sizeof(inbox), "mqe2e/v1/pair/req/%s", p->o->id);
+		p->done = 0;
+		if (MQTTAsync_subscribe(*c, inbox, 1, &ro) != MQTTASYNC_SUCCESS)
+			die("subscribe", MQE2E_ERR_UNAVAILABLE);
+		wait_done(p, 5000);
+		if (!p->done || !p->ok) {
+			printf("inbox suback rc=%d\n", p->rc);
+			return 3;
+		}
+	}
 	p->done = 0;
 	if (MQTTAsync_subscribe(*c, p->o->topic, p->o->qos, &ro) != MQTTASYNC_SUCCESS)
 		die("subscribe", MQE2E_ERR_UNAVAILABLE);
@@ -1418,7 +1446,8 @@ int main(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'f' },
 		{ "retain", no_argument, NULL, 'R' }, { "props", no_argument, NULL, 'X' },
 		{ "raw", no_argument, NULL, 'W' }, { "will-bundle", no_argument, NULL, 'B' },
-		{ "broker-id", required_argument, NULL, 'I' },
+		{ "broker-id", required_argument, NULL, 'I' }, { "stay", no_argument, NULL, 'S' },
+		{ "inbox", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -1478,6 +1507,8 @@ int main(int argc, char **argv)
 		case 'X': o.props = 1; break;
 		case 'W': o.raw = 1; break;
 		case 'B': o.will_bundle = 1; break;
+		case 'S': o.stay = 1; break;
+		case 'N': o.inbox = 1; break;
 		case 'q': o.qos = (int)num(optarg, 0, 2); break;
 		case 'I': o.broker_id = optarg; break;
 		default: usage();
@@ -1605,7 +1636,7 @@ int main(int argc, char **argv)
 		rc = run_pairreq(&c, &p);
 	} else if (o.mode == M_PAIRPUB) {
 		rc = run_pairpub(&c, &p);
-	} else if (o.will_bundle) {
+	} else if (o.will_bundle || o.stay) {
 		/* Stay connected: another connection with this id takes over. */
 		usleep((useconds_t)o.timeout_ms * 1000);
 	}

@@ -65,9 +65,9 @@ expect_out "rc=135"
 wait_stat drop_wrong_scheme 1
 
 # ---- scheme 2 ----
-sub bob bob2.out --topic 's2/#' --count 2 --timeout 15000
+sub bob bob2.out --inbox --topic 's2/#' --count 2 --timeout 15000
 BOB2=$SUB_PID
-sub carol carol2.out --topic 's2/#' --count 2 --timeout 15000
+sub carol carol2.out --inbox --topic 's2/#' --count 2 --timeout 15000
 CAROL2=$SUB_PID
 sub curious curious2.out --topic 's2/#' --count 1 --timeout 3000
 CURIOUS2=$SUB_PID
@@ -140,7 +140,7 @@ probe sub eve --topic 'mqe2e/v1/pair/req/bob' --timeout 500 >"$T_DIR/out" 2>"$T_
 expect_out "suback rc=135"
 
 # A group leaving schemes 1/2 loses its retained roster.
-sub bob bobend.out --topic 's1/#' --count 1 --timeout 30000
+sub bob bobend.out --inbox --topic 's1/#' --count 1 --timeout 30000
 probe sub alice --topic mqe2e/v1/roster/g1 --count 1 --timeout 5000 >"$T_DIR/out" 2>"$T_DIR/err"
 expect_out "^roster mqe2e/v1/roster/g1 bob$"
 POLICY_BEFORE=$(bstat policy_updates)

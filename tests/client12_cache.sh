@@ -32,7 +32,25 @@ done
 if grep -q 'e2e/#' "$PKI/sub1.key.cache"; then
 	t_fail "the group filter is readable in the cache file: not sealed"
 fi
-ls "$PKI"/*.cache.* 2>/dev/null && t_fail "a temporary cache file was left behind"
+ls "$PKI"/*.cache.* 2>/dev/null && t_fail "a first write left a temporary or spare file behind"
+# later writes go through the spare beside the file and trade names with it
+# (renameat2 RENAME_EXCHANGE): after the second the spare holds the previous
+# cache, whole and sealed; the third creates no file, the two inodes swap
+f="$PKI/pub.key.cache"
+expect_rc 0 pub pub -t e2e/a -q 1 -m "second"
+[ -f "$f.spare" ] || t_fail "a second write left no spare $f.spare"
+for g in "$f" "$f.spare"; do
+	mode=$(stat -c %a "$g")
+	[ "$mode" = 600 ] || t_fail "$g has mode $mode, not 600"
+	head -c 8 "$g" | grep -q "MQE2E-KC" || t_fail "$g does not start with the cache magic"
+done
+ino_file=$(stat -c %i "$f")
+ino_spare=$(stat -c %i "$f.spare")
+expect_rc 0 pub pub -t e2e/a -q 1 -m "third"
+[ "$(stat -c %i "$f")" = "$ino_spare" ] && [ "$(stat -c %i "$f.spare")" = "$ino_file" ] ||
+	t_fail "the third write did not trade $f (inode $ino_file) with its spare (inode $ino_spare): now $(stat -c %i "$f") and $(stat -c %i "$f.spare")"
+ls "$PKI"/*.cache.* 2>/dev/null | grep -v '\.cache\.spare$' && t_fail "a temporary cache file was left behind"
+t_log "three writes of $f: the file and its spare traded inodes $ino_file and $ino_spare"
 cp "$PKI/sub1.key.cache" "$T_DIR/sub1.good"
 t_log "caches written: $(stat -c '%n %s bytes mode %a' "$PKI/sub1.key.cache" "$PKI/pub.key.cache" | tr '\n' ';')"
 
@@ -130,7 +148,9 @@ grep -q "subscribed to" "$T_DIR/err" || { cat "$T_DIR/err" >&2; t_fail "the rest
 # --- revocation beats the cache ---------------------------------------------
 kms_start
 expect_rc 0 "$SUB" $(client_args sub2) -t 'e2e/#' -q 1 -E -d    # sub2 gets a cache
+expect_rc 0 "$SUB" $(client_args sub2) -t 'e2e/#' -q 1 -E -d    # and a spare
 [ -f "$PKI/sub2.key.cache" ] || t_fail "sub2 wrote no cache"
+[ -f "$PKI/sub2.key.cache.spare" ] || t_fail "sub2's second write left no spare"
 cp "$PKI/sub2.key.cache" "$T_DIR/sub2.good"
 n=$(grep -c "sending rekey notices" "$T_DIR/mosquitto.log")
 expect_rc 0 kmsctl client revoke sub2 --reason "stolen device"
@@ -148,5 +168,6 @@ kms_start
 expect_rc 3 "$SUB" $(client_args sub2) -t 'e2e/#' -q 1 -E -d
 grep -q "revoked" "$T_DIR/err" || { cat "$T_DIR/err" >&2; t_fail "no revocation message from the KMS"; }
 [ -e "$PKI/sub2.key.cache" ] && t_fail "the KMS said sub2 is revoked, but its key cache is still there"
+[ -e "$PKI/sub2.key.cache.spare" ] && t_fail "the KMS said sub2 is revoked, but its spare key cache is still there"
 t_log "the KMS's 403 deleted sub2's cache"
 exit 0

@@ -26,6 +26,15 @@ t_need mosquitto_sub
 # Our tools are ASan builds: leaks are bugs, and each failure must show.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 
+# probe MODE NAME [args...]: tests/broker_probe (a minimal mqe2e client that
+# can also misbehave) as client NAME, against this broker and KMS.
+PROBE="$top_builddir/tests/broker_probe"
+probe() {
+	[ -x "$PROBE" ] || t_skip "broker_probe not built"
+	"$PROBE" "$1" --port "$MQTT_PORT" --cert "$PKI/$2.crt" --key "$PKI/$2.key" \
+	    --ca "$PKI/ca.crt" --kms "$KMS_URL" "${@:3}"
+}
+
 # Start Mosquitto with the plugin (again: same port and config on restart).
 # BROKER_EXTRA_CONF, if set, is appended to its configuration (more listeners).
 broker_start() {

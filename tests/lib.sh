@@ -10,10 +10,16 @@ set -u
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mqe2e-test.XXXXXX")
 T_PIDS=""
 T_ATEXIT=""
+T_ATSTOP=""
+T_LATE_FAIL=""
 T_NAME=$(basename "$0")
 
 t_cleanup() {
-	local p f
+	local rc=$? p f
+	# First the helpers' graceful stops (while everything else still runs,
+	# as in a real shutdown): e.g. kms_lib.sh checks mqe2e-kmsd's exit
+	# status.  They report a problem in T_LATE_FAIL.
+	for f in $T_ATSTOP; do "$f"; done
 	for p in $T_PIDS; do kill "$p" 2>/dev/null; done
 	for p in $T_PIDS; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -23,6 +29,10 @@ t_cleanup() {
 	# are gone: e.g. pglib.sh stops its PostgreSQL server.
 	for f in $T_ATEXIT; do "$f"; done
 	if [ "${T_KEEP:-0}" = 1 ]; then echo "# kept $T_DIR"; else rm -rf "$T_DIR"; fi
+	if [ "$rc" = 0 ] && [ -n "$T_LATE_FAIL" ]; then
+		echo "FAIL: $T_NAME: $T_LATE_FAIL" >&2
+		exit 1
+	fi
 }
 trap t_cleanup EXIT
 
@@ -31,6 +41,14 @@ t_track() { T_PIDS="$T_PIDS $1"; }
 
 # Run the shell function $1 at exit, after the tracked pids are stopped.
 t_atexit() { T_ATEXIT="$1 $T_ATEXIT"; }
+
+# Run the shell function $1 at exit, before the tracked pids are stopped
+# (once, however often it is asked); it may set T_LATE_FAIL to fail a test
+# that would otherwise pass.
+t_atstop() {
+	case " $T_ATSTOP " in *" $1 "*) return 0 ;; esac
+	T_ATSTOP="$1 $T_ATSTOP"
+}
 
 t_log() { echo "# $T_NAME: $*"; }
 t_fail() { echo "FAIL: $T_NAME: $*" >&2; exit 1; }

@@ -13,7 +13,6 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
 
-PROBE="$top_builddir/tests/broker_probe"
 [ -x "$PROBE" ] || t_skip "broker_probe not built"
 FLOOD=${PROTO9_FLOOD:-4200}
 
@@ -32,11 +31,6 @@ broker_start
 sub_bg sub1 "$T_DIR/sub.out" -q 1 -t 'p1/#' -C 2 -W 120
 SUBP=$SUB_PID
 wait_for "$T_DIR/sub.out.err" "subscribed to" || t_fail "sub1 did not subscribe"
-
-probe() {
-	"$PROBE" "$1" --port "$MQTT_PORT" --cert "$PKI/$2.crt" --key "$PKI/$2.key" \
-	    --ca "$PKI/ca.crt" --kms "$KMS_URL" "${@:3}"
-}
 
 # 1. the flood: every request refused by the broker; meanwhile the real
 #    publisher pairs with sub1 and is read

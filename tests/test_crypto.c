@@ -219,6 +219,18 @@ test_x25519_rfc7748_6_1(void **state)
 	assert_int_equal(mqe2e_x25519(a, bpub, s1), MQE2E_OK);
 	assert_int_equal(mqe2e_x25519(b, apub, s2), MQE2E_OK);
 	assert_memory_equal(s1, s2, 32);
+
+	/* the pair imported whole: the RFC's answer, and the secret depends on
+	 * the private half alone (a wrong public half changes nothing) */
+	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a, 32);
+	unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a", apub, 32);
+	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bpub, 32);
+	memset(s1, 0xa5, sizeof(s1));
+	assert_int_equal(mqe2e_x25519_pair(a, apub, bpub, s1), MQE2E_OK);
+	assert_hex(s1, 32, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+	apub[0] ^= 1;
+	assert_int_equal(mqe2e_x25519_pair(a, apub, bpub, s2), MQE2E_OK);
+	assert_memory_equal(s1, s2, 32);
 }
 
 /* Small-order peer keys give an all-zero secret and must be refused.
@@ -244,6 +256,9 @@ test_x25519_small_order(void **state)
 		unhex(bad[i], peer, sizeof(peer));
 		memset(out, 0xa5, sizeof(out));
 		assert_int_equal(mqe2e_x25519(priv, peer, out), MQE2E_ERR_CRYPTO);
+		assert_true(all_zero(out, sizeof(out)));
+		memset(out, 0xa5, sizeof(out));
+		assert_int_equal(mqe2e_x25519_pair(priv, pub, peer, out), MQE2E_ERR_CRYPTO);
 		assert_true(all_zero(out, sizeof(out)));
 	}
 }
