@@ -162,10 +162,12 @@ static int
 open_spare(const char *spare)
 {
 	struct stat held, named;
-	int fd, tries;
+	int fd, tries, locked;
 
 	for (tries = 0; tries < 8; tries++) {
-		if ((fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		/* O_NONBLOCK: something else than a file there (a FIFO) must not
+		 * hang the keys thread; it is refused below */
+		if ((fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 		    S_IRUSR | S_IWUSR)) < 0) {
 			/* a link there (the exchange moved one that path was):
 			 * the name is ours, the link goes */
@@ -173,7 +175,14 @@ open_spare(const char *spare)
 				continue;
 			return -1;
 		}
-		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &held) != 0) {
+		while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+			;
+		/* without locks on this file system (ENOLCK, EOPNOTSUPP) the
+		 * write goes on unlocked, as the temporary file did: only two
+		 * processes of one identity could meet, and a file they mixed
+		 * would not open (its seal) */
+		if ((locked != 0 && errno != ENOLCK && errno != EOPNOTSUPP) ||
+		    fstat(fd, &held) != 0) {
 			int e = errno;
 
 			(void)close(fd);
