@@ -59,6 +59,7 @@ mosq_start() {
 	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$MOSQ_LOG" 2>&1 &
 	MOSQ_PID=$!
 	t_track "$MOSQ_PID"
+	t_atstop mosq__atstop
 	t_wait_port "$MOSQ_PORT" 100 || { cat "$MOSQ_LOG" >&2; t_fail "mosquitto did not listen on $MOSQ_PORT"; }
 }
 
@@ -79,15 +80,25 @@ mosq_start_fails() {
 }
 
 mosq_stop() {
-	local i
+	local problem
 	[ -n "$MOSQ_PID" ] || return 0
-	kill "$MOSQ_PID" 2>/dev/null
-	for i in $(seq 1 150); do
-		kill -0 "$MOSQ_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	wait "$MOSQ_PID" 2>/dev/null
+	t_stop "$MOSQ_PID" || t_fail "mosquitto did not stop within 15 s of SIGTERM"
 	MOSQ_PID=""
+	problem=$(t_stop_problem mosquitto "$MOSQ_LOG" "(mosq_stop)")
+	[ -z "$problem" ] || t_fail "$problem"
+}
+
+# At the end of a test that passed, the broker still running is stopped
+# like mosq_stop does (lib.sh, t_atstop).
+mosq__atstop() {
+	[ -n "$MOSQ_PID" ] || return 0
+	kill -0 "$MOSQ_PID" 2>/dev/null || return 0
+	if ! t_stop "$MOSQ_PID"; then
+		T_LATE_FAIL="mosquitto did not stop within 15 s of SIGTERM at the end of the test"
+		return 0
+	fi
+	MOSQ_PID=""
+	[ -n "$T_LATE_FAIL" ] || T_LATE_FAIL=$(t_stop_problem mosquitto "$MOSQ_LOG" "at the end of the test")
 }
 
 # bstat NAME: a counter of the plugin (0 if the file or line is missing).

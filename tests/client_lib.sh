@@ -61,17 +61,40 @@ EOF
 	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$T_DIR/mosquitto.log" 2>&1 3>&- &
 	BROKER_PID=$!
 	t_track "$BROKER_PID"
+	t_atstop broker__atstop
 	t_wait_port "$MQTT_PORT" || { cat "$T_DIR/mosquitto.log" >&2; t_fail "mosquitto did not listen on $MQTT_PORT"; }
 	sleep 0.5   # the plugin's first policy fetch
 }
 
+# Stop it: gracefully (it must exit 0, with no sanitizer report in its log)
+# or with broker_stop -9.
 broker_stop() {
+	local sig=${1:--TERM} problem
 	[ -n "$BROKER_PID" ] || return 0
-	kill "$BROKER_PID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$BROKER_PID" 2>/dev/null
-	wait "$BROKER_PID" 2>/dev/null
+	if ! t_stop "$BROKER_PID" "$sig"; then
+		kill -9 "$BROKER_PID" 2>/dev/null
+		wait "$BROKER_PID" 2>/dev/null
+		BROKER_PID=""
+		t_fail "mosquitto did not stop within 15 s of $sig"
+	fi
 	BROKER_PID=""
+	case $sig in -9|-KILL) return 0 ;; esac
+	problem=$(t_stop_problem mosquitto "$T_DIR/mosquitto.log" "(broker_stop)")
+	[ -z "$problem" ] || t_fail "$problem"
+}
+
+# At the end of a test that passed, the broker still running is stopped the
+# same way (lib.sh, t_atstop): the plugin's clean-up runs under the test's
+# eyes.
+broker__atstop() {
+	[ -n "$BROKER_PID" ] || return 0
+	kill -0 "$BROKER_PID" 2>/dev/null || return 0
+	if ! t_stop "$BROKER_PID"; then
+		T_LATE_FAIL="mosquitto did not stop within 15 s of SIGTERM at the end of the test"
+		return 0
+	fi
+	BROKER_PID=""
+	[ -n "$T_LATE_FAIL" ] || T_LATE_FAIL=$(t_stop_problem mosquitto "$T_DIR/mosquitto.log" "at the end of the test")
 }
 
 # Common arguments of the tools for client NAME.

@@ -145,53 +145,30 @@ kms_start() {
 	t_fail "mqe2e-kmsd did not answer on $KMS_URL"
 }
 
-# Send the daemon SIG and wait up to 10 s for it to go; KMS_RC is then its
-# exit status.  Returns 1 if it is still running.
-kms__stop() {
-	local sig=$1 i
-	KMS_RC=""
-	kill "$sig" "$KMS_PID" 2>/dev/null
-	for i in $(seq 1 100); do
-		kill -0 "$KMS_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$KMS_PID" 2>/dev/null && return 1
-	wait "$KMS_PID" 2>/dev/null
-	KMS_RC=$?
-	KMS_PID=""
-}
-
-# What a graceful stop that did not exit 0 says: a crash on the way out, or
-# (sanitizer build) a leak or error found at exit.
-kms__stop_problem() {
-	echo "mqe2e-kmsd exited with status $KMS_RC on $1, not 0: it crashed or found" \
-		"an error at shutdown (the end of its log is above)"
-}
-
-# Stop it: gracefully (SIGTERM: it must exit 0) or with kms_stop -9.
+# Stop it: gracefully (SIGTERM: it must exit 0, with no sanitizer report)
+# or with kms_stop -9.
 kms_stop() {
-	local sig=${1:--TERM}
+	local sig=${1:--TERM} problem
 	[ -n "$KMS_PID" ] || return 0
-	kms__stop "$sig" || t_fail "mqe2e-kmsd did not stop on $sig"
+	t_stop "$KMS_PID" "$sig" || t_fail "mqe2e-kmsd did not stop on $sig"
+	KMS_PID=""
 	case $sig in -9|-KILL) return 0 ;; esac
-	if [ "$KMS_RC" != 0 ]; then
-		tail -30 "$T_DIR/kmsd.log" >&2
-		t_fail "$(kms__stop_problem "$sig")"
-	fi
+	problem=$(t_stop_problem mqe2e-kmsd "$T_DIR/kmsd.log" "(kms_stop)")
+	[ -z "$problem" ] || t_fail "$problem"
 }
 
 # At the end of a test, the daemon still running is stopped like kms_stop
-# does, before the broker and the clients: a test that passed fails if the
-# daemon does not exit 0 (lib.sh, t_atstop).
+# does: a test that passed fails if it does not stop cleanly (lib.sh,
+# t_atstop).
 kms__atstop() {
 	[ -n "$KMS_PID" ] || return 0
 	kill -0 "$KMS_PID" 2>/dev/null || return 0
-	if ! kms__stop -TERM; then
-		T_LATE_FAIL="mqe2e-kmsd did not stop within 10 s of SIGTERM at the end of the test"
-	elif [ "$KMS_RC" != 0 ]; then
-		tail -30 "$T_DIR/kmsd.log" >&2
-		T_LATE_FAIL=$(kms__stop_problem "SIGTERM at the end of the test")
+	if ! t_stop "$KMS_PID"; then
+		T_LATE_FAIL="mqe2e-kmsd did not stop within 15 s of SIGTERM at the end of the test"
+		return 0
 	fi
+	KMS_PID=""
+	[ -n "$T_LATE_FAIL" ] || T_LATE_FAIL=$(t_stop_problem mqe2e-kmsd "$T_DIR/kmsd.log" "at the end of the test")
 }
 
 kmsctl() { "$KMSCTL" "$@"; }

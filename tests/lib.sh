@@ -50,6 +50,39 @@ t_atstop() {
 	T_ATSTOP="$1 $T_ATSTOP"
 }
 
+# t_stop PID [SIG]: send SIG (default -TERM) and wait up to 15 s for the
+# process to go; T_RC is then its exit status.  Returns 1 (T_RC empty) if it
+# is still running.
+t_stop() {
+	local pid=$1 sig=${2:--TERM} i
+	T_RC=""
+	kill "$sig" "$pid" 2>/dev/null
+	for i in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && return 1
+	wait "$pid" 2>/dev/null
+	T_RC=$?
+}
+
+# t_stop_problem NAME LOG WHEN: after a graceful t_stop, what went wrong on
+# the way out, if anything - an exit status other than 0 (a crash, or a
+# sanitizer's verdict at exit) or a sanitizer report in LOG; prints nothing
+# when all is well, else the problem and the end of LOG (on stderr).
+t_stop_problem() {
+	local what=""
+	if [ "$T_RC" != 0 ]; then
+		what="$1 exited with status $T_RC on SIGTERM $3, not 0: it crashed or found an error at shutdown"
+	elif grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$2" 2>/dev/null; then
+		what="$1 reported a sanitizer error (found in its log after SIGTERM $3)"
+	fi
+	[ -n "$what" ] || return 0
+	echo "--- the end of $2:" >&2
+	tail -30 "$2" >&2
+	echo "$what"
+}
+
 t_log() { echo "# $T_NAME: $*"; }
 t_fail() { echo "FAIL: $T_NAME: $*" >&2; exit 1; }
 t_skip() { echo "SKIP: $T_NAME: $*"; exit 77; }
