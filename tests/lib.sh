@@ -31,11 +31,11 @@ t_cleanup() {
 	# pid to track), or a process substitution.  SIGTERM, 1 s, SIGKILL.
 	t__ours
 	left=$T_OURS
-	for p in $left; do kill "$p" 2>/dev/null; done
 	extra=""
 	for p in $left; do
 		case " $T_PIDS " in *" $p "*) ;; *) extra="$extra $p($(cat "/proc/$p/comm" 2>/dev/null))" ;; esac
 	done
+	for p in $left; do kill "$p" 2>/dev/null; done
 	[ -z "$extra" ] || echo "# $T_NAME: at exit, also stopped untracked processes of the test:$extra"
 	for p in $left; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -64,6 +64,7 @@ t_track() { T_PIDS="$T_PIDS $1"; }
 # wrapper's background form builds its argv and calls t_bg (probe_bg).  The
 # redirections are opened by the test's shell before the program starts: a
 # FIFO read that way needs its writer open first (exec 7<>FIFO; ... 7>&-).
+# Its stdin is that of the call (give </dev/null if it must not read ours).
 t_bg() {
 	local var=$1
 	shift
@@ -71,7 +72,7 @@ t_bg() {
 	file) ;;
 	*) t_fail "t_bg $var $1: not a program ($(type -t "$1")); its pid would be a subshell's" ;;
 	esac
-	"$@" &
+	"$@" <&0 &   # (without <&0, bash gives a background job /dev/null)
 	printf -v "$var" %s "$!"
 	t_track "$!"
 }
@@ -131,14 +132,15 @@ t_atstop() {
 	T_ATSTOP="$1 $T_ATSTOP"
 }
 
-# t_stop PID [SIG]: send SIG (default -TERM) and wait up to 15 s for the
-# process to go; T_RC is then its exit status.  Returns 1 (T_RC empty) if it
-# is still running.
+# t_stop PID [SIG]: send SIG (default -TERM) and wait up to T_STOP_TENTHS
+# tenths of a second (15 s) for the process to go; T_RC is then its exit
+# status.  Returns 1 (T_RC empty) if it is still running.
+T_STOP_TENTHS=150
 t_stop() {
 	local pid=$1 sig=${2:--TERM} i
 	T_RC=""
 	kill "$sig" "$pid" 2>/dev/null
-	for i in $(seq 1 150); do
+	for i in $(seq 1 "$T_STOP_TENTHS"); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -154,8 +156,8 @@ t_stop() {
 # end (lib.sh runs them through t_atstop before the tracked pids go):
 #  - nothing to do when PIDVAR is empty; at the end of the test also when the
 #    process is no longer running (the test stopped or killed it itself);
-#  - a process that is still there 15 s after SIG is a failure naming it and
-#    LOG, and is then killed -9 and reaped, so nothing is left behind;
+#  - a process still there 15 s after SIG (t_stop) is a failure naming it
+#    and LOG, and is then killed -9 and reaped, so nothing is left behind;
 #  - after -9 (or -KILL) nothing more is checked;
 #  - otherwise its exit status must be 0 and LOG must hold no sanitizer
 #    report (a crash, or an error found at shutdown, fails the test).
@@ -176,7 +178,7 @@ t_stop_checked() {
 	if ! t_stop "$pid" "$sig"; then
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
-		problem="$name (pid $pid) did not stop within 15 s of SIG$signame $when: killed -9 (its log: $log)"
+		problem="$name (pid $pid) did not stop within $((T_STOP_TENTHS / 10)) s of SIG$signame $when: killed -9 (its log: $log)"
 		echo "--- the end of $log:" >&2
 		tail -30 "$log" >&2
 	fi
