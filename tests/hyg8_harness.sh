@@ -54,7 +54,7 @@ left() {
 	local f
 	for f in $(grep -l -s -z -x -F "MQE2E_TEST_RUN=$1" /proc/[0-9]*/environ); do
 		f=${f#/proc/}
-		echo "${f%/environ}($(cat "/proc/${f%/environ}/comm" 2>/dev/null))"
+		printf ' %s(%s)' "${f%/environ}" "$(cat "/proc/${f%/environ}/comm" 2>/dev/null)"
 	done
 }
 
@@ -69,7 +69,8 @@ run_inner() {
 	tag=$(awk '{ print $NF }' "$T_DIR/$name.info")
 	[ -n "$tag" ] || { cat "$T_DIR/$name.out" >&2; t_fail "$name: the inner test did not start"; }
 	l=$(left "$tag")
-	[ -z "$l" ] || t_fail "$name: processes of the inner test left running: $l"
+	[ -z "$l" ] || { kill -9 $(echo "$l" | sed 's/([^)]*)//g') 2>/dev/null
+		t_fail "$name: processes of the inner test left running:$l"; }
 }
 
 # expect_inner NAME RC PATTERN: it exited RC and said PATTERN, and it
