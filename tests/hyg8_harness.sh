@@ -17,6 +17,9 @@
 # the mark lib.sh gives them (MQE2E_TEST_RUN).
 . "$top_srcdir/tests/lib.sh"
 
+# A POSIX sh test (ops_install.sh) sources lib.sh as well.
+/bin/sh -n "$top_srcdir/tests/lib.sh" || t_fail "/bin/sh cannot read tests/lib.sh (bash-only syntax?)"
+
 # A stand-in daemon: says "ready" once its SIGTERM handling is in place.
 cat >"$T_DIR/fake.sh" <<'EOF'
 #!/bin/bash

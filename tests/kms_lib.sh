@@ -155,11 +155,15 @@ kmsctl() { "$KMSCTL" "$@"; }
 # keyreq NAME [args]: tests/kms_keyreq as client NAME ($T_DIR/NAME.crt and
 # $T_DIR/NAME.key); keyreq_bg NAME [args] starts it in the background with
 # the redirections of the call and sets KEYREQ_PID (lib.sh t_bg).
-keyreq() { keyreq__argv "$@" && "${KEYREQ_ARGV[@]}"; }
-keyreq_bg() { keyreq__argv "$@" && t_bg KEYREQ_PID "${KEYREQ_ARGV[@]}"; }
-keyreq__argv() {
-	KEYREQ_ARGV=("$KEYREQ" --kms "$KMS_URL" --cert "$T_DIR/$1.crt" --key "$T_DIR/$1.key"
-		--ca "$T_DIR/ca.crt" "${@:2}")
+keyreq() { keyreq__run "" "$@"; }
+keyreq_bg() { keyreq__run KEYREQ_PID "$@"; }
+# keyreq__run PIDVAR NAME [args]: in the background (t_bg) if PIDVAR.
+keyreq__run() {
+	local var=$1 name=$2
+	shift 2
+	set -- "$KEYREQ" --kms "$KMS_URL" --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
+		--ca "$T_DIR/ca.crt" "$@"
+	if [ -n "$var" ]; then t_bg "$var" "$@"; else "$@"; fi
 }
 
 # expect_rc N CMD...: run CMD, fail unless it exits N; its stdout goes to

@@ -1,6 +1,8 @@
 # tests/lib.sh - shared helpers for the shell integration tests.
 # Source it:  . "$top_srcdir/tests/lib.sh"
 # Every test gets its own temp dir (removed on exit) and free loopback ports.
+# A POSIX sh test sources it too (ops_install.sh): /bin/sh must be able to
+# read it (no arrays); t_bg, t_stop_checked and the probes are for bash.
 set -u
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -219,13 +221,16 @@ t_stop_problem() {
 # unset).  probe_bg MODE NAME [ARGS...] starts it in the background with the
 # redirections of the call and sets PROBE_PID (t_bg): never "probe ... &".
 PROBE="$top_builddir/tests/broker_probe"
-probe() { probe__argv "$@" && "${PROBE_ARGV[@]}"; }
-probe_bg() { probe__argv "$@" && t_bg PROBE_PID "${PROBE_ARGV[@]}"; }
-probe__argv() {
-	local port=${PROBE_PORTVAR:+${!PROBE_PORTVAR:-}}
+probe() { probe__run "" "$@"; }
+probe_bg() { probe__run PROBE_PID "$@"; }
+# probe__run PIDVAR MODE NAME [ARGS...]: in the background (t_bg) if PIDVAR.
+probe__run() {
+	local var=$1 mode=$2 name=$3 port=${PROBE_PORTVAR:+${!PROBE_PORTVAR:-}}
+	shift 3
 	[ -x "$PROBE" ] || t_skip "broker_probe not built"
-	PROBE_ARGV=("$PROBE" "$1" ${port:+--port "$port"} --cert "$T_DIR/$2.crt" --key "$T_DIR/$2.key"
-		--ca "$T_DIR/ca.crt" ${KMS_URL:+--kms "$KMS_URL"} "${@:3}")
+	set -- "$PROBE" "$mode" ${port:+--port "$port"} --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
+		--ca "$T_DIR/ca.crt" ${KMS_URL:+--kms "$KMS_URL"} "$@"
+	if [ -n "$var" ]; then t_bg "$var" "$@"; else "$@"; fi
 }
 
 t_log() { echo "# $T_NAME: $*"; }
