@@ -120,6 +120,8 @@ connector(void *arg)
 	char topic[BENCH_ID_MAX + 64];
 	int i;
 
+	/* named, so that a profile can cut out the connect phase by thread */
+	(void)pthread_setname_np(pthread_self(), "bench-connect");
 	for (;;) {
 		pthread_mutex_lock(&h->mu);
 		i = h->next < h->p.count ? h->next++ : -1;

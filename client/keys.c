@@ -315,7 +315,7 @@ out:
 	if (r == MQE2E_OK && c->cache_path != NULL) {
 		/* written by the keys thread: nobody waits for the file */
 		c->cache_dirty = 1;
-		pthread_cond_broadcast(&c->cv);
+		session__changed(c);
 	} else if (r == MQE2E_ERR_REVOKED || r == MQE2E_ERR_DENIED) {
 		/* the KMS says this client is revoked or unknown: what it held
 		 * must not outlive that (nor be written again after) */
@@ -485,7 +485,7 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 		c->next_refresh_ms = c->keys_fetched_ms + KEYS_CACHE_RETRY_MS;
 	}
 	c->held_dirty = 1;
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	pthread_mutex_unlock(&c->mu);
 	keys__clear(&old);
 	return MQE2E_OK;
