@@ -455,6 +455,7 @@ host_main(int argc, char **argv)
 	}
 	/* the timed part: connect (and subscribe) from a pool of threads */
 	rd.cpu_connect_ns = bench_cpu_ns();
+	rd.csw_connect = bench_csw();
 	ticker_start(&h, &tk);
 	for (nth = 0; nth < h.p.parallel && nth < h.p.count; nth++)
 		if (pthread_create(&th[nth], NULL, connector, &h) != 0)
@@ -463,6 +464,7 @@ host_main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	ticker_stop(&tk);
 	rd.cpu_connect_ns = bench_cpu_ns() - rd.cpu_connect_ns;
+	rd.csw_connect = bench_csw() - rd.csw_connect;
 	link_nodelay_all();
 	rd.first_start_ns = UINT64_MAX;
 	for (i = 0; i < h.p.count; i++) {

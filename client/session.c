@@ -665,6 +665,8 @@ link_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
+	/* named for top -H and profiles (not checked: a name is a nicety) */
+	(void)pthread_setname_np(pthread_self(), "mqe2e-link");
 	/* user callbacks (the error callback) run here: inside them, calls
 	 * must not wait for a reconnect (this thread makes it) */
 	client__paho_thread_enter();
@@ -746,6 +748,7 @@ keys_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
+	(void)pthread_setname_np(pthread_self(), "mqe2e-keys");
 	/* this thread delivers held messages: inside those callbacks, calls
 	 * must not wait for anything a thread of ours does */
 	client__paho_thread_enter();

@@ -114,6 +114,7 @@ waker_main(void *arg)
 	uint64_t now;
 	int waking, wait_ms;
 
+	(void)pthread_setname_np(pthread_self(), "mqe2e-waker");
 	pthread_mutex_lock(&wake_mu);
 	while (waker_gen == gen) {
 		now = client__mono_ms();
