@@ -1,6 +1,6 @@
 /*
  * wire_int.h - helpers shared by the files of the wire module only
- * (wire.c, bundle.c, hello.c, handshake.c, keyx.c, pair.c).  Not API.
+ * (wire.c, bundle.c, hello.c, handshake.c, keyx.c, pair.c, notice.c).  Not API.
  */
 #ifndef MQE2E_WIRE_INT_H
 #define MQE2E_WIRE_INT_H
@@ -14,10 +14,8 @@
 int wire__keyname_fits(uint8_t kind, const uint8_t *p, size_t len);
 /* Read version and type; BAD_VERSION / BAD_TYPE / TRUNCATED. */
 int wire__read_head(struct mqe2e_reader *r, uint8_t expect_type);
-/* label || u16 len topic || topic || header, on the stack if it fits. */
-int wire__aad(const char *label, const char *topic, size_t topic_len,
-    struct mqe2e_view header, uint8_t *stack, size_t stack_len, uint8_t **heap,
-    uint8_t **aad, size_t *aad_len);
+/* The same for a message of type a or b (same version); *type says which. */
+int wire__read_head_either(struct mqe2e_reader *r, uint8_t a, uint8_t b, uint8_t *type);
 
 
 /* ---- handshake helpers (handshake.c) --------------------------------------- */
