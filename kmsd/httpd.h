@@ -110,7 +110,8 @@ void rest_grants(struct kms_req *r, char **seg, size_t n);
 void rest_keys(struct kms_req *r, char **seg, size_t n);
 void rest_policy(struct kms_req *r, char **seg, size_t n);
 void rest_certs(struct kms_req *r, char **seg, size_t n);
-/* rest_certs.c, reached through /v1/clients/{name}/certs/... */
+/* rest_certs.c, reached through /v1/clients/{name}/certs... */
+void rest_cert_issue(struct kms_req *r, const char *name);
 void rest_cert_revoke(struct kms_req *r, const char *name, const char *serial);
 void rest_cert_renew(struct kms_req *r, const char *name);
 
