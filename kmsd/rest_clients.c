@@ -194,12 +194,7 @@ rest_clients(struct kms_req *r, char **seg, size_t n)
 	int get = strcmp(r->method, "GET") == 0, post = strcmp(r->method, "POST") == 0;
 
 	if (n == 1) {
-		if (post)
-			create(r);
-		else if (get)
-			list(r);
-		else
-			kms_reply_method(r, "GET, POST");
+		kms_route_collection(r, create, list);
 		return;
 	}
 	if (!kms_name_valid(seg[1])) {

@@ -10,6 +10,7 @@
 #     holds.
 # The attacks - re-enrolling a revoked name, renewing a revoked client,
 # renewing with a foreign key - fail and leave the certificate list as it was.
+# And the three collections (clients, groups, grants) route alike.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
@@ -70,5 +71,18 @@ says "not the key of a live certificate of 'dev'" "renew with a foreign key"
 [ "$(ncerts dev)" = 2 ] || t_fail "a refused renewal added a certificate to 'dev'"
 [ "$(ncerts gone)" = 1 ] || t_fail "a refused renewal added a certificate to 'gone'"
 t_log "renew: 201 naming $FIRST, and 400/404/403 with their messages"
+
+# The three collections route alike (kms_route_collection): GET lists, any
+# method but GET and POST is 405 with "Allow: GET, POST".
+for c in clients groups grants; do
+	kms_api GET "/v1/$c" | jget 'd["next_cursor"]' >/dev/null || t_fail "GET /v1/$c is not a list"
+	code=$(curl -s -D "$T_DIR/hdr" -o "$T_DIR/body" -w '%{http_code}' -X PUT \
+	    -H "Authorization: Bearer $(cat "$KMS_DIR/admin.token")" "$KMS_URL/v1/$c") ||
+		t_fail "curl PUT /v1/$c"
+	[ "$code" = 405 ] || t_fail "PUT /v1/$c: HTTP $code, expected 405"
+	grep -qi '^allow: GET, POST' "$T_DIR/hdr" || t_fail "PUT /v1/$c: no Allow: GET, POST: $(cat "$T_DIR/hdr")"
+	says "method PUT is not allowed here; use GET, POST" "PUT /v1/$c"
+done
+t_log "/v1/clients, /v1/groups and /v1/grants: GET lists, PUT is 405 with Allow"
 kms_stop
 exit 0
