@@ -741,12 +741,7 @@ rest_groups(struct kms_req *r, char **seg, size_t n)
 	const char *m = r->method;
 
 	if (n == 1) {
-		if (strcmp(m, "POST") == 0)
-			create(r);
-		else if (strcmp(m, "GET") == 0)
-			list(r);
-		else
-			kms_reply_method(r, "GET, POST");
+		kms_route_collection(r, create, list);
 		return;
 	}
 	if (!kms_name_valid(seg[1])) {
