@@ -25,20 +25,14 @@ void
 rest_cert_revoke(struct kms_req *r, const char *name, const char *serial)
 {
 	json_t *in, *out = NULL;
-	const char *reason = NULL;
+	const char *reason;
 	char target[KMS_NAME_MAX + MQE2E_SERIAL_HEX_MAX + 2];
 	int e;
 
 	snprintf(target, sizeof(target), "%s/%s", name, serial);
 	kms_req_audit(r, "cert.revoke", target);
-	if (!kms_req_admin(r) || (in = kms_req_json(r, 1)) == NULL)
+	if (!kms_req_admin(r) || !kms_req_reason(r, &in, &reason))
 		return;
-	if (json_unpack(in, "{s?s}", "reason", &reason) != 0 ||
-	    (reason != NULL && strlen(reason) > KMS_REASON_MAX)) {
-		kms_reply_error(r, 400, "bad_request", "expected {\"reason\":\"...\"} with at "
-		    "most %d bytes of reason", KMS_REASON_MAX);
-		goto done;
-	}
 	e = kms_revoke_cert(r->k, name, serial, reason, r->id, &out);
 	if (e == MQE2E_ERR_NOT_FOUND)
 		kms_reply_error(r, 404, "not_found", "client '%s' has no certificate with serial "
@@ -56,7 +50,6 @@ rest_cert_revoke(struct kms_req *r, const char *name, const char *serial)
 		    json_array_size(json_object_get(out, "revoked_serials")));
 		kms_reply_json(r, 200, out);
 	}
- done:
 	json_decref(in);
 }
 

@@ -163,18 +163,12 @@ static void
 revoke(struct kms_req *r, const char *name)
 {
 	json_t *in, *out = NULL;
-	const char *reason = NULL;
+	const char *reason;
 	int e;
 
 	kms_req_audit(r, "client.revoke", name);
-	if (!kms_req_admin(r) || (in = kms_req_json(r, 1)) == NULL)
+	if (!kms_req_admin(r) || !kms_req_reason(r, &in, &reason))
 		return;
-	if (json_unpack(in, "{s?s}", "reason", &reason) != 0 ||
-	    (reason != NULL && strlen(reason) > KMS_REASON_MAX)) {
-		kms_reply_error(r, 400, "bad_request", "expected {\"reason\":\"...\"} with at "
-		    "most %d bytes of reason", KMS_REASON_MAX);
-		goto done;
-	}
 	e = kms_revoke_client(r->k, name, reason, r->id, &out);
 	if (e == MQE2E_ERR_NOT_FOUND)
 		kms_reply_error(r, 404, "not_found", "client '%s' does not exist", name);
@@ -184,7 +178,6 @@ revoke(struct kms_req *r, const char *name)
 		kms_reply_err(r, e, "cannot revoke client '%s'", name);
 	else
 		kms_reply_json(r, 200, out);
- done:
 	json_decref(in);
 }
 

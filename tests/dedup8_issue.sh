@@ -10,7 +10,8 @@
 #     holds.
 # The attacks - re-enrolling a revoked name, renewing a revoked client,
 # renewing with a foreign key - fail and leave the certificate list as it was.
-# And the three collections (clients, groups, grants) route alike.
+# Both revocations (client, certificate) refuse a bad reason alike, and the
+# three collections (clients, groups, grants) route alike.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
@@ -71,6 +72,22 @@ says "not the key of a live certificate of 'dev'" "renew with a foreign key"
 [ "$(ncerts dev)" = 2 ] || t_fail "a refused renewal added a certificate to 'dev'"
 [ "$(ncerts gone)" = 1 ] || t_fail "a refused renewal added a certificate to 'gone'"
 t_log "renew: 201 naming $FIRST, and 400/404/403 with their messages"
+
+# Both revocations read their body alike (kms_req_reason): a reason that is
+# not a string or longer than 256 bytes is refused and revokes nothing; 256
+# bytes are accepted.
+long=$(printf 'x%.0s' $(seq 1 257))
+WANT=400 kms_api POST /v1/clients/dev/revoke "{\"reason\":\"$long\"}" >/dev/null
+says 'with at most 256 bytes of reason' "client revoke with a 257-byte reason"
+[ "$(kms_api GET /v1/clients/dev | jget 'd["revoked"]')" = False ] || t_fail "a refused revocation revoked dev"
+WANT=400 kms_api POST "/v1/clients/dev/certs/$FIRST/revoke" '{"reason":5}' >/dev/null
+says 'with at most 256 bytes of reason' "cert revoke with a number as reason"
+kms_api POST "/v1/clients/dev/certs/$FIRST/revoke" "{\"reason\":\"${long:1}\"}" >/dev/null
+[ "$(jget 'len(d["revoked_serials"])' <"$T_DIR/body")" = 2 ] ||
+	t_fail "revoking dev's key did not revoke both its certificates: $(cat "$T_DIR/body")"
+WANT=409 kms_api POST "/v1/clients/dev/certs/$FIRST/revoke" '{}' >/dev/null
+says "is already revoked" "a second revocation of $FIRST"
+t_log "revocation bodies: 400 for a bad reason (nothing revoked), 256 bytes accepted"
 
 # The three collections route alike (kms_route_collection): GET lists, any
 # method but GET and POST is 405 with "Allow: GET, POST".
