@@ -45,6 +45,7 @@ int bench_kind_scheme(enum bench_kind k);               /* 1..4, 0 for baselines
 uint64_t bench_now_ns(void);
 /* CPU time of this process, all its threads (CLOCK_PROCESS_CPUTIME_ID). */
 uint64_t bench_cpu_ns(void);
+uint64_t bench_csw(void);
 void bench_sleep_until_ns(uint64_t t);
 void bench_sleep_ms(int ms);
 /* Progress and errors on stderr, prefixed "mqe2e-bench: ". */
@@ -233,6 +234,7 @@ struct host_ready {
 	uint32_t nconn;
 	uint64_t first_start_ns, last_ready_ns;
 	uint64_t cpu_connect_ns;        /* the host's CPU over its connects */
+	uint64_t csw_connect;           /* its context switches over them (all threads) */
 	char msg[BENCH_MSG_MAX];
 };
 /* Second record, then `nlat` doubles (publish-to-receive latencies, ms). */

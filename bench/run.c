@@ -340,7 +340,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	double pubms = 0, *all = NULL, *conn = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
 	uint64_t sub_cpu_ns = 0, sub_paced_ns = 0, sub_marked = 0, sub_setup_ns = 0;
-	uint64_t host_cpu_ns = 0;
+	uint64_t host_cpu_ns = 0, host_csw = 0;
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
 	size_t nall = 0, nconn = 0;
@@ -386,6 +386,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		memcpy(conn + nconn, hp[i].conn, hp[i].rd.nconn * sizeof(double));
 		nconn += hp[i].rd.nconn;
 		host_cpu_ns += hp[i].rd.cpu_connect_ns;
+		host_csw += hp[i].rd.csw_connect;
 		if (hp[i].rd.first_start_ns < first)
 			first = hp[i].rd.first_start_ns;
 		if (hp[i].rd.last_ready_ns > last)
@@ -396,10 +397,11 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	 * KMS from before the hosts start until all are ready (plus the
 	 * publisher's one connect) */
 	bench_log("  connect CPU: subscriber hosts %.1f ms, broker %.1f ms, KMS %.1f ms "
-	    "(%.2f ms per subscriber)", (double)host_cpu_ns / 1e6,
+	    "(%.2f ms per subscriber); %.1f context switches per subscriber in the hosts",
+	    (double)host_cpu_ns / 1e6,
 	    (double)(cb1.cpu_ns - cb0.cpu_ns) / 1e6, (double)(ck1.cpu_ns - ck0.cpu_ns) / 1e6,
 	    nsubs > 0 ? (double)(host_cpu_ns + cb1.cpu_ns - cb0.cpu_ns + ck1.cpu_ns -
-	    ck0.cpu_ns) / 1e6 / nsubs : 0.0);
+	    ck0.cpu_ns) / 1e6 / nsubs : 0.0, nsubs > 0 ? (double)host_csw / nsubs : 0.0);
 	conn_rows(b, k, scenario, nsubs, 1, conn, nconn, &pubms, 1, all_ready, sr, pr);
 	sr->status = pr->status = ROW_OK;
 

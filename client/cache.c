@@ -62,12 +62,11 @@ cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen)
 }
 
 /* The keys and groups held, as a key bundle (mu held): copies, without the
- * epochs that have ended.  Free with mqe2e_keybundle_free. */
+ * epochs that had ended at now.  Free with mqe2e_keybundle_free. */
 static int
-snapshot(struct mqe2e_client *c, struct mqe2e_keybundle *kb)
+snapshot(struct mqe2e_client *c, struct mqe2e_keybundle *kb, uint64_t now)
 {
 	const struct keystore *ks = &c->keys;
-	uint64_t now = mqe2e_now_ms();
 	size_t i;
 
 	memset(kb, 0, sizeof(*kb));
@@ -99,25 +98,99 @@ snapshot(struct mqe2e_client *c, struct mqe2e_keybundle *kb)
 	return MQE2E_OK;
 }
 
-/* A digest of what a snapshot holds, to skip writing an unchanged file
- * (flash wears; a refresh every few minutes mostly brings nothing new). */
-static int
-snapshot_digest(const struct mqe2e_keybundle *kb, uint8_t out[MQE2E_SHA256_LEN])
+/* Each field at a fixed place, strings zero-padded to their full size: the
+ * same keys give the same bytes, whatever the structures' padding held. */
+#define DIGEST_GROUP (MQE2E_ID_MAX + 1 + 2 + MQE2E_FILTER_MAX + 1)
+#define DIGEST_KEY (MQE2E_ID_MAX + 1 + 2 + 4 + 8 + 8 + MQE2E_KEY_LEN)
+
+static uint8_t *
+put_str(uint8_t *p, const char *s, size_t size)
 {
-	size_t glen = kb->ngroups * sizeof(*kb->groups), klen = kb->nkeys * sizeof(*kb->keys);
-	uint8_t *buf;
+	size_t n = strnlen(s, size - 1);
+
+	memcpy(p, s, n);                /* the rest is zero (calloc) */
+	return p + size;
+}
+
+static uint8_t *
+put_u64(uint8_t *p, uint64_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return p + n;
+}
+
+/*
+ * A digest of the keys and groups of kb (the epochs ended at now_ms left
+ * out, as a snapshot leaves them out), to skip writing an unchanged file:
+ * flash wears, a refresh every few minutes mostly brings nothing new, and a
+ * process restarted with the same keys finds them in the file already.
+ */
+static int
+snapshot_digest(const struct mqe2e_keybundle *kb, uint64_t now_ms,
+    uint8_t out[MQE2E_SHA256_LEN])
+{
+	size_t i, len;
+	uint8_t *buf, *p;
 	int r;
 
-	/* both arrays are calloc'd and filled field by field: no stray bytes */
-	if ((buf = malloc(glen + klen + 1)) == NULL)
+	if (kb->ngroups > SIZE_MAX / 2 / DIGEST_GROUP || kb->nkeys > SIZE_MAX / 2 / DIGEST_KEY)
+		return MQE2E_ERR_TOO_LONG;
+	len = kb->ngroups * DIGEST_GROUP + kb->nkeys * DIGEST_KEY;
+	if ((p = buf = calloc(1, len + 1)) == NULL)
 		return MQE2E_ERR_NOMEM;
-	if (glen > 0)
-		memcpy(buf, kb->groups, glen);
-	if (klen > 0)
-		memcpy(buf + glen, kb->keys, klen);
-	r = mqe2e_sha256(buf, glen + klen, out);
-	mqe2e_free_secret(buf, glen + klen + 1);
+	for (i = 0; i < kb->ngroups; i++) {
+		const struct mqe2e_group_info *g = &kb->groups[i];
+
+		p = put_str(p, g->name, MQE2E_ID_MAX + 1);
+		*p++ = g->scheme;
+		*p++ = g->rights;
+		p = put_str(p, g->filter, MQE2E_FILTER_MAX + 1);
+	}
+	for (i = 0; i < kb->nkeys; i++) {
+		const struct mqe2e_key_entry *e = &kb->keys[i];
+
+		if (e->not_after_ms != 0 && e->not_after_ms <= now_ms)
+			continue;
+		p = put_str(p, e->group, MQE2E_ID_MAX + 1);
+		*p++ = e->scheme;
+		*p++ = e->kind;
+		p = put_u64(p, e->epoch, 4);
+		p = put_u64(p, e->not_before_ms, 8);
+		p = put_u64(p, e->not_after_ms, 8);
+		memcpy(p, e->key, MQE2E_KEY_LEN);
+		p += MQE2E_KEY_LEN;
+	}
+	r = mqe2e_sha256(buf, (size_t)(p - buf), out);
+	mqe2e_free_secret(buf, len + 1);
 	return r;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen);
+
+/* The digest of what the cache file holds now, if it opens for this client
+ * (anything else: MQE2E_ERR_NOT_FOUND, and the write goes ahead). */
+static int
+file_digest(struct mqe2e_client *c, uint64_t now_ms, uint8_t out[MQE2E_SHA256_LEN])
+{
+	struct mqe2e_keycache_info hdr;
+	struct mqe2e_keybundle kb;
+	uint8_t *file = NULL;
+	size_t len = 0;
+	char why[CLIENT_ERRMSG_MAX];
+	int r;
+
+	memset(&kb, 0, sizeof(kb));
+	if (read_file(c->cache_path, &file, &len, why, sizeof(why)) != MQE2E_OK)
+		return MQE2E_ERR_NOT_FOUND;
+	r = mqe2e_keycache_open(c->ident, file, len, &kb, &hdr);
+	mqe2e_free_secret(file, len);
+	if (r == MQE2E_OK)
+		r = snapshot_digest(&kb, now_ms, out);
+	mqe2e_keybundle_free(&kb);
+	return r == MQE2E_OK ? r : MQE2E_ERR_NOT_FOUND;
 }
 
 /* fsync the directory holding path, so that the rename survives a crash. */
@@ -277,21 +350,28 @@ cache__save(struct mqe2e_client *c)
 	uint8_t digest[MQE2E_SHA256_LEN], *file = NULL;
 	size_t len = 0;
 	char why[CLIENT_ERRMSG_MAX] = "";
+	uint64_t now = mqe2e_now_ms();
 	int r, report = 0;
 
 	if (c->cache_path == NULL)
 		return;
 	pthread_mutex_lock(&c->mu);
-	r = snapshot(c, &kb);
+	r = snapshot(c, &kb, now);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK) {
 		client__fmt(why, sizeof(why), "out of memory");
 		goto out;
 	}
-	if ((r = snapshot_digest(&kb, digest)) != MQE2E_OK) {
+	if ((r = snapshot_digest(&kb, now, digest)) != MQE2E_OK) {
 		client__fmt(why, sizeof(why), "%s", mqe2e_strerror(r));
 		goto out;
 	}
+	/* not written by this process yet: what does the file hold?  A
+	 * client restarted with the same keys leaves it as it is (no write,
+	 * no fsync; the read costs a fraction of that) */
+	if (!c->cache_digest_set && !c->cache_failing &&
+	    file_digest(c, now, c->cache_digest) == MQE2E_OK)
+		c->cache_digest_set = 1;
 	if (c->cache_digest_set && mqe2e_ct_equal(digest, c->cache_digest, sizeof(digest)) &&
 	    !c->cache_failing)
 		goto out;               /* the file holds this already */
@@ -348,7 +428,9 @@ read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen
 	*out = NULL;
 	*len = 0;
 	memset(&st, 0, sizeof(st));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	/* O_NONBLOCK: a FIFO planted at the name must not hang the thread
+	 * (it is refused below: not a regular file) */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0) {
 		if (errno == ENOENT)
 			return MQE2E_ERR_NOT_FOUND;
 		client__fmt(why, whylen, "cannot open it: %s", strerror(errno));

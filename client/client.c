@@ -221,6 +221,8 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	struct mqe2e_client *c = NULL;
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
 	pthread_mutexattr_t recursive;
+	pthread_cond_t *cvs[3];
+	size_t ncv;
 	int r = MQE2E_ERR_INTERNAL, prc;
 
 	if (out == NULL || cfg == NULL) {
@@ -240,7 +242,14 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		return MQE2E_ERR_NOMEM;
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	if (mqe2e_cond_init_mono(&c->cv) != 0) {
+	cvs[0] = &c->cv;
+	cvs[1] = &c->link_cv;
+	cvs[2] = &c->keys_cv;
+	for (ncv = 0; ncv < 3 && mqe2e_cond_init_mono(cvs[ncv]) == 0; ncv++)
+		;
+	if (ncv < 3) {
+		while (ncv > 0)
+			pthread_cond_destroy(cvs[--ncv]);
 		pthread_mutex_destroy(&c->mu);
 		free(c);
 		client__fmt(errbuf, errlen, "out of memory");
@@ -370,6 +379,8 @@ mqe2e_client_free(struct mqe2e_client *c)
 	pthread_mutex_destroy(&c->kms_mu);
 	pthread_mutex_destroy(&c->tls_mu);
 	pthread_mutex_destroy(&c->cb_mu);
+	pthread_cond_destroy(&c->keys_cv);
+	pthread_cond_destroy(&c->link_cv);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	mqe2e_wipe(c, sizeof(*c));
@@ -424,7 +435,7 @@ waiter_finish(struct waiter *w, int rc, int reason, const char *text)
 	client__fmt(w->msg, sizeof(w->msg), "%s", text != NULL ? text : "");
 	if (w->abandoned)
 		waiter_unlink_free(c, w);
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	pthread_mutex_unlock(&c->mu);
 }
 

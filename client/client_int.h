@@ -235,7 +235,16 @@ struct mqe2e_client {
 	int kms_warned;                 /* [kms_mu] its URL warning was reported */
 	MQTTAsync mqtt;
 
-	pthread_cond_t cv;              /* any change of the [mu] state */
+	pthread_cond_t cv;              /* waiters: any change of the [mu] state */
+	/* The link and keys threads sleep on their own condition variables and
+	 * are woken only when something they wait for fell due earlier than
+	 * they sleep until (session__changed): a broadcast to all at every
+	 * change woke both about nine times per connect. */
+	pthread_cond_t link_cv;
+	pthread_cond_t keys_cv;
+	uint64_t link_sleep_ms;         /* [mu] the link thread sleeps until
+	                                   (monotonic); 0 while it runs */
+	uint64_t keys_sleep_ms;         /* [mu] the same for the keys thread */
 	pthread_mutex_t kms_mu;         /* one KMS fetch at a time */
 	pthread_mutex_t tls_mu;         /* tls_err */
 	char tls_err[256];              /* [tls_mu] OpenSSL's reason, this attempt */
@@ -509,6 +518,10 @@ void trust__put(struct mqe2e_trust *t);
 
 /* ---- session.c --------------------------------------------------------------- */
 int session__start_worker(struct mqe2e_client *c);
+/* The [mu] state changed (mu held): wakes the waiters, and the link or keys
+ * thread if what it waits for is now due earlier than it sleeps until.
+ * Every change a waiter or one of the two threads waits for ends with it. */
+void session__changed(struct mqe2e_client *c);
 void session__stop_worker(struct mqe2e_client *c);
 /* Wait (mu held) until the link is up or the deadline; MQE2E_OK/TIMEOUT. */
 int session__wait_up(struct mqe2e_client *c, const struct timespec *deadline);

@@ -313,9 +313,12 @@ fetch(struct mqe2e_client *c, unsigned rounds, char *msg, size_t msglen)
 out:
 	pthread_mutex_lock(&c->mu);
 	if (r == MQE2E_OK && c->cache_path != NULL) {
-		/* written by the keys thread: nobody waits for the file */
+		/* written by the keys thread: nobody waits for the file.  The
+		 * thread is told once kms_mu is free (below): the write takes
+		 * it, and woken now it would only wait for this fetch to end.
+		 * Set here, under kms_mu, so that a revocation's fetch after
+		 * this one clears it before the write can run. */
 		c->cache_dirty = 1;
-		pthread_cond_broadcast(&c->cv);
 	} else if (r == MQE2E_ERR_REVOKED || r == MQE2E_ERR_DENIED) {
 		/* the KMS says this client is revoked or unknown: what it held
 		 * must not outlive that (nor be written again after) */
@@ -347,6 +350,11 @@ out:
 	}
 	mqe2e_keybundle_free(&kb);
 	pthread_mutex_unlock(&c->kms_mu);
+	if (r == MQE2E_OK && c->cache_path != NULL) {
+		pthread_mutex_lock(&c->mu);
+		session__changed(c);    /* the cache write, if still due */
+		pthread_mutex_unlock(&c->mu);
+	}
 	if (note[0] != '\0')
 		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0, "%s", note);
 	if (r == MQE2E_OK)
@@ -485,7 +493,7 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 		c->next_refresh_ms = c->keys_fetched_ms + KEYS_CACHE_RETRY_MS;
 	}
 	c->held_dirty = 1;
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	pthread_mutex_unlock(&c->mu);
 	keys__clear(&old);
 	return MQE2E_OK;

@@ -120,7 +120,7 @@ main(int argc, char **argv)
 	char err[512];
 
 	memset(&st, 0, sizeof(st));
-	tool_init(&o, "mqe2e-sub");
+	tool_init(&o, "mqe2e-sub", usage);
 	st.o = &o;
 	while ((ch = getopt_long(argc, argv, TOOL_SHORTOPTS "t:C:W:vNcF:RE", longopts, NULL)) != -1) {
 		if ((k = tool_opt(&o, ch, optarg)) < 0)
@@ -171,18 +171,12 @@ main(int argc, char **argv)
 			    &o.session_expiry_s) != 0)
 				return EXIT_USAGE;
 			break;
-		case OPT_HELP:
-			usage();
-			return EXIT_OK;
-		default:
-			fputs("Try 'mqe2e-sub --help'.\n", stderr);
+		default:        /* in the option string, not handled: a bug */
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
-		tool_err(&o, "unexpected argument '%s' (try --help)", argv[optind]);
+	if (tool_args_end(&o, argc, argv) != 0)
 		return EXIT_USAGE;
-	}
 	if (ntopics == 0) {
 		tool_err(&o, "give at least one topic filter (-t); try --help");
 		return EXIT_USAGE;

@@ -298,7 +298,7 @@ pair__on_response(struct mqe2e_client *c, const uint8_t *resp, size_t len)
 	p->done = 1;
 	p->rc = r;
 	memcpy(group, p->group, sizeof(group));
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK)
 		client__report(c, r, NULL, peer, group, 0, "the pairing response of '%s' "

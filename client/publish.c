@@ -372,7 +372,7 @@ mqe2e_publish(struct mqe2e_client *c, const char *topic, const void *payload, si
 		fresh = client__mono_ms() - c->keys_fetched_ms < KEYS_MISS_REFETCH_MS;
 		if (!fresh && client__on_paho_thread()) {
 			c->next_refresh_ms = client__mono_ms();
-			pthread_cond_broadcast(&c->cv);
+			session__changed(c);
 			fresh = 1;
 		}
 		pthread_mutex_unlock(&c->mu);

@@ -53,7 +53,7 @@ rekey__on_notice(struct mqe2e_client *c, const char *topic, const uint8_t *p, si
 
 			if (c->next_refresh_ms == 0 || at < c->next_refresh_ms)
 				c->next_refresh_ms = at;
-			pthread_cond_broadcast(&c->cv);
+			session__changed(c);
 		}
 	}
 	pthread_mutex_unlock(&c->mu);

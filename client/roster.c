@@ -112,7 +112,7 @@ roster__on_message(struct mqe2e_client *c, const char *topic, const uint8_t *p, 
 		r->received = 1;
 		ids = NULL;
 		n = 0;
-		pthread_cond_broadcast(&c->cv);
+		session__changed(c);
 	}
 	pthread_mutex_unlock(&c->mu);
 	ids_free(ids, n);
@@ -167,7 +167,7 @@ roster__on_suback(struct mqe2e_client *c)
 	for (r = c->rosters; r != NULL; r = r->next)
 		if (r->link_gen == c->link.gen && r->suback_ms == 0)
 			r->suback_ms = client__mono_ms();
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -27,6 +27,8 @@
 #define ATTEMPT_GRACE_MS 10000  /* beyond paho's connect timeout */
 #define MISS_FETCH_INTERVAL_MS 1000  /* at most one KMS fetch a second for
                                         messages naming an epoch we lack */
+#define IDLE_WAKE_MS 60000u     /* the two threads look at the state at least
+                                   this often */
 
 void
 session__clear(struct mqe2e_client *c)
@@ -64,6 +66,55 @@ state_changed(struct mqe2e_client *c, int up)
 	pthread_mutex_unlock(&c->cb_mu);
 }
 
+/* When the link thread has work (mu held): now, or the earliest deadline
+ * of its link (an attempt's end, the next reconnect).  link_main sleeps
+ * until this and session__changed wakes it when it moves earlier. */
+static uint64_t
+link_due(const struct mqe2e_client *c, uint64_t now)
+{
+	if (c->stopping || c->disconnect_deferred)
+		return now;
+	return link__wake(&c->link, c->auto_reconnect, now + IDLE_WAKE_MS);
+}
+
+/* The same for the keys thread: a cache to write, held messages to look at
+ * again or whose hold ends, a fetch for an epoch messages named, the next
+ * refresh.  Each term is one of keys_main's cases. */
+static uint64_t
+keys_due(const struct mqe2e_client *c, uint64_t now)
+{
+	uint64_t due = now + IDLE_WAKE_MS;
+
+	if (c->stopping || c->cache_dirty || (c->held != NULL && c->held_dirty))
+		return now;
+	if (c->held != NULL && c->held_wake_ms < due)
+		due = c->held_wake_ms;
+	if ((c->miss_fetch || (c->held != NULL && c->held_need)) && c->next_hold_fetch_ms < due)
+		due = c->next_hold_fetch_ms;
+	if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < due)
+		due = c->next_refresh_ms;
+	return due;
+}
+
+void
+session__changed(struct mqe2e_client *c)
+{
+	uint64_t now;
+
+	pthread_cond_broadcast(&c->cv);
+	if (c->link_sleep_ms == 0 && c->keys_sleep_ms == 0)
+		return;                 /* both at work: they look again anyway */
+	now = client__mono_ms();
+	if (c->link_sleep_ms != 0 && link_due(c, now) < c->link_sleep_ms) {
+		c->link_sleep_ms = 0;
+		pthread_cond_signal(&c->link_cv);
+	}
+	if (c->keys_sleep_ms != 0 && keys_due(c, now) < c->keys_sleep_ms) {
+		c->keys_sleep_ms = 0;
+		pthread_cond_signal(&c->keys_cv);
+	}
+}
+
 /* The link went away (mu held; kind LINK_EV_LOST or LINK_EV_CLOSED): the
  * session keys go.  1 if the application is to hear of it: only a link it
  * heard "up" for. */
@@ -95,7 +146,7 @@ session__link_event(struct mqe2e_client *c, enum link_event_kind kind, struct wa
 	fx = link__handle(&c->link, &ev);
 	/* paho's receive thread needs waking while an attempt is under way */
 	wake__connecting(c, c->link.attempt != NULL);
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	return fx;
 }
 
@@ -108,7 +159,7 @@ attempt_done(struct mqe2e_client *c, struct waiter *w, int rc, const char *msg)
 	client__fmt(w->msg, sizeof(w->msg), "%s", msg);
 	if (w->abandoned)
 		client__waiter_release(c, w);
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 }
 
 /* paho: CONNACK with success.  Verify the broker's CONNACK_REPLY before
@@ -494,6 +545,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 	client__waiter_release(c, w);
 	if (r == MQE2E_OK && kr == MQE2E_OK) {
 		c->auto_reconnect = 1;
+		session__changed(c);    /* a link lost meanwhile is now reconnected */
 		/* the CONNACK callback found no keys yet: "up" is said here */
 		announce = c->up_pending && c->link.state == LINK_UP;
 		if (announce) {
@@ -555,7 +607,7 @@ mqe2e_disconnect(struct mqe2e_client *c, int timeout_ms)
 		pthread_mutex_lock(&c->mu);
 		c->auto_reconnect = 0;
 		c->disconnect_deferred = 1;
-		pthread_cond_broadcast(&c->cv);
+		session__changed(c);
 		pthread_mutex_unlock(&c->mu);
 		goto down;
 	}
@@ -613,6 +665,8 @@ link_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
+	/* named for top -H and profiles (not checked: a name is a nicety) */
+	(void)pthread_setname_np(pthread_self(), "mqe2e-link");
 	/* user callbacks (the error callback) run here: inside them, calls
 	 * must not wait for a reconnect (this thread makes it) */
 	client__paho_thread_enter();
@@ -637,7 +691,7 @@ link_main(void *arg)
 			(void)mqe2e_disconnect(c, DEFERRED_DISCONNECT_MS);
 			pthread_mutex_lock(&c->mu);
 			c->disconnecting = 0;
-			pthread_cond_broadcast(&c->cv);
+			session__changed(c);
 			continue;
 		}
 		if (c->auto_reconnect && link__due(&c->link, now)) {
@@ -654,9 +708,13 @@ link_main(void *arg)
 			}
 			continue;
 		}
-		wake = link__wake(&c->link, c->auto_reconnect, now + 60000);
+		/* nothing due now: sleep until something is (session__changed
+		 * wakes this thread if that moves earlier) */
+		wake = link_due(c, now);
+		c->link_sleep_ms = wake;
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
-		(void)mqe2e_cond_wait_until(&c->cv, &c->mu, &ts);
+		(void)mqe2e_cond_wait_until(&c->link_cv, &c->mu, &ts);
+		c->link_sleep_ms = 0;
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -690,6 +748,7 @@ keys_main(void *arg)
 	uint64_t now, wake;
 	int r;
 
+	(void)pthread_setname_np(pthread_self(), "mqe2e-keys");
 	/* this thread delivers held messages: inside those callbacks, calls
 	 * must not wait for anything a thread of ours does */
 	client__paho_thread_enter();
@@ -741,16 +800,11 @@ keys_main(void *arg)
 			}
 			continue;
 		}
-		wake = now + 60000;
-		if (c->auto_reconnect && c->next_refresh_ms != 0 && c->next_refresh_ms < wake)
-			wake = c->next_refresh_ms;
-		if (c->held != NULL && c->held_wake_ms < wake)
-			wake = c->held_wake_ms;
-		if ((c->miss_fetch || (c->held != NULL && c->held_need)) &&
-		    c->next_hold_fetch_ms < wake)
-			wake = c->next_hold_fetch_ms;
+		wake = keys_due(c, now);
+		c->keys_sleep_ms = wake;
 		client__deadline(&ts, (int)(wake > now ? wake - now : 0) + 1);
-		(void)mqe2e_cond_wait_until(&c->cv, &c->mu, &ts);
+		(void)mqe2e_cond_wait_until(&c->keys_cv, &c->mu, &ts);
+		c->keys_sleep_ms = 0;
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -783,7 +837,7 @@ session__stop_worker(struct mqe2e_client *c)
 		return;
 	pthread_mutex_lock(&c->mu);
 	c->stopping = 1;
-	pthread_cond_broadcast(&c->cv);
+	session__changed(c);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->worker, NULL);
 	c->worker_started = 0;

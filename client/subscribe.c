@@ -802,11 +802,13 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 		int hr;
 
 		c->miss_fetch = 1;
-		pthread_cond_broadcast(&c->cv);
 		peek(p, len, &rx);
 		rx_free(&rx);
-		if ((hr = hold(c, topic, m, &rx, floor)) == MQE2E_OK) {
+		hr = hold(c, topic, m, &rx, floor);
+		if (hr == MQE2E_OK)
 			c->held_need = 1;       /* fetch until a pass says otherwise */
+		session__changed(c);        /* the keys thread's work */
+		if (hr == MQE2E_OK) {
 			pthread_mutex_unlock(&c->mu);
 			goto out;
 		}

@@ -11,10 +11,11 @@
 #include "tool.h"
 
 void
-tool_init(struct tool_opts *o, const char *prog)
+tool_init(struct tool_opts *o, const char *prog, void (*usage)(void))
 {
 	memset(o, 0, sizeof(*o));
 	o->prog = prog;
+	o->usage = usage;
 	o->host = "localhost";
 	o->port = "1883";
 	o->qos = 0;
@@ -96,6 +97,12 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 	case OPT_VERSION:
 		printf("%s %s\n", o->prog, PACKAGE_VERSION);
 		exit(fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE);
+	case OPT_HELP:
+		o->usage();
+		exit(EXIT_OK);
+	case '?':       /* getopt_long said which option */
+		fprintf(stderr, "Try '%s --help'.\n", o->prog);
+		return -1;
 	case OPT_CERT:
 		o->cert = arg;
 		return 1;
@@ -146,6 +153,15 @@ tool_opt(struct tool_opts *o, int ch, const char *arg)
 	default:
 		return 0;
 	}
+}
+
+int
+tool_args_end(const struct tool_opts *o, int argc, char **argv)
+{
+	if (optind == argc)
+		return 0;
+	tool_err(o, "unexpected argument '%s' (try --help)", argv[optind]);
+	return -1;
 }
 
 void

@@ -22,6 +22,7 @@ enum tool_exit {
 /* Options common to both tools. */
 struct tool_opts {
 	const char *prog;
+	void (*usage)(void);     /* the tool's --help text */
 	const char *host;
 	const char *port;
 	const char *id;
@@ -70,10 +71,14 @@ enum { OPT_CERT = 1000, OPT_KEY, OPT_CAFILE, OPT_KMS, OPT_GROUP, OPT_CONFIG, OPT
 	{ "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE }, \
 	{ "help", no_argument, NULL, OPT_HELP }
 
-void tool_init(struct tool_opts *o, const char *prog);
+/* prog names the tool in messages; usage prints its --help text. */
+void tool_init(struct tool_opts *o, const char *prog, void (*usage)(void));
 /* Handle one common option; 1 if it was one, 0 if not, -1 on a bad value
- * (message printed).  --version prints the version and exits 0. */
+ * or an unknown option (message printed).  --version prints the version,
+ * --help the usage, and both exit 0. */
 int tool_opt(struct tool_opts *o, int ch, const char *arg);
+/* After the options: 0, or -1 (message printed) if arguments are left. */
+int tool_args_end(const struct tool_opts *o, int argc, char **argv);
 /* Parse a decimal number in [min, max] (message naming what on failure). */
 int tool_num(const struct tool_opts *o, const char *what, const char *s, long min,
     long max, long *out);

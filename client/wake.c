@@ -62,6 +62,8 @@ static uintptr_t waker_gen;             /* [wake_mu] a waker runs while this is
                                            the number it was started with */
 static uint64_t wakes_sent;             /* [wake_mu] UNSUBSCRIBEs handed to paho */
 static int scan_pending;                /* [wake_mu] a CONNACK asked for a scan */
+static int waker_idle;                  /* [wake_mu] the waker waits for a client to
+                                           start connecting (or for a scan) */
 static uint64_t scan_next_ms;           /* [wake_mu] no scan before (monotonic) */
 
 static pthread_once_t wake_once_init = PTHREAD_ONCE_INIT;
@@ -112,6 +114,7 @@ waker_main(void *arg)
 	uint64_t now;
 	int waking, wait_ms;
 
+	(void)pthread_setname_np(pthread_self(), "mqe2e-waker");
 	pthread_mutex_lock(&wake_mu);
 	while (waker_gen == gen) {
 		now = client__mono_ms();
@@ -126,14 +129,18 @@ waker_main(void *arg)
 		}
 		waking = connecting > 0 && nreg >= 2;
 		if (!waking && !scan_pending) {
+			waker_idle = 1;
 			(void)pthread_cond_wait(&wake_cv, &wake_mu);
+			waker_idle = 0;
 			continue;
 		}
 		if (!waking) {
 			/* a scan is due later; a client starting to connect
 			 * ends the wait (the broadcast) */
 			mqe2e_mono_deadline(&ts, (int64_t)(scan_next_ms - now));
+			waker_idle = 1;
 			(void)mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts);
+			waker_idle = 0;
 			continue;
 		}
 		wake_once();
@@ -234,7 +241,11 @@ wake__connecting(struct mqe2e_client *c, int on)
 			connecting++;
 		else
 			connecting--;
-		pthread_cond_broadcast(&wake_cv);
+		/* an idle waker starts waking; one that wakes looks at the count
+		 * every interval by itself and stops at the next when the last
+		 * client is done (a broadcast per connect woke it for nothing) */
+		if (on && waker_idle)
+			pthread_cond_broadcast(&wake_cv);
 	}
 	pthread_mutex_unlock(&wake_mu);
 }
@@ -254,7 +265,11 @@ void
 wake__nodelay(void)
 {
 	pthread_mutex_lock(&wake_mu);
-	scan_pending = 1;
-	pthread_cond_broadcast(&wake_cv);
+	/* one scan serves every CONNACK before it: the waker needs telling
+	 * only of the first */
+	if (!scan_pending) {
+		scan_pending = 1;
+		pthread_cond_broadcast(&wake_cv);
+	}
 	pthread_mutex_unlock(&wake_mu);
 }

@@ -196,32 +196,43 @@ mqe2e_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_
 
 /* ---- X25519 (RFC 7748) ---------------------------------------------------- */
 
+/* A fresh X25519 key pair, its public half into pub; NULL on failure. */
+static EVP_PKEY *
+x25519_generate(uint8_t pub[MQE2E_X25519_LEN])
+{
+	EVP_PKEY *key;
+	size_t plen = MQE2E_X25519_LEN;
+
+	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) != NULL &&
+	    (EVP_PKEY_get_raw_public_key(key, pub, &plen) != 1 || plen != MQE2E_X25519_LEN)) {
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
+	return key;
+}
+
 int
 mqe2e_x25519_keygen(uint8_t priv[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN])
 {
-	EVP_PKEY *key = NULL;
-	size_t plen = MQE2E_X25519_LEN, qlen = MQE2E_X25519_LEN;
-	int r = MQE2E_ERR_CRYPTO;
+	EVP_PKEY *key;
+	size_t plen = MQE2E_X25519_LEN;
+	int r = MQE2E_OK;
 
 	if (priv == NULL || pub == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL)
-		goto out;
-	if (EVP_PKEY_get_raw_private_key(key, priv, &plen) != 1 ||
-	    plen != MQE2E_X25519_LEN ||
-	    EVP_PKEY_get_raw_public_key(key, pub, &qlen) != 1 ||
-	    qlen != MQE2E_X25519_LEN) {
+	if ((key = x25519_generate(pub)) == NULL)
+		return MQE2E_ERR_CRYPTO;
+	if (EVP_PKEY_get_raw_private_key(key, priv, &plen) != 1 || plen != MQE2E_X25519_LEN) {
 		mqe2e_wipe(priv, MQE2E_X25519_LEN);
-		goto out;
+		r = MQE2E_ERR_CRYPTO;
 	}
-	r = MQE2E_OK;
- out:
 	EVP_PKEY_free(key);
 	return r;
 }
 
 /* shared = X25519(mine, peer_pub); an all-zero result (a small-order peer
- * key, RFC 7748 6.1) fails.  shared is wiped on failure. */
+ * key, RFC 7748 6.1) fails, and so does mine NULL (a key that could not be
+ * made).  shared is wiped on failure. */
 static int
 derive(EVP_PKEY *mine, const uint8_t peer_pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN])
@@ -232,6 +243,8 @@ derive(EVP_PKEY *mine, const uint8_t peer_pub[MQE2E_X25519_LEN],
 	uint8_t acc = 0;
 	int r = MQE2E_ERR_CRYPTO;
 
+	if (mine == NULL)
+		goto out;
 	if ((peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL,
 	    peer_pub, MQE2E_X25519_LEN)) == NULL ||
 	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL)) == NULL)
@@ -258,16 +271,13 @@ int
 mqe2e_x25519(const uint8_t priv[MQE2E_X25519_LEN], const uint8_t peer_pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN])
 {
-	EVP_PKEY *mine = NULL;
-	int r = MQE2E_ERR_CRYPTO;
+	EVP_PKEY *mine;
+	int r;
 
 	if (priv == NULL || peer_pub == NULL || shared == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL,
-	    priv, MQE2E_X25519_LEN)) != NULL)
-		r = derive(mine, peer_pub, shared);
-	else
-		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, MQE2E_X25519_LEN);
+	r = derive(mine, peer_pub, shared);
 	EVP_PKEY_free(mine);
 	return r;
 }
@@ -306,19 +316,15 @@ int
 mqe2e_x25519_ephemeral(const uint8_t peer_pub[MQE2E_X25519_LEN], uint8_t pub[MQE2E_X25519_LEN],
     uint8_t shared[MQE2E_X25519_LEN])
 {
-	EVP_PKEY *mine = NULL;
-	size_t plen = MQE2E_X25519_LEN;
-	int r = MQE2E_ERR_CRYPTO;
+	EVP_PKEY *mine;
+	int r;
 
 	if (peer_pub == NULL || pub == NULL || shared == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	/* The key pair stays one OpenSSL object from generation to derivation:
 	 * re-importing the private key would compute its public key again. */
-	if ((mine = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) != NULL &&
-	    EVP_PKEY_get_raw_public_key(mine, pub, &plen) == 1 && plen == MQE2E_X25519_LEN)
-		r = derive(mine, peer_pub, shared);
-	else
-		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	mine = x25519_generate(pub);
+	r = derive(mine, peer_pub, shared);
 	EVP_PKEY_free(mine);
 	return r;
 }
@@ -372,18 +378,14 @@ mqe2e_x25519_share_dh(struct mqe2e_x25519_share *s, uint64_t now_ms,
     uint8_t shared[MQE2E_X25519_LEN])
 {
 	EVP_PKEY *mine = NULL, *fresh;
-	size_t plen = MQE2E_X25519_LEN;
-	int r = MQE2E_ERR_CRYPTO;
+	int r;
 
 	if (s == NULL || peer_pub == NULL || pub == NULL || shared == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	pthread_mutex_lock(&s->mu);
 	if (s->key == NULL || s->left == 0 || now_ms >= s->until_ms ||
 	    now_ms + s->max_ms < s->until_ms /* the clock went back */) {
-		if ((fresh = EVP_PKEY_Q_keygen(NULL, NULL, "X25519")) == NULL ||
-		    EVP_PKEY_get_raw_public_key(fresh, s->pub, &plen) != 1 ||
-		    plen != MQE2E_X25519_LEN) {
-			EVP_PKEY_free(fresh);
+		if ((fresh = x25519_generate(s->pub)) == NULL) {
 			pthread_mutex_unlock(&s->mu);
 			mqe2e_wipe(shared, MQE2E_X25519_LEN);
 			return MQE2E_ERR_CRYPTO;
@@ -399,10 +401,7 @@ mqe2e_x25519_share_dh(struct mqe2e_x25519_share *s, uint64_t now_ms,
 		memcpy(pub, s->pub, MQE2E_X25519_LEN);
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (mine != NULL)
-		r = derive(mine, peer_pub, shared);
-	else
-		mqe2e_wipe(shared, MQE2E_X25519_LEN);
+	r = derive(mine, peer_pub, shared);
 	EVP_PKEY_free(mine);
 	return r;
 }
@@ -436,26 +435,45 @@ is_ed25519(EVP_PKEY *key)
 	return key != NULL && EVP_PKEY_is_a(key, "ED25519");
 }
 
+/* The arguments of a signature or its check, and a digest context set up
+ * for it with key (to sign if sign, else to verify); *md is the caller's to
+ * free on success. */
+static int
+ed25519_begin(EVP_PKEY *key, int sign, const uint8_t *msg, size_t len, const uint8_t *sig,
+    EVP_MD_CTX **md)
+{
+	int ok;
+
+	*md = NULL;
+	if (!is_ed25519(key) || (msg == NULL && len != 0) || sig == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	if ((*md = EVP_MD_CTX_new()) == NULL)
+		return MQE2E_ERR_NOMEM;
+	if (sign)
+		ok = EVP_DigestSignInit_ex(*md, NULL, NULL, NULL, NULL, key, NULL);
+	else
+		ok = EVP_DigestVerifyInit_ex(*md, NULL, NULL, NULL, NULL, key, NULL);
+	if (ok != 1) {
+		EVP_MD_CTX_free(*md);
+		*md = NULL;
+		return MQE2E_ERR_CRYPTO;
+	}
+	return MQE2E_OK;
+}
+
 int
 mqe2e_ed25519_sign(EVP_PKEY *priv, const uint8_t *msg, size_t len,
     uint8_t sig[MQE2E_ED25519_SIG_LEN])
 {
-	EVP_MD_CTX *md = NULL;
+	EVP_MD_CTX *md;
 	size_t slen = MQE2E_ED25519_SIG_LEN;
-	int r = MQE2E_ERR_CRYPTO;
+	int r;
 
-	if (!is_ed25519(priv) || (msg == NULL && len != 0) || sig == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	if ((md = EVP_MD_CTX_new()) == NULL) {
-		r = MQE2E_ERR_NOMEM;
-		goto out;
-	}
-	if (EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, priv, NULL) != 1 ||
-	    EVP_DigestSign(md, sig, &slen, len ? msg : (const uint8_t *)"", len) != 1 ||
+	if ((r = ed25519_begin(priv, 1, msg, len, sig, &md)) != MQE2E_OK)
+		return r;
+	if (EVP_DigestSign(md, sig, &slen, len ? msg : (const uint8_t *)"", len) != 1 ||
 	    slen != MQE2E_ED25519_SIG_LEN)
-		goto out;
-	r = MQE2E_OK;
- out:
+		r = MQE2E_ERR_CRYPTO;
 	EVP_MD_CTX_free(md);
 	return r;
 }
@@ -464,55 +482,44 @@ int
 mqe2e_ed25519_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len,
     const uint8_t sig[MQE2E_ED25519_SIG_LEN])
 {
-	EVP_MD_CTX *md = NULL;
-	int r = MQE2E_ERR_CRYPTO;
+	EVP_MD_CTX *md;
+	int r;
 
-	if (!is_ed25519(pub) || (msg == NULL && len != 0) || sig == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	if ((md = EVP_MD_CTX_new()) == NULL) {
-		r = MQE2E_ERR_NOMEM;
-		goto out;
-	}
-	if (EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pub, NULL) != 1)
-		goto out;
+	if ((r = ed25519_begin(pub, 0, msg, len, sig, &md)) != MQE2E_OK)
+		return r;
 	/* 1 is valid; 0 (bad) and <0 (malformed signature) both reject. */
 	if (EVP_DigestVerify(md, sig, MQE2E_ED25519_SIG_LEN,
-	    len ? msg : (const uint8_t *)"", len) != 1) {
+	    len ? msg : (const uint8_t *)"", len) != 1)
 		r = MQE2E_ERR_BAD_SIGNATURE;
-		goto out;
-	}
-	r = MQE2E_OK;
- out:
 	EVP_MD_CTX_free(md);
 	return r;
+}
+
+/* An Ed25519 key from 32 raw bytes: the private seed if is_seed, else the
+ * public key. */
+static int
+ed25519_from_raw(const uint8_t raw[32], int is_seed, EVP_PKEY **out)
+{
+	if (out == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = NULL;
+	if (raw == NULL)
+		return MQE2E_ERR_INVALID_ARG;
+	*out = is_seed ? EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, raw, 32) :
+	    EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, 32);
+	return *out != NULL ? MQE2E_OK : MQE2E_ERR_CRYPTO;
 }
 
 int
 mqe2e_ed25519_from_seed(const uint8_t seed[32], EVP_PKEY **out)
 {
-	if (out == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	*out = NULL;
-	if (seed == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	if ((*out = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
-	    seed, 32)) == NULL)
-		return MQE2E_ERR_CRYPTO;
-	return MQE2E_OK;
+	return ed25519_from_raw(seed, 1, out);
 }
 
 int
 mqe2e_ed25519_from_public(const uint8_t pub[32], EVP_PKEY **out)
 {
-	if (out == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	*out = NULL;
-	if (pub == NULL)
-		return MQE2E_ERR_INVALID_ARG;
-	if ((*out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
-	    pub, 32)) == NULL)
-		return MQE2E_ERR_CRYPTO;
-	return MQE2E_OK;
+	return ed25519_from_raw(pub, 0, out);
 }
 
 int
@@ -620,11 +627,22 @@ struct mqe2e_aead {
 	EVP_CIPHER_CTX *dec;
 };
 
+/* Key c (new) to encrypt if enc, else to decrypt, with 12-byte nonces. */
+static int
+gcm_key(EVP_CIPHER_CTX *c, const uint8_t key[MQE2E_KEY_LEN], int enc)
+{
+	/* 12 bytes is the default IV length of GCM; say so anyway. */
+	if (EVP_CipherInit_ex(c, fetched_aes256gcm, NULL, key, NULL, enc) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, MQE2E_GCM_NONCE_LEN, NULL) != 1)
+		return MQE2E_ERR_CRYPTO;
+	return MQE2E_OK;
+}
+
 int
 mqe2e_aead_new(const uint8_t key[MQE2E_KEY_LEN], struct mqe2e_aead **out)
 {
 	struct mqe2e_aead *a = NULL;
-	int r = MQE2E_ERR_CRYPTO;
+	int r;
 
 	if (out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
@@ -633,26 +651,19 @@ mqe2e_aead_new(const uint8_t key[MQE2E_KEY_LEN], struct mqe2e_aead **out)
 		return MQE2E_ERR_INVALID_ARG;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return MQE2E_ERR_NOMEM;
-	if ((a->enc = EVP_CIPHER_CTX_new()) == NULL ||
-	    (a->dec = EVP_CIPHER_CTX_new()) == NULL) {
-		r = MQE2E_ERR_NOMEM;
-		goto out;
-	}
+	a->enc = EVP_CIPHER_CTX_new();
+	a->dec = EVP_CIPHER_CTX_new();
 	pthread_once(&fetched_once, fetch_algorithms);
-	if (fetched_aes256gcm == NULL ||
-	    EVP_EncryptInit_ex(a->enc, fetched_aes256gcm, NULL, key, NULL) != 1 ||
-	    EVP_DecryptInit_ex(a->dec, fetched_aes256gcm, NULL, key, NULL) != 1)
-		goto out;
-	/* 12 bytes is the default IV length of GCM; say so anyway. */
-	if (EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_SET_IVLEN,
-	    MQE2E_GCM_NONCE_LEN, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_IVLEN,
-	    MQE2E_GCM_NONCE_LEN, NULL) != 1)
-		goto out;
-	*out = a;
-	a = NULL;
-	r = MQE2E_OK;
- out:
+	if (a->enc == NULL || a->dec == NULL)
+		r = MQE2E_ERR_NOMEM;
+	else if (fetched_aes256gcm == NULL)
+		r = MQE2E_ERR_CRYPTO;
+	else if ((r = gcm_key(a->enc, key, 1)) == MQE2E_OK)
+		r = gcm_key(a->dec, key, 0);
+	if (r == MQE2E_OK) {
+		*out = a;
+		a = NULL;
+	}
 	mqe2e_aead_free(a);
 	return r;
 }
@@ -667,6 +678,20 @@ mqe2e_aead_free(struct mqe2e_aead *a)
 	free(a);
 }
 
+/* One message through c (keyed by gcm_key): the nonce, the AAD, then in
+ * (in_len bytes) into out, *len the bytes written.  0 on failure. */
+static int
+gcm_update(EVP_CIPHER_CTX *c, const uint8_t nonce[MQE2E_GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out, int *len)
+{
+	int n = 0;
+
+	*len = 0;
+	return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, -1) == 1 &&
+	    (aad_len == 0 || EVP_CipherUpdate(c, NULL, &n, aad, (int)aad_len) == 1) &&
+	    (in_len == 0 || EVP_CipherUpdate(c, out, len, in, (int)in_len) == 1);
+}
+
 int
 mqe2e_aead_seal(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
     const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *out)
@@ -678,14 +703,7 @@ mqe2e_aead_seal(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
 		return MQE2E_ERR_INVALID_ARG;
 	if (aad_len > INT_MAX || pt_len > INT_MAX - MQE2E_GCM_TAG_LEN)
 		return MQE2E_ERR_TOO_LONG;
-	if (EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, nonce) != 1)
-		goto fail;
-	if (aad_len > 0 &&
-	    EVP_EncryptUpdate(a->enc, NULL, &len, aad, (int)aad_len) != 1)
-		goto fail;
-	len = 0;
-	if (pt_len > 0 &&
-	    EVP_EncryptUpdate(a->enc, out, &len, pt, (int)pt_len) != 1)
+	if (!gcm_update(a->enc, nonce, aad, aad_len, pt, pt_len, out, &len))
 		goto fail;
 	if (EVP_EncryptFinal_ex(a->enc, out + len, &flen) != 1 ||
 	    (size_t)len + (size_t)flen != pt_len)
@@ -719,14 +737,7 @@ mqe2e_aead_open(struct mqe2e_aead *a, const uint8_t nonce[MQE2E_GCM_NONCE_LEN],
 		return MQE2E_ERR_TOO_LONG;
 	/* Copy the tag first: out may alias in (in-place decryption). */
 	memcpy(tag, in + ct_len, sizeof(tag));
-	if (EVP_DecryptInit_ex(a->dec, NULL, NULL, NULL, nonce) != 1)
-		goto out;
-	if (aad_len > 0 &&
-	    EVP_DecryptUpdate(a->dec, NULL, &len, aad, (int)aad_len) != 1)
-		goto out;
-	len = 0;
-	if (ct_len > 0 &&
-	    EVP_DecryptUpdate(a->dec, out, &len, in, (int)ct_len) != 1)
+	if (!gcm_update(a->dec, nonce, aad, aad_len, in, ct_len, out, &len))
 		goto out;
 	if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_TAG, MQE2E_GCM_TAG_LEN,
 	    tag) != 1)

@@ -144,6 +144,19 @@ hs__th(const uint8_t a[32], struct mqe2e_view b, uint8_t th[32])
 }
 
 int
+hs__th_written(struct mqe2e_writer *w, const uint8_t req_hash[32], uint8_t th[32])
+{
+	struct mqe2e_view prefix;
+	int r;
+
+	if ((r = mqe2e_wr_error(w)) != MQE2E_OK)
+		return r;
+	prefix.p = w->p;
+	prefix.len = w->len;
+	return hs__th(req_hash, prefix, th);
+}
+
+int
 hs__eph(const uint8_t *eph_in, uint8_t priv[32], uint8_t pub[32])
 {
 	if (eph_in == NULL)
@@ -177,6 +190,43 @@ hs__nonce(const uint8_t *in, uint8_t out[16])
 	return MQE2E_OK;
 }
 
+int
+hs__hello_begin(struct mqe2e_writer *w, uint8_t type, const struct mqe2e_identity *id,
+    uint64_t now_ms, const uint8_t *eph_in, const uint8_t *nonce_in, struct hs_hello *h)
+{
+	uint8_t nonce[MQE2E_NONCE_LEN];
+	int r;
+
+	if ((r = hs__eph(eph_in, h->eph, h->eph_pub)) != MQE2E_OK ||
+	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
+		return r;
+	hs__write_hello_head(w, type, id, h->eph_pub, now_ms, nonce);
+	return MQE2E_OK;
+}
+
+int
+hs__hello_end(struct mqe2e_writer *w, const struct mqe2e_identity *id, const char *label,
+    struct hs_hello *h, uint8_t **out, size_t *out_len)
+{
+	int r;
+
+	if ((r = hs__sign_append(w, id->key, label, NULL)) != MQE2E_OK ||
+	    (r = mqe2e_sha256(w->p, w->len, h->hash)) != MQE2E_OK)
+		return r;
+	return mqe2e_wr_steal(w, out, out_len);
+}
+
+int
+hs__hello_answer(const struct hs_hello *h, const uint8_t peer_eph[32],
+    struct mqe2e_view signed_part, uint8_t shared[32], uint8_t th[32])
+{
+	int r;
+
+	if ((r = mqe2e_x25519_pair(h->eph, h->eph_pub, peer_eph, shared)) != MQE2E_OK)
+		return r;
+	return hs__th(h->hash, signed_part, th);
+}
+
 /* The keys of one CONNECT transcript: c2b, b2c and the confirmation tag. */
 static int
 connect_keys(const uint8_t th[32], const uint8_t shared[32], struct mqe2e_session_keys *keys,
@@ -206,19 +256,14 @@ out:
 struct mqe2e_hs_client {
 	const struct mqe2e_identity *id;
 	char broker_id[MQE2E_ID_MAX + 1];  /* the broker the hello names, or "" */
-	uint8_t eph[MQE2E_X25519_LEN];
-	uint8_t eph_pub[MQE2E_X25519_LEN];  /* its public half (in the request) */
-	uint8_t hello_hash[MQE2E_SHA256_LEN];
+	struct hs_hello hello;
 	int spent;             /* a reply was processed: the ephemeral is gone */
 };
 
 void
 mqe2e_hs_client_free(struct mqe2e_hs_client *hs)
 {
-	if (hs == NULL)
-		return;
-	mqe2e_wipe(hs, sizeof(*hs));
-	free(hs);
+	mqe2e_free_secret(hs, sizeof(*hs));
 }
 
 static int
@@ -228,7 +273,6 @@ client_start(const struct mqe2e_identity *id, const char *broker_id, uint64_t no
 {
 	struct mqe2e_hs_client *hs = NULL;
 	struct mqe2e_writer w;
-	uint8_t nonce[MQE2E_NONCE_LEN];
 	int r;
 
 	*hsp = NULL;
@@ -248,14 +292,12 @@ client_start(const struct mqe2e_identity *id, const char *broker_id, uint64_t no
 	}
 	hs->id = id;
 	memcpy(hs->broker_id, broker_id, strlen(broker_id) + 1);
-	if ((r = hs__eph(eph_in, hs->eph, hs->eph_pub)) != MQE2E_OK ||
-	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
+	if ((r = hs__hello_begin(&w, MQE2E_MSG_CONNECT_HELLO, id, now_ms, eph_in, nonce_in,
+	    &hs->hello)) != MQE2E_OK)
 		goto out;
-	hs__write_hello_head(&w, MQE2E_MSG_CONNECT_HELLO, id, hs->eph_pub, now_ms, nonce);
 	mqe2e_wr_vec16(&w, broker_id, strlen(broker_id));
-	if ((r = hs__sign_append(&w, id->key, HS_LABEL_CONNECT, NULL)) != MQE2E_OK ||
-	    (r = mqe2e_sha256(w.p, w.len, hs->hello_hash)) != MQE2E_OK ||
-	    (r = mqe2e_wr_steal(&w, hello, hello_len)) != MQE2E_OK)
+	if ((r = hs__hello_end(&w, id, HS_LABEL_CONNECT, &hs->hello, hello, hello_len)) !=
+	    MQE2E_OK)
 		goto out;
 	*hsp = hs;
 	hs = NULL;
@@ -308,11 +350,11 @@ mqe2e_hs_client_finish(struct mqe2e_hs_client *hs, struct mqe2e_trust *trust,
 	    (r = mqe2e_check_skew(rp.ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT)) != MQE2E_OK ||
 	    (r = hs__check_cert(trust, rp.cert_der, now_ms, HS_KIND_BIT(MQE2E_KIND_BROKER),
 	    hs->broker_id[0] != '\0' ? want : none, &pub, &peer)) != MQE2E_OK ||
-	    (r = hs__verify(pub, HS_LABEL_CONNACK, hs->hello_hash, rp.signed_part, rp.sig)) !=
+	    (r = hs__verify(pub, HS_LABEL_CONNACK, hs->hello.hash, rp.signed_part, rp.sig)) !=
 	    MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_x25519_pair(hs->eph, hs->eph_pub, rp.eph_pub, shared)) != MQE2E_OK ||
-	    (r = hs__th(hs->hello_hash, rp.signed_part, th)) != MQE2E_OK ||
+	if ((r = hs__hello_answer(&hs->hello, rp.eph_pub, rp.signed_part, shared, th)) !=
+	    MQE2E_OK ||
 	    (r = connect_keys(th, shared, &k, confirm)) != MQE2E_OK)
 		goto out;
 	if (!mqe2e_ct_equal(confirm, rp.confirm, MQE2E_SHA256_LEN)) {
@@ -330,7 +372,7 @@ out:
 	mqe2e_wipe(confirm, sizeof(confirm));
 	/* one reply per hello: the ephemeral key is spent either way */
 	if (hs != NULL && !hs->spent) {
-		mqe2e_wipe(hs->eph, sizeof(hs->eph));
+		mqe2e_wipe(hs->hello.eph, sizeof(hs->hello.eph));
 		hs->spent = 1;
 	}
 	return r;
@@ -349,7 +391,6 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	struct mqe2e_peer client;
 	struct mqe2e_writer w;
 	struct mqe2e_session_keys k;
-	struct mqe2e_view prefix;
 	EVP_PKEY *pub = NULL;
 	uint8_t hh[MQE2E_SHA256_LEN], th[MQE2E_SHA256_LEN], confirm[MQE2E_SHA256_LEN];
 	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
@@ -406,11 +447,7 @@ server_accept(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	mqe2e_wr_bytes(&w, eph_pub, sizeof(eph_pub));
 	mqe2e_wr_u64(&w, now_ms);
 	mqe2e_wr_bytes(&w, nonce, sizeof(nonce));
-	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK)
-		goto out;
-	prefix.p = w.p;
-	prefix.len = w.len;
-	if ((r = hs__th(hh, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th_written(&w, hh, th)) != MQE2E_OK ||
 	    (r = connect_keys(th, shared, &k, confirm)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, self->key, HS_LABEL_CONNACK, hh)) != MQE2E_OK)
 		goto out;

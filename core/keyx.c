@@ -12,18 +12,13 @@
 #include "wire_int.h"
 
 struct mqe2e_keyreq {
-	uint8_t eph[MQE2E_X25519_LEN];
-	uint8_t eph_pub[MQE2E_X25519_LEN];  /* its public half (in the request) */
-	uint8_t req_hash[MQE2E_SHA256_LEN];
+	struct hs_hello hello;
 };
 
 void
 mqe2e_keyreq_free(struct mqe2e_keyreq *st)
 {
-	if (st == NULL)
-		return;
-	mqe2e_wipe(st, sizeof(*st));
-	free(st);
+	mqe2e_free_secret(st, sizeof(*st));
 }
 
 static int
@@ -33,7 +28,6 @@ keyreq_build(const struct mqe2e_identity *id, const struct mqe2e_keyreq_want *wa
 {
 	struct mqe2e_keyreq *st = NULL;
 	struct mqe2e_writer w;
-	uint8_t nonce[MQE2E_NONCE_LEN];
 	size_t i;
 	int r;
 
@@ -54,19 +48,16 @@ keyreq_build(const struct mqe2e_identity *id, const struct mqe2e_keyreq_want *wa
 		r = MQE2E_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = hs__eph(eph_in, st->eph, st->eph_pub)) != MQE2E_OK ||
-	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
+	if ((r = hs__hello_begin(&w, MQE2E_MSG_KEY_REQUEST, id, now_ms, eph_in, nonce_in,
+	    &st->hello)) != MQE2E_OK)
 		goto out;
-	hs__write_hello_head(&w, MQE2E_MSG_KEY_REQUEST, id, st->eph_pub, now_ms, nonce);
 	mqe2e_wr_u16(&w, (uint16_t)n);
 	for (i = 0; i < n; i++) {
 		mqe2e_wr_vec16(&w, want[i].group, strlen(want[i].group));
 		mqe2e_wr_u32(&w, want[i].epoch);
 	}
 	mqe2e_wr_vec16(&w, after != NULL ? after : "", after != NULL ? strlen(after) : 0);
-	if ((r = hs__sign_append(&w, id->key, HS_LABEL_KEYREQ, NULL)) != MQE2E_OK ||
-	    (r = mqe2e_sha256(w.p, w.len, st->req_hash)) != MQE2E_OK ||
-	    (r = mqe2e_wr_steal(&w, req, req_len)) != MQE2E_OK)
+	if ((r = hs__hello_end(&w, id, HS_LABEL_KEYREQ, &st->hello, req, req_len)) != MQE2E_OK)
 		goto out;
 	*stp = st;
 	st = NULL;
@@ -222,7 +213,6 @@ keyresp_build(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
     const uint8_t *nonce_in, const uint8_t *gcm_in, uint8_t **resp, size_t *resp_len)
 {
 	struct mqe2e_writer w;
-	struct mqe2e_view prefix;
 	struct mqe2e_aead *aead = NULL;
 	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN], gcm[MQE2E_GCM_NONCE_LEN], th[MQE2E_SHA256_LEN];
@@ -262,11 +252,7 @@ keyresp_build(EVP_PKEY *ca_key, struct mqe2e_x25519_share *share,
 	mqe2e_wr_bytes(&w, eph_pub, sizeof(eph_pub));
 	mqe2e_wr_u64(&w, now_ms);
 	mqe2e_wr_bytes(&w, nonce, sizeof(nonce));
-	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK)
-		goto out;
-	prefix.p = w.p;
-	prefix.len = w.len;
-	if ((r = hs__th(info->req_hash, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th_written(&w, info->req_hash, th)) != MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_KMS, k)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(k, &aead)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, ca_key, HS_LABEL_KEYRESP, info->req_hash)) != MQE2E_OK)
@@ -347,11 +333,11 @@ mqe2e_keyresp_open(struct mqe2e_keyreq *st, struct mqe2e_trust *trust,
 		return MQE2E_ERR_INVALID_ARG;
 	if ((r = mqe2e_reply_decode(resp, resp_len, MQE2E_MSG_KEY_RESPONSE, &rp)) != MQE2E_OK ||
 	    (r = mqe2e_check_skew(rp.ts_ms, now_ms, MQE2E_SKEW_MS_DEFAULT)) != MQE2E_OK ||
-	    (r = hs__verify(mqe2e_trust_ca_key(trust), HS_LABEL_KEYRESP, st->req_hash,
+	    (r = hs__verify(mqe2e_trust_ca_key(trust), HS_LABEL_KEYRESP, st->hello.hash,
 	    rp.signed_part, rp.sig)) != MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_x25519_pair(st->eph, st->eph_pub, rp.eph_pub, shared)) != MQE2E_OK ||
-	    (r = hs__th(st->req_hash, rp.signed_part, th)) != MQE2E_OK ||
+	if ((r = hs__hello_answer(&st->hello, rp.eph_pub, rp.signed_part, shared, th)) !=
+	    MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_KMS, k)) != MQE2E_OK ||
 	    (r = mqe2e_aead_new(k, &aead)) != MQE2E_OK)
 		goto out;

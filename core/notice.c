@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "notice.h"
+#include "wire_int.h"
 
 #define NOTICE_FIXED (1 + 1 + 2 + 4 + 8 + 8)   /* every field but the group */
 
@@ -76,24 +77,12 @@ mqe2e_rekey_notice_decode(const uint8_t *in, size_t len, struct mqe2e_rekey_noti
 {
 	struct mqe2e_reader r;
 	struct mqe2e_view group;
-	uint8_t ver, type;
 	int rc;
 
 	memset(n, 0, sizeof(*n));
 	mqe2e_rd_init(&r, in, len);
-	if ((rc = mqe2e_rd_u8(&r, &ver)) != MQE2E_OK)
-		goto out;
-	if (ver != MQE2E_VERSION) {
-		rc = MQE2E_ERR_BAD_VERSION;
-		goto out;
-	}
-	if ((rc = mqe2e_rd_u8(&r, &type)) != MQE2E_OK)
-		goto out;
-	if (type != MQE2E_MSG_REKEY_NOTICE) {
-		rc = MQE2E_ERR_BAD_TYPE;
-		goto out;
-	}
-	if ((rc = mqe2e_rd_vec16(&r, 1, MQE2E_ID_MAX, &group)) != MQE2E_OK ||
+	if ((rc = wire__read_head(&r, MQE2E_MSG_REKEY_NOTICE)) != MQE2E_OK ||
+	    (rc = mqe2e_rd_vec16(&r, 1, MQE2E_ID_MAX, &group)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_u32(&r, &n->epoch)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_u64(&r, &n->policy_version)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_u64(&r, &n->ts_ms)) != MQE2E_OK ||

@@ -13,9 +13,7 @@
 
 struct mqe2e_pair {
 	const struct mqe2e_identity *id;
-	uint8_t eph[MQE2E_X25519_LEN];
-	uint8_t eph_pub[MQE2E_X25519_LEN];  /* its public half (in the request) */
-	uint8_t req_hash[MQE2E_SHA256_LEN];
+	struct hs_hello hello;
 	char peer[MQE2E_ID_MAX + 1];
 	char group[MQE2E_ID_MAX + 1];
 	uint32_t generation;
@@ -24,10 +22,7 @@ struct mqe2e_pair {
 void
 mqe2e_pair_free(struct mqe2e_pair *st)
 {
-	if (st == NULL)
-		return;
-	mqe2e_wipe(st, sizeof(*st));
-	free(st);
+	mqe2e_free_secret(st, sizeof(*st));
 }
 
 static int
@@ -37,7 +32,6 @@ pair_request(const struct mqe2e_identity *id, const char *peer_id, const char *g
 {
 	struct mqe2e_pair *st = NULL;
 	struct mqe2e_writer w;
-	uint8_t nonce[MQE2E_NONCE_LEN];
 	int r;
 
 	*stp = NULL;
@@ -57,16 +51,13 @@ pair_request(const struct mqe2e_identity *id, const char *peer_id, const char *g
 	memcpy(st->peer, peer_id, strlen(peer_id) + 1);
 	memcpy(st->group, group, strlen(group) + 1);
 	st->generation = generation;
-	if ((r = hs__eph(eph_in, st->eph, st->eph_pub)) != MQE2E_OK ||
-	    (r = hs__nonce(nonce_in, nonce)) != MQE2E_OK)
+	if ((r = hs__hello_begin(&w, MQE2E_MSG_PAIR_REQUEST, id, now_ms, eph_in, nonce_in,
+	    &st->hello)) != MQE2E_OK)
 		goto out;
-	hs__write_hello_head(&w, MQE2E_MSG_PAIR_REQUEST, id, st->eph_pub, now_ms, nonce);
 	mqe2e_wr_vec16(&w, peer_id, strlen(peer_id));
 	mqe2e_wr_vec16(&w, group, strlen(group));
 	mqe2e_wr_u32(&w, generation);
-	if ((r = hs__sign_append(&w, id->key, HS_LABEL_PAIRREQ, NULL)) != MQE2E_OK ||
-	    (r = mqe2e_sha256(w.p, w.len, st->req_hash)) != MQE2E_OK ||
-	    (r = mqe2e_wr_steal(&w, req, req_len)) != MQE2E_OK)
+	if ((r = hs__hello_end(&w, id, HS_LABEL_PAIRREQ, &st->hello, req, req_len)) != MQE2E_OK)
 		goto out;
 	*stp = st;
 	st = NULL;
@@ -111,7 +102,6 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	struct mqe2e_hello h;
 	struct mqe2e_pair_info in;
 	struct mqe2e_writer w;
-	struct mqe2e_view prefix;
 	EVP_PKEY *pub = NULL;
 	uint8_t eph_pub[MQE2E_X25519_LEN], shared[MQE2E_X25519_LEN];
 	uint8_t nonce[MQE2E_NONCE_LEN], rh[MQE2E_SHA256_LEN], th[MQE2E_SHA256_LEN];
@@ -165,11 +155,7 @@ pair_respond(const struct mqe2e_identity *self, struct mqe2e_trust *trust,
 	mqe2e_wr_vec16(&w, h.group.p, h.group.len);
 	mqe2e_wr_u32(&w, h.generation);
 	mqe2e_wr_bytes(&w, rh, sizeof(rh));
-	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK)
-		goto out;
-	prefix.p = w.p;
-	prefix.len = w.len;
-	if ((r = hs__th(rh, prefix, th)) != MQE2E_OK ||
+	if ((r = hs__th_written(&w, rh, th)) != MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_E2E, k)) != MQE2E_OK ||
 	    (r = hs__sign_append(&w, self->key, HS_LABEL_PAIRRESP, rh)) != MQE2E_OK ||
 	    (r = mqe2e_wr_steal(&w, resp, resp_len)) != MQE2E_OK)
@@ -241,17 +227,17 @@ mqe2e_pair_finish(struct mqe2e_pair *st, struct mqe2e_trust *trust,
 		goto out;
 	}
 	if (!mqe2e_view_eq_str(rp.group, st->group) || rp.generation != st->generation ||
-	    !mqe2e_ct_equal(rp.req_hash, st->req_hash, MQE2E_SHA256_LEN)) {
+	    !mqe2e_ct_equal(rp.req_hash, st->hello.hash, MQE2E_SHA256_LEN)) {
 		r = MQE2E_ERR_BAD_FORMAT;
 		goto out;
 	}
 	if ((r = hs__check_cert(trust, rp.cert_der, now_ms, HS_KIND_BIT(MQE2E_KIND_CLIENT),
 	    rp.client_id, &pub, &out.peer)) != MQE2E_OK ||
-	    (r = hs__verify(pub, HS_LABEL_PAIRRESP, st->req_hash, rp.signed_part, rp.sig)) !=
+	    (r = hs__verify(pub, HS_LABEL_PAIRRESP, st->hello.hash, rp.signed_part, rp.sig)) !=
 	    MQE2E_OK)
 		goto out;
-	if ((r = mqe2e_x25519_pair(st->eph, st->eph_pub, rp.eph_pub, shared)) != MQE2E_OK ||
-	    (r = hs__th(st->req_hash, rp.signed_part, th)) != MQE2E_OK ||
+	if ((r = hs__hello_answer(&st->hello, rp.eph_pub, rp.signed_part, shared, th)) !=
+	    MQE2E_OK ||
 	    (r = mqe2e_kdf(th, shared, KDF_LABEL_E2E, k)) != MQE2E_OK)
 		goto out;
 	out.peer.ts_ms = rp.ts_ms;

@@ -116,10 +116,12 @@ mqe2e_pair_id(const char *pub, const char *sub, const char *group, char *out, si
 
 /* ---- AAD assembly ----------------------------------------------------------- */
 
+#define AAD_STACK 1024
+
 /* label || u16 len topic || topic || header into a buffer: the stack
  * buffer if it fits, else the heap (*heap set; free it). */
-int
-wire__aad(const char *label, const char *topic, size_t topic_len, struct mqe2e_view header,
+static int
+aad_build(const char *label, const char *topic, size_t topic_len, struct mqe2e_view header,
     uint8_t *stack, size_t stack_len, uint8_t **heap, uint8_t **aad, size_t *aad_len)
 {
 	size_t ll = strlen(label), n;
@@ -144,7 +146,29 @@ wire__aad(const char *label, const char *topic, size_t topic_len, struct mqe2e_v
 	return MQE2E_OK;
 }
 
-#define AAD_STACK 1024
+/* AES-GCM under key and nonce with the AAD label || u16 topic length ||
+ * topic || header, for the envelope and the AEAD frame alike: seal (in is
+ * the plaintext, out gets in_len + tag bytes) or open (in is ciphertext ||
+ * tag, checked before out keeps anything; see mqe2e_aead_open). */
+static int
+aead_with_aad(struct mqe2e_aead *key, int seal, const char *label,
+    const uint8_t nonce[MQE2E_GCM_NONCE_LEN], const char *topic, size_t topic_len,
+    struct mqe2e_view header, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	uint8_t stack[AAD_STACK], *heap, *aad;
+	size_t aad_len;
+	int r;
+
+	if ((r = aad_build(label, topic, topic_len, header, stack, sizeof(stack), &heap, &aad,
+	    &aad_len)) != MQE2E_OK)
+		return r;
+	if (seal)
+		r = mqe2e_aead_seal(key, nonce, aad, aad_len, in, in_len, out);
+	else
+		r = mqe2e_aead_open(key, nonce, aad, aad_len, in, in_len, out);
+	free(heap);
+	return r;
+}
 
 /* ---- envelope ---------------------------------------------------------------- */
 
@@ -185,8 +209,8 @@ mqe2e_envelope_seal_ex(struct mqe2e_aead *key, const struct mqe2e_envelope_param
 {
 	struct mqe2e_writer w;
 	struct mqe2e_view hdr;
-	uint8_t stack[AAD_STACK], *heap = NULL, *aad, *ct;
-	size_t aad_len, need;
+	uint8_t *ct;
+	size_t need;
 	int r;
 
 	*out_len = 0;
@@ -211,17 +235,12 @@ mqe2e_envelope_seal_ex(struct mqe2e_aead *key, const struct mqe2e_envelope_param
 	hdr.len = w.len;
 	mqe2e_wr_u32(&w, (uint32_t)(pt_len + MQE2E_GCM_TAG_LEN));
 	ct = mqe2e_wr_reserve(&w, pt_len + MQE2E_GCM_TAG_LEN);
-	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK)
-		goto out;
-	if ((r = wire__aad(LABEL_E2E, topic, topic_len, hdr, stack, sizeof(stack), &heap,
-	    &aad, &aad_len)) != MQE2E_OK)
-		goto out;
-	if ((r = mqe2e_aead_seal(key, nonce, aad, aad_len, pt, pt_len, ct)) != MQE2E_OK)
-		goto out;
+	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK ||
+	    (r = aead_with_aad(key, 1, LABEL_E2E, nonce, topic, topic_len, hdr, pt, pt_len,
+	    ct)) != MQE2E_OK)
+		return r;
 	*out_len = w.len;
-out:
-	free(heap);
-	return r;
+	return MQE2E_OK;
 }
 
 int
@@ -240,22 +259,30 @@ mqe2e_envelope_seal(struct mqe2e_aead *key, const struct mqe2e_envelope_params *
 }
 
 /* Common start of every message: the version of the expected type, then
- * that type. */
+ * that type, a or b (which share a version); *type says which. */
 int
-wire__read_head(struct mqe2e_reader *r, uint8_t expect_type)
+wire__read_head_either(struct mqe2e_reader *r, uint8_t a, uint8_t b, uint8_t *type)
 {
-	uint8_t ver, type;
+	uint8_t ver;
 	int rc;
 
 	if ((rc = mqe2e_rd_u8(r, &ver)) != MQE2E_OK)
 		return rc;
-	if (ver != mqe2e_msg_version(expect_type))
+	if (ver != mqe2e_msg_version(a))
 		return MQE2E_ERR_BAD_VERSION;
-	if ((rc = mqe2e_rd_u8(r, &type)) != MQE2E_OK)
+	if ((rc = mqe2e_rd_u8(r, type)) != MQE2E_OK)
 		return rc;
-	if (type != expect_type)
+	if (*type != a && *type != b)
 		return MQE2E_ERR_BAD_TYPE;
 	return MQE2E_OK;
+}
+
+int
+wire__read_head(struct mqe2e_reader *r, uint8_t expect_type)
+{
+	uint8_t type;
+
+	return wire__read_head_either(r, expect_type, expect_type, &type);
 }
 
 int
@@ -306,19 +333,11 @@ int
 mqe2e_envelope_open(struct mqe2e_aead *key, const struct mqe2e_envelope *env,
     const char *topic, size_t topic_len, uint8_t *pt)
 {
-	uint8_t stack[AAD_STACK], *heap = NULL, *aad;
-	size_t aad_len;
-	int r;
-
 	if (key == NULL || env == NULL || env->nonce == NULL ||
 	    env->ct.len < MQE2E_GCM_TAG_LEN || (pt == NULL && env->ct.len > MQE2E_GCM_TAG_LEN))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = wire__aad(LABEL_E2E, topic, topic_len, env->header, stack, sizeof(stack),
-	    &heap, &aad, &aad_len)) != MQE2E_OK)
-		return r;
-	r = mqe2e_aead_open(key, env->nonce, aad, aad_len, env->ct.p, env->ct.len, pt);
-	free(heap);
-	return r;
+	return aead_with_aad(key, 0, LABEL_E2E, env->nonce, topic, topic_len, env->header,
+	    env->ct.p, env->ct.len, pt);
 }
 
 /* ---- channel frame ------------------------------------------------------------ */
@@ -437,8 +456,8 @@ mqe2e_frame_aead_build_ex(struct mqe2e_aead *key, const struct mqe2e_frame_param
 {
 	struct mqe2e_writer w;
 	struct mqe2e_view hdr;
-	uint8_t stack[AAD_STACK], *heap = NULL, *aad, *ct;
-	size_t aad_len, need;
+	uint8_t *ct;
+	size_t need;
 	int r;
 
 	*out_len = 0;
@@ -455,17 +474,12 @@ mqe2e_frame_aead_build_ex(struct mqe2e_aead *key, const struct mqe2e_frame_param
 	hdr.p = out;
 	hdr.len = w.len;
 	ct = mqe2e_wr_reserve(&w, pt_len + MQE2E_GCM_TAG_LEN);
-	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK)
-		goto out;
-	if ((r = wire__aad(LABEL_CHAN, topic, topic_len, hdr, stack, sizeof(stack), &heap,
-	    &aad, &aad_len)) != MQE2E_OK)
-		goto out;
-	if ((r = mqe2e_aead_seal(key, nonce, aad, aad_len, pt, pt_len, ct)) != MQE2E_OK)
-		goto out;
+	if ((r = mqe2e_wr_error(&w)) != MQE2E_OK ||
+	    (r = aead_with_aad(key, 1, LABEL_CHAN, nonce, topic, topic_len, hdr, pt, pt_len,
+	    ct)) != MQE2E_OK)
+		return r;
 	*out_len = w.len;
-out:
-	free(heap);
-	return r;
+	return MQE2E_OK;
 }
 
 int
@@ -488,24 +502,13 @@ mqe2e_frame_decode(const uint8_t *in, size_t len, struct mqe2e_frame *f)
 {
 	struct mqe2e_reader r;
 	struct mqe2e_view v;
-	uint8_t ver;
 	int rc;
 
 	memset(f, 0, sizeof(*f));
 	mqe2e_rd_init(&r, in, len);
-	if ((rc = mqe2e_rd_u8(&r, &ver)) != MQE2E_OK)
-		goto out;
-	if (ver != MQE2E_VERSION) {
-		rc = MQE2E_ERR_BAD_VERSION;
-		goto out;
-	}
-	if ((rc = mqe2e_rd_u8(&r, &f->type)) != MQE2E_OK)
-		goto out;
-	if (f->type != MQE2E_MSG_FRAME_MAC && f->type != MQE2E_MSG_FRAME_AEAD) {
-		rc = MQE2E_ERR_BAD_TYPE;
-		goto out;
-	}
-	if ((rc = mqe2e_rd_u8(&r, &f->key_kind)) != MQE2E_OK ||
+	if ((rc = wire__read_head_either(&r, MQE2E_MSG_FRAME_MAC, MQE2E_MSG_FRAME_AEAD,
+	    &f->type)) != MQE2E_OK ||
+	    (rc = mqe2e_rd_u8(&r, &f->key_kind)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_vec16(&r, 0, MQE2E_ID_MAX, &f->key_name)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_u32(&r, &f->epoch)) != MQE2E_OK ||
 	    (rc = mqe2e_rd_vec16(&r, 1, MQE2E_ID_MAX, &f->sender)) != MQE2E_OK ||
@@ -564,10 +567,6 @@ int
 mqe2e_frame_aead_open(struct mqe2e_aead *key, const struct mqe2e_frame *f,
     const char *topic, size_t topic_len, uint8_t *pt)
 {
-	uint8_t stack[AAD_STACK], *heap = NULL, *aad;
-	size_t aad_len;
-	int r;
-
 	if (key == NULL || f == NULL)
 		return MQE2E_ERR_INVALID_ARG;
 	if (f->type != MQE2E_MSG_FRAME_AEAD || f->nonce == NULL ||
@@ -575,10 +574,6 @@ mqe2e_frame_aead_open(struct mqe2e_aead *key, const struct mqe2e_frame *f,
 		return MQE2E_ERR_BAD_TYPE;
 	if (pt == NULL && f->body.len > MQE2E_GCM_TAG_LEN)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((r = wire__aad(LABEL_CHAN, topic, topic_len, f->header, stack, sizeof(stack),
-	    &heap, &aad, &aad_len)) != MQE2E_OK)
-		return r;
-	r = mqe2e_aead_open(key, f->nonce, aad, aad_len, f->body.p, f->body.len, pt);
-	free(heap);
-	return r;
+	return aead_with_aad(key, 0, LABEL_CHAN, f->nonce, topic, topic_len, f->header,
+	    f->body.p, f->body.len, pt);
 }

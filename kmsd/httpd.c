@@ -179,6 +179,18 @@ kms_reply_method(struct kms_req *r, const char *allow)
 		(void)MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
+void
+kms_route_collection(struct kms_req *r, void (*create)(struct kms_req *r),
+    void (*list)(struct kms_req *r))
+{
+	if (strcmp(r->method, "POST") == 0)
+		create(r);
+	else if (strcmp(r->method, "GET") == 0)
+		list(r);
+	else
+		kms_reply_method(r, "GET, POST");
+}
+
 /* ---- request helpers --------------------------------------------------------- */
 
 void

@@ -88,6 +88,10 @@ void kms_reply_err(struct kms_req *r, int err, const char *fmt, ...);
 void kms_reply_retry_after(struct kms_req *r, unsigned seconds);
 /* 405 with an Allow header. */
 void kms_reply_method(struct kms_req *r, const char *allow);
+/* A collection (/v1/clients, /v1/groups, /v1/grants): POST creates, GET
+ * lists, any other method is 405. */
+void kms_route_collection(struct kms_req *r, void (*create)(struct kms_req *r),
+    void (*list)(struct kms_req *r));
 
 /* Check the admin bearer token; on failure reply 401/403 and return 0. */
 int kms_req_admin(struct kms_req *r);
@@ -110,7 +114,8 @@ void rest_grants(struct kms_req *r, char **seg, size_t n);
 void rest_keys(struct kms_req *r, char **seg, size_t n);
 void rest_policy(struct kms_req *r, char **seg, size_t n);
 void rest_certs(struct kms_req *r, char **seg, size_t n);
-/* rest_certs.c, reached through /v1/clients/{name}/certs/... */
+/* rest_certs.c, reached through /v1/clients/{name}/certs... */
+void rest_cert_issue(struct kms_req *r, const char *name);
 void rest_cert_revoke(struct kms_req *r, const char *name, const char *serial);
 void rest_cert_renew(struct kms_req *r, const char *name);
 

@@ -49,6 +49,23 @@ kms_json_time(int64_t t)
 }
 
 int
+kms_req_reason(struct kms_req *r, json_t **in, const char **reason)
+{
+	*reason = NULL;
+	if ((*in = kms_req_json(r, 1)) == NULL)
+		return 0;
+	if (json_unpack(*in, "{s?s}", "reason", reason) == 0 &&
+	    (*reason == NULL || strlen(*reason) <= KMS_REASON_MAX))
+		return 1;
+	kms_reply_error(r, 400, "bad_request", "expected {\"reason\":\"...\"} with at most %d "
+	    "bytes of reason", KMS_REASON_MAX);
+	json_decref(*in);
+	*in = NULL;
+	*reason = NULL;
+	return 0;
+}
+
+int
 kms_page_parse(struct kms_req *r, struct kms_page *pg)
 {
 	const char *limit = kms_req_query(r, "limit");

@@ -35,6 +35,12 @@ struct kms_page {
 	char after[KMS_CURSOR_MAX + 1];
 };
 
+/* The body of a revocation: none, or {"reason":"..."} with at most
+ * KMS_REASON_MAX bytes of reason.  On success return 1 with *in the body
+ * (the caller's to json_decref) and *reason in it (NULL: none); otherwise
+ * the error is answered and 0 returned. */
+int kms_req_reason(struct kms_req *r, json_t **in, const char **reason);
+
 /* Parse ?limit=&cursor=; on failure reply 400 and return 0. */
 int kms_page_parse(struct kms_req *r, struct kms_page *pg);
 /* Wrap items into {"items":[...],"next_cursor":cursor-of(last_key)|null}.

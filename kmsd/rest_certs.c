@@ -1,5 +1,6 @@
 /*
  * rest_certs.c - certificates one by one:
+ *   POST /v1/clients/{name}/certs                   (admin) issue one
  *   POST /v1/clients/{name}/certs/{serial}/revoke   (admin) a lost key
  *   POST /v1/clients/{name}/certs/renew             (the device) a new
  *        certificate for the key of a live one, proven by the CSR's
@@ -24,20 +25,14 @@ void
 rest_cert_revoke(struct kms_req *r, const char *name, const char *serial)
 {
 	json_t *in, *out = NULL;
-	const char *reason = NULL;
+	const char *reason;
 	char target[KMS_NAME_MAX + MQE2E_SERIAL_HEX_MAX + 2];
 	int e;
 
 	snprintf(target, sizeof(target), "%s/%s", name, serial);
 	kms_req_audit(r, "cert.revoke", target);
-	if (!kms_req_admin(r) || (in = kms_req_json(r, 1)) == NULL)
+	if (!kms_req_admin(r) || !kms_req_reason(r, &in, &reason))
 		return;
-	if (json_unpack(in, "{s?s}", "reason", &reason) != 0 ||
-	    (reason != NULL && strlen(reason) > KMS_REASON_MAX)) {
-		kms_reply_error(r, 400, "bad_request", "expected {\"reason\":\"...\"} with at "
-		    "most %d bytes of reason", KMS_REASON_MAX);
-		goto done;
-	}
 	e = kms_revoke_cert(r->k, name, serial, reason, r->id, &out);
 	if (e == MQE2E_ERR_NOT_FOUND)
 		kms_reply_error(r, 404, "not_found", "client '%s' has no certificate with serial "
@@ -55,7 +50,122 @@ rest_cert_revoke(struct kms_req *r, const char *name, const char *serial)
 		    json_array_size(json_object_get(out, "revoked_serials")));
 		kms_reply_json(r, 200, out);
 	}
+	json_decref(in);
+}
+
+/* The "days" of a request: 1 to 3650, else reply 400 and return 0. */
+static int
+days_ok(struct kms_req *r, json_int_t days)
+{
+	if (days >= 1 && days <= 3650)
+		return 1;
+	kms_reply_error(r, 400, "bad_request", "days must be from 1 to 3650");
+	return 0;
+}
+
+/* In a write transaction: the client named, if it may be given a new
+ * certificate (else MQE2E_ERR_NOT_FOUND or MQE2E_ERR_REVOKED). */
+static int
+live_client(struct kms_db *db, const char *name, struct kms_client_row *c)
+{
+	int e;
+
+	if ((e = kms_store_client_get(db, name, c)) == MQE2E_OK && c->revoked_at != 0)
+		e = MQE2E_ERR_REVOKED;
+	return e;
+}
+
+/* In the same transaction: a certificate for pub issued to c for days from
+ * now, and stored; *is holds it (the caller clears it either way). */
+static int
+issue_stored(struct kmsd *k, const struct kms_client_row *c, EVP_PKEY *pub, json_int_t days,
+    time_t now, struct kms_issued *is)
+{
+	int e;
+
+	if ((e = kms_ca_issue(k->ca, pub, c->name, c->kind, (unsigned)days, now, is)) != MQE2E_OK)
+		return e;
+	return kms_store_cert_add(k->db, c->id, is->serial, is->cert_pem,
+	    (int64_t)is->not_before, (int64_t)is->not_after, (int64_t)now);
+}
+
+/* POST /v1/clients/{name}/certs (admin): a certificate for a CSR's key, or
+ * for a key generated here and handed out once. */
+void
+rest_cert_issue(struct kms_req *r, const char *name)
+{
+	struct kmsd *k = r->k;
+	struct kms_client_row c;
+	struct kms_issued is;
+	json_t *in, *out = NULL;
+	const char *csr = NULL;
+	int generate = 0, e;
+	json_int_t days = (json_int_t)k->cfg.cert_days;
+	EVP_PKEY *pub = NULL;
+	char *key_pem = NULL;
+	size_t key_pem_len = 0;
+	time_t now = time(NULL);
+
+	memset(&is, 0, sizeof(is));
+	kms_req_audit(r, "cert.issue", name);
+	if (!kms_req_admin(r) || (in = kms_req_json(r, 0)) == NULL)
+		return;
+	/* "I": the full JSON integer, so 2^32 + 10 is out of range, not 10. */
+	if (json_unpack(in, "{s?s,s?b,s?I}", "csr", &csr, "generate", &generate,
+	    "days", &days) != 0 || (csr == NULL) == !generate) {
+		kms_reply_error(r, 400, "bad_request", "expected {\"csr\":\"PEM\"} or "
+		    "{\"generate\":true}, optionally with \"days\"");
+		goto done;
+	}
+	if (!days_ok(r, days))
+		goto done;
+	if (csr != NULL) {
+		if ((e = kms_ca_csr_pubkey(csr, strlen(csr), &pub)) != MQE2E_OK) {
+			kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
+			    e == MQE2E_ERR_BAD_CERT ? "does not hold an Ed25519 key (make one "
+			    "with: openssl genpkey -algorithm ed25519)" :
+			    e == MQE2E_ERR_BAD_SIGNATURE ? "has an invalid signature" :
+			    "is not a PEM certificate request");
+			goto done;
+		}
+	} else if ((e = kms_ca_keygen(&pub, &key_pem, &key_pem_len)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot generate a key for client '%s'", name);
+		goto done;
+	}
+	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot start a transaction");
+		goto done;
+	}
+	if ((e = live_client(k->db, name, &c)) == MQE2E_OK)
+		e = issue_stored(k, &c, pub, days, now, &is);
+	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
+		if (e == MQE2E_ERR_NOT_FOUND)
+			kms_reply_error(r, 404, "not_found", "client '%s' does not exist: create it "
+			    "first (POST /v1/clients)", name);
+		else if (e == MQE2E_ERR_REVOKED)
+			kms_reply_error(r, 409, "conflict", "client '%s' is revoked and can never "
+			    "be enrolled again: create a client with a new name", name);
+		else
+			kms_reply_err(r, e, "cannot issue a certificate for client '%s'", name);
+		goto done;
+	}
+	snprintf(r->detail, sizeof(r->detail), "serial %s%s", is.serial,
+	    generate ? " (server-generated key)" : "");
+	out = json_pack("{s:s,s:s,s:s,s:o,s:o}", "serial", is.serial, "cert_pem", is.cert_pem,
+	    "ca_pem", kms_ca_pem(k->ca), "not_before", kms_json_time((int64_t)is.not_before),
+	    "not_after", kms_json_time((int64_t)is.not_after));
+	/* The private key goes out once; jansson's copies are wiped on free
+	 * (kms_json_init) and it is never stored or logged. */
+	if (out != NULL && key_pem != NULL)
+		json_object_set_new(out, "key_pem", json_string(key_pem));
+	kms_reply_json(r, 201, out);
  done:
+	if (key_pem != NULL) {
+		mqe2e_wipe(key_pem, key_pem_len);
+		free(key_pem);
+	}
+	mqe2e_pkey_free(pub);
+	kms_issued_clear(&is);
 	json_decref(in);
 }
 
@@ -104,10 +214,8 @@ rest_cert_renew(struct kms_req *r, const char *name)
 		    "with \"days\"");
 		goto done;
 	}
-	if (days < 1 || days > 3650) {
-		kms_reply_error(r, 400, "bad_request", "days must be from 1 to 3650");
+	if (!days_ok(r, days))
 		goto done;
-	}
 	if ((e = kms_ca_csr_pubkey(csr, strlen(csr), &pub)) != MQE2E_OK ||
 	    (e = mqe2e_ed25519_raw_public(pub, m.key)) != MQE2E_OK) {
 		kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
@@ -120,23 +228,9 @@ rest_cert_renew(struct kms_req *r, const char *name)
 		kms_reply_err(r, e, "cannot start a transaction");
 		goto done;
 	}
-	if ((e = kms_store_client_get(k->db, name, &c)) != MQE2E_OK)
-		goto end;
-	if (c.revoked_at != 0) {
-		e = MQE2E_ERR_REVOKED;
-		goto end;
-	}
-	if ((e = kms_store_cert_pems(k->db, c.id, (int64_t)now, match_key, &m)) != MQE2E_OK)
-		goto end;
-	if (m.from[0] == '\0') {
-		e = MQE2E_ERR_DENIED;
-		goto end;
-	}
-	if ((e = kms_ca_issue(k->ca, pub, c.name, c.kind, (unsigned)days, now, &is)) != MQE2E_OK)
-		goto end;
-	e = kms_store_cert_add(k->db, c.id, is.serial, is.cert_pem, (int64_t)is.not_before,
-	    (int64_t)is.not_after, (int64_t)now);
- end:
+	if ((e = live_client(k->db, name, &c)) == MQE2E_OK &&
+	    (e = kms_store_cert_pems(k->db, c.id, (int64_t)now, match_key, &m)) == MQE2E_OK)
+		e = m.from[0] == '\0' ? MQE2E_ERR_DENIED : issue_stored(k, &c, pub, days, now, &is);
 	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
 		if (e == MQE2E_ERR_NOT_FOUND)
 			kms_reply_error(r, 404, "not_found", "client '%s' does not exist", name);

@@ -1,7 +1,8 @@
 /*
  * rest_clients.c - clients and their certificates (admin):
  *   POST /v1/clients, GET /v1/clients, GET /v1/clients/{name},
- *   POST|GET /v1/clients/{name}/certs, POST /v1/clients/{name}/revoke.
+ *   GET /v1/clients/{name}/certs, POST /v1/clients/{name}/revoke
+ *   (POST /v1/clients/{name}/certs issues one: rest_certs.c).
  */
 #include "config.h"
 
@@ -118,95 +119,6 @@ show(struct kms_req *r, const char *name)
 		kms_reply_json(r, 200, client_json(&c));
 }
 
-static void
-enrol(struct kms_req *r, const char *name)
-{
-	struct kmsd *k = r->k;
-	struct kms_client_row c;
-	struct kms_issued is;
-	json_t *in, *out = NULL;
-	const char *csr = NULL;
-	int generate = 0, e;
-	json_int_t days = (json_int_t)k->cfg.cert_days;
-	EVP_PKEY *pub = NULL;
-	char *key_pem = NULL;
-	size_t key_pem_len = 0;
-	time_t now = time(NULL);
-
-	memset(&is, 0, sizeof(is));
-	kms_req_audit(r, "cert.issue", name);
-	if (!kms_req_admin(r) || (in = kms_req_json(r, 0)) == NULL)
-		return;
-	/* "I": the full JSON integer, so 2^32 + 10 is out of range, not 10. */
-	if (json_unpack(in, "{s?s,s?b,s?I}", "csr", &csr, "generate", &generate,
-	    "days", &days) != 0 || (csr == NULL) == !generate) {
-		kms_reply_error(r, 400, "bad_request", "expected {\"csr\":\"PEM\"} or "
-		    "{\"generate\":true}, optionally with \"days\"");
-		goto done;
-	}
-	if (days < 1 || days > 3650) {
-		kms_reply_error(r, 400, "bad_request", "days must be from 1 to 3650");
-		goto done;
-	}
-	if (csr != NULL) {
-		if ((e = kms_ca_csr_pubkey(csr, strlen(csr), &pub)) != MQE2E_OK) {
-			kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
-			    e == MQE2E_ERR_BAD_CERT ? "does not hold an Ed25519 key (make one "
-			    "with: openssl genpkey -algorithm ed25519)" :
-			    e == MQE2E_ERR_BAD_SIGNATURE ? "has an invalid signature" :
-			    "is not a PEM certificate request");
-			goto done;
-		}
-	} else if ((e = kms_ca_keygen(&pub, &key_pem, &key_pem_len)) != MQE2E_OK) {
-		kms_reply_err(r, e, "cannot generate a key for client '%s'", name);
-		goto done;
-	}
-	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {
-		kms_reply_err(r, e, "cannot start a transaction");
-		goto done;
-	}
-	if ((e = kms_store_client_get(k->db, name, &c)) != MQE2E_OK)
-		goto end;
-	if (c.revoked_at != 0) {
-		e = MQE2E_ERR_CONFLICT;
-		goto end;
-	}
-	if ((e = kms_ca_issue(k->ca, pub, c.name, c.kind, (unsigned)days, now, &is)) != MQE2E_OK)
-		goto end;
-	e = kms_store_cert_add(k->db, c.id, is.serial, is.cert_pem, (int64_t)is.not_before,
-	    (int64_t)is.not_after, (int64_t)now);
- end:
-	if ((e = kms_db_end(k->db, e)) != MQE2E_OK) {
-		if (e == MQE2E_ERR_NOT_FOUND)
-			kms_reply_error(r, 404, "not_found", "client '%s' does not exist: create it "
-			    "first (POST /v1/clients)", name);
-		else if (e == MQE2E_ERR_CONFLICT)
-			kms_reply_error(r, 409, "conflict", "client '%s' is revoked and can never "
-			    "be enrolled again: create a client with a new name", name);
-		else
-			kms_reply_err(r, e, "cannot issue a certificate for client '%s'", name);
-		goto done;
-	}
-	snprintf(r->detail, sizeof(r->detail), "serial %s%s", is.serial,
-	    generate ? " (server-generated key)" : "");
-	out = json_pack("{s:s,s:s,s:s,s:o,s:o}", "serial", is.serial, "cert_pem", is.cert_pem,
-	    "ca_pem", kms_ca_pem(k->ca), "not_before", kms_json_time((int64_t)is.not_before),
-	    "not_after", kms_json_time((int64_t)is.not_after));
-	/* The private key goes out once; jansson's copies are wiped on free
-	 * (kms_json_init) and it is never stored or logged. */
-	if (out != NULL && key_pem != NULL)
-		json_object_set_new(out, "key_pem", json_string(key_pem));
-	kms_reply_json(r, 201, out);
- done:
-	if (key_pem != NULL) {
-		mqe2e_wipe(key_pem, key_pem_len);
-		free(key_pem);
-	}
-	mqe2e_pkey_free(pub);
-	kms_issued_clear(&is);
-	json_decref(in);
-}
-
 static int
 add_cert(void *arg, const struct kms_cert_row *c)
 {
@@ -251,18 +163,12 @@ static void
 revoke(struct kms_req *r, const char *name)
 {
 	json_t *in, *out = NULL;
-	const char *reason = NULL;
+	const char *reason;
 	int e;
 
 	kms_req_audit(r, "client.revoke", name);
-	if (!kms_req_admin(r) || (in = kms_req_json(r, 1)) == NULL)
+	if (!kms_req_admin(r) || !kms_req_reason(r, &in, &reason))
 		return;
-	if (json_unpack(in, "{s?s}", "reason", &reason) != 0 ||
-	    (reason != NULL && strlen(reason) > KMS_REASON_MAX)) {
-		kms_reply_error(r, 400, "bad_request", "expected {\"reason\":\"...\"} with at "
-		    "most %d bytes of reason", KMS_REASON_MAX);
-		goto done;
-	}
 	e = kms_revoke_client(r->k, name, reason, r->id, &out);
 	if (e == MQE2E_ERR_NOT_FOUND)
 		kms_reply_error(r, 404, "not_found", "client '%s' does not exist", name);
@@ -272,7 +178,6 @@ revoke(struct kms_req *r, const char *name)
 		kms_reply_err(r, e, "cannot revoke client '%s'", name);
 	else
 		kms_reply_json(r, 200, out);
- done:
 	json_decref(in);
 }
 
@@ -282,12 +187,7 @@ rest_clients(struct kms_req *r, char **seg, size_t n)
 	int get = strcmp(r->method, "GET") == 0, post = strcmp(r->method, "POST") == 0;
 
 	if (n == 1) {
-		if (post)
-			create(r);
-		else if (get)
-			list(r);
-		else
-			kms_reply_method(r, "GET, POST");
+		kms_route_collection(r, create, list);
 		return;
 	}
 	if (!kms_name_valid(seg[1])) {
@@ -302,7 +202,7 @@ rest_clients(struct kms_req *r, char **seg, size_t n)
 			kms_reply_method(r, "GET");
 	} else if (n == 3 && strcmp(seg[2], "certs") == 0) {
 		if (post)
-			enrol(r, seg[1]);
+			rest_cert_issue(r, seg[1]);
 		else if (get)
 			certs(r, seg[1]);
 		else

@@ -201,14 +201,9 @@ rest_grants(struct kms_req *r, char **seg, size_t n)
 {
 	const char *m = r->method;
 
-	if (n == 1) {
-		if (strcmp(m, "POST") == 0)
-			create(r);
-		else if (strcmp(m, "GET") == 0)
-			list(r);
-		else
-			kms_reply_method(r, "GET, POST");
-	} else if (n == 4) {
+	if (n == 1)
+		kms_route_collection(r, create, list);
+	else if (n == 4) {
 		if (strcmp(m, "DELETE") != 0)
 			kms_reply_method(r, "DELETE");
 		else if (!kms_name_valid(seg[1]) || !kms_name_valid(seg[2]) || !right_valid(seg[3]))

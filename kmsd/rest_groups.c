@@ -141,6 +141,19 @@ struct overlap {
 	char other_filter[KMS_FILTER_MAX + 1];
 };
 
+/* Say in o that group self (with filter) overlaps group other: CONFLICT. */
+static int
+overlap_found(struct overlap *o, const char *self, const char *filter, const char *other,
+    const char *other_filter)
+{
+	memset(o, 0, sizeof(*o));
+	o->self = self;
+	o->filter = filter;
+	snprintf(o->other, sizeof(o->other), "%s", other);
+	snprintf(o->other_filter, sizeof(o->other_filter), "%s", other_filter);
+	return MQE2E_ERR_CONFLICT;
+}
+
 static int
 overlap_cb(void *arg, const struct kms_group_row *g)
 {
@@ -148,9 +161,7 @@ overlap_cb(void *arg, const struct kms_group_row *g)
 
 	if (strcmp(g->name, o->self) == 0 || !mqe2e_topic_filters_overlap(o->filter, g->filter))
 		return MQE2E_OK;
-	snprintf(o->other, sizeof(o->other), "%s", g->name);
-	snprintf(o->other_filter, sizeof(o->other_filter), "%s", g->filter);
-	return MQE2E_ERR_CONFLICT;
+	return overlap_found(o, o->self, o->filter, g->name, g->filter);
 }
 
 /* MQE2E_ERR_CONFLICT (o->other set) if filter overlaps the filter of a
@@ -374,26 +385,14 @@ ovl_check(struct ovl *o, struct overlap *ov)
 
 			if (s->klen != 0 && j >= wild && ovl_cmp(c, s) != 0)
 				break;
-			if (j == i || !mqe2e_topic_filters_overlap(s->filter, c->filter))
-				continue;
-			memset(ov, 0, sizeof(*ov));
-			ov->self = s->name;
-			ov->filter = s->filter;
-			snprintf(ov->other, sizeof(ov->other), "%s", c->name);
-			snprintf(ov->other_filter, sizeof(ov->other_filter), "%s", c->filter);
-			return MQE2E_ERR_CONFLICT;
+			if (j != i && mqe2e_topic_filters_overlap(s->filter, c->filter))
+				return overlap_found(ov, s->name, s->filter, c->name, c->filter);
 		}
 		for (j = 0; s->klen != 0 && j < wild; j++) {
 			const struct ovl_ent *c = &o->v[j];
 
-			if (!mqe2e_topic_filters_overlap(s->filter, c->filter))
-				continue;
-			memset(ov, 0, sizeof(*ov));
-			ov->self = s->name;
-			ov->filter = s->filter;
-			snprintf(ov->other, sizeof(ov->other), "%s", c->name);
-			snprintf(ov->other_filter, sizeof(ov->other_filter), "%s", c->filter);
-			return MQE2E_ERR_CONFLICT;
+			if (mqe2e_topic_filters_overlap(s->filter, c->filter))
+				return overlap_found(ov, s->name, s->filter, c->name, c->filter);
 		}
 	}
 	return MQE2E_OK;
@@ -741,12 +740,7 @@ rest_groups(struct kms_req *r, char **seg, size_t n)
 	const char *m = r->method;
 
 	if (n == 1) {
-		if (strcmp(m, "POST") == 0)
-			create(r);
-		else if (strcmp(m, "GET") == 0)
-			list(r);
-		else
-			kms_reply_method(r, "GET, POST");
+		kms_route_collection(r, create, list);
 		return;
 	}
 	if (!kms_name_valid(seg[1])) {

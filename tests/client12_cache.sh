@@ -35,8 +35,15 @@ fi
 ls "$PKI"/*.cache.* 2>/dev/null && t_fail "a first write left a temporary or spare file behind"
 # later writes go through the spare beside the file and trade names with it
 # (renameat2 RENAME_EXCHANGE): after the second the spare holds the previous
-# cache, whole and sealed; the third creates no file, the two inodes swap
+# cache, whole and sealed; the third creates no file, the two inodes swap.
+# Each run below gets keys the file does not hold yet (a new group granted):
+# a run whose keys the file holds writes nothing (further down)
 f="$PKI/pub.key.cache"
+more_keys() {   # more_keys CLIENT GROUP: a group more for CLIENT (a new key bundle)
+	expect_rc 0 kmsctl group add "$2" --filter "more/$2/#" --scheme 4
+	expect_rc 0 kmsctl grant add "$1" "$2" sub
+}
+more_keys pub more2
 expect_rc 0 pub pub -t e2e/a -q 1 -m "second"
 [ -f "$f.spare" ] || t_fail "a second write left no spare $f.spare"
 for g in "$f" "$f.spare"; do
@@ -46,11 +53,31 @@ for g in "$f" "$f.spare"; do
 done
 ino_file=$(stat -c %i "$f")
 ino_spare=$(stat -c %i "$f.spare")
+more_keys pub more3
 expect_rc 0 pub pub -t e2e/a -q 1 -m "third"
 [ "$(stat -c %i "$f")" = "$ino_spare" ] && [ "$(stat -c %i "$f.spare")" = "$ino_file" ] ||
 	t_fail "the third write did not trade $f (inode $ino_file) with its spare (inode $ino_spare): now $(stat -c %i "$f") and $(stat -c %i "$f.spare")"
 ls "$PKI"/*.cache.* 2>/dev/null | grep -v '\.cache\.spare$' && t_fail "a temporary cache file was left behind"
 t_log "three writes of $f: the file and its spare traded inodes $ino_file and $ino_spare"
+# a run whose keys the file already holds (a restart, nothing rotated or
+# granted since) leaves both files as they are: no write, no fsync
+cp "$f" "$T_DIR/pub.kept"
+cp "$f.spare" "$T_DIR/pub.spare.kept"
+ino_file=$(stat -c %i "$f")
+expect_rc 0 pub pub -t e2e/a -q 1 -m "fourth, same keys"
+cmp -s "$f" "$T_DIR/pub.kept" && cmp -s "$f.spare" "$T_DIR/pub.spare.kept" &&
+	[ "$(stat -c %i "$f")" = "$ino_file" ] ||
+	t_fail "a run with the keys $f already held wrote it again (inode $ino_file, now $(stat -c %i "$f"))"
+# what the file holds is read through its seal: a damaged file holding
+# "the same keys" is written again, whole
+python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0x01; open(p, "wb").write(bytes(b))' "$f"
+cp "$f" "$T_DIR/pub.damaged"
+expect_rc 0 pub pub -t e2e/a -q 1 -m "fifth, damaged cache"
+cmp -s "$f" "$T_DIR/pub.damaged" && t_fail "a damaged $f was taken for the keys it should hold and left"
+head -c 8 "$f" | grep -q "MQE2E-KC" || t_fail "$f rewritten over a damaged one is not a key cache"
+[ "$(stat -c %s "$f")" = "$(stat -c %s "$T_DIR/pub.kept")" ] ||
+	t_fail "$f rewritten over a damaged one is $(stat -c %s "$f") bytes, not $(stat -c %s "$T_DIR/pub.kept")"
+t_log "same keys: $f left as it was; damaged: written again"
 cp "$PKI/sub1.key.cache" "$T_DIR/sub1.good"
 t_log "caches written: $(stat -c '%n %s bytes mode %a' "$PKI/sub1.key.cache" "$PKI/pub.key.cache" | tr '\n' ';')"
 
@@ -148,6 +175,7 @@ grep -q "subscribed to" "$T_DIR/err" || { cat "$T_DIR/err" >&2; t_fail "the rest
 # --- revocation beats the cache ---------------------------------------------
 kms_start
 expect_rc 0 "$SUB" $(client_args sub2) -t 'e2e/#' -q 1 -E -d    # sub2 gets a cache
+more_keys sub2 more4
 expect_rc 0 "$SUB" $(client_args sub2) -t 'e2e/#' -q 1 -E -d    # and a spare
 [ -f "$PKI/sub2.key.cache" ] || t_fail "sub2 wrote no cache"
 [ -f "$PKI/sub2.key.cache.spare" ] || t_fail "sub2's second write left no spare"

@@ -11,26 +11,16 @@
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 kms_start
-TOKEN=$(cat "$KMS_DIR/admin.token")
-# api METHOD PATH [JSON]: the body on stdout; fails unless the status is $WANT (200)
-api() {
-	local code
-	code=$(curl -s -o "$T_DIR/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN" \
-	    ${3:+-H 'Content-Type: application/json' -d "$3"} "$KMS_URL$2") ||
-		t_fail "curl $1 $2 failed"
-	[ "$code" = "${WANT:-200}" ] || t_fail "$1 $2: HTTP $code, expected ${WANT:-200}: $(cat "$T_DIR/body")"
-	cat "$T_DIR/body"
-}
 
-for c in c5 c1 c4 c2 c3 c7 c6; do WANT=201 api POST /v1/clients "{\"name\":\"$c\"}" >/dev/null; done
-for i in 1 2 3 4 5; do WANT=201 api POST /v1/clients/c1/certs '{"generate":true,"days":2}' >/dev/null; done
+for c in c5 c1 c4 c2 c3 c7 c6; do WANT=201 kms_api POST /v1/clients "{\"name\":\"$c\"}" >/dev/null; done
+for i in 1 2 3 4 5; do WANT=201 kms_api POST /v1/clients/c1/certs '{"generate":true,"days":2}' >/dev/null; done
 for g in g3 g1 g2 g5 g4; do
-	WANT=201 api POST /v1/groups "{\"name\":\"$g\",\"filter\":\"$g/#\",\"scheme\":4}" >/dev/null
+	WANT=201 kms_api POST /v1/groups "{\"name\":\"$g\",\"filter\":\"$g/#\",\"scheme\":4}" >/dev/null
 done
 for c in c1 c2 c3; do
 	for g in g1 g2; do
 		for right in pub sub; do
-			WANT=201 api POST /v1/grants "{\"client\":\"$c\",\"group\":\"$g\",\"right\":\"$right\"}" >/dev/null
+			WANT=201 kms_api POST /v1/grants "{\"client\":\"$c\",\"group\":\"$g\",\"right\":\"$right\"}" >/dev/null
 		done
 	done
 done
@@ -41,7 +31,7 @@ pages() {
 	local path=$1 sep='?' cursor="" n=0 body
 	case $path in *\?*) sep='&' ;; esac
 	while :; do
-		body=$(api GET "$path${sep}limit=2${cursor:+&cursor=$cursor}")
+		body=$(kms_api GET "$path${sep}limit=2${cursor:+&cursor=$cursor}")
 		n=$((n + 1))
 		[ "$n" -le 20 ] || t_fail "$path: more than 20 pages"
 		jget '"\n".join(json.dumps(i, sort_keys=True) for i in d["items"])' <<<"$body" | sed '/^$/d'
@@ -54,7 +44,7 @@ pages() {
 check() {
 	local path=$1 count=$2 sep='?'
 	case $path in *\?*) sep='&' ;; esac
-	api GET "$path${sep}limit=1000" |
+	kms_api GET "$path${sep}limit=1000" |
 		jget '"\n".join(json.dumps(i, sort_keys=True) for i in d["items"]) + "\n" + str(d["next_cursor"])' \
 		>"$T_DIR/all"
 	[ "$(tail -n 1 "$T_DIR/all")" = None ] || t_fail "$path: next_cursor after the only page"
@@ -64,7 +54,7 @@ check() {
 		t_fail "$path: $(wc -l <"$T_DIR/all") items, expected $count: $(cat "$T_DIR/all")"
 	cmp -s "$T_DIR/all" "$T_DIR/paged" ||
 		t_fail "$path: the pages differ from the whole list: $(diff "$T_DIR/all" "$T_DIR/paged")"
-	WANT=400 api GET "$path${sep}cursor=zz" >/dev/null
+	WANT=400 kms_api GET "$path${sep}cursor=zz" >/dev/null
 }
 check /v1/clients 7
 names=$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["name"] for l in open(sys.argv[1])))' "$T_DIR/paged")
@@ -75,10 +65,10 @@ check '/v1/grants?client=c2' 4
 check '/v1/grants?group=g2' 6
 check /v1/clients/c1/certs 5
 check /v1/clients/c2/certs 0
-WANT=404 api GET /v1/clients/nobody/certs >/dev/null
+WANT=404 kms_api GET /v1/clients/nobody/certs >/dev/null
 grep -q "client 'nobody' does not exist" "$T_DIR/body" || t_fail "unknown client: $(cat "$T_DIR/body")"
 # the certificates about to expire: one page, soonest first, no cursor
-api GET '/v1/certs?expiring_within=3' >"$T_DIR/expiring"
+kms_api GET '/v1/certs?expiring_within=3' >"$T_DIR/expiring"
 [ "$(jget '(len(d["items"]), sorted(set(i["client"] for i in d["items"])), d["next_cursor"])' <"$T_DIR/expiring")" = "(5, ['c1'], None)" ] ||
 	t_fail "expiring: $(cat "$T_DIR/expiring")"
 t_log "clients, groups, grants and certificates page alike on $KMS_TEST_DB"

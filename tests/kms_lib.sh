@@ -185,6 +185,19 @@ jget() {
 	python3 -c 'import json, sys; d = json.load(sys.stdin); v = eval(sys.argv[1]); print(v if not isinstance(v, (dict, list)) else json.dumps(v, sort_keys=True))' "$1"
 }
 
+# kms_api METHOD PATH [JSON]: a request to the running daemon with the admin
+# token (KMS_API_TOKEN= empty: none); the body goes to $T_DIR/body and to
+# stdout, and the test fails unless the status is $WANT (default 200).
+kms_api() {
+	local code token=${KMS_API_TOKEN-$(cat "$KMS_DIR/admin.token")}
+	code=$(curl -s -o "$T_DIR/body" -w '%{http_code}' -X "$1" \
+	    ${token:+-H "Authorization: Bearer $token"} \
+	    ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "$KMS_URL$2") ||
+		t_fail "curl $1 $2 failed"
+	[ "$code" = "${WANT:-200}" ] || t_fail "$1 $2: HTTP $code, expected ${WANT:-200}: $(cat "$T_DIR/body")"
+	cat "$T_DIR/body"
+}
+
 # A full snapshot of the admin state as sorted JSON lines (for "nothing
 # changed" checks and restarts): clients, certs, groups with epochs, grants.
 kms_snapshot() {
