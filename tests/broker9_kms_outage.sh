@@ -36,9 +36,8 @@ done
 before=$(bstat policy_updates)
 wait_stat policy_updates $((before + 1)) 100
 probe keys alice --keys "$T_DIR/alice.keys" >"$T_DIR/out" 2>"$T_DIR/err" || t_fail "alice keys"
-probe sub bob --topic 'plant/+/temp' --count 100 --timeout 30000 >"$T_DIR/bob.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --topic 'plant/+/temp' --count 100 --timeout 30000 >"$T_DIR/bob.out" 2>&1
+BOB=$PROBE_PID
 for i in $(seq 1 50); do grep -q subscribed "$T_DIR/bob.out" && break; sleep 0.1; done
 kms_stop
 t0=$(date +%s)

@@ -29,16 +29,14 @@ wait_stat policy_updates 1 100
 
 # carol is connected; during the flood she is revoked and must be cut off
 # within 2 s (issue 9, "must show").
-probe sub carol --topic 'plant/+/temp' --count 1 --timeout 60000 >"$T_DIR/carol.out" 2>&1 &
-CAROL=$!
-t_track "$CAROL"
+probe_bg sub carol --topic 'plant/+/temp' --count 1 --timeout 60000 >"$T_DIR/carol.out" 2>&1
+CAROL=$PROBE_PID
 for i in $(seq 1 50); do grep -q subscribed "$T_DIR/carol.out" && break; sleep 0.1; done
 grep -q subscribed "$T_DIR/carol.out" || { cat "$T_DIR/carol.out" >&2; t_fail "carol did not subscribe"; }
 
 t0=$(date +%s%N)
-probe connect mallory --attack flood --count 72 >"$T_DIR/flood.out" 2>"$T_DIR/flood.err" &
-FLOOD=$!
-t_track "$FLOOD"
+probe_bg connect mallory --attack flood --count 72 >"$T_DIR/flood.out" 2>"$T_DIR/flood.err"
+FLOOD=$PROBE_PID
 sleep 3
 r0=$(date +%s%N)
 expect_rc 0 kmsctl client revoke carol --reason "test"

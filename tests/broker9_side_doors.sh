@@ -41,9 +41,8 @@ wait_subscribed() {   # wait_subscribed FILE
 }
 
 # ---- 9.14 properties -----------------------------------------------------------
-probe sub bob --topic 'plant/+/temp' --count 1 --timeout 10000 >"$T_DIR/bob.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --topic 'plant/+/temp' --count 1 --timeout 10000 >"$T_DIR/bob.out" 2>&1
+BOB=$PROBE_PID
 wait_subscribed "$T_DIR/bob.out"
 probe pub alice --topic plant/1/temp --group temps --props --message "with-props" \
 	>"$T_DIR/out" 2>"$T_DIR/err" || t_fail "alice could not publish"
@@ -63,14 +62,12 @@ expect_log "envelope names epoch 4242, which the broker does not know"
 t_log "9.13: envelope naming epoch 4242 refused (drop_unknown_epoch)"
 
 # ---- 9.12 wills and retained side paths ----------------------------------------------
-probe sub bob --topic 'chat/#' --scheme 1 --count 1 --timeout 6000 >"$T_DIR/bob.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --topic 'chat/#' --scheme 1 --count 1 --timeout 6000 >"$T_DIR/bob.out" 2>&1
+BOB=$PROBE_PID
 wait_subscribed "$T_DIR/bob.out"
-probe connect alice --will-bundle --topic chat/room --group chat --recipients bob,carol --timeout 8000 \
-	>"$T_DIR/will.out" 2>&1 &
-WILL=$!
-t_track "$WILL"
+probe_bg connect alice --will-bundle --topic chat/room --group chat --recipients bob,carol --timeout 8000 \
+	>"$T_DIR/will.out" 2>&1
+WILL=$PROBE_PID
 for i in $(seq 1 50); do grep -q "^connected" "$T_DIR/will.out" && break; sleep 0.1; done
 grep -q "^connected" "$T_DIR/will.out" || { cat "$T_DIR/will.out" >&2; t_fail "alice (with will) did not connect"; }
 # alice takes over her own session: Mosquitto releases the old connection's will
@@ -93,9 +90,8 @@ grep -q "^recv\|^bad" "$T_DIR/bob.out" && { cat "$T_DIR/bob.out" >&2; t_fail "a 
 t_log "9.12: retained publish into a pairing inbox refused (drop_retain)"
 
 # ---- 9.11 allow_plain and mqe2e identities ---------------------------------------------
-probe sub bob --topic 'plant/+/temp' --count 1 --timeout 8000 >"$T_DIR/bob.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --topic 'plant/+/temp' --count 1 --timeout 8000 >"$T_DIR/bob.out" 2>&1
+BOB=$PROBE_PID
 wait_subscribed "$T_DIR/bob.out"
 mosquitto_sub -p "$MOSQ_PORT" -V mqttv5 -i bob -t '#' -W 2 >"$T_DIR/plain.out" 2>&1
 grep -qi "not authori" "$T_DIR/plain.out" || { cat "$T_DIR/plain.out" >&2; t_fail "a plain client connected as 'bob'"; }

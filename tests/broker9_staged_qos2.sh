@@ -28,11 +28,12 @@ wait_stat policy_updates 1 100
 # waits for a line on $T_DIR/NAME.fifo before releasing them.
 stage_round() {
 	mkfifo "$T_DIR/$1.fifo"
-	probe stage alice --topic plant/1/temp --group temps --count 3 --retain --message "$1" \
-		<"$T_DIR/$1.fifo" >"$T_DIR/$1.out" 2>&1 &
-	STAGE=$!
-	t_track "$STAGE"
-	exec 7>"$T_DIR/$1.fifo"
+	# our end first (read-write: opening it does not wait for a reader),
+	# so that alice's does not block the call; alice does not get it
+	exec 7<>"$T_DIR/$1.fifo"
+	probe_bg stage alice --topic plant/1/temp --group temps --count 3 --retain --message "$1" \
+		<"$T_DIR/$1.fifo" >"$T_DIR/$1.out" 2>&1 7>&-
+	STAGE=$PROBE_PID
 	for i in $(seq 1 100); do grep -q "^staged" "$T_DIR/$1.out" && break; sleep 0.1; done
 	grep -q "^staged" "$T_DIR/$1.out" || { cat "$T_DIR/$1.out" >&2; t_fail "$1: alice did not stage"; }
 	[ "$(grep -c 'pubrec .* rc=0' "$T_DIR/$1.out")" = 3 ] || { cat "$T_DIR/$1.out" >&2; t_fail "$1: 3 PUBREC 0 expected"; }
@@ -45,9 +46,8 @@ release() {
 }
 
 # Round 1: the grant stays; the release delivers.
-probe sub bob --topic 'plant/+/temp' --qos 2 --count 3 --timeout 15000 >"$T_DIR/bob1.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --topic 'plant/+/temp' --qos 2 --count 3 --timeout 15000 >"$T_DIR/bob1.out" 2>&1
+BOB=$PROBE_PID
 for i in $(seq 1 50); do grep -q subscribed "$T_DIR/bob1.out" && break; sleep 0.1; done
 stage_round kept
 grep -q "^recv" "$T_DIR/bob1.out" && { cat "$T_DIR/bob1.out" >&2; t_fail "delivered before PUBREL"; }
@@ -57,9 +57,8 @@ t_log "round 1 (grant kept): 3 staged, 3 delivered at PUBREL"
 
 # Round 2: the grant goes while the messages are staged.
 # (bob first gets round 1's retained message; he stays for four)
-probe sub bob --topic 'plant/+/temp' --qos 2 --count 4 --timeout 10000 >"$T_DIR/bob2.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --topic 'plant/+/temp' --qos 2 --count 4 --timeout 10000 >"$T_DIR/bob2.out" 2>&1
+BOB=$PROBE_PID
 for i in $(seq 1 50); do grep -q subscribed "$T_DIR/bob2.out" && break; sleep 0.1; done
 stage_round removed
 before=$(bstat policy_updates)

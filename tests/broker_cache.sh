@@ -33,10 +33,9 @@ rm -f "$MOSQ_STATS"
 mosq_start
 wait_stat policy_version 1 50
 expect_log "loaded from '$CACHE'"
-probe sub bob --keys "$T_DIR/bob.keys" --topic 'plant/+/temp' --count 2 --timeout 15000 \
-	>"$T_DIR/bob.out" 2>&1 &
-BOB=$!
-t_track "$BOB"
+probe_bg sub bob --keys "$T_DIR/bob.keys" --topic 'plant/+/temp' --count 2 --timeout 15000 \
+	>"$T_DIR/bob.out" 2>&1
+BOB=$PROBE_PID
 for i in $(seq 1 50); do grep -q subscribed "$T_DIR/bob.out" && break; sleep 0.1; done
 probe pub alice --keys "$T_DIR/alice.keys" --topic plant/1/temp --group temps --count 2 \
 	--message cached >"$T_DIR/out" 2>"$T_DIR/err" || t_fail "publish with the KMS down failed"

@@ -6,7 +6,7 @@
 # $T_DIR/stats (plugin_opt_stats_file).
 
 PLUGIN="${MQE2E_PLUGIN:-$top_builddir/broker-ext/.libs/mqe2e_plugin.so}"   # override: try another build
-PROBE="$top_builddir/tests/broker_probe"
+PROBE_PORTVAR=MOSQ_PORT  # probe / probe_bg (lib.sh) reach this broker
 MOSQ_PID=""
 MOSQ_LOG="$T_DIR/mosquitto.log"
 MOSQ_STATS="$T_DIR/stats"
@@ -59,7 +59,7 @@ mosq_start() {
 	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$MOSQ_LOG" 2>&1 &
 	MOSQ_PID=$!
 	t_track "$MOSQ_PID"
-	t_atstop mosq__atstop
+	t_atstop mosq_stop
 	t_wait_port "$MOSQ_PORT" 100 || { cat "$MOSQ_LOG" >&2; t_fail "mosquitto did not listen on $MOSQ_PORT"; }
 }
 
@@ -79,27 +79,10 @@ mosq_start_fails() {
 	MOSQ_PID=""
 }
 
-mosq_stop() {
-	local problem
-	[ -n "$MOSQ_PID" ] || return 0
-	t_stop "$MOSQ_PID" || t_fail "mosquitto did not stop within 15 s of SIGTERM"
-	MOSQ_PID=""
-	problem=$(t_stop_problem mosquitto "$MOSQ_LOG" "(mosq_stop)")
-	[ -z "$problem" ] || t_fail "$problem"
-}
-
-# At the end of a test that passed, the broker still running is stopped
-# like mosq_stop does (lib.sh, t_atstop).
-mosq__atstop() {
-	[ -n "$MOSQ_PID" ] || return 0
-	kill -0 "$MOSQ_PID" 2>/dev/null || return 0
-	if ! t_stop "$MOSQ_PID"; then
-		T_LATE_FAIL="mosquitto did not stop within 15 s of SIGTERM at the end of the test"
-		return 0
-	fi
-	MOSQ_PID=""
-	[ -n "$T_LATE_FAIL" ] || T_LATE_FAIL=$(t_stop_problem mosquitto "$MOSQ_LOG" "at the end of the test")
-}
+# mosq_stop [SIG]: stop it - gracefully by default (SIGTERM: it must exit 0,
+# with no sanitizer report in its log), or with mosq_stop -9.  lib.sh's
+# t_stop_checked says what is checked; a test's end runs it too (t_atstop).
+mosq_stop() { t_stop_checked MOSQ_PID mosquitto "$MOSQ_LOG" "${1:--TERM}"; }
 
 # bstat NAME: a counter of the plugin (0 if the file or line is missing).
 bstat() {
@@ -124,14 +107,6 @@ wait_stat() {
 expect_stat() {
 	sleep 1.2
 	[ "$(bstat "$1")" = "$2" ] || { cat "$MOSQ_STATS" >&2; t_fail "counter $1 is $(bstat "$1"), expected $2"; }
-}
-
-# probe MODE NAME [args]: broker_probe as client NAME ($T_DIR/NAME.{crt,key}).
-probe() {
-	local mode=$1 name=$2
-	shift 2
-	"$PROBE" "$mode" ${MOSQ_PORT:+--port "$MOSQ_PORT"} --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
-		--ca "$T_DIR/ca.crt" ${KMS_URL:+--kms "$KMS_URL"} "$@"
 }
 
 # expect_out PATTERN: the last command's stdout ($T_DIR/out) holds PATTERN.

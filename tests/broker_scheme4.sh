@@ -23,12 +23,11 @@ mosq_start
 wait_stat policy_updates 1 100
 
 # bob (verifying subscriber) and a curious plain subscriber.
-probe sub bob --topic 'plant/+/temp' --count 5 --timeout 30000 >"$T_DIR/bob.out" 2>&1 &
-BOB=$!
+probe_bg sub bob --topic 'plant/+/temp' --count 5 --timeout 30000 >"$T_DIR/bob.out" 2>&1
+BOB=$PROBE_PID
 "$PROBE" sub --plain --port "$MOSQ_PORT" --topic '#' --count 4 --timeout 20000 \
 	>"$T_DIR/curious.out" 2>&1 &
 CURIOUS=$!
-t_track "$BOB"
 t_track "$CURIOUS"
 for i in $(seq 1 50); do
 	grep -q subscribed "$T_DIR/bob.out" && grep -q subscribed "$T_DIR/curious.out" && break
@@ -118,9 +117,8 @@ grep -q "^raw plant/1/temp" "$T_DIR/curious.out" || t_fail "curious saw no ciphe
 grep -q "21.5C" "$T_DIR/curious.out" && t_fail "curious subscriber saw plaintext"
 
 # Revocation: a connected subscriber is kicked within seconds, then refused.
-probe sub mallory --topic 'plant/+/temp' --count 1 --timeout 20000 >"$T_DIR/mallory.out" 2>&1 &
-MAL=$!
-t_track "$MAL"
+probe_bg sub mallory --topic 'plant/+/temp' --count 1 --timeout 20000 >"$T_DIR/mallory.out" 2>&1
+MAL=$PROBE_PID
 for i in $(seq 1 50); do grep -q subscribed "$T_DIR/mallory.out" && break; sleep 0.1; done
 expect_rc 0 kmsctl client revoke mallory --reason "test"
 wait_stat kicked 1 100

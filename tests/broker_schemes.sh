@@ -33,12 +33,11 @@ sub() {
 	local name=$1 out=$2
 	shift 2
 	if [ "$name" = curious ]; then
-		"$PROBE" sub --plain --port "$MOSQ_PORT" "$@" >"$T_DIR/$out" 2>&1 &
+		t_bg SUB_PID "$PROBE" sub --plain --port "$MOSQ_PORT" "$@" >"$T_DIR/$out" 2>&1
 	else
-		probe sub "$name" "$@" >"$T_DIR/$out" 2>&1 &
+		probe_bg sub "$name" "$@" >"$T_DIR/$out" 2>&1
+		SUB_PID=$PROBE_PID
 	fi
-	SUB_PID=$!
-	t_track "$SUB_PID"
 	for i in $(seq 1 50); do grep -q subscribed "$T_DIR/$out" && return 0; sleep 0.1; done
 	cat "$T_DIR/$out" >&2
 	t_fail "$name did not subscribe"

@@ -55,10 +55,9 @@ wait_for "$T_DIR/lat.out" " ready" || { cat "$T_DIR/lat.err" >&2; t_fail "the su
 
 NB=100      # gb: one message every 100 ms, about 11 s
 NA=20       # ga: one every 200 ms, under the epoch the subscriber lacks
-( for i in $(seq 1 "$NB"); do echo "b-$i-$(now_ms)"; sleep 0.1; done ) |
-	pub pubb -t b/x -q 1 -l 2>"$T_DIR/pubb.err" &
-PUBB=$!
-t_track "$PUBB"
+pub_bg pubb <( for i in $(seq 1 "$NB"); do echo "b-$i-$(now_ms)"; sleep 0.1; done ) \
+	"$T_DIR/pubb.err" -t b/x -q 1 -l
+PUBB=$PUB_PID
 sleep 2
 hang_ms=$(now_ms)
 echo hang >"$T_DIR/relay.mode"

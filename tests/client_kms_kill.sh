@@ -37,10 +37,9 @@ t_track "$SUBP"
 wait_for "$T_DIR/sub.out.err" "subscribed to" || t_fail "the subscriber did not subscribe"
 
 # the stream: one QoS 1 message every 20 ms until "$T_DIR/stop" appears
-( i=0; while [ ! -e "$T_DIR/stop" ]; do i=$((i + 1)); echo "m-$i"; echo "$i" >"$T_DIR/sent"; sleep 0.02; done ) |
-	pub pub -t k/s -q 1 -l -d 2>"$T_DIR/pub.err" &
-PUBP=$!
-t_track "$PUBP"
+pub_bg pub <( i=0; while [ ! -e "$T_DIR/stop" ]; do i=$((i + 1)); echo "m-$i"; echo "$i" >"$T_DIR/sent"; sleep 0.02; done ) \
+	"$T_DIR/pub.err" -t k/s -q 1 -l
+PUBP=$PUB_PID
 sleep 1
 
 # sent: the number of the last message handed to the publisher (the file is

@@ -26,14 +26,8 @@ t_need mosquitto_sub
 # Our tools are ASan builds: leaks are bugs, and each failure must show.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 
-# probe MODE NAME [args...]: tests/broker_probe (a minimal mqe2e client that
-# can also misbehave) as client NAME, against this broker and KMS.
-PROBE="$top_builddir/tests/broker_probe"
-probe() {
-	[ -x "$PROBE" ] || t_skip "broker_probe not built"
-	"$PROBE" "$1" --port "$MQTT_PORT" --cert "$PKI/$2.crt" --key "$PKI/$2.key" \
-	    --ca "$PKI/ca.crt" --kms "$KMS_URL" "${@:3}"
-}
+# probe / probe_bg (lib.sh) reach this broker.
+PROBE_PORTVAR=MQTT_PORT
 
 # Start Mosquitto with the plugin (again: same port and config on restart).
 # BROKER_EXTRA_CONF, if set, is appended to its configuration (more listeners).
@@ -61,41 +55,16 @@ EOF
 	env $(t_san_preload) "$MOSQUITTO" -c "$T_DIR/mosquitto.conf" >>"$T_DIR/mosquitto.log" 2>&1 3>&- &
 	BROKER_PID=$!
 	t_track "$BROKER_PID"
-	t_atstop broker__atstop
+	t_atstop broker_stop
 	t_wait_port "$MQTT_PORT" || { cat "$T_DIR/mosquitto.log" >&2; t_fail "mosquitto did not listen on $MQTT_PORT"; }
 	sleep 0.5   # the plugin's first policy fetch
 }
 
-# Stop it: gracefully (it must exit 0, with no sanitizer report in its log)
-# or with broker_stop -9.
-broker_stop() {
-	local sig=${1:--TERM} problem
-	[ -n "$BROKER_PID" ] || return 0
-	if ! t_stop "$BROKER_PID" "$sig"; then
-		kill -9 "$BROKER_PID" 2>/dev/null
-		wait "$BROKER_PID" 2>/dev/null
-		BROKER_PID=""
-		t_fail "mosquitto did not stop within 15 s of $sig"
-	fi
-	BROKER_PID=""
-	case $sig in -9|-KILL) return 0 ;; esac
-	problem=$(t_stop_problem mosquitto "$T_DIR/mosquitto.log" "(broker_stop)")
-	[ -z "$problem" ] || t_fail "$problem"
-}
-
-# At the end of a test that passed, the broker still running is stopped the
-# same way (lib.sh, t_atstop): the plugin's clean-up runs under the test's
-# eyes.
-broker__atstop() {
-	[ -n "$BROKER_PID" ] || return 0
-	kill -0 "$BROKER_PID" 2>/dev/null || return 0
-	if ! t_stop "$BROKER_PID"; then
-		T_LATE_FAIL="mosquitto did not stop within 15 s of SIGTERM at the end of the test"
-		return 0
-	fi
-	BROKER_PID=""
-	[ -n "$T_LATE_FAIL" ] || T_LATE_FAIL=$(t_stop_problem mosquitto "$T_DIR/mosquitto.log" "at the end of the test")
-}
+# broker_stop [SIG]: stop it - gracefully by default (SIGTERM: it must exit
+# 0, with no sanitizer report in its log), or with broker_stop -9.  lib.sh's
+# t_stop_checked says what is checked; a test's end runs it too (t_atstop),
+# so the plugin's clean-up runs under the test's eyes.
+broker_stop() { t_stop_checked BROKER_PID mosquitto "$T_DIR/mosquitto.log" "${1:--TERM}"; }
 
 # Common arguments of the tools for client NAME.
 client_args() {

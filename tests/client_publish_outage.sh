@@ -26,12 +26,10 @@ broker_start
 FT=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 [ -e "$FT" ] || t_skip "libfaketime not installed"
 sleep 3.5   # epoch 1 has begun on the publisher's clock too
-( for i in $(seq 1 150); do echo "o-$i"; sleep 0.2; done ) |
-	LD_PRELOAD="$FT" FAKETIME="-3s" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+LD_PRELOAD="$FT" FAKETIME="-3s" FAKETIME_DONT_FAKE_MONOTONIC=1 \
 	ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-	pub pub -t o/x -q 1 -l -d 2>"$T_DIR/pub.err" &
-PUBP=$!
-t_track "$PUBP"
+	pub_bg pub <( for i in $(seq 1 150); do echo "o-$i"; sleep 0.2; done ) "$T_DIR/pub.err" -t o/x -q 1 -l
+PUBP=$PUB_PID
 wait_for "$T_DIR/pub.err" "published" 3 || t_fail "the publisher did not start"
 kill_ms=$(now_ms)
 kms_stop -9

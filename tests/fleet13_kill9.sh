@@ -43,13 +43,12 @@ for i in $(seq 1 "$NSUBS"); do
 done
 # The stream: one message every 100 ms until told to stop, then "end".
 : >"$T_DIR/sent.log"
-( i=0
+pub_bg pub <( i=0
   while [ ! -e "$T_DIR/stop" ]; do
 	i=$((i + 1)); echo "m-$i"; echo "m-$i" >>"$T_DIR/sent.log"; sleep 0.1
   done
-  echo end ) | pub pub -t e2e/stream -q 1 -l -d 2>"$T_DIR/pub.err" &
-PUBP=$!
-t_track "$PUBP"
+  echo end ) "$T_DIR/pub.err" -t e2e/stream -q 1 -l
+PUBP=$PUB_PID
 wait_for "$T_DIR/sent.log" "^m-" 5 300 || t_fail "the stream did not start"
 
 leader() { fl_leaders $INST; }

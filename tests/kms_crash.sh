@@ -68,7 +68,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	# let rotations run for 0.3 .. 1.2 s, then pull the plug
 	sleep "0.$(( 3 + RANDOM % 9 ))"
 	kms_stop -9
-	kill $rpid 2>/dev/null
+	t_kill_tree $rpid   # the loop and the kmsctl it runs
 	wait $rpid 2>/dev/null
 	kms_start
 	check_state "$round"

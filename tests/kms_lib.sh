@@ -120,7 +120,7 @@ kms_start() {
 		--listen "$scheme://127.0.0.1:$KMS_PORT" >>"$T_DIR/kmsd.log" 2>&1 &
 	KMS_PID=$!
 	t_track "$KMS_PID"
-	t_atstop kms__atstop
+	t_atstop kms_stop
 	local i
 	for i in $(seq 1 100); do
 		if [ "$scheme" = https ] && [ -f "$KMS_DIR/ca.crt" ]; then
@@ -145,40 +145,25 @@ kms_start() {
 	t_fail "mqe2e-kmsd did not answer on $KMS_URL"
 }
 
-# Stop it: gracefully (SIGTERM: it must exit 0, with no sanitizer report)
-# or with kms_stop -9.
-kms_stop() {
-	local sig=${1:--TERM} problem
-	[ -n "$KMS_PID" ] || return 0
-	t_stop "$KMS_PID" "$sig" || t_fail "mqe2e-kmsd did not stop on $sig"
-	KMS_PID=""
-	case $sig in -9|-KILL) return 0 ;; esac
-	problem=$(t_stop_problem mqe2e-kmsd "$T_DIR/kmsd.log" "(kms_stop)")
-	[ -z "$problem" ] || t_fail "$problem"
-}
-
-# At the end of a test, the daemon still running is stopped like kms_stop
-# does: a test that passed fails if it does not stop cleanly (lib.sh,
-# t_atstop).
-kms__atstop() {
-	[ -n "$KMS_PID" ] || return 0
-	kill -0 "$KMS_PID" 2>/dev/null || return 0
-	if ! t_stop "$KMS_PID"; then
-		T_LATE_FAIL="mqe2e-kmsd did not stop within 15 s of SIGTERM at the end of the test"
-		return 0
-	fi
-	KMS_PID=""
-	[ -n "$T_LATE_FAIL" ] || T_LATE_FAIL=$(t_stop_problem mqe2e-kmsd "$T_DIR/kmsd.log" "at the end of the test")
-}
+# kms_stop [SIG]: stop it - gracefully by default (SIGTERM: it must exit 0,
+# with no sanitizer report in its log), or with kms_stop -9.  lib.sh's
+# t_stop_checked says what is checked; a test's end runs it too (t_atstop).
+kms_stop() { t_stop_checked KMS_PID mqe2e-kmsd "$T_DIR/kmsd.log" "${1:--TERM}"; }
 
 kmsctl() { "$KMSCTL" "$@"; }
 
-# kms_keyreq NAME [args]: a key request with DIR/NAME.crt and DIR/NAME.key.
-keyreq() {
-	local name=$1
-	shift
-	"$KEYREQ" --kms "$KMS_URL" --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
+# keyreq NAME [args]: tests/kms_keyreq as client NAME ($T_DIR/NAME.crt and
+# $T_DIR/NAME.key); keyreq_bg NAME [args] starts it in the background with
+# the redirections of the call and sets KEYREQ_PID (lib.sh t_bg).
+keyreq() { keyreq__run "" "$@"; }
+keyreq_bg() { keyreq__run KEYREQ_PID "$@"; }
+# keyreq__run PIDVAR NAME [args]: in the background (t_bg) if PIDVAR.
+keyreq__run() {
+	local var=$1 name=$2
+	shift 2
+	set -- "$KEYREQ" --kms "$KMS_URL" --cert "$T_DIR/$name.crt" --key "$T_DIR/$name.key" \
 		--ca "$T_DIR/ca.crt" "$@"
+	if [ -n "$var" ]; then t_bg "$var" "$@"; else "$@"; fi
 }
 
 # expect_rc N CMD...: run CMD, fail unless it exits N; its stdout goes to

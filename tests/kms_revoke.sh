@@ -31,9 +31,8 @@ other_before=$(epochs other)
 expect_rc 0 keyreq broker1 --policy
 v0=$(awk '$1 == "version" {print $2}' "$T_DIR/out")
 [ -n "$v0" ] || t_fail "no policy version: $(cat "$T_DIR/out")"
-keyreq broker1 --watch "$v0" --timeout 30 >"$T_DIR/watch.out" 2>"$T_DIR/watch.err" &
-watcher=$!
-t_track $watcher
+keyreq_bg broker1 --watch "$v0" --timeout 30 >"$T_DIR/watch.out" 2>"$T_DIR/watch.err"
+watcher=$KEYREQ_PID
 sleep 1
 kill -0 $watcher 2>/dev/null || t_fail "the watch returned before any change: $(cat "$T_DIR/watch.out" "$T_DIR/watch.err")"
 

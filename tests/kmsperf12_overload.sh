@@ -22,8 +22,8 @@ burst() {
 	local i pids=""
 	mkdir -p "$T_DIR/$1"
 	for i in $(seq 1 $N); do
-		keyreq sub1 --count 1 >"$T_DIR/$1/$i.out" 2>"$T_DIR/$1/$i.err" &
-		pids="$pids $!"
+		keyreq_bg sub1 --count 1 >"$T_DIR/$1/$i.out" 2>"$T_DIR/$1/$i.err"
+		pids="$pids $KEYREQ_PID"
 	done
 	for i in $pids; do wait "$i"; done
 	cat "$T_DIR/$1"/*.out | awk '

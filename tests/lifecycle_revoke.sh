@@ -34,10 +34,9 @@ done
 
 # The stream: each line is logged with the time it was handed over.
 : >"$T_DIR/sent.log"
-( for i in $(seq 1 "$N"); do echo "m-$i $(now_ms)" >>"$T_DIR/sent.log"; echo "m-$i"; sleep 0.05; done ) |
-	pub pub -t e2e/stream -q 1 -l -d 2>"$T_DIR/pub.err" &
-PUBP=$!
-t_track "$PUBP"
+pub_bg pub <( for i in $(seq 1 "$N"); do echo "m-$i $(now_ms)" >>"$T_DIR/sent.log"; echo "m-$i"; sleep 0.05; done ) \
+	"$T_DIR/pub.err" -t e2e/stream -q 1 -l
+PUBP=$PUB_PID
 wait_for "$T_DIR/sent.log" "^m-" "$AT" 300 || t_fail "the stream did not start"
 
 t_rev=$(now_ms)

@@ -25,10 +25,8 @@ for i in 1 2 3; do
 done
 e0=$(kmsctl --json group show grp | jget 'd["current_epoch"]')
 t0=$(now_ms)
-( for i in $(seq 1 "$N"); do echo "m-$i"; sleep 0.05; done ) |
-	pub pub -t e2e/stream -q 1 -l -d 2>"$T_DIR/pub.err" &
-PUBP=$!
-t_track "$PUBP"
+pub_bg pub <( for i in $(seq 1 "$N"); do echo "m-$i"; sleep 0.05; done ) "$T_DIR/pub.err" -t e2e/stream -q 1 -l
+PUBP=$PUB_PID
 wait "$PUBP" || { cat "$T_DIR/pub.err" >&2; t_fail "the publisher failed"; }
 t1=$(now_ms)
 e1=$(kmsctl --json group show grp | jget 'd["current_epoch"]')

@@ -49,8 +49,8 @@ t_track $!
 t_wait_port "$PORT2" || { cat "$T_DIR/mosquitto2.log" >&2; t_fail "the second broker did not start"; }
 sleep 0.5
 
-# probe PORT [args]: broker_probe connect as alice
-probe() {
+# alice_connect PORT [args]: broker_probe connect as alice
+alice_connect() {
 	local port=$1
 	shift
 	"$PROBE" connect --port "$port" --cert "$PKI/alice.crt" --key "$PKI/alice.key" \
@@ -89,15 +89,15 @@ grep -q "refused client 'alice'.*dated [0-9]* ms before this broker started" "$T
 	t_fail "the restarted broker did not log why it refused"
 t_log "replay after a restart: $(grep "refused client 'alice'" "$T_DIR/mosquitto.log" | tail -1 | sed 's/.*mqe2e: //')"
 # while a fresh hello is welcome
-probe "$MQTT_PORT" --broker-id broker >"$T_DIR/out" 2>&1
+alice_connect "$MQTT_PORT" --broker-id broker >"$T_DIR/out" 2>&1
 grep -q "^connected broker=broker$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
 	t_fail "a fresh CONNECT after the restart was refused"; }
 
 # 4. binding required by broker2: an unbound hello is refused, a bound one not
-probe "$PORT2" >"$T_DIR/out" 2>&1
+alice_connect "$PORT2" >"$T_DIR/out" 2>&1
 grep -q "^refused rc=135$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
 	t_fail "broker2 (require_broker_id) accepted a hello naming no broker"; }
-probe "$PORT2" --broker-id broker2 >"$T_DIR/out" 2>&1
+alice_connect "$PORT2" --broker-id broker2 >"$T_DIR/out" 2>&1
 grep -q "^connected broker=broker2$" "$T_DIR/out" || { cat "$T_DIR/out" >&2;
 	t_fail "broker2 refused a hello bound to it"; }
 

@@ -35,10 +35,9 @@ wait_for "$T_DIR/sub.out.err" "subscribed to" || t_fail "sub1 did not subscribe"
 # 1. the flood: every request refused by the broker; meanwhile the real
 #    publisher pairs with sub1 and is read
 t0=$(date +%s.%N)
-probe pairreq mallory --other-id sub1 --group g1 --count "$FLOOD" >"$T_DIR/flood.out" \
-    2>"$T_DIR/flood.err" &
-FLOODP=$!
-t_track "$FLOODP"
+probe_bg pairreq mallory --other-id sub1 --group g1 --count "$FLOOD" >"$T_DIR/flood.out" \
+    2>"$T_DIR/flood.err"
+FLOODP=$PROBE_PID
 wait_for "$T_DIR/flood.out" "^puback" 500 300 || { cat "$T_DIR/flood.err" >&2; t_fail "the flood did not start"; }
 p0=$(date +%s.%N)
 expect_rc 0 pub pub -t p1/x -q 1 --to sub1 -m "paired 1"

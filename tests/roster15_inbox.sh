@@ -30,15 +30,13 @@ broker_start
 
 # Every version of g1's roster (retained, republished when it changes),
 # one "roster mqe2e/v1/roster/g1 IDS" line each.
-probe sub watcher --topic mqe2e/v1/roster/g1 --count 1000 --timeout 120000 >"$T_DIR/roster.out" 2>&1 &
-t_track $!
+probe_bg sub watcher --topic mqe2e/v1/roster/g1 --count 1000 --timeout 120000 >"$T_DIR/roster.out" 2>&1
 wait_for "$T_DIR/roster.out" "^subscribed" || t_fail "the roster watcher did not subscribe"
 rosters() { sed -n 's/^roster mqe2e\/v1\/roster\/g1 //p' "$T_DIR/roster.out" | tr '\n' ' '; }
 
 # 1. connected, not subscribed to its inbox: not on the roster
-probe connect late --stay --timeout 120000 >"$T_DIR/late.out" 2>&1 &
-LATE=$!
-t_track "$LATE"
+probe_bg connect late --stay --timeout 120000 >"$T_DIR/late.out" 2>&1
+LATE=$PROBE_PID
 wait_for "$T_DIR/late.out" "^connected" || t_fail "late did not connect"
 sub_bg sub1 "$T_DIR/sub.out" -q 1 -t 'p1/#' -C 2 -W 120
 SUBP=$SUB_PID
@@ -57,8 +55,7 @@ wait_for "$T_DIR/sub.out" "^one$" || t_fail "sub1 did not receive the first mess
 # 2. late subscribes to its request inbox: on the roster, and asked
 kill "$LATE"
 wait "$LATE" 2>/dev/null
-probe sub late --inbox --topic 'p1/#' --count 1 --timeout 120000 >"$T_DIR/late2.out" 2>&1 &
-t_track $!
+probe_bg sub late --inbox --topic 'p1/#' --count 1 --timeout 120000 >"$T_DIR/late2.out" 2>&1
 wait_for "$T_DIR/late2.out" "^subscribed" || t_fail "late did not subscribe"
 wait_for "$T_DIR/roster.out" "^roster mqe2e/v1/roster/g1 late,sub1$" >/dev/null 2>&1 ||
 	t_fail "late is not on the roster after subscribing to its inbox; the rosters: $(rosters)"

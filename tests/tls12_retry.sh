@@ -92,9 +92,8 @@ t_log "overload: the KMS answered 503 $((after - before)) times; mqe2e-pub got i
 
 # --- 2. outage: the KMS comes back within the deadline ------------------------------------
 kms_stop
-pub pub --config "$T_DIR/long.conf" -d -t e2e/x -m x >"$T_DIR/out" 2>"$T_DIR/err" &
-p=$!
-t_track "$p"
+pub_bg pub /dev/null "$T_DIR/err" --config "$T_DIR/long.conf" -t e2e/x -m x >"$T_DIR/out"
+p=$PUB_PID
 t0=$(now_ms)
 sleep 1
 kms_start
