@@ -170,6 +170,19 @@ aead_with_aad(struct mqe2e_aead *key, int seal, const char *label,
 	return r;
 }
 
+/* Start writing a message of need bytes (0: its parameters are invalid)
+ * into out[cap]: INVALID_ARG, TOO_LONG or OK with w set up. */
+static int
+wr_begin(struct mqe2e_writer *w, size_t need, uint8_t *out, size_t cap)
+{
+	if (need == 0)
+		return MQE2E_ERR_INVALID_ARG;
+	if (cap < need)
+		return MQE2E_ERR_TOO_LONG;
+	mqe2e_wr_init_fixed(w, out, cap);
+	return MQE2E_OK;
+}
+
 /* ---- envelope ---------------------------------------------------------------- */
 
 static int
@@ -210,17 +223,13 @@ mqe2e_envelope_seal_ex(struct mqe2e_aead *key, const struct mqe2e_envelope_param
 	struct mqe2e_writer w;
 	struct mqe2e_view hdr;
 	uint8_t *ct;
-	size_t need;
 	int r;
 
 	*out_len = 0;
 	if (key == NULL || (pt == NULL && pt_len > 0) || out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((need = mqe2e_envelope_size(p, pt_len)) == 0)
-		return MQE2E_ERR_INVALID_ARG;
-	if (out_cap < need)
-		return MQE2E_ERR_TOO_LONG;
-	mqe2e_wr_init_fixed(&w, out, out_cap);
+	if ((r = wr_begin(&w, mqe2e_envelope_size(p, pt_len), out, out_cap)) != MQE2E_OK)
+		return r;
 	mqe2e_wr_u8(&w, MQE2E_VERSION_ENVELOPE);
 	mqe2e_wr_u8(&w, MQE2E_MSG_ENVELOPE);
 	mqe2e_wr_u8(&w, p->scheme);
@@ -422,18 +431,14 @@ mqe2e_frame_mac_build(struct mqe2e_mac *key, const struct mqe2e_frame_params *p,
 	struct mqe2e_iov parts[5];
 	struct mqe2e_view hdr;
 	uint8_t tl[2], *tag;
-	size_t need;
 	int r;
 
 	*out_len = 0;
 	if (key == NULL || (body == NULL && body_len > 0) || out == NULL ||
 	    topic_len > MQE2E_TOPIC_MAX || (topic == NULL && topic_len > 0))
 		return MQE2E_ERR_INVALID_ARG;
-	if ((need = mqe2e_frame_mac_size(p, body_len)) == 0)
-		return MQE2E_ERR_INVALID_ARG;
-	if (out_cap < need)
-		return MQE2E_ERR_TOO_LONG;
-	mqe2e_wr_init_fixed(&w, out, out_cap);
+	if ((r = wr_begin(&w, mqe2e_frame_mac_size(p, body_len), out, out_cap)) != MQE2E_OK)
+		return r;
 	frame_write_header(&w, MQE2E_MSG_FRAME_MAC, p);
 	mqe2e_wr_u32(&w, (uint32_t)body_len);
 	hdr.p = out;
@@ -457,17 +462,13 @@ mqe2e_frame_aead_build_ex(struct mqe2e_aead *key, const struct mqe2e_frame_param
 	struct mqe2e_writer w;
 	struct mqe2e_view hdr;
 	uint8_t *ct;
-	size_t need;
 	int r;
 
 	*out_len = 0;
 	if (key == NULL || (pt == NULL && pt_len > 0) || out == NULL)
 		return MQE2E_ERR_INVALID_ARG;
-	if ((need = mqe2e_frame_aead_size(p, pt_len)) == 0)
-		return MQE2E_ERR_INVALID_ARG;
-	if (out_cap < need)
-		return MQE2E_ERR_TOO_LONG;
-	mqe2e_wr_init_fixed(&w, out, out_cap);
+	if ((r = wr_begin(&w, mqe2e_frame_aead_size(p, pt_len), out, out_cap)) != MQE2E_OK)
+		return r;
 	frame_write_header(&w, MQE2E_MSG_FRAME_AEAD, p);
 	mqe2e_wr_bytes(&w, nonce, MQE2E_GCM_NONCE_LEN);
 	mqe2e_wr_u32(&w, (uint32_t)(pt_len + MQE2E_GCM_TAG_LEN));
