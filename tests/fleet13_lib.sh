@@ -18,6 +18,7 @@ chmod 600 "$T_DIR/db.password"
 FL_DB_URL="postgresql://$PG_ROLE@127.0.0.1:$PG_PORT/$PG_DB"
 # The files an instance shares with the others (master key, CA, token).
 FL_SHARED="master.key ca.key ca.crt admin.token"
+FL_STARTED=""   # the instances started so far
 
 # fl_start N [extra conf lines]: start instance N; waits until it answers.
 # FL_TLS=1: serve https (instance 1 issues its server certificate at init,
@@ -51,6 +52,8 @@ fl_start() {
 	pid=$!
 	t_track "$pid"
 	eval "FL_PID_$n=$pid"
+	case " $FL_STARTED " in *" $n "*) ;; *) FL_STARTED="$FL_STARTED $n" ;; esac
+	t_atstop fl__atstop
 	for i in $(seq 1 150); do
 		[ "$scheme" = https ] && [ -e "$T_DIR/kms1/ca.crt" ] && export CURL_CA_BUNDLE="$T_DIR/kms1/ca.crt"
 		curl -sf "$scheme://127.0.0.1:$port/v1/health" >/dev/null 2>&1 && return 0
@@ -61,16 +64,13 @@ fl_start() {
 	t_fail "mqe2e-kmsd $n did not answer on port $port"
 }
 
-# fl_stop N [-SIG]: stop instance N (default SIGTERM) and reap it.
-fl_stop() {
-	local n=$1 sig=${2:--TERM} pid i
-	eval "pid=\${FL_PID_$n:-}"
-	[ -n "$pid" ] || return 0
-	kill "$sig" "$pid" 2>/dev/null
-	for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$pid" 2>/dev/null && t_fail "mqe2e-kmsd $n ($pid) did not stop on $sig"
-	{ wait "$pid"; } 2>/dev/null
-	eval "FL_PID_$n="
+# fl_stop N [-SIG]: stop instance N (default SIGTERM) and reap it, checked
+# like kms_stop (lib.sh t_stop_checked); a test's end stops every instance
+# still running the same way (fl__atstop).
+fl_stop() { t_stop_checked "FL_PID_$1" "mqe2e-kmsd $1" "$T_DIR/kmsd$1.log" "${2:--TERM}"; }
+fl__atstop() {
+	local n
+	for n in $FL_STARTED; do fl_stop "$n"; done
 }
 
 # fl_role N: "leader", "standby", or "down" (from GET /v1/health).

@@ -168,7 +168,7 @@ t_stop() {
 # is added to T_LATE_FAIL, which fails a test that would otherwise pass.
 t_stop_checked() {
 	local var=$1 name=$2 log=$3 sig=${4:--TERM} signame pid when problem=""
-	pid=${!var}
+	pid=${!var:-}
 	[ -n "$pid" ] || return 0
 	case $sig in -9) signame=KILL ;; -15) signame=TERM ;; *) signame=${sig#-} ;; esac
 	if [ "$T_CLEANUP" = 1 ]; then
