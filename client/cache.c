@@ -168,7 +168,8 @@ snapshot_digest(const struct mqe2e_keybundle *kb, uint64_t now_ms,
 	return r;
 }
 
-static int read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t whylen);
+static int cache_read(struct mqe2e_client *c, struct mqe2e_keybundle *kb,
+    struct mqe2e_keycache_info *hdr, char *why, size_t whylen);
 
 /* The digest of what the cache file holds now, if it opens for this client
  * (anything else: MQE2E_ERR_NOT_FOUND, and the write goes ahead). */
@@ -177,17 +178,11 @@ file_digest(struct mqe2e_client *c, uint64_t now_ms, uint8_t out[MQE2E_SHA256_LE
 {
 	struct mqe2e_keycache_info hdr;
 	struct mqe2e_keybundle kb;
-	uint8_t *file = NULL;
-	size_t len = 0;
 	char why[CLIENT_ERRMSG_MAX];
 	int r;
 
 	memset(&kb, 0, sizeof(kb));
-	if (read_file(c->cache_path, &file, &len, why, sizeof(why)) != MQE2E_OK)
-		return MQE2E_ERR_NOT_FOUND;
-	r = mqe2e_keycache_open(c->ident, file, len, &kb, &hdr);
-	mqe2e_free_secret(file, len);
-	if (r == MQE2E_OK)
+	if ((r = cache_read(c, &kb, &hdr, why, sizeof(why))) == MQE2E_OK)
 		r = snapshot_digest(&kb, now_ms, out);
 	mqe2e_keybundle_free(&kb);
 	return r == MQE2E_OK ? r : MQE2E_ERR_NOT_FOUND;
@@ -507,13 +502,35 @@ refusal(const struct mqe2e_client *c, int r, const struct mqe2e_keycache_info *h
 	}
 }
 
+/* Read and open the cache file into kb (free with mqe2e_keybundle_free
+ * even on failure): MQE2E_ERR_NOT_FOUND only when there is no file; a file
+ * that cannot be read or opened is another error, with why saying what is
+ * wrong with it (an open's own NOT_FOUND is reported as BAD_FORMAT). */
+static int
+cache_read(struct mqe2e_client *c, struct mqe2e_keybundle *kb,
+    struct mqe2e_keycache_info *hdr, char *why, size_t whylen)
+{
+	uint8_t *file = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = read_file(c->cache_path, &file, &len, why, whylen)) != MQE2E_OK)
+		return r;
+	if ((r = mqe2e_keycache_open(c->ident, file, len, kb, hdr)) != MQE2E_OK) {
+		refusal(c, r, hdr, why, whylen);
+		if (r == MQE2E_ERR_NOT_FOUND)
+			r = MQE2E_ERR_BAD_FORMAT;
+	}
+	mqe2e_free_secret(file, len);
+	return r;
+}
+
 int
 cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 {
 	struct mqe2e_keycache_info hdr;
 	struct mqe2e_keybundle kb;
-	uint8_t *file = NULL;
-	size_t len = 0, i, nkeys, ngroups;
+	size_t i, nkeys, ngroups;
 	uint64_t now = mqe2e_now_ms(), newest = now;
 	char why[CLIENT_ERRMSG_MAX];
 	int r;
@@ -522,15 +539,12 @@ cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 	memset(&kb, 0, sizeof(kb));
 	if (c->cache_path == NULL)
 		return MQE2E_ERR_NOT_FOUND;
-	if ((r = read_file(c->cache_path, &file, &len, why, sizeof(why))) == MQE2E_ERR_NOT_FOUND)
+	if ((r = cache_read(c, &kb, &hdr, why, sizeof(why))) == MQE2E_ERR_NOT_FOUND)
 		return r;
-	if (r == MQE2E_OK && (r = mqe2e_keycache_open(c->ident, file, len, &kb, &hdr)) != MQE2E_OK)
-		refusal(c, r, &hdr, why, sizeof(why));
-	mqe2e_free_secret(file, len);
 	if (r != MQE2E_OK) {
 		client__fmt(msg, msglen, "the key cache %s is refused and ignored: %s",
 		    c->cache_path, why);
-		return r == MQE2E_ERR_NOT_FOUND ? MQE2E_ERR_BAD_FORMAT : r;
+		return r;
 	}
 	for (i = 0, nkeys = 0; i < kb.nkeys; i++) {
 		if (kb.keys[i].not_after_ms != 0 && kb.keys[i].not_after_ms <= now)
