@@ -36,6 +36,25 @@ OUT="$T_DIR/out"
 }
 t_log "$(grep -c 'verified' "$T_DIR/bench.err") runs reported on stderr"
 
+# every publish-to-receive run says where its connect window went (session 9):
+# one "connect phases" line per "connect CPU" line, with figures that agree
+python3 - "$T_DIR/bench.err" <<'PY' || t_fail "the connect phases lines are missing or inconsistent"
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+cpu = [l for l in lines if "connect CPU:" in l]
+ph = [l for l in lines if "connect phases:" in l]
+assert cpu and len(ph) == len(cpu), "%d connect CPU lines, %d connect phases lines" % (len(cpu), len(ph))
+rx = re.compile(r"first ready after ([\d.]+) ms; connect p50 ([\d.]+) p90 ([\d.]+) max ([\d.]+) ms; "
+                r"subscribe p50 ([\d.]+) max ([\d.]+) ms; machine idle (\d+) of (\d+) CPU-ms$")
+for l in ph:
+    m = rx.search(l)
+    assert m, "unreadable: " + l
+    first, p50, p90, mx, sp50, smx, idle, tot = map(float, m.groups())
+    assert p50 > 0 and p50 <= p90 <= mx and first <= mx, l
+    assert 0 <= sp50 <= smx and 0 <= idle <= tot, l
+print("# %d connect phases lines checked" % len(ph))
+PY
+
 for f in connect.csv pubrecv.csv results.json; do
 	[ -s "$OUT/$f" ] || t_fail "$f missing or empty"
 done
