@@ -123,7 +123,13 @@ t_kill_tree() {
 	kill "${2:--TERM}" "$1" $below 2>/dev/null
 }
 
-# Run the shell function $1 at exit, after the tracked pids are stopped.
+# Run the shell function $1 at exit, after the tracked pids are stopped and
+# before $T_DIR is removed; the newest first.  A test's own clean-up (say,
+# unmount a file system it mounted: kms_fulldisk.sh) is a step like this,
+# never a trap of its own on EXIT: that would replace t_cleanup, or (with
+# "trap 'step; t_cleanup' EXIT") hand it the step's exit status instead of
+# the test's, so that a failure found at the end (T_LATE_FAIL) is lost.
+# A step's own exit status does not change the test's.
 t_atexit() { T_ATEXIT="$1 $T_ATEXIT"; }
 
 # Run the shell function $1 at exit, before the tracked pids are stopped
