@@ -3,7 +3,9 @@
 # for the daemons so that every outcome can be provoked:
 #   1. background processes: "func &" gives the pid of a subshell, not of
 #      the program func runs (the defect of roster15_inbox.sh's probes);
-#      t_bg gives the program's and refuses a shell function; t_kill_tree
+#      t_bg gives the program's and refuses a shell function; t_bg_func
+#      runs a function (its pid is the subshell's; wait gives the
+#      function's status) and refuses a program; t_kill_tree
 #      stops a background loop and what it runs; and a test that exits
 #      leaves none of its processes behind, tracked or not;
 #   2. t_stop_checked, the one checked stop of kms_stop, broker_stop and
@@ -124,9 +126,7 @@ expect_inner bgfunc 1 "t_bg P f: not a program (function)"
 grep -q "not refused" "$T_DIR/bgfunc.out" && t_fail "t_bg ran a shell function"
 
 loop() { while :; do sleep 300; done; }
-loop &
-L=$!
-t_track "$L"
+t_bg_func L loop
 for _ in $(seq 1 300); do kids=$(t__descendants "$L"); [ -n "$kids" ] && break; sleep 0.1; done
 [ -n "$kids" ] || t_fail "the loop did not start its sleep"
 t_kill_tree "$L"
@@ -138,7 +138,21 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 [ -z "$alive" ] || t_fail "t_kill_tree left the loop's child running:$alive"
-t_log "t_bg gives the program's pid and refuses a function; t_kill_tree took the loop and its sleep"
+# t_bg_func: wait gives the function's status; a program is refused
+three() { sleep 0.1; return 3; }
+t_bg_func T three
+wait "$T"
+[ $? = 3 ] || t_fail "wait on t_bg_func's pid did not give the function's status"
+cat >"$T_DIR/bgprog.sh" <<'EOF'
+. "$top_srcdir/tests/lib.sh"
+echo "$T_DIR" >"$1"
+t_bg_func P sleep 300
+echo "not refused"
+EOF
+run_inner bgprog "$T_DIR/bgprog.sh" "$T_DIR/bgprog.info"
+expect_inner bgprog 1 "t_bg_func P sleep: not a shell function (file)"
+grep -q "not refused" "$T_DIR/bgprog.out" && t_fail "t_bg_func ran a program"
+t_log "t_bg gives the program's pid and refuses a function; t_bg_func runs a function (wait gives its status) and refuses a program; t_kill_tree took the loop and its sleep"
 
 # --- 2. the checked stop ------------------------------------------------------------
 # NAME MODE WHEN [SIG] -> RC PATTERN

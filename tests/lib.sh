@@ -79,6 +79,28 @@ t_bg() {
 	t_track "$!"
 }
 
+# t_bg_func PIDVAR FUNCTION [ARGS...]: run the shell FUNCTION in the
+# background, with the redirections of this call (opened by the test's shell
+# first, as t_bg's), track it and set PIDVAR to its pid - the pid of the
+# subshell that runs it: a loop beside the test (kms_crash.sh's rotator) or
+# work done in parallel (fleet13_two_kmsd.sh's writers).  Wait for it (its
+# status is the function's), or stop it with t_kill_tree PID, which takes
+# what it runs at that moment too; a plain kill would leave that running.
+# FUNCTION must be a shell function: a program goes through t_bg.  A test
+# puts nothing else in the background with a bare "&" but a program
+# (tests/sh_lint.py checks it: hyg9_lint.sh).
+t_bg_func() {
+	local var=$1
+	shift
+	case $(type -t "$1") in
+	function) ;;
+	*) t_fail "t_bg_func $var $1: not a shell function ($(type -t "$1")); start a program with t_bg" ;;
+	esac
+	"$@" <&0 &
+	printf -v "$var" %s "$!"
+	t_track "$!"
+}
+
 # t__ours: set T_OURS to the pids of the test's processes still running:
 # the children of this shell (the background jobs, process substitutions;
 # a child's pid cannot go to another process before we reap it) and every
