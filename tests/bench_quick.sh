@@ -7,25 +7,9 @@
 # saturation message must have reached every subscriber verified (decrypted,
 # MACs checked by libmqe2e, plaintext checked byte for byte by the bench).
 . "$top_srcdir/tests/lib.sh"
-
-BENCH="$top_builddir/bench/mqe2e-bench"
-KMSD="$top_builddir/kmsd/mqe2e-kmsd"
-PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
-[ -x "$BENCH" ] || t_skip "mqe2e-bench not built"
-[ -x "$KMSD" ] || t_skip "mqe2e-kmsd not built"
-[ -e "$PLUGIN" ] || t_skip "mqe2e_plugin.so not built"
-[ -x "$MOSQUITTO" ] || t_skip "mosquitto not installed"
-[ "$(id -u)" = 0 ] || t_skip "the brokers run as 'user root': needs root"
-t_need openssl
+. "$top_srcdir/tests/bench_lib.sh"
+bench_brokers
 t_need python3
-
-# An ASan plugin inside the stock broker needs the sanitizer runtime first.
-pre=$(t_san_preload)
-if [ -n "$pre" ]; then
-	pre=${pre#LD_PRELOAD=}
-	export MQE2E_BENCH_BROKER_PRELOAD="${pre%% *}"
-	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
-fi
 
 OUT="$T_DIR/out"
 "$BENCH" --quick -o "$OUT" --work-dir "$T_DIR/work" --kmsd "$KMSD" --plugin "$PLUGIN" \
