@@ -46,6 +46,10 @@ uint64_t bench_now_ns(void);
 /* CPU time of this process, all its threads (CLOCK_PROCESS_CPUTIME_ID). */
 uint64_t bench_cpu_ns(void);
 uint64_t bench_csw(void);
+/* The machine's CPU time so far from /proc/stat's "cpu" line, in clock
+ * ticks (bench_clk_tck() per second, summed over every CPU): all of it and
+ * the idle part (idle + iowait).  0, or -1 when it cannot be read. */
+int bench_machine_ticks(uint64_t *total, uint64_t *idle);
 void bench_sleep_until_ns(uint64_t t);
 void bench_sleep_ms(int ms);
 /* Progress and errors on stderr, prefixed "mqe2e-bench: ". */
@@ -235,6 +239,10 @@ struct host_ready {
 	uint64_t first_start_ns, last_ready_ns;
 	uint64_t cpu_connect_ns;        /* the host's CPU over its connects */
 	uint64_t csw_connect;           /* its context switches over them (all threads) */
+	uint64_t first_ready_ns;        /* the first connect that returned */
+	double sub_p50_ms, sub_max_ms;  /* the subscribes after the connects */
+	uint64_t mach_ticks, mach_idle; /* the machine's CPU ticks over the connects
+	                                   (every CPU) and the idle ones among them */
 	char msg[BENCH_MSG_MAX];
 };
 /* Second record, then `nlat` doubles (publish-to-receive latencies, ms). */

@@ -32,7 +32,7 @@ struct subst {
 	char id[BENCH_ID_MAX + 1];
 	uint8_t *seen;                  /* [h->mu] bitmap: paced then burst */
 	uint64_t got;                   /* [h->mu] distinct messages */
-	uint64_t t0, t1;
+	uint64_t t0, t1, t2;             /* connect called, returned; subscribed */
 	int ok;
 	char err[BENCH_MSG_MAX];
 };
@@ -143,6 +143,7 @@ connector(void *arg)
 		if (link_subscribe(s->l, topic, h->p.qos, HOST_SUB_TIMEOUT_MS, s->err,
 		    sizeof(s->err)) != 0)
 			continue;
+		s->t2 = bench_now_ns();
 		s->ok = 1;
 	}
 }
@@ -417,8 +418,11 @@ host_main(int argc, char **argv)
 	struct host_ready rd;
 	struct link_opts lo;
 	pthread_t *th = NULL;
-	double *conn = NULL;
-	int i, nth = 0, rc = 1, firstfail = -1;
+	double *conn = NULL, *subs = NULL;
+	struct bench_summary sum;
+	uint64_t mt0 = 0, mi0 = 0, mt1 = 0, mi1 = 0;
+	size_t nsubs = 0;
+	int i, nth = 0, rc = 1, firstfail = -1, mok;
 	uint64_t bits;
 
 	memset(&h, 0, sizeof(h));
@@ -435,6 +439,7 @@ host_main(int argc, char **argv)
 	h.latcap = (size_t)h.p.count * (size_t)h.p.paced;
 	if ((h.s = calloc((size_t)h.p.count, sizeof(*h.s))) == NULL ||
 	    (conn = calloc((size_t)h.p.count, sizeof(*conn))) == NULL ||
+	    (subs = calloc((size_t)h.p.count, sizeof(*subs))) == NULL ||
 	    (h.latcap > 0 && (h.lat = malloc(h.latcap * sizeof(*h.lat))) == NULL) ||
 	    (th = calloc((size_t)h.p.parallel, sizeof(*th))) == NULL) {
 		bench_fmt(rd.msg, sizeof(rd.msg), "out of memory");
@@ -459,6 +464,7 @@ host_main(int argc, char **argv)
 	/* the timed part: connect (and subscribe) from a pool of threads */
 	rd.cpu_connect_ns = bench_cpu_ns();
 	rd.csw_connect = bench_csw();
+	mok = bench_machine_ticks(&mt0, &mi0) == 0;
 	ticker_start(&h, &tk);
 	for (nth = 0; nth < h.p.parallel && nth < h.p.count; nth++)
 		if (pthread_create(&th[nth], NULL, connector, &h) != 0)
@@ -468,8 +474,15 @@ host_main(int argc, char **argv)
 	ticker_stop(&tk);
 	rd.cpu_connect_ns = bench_cpu_ns() - rd.cpu_connect_ns;
 	rd.csw_connect = bench_csw() - rd.csw_connect;
+	/* how busy the machine was meanwhile: idle CPUs while connects were
+	 * under way are time spent waiting, not computing */
+	if (mok && bench_machine_ticks(&mt1, &mi1) == 0 && mt1 >= mt0 && mi1 >= mi0) {
+		rd.mach_ticks = mt1 - mt0;
+		rd.mach_idle = mi1 - mi0;
+	}
 	link_nodelay_all();
 	rd.first_start_ns = UINT64_MAX;
+	rd.first_ready_ns = UINT64_MAX;
 	for (i = 0; i < h.p.count; i++) {
 		struct subst *s = &h.s[i];
 
@@ -483,7 +496,13 @@ host_main(int argc, char **argv)
 			rd.first_start_ns = s->t0;
 		if (s->t1 > rd.last_ready_ns)
 			rd.last_ready_ns = s->t1;
+		if (s->t1 < rd.first_ready_ns)
+			rd.first_ready_ns = s->t1;
+		subs[nsubs++] = (double)(s->t2 - s->t1) / 1e6;
 	}
+	bench_summarise(subs, nsubs, &sum);
+	rd.sub_p50_ms = sum.p50;
+	rd.sub_max_ms = sum.max;
 	if (firstfail >= 0)
 		bench_fmt(rd.msg, sizeof(rd.msg), "%d of %d subscribers not ready; first: %s",
 		    h.p.count - (int)rd.nconn, h.p.count, h.s[firstfail].err);
@@ -531,6 +550,7 @@ out:
 	free(h.s);
 	free(h.lat);
 	free(conn);
+	free(subs);
 	free(th);
 	return rc;
 }

@@ -341,7 +341,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
 	uint64_t sub_cpu_ns = 0, sub_paced_ns = 0, sub_marked = 0, sub_setup_ns = 0;
 	uint64_t sub_burst_ns = 0;
-	uint64_t host_cpu_ns = 0, host_csw = 0;
+	uint64_t host_cpu_ns = 0, host_csw = 0, first_ready = UINT64_MAX;
+	double sub_p50 = 0, sub_max = 0, tck;
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
 	size_t nall = 0, nconn = 0;
@@ -392,6 +393,12 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 			first = hp[i].rd.first_start_ns;
 		if (hp[i].rd.last_ready_ns > last)
 			last = hp[i].rd.last_ready_ns;
+		if (hp[i].rd.first_ready_ns < first_ready)
+			first_ready = hp[i].rd.first_ready_ns;
+		if (hp[i].rd.sub_p50_ms > sub_p50)
+			sub_p50 = hp[i].rd.sub_p50_ms;
+		if (hp[i].rd.sub_max_ms > sub_max)
+			sub_max = hp[i].rd.sub_max_ms;
 	}
 	all_ready = last > first ? (double)(last - first) / 1e6 : 0;
 	/* CPU per connect: the subscriber hosts over their connects, broker and
@@ -405,6 +412,18 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	    ck0.cpu_ns) / 1e6 / nsubs : 0.0, nsubs > 0 ? (double)host_csw / nsubs : 0.0);
 	conn_rows(b, k, scenario, nsubs, 1, conn, nconn, &pubms, 1, all_ready, sr, pr);
 	sr->status = pr->status = ROW_OK;
+	/* Where the time until all are ready went, without a profiler: the
+	 * first connect's wait (a process's first paho connect can sleep
+	 * 100 ms: docs/BENCHMARKS.md, "Readiness (session 9)"), the connects
+	 * and the subscribes after them, and how idle the machine was
+	 * meanwhile (/proc/stat, whole clock ticks; the first host's view) */
+	tck = (double)bench_clk_tck();
+	bench_log("  connect phases: first ready after %.1f ms; connect p50 %.1f p90 %.1f "
+	    "max %.1f ms; subscribe p50 %.1f max %.1f ms; machine idle %.0f of %.0f CPU-ms",
+	    first_ready != UINT64_MAX && first_ready > first ?
+	    (double)(first_ready - first) / 1e6 : 0.0, sr->lat.p50, sr->lat.p90, sr->lat.max,
+	    sub_p50, sub_max, tck > 0 ? (double)hp[0].rd.mach_idle * 1000.0 / tck : 0.0,
+	    tck > 0 ? (double)hp[0].rd.mach_ticks * 1000.0 / tck : 0.0);
 
 	/* one warm-up message (schemes 1/2: the pairing with every subscriber) */
 	if ((buf = malloc(b->payload)) == NULL)

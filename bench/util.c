@@ -89,6 +89,39 @@ bench_csw(void)
 	return (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
 }
 
+int
+bench_machine_ticks(uint64_t *total, uint64_t *idle)
+{
+	unsigned long long v[8];
+	char line[512];
+	FILE *f;
+	int n, r = -1;
+
+	*total = *idle = 0;
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return -1;
+	/* cpu  user nice system idle iowait irq softirq steal [guest...] */
+	if (fgets(line, sizeof(line), f) != NULL && strncmp(line, "cpu ", 4) == 0) {
+		char *p = line + 4, *end;
+
+		for (n = 0; n < 8; n++) {
+			errno = 0;
+			v[n] = strtoull(p, &end, 10);
+			if (end == p || errno != 0)
+				break;
+			p = end;
+		}
+		if (n == 8) {
+			for (n = 0; n < 8; n++)
+				*total += v[n];
+			*idle = v[3] + v[4];
+			r = 0;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
 uint64_t
 bench_cpu_ns(void)
 {

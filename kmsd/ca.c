@@ -60,6 +60,21 @@ kms_issued_clear(struct kms_issued *is)
 	memset(is, 0, sizeof(*is));
 }
 
+/* Free a memory BIO that held a private key, wiping its contents first;
+ * NULL is a no-op. */
+static void
+bio_free_wiped(BIO *bio)
+{
+	char *data;
+	long n;
+
+	if (bio == NULL)
+		return;
+	if ((n = BIO_get_mem_data(bio, &data)) > 0)
+		mqe2e_wipe(data, (size_t)n);
+	BIO_free(bio);
+}
+
 /* The contents of a memory BIO as a malloc'd NUL-terminated string. */
 static int
 bio_to_str(BIO *bio, char **out, size_t *out_len)
@@ -216,14 +231,7 @@ create_ca(const char *key_path, const char *crt_path, char *err, size_t errlen)
 		free(key_pem);
 	}
 	free(crt_pem);
-	if (bio != NULL) {
-		char *data;
-		long n = BIO_get_mem_data(bio, &data);
-
-		if (n > 0)
-			mqe2e_wipe(data, (size_t)n);
-		BIO_free(bio);
-	}
+	bio_free_wiped(bio);
 	X509_free(cert);
 	mqe2e_pkey_free(key);
 	ERR_clear_error();
@@ -369,14 +377,7 @@ kms_ca_keygen(EVP_PKEY **key, char **pem, size_t *pem_len)
 	r = MQE2E_OK;
  out:
 	mqe2e_wipe(seed, sizeof(seed));
-	if (bio != NULL) {
-		char *data;
-		long n = BIO_get_mem_data(bio, &data);
-
-		if (n > 0)
-			mqe2e_wipe(data, (size_t)n);
-		BIO_free(bio);
-	}
+	bio_free_wiped(bio);
 	mqe2e_pkey_free(k);
 	ERR_clear_error();
 	return r;

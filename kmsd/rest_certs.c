@@ -89,6 +89,30 @@ issue_stored(struct kmsd *k, const struct kms_client_row *c, EVP_PKEY *pub, json
 	    (int64_t)is->not_before, (int64_t)is->not_after, (int64_t)now);
 }
 
+/* The Ed25519 public key of a CSR (PEM) sent for client name, for both the
+ * admin's issue and the device's renewal: on success *pub holds it (the
+ * caller frees it) and 1 is returned; else *pub is NULL, the reply is sent
+ * - 400 bad_csr naming what is wrong with the CSR, with how to make a key
+ * that will do, or 500 if it could not be read (no memory) - and 0 is
+ * returned. */
+static int
+csr_key(struct kms_req *r, const char *name, const char *csr, EVP_PKEY **pub)
+{
+	int e;
+
+	if ((e = kms_ca_csr_pubkey(csr, strlen(csr), pub)) == MQE2E_OK)
+		return 1;
+	if (e != MQE2E_ERR_BAD_FORMAT && e != MQE2E_ERR_BAD_CERT && e != MQE2E_ERR_BAD_SIGNATURE)
+		kms_reply_err(r, e, "cannot read the CSR for client '%s'", name);
+	else
+		kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
+		    e == MQE2E_ERR_BAD_CERT ? "does not hold an Ed25519 key (make one with: "
+		    "openssl genpkey -algorithm ed25519)" :
+		    e == MQE2E_ERR_BAD_SIGNATURE ? "has an invalid signature" :
+		    "is not a PEM certificate request");
+	return 0;
+}
+
 /* POST /v1/clients/{name}/certs (admin): a certificate for a CSR's key, or
  * for a key generated here and handed out once. */
 void
@@ -120,14 +144,8 @@ rest_cert_issue(struct kms_req *r, const char *name)
 	if (!days_ok(r, days))
 		goto done;
 	if (csr != NULL) {
-		if ((e = kms_ca_csr_pubkey(csr, strlen(csr), &pub)) != MQE2E_OK) {
-			kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
-			    e == MQE2E_ERR_BAD_CERT ? "does not hold an Ed25519 key (make one "
-			    "with: openssl genpkey -algorithm ed25519)" :
-			    e == MQE2E_ERR_BAD_SIGNATURE ? "has an invalid signature" :
-			    "is not a PEM certificate request");
+		if (!csr_key(r, name, csr, &pub))
 			goto done;
-		}
 	} else if ((e = kms_ca_keygen(&pub, &key_pem, &key_pem_len)) != MQE2E_OK) {
 		kms_reply_err(r, e, "cannot generate a key for client '%s'", name);
 		goto done;
@@ -216,12 +234,10 @@ rest_cert_renew(struct kms_req *r, const char *name)
 	}
 	if (!days_ok(r, days))
 		goto done;
-	if ((e = kms_ca_csr_pubkey(csr, strlen(csr), &pub)) != MQE2E_OK ||
-	    (e = mqe2e_ed25519_raw_public(pub, m.key)) != MQE2E_OK) {
-		kms_reply_error(r, 400, "bad_csr", "the CSR for client '%s' %s", name,
-		    e == MQE2E_ERR_BAD_SIGNATURE ? "has an invalid signature" :
-		    e == MQE2E_ERR_BAD_CERT ? "does not hold an Ed25519 key" :
-		    "is not a PEM certificate request");
+	if (!csr_key(r, name, csr, &pub))
+		goto done;
+	if ((e = mqe2e_ed25519_raw_public(pub, m.key)) != MQE2E_OK) {
+		kms_reply_err(r, e, "cannot read the key of the CSR for client '%s'", name);
 		goto done;
 	}
 	if ((e = kms_db_begin(k->db, 1)) != MQE2E_OK) {

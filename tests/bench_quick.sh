@@ -7,25 +7,9 @@
 # saturation message must have reached every subscriber verified (decrypted,
 # MACs checked by libmqe2e, plaintext checked byte for byte by the bench).
 . "$top_srcdir/tests/lib.sh"
-
-BENCH="$top_builddir/bench/mqe2e-bench"
-KMSD="$top_builddir/kmsd/mqe2e-kmsd"
-PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
-[ -x "$BENCH" ] || t_skip "mqe2e-bench not built"
-[ -x "$KMSD" ] || t_skip "mqe2e-kmsd not built"
-[ -e "$PLUGIN" ] || t_skip "mqe2e_plugin.so not built"
-[ -x "$MOSQUITTO" ] || t_skip "mosquitto not installed"
-[ "$(id -u)" = 0 ] || t_skip "the brokers run as 'user root': needs root"
-t_need openssl
+. "$top_srcdir/tests/bench_lib.sh"
+bench_brokers
 t_need python3
-
-# An ASan plugin inside the stock broker needs the sanitizer runtime first.
-pre=$(t_san_preload)
-if [ -n "$pre" ]; then
-	pre=${pre#LD_PRELOAD=}
-	export MQE2E_BENCH_BROKER_PRELOAD="${pre%% *}"
-	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
-fi
 
 OUT="$T_DIR/out"
 "$BENCH" --quick -o "$OUT" --work-dir "$T_DIR/work" --kmsd "$KMSD" --plugin "$PLUGIN" \
@@ -35,6 +19,25 @@ OUT="$T_DIR/out"
 	t_fail "mqe2e-bench --quick failed"
 }
 t_log "$(grep -c 'verified' "$T_DIR/bench.err") runs reported on stderr"
+
+# every publish-to-receive run says where its connect window went (session 9):
+# one "connect phases" line per "connect CPU" line, with figures that agree
+python3 - "$T_DIR/bench.err" <<'PY' || t_fail "the connect phases lines are missing or inconsistent"
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+cpu = [l for l in lines if "connect CPU:" in l]
+ph = [l for l in lines if "connect phases:" in l]
+assert cpu and len(ph) == len(cpu), "%d connect CPU lines, %d connect phases lines" % (len(cpu), len(ph))
+rx = re.compile(r"first ready after ([\d.]+) ms; connect p50 ([\d.]+) p90 ([\d.]+) max ([\d.]+) ms; "
+                r"subscribe p50 ([\d.]+) max ([\d.]+) ms; machine idle (\d+) of (\d+) CPU-ms$")
+for l in ph:
+    m = rx.search(l)
+    assert m, "unreadable: " + l
+    first, p50, p90, mx, sp50, smx, idle, tot = map(float, m.groups())
+    assert p50 > 0 and p50 <= p90 <= mx and first <= mx, l
+    assert 0 <= sp50 <= smx and 0 <= idle <= tot, l
+print("# %d connect phases lines checked" % len(ph))
+PY
 
 for f in connect.csv pubrecv.csv results.json; do
 	[ -s "$OUT/$f" ] || t_fail "$f missing or empty"

@@ -4,23 +4,8 @@
 # inside MQTT over TLS, the deployment issue 13 adds), next to the TLS
 # baseline; every message verified, the figures printed.  About 10 s.
 . "$top_srcdir/tests/lib.sh"
-
-BENCH="$top_builddir/bench/mqe2e-bench"
-KMSD="$top_builddir/kmsd/mqe2e-kmsd"
-PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
-[ -x "$BENCH" ] || t_skip "mqe2e-bench not built"
-[ -x "$KMSD" ] || t_skip "mqe2e-kmsd not built"
-[ -e "$PLUGIN" ] || t_skip "mqe2e_plugin.so not built"
-[ -x "$MOSQUITTO" ] || t_skip "mosquitto not installed"
-[ "$(id -u)" = 0 ] || t_skip "the brokers run as 'user root': needs root"
-t_need openssl
-
-pre=$(t_san_preload)
-if [ -n "$pre" ]; then
-	pre=${pre#LD_PRELOAD=}
-	export MQE2E_BENCH_BROKER_PRELOAD="${pre%% *}"
-	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
-fi
+. "$top_srcdir/tests/bench_lib.sh"
+bench_brokers
 
 "$BENCH" --quick --mqe2e-tls --schemes tls,s3,s4 --scenarios 1 --subs 2 -o "$T_DIR/out" \
 	--work-dir "$T_DIR/work" --keep --kmsd "$KMSD" --plugin "$PLUGIN" --mosquitto "$MOSQUITTO" \

@@ -161,10 +161,8 @@ writer() { # INSTANCE WHAT...
 	return $rc
 }
 t0=$(now_ms)
-writer 1 c1 c3 c5 &
-W1=$!
-writer 2 c2 c4 c6 &
-W2=$!
+t_bg_func W1 writer 1 c1 c3 c5
+t_bg_func W2 writer 2 c2 c4 c6
 wait "$W1" || { cat "$T_DIR/writer1.err" >&2; t_fail "a write through instance 1 failed"; }
 wait "$W2" || { cat "$T_DIR/writer2.err" >&2; t_fail "a write through instance 2 failed"; }
 ms=$(($(now_ms) - t0))

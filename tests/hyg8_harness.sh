@@ -3,7 +3,9 @@
 # for the daemons so that every outcome can be provoked:
 #   1. background processes: "func &" gives the pid of a subshell, not of
 #      the program func runs (the defect of roster15_inbox.sh's probes);
-#      t_bg gives the program's and refuses a shell function; t_kill_tree
+#      t_bg gives the program's and refuses a shell function; t_bg_func
+#      runs a function (its pid is the subshell's; wait gives the
+#      function's status) and refuses a program; t_kill_tree
 #      stops a background loop and what it runs; and a test that exits
 #      leaves none of its processes behind, tracked or not;
 #   2. t_stop_checked, the one checked stop of kms_stop, broker_stop and
@@ -11,7 +13,13 @@
 #      the checks fail - naming the process and its log - on an exit status
 #      other than 0, on a sanitizer report, and on a process that ignores
 #      SIGTERM (which is then killed -9, so nothing is left); after -9
-#      nothing is checked.
+#      nothing is checked;
+#   3. a test's own clean-up step (t_atexit, as kms_fulldisk.sh's unmount)
+#      runs after the daemons are stopped and before $T_DIR goes, and even
+#      when its last command fails (as an umount may) the test keeps its
+#      status: a passing test passes, a failing one fails, and one whose
+#      daemon crashes at the end fails (the old "trap 'step; t_cleanup'
+#      EXIT" handed t_cleanup the step's status and passed that one).
 # Each case runs as an inner test (bash + lib.sh) whose exit status and
 # output are checked from outside, with the inner test's processes found by
 # the mark lib.sh gives them (MQE2E_TEST_RUN).
@@ -118,9 +126,7 @@ expect_inner bgfunc 1 "t_bg P f: not a program (function)"
 grep -q "not refused" "$T_DIR/bgfunc.out" && t_fail "t_bg ran a shell function"
 
 loop() { while :; do sleep 300; done; }
-loop &
-L=$!
-t_track "$L"
+t_bg_func L loop
 for _ in $(seq 1 300); do kids=$(t__descendants "$L"); [ -n "$kids" ] && break; sleep 0.1; done
 [ -n "$kids" ] || t_fail "the loop did not start its sleep"
 t_kill_tree "$L"
@@ -132,7 +138,21 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 [ -z "$alive" ] || t_fail "t_kill_tree left the loop's child running:$alive"
-t_log "t_bg gives the program's pid and refuses a function; t_kill_tree took the loop and its sleep"
+# t_bg_func: wait gives the function's status; a program is refused
+three() { sleep 0.1; return 3; }
+t_bg_func T three
+wait "$T"
+[ $? = 3 ] || t_fail "wait on t_bg_func's pid did not give the function's status"
+cat >"$T_DIR/bgprog.sh" <<'EOF'
+. "$top_srcdir/tests/lib.sh"
+echo "$T_DIR" >"$1"
+t_bg_func P sleep 300
+echo "not refused"
+EOF
+run_inner bgprog "$T_DIR/bgprog.sh" "$T_DIR/bgprog.info"
+expect_inner bgprog 1 "t_bg_func P sleep: not a shell function (file)"
+grep -q "not refused" "$T_DIR/bgprog.out" && t_fail "t_bg_func ran a program"
+t_log "t_bg gives the program's pid and refuses a function; t_bg_func runs a function (wait gives its status) and refuses a program; t_kill_tree took the loop and its sleep"
 
 # --- 2. the checked stop ------------------------------------------------------------
 # NAME MODE WHEN [SIG] -> RC PATTERN
@@ -156,4 +176,37 @@ stuck_end stuck atexit - 1 FAIL: inner.sh: fake (pid [0-9]*) did not stop within
 crash_kill crash now -9 0 ^stopped$
 EOF
 grep -q stopped "$T_DIR/crash_now.out" && t_fail "crash_now: the test went on after the failed stop"
+
+# --- 3. a test's own clean-up step ------------------------------------------------
+# step.sh FILE MODE RC: a stand-in daemon (fake.sh MODE) left to the end of
+# the test, a clean-up step whose last command fails, and exit RC.
+cat >"$T_DIR/step.sh" <<'EOF'
+. "$top_srcdir/tests/lib.sh"
+fake_stop() { t_stop_checked FAKE_PID fake "$T_DIR/fake.log"; }
+t_bg FAKE_PID "$(dirname "$0")/fake.sh" "$2" >"$T_DIR/fake.log" 2>&1
+PID=$FAKE_PID
+t_atstop fake_stop
+step() {
+	if kill -0 "$PID" 2>/dev/null; then echo "step: the daemon still runs"; else echo "step: the daemon is gone"; fi
+	[ -d "$T_DIR" ] && echo "step: T_DIR is there"
+	false   # (an umount that failed)
+}
+t_atexit step
+for _ in $(seq 1 300); do grep -q ready "$T_DIR/fake.log" && break; sleep 0.1; done
+grep -q ready "$T_DIR/fake.log" || t_fail "the stand-in did not start"
+echo "$PID $T_DIR" >"$1"
+exit "$3"
+EOF
+# NAME MODE RC -> RC PATTERN
+while read -r name mode code rc pattern; do
+	run_inner "$name" "$T_DIR/step.sh" "$T_DIR/$name.info" "$mode" "$code"
+	expect_inner "$name" "$rc" "$pattern"
+	grep -q "^step: the daemon is gone$" "$T_DIR/$name.out" && grep -q "^step: T_DIR is there$" "$T_DIR/$name.out" ||
+		{ cat "$T_DIR/$name.out" >&2; t_fail "$name: the step did not run after the daemon's stop and before T_DIR went"; }
+	t_log "a failing clean-up step, $mode daemon, exit $code: exit $RC; $(grep -m1 FAIL "$T_DIR/$name.out" | cut -c1-120)"
+done <<'EOF'
+step_pass clean 0 0 ^step: T_DIR is there$
+step_fail clean 1 1 ^step: T_DIR is there$
+step_late crash 0 1 FAIL: step.sh: fake exited with status 3 on SIGTERM at the end of the test, not 0
+EOF
 exit 0

@@ -38,9 +38,9 @@ sub_bg sub1 "$T_DIR/sub1.out" -q 1 -t 'hot/live' -W 240
 SUB1_PID=$SUB_PID
 wait_for "$T_DIR/sub1.out.err" "subscribed to" 1 300 || t_fail "sub1 did not subscribe"
 mkfifo "$T_DIR/gen.fifo"
-( for i in $(seq 1 $NMSG); do echo "during $i"; sleep 0.1; done ) >"$T_DIR/gen.fifo" &
-GEN_PID=$!
-t_track "$GEN_PID"
+# (the FIFO is opened in the background: its reader, the publisher, comes next)
+gen() { for i in $(seq 1 $NMSG); do echo "during $i"; sleep 0.1; done >"$T_DIR/gen.fifo"; }
+t_bg_func GEN_PID gen
 pub_bg pub "$T_DIR/gen.fifo" "$T_DIR/pub.err" -t hot/live -q 1 -l
 sleep 1
 

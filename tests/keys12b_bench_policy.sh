@@ -7,11 +7,7 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
-
-BENCH="$top_builddir/bench/mqe2e-bench"
-KMSD="$top_builddir/kmsd/mqe2e-kmsd"
-[ -x "$BENCH" ] || t_skip "mqe2e-bench not built"
-[ -x "$KMSD" ] || t_skip "mqe2e-kmsd not built"
+. "$top_srcdir/tests/bench_lib.sh" || exit 99
 
 "$BENCH" kms --no-keys --storm 0 --policy-clients 400 --policy-groups 40 --kmsd "$KMSD" \
 	--work-dir "$T_DIR/work" -o "$T_DIR/out.md" >"$T_DIR/stdout" 2>"$T_DIR/stderr" ||

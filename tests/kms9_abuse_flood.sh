@@ -70,16 +70,16 @@ t_track $CF
 # (line-buffered through stdbuf's preload, which a sanitizer build must allow)
 # An attacker whose connection drops connects again: so does this one (on a
 # loaded machine paho may give up on a connect or a PUBACK wait).
-(
+# A loop, so t_bg_func, and t_kill_tree at the end (the loop and the probe).
+pairflood() {
 	while :; do
 		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" stdbuf -oL "$PROBE" pairreq --port "$MQTT_PORT" --cert "$T_DIR/eve.crt" --key "$T_DIR/eve.key" \
 			--ca "$T_DIR/ca.crt" --kms "$KMS_URL" --group pairs --other-id psub --count 1000000
 		echo "pairreq probe exited with status $?"
 		sleep 0.2
 	done
-) >"$T_DIR/pairflood" 2>&1 &
-PF=$!
-t_track $PF
+}
+t_bg_func PF pairflood >"$T_DIR/pairflood" 2>&1
 sleep 8
 flood_log() { local f; for f in "$T_DIR/keyflood1" "$T_DIR/keyflood2" "$T_DIR/pairflood"; do echo "== ${f##*/}:"; tail -n 3 -- "$f"; done; }
 for p in "$KF1" "$KF2"; do
@@ -127,9 +127,8 @@ sleep 1
 grep -q "$m2" "$T_DIR/victim.out" && t_fail "the revoked victim received a message sent after its revocation"
 
 # --- the figures ------------------------------------------------------------------------
-pkill -P "$PF" 2>/dev/null
-kill "$KF1" "$KF2" "$PF" 2>/dev/null
-pkill -P "$PF" 2>/dev/null
+kill "$KF1" "$KF2" 2>/dev/null
+t_kill_tree "$PF"
 wait_pid "$CF" 300
 wait "$KF1" "$KF2" "$PF" "$SLOW" 2>/dev/null
 mal=$(grep -c '"actor":"client:mallory"' "$KMS_DIR/audit.log")

@@ -3,7 +3,8 @@
 # clear message: malformed JSON, wrong types, oversized bodies, unknown ids,
 # missing or wrong token, wrong media type, a replayed key request, a stale
 # timestamp, a certificate from another CA, garbage key requests, a client
-# certificate on a broker endpoint, a revoked certificate.
+# certificate on a broker endpoint, a revoked certificate; a bad CSR gets the
+# same answer from the admin's issue and the device's renewal.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 # temp dirs next to the test logs, out of reach of /tmp cleaners
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
@@ -86,6 +87,37 @@ openssl req -new -newkey rsa:2048 -nodes -keyout "$T_DIR/rsa.key" -subj /CN=sub1
 	-out "$T_DIR/rsa.csr" 2>/dev/null || t_fail "openssl rsa csr"
 expect_rc 2 kmsctl cert issue sub1 --csr "$T_DIR/rsa.csr" --out-dir "$T_DIR"
 grep -q bad_csr "$T_DIR/err" || t_fail "RSA CSR: $(cat "$T_DIR/err")"
+# A bad CSR gets the same answer from both endpoints that take one, the
+# admin's issue and the device's renewal (csr_key in kmsd/rest_certs.c):
+# what is wrong with it and, for a key that is not Ed25519, the command that
+# makes one.  CSRs: not PEM, RSA, Ed25519 with its signature's last byte
+# flipped.
+openssl genpkey -algorithm ed25519 -out "$T_DIR/ed.key" 2>/dev/null &&
+	openssl req -new -key "$T_DIR/ed.key" -subj /CN=sub1 -out "$T_DIR/ed.csr" 2>/dev/null ||
+	t_fail "openssl: an Ed25519 CSR"
+python3 - "$T_DIR/ed.csr" >"$T_DIR/badsig.csr" <<'PY' || t_fail "a CSR with a bad signature"
+import base64, sys, textwrap
+lines = open(sys.argv[1]).read().split("\n")
+der = bytearray(base64.b64decode("".join(l for l in lines if l and not l.startswith("-----"))))
+der[-1] ^= 1
+print(lines[0], *textwrap.wrap(base64.b64encode(der).decode(), 64), lines[-2], sep="\n")
+PY
+printf -- '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' >"$T_DIR/junk.csr"
+while read -r f want; do
+	body=$(python3 -c 'import json, sys; print(json.dumps({"csr": open(sys.argv[1]).read()}))' "$T_DIR/$f") ||
+		t_fail "json of $f"
+	WANT=400 kms_api POST /v1/clients/sub1/certs "$body" >/dev/null
+	issue=$(jget 'd["error"]["code"] + " " + d["error"]["message"]' <"$T_DIR/body")
+	KMS_API_TOKEN= WANT=400 kms_api POST /v1/clients/sub1/certs/renew "$body" >/dev/null
+	renew=$(jget 'd["error"]["code"] + " " + d["error"]["message"]' <"$T_DIR/body")
+	[ "$issue" = "bad_csr the CSR for client 'sub1' $want" ] || t_fail "issue, $f: $issue"
+	[ "$renew" = "$issue" ] || t_fail "renew, $f: '$renew', not the issue's '$issue'"
+done <<'EOF'
+junk.csr is not a PEM certificate request
+rsa.csr does not hold an Ed25519 key (make one with: openssl genpkey -algorithm ed25519)
+badsig.csr has an invalid signature
+EOF
+t_log "a bad CSR: issue and renew give the same 400 bad_csr (not PEM, RSA with the genpkey hint, bad signature)"
 http_expect 415 unsupported_media_type POST /v1/clients "${A[@]}" -H 'Content-Type: text/plain' -d '{"name":"x1"}'
 
 # --- oversized body ------------------------------------------------------------------------

@@ -94,7 +94,7 @@ MQE2E_KMS_TOKEN=x run 3 --addr "http://127.0.0.1:$port" --timeout 2000 group lis
 # something else listens: an HTTP server that is not the KMS (exit 2), and a
 # server that does not speak HTTP (exit 3)
 hport=$(t_free_port)
-(cd "$T_DIR" && exec python3 -m http.server "$hport" --bind 127.0.0.1 >/dev/null 2>&1) &
+python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$T_DIR" >/dev/null 2>&1 &
 t_track $!
 gport=$(t_free_port)
 python3 - "$gport" <<'PY' &

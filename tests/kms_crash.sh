@@ -62,9 +62,7 @@ rotator() {
 	done
 }
 for round in $(seq 1 "$ROUNDS"); do
-	rotator &
-	rpid=$!
-	t_track $rpid
+	t_bg_func rpid rotator
 	# let rotations run for 0.3 .. 1.2 s, then pull the plug
 	sleep "0.$(( 3 + RANDOM % 9 ))"
 	kms_stop -9

@@ -18,8 +18,9 @@
 mkdir -p "$KMS_DIR"
 mount -t tmpfs -o size=4m,mode=700 tmpfs "$KMS_DIR" 2>"$T_DIR/mount.err" ||
 	t_skip "cannot mount a tmpfs: $(cat "$T_DIR/mount.err")"
-unmount() { kms_stop -9; umount "$KMS_DIR" 2>/dev/null || umount -l "$KMS_DIR"; }
-trap 'unmount; t_cleanup' EXIT
+# at exit, once the KMS is stopped (lib.sh's checked stop), before $T_DIR goes
+unmount() { umount "$KMS_DIR" 2>/dev/null || umount -l "$KMS_DIR"; }
+t_atexit unmount
 
 kms_start
 expect_rc 0 kmsctl ca show

@@ -19,16 +19,8 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
-
-BENCH="$top_builddir/bench/mqe2e-bench"
-KMSD="$top_builddir/kmsd/mqe2e-kmsd"
-PLUGIN="$top_builddir/broker-ext/.libs/mqe2e_plugin.so"
-[ -x "$BENCH" ] || t_skip "mqe2e-bench not built"
-[ -x "$KMSD" ] || t_skip "mqe2e-kmsd not built"
-[ -e "$PLUGIN" ] || t_skip "mqe2e_plugin.so not built"
-[ -x "$MOSQUITTO" ] || t_skip "mosquitto not installed"
-[ "$(id -u)" = 0 ] || t_skip "the broker runs as 'user root': needs root"
-t_need openssl
+. "$top_srcdir/tests/bench_lib.sh" || exit 99
+bench_brokers
 
 N=1000
 BOUND=${MQE2E_STORM_BOUND_MS:-5000}
@@ -40,10 +32,6 @@ if [ "${MQE2E_SANITIZERS:-no}" = yes ]; then
 	# issue's figure (1,000, 5 s) is this test in a normal build.
 	N=200
 	BOUND=${MQE2E_STORM_BOUND_MS:-30000}
-	pre=$(t_san_preload)
-	pre=${pre#LD_PRELOAD=}
-	export MQE2E_BENCH_BROKER_PRELOAD="${pre%% *}"
-	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 fi
 # 1,000 clients: threads and sockets of one process
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null

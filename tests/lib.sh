@@ -79,6 +79,28 @@ t_bg() {
 	t_track "$!"
 }
 
+# t_bg_func PIDVAR FUNCTION [ARGS...]: run the shell FUNCTION in the
+# background, with the redirections of this call (opened by the test's shell
+# first, as t_bg's), track it and set PIDVAR to its pid - the pid of the
+# subshell that runs it: a loop beside the test (kms_crash.sh's rotator) or
+# work done in parallel (fleet13_two_kmsd.sh's writers).  Wait for it (its
+# status is the function's), or stop it with t_kill_tree PID, which takes
+# what it runs at that moment too; a plain kill would leave that running.
+# FUNCTION must be a shell function: a program goes through t_bg.  A test
+# puts nothing else in the background with a bare "&" but a program
+# (tests/sh_lint.py checks it: hyg9_lint.sh).
+t_bg_func() {
+	local var=$1
+	shift
+	case $(type -t "$1") in
+	function) ;;
+	*) t_fail "t_bg_func $var $1: not a shell function ($(type -t "$1")); start a program with t_bg" ;;
+	esac
+	"$@" <&0 &
+	printf -v "$var" %s "$!"
+	t_track "$!"
+}
+
 # t__ours: set T_OURS to the pids of the test's processes still running:
 # the children of this shell (the background jobs, process substitutions;
 # a child's pid cannot go to another process before we reap it) and every
@@ -123,7 +145,13 @@ t_kill_tree() {
 	kill "${2:--TERM}" "$1" $below 2>/dev/null
 }
 
-# Run the shell function $1 at exit, after the tracked pids are stopped.
+# Run the shell function $1 at exit, after the tracked pids are stopped and
+# before $T_DIR is removed; the newest first.  A test's own clean-up (say,
+# unmount a file system it mounted: kms_fulldisk.sh) is a step like this,
+# never a trap of its own on EXIT: that would replace t_cleanup, or (with
+# "trap 'step; t_cleanup' EXIT") hand it the step's exit status instead of
+# the test's, so that a failure found at the end (T_LATE_FAIL) is lost.
+# A step's own exit status does not change the test's.
 t_atexit() { T_ATEXIT="$1 $T_ATEXIT"; }
 
 # Run the shell function $1 at exit, before the tracked pids are stopped

@@ -19,8 +19,10 @@ TS="$PG_DIR/ts"
 mkdir -p "$TS"
 mount -t tmpfs -o size=24m,mode=700 tmpfs "$TS" 2>"$T_DIR/mount.err" ||
 	t_skip "cannot mount a tmpfs: $(cat "$T_DIR/mount.err")"
-unmount() { kms_stop -9; pg_stop; umount "$TS" 2>/dev/null || umount -l "$TS"; }
-trap 'unmount; t_cleanup' EXIT
+# at exit, once the KMS is stopped (lib.sh's checked stop), before pglib.sh
+# removes $PG_DIR (t_atexit: the newest first)
+unmount() { pg_stop; umount "$TS" 2>/dev/null || umount -l "$TS"; }
+t_atexit unmount
 [ -n "$PG_RUNAS" ] && chown "$PG_RUNAS:" "$TS"
 pg_admin_sql "CREATE TABLESPACE small LOCATION '$TS'" \
 	"CREATE DATABASE kmsfull OWNER $PG_ROLE TABLESPACE small" >/dev/null ||

@@ -32,7 +32,7 @@ rate() {
 	seq_ms=$(sed -n 's/^elapsed_ms //p' "$T_DIR/seq.out")
 	t0=$(date +%s%N)
 	pids=""
-	for i in 1 2 3 4; do keyreq "$name" --count $((N / 4)) >"$T_DIR/par.$i" 2>&1 & pids="$pids $!"; done
+	for i in 1 2 3 4; do keyreq_bg "$name" --count $((N / 4)) >"$T_DIR/par.$i" 2>&1; pids="$pids $KEYREQ_PID"; done
 	for i in $pids; do wait "$i"; done   # not a bare wait: the daemon is a child too
 	t1=$(date +%s%N)
 	ok=0

@@ -616,19 +616,28 @@ pg_blob_dup(const PGresult *res, int i, int col, uint8_t **out, size_t *len)
 
 /* ---- counters ------------------------------------------------------------------------ */
 
-int
-pg__counter_get(struct kms_db *db, const char *key, int64_t *v)
+/* The value the one-row query q gives for the meta key $1, in *v; no such
+ * row is an internal error (the migrations create every counter). */
+static int
+counter_row(struct kms_db *db, struct pg_query *q, const char *key, int64_t *v)
 {
-	static struct pg_query q = PG_QUERY("SELECT value FROM meta WHERE key = $1");
 	struct pg_args a = PG_ARGS_INIT;
 	PGresult *res = NULL;
 	int r;
 
 	pg_arg_text(&a, key);
-	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
+	if ((r = pg__one(db, q, &a, &res)) == MQE2E_OK)
 		*v = pg_int(res, 0, 0);
 	PQclear(res);
 	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_ERR_INTERNAL : r;
+}
+
+int
+pg__counter_get(struct kms_db *db, const char *key, int64_t *v)
+{
+	static struct pg_query q = PG_QUERY("SELECT value FROM meta WHERE key = $1");
+
+	return counter_row(db, &q, key, v);
 }
 
 int
@@ -636,15 +645,8 @@ pg__counter_bump(struct kms_db *db, const char *key, int64_t *v)
 {
 	static struct pg_query q = PG_QUERY("UPDATE meta SET value = value + 1 WHERE key = $1 "
 	    "RETURNING value");
-	struct pg_args a = PG_ARGS_INIT;
-	PGresult *res = NULL;
-	int r;
 
-	pg_arg_text(&a, key);
-	if ((r = pg__one(db, &q, &a, &res)) == MQE2E_OK)
-		*v = pg_int(res, 0, 0);
-	PQclear(res);
-	return r == MQE2E_ERR_NOT_FOUND ? MQE2E_ERR_INTERNAL : r;
+	return counter_row(db, &q, key, v);
 }
 
 int
