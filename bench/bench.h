@@ -263,6 +263,9 @@ struct host_result {
 	                                   message to the first copy of the last one
 	                                   seen: the paced phase alone */
 	uint64_t paced_rx_marked;       /* deliveries between those two marks */
+	uint64_t cpu_burst_ns;          /* from the first copy of the first saturation
+	                                   message to the end of collect(): the
+	                                   saturation phase (its tail is polls) */
 	uint64_t nlat;
 	char msg[BENCH_MSG_MAX];
 };
@@ -330,6 +333,8 @@ struct run_row {
 	double sub_cpu_window_us_per_delivery; /* the same over ready .. first burst
 	                                      message (set-up and tail included) */
 	double sub_cpu_setup_ms;        /* ready .. first paced delivery */
+	double sub_cpu_us_per_delivery_burst; /* the subscriber processes' CPU over
+	                                      the saturation phase, per delivery */
 	uint64_t rss_kib, hwm_kib;
 	uint64_t rss_paced_kib;         /* VmRSS after the paced phase, before the
 	                                   burst's queues */

@@ -48,6 +48,7 @@ struct host {
 	uint64_t cpu_p0, cpu_p1;        /* [mu] CPU time at the first copy of the first
 	                                   and of the newest paced message */
 	uint64_t rx_p1;                 /* [mu] paced deliveries before that newest one */
+	uint64_t cpu_b0;                /* [mu] CPU time at the first saturation copy */
 	uint32_t seq_hi;                /* [mu] the newest paced message seen */
 	size_t nlat, latcap;
 };
@@ -102,8 +103,10 @@ on_rx(void *arg, const uint8_t *pt, size_t len, int ok)
 		if (h->nlat < h->latcap)
 			h->lat[h->nlat++] = now > sched ? (double)(now - sched) / 1e6 : 0.0;
 	} else {
-		if (h->res.burst_rx == 0 && h->cpu0 != 0)
-			h->res.cpu_ns = bench_cpu_ns() - h->cpu0;   /* the paced phase's */
+		if (h->res.burst_rx == 0 && h->cpu0 != 0) {
+			h->cpu_b0 = bench_cpu_ns();
+			h->res.cpu_ns = h->cpu_b0 - h->cpu0;        /* the paced phase's */
+		}
 		h->res.burst_rx++;
 		if (now > h->res.burst_last_ns)
 			h->res.burst_last_ns = now;
@@ -520,6 +523,8 @@ report:
 	pthread_mutex_lock(&h.mu);
 	if (h.res.burst_rx == 0)        /* no saturation phase: all of it */
 		h.res.cpu_ns = bench_cpu_ns() - h.cpu0;
+	else
+		h.res.cpu_burst_ns = bench_cpu_ns() - h.cpu_b0;
 	pthread_mutex_unlock(&h.mu);
 	pthread_mutex_lock(&h.mu);
 	h.res.cpu_paced_ns = h.cpu_p1 - h.cpu_p0;

@@ -73,12 +73,12 @@ write_csv(struct bench *b)
 	    "broker_cpu_us_per_delivery_ticks,broker_cpu_us_per_delivery_burst,"
 	    "broker_rss_kib,broker_hwm_kib,broker_rss_paced_kib,broker_rss_anon_kib,"
 	    "sub_cpu_us_per_delivery,sub_cpu_window_us_per_delivery,sub_cpu_setup_ms,"
-	    "status,note\n", f);
+	    "sub_cpu_us_per_delivery_burst,status,note\n", f);
 	for (i = 0; i < b->nruns; i++) {
 		const struct run_row *r = &b->runs[i];
 
 		fprintf(f, "%d,%d,%s,%d,%d,%zu,%.1f,%d,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,"
-		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%s,",
+		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%.3f,%s,",
 		    r->scenario,
 		    r->rep + 1,
 		    bench_kind_name(r->kind), r->nsubs, r->qos, r->payload, r->rate, r->paced,
@@ -92,7 +92,7 @@ write_csv(struct bench *b)
 		    (unsigned long long)r->hwm_kib, (unsigned long long)r->rss_paced_kib,
 		    (unsigned long long)r->rss_anon_kib, r->sub_cpu_us_per_delivery,
 		    r->sub_cpu_window_us_per_delivery, r->sub_cpu_setup_ms,
-		    row_status_name(r->status));
+		    r->sub_cpu_us_per_delivery_burst, row_status_name(r->status));
 		csv_str(f, r->note);
 		fputc('\n', f);
 	}
@@ -234,7 +234,7 @@ write_json(struct bench *b)
 		const struct run_row *x = &b->runs[i];
 
 		o = json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o,"
-		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:s,s:s}",
+		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:s,s:s}",
 		    "scenario", x->scenario, "scheme", bench_kind_name(x->kind), "n_subs", x->nsubs,
 		    "qos", x->qos, "payload", (json_int_t)x->payload, "rate", x->rate,
 		    "paced", x->paced, "burst", x->burst, "expected", (json_int_t)x->expected,
@@ -253,6 +253,7 @@ write_json(struct bench *b)
 		    "sub_cpu_us_per_delivery", x->sub_cpu_us_per_delivery,
 		    "sub_cpu_window_us_per_delivery", x->sub_cpu_window_us_per_delivery,
 		    "sub_cpu_setup_ms", x->sub_cpu_setup_ms,
+		    "sub_cpu_us_per_delivery_burst", x->sub_cpu_us_per_delivery_burst,
 		    "status", row_status_name(x->status), "note", x->note);
 		json_array_append_new(runs, o);
 	}

@@ -340,6 +340,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	double pubms = 0, *all = NULL, *conn = NULL, all_ready = 0, tick_us;
 	uint64_t period, start, first = UINT64_MAX, last = 0, burst_start, burst_end = 0;
 	uint64_t sub_cpu_ns = 0, sub_paced_ns = 0, sub_marked = 0, sub_setup_ns = 0;
+	uint64_t sub_burst_ns = 0;
 	uint64_t host_cpu_ns = 0, host_csw = 0, first_ready = UINT64_MAX;
 	double sub_p50 = 0, sub_max = 0, tck;
 	uint8_t *buf = NULL;
@@ -494,6 +495,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		sub_paced_ns += hp[i].res.cpu_paced_ns;
 		sub_marked += hp[i].res.paced_rx_marked;
 		sub_setup_ns += hp[i].res.cpu_setup_ns;
+		sub_burst_ns += hp[i].res.cpu_burst_ns;
 		if (hp[i].res.burst_last_ns > burst_end)
 			burst_end = hp[i].res.burst_last_ns;
 	}
@@ -516,9 +518,12 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	if (sub_marked > 0)
 		row->sub_cpu_us_per_delivery = (double)sub_paced_ns / 1e3 / (double)sub_marked;
 	row->sub_cpu_setup_ms = (double)sub_setup_ns / 1e6;
-	if (row->burst_delivered > 0)
+	if (row->burst_delivered > 0) {
 		row->cpu_us_per_delivery_burst = (double)(ps2.cpu_ns - ps1.cpu_ns) / 1e3 /
 		    (double)row->burst_delivered;
+		row->sub_cpu_us_per_delivery_burst = (double)sub_burst_ns / 1e3 /
+		    (double)row->burst_delivered;
+	}
 	row->rss_kib = ps2.rss_kib;
 	row->rss_paced_kib = ps1.rss_kib;
 	row->rss_anon_kib = ps2.rss_anon_kib;

@@ -101,8 +101,13 @@ struct keystore {
 	                                      last (checked like any slot) */
 };
 
+/* Every topic the library itself publishes or follows (pairing inboxes,
+ * rosters, rekey notices) begins with this; the receive path compares it
+ * once before it looks for any of them. */
+#define MQE2E_OWN_TOPIC_PREFIX "mqe2e/v1/"
+
 /* Pairwise keys (schemes 1/2, pair.c). */
-#define PAIR_TOPIC_PREFIX "mqe2e/v1/pair/"
+#define PAIR_TOPIC_PREFIX MQE2E_OWN_TOPIC_PREFIX "pair/"
 #define PAIR_TOPIC_MAX (sizeof(PAIR_TOPIC_PREFIX) + 5 + MQE2E_ID_MAX + 1)
 #define MQE2E_PAIR_ROLE_PUB 1           /* I am P: the key seals for peer */
 #define MQE2E_PAIR_ROLE_SUB 2           /* I am S: the key opens from peer */
@@ -179,6 +184,7 @@ struct sub {
 	mqe2e_message_cb cb;
 	void *arg;
 	int qos;
+	int exact;              /* the filter has no wildcard: strcmp matches */
 	char filter[];          /* in the same allocation: one line to read per
 	                           delivery, not two */
 };

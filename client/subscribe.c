@@ -28,6 +28,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,6 @@ struct rx {
 	uint8_t scheme;
 	uint8_t *pt;             /* plaintext: pt_inline or malloc'd; wiped when freed */
 	size_t pt_len;
-	uint8_t pt_inline[RX_PT_INLINE];
 	uint8_t *inner;          /* malloc'd opened frame body (scheme 3) */
 	size_t inner_len;
 	const char *why;         /* which check failed, for the report */
@@ -57,7 +57,21 @@ struct rx {
 	int ahead_asked;         /* in: a fetch for such an epoch was let start
 	                            for this message already (held) */
 	int crypto;              /* OpenSSL was called for it (a memo miss) */
+	/* where the checks found the frame's and the envelope's windows, for
+	 * their accepts (replay.h: no second lookup of the same key) */
+	struct mqe2e_replay_pos frame_pos, env_pos;
+	uint8_t pt_inline[RX_PT_INLINE];   /* last: rx_clear() leaves it be */
 };
+
+/* A fresh rx: every field zero but the inline plaintext buffer (1 KiB,
+ * written before it is read: pt_len says how much), which the receive path
+ * used to clear for every copy of every message. */
+static void
+rx_clear(struct rx *rx)
+{
+	memset(rx, 0, offsetof(struct rx, pt_inline));
+	rx->frame_pos.i = rx->env_pos.i = SIZE_MAX;
+}
 
 static void
 rx_free(struct rx *rx)
@@ -229,17 +243,17 @@ is_late(const uint8_t *body, size_t len, int retained)
  * epoch) for live messages, (sender, topic) for late ones. */
 static int
 envelope_window(struct mqe2e_client *c, const struct mqe2e_envelope *env, const char *topic,
-    int late, int accept)
+    int late, int accept, struct mqe2e_replay_pos *pos)
 {
 	struct mqe2e_replay_table *t = late ? c->late_replay : c->replay;
 	const uint8_t *name = late ? (const uint8_t *)topic : env->key_name.p;
 	size_t name_len = late ? strlen(topic) : env->key_name.len;
 	uint32_t epoch = late ? 0 : env->epoch;
 
-	return accept ? mqe2e_replay_table_accept(t, env->sender.p, env->sender.len,
+	return accept ? mqe2e_replay_table_accept_pos(t, pos, env->sender.p, env->sender.len,
 	    env->key_kind, name, name_len, epoch, env->seq) :
-	    mqe2e_replay_table_check(t, env->sender.p, env->sender.len, env->key_kind, name,
-	    name_len, epoch, env->seq);
+	    mqe2e_replay_table_check_pos(t, env->sender.p, env->sender.len, env->key_kind, name,
+	    name_len, epoch, env->seq, pos);
 }
 
 /* Open the E2E envelope in body (mu held).  frame_group: the group the
@@ -271,7 +285,7 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 	    group_key(c, &env, scheme, frame_group, rx, &key, &raw);
 	if (r != MQE2E_OK)
 		return r;
-	if ((r = envelope_window(c, &env, topic, late, 0)) != MQE2E_OK) {
+	if ((r = envelope_window(c, &env, topic, late, 0, &rx->env_pos)) != MQE2E_OK) {
 		rx->why = late ? "a retained message already read, or older than one read on "
 		    "this topic" : "duplicate or replayed message";
 		return r;
@@ -291,7 +305,7 @@ open_envelope(struct mqe2e_client *c, const char *topic, const uint8_t *body, si
 		}
 		memo__put(&q, rx->pt, rx->pt_len);
 	}
-	if ((r = envelope_window(c, &env, topic, late, 1)) != MQE2E_OK) {
+	if ((r = envelope_window(c, &env, topic, late, 1, &rx->env_pos)) != MQE2E_OK) {
 		rx->why = "duplicate or replayed message";
 		return r;
 	}
@@ -341,11 +355,11 @@ frame_window(struct mqe2e_client *c, const struct mqe2e_frame *f, uint32_t epoch
 	int r;
 
 	if (accept)
-		r = mqe2e_replay_table_accept(c->frame_replay, f->sender.p, f->sender.len,
-		    f->key_kind, f->key_name.p, f->key_name.len, epoch, f->seq);
+		r = mqe2e_replay_table_accept_pos(c->frame_replay, &rx->frame_pos, f->sender.p,
+		    f->sender.len, f->key_kind, f->key_name.p, f->key_name.len, epoch, f->seq);
 	else
-		r = mqe2e_replay_table_check(c->frame_replay, f->sender.p, f->sender.len,
-		    f->key_kind, f->key_name.p, f->key_name.len, epoch, f->seq);
+		r = mqe2e_replay_table_check_pos(c->frame_replay, f->sender.p, f->sender.len,
+		    f->key_kind, f->key_name.p, f->key_name.len, epoch, f->seq, &rx->frame_pos);
 	if (r != MQE2E_OK)
 		rx->why = "the broker's frame is a duplicate or replay";
 	return r;
@@ -491,7 +505,8 @@ targets_collect(struct mqe2e_client *c, const char *topic, struct targets *t)
 		cap = 0;
 	}
 	for (n = 0, s = c->subs; s != NULL && n < cap; s = s->next) {
-		if (mqe2e_topic_matches(s->filter, topic)) {
+		if (s->exact ? strcmp(s->filter, topic) == 0 :
+		    mqe2e_topic_matches(s->filter, topic)) {
 			t->to[n].cb = s->cb;
 			t->to[n].arg = s->arg;
 			n++;
@@ -740,7 +755,7 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 	__builtin_prefetch(c, 1);
 	__builtin_prefetch((const char *)c + 64);
 	__builtin_prefetch((const char *)c + 128);
-	memset(&rx, 0, sizeof(rx));
+	rx_clear(&rx);
 	/* topic_len is 0 when paho's name is NUL-terminated (used as it is),
 	 * else its length: then it holds a NUL and is refused */
 	if (topic_len > 0) {
@@ -755,22 +770,26 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 			goto out;
 		}
 	}
-	if (roster__group_of_topic(topic) != NULL) {
-		roster__on_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
-		    m->payloadlen : 0));
-		goto out;
-	}
-	if (pair__topic_is(topic, "req", c->id)) {
-		pair__on_request(c, p, len);
-		goto out;
-	}
-	if (pair__topic_is(topic, "resp", c->id)) {
-		pair__on_response(c, p, len);
-		goto out;
-	}
-	if (mqe2e_rekey_topic_group(topic) != NULL) {
-		rekey__on_notice(c, topic, p, len);
-		goto out;
+	/* the library's own topics (roster, pairing inboxes, rekey notices)
+	 * all begin so: one comparison for every other message */
+	if (strncmp(topic, MQE2E_OWN_TOPIC_PREFIX, sizeof(MQE2E_OWN_TOPIC_PREFIX) - 1) == 0) {
+		if (roster__group_of_topic(topic) != NULL) {
+			roster__on_message(c, topic, m->payload, (size_t)(m->payloadlen > 0 ?
+			    m->payloadlen : 0));
+			goto out;
+		}
+		if (pair__topic_is(topic, "req", c->id)) {
+			pair__on_request(c, p, len);
+			goto out;
+		}
+		if (pair__topic_is(topic, "resp", c->id)) {
+			pair__on_response(c, p, len);
+			goto out;
+		}
+		if (mqe2e_rekey_topic_group(topic) != NULL) {
+			rekey__on_notice(c, topic, p, len);
+			goto out;
+		}
 	}
 	pthread_mutex_lock(&c->mu);
 	prefetch_client(c);
@@ -793,7 +812,7 @@ receive(struct mqe2e_client *c, char *topic_name, int topic_len, MQTTAsync_messa
 			    "it (hold_max)" : "holding this one failed: out of memory");
 			goto out;
 		}
-		memset(&rx, 0, sizeof(rx));
+		rx_clear(&rx);
 	}
 	r = open_message(c, topic, p, len, m->retained, floor, &rx);
 	if ((r == MQE2E_ERR_UNKNOWN_KEY || r == MQE2E_ERR_EXPIRED_KEY) && rx.kms_miss) {
@@ -850,7 +869,7 @@ subscribe__held_run(struct mqe2e_client *c, uint64_t now, uint64_t *wake)
 			pp = &h->next;          /* behind an earlier one of its group */
 			continue;
 		}
-		memset(&rx, 0, sizeof(rx));
+		rx_clear(&rx);
 		rx.ahead_asked = h->ahead;
 		r = open_message(c, h->topic, h->payload, h->len, h->retained, h->rx_floor_us,
 		    &rx);
@@ -982,6 +1001,8 @@ mqe2e_subscribe(struct mqe2e_client *c, const char *filter, int qos, mqe2e_messa
 	if ((s = calloc(1, sizeof(*s) + strlen(filter) + 1)) == NULL)
 		return client__fail(c, MQE2E_ERR_NOMEM, "out of memory");
 	memcpy(s->filter, filter, strlen(filter) + 1);
+	/* no wildcard: it matches exactly the topic spelt the same */
+	s->exact = strpbrk(filter, "+#") == NULL;
 	s->qos = qos;
 	s->cb = cb;
 	s->arg = arg;

@@ -192,7 +192,11 @@ struct mqe2e_replay_table {
 	size_t nbuckets;
 	size_t last;           /* the entry the last lookup found (a hint) */
 	size_t used;
-	size_t lru_head, lru_tail;   /* head = most recently used */
+	size_t lru_head;       /* most recently used */
+	uint64_t gen;          /* bumped whenever an entry is added or removed
+	                          (so moved): a struct mqe2e_replay_pos of an
+	                          older generation is not used */
+	size_t lru_tail;
 	size_t cap;
 	size_t alloc;          /* slots of e, <= cap */
 };
@@ -342,6 +346,7 @@ remove_entry(struct mqe2e_replay_table *t, size_t i)
 {
 	size_t last = t->used - 1, *pp;
 
+	t->gen++;
 	hash_unlink(t, i);
 	lru_unlink(t, i);
 	free(t->e[i].key_ext);
@@ -431,9 +436,25 @@ grow(struct mqe2e_replay_table *t)
 	return 0;
 }
 
+/* Record seq in entry i (found by a lookup) and make it the most recently
+ * used. */
+static int
+entry_accept(struct mqe2e_replay_table *t, size_t i, uint64_t seq)
+{
+	int r;
+
+	if ((r = mqe2e_replay_accept(&t->e[i].w, seq)) == MQE2E_OK && t->lru_head != i) {
+		lru_unlink(t, i);
+		lru_push_front(t, i);
+	}
+	return r;
+}
+
+/* pos (may be NULL): set by a check to the entry found (SIZE_MAX: none). */
 static int
 table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t sender_len,
-    uint8_t kind, const uint8_t *name, size_t name_len, uint32_t epoch, uint64_t seq)
+    uint8_t kind, const uint8_t *name, size_t name_len, uint32_t epoch, uint64_t seq,
+    struct mqe2e_replay_pos *pos)
 {
 	struct replay_entry *e;
 	uint8_t kbuf[REPLAY_KEY_STACK], *key = NULL;
@@ -447,17 +468,18 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 	    &key, &key_len)) != MQE2E_OK)
 		return r;
 	h = hash_final(hash_bytes(t->seed, 0, key, key_len));
-	if ((i = lookup(t, key, key_len, h)) != NONE) {
+	i = lookup(t, key, key_len, h);
+	if (pos != NULL) {
+		pos->i = i;
+		pos->gen = t->gen;
+		pos->hash = h;
+	}
+	if (i != NONE) {
 		if (key != kbuf)
 			free(key);
 		if (!accept)
 			return mqe2e_replay_check(&t->e[i].w, seq);
-		if ((r = mqe2e_replay_accept(&t->e[i].w, seq)) == MQE2E_OK &&
-		    t->lru_head != i) {
-			lru_unlink(t, i);
-			lru_push_front(t, i);
-		}
-		return r;
+		return entry_accept(t, i, seq);
 	}
 	if (!accept) {
 		if (key != kbuf)
@@ -475,6 +497,7 @@ table_op(struct mqe2e_replay_table *t, int accept, const uint8_t *sender, size_t
 	if (t->used == t->alloc)
 		remove_entry(t, t->lru_tail);
 	i = t->used++;
+	t->gen++;
 	e = &t->e[i];
 	memset(e, 0, sizeof(*e));
 	if (key_len <= REPLAY_KEY_INLINE) {
@@ -502,7 +525,8 @@ mqe2e_replay_table_check(struct mqe2e_replay_table *t, const uint8_t *sender,
     size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
     uint32_t epoch, uint64_t seq)
 {
-	return table_op(t, 0, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq);
+	return table_op(t, 0, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq,
+	    NULL);
 }
 
 int
@@ -510,7 +534,34 @@ mqe2e_replay_table_accept(struct mqe2e_replay_table *t, const uint8_t *sender,
     size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
     uint32_t epoch, uint64_t seq)
 {
-	return table_op(t, 1, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq);
+	return table_op(t, 1, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq,
+	    NULL);
+}
+
+int
+mqe2e_replay_table_check_pos(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
+    uint32_t epoch, uint64_t seq, struct mqe2e_replay_pos *pos)
+{
+	if (pos != NULL)
+		pos->i = NONE;
+	return table_op(t, 0, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq,
+	    pos);
+}
+
+int
+mqe2e_replay_table_accept_pos(struct mqe2e_replay_table *t,
+    const struct mqe2e_replay_pos *pos, const uint8_t *sender, size_t sender_len,
+    uint8_t key_kind, const uint8_t *key_name, size_t key_name_len, uint32_t epoch,
+    uint64_t seq)
+{
+	/* no entry was added or removed since the check, so none moved: entry
+	 * pos->i is the one the check found for this key */
+	if (t != NULL && pos != NULL && pos->i != NONE && pos->gen == t->gen &&
+	    pos->i < t->used && t->e[pos->i].hash == pos->hash)
+		return entry_accept(t, pos->i, seq);
+	return table_op(t, 1, sender, sender_len, key_kind, key_name, key_name_len, epoch, seq,
+	    NULL);
 }
 
 void

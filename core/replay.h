@@ -45,6 +45,27 @@ int mqe2e_replay_table_check(struct mqe2e_replay_table *t, const uint8_t *sender
 int mqe2e_replay_table_accept(struct mqe2e_replay_table *t, const uint8_t *sender,
     size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
     uint32_t epoch, uint64_t seq) MQE2E_WUR;
+/* The same pair for a receiver that checks and then accepts one message
+ * against one table: the check records in *pos where it found the window
+ * (caller-owned, nothing to free), and the accept given that pos and the
+ * same arguments records seq there without building, hashing and looking
+ * up the key again - if the table gained or lost no entry since the check
+ * (a generation count says so) and the entry still has the key's hash;
+ * otherwise, and for pos NULL or a check that found no window (a new
+ * sender), it is mqe2e_replay_table_accept.  Same answers as the pair
+ * above: the window itself is checked again at the accept. */
+struct mqe2e_replay_pos {
+	size_t i;              /* the entry found, SIZE_MAX: none */
+	uint64_t gen;          /* the table's generation at the check */
+	uint64_t hash;         /* the key's hash */
+};
+int mqe2e_replay_table_check_pos(struct mqe2e_replay_table *t, const uint8_t *sender,
+    size_t sender_len, uint8_t key_kind, const uint8_t *key_name, size_t key_name_len,
+    uint32_t epoch, uint64_t seq, struct mqe2e_replay_pos *pos) MQE2E_WUR;
+int mqe2e_replay_table_accept_pos(struct mqe2e_replay_table *t,
+    const struct mqe2e_replay_pos *pos, const uint8_t *sender, size_t sender_len,
+    uint8_t key_kind, const uint8_t *key_name, size_t key_name_len, uint32_t epoch,
+    uint64_t seq) MQE2E_WUR;
 /* Ask the CPU to start loading the lines of t that a lookup of the key
  * found last reads (the entry; the header is read here).  A hint: it
  * changes nothing in t and t may be NULL.  A process of many clients meets

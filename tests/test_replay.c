@@ -187,6 +187,73 @@ test_table_keys(void **state)
 	mqe2e_replay_table_free(t);
 }
 
+#define CHKP(t, s, g, e, q, pos) mqe2e_replay_table_check_pos((t), (const uint8_t *)(s), \
+    strlen(s), MQE2E_KEY_GROUP, (const uint8_t *)(g), strlen(g), (e), (q), (pos))
+#define ACCP(t, pos, s, g, e, q) mqe2e_replay_table_accept_pos((t), (pos), \
+    (const uint8_t *)(s), strlen(s), MQE2E_KEY_GROUP, (const uint8_t *)(g), strlen(g), (e), (q))
+
+/* A check's position serves the accept of the same message; a position the
+ * table moved past (an entry added or removed: entries move) is not used,
+ * so it can never record a sequence number in another key's window. */
+static void
+test_table_pos(void **state)
+{
+	struct mqe2e_replay_table *t = NULL;
+	struct mqe2e_replay_pos pos, old;
+	char id[32];
+	int i;
+
+	(void)state;
+	assert_int_equal(mqe2e_replay_table_new(4, &t), MQE2E_OK);
+	/* a new sender: no entry found, the accept makes it */
+	assert_int_equal(CHKP(t, "a", "g", 1, 10, &pos), MQE2E_OK);
+	assert_true(pos.i == SIZE_MAX);
+	assert_int_equal(ACCP(t, &pos, "a", "g", 1, 10), MQE2E_OK);
+	assert_int_equal(CHK(t, "a", "g", 1, 10), MQE2E_ERR_REPLAY);
+	/* found: the accept records in that entry; a replay is still refused by
+	 * the check and by an accept through the same position */
+	assert_int_equal(CHKP(t, "a", "g", 1, 11, &pos), MQE2E_OK);
+	assert_true(pos.i != SIZE_MAX);
+	assert_int_equal(ACCP(t, &pos, "a", "g", 1, 11), MQE2E_OK);
+	assert_int_equal(CHKP(t, "a", "g", 1, 11, &pos), MQE2E_ERR_REPLAY);
+	assert_int_equal(ACCP(t, &pos, "a", "g", 1, 11), MQE2E_ERR_REPLAY);
+	assert_int_equal(ACCP(t, &pos, "a", "g", 1, 10), MQE2E_ERR_REPLAY);
+	/* another accept between check and accept (the window moved): the
+	 * window is checked again at the accept */
+	assert_int_equal(CHKP(t, "a", "g", 1, 12, &pos), MQE2E_OK);
+	assert_int_equal(ACC(t, "a", "g", 1, 12), MQE2E_OK);
+	assert_int_equal(ACCP(t, &pos, "a", "g", 1, 12), MQE2E_ERR_REPLAY);
+	/* a position taken before the table changed: "a" sits in slot 0; fill
+	 * the table (4 slots) and evict "a", whose slot then holds another key */
+	assert_int_equal(CHKP(t, "a", "g", 1, 13, &old), MQE2E_OK);
+	for (i = 0; i < 4; i++) {
+		(void)snprintf(id, sizeof(id), "s%d", i);
+		assert_int_equal(ACC(t, id, "g", 1, 100), MQE2E_OK);
+	}
+	assert_int_equal(CHK(t, "s0", "g", 1, 100), MQE2E_ERR_REPLAY);
+	assert_int_equal(CHK(t, "a", "g", 1, 12), MQE2E_OK);   /* "a" is gone */
+	/* the stale position is not used: the accept finds "a" anew (a new
+	 * window, evicting the oldest, s0), and no other window took 13 */
+	assert_int_equal(ACCP(t, &old, "a", "g", 1, 13), MQE2E_OK);
+	assert_int_equal(CHK(t, "a", "g", 1, 13), MQE2E_ERR_REPLAY);
+	for (i = 1; i < 4; i++) {
+		(void)snprintf(id, sizeof(id), "s%d", i);
+		assert_int_equal(CHK(t, id, "g", 1, 13), MQE2E_OK);
+		assert_int_equal(CHK(t, id, "g", 1, 100), MQE2E_ERR_REPLAY);
+		assert_int_equal(CHK(t, id, "g", 1, 101), MQE2E_OK);
+	}
+	/* forget moves entries too */
+	assert_int_equal(CHKP(t, "s3", "g", 1, 101, &pos), MQE2E_OK);
+	mqe2e_replay_table_forget(t, (const uint8_t *)"s1", 2);
+	assert_int_equal(ACCP(t, &pos, "s3", "g", 1, 101), MQE2E_OK);
+	assert_int_equal(CHK(t, "s3", "g", 1, 101), MQE2E_ERR_REPLAY);
+	assert_int_equal(CHK(t, "a", "g", 1, 101), MQE2E_OK);
+	/* a NULL position is the plain accept */
+	assert_int_equal(ACCP(t, NULL, "s2", "g", 1, 101), MQE2E_OK);
+	assert_int_equal(CHK(t, "s2", "g", 1, 101), MQE2E_ERR_REPLAY);
+	mqe2e_replay_table_free(t);
+}
+
 static void
 test_nonce_cache(void **state)
 {
@@ -349,6 +416,7 @@ main(void)
 		cmocka_unit_test(test_window_sequential),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_table_keys),
+		cmocka_unit_test(test_table_pos),
 		cmocka_unit_test(test_nonce_cache),
 		cmocka_unit_test(test_nonce_cache_fair),
 		cmocka_unit_test(test_nonce_cache_charge),
