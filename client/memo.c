@@ -13,16 +13,17 @@
  * each operation, not only the last one: at saturation a subscriber
  * process reads its sockets in the order they become ready, and copies of
  * the few messages in flight reach it interleaved (a broker fanning out
- * four publishers' messages: one copy in nine asked about a message other
- * than the last one checked, and was checked in full, with OpenSSL's
- * thread release after it - BENCHMARKS.md, issue 15, session 9).  Failures are not kept: an altered copy
- * differs in its bytes and is checked in full.  Everything that is per
+ * four publishers' messages: with one success kept, a full check (and
+ * OpenSSL's thread release after it) ran 0.10-0.41 times per copy, about
+ * 0.01 with four - BENCHMARKS.md, issue 15, session 9).  Failures are not
+ * kept: an altered copy differs in its bytes and is checked in full.  Everything that is per
  * client - the key lookup in that client's own store, the session floor,
  * the replay windows, the grace period - still runs for every copy.
  *
- * What the memo holds is a copy of one group key and one plaintext that
- * the process has anyway; it is replaced by the next message's, and wiped
- * when a client of the process is freed (memo__wipe).  Inputs over
+ * What the memo holds are copies of a few group keys and plaintexts (the
+ * last MEMO_WAYS of each check) that the process has anyway; each is
+ * replaced in turn by a newer message's, and all are wiped when a client of
+ * the process is freed (memo__wipe).  Inputs over
  * MEMO_IN_MAX bytes or topics over MEMO_AAD_MAX are not kept.
  */
 #include "config.h"
