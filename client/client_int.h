@@ -368,7 +368,6 @@ struct mqe2e_client {
 
 	/* wake.c's registry [its wake_mu] */
 	int wake_registered;
-	int wake_connecting;            /* a connect attempt is under way */
 	int wake_refs;                  /* the waker is using this client */
 
 
@@ -546,9 +545,9 @@ int wake__register(struct mqe2e_client *c) MQE2E_WUR;
 /* Remove c (before MQTTAsync_destroy): waits until the waker is done with
  * it; stops the waker with the last client. */
 void wake__unregister(struct mqe2e_client *c);
-/* A connect attempt of c started (on = 1) or ended (0); may be called with
- * c->mu held. */
-void wake__connecting(struct mqe2e_client *c, int on);
+/* c's link changed: a connect attempt of c is under way (is_connecting),
+ * its link is up (is_up); may be called with c->mu held. */
+void wake__link(struct mqe2e_client *c, int is_connecting, int is_up);
 /* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
 uint64_t wake__count(void);
 /* Ask the helper thread for a TCP_NODELAY scan (sock__scan): at once if

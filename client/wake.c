@@ -19,7 +19,11 @@
  * subscription existed) wakes the receive thread, which then sends the
  * pending CONNECT and watches the new socket for its CONNACK.  It costs
  * one 20-byte round trip per interval while connects are under way and
- * nothing otherwise.  A process with one client has nobody to wake it; its
+ * nothing otherwise.  Only a client whose link is up can send it: the waker
+ * looks through the whole registry for one (wakeset.c), however many
+ * clients made but not connected yet lie in between (a sub host of the bench
+ * makes its 200 first, then connects them 16 at a time; a search that gave
+ * up after four of those left a first wave of 16 to paho's 1 s poll).  A process with one client has nobody to wake it; its
  * first connect waits about 100 ms (the receive thread's first, short
  * poll), a reconnect up to a second.
  *
@@ -39,22 +43,25 @@
 #include <time.h>
 
 #include "client_int.h"
+#include "wakeset.h"
 
 #define WAKE_INTERVAL_MS 10
 /* Between two TCP_NODELAY scans while connects keep coming: a scan probes
  * every descriptor of the process, so a burst of connects in a process of
  * many clients pays one scan per gap, not one per connect. */
 #define SCAN_GAP_MS 20
-#define WAKE_TRIES 4            /* up clients tried per interval */
+#define WAKE_TRIES 4            /* up clients tried per interval (paho may
+                                   have lost a link we still think up) */
 /* Never subscribed by anyone: mqe2e/v1/ is reserved, and the broker's
  * plugin allows every UNSUBSCRIBE. */
 #define WAKE_TOPIC "mqe2e/v1/wake"
 
 static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cv;         /* wake_cv_init() */
-static struct mqe2e_client **reg;       /* [wake_mu] the clients of the process */
+static struct wake_slot *reg;           /* [wake_mu] the clients of the process */
 static size_t nreg, capreg;             /* [wake_mu] */
-static size_t connecting;               /* [wake_mu] clients with c->wake_connecting */
+static size_t connecting;               /* [wake_mu] slots connecting */
+static size_t nup;                      /* [wake_mu] slots up */
 static size_t rr;                       /* [wake_mu] where the next search starts */
 static pthread_t waker;
 static int waker_running;               /* [wake_mu] */
@@ -75,6 +82,18 @@ wake_cv_init(void)
 	wake_cv_ok = mqe2e_cond_init_mono(&wake_cv) == 0;
 }
 
+/* The slot of c, or nreg (wake_mu held). */
+static size_t
+slot_of(const struct mqe2e_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < nreg; i++)
+		if (reg[i].client == c)
+			break;
+	return i;
+}
+
 /* Hand one UNSUBSCRIBE to an up client other than the connecting ones
  * (wake_mu held; dropped around the paho call). */
 static void
@@ -82,25 +101,25 @@ wake_once(void)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	struct mqe2e_client *x;
-	size_t k, tried = 0;
+	size_t k, from = rr, tried;
 	int prc;
 
-	for (k = 0; k < nreg && tried < WAKE_TRIES; k++) {
-		x = reg[(rr + k) % nreg];
-		if (x->wake_connecting)
-			continue;
-		tried++;
+	for (tried = 0; tried < WAKE_TRIES && nreg > 0; tried++) {
+		if ((k = wakeset__pick(reg, nreg, from % nreg)) == nreg)
+			return;
+		x = reg[k].client;
 		x->wake_refs++;
 		pthread_mutex_unlock(&wake_mu);
-		/* not connected: MQTTASYNC_DISCONNECTED at once, nothing sent */
+		/* lost meanwhile: MQTTASYNC_DISCONNECTED at once, nothing sent */
 		prc = MQTTAsync_unsubscribe(x->mqtt, WAKE_TOPIC, &ro);
 		pthread_mutex_lock(&wake_mu);
 		x->wake_refs--;
 		pthread_cond_broadcast(&wake_cv);
+		/* the registry may have changed meanwhile: a hint only */
+		from = k + 1;
 		if (prc == MQTTASYNC_SUCCESS) {
 			wakes_sent++;
-			/* the registry may have changed meanwhile: a hint only */
-			rr = nreg > 0 ? (rr + k + 1) % nreg : 0;
+			rr = nreg > 0 ? from % nreg : 0;
 			return;
 		}
 	}
@@ -127,7 +146,7 @@ waker_main(void *arg)
 			scan_next_ms = client__mono_ms() + SCAN_GAP_MS;
 			continue;
 		}
-		waking = connecting > 0 && nreg >= 2;
+		waking = connecting > 0 && nup > 0;
 		if (!waking && !scan_pending) {
 			waker_idle = 1;
 			(void)pthread_cond_wait(&wake_cv, &wake_mu);
@@ -167,7 +186,7 @@ wake__register(struct mqe2e_client *c)
 	pthread_mutex_lock(&wake_mu);
 	if (nreg == capreg) {
 		size_t cap = capreg > 0 ? capreg * 2 : 16;
-		struct mqe2e_client **v = realloc(reg, cap * sizeof(*v));
+		struct wake_slot *v = realloc(reg, cap * sizeof(*v));
 
 		if (v == NULL) {
 			r = MQE2E_ERR_NOMEM;
@@ -183,7 +202,8 @@ wake__register(struct mqe2e_client *c)
 		}
 		waker_running = 1;
 	}
-	reg[nreg++] = c;
+	memset(&reg[nreg], 0, sizeof(reg[nreg]));
+	reg[nreg++].client = c;
 	c->wake_registered = 1;
 out:
 	pthread_mutex_unlock(&wake_mu);
@@ -205,15 +225,10 @@ wake__unregister(struct mqe2e_client *c)
 	/* the waker may be inside paho with this client: let it finish */
 	while (c->wake_refs > 0)
 		(void)pthread_cond_wait(&wake_cv, &wake_mu);
-	for (i = 0; i < nreg; i++) {
-		if (reg[i] == c) {
-			reg[i] = reg[--nreg];
-			break;
-		}
-	}
-	if (c->wake_connecting) {
-		c->wake_connecting = 0;
-		connecting--;
+	if ((i = slot_of(c)) < nreg) {
+		connecting -= reg[i].connecting;
+		nup -= reg[i].up;
+		reg[i] = reg[--nreg];
 	}
 	c->wake_registered = 0;
 	if (nreg == 0 && waker_running) {
@@ -232,19 +247,26 @@ wake__unregister(struct mqe2e_client *c)
 }
 
 void
-wake__connecting(struct mqe2e_client *c, int on)
+wake__link(struct mqe2e_client *c, int is_connecting, int is_up)
 {
+	struct wake_slot *s;
+	size_t i;
+	int was_waking;
+
 	pthread_mutex_lock(&wake_mu);
-	if (c->wake_registered && c->wake_connecting != on) {
-		c->wake_connecting = on;
-		if (on)
-			connecting++;
-		else
-			connecting--;
-		/* an idle waker starts waking; one that wakes looks at the count
-		 * every interval by itself and stops at the next when the last
-		 * client is done (a broadcast per connect woke it for nothing) */
-		if (on && waker_idle)
+	if (c->wake_registered && (i = slot_of(c)) < nreg) {
+		s = &reg[i];
+		was_waking = connecting > 0 && nup > 0;
+		connecting = connecting - s->connecting + (is_connecting != 0);
+		nup = nup - s->up + (is_up != 0);
+		s->connecting = is_connecting != 0;
+		s->up = is_up != 0;
+		/* an idle waker starts waking (a client starts connecting, or the
+		 * first one it can wake through came up); one that wakes looks at
+		 * the counts every interval by itself and stops at the next when
+		 * the last client is done (a broadcast per connect woke it for
+		 * nothing) */
+		if (!was_waking && connecting > 0 && nup > 0 && waker_idle)
 			pthread_cond_broadcast(&wake_cv);
 	}
 	pthread_mutex_unlock(&wake_mu);
