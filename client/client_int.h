@@ -368,6 +368,7 @@ struct mqe2e_client {
 
 	/* wake.c's registry [its wake_mu] */
 	int wake_registered;
+	size_t wake_slot;               /* its index in the registry */
 	int wake_refs;                  /* the waker is using this client */
 
 

@@ -82,18 +82,6 @@ wake_cv_init(void)
 	wake_cv_ok = mqe2e_cond_init_mono(&wake_cv) == 0;
 }
 
-/* The slot of c, or nreg (wake_mu held). */
-static size_t
-slot_of(const struct mqe2e_client *c)
-{
-	size_t i;
-
-	for (i = 0; i < nreg; i++)
-		if (reg[i].client == c)
-			break;
-	return i;
-}
-
 /* Hand one UNSUBSCRIBE to an up client other than the connecting ones
  * (wake_mu held; dropped around the paho call). */
 static void
@@ -203,7 +191,8 @@ wake__register(struct mqe2e_client *c)
 		waker_running = 1;
 	}
 	memset(&reg[nreg], 0, sizeof(reg[nreg]));
-	reg[nreg++].client = c;
+	reg[nreg].client = c;
+	c->wake_slot = nreg++;
 	c->wake_registered = 1;
 out:
 	pthread_mutex_unlock(&wake_mu);
@@ -225,11 +214,12 @@ wake__unregister(struct mqe2e_client *c)
 	/* the waker may be inside paho with this client: let it finish */
 	while (c->wake_refs > 0)
 		(void)pthread_cond_wait(&wake_cv, &wake_mu);
-	if ((i = slot_of(c)) < nreg) {
-		connecting -= reg[i].connecting;
-		nup -= reg[i].up;
-		reg[i] = reg[--nreg];
-	}
+	i = c->wake_slot;
+	connecting -= reg[i].connecting;
+	nup -= reg[i].up;
+	reg[i] = reg[--nreg];
+	if (i < nreg)
+		((struct mqe2e_client *)reg[i].client)->wake_slot = i;
 	c->wake_registered = 0;
 	if (nreg == 0 && waker_running) {
 		waker_gen++;            /* that waker ends; a new one may start */
@@ -250,12 +240,11 @@ void
 wake__link(struct mqe2e_client *c, int is_connecting, int is_up)
 {
 	struct wake_slot *s;
-	size_t i;
 	int was_waking;
 
 	pthread_mutex_lock(&wake_mu);
-	if (c->wake_registered && (i = slot_of(c)) < nreg) {
-		s = &reg[i];
+	if (c->wake_registered) {
+		s = &reg[c->wake_slot];
 		was_waking = connecting > 0 && nup > 0;
 		connecting = connecting - s->connecting + (is_connecting != 0);
 		nup = nup - s->up + (is_up != 0);
