@@ -23,9 +23,10 @@
  * looks through the whole registry for one (wakeset.c), however many
  * clients made but not connected yet lie in between (a sub host of the bench
  * makes its 200 first, then connects them 16 at a time; a search that gave
- * up after four of those left a first wave of 16 to paho's 1 s poll).  A process with one client has nobody to wake it; its
- * first connect waits about 100 ms (the receive thread's first, short
- * poll), a reconnect up to a second.
+ * up after four of those left a whole wave of 16 to paho's 1 s poll).  A
+ * process with one client, or none up yet, has nobody to wake it; its first
+ * connect waits about 100 ms (the receive thread's first, short poll), a
+ * reconnect up to a second.
  *
  * The same thread - the process's one helper thread, started with its first
  * client and joined with its last - runs the TCP_NODELAY scans that CONNACKs
