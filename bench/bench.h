@@ -89,6 +89,9 @@ struct bench_procstat {
 	uint64_t rss_kib;
 	uint64_t hwm_kib;
 	uint64_t rss_anon_kib;          /* RssAnon: VmRSS without file pages (code) */
+	uint64_t vcsw;                  /* voluntary context switches of the main
+	                                   thread: for Mosquitto, its sleeps in
+	                                   epoll_wait, each ended by a wake-up */
 };
 int bench_procstat(pid_t pid, struct bench_procstat *out);
 long bench_clk_tck(void);
@@ -180,6 +183,7 @@ struct link_opts {
 	const uint8_t *pair_secret;     /* TLS baseline */
 	const char *recipients;         /* s1/s2 publisher: comma-separated ids */
 	int no_key_cache;               /* mqe2e: key_cache 0 (the storm) */
+	int spin_us;                    /* plain: CPU to burn per delivery (diagnostic) */
 };
 /* Called for each received plaintext (after decryption and verification by
  * the link); ok = 0 if the link could not verify or decrypt it. */
@@ -228,6 +232,8 @@ struct host_params {
 	int ticker_ms;                  /* keep paho's receive thread awake while
 	                                   connecting (diagnostic; 0 = off) */
 	char ticker_uri[BENCH_URI_MAX]; /* the plain broker for the ticker */
+	int plain_spin_us;              /* plain subscribers: CPU burnt per delivery
+	                                   (diagnostic; 0 = off) */
 };
 
 /* First record on the pipe, then `nconn` doubles (connect latencies, ms),
@@ -328,6 +334,9 @@ struct run_row {
 	double cpu_us_per_delivery;     /* broker, schedstat ns of all threads */
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
 	double cpu_us_per_delivery_burst;
+	double broker_wakeups_per_delivery;  /* the broker loop's sleeps (voluntary
+	                                        context switches) over the paced
+	                                        phase, per paced delivery */
 	double sub_cpu_us_per_delivery;    /* the subscriber processes' CPU over the
 	                                      paced phase, per paced delivery */
 	double sub_cpu_window_us_per_delivery; /* the same over ready .. first burst
@@ -373,6 +382,7 @@ struct bench {
 	int repeat;                     /* interleaved repetitions of the runs */
 	int grace_ms;
 	int ticker_ms;
+	int plain_spin_us;              /* --plain-spin-us (diagnostic) */
 	double netem_ms;
 	uint64_t run_id;
 	struct conn_row *conn;

@@ -249,6 +249,7 @@ parse(int argc, char **argv, struct host_params *p)
 		{ "nagle", no_argument, NULL, 'N' },
 		{ "ticker-ms", required_argument, NULL, 'T' },
 		{ "ticker-uri", required_argument, NULL, 'U' },
+		{ "plain-spin-us", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	long v;
@@ -278,6 +279,7 @@ parse(int argc, char **argv, struct host_params *p)
 		case 'N': bench_nagle = 1; break;
 		case 'T': bad |= bench_parse_long(optarg, 0, 1000, &v); p->ticker_ms = (int)v; break;
 		case 'U': bench_fmt(p->ticker_uri, sizeof(p->ticker_uri), "%s", optarg); break;
+		case 'W': bad |= bench_parse_long(optarg, 0, 1000, &v); p->plain_spin_us = (int)v; break;
 		case 'x': bench_fmt(bench_prefix, sizeof(bench_prefix), "%s", optarg); break;
 		default: bad = 1; break;
 		}
@@ -331,6 +333,8 @@ host_argv(const char *self, const struct host_params *p, const char *const *pref
 		ADD("--ticker-ms=%d", p->ticker_ms);
 		ADD("--ticker-uri=%s", p->ticker_uri);
 	}
+	if (p->plain_spin_us > 0)
+		ADD("--plain-spin-us=%d", p->plain_spin_us);
 #undef ADD
 	argv[n] = NULL;
 	return 0;
@@ -451,6 +455,7 @@ host_main(int argc, char **argv)
 	lo.pki = h.p.pki;
 	lo.kms_url = h.p.kms_url;
 	lo.pair_secret = h.p.pair_secret;
+	lo.spin_us = h.p.plain_spin_us;
 	for (i = 0; i < h.p.count; i++) {
 		struct subst *s = &h.s[i];
 

@@ -51,6 +51,7 @@ struct link {
 	struct mqe2e_client *mc;        /* s1..s4 */
 	MQTTAsync pc;                   /* plain, tls */
 	int pc_made;
+	uint64_t spin_ns;               /* plain: CPU to burn per delivery (diagnostic) */
 	char ca[BENCH_PATH_MAX];        /* tls: the TLS CA file */
 	struct mqe2e_aead *own;         /* tls subscriber: its pair key */
 	struct peer *peers;             /* tls publisher: one per subscriber */
@@ -228,6 +229,15 @@ on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 	int ok;
 
 	if (l->kind == KIND_PLAIN) {
+		if (l->spin_ns > 0) {
+			/* --plain-spin-us: a slower subscriber, on paho's receive
+			 * thread like scheme 4's checks (BENCHMARKS.md, "Broker CPU
+			 * at QoS 1") */
+			uint64_t t0 = bench_now_ns();
+
+			while (bench_now_ns() - t0 < l->spin_ns)
+				;
+		}
 		l->cb(l->arg, in, len, 1);
 	} else if (len < TLS_OVERHEAD || (pt = malloc(len - TLS_OVERHEAD + 1)) == NULL) {
 		l->cb(l->arg, NULL, 0, 0);
@@ -332,6 +342,21 @@ out:
 	return r;
 }
 
+/* As libmqe2e does for its clients (client.c, paho_hold_make): one paho
+ * client that is never destroyed, so that freeing a run's last paho link does
+ * not run paho's process-wide teardown, which races with its exiting threads
+ * (a SIGSEGV of the bench's publisher process, paho.mqtt.c issue #1669). */
+static pthread_once_t paho_hold_once = PTHREAD_ONCE_INIT;
+static MQTTAsync paho_holder;
+
+static void
+paho_hold_make(void)
+{
+	if (MQTTAsync_create(&paho_holder, "tcp://127.0.0.1:1", "bench-paho-holder",
+	    MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
+		paho_holder = NULL;
+}
+
 static int
 make_paho(struct link *l, const struct link_opts *o, char *errbuf, size_t errlen)
 {
@@ -341,6 +366,7 @@ make_paho(struct link *l, const struct link_opts *o, char *errbuf, size_t errlen
 
 	co.MQTTVersion = MQTTVERSION_5;
 	co.sendWhileDisconnected = 0;
+	(void)pthread_once(&paho_hold_once, paho_hold_make);
 	/* the TLS publisher queues one copy per subscriber before waiting */
 	co.maxBufferedMessages = 1 << 20;
 	if ((prc = MQTTAsync_createWithOptions(&l->pc, o->uri, o->id,
@@ -380,6 +406,7 @@ link_new(const struct link_opts *o, link_rx_cb cb, void *arg, struct link **out,
 		return -1;
 	}
 	l->kind = o->kind;
+	l->spin_ns = o->kind == KIND_PLAIN && o->spin_us > 0 ? (uint64_t)o->spin_us * 1000 : 0;
 	l->cb = cb;
 	l->arg = arg;
 	bench_fmt(l->id, sizeof(l->id), "%s", o->id);

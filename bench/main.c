@@ -69,6 +69,8 @@ usage(FILE *f)
 "                       and give each target ratio's median and spread (default 1)\n"
 "  --paho-ticker MS     diagnostic: wake paho's receive thread every MS while\n"
 "                       subscribers connect\n"
+"  --plain-spin-us US   diagnostic: the plain subscribers burn US of CPU on\n"
+"                       each delivery (how the broker's CPU follows theirs)\n"
 "  -h, --help           this text\n"
 "  --version            print the version\n"
 "Environment: MQE2E_KMS_URL with MQE2E_KMS_TOKEN_FILE name a running KMS\n"
@@ -174,13 +176,14 @@ log_run(const struct run_row *r, const struct conn_row *subs)
 		return;
 	}
 	bench_log("  scenario %d%s %-5s N=%-3d QoS %d: %llu/%llu verified, latency p50 %.3f p99 "
-	    "%.3f ms, %.0f deliveries/s, broker %.2f us/delivery %llu KiB, subscribers %.2f "
+	    "%.3f ms, %.0f deliveries/s, broker %.2f us/delivery (%.2f wake-ups) %llu KiB, "
+	    "subscribers %.2f "
 	    "us/delivery (%.2f over ready..burst, set-up %.0f ms; %.2f in the burst), all ready "
 	    "%.0f ms",
 	    r->scenario, rep, bench_kind_name(r->kind), r->nsubs, r->qos,
 	    (unsigned long long)r->delivered, (unsigned long long)r->expected, r->lat.p50,
 	    r->lat.p99, r->throughput_dps, r->cpu_us_per_delivery,
-	    (unsigned long long)r->rss_kib, r->sub_cpu_us_per_delivery,
+	    r->broker_wakeups_per_delivery, (unsigned long long)r->rss_kib, r->sub_cpu_us_per_delivery,
 	    r->sub_cpu_window_us_per_delivery, r->sub_cpu_setup_ms,
 	    r->sub_cpu_us_per_delivery_burst, subs->all_ready_ms);
 	if (r->note[0] != '\0')
@@ -312,6 +315,7 @@ main(int argc, char **argv)
 		{ "nagle", no_argument, NULL, 10 },
 		{ "scenario-qos", required_argument, NULL, 11 },
 		{ "paho-ticker", required_argument, NULL, 12 },
+		{ "plain-spin-us", required_argument, NULL, 15 },
 		{ "mqe2e-tls", no_argument, NULL, 13 },
 		{ "repeat", required_argument, NULL, 14 },
 		{ "help", no_argument, NULL, 'h' },
@@ -454,6 +458,11 @@ main(int argc, char **argv)
 			if (bench_parse_long(optarg, 1, BENCH_REPEAT_MAX, &v) != 0)
 				goto bad;
 			b.repeat = (int)v;
+			break;
+		case 15:
+			if (bench_parse_long(optarg, 0, 1000, &v) != 0)
+				goto bad;
+			b.plain_spin_us = (int)v;
 			break;
 		case 11:
 			if ((b.nsqos = parse_list(optarg, 0, 1, b.sqos, 2)) < 0)

@@ -206,6 +206,8 @@ bench_procstat(pid_t pid, struct bench_procstat *out)
 		out->rss_kib = status_kib(buf, "VmRSS:");
 		out->hwm_kib = status_kib(buf, "VmHWM:");
 		out->rss_anon_kib = status_kib(buf, "RssAnon:");
+		/* "\nvoluntary": not the "nonvoluntary_ctxt_switches:" line */
+		out->vcsw = status_kib(buf, "\nvoluntary_ctxt_switches:");
 	}
 	return 0;
 }

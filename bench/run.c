@@ -93,6 +93,7 @@ host_start(struct bench *b, struct hostproc *hp, int i, int nh, enum bench_kind 
 	p.parallel = b->parallel / nh > 0 ? b->parallel / nh : 1;
 	p.grace_ms = b->grace_ms;
 	p.ticker_ms = b->ticker_ms;
+	p.plain_spin_us = b->plain_spin_us;
 	env_broker_uri(&b->env, KIND_PLAIN, NULL, p.ticker_uri, sizeof(p.ticker_uri));
 	if (host_argv(b->self, &p, scenario == 3 ? prefix : NULL, buf, sizeof(buf), argv,
 	    sizeof(argv) / sizeof(argv[0])) != 0) {
@@ -511,6 +512,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		    (double)row->delivered;
 		row->cpu_us_per_delivery_ticks = (double)(ps1.cpu_ticks - ps0.cpu_ticks) *
 		    tick_us / (double)row->delivered;
+		row->broker_wakeups_per_delivery = (double)(ps1.vcsw - ps0.vcsw) /
+		    (double)row->delivered;
 	}
 	if (row->delivered > 0)
 		row->sub_cpu_window_us_per_delivery = (double)sub_cpu_ns / 1e3 /

@@ -3,12 +3,15 @@
  * callback: every message on IN is published again on OUT, prefixed with
  * "echo: ".  Used by client_api.sh to show that publishing from a callback
  * works (it must not wait for an acknowledgement paho can only deliver
- * after the callback returns).
+ * after the callback returns).  Once its client is freed it checks that
+ * paho's receive thread is still there: freeing a process's last client
+ * must not run paho's racy teardown (client.c, paho_hold_make).
  *
  *   client_echo CONFIG IN OUT COUNT
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,34 @@ on_error(void *arg, const struct mqe2e_error *err)
 	fprintf(stderr, "client_echo: %s\n", err->text);
 }
 
+/* Threads of this process named `name` (/proc/self/task/N/comm). */
+static int
+threads_named(const char *name)
+{
+	char path[300], comm[64];
+	struct dirent *d;
+	DIR *dir;
+	FILE *f;
+	int n = 0;
+
+	if ((dir = opendir("/proc/self/task")) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.64s/comm", d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) != NULL) {
+			comm[strcspn(comm, "\n")] = '\0';
+			n += strcmp(comm, name) == 0;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -88,6 +119,17 @@ main(int argc, char **argv)
 	rc = e.failed == 0 ? 0 : 1;
 out:
 	mqe2e_client_free(e.c);
+	/*
+	 * Freeing the process's last client must not run paho's process-wide
+	 * teardown, which races with paho's exiting threads (client.c,
+	 * paho_hold_make; paho.mqtt.c issue #1669): paho's receive thread,
+	 * started by the connect, is still there.
+	 */
+	if (rc == 0 && threads_named("MQTTAsync_rcv") < 1) {
+		fprintf(stderr, "client_echo: paho's receive thread ended when the last "
+		    "client was freed: paho's teardown ran\n");
+		rc = 3;
+	}
 	mqe2e_config_free(cfg);
 	pthread_cond_destroy(&e.cv);
 	pthread_mutex_destroy(&e.mu);
