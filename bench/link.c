@@ -32,6 +32,7 @@
 #include "bench.h"
 #include "clock.h"
 #include "crypto.h"
+#include "hold.h"
 #include "mqe2e.h"
 
 #define TLS_NONCE_LEN MQE2E_GCM_NONCE_LEN
@@ -342,21 +343,6 @@ out:
 	return r;
 }
 
-/* As libmqe2e does for its clients (client.c, paho_hold_make): one paho
- * client that is never destroyed, so that freeing a run's last paho link does
- * not run paho's process-wide teardown, which races with its exiting threads
- * (a SIGSEGV of the bench's publisher process, paho.mqtt.c issue #1669). */
-static pthread_once_t paho_hold_once = PTHREAD_ONCE_INIT;
-static MQTTAsync paho_holder;
-
-static void
-paho_hold_make(void)
-{
-	if (MQTTAsync_create(&paho_holder, "tcp://127.0.0.1:1", "bench-paho-holder",
-	    MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
-		paho_holder = NULL;
-}
-
 static int
 make_paho(struct link *l, const struct link_opts *o, char *errbuf, size_t errlen)
 {
@@ -366,7 +352,7 @@ make_paho(struct link *l, const struct link_opts *o, char *errbuf, size_t errlen
 
 	co.MQTTVersion = MQTTVERSION_5;
 	co.sendWhileDisconnected = 0;
-	(void)pthread_once(&paho_hold_once, paho_hold_make);
+	hold__paho();	/* libmqe2e's hold.c: no paho teardown (paho.mqtt.c #1669) */
 	/* the TLS publisher queues one copy per subscriber before waiting */
 	co.maxBufferedMessages = 1 << 20;
 	if ((prc = MQTTAsync_createWithOptions(&l->pc, o->uri, o->id,

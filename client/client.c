@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "client_int.h"
+#include "hold.h"
 #include "http.h"
 
 void
@@ -214,36 +215,6 @@ parse_recipients(struct mqe2e_client *c, const char *list, char *errbuf, size_t 
 	return MQE2E_OK;
 }
 
-/*
- * paho.mqtt.c tears its process-wide state down when the process's last
- * client is destroyed (MQTTAsync_terminate): it stops its send and receive
- * threads and frees its trace buffer, its heap records and its lists.  That
- * teardown races with the threads it stops: each sets its state to STOPPED,
- * releases paho's mutex and then still writes a trace entry on its way out,
- * which Log_terminate may have freed in between (paho.mqtt.c 1.3.11-1.3.15,
- * upstream issue #1669).  Caught in mqe2e-bench: SIGSEGV in MQTTAsync_rcv
- * writing into the freed trace buffer as its publisher was freed (twice in
- * about 40 teardowns with glibc.malloc.mmap_threshold=16384, which unmaps a
- * freed buffer at once; with the default allocator the write lands in freed
- * heap memory instead).  So the library holds one never-connected paho client for
- * the life of the process: the last real client's destroy then never runs
- * that teardown (and no longer waits in paho's 100 ms stop loop).  The cost:
- * once started, paho's two threads stay (asleep, the receive thread waking
- * every 100 ms while there is no connection).  CLIENT.md, "Threads and locks".
- */
-static pthread_once_t paho_hold_once = PTHREAD_ONCE_INIT;
-static MQTTAsync paho_holder;
-
-static void
-paho_hold_make(void)
-{
-	/* never connected, never destroyed; on failure (out of memory) the
-	 * library works as before, with paho's teardown */
-	if (MQTTAsync_create(&paho_holder, "tcp://127.0.0.1:1", "mqe2e-paho-holder",
-	    MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
-		paho_holder = NULL;
-}
-
 int
 mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char *errbuf,
     size_t errlen)
@@ -338,7 +309,7 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 	if ((r = tls__check(&c->cfg, errbuf, errlen)) != MQE2E_OK)
 		goto out;
 	co.sendWhileDisconnected = 0;
-	(void)pthread_once(&paho_hold_once, paho_hold_make);
+	hold__paho();
 	if ((prc = MQTTAsync_createWithOptions(&c->mqtt, c->cfg.broker, c->id,
 	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS) {
 		client__fmt(errbuf, errlen, "cannot use broker URI '%s' (%s): give "

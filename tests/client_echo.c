@@ -5,7 +5,7 @@
  * works (it must not wait for an acknowledgement paho can only deliver
  * after the callback returns).  Once its client is freed it checks that
  * paho's receive thread is still there: freeing a process's last client
- * must not run paho's racy teardown (client.c, paho_hold_make).
+ * must not run paho's racy teardown (client/hold.c).
  *
  *   client_echo CONFIG IN OUT COUNT
  */
@@ -121,8 +121,8 @@ out:
 	mqe2e_client_free(e.c);
 	/*
 	 * Freeing the process's last client must not run paho's process-wide
-	 * teardown, which races with paho's exiting threads (client.c,
-	 * paho_hold_make; paho.mqtt.c issue #1669): paho's receive thread,
+	 * teardown, which races with paho's exiting threads (client/hold.c;
+	 * paho.mqtt.c issue #1669): paho's receive thread,
 	 * started by the connect, is still there.
 	 */
 	if (rc == 0 && threads_named("MQTTAsync_rcv") < 1) {
