@@ -47,9 +47,14 @@ uint64_t bench_now_ns(void);
 uint64_t bench_cpu_ns(void);
 uint64_t bench_csw(void);
 /* The machine's CPU time so far from /proc/stat's "cpu" line, in clock
- * ticks (bench_clk_tck() per second, summed over every CPU): all of it and
- * the idle part (idle + iowait).  0, or -1 when it cannot be read. */
-int bench_machine_ticks(uint64_t *total, uint64_t *idle);
+ * ticks (bench_clk_tck() per second, summed over every CPU): all of it, the
+ * idle part (idle + iowait) and, if steal is not NULL, the stolen part (a
+ * virtual machine's CPUs running someone else's work).  0, or -1 when it
+ * cannot be read. */
+int bench_machine_ticks(uint64_t *total, uint64_t *idle, uint64_t *steal);
+/* The stolen share of the machine's CPU time between two bench_machine_ticks
+ * readings, in per cent (0 if nothing was read). */
+double bench_steal_pct(uint64_t total0, uint64_t steal0, uint64_t total1, uint64_t steal1);
 void bench_sleep_until_ns(uint64_t t);
 void bench_sleep_ms(int ms);
 /* Progress and errors on stderr, prefixed "mqe2e-bench: ". */
@@ -334,6 +339,9 @@ struct run_row {
 	double cpu_us_per_delivery;     /* broker, schedstat ns of all threads */
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
 	double cpu_us_per_delivery_burst;
+	double steal_pct, steal_pct_burst;   /* the machine's CPU time stolen by the
+	                                        hypervisor over the paced phase and
+	                                        over the saturation phase, % */
 	double broker_wakeups_per_delivery;  /* the broker loop's sleeps (voluntary
 	                                        context switches) over the paced
 	                                        phase, per paced delivery */

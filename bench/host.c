@@ -469,7 +469,7 @@ host_main(int argc, char **argv)
 	/* the timed part: connect (and subscribe) from a pool of threads */
 	rd.cpu_connect_ns = bench_cpu_ns();
 	rd.csw_connect = bench_csw();
-	mok = bench_machine_ticks(&mt0, &mi0) == 0;
+	mok = bench_machine_ticks(&mt0, &mi0, NULL) == 0;
 	ticker_start(&h, &tk);
 	for (nth = 0; nth < h.p.parallel && nth < h.p.count; nth++)
 		if (pthread_create(&th[nth], NULL, connector, &h) != 0)
@@ -481,7 +481,7 @@ host_main(int argc, char **argv)
 	rd.csw_connect = bench_csw() - rd.csw_connect;
 	/* how busy the machine was meanwhile: idle CPUs while connects were
 	 * under way are time spent waiting, not computing */
-	if (mok && bench_machine_ticks(&mt1, &mi1) == 0 && mt1 >= mt0 && mi1 >= mi0) {
+	if (mok && bench_machine_ticks(&mt1, &mi1, NULL) == 0 && mt1 >= mt0 && mi1 >= mi0) {
 		rd.mach_ticks = mt1 - mt0;
 		rd.mach_idle = mi1 - mi0;
 	}

@@ -179,13 +179,14 @@ log_run(const struct run_row *r, const struct conn_row *subs)
 	    "%.3f ms, %.0f deliveries/s, broker %.2f us/delivery (%.2f wake-ups) %llu KiB, "
 	    "subscribers %.2f "
 	    "us/delivery (%.2f over ready..burst, set-up %.0f ms; %.2f in the burst), all ready "
-	    "%.0f ms",
+	    "%.0f ms; CPU stolen %.0f %% (burst %.0f %%)",
 	    r->scenario, rep, bench_kind_name(r->kind), r->nsubs, r->qos,
 	    (unsigned long long)r->delivered, (unsigned long long)r->expected, r->lat.p50,
 	    r->lat.p99, r->throughput_dps, r->cpu_us_per_delivery,
 	    r->broker_wakeups_per_delivery, (unsigned long long)r->rss_kib, r->sub_cpu_us_per_delivery,
 	    r->sub_cpu_window_us_per_delivery, r->sub_cpu_setup_ms,
-	    r->sub_cpu_us_per_delivery_burst, subs->all_ready_ms);
+	    r->sub_cpu_us_per_delivery_burst, subs->all_ready_ms, r->steal_pct,
+	    r->steal_pct_burst);
 	if (r->note[0] != '\0')
 		bench_log("    %s", r->note);
 }

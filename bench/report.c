@@ -71,14 +71,14 @@ write_csv(struct bench *b)
 	    "link_errors,lat_mean_ms,lat_p50_ms,lat_p90_ms,lat_p99_ms,lat_max_ms,"
 	    "burst_expected,burst_delivered,throughput_dps,first_pub_ms,broker_cpu_us_per_delivery,"
 	    "broker_cpu_us_per_delivery_ticks,broker_cpu_us_per_delivery_burst,"
-	    "broker_wakeups_per_delivery,broker_rss_kib,broker_hwm_kib,broker_rss_paced_kib,broker_rss_anon_kib,"
+	    "broker_wakeups_per_delivery,steal_pct,steal_pct_burst,broker_rss_kib,broker_hwm_kib,broker_rss_paced_kib,broker_rss_anon_kib,"
 	    "sub_cpu_us_per_delivery,sub_cpu_window_us_per_delivery,sub_cpu_setup_ms,"
 	    "sub_cpu_us_per_delivery_burst,status,note\n", f);
 	for (i = 0; i < b->nruns; i++) {
 		const struct run_row *r = &b->runs[i];
 
 		fprintf(f, "%d,%d,%s,%d,%d,%zu,%.1f,%d,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,"
-		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%.4f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%.3f,"
+		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%.4f,%.1f,%.1f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%.3f,"
 		    "%s,",
 		    r->scenario,
 		    r->rep + 1,
@@ -90,6 +90,7 @@ write_csv(struct bench *b)
 		    (unsigned long long)r->burst_delivered, r->throughput_dps, r->first_pub_ms,
 		    r->cpu_us_per_delivery, r->cpu_us_per_delivery_ticks,
 		    r->cpu_us_per_delivery_burst, r->broker_wakeups_per_delivery,
+		    r->steal_pct, r->steal_pct_burst,
 		    (unsigned long long)r->rss_kib,
 		    (unsigned long long)r->hwm_kib, (unsigned long long)r->rss_paced_kib,
 		    (unsigned long long)r->rss_anon_kib, r->sub_cpu_us_per_delivery,
@@ -236,7 +237,7 @@ write_json(struct bench *b)
 		const struct run_row *x = &b->runs[i];
 
 		o = json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o,"
-		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:s,s:s}",
+		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:s,s:s}",
 		    "scenario", x->scenario, "scheme", bench_kind_name(x->kind), "n_subs", x->nsubs,
 		    "qos", x->qos, "payload", (json_int_t)x->payload, "rate", x->rate,
 		    "paced", x->paced, "burst", x->burst, "expected", (json_int_t)x->expected,
@@ -250,6 +251,7 @@ write_json(struct bench *b)
 		    "broker_cpu_us_per_delivery_ticks", x->cpu_us_per_delivery_ticks,
 		    "broker_cpu_us_per_delivery_burst", x->cpu_us_per_delivery_burst,
 		    "broker_wakeups_per_delivery", x->broker_wakeups_per_delivery,
+		    "steal_pct", x->steal_pct, "steal_pct_burst", x->steal_pct_burst,
 		    "broker_rss_kib", (json_int_t)x->rss_kib, "broker_hwm_kib", (json_int_t)x->hwm_kib,
 		    "broker_rss_paced_kib", (json_int_t)x->rss_paced_kib,
 		    "broker_rss_anon_kib", (json_int_t)x->rss_anon_kib,

@@ -334,6 +334,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 {
 	struct hostproc hp[MAX_HOSTS];
 	struct bench_procstat ps0, ps1, ps2, cb0, cb1, ck0, ck1;
+	uint64_t mt0 = 0, mt1 = 0, mt2 = 0, ms0 = 0, ms1 = 0, ms2 = 0, mi;
 	struct burst_ctx bc;
 	struct link *pub = NULL;
 	pthread_t th[16];
@@ -440,6 +441,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	/* paced phase, open loop */
 	period = (uint64_t)(1e9 / b->rate);
 	(void)bench_procstat(bpid, &ps0);
+	(void)bench_machine_ticks(&mt0, &mi, &ms0);
 	start = bench_now_ns() + 50000000u;
 	for (i = 0; i < b->paced; i++) {
 		uint64_t sched = start + (uint64_t)i * period;
@@ -452,6 +454,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	}
 	bench_sleep_ms(100);            /* the last deliveries */
 	(void)bench_procstat(bpid, &ps1);
+	(void)bench_machine_ticks(&mt1, &mi, &ms1);
+	row->steal_pct = bench_steal_pct(mt0, ms0, mt1, ms1);
 
 	/* burst phase: as fast as the publisher goes */
 	memset(&bc, 0, sizeof(bc));
@@ -477,6 +481,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		if (read_result(&hp[i], row->note, sizeof(row->note)) != 0)
 			goto out;
 	(void)bench_procstat(bpid, &ps2);
+	(void)bench_machine_ticks(&mt2, &mi, &ms2);
+	row->steal_pct_burst = bench_steal_pct(mt1, ms1, mt2, ms2);
 
 	/* merge */
 	for (i = 0; i < nh; i++)

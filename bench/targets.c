@@ -209,6 +209,37 @@ target_rule(const struct bench_target *t, char *buf, size_t len)
 	return bench_fmt(buf, len, "%s %.0f %s", op, t->target, t->unit);
 }
 
+/* How much of the machine a hypervisor took meanwhile: on a shared host
+ * every figure above moves with it, the ratios too (a kind's runs do not
+ * share the other kind's minutes). */
+static void
+steal_log(const struct bench *b)
+{
+	double worst = 0.0, sum = 0.0;
+	size_t i, n = 0, hit = 0;
+
+	for (i = 0; i < b->nruns; i++) {
+		const struct run_row *r = &b->runs[i];
+		double s = r->steal_pct;    /* the paced phase: long enough for
+		                               whole ticks to mean something */
+
+		if (r->status != ROW_OK)
+			continue;
+		n++;
+		sum += r->steal_pct;
+		if (s > worst)
+			worst = s;
+		if (s >= 1.0)
+			hit++;
+	}
+	if (n == 0)
+		return;
+	bench_log("CPU stolen by the hypervisor: %.1f %% of the paced phases on average, "
+	    "at most %.1f %% in one; %zu of %zu runs had 1 %% or more%s", sum / (double)n,
+	    worst, hit, n, hit > 0 ? " (their figures are slower for it: compare runs "
+	    "without)" : "");
+}
+
 void
 targets_log(const struct bench *b)
 {
@@ -232,4 +263,5 @@ targets_log(const struct bench *b)
 			    t[i].min, t[i].max, target_rule(&t[i], rule, sizeof(rule)),
 			    t[i].met ? "met" : "MISSED");
 	}
+	steal_log(b);
 }

@@ -90,7 +90,7 @@ bench_csw(void)
 }
 
 int
-bench_machine_ticks(uint64_t *total, uint64_t *idle)
+bench_machine_ticks(uint64_t *total, uint64_t *idle, uint64_t *steal)
 {
 	unsigned long long v[8];
 	char line[512];
@@ -98,6 +98,8 @@ bench_machine_ticks(uint64_t *total, uint64_t *idle)
 	int n, r = -1;
 
 	*total = *idle = 0;
+	if (steal != NULL)
+		*steal = 0;
 	if ((f = fopen("/proc/stat", "r")) == NULL)
 		return -1;
 	/* cpu  user nice system idle iowait irq softirq steal [guest...] */
@@ -115,11 +117,21 @@ bench_machine_ticks(uint64_t *total, uint64_t *idle)
 			for (n = 0; n < 8; n++)
 				*total += v[n];
 			*idle = v[3] + v[4];
+			if (steal != NULL)
+				*steal = v[7];
 			r = 0;
 		}
 	}
 	fclose(f);
 	return r;
+}
+
+double
+bench_steal_pct(uint64_t total0, uint64_t steal0, uint64_t total1, uint64_t steal1)
+{
+	if (total1 <= total0 || steal1 < steal0)
+		return 0.0;
+	return 100.0 * (double)(steal1 - steal0) / (double)(total1 - total0);
 }
 
 uint64_t

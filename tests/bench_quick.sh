@@ -37,6 +37,9 @@ for l in ph:
     assert p50 > 0 and p50 <= p90 <= mx and first <= mx, l
     assert 0 <= sp50 <= smx and 0 <= idle <= tot, l
 print("# %d connect phases lines checked" % len(ph))
+# and what the hypervisor took (session 10): one summary after the targets
+st = [l for l in lines if "CPU stolen by the hypervisor:" in l]
+assert len(st) == 1 and re.search(r"at most [\d.]+ % in one; \d+ of \d+ runs", st[0]), st
 PY
 
 for f in connect.csv pubrecv.csv results.json; do
@@ -70,6 +73,13 @@ for r in rows:
         bad.append("%s: burst %s of %s" % (key, r["burst_delivered"], r["burst_expected"]))
     if float(r["lat_p50_ms"]) <= 0 or float(r["broker_cpu_us_per_delivery"]) <= 0:
         bad.append("%s: no latency or broker CPU figure" % (key,))
+    # the broker loop wakes at least once per paced message (its PUBLISH
+    # arrives), and the stolen share of the CPU is a share
+    if not 0 < float(r["broker_wakeups_per_delivery"]) <= 50:
+        bad.append("%s: broker wake-ups %s per delivery" % (key, r["broker_wakeups_per_delivery"]))
+    for f in ("steal_pct", "steal_pct_burst"):
+        if not 0 <= float(r[f]) <= 100:
+            bad.append("%s: %s %s" % (key, f, r[f]))
     # the subscribers' CPU: over the paced phase alone, over ready..burst, and
     # the set-up before the first paced delivery, which is part of the latter
     paced, window = float(r["sub_cpu_us_per_delivery"]), float(r["sub_cpu_window_us_per_delivery"])
