@@ -181,8 +181,10 @@ sched_ns(pid_t pid, uint64_t *ns)
 	return 0;
 }
 
+/* The number after field `name` of a /proc/PID/status text (kB for the
+ * memory fields, a count for the others), 0 if it has none. */
 static uint64_t
-status_kib(const char *status, const char *name)
+status_u64(const char *status, const char *name)
 {
 	const char *p = strstr(status, name), *end;
 	uint64_t v;
@@ -203,11 +205,11 @@ bench_procstat(pid_t pid, struct bench_procstat *out)
 	(void)sched_ns(pid, &out->cpu_ns);
 	bench_fmt(path, sizeof(path), "/proc/%d/status", (int)pid);
 	if (read_small(path, buf, sizeof(buf)) == 0) {
-		out->rss_kib = status_kib(buf, "VmRSS:");
-		out->hwm_kib = status_kib(buf, "VmHWM:");
-		out->rss_anon_kib = status_kib(buf, "RssAnon:");
+		out->rss_kib = status_u64(buf, "VmRSS:");
+		out->hwm_kib = status_u64(buf, "VmHWM:");
+		out->rss_anon_kib = status_u64(buf, "RssAnon:");
 		/* "\nvoluntary": not the "nonvoluntary_ctxt_switches:" line */
-		out->vcsw = status_kib(buf, "\nvoluntary_ctxt_switches:");
+		out->vcsw = status_u64(buf, "\nvoluntary_ctxt_switches:");
 	}
 	return 0;
 }

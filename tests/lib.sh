@@ -74,8 +74,16 @@ t_bg() {
 	file) ;;
 	*) t_fail "t_bg $var $1: not a program ($(type -t "$1")); its pid would be a subshell's" ;;
 	esac
+	t__bg_start "$var" "$@"
+}
+
+# t__bg_start PIDVAR COMMAND [ARGS...]: t_bg's and t_bg_func's common part,
+# once they have checked what COMMAND is.
+t__bg_start() {
+	local pidvar=$1
+	shift
 	"$@" <&0 &   # (without <&0, bash gives a background job /dev/null)
-	printf -v "$var" %s "$!"
+	printf -v "$pidvar" %s "$!"
 	t_track "$!"
 }
 
@@ -96,9 +104,7 @@ t_bg_func() {
 	function) ;;
 	*) t_fail "t_bg_func $var $1: not a shell function ($(type -t "$1")); start a program with t_bg" ;;
 	esac
-	"$@" <&0 &
-	printf -v "$var" %s "$!"
-	t_track "$!"
+	t__bg_start "$var" "$@"
 }
 
 # t__ours: set T_OURS to the pids of the test's processes still running:

@@ -65,21 +65,28 @@ class Lexer:
             self.adv()
         self.adv()
 
+    def skip_escape_or_expansion(self):
+        """At a backslash (a continuation too), a backquote or $( / ${: past
+        it and True; anywhere else False, nothing consumed."""
+        c = self.peek()
+        if c == "\\":
+            self.adv(2)
+        elif c == "`":
+            self.skip_backquote()
+        elif c == "$" and self.peek(1) in "({":
+            self.adv()
+            self.skip_nested()
+        else:
+            return False
+        return True
+
     def skip_double(self):                  # at " ; past the closing "
         self.adv()
         while self.i < len(self.s):
-            c = self.peek()
-            if c == "\\":
-                self.adv(2)
-            elif c == '"':
+            if self.peek() == '"':
                 self.adv()
                 return
-            elif c == "$" and self.peek(1) in "({":
-                self.adv()
-                self.skip_nested()
-            elif c == "`":
-                self.skip_backquote()
-            else:
+            if not self.skip_escape_or_expansion():
                 self.adv()
 
     def skip_backquote(self):
@@ -94,21 +101,13 @@ class Lexer:
         depth = 0
         while self.i < len(self.s):
             c = self.peek()
-            if c == "\\":
-                self.adv(2)
+            if self.skip_escape_or_expansion():
                 continue
             if c == "'" and close == ")":
                 self.skip_single()
                 continue
             if c == '"':
                 self.skip_double()
-                continue
-            if c == "`":
-                self.skip_backquote()
-                continue
-            if c == "$" and self.peek(1) in "({":
-                self.adv()
-                self.skip_nested()
                 continue
             if c == opening:
                 depth += 1
@@ -123,20 +122,12 @@ class Lexer:
         start = self.i
         while self.i < len(self.s):
             c = self.peek()
-            if c == "\\":
-                if self.peek(1) == "\n":        # a continuation ends nothing
-                    self.adv(2)
-                    continue
-                self.adv(2)
-            elif c == "'":
+            if self.skip_escape_or_expansion():
+                continue
+            if c == "'":
                 self.skip_single()
             elif c == '"':
                 self.skip_double()
-            elif c == "`":
-                self.skip_backquote()
-            elif c == "$" and self.peek(1) in "({":
-                self.adv()
-                self.skip_nested()
             elif c in "<>" and self.peek(1) == "(":     # process substitution
                 self.adv()
                 self.skip_nested()
