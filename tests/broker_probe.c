@@ -86,6 +86,7 @@
 
 #include "crypto.h"
 #include "handshake.h"
+#include "hold.h"
 #include "http.h"
 #include "kmsreq.h"
 #include "replay.h"
@@ -253,6 +254,7 @@ static int do_connect(MQTTAsync *c, struct probe *p, const char *cid, const uint
 	char uri[64];
 
 	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", p->o->port);
+	hold__paho();	/* client/hold.c: no paho teardown race (paho.mqtt.c #1669) */
 	if (MQTTAsync_createWithOptions(c, uri, cid, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)
 	    != MQTTASYNC_SUCCESS)
 		die("MQTTAsync_create", MQE2E_ERR_INTERNAL);
