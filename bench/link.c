@@ -352,7 +352,9 @@ make_paho(struct link *l, const struct link_opts *o, char *errbuf, size_t errlen
 
 	co.MQTTVersion = MQTTVERSION_5;
 	co.sendWhileDisconnected = 0;
-	hold__paho();	/* libmqe2e's hold.c: no paho teardown (paho.mqtt.c #1669) */
+	/* libmqe2e's hold.c: no paho teardown (paho.mqtt.c #1669), and no
+	 * line to wake paho through - plain MQTT waits for paho's polls */
+	hold__paho_bare();
 	/* the TLS publisher queues one copy per subscriber before waiting */
 	co.maxBufferedMessages = 1 << 20;
 	if ((prc = MQTTAsync_createWithOptions(&l->pc, o->uri, o->id,

@@ -366,10 +366,9 @@ struct mqe2e_client {
 
 	char errmsg[CLIENT_ERRMSG_MAX]; /* [mu] last failure of a call */
 
-	/* wake.c's registry [its wake_mu] */
+	/* wake.c's counts [its wake_mu] */
 	int wake_registered;
-	size_t wake_slot;               /* its index in the registry */
-	int wake_refs;                  /* the waker is using this client */
+	int wake_connecting;            /* counted among the connecting */
 
 
 	/* [mu] the broker's addresses, resolved at each connect attempt: the
@@ -543,14 +542,11 @@ unsigned session__link_event(struct mqe2e_client *c, enum link_event_kind kind,
 /* ---- wake.c (paho's receive thread; see there) ------------------------------ */
 /* Add c to the process's clients (starts the waker thread with the first). */
 int wake__register(struct mqe2e_client *c) MQE2E_WUR;
-/* Remove c (before MQTTAsync_destroy): waits until the waker is done with
- * it; stops the waker with the last client. */
+/* Remove c; stops (and joins) the waker with the last client. */
 void wake__unregister(struct mqe2e_client *c);
-/* c's link changed: a connect attempt of c is under way (is_connecting),
- * its link is up (is_up); may be called with c->mu held. */
-void wake__link(struct mqe2e_client *c, int is_connecting, int is_up);
-/* UNSUBSCRIBEs handed to paho to wake its receive thread so far. */
-uint64_t wake__count(void);
+/* c's link changed: whether a connect attempt of c is under way; may be
+ * called with c->mu held. */
+void wake__link(struct mqe2e_client *c, int is_connecting);
 /* Ask the helper thread for a TCP_NODELAY scan (sock__scan): at once if
  * none ran in the last SCAN_GAP_MS, else when that much has passed. */
 void wake__nodelay(void);

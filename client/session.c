@@ -144,9 +144,8 @@ session__link_event(struct mqe2e_client *c, enum link_event_kind kind, struct wa
 	ev.deadline_ms = deadline_ms;
 	ev.gen = gen;
 	fx = link__handle(&c->link, &ev);
-	/* paho's receive thread needs waking while an attempt is under way,
-	 * through a client whose link is up */
-	wake__link(c, c->link.attempt != NULL, c->link.state == LINK_UP);
+	/* paho's receive thread needs waking while an attempt is under way */
+	wake__link(c, c->link.attempt != NULL);
 	session__changed(c);
 	return fx;
 }

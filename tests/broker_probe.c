@@ -161,20 +161,31 @@ static long num(const char *s, long min, long max)
 	return v;
 }
 
+/*
+ * Wait until p->done or ms have passed.  Every 5 ms meanwhile the probe
+ * wakes paho's receive thread down hold.c's line, as libmqe2e's waker does
+ * while a client connects: the probe connects one client after another, and
+ * paho would otherwise notice each new socket only at the end of its 1 s poll.
+ */
 static void wait_done(struct probe *p, int ms)
 {
 	struct timespec ts;
+	int left;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&p->lock);
-	while (!p->done && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
-		;
+	for (left = ms; !p->done && left > 0; left -= 5) {
+		pthread_mutex_unlock(&p->lock);
+		(void)hold__wake();
+		pthread_mutex_lock(&p->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!p->done && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+			;
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -19,7 +19,6 @@
 #include "keycache.h"
 #include "link.h"
 #include "testpki.h"
-#include "wakeset.h"
 
 /* ---- key cache --------------------------------------------------------------- */
 
@@ -367,43 +366,6 @@ link_backoff(void **state)
 	assert_int_equal(b.max_ms, 1);
 }
 
-/* ---- the waker's choice (client/wakeset.c) --------------------------------------- */
-
-/*
- * What mqe2e-bench's sub host looks like in its first wave (seen at 21:16 UTC
- * in session 9): 200 clients made, client 0 up, clients 1-16 connecting,
- * 17-199 not connected yet.  The wake-up must go through client 0, however
- * far the search starts from it: the old rule gave up after four clients
- * that were not connecting (17-20, not up either), every interval, and
- * paho's receive thread slept through its 1 s poll with 16 CONNECTs ready.
- */
-static void
-wake_pick(void **state)
-{
-	struct wake_slot v[200];
-	size_t i;
-
-	(void)state;
-	memset(v, 0, sizeof(v));
-	v[0].up = 1;
-	for (i = 1; i <= 16; i++)
-		v[i].connecting = 1;
-	for (i = 0; i < 200; i++)
-		assert_int_equal(wakeset__pick(v, 200, i), 0);
-	/* the first up client from where the search starts, wrapping */
-	v[150].up = 1;
-	assert_int_equal(wakeset__pick(v, 200, 1), 150);
-	assert_int_equal(wakeset__pick(v, 200, 150), 150);
-	assert_int_equal(wakeset__pick(v, 200, 151), 0);
-	/* a client that connects (again) wakes nobody for itself */
-	v[0].connecting = 1;
-	assert_int_equal(wakeset__pick(v, 200, 0), 150);
-	/* nobody up: none (the process's first wave) */
-	v[150].up = 0;
-	assert_int_equal(wakeset__pick(v, 200, 7), 200);
-	assert_int_equal(wakeset__pick(v, 0, 0), 0);
-}
-
 int
 main(void)
 {
@@ -414,7 +376,6 @@ main(void)
 		cmocka_unit_test(derive_key),
 		cmocka_unit_test(link_lifecycle),
 		cmocka_unit_test(link_backoff),
-		cmocka_unit_test(wake_pick),
 	};
 	int r;
 

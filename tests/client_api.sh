@@ -2,7 +2,9 @@
 # The C API as a program uses it: examples/hello.c (libmqe2e(3)'s example,
 # with a configuration file) runs against the real stack, and a client that
 # publishes from inside its message callback echoes 20 messages (and, once
-# freed, finds paho's threads still there: paho's racy teardown did not run).
+# freed, finds paho's threads still there: paho's racy teardown did not run;
+# then connects a second client, alone in the process, and finds the line
+# that wakes paho's receive thread, client/hold.c).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
 HELLO="$top_builddir/tests/hello"
@@ -42,4 +44,5 @@ for i in $(seq 1 20); do echo "echo: ping $i"; done >"$T_DIR/expected"
 cmp -s "$T_DIR/expected" "$T_DIR/sub.out" || { diff "$T_DIR/expected" "$T_DIR/sub.out" >&2; t_fail "echoes lost or out of order"; }
 t_log "20 messages published from inside the message callback arrived in order"
 t_log "client_echo: paho's receive thread outlived the last client (no paho teardown, paho.mqtt.c #1669)"
+t_log "client_echo: the process's only client, made after the first was freed: $(grep '^second connect' "$T_DIR/echo.out"); the line to paho is up"
 exit 0

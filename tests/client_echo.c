@@ -5,7 +5,12 @@
  * works (it must not wait for an acknowledgement paho can only deliver
  * after the callback returns).  Once its client is freed it checks that
  * paho's receive thread is still there: freeing a process's last client
- * must not run paho's racy teardown (client/hold.c).
+ * must not run paho's racy teardown (client/hold.c).  Then it makes a second
+ * client, the process's only one, connects it and prints how long that took
+ * ("second connect N ms": no client of the process was up to help wake
+ * paho), and checks that the process holds the line that wakes paho's
+ * receive thread: one TCP connection on 127.0.0.1 whose two ends are both
+ * sockets of this process (client/hold.c).
  *
  *   client_echo CONFIG IN OUT COUNT
  */
@@ -16,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mqe2e.h"
+#include "selfline.h"
 
 struct echo {
 	struct mqe2e_client *c;
@@ -81,6 +88,15 @@ threads_named(const char *name)
 	return n;
 }
 
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -129,6 +145,25 @@ out:
 		fprintf(stderr, "client_echo: paho's receive thread ended when the last "
 		    "client was freed: paho's teardown ran\n");
 		rc = 3;
+	}
+	if (rc == 0) {
+		long t0 = now_ms();
+
+		e.c = NULL;
+		if (mqe2e_client_new(cfg, &e.c, err, sizeof(err)) != MQE2E_OK ||
+		    mqe2e_connect(e.c, 10000) != MQE2E_OK) {
+			fprintf(stderr, "client_echo: second client: %s\n",
+			    e.c != NULL ? mqe2e_client_errmsg(e.c, err, sizeof(err)) : err);
+			rc = 4;
+		} else {
+			printf("second connect %ld ms\n", now_ms() - t0);
+		}
+		mqe2e_client_free(e.c);
+	}
+	if (rc == 0 && self_lines(NULL) != 1) {
+		fprintf(stderr, "client_echo: %d TCP connections of this process to itself "
+		    "on 127.0.0.1, expected 1 (client/hold.c's line)\n", self_lines(NULL));
+		rc = 5;
 	}
 	mqe2e_config_free(cfg);
 	pthread_cond_destroy(&e.cv);

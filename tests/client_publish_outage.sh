@@ -36,10 +36,15 @@ kms_stop -9
 wait_pid "$PUBP" 250
 rc=$?
 end_ms=$(now_ms)
-msg=$(grep -v "published\|fetched keys\|connected\|rekey" "$T_DIR/pub.err" | tail -1)
+# The refusal that ended it (the keys thread's own notice about the KMS may
+# be printed after it, as the process exits: not the last line, then).
+msg=$(grep "the broker refused the message" "$T_DIR/pub.err" | tail -1)
+[ -n "$msg" ] || msg=$(grep -v "published\|fetched keys\|connected\|rekey" "$T_DIR/pub.err" | tail -1)
 t_log "publisher exit $rc, $(grep -c published "$T_DIR/pub.err") messages accepted," \
     "stopped $((end_ms - kill_ms)) ms after the KMS was killed: $msg"
 [ "$rc" = 5 ] || { cat "$T_DIR/pub.err" >&2; t_fail "the publisher did not stop with exit 5 (status $rc)"; }
+grep -q "grant" "$T_DIR/pub.err" &&
+	t_fail "a KMS outage reported as a grant problem: $(grep grant "$T_DIR/pub.err" | head -1)"
 case "$msg" in
 *grant*) t_fail "a KMS outage reported as a grant problem: $msg" ;;
 *"the broker refused the message"*"KMS at $KMS_URL"*) ;;

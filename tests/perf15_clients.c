@@ -9,16 +9,23 @@
  * process's earlier links are up and quiet (the case where paho's receive
  * thread sleeps through a connect).  Then it checks each TCP socket of this
  * process connected to the broker's port for TCP_NODELAY, until all N have
- * it or 20 s passed (the library sets it from a background thread).  stdout:
+ * it or 20 s passed (the library sets it from a background thread).  And it
+ * reports the line that wakes paho's receive thread (client/hold.c): TCP
+ * connections on 127.0.0.1 whose two ends are both sockets of this process,
+ * and the bytes those carried (CONNECT, CONNACK and 2 per wake), once sub1
+ * is up, once all are, and again after 500 ms in which nobody connected.
+ * stdout:
  *   connect subI <ms>                  (informational, never judged)
+ *   line <lines> bytes <b>             after sub1, after subN, 500 ms later
  *   sockets <k> nodelay <j>            the broker sockets, with TCP_NODELAY
  * Exit 0 when all N connected and subscribed, 1 otherwise.
  */
 #include "config.h"
 
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,7 @@
 #include <time.h>
 
 #include "mqe2e.h"
+#include "selfline.h"
 
 #define MAX_CLIENTS 64
 
@@ -79,6 +87,17 @@ scan(int port, int *all, int *nodelay)
 		*nodelay += v != 0;
 	}
 	closedir(dir);
+}
+
+static void
+print_line(void)
+{
+	unsigned long long bytes;
+	int lines;
+
+	lines = self_lines(&bytes);
+	printf("line %d bytes %llu\n", lines, bytes);
+	fflush(stdout);
 }
 
 /* A decimal number in [1, max] (the whole string), or -1. */
@@ -136,7 +155,16 @@ main(int argc, char **argv)
 		}
 		printf("connect %s %.1f\n", id, now_ms() - t0);
 		fflush(stdout);
+		if (i == 0)
+			print_line();
 	}
+	print_line();
+	{
+		struct timespec ts = { 0, 500 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	print_line();
 	/* the library sets TCP_NODELAY from a background thread woken by each
 	 * CONNACK (client/sock.c): wait for it, up to 20 s, not a fixed time */
 	t0 = now_ms();
