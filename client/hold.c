@@ -22,8 +22,8 @@
  * CONNECT on it) only after such a wait ended (upstream #1039).  paho offers
  * no way to end the wait, but a byte arriving on a socket it watches does.
  * So the held client connects to a listener of this process on 127.0.0.1
- * that accepts it once, checks that the CONNECT carries the random client
- * id only this process knows, answers CONNACK and closes the listener.  The
+ * that accepts it once, answers CONNACK, checks that the CONNECT carries the
+ * random client id only this process knows and closes the listener.  The
  * accepted end is the line: hold__wake() writes a PINGRESP into it, which
  * paho reads and ignores, and its receive thread looks at its sockets
  * again.  With the held client up, paho always has a socket, so the
@@ -33,10 +33,10 @@
  * bytes per wake.
  *
  * Making the line waits, once per process, for paho's threads to start
- * (up to about 100 ms when the receive thread first finds no socket) and
- * at most LINE_WAIT_MS.  If it cannot be made (no loopback, a stranger
- * connected first and stalled), the held client is still made (no
- * teardown) and hold__wake() says so; connects then wait for paho's own
+ * (about 100 ms when the receive thread first finds no socket, 7-10 ms
+ * otherwise) and at most LINE_WAIT_MS.  If it cannot be made (no loopback:
+ * paho's failure ends the wait; a stranger connected first and stalled),
+ * the held client is still made (no teardown) and hold__wake() says so; connects then wait for paho's own
  * polls as with bare paho.
  *
  * hold__paho_bare() holds a client without the line, for mqe2e-bench's bare
@@ -76,6 +76,7 @@
 static pthread_once_t hold_once = PTHREAD_ONCE_INIT;
 static MQTTAsync holder;
 static int line = -1;           /* our end of the held client's connection */
+static int line_failed;         /* paho gave up the held client's connect */
 
 static uint64_t
 mono_ms(void)
@@ -152,6 +153,16 @@ is_holder(int fd, const char *id, uint64_t end)
 	    memcmp(b + len - idlen, id, idlen) == 0;
 }
 
+/* paho could not connect the held client (no route to 127.0.0.1 ...):
+ * line_make stops waiting for it. */
+static void
+line_connect_failed(void *ctx, MQTTAsync_failureData *fd)
+{
+	(void)ctx;
+	(void)fd;
+	__atomic_store_n(&line_failed, 1, __ATOMIC_RELEASE);
+}
+
 /* Connect the held client to a listener of ours; its end is the line. */
 static void
 line_make(int lis, const char *id)
@@ -165,20 +176,32 @@ line_make(int lis, const char *id)
 	o.cleansession = 1;
 	o.connectTimeout = LINE_WAIT_MS / 1000 + 1;
 	o.MQTTVersion = MQTTVERSION_3_1_1;
+	o.onFailure = line_connect_failed;
 	if (MQTTAsync_connect(holder, &o) != MQTTASYNC_SUCCESS)
 		return;
 	end = mono_ms() + LINE_WAIT_MS;
-	while (line < 0 && wait_readable(lis, end)) {
+	for (;;) {
+		uint64_t now = mono_ms(), slice = now + 20 < end ? now + 20 : end;
+
+		if (line >= 0 || now >= end || __atomic_load_n(&line_failed, __ATOMIC_ACQUIRE))
+			break;
+		if (!wait_readable(lis, slice))
+			continue;       /* every 20 ms: has paho given up? */
 		if ((fd = accept4(lis, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == ECONNABORTED)
 				continue;
 			return;
 		}
-		/* someone else's connection is closed, and we go on waiting
-		 * for the held client's */
-		if (is_holder(fd, id, end) && write(fd, connack, sizeof(connack)) ==
-		    (ssize_t)sizeof(connack))
+		/*
+		 * The CONNACK goes first: paho notices that its TCP connect
+		 * finished only when one of its sockets turns readable, and
+		 * sends the CONNECT then (10 ms later otherwise, or 100 ms).
+		 * It tells a stranger nothing.  Someone else's connection is
+		 * closed, and we go on waiting for the held client's.
+		 */
+		if (write(fd, connack, sizeof(connack)) == (ssize_t)sizeof(connack) &&
+		    is_holder(fd, id, end))
 			line = fd;
 		else
 			(void)close(fd);
