@@ -34,8 +34,11 @@
  *
  * Making the line waits, once per process, for paho's threads to start
  * (about 100 ms when the receive thread first finds no socket, 7-10 ms
- * otherwise) and at most LINE_WAIT_MS.  If it cannot be made (no loopback:
- * paho's failure ends the wait; a stranger connected first and stalled),
+ * otherwise) and at most LINE_WAIT_MS.  A stranger that connects first is
+ * closed once its CONNECT does not carry the id, or after LINE_PEER_MS
+ * without one (tests/hold_line.c).  If the line cannot be made (no
+ * loopback: paho's failure ends the wait; strangers that keep connecting
+ * and stalling until LINE_WAIT_MS),
  * the held client is still made (no teardown) and hold__wake() says so; connects then wait for paho's own
  * polls as with bare paho.
  *
@@ -69,6 +72,8 @@
 #include "hold.h"
 
 #define LINE_WAIT_MS 3000       /* for the held client's CONNECT, once */
+#define LINE_PEER_MS 500        /* for the CONNECT of one accepted connection:
+                                   a stranger that stalls costs this much */
 #define LINE_TOKEN_LEN 16       /* random bytes in its client id */
 #define LINE_ID_PREFIX "mqe2e-hold-"
 #define LINE_BACKLOG_MAX 256    /* unread wake bytes: paho is not reading */
@@ -201,7 +206,7 @@ line_make(int lis, const char *id)
 		 * closed, and we go on waiting for the held client's.
 		 */
 		if (write(fd, connack, sizeof(connack)) == (ssize_t)sizeof(connack) &&
-		    is_holder(fd, id, end))
+		    is_holder(fd, id, now + LINE_PEER_MS < end ? now + LINE_PEER_MS : end))
 			line = fd;
 		else
 			(void)close(fd);
