@@ -864,7 +864,13 @@ kms_httpd_start(struct kmsd *k, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	char host[256];
 	unsigned port;
-	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+	/* poll(), not epoll: with epoll, MHD_quiesce_daemon (kms_httpd_stop)
+	 * and a worker woken at that moment both take the listening socket out
+	 * of the worker's epoll set, and the loser aborts the process
+	 * ("Failed to remove listen FD from epoll set", libmicrohttpd 0.9.75
+	 * daemon.c; tests/kms_stop_watch.sh).  With poll() quiescing is a
+	 * message to each worker, which stops polling the socket itself. */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
 	    MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = kms_httpd_threads(&k->cfg);
 	/* HTTPS: our key and certificate (tls.c), TLS 1.2 and 1.3 only */

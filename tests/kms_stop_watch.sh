@@ -13,12 +13,32 @@
 # one as soon as it is answered) and the daemon is stopped under them,
 # ROUNDS times: it must exit 0 every time, without libmicrohttpd's "Fatal
 # error".
+#
+# Meanwhile a churner opens and closes TCP connections to the listener as
+# fast as it can, which keeps waking the daemon's threads.  With
+# libmicrohttpd's epoll loop a thread woken while MHD_quiesce_daemon ran
+# took the listening socket out of its epoll set at the same moment as
+# MHD_quiesce_daemon did, and whichever came second aborted the process
+# ("Failed to remove listen FD from epoll set", SIGABRT on SIGTERM; CI of
+# stop 24, in tls12_https.sh).  The daemon runs here with slow_epoll_del.so
+# preloaded, which holds that window open for 300 ms: the epoll daemon
+# aborted in round 1.  Its threads poll() now, where stopping to accept is
+# a message to each thread.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 [ -n "${top_builddir:-}" ] && [ -w "$top_builddir/tests" ] && export TMPDIR="$top_builddir/tests"
 . "$top_srcdir/tests/lib.sh" || exit 99
 . "$top_srcdir/tests/kms_lib.sh" || exit 99
 
 ROUNDS=${MQE2E_STOP_ROUNDS:-8}
+
+shim="$top_builddir/tests/.libs/slow_epoll_del.so"
+[ -f "$shim" ] || t_fail "$shim is missing (make check builds it)"
+cat >"$T_DIR/kmsd-slow-del" <<EOF
+#!/bin/sh
+LD_PRELOAD="$shim" ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}verify_asan_link_order=0" exec "$KMSD" "\$@"
+EOF
+chmod +x "$T_DIR/kmsd-slow-del"
+KMSD="$T_DIR/kmsd-slow-del"
 
 kms_start
 expect_rc 0 kmsctl ca show
@@ -27,6 +47,15 @@ enrol broker1 broker
 expect_rc 0 keyreq broker1 --watch 0 --timeout 5
 version=$(awk '$1 == "version" {print $2}' "$T_DIR/out")
 [ -n "$version" ] || t_fail "a watch since 0 did not answer: $(cat "$T_DIR/out" "$T_DIR/err")"
+
+# connect and close at once until killed at the end of the round (30 s at most)
+churn() {
+	local end=$((SECONDS + 30))
+	while [ "$SECONDS" -lt "$end" ]; do
+		exec 3<>"/dev/tcp/127.0.0.1/$KMS_PORT" 2>/dev/null || { sleep 0.05; continue; }
+		exec 3>&-
+	done
+}
 
 for round in $(seq 1 "$ROUNDS"); do
 	pids=""
@@ -38,6 +67,9 @@ for round in $(seq 1 "$ROUNDS"); do
 		pids="$pids $!"
 		t_track "$!"
 	done
+	churn &
+	pids="$pids $!"
+	t_track "$!"
 	# let the flooders get going (a round that starts before they do only
 	# tests less; it cannot fail because of it)
 	sleep 0.5
@@ -63,5 +95,5 @@ for round in $(seq 1 "$ROUNDS"); do
 		{ tail -5 "$T_DIR/kmsd.log" >&2; t_fail "round $round: no 'stopped' line"; }
 	[ "$round" = "$ROUNDS" ] || kms_start
 done
-t_log "$ROUNDS stops under a flood of policy watches: each exited 0"
+t_log "$ROUNDS stops under a flood of policy watches and connections: each exited 0"
 exit 0
