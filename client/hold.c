@@ -58,7 +58,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/sockios.h>
@@ -68,6 +67,7 @@
 
 #include <MQTTAsync.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "hold.h"
 
@@ -83,15 +83,6 @@ static MQTTAsync holder;
 static int line = -1;           /* our end of the held client's connection */
 static int line_failed;         /* paho gave up the held client's connect */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* 1 once fd is readable, 0 at the deadline or on an error. */
 static int
 wait_readable(int fd, uint64_t end)
@@ -101,7 +92,7 @@ wait_readable(int fd, uint64_t end)
 	int n;
 
 	for (;;) {
-		if ((now = mono_ms()) >= end)
+		if ((now = mqe2e_mono_ms()) >= end)
 			return 0;
 		n = poll(&p, 1, (int)(end - now));
 		if (n > 0)
@@ -184,9 +175,9 @@ line_make(int lis, const char *id)
 	o.onFailure = line_connect_failed;
 	if (MQTTAsync_connect(holder, &o) != MQTTASYNC_SUCCESS)
 		return;
-	end = mono_ms() + LINE_WAIT_MS;
+	end = mqe2e_mono_ms() + LINE_WAIT_MS;
 	for (;;) {
-		uint64_t now = mono_ms(), slice = now + 20 < end ? now + 20 : end;
+		uint64_t now = mqe2e_mono_ms(), slice = now + 20 < end ? now + 20 : end;
 
 		if (line >= 0 || now >= end || __atomic_load_n(&line_failed, __ATOMIC_ACQUIRE))
 			break;

@@ -69,14 +69,6 @@ __wrap_listen(int fd, int backlog)
 	return r;
 }
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* What the stranger got: 1 if a CONNACK and then end of file. */
 static int
@@ -104,11 +96,11 @@ static int
 run(void)
 {
 	unsigned long long bytes = 0, after = 0;
-	double t0 = now_ms();
+	double t0 = self_now_ms();
 	int lines, i;
 
 	hold__paho();
-	printf("%s: hold__paho() took %.1f ms\n", mode, now_ms() - t0);
+	printf("%s: hold__paho() took %.1f ms\n", mode, self_now_ms() - t0);
 	if ((lines = self_lines(&bytes)) != 1) {
 		fprintf(stderr, "%s: %d connections of the process to itself, expected 1\n", mode,
 		    lines);

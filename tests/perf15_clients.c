@@ -37,14 +37,6 @@
 
 #define MAX_CLIENTS 64
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void
 on_message(void *arg, const struct mqe2e_message *m)
@@ -147,13 +139,13 @@ main(int argc, char **argv)
 			goto out;
 		}
 		mqe2e_config_free(cfg);
-		t0 = now_ms();
+		t0 = self_now_ms();
 		if (mqe2e_connect(c[i], 10000) != MQE2E_OK ||
 		    mqe2e_subscribe(c[i], argv[5], 1, on_message, NULL, 10000) != MQE2E_OK) {
 			fprintf(stderr, "%s: %s\n", id, mqe2e_client_errmsg(c[i], err, sizeof(err)));
 			goto out;
 		}
-		printf("connect %s %.1f\n", id, now_ms() - t0);
+		printf("connect %s %.1f\n", id, self_now_ms() - t0);
 		fflush(stdout);
 		if (i == 0)
 			print_line();
@@ -167,12 +159,12 @@ main(int argc, char **argv)
 	print_line();
 	/* the library sets TCP_NODELAY from a background thread woken by each
 	 * CONNACK (client/sock.c): wait for it, up to 20 s, not a fixed time */
-	t0 = now_ms();
+	t0 = self_now_ms();
 	for (;;) {
 		struct timespec ts = { 0, 10 * 1000000L };
 
 		scan(number(colon + 1, 65535), &all, &nodelay);
-		if ((all == n && nodelay == all) || now_ms() - t0 > 20000)
+		if ((all == n && nodelay == all) || self_now_ms() - t0 > 20000)
 			break;
 		nanosleep(&ts, NULL);
 	}
