@@ -67,9 +67,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		pids="$pids $!"
 		t_track "$!"
 	done
-	churn &
-	pids="$pids $!"
-	t_track "$!"
+	t_bg_func churn_pid churn
 	# let the flooders get going (a round that starts before they do only
 	# tests less; it cannot fail because of it)
 	sleep 0.5
@@ -83,10 +81,11 @@ for round in $(seq 1 "$ROUNDS"); do
 	wait "$KMS_PID" 2>/dev/null
 	rc=$?
 	KMS_PID=""
+	t_kill_tree "$churn_pid"
 	# shellcheck disable=SC2086
 	kill $pids 2>/dev/null
 	# shellcheck disable=SC2086
-	wait $pids 2>/dev/null
+	wait $pids "$churn_pid" 2>/dev/null
 	if grep -q "Fatal error" "$T_DIR/kmsd.log" || [ "$rc" != 0 ]; then
 		tail -20 "$T_DIR/kmsd.log" >&2
 		t_fail "round $round: mqe2e-kmsd exited $rc on SIGTERM under a flood of watches"
