@@ -648,12 +648,12 @@ admit_headers(struct kms_req *r, const char *url)
 
 /* ---- the slow lane ---------------------------------------------------------------
  *
- * The HTTP threads are a small pool (epoll, one per core or so): each
- * serves many connections, so nothing on it may wait.  A policy watch
- * waits up to a minute for a change: its connection is suspended and the
- * request runs on a thread of its own, which resumes the connection when
- * the answer is ready (on_request then sends it).  Watches are few (one per
- * broker) and live long, so a thread each is cheap.
+ * The HTTP threads are a small pool (poll(), twice the cores by
+ * default): each serves many connections, so nothing on it may wait.  A
+ * policy watch waits up to a minute for a change: its connection is
+ * suspended and the request runs on a thread of its own, which resumes the
+ * connection when the answer is ready (on_request then sends it).  Watches
+ * are few (one per broker) and live long, so a thread each is cheap.
  */
 
 static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;

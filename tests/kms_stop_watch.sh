@@ -19,8 +19,8 @@
 # libmicrohttpd's epoll loop a thread woken while MHD_quiesce_daemon ran
 # took the listening socket out of its epoll set at the same moment as
 # MHD_quiesce_daemon did, and whichever came second aborted the process
-# ("Failed to remove listen FD from epoll set", SIGABRT on SIGTERM; CI of
-# stop 24, in tls12_https.sh).  The daemon runs here with slow_epoll_del.so
+# ("Failed to remove listen FD from epoll set", SIGABRT on SIGTERM; in CI, in
+# tls12_https.sh, stop 23).  The daemon runs here with slow_epoll_del.so
 # preloaded, which holds that window open for 300 ms: the epoll daemon
 # aborted in round 1.  Its threads poll() now, where stopping to accept is
 # a message to each thread.
