@@ -76,6 +76,11 @@ struct bench_summary {
 };
 /* Sort v in place and summarise it (all zero for n == 0). */
 void bench_summarise(double *v, size_t n, struct bench_summary *out);
+/* 1 if a run's subscribers fell behind its paced rate (r->lag_growth_ms over
+ * BENCH_BEHIND_PERIODS sending periods); the figures of such a run measure a
+ * queue, not the path (docs/BENCHMARKS.md, "What is measured"). */
+#define BENCH_BEHIND_PERIODS 5
+int bench_fell_behind(double lag_growth_ms, double rate);
 
 /* ---- processes (proc.c) --------------------------------------------------- */
 /* Start argv[0] with stdin/stdout/stderr redirected (-1: inherit; a path in
@@ -357,6 +362,11 @@ struct run_row {
 	                                   burst's queues */
 	uint64_t rss_anon_kib;          /* RssAnon after the run: the broker's own
 	                                   memory, not the shared libraries' pages */
+	double lag_growth_ms;           /* how far the subscribers fell behind the
+	                                   paced rate: p50 latency of the last fifth
+	                                   of a host's paced deliveries minus that
+	                                   of its first fifth, the largest over the
+	                                   hosts (run.c, lag_growth) */
 	enum row_status status;
 	char note[BENCH_MSG_MAX];
 };
@@ -431,6 +441,9 @@ int targets_collect(const struct bench *b, struct bench_target *t, int max);
 int targets_n(const struct bench *b);
 /* The target's comparison as text: "<= 1.10". */
 const char *target_rule(const struct bench_target *t, char *buf, size_t len);
+/* Which runs of the targets' set fell behind their paced rate, as text:
+ * "QoS 0: none; QoS 1: s4 3 of 5" (bench_fell_behind); buf. */
+const char *targets_behind(const struct bench *b, char *buf, size_t len);
 /* One line per target on stderr: the end of every run. */
 void targets_log(const struct bench *b);
 

@@ -187,6 +187,10 @@ log_run(const struct run_row *r, const struct conn_row *subs)
 	    r->sub_cpu_window_us_per_delivery, r->sub_cpu_setup_ms,
 	    r->sub_cpu_us_per_delivery_burst, subs->all_ready_ms, r->steal_pct,
 	    r->steal_pct_burst);
+	if (bench_fell_behind(r->lag_growth_ms, r->rate))
+		bench_log("    the subscribers fell behind the paced rate: their latency grew by "
+		    "%.1f ms over the phase (a queue; this run's latency and memory measure it)",
+		    r->lag_growth_ms);
 	if (r->note[0] != '\0')
 		bench_log("    %s", r->note);
 }

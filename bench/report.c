@@ -237,7 +237,8 @@ write_json(struct bench *b)
 		const struct run_row *x = &b->runs[i];
 
 		o = json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o,"
-		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:s,s:s}",
+		    "s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:b,"
+		    "s:s,s:s}",
 		    "scenario", x->scenario, "scheme", bench_kind_name(x->kind), "n_subs", x->nsubs,
 		    "qos", x->qos, "payload", (json_int_t)x->payload, "rate", x->rate,
 		    "paced", x->paced, "burst", x->burst, "expected", (json_int_t)x->expected,
@@ -259,6 +260,8 @@ write_json(struct bench *b)
 		    "sub_cpu_window_us_per_delivery", x->sub_cpu_window_us_per_delivery,
 		    "sub_cpu_setup_ms", x->sub_cpu_setup_ms,
 		    "sub_cpu_us_per_delivery_burst", x->sub_cpu_us_per_delivery_burst,
+		    "lag_growth_ms", x->lag_growth_ms,
+		    "fell_behind", bench_fell_behind(x->lag_growth_ms, x->rate),
 		    "status", row_status_name(x->status), "note", x->note);
 		json_array_append_new(runs, o);
 	}
@@ -342,7 +345,7 @@ static void
 md_targets(FILE *f, const struct bench *b)
 {
 	struct bench_target t[BENCH_TARGETS_MAX];
-	char rule[48];
+	char rule[48], behind[512];
 	int nt = targets_collect(b, t, BENCH_TARGETS_MAX), i;
 
 	fprintf(f, "\n### Targets (scenario 1, N = %d, %d repetition%s)\n\n"
@@ -364,6 +367,10 @@ md_targets(FILE *f, const struct bench *b)
 			    t[i].median, t[i].unit, t[i].min, t[i].max, t[i].q1, t[i].q3,
 			    target_rule(&t[i], rule, sizeof(rule)), t[i].met ? "met" : "**missed**");
 	}
+	fprintf(f, "\nRuns whose subscribers fell behind the paced rate (their p50 latency grew by "
+	    "more than %d sending periods from the first fifth of the phase to the last: a queue, "
+	    "whose latency and broker memory the run then measures): %s.\n",
+	    BENCH_BEHIND_PERIODS, targets_behind(b, behind, sizeof(behind)));
 }
 
 static int

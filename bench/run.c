@@ -328,6 +328,31 @@ conn_rows(struct bench *b, enum bench_kind k, int scenario, int nsubs, int reps,
 	bench_summarise(pubs, npub, &pr->lat);
 }
 
+/*
+ * How much the latency of one host's paced deliveries grew over the phase:
+ * p50 of the last fifth of them (in the order they arrived) minus p50 of the
+ * first fifth, in ms; 0 for too few.  A host that keeps up has the same
+ * latency throughout; one that falls behind the sending rate builds a queue
+ * (in its sockets, and at QoS 1 in the broker behind the in-flight window),
+ * and its latency grows with the queue for as long as the phase lasts.
+ */
+static double
+lag_growth(const double *lat, size_t n)
+{
+	struct bench_summary a, z;
+	size_t fifth = n / 5;
+	double *v;
+
+	if (fifth < 10 || (v = malloc(2 * fifth * sizeof(*v))) == NULL)
+		return 0.0;
+	memcpy(v, lat, fifth * sizeof(*v));
+	memcpy(v + fifth, lat + n - fifth, fifth * sizeof(*v));
+	bench_summarise(v, fifth, &a);
+	bench_summarise(v + fifth, fifth, &z);
+	free(v);
+	return z.p50 - a.p50;
+}
+
 void
 run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
     struct run_row *row, struct conn_row *sr, struct conn_row *pr)
@@ -491,6 +516,10 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		goto out;
 	nall = 0;
 	for (i = 0; i < nh; i++) {
+		double g = lag_growth(hp[i].lat, hp[i].res.nlat);
+
+		if (g > row->lag_growth_ms)
+			row->lag_growth_ms = g;
 		memcpy(all + nall, hp[i].lat, hp[i].res.nlat * sizeof(double));
 		nall += hp[i].res.nlat;
 		row->delivered += hp[i].res.paced_rx;

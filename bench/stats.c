@@ -31,6 +31,12 @@ rank(const double *v, size_t n, double q)
 	return v[i - 1];
 }
 
+int
+bench_fell_behind(double lag_growth_ms, double rate)
+{
+	return rate > 0 && lag_growth_ms > BENCH_BEHIND_PERIODS * 1000.0 / rate;
+}
+
 void
 bench_summarise(double *v, size_t n, struct bench_summary *out)
 {

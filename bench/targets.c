@@ -200,6 +200,49 @@ targets_collect(const struct bench *b, struct bench_target *t, int max)
 }
 
 const char *
+targets_behind(const struct bench *b, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n = targets_n(b), q, k, r, reps = b->repeat > 0 ? b->repeat : 1;
+
+	if (reps > BENCH_REPEAT_MAX)
+		reps = BENCH_REPEAT_MAX;
+	buf[0] = '\0';
+	for (q = 0; q < b->nqos; q++) {
+		int any = 0;
+
+		if (off + 1 >= len)
+			break;
+		bench_fmt(buf + off, len - off, "%sQoS %d:", q ? "; " : "", b->qos[q]);
+		off += strlen(buf + off);
+		for (k = 0; k < KIND__COUNT; k++) {
+			int runs = 0, behind = 0;
+
+			for (r = 0; r < reps; r++) {
+				const struct run_row *x = run_of(b, (enum bench_kind)k, n,
+				    b->qos[q], r);
+
+				if (x == NULL)
+					continue;
+				runs++;
+				behind += bench_fell_behind(x->lag_growth_ms, x->rate);
+			}
+			if (behind > 0 && off + 1 < len) {
+				bench_fmt(buf + off, len - off, "%s %s %d of %d", any ? "," : "",
+				    bench_kind_name((enum bench_kind)k), behind, runs);
+				off += strlen(buf + off);
+				any = 1;
+			}
+		}
+		if (!any && off + 1 < len) {
+			bench_fmt(buf + off, len - off, " none");
+			off += strlen(buf + off);
+		}
+	}
+	return buf;
+}
+
+const char *
 target_rule(const struct bench_target *t, char *buf, size_t len)
 {
 	const char *op = t->cmp == TARGET_LE ? "<=" : t->cmp == TARGET_LT ? "<" : ">=";
@@ -244,7 +287,7 @@ void
 targets_log(const struct bench *b)
 {
 	struct bench_target t[BENCH_TARGETS_MAX];
-	char rule[48];
+	char rule[48], behind[512];
 	int nt = targets_collect(b, t, BENCH_TARGETS_MAX), i;
 
 	bench_log("targets (scenario 1, N = %d, median over %d repetition%s; spread min-max):",
@@ -263,5 +306,8 @@ targets_log(const struct bench *b)
 			    t[i].min, t[i].max, target_rule(&t[i], rule, sizeof(rule)),
 			    t[i].met ? "met" : "MISSED");
 	}
+	bench_log("runs whose subscribers fell behind the paced rate (latency grew by over %d "
+	    "sending periods): %s", BENCH_BEHIND_PERIODS, targets_behind(b, behind,
+	    sizeof(behind)));
 	steal_log(b);
 }

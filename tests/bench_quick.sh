@@ -40,6 +40,9 @@ print("# %d connect phases lines checked" % len(ph))
 # and what the hypervisor took (session 10): one summary after the targets
 st = [l for l in lines if "CPU stolen by the hypervisor:" in l]
 assert len(st) == 1 and re.search(r"at most [\d.]+ % in one; \d+ of \d+ runs", st[0]), st
+# and which runs fell behind the paced rate (session 13): one line, per QoS
+fb = [l for l in lines if "fell behind the paced rate (latency grew" in l]
+assert len(fb) == 1 and re.search(r"QoS 0: (none|[a-z0-9]+ \d+ of \d+).*; QoS 1: ", fb[0]), fb
 PY
 
 for f in connect.csv pubrecv.csv results.json; do
@@ -88,6 +91,15 @@ for r in rows:
         bad.append("%s: subscriber CPU %s us/delivery paced, %s over the window, set-up %s ms"
                    % (key, r["sub_cpu_us_per_delivery"], r["sub_cpu_window_us_per_delivery"],
                       r["sub_cpu_setup_ms"]))
+# how far each run's subscribers fell behind, and the verdict drawn from it
+# (the growth over 5 sending periods; bench_fell_behind)
+for x in js["pubrecv"]:
+    if x["status"] != "ok":
+        continue
+    g, fb, rate = x["lag_growth_ms"], x["fell_behind"], x["rate"]
+    if not isinstance(fb, bool) or fb != (g > 5 * 1000.0 / rate):
+        bad.append("%s %s: lag_growth_ms %s, fell_behind %s at %s/s" % (x["scheme"], x["n_subs"],
+                   g, fb, rate))
 for scen, sizes in (("1", ("2", "5")), ("2", ("5",))):
     for k in kinds:
         for n in sizes:
