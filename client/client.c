@@ -310,8 +310,9 @@ mqe2e_client_new(const struct mqe2e_config *cfg, struct mqe2e_client **out, char
 		goto out;
 	co.sendWhileDisconnected = 0;
 	hold__paho();
-	if ((prc = MQTTAsync_createWithOptions(&c->mqtt, c->cfg.broker, c->id,
-	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)) != MQTTASYNC_SUCCESS) {
+	/* on the maker thread: paho walks these structures of every client
+	 * for every packet it reads (maker.c) */
+	if ((prc = maker__create(&c->mqtt, c->cfg.broker, c->id, &co)) != MQTTASYNC_SUCCESS) {
 		client__fmt(errbuf, errlen, "cannot use broker URI '%s' (%s): give "
 		    "tcp://host:port or ssl://host:port", c->cfg.broker, MQTTAsync_strerror(prc));
 		c->mqtt = NULL;

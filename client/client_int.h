@@ -539,6 +539,14 @@ void session__clear(struct mqe2e_client *c);
 unsigned session__link_event(struct mqe2e_client *c, enum link_event_kind kind,
     struct waiter *w, uint64_t deadline_ms, uint64_t gen);
 
+/* ---- maker.c (paho's handles made on one thread; see there) ------------------ */
+
+/* MQTTAsync_createWithOptions (no persistence) run on the library's maker
+ * thread, so that paho's per-client structures lie together; on the
+ * caller's thread if that thread could not be started.  paho's return. */
+int maker__create(MQTTAsync *handle, const char *uri, const char *id,
+    MQTTAsync_createOptions *opts) MQE2E_WUR;
+
 /* ---- wake.c (paho's receive thread; see there) ------------------------------ */
 /* Add c to the process's clients (starts the waker thread with the first). */
 int wake__register(struct mqe2e_client *c) MQE2E_WUR;

@@ -18,6 +18,7 @@
  *   connect subI <ms>                  (informational, never judged)
  *   line <lines> bytes <b>             after sub1, after subN, 500 ms later
  *   sockets <k> nodelay <j>            the broker sockets, with TCP_NODELAY
+ *   maker threads <m>                  threads named mqe2e-maker (client/maker.c)
  * Exit 0 when all N connected and subscribed, 1 otherwise.
  */
 #include "config.h"
@@ -90,6 +91,35 @@ print_line(void)
 	lines = self_lines(&bytes);
 	printf("line %d bytes %llu\n", lines, bytes);
 	fflush(stdout);
+}
+
+/* Threads of this process named name (/proc/self/task/TID/comm). */
+static int
+threads_named(const char *name)
+{
+	struct dirent *d;
+	DIR *dir;
+	int k = 0;
+
+	if ((dir = opendir("/proc/self/task")) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		char path[300], comm[64];
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) != NULL) {
+			comm[strcspn(comm, "\n")] = '\0';
+			k += strcmp(comm, name) == 0;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return k;
 }
 
 /* A decimal number in [1, max] (the whole string), or -1. */
@@ -169,6 +199,9 @@ main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 	}
 	printf("sockets %d nodelay %d\n", all, nodelay);
+	/* the N clients' paho handles were made on the library's one maker
+	 * thread (client/maker.c) */
+	printf("maker threads %d\n", threads_named("mqe2e-maker"));
 	ok = 1;
 out:
 	for (i = 0; i < n; i++)

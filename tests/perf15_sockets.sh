@@ -11,6 +11,8 @@
 #    in the 500 ms after all are up (the waker costs nothing while nobody
 #    connects).  The broker sees no wake-up at all (no UNSUBSCRIBE of
 #    mqe2e/v1/wake, the old way, through another client and the broker).
+#  - The clients' paho handles were made on the library's one maker thread
+#    (client/maker.c), which keeps paho's per-client structures together.
 # How fast the connects are is mqe2e-bench's business; nothing is timed here.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
@@ -34,6 +36,12 @@ read -r _ all _ nodelay < <(grep "^sockets " "$T_DIR/clients.out")
 [ "$all" -eq "$N" ] || t_fail "expected $N sockets to the broker, found $all"
 [ "$nodelay" -eq "$all" ] || t_fail "only $nodelay of the $all sockets to the broker have TCP_NODELAY"
 t_log "all $all broker sockets of the process have TCP_NODELAY"
+
+# the clients' paho handles were made on one thread of the library's
+# (client/maker.c: paho walks them all for every packet it reads)
+read -r _ _ makers < <(grep "^maker threads " "$T_DIR/clients.out")
+[ "${makers:-0}" -eq 1 ] || t_fail "expected one mqe2e-maker thread in the process, found ${makers:-none}"
+t_log "the $N clients' paho handles were made on the one mqe2e-maker thread"
 
 # the line: one, from the first client on; wakes while clients 2..N
 # connected; none once all were up
