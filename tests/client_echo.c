@@ -16,7 +16,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,34 +57,6 @@ on_error(void *arg, const struct mqe2e_error *err)
 {
 	(void)arg;
 	fprintf(stderr, "client_echo: %s\n", err->text);
-}
-
-/* Threads of this process named `name` (/proc/self/task/N/comm). */
-static int
-threads_named(const char *name)
-{
-	char path[300], comm[64];
-	struct dirent *d;
-	DIR *dir;
-	FILE *f;
-	int n = 0;
-
-	if ((dir = opendir("/proc/self/task")) == NULL)
-		return -1;
-	while ((d = readdir(dir)) != NULL) {
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%.64s/comm", d->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(comm, sizeof(comm), f) != NULL) {
-			comm[strcspn(comm, "\n")] = '\0';
-			n += strcmp(comm, name) == 0;
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	return n;
 }
 
 static long
@@ -141,7 +112,7 @@ out:
 	 * paho.mqtt.c issue #1669): paho's receive thread,
 	 * started by the connect, is still there.
 	 */
-	if (rc == 0 && threads_named("MQTTAsync_rcv") < 1) {
+	if (rc == 0 && self_threads_named("MQTTAsync_rcv") < 1) {
 		fprintf(stderr, "client_echo: paho's receive thread ended when the last "
 		    "client was freed: paho's teardown ran\n");
 		rc = 3;

@@ -93,35 +93,6 @@ print_line(void)
 	fflush(stdout);
 }
 
-/* Threads of this process named name (/proc/self/task/TID/comm). */
-static int
-threads_named(const char *name)
-{
-	struct dirent *d;
-	DIR *dir;
-	int k = 0;
-
-	if ((dir = opendir("/proc/self/task")) == NULL)
-		return -1;
-	while ((d = readdir(dir)) != NULL) {
-		char path[300], comm[64];
-		FILE *f;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(comm, sizeof(comm), f) != NULL) {
-			comm[strcspn(comm, "\n")] = '\0';
-			k += strcmp(comm, name) == 0;
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	return k;
-}
-
 /* A decimal number in [1, max] (the whole string), or -1. */
 static int
 number(const char *s, long max)
@@ -201,7 +172,7 @@ main(int argc, char **argv)
 	printf("sockets %d nodelay %d\n", all, nodelay);
 	/* the N clients' paho handles were made on the library's one maker
 	 * thread (client/maker.c) */
-	printf("maker threads %d\n", threads_named("mqe2e-maker"));
+	printf("maker threads %d\n", self_threads_named("mqe2e-maker"));
 	ok = 1;
 out:
 	for (i = 0; i < n; i++)

@@ -1,7 +1,8 @@
 /*
- * selfline.h - find the line of client/hold.c from inside a test program:
- * TCP connections on 127.0.0.1 whose two ends are both sockets of this
- * process (client_echo.c, hold_line.c, perf15_clients.c).
+ * selfline.h - what a test program sees of its own process: the line of
+ * client/hold.c (TCP connections on 127.0.0.1 whose two ends are both
+ * sockets of this process), the clock, its threads by name (client_echo.c,
+ * hold_line.c, perf15_clients.c).
  */
 #ifndef MQE2E_TEST_SELFLINE_H
 #define MQE2E_TEST_SELFLINE_H
@@ -13,5 +14,9 @@ int self_lines(unsigned long long *bytes);
 /* Milliseconds on the monotonic clock, with fractions (for the times the
  * test programs print). */
 double self_now_ms(void);
+
+/* Threads of this process named name (/proc/self/task/TID/comm), or -1 if
+ * the directory cannot be read. */
+int self_threads_named(const char *name);
 
 #endif
