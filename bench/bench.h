@@ -78,7 +78,7 @@ struct bench_summary {
 void bench_summarise(double *v, size_t n, struct bench_summary *out);
 /* 1 if a run's subscribers fell behind its paced rate (r->lag_growth_ms over
  * BENCH_BEHIND_PERIODS sending periods); the figures of such a run measure a
- * queue, not the path (docs/BENCHMARKS.md, "What is measured"). */
+ * queue, not the path (mqe2e-bench(1), what is measured). */
 #define BENCH_BEHIND_PERIODS 5
 int bench_fell_behind(double lag_growth_ms, double rate);
 

@@ -34,6 +34,15 @@ targets_n(const struct bench *b)
 	return n;
 }
 
+/* The repetitions a target draws on (at most BENCH_REPEAT_MAX). */
+static int
+targets_reps(const struct bench *b)
+{
+	int reps = b->repeat > 0 ? b->repeat : 1;
+
+	return reps > BENCH_REPEAT_MAX ? BENCH_REPEAT_MAX : reps;
+}
+
 static const struct run_row *
 run_of(const struct bench *b, enum bench_kind k, int n, int qos, int rep)
 {
@@ -126,10 +135,8 @@ targets_collect(const struct bench *b, struct bench_target *t, int max)
 	const struct run_row *p, *s;
 	const struct conn_row *c;
 	char key[48];
-	int nt = 0, n = targets_n(b), q, r, k, reps = b->repeat > 0 ? b->repeat : 1;
+	int nt = 0, n = targets_n(b), q, r, k, reps = targets_reps(b);
 
-	if (reps > BENCH_REPEAT_MAX)
-		reps = BENCH_REPEAT_MAX;
 	for (q = 0; q < b->nqos; q++) {
 		int qos = b->qos[q];
 
@@ -203,10 +210,8 @@ const char *
 targets_behind(const struct bench *b, char *buf, size_t len)
 {
 	size_t off = 0;
-	int n = targets_n(b), q, k, r, reps = b->repeat > 0 ? b->repeat : 1;
+	int n = targets_n(b), q, k, r, reps = targets_reps(b);
 
-	if (reps > BENCH_REPEAT_MAX)
-		reps = BENCH_REPEAT_MAX;
 	buf[0] = '\0';
 	for (q = 0; q < b->nqos; q++) {
 		int any = 0;
