@@ -261,13 +261,17 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
 /* ---- trust store ---------------------------------------------------------- */
 
 /*
- * A certificate this trust has verified, keyed by SHA-256 of its DER.  The
- * answer of a verification depends on the certificate, the trust (CA, CRL,
- * revoked serials) and the time; an entry stands for "verified at some time
- * within [not_before, not_after] under trust generation gen", so a hit needs
- * the current generation and a time in the window (the certificate's and the
- * CA's validity intersected).  Any change to the CRL or the revoked serials
- * starts a new generation: every entry is void from then on.
+ * A certificate this trust has verified, keyed by SHA-256 of its DER.  An
+ * entry holds what does not change while the trust lives: the certificate
+ * chains to the CA, its signature and extensions are right, and it is valid
+ * within [not_before, not_after] (its validity and the CA's intersected), so a
+ * hit needs a time in that window.  Revocation does change - the KMS pushes a
+ * new revoked set or CRL with every policy, for any grant or enrolment - so it
+ * is not part of an entry: every lookup, hit or miss, checks the serial
+ * against the CRL and the revoked serials held now (is_revoked).  Voiding the
+ * whole table at each such push instead made every client that connected
+ * after any policy change pay the full parse and verification again (issue
+ * 15: the broker missed on all 200 reconnecting clients of each bench run).
  *
  * The table starts at TRUST_CACHE_MIN slots and doubles, up to
  * TRUST_CACHE_SLOTS, while more than half of it holds entries: allocated at
@@ -282,9 +286,9 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
 
 struct trust_cached {
 	uint8_t fp[MQE2E_SHA256_LEN];
-	uint64_t gen;                   /* 0: empty */
-	uint64_t used;                  /* t->ticks at the last hit or put */
+	uint64_t used;                  /* t->ticks at the last hit or put; 0: empty */
 	time_t not_before, not_after;
+	ASN1_INTEGER *serial;           /* for the CRL lookup at each hit */
 	struct mqe2e_cert_info info;    /* info.pub: the entry's reference */
 };
 
@@ -295,11 +299,10 @@ struct mqe2e_trust {
 	char (*revoked)[MQE2E_SERIAL_HEX_MAX];  /* sorted, canonical */
 	size_t n_revoked;
 	time_t ca_not_before, ca_not_after;
-	pthread_mutex_t cache_mu;               /* cache, gen (taken alone) */
+	pthread_mutex_t cache_mu;               /* the cache (taken alone) */
 	struct trust_cached *cache;             /* nslots, or NULL */
 	size_t nslots;                          /* TRUST_CACHE_MIN..TRUST_CACHE_SLOTS */
 	size_t nused;                           /* slots holding an entry */
-	uint64_t gen;                           /* >= 1 */
 	uint64_t hits, misses, ticks;
 };
 
@@ -378,7 +381,6 @@ trust_from_cert(X509 *ca, struct mqe2e_trust **out)
 	if (X509_STORE_set_flags(t->store, X509_V_FLAG_PARTIAL_CHAIN) != 1)
 		goto out;
 	pthread_mutex_init(&t->cache_mu, NULL);
-	t->gen = 1;
 	t->ca_not_before = asn1_time_t(X509_get0_notBefore(ca));
 	t->ca_not_after = asn1_time_t(X509_get0_notAfter(ca));
 	t->ca = ca;
@@ -434,22 +436,13 @@ mqe2e_trust_new_from_pem(const char *ca_pem, size_t len, struct mqe2e_trust **ou
 	return trust_from_cert(ca, out);
 }
 
-/* A new generation: every cached verification is void (entries are freed). */
+/* Free what an entry holds and empty it. */
 static void
-trust_cache_void(struct mqe2e_trust *t)
+entry_clear(struct trust_cached *c)
 {
-	size_t i;
-
-	pthread_mutex_lock(&t->cache_mu);
-	t->gen++;
-	for (i = 0; t->cache != NULL && i < t->nslots; i++) {
-		if (t->cache[i].gen != 0) {
-			EVP_PKEY_free(t->cache[i].info.pub);
-			memset(&t->cache[i], 0, sizeof(t->cache[i]));
-		}
-	}
-	t->nused = 0;
-	pthread_mutex_unlock(&t->cache_mu);
+	EVP_PKEY_free(c->info.pub);
+	ASN1_INTEGER_free(c->serial);
+	memset(c, 0, sizeof(*c));
 }
 
 void
@@ -458,7 +451,11 @@ mqe2e_trust_free(struct mqe2e_trust *t)
 	if (t == NULL)
 		return;
 	if (t->ca != NULL) {   /* set up completely: the mutex exists */
-		trust_cache_void(t);
+		size_t i;
+
+		for (i = 0; t->cache != NULL && i < t->nslots; i++)
+			if (t->cache[i].used != 0)
+				entry_clear(&t->cache[i]);
 		free(t->cache);
 		pthread_mutex_destroy(&t->cache_mu);
 	}
@@ -482,7 +479,6 @@ mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len)
 	if (len == 0) {
 		X509_CRL_free(t->crl);
 		t->crl = NULL;
-		trust_cache_void(t);
 		return MQE2E_OK;
 	}
 	if (len > INT_MAX)
@@ -524,7 +520,6 @@ mqe2e_trust_set_crl(struct mqe2e_trust *t, const uint8_t *crl, size_t len)
 	X509_CRL_free(t->crl);
 	t->crl = c;
 	c = NULL;
-	trust_cache_void(t);
 	r = MQE2E_OK;
  out:
 	X509_CRL_free(c);
@@ -555,7 +550,6 @@ mqe2e_trust_set_revoked(struct mqe2e_trust *t, const char *const *serials, size_
 	free(t->revoked);
 	t->revoked = set;
 	t->n_revoked = n;
-	trust_cache_void(t);
 	return MQE2E_OK;
 }
 
@@ -586,12 +580,25 @@ map_verify_error(int err)
 	}
 }
 
+/* 1 if the serial (canonical hex, and as in the certificate) is in the
+ * revoked set or listed in the CRL (X509_CRL_get0_by_serial: 1 listed; 2
+ * listed as removeFromCRL, i.e. no longer on hold). */
+static int
+is_revoked(struct mqe2e_trust *t, const char *serial_hex, const ASN1_INTEGER *serial)
+{
+	X509_REVOKED *rev = NULL;
+
+	if (t->n_revoked > 0 && bsearch(serial_hex, t->revoked, t->n_revoked,
+	    sizeof(*t->revoked), cmp_serial) != NULL)
+		return 1;
+	return t->crl != NULL && X509_CRL_get0_by_serial(t->crl, &rev, serial) == 1;
+}
+
 int
 mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 {
 	X509_STORE_CTX *ctx = NULL;
 	char serial[MQE2E_SERIAL_HEX_MAX];
-	X509_REVOKED *rev = NULL;
 	int r = MQE2E_ERR_BAD_CERT;
 
 	if (t == NULL || cert == NULL)
@@ -618,18 +625,7 @@ mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 		r = MQE2E_ERR_BAD_CERT;
 		goto out;
 	}
-	if (t->n_revoked > 0 && bsearch(serial, t->revoked, t->n_revoked,
-	    sizeof(*t->revoked), cmp_serial) != NULL) {
-		r = MQE2E_ERR_REVOKED;
-		goto out;
-	}
-	/* 1: listed; 2: listed as removeFromCRL (i.e. no longer on hold). */
-	if (t->crl != NULL && X509_CRL_get0_by_serial(t->crl, &rev,
-	    X509_get0_serialNumber(cert)) == 1) {
-		r = MQE2E_ERR_REVOKED;
-		goto out;
-	}
-	r = MQE2E_OK;
+	r = is_revoked(t, serial, X509_get0_serialNumber(cert)) ? MQE2E_ERR_REVOKED : MQE2E_OK;
  out:
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();
@@ -652,8 +648,8 @@ cache_set(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
 	return set_of(t->cache, t->nslots, fp);
 }
 
-/* Twice the slots (cache_mu held): the live entries move over, void ones
- * are freed.  Stays as it was without memory. */
+/* Twice the slots (cache_mu held): the entries move over.  Stays as it was
+ * without memory. */
 static void
 cache_grow(struct mqe2e_trust *t)
 {
@@ -666,18 +662,14 @@ cache_grow(struct mqe2e_trust *t)
 	t->nused = 0;
 	for (i = 0; i < t->nslots; i++) {
 		c = &t->cache[i];
-		if (c->gen == 0)
+		if (c->used == 0)
 			continue;
-		if (c->gen != t->gen) {
-			EVP_PKEY_free(c->info.pub);
-			continue;
-		}
 		set = set_of(nc, n, c->fp);
-		for (w = 0; w < TRUST_CACHE_WAYS && set[w].gen != 0; w++)
+		for (w = 0; w < TRUST_CACHE_WAYS && set[w].used != 0; w++)
 			;
 		if (w == TRUST_CACHE_WAYS) {    /* cannot happen: set i's entries go to
 		                                   i and i + nslots / WAYS only */
-			EVP_PKEY_free(c->info.pub);
+			entry_clear(c);
 			continue;
 		}
 		set[w] = *c;
@@ -688,7 +680,8 @@ cache_grow(struct mqe2e_trust *t)
 	t->nslots = n;
 }
 
-/* A hit: out filled (new key reference), 1; else 0. */
+/* A hit: out filled (new key reference), 1; a hit on a certificate revoked
+ * now: 2 (out untouched); else 0. */
 static int
 cache_get(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], time_t now,
     struct mqe2e_cert_info *out)
@@ -699,11 +692,14 @@ cache_get(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], time_t now,
 	pthread_mutex_lock(&t->cache_mu);
 	for (w = 0; t->cache != NULL && w < TRUST_CACHE_WAYS && !hit; w++) {
 		c = cache_set(t, fp) + w;
-		if (c->gen == t->gen && memcmp(c->fp, fp, MQE2E_SHA256_LEN) == 0 &&
-		    now >= c->not_before && now <= c->not_after &&
-		    EVP_PKEY_up_ref(c->info.pub) == 1) {
+		if (c->used == 0 || memcmp(c->fp, fp, MQE2E_SHA256_LEN) != 0 ||
+		    now < c->not_before || now > c->not_after)
+			continue;
+		c->used = ++t->ticks;
+		if (is_revoked(t, c->info.serial, c->serial))
+			hit = 2;
+		else if (EVP_PKEY_up_ref(c->info.pub) == 1) {
 			*out = c->info;
-			c->used = ++t->ticks;
 			hit = 1;
 		}
 	}
@@ -715,15 +711,15 @@ cache_get(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], time_t now,
 	return hit;
 }
 
-/* Remember a verification made under generation gen (dropped if the trust
- * changed since). */
+/* Remember a verified certificate. */
 static void
-cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], uint64_t gen, X509 *cert,
+cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
     const struct mqe2e_cert_info *info)
 {
 	time_t nb = asn1_time_t(X509_get0_notBefore(cert));
 	time_t na = asn1_time_t(X509_get0_notAfter(cert));
 	struct trust_cached *c;
+	ASN1_INTEGER *serial;
 
 	if (nb == 0 || na == 0 || t->ca_not_before == 0 || t->ca_not_after == 0)
 		return;
@@ -731,6 +727,8 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], uint64_t ge
 		nb = t->ca_not_before;
 	if (na > t->ca_not_after)
 		na = t->ca_not_after;
+	if ((serial = ASN1_INTEGER_dup(X509_get0_serialNumber(cert))) == NULL)
+		return;
 	pthread_mutex_lock(&t->cache_mu);
 	if (t->cache == NULL && (t->cache = calloc(TRUST_CACHE_MIN, sizeof(*t->cache))) != NULL) {
 		t->nslots = TRUST_CACHE_MIN;
@@ -738,44 +736,44 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], uint64_t ge
 	}
 	if (t->cache != NULL && t->nused > t->nslots / 2)
 		cache_grow(t);
-	if (t->cache != NULL && gen == t->gen && EVP_PKEY_up_ref(info->pub) == 1) {
+	if (t->cache != NULL && EVP_PKEY_up_ref(info->pub) == 1) {
 		struct trust_cached *set;
 		size_t was;
 		int w;
 
-		/* the same certificate, else an empty or void slot, else the
-		 * least recently used - once the table cannot grow: while it
-		 * can, a full set doubles it (a set's entries split over two,
-		 * so the move loses none) */
+		/* the same certificate, else an empty slot, else the least
+		 * recently used - once the table cannot grow: while it can, a
+		 * full set doubles it (a set's entries split over two, so the
+		 * move loses none) */
 		do {
 			set = cache_set(t, fp);
 			c = set;
 			for (w = 0; w < TRUST_CACHE_WAYS; w++) {
-				if (set[w].gen != 0 &&
+				if (set[w].used != 0 &&
 				    memcmp(set[w].fp, fp, MQE2E_SHA256_LEN) == 0) {
 					c = &set[w];
 					break;
 				}
-				if (c->gen == t->gen &&
-				    (set[w].gen != t->gen || set[w].used < c->used))
+				if (c->used != 0 && set[w].used < c->used)
 					c = &set[w];
 			}
 			was = t->nslots;
-			if (w == TRUST_CACHE_WAYS && c->gen == t->gen)
+			if (w == TRUST_CACHE_WAYS && c->used != 0)
 				cache_grow(t);
 		} while (t->nslots != was);
-		if (c->gen != 0)
-			EVP_PKEY_free(c->info.pub);
-		else
-			t->nused++;
+		if (c->used != 0)
+			entry_clear(c);
+		t->nused++;
 		memcpy(c->fp, fp, MQE2E_SHA256_LEN);
-		c->gen = gen;
 		c->used = ++t->ticks;
 		c->not_before = nb;
 		c->not_after = na;
+		c->serial = serial;
+		serial = NULL;
 		c->info = *info;
 	}
 	pthread_mutex_unlock(&t->cache_mu);
+	ASN1_INTEGER_free(serial);
 }
 
 int
@@ -785,7 +783,6 @@ mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len, ti
 	struct mqe2e_cert_info info;
 	uint8_t fp[MQE2E_SHA256_LEN];
 	X509 *cert = NULL;
-	uint64_t gen;
 	int r;
 
 	if (out == NULL)
@@ -798,11 +795,14 @@ mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len, ti
 		return MQE2E_ERR_TOO_LONG;
 	if ((r = mqe2e_sha256(der, len, fp)) != MQE2E_OK)
 		return r;
-	if (cache_get(t, fp, now, out))
+	switch (cache_get(t, fp, now, out)) {
+	case 1:
 		return MQE2E_OK;
-	pthread_mutex_lock(&t->cache_mu);
-	gen = t->gen;
-	pthread_mutex_unlock(&t->cache_mu);
+	case 2:
+		return MQE2E_ERR_REVOKED;
+	default:
+		break;
+	}
 	if ((r = mqe2e_cert_from_der(der, len, &cert)) != MQE2E_OK ||
 	    (r = mqe2e_trust_verify(t, cert, now)) != MQE2E_OK)
 		goto out;
@@ -813,7 +813,7 @@ mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len, ti
 	if ((r = mqe2e_cert_serial_hex(cert, info.serial, sizeof(info.serial))) != MQE2E_OK ||
 	    (r = mqe2e_cert_pubkey(cert, &info.pub)) != MQE2E_OK)
 		goto out;
-	cache_put(t, fp, gen, cert, &info);
+	cache_put(t, fp, cert, &info);
 	*out = info;
 	info.pub = NULL;
  out:

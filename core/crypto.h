@@ -207,11 +207,13 @@ struct mqe2e_cert_info {
  * Parse and verify a DER certificate as mqe2e_cert_from_der +
  * mqe2e_trust_verify, then read its identity (MQE2E_ERR_BAD_CERT if it has
  * none), serial and key into *out.  Verified certificates are remembered by
- * SHA-256 of their DER (a fixed-size cache of the trust): the same bytes
- * within their validity (and the CA's) are not parsed or verified again until
- * the CRL or the revoked serials change (every set_crl/set_revoked voids the
- * cache).  Failures are not remembered.  Thread-safe against itself (the
- * cache has its own lock); like mqe2e_trust_verify it must not overlap a
+ * SHA-256 of their DER (a cache of the trust, growing to a fixed size): the
+ * same bytes within their validity (and the CA's) are not parsed or verified
+ * again, and revocation is checked at every call, hit or miss, against the
+ * CRL and revoked serials held then (MQE2E_ERR_REVOKED), so a set_crl or
+ * set_revoked takes effect at once and costs the other entries nothing.
+ * Failures are not remembered.  Thread-safe against itself (the cache has
+ * its own lock); like mqe2e_trust_verify it must not overlap a
  * set_crl/set_revoked.
  */
 int mqe2e_trust_verify_der(struct mqe2e_trust *t, const uint8_t *der, size_t len, time_t now,
