@@ -292,6 +292,12 @@ static void tick_work(void)
 	roster__tick();
 	staged__tick(time(NULL));
 	stats__set_sessions(session__count());
+	{
+		uint64_t hits, misses;
+
+		mqe2e_trust_cache_stats(bx.trust, &hits, &misses);
+		stats__set_cert_cache(hits, misses);
+	}
 	stats__tick(bx.cfg.stats_file, time(NULL));
 }
 

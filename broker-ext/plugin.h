@@ -137,6 +137,9 @@ const char *stats__name(enum bx_stat s);
 /* Gauges written next to the counters. */
 void stats__set_policy_version(uint64_t v);
 void stats__set_sessions(uint64_t n);
+/* The trust store's certificate cache: lookups answered from it, and not
+ * (mqe2e_trust_cache_stats; written as counters). */
+void stats__set_cert_cache(uint64_t hits, uint64_t misses);
 /* Called from the tick: writes the stats file (atomically, once a second)
  * and logs a summary line when counters changed (at most once a minute). */
 void stats__tick(const char *stats_file, time_t now);

@@ -25,6 +25,7 @@
 static uint64_t counters[BX_STAT__COUNT];
 static uint64_t policy_version;
 static uint64_t sessions;
+static uint64_t cert_hits, cert_misses;
 static uint64_t generation;          /* bumped on every change */
 static uint64_t written_generation = (uint64_t)-1;
 static uint64_t logged_generation;
@@ -115,6 +116,15 @@ void stats__set_sessions(uint64_t n)
 	}
 }
 
+void stats__set_cert_cache(uint64_t hits, uint64_t misses)
+{
+	if (hits != cert_hits || misses != cert_misses) {
+		cert_hits = hits;
+		cert_misses = misses;
+		generation++;
+	}
+}
+
 /* The counters whose names share a prefix form one Prometheus family with
  * the rest of the name as a label; every other counter is its own family. */
 static const struct {
@@ -154,6 +164,13 @@ static void render_prom(struct mqe2e_writer *w)
 	mqe2e_prom_family(w, "mqe2e_broker_sessions", "gauge",
 	    "Connections the plugin holds state for (mqe2e and plain).");
 	mqe2e_prom_u64(w, "mqe2e_broker_sessions", NULL, sessions);
+	mqe2e_prom_family(w, "mqe2e_broker_cert_cache_lookups_total", "counter",
+	    "Client certificates checked at CONNECT: hit (answered from the cache of "
+	    "verified certificates; revocation still checked), or miss (parsed and verified).");
+	mqe2e_prom_u64(w, "mqe2e_broker_cert_cache_lookups_total",
+	    (const char *const[]){ "result", "hit", NULL }, cert_hits);
+	mqe2e_prom_u64(w, "mqe2e_broker_cert_cache_lookups_total",
+	    (const char *const[]){ "result", "miss", NULL }, cert_misses);
 	for (f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
 		size_t plen = strlen(families[f].prefix);
 
@@ -173,11 +190,21 @@ static void render_prom(struct mqe2e_writer *w)
 	}
 }
 
+/* One "name value" line of the stats file. */
+static void put_line(struct mqe2e_writer *w, const char *name, uint64_t v)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%s %llu\n", name, (unsigned long long)v);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		mqe2e_wr_bytes(w, line, (size_t)n);
+}
+
 /* path replaced atomically by "name value" lines or the Prometheus text. */
 static void write_file(const char *path, int prom)
 {
 	struct mqe2e_writer w;
-	char tmp[4096], line[128];
+	char tmp[4096];
 	FILE *f = NULL;
 	int i, n, ok;
 
@@ -188,14 +215,16 @@ static void write_file(const char *path, int prom)
 	if (prom) {
 		render_prom(&w);
 	} else {
-		n = snprintf(line, sizeof(line), "policy_version %llu\nsessions %llu\n",
-		    (unsigned long long)policy_version, (unsigned long long)sessions);
-		mqe2e_wr_bytes(&w, line, (size_t)n);
-		for (i = 0; i < BX_STAT__COUNT; i++) {
-			n = snprintf(line, sizeof(line), "%s %llu\n", names[i],
-			    (unsigned long long)counters[i]);
-			mqe2e_wr_bytes(&w, line, (size_t)n);
-		}
+		const struct { const char *name; uint64_t v; } gauges[] = {
+			{ "policy_version", policy_version }, { "sessions", sessions },
+			{ "cert_cache_hits", cert_hits }, { "cert_cache_misses", cert_misses },
+		};
+		size_t g;
+
+		for (g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++)
+			put_line(&w, gauges[g].name, gauges[g].v);
+		for (i = 0; i < BX_STAT__COUNT; i++)
+			put_line(&w, names[i], counters[i]);
 	}
 	if (mqe2e_wr_error(&w) != MQE2E_OK || (f = fopen(tmp, "w")) == NULL) {
 		mqe2e_wr_free(&w);

@@ -20,6 +20,7 @@ for i in 1 2 3; do
 	enrol "sub$i" client
 	expect_rc 0 kmsctl grant add "sub$i" grp sub
 done
+BROKER_EXTRA_CONF="plugin_opt_stats_file $T_DIR/broker.stats"
 broker_start
 
 for i in 1 2 3; do
@@ -92,6 +93,20 @@ grep -q "refused client 'sub3'" "$T_DIR/sub3.out.err" ||
 	t_fail "sub3's reconnect was not refused: $(cat "$T_DIR/sub3.out.err")"
 grep -q "refused client 'sub3' from .*: certificate has been revoked" "$T_DIR/mosquitto.log" ||
 	t_fail "the broker did not refuse sub3's reconnect as revoked: $(cat "$T_DIR/mosquitto.log")"
+# ... from its cache of verified certificates: sub3's certificate was
+# verified at its first CONNECT, and the policy that revoked it left the
+# cache in place; the revocation is checked at every lookup.  (Only sub3
+# reconnects here, so every hit is one of its refused attempts.)
+for _ in $(seq 1 30); do
+	[ "$(awk '$1 == "cert_cache_hits" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
+hits=$(awk '$1 == "cert_cache_hits" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)
+misses=$(awk '$1 == "cert_cache_misses" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)
+revoked=$(awk '$1 == "auth_revoked" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)
+[ "${hits:-0}" -ge 1 ] && [ "${revoked:-0}" -ge "${hits:-0}" ] ||
+	t_fail "sub3's refused reconnects were not answered from the certificate cache (hits ${hits:-?}, misses ${misses:-?}, auth_revoked ${revoked:-?}): $(cat "$T_DIR/broker.stats" 2>/dev/null)"
+t_log "sub3 refused $revoked time(s) from the certificate cache ($hits hits, $misses misses: the first CONNECT of each client)"
 
 # The group moved to an epoch sub3 never held, and the publisher adopted it.
 show=$(kmsctl --json group show grp)
