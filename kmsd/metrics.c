@@ -142,6 +142,7 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	uint64_t policy_version;
 	int64_t full_since;
 	size_t fill[2], cap[2], i, j;
+	uint64_t cert_hits, cert_misses;
 	int healthy;
 	uint8_t *buf = NULL;
 	int r;
@@ -155,6 +156,7 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	fill[0] = mqe2e_nonce_cache_fill(k->nonces, &cap[0]);
 	fill[1] = mqe2e_nonce_cache_fill(k->broker_nonces, &cap[1]);
 	pthread_mutex_unlock(&k->nonce_lock);
+	mqe2e_trust_cache_stats(k->trust, &cert_hits, &cert_misses);
 
 	mqe2e_wr_init_grow(&w, 8192, 4u << 20);
 	mqe2e_prom_family(&w, "mqe2e_kms_build_info", "gauge",
@@ -194,6 +196,13 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 	for (i = 0; i < 2; i++)
 		mqe2e_prom_u64(&w, "mqe2e_kms_nonce_cache_capacity",
 		    (const char *const[]){ "cache", i == 0 ? "client" : "broker", NULL }, cap[i]);
+	mqe2e_prom_family(&w, "mqe2e_kms_cert_cache_lookups_total", "counter",
+	    "Requesters' certificates checked: hit (answered from the cache of verified "
+	    "certificates; revocation is checked either way) or miss (parsed and verified).");
+	mqe2e_prom_u64(&w, "mqe2e_kms_cert_cache_lookups_total",
+	    (const char *const[]){ "result", "hit", NULL }, cert_hits);
+	mqe2e_prom_u64(&w, "mqe2e_kms_cert_cache_lookups_total",
+	    (const char *const[]){ "result", "miss", NULL }, cert_misses);
 
 	pthread_mutex_lock(&m.lock);
 	mqe2e_prom_family(&w, "mqe2e_kms_http_requests_total", "counter",

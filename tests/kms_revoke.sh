@@ -23,6 +23,7 @@ expect_rc 0 kmsctl grant add pub1 other pub
 
 serial=$(kmsctl --json cert list sub1 | jget 'd["items"][0]["serial"]')
 [ -n "$serial" ] || t_fail "no serial for sub1"
+expect_rc 0 keyreq pub1
 expect_rc 0 keyreq sub1
 [ -s "$T_DIR/out" ] || t_fail "sub1 got no keys before the revoke"
 other_before=$(epochs other)
@@ -69,9 +70,20 @@ grep -q '^error 403 revoked$' "$T_DIR/out" || t_fail "revoked key request: $(cat
 ep=$(epochs temps)
 [ "$ep" = "1:grace 2:void 3:current 4:next" ] || t_fail "temps after revoke: $ep"
 [ "$(epochs other)" = "$other_before" ] || t_fail "group other was rekeyed: $(epochs other)"
+# ... and the publisher's certificate, verified before the revoke, is
+# still answered from the KMS's cache of verified certificates: a new CRL
+# and revoked set leave the cache in place (revocation is checked at every
+# lookup; sub1's refusal above came through it)
+lookups() { curl -sf "$KMS_URL/metrics" | awk -v r="$1" '$1 == "mqe2e_kms_cert_cache_lookups_total{result=\""r"\"}" {print $2}'; }
+h0=$(lookups hit)
+m0=$(lookups miss)
 expect_rc 0 keyreq pub1 --group temps
 [ "$(awk '{print $3}' "$T_DIR/out" | sort -n | tr '\n' ' ')" = "1 3 4 " ] ||
 	t_fail "publisher after revoke got epochs: $(cat "$T_DIR/out")"
+h1=$(lookups hit)
+m1=$(lookups miss)
+[ -n "$h0" ] && [ "$h1" = $((h0 + 1)) ] && [ "$m1" = "$m0" ] ||
+	t_fail "pub1's certificate was checked again after the revoke (hits $h0 -> $h1, misses $m0 -> $m1)"
 
 # the client stays revoked: shown so, no grants, no new certificate, no re-use
 expect_rc 0 kmsctl client show sub1
