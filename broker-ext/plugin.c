@@ -283,6 +283,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 static void tick_work(void)
 {
 	struct bx_policy *p;
+	uint64_t hits, misses;
 
 	last_tick_ms = mqe2e_now_ms();
 	if (bx.sync != NULL)
@@ -292,12 +293,8 @@ static void tick_work(void)
 	roster__tick();
 	staged__tick(time(NULL));
 	stats__set_sessions(session__count());
-	{
-		uint64_t hits, misses;
-
-		mqe2e_trust_cache_stats(bx.trust, &hits, &misses);
-		stats__set_cert_cache(hits, misses);
-	}
+	mqe2e_trust_cache_stats(bx.trust, &hits, &misses);
+	stats__set_cert_cache(hits, misses);
 	stats__tick(bx.cfg.stats_file, time(NULL));
 }
 

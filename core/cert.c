@@ -269,9 +269,9 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
  * new revoked set or CRL with every policy, for any grant or enrolment - so it
  * is not part of an entry: every lookup, hit or miss, checks the serial
  * against the CRL and the revoked serials held now (is_revoked).  Voiding the
- * whole table at each such push instead made every client that connected
- * after any policy change pay the full parse and verification again (issue
- * 15: the broker missed on all 200 reconnecting clients of each bench run).
+ * whole table at each such push instead (until session 14) made every client
+ * that connected after any policy change, and every requester after any CRL,
+ * pay the full parse and verification again.
  *
  * The table starts at TRUST_CACHE_MIN slots and doubles, up to
  * TRUST_CACHE_SLOTS, while more than half of it holds entries: allocated at
@@ -762,8 +762,9 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 				cache_grow(t);
 		} while (t->nslots != was);
 		if (c->used != 0)
-			entry_clear(c);
-		t->nused++;
+			entry_clear(c);         /* replaced: the count stays */
+		else
+			t->nused++;
 		memcpy(c->fp, fp, MQE2E_SHA256_LEN);
 		c->used = ++t->ticks;
 		c->not_before = nb;

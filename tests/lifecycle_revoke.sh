@@ -97,13 +97,14 @@ grep -q "refused client 'sub3' from .*: certificate has been revoked" "$T_DIR/mo
 # verified at its first CONNECT, and the policy that revoked it left the
 # cache in place; the revocation is checked at every lookup.  (Only sub3
 # reconnects here, so every hit is one of its refused attempts.)
+stat_of() { awk -v n="$1" '$1 == n { print $2 }' "$T_DIR/broker.stats" 2>/dev/null; }
 for _ in $(seq 1 30); do
-	[ "$(awk '$1 == "cert_cache_hits" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	[ "$(stat_of cert_cache_hits)" -ge 1 ] 2>/dev/null && break
 	sleep 0.1
 done
-hits=$(awk '$1 == "cert_cache_hits" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)
-misses=$(awk '$1 == "cert_cache_misses" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)
-revoked=$(awk '$1 == "auth_revoked" { print $2 }' "$T_DIR/broker.stats" 2>/dev/null)
+hits=$(stat_of cert_cache_hits)
+misses=$(stat_of cert_cache_misses)
+revoked=$(stat_of auth_revoked)
 [ "${hits:-0}" -ge 1 ] && [ "${revoked:-0}" -ge "${hits:-0}" ] ||
 	t_fail "sub3's refused reconnects were not answered from the certificate cache (hits ${hits:-?}, misses ${misses:-?}, auth_revoked ${revoked:-?}): $(cat "$T_DIR/broker.stats" 2>/dev/null)"
 t_log "sub3 refused $revoked time(s) from the certificate cache ($hits hits, $misses misses: the first CONNECT of each client)"
