@@ -24,10 +24,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +38,8 @@
 
 #define CACHE_SUFFIX ".cache"
 #define SPARE_SUFFIX ".spare"
+
+static int writer_register(struct mqe2e_client *c);
 
 int
 cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen)
@@ -56,6 +60,11 @@ cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen)
 	}
 	if (c->cache_path == NULL) {
 		client__fmt(errbuf, errlen, "out of memory");
+		return MQE2E_ERR_NOMEM;
+	}
+	if (writer_register(c) != MQE2E_OK) {
+		client__fmt(errbuf, errlen, "cannot start the thread that writes the key "
+		    "cache %s: out of threads or memory (or set key_cache 0)", c->cache_path);
 		return MQE2E_ERR_NOMEM;
 	}
 	return MQE2E_OK;
@@ -393,6 +402,144 @@ out:
 		client__report(c, r, NULL, NULL, NULL, 0, "cannot write the key cache %s: %s; "
 		    "a restart while the KMS is down would find no keys (give a writable "
 		    "key_cache_file, or key_cache 0 to do without)", c->cache_path, why);
+}
+
+/*
+ * The writer.  A fetch that changed the keys marks the client's cache dirty
+ * and queues the client here (cache__queue); one thread of the process
+ * writes the queued caches one after another, at the lowest CPU priority
+ * (SCHED_IDLE, lowest_priority).  A cache only matters at the
+ * next start, so its write - the seal, the file's write, an fsync and the
+ * exchange, ~0.3 ms of CPU - must not take the CPU from what waits now:
+ * when 200 clients of a process connect at once, their 200 writes used to
+ * run on their keys threads at the connectors' priority, a ninth of the
+ * process's CPU in the connect (BENCHMARKS.md, "Readiness (session 15)");
+ * now they run in the CPU the connects leave.  A busy machine still gives
+ * a SCHED_IDLE thread a share (0.3 % of a CPU against one busy thread), so
+ * a write is late, never lost; mqe2e_client_free writes what is still due.
+ * The thread starts with the process's first client that has a cache and
+ * is joined with its last (no thread of the library outlives its clients).
+ *
+ * Locking: wr_mu guards the queue; it is never held while writing, and
+ * never taken with a client's mu or kms_mu held.
+ */
+static pthread_mutex_t wr_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wr_cv = PTHREAD_COND_INITIALIZER;
+static struct mqe2e_client *wr_head, *wr_tail;  /* [wr_mu] queued, oldest first */
+static struct mqe2e_client *wr_busy;    /* [wr_mu] being written now */
+static void *writer_main(void *arg);
+/* [wr_mu] the writer, held by the clients with a cache */
+static struct proc_thread writer = { writer_main, 0, 0, 0, 0 };
+
+/* This thread runs only on CPU time no other thread of the machine wants
+ * now: SCHED_IDLE (Linux; any thread that wakes takes the CPU from it at
+ * once), else nice 19 (setpriority on the thread's id: this thread only on
+ * Linux).  Failing both, the writes run at the normal priority. */
+static void
+lowest_priority(void)
+{
+#ifdef SCHED_IDLE
+	struct sched_param sp;
+
+	memset(&sp, 0, sizeof(sp));
+	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
+		return;
+#endif
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+}
+
+static void *
+writer_main(void *arg)
+{
+	uintptr_t gen = (uintptr_t)arg;
+	struct mqe2e_client *c;
+
+	(void)pthread_setname_np(pthread_self(), "mqe2e-cache");
+	lowest_priority();
+	pthread_mutex_lock(&wr_mu);
+	while (client__thread_current(&writer, gen)) {
+		if ((c = wr_head) == NULL) {
+			(void)pthread_cond_wait(&wr_cv, &wr_mu);
+			continue;
+		}
+		if ((wr_head = c->cache_next) == NULL)
+			wr_tail = NULL;
+		c->cache_next = NULL;
+		c->cache_queued = 0;
+		wr_busy = c;
+		pthread_mutex_unlock(&wr_mu);
+		cache__flush(c);
+		pthread_mutex_lock(&wr_mu);
+		wr_busy = NULL;
+		(void)pthread_cond_broadcast(&wr_cv);   /* an unregister may wait */
+	}
+	pthread_mutex_unlock(&wr_mu);
+	return NULL;
+}
+
+/* c has a cache: the writer runs from now until its cache__unregister. */
+static int
+writer_register(struct mqe2e_client *c)
+{
+	int r;
+
+	pthread_mutex_lock(&wr_mu);
+	if ((r = client__thread_hold(&writer)) == MQE2E_OK)
+		c->cache_registered = 1;
+	pthread_mutex_unlock(&wr_mu);
+	return r;
+}
+
+void
+cache__queue(struct mqe2e_client *c)
+{
+	pthread_mutex_lock(&wr_mu);
+	/* queued again while being written: the write under way may have
+	 * taken its snapshot before this fetch's keys */
+	if (c->cache_registered && !c->cache_queued) {
+		c->cache_next = NULL;
+		if (wr_tail != NULL)
+			wr_tail->cache_next = c;
+		else
+			wr_head = c;
+		wr_tail = c;
+		c->cache_queued = 1;
+		(void)pthread_cond_broadcast(&wr_cv);
+	}
+	pthread_mutex_unlock(&wr_mu);
+}
+
+void
+cache__unregister(struct mqe2e_client *c)
+{
+	struct mqe2e_client **pp, *prev = NULL;
+	pthread_t th;
+	int join;
+
+	pthread_mutex_lock(&wr_mu);
+	if (!c->cache_registered) {
+		pthread_mutex_unlock(&wr_mu);
+		return;
+	}
+	if (c->cache_queued) {
+		for (pp = &wr_head; *pp != NULL && *pp != c; pp = &(*pp)->cache_next)
+			prev = *pp;
+		if (*pp == c) {
+			*pp = c->cache_next;
+			if (wr_tail == c)
+				wr_tail = prev;
+		}
+		c->cache_next = NULL;
+		c->cache_queued = 0;
+	}
+	while (wr_busy == c)
+		(void)pthread_cond_wait(&wr_cv, &wr_mu);
+	c->cache_registered = 0;
+	if ((join = client__thread_release(&writer, &th)) != 0)
+		(void)pthread_cond_broadcast(&wr_cv);
+	pthread_mutex_unlock(&wr_mu);
+	if (join)
+		pthread_join(th, NULL);
 }
 
 void

@@ -79,6 +79,29 @@ client__deadline(struct timespec *ts, int timeout_ms)
 	mqe2e_mono_deadline(ts, timeout_ms);
 }
 
+int
+client__thread_hold(struct proc_thread *t)
+{
+	if (!t->running) {
+		if (pthread_create(&t->th, NULL, t->main, (void *)t->gen) != 0)
+			return MQE2E_ERR_NOMEM;
+		t->running = 1;
+	}
+	t->users++;
+	return MQE2E_OK;
+}
+
+int
+client__thread_release(struct proc_thread *t, pthread_t *th)
+{
+	if (--t->users > 0 || !t->running)
+		return 0;
+	t->gen++;               /* that thread ends; a new one may start */
+	t->running = 0;
+	*th = t->th;
+	return 1;
+}
+
 uint64_t
 client__mono_ms(void)
 {
@@ -345,8 +368,9 @@ mqe2e_client_free(struct mqe2e_client *c)
 	if (c->worker_started)
 		(void)mqe2e_disconnect(c, 2000);
 	session__stop_worker(c);
+	cache__unregister(c);           /* the writer no longer touches c */
 	if (c->cache_path != NULL)
-		cache__flush(c);        /* what the keys thread had no time for */
+		cache__flush(c);        /* what the writer had no time for */
 	wake__unregister(c);
 	memo__wipe();
 	if (c->mqtt != NULL)

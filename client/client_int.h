@@ -315,9 +315,14 @@ struct mqe2e_client {
 	int cache_digest_set;
 	int cache_failing;              /* the last write failed (reported) */
 	/* [mu, set and cleared with kms_mu held too] a fetch brought keys the
-	 * file may lack: the keys thread writes it (a connect does not wait
-	 * for a file create and two fsyncs), mqe2e_client_free at the latest */
+	 * file may lack: the process's cache writer writes it (cache.c: a
+	 * connect does not wait for a seal, a write and an fsync, nor share
+	 * the CPU with them), mqe2e_client_free at the latest */
 	int cache_dirty;
+	/* [cache.c's wr_mu] in the writer's queue; registered with it */
+	struct mqe2e_client *cache_next;
+	int cache_queued;
+	int cache_registered;
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
 	/* [mu] epochs messages named that we lacked: each fetch asks for them
 	 * by number besides the windows (keys__want, PROTOCOL.md 12.1), the
@@ -498,6 +503,29 @@ void keys__clear(struct keystore *ks);
 int keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
     char *msg, size_t msglen);
 
+/* ---- client.c: a thread of the process's, held by its users ----------------- */
+/* A library thread a process runs while it has users (wake.c's waker,
+ * cache.c's writer): the first user starts it, the last one ends and joins
+ * it, so that no thread of the library outlives its clients.  Every field
+ * is guarded by its owner's lock. */
+struct proc_thread {
+	void *(*main)(void *);  /* called with the generation it runs for */
+	pthread_t th;
+	size_t users;
+	uintptr_t gen;          /* the thread runs while gen is the one it got */
+	int running;
+};
+/* One more user (the owner's lock held): MQE2E_OK, or MQE2E_ERR_NOMEM if
+ * the thread could not be started. */
+int client__thread_hold(struct proc_thread *t);
+/* One user fewer (the owner's lock held): 1 if it was the last, and *th is
+ * then the thread to join once the caller has let go of the lock (and woken
+ * the thread, which sees gen move on); 0 otherwise. */
+int client__thread_release(struct proc_thread *t, pthread_t *th);
+/* 1 while the thread started for generation gen is to run (the owner's
+ * lock held). */
+#define client__thread_current(t, g) ((t)->gen == (g))
+
 /* ---- cache.c ------------------------------------------------------------------ */
 /* Work out the cache path from the configuration (at mqe2e_client_new). */
 int cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen);
@@ -507,6 +535,12 @@ int cache__init(struct mqe2e_client *c, char *errbuf, size_t errlen);
 void cache__save(struct mqe2e_client *c);
 /* Write the key cache if a fetch left it dirty (takes kms_mu and mu). */
 void cache__flush(struct mqe2e_client *c);
+/* Have the process's cache writer write c's cache (after a fetch that left
+ * it dirty; no lock of c held). */
+void cache__queue(struct mqe2e_client *c);
+/* Take c out of the writer's queue, wait for a write of it under way, and
+ * stop the writer if c was its last client (mqe2e_client_free). */
+void cache__unregister(struct mqe2e_client *c);
 /* Load the cache file into the key store (kms_mu held, mu not):
  * MQE2E_OK, MQE2E_ERR_NOT_FOUND (no cache configured or no file), or the
  * refusal, with msg naming the file and why it is not trusted. */

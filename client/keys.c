@@ -313,8 +313,8 @@ fetch(struct mqe2e_client *c, unsigned rounds, char *msg, size_t msglen)
 out:
 	pthread_mutex_lock(&c->mu);
 	if (r == MQE2E_OK && c->cache_path != NULL) {
-		/* written by the keys thread: nobody waits for the file.  The
-		 * thread is told once kms_mu is free (below): the write takes
+		/* written by the process's cache writer: nobody waits for the
+		 * file.  It is told once kms_mu is free (below): the write takes
 		 * it, and woken now it would only wait for this fetch to end.
 		 * Set here, under kms_mu, so that a revocation's fetch after
 		 * this one clears it before the write can run. */
@@ -350,11 +350,8 @@ out:
 	}
 	mqe2e_keybundle_free(&kb);
 	pthread_mutex_unlock(&c->kms_mu);
-	if (r == MQE2E_OK && c->cache_path != NULL) {
-		pthread_mutex_lock(&c->mu);
-		session__changed(c);    /* the cache write, if still due */
-		pthread_mutex_unlock(&c->mu);
-	}
+	if (r == MQE2E_OK && c->cache_path != NULL)
+		cache__queue(c);        /* the cache write, if still due */
 	if (note[0] != '\0')
 		client__report(c, MQE2E_ERR_UNAVAILABLE, NULL, NULL, NULL, 0, "%s", note);
 	if (r == MQE2E_OK)

@@ -77,15 +77,15 @@ link_due(const struct mqe2e_client *c, uint64_t now)
 	return link__wake(&c->link, c->auto_reconnect, now + IDLE_WAKE_MS);
 }
 
-/* The same for the keys thread: a cache to write, held messages to look at
- * again or whose hold ends, a fetch for an epoch messages named, the next
+/* The same for the keys thread: held messages to look at again or whose
+ * hold ends, a fetch for an epoch messages named, the next
  * refresh.  Each term is one of keys_main's cases. */
 static uint64_t
 keys_due(const struct mqe2e_client *c, uint64_t now)
 {
 	uint64_t due = now + IDLE_WAKE_MS;
 
-	if (c->stopping || c->cache_dirty || (c->held != NULL && c->held_dirty))
+	if (c->stopping || (c->held != NULL && c->held_dirty))
 		return now;
 	if (c->held != NULL && c->held_wake_ms < due)
 		due = c->held_wake_ms;
@@ -755,12 +755,6 @@ keys_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		now = client__mono_ms();
-		if (c->cache_dirty) {
-			pthread_mutex_unlock(&c->mu);
-			cache__flush(c);
-			pthread_mutex_lock(&c->mu);
-			continue;
-		}
 		if (c->held != NULL && (c->held_dirty || now >= c->held_wake_ms)) {
 			uint64_t next = UINT64_MAX;
 

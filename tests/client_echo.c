@@ -112,7 +112,7 @@ out:
 	 * paho.mqtt.c issue #1669): paho's receive thread,
 	 * started by the connect, is still there.
 	 */
-	if (rc == 0 && self_threads_named("MQTTAsync_rcv") < 1) {
+	if (rc == 0 && self_threads_named("MQTTAsync_rcv", NULL) < 1) {
 		fprintf(stderr, "client_echo: paho's receive thread ended when the last "
 		    "client was freed: paho's teardown ran\n");
 		rc = 3;

@@ -19,6 +19,10 @@
  *   line <lines> bytes <b>             after sub1, after subN, 500 ms later
  *   sockets <k> nodelay <j>            the broker sockets, with TCP_NODELAY
  *   maker threads <m>                  threads named mqe2e-maker (client/maker.c)
+ *   caches <k>                         of the N key cache files, written
+ *   cache threads <w> idle <i>         threads named mqe2e-cache, of them
+ *                                      under SCHED_IDLE (client/cache.c)
+ *   cache threads after free <w>       the same once every client is freed
  * Exit 0 when all N connected and subscribed, 1 otherwise.
  */
 #include "config.h"
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "mqe2e.h"
@@ -110,7 +115,7 @@ main(int argc, char **argv)
 	struct mqe2e_config *cfg;
 	char path[1024], err[512], id[32];
 	const char *colon;
-	int n, i, ok = 0, all, nodelay;
+	int n, i, ok = 0, all, nodelay, writers, idle;
 	double t0;
 
 	if (argc != 6 || (n = number(argv[4], MAX_CLIENTS)) < 0 ||
@@ -172,10 +177,33 @@ main(int argc, char **argv)
 	printf("sockets %d nodelay %d\n", all, nodelay);
 	/* the N clients' paho handles were made on the library's one maker
 	 * thread (client/maker.c) */
-	printf("maker threads %d\n", self_threads_named("mqe2e-maker"));
+	printf("maker threads %d\n", self_threads_named("mqe2e-maker", NULL));
+	/* each client's key cache is written by the process's one writer
+	 * thread at SCHED_IDLE (client/cache.c), not on the clients' threads:
+	 * wait for the N files, up to 20 s (an idle-priority thread writes when
+	 * the CPU is free), and look at the threads */
+	t0 = self_now_ms();
+	for (;;) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		struct stat st;
+
+		for (i = 0, all = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s/sub%d.key.cache", argv[3], i + 1);
+			all += stat(path, &st) == 0 && st.st_size > 0;
+		}
+		if (all == n || self_now_ms() - t0 > 20000)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	printf("caches %d\n", all);
+	writers = self_threads_named("mqe2e-cache", &idle);
+	printf("cache threads %d idle %d\n", writers, idle);
 	ok = 1;
 out:
 	for (i = 0; i < n; i++)
 		mqe2e_client_free(c[i]);
+	/* the writer ends with the last client (no thread of the library
+	 * outlives its clients) */
+	printf("cache threads after free %d\n", self_threads_named("mqe2e-cache", NULL));
 	return ok ? 0 : 1;
 }

@@ -13,6 +13,8 @@
 #    mqe2e/v1/wake, the old way, through another client and the broker).
 #  - The clients' paho handles were made on the library's one maker thread
 #    (client/maker.c), which keeps paho's per-client structures together.
+#  - Their key caches were written by the library's one cache writer, a
+#    thread under SCHED_IDLE (client/cache.c), which ends with the last client.
 # How fast the connects are is mqe2e-bench's business; nothing is timed here.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
@@ -42,6 +44,18 @@ t_log "all $all broker sockets of the process have TCP_NODELAY"
 read -r _ _ makers < <(grep "^maker threads " "$T_DIR/clients.out")
 [ "${makers:-0}" -eq 1 ] || t_fail "expected one mqe2e-maker thread in the process, found ${makers:-none}"
 t_log "the $N clients' paho handles were made on the one mqe2e-maker thread"
+
+# the key caches: written by the process's one writer thread, at SCHED_IDLE
+# (client/cache.c: a connect storm does not share the CPU with 200 writes),
+# which ends with the last client
+read -r _ caches < <(grep "^caches " "$T_DIR/clients.out")
+[ "${caches:-0}" -eq "$N" ] || t_fail "expected $N key cache files, found ${caches:-none}"
+read -r _ _ writers _ idle < <(grep "^cache threads [0-9]" "$T_DIR/clients.out")
+[ "${writers:-0}" -eq 1 ] || t_fail "expected one mqe2e-cache thread in the process, found ${writers:-none}"
+[ "${idle:-0}" -eq 1 ] || t_fail "the mqe2e-cache thread does not run under SCHED_IDLE"
+read -r _ _ _ _ after < <(grep "^cache threads after free " "$T_DIR/clients.out")
+[ "${after:-1}" -eq 0 ] || t_fail "the mqe2e-cache thread outlived the process's last client"
+t_log "the $N key caches were written by the one mqe2e-cache thread, under SCHED_IDLE, gone with the last client"
 
 # the line: one, from the first client on; wakes while clients 2..N
 # connected; none once all were up

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,7 @@ self_now_ms(void)
 }
 
 int
-self_threads_named(const char *name)
+self_threads_named(const char *name, int *sched_idle)
 {
 	char path[300], comm[64];
 	struct dirent *d;
@@ -81,6 +82,8 @@ self_threads_named(const char *name)
 	FILE *f;
 	int n = 0;
 
+	if (sched_idle != NULL)
+		*sched_idle = 0;
 	if ((dir = opendir("/proc/self/task")) == NULL)
 		return -1;
 	while ((d = readdir(dir)) != NULL) {
@@ -91,7 +94,13 @@ self_threads_named(const char *name)
 			continue;
 		if (fgets(comm, sizeof(comm), f) != NULL) {
 			comm[strcspn(comm, "\n")] = '\0';
-			n += strcmp(comm, name) == 0;
+			if (strcmp(comm, name) == 0) {
+				n++;
+				/* Linux: a thread id names that thread alone */
+				if (sched_idle != NULL &&
+				    sched_getscheduler((pid_t)atoi(d->d_name)) == SCHED_IDLE)
+					(*sched_idle)++;
+			}
 		}
 		fclose(f);
 	}

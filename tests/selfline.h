@@ -16,7 +16,8 @@ int self_lines(unsigned long long *bytes);
 double self_now_ms(void);
 
 /* Threads of this process named name (/proc/self/task/TID/comm), or -1 if
- * the directory cannot be read. */
-int self_threads_named(const char *name);
+ * the directory cannot be read; *sched_idle (if not NULL) gets how many of
+ * them run under SCHED_IDLE. */
+int self_threads_named(const char *name, int *sched_idle);
 
 #endif
