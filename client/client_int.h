@@ -503,6 +503,21 @@ void keys__clear(struct keystore *ks);
 int keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
     char *msg, size_t msglen);
 
+/* ---- kmspool.c ---------------------------------------------------------------- */
+/* An endpoint given back stays for the next fetch this long. */
+#define POOL_LINGER_MS 2000
+struct kms_lease;
+/* Borrow a KMS endpoint for c's URL list and CA file (its connection kept
+ * from the fetch that gave it back, if the KMS kept it); NULL (out of
+ * memory): use c->kms. */
+struct kms_lease *kmspool__get(const struct mqe2e_client *c);
+struct mqe2e_http *kmspool__http(const struct kms_lease *l);
+/* Give it back (l may be NULL). */
+void kmspool__put(struct kms_lease *l);
+/* Free the endpoints idle for POOL_LINGER_MS at now (UINT64_MAX: all idle
+ * ones); returns when the next one will have been, 0 if none is left. */
+uint64_t kmspool__reap(uint64_t now);
+
 /* ---- client.c: a thread of the process's, held by its users ----------------- */
 /* A library thread a process runs while it has users (wake.c's waker,
  * cache.c's writer): the first user starts it, the last one ends and joins
@@ -592,6 +607,9 @@ void wake__link(struct mqe2e_client *c, int is_connecting);
 /* Ask the helper thread for a TCP_NODELAY scan (sock__scan): at once if
  * none ran in the last SCAN_GAP_MS, else when that much has passed. */
 void wake__nodelay(void);
+/* Have the helper thread reap the KMS pool (kmspool__reap) at at
+ * (monotonic ms) or earlier; no client lock held. */
+void wake__reap_at(uint64_t at);
 
 /* ---- sock.c (the client's TCP sockets) ---------------------------------------- */
 /* Resolve the host and port of the broker URI into c->broker_addr (mu not

@@ -128,6 +128,7 @@ fetch_page(struct mqe2e_client *c, unsigned rounds, const struct mqe2e_keyreq_wa
 	struct mqe2e_kmsreq kr;
 	struct mqe2e_http_req rq;
 	struct mqe2e_http_response resp;
+	struct kms_lease *lease;
 	char why[KMS_ERRTEXT_MAX];
 	int r;
 
@@ -147,7 +148,10 @@ fetch_page(struct mqe2e_client *c, unsigned rounds, const struct mqe2e_keyreq_wa
 		client__report(c, MQE2E_OK, NULL, NULL, NULL, 0, "warning: %s",
 		    mqe2e_http_warning(c->kms));
 	}
-	r = mqe2e_kmsreq_post(c->kms, &rq, &kr, &resp);
+	/* a connection shared with the process's other fetches (kmspool.c) */
+	lease = kmspool__get(c);
+	r = mqe2e_kmsreq_post(lease != NULL ? kmspool__http(lease) : c->kms, &rq, &kr, &resp);
+	kmspool__put(lease);
 	if (r != MQE2E_OK) {
 		client__fmt(msg, msglen, "cannot fetch the keys of client '%s': %s", c->id,
 		    resp.error);

@@ -27,7 +27,8 @@
  *
  * The same thread - the process's one helper thread, started with its first
  * client and joined with its last - runs the TCP_NODELAY scans that CONNACKs
- * ask for (sock.c), at most one every SCAN_GAP_MS.
+ * ask for (sock.c), at most one every SCAN_GAP_MS, and frees the KMS
+ * connections the clients' fetches left idle (kmspool.c).
  *
  * Locking: wake_mu guards the counts; it may be taken with a client's mu
  * held (never the other way round) and is never held while scanning.
@@ -63,6 +64,7 @@ static void *waker_main(void *arg);
 static struct proc_thread waker = { waker_main, 0, 0, 0, 0 };
 static size_t connecting;               /* [wake_mu] of them, connecting */
 static int scan_pending;                /* [wake_mu] a CONNACK asked for a scan */
+static uint64_t reap_at_ms;             /* [wake_mu] the KMS pool's next reap, 0: none */
 static int waker_idle;                  /* [wake_mu] the waker waits for a client to
                                            start connecting (or for a scan) */
 static uint64_t scan_next_ms;           /* [wake_mu] no scan before (monotonic) */
@@ -93,7 +95,7 @@ waker_main(void *arg)
 {
 	uintptr_t gen = (uintptr_t)arg;
 	struct timespec ts;
-	uint64_t now, gap_ms;
+	uint64_t now, gap_ms, next, due;
 	double cpu_ms;
 	int waking, wait_ms;
 
@@ -113,19 +115,31 @@ waker_main(void *arg)
 			scan_next_ms = client__mono_ms() + (gap_ms > SCAN_GAP_MS ? gap_ms : SCAN_GAP_MS);
 			continue;
 		}
-		waking = connecting > 0;
-		if (!waking && !scan_pending) {
-			waker_idle = 1;
-			(void)pthread_cond_wait(&wake_cv, &wake_mu);
-			waker_idle = 0;
+		if (reap_at_ms != 0 && now >= reap_at_ms) {
+			/* KMS connections idle for POOL_LINGER_MS (kmspool.c) */
+			reap_at_ms = 0;
+			pthread_mutex_unlock(&wake_mu);
+			next = kmspool__reap(now);
+			pthread_mutex_lock(&wake_mu);
+			if (next != 0 && (reap_at_ms == 0 || next < reap_at_ms))
+				reap_at_ms = next;
 			continue;
 		}
+		waking = connecting > 0;
 		if (!waking) {
-			/* a scan is due later; a client starting to connect
-			 * ends the wait (the broadcast) */
-			mqe2e_mono_deadline(&ts, (int64_t)(scan_next_ms - now));
+			/* the earliest of a scan and a reap that are due later; a
+			 * client starting to connect, or an earlier reap, ends the
+			 * wait (the broadcast) */
+			due = scan_pending ? scan_next_ms : 0;
+			if (reap_at_ms != 0 && (due == 0 || reap_at_ms < due))
+				due = reap_at_ms;
 			waker_idle = 1;
-			(void)mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts);
+			if (due == 0) {
+				(void)pthread_cond_wait(&wake_cv, &wake_mu);
+			} else {
+				mqe2e_mono_deadline(&ts, (int64_t)(due - now));
+				(void)mqe2e_cond_wait_until(&wake_cv, &wake_mu, &ts);
+			}
 			waker_idle = 0;
 			continue;
 		}
@@ -173,11 +187,15 @@ wake__unregister(struct mqe2e_client *c)
 	connecting -= c->wake_connecting;
 	c->wake_connecting = 0;
 	c->wake_registered = 0;
-	join = client__thread_release(&waker, &th);
+	if ((join = client__thread_release(&waker, &th)) != 0)
+		reap_at_ms = 0;
 	pthread_cond_broadcast(&wake_cv);
 	pthread_mutex_unlock(&wake_mu);
-	if (join)
+	if (join) {
 		pthread_join(th, NULL);
+		/* the last client: no KMS connection of the pool stays */
+		(void)kmspool__reap(UINT64_MAX);
+	}
 }
 
 void
@@ -194,6 +212,19 @@ wake__link(struct mqe2e_client *c, int is_connecting)
 		 * the last client is done (a broadcast per connect woke it for
 		 * nothing) */
 		if (connecting == 1 && now_connecting && waker_idle)
+			pthread_cond_broadcast(&wake_cv);
+	}
+	pthread_mutex_unlock(&wake_mu);
+}
+
+void
+wake__reap_at(uint64_t at)
+{
+	pthread_mutex_lock(&wake_mu);
+	if (reap_at_ms == 0 || at < reap_at_ms) {
+		reap_at_ms = at;
+		/* a waker that wakes looks at it every interval anyway */
+		if (waker_idle)
 			pthread_cond_broadcast(&wake_cv);
 	}
 	pthread_mutex_unlock(&wake_mu);

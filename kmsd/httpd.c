@@ -587,6 +587,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
+		kms_metrics_connection();
 		*socket_context = kms_admit_open(k->admit, fd != NULL ? fd->connect_fd : -1,
 		    addr != NULL ? addr->client_addr : NULL);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {

@@ -51,6 +51,7 @@ static struct {
 	uint64_t rotations[N_CAUSES];
 	uint64_t revocations[N_REVOKE];
 	uint64_t db_errors;
+	uint64_t connections;                  /* accepted */
 	time_t started;
 } m = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -125,6 +126,14 @@ kms_metrics_db_error(void)
 {
 	pthread_mutex_lock(&m.lock);
 	m.db_errors++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void
+kms_metrics_connection(void)
+{
+	pthread_mutex_lock(&m.lock);
+	m.connections++;
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -219,6 +228,10 @@ kms_metrics_render(struct kmsd *k, char **out, size_t *len)
 			    m.requests[i][j]);
 		}
 	}
+	mqe2e_prom_family(&w, "mqe2e_kms_http_connections_total", "counter",
+	    "TCP connections accepted (a client that keeps its connection sends several "
+	    "requests on one).");
+	mqe2e_prom_u64(&w, "mqe2e_kms_http_connections_total", NULL, m.connections);
 	mqe2e_prom_family(&w, "mqe2e_kms_http_request_duration_seconds", "histogram",
 	    "Time from a request's arrival to its queued answer, by endpoint (policy long "
 	    "polls wait for a change by design).");

@@ -33,6 +33,8 @@ void kms_metrics_rotation(const char *cause);
 void kms_metrics_revocation(const char *what);
 /* An SQLite error other than a constraint violation. */
 void kms_metrics_db_error(void);
+/* A connection accepted. */
+void kms_metrics_connection(void);
 
 /* Set the process start time (main, once). */
 void kms_metrics_init(void);

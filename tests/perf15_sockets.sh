@@ -15,6 +15,8 @@
 #    (client/maker.c), which keeps paho's per-client structures together.
 #  - Their key caches were written by the library's one cache writer, a
 #    thread under SCHED_IDLE (client/cache.c), which ends with the last client.
+#  - Their key fetches shared KMS connections (client/kmspool.c): the KMS
+#    accepted at most half as many connections as it answered key requests.
 # How fast the connects are is mqe2e-bench's business; nothing is timed here.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/client_lib.sh"
@@ -26,6 +28,14 @@ BROKER_EXTRA_CONF="log_type unsubscribe
 log_timestamp false"
 setup_world 4 "$N"
 
+# the KMS's counters: connections accepted, key requests answered
+kms_counts() {
+	curl -sf "$KMS_URL/metrics" | awk '
+		$1 == "mqe2e_kms_http_connections_total" { c = $2 }
+		$1 ~ /^mqe2e_kms_http_requests_total\{endpoint="keys",/ { r += $2 }
+		END { printf "%d %d\n", c, r }'
+}
+read -r conn0 req0 < <(kms_counts)
 "$PROG" "tcp://127.0.0.1:$MQTT_PORT" "$KMS_URL" "$PKI" "$N" 'e2e/#' >"$T_DIR/clients.out" \
 	2>"$T_DIR/clients.err" &
 PID=$!
@@ -56,6 +66,18 @@ read -r _ _ writers _ idle < <(grep "^cache threads [0-9]" "$T_DIR/clients.out")
 read -r _ _ _ _ after < <(grep "^cache threads after free " "$T_DIR/clients.out")
 [ "${after:-1}" -eq 0 ] || t_fail "the mqe2e-cache thread outlived the process's last client"
 t_log "the $N key caches were written by the one mqe2e-cache thread, under SCHED_IDLE, gone with the last client"
+
+# the key fetches of the process's clients, one after another, went down
+# the KMS connection the one before gave back (client/kmspool.c): the KMS
+# accepted fewer connections than it answered key requests (with a
+# connection per fetch, at least as many)
+read -r conn1 req1 < <(kms_counts)
+conns=$((conn1 - conn0))
+reqs=$((req1 - req0))
+[ "$reqs" -ge "$N" ] || t_fail "the KMS answered $reqs key requests, expected at least $N"
+[ $((2 * conns)) -le "$reqs" ] ||
+	t_fail "the KMS accepted $conns connections for $reqs key requests: the clients did not share them"
+t_log "the $N clients' $reqs key requests came over $conns KMS connections"
 
 # the line: one, from the first client on; wakes while clients 2..N
 # connected; none once all were up
