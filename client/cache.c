@@ -456,6 +456,10 @@ writer_main(void *arg)
 
 	(void)pthread_setname_np(pthread_self(), "mqe2e-cache");
 	lowest_priority();
+	/* a failed write is reported from here, to the error callback: as on
+	 * the keys thread that wrote before, calls inside it must not wait for
+	 * anything a thread of ours does */
+	client__paho_thread_enter();
 	pthread_mutex_lock(&wr_mu);
 	while (client__thread_current(&writer, gen)) {
 		if ((c = wr_head) == NULL) {
