@@ -180,10 +180,12 @@ snapshot_digest(const struct mqe2e_keybundle *kb, uint64_t now_ms,
 static int cache_read(struct mqe2e_client *c, struct mqe2e_keybundle *kb,
     struct mqe2e_keycache_info *hdr, char *why, size_t whylen);
 
-/* The digest of what the cache file holds now, if it opens for this client
- * (anything else: MQE2E_ERR_NOT_FOUND, and the write goes ahead). */
+/* The digest of what the cache file holds now and the time of the KMS
+ * answer it holds, if it opens for this client (anything else:
+ * MQE2E_ERR_NOT_FOUND, and the write goes ahead). */
 static int
-file_digest(struct mqe2e_client *c, uint64_t now_ms, uint8_t out[MQE2E_SHA256_LEN])
+file_digest(struct mqe2e_client *c, uint64_t now_ms, uint8_t out[MQE2E_SHA256_LEN],
+    uint64_t *answer_ms)
 {
 	struct mqe2e_keycache_info hdr;
 	struct mqe2e_keybundle kb;
@@ -191,8 +193,10 @@ file_digest(struct mqe2e_client *c, uint64_t now_ms, uint8_t out[MQE2E_SHA256_LE
 	int r;
 
 	memset(&kb, 0, sizeof(kb));
-	if ((r = cache_read(c, &kb, &hdr, why, sizeof(why))) == MQE2E_OK)
+	if ((r = cache_read(c, &kb, &hdr, why, sizeof(why))) == MQE2E_OK) {
 		r = snapshot_digest(&kb, now_ms, out);
+		*answer_ms = hdr.written_ms;
+	}
 	mqe2e_keybundle_free(&kb);
 	return r == MQE2E_OK ? r : MQE2E_ERR_NOT_FOUND;
 }
@@ -354,13 +358,15 @@ cache__save(struct mqe2e_client *c)
 	uint8_t digest[MQE2E_SHA256_LEN], *file = NULL;
 	size_t len = 0;
 	char why[CLIENT_ERRMSG_MAX] = "";
-	uint64_t now = mqe2e_now_ms();
+	uint64_t now = mqe2e_now_ms(), answer, refresh_ms;
 	int r, report = 0;
 
 	if (c->cache_path == NULL)
 		return;
 	pthread_mutex_lock(&c->mu);
 	r = snapshot(c, &kb, now);
+	answer = c->keys_answer_ms != 0 ? c->keys_answer_ms : now;
+	refresh_ms = (uint64_t)c->cfg.key_refresh_s * 1000u;
 	pthread_mutex_unlock(&c->mu);
 	if (r != MQE2E_OK) {
 		client__fmt(why, sizeof(why), "out of memory");
@@ -374,12 +380,18 @@ cache__save(struct mqe2e_client *c)
 	 * client restarted with the same keys leaves it as it is (no write,
 	 * no fsync; the read costs a fraction of that) */
 	if (!c->cache_digest_set && !c->cache_failing &&
-	    file_digest(c, now, c->cache_digest) == MQE2E_OK)
+	    file_digest(c, now, c->cache_digest, &c->cache_answer_ms) == MQE2E_OK)
 		c->cache_digest_set = 1;
+	/* The same keys are written again only to renew the answer's time
+	 * once it is half a refresh period old: a restart starts from a
+	 * file answered less than key_refresh_s ago without asking the KMS
+	 * (cache__load), so a device whose keys do not change still writes
+	 * at most once per half period (and one whose groups rotate writes
+	 * at each rotation anyway). */
 	if (c->cache_digest_set && mqe2e_ct_equal(digest, c->cache_digest, sizeof(digest)) &&
-	    !c->cache_failing)
+	    !c->cache_failing && c->cache_answer_ms + refresh_ms / 2 > answer)
 		goto out;               /* the file holds this already */
-	if ((r = mqe2e_keycache_seal(c->ident, &kb, mqe2e_now_ms(), &file, &len)) != MQE2E_OK) {
+	if ((r = mqe2e_keycache_seal(c->ident, &kb, answer, &file, &len)) != MQE2E_OK) {
 		client__fmt(why, sizeof(why), "cannot seal %zu keys of %zu groups: %s",
 		    kb.nkeys, kb.ngroups, mqe2e_strerror(r));
 		goto out;
@@ -388,6 +400,7 @@ cache__save(struct mqe2e_client *c)
 		goto out;
 	memcpy(c->cache_digest, digest, sizeof(digest));
 	c->cache_digest_set = 1;
+	c->cache_answer_ms = answer;
 out:
 	/* kms_mu serialises the writers: cache_failing needs no other lock */
 	if (r != MQE2E_OK) {
@@ -676,13 +689,17 @@ cache_read(struct mqe2e_client *c, struct mqe2e_keybundle *kb,
 	return r;
 }
 
+/* A start from a cache whose answer time is ahead of the clock by more
+ * than this asks the KMS (the clock was set back, or the file is odd). */
+#define CACHE_AHEAD_MS 60000
+
 int
-cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
+cache__load(struct mqe2e_client *c, int start, char *msg, size_t msglen)
 {
 	struct mqe2e_keycache_info hdr;
 	struct mqe2e_keybundle kb;
 	size_t i, nkeys, ngroups;
-	uint64_t now = mqe2e_now_ms(), newest = now;
+	uint64_t now = mqe2e_now_ms(), newest = now, refresh_ms, age;
 	char why[CLIENT_ERRMSG_MAX];
 	int r;
 
@@ -695,7 +712,18 @@ cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 	if (r != MQE2E_OK) {
 		client__fmt(msg, msglen, "the key cache %s is refused and ignored: %s",
 		    c->cache_path, why);
+		mqe2e_keybundle_free(&kb);
 		return r;
+	}
+	age = now > hdr.written_ms ? now - hdr.written_ms : 0;
+	refresh_ms = (uint64_t)c->cfg.key_refresh_s * 1000u;
+	if (start && (age >= refresh_ms || hdr.written_ms > now + CACHE_AHEAD_MS)) {
+		/* as old as a running client's keys get: the KMS first */
+		client__fmt(msg, msglen, "the key cache %s holds a KMS answer of %llu s ago "
+		    "(key_refresh_s %u)", c->cache_path, (unsigned long long)age / 1000u,
+		    c->cfg.key_refresh_s);
+		mqe2e_keybundle_free(&kb);
+		return MQE2E_ERR_EXPIRED_KEY;
 	}
 	for (i = 0, nkeys = 0; i < kb.nkeys; i++) {
 		if (kb.keys[i].not_after_ms != 0 && kb.keys[i].not_after_ms <= now)
@@ -709,19 +737,25 @@ cache__load(struct mqe2e_client *c, char *msg, size_t msglen)
 	if (nkeys == 0) {
 		client__fmt(msg, msglen, "the key cache %s holds no key valid now (written "
 		    "%llu s ago; every epoch in it has ended)", c->cache_path,
-		    (unsigned long long)(now > hdr.written_ms ? (now - hdr.written_ms) / 1000u : 0));
+		    (unsigned long long)age / 1000u);
 		mqe2e_keybundle_free(&kb);
 		return MQE2E_ERR_EXPIRED_KEY;
 	}
 	ngroups = kb.ngroups;       /* keys__install takes the table */
-	if ((r = keys__install(c, &kb, NULL, why, sizeof(why))) != MQE2E_OK) {
+	if ((r = keys__install(c, &kb, NULL, start ? hdr.written_ms : 0, why,
+	    sizeof(why))) != MQE2E_OK) {
 		client__fmt(msg, msglen, "the key cache %s cannot be used: %s", c->cache_path, why);
 		mqe2e_keybundle_free(&kb);
 		return r;
 	}
-	client__fmt(msg, msglen, "working from the key cache %s, written %llu s ago: %zu keys "
-	    "of %zu groups, the last valid for %llu s more", c->cache_path,
-	    (unsigned long long)(now > hdr.written_ms ? (now - hdr.written_ms) / 1000u : 0),
+	if (start) {
+		/* what the file holds: no write until the keys or half a
+		 * refresh period change that (cache__save) */
+		c->cache_answer_ms = hdr.written_ms;
+	}
+	client__fmt(msg, msglen, "%s the key cache %s, written %llu s ago: %zu keys "
+	    "of %zu groups, the last valid for %llu s more", start ? "started from" :
+	    "working from", c->cache_path, (unsigned long long)age / 1000u,
 	    nkeys, ngroups, (unsigned long long)(newest - now) / 1000u);
 	mqe2e_keybundle_free(&kb);
 	return MQE2E_OK;

@@ -307,12 +307,14 @@ struct mqe2e_client {
 	                                   not to be asked before this */
 	int keys_from_cache;            /* the keys held came from the key cache */
 	uint64_t keys_answer_ms;        /* wall clock of the KMS answer the keys
-	                                   came from (0: from the cache) */
+	                                   came from (0: unknown - from the cache
+	                                   during a KMS outage) */
 
 	/* the key cache file (cache.c); written under kms_mu */
 	char *cache_path;               /* NULL: no key cache */
 	uint8_t cache_digest[MQE2E_SHA256_LEN];  /* of what the file holds */
 	int cache_digest_set;
+	uint64_t cache_answer_ms;       /* the file's answer time (its header) */
 	int cache_failing;              /* the last write failed (reported) */
 	/* [mu, set and cleared with kms_mu held too] a fetch brought keys the
 	 * file may lack: the process's cache writer writes it (cache.c: a
@@ -450,6 +452,10 @@ uint64_t client__next_seq(struct mqe2e_client *c);
 /* Fetch all my keys from the KMS and replace the store.  Takes kms_mu and mu
  * itself; msg (may be NULL) gets a message naming the KMS URL. */
 int keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen);
+/* A client's first keys: from its key cache when the KMS answer in it is
+ * less than key_refresh_s old (as a running client's keys may be), else
+ * fetched (keys__fetch).  *from_cache says which. */
+int keys__first(struct mqe2e_client *c, int *from_cache, char *msg, size_t msglen);
 /* The same for the keys thread: one pass over the KMS URLs, no retries of
  * its own (the thread's backoff, kms_retry, paces the next try). */
 int keys__refresh(struct mqe2e_client *c, char *msg, size_t msglen);
@@ -499,9 +505,12 @@ void keys__clear(struct keystore *ks);
  * table moves over, kb is left to the caller to free).  Epochs that have
  * ended are left out.  seq: the fetch that brought them (settles the held
  * messages that arrived before it started); NULL for keys from the key
- * cache.  msg names what failed. */
+ * cache, with answer_ms the wall clock of the KMS answer they came from
+ * when the cache serves a start (refreshed key_refresh_s after it), or 0
+ * when it stands in for a KMS that does not answer (asked again in 1 s).
+ * msg names what failed. */
 int keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
-    char *msg, size_t msglen);
+    uint64_t answer_ms, char *msg, size_t msglen);
 
 /* ---- kmspool.c ---------------------------------------------------------------- */
 /* An endpoint given back stays for the next fetch this long. */
@@ -558,8 +567,11 @@ void cache__queue(struct mqe2e_client *c);
 void cache__unregister(struct mqe2e_client *c);
 /* Load the cache file into the key store (kms_mu held, mu not):
  * MQE2E_OK, MQE2E_ERR_NOT_FOUND (no cache configured or no file), or the
- * refusal, with msg naming the file and why it is not trusted. */
-int cache__load(struct mqe2e_client *c, char *msg, size_t msglen);
+ * refusal, with msg naming the file and why it is not trusted.  start: a
+ * client's first keys, taken only from a KMS answer less than
+ * key_refresh_s old (else MQE2E_ERR_EXPIRED_KEY) and refreshed when that
+ * answer is; otherwise the keys stand in for a KMS that did not answer. */
+int cache__load(struct mqe2e_client *c, int start, char *msg, size_t msglen);
 /* Delete the cache file (the KMS says this client is revoked or unknown). */
 void cache__forget(struct mqe2e_client *c);
 

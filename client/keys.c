@@ -311,7 +311,7 @@ fetch(struct mqe2e_client *c, unsigned rounds, char *msg, size_t msglen)
 	pthread_mutex_unlock(&c->mu);
 	if ((r = fetch_all(c, rounds, &kb, msg, msglen)) != MQE2E_OK)
 		goto out;
-	if ((r = keys__install(c, &kb, &seq, msg, msglen)) != MQE2E_OK)
+	if ((r = keys__install(c, &kb, &seq, 0, msg, msglen)) != MQE2E_OK)
 		goto out;
 	r = MQE2E_OK;
 out:
@@ -341,7 +341,7 @@ out:
 	if (r == MQE2E_ERR_UNAVAILABLE && first) {
 		/* a device started while the KMS is down works with the keys it
 		 * held (docs/CLIENT.md, "Key cache") */
-		int cr = cache__load(c, cache_msg, sizeof(cache_msg));
+		int cr = cache__load(c, 0, cache_msg, sizeof(cache_msg));
 
 		if (cr == MQE2E_OK) {
 			client__fmt(note, sizeof(note), "%s; %s", msg, cache_msg);
@@ -439,6 +439,32 @@ keys__fetch(struct mqe2e_client *c, char *msg, size_t msglen)
 }
 
 int
+keys__first(struct mqe2e_client *c, int *from_cache, char *msg, size_t msglen)
+{
+	char cmsg[CLIENT_ERRMSG_MAX];
+	int r = MQE2E_ERR_NOT_FOUND, have;
+
+	*from_cache = 0;
+	pthread_mutex_lock(&c->kms_mu);
+	pthread_mutex_lock(&c->mu);
+	have = c->keys_fetched_ms != 0;         /* another thread was first */
+	pthread_mutex_unlock(&c->mu);
+	if (!have)
+		r = cache__load(c, 1, cmsg, sizeof(cmsg));
+	pthread_mutex_unlock(&c->kms_mu);
+	if (have)
+		return MQE2E_OK;
+	if (r == MQE2E_OK) {
+		*from_cache = 1;
+		roster__sync(c);        /* as after a fetch */
+		return r;
+	}
+	if (r != MQE2E_ERR_NOT_FOUND && r != MQE2E_ERR_EXPIRED_KEY)
+		client__report(c, r, NULL, NULL, NULL, 0, "%s; asking the KMS", cmsg);
+	return keys__fetch(c, msg, msglen);
+}
+
+int
 keys__refresh(struct mqe2e_client *c, char *msg, size_t msglen)
 {
 	return fetch(c, 1, msg, msglen);
@@ -446,7 +472,7 @@ keys__refresh(struct mqe2e_client *c, char *msg, size_t msglen)
 
 int
 keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t *seq,
-    char *msg, size_t msglen)
+    uint64_t answer_ms, char *msg, size_t msglen)
 {
 	struct keystore fresh, old;
 	uint64_t now = mqe2e_now_ms();
@@ -483,12 +509,21 @@ keys__install(struct mqe2e_client *c, struct mqe2e_keybundle *kb, const uint64_t
 	c->keys = fresh;
 	c->keys_fetched_ms = client__mono_ms();
 	c->keys_from_cache = seq == NULL;
-	c->keys_answer_ms = seq != NULL ? now : 0;
+	c->keys_answer_ms = seq != NULL ? now : answer_ms;
 	if (seq != NULL) {
 		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
 		c->keys_seq = *seq;
 		c->fetch_failing_ms = 0;
 		backoff__reset(&c->kms_retry);
+	} else if (answer_ms != 0) {
+		/* a restart from a cache the KMS answered less than key_refresh_s
+		 * ago: the keys are as old as that answer, as a running client's
+		 * would be, and are refreshed when that client's would (a second
+		 * after a miss, as any, since they are older than that) */
+		uint64_t age = now > answer_ms ? now - answer_ms : 0;
+
+		c->keys_fetched_ms = c->keys_fetched_ms > age ? c->keys_fetched_ms - age : 1;
+		c->next_refresh_ms = c->keys_fetched_ms + (uint64_t)c->cfg.key_refresh_s * 1000u;
 	} else {
 		/* from the cache: the KMS did not answer; ask it again soon */
 		c->next_refresh_ms = c->keys_fetched_ms + KEYS_CACHE_RETRY_MS;

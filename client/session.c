@@ -495,7 +495,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 	char msg[CLIENT_ERRMSG_MAX], kmsg[CLIENT_ERRMSG_MAX];
 	struct timespec deadline;
 	struct waiter *w;
-	int r, kr = MQE2E_OK, have_keys, busy, announce = 0;
+	int r, kr = MQE2E_OK, have_keys, busy, announce = 0, cached = 0;
 
 	if (c == NULL)
 		return MQE2E_ERR_INVALID_ARG;
@@ -512,7 +512,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 
 	if (busy) {
 		/* up or being brought up by the link thread: hurry it and wait */
-		if (!have_keys && (r = keys__fetch(c, msg, sizeof(msg))) != MQE2E_OK)
+		if (!have_keys && (r = keys__first(c, &cached, msg, sizeof(msg))) != MQE2E_OK)
 			return client__fail(c, r, "%s", msg);
 		pthread_mutex_lock(&c->mu);
 		(void)session__link_event(c, LINK_EV_HURRY, NULL, 0, 0);
@@ -529,7 +529,7 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 	 * (subscribe__renew at the CONNACK, roster__sync after the fetch). */
 	w = attempt_start(c, timeout_ms, &r, msg, sizeof(msg));
 	if (!have_keys)
-		kr = keys__fetch(c, kmsg, sizeof(kmsg));
+		kr = keys__first(c, &cached, kmsg, sizeof(kmsg));
 	if (w == NULL)
 		return kr != MQE2E_OK ? client__fail(c, kr, "%s", kmsg) :
 		    client__fail(c, r, "%s", msg);
@@ -543,6 +543,17 @@ mqe2e_connect(struct mqe2e_client *c, int timeout_ms)
 		client__fmt(msg, sizeof(msg), "%s", w->msg);
 	}
 	client__waiter_release(c, w);
+	if (r == MQE2E_ERR_DENIED && cached && c->keys_seq == 0) {
+		/* the broker refused a client that started from its key cache
+		 * without asking the KMS: ask it now, so that a revoked or
+		 * deleted client learns it from the KMS and its cache is
+		 * deleted, as a start that asked would have (keys__fetch) */
+		pthread_mutex_unlock(&c->mu);
+		kr = keys__fetch(c, kmsg, sizeof(kmsg));
+		if (kr != MQE2E_ERR_REVOKED && kr != MQE2E_ERR_DENIED)
+			kr = MQE2E_OK;  /* the broker's refusal is the answer */
+		pthread_mutex_lock(&c->mu);
+	}
 	if (r == MQE2E_OK && kr == MQE2E_OK) {
 		c->auto_reconnect = 1;
 		session__changed(c);    /* a link lost meanwhile is now reconnected */
