@@ -151,6 +151,8 @@ int env_kms_request(struct bench_env *e, const char *method, const char *path,
  * for a 2xx (or 409 if conflict_ok), the parsed answer in *out (may be
  * NULL; json_decref it).  Logs failures. */
 struct json_t;
+/* The key requests the KMS has answered (its /metrics), or -1. */
+long env_kms_key_requests(struct bench_env *e);
 int env_kms_post(struct bench_env *e, const char *path, struct json_t *body, int conflict_ok,
     struct json_t **out);
 /* Add client name of kind ("client", "broker") with a generated
@@ -398,6 +400,7 @@ struct bench {
 	int parallel;
 	int conn_reps, conn_subs;
 	int repeat;                     /* interleaved repetitions of the runs */
+	int cold_keys;                  /* --cold-keys: no key cache at a run's start */
 	int grace_ms;
 	int ticker_ms;
 	int plain_spin_us;              /* --plain-spin-us (diagnostic) */

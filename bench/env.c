@@ -46,6 +46,34 @@ env_kms_request(struct bench_env *e, const char *method, const char *path, const
 	return r;
 }
 
+long
+env_kms_key_requests(struct bench_env *e)
+{
+	static const char name[] = "mqe2e_kms_http_requests_total{endpoint=\"keys\"";
+	struct mqe2e_http_response resp;
+	const char *p, *end, *sp;
+	long n = 0;
+
+	if (env_kms_request(e, "GET", "/metrics", NULL, NULL, NULL, 0, KMS_TIMEOUT_MS,
+	    &resp) != MQE2E_OK || resp.status != 200 || resp.body == NULL) {
+		mqe2e_http_response_free(&resp);
+		return -1;
+	}
+	p = (const char *)resp.body;
+	end = p + resp.body_len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (len > sizeof(name) - 1 && memcmp(p, name, sizeof(name) - 1) == 0 &&
+		    (sp = memchr(p, ' ', len)) != NULL)
+			n += strtol(sp + 1, NULL, 10);
+		p += len + 1;
+	}
+	mqe2e_http_response_free(&resp);
+	return n;
+}
+
 int
 env_kms_post(struct bench_env *e, const char *path, json_t *body, int conflict_ok, json_t **out)
 {

@@ -39,7 +39,7 @@ usage(FILE *f)
 "                   [--scenario-subs LIST] [--scenario-qos LIST] [--connect-reps N]\n"
 "                   [--connect-subs N]\n"
 "                   [--parallel N] [--burst-threads N] [--netem-ms MS] [--nagle]\n"
-"                   [--repeat K]\n"
+"                   [--repeat K] [--cold-keys]\n"
 "                   [--work-dir DIR] [--keep]\n"
 "                   [--kmsd PATH] [--plugin PATH] [--mosquitto PATH]\n"
 "                   [--kms-url URL --kms-token-file FILE] [--broker-port PORT [--broker-pid PID]]\n"
@@ -67,6 +67,9 @@ usage(FILE *f)
 "                       (its own listener; default: plain TCP)\n"
 "  --repeat K           run every publish-to-receive run K times, interleaved,\n"
 "                       and give each target ratio's median and spread (default 1)\n"
+"  --cold-keys          delete the subscribers' key caches before each run, so\n"
+"                       that every connect is a first start that asks the KMS\n"
+"                       (default: a run after the first restarts from them)\n"
 "  --paho-ticker MS     diagnostic: wake paho's receive thread every MS while\n"
 "                       subscribers connect\n"
 "  --plain-spin-us US   diagnostic: the plain subscribers burn US of CPU on\n"
@@ -323,6 +326,7 @@ main(int argc, char **argv)
 		{ "plain-spin-us", required_argument, NULL, 15 },
 		{ "mqe2e-tls", no_argument, NULL, 13 },
 		{ "repeat", required_argument, NULL, 14 },
+		{ "cold-keys", no_argument, NULL, 16 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -454,6 +458,7 @@ main(int argc, char **argv)
 			set_sn = 1;
 			break;
 		case 10: bench_nagle = 1; break;
+		case 16: b.cold_keys = 1; break;
 		case 12:
 			if (bench_parse_long(optarg, 1, 1000, &v) != 0)
 				goto bad;

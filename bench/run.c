@@ -353,6 +353,23 @@ lag_growth(const double *lat, size_t n)
 	return z.p50 - a.p50;
 }
 
+/* --cold-keys: the subscribers' key caches (and spares) deleted, so that
+ * their next start is a first one, which asks the KMS. */
+static void
+forget_key_caches(struct bench *b, int nsubs)
+{
+	char id[BENCH_ID_MAX], path[BENCH_PATH_MAX];
+	int i;
+
+	for (i = 0; i < nsubs; i++) {
+		bench_sub_id(i + 1, id, sizeof(id));
+		bench_fmt(path, sizeof(path), "%s/pki/%s.key.cache", b->env.dir, id);
+		(void)unlink(path);
+		bench_fmt(path, sizeof(path), "%s/pki/%s.key.cache.spare", b->env.dir, id);
+		(void)unlink(path);
+	}
+}
+
 void
 run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos,
     struct run_row *row, struct conn_row *sr, struct conn_row *pr)
@@ -373,6 +390,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	uint8_t *buf = NULL;
 	pid_t bpid = env_broker_pid(&b->env, k);
 	size_t nall = 0, nconn = 0;
+	long kreq0, kreq1;
 	int nh = nhosts(scenario), i, nth = 0, started = 0;
 
 	memset(hp, 0, sizeof(hp));
@@ -394,6 +412,9 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	b->run_id++;
 	bench_topic(k, topic, sizeof(topic));
 
+	if (b->cold_keys)
+		forget_key_caches(b, nsubs);
+	kreq0 = env_kms_key_requests(&b->env);
 	(void)bench_procstat(bpid, &cb0);
 	(void)bench_procstat(b->env.kms_pid, &ck0);
 	for (i = 0; i < nh; i++, started++)
@@ -409,6 +430,7 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		goto out;
 	(void)bench_procstat(bpid, &cb1);
 	(void)bench_procstat(b->env.kms_pid, &ck1);
+	kreq1 = env_kms_key_requests(&b->env);
 	if ((conn = calloc((size_t)nsubs + 1, sizeof(double))) == NULL)
 		goto out;
 	for (i = 0; i < nh; i++) {
@@ -432,11 +454,15 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 	 * KMS from before the hosts start until all are ready (plus the
 	 * publisher's one connect) */
 	bench_log("  connect CPU: subscriber hosts %.1f ms, broker %.1f ms, KMS %.1f ms "
-	    "(%.2f ms per subscriber); %.1f context switches per subscriber in the hosts",
+	    "(%.2f ms per subscriber); %.1f context switches per subscriber in the hosts; "
+	    "KMS key requests %ld (%s)",
 	    (double)host_cpu_ns / 1e6,
 	    (double)(cb1.cpu_ns - cb0.cpu_ns) / 1e6, (double)(ck1.cpu_ns - ck0.cpu_ns) / 1e6,
 	    nsubs > 0 ? (double)(host_cpu_ns + cb1.cpu_ns - cb0.cpu_ns + ck1.cpu_ns -
-	    ck0.cpu_ns) / 1e6 / nsubs : 0.0, nsubs > 0 ? (double)host_csw / nsubs : 0.0);
+	    ck0.cpu_ns) / 1e6 / nsubs : 0.0, nsubs > 0 ? (double)host_csw / nsubs : 0.0,
+	    kreq0 >= 0 && kreq1 >= kreq0 ? kreq1 - kreq0 : -1L,
+	    b->cold_keys ? "key caches deleted before the run" :
+	    "restarts within key_refresh_s start from their key cache");
 	conn_rows(b, k, scenario, nsubs, 1, conn, nconn, &pubms, 1, all_ready, sr, pr);
 	sr->status = pr->status = ROW_OK;
 	/* Where the time until all are ready went, without a profiler: the

@@ -213,9 +213,12 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	    (const uint8_t *)data->value.data.data, (size_t)data->value.data.len,
 	    mqe2e_now_ms(), &keys, &broker)) != MQE2E_OK) {
 		client__fmt(msg, sizeof(msg), "the broker at %s failed the mqe2e handshake: "
-		    "%s%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r),
+		    "%s%s%s%s%s; refusing the connection", c->cfg.broker, mqe2e_strerror(r),
 		    r == MQE2E_ERR_ID_MISMATCH && c->cfg.broker_id != NULL ? " (its certificate "
-		    "is not the one of the configured broker_id)" : "");
+		    "is not the one of the configured broker_id)" : "",
+		    r == MQE2E_ERR_UNKNOWN_CA ? " (checked against the CA file " : "",
+		    r == MQE2E_ERR_UNKNOWN_CA && c->cfg.cafile != NULL ? c->cfg.cafile : "",
+		    r == MQE2E_ERR_UNKNOWN_CA ? ": is it the CA of this deployment?)" : "");
 	} else {
 		r = session_install(c, &keys);
 		mqe2e_wipe(&keys, sizeof(keys));

@@ -36,10 +36,13 @@
 struct mqe2e_keycache_info {
 	char id[MQE2E_ID_MAX + 1];        /* the client it was written for */
 	char serial[MQE2E_SERIAL_MAX];    /* and that client's certificate */
-	uint64_t written_ms;              /* wall clock at the write */
+	uint64_t written_ms;              /* wall clock of the KMS answer the keys
+	                                     came from (libmqe2e before session 16:
+	                                     of the write) */
 };
 
-/* Seal kb for identity id at now_ms into a malloc'd file image *out (free
+/* Seal kb for identity id, stamped now_ms (the time of the KMS answer kb
+ * came from), into a malloc'd file image *out (free
  * with mqe2e_free_secret(*out, *len)). */
 int mqe2e_keycache_seal(const struct mqe2e_identity *id, const struct mqe2e_keybundle *kb,
     uint64_t now_ms, uint8_t **out, size_t *len) MQE2E_WUR;
