@@ -62,6 +62,7 @@
 #include <arpa/inet.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -188,6 +189,17 @@ line_make(int lis, const char *id)
 			    errno == ECONNABORTED)
 				continue;
 			return;
+		}
+		/*
+		 * Each wake is two bytes written while the one before may not
+		 * be acknowledged yet: paho never answers on this line, so its
+		 * end acknowledges late (delayed ACK, 40 ms on Linux) and
+		 * Nagle would hold every wake after the first until then.
+		 */
+		{
+			int one = 1;
+
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
 		/*
 		 * The CONNACK goes first: paho notices that its TCP connect

@@ -16,7 +16,9 @@
  * is up, once all are, and again after 500 ms in which nobody connected.
  * stdout:
  *   connect subI <ms>                  (informational, never judged)
- *   line <lines> bytes <b>             after sub1, after subN, 500 ms later
+ *   line <lines> bytes <b> nodelay <d> after sub1, after subN, 500 ms later
+ *                                      (d: lines whose writing end has
+ *                                      TCP_NODELAY)
  *   sockets <k> nodelay <j>            the broker sockets, with TCP_NODELAY
  *   maker threads <m>                  threads named mqe2e-maker (client/maker.c)
  *   caches <k>                         of the N key cache files, written
@@ -91,10 +93,10 @@ static void
 print_line(void)
 {
 	unsigned long long bytes;
-	int lines;
+	int lines, nodelay;
 
-	lines = self_lines(&bytes);
-	printf("line %d bytes %llu\n", lines, bytes);
+	lines = self_lines_nodelay(&bytes, &nodelay);
+	printf("line %d bytes %llu nodelay %d\n", lines, bytes, nodelay);
 	fflush(stdout);
 }
 

@@ -9,7 +9,8 @@
 #    process holds to itself (client/hold.c), which carries more bytes once
 #    clients 2..N have connected than when sub1 was up, and not one byte more
 #    in the 500 ms after all are up (the waker costs nothing while nobody
-#    connects).  The broker sees no wake-up at all (no UNSUBSCRIBE of
+#    connects), each sent at once (TCP_NODELAY on the line's writing end).
+#    The broker sees no wake-up at all (no UNSUBSCRIBE of
 #    mqe2e/v1/wake, the old way, through another client and the broker).
 #  - The clients' paho handles were made on the library's one maker thread
 #    (client/maker.c), which keeps paho's per-client structures together.
@@ -86,6 +87,10 @@ mapfile -t L < <(grep "^line " "$T_DIR/clients.out")
 for l in "${L[@]}"; do
 	[ "$(echo "$l" | cut -d' ' -f2)" = 1 ] ||
 		t_fail "expected 1 connection of the process to itself (client/hold.c's line): $l"
+	# its wakes are 2-byte writes that paho never answers: with Nagle on,
+	# each waited for the delayed ACK of the one before (40 ms)
+	[ "$(echo "$l" | cut -d' ' -f6)" = 1 ] ||
+		t_fail "the line's writing end has no TCP_NODELAY (wakes wait for delayed ACKs): $l"
 done
 b1=$(echo "${L[0]}" | cut -d' ' -f4)
 b2=$(echo "${L[1]}" | cut -d' ' -f4)

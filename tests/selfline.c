@@ -20,14 +20,20 @@
 int
 self_lines(unsigned long long *bytes)
 {
-	struct end { unsigned lport, pport; unsigned long long rx; } v[256];
+	return self_lines_nodelay(bytes, NULL);
+}
+
+int
+self_lines_nodelay(unsigned long long *bytes, int *nodelay)
+{
+	struct end { unsigned lport, pport; unsigned long long rx; int nd; } v[256];
 	struct sockaddr_in a, b;
 	struct tcp_info ti;
 	struct dirent *d;
-	socklen_t al, bl, tl;
+	socklen_t al, bl, tl, ol;
 	unsigned long long sum = 0;
 	size_t n = 0, i, j;
-	int lines = 0;
+	int lines = 0, nd = 0, opt;
 	DIR *dir;
 
 	if ((dir = opendir("/proc/self/fd")) == NULL)
@@ -48,6 +54,8 @@ self_lines(unsigned long long *bytes)
 		    b.sin_addr.s_addr != htonl(INADDR_LOOPBACK) ||
 		    getsockopt((int)fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) != 0)
 			continue;
+		ol = sizeof(opt);
+		v[n].nd = getsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &opt, &ol) == 0 && opt != 0;
 		v[n].lport = ntohs(a.sin_port);
 		v[n].pport = ntohs(b.sin_port);
 		v[n++].rx = ti.tcpi_bytes_received;
@@ -57,10 +65,13 @@ self_lines(unsigned long long *bytes)
 		for (j = i + 1; j < n; j++)
 			if (v[i].lport == v[j].pport && v[i].pport == v[j].lport) {
 				lines++;
+				nd += v[i].nd || v[j].nd;
 				sum += v[i].rx + v[j].rx;
 			}
 	if (bytes != NULL)
 		*bytes = sum;
+	if (nodelay != NULL)
+		*nodelay = nd;
 	return lines;
 }
 

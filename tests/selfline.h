@@ -10,6 +10,9 @@
 /* How many such connections the process holds; *bytes (if not NULL) gets
  * the bytes both ends of them received (TCP_INFO). */
 int self_lines(unsigned long long *bytes);
+/* The same; *nodelay (if not NULL) gets how many of them have TCP_NODELAY
+ * on one end (the line's writing end: client/hold.c). */
+int self_lines_nodelay(unsigned long long *bytes, int *nodelay);
 
 /* Milliseconds on the monotonic clock, with fractions (for the times the
  * test programs print). */
