@@ -700,8 +700,9 @@ cache__load(struct mqe2e_client *c, int start, char *msg, size_t msglen)
 	struct mqe2e_keybundle kb;
 	size_t i, nkeys, ngroups;
 	uint64_t now = mqe2e_now_ms(), newest = now, refresh_ms, age;
+	uint8_t digest[MQE2E_SHA256_LEN];
 	char why[CLIENT_ERRMSG_MAX];
-	int r;
+	int r, digest_set;
 
 	msg[0] = '\0';
 	memset(&kb, 0, sizeof(kb));
@@ -742,21 +743,29 @@ cache__load(struct mqe2e_client *c, int start, char *msg, size_t msglen)
 		return MQE2E_ERR_EXPIRED_KEY;
 	}
 	ngroups = kb.ngroups;       /* keys__install takes the table */
+	/* what the file holds, so that cache__save need not read it again to
+	 * know: no write until a KMS answer changes the keys or is half a
+	 * refresh period newer than this one */
+	digest_set = snapshot_digest(&kb, now, digest) == MQE2E_OK;
 	if ((r = keys__install(c, &kb, NULL, start ? hdr.written_ms : 0, why,
 	    sizeof(why))) != MQE2E_OK) {
 		client__fmt(msg, msglen, "the key cache %s cannot be used: %s", c->cache_path, why);
 		mqe2e_keybundle_free(&kb);
 		return r;
 	}
-	if (start) {
-		/* what the file holds: no write until the keys or half a
-		 * refresh period change that (cache__save) */
+	if (digest_set) {
+		memcpy(c->cache_digest, digest, sizeof(digest));
+		c->cache_digest_set = 1;
 		c->cache_answer_ms = hdr.written_ms;
 	}
-	client__fmt(msg, msglen, "%s the key cache %s, written %llu s ago: %zu keys "
-	    "of %zu groups, the last valid for %llu s more", start ? "started from" :
-	    "working from", c->cache_path, (unsigned long long)age / 1000u,
-	    nkeys, ngroups, (unsigned long long)(newest - now) / 1000u);
+	if (!start) {
+		/* the KMS did not answer: what the client works with is news
+		 * (a start from a fresh cache is what a restart does) */
+		client__fmt(msg, msglen, "working from the key cache %s, written %llu s "
+		    "ago: %zu keys of %zu groups, the last valid for %llu s more",
+		    c->cache_path, (unsigned long long)age / 1000u, nkeys, ngroups,
+		    (unsigned long long)(newest - now) / 1000u);
+	}
 	mqe2e_keybundle_free(&kb);
 	return MQE2E_OK;
 }

@@ -570,7 +570,8 @@ void cache__unregister(struct mqe2e_client *c);
  * refusal, with msg naming the file and why it is not trusted.  start: a
  * client's first keys, taken only from a KMS answer less than
  * key_refresh_s old (else MQE2E_ERR_EXPIRED_KEY) and refreshed when that
- * answer is; otherwise the keys stand in for a KMS that did not answer. */
+ * answer is; otherwise the keys stand in for a KMS that did not answer,
+ * and msg says what they are (on MQE2E_OK too). */
 int cache__load(struct mqe2e_client *c, int start, char *msg, size_t msglen);
 /* Delete the cache file (the KMS says this client is revoked or unknown). */
 void cache__forget(struct mqe2e_client *c);

@@ -13,7 +13,11 @@
 #  4. a cache older than key_refresh_s: every client asks the KMS again.
 #  5. a tampered cache: refused, reported naming the file, and that client
 #     asks the KMS (the others do not); all receive.
-#  6. revoked while away: the broker refuses the cache-started client, which
+#  6. the KMS down and the cache older than key_refresh_s: the clients work
+#     from it and leave the file as it is (only a fetch the KMS answered
+#     marks the cache for writing: client/keys.c cache_dirty); with the KMS
+#     back, a restart asks it.
+#  7. revoked while away: the broker refuses the cache-started client, which
 #     then asks the KMS: the KMS says revoked, and the cache is deleted.
 # Fails on the library before this change: step 2 finds a request per client.
 . "$top_srcdir/tests/lib.sh"
@@ -117,7 +121,34 @@ t_log "tampered sub1 cache: refused and reported; KMS key requests $c4 -> $c5"
 [ "$b1" -gt "$a1" ] || t_fail "sub1 did not ask the KMS after refusing its cache"
 [ "$b2" = "$a2" ] && [ "$b3" = "$a3" ] || t_fail "sub2/sub3 asked the KMS with good caches ($c4 -> $c5)"
 
-# 6. revoked while away
+# 6. a start while the KMS is down, from a cache older than key_refresh_s:
+#    the clients work from it, and it is left as it is - not stamped as a
+#    KMS answer of now, which would let the next restart within
+#    key_refresh_s skip the KMS with keys it has not confirmed since
+sleep 3.2
+sums=$(cd "$PKI" && sha256sum sub1.key.cache sub2.key.cache sub3.key.cache)
+kms_stop
+"$PROG" "tcp://127.0.0.1:$MQTT_PORT" "$KMS_URL" "$PKI" 'e2e/#' 3 0 $SUBS \
+	>"$T_DIR/down.out" 2>"$T_DIR/down.err" ||
+	{ cat "$T_DIR/down.out" "$T_DIR/down.err" >&2; t_fail "start from aged caches with the KMS down failed"; }
+for s in $SUBS; do
+	grep -q "^error $s: .*working from the key cache $PKI/$s.key.cache" "$T_DIR/down.out" ||
+		{ cat "$T_DIR/down.out" >&2; t_fail "$s did not say it works from its key cache"; }
+done
+[ "$(cd "$PKI" && sha256sum sub1.key.cache sub2.key.cache sub3.key.cache)" = "$sums" ] ||
+	t_fail "a start with the KMS down rewrote the key caches (stamped as a fresh KMS answer)"
+kms_start
+c6=$(counts)
+run back 3 || { cat "$T_DIR/back.out" >&2; t_fail "start after the KMS came back failed"; }
+check_all back
+c7=$(counts)
+t_log "KMS down, aged caches: worked from them, files unchanged; KMS back: key requests $c6 -> $c7"
+read -r a1 a2 a3 <<<"$c6"
+read -r b1 b2 b3 <<<"$c7"
+[ "$b1" -gt "$a1" ] && [ "$b2" -gt "$a2" ] && [ "$b3" -gt "$a3" ] ||
+	t_fail "after a start with the KMS down, a restart skipped the KMS ($c6 -> $c7)"
+
+# 7. revoked while away
 n=$(grep -c "sending rekey notices" "$T_DIR/mosquitto.log")
 expect_rc 0 kmsctl client revoke sub3 --reason "stolen device"
 wait_for "$T_DIR/mosquitto.log" "sending rekey notices" $((n + 1)) 600 >/dev/null ||
