@@ -430,16 +430,42 @@ out:
  * now they run in the CPU the connects leave.  A busy machine still gives
  * a SCHED_IDLE thread a share (0.3 % of a CPU against one busy thread), so
  * a write is late, never lost; mqe2e_client_free writes what is still due.
+ *
+ * The writes also wait until the fetches have settled: the queue takes no
+ * write before CACHE_SETTLE_MS have passed without a new one queued (or
+ * the oldest has waited CACHE_SETTLE_MAX_MS).  SCHED_IDLE keeps the
+ * writer's own CPU time out of the way, not the work a write makes for the
+ * rest of the machine: the fsync's journal commit runs in the kernel's
+ * threads at their priority, and on a virtual machine each of its disk
+ * notifications stops the CPU for an exit to the hypervisor.  200 clients
+ * of one process starting with no cache were all ready 45 ms later with
+ * their 200 writes in the connect window than without any (BENCHMARKS.md,
+ * "Readiness (session 17)"); settled, the writes follow the burst of
+ * fetches instead of sharing it.  A lone client's write comes
+ * CACHE_SETTLE_MS after its fetch.
+ *
  * The thread starts with the process's first client that has a cache and
  * is joined with its last (no thread of the library outlives its clients).
  *
  * Locking: wr_mu guards the queue; it is never held while writing, and
  * never taken with a client's mu or kms_mu held.
  */
+#define CACHE_SETTLE_MS 500
+#define CACHE_SETTLE_MAX_MS 5000
+
 static pthread_mutex_t wr_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wr_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wr_cv;            /* wr_cv_init() */
 static struct mqe2e_client *wr_head, *wr_tail;  /* [wr_mu] queued, oldest first */
 static struct mqe2e_client *wr_busy;    /* [wr_mu] being written now */
+static uint64_t wr_last_ms;             /* [wr_mu] when the newest was queued */
+static pthread_once_t wr_once = PTHREAD_ONCE_INIT;
+static int wr_cv_ok;                    /* wr_cv waits on CLOCK_MONOTONIC */
+
+static void
+wr_cv_init(void)
+{
+	wr_cv_ok = mqe2e_cond_init_mono(&wr_cv) == 0;
+}
 static void *writer_main(void *arg);
 /* [wr_mu] the writer, held by the clients with a cache */
 static struct proc_thread writer = { writer_main, 0, 0, 0, 0 };
@@ -466,6 +492,8 @@ writer_main(void *arg)
 {
 	uintptr_t gen = (uintptr_t)arg;
 	struct mqe2e_client *c;
+	struct timespec ts;
+	uint64_t now, due;
 
 	(void)pthread_setname_np(pthread_self(), "mqe2e-cache");
 	lowest_priority();
@@ -477,6 +505,18 @@ writer_main(void *arg)
 	while (client__thread_current(&writer, gen)) {
 		if ((c = wr_head) == NULL) {
 			(void)pthread_cond_wait(&wr_cv, &wr_mu);
+			continue;
+		}
+		/* settled: CACHE_SETTLE_MS without a new write queued, or the
+		 * oldest queued CACHE_SETTLE_MAX_MS ago (a new one or the
+		 * writer's end wakes the wait: the broadcasts) */
+		now = client__mono_ms();
+		due = wr_last_ms + CACHE_SETTLE_MS;
+		if (c->cache_queued_ms + CACHE_SETTLE_MAX_MS < due)
+			due = c->cache_queued_ms + CACHE_SETTLE_MAX_MS;
+		if (now < due) {
+			mqe2e_mono_deadline(&ts, (int64_t)(due - now));
+			(void)mqe2e_cond_wait_until(&wr_cv, &wr_mu, &ts);
 			continue;
 		}
 		if ((wr_head = c->cache_next) == NULL)
@@ -500,6 +540,9 @@ writer_register(struct mqe2e_client *c)
 {
 	int r;
 
+	(void)pthread_once(&wr_once, wr_cv_init);
+	if (!wr_cv_ok)
+		return MQE2E_ERR_NOMEM;
 	pthread_mutex_lock(&wr_mu);
 	if ((r = client__thread_hold(&writer)) == MQE2E_OK)
 		c->cache_registered = 1;
@@ -521,6 +564,7 @@ cache__queue(struct mqe2e_client *c)
 			wr_head = c;
 		wr_tail = c;
 		c->cache_queued = 1;
+		c->cache_queued_ms = wr_last_ms = client__mono_ms();
 		(void)pthread_cond_broadcast(&wr_cv);
 	}
 	pthread_mutex_unlock(&wr_mu);

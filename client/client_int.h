@@ -324,6 +324,7 @@ struct mqe2e_client {
 	/* [cache.c's wr_mu] in the writer's queue; registered with it */
 	struct mqe2e_client *cache_next;
 	int cache_queued;
+	uint64_t cache_queued_ms;       /* [wr_mu] when (monotonic) */
 	int cache_registered;
 	uint64_t next_hold_fetch_ms;    /* no fetch for a missing epoch before */
 	/* [mu] epochs messages named that we lacked: each fetch asks for them

@@ -14,6 +14,8 @@
  *   error ID: MESSAGE           the error callback (a refused cache file...)
  *   ready
  *   received ID N EPOCH         N messages, the last under EPOCH
+ *   cached ID | uncached ID     PKI_DIR/ID.key.cache exists (non-empty)
+ *                               while the clients still run (polled up to 10 s)
  * Exit 0 when every client came up and received MSGS messages, 1 otherwise.
  * Nothing is timed: whether the KMS was asked is read from its audit log.
  */
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "mqe2e.h"
@@ -160,6 +163,25 @@ main(int argc, char **argv)
 		if (o[i].got < want)
 			ok = 0;
 		pthread_mutex_unlock(&o[i].mu);
+	}
+	/* the process's cache writer writes each cache while the clients
+	 * run, once the fetches have settled (not only at mqe2e_client_free) */
+	for (i = 0; i < n; i++) {
+		char path[1024];
+		struct stat st;
+
+		if (o[i].c == NULL ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s.key.cache", argv[3], o[i].id) >=
+		    sizeof(path))
+			continue;
+		for (waited = 0; waited < 1000; waited++) {
+			struct timespec ts = { 0, 10 * 1000000L };
+
+			if (stat(path, &st) == 0 && st.st_size > 0)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		printf("%s %s\n", waited < 1000 ? "cached" : "uncached", o[i].id);
 	}
 	fflush(stdout);
 	for (i = 0; i < n; i++) {
