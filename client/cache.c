@@ -438,10 +438,10 @@ out:
  * rest of the machine: the fsync's journal commit runs in the kernel's
  * threads at their priority, and on a virtual machine each of its disk
  * notifications stops the CPU for an exit to the hypervisor.  200 clients
- * of one process starting with no cache were all ready 45 ms later with
- * their 200 writes in the connect window than without any (BENCHMARKS.md,
- * "Readiness (session 17)"); settled, the writes follow the burst of
- * fetches instead of sharing it.  A lone client's write comes
+ * of one process starting with no cache were all ready 43 ms later (the
+ * medians) with their 200 writes in the connect window than without any
+ * (BENCHMARKS.md, "Readiness (session 17)"); settled, the writes follow
+ * the burst of fetches instead of sharing it.  A lone client's write comes
  * CACHE_SETTLE_MS after its fetch.
  *
  * The thread starts with the process's first client that has a cache and
