@@ -274,9 +274,15 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
  * pay the full parse and verification again.
  *
  * The table starts at TRUST_CACHE_MIN slots and doubles, up to
- * TRUST_CACHE_SLOTS, while more than half of it holds entries: allocated at
- * its maximum (8192 entries of ~400 bytes), a broker with 200 clients had
- * one page of it touched per client, 0.8 MB of its memory (issue 15).
+ * TRUST_CACHE_SLOTS, while more than half of it holds entries or a set
+ * overflows.  A slot is a pointer and an entry (~400 bytes) is allocated
+ * when a certificate is cached, so the memory follows the certificates held,
+ * not the slots: with the entries in the slots themselves, 200 clients'
+ * certificates usually doubled the table to 1024 or 2048 slots (a set of 4
+ * overflowing before it was half full) - 0.4-0.8 MB allocated, a page
+ * touched per client - against 16 KB of slots and 80 KB of entries now
+ * (issue 15).  Allocated at its maximum (8192 entries), before session 5, it
+ * had been 0.8 MB of a broker's RSS.
  */
 #define TRUST_CACHE_SLOTS 8192          /* power of two */
 #define TRUST_CACHE_MIN 64              /* power of two, >= TRUST_CACHE_WAYS */
@@ -286,7 +292,7 @@ mqe2e_cert_pubkey(X509 *cert, EVP_PKEY **out)
 
 struct trust_cached {
 	uint8_t fp[MQE2E_SHA256_LEN];
-	uint64_t used;                  /* t->ticks at the last hit or put; 0: empty */
+	uint64_t used;                  /* t->ticks at the last hit or put */
 	time_t not_before, not_after;
 	ASN1_INTEGER *serial;           /* for the CRL lookup at each hit */
 	struct mqe2e_cert_info info;    /* info.pub: the entry's reference */
@@ -300,7 +306,7 @@ struct mqe2e_trust {
 	size_t n_revoked;
 	time_t ca_not_before, ca_not_after;
 	pthread_mutex_t cache_mu;               /* the cache (taken alone) */
-	struct trust_cached *cache;             /* nslots, or NULL */
+	struct trust_cached **cache;            /* nslots (NULL: empty), or NULL */
 	size_t nslots;                          /* TRUST_CACHE_MIN..TRUST_CACHE_SLOTS */
 	size_t nused;                           /* slots holding an entry */
 	uint64_t hits, misses, ticks;
@@ -445,6 +451,16 @@ entry_clear(struct trust_cached *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Free an entry (NULL: nothing). */
+static void
+entry_free(struct trust_cached *c)
+{
+	if (c == NULL)
+		return;
+	entry_clear(c);
+	free(c);
+}
+
 void
 mqe2e_trust_free(struct mqe2e_trust *t)
 {
@@ -454,8 +470,7 @@ mqe2e_trust_free(struct mqe2e_trust *t)
 		size_t i;
 
 		for (i = 0; t->cache != NULL && i < t->nslots; i++)
-			if (t->cache[i].used != 0)
-				entry_clear(&t->cache[i]);
+			entry_free(t->cache[i]);
 		free(t->cache);
 		pthread_mutex_destroy(&t->cache_mu);
 	}
@@ -633,8 +648,8 @@ mqe2e_trust_verify(struct mqe2e_trust *t, X509 *cert, time_t now)
 }
 
 /* The first of the TRUST_CACHE_WAYS slots of a fingerprint's set. */
-static struct trust_cached *
-set_of(struct trust_cached *cache, size_t nslots, const uint8_t fp[MQE2E_SHA256_LEN])
+static struct trust_cached **
+set_of(struct trust_cached **cache, size_t nslots, const uint8_t fp[MQE2E_SHA256_LEN])
 {
 	size_t i = ((size_t)fp[0] | (size_t)fp[1] << 8 | (size_t)fp[2] << 16) &
 	    (nslots / TRUST_CACHE_WAYS - 1);
@@ -642,7 +657,7 @@ set_of(struct trust_cached *cache, size_t nslots, const uint8_t fp[MQE2E_SHA256_
 	return &cache[i * TRUST_CACHE_WAYS];
 }
 
-static struct trust_cached *
+static struct trust_cached **
 cache_set(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN])
 {
 	return set_of(t->cache, t->nslots, fp);
@@ -654,25 +669,24 @@ static void
 cache_grow(struct mqe2e_trust *t)
 {
 	size_t n = t->nslots * 2, i;
-	struct trust_cached *nc, *c, *set;
+	struct trust_cached **nc, **set;
 	int w;
 
 	if (n > TRUST_CACHE_SLOTS || (nc = calloc(n, sizeof(*nc))) == NULL)
 		return;
 	t->nused = 0;
 	for (i = 0; i < t->nslots; i++) {
-		c = &t->cache[i];
-		if (c->used == 0)
+		if (t->cache[i] == NULL)
 			continue;
-		set = set_of(nc, n, c->fp);
-		for (w = 0; w < TRUST_CACHE_WAYS && set[w].used != 0; w++)
+		set = set_of(nc, n, t->cache[i]->fp);
+		for (w = 0; w < TRUST_CACHE_WAYS && set[w] != NULL; w++)
 			;
 		if (w == TRUST_CACHE_WAYS) {    /* cannot happen: set i's entries go to
 		                                   i and i + nslots / WAYS only */
-			entry_clear(c);
+			entry_free(t->cache[i]);
 			continue;
 		}
-		set[w] = *c;
+		set[w] = t->cache[i];
 		t->nused++;
 	}
 	free(t->cache);
@@ -691,8 +705,8 @@ cache_get(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], time_t now,
 
 	pthread_mutex_lock(&t->cache_mu);
 	for (w = 0; t->cache != NULL && w < TRUST_CACHE_WAYS && !hit; w++) {
-		c = cache_set(t, fp) + w;
-		if (c->used == 0 || memcmp(c->fp, fp, MQE2E_SHA256_LEN) != 0 ||
+		c = cache_set(t, fp)[w];
+		if (c == NULL || memcmp(c->fp, fp, MQE2E_SHA256_LEN) != 0 ||
 		    now < c->not_before || now > c->not_after)
 			continue;
 		c->used = ++t->ticks;
@@ -718,7 +732,7 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 {
 	time_t nb = asn1_time_t(X509_get0_notBefore(cert));
 	time_t na = asn1_time_t(X509_get0_notAfter(cert));
-	struct trust_cached *c;
+	struct trust_cached **slot, *c;
 	ASN1_INTEGER *serial;
 
 	if (nb == 0 || na == 0 || t->ca_not_before == 0 || t->ca_not_after == 0)
@@ -736,8 +750,8 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 	}
 	if (t->cache != NULL && t->nused > t->nslots / 2)
 		cache_grow(t);
-	if (t->cache != NULL && EVP_PKEY_up_ref(info->pub) == 1) {
-		struct trust_cached *set;
+	if (t->cache != NULL) {
+		struct trust_cached **set;
 		size_t was;
 		int w;
 
@@ -747,31 +761,39 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 		 * move loses none) */
 		do {
 			set = cache_set(t, fp);
-			c = set;
+			slot = set;
 			for (w = 0; w < TRUST_CACHE_WAYS; w++) {
-				if (set[w].used != 0 &&
-				    memcmp(set[w].fp, fp, MQE2E_SHA256_LEN) == 0) {
-					c = &set[w];
+				if (set[w] != NULL &&
+				    memcmp(set[w]->fp, fp, MQE2E_SHA256_LEN) == 0) {
+					slot = &set[w];
 					break;
 				}
-				if (c->used != 0 && set[w].used < c->used)
-					c = &set[w];
+				if (*slot != NULL && (set[w] == NULL || set[w]->used < (*slot)->used))
+					slot = &set[w];
 			}
 			was = t->nslots;
-			if (w == TRUST_CACHE_WAYS && c->used != 0)
+			if (w == TRUST_CACHE_WAYS && *slot != NULL)
 				cache_grow(t);
 		} while (t->nslots != was);
-		if (c->used != 0)
-			entry_clear(c);         /* replaced: the count stays */
-		else
+		c = *slot;
+		if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+			*slot = c;
 			t->nused++;
-		memcpy(c->fp, fp, MQE2E_SHA256_LEN);
-		c->used = ++t->ticks;
-		c->not_before = nb;
-		c->not_after = na;
-		c->serial = serial;
-		serial = NULL;
-		c->info = *info;
+		} else if (c != NULL)
+			entry_clear(c);         /* replaced: the count stays */
+		if (c != NULL && EVP_PKEY_up_ref(info->pub) == 1) {
+			memcpy(c->fp, fp, MQE2E_SHA256_LEN);
+			c->used = ++t->ticks;
+			c->not_before = nb;
+			c->not_after = na;
+			c->serial = serial;
+			serial = NULL;
+			c->info = *info;
+		} else if (c != NULL) {        /* no reference: not kept */
+			*slot = NULL;
+			free(c);
+			t->nused--;
+		}
 	}
 	pthread_mutex_unlock(&t->cache_mu);
 	ASN1_INTEGER_free(serial);
