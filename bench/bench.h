@@ -92,7 +92,8 @@ void bench_stop_pid(pid_t pid, int ms);
  * its exit status, or -1. */
 int bench_run(const char *const argv[], const char *log);
 /* Broker resources: CPU in ticks (utime+stime of /proc/PID/stat), CPU in
- * ns (sum of the threads' schedstat run times), VmRSS and VmHWM in KiB. */
+ * ns (the process's CPU-time clock, exited threads included), VmRSS and
+ * VmHWM in KiB. */
 struct bench_procstat {
 	uint64_t cpu_ticks;
 	uint64_t cpu_ns;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -155,16 +156,26 @@ stat_ticks(pid_t pid, uint64_t *ticks)
 	return 0;
 }
 
-/* Sum of the first field (run time, ns) of /proc/PID/task/.../schedstat. */
+/* The process's run time in ns: its CPU-time clock, which keeps the time
+ * of threads that have exited (a KMS's connection threads come and go: a
+ * sum over the threads alive at each reading lost theirs and once printed
+ * a negative difference as 18446744073709 ms); else the sum of the first
+ * field of /proc/PID/task/.../schedstat. */
 static int
 sched_ns(pid_t pid, uint64_t *ns)
 {
 	char path[300], buf[256];
 	struct dirent *d;
+	struct timespec ts;
 	const char *end;
 	uint64_t v, sum = 0;
+	clockid_t cid;
 	DIR *dir;
 
+	if (clock_getcpuclockid(pid, &cid) == 0 && clock_gettime(cid, &ts) == 0) {
+		*ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		return 0;
+	}
 	bench_fmt(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if ((dir = opendir(path)) == NULL)
 		return -1;
