@@ -750,7 +750,7 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 	}
 	if (t->cache != NULL && t->nused > t->nslots / 2)
 		cache_grow(t);
-	if (t->cache != NULL) {
+	if (t->cache != NULL && EVP_PKEY_up_ref(info->pub) == 1) {
 		struct trust_cached **set;
 		size_t was;
 		int w;
@@ -776,12 +776,13 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 				cache_grow(t);
 		} while (t->nslots != was);
 		c = *slot;
-		if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+		if (c != NULL)
+			entry_clear(c);         /* replaced: the count stays */
+		else if ((c = calloc(1, sizeof(*c))) != NULL) {
 			*slot = c;
 			t->nused++;
-		} else if (c != NULL)
-			entry_clear(c);         /* replaced: the count stays */
-		if (c != NULL && EVP_PKEY_up_ref(info->pub) == 1) {
+		}
+		if (c != NULL) {
 			memcpy(c->fp, fp, MQE2E_SHA256_LEN);
 			c->used = ++t->ticks;
 			c->not_before = nb;
@@ -789,11 +790,8 @@ cache_put(struct mqe2e_trust *t, const uint8_t fp[MQE2E_SHA256_LEN], X509 *cert,
 			c->serial = serial;
 			serial = NULL;
 			c->info = *info;
-		} else if (c != NULL) {        /* no reference: not kept */
-			*slot = NULL;
-			free(c);
-			t->nused--;
-		}
+		} else
+			EVP_PKEY_free(info->pub);       /* no memory: not kept */
 	}
 	pthread_mutex_unlock(&t->cache_mu);
 	ASN1_INTEGER_free(serial);
