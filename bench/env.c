@@ -338,11 +338,44 @@ start_mosquitto(struct bench_env *e, const char *name, const char *conf_text, in
 	"log_type error\n" \
 	"log_type warning\n"
 
+/*
+ * The plugin refuses every client until its first policy has arrived from
+ * the KMS.  Its stats file names the policy in force ("policy_version N",
+ * 0 before the first): wait until it names one, so that no run starts
+ * against a broker that is still waiting (a slow start, a broker under
+ * valgrind).  The file alone is not enough: the plugin may write it first.
+ */
+static void
+wait_policy(const char *stats, int timeout_ms)
+{
+	char line[128];
+	unsigned long long v;
+	int waited;
+	FILE *f;
+
+	for (waited = 0; waited < timeout_ms; waited += 50) {
+		if ((f = fopen(stats, "r")) != NULL) {
+			v = 0;
+			while (fgets(line, sizeof(line), f) != NULL)
+				if (sscanf(line, "policy_version %llu", &v) == 1)
+					break;
+			fclose(f);
+			if (v > 0) {
+				bench_sleep_ms(200);
+				return;
+			}
+		}
+		bench_sleep_ms(50);
+	}
+	bench_log("warning: the mqe2e broker has no policy after %d ms (%s): its clients "
+	    "will be refused; see mosquitto-mqe2e.log in the work dir (--keep)", timeout_ms,
+	    stats);
+}
+
 static int
 start_brokers(struct bench_env *e, const char *pki)
 {
 	char conf[4096], stats[BENCH_PATH_MAX];
-	int i;
 
 	if (e->mq_port == 0) {
 		char tls[2 * BENCH_PATH_MAX + 128] = "";
@@ -379,10 +412,7 @@ start_brokers(struct bench_env *e, const char *pki)
 			return -1;
 		}
 		e->own_brokers = 1;
-		/* the plugin refuses everyone until its first policy has arrived */
-		for (i = 0; i < 100 && access(stats, R_OK) != 0; i++)
-			bench_sleep_ms(100);
-		bench_sleep_ms(300);
+		wait_policy(stats, 10000);
 	}
 	if ((e->plain_port = bench_free_port(e->host)) < 0 ||
 	    (e->tls_port = bench_free_port(e->host)) < 0)
@@ -461,8 +491,6 @@ env_start(struct bench_env *e)
 int
 env_fresh_broker(struct bench_env *e, enum bench_kind k)
 {
-	int i;
-
 	if (bench_kind_scheme(k) != 0) {
 		if (!e->own_brokers)
 			return 0;       /* a broker we were given stays as it is */
@@ -471,10 +499,7 @@ env_fresh_broker(struct bench_env *e, enum bench_kind k)
 		if ((e->mq_pid = start_mosquitto(e, "mosquitto-mqe2e", e->mq_conf, e->mq_port)) < 0 ||
 		    (e->mqe2e_tls && bench_wait_port(e->host, e->mq_tls_port, 5000) != 0))
 			return -1;
-		/* the plugin refuses everyone until its first policy has arrived */
-		for (i = 0; i < 100 && access(e->mq_stats, R_OK) != 0; i++)
-			bench_sleep_ms(50);
-		bench_sleep_ms(200);
+		wait_policy(e->mq_stats, 10000);
 		return 0;
 	}
 	bench_stop_pid(e->base_pid, 5000);
