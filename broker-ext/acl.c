@@ -44,7 +44,19 @@
 
 /* Pairing inboxes (docs/PROTOCOL.md 2.4): requests to S go to
  * mqe2e/v1/pair/req/<S>, responses to P to mqe2e/v1/pair/resp/<P>. */
-static const char *const pair_prefixes[] = { "mqe2e/v1/pair/req/", "mqe2e/v1/pair/resp/" };
+static const char *const pair_prefixes[] = {
+	MQE2E_OWN_TOPIC_PREFIX "pair/req/", MQE2E_OWN_TOPIC_PREFIX "pair/resp/"
+};
+
+/* 1 if topic (or filter) may be one of mqe2e's own: a pairing inbox, a
+ * roster or a rekey notice.  A group topic outside MQE2E_OWN_TOPIC_PREFIX
+ * needs none of the tests for them (the read check runs for every
+ * delivery; its first byte alone tells most). */
+static int own_topic(const char *topic)
+{
+	return topic[0] == MQE2E_OWN_TOPIC_PREFIX[0] &&
+	    strncmp(topic, MQE2E_OWN_TOPIC_PREFIX, sizeof(MQE2E_OWN_TOPIC_PREFIX) - 1) == 0;
+}
 
 /* The id named by a pairing topic or filter, or NULL; *n its length. */
 static const char *pair_owner(const char *topic, size_t *n)
@@ -333,24 +345,26 @@ static int check_read(struct bx_session *s, const char *topic, const void *paylo
 
 	/* Control topics first, whatever group filter may also cover them:
 	 * pairing inboxes only to their owner, rosters only with a grant. */
-	if (pair_owner(topic, &n) != NULL) {
-		if (s->plain || own_inbox(topic, s->id))
-			return MOSQ_ERR_SUCCESS;
-		stats__inc(BX_READ_DENIED);
-		return MOSQ_ERR_ACL_DENIED;
-	}
-	if (rekey_topic(topic)) {
-		/* Only the broker's own per-client notices go there. */
-		if (!s->plain && s->wants_rekey)
-			return MOSQ_ERR_SUCCESS;
-		stats__inc(BX_READ_DENIED);
-		return MOSQ_ERR_ACL_DENIED;
-	}
-	if (roster__group(topic) != NULL) {
-		if (s->plain || roster_allowed(s, topic))
-			return MOSQ_ERR_SUCCESS;
-		stats__inc(BX_READ_DENIED);
-		return MOSQ_ERR_ACL_DENIED;
+	if (own_topic(topic)) {
+		if (pair_owner(topic, &n) != NULL) {
+			if (s->plain || own_inbox(topic, s->id))
+				return MOSQ_ERR_SUCCESS;
+			stats__inc(BX_READ_DENIED);
+			return MOSQ_ERR_ACL_DENIED;
+		}
+		if (rekey_topic(topic)) {
+			/* Only the broker's own per-client notices go there. */
+			if (!s->plain && s->wants_rekey)
+				return MOSQ_ERR_SUCCESS;
+			stats__inc(BX_READ_DENIED);
+			return MOSQ_ERR_ACL_DENIED;
+		}
+		if (roster__group(topic) != NULL) {
+			if (s->plain || roster_allowed(s, topic))
+				return MOSQ_ERR_SUCCESS;
+			stats__inc(BX_READ_DENIED);
+			return MOSQ_ERR_ACL_DENIED;
+		}
 	}
 	g = plugin__group_of(topic, &gi);
 	if (g != NULL && !group_payload_ok(g, gi, s->plain ? NULL : s->id, payload, payloadlen)) {

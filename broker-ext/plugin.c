@@ -31,11 +31,16 @@ static bool initialised;   /* one mqe2e instance per broker: the state is global
  * (plugin__handle_tick: "FIXME - iterate over all listeners"), so with
  * per_listener_settings true the work also runs from the callbacks: from an
  * outermost one only (depth 1: nothing of ours is on the stack), at most
- * every 200 ms, and only when no real tick came for 2 s. */
+ * every 200 ms, and only when no real tick came for 2 s.
+ * Real ticks, when they come, end every pass of Mosquitto's loop, so a
+ * callback within REAL_TICK_CALLS of one does not read the clock at all:
+ * the read check is a callback for every delivery. */
 #define EVENT_TICK_MS 200
 #define REAL_TICK_GAP_MS 2000
+#define REAL_TICK_CALLS 4096
 
 static unsigned cb_depth;
+static unsigned calls_since_real_tick = REAL_TICK_CALLS;
 static uint64_t last_tick_ms, last_real_tick_ms;
 static void tick_work(void);
 
@@ -45,6 +50,10 @@ void plugin__enter(int may_tick)
 
 	if (cb_depth++ != 0 || !may_tick || !initialised)
 		return;
+	if (calls_since_real_tick < REAL_TICK_CALLS) {
+		calls_since_real_tick++;
+		return;
+	}
 	now = mqe2e_now_ms();
 	if (now - last_real_tick_ms >= REAL_TICK_GAP_MS && now - last_tick_ms >= EVENT_TICK_MS)
 		tick_work();
@@ -274,6 +283,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	(void)event_data;
 	(void)userdata;
 	last_real_tick_ms = mqe2e_now_ms();
+	calls_since_real_tick = 0;
 	cb_depth++;          /* kicks and publishes below call back into us */
 	tick_work();
 	cb_depth--;

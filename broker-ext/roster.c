@@ -122,7 +122,7 @@ static void publish_group(size_t gi)
 		goto out;
 	if (l->payload != NULL && !strcmp(l->payload, payload))
 		goto out;
-	snprintf(topic, sizeof(topic), "mqe2e/v1/roster/%s", g->name);
+	snprintf(topic, sizeof(topic), MQE2E_ROSTER_TOPIC_PREFIX "%s", g->name);
 	if (mosquitto_broker_publish_copy(NULL, topic, (int)off, payload, 1, true, NULL) != MOSQ_ERR_SUCCESS)
 		goto out;
 	free(l->payload);
@@ -145,7 +145,7 @@ static void clear_stale(void)
 		if ((g != NULL && (g->scheme == MQE2E_SCHEME_1 || g->scheme == MQE2E_SCHEME_2)) ||
 		    lasts[i].payload == NULL || lasts[i].payload[0] == '\0')
 			continue;
-		snprintf(topic, sizeof(topic), "mqe2e/v1/roster/%s", lasts[i].group);
+		snprintf(topic, sizeof(topic), MQE2E_ROSTER_TOPIC_PREFIX "%s", lasts[i].group);
 		if (mosquitto_broker_publish_copy(NULL, topic, 0, "", 1, true, NULL) == MOSQ_ERR_SUCCESS)
 			lasts[i].payload[0] = '\0';
 	}
@@ -183,7 +183,7 @@ void roster__cleanup(void)
 
 const char *roster__group(const char *topic)
 {
-	static const char prefix[] = "mqe2e/v1/roster/";
+	static const char prefix[] = MQE2E_ROSTER_TOPIC_PREFIX;
 
 	if (strncmp(topic, prefix, sizeof(prefix) - 1) != 0)
 		return NULL;

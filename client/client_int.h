@@ -101,10 +101,9 @@ struct keystore {
 	                                      last (checked like any slot) */
 };
 
-/* Every topic the library itself publishes or follows (pairing inboxes,
- * rosters, rekey notices) begins with this; the receive path compares it
- * once before it looks for any of them. */
-#define MQE2E_OWN_TOPIC_PREFIX "mqe2e/v1/"
+/* Every topic the library itself publishes or follows begins with
+ * MQE2E_OWN_TOPIC_PREFIX (topic.h); the receive path compares it once
+ * before it looks for any of them. */
 
 /* Pairwise keys (schemes 1/2, pair.c). */
 #define PAIR_TOPIC_PREFIX MQE2E_OWN_TOPIC_PREFIX "pair/"

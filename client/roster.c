@@ -18,7 +18,6 @@
 
 #include "client_int.h"
 
-#define ROSTER_PREFIX "mqe2e/v1/roster/"
 #define ROSTER_GRACE_MS 300       /* for the retained roster after the SUBACK */
 
 static void
@@ -59,9 +58,9 @@ roster__group_of_topic(const char *topic)
 {
 	const char *g;
 
-	if (strncmp(topic, ROSTER_PREFIX, sizeof(ROSTER_PREFIX) - 1) != 0)
+	if (strncmp(topic, MQE2E_ROSTER_TOPIC_PREFIX, sizeof(MQE2E_ROSTER_TOPIC_PREFIX) - 1) != 0)
 		return NULL;
-	g = topic + sizeof(ROSTER_PREFIX) - 1;
+	g = topic + sizeof(MQE2E_ROSTER_TOPIC_PREFIX) - 1;
 	return mqe2e_id_valid_str(g) ? g : NULL;
 }
 
@@ -140,12 +139,12 @@ roster__filters(struct mqe2e_client *c, char ***out)
 	for (i = 0, n = 0; i < c->keys.ngroups; i++) {
 		const struct mqe2e_group_info *g = &c->keys.groups[i];
 		struct roster *r;
-		size_t len = sizeof(ROSTER_PREFIX) + strlen(g->name);
+		size_t len = sizeof(MQE2E_ROSTER_TOPIC_PREFIX) + strlen(g->name);
 
 		if (!followed(c, g) || (r = get(c, g->name)) == NULL ||
 		    (f[n] = malloc(len)) == NULL)
 			continue;
-		client__fmt(f[n], len, "%s%s", ROSTER_PREFIX, g->name);
+		client__fmt(f[n], len, "%s%s", MQE2E_ROSTER_TOPIC_PREFIX, g->name);
 		r->link_gen = c->link.gen;
 		r->suback_ms = 0;
 		n++;
@@ -196,7 +195,7 @@ void
 roster__sync(struct mqe2e_client *c)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	char topic[sizeof(ROSTER_PREFIX) + MQE2E_ID_MAX];
+	char topic[sizeof(MQE2E_ROSTER_TOPIC_PREFIX) + MQE2E_ID_MAX];
 	char (*todo)[MQE2E_ID_MAX + 1] = NULL;
 	size_t i, n = 0;
 	struct roster *r;
@@ -219,7 +218,7 @@ roster__sync(struct mqe2e_client *c)
 	}
 	pthread_mutex_unlock(&c->mu);
 	for (i = 0; i < n; i++) {
-		client__fmt(topic, sizeof(topic), "%s%s", ROSTER_PREFIX, todo[i]);
+		client__fmt(topic, sizeof(topic), "%s%s", MQE2E_ROSTER_TOPIC_PREFIX, todo[i]);
 		ro.onSuccess5 = on_sub_ok;
 		ro.onFailure5 = on_sub_fail;
 		ro.context = c;

@@ -23,12 +23,13 @@
 #include <stdint.h>
 #include "mqe2e_err.h"
 #include "crypto.h"
+#include "topic.h"
 #include "wire.h"
 
 #define MQE2E_MSG_REKEY_NOTICE 0x60
-#define MQE2E_REKEY_TOPIC_PREFIX "mqe2e/v1/rekey/"
+#define MQE2E_REKEY_TOPIC_PREFIX MQE2E_OWN_TOPIC_PREFIX "rekey/"
 /* The filter a client subscribes to, exactly, to ask for notices. */
-#define MQE2E_REKEY_FILTER "mqe2e/v1/rekey/+"
+#define MQE2E_REKEY_FILTER MQE2E_REKEY_TOPIC_PREFIX "+"
 /* Room for the topic of any group, with its NUL. */
 #define MQE2E_REKEY_TOPIC_MAX (sizeof(MQE2E_REKEY_TOPIC_PREFIX) + MQE2E_ID_MAX)
 

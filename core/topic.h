@@ -14,6 +14,17 @@
 
 #include <stddef.h>
 
+/*
+ * mqe2e's own topics - pairing inboxes (mqe2e/v1/pair/...), rosters
+ * (mqe2e/v1/roster/...) and rekey notices (mqe2e/v1/rekey/...) - all lie
+ * under this prefix, so that one test of it tells a group topic from them:
+ * the client's receive path and the broker's read check, which run for
+ * every delivery, compare it before they look for any of them.
+ */
+#define MQE2E_OWN_TOPIC_PREFIX "mqe2e/v1/"
+/* A scheme 1/2 group's roster: MQE2E_ROSTER_TOPIC_PREFIX <group>. */
+#define MQE2E_ROSTER_TOPIC_PREFIX MQE2E_OWN_TOPIC_PREFIX "roster/"
+
 /* Longest topic filter of a topic group (the KMS's limit). */
 #define MQE2E_FILTER_MAX 1024
 
