@@ -95,7 +95,8 @@ int bench_run(const char *const argv[], const char *log);
  * ns (the process's CPU-time clock, exited threads included), VmRSS and
  * VmHWM in KiB. */
 struct bench_procstat {
-	uint64_t cpu_ticks;
+	uint64_t cpu_ticks;             /* utime + stime, clock ticks */
+	uint64_t user_ticks;            /* utime alone */
 	uint64_t cpu_ns;
 	uint64_t rss_kib;
 	uint64_t hwm_kib;
@@ -346,6 +347,10 @@ struct run_row {
 	double first_pub_ms;            /* the warm-up publish (s1/s2: pairing) */
 	double cpu_us_per_delivery;     /* broker, schedstat ns of all threads */
 	double cpu_us_per_delivery_ticks;  /* broker, utime+stime of /proc/PID/stat */
+	double cpu_user_us_per_delivery_ticks;  /* its utime alone: the plugin's
+	                                   work is user time, the system calls of
+	                                   a delivery are the same with or
+	                                   without it */
 	double cpu_us_per_delivery_burst;
 	double steal_pct, steal_pct_burst;   /* the machine's CPU time stolen by the
 	                                        hypervisor over the paced phase and

@@ -123,10 +123,11 @@ next_u64(const char *s, const char **end, uint64_t *v)
 	return 0;
 }
 
-/* utime + stime: fields 14 and 15 of /proc/PID/stat, counted after the
- * command name, which is in parentheses and may hold anything. */
+/* utime + stime (*ticks) and utime (*user): fields 14 and 15 of
+ * /proc/PID/stat, counted after the command name, which is in parentheses
+ * and may hold anything. */
 static int
-stat_ticks(pid_t pid, uint64_t *ticks)
+stat_ticks(pid_t pid, uint64_t *ticks, uint64_t *user)
 {
 	char path[64], buf[2048];
 	const char *p;
@@ -144,6 +145,8 @@ stat_ticks(pid_t pid, uint64_t *ticks)
 		if (field >= 14) {
 			if (next_u64(p, &p, &v) != 0)
 				return -1;
+			if (field == 14)
+				*user = v;
 			sum += v;
 			continue;
 		}
@@ -211,7 +214,7 @@ bench_procstat(pid_t pid, struct bench_procstat *out)
 	char path[64], buf[4096];
 
 	memset(out, 0, sizeof(*out));
-	if (pid <= 0 || stat_ticks(pid, &out->cpu_ticks) != 0)
+	if (pid <= 0 || stat_ticks(pid, &out->cpu_ticks, &out->user_ticks) != 0)
 		return -1;
 	(void)sched_ns(pid, &out->cpu_ns);
 	bench_fmt(path, sizeof(path), "/proc/%d/status", (int)pid);

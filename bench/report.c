@@ -70,15 +70,15 @@ write_csv(struct bench *b)
 	fputs("scenario,rep,scheme,n_subs,qos,payload,rate,paced,expected,delivered,bad,dup,"
 	    "link_errors,lat_mean_ms,lat_p50_ms,lat_p90_ms,lat_p99_ms,lat_max_ms,"
 	    "burst_expected,burst_delivered,throughput_dps,first_pub_ms,broker_cpu_us_per_delivery,"
-	    "broker_cpu_us_per_delivery_ticks,broker_cpu_us_per_delivery_burst,"
-	    "broker_wakeups_per_delivery,steal_pct,steal_pct_burst,broker_rss_kib,broker_hwm_kib,broker_rss_paced_kib,broker_rss_anon_kib,"
+	    "broker_cpu_us_per_delivery_ticks,broker_cpu_user_us_per_delivery_ticks,"
+	    "broker_cpu_us_per_delivery_burst,broker_wakeups_per_delivery,steal_pct,steal_pct_burst,broker_rss_kib,broker_hwm_kib,broker_rss_paced_kib,broker_rss_anon_kib,"
 	    "sub_cpu_us_per_delivery,sub_cpu_window_us_per_delivery,sub_cpu_setup_ms,"
 	    "sub_cpu_us_per_delivery_burst,status,note\n", f);
 	for (i = 0; i < b->nruns; i++) {
 		const struct run_row *r = &b->runs[i];
 
 		fprintf(f, "%d,%d,%s,%d,%d,%zu,%.1f,%d,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,"
-		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%.4f,%.1f,%.1f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%.3f,"
+		    "%.3f,%llu,%llu,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f,%.4f,%.1f,%.1f,%llu,%llu,%llu,%llu,%.3f,%.3f,%.1f,%.3f,"
 		    "%s,",
 		    r->scenario,
 		    r->rep + 1,
@@ -89,7 +89,7 @@ write_csv(struct bench *b)
 		    r->lat.p99, r->lat.max, (unsigned long long)r->burst_expected,
 		    (unsigned long long)r->burst_delivered, r->throughput_dps, r->first_pub_ms,
 		    r->cpu_us_per_delivery, r->cpu_us_per_delivery_ticks,
-		    r->cpu_us_per_delivery_burst, r->broker_wakeups_per_delivery,
+		    r->cpu_user_us_per_delivery_ticks, r->cpu_us_per_delivery_burst, r->broker_wakeups_per_delivery,
 		    r->steal_pct, r->steal_pct_burst,
 		    (unsigned long long)r->rss_kib,
 		    (unsigned long long)r->hwm_kib, (unsigned long long)r->rss_paced_kib,
@@ -263,6 +263,9 @@ write_json(struct bench *b)
 		    "lag_growth_ms", x->lag_growth_ms,
 		    "fell_behind", bench_fell_behind(x->lag_growth_ms, x->rate),
 		    "status", row_status_name(x->status), "note", x->note);
+		if (o != NULL)
+			(void)json_object_set_new(o, "broker_cpu_user_us_per_delivery_ticks",
+			    json_real(x->cpu_user_us_per_delivery_ticks));
 		json_array_append_new(runs, o);
 	}
 	root = json_pack("{s:s,s:s,s:{s:i,s:s,s:s,s:s,s:I},s:{s:b,s:i,s:i,s:f,s:I,s:i,s:i,"

@@ -573,6 +573,8 @@ run_pubrecv(struct bench *b, enum bench_kind k, int scenario, int nsubs, int qos
 		    (double)row->delivered;
 		row->cpu_us_per_delivery_ticks = (double)(ps1.cpu_ticks - ps0.cpu_ticks) *
 		    tick_us / (double)row->delivered;
+		row->cpu_user_us_per_delivery_ticks = (double)(ps1.user_ticks -
+		    ps0.user_ticks) * tick_us / (double)row->delivered;
 		row->broker_wakeups_per_delivery = (double)(ps1.vcsw - ps0.vcsw) /
 		    (double)row->delivered;
 	}

@@ -257,6 +257,51 @@ target_rule(const struct bench_target *t, char *buf, size_t len)
 	return bench_fmt(buf, len, "%s %.0f %s", op, t->target, t->unit);
 }
 
+/*
+ * Not a target: the broker's CPU per delivery split into user and system
+ * time (/proc/PID/stat, whole clock ticks over the paced phase), scheme 4
+ * over plain.  The plugin's work is user time; a delivery's system calls
+ * (a write and its epoll_ctl calls) are the same with it or without, and
+ * cost most of a delivery on a virtual machine, where their price moves
+ * from minute to minute.  So the user ratio shows what the plugin adds,
+ * the system ratio how much of a miss the machine's and the frame's share.
+ */
+static void
+split_log(const struct bench *b)
+{
+	struct bench_target u, s;
+	const struct run_row *p, *x;
+	int q, r, n = targets_n(b), reps = targets_reps(b);
+
+	for (q = 0; q < b->nqos; q++) {
+		memset(&u, 0, sizeof(u));
+		memset(&s, 0, sizeof(s));
+		for (r = 0; r < reps; r++) {
+			double pu, ps, xu, xs;
+
+			p = run_of(b, KIND_PLAIN, n, b->qos[q], r);
+			x = run_of(b, KIND_S4, n, b->qos[q], r);
+			if (p == NULL || x == NULL)
+				continue;
+			pu = p->cpu_user_us_per_delivery_ticks;
+			ps = p->cpu_us_per_delivery_ticks - pu;
+			xu = x->cpu_user_us_per_delivery_ticks;
+			xs = x->cpu_us_per_delivery_ticks - xu;
+			if (pu > 0 && ps > 0) {
+				u.v[u.nv++] = xu / pu;
+				s.v[s.nv++] = xs / ps;
+			}
+		}
+		if (u.nv == 0)
+			continue;
+		summarise(&u);
+		summarise(&s);
+		bench_log("  not a target: the broker's CPU per delivery, scheme 4 / plain, QoS %d, "
+		    "user %.3f (%.3f-%.3f), system %.3f (%.3f-%.3f) (clock ticks)", b->qos[q],
+		    u.median, u.min, u.max, s.median, s.min, s.max);
+	}
+}
+
 /* How much of the machine a hypervisor took meanwhile: on a shared host
  * every figure above moves with it, the ratios too (a kind's runs do not
  * share the other kind's minutes). */
@@ -311,6 +356,7 @@ targets_log(const struct bench *b)
 			    t[i].min, t[i].max, target_rule(&t[i], rule, sizeof(rule)),
 			    t[i].met ? "met" : "MISSED");
 	}
+	split_log(b);
 	bench_log("runs whose subscribers fell behind the paced rate (latency grew by over %d "
 	    "sending periods): %s", BENCH_BEHIND_PERIODS, targets_behind(b, behind,
 	    sizeof(behind)));
