@@ -64,6 +64,19 @@ EOF
 # 0, with no sanitizer report in its log), or with broker_stop -9.  lib.sh's
 # t_stop_checked says what is checked; a test's end runs it too (t_atstop),
 # so the plugin's clean-up runs under the test's eyes.
+# proxy_start PORTFILE LOG [RULE...]: keys12b_proxy.py in front of a
+# plain-HTTP KMS (KMS_TLS=0), losing answers or answering 503 as its RULEs
+# say (see the script); sets PROXY_URL.
+proxy_start() {
+	local pf=$1 log=$2 i
+	shift 2
+	python3 "$top_srcdir/tests/keys12b_proxy.py" "$pf" "$KMS_PORT" "$log" "$@" 2>>"$T_DIR/proxy.err" &
+	t_track $!
+	for i in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.1; done
+	[ -s "$pf" ] || t_fail "the proxy did not start: $(cat "$T_DIR/proxy.err")"
+	PROXY_URL="http://127.0.0.1:$(cat "$pf")"
+}
+
 broker_stop() { t_stop_checked BROKER_PID mosquitto "$T_DIR/mosquitto.log" "${1:--TERM}"; }
 
 # Common arguments of the tools for client NAME.

@@ -34,13 +34,9 @@ expect_rc 0 kmsctl grant add evil g pub
 expect_rc 0 kmsctl grant add sub1 g sub
 broker_start
 
-python3 "$top_srcdir/tests/keys12b_proxy.py" "$T_DIR/p.port" "$KMS_PORT" "$T_DIR/p.log" \
-	2>"$T_DIR/proxy.err" &
-t_track $!
-for _ in $(seq 1 100); do [ -s "$T_DIR/p.port" ] && break; sleep 0.1; done
-[ -s "$T_DIR/p.port" ] || t_fail "the proxy did not start: $(cat "$T_DIR/proxy.err")"
+proxy_start "$T_DIR/p.port" "$T_DIR/p.log"
 DIRECT_URL=$KMS_URL
-KMS_URL="http://127.0.0.1:$(cat "$T_DIR/p.port")"
+KMS_URL=$PROXY_URL
 sub_bg sub1 "$T_DIR/sub1.out" -q 1 -t 'g/x' -W 240 --no-key-cache
 SUB1_PID=$SUB_PID
 KMS_URL=$DIRECT_URL

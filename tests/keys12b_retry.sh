@@ -25,17 +25,6 @@ expect_rc 0 kmsctl group add g --filter 'g/#' --scheme 4
 expect_rc 0 kmsctl grant add pub g pub
 expect_rc 0 kmsctl grant add sub1 g sub
 
-# proxy: PORTFILE LOG RULES... -> sets PROXY_URL
-proxy_start() {
-	local pf=$1 log=$2 i
-	shift 2
-	python3 "$top_srcdir/tests/keys12b_proxy.py" "$pf" "$KMS_PORT" "$log" "$@" 2>>"$T_DIR/proxy.err" &
-	t_track $!
-	for i in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.1; done
-	[ -s "$pf" ] || t_fail "the proxy did not start: $(cat "$T_DIR/proxy.err")"
-	PROXY_URL="http://127.0.0.1:$(cat "$pf")"
-}
-
 # the broker's first policy answer and its first key answer are lost
 proxy_start "$T_DIR/pa.port" "$T_DIR/pa.log" /v1/policy:1 /v1/keys:1
 DIRECT_URL=$KMS_URL
