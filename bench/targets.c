@@ -13,7 +13,9 @@
  * Each ratio is taken within one repetition (--repeat K runs every kind at
  * every size K times, interleaved), so a slow minute of a shared machine
  * weighs on both sides of it; the verdict is on the median over the
- * repetitions, reported with its spread (min-max and quartiles).
+ * repetitions, reported with its spread (min-max and quartiles).  After
+ * them, not a target: the broker CPU ratio split into user and system time
+ * (split_log).
  */
 #include "config.h"
 
